@@ -1,0 +1,1 @@
+//! .twb/.tds content and multipart bodies (being written).

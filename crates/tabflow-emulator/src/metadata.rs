@@ -1,0 +1,1 @@
+//! Metadata API (GraphQL) over a site (being written).

@@ -1,0 +1,1 @@
+//! VizQL Data Service and usage-stats over a site (being written).

@@ -1,0 +1,1 @@
+//! Deterministic site generator (see generate.rs docs).

@@ -1,0 +1,76 @@
+//! Permission capability names and site roles (ts-api 3.29 XSD enumerations).
+
+/// Every capability name the REST API accepts.
+pub const CAPABILITIES: &[&str] = &[
+    "AddComment",
+    "AiAccess",
+    "ChangeHierarchy",
+    "ChangePermissions",
+    "Connect",
+    "CreateRefreshMetrics",
+    "Delete",
+    "Execute",
+    "ExportData",
+    "ExportImage",
+    "ExportXml",
+    "ExtractRefresh",
+    "Filter",
+    "InheritedProjectLeader",
+    "Overwrite",
+    "ProjectLeader",
+    "PulseMetricDefine",
+    "Read",
+    "RunExplainData",
+    "SaveAs",
+    "ShareView",
+    "ViewComments",
+    "ViewUnderlyingData",
+    "VizqlDataApiAccess",
+    "WebAuthoring",
+    "WebAuthoringForFlows",
+    "Write",
+];
+
+/// Capabilities that let a grantee change or remove content: "broad" when given to everyone.
+pub const WRITE_CAPABILITIES: &[&str] = &["Write", "Delete", "ChangePermissions", "Overwrite", "ChangeHierarchy", "ProjectLeader"];
+
+/// Site roles the REST API accepts, current and legacy.
+pub const SITE_ROLES: &[&str] = &[
+    "Creator",
+    "Explorer",
+    "ExplorerCanPublish",
+    "SiteAdministratorCreator",
+    "SiteAdministratorExplorer",
+    "Viewer",
+    "Unlicensed",
+    "Guest",
+    "ServerAdministrator",
+    "ReadOnly",
+    "SupportUser",
+    "Interactor",
+    "Publisher",
+    "SiteAdministrator",
+    "ViewerWithPublish",
+    "UnlicensedWithPublish",
+];
+
+/// `contentPermissions` values of a project.
+pub const CONTENT_PERMISSIONS: &[&str] = &["LockedToProject", "LockedToProjectWithoutNested", "ManagedByOwner"];
+
+pub fn is_capability(name: &str) -> bool {
+    CAPABILITIES.contains(&name)
+}
+
+pub fn is_site_role(name: &str) -> bool {
+    SITE_ROLES.contains(&name)
+}
+
+/// Site administrators (and server administrators) may change owners and permissions anywhere.
+pub fn is_admin_role(role: &str) -> bool {
+    matches!(role, "ServerAdministrator" | "SiteAdministrator" | "SiteAdministratorCreator" | "SiteAdministratorExplorer")
+}
+
+/// Roles that may publish and own content.
+pub fn can_publish(role: &str) -> bool {
+    is_admin_role(role) || matches!(role, "Creator" | "ExplorerCanPublish" | "Publisher" | "ViewerWithPublish")
+}

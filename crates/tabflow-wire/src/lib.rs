@@ -1,0 +1,31 @@
+//! The Tableau wire model shared by tabflow's client and its emulator. No IO.
+//!
+//! - [`ids`]: typed LUIDs (`WorkbookId`, ...).
+//! - [`xml`]: the REST API's XML documents. Requests are `<tsRequest>` without a namespace;
+//!   responses are `<tsResponse xmlns="http://tableau.com/api">`.
+//! - [`error`]: Tableau's `<error code>` bodies and the status each code implies.
+//! - [`paging`], [`filter`], [`sort`], [`fields`]: list query parameters, parsed and rendered
+//!   in both the raw and the percent-encoded forms.
+//! - [`graphql`]: Metadata API request and response envelopes.
+//! - [`capability`]: permission capability names and site roles.
+
+pub mod capability;
+pub mod error;
+pub mod fields;
+pub mod filter;
+pub mod graphql;
+pub mod ids;
+pub mod paging;
+pub mod sort;
+pub mod xml;
+
+pub use error::ApiError;
+
+/// The namespace of every `tsResponse`.
+pub const NAMESPACE: &str = "http://tableau.com/api";
+
+/// The newest REST API version tabflow speaks and the emulator announces.
+pub const API_VERSION: &str = "3.25";
+
+/// The product version the emulator announces next to [`API_VERSION`].
+pub const PRODUCT_VERSION: &str = "2025.1.0";

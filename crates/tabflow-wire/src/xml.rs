@@ -1,0 +1,926 @@
+//! The REST API's XML documents as serde types (quick-xml conventions: `@name` is an
+//! attribute, `$text` the element's text).
+//!
+//! One [`TsResponse`] / [`TsRequest`] type carries every child the API uses, each optional,
+//! so the same types serve the emulator (serialize) and the client (deserialize). Unknown
+//! attributes and children are ignored when reading, as Tableau's own clients do.
+
+use serde::{Deserialize, Serialize};
+
+use crate::NAMESPACE;
+
+/// Serializes a response document (with the XML declaration).
+pub fn to_string(resp: &TsResponse) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str("<?xml version='1.0' encoding='UTF-8'?>");
+    // Serializing these plain structs cannot fail: no maps with non-string keys, no bytes.
+    out.push_str(&quick_xml::se::to_string_with_root("tsResponse", resp).expect("tsResponse serializes"));
+    out
+}
+
+/// Serializes a request document.
+pub fn request_to_string(req: &TsRequest) -> String {
+    quick_xml::se::to_string_with_root("tsRequest", req).expect("tsRequest serializes")
+}
+
+/// Parses a request body. Tableau answers malformed bodies with 400000.
+pub fn parse_request(body: &str) -> Result<TsRequest, crate::ApiError> {
+    if body.trim().is_empty() {
+        return Err(crate::ApiError::bad_request("The request body is empty; expected a <tsRequest> document."));
+    }
+    quick_xml::de::from_str(body).map_err(|e| crate::ApiError::bad_request(format!("The request body is not a valid tsRequest document: {e}")))
+}
+
+/// Parses a response body.
+pub fn parse_response(body: &str) -> Result<TsResponse, quick_xml::DeError> {
+    quick_xml::de::from_str(body)
+}
+
+/// `<tsResponse>`: exactly the children present are written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TsResponse {
+    #[serde(rename = "@xmlns", default)]
+    pub xmlns: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pagination: Option<Pagination>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<ErrorElement>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credentials: Option<Credentials>,
+    #[serde(rename = "serverInfo", skip_serializing_if = "Option::is_none", default)]
+    pub server_info: Option<ServerInfo>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub site: Option<Site>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sites: Option<Sites>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user: Option<User>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub users: Option<Users>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group: Option<Group>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub groups: Option<Groups>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub project: Option<Project>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub projects: Option<Projects>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workbook: Option<Workbook>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workbooks: Option<Workbooks>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub datasource: Option<Datasource>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub datasources: Option<Datasources>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub view: Option<View>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub views: Option<Views>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub connection: Option<Connection>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub connections: Option<Connections>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub permissions: Option<Permissions>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tags: Option<Tags>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub subscription: Option<Subscription>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub subscriptions: Option<Subscriptions>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub job: Option<Job>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub webhook: Option<Webhook>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub webhooks: Option<Webhooks>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub favorites: Option<Favorites>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub revisions: Option<Revisions>,
+    #[serde(rename = "fileUpload", skip_serializing_if = "Option::is_none", default)]
+    pub file_upload: Option<FileUpload>,
+    #[serde(rename = "dataAlerts", skip_serializing_if = "Option::is_none", default)]
+    pub data_alerts: Option<DataAlerts>,
+}
+
+impl TsResponse {
+    /// An empty response in Tableau's namespace.
+    pub fn new() -> TsResponse {
+        TsResponse { xmlns: NAMESPACE.to_string(), ..TsResponse::default() }
+    }
+}
+
+/// `<tsRequest>`: the bodies of writes and sign-in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TsRequest {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credentials: Option<Credentials>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub site: Option<Site>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user: Option<User>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub users: Option<Users>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group: Option<Group>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub project: Option<Project>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workbook: Option<Workbook>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub datasource: Option<Datasource>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub connection: Option<Connection>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub permissions: Option<Permissions>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tags: Option<Tags>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub subscription: Option<Subscription>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub webhook: Option<Webhook>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub favorite: Option<Favorite>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pagination {
+    #[serde(rename = "@pageNumber")]
+    pub page_number: String,
+    #[serde(rename = "@pageSize")]
+    pub page_size: String,
+    #[serde(rename = "@totalAvailable")]
+    pub total_available: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorElement {
+    #[serde(rename = "@code")]
+    pub code: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// Sign-in credentials (request) and the session they open (response).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@password", skip_serializing_if = "Option::is_none", default)]
+    pub password: Option<String>,
+    #[serde(rename = "@personalAccessTokenName", skip_serializing_if = "Option::is_none", default)]
+    pub personal_access_token_name: Option<String>,
+    #[serde(rename = "@personalAccessTokenSecret", skip_serializing_if = "Option::is_none", default)]
+    pub personal_access_token_secret: Option<String>,
+    #[serde(rename = "@jwt", skip_serializing_if = "Option::is_none", default)]
+    pub jwt: Option<String>,
+    #[serde(rename = "@token", skip_serializing_if = "Option::is_none", default)]
+    pub token: Option<String>,
+    #[serde(rename = "@estimatedTimeToExpiration", skip_serializing_if = "Option::is_none", default)]
+    pub estimated_time_to_expiration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub site: Option<Site>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    #[serde(rename = "productVersion")]
+    pub product_version: ProductVersion,
+    #[serde(rename = "restApiVersion")]
+    pub rest_api_version: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductVersion {
+    #[serde(rename = "@build", default)]
+    pub build: String,
+    #[serde(rename = "$text", default)]
+    pub version: String,
+}
+
+/// A reference to another resource: `<project id="..." name="..."/>`, `<owner id/>`, ...
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdRef {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+}
+
+impl IdRef {
+    pub fn id(id: impl Into<String>) -> IdRef {
+        IdRef { id: Some(id.into()), name: None }
+    }
+
+    pub fn named(id: impl Into<String>, name: impl Into<String>) -> IdRef {
+        IdRef { id: Some(id.into()), name: Some(name.into()) }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Site {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@contentUrl", skip_serializing_if = "Option::is_none", default)]
+    pub content_url: Option<String>,
+    #[serde(rename = "@adminMode", skip_serializing_if = "Option::is_none", default)]
+    pub admin_mode: Option<String>,
+    #[serde(rename = "@state", skip_serializing_if = "Option::is_none", default)]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sites {
+    #[serde(default)]
+    pub site: Vec<Site>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@siteRole", skip_serializing_if = "Option::is_none", default)]
+    pub site_role: Option<String>,
+    #[serde(rename = "@lastLogin", skip_serializing_if = "Option::is_none", default)]
+    pub last_login: Option<String>,
+    #[serde(rename = "@externalAuthUserId", skip_serializing_if = "Option::is_none", default)]
+    pub external_auth_user_id: Option<String>,
+    #[serde(rename = "@fullName", skip_serializing_if = "Option::is_none", default)]
+    pub full_name: Option<String>,
+    #[serde(rename = "@email", skip_serializing_if = "Option::is_none", default)]
+    pub email: Option<String>,
+    #[serde(rename = "@authSetting", skip_serializing_if = "Option::is_none", default)]
+    pub auth_setting: Option<String>,
+    #[serde(rename = "@password", skip_serializing_if = "Option::is_none", default)]
+    pub password: Option<String>,
+    #[serde(rename = "@locale", skip_serializing_if = "Option::is_none", default)]
+    pub locale: Option<String>,
+    #[serde(rename = "@language", skip_serializing_if = "Option::is_none", default)]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub domain: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Users {
+    #[serde(default)]
+    pub user: Vec<User>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@minimumSiteRole", skip_serializing_if = "Option::is_none", default)]
+    pub minimum_site_role: Option<String>,
+    #[serde(rename = "@userCount", skip_serializing_if = "Option::is_none", default)]
+    pub user_count: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub domain: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Groups {
+    #[serde(default)]
+    pub group: Vec<Group>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@description", skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
+    #[serde(rename = "@contentPermissions", skip_serializing_if = "Option::is_none", default)]
+    pub content_permissions: Option<String>,
+    #[serde(rename = "@parentProjectId", skip_serializing_if = "Option::is_none", default)]
+    pub parent_project_id: Option<String>,
+    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<String>,
+    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    pub updated_at: Option<String>,
+    #[serde(rename = "@topLevelProject", skip_serializing_if = "Option::is_none", default)]
+    pub top_level_project: Option<String>,
+    #[serde(rename = "@writeable", skip_serializing_if = "Option::is_none", default)]
+    pub writeable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Projects {
+    #[serde(default)]
+    pub project: Vec<Project>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    #[serde(rename = "@label")]
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tags {
+    #[serde(default)]
+    pub tag: Vec<Tag>,
+}
+
+impl Tags {
+    pub fn from_labels<I: IntoIterator<Item = S>, S: Into<String>>(labels: I) -> Tags {
+        Tags { tag: labels.into_iter().map(|l| Tag { label: l.into() }).collect() }
+    }
+
+    pub fn labels(&self) -> Vec<String> {
+        self.tag.iter().map(|t| t.label.clone()).collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(rename = "@totalViewCount")]
+    pub total_view_count: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workbook {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@description", skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
+    #[serde(rename = "@contentUrl", skip_serializing_if = "Option::is_none", default)]
+    pub content_url: Option<String>,
+    #[serde(rename = "@webpageUrl", skip_serializing_if = "Option::is_none", default)]
+    pub webpage_url: Option<String>,
+    #[serde(rename = "@showTabs", skip_serializing_if = "Option::is_none", default)]
+    pub show_tabs: Option<String>,
+    #[serde(rename = "@size", skip_serializing_if = "Option::is_none", default)]
+    pub size: Option<String>,
+    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<String>,
+    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    pub updated_at: Option<String>,
+    #[serde(rename = "@encryptExtracts", skip_serializing_if = "Option::is_none", default)]
+    pub encrypt_extracts: Option<String>,
+    #[serde(rename = "@defaultViewId", skip_serializing_if = "Option::is_none", default)]
+    pub default_view_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub project: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tags: Option<Tags>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub views: Option<Views>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub connections: Option<Connections>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workbooks {
+    #[serde(default)]
+    pub workbook: Vec<Workbook>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Datasource {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@contentUrl", skip_serializing_if = "Option::is_none", default)]
+    pub content_url: Option<String>,
+    #[serde(rename = "@type", skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+    #[serde(rename = "@description", skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
+    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<String>,
+    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    pub updated_at: Option<String>,
+    #[serde(rename = "@isCertified", skip_serializing_if = "Option::is_none", default)]
+    pub is_certified: Option<String>,
+    #[serde(rename = "@certificationNote", skip_serializing_if = "Option::is_none", default)]
+    pub certification_note: Option<String>,
+    #[serde(rename = "@hasExtracts", skip_serializing_if = "Option::is_none", default)]
+    pub has_extracts: Option<String>,
+    #[serde(rename = "@encryptExtracts", skip_serializing_if = "Option::is_none", default)]
+    pub encrypt_extracts: Option<String>,
+    #[serde(rename = "@size", skip_serializing_if = "Option::is_none", default)]
+    pub size: Option<String>,
+    #[serde(rename = "@webpageUrl", skip_serializing_if = "Option::is_none", default)]
+    pub webpage_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub project: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tags: Option<Tags>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Datasources {
+    #[serde(default)]
+    pub datasource: Vec<Datasource>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@contentUrl", skip_serializing_if = "Option::is_none", default)]
+    pub content_url: Option<String>,
+    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<String>,
+    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    pub updated_at: Option<String>,
+    #[serde(rename = "@sheetType", skip_serializing_if = "Option::is_none", default)]
+    pub sheet_type: Option<String>,
+    #[serde(rename = "@viewUrlName", skip_serializing_if = "Option::is_none", default)]
+    pub view_url_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workbook: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub project: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tags: Option<Tags>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Views {
+    #[serde(default)]
+    pub view: Vec<View>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@type", skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+    #[serde(rename = "@embedPassword", skip_serializing_if = "Option::is_none", default)]
+    pub embed_password: Option<String>,
+    #[serde(rename = "@serverAddress", skip_serializing_if = "Option::is_none", default)]
+    pub server_address: Option<String>,
+    #[serde(rename = "@serverPort", skip_serializing_if = "Option::is_none", default)]
+    pub server_port: Option<String>,
+    #[serde(rename = "@userName", skip_serializing_if = "Option::is_none", default)]
+    pub user_name: Option<String>,
+    #[serde(rename = "@password", skip_serializing_if = "Option::is_none", default)]
+    pub password: Option<String>,
+    #[serde(rename = "@queryTaggingEnabled", skip_serializing_if = "Option::is_none", default)]
+    pub query_tagging_enabled: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub datasource: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connections {
+    #[serde(default)]
+    pub connection: Vec<Connection>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capability {
+    #[serde(rename = "@name")]
+    pub name: String,
+    #[serde(rename = "@mode")]
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    #[serde(default)]
+    pub capability: Vec<Capability>,
+}
+
+/// One grantee's capabilities: exactly one of `user`, `group`, `group_set`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GranteeCapabilities {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user: Option<IdRef>,
+    #[serde(rename = "groupSet", skip_serializing_if = "Option::is_none", default)]
+    pub group_set: Option<IdRef>,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+}
+
+impl GranteeCapabilities {
+    /// `("user"|"group"|"groupSet", id)`.
+    pub fn grantee(&self) -> Option<(&'static str, &str)> {
+        if let Some(id) = self.user.as_ref().and_then(|u| u.id.as_deref()) {
+            return Some(("user", id));
+        }
+        if let Some(id) = self.group.as_ref().and_then(|u| u.id.as_deref()) {
+            return Some(("group", id));
+        }
+        if let Some(id) = self.group_set.as_ref().and_then(|u| u.id.as_deref()) {
+            return Some(("groupSet", id));
+        }
+        None
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permissions {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub project: Option<ResourceOwnerRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workbook: Option<ResourceOwnerRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub datasource: Option<ResourceOwnerRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub view: Option<ResourceOwnerRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flow: Option<ResourceOwnerRef>,
+    #[serde(rename = "granteeCapabilities", default)]
+    pub grantee_capabilities: Vec<GranteeCapabilities>,
+}
+
+/// `<workbook id name><owner id/></workbook>` inside `<permissions>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceOwnerRef {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionContent {
+    #[serde(rename = "@id", default)]
+    pub id: String,
+    #[serde(rename = "@type", default)]
+    pub kind: String,
+    #[serde(rename = "@sendIfViewEmpty", skip_serializing_if = "Option::is_none", default)]
+    pub send_if_view_empty: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@subject", skip_serializing_if = "Option::is_none", default)]
+    pub subject: Option<String>,
+    #[serde(rename = "@attachImage", skip_serializing_if = "Option::is_none", default)]
+    pub attach_image: Option<String>,
+    #[serde(rename = "@attachPdf", skip_serializing_if = "Option::is_none", default)]
+    pub attach_pdf: Option<String>,
+    #[serde(rename = "@suspended", skip_serializing_if = "Option::is_none", default)]
+    pub suspended: Option<String>,
+    #[serde(rename = "@message", skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub content: Option<SubscriptionContent>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub schedule: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscriptions {
+    #[serde(default)]
+    pub subscription: Vec<Subscription>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    #[serde(rename = "@id", default)]
+    pub id: String,
+    #[serde(rename = "@mode", skip_serializing_if = "Option::is_none", default)]
+    pub mode: Option<String>,
+    #[serde(rename = "@type", skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+    #[serde(rename = "@progress", skip_serializing_if = "Option::is_none", default)]
+    pub progress: Option<String>,
+    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<String>,
+    #[serde(rename = "@startedAt", skip_serializing_if = "Option::is_none", default)]
+    pub started_at: Option<String>,
+    #[serde(rename = "@completedAt", skip_serializing_if = "Option::is_none", default)]
+    pub completed_at: Option<String>,
+    #[serde(rename = "@finishCode", skip_serializing_if = "Option::is_none", default)]
+    pub finish_code: Option<String>,
+}
+
+/// `<webhook-source><webhook-source-event-workbook-deleted/></webhook-source>`: the single
+/// child element's name carries the event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSource {
+    #[serde(rename = "$value", default)]
+    pub events: Vec<WebhookEvent>,
+}
+
+/// An event element; its tag is `webhook-source-event-<event>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WebhookEvent {
+    #[serde(rename = "webhook-source-event-datasource-refresh-started")]
+    DatasourceRefreshStarted,
+    #[serde(rename = "webhook-source-event-datasource-refresh-succeeded")]
+    DatasourceRefreshSucceeded,
+    #[serde(rename = "webhook-source-event-datasource-refresh-failed")]
+    DatasourceRefreshFailed,
+    #[serde(rename = "webhook-source-event-datasource-updated")]
+    DatasourceUpdated,
+    #[serde(rename = "webhook-source-event-datasource-created")]
+    DatasourceCreated,
+    #[serde(rename = "webhook-source-event-datasource-deleted")]
+    DatasourceDeleted,
+    #[serde(rename = "webhook-source-event-workbook-updated")]
+    WorkbookUpdated,
+    #[serde(rename = "webhook-source-event-workbook-created")]
+    WorkbookCreated,
+    #[serde(rename = "webhook-source-event-workbook-deleted")]
+    WorkbookDeleted,
+    #[serde(rename = "webhook-source-event-view-deleted")]
+    ViewDeleted,
+    #[serde(rename = "webhook-source-event-workbook-refresh-started")]
+    WorkbookRefreshStarted,
+    #[serde(rename = "webhook-source-event-workbook-refresh-succeeded")]
+    WorkbookRefreshSucceeded,
+    #[serde(rename = "webhook-source-event-workbook-refresh-failed")]
+    WorkbookRefreshFailed,
+    #[serde(rename = "webhook-source-event-admin-promoted")]
+    AdminPromoted,
+    #[serde(rename = "webhook-source-event-admin-demoted")]
+    AdminDemoted,
+}
+
+impl WebhookEvent {
+    const ALL: &[(WebhookEvent, &str)] = &[
+        (WebhookEvent::DatasourceRefreshStarted, "datasource-refresh-started"),
+        (WebhookEvent::DatasourceRefreshSucceeded, "datasource-refresh-succeeded"),
+        (WebhookEvent::DatasourceRefreshFailed, "datasource-refresh-failed"),
+        (WebhookEvent::DatasourceUpdated, "datasource-updated"),
+        (WebhookEvent::DatasourceCreated, "datasource-created"),
+        (WebhookEvent::DatasourceDeleted, "datasource-deleted"),
+        (WebhookEvent::WorkbookUpdated, "workbook-updated"),
+        (WebhookEvent::WorkbookCreated, "workbook-created"),
+        (WebhookEvent::WorkbookDeleted, "workbook-deleted"),
+        (WebhookEvent::ViewDeleted, "view-deleted"),
+        (WebhookEvent::WorkbookRefreshStarted, "workbook-refresh-started"),
+        (WebhookEvent::WorkbookRefreshSucceeded, "workbook-refresh-succeeded"),
+        (WebhookEvent::WorkbookRefreshFailed, "workbook-refresh-failed"),
+        (WebhookEvent::AdminPromoted, "admin-promoted"),
+        (WebhookEvent::AdminDemoted, "admin-demoted"),
+    ];
+
+    /// The short name (`workbook-deleted`).
+    pub fn name(&self) -> &'static str {
+        WebhookEvent::ALL.iter().find(|(e, _)| e == self).map(|(_, n)| *n).unwrap_or("unknown")
+    }
+
+    pub fn from_name(name: &str) -> Option<WebhookEvent> {
+        WebhookEvent::ALL.iter().find(|(_, n)| *n == name).map(|(e, _)| e.clone())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDestinationHttp {
+    #[serde(rename = "@method", default)]
+    pub method: String,
+    #[serde(rename = "@url", default)]
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDestination {
+    #[serde(rename = "webhook-destination-http", default)]
+    pub http: WebhookDestinationHttp,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@isEnabled", skip_serializing_if = "Option::is_none", default)]
+    pub is_enabled: Option<String>,
+    #[serde(rename = "@event", skip_serializing_if = "Option::is_none", default)]
+    pub event: Option<String>,
+    #[serde(rename = "webhook-source", skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<WebhookSource>,
+    #[serde(rename = "webhook-destination", skip_serializing_if = "Option::is_none", default)]
+    pub destination: Option<WebhookDestination>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhooks {
+    #[serde(default)]
+    pub webhook: Vec<Webhook>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Favorite {
+    #[serde(rename = "@label", default)]
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workbook: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub view: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub datasource: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub project: Option<IdRef>,
+}
+
+impl Favorite {
+    /// `(type, id)` of the favorite's content.
+    pub fn content(&self) -> Option<(&'static str, &str)> {
+        fn pick(r: &Option<IdRef>) -> Option<&str> {
+            r.as_ref().and_then(|r| r.id.as_deref())
+        }
+        pick(&self.workbook)
+            .map(|id| ("workbook", id))
+            .or_else(|| pick(&self.view).map(|id| ("view", id)))
+            .or_else(|| pick(&self.datasource).map(|id| ("datasource", id)))
+            .or_else(|| pick(&self.project).map(|id| ("project", id)))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Favorites {
+    #[serde(default)]
+    pub favorite: Vec<Favorite>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    #[serde(rename = "@revisionNumber", default)]
+    pub revision_number: String,
+    #[serde(rename = "@publishedAt", skip_serializing_if = "Option::is_none", default)]
+    pub published_at: Option<String>,
+    #[serde(rename = "@deleted", skip_serializing_if = "Option::is_none", default)]
+    pub deleted: Option<String>,
+    #[serde(rename = "@current", skip_serializing_if = "Option::is_none", default)]
+    pub current: Option<String>,
+    #[serde(rename = "@sizeInBytes", skip_serializing_if = "Option::is_none", default)]
+    pub size_in_bytes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub publisher: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revisions {
+    #[serde(default)]
+    pub revision: Vec<Revision>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileUpload {
+    #[serde(rename = "@uploadSessionId", default)]
+    pub upload_session_id: String,
+    #[serde(rename = "@fileSize", default)]
+    pub file_size: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataAlert {
+    #[serde(rename = "@id", default)]
+    pub id: String,
+    #[serde(rename = "@subject", skip_serializing_if = "Option::is_none", default)]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub view: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataAlerts {
+    #[serde(rename = "dataAlert", default)]
+    pub data_alert: Vec<DataAlert>,
+}
+
+/// `true`/`false` as Tableau writes booleans.
+pub fn bool_str(b: bool) -> String {
+    if b { "true".into() } else { "false".into() }
+}
+
+/// Reads Tableau's boolean attribute values.
+pub fn parse_bool(s: Option<&str>) -> Option<bool> {
+    match s?.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_has_namespace_and_attributes() {
+        let mut r = TsResponse::new();
+        r.pagination = Some(Pagination { page_number: "1".into(), page_size: "100".into(), total_available: "1".into() });
+        r.workbooks = Some(Workbooks {
+            workbook: vec![Workbook {
+                id: Some("w1".into()),
+                name: Some("Sales & Co".into()),
+                project: Some(IdRef::named("p1", "Finance")),
+                owner: Some(IdRef::id("u1")),
+                tags: Some(Tags::from_labels(["a", "b"])),
+                ..Workbook::default()
+            }],
+        });
+        let x = to_string(&r);
+        assert!(x.contains(r#"<tsResponse xmlns="http://tableau.com/api">"#), "{x}");
+        assert!(x.contains(r#"<pagination pageNumber="1" pageSize="100" totalAvailable="1"/>"#), "{x}");
+        assert!(x.contains(r#"<workbook id="w1" name="Sales &amp; Co"><project id="p1" name="Finance"/><owner id="u1"/><tags><tag label="a"/><tag label="b"/></tags></workbook>"#), "{x}");
+        let back = parse_response(&x).unwrap();
+        assert_eq!(back.workbooks.unwrap().workbook[0].name.as_deref(), Some("Sales & Co"));
+    }
+
+    #[test]
+    fn empty_list_still_has_element() {
+        let mut r = TsResponse::new();
+        r.workbooks = Some(Workbooks::default());
+        assert!(to_string(&r).contains("<workbooks/>"));
+    }
+
+    #[test]
+    fn reads_signin_request() {
+        let req = parse_request(r#"<tsRequest><credentials personalAccessTokenName="tok" personalAccessTokenSecret="s"><site contentUrl="demo" /></credentials></tsRequest>"#).unwrap();
+        let c = req.credentials.unwrap();
+        assert_eq!(c.personal_access_token_name.as_deref(), Some("tok"));
+        assert_eq!(c.site.unwrap().content_url.as_deref(), Some("demo"));
+    }
+
+    #[test]
+    fn reads_permissions_request() {
+        let req = parse_request(r#"<tsRequest><permissions><granteeCapabilities><user id="U"/><capabilities><capability name="Read" mode="Deny"/><capability name="Write" mode="Allow"/></capabilities></granteeCapabilities><granteeCapabilities><group id="G"/><capabilities><capability name="Read" mode="Allow"/></capabilities></granteeCapabilities></permissions></tsRequest>"#).unwrap();
+        let p = req.permissions.unwrap();
+        assert_eq!(p.grantee_capabilities.len(), 2);
+        assert_eq!(p.grantee_capabilities[0].grantee(), Some(("user", "U")));
+        assert_eq!(p.grantee_capabilities[0].capabilities.capability.len(), 2);
+        assert_eq!(p.grantee_capabilities[1].grantee(), Some(("group", "G")));
+    }
+
+    #[test]
+    fn tolerates_unknown_children() {
+        let req = parse_request(r#"<tsRequest><workbook showTabs="false"><dataAccelerationConfig /><project id="P"/></workbook></tsRequest>"#).unwrap();
+        let w = req.workbook.unwrap();
+        assert_eq!(w.show_tabs.as_deref(), Some("false"));
+        assert_eq!(w.project.unwrap().id.as_deref(), Some("P"));
+    }
+
+    #[test]
+    fn webhook_round_trip() {
+        let mut r = TsResponse::new();
+        r.webhook = Some(Webhook {
+            id: Some("h".into()),
+            name: Some("n".into()),
+            source: Some(WebhookSource { events: vec![WebhookEvent::WorkbookDeleted] }),
+            destination: Some(WebhookDestination { http: WebhookDestinationHttp { method: "POST".into(), url: "https://x".into() } }),
+            ..Webhook::default()
+        });
+        let x = to_string(&r);
+        assert!(x.contains("<webhook-source><webhook-source-event-workbook-deleted/></webhook-source>"), "{x}");
+        let back = parse_response(&x).unwrap().webhook.unwrap();
+        assert_eq!(back.source.unwrap().events, vec![WebhookEvent::WorkbookDeleted]);
+    }
+
+    #[test]
+    fn server_info_text() {
+        let mut r = TsResponse::new();
+        r.server_info = Some(ServerInfo { product_version: ProductVersion { build: "b".into(), version: "2025.1.0".into() }, rest_api_version: "3.25".into() });
+        let x = to_string(&r);
+        assert!(x.contains(r#"<serverInfo><productVersion build="b">2025.1.0</productVersion><restApiVersion>3.25</restApiVersion></serverInfo>"#), "{x}");
+    }
+
+    #[test]
+    fn malformed_request_is_400000() {
+        assert_eq!(parse_request("<tsRequest><user").unwrap_err().code, "400000");
+        assert_eq!(parse_request("").unwrap_err().code, "400000");
+    }
+}
