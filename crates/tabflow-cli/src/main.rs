@@ -1,1 +1,32 @@
-fn main() {}
+//! `tabflow`: Tableau administration workflows from plain language, with plans, checks,
+//! approvals, progress, audit and rollback. This binary is a thin front end: each subcommand
+//! lives in its own file under `cmd/`.
+
+mod cmd;
+mod exit;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "tabflow", version, about = "Safe, reviewable Tableau administration workflows", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: cmd::Command,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TABFLOW_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::Code::Error.into();
+        }
+    };
+    match runtime.block_on(cmd::run(cli.command)) {
+        Ok(code) => code.into(),
+        Err(e) => exit::report(&e),
+    }
+}

@@ -1,0 +1,217 @@
+//! `tabflow bench emulator|snapshot`: the speed and memory figures in BENCHMARKS.md.
+//! Benchmarks report numbers; they never pass or fail on them.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use tabflow_client::{Client, Config, Credentials, Secret};
+use tabflow_emulator::{Emulator, Options};
+use tabflow_site::generate;
+
+use crate::exit::{Code, fail};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generation time, serving memory, and GET-workbook-by-id throughput of the emulator.
+    Emulator(EmulatorBench),
+    /// Snapshot a large emulated site through the client: calls, wall time, peak memory.
+    Snapshot(SnapshotBench),
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorBench {
+    /// Workbooks in the generated site.
+    #[arg(long, default_value_t = 100_000)]
+    scale: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotBench {
+    #[arg(long, default_value_t = 100_000)]
+    scale: usize,
+    /// Injected latency per call, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Client concurrency.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Write the snapshot here.
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
+}
+
+pub async fn run(command: Command) -> anyhow::Result<Code> {
+    match command {
+        Command::Emulator(b) => emulator(b).await,
+        Command::Snapshot(b) => snapshot(b).await,
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn current_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn emulator(b: EmulatorBench) -> anyhow::Result<Code> {
+    let t = Instant::now();
+    let mut site = generate::generate(&generate::Options { scale: b.scale, seed: 1 });
+    let gen_s = t.elapsed().as_secs_f64();
+    site.shift_time_to(chrono::Utc::now());
+    let ids: Vec<String> = site.workbooks.iter().map(|w| w.id.clone()).collect();
+    println!("generate --scale {}: {:.2} s ({} workbooks, {} users, {} views)", b.scale, gen_s, site.workbooks.len(), site.users.len(), site.workbooks.iter().map(|w| w.views.len()).sum::<usize>());
+    let running = Emulator::new(Options::new(site))
+        .spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| fail(format!("cannot start the emulator: {e}"), "is the loopback interface available?"))?;
+    let client = Client::connect(Config::new(running.url.clone(), "demo", Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") }))
+        .await
+        .map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
+    let session = client.session().await;
+    println!("serving: RSS {:.0} MiB (peak {:.0} MiB) with the site loaded", current_rss_mib().unwrap_or(0.0), peak_rss_mib().unwrap_or(0.0));
+
+    // Load: plain HTTP/1.1 keep-alive connections on OS threads, so the load generator costs
+    // as little CPU as possible next to the server on the same two cores.
+    let addr = running.addr;
+    let done = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let ids = Arc::new(ids);
+    let mut threads = Vec::new();
+    for c in 0..b.connections {
+        let (done, count, errors, ids) = (done.clone(), count.clone(), errors.clone(), ids.clone());
+        let token = session.token.expose().to_string();
+        let prefix = format!("/api/{}/sites/{}/workbooks/", session.api_version, session.site_id);
+        threads.push(std::thread::spawn(move || {
+            let Ok(mut s) = TcpStream::connect(addr) else {
+                errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            s.set_nodelay(true).ok();
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut i = c * 7919;
+            while !done.load(Ordering::Relaxed) {
+                i = (i + 104_729) % ids.len();
+                let req = format!("GET {prefix}{} HTTP/1.1\r\nHost: bench\r\nX-Tableau-Auth: {token}\r\n\r\n", ids[i]);
+                if s.write_all(req.as_bytes()).is_err() {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                match read_response(&mut s, &mut buf) {
+                    Some(200) => count.fetch_add(1, Ordering::Relaxed),
+                    _ => errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(b.seconds)).await;
+    done.store(true, Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    for t in threads {
+        let _ = t.join();
+    }
+    let n = count.load(Ordering::Relaxed);
+    println!(
+        "GET workbook by id: {:.0} requests/s ({} in {:.1} s, {} connections, {} errors)",
+        n as f64 / elapsed,
+        n,
+        elapsed,
+        b.connections,
+        errors.load(Ordering::Relaxed)
+    );
+    println!("peak RSS of the process (emulator + site + load generator): {:.0} MiB", peak_rss_mib().unwrap_or(0.0));
+    running.stop().await;
+    Ok(Code::Ok)
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body; answers its status.
+fn read_response(s: &mut TcpStream, buf: &mut [u8]) -> Option<u16> {
+    let mut have = 0usize;
+    loop {
+        let n = s.read(&mut buf[have..]).ok()?;
+        if n == 0 {
+            return None;
+        }
+        have += n;
+        if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).ok()?;
+            let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0);
+            let mut body_have = have - (end + 4);
+            while body_have < len {
+                let n = s.read(&mut buf[..]).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                body_have += n;
+            }
+            return Some(status);
+        }
+        if have == buf.len() {
+            return None;
+        }
+    }
+}
+
+async fn snapshot(b: SnapshotBench) -> anyhow::Result<Code> {
+    let mut site = generate::generate(&generate::Options { scale: b.scale, seed: 1 });
+    site.shift_time_to(chrono::Utc::now());
+    let mut options = Options::new(site);
+    if b.latency_ms > 0 {
+        options.faults.latency_ms = Some(b.latency_ms);
+    }
+    let rss_before = current_rss_mib().unwrap_or(0.0);
+    let running = Emulator::new(options)
+        .spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| fail(format!("cannot start the emulator: {e}"), "is the loopback interface available?"))?;
+    let mut cfg = Config::new(running.url.clone(), "demo", Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") });
+    cfg.concurrency = b.concurrency;
+    let client = Client::connect(cfg).await.map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
+    reqwest::Client::new().post(format!("{}/_emulator/stats/reset", running.url)).send().await.ok();
+    let t = Instant::now();
+    let snap = tabflow_client::snapshot::take(&client, &Default::default()).await.map_err(|e| fail(e.to_string(), "see the emulator's output"))?;
+    let wall = t.elapsed().as_secs_f64();
+    let stats = running.emulator.stats();
+    println!(
+        "snapshot --scale {} at {} ms latency, concurrency {}: {:.1} s, {} API calls, {} workbooks, {} permission rules, peak RSS {:.0} MiB (process incl. emulator; {:.0} MiB before)",
+        b.scale,
+        b.latency_ms,
+        b.concurrency,
+        wall,
+        stats["requests"],
+        snap.workbooks.len(),
+        snap.permissions.len(),
+        peak_rss_mib().unwrap_or(0.0),
+        rss_before
+    );
+    println!("calls by route: {}", serde_json::to_string(&stats["by_route"]).unwrap_or_default());
+    if let Some(p) = b.output {
+        std::fs::write(&p, snap.to_json())?;
+    }
+    running.stop().await;
+    Ok(Code::Ok)
+}

@@ -1,0 +1,170 @@
+//! `tabflow emulator serve|generate`: a Tableau REST + Metadata API emulator.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use tabflow_emulator::{Emulator, Faults, Options};
+use tabflow_site::Site;
+use tabflow_site::generate;
+
+use crate::exit::{Code, fail, usage};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve an emulated site over HTTP; prints the URL it listens on.
+    Serve(Serve),
+    /// Write a generated site as a tabflow-site/1 snapshot (same seed, same bytes).
+    Generate(Generate),
+}
+
+#[derive(Debug, Args)]
+pub struct SiteSource {
+    /// Number of workbooks of a generated site (0 = the built-in demo site).
+    #[arg(long, default_value_t = 0)]
+    scale: usize,
+    /// Seed of the generated site.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, short, default_value_t = 0)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    #[command(flatten)]
+    source: SiteSource,
+    /// Serve this tabflow-site/1 snapshot instead of a generated site.
+    #[arg(long, conflicts_with_all = ["scale", "seed"])]
+    snapshot: Option<PathBuf>,
+    /// Keep the snapshot's timestamps as they are (by default the site is shifted so that
+    /// its `now` is the moment it is loaded).
+    #[arg(long)]
+    keep_time: bool,
+    /// Personal access token name accepted for sign-in.
+    #[arg(long, default_value = "tabflow")]
+    pat_name: String,
+    /// Personal access token secret accepted for sign-in.
+    #[arg(long, default_value = "tabflow", env = "TABFLOW_EMULATOR_PAT_SECRET", hide_env_values = true)]
+    pat_secret: String,
+    /// Every user's password.
+    #[arg(long, default_value = "tabflow", env = "TABFLOW_EMULATOR_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Session lifetime in minutes.
+    #[arg(long, default_value_t = 240)]
+    session_minutes: i64,
+    /// Fault: delay every Tableau request by this many milliseconds.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// Fault: answer this fraction (0..1) of requests with --error-status.
+    #[arg(long)]
+    error_rate: Option<f64>,
+    /// Fault: HTTP status for injected failures (default 500).
+    #[arg(long)]
+    error_status: Option<u16>,
+    /// Fault: requests per second before answering 429 with Retry-After.
+    #[arg(long)]
+    rate_limit_per_s: Option<u32>,
+    /// Fault: the Nth write fails without changing state.
+    #[arg(long)]
+    fail_nth_write: Option<u64>,
+    /// Fault: the Nth write is applied, then its connection is dropped.
+    #[arg(long)]
+    drop_nth_write: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct Generate {
+    #[command(flatten)]
+    source: SiteSource,
+    /// Output file (`-` for standard output).
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+pub async fn run(command: Command) -> anyhow::Result<Code> {
+    match command {
+        Command::Serve(s) => serve(s).await,
+        Command::Generate(g) => {
+            let site = generate::generate(&generate::Options { scale: g.source.scale, seed: g.source.seed });
+            let json = site.to_json();
+            if g.output.as_os_str() == "-" {
+                std::io::stdout().write_all(json.as_bytes()).context("writing the snapshot to standard output")?;
+            } else {
+                std::fs::write(&g.output, json).with_context(|| format!("writing {}", g.output.display()))?;
+                eprintln!(
+                    "wrote {} ({} workbooks, {} users, {} datasources, {} projects)",
+                    g.output.display(),
+                    site.workbooks.len(),
+                    site.users.len(),
+                    site.datasources.len(),
+                    site.projects.len()
+                );
+            }
+            Ok(Code::Ok)
+        }
+    }
+}
+
+/// Reads and checks a snapshot file.
+pub fn load_snapshot(path: &PathBuf) -> anyhow::Result<Site> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(format!("cannot read the snapshot {}: {e}", path.display()), "check the path; `tabflow site snapshot -o FILE` writes one")
+    })?;
+    Site::from_json(&text).map_err(|e| {
+        fail(
+            format!("{} is not a usable snapshot: {e}", path.display()),
+            "snapshots are written by `tabflow site snapshot -o FILE` or `tabflow emulator generate -o FILE`",
+        )
+    })
+}
+
+async fn serve(s: Serve) -> anyhow::Result<Code> {
+    if let Some(r) = s.error_rate
+        && !(0.0..=1.0).contains(&r)
+    {
+        return Err(usage(format!("--error-rate {r} is out of range"), "give a fraction between 0 and 1, e.g. --error-rate 0.05"));
+    }
+    let mut site = match &s.snapshot {
+        Some(path) => load_snapshot(path)?,
+        None => generate::generate(&generate::Options { scale: s.source.scale, seed: s.source.seed }),
+    };
+    if !s.keep_time {
+        site.shift_time_to(chrono::Utc::now());
+    }
+    let mut options = Options::new(site);
+    options.pat_name = s.pat_name;
+    options.pat_secret = s.pat_secret;
+    options.password = s.password;
+    options.session_ttl = chrono::Duration::minutes(s.session_minutes.max(1));
+    options.faults = Faults {
+        latency_ms: s.latency_ms,
+        error_rate: s.error_rate,
+        error_status: s.error_status,
+        rate_limit_per_s: s.rate_limit_per_s,
+        fail_nth_write: s.fail_nth_write,
+        drop_nth_write: s.drop_nth_write,
+        fail_nth_call: None,
+    };
+    let content_url = options.site.site.content_url.clone();
+    let counts = (options.site.workbooks.len(), options.site.users.len());
+    let running = Emulator::new(options).spawn(SocketAddr::new(s.bind, s.port)).await.map_err(|e| {
+        fail(format!("cannot listen on {}:{}: {e}", s.bind, s.port), "choose another --port, or --port 0 for any free port")
+    })?;
+    println!("{}", running.url);
+    std::io::stdout().flush().ok();
+    eprintln!(
+        "tabflow emulator: site '{content_url}' ({} workbooks, {} users) at {}  (PAT name 'tabflow'; user passwords 'tabflow'; Ctrl-C stops)",
+        counts.0, counts.1, running.url
+    );
+    tokio::signal::ctrl_c().await.ok();
+    eprintln!("tabflow emulator: stopping");
+    running.stop().await;
+    Ok(Code::Ok)
+}

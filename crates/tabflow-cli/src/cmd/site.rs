@@ -1,0 +1,90 @@
+//! `tabflow site snapshot|diff`: a whole site as a `tabflow-site/1` file, and the
+//! differences between two such files.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use tabflow_site::diff;
+
+use super::connect::{Connect, client_error};
+use super::emulator::load_snapshot;
+use crate::exit::{Code, fail};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read a whole site through the API and write it as a tabflow-site/1 snapshot.
+    Snapshot(Snapshot),
+    /// Compare two snapshots (exit 0 when equal, 1 when not).
+    Diff(Diff),
+}
+
+#[derive(Debug, Args)]
+pub struct Snapshot {
+    /// Output file (`-` for standard output).
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Do not read last access from Admin Insights.
+    #[arg(long)]
+    no_usage: bool,
+    #[command(flatten)]
+    connect: Connect,
+}
+
+#[derive(Debug, Args)]
+pub struct Diff {
+    a: PathBuf,
+    b: PathBuf,
+    /// Print {"equal": bool, "changes": [...]}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(command: Command) -> anyhow::Result<Code> {
+    match command {
+        Command::Snapshot(s) => snapshot(s).await,
+        Command::Diff(d) => {
+            let a = load_snapshot(&d.a)?;
+            let b = load_snapshot(&d.b)?;
+            let changes = diff::diff(&a, &b);
+            let mut out = std::io::stdout().lock();
+            if d.json {
+                let v = serde_json::json!({"equal": changes.is_empty(), "changes": changes});
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                write!(out, "{}", diff::render_text(&changes))?;
+            }
+            Ok(if changes.is_empty() { Code::Ok } else { Code::Error })
+        }
+    }
+}
+
+async fn snapshot(s: Snapshot) -> anyhow::Result<Code> {
+    let session = s.connect.open().await?;
+    let started = std::time::Instant::now();
+    let options = tabflow_client::snapshot::Options { usage: !s.no_usage };
+    let server = session.client.config().server.clone();
+    let site = tabflow_client::snapshot::take(&session.client, &options).await.map_err(|e| client_error(e, &server))?;
+    let calls = session.client.calls();
+    let json = site.to_json();
+    if s.output.as_os_str() == "-" {
+        std::io::stdout().write_all(json.as_bytes())?;
+    } else {
+        std::fs::write(&s.output, json).map_err(|e| fail(format!("cannot write {}: {e}", s.output.display()), "check the output path"))?;
+    }
+    eprintln!(
+        "snapshot: {} workbooks, {} datasources, {} users, {} groups, {} projects, {} permission rules, {} subscriptions — {} API calls in {:.1} s, peak RSS {:.0} MiB",
+        site.workbooks.len(),
+        site.datasources.len(),
+        site.users.len(),
+        site.groups.len(),
+        site.projects.len(),
+        site.permissions.len(),
+        site.subscriptions.len(),
+        calls,
+        started.elapsed().as_secs_f64(),
+        super::bench::peak_rss_mib().unwrap_or(0.0)
+    );
+    session.finish().await?;
+    Ok(Code::Ok)
+}

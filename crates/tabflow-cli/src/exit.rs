@@ -1,0 +1,63 @@
+//! Exit codes (DESIGN.md §6) and the one place errors are printed.
+
+/// 0 ok, 1 error, 2 usage, 3 needs input or approval, 4 partially applied and rolled back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Ok = 0,
+    Error = 1,
+    Usage = 2,
+    #[allow(dead_code)]
+    NeedsInput = 3,
+    #[allow(dead_code)]
+    RolledBack = 4,
+}
+
+impl From<Code> for std::process::ExitCode {
+    fn from(c: Code) -> Self {
+        std::process::ExitCode::from(c as u8)
+    }
+}
+
+/// An error that carries its own hint and exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub hint: Option<String>,
+    pub code: Code,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// A usage error (exit 2) with a hint.
+pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure { message: message.into(), hint: Some(hint.into()), code: Code::Usage })
+}
+
+/// An ordinary error (exit 1) with a hint.
+pub fn fail(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure { message: message.into(), hint: Some(hint.into()), code: Code::Error })
+}
+
+/// Prints `error: ...` (with its causes) and `hint: ...` on stderr; returns the exit code.
+pub fn report(e: &anyhow::Error) -> std::process::ExitCode {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    eprintln!("error: {msg}");
+    let failure = e.chain().find_map(|c| c.downcast_ref::<Failure>());
+    if let Some(h) = failure.and_then(|f| f.hint.as_ref()) {
+        eprintln!("hint: {h}");
+    }
+    failure.map(|f| f.code).unwrap_or(Code::Error).into()
+}

@@ -1,0 +1,537 @@
+//! The connection: sign-in and version negotiation, and one `send` path that every call
+//! goes through (concurrency cap, token-bucket rate limit, timeout, 429 and 5xx handling,
+//! re-sign-in on 401002).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use tabflow_wire::xml::{self, TsResponse};
+use tokio::sync::{Mutex, RwLock, Semaphore};
+
+use crate::config::{Config, Credentials};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// The oldest REST API version tabflow works with (user removal with `mapAssetsTo` is 3.9).
+pub const MIN_API_VERSION: &str = "3.9";
+
+/// The signed-in session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: Secret,
+    pub site_id: String,
+    pub user_id: String,
+    pub api_version: String,
+}
+
+/// A request built as a value: method, path, query, body; tested without a network.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    /// Relative to the site (`workbooks/ID`) when `site_scoped`, else to `/api/{v}/`.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Body>,
+    pub site_scoped: bool,
+    /// Safe to repeat after a 5xx or a broken connection.
+    pub idempotent: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Xml(String),
+    Json(serde_json::Value),
+    /// multipart/mixed: (content type with boundary, bytes)
+    Multipart(String, Vec<u8>),
+}
+
+impl Request {
+    pub fn new(method: Method, path: impl Into<String>) -> Request {
+        let idempotent = matches!(method, Method::GET | Method::PUT | Method::DELETE | Method::HEAD);
+        Request { method, path: path.into(), query: vec![], body: None, site_scoped: true, idempotent }
+    }
+    pub fn get(path: impl Into<String>) -> Request {
+        Request::new(Method::GET, path)
+    }
+    pub fn put(path: impl Into<String>, body: &xml::TsRequest) -> Request {
+        Request::new(Method::PUT, path).xml(body)
+    }
+    pub fn post(path: impl Into<String>, body: &xml::TsRequest) -> Request {
+        Request::new(Method::POST, path).xml(body)
+    }
+    pub fn delete(path: impl Into<String>) -> Request {
+        Request::new(Method::DELETE, path)
+    }
+    pub fn xml(mut self, body: &xml::TsRequest) -> Request {
+        self.body = Some(Body::Xml(xml::request_to_string(body)));
+        self
+    }
+    pub fn query(mut self, k: &str, v: impl Into<String>) -> Request {
+        self.query.push((k.to_string(), v.into()));
+        self
+    }
+    /// Marks a POST as safe to repeat (e.g. a read-only query sent as POST).
+    pub fn idempotent(mut self, yes: bool) -> Request {
+        self.idempotent = yes;
+        self
+    }
+    pub fn unscoped(mut self) -> Request {
+        self.site_scoped = false;
+        self
+    }
+}
+
+/// A raw answer.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) config: Config,
+    session: RwLock<Option<Session>>,
+    /// Serializes re-sign-ins so a burst of 401002s signs in once.
+    signin_lock: Mutex<u64>,
+    signin_generation: AtomicU64,
+    permits: Semaphore,
+    bucket: Option<Mutex<Bucket>>,
+    pub(crate) calls: AtomicU64,
+}
+
+/// A signed-in Tableau client. Cheap to clone; clones share the session and limits.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("server", &self.inner.config.server).field("site", &self.inner.config.site).finish()
+    }
+}
+
+fn api_error_from(status: u16, body: &str, url: &str) -> Error {
+    if let Ok(doc) = xml::parse_response(body)
+        && let Some(e) = doc.error
+    {
+        return Error::Api { status, code: e.code, summary: e.summary, detail: e.detail };
+    }
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body)
+        && let Some(code) = v.get("errorCode").and_then(|c| c.as_str().map(str::to_string).or_else(|| c.as_i64().map(|n| n.to_string())))
+    {
+        let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string();
+        return Error::Api { status, code, summary: String::new(), detail: message };
+    }
+    let snippet: String = body.chars().take(200).collect();
+    Error::Protocol {
+        url: url.to_string(),
+        status,
+        detail: if snippet.trim().is_empty() { "empty body".into() } else { format!("not a Tableau error body: {snippet}") },
+    }
+}
+
+/// Seconds to wait from `Retry-After`, or from Tableau's detail text ("retry after 29 minutes").
+pub fn retry_after(headers: &reqwest::header::HeaderMap, detail: &str) -> Option<Duration> {
+    if let Some(v) = headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok())
+        && let Ok(s) = v.trim().parse::<u64>()
+    {
+        return Some(Duration::from_secs(s));
+    }
+    let lower = detail.to_lowercase();
+    let idx = lower.find("retry after")?;
+    let rest = &lower[idx + "retry after".len()..];
+    let mut words = rest.split_whitespace();
+    let n: u64 = words.next()?.parse().ok()?;
+    let unit = words.next().unwrap_or("seconds");
+    let secs = if unit.starts_with("min") {
+        n * 60
+    } else if unit.starts_with("hour") {
+        n * 3600
+    } else {
+        n
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// Full-jitter exponential backoff for attempt `n` (0-based).
+fn backoff(base: Duration, max: Duration, n: u32, seed: u64) -> Duration {
+    let exp = base.saturating_mul(1u32.checked_shl(n.min(20)).unwrap_or(u32::MAX)).min(max);
+    // xorshift from the seed: cheap jitter without a rand dependency
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15 ^ ((n as u64) << 32);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let frac = (x % 1000) as f64 / 1000.0;
+    exp.mul_f64(0.5 + frac / 2.0)
+}
+
+fn version_tuple(v: &str) -> (u32, u32) {
+    let mut it = v.split('.').map(|p| p.trim().parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+impl Client {
+    /// Negotiates the API version and signs in.
+    pub async fn connect(config: Config) -> Result<Client> {
+        if !(config.server.starts_with("http://") || config.server.starts_with("https://")) {
+            return Err(Error::Config(format!(
+                "the server address '{}' needs a scheme, e.g. https://{}",
+                config.server, config.server
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(config.concurrency.max(1) * 2)
+            .user_agent(concat!("tabflow/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let bucket =
+            config.rate_limit_per_s.filter(|r| *r > 0.0).map(|r| Mutex::new(Bucket { tokens: r.max(1.0), last: Instant::now() }));
+        let client = Client {
+            inner: Arc::new(Inner {
+                http,
+                permits: Semaphore::new(config.concurrency.max(1)),
+                config,
+                session: RwLock::new(None),
+                signin_lock: Mutex::new(0),
+                signin_generation: AtomicU64::new(0),
+                bucket,
+                calls: AtomicU64::new(0),
+            }),
+        };
+        let version = match &client.inner.config.api_version {
+            Some(v) => v.clone(),
+            None => client.negotiate_version().await?,
+        };
+        client.sign_in(&version).await?;
+        Ok(client)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// HTTP calls made so far (including retries and sign-ins).
+    pub fn calls(&self) -> u64 {
+        self.inner.calls.load(Ordering::Relaxed)
+    }
+
+    pub async fn session(&self) -> Session {
+        self.inner.session.read().await.clone().expect("connect() signs in before returning")
+    }
+
+    /// `GET /api/2.4/serverInfo` (no auth), then the lower of the server's and tabflow's version.
+    async fn negotiate_version(&self) -> Result<String> {
+        let url = format!("{}/api/2.4/serverInfo", self.inner.config.server);
+        let resp = self.raw(Method::GET, &url, None, None).await?;
+        let text = resp.text();
+        if resp.status != 200 {
+            return Err(api_error_from(resp.status, &text, &url));
+        }
+        let doc = xml::parse_response(&text).map_err(|e| Error::Protocol {
+            url: url.clone(),
+            status: resp.status,
+            detail: format!("serverInfo is not Tableau XML: {e}"),
+        })?;
+        let found = doc
+            .server_info
+            .map(|s| s.rest_api_version)
+            .ok_or_else(|| Error::Protocol { url: url.clone(), status: 200, detail: "no <serverInfo> in the answer".into() })?;
+        if version_tuple(&found) < version_tuple(MIN_API_VERSION) {
+            return Err(Error::Version { found, needed: MIN_API_VERSION.into() });
+        }
+        let ours = tabflow_wire::API_VERSION;
+        Ok(if version_tuple(&found) < version_tuple(ours) { found } else { ours.to_string() })
+    }
+
+    async fn sign_in(&self, version: &str) -> Result<()> {
+        let c = &self.inner.config;
+        let site = Some(xml::Site { content_url: Some(c.site.clone()), ..xml::Site::default() });
+        let creds = match &c.credentials {
+            Credentials::Pat { name, secret } => xml::Credentials {
+                personal_access_token_name: Some(name.clone()),
+                personal_access_token_secret: Some(secret.expose().to_string()),
+                site,
+                ..xml::Credentials::default()
+            },
+            Credentials::Password { username, password } => xml::Credentials {
+                name: Some(username.clone()),
+                password: Some(password.expose().to_string()),
+                site,
+                ..xml::Credentials::default()
+            },
+            Credentials::Jwt { token } => {
+                xml::Credentials { jwt: Some(token.expose().to_string()), site, ..xml::Credentials::default() }
+            }
+        };
+        let body = xml::request_to_string(&xml::TsRequest { credentials: Some(creds), ..xml::TsRequest::default() });
+        let url = format!("{}/api/{version}/auth/signin", c.server);
+        let resp = self.raw(Method::POST, &url, Some(Body::Xml(body)), None).await?;
+        let text = resp.text();
+        if resp.status == 401 || resp.status == 403 {
+            let detail = match api_error_from(resp.status, &text, &url) {
+                Error::Api { code, detail, .. } => format!("{code}: {detail}"),
+                other => other.to_string(),
+            };
+            return Err(Error::SignIn { server: c.server.clone(), site: c.site.clone(), detail });
+        }
+        if resp.status != 200 {
+            return Err(api_error_from(resp.status, &text, &url));
+        }
+        let doc = xml::parse_response(&text)
+            .map_err(|e| Error::Protocol { url: url.clone(), status: 200, detail: format!("sign-in answer is not Tableau XML: {e}") })?;
+        let cr = doc.credentials.ok_or_else(|| Error::Protocol { url: url.clone(), status: 200, detail: "no <credentials>".into() })?;
+        let session = Session {
+            token: Secret::new(cr.token.unwrap_or_default()),
+            site_id: cr.site.and_then(|s| s.id).unwrap_or_default(),
+            user_id: cr.user.and_then(|u| u.id).unwrap_or_default(),
+            api_version: version.to_string(),
+        };
+        *self.inner.session.write().await = Some(session);
+        self.inner.signin_generation.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Signs in again unless another task already did since `seen_generation`.
+    async fn resign_in(&self, seen_generation: u64) -> Result<()> {
+        let _guard = self.inner.signin_lock.lock().await;
+        if self.inner.signin_generation.load(Ordering::SeqCst) != seen_generation {
+            return Ok(());
+        }
+        let version = self.session().await.api_version;
+        tracing::info!("session expired or displaced (401002); signing in again");
+        self.sign_in(&version).await
+    }
+
+    /// Ends the session (`POST /auth/signout`).
+    pub async fn sign_out(&self) -> Result<()> {
+        let s = match self.inner.session.write().await.take() {
+            Some(s) => s,
+            None => return Ok(()),
+        };
+        let url = format!("{}/api/{}/auth/signout", self.inner.config.server, s.api_version);
+        let _ = self.raw(Method::POST, &url, None, Some(&s.token)).await;
+        Ok(())
+    }
+
+    async fn throttle(&self) {
+        let Some(bucket) = &self.inner.bucket else { return };
+        let rate = self.inner.config.rate_limit_per_s.unwrap_or(1.0);
+        loop {
+            let wait = {
+                let mut b = bucket.lock().await;
+                let now = Instant::now();
+                b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(rate.max(1.0));
+                b.last = now;
+                if b.tokens >= 1.0 {
+                    b.tokens -= 1.0;
+                    return;
+                }
+                Duration::from_secs_f64((1.0 - b.tokens) / rate)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One HTTP exchange, no retries.
+    async fn raw(&self, method: Method, url: &str, body: Option<Body>, token: Option<&Secret>) -> Result<Response> {
+        self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        let mut rb = self.inner.http.request(method.clone(), url);
+        if let Some(t) = token {
+            rb = rb.header("X-Tableau-Auth", t.expose());
+        }
+        rb = match body {
+            Some(Body::Xml(x)) => rb.header(reqwest::header::CONTENT_TYPE, "application/xml").body(x),
+            Some(Body::Json(j)) => rb.json(&j),
+            Some(Body::Multipart(ct, bytes)) => rb.header(reqwest::header::CONTENT_TYPE, ct).body(bytes),
+            None => rb,
+        };
+        let resp = rb.send().await.map_err(|e| self.transport_error(&method, url, e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| self.transport_error(&method, url, e))?.to_vec();
+        Ok(Response { status, headers, body })
+    }
+
+    fn transport_error(&self, method: &Method, url: &str, e: reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return Error::Timeout { method: method.to_string(), url: url.to_string(), seconds: self.inner.config.timeout.as_secs() };
+        }
+        // reqwest's Display hides the cause (TLS, DNS, refused); walk the chain.
+        let mut detail = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            let t = s.to_string();
+            if !detail.contains(&t) {
+                detail.push_str(": ");
+                detail.push_str(&t);
+            }
+            src = s.source();
+        }
+        Error::Connect { url: url.to_string(), detail }
+    }
+
+    /// Sends a request with the site's limits and the retry rules; answers 2xx responses and
+    /// turns everything else into [`Error`].
+    pub async fn send(&self, req: Request) -> Result<Response> {
+        let mut attempt: u32 = 0;
+        let mut resigned = false;
+        loop {
+            let generation = self.inner.signin_generation.load(Ordering::SeqCst);
+            let session = self.session().await;
+            let base = if req.site_scoped {
+                format!("{}/api/{}/sites/{}/{}", self.inner.config.server, session.api_version, session.site_id, req.path)
+            } else if req.path.starts_with('/') {
+                format!("{}{}", self.inner.config.server, req.path)
+            } else {
+                format!("{}/api/{}/{}", self.inner.config.server, session.api_version, req.path)
+            };
+            let url = if req.query.is_empty() {
+                base
+            } else {
+                let q: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={}", encode_query(v))).collect();
+                format!("{base}?{}", q.join("&"))
+            };
+            let outcome = {
+                let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
+                self.throttle().await;
+                self.raw(req.method.clone(), &url, req.body.clone(), Some(&session.token)).await
+            };
+            let err = match outcome {
+                Ok(resp) if (200..300).contains(&resp.status) => return Ok(resp),
+                Ok(resp) => {
+                    let text = resp.text();
+                    let err = api_error_from(resp.status, &text, &url);
+                    if resp.status == 429 && attempt < self.inner.config.max_retries {
+                        // Not processed: safe to repeat for any method.
+                        let detail = match &err {
+                            Error::Api { detail, .. } => detail.clone(),
+                            _ => String::new(),
+                        };
+                        let wait = retry_after(&resp.headers, &detail)
+                            .unwrap_or_else(|| backoff(self.inner.config.backoff_base, self.inner.config.max_wait, attempt, generation));
+                        let wait = wait.min(self.inner.config.max_wait);
+                        tracing::info!(%url, ?wait, "rate limited (429); waiting");
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    if resp.status == 401 && err.code() == Some("401002") && !resigned {
+                        resigned = true;
+                        self.resign_in(generation).await?;
+                        continue;
+                    }
+                    err
+                }
+                Err(e) => e,
+            };
+            if req.idempotent && err.is_transient() && attempt < self.inner.config.max_retries {
+                let wait = backoff(self.inner.config.backoff_base, self.inner.config.max_wait, attempt, generation ^ attempt as u64);
+                tracing::info!(%url, error = %err, ?wait, "transient failure; retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+
+    /// Sends and parses a `tsResponse`.
+    pub async fn send_xml(&self, req: Request) -> Result<TsResponse> {
+        let path = req.path.clone();
+        let resp = self.send(req).await?;
+        if resp.body.is_empty() {
+            return Ok(TsResponse::default());
+        }
+        xml::parse_response(&resp.text()).map_err(|e| Error::Protocol {
+            url: path,
+            status: resp.status,
+            detail: format!("the answer is not Tableau XML: {e}"),
+        })
+    }
+
+    /// Sends and parses JSON (Metadata API, VizQL Data Service, usage stats).
+    pub async fn send_json(&self, req: Request) -> Result<serde_json::Value> {
+        let path = req.path.clone();
+        let resp = self.send(req).await?;
+        serde_json::from_slice(&resp.body).map_err(|e| Error::Protocol {
+            url: path,
+            status: resp.status,
+            detail: format!("the answer is not JSON: {e}"),
+        })
+    }
+}
+
+/// Percent-encodes a query value (Tableau decodes both encoded and raw filter forms).
+fn encode_query(v: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'*');
+    utf8_percent_encode(v, SET).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_sources() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&h, "Too many requests for 'x'. Please retry after 29 minutes."), Some(Duration::from_secs(1740)));
+        assert_eq!(retry_after(&h, "nothing here"), None);
+        h.insert(reqwest::header::RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&h, "retry after 29 minutes"), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(2);
+        let b0 = backoff(base, max, 0, 7);
+        let b3 = backoff(base, max, 3, 7);
+        assert!(b0 >= Duration::from_millis(50) && b0 <= Duration::from_millis(100));
+        assert!(b3 >= Duration::from_millis(400) && b3 <= Duration::from_millis(800));
+        assert!(backoff(base, max, 30, 7) <= max);
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_tuple("3.10") > version_tuple("3.9"));
+        assert!(version_tuple("2.8") < version_tuple(MIN_API_VERSION));
+    }
+
+    #[test]
+    fn requests_are_values() {
+        let r = Request::get("workbooks").query("filter", "name:eq:A B");
+        assert!(r.idempotent && r.site_scoped);
+        assert_eq!(encode_query("name:eq:A B"), "name%3Aeq%3AA%20B");
+        assert!(!Request::new(Method::POST, "x").idempotent);
+    }
+
+    #[test]
+    fn error_bodies() {
+        let e = api_error_from(404, &tabflow_wire::ApiError::not_found("404006", "Workbook", "x").to_xml(), "u");
+        assert_eq!(e.code(), Some("404006"));
+        let e = api_error_from(502, "<html>Bad gateway</html>", "u");
+        assert!(matches!(e, Error::Protocol { status: 502, .. }));
+        assert!(e.is_transient());
+        let e = api_error_from(400, r#"{"errorCode":"400803","message":"Unknown Field: X."}"#, "u");
+        assert_eq!(e.code(), Some("400803"));
+    }
+}

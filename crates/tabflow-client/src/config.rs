@@ -1,0 +1,176 @@
+//! Where to connect and how to sign in: flags, `TABLEAU_*` environment variables, or a
+//! profile in the TOML config file.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// How to sign in.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// Personal access token.
+    Pat { name: String, secret: Secret },
+    /// User name and password (Tableau Server; not with MFA on Cloud).
+    Password { username: String, password: Secret },
+    /// A connected-app JWT, already signed.
+    Jwt { token: Secret },
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `https://tableau.example.com` (no `/api` suffix).
+    pub server: String,
+    /// The site's content URL (`""` = the Default site).
+    pub site: String,
+    pub credentials: Credentials,
+    /// Calls in flight at once against this site.
+    pub concurrency: usize,
+    /// Calls per second (token bucket); `None` = unlimited.
+    pub rate_limit_per_s: Option<f64>,
+    /// Per-call timeout.
+    pub timeout: Duration,
+    /// Retries for transient failures (idempotent calls) and 429s (any call).
+    pub max_retries: u32,
+    /// First backoff step; doubles each retry, with full jitter.
+    pub backoff_base: Duration,
+    /// Longest single wait (backoff or Retry-After).
+    pub max_wait: Duration,
+    /// Force an API version instead of negotiating with `serverInfo`.
+    pub api_version: Option<String>,
+}
+
+impl Config {
+    pub fn new(server: impl Into<String>, site: impl Into<String>, credentials: Credentials) -> Config {
+        Config {
+            server: server.into().trim_end_matches('/').to_string(),
+            site: site.into(),
+            credentials,
+            concurrency: 8,
+            rate_limit_per_s: None,
+            timeout: Duration::from_secs(120),
+            max_retries: 6,
+            backoff_base: Duration::from_millis(250),
+            max_wait: Duration::from_secs(60),
+            api_version: None,
+        }
+    }
+
+    /// Credentials from `TABLEAU_PAT_NAME`/`TABLEAU_PAT_SECRET`, `TABLEAU_USERNAME`/
+    /// `TABLEAU_PASSWORD` or `TABLEAU_JWT`, in that order; `None` when none is set.
+    pub fn credentials_from_env() -> Option<Credentials> {
+        credentials_from(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads a profile from a TOML config file:
+    /// ```toml
+    /// [profiles.prod]
+    /// server = "https://tableau.example.com"
+    /// site = "finance"
+    /// pat_name = "tabflow"
+    /// pat_secret_env = "PROD_PAT_SECRET"   # or pat_secret = "..." (discouraged)
+    /// concurrency = 8
+    /// rate_limit_per_s = 10
+    /// ```
+    pub fn from_profile(toml_text: &str, profile: &str) -> Result<Config> {
+        let file: ConfigFile =
+            toml::from_str(toml_text).map_err(|e| Error::Config(format!("the config file is not valid TOML: {e}")))?;
+        let p = file.profiles.get(profile).ok_or_else(|| {
+            let known: Vec<&String> = file.profiles.keys().collect();
+            Error::Config(format!("no profile '{profile}' in the config file (profiles: {known:?})"))
+        })?;
+        let env = |name: &Option<String>| name.as_ref().and_then(|n| std::env::var(n).ok());
+        let credentials = if let Some(name) = &p.pat_name {
+            let secret = env(&p.pat_secret_env).or_else(|| p.pat_secret.clone()).ok_or_else(|| {
+                Error::Config(format!("profile '{profile}' names a PAT but no pat_secret_env (or pat_secret) that is set"))
+            })?;
+            Credentials::Pat { name: name.clone(), secret: Secret::new(secret) }
+        } else if let Some(user) = &p.username {
+            let password = env(&p.password_env).or_else(|| p.password.clone()).ok_or_else(|| {
+                Error::Config(format!("profile '{profile}' names a user but no password_env (or password) that is set"))
+            })?;
+            Credentials::Password { username: user.clone(), password: Secret::new(password) }
+        } else if let Some(jwt) = env(&p.jwt_env) {
+            Credentials::Jwt { token: Secret::new(jwt) }
+        } else {
+            return Err(Error::Config(format!("profile '{profile}' has no credentials (pat_name, username or jwt_env)")));
+        };
+        let mut c = Config::new(p.server.clone(), p.site.clone().unwrap_or_default(), credentials);
+        if let Some(n) = p.concurrency {
+            c.concurrency = n.max(1);
+        }
+        c.rate_limit_per_s = p.rate_limit_per_s;
+        if let Some(t) = p.timeout_s {
+            c.timeout = Duration::from_secs(t.max(1));
+        }
+        Ok(c)
+    }
+}
+
+fn credentials_from(get: impl Fn(&str) -> Option<String>) -> Option<Credentials> {
+    if let (Some(name), Some(secret)) = (get("TABLEAU_PAT_NAME"), get("TABLEAU_PAT_SECRET")) {
+        return Some(Credentials::Pat { name, secret: Secret::new(secret) });
+    }
+    if let (Some(username), Some(password)) = (get("TABLEAU_USERNAME"), get("TABLEAU_PASSWORD")) {
+        return Some(Credentials::Password { username, password: Secret::new(password) });
+    }
+    get("TABLEAU_JWT").map(|t| Credentials::Jwt { token: Secret::new(t) })
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    profiles: std::collections::BTreeMap<String, Profile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Profile {
+    server: String,
+    site: Option<String>,
+    pat_name: Option<String>,
+    pat_secret: Option<String>,
+    pat_secret_env: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    jwt_env: Option<String>,
+    concurrency: Option<usize>,
+    rate_limit_per_s: Option<f64>,
+    timeout_s: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_order_and_redaction() {
+        let vars = [("TABLEAU_PAT_NAME", "n"), ("TABLEAU_PAT_SECRET", "s3cret"), ("TABLEAU_USERNAME", "u")];
+        let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let c = credentials_from(get).unwrap();
+        assert!(matches!(&c, Credentials::Pat { name, .. } if name == "n"));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(credentials_from(|_| None).is_none());
+    }
+
+    #[test]
+    fn profile_parsing() {
+        let text = r#"
+            [profiles.prod]
+            server = "https://t.example.com/"
+            site = "fin"
+            pat_name = "tok"
+            pat_secret = "abc"
+            concurrency = 4
+        "#;
+        let c = Config::from_profile(text, "prod").unwrap();
+        assert_eq!((c.server.as_str(), c.site.as_str(), c.concurrency), ("https://t.example.com", "fin", 4));
+        assert!(Config::from_profile(text, "dev").unwrap_err().to_string().contains("no profile 'dev'"));
+        assert!(Config::from_profile("[profiles.x]\nserver='s'", "x").is_err());
+        assert!(Config::from_profile("not toml [", "x").is_err());
+    }
+}

@@ -1,0 +1,80 @@
+//! The client's errors. Each says what went wrong and, through [`Error::hint`], what to do.
+
+/// Everything a Tableau call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Tableau answered with an `<error>` body (or a JSON error for the JSON APIs).
+    #[error("Tableau answered {status} ({code} {summary}): {detail}")]
+    Api { status: u16, code: String, summary: String, detail: String },
+    /// Sign-in was refused (401001).
+    #[error("sign-in to {server} (site '{site}') failed: {detail}")]
+    SignIn { server: String, site: String, detail: String },
+    /// The server could not be reached or the connection broke.
+    #[error("cannot reach {url}: {detail}")]
+    Connect { url: String, detail: String },
+    /// The server answered something that is not Tableau's XML or JSON.
+    #[error("unexpected answer from {url} (HTTP {status}): {detail}")]
+    Protocol { url: String, status: u16, detail: String },
+    /// The call took longer than the configured timeout.
+    #[error("{method} {url} timed out after {seconds} s")]
+    Timeout { method: String, url: String, seconds: u64 },
+    /// The server's REST API is older than tabflow needs.
+    #[error("the server speaks REST API {found}; tabflow needs {needed} or newer")]
+    Version { found: String, needed: String },
+    /// A GraphQL query returned errors.
+    #[error("Metadata API query failed: {0}")]
+    Graphql(String),
+    /// Bad configuration (missing credentials, malformed URL, unreadable profile).
+    #[error("{0}")]
+    Config(String),
+    /// A list kept changing while it was read and could not be read consistently.
+    #[error("the {resource} list kept changing while it was read ({detail})")]
+    Unstable { resource: String, detail: String },
+}
+
+impl Error {
+    /// Tableau's error code, when the server sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::SignIn { .. } => "check the site content URL and the credentials (TABLEAU_PAT_NAME / TABLEAU_PAT_SECRET, or TABLEAU_USERNAME / TABLEAU_PASSWORD); a PAT may also have expired or been revoked".into(),
+            Error::Connect { .. } => "check --server (scheme, host and port) and that the server is up; behind a proxy set HTTPS_PROXY".into(),
+            Error::Protocol { .. } => "is --server a Tableau Server or Tableau Cloud URL? A proxy or login page may be answering instead".into(),
+            Error::Timeout { .. } => "the server is slow or unreachable; retry later or raise the timeout".into(),
+            Error::Version { .. } => "upgrade Tableau Server, or point tabflow at Tableau Cloud".into(),
+            Error::Api { code, .. } if code.starts_with("403") => "the signed-in user lacks the permission or site role for this operation; use a site administrator's token".into(),
+            Error::Api { code, .. } if code.starts_with("404") => "the item may have been deleted or moved; refresh and try again".into(),
+            Error::Api { code, .. } if code == "429000" => "Tableau is rate limiting this site; lower the concurrency or try again later".into(),
+            Error::Config(_) => "see `tabflow --help` for the connection flags and environment variables".into(),
+            _ => return None,
+        })
+    }
+
+    /// Worth retrying with backoff for an idempotent call?
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Error::Api { status, .. } => *status >= 500,
+            Error::Connect { .. } | Error::Timeout { .. } => true,
+            Error::Protocol { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

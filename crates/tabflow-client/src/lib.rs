@@ -1,0 +1,37 @@
+//! A typed async client for the Tableau REST API and Metadata API.
+//!
+//! ```no_run
+//! # async fn demo() -> tabflow_client::Result<()> {
+//! use futures::TryStreamExt;
+//! use tabflow_client::{Client, Config, Credentials, Secret};
+//! use tabflow_wire::filter::{Filter, Op};
+//!
+//! let config = Config::new("https://tableau.example.com", "finance",
+//!     Credentials::Pat { name: "tabflow".into(), secret: Secret::new("...") });
+//! let client = Client::connect(config).await?;
+//! let stale: Vec<_> = client.workbooks()
+//!     .filter(Filter::new().and("projectName", Op::Eq, "Finance"))
+//!     .stream().try_collect().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every call goes through one path ([`Client::send`]) that applies the site's concurrency
+//! cap and rate limit, retries 429s (waiting as Tableau says) and, for idempotent calls only,
+//! 5xx and broken connections with jittered exponential backoff, and signs in again once on
+//! 401002.
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod list;
+pub mod metadata;
+pub mod resources;
+pub mod secret;
+pub mod snapshot;
+pub mod usage;
+
+pub use client::{Client, Request, Session};
+pub use config::{Config, Credentials};
+pub use error::{Error, Result};
+pub use resources::{Capability, ContentKind, DatasourceUpdate, Grantee, PermissionCall, ProjectUpdate, WorkbookUpdate, permission_calls};
+pub use secret::Secret;

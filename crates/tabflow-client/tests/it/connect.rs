@@ -1,0 +1,93 @@
+use axum::Router;
+use axum::routing::{get, post};
+use tabflow_client::{Client, Config, Credentials, Error, Secret};
+
+use crate::*;
+
+async fn serve(app: Router) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn signs_in_with_pat_password_and_jwt() {
+    let emu = demo().await;
+    let c = connect(&emu).await;
+    let s = c.session().await;
+    assert_eq!(s.api_version, tabflow_wire::API_VERSION);
+    assert!(!s.site_id.is_empty());
+    let pw = Credentials::Password { username: "jsmith".into(), password: Secret::new("tabflow") };
+    let c2 = Client::connect(Config::new(emu.url.clone(), "demo", pw)).await.unwrap();
+    let me = c2.session().await.user_id;
+    assert_eq!(c2.user(&me.as_str().into()).await.unwrap().name.as_deref(), Some("jsmith"));
+    c2.sign_out().await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_credentials_name_the_problem() {
+    let emu = demo().await;
+    let bad = Credentials::Pat { name: "tabflow".into(), secret: Secret::new("wrong-secret") };
+    let e = Client::connect(Config::new(emu.url.clone(), "demo", bad)).await.unwrap_err();
+    assert!(matches!(e, Error::SignIn { .. }), "{e:?}");
+    assert!(e.to_string().contains("401001"), "{e}");
+    assert!(!e.to_string().contains("wrong-secret") && !format!("{e:?}").contains("wrong-secret"));
+    assert!(e.hint().unwrap().contains("TABLEAU_PAT_NAME"));
+    let e = Client::connect(Config::new(emu.url.clone(), "nosuchsite", pat())).await.unwrap_err();
+    assert!(matches!(e, Error::SignIn { .. }));
+}
+
+#[tokio::test]
+async fn unreachable_and_schemeless_servers() {
+    // A port nothing listens on.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let e = Client::connect(Config::new(format!("http://127.0.0.1:{port}"), "demo", pat())).await.unwrap_err();
+    assert!(matches!(e, Error::Connect { .. }), "{e:?}");
+    assert!(e.hint().is_some());
+    let e = Client::connect(Config::new("tableau.example.com", "demo", pat())).await.unwrap_err();
+    assert!(e.to_string().contains("needs a scheme"), "{e}");
+}
+
+#[tokio::test]
+async fn tls_to_a_plain_server_is_a_connect_error() {
+    let emu = demo().await;
+    let url = emu.url.replace("http://", "https://");
+    let e = Client::connect(Config::new(url, "demo", pat())).await.unwrap_err();
+    assert!(matches!(e, Error::Connect { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn non_xml_error_pages_are_protocol_errors() {
+    let url = serve(Router::new().route("/api/2.4/serverInfo", get(|| async { (axum::http::StatusCode::BAD_GATEWAY, "<html>nginx</html>") }))).await;
+    let e = Client::connect(Config::new(url, "demo", pat())).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { status: 502, .. }), "{e:?}");
+    assert!(e.to_string().contains("nginx"));
+}
+
+#[tokio::test]
+async fn old_servers_are_refused_before_signing_in() {
+    let info = r#"<?xml version='1.0' encoding='UTF-8'?><tsResponse xmlns="http://tableau.com/api"><serverInfo><productVersion build="x">2019.4</productVersion><restApiVersion>3.6</restApiVersion></serverInfo></tsResponse>"#;
+    let url = serve(
+        Router::new()
+            .route("/api/2.4/serverInfo", get(move || async move { info }))
+            .route("/api/{v}/auth/signin", post(|| async { panic!("must not sign in") })),
+    )
+    .await;
+    let e = Client::connect(Config::new(url, "demo", pat())).await.unwrap_err();
+    assert!(matches!(&e, Error::Version { found, .. } if found == "3.6"), "{e:?}");
+}
+
+#[tokio::test]
+async fn secrets_never_reach_debug_output() {
+    let emu = demo().await;
+    let cfg = Config::new(emu.url.clone(), "demo", Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") });
+    let dbg = format!("{cfg:?}");
+    assert!(dbg.contains("[redacted]") && !dbg.contains("secret: \"tabflow\""), "{dbg}");
+    let c = Client::connect(cfg).await.unwrap();
+    let s = c.session().await;
+    assert!(!format!("{s:?}").contains(s.token.expose()));
+    assert!(!format!("{c:?}").contains(s.token.expose()));
+}

@@ -1,0 +1,39 @@
+//! Client tests against the emulator over real HTTP on 127.0.0.1, and against small
+//! hand-written servers for the failure shapes the emulator never produces.
+
+mod connect;
+mod paging;
+mod resilience;
+mod writes;
+
+use tabflow_client::{Client, Config, Credentials, Secret};
+use tabflow_emulator::{Options, Running};
+
+pub fn pat() -> Credentials {
+    Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") }
+}
+
+pub async fn demo() -> Running {
+    let mut site = tabflow_site::generate::demo();
+    site.shift_time_to(chrono::Utc::now());
+    tabflow_emulator::start(Options::new(site)).await.unwrap()
+}
+
+pub fn fast(mut c: Config) -> Config {
+    c.backoff_base = std::time::Duration::from_millis(5);
+    c.max_wait = std::time::Duration::from_millis(200);
+    c
+}
+
+pub async fn connect(emu: &Running) -> Client {
+    Client::connect(fast(Config::new(emu.url.clone(), "demo", pat()))).await.unwrap()
+}
+
+pub async fn set_faults(url: &str, v: serde_json::Value) {
+    let r = reqwest::Client::new().post(format!("{url}/_emulator/faults")).json(&v).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+pub async fn stats(url: &str) -> serde_json::Value {
+    reqwest::get(format!("{url}/_emulator/stats")).await.unwrap().json().await.unwrap()
+}

@@ -1,0 +1,484 @@
+//! Subscriptions, jobs, webhooks, favorites, file uploads, data alerts, refreshes, and the
+//! JSON APIs: Metadata API (GraphQL), VizQL Data Service and usage statistics.
+
+use axum::Json;
+use axum::extract::{OriginalUri, Path};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use tabflow_site::{Favorite, ResourceRef, Subscription, Webhook};
+use tabflow_wire::{ApiError, xml};
+
+use super::{Auth, Q, Res, Shr, created_xml, list_query, no_content, ok_xml, parse_body, select};
+use crate::server::{Fail, Shared};
+use crate::state::{Job, State, new_luid, ts};
+
+type P2 = Path<(String, String, String)>;
+
+// ---------------------------------------------------------------- subscriptions
+
+fn subscription_xml(st: &State, s: &Subscription) -> xml::Subscription {
+    let kind = match s.content.kind.as_str() {
+        "view" => "View",
+        "workbook" => "Workbook",
+        other => other,
+    };
+    xml::Subscription {
+        id: Some(s.id.clone()),
+        subject: Some(s.subject.clone()),
+        attach_image: Some("true".into()),
+        attach_pdf: Some("false".into()),
+        suspended: Some("false".into()),
+        message: None,
+        content: Some(xml::SubscriptionContent { id: s.content.id.clone(), kind: kind.into(), send_if_view_empty: Some("true".into()) }),
+        schedule: Some(xml::IdRef {
+            id: Some(if s.schedule.is_empty() { "weekly".into() } else { crate::state::slug(&s.schedule).to_lowercase() }),
+            name: Some(if s.schedule.is_empty() { "Weekly".into() } else { s.schedule.clone() }),
+        }),
+        user: Some(xml::IdRef::named(s.user_id.clone(), st.user_name(&s.user_id))),
+    }
+}
+
+pub(crate) async fn list_subscriptions(shared: Shr, _a: Auth, q: Q) -> Res {
+    let lq = list_query(&q.0).map_err(Fail)?;
+    let st = shared.0.read();
+    let (page, pagination) = select(st.site.subscriptions.iter().collect(), &lq, |s, f| match f {
+        "subject" => Some(tabflow_wire::filter::FieldValue::Text(&s.subject)),
+        "userId" => Some(tabflow_wire::filter::FieldValue::Text(&s.user_id)),
+        _ => None,
+    })
+    .map_err(Fail)?;
+    let mut r = xml::TsResponse::new();
+    r.pagination = Some(pagination);
+    r.subscriptions = Some(xml::Subscriptions { subscription: page.into_iter().map(|s| subscription_xml(&st, s)).collect() });
+    ok_xml(&r)
+}
+
+pub(crate) async fn get_subscription(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
+    let st = shared.0.read();
+    let s = st.site.subscriptions.iter().find(|s| s.id == id).ok_or_else(|| Fail(ApiError::not_found("404025", "Subscription", &id)))?;
+    let mut r = xml::TsResponse::new();
+    r.subscription = Some(subscription_xml(&st, s));
+    ok_xml(&r)
+}
+
+fn content_ref(st: &State, c: &xml::SubscriptionContent) -> Result<ResourceRef, Fail> {
+    let kind = c.kind.to_ascii_lowercase();
+    match kind.as_str() {
+        "view" => {
+            st.view_index(&c.id).map_err(Fail)?;
+        }
+        "workbook" => {
+            st.workbook(&c.id).map_err(Fail)?;
+        }
+        _ => return Err(Fail(ApiError::bad_request(format!("Subscription content type '{}' must be View or Workbook.", c.kind)))),
+    }
+    Ok(ResourceRef { kind, id: c.id.clone() })
+}
+
+pub(crate) async fn add_subscription(shared: Shr, _a: Auth, body: String) -> Res {
+    let req = parse_body(&body)?;
+    let s = req.subscription.ok_or_else(|| super::missing("a <subscription> element"))?;
+    let mut st = shared.0.write();
+    let content = content_ref(&st, s.content.as_ref().ok_or_else(|| super::missing("a <content> element"))?)?;
+    let user_id = s.user.and_then(|u| u.id).ok_or_else(|| super::missing("a <user id> element"))?;
+    st.user(&user_id).map_err(Fail)?;
+    let sub = Subscription {
+        id: new_luid(),
+        user_id,
+        content,
+        subject: s.subject.unwrap_or_default(),
+        schedule: s.schedule.and_then(|x| x.name.or(x.id)).unwrap_or_default(),
+    };
+    st.site.subscriptions.push(sub.clone());
+    let mut r = xml::TsResponse::new();
+    r.subscription = Some(subscription_xml(&st, &sub));
+    created_xml(&r)
+}
+
+pub(crate) async fn update_subscription(shared: Shr, _a: Auth, Path((_v, _s, id)): P2, body: String) -> Res {
+    let req = parse_body(&body)?;
+    let s = req.subscription.ok_or_else(|| super::missing("a <subscription> element"))?;
+    let mut st = shared.0.write();
+    let i = st.site.subscriptions.iter().position(|s| s.id == id).ok_or_else(|| Fail(ApiError::not_found("404025", "Subscription", &id)))?;
+    if let Some(c) = &s.content {
+        let c = content_ref(&st, c)?;
+        st.site.subscriptions[i].content = c;
+    }
+    if let Some(u) = s.user.and_then(|u| u.id) {
+        st.user(&u).map_err(Fail)?;
+        st.site.subscriptions[i].user_id = u;
+    }
+    if let Some(subj) = s.subject {
+        st.site.subscriptions[i].subject = subj;
+    }
+    if let Some(sched) = s.schedule.and_then(|x| x.name.or(x.id)) {
+        st.site.subscriptions[i].schedule = sched;
+    }
+    let sub = st.site.subscriptions[i].clone();
+    let mut r = xml::TsResponse::new();
+    r.subscription = Some(subscription_xml(&st, &sub));
+    ok_xml(&r)
+}
+
+pub(crate) async fn delete_subscription(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
+    let mut st = shared.0.write();
+    let before = st.site.subscriptions.len();
+    st.site.subscriptions.retain(|s| s.id != id);
+    if st.site.subscriptions.len() == before {
+        return Err(Fail(ApiError::not_found("404025", "Subscription", &id)));
+    }
+    no_content()
+}
+
+// ---------------------------------------------------------------- jobs
+
+fn job_xml(j: &Job) -> xml::Job {
+    xml::Job {
+        id: j.id.clone(),
+        mode: Some("Asynchronous".into()),
+        kind: Some(j.kind.clone()),
+        progress: Some("100".into()),
+        created_at: Some(ts(j.created_at)),
+        started_at: Some(ts(j.created_at)),
+        completed_at: Some(ts(j.created_at)),
+        finish_code: Some(j.finish_code.to_string()),
+    }
+}
+
+pub(crate) async fn list_jobs(shared: Shr, _a: Auth, q: Q) -> Res {
+    // Tableau answers GET /jobs with <backgroundJobs>; the emulator's jobs finish at once, so
+    // the list is what tabflow needs: ids and finish codes, in the <job> shape TSC also reads.
+    let lq = list_query(&q.0).map_err(Fail)?;
+    let st = shared.0.read();
+    let mut jobs: Vec<&Job> = st.jobs.values().collect();
+    jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    let (page, pagination) = select(jobs, &lq, |_, _| None).map_err(Fail)?;
+    let mut r = xml::TsResponse::new();
+    r.pagination = Some(pagination);
+    r.job = page.first().map(|j| job_xml(j));
+    ok_xml(&r)
+}
+
+pub(crate) async fn get_job(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
+    let st = shared.0.read();
+    let j = st.jobs.get(&id).ok_or_else(|| Fail(ApiError::not_found("404003", "Job", &id)))?;
+    let mut r = xml::TsResponse::new();
+    r.job = Some(job_xml(j));
+    ok_xml(&r)
+}
+
+pub(crate) async fn refresh(shared: Shr, a: Auth, uri: OriginalUri, Path((_v, _s, id)): P2) -> Res {
+    a.require_publisher(&shared.0)?;
+    let kind = super::kind_of(&uri);
+    let mut st = shared.0.write();
+    st.resource_exists(kind, &id).map_err(Fail)?;
+    let job = Job {
+        id: new_luid(),
+        kind: "RefreshExtracts".into(),
+        created_at: Utc::now(),
+        finish_code: 0,
+    };
+    st.jobs.insert(job.id.clone(), job.clone());
+    let mut r = xml::TsResponse::new();
+    r.job = Some(job_xml(&job));
+    Ok(crate::server::xml_response(StatusCode::ACCEPTED, &r))
+}
+
+// ---------------------------------------------------------------- webhooks
+
+fn webhook_xml(st: &State, h: &Webhook) -> xml::Webhook {
+    xml::Webhook {
+        id: Some(h.id.clone()),
+        name: Some(h.name.clone()),
+        is_enabled: Some(xml::bool_str(h.enabled)),
+        event: Some(h.event.clone()),
+        source: xml::WebhookEvent::from_name(&h.event).map(|e| xml::WebhookSource { events: vec![e] }),
+        destination: Some(xml::WebhookDestination { http: xml::WebhookDestinationHttp { method: "POST".into(), url: h.url.clone() } }),
+        owner: Some(xml::IdRef::named(h.owner_id.clone(), st.user_name(&h.owner_id))),
+    }
+}
+
+pub(crate) async fn list_webhooks(shared: Shr, _a: Auth, q: Q) -> Res {
+    let lq = list_query(&q.0).map_err(Fail)?;
+    let st = shared.0.read();
+    let (page, pagination) = select(st.site.webhooks.iter().collect(), &lq, |_, _| None).map_err(Fail)?;
+    let mut r = xml::TsResponse::new();
+    r.pagination = Some(pagination);
+    r.webhooks = Some(xml::Webhooks { webhook: page.into_iter().map(|h| webhook_xml(&st, h)).collect() });
+    ok_xml(&r)
+}
+
+pub(crate) async fn get_webhook(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
+    let st = shared.0.read();
+    let h = st.site.webhooks.iter().find(|h| h.id == id).ok_or_else(|| Fail(ApiError::not_found("404036", "Webhook", &id)))?;
+    let mut r = xml::TsResponse::new();
+    r.webhook = Some(webhook_xml(&st, h));
+    ok_xml(&r)
+}
+
+pub(crate) async fn add_webhook(shared: Shr, a: Auth, body: String) -> Res {
+    a.require_admin(&shared.0, "create webhooks")?;
+    let req = parse_body(&body)?;
+    let h = req.webhook.ok_or_else(|| super::missing("a <webhook> element"))?;
+    let name = h.name.filter(|n| !n.is_empty()).ok_or_else(|| super::missing("the webhook's name"))?;
+    let event = h
+        .source
+        .and_then(|s| s.events.into_iter().next())
+        .map(|e| e.name().to_string())
+        .or(h.event)
+        .ok_or_else(|| super::missing("a <webhook-source> event element"))?;
+    let url = h.destination.map(|d| d.http.url).filter(|u| !u.is_empty()).ok_or_else(|| super::missing("a <webhook-destination-http url> element"))?;
+    if !url.starts_with("https://") && !url.starts_with("http://") {
+        return Err(Fail(ApiError::bad_request(format!("The webhook destination '{url}' is not an http(s) URL."))));
+    }
+    let mut st = shared.0.write();
+    let hook = Webhook { id: new_luid(), name, event, url, owner_id: a.0.user_id.clone(), enabled: true };
+    st.site.webhooks.push(hook.clone());
+    let mut r = xml::TsResponse::new();
+    r.webhook = Some(webhook_xml(&st, &hook));
+    created_xml(&r)
+}
+
+pub(crate) async fn delete_webhook(shared: Shr, a: Auth, Path((_v, _s, id)): P2) -> Res {
+    a.require_admin(&shared.0, "delete webhooks")?;
+    let mut st = shared.0.write();
+    let before = st.site.webhooks.len();
+    st.site.webhooks.retain(|h| h.id != id);
+    if st.site.webhooks.len() == before {
+        return Err(Fail(ApiError::not_found("404036", "Webhook", &id)));
+    }
+    no_content()
+}
+
+// ---------------------------------------------------------------- favorites
+
+fn favorite_xml(st: &State, f: &Favorite) -> xml::Favorite {
+    let name = match f.content.kind.as_str() {
+        "workbook" => st.workbook(&f.content.id).map(|w| w.name.clone()).ok(),
+        "datasource" => st.datasource(&f.content.id).map(|d| d.name.clone()).ok(),
+        "project" => st.project(&f.content.id).map(|p| p.name.clone()).ok(),
+        "view" => st.view_index(&f.content.id).map(|(wi, vi)| st.site.workbooks[wi].views[vi].name.clone()).ok(),
+        _ => None,
+    };
+    let r = Some(xml::IdRef { id: Some(f.content.id.clone()), name });
+    let mut x = xml::Favorite { label: f.label.clone(), ..xml::Favorite::default() };
+    match f.content.kind.as_str() {
+        "workbook" => x.workbook = r,
+        "datasource" => x.datasource = r,
+        "project" => x.project = r,
+        _ => x.view = r,
+    }
+    x
+}
+
+pub(crate) async fn list_favorites(shared: Shr, _a: Auth, Path((_v, _s, uid)): P2) -> Res {
+    let st = shared.0.read();
+    st.user(&uid).map_err(Fail)?;
+    let favs: Vec<xml::Favorite> = st.site.favorites.iter().filter(|f| f.user_id == uid).map(|f| favorite_xml(&st, f)).collect();
+    let mut r = xml::TsResponse::new();
+    r.pagination = Some(tabflow_wire::paging::PageRequest { page_number: 1, page_size: favs.len().max(1) as u32 }.pagination(favs.len()));
+    r.favorites = Some(xml::Favorites { favorite: favs });
+    ok_xml(&r)
+}
+
+pub(crate) async fn add_favorite(shared: Shr, _a: Auth, Path((_v, _s, uid)): P2, body: String) -> Res {
+    let req = parse_body(&body)?;
+    let f = req.favorite.ok_or_else(|| super::missing("a <favorite> element"))?;
+    let (kind, id) = f.content().map(|(k, i)| (k.to_string(), i.to_string())).ok_or_else(|| super::missing("the favorite's content element"))?;
+    let mut st = shared.0.write();
+    st.user(&uid).map_err(Fail)?;
+    st.resource_exists(&kind, &id).map_err(Fail)?;
+    if !st.site.favorites.iter().any(|x| x.user_id == uid && x.content.id == id) {
+        st.site.favorites.push(Favorite { user_id: uid.clone(), label: f.label.clone(), content: ResourceRef { kind, id } });
+    }
+    let favs: Vec<xml::Favorite> = st.site.favorites.iter().filter(|f| f.user_id == uid).map(|f| favorite_xml(&st, f)).collect();
+    let mut r = xml::TsResponse::new();
+    r.favorites = Some(xml::Favorites { favorite: favs });
+    ok_xml(&r)
+}
+
+pub(crate) async fn delete_favorite(shared: Shr, _a: Auth, Path((_v, _s, uid, kind, id)): Path<(String, String, String, String, String)>) -> Res {
+    let kind = kind.trim_end_matches('s').to_string();
+    let mut st = shared.0.write();
+    st.user(&uid).map_err(Fail)?;
+    let before = st.site.favorites.len();
+    st.site.favorites.retain(|f| !(f.user_id == uid && f.content.id == id && f.content.kind == kind));
+    if st.site.favorites.len() == before {
+        return Err(Fail(ApiError::not_found("404000", "Favorite", &id)));
+    }
+    no_content()
+}
+
+// ---------------------------------------------------------------- uploads and alerts
+
+pub(crate) async fn start_upload(shared: Shr, a: Auth) -> Res {
+    a.require_publisher(&shared.0)?;
+    let id = format!("{}:{}", uuid::Uuid::new_v4().simple(), 0);
+    shared.0.write().uploads.insert(id.clone(), Vec::new());
+    let mut r = xml::TsResponse::new();
+    r.file_upload = Some(xml::FileUpload { upload_session_id: id, file_size: "0".into() });
+    created_xml(&r)
+}
+
+pub(crate) async fn append_upload(shared: Shr, _a: Auth, Path((_v, _s, id)): P2, headers: HeaderMap, body: axum::body::Bytes) -> Res {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let parts = crate::shim::content::parse_multipart(ct, &body).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let chunk = parts
+        .into_iter()
+        .find(|p| p.name == "tableau_file")
+        .ok_or_else(|| Fail(ApiError::bad_request("The multipart body has no tableau_file part.")))?;
+    let mut st = shared.0.write();
+    let buf = st.uploads.get_mut(&id).ok_or_else(|| Fail(ApiError::not_found("404008", "Upload session", &id)))?;
+    buf.extend_from_slice(&chunk.data);
+    let size = buf.len();
+    let mut r = xml::TsResponse::new();
+    r.file_upload = Some(xml::FileUpload { upload_session_id: id, file_size: (size / (1024 * 1024)).to_string() });
+    ok_xml(&r)
+}
+
+pub(crate) async fn list_data_alerts(shared: Shr, _a: Auth, q: Q) -> Res {
+    let lq = list_query(&q.0).map_err(Fail)?;
+    let st = shared.0.read();
+    let (page, pagination) = select(st.site.data_alerts.iter().collect(), &lq, |_, _| None).map_err(Fail)?;
+    let mut r = xml::TsResponse::new();
+    r.pagination = Some(pagination);
+    r.data_alerts = Some(xml::DataAlerts {
+        data_alert: page
+            .into_iter()
+            .map(|a| xml::DataAlert {
+                id: a.id.clone(),
+                subject: Some(a.subject.clone()),
+                owner: Some(xml::IdRef::named(a.owner_id.clone(), st.user_name(&a.owner_id))),
+                view: Some(xml::IdRef::id(a.view_id.clone())),
+            })
+            .collect(),
+    });
+    ok_xml(&r)
+}
+
+pub(crate) async fn delete_data_alert(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
+    let mut st = shared.0.write();
+    let before = st.site.data_alerts.len();
+    st.site.data_alerts.retain(|a| a.id != id);
+    if st.site.data_alerts.len() == before {
+        return Err(Fail(ApiError::not_found("404000", "Data alert", &id)));
+    }
+    no_content()
+}
+
+// ---------------------------------------------------------------- JSON APIs
+
+/// The session for a JSON API call (`X-Tableau-Auth`), answered in that API's error shape.
+fn json_session(shared: &Shared, headers: &HeaderMap) -> Result<(), axum::response::Response> {
+    let token = headers.get("x-tableau-auth").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let st = shared.read();
+    match st.sessions.get(token) {
+        Some(s) if s.expires > Utc::now() => Ok(()),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"timestamp": Utc::now().timestamp_millis(), "status": 401, "error": "Unauthorized", "errorCode": "401002", "message": "Invalid authentication credentials were provided."})),
+        )
+            .into_response()),
+    }
+}
+
+pub(crate) async fn metadata_graphql(shared: Shr, headers: HeaderMap, body: String) -> axum::response::Response {
+    if let Err(r) = json_session(&shared.0, &headers) {
+        return r;
+    }
+    let req: tabflow_wire::graphql::Request = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let resp = tabflow_wire::graphql::Response {
+                data: None,
+                errors: vec![tabflow_wire::graphql::GraphqlError::new(format!("The request body is not a GraphQL request: {e}"))],
+            };
+            return (StatusCode::BAD_REQUEST, Json(resp)).into_response();
+        }
+    };
+    let st = shared.0.read();
+    Json(crate::shim::metadata::execute(&st.site, &req)).into_response()
+}
+
+fn vds_answer(r: Result<serde_json::Value, crate::shim::vizql::VdsError>) -> axum::response::Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => (StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST), Json(e.to_json())).into_response(),
+    }
+}
+
+fn vds_body(body: &str) -> Result<serde_json::Value, axum::response::Response> {
+    serde_json::from_str(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"errorCode": "400000", "message": format!("The request body is not valid JSON: {e}"), "datetime": ts(Utc::now())})),
+        )
+            .into_response()
+    })
+}
+
+pub(crate) async fn vds_read_metadata(shared: Shr, headers: HeaderMap, body: String) -> axum::response::Response {
+    if let Err(r) = json_session(&shared.0, &headers) {
+        return r;
+    }
+    let v = match vds_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let st = shared.0.read();
+    vds_answer(crate::shim::vizql::read_metadata(&st.site, &v))
+}
+
+pub(crate) async fn vds_query(shared: Shr, headers: HeaderMap, body: String) -> axum::response::Response {
+    if let Err(r) = json_session(&shared.0, &headers) {
+        return r;
+    }
+    let v = match vds_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let st = shared.0.read();
+    vds_answer(crate::shim::vizql::query_datasource(&st.site, &v))
+}
+
+pub(crate) async fn vds_simple() -> axum::response::Response {
+    "VizQL Data Service is available".into_response()
+}
+
+pub(crate) async fn usage_stats(shared: Shr, headers: HeaderMap, Path((kind, id)): Path<(String, String)>) -> axum::response::Response {
+    if let Err(r) = json_session(&shared.0, &headers) {
+        return r;
+    }
+    let st = shared.0.read();
+    match crate::shim::vizql::usage_stats(&st.site, &kind, &id) {
+        Some(v) => Json(v).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(serde_json::json!({"errorCode": "404000", "message": format!("No {kind} with id {id}.")})))
+            .into_response(),
+    }
+}
+
+pub(crate) async fn usage_stats_batch(shared: Shr, headers: HeaderMap, body: String) -> axum::response::Response {
+    if let Err(r) = json_session(&shared.0, &headers) {
+        return r;
+    }
+    let v = match vds_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let items = v.get("content_items").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    let st = shared.0.read();
+    let mut out = Vec::new();
+    for it in items {
+        let luid = it.get("luid").and_then(|l| l.as_str()).unwrap_or("");
+        let kind = it.get("type").and_then(|l| l.as_str()).unwrap_or("workbook");
+        let plural = format!("{}s", kind.trim_end_matches('s'));
+        if let Some(mut stats) = crate::shim::vizql::usage_stats(&st.site, &plural, luid) {
+            if let Some(o) = stats.as_object_mut() {
+                o.insert("content".into(), serde_json::json!({"luid": luid, "type": kind}));
+            }
+            out.push(stats);
+        }
+    }
+    (StatusCode::CREATED, Json(serde_json::json!({"contentUsageStatistics": out}))).into_response()
+}

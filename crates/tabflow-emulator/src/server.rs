@@ -1,0 +1,484 @@
+//! Building and running the emulator: options, the router, auth, request stats and fault
+//! injection middleware, and the `/_emulator/` control routes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State as AxState};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tabflow_site::Site;
+use tabflow_wire::ApiError;
+
+use crate::state::State;
+
+/// What the emulator serves and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub site: Site,
+    /// Personal access token accepted for sign-in.
+    pub pat_name: String,
+    pub pat_secret: String,
+    /// Every user's password.
+    pub password: String,
+    /// Session lifetime.
+    pub session_ttl: chrono::Duration,
+    /// Faults active from the start.
+    pub faults: Faults,
+    /// Secret that connected-app JWTs are accepted for (any JWT whose `sub` names a user and
+    /// whose signature part equals this value's SHA-less marker is accepted; see auth docs).
+    pub jwt_secret: String,
+}
+
+impl Options {
+    pub fn new(site: Site) -> Options {
+        Options {
+            site,
+            pat_name: "tabflow".into(),
+            pat_secret: "tabflow".into(),
+            password: "tabflow".into(),
+            session_ttl: chrono::Duration::minutes(240),
+            faults: Faults::default(),
+            jwt_secret: "tabflow".into(),
+        }
+    }
+}
+
+/// Fault injection settings (`POST /_emulator/faults`; absent = off, `{}` clears).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Delay added to every Tableau request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Fraction of Tableau requests (0..1) answered with `error_status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Status for `error_rate` and `fail_nth_write` (default 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_status: Option<u16>,
+    /// Requests per second allowed before answering 429 with Retry-After.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_s: Option<u32>,
+    /// The Nth write from now fails without changing state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_nth_write: Option<u64>,
+    /// The Nth write from now is applied, then its connection is dropped (response lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_nth_write: Option<u64>,
+    /// Fail the Nth call of a route template, e.g. `{"route": "PUT /api/{v}/sites/{s}/workbooks/{id}", "n": 3}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_nth_call: Option<NthCall>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NthCall {
+    pub route: String,
+    pub n: u64,
+}
+
+#[derive(Default)]
+struct FaultState {
+    faults: Faults,
+    writes_seen: u64,
+    calls_seen: u64,
+    window_start: Option<std::time::Instant>,
+    window_count: u32,
+    rng: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Stats {
+    requests: AtomicU64,
+    writes: AtomicU64,
+    by_route: Mutex<HashMap<String, u64>>,
+    writes_by_resource: Mutex<HashMap<String, u64>>,
+}
+
+/// State shared by every handler.
+pub struct Shared {
+    pub(crate) state: RwLock<State>,
+    pub(crate) options: Options,
+    pub(crate) stats: Stats,
+    faults: Mutex<FaultState>,
+}
+
+impl Shared {
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A built emulator; cheap to clone.
+#[derive(Clone)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+}
+
+/// A running emulator on a local port.
+pub struct Running {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub emulator: Emulator,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops serving and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Emulator {
+    pub fn new(options: Options) -> Emulator {
+        let faults = FaultState { faults: options.faults.clone(), rng: 0x9E37_79B9_7F4A_7C15, ..FaultState::default() };
+        let state = State::new(options.site.clone());
+        Emulator {
+            shared: Arc::new(Shared {
+                state: RwLock::new(state),
+                options,
+                stats: Stats::default(),
+                faults: Mutex::new(faults),
+            }),
+        }
+    }
+
+    /// The live site as a snapshot.
+    pub fn snapshot(&self) -> Site {
+        self.shared.read().snapshot()
+    }
+
+    /// Replaces the active faults.
+    pub fn set_faults(&self, faults: Faults) {
+        let mut f = self.shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+        *f = FaultState { faults, rng: f.rng, ..FaultState::default() };
+    }
+
+    /// Runs `f` with mutable access to the live site (tests simulating other admins' changes).
+    pub fn with_site<R>(&self, f: impl FnOnce(&mut Site) -> R) -> R {
+        let mut st = self.shared.write();
+        let r = f(&mut st.site);
+        st.reindex();
+        r
+    }
+
+    /// Request counters as `GET /_emulator/stats` reports them.
+    pub fn stats(&self) -> serde_json::Value {
+        stats_json(&self.shared.stats)
+    }
+
+    pub fn router(&self) -> Router {
+        let api = crate::rest::routes()
+            .route_layer(middleware::from_fn_with_state(self.shared.clone(), faults_layer))
+            .route_layer(middleware::from_fn_with_state(self.shared.clone(), stats_layer));
+        let control = Router::new()
+            .route("/_emulator/stats", get(get_stats))
+            .route("/_emulator/stats/reset", post(reset_stats))
+            .route("/_emulator/faults", post(post_faults).get(get_faults))
+            .route("/_emulator/snapshot", get(get_snapshot));
+        api.merge(control).fallback(fallback).with_state(self.shared.clone())
+    }
+
+    /// Binds `addr` (port 0 = any free port) and serves until stopped.
+    pub async fn spawn(self, addr: SocketAddr) -> std::io::Result<Running> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        {
+            let mut st = self.shared.write();
+            st.server_host = addr.to_string();
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = self.router();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Ok(Running { url: format!("http://{addr}"), addr, emulator: self, shutdown: Some(tx), task })
+    }
+}
+
+/// Starts an emulator serving `options` on 127.0.0.1 at a free port.
+pub async fn start(options: Options) -> std::io::Result<Running> {
+    Emulator::new(options).spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+// ---------------------------------------------------------------- responses
+
+/// A Tableau error as an HTTP response.
+pub struct Fail(pub ApiError);
+
+impl From<ApiError> for Fail {
+    fn from(e: ApiError) -> Fail {
+        Fail(e)
+    }
+}
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, self.0.to_xml()).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=utf-8"));
+        r
+    }
+}
+
+/// An XML document response.
+pub fn xml_response(status: StatusCode, doc: &tabflow_wire::xml::TsResponse) -> Response {
+    let mut r = (status, tabflow_wire::xml::to_string(doc)).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=utf-8"));
+    r
+}
+
+async fn fallback(req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    if path.starts_with("/api/metadata") || path.starts_with("/api/v1/vizql-data-service") {
+        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"errorCode": "404000", "message": format!("No route for {path}")})))
+            .into_response();
+    }
+    Fail(ApiError::new("404000", "Resource Not Found", format!("Unknown resource '{path}' requested."))).into_response()
+}
+
+// ---------------------------------------------------------------- stats
+
+fn is_write(method: &Method, template: &str) -> bool {
+    matches!(*method, Method::POST | Method::PUT | Method::DELETE | Method::PATCH) && template.starts_with("/api/{v}/sites/{s}/")
+}
+
+/// The resource id a write targets: the first id after the collection in the path.
+fn resource_of(path: &str) -> Option<String> {
+    let mut it = path.split('/').skip_while(|s| *s != "sites").skip(2);
+    let _collection = it.next()?;
+    it.next().filter(|id| !id.is_empty()).map(|s| s.to_string())
+}
+
+async fn stats_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let template = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let key = format!("{} {}", req.method(), template);
+    let write = is_write(req.method(), &template);
+    let resource = if write { resource_of(req.uri().path()) } else { None };
+    shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+    *shared.stats.by_route.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(0) += 1;
+    if write {
+        shared.stats.writes.fetch_add(1, Ordering::Relaxed);
+        if let Some(id) = resource {
+            *shared.stats.writes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_insert(0) += 1;
+        }
+    }
+    next.run(req).await
+}
+
+fn stats_json(stats: &Stats) -> serde_json::Value {
+    let by_route: BTreeMap<String, u64> = stats.by_route.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let by_res: BTreeMap<String, u64> =
+        stats.writes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
+    serde_json::json!({
+        "requests": stats.requests.load(Ordering::Relaxed),
+        "writes": stats.writes.load(Ordering::Relaxed),
+        "by_route": by_route,
+        "writes_by_resource": by_res,
+    })
+}
+
+async fn get_stats(AxState(shared): AxState<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(stats_json(&shared.stats))
+}
+
+async fn reset_stats(AxState(shared): AxState<Arc<Shared>>) -> StatusCode {
+    shared.stats.requests.store(0, Ordering::Relaxed);
+    shared.stats.writes.store(0, Ordering::Relaxed);
+    shared.stats.by_route.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    shared.stats.writes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_snapshot(AxState(shared): AxState<Arc<Shared>>) -> Response {
+    let snap = shared.read().snapshot();
+    let mut r = snap.to_json().into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+// ---------------------------------------------------------------- faults
+
+async fn post_faults(AxState(shared): AxState<Arc<Shared>>, body: String) -> Response {
+    let body = if body.trim().is_empty() { "{}" } else { body.as_str() };
+    match serde_json::from_str::<Faults>(body) {
+        Ok(f) => {
+            if let Some(r) = f.error_rate
+                && !(0.0..=1.0).contains(&r)
+            {
+                return (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": "error_rate must be between 0 and 1"}))).into_response();
+            }
+            let mut fs = shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+            *fs = FaultState { faults: f.clone(), rng: fs.rng, ..FaultState::default() };
+            Json(serde_json::to_value(&f).unwrap_or_default()).into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": format!("invalid faults document: {e}"), "hint": "fields: latency_ms, error_rate, error_status, rate_limit_per_s, fail_nth_write, drop_nth_write, fail_nth_call {route, n}"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn get_faults(AxState(shared): AxState<Arc<Shared>>) -> Json<serde_json::Value> {
+    let fs = shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+    Json(serde_json::to_value(&fs.faults).unwrap_or_default())
+}
+
+enum Injected {
+    None,
+    Fail(u16),
+    RateLimited,
+    Drop,
+}
+
+fn next_rand(state: &mut u64) -> f64 {
+    // splitmix64
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+async fn faults_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let template = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let key = format!("{} {}", req.method(), template);
+    let write = is_write(req.method(), &template);
+    let (latency, injected) = {
+        let mut fs = shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let f = fs.faults.clone();
+        let status = f.error_status.unwrap_or(500);
+        let mut injected = Injected::None;
+        if let Some(limit) = f.rate_limit_per_s {
+            let now = std::time::Instant::now();
+            match fs.window_start {
+                Some(s) if now.duration_since(s) < Duration::from_secs(1) => fs.window_count += 1,
+                _ => {
+                    fs.window_start = Some(now);
+                    fs.window_count = 1;
+                }
+            }
+            if fs.window_count > limit {
+                injected = Injected::RateLimited;
+            }
+        }
+        if matches!(injected, Injected::None)
+            && let Some(nth) = &f.fail_nth_call
+            && nth.route == key
+        {
+            fs.calls_seen += 1;
+            if fs.calls_seen == nth.n {
+                injected = Injected::Fail(status);
+            }
+        }
+        if matches!(injected, Injected::None) && write {
+            fs.writes_seen += 1;
+            if f.fail_nth_write == Some(fs.writes_seen) {
+                injected = Injected::Fail(status);
+            } else if f.drop_nth_write == Some(fs.writes_seen) {
+                injected = Injected::Drop;
+            }
+        }
+        if matches!(injected, Injected::None)
+            && let Some(rate) = f.error_rate
+            && rate > 0.0
+            && next_rand(&mut fs.rng) < rate
+        {
+            injected = Injected::Fail(status);
+        }
+        (f.latency_ms, injected)
+    };
+    if let Some(ms) = latency
+        && ms > 0
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    match injected {
+        Injected::None => next.run(req).await,
+        Injected::RateLimited => {
+            let mut r = Fail(ApiError::too_many_requests("Too many requests. Please retry after 1 seconds.")).into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        Injected::Fail(status) => {
+            let code = format!("{status}000");
+            let err = ApiError::new(&code, "Injected Fault", format!("The emulator was told to fail this request with HTTP {status}."));
+            let mut r = Fail(err).into_response();
+            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            r
+        }
+        Injected::Drop => {
+            // Apply the write, then lose the response: the body stream fails, so hyper aborts the connection.
+            let _applied = next.run(req).await;
+            let stream = futures_util_once_err();
+            let mut r = Response::new(Body::from_stream(stream));
+            *r.status_mut() = StatusCode::OK;
+            r
+        }
+    }
+}
+
+fn futures_util_once_err() -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send {
+    struct Once(bool);
+    impl futures_core::Stream for Once {
+        type Item = Result<axum::body::Bytes, std::io::Error>;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            if self.0 {
+                std::task::Poll::Ready(None)
+            } else {
+                self.0 = true;
+                std::task::Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected connection drop"))))
+            }
+        }
+    }
+    Once(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_classification() {
+        assert!(is_write(&Method::PUT, "/api/{v}/sites/{s}/workbooks/{id}"));
+        assert!(!is_write(&Method::GET, "/api/{v}/sites/{s}/workbooks/{id}"));
+        assert!(!is_write(&Method::POST, "/api/{v}/auth/signin"));
+        assert!(!is_write(&Method::POST, "/api/metadata/graphql"));
+    }
+
+    #[test]
+    fn resource_from_path() {
+        assert_eq!(resource_of("/api/3.25/sites/S/workbooks/W/permissions").as_deref(), Some("W"));
+        assert_eq!(resource_of("/api/3.25/sites/S/workbooks"), None);
+    }
+}
