@@ -114,6 +114,20 @@ pub(crate) struct Inner {
     pub(crate) calls: AtomicU64,
 }
 
+impl Drop for Inner {
+    /// Signs out when the last clone goes away (best effort: only inside a Tokio runtime, and
+    /// without waiting for the answer). Commands also sign out explicitly before exiting.
+    fn drop(&mut self) {
+        let Some(session) = self.session.get_mut().take() else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let url = format!("{}/api/{}/auth/signout", self.config.server, session.api_version);
+        let http = self.http.clone();
+        handle.spawn(async move {
+            let _ = http.post(url).header("X-Tableau-Auth", session.token.expose()).send().await;
+        });
+    }
+}
+
 /// A signed-in Tableau client. Cheap to clone; clones share the session and limits.
 #[derive(Clone)]
 pub struct Client {
@@ -216,12 +230,33 @@ impl Client {
                 calls: AtomicU64::new(0),
             }),
         };
+        // serverInfo and sign-in change nothing on the site: safe to retry on transient failures.
         let version = match &client.inner.config.api_version {
             Some(v) => v.clone(),
-            None => client.negotiate_version().await?,
+            None => client.retrying(|| client.negotiate_version()).await?,
         };
-        client.sign_in(&version).await?;
+        client.retrying(|| client.sign_in(&version)).await?;
         Ok(client)
+    }
+
+    /// Runs `f` again after transient failures, with the configured backoff.
+    async fn retrying<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match f().await {
+                Err(e) if e.is_transient() && attempt < self.inner.config.max_retries => {
+                    let wait = backoff(self.inner.config.backoff_base, self.inner.config.max_wait, attempt, attempt as u64);
+                    tracing::info!(error = %e, ?wait, "transient failure while connecting; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -317,7 +352,7 @@ impl Client {
         }
         let version = self.session().await.api_version;
         tracing::info!("session expired or displaced (401002); signing in again");
-        self.sign_in(&version).await
+        self.retrying(|| self.sign_in(&version)).await
     }
 
     /// Ends the session (`POST /auth/signout`).
@@ -329,6 +364,33 @@ impl Client {
         let url = format!("{}/api/{}/auth/signout", self.inner.config.server, s.api_version);
         let _ = self.raw(Method::POST, &url, None, Some(&s.token)).await;
         Ok(())
+    }
+
+    /// Switches the session to another site of the same server (`POST /auth/switchSite`).
+    pub async fn switch_site(&self, content_url: &str) -> Result<Session> {
+        let body = xml::TsRequest {
+            site: Some(xml::Site { content_url: Some(content_url.to_string()), ..xml::Site::default() }),
+            ..xml::TsRequest::default()
+        };
+        let mut r = Request::post("auth/switchSite", &body).unscoped();
+        r.idempotent = true;
+        let doc = self.send_xml(r).await?;
+        let cr = doc.credentials.ok_or_else(|| Error::Protocol {
+            url: "auth/switchSite".into(),
+            status: 200,
+            detail: "no <credentials> in the answer".into(),
+        })?;
+        let mut guard = self.inner.session.write().await;
+        let old = guard.clone().expect("signed in");
+        let session = Session {
+            token: Secret::new(cr.token.unwrap_or_default()),
+            site_id: cr.site.and_then(|s| s.id).unwrap_or(old.site_id),
+            user_id: cr.user.and_then(|u| u.id).unwrap_or(old.user_id),
+            api_version: old.api_version,
+        };
+        *guard = Some(session.clone());
+        self.inner.signin_generation.fetch_add(1, Ordering::SeqCst);
+        Ok(session)
     }
 
     async fn throttle(&self) {

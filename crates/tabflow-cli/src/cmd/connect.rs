@@ -58,10 +58,6 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn is_demo(&self) -> bool {
-        self.demo.is_some()
-    }
-
     /// Signs out, and for the demo site saves its state for the next command.
     pub async fn finish(self) -> anyhow::Result<()> {
         let _ = self.client.sign_out().await;

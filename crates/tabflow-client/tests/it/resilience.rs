@@ -57,9 +57,9 @@ async fn concurrency_cap_and_rate_limit_hold() {
     let mut cfg = fast(Config::new(emu.url.clone(), "demo", Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") }));
     cfg.rate_limit_per_s = Some(20.0);
     let c = Client::connect(cfg).await.unwrap();
-    let ids: Vec<String> = emu.emulator.snapshot().workbooks.iter().take(30).map(|w| w.id.clone()).collect();
+    let ids: Vec<tabflow_wire::ids::WorkbookId> = emu.emulator.snapshot().workbooks.iter().take(30).map(|w| w.id.as_str().into()).collect();
     let t = std::time::Instant::now();
-    let futs = ids.iter().map(|id| c.workbook(&id.as_str().into()));
+    let futs = ids.iter().map(|id| c.workbook(id));
     for r in futures::future::join_all(futs).await {
         r.unwrap();
     }

@@ -410,7 +410,7 @@ fn derived_id(base: &str, n: usize) -> String {
 fn file_response(kind: &str, filename: &str, data: Vec<u8>) -> axum::response::Response {
     let mut r = (StatusCode::OK, data).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    if let Ok(v) = HeaderValue::from_str(&crate::shim::content::content_disposition(kind, filename)) {
+    if let Ok(v) = HeaderValue::from_str(&crate::content::content_disposition(kind, filename)) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     r
@@ -422,7 +422,7 @@ pub(crate) async fn download_workbook(shared: Shr, _a: Auth, Path((_v, _s, id)):
     if let Some((name, data)) = st.revisions.get(&id).and_then(|r| r.last()).and_then(|r| r.file.clone()) {
         return Ok(file_response("tableau_workbook", &name, data));
     }
-    let twb = crate::shim::content::workbook_twb(&st.site, w, &st.server_host);
+    let twb = crate::content::workbook_twb(&st.site, w, &st.server_host);
     Ok(file_response("tableau_workbook", &format!("{}.twb", w.name), twb.into_bytes()))
 }
 
@@ -478,7 +478,7 @@ pub(crate) async fn download_workbook_revision(shared: Shr, _a: Auth, Path((_v, 
     if let Some((name, data)) = st.revisions.get(&id).and_then(|rs| rs.iter().find(|r| r.number == n)).and_then(|r| r.file.clone()) {
         return Ok(file_response("tableau_workbook", &name, data));
     }
-    let twb = crate::shim::content::workbook_twb(&st.site, w, &st.server_host);
+    let twb = crate::content::workbook_twb(&st.site, w, &st.server_host);
     Ok(file_response("tableau_workbook", &format!("{}.twb", w.name), twb.into_bytes()))
 }
 
@@ -498,7 +498,7 @@ fn read_publish(st: &State, headers: &HeaderMap, body: &[u8], q: &[(String, Stri
     let param = |k: &str| q.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
     let flag = |k: &str| param(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let parts = crate::shim::content::parse_multipart(ct, body).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let parts = crate::content::parse_multipart(ct, body).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let payload = parts
         .iter()
         .find(|p| p.name == "request_payload")
@@ -533,8 +533,8 @@ pub(crate) async fn publish_workbook(shared: Shr, a: Auth, headers: HeaderMap, q
     a.require_publisher(&shared.0)?;
     let mut st = shared.0.write();
     let p = read_publish(&st, &headers, &body, &q.0, "tableau_workbook", "workbook")?;
-    let doc = crate::shim::content::unpack_document(&p.filename, &p.data).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
-    let info = crate::shim::content::parse_twb(&doc).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let doc = crate::content::unpack_document(&p.filename, &p.data).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let info = crate::content::parse_twb(&doc).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let mut ds_ids = Vec::new();
     for r in &info.published_datasources {
         match st.idx.datasources_by_content_url.get(&r.content_url) {
@@ -807,7 +807,7 @@ pub(crate) async fn download_datasource(shared: Shr, _a: Auth, Path((_v, _s, id)
     if let Some((name, data)) = st.revisions.get(&id).and_then(|r| r.last()).and_then(|r| r.file.clone()) {
         return Ok(file_response("tableau_datasource", &name, data));
     }
-    let tds = crate::shim::content::datasource_tds(&st.site, d);
+    let tds = crate::content::datasource_tds(&st.site, d);
     Ok(file_response("tableau_datasource", &format!("{}.tds", d.name), tds.into_bytes()))
 }
 
@@ -829,8 +829,8 @@ pub(crate) async fn publish_datasource(shared: Shr, a: Auth, headers: HeaderMap,
     a.require_publisher(&shared.0)?;
     let mut st = shared.0.write();
     let p = read_publish(&st, &headers, &body, &q.0, "tableau_datasource", "datasource")?;
-    let doc = crate::shim::content::unpack_document(&p.filename, &p.data).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
-    let info = crate::shim::content::parse_tds(&doc).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let doc = crate::content::unpack_document(&p.filename, &p.data).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let info = crate::content::parse_tds(&doc).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let now = Utc::now();
     let existing = st.site.datasources.iter().position(|d| d.project_id == p.project_id && d.name == p.name);
     let publisher = a.0.user_id.clone();

@@ -323,7 +323,7 @@ pub(crate) async fn start_upload(shared: Shr, a: Auth) -> Res {
 
 pub(crate) async fn append_upload(shared: Shr, _a: Auth, Path((_v, _s, id)): P2, headers: HeaderMap, body: axum::body::Bytes) -> Res {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let parts = crate::shim::content::parse_multipart(ct, &body).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let parts = crate::content::parse_multipart(ct, &body).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let chunk = parts
         .into_iter()
         .find(|p| p.name == "tableau_file")

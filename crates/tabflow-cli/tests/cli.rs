@@ -1,0 +1,120 @@
+//! The real `tabflow` binary end to end: emulator, snapshots, diffs, the demo site, and
+//! bad input (each a clear `error:` + `hint:` and the documented exit code).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tabflow"))
+}
+
+fn run(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = bin();
+    c.args(args).env("TABFLOW_HOME", home).env_remove("TABLEAU_SERVER").env_remove("TABLEAU_PAT_NAME").env_remove("TABLEAU_PAT_SECRET");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+struct Emu(Child, String);
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(extra: &[&str]) -> Emu {
+    let mut child = bin().args(["emulator", "serve", "--port", "0"]).args(extra).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    Emu(child, url)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn generate_is_byte_identical_per_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.json");
+    let b = dir.path().join("b.json");
+    for p in [&a, &b] {
+        let o = run(dir.path(), &["emulator", "generate", "--scale", "300", "--seed", "5", "-o", p.to_str().unwrap()], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}
+
+#[test]
+fn snapshot_of_a_served_snapshot_and_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.json");
+    assert!(run(dir.path(), &["emulator", "generate", "--scale", "200", "-o", site.to_str().unwrap()], &[]).status.success());
+    let emu = serve(&["--snapshot", site.to_str().unwrap()]);
+    let env = [("TABLEAU_PAT_NAME", "tabflow"), ("TABLEAU_PAT_SECRET", "tabflow")];
+    let s1 = dir.path().join("s1.json");
+    let s2 = dir.path().join("s2.json");
+    for s in [&s1, &s2] {
+        let o = run(dir.path(), &["site", "snapshot", "--server", &emu.1, "--site", "demo", "-o", s.to_str().unwrap()], &env);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("200 workbooks"), "{}", text(&o.stderr));
+    }
+    let o = run(dir.path(), &["site", "diff", s1.to_str().unwrap(), s2.to_str().unwrap(), "--json"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["equal"], true);
+    // A changed site differs, with exit code 1.
+    let o = run(dir.path(), &["site", "diff", site.to_str().unwrap(), s1.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!o.stdout.is_empty());
+}
+
+#[test]
+fn demo_site_persists_between_commands_and_resets() {
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = dir.path().join("s1.json");
+    let o = run(dir.path(), &["site", "snapshot", "-o", s1.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("built-in demo site"), "{}", text(&o.stderr));
+    assert!(dir.path().join("demo-site.json").exists());
+    let o = run(dir.path(), &["demo", "reset"], &[]);
+    assert!(o.status.success());
+    assert!(text(&o.stderr).contains("847 workbooks"));
+}
+
+#[test]
+fn bad_input_gets_one_clear_error_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = serve(&[]);
+    let out = dir.path().join("x.json");
+    let o = out.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, i32, &str)> = vec![
+        (vec!["site", "snapshot", "--server", &emu.1, "--site", "demo", "-o", o], vec![("TABLEAU_PAT_NAME", "tabflow"), ("TABLEAU_PAT_SECRET", "nope")], 1, "401001"),
+        (vec!["site", "snapshot", "--server", &emu.1, "--site", "demo", "-o", o], vec![], 2, "no credentials"),
+        (vec!["site", "snapshot", "--server", "http://127.0.0.1:9", "--site", "demo", "-o", o], vec![("TABLEAU_PAT_NAME", "a"), ("TABLEAU_PAT_SECRET", "b")], 1, "cannot reach"),
+        (vec!["site", "snapshot", "--server", "tableau.example.com", "-o", o], vec![("TABLEAU_PAT_NAME", "a"), ("TABLEAU_PAT_SECRET", "b")], 1, "needs a scheme"),
+        (vec!["site", "diff", "/nonexistent/a.json", "/nonexistent/b.json"], vec![], 1, "cannot read the snapshot"),
+        (vec!["emulator", "serve", "--error-rate", "3"], vec![], 2, "out of range"),
+    ];
+    for (args, env, code, needle) in cases {
+        let out = run(dir.path(), &args, &env);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains("error:") && err.contains(needle), "{args:?}: {err}");
+        assert!(err.contains("hint:"), "{args:?}: {err}");
+        assert!(!err.contains("nope"), "secret echoed: {err}");
+    }
+    // A malformed snapshot file
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"format\": \"something-else/9\"}").unwrap();
+    let o = run(dir.path(), &["site", "diff", bad.to_str().unwrap(), bad.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("unsupported snapshot format"), "{}", text(&o.stderr));
+}
