@@ -20,6 +20,9 @@ use tabflow_wire::ApiError;
 
 use crate::state::State;
 
+/// Largest request body accepted (64 MB of file plus the multipart envelope).
+pub const SINGLE_REQUEST_LIMIT: usize = 64 * 1024 * 1024 + 1024 * 1024;
+
 /// What the emulator serves and how.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -200,7 +203,11 @@ impl Emulator {
             .route("/_emulator/stats/reset", post(reset_stats))
             .route("/_emulator/faults", post(post_faults).get(get_faults))
             .route("/_emulator/snapshot", get(get_snapshot));
-        api.merge(control).fallback(fallback).with_state(self.shared.clone())
+        // Tableau takes single-request publishes up to 64 MB; larger files use /fileUploads.
+        api.merge(control)
+            .fallback(fallback)
+            .layer(axum::extract::DefaultBodyLimit::max(SINGLE_REQUEST_LIMIT))
+            .with_state(self.shared.clone())
     }
 
     /// Binds `addr` (port 0 = any free port) and serves until stopped.

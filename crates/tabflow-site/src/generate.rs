@@ -538,11 +538,11 @@ pub fn generate(opts: &Options) -> Site {
         let t = TEAMS.iter().find(|t| t.name == team).expect("team");
         let topic = *g.rng.pick(t.topics);
         let name = format!("{topic} {}", ["Extract", "Data", "Source", "Feed", "Mart"][k % 5]);
-        let projects = g.team_projects[team].1.clone();
-        let project = projects[g.rng.below(projects.len())].clone();
+        let k = g.rng.below(g.team_projects[team].1.len());
+        let project = g.team_projects[team].1[k].clone();
         let name = g.unique_name(&project, name);
-        let members = g.team_members[team].clone();
-        let owner = members[g.rng.below(members.len())].clone();
+        let k = g.rng.below(g.team_members[team].len());
+        let owner = g.team_members[team][k].clone();
         let table = format!("public.{}", slug(topic).to_lowercase());
         let keep = fields.len() - g.rng.below(3);
         let f = fields.iter().take(keep).map(|s| s.to_string()).collect();
@@ -576,12 +576,14 @@ pub fn generate(opts: &Options) -> Site {
                 let u = g.site.users[g.rng.below(g.site.users.len())].id.clone();
                 (p, t.topics, u)
             } else {
-                let ids = g.team_projects[team].1.clone();
                 // Half in the top-level project, the rest spread over the children.
-                let p = if g.rng.chance(0.5) { ids[0].clone() } else { ids[g.rng.below(ids.len())].clone() };
+                let n_ids = g.team_projects[team].1.len();
+                let k = if g.rng.chance(0.5) { 0 } else { g.rng.below(n_ids) };
+                let p = g.team_projects[team].1[k].clone();
                 let t = TEAMS.iter().find(|t| t.name == team).expect("team");
                 let members = &g.team_members[team];
-                let mut u = members[g.rng.below(members.len())].clone();
+                let pick = g.rng.below(members.len());
+                let mut u = members[pick].clone();
                 // John Smith owns a known number of workbooks (the offboarding story).
                 if u == jsmith {
                     u = members[(members.iter().position(|m| *m == jsmith).unwrap_or(0) + 1) % members.len()].clone();
@@ -763,21 +765,22 @@ fn push_workbook(g: &mut Gen, team: &str, name: &str, project: &str, owner: &str
     // Datasources: ~70 % use one or two of the team's published datasources.
     let mut datasource_ids = Vec::new();
     let mut fields_used = Vec::new();
-    if let Some(pool) = g.team_ds.get(team).cloned()
-        && g.rng.chance(0.7)
-    {
+    let pool_len = g.team_ds.get(team).map_or(0, Vec::len);
+    if pool_len > 0 && g.rng.chance(0.7) {
         let n = 1 + usize::from(g.rng.chance(0.2));
         for _ in 0..n {
-            let di = pool[g.rng.below(pool.len())];
+            let pick = g.rng.below(pool_len);
+            let di = g.team_ds[team][pick];
             let ds = &g.site.datasources[di];
-            if ds.name.contains("(legacy)") || datasource_ids.contains(&ds.id) {
+            if ds.name.contains("(legacy)") || datasource_ids.contains(&ds.id) || ds.fields.is_empty() {
                 continue;
             }
             datasource_ids.push(ds.id.clone());
-            let fields = ds.fields.clone();
+            let n_fields = ds.fields.len();
             let k = 2 + g.rng.below(4);
             for _ in 0..k {
-                let f = fields[g.rng.below(fields.len())].clone();
+                let pick = g.rng.below(n_fields);
+                let f = g.site.datasources[di].fields[pick].clone();
                 if !fields_used.contains(&f) {
                     fields_used.push(f);
                 }
@@ -863,8 +866,8 @@ fn permissions(g: &mut Gen, demo: bool) {
                 let caps = if g.rng.chance(0.3) { EXPLORER } else { VIEWER };
                 g.rule("workbook", &wid, "group", &gid, caps);
                 if g.rng.chance(0.25) {
-                    let members = g.team_members[t].clone();
-                    let u = members[g.rng.below(members.len())].clone();
+                    let pick = g.rng.below(g.team_members[t].len());
+                    let u = g.team_members[t][pick].clone();
                     g.rule("workbook", &wid, "user", &u, &[("Read", Mode::Allow), ("Filter", Mode::Allow), ("ExportData", Mode::Allow)]);
                 }
                 if sensitive && broad_left > 0 && g.rng.chance(0.5) {
