@@ -1,11 +1,6 @@
 //! TEMPORARY: signatures of content/metadata/vizql while they are written; replaced by the
 //! real modules before landing.
 #![allow(dead_code, unused_variables)]
-pub mod metadata {
-    pub fn execute(site: &tabflow_site::Site, req: &tabflow_wire::graphql::Request) -> tabflow_wire::graphql::Response {
-        tabflow_wire::graphql::Response { data: None, errors: vec![] }
-    }
-}
 pub mod vizql {
     use tabflow_site::Site;
     pub struct VdsError;

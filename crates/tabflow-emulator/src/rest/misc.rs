@@ -398,7 +398,7 @@ pub(crate) async fn metadata_graphql(shared: Shr, headers: HeaderMap, body: Stri
         }
     };
     let st = shared.0.read();
-    Json(crate::shim::metadata::execute(&st.site, &req)).into_response()
+    Json(crate::metadata::execute(&st.site, &req)).into_response()
 }
 
 fn vds_answer(r: Result<serde_json::Value, crate::shim::vizql::VdsError>) -> axum::response::Response {
