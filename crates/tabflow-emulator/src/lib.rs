@@ -10,4 +10,3 @@ pub mod server;
 pub mod state;
 
 pub use server::{Emulator, Faults, NthCall, Options, Running, start};
-mod shim;

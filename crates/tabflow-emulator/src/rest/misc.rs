@@ -401,7 +401,7 @@ pub(crate) async fn metadata_graphql(shared: Shr, headers: HeaderMap, body: Stri
     Json(crate::metadata::execute(&st.site, &req)).into_response()
 }
 
-fn vds_answer(r: Result<serde_json::Value, crate::shim::vizql::VdsError>) -> axum::response::Response {
+fn vds_answer(r: Result<serde_json::Value, crate::vizql::VdsError>) -> axum::response::Response {
     match r {
         Ok(v) => Json(v).into_response(),
         Err(e) => (StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST), Json(e.to_json())).into_response(),
@@ -427,7 +427,7 @@ pub(crate) async fn vds_read_metadata(shared: Shr, headers: HeaderMap, body: Str
         Err(r) => return r,
     };
     let st = shared.0.read();
-    vds_answer(crate::shim::vizql::read_metadata(&st.site, &v))
+    vds_answer(crate::vizql::read_metadata(&st.site, &v))
 }
 
 pub(crate) async fn vds_query(shared: Shr, headers: HeaderMap, body: String) -> axum::response::Response {
@@ -439,7 +439,7 @@ pub(crate) async fn vds_query(shared: Shr, headers: HeaderMap, body: String) -> 
         Err(r) => return r,
     };
     let st = shared.0.read();
-    vds_answer(crate::shim::vizql::query_datasource(&st.site, &v))
+    vds_answer(crate::vizql::query_datasource(&st.site, &v))
 }
 
 pub(crate) async fn vds_simple() -> axum::response::Response {
@@ -451,7 +451,7 @@ pub(crate) async fn usage_stats(shared: Shr, headers: HeaderMap, Path((kind, id)
         return r;
     }
     let st = shared.0.read();
-    match crate::shim::vizql::usage_stats(&st.site, &kind, &id) {
+    match crate::vizql::usage_stats(&st.site, &kind, &id) {
         Some(v) => Json(v).into_response(),
         None => (StatusCode::NOT_FOUND, Json(serde_json::json!({"errorCode": "404000", "message": format!("No {kind} with id {id}.")})))
             .into_response(),
@@ -473,7 +473,7 @@ pub(crate) async fn usage_stats_batch(shared: Shr, headers: HeaderMap, body: Str
         let luid = it.get("luid").and_then(|l| l.as_str()).unwrap_or("");
         let kind = it.get("type").and_then(|l| l.as_str()).unwrap_or("workbook");
         let plural = format!("{}s", kind.trim_end_matches('s'));
-        if let Some(mut stats) = crate::shim::vizql::usage_stats(&st.site, &plural, luid) {
+        if let Some(mut stats) = crate::vizql::usage_stats(&st.site, &plural, luid) {
             if let Some(o) = stats.as_object_mut() {
                 o.insert("content".into(), serde_json::json!({"luid": luid, "type": kind}));
             }
