@@ -11,7 +11,11 @@ fn bin() -> Command {
 
 fn run(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = bin();
-    c.args(args).env("TABFLOW_HOME", home).env_remove("TABLEAU_SERVER").env_remove("TABLEAU_PAT_NAME").env_remove("TABLEAU_PAT_SECRET");
+    c.args(args)
+        .env("TABFLOW_HOME", home)
+        .env_remove("TABLEAU_SERVER")
+        .env_remove("TABLEAU_PAT_NAME")
+        .env_remove("TABLEAU_PAT_SECRET");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -28,7 +32,13 @@ impl Drop for Emu {
 }
 
 fn serve(extra: &[&str]) -> Emu {
-    let mut child = bin().args(["emulator", "serve", "--port", "0"]).args(extra).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = bin()
+        .args(["emulator", "serve", "--port", "0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let url = line.trim().to_string();
@@ -46,7 +56,8 @@ fn generate_is_byte_identical_per_seed() {
     let a = dir.path().join("a.json");
     let b = dir.path().join("b.json");
     for p in [&a, &b] {
-        let o = run(dir.path(), &["emulator", "generate", "--scale", "300", "--seed", "5", "-o", p.to_str().unwrap()], &[]);
+        let o =
+            run(dir.path(), &["emulator", "generate", "--scale", "300", "--seed", "5", "-o", p.to_str().unwrap()], &[]);
         assert!(o.status.success(), "{}", text(&o.stderr));
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
@@ -56,13 +67,21 @@ fn generate_is_byte_identical_per_seed() {
 fn snapshot_of_a_served_snapshot_and_diff() {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site.json");
-    assert!(run(dir.path(), &["emulator", "generate", "--scale", "200", "-o", site.to_str().unwrap()], &[]).status.success());
+    assert!(
+        run(dir.path(), &["emulator", "generate", "--scale", "200", "-o", site.to_str().unwrap()], &[])
+            .status
+            .success()
+    );
     let emu = serve(&["--snapshot", site.to_str().unwrap()]);
     let env = [("TABLEAU_PAT_NAME", "tabflow"), ("TABLEAU_PAT_SECRET", "tabflow")];
     let s1 = dir.path().join("s1.json");
     let s2 = dir.path().join("s2.json");
     for s in [&s1, &s2] {
-        let o = run(dir.path(), &["site", "snapshot", "--server", &emu.1, "--site", "demo", "-o", s.to_str().unwrap()], &env);
+        let o = run(
+            dir.path(),
+            &["site", "snapshot", "--server", &emu.1, "--site", "demo", "-o", s.to_str().unwrap()],
+            &env,
+        );
         assert!(o.status.success(), "{}", text(&o.stderr));
         assert!(text(&o.stderr).contains("200 workbooks"), "{}", text(&o.stderr));
     }
@@ -96,10 +115,25 @@ fn bad_input_gets_one_clear_error_with_a_hint() {
     let out = dir.path().join("x.json");
     let o = out.to_str().unwrap();
     let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, i32, &str)> = vec![
-        (vec!["site", "snapshot", "--server", &emu.1, "--site", "demo", "-o", o], vec![("TABLEAU_PAT_NAME", "tabflow"), ("TABLEAU_PAT_SECRET", "nope")], 1, "401001"),
+        (
+            vec!["site", "snapshot", "--server", &emu.1, "--site", "demo", "-o", o],
+            vec![("TABLEAU_PAT_NAME", "tabflow"), ("TABLEAU_PAT_SECRET", "nope")],
+            1,
+            "401001",
+        ),
         (vec!["site", "snapshot", "--server", &emu.1, "--site", "demo", "-o", o], vec![], 2, "no credentials"),
-        (vec!["site", "snapshot", "--server", "http://127.0.0.1:9", "--site", "demo", "-o", o], vec![("TABLEAU_PAT_NAME", "a"), ("TABLEAU_PAT_SECRET", "b")], 1, "cannot reach"),
-        (vec!["site", "snapshot", "--server", "tableau.example.com", "-o", o], vec![("TABLEAU_PAT_NAME", "a"), ("TABLEAU_PAT_SECRET", "b")], 1, "needs a scheme"),
+        (
+            vec!["site", "snapshot", "--server", "http://127.0.0.1:9", "--site", "demo", "-o", o],
+            vec![("TABLEAU_PAT_NAME", "a"), ("TABLEAU_PAT_SECRET", "b")],
+            1,
+            "cannot reach",
+        ),
+        (
+            vec!["site", "snapshot", "--server", "tableau.example.com", "-o", o],
+            vec![("TABLEAU_PAT_NAME", "a"), ("TABLEAU_PAT_SECRET", "b")],
+            1,
+            "needs a scheme",
+        ),
         (vec!["site", "diff", "/nonexistent/a.json", "/nonexistent/b.json"], vec![], 1, "cannot read the snapshot"),
         (vec!["emulator", "serve", "--error-rate", "3"], vec![], 2, "out of range"),
     ];

@@ -136,7 +136,10 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("server", &self.inner.config.server).field("site", &self.inner.config.site).finish()
+        f.debug_struct("Client")
+            .field("server", &self.inner.config.server)
+            .field("site", &self.inner.config.site)
+            .finish()
     }
 }
 
@@ -147,7 +150,9 @@ fn api_error_from(status: u16, body: &str, url: &str) -> Error {
         return Error::Api { status, code: e.code, summary: e.summary, detail: e.detail };
     }
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body)
-        && let Some(code) = v.get("errorCode").and_then(|c| c.as_str().map(str::to_string).or_else(|| c.as_i64().map(|n| n.to_string())))
+        && let Some(code) = v
+            .get("errorCode")
+            .and_then(|c| c.as_str().map(str::to_string).or_else(|| c.as_i64().map(|n| n.to_string())))
     {
         let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string();
         return Error::Api { status, code, summary: String::new(), detail: message };
@@ -156,7 +161,11 @@ fn api_error_from(status: u16, body: &str, url: &str) -> Error {
     Error::Protocol {
         url: url.to_string(),
         status,
-        detail: if snippet.trim().is_empty() { "empty body".into() } else { format!("not a Tableau error body: {snippet}") },
+        detail: if snippet.trim().is_empty() {
+            "empty body".into()
+        } else {
+            format!("not a Tableau error body: {snippet}")
+        },
     }
 }
 
@@ -216,8 +225,10 @@ impl Client {
             .user_agent(concat!("tabflow/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        let bucket =
-            config.rate_limit_per_s.filter(|r| *r > 0.0).map(|r| Mutex::new(Bucket { tokens: r.max(1.0), last: Instant::now() }));
+        let bucket = config
+            .rate_limit_per_s
+            .filter(|r| *r > 0.0)
+            .map(|r| Mutex::new(Bucket { tokens: r.max(1.0), last: Instant::now() }));
         let client = Client {
             inner: Arc::new(Inner {
                 http,
@@ -249,7 +260,8 @@ impl Client {
         loop {
             match f().await {
                 Err(e) if e.is_transient() && attempt < self.inner.config.max_retries => {
-                    let wait = backoff(self.inner.config.backoff_base, self.inner.config.max_wait, attempt, attempt as u64);
+                    let wait =
+                        backoff(self.inner.config.backoff_base, self.inner.config.max_wait, attempt, attempt as u64);
                     tracing::info!(error = %e, ?wait, "transient failure while connecting; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -285,10 +297,11 @@ impl Client {
             status: resp.status,
             detail: format!("serverInfo is not Tableau XML: {e}"),
         })?;
-        let found = doc
-            .server_info
-            .map(|s| s.rest_api_version)
-            .ok_or_else(|| Error::Protocol { url: url.clone(), status: 200, detail: "no <serverInfo> in the answer".into() })?;
+        let found = doc.server_info.map(|s| s.rest_api_version).ok_or_else(|| Error::Protocol {
+            url: url.clone(),
+            status: 200,
+            detail: "no <serverInfo> in the answer".into(),
+        })?;
         if version_tuple(&found) < version_tuple(MIN_API_VERSION) {
             return Err(Error::Version { found, needed: MIN_API_VERSION.into() });
         }
@@ -330,9 +343,16 @@ impl Client {
         if resp.status != 200 {
             return Err(api_error_from(resp.status, &text, &url));
         }
-        let doc = xml::parse_response(&text)
-            .map_err(|e| Error::Protocol { url: url.clone(), status: 200, detail: format!("sign-in answer is not Tableau XML: {e}") })?;
-        let cr = doc.credentials.ok_or_else(|| Error::Protocol { url: url.clone(), status: 200, detail: "no <credentials>".into() })?;
+        let doc = xml::parse_response(&text).map_err(|e| Error::Protocol {
+            url: url.clone(),
+            status: 200,
+            detail: format!("sign-in answer is not Tableau XML: {e}"),
+        })?;
+        let cr = doc.credentials.ok_or_else(|| Error::Protocol {
+            url: url.clone(),
+            status: 200,
+            detail: "no <credentials>".into(),
+        })?;
         let session = Session {
             token: Secret::new(cr.token.unwrap_or_default()),
             site_id: cr.site.and_then(|s| s.id).unwrap_or_default(),
@@ -434,7 +454,11 @@ impl Client {
 
     fn transport_error(&self, method: &Method, url: &str, e: reqwest::Error) -> Error {
         if e.is_timeout() {
-            return Error::Timeout { method: method.to_string(), url: url.to_string(), seconds: self.inner.config.timeout.as_secs() };
+            return Error::Timeout {
+                method: method.to_string(),
+                url: url.to_string(),
+                seconds: self.inner.config.timeout.as_secs(),
+            };
         }
         // reqwest's Display hides the cause (TLS, DNS, refused); walk the chain.
         let mut detail = e.to_string();
@@ -459,7 +483,10 @@ impl Client {
             let generation = self.inner.signin_generation.load(Ordering::SeqCst);
             let session = self.session().await;
             let base = if req.site_scoped {
-                format!("{}/api/{}/sites/{}/{}", self.inner.config.server, session.api_version, session.site_id, req.path)
+                format!(
+                    "{}/api/{}/sites/{}/{}",
+                    self.inner.config.server, session.api_version, session.site_id, req.path
+                )
             } else if req.path.starts_with('/') {
                 format!("{}{}", self.inner.config.server, req.path)
             } else {
@@ -487,8 +514,9 @@ impl Client {
                             Error::Api { detail, .. } => detail.clone(),
                             _ => String::new(),
                         };
-                        let wait = retry_after(&resp.headers, &detail)
-                            .unwrap_or_else(|| backoff(self.inner.config.backoff_base, self.inner.config.max_wait, attempt, generation));
+                        let wait = retry_after(&resp.headers, &detail).unwrap_or_else(|| {
+                            backoff(self.inner.config.backoff_base, self.inner.config.max_wait, attempt, generation)
+                        });
                         let wait = wait.min(self.inner.config.max_wait);
                         tracing::info!(%url, ?wait, "rate limited (429); waiting");
                         tokio::time::sleep(wait).await;
@@ -505,7 +533,12 @@ impl Client {
                 Err(e) => e,
             };
             if req.idempotent && err.is_transient() && attempt < self.inner.config.max_retries {
-                let wait = backoff(self.inner.config.backoff_base, self.inner.config.max_wait, attempt, generation ^ attempt as u64);
+                let wait = backoff(
+                    self.inner.config.backoff_base,
+                    self.inner.config.max_wait,
+                    attempt,
+                    generation ^ attempt as u64,
+                );
                 tracing::info!(%url, error = %err, ?wait, "transient failure; retrying");
                 tokio::time::sleep(wait).await;
                 attempt += 1;
@@ -555,7 +588,10 @@ mod tests {
     #[test]
     fn retry_after_sources() {
         let mut h = reqwest::header::HeaderMap::new();
-        assert_eq!(retry_after(&h, "Too many requests for 'x'. Please retry after 29 minutes."), Some(Duration::from_secs(1740)));
+        assert_eq!(
+            retry_after(&h, "Too many requests for 'x'. Please retry after 29 minutes."),
+            Some(Duration::from_secs(1740))
+        );
         assert_eq!(retry_after(&h, "nothing here"), None);
         h.insert(reqwest::header::RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&h, "retry after 29 minutes"), Some(Duration::from_secs(3)));

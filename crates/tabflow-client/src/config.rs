@@ -85,7 +85,9 @@ impl Config {
         let env = |name: &Option<String>| name.as_ref().and_then(|n| std::env::var(n).ok());
         let credentials = if let Some(name) = &p.pat_name {
             let secret = env(&p.pat_secret_env).or_else(|| p.pat_secret.clone()).ok_or_else(|| {
-                Error::Config(format!("profile '{profile}' names a PAT but no pat_secret_env (or pat_secret) that is set"))
+                Error::Config(format!(
+                    "profile '{profile}' names a PAT but no pat_secret_env (or pat_secret) that is set"
+                ))
             })?;
             Credentials::Pat { name: name.clone(), secret: Secret::new(secret) }
         } else if let Some(user) = &p.username {
@@ -96,7 +98,9 @@ impl Config {
         } else if let Some(jwt) = env(&p.jwt_env) {
             Credentials::Jwt { token: Secret::new(jwt) }
         } else {
-            return Err(Error::Config(format!("profile '{profile}' has no credentials (pat_name, username or jwt_env)")));
+            return Err(Error::Config(format!(
+                "profile '{profile}' has no credentials (pat_name, username or jwt_env)"
+            )));
         };
         let mut c = Config::new(p.server.clone(), p.site.clone().unwrap_or_default(), credentials);
         if let Some(n) = p.concurrency {

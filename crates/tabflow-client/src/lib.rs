@@ -33,5 +33,7 @@ pub mod usage;
 pub use client::{Client, Request, Session};
 pub use config::{Config, Credentials};
 pub use error::{Error, Result};
-pub use resources::{Capability, ContentKind, DatasourceUpdate, Grantee, PermissionCall, ProjectUpdate, WorkbookUpdate, permission_calls};
+pub use resources::{
+    Capability, ContentKind, DatasourceUpdate, Grantee, PermissionCall, ProjectUpdate, WorkbookUpdate, permission_calls,
+};
 pub use secret::Secret;

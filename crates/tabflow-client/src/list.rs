@@ -83,7 +83,9 @@ impl<T: Send + 'static> List<T> {
     }
 
     fn request(&self, page: u32) -> Request {
-        let mut r = Request::get(self.path.clone()).query("pageSize", self.page_size.to_string()).query("pageNumber", page.to_string());
+        let mut r = Request::get(self.path.clone())
+            .query("pageSize", self.page_size.to_string())
+            .query("pageNumber", page.to_string());
         if let Some(f) = &self.filter {
             r = r.query("filter", f.render());
         }
@@ -132,7 +134,14 @@ impl<T: Send + 'static> List<T> {
                     // The list shrank under us: the page no longer exists. End this pass unclean.
                     Err(Error::Api { code, .. }) if code == "400006" && st.page > 1 => {
                         st.pass_stable = false;
-                        if next_pass(&mut st.pass, &mut st.page, &mut st.pass_ids, &mut st.pass_total, &mut st.pass_stable, st.list.resource)? {
+                        if next_pass(
+                            &mut st.pass,
+                            &mut st.page,
+                            &mut st.pass_ids,
+                            &mut st.pass_total,
+                            &mut st.pass_stable,
+                            st.list.resource,
+                        )? {
                             continue;
                         }
                         return Ok(None);
@@ -165,7 +174,16 @@ impl<T: Send + 'static> List<T> {
                 };
                 if end_of_pass {
                     let clean = st.pass_stable && total.is_none_or(|t| st.pass_ids.len() == t);
-                    if clean || !next_pass(&mut st.pass, &mut st.page, &mut st.pass_ids, &mut st.pass_total, &mut st.pass_stable, st.list.resource)? {
+                    if clean
+                        || !next_pass(
+                            &mut st.pass,
+                            &mut st.page,
+                            &mut st.pass_ids,
+                            &mut st.pass_total,
+                            &mut st.pass_stable,
+                            st.list.resource,
+                        )?
+                    {
                         st.done = true;
                     }
                 } else {

@@ -31,7 +31,12 @@ fn graphql_errors(v: &Value) -> Option<String> {
     if errs.is_empty() {
         return None;
     }
-    Some(errs.iter().map(|e| e.get("message").and_then(|m| m.as_str()).unwrap_or("unknown error").to_string()).collect::<Vec<_>>().join("; "))
+    Some(
+        errs.iter()
+            .map(|e| e.get("message").and_then(|m| m.as_str()).unwrap_or("unknown error").to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 impl Client {
@@ -49,7 +54,13 @@ impl Client {
 
     /// Runs a `...Connection(first: $first, after: $after)` query under `root` and collects
     /// every node across pages.
-    pub async fn metadata_paged(&self, query: &str, root: &str, mut variables: Value, page_size: u32) -> Result<Vec<Value>> {
+    pub async fn metadata_paged(
+        &self,
+        query: &str,
+        root: &str,
+        mut variables: Value,
+        page_size: u32,
+    ) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         for _ in 0..100_000 {
@@ -65,7 +76,9 @@ impl Client {
             let cursor = info.and_then(|i| i.get("endCursor")).and_then(|c| c.as_str()).map(str::to_string);
             match (more, cursor) {
                 (true, Some(c)) if after.as_deref() != Some(c.as_str()) => after = Some(c),
-                (true, _) => return Err(Error::Graphql("the server said there are more pages but gave no new cursor".into())),
+                (true, _) => {
+                    return Err(Error::Graphql("the server said there are more pages but gave no new cursor".into()));
+                }
                 (false, _) => return Ok(out),
             }
         }
@@ -105,8 +118,10 @@ impl Client {
         Ok(nodes
             .iter()
             .map(|n| {
-                let mut fields: Vec<String> =
-                    list_of(n, "sheets").iter().flat_map(|s| list_of(s, "upstreamFields").iter().map(|f| str_of(f, "name")).collect::<Vec<_>>()).collect();
+                let mut fields: Vec<String> = list_of(n, "sheets")
+                    .iter()
+                    .flat_map(|s| list_of(s, "upstreamFields").iter().map(|f| str_of(f, "name")).collect::<Vec<_>>())
+                    .collect();
                 fields.sort();
                 fields.dedup();
                 WorkbookLineage {

@@ -152,7 +152,9 @@ fn multipart(parts: &[(&str, Option<&str>, &str, &[u8])]) -> (String, Vec<u8>) {
     for (name, filename, ctype, data) in parts {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         match filename {
-            Some(f) => body.extend_from_slice(format!("Content-Disposition: name=\"{name}\"; filename=\"{f}\"\r\n").as_bytes()),
+            Some(f) => {
+                body.extend_from_slice(format!("Content-Disposition: name=\"{name}\"; filename=\"{f}\"\r\n").as_bytes())
+            }
             None => body.extend_from_slice(format!("Content-Disposition: name=\"{name}\"\r\n").as_bytes()),
         }
         body.extend_from_slice(format!("Content-Type: {ctype}\r\n\r\n").as_bytes());
@@ -177,7 +179,13 @@ impl Client {
     // ------------------------------------------------------------ workbooks
 
     pub fn workbooks(&self) -> List<xml::Workbook> {
-        List::new(self, "workbooks", "workbook", |d| d.workbooks.map(|w| w.workbook).unwrap_or_default(), |w: &xml::Workbook| w.id.clone().unwrap_or_default())
+        List::new(
+            self,
+            "workbooks",
+            "workbook",
+            |d| d.workbooks.map(|w| w.workbook).unwrap_or_default(),
+            |w: &xml::Workbook| w.id.clone().unwrap_or_default(),
+        )
     }
 
     pub async fn workbook(&self, id: &WorkbookId) -> Result<xml::Workbook> {
@@ -194,7 +202,9 @@ impl Client {
             owner: u.owner_id.as_ref().map(|o| IdRef::id(o.as_str())),
             ..xml::Workbook::default()
         };
-        let d = self.send_xml(Request::put(format!("workbooks/{id}"), &TsRequest { workbook: Some(w), ..TsRequest::default() })).await?;
+        let d = self
+            .send_xml(Request::put(format!("workbooks/{id}"), &TsRequest { workbook: Some(w), ..TsRequest::default() }))
+            .await?;
         d.workbook.ok_or_else(|| missing("workbook"))
     }
 
@@ -211,18 +221,28 @@ impl Client {
     }
 
     pub async fn workbook_connections(&self, id: &WorkbookId) -> Result<Vec<xml::Connection>> {
-        Ok(self.send_xml(Request::get(format!("workbooks/{id}/connections"))).await?.connections.map(|c| c.connection).unwrap_or_default())
+        Ok(self
+            .send_xml(Request::get(format!("workbooks/{id}/connections")))
+            .await?
+            .connections
+            .map(|c| c.connection)
+            .unwrap_or_default())
     }
 
     pub fn workbook_revisions(&self, id: &WorkbookId) -> List<xml::Revision> {
-        List::new(self, format!("workbooks/{id}/revisions"), "revision", |d| d.revisions.map(|r| r.revision).unwrap_or_default(), |r| {
-            r.revision_number.clone()
-        })
+        List::new(
+            self,
+            format!("workbooks/{id}/revisions"),
+            "revision",
+            |d| d.revisions.map(|r| r.revision).unwrap_or_default(),
+            |r| r.revision_number.clone(),
+        )
     }
 
     /// Downloads the workbook file: (file name, bytes).
     pub async fn download_workbook(&self, id: &WorkbookId, include_extract: bool) -> Result<(String, Vec<u8>)> {
-        let r = Request::get(format!("workbooks/{id}/content")).query("includeExtract", if include_extract { "True" } else { "False" });
+        let r = Request::get(format!("workbooks/{id}/content"))
+            .query("includeExtract", if include_extract { "True" } else { "False" });
         let resp = self.send(r).await?;
         Ok((filename_from(&resp, &format!("{id}.twbx")), resp.body))
     }
@@ -247,7 +267,9 @@ impl Client {
             ..TsRequest::default()
         });
         let ext = if filename.to_lowercase().ends_with(".twbx") { "twbx" } else { "twb" };
-        let d = self.publish("workbooks", "workbookType", ext, "tableau_workbook", &payload, filename, data, overwrite).await?;
+        let d = self
+            .publish("workbooks", "workbookType", ext, "tableau_workbook", &payload, filename, data, overwrite)
+            .await?;
         d.workbook.ok_or_else(|| missing("workbook"))
     }
 
@@ -268,7 +290,9 @@ impl Client {
             ..TsRequest::default()
         });
         let ext = if filename.to_lowercase().ends_with(".tdsx") { "tdsx" } else { "tds" };
-        let d = self.publish("datasources", "datasourceType", ext, "tableau_datasource", &payload, filename, data, overwrite).await?;
+        let d = self
+            .publish("datasources", "datasourceType", ext, "tableau_datasource", &payload, filename, data, overwrite)
+            .await?;
         d.datasource.ok_or_else(|| missing("datasource"))
     }
 
@@ -283,7 +307,8 @@ impl Client {
         data: &[u8],
         overwrite: bool,
     ) -> Result<xml::TsResponse> {
-        let mut req = Request::new(Method::POST, collection).query(type_param, ext).query("overwrite", overwrite.to_string());
+        let mut req =
+            Request::new(Method::POST, collection).query(type_param, ext).query("overwrite", overwrite.to_string());
         let (ct, body) = if data.len() > SINGLE_UPLOAD_LIMIT {
             let upload = self.upload_in_chunks(data).await?;
             req = req.query("uploadSessionId", upload);
@@ -305,8 +330,10 @@ impl Client {
         let d = self.send_xml(Request::new(Method::POST, "fileUploads")).await?;
         let id = d.file_upload.map(|f| f.upload_session_id).ok_or_else(|| missing("fileUpload"))?;
         for chunk in data.chunks(CHUNK_SIZE) {
-            let (ct, body) =
-                multipart(&[("request_payload", None, "text/xml", b""), ("tableau_file", Some("file"), "application/octet-stream", chunk)]);
+            let (ct, body) = multipart(&[
+                ("request_payload", None, "text/xml", b""),
+                ("tableau_file", Some("file"), "application/octet-stream", chunk),
+            ]);
             let mut r = Request::new(Method::PUT, format!("fileUploads/{id}"));
             r.body = Some(Body::Multipart(ct, body));
             // Appending a chunk twice would corrupt the file: never retried blindly.
@@ -319,7 +346,13 @@ impl Client {
     // ------------------------------------------------------------ datasources
 
     pub fn datasources(&self) -> List<xml::Datasource> {
-        List::new(self, "datasources", "datasource", |d| d.datasources.map(|w| w.datasource).unwrap_or_default(), |w: &xml::Datasource| w.id.clone().unwrap_or_default())
+        List::new(
+            self,
+            "datasources",
+            "datasource",
+            |d| d.datasources.map(|w| w.datasource).unwrap_or_default(),
+            |w: &xml::Datasource| w.id.clone().unwrap_or_default(),
+        )
     }
 
     pub async fn datasource(&self, id: &DatasourceId) -> Result<xml::Datasource> {
@@ -336,7 +369,12 @@ impl Client {
             owner: u.owner_id.as_ref().map(|o| IdRef::id(o.as_str())),
             ..xml::Datasource::default()
         };
-        let r = self.send_xml(Request::put(format!("datasources/{id}"), &TsRequest { datasource: Some(d), ..TsRequest::default() })).await?;
+        let r = self
+            .send_xml(Request::put(
+                format!("datasources/{id}"),
+                &TsRequest { datasource: Some(d), ..TsRequest::default() },
+            ))
+            .await?;
         r.datasource.ok_or_else(|| missing("datasource"))
     }
 
@@ -345,11 +383,17 @@ impl Client {
     }
 
     pub async fn datasource_connections(&self, id: &DatasourceId) -> Result<Vec<xml::Connection>> {
-        Ok(self.send_xml(Request::get(format!("datasources/{id}/connections"))).await?.connections.map(|c| c.connection).unwrap_or_default())
+        Ok(self
+            .send_xml(Request::get(format!("datasources/{id}/connections")))
+            .await?
+            .connections
+            .map(|c| c.connection)
+            .unwrap_or_default())
     }
 
     pub async fn download_datasource(&self, id: &DatasourceId, include_extract: bool) -> Result<(String, Vec<u8>)> {
-        let r = Request::get(format!("datasources/{id}/content")).query("includeExtract", if include_extract { "True" } else { "False" });
+        let r = Request::get(format!("datasources/{id}/content"))
+            .query("includeExtract", if include_extract { "True" } else { "False" });
         let resp = self.send(r).await?;
         Ok((filename_from(&resp, &format!("{id}.tdsx")), resp.body))
     }
@@ -358,18 +402,33 @@ impl Client {
 
     /// Every view; with `usage`, each carries `<usage totalViewCount>`.
     pub fn views(&self, usage: bool) -> List<xml::View> {
-        let l = List::new(self, "views", "view", |d| d.views.map(|w| w.view).unwrap_or_default(), |w: &xml::View| w.id.clone().unwrap_or_default());
+        let l = List::new(
+            self,
+            "views",
+            "view",
+            |d| d.views.map(|w| w.view).unwrap_or_default(),
+            |w: &xml::View| w.id.clone().unwrap_or_default(),
+        );
         if usage { l.param("includeUsageStatistics", "true") } else { l }
     }
 
     pub async fn view(&self, id: &ViewId) -> Result<xml::View> {
-        self.send_xml(Request::get(format!("views/{id}")).query("includeUsageStatistics", "true")).await?.view.ok_or_else(|| missing("view"))
+        self.send_xml(Request::get(format!("views/{id}")).query("includeUsageStatistics", "true"))
+            .await?
+            .view
+            .ok_or_else(|| missing("view"))
     }
 
     // ------------------------------------------------------------ users and groups
 
     pub fn users(&self) -> List<xml::User> {
-        List::new(self, "users", "user", |d| d.users.map(|w| w.user).unwrap_or_default(), |w: &xml::User| w.id.clone().unwrap_or_default())
+        List::new(
+            self,
+            "users",
+            "user",
+            |d| d.users.map(|w| w.user).unwrap_or_default(),
+            |w: &xml::User| w.id.clone().unwrap_or_default(),
+        )
     }
 
     pub async fn user(&self, id: &UserId) -> Result<xml::User> {
@@ -378,12 +437,17 @@ impl Client {
 
     pub async fn add_user(&self, name: &str, site_role: &str) -> Result<xml::User> {
         let u = xml::User { name: Some(name.into()), site_role: Some(site_role.into()), ..xml::User::default() };
-        self.send_xml(Request::post("users", &TsRequest { user: Some(u), ..TsRequest::default() })).await?.user.ok_or_else(|| missing("user"))
+        self.send_xml(Request::post("users", &TsRequest { user: Some(u), ..TsRequest::default() }))
+            .await?
+            .user
+            .ok_or_else(|| missing("user"))
     }
 
     pub async fn set_site_role(&self, id: &UserId, site_role: &str) -> Result<()> {
         let u = xml::User { site_role: Some(site_role.into()), ..xml::User::default() };
-        self.send(Request::put(format!("users/{id}"), &TsRequest { user: Some(u), ..TsRequest::default() })).await.map(|_| ())
+        self.send(Request::put(format!("users/{id}"), &TsRequest { user: Some(u), ..TsRequest::default() }))
+            .await
+            .map(|_| ())
     }
 
     /// Removes a user; with `map_assets_to` their content moves to that user first (API 3.9+).
@@ -396,20 +460,41 @@ impl Client {
     }
 
     pub fn user_groups(&self, id: &UserId) -> List<xml::Group> {
-        List::new(self, format!("users/{id}/groups"), "group", |d| d.groups.map(|w| w.group).unwrap_or_default(), |w: &xml::Group| w.id.clone().unwrap_or_default())
+        List::new(
+            self,
+            format!("users/{id}/groups"),
+            "group",
+            |d| d.groups.map(|w| w.group).unwrap_or_default(),
+            |w: &xml::Group| w.id.clone().unwrap_or_default(),
+        )
     }
 
     pub fn groups(&self) -> List<xml::Group> {
-        List::new(self, "groups", "group", |d| d.groups.map(|w| w.group).unwrap_or_default(), |w: &xml::Group| w.id.clone().unwrap_or_default())
+        List::new(
+            self,
+            "groups",
+            "group",
+            |d| d.groups.map(|w| w.group).unwrap_or_default(),
+            |w: &xml::Group| w.id.clone().unwrap_or_default(),
+        )
     }
 
     pub fn group_members(&self, id: &GroupId) -> List<xml::User> {
-        List::new(self, format!("groups/{id}/users"), "group member", |d| d.users.map(|w| w.user).unwrap_or_default(), |w: &xml::User| w.id.clone().unwrap_or_default())
+        List::new(
+            self,
+            format!("groups/{id}/users"),
+            "group member",
+            |d| d.users.map(|w| w.user).unwrap_or_default(),
+            |w: &xml::User| w.id.clone().unwrap_or_default(),
+        )
     }
 
     pub async fn add_group(&self, name: &str) -> Result<xml::Group> {
         let g = xml::Group { name: Some(name.into()), ..xml::Group::default() };
-        self.send_xml(Request::post("groups", &TsRequest { group: Some(g), ..TsRequest::default() })).await?.group.ok_or_else(|| missing("group"))
+        self.send_xml(Request::post("groups", &TsRequest { group: Some(g), ..TsRequest::default() }))
+            .await?
+            .group
+            .ok_or_else(|| missing("group"))
     }
 
     pub async fn delete_group(&self, id: &GroupId) -> Result<()> {
@@ -420,7 +505,10 @@ impl Client {
     /// member" after a lost response counts as done.
     pub async fn add_group_member(&self, group: &GroupId, user: &UserId) -> Result<()> {
         let u = xml::User { id: Some(user.to_string()), ..xml::User::default() };
-        match self.send(Request::post(format!("groups/{group}/users"), &TsRequest { user: Some(u), ..TsRequest::default() })).await {
+        match self
+            .send(Request::post(format!("groups/{group}/users"), &TsRequest { user: Some(u), ..TsRequest::default() }))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("409011") => Ok(()),
             Err(e) => Err(e),
@@ -434,10 +522,21 @@ impl Client {
     // ------------------------------------------------------------ projects
 
     pub fn projects(&self) -> List<xml::Project> {
-        List::new(self, "projects", "project", |d| d.projects.map(|w| w.project).unwrap_or_default(), |w: &xml::Project| w.id.clone().unwrap_or_default())
+        List::new(
+            self,
+            "projects",
+            "project",
+            |d| d.projects.map(|w| w.project).unwrap_or_default(),
+            |w: &xml::Project| w.id.clone().unwrap_or_default(),
+        )
     }
 
-    pub async fn create_project(&self, name: &str, parent: Option<&ProjectId>, content_permissions: Option<&str>) -> Result<xml::Project> {
+    pub async fn create_project(
+        &self,
+        name: &str,
+        parent: Option<&ProjectId>,
+        content_permissions: Option<&str>,
+    ) -> Result<xml::Project> {
         let p = xml::Project {
             name: Some(name.into()),
             parent_project_id: parent.map(|p| p.to_string()),
@@ -479,19 +578,37 @@ impl Client {
 
     /// Adds (merges) capabilities for one grantee. Idempotent: merging the same set twice
     /// leaves the same rules.
-    pub async fn add_permissions(&self, kind: ContentKind, id: &str, grantee: &Grantee, caps: &[(String, Mode)]) -> Result<()> {
+    pub async fn add_permissions(
+        &self,
+        kind: ContentKind,
+        id: &str,
+        grantee: &Grantee,
+        caps: &[(String, Mode)],
+    ) -> Result<()> {
         let body = TsRequest { permissions: Some(permissions_body(grantee, caps)), ..TsRequest::default() };
         self.send(Request::put(format!("{}/{id}/permissions", kind.plural()), &body)).await.map(|_| ())
     }
 
     /// Deletes one capability (404 when it is not there).
     pub async fn delete_permission(&self, kind: ContentKind, id: &str, cap: &Capability) -> Result<()> {
-        let path = format!("{}/{id}/permissions/{}/{}/{}/{}", kind.plural(), cap.grantee.path(), cap.grantee.id(), cap.name, cap.mode.as_str());
+        let path = format!(
+            "{}/{id}/permissions/{}/{}/{}/{}",
+            kind.plural(),
+            cap.grantee.path(),
+            cap.grantee.id(),
+            cap.name,
+            cap.mode.as_str()
+        );
         self.send(Request::delete(path)).await.map(|_| ())
     }
 
     /// Applies [`permission_calls`] from the current rules to `target`; returns the calls made.
-    pub async fn set_permissions(&self, kind: ContentKind, id: &str, target: &[Capability]) -> Result<Vec<PermissionCall>> {
+    pub async fn set_permissions(
+        &self,
+        kind: ContentKind,
+        id: &str,
+        target: &[Capability],
+    ) -> Result<Vec<PermissionCall>> {
         let current = self.permissions(kind, id).await?;
         let calls = permission_calls(&current, target);
         for c in &calls {
@@ -510,7 +627,9 @@ impl Client {
 
     /// Adds tags; answers the resulting tags.
     pub async fn add_tags(&self, kind: ContentKind, id: &str, labels: &[String]) -> Result<Vec<String>> {
-        let body = TsRequest { tags: Some(xml::Tags::from_labels(labels.iter().cloned())), ..TsRequest::default() };
+        // Tableau splits unquoted labels on spaces and commas: quote those.
+        let quoted = labels.iter().map(|l| if l.contains([' ', ',']) { format!("\"{l}\"") } else { l.clone() });
+        let body = TsRequest { tags: Some(xml::Tags::from_labels(quoted)), ..TsRequest::default() };
         let d = self.send_xml(Request::put(format!("{}/{id}/tags", kind.plural()), &body)).await?;
         Ok(d.tags.map(|t| t.labels()).unwrap_or_default())
     }
@@ -523,13 +642,30 @@ impl Client {
     // ------------------------------------------------------------ subscriptions, webhooks, jobs, alerts
 
     pub fn subscriptions(&self) -> List<xml::Subscription> {
-        List::new(self, "subscriptions", "subscription", |d| d.subscriptions.map(|w| w.subscription).unwrap_or_default(), |w: &xml::Subscription| w.id.clone().unwrap_or_default())
+        List::new(
+            self,
+            "subscriptions",
+            "subscription",
+            |d| d.subscriptions.map(|w| w.subscription).unwrap_or_default(),
+            |w: &xml::Subscription| w.id.clone().unwrap_or_default(),
+        )
     }
 
-    pub async fn create_subscription(&self, user: &UserId, kind: &str, content_id: &str, subject: &str, schedule: &str) -> Result<xml::Subscription> {
+    pub async fn create_subscription(
+        &self,
+        user: &UserId,
+        kind: &str,
+        content_id: &str,
+        subject: &str,
+        schedule: &str,
+    ) -> Result<xml::Subscription> {
         let s = xml::Subscription {
             subject: Some(subject.into()),
-            content: Some(xml::SubscriptionContent { id: content_id.into(), kind: kind.into(), send_if_view_empty: None }),
+            content: Some(xml::SubscriptionContent {
+                id: content_id.into(),
+                kind: kind.into(),
+                send_if_view_empty: None,
+            }),
             schedule: Some(IdRef { id: None, name: Some(schedule.into()) }),
             user: Some(IdRef::id(user.as_str())),
             ..xml::Subscription::default()
@@ -545,11 +681,23 @@ impl Client {
     }
 
     pub fn webhooks(&self) -> List<xml::Webhook> {
-        List::new(self, "webhooks", "webhook", |d| d.webhooks.map(|w| w.webhook).unwrap_or_default(), |w: &xml::Webhook| w.id.clone().unwrap_or_default())
+        List::new(
+            self,
+            "webhooks",
+            "webhook",
+            |d| d.webhooks.map(|w| w.webhook).unwrap_or_default(),
+            |w: &xml::Webhook| w.id.clone().unwrap_or_default(),
+        )
     }
 
     pub fn data_alerts(&self) -> List<xml::DataAlert> {
-        List::new(self, "dataAlerts", "data alert", |d| d.data_alerts.map(|w| w.data_alert).unwrap_or_default(), |a| a.id.clone())
+        List::new(
+            self,
+            "dataAlerts",
+            "data alert",
+            |d| d.data_alerts.map(|w| w.data_alert).unwrap_or_default(),
+            |a| a.id.clone(),
+        )
     }
 
     pub async fn job(&self, id: &JobId) -> Result<xml::Job> {
@@ -572,7 +720,8 @@ fn permissions_body(grantee: &Grantee, caps: &[(String, Mode)]) -> xml::Permissi
         Grantee::User(id) => gc.user = Some(IdRef::id(id.clone())),
         Grantee::Group(id) => gc.group = Some(IdRef::id(id.clone())),
     }
-    gc.capabilities.capability = caps.iter().map(|(n, m)| xml::Capability { name: n.clone(), mode: m.as_str().into() }).collect();
+    gc.capabilities.capability =
+        caps.iter().map(|(n, m)| xml::Capability { name: n.clone(), mode: m.as_str().into() }).collect();
     xml::Permissions { grantee_capabilities: vec![gc], ..xml::Permissions::default() }
 }
 
@@ -622,7 +771,10 @@ mod tests {
 
     #[test]
     fn multipart_shape() {
-        let (ct, body) = multipart(&[("request_payload", None, "text/xml", b"<x/>"), ("tableau_workbook", Some("a.twb"), "application/octet-stream", b"DATA")]);
+        let (ct, body) = multipart(&[
+            ("request_payload", None, "text/xml", b"<x/>"),
+            ("tableau_workbook", Some("a.twb"), "application/octet-stream", b"DATA"),
+        ]);
         let b = ct.split("boundary=").nth(1).unwrap();
         let text = String::from_utf8(body).unwrap();
         assert!(text.starts_with(&format!("--{b}\r\nContent-Disposition: name=\"request_payload\"\r\n")));

@@ -84,8 +84,10 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
     targets.extend(projects.iter().filter_map(|p| p.id.clone()).map(|id| (ContentKind::Project, id)));
     targets.extend(workbooks.iter().filter_map(|w| w.id.clone()).map(|id| (ContentKind::Workbook, id)));
     targets.extend(datasources.iter().filter_map(|d| d.id.clone()).map(|id| (ContentKind::Datasource, id)));
-    let tabbed: HashMap<&str, bool> =
-        workbooks.iter().filter_map(|w| Some((w.id.as_deref()?, xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true)))).collect();
+    let tabbed: HashMap<&str, bool> = workbooks
+        .iter()
+        .filter_map(|w| Some((w.id.as_deref()?, xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true))))
+        .collect();
     for v in &views {
         let wb = v.workbook.as_ref().and_then(|w| w.id.as_deref()).unwrap_or("");
         if !tabbed.get(wb).copied().unwrap_or(true)
@@ -104,42 +106,55 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
         .await?;
 
     // Default permissions.
-    let defaults: Vec<Vec<site::DefaultPermissionRule>> = futures::stream::iter(projects.iter().filter_map(|p| p.id.clone()))
-        .flat_map(|pid| futures::stream::iter(["workbooks", "datasources"].map(move |ct| (pid.clone(), ct))))
-        .map(|(pid, ct)| async move {
-            let caps = client.default_permissions(&pid.as_str().into(), ct).await?;
-            Ok::<_, crate::Error>(
-                rules("project", &pid, caps)
-                    .into_iter()
-                    .map(|r| site::DefaultPermissionRule { project_id: pid.clone(), content_type: ct.into(), grantee: r.grantee, capabilities: r.capabilities })
-                    .collect(),
-            )
-        })
-        .buffered(conc)
-        .try_collect()
-        .await?;
+    let defaults: Vec<Vec<site::DefaultPermissionRule>> =
+        futures::stream::iter(projects.iter().filter_map(|p| p.id.clone()))
+            .flat_map(|pid| futures::stream::iter(["workbooks", "datasources"].map(move |ct| (pid.clone(), ct))))
+            .map(|(pid, ct)| async move {
+                let caps = client.default_permissions(&pid.as_str().into(), ct).await?;
+                Ok::<_, crate::Error>(
+                    rules("project", &pid, caps)
+                        .into_iter()
+                        .map(|r| site::DefaultPermissionRule {
+                            project_id: pid.clone(),
+                            content_type: ct.into(),
+                            grantee: r.grantee,
+                            capabilities: r.capabilities,
+                        })
+                        .collect(),
+                )
+            })
+            .buffered(conc)
+            .try_collect()
+            .await?;
 
     // Datasource connections.
-    let connections: Vec<(String, Option<xml::Connection>)> = futures::stream::iter(datasources.iter().filter_map(|d| d.id.clone()))
-        .map(|id| async move {
-            let c = client.datasource_connections(&id.as_str().into()).await?;
-            Ok::<_, crate::Error>((id, c.into_iter().next()))
-        })
-        .buffered(conc)
-        .try_collect()
-        .await?;
+    let connections: Vec<(String, Option<xml::Connection>)> =
+        futures::stream::iter(datasources.iter().filter_map(|d| d.id.clone()))
+            .map(|id| async move {
+                let c = client.datasource_connections(&id.as_str().into()).await?;
+                Ok::<_, crate::Error>((id, c.into_iter().next()))
+            })
+            .buffered(conc)
+            .try_collect()
+            .await?;
     let connections: HashMap<String, Option<xml::Connection>> = connections.into_iter().collect();
 
     // Lineage and fields.
     let (ds_lineage, wb_lineage) = futures::try_join!(client.datasource_lineage(), client.workbook_lineage())?;
-    let ds_lineage: HashMap<String, crate::metadata::DatasourceLineage> = ds_lineage.into_iter().map(|d| (d.luid.clone(), d)).collect();
-    let wb_lineage: HashMap<String, crate::metadata::WorkbookLineage> = wb_lineage.into_iter().map(|w| (w.luid.clone(), w)).collect();
+    let ds_lineage: HashMap<String, crate::metadata::DatasourceLineage> =
+        ds_lineage.into_iter().map(|d| (d.luid.clone(), d)).collect();
+    let wb_lineage: HashMap<String, crate::metadata::WorkbookLineage> =
+        wb_lineage.into_iter().map(|w| (w.luid.clone(), w)).collect();
 
     // Last access.
     let usage = if options.usage { AdminInsights.read(client).await.ok() } else { None };
     let last = |id: &str| usage.as_ref().and_then(|u| u.items.get(id)).and_then(|i| i.last_access);
     let ds_last = |id: &str| {
-        usage.as_ref().and_then(|u| u.items.get(id)).filter(|i| i.kind == ItemKind::Datasource).and_then(|i| i.last_access)
+        usage
+            .as_ref()
+            .and_then(|u| u.items.get(id))
+            .filter(|i| i.kind == ItemKind::Datasource)
+            .and_then(|i| i.last_access)
     };
 
     let mut views_by_wb: HashMap<String, Vec<site::View>> = HashMap::new();
@@ -161,7 +176,11 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
     Ok(site::Site {
         format: site::FORMAT.into(),
         now,
-        site: site::SiteInfo { id: session.site_id.clone(), name: client.config().site.clone(), content_url: client.config().site.clone() },
+        site: site::SiteInfo {
+            id: session.site_id.clone(),
+            name: client.config().site.clone(),
+            content_url: client.config().site.clone(),
+        },
         users: users
             .into_iter()
             .map(|u| site::User {
@@ -178,7 +197,12 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
             .into_iter()
             .map(|g| {
                 let id = g.id.unwrap_or_default();
-                site::Group { members: members.get(&id).cloned().unwrap_or_default(), id, name: g.name.unwrap_or_default(), minimum_site_role: g.minimum_site_role }
+                site::Group {
+                    members: members.get(&id).cloned().unwrap_or_default(),
+                    id,
+                    name: g.name.unwrap_or_default(),
+                    minimum_site_role: g.minimum_site_role,
+                }
             })
             .collect(),
         projects: projects
@@ -275,7 +299,11 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
             .map(|h| site::Webhook {
                 id: h.id.unwrap_or_default(),
                 name: h.name.unwrap_or_default(),
-                event: h.source.and_then(|s| s.events.first().map(|e| e.name().to_string())).or(h.event).unwrap_or_default(),
+                event: h
+                    .source
+                    .and_then(|s| s.events.first().map(|e| e.name().to_string()))
+                    .or(h.event)
+                    .unwrap_or_default(),
                 url: h.destination.map(|d| d.http.url).unwrap_or_default(),
                 owner_id: h.owner.and_then(|o| o.id).unwrap_or_default(),
                 enabled: xml::parse_bool(h.is_enabled.as_deref()).unwrap_or(true),

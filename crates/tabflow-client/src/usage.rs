@@ -76,7 +76,8 @@ pub struct AdminInsights;
 impl AdminInsights {
     /// LUID of the Admin Insights datasource `name` (as tableau-mcp finds it: by project and name).
     pub async fn datasource_luid(client: &Client, name: &str) -> Result<String> {
-        let list = client.datasources().filter(Filter::new().and("projectName", Op::Eq, "Admin Insights")).collect().await?;
+        let list =
+            client.datasources().filter(Filter::new().and("projectName", Op::Eq, "Admin Insights")).collect().await?;
         list.into_iter().find(|d| d.name.as_deref() == Some(name)).and_then(|d| d.id).ok_or_else(|| {
             Error::Config(format!(
                 "no '{name}' datasource in an 'Admin Insights' project: Admin Insights is a Tableau Cloud feature for site administrators"
@@ -85,7 +86,9 @@ impl AdminInsights {
     }
 
     async fn vds(client: &Client, endpoint: &str, body: Value) -> Result<Value> {
-        let mut r = Request::new(reqwest::Method::POST, format!("/api/v1/vizql-data-service/{endpoint}")).unscoped().idempotent(true);
+        let mut r = Request::new(reqwest::Method::POST, format!("/api/v1/vizql-data-service/{endpoint}"))
+            .unscoped()
+            .idempotent(true);
         r.body = Some(Body::Json(body));
         client.send_json(r).await
     }
@@ -97,7 +100,9 @@ impl AdminInsights {
         let captions: Vec<String> = meta
             .get("data")
             .and_then(|d| d.as_array())
-            .map(|a| a.iter().filter_map(|f| f.get("fieldCaption").and_then(|c| c.as_str()).map(str::to_string)).collect())
+            .map(|a| {
+                a.iter().filter_map(|f| f.get("fieldCaption").and_then(|c| c.as_str()).map(str::to_string)).collect()
+            })
             .unwrap_or_default();
         for need in ["Item LUID", "Item Type", "Last Accessed At"] {
             if !captions.iter().any(|c| c == need) {
@@ -198,7 +203,8 @@ impl RecordedHistory {
             .append(true)
             .open(&self.path)
             .map_err(|e| Error::Config(format!("cannot write usage history {}: {e}", self.path.display())))?;
-        f.write_all(line.as_bytes()).map_err(|e| Error::Config(format!("cannot write usage history {}: {e}", self.path.display())))?;
+        f.write_all(line.as_bytes())
+            .map_err(|e| Error::Config(format!("cannot write usage history {}: {e}", self.path.display())))?;
         Ok(sample)
     }
 
@@ -268,7 +274,8 @@ mod tests {
 
     fn sample(day: i64, counts: &[(&str, u64)]) -> ViewCountSample {
         ViewCountSample {
-            taken_at: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc) + chrono::Duration::days(day),
+            taken_at: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+                + chrono::Duration::days(day),
             workbooks: counts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         }
     }

@@ -56,7 +56,8 @@ pub fn workbook_twb(site: &Site, wb: &Workbook, server_host: &str) -> String {
         esc(site_url),
         esc(site_url)
     ));
-    let dss: Vec<&Datasource> = wb.datasource_ids.iter().filter_map(|id| site.datasources.iter().find(|d| &d.id == id)).collect();
+    let dss: Vec<&Datasource> =
+        wb.datasource_ids.iter().filter_map(|id| site.datasources.iter().find(|d| &d.id == id)).collect();
     let mut used: Vec<Vec<&str>> = Vec::new();
     for (n, d) in dss.iter().enumerate() {
         let cols: Vec<&str> = {
@@ -73,14 +74,20 @@ pub fn workbook_twb(site: &Site, wb: &Workbook, server_host: &str) -> String {
             port = esc(port)
         ));
         for c in &cols {
-            s.push_str(&format!("      <column datatype='string' name='[{}]' role='dimension' type='nominal' />\n", esc(c)));
+            s.push_str(&format!(
+                "      <column datatype='string' name='[{}]' role='dimension' type='nominal' />\n",
+                esc(c)
+            ));
         }
         s.push_str("    </datasource>\n");
         used.push(cols);
     }
     s.push_str("  </datasources>\n  <worksheets>\n");
     for v in wb.views.iter().filter(|v| v.sheet_type != "dashboard" && v.sheet_type != "story") {
-        s.push_str(&format!("    <worksheet name='{}'>\n      <table>\n        <view>\n          <datasources>\n", esc(&v.name)));
+        s.push_str(&format!(
+            "    <worksheet name='{}'>\n      <table>\n        <view>\n          <datasources>\n",
+            esc(&v.name)
+        ));
         for (n, d) in dss.iter().enumerate() {
             s.push_str(&format!("            <datasource caption='{}' name='sqlproxy.{n}' />\n", esc(&d.name)));
         }
@@ -88,7 +95,10 @@ pub fn workbook_twb(site: &Site, wb: &Workbook, server_host: &str) -> String {
         for (n, cols) in used.iter().enumerate() {
             s.push_str(&format!("          <datasource-dependencies datasource='sqlproxy.{n}'>\n"));
             for c in cols {
-                s.push_str(&format!("            <column datatype='string' name='[{}]' role='dimension' type='nominal' />\n", esc(c)));
+                s.push_str(&format!(
+                    "            <column datatype='string' name='[{}]' role='dimension' type='nominal' />\n",
+                    esc(c)
+                ));
             }
             s.push_str("          </datasource-dependencies>\n");
         }
@@ -118,7 +128,11 @@ pub fn datasource_tds(_site: &Site, ds: &Datasource) -> String {
         user = esc(&c.username)
     ));
     match &c.custom_sql {
-        Some(sql) => s.push_str(&format!("    <relation connection='{}.1' name='Custom SQL Query' type='text'>{}</relation>\n", esc(&c.kind), esc(sql))),
+        Some(sql) => s.push_str(&format!(
+            "    <relation connection='{}.1' name='Custom SQL Query' type='text'>{}</relation>\n",
+            esc(&c.kind),
+            esc(sql)
+        )),
         None => s.push_str(&format!(
             "    <relation connection='{}.1' name='{}' table='{}' type='table' />\n",
             esc(&c.kind),
@@ -298,7 +312,9 @@ pub fn parse_tds(xml: &str) -> Result<TdsInfo, ContentError> {
                 }
             }
             "relation" => match attr(&e, "type").as_deref() {
-                Some("table") if info.table.is_empty() => info.table = unbracket_table(&attr(&e, "table").unwrap_or_default()),
+                Some("table") if info.table.is_empty() => {
+                    info.table = unbracket_table(&attr(&e, "table").unwrap_or_default())
+                }
                 Some("text") => in_text_relation = !empty,
                 _ => {}
             },
@@ -322,7 +338,12 @@ pub fn parse_tds(xml: &str) -> Result<TdsInfo, ContentError> {
 /// Points every `sqlproxy` connection to the published datasource `from_content_url` at
 /// `to_content_url` instead (connection `dbname` and friendly name, the datasource's caption
 /// and repository location). Everything else is left byte for byte.
-pub fn repoint_twb(xml: &str, from_content_url: &str, to_content_url: &str, to_name: &str) -> Result<String, ContentError> {
+pub fn repoint_twb(
+    xml: &str,
+    from_content_url: &str,
+    to_content_url: &str,
+    to_name: &str,
+) -> Result<String, ContentError> {
     // Pass 1: names of the top-level datasources whose connection points at `from`.
     let mut r = Reader::from_str(xml);
     let mut current: Option<String> = None;
@@ -361,9 +382,13 @@ pub fn repoint_twb(xml: &str, from_content_url: &str, to_content_url: &str, to_n
 fn rewrite(e: &BytesStart<'_>, hit: &BTreeSet<String>, from: &str, to: &str, to_name: &str) -> BytesStart<'static> {
     let name = e.name().as_ref().to_string();
     let mut out = BytesStart::new(name.clone());
-    let is_proxy_conn = name == "connection" && attr(e, "class").as_deref() == Some("sqlproxy") && attr(e, "dbname").as_deref() == Some(from);
+    let is_proxy_conn = name == "connection"
+        && attr(e, "class").as_deref() == Some("sqlproxy")
+        && attr(e, "dbname").as_deref() == Some(from);
     let is_ds = name == "datasource" && attr(e, "name").is_some_and(|n| hit.contains(&n));
-    let is_location = name == "repository-location" && attr(e, "id").as_deref() == Some(from) && attr(e, "path").is_some_and(|p| p.contains("/datasources"));
+    let is_location = name == "repository-location"
+        && attr(e, "id").as_deref() == Some(from)
+        && attr(e, "path").is_some_and(|p| p.contains("/datasources"));
     for a in e.attributes().flatten() {
         let key = a.key.as_ref().to_string();
         let value = attr_value(&a).unwrap_or_default();
@@ -372,7 +397,9 @@ fn rewrite(e: &BytesStart<'_>, hit: &BTreeSet<String>, from: &str, to: &str, to_
             "server-ds-friendly-name" if is_proxy_conn => to_name.to_string(),
             "caption" if is_ds => to_name.to_string(),
             "id" if is_location => to.to_string(),
-            "derived-from" if is_location => value.replace(&format!("/datasources/{from}?"), &format!("/datasources/{to}?")),
+            "derived-from" if is_location => {
+                value.replace(&format!("/datasources/{from}?"), &format!("/datasources/{to}?"))
+            }
             _ => value,
         };
         out.push_attribute((key.as_str(), value.as_str()));
@@ -411,7 +438,9 @@ pub fn parse_multipart(content_type_header: &str, body: &[u8]) -> Result<Vec<Par
             "the Content-Type is '{content_type_header}', expected multipart/mixed with a boundary"
         )));
     }
-    let boundary = param(content_type_header, "boundary").filter(|b| !b.is_empty()).ok_or_else(|| mp("the Content-Type has no boundary"))?;
+    let boundary = param(content_type_header, "boundary")
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| mp("the Content-Type has no boundary"))?;
     let delim = format!("--{boundary}").into_bytes();
     let mut pos = find(body, &delim, 0).ok_or_else(|| mp("the body does not contain its boundary"))?;
     let mut parts = Vec::new();
@@ -426,7 +455,8 @@ pub fn parse_multipart(content_type_header: &str, body: &[u8]) -> Result<Vec<Par
         } else if body[pos..].starts_with(b"\n") {
             pos += 1;
         }
-        let head_end = find(body, b"\r\n\r\n", pos).map(|p| (p, 4)).or_else(|| find(body, b"\n\n", pos).map(|p| (p, 2)));
+        let head_end =
+            find(body, b"\r\n\r\n", pos).map(|p| (p, 4)).or_else(|| find(body, b"\n\n", pos).map(|p| (p, 2)));
         let (head_end, sep) = head_end.ok_or_else(|| mp("a part has no blank line after its headers"))?;
         let head = String::from_utf8_lossy(&body[pos..head_end]).into_owned();
         let data_start = head_end + sep;
@@ -470,7 +500,8 @@ pub fn unpack_document(filename: &str, data: &[u8]) -> Result<String, ContentErr
         let want = if lower.ends_with(".tdsx") { ".tds" } else { ".twb" };
         return unzip_entry(filename, data, want);
     }
-    String::from_utf8(data.to_vec()).map_err(|e| ContentError::Package { name: filename.into(), detail: format!("not UTF-8 text: {e}") })
+    String::from_utf8(data.to_vec())
+        .map_err(|e| ContentError::Package { name: filename.into(), detail: format!("not UTF-8 text: {e}") })
 }
 
 /// Finds the first entry ending in `suffix` in a zip archive. Stored entries are read; for
@@ -492,17 +523,23 @@ fn unzip_entry(filename: &str, data: &[u8], suffix: &str) -> Result<String, Cont
             return Err(err("the archive is truncated".into()));
         }
         if flags & 0x08 != 0 {
-            return Err(err("entries with data descriptors are not supported; publish the .twb/.tds file instead".into()));
+            return Err(err(
+                "entries with data descriptors are not supported; publish the .twb/.tds file instead".into()
+            ));
         }
         let name = String::from_utf8_lossy(&data[name_start..name_start + name_len]).into_owned();
-        let end = data_start.checked_add(size).filter(|e| *e <= data.len()).ok_or_else(|| err("the archive is truncated".into()))?;
+        let end = data_start
+            .checked_add(size)
+            .filter(|e| *e <= data.len())
+            .ok_or_else(|| err("the archive is truncated".into()))?;
         if name.to_ascii_lowercase().ends_with(suffix) {
             if method != 0 {
                 return Err(err(format!(
                     "{name} is compressed (method {method}); the emulator reads uncompressed packages — publish the {suffix} file instead"
                 )));
             }
-            return String::from_utf8(data[data_start..end].to_vec()).map_err(|e| err(format!("{name} is not UTF-8: {e}")));
+            return String::from_utf8(data[data_start..end].to_vec())
+                .map_err(|e| err(format!("{name} is not UTF-8: {e}")));
         }
         pos = end;
     }
@@ -529,8 +566,11 @@ mod tests {
         let wb = s.workbooks.iter().find(|w| !w.datasource_ids.is_empty() && !w.fields_used.is_empty()).unwrap();
         let twb = workbook_twb(&s, wb, "127.0.0.1:8080");
         let info = parse_twb(&twb).unwrap();
-        let want: Vec<String> =
-            wb.datasource_ids.iter().map(|id| s.datasources.iter().find(|d| &d.id == id).unwrap().content_url.clone()).collect();
+        let want: Vec<String> = wb
+            .datasource_ids
+            .iter()
+            .map(|id| s.datasources.iter().find(|d| &d.id == id).unwrap().content_url.clone())
+            .collect();
         assert_eq!(info.published_datasources.iter().map(|p| p.content_url.clone()).collect::<Vec<_>>(), want);
         assert_eq!(info.worksheets.len(), wb.views.len());
         for f in &info.fields_used {
@@ -548,7 +588,10 @@ mod tests {
         let (a, b) = (&info.published_datasources[0], &info.published_datasources[1]);
         let out = repoint_twb(&twb, &a.content_url, "NewSource", "New Source").unwrap();
         let after = parse_twb(&out).unwrap();
-        assert_eq!(after.published_datasources[0], PublishedRef { content_url: "NewSource".into(), name: "New Source".into() });
+        assert_eq!(
+            after.published_datasources[0],
+            PublishedRef { content_url: "NewSource".into(), name: "New Source".into() }
+        );
         assert_eq!(&after.published_datasources[1], b);
         assert!(out.contains("caption=\"New Source\""));
         assert_eq!(repoint_twb(&twb, "nothing-matches", "x", "y").map(|o| parse_twb(&o).unwrap()).unwrap(), info);
@@ -559,11 +602,22 @@ mod tests {
         let s = site();
         let d = s.datasources.iter().find(|d| d.fields.len() > 3).unwrap();
         let info = parse_tds(&datasource_tds(&s, d)).unwrap();
-        assert_eq!((info.kind.as_str(), info.server.as_str(), info.database.as_str(), info.table.as_str()), (d.connection.kind.as_str(), d.connection.server.as_str(), d.connection.database.as_str(), d.connection.table.as_str()));
+        assert_eq!(
+            (info.kind.as_str(), info.server.as_str(), info.database.as_str(), info.table.as_str()),
+            (
+                d.connection.kind.as_str(),
+                d.connection.server.as_str(),
+                d.connection.database.as_str(),
+                d.connection.table.as_str()
+            )
+        );
         assert_eq!(info.fields, d.fields);
         let mut c = d.clone();
         c.connection.custom_sql = Some("select * from t where a < 3".into());
-        assert_eq!(parse_tds(&datasource_tds(&s, &c)).unwrap().custom_sql.as_deref(), Some("select * from t where a < 3"));
+        assert_eq!(
+            parse_tds(&datasource_tds(&s, &c)).unwrap().custom_sql.as_deref(),
+            Some("select * from t where a < 3")
+        );
     }
 
     #[test]

@@ -4,9 +4,9 @@
 
 pub mod content;
 pub mod metadata;
-pub mod vizql;
 mod rest;
 pub mod server;
 pub mod state;
+pub mod vizql;
 
 pub use server::{Emulator, Faults, NthCall, Options, Running, start};

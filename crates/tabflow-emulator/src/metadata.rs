@@ -132,10 +132,14 @@ impl<'a> Lexer<'a> {
                                         b't' => s.push(b'\t'),
                                         b'r' => s.push(b'\r'),
                                         b'u' => {
-                                            let hex: String = (0..4)
-                                                .filter_map(|_| (self.pos < self.src.len()).then(|| self.bump() as char))
-                                                .collect();
-                                            let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
+                                            let mut hex = String::new();
+                                            while hex.len() < 4 && self.pos < self.src.len() {
+                                                hex.push(self.bump() as char);
+                                            }
+                                            let ch = u32::from_str_radix(&hex, 16)
+                                                .ok()
+                                                .and_then(char::from_u32)
+                                                .unwrap_or('\u{fffd}');
                                             let mut b = [0u8; 4];
                                             s.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
                                         }
@@ -172,13 +176,16 @@ impl<'a> Lexer<'a> {
                 }
                 c if c.is_ascii_alphabetic() || c == b'_' => {
                     let start = self.pos;
-                    while self.pos < self.src.len() && (self.src[self.pos].is_ascii_alphanumeric() || self.src[self.pos] == b'_') {
+                    while self.pos < self.src.len()
+                        && (self.src[self.pos].is_ascii_alphanumeric() || self.src[self.pos] == b'_')
+                    {
                         self.bump();
                     }
                     Tok::Name(String::from_utf8_lossy(&self.src[start..self.pos]).into_owned())
                 }
                 _ => {
-                    let ch = String::from_utf8_lossy(&self.src[self.pos..(self.pos + 1).min(self.src.len())]).into_owned();
+                    let ch =
+                        String::from_utf8_lossy(&self.src[self.pos..(self.pos + 1).min(self.src.len())]).into_owned();
                     return Err(syntax(format!("offending token '{ch}'"), line, col));
                 }
             };
@@ -286,7 +293,12 @@ impl Parser {
         loop {
             match self.peek().clone() {
                 Tok::Eof => break,
-                Tok::Punct('{') => ops.push(Operation { name: None, kind: "query".into(), vars: vec![], selection: self.selection_set(0)? }),
+                Tok::Punct('{') => ops.push(Operation {
+                    name: None,
+                    kind: "query".into(),
+                    vars: vec![],
+                    selection: self.selection_set(0)?,
+                }),
                 Tok::Name(n) if n == "fragment" => {
                     self.next();
                     let name = self.name()?;
@@ -431,7 +443,11 @@ impl Parser {
                         }
                         _ => {
                             let directives = self.directives()?;
-                            out.push(Selection::Inline { on: None, directives, selection: self.selection_set(depth + 1)? });
+                            out.push(Selection::Inline {
+                                on: None,
+                                directives,
+                                selection: self.selection_set(depth + 1)?,
+                            });
                         }
                     }
                 }
@@ -484,9 +500,23 @@ fn field_type(ty: &str, field: &str) -> Option<&'static str> {
         ("PageInfo", "hasNextPage" | "endCursor" | "hasPreviousPage" | "startCursor") => "",
         (
             "PublishedDatasource",
-            "id" | "luid" | "name" | "projectName" | "projectVizportalUrlId" | "isCertified" | "certificationNote"
-            | "certifierDisplayName" | "description" | "hasExtracts" | "uri" | "vizportalUrlId" | "createdAt" | "updatedAt"
-            | "containsUnsupportedCustomSql" | "hasActiveWarning" | "extractLastRefreshTime",
+            "id"
+            | "luid"
+            | "name"
+            | "projectName"
+            | "projectVizportalUrlId"
+            | "isCertified"
+            | "certificationNote"
+            | "certifierDisplayName"
+            | "description"
+            | "hasExtracts"
+            | "uri"
+            | "vizportalUrlId"
+            | "createdAt"
+            | "updatedAt"
+            | "containsUnsupportedCustomSql"
+            | "hasActiveWarning"
+            | "extractLastRefreshTime",
         ) => "",
         ("PublishedDatasource", "owner" | "certifier" | "downstreamOwners") => "TableauUser",
         ("PublishedDatasource" | "EmbeddedDatasource", "fields") => "Field",
@@ -497,8 +527,18 @@ fn field_type(ty: &str, field: &str) -> Option<&'static str> {
         ("PublishedDatasource" | "Workbook", "tags") => "Tag",
         (
             "Workbook",
-            "id" | "luid" | "name" | "projectName" | "projectLuid" | "projectVizportalUrlId" | "createdAt" | "updatedAt"
-            | "description" | "uri" | "vizportalUrlId" | "containerName",
+            "id"
+            | "luid"
+            | "name"
+            | "projectName"
+            | "projectLuid"
+            | "projectVizportalUrlId"
+            | "createdAt"
+            | "updatedAt"
+            | "description"
+            | "uri"
+            | "vizportalUrlId"
+            | "containerName",
         ) => "",
         ("Workbook", "owner") => "TableauUser",
         ("Workbook" | "Sheet" | "EmbeddedDatasource", "upstreamDatasources") => "PublishedDatasource",
@@ -526,7 +566,10 @@ fn field_type(ty: &str, field: &str) -> Option<&'static str> {
 /// Types an inline fragment may name on a field of type `ty`.
 fn fragment_applies(on: &str, ty: &str) -> bool {
     on == ty
-        || matches!((on, ty), ("Datasource", "PublishedDatasource" | "EmbeddedDatasource") | ("DatabaseServer", "Database") | ("Node", _))
+        || matches!(
+            (on, ty),
+            ("Datasource", "PublishedDatasource" | "EmbeddedDatasource") | ("DatabaseServer", "Database") | ("Node", _)
+        )
         || (ty == "Database" && matches!(on, "DatabaseServer" | "File" | "CloudFile" | "WebDataConnector"))
 }
 
@@ -614,7 +657,12 @@ impl<'a> Exec<'a> {
 
     fn included(&self, directives: &[(String, Vec<(String, Val)>)]) -> bool {
         for (name, args) in directives {
-            let cond = args.iter().find(|(k, _)| k == "if").map(|(_, v)| self.eval(v)).and_then(|v| v.as_bool()).unwrap_or(true);
+            let cond = args
+                .iter()
+                .find(|(k, _)| k == "if")
+                .map(|(_, v)| self.eval(v))
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true);
             match name.as_str() {
                 "include" if !cond => return false,
                 "skip" if cond => return false,
@@ -633,7 +681,7 @@ impl<'a> Exec<'a> {
             match s {
                 Selection::Field(f) => {
                     let here = if path.is_empty() { f.name.clone() } else { format!("{path}/{}", f.name) };
-                    let Some(ft) = field_type(if ty.ends_with("Connection") && ty != "Connection" { ty } else { ty }, &f.name) else {
+                    let Some(ft) = field_type(ty, &f.name) else {
                         self.errors.push(GraphqlError {
                             message: format!(
                                 "Validation error of type FieldUndefined: Field '{}' in type '{ty}' is undefined @ '{here}'",
@@ -661,13 +709,23 @@ impl<'a> Exec<'a> {
                 }
                 Selection::Inline { on, selection, .. } => {
                     let t = on.as_deref().unwrap_or(ty);
-                    self.validate(if fragment_applies(t, ty) && field_type(t, "id").is_some() { t } else { ty }, selection, path, depth + 1);
+                    self.validate(
+                        if fragment_applies(t, ty) && field_type(t, "id").is_some() { t } else { ty },
+                        selection,
+                        path,
+                        depth + 1,
+                    );
                 }
                 Selection::Spread { name, line, col, .. } => match self.frags.get(name) {
                     Some(fr) => {
                         let on = fr.on.clone();
                         let sel = fr.selection.clone();
-                        self.validate(if field_type(&on, "__typename").is_some() && on != "Query" { &on } else { ty }, &sel, path, depth + 1)
+                        self.validate(
+                            if field_type(&on, "__typename").is_some() && on != "Query" { &on } else { ty },
+                            &sel,
+                            path,
+                            depth + 1,
+                        )
                     }
                     None => self.errors.push(GraphqlError {
                         message: format!("Validation error of type UndefinedFragment: Undefined fragment {name}"),
@@ -725,8 +783,10 @@ impl<'a> Exec<'a> {
         }
         let args = self.args(f);
         let site = self.site;
-        let ts = |t: &chrono::DateTime<chrono::Utc>| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        let project_name = |pid: &str| site.projects.iter().find(|p| p.id == pid).map(|p| p.name.clone()).unwrap_or_default();
+        let ts =
+            |t: &chrono::DateTime<chrono::Utc>| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let project_name =
+            |pid: &str| site.projects.iter().find(|p| p.id == pid).map(|p| p.name.clone()).unwrap_or_default();
         let user_idx = |uid: &str| site.users.iter().position(|u| u.id == uid);
         let list = |this: &mut Self, items: Vec<Obj>| -> Value {
             let items = this.filter(items, args.get("filter"));
@@ -782,13 +842,25 @@ impl<'a> Exec<'a> {
                     "projectVizportalUrlId" | "vizportalUrlId" => json!((i + 1).to_string()),
                     "isCertified" => json!(d.certified),
                     "certificationNote" => json!(d.certification_note),
-                    "certifierDisplayName" => if d.certified { json!("Site Admin") } else { Value::Null },
+                    "certifierDisplayName" => {
+                        if d.certified {
+                            json!("Site Admin")
+                        } else {
+                            Value::Null
+                        }
+                    }
                     "description" => json!(d.description),
                     "hasExtracts" => json!(d.has_extracts),
                     "uri" => json!(format!("sites/1/datasources/{}", i + 1)),
                     "createdAt" => d.created_at.as_ref().map(ts).unwrap_or(Value::Null),
                     "updatedAt" => ts(&d.updated_at),
-                    "extractLastRefreshTime" => if d.has_extracts { ts(&d.updated_at) } else { Value::Null },
+                    "extractLastRefreshTime" => {
+                        if d.has_extracts {
+                            ts(&d.updated_at)
+                        } else {
+                            Value::Null
+                        }
+                    }
                     "containsUnsupportedCustomSql" | "hasActiveWarning" => json!(false),
                     "owner" | "downstreamOwners" | "certifier" => {
                         let u = user_idx(&d.owner_id).map(Obj::User);
@@ -806,12 +878,23 @@ impl<'a> Exec<'a> {
                             u.map(|o| self.render(&o, f, depth)).unwrap_or(Value::Null)
                         }
                     }
-                    "fields" => list(self, d.fields.iter().map(|n| Obj::Field { ds: Some(*i), name: n.clone() }).collect()),
-                    "upstreamTables" => list(self, if d.connection.table.is_empty() { vec![] } else { vec![Obj::Table(*i)] }),
-                    "upstreamDatabases" => list(self, if d.connection.database.is_empty() { vec![] } else { vec![Obj::Database(*i)] }),
+                    "fields" => {
+                        list(self, d.fields.iter().map(|n| Obj::Field { ds: Some(*i), name: n.clone() }).collect())
+                    }
+                    "upstreamTables" => {
+                        list(self, if d.connection.table.is_empty() { vec![] } else { vec![Obj::Table(*i)] })
+                    }
+                    "upstreamDatabases" => {
+                        list(self, if d.connection.database.is_empty() { vec![] } else { vec![Obj::Database(*i)] })
+                    }
                     "downstreamWorkbooks" => list(
                         self,
-                        site.workbooks.iter().enumerate().filter(|(_, w)| w.datasource_ids.contains(&d.id)).map(|(k, _)| Obj::Wb(k)).collect(),
+                        site.workbooks
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, w)| w.datasource_ids.contains(&d.id))
+                            .map(|(k, _)| Obj::Wb(k))
+                            .collect(),
                     ),
                     "downstreamSheets" => list(
                         self,
@@ -828,26 +911,52 @@ impl<'a> Exec<'a> {
             }
             Obj::Wb(i) => {
                 let w = &site.workbooks[*i];
-                let dss: Vec<usize> = w.datasource_ids.iter().filter_map(|id| site.datasources.iter().position(|d| &d.id == id)).collect();
+                let dss: Vec<usize> = w
+                    .datasource_ids
+                    .iter()
+                    .filter_map(|id| site.datasources.iter().position(|d| &d.id == id))
+                    .collect();
                 match f.name.as_str() {
                     "id" => json!(metadata_guid(&w.id)),
                     "luid" => json!(w.id),
                     "name" => json!(w.name),
                     "projectName" | "containerName" => json!(project_name(&w.project_id)),
                     "projectLuid" => json!(w.project_id),
-                    "projectVizportalUrlId" => json!(site.projects.iter().position(|p| p.id == w.project_id).map(|k| (k + 1).to_string())),
+                    "projectVizportalUrlId" => {
+                        json!(site.projects.iter().position(|p| p.id == w.project_id).map(|k| (k + 1).to_string()))
+                    }
                     "vizportalUrlId" => json!((i + 1).to_string()),
                     "createdAt" => ts(&w.created_at),
                     "updatedAt" => ts(&w.updated_at),
                     "description" => json!(w.description),
                     "uri" => json!(format!("sites/1/workbooks/{}", i + 1)),
-                    "owner" => user_idx(&w.owner_id).map(|u| self.render(&Obj::User(u), f, depth)).unwrap_or(Value::Null),
+                    "owner" => {
+                        user_idx(&w.owner_id).map(|u| self.render(&Obj::User(u), f, depth)).unwrap_or(Value::Null)
+                    }
                     "upstreamDatasources" => list(self, dss.iter().map(|&k| Obj::Pds(k)).collect()),
-                    "upstreamTables" => list(self, dss.iter().filter(|&&k| !site.datasources[k].connection.table.is_empty()).map(|&k| Obj::Table(k)).collect()),
+                    "upstreamTables" => list(
+                        self,
+                        dss.iter()
+                            .filter(|&&k| !site.datasources[k].connection.table.is_empty())
+                            .map(|&k| Obj::Table(k))
+                            .collect(),
+                    ),
                     "upstreamDatabases" => list(self, dss.iter().map(|&k| Obj::Database(k)).collect()),
                     "embeddedDatasources" => list(self, (0..dss.len()).map(|k| Obj::Embedded(*i, k)).collect()),
-                    "sheets" => list(self, (0..w.views.len()).filter(|&v| w.views[v].sheet_type != "dashboard").map(|v| Obj::Sheet(*i, v)).collect()),
-                    "dashboards" => list(self, (0..w.views.len()).filter(|&v| w.views[v].sheet_type == "dashboard").map(|v| Obj::Sheet(*i, v)).collect()),
+                    "sheets" => list(
+                        self,
+                        (0..w.views.len())
+                            .filter(|&v| w.views[v].sheet_type != "dashboard")
+                            .map(|v| Obj::Sheet(*i, v))
+                            .collect(),
+                    ),
+                    "dashboards" => list(
+                        self,
+                        (0..w.views.len())
+                            .filter(|&v| w.views[v].sheet_type == "dashboard")
+                            .map(|v| Obj::Sheet(*i, v))
+                            .collect(),
+                    ),
                     "tags" => list(self, w.tags.iter().map(|t| Obj::Tag(t.clone())).collect()),
                     _ => Value::Null,
                 }
@@ -864,7 +973,10 @@ impl<'a> Exec<'a> {
                 }
             }
             Obj::Field { ds, name } => match f.name.as_str() {
-                "id" => json!(metadata_guid(&format!("{}:{name}", ds.map(|d| site.datasources[d].id.as_str()).unwrap_or("")))),
+                "id" => json!(metadata_guid(&format!(
+                    "{}:{name}",
+                    ds.map(|d| site.datasources[d].id.as_str()).unwrap_or("")
+                ))),
                 "name" => json!(name),
                 "fullyQualifiedName" => json!(format!("[{name}]")),
                 "description" => json!(""),
@@ -876,7 +988,11 @@ impl<'a> Exec<'a> {
             Obj::Table(i) | Obj::Database(i) => {
                 let d = &site.datasources[*i];
                 let c = &d.connection;
-                let (schema, table) = c.table.rsplit_once('.').map(|(s, t)| (s.to_string(), t.to_string())).unwrap_or((String::new(), c.table.clone()));
+                let (schema, table) = c
+                    .table
+                    .rsplit_once('.')
+                    .map(|(s, t)| (s.to_string(), t.to_string()))
+                    .unwrap_or((String::new(), c.table.clone()));
                 let is_table = matches!(obj, Obj::Table(_));
                 match (is_table, f.name.as_str()) {
                     (true, "id") => json!(metadata_guid(&format!("table:{}:{}:{}", c.server, c.database, c.table))),
@@ -885,7 +1001,9 @@ impl<'a> Exec<'a> {
                     (true, "name") => json!(table),
                     (false, "name") => json!(c.database),
                     (true, "schema") => json!(schema),
-                    (true, "fullName") => json!(if schema.is_empty() { format!("[{table}]") } else { format!("[{schema}].[{table}]") }),
+                    (true, "fullName") => {
+                        json!(if schema.is_empty() { format!("[{table}]") } else { format!("[{schema}].[{table}]") })
+                    }
                     (_, "connectionType") => json!(c.kind),
                     (_, "isEmbedded") => json!(false),
                     (false, "hostName") => json!(c.server),
@@ -896,7 +1014,11 @@ impl<'a> Exec<'a> {
                             .datasources
                             .iter()
                             .enumerate()
-                            .filter(|(_, x)| x.connection.server == c.server && x.connection.database == c.database && x.connection.table == c.table)
+                            .filter(|(_, x)| {
+                                x.connection.server == c.server
+                                    && x.connection.database == c.database
+                                    && x.connection.table == c.table
+                            })
                             .map(|(k, _)| Obj::Pds(k))
                             .collect();
                         list(self, same)
@@ -905,10 +1027,22 @@ impl<'a> Exec<'a> {
                         let ids: Vec<&String> = site
                             .datasources
                             .iter()
-                            .filter(|x| x.connection.server == c.server && x.connection.database == c.database && x.connection.table == c.table)
+                            .filter(|x| {
+                                x.connection.server == c.server
+                                    && x.connection.database == c.database
+                                    && x.connection.table == c.table
+                            })
                             .map(|x| &x.id)
                             .collect();
-                        list(self, site.workbooks.iter().enumerate().filter(|(_, w)| w.datasource_ids.iter().any(|d| ids.contains(&d))).map(|(k, _)| Obj::Wb(k)).collect())
+                        list(
+                            self,
+                            site.workbooks
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, w)| w.datasource_ids.iter().any(|d| ids.contains(&d)))
+                                .map(|(k, _)| Obj::Wb(k))
+                                .collect(),
+                        )
                     }
                     _ => Value::Null,
                 }
@@ -924,9 +1058,16 @@ impl<'a> Exec<'a> {
                     "createdAt" => ts(&w.created_at),
                     "updatedAt" => ts(&w.updated_at),
                     "workbook" => self.render(&Obj::Wb(*wi), f, depth),
-                    "upstreamFields" | "datasourceFields" => list(self, w.fields_used.iter().map(|n| Obj::Field { ds: None, name: n.clone() }).collect()),
+                    "upstreamFields" | "datasourceFields" => {
+                        list(self, w.fields_used.iter().map(|n| Obj::Field { ds: None, name: n.clone() }).collect())
+                    }
                     "upstreamDatasources" => {
-                        let dss: Vec<Obj> = w.datasource_ids.iter().filter_map(|id| site.datasources.iter().position(|d| &d.id == id)).map(Obj::Pds).collect();
+                        let dss: Vec<Obj> = w
+                            .datasource_ids
+                            .iter()
+                            .filter_map(|id| site.datasources.iter().position(|d| &d.id == id))
+                            .map(Obj::Pds)
+                            .collect();
                         list(self, dss)
                     }
                     _ => Value::Null,
@@ -940,13 +1081,12 @@ impl<'a> Exec<'a> {
                     "name" => json!(ds.map(|d| site.datasources[d].name.clone())),
                     "hasExtracts" => json!(false),
                     "workbook" => self.render(&Obj::Wb(*wi), f, depth),
-                    "parentPublishedDatasources" | "upstreamDatasources" => list(self, ds.map(Obj::Pds).into_iter().collect()),
+                    "parentPublishedDatasources" | "upstreamDatasources" => {
+                        list(self, ds.map(Obj::Pds).into_iter().collect())
+                    }
                     "upstreamTables" => list(self, ds.map(Obj::Table).into_iter().collect()),
                     "upstreamDatabases" => list(self, ds.map(Obj::Database).into_iter().collect()),
-                    "fields" => list(
-                        self,
-                        w.fields_used.iter().map(|n| Obj::Field { ds, name: n.clone() }).collect(),
-                    ),
+                    "fields" => list(self, w.fields_used.iter().map(|n| Obj::Field { ds, name: n.clone() }).collect()),
                     _ => Value::Null,
                 }
             }
@@ -966,7 +1106,9 @@ impl<'a> Exec<'a> {
             .iter()
             .enumerate()
             .filter(|(_, d)| !d.connection.table.is_empty())
-            .filter(|(_, d)| seen.insert((d.connection.server.clone(), d.connection.database.clone(), d.connection.table.clone())))
+            .filter(|(_, d)| {
+                seen.insert((d.connection.server.clone(), d.connection.database.clone(), d.connection.table.clone()))
+            })
             .map(|(k, _)| Obj::Table(k))
             .collect()
     }
@@ -1050,11 +1192,20 @@ impl<'a> Exec<'a> {
 
     fn order(&self, items: &mut [Obj], order_by: Option<&Value>) {
         let field = order_by.and_then(|o| o.get("field")).and_then(|f| f.as_str()).unwrap_or("ID").to_ascii_lowercase();
-        let desc = order_by.and_then(|o| o.get("direction")).and_then(|d| d.as_str()).is_some_and(|d| d.eq_ignore_ascii_case("DESC"));
+        let desc = order_by
+            .and_then(|o| o.get("direction"))
+            .and_then(|d| d.as_str())
+            .is_some_and(|d| d.eq_ignore_ascii_case("DESC"));
         let key = |o: &Obj| -> String {
             let k = if field == "name" { "name" } else { "id" };
             match self.key_value(o, k) {
-                Some(Value::String(s)) => if k == "name" { s.to_lowercase() } else { s },
+                Some(Value::String(s)) => {
+                    if k == "name" {
+                        s.to_lowercase()
+                    } else {
+                        s
+                    }
+                }
                 Some(v) => v.to_string(),
                 None => String::new(),
             }
@@ -1069,20 +1220,33 @@ impl<'a> Exec<'a> {
         let node_type = conn_type.trim_end_matches("sConnection");
         let first = match args.get("first") {
             None | Some(Value::Null) => 100,
-            Some(v) => v.as_i64().filter(|n| *n >= 0).ok_or_else(|| GraphqlError::with_code("Argument 'first' must be a non-negative Int", "INVALID_ARGUMENT"))? as usize,
+            Some(v) => v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
+                GraphqlError::with_code("Argument 'first' must be a non-negative Int", "INVALID_ARGUMENT")
+            })? as usize,
         };
         let after = args.get("after").and_then(|a| a.as_str());
         let offset = args.get("offset").and_then(|o| o.as_i64());
         if after.is_some() && offset.is_some() {
-            return Err(GraphqlError::with_code("Arguments 'after' and 'offset' cannot be used together", "INVALID_ARGUMENT"));
+            return Err(GraphqlError::with_code(
+                "Arguments 'after' and 'offset' cannot be used together",
+                "INVALID_ARGUMENT",
+            ));
         }
         let total = items.len();
         let start = match (after, offset) {
             (Some(c), _) => {
-                let id = cursor_id(c).ok_or_else(|| GraphqlError::with_code(format!("Invalid cursor '{c}'"), "INVALID_ARGUMENT"))?;
-                match items.iter().position(|o| self.key_value(o, "id").and_then(|v| v.as_str().map(str::to_string)) == Some(id.clone())) {
+                let id = cursor_id(c)
+                    .ok_or_else(|| GraphqlError::with_code(format!("Invalid cursor '{c}'"), "INVALID_ARGUMENT"))?;
+                match items.iter().position(|o| {
+                    self.key_value(o, "id").and_then(|v| v.as_str().map(str::to_string)) == Some(id.clone())
+                }) {
                     Some(p) => p + 1,
-                    None => return Err(GraphqlError::with_code(format!("Invalid cursor '{c}': the item it points at no longer exists"), "INVALID_ARGUMENT")),
+                    None => {
+                        return Err(GraphqlError::with_code(
+                            format!("Invalid cursor '{c}': the item it points at no longer exists"),
+                            "INVALID_ARGUMENT",
+                        ));
+                    }
                 }
             }
             (None, Some(o)) => (o.max(0) as usize).min(total),
@@ -1090,7 +1254,10 @@ impl<'a> Exec<'a> {
         };
         let end = (start + first).min(total);
         let nodes: Vec<Obj> = items[start..end].to_vec();
-        let cursor = nodes.last().and_then(|o| self.key_value(o, "id")).and_then(|v| v.as_str().map(|s| cursor_for(node_type, s)));
+        let cursor = nodes
+            .last()
+            .and_then(|o| self.key_value(o, "id"))
+            .and_then(|v| v.as_str().map(|s| cursor_for(node_type, s)));
         Ok(Obj::Conn { nodes, next: end < total, cursor, total })
     }
 }
@@ -1119,7 +1286,10 @@ pub fn execute(site: &Site, req: &Request) -> Response {
         None => return fail(GraphqlError::new("Must provide operation name if query contains multiple operations.")),
     };
     if op.kind != "query" {
-        return fail(GraphqlError::new(format!("The Metadata API is read-only: '{}' operations are not supported", op.kind)));
+        return fail(GraphqlError::new(format!(
+            "The Metadata API is read-only: '{}' operations are not supported",
+            op.kind
+        )));
     }
     let given = req.variables.as_ref().and_then(|v| v.as_object()).cloned().unwrap_or_default();
     let mut vars = Map::new();
@@ -1133,7 +1303,9 @@ pub fn execute(site: &Site, req: &Request) -> Response {
                     let e = Exec { site, vars: Map::new(), frags: &frags, errors: vec![] };
                     vars.insert(name.clone(), e.eval(d));
                 } else if *non_null {
-                    return fail(GraphqlError::new(format!("Variable '{name}' has an invalid value: Variable '{name}' has coerced Null value for NonNull type")));
+                    return fail(GraphqlError::new(format!(
+                        "Variable '{name}' has an invalid value: Variable '{name}' has coerced Null value for NonNull type"
+                    )));
                 } else {
                     vars.insert(name.clone(), Value::Null);
                 }
@@ -1166,7 +1338,10 @@ pub fn execute(site: &Site, req: &Request) -> Response {
     used(&op.selection, &mut refs);
     for r in refs {
         if !op.vars.iter().any(|(n, _, _)| *n == r) {
-            exec.errors.push(GraphqlError::with_code(format!("Validation error of type UndefinedVariable: Undefined variable {r}"), "ValidationError"));
+            exec.errors.push(GraphqlError::with_code(
+                format!("Validation error of type UndefinedVariable: Undefined variable {r}"),
+                "ValidationError",
+            ));
         }
     }
     exec.validate("Query", &op.selection, "", 0);
@@ -1258,7 +1433,11 @@ mod tests {
         let s = site();
         let r = run(&s, "{ publishedDatasources { nosuch } }", json!({}));
         assert!(r.data.is_none());
-        assert!(r.errors[0].message.contains("Field 'nosuch' in type 'PublishedDatasource' is undefined"), "{:?}", r.errors);
+        assert!(
+            r.errors[0].message.contains("Field 'nosuch' in type 'PublishedDatasource' is undefined"),
+            "{:?}",
+            r.errors
+        );
         let r = run(&s, "{ publishedDatasources { luid ", json!({}));
         assert!(r.errors[0].message.starts_with("Invalid Syntax"));
         let r = run(&s, "query q($x: String!) { workbooks(filter: {luid: $x}) { luid } }", json!({}));
@@ -1274,7 +1453,27 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         let s = site();
-        let pieces = ["{", "}", "(", ")", "query", "$a", ":", "\"x", "...", "on", "workbooks", "luid", "[", "]", "@skip", "#c\n", "1.5e", "-", "fragment"];
+        let pieces = [
+            "{",
+            "}",
+            "(",
+            ")",
+            "query",
+            "$a",
+            ":",
+            "\"x",
+            "...",
+            "on",
+            "workbooks",
+            "luid",
+            "[",
+            "]",
+            "@skip",
+            "#c\n",
+            "1.5e",
+            "-",
+            "fragment",
+        ];
         let mut x: u64 = 11;
         for _ in 0..2000 {
             let mut q = String::new();

@@ -266,7 +266,10 @@ pub fn xml_response(status: StatusCode, doc: &tabflow_wire::xml::TsResponse) -> 
 async fn fallback(req: Request) -> Response {
     let path = req.uri().path().to_string();
     if path.starts_with("/api/metadata") || path.starts_with("/api/v1/vizql-data-service") {
-        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"errorCode": "404000", "message": format!("No route for {path}")})))
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"errorCode": "404000", "message": format!("No route for {path}")})),
+        )
             .into_response();
     }
     Fail(ApiError::new("404000", "Resource Not Found", format!("Unknown resource '{path}' requested."))).into_response()
@@ -275,7 +278,8 @@ async fn fallback(req: Request) -> Response {
 // ---------------------------------------------------------------- stats
 
 fn is_write(method: &Method, template: &str) -> bool {
-    matches!(*method, Method::POST | Method::PUT | Method::DELETE | Method::PATCH) && template.starts_with("/api/{v}/sites/{s}/")
+    matches!(*method, Method::POST | Method::PUT | Method::DELETE | Method::PATCH)
+        && template.starts_with("/api/{v}/sites/{s}/")
 }
 
 /// The resource id a write targets: the first id after the collection in the path.
@@ -302,9 +306,15 @@ async fn stats_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: 
 }
 
 fn stats_json(stats: &Stats) -> serde_json::Value {
-    let by_route: BTreeMap<String, u64> = stats.by_route.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
-    let by_res: BTreeMap<String, u64> =
-        stats.writes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let by_route: BTreeMap<String, u64> =
+        stats.by_route.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let by_res: BTreeMap<String, u64> = stats
+        .writes_by_resource
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
     serde_json::json!({
         "requests": stats.requests.load(Ordering::Relaxed),
         "writes": stats.writes.load(Ordering::Relaxed),
@@ -433,13 +443,18 @@ async fn faults_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next:
     match injected {
         Injected::None => next.run(req).await,
         Injected::RateLimited => {
-            let mut r = Fail(ApiError::too_many_requests("Too many requests. Please retry after 1 seconds.")).into_response();
+            let mut r =
+                Fail(ApiError::too_many_requests("Too many requests. Please retry after 1 seconds.")).into_response();
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
         Injected::Fail(status) => {
             let code = format!("{status}000");
-            let err = ApiError::new(&code, "Injected Fault", format!("The emulator was told to fail this request with HTTP {status}."));
+            let err = ApiError::new(
+                &code,
+                "Injected Fault",
+                format!("The emulator was told to fail this request with HTTP {status}."),
+            );
             let mut r = Fail(err).into_response();
             *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             r
@@ -459,12 +474,18 @@ fn futures_util_once_err() -> impl futures_core::Stream<Item = Result<axum::body
     struct Once(bool);
     impl futures_core::Stream for Once {
         type Item = Result<axum::body::Bytes, std::io::Error>;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
             if self.0 {
                 std::task::Poll::Ready(None)
             } else {
                 self.0 = true;
-                std::task::Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected connection drop"))))
+                std::task::Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected connection drop",
+                ))))
             }
         }
     }

@@ -138,13 +138,21 @@ impl State {
         self.idx.groups.get(id).copied().ok_or_else(|| ApiError::not_found("404012", "Group", id))
     }
     pub fn project(&self, id: &str) -> Result<&Project, ApiError> {
-        self.idx.projects.get(id).map(|&i| &self.site.projects[i]).ok_or_else(|| ApiError::not_found("404005", "Project", id))
+        self.idx
+            .projects
+            .get(id)
+            .map(|&i| &self.site.projects[i])
+            .ok_or_else(|| ApiError::not_found("404005", "Project", id))
     }
     pub fn project_index(&self, id: &str) -> Result<usize, ApiError> {
         self.idx.projects.get(id).copied().ok_or_else(|| ApiError::not_found("404005", "Project", id))
     }
     pub fn workbook(&self, id: &str) -> Result<&Workbook, ApiError> {
-        self.idx.workbooks.get(id).map(|&i| &self.site.workbooks[i]).ok_or_else(|| ApiError::not_found("404006", "Workbook", id))
+        self.idx
+            .workbooks
+            .get(id)
+            .map(|&i| &self.site.workbooks[i])
+            .ok_or_else(|| ApiError::not_found("404006", "Workbook", id))
     }
     pub fn workbook_index(&self, id: &str) -> Result<usize, ApiError> {
         self.idx.workbooks.get(id).copied().ok_or_else(|| ApiError::not_found("404006", "Workbook", id))
@@ -191,7 +199,14 @@ impl State {
     }
 
     /// Merges capabilities into a resource's rules (Tableau's PUT permissions: add or merge).
-    pub fn merge_rule(&mut self, kind: &str, resource_id: &str, grantee_kind: &str, grantee_id: &str, caps: &[(String, Mode)]) {
+    pub fn merge_rule(
+        &mut self,
+        kind: &str,
+        resource_id: &str,
+        grantee_kind: &str,
+        grantee_id: &str,
+        caps: &[(String, Mode)],
+    ) {
         let existing = self.idx.permissions.get(resource_id).and_then(|v| {
             v.iter().copied().find(|&i| {
                 let r = &self.site.permissions[i];
@@ -217,7 +232,14 @@ impl State {
     }
 
     /// Removes one capability; false when the grantee did not have it in that mode.
-    pub fn delete_capability(&mut self, resource_id: &str, grantee_kind: &str, grantee_id: &str, cap: &str, mode: Mode) -> bool {
+    pub fn delete_capability(
+        &mut self,
+        resource_id: &str,
+        grantee_kind: &str,
+        grantee_id: &str,
+        cap: &str,
+        mode: Mode,
+    ) -> bool {
         let Some(list) = self.idx.permissions.get(resource_id) else { return false };
         for &i in list {
             let r = &mut self.site.permissions[i];
@@ -278,7 +300,10 @@ impl State {
             name: Some(w.name.clone()),
             description: Some(w.description.clone()),
             content_url: Some(w.content_url.clone()),
-            webpage_url: Some(format!("http://{}/#/site/{}/workbooks/{}", self.server_host, self.site.site.content_url, w.content_url)),
+            webpage_url: Some(format!(
+                "http://{}/#/site/{}/workbooks/{}",
+                self.server_host, self.site.site.content_url, w.content_url
+            )),
             show_tabs: Some(xml::bool_str(w.show_tabs)),
             size: Some(w.size.div_ceil(1024 * 1024).max(1).to_string()),
             created_at: Some(ts(w.created_at)),
@@ -307,7 +332,10 @@ impl State {
             has_extracts: Some(xml::bool_str(d.has_extracts)),
             encrypt_extracts: Some("false".into()),
             size: Some(d.size.div_ceil(1024 * 1024).max(1).to_string()),
-            webpage_url: Some(format!("http://{}/#/site/{}/datasources/{}", self.server_host, self.site.site.content_url, d.content_url)),
+            webpage_url: Some(format!(
+                "http://{}/#/site/{}/datasources/{}",
+                self.server_host, self.site.site.content_url, d.content_url
+            )),
             project: Some(xml::IdRef::named(d.project_id.clone(), self.project_name(&d.project_id))),
             owner: Some(xml::IdRef::named(d.owner_id.clone(), self.user_name(&d.owner_id))),
             tags: Some(xml::Tags::from_labels(d.tags.iter().cloned())),
@@ -349,7 +377,11 @@ impl State {
                 .unwrap_or_default(),
             _ => Default::default(),
         };
-        let r = Some(xml::ResourceOwnerRef { id: Some(id.to_string()), name: Some(name), owner: Some(xml::IdRef::id(owner)) });
+        let r = Some(xml::ResourceOwnerRef {
+            id: Some(id.to_string()),
+            name: Some(name),
+            owner: Some(xml::IdRef::id(owner)),
+        });
         let mut p = xml::Permissions::default();
         match kind {
             "project" => p.project = r,
@@ -358,12 +390,16 @@ impl State {
             "view" => p.view = r,
             _ => {}
         }
-        p.grantee_capabilities = self.rules_for(id).into_iter().map(|r| grantee_capabilities(&r.grantee, &r.capabilities)).collect();
+        p.grantee_capabilities =
+            self.rules_for(id).into_iter().map(|r| grantee_capabilities(&r.grantee, &r.capabilities)).collect();
         p
     }
 }
 
-pub fn grantee_capabilities(g: &tabflow_site::GranteeRef, caps: &std::collections::BTreeMap<String, Mode>) -> xml::GranteeCapabilities {
+pub fn grantee_capabilities(
+    g: &tabflow_site::GranteeRef,
+    caps: &std::collections::BTreeMap<String, Mode>,
+) -> xml::GranteeCapabilities {
     let mut gc = xml::GranteeCapabilities::default();
     match g.kind.as_str() {
         "user" => gc.user = Some(xml::IdRef::id(g.id.clone())),

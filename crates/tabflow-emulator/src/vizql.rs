@@ -115,12 +115,18 @@ fn parse_date(v: &Value) -> Option<DateTime<Utc>> {
 }
 
 /// The datasource a request names, and which Admin Insights table it is.
-fn target<'a>(site: &'a Site, body: &Value) -> Result<(&'a Datasource, Option<&'static [(&'static str, Ty)]>), VdsError> {
-    let luid = body
-        .get("datasource")
-        .and_then(|d| d.get("datasourceLuid"))
-        .and_then(|l| l.as_str())
-        .ok_or_else(|| VdsError::new(400, "400802", "The request must name a datasource: {\"datasource\": {\"datasourceLuid\": \"...\"}}."))?;
+fn target<'a>(
+    site: &'a Site,
+    body: &Value,
+) -> Result<(&'a Datasource, Option<&'static [(&'static str, Ty)]>), VdsError> {
+    let luid =
+        body.get("datasource").and_then(|d| d.get("datasourceLuid")).and_then(|l| l.as_str()).ok_or_else(|| {
+            VdsError::new(
+                400,
+                "400802",
+                "The request must name a datasource: {\"datasource\": {\"datasourceLuid\": \"...\"}}.",
+            )
+        })?;
     let ds = site
         .datasources
         .iter()
@@ -140,8 +146,15 @@ fn target<'a>(site: &'a Site, body: &Value) -> Result<(&'a Datasource, Option<&'
 pub fn read_metadata(site: &Site, body: &Value) -> Result<Value, VdsError> {
     let (ds, table) = target(site, body)?;
     let fields: Vec<Value> = match table {
-        Some(t) => t.iter().map(|(c, ty)| json!({"fieldName": c, "fieldCaption": c, "dataType": ty.name(), "logicalTableId": ""})).collect(),
-        None => ds.fields.iter().map(|c| json!({"fieldName": c, "fieldCaption": c, "dataType": "STRING", "logicalTableId": ""})).collect(),
+        Some(t) => t
+            .iter()
+            .map(|(c, ty)| json!({"fieldName": c, "fieldCaption": c, "dataType": ty.name(), "logicalTableId": ""}))
+            .collect(),
+        None => ds
+            .fields
+            .iter()
+            .map(|c| json!({"fieldName": c, "fieldCaption": c, "dataType": "STRING", "logicalTableId": ""}))
+            .collect(),
     };
     Ok(json!({"data": fields, "extraData": {"parameters": []}}))
 }
@@ -271,7 +284,14 @@ fn rows_for(site: &Site, table: &'static [(&'static str, Ty)]) -> Vec<Vec<Value>
         }
     } else {
         for (i, u) in site.users.iter().enumerate() {
-            rows.push(vec![json!(i + 1), json!(u.id), json!(u.name), json!(u.email), json!(u.site_role), opt_ts(&u.last_login)]);
+            rows.push(vec![
+                json!(i + 1),
+                json!(u.id),
+                json!(u.name),
+                json!(u.email),
+                json!(u.site_role),
+                opt_ts(&u.last_login),
+            ]);
         }
     }
     rows
@@ -296,8 +316,17 @@ fn transform(f: &str, v: &Value) -> Value {
         "QUARTER" => json!((t.month() - 1) / 3 + 1),
         "MONTH" => json!(t.month()),
         "DAY" => json!(t.day()),
-        "TRUNC_YEAR" => ts(&t.with_month(1).and_then(|x| x.with_day(1)).unwrap_or(t).date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()),
-        "TRUNC_MONTH" => ts(&t.with_day(1).unwrap_or(t).date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()),
+        "TRUNC_YEAR" => ts(&t
+            .with_month(1)
+            .and_then(|x| x.with_day(1))
+            .unwrap_or(t)
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()),
+        "TRUNC_MONTH" => {
+            ts(&t.with_day(1).unwrap_or(t).date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        }
         "TRUNC_DAY" => ts(&t.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()),
         _ => v.clone(),
     }
@@ -308,7 +337,9 @@ fn cmp_values(a: &Value, b: &Value) -> Ordering {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Less,
         (_, Value::Null) => Ordering::Greater,
-        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(Ordering::Equal)
+        }
         (Value::String(x), Value::String(y)) => x.cmp(y),
         _ => a.to_string().cmp(&b.to_string()),
     }
@@ -337,8 +368,18 @@ fn aggregate(f: &str, vals: &[&Value]) -> Value {
             n.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
             n.get(n.len() / 2).map(|x| json!(x)).unwrap_or(Value::Null)
         }
-        "MIN" => vals.iter().filter(|v| !v.is_null()).min_by(|a, b| cmp_values(a, b)).map(|v| (*v).clone()).unwrap_or(Value::Null),
-        "MAX" => vals.iter().filter(|v| !v.is_null()).max_by(|a, b| cmp_values(a, b)).map(|v| (*v).clone()).unwrap_or(Value::Null),
+        "MIN" => vals
+            .iter()
+            .filter(|v| !v.is_null())
+            .min_by(|a, b| cmp_values(a, b))
+            .map(|v| (*v).clone())
+            .unwrap_or(Value::Null),
+        "MAX" => vals
+            .iter()
+            .filter(|v| !v.is_null())
+            .max_by(|a, b| cmp_values(a, b))
+            .map(|v| (*v).clone())
+            .unwrap_or(Value::Null),
         _ => vals.first().map(|v| (*v).clone()).unwrap_or(Value::Null),
     }
 }
@@ -371,20 +412,19 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
     let col_of = |caption: &str| table.iter().position(|(c, _)| *c == caption);
     let mut reqs = Vec::new();
     for f in fields {
-        let caption = f
-            .get("fieldCaption")
-            .and_then(|c| c.as_str())
-            .ok_or_else(|| VdsError::new(400, "400802", "Every field needs a fieldCaption (calculations are not supported by the emulator)."))?;
+        let caption = f.get("fieldCaption").and_then(|c| c.as_str()).ok_or_else(|| {
+            VdsError::new(
+                400,
+                "400802",
+                "Every field needs a fieldCaption (calculations are not supported by the emulator).",
+            )
+        })?;
         let col = col_of(caption).ok_or_else(|| VdsError::new(400, "400803", format!("Unknown Field: {caption}.")))?;
         let function = f.get("function").and_then(|x| x.as_str()).map(str::to_string);
-        let key = f
-            .get("fieldAlias")
-            .and_then(|a| a.as_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| match &function {
-                Some(func) if func != "NONE" && func != "UNSPECIFIED" => format!("{func}({caption})"),
-                _ => caption.to_string(),
-            });
+        let key = f.get("fieldAlias").and_then(|a| a.as_str()).map(str::to_string).unwrap_or_else(|| match &function {
+            Some(func) if func != "NONE" && func != "UNSPECIFIED" => format!("{func}({caption})"),
+            _ => caption.to_string(),
+        });
         let sort = f.get("sortDirection").and_then(|d| d.as_str()).map(|d| {
             (d.eq_ignore_ascii_case("DESC"), f.get("sortPriority").and_then(|p| p.as_i64()).unwrap_or(i64::MAX))
         });
@@ -393,9 +433,11 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
     let mut rows = rows_for(site, table);
     // Filters.
     for flt in query.get("filters").and_then(|f| f.as_array()).cloned().unwrap_or_default() {
-        let caption = flt.get("field").and_then(|f| f.get("fieldCaption")).and_then(|c| c.as_str()).ok_or_else(|| {
-            VdsError::new(400, "400802", "Every filter needs field.fieldCaption.")
-        })?;
+        let caption = flt
+            .get("field")
+            .and_then(|f| f.get("fieldCaption"))
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| VdsError::new(400, "400802", "Every filter needs field.fieldCaption."))?;
         let col = col_of(caption).ok_or_else(|| VdsError::new(400, "400803", format!("Unknown Field: {caption}.")))?;
         let kind = flt.get("filterType").and_then(|t| t.as_str()).unwrap_or("");
         let exclude = flt.get("exclude").and_then(|e| e.as_bool()).unwrap_or(false);
@@ -425,7 +467,11 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
                 };
                 let (lo, hi) = if dates { (bound("minDate"), bound("maxDate")) } else { (bound("min"), bound("max")) };
                 // A maxDate names a whole day: include it.
-                let hi = if dates && flt.get("maxDate").and_then(|v| v.as_str()).is_some_and(|s| s.len() == 10) { hi.map(|h| h + 86_399.0) } else { hi };
+                let hi = if dates && flt.get("maxDate").and_then(|v| v.as_str()).is_some_and(|s| s.len() == 10) {
+                    hi.map(|h| h + 86_399.0)
+                } else {
+                    hi
+                };
                 rows.retain(|r| {
                     let v = if dates { parse_date(&r[col]).map(|t| t.timestamp() as f64) } else { r[col].as_f64() };
                     match (qt, v) {
@@ -465,15 +511,22 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
             }
             "TOP" => {
                 let how_many = flt.get("howMany").and_then(|v| v.as_u64()).unwrap_or(10) as usize;
-                let measure = flt.get("fieldToMeasure").and_then(|f| f.get("fieldCaption")).and_then(|c| c.as_str()).unwrap_or(caption);
-                let mcol = col_of(measure).ok_or_else(|| VdsError::new(400, "400803", format!("Unknown Field: {measure}.")))?;
-                let func = flt.get("fieldToMeasure").and_then(|f| f.get("function")).and_then(|f| f.as_str()).unwrap_or("SUM");
+                let measure = flt
+                    .get("fieldToMeasure")
+                    .and_then(|f| f.get("fieldCaption"))
+                    .and_then(|c| c.as_str())
+                    .unwrap_or(caption);
+                let mcol = col_of(measure)
+                    .ok_or_else(|| VdsError::new(400, "400803", format!("Unknown Field: {measure}.")))?;
+                let func =
+                    flt.get("fieldToMeasure").and_then(|f| f.get("function")).and_then(|f| f.as_str()).unwrap_or("SUM");
                 let bottom = flt.get("direction").and_then(|d| d.as_str()) == Some("BOTTOM");
                 let mut groups: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
                 for r in &rows {
                     groups.entry(r[col].to_string()).or_default().push(&r[mcol]);
                 }
-                let mut scored: Vec<(String, Value)> = groups.into_iter().map(|(k, v)| (k, aggregate(func, &v))).collect();
+                let mut scored: Vec<(String, Value)> =
+                    groups.into_iter().map(|(k, v)| (k, aggregate(func, &v))).collect();
                 scored.sort_by(|a, b| if bottom { cmp_values(&a.1, &b.1) } else { cmp_values(&b.1, &a.1) });
                 let keep: Vec<String> = scored.into_iter().take(how_many).map(|(k, _)| k).collect();
                 rows.retain(|r| keep.contains(&r[col].to_string()));
@@ -483,7 +536,8 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
     }
     // Aggregation: group by the fields without an aggregate function.
     let aggregated = reqs.iter().any(|r| r.function.as_deref().is_some_and(is_aggregate));
-    let disaggregate = body.get("options").and_then(|o| o.get("disaggregate")).and_then(|d| d.as_bool()).unwrap_or(false);
+    let disaggregate =
+        body.get("options").and_then(|o| o.get("disaggregate")).and_then(|d| d.as_bool()).unwrap_or(false);
     let mut out: Vec<Vec<Value>> = if aggregated && !disaggregate {
         let mut groups: BTreeMap<Vec<String>, (Vec<Value>, Vec<usize>)> = BTreeMap::new();
         for (i, r) in rows.iter().enumerate() {
@@ -501,17 +555,26 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
                 let mut d = dims.into_iter();
                 reqs.iter()
                     .map(|q| match q.function.as_deref() {
-                        Some(f) if is_aggregate(f) => aggregate(f, &idx.iter().map(|&i| &rows[i][q.col]).collect::<Vec<_>>()),
+                        Some(f) if is_aggregate(f) => {
+                            aggregate(f, &idx.iter().map(|&i| &rows[i][q.col]).collect::<Vec<_>>())
+                        }
                         _ => d.next().unwrap_or(Value::Null),
                     })
                     .collect()
             })
             .collect()
     } else {
-        rows.iter().map(|r| reqs.iter().map(|q| q.function.as_deref().map(|f| transform(f, &r[q.col])).unwrap_or_else(|| r[q.col].clone())).collect()).collect()
+        rows.iter()
+            .map(|r| {
+                reqs.iter()
+                    .map(|q| q.function.as_deref().map(|f| transform(f, &r[q.col])).unwrap_or_else(|| r[q.col].clone()))
+                    .collect()
+            })
+            .collect()
     };
     // Sort.
-    let mut order: Vec<(usize, bool, i64)> = reqs.iter().enumerate().filter_map(|(i, q)| q.sort.map(|(desc, p)| (i, desc, p))).collect();
+    let mut order: Vec<(usize, bool, i64)> =
+        reqs.iter().enumerate().filter_map(|(i, q)| q.sort.map(|(desc, p)| (i, desc, p))).collect();
     order.sort_by_key(|(_, _, p)| *p);
     if !order.is_empty() {
         out.sort_by(|a, b| {
@@ -565,8 +628,16 @@ fn windowed(now: DateTime<Utc>, total: u64, created: Option<DateTime<Utc>>, last
 /// `GET /api/-/content/usage-stats/{workbooks|datasources|flows}/{luid}`.
 pub fn usage_stats(site: &Site, kind: &str, luid: &str) -> Option<Value> {
     match kind {
-        "workbooks" => site.workbooks.iter().find(|w| w.id == luid).map(|w| windowed(site.now, w.total_views(), Some(w.created_at), w.last_viewed_at())),
-        "datasources" => site.datasources.iter().find(|d| d.id == luid).map(|d| windowed(site.now, d.total_hits, d.created_at, d.last_accessed_at)),
+        "workbooks" => site
+            .workbooks
+            .iter()
+            .find(|w| w.id == luid)
+            .map(|w| windowed(site.now, w.total_views(), Some(w.created_at), w.last_viewed_at())),
+        "datasources" => site
+            .datasources
+            .iter()
+            .find(|d| d.id == luid)
+            .map(|d| windowed(site.now, d.total_hits, d.created_at, d.last_accessed_at)),
         _ => None,
     }
 }
@@ -608,7 +679,11 @@ mod tests {
                             {"field": {"fieldCaption": "Last Accessed At"}, "filterType": "QUANTITATIVE_DATE", "quantitativeFilterType": "MAX", "maxDate": cut, "includeNulls": true}]}});
         let n = query_datasource(&s, &body).unwrap()["data"].as_array().unwrap().len();
         let limit = s.now - Duration::days(90);
-        let want = s.workbooks.iter().filter(|w| w.last_viewed_at().is_none_or(|t| t.date_naive() <= limit.date_naive())).count();
+        let want = s
+            .workbooks
+            .iter()
+            .filter(|w| w.last_viewed_at().is_none_or(|t| t.date_naive() <= limit.date_naive()))
+            .count();
         assert_eq!(n, want);
     }
 
@@ -632,10 +707,21 @@ mod tests {
     fn metadata_and_errors() {
         let s = site();
         let m = read_metadata(&s, &json!({"datasource": {"datasourceLuid": luid(&s, "Site Content")}})).unwrap();
-        assert!(m["data"].as_array().unwrap().iter().any(|f| f["fieldCaption"] == "Last Accessed At" && f["dataType"] == "DATETIME"));
+        assert!(
+            m["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["fieldCaption"] == "Last Accessed At" && f["dataType"] == "DATETIME")
+        );
         let e = query_datasource(&s, &json!({"datasource": {"datasourceLuid": luid(&s, "Site Content")}, "query": {"fields": [{"fieldCaption": "Foobar"}]}})).unwrap_err();
         assert_eq!((e.status, e.code.as_str(), e.message.as_str()), (400, "400803", "Unknown Field: Foobar."));
-        assert_eq!(query_datasource(&s, &json!({"datasource": {"datasourceLuid": "nope"}, "query": {"fields": []}})).unwrap_err().status, 404);
+        assert_eq!(
+            query_datasource(&s, &json!({"datasource": {"datasourceLuid": "nope"}, "query": {"fields": []}}))
+                .unwrap_err()
+                .status,
+            404
+        );
         assert_eq!(query_datasource(&s, &json!({})).unwrap_err().code, "400802");
     }
 

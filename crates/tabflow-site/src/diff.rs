@@ -146,8 +146,18 @@ pub fn diff(a: &Site, b: &Site) -> Vec<Change> {
         &["tags", "datasource_ids", "fields_used"],
     );
     let views = |s: &Site| -> Vec<View> { s.workbooks.iter().flat_map(|w| w.views.iter().cloned()).collect() };
-    d.compare("view", &views(a), &views(b), |v| v.id.clone(), |v| v.name.clone(), &["total_views", "last_viewed_at"], &["tags"]);
-    let live = |s: &Site| -> Vec<PermissionRule> { s.permissions.iter().filter(|r| !r.capabilities.is_empty()).cloned().collect() };
+    d.compare(
+        "view",
+        &views(a),
+        &views(b),
+        |v| v.id.clone(),
+        |v| v.name.clone(),
+        &["total_views", "last_viewed_at"],
+        &["tags"],
+    );
+    let live = |s: &Site| -> Vec<PermissionRule> {
+        s.permissions.iter().filter(|r| !r.capabilities.is_empty()).cloned().collect()
+    };
     d.compare(
         "permission",
         &live(a),
@@ -168,8 +178,24 @@ pub fn diff(a: &Site, b: &Site) -> Vec<Change> {
     );
     d.compare("subscription", &a.subscriptions, &b.subscriptions, |s| s.id.clone(), |s| s.subject.clone(), &[], &[]);
     d.compare("webhook", &a.webhooks, &b.webhooks, |h| h.id.clone(), |h| h.name.clone(), &[], &[]);
-    d.compare("favorite", &a.favorites, &b.favorites, |f| format!("{}:{}", f.user_id, f.content.id), |f| f.label.clone(), &[], &[]);
-    d.compare("data-alert", &a.data_alerts, &b.data_alerts, |x| x.id.clone(), |x| x.subject.clone(), &[], &["recipients"]);
+    d.compare(
+        "favorite",
+        &a.favorites,
+        &b.favorites,
+        |f| format!("{}:{}", f.user_id, f.content.id),
+        |f| f.label.clone(),
+        &[],
+        &[],
+    );
+    d.compare(
+        "data-alert",
+        &a.data_alerts,
+        &b.data_alerts,
+        |x| x.id.clone(),
+        |x| x.subject.clone(),
+        &[],
+        &["recipients"],
+    );
     d.out
 }
 
@@ -184,7 +210,11 @@ pub fn render_text(changes: &[Change]) -> String {
             None => "(none)".into(),
             Some(v) => {
                 let t = v.to_string();
-                if t.len() > 120 { format!("{}…", &t[..t.char_indices().nth(117).map(|(i, _)| i).unwrap_or(t.len())]) } else { t }
+                if t.len() > 120 {
+                    format!("{}…", &t[..t.char_indices().nth(117).map(|(i, _)| i).unwrap_or(t.len())])
+                } else {
+                    t
+                }
             }
         }
     };

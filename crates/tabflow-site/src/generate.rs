@@ -68,22 +68,139 @@ impl Rng {
 }
 
 const FIRST: &[&str] = &[
-    "James", "Mary", "Robert", "Patricia", "Michael", "Jennifer", "William", "Linda", "Richard", "Elizabeth", "Joseph",
-    "Barbara", "Thomas", "Susan", "Charles", "Jessica", "Daniel", "Karen", "Matthew", "Nancy", "Anthony", "Betty",
-    "Mark", "Sandra", "Steven", "Ashley", "Paul", "Kimberly", "Andrew", "Donna", "Joshua", "Michelle", "Kenneth",
-    "Carol", "Kevin", "Amanda", "Brian", "Melissa", "Priya", "Wei", "Aisha", "Carlos", "Fatima", "Hiroshi", "Ingrid",
-    "Mateo", "Noor", "Olga", "Rahul", "Sofia", "Tariq", "Yuki", "Zara", "Lucas", "Chloe", "Ethan", "Grace", "Omar",
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "Michael",
+    "Jennifer",
+    "William",
+    "Linda",
+    "Richard",
+    "Elizabeth",
+    "Joseph",
+    "Barbara",
+    "Thomas",
+    "Susan",
+    "Charles",
+    "Jessica",
+    "Daniel",
+    "Karen",
+    "Matthew",
+    "Nancy",
+    "Anthony",
+    "Betty",
+    "Mark",
+    "Sandra",
+    "Steven",
+    "Ashley",
+    "Paul",
+    "Kimberly",
+    "Andrew",
+    "Donna",
+    "Joshua",
+    "Michelle",
+    "Kenneth",
+    "Carol",
+    "Kevin",
+    "Amanda",
+    "Brian",
+    "Melissa",
+    "Priya",
+    "Wei",
+    "Aisha",
+    "Carlos",
+    "Fatima",
+    "Hiroshi",
+    "Ingrid",
+    "Mateo",
+    "Noor",
+    "Olga",
+    "Rahul",
+    "Sofia",
+    "Tariq",
+    "Yuki",
+    "Zara",
+    "Lucas",
+    "Chloe",
+    "Ethan",
+    "Grace",
+    "Omar",
 ];
 const LAST: &[&str] = &[
-    "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Rodriguez", "Martinez", "Hernandez", "Lopez",
-    "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Thompson", "White", "Harris",
-    "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres",
-    "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Patel",
-    "Singh", "Tanaka", "Kowalski", "Novak", "Larsen", "Okafor", "Haddad", "Costa", "Fischer", "Rossi", "Dubois",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Patel",
+    "Singh",
+    "Tanaka",
+    "Kowalski",
+    "Novak",
+    "Larsen",
+    "Okafor",
+    "Haddad",
+    "Costa",
+    "Fischer",
+    "Rossi",
+    "Dubois",
 ];
 const SHEETS: &[&str] = &[
-    "Overview", "Summary", "Detail", "By Region", "Trend", "KPIs", "Map", "Top 10", "Year over Year", "Breakdown",
-    "By Product", "By Month", "Drilldown", "Scorecard", "Exceptions",
+    "Overview",
+    "Summary",
+    "Detail",
+    "By Region",
+    "Trend",
+    "KPIs",
+    "Map",
+    "Top 10",
+    "Year over Year",
+    "Breakdown",
+    "By Product",
+    "By Month",
+    "Drilldown",
+    "Scorecard",
+    "Exceptions",
 ];
 const KINDS: &[&str] = &["Dashboard", "Report", "Analysis", "Summary", "Tracker", "Overview", "Scorecard", "Explorer"];
 const PERIODS: &[&str] = &["", "", "", "Q1 ", "Q2 ", "Q3 ", "Q4 ", "FY25 ", "FY26 ", "Monthly ", "Weekly ", "Daily "];
@@ -102,8 +219,23 @@ const TEAMS: &[Team] = &[
     Team {
         name: "Finance",
         topics: &[
-            "Revenue", "Expense", "Budget", "Forecast", "Cash Flow", "P&L", "Balance Sheet", "Accounts Payable",
-            "Accounts Receivable", "Capex", "Opex", "Margin", "Audit", "Tax", "Treasury", "Variance", "GL Reconciliation",
+            "Revenue",
+            "Expense",
+            "Budget",
+            "Forecast",
+            "Cash Flow",
+            "P&L",
+            "Balance Sheet",
+            "Accounts Payable",
+            "Accounts Receivable",
+            "Capex",
+            "Opex",
+            "Margin",
+            "Audit",
+            "Tax",
+            "Treasury",
+            "Variance",
+            "GL Reconciliation",
         ],
         children: &["Quarterly Reporting", "Budgeting"],
         weight: 14,
@@ -111,8 +243,17 @@ const TEAMS: &[Team] = &[
     Team {
         name: "Marketing",
         topics: &[
-            "Campaign ROI", "Lead Funnel", "Web Traffic", "SEO", "Email Engagement", "Social Reach", "Brand Health",
-            "Attribution", "Event Leads", "Paid Media", "Content Performance",
+            "Campaign ROI",
+            "Lead Funnel",
+            "Web Traffic",
+            "SEO",
+            "Email Engagement",
+            "Social Reach",
+            "Brand Health",
+            "Attribution",
+            "Event Leads",
+            "Paid Media",
+            "Content Performance",
         ],
         children: &["Campaigns", "Web Analytics"],
         weight: 18,
@@ -120,23 +261,48 @@ const TEAMS: &[Team] = &[
     Team {
         name: "Sales",
         topics: &[
-            "Pipeline", "Bookings", "Quota Attainment", "Win Rate", "Territory", "Account Health", "Renewals",
-            "Deal Velocity", "Partner Sales", "Discounting", "Sales Orders",
+            "Pipeline",
+            "Bookings",
+            "Quota Attainment",
+            "Win Rate",
+            "Territory",
+            "Account Health",
+            "Renewals",
+            "Deal Velocity",
+            "Partner Sales",
+            "Discounting",
+            "Sales Orders",
         ],
         children: &["Regional", "Pipeline Reviews"],
         weight: 24,
     },
     Team {
         name: "HR",
-        topics: &["Headcount", "Attrition", "Hiring Funnel", "Compensation", "Diversity", "Engagement Survey", "Time Off", "Training"],
+        topics: &[
+            "Headcount",
+            "Attrition",
+            "Hiring Funnel",
+            "Compensation",
+            "Diversity",
+            "Engagement Survey",
+            "Time Off",
+            "Training",
+        ],
         children: &["Confidential"],
         weight: 7,
     },
     Team {
         name: "Operations",
         topics: &[
-            "Inventory", "Shipments", "On-Time Delivery", "Warehouse Capacity", "Supplier Scorecard", "Returns",
-            "Fleet Utilization", "Order Backlog", "Quality Defects",
+            "Inventory",
+            "Shipments",
+            "On-Time Delivery",
+            "Warehouse Capacity",
+            "Supplier Scorecard",
+            "Returns",
+            "Fleet Utilization",
+            "Order Backlog",
+            "Quality Defects",
         ],
         children: &["Supply Chain"],
         weight: 18,
@@ -200,62 +366,462 @@ struct DsSpec {
 }
 
 const GL_FIELDS: &[&str] = &[
-    "Entry ID", "Posting Date", "Account", "Account Name", "Cost Center", "Department", "Amount", "Currency",
-    "Fiscal Period", "Fiscal Year", "Entity", "Journal Type", "Description", "Created By",
+    "Entry ID",
+    "Posting Date",
+    "Account",
+    "Account Name",
+    "Cost Center",
+    "Department",
+    "Amount",
+    "Currency",
+    "Fiscal Period",
+    "Fiscal Year",
+    "Entity",
+    "Journal Type",
+    "Description",
+    "Created By",
 ];
-const BUDGET_FIELDS: &[&str] =
-    &["Budget Line", "Department", "Fiscal Year", "Fiscal Period", "Budget Amount", "Actual Amount", "Variance", "Owner", "Region"];
-const AP_FIELDS: &[&str] =
-    &["Invoice ID", "Vendor", "Invoice Date", "Due Date", "Amount", "Currency", "Status", "Paid Date", "PO Number", "Entity"];
+const BUDGET_FIELDS: &[&str] = &[
+    "Budget Line",
+    "Department",
+    "Fiscal Year",
+    "Fiscal Period",
+    "Budget Amount",
+    "Actual Amount",
+    "Variance",
+    "Owner",
+    "Region",
+];
+const AP_FIELDS: &[&str] = &[
+    "Invoice ID",
+    "Vendor",
+    "Invoice Date",
+    "Due Date",
+    "Amount",
+    "Currency",
+    "Status",
+    "Paid Date",
+    "PO Number",
+    "Entity",
+];
 const ORDER_FIELDS: &[&str] = &[
-    "Order ID", "Order Date", "Ship Date", "Customer", "Segment", "Region", "Product", "Category", "Sales", "Quantity",
-    "Discount", "Profit", "Sales Rep",
+    "Order ID",
+    "Order Date",
+    "Ship Date",
+    "Customer",
+    "Segment",
+    "Region",
+    "Product",
+    "Category",
+    "Sales",
+    "Quantity",
+    "Discount",
+    "Profit",
+    "Sales Rep",
 ];
-const CUSTOMER_FIELDS: &[&str] = &["Customer ID", "Customer Name", "Segment", "Industry", "Country", "Region", "Account Owner", "Created Date"];
-const CAMPAIGN_FIELDS: &[&str] =
-    &["Campaign ID", "Campaign Name", "Channel", "Start Date", "End Date", "Spend", "Impressions", "Clicks", "Leads", "Revenue"];
+const CUSTOMER_FIELDS: &[&str] =
+    &["Customer ID", "Customer Name", "Segment", "Industry", "Country", "Region", "Account Owner", "Created Date"];
+const CAMPAIGN_FIELDS: &[&str] = &[
+    "Campaign ID",
+    "Campaign Name",
+    "Channel",
+    "Start Date",
+    "End Date",
+    "Spend",
+    "Impressions",
+    "Clicks",
+    "Leads",
+    "Revenue",
+];
 const PEOPLE_FIELDS: &[&str] =
     &["Employee ID", "Name", "Department", "Manager", "Hire Date", "Location", "Job Level", "Salary Band", "Status"];
-const INVENTORY_FIELDS: &[&str] = &["SKU", "Warehouse", "On Hand", "Reserved", "Reorder Point", "Supplier", "Last Received", "Unit Cost"];
+const INVENTORY_FIELDS: &[&str] =
+    &["SKU", "Warehouse", "On Hand", "Reserved", "Reorder Point", "Supplier", "Last Received", "Unit Cost"];
 const KPI_FIELDS: &[&str] = &["Metric", "Period", "Value", "Target", "Owner", "Business Unit", "Status"];
 
 const DATASOURCES: &[DsSpec] = &[
     // Finance: three groups of duplicates and one deprecated source (8 datasources).
-    ds("Finance General Ledger", "Finance", "postgres", "pg-fin-01.corp.example.com", "finance", "public.gl_entries", GL_FIELDS, true, Some("Certified source for GL reporting. Owner: Finance Systems."), &["certified-content"], Some("tbaker"), 0),
-    ds("Finance GL", "Finance", "postgres", "pg-fin-01.corp.example.com", "finance", "public.gl_entries", GL_FIELDS, false, None, &[], Some("lwong"), 2),
-    ds("GL Entries (copy)", "Finance", "postgres", "pg-fin-01.corp.example.com", "finance", "public.gl_entries", GL_FIELDS, false, None, &[], None, 3),
-    ds("Budget Actuals", "Finance", "snowflake", "acme.snowflakecomputing.com", "FIN_DB", "PUBLIC.BUDGET_ACTUALS", BUDGET_FIELDS, true, Some("Certified: monthly budget vs actuals."), &[], Some("tbaker"), 0),
-    ds("Budget_Actuals_v2", "Finance", "snowflake", "acme.snowflakecomputing.com", "FIN_DB", "PUBLIC.BUDGET_ACTUALS", BUDGET_FIELDS, false, None, &[], None, 1),
-    ds("AP Invoices", "Finance", "sqlserver", "sql-erp-02.corp.example.com", "ERP", "dbo.ap_invoices", AP_FIELDS, false, None, &[], None, 0),
-    ds("Accounts Payable Invoices", "Finance", "sqlserver", "sql-erp-02.corp.example.com", "ERP", "dbo.ap_invoices", AP_FIELDS, false, None, &[], None, 2),
-    ds("Finance GL (legacy)", "Finance", "sqlserver", "sql-legacy-01.corp.example.com", "FINLEGACY", "dbo.gl", LEGACY_GL_FIELDS, false, Some("Deprecated: use 'Finance General Ledger' instead. Retires March 2026."), &["deprecated"], Some("tbaker"), 0),
+    ds(
+        "Finance General Ledger",
+        "Finance",
+        "postgres",
+        "pg-fin-01.corp.example.com",
+        "finance",
+        "public.gl_entries",
+        GL_FIELDS,
+        true,
+        Some("Certified source for GL reporting. Owner: Finance Systems."),
+        &["certified-content"],
+        Some("tbaker"),
+        0,
+    ),
+    ds(
+        "Finance GL",
+        "Finance",
+        "postgres",
+        "pg-fin-01.corp.example.com",
+        "finance",
+        "public.gl_entries",
+        GL_FIELDS,
+        false,
+        None,
+        &[],
+        Some("lwong"),
+        2,
+    ),
+    ds(
+        "GL Entries (copy)",
+        "Finance",
+        "postgres",
+        "pg-fin-01.corp.example.com",
+        "finance",
+        "public.gl_entries",
+        GL_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        3,
+    ),
+    ds(
+        "Budget Actuals",
+        "Finance",
+        "snowflake",
+        "acme.snowflakecomputing.com",
+        "FIN_DB",
+        "PUBLIC.BUDGET_ACTUALS",
+        BUDGET_FIELDS,
+        true,
+        Some("Certified: monthly budget vs actuals."),
+        &[],
+        Some("tbaker"),
+        0,
+    ),
+    ds(
+        "Budget_Actuals_v2",
+        "Finance",
+        "snowflake",
+        "acme.snowflakecomputing.com",
+        "FIN_DB",
+        "PUBLIC.BUDGET_ACTUALS",
+        BUDGET_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        1,
+    ),
+    ds(
+        "AP Invoices",
+        "Finance",
+        "sqlserver",
+        "sql-erp-02.corp.example.com",
+        "ERP",
+        "dbo.ap_invoices",
+        AP_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        0,
+    ),
+    ds(
+        "Accounts Payable Invoices",
+        "Finance",
+        "sqlserver",
+        "sql-erp-02.corp.example.com",
+        "ERP",
+        "dbo.ap_invoices",
+        AP_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        2,
+    ),
+    ds(
+        "Finance GL (legacy)",
+        "Finance",
+        "sqlserver",
+        "sql-legacy-01.corp.example.com",
+        "FINLEGACY",
+        "dbo.gl",
+        LEGACY_GL_FIELDS,
+        false,
+        Some("Deprecated: use 'Finance General Ledger' instead. Retires March 2026."),
+        &["deprecated"],
+        Some("tbaker"),
+        0,
+    ),
     // Sales
-    ds("Sales Orders", "Sales", "snowflake", "acme.snowflakecomputing.com", "SALES_DB", "PUBLIC.ORDERS", ORDER_FIELDS, true, Some("Certified order data, refreshed hourly."), &["certified-content"], Some("mgarcia"), 0),
-    ds("Sales Orders (copy)", "Sales", "snowflake", "acme.snowflakecomputing.com", "SALES_DB", "PUBLIC.ORDERS", ORDER_FIELDS, false, None, &[], None, 1),
-    ds("Sales_Orders_v2", "Sales", "snowflake", "acme.snowflakecomputing.com", "SALES_DB", "PUBLIC.ORDERS", ORDER_FIELDS, false, None, &[], None, 2),
-    ds("Customer Master", "Sales", "postgres", "pg-crm-01.corp.example.com", "crm", "public.customers", CUSTOMER_FIELDS, true, Some("Certified customer dimension."), &[], None, 0),
-    ds("Customer Master Extract", "Sales", "postgres", "pg-crm-01.corp.example.com", "crm", "public.customers", CUSTOMER_FIELDS, false, None, &[], None, 1),
-    ds("Sales Targets (old)", "Sales", "excel-direct", "", "targets_2024.xlsx", "Targets$", KPI_FIELDS, false, Some("Deprecated: use 'Company KPIs' instead."), &["deprecated"], None, 0),
+    ds(
+        "Sales Orders",
+        "Sales",
+        "snowflake",
+        "acme.snowflakecomputing.com",
+        "SALES_DB",
+        "PUBLIC.ORDERS",
+        ORDER_FIELDS,
+        true,
+        Some("Certified order data, refreshed hourly."),
+        &["certified-content"],
+        Some("mgarcia"),
+        0,
+    ),
+    ds(
+        "Sales Orders (copy)",
+        "Sales",
+        "snowflake",
+        "acme.snowflakecomputing.com",
+        "SALES_DB",
+        "PUBLIC.ORDERS",
+        ORDER_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        1,
+    ),
+    ds(
+        "Sales_Orders_v2",
+        "Sales",
+        "snowflake",
+        "acme.snowflakecomputing.com",
+        "SALES_DB",
+        "PUBLIC.ORDERS",
+        ORDER_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        2,
+    ),
+    ds(
+        "Customer Master",
+        "Sales",
+        "postgres",
+        "pg-crm-01.corp.example.com",
+        "crm",
+        "public.customers",
+        CUSTOMER_FIELDS,
+        true,
+        Some("Certified customer dimension."),
+        &[],
+        None,
+        0,
+    ),
+    ds(
+        "Customer Master Extract",
+        "Sales",
+        "postgres",
+        "pg-crm-01.corp.example.com",
+        "crm",
+        "public.customers",
+        CUSTOMER_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        1,
+    ),
+    ds(
+        "Sales Targets (old)",
+        "Sales",
+        "excel-direct",
+        "",
+        "targets_2024.xlsx",
+        "Targets$",
+        KPI_FIELDS,
+        false,
+        Some("Deprecated: use 'Company KPIs' instead."),
+        &["deprecated"],
+        None,
+        0,
+    ),
     // Marketing (John Smith owns some)
-    ds("Campaign Performance", "Marketing", "redshift", "rs-mkt.corp.example.com", "marketing", "public.campaign_daily", CAMPAIGN_FIELDS, true, Some("Certified campaign metrics."), &[], Some("slee"), 0),
-    ds("Campaign Performance - Old", "Marketing", "redshift", "rs-mkt-old.corp.example.com", "marketing", "public.campaigns", CAMPAIGN_FIELDS, false, Some("Deprecated: use 'Campaign Performance' instead."), &["deprecated"], Some("jsmith"), 3),
-    ds("Leads", "Marketing", "postgres", "pg-crm-01.corp.example.com", "crm", "public.leads", CUSTOMER_FIELDS, false, None, &[], Some("jsmith"), 0),
-    ds("Email Engagement", "Marketing", "redshift", "rs-mkt.corp.example.com", "marketing", "public.email_events", CAMPAIGN_FIELDS, false, None, &[], Some("jsmith"), 2),
-    ds("Web Sessions", "Marketing", "bigquery", "bigquery.googleapis.com", "acme-web", "analytics.sessions", CAMPAIGN_FIELDS, false, None, &[], None, 4),
+    ds(
+        "Campaign Performance",
+        "Marketing",
+        "redshift",
+        "rs-mkt.corp.example.com",
+        "marketing",
+        "public.campaign_daily",
+        CAMPAIGN_FIELDS,
+        true,
+        Some("Certified campaign metrics."),
+        &[],
+        Some("slee"),
+        0,
+    ),
+    ds(
+        "Campaign Performance - Old",
+        "Marketing",
+        "redshift",
+        "rs-mkt-old.corp.example.com",
+        "marketing",
+        "public.campaigns",
+        CAMPAIGN_FIELDS,
+        false,
+        Some("Deprecated: use 'Campaign Performance' instead."),
+        &["deprecated"],
+        Some("jsmith"),
+        3,
+    ),
+    ds(
+        "Leads",
+        "Marketing",
+        "postgres",
+        "pg-crm-01.corp.example.com",
+        "crm",
+        "public.leads",
+        CUSTOMER_FIELDS,
+        false,
+        None,
+        &[],
+        Some("jsmith"),
+        0,
+    ),
+    ds(
+        "Email Engagement",
+        "Marketing",
+        "redshift",
+        "rs-mkt.corp.example.com",
+        "marketing",
+        "public.email_events",
+        CAMPAIGN_FIELDS,
+        false,
+        None,
+        &[],
+        Some("jsmith"),
+        2,
+    ),
+    ds(
+        "Web Sessions",
+        "Marketing",
+        "bigquery",
+        "bigquery.googleapis.com",
+        "acme-web",
+        "analytics.sessions",
+        CAMPAIGN_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        4,
+    ),
     // HR
-    ds("Employee Roster", "HR", "postgres", "pg-hr-01.corp.example.com", "hris", "public.employees", PEOPLE_FIELDS, true, Some("Certified HRIS extract."), &["PII", "confidential"], Some("echen"), 0),
-    ds("Compensation", "HR", "postgres", "pg-hr-01.corp.example.com", "hris", "public.compensation", PEOPLE_FIELDS, false, None, &["confidential", "restricted"], Some("echen"), 0),
-    ds("Headcount", "HR", "postgres", "pg-hr-01.corp.example.com", "hris", "public.employees", PEOPLE_FIELDS, false, None, &["PII"], None, 2),
+    ds(
+        "Employee Roster",
+        "HR",
+        "postgres",
+        "pg-hr-01.corp.example.com",
+        "hris",
+        "public.employees",
+        PEOPLE_FIELDS,
+        true,
+        Some("Certified HRIS extract."),
+        &["PII", "confidential"],
+        Some("echen"),
+        0,
+    ),
+    ds(
+        "Compensation",
+        "HR",
+        "postgres",
+        "pg-hr-01.corp.example.com",
+        "hris",
+        "public.compensation",
+        PEOPLE_FIELDS,
+        false,
+        None,
+        &["confidential", "restricted"],
+        Some("echen"),
+        0,
+    ),
+    ds(
+        "Headcount",
+        "HR",
+        "postgres",
+        "pg-hr-01.corp.example.com",
+        "hris",
+        "public.employees",
+        PEOPLE_FIELDS,
+        false,
+        None,
+        &["PII"],
+        None,
+        2,
+    ),
     // Operations
-    ds("Inventory Levels", "Operations", "sqlserver", "sql-erp-02.corp.example.com", "ERP", "dbo.inventory", INVENTORY_FIELDS, true, Some("Certified inventory snapshot."), &[], Some("dkim"), 0),
-    ds("Shipments", "Operations", "sqlserver", "sql-erp-02.corp.example.com", "ERP", "dbo.shipments", ORDER_FIELDS, false, None, &[], None, 0),
-    ds("Shipments Copy", "Operations", "sqlserver", "sql-erp-02.corp.example.com", "ERP", "dbo.shipments", ORDER_FIELDS, false, None, &[], None, 1),
+    ds(
+        "Inventory Levels",
+        "Operations",
+        "sqlserver",
+        "sql-erp-02.corp.example.com",
+        "ERP",
+        "dbo.inventory",
+        INVENTORY_FIELDS,
+        true,
+        Some("Certified inventory snapshot."),
+        &[],
+        Some("dkim"),
+        0,
+    ),
+    ds(
+        "Shipments",
+        "Operations",
+        "sqlserver",
+        "sql-erp-02.corp.example.com",
+        "ERP",
+        "dbo.shipments",
+        ORDER_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        0,
+    ),
+    ds(
+        "Shipments Copy",
+        "Operations",
+        "sqlserver",
+        "sql-erp-02.corp.example.com",
+        "ERP",
+        "dbo.shipments",
+        ORDER_FIELDS,
+        false,
+        None,
+        &[],
+        None,
+        1,
+    ),
     // Executive
-    ds("Company KPIs", "Executive", "snowflake", "acme.snowflakecomputing.com", "EXEC_DB", "PUBLIC.KPIS", KPI_FIELDS, true, Some("Certified KPI source for the board pack."), &["sensitive"], Some("lwong"), 0),
+    ds(
+        "Company KPIs",
+        "Executive",
+        "snowflake",
+        "acme.snowflakecomputing.com",
+        "EXEC_DB",
+        "PUBLIC.KPIS",
+        KPI_FIELDS,
+        true,
+        Some("Certified KPI source for the board pack."),
+        &["sensitive"],
+        Some("lwong"),
+        0,
+    ),
 ];
 
-const LEGACY_GL_FIELDS: &[&str] =
-    &["Entry ID", "Posting Date", "Account", "Cost Center", "Amount", "Currency", "Fiscal Period", "Legacy Cost Center"];
+const LEGACY_GL_FIELDS: &[&str] = &[
+    "Entry ID",
+    "Posting Date",
+    "Account",
+    "Cost Center",
+    "Amount",
+    "Currency",
+    "Fiscal Period",
+    "Legacy Cost Center",
+];
 
 #[allow(clippy::too_many_arguments)]
 const fn ds(
@@ -314,7 +880,15 @@ impl Gen {
         };
         let email = format!("{}@example.com", name.replace(' ', "."));
         self.users.insert(name.clone(), self.site.users.len());
-        self.site.users.push(User { id: id.clone(), name, full_name: full, email, site_role: role.into(), last_login, auth_setting: None });
+        self.site.users.push(User {
+            id: id.clone(),
+            name,
+            full_name: full,
+            email,
+            site_role: role.into(),
+            last_login,
+            auth_setting: None,
+        });
         id
     }
 
@@ -364,8 +938,13 @@ impl Gen {
     }
 }
 
-const VIEWER: &[(&str, Mode)] =
-    &[("Read", Mode::Allow), ("Filter", Mode::Allow), ("ViewComments", Mode::Allow), ("AddComment", Mode::Allow), ("ExportImage", Mode::Allow)];
+const VIEWER: &[(&str, Mode)] = &[
+    ("Read", Mode::Allow),
+    ("Filter", Mode::Allow),
+    ("ViewComments", Mode::Allow),
+    ("AddComment", Mode::Allow),
+    ("ExportImage", Mode::Allow),
+];
 const EXPLORER: &[(&str, Mode)] = &[
     ("Read", Mode::Allow),
     ("Filter", Mode::Allow),
@@ -453,7 +1032,10 @@ pub fn generate(opts: &Options) -> Site {
     for t in TEAMS {
         groups.push((t.name.to_string(), g.team_members.get(t.name).cloned().unwrap_or_default()));
     }
-    groups.push(("Data Engineering".into(), g.team_members.get("Operations").map(|m| m.iter().take(6).cloned().collect()).unwrap_or_default()));
+    groups.push((
+        "Data Engineering".into(),
+        g.team_members.get("Operations").map(|m| m.iter().take(6).cloned().collect()).unwrap_or_default(),
+    ));
     groups.push(("Contractors".into(), contractors));
     if !demo {
         // Extra teams of about 50 people each.
@@ -493,7 +1075,12 @@ pub fn generate(opts: &Options) -> Site {
             let extra = (n_workbooks / 200).saturating_sub(20) * t.weight / 87;
             for k in 0..extra {
                 let parent = all_ids[k % all_ids.len()].clone();
-                all_ids.push(g.add_project(&format!("{} Area {:03}", t.name, k + 1), Some(&parent), &lead, "ManagedByOwner"));
+                all_ids.push(g.add_project(
+                    &format!("{} Area {:03}", t.name, k + 1),
+                    Some(&parent),
+                    &lead,
+                    "ManagedByOwner",
+                ));
             }
         }
         g.team_projects.insert(t.name, (top, all_ids));
@@ -509,18 +1096,48 @@ pub fn generate(opts: &Options) -> Site {
         let owner = match spec.owner {
             Some(u) => g.user_id(u),
             None => {
-                let m = &g.team_members[spec.team];
-                let pick = m[g.rng.below(m.len())].clone();
-                pick
+                let k = g.rng.below(g.team_members[spec.team].len());
+                g.team_members[spec.team][k].clone()
             }
         };
-        let fields: Vec<String> = spec.fields.iter().take(spec.fields.len() - spec.drop.min(spec.fields.len() - 1)).map(|f| f.to_string()).collect();
-        let idx = push_datasource(&mut g, spec.name, &project, &owner, spec.kind, spec.server, spec.database, spec.table, fields, spec.certified, spec.note, spec.tags);
+        let fields: Vec<String> = spec
+            .fields
+            .iter()
+            .take(spec.fields.len() - spec.drop.min(spec.fields.len() - 1))
+            .map(|f| f.to_string())
+            .collect();
+        let idx = push_datasource(
+            &mut g,
+            spec.name,
+            &project,
+            &owner,
+            spec.kind,
+            spec.server,
+            spec.database,
+            spec.table,
+            fields,
+            spec.certified,
+            spec.note,
+            spec.tags,
+        );
         story_ds.insert(spec.name, idx);
         g.team_ds.entry(spec.team).or_default().push(idx);
     }
     for name in ["Site Content", "TS Events", "TS Users"] {
-        let idx = push_datasource(&mut g, name, &insights, &admin, "hyper", "", "Admin Insights", name, vec![], false, None, &[]);
+        let idx = push_datasource(
+            &mut g,
+            name,
+            &insights,
+            &admin,
+            "hyper",
+            "",
+            "Admin Insights",
+            name,
+            vec![],
+            false,
+            None,
+            &[],
+        );
         g.site.datasources[idx].description = "Admin Insights data, refreshed daily by Tableau.".into();
     }
     // More datasources: about one per 15 workbooks in scaled sites, a few in the demo.
@@ -546,7 +1163,20 @@ pub fn generate(opts: &Options) -> Site {
         let table = format!("public.{}", slug(topic).to_lowercase());
         let keep = fields.len() - g.rng.below(3);
         let f = fields.iter().take(keep).map(|s| s.to_string()).collect();
-        let idx = push_datasource(&mut g, &name, &project, &owner, "postgres", "pg-dw-01.corp.example.com", "warehouse", &table, f, false, None, &[]);
+        let idx = push_datasource(
+            &mut g,
+            &name,
+            &project,
+            &owner,
+            "postgres",
+            "pg-dw-01.corp.example.com",
+            "warehouse",
+            &table,
+            f,
+            false,
+            None,
+            &[],
+        );
         g.team_ds.entry(team).or_default().push(idx);
     }
 
@@ -554,7 +1184,15 @@ pub fn generate(opts: &Options) -> Site {
     let weights: usize = TEAMS.iter().map(|t| t.weight).sum();
     let mut plan: Vec<(&'static str, usize)> = Vec::new(); // (team or "", count)
     if demo {
-        plan.extend([("Finance", 120), ("Marketing", 150), ("Sales", 200), ("HR", 60), ("Operations", 150), ("Executive", 50), ("", 117)]);
+        plan.extend([
+            ("Finance", 120),
+            ("Marketing", 150),
+            ("Sales", 200),
+            ("HR", 60),
+            ("Operations", 150),
+            ("Executive", 50),
+            ("", 117),
+        ]);
     } else {
         let mut left = n_workbooks;
         for t in TEAMS {
@@ -626,8 +1264,7 @@ pub fn generate(opts: &Options) -> Site {
     if let Some(&legacy) = story_ds.get("Finance GL (legacy)") {
         let legacy_id = g.site.datasources[legacy].id.clone();
         let finance: Vec<String> = g.team_projects["Finance"].1.clone();
-        let mut n = 0;
-        for w in g.site.workbooks.iter_mut().filter(|w| finance.contains(&w.project_id)).skip(40) {
+        for (n, w) in g.site.workbooks.iter_mut().filter(|w| finance.contains(&w.project_id)).skip(40).enumerate() {
             if n == 5 {
                 break;
             }
@@ -636,7 +1273,6 @@ pub fn generate(opts: &Options) -> Site {
             if n == 0 {
                 w.fields_used.push("Legacy Cost Center".into());
             }
-            n += 1;
         }
     }
 
@@ -741,7 +1377,9 @@ fn push_workbook(g: &mut Gen, team: &str, name: &str, project: &str, owner: &str
                 let t = g.rng.below(400) as u64;
                 if t == 0 { (0, None) } else { (t, Some(g.days_ago(95, 400))) }
             }
-            Usage::Yesterday if v == 0 => (50 + g.rng.below(5000) as u64, Some(g.now - Duration::hours(20 + g.rng.below(8) as i64))),
+            Usage::Yesterday if v == 0 => {
+                (50 + g.rng.below(5000) as u64, Some(g.now - Duration::hours(20 + g.rng.below(8) as i64)))
+            }
             _ => {
                 let t = g.rng.below(3000) as u64;
                 if t == 0 { (0, None) } else { (t, Some(g.days_ago(0, 60))) }
@@ -834,7 +1472,9 @@ fn permissions(g: &mut Gen, demo: bool) {
             g.rule("project", &pid, "user", &lead, &[("Read", Mode::Allow), ("Write", Mode::Allow)]);
         }
         let top = g.team_projects[t.name].0.clone();
-        for (ct, caps) in [("workbooks", VIEWER), ("datasources", &[("Read", Mode::Allow), ("Connect", Mode::Allow)][..])] {
+        for (ct, caps) in
+            [("workbooks", VIEWER), ("datasources", &[("Read", Mode::Allow), ("Connect", Mode::Allow)][..])]
+        {
             g.site.default_permissions.push(DefaultPermissionRule {
                 project_id: top.clone(),
                 content_type: ct.into(),
@@ -868,13 +1508,25 @@ fn permissions(g: &mut Gen, demo: bool) {
                 if g.rng.chance(0.25) {
                     let pick = g.rng.below(g.team_members[t].len());
                     let u = g.team_members[t][pick].clone();
-                    g.rule("workbook", &wid, "user", &u, &[("Read", Mode::Allow), ("Filter", Mode::Allow), ("ExportData", Mode::Allow)]);
+                    g.rule(
+                        "workbook",
+                        &wid,
+                        "user",
+                        &u,
+                        &[("Read", Mode::Allow), ("Filter", Mode::Allow), ("ExportData", Mode::Allow)],
+                    );
                 }
                 if sensitive && broad_left > 0 && g.rng.chance(0.5) {
                     broad_left -= 1;
                     g.rule("workbook", &wid, "group", &all_users, BROAD);
                 } else if sensitive && g.rng.chance(0.4) {
-                    g.rule("workbook", &wid, "group", &contractors, &[("Read", Mode::Deny), ("ExportData", Mode::Deny)]);
+                    g.rule(
+                        "workbook",
+                        &wid,
+                        "group",
+                        &contractors,
+                        &[("Read", Mode::Deny), ("ExportData", Mode::Deny)],
+                    );
                 }
             }
             None => {
@@ -897,7 +1549,13 @@ fn permissions(g: &mut Gen, demo: bool) {
         .site
         .datasources
         .iter()
-        .map(|d| (d.id.clone(), project_team.get(&d.project_id).copied(), d.tags.iter().any(|t| t == "PII" || t == "confidential")))
+        .map(|d| {
+            (
+                d.id.clone(),
+                project_team.get(&d.project_id).copied(),
+                d.tags.iter().any(|t| t == "PII" || t == "confidential"),
+            )
+        })
         .collect();
     for (k, (id, team, sensitive)) in ds_team.into_iter().enumerate() {
         if let Some(t) = team {
@@ -905,7 +1563,11 @@ fn permissions(g: &mut Gen, demo: bool) {
             g.rule("datasource", &id, "group", &gid, &[("Read", Mode::Allow), ("Connect", Mode::Allow)]);
             if sensitive || k % 9 == 0 {
                 // Overly broad: everyone may connect to (and for some, overwrite) the source.
-                let caps: &[(&str, Mode)] = if sensitive { &[("Read", Mode::Allow), ("Connect", Mode::Allow)] } else { &[("Read", Mode::Allow), ("Connect", Mode::Allow), ("Write", Mode::Allow)] };
+                let caps: &[(&str, Mode)] = if sensitive {
+                    &[("Read", Mode::Allow), ("Connect", Mode::Allow)]
+                } else {
+                    &[("Read", Mode::Allow), ("Connect", Mode::Allow), ("Write", Mode::Allow)]
+                };
                 g.rule("datasource", &id, "group", &all_users, caps);
             }
         }
@@ -944,7 +1606,13 @@ fn extras(g: &mut Gen, demo: bool) {
         };
         let id = g.rng.luid();
         let schedule = g.rng.pick(SCHEDULES).to_string();
-        g.site.subscriptions.push(Subscription { id, user_id: user, content: ResourceRef { kind: kind.into(), id: cid }, subject, schedule });
+        g.site.subscriptions.push(Subscription {
+            id,
+            user_id: user,
+            content: ResourceRef { kind: kind.into(), id: cid },
+            subject,
+            schedule,
+        });
     }
     // Webhooks.
     for (name, event, owner) in [
@@ -969,7 +1637,11 @@ fn extras(g: &mut Gen, demo: bool) {
         let u = g.site.users[g.rng.below(n_users)].id.clone();
         let w = &g.site.workbooks[g.rng.below(n_wb)];
         if seen.insert((u.clone(), w.id.clone())) {
-            g.site.favorites.push(Favorite { user_id: u, label: w.name.clone(), content: ResourceRef { kind: "workbook".into(), id: w.id.clone() } });
+            g.site.favorites.push(Favorite {
+                user_id: u,
+                label: w.name.clone(),
+                content: ResourceRef { kind: "workbook".into(), id: w.id.clone() },
+            });
         }
     }
     let n_alerts = if demo { 6 } else { n_wb / 500 };
@@ -980,7 +1652,13 @@ fn extras(g: &mut Gen, demo: bool) {
         let view = w.views[0].id.clone();
         let subject = format!("{} below target", w.name);
         let id = g.rng.luid();
-        g.site.data_alerts.push(DataAlert { id, subject, owner_id: owner.clone(), view_id: view, recipients: vec![owner] });
+        g.site.data_alerts.push(DataAlert {
+            id,
+            subject,
+            owner_id: owner.clone(),
+            view_id: view,
+            recipients: vec![owner],
+        });
     }
 }
 
@@ -1024,13 +1702,20 @@ mod tests {
         let stale = s
             .workbooks
             .iter()
-            .filter(|w| fin.contains(&w.project_id) && w.created_at < cutoff && w.last_viewed_at().is_none_or(|t| t < cutoff))
+            .filter(|w| {
+                fin.contains(&w.project_id) && w.created_at < cutoff && w.last_viewed_at().is_none_or(|t| t < cutoff)
+            })
             .count();
         assert!((15..=25).contains(&stale), "Finance stale-90 count {stale}");
-        let never = s.workbooks.iter().filter(|w| fin.contains(&w.project_id) && w.total_views() == 0 && w.created_at < cutoff).count();
+        let never = s
+            .workbooks
+            .iter()
+            .filter(|w| fin.contains(&w.project_id) && w.total_views() == 0 && w.created_at < cutoff)
+            .count();
         assert!(never >= 3, "some never viewed: {never}");
         let john = s.users.iter().find(|u| u.name == "jsmith").unwrap();
-        let owned = s.workbooks.iter().filter(|w| w.owner_id == john.id).count() + s.datasources.iter().filter(|d| d.owner_id == john.id).count();
+        let owned = s.workbooks.iter().filter(|w| w.owner_id == john.id).count()
+            + s.datasources.iter().filter(|d| d.owner_id == john.id).count();
         assert!((15..=25).contains(&owned), "John owns {owned}");
         let marketing = s.groups.iter().find(|g| g.name == "Marketing").unwrap();
         assert!(marketing.members.contains(&john.id));
@@ -1043,7 +1728,9 @@ mod tests {
         let finance_ds: Vec<&Datasource> = s.datasources.iter().filter(|d| d.project_id == fin[0]).collect();
         let mut keys: BTreeMap<(String, String, String), usize> = BTreeMap::new();
         for d in &finance_ds {
-            *keys.entry((d.connection.server.clone(), d.connection.database.clone(), d.connection.table.clone())).or_default() += 1;
+            *keys
+                .entry((d.connection.server.clone(), d.connection.database.clone(), d.connection.table.clone()))
+                .or_default() += 1;
         }
         assert!(keys.values().filter(|n| **n > 1).count() >= 3, "three duplicate groups in Finance");
         let all_users = s.groups.iter().find(|g| g.name == "All Users").unwrap();

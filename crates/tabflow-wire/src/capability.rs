@@ -32,7 +32,8 @@ pub const CAPABILITIES: &[&str] = &[
 ];
 
 /// Capabilities that let a grantee change or remove content: "broad" when given to everyone.
-pub const WRITE_CAPABILITIES: &[&str] = &["Write", "Delete", "ChangePermissions", "Overwrite", "ChangeHierarchy", "ProjectLeader"];
+pub const WRITE_CAPABILITIES: &[&str] =
+    &["Write", "Delete", "ChangePermissions", "Overwrite", "ChangeHierarchy", "ProjectLeader"];
 
 /// Site roles the REST API accepts, current and legacy.
 pub const SITE_ROLES: &[&str] = &[
@@ -67,7 +68,10 @@ pub fn is_site_role(name: &str) -> bool {
 
 /// Site administrators (and server administrators) may change owners and permissions anywhere.
 pub fn is_admin_role(role: &str) -> bool {
-    matches!(role, "ServerAdministrator" | "SiteAdministrator" | "SiteAdministratorCreator" | "SiteAdministratorExplorer")
+    matches!(
+        role,
+        "ServerAdministrator" | "SiteAdministrator" | "SiteAdministratorCreator" | "SiteAdministratorExplorer"
+    )
 }
 
 /// Roles that may publish and own content.

@@ -39,7 +39,8 @@ impl Fields {
             Fields::Default | Fields::All => true,
             Fields::Only(v) => {
                 name == "id"
-                    || v.iter().any(|f| f == name || f == "_default_" || f == "_all_" || name.starts_with(&format!("{f}.")))
+                    || v.iter()
+                        .any(|f| f == name || f == "_default_" || f == "_all_" || name.starts_with(&format!("{f}.")))
             }
         }
     }

@@ -270,15 +270,27 @@ fn cmp_op(op: Op, ord: std::cmp::Ordering) -> bool {
 /// Dates compare as `YYYY-MM-DDTHH:MM:SSZ`; a bare date means midnight.
 fn normalize_date(s: &str) -> String {
     let s = s.trim();
-    if s.len() == 10 { format!("{s}T00:00:00Z") } else { s.trim_end_matches(".000Z").trim_end_matches('Z').to_string() + "Z" }
+    if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.trim_end_matches(".000Z").trim_end_matches('Z').to_string() + "Z"
+    }
 }
 
 /// `pattern` with `*` wildcards against `text`.
 pub fn wildcard_eq(pattern: &str, text: &str, case_insensitive: bool) -> bool {
     if !pattern.contains('*') {
-        return if case_insensitive { pattern.eq_ignore_ascii_case(text) || pattern.to_lowercase() == text.to_lowercase() } else { pattern == text };
+        return if case_insensitive {
+            pattern.eq_ignore_ascii_case(text) || pattern.to_lowercase() == text.to_lowercase()
+        } else {
+            pattern == text
+        };
     }
-    let (p, t) = if case_insensitive { (pattern.to_lowercase(), text.to_lowercase()) } else { (pattern.to_string(), text.to_string()) };
+    let (p, t) = if case_insensitive {
+        (pattern.to_lowercase(), text.to_lowercase())
+    } else {
+        (pattern.to_string(), text.to_string())
+    };
     let parts: Vec<&str> = p.split('*').collect();
     let mut rest = t.as_str();
     for (i, part) in parts.iter().enumerate() {
@@ -310,7 +322,10 @@ mod tests {
         assert_eq!(f.conditions.len(), 3);
         assert_eq!(f.conditions[1].values, vec!["a", "b c"]);
         assert_eq!(f.render(), "name:eq:Sales,tags:in:[a,b c],createdAt:gte:2024-01-01T00:00:00Z");
-        assert_eq!(Filter::new().and("ownerName", Op::Eq, "John Smith").render_encoded(), "ownerName%3Aeq%3AJohn%20Smith");
+        assert_eq!(
+            Filter::new().and("ownerName", Op::Eq, "John Smith").render_encoded(),
+            "ownerName%3Aeq%3AJohn%20Smith"
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub fn parse_request(body: &str) -> Result<TsRequest, crate::ApiError> {
     if body.trim().is_empty() {
         return Err(crate::ApiError::bad_request("The request body is empty; expected a <tsRequest> document."));
     }
-    quick_xml::de::from_str(body).map_err(|e| crate::ApiError::bad_request(format!("The request body is not a valid tsRequest document: {e}")))
+    quick_xml::de::from_str(body)
+        .map_err(|e| crate::ApiError::bad_request(format!("The request body is not a valid tsRequest document: {e}")))
 }
 
 /// Parses a response body.
@@ -842,7 +843,8 @@ mod tests {
     #[test]
     fn response_has_namespace_and_attributes() {
         let mut r = TsResponse::new();
-        r.pagination = Some(Pagination { page_number: "1".into(), page_size: "100".into(), total_available: "1".into() });
+        r.pagination =
+            Some(Pagination { page_number: "1".into(), page_size: "100".into(), total_available: "1".into() });
         r.workbooks = Some(Workbooks {
             workbook: vec![Workbook {
                 id: Some("w1".into()),
@@ -901,7 +903,9 @@ mod tests {
             id: Some("h".into()),
             name: Some("n".into()),
             source: Some(WebhookSource { events: vec![WebhookEvent::WorkbookDeleted] }),
-            destination: Some(WebhookDestination { http: WebhookDestinationHttp { method: "POST".into(), url: "https://x".into() } }),
+            destination: Some(WebhookDestination {
+                http: WebhookDestinationHttp { method: "POST".into(), url: "https://x".into() },
+            }),
             ..Webhook::default()
         });
         let x = to_string(&r);
@@ -913,7 +917,10 @@ mod tests {
     #[test]
     fn server_info_text() {
         let mut r = TsResponse::new();
-        r.server_info = Some(ServerInfo { product_version: ProductVersion { build: "b".into(), version: "2025.1.0".into() }, rest_api_version: "3.25".into() });
+        r.server_info = Some(ServerInfo {
+            product_version: ProductVersion { build: "b".into(), version: "2025.1.0".into() },
+            rest_api_version: "3.25".into(),
+        });
         let x = to_string(&r);
         assert!(x.contains(r#"<serverInfo><productVersion build="b">2025.1.0</productVersion><restApiVersion>3.25</restApiVersion></serverInfo>"#), "{x}");
     }

@@ -78,16 +78,31 @@ async fn emulator(b: EmulatorBench) -> anyhow::Result<Code> {
     let gen_s = t.elapsed().as_secs_f64();
     site.shift_time_to(chrono::Utc::now());
     let ids: Vec<String> = site.workbooks.iter().map(|w| w.id.clone()).collect();
-    println!("generate --scale {}: {:.2} s ({} workbooks, {} users, {} views)", b.scale, gen_s, site.workbooks.len(), site.users.len(), site.workbooks.iter().map(|w| w.views.len()).sum::<usize>());
+    println!(
+        "generate --scale {}: {:.2} s ({} workbooks, {} users, {} views)",
+        b.scale,
+        gen_s,
+        site.workbooks.len(),
+        site.users.len(),
+        site.workbooks.iter().map(|w| w.views.len()).sum::<usize>()
+    );
     let running = Emulator::new(Options::new(site))
         .spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .map_err(|e| fail(format!("cannot start the emulator: {e}"), "is the loopback interface available?"))?;
-    let client = Client::connect(Config::new(running.url.clone(), "demo", Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") }))
-        .await
-        .map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
+    let client = Client::connect(Config::new(
+        running.url.clone(),
+        "demo",
+        Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
+    ))
+    .await
+    .map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
     let session = client.session().await;
-    println!("serving: RSS {:.0} MiB (peak {:.0} MiB) with the site loaded", current_rss_mib().unwrap_or(0.0), peak_rss_mib().unwrap_or(0.0));
+    println!(
+        "serving: RSS {:.0} MiB (peak {:.0} MiB) with the site loaded",
+        current_rss_mib().unwrap_or(0.0),
+        peak_rss_mib().unwrap_or(0.0)
+    );
 
     // Load: plain HTTP/1.1 keep-alive connections on OS threads, so the load generator costs
     // as little CPU as possible next to the server on the same two cores.
@@ -158,7 +173,9 @@ fn read_response(s: &mut TcpStream, buf: &mut [u8]) -> Option<u16> {
             let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
             let len: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))
+                })
                 .unwrap_or(0);
             let mut body_have = have - (end + 4);
             while body_have < len {
@@ -188,12 +205,19 @@ async fn snapshot(b: SnapshotBench) -> anyhow::Result<Code> {
         .spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .map_err(|e| fail(format!("cannot start the emulator: {e}"), "is the loopback interface available?"))?;
-    let mut cfg = Config::new(running.url.clone(), "demo", Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") });
+    let mut cfg = Config::new(
+        running.url.clone(),
+        "demo",
+        Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
+    );
     cfg.concurrency = b.concurrency;
-    let client = Client::connect(cfg).await.map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
+    let client =
+        Client::connect(cfg).await.map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
     reqwest::Client::new().post(format!("{}/_emulator/stats/reset", running.url)).send().await.ok();
     let t = Instant::now();
-    let snap = tabflow_client::snapshot::take(&client, &Default::default()).await.map_err(|e| fail(e.to_string(), "see the emulator's output"))?;
+    let snap = tabflow_client::snapshot::take(&client, &Default::default())
+        .await
+        .map_err(|e| fail(e.to_string(), "see the emulator's output"))?;
     let wall = t.elapsed().as_secs_f64();
     let stats = running.emulator.stats();
     println!(

@@ -73,12 +73,18 @@ impl Session {
 fn save_demo(site: &Site) -> anyhow::Result<()> {
     let path = demo_state_path();
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create {}: {e}", dir.display()), "set TABFLOW_HOME to a writable directory"))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            fail(format!("cannot create {}: {e}", dir.display()), "set TABFLOW_HOME to a writable directory")
+        })?;
     }
     // Write then rename, so a crash never leaves a half-written demo site.
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, site.to_json()).map_err(|e| fail(format!("cannot write {}: {e}", tmp.display()), "set TABFLOW_HOME to a writable directory"))?;
-    std::fs::rename(&tmp, &path).map_err(|e| fail(format!("cannot replace {}: {e}", path.display()), "set TABFLOW_HOME to a writable directory"))?;
+    std::fs::write(&tmp, site.to_json()).map_err(|e| {
+        fail(format!("cannot write {}: {e}", tmp.display()), "set TABFLOW_HOME to a writable directory")
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|e| {
+        fail(format!("cannot replace {}: {e}", path.display()), "set TABFLOW_HOME to a writable directory")
+    })?;
     Ok(())
 }
 
@@ -87,10 +93,16 @@ pub fn load_demo() -> anyhow::Result<Site> {
     let path = demo_state_path();
     match std::fs::read_to_string(&path) {
         Ok(text) => Site::from_json(&text).map_err(|e| {
-            fail(format!("the saved demo site {} is damaged: {e}", path.display()), "run `tabflow demo reset` to start from the original demo site")
+            fail(
+                format!("the saved demo site {} is damaged: {e}", path.display()),
+                "run `tabflow demo reset` to start from the original demo site",
+            )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(fresh_demo()),
-        Err(e) => Err(fail(format!("cannot read {}: {e}", path.display()), "check the permissions of the tabflow data directory")),
+        Err(e) => Err(fail(
+            format!("cannot read {}: {e}", path.display()),
+            "check the permissions of the tabflow data directory",
+        )),
     }
 }
 
@@ -113,9 +125,13 @@ impl Connect {
         if let Some(profile) = &self.profile {
             let path = self.config.clone().unwrap_or_else(|| data_dir().join("config.toml"));
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                usage(format!("cannot read the config file {}: {e}", path.display()), "pass --config FILE or create it with a [profiles.NAME] table")
+                usage(
+                    format!("cannot read the config file {}: {e}", path.display()),
+                    "pass --config FILE or create it with a [profiles.NAME] table",
+                )
             })?;
-            let mut c = Config::from_profile(&text, profile).map_err(|e| usage(e.to_string(), "see the [profiles.NAME] keys in the README"))?;
+            let mut c = Config::from_profile(&text, profile)
+                .map_err(|e| usage(e.to_string(), "see the [profiles.NAME] keys in the README"))?;
             self.tune(&mut c);
             return Ok(Some(c));
         }
@@ -149,11 +165,13 @@ impl Connect {
                 Ok(Session { client, demo: None })
             }
             None => {
-                eprintln!("note: no server configured — using the built-in demo site (`tabflow demo reset` restores it)");
+                eprintln!(
+                    "note: no server configured — using the built-in demo site (`tabflow demo reset` restores it)"
+                );
                 let site = load_demo()?;
-                let running = tabflow_emulator::start(Options::new(site))
-                    .await
-                    .map_err(|e| fail(format!("cannot start the built-in demo site: {e}"), "is the loopback interface available?"))?;
+                let running = tabflow_emulator::start(Options::new(site)).await.map_err(|e| {
+                    fail(format!("cannot start the built-in demo site: {e}"), "is the loopback interface available?")
+                })?;
                 let mut config = Config::new(
                     running.url.clone(),
                     "demo",

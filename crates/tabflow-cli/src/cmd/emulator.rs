@@ -115,7 +115,10 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
 /// Reads and checks a snapshot file.
 pub fn load_snapshot(path: &PathBuf) -> anyhow::Result<Site> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        fail(format!("cannot read the snapshot {}: {e}", path.display()), "check the path; `tabflow site snapshot -o FILE` writes one")
+        fail(
+            format!("cannot read the snapshot {}: {e}", path.display()),
+            "check the path; `tabflow site snapshot -o FILE` writes one",
+        )
     })?;
     Site::from_json(&text).map_err(|e| {
         fail(
@@ -129,7 +132,10 @@ async fn serve(s: Serve) -> anyhow::Result<Code> {
     if let Some(r) = s.error_rate
         && !(0.0..=1.0).contains(&r)
     {
-        return Err(usage(format!("--error-rate {r} is out of range"), "give a fraction between 0 and 1, e.g. --error-rate 0.05"));
+        return Err(usage(
+            format!("--error-rate {r} is out of range"),
+            "give a fraction between 0 and 1, e.g. --error-rate 0.05",
+        ));
     }
     let mut site = match &s.snapshot {
         Some(path) => load_snapshot(path)?,
@@ -155,7 +161,10 @@ async fn serve(s: Serve) -> anyhow::Result<Code> {
     let content_url = options.site.site.content_url.clone();
     let counts = (options.site.workbooks.len(), options.site.users.len());
     let running = Emulator::new(options).spawn(SocketAddr::new(s.bind, s.port)).await.map_err(|e| {
-        fail(format!("cannot listen on {}:{}: {e}", s.bind, s.port), "choose another --port, or --port 0 for any free port")
+        fail(
+            format!("cannot listen on {}:{}: {e}", s.bind, s.port),
+            "choose another --port, or --port 0 for any free port",
+        )
     })?;
     println!("{}", running.url);
     std::io::stdout().flush().ok();

@@ -70,7 +70,8 @@ async fn snapshot(s: Snapshot) -> anyhow::Result<Code> {
     if s.output.as_os_str() == "-" {
         std::io::stdout().write_all(json.as_bytes())?;
     } else {
-        std::fs::write(&s.output, json).map_err(|e| fail(format!("cannot write {}: {e}", s.output.display()), "check the output path"))?;
+        std::fs::write(&s.output, json)
+            .map_err(|e| fail(format!("cannot write {}: {e}", s.output.display()), "check the output path"))?;
     }
     eprintln!(
         "snapshot: {} workbooks, {} datasources, {} users, {} groups, {} projects, {} permission rules, {} subscriptions — {} API calls in {:.1} s, peak RSS {:.0} MiB",

@@ -61,7 +61,12 @@ async fn tls_to_a_plain_server_is_a_connect_error() {
 
 #[tokio::test]
 async fn non_xml_error_pages_are_protocol_errors() {
-    let url = serve(Router::new().route("/api/2.4/serverInfo", get(|| async { (axum::http::StatusCode::BAD_GATEWAY, "<html>nginx</html>") }))).await;
+    let url =
+        serve(Router::new().route(
+            "/api/2.4/serverInfo",
+            get(|| async { (axum::http::StatusCode::BAD_GATEWAY, "<html>nginx</html>") }),
+        ))
+        .await;
     let e = Client::connect(Config::new(url, "demo", pat())).await.unwrap_err();
     assert!(matches!(e, Error::Protocol { status: 502, .. }), "{e:?}");
     assert!(e.to_string().contains("nginx"));
@@ -70,12 +75,12 @@ async fn non_xml_error_pages_are_protocol_errors() {
 #[tokio::test]
 async fn old_servers_are_refused_before_signing_in() {
     let info = r#"<?xml version='1.0' encoding='UTF-8'?><tsResponse xmlns="http://tableau.com/api"><serverInfo><productVersion build="x">2019.4</productVersion><restApiVersion>3.6</restApiVersion></serverInfo></tsResponse>"#;
-    let url = serve(
-        Router::new()
-            .route("/api/2.4/serverInfo", get(move || async move { info }))
-            .route("/api/{v}/auth/signin", post(|| async { (axum::http::StatusCode::IM_A_TEAPOT, "must not sign in") })),
-    )
-    .await;
+    let url =
+        serve(Router::new().route("/api/2.4/serverInfo", get(move || async move { info })).route(
+            "/api/{v}/auth/signin",
+            post(|| async { (axum::http::StatusCode::IM_A_TEAPOT, "must not sign in") }),
+        ))
+        .await;
     let e = Client::connect(Config::new(url, "demo", pat())).await.unwrap_err();
     assert!(matches!(&e, Error::Version { found, .. } if found == "3.6"), "{e:?}");
 }
@@ -83,7 +88,11 @@ async fn old_servers_are_refused_before_signing_in() {
 #[tokio::test]
 async fn secrets_never_reach_debug_output() {
     let emu = demo().await;
-    let cfg = Config::new(emu.url.clone(), "demo", Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") });
+    let cfg = Config::new(
+        emu.url.clone(),
+        "demo",
+        Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
+    );
     let dbg = format!("{cfg:?}");
     assert!(dbg.contains("[redacted]") && !dbg.contains("secret: \"tabflow\""), "{dbg}");
     let c = Client::connect(cfg).await.unwrap();

@@ -64,7 +64,8 @@ fn paging_case(seed: u64, deletes: usize, creates: usize) {
                 drop(initial);
             })
         };
-        let got: Vec<String> = c.workbooks().page_size(250).stream().map_ok(|w| w.id.unwrap()).try_collect().await.unwrap();
+        let got: Vec<String> =
+            c.workbooks().page_size(250).stream().map_ok(|w| w.id.unwrap()).try_collect().await.unwrap();
         stop.store(true, Ordering::Relaxed);
         writer.await.unwrap();
         let unique: HashSet<&String> = got.iter().collect();

@@ -54,10 +54,15 @@ async fn signs_in_again_when_the_session_is_displaced() {
 #[tokio::test]
 async fn concurrency_cap_and_rate_limit_hold() {
     let emu = demo().await;
-    let mut cfg = fast(Config::new(emu.url.clone(), "demo", Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") }));
+    let mut cfg = fast(Config::new(
+        emu.url.clone(),
+        "demo",
+        Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
+    ));
     cfg.rate_limit_per_s = Some(20.0);
     let c = Client::connect(cfg).await.unwrap();
-    let ids: Vec<tabflow_wire::ids::WorkbookId> = emu.emulator.snapshot().workbooks.iter().take(30).map(|w| w.id.as_str().into()).collect();
+    let ids: Vec<tabflow_wire::ids::WorkbookId> =
+        emu.emulator.snapshot().workbooks.iter().take(30).map(|w| w.id.as_str().into()).collect();
     let t = std::time::Instant::now();
     let futs = ids.iter().map(|id| c.workbook(id));
     for r in futures::future::join_all(futs).await {
@@ -84,7 +89,8 @@ async fn logs_never_contain_secrets() {
     }
     let buf = Buf::default();
     let sink = buf.clone();
-    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || sink.clone()).finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || sink.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let emu = demo().await;
     let c = connect(&emu).await;

@@ -107,7 +107,14 @@ async fn snapshot_through_the_api_matches_the_emulator() {
         let mut v: Vec<(String, String, String, Vec<(String, Mode)>)> = s
             .permissions
             .iter()
-            .map(|r| (r.resource.id.clone(), r.grantee.kind.clone(), r.grantee.id.clone(), r.capabilities.clone().into_iter().collect()))
+            .map(|r| {
+                (
+                    r.resource.id.clone(),
+                    r.grantee.kind.clone(),
+                    r.grantee.id.clone(),
+                    r.capabilities.clone().into_iter().collect(),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -125,7 +132,12 @@ async fn snapshot_through_the_api_matches_the_emulator() {
         for v in &w.views {
             let sv = s.views.iter().find(|x| x.id == v.id).unwrap();
             assert_eq!(sv.total_views, v.total_views);
-            assert_eq!(sv.last_viewed_at.map(|t| t.timestamp()), v.last_viewed_at.map(|t| t.timestamp()), "last view of {}", v.name);
+            assert_eq!(
+                sv.last_viewed_at.map(|t| t.timestamp()),
+                v.last_viewed_at.map(|t| t.timestamp()),
+                "last view of {}",
+                v.name
+            );
         }
     }
     for g in &truth.groups {

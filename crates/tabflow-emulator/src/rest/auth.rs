@@ -12,7 +12,10 @@ use crate::state::Session;
 pub(crate) async fn server_info() -> Res {
     let mut r = xml::TsResponse::new();
     r.server_info = Some(xml::ServerInfo {
-        product_version: xml::ProductVersion { build: "20251.25.0101.0000".into(), version: tabflow_wire::PRODUCT_VERSION.into() },
+        product_version: xml::ProductVersion {
+            build: "20251.25.0101.0000".into(),
+            version: tabflow_wire::PRODUCT_VERSION.into(),
+        },
         rest_api_version: tabflow_wire::API_VERSION.into(),
     });
     ok_xml(&r)
@@ -85,7 +88,9 @@ pub(crate) async fn sign_in(shared: Shr, body: String) -> Res {
     let session = {
         let mut st = shared.write();
         if !content_url.eq_ignore_ascii_case(&st.site.site.content_url) {
-            return Err(fail("Error signing in to Tableau Server: the site content URL is not valid for these credentials."));
+            return Err(fail(
+                "Error signing in to Tableau Server: the site content URL is not valid for these credentials.",
+            ));
         }
         let (user_idx, pat_name) = if let Some(name) = &creds.personal_access_token_name {
             let secret = creds.personal_access_token_secret.as_deref().unwrap_or("");
@@ -101,8 +106,14 @@ pub(crate) async fn sign_in(shared: Shr, body: String) -> Res {
                 .ok_or_else(|| fail("The token's owner no longer exists on this site."))?;
             (admin, Some(name.clone()))
         } else if let Some(jwt) = &creds.jwt {
-            let sub = verify_jwt(jwt, &opts.jwt_secret).map_err(|e| fail(&format!("Error signing in with a JWT: {e}")))?;
-            let i = st.idx.users_by_name.get(&sub.to_lowercase()).copied().ok_or_else(|| fail("The JWT's subject is not a user of this site."))?;
+            let sub =
+                verify_jwt(jwt, &opts.jwt_secret).map_err(|e| fail(&format!("Error signing in with a JWT: {e}")))?;
+            let i = st
+                .idx
+                .users_by_name
+                .get(&sub.to_lowercase())
+                .copied()
+                .ok_or_else(|| fail("The JWT's subject is not a user of this site."))?;
             (i, None)
         } else if let Some(name) = &creds.name {
             let i = st.idx.users_by_name.get(&name.to_lowercase()).copied();
@@ -111,7 +122,9 @@ pub(crate) async fn sign_in(shared: Shr, body: String) -> Res {
                 _ => return Err(fail("Error signing in to Tableau Server")),
             }
         } else {
-            return Err(Fail(ApiError::bad_request("The credentials element needs a personal access token, a name and password, or a jwt.")));
+            return Err(Fail(ApiError::bad_request(
+                "The credentials element needs a personal access token, a name and password, or a jwt.",
+            )));
         };
         let mut user_id = st.site.users[user_idx].id.clone();
         // Administrator impersonation: <credentials ...><user id="..."/></credentials>
@@ -158,7 +171,8 @@ pub(crate) async fn sign_out(shared: Shr, headers: HeaderMap) -> Res {
 
 pub(crate) async fn switch_site(shared: Shr, auth: Auth, body: String) -> Res {
     let req = parse_body(&body)?;
-    let content_url = req.site.and_then(|s| s.content_url).ok_or_else(|| super::missing("a <site contentUrl> element"))?;
+    let content_url =
+        req.site.and_then(|s| s.content_url).ok_or_else(|| super::missing("a <site contentUrl> element"))?;
     let session = {
         let mut st = shared.0.write();
         if !content_url.eq_ignore_ascii_case(&st.site.site.content_url) {
@@ -200,7 +214,12 @@ pub(crate) async fn list_sites(shared: Shr, _auth: Auth, q: Q) -> Res {
     ok_xml(&r)
 }
 
-pub(crate) async fn get_site(shared: Shr, auth: Auth, axum::extract::Path((_v, s)): axum::extract::Path<(String, String)>, q: Q) -> Res {
+pub(crate) async fn get_site(
+    shared: Shr,
+    auth: Auth,
+    axum::extract::Path((_v, s)): axum::extract::Path<(String, String)>,
+    q: Q,
+) -> Res {
     let key = q.0.iter().find(|(k, _)| k == "key").map(|(_, v)| v.as_str()).unwrap_or("id");
     let site = site_xml(&shared.0);
     let matches = match key {

@@ -34,7 +34,8 @@ fn project_field<'a>(st: &'a State, p: &'a Project, f: &str) -> Option<FieldValu
 pub(crate) async fn list_projects(shared: Shr, _a: Auth, q: Q) -> Res {
     let lq = list_query(&q.0).map_err(Fail)?;
     let st = shared.0.read();
-    let (page, pagination) = select(st.site.projects.iter().collect(), &lq, |p, f| project_field(&st, p, f)).map_err(Fail)?;
+    let (page, pagination) =
+        select(st.site.projects.iter().collect(), &lq, |p, f| project_field(&st, p, f)).map_err(Fail)?;
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
     r.projects = Some(xml::Projects { project: page.into_iter().map(|p| st.project_xml(p)).collect() });
@@ -65,7 +66,10 @@ pub(crate) async fn add_project(shared: Shr, a: Auth, body: String) -> Res {
         st.project(pid).map_err(Fail)?;
     }
     if st.site.projects.iter().any(|x| x.parent_id == parent && x.name.eq_ignore_ascii_case(&name)) {
-        return Err(Fail(ApiError::conflict("409006", format!("A project named '{name}' already exists at that level."))));
+        return Err(Fail(ApiError::conflict(
+            "409006",
+            format!("A project named '{name}' already exists at that level."),
+        )));
     }
     let owner = p.owner.and_then(|o| o.id).unwrap_or_else(|| a.0.user_id.clone());
     st.user(&owner).map_err(Fail)?;
@@ -124,14 +128,20 @@ pub(crate) async fn update_project(shared: Shr, a: Auth, Path((_v, _s, id)): P2,
     if let Some(Some(pid)) = &parent {
         st.project(pid).map_err(Fail)?;
         if is_within(&st, pid, &id) {
-            return Err(Fail(ApiError::conflict("409005", "A project cannot be moved into itself or one of its children.")));
+            return Err(Fail(ApiError::conflict(
+                "409005",
+                "A project cannot be moved into itself or one of its children.",
+            )));
         }
     }
     let new_parent = parent.clone().unwrap_or_else(|| st.site.projects[i].parent_id.clone());
     if let Some(name) = &p.name
         && st.site.projects.iter().any(|x| x.id != id && x.parent_id == new_parent && x.name.eq_ignore_ascii_case(name))
     {
-        return Err(Fail(ApiError::conflict("409006", format!("A project named '{name}' already exists at that level."))));
+        return Err(Fail(ApiError::conflict(
+            "409006",
+            format!("A project named '{name}' already exists at that level."),
+        )));
     }
     let pr = &mut st.site.projects[i];
     if let Some(n) = p.name {
@@ -164,9 +174,12 @@ pub(crate) async fn delete_project(shared: Shr, a: Auth, Path((_v, _s, id)): P2)
         return Err(Fail(ApiError::forbidden("403008", "The Default project cannot be deleted.")));
     }
     // Deleting a project deletes everything in it and its children, as Tableau does.
-    let doomed: Vec<String> = st.site.projects.iter().filter(|p| is_within(&st, &p.id, &id)).map(|p| p.id.clone()).collect();
-    let gone_wbs: Vec<String> = st.site.workbooks.iter().filter(|w| doomed.contains(&w.project_id)).map(|w| w.id.clone()).collect();
-    let gone_ds: Vec<String> = st.site.datasources.iter().filter(|d| doomed.contains(&d.project_id)).map(|d| d.id.clone()).collect();
+    let doomed: Vec<String> =
+        st.site.projects.iter().filter(|p| is_within(&st, &p.id, &id)).map(|p| p.id.clone()).collect();
+    let gone_wbs: Vec<String> =
+        st.site.workbooks.iter().filter(|w| doomed.contains(&w.project_id)).map(|w| w.id.clone()).collect();
+    let gone_ds: Vec<String> =
+        st.site.datasources.iter().filter(|d| doomed.contains(&d.project_id)).map(|d| d.id.clone()).collect();
     remove_content(&mut st, &gone_wbs, &gone_ds);
     st.site.projects.retain(|p| !doomed.contains(&p.id));
     st.drop_rules_where(|r| doomed.contains(&r.resource.id));
@@ -177,8 +190,13 @@ pub(crate) async fn delete_project(shared: Shr, a: Auth, Path((_v, _s, id)): P2)
 
 /// Removes workbooks and datasources and everything that points at them.
 fn remove_content(st: &mut State, wbs: &[String], dss: &[String]) {
-    let views: Vec<String> =
-        st.site.workbooks.iter().filter(|w| wbs.contains(&w.id)).flat_map(|w| w.views.iter().map(|v| v.id.clone())).collect();
+    let views: Vec<String> = st
+        .site
+        .workbooks
+        .iter()
+        .filter(|w| wbs.contains(&w.id))
+        .flat_map(|w| w.views.iter().map(|v| v.id.clone()))
+        .collect();
     st.site.workbooks.retain(|w| !wbs.contains(&w.id));
     st.site.datasources.retain(|d| !dss.contains(&d.id));
     for w in &mut st.site.workbooks {
@@ -210,7 +228,9 @@ pub(crate) fn workbook_field<'a>(st: &'a State, w: &'a Workbook, f: &str) -> Opt
         "size" => FieldValue::Number(w.size.div_ceil(1024 * 1024) as i64),
         "displayTabs" | "showTabs" => FieldValue::Bool(w.show_tabs),
         "hasExtracts" => FieldValue::Bool(false),
-        "favoritesTotal" => FieldValue::Number(st.site.favorites.iter().filter(|x| x.content.id == w.id).count() as i64),
+        "favoritesTotal" => {
+            FieldValue::Number(st.site.favorites.iter().filter(|x| x.content.id == w.id).count() as i64)
+        }
         // Dates are compared as their ISO text; the comparator handles the owned string through a leak-free cache below.
         "createdAt" | "updatedAt" => return None,
         _ => return None,
@@ -328,7 +348,10 @@ pub(crate) async fn update_workbook(shared: Shr, a: Auth, Path((_v, _s, id)): P2
     }
     let show_tabs = match w.show_tabs.as_deref() {
         None => None,
-        Some(s) => Some(xml::parse_bool(Some(s)).ok_or_else(|| Fail(ApiError::bad_request(format!("showTabs must be true or false, got '{s}'."))))?),
+        Some(s) => Some(
+            xml::parse_bool(Some(s))
+                .ok_or_else(|| Fail(ApiError::bad_request(format!("showTabs must be true or false, got '{s}'."))))?,
+        ),
     };
     let wb = &mut st.site.workbooks[i];
     if let Some(n) = w.name {
@@ -368,7 +391,9 @@ pub(crate) async fn workbook_views(shared: Shr, _a: Auth, Path((_v, _s, id)): P2
     let st = shared.0.read();
     let wi = st.workbook_index(&id).map_err(Fail)?;
     let mut r = xml::TsResponse::new();
-    r.views = Some(xml::Views { view: (0..st.site.workbooks[wi].views.len()).map(|vi| st.view_xml(wi, vi, usage)).collect() });
+    r.views = Some(xml::Views {
+        view: (0..st.site.workbooks[wi].views.len()).map(|vi| st.view_xml(wi, vi, usage)).collect(),
+    });
     ok_xml(&r)
 }
 
@@ -404,7 +429,14 @@ fn derived_id(base: &str, n: usize) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     let h2 = h.rotate_left(29) ^ 0x9E37_79B9_7F4A_7C15;
-    format!("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", h >> 32, (h >> 16) & 0xffff, h & 0xffff, h2 >> 48, h2 & 0xffff_ffff_ffff)
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        h & 0xffff,
+        h2 >> 48,
+        h2 & 0xffff_ffff_ffff
+    )
 }
 
 fn file_response(kind: &str, filename: &str, data: Vec<u8>) -> axum::response::Response {
@@ -426,13 +458,26 @@ pub(crate) async fn download_workbook(shared: Shr, _a: Auth, Path((_v, _s, id)):
     Ok(file_response("tableau_workbook", &format!("{}.twb", w.name), twb.into_bytes()))
 }
 
-fn revision_list(st: &State, id: &str, current: u32, published: chrono::DateTime<Utc>, owner: &str, size: u64) -> Vec<Revision> {
+fn revision_list(
+    st: &State,
+    id: &str,
+    current: u32,
+    published: chrono::DateTime<Utc>,
+    owner: &str,
+    size: u64,
+) -> Vec<Revision> {
     let mut revs = st.revisions.get(id).cloned().unwrap_or_default();
     // Revisions before the emulator saw a publish are synthesized from the model's count.
     let known: Vec<u32> = revs.iter().map(|r| r.number).collect();
     for n in 1..=current {
         if !known.contains(&n) {
-            revs.push(Revision { number: n, published_at: published, publisher_id: owner.to_string(), size, file: None });
+            revs.push(Revision {
+                number: n,
+                published_at: published,
+                publisher_id: owner.to_string(),
+                size,
+                file: None,
+            });
         }
     }
     revs.sort_by_key(|r| r.number);
@@ -475,7 +520,9 @@ pub(crate) async fn download_workbook_revision(shared: Shr, _a: Auth, Path((_v, 
     if n == 0 || n > w.revision {
         return Err(Fail(ApiError::not_found("404026", "Revision", &n.to_string())));
     }
-    if let Some((name, data)) = st.revisions.get(&id).and_then(|rs| rs.iter().find(|r| r.number == n)).and_then(|r| r.file.clone()) {
+    if let Some((name, data)) =
+        st.revisions.get(&id).and_then(|rs| rs.iter().find(|r| r.number == n)).and_then(|r| r.file.clone())
+    {
         return Ok(file_response("tableau_workbook", &name, data));
     }
     let twb = crate::content::workbook_twb(&st.site, w, &st.server_host);
@@ -494,7 +541,14 @@ struct Publish {
     as_job: bool,
 }
 
-fn read_publish(st: &State, headers: &HeaderMap, body: &[u8], q: &[(String, String)], file_part: &str, kind: &str) -> Result<Publish, Fail> {
+fn read_publish(
+    st: &State,
+    headers: &HeaderMap,
+    body: &[u8],
+    q: &[(String, String)],
+    file_part: &str,
+    kind: &str,
+) -> Result<Publish, Fail> {
     let param = |k: &str| q.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
     let flag = |k: &str| param(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -516,24 +570,41 @@ fn read_publish(st: &State, headers: &HeaderMap, body: &[u8], q: &[(String, Stri
     let project_id = project.ok_or_else(|| super::missing("a <project id> element"))?;
     st.project(&project_id).map_err(Fail)?;
     let (filename, data) = if let Some(sid) = param("uploadSessionId") {
-        let data = st.uploads.get(&sid).cloned().ok_or_else(|| Fail(ApiError::not_found("404008", "Upload session", &sid)))?;
-        let ext = param(&format!("{kind}Type")).unwrap_or_else(|| if kind == "workbook" { "twbx".into() } else { "tdsx".into() });
+        let data =
+            st.uploads.get(&sid).cloned().ok_or_else(|| Fail(ApiError::not_found("404008", "Upload session", &sid)))?;
+        let ext = param(&format!("{kind}Type"))
+            .unwrap_or_else(|| if kind == "workbook" { "twbx".into() } else { "tdsx".into() });
         (format!("{name}.{ext}"), data)
     } else {
         let file = parts
             .iter()
             .find(|p| p.name == file_part)
             .ok_or_else(|| Fail(ApiError::bad_request(format!("The multipart body has no {file_part} part."))))?;
-        (file.filename.clone().unwrap_or_else(|| format!("{name}.{}", if kind == "workbook" { "twb" } else { "tds" })), file.data.clone())
+        (
+            file.filename
+                .clone()
+                .unwrap_or_else(|| format!("{name}.{}", if kind == "workbook" { "twb" } else { "tds" })),
+            file.data.clone(),
+        )
     };
-    Ok(Publish { name, project_id, description, show_tabs, filename, data, overwrite: flag("overwrite"), as_job: flag("asJob") })
+    Ok(Publish {
+        name,
+        project_id,
+        description,
+        show_tabs,
+        filename,
+        data,
+        overwrite: flag("overwrite"),
+        as_job: flag("asJob"),
+    })
 }
 
 pub(crate) async fn publish_workbook(shared: Shr, a: Auth, headers: HeaderMap, q: Q, body: axum::body::Bytes) -> Res {
     a.require_publisher(&shared.0)?;
     let mut st = shared.0.write();
     let p = read_publish(&st, &headers, &body, &q.0, "tableau_workbook", "workbook")?;
-    let doc = crate::content::unpack_document(&p.filename, &p.data).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let doc = crate::content::unpack_document(&p.filename, &p.data)
+        .map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let info = crate::content::parse_twb(&doc).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let mut ds_ids = Vec::new();
     for r in &info.published_datasources {
@@ -572,7 +643,10 @@ pub(crate) async fn publish_workbook(shared: Shr, a: Auth, headers: HeaderMap, q
         Some(_) => {
             return Err(Fail(ApiError::conflict(
                 "409004",
-                format!("A workbook named '{}' already exists in the project; publish with overwrite=true to replace it.", p.name),
+                format!(
+                    "A workbook named '{}' already exists in the project; publish with overwrite=true to replace it.",
+                    p.name
+                ),
             )));
         }
         None => {
@@ -616,7 +690,13 @@ pub(crate) async fn publish_workbook(shared: Shr, a: Auth, headers: HeaderMap, q
     };
     let w = st.site.workbooks[wi].clone();
     let mut revs = revision_list(&st, &w.id, w.revision.saturating_sub(1), w.created_at, &w.owner_id, w.size);
-    revs.push(Revision { number: w.revision, published_at: now, publisher_id: publisher, size: p.data.len() as u64, file: Some((p.filename, p.data)) });
+    revs.push(Revision {
+        number: w.revision,
+        published_at: now,
+        publisher_id: publisher,
+        size: p.data.len() as u64,
+        file: Some((p.filename, p.data)),
+    });
     st.revisions.insert(w.id.clone(), revs);
     let mut r = xml::TsResponse::new();
     if p.as_job {
@@ -633,8 +713,15 @@ pub(crate) async fn publish_workbook(shared: Shr, a: Auth, headers: HeaderMap, q
 fn misc_job(st: &mut State, kind: &str) -> xml::Job {
     let id = new_luid();
     let now = Utc::now();
-    st.jobs.insert(id.clone(), crate::state::Job { id: id.clone(), kind: kind.into(), created_at: now, finish_code: 0 });
-    xml::Job { id, mode: Some("Asynchronous".into()), kind: Some(kind.into()), created_at: Some(ts(now)), ..xml::Job::default() }
+    st.jobs
+        .insert(id.clone(), crate::state::Job { id: id.clone(), kind: kind.into(), created_at: now, finish_code: 0 });
+    xml::Job {
+        id,
+        mode: Some("Asynchronous".into()),
+        kind: Some(kind.into()),
+        created_at: Some(ts(now)),
+        ..xml::Job::default()
+    }
 }
 
 // ---------------------------------------------------------------- datasources
@@ -663,7 +750,9 @@ fn datasource_field<'a>(st: &'a State, r: &'a DsRow<'a>, f: &str) -> Option<Fiel
         "connectedWorkbookType" => FieldValue::Missing,
         "createdAt" => FieldValue::Date(&r.created),
         "updatedAt" => FieldValue::Date(&r.updated),
-        "favoritesTotal" => FieldValue::Number(st.site.favorites.iter().filter(|x| x.content.id == d.id).count() as i64),
+        "favoritesTotal" => {
+            FieldValue::Number(st.site.favorites.iter().filter(|x| x.content.id == d.id).count() as i64)
+        }
         _ => return None,
     })
 }
@@ -680,7 +769,8 @@ pub(crate) async fn list_datasources(shared: Shr, _a: Auth, q: Q) -> Res {
     let (page, pagination) = select(rows.iter().collect(), &lq, |r, f| datasource_field(&st, r, f)).map_err(Fail)?;
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
-    r.datasources = Some(xml::Datasources { datasource: page.into_iter().map(|row| st.datasource_xml(row.d)).collect() });
+    r.datasources =
+        Some(xml::Datasources { datasource: page.into_iter().map(|row| st.datasource_xml(row.d)).collect() });
     ok_xml(&r)
 }
 
@@ -711,7 +801,10 @@ pub(crate) async fn update_datasource(shared: Shr, a: Auth, Path((_v, _s, id)): 
     }
     let certified = match d.is_certified.as_deref() {
         None => None,
-        Some(s) => Some(xml::parse_bool(Some(s)).ok_or_else(|| Fail(ApiError::bad_request(format!("isCertified must be true or false, got '{s}'."))))?),
+        Some(s) => Some(
+            xml::parse_bool(Some(s))
+                .ok_or_else(|| Fail(ApiError::bad_request(format!("isCertified must be true or false, got '{s}'."))))?,
+        ),
     };
     let ds = &mut st.site.datasources[i];
     if let Some(n) = d.name {
@@ -774,7 +867,12 @@ pub(crate) async fn datasource_connections(shared: Shr, _a: Auth, Path((_v, _s, 
     ok_xml(&r)
 }
 
-pub(crate) async fn update_datasource_connection(shared: Shr, a: Auth, Path((_v, _s, id, cid)): P3, body: String) -> Res {
+pub(crate) async fn update_datasource_connection(
+    shared: Shr,
+    a: Auth,
+    Path((_v, _s, id, cid)): P3,
+    body: String,
+) -> Res {
     a.require_publisher(&shared.0)?;
     let req = parse_body(&body)?;
     let c = req.connection.ok_or_else(|| super::missing("a <connection> element"))?;
@@ -829,7 +927,8 @@ pub(crate) async fn publish_datasource(shared: Shr, a: Auth, headers: HeaderMap,
     a.require_publisher(&shared.0)?;
     let mut st = shared.0.write();
     let p = read_publish(&st, &headers, &body, &q.0, "tableau_datasource", "datasource")?;
-    let doc = crate::content::unpack_document(&p.filename, &p.data).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let doc = crate::content::unpack_document(&p.filename, &p.data)
+        .map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let info = crate::content::parse_tds(&doc).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let now = Utc::now();
     let existing = st.site.datasources.iter().position(|d| d.project_id == p.project_id && d.name == p.name);
@@ -852,7 +951,10 @@ pub(crate) async fn publish_datasource(shared: Shr, a: Auth, headers: HeaderMap,
         Some(_) => {
             return Err(Fail(ApiError::conflict(
                 "409004",
-                format!("A datasource named '{}' already exists in the project; publish with overwrite=true to replace it.", p.name),
+                format!(
+                    "A datasource named '{}' already exists in the project; publish with overwrite=true to replace it.",
+                    p.name
+                ),
             )));
         }
         None => {
@@ -895,7 +997,13 @@ pub(crate) async fn publish_datasource(shared: Shr, a: Auth, headers: HeaderMap,
     let d = st.site.datasources[di].clone();
     let mut revs = st.revisions.get(&d.id).cloned().unwrap_or_default();
     let number = revs.last().map(|r| r.number + 1).unwrap_or(if status == StatusCode::OK { 2 } else { 1 });
-    revs.push(Revision { number, published_at: now, publisher_id: publisher, size: p.data.len() as u64, file: Some((p.filename, p.data)) });
+    revs.push(Revision {
+        number,
+        published_at: now,
+        publisher_id: publisher,
+        size: p.data.len() as u64,
+        file: Some((p.filename, p.data)),
+    });
     st.revisions.insert(d.id.clone(), revs);
     let mut r = xml::TsResponse::new();
     if p.as_job {
@@ -930,7 +1038,9 @@ fn view_field<'a>(st: &'a State, r: &'a ViewRow, f: &str) -> Option<FieldValue<'
         "tags" | "tag" => FieldValue::List(&v.tags),
         "hitsTotal" => FieldValue::Number(v.total_views as i64),
         "sheetType" => FieldValue::Text(&v.sheet_type),
-        "favoritesTotal" => FieldValue::Number(st.site.favorites.iter().filter(|x| x.content.id == v.id).count() as i64),
+        "favoritesTotal" => {
+            FieldValue::Number(st.site.favorites.iter().filter(|x| x.content.id == v.id).count() as i64)
+        }
         "createdAt" => FieldValue::Date(&r.created),
         "updatedAt" => FieldValue::Date(&r.updated),
         _ => return None,
@@ -946,7 +1056,8 @@ pub(crate) async fn list_views(shared: Shr, _a: Auth, q: Q) -> Res {
     let mut rows = Vec::new();
     for (wi, w) in st.site.workbooks.iter().enumerate() {
         for vi in 0..w.views.len() {
-            let (created, updated) = if needs_dates { (ts(w.created_at), ts(w.updated_at)) } else { Default::default() };
+            let (created, updated) =
+                if needs_dates { (ts(w.created_at), ts(w.updated_at)) } else { Default::default() };
             rows.push(ViewRow { wi, vi, created, updated });
         }
     }

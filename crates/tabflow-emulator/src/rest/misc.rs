@@ -30,9 +30,17 @@ fn subscription_xml(st: &State, s: &Subscription) -> xml::Subscription {
         attach_pdf: Some("false".into()),
         suspended: Some("false".into()),
         message: None,
-        content: Some(xml::SubscriptionContent { id: s.content.id.clone(), kind: kind.into(), send_if_view_empty: Some("true".into()) }),
+        content: Some(xml::SubscriptionContent {
+            id: s.content.id.clone(),
+            kind: kind.into(),
+            send_if_view_empty: Some("true".into()),
+        }),
         schedule: Some(xml::IdRef {
-            id: Some(if s.schedule.is_empty() { "weekly".into() } else { crate::state::slug(&s.schedule).to_lowercase() }),
+            id: Some(if s.schedule.is_empty() {
+                "weekly".into()
+            } else {
+                crate::state::slug(&s.schedule).to_lowercase()
+            }),
             name: Some(if s.schedule.is_empty() { "Weekly".into() } else { s.schedule.clone() }),
         }),
         user: Some(xml::IdRef::named(s.user_id.clone(), st.user_name(&s.user_id))),
@@ -50,13 +58,19 @@ pub(crate) async fn list_subscriptions(shared: Shr, _a: Auth, q: Q) -> Res {
     .map_err(Fail)?;
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
-    r.subscriptions = Some(xml::Subscriptions { subscription: page.into_iter().map(|s| subscription_xml(&st, s)).collect() });
+    r.subscriptions =
+        Some(xml::Subscriptions { subscription: page.into_iter().map(|s| subscription_xml(&st, s)).collect() });
     ok_xml(&r)
 }
 
 pub(crate) async fn get_subscription(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
     let st = shared.0.read();
-    let s = st.site.subscriptions.iter().find(|s| s.id == id).ok_or_else(|| Fail(ApiError::not_found("404025", "Subscription", &id)))?;
+    let s = st
+        .site
+        .subscriptions
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| Fail(ApiError::not_found("404025", "Subscription", &id)))?;
     let mut r = xml::TsResponse::new();
     r.subscription = Some(subscription_xml(&st, s));
     ok_xml(&r)
@@ -71,7 +85,12 @@ fn content_ref(st: &State, c: &xml::SubscriptionContent) -> Result<ResourceRef, 
         "workbook" => {
             st.workbook(&c.id).map_err(Fail)?;
         }
-        _ => return Err(Fail(ApiError::bad_request(format!("Subscription content type '{}' must be View or Workbook.", c.kind)))),
+        _ => {
+            return Err(Fail(ApiError::bad_request(format!(
+                "Subscription content type '{}' must be View or Workbook.",
+                c.kind
+            ))));
+        }
     }
     Ok(ResourceRef { kind, id: c.id.clone() })
 }
@@ -100,7 +119,12 @@ pub(crate) async fn update_subscription(shared: Shr, _a: Auth, Path((_v, _s, id)
     let req = parse_body(&body)?;
     let s = req.subscription.ok_or_else(|| super::missing("a <subscription> element"))?;
     let mut st = shared.0.write();
-    let i = st.site.subscriptions.iter().position(|s| s.id == id).ok_or_else(|| Fail(ApiError::not_found("404025", "Subscription", &id)))?;
+    let i = st
+        .site
+        .subscriptions
+        .iter()
+        .position(|s| s.id == id)
+        .ok_or_else(|| Fail(ApiError::not_found("404025", "Subscription", &id)))?;
     if let Some(c) = &s.content {
         let c = content_ref(&st, c)?;
         st.site.subscriptions[i].content = c;
@@ -173,12 +197,7 @@ pub(crate) async fn refresh(shared: Shr, a: Auth, uri: OriginalUri, Path((_v, _s
     let kind = super::kind_of(&uri);
     let mut st = shared.0.write();
     st.resource_exists(kind, &id).map_err(Fail)?;
-    let job = Job {
-        id: new_luid(),
-        kind: "RefreshExtracts".into(),
-        created_at: Utc::now(),
-        finish_code: 0,
-    };
+    let job = Job { id: new_luid(), kind: "RefreshExtracts".into(), created_at: Utc::now(), finish_code: 0 };
     st.jobs.insert(job.id.clone(), job.clone());
     let mut r = xml::TsResponse::new();
     r.job = Some(job_xml(&job));
@@ -194,7 +213,9 @@ fn webhook_xml(st: &State, h: &Webhook) -> xml::Webhook {
         is_enabled: Some(xml::bool_str(h.enabled)),
         event: Some(h.event.clone()),
         source: xml::WebhookEvent::from_name(&h.event).map(|e| xml::WebhookSource { events: vec![e] }),
-        destination: Some(xml::WebhookDestination { http: xml::WebhookDestinationHttp { method: "POST".into(), url: h.url.clone() } }),
+        destination: Some(xml::WebhookDestination {
+            http: xml::WebhookDestinationHttp { method: "POST".into(), url: h.url.clone() },
+        }),
         owner: Some(xml::IdRef::named(h.owner_id.clone(), st.user_name(&h.owner_id))),
     }
 }
@@ -211,7 +232,12 @@ pub(crate) async fn list_webhooks(shared: Shr, _a: Auth, q: Q) -> Res {
 
 pub(crate) async fn get_webhook(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
     let st = shared.0.read();
-    let h = st.site.webhooks.iter().find(|h| h.id == id).ok_or_else(|| Fail(ApiError::not_found("404036", "Webhook", &id)))?;
+    let h = st
+        .site
+        .webhooks
+        .iter()
+        .find(|h| h.id == id)
+        .ok_or_else(|| Fail(ApiError::not_found("404036", "Webhook", &id)))?;
     let mut r = xml::TsResponse::new();
     r.webhook = Some(webhook_xml(&st, h));
     ok_xml(&r)
@@ -228,7 +254,11 @@ pub(crate) async fn add_webhook(shared: Shr, a: Auth, body: String) -> Res {
         .map(|e| e.name().to_string())
         .or(h.event)
         .ok_or_else(|| super::missing("a <webhook-source> event element"))?;
-    let url = h.destination.map(|d| d.http.url).filter(|u| !u.is_empty()).ok_or_else(|| super::missing("a <webhook-destination-http url> element"))?;
+    let url = h
+        .destination
+        .map(|d| d.http.url)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| super::missing("a <webhook-destination-http url> element"))?;
     if !url.starts_with("https://") && !url.starts_with("http://") {
         return Err(Fail(ApiError::bad_request(format!("The webhook destination '{url}' is not an http(s) URL."))));
     }
@@ -275,9 +305,13 @@ fn favorite_xml(st: &State, f: &Favorite) -> xml::Favorite {
 pub(crate) async fn list_favorites(shared: Shr, _a: Auth, Path((_v, _s, uid)): P2) -> Res {
     let st = shared.0.read();
     st.user(&uid).map_err(Fail)?;
-    let favs: Vec<xml::Favorite> = st.site.favorites.iter().filter(|f| f.user_id == uid).map(|f| favorite_xml(&st, f)).collect();
+    let favs: Vec<xml::Favorite> =
+        st.site.favorites.iter().filter(|f| f.user_id == uid).map(|f| favorite_xml(&st, f)).collect();
     let mut r = xml::TsResponse::new();
-    r.pagination = Some(tabflow_wire::paging::PageRequest { page_number: 1, page_size: favs.len().max(1) as u32 }.pagination(favs.len()));
+    r.pagination = Some(
+        tabflow_wire::paging::PageRequest { page_number: 1, page_size: favs.len().max(1) as u32 }
+            .pagination(favs.len()),
+    );
     r.favorites = Some(xml::Favorites { favorite: favs });
     ok_xml(&r)
 }
@@ -285,20 +319,32 @@ pub(crate) async fn list_favorites(shared: Shr, _a: Auth, Path((_v, _s, uid)): P
 pub(crate) async fn add_favorite(shared: Shr, _a: Auth, Path((_v, _s, uid)): P2, body: String) -> Res {
     let req = parse_body(&body)?;
     let f = req.favorite.ok_or_else(|| super::missing("a <favorite> element"))?;
-    let (kind, id) = f.content().map(|(k, i)| (k.to_string(), i.to_string())).ok_or_else(|| super::missing("the favorite's content element"))?;
+    let (kind, id) = f
+        .content()
+        .map(|(k, i)| (k.to_string(), i.to_string()))
+        .ok_or_else(|| super::missing("the favorite's content element"))?;
     let mut st = shared.0.write();
     st.user(&uid).map_err(Fail)?;
     st.resource_exists(&kind, &id).map_err(Fail)?;
     if !st.site.favorites.iter().any(|x| x.user_id == uid && x.content.id == id) {
-        st.site.favorites.push(Favorite { user_id: uid.clone(), label: f.label.clone(), content: ResourceRef { kind, id } });
+        st.site.favorites.push(Favorite {
+            user_id: uid.clone(),
+            label: f.label.clone(),
+            content: ResourceRef { kind, id },
+        });
     }
-    let favs: Vec<xml::Favorite> = st.site.favorites.iter().filter(|f| f.user_id == uid).map(|f| favorite_xml(&st, f)).collect();
+    let favs: Vec<xml::Favorite> =
+        st.site.favorites.iter().filter(|f| f.user_id == uid).map(|f| favorite_xml(&st, f)).collect();
     let mut r = xml::TsResponse::new();
     r.favorites = Some(xml::Favorites { favorite: favs });
     ok_xml(&r)
 }
 
-pub(crate) async fn delete_favorite(shared: Shr, _a: Auth, Path((_v, _s, uid, kind, id)): Path<(String, String, String, String, String)>) -> Res {
+pub(crate) async fn delete_favorite(
+    shared: Shr,
+    _a: Auth,
+    Path((_v, _s, uid, kind, id)): Path<(String, String, String, String, String)>,
+) -> Res {
     let kind = kind.trim_end_matches('s').to_string();
     let mut st = shared.0.write();
     st.user(&uid).map_err(Fail)?;
@@ -321,7 +367,13 @@ pub(crate) async fn start_upload(shared: Shr, a: Auth) -> Res {
     created_xml(&r)
 }
 
-pub(crate) async fn append_upload(shared: Shr, _a: Auth, Path((_v, _s, id)): P2, headers: HeaderMap, body: axum::body::Bytes) -> Res {
+pub(crate) async fn append_upload(
+    shared: Shr,
+    _a: Auth,
+    Path((_v, _s, id)): P2,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Res {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let parts = crate::content::parse_multipart(ct, &body).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let chunk = parts
@@ -392,7 +444,9 @@ pub(crate) async fn metadata_graphql(shared: Shr, headers: HeaderMap, body: Stri
         Err(e) => {
             let resp = tabflow_wire::graphql::Response {
                 data: None,
-                errors: vec![tabflow_wire::graphql::GraphqlError::new(format!("The request body is not a GraphQL request: {e}"))],
+                errors: vec![tabflow_wire::graphql::GraphqlError::new(format!(
+                    "The request body is not a GraphQL request: {e}"
+                ))],
             };
             return (StatusCode::BAD_REQUEST, Json(resp)).into_response();
         }
@@ -404,7 +458,9 @@ pub(crate) async fn metadata_graphql(shared: Shr, headers: HeaderMap, body: Stri
 fn vds_answer(r: Result<serde_json::Value, crate::vizql::VdsError>) -> axum::response::Response {
     match r {
         Ok(v) => Json(v).into_response(),
-        Err(e) => (StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST), Json(e.to_json())).into_response(),
+        Err(e) => {
+            (StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST), Json(e.to_json())).into_response()
+        }
     }
 }
 
@@ -446,14 +502,21 @@ pub(crate) async fn vds_simple() -> axum::response::Response {
     "VizQL Data Service is available".into_response()
 }
 
-pub(crate) async fn usage_stats(shared: Shr, headers: HeaderMap, Path((kind, id)): Path<(String, String)>) -> axum::response::Response {
+pub(crate) async fn usage_stats(
+    shared: Shr,
+    headers: HeaderMap,
+    Path((kind, id)): Path<(String, String)>,
+) -> axum::response::Response {
     if let Err(r) = json_session(&shared.0, &headers) {
         return r;
     }
     let st = shared.0.read();
     match crate::vizql::usage_stats(&st.site, &kind, &id) {
         Some(v) => Json(v).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(serde_json::json!({"errorCode": "404000", "message": format!("No {kind} with id {id}.")})))
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"errorCode": "404000", "message": format!("No {kind} with id {id}.")})),
+        )
             .into_response(),
     }
 }

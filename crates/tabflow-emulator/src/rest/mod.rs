@@ -178,7 +178,10 @@ impl FromRequestParts<Arc<Shared>> for Auth {
                     if v != st.site.site.id {
                         return Err(Fail(ApiError::not_found("404000", "Site", v)));
                     }
-                    return Err(Fail(ApiError::forbidden("403000", "The session belongs to another site; switch site first.")));
+                    return Err(Fail(ApiError::forbidden(
+                        "403000",
+                        "The session belongs to another site; switch site first.",
+                    )));
                 }
             }
         }
@@ -254,7 +257,10 @@ pub(crate) fn select<'a, T>(
     if let (Some(f), Some(first)) = (&lq.filter, items.first()) {
         for c in &f.conditions {
             if value(*first, &c.field).is_none() {
-                return Err(ApiError::invalid_filter(format!("Filter field '{}' is not supported for this resource.", c.field)));
+                return Err(ApiError::invalid_filter(format!(
+                    "Filter field '{}' is not supported for this resource.",
+                    c.field
+                )));
             }
         }
     }

@@ -20,7 +20,8 @@ fn read_rules(st: &State, p: &xml::Permissions) -> Result<Vec<(String, String, V
     }
     let mut out = Vec::new();
     for gc in &p.grantee_capabilities {
-        let (gk, gid) = gc.grantee().ok_or_else(|| super::missing("a <user id> or <group id> inside granteeCapabilities"))?;
+        let (gk, gid) =
+            gc.grantee().ok_or_else(|| super::missing("a <user id> or <group id> inside granteeCapabilities"))?;
         match gk {
             "user" => {
                 st.user(gid).map_err(Fail)?;
@@ -35,8 +36,9 @@ fn read_rules(st: &State, p: &xml::Permissions) -> Result<Vec<(String, String, V
             if !capability::is_capability(&c.name) {
                 return Err(Fail(ApiError::bad_request(format!("'{}' is not a valid capability name.", c.name))));
             }
-            let mode = Mode::parse(&c.mode)
-                .ok_or_else(|| Fail(ApiError::bad_request(format!("'{}' is not a valid capability mode; use Allow or Deny.", c.mode))))?;
+            let mode = Mode::parse(&c.mode).ok_or_else(|| {
+                Fail(ApiError::bad_request(format!("'{}' is not a valid capability mode; use Allow or Deny.", c.mode)))
+            })?;
             caps.push((c.name.clone(), mode));
         }
         out.push((gk.to_string(), gid.to_string(), caps));
@@ -61,7 +63,13 @@ pub(crate) async fn get_permissions(shared: Shr, _a: Auth, uri: OriginalUri, Pat
     ok_xml(&r)
 }
 
-pub(crate) async fn add_permissions(shared: Shr, a: Auth, uri: OriginalUri, Path((_v, _s, id)): P2, body: String) -> Res {
+pub(crate) async fn add_permissions(
+    shared: Shr,
+    a: Auth,
+    uri: OriginalUri,
+    Path((_v, _s, id)): P2,
+    body: String,
+) -> Res {
     a.require_publisher(&shared.0)?;
     let kind = kind_of(&uri);
     let req = parse_body(&body)?;
@@ -92,11 +100,17 @@ pub(crate) async fn add_permissions(shared: Shr, a: Auth, uri: OriginalUri, Path
     ok_xml(&r)
 }
 
-pub(crate) async fn delete_permission(shared: Shr, a: Auth, uri: OriginalUri, Path((_v, _s, id, gkind, gid, cap, mode)): P6) -> Res {
+pub(crate) async fn delete_permission(
+    shared: Shr,
+    a: Auth,
+    uri: OriginalUri,
+    Path((_v, _s, id, gkind, gid, cap, mode)): P6,
+) -> Res {
     a.require_publisher(&shared.0)?;
     let kind = kind_of(&uri);
     let gk = grantee_kind(&gkind)?;
-    let mode = Mode::parse(&mode).ok_or_else(|| Fail(ApiError::bad_request(format!("'{mode}' is not a capability mode; use Allow or Deny."))))?;
+    let mode = Mode::parse(&mode)
+        .ok_or_else(|| Fail(ApiError::bad_request(format!("'{mode}' is not a capability mode; use Allow or Deny."))))?;
     if !capability::is_capability(&cap) {
         return Err(Fail(ApiError::bad_request(format!("'{cap}' is not a valid capability name."))));
     }
@@ -148,7 +162,11 @@ fn default_permissions_xml(st: &State, project_id: &str, ctype: &str) -> xml::Pe
     out
 }
 
-pub(crate) async fn get_default_permissions(shared: Shr, _a: Auth, Path((_v, _s, id, ctype)): Path<(String, String, String, String)>) -> Res {
+pub(crate) async fn get_default_permissions(
+    shared: Shr,
+    _a: Auth,
+    Path((_v, _s, id, ctype)): Path<(String, String, String, String)>,
+) -> Res {
     let ctype = content_type(&ctype)?;
     let st = shared.0.read();
     st.project(&id).map_err(Fail)?;
@@ -171,11 +189,10 @@ pub(crate) async fn add_default_permissions(
     st.project(&id).map_err(Fail)?;
     let rules = read_rules(&st, &p)?;
     for (gk, gid, caps) in rules {
-        let existing = st
-            .site
-            .default_permissions
-            .iter()
-            .position(|r| r.project_id == id && r.content_type == ctype && r.grantee.kind == gk && r.grantee.id == gid);
+        let existing =
+            st.site.default_permissions.iter().position(|r| {
+                r.project_id == id && r.content_type == ctype && r.grantee.kind == gk && r.grantee.id == gid
+            });
         let i = match existing {
             Some(i) => i,
             None => {
@@ -200,23 +217,41 @@ pub(crate) async fn add_default_permissions(
 pub(crate) async fn delete_default_permission(
     shared: Shr,
     a: Auth,
-    Path((_v, _s, id, ctype, gkind, gid, cap, mode)): Path<(String, String, String, String, String, String, String, String)>,
+    Path((_v, _s, id, ctype, gkind, gid, cap, mode)): Path<(
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    )>,
 ) -> Res {
     a.require_publisher(&shared.0)?;
     let ctype = content_type(&ctype)?;
     let gk = grantee_kind(&gkind)?;
-    let mode = Mode::parse(&mode).ok_or_else(|| Fail(ApiError::bad_request(format!("'{mode}' is not a capability mode."))))?;
+    let mode =
+        Mode::parse(&mode).ok_or_else(|| Fail(ApiError::bad_request(format!("'{mode}' is not a capability mode."))))?;
     let mut st = shared.0.write();
     st.project(&id).map_err(Fail)?;
     let hit = st.site.default_permissions.iter_mut().find(|r| {
-        r.project_id == id && r.content_type == ctype && r.grantee.kind == gk && r.grantee.id == gid && r.capabilities.get(&cap) == Some(&mode)
+        r.project_id == id
+            && r.content_type == ctype
+            && r.grantee.kind == gk
+            && r.grantee.id == gid
+            && r.capabilities.get(&cap) == Some(&mode)
     });
     match hit {
         Some(r) => {
             r.capabilities.remove(&cap);
             no_content()
         }
-        None => Err(Fail(ApiError::not_found("404013", "Default permission", &format!("{gk} {gid} {cap}:{}", mode.as_str())))),
+        None => Err(Fail(ApiError::not_found(
+            "404013",
+            "Default permission",
+            &format!("{gk} {gid} {cap}:{}", mode.as_str()),
+        ))),
     }
 }
 
@@ -261,7 +296,21 @@ pub(crate) async fn add_tags(shared: Shr, a: Auth, uri: OriginalUri, Path((_v, _
     a.require_publisher(&shared.0)?;
     let kind = kind_of(&uri);
     let req = parse_body(&body)?;
-    let labels = req.tags.map(|t| t.labels()).unwrap_or_default();
+    // Tableau splits an unquoted label on spaces and commas; a quoted label is one tag.
+    let labels: Vec<String> = req
+        .tags
+        .map(|t| t.labels())
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|l| {
+            let t = l.trim();
+            if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+                vec![t[1..t.len() - 1].to_string()]
+            } else {
+                t.split([' ', ',']).filter(|p| !p.is_empty()).map(str::to_string).collect()
+            }
+        })
+        .collect();
     if labels.is_empty() || labels.iter().any(|l| l.trim().is_empty()) {
         return Err(super::missing("one or more <tag label> elements with non-empty labels"));
     }
@@ -279,7 +328,12 @@ pub(crate) async fn add_tags(shared: Shr, a: Auth, uri: OriginalUri, Path((_v, _
     ok_xml(&r)
 }
 
-pub(crate) async fn delete_tag(shared: Shr, a: Auth, uri: OriginalUri, Path((_v, _s, id, tag)): Path<(String, String, String, String)>) -> Res {
+pub(crate) async fn delete_tag(
+    shared: Shr,
+    a: Auth,
+    uri: OriginalUri,
+    Path((_v, _s, id, tag)): Path<(String, String, String, String)>,
+) -> Res {
     a.require_publisher(&shared.0)?;
     let kind = kind_of(&uri);
     let mut st = shared.0.write();

@@ -37,7 +37,8 @@ pub(crate) async fn list_users(shared: Shr, _a: Auth, q: Q) -> Res {
     // Precompute last-login strings so the comparator sees the same text as the XML.
     let logins: Vec<String> = st.site.users.iter().map(|u| u.last_login.map(ts).unwrap_or_default()).collect();
     let pairs: Vec<(usize, &User)> = st.site.users.iter().enumerate().collect();
-    let (page, pagination) = select(pairs.iter().collect(), &lq, |(i, u), f| user_field(u, f, &logins[*i])).map_err(Fail)?;
+    let (page, pagination) =
+        select(pairs.iter().collect(), &lq, |(i, u), f| user_field(u, f, &logins[*i])).map_err(Fail)?;
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
     r.users = Some(xml::Users { user: page.into_iter().map(|(_, u)| st.user_xml(u)).collect() });
@@ -63,7 +64,10 @@ pub(crate) async fn add_user(shared: Shr, a: Auth, body: String) -> Res {
     }
     let mut st = shared.0.write();
     if st.idx.users_by_name.contains_key(&name.to_lowercase()) {
-        return Err(Fail(ApiError::conflict("409017", format!("A user with the name '{name}' already exists on the site."))));
+        return Err(Fail(ApiError::conflict(
+            "409017",
+            format!("A user with the name '{name}' already exists on the site."),
+        )));
     }
     let user = User {
         id: new_luid(),
@@ -96,7 +100,10 @@ pub(crate) async fn update_user(shared: Shr, a: Auth, Path((_v, _s, id)): P2, bo
         && let Some(&other) = st.idx.users_by_name.get(&name.to_lowercase())
         && other != i
     {
-        return Err(Fail(ApiError::conflict("409017", format!("A user with the name '{name}' already exists on the site."))));
+        return Err(Fail(ApiError::conflict(
+            "409017",
+            format!("A user with the name '{name}' already exists on the site."),
+        )));
     }
     let user = &mut st.site.users[i];
     if let Some(v) = u.site_role {
@@ -213,7 +220,8 @@ pub(crate) async fn user_workbooks(shared: Shr, _a: Auth, Path((_v, _s, id)): P2
             w.owner_id == id
                 || (!owned_only
                     && st.rules_for(&w.id).iter().any(|r| {
-                        (r.grantee.kind == "user" && r.grantee.id == id) || (r.grantee.kind == "group" && groups.contains(&r.grantee.id.as_str()))
+                        (r.grantee.kind == "user" && r.grantee.id == id)
+                            || (r.grantee.kind == "group" && groups.contains(&r.grantee.id.as_str()))
                     }))
         })
         .collect();
@@ -317,7 +325,8 @@ pub(crate) async fn group_users(shared: Shr, _a: Auth, Path((_v, _s, id)): P2, q
     let members: Vec<&User> = st.site.groups[gi].members.iter().filter_map(|m| st.user(m).ok()).collect();
     let logins: Vec<String> = members.iter().map(|u| u.last_login.map(ts).unwrap_or_default()).collect();
     let pairs: Vec<(usize, &User)> = members.into_iter().enumerate().collect();
-    let (page, pagination) = select(pairs.iter().collect(), &lq, |(i, u), f| user_field(u, f, &logins[*i])).map_err(Fail)?;
+    let (page, pagination) =
+        select(pairs.iter().collect(), &lq, |(i, u), f| user_field(u, f, &logins[*i])).map_err(Fail)?;
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
     r.users = Some(xml::Users { user: page.into_iter().map(|(_, u)| st.user_xml(u)).collect() });

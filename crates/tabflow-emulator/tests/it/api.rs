@@ -28,7 +28,8 @@ async fn sign_in_variants_and_failures() {
     // wrong secret, wrong password, wrong site: 401001 and no session
     for body in [
         pat_body("tabflow", "nope", "demo"),
-        r#"<tsRequest><credentials name="admin" password="x"><site contentUrl="demo"/></credentials></tsRequest>"#.into(),
+        r#"<tsRequest><credentials name="admin" password="x"><site contentUrl="demo"/></credentials></tsRequest>"#
+            .into(),
         pat_body("tabflow", "tabflow", "elsewhere"),
     ] {
         let (s, t) = sign_in_body(&emu.url, body).await;
@@ -72,7 +73,12 @@ async fn missing_auth_wrong_site_and_sign_out() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    let r = reqwest::Client::new().post(format!("{}/api/{V}/auth/signout", emu.url)).header("X-Tableau-Auth", &c.token).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/{V}/auth/signout", emu.url))
+        .header("X-Tableau-Auth", &c.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(c.get("workbooks").await.0, 401);
 }
@@ -121,7 +127,8 @@ async fn filters_sorts_and_fields() {
         let doc = c.get_doc(&format!("workbooks?pageSize=1000&{q}")).await;
         let wbs = doc.workbooks.unwrap().workbook;
         // projectName matches by name, so same-named child projects would count too
-        let same_name: HashSet<&str> = snap.projects.iter().filter(|p| p.name == "Finance").map(|p| p.id.as_str()).collect();
+        let same_name: HashSet<&str> =
+            snap.projects.iter().filter(|p| p.name == "Finance").map(|p| p.id.as_str()).collect();
         let want = snap.workbooks.iter().filter(|w| same_name.contains(w.project_id.as_str())).count();
         assert_eq!(wbs.len(), want, "{q}");
         assert!(wbs.len() >= expected);
@@ -144,14 +151,16 @@ async fn filters_sorts_and_fields() {
     assert_eq!(doc.users.unwrap().user.len(), 1);
     // sort by name desc
     let doc = c.get_doc("workbooks?pageSize=50&sort=name:desc").await;
-    let names: Vec<String> = doc.workbooks.unwrap().workbook.into_iter().map(|w| w.name.unwrap().to_lowercase()).collect();
+    let names: Vec<String> =
+        doc.workbooks.unwrap().workbook.into_iter().map(|w| w.name.unwrap().to_lowercase()).collect();
     let mut sorted = names.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(names, sorted);
     // updatedAt gt
     let cut = snap.now - chrono::Duration::days(30);
     let want = snap.workbooks.iter().filter(|w| w.updated_at > cut).count();
-    let doc = c.get_doc(&format!("workbooks?pageSize=1000&filter=updatedAt:gt:{}", cut.format("%Y-%m-%dT%H:%M:%SZ"))).await;
+    let doc =
+        c.get_doc(&format!("workbooks?pageSize=1000&filter=updatedAt:gt:{}", cut.format("%Y-%m-%dT%H:%M:%SZ"))).await;
     assert_eq!(doc.workbooks.unwrap().workbook.len(), want);
     // fields: only id,name
     let doc = c.get_doc("workbooks?pageSize=5&fields=id,name").await;
@@ -206,10 +215,15 @@ async fn move_and_reown_a_workbook_then_read_back() {
     assert_eq!(s, 200, "{t}");
     let after = emu.emulator.snapshot();
     let w2 = after.workbooks.iter().find(|w| w.id == wb.id).unwrap();
-    assert_eq!((w2.project_id.as_str(), w2.owner_id.as_str(), w2.show_tabs), (target.id.as_str(), owner.id.as_str(), false));
+    assert_eq!(
+        (w2.project_id.as_str(), w2.owner_id.as_str(), w2.show_tabs),
+        (target.id.as_str(), owner.id.as_str(), false)
+    );
     assert!(w2.updated_at > wb.updated_at);
     // a bad reference changes nothing
-    let (s, _) = c.put(&format!("workbooks/{}", wb.id), r#"<tsRequest><workbook><project id="nope"/></workbook></tsRequest>"#).await;
+    let (s, _) = c
+        .put(&format!("workbooks/{}", wb.id), r#"<tsRequest><workbook><project id="nope"/></workbook></tsRequest>"#)
+        .await;
     assert_eq!(s, 404);
     assert_eq!(emu.emulator.snapshot().workbooks.iter().find(|w| w.id == wb.id).unwrap().project_id, target.id);
 }
@@ -228,7 +242,13 @@ async fn permissions_merge_and_delete_per_capability() {
     let (s, t) = c.put(&format!("workbooks/{}/permissions", wb.id), &body).await;
     assert_eq!(s, 200, "{t}");
     let doc = c.get_doc(&format!("workbooks/{}/permissions", wb.id)).await;
-    let gc = doc.permissions.unwrap().grantee_capabilities.into_iter().find(|g| g.grantee() == Some(("group", group.id.as_str()))).unwrap();
+    let gc = doc
+        .permissions
+        .unwrap()
+        .grantee_capabilities
+        .into_iter()
+        .find(|g| g.grantee() == Some(("group", group.id.as_str())))
+        .unwrap();
     let caps: HashSet<(String, String)> = gc.capabilities.capability.into_iter().map(|c| (c.name, c.mode)).collect();
     assert!(caps.contains(&("Read".into(), "Allow".into())) && caps.contains(&("ExportData".into(), "Deny".into())));
     // delete one capability
@@ -251,10 +271,14 @@ async fn tags_add_and_delete() {
     let emu = start_demo().await;
     let c = sign_in(&emu.url).await;
     let wb = emu.emulator.snapshot().workbooks[5].clone();
-    let (s, t) = c.put(&format!("workbooks/{}/tags", wb.id), r#"<tsRequest><tags><tag label="archived-by-tabflow"/><tag label="old tag"/></tags></tsRequest>"#).await;
+    let (s, t) = c.put(&format!("workbooks/{}/tags", wb.id), r#"<tsRequest><tags><tag label="archived-by-tabflow"/><tag label="&quot;old tag&quot;"/><tag label="two words"/></tags></tsRequest>"#).await;
     assert_eq!(s, 200, "{t}");
     let tags = xml::parse_response(&t).unwrap().tags.unwrap().labels();
     assert!(tags.contains(&"archived-by-tabflow".to_string()) && tags.contains(&"old tag".to_string()));
+    assert!(
+        tags.contains(&"two".to_string()) && tags.contains(&"words".to_string()),
+        "unquoted labels split: {tags:?}"
+    );
     assert_eq!(c.delete(&format!("workbooks/{}/tags/old%20tag", wb.id)).await.0, 204);
     let after = emu.emulator.snapshot();
     let w = after.workbooks.iter().find(|w| w.id == wb.id).unwrap();
@@ -308,15 +332,22 @@ async fn groups_and_members() {
 async fn projects_nested_create_and_cycle_refused() {
     let emu = start_demo().await;
     let c = sign_in(&emu.url).await;
-    let (s, t) = c.post("projects", r#"<tsRequest><project name="Quarantine" contentPermissions="LockedToProject"/></tsRequest>"#).await;
+    let (s, t) = c
+        .post("projects", r#"<tsRequest><project name="Quarantine" contentPermissions="LockedToProject"/></tsRequest>"#)
+        .await;
     assert_eq!(s, 201, "{t}");
     let parent = xml::parse_response(&t).unwrap().project.unwrap().id.unwrap();
-    let (s, t) = c.post("projects", &format!(r#"<tsRequest><project name="Child" parentProjectId="{parent}"/></tsRequest>"#)).await;
+    let (s, t) = c
+        .post("projects", &format!(r#"<tsRequest><project name="Child" parentProjectId="{parent}"/></tsRequest>"#))
+        .await;
     assert_eq!(s, 201, "{t}");
     let child = xml::parse_response(&t).unwrap().project.unwrap().id.unwrap();
-    let (s, _) = c.put(&format!("projects/{parent}"), &format!(r#"<tsRequest><project parentProjectId="{child}"/></tsRequest>"#)).await;
+    let (s, _) = c
+        .put(&format!("projects/{parent}"), &format!(r#"<tsRequest><project parentProjectId="{child}"/></tsRequest>"#))
+        .await;
     assert_eq!(s, 409);
-    let (s, _) = c.post("projects", r#"<tsRequest><project name="X" contentPermissions="Whatever"/></tsRequest>"#).await;
+    let (s, _) =
+        c.post("projects", r#"<tsRequest><project name="X" contentPermissions="Whatever"/></tsRequest>"#).await;
     assert_eq!(s, 400);
 }
 
@@ -344,9 +375,8 @@ async fn snapshot_route_round_trips() {
     let text = reqwest::get(format!("{}/_emulator/snapshot", emu.url)).await.unwrap().text().await.unwrap();
     let site = tabflow_site::Site::from_json(&text).unwrap();
     let mut a = site.clone();
-    let mut b = emu.emulator.snapshot();
+    let b = emu.emulator.snapshot();
     a.now = b.now;
-    b.now = a.now;
     assert_eq!(a, b);
     assert_eq!(tabflow_site::Site::from_json(&site.to_json()).unwrap(), site);
 }

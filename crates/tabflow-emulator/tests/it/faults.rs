@@ -76,7 +76,10 @@ async fn rate_limit_answers_429_with_retry_after() {
     for _ in 0..5 {
         let r = c.http.get(c.site_url("workbooks?pageSize=1")).header("X-Tableau-Auth", &c.token).send().await.unwrap();
         if r.status() == 429 {
-            saw = Some((r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()), error_code(&r.text().await.unwrap())));
+            saw = Some((
+                r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()),
+                error_code(&r.text().await.unwrap()),
+            ));
             break;
         }
     }

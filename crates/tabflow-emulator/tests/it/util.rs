@@ -22,7 +22,9 @@ pub async fn start_demo() -> Running {
 }
 
 pub fn pat_body(name: &str, secret: &str, site: &str) -> String {
-    format!(r#"<tsRequest><credentials personalAccessTokenName="{name}" personalAccessTokenSecret="{secret}"><site contentUrl="{site}"/></credentials></tsRequest>"#)
+    format!(
+        r#"<tsRequest><credentials personalAccessTokenName="{name}" personalAccessTokenSecret="{secret}"><site contentUrl="{site}"/></credentials></tsRequest>"#
+    )
 }
 
 pub async fn sign_in_body(url: &str, body: String) -> (u16, String) {
@@ -82,5 +84,9 @@ impl Client {
 
 /// The `<error code>` of an error body.
 pub fn error_code(body: &str) -> String {
-    xml::parse_response(body).ok().and_then(|d| d.error).map(|e| e.code).unwrap_or_else(|| format!("<not an error body: {body}>"))
+    xml::parse_response(body)
+        .ok()
+        .and_then(|d| d.error)
+        .map(|e| e.code)
+        .unwrap_or_else(|| format!("<not an error body: {body}>"))
 }
