@@ -1,0 +1,129 @@
+"""Benchmark: `tabflow site snapshot` of an emulated site, and the same inventory with a
+plain tableauserverclient script, side by side at 0 ms and 20 ms injected latency.
+
+    .venv/bin/python bench/snapshot.py [--scale 100000] [--side-by-side-scale 2000]
+
+Reports wall time, API calls (counted by the emulator's /_emulator/stats) against the minimum
+the snapshot's contents need, and each client's peak RSS. Numbers go to BENCHMARKS.md."""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TABFLOW = os.environ.get("TABFLOW_BIN", str(ROOT / "target" / "release" / "tabflow"))
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+
+def post(url, body=b"{}"):
+    urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"}))
+
+
+def get_json(url):
+    with urllib.request.urlopen(url) as r:
+        return json.loads(r.read())
+
+
+def peak_rss_of(cmd, env=None):
+    """Runs cmd under os.wait4 to read its own peak RSS."""
+    t = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    return time.monotonic() - t, usage.ru_maxrss / 1024.0, out.decode(), err.decode(), status
+
+
+def minimum_calls(site):
+    pages = lambda n: max(1, math.ceil(n / 1000))
+    views = [v for w in site["workbooks"] for v in w["views"]]
+    untabbed_views = sum(len(w["views"]) for w in site["workbooks"] if not w.get("show_tabs", True))
+    m = 2  # serverInfo, signin
+    m += sum(pages(len(site[k])) for k in ["users", "groups", "projects", "datasources", "workbooks", "subscriptions"])
+    m += pages(len(views)) + 1 + 1  # views, webhooks, data alerts
+    m += sum(pages(len(g["members"])) for g in site["groups"])
+    m += len(site["projects"]) + len(site["workbooks"]) + len(site["datasources"]) + untabbed_views  # permissions
+    m += 2 * len(site["projects"])  # default permissions (workbooks, datasources)
+    m += len(site["datasources"])  # connections
+    m += max(1, math.ceil(len(site["datasources"]) / 500)) + max(1, math.ceil(len(site["workbooks"]) / 500))  # Metadata API
+    m += 3  # Admin Insights: find the datasource, read-metadata, query
+    return m
+
+
+def start_emulator(scale, latency):
+    p = subprocess.Popen([TABFLOW, "emulator", "serve", "--port", "0", "--scale", str(scale)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = p.stdout.readline().strip()
+    if latency:
+        post(url + "/_emulator/faults", json.dumps({"latency_ms": latency}).encode())
+    return p, url
+
+
+def bench_tabflow(scale, latency, concurrency=8):
+    p, url = start_emulator(scale, latency)
+    try:
+        post(url + "/_emulator/stats/reset")
+        out = tempfile.mktemp(suffix=".json")
+        env = dict(os.environ, TABLEAU_PAT_NAME="tabflow", TABLEAU_PAT_SECRET="tabflow")
+        secs, rss, _, err, status = peak_rss_of([TABFLOW, "site", "snapshot", "--server", url, "--site", "demo", "--concurrency", str(concurrency), "-o", out], env)
+        assert status == 0, err
+        calls = get_json(url + "/_emulator/stats")["requests"]
+        site = json.load(open(out))
+        os.unlink(out)
+        return {"tool": "tabflow", "scale": scale, "latency_ms": latency, "concurrency": concurrency, "seconds": round(secs, 2),
+                "calls": calls, "minimum_calls": minimum_calls(site), "peak_rss_mib": round(rss), "permission_rules": len(site["permissions"])}
+    finally:
+        p.terminate()
+        p.wait()
+
+
+def bench_tsc(scale, latency):
+    p, url = start_emulator(scale, latency)
+    try:
+        post(url + "/_emulator/stats/reset")
+        secs, rss, out, err, status = peak_rss_of([PYTHON, str(ROOT / "bench" / "tsc_inventory.py"), url])
+        assert status == 0, err
+        calls = get_json(url + "/_emulator/stats")["requests"]
+        r = json.loads(out)
+        return {"tool": "python tableauserverclient", "scale": scale, "latency_ms": latency, "seconds": round(secs, 2), "calls": calls,
+                "peak_rss_mib": round(rss), "permission_rules": r["permission_rules"]}
+    finally:
+        p.terminate()
+        p.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=int, default=100000)
+    ap.add_argument("--side-by-side-scale", type=int, default=2000)
+    ap.add_argument("--latencies", default="0,20")
+    args = ap.parse_args()
+    results = []
+    lat = [int(x) for x in args.latencies.split(",")]
+    for l in lat:
+        a = bench_tabflow(args.side_by_side_scale, l)
+        b = bench_tsc(args.side_by_side_scale, l)
+        a["speedup_vs_tsc"] = round(b["seconds"] / a["seconds"], 1)
+        results += [a, b]
+        print(json.dumps(a), flush=True)
+        print(json.dumps(b), flush=True)
+    for l in lat:
+        r = bench_tabflow(args.scale, l)
+        results.append(r)
+        print(json.dumps(r), flush=True)
+    for r in results:
+        extra = ""
+        if "minimum_calls" in r:
+            extra = f", minimum {r['minimum_calls']} ({100.0 * (r['calls'] - r['minimum_calls']) / r['minimum_calls']:+.1f} %)"
+        if "speedup_vs_tsc" in r:
+            extra += f", {r['speedup_vs_tsc']}x the TSC script"
+        print(f"{r['tool']:28} scale {r['scale']:>6} latency {r['latency_ms']:>2} ms: {r['seconds']:>8.2f} s, {r['calls']} calls{extra}, peak RSS {r['peak_rss_mib']} MiB")
+
+
+if __name__ == "__main__":
+    main()
