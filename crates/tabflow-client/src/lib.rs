@@ -25,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod list;
 pub mod metadata;
+pub mod repository;
 pub mod resources;
 pub mod secret;
 pub mod snapshot;
