@@ -196,6 +196,7 @@ impl Emulator {
 
     pub fn router(&self) -> Router {
         let api = crate::rest::routes()
+            .route_layer(middleware::map_response(tableau_rejections))
             .route_layer(middleware::from_fn_with_state(self.shared.clone(), faults_layer))
             .route_layer(middleware::from_fn_with_state(self.shared.clone(), stats_layer));
         let control = Router::new()
@@ -260,6 +261,25 @@ impl IntoResponse for Fail {
 pub fn xml_response(status: StatusCode, doc: &tabflow_wire::xml::TsResponse) -> Response {
     let mut r = (status, tabflow_wire::xml::to_string(doc)).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=utf-8"));
+    r
+}
+
+/// Framework rejections (a body that is not UTF-8, a malformed query string) answered in
+/// Tableau's `<error>` shape, like every other REST failure.
+async fn tableau_rejections(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let ct = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.contains("xml") || ct.contains("json") {
+        return resp;
+    }
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
+    let detail = String::from_utf8_lossy(&bytes).trim().to_string();
+    let code = format!("{}000", status.as_u16());
+    let mut r = Fail(ApiError::new(&code, status.canonical_reason().unwrap_or("Error"), detail)).into_response();
+    *r.status_mut() = status;
     r
 }
 

@@ -174,7 +174,10 @@ fn top_project(site: &Site, pid: &str) -> String {
     String::new()
 }
 
-fn rows_for(site: &Site, table: &'static [(&'static str, Ty)]) -> Vec<Vec<Value>> {
+fn rows_for(site: &Site, table: &'static [(&'static str, Ty)], needed: &[bool]) -> Vec<Vec<Value>> {
+    // Only the columns a query reads are computed; the others stay null.
+    let cell =
+        |k: usize, f: &dyn Fn() -> Value| if needed.get(k).copied().unwrap_or(false) { f() } else { Value::Null };
     let pname: BTreeMap<&str, &str> = site.projects.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
     let top: BTreeMap<&str, String> = site.projects.iter().map(|p| (p.id.as_str(), top_project(site, &p.id))).collect();
     let email: BTreeMap<&str, &str> = site.users.iter().map(|u| (u.id.as_str(), u.email.as_str())).collect();
@@ -185,65 +188,65 @@ fn rows_for(site: &Site, table: &'static [(&'static str, Ty)]) -> Vec<Vec<Value>
         for (wi, w) in site.workbooks.iter().enumerate() {
             let wid = 1_000_000 + wi;
             rows.push(vec![
-                json!(wid),
-                json!(w.id),
-                json!("Workbook"),
-                json!(w.name),
-                json!(format!("{host}/workbooks/{}", wid)),
-                json!(pname.get(w.project_id.as_str())),
-                json!(top.get(w.project_id.as_str())),
-                json!(email.get(w.owner_id.as_str())),
-                ts(&w.created_at),
-                ts(&w.updated_at),
-                ts(&w.updated_at),
-                opt_ts(&w.last_viewed_at()),
-                json!(w.size),
-                Value::Null,
-                Value::Null,
-                json!(site.site.id),
-                json!(w.tags.join(", ")),
+                cell(0, &|| json!(wid)),
+                cell(1, &|| json!(w.id)),
+                cell(2, &|| json!("Workbook")),
+                cell(3, &|| json!(w.name)),
+                cell(4, &|| json!(format!("{host}/workbooks/{}", wid))),
+                cell(5, &|| json!(pname.get(w.project_id.as_str()))),
+                cell(6, &|| json!(top.get(w.project_id.as_str()))),
+                cell(7, &|| json!(email.get(w.owner_id.as_str()))),
+                cell(8, &|| ts(&w.created_at)),
+                cell(9, &|| ts(&w.updated_at)),
+                cell(10, &|| ts(&w.updated_at)),
+                cell(11, &|| opt_ts(&w.last_viewed_at())),
+                cell(12, &|| json!(w.size)),
+                cell(13, &|| Value::Null),
+                cell(14, &|| Value::Null),
+                cell(15, &|| json!(site.site.id)),
+                cell(16, &|| json!(w.tags.join(", "))),
             ]);
             for (vi, v) in w.views.iter().enumerate() {
                 rows.push(vec![
-                    json!(5_000_000 + wi * 16 + vi),
-                    json!(v.id),
-                    json!("View"),
-                    json!(v.name),
-                    json!(format!("{host}/views/{}/{}", w.content_url, v.name)),
-                    json!(pname.get(w.project_id.as_str())),
-                    json!(top.get(w.project_id.as_str())),
-                    json!(email.get(w.owner_id.as_str())),
-                    ts(&w.created_at),
-                    ts(&w.updated_at),
-                    ts(&w.updated_at),
-                    opt_ts(&v.last_viewed_at),
-                    Value::Null,
-                    json!(wid),
-                    json!(w.name),
-                    json!(site.site.id),
-                    json!(v.tags.join(", ")),
+                    cell(0, &|| json!(5_000_000 + wi * 16 + vi)),
+                    cell(1, &|| json!(v.id)),
+                    cell(2, &|| json!("View")),
+                    cell(3, &|| json!(v.name)),
+                    cell(4, &|| json!(format!("{host}/views/{}/{}", w.content_url, v.name))),
+                    cell(5, &|| json!(pname.get(w.project_id.as_str()))),
+                    cell(6, &|| json!(top.get(w.project_id.as_str()))),
+                    cell(7, &|| json!(email.get(w.owner_id.as_str()))),
+                    cell(8, &|| ts(&w.created_at)),
+                    cell(9, &|| ts(&w.updated_at)),
+                    cell(10, &|| ts(&w.updated_at)),
+                    cell(11, &|| opt_ts(&v.last_viewed_at)),
+                    cell(12, &|| Value::Null),
+                    cell(13, &|| json!(wid)),
+                    cell(14, &|| json!(w.name)),
+                    cell(15, &|| json!(site.site.id)),
+                    cell(16, &|| json!(v.tags.join(", "))),
                 ]);
             }
         }
         for (di, d) in site.datasources.iter().enumerate() {
             rows.push(vec![
-                json!(3_000_000 + di),
-                json!(d.id),
-                json!("Datasource"),
-                json!(d.name),
-                json!(format!("{host}/datasources/{}", 3_000_000 + di)),
-                json!(pname.get(d.project_id.as_str())),
-                json!(top.get(d.project_id.as_str())),
-                json!(email.get(d.owner_id.as_str())),
-                opt_ts(&d.created_at),
-                ts(&d.updated_at),
-                ts(&d.updated_at),
-                opt_ts(&d.last_accessed_at),
-                json!(d.size),
-                Value::Null,
-                Value::Null,
-                json!(site.site.id),
-                json!(d.tags.join(", ")),
+                cell(0, &|| json!(3_000_000 + di)),
+                cell(1, &|| json!(d.id)),
+                cell(2, &|| json!("Datasource")),
+                cell(3, &|| json!(d.name)),
+                cell(4, &|| json!(format!("{host}/datasources/{}", 3_000_000 + di))),
+                cell(5, &|| json!(pname.get(d.project_id.as_str()))),
+                cell(6, &|| json!(top.get(d.project_id.as_str()))),
+                cell(7, &|| json!(email.get(d.owner_id.as_str()))),
+                cell(8, &|| opt_ts(&d.created_at)),
+                cell(9, &|| ts(&d.updated_at)),
+                cell(10, &|| ts(&d.updated_at)),
+                cell(11, &|| opt_ts(&d.last_accessed_at)),
+                cell(12, &|| json!(d.size)),
+                cell(13, &|| Value::Null),
+                cell(14, &|| Value::Null),
+                cell(15, &|| json!(site.site.id)),
+                cell(16, &|| json!(d.tags.join(", "))),
             ]);
         }
     } else if std::ptr::eq(table, TS_EVENTS) {
@@ -262,21 +265,21 @@ fn rows_for(site: &Site, table: &'static [(&'static str, Ty)]) -> Vec<Vec<Value>
                     let actor = (wi * 7 + vi * 13 + k as usize) % site.users.len().max(1);
                     let u = &site.users[actor];
                     rows.push(vec![
-                        json!(id),
-                        ts(&at),
-                        json!("Access View"),
-                        json!("Access"),
-                        json!(5_000_000 + wi * 16 + vi),
-                        json!(v.id),
-                        json!("View"),
-                        json!(v.name),
-                        json!(w.name),
-                        json!(pname.get(w.project_id.as_str())),
-                        json!(uid.get(w.owner_id.as_str())),
-                        json!(actor + 1),
-                        json!(u.email),
-                        json!(u.site_role),
-                        json!(site.site.id),
+                        cell(0, &|| json!(id)),
+                        cell(1, &|| ts(&at)),
+                        cell(2, &|| json!("Access View")),
+                        cell(3, &|| json!("Access")),
+                        cell(4, &|| json!(5_000_000 + wi * 16 + vi)),
+                        cell(5, &|| json!(v.id)),
+                        cell(6, &|| json!("View")),
+                        cell(7, &|| json!(v.name)),
+                        cell(8, &|| json!(w.name)),
+                        cell(9, &|| json!(pname.get(w.project_id.as_str()))),
+                        cell(10, &|| json!(uid.get(w.owner_id.as_str()))),
+                        cell(11, &|| json!(actor + 1)),
+                        cell(12, &|| json!(u.email)),
+                        cell(13, &|| json!(u.site_role)),
+                        cell(14, &|| json!(site.site.id)),
                     ]);
                     id += 1;
                 }
@@ -285,12 +288,12 @@ fn rows_for(site: &Site, table: &'static [(&'static str, Ty)]) -> Vec<Vec<Value>
     } else {
         for (i, u) in site.users.iter().enumerate() {
             rows.push(vec![
-                json!(i + 1),
-                json!(u.id),
-                json!(u.name),
-                json!(u.email),
-                json!(u.site_role),
-                opt_ts(&u.last_login),
+                cell(0, &|| json!(i + 1)),
+                cell(1, &|| json!(u.id)),
+                cell(2, &|| json!(u.name)),
+                cell(3, &|| json!(u.email)),
+                cell(4, &|| json!(u.site_role)),
+                cell(5, &|| opt_ts(&u.last_login)),
             ]);
         }
     }
@@ -430,7 +433,19 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
         });
         reqs.push(FieldReq { col, key, function, sort });
     }
-    let mut rows = rows_for(site, table);
+    let mut needed = vec![false; table.len()];
+    for q in &reqs {
+        needed[q.col] = true;
+    }
+    for flt in query.get("filters").and_then(|f| f.as_array()).into_iter().flatten() {
+        for key in ["field", "fieldToMeasure"] {
+            if let Some(c) = flt.get(key).and_then(|f| f.get("fieldCaption")).and_then(|c| c.as_str()).and_then(col_of)
+            {
+                needed[c] = true;
+            }
+        }
+    }
+    let mut rows = rows_for(site, table, &needed);
     // Filters.
     for flt in query.get("filters").and_then(|f| f.as_array()).cloned().unwrap_or_default() {
         let caption = flt

@@ -380,3 +380,20 @@ async fn snapshot_route_round_trips() {
     assert_eq!(a, b);
     assert_eq!(tabflow_site::Site::from_json(&site.to_json()).unwrap(), site);
 }
+
+#[tokio::test]
+async fn framework_rejections_use_tableau_error_bodies() {
+    let emu = start_demo().await;
+    let c = sign_in(&emu.url).await;
+    let id = emu.emulator.snapshot().workbooks[0].id.clone();
+    let r = c
+        .http
+        .put(c.site_url(&format!("workbooks/{id}")))
+        .header("X-Tableau-Auth", &c.token)
+        .body(vec![0xff, 0xfe, 0x00, 0x3c])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(error_code(&r.text().await.unwrap()).starts_with("400"));
+}
