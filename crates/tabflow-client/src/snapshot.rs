@@ -39,6 +39,28 @@ fn rules(kind: &str, id: &str, caps: Vec<Capability>) -> Vec<site::PermissionRul
         .collect()
 }
 
+fn workbook_model(w: xml::Workbook) -> site::Workbook {
+    let mb = |s: &Option<String>| s.as_deref().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) * 1024 * 1024;
+    let now = Utc::now();
+    site::Workbook {
+        size: mb(&w.size),
+        created_at: time(&w.created_at).unwrap_or(now),
+        updated_at: time(&w.updated_at).unwrap_or(now),
+        show_tabs: xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true),
+        id: w.id.unwrap_or_default(),
+        name: w.name.unwrap_or_default(),
+        project_id: w.project.and_then(|p| p.id).unwrap_or_default(),
+        owner_id: w.owner.and_then(|o| o.id).unwrap_or_default(),
+        tags: w.tags.map(|t| t.labels()).unwrap_or_default(),
+        datasource_ids: vec![],
+        views: vec![],
+        content_url: w.content_url.unwrap_or_default(),
+        description: w.description.unwrap_or_default(),
+        fields_used: vec![],
+        revision: 1,
+    }
+}
+
 /// Options for [`take`].
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -60,8 +82,27 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
         client.groups().collect(),
         client.projects().collect(),
         client.datasources().collect(),
-        client.workbooks().collect(),
-        client.views(true).collect(),
+        // Workbooks and views are converted to the compact model as they stream in: at 100k
+        // workbooks the full XML records would hold several hundred MB.
+        client.workbooks().stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
+        client
+            .views(true)
+            .stream()
+            .try_filter_map(|v| async move {
+                let Some(wb) = v.workbook.as_ref().and_then(|w| w.id.clone()) else { return Ok(None) };
+                Ok(Some((
+                    wb,
+                    site::View {
+                        last_viewed_at: None,
+                        id: v.id.unwrap_or_default(),
+                        name: v.name.unwrap_or_default(),
+                        total_views: v.usage.and_then(|u| u.total_view_count.parse().ok()).unwrap_or(0),
+                        tags: v.tags.map(|t| t.labels()).unwrap_or_default(),
+                        sheet_type: v.sheet_type.unwrap_or_default(),
+                    },
+                )))
+            })
+            .try_collect::<Vec<(String, site::View)>>(),
         client.subscriptions().collect(),
         client.webhooks().collect(),
         client.data_alerts().collect(),
@@ -82,18 +123,12 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
     // Permissions.
     let mut targets: Vec<(ContentKind, String)> = Vec::new();
     targets.extend(projects.iter().filter_map(|p| p.id.clone()).map(|id| (ContentKind::Project, id)));
-    targets.extend(workbooks.iter().filter_map(|w| w.id.clone()).map(|id| (ContentKind::Workbook, id)));
+    targets.extend(workbooks.iter().map(|w| (ContentKind::Workbook, w.id.clone())));
     targets.extend(datasources.iter().filter_map(|d| d.id.clone()).map(|id| (ContentKind::Datasource, id)));
-    let tabbed: HashMap<&str, bool> = workbooks
-        .iter()
-        .filter_map(|w| Some((w.id.as_deref()?, xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true))))
-        .collect();
-    for v in &views {
-        let wb = v.workbook.as_ref().and_then(|w| w.id.as_deref()).unwrap_or("");
-        if !tabbed.get(wb).copied().unwrap_or(true)
-            && let Some(id) = &v.id
-        {
-            targets.push((ContentKind::View, id.clone()));
+    let tabbed: HashMap<&str, bool> = workbooks.iter().map(|w| (w.id.as_str(), w.show_tabs)).collect();
+    for (wb, v) in &views {
+        if !tabbed.get(wb.as_str()).copied().unwrap_or(true) {
+            targets.push((ContentKind::View, v.id.clone()));
         }
     }
     let permissions: Vec<Vec<site::PermissionRule>> = futures::stream::iter(targets)
@@ -158,17 +193,9 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
     };
 
     let mut views_by_wb: HashMap<String, Vec<site::View>> = HashMap::new();
-    for v in views {
-        let Some(wb) = v.workbook.as_ref().and_then(|w| w.id.clone()) else { continue };
-        let id = v.id.clone().unwrap_or_default();
-        views_by_wb.entry(wb).or_default().push(site::View {
-            last_viewed_at: last(&id),
-            id,
-            name: v.name.unwrap_or_default(),
-            total_views: v.usage.and_then(|u| u.total_view_count.parse().ok()).unwrap_or(0),
-            tags: v.tags.map(|t| t.labels()).unwrap_or_default(),
-            sheet_type: v.sheet_type.unwrap_or_default(),
-        });
+    for (wb, mut v) in views {
+        v.last_viewed_at = last(&v.id);
+        views_by_wb.entry(wb).or_default().push(v);
     }
     let mb = |s: &Option<String>| s.as_deref().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) * 1024 * 1024;
 
@@ -257,26 +284,13 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
             .collect(),
         workbooks: workbooks
             .into_iter()
-            .map(|w| {
-                let id = w.id.clone().unwrap_or_default();
-                let lin = wb_lineage.get(&id);
-                site::Workbook {
-                    name: w.name.unwrap_or_default(),
-                    project_id: w.project.and_then(|p| p.id).unwrap_or_default(),
-                    owner_id: w.owner.and_then(|o| o.id).unwrap_or_default(),
-                    tags: w.tags.map(|t| t.labels()).unwrap_or_default(),
-                    size: mb(&w.size),
-                    created_at: time(&w.created_at).unwrap_or(now),
-                    updated_at: time(&w.updated_at).unwrap_or(now),
-                    datasource_ids: lin.map(|l| l.datasources.clone()).unwrap_or_default(),
-                    views: views_by_wb.remove(&id).unwrap_or_default(),
-                    content_url: w.content_url.unwrap_or_default(),
-                    description: w.description.unwrap_or_default(),
-                    show_tabs: xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true),
-                    fields_used: lin.map(|l| l.fields_used.clone()).unwrap_or_default(),
-                    revision: 1,
-                    id,
+            .map(|mut w| {
+                if let Some(lin) = wb_lineage.get(&w.id) {
+                    w.datasource_ids = lin.datasources.clone();
+                    w.fields_used = lin.fields_used.clone();
                 }
+                w.views = views_by_wb.remove(&w.id).unwrap_or_default();
+                w
             })
             .collect(),
         permissions: permissions.into_iter().flatten().collect(),

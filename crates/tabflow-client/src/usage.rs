@@ -117,22 +117,46 @@ impl AdminInsights {
             "filters": [{"field": {"fieldCaption": "Item Type"}, "filterType": "SET", "values": ["Workbook", "Datasource", "View"], "exclude": false}]},
             "options": {"returnFormat": "OBJECTS", "debug": false, "disaggregate": false}
         });
-        let data = Self::vds(client, "query-datasource", body).await?;
-        let rows = data.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default();
-        let mut items = HashMap::new();
-        for row in rows {
-            let luid = row.get("Item LUID").and_then(|v| v.as_str()).unwrap_or("");
-            if luid.is_empty() {
+        // Typed rows: at 100k workbooks the answer has ~400k rows; a serde_json::Value tree of
+        // it would cost several hundred MB.
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(rename = "Item LUID", default)]
+            luid: Option<String>,
+            #[serde(rename = "Item Type", default)]
+            kind: Option<String>,
+            #[serde(rename = "Last Accessed At", default)]
+            last: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            data: Vec<Row>,
+        }
+        let mut r = Request::new(reqwest::Method::POST, "/api/v1/vizql-data-service/query-datasource")
+            .unscoped()
+            .idempotent(true);
+        r.body = Some(Body::Json(body));
+        let resp = client.send(r).await?;
+        let answer: Answer = serde_json::from_slice(&resp.body).map_err(|e| Error::Protocol {
+            url: "/api/v1/vizql-data-service/query-datasource".into(),
+            status: resp.status,
+            detail: format!("the answer is not the expected JSON: {e}"),
+        })?;
+        drop(resp);
+        let mut items = HashMap::with_capacity(answer.data.len());
+        for row in answer.data {
+            let Some(luid) = row.luid.filter(|l| !l.is_empty()) else {
                 continue; // an empty extract answers one all-null row
-            }
-            let kind = match row.get("Item Type").and_then(|v| v.as_str()) {
+            };
+            let kind = match row.kind.as_deref() {
                 Some("Workbook") => ItemKind::Workbook,
                 Some("Datasource") => ItemKind::Datasource,
                 Some("View") => ItemKind::View,
                 _ => continue,
             };
-            let last_access = row.get("Last Accessed At").and_then(|v| v.as_str()).and_then(parse_time);
-            items.insert(luid.to_string(), ItemUsage { kind, last_access, total_views: None });
+            let last_access = row.last.as_deref().and_then(parse_time);
+            items.insert(luid, ItemUsage { kind, last_access, total_views: None });
         }
         Ok(UsageReport {
             source: "admin-insights".into(),

@@ -612,15 +612,17 @@ pub fn metadata_guid(luid: &str) -> String {
     )
 }
 
-fn cursor_for(ty: &str, id: &str) -> String {
-    let v = json!({"type": ty, "scope": "sites/1", "sortOrderValue": {"lastId": id}});
+/// Opaque cursor: the last item's id and, as a hint, its position in the ordered list.
+fn cursor_for(ty: &str, id: &str, pos: usize) -> String {
+    let v = json!({"type": ty, "scope": "sites/1", "sortOrderValue": {"lastId": id}, "pos": pos});
     base64::engine::general_purpose::STANDARD.encode(v.to_string())
 }
 
-fn cursor_id(c: &str) -> Option<String> {
+fn cursor_id(c: &str) -> Option<(String, Option<usize>)> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(c).ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("sortOrderValue")?.get("lastId")?.as_str().map(str::to_string)
+    let id = v.get("sortOrderValue")?.get("lastId")?.as_str()?.to_string();
+    Some((id, v.get("pos").and_then(|p| p.as_u64()).map(|p| p as usize)))
 }
 
 struct Exec<'a> {
@@ -1222,12 +1224,12 @@ impl<'a> Exec<'a> {
             .collect()
     }
 
+    /// Orders by `orderBy`; without one the site's own stable order is kept (Tableau documents
+    /// "by ID", and ids are opaque, so any stable order is indistinguishable to clients).
     fn order(&self, items: &mut [Obj], order_by: Option<&Value>) {
-        let field = order_by.and_then(|o| o.get("field")).and_then(|f| f.as_str()).unwrap_or("ID").to_ascii_lowercase();
-        let desc = order_by
-            .and_then(|o| o.get("direction"))
-            .and_then(|d| d.as_str())
-            .is_some_and(|d| d.eq_ignore_ascii_case("DESC"));
+        let Some(order_by) = order_by.filter(|o| !o.is_null()) else { return };
+        let field = order_by.get("field").and_then(|f| f.as_str()).unwrap_or("ID").to_ascii_lowercase();
+        let desc = order_by.get("direction").and_then(|d| d.as_str()).is_some_and(|d| d.eq_ignore_ascii_case("DESC"));
         let key = |o: &Obj| -> String {
             let k = if field == "name" { "name" } else { "id" };
             match self.key_value(o, k) {
@@ -1267,11 +1269,15 @@ impl<'a> Exec<'a> {
         let total = items.len();
         let start = match (after, offset) {
             (Some(c), _) => {
-                let id = cursor_id(c)
+                let (id, hint) = cursor_id(c)
                     .ok_or_else(|| GraphqlError::with_code(format!("Invalid cursor '{c}'"), "INVALID_ARGUMENT"))?;
-                match items.iter().position(|o| {
-                    self.key_value(o, "id").and_then(|v| v.as_str().map(str::to_string)) == Some(id.clone())
-                }) {
+                let id_at = |o: &Obj| self.key_value(o, "id").and_then(|v| v.as_str().map(str::to_string));
+                // The hint makes paging O(page); when the list changed, find the id by scanning.
+                let found = match hint {
+                    Some(p) if items.get(p).is_some_and(|o| id_at(o).as_deref() == Some(id.as_str())) => Some(p),
+                    _ => items.iter().position(|o| id_at(o).as_deref() == Some(id.as_str())),
+                };
+                match found {
                     Some(p) => p + 1,
                     None => {
                         return Err(GraphqlError::with_code(
@@ -1289,7 +1295,7 @@ impl<'a> Exec<'a> {
         let cursor = nodes
             .last()
             .and_then(|o| self.key_value(o, "id"))
-            .and_then(|v| v.as_str().map(|s| cursor_for(node_type, s)));
+            .and_then(|v| v.as_str().map(|s| cursor_for(node_type, s, end - 1)));
         Ok(Obj::Conn { nodes, next: end < total, cursor, total })
     }
 }

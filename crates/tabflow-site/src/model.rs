@@ -336,6 +336,15 @@ impl Site {
         s
     }
 
+    /// Writes the same bytes as [`Site::to_json`] without building the string in memory.
+    pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
+        serde_json::to_writer_pretty(&mut w, self).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+
     /// Referential checks: unique ids, owners/projects/members/grantees that exist.
     pub fn check(&self) -> Result<(), Error> {
         use std::collections::HashSet;

@@ -93,11 +93,12 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Serve(s) => serve(s).await,
         Command::Generate(g) => {
             let site = generate::generate(&generate::Options { scale: g.source.scale, seed: g.source.seed });
-            let json = site.to_json();
             if g.output.as_os_str() == "-" {
-                std::io::stdout().write_all(json.as_bytes()).context("writing the snapshot to standard output")?;
+                site.write_json(std::io::stdout().lock()).context("writing the snapshot to standard output")?;
             } else {
-                std::fs::write(&g.output, json).with_context(|| format!("writing {}", g.output.display()))?;
+                std::fs::File::create(&g.output)
+                    .and_then(|f| site.write_json(f))
+                    .with_context(|| format!("writing {}", g.output.display()))?;
                 eprintln!(
                     "wrote {} ({} workbooks, {} users, {} datasources, {} projects)",
                     g.output.display(),

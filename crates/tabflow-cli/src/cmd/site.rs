@@ -66,13 +66,12 @@ async fn snapshot(s: Snapshot) -> anyhow::Result<Code> {
     let server = session.client.config().server.clone();
     let site = tabflow_client::snapshot::take(&session.client, &options).await.map_err(|e| client_error(e, &server))?;
     let calls = session.client.calls();
-    let json = site.to_json();
-    if s.output.as_os_str() == "-" {
-        std::io::stdout().write_all(json.as_bytes())?;
+    let written = if s.output.as_os_str() == "-" {
+        site.write_json(std::io::stdout().lock())
     } else {
-        std::fs::write(&s.output, json)
-            .map_err(|e| fail(format!("cannot write {}: {e}", s.output.display()), "check the output path"))?;
-    }
+        std::fs::File::create(&s.output).and_then(|f| site.write_json(f))
+    };
+    written.map_err(|e| fail(format!("cannot write {}: {e}", s.output.display()), "check the output path"))?;
     eprintln!(
         "snapshot: {} workbooks, {} datasources, {} users, {} groups, {} projects, {} permission rules, {} subscriptions — {} API calls in {:.1} s, peak RSS {:.0} MiB",
         site.workbooks.len(),
