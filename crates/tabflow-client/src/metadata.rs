@@ -58,9 +58,22 @@ impl Client {
         &self,
         query: &str,
         root: &str,
-        mut variables: Value,
+        variables: Value,
         page_size: u32,
     ) -> Result<Vec<Value>> {
+        self.metadata_paged_map(query, root, variables, page_size, |v| v.clone()).await
+    }
+
+    /// Like [`Client::metadata_paged`], converting each node as its page arrives, so only one
+    /// page of JSON is held at a time.
+    pub async fn metadata_paged_map<T>(
+        &self,
+        query: &str,
+        root: &str,
+        mut variables: Value,
+        page_size: u32,
+        f: impl Fn(&Value) -> T,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         for _ in 0..100_000 {
@@ -69,7 +82,7 @@ impl Client {
             let data = self.metadata(query, variables.clone()).await?;
             let conn = data.get(root).ok_or_else(|| Error::Graphql(format!("the answer has no '{root}' field")))?;
             if let Some(nodes) = conn.get("nodes").and_then(|n| n.as_array()) {
-                out.extend(nodes.iter().cloned());
+                out.extend(nodes.iter().map(&f));
             }
             let info = conn.get("pageInfo");
             let more = info.and_then(|i| i.get("hasNextPage")).and_then(|h| h.as_bool()).unwrap_or(false);
@@ -90,23 +103,20 @@ impl Client {
         let q = "query pds($first: Int, $after: String) { publishedDatasourcesConnection(first: $first, after: $after) { \
                  nodes { luid name fields { name } upstreamTables { name schema database { name connectionType } } \
                  downstreamWorkbooks { luid } } pageInfo { hasNextPage endCursor } totalCount } }";
-        let nodes = self.metadata_paged(q, "publishedDatasourcesConnection", json!({}), 500).await?;
-        Ok(nodes
-            .iter()
-            .map(|n| DatasourceLineage {
-                luid: str_of(n, "luid"),
-                name: str_of(n, "name"),
-                fields: list_of(n, "fields").iter().map(|f| str_of(f, "name")).collect(),
-                upstream_tables: list_of(n, "upstreamTables")
-                    .iter()
-                    .map(|t| {
-                        let db = t.get("database").cloned().unwrap_or(Value::Null);
-                        (str_of(&db, "name"), str_of(t, "schema"), str_of(t, "name"), str_of(&db, "connectionType"))
-                    })
-                    .collect(),
-                downstream_workbooks: list_of(n, "downstreamWorkbooks").iter().map(|w| str_of(w, "luid")).collect(),
-            })
-            .collect())
+        self.metadata_paged_map(q, "publishedDatasourcesConnection", json!({}), 500, |n| DatasourceLineage {
+            luid: str_of(n, "luid"),
+            name: str_of(n, "name"),
+            fields: list_of(n, "fields").iter().map(|f| str_of(f, "name")).collect(),
+            upstream_tables: list_of(n, "upstreamTables")
+                .iter()
+                .map(|t| {
+                    let db = t.get("database").cloned().unwrap_or(Value::Null);
+                    (str_of(&db, "name"), str_of(t, "schema"), str_of(t, "name"), str_of(&db, "connectionType"))
+                })
+                .collect(),
+            downstream_workbooks: list_of(n, "downstreamWorkbooks").iter().map(|w| str_of(w, "luid")).collect(),
+        })
+        .await
     }
 
     /// Every workbook with the published datasources it uses and the fields its sheets use.
@@ -114,23 +124,20 @@ impl Client {
         let q = "query wbs($first: Int, $after: String) { workbooksConnection(first: $first, after: $after) { \
                  nodes { luid upstreamDatasources { luid } sheets { upstreamFields { name } } } \
                  pageInfo { hasNextPage endCursor } totalCount } }";
-        let nodes = self.metadata_paged(q, "workbooksConnection", json!({}), 500).await?;
-        Ok(nodes
-            .iter()
-            .map(|n| {
-                let mut fields: Vec<String> = list_of(n, "sheets")
-                    .iter()
-                    .flat_map(|s| list_of(s, "upstreamFields").iter().map(|f| str_of(f, "name")).collect::<Vec<_>>())
-                    .collect();
-                fields.sort();
-                fields.dedup();
-                WorkbookLineage {
-                    luid: str_of(n, "luid"),
-                    datasources: list_of(n, "upstreamDatasources").iter().map(|d| str_of(d, "luid")).collect(),
-                    fields_used: fields,
-                }
-            })
-            .collect())
+        self.metadata_paged_map(q, "workbooksConnection", json!({}), 500, |n| {
+            let mut fields: Vec<String> = list_of(n, "sheets")
+                .iter()
+                .flat_map(|s| list_of(s, "upstreamFields").iter().map(|f| str_of(f, "name")).collect::<Vec<_>>())
+                .collect();
+            fields.sort();
+            fields.dedup();
+            WorkbookLineage {
+                luid: str_of(n, "luid"),
+                datasources: list_of(n, "upstreamDatasources").iter().map(|d| str_of(d, "luid")).collect(),
+                fields_used: fields,
+            }
+        })
+        .await
     }
 }
 

@@ -182,7 +182,7 @@ pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
         wb_lineage.into_iter().map(|w| (w.luid.clone(), w)).collect();
 
     // Last access.
-    let usage = if options.usage { AdminInsights.read(client).await.ok() } else { None };
+    let usage = if options.usage { AdminInsights { include_workbooks: false }.read(client).await.ok() } else { None };
     let last = |id: &str| usage.as_ref().and_then(|u| u.items.get(id)).and_then(|i| i.last_access);
     let ds_last = |id: &str| {
         usage

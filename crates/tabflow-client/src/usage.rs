@@ -70,8 +70,17 @@ pub trait UsageSource: Send + Sync {
 // ---------------------------------------------------------------- Admin Insights (Cloud)
 
 /// Admin Insights "Site Content" queried through the VizQL Data Service.
-#[derive(Debug, Clone, Default)]
-pub struct AdminInsights;
+#[derive(Debug, Clone)]
+pub struct AdminInsights {
+    /// Read workbook rows too (a workbook's last access is also its views' latest).
+    pub include_workbooks: bool,
+}
+
+impl Default for AdminInsights {
+    fn default() -> Self {
+        AdminInsights { include_workbooks: true }
+    }
+}
 
 impl AdminInsights {
     /// LUID of the Admin Insights datasource `name` (as tableau-mcp finds it: by project and name).
@@ -109,12 +118,14 @@ impl AdminInsights {
                 return Err(Error::Config(format!("Admin Insights 'Site Content' has no '{need}' field on this site")));
             }
         }
+        let kinds: Vec<&str> =
+            if self.include_workbooks { vec!["Workbook", "Datasource", "View"] } else { vec!["Datasource", "View"] };
         let body = json!({
             "datasource": {"datasourceLuid": luid},
             "query": {"fields": [
                 {"fieldCaption": "Item LUID"}, {"fieldCaption": "Item Type"}, {"fieldCaption": "Last Accessed At"}
             ],
-            "filters": [{"field": {"fieldCaption": "Item Type"}, "filterType": "SET", "values": ["Workbook", "Datasource", "View"], "exclude": false}]},
+            "filters": [{"field": {"fieldCaption": "Item Type"}, "filterType": "SET", "values": kinds, "exclude": false}]},
             "options": {"returnFormat": "OBJECTS", "debug": false, "disaggregate": false}
         });
         // Typed rows: at 100k workbooks the answer has ~400k rows; a serde_json::Value tree of
