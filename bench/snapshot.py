@@ -106,12 +106,14 @@ def main():
     results = []
     lat = [int(x) for x in args.latencies.split(",")]
     for l in lat:
-        a = bench_tabflow(args.side_by_side_scale, l)
         b = bench_tsc(args.side_by_side_scale, l)
-        a["speedup_vs_tsc"] = round(b["seconds"] / a["seconds"], 1)
-        results += [a, b]
-        print(json.dumps(a), flush=True)
         print(json.dumps(b), flush=True)
+        for conc in (8, 16):
+            a = bench_tabflow(args.side_by_side_scale, l, conc)
+            a["speedup_vs_tsc"] = round(b["seconds"] / a["seconds"], 1)
+            results.append(a)
+            print(json.dumps(a), flush=True)
+        results.append(b)
     for l in lat:
         r = bench_tabflow(args.scale, l)
         results.append(r)
@@ -122,7 +124,8 @@ def main():
             extra = f", minimum {r['minimum_calls']} ({100.0 * (r['calls'] - r['minimum_calls']) / r['minimum_calls']:+.1f} %)"
         if "speedup_vs_tsc" in r:
             extra += f", {r['speedup_vs_tsc']}x the TSC script"
-        print(f"{r['tool']:28} scale {r['scale']:>6} latency {r['latency_ms']:>2} ms: {r['seconds']:>8.2f} s, {r['calls']} calls{extra}, peak RSS {r['peak_rss_mib']} MiB")
+        conc = f" c={r['concurrency']}" if "concurrency" in r else "     "
+        print(f"{r['tool']:28}{conc} scale {r['scale']:>6} latency {r['latency_ms']:>2} ms: {r['seconds']:>8.2f} s, {r['calls']} calls{extra}, peak RSS {r['peak_rss_mib']} MiB")
 
 
 if __name__ == "__main__":

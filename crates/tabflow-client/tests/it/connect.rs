@@ -100,3 +100,43 @@ async fn secrets_never_reach_debug_output() {
     assert!(!format!("{s:?}").contains(s.token.expose()));
     assert!(!format!("{c:?}").contains(s.token.expose()));
 }
+
+fn jwt(sub: &str, secret: &str) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let h = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let c = b64.encode(format!(r#"{{"sub":"{sub}","exp":{}}}"#, chrono::Utc::now().timestamp() + 600));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{h}.{c}").as_bytes());
+    format!("{h}.{c}.{}", b64.encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn signs_in_with_a_connected_app_jwt() {
+    let emu = demo().await;
+    let c = Client::connect(Config::new(
+        emu.url.clone(),
+        "demo",
+        Credentials::Jwt { token: Secret::new(jwt("echen", "tabflow")) },
+    ))
+    .await
+    .unwrap();
+    let me = c.session().await.user_id;
+    assert_eq!(c.user(&me.as_str().into()).await.unwrap().name.as_deref(), Some("echen"));
+    let forged = Credentials::Jwt { token: Secret::new(jwt("admin", "not-the-secret")) };
+    let e = Client::connect(Config::new(emu.url.clone(), "demo", forged)).await.unwrap_err();
+    assert!(matches!(e, Error::SignIn { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn switches_site_and_refuses_unknown_sites() {
+    let emu = demo().await;
+    let c = connect(&emu).await;
+    let before = c.session().await;
+    let after = c.switch_site("demo").await.unwrap();
+    assert_ne!(before.token.expose(), after.token.expose());
+    assert_eq!(c.projects().collect().await.unwrap().len(), emu.emulator.snapshot().projects.len());
+    let e = c.switch_site("elsewhere").await.unwrap_err();
+    assert_eq!(e.code(), Some("401003"));
+}

@@ -150,3 +150,27 @@ async fn snapshot_through_the_api_matches_the_emulator() {
     }
     assert_eq!(snap.subscriptions.len(), truth.subscriptions.len());
 }
+
+#[tokio::test]
+async fn subscriptions_create_and_delete() {
+    let emu = demo().await;
+    let c = connect(&emu).await;
+    let snap = emu.emulator.snapshot();
+    let user = &snap.users[3];
+    let wb = &snap.workbooks[2];
+    let sub = c
+        .create_subscription(&user.id.as_str().into(), "Workbook", &wb.id, "Weekly numbers", "Weekly (Monday 8am)")
+        .await
+        .unwrap();
+    let id = sub.id.unwrap();
+    let after = emu.emulator.snapshot();
+    let s = after.subscriptions.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(
+        (s.user_id.as_str(), s.content.id.as_str(), s.subject.as_str()),
+        (user.id.as_str(), wb.id.as_str(), "Weekly numbers")
+    );
+    c.delete_subscription(&id.as_str().into()).await.unwrap();
+    assert!(!emu.emulator.snapshot().subscriptions.iter().any(|s| s.id == id));
+    let e = c.delete_subscription(&id.as_str().into()).await.unwrap_err();
+    assert_eq!(e.status(), Some(404));
+}
