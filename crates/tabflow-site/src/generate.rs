@@ -1770,3 +1770,10 @@ mod tests {
         assert_eq!(s.users.len(), 20_000);
     }
 }
+#[cfg(test)]
+mod tmp_dump {
+    #[test]
+    fn dump_demo() {
+        std::fs::write("/tmp/demo.json", super::demo().to_json()).unwrap();
+    }
+}
