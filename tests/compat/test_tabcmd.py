@@ -12,7 +12,8 @@ TABCMD = os.environ.get("TABCMD", str(ROOT / ".venv-tabcmd" / "bin" / "tabcmd"))
 
 def tabcmd(home, *args):
     env = dict(os.environ, HOME=str(home))
-    return subprocess.run([TABCMD, *args], env=env, capture_output=True, text=True, timeout=120)
+    # tabcmd writes tabcmd.log into its working directory: keep it in the test's temp dir.
+    return subprocess.run([TABCMD, *args], env=env, cwd=str(home), capture_output=True, text=True, timeout=120)
 
 
 def auth(emulator):
