@@ -1,14 +1,16 @@
 //! Deterministic site generator: the built-in demo site (`scale = 0`) and realistic sites of
 //! any size (`scale = N` workbooks). Same options, same bytes: a private PRNG, no clock, no
-//! hash-map iteration order. `now` is the constant [`DEMO_NOW`]; loading a site shifts it.
+//! hash-map iteration order in the output (hash sets only answer "is this name taken?").
+//! `now` is the constant [`DEMO_NOW`]; loading a site shifts it.
 //!
 //! The demo site tells the stories of the product specification: a Finance project (with
-//! nested sub-projects) where about two dozen workbooks have not been viewed in 90+ days,
-//! duplicate and deprecated published datasources with dependent workbooks, John Smith of
-//! the Marketing team who owns ~20 workbooks, sensitive content with overly broad
-//! permissions, and subscriptions on all of it.
+//! nested sub-projects) where 23 workbooks have not been viewed in 90+ days, three groups of
+//! duplicate published datasources (8 datasources) and deprecated datasources with dependent
+//! workbooks, John Smith of the Marketing team who owns about 20 workbooks (and a second John,
+//! John Doe of Sales), sensitive content with overly broad permissions, and subscriptions on
+//! all of it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -53,17 +55,22 @@ impl Rng {
     fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
         &v[self.below(v.len())]
     }
+    /// A random (version 4) UUID in Tableau's LUID spelling: 8-4-4-4-12 lowercase hex.
+    /// Written by hand: `format!` was a measurable share of a 100k-workbook site.
     fn luid(&mut self) -> String {
-        let a = self.next();
-        let b = self.next();
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0x0fff,
-            0x8000 | (b >> 48) & 0x3fff,
-            b & 0xffff_ffff_ffff
-        )
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let a = (self.next() & !0xF000) | 0x4000;
+        let b = (self.next() & !(0xC000 << 48)) | (0x8000 << 48);
+        let mut out = String::with_capacity(36);
+        for (half, word) in [a, b].into_iter().enumerate() {
+            for n in 0..16 {
+                if matches!(half * 16 + n, 8 | 12 | 16 | 20) {
+                    out.push('-');
+                }
+                out.push(HEX[((word >> (60 - 4 * n)) & 0xF) as usize] as char);
+            }
+        }
+        out
     }
 }
 
@@ -356,14 +363,33 @@ struct DsSpec {
     server: &'static str,
     database: &'static str,
     table: &'static str,
+    /// Custom SQL instead of a table (`table` is then Tableau's "Custom SQL Query").
+    sql: Option<&'static str>,
     fields: &'static [&'static str],
     certified: bool,
     note: Option<&'static str>,
     tags: &'static [&'static str],
+    /// The owner's user name; `None` = a member of the team.
     owner: Option<&'static str>,
-    /// Fields of `fields` this copy lacks (duplicates drift apart a little).
+    /// Trailing fields of `fields` this copy lacks (duplicates drift apart a little).
     drop: usize,
 }
+
+const SPEC: DsSpec = DsSpec {
+    name: "",
+    team: "",
+    kind: "postgres",
+    server: "",
+    database: "",
+    table: "",
+    sql: None,
+    fields: &[],
+    certified: false,
+    note: None,
+    tags: &[],
+    owner: None,
+    drop: 0,
+};
 
 const GL_FIELDS: &[&str] = &[
     "Entry ID",
@@ -376,442 +402,15 @@ const GL_FIELDS: &[&str] = &[
     "Currency",
     "Fiscal Period",
     "Fiscal Year",
+    "Description",
     "Entity",
     "Journal Type",
-    "Description",
     "Created By",
+    "Source System",
+    "Reference",
+    "Approved By",
 ];
-const BUDGET_FIELDS: &[&str] = &[
-    "Budget Line",
-    "Department",
-    "Fiscal Year",
-    "Fiscal Period",
-    "Budget Amount",
-    "Actual Amount",
-    "Variance",
-    "Owner",
-    "Region",
-];
-const AP_FIELDS: &[&str] = &[
-    "Invoice ID",
-    "Vendor",
-    "Invoice Date",
-    "Due Date",
-    "Amount",
-    "Currency",
-    "Status",
-    "Paid Date",
-    "PO Number",
-    "Entity",
-];
-const ORDER_FIELDS: &[&str] = &[
-    "Order ID",
-    "Order Date",
-    "Ship Date",
-    "Customer",
-    "Segment",
-    "Region",
-    "Product",
-    "Category",
-    "Sales",
-    "Quantity",
-    "Discount",
-    "Profit",
-    "Sales Rep",
-];
-const CUSTOMER_FIELDS: &[&str] =
-    &["Customer ID", "Customer Name", "Segment", "Industry", "Country", "Region", "Account Owner", "Created Date"];
-const CAMPAIGN_FIELDS: &[&str] = &[
-    "Campaign ID",
-    "Campaign Name",
-    "Channel",
-    "Start Date",
-    "End Date",
-    "Spend",
-    "Impressions",
-    "Clicks",
-    "Leads",
-    "Revenue",
-];
-const PEOPLE_FIELDS: &[&str] =
-    &["Employee ID", "Name", "Department", "Manager", "Hire Date", "Location", "Job Level", "Salary Band", "Status"];
-const INVENTORY_FIELDS: &[&str] =
-    &["SKU", "Warehouse", "On Hand", "Reserved", "Reorder Point", "Supplier", "Last Received", "Unit Cost"];
-const KPI_FIELDS: &[&str] = &["Metric", "Period", "Value", "Target", "Owner", "Business Unit", "Status"];
-
-const DATASOURCES: &[DsSpec] = &[
-    // Finance: three groups of duplicates and one deprecated source (8 datasources).
-    ds(
-        "Finance General Ledger",
-        "Finance",
-        "postgres",
-        "pg-fin-01.corp.example.com",
-        "finance",
-        "public.gl_entries",
-        GL_FIELDS,
-        true,
-        Some("Certified source for GL reporting. Owner: Finance Systems."),
-        &["certified-content"],
-        Some("tbaker"),
-        0,
-    ),
-    ds(
-        "Finance GL",
-        "Finance",
-        "postgres",
-        "pg-fin-01.corp.example.com",
-        "finance",
-        "public.gl_entries",
-        GL_FIELDS,
-        false,
-        None,
-        &[],
-        Some("lwong"),
-        2,
-    ),
-    ds(
-        "GL Entries (copy)",
-        "Finance",
-        "postgres",
-        "pg-fin-01.corp.example.com",
-        "finance",
-        "public.gl_entries",
-        GL_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        3,
-    ),
-    ds(
-        "Budget Actuals",
-        "Finance",
-        "snowflake",
-        "acme.snowflakecomputing.com",
-        "FIN_DB",
-        "PUBLIC.BUDGET_ACTUALS",
-        BUDGET_FIELDS,
-        true,
-        Some("Certified: monthly budget vs actuals."),
-        &[],
-        Some("tbaker"),
-        0,
-    ),
-    ds(
-        "Budget_Actuals_v2",
-        "Finance",
-        "snowflake",
-        "acme.snowflakecomputing.com",
-        "FIN_DB",
-        "PUBLIC.BUDGET_ACTUALS",
-        BUDGET_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        1,
-    ),
-    ds(
-        "AP Invoices",
-        "Finance",
-        "sqlserver",
-        "sql-erp-02.corp.example.com",
-        "ERP",
-        "dbo.ap_invoices",
-        AP_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        0,
-    ),
-    ds(
-        "Accounts Payable Invoices",
-        "Finance",
-        "sqlserver",
-        "sql-erp-02.corp.example.com",
-        "ERP",
-        "dbo.ap_invoices",
-        AP_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        2,
-    ),
-    ds(
-        "Finance GL (legacy)",
-        "Finance",
-        "sqlserver",
-        "sql-legacy-01.corp.example.com",
-        "FINLEGACY",
-        "dbo.gl",
-        LEGACY_GL_FIELDS,
-        false,
-        Some("Deprecated: use 'Finance General Ledger' instead. Retires March 2026."),
-        &["deprecated"],
-        Some("tbaker"),
-        0,
-    ),
-    // Sales
-    ds(
-        "Sales Orders",
-        "Sales",
-        "snowflake",
-        "acme.snowflakecomputing.com",
-        "SALES_DB",
-        "PUBLIC.ORDERS",
-        ORDER_FIELDS,
-        true,
-        Some("Certified order data, refreshed hourly."),
-        &["certified-content"],
-        Some("mgarcia"),
-        0,
-    ),
-    ds(
-        "Sales Orders (copy)",
-        "Sales",
-        "snowflake",
-        "acme.snowflakecomputing.com",
-        "SALES_DB",
-        "PUBLIC.ORDERS",
-        ORDER_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        1,
-    ),
-    ds(
-        "Sales_Orders_v2",
-        "Sales",
-        "snowflake",
-        "acme.snowflakecomputing.com",
-        "SALES_DB",
-        "PUBLIC.ORDERS",
-        ORDER_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        2,
-    ),
-    ds(
-        "Customer Master",
-        "Sales",
-        "postgres",
-        "pg-crm-01.corp.example.com",
-        "crm",
-        "public.customers",
-        CUSTOMER_FIELDS,
-        true,
-        Some("Certified customer dimension."),
-        &[],
-        None,
-        0,
-    ),
-    ds(
-        "Customer Master Extract",
-        "Sales",
-        "postgres",
-        "pg-crm-01.corp.example.com",
-        "crm",
-        "public.customers",
-        CUSTOMER_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        1,
-    ),
-    ds(
-        "Sales Targets (old)",
-        "Sales",
-        "excel-direct",
-        "",
-        "targets_2024.xlsx",
-        "Targets$",
-        KPI_FIELDS,
-        false,
-        Some("Deprecated: use 'Company KPIs' instead."),
-        &["deprecated"],
-        None,
-        0,
-    ),
-    // Marketing (John Smith owns some)
-    ds(
-        "Campaign Performance",
-        "Marketing",
-        "redshift",
-        "rs-mkt.corp.example.com",
-        "marketing",
-        "public.campaign_daily",
-        CAMPAIGN_FIELDS,
-        true,
-        Some("Certified campaign metrics."),
-        &[],
-        Some("slee"),
-        0,
-    ),
-    ds(
-        "Campaign Performance - Old",
-        "Marketing",
-        "redshift",
-        "rs-mkt-old.corp.example.com",
-        "marketing",
-        "public.campaigns",
-        CAMPAIGN_FIELDS,
-        false,
-        Some("Deprecated: use 'Campaign Performance' instead."),
-        &["deprecated"],
-        Some("jsmith"),
-        3,
-    ),
-    ds(
-        "Leads",
-        "Marketing",
-        "postgres",
-        "pg-crm-01.corp.example.com",
-        "crm",
-        "public.leads",
-        CUSTOMER_FIELDS,
-        false,
-        None,
-        &[],
-        Some("jsmith"),
-        0,
-    ),
-    ds(
-        "Email Engagement",
-        "Marketing",
-        "redshift",
-        "rs-mkt.corp.example.com",
-        "marketing",
-        "public.email_events",
-        CAMPAIGN_FIELDS,
-        false,
-        None,
-        &[],
-        Some("jsmith"),
-        2,
-    ),
-    ds(
-        "Web Sessions",
-        "Marketing",
-        "bigquery",
-        "bigquery.googleapis.com",
-        "acme-web",
-        "analytics.sessions",
-        CAMPAIGN_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        4,
-    ),
-    // HR
-    ds(
-        "Employee Roster",
-        "HR",
-        "postgres",
-        "pg-hr-01.corp.example.com",
-        "hris",
-        "public.employees",
-        PEOPLE_FIELDS,
-        true,
-        Some("Certified HRIS extract."),
-        &["PII", "confidential"],
-        Some("echen"),
-        0,
-    ),
-    ds(
-        "Compensation",
-        "HR",
-        "postgres",
-        "pg-hr-01.corp.example.com",
-        "hris",
-        "public.compensation",
-        PEOPLE_FIELDS,
-        false,
-        None,
-        &["confidential", "restricted"],
-        Some("echen"),
-        0,
-    ),
-    ds(
-        "Headcount",
-        "HR",
-        "postgres",
-        "pg-hr-01.corp.example.com",
-        "hris",
-        "public.employees",
-        PEOPLE_FIELDS,
-        false,
-        None,
-        &["PII"],
-        None,
-        2,
-    ),
-    // Operations
-    ds(
-        "Inventory Levels",
-        "Operations",
-        "sqlserver",
-        "sql-erp-02.corp.example.com",
-        "ERP",
-        "dbo.inventory",
-        INVENTORY_FIELDS,
-        true,
-        Some("Certified inventory snapshot."),
-        &[],
-        Some("dkim"),
-        0,
-    ),
-    ds(
-        "Shipments",
-        "Operations",
-        "sqlserver",
-        "sql-erp-02.corp.example.com",
-        "ERP",
-        "dbo.shipments",
-        ORDER_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        0,
-    ),
-    ds(
-        "Shipments Copy",
-        "Operations",
-        "sqlserver",
-        "sql-erp-02.corp.example.com",
-        "ERP",
-        "dbo.shipments",
-        ORDER_FIELDS,
-        false,
-        None,
-        &[],
-        None,
-        1,
-    ),
-    // Executive
-    ds(
-        "Company KPIs",
-        "Executive",
-        "snowflake",
-        "acme.snowflakecomputing.com",
-        "EXEC_DB",
-        "PUBLIC.KPIS",
-        KPI_FIELDS,
-        true,
-        Some("Certified KPI source for the board pack."),
-        &["sensitive"],
-        Some("lwong"),
-        0,
-    ),
-];
-
+/// The deprecated GL: all but its last field exist in "Finance General Ledger".
 const LEGACY_GL_FIELDS: &[&str] = &[
     "Entry ID",
     "Posting Date",
@@ -820,25 +419,588 @@ const LEGACY_GL_FIELDS: &[&str] = &[
     "Amount",
     "Currency",
     "Fiscal Period",
+    "Fiscal Year",
+    "Description",
     "Legacy Cost Center",
 ];
+const BUDGET_FIELDS: &[&str] = &[
+    "Budget Line",
+    "Account",
+    "Cost Center",
+    "Department",
+    "Region",
+    "Fiscal Year",
+    "Fiscal Period",
+    "Scenario",
+    "Currency",
+    "Budget Amount",
+    "Actual Amount",
+    "Variance",
+    "Variance %",
+    "Owner",
+];
+const AP_FIELDS: &[&str] = &[
+    "Invoice ID",
+    "Vendor ID",
+    "Vendor",
+    "Invoice Date",
+    "Due Date",
+    "Amount",
+    "Currency",
+    "Status",
+    "Paid Date",
+    "Payment Terms",
+    "PO Number",
+    "Cost Center",
+    "Entity",
+    "Approver",
+];
+const AP_SQL: &str = "SELECT i.invoice_id, v.vendor_id, v.vendor_name, i.invoice_date, i.due_date, i.amount, \
+i.currency, i.status, i.paid_date, v.payment_terms, i.po_number, i.cost_center, i.entity, i.approver \
+FROM dbo.ap_invoices i JOIN dbo.vendors v ON v.vendor_id = i.vendor_id";
+const ORDER_FIELDS: &[&str] = &[
+    "Order ID",
+    "Order Date",
+    "Ship Date",
+    "Ship Mode",
+    "Customer",
+    "Segment",
+    "Country",
+    "State",
+    "City",
+    "Region",
+    "Product",
+    "Category",
+    "Sub-Category",
+    "Sales",
+    "Quantity",
+    "Discount",
+    "Profit",
+    "Sales Rep",
+];
+const CUSTOMER_FIELDS: &[&str] = &[
+    "Customer ID",
+    "Customer Name",
+    "Segment",
+    "Industry",
+    "Tier",
+    "Country",
+    "Region",
+    "Account Owner",
+    "Annual Revenue",
+    "Employees",
+    "Email",
+    "Phone",
+    "Created Date",
+];
+const CAMPAIGN_FIELDS: &[&str] = &[
+    "Campaign ID",
+    "Campaign Name",
+    "Channel",
+    "Region",
+    "Campaign Owner",
+    "Start Date",
+    "End Date",
+    "Spend",
+    "Impressions",
+    "Clicks",
+    "Leads",
+    "Conversions",
+    "Cost per Lead",
+    "Revenue",
+];
+const LEAD_FIELDS: &[&str] = &[
+    "Lead ID",
+    "Lead Name",
+    "Company",
+    "Email",
+    "Source",
+    "Campaign",
+    "Status",
+    "Score",
+    "Owner",
+    "Country",
+    "Created Date",
+    "Converted Date",
+];
+const WEB_FIELDS: &[&str] = &[
+    "Session ID",
+    "Session Date",
+    "Landing Page",
+    "Source",
+    "Medium",
+    "Campaign",
+    "Device",
+    "Country",
+    "Pageviews",
+    "Bounces",
+    "Session Duration",
+    "Conversions",
+];
+const PEOPLE_FIELDS: &[&str] = &[
+    "Employee ID",
+    "Name",
+    "Email",
+    "Department",
+    "Cost Center",
+    "Manager",
+    "Job Title",
+    "Job Level",
+    "Hire Date",
+    "Termination Date",
+    "Employment Type",
+    "Location",
+    "Gender",
+    "Salary Band",
+    "Status",
+];
+const COMP_FIELDS: &[&str] = &[
+    "Employee ID",
+    "Name",
+    "Department",
+    "Job Level",
+    "Salary Band",
+    "Base Salary",
+    "Bonus Target",
+    "Equity",
+    "Currency",
+    "Effective Date",
+    "Last Review Date",
+    "Manager",
+];
+const INVENTORY_FIELDS: &[&str] = &[
+    "SKU",
+    "Product",
+    "Category",
+    "Warehouse",
+    "On Hand",
+    "Reserved",
+    "In Transit",
+    "Reorder Point",
+    "Safety Stock",
+    "Lead Time Days",
+    "Supplier",
+    "Last Received",
+    "Unit Cost",
+];
+const SHIPMENT_FIELDS: &[&str] = &[
+    "Shipment ID",
+    "Order ID",
+    "Carrier",
+    "Ship Date",
+    "Delivery Date",
+    "Promised Date",
+    "Origin Warehouse",
+    "Destination",
+    "Weight",
+    "Freight Cost",
+    "Status",
+    "On Time",
+];
+const KPI_FIELDS: &[&str] = &[
+    "Metric",
+    "Business Unit",
+    "Period",
+    "Value",
+    "Target",
+    "Prior Period Value",
+    "Variance",
+    "Unit",
+    "Frequency",
+    "Owner",
+    "Status",
+    "Comment",
+];
+/// The columns the emulator's Admin Insights datasources answer with (tabflow-emulator `vizql`).
+const SITE_CONTENT_FIELDS: &[&str] = &[
+    "Item ID",
+    "Item LUID",
+    "Item Type",
+    "Item Name",
+    "Item Hyperlink",
+    "Item Parent Project Name",
+    "Top Parent Project Name",
+    "Owner Email",
+    "Created At",
+    "Updated At",
+    "Last Published At",
+    "Last Accessed At",
+    "Size (bytes)",
+    "View Workbook ID",
+    "View Workbook Name",
+    "Site LUID",
+    "Tags",
+];
+const TS_EVENTS_FIELDS: &[&str] = &[
+    "Event Id",
+    "Event Date",
+    "Event Name",
+    "Event Type",
+    "Item Id",
+    "Item LUID",
+    "Item Type",
+    "Item Name",
+    "Workbook Name",
+    "Project Name",
+    "Item Owner Id",
+    "Actor User Id",
+    "Actor User Name",
+    "Actor Site Role",
+    "Site Luid",
+];
+const TS_USERS_FIELDS: &[&str] =
+    &["User ID", "User LUID", "User Name", "User Email", "User Site Role", "Last Login Date"];
 
-#[allow(clippy::too_many_arguments)]
-const fn ds(
-    name: &'static str,
-    team: &'static str,
-    kind: &'static str,
-    server: &'static str,
-    database: &'static str,
-    table: &'static str,
-    fields: &'static [&'static str],
-    certified: bool,
-    note: Option<&'static str>,
-    tags: &'static [&'static str],
-    owner: Option<&'static str>,
-    drop: usize,
-) -> DsSpec {
-    DsSpec { name, team, kind, server, database, table, fields, certified, note, tags, owner, drop }
+const GL_SERVER: &str = "pg-fin-01.corp.example.com";
+const SNOWFLAKE: &str = "acme.snowflakecomputing.com";
+const ERP_SERVER: &str = "sql-erp-02.corp.example.com";
+const CRM_SERVER: &str = "pg-crm-01.corp.example.com";
+const HR_SERVER: &str = "pg-hr-01.corp.example.com";
+const MKT_SERVER: &str = "rs-mkt.corp.example.com";
+
+/// The story's published datasources. Duplicate groups share a connection (table or custom
+/// SQL) and have exactly one certified member; deprecated ones name their replacement.
+const DATASOURCES: &[DsSpec] = &[
+    // Finance: three duplicate groups (8 datasources) and one deprecated source.
+    DsSpec {
+        name: "Finance General Ledger",
+        team: "Finance",
+        server: GL_SERVER,
+        database: "finance",
+        table: "public.gl_entries",
+        fields: GL_FIELDS,
+        certified: true,
+        note: Some("Certified source for GL reporting. Owner: Finance Systems."),
+        tags: &["certified-content"],
+        owner: Some("tbaker"),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Finance GL",
+        team: "Finance",
+        server: GL_SERVER,
+        database: "finance",
+        table: "public.gl_entries",
+        fields: GL_FIELDS,
+        owner: Some("lwong"),
+        drop: 2,
+        ..SPEC
+    },
+    DsSpec {
+        name: "GL Entries (copy)",
+        team: "Finance",
+        server: GL_SERVER,
+        database: "finance",
+        table: "public.gl_entries",
+        fields: GL_FIELDS,
+        drop: 4,
+        ..SPEC
+    },
+    DsSpec {
+        name: "Budget Actuals",
+        team: "Finance",
+        kind: "snowflake",
+        server: SNOWFLAKE,
+        database: "FIN_DB",
+        table: "PUBLIC.BUDGET_ACTUALS",
+        fields: BUDGET_FIELDS,
+        certified: true,
+        note: Some("Certified: monthly budget vs actuals, refreshed nightly."),
+        owner: Some("tbaker"),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Budget_Actuals_v2",
+        team: "Finance",
+        kind: "snowflake",
+        server: SNOWFLAKE,
+        database: "FIN_DB",
+        table: "PUBLIC.BUDGET_ACTUALS",
+        fields: BUDGET_FIELDS,
+        drop: 1,
+        ..SPEC
+    },
+    DsSpec {
+        name: "Budget Actuals (copy)",
+        team: "Finance",
+        kind: "snowflake",
+        server: SNOWFLAKE,
+        database: "FIN_DB",
+        table: "PUBLIC.BUDGET_ACTUALS",
+        fields: BUDGET_FIELDS,
+        drop: 3,
+        ..SPEC
+    },
+    DsSpec {
+        name: "AP Invoices",
+        team: "Finance",
+        kind: "sqlserver",
+        server: ERP_SERVER,
+        database: "ERP",
+        table: "Custom SQL Query",
+        sql: Some(AP_SQL),
+        fields: AP_FIELDS,
+        certified: true,
+        note: Some("Certified: invoices joined to vendors (custom SQL)."),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Accounts Payable Invoices",
+        team: "Finance",
+        kind: "sqlserver",
+        server: ERP_SERVER,
+        database: "ERP",
+        table: "Custom SQL Query",
+        sql: Some(AP_SQL),
+        fields: AP_FIELDS,
+        drop: 2,
+        ..SPEC
+    },
+    DsSpec {
+        name: "Finance GL (legacy)",
+        team: "Finance",
+        kind: "sqlserver",
+        server: "sql-legacy-01.corp.example.com",
+        database: "FINLEGACY",
+        table: "dbo.gl",
+        fields: LEGACY_GL_FIELDS,
+        note: Some("Deprecated: use 'Finance General Ledger' instead. Retires March 2026."),
+        tags: &["deprecated"],
+        owner: Some("tbaker"),
+        ..SPEC
+    },
+    // Sales
+    DsSpec {
+        name: "Sales Orders",
+        team: "Sales",
+        kind: "snowflake",
+        server: SNOWFLAKE,
+        database: "SALES_DB",
+        table: "PUBLIC.ORDERS",
+        fields: ORDER_FIELDS,
+        certified: true,
+        note: Some("Certified order data, refreshed hourly."),
+        tags: &["certified-content"],
+        owner: Some("mgarcia"),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Sales Orders (copy)",
+        team: "Sales",
+        kind: "snowflake",
+        server: SNOWFLAKE,
+        database: "SALES_DB",
+        table: "PUBLIC.ORDERS",
+        fields: ORDER_FIELDS,
+        drop: 1,
+        ..SPEC
+    },
+    DsSpec {
+        name: "Sales_Orders_v2",
+        team: "Sales",
+        kind: "snowflake",
+        server: SNOWFLAKE,
+        database: "SALES_DB",
+        table: "PUBLIC.ORDERS",
+        fields: ORDER_FIELDS,
+        drop: 3,
+        ..SPEC
+    },
+    DsSpec {
+        name: "Customer Master",
+        team: "Sales",
+        server: CRM_SERVER,
+        database: "crm",
+        table: "public.customers",
+        fields: CUSTOMER_FIELDS,
+        certified: true,
+        note: Some("Certified customer dimension."),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Customer Master Extract",
+        team: "Sales",
+        server: CRM_SERVER,
+        database: "crm",
+        table: "public.customers",
+        fields: CUSTOMER_FIELDS,
+        drop: 1,
+        ..SPEC
+    },
+    DsSpec {
+        name: "Sales Targets (old)",
+        team: "Sales",
+        kind: "excel-direct",
+        database: "targets_2024.xlsx",
+        table: "Targets$",
+        fields: KPI_FIELDS,
+        note: Some("Deprecated: use 'Company KPIs' instead."),
+        tags: &["deprecated"],
+        drop: 2,
+        ..SPEC
+    },
+    // Marketing (John Smith owns some)
+    DsSpec {
+        name: "Campaign Performance",
+        team: "Marketing",
+        kind: "redshift",
+        server: MKT_SERVER,
+        database: "marketing",
+        table: "public.campaign_daily",
+        fields: CAMPAIGN_FIELDS,
+        certified: true,
+        note: Some("Certified campaign metrics."),
+        owner: Some("slee"),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Campaign Performance - Old",
+        team: "Marketing",
+        kind: "redshift",
+        server: "rs-mkt-old.corp.example.com",
+        database: "marketing",
+        table: "public.campaigns",
+        fields: CAMPAIGN_FIELDS,
+        note: Some("Deprecated: use 'Campaign Performance' instead."),
+        tags: &["deprecated"],
+        owner: Some("jsmith"),
+        drop: 3,
+        ..SPEC
+    },
+    DsSpec {
+        name: "Leads",
+        team: "Marketing",
+        server: CRM_SERVER,
+        database: "crm",
+        table: "public.leads",
+        fields: LEAD_FIELDS,
+        owner: Some("jsmith"),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Email Engagement",
+        team: "Marketing",
+        kind: "redshift",
+        server: MKT_SERVER,
+        database: "marketing",
+        table: "public.email_events",
+        fields: CAMPAIGN_FIELDS,
+        owner: Some("jsmith"),
+        drop: 2,
+        ..SPEC
+    },
+    DsSpec {
+        name: "Web Sessions",
+        team: "Marketing",
+        kind: "bigquery",
+        server: "bigquery.googleapis.com",
+        database: "acme-web",
+        table: "analytics.sessions",
+        fields: WEB_FIELDS,
+        ..SPEC
+    },
+    // HR
+    DsSpec {
+        name: "Employee Roster",
+        team: "HR",
+        server: HR_SERVER,
+        database: "hris",
+        table: "public.employees",
+        fields: PEOPLE_FIELDS,
+        certified: true,
+        note: Some("Certified HRIS extract."),
+        tags: &["PII", "confidential"],
+        owner: Some("echen"),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Compensation",
+        team: "HR",
+        server: HR_SERVER,
+        database: "hris",
+        table: "public.compensation",
+        fields: COMP_FIELDS,
+        tags: &["confidential", "restricted"],
+        owner: Some("echen"),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Headcount",
+        team: "HR",
+        server: HR_SERVER,
+        database: "hris",
+        table: "public.employees",
+        fields: PEOPLE_FIELDS,
+        tags: &["PII"],
+        drop: 2,
+        ..SPEC
+    },
+    // Operations
+    DsSpec {
+        name: "Inventory Levels",
+        team: "Operations",
+        kind: "sqlserver",
+        server: ERP_SERVER,
+        database: "ERP",
+        table: "dbo.inventory",
+        fields: INVENTORY_FIELDS,
+        certified: true,
+        note: Some("Certified inventory snapshot."),
+        owner: Some("dkim"),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Shipments",
+        team: "Operations",
+        kind: "sqlserver",
+        server: ERP_SERVER,
+        database: "ERP",
+        table: "dbo.shipments",
+        fields: SHIPMENT_FIELDS,
+        certified: true,
+        note: Some("Certified shipment facts."),
+        owner: Some("dkim"),
+        ..SPEC
+    },
+    DsSpec {
+        name: "Shipments Copy",
+        team: "Operations",
+        kind: "sqlserver",
+        server: ERP_SERVER,
+        database: "ERP",
+        table: "dbo.shipments",
+        fields: SHIPMENT_FIELDS,
+        drop: 1,
+        ..SPEC
+    },
+    // Executive
+    DsSpec {
+        name: "Company KPIs",
+        team: "Executive",
+        kind: "snowflake",
+        server: SNOWFLAKE,
+        database: "EXEC_DB",
+        table: "PUBLIC.KPIS",
+        fields: KPI_FIELDS,
+        certified: true,
+        note: Some("Certified KPI source for the board pack."),
+        tags: &["sensitive"],
+        owner: Some("lwong"),
+        ..SPEC
+    },
+];
+
+/// Where a team's other (generated) datasources live: field pool, connection class, server,
+/// database, schema.
+fn team_source(team: &str) -> (&'static [&'static str], &'static str, &'static str, &'static str, &'static str) {
+    match team {
+        "Finance" => (GL_FIELDS, "snowflake", SNOWFLAKE, "FIN_DB", "MART"),
+        "Marketing" => (CAMPAIGN_FIELDS, "redshift", MKT_SERVER, "marketing", "mart"),
+        "Sales" => (ORDER_FIELDS, "snowflake", SNOWFLAKE, "SALES_DB", "MART"),
+        "HR" => (PEOPLE_FIELDS, "postgres", HR_SERVER, "hris", "reporting"),
+        "Operations" => (INVENTORY_FIELDS, "sqlserver", ERP_SERVER, "ERP", "rpt"),
+        _ => (KPI_FIELDS, "postgres", "pg-dw-01.corp.example.com", "warehouse", "exec"),
+    }
 }
 
 fn slug(name: &str) -> String {
@@ -848,17 +1010,24 @@ fn slug(name: &str) -> String {
 struct Gen {
     rng: Rng,
     now: DateTime<Utc>,
+    demo: bool,
+    /// Views per workbook: 1 to this many.
+    max_views: usize,
     site: Site,
-    /// user name -> index
-    users: BTreeMap<String, usize>,
+    /// user name -> index in `site.users`
+    users: HashMap<String, usize>,
+    /// John Smith's id: he owns a known number of items, so random picks skip him.
+    jsmith: String,
     /// team -> member user ids
     team_members: BTreeMap<&'static str, Vec<String>>,
-    /// team -> (top project id, all project ids of the team)
+    /// team -> (top project id, all project ids of the team, the top one first)
     team_projects: BTreeMap<&'static str, (String, Vec<String>)>,
     group_ids: BTreeMap<String, String>,
-    content_urls: BTreeSet<String>,
-    names_in_project: BTreeSet<(String, String)>,
-    /// team -> datasource indexes
+    /// Content URLs taken (site-wide, workbooks and datasources).
+    content_urls: HashSet<String>,
+    /// "project id/name" of every workbook and datasource: names are unique within a project.
+    names_in_project: HashSet<String>,
+    /// team -> indexes of the team's datasources that workbooks may use
     team_ds: BTreeMap<&'static str, Vec<usize>>,
 }
 
@@ -878,7 +1047,7 @@ impl Gen {
         } else {
             Some(self.days_ago(0, 45))
         };
-        let email = format!("{}@example.com", name.replace(' ', "."));
+        let email = format!("{name}@example.com");
         self.users.insert(name.clone(), self.site.users.len());
         self.site.users.push(User {
             id: id.clone(),
@@ -892,41 +1061,89 @@ impl Gen {
         id
     }
 
-    fn add_project(&mut self, name: &str, parent: Option<&str>, owner: &str, perms: &str) -> String {
+    fn add_project(
+        &mut self,
+        name: &str,
+        parent: Option<&str>,
+        owner: &str,
+        perms: &str,
+        description: String,
+    ) -> String {
         let id = self.rng.luid();
         let created = self.days_ago(700, 1500);
+        let updated = self.days_ago(30, 700).max(created);
         self.site.projects.push(Project {
             id: id.clone(),
             name: name.into(),
             parent_id: parent.map(str::to_string),
             owner_id: owner.into(),
             content_permissions: perms.into(),
-            description: if parent.is_none() { format!("{name} team content") } else { String::new() },
+            description,
             created_at: Some(created),
-            updated_at: Some(created),
+            updated_at: Some(updated),
         });
         id
     }
 
     fn unique_url(&mut self, name: &str) -> String {
         let base = slug(name);
-        let mut url = base.clone();
-        let mut n = 1;
-        while !self.content_urls.insert(url.clone()) {
-            n += 1;
-            url = format!("{base}_{n}");
+        if !self.content_urls.contains(&base) {
+            self.content_urls.insert(base.clone());
+            return base;
         }
-        url
+        let mut n = 2;
+        loop {
+            let url = format!("{base}_{n}");
+            if !self.content_urls.contains(&url) {
+                self.content_urls.insert(url.clone());
+                return url;
+            }
+            n += 1;
+        }
     }
 
     fn unique_name(&mut self, project: &str, name: String) -> String {
-        let mut candidate = name.clone();
-        let mut n = 1;
-        while !self.names_in_project.insert((project.to_string(), candidate.clone())) {
-            n += 1;
-            candidate = format!("{name} ({n})");
+        let mut key = String::with_capacity(project.len() + name.len() + 8);
+        key.push_str(project);
+        key.push('/');
+        let stem = key.len();
+        key.push_str(&name);
+        if !self.names_in_project.contains(&key) {
+            self.names_in_project.insert(key);
+            return name;
         }
-        candidate
+        let mut n = 2;
+        loop {
+            let candidate = format!("{name} ({n})");
+            key.truncate(stem);
+            key.push_str(&candidate);
+            if !self.names_in_project.contains(&key) {
+                self.names_in_project.insert(key);
+                return candidate;
+            }
+            n += 1;
+        }
+    }
+
+    /// A member of the team other than John Smith.
+    fn member(&mut self, team: &str) -> String {
+        let n = self.team_members[team].len();
+        let mut k = self.rng.below(n);
+        let members = &self.team_members[team];
+        if members[k] == self.jsmith && n > 1 {
+            k = (k + 1) % n;
+        }
+        members[k].clone()
+    }
+
+    /// Any user other than John Smith.
+    fn anyone(&mut self) -> String {
+        let n = self.site.users.len();
+        let mut k = self.rng.below(n);
+        if self.site.users[k].id == self.jsmith {
+            k = (k + 1) % n;
+        }
+        self.site.users[k].id.clone()
     }
 
     fn rule(&mut self, kind: &str, id: &str, gkind: &str, gid: &str, caps: &[(&str, Mode)]) {
@@ -957,50 +1174,64 @@ const EXPLORER: &[(&str, Mode)] = &[
 ];
 const BROAD: &[(&str, Mode)] =
     &[("Read", Mode::Allow), ("Write", Mode::Allow), ("Delete", Mode::Allow), ("ChangePermissions", Mode::Allow)];
+const CONNECT: &[(&str, Mode)] = &[("Read", Mode::Allow), ("Connect", Mode::Allow)];
 
 /// Generates a site.
 pub fn generate(opts: &Options) -> Site {
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(DEMO_NOW).expect("constant date").with_timezone(&Utc);
     let demo = opts.scale == 0;
     let n_workbooks = if demo { 847 } else { opts.scale };
+    let n_users = if demo { 120 } else { (n_workbooks / 5).max(20) };
     let mut g = Gen {
         rng: Rng(opts.seed ^ 0x7AB_F10E),
         now,
+        demo,
+        max_views: if demo { 6 } else { 4 },
         site: Site {
             format: FORMAT.into(),
             now,
             site: SiteInfo { id: String::new(), name: "Demo".into(), content_url: "demo".into() },
-            users: Vec::with_capacity(n_workbooks / 5 + 130),
+            users: Vec::with_capacity(n_users),
             groups: vec![],
             projects: vec![],
-            datasources: vec![],
+            datasources: Vec::with_capacity(n_workbooks / 15 + 64),
             workbooks: Vec::with_capacity(n_workbooks),
-            permissions: Vec::with_capacity(n_workbooks * 2),
-            subscriptions: vec![],
+            permissions: Vec::with_capacity(n_workbooks * 2 + 64),
+            subscriptions: Vec::with_capacity(n_workbooks / 20 + 40),
             default_permissions: vec![],
             webhooks: vec![],
             favorites: vec![],
             data_alerts: vec![],
         },
-        users: BTreeMap::new(),
+        users: HashMap::with_capacity(n_users),
+        jsmith: String::new(),
         team_members: BTreeMap::new(),
         team_projects: BTreeMap::new(),
         group_ids: BTreeMap::new(),
-        content_urls: BTreeSet::new(),
-        names_in_project: BTreeSet::new(),
+        content_urls: HashSet::with_capacity(n_workbooks + n_workbooks / 15 + 64),
+        names_in_project: HashSet::with_capacity(n_workbooks + n_workbooks / 15 + 64),
         team_ds: BTreeMap::new(),
     };
     g.site.site.id = g.rng.luid();
+    let contractors = users(&mut g, n_users);
+    groups(&mut g, contractors);
+    projects(&mut g, n_workbooks);
+    datasources(&mut g, n_workbooks);
+    workbooks(&mut g, n_workbooks);
+    permissions(&mut g);
+    extras(&mut g);
+    g.site
+}
 
-    // ---- users
+/// The named people, then generated ones; returns the contractors.
+fn users(g: &mut Gen, n_users: usize) -> Vec<String> {
     for p in PEOPLE {
         let id = g.add_user(p.user.into(), p.full.into(), p.role);
         for t in p.teams {
             g.team_members.entry(t).or_default().push(id.clone());
         }
     }
-    let n_users = if demo { 120 } else { (n_workbooks / 5).max(20) };
-    let team_names: Vec<&'static str> = TEAMS.iter().map(|t| t.name).collect();
+    g.jsmith = g.user_id("jsmith");
     let mut contractors = Vec::new();
     let mut i = 0usize;
     while g.site.users.len() < n_users {
@@ -1021,29 +1252,37 @@ pub fn generate(opts: &Options) -> Site {
         if i % 17 == 5 {
             contractors.push(id.clone());
         }
-        let team = team_names[(i + g.rng.below(2)) % team_names.len()];
+        let team = TEAMS[(i + g.rng.below(2)) % TEAMS.len()].name;
         g.team_members.entry(team).or_default().push(id);
         i += 1;
     }
+    contractors
+}
 
-    // ---- groups
+fn groups(g: &mut Gen, contractors: Vec<String>) {
     let all: Vec<String> = g.site.users.iter().map(|u| u.id.clone()).collect();
     let mut groups = vec![("All Users".to_string(), all)];
     for t in TEAMS {
         groups.push((t.name.to_string(), g.team_members.get(t.name).cloned().unwrap_or_default()));
     }
-    groups.push((
-        "Data Engineering".into(),
-        g.team_members.get("Operations").map(|m| m.iter().take(6).cloned().collect()).unwrap_or_default(),
-    ));
+    let engineers = g.team_members.get("Operations").map(|m| m.iter().take(6).cloned().collect()).unwrap_or_default();
+    groups.push(("Data Engineering".into(), engineers));
     groups.push(("Contractors".into(), contractors));
-    if !demo {
-        // Extra teams of about 50 people each.
-        let extra = n_users / 50;
-        for k in 0..extra {
-            let start = (k * 50) % g.site.users.len();
+    if !g.demo {
+        // More groups of about 50 people each.
+        const REGIONS: &[&str] = &["AMER", "EMEA", "APAC", "LATAM"];
+        const UNITS: &[&str] =
+            &["Analysts", "Field Ops", "Product", "Support", "Partners", "Engineering", "Legal", "IT", "Procurement"];
+        let n = g.site.users.len();
+        for k in 0..n / 50 {
+            let start = (k * 50) % n;
             let members = g.site.users.iter().skip(start).take(50).map(|u| u.id.clone()).collect();
-            groups.push((format!("Team {:03}", k + 1), members));
+            let cycle = k / (REGIONS.len() * UNITS.len());
+            let mut name = format!("{} {}", REGIONS[k % REGIONS.len()], UNITS[(k / REGIONS.len()) % UNITS.len()]);
+            if cycle > 0 {
+                name = format!("{name} {}", cycle + 1);
+            }
+            groups.push((name, members));
         }
     }
     for (name, members) in groups {
@@ -1051,139 +1290,255 @@ pub fn generate(opts: &Options) -> Site {
         g.group_ids.insert(name.clone(), id.clone());
         g.site.groups.push(Group { id, name, members, minimum_site_role: None });
     }
+}
 
-    // ---- projects
+fn projects(g: &mut Gen, n_workbooks: usize) {
+    const AREAS: &[&str] = &["Reporting", "Analysis", "Planning", "Reviews", "Operations"];
     let admin = g.user_id("admin");
-    g.add_project("default", None, &admin, "ManagedByOwner");
+    let jsmith = g.jsmith.clone();
+    g.add_project("default", None, &admin, "ManagedByOwner", "The default project for new content.".into());
     for t in TEAMS {
         let lead = g.user_id(lead_of(t.name));
-        let top = g.add_project(t.name, None, &lead, "ManagedByOwner");
+        let top = g.add_project(t.name, None, &lead, "ManagedByOwner", format!("{} team content.", t.name));
         let mut all_ids = vec![top.clone()];
         for c in t.children {
-            let (owner, perms) = match (*c, t.name) {
-                ("Web Analytics", _) => (g.user_id("jsmith"), "ManagedByOwner"),
-                ("Confidential", _) => (lead.clone(), "LockedToProject"),
+            let (owner, perms) = match *c {
+                "Web Analytics" => (jsmith.clone(), "ManagedByOwner"),
+                "Confidential" => (lead.clone(), "LockedToProject"),
                 _ => (lead.clone(), "ManagedByOwner"),
             };
-            let child = g.add_project(c, Some(&top), &owner, perms);
+            let child = g.add_project(c, Some(&top), &owner, perms, String::new());
             all_ids.push(child.clone());
             if *c == "Quarterly Reporting" {
-                all_ids.push(g.add_project("Year-End Close", Some(&child), &lead, "ManagedByOwner"));
+                let close = "Close packages and audit support.".to_string();
+                all_ids.push(g.add_project("Year-End Close", Some(&child), &lead, "ManagedByOwner", close));
             }
         }
-        if !demo {
+        if !g.demo {
+            // About one project per 200 workbooks, nested under the team's projects.
             let extra = (n_workbooks / 200).saturating_sub(20) * t.weight / 87;
+            let per_cycle = t.topics.len() * AREAS.len();
             for k in 0..extra {
                 let parent = all_ids[k % all_ids.len()].clone();
-                all_ids.push(g.add_project(
-                    &format!("{} Area {:03}", t.name, k + 1),
-                    Some(&parent),
-                    &lead,
-                    "ManagedByOwner",
-                ));
+                let topic = t.topics[k % t.topics.len()];
+                let area = AREAS[(k / t.topics.len()) % AREAS.len()];
+                let name = match k / per_cycle {
+                    0 => format!("{topic} {area}"),
+                    c => format!("{topic} {area} {}", c + 1),
+                };
+                all_ids.push(g.add_project(&name, Some(&parent), &lead, "ManagedByOwner", String::new()));
             }
         }
         g.team_projects.insert(t.name, (top, all_ids));
     }
-    let sandbox = g.add_project("Sandbox", None, &admin, "ManagedByOwner");
-    let archive = g.add_project("Archive", None, &admin, "LockedToProject");
-    let insights = g.add_project("Admin Insights", None, &admin, "LockedToProject");
+    let sandbox = "Personal experiments; cleaned up every quarter.".to_string();
+    g.add_project("Sandbox", None, &admin, "ManagedByOwner", sandbox);
+    let archive = "Retired content, kept for reference.".to_string();
+    g.add_project("Archive", None, &admin, "LockedToProject", archive);
+    let insights = "Tableau Admin Insights: usage and content data about this site.".to_string();
+    g.add_project("Admin Insights", None, &admin, "LockedToProject", insights);
+}
 
-    // ---- datasources
-    let mut story_ds = BTreeMap::new();
+/// The parts of a new datasource that differ between callers.
+struct NewDatasource<'a> {
+    name: &'a str,
+    project: &'a str,
+    owner: &'a str,
+    connection: Connection,
+    fields: Vec<String>,
+    certified: bool,
+    note: Option<String>,
+    tags: &'a [&'a str],
+}
+
+fn connection(kind: &str, server: &str, database: &str, table: &str, sql: Option<&str>) -> Connection {
+    Connection {
+        kind: kind.into(),
+        server: server.into(),
+        database: database.into(),
+        table: table.into(),
+        custom_sql: sql.map(str::to_string),
+        id: String::new(),
+        port: match kind {
+            "postgres" | "redshift" => if kind == "redshift" { "5439" } else { "5432" }.into(),
+            "sqlserver" => "1433".into(),
+            "snowflake" | "bigquery" => "443".into(),
+            _ => String::new(),
+        },
+        username: if server.is_empty() || kind == "hyper" { String::new() } else { "svc_tableau".into() },
+    }
+}
+
+fn push_datasource(g: &mut Gen, new: NewDatasource<'_>) -> usize {
+    let id = g.rng.luid();
+    let mut connection = new.connection;
+    connection.id = g.rng.luid();
+    let created = g.days_ago(200, 1200);
+    let updated = g.days_ago(1, 200).max(created);
+    let hits = g.rng.below(5000) as u64;
+    let last = if hits == 0 { None } else { Some(g.days_ago(0, 120)) };
+    let url = g.unique_url(new.name);
+    let name = g.unique_name(new.project, new.name.to_string());
+    let size = 100_000 + g.rng.below(400_000_000) as u64;
+    let has_extracts = g.rng.chance(0.4);
+    g.site.datasources.push(Datasource {
+        id,
+        name,
+        project_id: new.project.into(),
+        owner_id: new.owner.into(),
+        tags: new.tags.iter().map(|t| t.to_string()).collect(),
+        certified: new.certified,
+        certification_note: new.note,
+        updated_at: updated,
+        connection,
+        fields: new.fields,
+        content_url: url,
+        description: String::new(),
+        created_at: Some(created),
+        has_extracts,
+        size,
+        total_hits: hits,
+        last_accessed_at: last,
+    });
+    g.site.datasources.len() - 1
+}
+
+fn datasources(g: &mut Gen, n_workbooks: usize) {
     for spec in DATASOURCES {
         let project = g.team_projects[spec.team].0.clone();
         let owner = match spec.owner {
             Some(u) => g.user_id(u),
-            None => {
-                let k = g.rng.below(g.team_members[spec.team].len());
-                g.team_members[spec.team][k].clone()
-            }
+            None => g.member(spec.team),
         };
-        let fields: Vec<String> = spec
-            .fields
-            .iter()
-            .take(spec.fields.len() - spec.drop.min(spec.fields.len() - 1))
-            .map(|f| f.to_string())
-            .collect();
+        let keep = spec.fields.len() - spec.drop.min(spec.fields.len() - 1);
         let idx = push_datasource(
-            &mut g,
-            spec.name,
-            &project,
-            &owner,
-            spec.kind,
-            spec.server,
-            spec.database,
-            spec.table,
-            fields,
-            spec.certified,
-            spec.note,
-            spec.tags,
+            g,
+            NewDatasource {
+                name: spec.name,
+                project: &project,
+                owner: &owner,
+                connection: connection(spec.kind, spec.server, spec.database, spec.table, spec.sql),
+                fields: spec.fields[..keep].iter().map(|f| f.to_string()).collect(),
+                certified: spec.certified,
+                note: spec.note.map(str::to_string),
+                tags: spec.tags,
+            },
         );
-        story_ds.insert(spec.name, idx);
-        g.team_ds.entry(spec.team).or_default().push(idx);
+        // The deprecated GL only keeps its assigned dependents (see `workbooks`).
+        if spec.name != "Finance GL (legacy)" {
+            g.team_ds.entry(spec.team).or_default().push(idx);
+        }
     }
-    for name in ["Site Content", "TS Events", "TS Users"] {
+    let insights = g.site.projects.iter().find(|p| p.name == "Admin Insights").expect("project").id.clone();
+    let admin = g.user_id("admin");
+    for (name, fields) in
+        [("Site Content", SITE_CONTENT_FIELDS), ("TS Events", TS_EVENTS_FIELDS), ("TS Users", TS_USERS_FIELDS)]
+    {
         let idx = push_datasource(
-            &mut g,
-            name,
-            &insights,
-            &admin,
-            "hyper",
-            "",
-            "Admin Insights",
-            name,
-            vec![],
-            false,
-            None,
-            &[],
+            g,
+            NewDatasource {
+                name,
+                project: &insights,
+                owner: &admin,
+                connection: connection("hyper", "", "Admin Insights", name, None),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+                certified: false,
+                note: None,
+                tags: &[],
+            },
         );
-        g.site.datasources[idx].description = "Admin Insights data, refreshed daily by Tableau.".into();
+        let ds = &mut g.site.datasources[idx];
+        ds.description = "Admin Insights data, refreshed daily by Tableau.".into();
+        ds.has_extracts = true;
     }
-    // More datasources: about one per 15 workbooks in scaled sites, a few in the demo.
-    let extra_ds = if demo { 30 } else { (n_workbooks / 15).saturating_sub(DATASOURCES.len()) };
-    let pools: &[(&str, &[&str])] = &[
-        ("Finance", GL_FIELDS),
-        ("Marketing", CAMPAIGN_FIELDS),
-        ("Sales", ORDER_FIELDS),
-        ("HR", PEOPLE_FIELDS),
-        ("Operations", INVENTORY_FIELDS),
-        ("Executive", KPI_FIELDS),
-    ];
-    for k in 0..extra_ds {
-        let (team, fields) = pools[k % pools.len()];
-        let t = TEAMS.iter().find(|t| t.name == team).expect("team");
-        let topic = *g.rng.pick(t.topics);
-        let name = format!("{topic} {}", ["Extract", "Data", "Source", "Feed", "Mart"][k % 5]);
-        let k = g.rng.below(g.team_projects[team].1.len());
-        let project = g.team_projects[team].1[k].clone();
-        let name = g.unique_name(&project, name);
-        let k = g.rng.below(g.team_members[team].len());
-        let owner = g.team_members[team][k].clone();
-        let table = format!("public.{}", slug(topic).to_lowercase());
-        let keep = fields.len() - g.rng.below(3);
-        let f = fields.iter().take(keep).map(|s| s.to_string()).collect();
+    // More datasources: about one per 15 workbooks in scaled sites, 32 more in the demo (none
+    // in Finance there, whose 9 datasources are the consolidation story). Every 7th is a copy
+    // of the team's previous one: same connection, similar name, and the original certified.
+    let extra = if g.demo { 32 } else { (n_workbooks / 15).saturating_sub(DATASOURCES.len()) };
+    let teams: &[Team] = if g.demo { &TEAMS[1..] } else { TEAMS };
+    const SUFFIXES: &[&str] = &["Extract", "Data", "Source", "Feed", "Mart"];
+    let mut tables = HashSet::new();
+    let mut previous: BTreeMap<&str, usize> = BTreeMap::new();
+    for k in 0..extra {
+        let team = &teams[k % teams.len()];
+        let t = team.name;
+        let n_projects = g.team_projects[t].1.len();
+        let project = g.team_projects[t].1[g.rng.below(n_projects)].clone();
+        let owner = g.member(t);
+        if k % 7 == 6
+            && let Some(&orig) = previous.get(t)
+        {
+            let (name, connection, mut fields) = {
+                let o = &g.site.datasources[orig];
+                let name = match (k / 7) % 3 {
+                    0 => format!("{} (copy)", o.name),
+                    1 => format!("{}_v2", o.name.replace(' ', "_")),
+                    _ => format!("{} - Copy", o.name),
+                };
+                (name, o.connection.clone(), o.fields.clone())
+            };
+            fields.pop();
+            let o = &mut g.site.datasources[orig];
+            o.certified = true;
+            o.certification_note = Some(format!("Certified by {} analytics. Use this one, not copies.", t));
+            let idx = push_datasource(
+                g,
+                NewDatasource {
+                    name: &name,
+                    project: &project,
+                    owner: &owner,
+                    connection,
+                    fields,
+                    certified: false,
+                    note: None,
+                    tags: &[],
+                },
+            );
+            g.team_ds.entry(t).or_default().push(idx);
+            previous.remove(t);
+            continue;
+        }
+        let topic = *g.rng.pick(team.topics);
+        let suffix = SUFFIXES[k % SUFFIXES.len()];
+        let (pool, kind, server, database, schema) = team_source(t);
+        let mut table = format!("{schema}.{}_{}", slug(topic).to_lowercase(), suffix.to_lowercase());
+        if !tables.insert(table.clone()) {
+            table = format!("{table}_{k}");
+            tables.insert(table.clone());
+        }
+        let keep = pool.len() - g.rng.below(3);
+        let tags: &[&str] = if t == "HR" && g.rng.chance(0.5) { &["PII"] } else { &[] };
         let idx = push_datasource(
-            &mut g,
-            &name,
-            &project,
-            &owner,
-            "postgres",
-            "pg-dw-01.corp.example.com",
-            "warehouse",
-            &table,
-            f,
-            false,
-            None,
-            &[],
+            g,
+            NewDatasource {
+                name: &format!("{topic} {suffix}"),
+                project: &project,
+                owner: &owner,
+                connection: connection(kind, server, database, &table, None),
+                fields: pool[..keep].iter().map(|f| f.to_string()).collect(),
+                certified: false,
+                note: None,
+                tags,
+            },
         );
-        g.team_ds.entry(team).or_default().push(idx);
+        g.team_ds.entry(t).or_default().push(idx);
+        previous.insert(t, idx);
     }
+}
 
-    // ---- workbooks
-    let weights: usize = TEAMS.iter().map(|t| t.weight).sum();
-    let mut plan: Vec<(&'static str, usize)> = Vec::new(); // (team or "", count)
-    if demo {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Usage {
+    Never,
+    Stale,
+    TooRecent,
+    Yesterday,
+    Active,
+}
+
+fn workbooks(g: &mut Gen, n_workbooks: usize) {
+    // (team, count); "" = personal and retired content (default, Sandbox, Archive).
+    let mut plan: Vec<(&'static str, usize)> = Vec::new();
+    if g.demo {
         plan.extend([
             ("Finance", 120),
             ("Marketing", 150),
@@ -1194,6 +1549,7 @@ pub fn generate(opts: &Options) -> Site {
             ("", 117),
         ]);
     } else {
+        let weights: usize = TEAMS.iter().map(|t| t.weight).sum();
         let mut left = n_workbooks;
         for t in TEAMS {
             let n = n_workbooks * t.weight / (weights + 13);
@@ -1202,154 +1558,97 @@ pub fn generate(opts: &Options) -> Site {
         }
         plan.push(("", left));
     }
-    let jsmith = g.user_id("jsmith");
-    let mut john_left = 17usize;
+    let by_name = |name: &str| -> String {
+        g.site.projects.iter().find(|p| p.name == name && p.parent_id.is_none()).expect("project").id.clone()
+    };
+    let (default, sandbox, archive) = (by_name("default"), by_name("Sandbox"), by_name("Archive"));
+    let jsmith = g.jsmith.clone();
+    let mut john_left = 18usize;
     let mut finance_index = 0usize;
     for (team, count) in plan {
         for k in 0..count {
-            let (project, topics, owner) = if team.is_empty() {
-                // Sandbox (and a few in default): personal experiments.
-                let p = if k % 7 == 0 { g.site.projects[0].id.clone() } else { sandbox.clone() };
+            let (project, topics, owner, usage) = if team.is_empty() {
                 let t = g.rng.pick(TEAMS);
-                let u = g.site.users[g.rng.below(g.site.users.len())].id.clone();
-                (p, t.topics, u)
+                let owner = g.anyone();
+                let (project, usage) = match k % 9 {
+                    0 => (default.clone(), None),
+                    1 => (archive.clone(), Some(if g.rng.chance(0.4) { Usage::Never } else { Usage::Stale })),
+                    _ => (sandbox.clone(), None),
+                };
+                (project, t.topics, owner, usage)
             } else {
-                // Half in the top-level project, the rest spread over the children.
+                // Half in the top-level project, the rest spread over all the team's projects.
                 let n_ids = g.team_projects[team].1.len();
-                let k = if g.rng.chance(0.5) { 0 } else { g.rng.below(n_ids) };
-                let p = g.team_projects[team].1[k].clone();
-                let t = TEAMS.iter().find(|t| t.name == team).expect("team");
-                let members = &g.team_members[team];
-                let pick = g.rng.below(members.len());
-                let mut u = members[pick].clone();
+                let pick = if g.rng.chance(0.5) { 0 } else { g.rng.below(n_ids) };
+                let project = g.team_projects[team].1[pick].clone();
+                let topics = TEAMS.iter().find(|t| t.name == team).expect("team").topics;
                 // John Smith owns a known number of workbooks (the offboarding story).
-                if u == jsmith {
-                    u = members[(members.iter().position(|m| *m == jsmith).unwrap_or(0) + 1) % members.len()].clone();
-                }
-                if team == "Marketing" && john_left > 0 && k % 7 == 0 {
-                    u = jsmith.clone();
+                let owner = if team == "Marketing" && john_left > 0 && k % 7 == 0 {
                     john_left -= 1;
-                }
-                (p, t.topics, u)
+                    jsmith.clone()
+                } else {
+                    g.member(team)
+                };
+                // The Finance usage story of the demo: a fixed pattern.
+                let usage = (team == "Finance" && g.demo).then(|| {
+                    finance_index += 1;
+                    match finance_index {
+                        1..=6 => Usage::Never,
+                        7..=23 => Usage::Stale,
+                        24..=25 => Usage::TooRecent,
+                        26..=33 => Usage::Yesterday,
+                        _ => Usage::Active,
+                    }
+                });
+                (project, topics, owner, usage)
             };
+            let usage = usage.unwrap_or_else(|| match g.rng.below(100) {
+                0..=4 => Usage::Never,
+                5..=17 => Usage::Stale,
+                18..=19 => Usage::TooRecent,
+                20..=27 => Usage::Yesterday,
+                _ => Usage::Active,
+            });
             let topic = *g.rng.pick(topics);
             let period = *g.rng.pick(PERIODS);
             let kind = *g.rng.pick(KINDS);
             let name = g.unique_name(&project, format!("{period}{topic} {kind}"));
-            // Usage story: Finance gets a fixed pattern; everything else a random mix.
-            let profile = if team == "Finance" && demo {
-                finance_index += 1;
-                match finance_index {
-                    1..=6 => Usage::Never,
-                    7..=23 => Usage::Stale,
-                    24..=25 => Usage::TooRecent,
-                    26..=33 => Usage::Yesterday,
-                    _ => Usage::Active,
-                }
+            let description = if g.rng.chance(0.35) {
+                let audience = if team.is_empty() { "personal use" } else { team };
+                format!("{topic} {} for {audience}.", kind.to_lowercase())
             } else {
-                match g.rng.below(100) {
-                    0..=4 => Usage::Never,
-                    5..=17 => Usage::Stale,
-                    18..=19 => Usage::TooRecent,
-                    20..=27 => Usage::Yesterday,
-                    _ => Usage::Active,
-                }
+                String::new()
             };
-            push_workbook(&mut g, team, &name, &project, &owner, profile);
+            let archived = project == archive;
+            push_workbook(g, team, name, &project, owner, usage, description, archived);
         }
     }
-    let _ = archive;
 
-    // Dependents of deprecated datasources, incl. one using a field the replacement lacks.
-    if let Some(&legacy) = story_ds.get("Finance GL (legacy)") {
-        let legacy_id = g.site.datasources[legacy].id.clone();
-        let finance: Vec<String> = g.team_projects["Finance"].1.clone();
-        for (n, w) in g.site.workbooks.iter_mut().filter(|w| finance.contains(&w.project_id)).skip(40).enumerate() {
-            if n == 5 {
-                break;
-            }
-            w.datasource_ids = vec![legacy_id.clone()];
-            w.fields_used = vec!["Posting Date".into(), "Account".into(), "Amount".into()];
+    // Dependents of the deprecated GL, incl. one using a field the replacement lacks.
+    if let Some(legacy) = g.site.datasources.iter().find(|d| d.name == "Finance GL (legacy)").map(|d| d.id.clone()) {
+        let finance: HashSet<&String> = g.team_projects["Finance"].1.iter().collect();
+        let dependents = g.site.workbooks.iter_mut().filter(|w| finance.contains(&w.project_id)).skip(40).take(5);
+        for (n, w) in dependents.enumerate() {
+            w.datasource_ids = vec![legacy.clone()];
+            w.fields_used = vec!["Posting Date".into(), "Account".into(), "Cost Center".into(), "Amount".into()];
             if n == 0 {
                 w.fields_used.push("Legacy Cost Center".into());
             }
         }
     }
-
-    permissions(&mut g, demo);
-    extras(&mut g, demo);
-    g.site
 }
 
-#[derive(Clone, Copy)]
-enum Usage {
-    Never,
-    Stale,
-    TooRecent,
-    Yesterday,
-    Active,
-}
-
-fn push_datasource(
+#[allow(clippy::too_many_arguments)]
+fn push_workbook(
     g: &mut Gen,
-    name: &str,
+    team: &str,
+    name: String,
     project: &str,
-    owner: &str,
-    kind: &str,
-    server: &str,
-    database: &str,
-    table: &str,
-    fields: Vec<String>,
-    certified: bool,
-    note: Option<&str>,
-    tags: &[&str],
-) -> usize {
-    let id = g.rng.luid();
-    let conn = g.rng.luid();
-    let created = g.days_ago(200, 1200);
-    let updated = g.days_ago(1, 200).max(created);
-    let hits = g.rng.below(5000) as u64;
-    let last = if hits == 0 { None } else { Some(g.days_ago(0, 120)) };
-    let url = g.unique_url(name);
-    g.names_in_project.insert((project.to_string(), name.to_string()));
-    let size = 100_000 + g.rng.below(400_000_000) as u64;
-    g.site.datasources.push(Datasource {
-        id,
-        name: name.into(),
-        project_id: project.into(),
-        owner_id: owner.into(),
-        tags: tags.iter().map(|t| t.to_string()).collect(),
-        certified,
-        certification_note: note.map(str::to_string),
-        updated_at: updated,
-        connection: Connection {
-            kind: kind.into(),
-            server: server.into(),
-            database: database.into(),
-            table: table.into(),
-            custom_sql: None,
-            id: conn,
-            port: match kind {
-                "postgres" | "redshift" => "5432".into(),
-                "sqlserver" => "1433".into(),
-                "snowflake" | "bigquery" => "443".into(),
-                _ => String::new(),
-            },
-            username: if server.is_empty() { String::new() } else { "svc_tableau".into() },
-        },
-        fields,
-        content_url: url,
-        description: String::new(),
-        created_at: Some(created),
-        has_extracts: g.rng.chance(0.4),
-        size,
-        total_hits: hits,
-        last_accessed_at: last,
-    });
-    g.site.datasources.len() - 1
-}
-
-fn push_workbook(g: &mut Gen, team: &str, name: &str, project: &str, owner: &str, usage: Usage) {
+    owner: String,
+    usage: Usage,
+    description: String,
+    archived: bool,
+) {
     let id = g.rng.luid();
     let created = match usage {
         Usage::TooRecent => g.days_ago(2, 25),
@@ -1358,69 +1657,64 @@ fn push_workbook(g: &mut Gen, team: &str, name: &str, project: &str, owner: &str
     };
     let updated = match usage {
         Usage::TooRecent => created,
-        Usage::Never | Usage::Stale => {
-            let t = g.days_ago(120, 400);
-            t.max(created)
-        }
-        _ => {
-            let t = g.days_ago(1, 120);
-            t.max(created)
-        }
+        Usage::Never | Usage::Stale => g.days_ago(120, 400).max(created),
+        _ => g.days_ago(1, 120).max(created),
     };
-    let n_views = 1 + g.rng.below(5);
+    let n_views = 1 + g.rng.below(g.max_views);
     let mut views = Vec::with_capacity(n_views);
     let first = g.rng.below(SHEETS.len());
+    let story = n_views >= 3 && g.rng.chance(0.08);
     for v in 0..n_views {
         let (total, last) = match usage {
             Usage::Never | Usage::TooRecent => (0, None),
+            // The first view of a stale workbook was opened once in a while, long ago.
+            Usage::Stale if v == 0 => (1 + g.rng.below(400) as u64, Some(g.days_ago(91, 400))),
             Usage::Stale => {
-                let t = g.rng.below(400) as u64;
+                let t = g.rng.below(200) as u64;
                 if t == 0 { (0, None) } else { (t, Some(g.days_ago(95, 400))) }
             }
             Usage::Yesterday if v == 0 => {
                 (50 + g.rng.below(5000) as u64, Some(g.now - Duration::hours(20 + g.rng.below(8) as i64)))
             }
+            _ if v == 0 => (1 + g.rng.below(3000) as u64, Some(g.days_ago(0, 60))),
             _ => {
                 let t = g.rng.below(3000) as u64;
                 if t == 0 { (0, None) } else { (t, Some(g.days_ago(0, 60))) }
             }
         };
-        let sheet = SHEETS[(first + v) % SHEETS.len()];
+        let (name, sheet_type) = if story && v == n_views - 1 {
+            ("Story", "story")
+        } else {
+            (SHEETS[(first + v) % SHEETS.len()], if v == 0 { "dashboard" } else { "view" })
+        };
         views.push(View {
             id: g.rng.luid(),
-            name: sheet.into(),
+            name: name.into(),
             total_views: total,
-            last_viewed_at: last,
+            // Never before the workbook existed.
+            last_viewed_at: last.map(|t: DateTime<Utc>| t.max(created + Duration::hours(2))),
             tags: vec![],
-            sheet_type: if v == 0 { "dashboard".into() } else { "view".into() },
+            sheet_type: sheet_type.into(),
         });
-    }
-    // A stale workbook whose views all came up zero would be "never viewed": keep the story.
-    if matches!(usage, Usage::Stale) && views.iter().all(|v| v.last_viewed_at.is_none()) {
-        views[0].total_views = 3;
-        views[0].last_viewed_at = Some(g.days_ago(95, 400));
     }
     // Datasources: ~70 % use one or two of the team's published datasources.
     let mut datasource_ids = Vec::new();
-    let mut fields_used = Vec::new();
+    let mut fields_used: Vec<String> = Vec::new();
     let pool_len = g.team_ds.get(team).map_or(0, Vec::len);
     if pool_len > 0 && g.rng.chance(0.7) {
         let n = 1 + usize::from(g.rng.chance(0.2));
         for _ in 0..n {
-            let pick = g.rng.below(pool_len);
-            let di = g.team_ds[team][pick];
+            let di = g.team_ds[team][g.rng.below(pool_len)];
             let ds = &g.site.datasources[di];
-            if ds.name.contains("(legacy)") || datasource_ids.contains(&ds.id) || ds.fields.is_empty() {
+            if datasource_ids.contains(&ds.id) {
                 continue;
             }
             datasource_ids.push(ds.id.clone());
             let n_fields = ds.fields.len();
-            let k = 2 + g.rng.below(4);
-            for _ in 0..k {
-                let pick = g.rng.below(n_fields);
-                let f = g.site.datasources[di].fields[pick].clone();
-                if !fields_used.contains(&f) {
-                    fields_used.push(f);
+            for _ in 0..2 + g.rng.below(4) {
+                let f = &g.site.datasources[di].fields[g.rng.below(n_fields)];
+                if !fields_used.contains(f) {
+                    fields_used.push(f.clone());
                 }
             }
         }
@@ -1437,47 +1731,55 @@ fn push_workbook(g: &mut Gen, team: &str, name: &str, project: &str, owner: &str
     if g.rng.chance(0.15) {
         tags.push(g.rng.pick(&["kpi", "weekly", "monthly", "executive", "draft", "certified-content"]).to_string());
     }
-    let url = g.unique_url(name);
-    let size = 40_000 + g.rng.below(80_000_000) as u64;
+    if archived {
+        tags.push("archived".into());
+    }
+    let content_url = g.unique_url(&name);
+    let size = 50_000 + g.rng.below(80_000_000) as u64;
     let show_tabs = !g.rng.chance(0.2);
     let revision = 1 + g.rng.below(5) as u32;
     g.site.workbooks.push(Workbook {
         id,
-        name: name.into(),
+        name,
         project_id: project.into(),
-        owner_id: owner.into(),
+        owner_id: owner,
         tags,
         size,
         created_at: created,
         updated_at: updated,
         datasource_ids,
         views,
-        content_url: url,
-        description: String::new(),
+        content_url,
+        description,
         show_tabs,
         fields_used,
         revision,
     });
 }
 
-fn permissions(g: &mut Gen, demo: bool) {
+fn permissions(g: &mut Gen) {
     let all_users = g.group_ids["All Users"].clone();
     let contractors = g.group_ids["Contractors"].clone();
-    // Project rules and defaults: the team can read its projects; leads can write.
+    let engineers = g.group_ids["Data Engineering"].clone();
+    // Project rules and defaults: the team can read its projects; leads can write (and lead
+    // the top project).
     for t in TEAMS {
         let gid = g.group_ids[t.name].clone();
         let lead = g.user_id(lead_of(t.name));
-        for pid in g.team_projects[t.name].1.clone() {
-            g.rule("project", &pid, "group", &gid, &[("Read", Mode::Allow)]);
-            g.rule("project", &pid, "user", &lead, &[("Read", Mode::Allow), ("Write", Mode::Allow)]);
+        let (top, ids) = g.team_projects[t.name].clone();
+        for pid in &ids {
+            g.rule("project", pid, "group", &gid, &[("Read", Mode::Allow)]);
+            if *pid == top {
+                let caps = [("Read", Mode::Allow), ("Write", Mode::Allow), ("ProjectLeader", Mode::Allow)];
+                g.rule("project", pid, "user", &lead, &caps);
+            } else {
+                g.rule("project", pid, "user", &lead, &[("Read", Mode::Allow), ("Write", Mode::Allow)]);
+            }
         }
-        let top = g.team_projects[t.name].0.clone();
-        for (ct, caps) in
-            [("workbooks", VIEWER), ("datasources", &[("Read", Mode::Allow), ("Connect", Mode::Allow)][..])]
-        {
+        for (content_type, caps) in [("workbooks", VIEWER), ("datasources", CONNECT)] {
             g.site.default_permissions.push(DefaultPermissionRule {
                 project_id: top.clone(),
-                content_type: ct.into(),
+                content_type: content_type.into(),
                 grantee: GranteeRef { kind: "group".into(), id: gid.clone() },
                 capabilities: caps.iter().map(|(n, m)| (n.to_string(), *m)).collect(),
             });
@@ -1486,47 +1788,45 @@ fn permissions(g: &mut Gen, demo: bool) {
     if let Some(p) = g.site.projects.iter().find(|p| p.name == "Confidential").map(|p| p.id.clone()) {
         g.rule("project", &p, "group", &contractors, &[("Read", Mode::Deny)]);
     }
-    let sandbox = g.site.projects.iter().find(|p| p.name == "Sandbox").map(|p| p.id.clone()).unwrap_or_default();
-    g.rule("project", &sandbox, "group", &all_users, &[("Read", Mode::Allow), ("Write", Mode::Allow)]);
+    let by_name = |g: &Gen, name: &str| g.site.projects.iter().find(|p| p.name == name).map(|p| p.id.clone());
+    if let Some(sandbox) = by_name(g, "Sandbox") {
+        g.rule("project", &sandbox, "group", &all_users, &[("Read", Mode::Allow), ("Write", Mode::Allow)]);
+    }
+    if let Some(archive) = by_name(g, "Archive") {
+        g.rule("project", &archive, "group", &all_users, &[("Read", Mode::Allow)]);
+    }
 
     // Workbook and view rules.
-    let project_team: BTreeMap<String, &'static str> =
-        g.team_projects.iter().flat_map(|(t, (_, ids))| ids.iter().map(move |id| (id.clone(), *t))).collect();
-    let mut broad_left = if demo { 7 } else { g.site.workbooks.len() / 150 };
+    let project_team: HashMap<&str, &'static str> =
+        g.team_projects.iter().flat_map(|(t, (_, ids))| ids.iter().map(move |id| (id.as_str(), *t))).collect();
+    let project_team: HashMap<String, &'static str> =
+        project_team.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let mut broad_left = if g.demo { 7 } else { g.site.workbooks.len() / 150 };
     for wi in 0..g.site.workbooks.len() {
-        let (wid, pid, sensitive, show_tabs, first_view) = {
+        let (wid, team, sensitive, show_tabs, first_view) = {
             let w = &g.site.workbooks[wi];
             let s = w.tags.iter().any(|t| matches!(t.as_str(), "sensitive" | "confidential" | "PII" | "restricted"));
-            (w.id.clone(), w.project_id.clone(), s, w.show_tabs, w.views.first().map(|v| v.id.clone()))
+            let team = project_team.get(&w.project_id).copied();
+            (w.id.clone(), team, s, w.show_tabs, w.views.first().map(|v| v.id.clone()))
         };
-        let team = project_team.get(&pid).copied();
         match team {
             Some(t) => {
                 let gid = g.group_ids[t].clone();
                 let caps = if g.rng.chance(0.3) { EXPLORER } else { VIEWER };
                 g.rule("workbook", &wid, "group", &gid, caps);
                 if g.rng.chance(0.25) {
-                    let pick = g.rng.below(g.team_members[t].len());
-                    let u = g.team_members[t][pick].clone();
-                    g.rule(
-                        "workbook",
-                        &wid,
-                        "user",
-                        &u,
-                        &[("Read", Mode::Allow), ("Filter", Mode::Allow), ("ExportData", Mode::Allow)],
-                    );
+                    // An explicit grant to one person.
+                    let u = g.member(t);
+                    let caps = [("Read", Mode::Allow), ("Filter", Mode::Allow), ("ExportData", Mode::Allow)];
+                    g.rule("workbook", &wid, "user", &u, &caps);
                 }
                 if sensitive && broad_left > 0 && g.rng.chance(0.5) {
+                    // Overly broad: everyone may overwrite, delete and re-permission it.
                     broad_left -= 1;
                     g.rule("workbook", &wid, "group", &all_users, BROAD);
                 } else if sensitive && g.rng.chance(0.4) {
-                    g.rule(
-                        "workbook",
-                        &wid,
-                        "group",
-                        &contractors,
-                        &[("Read", Mode::Deny), ("ExportData", Mode::Deny)],
-                    );
+                    let caps = [("Read", Mode::Deny), ("ExportData", Mode::Deny)];
+                    g.rule("workbook", &wid, "group", &contractors, &caps);
                 }
             }
             None => {
@@ -1545,48 +1845,53 @@ fn permissions(g: &mut Gen, demo: bool) {
         }
     }
     // Datasource rules.
-    let ds_team: Vec<(String, Option<&'static str>, bool)> = g
+    let ds_rules: Vec<(String, Option<&'static str>, bool, bool)> = g
         .site
         .datasources
         .iter()
         .map(|d| {
-            (
-                d.id.clone(),
-                project_team.get(&d.project_id).copied(),
-                d.tags.iter().any(|t| t == "PII" || t == "confidential"),
-            )
+            let sensitive = d.tags.iter().any(|t| t == "PII" || t == "confidential");
+            (d.id.clone(), project_team.get(&d.project_id).copied(), sensitive, d.certified)
         })
         .collect();
-    for (k, (id, team, sensitive)) in ds_team.into_iter().enumerate() {
-        if let Some(t) = team {
-            let gid = g.group_ids[t].clone();
-            g.rule("datasource", &id, "group", &gid, &[("Read", Mode::Allow), ("Connect", Mode::Allow)]);
-            if sensitive || k % 9 == 0 {
-                // Overly broad: everyone may connect to (and for some, overwrite) the source.
-                let caps: &[(&str, Mode)] = if sensitive {
-                    &[("Read", Mode::Allow), ("Connect", Mode::Allow)]
-                } else {
-                    &[("Read", Mode::Allow), ("Connect", Mode::Allow), ("Write", Mode::Allow)]
-                };
-                g.rule("datasource", &id, "group", &all_users, caps);
-            }
+    for (k, (id, team, sensitive, certified)) in ds_rules.into_iter().enumerate() {
+        let Some(t) = team else { continue };
+        let gid = g.group_ids[t].clone();
+        g.rule("datasource", &id, "group", &gid, CONNECT);
+        if certified {
+            let caps =
+                [("Read", Mode::Allow), ("Connect", Mode::Allow), ("Write", Mode::Allow), ("ExportXml", Mode::Allow)];
+            g.rule("datasource", &id, "group", &engineers, &caps);
+        }
+        if sensitive || k % 9 == 0 {
+            // Overly broad: everyone may connect to (and for some, overwrite) the source.
+            let caps: &[(&str, Mode)] = if sensitive {
+                CONNECT
+            } else {
+                &[("Read", Mode::Allow), ("Connect", Mode::Allow), ("Write", Mode::Allow)]
+            };
+            g.rule("datasource", &id, "group", &all_users, caps);
         }
     }
 }
 
-fn extras(g: &mut Gen, demo: bool) {
+fn extras(g: &mut Gen) {
     let n_users = g.site.users.len();
     let n_wb = g.site.workbooks.len();
-    let jsmith = g.user_id("jsmith");
+    if n_wb == 0 {
+        return;
+    }
+    let jsmith = g.jsmith.clone();
     let admin = g.user_id("admin");
     // Subscriptions: on workbooks and views, including John's content and stale Finance workbooks.
-    let n_subs = if demo { 40 } else { n_wb / 20 };
+    let n_subs = if g.demo { 40 } else { n_wb / 20 };
     let johns: Vec<usize> = (0..n_wb).filter(|&i| g.site.workbooks[i].owner_id == jsmith).collect();
-    let finance_top = g.team_projects["Finance"].1.clone();
+    let finance: HashSet<&String> = g.team_projects["Finance"].1.iter().collect();
+    let cutoff = g.now - Duration::days(90);
     let stale_finance: Vec<usize> = (0..n_wb)
         .filter(|&i| {
             let w = &g.site.workbooks[i];
-            finance_top.contains(&w.project_id) && w.last_viewed_at().is_none_or(|t| t < g.now - Duration::days(90))
+            finance.contains(&w.project_id) && w.created_at < cutoff && w.last_viewed_at().is_none_or(|t| t < cutoff)
         })
         .collect();
     for k in 0..n_subs {
@@ -1598,7 +1903,7 @@ fn extras(g: &mut Gen, demo: bool) {
         let user = if k % 11 == 0 { jsmith.clone() } else { g.site.users[g.rng.below(n_users)].id.clone() };
         let (kind, cid, subject) = {
             let w = &g.site.workbooks[wi];
-            if k % 3 == 0 && !w.views.is_empty() {
+            if k % 3 == 0 {
                 ("view", w.views[0].id.clone(), format!("{}: {}", w.name, w.views[0].name))
             } else {
                 ("workbook", w.id.clone(), w.name.clone())
@@ -1631,8 +1936,8 @@ fn extras(g: &mut Gen, demo: bool) {
         });
     }
     // Favorites and data alerts.
-    let n_fav = if demo { 30 } else { n_users / 10 };
-    let mut seen = BTreeSet::new();
+    let n_fav = if g.demo { 30 } else { n_users / 10 };
+    let mut seen = HashSet::new();
     for _ in 0..n_fav {
         let u = g.site.users[g.rng.below(n_users)].id.clone();
         let w = &g.site.workbooks[g.rng.below(n_wb)];
@@ -1644,10 +1949,10 @@ fn extras(g: &mut Gen, demo: bool) {
             });
         }
     }
-    let n_alerts = if demo { 6 } else { n_wb / 500 };
+    let n_alerts = if g.demo { 6 } else { n_wb / 500 };
     for k in 0..n_alerts {
         let owner = if k < 2 { jsmith.clone() } else { g.site.users[g.rng.below(n_users)].id.clone() };
-        let wi = if k < 2 && !johns.is_empty() { johns[k] } else { g.rng.below(n_wb) };
+        let wi = if k < johns.len().min(2) { johns[k] } else { g.rng.below(n_wb) };
         let w = &g.site.workbooks[wi];
         let view = w.views[0].id.clone();
         let subject = format!("{} below target", w.name);
@@ -1664,10 +1969,13 @@ fn extras(g: &mut Gen, demo: bool) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
-    fn finance_ids(s: &Site) -> Vec<String> {
-        let top = s.projects.iter().find(|p| p.name == "Finance" && p.parent_id.is_none()).unwrap().id.clone();
+    /// Ids of the top-level project `name` and all its descendants.
+    fn tree(s: &Site, name: &str) -> Vec<String> {
+        let top = s.projects.iter().find(|p| p.name == name && p.parent_id.is_none()).unwrap().id.clone();
         let mut ids = vec![top];
         loop {
             let more: Vec<String> = s
@@ -1683,82 +1991,270 @@ mod tests {
         }
     }
 
+    fn is_luid(s: &str) -> bool {
+        let parts: Vec<&str> = s.split('-').collect();
+        parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+            && s.chars().all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c))
+    }
+
+    /// Checks every generated site must pass, whatever its size.
+    fn well_formed(s: &Site) {
+        s.check().unwrap();
+        assert_eq!(s.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), DEMO_NOW);
+        let mut ids = vec![s.site.id.as_str()];
+        ids.extend(s.users.iter().map(|x| x.id.as_str()));
+        ids.extend(s.groups.iter().map(|x| x.id.as_str()));
+        ids.extend(s.projects.iter().map(|x| x.id.as_str()));
+        ids.extend(s.datasources.iter().flat_map(|x| [x.id.as_str(), x.connection.id.as_str()]));
+        ids.extend(
+            s.workbooks
+                .iter()
+                .flat_map(|w| std::iter::once(w.id.as_str()).chain(w.views.iter().map(|v| v.id.as_str()))),
+        );
+        ids.extend(s.subscriptions.iter().map(|x| x.id.as_str()));
+        for id in ids {
+            assert!(is_luid(id), "{id:?} is not LUID-shaped");
+        }
+        // Nothing in the future.
+        for w in &s.workbooks {
+            assert!(w.created_at <= w.updated_at && w.updated_at <= s.now, "{}", w.name);
+            assert!(w.last_viewed_at().is_none_or(|t| t <= s.now && t >= w.created_at - Duration::days(1)));
+            assert!((1..=6).contains(&w.views.len()));
+        }
+        // Names unique within a project, content URLs unique site-wide.
+        let mut names = BTreeSet::new();
+        let mut urls = BTreeSet::new();
+        for (p, n, u) in s
+            .workbooks
+            .iter()
+            .map(|w| (&w.project_id, &w.name, &w.content_url))
+            .chain(s.datasources.iter().map(|d| (&d.project_id, &d.name, &d.content_url)))
+        {
+            assert!(names.insert((p, n)), "name {n} twice in a project");
+            assert!(urls.insert(u), "content URL {u} twice");
+        }
+        // One rule per (resource, grantee); references that check() does not cover.
+        let mut pairs = BTreeSet::new();
+        for r in &s.permissions {
+            assert!(pairs.insert((&r.resource, &r.grantee)), "duplicate rule {r:?}");
+            assert!(!r.capabilities.is_empty());
+        }
+        let views: BTreeSet<&str> = s.workbooks.iter().flat_map(|w| w.views.iter().map(|v| v.id.as_str())).collect();
+        let workbooks: BTreeSet<&str> = s.workbooks.iter().map(|w| w.id.as_str()).collect();
+        for sub in &s.subscriptions {
+            let ok = match sub.content.kind.as_str() {
+                "view" => views.contains(sub.content.id.as_str()),
+                "workbook" => workbooks.contains(sub.content.id.as_str()),
+                _ => false,
+            };
+            assert!(ok, "subscription {} points at nothing", sub.subject);
+        }
+        for a in &s.data_alerts {
+            assert!(views.contains(a.view_id.as_str()));
+        }
+        // Admin Insights: present, and nothing depends on it.
+        let insights = tree(s, "Admin Insights");
+        let names: Vec<&str> =
+            s.datasources.iter().filter(|d| insights.contains(&d.project_id)).map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["Site Content", "TS Events", "TS Users"]);
+        let insight_ids: Vec<&String> =
+            s.datasources.iter().filter(|d| insights.contains(&d.project_id)).map(|d| &d.id).collect();
+        assert!(!s.workbooks.iter().any(|w| w.datasource_ids.iter().any(|d| insight_ids.contains(&d))));
+    }
+
     #[test]
     fn same_seed_same_bytes() {
         let a = generate(&Options { scale: 500, seed: 3 }).to_json();
         assert_eq!(a, generate(&Options { scale: 500, seed: 3 }).to_json());
         assert_ne!(a, generate(&Options { scale: 500, seed: 4 }).to_json());
         assert_eq!(demo().to_json(), demo().to_json());
+        assert_ne!(demo().to_json(), generate(&Options { scale: 0, seed: 2 }).to_json());
     }
 
     #[test]
     fn demo_tells_the_story() {
         let s = demo();
-        s.check().unwrap();
+        well_formed(&s);
         assert_eq!(s.workbooks.len(), 847);
-        let fin = finance_ids(&s);
+        assert_eq!(s.users.len(), 120);
+        assert!((55..=65).contains(&s.datasources.len()), "{} datasources", s.datasources.len());
+
+        // Finance: nested projects, 23 workbooks unused for 90+ days.
+        let fin = tree(&s, "Finance");
         assert!(fin.len() >= 4, "Finance has nested sub-projects");
+        let depth3 = s.projects.iter().any(|p| p.name == "Year-End Close" && p.parent_id.as_ref() != Some(&fin[0]));
+        assert!(depth3, "a third level under Finance");
         let cutoff = s.now - Duration::days(90);
-        let stale = s
-            .workbooks
-            .iter()
-            .filter(|w| {
-                fin.contains(&w.project_id) && w.created_at < cutoff && w.last_viewed_at().is_none_or(|t| t < cutoff)
-            })
-            .count();
-        assert!((15..=25).contains(&stale), "Finance stale-90 count {stale}");
-        let never = s
-            .workbooks
-            .iter()
-            .filter(|w| fin.contains(&w.project_id) && w.total_views() == 0 && w.created_at < cutoff)
-            .count();
-        assert!(never >= 3, "some never viewed: {never}");
+        let in_fin: Vec<&Workbook> = s.workbooks.iter().filter(|w| fin.contains(&w.project_id)).collect();
+        let stale: Vec<&&Workbook> =
+            in_fin.iter().filter(|w| w.created_at < cutoff && w.last_viewed_at().is_none_or(|t| t < cutoff)).collect();
+        assert!((15..=25).contains(&stale.len()), "Finance stale-90 count {}", stale.len());
+        let never = stale.iter().filter(|w| w.last_viewed_at().is_none()).count();
+        assert!((3..stale.len()).contains(&never), "some never viewed, the rest long ago: {never}");
+        for w in stale.iter().filter(|w| w.last_viewed_at().is_some()) {
+            let days = (s.now - w.last_viewed_at().unwrap()).num_days();
+            assert!((91..=400).contains(&days), "{days}");
+        }
+        let recent = in_fin.iter().filter(|w| w.created_at > s.now - Duration::days(30) && w.total_views() == 0);
+        assert!(recent.count() >= 2, "too recent to judge");
+        let yesterday = in_fin.iter().filter(|w| w.last_viewed_at().is_some_and(|t| t > s.now - Duration::days(2)));
+        assert!(yesterday.count() >= 3);
+
+        // John Smith (Marketing) owns about 20 items; John Doe (Sales) makes "John" ambiguous.
         let john = s.users.iter().find(|u| u.name == "jsmith").unwrap();
+        assert_eq!((john.full_name.as_str(), john.site_role.as_str()), ("John Smith", "Creator"));
         let owned = s.workbooks.iter().filter(|w| w.owner_id == john.id).count()
             + s.datasources.iter().filter(|d| d.owner_id == john.id).count();
         assert!((15..=25).contains(&owned), "John owns {owned}");
-        let marketing = s.groups.iter().find(|g| g.name == "Marketing").unwrap();
-        assert!(marketing.members.contains(&john.id));
+        let marketing = tree(&s, "Marketing");
+        assert!(s.workbooks.iter().filter(|w| w.owner_id == john.id).all(|w| marketing.contains(&w.project_id)));
+        assert!(s.projects.iter().any(|p| p.owner_id == john.id));
+        assert!(s.subscriptions.iter().filter(|x| x.user_id == john.id).count() >= 2);
+        assert!(s.data_alerts.iter().any(|a| a.owner_id == john.id));
+        let group = |name: &str| s.groups.iter().find(|g| g.name == name).unwrap();
+        assert!(group("Marketing").members.contains(&john.id));
+        let doe = s.users.iter().find(|u| u.name == "jdoe").unwrap();
+        assert!(group("Sales").members.contains(&doe.id) && !group("Marketing").members.contains(&doe.id));
         assert_eq!(s.users.iter().filter(|u| u.full_name.starts_with("John ")).count(), 2, "John is ambiguous");
-        for n in ["Site Content", "TS Events", "TS Users"] {
-            assert!(s.datasources.iter().any(|d| d.name == n));
+        let admin = s.users.iter().find(|u| u.name == "admin").unwrap();
+        assert_eq!(admin.site_role, "SiteAdministratorCreator");
+        assert!(s.users.iter().any(|u| u.site_role == "Unlicensed"));
+        assert!(s.users.iter().any(|u| u.last_login.is_some_and(|t| t < s.now - Duration::days(180))));
+        assert_eq!(group("All Users").members.len(), s.users.len());
+
+        // Duplicates: Finance has three groups (8 datasources), each with one certified member;
+        // one group is built on the same custom SQL.
+        let conn_key = |d: &Datasource| {
+            let c = &d.connection;
+            (c.kind.clone(), c.server.clone(), c.database.clone(), c.table.clone(), c.custom_sql.clone())
+        };
+        let mut dup_groups: BTreeMap<_, Vec<&Datasource>> = BTreeMap::new();
+        for d in &s.datasources {
+            dup_groups.entry(conn_key(d)).or_default().push(d);
+        }
+        let dup_groups: Vec<&Vec<&Datasource>> = dup_groups.values().filter(|v| v.len() > 1).collect();
+        for g in &dup_groups {
+            assert_eq!(g.iter().filter(|d| d.certified).count(), 1, "one certified in {:?}", g[0].name);
+        }
+        let in_fin_groups: Vec<_> =
+            dup_groups.iter().filter(|g| g.iter().all(|d| fin.contains(&d.project_id))).collect();
+        assert_eq!(in_fin_groups.len(), 3);
+        assert_eq!(in_fin_groups.iter().map(|g| g.len()).sum::<usize>(), 8);
+        assert!(in_fin_groups.iter().any(|g| g[0].connection.custom_sql.is_some()));
+        assert!(dup_groups.len() >= 6, "duplicates elsewhere too");
+        for d in &s.datasources {
+            let insight = ["Site Content", "TS Events", "TS Users"].contains(&d.name.as_str());
+            assert!(insight || (10..=30).contains(&d.fields.len()), "{} has {} fields", d.name, d.fields.len());
+        }
+
+        // Deprecated datasources: replacement exists and is certified; dependents exist; one
+        // dependent of the GL uses a field the replacement lacks.
+        let deprecated: Vec<&Datasource> =
+            s.datasources.iter().filter(|d| d.tags.iter().any(|t| t == "deprecated")).collect();
+        assert!(deprecated.len() >= 3);
+        for d in &deprecated {
+            let note = d.certification_note.as_deref().unwrap();
+            let replacement = note.split('\'').nth(1).unwrap();
+            let r = s.datasources.iter().find(|x| x.name == replacement).unwrap();
+            assert!(r.certified);
+            let missing = d.fields.iter().filter(|f| !r.fields.contains(f)).count();
+            assert!(missing <= 1, "{} lacks {missing} fields of {}", r.name, d.name);
+            assert!(s.workbooks.iter().filter(|w| w.datasource_ids.contains(&d.id)).count() >= 3, "{}", d.name);
         }
         let legacy = s.datasources.iter().find(|d| d.name == "Finance GL (legacy)").unwrap();
-        assert!(s.workbooks.iter().filter(|w| w.datasource_ids.contains(&legacy.id)).count() >= 3);
-        let finance_ds: Vec<&Datasource> = s.datasources.iter().filter(|d| d.project_id == fin[0]).collect();
-        let mut keys: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-        for d in &finance_ds {
-            *keys
-                .entry((d.connection.server.clone(), d.connection.database.clone(), d.connection.table.clone()))
-                .or_default() += 1;
+        let gl = s.datasources.iter().find(|d| d.name == "Finance General Ledger").unwrap();
+        let incompatible = s
+            .workbooks
+            .iter()
+            .filter(|w| w.datasource_ids.contains(&legacy.id) && w.fields_used.iter().any(|f| !gl.fields.contains(f)));
+        assert_eq!(incompatible.count(), 1);
+        // Workbooks use fields their datasources have.
+        for w in s.workbooks.iter().filter(|w| !w.datasource_ids.contains(&legacy.id)) {
+            for f in &w.fields_used {
+                assert!(
+                    w.datasource_ids.iter().any(|id| s.datasources.iter().any(|d| d.id == *id && d.fields.contains(f)))
+                );
+            }
         }
-        assert!(keys.values().filter(|n| **n > 1).count() >= 3, "three duplicate groups in Finance");
-        let all_users = s.groups.iter().find(|g| g.name == "All Users").unwrap();
-        assert!(s.permissions.iter().any(|r| r.grantee.id == all_users.id && r.capabilities.contains_key("Delete")));
-        assert!(s.permissions.iter().any(|r| r.capabilities.values().any(|m| *m == Mode::Deny)));
-        assert!(s.subscriptions.len() >= 30);
-        // view rules only where tabs are hidden
+
+        // Sensitive content, overly broad and Deny rules, explicit user grants, view rules.
+        let sensitive = ["sensitive", "confidential", "PII", "restricted"];
+        let tagged = |w: &&Workbook| w.tags.iter().any(|t| sensitive.contains(&t.as_str()));
+        assert!(s.workbooks.iter().filter(tagged).count() >= 30);
+        let all_users = group("All Users");
+        let broad: Vec<&PermissionRule> = s
+            .permissions
+            .iter()
+            .filter(|r| r.grantee.id == all_users.id && r.capabilities.get("Delete") == Some(&Mode::Allow))
+            .collect();
+        assert!(broad.len() >= 3);
+        for r in &broad {
+            assert!(s.workbooks.iter().filter(tagged).any(|w| w.id == r.resource.id));
+        }
+        let contractors = group("Contractors");
+        let confidential = s.projects.iter().find(|p| p.name == "Confidential").unwrap();
+        assert!(s.permissions.iter().any(|r| r.resource.id == confidential.id
+            && r.grantee.id == contractors.id
+            && r.capabilities.get("Read") == Some(&Mode::Deny)));
+        assert!(
+            s.permissions.iter().filter(|r| r.resource.kind == "workbook" && r.grantee.kind == "user").count() >= 50
+        );
+        for kind in ["project", "workbook", "datasource", "view"] {
+            assert!(s.permissions.iter().any(|r| r.resource.kind == kind), "rules on {kind}");
+        }
         for r in s.permissions.iter().filter(|r| r.resource.kind == "view") {
             let w = s.workbooks.iter().find(|w| w.views.iter().any(|v| v.id == r.resource.id)).unwrap();
-            assert!(!w.show_tabs);
+            assert!(!w.show_tabs, "view rules only where tabs are hidden");
         }
-        // one (resource, grantee) pair once
-        let mut pairs = BTreeSet::new();
-        for r in &s.permissions {
-            assert!(pairs.insert((r.resource.id.clone(), r.grantee.id.clone())), "duplicate rule");
-        }
+        assert!(!s.default_permissions.is_empty());
+        assert!(s.projects.iter().any(|p| p.name == "Archive" && p.content_permissions == "LockedToProject"));
+        assert!(s.projects.iter().any(|p| p.name == "default"));
+
+        // Subscriptions, including on stale Finance workbooks; the rest of the extensions.
+        assert_eq!(s.subscriptions.len(), 40);
+        let stale_ids: Vec<&String> = stale.iter().map(|w| &w.id).collect();
+        assert!(s.subscriptions.iter().any(|x| stale_ids.contains(&&x.content.id)));
+        assert!(s.subscriptions.iter().any(|x| x.content.kind == "view"));
+        assert!((2..=3).contains(&s.webhooks.len()));
+        assert!(!s.favorites.is_empty() && !s.data_alerts.is_empty());
+        let sheet_types: BTreeSet<&str> =
+            s.workbooks.iter().flat_map(|w| w.views.iter().map(|v| v.sheet_type.as_str())).collect();
+        assert_eq!(sheet_types, BTreeSet::from(["dashboard", "story", "view"]));
     }
 
     #[test]
     fn scaled_site_counts() {
         let s = generate(&Options { scale: 1000, seed: 9 });
-        s.check().unwrap();
+        well_formed(&s);
         assert_eq!(s.workbooks.len(), 1000);
         assert_eq!(s.users.len(), 200);
-        assert!(s.datasources.len() >= 60);
+        assert!(s.groups.len() >= 200 / 50 + 6);
+        assert!(s.projects.len() >= 10);
+        assert!((60..=75).contains(&s.datasources.len()), "{}", s.datasources.len());
+        assert!(s.workbooks.iter().all(|w| (1..=4).contains(&w.views.len())));
+        assert!((1000..=2500).contains(&s.permissions.len()), "{}", s.permissions.len());
+        assert_eq!(s.subscriptions.len(), 50);
+        assert!(s.users.iter().any(|u| u.name == "jsmith"));
         assert_eq!(Site::from_json(&s.to_json()).unwrap(), s);
+
+        let big = generate(&Options { scale: 20_000, seed: 9 });
+        well_formed(&big);
+        assert!((100..=130).contains(&big.projects.len()), "{} projects", big.projects.len());
+        assert!(big.groups.len() >= 4000 / 50);
     }
 
+    #[test]
+    fn luids_are_lowercase_uuids() {
+        let mut r = Rng(42);
+        for _ in 0..100 {
+            let id = r.luid();
+            assert!(is_luid(&id), "{id}");
+            assert_eq!(&id[14..15], "4");
+            assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+        }
+    }
+
+    /// Release builds only (`cargo test --release -p tabflow-site -- --nocapture`).
     #[cfg(not(debug_assertions))]
     #[test]
     fn hundred_thousand_is_fast() {
@@ -1768,12 +2264,10 @@ mod tests {
         eprintln!("scale 100000: {took:?}");
         assert_eq!(s.workbooks.len(), 100_000);
         assert_eq!(s.users.len(), 20_000);
-    }
-}
-#[cfg(test)]
-mod tmp_dump {
-    #[test]
-    fn dump_demo() {
-        std::fs::write("/tmp/demo.json", super::demo().to_json()).unwrap();
+        assert!((6_500..=6_700).contains(&s.datasources.len()), "{}", s.datasources.len());
+        assert!((450..=550).contains(&s.projects.len()), "{}", s.projects.len());
+        assert_eq!(s.subscriptions.len(), 5_000);
+        s.check().unwrap();
+        assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
     }
 }

@@ -22,6 +22,9 @@ pub async fn demo() -> Running {
 pub fn fast(mut c: Config) -> Config {
     c.backoff_base = std::time::Duration::from_millis(5);
     c.max_wait = std::time::Duration::from_millis(200);
+    // Fault storms in these tests fail up to half the calls: allow enough attempts that a
+    // run of failures long enough to give up is out of reach (0.5^11).
+    c.max_retries = 10;
     c
 }
 

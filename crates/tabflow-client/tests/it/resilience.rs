@@ -96,8 +96,8 @@ async fn logs_never_contain_secrets() {
     let c = connect(&emu).await;
     set_faults(&emu.url, json!({"error_rate": 0.5})).await;
     let _ = c.users().page_size(50).collect().await;
-    let _ = connect(&emu).await; // displaces c: forces a re-sign-in
     set_faults(&emu.url, json!({})).await;
+    let _ = connect(&emu).await; // displaces c: forces a re-sign-in
     let _ = c.projects().collect().await;
     let token = c.session().await.token.expose().to_string();
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
