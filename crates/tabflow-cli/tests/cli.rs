@@ -152,3 +152,32 @@ fn bad_input_gets_one_clear_error_with_a_hint() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("unsupported snapshot format"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn usage_sources_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["usage", "show", "--json"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["source"], "admin-insights");
+    assert_eq!(v["workbooks"], 847);
+    assert_eq!(v["coverage"], 1.0);
+    let sum = v["never_accessed"].as_u64().unwrap() + v["not_accessed_since_days"]["count"].as_u64().unwrap() + v["accessed_recently"].as_u64().unwrap();
+    assert_eq!(sum, 847);
+    // No history yet: a clear error, exit 2.
+    let o = run(dir.path(), &["usage", "show", "--source", "recorded-history"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("tabflow usage record"));
+    for _ in 0..2 {
+        let o = run(dir.path(), &["usage", "record"], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let o = run(dir.path(), &["usage", "show", "--source", "recorded-history", "--json"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Two samples with unchanged counts: only never-viewed workbooks are known.
+    assert_eq!(v["covered"], v["never_accessed"]);
+    assert!(v["covered"].as_u64().unwrap() > 0);
+    let o = run(dir.path(), &["usage", "show", "--source", "repository"], &[("TABFLOW_REPOSITORY_URL", "")]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1457,8 +1457,10 @@ fn datasources(g: &mut Gen, n_workbooks: usize) {
     let extra = if g.demo { 32 } else { (n_workbooks / 15).saturating_sub(DATASOURCES.len()) };
     let teams: &[Team] = if g.demo { &TEAMS[1..] } else { TEAMS };
     const SUFFIXES: &[&str] = &["Extract", "Data", "Source", "Feed", "Mart"];
-    let mut tables = HashSet::new();
     let mut previous: BTreeMap<&str, usize> = BTreeMap::new();
+    // Per team: how many sources so far, and where in its topic list this seed starts.
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    let start: Vec<usize> = teams.iter().map(|t| g.rng.below(t.topics.len())).collect();
     for k in 0..extra {
         let team = &teams[k % teams.len()];
         let t = team.name;
@@ -1498,20 +1500,25 @@ fn datasources(g: &mut Gen, n_workbooks: usize) {
             previous.remove(t);
             continue;
         }
-        let topic = *g.rng.pick(team.topics);
-        let suffix = SUFFIXES[k % SUFFIXES.len()];
+        // Each team walks through (topic, suffix) pairs, so names and tables do not repeat
+        // until a very large site has used them all.
+        let j = *count.entry(t).and_modify(|n| *n += 1).or_insert(0);
+        let n_topics = team.topics.len();
+        let a = (start[k % teams.len()] + j) % n_topics;
+        let topic = team.topics[a];
+        let suffix = SUFFIXES[(j / n_topics + 3 * a) % SUFFIXES.len()];
+        let (name, table_stem) = match j / (n_topics * SUFFIXES.len()) {
+            0 => (format!("{topic} {suffix}"), String::new()),
+            c => (format!("{topic} {suffix} {}", c + 1), format!("_{}", c + 1)),
+        };
         let (pool, kind, server, database, schema) = team_source(t);
-        let mut table = format!("{schema}.{}_{}", slug(topic).to_lowercase(), suffix.to_lowercase());
-        if !tables.insert(table.clone()) {
-            table = format!("{table}_{k}");
-            tables.insert(table.clone());
-        }
+        let table = format!("{schema}.{}_{}{table_stem}", slug(topic).to_lowercase(), suffix.to_lowercase());
         let keep = pool.len() - g.rng.below(3);
         let tags: &[&str] = if t == "HR" && g.rng.chance(0.5) { &["PII"] } else { &[] };
         let idx = push_datasource(
             g,
             NewDatasource {
-                name: &format!("{topic} {suffix}"),
+                name: &name,
                 project: &project,
                 owner: &owner,
                 connection: connection(kind, server, database, &table, None),
@@ -2237,10 +2244,11 @@ mod tests {
         assert!(s.users.iter().any(|u| u.name == "jsmith"));
         assert_eq!(Site::from_json(&s.to_json()).unwrap(), s);
 
-        let big = generate(&Options { scale: 20_000, seed: 9 });
+        // About one project per 200 workbooks, one group per 50 users.
+        let big = generate(&Options { scale: 10_000, seed: 9 });
         well_formed(&big);
-        assert!((100..=130).contains(&big.projects.len()), "{} projects", big.projects.len());
-        assert!(big.groups.len() >= 4000 / 50);
+        assert!((45..=55).contains(&big.projects.len()), "{} projects", big.projects.len());
+        assert!(big.groups.len() >= 2000 / 50);
     }
 
     #[test]
@@ -2269,5 +2277,12 @@ mod tests {
         assert_eq!(s.subscriptions.len(), 5_000);
         s.check().unwrap();
         assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    }
+}
+#[cfg(test)]
+mod tmp_dump {
+    #[test]
+    fn dump_demo() {
+        std::fs::write("/tmp/demo.json", super::demo().to_json()).unwrap();
     }
 }
