@@ -162,7 +162,9 @@ fn usage_sources_from_the_command_line() {
     assert_eq!(v["source"], "admin-insights");
     assert_eq!(v["workbooks"], 847);
     assert_eq!(v["coverage"], 1.0);
-    let sum = v["never_accessed"].as_u64().unwrap() + v["not_accessed_since_days"]["count"].as_u64().unwrap() + v["accessed_recently"].as_u64().unwrap();
+    let sum = v["never_accessed"].as_u64().unwrap()
+        + v["not_accessed_since_days"]["count"].as_u64().unwrap()
+        + v["accessed_recently"].as_u64().unwrap();
     assert_eq!(sum, 847);
     // No history yet: a clear error, exit 2.
     let o = run(dir.path(), &["usage", "show", "--source", "recorded-history"], &[]);
