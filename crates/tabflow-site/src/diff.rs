@@ -1,8 +1,15 @@
 //! Differences between two sites, for `tabflow site diff` and for checks that a rollback
-//! restored a site. What Tableau changes by itself is ignored: `now`, `updated_at`, users'
-//! `last_login`, and usage (view counts, last views, datasource hits and last access).
+//! restored a site.
+//!
+//! Items are matched by id (permission rules by resource and grantee, default permissions by
+//! project, content type and grantee, favorites by user and content), never by position, and
+//! lists that are sets (group members, tags, a workbook's datasources) are compared as sets.
+//! What Tableau changes by itself is ignored: `now`, `updated_at`, a workbook's `revision`,
+//! users' `last_login`, and usage (view counts, last views, datasource hits and last access).
+//! A permission rule without capabilities is the same as no rule.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,32 +21,52 @@ use crate::model::*;
 pub struct Change {
     /// `added`, `removed` or `changed`.
     pub kind: String,
-    /// `user`, `group`, `project`, `datasource`, `workbook`, `view`, `permission`,
+    /// `site`, `user`, `group`, `project`, `datasource`, `workbook`, `view`, `permission`,
     /// `default-permission`, `subscription`, `webhook`, `favorite`, `data-alert`.
     pub resource: String,
+    /// The item's id; for permission rules `kind:id kind:id` of resource and grantee.
     pub id: String,
+    /// A readable name (the newer one when it changed).
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For `changed`: the field; `capabilities.<Name>` for one capability of a permission rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The field (or for `removed`, the whole item) before; `None` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The field (or for `added`, the whole item) after; `None` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
 }
 
-/// Fields compared per resource: (name, value) pairs, with usage and clock fields left out
-/// and lists that are sets sorted.
-fn fields<T: Serialize>(item: &T, ignore: &[&str], sets: &[&str]) -> BTreeMap<String, Value> {
+impl Change {
+    fn new(kind: &str, resource: &str, id: String, name: String) -> Change {
+        Change { kind: kind.into(), resource: resource.into(), id, name, field: None, before: None, after: None }
+    }
+}
+
+/// How to compare one kind of item.
+struct Rules<'r> {
+    resource: &'r str,
+    /// Fields left out (clock and usage).
+    ignore: &'r [&'r str],
+    /// Array fields compared as sets.
+    sets: &'r [&'r str],
+}
+
+/// The item as compared: its JSON fields minus the ignored ones, with set-like lists sorted.
+fn fields<T: Serialize>(item: &T, rules: &Rules<'_>) -> BTreeMap<String, Value> {
     let mut m = BTreeMap::new();
     if let Value::Object(o) = serde_json::to_value(item).expect("model serializes") {
         for (k, mut v) in o {
-            if ignore.contains(&k.as_str()) {
+            if rules.ignore.contains(&k.as_str()) {
                 continue;
             }
-            if sets.contains(&k.as_str())
+            if rules.sets.contains(&k.as_str())
                 && let Value::Array(a) = &mut v
             {
                 a.sort_by_key(|x| x.to_string());
+                a.dedup();
             }
             m.insert(k, v);
         }
@@ -47,191 +74,290 @@ fn fields<T: Serialize>(item: &T, ignore: &[&str], sets: &[&str]) -> BTreeMap<St
     m
 }
 
-struct Differ {
-    out: Vec<Change>,
+fn object(m: BTreeMap<String, Value>) -> Value {
+    Value::Object(m.into_iter().collect())
 }
 
-impl Differ {
-    fn compare<T: Serialize>(
-        &mut self,
-        resource: &str,
-        a: &[T],
-        b: &[T],
-        key: impl Fn(&T) -> String,
-        name: impl Fn(&T) -> String,
-        ignore: &[&str],
-        sets: &[&str],
-    ) {
-        let am: BTreeMap<String, &T> = a.iter().map(|x| (key(x), x)).collect();
-        let bm: BTreeMap<String, &T> = b.iter().map(|x| (key(x), x)).collect();
-        let keys: BTreeSet<&String> = am.keys().chain(bm.keys()).collect();
-        for k in keys {
-            match (am.get(k), bm.get(k)) {
-                (Some(x), None) => self.out.push(Change {
-                    kind: "removed".into(),
-                    resource: resource.into(),
-                    id: k.clone(),
-                    name: name(x),
-                    field: None,
-                    before: Some(Value::Object(fields(x, ignore, sets).into_iter().collect())),
-                    after: None,
-                }),
-                (None, Some(y)) => self.out.push(Change {
-                    kind: "added".into(),
-                    resource: resource.into(),
-                    id: k.clone(),
-                    name: name(y),
-                    field: None,
-                    before: None,
-                    after: Some(Value::Object(fields(y, ignore, sets).into_iter().collect())),
-                }),
-                (Some(x), Some(y)) => {
-                    let fx = fields(x, ignore, sets);
-                    let fy = fields(y, ignore, sets);
-                    let names: BTreeSet<&String> = fx.keys().chain(fy.keys()).collect();
-                    for f in names {
-                        let (vx, vy) = (fx.get(f), fy.get(f));
-                        if vx != vy {
-                            self.out.push(Change {
-                                kind: "changed".into(),
-                                resource: resource.into(),
-                                id: k.clone(),
-                                name: name(y),
-                                field: Some(f.clone()),
-                                before: vx.cloned(),
-                                after: vy.cloned(),
-                            });
-                        }
+/// Compares two collections matched by `key`; appends changes in key order.
+fn compare<'x, T: Serialize + PartialEq + 'x>(
+    out: &mut Vec<Change>,
+    rules: &Rules<'_>,
+    a: impl IntoIterator<Item = &'x T>,
+    b: impl IntoIterator<Item = &'x T>,
+    key: impl Fn(&T) -> String,
+    name: impl Fn(&T) -> String,
+) {
+    let am: BTreeMap<String, &T> = a.into_iter().map(|x| (key(x), x)).collect();
+    let bm: BTreeMap<String, &T> = b.into_iter().map(|x| (key(x), x)).collect();
+    let keys: BTreeSet<&String> = am.keys().chain(bm.keys()).collect();
+    for k in keys {
+        match (am.get(k), bm.get(k)) {
+            (Some(x), None) => {
+                let mut c = Change::new("removed", rules.resource, k.clone(), name(x));
+                c.before = Some(object(fields(*x, rules)));
+                out.push(c);
+            }
+            (None, Some(y)) => {
+                let mut c = Change::new("added", rules.resource, k.clone(), name(y));
+                c.after = Some(object(fields(*y, rules)));
+                out.push(c);
+            }
+            (Some(x), Some(y)) if x != y => {
+                let (fx, fy) = (fields(*x, rules), fields(*y, rules));
+                let names: BTreeSet<&String> = fx.keys().chain(fy.keys()).collect();
+                for f in names {
+                    let (vx, vy) = (fx.get(f), fy.get(f));
+                    if vx != vy {
+                        out.push(Change {
+                            field: Some(f.clone()),
+                            before: vx.cloned(),
+                            after: vy.cloned(),
+                            ..Change::new("changed", rules.resource, k.clone(), name(y))
+                        });
                     }
                 }
-                (None, None) => {}
             }
+            _ => {}
         }
     }
 }
 
-/// Every difference from `a` to `b`, in a stable order.
-pub fn diff(a: &Site, b: &Site) -> Vec<Change> {
-    let mut d = Differ { out: vec![] };
-    if a.site.id != b.site.id {
-        d.out.push(Change {
-            kind: "changed".into(),
-            resource: "site".into(),
-            id: b.site.id.clone(),
-            name: b.site.name.clone(),
-            field: Some("id".into()),
-            before: Some(Value::String(a.site.id.clone())),
-            after: Some(Value::String(b.site.id.clone())),
-        });
-    }
-    d.compare("user", &a.users, &b.users, |u| u.id.clone(), |u| u.name.clone(), &["last_login"], &[]);
-    d.compare("group", &a.groups, &b.groups, |g| g.id.clone(), |g| g.name.clone(), &[], &["members"]);
-    d.compare("project", &a.projects, &b.projects, |p| p.id.clone(), |p| p.name.clone(), &["updated_at"], &[]);
-    d.compare(
-        "datasource",
-        &a.datasources,
-        &b.datasources,
-        |x| x.id.clone(),
-        |x| x.name.clone(),
-        &["updated_at", "total_hits", "last_accessed_at"],
-        &["tags"],
-    );
-    d.compare(
-        "workbook",
-        &a.workbooks,
-        &b.workbooks,
-        |x| x.id.clone(),
-        |x| x.name.clone(),
-        &["updated_at", "views", "revision"],
-        &["tags", "datasource_ids", "fields_used"],
-    );
-    let views = |s: &Site| -> Vec<View> { s.workbooks.iter().flat_map(|w| w.views.iter().cloned()).collect() };
-    d.compare(
-        "view",
-        &views(a),
-        &views(b),
-        |v| v.id.clone(),
-        |v| v.name.clone(),
-        &["total_views", "last_viewed_at"],
-        &["tags"],
-    );
-    let live = |s: &Site| -> Vec<PermissionRule> {
-        s.permissions.iter().filter(|r| !r.capabilities.is_empty()).cloned().collect()
-    };
-    d.compare(
-        "permission",
-        &live(a),
-        &live(b),
-        |r| format!("{}:{} {}:{}", r.resource.kind, r.resource.id, r.grantee.kind, r.grantee.id),
-        |r| format!("{} {} on {} {}", r.grantee.kind, r.grantee.id, r.resource.kind, r.resource.id),
-        &[],
-        &[],
-    );
-    d.compare(
-        "default-permission",
-        &a.default_permissions,
-        &b.default_permissions,
-        |r| format!("{}:{} {}:{}", r.project_id, r.content_type, r.grantee.kind, r.grantee.id),
-        |r| format!("{} defaults of project {}", r.content_type, r.project_id),
-        &[],
-        &[],
-    );
-    d.compare("subscription", &a.subscriptions, &b.subscriptions, |s| s.id.clone(), |s| s.subject.clone(), &[], &[]);
-    d.compare("webhook", &a.webhooks, &b.webhooks, |h| h.id.clone(), |h| h.name.clone(), &[], &[]);
-    d.compare(
-        "favorite",
-        &a.favorites,
-        &b.favorites,
-        |f| format!("{}:{}", f.user_id, f.content.id),
-        |f| f.label.clone(),
-        &[],
-        &[],
-    );
-    d.compare(
-        "data-alert",
-        &a.data_alerts,
-        &b.data_alerts,
-        |x| x.id.clone(),
-        |x| x.subject.clone(),
-        &[],
-        &["recipients"],
-    );
-    d.out
+/// Names of everything that has an id, in either site (the newer name wins), for readable
+/// permission, default-permission and favorite lines. Built on first use only.
+struct Names<'s> {
+    a: &'s Site,
+    b: &'s Site,
+    map: OnceCell<HashMap<&'s str, &'s str>>,
 }
 
-/// A readable summary, one line per change.
+impl<'s> Names<'s> {
+    fn new(a: &'s Site, b: &'s Site) -> Names<'s> {
+        Names { a, b, map: OnceCell::new() }
+    }
+
+    fn build(&self) -> HashMap<&'s str, &'s str> {
+        let mut m = HashMap::new();
+        for s in [self.b, self.a] {
+            let views = s.workbooks.iter().flat_map(|w| w.views.iter().map(|v| (v.id.as_str(), v.name.as_str())));
+            let pairs = s
+                .users
+                .iter()
+                .map(|x| (x.id.as_str(), x.name.as_str()))
+                .chain(s.groups.iter().map(|x| (x.id.as_str(), x.name.as_str())))
+                .chain(s.projects.iter().map(|x| (x.id.as_str(), x.name.as_str())))
+                .chain(s.datasources.iter().map(|x| (x.id.as_str(), x.name.as_str())))
+                .chain(s.workbooks.iter().map(|x| (x.id.as_str(), x.name.as_str())))
+                .chain(views);
+            for (id, name) in pairs {
+                m.entry(id).or_insert(name);
+            }
+        }
+        m
+    }
+
+    /// The name of `id`, or the id itself when neither site has it.
+    fn get<'i>(&'i self, id: &'i str) -> &'i str {
+        self.map.get_or_init(|| self.build()).get(id).copied().unwrap_or(id)
+    }
+}
+
+/// Every difference from `a` to `b`, in a stable order: by resource kind (site, users, groups,
+/// projects, datasources, workbooks, views, permissions, default permissions, subscriptions,
+/// webhooks, favorites, data alerts), then by id, then by field.
+pub fn diff(a: &Site, b: &Site) -> Vec<Change> {
+    let mut out = Vec::new();
+    let names = Names::new(a, b);
+
+    for (field, x, y) in [
+        ("id", &a.site.id, &b.site.id),
+        ("name", &a.site.name, &b.site.name),
+        ("content_url", &a.site.content_url, &b.site.content_url),
+    ] {
+        if x != y {
+            out.push(Change {
+                field: Some(field.into()),
+                before: Some(Value::String(x.clone())),
+                after: Some(Value::String(y.clone())),
+                ..Change::new("changed", "site", b.site.id.clone(), b.site.name.clone())
+            });
+        }
+    }
+
+    let r = |resource, ignore, sets| Rules { resource, ignore, sets };
+    let id_of = |id: &String| id.clone();
+    compare(&mut out, &r("user", &["last_login"], &[]), &a.users, &b.users, |x| id_of(&x.id), |x| x.name.clone());
+    compare(&mut out, &r("group", &[], &["members"]), &a.groups, &b.groups, |x| id_of(&x.id), |x| x.name.clone());
+    compare(
+        &mut out,
+        &r("project", &["updated_at"], &[]),
+        &a.projects,
+        &b.projects,
+        |x| id_of(&x.id),
+        |x| x.name.clone(),
+    );
+    compare(
+        &mut out,
+        &r("datasource", &["updated_at", "total_hits", "last_accessed_at"], &["tags"]),
+        &a.datasources,
+        &b.datasources,
+        |x| id_of(&x.id),
+        |x| x.name.clone(),
+    );
+    compare(
+        &mut out,
+        &r("workbook", &["updated_at", "revision", "views"], &["tags", "datasource_ids", "fields_used"]),
+        &a.workbooks,
+        &b.workbooks,
+        |x| id_of(&x.id),
+        |x| x.name.clone(),
+    );
+
+    // Views of workbooks in both sites (an added or removed workbook brings its views along).
+    let in_a: HashMap<&str, &Workbook> = a.workbooks.iter().map(|w| (w.id.as_str(), w)).collect();
+    let both: Vec<(&Workbook, &Workbook)> =
+        b.workbooks.iter().filter_map(|w| in_a.get(w.id.as_str()).map(|x| (*x, w))).collect();
+    let view_names: HashMap<&str, String> = both
+        .iter()
+        .filter(|(x, y)| x.views != y.views)
+        .flat_map(|(x, y)| {
+            x.views.iter().chain(&y.views).map(move |v| (v.id.as_str(), format!("{} / {}", y.name, v.name)))
+        })
+        .collect();
+    compare(
+        &mut out,
+        &r("view", &["total_views", "last_viewed_at"], &["tags"]),
+        both.iter().filter(|(x, y)| x.views != y.views).flat_map(|&(x, _)| &x.views),
+        both.iter().filter(|(x, y)| x.views != y.views).flat_map(|&(_, y)| &y.views),
+        |v| v.id.clone(),
+        |v| view_names.get(v.id.as_str()).cloned().unwrap_or_else(|| v.name.clone()),
+    );
+
+    permissions(&mut out, a, b, &names);
+
+    let grantee = |g: &GranteeRef| format!("{} {}", g.kind, names.get(&g.id));
+    compare(
+        &mut out,
+        &r("default-permission", &[], &[]),
+        &a.default_permissions,
+        &b.default_permissions,
+        |x| format!("{}:{} {}:{}", x.project_id, x.content_type, x.grantee.kind, x.grantee.id),
+        |x| format!("{} defaults of project {} for {}", x.content_type, names.get(&x.project_id), grantee(&x.grantee)),
+    );
+    compare(
+        &mut out,
+        &r("subscription", &[], &[]),
+        &a.subscriptions,
+        &b.subscriptions,
+        |x| id_of(&x.id),
+        |x| x.subject.clone(),
+    );
+    compare(&mut out, &r("webhook", &[], &[]), &a.webhooks, &b.webhooks, |x| id_of(&x.id), |x| x.name.clone());
+    compare(
+        &mut out,
+        &r("favorite", &[], &[]),
+        &a.favorites,
+        &b.favorites,
+        |x| format!("{} {}:{}", x.user_id, x.content.kind, x.content.id),
+        |x| format!("{}: {}", names.get(&x.user_id), x.label),
+    );
+    compare(
+        &mut out,
+        &r("data-alert", &[], &["recipients"]),
+        &a.data_alerts,
+        &b.data_alerts,
+        |x| id_of(&x.id),
+        |x| x.subject.clone(),
+    );
+    out
+}
+
+/// Permission rules: keyed by resource and grantee; a changed rule gives one change per
+/// capability that differs (`capabilities.Write`: `"Allow"` -> `"Deny"`, absent = `None`).
+fn permissions<'s>(out: &mut Vec<Change>, a: &'s Site, b: &'s Site, names: &Names<'s>) {
+    type Key<'k> = (&'k ResourceRef, &'k GranteeRef);
+    let live = |s: &'s Site| -> BTreeMap<Key<'s>, &'s PermissionRule> {
+        s.permissions.iter().filter(|r| !r.capabilities.is_empty()).map(|r| ((&r.resource, &r.grantee), r)).collect()
+    };
+    let (am, bm) = (live(a), live(b));
+    let keys: BTreeSet<&Key<'s>> = am.keys().chain(bm.keys()).collect();
+    let caps = |r: &PermissionRule| -> Value {
+        Value::Object(r.capabilities.iter().map(|(k, m)| (k.clone(), Value::String(m.as_str().into()))).collect())
+    };
+    for key in keys {
+        let (resource, grantee) = *key;
+        let id = format!("{}:{} {}:{}", resource.kind, resource.id, grantee.kind, grantee.id);
+        let name =
+            format!("{} {} on {} {}", grantee.kind, names.get(&grantee.id), resource.kind, names.get(&resource.id));
+        match (am.get(key), bm.get(key)) {
+            (Some(x), None) => {
+                let mut c = Change::new("removed", "permission", id, name);
+                c.before = Some(caps(x));
+                out.push(c);
+            }
+            (None, Some(y)) => {
+                let mut c = Change::new("added", "permission", id, name);
+                c.after = Some(caps(y));
+                out.push(c);
+            }
+            (Some(x), Some(y)) if x.capabilities != y.capabilities => {
+                let capability_names: BTreeSet<&String> = x.capabilities.keys().chain(y.capabilities.keys()).collect();
+                for cap in capability_names {
+                    let (mx, my) = (x.capabilities.get(cap), y.capabilities.get(cap));
+                    if mx != my {
+                        out.push(Change {
+                            field: Some(format!("capabilities.{cap}")),
+                            before: mx.map(|m| Value::String(m.as_str().into())),
+                            after: my.map(|m| Value::String(m.as_str().into())),
+                            ..Change::new("changed", "permission", id.clone(), name.clone())
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A readable summary, one line per change, then a count; `no differences` when empty.
+///
+/// ```text
+/// ~ workbook "Q3 Forecast" (9c1e…): project_id "4f2a…" -> "b7d0…"
+/// + permission "group All Users on workbook Payroll" (workbook:… group:…)
+/// - subscription "Weekly pipeline" (31aa…)
+/// 3 differences
+/// ```
 pub fn render_text(changes: &[Change]) -> String {
     if changes.is_empty() {
         return "no differences\n".into();
     }
-    let mut s = String::new();
     let short = |v: &Option<Value>| -> String {
         match v {
             None => "(none)".into(),
             Some(v) => {
                 let t = v.to_string();
-                if t.len() > 120 {
-                    format!("{}…", &t[..t.char_indices().nth(117).map(|(i, _)| i).unwrap_or(t.len())])
-                } else {
-                    t
+                match t.char_indices().nth(117) {
+                    Some((cut, _)) if t.chars().count() > 120 => format!("{}…", &t[..cut]),
+                    _ => t,
                 }
             }
         }
     };
+    let mut s = String::new();
     for c in changes {
-        match c.kind.as_str() {
-            "added" => s.push_str(&format!("+ {} {:?} ({})\n", c.resource, c.name, c.id)),
-            "removed" => s.push_str(&format!("- {} {:?} ({})\n", c.resource, c.name, c.id)),
-            _ => s.push_str(&format!(
+        let line = match c.kind.as_str() {
+            "added" => format!("+ {} {:?} ({})\n", c.resource, c.name, c.id),
+            "removed" => format!("- {} {:?} ({})\n", c.resource, c.name, c.id),
+            _ => format!(
                 "~ {} {:?} ({}): {} {} -> {}\n",
                 c.resource,
                 c.name,
                 c.id,
-                c.field.as_deref().unwrap_or(""),
+                c.field.as_deref().unwrap_or("?"),
                 short(&c.before),
                 short(&c.after)
-            )),
-        }
+            ),
+        };
+        s.push_str(&line);
     }
     s.push_str(&format!("{} difference{}\n", changes.len(), if changes.len() == 1 { "" } else { "s" }));
     s
@@ -239,24 +365,48 @@ pub fn render_text(changes: &[Change]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
-    use crate::generate::{Options, generate};
+    use crate::generate::{Options, demo, generate};
+
+    fn site() -> Site {
+        generate(&Options { scale: 200, seed: 1 })
+    }
 
     #[test]
     fn identical_sites_have_no_differences() {
-        let a = generate(&Options { scale: 200, seed: 1 });
-        assert!(diff(&a, &a.clone()).is_empty());
+        let a = site();
+        assert_eq!(diff(&a, &a.clone()), vec![]);
         assert_eq!(render_text(&[]), "no differences\n");
+        let d = demo();
+        assert_eq!(diff(&d, &d.clone()), vec![]);
+    }
+
+    #[test]
+    fn order_of_items_and_sets_does_not_matter() {
+        let mut a = site();
+        a.workbooks[0].tags = vec!["kpi".into(), "weekly".into(), "PII".into()];
+        let mut b = a.clone();
+        b.workbooks[0].tags.reverse();
+        b.workbooks.reverse();
+        b.permissions.reverse();
+        b.subscriptions.reverse();
+        for g in &mut b.groups {
+            g.members.reverse();
+        }
+        for d in &mut b.datasources {
+            d.tags.reverse();
+        }
+        assert_eq!(diff(&a, &b), vec![]);
     }
 
     #[test]
     fn ignores_clock_and_usage() {
-        let a = generate(&Options { scale: 200, seed: 1 });
+        let a = site();
         let mut b = a.clone();
         b.shift_time_to(a.now + chrono::Duration::days(3));
-        b.workbooks[0].views[0].total_views += 10;
-        b.datasources[0].total_hits += 1;
-        // shifting moves created_at too, which is a real difference: restore it
+        // Shifting moves created_at too, which is a real difference: put it back.
         for (x, y) in b.workbooks.iter_mut().zip(&a.workbooks) {
             x.created_at = y.created_at;
         }
@@ -266,22 +416,122 @@ mod tests {
         for (x, y) in b.projects.iter_mut().zip(&a.projects) {
             x.created_at = y.created_at;
         }
-        assert!(diff(&a, &b).is_empty(), "{:?}", diff(&a, &b));
+        b.workbooks[0].views[0].total_views += 10;
+        b.workbooks[1].revision += 1;
+        b.datasources[0].total_hits += 1;
+        b.users[3].last_login = None;
+        assert_eq!(diff(&a, &b), vec![]);
     }
 
     #[test]
-    fn move_permission_and_tag_changes() {
-        let a = generate(&Options { scale: 200, seed: 1 });
+    fn a_moved_workbook_is_one_change() {
+        let a = site();
         let mut b = a.clone();
-        b.workbooks[5].project_id = b.projects[0].id.clone();
-        b.workbooks[6].tags.reverse();
-        b.permissions[0].capabilities.insert("Delete".into(), Mode::Deny);
-        b.subscriptions.remove(0);
-        let ch = diff(&a, &b);
-        assert_eq!(ch.len(), 3, "{ch:?}");
-        assert!(ch.iter().any(|c| c.resource == "workbook" && c.field.as_deref() == Some("project_id")));
-        assert!(ch.iter().any(|c| c.resource == "permission" && c.kind == "changed"));
-        assert!(ch.iter().any(|c| c.resource == "subscription" && c.kind == "removed"));
-        assert!(render_text(&ch).contains("3 differences"));
+        let (from, to) =
+            (a.workbooks[5].project_id.clone(), a.projects.iter().find(|p| p.name == "Archive").unwrap().id.clone());
+        b.workbooks[5].project_id = to.clone();
+        b.workbooks[5].updated_at = b.now;
+        let changes = diff(&a, &b);
+        assert_eq!(
+            changes,
+            vec![Change {
+                kind: "changed".into(),
+                resource: "workbook".into(),
+                id: a.workbooks[5].id.clone(),
+                name: a.workbooks[5].name.clone(),
+                field: Some("project_id".into()),
+                before: Some(json!(from)),
+                after: Some(json!(to)),
+            }]
+        );
+        let text = render_text(&changes);
+        let line = format!(
+            "~ workbook {:?} ({}): project_id {:?} -> {:?}\n",
+            a.workbooks[5].name, a.workbooks[5].id, from, to
+        );
+        assert_eq!(text, format!("{line}1 difference\n"));
+    }
+
+    #[test]
+    fn a_permission_change_is_one_change_per_capability() {
+        let a = site();
+        let mut b = a.clone();
+        let k = a.permissions.iter().position(|r| r.capabilities.get("Read") == Some(&Mode::Allow)).unwrap();
+        b.permissions[k].capabilities.insert("Read".into(), Mode::Deny);
+        b.permissions[k].capabilities.insert("Delete".into(), Mode::Allow);
+        let changes = diff(&a, &b);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        let fields: Vec<(&str, Option<&Value>, Option<&Value>)> =
+            changes.iter().map(|c| (c.field.as_deref().unwrap(), c.before.as_ref(), c.after.as_ref())).collect();
+        assert_eq!(
+            fields,
+            [
+                ("capabilities.Delete", None, Some(&json!("Allow"))),
+                ("capabilities.Read", Some(&json!("Allow")), Some(&json!("Deny")))
+            ]
+        );
+        let r = &a.permissions[k];
+        assert!(changes.iter().all(|c| c.resource == "permission" && c.kind == "changed"));
+        assert_eq!(changes[0].id, format!("{}:{} {}:{}", r.resource.kind, r.resource.id, r.grantee.kind, r.grantee.id));
+        // Readable: grantee and resource by name.
+        let grantee = match r.grantee.kind.as_str() {
+            "group" => a.groups.iter().find(|g| g.id == r.grantee.id).map(|g| &g.name),
+            _ => a.users.iter().find(|u| u.id == r.grantee.id).map(|u| &u.name),
+        };
+        let expected = format!("{} {} on {}", r.grantee.kind, grantee.unwrap(), r.resource.kind);
+        assert!(changes[0].name.starts_with(&expected), "{}", changes[0].name);
+
+        // Emptying a rule removes it; a new rule is added.
+        let mut c = a.clone();
+        c.permissions[k].capabilities.clear();
+        let user = a.users.iter().find(|u| u.name == "jsmith").unwrap();
+        c.permissions.push(PermissionRule {
+            resource: ResourceRef { kind: "workbook".into(), id: a.workbooks[0].id.clone() },
+            grantee: GranteeRef { kind: "user".into(), id: user.id.clone() },
+            capabilities: [("Write".to_string(), Mode::Allow)].into(),
+        });
+        let kinds: BTreeSet<String> = diff(&a, &c).iter().map(|x| format!("{} {}", x.kind, x.resource)).collect();
+        assert_eq!(kinds, BTreeSet::from(["removed permission".to_string(), "added permission".to_string()]));
+        let text = render_text(&diff(&a, &c));
+        assert!(text.contains(&format!("+ permission \"user jsmith on workbook {}\"", a.workbooks[0].name)), "{text}");
+    }
+
+    #[test]
+    fn added_and_removed_items() {
+        let a = site();
+        let mut b = a.clone();
+        let gone = b.subscriptions.remove(0);
+        let removed_workbook = b.workbooks.remove(7);
+        b.webhooks.push(Webhook {
+            id: "0d6d0a5e-1111-4222-8333-444455556666".into(),
+            name: "New hook".into(),
+            event: "workbook-created".into(),
+            url: "https://hooks.example.com/x".into(),
+            owner_id: a.users[0].id.clone(),
+            enabled: true,
+        });
+        b.workbooks[0].views[0].name = "Renamed".into();
+        let changes = diff(&a, &b);
+        let summary: Vec<(&str, &str, &str)> =
+            changes.iter().map(|c| (c.kind.as_str(), c.resource.as_str(), c.id.as_str())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("removed", "workbook", removed_workbook.id.as_str()),
+                ("changed", "view", b.workbooks[0].views[0].id.as_str()),
+                ("removed", "subscription", gone.id.as_str()),
+                ("added", "webhook", "0d6d0a5e-1111-4222-8333-444455556666"),
+            ],
+            "a removed workbook does not list its views"
+        );
+        assert_eq!(changes[1].name, format!("{} / Renamed", b.workbooks[0].name));
+        let text = render_text(&changes);
+        assert!(text.contains(&format!("- subscription {:?} ({})\n", gone.subject, gone.id)));
+        assert!(text.contains("+ webhook \"New hook\""));
+        assert!(text.ends_with("4 differences\n"));
+        assert_eq!(diff(&a, &b), changes, "deterministic");
+        // JSON round trip of a change.
+        let back: Change = serde_json::from_str(&serde_json::to_string(&changes[1]).unwrap()).unwrap();
+        assert_eq!(back, changes[1]);
     }
 }
