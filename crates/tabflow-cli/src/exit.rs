@@ -6,9 +6,7 @@ pub enum Code {
     Ok = 0,
     Error = 1,
     Usage = 2,
-    #[allow(dead_code)]
     NeedsInput = 3,
-    #[allow(dead_code)]
     RolledBack = 4,
 }
 

@@ -58,6 +58,16 @@ pub struct Session {
 }
 
 impl Session {
+    /// Whether this is the built-in demo site.
+    pub fn is_demo(&self) -> bool {
+        self.demo.is_some()
+    }
+
+    /// The server as plans record it (the demo site's port changes every command).
+    pub fn server_label(&self) -> String {
+        if self.is_demo() { "builtin:demo".into() } else { self.client.config().server.clone() }
+    }
+
     /// Signs out, and for the demo site saves its state for the next command.
     pub async fn finish(self) -> anyhow::Result<()> {
         let _ = self.client.sign_out().await;

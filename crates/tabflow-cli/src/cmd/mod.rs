@@ -4,8 +4,10 @@ mod bench;
 pub mod connect;
 mod demo;
 mod emulator;
+mod runs;
 mod site;
 mod usage;
+mod workflow;
 
 use clap::Subcommand;
 
@@ -13,6 +15,18 @@ use crate::exit::Code;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Plan, approve and run a request in one go, with questions and live progress.
+    Ask(workflow::AskArgs),
+    /// Turn a request into a reviewed plan (nothing is changed).
+    Plan(workflow::PlanArgs),
+    /// Run exactly a plan made by `tabflow plan` (destructive steps need --approve).
+    Apply(workflow::ApplyArgs),
+    /// Past and interrupted runs: list, show, resume, rollback, purge.
+    #[command(subcommand)]
+    Runs(runs::Command),
+    /// The hash-chained audit log: verify, export.
+    #[command(subcommand)]
+    Audit(runs::AuditCommand),
     /// Read or compare whole sites (tabflow-site/1 snapshots).
     #[command(subcommand)]
     Site(site::Command),
@@ -32,6 +46,11 @@ pub enum Command {
 
 pub async fn run(command: Command) -> anyhow::Result<Code> {
     match command {
+        Command::Ask(a) => workflow::ask_cmd(a).await,
+        Command::Plan(a) => workflow::plan_cmd(a).await,
+        Command::Apply(a) => workflow::apply_cmd(a).await,
+        Command::Runs(c) => runs::run(c).await,
+        Command::Audit(c) => runs::audit_run(c).await,
         Command::Site(c) => site::run(c).await,
         Command::Demo(c) => demo::run(c).await,
         Command::Usage(c) => usage::run(c).await,

@@ -1,0 +1,245 @@
+//! `tabflow runs list|show|resume|rollback|purge` and `tabflow audit verify|export`.
+
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use tabflow_engine::executor::{RunOptions, whoami};
+use tabflow_engine::{Engine, RunStatus, audit};
+
+use super::connect::Connect;
+use super::workflow::{StoreArgs, print_report};
+use crate::exit::{Code, fail, usage};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs, newest first.
+    List(ListArgs),
+    /// One run: its steps, journal and outcome.
+    Show(IdArgs),
+    /// Finish an interrupted run (or its rollback) after a crash.
+    Resume(ActArgs),
+    /// Undo a run: compensate in reverse order, verify each item by reading it back.
+    Rollback(ActArgs),
+    /// Really delete staged deletes whose grace period has passed (backups must exist).
+    Purge(PurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    id: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ActArgs {
+    id: String,
+    #[arg(long)]
+    json: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+    #[command(flatten)]
+    connect: Connect,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Purge now, ignoring the grace period (the backups must still exist).
+    #[arg(long)]
+    now: bool,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connect: Connect,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub async fn run(c: Command) -> anyhow::Result<Code> {
+    match c {
+        Command::List(a) => {
+            let store = a.store.open().await?;
+            let runs = store.runs(a.limit).await?;
+            let mut out = std::io::stdout().lock();
+            if a.json {
+                let v: Vec<_> = runs
+                    .iter()
+                    .map(|r| json!({"id": r.id, "status": r.status.as_str(), "request": r.request, "created_at": r.created_at, "plan_id": r.plan_id, "finished_at": r.finished_at}))
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else if runs.is_empty() {
+                writeln!(out, "No runs yet.")?;
+            } else {
+                for r in runs {
+                    writeln!(
+                        out,
+                        "{}  {:<12} {}  {}",
+                        r.id,
+                        r.status.as_str(),
+                        r.created_at.format("%Y-%m-%d %H:%M"),
+                        r.request
+                    )?;
+                }
+            }
+            Ok(Code::Ok)
+        }
+        Command::Show(a) => {
+            let store = a.store.open().await?;
+            let run = store.run(&a.id).await.map_err(|e| fail(e.to_string(), "see `tabflow runs list`"))?;
+            let journal = store.journal(&a.id).await?;
+            let mut out = std::io::stdout().lock();
+            if a.json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&json!({"run": run, "journal": journal}))?)?;
+            } else {
+                writeln!(out, "Run {} · {} · {}", run.id, run.status.as_str(), run.request)?;
+                writeln!(out, "  plan {}  by {}  started {}", run.plan_id, run.actor, run.created_at)?;
+                let mut counts = std::collections::BTreeMap::new();
+                for e in &journal {
+                    *counts.entry(e.phase.as_str()).or_insert(0usize) += 1;
+                }
+                writeln!(
+                    out,
+                    "  journal: {}",
+                    counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
+                )?;
+                for e in journal.iter().filter(|e| !e.detail.is_empty() && !e.detail.starts_with("created:")).take(30) {
+                    writeln!(out, "  {} {} {} {}: {}", e.step_id, e.item_type, e.item_id, e.phase.as_str(), e.detail)?;
+                }
+            }
+            Ok(Code::Ok)
+        }
+        Command::Resume(a) => act(a, false).await,
+        Command::Rollback(a) => act(a, true).await,
+        Command::Purge(a) => {
+            let store = a.store.open().await?;
+            let session = a.connect.open().await?;
+            let r = tabflow_engine::executor::purge_due(&session.client, &store, &whoami(), a.now).await;
+            session.finish().await?;
+            let (purged, kept) = r.map_err(|e| fail(e.to_string(), "see the audit log"))?;
+            if a.json {
+                println!("{}", json!({"purged": purged, "kept": kept}));
+            } else {
+                println!("Purged {} staged deletes; kept {}.", purged.len(), kept.len());
+                for k in kept {
+                    println!("  kept {k}");
+                }
+            }
+            Ok(Code::Ok)
+        }
+    }
+}
+
+async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
+    let store = a.store.open().await?;
+    let run = store.run(&a.id).await.map_err(|e| fail(e.to_string(), "see `tabflow runs list`"))?;
+    if rollback && run.status == RunStatus::RolledBack {
+        return Err(usage(format!("run {} is already rolled back", a.id), "nothing to undo"));
+    }
+    let policy = a.store.policy()?;
+    let session = a.connect.open().await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let json = a.json;
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if !json
+                && let tabflow_engine::Event::ItemRestored { k, m, name, outcome, detail, .. } = &e
+                && (outcome != "restored" || k == m)
+            {
+                eprintln!("   {k}/{m} {outcome}: {name} {detail}");
+            }
+        }
+    });
+    let engine = Engine { client: &session.client, store: &store, policy, events: Some(tx) };
+    let opts = RunOptions { concurrency: session.client.config().concurrency, ..RunOptions::default() };
+    let r = if rollback { engine.rollback(&a.id, &opts).await } else { engine.resume(&a.id, &opts).await };
+    drop(engine);
+    let _ = printer.await;
+    session.finish().await?;
+    let report = r.map_err(|e| fail(e.to_string(), "see `tabflow runs show ID`"))?;
+    print_report(&report, a.json)?;
+    Ok(match report.status {
+        RunStatus::RolledBack if rollback => Code::Ok,
+        RunStatus::RolledBack => Code::RolledBack,
+        RunStatus::Succeeded | RunStatus::Partial => Code::Ok,
+        _ => Code::Error,
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain: names any edited, deleted or reordered record.
+    Verify(AuditArgs),
+    /// Export every record for compliance.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_parser = ["csv", "json"], default_value = "json")]
+    format: String,
+    #[arg(long, short)]
+    output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub async fn audit_run(c: AuditCommand) -> anyhow::Result<Code> {
+    match c {
+        AuditCommand::Verify(a) => {
+            let store = a.store.open().await?;
+            let v = audit::verify(&store)
+                .await
+                .map_err(|e| fail(e.to_string(), "the store file is damaged; restore it from a backup"))?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if v.ok {
+                println!("audit log intact: {} records, hash chain verified", v.records);
+            } else {
+                println!("audit log TAMPERED: {} problem(s) in {} records", v.problems.len(), v.records);
+                for p in &v.problems {
+                    println!("  record {}: {}", p.seq, p.message);
+                }
+            }
+            Ok(if v.ok { Code::Ok } else { Code::Error })
+        }
+        AuditCommand::Export(a) => {
+            let store = a.store.open().await?;
+            let records = audit::records(&store).await?;
+            let text = if a.format == "csv" {
+                audit::to_csv(&records)
+            } else {
+                serde_json::to_string_pretty(&records)? + "\n"
+            };
+            match a.output {
+                Some(p) => std::fs::write(&p, text)
+                    .map_err(|e| fail(format!("cannot write {}: {e}", p.display()), "check the path"))?,
+                None => print!("{text}"),
+            }
+            Ok(Code::Ok)
+        }
+    }
+}

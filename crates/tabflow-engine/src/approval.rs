@@ -1,0 +1,211 @@
+//! Approvals for destructive steps (invariant 4). An approval is bound to the plan's
+//! fingerprint and to the approved subset of its destructive items, expires, is used once,
+//! and records who approved through which channel.
+//!
+//! Only an [`Approver`] can grant one, and an `Approver` is made only by the front ends that
+//! authenticate a person: the terminal (an interactive confirmation or `--approve` typed by
+//! the signed-in operator) and the HTTP API with a token of the approver role. The planner,
+//! an LLM and the MCP server have no constructor to call: they can only *request* approval.
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, Utc};
+
+use crate::plan::new_id;
+use crate::store::{ApprovalRow, Store, StoreError, StoreResult};
+use crate::validate::ValidatedPlan;
+
+/// Through which channel a person approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Terminal,
+    WebConsole,
+    ApiToken,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Terminal => "terminal",
+            Channel::WebConsole => "web-console",
+            Channel::ApiToken => "api-token",
+        }
+    }
+}
+
+/// An authenticated person allowed to approve. Not `Clone`/`Deserialize`: it cannot be
+/// copied out of a message or forged from JSON.
+#[derive(Debug)]
+pub struct Approver {
+    name: String,
+    channel: Channel,
+}
+
+impl Approver {
+    /// The operator at the terminal (the OS user running tabflow).
+    pub fn terminal(name: impl Into<String>) -> Approver {
+        Approver { name: name.into(), channel: Channel::Terminal }
+    }
+    /// A person behind an API token that has the approver (or admin) role; the caller must
+    /// have checked the token's role.
+    pub fn api_token(token_name: impl Into<String>, web_console: bool) -> Approver {
+        Approver { name: token_name.into(), channel: if web_console { Channel::WebConsole } else { Channel::ApiToken } }
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Which destructive items are approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    /// Item ids, or step ids (every item of that step).
+    Items(BTreeSet<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// Records a decision on a validated plan.
+pub async fn decide(
+    store: &Store,
+    plan: &ValidatedPlan,
+    approver: &Approver,
+    decision: Decision,
+    selection: Selection,
+    ttl_hours: i64,
+) -> StoreResult<ApprovalRow> {
+    let p = plan.plan();
+    let items = match (&selection, decision) {
+        (_, Decision::Reject) => Some(vec![]),
+        (Selection::All, _) => None,
+        (Selection::Items(ids), _) => {
+            // Step ids expand to their items; unknown ids are refused, not ignored.
+            let mut out = BTreeSet::new();
+            for id in ids {
+                if let Some(step) = p.step(id) {
+                    out.extend(step.changed_items().into_iter().map(str::to_string));
+                } else if p.destructive_items().iter().any(|(_, i)| i == id)
+                    || p.steps.iter().any(|s| s.item(id).is_some())
+                {
+                    out.insert(id.clone());
+                } else {
+                    return Err(StoreError::Refused(format!(
+                        "'{id}' is neither a step nor an item of plan {}; approve step ids (s2) or item ids from the plan",
+                        p.id
+                    )));
+                }
+            }
+            Some(out.into_iter().collect())
+        }
+    };
+    let now = Utc::now();
+    let row = ApprovalRow {
+        id: new_id("a"),
+        plan_id: p.id.clone(),
+        fingerprint: p.fingerprint.clone(),
+        decision: match decision {
+            Decision::Approve => "approve".into(),
+            Decision::Reject => "reject".into(),
+        },
+        items,
+        approver: approver.name.clone(),
+        channel: approver.channel.as_str().into(),
+        created_at: now,
+        expires_at: now + Duration::hours(ttl_hours.max(1)),
+        used_by_run: None,
+    };
+    store.insert_approval(&row).await?;
+    crate::audit::append(
+        store,
+        crate::audit::NewRecord {
+            actor: approver.name.clone(),
+            action: format!("approval.{}", row.decision),
+            plan_id: Some(p.id.clone()),
+            approver: Some(format!("{} via {}", approver.name, approver.channel.as_str())),
+            after: Some(serde_json::json!({"approval": row.id, "items": row.items, "fingerprint": row.fingerprint})),
+            outcome: "recorded".into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(row)
+}
+
+/// The approvals a run may use: valid (unused, unexpired, same fingerprint, approve) and
+/// from enough distinct approvers. Answers the approved destructive items (None = all) and
+/// the approval ids to consume.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub approval_ids: Vec<String>,
+    pub approvers: Vec<String>,
+    /// Approved destructive item ids; `None` = all of them.
+    pub items: Option<BTreeSet<String>>,
+}
+
+/// Why a plan cannot run yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// No (valid) approval.
+    None,
+    Rejected(String),
+    Expired,
+    Stale,
+    NotEnoughApprovers {
+        have: usize,
+        need: usize,
+    },
+}
+
+pub async fn grant_for(store: &Store, plan: &ValidatedPlan, required: usize) -> StoreResult<Result<Grant, Missing>> {
+    let p = plan.plan();
+    let rows = store.approvals_for(&p.id).await?;
+    let now = Utc::now();
+    if let Some(r) = rows.iter().rev().find(|r| r.decision == "reject" && r.fingerprint == p.fingerprint) {
+        return Ok(Err(Missing::Rejected(r.approver.clone())));
+    }
+    let mut valid: Vec<&ApprovalRow> = vec![];
+    let mut expired = false;
+    let mut stale = false;
+    for r in rows.iter().filter(|r| r.decision == "approve" && r.used_by_run.is_none()) {
+        if r.fingerprint != p.fingerprint {
+            stale = true;
+        } else if r.expires_at <= now {
+            expired = true;
+        } else if !valid.iter().any(|v| v.approver == r.approver) {
+            valid.push(r);
+        }
+    }
+    if valid.is_empty() {
+        return Ok(Err(if expired {
+            Missing::Expired
+        } else if stale {
+            Missing::Stale
+        } else {
+            Missing::None
+        }));
+    }
+    if valid.len() < required {
+        return Ok(Err(Missing::NotEnoughApprovers { have: valid.len(), need: required }));
+    }
+    // With several approvers, an item runs only if every one of them approved it.
+    let mut items: Option<BTreeSet<String>> = None;
+    for r in &valid {
+        if let Some(list) = &r.items {
+            let set: BTreeSet<String> = list.iter().cloned().collect();
+            items = Some(match items {
+                None => set,
+                Some(prev) => prev.intersection(&set).cloned().collect(),
+            });
+        }
+    }
+    Ok(Ok(Grant {
+        approval_ids: valid.iter().map(|r| r.id.clone()).collect(),
+        approvers: valid.iter().map(|r| format!("{} via {}", r.approver, r.channel)).collect(),
+        items,
+    }))
+}

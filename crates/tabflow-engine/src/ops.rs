@@ -1,0 +1,672 @@
+//! The typed reading of a plan's changes, the live image of an item, and the calls that
+//! apply, check and undo each change.
+//!
+//! Every operation is a pair of states (before, after) of one field of one item. That one
+//! shape gives the executor its safety rules for free:
+//! - live == after → already applied (resume after a crash, or a lost response);
+//! - live == before → apply;
+//! - anything else → someone else changed it (drift): do not touch, report.
+//!
+//! Rollback is the same operation with before and after swapped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tabflow_client::{Capability, Client, ContentKind, DatasourceUpdate, Grantee, ProjectUpdate, WorkbookUpdate};
+use tabflow_site::Mode;
+use tabflow_wire::ids::{DatasourceId, GroupId, ProjectId, SubscriptionId, UserId, WorkbookId};
+
+use crate::plan::Change;
+
+/// What went wrong applying or reading an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{0}")]
+    Client(#[from] tabflow_client::Error),
+    #[error("the plan's change is not one tabflow can execute: {0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Missing(String),
+}
+
+pub type OpResult<T> = Result<T, OpError>;
+
+/// One permission rule as plans write it: a grantee and its capabilities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct Rule {
+    pub grantee: GranteeRef,
+    pub capabilities: BTreeMap<String, Mode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+pub struct GranteeRef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}
+
+/// Rules → the client's flat capability list.
+pub fn capabilities(rules: &[Rule]) -> Vec<Capability> {
+    let mut out = vec![];
+    for r in rules {
+        let g = if r.grantee.kind == "group" {
+            Grantee::Group(r.grantee.id.clone())
+        } else {
+            Grantee::User(r.grantee.id.clone())
+        };
+        for (name, mode) in &r.capabilities {
+            out.push(Capability { grantee: g.clone(), name: name.clone(), mode: *mode });
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The client's capability list → rules (grantee names left empty).
+pub fn rules(caps: &[Capability]) -> Vec<Rule> {
+    let mut by: BTreeMap<(String, String), BTreeMap<String, Mode>> = BTreeMap::new();
+    for c in caps {
+        by.entry((c.grantee.kind().to_string(), c.grantee.id().to_string()))
+            .or_default()
+            .insert(c.name.clone(), c.mode);
+    }
+    by.into_iter()
+        .map(|((kind, id), capabilities)| Rule { grantee: GranteeRef { kind, id, name: String::new() }, capabilities })
+        .collect()
+}
+
+/// The live state of an item, as far as tabflow changes or restores it. This is also the
+/// before-image the journal keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Image {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub exists: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeSet<String>>,
+    /// Explicit permission rules (read only when a change can affect them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<Capability2>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<BTreeSet<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_permissions: Option<String>,
+    /// Subscriptions that reference the item (content items) or belong to it (users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriptions: Option<Vec<Value>>,
+}
+
+/// A capability in a serializable form (the client's type carries no serde).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct Capability2 {
+    pub grantee_type: String,
+    pub grantee_id: String,
+    pub name: String,
+    pub mode: Mode,
+}
+
+impl From<&Capability> for Capability2 {
+    fn from(c: &Capability) -> Self {
+        Capability2 {
+            grantee_type: c.grantee.kind().into(),
+            grantee_id: c.grantee.id().into(),
+            name: c.name.clone(),
+            mode: c.mode,
+        }
+    }
+}
+
+impl From<&Capability2> for Capability {
+    fn from(c: &Capability2) -> Self {
+        let g = if c.grantee_type == "group" {
+            Grantee::Group(c.grantee_id.clone())
+        } else {
+            Grantee::User(c.grantee_id.clone())
+        };
+        Capability { grantee: g, name: c.name.clone(), mode: c.mode }
+    }
+}
+
+fn caps2(c: &[Capability]) -> Vec<Capability2> {
+    let mut v: Vec<Capability2> = c.iter().map(Capability2::from).collect();
+    v.sort();
+    v
+}
+
+/// A typed change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Move content (or a project: its parent) to another project.
+    Project {
+        before: Option<String>,
+        after: Target,
+    },
+    Owner {
+        before: String,
+        after: String,
+    },
+    Name {
+        before: String,
+        after: String,
+    },
+    /// Tags: the plan's full before and after sets. Only the difference is written, so tags
+    /// someone else adds meanwhile are left alone.
+    Tags {
+        before: BTreeSet<String>,
+        after: BTreeSet<String>,
+    },
+    Permissions {
+        before: Vec<Capability>,
+        after: Vec<Capability>,
+    },
+    ContentPermissions {
+        before: String,
+        after: String,
+    },
+    SiteRole {
+        before: String,
+        after: String,
+    },
+    /// Group membership of a user (group ids).
+    Groups {
+        before: BTreeSet<String>,
+        after: BTreeSet<String>,
+    },
+    /// A project that does not exist yet and is created by the step.
+    CreateProject {
+        name: String,
+        parent_id: Option<String>,
+        content_permissions: Option<String>,
+    },
+    /// A subscription that exists and is deleted (its description kept to re-create it).
+    DeleteSubscription {
+        subscription: Value,
+    },
+}
+
+/// Where a move goes: a known project, or the project another step of the plan creates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Id(String),
+    CreatedBy { step: String, name: String },
+}
+
+fn set_of(v: &Value) -> OpResult<BTreeSet<String>> {
+    match v {
+        Value::Null => Ok(BTreeSet::new()),
+        Value::Array(a) => Ok(a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()),
+        _ => Err(OpError::Unsupported(format!("expected a list, got {v}"))),
+    }
+}
+
+fn ids_of(v: &Value) -> OpResult<BTreeSet<String>> {
+    match v {
+        Value::Null => Ok(BTreeSet::new()),
+        Value::Array(a) => Ok(a
+            .iter()
+            .filter_map(|x| x.get("id").and_then(Value::as_str).or_else(|| x.as_str()).map(str::to_string))
+            .collect()),
+        _ => Err(OpError::Unsupported(format!("expected a list of groups, got {v}"))),
+    }
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str().map(str::to_string).unwrap_or_default()
+}
+
+fn rules_of(v: &Value) -> OpResult<Vec<Capability>> {
+    let r: Vec<Rule> = serde_json::from_value(v.clone())
+        .map_err(|e| OpError::Unsupported(format!("permission rules are malformed: {e}")))?;
+    Ok(capabilities(&r))
+}
+
+impl Op {
+    /// Reads a plan change of an item of type `kind`.
+    pub fn from_change(kind: &str, c: &Change) -> OpResult<Op> {
+        let need = |x: &Option<String>, what: &str| {
+            x.clone().ok_or_else(|| OpError::Unsupported(format!("change of '{}' on {} lacks {what}", c.field, c.item)))
+        };
+        Ok(match (kind, c.field.as_str()) {
+            ("workbook" | "datasource" | "project", "project") => Op::Project {
+                before: c.before_id.clone(),
+                after: match (&c.after_id, &c.after_ref) {
+                    (Some(id), _) => Target::Id(id.clone()),
+                    (None, Some(step)) => Target::CreatedBy { step: step.clone(), name: str_of(&c.after) },
+                    (None, None) => return Err(OpError::Unsupported(format!("move of {} has no target id", c.item))),
+                },
+            },
+            ("workbook" | "datasource" | "project", "owner") => {
+                Op::Owner { before: need(&c.before_id, "before_id")?, after: need(&c.after_id, "after_id")? }
+            }
+            ("workbook" | "datasource" | "project", "name") => {
+                Op::Name { before: str_of(&c.before), after: str_of(&c.after) }
+            }
+            ("workbook" | "datasource", "tags") => Op::Tags { before: set_of(&c.before)?, after: set_of(&c.after)? },
+            ("workbook" | "datasource" | "project", "permissions") => {
+                Op::Permissions { before: rules_of(&c.before)?, after: rules_of(&c.after)? }
+            }
+            ("project", "content_permissions") => {
+                Op::ContentPermissions { before: str_of(&c.before), after: str_of(&c.after) }
+            }
+            ("project", "exists") if c.before.is_null() || c.before == Value::Bool(false) => Op::CreateProject {
+                name: c.after.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                parent_id: c.after.get("parent_id").and_then(Value::as_str).map(str::to_string),
+                content_permissions: c.after.get("content_permissions").and_then(Value::as_str).map(str::to_string),
+            },
+            ("user", "site_role") => Op::SiteRole { before: str_of(&c.before), after: str_of(&c.after) },
+            ("user", "groups") => Op::Groups { before: ids_of(&c.before)?, after: ids_of(&c.after)? },
+            ("subscription", "exists") if !c.before.is_null() && c.after.is_null() => {
+                Op::DeleteSubscription { subscription: c.before.clone() }
+            }
+            (k, f) => return Err(OpError::Unsupported(format!("field '{f}' of a {k}"))),
+        })
+    }
+
+    /// Whether reading the item's explicit permissions is needed to check or undo this op.
+    pub fn needs_permissions(&self) -> bool {
+        matches!(self, Op::Permissions { .. } | Op::ContentPermissions { .. })
+    }
+
+    /// The same change, reversed (for compensation). `created` is the id a create produced.
+    pub fn inverse(&self, resolved_after: Option<&str>) -> Option<Op> {
+        Some(match self {
+            Op::Project { before, after } => Op::Project {
+                before: resolved_after.map(str::to_string).or(match after {
+                    Target::Id(id) => Some(id.clone()),
+                    Target::CreatedBy { .. } => None,
+                }),
+                after: Target::Id(before.clone()?),
+            },
+            Op::Owner { before, after } => Op::Owner { before: after.clone(), after: before.clone() },
+            Op::Name { before, after } => Op::Name { before: after.clone(), after: before.clone() },
+            Op::Tags { before, after } => Op::Tags { before: after.clone(), after: before.clone() },
+            Op::Permissions { before, after } => Op::Permissions { before: after.clone(), after: before.clone() },
+            Op::ContentPermissions { before, after } => {
+                Op::ContentPermissions { before: after.clone(), after: before.clone() }
+            }
+            Op::SiteRole { before, after } => Op::SiteRole { before: after.clone(), after: before.clone() },
+            Op::Groups { before, after } => Op::Groups { before: after.clone(), after: before.clone() },
+            Op::CreateProject { .. } | Op::DeleteSubscription { .. } => return None,
+        })
+    }
+}
+
+/// Where the live state of one op stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Before,
+    After,
+    /// Neither: someone else changed it.
+    Drifted,
+}
+
+/// Classifies the live image against an op. `target` is the resolved id of a move target.
+pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
+    let pick = |is_before: bool, is_after: bool| {
+        if is_after {
+            State::After
+        } else if is_before {
+            State::Before
+        } else {
+            State::Drifted
+        }
+    };
+    match op {
+        Op::CreateProject { .. } => {
+            if live.exists {
+                State::After
+            } else {
+                State::Before
+            }
+        }
+        Op::DeleteSubscription { .. } => {
+            if live.exists {
+                State::Before
+            } else {
+                State::After
+            }
+        }
+        _ if !live.exists => State::Drifted,
+        Op::Project { before, after } => {
+            let now = live.project_id.as_deref().or(live.parent_id.as_deref());
+            let after_id = match after {
+                Target::Id(id) => Some(id.as_str()),
+                Target::CreatedBy { .. } => target,
+            };
+            pick(now == before.as_deref(), after_id.is_some() && now == after_id)
+        }
+        Op::Owner { before, after } => {
+            let now = live.owner_id.as_deref();
+            pick(now == Some(before), now == Some(after))
+        }
+        Op::Name { before, after } => {
+            let now = live.name.as_deref();
+            pick(now == Some(before), now == Some(after))
+        }
+        Op::Tags { before, after } => {
+            let now = live.tags.clone().unwrap_or_default();
+            let added: Vec<&String> = after.difference(before).collect();
+            let removed: Vec<&String> = before.difference(after).collect();
+            let applied = added.iter().all(|t| now.contains(*t)) && removed.iter().all(|t| !now.contains(*t));
+            let untouched = added.iter().all(|t| !now.contains(*t)) && removed.iter().all(|t| now.contains(*t));
+            pick(untouched, applied)
+        }
+        Op::Permissions { before, after } => {
+            let now: BTreeSet<Capability> =
+                live.permissions.as_ref().map(|p| p.iter().map(Capability::from).collect()).unwrap_or_default();
+            let b: BTreeSet<Capability> = before.iter().cloned().collect();
+            let a: BTreeSet<Capability> = after.iter().cloned().collect();
+            pick(now == b, now == a)
+        }
+        Op::ContentPermissions { before, after } => {
+            let now = live.content_permissions.as_deref();
+            pick(now == Some(before), now == Some(after))
+        }
+        Op::SiteRole { before, after } => {
+            let now = live.site_role.as_deref();
+            pick(now == Some(before), now == Some(after))
+        }
+        Op::Groups { before, after } => {
+            let now = live.groups.clone().unwrap_or_default();
+            // Only the memberships this op changes are compared.
+            let changed: BTreeSet<&String> = before.symmetric_difference(after).collect();
+            let is = |set: &BTreeSet<String>| changed.iter().all(|g| now.contains(*g) == set.contains(*g));
+            pick(is(before), is(after))
+        }
+    }
+}
+
+fn content_kind(kind: &str) -> OpResult<ContentKind> {
+    ContentKind::parse(kind).ok_or_else(|| OpError::Unsupported(format!("items of type '{kind}'")))
+}
+
+/// Reads the live image of an item. `with_permissions` adds the explicit permission rules
+/// (one more call).
+pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions: bool) -> OpResult<Image> {
+    let mut img = Image { kind: kind.into(), id: id.into(), exists: true, ..Image::default() };
+    let not_found = |e: &tabflow_client::Error| e.status() == Some(404);
+    match kind {
+        "workbook" => match client.workbook(&WorkbookId::new(id)).await {
+            Ok(w) => fill_content(&mut img, w.name, w.project, w.owner, w.tags, w.updated_at),
+            Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
+            Err(e) => return Err(e.into()),
+        },
+        "datasource" => match client.datasource(&DatasourceId::new(id)).await {
+            Ok(d) => fill_content(&mut img, d.name, d.project, d.owner, d.tags, d.updated_at),
+            Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
+            Err(e) => return Err(e.into()),
+        },
+        "project" => match find_project(client, id).await? {
+            Some(p) => {
+                img.name = p.name;
+                img.parent_id = p.parent_project_id.filter(|x| !x.is_empty());
+                img.owner_id = p.owner.and_then(|o| o.id);
+                img.content_permissions = p.content_permissions;
+                img.updated_at = p.updated_at;
+            }
+            None => return Ok(Image { exists: false, ..img }),
+        },
+        "user" => match client.user(&UserId::new(id)).await {
+            Ok(u) => {
+                img.name = u.name;
+                img.site_role = u.site_role;
+                let groups = client.user_groups(&UserId::new(id)).collect().await?;
+                img.groups = Some(groups.into_iter().filter_map(|g| g.id).collect());
+            }
+            Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
+            Err(e) => return Err(e.into()),
+        },
+        "subscription" => {
+            let subs = client.subscriptions().collect().await?;
+            img.exists = subs.iter().any(|s| s.id.as_deref() == Some(id));
+        }
+        other => return Err(OpError::Unsupported(format!("items of type '{other}'"))),
+    }
+    if with_permissions && matches!(kind, "workbook" | "datasource" | "project") {
+        let caps = client.permissions(content_kind(kind)?, id).await?;
+        img.permissions = Some(caps2(&caps));
+    }
+    Ok(img)
+}
+
+fn fill_content(
+    img: &mut Image,
+    name: Option<String>,
+    project: Option<tabflow_wire::xml::IdRef>,
+    owner: Option<tabflow_wire::xml::IdRef>,
+    tags: Option<tabflow_wire::xml::Tags>,
+    updated_at: Option<String>,
+) {
+    img.name = name;
+    img.project_id = project.and_then(|p| p.id);
+    img.owner_id = owner.and_then(|o| o.id);
+    img.tags = Some(tags.map(|t| t.labels()).unwrap_or_default().into_iter().collect());
+    img.updated_at = updated_at;
+}
+
+/// Projects have no GET by id in the REST API: list and pick.
+pub async fn find_project(client: &Client, id: &str) -> OpResult<Option<tabflow_wire::xml::Project>> {
+    let all = client.projects().collect().await?;
+    Ok(all.into_iter().find(|p| p.id.as_deref() == Some(id)))
+}
+
+/// Applies one op; answers the id it created, if any.
+pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Option<&str>) -> OpResult<Option<String>> {
+    match op {
+        Op::Project { after, .. } => {
+            let to = match after {
+                Target::Id(x) => x.clone(),
+                Target::CreatedBy { name, step } => target
+                    .map(str::to_string)
+                    .ok_or_else(|| OpError::Missing(format!("project '{name}' from step {step} does not exist")))?,
+            };
+            match kind {
+                "workbook" => {
+                    let u = WorkbookUpdate { project_id: Some(ProjectId::new(to)), ..Default::default() };
+                    client.update_workbook(&WorkbookId::new(id), &u).await?;
+                }
+                "datasource" => {
+                    let u = DatasourceUpdate { project_id: Some(ProjectId::new(to)), ..Default::default() };
+                    client.update_datasource(&DatasourceId::new(id), &u).await?;
+                }
+                _ => {
+                    let u = ProjectUpdate { parent_id: Some(Some(ProjectId::new(to))), ..Default::default() };
+                    client.update_project(&ProjectId::new(id), &u).await?;
+                }
+            }
+        }
+        Op::Owner { after, .. } => match kind {
+            "workbook" => {
+                let u = WorkbookUpdate { owner_id: Some(UserId::new(after)), ..Default::default() };
+                client.update_workbook(&WorkbookId::new(id), &u).await?;
+            }
+            "datasource" => {
+                let u = DatasourceUpdate { owner_id: Some(UserId::new(after)), ..Default::default() };
+                client.update_datasource(&DatasourceId::new(id), &u).await?;
+            }
+            _ => {
+                let u = ProjectUpdate { owner_id: Some(UserId::new(after)), ..Default::default() };
+                client.update_project(&ProjectId::new(id), &u).await?;
+            }
+        },
+        Op::Name { after, .. } => match kind {
+            "workbook" => {
+                let u = WorkbookUpdate { name: Some(after.clone()), ..Default::default() };
+                client.update_workbook(&WorkbookId::new(id), &u).await?;
+            }
+            "datasource" => {
+                let u = DatasourceUpdate { name: Some(after.clone()), ..Default::default() };
+                client.update_datasource(&DatasourceId::new(id), &u).await?;
+            }
+            _ => {
+                let u = ProjectUpdate { name: Some(after.clone()), ..Default::default() };
+                client.update_project(&ProjectId::new(id), &u).await?;
+            }
+        },
+        Op::Tags { before, after } => {
+            let k = content_kind(kind)?;
+            let add: Vec<String> = after.difference(before).cloned().collect();
+            if !add.is_empty() {
+                client.add_tags(k, id, &add).await?;
+            }
+            for t in before.difference(after) {
+                match client.delete_tag(k, id, t).await {
+                    Ok(()) => {}
+                    Err(e) if e.status() == Some(404) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Op::Permissions { after, .. } => {
+            client.set_permissions(content_kind(kind)?, id, after).await?;
+        }
+        Op::ContentPermissions { after, .. } => {
+            let u = ProjectUpdate { content_permissions: Some(after.clone()), ..Default::default() };
+            client.update_project(&ProjectId::new(id), &u).await?;
+        }
+        Op::SiteRole { after, .. } => client.set_site_role(&UserId::new(id), after).await?,
+        Op::Groups { before, after } => {
+            for g in after.difference(before) {
+                client.add_group_member(&GroupId::new(g), &UserId::new(id)).await?;
+            }
+            for g in before.difference(after) {
+                match client.remove_group_member(&GroupId::new(g), &UserId::new(id)).await {
+                    Ok(()) => {}
+                    Err(e) if e.status() == Some(404) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Op::CreateProject { name, parent_id, content_permissions } => {
+            let p = client
+                .create_project(name, parent_id.as_ref().map(ProjectId::new).as_ref(), content_permissions.as_deref())
+                .await?;
+            return Ok(p.id);
+        }
+        Op::DeleteSubscription { .. } => match client.delete_subscription(&SubscriptionId::new(id)).await {
+            Ok(()) => {}
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(None)
+}
+
+/// Undoes an op that had been applied. Creates are undone by deleting what was created
+/// (a project only while it is empty); deleted subscriptions are re-created (new id).
+pub async fn compensate(
+    client: &Client,
+    kind: &str,
+    id: &str,
+    op: &Op,
+    created: Option<&str>,
+) -> OpResult<Option<String>> {
+    match op {
+        Op::CreateProject { name, .. } => {
+            let pid = created.unwrap_or(id);
+            match client.delete_project(&ProjectId::new(pid)).await {
+                Ok(()) => Ok(None),
+                Err(e) if e.status() == Some(404) => Ok(None),
+                Err(e) => Err(OpError::Missing(format!("could not remove the project '{name}' tabflow created: {e}"))),
+            }
+        }
+        Op::DeleteSubscription { subscription } => {
+            let s = subscription;
+            let user = s.get("user_id").and_then(Value::as_str).unwrap_or_default();
+            let ctype = s.pointer("/content/type").and_then(Value::as_str).unwrap_or("workbook");
+            let cid = s.pointer("/content/id").and_then(Value::as_str).unwrap_or_default();
+            let subject = s.get("subject").and_then(Value::as_str).unwrap_or_default();
+            let schedule = s.get("schedule").and_then(Value::as_str).unwrap_or_default();
+            let created = client.create_subscription(&UserId::new(user), ctype, cid, subject, schedule).await?;
+            Ok(created.id)
+        }
+        other => {
+            let inv = other.inverse(created).ok_or_else(|| OpError::Unsupported("no inverse".into()))?;
+            apply(client, kind, id, &inv, None).await
+        }
+    }
+}
+
+/// A subscription as plans and before-images record it.
+pub fn subscription_value(s: &tabflow_wire::xml::Subscription) -> Value {
+    json!({
+        "id": s.id, "subject": s.subject,
+        "user_id": s.user.as_ref().and_then(|u| u.id.clone()),
+        "content": {"type": s.content.as_ref().map(|c| c.kind.to_lowercase()), "id": s.content.as_ref().map(|c| c.id.clone())},
+        "schedule": s.schedule.as_ref().and_then(|x| x.name.clone().or(x.id.clone())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img() -> Image {
+        Image {
+            kind: "workbook".into(),
+            id: "w".into(),
+            exists: true,
+            project_id: Some("a".into()),
+            owner_id: Some("u1".into()),
+            tags: Some(["x".to_string()].into()),
+            ..Image::default()
+        }
+    }
+
+    #[test]
+    fn moves_classify_before_after_and_drift() {
+        let op = Op::Project { before: Some("a".into()), after: Target::Id("b".into()) };
+        assert_eq!(classify(&op, &img(), None), State::Before);
+        let moved = Image { project_id: Some("b".into()), ..img() };
+        assert_eq!(classify(&op, &moved, None), State::After);
+        let elsewhere = Image { project_id: Some("c".into()), ..img() };
+        assert_eq!(classify(&op, &elsewhere, None), State::Drifted);
+        let gone = Image { exists: false, ..img() };
+        assert_eq!(classify(&op, &gone, None), State::Drifted);
+        let created = Op::Project {
+            before: Some("a".into()),
+            after: Target::CreatedBy { step: "s1".into(), name: "Archive".into() },
+        };
+        assert_eq!(classify(&created, &moved, Some("b")), State::After);
+        assert_eq!(classify(&created, &img(), Some("b")), State::Before);
+    }
+
+    #[test]
+    fn tags_only_compare_what_the_op_changes() {
+        let op = Op::Tags { before: ["x".to_string()].into(), after: ["x".to_string(), "archived".to_string()].into() };
+        assert_eq!(classify(&op, &img(), None), State::Before);
+        // Someone else added an unrelated tag: still "before", and applying leaves theirs.
+        let other = Image { tags: Some(["x".to_string(), "mine".to_string()].into()), ..img() };
+        assert_eq!(classify(&op, &other, None), State::Before);
+        let done = Image { tags: Some(["x".to_string(), "archived".to_string()].into()), ..img() };
+        assert_eq!(classify(&op, &done, None), State::After);
+        let inv = op.inverse(None).unwrap();
+        assert_eq!(classify(&inv, &done, None), State::Before);
+    }
+
+    #[test]
+    fn inverse_of_a_move_to_a_created_project_uses_the_created_id() {
+        let op = Op::Project {
+            before: Some("a".into()),
+            after: Target::CreatedBy { step: "s1".into(), name: "Archive".into() },
+        };
+        let inv = op.inverse(Some("new")).unwrap();
+        assert_eq!(inv, Op::Project { before: Some("new".into()), after: Target::Id("a".into()) });
+    }
+}

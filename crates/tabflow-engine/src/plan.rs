@@ -1,0 +1,527 @@
+//! The plan: `tabflow-plan/1` (DESIGN.md §5). A plan is a serializable artifact holding the
+//! exact items and the exact field changes (before → after) of every step; what was reviewed
+//! is what runs. Only [`crate::validate`] turns a draft [`Plan`] into a
+//! [`crate::validate::ValidatedPlan`].
+//!
+//! Change values are JSON so the file stays readable and stable; [`crate::ops::Op`] is the
+//! typed reading the executor works with.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const PLAN_FORMAT: &str = "tabflow-plan/1";
+
+/// Which site a plan was made for. A plan is refused on any other site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SiteRef {
+    pub server: String,
+    pub content_url: String,
+    pub id: String,
+}
+
+/// One thing the user asked for (DESIGN.md §5 intent catalogue).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    pub name: String,
+    #[serde(default)]
+    pub params: serde_json::Map<String, Value>,
+}
+
+/// What a step does to the site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    Read,
+    Write,
+    Destructive,
+}
+
+/// How well a step can be undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackClass {
+    /// Every changed field goes back exactly.
+    Exact,
+    /// Restored from a saved copy (a file, a before-image) — same content, may differ in
+    /// server-assigned details such as revision numbers.
+    Snapshot,
+    /// Partly restorable (e.g. re-created with a new id).
+    Lossy,
+    /// Cannot be undone.
+    None,
+}
+
+impl RollbackClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackClass::Exact => "exact",
+            RollbackClass::Snapshot => "snapshot",
+            RollbackClass::Lossy => "lossy",
+            RollbackClass::None => "none",
+        }
+    }
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Read => "read",
+            Effect::Write => "write",
+            Effect::Destructive => "destructive",
+        }
+    }
+}
+
+/// An item a step reads or changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Item {
+    /// `workbook`, `datasource`, `project`, `user`, `group`, `subscription`, `view`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The item's `updatedAt` when the plan was made (part of the fingerprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Why the item is in the step ("not viewed since 2026-03-02", "never viewed").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Size in bytes, when known (impact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// One exact field change. `before`/`after` are what a reviewer reads (names); `before_id`
+/// and `after_id` carry the ids the executor writes. `after_ref` names a step of this plan
+/// whose output (e.g. a project it creates) supplies `after_id` at run time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub item: String,
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_ref: Option<String>,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub effect: Effect,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default)]
+    pub items: Vec<Item>,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+    pub rollback: RollbackClass,
+    /// Step-specific facts for reviewers and reports (excluded items with reasons, the usage
+    /// source, candidates...). Not executed.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub details: Value,
+}
+
+impl Step {
+    pub fn is_write(&self) -> bool {
+        self.effect != Effect::Read
+    }
+    pub fn item(&self, id: &str) -> Option<&Item> {
+        self.items.iter().find(|i| i.id == id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Impact {
+    pub items: u64,
+    pub users_affected: u64,
+    pub projects: u64,
+    pub owners: u64,
+    pub bytes: u64,
+}
+
+/// The five checks, exactly as DESIGN.md names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    DestructiveOperations,
+    Permissions,
+    Dependencies,
+    Impact,
+    Rollback,
+}
+
+impl Check {
+    pub const ALL: [Check; 5] =
+        [Check::DestructiveOperations, Check::Permissions, Check::Dependencies, Check::Impact, Check::Rollback];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::DestructiveOperations => "destructive-operations",
+            Check::Permissions => "permissions",
+            Check::Dependencies => "dependencies",
+            Check::Impact => "impact",
+            Check::Rollback => "rollback",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub check: Check,
+    pub level: Level,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Validation {
+    pub ok: bool,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Question {
+    pub id: String,
+    pub text: String,
+    pub choices: Vec<String>,
+    /// The safe choice, offered first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// A plan (draft or validated; see [`crate::validate`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: String,
+    pub id: String,
+    pub request: String,
+    pub created_at: DateTime<Utc>,
+    pub site: SiteRef,
+    pub intents: Vec<Intent>,
+    pub steps: Vec<Step>,
+    pub impact: Impact,
+    pub validation: Validation,
+    pub questions: Vec<Question>,
+    pub fingerprint: String,
+    /// Answers already given (question id → choice); answering produces a new version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answers: BTreeMap<String, String>,
+    #[serde(default = "one")]
+    pub version: u32,
+    /// Notes for the reviewer (which usage source was used and its coverage, grounding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Why a plan file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("the plan file is not valid JSON for {PLAN_FORMAT}: {0}")]
+    Malformed(String),
+    #[error("the plan's format is '{0}'; this tabflow reads {PLAN_FORMAT}")]
+    Format(String),
+    #[error("the plan's fingerprint does not match its content (the file was edited after it was made)")]
+    Fingerprint,
+    #[error("the plan is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+impl Plan {
+    /// A new, empty draft.
+    pub fn draft(request: &str, site: SiteRef, intents: Vec<Intent>) -> Plan {
+        Plan {
+            format: PLAN_FORMAT.into(),
+            id: new_id("p"),
+            request: request.into(),
+            created_at: Utc::now(),
+            site,
+            intents,
+            steps: vec![],
+            impact: Impact::default(),
+            validation: Validation::default(),
+            questions: vec![],
+            fingerprint: String::new(),
+            answers: BTreeMap::new(),
+            version: 1,
+            notes: vec![],
+        }
+    }
+
+    /// Reads a plan file: format, JSON shape, fingerprint and internal consistency.
+    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        let v: Value = serde_json::from_str(text).map_err(|e| PlanError::Malformed(e.to_string()))?;
+        match v.get("format").and_then(Value::as_str) {
+            Some(PLAN_FORMAT) => {}
+            Some(other) => return Err(PlanError::Format(other.into())),
+            None => return Err(PlanError::Malformed("no \"format\" field".into())),
+        }
+        let plan: Plan = serde_json::from_value(v).map_err(|e| PlanError::Malformed(e.to_string()))?;
+        plan.check_consistency()?;
+        if plan.fingerprint != plan.compute_fingerprint() {
+            return Err(PlanError::Fingerprint);
+        }
+        Ok(plan)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a plan always serializes")
+    }
+
+    /// Step ids unique, dependencies known and acyclic, changes name items of their step.
+    pub fn check_consistency(&self) -> Result<(), PlanError> {
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.steps {
+            if !seen.insert(s.id.as_str()) {
+                return Err(PlanError::Inconsistent(format!("step id '{}' appears twice", s.id)));
+            }
+        }
+        for s in &self.steps {
+            for d in &s.depends_on {
+                if !seen.contains(d.as_str()) {
+                    return Err(PlanError::Inconsistent(format!("step {} depends on unknown step '{d}'", s.id)));
+                }
+            }
+            for c in &s.changes {
+                if s.item(&c.item).is_none() {
+                    return Err(PlanError::Inconsistent(format!(
+                        "step {} changes item '{}' which is not among its items",
+                        s.id, c.item
+                    )));
+                }
+                if let Some(r) = &c.after_ref
+                    && !seen.contains(r.as_str())
+                {
+                    return Err(PlanError::Inconsistent(format!("step {} refers to unknown step '{r}'", s.id)));
+                }
+            }
+            if s.effect == Effect::Read && !s.changes.is_empty() {
+                return Err(PlanError::Inconsistent(format!("read step {} lists changes", s.id)));
+            }
+        }
+        self.order().map(|_| ())
+    }
+
+    /// Steps in an order that respects `depends_on` (stable: plan order among ready steps).
+    pub fn order(&self) -> Result<Vec<usize>, PlanError> {
+        let mut done: Vec<bool> = vec![false; self.steps.len()];
+        let mut out = Vec::with_capacity(self.steps.len());
+        while out.len() < self.steps.len() {
+            let next = self.steps.iter().enumerate().find(|(i, s)| {
+                !done[*i]
+                    && s.depends_on.iter().all(|d| self.steps.iter().position(|x| &x.id == d).is_some_and(|j| done[j]))
+            });
+            match next {
+                Some((i, _)) => {
+                    done[i] = true;
+                    out.push(i);
+                }
+                None => return Err(PlanError::Inconsistent("the steps' dependencies form a cycle".into())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `sha256:` over the site, every step's kind/effect/rollback, every item's id, type and
+    /// `updatedAt`, and every change — canonical JSON, so any edit to what would run changes it.
+    pub fn compute_fingerprint(&self) -> String {
+        let steps: Vec<Value> = self
+            .steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id, "kind": s.kind, "effect": s.effect, "rollback": s.rollback,
+                    "depends_on": s.depends_on,
+                    "items": s.items.iter().map(|i| serde_json::json!([i.kind, i.id, i.updated_at])).collect::<Vec<_>>(),
+                    "changes": s.changes,
+                })
+            })
+            .collect();
+        let canonical = serde_json::json!({ "format": self.format, "site": self.site, "steps": steps });
+        let mut h = Sha256::new();
+        h.update(canonical_json(&canonical).as_bytes());
+        format!("sha256:{}", hex(&h.finalize()))
+    }
+
+    pub fn seal(&mut self) {
+        self.fingerprint = self.compute_fingerprint();
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// Items of destructive steps, as `(step id, item id)`.
+    pub fn destructive_items(&self) -> Vec<(&str, &str)> {
+        self.steps
+            .iter()
+            .filter(|s| s.effect == Effect::Destructive)
+            .flat_map(|s| s.changed_items().into_iter().map(move |i| (s.id.as_str(), i)))
+            .collect()
+    }
+}
+
+impl Step {
+    /// Ids of the items this step changes, in item order.
+    pub fn changed_items(&self) -> Vec<&str> {
+        self.items.iter().filter(|i| self.changes.iter().any(|c| c.item == i.id)).map(|i| i.id.as_str()).collect()
+    }
+    pub fn changes_of<'a>(&'a self, item: &'a str) -> impl Iterator<Item = &'a Change> + 'a {
+        self.changes.iter().filter(move |c| c.item == item)
+    }
+}
+
+/// JSON with object keys sorted at every level (serde_json's maps are already ordered by
+/// key without the `preserve_order` feature; this makes it explicit and independent of it).
+pub fn canonical_json(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String((*k).clone()).to_string());
+                    out.push(':');
+                    write(&m[*k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    write(v, &mut s);
+    s
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// `p-…`, `r-…`, `a-…`: a prefix and a time-ordered random id.
+pub fn new_id(prefix: &str) -> String {
+    let t = Utc::now().format("%Y%m%d%H%M%S");
+    let r = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{t}-{}", &r[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Plan {
+        let mut p =
+            Plan::draft("move it", SiteRef { server: "s".into(), content_url: "demo".into(), id: "x".into() }, vec![]);
+        p.steps.push(Step {
+            id: "s1".into(),
+            kind: "move-workbooks".into(),
+            title: "Move".into(),
+            effect: Effect::Destructive,
+            depends_on: vec![],
+            items: vec![Item {
+                kind: "workbook".into(),
+                id: "w1".into(),
+                name: "W".into(),
+                updated_at: Some("2026-01-01T00:00:00Z".into()),
+                ..Item::default()
+            }],
+            changes: vec![Change {
+                item: "w1".into(),
+                field: "project".into(),
+                before: "A".into(),
+                after: "B".into(),
+                before_id: Some("pa".into()),
+                after_id: Some("pb".into()),
+                after_ref: None,
+            }],
+            rollback: RollbackClass::Exact,
+            details: Value::Null,
+        });
+        p.seal();
+        p
+    }
+
+    #[test]
+    fn round_trip_keeps_the_fingerprint() {
+        let p = sample();
+        let back = Plan::from_json(&p.to_json()).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn any_edit_to_what_runs_breaks_the_fingerprint() {
+        let p = sample();
+        for edit in ["\"pb\"", "\"2026-01-01T00:00:00Z\"", "\"destructive\""] {
+            let replacement = match edit {
+                "\"pb\"" => "\"pc\"",
+                "\"destructive\"" => "\"write\"",
+                _ => "\"2026-01-02T00:00:00Z\"",
+            };
+            let text = p.to_json().replacen(edit, replacement, 1);
+            assert!(matches!(Plan::from_json(&text), Err(PlanError::Fingerprint)), "{edit}");
+        }
+        // Titles are presentation, not what runs.
+        let text = p.to_json().replacen("\"Move\"", "\"Move them\"", 1);
+        assert!(Plan::from_json(&text).is_ok());
+    }
+
+    #[test]
+    fn malformed_and_foreign_files_are_named() {
+        assert!(matches!(Plan::from_json("{"), Err(PlanError::Malformed(_))));
+        assert!(matches!(Plan::from_json(r#"{"format":"tabflow-plan/9"}"#), Err(PlanError::Format(_))));
+        let mut p = sample();
+        p.steps[0].depends_on.push("s9".into());
+        p.seal();
+        assert!(matches!(Plan::from_json(&p.to_json()), Err(PlanError::Inconsistent(_))));
+    }
+}

@@ -1,0 +1,98 @@
+//! The policy file (TOML): what no plan may touch and how much a destructive step may do.
+//!
+//! ```toml
+//! protected_projects = ["Executive", "Regulatory"]   # by name, and everything inside them
+//! protected_tags = ["legal-hold"]
+//! max_items_per_destructive_step = 500              # blast radius
+//! required_approvers = 1                            # distinct approvers for destructive steps
+//! approval_ttl_hours = 24
+//! quarantine_project = "tabflow Quarantine"
+//! grace_days = 30                                   # staged delete → real delete
+//! archive_tag = "archived-by-tabflow"
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    pub protected_projects: Vec<String>,
+    pub protected_tags: Vec<String>,
+    pub max_items_per_destructive_step: usize,
+    pub required_approvers: usize,
+    pub approval_ttl_hours: i64,
+    pub quarantine_project: String,
+    pub grace_days: i64,
+    pub archive_tag: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            protected_projects: vec![],
+            protected_tags: vec![],
+            max_items_per_destructive_step: 1000,
+            required_approvers: 1,
+            approval_ttl_hours: 24,
+            quarantine_project: "tabflow Quarantine".into(),
+            grace_days: 30,
+            archive_tag: "archived-by-tabflow".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the policy file {path} is not valid: {detail}")]
+pub struct PolicyError {
+    pub path: String,
+    pub detail: String,
+}
+
+impl Policy {
+    pub fn from_toml(text: &str, path: &str) -> Result<Policy, PolicyError> {
+        let p: Policy = toml::from_str(text).map_err(|e| PolicyError { path: path.into(), detail: e.to_string() })?;
+        if p.required_approvers == 0 {
+            return Err(PolicyError { path: path.into(), detail: "required_approvers must be at least 1".into() });
+        }
+        if p.max_items_per_destructive_step == 0 {
+            return Err(PolicyError {
+                path: path.into(),
+                detail: "max_items_per_destructive_step must be at least 1".into(),
+            });
+        }
+        Ok(p)
+    }
+
+    /// Reads `path` if it exists; the defaults otherwise.
+    pub fn load(path: &std::path::Path) -> Result<Policy, PolicyError> {
+        match std::fs::read_to_string(path) {
+            Ok(t) => Policy::from_toml(&t, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Policy::default()),
+            Err(e) => Err(PolicyError { path: path.display().to_string(), detail: e.to_string() }),
+        }
+    }
+
+    pub fn is_protected_tag(&self, tag: &str) -> bool {
+        self.protected_tags.iter().any(|t| t.eq_ignore_ascii_case(tag))
+    }
+
+    pub fn is_protected_project(&self, name: &str) -> bool {
+        self.protected_projects.iter().any(|t| t.eq_ignore_ascii_case(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_rejects() {
+        let p = Policy::from_toml("protected_tags = [\"legal-hold\"]\nrequired_approvers = 2", "p.toml").unwrap();
+        assert!(p.is_protected_tag("Legal-Hold"));
+        assert_eq!(p.required_approvers, 2);
+        assert_eq!(p.grace_days, 30);
+        let e = Policy::from_toml("protected_tag = []", "p.toml").unwrap_err();
+        assert!(e.to_string().contains("protected_tag"), "{e}");
+        assert!(Policy::from_toml("required_approvers = 0", "p.toml").is_err());
+    }
+}

@@ -1,0 +1,590 @@
+//! The state store: plans, approvals, runs, the write-ahead journal, backups of deleted
+//! content, staged deletes and the audit log. SQLite (one file in the user's data directory,
+//! WAL mode, `synchronous=FULL`) is the embedded default.
+//!
+//! Every journal entry is committed before the write it announces is sent; group commit
+//! (several items' entries in one transaction) keeps that cheap under parallel execution.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::plan::Plan;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the state store {location} cannot be opened: {detail}")]
+    Open { location: String, detail: String },
+    #[error("state store: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("state store holds a damaged record: {0}")]
+    Damaged(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    /// Some items were skipped (drift, not approved) or failed without needing rollback.
+    Partial,
+    RollingBack,
+    RolledBack,
+    AwaitingApproval,
+    Cancelled,
+    /// A failure during rollback: the journal says what is left.
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::RollingBack => "rolling-back",
+            RunStatus::RolledBack => "rolled-back",
+            RunStatus::AwaitingApproval => "awaiting-approval",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        Some(match s {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "partial" => RunStatus::Partial,
+            "rolling-back" => RunStatus::RollingBack,
+            "rolled-back" => RunStatus::RolledBack,
+            "awaiting-approval" => RunStatus::AwaitingApproval,
+            "cancelled" => RunStatus::Cancelled,
+            "failed" => RunStatus::Failed,
+            _ => return None,
+        })
+    }
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::RollingBack)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRow {
+    pub id: String,
+    pub plan_id: String,
+    pub status: RunStatus,
+    pub request: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub actor: String,
+    pub owner_pid: Option<i64>,
+    pub approval_id: Option<String>,
+    pub summary: Value,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub seq: i64,
+    pub run_id: String,
+    pub step_id: String,
+    pub item_id: String,
+    pub item_type: String,
+    pub phase: Phase,
+    /// Before-image (intent) or after-image (applied/compensated), when relevant.
+    pub image: Value,
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Journal phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// About to write; `image` is the before-image.
+    Intent,
+    /// Written and read back; `image` is the after-image (and any created id in detail).
+    Applied,
+    /// Found already applied (resume, lost response); no write sent.
+    AlreadyApplied,
+    /// Not touched: `detail` says why (drift, not approved, protected).
+    Skipped,
+    /// The write failed; `detail` has the error.
+    Failed,
+    /// About to undo; `image` is the live state before compensation.
+    CompensateIntent,
+    /// Undone and verified by read-back.
+    Compensated,
+    /// Not undone because someone else changed it since (or nothing to undo).
+    CompensateSkipped,
+    CompensateFailed,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Intent => "intent",
+            Phase::Applied => "applied",
+            Phase::AlreadyApplied => "already-applied",
+            Phase::Skipped => "skipped",
+            Phase::Failed => "failed",
+            Phase::CompensateIntent => "compensate-intent",
+            Phase::Compensated => "compensated",
+            Phase::CompensateSkipped => "compensate-skipped",
+            Phase::CompensateFailed => "compensate-failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Phase> {
+        Some(match s {
+            "intent" => Phase::Intent,
+            "applied" => Phase::Applied,
+            "already-applied" => Phase::AlreadyApplied,
+            "skipped" => Phase::Skipped,
+            "failed" => Phase::Failed,
+            "compensate-intent" => Phase::CompensateIntent,
+            "compensated" => Phase::Compensated,
+            "compensate-skipped" => Phase::CompensateSkipped,
+            "compensate-failed" => Phase::CompensateFailed,
+            _ => return None,
+        })
+    }
+}
+
+/// A new journal entry (seq and time are assigned by the store).
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub run_id: String,
+    pub step_id: String,
+    pub item_id: String,
+    pub item_type: String,
+    pub phase: Phase,
+    pub image: Value,
+    pub detail: String,
+}
+
+/// An approval, bound to a plan fingerprint and a subset of its items.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ApprovalRow {
+    pub id: String,
+    pub plan_id: String,
+    pub fingerprint: String,
+    pub decision: String,
+    /// `None` = all items; otherwise the approved item ids.
+    pub items: Option<Vec<String>>,
+    pub approver: String,
+    pub channel: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_by_run: Option<String>,
+}
+
+/// A quarantined item waiting for its real delete.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StagedRow {
+    pub item_type: String,
+    pub item_id: String,
+    pub name: String,
+    pub run_id: String,
+    pub quarantined_at: DateTime<Utc>,
+    pub purge_after: DateTime<Utc>,
+    pub backup_sha256: Option<String>,
+    pub purged_at: Option<DateTime<Utc>>,
+}
+
+/// The store (SQLite).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    location: String,
+    /// Serializes audit appends within this process (SQLite's write lock does it across).
+    audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS plans (id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, request TEXT NOT NULL, created_at TEXT NOT NULL, body TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, fingerprint TEXT NOT NULL, decision TEXT NOT NULL, items TEXT, approver TEXT NOT NULL, channel TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, used_by_run TEXT)",
+    "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, status TEXT NOT NULL, request TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT, actor TEXT NOT NULL, owner_pid INTEGER, approval_id TEXT, summary TEXT NOT NULL DEFAULT '{}')",
+    "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL, item_id TEXT NOT NULL, item_type TEXT NOT NULL, phase TEXT NOT NULL, image TEXT NOT NULL, detail TEXT NOT NULL, at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS journal_run ON journal (run_id, seq)",
+    "CREATE TABLE IF NOT EXISTS backups (run_id TEXT NOT NULL, item_id TEXT NOT NULL, filename TEXT NOT NULL, sha256 TEXT NOT NULL, bytes BLOB NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (run_id, item_id))",
+    "CREATE TABLE IF NOT EXISTS staged (item_type TEXT NOT NULL, item_id TEXT NOT NULL, name TEXT NOT NULL, run_id TEXT NOT NULL, quarantined_at TEXT NOT NULL, purge_after TEXT NOT NULL, backup_sha256 TEXT, purged_at TEXT, PRIMARY KEY (item_id, run_id))",
+    "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, plan_id TEXT, run_id TEXT, step_id TEXT, item_id TEXT, before TEXT, after TEXT, approver TEXT, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+];
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Damaged(format!("bad timestamp '{s}': {e}")))
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite store at `path`.
+    pub async fn open(path: &Path) -> StoreResult<Store> {
+        let location = path.display().to_string();
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{location}"))
+            .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;
+        for stmt in SCHEMA {
+            sqlx::query(sqlx::AssertSqlSafe(*stmt))
+                .execute(&pool)
+                .await
+                .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;
+        }
+        Ok(Store { pool, location, audit_lock: Default::default() })
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ------------------------------------------------------------------ plans
+
+    pub async fn save_plan(&self, plan: &Plan) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO plans (id, fingerprint, request, created_at, body) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&plan.id)
+        .bind(&plan.fingerprint)
+        .bind(&plan.request)
+        .bind(ts(plan.created_at))
+        .bind(plan.to_json())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn plan(&self, id: &str) -> StoreResult<Plan> {
+        let row = sqlx::query("SELECT body FROM plans WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = row.ok_or_else(|| StoreError::NotFound(format!("no plan '{id}' in the store")))?;
+        let body: String = row.get(0);
+        Plan::from_json(&body).map_err(|e| StoreError::Damaged(format!("plan {id}: {e}")))
+    }
+
+    // ------------------------------------------------------------------ approvals
+
+    pub async fn insert_approval(&self, a: &ApprovalRow) -> StoreResult<()> {
+        sqlx::query("INSERT INTO approvals (id, plan_id, fingerprint, decision, items, approver, channel, created_at, expires_at, used_by_run) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)")
+            .bind(&a.id)
+            .bind(&a.plan_id)
+            .bind(&a.fingerprint)
+            .bind(&a.decision)
+            .bind(a.items.as_ref().map(|i| serde_json::to_string(i).unwrap_or_default()))
+            .bind(&a.approver)
+            .bind(&a.channel)
+            .bind(ts(a.created_at))
+            .bind(ts(a.expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn approvals_for(&self, plan_id: &str) -> StoreResult<Vec<ApprovalRow>> {
+        let rows = sqlx::query("SELECT id, plan_id, fingerprint, decision, items, approver, channel, created_at, expires_at, used_by_run FROM approvals WHERE plan_id = $1 ORDER BY created_at")
+            .bind(plan_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let items: Option<String> = r.get(4);
+                Ok(ApprovalRow {
+                    id: r.get(0),
+                    plan_id: r.get(1),
+                    fingerprint: r.get(2),
+                    decision: r.get(3),
+                    items: match items {
+                        Some(t) => Some(serde_json::from_str(&t).map_err(|e| StoreError::Damaged(e.to_string()))?),
+                        None => None,
+                    },
+                    approver: r.get(5),
+                    channel: r.get(6),
+                    created_at: parse_ts(&r.get::<String, _>(7))?,
+                    expires_at: parse_ts(&r.get::<String, _>(8))?,
+                    used_by_run: r.get(9),
+                })
+            })
+            .collect()
+    }
+
+    /// Marks approvals used by a run, atomically: fails if any was used meanwhile.
+    pub async fn consume_approvals(&self, ids: &[String], run_id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            let done = sqlx::query("UPDATE approvals SET used_by_run = $1 WHERE id = $2 AND used_by_run IS NULL")
+                .bind(run_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Refused(format!("approval {id} was already used by another run")));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ runs
+
+    pub async fn insert_run(&self, r: &RunRow) -> StoreResult<()> {
+        sqlx::query("INSERT INTO runs (id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9)")
+            .bind(&r.id)
+            .bind(&r.plan_id)
+            .bind(r.status.as_str())
+            .bind(&r.request)
+            .bind(ts(r.created_at))
+            .bind(&r.actor)
+            .bind(r.owner_pid)
+            .bind(&r.approval_id)
+            .bind(r.summary.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_run_status(&self, id: &str, status: RunStatus, summary: Option<&Value>) -> StoreResult<()> {
+        let finished = if status.is_unfinished() { None } else { Some(ts(Utc::now())) };
+        match summary {
+            Some(s) => {
+                sqlx::query("UPDATE runs SET status = $1, finished_at = $2, summary = $3 WHERE id = $4")
+                    .bind(status.as_str())
+                    .bind(finished)
+                    .bind(s.to_string())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3")
+                    .bind(status.as_str())
+                    .bind(finished)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(())
+    }
+
+    /// Claims an unfinished run for this process (resume).
+    pub async fn claim_run(&self, id: &str, pid: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE runs SET owner_pid = $1 WHERE id = $2").bind(pid).bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn run_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<RunRow> {
+        let status: String = r.get(2);
+        let finished: Option<String> = r.get(5);
+        let summary: String = r.get(9);
+        Ok(RunRow {
+            id: r.get(0),
+            plan_id: r.get(1),
+            status: RunStatus::parse(&status).ok_or_else(|| StoreError::Damaged(format!("run status '{status}'")))?,
+            request: r.get(3),
+            created_at: parse_ts(&r.get::<String, _>(4))?,
+            finished_at: finished.as_deref().map(parse_ts).transpose()?,
+            actor: r.get(6),
+            owner_pid: r.get(7),
+            approval_id: r.get(8),
+            summary: serde_json::from_str(&summary).unwrap_or(Value::Null),
+        })
+    }
+
+    pub async fn run(&self, id: &str) -> StoreResult<RunRow> {
+        let row = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no run '{id}' in the store {}", self.location)))?;
+        Self::run_row(&row)
+    }
+
+    /// Newest first.
+    pub async fn runs(&self, limit: i64) -> StoreResult<Vec<RunRow>> {
+        let rows = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary FROM runs ORDER BY created_at DESC, id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::run_row).collect()
+    }
+
+    // ------------------------------------------------------------------ journal
+
+    /// Appends entries in one transaction (one fsync), in order.
+    pub async fn append(&self, entries: &[NewEntry]) -> StoreResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = ts(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for e in entries {
+            sqlx::query("INSERT INTO journal (run_id, step_id, item_id, item_type, phase, image, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(&e.run_id)
+                .bind(&e.step_id)
+                .bind(&e.item_id)
+                .bind(&e.item_type)
+                .bind(e.phase.as_str())
+                .bind(e.image.to_string())
+                .bind(&e.detail)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn journal(&self, run_id: &str) -> StoreResult<Vec<Entry>> {
+        let rows = sqlx::query("SELECT seq, run_id, step_id, item_id, item_type, phase, image, detail, at FROM journal WHERE run_id = $1 ORDER BY seq")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let phase: String = r.get(5);
+                let image: String = r.get(6);
+                Ok(Entry {
+                    seq: r.get(0),
+                    run_id: r.get(1),
+                    step_id: r.get(2),
+                    item_id: r.get(3),
+                    item_type: r.get(4),
+                    phase: Phase::parse(&phase)
+                        .ok_or_else(|| StoreError::Damaged(format!("journal phase '{phase}'")))?,
+                    image: serde_json::from_str(&image).unwrap_or(Value::Null),
+                    detail: r.get(7),
+                    at: parse_ts(&r.get::<String, _>(8))?,
+                })
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------------ backups and staged deletes
+
+    pub async fn put_backup(&self, run_id: &str, item_id: &str, filename: &str, bytes: &[u8]) -> StoreResult<String> {
+        let sha = crate::plan::sha256_hex(bytes);
+        sqlx::query("INSERT OR REPLACE INTO backups (run_id, item_id, filename, sha256, bytes, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(run_id)
+            .bind(item_id)
+            .bind(filename)
+            .bind(&sha)
+            .bind(bytes)
+            .bind(ts(Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(sha)
+    }
+
+    /// The newest backup of an item: (filename, bytes), verified against its checksum.
+    pub async fn backup(&self, item_id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+        let row = sqlx::query(
+            "SELECT filename, sha256, bytes FROM backups WHERE item_id = $1 ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(item_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let bytes: Vec<u8> = r.get(2);
+        let sha: String = r.get(1);
+        if crate::plan::sha256_hex(&bytes) != sha {
+            return Err(StoreError::Damaged(format!("the backup of {item_id} does not match its checksum")));
+        }
+        Ok(Some((r.get(0), bytes)))
+    }
+
+    pub async fn insert_staged(&self, s: &StagedRow) -> StoreResult<()> {
+        sqlx::query("INSERT OR REPLACE INTO staged (item_type, item_id, name, run_id, quarantined_at, purge_after, backup_sha256, purged_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)")
+            .bind(&s.item_type)
+            .bind(&s.item_id)
+            .bind(&s.name)
+            .bind(&s.run_id)
+            .bind(ts(s.quarantined_at))
+            .bind(ts(s.purge_after))
+            .bind(&s.backup_sha256)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove_staged(&self, item_id: &str, run_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM staged WHERE item_id = $1 AND run_id = $2 AND purged_at IS NULL")
+            .bind(item_id)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn staged(&self) -> StoreResult<Vec<StagedRow>> {
+        let rows = sqlx::query("SELECT item_type, item_id, name, run_id, quarantined_at, purge_after, backup_sha256, purged_at FROM staged ORDER BY purge_after")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let purged: Option<String> = r.get(7);
+                Ok(StagedRow {
+                    item_type: r.get(0),
+                    item_id: r.get(1),
+                    name: r.get(2),
+                    run_id: r.get(3),
+                    quarantined_at: parse_ts(&r.get::<String, _>(4))?,
+                    purge_after: parse_ts(&r.get::<String, _>(5))?,
+                    backup_sha256: r.get(6),
+                    purged_at: purged.as_deref().map(parse_ts).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn mark_purged(&self, item_id: &str, run_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE staged SET purged_at = $1 WHERE item_id = $2 AND run_id = $3")
+            .bind(ts(Utc::now()))
+            .bind(item_id)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ audit (see crate::audit)
+
+    pub(crate) async fn audit_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.audit_lock.lock().await
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}

@@ -1,0 +1,520 @@
+//! The validator: the seed's five checks, every finding reported at once. Only
+//! [`validate`] constructs a [`ValidatedPlan`], and only a `ValidatedPlan` can be executed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+use tabflow_site::Site;
+
+use crate::plan::{Check, Effect, Finding, Impact, Level, Plan, RollbackClass};
+use crate::policy::Policy;
+
+/// What the validator knows about the site (read once per validation).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub signed_in_user: String,
+    pub site_role: String,
+    /// project id → (name, parent id)
+    pub projects: HashMap<String, (String, Option<String>)>,
+    /// content id → subscription subjects that reference it
+    pub subscriptions: HashMap<String, Vec<String>>,
+    /// content id → data alert subjects
+    pub alerts: HashMap<String, Vec<String>>,
+    /// datasource id → names of workbooks using it
+    pub dependents: HashMap<String, Vec<String>>,
+    /// item id → users who can reach it (explicit user grants, members of granted groups,
+    /// owner, subscribers)
+    pub audience: HashMap<String, BTreeSet<String>>,
+    /// item id → (owner id, project id, tags, size)
+    pub items: HashMap<String, (String, String, Vec<String>, u64)>,
+    /// user id → content they own (for "never delete a user who still owns content")
+    pub owned: HashMap<String, usize>,
+}
+
+impl Facts {
+    /// Facts from a snapshot of the site (`signed_in` = the signed-in user's name).
+    pub fn from_site(site: &Site, signed_in: &str) -> Facts {
+        let mut f = Facts { signed_in_user: signed_in.into(), ..Facts::default() };
+        f.site_role = site.users.iter().find(|u| u.name == signed_in).map(|u| u.site_role.clone()).unwrap_or_default();
+        for p in &site.projects {
+            f.projects.insert(p.id.clone(), (p.name.clone(), p.parent_id.clone()));
+            f.items.insert(p.id.clone(), (p.owner_id.clone(), p.parent_id.clone().unwrap_or_default(), vec![], 0));
+        }
+        for s in &site.subscriptions {
+            f.subscriptions.entry(s.content.id.clone()).or_default().push(s.subject.clone());
+            // A view's subscription also rides on its workbook.
+            if let Some(w) = site.workbooks.iter().find(|w| w.views.iter().any(|v| v.id == s.content.id)) {
+                f.subscriptions.entry(w.id.clone()).or_default().push(s.subject.clone());
+            }
+        }
+        for a in &site.data_alerts {
+            if let Some(w) = site.workbooks.iter().find(|w| w.views.iter().any(|v| v.id == a.view_id)) {
+                f.alerts.entry(w.id.clone()).or_default().push(a.subject.clone());
+            }
+        }
+        let members: HashMap<&str, &Vec<String>> = site.groups.iter().map(|g| (g.id.as_str(), &g.members)).collect();
+        for w in &site.workbooks {
+            for d in &w.datasource_ids {
+                f.dependents.entry(d.clone()).or_default().push(w.name.clone());
+            }
+            f.items.insert(w.id.clone(), (w.owner_id.clone(), w.project_id.clone(), w.tags.clone(), w.size));
+            f.audience.entry(w.id.clone()).or_default().insert(w.owner_id.clone());
+            *f.owned.entry(w.owner_id.clone()).or_default() += 1;
+        }
+        for d in &site.datasources {
+            f.items.insert(d.id.clone(), (d.owner_id.clone(), d.project_id.clone(), d.tags.clone(), d.size));
+            f.audience.entry(d.id.clone()).or_default().insert(d.owner_id.clone());
+            *f.owned.entry(d.owner_id.clone()).or_default() += 1;
+        }
+        for p in &site.permissions {
+            if !p.capabilities.values().any(|m| *m == tabflow_site::Mode::Allow) {
+                continue;
+            }
+            let who = f.audience.entry(p.resource.id.clone()).or_default();
+            if p.grantee.kind == "group" {
+                if let Some(m) = members.get(p.grantee.id.as_str()) {
+                    who.extend(m.iter().cloned());
+                }
+            } else {
+                who.insert(p.grantee.id.clone());
+            }
+        }
+        for s in &site.subscriptions {
+            f.audience.entry(s.content.id.clone()).or_default().insert(s.user_id.clone());
+        }
+        f
+    }
+
+    fn is_admin(&self) -> bool {
+        self.site_role.starts_with("SiteAdministrator") || self.site_role == "ServerAdministrator"
+    }
+
+    fn can_publish(&self) -> bool {
+        self.is_admin() || matches!(self.site_role.as_str(), "Creator" | "ExplorerCanPublish" | "Publisher")
+    }
+
+    fn project_name(&self, id: &str) -> String {
+        self.projects.get(id).map(|p| p.0.clone()).unwrap_or_else(|| id.to_string())
+    }
+
+    /// The project and its ancestors' names.
+    fn project_path(&self, id: &str) -> Vec<String> {
+        let mut out = vec![];
+        let mut cur = Some(id.to_string());
+        let mut guard = 0;
+        while let Some(c) = cur {
+            guard += 1;
+            if guard > 64 {
+                break;
+            }
+            match self.projects.get(&c) {
+                Some((n, parent)) => {
+                    out.push(n.clone());
+                    cur = parent.clone();
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// A plan that passed the five checks. Only [`validate`] makes one; its fields are private.
+#[derive(Debug, Clone)]
+pub struct ValidatedPlan {
+    plan: Plan,
+    needs_acknowledgement: Vec<String>,
+}
+
+impl ValidatedPlan {
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+    pub fn into_plan(self) -> Plan {
+        self.plan
+    }
+    /// Steps that cannot be undone and need an explicit acknowledgement to run.
+    pub fn needs_acknowledgement(&self) -> &[String] {
+        &self.needs_acknowledgement
+    }
+    pub fn has_destructive_steps(&self) -> bool {
+        self.plan.steps.iter().any(|s| s.effect == Effect::Destructive && !s.changes.is_empty())
+    }
+}
+
+fn finding(check: Check, level: Level, message: String, step: Option<&str>, items: Vec<String>) -> Finding {
+    Finding { check, level, message, step: step.map(str::to_string), items }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") }
+}
+
+/// Runs the five checks, fills `impact` and `validation`, re-seals the fingerprint, and
+/// answers the validated plan — or the plan with its error findings.
+pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<ValidatedPlan, Box<Plan>> {
+    let mut findings: Vec<Finding> = vec![];
+    if let Err(e) = plan.check_consistency() {
+        findings.push(finding(Check::Dependencies, Level::Error, e.to_string(), None, vec![]));
+    }
+
+    // ---------------------------------------------------------------- destructive-operations
+    let mut any_destructive = false;
+    for s in &plan.steps {
+        let changed = s.changed_items();
+        if s.effect != Effect::Destructive || changed.is_empty() {
+            continue;
+        }
+        any_destructive = true;
+        let fields: BTreeSet<&str> = s.changes.iter().map(|c| c.field.as_str()).collect();
+        let kinds: BTreeSet<&str> = s.items.iter().map(|i| i.kind.as_str()).collect();
+        findings.push(finding(
+            Check::DestructiveOperations,
+            Level::Warning,
+            format!(
+                "step {} ({}) changes {} of {} ({}); it needs approval",
+                s.id,
+                s.title,
+                plural(changed.len(), "item", "items"),
+                kinds.into_iter().collect::<Vec<_>>().join("/"),
+                fields.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+            Some(&s.id),
+            vec![],
+        ));
+        if changed.len() > policy.max_items_per_destructive_step {
+            findings.push(finding(
+                Check::DestructiveOperations,
+                Level::Error,
+                format!(
+                    "step {} changes {} items; the policy allows at most {} per destructive step (max_items_per_destructive_step) — narrow the request or split it",
+                    s.id,
+                    changed.len(),
+                    policy.max_items_per_destructive_step
+                ),
+                Some(&s.id),
+                vec![],
+            ));
+        }
+    }
+    if !any_destructive {
+        findings.push(finding(
+            Check::DestructiveOperations,
+            Level::Info,
+            "no step deletes, moves, re-owns or revokes anything".into(),
+            None,
+            vec![],
+        ));
+    }
+    // Protected content, for every write step.
+    for s in plan.steps.iter().filter(|s| s.is_write()) {
+        let mut hit = vec![];
+        for id in s.changed_items() {
+            let Some((_, project, tags, _)) = facts.items.get(id) else { continue };
+            let path = facts.project_path(project);
+            let by_project = path.iter().find(|n| policy.is_protected_project(n));
+            let by_tag = tags.iter().find(|t| policy.is_protected_tag(t));
+            if let Some(why) =
+                by_project.map(|p| format!("in protected project '{p}'")).or(by_tag.map(|t| format!("tagged '{t}'")))
+            {
+                let name = s.item(id).map(|i| i.name.clone()).unwrap_or_else(|| id.to_string());
+                hit.push((id.to_string(), format!("{name} ({why})")));
+            }
+        }
+        if !hit.is_empty() {
+            findings.push(finding(
+                Check::DestructiveOperations,
+                Level::Error,
+                format!(
+                    "step {} touches content the policy protects: {} — remove these items or change the policy",
+                    s.id,
+                    hit.iter().map(|h| h.1.as_str()).collect::<Vec<_>>().join("; ")
+                ),
+                Some(&s.id),
+                hit.into_iter().map(|h| h.0).collect(),
+            ));
+        }
+    }
+
+    // ---------------------------------------------------------------- permissions
+    let mut perm_problems = 0;
+    let created_by_plan: BTreeSet<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    for s in plan.steps.iter().filter(|s| s.is_write()) {
+        let fields: BTreeSet<&str> = s.changes.iter().map(|c| c.field.as_str()).collect();
+        let admin_only: Vec<&str> =
+            fields.iter().copied().filter(|f| matches!(*f, "owner" | "site_role" | "groups")).collect();
+        if !admin_only.is_empty() && !facts.is_admin() {
+            perm_problems += 1;
+            findings.push(finding(
+                Check::Permissions,
+                Level::Error,
+                format!(
+                    "step {} changes {} — only site administrators may; {} is '{}'. Sign in as a site administrator",
+                    s.id,
+                    admin_only.join(", "),
+                    facts.signed_in_user,
+                    facts.site_role
+                ),
+                Some(&s.id),
+                vec![],
+            ));
+        } else if !facts.can_publish() {
+            perm_problems += 1;
+            findings.push(finding(
+                Check::Permissions,
+                Level::Error,
+                format!(
+                    "step {} writes content, but {} has site role '{}' which cannot; use a Creator or site administrator",
+                    s.id, facts.signed_in_user, facts.site_role
+                ),
+                Some(&s.id),
+                vec![],
+            ));
+        }
+        for c in s.changes.iter().filter(|c| c.field == "project") {
+            match (&c.after_id, &c.after_ref) {
+                (Some(id), _) if !facts.projects.contains_key(id) => {
+                    perm_problems += 1;
+                    findings.push(finding(
+                        Check::Permissions,
+                        Level::Error,
+                        format!("step {} moves items to project {id}, which does not exist on the site", s.id),
+                        Some(&s.id),
+                        vec![c.item.clone()],
+                    ));
+                }
+                (None, Some(r)) if !created_by_plan.contains(r.as_str()) || !s.depends_on.contains(r) => {
+                    perm_problems += 1;
+                    findings.push(finding(
+                        Check::Dependencies,
+                        Level::Error,
+                        format!(
+                            "step {} moves items to a project created by step {r}, but does not depend on it",
+                            s.id
+                        ),
+                        Some(&s.id),
+                        vec![],
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    if perm_problems == 0 {
+        findings.push(finding(
+            Check::Permissions,
+            Level::Info,
+            format!("{} ({}) may perform every step", facts.signed_in_user, facts.site_role),
+            None,
+            vec![],
+        ));
+    }
+
+    // ---------------------------------------------------------------- dependencies
+    let mut dep_findings = 0;
+    for s in plan.steps.iter().filter(|s| s.is_write()) {
+        let moved: Vec<&str> = s
+            .changes
+            .iter()
+            .filter(|c| matches!(c.field.as_str(), "project" | "exists" | "owner"))
+            .map(|c| c.item.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let subs: Vec<(&str, usize)> =
+            moved.iter().filter_map(|i| facts.subscriptions.get(*i).map(|v| (*i, v.len()))).collect();
+        if !subs.is_empty() {
+            dep_findings += 1;
+            let n: usize = subs.iter().map(|x| x.1).sum();
+            findings.push(finding(
+                Check::Dependencies,
+                Level::Warning,
+                format!(
+                    "{} point at {} changed by step {} (they keep working after a move; subscribers may lose access if permissions change)",
+                    plural(n, "subscription", "subscriptions"),
+                    plural(subs.len(), "item", "items"),
+                    s.id
+                ),
+                Some(&s.id),
+                subs.iter().map(|x| x.0.to_string()).collect(),
+            ));
+        }
+        let alerts: Vec<&str> = moved.iter().copied().filter(|i| facts.alerts.contains_key(*i)).collect();
+        if !alerts.is_empty() {
+            dep_findings += 1;
+            findings.push(finding(
+                Check::Dependencies,
+                Level::Warning,
+                format!("data alerts watch {} changed by step {}", plural(alerts.len(), "workbook", "workbooks"), s.id),
+                Some(&s.id),
+                alerts.iter().map(|x| x.to_string()).collect(),
+            ));
+        }
+        let ds: Vec<(&str, usize)> = s
+            .items
+            .iter()
+            .filter(|i| i.kind == "datasource" && s.changes.iter().any(|c| c.item == i.id))
+            .filter_map(|i| facts.dependents.get(&i.id).map(|d| (i.id.as_str(), d.len())))
+            .collect();
+        if !ds.is_empty() {
+            dep_findings += 1;
+            let n: usize = ds.iter().map(|x| x.1).sum();
+            findings.push(finding(
+                Check::Dependencies,
+                Level::Warning,
+                format!(
+                    "{} depend on {} changed by step {} (lineage from the Metadata API)",
+                    plural(n, "workbook", "workbooks"),
+                    plural(ds.len(), "datasource", "datasources"),
+                    s.id
+                ),
+                Some(&s.id),
+                ds.iter().map(|x| x.0.to_string()).collect(),
+            ));
+        }
+        // Users losing content they own: never with content left.
+        for c in s.changes.iter().filter(|c| c.field == "exists" && s.item(&c.item).is_some_and(|i| i.kind == "user")) {
+            if facts.owned.get(&c.item).copied().unwrap_or(0) > 0 && c.after.is_null() {
+                dep_findings += 1;
+                findings.push(finding(
+                    Check::Dependencies,
+                    Level::Error,
+                    format!("step {} deletes a user who still owns content; transfer it first", s.id),
+                    Some(&s.id),
+                    vec![c.item.clone()],
+                ));
+            }
+        }
+    }
+    if dep_findings == 0 {
+        findings.push(finding(
+            Check::Dependencies,
+            Level::Info,
+            "no subscriptions, alerts or dependent workbooks are affected; steps are ordered".into(),
+            None,
+            vec![],
+        ));
+    }
+
+    // ---------------------------------------------------------------- impact
+    let mut items: BTreeSet<&str> = BTreeSet::new();
+    let mut owners: BTreeSet<String> = BTreeSet::new();
+    let mut projects: BTreeSet<String> = BTreeSet::new();
+    let mut users: BTreeSet<String> = BTreeSet::new();
+    let mut bytes = 0u64;
+    for s in plan.steps.iter().filter(|s| s.is_write()) {
+        for id in s.changed_items() {
+            if !items.insert(id) {
+                continue;
+            }
+            if let Some((owner, project, _, size)) = facts.items.get(id) {
+                owners.insert(owner.clone());
+                if !project.is_empty() {
+                    projects.insert(project.clone());
+                }
+                bytes += size;
+            } else if let Some(sz) = s.item(id).and_then(|i| i.size) {
+                bytes += sz;
+            }
+            if let Some(a) = facts.audience.get(id) {
+                users.extend(a.iter().cloned());
+            }
+            if s.item(id).is_some_and(|i| i.kind == "user") {
+                users.insert(id.to_string());
+            }
+        }
+        for c in &s.changes {
+            if c.field == "project" {
+                if let Some(a) = &c.after_id {
+                    projects.insert(a.clone());
+                } else if let Some(r) = &c.after_ref {
+                    projects.insert(format!("(created by {r})"));
+                }
+            }
+        }
+    }
+    plan.impact = Impact {
+        items: items.len() as u64,
+        users_affected: users.len() as u64,
+        projects: projects.len() as u64,
+        owners: owners.len() as u64,
+        bytes,
+    };
+    let project_names: Vec<String> =
+        projects.iter().map(|p| if p.starts_with('(') { p.clone() } else { facts.project_name(p) }).collect();
+    findings.push(finding(
+        Check::Impact,
+        Level::Info,
+        format!(
+            "This will affect {} across {} ({}), owned by {}; {} can see them ({} MB)",
+            plural(items.len(), "item", "items"),
+            plural(projects.len(), "project", "projects"),
+            project_names.join(", "),
+            plural(owners.len(), "owner", "owners"),
+            plural(users.len(), "user", "users"),
+            bytes / (1024 * 1024)
+        ),
+        None,
+        vec![],
+    ));
+
+    // ---------------------------------------------------------------- rollback
+    let mut needs_ack = vec![];
+    let mut by_class: BTreeMap<RollbackClass, Vec<&str>> = BTreeMap::new();
+    for s in plan.steps.iter().filter(|s| s.is_write() && !s.changes.is_empty()) {
+        by_class.entry(s.rollback).or_default().push(&s.id);
+        if s.rollback == RollbackClass::None && s.effect == Effect::Destructive {
+            needs_ack.push(s.id.clone());
+        }
+    }
+    if by_class.is_empty() {
+        findings.push(finding(
+            Check::Rollback,
+            Level::Info,
+            "nothing to undo: the plan only reads".into(),
+            None,
+            vec![],
+        ));
+    }
+    for (class, steps) in &by_class {
+        let (level, what) = match class {
+            RollbackClass::Exact => (Level::Info, "can be undone exactly"),
+            RollbackClass::Snapshot => (Level::Info, "can be restored from saved copies"),
+            RollbackClass::Lossy => (Level::Warning, "can be undone only in part (re-created items get new ids)"),
+            RollbackClass::None => (Level::Warning, "CANNOT be undone"),
+        };
+        findings.push(finding(
+            Check::Rollback,
+            level,
+            format!(
+                "{} {what}",
+                if steps.len() == 1 { format!("step {}", steps[0]) } else { format!("steps {}", steps.join(", ")) }
+            ),
+            None,
+            vec![],
+        ));
+    }
+    if !needs_ack.is_empty() {
+        findings.push(finding(
+            Check::Rollback,
+            Level::Warning,
+            format!(
+                "step(s) {} are destructive and cannot be undone: running them needs an explicit acknowledgement",
+                needs_ack.join(", ")
+            ),
+            None,
+            vec![],
+        ));
+    }
+
+    findings.sort_by_key(|f| (Check::ALL.iter().position(|c| *c == f.check), std::cmp::Reverse(f.level)));
+    let ok = !findings.iter().any(|f| f.level == Level::Error);
+    plan.validation = crate::plan::Validation { ok, findings };
+    plan.seal();
+    if ok { Ok(ValidatedPlan { plan, needs_acknowledgement: needs_ack }) } else { Err(Box::new(plan)) }
+}
+
+/// `true` when a finding value is a JSON null (helper for change values).
+pub fn is_null(v: &Value) -> bool {
+    v.is_null()
+}

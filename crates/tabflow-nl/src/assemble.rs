@@ -1,0 +1,152 @@
+//! From analysed clauses to the intents of the whole request.
+//!
+//! * A look-up ("Find all workbooks using deprecated datasources") followed by an action is
+//!   that action's selection; alone it is a question.
+//! * A question stays a question; a following "… them" also inherits its selection.
+//! * "Clean up the Finance project - …" and "For Finance:" set the project for what follows.
+//! * An intent without a project inherits the previous intent's project ("archive old
+//!   workbooks in Finance, then tell the project owners"), unless it says "across the site".
+//! * Consecutive clauses of one intent whose parameters do not conflict are one intent
+//!   ("Sarah Lee is leaving; give her workbooks to Tom Baker and remove her access").
+
+use serde_json::{Map, Value};
+
+use crate::classify::{Analysis, Role, names, supported_keys};
+use crate::{Intent, Parsed};
+
+/// Intents whose `project` may come from the previous intent.
+const INHERITS_PROJECT: &[&str] =
+    &[names::ARCHIVE, names::CONSOLIDATE, names::AUDIT, names::UPDATE, names::NOTIFY, names::DELETE];
+
+fn fill(target: &mut Map<String, Value>, source: &Map<String, Value>, name: &str) {
+    for key in supported_keys(name) {
+        if !target.contains_key(*key)
+            && let Some(v) = source.get(*key)
+        {
+            target.insert((*key).to_string(), v.clone());
+        }
+    }
+}
+
+fn conflicts(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.iter().any(|(k, v)| b.get(k).is_some_and(|w| w != v))
+}
+
+/// Turns analyses into the parse result of `request`.
+pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
+    resolve_roles(&mut analyses);
+    let mut intents: Vec<Intent> = Vec::new();
+    let mut texts: Vec<String> = Vec::new();
+    let mut not_understood = Vec::new();
+    let mut scene: Option<Value> = None;
+    let mut scene_site_wide = false;
+    let mut feed: Option<(Map<String, Value>, bool)> = None;
+    let mut reports = 0;
+    for a in analyses {
+        match a.role {
+            Role::Context | Role::Umbrella => {
+                if let Some(p) = a.params.get("project") {
+                    scene = Some(p.clone());
+                }
+                scene_site_wide |= a.site_wide;
+            }
+            Role::Find => feed = Some((a.params, false)),
+            Role::Report => reports += 1,
+            Role::Recur => match intents.last_mut() {
+                Some(prev) if prev.name == names::AUDIT => {
+                    for (k, v) in a.params {
+                        prev.params.entry(k).or_insert(v);
+                    }
+                }
+                _ => not_understood.push(a.text),
+            },
+            Role::Filler => {}
+            Role::Unknown => not_understood.push(a.text),
+            Role::Question => {
+                feed = Some((a.params, true));
+                intents.push(Intent { name: names::QUERY.to_string(), params: Map::new() });
+                texts.push(a.text);
+            }
+            Role::Intent(name) => {
+                let mut params = a.params;
+                if let Some((selection, needs_anaphor)) = feed.take()
+                    && (!needs_anaphor || a.anaphor)
+                {
+                    fill(&mut params, &selection, name);
+                }
+                let wants_project = supported_keys(name).contains(&"project");
+                if wants_project && !params.contains_key("project") && !a.site_wide && !scene_site_wide {
+                    if let Some(p) = &scene {
+                        params.insert("project".into(), p.clone());
+                    } else if INHERITS_PROJECT.contains(&name)
+                        && let Some(prev) = intents.last()
+                        && INHERITS_PROJECT.contains(&prev.name.as_str())
+                        && let Some(p) = prev.params.get("project")
+                    {
+                        params.insert("project".into(), p.clone());
+                    }
+                }
+                // "… give her workbooks to Ian, delete her drafts, and revoke her access": a
+                // clause about "her" continues the offboarding named earlier.
+                if name == names::OFFBOARD
+                    && !params.contains_key("user")
+                    && let Some(earlier) = intents.iter_mut().rev().find(|i| i.name == names::OFFBOARD)
+                    && !conflicts(&earlier.params, &params)
+                {
+                    for (k, v) in params {
+                        earlier.params.entry(k).or_insert(v);
+                    }
+                    continue;
+                }
+                if let Some(prev) = intents.last_mut()
+                    && prev.name == name
+                    && name != names::QUERY
+                    && !conflicts(&prev.params, &params)
+                {
+                    for (k, v) in params {
+                        prev.params.entry(k).or_insert(v);
+                    }
+                    continue;
+                }
+                intents.push(Intent { name: name.to_string(), params });
+                texts.push(a.text);
+            }
+        }
+    }
+    let whole = request.trim();
+    if intents.is_empty() && reports > 0 && not_understood.is_empty() {
+        intents.push(Intent { name: names::QUERY.to_string(), params: Map::new() });
+        texts.push(whole.to_string());
+    }
+    let single = intents.len() == 1;
+    for (intent, text) in intents.iter_mut().zip(texts) {
+        if intent.name == names::QUERY {
+            let question = if single { whole.to_string() } else { text };
+            intent.params.insert("question".into(), Value::String(question));
+        }
+    }
+    if intents.is_empty() {
+        not_understood = if whole.is_empty() { Vec::new() } else { vec![whole.to_string()] };
+    }
+    Parsed { intents, not_understood }
+}
+
+/// Decides what look-ups and scene-setting clauses are, given what follows them.
+fn resolve_roles(analyses: &mut [Analysis]) {
+    for i in 0..analyses.len() {
+        let action_follows = analyses[i + 1..]
+            .iter()
+            .find(|a| !matches!(a.role, Role::Filler | Role::Report))
+            .is_some_and(|a| matches!(a.role, Role::Intent(n) if n != names::QUERY && n != names::NOTIFY));
+        let anything_follows =
+            analyses[i + 1..].iter().any(|a| matches!(a.role, Role::Intent(_) | Role::Find | Role::Question));
+        match analyses[i].role {
+            Role::Find if !action_follows => analyses[i].role = Role::Question,
+            Role::Umbrella if !anything_follows => {
+                analyses[i].role = Role::Intent(names::ARCHIVE);
+                analyses[i].params.insert("stale_days".into(), Value::from(90));
+            }
+            _ => {}
+        }
+    }
+}

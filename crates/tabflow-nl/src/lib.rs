@@ -1,0 +1,93 @@
+//! Deterministic, offline, rule-based understanding of a Tableau administrator's request.
+//!
+//! [`parse`] turns plain language ("Clean up the Finance project - archive old workbooks and
+//! consolidate datasources") into the intents of DESIGN.md §5, in the order the user gave
+//! them, and lists what it could not map. It grounds nothing against a site: names are kept
+//! exactly as written ("John's" → `"John"`), and the planner resolves them.
+//!
+//! ```
+//! use chrono::NaiveDate;
+//! use serde_json::json;
+//!
+//! let today = NaiveDate::from_ymd_opt(2026, 8, 14).unwrap();
+//! let parsed = tabflow_nl::parse("Archive Finance workbooks not accessed in 90+ days, then tell the project owners", today);
+//! assert_eq!(parsed.intents[0].name, "archive-stale-content");
+//! assert_eq!(parsed.intents[0].params["project"], json!("Finance"));
+//! assert_eq!(parsed.intents[0].params["stale_days"], json!(90));
+//! assert_eq!(parsed.intents[1].name, "notify-owners");
+//! assert_eq!(parsed.intents[1].params["audience"], json!("project-owners"));
+//! assert!(parsed.not_understood.is_empty());
+//! ```
+//!
+//! # How it works
+//! 1. `token`: words, quoted names and punctuation, with byte spans into the request.
+//! 2. `clause`: one clause per action ("…, then …", "… and notify …", sentences).
+//! 3. `classify`: what each clause asks for, from its first action verb and the words
+//!    around it (`lexicon`), with values from `entity` (names, tags, audiences),
+//!    `time` (durations, quarters, date windows) and `schedule` (recurrence); `offboard`
+//!    recognises departures and hand-overs.
+//! 4. `assemble`: look-ups become the selection of the action that follows, scene-setting
+//!    clauses lend their project, clauses continuing one intent are merged.
+//!
+//! Parameter values: names as strings; `stale_days` a number of days; `since`/`until` ISO
+//! dates (`YYYY-MM-DD`, inclusive); `tags` a list of lowercase strings; `remove_access` a
+//! bool; `schedule` `daily`/`weekly`/`monthly` or a five-field cron string;
+//! `update-permissions` `scope` is `remaining`, `all` or a plural content type and `mode` one
+//! of `read-only`, `locked`, `unlocked`, `restrict`, `revoke`, `grant`, `project-default`.
+//! Parameters the request does not give are absent.
+
+mod assemble;
+mod classify;
+mod clause;
+mod entity;
+mod lexicon;
+mod offboard;
+mod schedule;
+mod time;
+mod token;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One thing the user asked for: a name from the intent catalogue and its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    /// `archive-stale-content`, `consolidate-datasources`, `offboard-user`,
+    /// `audit-permissions`, `update-permissions`, `notify-owners`, `migrate-datasource`,
+    /// `delete-content` or `query`.
+    pub name: String,
+    /// The parameters the request gives (DESIGN.md §5); absent ones are not present.
+    pub params: Map<String, Value>,
+}
+
+/// The result of [`parse`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Parsed {
+    /// The intents, in the order the user gave them.
+    pub intents: Vec<Intent>,
+    /// Clauses or fragments that could not be mapped; empty when everything was understood.
+    /// When nothing at all was understood, `intents` is empty and this holds the request.
+    pub not_understood: Vec<String>,
+}
+
+/// Parses `request`. `today` resolves calendar references: "from Q2" is the most recent
+/// second quarter that has ended by `today`, "last quarter" the one before today's.
+///
+/// Never fails and never panics: anything it cannot map ends up in
+/// [`Parsed::not_understood`].
+pub fn parse(request: &str, today: chrono::NaiveDate) -> Parsed {
+    let tokens = token::tokenize(request);
+    let clauses = clause::split(request, &tokens);
+    let mut analyses = Vec::with_capacity(clauses.len());
+    let mut after_offboard = false;
+    for c in &clauses {
+        let a = classify::analyse(c, today, after_offboard);
+        match a.role {
+            classify::Role::Intent(name) => after_offboard = name == classify::names::OFFBOARD,
+            classify::Role::Filler | classify::Role::Report | classify::Role::Recur => {}
+            _ => after_offboard = false,
+        }
+        analyses.push(a);
+    }
+    assemble::assemble(request, analyses)
+}

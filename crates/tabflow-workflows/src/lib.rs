@@ -1,0 +1,1002 @@
+//! Workflows: intents + a read of the site → an exact draft plan. The planner never writes;
+//! it grounds names against the site, lists the exact items with reasons, writes every change
+//! as before → after, and asks when it is not sure. The engine's validator then checks it.
+//!
+//! Implemented here: `archive-stale-content`, `delete-content` (staged), `offboard-user`,
+//! `audit-permissions` / `update-permissions` (revoking overly broad grants), and
+//! `notify-owners` (recipients listed; sending belongs to the notifications feature).
+//! `consolidate-datasources`, `migrate-datasource` and `query` are answered with a plain
+//! "not available in this build" question instead of a guess.
+
+pub mod ground;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde_json::{Value, json};
+use tabflow_engine::ops::{GranteeRef, Rule};
+use tabflow_engine::plan::{Change, Effect, Intent, Item, Plan, Question, RollbackClass, SiteRef, Step};
+use tabflow_engine::policy::Policy;
+use tabflow_site::{Mode, Site};
+
+use ground::{Grounded, ground};
+
+/// Everything a planner reads.
+pub struct Planner<'a> {
+    pub site: &'a Site,
+    pub site_ref: SiteRef,
+    pub policy: &'a Policy,
+    /// The signed-in user's name (fallback owner, the actor).
+    pub signed_in: String,
+    pub now: DateTime<Utc>,
+    pub answers: BTreeMap<String, String>,
+    /// Where usage came from (for the plan's notes).
+    pub usage_source: String,
+}
+
+/// Capabilities too broad for everyone-groups on sensitive content.
+pub const DANGEROUS: &[&str] =
+    &["Write", "Delete", "ChangePermissions", "ChangeHierarchy", "ExportXml", "SaveAs", "WebAuthoring", "Overwrite"];
+
+struct Builder<'p, 'a> {
+    p: &'p Planner<'a>,
+    plan: Plan,
+    next_step: usize,
+    next_q: usize,
+    users: HashMap<&'a str, &'a tabflow_site::User>,
+    projects: HashMap<&'a str, &'a tabflow_site::Project>,
+}
+
+fn param_str<'v>(i: &'v Intent, k: &str) -> Option<&'v str> {
+    i.params.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn param_days(i: &Intent, k: &str) -> Option<i64> {
+    i.params.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
+}
+
+fn param_list(i: &Intent, k: &str) -> Vec<String> {
+    match i.params.get(k) {
+        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Some(Value::String(s)) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+        _ => vec![],
+    }
+}
+
+fn param_bool(i: &Intent, k: &str) -> bool {
+    match i.params.get(k) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(s.as_str(), "true" | "yes" | "1"),
+        _ => false,
+    }
+}
+
+fn date(s: &str) -> Option<DateTime<Utc>> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc())
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+impl<'p, 'a> Builder<'p, 'a> {
+    fn step_id(&mut self) -> String {
+        self.next_step += 1;
+        format!("s{}", self.next_step)
+    }
+
+    fn ask(&mut self, text: String, choices: Vec<String>, default: Option<&str>) -> String {
+        self.next_q += 1;
+        let id = format!("q{}", self.next_q);
+        self.plan.questions.push(Question { id: id.clone(), text, choices, default: default.map(str::to_string) });
+        id
+    }
+
+    /// The answer already given to the question with this id, if any.
+    fn answer(&self, qid: &str) -> Option<&str> {
+        self.p.answers.get(qid).map(String::as_str)
+    }
+
+    /// A question that is answered by `answers` disappears from the plan (recorded in
+    /// `plan.answers`); otherwise it stays. Answers the chosen value.
+    fn question(&mut self, text: String, choices: Vec<String>, default: Option<&str>) -> Option<String> {
+        let qid = format!("q{}", self.next_q + 1);
+        if let Some(a) = self.answer(&qid).map(str::to_string) {
+            self.next_q += 1;
+            if !choices.is_empty() && !choices.iter().any(|c| c.eq_ignore_ascii_case(&a)) {
+                // Not a valid choice: ask again, saying why.
+                self.next_q -= 1;
+                self.ask(format!("{text} ('{a}' is not one of the choices)"), choices, default);
+                return None;
+            }
+            self.plan.answers.insert(qid, a.clone());
+            return Some(a);
+        }
+        self.ask(text, choices, default);
+        None
+    }
+
+    fn user_name(&self, id: &str) -> String {
+        self.users
+            .get(id)
+            .map(|u| if u.full_name.is_empty() { u.name.clone() } else { u.full_name.clone() })
+            .unwrap_or_else(|| id.into())
+    }
+
+    fn project_name(&self, id: &str) -> String {
+        self.projects.get(id).map(|p| p.name.clone()).unwrap_or_else(|| id.into())
+    }
+
+    fn project_path(&self, id: &str) -> String {
+        let mut parts = vec![];
+        let mut cur = Some(id);
+        let mut guard = 0;
+        while let Some(c) = cur {
+            guard += 1;
+            let Some(p) = self.projects.get(c) else { break };
+            parts.push(p.name.as_str());
+            cur = p.parent_id.as_deref();
+            if guard > 32 {
+                break;
+            }
+        }
+        parts.reverse();
+        parts.join(" / ")
+    }
+
+    /// A project and all projects nested under it.
+    fn subtree(&self, root: &str) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = [root.to_string()].into();
+        loop {
+            let before = out.len();
+            for p in &self.p.site.projects {
+                if p.parent_id.as_ref().is_some_and(|x| out.contains(x)) {
+                    out.insert(p.id.clone());
+                }
+            }
+            if out.len() == before {
+                return out;
+            }
+        }
+    }
+
+    /// Grounds a project name; on failure adds a question and answers None.
+    fn ground_project(&mut self, wanted: &str) -> Option<&'a tabflow_site::Project> {
+        let site = self.p.site;
+        match ground(wanted, &site.projects.iter().collect::<Vec<_>>(), |p| vec![p.name.clone()]) {
+            Grounded::One(p, _) => {
+                if !p.name.eq_ignore_ascii_case(wanted) {
+                    self.plan.notes.push(format!("'{wanted}' was read as the project '{}'", p.name));
+                }
+                Some(p)
+            }
+            Grounded::Many(ps) => {
+                // Prefer a top-level one when the names are equal.
+                let top: Vec<_> = ps.iter().filter(|p| p.parent_id.is_none()).collect();
+                if top.len() == 1 && ps.iter().all(|p| p.name == top[0].name) {
+                    return Some(top[0]);
+                }
+                let choices: Vec<String> = ps.iter().map(|p| self.project_path(&p.id)).collect();
+                let a = self.question(
+                    format!("Which project is '{wanted}'? {}", choices.join(", ")),
+                    choices.clone(),
+                    None,
+                )?;
+                ps.into_iter().find(|p| self.project_path(&p.id).eq_ignore_ascii_case(&a))
+            }
+            Grounded::None => {
+                let mut close: Vec<(usize, &str)> = site
+                    .projects
+                    .iter()
+                    .map(|p| {
+                        (ground::distance(&ground::normalize(&p.name), &ground::normalize(wanted)), p.name.as_str())
+                    })
+                    .collect();
+                close.sort();
+                let names: Vec<String> = close.iter().take(5).map(|c| c.1.to_string()).collect();
+                self.ask(
+                    format!(
+                        "There is no project named '{wanted}' on this site. Which project did you mean? Closest: {}",
+                        names.join(", ")
+                    ),
+                    names,
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn ground_user(&mut self, wanted: &str, team: Option<&str>, role: &str) -> Option<&'a tabflow_site::User> {
+        let site = self.p.site;
+        let users: Vec<&tabflow_site::User> = site.users.iter().collect();
+        match ground(wanted, &users, |u| vec![u.name.clone(), u.full_name.clone(), u.email.clone()]) {
+            Grounded::One(u, q) => {
+                if q != ground::Quality::Exact {
+                    self.plan.notes.push(format!("'{wanted}' was read as {} ({})", u.full_name, u.name));
+                }
+                Some(u)
+            }
+            Grounded::Many(mut us) => {
+                if let Some(t) = team {
+                    let groups: Vec<&tabflow_site::Group> = site
+                        .groups
+                        .iter()
+                        .filter(|g| ground::normalize(&g.name).contains(&ground::normalize(t)))
+                        .collect();
+                    let in_team: Vec<&tabflow_site::User> =
+                        us.iter().copied().filter(|u| groups.iter().any(|g| g.members.contains(&u.id))).collect();
+                    if in_team.len() == 1 {
+                        self.plan
+                            .notes
+                            .push(format!("'{wanted}' in {t} is {} ({})", in_team[0].full_name, in_team[0].name));
+                        return Some(in_team[0]);
+                    }
+                    if !in_team.is_empty() {
+                        us = in_team;
+                    }
+                }
+                let describe = |u: &tabflow_site::User| {
+                    let teams: Vec<&str> = site
+                        .groups
+                        .iter()
+                        .filter(|g| g.name != "All Users" && g.members.contains(&u.id))
+                        .map(|g| g.name.as_str())
+                        .take(2)
+                        .collect();
+                    if teams.is_empty() {
+                        format!("{} ({})", u.full_name, u.name)
+                    } else {
+                        format!("{} ({}, {})", u.full_name, u.name, teams.join(", "))
+                    }
+                };
+                let text = format!(
+                    "Which {wanted} is the {role}? {}",
+                    us.iter().map(|u| describe(u)).collect::<Vec<_>>().join(", ")
+                );
+                let choices: Vec<String> = us.iter().map(|u| u.name.clone()).collect();
+                let a = self.question(text, choices, None)?;
+                us.into_iter().find(|u| u.name.eq_ignore_ascii_case(&a))
+            }
+            Grounded::None => {
+                self.ask(
+                    format!("There is no user '{wanted}' on this site. Give their username or email (e.g. jsmith or jsmith@example.com)."),
+                    vec![],
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn rules_of(&self, resource_id: &str) -> Vec<Rule> {
+        let mut out: Vec<Rule> = self
+            .p
+            .site
+            .permissions
+            .iter()
+            .filter(|r| r.resource.id == resource_id)
+            .map(|r| Rule {
+                grantee: GranteeRef {
+                    kind: r.grantee.kind.clone(),
+                    id: r.grantee.id.clone(),
+                    name: if r.grantee.kind == "group" {
+                        self.p
+                            .site
+                            .groups
+                            .iter()
+                            .find(|g| g.id == r.grantee.id)
+                            .map(|g| g.name.clone())
+                            .unwrap_or_default()
+                    } else {
+                        self.users.get(r.grantee.id.as_str()).map(|u| u.name.clone()).unwrap_or_default()
+                    },
+                },
+                capabilities: r.capabilities.clone(),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn workbook_item(&self, w: &tabflow_site::Workbook, reason: Option<String>) -> Item {
+        Item {
+            kind: "workbook".into(),
+            id: w.id.clone(),
+            name: w.name.clone(),
+            project: Some(self.project_name(&w.project_id)),
+            updated_at: Some(w.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            owner: Some(self.user_name(&w.owner_id)),
+            reason,
+            size: Some(w.size),
+        }
+    }
+
+    // ---------------------------------------------------------------- archive / delete
+
+    /// Finds stale workbooks and moves them to the archive (or quarantine) project.
+    fn stale_content(&mut self, intent: &Intent, delete: bool) {
+        let site = self.p.site;
+        let stale_days = param_days(intent, "stale_days").unwrap_or(90).max(1);
+        let since = param_str(intent, "since").and_then(date);
+        let until = param_str(intent, "until").and_then(date);
+        let cutoff = since.unwrap_or(self.p.now - Duration::days(stale_days));
+        let dest_name = if delete {
+            self.p.policy.quarantine_project.clone()
+        } else {
+            param_str(intent, "archive_project").unwrap_or("Archive").to_string()
+        };
+        let (scope, scope_label): (Option<BTreeSet<String>>, String) = match param_str(intent, "project") {
+            Some(name) => match self.ground_project(name) {
+                Some(p) => {
+                    let sub = self.subtree(&p.id);
+                    let label = if sub.len() > 1 {
+                        format!("{} (and {} sub-projects)", p.name, sub.len() - 1)
+                    } else {
+                        p.name.clone()
+                    };
+                    (Some(sub), label)
+                }
+                None => return,
+            },
+            None => (None, "the whole site".into()),
+        };
+        let tags = param_list(intent, "tags");
+        let dest = site.projects.iter().find(|p| p.parent_id.is_none() && p.name.eq_ignore_ascii_case(&dest_name));
+        let mut candidates: Vec<Item> = vec![];
+        let mut excluded: Vec<Value> = vec![];
+        let (mut never, mut not_since) = (0, 0);
+        for w in &site.workbooks {
+            if let Some(s) = &scope
+                && !s.contains(&w.project_id)
+            {
+                continue;
+            }
+            if dest.is_some_and(|d| d.id == w.project_id) {
+                continue;
+            }
+            if !tags.is_empty() && !w.tags.iter().any(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t))) {
+                continue;
+            }
+            let last = w.views.iter().filter_map(|v| v.last_viewed_at).max();
+            let total: u64 = w.views.iter().map(|v| v.total_views).sum();
+            let exclude = |why: String| json!({"id": w.id, "name": w.name, "reason": why});
+            if let Some(t) = w.tags.iter().find(|t| self.p.policy.is_protected_tag(t)) {
+                excluded.push(exclude(format!("protected by policy (tag '{t}')")));
+                continue;
+            }
+            if w.created_at > cutoff || until.is_some_and(|u| w.created_at > u + Duration::days(1)) {
+                excluded.push(exclude(format!("created too recently to judge ({})", day(w.created_at))));
+                continue;
+            }
+            let reason = match last {
+                Some(l) if l >= cutoff => continue,
+                Some(l) => {
+                    not_since += 1;
+                    format!("not viewed since {}", day(l))
+                }
+                None if total == 0 => {
+                    never += 1;
+                    "never viewed".to_string()
+                }
+                None => {
+                    excluded.push(exclude(format!("no usage data ({total} views, no last-viewed date)")));
+                    continue;
+                }
+            };
+            if w.updated_at > cutoff {
+                excluded.push(exclude(format!("edited recently ({}) although not viewed", day(w.updated_at))));
+                continue;
+            }
+            if let Some(d) = dest
+                && site.workbooks.iter().any(|x| x.project_id == d.id && x.name == w.name)
+            {
+                excluded.push(exclude(format!(
+                    "a workbook named '{}' is already in {} (Tableau refuses the move)",
+                    w.name, d.name
+                )));
+                continue;
+            }
+            candidates.push(self.workbook_item(w, Some(reason)));
+        }
+        candidates.sort_by(|a, b| a.project.cmp(&b.project).then(a.name.cmp(&b.name)));
+        let window = match (since, until) {
+            (Some(s), Some(u)) => format!("not viewed since {} (window {} – {})", day(s), day(s), day(u)),
+            (Some(s), None) => format!("not viewed since {}", day(s)),
+            _ => format!("not accessed in {stale_days}+ days"),
+        };
+        let find = self.step_id();
+        let scanned =
+            site.workbooks.iter().filter(|w| scope.as_ref().is_none_or(|s| s.contains(&w.project_id))).count();
+        self.plan.steps.push(Step {
+            id: find.clone(),
+            kind: "find-stale-workbooks".into(),
+            title: format!("Find workbooks in {scope_label} {window}"),
+            effect: Effect::Read,
+            depends_on: vec![],
+            items: candidates.clone(),
+            changes: vec![],
+            rollback: RollbackClass::Exact,
+            details: json!({
+                "scanned": scanned, "candidates": candidates.len(), "never_viewed": never, "not_viewed_since": not_since,
+                "cutoff": day(cutoff), "usage_source": self.p.usage_source, "excluded": excluded,
+                "projects": scope.as_ref().map(|s| s.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()),
+            }),
+        });
+        if candidates.is_empty() {
+            self.plan.notes.push(format!(
+                "No workbooks in {scope_label} are {window}; nothing to {}.",
+                if delete { "delete" } else { "archive" }
+            ));
+            return;
+        }
+        let verb = if delete { "Delete (staged: quarantine first)" } else { "Archive" };
+        let choice = self.question(
+            format!(
+                "I found {} workbooks in {scope_label} {window} ({never} never viewed). {verb} all, or review the list first?",
+                candidates.len()
+            ),
+            vec![if delete { "delete-all".into() } else { "archive-all".into() }, "review".into(), "cancel".into()],
+            Some("review"),
+        );
+        if choice.as_deref() == Some("cancel") {
+            self.plan.notes.push("You chose cancel: no changes are planned.".into());
+            return;
+        }
+        let mut depends = vec![find.clone()];
+        let (dest_id, dest_ref) = match dest {
+            Some(d) => (Some(d.id.clone()), None),
+            None => {
+                let create = self.step_id();
+                let placeholder = format!("new-project:{dest_name}");
+                self.plan.steps.push(Step {
+                    id: create.clone(),
+                    kind: "create-project".into(),
+                    title: format!("Create the project \"{dest_name}\" with locked permissions"),
+                    effect: Effect::Write,
+                    depends_on: vec![find.clone()],
+                    items: vec![Item {
+                        kind: "project".into(),
+                        id: placeholder.clone(),
+                        name: dest_name.clone(),
+                        ..Item::default()
+                    }],
+                    changes: vec![Change {
+                        item: placeholder,
+                        field: "exists".into(),
+                        before: Value::Null,
+                        after: json!({"name": dest_name, "parent_id": null, "content_permissions": "LockedToProject"}),
+                        before_id: None,
+                        after_id: None,
+                        after_ref: None,
+                    }],
+                    rollback: RollbackClass::Exact,
+                    details: Value::Null,
+                });
+                depends.push(create.clone());
+                (None, Some(create))
+            }
+        };
+        let tag = if delete { "deleted-by-tabflow".to_string() } else { self.p.policy.archive_tag.clone() };
+        let dated = format!("{}-{}", if delete { "deleted" } else { "archived" }, day(self.p.now));
+        let mut changes = vec![];
+        for it in &candidates {
+            let w = site.workbooks.iter().find(|w| w.id == it.id).expect("candidate comes from the site");
+            changes.push(Change {
+                item: w.id.clone(),
+                field: "project".into(),
+                before: Value::String(self.project_name(&w.project_id)),
+                after: Value::String(dest_name.clone()),
+                before_id: Some(w.project_id.clone()),
+                after_id: dest_id.clone(),
+                after_ref: dest_ref.clone(),
+            });
+            let before: BTreeSet<String> = w.tags.iter().cloned().collect();
+            let mut after = before.clone();
+            after.insert(tag.clone());
+            after.insert(dated.clone());
+            changes.push(Change {
+                item: w.id.clone(),
+                field: "tags".into(),
+                before: json!(before),
+                after: json!(after),
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            });
+        }
+        let n = candidates.len();
+        let s = self.step_id();
+        self.plan.steps.push(Step {
+            id: s,
+            kind: if delete { "stage-delete".into() } else { "archive-workbooks".into() },
+            title: if delete {
+                format!(
+                    "Move {n} workbooks to \"{dest_name}\" (staged delete: real delete after {} days, backup kept)",
+                    self.p.policy.grace_days
+                )
+            } else {
+                format!("Move {n} workbooks to \"{dest_name}\" and tag them {tag}")
+            },
+            effect: Effect::Destructive,
+            depends_on: depends,
+            items: candidates,
+            changes,
+            rollback: RollbackClass::Exact,
+            details: Value::Null,
+        });
+    }
+
+    // ---------------------------------------------------------------- offboarding
+
+    fn offboard(&mut self, intent: &Intent) {
+        let site = self.p.site;
+        let Some(wanted) = param_str(intent, "user") else {
+            self.ask("Whose content should be handed over? Give a name, username or email.".into(), vec![], None);
+            return;
+        };
+        let team = param_str(intent, "team");
+        let Some(leaver) = self.ground_user(wanted, team, "person leaving") else { return };
+        let explicit_new = match param_str(intent, "new_owner") {
+            Some(n) => match self.ground_user(n, None, "new owner") {
+                Some(u) if u.id == leaver.id => {
+                    self.ask(
+                        format!("{} cannot hand content to themselves. Who is the new owner?", u.full_name),
+                        vec![],
+                        None,
+                    );
+                    return;
+                }
+                Some(u) => Some(u),
+                None => return,
+            },
+            None => None,
+        };
+        let licensed = |u: &tabflow_site::User| u.site_role != "Unlicensed";
+        let can_own = |u: &tabflow_site::User| {
+            u.site_role.starts_with("SiteAdministrator")
+                || matches!(u.site_role.as_str(), "Creator" | "ExplorerCanPublish")
+        };
+        let owned_count: HashMap<&str, usize> = site
+            .workbooks
+            .iter()
+            .map(|w| w.owner_id.as_str())
+            .chain(site.datasources.iter().map(|d| d.owner_id.as_str()))
+            .fold(HashMap::new(), |mut m, o| {
+                *m.entry(o).or_default() += 1;
+                m
+            });
+        let teams: Vec<&tabflow_site::Group> =
+            site.groups.iter().filter(|g| g.name != "All Users" && g.members.contains(&leaver.id)).collect();
+        let teammate = teams
+            .iter()
+            .flat_map(|g| g.members.iter())
+            .filter(|m| **m != leaver.id)
+            .filter_map(|m| self.users.get(m.as_str()).copied())
+            .filter(|u| licensed(u) && can_own(u))
+            .max_by_key(|u| (owned_count.get(u.id.as_str()).copied().unwrap_or(0), std::cmp::Reverse(u.name.clone())));
+        let admin = site.users.iter().find(|u| u.name == self.p.signed_in);
+        let suggest = |project_id: &str| -> Option<(&'a tabflow_site::User, String)> {
+            if let Some(u) = explicit_new {
+                return Some((u, "the new owner you named".into()));
+            }
+            if let Some(p) = self.projects.get(project_id)
+                && p.owner_id != leaver.id
+                && let Some(u) = self.users.get(p.owner_id.as_str())
+                && licensed(u)
+            {
+                return Some((u, format!("owner of the project {}", p.name)));
+            }
+            if let Some(u) = teammate {
+                return Some((
+                    u,
+                    format!(
+                        "most active teammate in {}",
+                        teams.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            admin.map(|u| (u, "site administrator (no teammate can own content)".to_string()))
+        };
+        // Inventory.
+        let mut items = vec![];
+        let mut changes = vec![];
+        let mut inventory = vec![];
+        for w in site.workbooks.iter().filter(|w| w.owner_id == leaver.id) {
+            let subs = site
+                .subscriptions
+                .iter()
+                .filter(|s| s.content.id == w.id || w.views.iter().any(|v| v.id == s.content.id))
+                .count();
+            let views: u64 = w.views.iter().map(|v| v.total_views).sum();
+            inventory.push(json!({"type": "workbook", "id": w.id, "name": w.name, "project": self.project_name(&w.project_id), "views": views, "subscriptions": subs}));
+            if let Some((u, why)) = suggest(&w.project_id) {
+                let mut it = self
+                    .workbook_item(w, Some(format!("→ {} ({why}); {views} views, {subs} subscriptions", u.full_name)));
+                it.owner = Some(leaver.full_name.clone());
+                items.push(it);
+                changes.push(Change {
+                    item: w.id.clone(),
+                    field: "owner".into(),
+                    before: Value::String(leaver.name.clone()),
+                    after: Value::String(u.name.clone()),
+                    before_id: Some(leaver.id.clone()),
+                    after_id: Some(u.id.clone()),
+                    after_ref: None,
+                });
+            }
+        }
+        for d in site.datasources.iter().filter(|d| d.owner_id == leaver.id) {
+            let dependents = site.workbooks.iter().filter(|w| w.datasource_ids.contains(&d.id)).count();
+            inventory.push(json!({"type": "datasource", "id": d.id, "name": d.name, "project": self.project_name(&d.project_id), "dependents": dependents}));
+            if let Some((u, why)) = suggest(&d.project_id) {
+                items.push(Item {
+                    kind: "datasource".into(),
+                    id: d.id.clone(),
+                    name: d.name.clone(),
+                    project: Some(self.project_name(&d.project_id)),
+                    updated_at: Some(d.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    owner: Some(leaver.full_name.clone()),
+                    reason: Some(format!("→ {} ({why}); {dependents} dependent workbooks", u.full_name)),
+                    size: Some(d.size),
+                });
+                changes.push(Change {
+                    item: d.id.clone(),
+                    field: "owner".into(),
+                    before: Value::String(leaver.name.clone()),
+                    after: Value::String(u.name.clone()),
+                    before_id: Some(leaver.id.clone()),
+                    after_id: Some(u.id.clone()),
+                    after_ref: None,
+                });
+            }
+        }
+        for p in site.projects.iter().filter(|p| p.owner_id == leaver.id) {
+            inventory.push(json!({"type": "project", "id": p.id, "name": p.name}));
+            if let Some((u, why)) = suggest(p.parent_id.as_deref().unwrap_or("")) {
+                items.push(Item {
+                    kind: "project".into(),
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    owner: Some(leaver.full_name.clone()),
+                    reason: Some(format!("→ {} ({why})", u.full_name)),
+                    ..Item::default()
+                });
+                changes.push(Change {
+                    item: p.id.clone(),
+                    field: "owner".into(),
+                    before: Value::String(leaver.name.clone()),
+                    after: Value::String(u.name.clone()),
+                    before_id: Some(leaver.id.clone()),
+                    after_id: Some(u.id.clone()),
+                    after_ref: None,
+                });
+            }
+        }
+        let subs: Vec<Value> = site
+            .subscriptions
+            .iter()
+            .filter(|s| s.user_id == leaver.id)
+            .map(|s| json!({"id": s.id, "subject": s.subject, "content": s.content.id}))
+            .collect();
+        let grants: Vec<&tabflow_site::PermissionRule> =
+            site.permissions.iter().filter(|r| r.grantee.kind == "user" && r.grantee.id == leaver.id).collect();
+        let find = self.step_id();
+        self.plan.steps.push(Step {
+            id: find.clone(),
+            kind: "inventory-user".into(),
+            title: format!(
+                "Inventory what {} ({}) owns: {} items, {} subscriptions, {} groups, {} explicit grants",
+                leaver.full_name,
+                leaver.name,
+                inventory.len(),
+                subs.len(),
+                teams.len(),
+                grants.len()
+            ),
+            effect: Effect::Read,
+            depends_on: vec![],
+            items: vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }],
+            changes: vec![],
+            rollback: RollbackClass::Exact,
+            details: json!({"owned": inventory, "subscriptions": subs, "groups": teams.iter().map(|g| &g.name).collect::<Vec<_>>()}),
+        });
+        let mut depends = vec![find.clone()];
+        if !changes.is_empty() {
+            let n = items.len();
+            let s = self.step_id();
+            self.plan.steps.push(Step {
+                id: s.clone(),
+                kind: "transfer-ownership".into(),
+                title: format!("Transfer ownership of {n} items from {}", leaver.full_name),
+                effect: Effect::Destructive,
+                depends_on: vec![find.clone()],
+                items,
+                changes,
+                rollback: RollbackClass::Exact,
+                details: Value::Null,
+            });
+            depends.push(s);
+        }
+        if param_bool(intent, "remove_access") {
+            let mut items =
+                vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }];
+            let mut changes = vec![];
+            let group_list = |gs: &[&tabflow_site::Group]| {
+                json!(gs.iter().map(|g| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>())
+            };
+            if !teams.is_empty() {
+                changes.push(Change {
+                    item: leaver.id.clone(),
+                    field: "groups".into(),
+                    before: group_list(&teams),
+                    after: json!([]),
+                    before_id: None,
+                    after_id: None,
+                    after_ref: None,
+                });
+            }
+            if leaver.site_role != "Unlicensed" {
+                changes.push(Change {
+                    item: leaver.id.clone(),
+                    field: "site_role".into(),
+                    before: json!(leaver.site_role),
+                    after: json!("Unlicensed"),
+                    before_id: None,
+                    after_id: None,
+                    after_ref: None,
+                });
+            }
+            let resources: BTreeSet<(&str, &str)> =
+                grants.iter().map(|r| (r.resource.kind.as_str(), r.resource.id.as_str())).collect();
+            for (kind, id) in resources {
+                if !matches!(kind, "workbook" | "datasource" | "project") {
+                    continue;
+                }
+                let before = self.rules_of(id);
+                let after: Vec<Rule> = before
+                    .iter()
+                    .filter(|r| !(r.grantee.kind == "user" && r.grantee.id == leaver.id))
+                    .cloned()
+                    .collect();
+                let name = match kind {
+                    "workbook" => site.workbooks.iter().find(|w| w.id == id).map(|w| w.name.clone()),
+                    "datasource" => site.datasources.iter().find(|d| d.id == id).map(|d| d.name.clone()),
+                    _ => site.projects.iter().find(|p| p.id == id).map(|p| p.name.clone()),
+                }
+                .unwrap_or_default();
+                items.push(Item {
+                    kind: kind.into(),
+                    id: id.into(),
+                    name,
+                    reason: Some(format!("explicit grant to {}", leaver.name)),
+                    ..Item::default()
+                });
+                changes.push(Change {
+                    item: id.into(),
+                    field: "permissions".into(),
+                    before: json!(before),
+                    after: json!(after),
+                    before_id: None,
+                    after_id: None,
+                    after_ref: None,
+                });
+            }
+            if !changes.is_empty() {
+                let s = self.step_id();
+                self.plan.steps.push(Step {
+                    id: s,
+                    kind: "remove-access".into(),
+                    title: format!(
+                        "Remove {}'s access: leave {} groups, revoke {} explicit grants, set the site role to Unlicensed",
+                        leaver.full_name,
+                        teams.len(),
+                        grants.len()
+                    ),
+                    effect: Effect::Destructive,
+                    depends_on: depends.clone(),
+                    items,
+                    changes,
+                    rollback: RollbackClass::Exact,
+                    details: json!({"note": "the user is not deleted: Tableau refuses to delete a user who owns content, and an Unlicensed user keeps the history"}),
+                });
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- permissions
+
+    fn permissions(&mut self, intent: &Intent, apply: bool) {
+        let site = self.p.site;
+        let tags = param_list(intent, "tags");
+        let scope = match param_str(intent, "project") {
+            Some(name) => match self.ground_project(name) {
+                Some(p) => Some(self.subtree(&p.id)),
+                None => return,
+            },
+            None => None,
+        };
+        let broad: BTreeSet<&str> =
+            site.groups.iter().filter(|g| g.name == "All Users").map(|g| g.id.as_str()).collect();
+        let mut audited = vec![];
+        let mut items = vec![];
+        let mut changes = vec![];
+        let in_scope = |project: &str, item_tags: &[String]| {
+            scope.as_ref().is_none_or(|s| s.contains(project))
+                && (tags.is_empty() || item_tags.iter().any(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t))))
+        };
+        let mut consider =
+            |kind: &str, id: &str, name: &str, project: &str, updated: Option<DateTime<Utc>>, b: &Builder| {
+                let before = b.rules_of(id);
+                let mut after = before.clone();
+                let mut revoked = vec![];
+                for r in after.iter_mut() {
+                    if r.grantee.kind == "group" && broad.contains(r.grantee.id.as_str()) {
+                        let caps: Vec<String> = r
+                            .capabilities
+                            .iter()
+                            .filter(|(c, m)| **m == Mode::Allow && DANGEROUS.contains(&c.as_str()))
+                            .map(|(c, _)| c.clone())
+                            .collect();
+                        for c in caps {
+                            r.capabilities.remove(&c);
+                            revoked.push(format!("{}:{c}", r.grantee.name));
+                        }
+                    }
+                }
+                after.retain(|r| !r.capabilities.is_empty());
+                audited.push(
+                    json!({"type": kind, "id": id, "name": name, "rules": before.len(), "overly_broad": revoked}),
+                );
+                if !revoked.is_empty() {
+                    items.push(Item {
+                        kind: kind.into(),
+                        id: id.into(),
+                        name: name.into(),
+                        project: Some(b.project_name(project)),
+                        updated_at: updated.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                        reason: Some(format!("revoke {}", revoked.join(", "))),
+                        ..Item::default()
+                    });
+                    changes.push(Change {
+                        item: id.into(),
+                        field: "permissions".into(),
+                        before: json!(before),
+                        after: json!(after),
+                        before_id: None,
+                        after_id: None,
+                        after_ref: None,
+                    });
+                }
+            };
+        for w in &site.workbooks {
+            if in_scope(&w.project_id, &w.tags) {
+                consider("workbook", &w.id, &w.name, &w.project_id, Some(w.updated_at), self);
+            }
+        }
+        for d in &site.datasources {
+            if in_scope(&d.project_id, &d.tags) {
+                consider("datasource", &d.id, &d.name, &d.project_id, Some(d.updated_at), self);
+            }
+        }
+        let find = self.step_id();
+        let label = if tags.is_empty() { "content".to_string() } else { format!("content tagged {}", tags.join(", ")) };
+        let n_audited = audited.len();
+        self.plan.steps.push(Step {
+            id: find.clone(),
+            kind: "audit-permissions".into(),
+            title: format!("Audit permissions on {n_audited} items of {label}: {} grant too much to All Users", items.len()),
+            effect: Effect::Read,
+            depends_on: vec![],
+            items: vec![],
+            changes: vec![],
+            rollback: RollbackClass::Exact,
+            details: json!({"audited": audited, "dangerous_capabilities": DANGEROUS, "schedule": param_str(intent, "schedule")}),
+        });
+        if let Some(s) = param_str(intent, "schedule") {
+            self.plan.notes.push(format!("A {s} review was requested: recurring reviews are stored and run by `tabflow worker` (scheduler feature; not in this build)."));
+        }
+        if items.is_empty() {
+            return;
+        }
+        let go = if apply {
+            true
+        } else {
+            let n = items.len();
+            self.question(
+                format!("{n} items of {label} give All Users write, delete or permission rights. Revoke those grants now, or only report them?"),
+                vec!["revoke".into(), "report-only".into()],
+                Some("report-only"),
+            )
+            .as_deref()
+                == Some("revoke")
+        };
+        if go {
+            let n = items.len();
+            let s = self.step_id();
+            self.plan.steps.push(Step {
+                id: s,
+                kind: "update-permissions".into(),
+                title: format!("Revoke overly broad grants on {n} items"),
+                effect: Effect::Destructive,
+                depends_on: vec![find],
+                items,
+                changes,
+                rollback: RollbackClass::Exact,
+                details: Value::Null,
+            });
+        }
+    }
+
+    fn notify(&mut self, intent: &Intent) {
+        let site = self.p.site;
+        let owners: BTreeSet<String> = match intent.params.get("audience").and_then(Value::as_str) {
+            Some("content-owners") => {
+                self.plan.steps.iter().flat_map(|s| s.items.iter()).filter_map(|i| i.owner.clone()).collect()
+            }
+            _ => {
+                let touched: BTreeSet<String> =
+                    self.plan.steps.iter().flat_map(|s| s.items.iter()).filter_map(|i| i.project.clone()).collect();
+                site.projects
+                    .iter()
+                    .filter(|p| touched.contains(&p.name))
+                    .map(|p| self.user_name(&p.owner_id))
+                    .collect()
+            }
+        };
+        let s = self.step_id();
+        self.plan.steps.push(Step {
+            id: s,
+            kind: "notify-owners".into(),
+            title: format!("Notify {} owners (list only: sending email/webhooks is not in this build)", owners.len()),
+            effect: Effect::Read,
+            depends_on: vec![],
+            items: vec![],
+            changes: vec![],
+            rollback: RollbackClass::Exact,
+            details: json!({"recipients": owners}),
+        });
+    }
+}
+
+/// Builds the draft plan for these intents.
+pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
+    let mut b = Builder {
+        p,
+        plan: Plan::draft(request, p.site_ref.clone(), intents.clone()),
+        next_step: 0,
+        next_q: 0,
+        users: p.site.users.iter().map(|u| (u.id.as_str(), u)).collect(),
+        projects: p.site.projects.iter().map(|x| (x.id.as_str(), x)).collect(),
+    };
+    b.plan.notes.push(format!("usage source: {}", p.usage_source));
+    if intents.is_empty() {
+        b.ask(
+            format!("I could not work out what to do with \"{request}\". Try e.g. \"archive workbooks in Finance not viewed in 90 days\", \"offboard jsmith and give his content to Tom Baker\" or \"audit permissions on content tagged sensitive\"."),
+            vec![],
+            None,
+        );
+    }
+    for i in &intents {
+        match i.name.as_str() {
+            "archive-stale-content" => b.stale_content(i, false),
+            "delete-content" => b.stale_content(i, true),
+            "offboard-user" => b.offboard(i),
+            "audit-permissions" => b.permissions(i, false),
+            "update-permissions" => b.permissions(i, true),
+            "notify-owners" => b.notify(i),
+            other => {
+                b.plan.notes.push(format!("'{other}' is not available in this build yet; no step was planned for it."));
+                b.ask(
+                    format!(
+                        "'{other}' is not available in this build yet. Continue with the rest of the plan, or cancel?"
+                    ),
+                    vec!["continue".into(), "cancel".into()],
+                    Some("cancel"),
+                );
+            }
+        }
+    }
+    b.plan.seal();
+    b.plan
+}
