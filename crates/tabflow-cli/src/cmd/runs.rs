@@ -171,6 +171,7 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
     drop(engine);
     let _ = printer.await;
     session.finish().await?;
+    store.close().await;
     let report = r.map_err(|e| fail(e.to_string(), "see `tabflow runs show ID`"))?;
     print_report(&report, a.json)?;
     Ok(match report.status {

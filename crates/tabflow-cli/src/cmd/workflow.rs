@@ -305,6 +305,7 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
         std::fs::write(path, plan.to_json())
             .map_err(|e| fail(format!("cannot write {}: {e}", path.display()), "check the output path"))?;
     }
+    store.close().await;
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", plan.to_json())?;
@@ -605,6 +606,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
     }
     .await;
     session.finish().await?;
+    store.close().await;
     result
 }
 
@@ -674,5 +676,6 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
     }
     .await;
     session.finish().await?;
+    store.close().await;
     result
 }
