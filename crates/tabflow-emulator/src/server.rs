@@ -318,11 +318,16 @@ async fn stats_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: 
     *shared.stats.by_route.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(0) += 1;
     if write {
         shared.stats.writes.fetch_add(1, Ordering::Relaxed);
-        if let Some(id) = resource {
-            *shared.stats.writes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_insert(0) += 1;
-        }
     }
-    next.run(req).await
+    let response = next.run(req).await;
+    // Per resource, only writes that ran and succeeded count: a request whose client went
+    // away before it was handled (the handler future is dropped) changed nothing.
+    if let Some(id) = resource
+        && response.status().is_success()
+    {
+        *shared.stats.writes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_insert(0) += 1;
+    }
+    response
 }
 
 fn stats_json(stats: &Stats) -> serde_json::Value {
