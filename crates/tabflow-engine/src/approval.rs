@@ -161,6 +161,22 @@ pub enum Missing {
     },
 }
 
+/// The items a set of approvals lets run: with several approvers, an item runs only if every
+/// one of them approved it (`None` = all items).
+pub fn approved_items<'a>(rows: impl Iterator<Item = &'a ApprovalRow>) -> Option<BTreeSet<String>> {
+    let mut items: Option<BTreeSet<String>> = None;
+    for r in rows {
+        if let Some(list) = &r.items {
+            let set: BTreeSet<String> = list.iter().cloned().collect();
+            items = Some(match items {
+                None => set,
+                Some(prev) => prev.intersection(&set).cloned().collect(),
+            });
+        }
+    }
+    items
+}
+
 pub async fn grant_for(store: &Store, plan: &ValidatedPlan, required: usize) -> StoreResult<Result<Grant, Missing>> {
     let p = plan.plan();
     let rows = store.approvals_for(&p.id).await?;
@@ -192,17 +208,7 @@ pub async fn grant_for(store: &Store, plan: &ValidatedPlan, required: usize) -> 
     if valid.len() < required {
         return Ok(Err(Missing::NotEnoughApprovers { have: valid.len(), need: required }));
     }
-    // With several approvers, an item runs only if every one of them approved it.
-    let mut items: Option<BTreeSet<String>> = None;
-    for r in &valid {
-        if let Some(list) = &r.items {
-            let set: BTreeSet<String> = list.iter().cloned().collect();
-            items = Some(match items {
-                None => set,
-                Some(prev) => prev.intersection(&set).cloned().collect(),
-            });
-        }
-    }
+    let items = approved_items(valid.iter().copied());
     Ok(Ok(Grant {
         approval_ids: valid.iter().map(|r| r.id.clone()).collect(),
         approvers: valid.iter().map(|r| format!("{} via {}", r.approver, r.channel)).collect(),

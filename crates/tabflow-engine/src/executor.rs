@@ -127,6 +127,30 @@ pub struct RunReport {
     pub elapsed_ms: u64,
 }
 
+impl RunReport {
+    /// The report of a rollback: `done` when everything was restored, `Failed`/`Partial`
+    /// (as the caller says) otherwise.
+    fn restoration(
+        run_id: &str,
+        restored: usize,
+        not_restored: Vec<ItemNote>,
+        short: RunStatus,
+        started: Instant,
+    ) -> RunReport {
+        RunReport {
+            run_id: run_id.into(),
+            status: if not_restored.is_empty() { RunStatus::RolledBack } else { short },
+            steps: vec![],
+            skipped: vec![],
+            failed: vec![],
+            restored,
+            not_restored,
+            reports: vec![],
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
 /// Knobs of a run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -1243,17 +1267,7 @@ impl<'a> Engine<'a> {
             )
             .await?;
         let (restored, not_restored) = self.compensate(&ctx, "rollback requested", opts.concurrency).await?;
-        let report = RunReport {
-            run_id: run_id.into(),
-            status: if not_restored.is_empty() { RunStatus::RolledBack } else { RunStatus::Partial },
-            steps: vec![],
-            skipped: vec![],
-            failed: vec![],
-            restored,
-            not_restored,
-            reports: vec![],
-            elapsed_ms: started.elapsed().as_millis() as u64,
-        };
+        let report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Partial, started);
         self.close(&ctx, &report).await?;
         drop(ctx);
         drop(recorder);
@@ -1322,17 +1336,7 @@ impl<'a> Engine<'a> {
         let result = if run.status == RunStatus::RollingBack {
             let (restored, not_restored) =
                 self.compensate(&ctx, "resuming the interrupted rollback", opts.concurrency).await?;
-            let report = RunReport {
-                run_id: run_id.into(),
-                status: if not_restored.is_empty() { RunStatus::RolledBack } else { RunStatus::Failed },
-                steps: vec![],
-                skipped: vec![],
-                failed: vec![],
-                restored,
-                not_restored,
-                reports: vec![],
-                elapsed_ms: started.elapsed().as_millis() as u64,
-            };
+            let report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Failed, started);
             self.close(&ctx, &report).await?;
             Ok(report)
         } else {
@@ -1349,17 +1353,7 @@ impl<'a> Engine<'a> {
     async fn approved_items_of(&self, run: &RunRow) -> Result<Option<BTreeSet<String>>, ExecError> {
         let Some(ids) = &run.approval_id else { return Ok(None) };
         let rows = self.store.approvals_for(&run.plan_id).await?;
-        let mut items: Option<BTreeSet<String>> = None;
-        for r in rows.iter().filter(|r| ids.split(',').any(|i| i == r.id)) {
-            if let Some(list) = &r.items {
-                let set: BTreeSet<String> = list.iter().cloned().collect();
-                items = Some(match items {
-                    None => set,
-                    Some(prev) => prev.intersection(&set).cloned().collect(),
-                });
-            }
-        }
-        Ok(items)
+        Ok(crate::approval::approved_items(rows.iter().filter(|r| ids.split(',').any(|i| i == r.id))))
     }
 
     async fn adopt_created(&self, ctx: &Ctx<'_>, journal: &[Entry]) -> Result<(), ExecError> {
