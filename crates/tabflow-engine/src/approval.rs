@@ -185,6 +185,9 @@ pub async fn grant_for(store: &Store, plan: &ValidatedPlan, required: usize) -> 
         return Ok(Err(Missing::Rejected(r.approver.clone())));
     }
     let mut valid: Vec<&ApprovalRow> = vec![];
+    // Every live approval row, repeats by the same person included: a run uses them all,
+    // so a repeated approval cannot count again for a later run.
+    let mut live_ids: Vec<String> = vec![];
     let mut expired = false;
     let mut stale = false;
     for r in rows.iter().filter(|r| r.decision == "approve" && r.used_by_run.is_none()) {
@@ -192,8 +195,13 @@ pub async fn grant_for(store: &Store, plan: &ValidatedPlan, required: usize) -> 
             stale = true;
         } else if r.expires_at <= now {
             expired = true;
-        } else if !valid.iter().any(|v| v.approver == r.approver) {
-            valid.push(r);
+        } else {
+            live_ids.push(r.id.clone());
+            // A person's latest decision is the one that counts (rows come oldest first).
+            match valid.iter_mut().find(|v| v.approver == r.approver) {
+                Some(v) => *v = r,
+                None => valid.push(r),
+            }
         }
     }
     if valid.is_empty() {
@@ -210,7 +218,7 @@ pub async fn grant_for(store: &Store, plan: &ValidatedPlan, required: usize) -> 
     }
     let items = approved_items(valid.iter().copied());
     Ok(Ok(Grant {
-        approval_ids: valid.iter().map(|r| r.id.clone()).collect(),
+        approval_ids: live_ids,
         approvers: valid.iter().map(|r| format!("{} via {}", r.approver, r.channel)).collect(),
         items,
     }))

@@ -159,11 +159,21 @@ pub struct RunOptions {
     pub acknowledge_irreversible: bool,
     /// Test hook: stop (as if killed) after this many journal intents. `None` in production.
     pub crash_after_intents: Option<usize>,
+    /// Benchmark baseline only (`tabflow bench apply`): run without writing the journal and
+    /// the per-item audit records, to measure what they cost. No front end sets it; a run
+    /// without its journal could not be resumed or rolled back.
+    pub without_journal: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { actor: whoami(), concurrency: 8, acknowledge_irreversible: false, crash_after_intents: None }
+        RunOptions {
+            actor: whoami(),
+            concurrency: 8,
+            acknowledge_irreversible: false,
+            crash_after_intents: None,
+            without_journal: false,
+        }
     }
 }
 
@@ -188,10 +198,12 @@ struct WriteReq {
 #[derive(Clone)]
 struct Recorder {
     tx: mpsc::UnboundedSender<WriteReq>,
+    /// False only for the benchmark baseline: writes are acknowledged without being stored.
+    enabled: bool,
 }
 
 impl Recorder {
-    fn start(store: Store) -> (Recorder, tokio::task::JoinHandle<()>) {
+    fn start(store: Store, enabled: bool) -> (Recorder, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<WriteReq>();
         let handle = tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -213,19 +225,36 @@ impl Recorder {
                 }
             }
         });
-        (Recorder { tx }, handle)
+        (Recorder { tx, enabled }, handle)
     }
 
     async fn write(&self, entries: Vec<NewEntry>, audit: Vec<NewRecord>) -> Result<(), ExecError> {
+        match self.send(entries, audit)? {
+            Some(rx) => Recorder::wait(rx).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Queues a write without waiting for it to be durable; the caller waits later.
+    fn send(&self, entries: Vec<NewEntry>, audit: Vec<NewRecord>) -> Result<Option<Ack>, ExecError> {
+        if !self.enabled {
+            return Ok(None);
+        }
         let (ack, rx) = oneshot::channel();
         self.tx
             .send(WriteReq { entries, audit, ack })
             .map_err(|_| ExecError::Refused("the journal writer stopped".into()))?;
+        Ok(Some(rx))
+    }
+
+    async fn wait(rx: Ack) -> Result<(), ExecError> {
         rx.await
             .map_err(|_| ExecError::Refused("the journal writer stopped".into()))?
             .map_err(|e| ExecError::Refused(format!("cannot write the journal: {e}")))
     }
 }
+
+type Ack = oneshot::Receiver<Result<(), String>>;
 
 // ------------------------------------------------------------------------ the run
 
@@ -246,6 +275,11 @@ struct Ctx<'a> {
     intents: std::sync::atomic::AtomicUsize,
     crash_after: Option<usize>,
     policy: Policy,
+    /// "Applied" records queued but not yet known durable. They are not write-ahead (the
+    /// intent before the write is), so an item need not wait for its own; every step waits
+    /// for all of them before it ends, and a crash before that is handled by resume, which
+    /// re-reads the item and finds it already applied.
+    pending: Mutex<Vec<Ack>>,
 }
 
 impl Ctx<'_> {
@@ -299,6 +333,24 @@ impl Ctx<'_> {
     }
 
     /// Simulated crash for the crash trials: the process exits without any cleanup.
+    fn defer(&self, entries: Vec<NewEntry>, audit: Vec<NewRecord>) -> Result<(), ExecError> {
+        if let Some(rx) = self.recorder.send(entries, audit)?
+            && let Ok(mut p) = self.pending.lock()
+        {
+            p.push(rx);
+        }
+        Ok(())
+    }
+
+    /// Waits until every deferred record is durable.
+    async fn flush(&self) -> Result<(), ExecError> {
+        let waiting: Vec<Ack> = self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        for rx in waiting {
+            Recorder::wait(rx).await?;
+        }
+        Ok(())
+    }
+
     fn maybe_crash(&self) {
         let n = self.intents.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if self.crash_after == Some(n) {
@@ -529,18 +581,16 @@ async fn process_item(
     }
     let after = after_image(&live, &ops, &tgt);
     let after_v = serde_json::to_value(&after).unwrap_or_default();
-    ctx.recorder
-        .write(
-            vec![ctx.entry(
-                step,
-                item,
-                Phase::Applied,
-                after_v.clone(),
-                created.clone().map(|c| format!("created:{c}")).unwrap_or_default(),
-            )],
-            vec![ctx.audit(step, item, &step.kind, serde_json::to_value(&live).ok(), Some(after_v), "applied")],
-        )
-        .await?;
+    ctx.defer(
+        vec![ctx.entry(
+            step,
+            item,
+            Phase::Applied,
+            after_v.clone(),
+            created.clone().map(|c| format!("created:{c}")).unwrap_or_default(),
+        )],
+        vec![ctx.audit(step, item, &step.kind, serde_json::to_value(&live).ok(), Some(after_v), "applied")],
+    )?;
     if step.kind == "stage-delete" {
         let sha = match backup_sha {
             Some(s) => Some(s),
@@ -758,9 +808,12 @@ async fn run_steps(
                     (item, outcome)
                 }
             })
-            .buffer_unordered(concurrency.max(1))
+            // Twice the cap in items: the client holds API calls to the cap, and the extra
+            // items keep its slots busy while others wait for their journal record.
+            .buffer_unordered(concurrency.max(1) * 2)
             .collect()
             .await;
+        ctx.flush().await?;
         for (item, r) in results {
             match r? {
                 ItemOutcome::Done | ItemOutcome::AlreadyApplied => rep.done += 1,
@@ -830,6 +883,7 @@ impl<'a> Engine<'a> {
             intents: Default::default(),
             crash_after: opts.crash_after_intents,
             policy: self.policy.clone(),
+            pending: Mutex::new(Vec::new()),
         }
     }
 
@@ -886,7 +940,7 @@ impl<'a> Engine<'a> {
             return Err(e.into());
         }
         let approvers = grant.as_ref().map(|g| g.approvers.join(", ")).unwrap_or_default();
-        let (recorder, writer) = Recorder::start(self.store.clone());
+        let (recorder, writer) = Recorder::start(self.store.clone(), !opts.without_journal);
         recorder
             .write(
                 vec![],
@@ -1251,7 +1305,7 @@ impl<'a> Engine<'a> {
         self.store.claim_run(run_id, std::process::id() as i64).await?;
         self.store.set_run_status(run_id, RunStatus::RollingBack, None).await?;
         let started = Instant::now();
-        let (recorder, writer) = Recorder::start(self.store.clone());
+        let (recorder, writer) = Recorder::start(self.store.clone(), true);
         let ctx = self.ctx(&plan, run_id, opts, String::new(), recorder.clone());
         recorder
             .write(
@@ -1306,7 +1360,7 @@ impl<'a> Engine<'a> {
         self.store.claim_run(run_id, std::process::id() as i64).await?;
         let journal = self.store.journal(run_id).await?;
         let started = Instant::now();
-        let (recorder, writer) = Recorder::start(self.store.clone());
+        let (recorder, writer) = Recorder::start(self.store.clone(), true);
         let ctx = self.ctx(&plan, run_id, opts, String::new(), recorder.clone());
         for e in &journal {
             if let Some(c) = e.detail.strip_prefix("created:")

@@ -29,6 +29,9 @@ pub struct Facts {
     pub items: HashMap<String, (String, String, Vec<String>, u64)>,
     /// user id → content they own (for "never delete a user who still owns content")
     pub owned: HashMap<String, usize>,
+    /// workbook/datasource id → (type, name): Tableau refuses two items of one type with
+    /// the same name in one project, so moves are checked for clashes.
+    pub names: HashMap<String, (String, String)>,
 }
 
 impl Facts {
@@ -40,16 +43,18 @@ impl Facts {
             f.projects.insert(p.id.clone(), (p.name.clone(), p.parent_id.clone()));
             f.items.insert(p.id.clone(), (p.owner_id.clone(), p.parent_id.clone().unwrap_or_default(), vec![], 0));
         }
+        let view_owner: HashMap<&str, &str> =
+            site.workbooks.iter().flat_map(|w| w.views.iter().map(move |v| (v.id.as_str(), w.id.as_str()))).collect();
         for s in &site.subscriptions {
             f.subscriptions.entry(s.content.id.clone()).or_default().push(s.subject.clone());
             // A view's subscription also rides on its workbook.
-            if let Some(w) = site.workbooks.iter().find(|w| w.views.iter().any(|v| v.id == s.content.id)) {
-                f.subscriptions.entry(w.id.clone()).or_default().push(s.subject.clone());
+            if let Some(w) = view_owner.get(s.content.id.as_str()) {
+                f.subscriptions.entry(w.to_string()).or_default().push(s.subject.clone());
             }
         }
         for a in &site.data_alerts {
-            if let Some(w) = site.workbooks.iter().find(|w| w.views.iter().any(|v| v.id == a.view_id)) {
-                f.alerts.entry(w.id.clone()).or_default().push(a.subject.clone());
+            if let Some(w) = view_owner.get(a.view_id.as_str()) {
+                f.alerts.entry(w.to_string()).or_default().push(a.subject.clone());
             }
         }
         let members: HashMap<&str, &Vec<String>> = site.groups.iter().map(|g| (g.id.as_str(), &g.members)).collect();
@@ -58,11 +63,13 @@ impl Facts {
                 f.dependents.entry(d.clone()).or_default().push(w.name.clone());
             }
             f.items.insert(w.id.clone(), (w.owner_id.clone(), w.project_id.clone(), w.tags.clone(), w.size));
+            f.names.insert(w.id.clone(), ("workbook".into(), w.name.clone()));
             f.audience.entry(w.id.clone()).or_default().insert(w.owner_id.clone());
             *f.owned.entry(w.owner_id.clone()).or_default() += 1;
         }
         for d in &site.datasources {
             f.items.insert(d.id.clone(), (d.owner_id.clone(), d.project_id.clone(), d.tags.clone(), d.size));
+            f.names.insert(d.id.clone(), ("datasource".into(), d.name.clone()));
             f.audience.entry(d.id.clone()).or_default().insert(d.owner_id.clone());
             *f.owned.entry(d.owner_id.clone()).or_default() += 1;
         }
@@ -148,6 +155,70 @@ fn finding(check: Check, level: Level, message: String, step: Option<&str>, item
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") }
+}
+
+/// Moves that would put two workbooks (or two datasources) of the same name into one
+/// project: Tableau refuses the second with 409 Resource Conflict, so the plan is refused
+/// before anything runs. Names compare case-insensitively.
+fn name_clashes(plan: &Plan, facts: &Facts, findings: &mut Vec<Finding>) -> usize {
+    // Where each item ends up after the plan (project id, or "ref:<step>" for a project the
+    // plan creates).
+    let mut dest: HashMap<&str, String> = HashMap::new();
+    let mut step_of: HashMap<&str, &str> = HashMap::new();
+    for s in plan.steps.iter().filter(|s| s.is_write()) {
+        for c in s.changes.iter().filter(|c| c.field == "project") {
+            let to = match (&c.after_id, &c.after_ref) {
+                (Some(id), _) => id.clone(),
+                (None, Some(r)) => format!("ref:{r}"),
+                _ => continue,
+            };
+            dest.insert(c.item.as_str(), to);
+            step_of.insert(c.item.as_str(), s.id.as_str());
+        }
+    }
+    if dest.is_empty() {
+        return 0;
+    }
+    let targets: BTreeSet<&str> = dest.values().map(String::as_str).collect();
+    // (target, type, lower-case name) → items there after the plan.
+    let mut there: BTreeMap<(&str, &str, String), Vec<&str>> = BTreeMap::new();
+    for (id, (kind, name)) in &facts.names {
+        let at = match dest.get(id.as_str()) {
+            Some(d) => d.as_str(),
+            None => match facts.items.get(id) {
+                Some((_, project, _, _)) if targets.contains(project.as_str()) => project.as_str(),
+                _ => continue,
+            },
+        };
+        there.entry((at, kind.as_str(), name.to_lowercase())).or_default().push(id.as_str());
+    }
+    let mut n = 0;
+    for ((at, kind, _), ids) in there {
+        if ids.len() < 2 || !ids.iter().any(|i| dest.contains_key(i)) {
+            continue;
+        }
+        let mut ids = ids;
+        ids.sort_unstable();
+        let moving: Vec<String> = ids.iter().filter(|i| dest.contains_key(*i)).map(|i| i.to_string()).collect();
+        let step = step_of.get(moving[0].as_str()).copied();
+        let name = facts.names.get(ids[0]).map(|x| x.1.clone()).unwrap_or_default();
+        let project = at
+            .strip_prefix("ref:")
+            .map(|r| format!("the project step {r} creates"))
+            .unwrap_or_else(|| format!("project '{}'", facts.project_name(at)));
+        n += 1;
+        findings.push(finding(
+            Check::Dependencies,
+            Level::Error,
+            format!(
+                "{} {kind}s named '{name}' would end up in {project}; Tableau refuses the second — exclude or rename all but one",
+                ids.len()
+            ),
+            step,
+            moving,
+        ));
+    }
+    n
 }
 
 /// Runs the five checks, fills `impact` and `validation`, re-seals the fingerprint, and
@@ -386,6 +457,7 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
             }
         }
     }
+    dep_findings += name_clashes(&plan, facts, &mut findings);
     if dep_findings == 0 {
         findings.push(finding(
             Check::Dependencies,
@@ -517,4 +589,87 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
 /// `true` when a finding value is a JSON null (helper for change values).
 pub fn is_null(v: &Value) -> bool {
     v.is_null()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Change, Item, SiteRef, Step};
+
+    fn move_plan(site: &Site, moves: &[(&str, &str)]) -> Plan {
+        let mut plan = Plan::draft("move", SiteRef::default(), vec![]);
+        let mut step = Step {
+            id: "s1".into(),
+            kind: "move".into(),
+            title: "move".into(),
+            effect: Effect::Destructive,
+            depends_on: vec![],
+            items: vec![],
+            changes: vec![],
+            rollback: RollbackClass::Exact,
+            details: Value::Null,
+        };
+        for (wb, to) in moves {
+            let w = site.workbooks.iter().find(|w| w.id == *wb).unwrap();
+            step.items.push(Item {
+                kind: "workbook".into(),
+                id: w.id.clone(),
+                name: w.name.clone(),
+                ..Item::default()
+            });
+            step.changes.push(Change {
+                item: w.id.clone(),
+                field: "project".into(),
+                before: Value::Null,
+                after: Value::Null,
+                before_id: Some(w.project_id.clone()),
+                after_id: Some(to.to_string()),
+                after_ref: None,
+            });
+        }
+        plan.steps.push(step);
+        plan.seal();
+        plan
+    }
+
+    fn clash_errors(plan: &Plan) -> Vec<&Finding> {
+        plan.validation.findings.iter().filter(|f| f.level == Level::Error && f.message.contains("named")).collect()
+    }
+
+    #[test]
+    fn moves_that_would_put_two_items_of_one_name_in_a_project_are_refused() {
+        let site = tabflow_site::generate::demo();
+        let admin = site.users.iter().find(|u| u.site_role.starts_with("SiteAdministrator")).unwrap();
+        let facts = Facts::from_site(&site, &admin.name);
+        let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
+        // Two workbooks of one name (case-insensitively) in different projects.
+        let mut by_name: HashMap<String, Vec<&tabflow_site::Workbook>> = HashMap::new();
+        for w in &site.workbooks {
+            by_name.entry(w.name.to_lowercase()).or_default().push(w);
+        }
+        let pair = by_name.values().find(|v| v.len() >= 2 && v[0].project_id != v[1].project_id).unwrap();
+        let (a, b) = (pair[0], pair[1]);
+        let target = site.projects.iter().find(|p| p.id != a.project_id && p.id != b.project_id).unwrap();
+        let clash_free = |w: &&tabflow_site::Workbook| by_name[&w.name.to_lowercase()].len() == 1;
+        let unique = site.workbooks.iter().find(|w| clash_free(w) && w.project_id != target.id).unwrap();
+
+        // Both to one project: refused, both named.
+        let plan = move_plan(&site, &[(&a.id, &target.id), (&b.id, &target.id), (&unique.id, &target.id)]);
+        let refused = validate(plan, &facts, &policy).unwrap_err();
+        let errs = clash_errors(&refused);
+        assert_eq!(errs.len(), 1, "{:?}", refused.validation.findings);
+        assert!(errs[0].message.contains(&a.name) && errs[0].message.contains(&target.name), "{}", errs[0].message);
+        assert_eq!(errs[0].items.len(), 2);
+        // Into the project that already holds the other one: refused, only the mover flagged.
+        let plan = move_plan(&site, &[(&a.id, &b.project_id)]);
+        let refused = validate(plan, &facts, &policy).unwrap_err();
+        assert_eq!(clash_errors(&refused)[0].items, vec![a.id.clone()]);
+        // One of them, or a unique name, alone: no clash. Moving both apart: no clash.
+        for moves in [vec![(a.id.as_str(), target.id.as_str())], vec![(unique.id.as_str(), target.id.as_str())]] {
+            let plan = move_plan(&site, &moves);
+            if let Err(p) = validate(plan, &facts, &policy) {
+                assert!(clash_errors(&p).is_empty(), "{:?}", p.validation.findings);
+            }
+        }
+    }
 }

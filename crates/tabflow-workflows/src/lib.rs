@@ -344,6 +344,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         let tags = param_list(intent, "tags");
         let dest = site.projects.iter().find(|p| p.parent_id.is_none() && p.name.eq_ignore_ascii_case(&dest_name));
         let mut candidates: Vec<Item> = vec![];
+        let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut excluded: Vec<Value> = vec![];
         let (mut never, mut not_since) = (0, 0);
         for w in &site.workbooks {
@@ -389,11 +390,18 @@ impl<'p, 'a> Builder<'p, 'a> {
                 continue;
             }
             if let Some(d) = dest
-                && site.workbooks.iter().any(|x| x.project_id == d.id && x.name == w.name)
+                && site.workbooks.iter().any(|x| x.project_id == d.id && x.name.eq_ignore_ascii_case(&w.name))
             {
                 excluded.push(exclude(format!(
                     "a workbook named '{}' is already in {} (Tableau refuses the move)",
                     w.name, d.name
+                )));
+                continue;
+            }
+            if !taken.insert(w.name.to_lowercase()) {
+                excluded.push(exclude(format!(
+                    "another workbook named '{}' goes to {dest_name} in this plan (Tableau refuses two of one name in a project); rename one and plan again",
+                    w.name
                 )));
                 continue;
             }

@@ -20,6 +20,24 @@ pub enum Command {
     Emulator(EmulatorBench),
     /// Snapshot a large emulated site through the client: calls, wall time, peak memory.
     Snapshot(SnapshotBench),
+    /// The executor: apply N workbook moves at injected latency, with and without the journal.
+    Apply(ApplyBench),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyBench {
+    /// Workbooks to move (the generated site has exactly this many).
+    #[arg(long, default_value_t = 10_000)]
+    pub moves: usize,
+    /// Injected latency per call, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub latency_ms: u64,
+    /// Executor and client concurrency.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Also run the same moves with the journal switched off, to measure its overhead.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub baseline: bool,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +72,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
     match command {
         Command::Emulator(b) => emulator(b).await,
         Command::Snapshot(b) => snapshot(b).await,
+        Command::Apply(b) => super::bench_apply::run(b).await,
     }
 }
 

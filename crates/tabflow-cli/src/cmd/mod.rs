@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod bench;
+mod bench_apply;
 pub mod connect;
 mod demo;
 mod emulator;

@@ -561,6 +561,7 @@ async fn approve_and_run(
         concurrency: session.client.config().concurrency,
         acknowledge_irreversible: ack,
         crash_after_intents: std::env::var("TABFLOW_CRASH_AFTER").ok().and_then(|v| v.parse().ok()),
+        without_journal: false,
     };
     let result = engine.apply(vp, grant, &opts).await;
     drop(engine);

@@ -1,0 +1,211 @@
+//! `tabflow bench apply`: the executor's throughput and the journal's cost.
+//!
+//! A generated site with exactly N workbooks is served by the in-process emulator with
+//! injected latency; one plan moves every workbook to a new project; the engine applies it
+//! (validated, approved, journaled, audited) with the given concurrency. The same moves are
+//! then applied on a fresh copy of the site with the journal switched off, and the
+//! difference is the journal's overhead. Numbers are reported, never asserted.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tabflow_client::{Client, Config, Credentials, Secret};
+use tabflow_emulator::{Emulator, Options};
+use tabflow_engine::approval::{self, Approver, Decision, Selection};
+use tabflow_engine::executor::{Engine, RunOptions};
+use tabflow_engine::plan::{Change, Effect, Item, Plan, RollbackClass, SiteRef, Step};
+use tabflow_engine::policy::Policy;
+use tabflow_engine::store::{RunStatus, Store};
+use tabflow_engine::validate::{Facts, validate};
+use tabflow_site::{Project, Site, generate};
+
+use super::bench::{ApplyBench, peak_rss_mib};
+use crate::exit::{Code, fail};
+
+const TARGET: &str = "Bench Target";
+
+struct Trial {
+    wall_s: f64,
+    calls: u64,
+    status: RunStatus,
+    done: usize,
+}
+
+/// A generated site with `moves` workbooks, renamed where needed so that every name is
+/// distinct (Tableau refuses two workbooks of one name in a project, and all of them go to
+/// one project).
+fn site(moves: usize) -> Site {
+    let mut site = generate::generate(&generate::Options { scale: moves.max(1), seed: 1 });
+    site.workbooks.truncate(moves);
+    let mut seen = std::collections::HashSet::<String>::new();
+    for (i, w) in site.workbooks.iter_mut().enumerate() {
+        if !seen.insert(w.name.to_lowercase()) {
+            w.name = format!("{} [bench {i}]", w.name);
+        }
+    }
+    let kept: std::collections::HashSet<String> = site
+        .workbooks
+        .iter()
+        .flat_map(|w| std::iter::once(w.id.clone()).chain(w.views.iter().map(|v| v.id.clone())))
+        .collect();
+    let content = |kind: &str| matches!(kind, "workbook" | "view");
+    site.permissions.retain(|p| !content(&p.resource.kind) || kept.contains(&p.resource.id));
+    site.subscriptions.retain(|s| !content(&s.content.kind) || kept.contains(&s.content.id));
+    site.shift_time_to(chrono::Utc::now());
+    let owner = site.projects.first().map(|p| p.owner_id.clone()).unwrap_or_default();
+    site.projects.push(Project {
+        id: "bench-target-0000-0000-000000000000".into(),
+        name: TARGET.into(),
+        parent_id: None,
+        owner_id: owner,
+        content_permissions: "ManagedByOwner".into(),
+        description: String::new(),
+        created_at: None,
+        updated_at: None,
+    });
+    site
+}
+
+/// One plan step: every workbook to the bench project.
+fn plan_for(site: &Site, server: &str) -> Plan {
+    let names: std::collections::HashMap<&str, &str> =
+        site.projects.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
+    let target = site.projects.iter().find(|p| p.name == TARGET).map(|p| p.id.clone()).unwrap_or_default();
+    let mut items = Vec::with_capacity(site.workbooks.len());
+    let mut changes = Vec::with_capacity(site.workbooks.len());
+    for w in &site.workbooks {
+        items.push(Item {
+            kind: "workbook".into(),
+            id: w.id.clone(),
+            name: w.name.clone(),
+            project: names.get(w.project_id.as_str()).map(|s| s.to_string()),
+            updated_at: Some(w.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            ..Item::default()
+        });
+        changes.push(Change {
+            item: w.id.clone(),
+            field: "project".into(),
+            before: Value::String(names.get(w.project_id.as_str()).copied().unwrap_or_default().into()),
+            after: Value::String(TARGET.into()),
+            before_id: Some(w.project_id.clone()),
+            after_id: Some(target.clone()),
+            after_ref: None,
+        });
+    }
+    let site_ref =
+        SiteRef { server: server.into(), content_url: site.site.content_url.clone(), id: site.site.id.clone() };
+    let mut plan = Plan::draft("bench: move every workbook", site_ref, vec![]);
+    plan.steps.push(Step {
+        id: "s1".into(),
+        kind: "move-workbooks".into(),
+        title: format!("Move {} workbooks to \"{TARGET}\"", items.len()),
+        effect: Effect::Destructive,
+        depends_on: vec![],
+        items,
+        changes,
+        rollback: RollbackClass::Exact,
+        details: Value::Null,
+    });
+    plan.seal();
+    plan
+}
+
+async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
+    let site = site(b.moves);
+    let mut options = Options::new(site.clone());
+    options.faults.latency_ms = Some(b.latency_ms);
+    let running = Emulator::new(options)
+        .spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| fail(format!("cannot start the emulator: {e}"), "is the loopback interface available?"))?;
+    let mut cfg = Config::new(
+        running.url.clone(),
+        "demo",
+        Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
+    );
+    cfg.concurrency = b.concurrency;
+    let client: Client =
+        Client::connect(cfg).await.map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
+    let me = client.session().await.user_id;
+    let signed_in = site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
+    let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
+    let vp = validate(plan_for(&site, &running.url), &Facts::from_site(&site, &signed_in), &policy).map_err(|p| {
+        let why: Vec<String> = p.validation.findings.iter().map(|f| f.message.clone()).collect();
+        fail(format!("the bench plan failed validation: {}", why.join("; ")), "this is a bug in the benchmark")
+    })?;
+    let dir = std::env::temp_dir().join(format!("tabflow-bench-apply-{}-{journal}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let store = Store::open(&dir.join("tabflow.db")).await?;
+    let approver = Approver::terminal("bench");
+    approval::decide(&store, &vp, &approver, Decision::Approve, Selection::All, policy.approval_ttl_hours).await?;
+    let grant = approval::grant_for(&store, &vp, 1)
+        .await?
+        .map_err(|m| fail(format!("no grant: {m:?}"), "this is a bug in the benchmark"))?;
+    let engine = Engine { client: &client, store: &store, policy: policy.clone(), events: None };
+    let opts = RunOptions { concurrency: b.concurrency, without_journal: !journal, ..RunOptions::default() };
+    let before = running.emulator.stats()["requests"].as_u64().unwrap_or(0);
+    let t = Instant::now();
+    let report = engine.apply(&vp, Some(grant), &opts).await?;
+    let wall_s = t.elapsed().as_secs_f64();
+    let calls = running.emulator.stats()["requests"].as_u64().unwrap_or(0) - before;
+    let done = report.steps.iter().map(|s| s.done).sum();
+    for n in report.failed.iter().take(3) {
+        eprintln!("failed: {} — {}", n.name, n.reason);
+    }
+    if !report.skipped.is_empty() {
+        eprintln!("{} skipped, e.g. {} — {}", report.skipped.len(), report.skipped[0].name, report.skipped[0].reason);
+    }
+    store.close().await;
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Trial { wall_s, calls, status: report.status, done })
+}
+
+pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
+    let bound_calls = b.concurrency as f64 * 1000.0 / b.latency_ms.max(1) as f64;
+    let with = trial(&b, true).await?;
+    if with.done < b.moves {
+        println!(
+            "note: only {} of {} moves were made (the generated site has fewer distinct workbook names)",
+            with.done, b.moves
+        );
+    }
+    let line = |name: &str, t: &Trial| {
+        let moves_s = t.done as f64 / t.wall_s;
+        let calls_s = t.calls as f64 / t.wall_s;
+        println!(
+            "{name}: {} moves ({:?}) in {:.2} s — {:.0} moves/s ({:.1} % of the {:.0} ops/s bound), {} API calls = {:.0} calls/s ({:.1} % of the bound), {:.2} calls per move",
+            t.done,
+            t.status,
+            t.wall_s,
+            moves_s,
+            100.0 * moves_s / bound_calls,
+            bound_calls,
+            t.calls,
+            calls_s,
+            100.0 * calls_s / bound_calls,
+            t.calls as f64 / t.done.max(1) as f64,
+        );
+    };
+    println!(
+        "apply {} workbook moves at {} ms injected latency, concurrency {} (bound: {:.0} calls/s)",
+        b.moves, b.latency_ms, b.concurrency, bound_calls
+    );
+    line("with the journal (SQLite, synchronous=FULL)", &with);
+    let mut out = json!({
+        "moves": b.moves, "latency_ms": b.latency_ms, "concurrency": b.concurrency, "bound_ops_per_s": bound_calls,
+        "journal": {"wall_s": with.wall_s, "calls": with.calls, "done": with.done},
+    });
+    if b.baseline {
+        let without = trial(&b, false).await?;
+        line("without the journal (baseline)", &without);
+        let overhead = 100.0 * (with.wall_s - without.wall_s) / without.wall_s;
+        println!("journal overhead: {overhead:+.1} % of wall time");
+        out["baseline"] = json!({"wall_s": without.wall_s, "calls": without.calls, "done": without.done});
+        out["journal_overhead_pct"] = json!(overhead);
+    }
+    println!("peak RSS of the process (emulator + engine): {:.0} MiB", peak_rss_mib().unwrap_or(0.0));
+    println!("{out}");
+    Ok(Code::Ok)
+}

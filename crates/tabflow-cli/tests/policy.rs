@@ -1,0 +1,215 @@
+//! The policy file through the real binary on the emulated demo site: protected projects and
+//! tags, the blast radius, the number of distinct approvers, and a malformed file. Every
+//! refusal must change nothing on the site (checked against the emulator's own state).
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::*;
+
+const ARCHIVE: &str = "archive-stale-content project=Finance stale_days=90";
+
+fn with_policy(home: &Path, emu: &Emu, policy: &Path, actor: &str, args: &[&str]) -> std::process::Output {
+    cmd(home, emu, args).env("TABFLOW_POLICY", policy).env("TABFLOW_ACTOR", actor).output().unwrap()
+}
+
+fn write_policy(home: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = home.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn errors(plan: &Value) -> Vec<String> {
+    plan["validation"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "error")
+        .map(|f| f["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `tabflow plan --json` for an intent under a policy; answers the printed plan and the exit code.
+fn plan_under(home: &Path, emu: &Emu, policy: &Path, out: &Path) -> (Value, Option<i32>) {
+    let mut args = vec!["plan", "--json", "-o", out.to_str().unwrap(), "--answer", "q1=archive-all"];
+    let mut words = ARCHIVE.split(' ');
+    args.extend(["--intent", words.next().unwrap()]);
+    for p in words {
+        args.extend(["--param", p]);
+    }
+    let o = with_policy(home, emu, policy, "alice", &args);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("plan --json printed no plan ({e}): {}\n{}", text(&o.stdout), text(&o.stderr)));
+    (v, o.status.code())
+}
+
+#[test]
+fn protected_projects_and_tags_and_the_blast_radius_refuse_the_plan_and_change_nothing() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let s0 = state(&emu);
+
+    // Finance itself protected: every one of the 23 moves hits it.
+    let pol = write_policy(h, "protect-project.toml", "protected_projects = [\"finance\"]\n");
+    let out = h.join("p1.json");
+    let (plan, code) = plan_under(h, &emu, &pol, &out);
+    assert_ne!(code, Some(0), "a plan touching a protected project must not pass");
+    assert!(!plan["validation"]["ok"].as_bool().unwrap());
+    let errs = errors(&plan);
+    assert!(errs.iter().any(|e| e.contains("protected project 'Finance'")), "{errs:?}");
+    // Applying it anyway is refused by re-validation; nothing changes.
+    if out.exists() {
+        let o = with_policy(h, &emu, &pol, "alice", &["apply", out.to_str().unwrap(), "--approve", "all", "--json"]);
+        assert_ne!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    }
+    assert_eq!(state(&emu), s0, "a refused plan changed the site");
+
+    // A protected tag on one of the candidates: that workbook is named.
+    let (plan, _) = plan_under(h, &emu, &write_policy(h, "none.toml", ""), &h.join("p0.json"));
+    let step = plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "archive-workbooks").unwrap();
+    let items = step["items"].as_array().unwrap();
+    assert_eq!(items.len(), 23);
+    let snapshot: Value = serde_json::from_str(&{
+        let p = h.join("snap.json");
+        assert!(run(h, &emu, &["site", "snapshot", "--no-usage", "-o", p.to_str().unwrap()]).status.success());
+        std::fs::read_to_string(p).unwrap()
+    })
+    .unwrap();
+    // Pick a candidate that carries at least one tag on the site (computed from the snapshot).
+    let tagged = items
+        .iter()
+        .find_map(|i| {
+            let w = snapshot["workbooks"].as_array().unwrap().iter().find(|w| w["id"] == i["id"])?;
+            let t = w["tags"].as_array()?.first()?.as_str()?.to_string();
+            Some((i["name"].as_str().unwrap().to_string(), t))
+        })
+        .expect("at least one stale Finance workbook has a tag");
+    let carriers = items
+        .iter()
+        .filter(|i| {
+            snapshot["workbooks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w["id"] == i["id"] && w["tags"].as_array().unwrap().iter().any(|t| t == &tagged.1))
+        })
+        .count();
+    let pol = write_policy(h, "protect-tag.toml", &format!("protected_tags = [\"{}\"]\n", tagged.1.to_uppercase()));
+    // Planning under the policy leaves those workbooks out, each with the reason.
+    let (plan, code) = plan_under(h, &emu, &pol, &h.join("p2.json"));
+    assert_eq!(code, Some(0), "{:?}", errors(&plan));
+    let step = plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "archive-workbooks").unwrap();
+    assert_eq!(step["items"].as_array().unwrap().len(), 23 - carriers);
+    assert!(!step["items"].as_array().unwrap().iter().any(|i| i["name"] == tagged.0.as_str()));
+    let why = plan.to_string();
+    assert!(why.contains(&format!("protected by policy (tag '{}')", tagged.1)), "no exclusion reason in {why}");
+    // A plan made before the policy protected the tag is refused at apply (re-validation),
+    // names the workbook, and changes nothing.
+    let o = with_policy(h, &emu, &pol, "alice", &["apply", h.join("p0.json").to_str().unwrap(), "--approve", "all"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(err.contains(&format!("tagged '{}'", tagged.1)) && err.contains(&tagged.0), "{err}");
+    assert_eq!(state(&emu), s0, "a refused plan changed the site");
+
+    // Blast radius below 23.
+    let pol = write_policy(h, "blast.toml", "max_items_per_destructive_step = 10\n");
+    let (plan, code) = plan_under(h, &emu, &pol, &h.join("p3.json"));
+    assert_ne!(code, Some(0));
+    let errs = errors(&plan);
+    assert!(errs.iter().any(|e| e.contains("changes 23 items") && e.contains("at most 10")), "{errs:?}");
+    // At 23 the same plan passes.
+    let pol = write_policy(h, "blast-ok.toml", "max_items_per_destructive_step = 23\n");
+    let (plan, code) = plan_under(h, &emu, &pol, &h.join("p4.json"));
+    assert_eq!(code, Some(0), "{:?}", errors(&plan));
+    assert_eq!(state(&emu), s0, "planning changed the site");
+}
+
+#[test]
+fn two_distinct_approvers_are_needed_when_the_policy_says_so() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let pol = write_policy(h, "two.toml", "required_approvers = 2\n");
+    let out = h.join("plan.json");
+    let (plan, code) = plan_under(h, &emu, &pol, &out);
+    assert_eq!(code, Some(0), "{:?}", errors(&plan));
+    let s0 = state(&emu);
+    let apply = |actor: &str| {
+        with_policy(h, &emu, &pol, actor, &["apply", out.to_str().unwrap(), "--approve", "all", "--json"])
+    };
+
+    // The first approver: recorded, but the run waits (exit 3) and nothing changes.
+    let o = apply("alice");
+    assert_eq!(o.status.code(), Some(3), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "awaiting-approval");
+    assert!(v["reason"].as_str().unwrap().contains("2 distinct approvers; 1 approved"), "{v}");
+    assert_eq!(state(&emu), s0);
+    // The same person again does not count twice.
+    let o = apply("alice");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert_eq!(state(&emu), s0);
+
+    // A second person: the run goes ahead, and the audit log names both approvers.
+    let o = apply("bob");
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "succeeded", "{v}");
+    // Every item of every write step was done (the demo already has an Archive project).
+    let planned: usize = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["effect"] != "read")
+        .map(|s| s["items"].as_array().unwrap().len())
+        .sum();
+    let done: u64 = v["steps"].as_array().unwrap().iter().map(|s| s["done"].as_u64().unwrap()).sum();
+    assert_eq!(done as usize, planned, "{v}");
+    assert!(planned >= 23);
+    let export = h.join("audit.json");
+    let o = run(h, &emu, &["audit", "export", "--format", "json", "-o", export.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let audit: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    let started = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "run.started")
+        .unwrap_or_else(|| panic!("no run.started record: {audit}"));
+    let approver = started["approver"].as_str().unwrap();
+    assert!(approver.contains("alice") && approver.contains("bob"), "{approver}");
+
+    // The grant was used: applying the same plan again needs new approvals.
+    let o = apply("carol");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stdout));
+}
+
+#[test]
+fn a_malformed_policy_file_is_refused_with_its_path_and_nothing_runs() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let s0 = state(&emu);
+    for (name, body, needle) in [
+        ("typo.toml", "protected_projets = [\"Finance\"]\n", "protected_projets"),
+        ("type.toml", "max_items_per_destructive_step = \"ten\"\n", "max_items_per_destructive_step"),
+        ("syntax.toml", "protected_projects = [\"Finance\"\n", "typo"),
+    ] {
+        let pol = write_policy(h, name, body);
+        let o = with_policy(h, &emu, &pol, "alice", &["plan", "--intent", "archive-stale-content", "--json"]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o.stdout));
+        let err = text(&o.stderr);
+        assert!(err.contains(name), "{name}: the message does not name the file: {err}");
+        if needle != "typo" {
+            assert!(err.contains(needle), "{name}: the message does not name the field: {err}");
+        }
+        assert!(o.stdout.is_empty(), "{name}: printed a plan anyway");
+    }
+    let o = with_policy(h, &emu, &h.join("missing.toml"), "alice", &["plan", "--intent", "archive-stale-content"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o.stderr).contains("missing.toml"), "{}", text(&o.stderr));
+    assert_eq!(state(&emu), s0);
+}

@@ -1,0 +1,206 @@
+//! Shared helpers of the end-to-end tests: the real binary, `tabflow emulator serve` on a
+//! free port, a tiny HTTP client for the emulator's control routes, and state comparison.
+#![allow(dead_code)]
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tabflow"))
+}
+
+pub struct Emu(pub Child, pub String);
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The demo site served with a fixed clock, so plans are reproducible within a test.
+pub fn serve() -> Emu {
+    serve_with(&[])
+}
+
+pub fn serve_with(extra: &[&str]) -> Emu {
+    let mut child = bin()
+        .args(["emulator", "serve", "--port", "0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    Emu(child, url)
+}
+
+pub fn cmd(home: &Path, emu: &Emu, args: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(args)
+        .env("TABLEAU_SERVER", &emu.1)
+        .env("TABLEAU_SITE", "demo")
+        .env("TABFLOW_HOME", home)
+        .env("TABLEAU_PAT_NAME", "tabflow")
+        .env("TABLEAU_PAT_SECRET", "tabflow")
+        .env("TABFLOW_ACTOR", "test-operator")
+        .stdin(Stdio::null());
+    c
+}
+
+pub fn run(home: &Path, emu: &Emu, args: &[&str]) -> Output {
+    cmd(home, emu, args).output().unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn http(emu: &Emu, method: &str, path: &str, body: &str) -> String {
+    // A tiny blocking HTTP/1.1 client: enough for the emulator's control routes.
+    use std::io::{Read, Write};
+    let addr = emu.1.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default()
+}
+
+pub fn faults(emu: &Emu, json: &str) {
+    http(emu, "POST", "/_emulator/faults", json);
+}
+
+/// The emulator's own view of the site (the test oracle), without `now`/`updated_at` noise.
+pub fn state(emu: &Emu) -> Value {
+    let body = http(emu, "GET", "/_emulator/snapshot", "");
+    // Chunked transfer: take the JSON object between the first '{' and the last '}'.
+    let start = body.find('{').unwrap();
+    let end = body.rfind('}').unwrap();
+    let mut v: Value = serde_json::from_str(&dechunk(&body[start..=end])).unwrap();
+    strip(&mut v);
+    v
+}
+
+/// The first few paths where two states differ (for readable failures).
+pub fn differences(a: &Value, b: &Value) -> String {
+    fn walk(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
+        if out.len() >= 6 || a == b {
+            return;
+        }
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for k in x.keys().chain(y.keys()) {
+                    walk(
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        format!("{path}.{k}"),
+                        out,
+                    );
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                    walk(u, v, format!("{path}[{i}]"), out);
+                }
+            }
+            _ => out.push(format!("{path}: {} vs {}", short(a), short(b))),
+        }
+    }
+    fn short(v: &Value) -> String {
+        let s = v.to_string();
+        if s.len() > 200 { format!("{}…", &s[..200]) } else { s }
+    }
+    let mut out = vec![];
+    walk(a, b, String::new(), &mut out);
+    out.join("\n")
+}
+
+pub fn same(a: &Value, b: &Value, what: &str) {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    strip(&mut a);
+    strip(&mut b);
+    let (a, b) = (&a, &b);
+    assert!(a == b, "{what}:\n{}", differences(a, b));
+}
+
+pub fn dechunk(s: &str) -> String {
+    // Chunk-size lines look like "\r\n1f4\r\n" inside the body; drop them.
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\r\n") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find("\r\n") {
+            Some(j) if after[..j].chars().all(|c| c.is_ascii_hexdigit()) && j > 0 => rest = &after[j + 2..],
+            _ => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+pub fn strip(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for k in ["now", "updated_at", "revision", "last_login"] {
+                m.remove(k);
+            }
+            for (k, x) in m.iter_mut() {
+                strip(x);
+                // Tags are a set.
+                if k == "tags"
+                    && let Value::Array(a) = x
+                {
+                    a.sort_by_key(|t| t.to_string());
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
+
+/// `request` is an intent and its parameters ("archive-stale-content project=Finance"): the
+/// engine is tested here, not the sentence parser.
+pub fn plan_file(home: &Path, emu: &Emu, request: &str, answers: &[&str]) -> (std::path::PathBuf, Value) {
+    let path = home.join(format!("plan-{}.json", rand_suffix()));
+    let mut words = request.split(' ');
+    let mut args = vec!["plan", "--intent", words.next().unwrap(), "-o", path.to_str().unwrap(), "--json"];
+    let params: Vec<String> = request
+        .split(' ')
+        .skip(1)
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => format!("{k}={}", v.replace('_', " ")),
+            None => p.to_string(),
+        })
+        .collect();
+    for p in &params {
+        args.push("--param");
+        args.push(p);
+    }
+    for a in answers {
+        args.push("--answer");
+        args.push(a);
+    }
+    let o = run(home, emu, &args);
+    assert!(o.status.success(), "plan failed: {}\n{}", text(&o.stderr), text(&o.stdout));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    (path, v)
+}
+
+pub fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
