@@ -649,7 +649,8 @@ pub async fn republish(client: &Client, id: &str, filename: &str, bytes: &[u8]) 
         .ok_or_else(|| OpError::Missing(format!("workbook {id} has no project")))?;
     let tags: BTreeSet<String> = w.tags.as_ref().map(|t| t.labels()).unwrap_or_default().into_iter().collect();
     let owner = w.owner.as_ref().and_then(|o| o.id.clone());
-    let published = client.publish_workbook(&ProjectId::new(project), &name, filename, bytes, true).await?;
+    let show_tabs = tabflow_wire::xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true);
+    let published = client.republish_workbook(&ProjectId::new(project), &name, filename, bytes, show_tabs).await?;
     if published.id.as_deref().is_some_and(|p| p != id) {
         return Err(OpError::Missing(format!(
             "publishing over '{name}' created another workbook ({}) instead of replacing {id}",
