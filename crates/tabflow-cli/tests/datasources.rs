@@ -376,3 +376,46 @@ fn nothing_matches_nothing_to_do_and_no_run() {
     let runs = ok_json(&run(h, &emu, &["runs", "list", "--json"]), "runs list");
     assert_eq!(runs.as_array().map(Vec::len), Some(0), "no run was started: {runs}");
 }
+
+/// The oracle behind `files_agree_with_snapshot`: the emulator takes a workbook's datasources
+/// from the file it is given. A file rewritten here by hand (plain string replace, no tabflow
+/// code) and published with overwrite moves the workbook to the datasource the file names.
+#[test]
+fn the_emulator_reads_datasources_from_the_published_file() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (_, before) = snapshot(h, &emu, "before.json");
+    let ds = list(&before, "datasources");
+    let w = list(&before, "workbooks").iter().find(|w| list(w, "datasource_ids").len() == 1).unwrap();
+    let from = ds.iter().find(|d| list(w, "datasource_ids").contains(&d["id"])).unwrap();
+    let to = ds.iter().find(|d| d["id"] != from["id"] && d["project_id"] == from["project_id"]).unwrap();
+    let auth = sign_in(&emu);
+    let file = download(&emu, &auth, &s(&w["id"]));
+    let (old, new) = (format!("dbname='{}'", s(&from["content_url"])), format!("dbname='{}'", s(&to["content_url"])));
+    assert!(file.contains(&old), "{file}");
+    let edited = file.replace(&old, &new);
+    let payload = format!(
+        "<tsRequest><workbook name=\"{}\" showTabs=\"{}\"><project id=\"{}\"/></workbook></tsRequest>",
+        s(&w["name"]).replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;"),
+        w["show_tabs"].as_bool().unwrap_or(true),
+        s(&w["project_id"])
+    );
+    let mut body = Vec::new();
+    body.extend_from_slice(b"--B0\r\nContent-Disposition: name=\"request_payload\"\r\nContent-Type: text/xml\r\n\r\n");
+    body.extend_from_slice(payload.as_bytes());
+    body.extend_from_slice(b"\r\n--B0\r\nContent-Disposition: name=\"tableau_workbook\"; filename=\"w.twb\"\r\nContent-Type: application/octet-stream\r\n\r\n");
+    body.extend_from_slice(edited.as_bytes());
+    body.extend_from_slice(b"\r\n--B0--\r\n");
+    let (code, out) = http(
+        &emu,
+        "POST",
+        &format!("/api/3.25/sites/{}/workbooks?workbookType=twb&overwrite=true", auth.1),
+        &[("X-Tableau-Auth", &auth.0), ("Content-Type", "multipart/mixed; boundary=B0")],
+        &body,
+    );
+    assert!(code == 200 || code == 201, "{code}: {}", text(&out));
+    let (_, after) = snapshot(h, &emu, "after.json");
+    let now = list(&after, "workbooks").iter().find(|x| x["id"] == w["id"]).unwrap();
+    assert_eq!(list(now, "datasource_ids"), &[to["id"].clone()], "the workbook follows its file");
+}

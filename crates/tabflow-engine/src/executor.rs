@@ -1215,7 +1215,7 @@ impl<'a> Engine<'a> {
             };
             let undone = if op.needs_file() {
                 // One republish of the saved file undoes every repoint of this workbook.
-                let r = if file_restored { Ok(None) } else { undo_repoint(ctx, &self.store, &live_id, op).await };
+                let r = if file_restored { Ok(None) } else { undo_repoint(ctx, self.store, &live_id, op).await };
                 file_restored = true;
                 r
             } else {
