@@ -273,6 +273,32 @@ impl Client {
         d.workbook.ok_or_else(|| missing("workbook"))
     }
 
+    /// Publishes a workbook file over the workbook of the same name in the project (overwrite),
+    /// keeping its tabs setting (a publish sets it, and it decides whether views carry their
+    /// own permissions).
+    pub async fn republish_workbook(
+        &self,
+        project: &ProjectId,
+        name: &str,
+        filename: &str,
+        data: &[u8],
+        show_tabs: bool,
+    ) -> Result<xml::Workbook> {
+        let payload = xml::request_to_string(&TsRequest {
+            workbook: Some(xml::Workbook {
+                name: Some(name.to_string()),
+                show_tabs: Some(xml::bool_str(show_tabs)),
+                project: Some(IdRef::id(project.as_str())),
+                ..xml::Workbook::default()
+            }),
+            ..TsRequest::default()
+        });
+        let ext = if filename.to_lowercase().ends_with(".twbx") { "twbx" } else { "twb" };
+        let d =
+            self.publish("workbooks", "workbookType", ext, "tableau_workbook", &payload, filename, data, true).await?;
+        d.workbook.ok_or_else(|| missing("workbook"))
+    }
+
     pub async fn publish_datasource(
         &self,
         project: &ProjectId,

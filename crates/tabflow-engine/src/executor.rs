@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::approval::Grant;
 use crate::audit::NewRecord;
-use crate::ops::{self, Image, Op, OpError, State, Target};
+use crate::ops::{self, Image, Op, OpError, OpResult, State, Target};
 use crate::plan::{Effect, Item, Plan, Step};
 use crate::policy::Policy;
 use crate::store::{Entry, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store, StoreError};
@@ -386,6 +386,11 @@ fn describe_drift(op: &Op, live: &Image) -> String {
             format!("its site role changed since the plan (now {})", live.site_role.clone().unwrap_or_default())
         }
         _ if !live.exists => "it no longer exists".into(),
+        Op::Repoint { before, .. } => format!(
+            "it no longer uses '{}' (its file points at {})",
+            before.name,
+            live.datasources.iter().flatten().cloned().collect::<Vec<_>>().join(", ")
+        ),
         _ => "it changed since the plan".into(),
     }
 }
@@ -425,6 +430,12 @@ fn after_image(live: &Image, ops: &[Op], ctx_target: &dyn Fn(&Op) -> Option<Stri
             }
             Op::CreateProject { .. } => img.exists = true,
             Op::DeleteSubscription { .. } => img.exists = false,
+            Op::Repoint { before, after } => {
+                let mut d = img.datasources.clone().unwrap_or_default();
+                d.remove(&before.content_url);
+                d.insert(after.content_url.clone());
+                img.datasources = Some(d);
+            }
         }
     }
     img
@@ -462,7 +473,7 @@ async fn process_item(
     if let Some(Op::CreateProject { name, parent_id, .. }) = ops.first() {
         return create_project_item(ctx, step, item, name, parent_id.as_deref(), &ops[0]).await;
     }
-    let live = match ops::read_image(ctx.client, &item.kind, &item.id, with_permissions).await {
+    let live = match read_for(ctx.client, &item.kind, &item.id, &ops, with_permissions).await {
         Ok(l) => l,
         Err(e) => return Ok(ItemOutcome::Failed(format!("cannot read it: {e}"))),
     };
@@ -499,9 +510,16 @@ async fn process_item(
         )));
     }
     // Staged delete: the backup must exist before the item is moved to quarantine.
+    // A repoint keeps the file as it was before this run, to republish on rollback.
     let mut backup_sha = None;
-    if step.kind == "stage-delete" && matches!(item.kind.as_str(), "workbook" | "datasource") {
-        match ctx.store.backup(&item.id).await {
+    let keeps_file = ops.iter().any(Op::needs_file);
+    if (step.kind == "stage-delete" || keeps_file) && matches!(item.kind.as_str(), "workbook" | "datasource") {
+        let saved = if keeps_file {
+            ctx.store.backup_of(&ctx.run_id, &item.id).await
+        } else {
+            ctx.store.backup(&item.id).await
+        };
+        match saved {
             Ok(Some(_)) => {}
             _ => {
                 let downloaded = match item.kind.as_str() {
@@ -551,8 +569,14 @@ async fn process_item(
             }
             Err(e) => {
                 // The response may have been lost after the server applied it: look.
-                let now =
-                    ops::read_image(ctx.client, &item.kind, &item.id, with_permissions || op.needs_permissions()).await;
+                let now = read_for(
+                    ctx.client,
+                    &item.kind,
+                    &item.id,
+                    std::slice::from_ref(op),
+                    with_permissions || op.needs_permissions(),
+                )
+                .await;
                 let landed = now.as_ref().is_ok_and(|l| ops::classify(op, l, target.as_deref()) == State::After);
                 if !landed || matches!(op, Op::CreateProject { .. }) {
                     let msg = e.to_string();
@@ -610,6 +634,23 @@ async fn process_item(
             .await?;
     }
     Ok(ItemOutcome::Done)
+}
+
+/// The live image, with the workbook's datasource references when a repoint needs them.
+async fn read_for(client: &Client, kind: &str, id: &str, ops: &[Op], with_permissions: bool) -> OpResult<Image> {
+    let mut img = ops::read_image(client, kind, id, with_permissions).await?;
+    ops::fill_datasources(client, &mut img, ops).await?;
+    Ok(img)
+}
+
+/// Undoes a repoint by republishing the file this run saved before it; without a saved file
+/// (it was never taken), by rewriting the connection back.
+async fn undo_repoint(ctx: &Ctx<'_>, store: &Store, id: &str, op: &Op) -> OpResult<Option<String>> {
+    match store.backup_of(&ctx.run_id, id).await {
+        Ok(Some((filename, bytes))) => ops::republish(ctx.client, id, &filename, &bytes).await.map(|()| None),
+        Ok(None) => ops::compensate(ctx.client, "workbook", id, op, None).await,
+        Err(e) => Err(OpError::Missing(format!("the saved file cannot be read: {e}"))),
+    }
 }
 
 async fn project_named(client: &Client, name: &str, parent: Option<&str>) -> Result<Option<String>, ExecError> {
@@ -1169,7 +1210,7 @@ impl<'a> Engine<'a> {
         } else {
             item.id.clone()
         };
-        let live = ops::read_image(ctx.client, &item.kind, &live_id, with_perm)
+        let live = read_for(ctx.client, &item.kind, &live_id, &ops, with_perm)
             .await
             .map_err(|e| ExecError::Refused(e.to_string()))?;
         let mut to_undo = vec![];
@@ -1219,13 +1260,22 @@ impl<'a> Engine<'a> {
                 vec![],
             )
             .await?;
+        let mut file_restored = false;
         for op in &to_undo {
             let target = ctx.target_of(op);
             let created_for_op = match op {
                 Op::Project { .. } => target.as_deref(),
                 _ => created,
             };
-            if let Err(e) = ops::compensate(ctx.client, &item.kind, &live_id, op, created_for_op).await {
+            let undone = if op.needs_file() {
+                // One republish of the saved file undoes every repoint of this workbook.
+                let r = if file_restored { Ok(None) } else { undo_repoint(ctx, self.store, &live_id, op).await };
+                file_restored = true;
+                r
+            } else {
+                ops::compensate(ctx.client, &item.kind, &live_id, op, created_for_op).await
+            };
+            if let Err(e) = undone {
                 let msg = format!("undo failed: {e}");
                 let en = ctx.entry(step, item, Phase::CompensateFailed, Value::Null, msg.clone());
                 let a = ctx.audit(step, item, "rollback", serde_json::to_value(&live).ok(), None, &msg);
@@ -1248,7 +1298,7 @@ impl<'a> Engine<'a> {
             }
         }
         // Verify by reading back.
-        let back = ops::read_image(ctx.client, &item.kind, &live_id, with_perm)
+        let back = read_for(ctx.client, &item.kind, &live_id, &ops, with_perm)
             .await
             .map_err(|e| ExecError::Refused(e.to_string()))?;
         let mut ok = true;

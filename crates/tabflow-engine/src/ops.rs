@@ -7,7 +7,8 @@
 //! - live == before → apply;
 //! - anything else → someone else changed it (drift): do not touch, report.
 //!
-//! Rollback is the same operation with before and after swapped.
+//! Rollback is the same operation with before and after swapped — except a repoint, whose
+//! rollback republishes the file saved before it (the executor keeps it in the store).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -110,6 +111,20 @@ pub struct Image {
     /// Subscriptions that reference the item (content items) or belong to it (users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriptions: Option<Vec<Value>>,
+    /// Content URLs of the published datasources a workbook's file points at (read only when
+    /// a repoint needs them: it costs a download).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasources: Option<BTreeSet<String>>,
+}
+
+/// A published datasource as a repoint names it: the id for people and the validator, the
+/// content URL the workbook file refers to, and the display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasourceRef {
+    pub id: String,
+    pub content_url: String,
+    #[serde(default)]
+    pub name: String,
 }
 
 /// A capability in a serializable form (the client's type carries no serde).
@@ -198,6 +213,12 @@ pub enum Op {
     DeleteSubscription {
         subscription: Value,
     },
+    /// A workbook's connection to a published datasource, moved to another one: download
+    /// the file, rewrite the `sqlproxy` connection, republish with overwrite.
+    Repoint {
+        before: DatasourceRef,
+        after: DatasourceRef,
+    },
 }
 
 /// Where a move goes: a known project, or the project another step of the plan creates.
@@ -274,6 +295,14 @@ impl Op {
             ("subscription", "exists") if !c.before.is_null() && c.after.is_null() => {
                 Op::DeleteSubscription { subscription: c.before.clone() }
             }
+            ("workbook", "datasource") => {
+                let read = |v: &Value, what: &str| {
+                    serde_json::from_value::<DatasourceRef>(v.clone()).map_err(|e| {
+                        OpError::Unsupported(format!("the {what} datasource of {} is malformed: {e}", c.item))
+                    })
+                };
+                Op::Repoint { before: read(&c.before, "current")?, after: read(&c.after, "new")? }
+            }
             (k, f) => return Err(OpError::Unsupported(format!("field '{f}' of a {k}"))),
         })
     }
@@ -281,6 +310,12 @@ impl Op {
     /// Whether reading the item's explicit permissions is needed to check or undo this op.
     pub fn needs_permissions(&self) -> bool {
         matches!(self, Op::Permissions { .. } | Op::ContentPermissions { .. })
+    }
+
+    /// Whether checking this op needs the workbook's file (its datasource references), and
+    /// undoing it the file saved before it.
+    pub fn needs_file(&self) -> bool {
+        matches!(self, Op::Repoint { .. })
     }
 
     /// The same change, reversed (for compensation). `created` is the id a create produced.
@@ -302,6 +337,7 @@ impl Op {
             }
             Op::SiteRole { before, after } => Op::SiteRole { before: after.clone(), after: before.clone() },
             Op::Groups { before, after } => Op::Groups { before: after.clone(), after: before.clone() },
+            Op::Repoint { before, after } => Op::Repoint { before: after.clone(), after: before.clone() },
             Op::CreateProject { .. } | Op::DeleteSubscription { .. } => return None,
         })
     }
@@ -388,6 +424,11 @@ pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
             let changed: BTreeSet<&String> = before.symmetric_difference(after).collect();
             let is = |set: &BTreeSet<String>| changed.iter().all(|g| now.contains(*g) == set.contains(*g));
             pick(is(before), is(after))
+        }
+        Op::Repoint { before, after } => {
+            let now = live.datasources.clone().unwrap_or_default();
+            let uses_before = now.contains(&before.content_url);
+            pick(uses_before, !uses_before && now.contains(&after.content_url))
         }
     }
 }
@@ -564,8 +605,71 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
             Err(e) if e.status() == Some(404) => {}
             Err(e) => return Err(e.into()),
         },
+        Op::Repoint { before, after } => {
+            let wid = WorkbookId::new(id);
+            let (filename, bytes) = client.download_workbook(&wid, true).await?;
+            let doc = tabflow_wire::twb::document(&filename, &bytes).map_err(file_error)?;
+            let to =
+                tabflow_wire::twb::PublishedRef { content_url: after.content_url.clone(), name: after.name.clone() };
+            let new = tabflow_wire::twb::repoint(&doc, &before.content_url, &to).map_err(file_error)?;
+            republish(client, id, &filename, new.as_bytes()).await?;
+        }
     }
     Ok(None)
+}
+
+fn file_error(e: tabflow_wire::twb::Error) -> OpError {
+    OpError::Unsupported(e.to_string())
+}
+
+/// Reads the published datasources a workbook's file points at into the image, when one of
+/// the ops needs them (one download per workbook).
+pub async fn fill_datasources(client: &Client, img: &mut Image, ops: &[Op]) -> OpResult<()> {
+    if img.kind != "workbook" || !img.exists || !ops.iter().any(Op::needs_file) {
+        return Ok(());
+    }
+    let (filename, bytes) = client.download_workbook(&WorkbookId::new(&img.id), false).await?;
+    let doc = tabflow_wire::twb::document(&filename, &bytes).map_err(file_error)?;
+    let refs = tabflow_wire::twb::published_datasources(&doc).map_err(file_error)?;
+    img.datasources = Some(refs.into_iter().map(|r| r.content_url).collect());
+    Ok(())
+}
+
+/// Publishes `bytes` over the workbook `id` (same name and project, overwrite) and puts back
+/// what an overwrite drops on Tableau Server (tags, owner). Refuses when the publish made a
+/// new workbook instead of replacing this one.
+pub async fn republish(client: &Client, id: &str, filename: &str, bytes: &[u8]) -> OpResult<()> {
+    let wid = WorkbookId::new(id);
+    let w = client.workbook(&wid).await?;
+    let name = w.name.clone().ok_or_else(|| OpError::Missing(format!("workbook {id} has no name")))?;
+    let project = w
+        .project
+        .as_ref()
+        .and_then(|p| p.id.clone())
+        .ok_or_else(|| OpError::Missing(format!("workbook {id} has no project")))?;
+    let tags: BTreeSet<String> = w.tags.as_ref().map(|t| t.labels()).unwrap_or_default().into_iter().collect();
+    let owner = w.owner.as_ref().and_then(|o| o.id.clone());
+    let show_tabs = tabflow_wire::xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true);
+    let published = client.republish_workbook(&ProjectId::new(project), &name, filename, bytes, show_tabs).await?;
+    if published.id.as_deref().is_some_and(|p| p != id) {
+        return Err(OpError::Missing(format!(
+            "publishing over '{name}' created another workbook ({}) instead of replacing {id}",
+            published.id.unwrap_or_default()
+        )));
+    }
+    let now = client.workbook(&wid).await?;
+    let now_tags: BTreeSet<String> = now.tags.map(|t| t.labels()).unwrap_or_default().into_iter().collect();
+    let lost: Vec<String> = tags.difference(&now_tags).cloned().collect();
+    if !lost.is_empty() {
+        client.add_tags(ContentKind::Workbook, id, &lost).await?;
+    }
+    if let Some(o) = owner
+        && now.owner.and_then(|x| x.id).as_deref() != Some(o.as_str())
+    {
+        let u = WorkbookUpdate { owner_id: Some(UserId::new(o)), ..Default::default() };
+        client.update_workbook(&wid, &u).await?;
+    }
+    Ok(())
 }
 
 /// Undoes an op that had been applied. Creates are undone by deleting what was created

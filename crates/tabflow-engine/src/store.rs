@@ -507,6 +507,25 @@ impl Store {
         Ok(sha)
     }
 
+    /// The backup one run took of an item (a repoint's original file), verified against its
+    /// checksum.
+    pub async fn backup_of(&self, run_id: &str, item_id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+        let row = sqlx::query("SELECT filename, sha256, bytes FROM backups WHERE run_id = $1 AND item_id = $2")
+            .bind(run_id)
+            .bind(item_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let bytes: Vec<u8> = r.get(2);
+        let sha: String = r.get(1);
+        if crate::plan::sha256_hex(&bytes) != sha {
+            return Err(StoreError::Damaged(format!(
+                "the backup of {item_id} from run {run_id} does not match its checksum"
+            )));
+        }
+        Ok(Some((r.get(0), bytes)))
+    }
+
     /// The newest backup of an item: (filename, bytes), verified against its checksum.
     pub async fn backup(&self, item_id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
         let row = sqlx::query(

@@ -8,6 +8,7 @@
 //!   in both the raw and the percent-encoded forms.
 //! - [`graphql`]: Metadata API request and response envelopes.
 //! - [`capability`]: permission capability names and site roles.
+//! - [`twb`]: workbook files: the published datasources they point at, and repointing.
 
 pub mod capability;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod graphql;
 pub mod ids;
 pub mod paging;
 pub mod sort;
+pub mod twb;
 pub mod xml;
 
 pub use error::ApiError;

@@ -4,10 +4,11 @@
 //!
 //! Implemented here: `archive-stale-content`, `delete-content` (staged), `offboard-user`,
 //! `audit-permissions` / `update-permissions` (revoking overly broad grants), and
-//! `notify-owners` (recipients listed; sending belongs to the notifications feature).
-//! `consolidate-datasources`, `migrate-datasource` and `query` are answered with a plain
-//! "not available in this build" question instead of a guess.
+//! `notify-owners` (recipients listed; sending belongs to the notifications feature),
+//! `consolidate-datasources` and `migrate-datasource` (module `datasources`). `query` is
+//! answered with a plain "not available in this build" question instead of a guess.
 
+mod datasources;
 pub mod ground;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -993,6 +994,8 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
             "audit-permissions" => b.permissions(i, false),
             "update-permissions" => b.permissions(i, true),
             "notify-owners" => b.notify(i),
+            "consolidate-datasources" => b.consolidate(i),
+            "migrate-datasource" => b.migrate(i),
             other => {
                 b.plan.notes.push(format!("'{other}' is not available in this build yet; no step was planned for it."));
                 b.ask(

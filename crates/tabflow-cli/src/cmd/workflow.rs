@@ -470,6 +470,19 @@ async fn approve_and_run(
             code: Code::NeedsInput,
         }));
     }
+    if !plan.steps.iter().any(|s| s.is_write()) {
+        // Nothing would change: no run is started.
+        let why = plan.notes.iter().find(|n| n.starts_with("Nothing to do")).cloned();
+        if json {
+            println!(
+                "{}",
+                json!({"run_id": null, "status": "nothing-to-do", "plan_id": plan.id, "reason": why, "steps": [], "reports": []})
+            );
+        } else {
+            println!("{}", why.unwrap_or_else(|| format!("Nothing to do: plan {} changes nothing.", plan.id)));
+        }
+        return Ok(Code::Ok);
+    }
     store.save_plan(plan).await.map_err(|e| fail(e.to_string(), "check the state store"))?;
     let approver = Approver::terminal(whoami());
     if reject {

@@ -624,10 +624,18 @@ pub(crate) async fn publish_workbook(shared: Shr, a: Auth, headers: HeaderMap, q
     let publisher = a.0.user_id.clone();
     let (wi, status) = match existing {
         Some(i) if p.overwrite => {
+            // The model's size counts extract data the served file does not materialize; that
+            // part carries over, so republishing the downloaded file keeps the size and an
+            // edit changes it by what the file grew or shrank.
+            let previous_file_len = match st.revisions.get(&st.site.workbooks[i].id).and_then(|r| r.last()) {
+                Some(Revision { file: Some((_, f)), .. }) => f.len() as u64,
+                _ => crate::content::workbook_twb(&st.site, &st.site.workbooks[i], &st.server_host).len() as u64,
+            };
             let w = &mut st.site.workbooks[i];
+            let unmaterialized = w.size.saturating_sub(previous_file_len);
             w.revision += 1;
             w.updated_at = now;
-            w.size = p.data.len() as u64;
+            w.size = p.data.len() as u64 + unmaterialized;
             w.datasource_ids = ds_ids;
             if !info.fields_used.is_empty() {
                 w.fields_used = info.fields_used.clone();
