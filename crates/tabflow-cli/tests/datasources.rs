@@ -4,53 +4,15 @@
 //! computed from the site snapshot taken before, not from the plan; the republished files are
 //! downloaded and read to check that the site's datasource references come from them.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tabflow"))
-}
-
-struct Emu(Child, String);
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve() -> Emu {
-    let mut child =
-        bin().args(["emulator", "serve", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    Emu(child, url)
-}
-
-fn run(home: &Path, emu: &Emu, args: &[&str]) -> Output {
-    bin()
-        .args(args)
-        .env("TABLEAU_SERVER", &emu.1)
-        .env("TABLEAU_SITE", "demo")
-        .env("TABFLOW_HOME", home)
-        .env("TABLEAU_PAT_NAME", "tabflow")
-        .env("TABLEAU_PAT_SECRET", "tabflow")
-        .env("TABFLOW_ACTOR", "test-operator")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use support::{Emu, run, serve, text};
 
 fn ok_json(o: &Output, what: &str) -> Value {
     assert!(o.status.success(), "{what} failed: {}\n{}", text(&o.stderr), text(&o.stdout));
