@@ -124,7 +124,9 @@ impl Config {
             // A local llama.cpp server serves the one model it loaded, whatever the name.
             None if provider == Provider::OpenAi => "local".to_string(),
             None => {
-                return Err(Error::Config("set TABFLOW_LLM_MODEL (e.g. claude-haiku-4-5) for the Anthropic API".into()));
+                return Err(Error::Config(
+                    "set TABFLOW_LLM_MODEL (e.g. claude-haiku-4-5) for the Anthropic API".into(),
+                ));
             }
         };
         let api_key = match env("TABFLOW_LLM_API_KEY") {
