@@ -49,8 +49,14 @@ fn run(home: &Path, emu: &Emu, args: &[&str]) -> Output {
 
 fn ok_json(home: &Path, emu: &Emu, args: &[&str]) -> Value {
     let o = run(home, emu, args);
-    assert!(o.status.success(), "{args:?} failed: {}\n{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 fn snapshot(home: &Path, emu: &Emu) -> Value {
@@ -105,8 +111,12 @@ fn a_chosen_owner_is_suggested_first_until_reset() {
         .map(|x| x["id"].as_str().unwrap().to_string())
         .collect();
     assert!(owned.len() >= 10, "the demo's John Smith owns content: {}", owned.len());
-    let project_name: BTreeMap<&str, &str> =
-        site["projects"].as_array().unwrap().iter().map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap())).collect();
+    let project_name: BTreeMap<&str, &str> = site["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
     let content_projects: BTreeSet<&str> = ["workbooks", "datasources"]
         .iter()
         .flat_map(|k| site[*k].as_array().unwrap().iter())
@@ -133,7 +143,12 @@ fn a_chosen_owner_is_suggested_first_until_reset() {
 
     // The user overrides the suggestion, approves and runs.
     let plan_file = h.join("override.json");
-    let p = ok_json(h, &emu, &[&OFFBOARD[..], &["--param", &format!("new_owner={chosen}"), "-o", plan_file.to_str().unwrap(), "--json"]].concat());
+    let p = ok_json(
+        h,
+        &emu,
+        &[&OFFBOARD[..], &["--param", &format!("new_owner={chosen}"), "-o", plan_file.to_str().unwrap(), "--json"]]
+            .concat(),
+    );
     assert!(transfers(&p).values().all(|(o, _)| o == chosen));
     let r = ok_json(h, &emu, &["apply", plan_file.to_str().unwrap(), "--approve", "all", "--json"]);
     assert_eq!(r["status"], "succeeded", "{r}");
@@ -198,7 +213,11 @@ fn repeated_answers_become_the_default_and_removed_items_are_marked() {
 
     // Approve all but one item: that one is recorded as removed and marked next time.
     let plan_file = h.join("archive.json");
-    let p = ok_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all"), "-o", plan_file.to_str().unwrap()]].concat());
+    let p = ok_json(
+        h,
+        &emu,
+        &[&archive[..], &["--answer", &format!("{qid}=archive-all"), "-o", plan_file.to_str().unwrap()]].concat(),
+    );
     let moves = steps_of(&p, "archive-workbooks").unwrap();
     let ids: Vec<&str> = moves["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert!(ids.len() >= 3, "{ids:?}");
@@ -207,7 +226,8 @@ fn repeated_answers_become_the_default_and_removed_items_are_marked() {
     let r = ok_json(h, &emu, &["apply", plan_file.to_str().unwrap(), "--approve", &approve, "--json"]);
     assert!(matches!(r["status"].as_str(), Some("partial" | "succeeded")), "{r}");
     let learned = ok_json(h, &emu, &["learn", "show", "--json"]);
-    let removed: Vec<&str> = learned["removed"].as_array().unwrap().iter().map(|x| x["item"].as_str().unwrap()).collect();
+    let removed: Vec<&str> =
+        learned["removed"].as_array().unwrap().iter().map(|x| x["item"].as_str().unwrap()).collect();
     assert_eq!(removed, vec![left_out], "{learned}");
 
     let again = ok_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());

@@ -161,6 +161,28 @@ fn intents_of(request: &str, intent: &Option<String>, params: &[String]) -> anyh
     Ok(parsed.intents.into_iter().map(|i| Intent { name: i.name, params: i.params }).collect())
 }
 
+/// The credentials tabflow holds (Tableau, LLM key), to be kept out of plans and prompts. The
+/// built-in demo site's sign-in is public (DESIGN.md §4), so it is not one of them.
+fn secrets(session: &Session) -> Vec<String> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut out: Vec<String> = env("TABFLOW_LLM_API_KEY").into_iter().collect();
+    if !session.is_demo() {
+        out.extend(["TABLEAU_PAT_SECRET", "TABLEAU_PASSWORD", "TABLEAU_JWT"].iter().filter_map(|k| env(k)));
+        out.push(match &session.client.config().credentials {
+            tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose().to_string(),
+            tabflow_client::config::Credentials::Password { password, .. } => password.expose().to_string(),
+            tabflow_client::config::Credentials::Jwt { token } => token.expose().to_string(),
+        });
+    }
+    out.retain(|s| s.len() >= 4);
+    out
+}
+
+/// The request as plans and models see it: any credential pasted into it is `[redacted]`.
+fn redacted(session: &Session, request: &str) -> String {
+    secrets(session).iter().fold(request.to_string(), |r, s| r.replace(s.as_str(), "[redacted]"))
+}
+
 /// The request's intents from the configured LLM (falling back to the rule-based parser),
 /// and notes saying which answered; the notes are also printed on stderr.
 async fn intents_from_llm(
@@ -173,16 +195,9 @@ async fn intents_from_llm(
     let config = tabflow_llm::Config::resolve(|k| std::env::var(k).ok(), file.as_deref())
         .map_err(|e| usage(e.to_string(), "configure a model (README: \"Optional LLM backend\") or leave out --llm"))?;
     let llm = tabflow_llm::Llm::new(config).map_err(|e| fail(e.to_string(), "check the [llm] settings"))?;
-    // Every credential tabflow holds is redacted from what the model sees.
-    let mut secrets: Vec<String> = ["TABLEAU_PAT_SECRET", "TABLEAU_PASSWORD", "TABLEAU_JWT"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok())
-        .collect();
-    match &session.client.config().credentials {
-        tabflow_client::config::Credentials::Pat { secret, .. } => secrets.push(secret.expose().to_string()),
-        tabflow_client::config::Credentials::Password { password, .. } => secrets.push(password.expose().to_string()),
-        tabflow_client::config::Credentials::Jwt { token } => secrets.push(token.expose().to_string()),
-    }
+    // The request is already redacted; the library also redacts these (and its own key) from
+    // everything it sends.
+    let secrets = secrets(session);
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let outcome = llm.interpret(request, chrono::Utc::now().date_naive(), &secrets).await;
     for n in &outcome.notes {
@@ -351,6 +366,7 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
     let store = a.store.open().await?;
     let learned = learned(&store).await?;
     let session = a.connect.open().await?;
+    let request = redacted(&session, &request);
     let result = async {
         let (intents, notes) = if a.llm {
             intents_from_llm(&session, &a.connect, &request).await?
@@ -686,15 +702,16 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
     let store = a.store.open().await?;
     let learned = learned(&store).await?;
     let session = a.connect.open().await?;
+    let request = redacted(&session, &a.request);
     let result = async {
         let (intents, notes) = if a.llm {
-            intents_from_llm(&session, &a.connect, &a.request).await?
+            intents_from_llm(&session, &a.connect, &request).await?
         } else {
-            (intents_of(&a.request, &None, &[])?, vec![])
+            (intents_of(&request, &None, &[])?, vec![])
         };
         loop {
             let made =
-                make_plan(&session, &a.request, intents.clone(), answers.clone(), &policy, &notes, learned.clone())
+                make_plan(&session, &request, intents.clone(), answers.clone(), &policy, &notes, learned.clone())
                     .await?;
             let vp = match made {
                 Ok(v) => v,
@@ -729,7 +746,7 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                             println!("{}", json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []}));
                         } else {
                             print!("{}", render(plan));
-                            println!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE", a.request, q.id);
+                            println!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE", request, q.id);
                         }
                         return Ok(Code::NeedsInput);
                     }
