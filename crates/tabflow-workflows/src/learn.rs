@@ -40,7 +40,7 @@ pub struct Learned {
 impl Learned {
     /// `rows` as the store lists them (newest first).
     pub fn new(mut rows: Vec<LearningRow>) -> Learned {
-        rows.sort_by(|a, b| b.id.cmp(&a.id));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.id));
         Learned { rows }
     }
 
