@@ -231,6 +231,9 @@ pub struct Plan {
     /// Answers already given (question id → choice); answering produces a new version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub answers: BTreeMap<String, String>,
+    /// The questions `answers` answered, as they were asked (for reviewers and learning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answered: Vec<Question>,
     #[serde(default = "one")]
     pub version: u32,
     /// Notes for the reviewer (which usage source was used and its coverage, grounding).
@@ -271,6 +274,7 @@ impl Plan {
             questions: vec![],
             fingerprint: String::new(),
             answers: BTreeMap::new(),
+            answered: vec![],
             version: 1,
             notes: vec![],
         }

@@ -202,6 +202,32 @@ pub struct StagedRow {
     pub purged_at: Option<DateTime<Utc>>,
 }
 
+/// One thing learned from a user's choices: an answer to a question, the new owner chosen
+/// for an item, an item removed from an approval (tabflow-workflows' `learn` module reads
+/// them; `tabflow learn show` lists them).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LearningRow {
+    pub id: i64,
+    /// `answer`, `owner` or `removed`.
+    pub kind: String,
+    /// What the choice is about: a question's key, a project, an item id.
+    pub key: String,
+    /// What the user chose.
+    pub value: String,
+    /// Where it happened (request, plan, team, names) — for the reasons shown to users.
+    pub context: Value,
+    pub at: DateTime<Utc>,
+}
+
+/// A learning record to add (id and time are assigned by the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLearning {
+    pub kind: String,
+    pub key: String,
+    pub value: String,
+    pub context: Value,
+}
+
 /// The store (SQLite).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -221,6 +247,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS staged (item_type TEXT NOT NULL, item_id TEXT NOT NULL, name TEXT NOT NULL, run_id TEXT NOT NULL, quarantined_at TEXT NOT NULL, purge_after TEXT NOT NULL, backup_sha256 TEXT, purged_at TEXT, PRIMARY KEY (item_id, run_id))",
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, plan_id TEXT, run_id TEXT, step_id TEXT, item_id TEXT, before TEXT, after TEXT, approver TEXT, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS learning (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, context TEXT NOT NULL, at TEXT NOT NULL)",
 ];
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -595,6 +622,54 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    // ------------------------------------------------------------------ learning
+
+    /// Adds learning records in one transaction.
+    pub async fn record_learning(&self, rows: &[NewLearning]) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = ts(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            sqlx::query("INSERT INTO learning (kind, key, value, context, at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&r.kind)
+                .bind(&r.key)
+                .bind(&r.value)
+                .bind(r.context.to_string())
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every learning record, newest first.
+    pub async fn learning(&self) -> StoreResult<Vec<LearningRow>> {
+        let rows = sqlx::query("SELECT id, kind, key, value, context, at FROM learning ORDER BY id DESC")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let context: String = r.get(4);
+                Ok(LearningRow {
+                    id: r.get(0),
+                    kind: r.get(1),
+                    key: r.get(2),
+                    value: r.get(3),
+                    context: serde_json::from_str(&context).unwrap_or(Value::Null),
+                    at: parse_ts(&r.get::<String, _>(5))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets everything learned; answers how many records were removed.
+    pub async fn reset_learning(&self) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM learning").execute(&self.pool).await?.rows_affected())
     }
 
     // ------------------------------------------------------------------ audit (see crate::audit)

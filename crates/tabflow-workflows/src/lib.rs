@@ -10,6 +10,7 @@
 
 mod datasources;
 pub mod ground;
+pub mod learn;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -33,6 +34,8 @@ pub struct Planner<'a> {
     pub answers: BTreeMap<String, String>,
     /// Where usage came from (for the plan's notes).
     pub usage_source: String,
+    /// What earlier choices taught (suggested owners, default answers); empty = nothing.
+    pub learned: learn::Learned,
 }
 
 /// Capabilities too broad for everyone-groups on sensitive content.
@@ -101,6 +104,8 @@ impl<'p, 'a> Builder<'p, 'a> {
     /// A question that is answered by `answers` disappears from the plan (recorded in
     /// `plan.answers`); otherwise it stays. Answers the chosen value.
     fn question(&mut self, text: String, choices: Vec<String>, default: Option<&str>) -> Option<String> {
+        let (text, default) = learn::with_learned_default(&self.p.learned, text, &choices, default);
+        let default = default.as_deref();
         let qid = format!("q{}", self.next_q + 1);
         if let Some(a) = self.answer(&qid).map(str::to_string) {
             self.next_q += 1;
@@ -110,7 +115,8 @@ impl<'p, 'a> Builder<'p, 'a> {
                 self.ask(format!("{text} ('{a}' is not one of the choices)"), choices, default);
                 return None;
             }
-            self.plan.answers.insert(qid, a.clone());
+            self.plan.answers.insert(qid.clone(), a.clone());
+            self.plan.answered.push(Question { id: qid, text, choices, default: default.map(str::to_string) });
             return Some(a);
         }
         self.ask(text, choices, default);
@@ -585,9 +591,19 @@ impl<'p, 'a> Builder<'p, 'a> {
             .filter(|u| licensed(u) && can_own(u))
             .max_by_key(|u| (owned_count.get(u.id.as_str()).copied().unwrap_or(0), std::cmp::Reverse(u.name.clone())));
         let admin = site.users.iter().find(|u| u.name == self.p.signed_in);
+        let team_names: Vec<&str> = teams.iter().map(|g| g.name.as_str()).collect();
         let suggest = |project_id: &str| -> Option<(&'a tabflow_site::User, String)> {
             if let Some(u) = explicit_new {
                 return Some((u, "the new owner you named".into()));
+            }
+            let project = self.projects.get(project_id).map(|p| p.name.as_str());
+            if let Some((name, why)) = self.p.learned.owner(project, &team_names)
+                && let Some(u) = site.users.iter().find(|u| u.name == name)
+                && u.id != leaver.id
+                && licensed(u)
+                && can_own(u)
+            {
+                return Some((u, why));
             }
             if let Some(p) = self.projects.get(project_id)
                 && p.owner_id != leaver.id
@@ -1008,6 +1024,7 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
             }
         }
     }
+    learn::mark_removed(&mut b.plan, &p.learned);
     b.plan.seal();
     b.plan
 }

@@ -5,6 +5,7 @@ mod bench_apply;
 pub mod connect;
 mod demo;
 mod emulator;
+mod learn;
 mod runs;
 mod site;
 mod usage;
@@ -34,6 +35,9 @@ pub enum Command {
     /// Where "last accessed" comes from: record view counts, read a usage source.
     #[command(subcommand)]
     Usage(usage::Command),
+    /// What tabflow learned from earlier choices: show, reset.
+    #[command(subcommand)]
+    Learn(learn::Command),
     /// The built-in demo site.
     #[command(subcommand)]
     Demo(demo::Command),
@@ -54,6 +58,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Audit(c) => runs::audit_run(c).await,
         Command::Site(c) => site::run(c).await,
         Command::Demo(c) => demo::run(c).await,
+        Command::Learn(c) => learn::run(c).await,
         Command::Usage(c) => usage::run(c).await,
         Command::Emulator(c) => emulator::run(c).await,
         Command::Bench(c) => bench::run(c).await,

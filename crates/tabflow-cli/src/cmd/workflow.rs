@@ -69,6 +69,10 @@ pub struct PlanArgs {
     /// A parameter of --intent: project=Finance.
     #[arg(long = "param", value_name = "K=V")]
     params: Vec<String>,
+    /// Read the request with the configured LLM (TABFLOW_LLM_URL, ...; see README) instead of
+    /// the rule-based parser; falls back to the parser when the model fails.
+    #[arg(long, conflicts_with = "intent")]
+    llm: bool,
     #[command(flatten)]
     connect: Connect,
     #[command(flatten)]
@@ -113,6 +117,9 @@ pub struct AskArgs {
     acknowledge_irreversible: bool,
     #[arg(long)]
     json: bool,
+    /// Read the request with the configured LLM instead of the rule-based parser.
+    #[arg(long)]
+    llm: bool,
     #[command(flatten)]
     connect: Connect,
     #[command(flatten)]
@@ -154,13 +161,76 @@ fn intents_of(request: &str, intent: &Option<String>, params: &[String]) -> anyh
     Ok(parsed.intents.into_iter().map(|i| Intent { name: i.name, params: i.params }).collect())
 }
 
-/// Reads the site and builds + validates the plan.
+/// The credentials tabflow holds (Tableau, LLM key), to be kept out of plans and prompts. The
+/// built-in demo site's sign-in is public (DESIGN.md §4), so it is not one of them.
+fn secrets(session: &Session) -> Vec<String> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut out: Vec<String> = env("TABFLOW_LLM_API_KEY").into_iter().collect();
+    if !session.is_demo() {
+        out.extend(["TABLEAU_PAT_SECRET", "TABLEAU_PASSWORD", "TABLEAU_JWT"].iter().filter_map(|k| env(k)));
+        out.push(match &session.client.config().credentials {
+            tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose().to_string(),
+            tabflow_client::config::Credentials::Password { password, .. } => password.expose().to_string(),
+            tabflow_client::config::Credentials::Jwt { token } => token.expose().to_string(),
+        });
+    }
+    out.retain(|s| s.len() >= 4);
+    out
+}
+
+/// The request as plans and models see it: any credential pasted into it is `[redacted]`.
+fn redacted(session: &Session, request: &str) -> String {
+    secrets(session).iter().fold(request.to_string(), |r, s| r.replace(s.as_str(), "[redacted]"))
+}
+
+/// The request's intents from the configured LLM (falling back to the rule-based parser),
+/// and notes saying which answered; the notes are also printed on stderr.
+async fn intents_from_llm(
+    session: &Session,
+    connect: &Connect,
+    request: &str,
+) -> anyhow::Result<(Vec<Intent>, Vec<String>)> {
+    let path = connect.config.clone().unwrap_or_else(|| data_dir().join("config.toml"));
+    let file = std::fs::read_to_string(&path).ok();
+    let config = tabflow_llm::Config::resolve(|k| std::env::var(k).ok(), file.as_deref())
+        .map_err(|e| usage(e.to_string(), "configure a model (README: \"Optional LLM backend\") or leave out --llm"))?;
+    let llm = tabflow_llm::Llm::new(config).map_err(|e| fail(e.to_string(), "check the [llm] settings"))?;
+    // The request is already redacted; the library also redacts these (and its own key) from
+    // everything it sends.
+    let secrets = secrets(session);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let outcome = llm.interpret(request, chrono::Utc::now().date_naive(), &secrets).await;
+    for n in &outcome.notes {
+        eprintln!("note: {n}");
+    }
+    let intents = outcome.intents.into_iter().map(|i| Intent { name: i.name, params: i.params }).collect();
+    Ok((intents, outcome.notes))
+}
+
+/// What earlier choices taught (learning system), for the planner.
+async fn learned(store: &Store) -> anyhow::Result<tabflow_workflows::learn::Learned> {
+    let rows = store.learning().await.map_err(|e| fail(e.to_string(), "check the state store"))?;
+    Ok(tabflow_workflows::learn::Learned::new(rows))
+}
+
+/// Records what a plan's answers and a run's approvals teach; a failure to record is
+/// reported and does not fail the command.
+async fn remember(store: &Store, rows: Vec<tabflow_engine::store::NewLearning>) {
+    if let Err(e) = store.record_learning(&rows).await {
+        eprintln!("warning: could not record what this run taught ({e}); `tabflow learn show` will miss it");
+    }
+}
+
+/// Reads the site and builds + validates the plan. `notes` (e.g. which parser read the
+/// request) go into the plan's notes; `learned` ranks suggestions and defaults.
 pub async fn make_plan(
     session: &Session,
     request: &str,
     intents: Vec<Intent>,
     answers: BTreeMap<String, String>,
     policy: &Policy,
+    notes: &[String],
+    learned: tabflow_workflows::learn::Learned,
 ) -> anyhow::Result<Result<ValidatedPlan, Box<Plan>>> {
     let server = session.client.config().server.clone();
     let site = tabflow_client::snapshot::take(&session.client, &tabflow_client::snapshot::Options { usage: true })
@@ -187,8 +257,10 @@ pub async fn make_plan(
         now: site.now,
         answers,
         usage_source,
+        learned,
     };
-    let draft = tabflow_workflows::plan(request, intents, &planner);
+    let mut draft = tabflow_workflows::plan(request, intents, &planner);
+    draft.notes.extend(notes.iter().cloned());
     let facts = Facts::from_site(&site, &signed_in);
     Ok(validate(draft, &facts, policy))
 }
@@ -290,17 +362,27 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
         }
     };
     let answers = parse_answers(&a.answers)?;
-    let intents = intents_of(&request, &a.intent, &a.params)?;
     let policy = a.store.policy()?;
     let store = a.store.open().await?;
+    let learned = learned(&store).await?;
     let session = a.connect.open().await?;
-    let result = make_plan(&session, &request, intents, answers, &policy).await;
+    let request = redacted(&session, &request);
+    let result = async {
+        let (intents, notes) = if a.llm {
+            intents_from_llm(&session, &a.connect, &request).await?
+        } else {
+            (intents_of(&request, &a.intent, &a.params)?, vec![])
+        };
+        make_plan(&session, &request, intents, answers, &policy, &notes, learned).await
+    }
+    .await;
     session.finish().await?;
     let (plan, ok) = match result? {
         Ok(v) => (v.into_plan(), true),
         Err(p) => (*p, false),
     };
     store.save_plan(&plan).await.map_err(|e| fail(e.to_string(), "check the state store"))?;
+    remember(&store, tabflow_workflows::learn::from_answers(&plan)).await;
     if let Some(path) = &a.output {
         std::fs::write(path, plan.to_json())
             .map_err(|e| fail(format!("cannot write {}: {e}", path.display()), "check the output path"))?;
@@ -576,10 +658,14 @@ async fn approve_and_run(
         crash_after_intents: std::env::var("TABFLOW_CRASH_AFTER").ok().and_then(|v| v.parse().ok()),
         without_journal: false,
     };
+    let approved = grant.as_ref().and_then(|g| g.items.clone());
     let result = engine.apply(vp, grant, &opts).await;
     drop(engine);
     let _ = printer.await;
     let report = result.map_err(|e| fail(e.to_string(), "see `tabflow runs list` and the audit log"))?;
+    if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
+        remember(store, tabflow_workflows::learn::from_run(plan, approved.as_ref())).await;
+    }
     print_report(&report, json)?;
     Ok(code_of(report.status))
 }
@@ -628,11 +714,19 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
     let mut answers = parse_answers(&a.answers)?;
     let policy = a.store.policy()?;
     let store = a.store.open().await?;
-    let intents = intents_of(&a.request, &None, &[])?;
+    let learned = learned(&store).await?;
     let session = a.connect.open().await?;
+    let request = redacted(&session, &a.request);
     let result = async {
+        let (intents, notes) = if a.llm {
+            intents_from_llm(&session, &a.connect, &request).await?
+        } else {
+            (intents_of(&request, &None, &[])?, vec![])
+        };
         loop {
-            let made = make_plan(&session, &a.request, intents.clone(), answers.clone(), &policy).await?;
+            let made =
+                make_plan(&session, &request, intents.clone(), answers.clone(), &policy, &notes, learned.clone())
+                    .await?;
             let vp = match made {
                 Ok(v) => v,
                 Err(p) => {
@@ -666,12 +760,13 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                             println!("{}", json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []}));
                         } else {
                             print!("{}", render(plan));
-                            println!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE", a.request, q.id);
+                            println!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE", request, q.id);
                         }
                         return Ok(Code::NeedsInput);
                     }
                 }
             }
+            remember(&store, tabflow_workflows::learn::from_answers(plan)).await;
             if !plan.steps.iter().any(|s| s.is_write() && !s.changes.is_empty()) {
                 store.save_plan(plan).await?;
                 if a.json {

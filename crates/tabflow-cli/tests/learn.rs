@@ -1,0 +1,238 @@
+//! The learning system through the real binary against `tabflow emulator serve` (real HTTP):
+//! an owner chosen in an approved offboarding is suggested first next time, with the reason;
+//! `learn reset` brings back the planner's own suggestions; repeated answers become a
+//! question's default; items removed from an approval are marked and listed last.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct Emu(Child, String);
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve() -> Emu {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tabflow"))
+        .args(["emulator", "serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    Emu(child, url)
+}
+
+fn run(home: &Path, emu: &Emu, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tabflow"))
+        .args(args)
+        .env("TABLEAU_SERVER", &emu.1)
+        .env("TABLEAU_SITE", "demo")
+        .env("TABFLOW_HOME", home)
+        .env("TABLEAU_PAT_NAME", "tabflow")
+        .env("TABLEAU_PAT_SECRET", "tabflow")
+        .env("TABFLOW_ACTOR", "test-operator")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok_json(home: &Path, emu: &Emu, args: &[&str]) -> Value {
+    let o = run(home, emu, args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn snapshot(home: &Path, emu: &Emu) -> Value {
+    let path = home.join("site.json");
+    let o = run(home, emu, &["site", "snapshot", "--no-usage", "-o", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn steps_of<'v>(plan: &'v Value, kind: &str) -> Option<&'v Value> {
+    plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == kind)
+}
+
+/// item id → (new owner user name, reason) of the plan's transfer-ownership step.
+fn transfers(plan: &Value) -> BTreeMap<String, (String, String)> {
+    let step = steps_of(plan, "transfer-ownership").unwrap_or_else(|| panic!("no transfer step: {plan}"));
+    let reasons: BTreeMap<&str, &str> = step["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap(), i["reason"].as_str().unwrap_or("")))
+        .collect();
+    step["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["field"] == "owner")
+        .map(|c| {
+            let id = c["item"].as_str().unwrap();
+            (id.to_string(), (c["after"].as_str().unwrap().to_string(), reasons[id].to_string()))
+        })
+        .collect()
+}
+
+const OFFBOARD: [&str; 5] = ["plan", "--intent", "offboard-user", "--param", "user=jsmith"];
+
+#[test]
+fn a_chosen_owner_is_suggested_first_until_reset() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+
+    // The oracle: what John Smith owns, his teams, and an owner the planner would not pick.
+    let site = snapshot(h, &emu);
+    let users = site["users"].as_array().unwrap();
+    let john = users.iter().find(|u| u["name"] == "jsmith").unwrap();
+    let jid = john["id"].as_str().unwrap();
+    let owned: BTreeSet<String> = ["workbooks", "datasources", "projects"]
+        .iter()
+        .flat_map(|k| site[*k].as_array().unwrap().iter())
+        .filter(|x| x["owner_id"] == jid)
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(owned.len() >= 10, "the demo's John Smith owns content: {}", owned.len());
+    let project_name: BTreeMap<&str, &str> = site["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let content_projects: BTreeSet<&str> = ["workbooks", "datasources"]
+        .iter()
+        .flat_map(|k| site[*k].as_array().unwrap().iter())
+        .filter(|x| x["owner_id"] == jid)
+        .map(|x| project_name[x["project_id"].as_str().unwrap()])
+        .collect();
+
+    // Before: the planner's own suggestions, none of them learned.
+    let before = transfers(&ok_json(h, &emu, &[&OFFBOARD[..], &["--json"]].concat()));
+    assert_eq!(before.keys().cloned().collect::<BTreeSet<_>>(), owned, "every item John owns is handed over");
+    assert!(before.values().all(|(_, why)| !why.contains("chosen last time")), "{before:?}");
+    let suggested: BTreeSet<&str> = before.values().map(|(o, _)| o.as_str()).collect();
+    let can_own = |u: &&Value| {
+        let role = u["site_role"].as_str().unwrap();
+        role.starts_with("SiteAdministrator") || role == "Creator" || role == "ExplorerCanPublish"
+    };
+    let chosen = users
+        .iter()
+        .filter(can_own)
+        .map(|u| u["name"].as_str().unwrap())
+        .filter(|n| *n != "jsmith" && !suggested.contains(n))
+        .min()
+        .expect("someone else can own content");
+
+    // The user overrides the suggestion, approves and runs.
+    let plan_file = h.join("override.json");
+    let p = ok_json(
+        h,
+        &emu,
+        &[&OFFBOARD[..], &["--param", &format!("new_owner={chosen}"), "-o", plan_file.to_str().unwrap(), "--json"]]
+            .concat(),
+    );
+    assert!(transfers(&p).values().all(|(o, _)| o == chosen));
+    let r = ok_json(h, &emu, &["apply", plan_file.to_str().unwrap(), "--approve", "all", "--json"]);
+    assert_eq!(r["status"], "succeeded", "{r}");
+
+    // What was learned: the chosen owner for every project John's content was in.
+    let learned = ok_json(h, &emu, &["learn", "show", "--json"]);
+    let by_project: BTreeMap<&str, &str> = learned["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| Some((o["project"].as_str()?, o["new_owner"].as_str().unwrap())))
+        .collect();
+    for p in &content_projects {
+        assert_eq!(by_project.get(p), Some(&chosen), "learned owner for {p}: {learned}");
+    }
+    assert!(learned["owners"].as_array().unwrap().iter().all(|o| o["source"] == "named"), "{learned}");
+
+    // Undo the run so John owns his content again, then plan the same offboarding.
+    let o = run(h, &emu, &["runs", "rollback", r["run_id"].as_str().unwrap(), "--yes"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after = transfers(&ok_json(h, &emu, &[&OFFBOARD[..], &["--json"]].concat()));
+    assert_eq!(after.keys().cloned().collect::<BTreeSet<_>>(), owned);
+    for (item, (owner, why)) in &after {
+        assert_eq!(owner, chosen, "{item} should go to the learned owner: {why}");
+        assert!(why.contains("chosen last time for"), "the reason is stated: {why}");
+    }
+    // Content items name their project in the reason.
+    let any_project = content_projects.iter().next().unwrap();
+    assert!(after.values().any(|(_, why)| why.contains(&format!("chosen last time for {any_project}"))), "{after:?}");
+
+    // Reset: back to the planner's own suggestions, item by item.
+    let o = run(h, &emu, &["learn", "reset"]);
+    assert!(o.status.success());
+    let reset = transfers(&ok_json(h, &emu, &[&OFFBOARD[..], &["--json"]].concat()));
+    assert_eq!(reset, before, "after `learn reset` the suggestions are the original ones");
+    let learned = ok_json(h, &emu, &["learn", "show", "--json"]);
+    assert_eq!(learned["records"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn repeated_answers_become_the_default_and_removed_items_are_marked() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let archive = ["plan", "--intent", "archive-stale-content", "--param", "project=Finance", "--json"];
+    let question = |p: &Value| p["questions"].as_array().unwrap().first().cloned().unwrap_or(Value::Null);
+
+    let first = ok_json(h, &emu, &archive);
+    let q = question(&first);
+    assert_eq!(q["default"], "review", "the safe default before anything is learned: {q}");
+    let qid = q["id"].as_str().unwrap().to_string();
+
+    // Answered the same way twice (plan --answer) → that answer becomes the default.
+    let answered = ok_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
+    assert_eq!(answered["answered"][0]["id"], qid.as_str());
+    let once = question(&ok_json(h, &emu, &archive));
+    assert_eq!(once["default"], "review", "one answer is not yet a habit");
+    ok_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
+    let learned_q = question(&ok_json(h, &emu, &archive));
+    assert_eq!(learned_q["default"], "archive-all", "{learned_q}");
+    assert!(learned_q["text"].as_str().unwrap().contains("your answer the last 2 times"), "{learned_q}");
+
+    // Approve all but one item: that one is recorded as removed and marked next time.
+    let plan_file = h.join("archive.json");
+    let p = ok_json(
+        h,
+        &emu,
+        &[&archive[..], &["--answer", &format!("{qid}=archive-all"), "-o", plan_file.to_str().unwrap()]].concat(),
+    );
+    let moves = steps_of(&p, "archive-workbooks").unwrap();
+    let ids: Vec<&str> = moves["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert!(ids.len() >= 3, "{ids:?}");
+    let left_out = ids[0];
+    let approve = ids[1..].join(",");
+    let r = ok_json(h, &emu, &["apply", plan_file.to_str().unwrap(), "--approve", &approve, "--json"]);
+    assert!(matches!(r["status"].as_str(), Some("partial" | "succeeded")), "{r}");
+    let learned = ok_json(h, &emu, &["learn", "show", "--json"]);
+    let removed: Vec<&str> =
+        learned["removed"].as_array().unwrap().iter().map(|x| x["item"].as_str().unwrap()).collect();
+    assert_eq!(removed, vec![left_out], "{learned}");
+
+    let again = ok_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
+    let moves = steps_of(&again, "archive-workbooks").unwrap_or_else(|| panic!("{again}"));
+    let last = moves["items"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["id"], left_out);
+    assert!(last["reason"].as_str().unwrap().contains("you removed it from an approval"), "{last}");
+}

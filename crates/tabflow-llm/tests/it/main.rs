@@ -1,0 +1,201 @@
+//! The LLM backend against a fake model server (axum on 127.0.0.1:0, real HTTP) that answers
+//! from a script and records every request it receives.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tabflow_llm::{ApiKey, Config, Llm, Provider, Source};
+
+#[derive(Clone, Default)]
+struct Fake {
+    /// (status, body) answers, in order; the last one repeats.
+    script: Arc<Mutex<Vec<(u16, Value)>>>,
+    /// (headers as "name: value" lines, body) of each request received.
+    seen: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+async fn answer(State(f): State<Fake>, headers: HeaderMap, body: axum::Json<Value>) -> (StatusCode, axum::Json<Value>) {
+    let h: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or(""))).collect();
+    f.seen.lock().unwrap().push((h.join("\n"), body.0));
+    let mut s = f.script.lock().unwrap();
+    let (status, body) = if s.len() > 1 { s.remove(0) } else { s[0].clone() };
+    (StatusCode::from_u16(status).unwrap(), axum::Json(body))
+}
+
+async fn serve(script: Vec<(u16, Value)>) -> (String, Fake) {
+    let fake = Fake { script: Arc::new(Mutex::new(script)), ..Fake::default() };
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(answer))
+        .route("/v1/messages", post(answer))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, fake)
+}
+
+fn openai(content: &str) -> (u16, Value) {
+    (200, json!({"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}))
+}
+
+fn anthropic(content: &str) -> (u16, Value) {
+    (200, json!({"id": "msg", "type": "message", "role": "assistant", "content": [{"type": "text", "text": content}]}))
+}
+
+const KEY: &str = "sk-test-KEY-123456";
+const PAT: &str = "pat-SECRET-987654";
+
+fn llm(url: &str, provider: Provider) -> Llm {
+    Llm::new(Config {
+        provider,
+        url: url.into(),
+        model: "small".into(),
+        api_key: Some(ApiKey::new(KEY)),
+        timeout: Duration::from_secs(2),
+    })
+    .unwrap()
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 8, 14).unwrap()
+}
+
+const REQUEST: &str = "Offboard John from Marketing and hand his stuff to Tom Baker";
+/// Deliberately different from what the rule-based parser gives for REQUEST, so the test
+/// can tell which one answered.
+const VALID: &str = r#"{"intents": [{"name": "offboard-user", "params": {"user": "John", "team": "Marketing", "new_owner": "Tom Baker", "remove_access": true}}]}"#;
+
+#[tokio::test]
+async fn a_valid_answer_is_used() {
+    let (url, fake) = serve(vec![openai(VALID)]).await;
+    let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[PAT]).await;
+    assert_eq!(out.source, Source::Llm { attempts: 1 });
+    assert_eq!(out.intents.len(), 1);
+    assert_eq!(out.intents[0].params["remove_access"], json!(true));
+    assert_eq!(out.intents[0].params["new_owner"], json!("Tom Baker"));
+    let rule = tabflow_nl::parse(REQUEST, today());
+    assert_ne!(rule.intents, out.intents, "the test must tell the model's answer from the parser's");
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].0.contains(&format!("authorization: Bearer {KEY}")), "{}", seen[0].0);
+    assert_eq!(seen[0].1["response_format"]["json_schema"]["schema"], tabflow_llm::intents::schema());
+    assert_eq!(seen[0].1["messages"][1]["content"], REQUEST);
+}
+
+#[tokio::test]
+async fn an_invalid_answer_is_retried_with_its_errors() {
+    let bad =
+        r#"{"intents": [{"name": "offboard-user", "params": {"user": "John", "endpoint": "PUT /api/3.24/users/1"}}]}"#;
+    let (url, fake) = serve(vec![openai(bad), openai(VALID)]).await;
+    let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
+    assert_eq!(out.source, Source::Llm { attempts: 2 });
+    assert_eq!(out.intents[0].params["team"], json!("Marketing"));
+    assert!(out.notes.iter().any(|n| n.contains("unknown field \"endpoint\"")), "{:?}", out.notes);
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    let retry = seen[1].1["messages"].as_array().unwrap();
+    // system, request, the invalid answer, the errors.
+    assert_eq!(retry.len(), 4);
+    assert_eq!(retry[2], json!({"role": "assistant", "content": bad}));
+    let follow_up = retry[3]["content"].as_str().unwrap();
+    assert!(follow_up.contains("/intents/0/params: unknown field \"endpoint\""), "{follow_up}");
+}
+
+#[tokio::test]
+async fn invalid_twice_falls_back_to_the_rule_based_parser() {
+    let (url, fake) = serve(vec![
+        openai("I would call DELETE /api/3.24/sites/x/workbooks"),
+        openai(r#"{"intents": [{"name": "drop-site", "params": {}}]}"#),
+    ])
+    .await;
+    let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
+    assert_eq!(fake.seen.lock().unwrap().len(), 2, "exactly one retry");
+    assert!(
+        matches!(&out.source, Source::RuleBased { reason } if reason.contains("invalid twice")),
+        "{:?}",
+        out.source
+    );
+    assert_eq!(out.intents, tabflow_nl::parse(REQUEST, today()).intents);
+    let all = out.notes.join("\n");
+    assert!(all.contains("not valid JSON") && all.contains("unknown name \"drop-site\""), "{all}");
+    assert!(all.contains("rule-based parser"), "{all}");
+}
+
+#[tokio::test]
+async fn server_down_timeout_and_401_fall_back_with_a_clear_reason() {
+    // A port nobody listens on: bind, take the address, close.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = llm(&format!("http://{addr}"), Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
+    assert!(
+        matches!(&out.source, Source::RuleBased { reason } if reason.contains("cannot be reached")),
+        "{:?}",
+        out.source
+    );
+    assert_eq!(out.intents, tabflow_nl::parse(REQUEST, today()).intents);
+
+    let (url, _) = serve(vec![(401, json!({"error": {"message": "invalid api key"}}))]).await;
+    let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
+    assert!(
+        matches!(&out.source, Source::RuleBased { reason } if reason.contains("refused the API key (HTTP 401)") && reason.contains("TABFLOW_LLM_API_KEY")),
+        "{:?}",
+        out.source
+    );
+    let (url, _) = serve(vec![(503, json!({"error": "loading model"}))]).await;
+    let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
+    assert!(matches!(&out.source, Source::RuleBased { reason } if reason.contains("HTTP 503")), "{:?}", out.source);
+
+    // A server that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let mut slow = llm(&url, Provider::OpenAi).config().clone();
+    slow.timeout = Duration::from_millis(300);
+    let out = Llm::new(slow).unwrap().interpret(REQUEST, today(), &[]).await;
+    assert!(
+        matches!(&out.source, Source::RuleBased { reason } if reason.contains("did not answer within")),
+        "{:?}",
+        out.source
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn anthropic_messages_format() {
+    let (url, fake) = serve(vec![anthropic(&format!("Here you go:\n```json\n{VALID}\n```"))]).await;
+    let out = llm(&url, Provider::Anthropic).interpret(REQUEST, today(), &[]).await;
+    assert_eq!(out.source, Source::Llm { attempts: 1 });
+    assert_eq!(out.intents[0].params["new_owner"], json!("Tom Baker"));
+    let seen = fake.seen.lock().unwrap();
+    let (headers, body) = &seen[0];
+    assert!(headers.contains(&format!("x-api-key: {KEY}")), "{headers}");
+    assert!(headers.contains("anthropic-version: 2023-06-01"), "{headers}");
+    assert!(!headers.contains("authorization"), "{headers}");
+    assert_eq!(body["model"], "small");
+    assert!(body["system"].as_str().unwrap().contains("\"offboard-user\""));
+    assert_eq!(body["messages"], json!([{"role": "user", "content": REQUEST}]));
+    assert!(body["max_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn request_bodies_never_carry_the_key_or_the_tableau_secret() {
+    let request = format!("Archive Finance workbooks not viewed in 90 days, my PAT is {PAT} and the key {KEY}");
+    let bad = r#"{"intents": [{"name": "archive-stale-content", "params": {"stale_days": 0}}]}"#;
+    for provider in [Provider::OpenAi, Provider::Anthropic] {
+        let reply = |t: &str| if provider == Provider::OpenAi { openai(t) } else { anthropic(t) };
+        let (url, fake) = serve(vec![reply(bad), reply(bad)]).await;
+        let out = llm(&url, provider).interpret(&request, today(), &[PAT]).await;
+        assert!(matches!(out.source, Source::RuleBased { .. }));
+        let seen = fake.seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        for (_, body) in seen.iter() {
+            let text = body.to_string();
+            assert!(!text.contains(PAT) && !text.contains(KEY), "{provider:?}: a secret reached the model: {text}");
+            assert!(text.contains("my PAT is [redacted] and the key [redacted]"), "{text}");
+        }
+        // The fallback still reads the request as given (it never leaves the process).
+        assert_eq!(out.intents[0].name, "archive-stale-content");
+    }
+}
