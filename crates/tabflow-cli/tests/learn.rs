@@ -3,49 +3,13 @@
 //! `learn reset` brings back the planner's own suggestions; repeated answers become a
 //! question's default; items removed from an approval are marked and listed last.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
-
-struct Emu(Child, String);
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve() -> Emu {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tabflow"))
-        .args(["emulator", "serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    Emu(child, url)
-}
-
-fn run(home: &Path, emu: &Emu, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tabflow"))
-        .args(args)
-        .env("TABLEAU_SERVER", &emu.1)
-        .env("TABLEAU_SITE", "demo")
-        .env("TABFLOW_HOME", home)
-        .env("TABLEAU_PAT_NAME", "tabflow")
-        .env("TABLEAU_PAT_SECRET", "tabflow")
-        .env("TABFLOW_ACTOR", "test-operator")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
+use support::{Emu, run, serve};
 
 fn ok_json(home: &Path, emu: &Emu, args: &[&str]) -> Value {
     let o = run(home, emu, args);
@@ -207,9 +171,10 @@ fn repeated_answers_become_the_default_and_removed_items_are_marked() {
     let once = question(&ok_json(h, &emu, &archive));
     assert_eq!(once["default"], "review", "one answer is not yet a habit");
     ok_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
+    // A habit never replaces a safe default with one that writes: it is shown instead.
     let learned_q = question(&ok_json(h, &emu, &archive));
-    assert_eq!(learned_q["default"], "archive-all", "{learned_q}");
-    assert!(learned_q["text"].as_str().unwrap().contains("your answer the last 2 times"), "{learned_q}");
+    assert_eq!(learned_q["default"], "review", "{learned_q}");
+    assert!(learned_q["text"].as_str().unwrap().contains("you answered 'archive-all' the last 2 times"), "{learned_q}");
 
     // Approve all but one item: that one is recorded as removed and marked next time.
     let plan_file = h.join("archive.json");

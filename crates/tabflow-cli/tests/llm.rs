@@ -5,40 +5,23 @@
 //! and the terminal say so; a server that is down falls back; Anthropic's format works; no
 //! request body carries the LLM key or the Tableau PAT secret.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{Value, json};
+use support::{Emu, serve_with};
 
 const PAT_SECRET: &str = "pat-Secret-5r8Kq2";
 const LLM_KEY: &str = "sk-llm-key-77Hx";
 
-struct Emu(Child, String);
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve() -> Emu {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tabflow"))
-        .args(["emulator", "serve", "--port", "0", "--pat-secret", PAT_SECRET])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    Emu(child, url)
+    serve_with(&["--pat-secret", PAT_SECRET])
 }
 
 /// The fake model: scripted answer texts (the last repeats) and the bodies received.

@@ -718,6 +718,7 @@ mod tests {
             now: site.now,
             answers: answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             usage_source: "test".into(),
+            learned: Default::default(),
         };
         let params = params.as_object().cloned().unwrap_or_default();
         crate::plan("test", vec![Intent { name: name.into(), params }], &p)

@@ -30,6 +30,8 @@ pub const ANSWER_STREAK: usize = 2;
 
 /// Marks the learned part of a question's text (cut off again by [`question_key`]).
 const LEARNED_MARK: &str = " [default learned:";
+/// Shown instead when the default is a safe choice that a habit must not replace.
+const HABIT_MARK: &str = " [you answered";
 
 /// What tabflow learned, newest first. Empty = plan as if nothing was learned.
 #[derive(Debug, Clone, Default)]
@@ -97,6 +99,7 @@ impl Learned {
 /// A question's identity across plans: lowercase, numbers blanked, the learned note removed.
 pub fn question_key(text: &str) -> String {
     let text = text.split(LEARNED_MARK).next().unwrap_or(text);
+    let text = text.split(HABIT_MARK).next().unwrap_or(text);
     let mut out = String::with_capacity(text.len());
     let mut in_number = false;
     for c in text.chars().flat_map(char::to_lowercase) {
@@ -113,6 +116,11 @@ pub fn question_key(text: &str) -> String {
     out
 }
 
+/// Choices that change nothing by themselves.
+fn is_safe_choice(c: &str) -> bool {
+    matches!(c.to_ascii_lowercase().as_str(), "review" | "cancel" | "no" | "skip")
+}
+
 /// A question as the planner asks it, with a learned default when there is one: the default
 /// replaces the planner's and the text says why.
 pub fn with_learned_default(
@@ -122,6 +130,13 @@ pub fn with_learned_default(
     default: Option<&str>,
 ) -> (String, Option<String>) {
     match learned.default_answer(&text, choices) {
+        // A safe default (look first, or do nothing) is never replaced by a learned one that
+        // writes: pressing Enter must not archive or delete because of habit. The habit is
+        // shown instead.
+        Some(d) if Some(d.as_str()) != default && default.is_some_and(is_safe_choice) => {
+            let text = format!("{text}{HABIT_MARK} '{d}' the last {ANSWER_STREAK} times; the safe default stays]");
+            (text, default.map(str::to_string))
+        }
         Some(d) if Some(d.as_str()) != default => {
             let text = format!("{text}{LEARNED_MARK} '{d}', your answer the last {ANSWER_STREAK} times]");
             (text, Some(d))
@@ -262,7 +277,13 @@ mod tests {
             row(2, ANSWER, &k, "archive-all", Value::Null),
         ]);
         assert_eq!(twice.default_answer(q, &choices).as_deref(), Some("archive-all"));
+        // A safe default stays; the habit is shown.
         let (text, d) = with_learned_default(&twice, q.to_string(), &choices, Some("review"));
+        assert_eq!(d.as_deref(), Some("review"));
+        assert!(text.contains("you answered 'archive-all' the last 2 times"), "{text}");
+        assert_eq!(question_key(&text), k, "the habit note does not change the question's identity");
+        // With no default (or a default that is not a safe one) the habit becomes the default.
+        let (text, d) = with_learned_default(&twice, q.to_string(), &choices, None);
         assert_eq!(d.as_deref(), Some("archive-all"));
         assert!(text.contains("'archive-all', your answer the last 2 times"), "{text}");
         assert_eq!(question_key(&text), k, "the learned note does not change the question's identity");
