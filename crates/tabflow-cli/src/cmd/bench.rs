@@ -38,6 +38,10 @@ pub struct ApplyBench {
     /// Also run the same moves with the journal switched off, to measure its overhead.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub baseline: bool,
+    /// Pairs of runs (with and without the journal, alternating); medians are reported, so
+    /// a shared machine's noise hits both sides alike.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
 }
 
 #[derive(Debug, Args)]

@@ -162,47 +162,84 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
     Ok(Trial { wall_s, calls, status: report.status, done })
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
     let bound_calls = b.concurrency as f64 * 1000.0 / b.latency_ms.max(1) as f64;
-    let with = trial(&b, true).await?;
-    if with.done < b.moves {
-        println!(
-            "note: only {} of {} moves were made (the generated site has fewer distinct workbook names)",
-            with.done, b.moves
-        );
-    }
+    println!(
+        "apply {} workbook moves at {} ms injected latency, concurrency {} (bound: {:.0} calls/s), {} pair(s) of runs",
+        b.moves,
+        b.latency_ms,
+        b.concurrency,
+        bound_calls,
+        b.repeat.max(1)
+    );
     let line = |name: &str, t: &Trial| {
         let moves_s = t.done as f64 / t.wall_s;
         let calls_s = t.calls as f64 / t.wall_s;
         println!(
-            "{name}: {} moves ({:?}) in {:.2} s — {:.0} moves/s ({:.1} % of the {:.0} ops/s bound), {} API calls = {:.0} calls/s ({:.1} % of the bound), {:.2} calls per move",
+            "  {name}: {} moves ({}) in {:.2} s — {:.0} moves/s ({:.1} % of the bound), {} API calls = {:.0} calls/s ({:.1} % of the bound), {:.2} calls per move",
             t.done,
-            t.status,
+            t.status.as_str(),
             t.wall_s,
             moves_s,
             100.0 * moves_s / bound_calls,
-            bound_calls,
             t.calls,
             calls_s,
             100.0 * calls_s / bound_calls,
             t.calls as f64 / t.done.max(1) as f64,
         );
     };
+    let (mut with_s, mut without_s, mut calls_with, mut overheads) = (vec![], vec![], vec![], vec![]);
+    let mut done = 0;
+    for _ in 0..b.repeat.max(1) {
+        let with = trial(&b, true).await?;
+        line("with the journal (SQLite, synchronous=FULL)", &with);
+        if with.done < b.moves {
+            println!("  note: only {} of {} moves were made", with.done, b.moves);
+        }
+        done = with.done;
+        with_s.push(with.wall_s);
+        calls_with.push(with.calls as f64);
+        if b.baseline {
+            let without = trial(&b, false).await?;
+            line("without the journal (baseline)", &without);
+            overheads.push(100.0 * (with.wall_s - without.wall_s) / without.wall_s);
+            without_s.push(without.wall_s);
+        }
+    }
+    let w = median(with_s.clone());
+    let calls = median(calls_with);
     println!(
-        "apply {} workbook moves at {} ms injected latency, concurrency {} (bound: {:.0} calls/s)",
-        b.moves, b.latency_ms, b.concurrency, bound_calls
+        "median with the journal: {:.2} s = {:.0} moves/s ({:.1} % of {:.0}), {:.0} calls/s ({:.1} % of the bound)",
+        w,
+        done as f64 / w,
+        100.0 * done as f64 / w / bound_calls,
+        bound_calls,
+        calls / w,
+        100.0 * calls / w / bound_calls
     );
-    line("with the journal (SQLite, synchronous=FULL)", &with);
     let mut out = json!({
         "moves": b.moves, "latency_ms": b.latency_ms, "concurrency": b.concurrency, "bound_ops_per_s": bound_calls,
-        "journal": {"wall_s": with.wall_s, "calls": with.calls, "done": with.done},
+        "with_journal_wall_s": with_s, "median_with_journal_s": w, "calls_per_run": calls,
+        "moves_per_s": done as f64 / w, "calls_per_s": calls / w,
     });
     if b.baseline {
-        let without = trial(&b, false).await?;
-        line("without the journal (baseline)", &without);
-        let overhead = 100.0 * (with.wall_s - without.wall_s) / without.wall_s;
-        println!("journal overhead: {overhead:+.1} % of wall time");
-        out["baseline"] = json!({"wall_s": without.wall_s, "calls": without.calls, "done": without.done});
+        let wo = median(without_s.clone());
+        let overhead = 100.0 * (w - wo) / wo;
+        println!(
+            "median without the journal: {wo:.2} s; journal overhead {overhead:+.1} % (median of medians; per pair: {})",
+            overheads.iter().map(|o| format!("{o:+.1} %")).collect::<Vec<_>>().join(", ")
+        );
+        out["without_journal_wall_s"] = json!(without_s);
+        out["median_without_journal_s"] = json!(wo);
         out["journal_overhead_pct"] = json!(overhead);
     }
     println!("peak RSS of the process (emulator + engine): {:.0} MiB", peak_rss_mib().unwrap_or(0.0));
