@@ -78,8 +78,20 @@ pub async fn append_many(store: &Store, records: Vec<NewRecord>) -> StoreResult<
     }
     let _guard = store.audit_lock().await;
     let mut conn = store.pool().acquire().await?;
-    // IMMEDIATE takes SQLite's write lock now, so two processes never chain onto the same tail.
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    // Take the write lock before reading the tail, so two processes never chain onto the
+    // same record: SQLite's IMMEDIATE transaction, PostgreSQL's table lock (readers go on).
+    match store.backend() {
+        crate::store::Backend::Sqlite => {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        }
+        crate::store::Backend::Postgres => {
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+            if let Err(e) = sqlx::query("LOCK TABLE audit IN EXCLUSIVE MODE").execute(&mut *conn).await {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(e.into());
+            }
+        }
+    }
     let result = async {
         let tail = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
         let (mut seq, mut prev): (i64, String) = match tail {

@@ -42,6 +42,9 @@ pub struct ApplyBench {
     /// a shared machine's noise hits both sides alike.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Journal into this store instead of a fresh SQLite file (e.g. a postgres:// URL).
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -136,7 +136,10 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
     let dir = std::env::temp_dir().join(format!("tabflow-bench-apply-{}-{journal}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let store = Store::open(&dir.join("tabflow.db")).await?;
+    let store = match &b.store {
+        Some(location) => Store::open_location(location).await?,
+        None => Store::open(&dir.join("tabflow.db")).await?,
+    };
     let approver = Approver::terminal("bench");
     approval::decide(&store, &vp, &approver, Decision::Approve, Selection::All, policy.approval_ttl_hours).await?;
     let grant = approval::grant_for(&store, &vp, 1)
@@ -197,11 +200,15 @@ pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
             t.calls as f64 / t.done.max(1) as f64,
         );
     };
+    let journal_kind = match &b.store {
+        Some(l) if l.starts_with("postgres") => "PostgreSQL".to_string(),
+        _ => "SQLite, synchronous=FULL".to_string(),
+    };
     let (mut with_s, mut without_s, mut calls_with, mut overheads) = (vec![], vec![], vec![], vec![]);
     let mut done = 0;
     for _ in 0..b.repeat.max(1) {
         let with = trial(&b, true).await?;
-        line("with the journal (SQLite, synchronous=FULL)", &with);
+        line(&format!("with the journal ({journal_kind})"), &with);
         if with.done < b.moves {
             println!("  note: only {} of {} moves were made", with.done, b.moves);
         }

@@ -18,7 +18,8 @@ use crate::exit::{Code, fail, usage};
 /// Where the state store and the policy live.
 #[derive(Debug, Args, Clone)]
 pub struct StoreArgs {
-    /// The state store: a SQLite file (default <data dir>/tabflow.db).
+    /// The state store: a SQLite file (default <data dir>/tabflow.db), or a PostgreSQL URL
+    /// (postgres://USER:PASSWORD@HOST:PORT/DB) for several tabflow processes sharing one store.
     #[arg(long, global = true, env = "TABFLOW_STORE")]
     pub store: Option<String>,
     /// The policy file (default <data dir>/policy.toml when it exists).
@@ -29,16 +30,15 @@ pub struct StoreArgs {
 impl StoreArgs {
     pub async fn open(&self) -> anyhow::Result<Store> {
         let location = self.store.clone().unwrap_or_else(|| data_dir().join("tabflow.db").display().to_string());
-        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-            return Err(usage(
-                "a PostgreSQL store is not available in this build (it comes with the scale-out feature)",
-                "leave --store unset for the embedded SQLite store, or give a file path",
-            ));
-        }
-        let path = PathBuf::from(location.trim_start_matches("sqlite://"));
-        Store::open(&path)
-            .await
-            .map_err(|e| fail(e.to_string(), "set --store (or TABFLOW_STORE) to a writable file path"))
+        let postgres = location.starts_with("postgres://") || location.starts_with("postgresql://");
+        Store::open_location(&location).await.map_err(|e| {
+            let hint = if postgres {
+                "check the server, database, user and password in the URL (postgres://USER:PASSWORD@HOST:PORT/DB), or leave --store unset for the embedded SQLite store"
+            } else {
+                "set --store (or TABFLOW_STORE) to a writable file path, or a postgres:// URL"
+            };
+            fail(e.to_string(), hint)
+        })
     }
 
     pub fn policy(&self) -> anyhow::Result<Policy> {

@@ -1,0 +1,244 @@
+//! The same store contract on both backends: SQLite (a temporary file) and PostgreSQL (a
+//! fresh schema in the local server's `test` database). PostgreSQL must be at
+//! 127.0.0.1:5432 (user postgres, trust auth), as on the project's machines; set
+//! TABFLOW_SKIP_PG=1 to skip the PostgreSQL half on a machine without it.
+
+use chrono::Utc;
+use serde_json::json;
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgPoolOptions;
+use tabflow_engine::audit::{self, NewRecord};
+use tabflow_engine::plan::{Plan, SiteRef};
+use tabflow_engine::store::{ApprovalRow, Backend, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store};
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh schema per test; dropped by the guard.
+struct PgSchema {
+    admin: sqlx::PgPool,
+    name: String,
+}
+
+impl PgSchema {
+    async fn new() -> Option<PgSchema> {
+        let admin = match PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(PG)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if std::env::var("TABFLOW_SKIP_PG").as_deref() == Ok("1") => {
+                eprintln!("skipped: PostgreSQL not reachable ({e}) and TABFLOW_SKIP_PG=1");
+                return None;
+            }
+            Err(e) => panic!("PostgreSQL at {PG} is not reachable ({e}); start it, or set TABFLOW_SKIP_PG=1"),
+        };
+        let name = format!("tabflow_store_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {name}"))).execute(&admin).await.unwrap();
+        Some(PgSchema { admin, name })
+    }
+
+    fn url(&self) -> String {
+        format!("{PG}?options=-c%20search_path%3D{}", self.name)
+    }
+
+    async fn drop(self) {
+        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {} CASCADE", self.name))).execute(&self.admin).await.unwrap();
+    }
+}
+
+fn plan() -> Plan {
+    let mut p = Plan::draft("archive Finance", SiteRef::default(), vec![]);
+    p.seal();
+    p
+}
+
+fn run_row(id: &str, plan_id: &str) -> RunRow {
+    RunRow {
+        id: id.into(),
+        plan_id: plan_id.into(),
+        status: RunStatus::Running,
+        request: "archive Finance".into(),
+        created_at: Utc::now(),
+        finished_at: None,
+        actor: "alice".into(),
+        owner_pid: Some(4242),
+        approval_id: None,
+        summary: json!({}),
+    }
+}
+
+fn record(i: usize) -> NewRecord {
+    NewRecord {
+        actor: format!("actor-{i}"),
+        action: "move".into(),
+        item_id: Some(format!("w{i}")),
+        before: Some(json!({"project": "Finance"})),
+        after: Some(json!({"project": "Archive", "i": i})),
+        outcome: "applied".into(),
+        ..NewRecord::default()
+    }
+}
+
+/// Everything the engine asks of a store, checked the same way on either backend.
+async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
+    // Plans round-trip, and saving again replaces.
+    let mut p = plan();
+    s.save_plan(&p).await.unwrap();
+    p.request = "archive Finance (v2)".into();
+    p.seal();
+    s.save_plan(&p).await.unwrap();
+    let back = s.plan(&p.id).await.unwrap();
+    assert_eq!(back.request, "archive Finance (v2)");
+    assert_eq!(back.fingerprint, p.fingerprint);
+    assert!(s.plan("p-missing").await.unwrap_err().to_string().contains("p-missing"));
+
+    // Approvals are used once, atomically.
+    let approval = |id: &str, items: Option<Vec<String>>| ApprovalRow {
+        id: id.into(),
+        plan_id: p.id.clone(),
+        fingerprint: p.fingerprint.clone(),
+        decision: "approve".into(),
+        items,
+        approver: "alice".into(),
+        channel: "terminal".into(),
+        created_at: Utc::now(),
+        expires_at: Utc::now() + chrono::Duration::hours(1),
+        used_by_run: None,
+    };
+    s.insert_approval(&approval("a1", None)).await.unwrap();
+    s.insert_approval(&approval("a2", Some(vec!["w1".into(), "w2".into()]))).await.unwrap();
+    let rows = s.approvals_for(&p.id).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].items.as_deref(), Some(&["w1".to_string(), "w2".to_string()][..]));
+    s.consume_approvals(&["a1".into(), "a2".into()], "r-1").await.unwrap();
+    let again = s.consume_approvals(&["a2".into()], "r-2").await.unwrap_err();
+    assert!(again.to_string().contains("already used"), "{again}");
+    assert!(s.approvals_for(&p.id).await.unwrap().iter().all(|a| a.used_by_run.as_deref() == Some("r-1")));
+
+    // Runs: insert, status, newest first.
+    s.insert_run(&run_row("r-1", &p.id)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    s.insert_run(&run_row("r-2", &p.id)).await.unwrap();
+    s.set_run_status("r-1", RunStatus::Succeeded, Some(&json!({"done": 3}))).await.unwrap();
+    let r1 = s.run("r-1").await.unwrap();
+    assert_eq!(r1.status, RunStatus::Succeeded);
+    assert!(r1.finished_at.is_some());
+    assert_eq!(r1.summary["done"], 3);
+    assert_eq!(r1.owner_pid, Some(4242));
+    let ids: Vec<String> = s.runs(10).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec!["r-2", "r-1"]);
+
+    // The journal keeps order across group commits.
+    let entry = |item: &str, phase: Phase| NewEntry {
+        run_id: "r-1".into(),
+        step_id: "s1".into(),
+        item_id: item.into(),
+        item_type: "workbook".into(),
+        phase,
+        image: json!({"project": "Finance", "item": item}),
+        detail: String::new(),
+    };
+    s.append(&[entry("w1", Phase::Intent), entry("w2", Phase::Intent)]).await.unwrap();
+    s.append(&[entry("w1", Phase::Applied)]).await.unwrap();
+    let j = s.journal("r-1").await.unwrap();
+    let seen: Vec<(String, Phase)> = j.iter().map(|e| (e.item_id.clone(), e.phase)).collect();
+    assert_eq!(seen, vec![("w1".into(), Phase::Intent), ("w2".into(), Phase::Intent), ("w1".into(), Phase::Applied)]);
+    assert!(j.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(j[1].image["item"], "w2");
+
+    // Backups: bytes round-trip (binary, with NULs), checksums verified, replace per run.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let sha = s.put_backup("r-1", "w1", "Sales.twbx", &bytes).await.unwrap();
+    assert_eq!(sha, tabflow_engine::plan::sha256_hex(&bytes));
+    assert_eq!(s.backup_of("r-1", "w1").await.unwrap(), Some(("Sales.twbx".to_string(), bytes.clone())));
+    assert_eq!(s.backup("w1").await.unwrap().unwrap().1, bytes);
+    s.put_backup("r-1", "w1", "Sales v2.twbx", b"<workbook/>").await.unwrap();
+    assert_eq!(s.backup_of("r-1", "w1").await.unwrap().unwrap().0, "Sales v2.twbx");
+    assert_eq!(s.backup_of("r-9", "w1").await.unwrap(), None);
+
+    // Staged deletes.
+    let staged = StagedRow {
+        item_type: "workbook".into(),
+        item_id: "w1".into(),
+        name: "Sales".into(),
+        run_id: "r-1".into(),
+        quarantined_at: Utc::now(),
+        purge_after: Utc::now() + chrono::Duration::days(30),
+        backup_sha256: Some(sha.clone()),
+        purged_at: None,
+    };
+    s.insert_staged(&staged).await.unwrap();
+    s.insert_staged(&staged).await.unwrap();
+    assert_eq!(s.staged().await.unwrap().len(), 1);
+    s.mark_purged("w1", "r-1").await.unwrap();
+    assert!(s.staged().await.unwrap()[0].purged_at.is_some());
+
+    // The audit chain: appends from two handles at once still form one chain, and an edit
+    // is found and named.
+    let other = reopen().await;
+    let (a, b) = tokio::join!(
+        async {
+            for i in 0..20 {
+                audit::append(s, record(i)).await.unwrap();
+            }
+        },
+        async {
+            for i in 100..120 {
+                audit::append(&other, record(i)).await.unwrap();
+            }
+        }
+    );
+    let _ = (a, b);
+    let v = audit::verify(s).await.unwrap();
+    assert!(v.ok && v.records == 40, "{v:?}");
+    other.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(s.backend(), Backend::Sqlite);
+    contract(&s, async || Store::open(&path).await.unwrap()).await;
+    s.close().await;
+    // open_location takes a path or a sqlite:// URL.
+    let s = Store::open_location(&format!("sqlite://{}", path.display())).await.unwrap();
+    assert_eq!(s.runs(10).await.unwrap().len(), 2);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn postgres_store_keeps_the_contract() {
+    let Some(schema) = PgSchema::new().await else { return };
+    let url = schema.url();
+    let s = Store::open_location(&url).await.unwrap();
+    assert_eq!(s.backend(), Backend::Postgres);
+    contract(&s, async || Store::open_location(&url).await.unwrap()).await;
+    // Editing a record behind tabflow's back is detected and named.
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {}.audit SET after = replace(after, 'Archive', 'Archivf') WHERE seq = 7",
+        schema.name
+    )))
+    .execute(&schema.admin)
+    .await
+    .unwrap();
+    let v = audit::verify(&s).await.unwrap();
+    assert!(!v.ok);
+    assert_eq!(v.problems[0].seq, 7, "{v:?}");
+    // Reopening finds everything (the tables are created once, not again).
+    s.close().await;
+    let s = Store::open_location(&url).await.unwrap();
+    assert_eq!(s.runs(10).await.unwrap().len(), 2);
+    s.close().await;
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_postgres_location_is_one_clear_error_without_the_password() {
+    let e = Store::open_location("postgres://postgres:s3cret-pw@127.0.0.1:1/test").await.unwrap_err().to_string();
+    assert!(e.contains("cannot be opened") && e.contains("127.0.0.1:1"), "{e}");
+    assert!(!e.contains("s3cret-pw"), "the password leaked into the message: {e}");
+}
