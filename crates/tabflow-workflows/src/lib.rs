@@ -623,18 +623,30 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             admin.map(|u| (u, "site administrator (no teammate can own content)".to_string()))
         };
-        // Inventory.
+        // Inventory, with each item's importance: how much it is used (views), who relies on
+        // it (subscribers of others, data alerts) and what depends on it (workbooks on a
+        // datasource). Transfers are listed most important first.
         let mut items = vec![];
         let mut changes = vec![];
         let mut inventory = vec![];
+        let mut importance: HashMap<String, u64> = HashMap::new();
         for w in site.workbooks.iter().filter(|w| w.owner_id == leaver.id) {
+            let view_ids: BTreeSet<&str> = w.views.iter().map(|v| v.id.as_str()).collect();
+            let subscribers: BTreeSet<&str> = site
+                .subscriptions
+                .iter()
+                .filter(|s| s.content.id == w.id || view_ids.contains(s.content.id.as_str()))
+                .map(|s| s.user_id.as_str())
+                .collect();
             let subs = site
                 .subscriptions
                 .iter()
-                .filter(|s| s.content.id == w.id || w.views.iter().any(|v| v.id == s.content.id))
+                .filter(|s| s.content.id == w.id || view_ids.contains(s.content.id.as_str()))
                 .count();
+            let alerts = site.data_alerts.iter().filter(|a| view_ids.contains(a.view_id.as_str())).count();
             let views: u64 = w.views.iter().map(|v| v.total_views).sum();
-            inventory.push(json!({"type": "workbook", "id": w.id, "name": w.name, "project": self.project_name(&w.project_id), "views": views, "subscriptions": subs}));
+            importance.insert(w.id.clone(), views + 50 * subscribers.len() as u64 + 25 * alerts as u64);
+            inventory.push(json!({"type": "workbook", "id": w.id, "name": w.name, "project": self.project_name(&w.project_id), "views": views, "subscriptions": subs, "subscribers": subscribers.len(), "data_alerts": alerts}));
             if let Some((u, why)) = suggest(&w.project_id) {
                 let mut it = self
                     .workbook_item(w, Some(format!("→ {} ({why}); {views} views, {subs} subscriptions", u.full_name)));
@@ -653,7 +665,14 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         for d in site.datasources.iter().filter(|d| d.owner_id == leaver.id) {
             let dependents = site.workbooks.iter().filter(|w| w.datasource_ids.contains(&d.id)).count();
-            inventory.push(json!({"type": "datasource", "id": d.id, "name": d.name, "project": self.project_name(&d.project_id), "dependents": dependents}));
+            let dependent_views: u64 = site
+                .workbooks
+                .iter()
+                .filter(|w| w.datasource_ids.contains(&d.id))
+                .flat_map(|w| w.views.iter().map(|v| v.total_views))
+                .sum();
+            importance.insert(d.id.clone(), dependent_views + 100 * dependents as u64);
+            inventory.push(json!({"type": "datasource", "id": d.id, "name": d.name, "project": self.project_name(&d.project_id), "dependents": dependents, "dependent_views": dependent_views, "certified": d.certified}));
             if let Some((u, why)) = suggest(&d.project_id) {
                 items.push(Item {
                     kind: "datasource".into(),
@@ -698,12 +717,48 @@ impl<'p, 'a> Builder<'p, 'a> {
                 });
             }
         }
+        // Most important first; the rank goes into each reason.
+        let n_owned = items.len();
+        items.sort_by(|a: &Item, b: &Item| {
+            let ia = importance.get(&a.id).copied().unwrap_or(0);
+            let ib = importance.get(&b.id).copied().unwrap_or(0);
+            ib.cmp(&ia).then(a.kind.cmp(&b.kind)).then(a.name.cmp(&b.name))
+        });
+        for (rank, it) in items.iter_mut().enumerate() {
+            if it.kind != "project"
+                && let Some(r) = &mut it.reason
+            {
+                r.push_str(&format!("; importance {} of {n_owned}", rank + 1));
+            }
+        }
         let subs: Vec<Value> = site
             .subscriptions
             .iter()
             .filter(|s| s.user_id == leaver.id)
             .map(|s| json!({"id": s.id, "subject": s.subject, "content": s.content.id}))
             .collect();
+        // What Tableau cannot hand over through its API: listed so that nothing is forgotten.
+        let alerts_owned: Vec<Value> = site
+            .data_alerts
+            .iter()
+            .filter(|a| a.owner_id == leaver.id)
+            .map(|a| json!({"id": a.id, "subject": a.subject, "view": a.view_id, "recipients": a.recipients.len()}))
+            .collect();
+        let alerts_receiving: usize = site.data_alerts.iter().filter(|a| a.recipients.contains(&leaver.id)).count();
+        let webhooks: Vec<Value> = site
+            .webhooks
+            .iter()
+            .filter(|h| h.owner_id == leaver.id)
+            .map(|h| json!({"id": h.id, "name": h.name, "event": h.event, "url": h.url, "enabled": h.enabled}))
+            .collect();
+        if !alerts_owned.is_empty() || !webhooks.is_empty() {
+            self.plan.notes.push(format!(
+                "{} owns {} data alerts and {} webhooks. Tableau's REST API cannot change their owner; they stop when the account is unlicensed or deleted. Re-create them under the new owner (listed in the inventory step).",
+                leaver.full_name,
+                alerts_owned.len(),
+                webhooks.len()
+            ));
+        }
         let grants: Vec<&tabflow_site::PermissionRule> =
             site.permissions.iter().filter(|r| r.grantee.kind == "user" && r.grantee.id == leaver.id).collect();
         let find = self.step_id();
@@ -721,10 +776,23 @@ impl<'p, 'a> Builder<'p, 'a> {
             ),
             effect: Effect::Read,
             depends_on: vec![],
-            items: vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }],
+            items: vec![Item {
+                kind: "user".into(),
+                id: leaver.id.clone(),
+                name: leaver.name.clone(),
+                ..Item::default()
+            }],
             changes: vec![],
             rollback: RollbackClass::Exact,
-            details: json!({"owned": inventory, "subscriptions": subs, "groups": teams.iter().map(|g| &g.name).collect::<Vec<_>>()}),
+            details: json!({
+                "owned": inventory,
+                "subscriptions": subs,
+                "groups": teams.iter().map(|g| &g.name).collect::<Vec<_>>(),
+                "data_alerts_owned": alerts_owned,
+                "data_alerts_receiving": alerts_receiving,
+                "webhooks_owned": webhooks,
+                "explicit_grants": grants.len(),
+            }),
         });
         let mut depends = vec![find.clone()];
         if !changes.is_empty() {
@@ -1027,4 +1095,96 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
     learn::mark_removed(&mut b.plan, &p.learned);
     b.plan.seal();
     b.plan
+}
+
+#[cfg(test)]
+mod offboard_tests {
+    use super::*;
+
+    fn plan_for(site: &Site, params: Value) -> Plan {
+        let policy = Policy::default();
+        let p = Planner {
+            site,
+            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
+            policy: &policy,
+            signed_in: "admin".into(),
+            now: site.now,
+            answers: BTreeMap::new(),
+            usage_source: "test".into(),
+            learned: Default::default(),
+        };
+        let params = params.as_object().cloned().unwrap_or_default();
+        plan("offboard", vec![Intent { name: "offboard-user".into(), params }], &p)
+    }
+
+    #[test]
+    fn the_inventory_ranks_by_importance_and_lists_what_cannot_be_handed_over() {
+        let mut site = tabflow_site::generate::demo();
+        let leaver = site.users.iter().find(|u| u.name == "jsmith").unwrap().id.clone();
+        // Give the leaver a webhook and a data alert (the demo may have none), so the
+        // inventory must find them.
+        let view = site.workbooks.iter().find(|w| w.owner_id == leaver).unwrap().views[0].id.clone();
+        site.webhooks.push(tabflow_site::Webhook {
+            id: "hook-1".into(),
+            name: "Refresh failed to Slack".into(),
+            event: "datasource-refresh-failed".into(),
+            url: "https://hooks.example.com/x".into(),
+            owner_id: leaver.clone(),
+            enabled: true,
+        });
+        site.data_alerts.push(tabflow_site::DataAlert {
+            id: "alert-1".into(),
+            subject: "Revenue below plan".into(),
+            owner_id: leaver.clone(),
+            view_id: view,
+            recipients: vec![leaver.clone()],
+        });
+        let plan = plan_for(&site, json!({"user": "jsmith", "new_owner": "tbaker"}));
+        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let owned_alerts = site.data_alerts.iter().filter(|a| a.owner_id == leaver).count();
+        assert_eq!(inv.details["data_alerts_owned"].as_array().unwrap().len(), owned_alerts);
+        assert!(inv.details["webhooks_owned"].as_array().unwrap().iter().any(|h| h["id"] == "hook-1"));
+        assert!(plan.notes.iter().any(|n| n.contains("cannot change their owner")), "{:?}", plan.notes);
+
+        // The most viewed + most subscribed workbook comes first (computed here from the site).
+        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let score = |w: &tabflow_site::Workbook| {
+            let views: u64 = w.views.iter().map(|v| v.total_views).sum();
+            let ids: BTreeSet<&str> = w.views.iter().map(|v| v.id.as_str()).chain([w.id.as_str()]).collect();
+            let subscribers: BTreeSet<&str> = site
+                .subscriptions
+                .iter()
+                .filter(|s| ids.contains(s.content.id.as_str()))
+                .map(|s| s.user_id.as_str())
+                .collect();
+            let alerts = site.data_alerts.iter().filter(|a| ids.contains(a.view_id.as_str())).count() as u64;
+            views + 50 * subscribers.len() as u64 + 25 * alerts
+        };
+        let workbooks: Vec<&Item> = transfer.items.iter().filter(|i| i.kind == "workbook").collect();
+        let scores: Vec<u64> =
+            workbooks.iter().map(|i| score(site.workbooks.iter().find(|w| w.id == i.id).unwrap())).collect();
+        assert!(scores.len() > 3);
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "workbooks not in order of importance: {scores:?}");
+        let first = &transfer.items[0];
+        assert!(first.reason.as_deref().unwrap().contains("importance 1 of"), "{:?}", first.reason);
+        // Projects the leaver owns are still handed over (listed after content).
+        let owns_project = site.projects.iter().any(|p| p.owner_id == leaver);
+        assert_eq!(transfer.items.iter().any(|i| i.kind == "project"), owns_project);
+    }
+
+    #[test]
+    fn a_user_who_owns_nothing_gets_an_inventory_and_no_transfer() {
+        let mut site = tabflow_site::generate::demo();
+        let mut idle = site.users.iter().find(|u| u.name == "jsmith").unwrap().clone();
+        idle.id = "u-idle".into();
+        idle.name = "newhire".into();
+        idle.full_name = "New Hire".into();
+        idle.email = "newhire@example.com".into();
+        site.users.push(idle);
+        let plan = plan_for(&site, json!({"user": "newhire"}));
+        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        assert!(inv.title.contains("0 items"), "{}", inv.title);
+        assert!(!plan.steps.iter().any(|s| s.kind == "transfer-ownership"), "{:?}", plan.steps);
+        assert!(plan.questions.is_empty(), "{:?}", plan.questions);
+    }
 }
