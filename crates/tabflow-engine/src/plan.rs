@@ -6,7 +6,7 @@
 //! Change values are JSON so the file stays readable and stable; [`crate::ops::Op`] is the
 //! typed reading the executor works with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -352,6 +352,13 @@ impl Plan {
             }
         }
         Ok(out)
+    }
+
+    /// Ids of the steps that run before `step_id` in [`Plan::order`] (all of them, not only
+    /// its dependencies; steps run one after another).
+    pub fn steps_before(&self, step_id: &str) -> BTreeSet<&str> {
+        let order = self.order().unwrap_or_default();
+        order.iter().map(|i| self.steps[*i].id.as_str()).take_while(|id| *id != step_id).collect()
     }
 
     /// `sha256:` over the site, every step's kind/effect/rollback, every item's id, type and

@@ -1,7 +1,7 @@
 //! The validator: the seed's five checks, every finding reported at once. Only
 //! [`validate`] constructs a [`ValidatedPlan`], and only a `ValidatedPlan` can be executed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 use tabflow_site::Site;
@@ -22,6 +22,8 @@ pub struct Facts {
     pub alerts: HashMap<String, Vec<String>>,
     /// datasource id → names of workbooks using it
     pub dependents: HashMap<String, Vec<String>>,
+    /// datasource id → ids of workbooks using it
+    pub dependent_ids: HashMap<String, Vec<String>>,
     /// item id → users who can reach it (explicit user grants, members of granted groups,
     /// owner, subscribers)
     pub audience: HashMap<String, BTreeSet<String>>,
@@ -61,6 +63,7 @@ impl Facts {
         for w in &site.workbooks {
             for d in &w.datasource_ids {
                 f.dependents.entry(d.clone()).or_default().push(w.name.clone());
+                f.dependent_ids.entry(d.clone()).or_default().push(w.id.clone());
             }
             f.items.insert(w.id.clone(), (w.owner_id.clone(), w.project_id.clone(), w.tags.clone(), w.size));
             f.names.insert(w.id.clone(), ("workbook".into(), w.name.clone()));
@@ -421,11 +424,30 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
                 alerts.iter().map(|x| x.to_string()).collect(),
             ));
         }
+        // Workbooks that an earlier step of this plan repoints away from a datasource no
+        // longer depend on it when this step runs.
+        let earlier = plan.steps_before(&s.id);
+        let repointed: HashSet<(&str, &str)> = plan
+            .steps
+            .iter()
+            .filter(|e| earlier.contains(e.id.as_str()))
+            .flat_map(|e| e.changes.iter())
+            .filter(|c| c.field == "datasource")
+            .filter_map(|c| c.before_id.as_deref().map(|from| (from, c.item.as_str())))
+            .collect();
         let ds: Vec<(&str, usize)> = s
             .items
             .iter()
             .filter(|i| i.kind == "datasource" && s.changes.iter().any(|c| c.item == i.id))
-            .filter_map(|i| facts.dependents.get(&i.id).map(|d| (i.id.as_str(), d.len())))
+            .filter_map(|i| {
+                let left = facts
+                    .dependent_ids
+                    .get(&i.id)?
+                    .iter()
+                    .filter(|w| !repointed.contains(&(i.id.as_str(), w.as_str())))
+                    .count();
+                (left > 0).then_some((i.id.as_str(), left))
+            })
             .collect();
         if !ds.is_empty() {
             dep_findings += 1;
@@ -671,5 +693,84 @@ mod tests {
                 assert!(clash_errors(&p).is_empty(), "{:?}", p.validation.findings);
             }
         }
+    }
+
+    #[test]
+    fn workbooks_repointed_by_an_earlier_step_no_longer_count_as_dependents() {
+        let site = tabflow_site::generate::demo();
+        let admin = site.users.iter().find(|u| u.site_role.starts_with("SiteAdministrator")).unwrap();
+        let facts = Facts::from_site(&site, &admin.name);
+        let policy = Policy::default();
+        // A datasource with at least two dependent workbooks, and another to repoint them to.
+        let (from, users) = facts.dependent_ids.iter().find(|(_, w)| w.len() >= 2).unwrap();
+        let to = site.datasources.iter().find(|d| &d.id != from).unwrap();
+        let archive = site.projects.iter().find(|p| p.name == "Archive").unwrap();
+        let ds = site.datasources.iter().find(|d| &d.id == from).unwrap();
+        let build = |repoint: &[String]| {
+            let mut plan = Plan::draft("consolidate", SiteRef::default(), vec![]);
+            let mut s1 = Step {
+                id: "s1".into(),
+                kind: "repoint-workbooks".into(),
+                title: "repoint".into(),
+                effect: Effect::Write,
+                depends_on: vec![],
+                items: vec![],
+                changes: vec![],
+                rollback: RollbackClass::Snapshot,
+                details: Value::Null,
+            };
+            for w in repoint {
+                s1.items.push(Item { kind: "workbook".into(), id: w.clone(), name: w.clone(), ..Item::default() });
+                s1.changes.push(Change {
+                    item: w.clone(),
+                    field: "datasource".into(),
+                    before: Value::Null,
+                    after: Value::Null,
+                    before_id: Some(from.clone()),
+                    after_id: Some(to.id.clone()),
+                    after_ref: None,
+                });
+            }
+            let s2 = Step {
+                id: "s2".into(),
+                kind: "archive-datasources".into(),
+                title: "archive".into(),
+                effect: Effect::Destructive,
+                depends_on: vec!["s1".into()],
+                items: vec![Item {
+                    kind: "datasource".into(),
+                    id: ds.id.clone(),
+                    name: ds.name.clone(),
+                    ..Item::default()
+                }],
+                changes: vec![Change {
+                    item: ds.id.clone(),
+                    field: "project".into(),
+                    before: Value::Null,
+                    after: Value::Null,
+                    before_id: Some(ds.project_id.clone()),
+                    after_id: Some(archive.id.clone()),
+                    after_ref: None,
+                }],
+                rollback: RollbackClass::Exact,
+                details: Value::Null,
+            };
+            plan.steps = vec![s1, s2];
+            plan.seal();
+            let p = match validate(plan, &facts, &policy) {
+                Ok(v) => v.into_plan(),
+                Err(p) => *p,
+            };
+            p.validation
+                .findings
+                .iter()
+                .find(|f| f.check == Check::Dependencies && f.message.contains("depend on"))
+                .map(|f| f.message.clone())
+        };
+        assert_eq!(build(users), None, "every dependent was repointed first");
+        let one_left = build(&users[1..]).expect("one workbook still depends on it");
+        assert!(one_left.starts_with("1 workbook depend"), "{one_left}");
+        let none = build(&[]).unwrap();
+        assert!(none.starts_with(&format!("{} workbooks depend", users.len())), "{none}");
     }
 }
