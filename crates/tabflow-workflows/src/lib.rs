@@ -353,7 +353,6 @@ impl<'p, 'a> Builder<'p, 'a> {
         let mut candidates: Vec<Item> = vec![];
         let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut excluded: Vec<Value> = vec![];
-        let (mut never, mut not_since) = (0, 0);
         for w in &site.workbooks {
             if let Some(s) = &scope
                 && !s.contains(&w.project_id)
@@ -379,14 +378,8 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             let reason = match last {
                 Some(l) if l >= cutoff => continue,
-                Some(l) => {
-                    not_since += 1;
-                    format!("not viewed since {}", day(l))
-                }
-                None if total == 0 => {
-                    never += 1;
-                    "never viewed".to_string()
-                }
+                Some(l) => format!("not viewed since {}", day(l)),
+                None if total == 0 => "never viewed".to_string(),
                 None => {
                     excluded.push(exclude(format!("no usage data ({total} views, no last-viewed date)")));
                     continue;
@@ -415,6 +408,9 @@ impl<'p, 'a> Builder<'p, 'a> {
             candidates.push(self.workbook_item(w, Some(reason)));
         }
         candidates.sort_by(|a, b| a.project.cmp(&b.project).then(a.name.cmp(&b.name)));
+        // Counted over what is planned (exclusions come after the usage test).
+        let never = candidates.iter().filter(|c| c.reason.as_deref() == Some("never viewed")).count();
+        let not_since = candidates.len() - never;
         let window = match (since, until) {
             (Some(s), Some(u)) => format!("not viewed since {} (window {} – {})", day(s), day(s), day(u)),
             (Some(s), None) => format!("not viewed since {}", day(s)),
