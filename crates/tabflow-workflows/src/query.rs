@@ -181,13 +181,15 @@ pub struct Query {
 
 /// The answer to a question: a table plus a one-line summary.
 ///
-/// JSON (`tabflow query --json`): `{"question", "kind", "summary", "columns", "rows",
+/// JSON (`tabflow query --json`): `{"question", "kind", "as_of", "summary", "columns", "rows",
 /// "total", "notes"}`; `rows` are arrays aligned with `columns`; `total` is the number of
 /// matching items (for `count` the count; for a top-N list all candidates before the limit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
     pub question: String,
     pub kind: Kind,
+    /// The site's "now" that ages ("not viewed in 90 days") are measured from.
+    pub as_of: DateTime<Utc>,
     pub summary: String,
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
@@ -1216,20 +1218,30 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Up to three names closest to `wanted` (edit distance on normalized forms, then a shared word).
+/// Up to three names closest to `wanted`: small edit distance, or a shared word or word
+/// stem of four letters or more ("Financial Planning" → "Finance").
 fn closest<'s>(wanted: &str, names: impl Iterator<Item = &'s str>) -> Vec<String> {
     let w = ground::normalize(wanted);
+    let prefix = |a: &str, b: &str| a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
     let mut scored: Vec<(usize, String)> = names
         .map(|n| {
             let nn = ground::normalize(n);
-            let shared = nn.split(' ').any(|x| w.split(' ').any(|y| y.len() > 2 && x == y));
+            let word_score = nn
+                .split(' ')
+                .flat_map(|x| w.split(' ').map(move |y| (x, y)))
+                .filter_map(|(x, y)| match prefix(x, y) {
+                    p if p == x.len() && p == y.len() && p > 2 => Some(0),
+                    p if p >= 4 => Some(1),
+                    _ => None,
+                })
+                .min();
             let d = ground::distance(&nn, &w);
-            (if shared { d.min(w.len() / 2) } else { d }, n.to_string())
+            (word_score.map_or(d, |s| s.min(d)), n.to_string())
         })
         .collect();
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
-    let limit = (w.len() / 2).max(3);
+    let limit = (w.len() / 3).max(2);
     scored.into_iter().filter(|(d, _)| *d <= limit).take(3).map(|(_, n)| n).collect()
 }
 
@@ -1764,7 +1776,16 @@ pub fn answer_query(site: &Site, question: &str, q: &Query) -> Result<Answer, Er
             )
         }
     };
-    Ok(Answer { question: question.trim().to_string(), kind: q.kind, summary, columns, rows, total, notes: cx.notes })
+    Ok(Answer {
+        question: question.trim().to_string(),
+        kind: q.kind,
+        as_of: now,
+        summary,
+        columns,
+        rows,
+        total,
+        notes: cx.notes,
+    })
 }
 
 /// For "who owns X" without a type word: the kinds of item whose names match X best

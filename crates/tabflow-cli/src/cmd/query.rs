@@ -14,7 +14,7 @@ use crate::exit::{Code, Failure, usage};
 pub struct QueryArgs {
     /// The question, in plain language ("how many workbooks are in Finance?").
     question: Option<String>,
-    /// Print the answer as JSON: {"question","kind","summary","columns","rows","total","notes"}.
+    /// Print the answer as JSON: {"question","kind","as_of","summary","columns","rows","total","notes"}.
     #[arg(long)]
     json: bool,
     /// Rows printed in the table (the JSON answer always has all of them).
@@ -74,7 +74,7 @@ pub async fn run(a: QueryArgs) -> anyhow::Result<Code> {
                     suggestions.clone(),
                     Code::Error,
                     if suggestions.is_empty() {
-                        format!("check the {what}'s name on the site")
+                        format!("`tabflow query \"list {what}s\"` lists the {what}s of this site")
                     } else {
                         format!("ask again with one of: {}", suggestions.join(", "))
                     },
