@@ -91,3 +91,35 @@ pub fn parse(request: &str, today: chrono::NaiveDate) -> Parsed {
     }
     assemble::assemble(request, analyses)
 }
+
+/// The first duration in `text` in whole days, read as [`parse`] reads durations ("90+ days"
+/// = 90, "six months" = 180, "a year" = 365, "the last 30 days" = 30); schedules ("every 90
+/// days") are not durations. For other readers of plain language (the query path).
+///
+/// ```
+/// assert_eq!(tabflow_nl::duration_days("not viewed in two quarters"), Some(180));
+/// assert_eq!(tabflow_nl::duration_days("who owns Sales?"), None);
+/// ```
+pub fn duration_days(text: &str) -> Option<u32> {
+    let tokens = token::tokenize(text);
+    let words: Vec<&token::Token> = tokens.iter().filter(|t| t.is_word()).collect();
+    time::first_duration(&words)
+}
+
+/// The first number in `text`, in digits or words ("10", "ten", "twenty five", "a dozen"),
+/// not counting a bare "a"/"an".
+///
+/// ```
+/// assert_eq!(tabflow_nl::first_number("the top twenty five workbooks"), Some(25));
+/// assert_eq!(tabflow_nl::first_number("a list of workbooks"), None);
+/// ```
+pub fn first_number(text: &str) -> Option<u32> {
+    let tokens = token::tokenize(text);
+    let words: Vec<&token::Token> = tokens.iter().filter(|t| t.is_word()).collect();
+    (0..words.len()).find_map(|i| {
+        if words[i].eq_any(&["a", "an"]) && !matches!(token::word_at(&words, i + 1), "dozen" | "couple" | "few") {
+            return None;
+        }
+        time::number_at(&words, i).map(|(n, _)| n)
+    })
+}

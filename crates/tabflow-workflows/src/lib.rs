@@ -5,12 +5,13 @@
 //! Implemented here: `archive-stale-content`, `delete-content` (staged), `offboard-user`,
 //! `audit-permissions` / `update-permissions` (revoking overly broad grants), and
 //! `notify-owners` (recipients listed; sending belongs to the notifications feature),
-//! `consolidate-datasources` and `migrate-datasource` (module `datasources`). `query` is
-//! answered with a plain "not available in this build" question instead of a guess.
+//! `consolidate-datasources` and `migrate-datasource` (module `datasources`).
+//! `query` (Phase-1 questions, `query.rs`) is answered in a read step.
 
 mod datasources;
 pub mod ground;
 pub mod learn;
+pub mod query;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -1048,6 +1049,48 @@ impl<'p, 'a> Builder<'p, 'a> {
     }
 }
 
+impl Builder<'_, '_> {
+    /// A Phase-1 question: answered from the site read in a `read` step (`answer-query`,
+    /// the answer in `details`); a name that is ambiguous or unknown becomes a question whose
+    /// answer replaces the name; a question it cannot understand says so with examples.
+    fn query(&mut self, intent: &Intent, request: &str) {
+        let mut question = param_str(intent, "question").unwrap_or(request).to_string();
+        let mut result = query::answer(self.p.site, &question);
+        // At most a few names per question are asked about, one after the other.
+        for _ in 0..3 {
+            let Err(e) = &result else { break };
+            let wanted = match e {
+                query::Error::Ambiguous { wanted, .. } | query::Error::NotFound { wanted, .. } => wanted.clone(),
+                _ => break,
+            };
+            let choices = query::choices(e);
+            let Some(chosen) = self.question(query::explain(e), choices, None) else { return };
+            question = query::with_name(&question, &wanted, &chosen);
+            result = query::answer(self.p.site, &question);
+        }
+        match result {
+            Ok(a) => {
+                let id = self.step_id();
+                self.plan.notes.extend(a.notes.iter().cloned());
+                self.plan.steps.push(Step {
+                    id,
+                    kind: "answer-query".into(),
+                    title: a.summary.clone(),
+                    effect: Effect::Read,
+                    depends_on: vec![],
+                    items: vec![],
+                    changes: vec![],
+                    rollback: RollbackClass::Exact,
+                    details: serde_json::to_value(&a).unwrap_or(Value::Null),
+                });
+            }
+            Err(e) => {
+                self.ask(query::explain(&e), query::choices(&e), None);
+            }
+        }
+    }
+}
+
 /// Builds the draft plan for these intents.
 pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
     let mut b = Builder {
@@ -1076,6 +1119,7 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
             "notify-owners" => b.notify(i),
             "consolidate-datasources" => b.consolidate(i),
             "migrate-datasource" => b.migrate(i),
+            "query" => b.query(i, request),
             other => {
                 b.plan.notes.push(format!("'{other}' is not available in this build yet; no step was planned for it."));
                 b.ask(

@@ -22,6 +22,9 @@ pub enum Command {
     Snapshot(SnapshotBench),
     /// The executor: apply N workbook moves at injected latency, with and without the journal.
     Apply(ApplyBench),
+    /// Rule-based parse + plan (+ validation) of typical requests against an in-memory demo
+    /// site: the planner's latency without site reads (budget 20 ms per plan).
+    Plan(PlanBench),
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +48,16 @@ pub struct ApplyBench {
     /// Journal into this store instead of a fresh SQLite file (e.g. a postgres:// URL).
     #[arg(long)]
     pub store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanBench {
+    /// Plans per request.
+    #[arg(long, default_value_t = 50)]
+    iterations: usize,
+    /// Workbooks in the generated site (0 = the demo site).
+    #[arg(long, default_value_t = 0)]
+    scale: usize,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +93,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Emulator(b) => emulator(b).await,
         Command::Snapshot(b) => snapshot(b).await,
         Command::Apply(b) => super::bench_apply::run(b).await,
+        Command::Plan(b) => plan_bench(b),
     }
 }
 
@@ -263,5 +277,81 @@ async fn snapshot(b: SnapshotBench) -> anyhow::Result<Code> {
         std::fs::write(&p, snap.to_json())?;
     }
     running.stop().await;
+    Ok(Code::Ok)
+}
+
+/// Requests of every kind the planner handles, including questions and compound requests.
+const PLAN_REQUESTS: &[&str] = &[
+    "Clean up the Finance project - archive old workbooks and consolidate datasources",
+    "Archive Finance workbooks not accessed in 90+ days, then tell the project owners",
+    "Sarah Lee is leaving; give her workbooks to Tom Baker and remove her access",
+    "Migrate John's content when he leaves the Marketing team",
+    "Audit who can access anything tagged confidential or sensitive in Finance, and schedule a weekly review",
+    "Delete workbooks in the Sandbox project that haven't been viewed in a year",
+    "Archive all unused workbooks from Q2, update permissions for remaining content, and notify project owners",
+    "How many workbooks are in the Finance project?",
+    "Which workbooks haven't been viewed in the last 30 days?",
+    "top 10 most viewed workbooks in Marketing",
+    "which workbooks use Finance GL?",
+    "workbooks per project",
+];
+
+fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
+    use tabflow_engine::plan::{Intent, SiteRef};
+    let mut site = if b.scale == 0 {
+        generate::demo()
+    } else {
+        generate::generate(&generate::Options { scale: b.scale, seed: 1 })
+    };
+    site.shift_time_to(chrono::Utc::now());
+    let policy = tabflow_engine::Policy::default();
+    let site_ref =
+        SiteRef { server: "bench".into(), content_url: site.site.content_url.clone(), id: site.site.id.clone() };
+    let planner = tabflow_workflows::Planner {
+        site: &site,
+        site_ref,
+        policy: &policy,
+        signed_in: "admin".into(),
+        now: site.now,
+        answers: Default::default(),
+        usage_source: "in-memory site".into(),
+        learned: Default::default(),
+    };
+    // Facts are read once per site read in `tabflow plan`, so they are part of the budget too.
+    let today = site.now.date_naive();
+    let mut all: Vec<f64> = vec![];
+    println!(
+        "rule-based parse + plan + validate, {} workbooks, {} iterations per request (site reads excluded)",
+        site.workbooks.len(),
+        b.iterations
+    );
+    println!("{:>9} {:>9} {:>9}  request", "mean ms", "p95 ms", "max ms");
+    for request in PLAN_REQUESTS {
+        let mut times = vec![];
+        for _ in 0..b.iterations.max(1) {
+            let t = Instant::now();
+            let parsed = tabflow_nl::parse(request, today);
+            let intents: Vec<Intent> =
+                parsed.intents.into_iter().map(|i| Intent { name: i.name, params: i.params }).collect();
+            let draft = tabflow_workflows::plan(request, intents, &planner);
+            let facts = tabflow_engine::Facts::from_site(&site, "admin");
+            let validated = tabflow_engine::validate(draft, &facts, &policy);
+            std::hint::black_box(&validated);
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        let mean = times.iter().sum::<f64>() / times.len() as f64;
+        let p95 = times[((times.len() as f64 * 0.95) as usize).min(times.len() - 1)];
+        println!("{mean:>9.2} {p95:>9.2} {:>9.2}  {request}", times[times.len() - 1]);
+        all.extend(times);
+    }
+    all.sort_by(f64::total_cmp);
+    let mean = all.iter().sum::<f64>() / all.len() as f64;
+    let p95 = all[((all.len() as f64 * 0.95) as usize).min(all.len() - 1)];
+    let max = all[all.len() - 1];
+    println!(
+        "all: mean {mean:.2} ms, p95 {p95:.2} ms, max {max:.2} ms per plan (budget 20 ms: {})",
+        if p95 <= 20.0 { "within" } else { "OVER" }
+    );
     Ok(Code::Ok)
 }

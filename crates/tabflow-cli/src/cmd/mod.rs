@@ -6,6 +6,7 @@ pub mod connect;
 mod demo;
 mod emulator;
 mod learn;
+mod query;
 mod runs;
 mod site;
 mod usage;
@@ -21,6 +22,8 @@ pub enum Command {
     Ask(workflow::AskArgs),
     /// Turn a request into a reviewed plan (nothing is changed).
     Plan(workflow::PlanArgs),
+    /// Answer a question about the site, read-only ("how many workbooks are in Finance?").
+    Query(query::QueryArgs),
     /// Run exactly a plan made by `tabflow plan` (destructive steps need --approve).
     Apply(workflow::ApplyArgs),
     /// Past and interrupted runs: list, show, resume, rollback, purge.
@@ -54,6 +57,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Ask(a) => workflow::ask_cmd(a).await,
         Command::Plan(a) => workflow::plan_cmd(a).await,
         Command::Apply(a) => workflow::apply_cmd(a).await,
+        Command::Query(a) => query::run(a).await,
         Command::Runs(c) => runs::run(c).await,
         Command::Audit(c) => runs::audit_run(c).await,
         Command::Site(c) => site::run(c).await,

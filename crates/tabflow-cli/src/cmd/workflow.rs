@@ -308,6 +308,14 @@ pub fn render(plan: &Plan) -> String {
             e => format!("{} · {} undo", e.as_str(), s.rollback.as_str()),
         };
         out.push_str(&format!("  {:<3} {:<80} {effect}\n", i + 1, s.title));
+        if s.kind == "answer-query"
+            && let Ok(a) = serde_json::from_value::<tabflow_workflows::query::Answer>(s.details.clone())
+        {
+            // The answer's table (its summary is the title, its notes are the plan's).
+            for line in tabflow_workflows::query::render(&a, 20).lines().skip(1 + a.notes.len()) {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
         if s.effect != Effect::Read {
             for it in s.items.iter().take(8) {
                 let why = it.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default();

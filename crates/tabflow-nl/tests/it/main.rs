@@ -100,6 +100,78 @@ fn extended_set_is_at_least_90_percent_right() {
     assert!(accuracy >= 90.0, "extended accuracy {accuracy:.1} % is below 90 %");
 }
 
+/// Per intent of the expected answers: (right, expected). An expected intent is right when
+/// the parser yields a matching intent (name and every expected parameter) at the same
+/// position; requests expected to be not understood count under `(not understood)`.
+fn per_intent(path: &Path) -> std::collections::BTreeMap<String, (usize, usize)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut scores: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Value = serde_json::from_str(line).expect("valid line");
+        let request = case["request"].as_str().expect("request");
+        let parsed = parse(request, default_today());
+        let expected = case["intents"].as_array().cloned().unwrap_or_default();
+        if expected.is_empty() {
+            let e = scores.entry("(not understood)".into()).or_default();
+            e.1 += 1;
+            e.0 += usize::from(parsed.intents.is_empty() && !parsed.not_understood.is_empty());
+        }
+        for (k, want) in expected.iter().enumerate() {
+            let name = want["name"].as_str().unwrap_or("?").to_string();
+            let e = scores.entry(name).or_default();
+            e.1 += 1;
+            e.0 += usize::from(parsed.intents.get(k).is_some_and(|got| intent_matches(want, got)));
+        }
+    }
+    scores
+}
+
+fn print_per_intent(name: &str, scores: &std::collections::BTreeMap<String, (usize, usize)>) {
+    println!("{name}, per intent (right / expected):");
+    for (intent, (right, total)) in scores {
+        println!("  {intent:<26} {right:>3} / {total:<3} {:>5.1} %", 100.0 * *right as f64 / (*total).max(1) as f64);
+    }
+}
+
+/// `fresh.jsonl`: phrasings written for this check (not taken from the dev set), covering
+/// every intent of the catalogue, compound requests, questions and requests that must not
+/// be understood.
+#[test]
+fn fresh_set_scores_per_intent_and_overall() {
+    let path = manifest_path("tests/data/fresh.jsonl");
+    let outcome = check_file(&path);
+    assert!(outcome.total >= 150, "the fresh set must hold at least 150 requests, has {}", outcome.total);
+    let scores = per_intent(&path);
+    for intent in [
+        "archive-stale-content",
+        "consolidate-datasources",
+        "offboard-user",
+        "audit-permissions",
+        "update-permissions",
+        "notify-owners",
+        "migrate-datasource",
+        "delete-content",
+        "query",
+    ] {
+        assert!(scores.get(intent).is_some_and(|s| s.1 >= 5), "the fresh set must cover {intent} at least 5 times");
+    }
+    print_per_intent("fresh", &scores);
+    let accuracy = report("fresh (whole request exactly right)", &outcome);
+    let dev = manifest_path("../../../shared/nl/dev.jsonl");
+    if dev.exists() {
+        print_per_intent("dev", &per_intent(&dev));
+    }
+    assert!(accuracy >= FRESH_FLOOR, "fresh accuracy {accuracy:.1} % is below {FRESH_FLOOR} %");
+    for (intent, (right, total)) in &scores {
+        let a = 100.0 * *right as f64 / (*total).max(1) as f64;
+        assert!(a >= INTENT_FLOOR, "{intent}: {a:.1} % is below {INTENT_FLOOR} %");
+    }
+}
+
+/// Floors for the fresh set (the measured figures are in the test output and the README).
+const FRESH_FLOOR: f64 = 90.0;
+const INTENT_FLOOR: f64 = 80.0;
+
 #[test]
 fn nonsense_is_not_understood() {
     for request in
