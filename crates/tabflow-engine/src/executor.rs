@@ -125,6 +125,9 @@ pub struct RunReport {
     pub not_restored: Vec<ItemNote>,
     pub reports: Vec<Value>,
     pub elapsed_ms: u64,
+    /// Messages written to the outbox after the run: {"sent", "dry", "failed"}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Value>,
 }
 
 impl RunReport {
@@ -147,6 +150,7 @@ impl RunReport {
             not_restored,
             reports: vec![],
             elapsed_ms: started.elapsed().as_millis() as u64,
+            notifications: None,
         }
     }
 }
@@ -1031,6 +1035,7 @@ impl<'a> Engine<'a> {
             not_restored: vec![],
             reports: vec![],
             elapsed_ms: 0,
+            notifications: None,
         };
         if !report.failed.is_empty() {
             let reason = format!(
@@ -1045,9 +1050,50 @@ impl<'a> Engine<'a> {
         } else if !report.skipped.is_empty() {
             report.status = RunStatus::Partial;
         }
+        if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
+            report.notifications = self.notify(ctx).await?;
+        }
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         self.close(ctx, &report).await?;
         Ok(report)
+    }
+
+    /// Tells owners what the run changed (see [`crate::notify`]): outbox first, then the
+    /// configured channel. Recorded in the audit log.
+    async fn notify(&self, ctx: &Ctx<'_>) -> Result<Option<Value>, ExecError> {
+        if !ctx.plan.steps.iter().any(|s| matches!(s.kind.as_str(), "notify-owners" | "transfer-ownership")) {
+            return Ok(None);
+        }
+        if !self.store.outbox(Some(&ctx.run_id)).await?.is_empty() {
+            // Already told (a resumed run): never twice.
+            return Ok(None);
+        }
+        let journal = self.store.journal(&ctx.run_id).await?;
+        let messages = crate::notify::messages(ctx.plan, &ctx.run_id, &journal);
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        let delivery = crate::notify::Delivery::from_env();
+        let (sent, dry, failed) = crate::notify::deliver(self.store, &ctx.run_id, &messages, &delivery).await?;
+        let summary = json!({"messages": messages.len(), "sent": sent, "dry": dry, "failed": failed});
+        ctx.recorder
+            .write(
+                vec![],
+                vec![NewRecord {
+                    actor: ctx.actor.clone(),
+                    action: "run.notified".into(),
+                    plan_id: Some(ctx.plan.id.clone()),
+                    run_id: Some(ctx.run_id.clone()),
+                    after: Some(json!({
+                        "recipients": messages.iter().map(|m| &m.recipient_name).collect::<Vec<_>>(),
+                        "sent": sent, "dry": dry, "failed": failed,
+                    })),
+                    outcome: if failed > 0 { "partly delivered".into() } else { "queued".into() },
+                    ..Default::default()
+                }],
+            )
+            .await?;
+        Ok(Some(summary))
     }
 
     async fn close(&self, ctx: &Ctx<'_>, report: &RunReport) -> Result<(), ExecError> {

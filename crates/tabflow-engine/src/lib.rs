@@ -8,6 +8,7 @@
 pub mod approval;
 pub mod audit;
 pub mod executor;
+pub mod notify;
 pub mod ops;
 pub mod plan;
 pub mod policy;

@@ -9,6 +9,7 @@
 //! quarantine_project = "tabflow Quarantine"
 //! grace_days = 30                                   # staged delete → real delete
 //! archive_tag = "archived-by-tabflow"
+//! access_allowed_groups = ["Finance", "Executive"]  # who should reach sensitive content
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,9 @@ pub struct Policy {
     pub quarantine_project: String,
     pub grace_days: i64,
     pub archive_tag: String,
+    /// Groups expected to hold access to sensitive content (the permission audit flags any
+    /// other group). Empty = no expectation.
+    pub access_allowed_groups: Vec<String>,
 }
 
 impl Default for Policy {
@@ -37,6 +41,7 @@ impl Default for Policy {
             quarantine_project: "tabflow Quarantine".into(),
             grace_days: 30,
             archive_tag: "archived-by-tabflow".into(),
+            access_allowed_groups: vec![],
         }
     }
 }

@@ -237,6 +237,22 @@ pub enum Backend {
     Postgres,
 }
 
+/// A notification in the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub run_id: String,
+    pub recipient_id: String,
+    pub recipient_name: String,
+    pub recipient_email: String,
+    pub subject: String,
+    pub body: String,
+    /// `queued`, `sent`, `dry` (no channel configured) or `failed`.
+    pub status: String,
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// The store.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -259,6 +275,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, plan_id TEXT, run_id TEXT, step_id TEXT, item_id TEXT, before TEXT, after TEXT, approver TEXT, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS learning (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, context TEXT NOT NULL, at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, recipient_id TEXT NOT NULL, recipient_name TEXT NOT NULL, recipient_email TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
 ];
 
 /// The schema in PostgreSQL's types (the SQLite text above is the reference).
@@ -745,6 +762,59 @@ impl Store {
     /// Forgets everything learned; answers how many records were removed.
     pub async fn reset_learning(&self) -> StoreResult<u64> {
         Ok(sqlx::query("DELETE FROM learning").execute(&self.pool).await?.rows_affected())
+    }
+
+    // ------------------------------------------------------------------ outbox
+
+    /// Queues a message; answers its id.
+    pub async fn insert_outbox(&self, run_id: &str, m: &crate::notify::Message) -> StoreResult<i64> {
+        let now = ts(Utc::now());
+        let row = sqlx::query("INSERT INTO outbox (run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', '', $7, $7) RETURNING id")
+            .bind(run_id)
+            .bind(&m.recipient_id)
+            .bind(&m.recipient_name)
+            .bind(&m.recipient_email)
+            .bind(&m.subject)
+            .bind(&m.body)
+            .bind(&now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get(0))
+    }
+
+    pub async fn set_outbox_status(&self, id: i64, status: &str, detail: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE outbox SET status = $1, detail = $2, updated_at = $3 WHERE id = $4")
+            .bind(status)
+            .bind(detail)
+            .bind(ts(Utc::now()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Newest first; `run_id` narrows to one run.
+    pub async fn outbox(&self, run_id: Option<&str>) -> StoreResult<Vec<OutboxRow>> {
+        let rows = sqlx::query("SELECT id, run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at FROM outbox WHERE ($1 = '' OR run_id = $1) ORDER BY id DESC")
+            .bind(run_id.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    id: r.get(0),
+                    run_id: r.get(1),
+                    recipient_id: r.get(2),
+                    recipient_name: r.get(3),
+                    recipient_email: r.get(4),
+                    subject: r.get(5),
+                    body: r.get(6),
+                    status: r.get(7),
+                    detail: r.get(8),
+                    created_at: parse_ts(&r.get::<String, _>(9))?,
+                })
+            })
+            .collect()
     }
 
     // ------------------------------------------------------------------ audit (see crate::audit)

@@ -9,8 +9,10 @@
 //! `query` (Phase-1 questions, `query.rs`) is answered in a read step.
 
 mod datasources;
+pub mod effective;
 pub mod ground;
 pub mod learn;
+mod permissions;
 pub mod query;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,7 +22,7 @@ use serde_json::{Value, json};
 use tabflow_engine::ops::{GranteeRef, Rule};
 use tabflow_engine::plan::{Change, Effect, Intent, Item, Plan, Question, RollbackClass, SiteRef, Step};
 use tabflow_engine::policy::Policy;
-use tabflow_site::{Mode, Site};
+use tabflow_site::Site;
 
 use ground::{Grounded, ground};
 
@@ -50,6 +52,11 @@ struct Builder<'p, 'a> {
     next_q: usize,
     users: HashMap<&'a str, &'a tabflow_site::User>,
     projects: HashMap<&'a str, &'a tabflow_site::Project>,
+    /// What an earlier archive/delete of this plan takes away: its scope (None = the whole
+    /// site), the items it moves and its step — so "the remaining content" means something.
+    earlier_scope: Option<Option<BTreeSet<String>>>,
+    moved_away: BTreeSet<String>,
+    moving_step: Option<String>,
 }
 
 fn param_str<'v>(i: &'v Intent, k: &str) -> Option<&'v str> {
@@ -349,6 +356,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             },
             None => (None, "the whole site".into()),
         };
+        self.earlier_scope = Some(scope.clone());
         let tags = param_list(intent, "tags");
         let dest = site.projects.iter().find(|p| p.parent_id.is_none() && p.name.eq_ignore_ascii_case(&dest_name));
         let mut candidates: Vec<Item> = vec![];
@@ -519,6 +527,8 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let n = candidates.len();
         let s = self.step_id();
+        self.moved_away.extend(candidates.iter().map(|c| c.id.clone()));
+        self.moving_step = Some(s.clone());
         self.plan.steps.push(Step {
             id: s,
             kind: if delete { "stage-delete".into() } else { "archive-workbooks".into() },
@@ -802,9 +812,18 @@ impl<'p, 'a> Builder<'p, 'a> {
                 effect: Effect::Destructive,
                 depends_on: vec![find.clone()],
                 items,
+                details: json!({
+                    "people": changes
+                        .iter()
+                        .filter_map(|c| c.after_id.as_deref())
+                        .chain([leaver.id.as_str()])
+                        .filter_map(|id| self.users.get(id))
+                        .map(|u| (u.id.clone(), json!({"id": u.id, "name": u.full_name, "email": u.email})))
+                        .collect::<serde_json::Map<String, Value>>(),
+                    "notify": "the new owners and the previous owner are told after the run (outbox; webhook when configured)",
+                }),
                 changes,
                 rollback: RollbackClass::Exact,
-                details: Value::Null,
             });
             depends.push(s);
         }
@@ -896,155 +915,66 @@ impl<'p, 'a> Builder<'p, 'a> {
 
     // ---------------------------------------------------------------- permissions
 
-    fn permissions(&mut self, intent: &Intent, apply: bool) {
-        let site = self.p.site;
-        let tags = param_list(intent, "tags");
-        let scope = match param_str(intent, "project") {
-            Some(name) => match self.ground_project(name) {
-                Some(p) => Some(self.subtree(&p.id)),
-                None => return,
-            },
-            None => None,
-        };
-        let broad: BTreeSet<&str> =
-            site.groups.iter().filter(|g| g.name == "All Users").map(|g| g.id.as_str()).collect();
-        let mut audited = vec![];
-        let mut items = vec![];
-        let mut changes = vec![];
-        let in_scope = |project: &str, item_tags: &[String]| {
-            scope.as_ref().is_none_or(|s| s.contains(project))
-                && (tags.is_empty() || item_tags.iter().any(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t))))
-        };
-        let mut consider =
-            |kind: &str, id: &str, name: &str, project: &str, updated: Option<DateTime<Utc>>, b: &Builder| {
-                let before = b.rules_of(id);
-                let mut after = before.clone();
-                let mut revoked = vec![];
-                for r in after.iter_mut() {
-                    if r.grantee.kind == "group" && broad.contains(r.grantee.id.as_str()) {
-                        let caps: Vec<String> = r
-                            .capabilities
-                            .iter()
-                            .filter(|(c, m)| **m == Mode::Allow && DANGEROUS.contains(&c.as_str()))
-                            .map(|(c, _)| c.clone())
-                            .collect();
-                        for c in caps {
-                            r.capabilities.remove(&c);
-                            revoked.push(format!("{}:{c}", r.grantee.name));
-                        }
-                    }
-                }
-                after.retain(|r| !r.capabilities.is_empty());
-                audited.push(
-                    json!({"type": kind, "id": id, "name": name, "rules": before.len(), "overly_broad": revoked}),
-                );
-                if !revoked.is_empty() {
-                    items.push(Item {
-                        kind: kind.into(),
-                        id: id.into(),
-                        name: name.into(),
-                        project: Some(b.project_name(project)),
-                        updated_at: updated.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                        reason: Some(format!("revoke {}", revoked.join(", "))),
-                        ..Item::default()
-                    });
-                    changes.push(Change {
-                        item: id.into(),
-                        field: "permissions".into(),
-                        before: json!(before),
-                        after: json!(after),
-                        before_id: None,
-                        after_id: None,
-                        after_ref: None,
-                    });
-                }
-            };
-        for w in &site.workbooks {
-            if in_scope(&w.project_id, &w.tags) {
-                consider("workbook", &w.id, &w.name, &w.project_id, Some(w.updated_at), self);
-            }
-        }
-        for d in &site.datasources {
-            if in_scope(&d.project_id, &d.tags) {
-                consider("datasource", &d.id, &d.name, &d.project_id, Some(d.updated_at), self);
-            }
-        }
-        let find = self.step_id();
-        let label = if tags.is_empty() { "content".to_string() } else { format!("content tagged {}", tags.join(", ")) };
-        let n_audited = audited.len();
-        self.plan.steps.push(Step {
-            id: find.clone(),
-            kind: "audit-permissions".into(),
-            title: format!("Audit permissions on {n_audited} items of {label}: {} grant too much to All Users", items.len()),
-            effect: Effect::Read,
-            depends_on: vec![],
-            items: vec![],
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({"audited": audited, "dangerous_capabilities": DANGEROUS, "schedule": param_str(intent, "schedule")}),
-        });
-        if let Some(s) = param_str(intent, "schedule") {
-            self.plan.notes.push(format!("A {s} review was requested: recurring reviews are stored and run by `tabflow worker` (scheduler feature; not in this build)."));
-        }
-        if items.is_empty() {
-            return;
-        }
-        let go = if apply {
-            true
-        } else {
-            let n = items.len();
-            self.question(
-                format!("{n} items of {label} give All Users write, delete or permission rights. Revoke those grants now, or only report them?"),
-                vec!["revoke".into(), "report-only".into()],
-                Some("report-only"),
-            )
-            .as_deref()
-                == Some("revoke")
-        };
-        if go {
-            let n = items.len();
-            let s = self.step_id();
-            self.plan.steps.push(Step {
-                id: s,
-                kind: "update-permissions".into(),
-                title: format!("Revoke overly broad grants on {n} items"),
-                effect: Effect::Destructive,
-                depends_on: vec![find],
-                items,
-                changes,
-                rollback: RollbackClass::Exact,
-                details: Value::Null,
-            });
-        }
-    }
-
     fn notify(&mut self, intent: &Intent) {
         let site = self.p.site;
-        let owners: BTreeSet<String> = match intent.params.get("audience").and_then(Value::as_str) {
-            Some("content-owners") => {
-                self.plan.steps.iter().flat_map(|s| s.items.iter()).filter_map(|i| i.owner.clone()).collect()
+        let content_owners = intent.params.get("audience").and_then(Value::as_str) == Some("content-owners");
+        if let Some(name) = param_str(intent, "project")
+            && self.ground_project(name).is_none()
+        {
+            return;
+        }
+        // Who is told about which projects: project owners about the projects the plan's
+        // write steps touch; content owners about the projects of their own items.
+        let mut told: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for st in self.plan.steps.iter().filter(|s| s.is_write()) {
+            for i in &st.items {
+                let Some(project) = i.project.clone() else { continue };
+                let who = if content_owners {
+                    i.owner.as_ref().and_then(|o| site.users.iter().find(|u| &u.name == o || &u.full_name == o))
+                } else {
+                    site.projects
+                        .iter()
+                        .find(|p| p.name == project)
+                        .and_then(|p| self.users.get(p.owner_id.as_str()).copied())
+                };
+                if let Some(u) = who {
+                    told.entry(u.id.clone()).or_default().insert(project);
+                }
             }
-            _ => {
-                let touched: BTreeSet<String> =
-                    self.plan.steps.iter().flat_map(|s| s.items.iter()).filter_map(|i| i.project.clone()).collect();
-                site.projects
-                    .iter()
-                    .filter(|p| touched.contains(&p.name))
-                    .map(|p| self.user_name(&p.owner_id))
-                    .collect()
-            }
-        };
+        }
+        let mut items = vec![];
+        let mut recipients = vec![];
+        for (uid, projects) in &told {
+            let Some(u) = self.users.get(uid.as_str()) else { continue };
+            items.push(Item {
+                kind: "user".into(),
+                id: u.id.clone(),
+                name: u.name.clone(),
+                reason: Some(format!(
+                    "{} of {}",
+                    if content_owners { "owns content in" } else { "owns" },
+                    projects.iter().cloned().collect::<Vec<_>>().join(", ")
+                )),
+                ..Item::default()
+            });
+            recipients.push(json!({"id": u.id, "name": u.full_name, "email": u.email, "projects": projects}));
+        }
+        let depends: Vec<String> = self.plan.steps.iter().filter(|s| s.is_write()).map(|s| s.id.clone()).collect();
         let s = self.step_id();
         self.plan.steps.push(Step {
             id: s,
             kind: "notify-owners".into(),
-            title: format!("Notify {} owners (list only: sending email/webhooks is not in this build)", owners.len()),
+            title: format!(
+                "Tell {} {} what changed, after the run (outbox; webhook when configured)",
+                recipients.len(),
+                if content_owners { "content owners" } else { "project owners" }
+            ),
             effect: Effect::Read,
-            depends_on: vec![],
-            items: vec![],
+            depends_on: depends,
+            items,
             changes: vec![],
             rollback: RollbackClass::Exact,
-            details: json!({"recipients": owners}),
+            details: json!({"recipients": recipients, "audience": if content_owners { "content-owners" } else { "project-owners" }}),
         });
     }
 }
@@ -1100,6 +1030,9 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
         next_q: 0,
         users: p.site.users.iter().map(|u| (u.id.as_str(), u)).collect(),
         projects: p.site.projects.iter().map(|x| (x.id.as_str(), x)).collect(),
+        earlier_scope: None,
+        moved_away: BTreeSet::new(),
+        moving_step: None,
     };
     b.plan.notes.push(format!("usage source: {}", p.usage_source));
     if intents.is_empty() {

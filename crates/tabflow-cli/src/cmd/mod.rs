@@ -6,6 +6,7 @@ pub mod connect;
 mod demo;
 mod emulator;
 mod learn;
+mod outbox;
 mod query;
 mod runs;
 mod site;
@@ -29,6 +30,9 @@ pub enum Command {
     /// Past and interrupted runs: list, show, resume, rollback, purge.
     #[command(subcommand)]
     Runs(runs::Command),
+    /// Notifications written by runs (sent, or kept in the outbox when no channel is set).
+    #[command(subcommand)]
+    Outbox(outbox::Command),
     /// The hash-chained audit log: verify, export.
     #[command(subcommand)]
     Audit(runs::AuditCommand),
@@ -60,6 +64,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Query(a) => query::run(a).await,
         Command::Runs(c) => runs::run(c).await,
         Command::Audit(c) => runs::audit_run(c).await,
+        Command::Outbox(c) => outbox::run(c).await,
         Command::Site(c) => site::run(c).await,
         Command::Demo(c) => demo::run(c).await,
         Command::Learn(c) => learn::run(c).await,

@@ -485,6 +485,7 @@ pub fn run_json(r: &RunReport) -> Value {
         "restored": r.restored,
         "not_restored": r.not_restored,
         "reports": r.reports,
+        "notifications": r.notifications,
         "elapsed_ms": r.elapsed_ms,
     })
 }
@@ -525,6 +526,18 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         for s in &r.not_restored {
             writeln!(out, "  NOT restored {} ({}): {}", s.name, s.item_id, s.reason)?;
         }
+    }
+    if let Some(n) = &r.notifications {
+        let count = |k: &str| n.get(k).and_then(Value::as_u64).unwrap_or(0);
+        writeln!(
+            out,
+            "Notified {} people: {} sent, {} in the outbox only (no channel configured), {} failed — tabflow outbox list --run {}",
+            count("messages"),
+            count("sent"),
+            count("dry"),
+            count("failed"),
+            r.run_id
+        )?;
     }
     if matches!(r.status, RunStatus::Succeeded | RunStatus::Partial) {
         writeln!(out, "Undo     tabflow runs rollback {}", r.run_id)?;
