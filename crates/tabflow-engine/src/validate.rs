@@ -536,9 +536,9 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
     };
     let project_names: Vec<String> =
         projects.iter().map(|p| if p.starts_with('(') { p.clone() } else { facts.project_name(p) }).collect();
-    findings.push(finding(
-        Check::Impact,
-        Level::Info,
+    let message = if items.is_empty() {
+        "Nothing on the site changes: the plan only reads".to_string()
+    } else {
         format!(
             "This will affect {} across {} ({}), owned by {}; {} can see them ({} MB)",
             plural(items.len(), "item", "items"),
@@ -547,10 +547,9 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
             plural(owners.len(), "owner", "owners"),
             plural(users.len(), "user", "users"),
             bytes / (1024 * 1024)
-        ),
-        None,
-        vec![],
-    ));
+        )
+    };
+    findings.push(finding(Check::Impact, Level::Info, message, None, vec![]));
 
     // ---------------------------------------------------------------- rollback
     let mut needs_ack = vec![];
