@@ -330,3 +330,53 @@ fn offboarding_tells_the_new_and_previous_owners_and_keeps_it_in_the_outbox() {
     let again = ok(&run(h, &emu, &["outbox", "list", "--json"]), "outbox");
     assert_eq!(again.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_recurring_review_is_stored_once_when_the_plan_is_applied() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let plan_path = h.join("review.json");
+    let plan = ok(
+        &run(
+            h,
+            &emu,
+            &[
+                "plan",
+                "--intent",
+                "audit-permissions",
+                "--param",
+                "tags=sensitive",
+                "--param",
+                "schedule=monthly",
+                "--answer",
+                "q1=report-only",
+                "--json",
+                "-o",
+                plan_path.to_str().unwrap(),
+            ],
+        ),
+        "plan",
+    );
+    assert!(step(&plan, "schedule-review").is_some());
+    assert!(step(&plan, "update-permissions").is_none(), "report-only must not plan changes");
+    // Planning stores nothing.
+    let none = ok(&run(h, &emu, &["schedule", "list", "--json"]), "schedule list");
+    assert_eq!(none.as_array().unwrap().len(), 0);
+    let s0 = state(&emu);
+    let r = ok(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--json"]), "apply");
+    assert_eq!(r["status"], "scheduled", "{r}");
+    let again = ok(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--json"]), "apply again");
+    assert_eq!(again["status"], "nothing-to-do", "{again}");
+    assert_eq!(state(&emu), s0, "storing a review changed the site");
+    let rows = ok(&run(h, &emu, &["schedule", "list", "--json"]), "schedule list");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["cadence"], "monthly");
+    assert_eq!(rows[0]["intent"]["name"], "audit-permissions");
+    assert!(rows[0]["intent"]["params"].get("schedule").is_none());
+    let id = rows[0]["id"].as_str().unwrap();
+    assert!(run(h, &emu, &["schedule", "remove", id]).status.success());
+    let o = run(h, &emu, &["schedule", "remove", id]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}

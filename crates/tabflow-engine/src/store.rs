@@ -237,6 +237,21 @@ pub enum Backend {
     Postgres,
 }
 
+/// A recurring review: an intent to plan again on a cadence (run by the scheduler worker).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScheduleRow {
+    pub id: String,
+    /// `daily`, `weekly`, `monthly` or a cron expression, as the user gave it.
+    pub cadence: String,
+    pub request: String,
+    /// The intent to plan each time (`{"name", "params"}`).
+    pub intent: Value,
+    pub plan_id: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub last_run_at: Option<DateTime<Utc>>,
+}
+
 /// A notification in the outbox.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OutboxRow {
@@ -275,6 +290,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, plan_id TEXT, run_id TEXT, step_id TEXT, item_id TEXT, before TEXT, after TEXT, approver TEXT, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS learning (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, context TEXT NOT NULL, at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY, cadence TEXT NOT NULL, request TEXT NOT NULL, intent TEXT NOT NULL, plan_id TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL, last_run_at TEXT)",
     "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, recipient_id TEXT NOT NULL, recipient_name TEXT NOT NULL, recipient_email TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
 ];
 
@@ -762,6 +778,50 @@ impl Store {
     /// Forgets everything learned; answers how many records were removed.
     pub async fn reset_learning(&self) -> StoreResult<u64> {
         Ok(sqlx::query("DELETE FROM learning").execute(&self.pool).await?.rows_affected())
+    }
+
+    // ------------------------------------------------------------------ schedules
+
+    /// Stores a recurring review; answers false when it was already stored.
+    pub async fn insert_schedule(&self, r: &ScheduleRow) -> StoreResult<bool> {
+        let done = sqlx::query("INSERT INTO schedules (id, cadence, request, intent, plan_id, created_by, created_at, last_run_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) ON CONFLICT (id) DO NOTHING")
+            .bind(&r.id)
+            .bind(&r.cadence)
+            .bind(&r.request)
+            .bind(r.intent.to_string())
+            .bind(&r.plan_id)
+            .bind(&r.created_by)
+            .bind(ts(r.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
+        let rows = sqlx::query("SELECT id, cadence, request, intent, plan_id, created_by, created_at, last_run_at FROM schedules ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let intent: String = r.get(3);
+                let last: Option<String> = r.get(7);
+                Ok(ScheduleRow {
+                    id: r.get(0),
+                    cadence: r.get(1),
+                    request: r.get(2),
+                    intent: serde_json::from_str(&intent).unwrap_or(Value::Null),
+                    plan_id: r.get(4),
+                    created_by: r.get(5),
+                    created_at: parse_ts(&r.get::<String, _>(6))?,
+                    last_run_at: last.as_deref().map(parse_ts).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes a schedule; answers whether it existed.
+    pub async fn remove_schedule(&self, id: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("DELETE FROM schedules WHERE id = $1").bind(id).execute(&self.pool).await?.rows_affected() == 1)
     }
 
     // ------------------------------------------------------------------ outbox

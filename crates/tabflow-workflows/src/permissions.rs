@@ -392,9 +392,25 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "evaluation": "Tableau's order: Unlicensed nothing; admins, owners, project leaders everything; locked projects use their defaults; user rules before group rules; Deny beats Allow; the site role caps the result",
             }),
         });
-        if let Some(s) = param_str(intent, "schedule") {
+        if let Some(cadence) = param_str(intent, "schedule") {
+            // The recurring review: stored when the plan is applied; each time, the same
+            // intent is planned again (run by the scheduler worker).
+            let mut params = intent.params.clone();
+            params.remove("schedule");
+            let s = self.step_id();
+            self.plan.steps.push(Step {
+                id: s,
+                kind: "schedule-review".into(),
+                title: format!("Store a {cadence} review of {label} (stored on apply; `tabflow schedule list`)"),
+                effect: Effect::Read,
+                depends_on: vec![find.clone()],
+                items: vec![],
+                changes: vec![],
+                rollback: RollbackClass::Exact,
+                details: json!({"cadence": cadence, "intent": {"name": "audit-permissions", "params": params}}),
+            });
             self.plan.notes.push(format!(
-                "A {s} review was requested: recurring reviews are stored and run by `tabflow worker` (scheduler feature; not in this build)."
+                "A {cadence} review is stored when this plan is applied (`tabflow schedule list`). Running it on time needs `tabflow worker`, which is not in this build: until then `tabflow schedule list` shows it and its request can be planned by hand."
             ));
         }
         if changing.is_empty() && lock_projects.is_empty() {

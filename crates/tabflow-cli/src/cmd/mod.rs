@@ -9,6 +9,7 @@ mod learn;
 mod outbox;
 mod query;
 mod runs;
+mod schedule;
 mod site;
 mod usage;
 mod workflow;
@@ -33,6 +34,9 @@ pub enum Command {
     /// Notifications written by runs (sent, or kept in the outbox when no channel is set).
     #[command(subcommand)]
     Outbox(outbox::Command),
+    /// Recurring reviews stored by applied plans: list, remove.
+    #[command(subcommand)]
+    Schedule(schedule::Command),
     /// The hash-chained audit log: verify, export.
     #[command(subcommand)]
     Audit(runs::AuditCommand),
@@ -65,6 +69,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Runs(c) => runs::run(c).await,
         Command::Audit(c) => runs::audit_run(c).await,
         Command::Outbox(c) => outbox::run(c).await,
+        Command::Schedule(c) => schedule::run(c).await,
         Command::Site(c) => site::run(c).await,
         Command::Demo(c) => demo::run(c).await,
         Command::Learn(c) => learn::run(c).await,

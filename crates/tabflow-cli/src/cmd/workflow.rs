@@ -545,6 +545,47 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Stores the recurring reviews a plan asks for (steps `schedule-review`), once per plan;
+/// answers the ones stored now.
+async fn store_schedules(store: &Store, plan: &Plan, say: bool) -> anyhow::Result<Vec<Value>> {
+    let mut stored = vec![];
+    for s in plan.steps.iter().filter(|s| s.kind == "schedule-review") {
+        let row = tabflow_engine::store::ScheduleRow {
+            id: format!("sch-{}-{}", plan.id.trim_start_matches("p-"), s.id),
+            cadence: s.details["cadence"].as_str().unwrap_or("monthly").to_string(),
+            request: plan.request.clone(),
+            intent: s.details["intent"].clone(),
+            plan_id: plan.id.clone(),
+            created_by: whoami(),
+            created_at: chrono::Utc::now(),
+            last_run_at: None,
+        };
+        if store.insert_schedule(&row).await.map_err(|e| fail(e.to_string(), "check the state store"))? {
+            tabflow_engine::audit::append(
+                store,
+                tabflow_engine::audit::NewRecord {
+                    actor: whoami(),
+                    action: "schedule.created".into(),
+                    plan_id: Some(plan.id.clone()),
+                    after: Some(json!({"id": row.id, "cadence": row.cadence, "intent": row.intent})),
+                    outcome: "stored".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| fail(e.to_string(), "check the state store"))?;
+            if say {
+                println!(
+                    "Scheduled a {} review ({}): `tabflow schedule list` shows it; `tabflow worker` (not in this build) runs it.",
+                    row.cadence, row.id
+                );
+            }
+            stored.push(json!({"id": row.id, "cadence": row.cadence}));
+        }
+    }
+    Ok(stored)
+}
+
 /// Approval + run of a validated plan; shared by `apply` and `ask`.
 async fn approve_and_run(
     session: &Session,
@@ -574,7 +615,18 @@ async fn approve_and_run(
         }));
     }
     if !plan.steps.iter().any(|s| s.is_write()) {
-        // Nothing would change: no run is started.
+        // Nothing would change on the site: no run is started (a recurring review the plan
+        // asks for is stored).
+        let stored = store_schedules(store, plan, !json).await?;
+        if !stored.is_empty() {
+            if json {
+                println!(
+                    "{}",
+                    json!({"run_id": null, "status": "scheduled", "plan_id": plan.id, "schedules": stored, "steps": [], "reports": []})
+                );
+            }
+            return Ok(Code::Ok);
+        }
         let why = plan.notes.iter().find(|n| n.starts_with("Nothing to do")).cloned();
         if json {
             println!(
@@ -686,6 +738,7 @@ async fn approve_and_run(
     let report = result.map_err(|e| fail(e.to_string(), "see `tabflow runs list` and the audit log"))?;
     if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
         remember(store, tabflow_workflows::learn::from_run(plan, approved.as_ref())).await;
+        store_schedules(store, plan, !json).await?;
     }
     print_report(&report, json)?;
     Ok(code_of(report.status))

@@ -1,0 +1,73 @@
+//! `tabflow schedule list|remove`: recurring reviews stored by applied plans ("audit
+//! permissions on sensitive content every month"). Running them on time is the scheduler
+//! worker's job, which is not in this build.
+
+use clap::{Args, Subcommand};
+
+use super::workflow::StoreArgs;
+use crate::exit::{Code, fail, usage};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stored recurring reviews.
+    List(ListArgs),
+    /// Forget one.
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    id: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub async fn run(c: Command) -> anyhow::Result<Code> {
+    match c {
+        Command::List(a) => {
+            let store = a.store.open().await?;
+            let rows = store.schedules().await.map_err(|e| fail(e.to_string(), "check the state store"));
+            store.close().await;
+            let rows = rows?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!(
+                    "No recurring reviews. Ask for one, e.g. tabflow plan \"audit permissions on sensitive content every month\"."
+                );
+            } else {
+                for r in &rows {
+                    println!(
+                        "{}  {:<8} {}  (by {}, {}; last run: {})",
+                        r.id,
+                        r.cadence,
+                        r.request,
+                        r.created_by,
+                        r.created_at.format("%Y-%m-%d"),
+                        r.last_run_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into())
+                    );
+                }
+                println!("note: `tabflow worker` (which runs them on time) is not in this build.");
+            }
+            Ok(Code::Ok)
+        }
+        Command::Remove(a) => {
+            let store = a.store.open().await?;
+            let removed = store.remove_schedule(&a.id).await.map_err(|e| fail(e.to_string(), "check the state store"));
+            store.close().await;
+            if !removed? {
+                return Err(usage(format!("no schedule '{}'", a.id), "see tabflow schedule list"));
+            }
+            println!("Removed {}.", a.id);
+            Ok(Code::Ok)
+        }
+    }
+}
