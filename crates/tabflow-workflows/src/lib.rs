@@ -362,7 +362,11 @@ impl<'p, 'a> Builder<'p, 'a> {
         let mut candidates: Vec<Item> = vec![];
         let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut excluded: Vec<Value> = vec![];
-        for w in &site.workbooks {
+        // Workbooks (default), datasources, or both.
+        let content = param_str(intent, "content").unwrap_or("workbooks").to_ascii_lowercase();
+        let want_wb = !content.starts_with("datasource");
+        let want_ds = content.starts_with("datasource") || content == "all";
+        for w in site.workbooks.iter().filter(|_| want_wb) {
             if let Some(s) = &scope
                 && !s.contains(&w.project_id)
             {
@@ -425,6 +429,12 @@ impl<'p, 'a> Builder<'p, 'a> {
             (Some(s), None) => format!("not viewed since {}", day(s)),
             _ => format!("not accessed in {stale_days}+ days"),
         };
+        let (ds_candidates, ds_excluded) = if want_ds {
+            let leaving: BTreeSet<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+            self.stale_datasources(scope.as_ref(), dest, cutoff, &tags, &leaving)
+        } else {
+            (vec![], vec![])
+        };
         let find = self.step_id();
         let scanned =
             site.workbooks.iter().filter(|w| scope.as_ref().is_none_or(|s| s.contains(&w.project_id))).count();
@@ -443,19 +453,48 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "projects": scope.as_ref().map(|s| s.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()),
             }),
         });
-        if candidates.is_empty() {
+        if want_ds {
+            let ds_scanned =
+                site.datasources.iter().filter(|d| scope.as_ref().is_none_or(|s| s.contains(&d.project_id))).count();
+            let id = self.step_id();
+            self.plan.steps.push(Step {
+                id,
+                kind: "find-stale-datasources".into(),
+                title: format!("Find datasources in {scope_label} not accessed since {}", day(cutoff)),
+                effect: Effect::Read,
+                depends_on: vec![],
+                items: ds_candidates.clone(),
+                changes: vec![],
+                rollback: RollbackClass::Exact,
+                details: json!({
+                    "scanned": ds_scanned, "candidates": ds_candidates.len(), "cutoff": day(cutoff),
+                    "excluded": ds_excluded, "usage_source": self.p.usage_source,
+                }),
+            });
+        }
+        if candidates.is_empty() && ds_candidates.is_empty() {
+            let what = match (want_wb, want_ds) {
+                (true, true) => "workbooks or datasources",
+                (false, true) => "datasources",
+                _ => "workbooks",
+            };
             self.plan.notes.push(format!(
-                "No workbooks in {scope_label} are {window}; nothing to {}.",
+                "No {what} in {scope_label} are {window}; nothing to {}.",
                 if delete { "delete" } else { "archive" }
             ));
             return;
         }
         let verb = if delete { "Delete (staged: quarantine first)" } else { "Archive" };
+        let found = match (want_wb, want_ds) {
+            (true, true) => {
+                format!("{} workbooks ({never} never viewed) and {} datasources", candidates.len(), ds_candidates.len())
+            }
+            (false, true) => format!("{} datasources", ds_candidates.len()),
+            _ => format!("{} workbooks", candidates.len()),
+        };
+        let never_note = if want_ds { String::new() } else { format!(" ({never} never viewed)") };
         let choice = self.question(
-            format!(
-                "I found {} workbooks in {scope_label} {window} ({never} never viewed). {verb} all, or review the list first?",
-                candidates.len()
-            ),
+            format!("I found {found} in {scope_label} {window}{never_note}. {verb} all, or review the list first?"),
             vec![if delete { "delete-all".into() } else { "archive-all".into() }, "review".into(), "cancel".into()],
             Some("review"),
         );
@@ -526,9 +565,17 @@ impl<'p, 'a> Builder<'p, 'a> {
             });
         }
         let n = candidates.len();
+        let ds_changes =
+            self.move_and_tag(&ds_candidates, &dest_name, dest_id.as_ref(), dest_ref.as_ref(), &tag, &dated);
+        if n == 0 {
+            self.push_datasource_step(ds_candidates, ds_changes, depends, delete, &dest_name, &tag);
+            return;
+        }
         let s = self.step_id();
         self.moved_away.extend(candidates.iter().map(|c| c.id.clone()));
         self.moving_step = Some(s.clone());
+        let wb_step = s.clone();
+        let ds_depends: Vec<String> = depends.iter().cloned().chain([wb_step]).collect();
         self.plan.steps.push(Step {
             id: s,
             kind: if delete { "stage-delete".into() } else { "archive-workbooks".into() },
@@ -543,6 +590,156 @@ impl<'p, 'a> Builder<'p, 'a> {
             effect: Effect::Destructive,
             depends_on: depends,
             items: candidates,
+            changes,
+            rollback: RollbackClass::Exact,
+            details: Value::Null,
+        });
+        if !ds_candidates.is_empty() {
+            self.push_datasource_step(ds_candidates, ds_changes, ds_depends, delete, &dest_name, &tag);
+        }
+    }
+
+    /// Datasources not accessed since `cutoff`, with exclusions: certified, protected,
+    /// edited recently, still used by workbooks that stay, name clash in the destination.
+    fn stale_datasources(
+        &self,
+        scope: Option<&BTreeSet<String>>,
+        dest: Option<&tabflow_site::Project>,
+        cutoff: DateTime<Utc>,
+        tags: &[String],
+        leaving: &BTreeSet<&str>,
+    ) -> (Vec<Item>, Vec<Value>) {
+        let site = self.p.site;
+        let mut out = vec![];
+        let mut excluded = vec![];
+        let mut taken: BTreeSet<String> = BTreeSet::new();
+        for d in &site.datasources {
+            if scope.is_some_and(|s| !s.contains(&d.project_id)) || dest.is_some_and(|x| x.id == d.project_id) {
+                continue;
+            }
+            if !tags.is_empty() && !d.tags.iter().any(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t))) {
+                continue;
+            }
+            let reason = match d.last_accessed_at {
+                Some(l) if l >= cutoff => continue,
+                Some(l) => format!("not accessed since {}", day(l)),
+                None if d.total_hits == 0 => "never accessed".to_string(),
+                None => {
+                    excluded.push(json!({"id": d.id, "name": d.name, "reason": format!("no usage data ({} hits, no last-access date)", d.total_hits)}));
+                    continue;
+                }
+            };
+            let why_not = if d.certified {
+                Some("certified (certification signals it is meant to be used)".to_string())
+            } else if let Some(t) = d.tags.iter().find(|t| self.p.policy.is_protected_tag(t)) {
+                Some(format!("protected by policy (tag '{t}')"))
+            } else if d.updated_at > cutoff {
+                Some(format!("edited recently ({}) although not accessed", day(d.updated_at)))
+            } else {
+                let staying = site
+                    .workbooks
+                    .iter()
+                    .filter(|w| w.datasource_ids.contains(&d.id) && !leaving.contains(w.id.as_str()))
+                    .count();
+                if staying > 0 {
+                    Some(format!("{staying} workbooks that stay still use it"))
+                } else if dest.is_some_and(|x| {
+                    site.datasources.iter().any(|o| o.project_id == x.id && o.name.eq_ignore_ascii_case(&d.name))
+                }) || !taken.insert(d.name.to_lowercase())
+                {
+                    Some(format!("a datasource named '{}' is already there (Tableau refuses the move)", d.name))
+                } else {
+                    None
+                }
+            };
+            if let Some(why) = why_not {
+                excluded.push(json!({"id": d.id, "name": d.name, "reason": why}));
+                continue;
+            }
+            out.push(Item {
+                kind: "datasource".into(),
+                id: d.id.clone(),
+                name: d.name.clone(),
+                project: Some(self.project_name(&d.project_id)),
+                updated_at: Some(d.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                owner: Some(self.user_name(&d.owner_id)),
+                reason: Some(reason),
+                size: Some(d.size),
+            });
+        }
+        out.sort_by(|a, b| a.project.cmp(&b.project).then(a.name.cmp(&b.name)));
+        (out, excluded)
+    }
+
+    /// Project move + archive tags for datasource items.
+    fn move_and_tag(
+        &self,
+        items: &[Item],
+        dest_name: &str,
+        dest_id: Option<&String>,
+        dest_ref: Option<&String>,
+        tag: &str,
+        dated: &str,
+    ) -> Vec<Change> {
+        let mut changes = vec![];
+        for it in items {
+            let Some(d) = self.p.site.datasources.iter().find(|d| d.id == it.id) else { continue };
+            changes.push(Change {
+                item: d.id.clone(),
+                field: "project".into(),
+                before: Value::String(self.project_name(&d.project_id)),
+                after: Value::String(dest_name.to_string()),
+                before_id: Some(d.project_id.clone()),
+                after_id: dest_id.cloned(),
+                after_ref: dest_ref.cloned(),
+            });
+            let before: BTreeSet<String> = d.tags.iter().cloned().collect();
+            let mut after = before.clone();
+            after.insert(tag.to_string());
+            after.insert(dated.to_string());
+            changes.push(Change {
+                item: d.id.clone(),
+                field: "tags".into(),
+                before: json!(before),
+                after: json!(after),
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            });
+        }
+        changes
+    }
+
+    fn push_datasource_step(
+        &mut self,
+        items: Vec<Item>,
+        changes: Vec<Change>,
+        depends: Vec<String>,
+        delete: bool,
+        dest_name: &str,
+        tag: &str,
+    ) {
+        if items.is_empty() {
+            return;
+        }
+        let n = items.len();
+        let s = self.step_id();
+        self.moved_away.extend(items.iter().map(|c| c.id.clone()));
+        self.moving_step = Some(s.clone());
+        self.plan.steps.push(Step {
+            id: s,
+            kind: if delete { "stage-delete".into() } else { "archive-datasources".into() },
+            title: if delete {
+                format!(
+                    "Move {n} datasources to \"{dest_name}\" (staged delete: real delete after {} days, backup kept)",
+                    self.p.policy.grace_days
+                )
+            } else {
+                format!("Move {n} datasources to \"{dest_name}\" and tag them {tag}")
+            },
+            effect: Effect::Destructive,
+            depends_on: depends,
+            items,
             changes,
             rollback: RollbackClass::Exact,
             details: Value::Null,
@@ -1159,5 +1356,68 @@ mod offboard_tests {
         assert!(inv.title.contains("0 items"), "{}", inv.title);
         assert!(!plan.steps.iter().any(|s| s.kind == "transfer-ownership"), "{:?}", plan.steps);
         assert!(plan.questions.is_empty(), "{:?}", plan.questions);
+    }
+}
+
+#[cfg(test)]
+mod stale_datasource_tests {
+    use super::*;
+
+    #[test]
+    fn unused_datasources_are_archived_unless_certified_or_still_used() {
+        let site = tabflow_site::generate::demo();
+        let policy = Policy::default();
+        let p = Planner {
+            site: &site,
+            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
+            policy: &policy,
+            signed_in: "admin".into(),
+            now: site.now,
+            answers: [("q1".to_string(), "archive-all".to_string())].into(),
+            usage_source: "test".into(),
+            learned: Default::default(),
+        };
+        let intent = |content: &str| Intent {
+            name: "archive-stale-content".into(),
+            params: json!({"content": content, "stale_days": 30}).as_object().cloned().unwrap(),
+        };
+        let plan = plan("archive", vec![intent("datasources")], &p);
+        let cutoff = site.now - Duration::days(30);
+        let archive = site.projects.iter().find(|x| x.name == "Archive").unwrap();
+        // Independently: not accessed since the cutoff (or never), not certified, not edited
+        // since, in no workbook, not already in the archive.
+        let expected: BTreeSet<&str> = site
+            .datasources
+            .iter()
+            .filter(|d| d.project_id != archive.id)
+            .filter(|d| match d.last_accessed_at {
+                Some(l) => l < cutoff,
+                None => d.total_hits == 0,
+            })
+            .filter(|d| !d.certified && d.updated_at <= cutoff)
+            .filter(|d| !site.workbooks.iter().any(|w| w.datasource_ids.contains(&d.id)))
+            .map(|d| d.id.as_str())
+            .collect();
+        let step = plan.steps.iter().find(|s| s.kind == "archive-datasources");
+        let got: BTreeSet<&str> = step.map(|s| s.items.iter().map(|i| i.id.as_str()).collect()).unwrap_or_default();
+        assert_eq!(got, expected);
+        assert!(!plan.steps.iter().any(|s| s.kind == "archive-workbooks"), "workbooks were not asked for");
+        // Each planned datasource moves to the archive and is tagged.
+        if let Some(s) = step {
+            for i in &s.items {
+                let fields: BTreeSet<&str> = s.changes_of(&i.id).map(|c| c.field.as_str()).collect();
+                assert_eq!(fields, ["project", "tags"].into_iter().collect());
+            }
+        }
+        // "all": a datasource whose only workbooks are archived too may go along.
+        let both = plan_fn(&p, intent("all"));
+        let wb_step = both.steps.iter().find(|s| s.kind == "archive-workbooks").unwrap();
+        if let Some(ds) = both.steps.iter().find(|s| s.kind == "archive-datasources") {
+            assert!(ds.depends_on.contains(&wb_step.id), "datasources move after their workbooks");
+        }
+    }
+
+    fn plan_fn(p: &Planner<'_>, i: Intent) -> Plan {
+        plan("archive", vec![i], p)
     }
 }
