@@ -12,6 +12,7 @@ mod datasources;
 pub mod ground;
 pub mod learn;
 pub mod query;
+pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

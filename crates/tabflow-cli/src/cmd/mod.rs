@@ -7,6 +7,7 @@ mod demo;
 mod emulator;
 mod learn;
 mod query;
+mod report;
 mod runs;
 mod site;
 mod usage;
