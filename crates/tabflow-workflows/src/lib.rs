@@ -14,6 +14,7 @@ pub mod ground;
 pub mod learn;
 mod permissions;
 pub mod query;
+pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -8,6 +8,7 @@ mod emulator;
 mod learn;
 mod outbox;
 mod query;
+mod report;
 mod runs;
 mod schedule;
 mod site;

@@ -8,7 +8,7 @@ use tabflow_engine::executor::{RunOptions, whoami};
 use tabflow_engine::{Engine, RunStatus, audit};
 
 use super::connect::Connect;
-use super::workflow::{StoreArgs, print_report};
+use super::workflow::{StoreArgs, attach_reports, print_report};
 use crate::exit::{Code, fail, usage};
 
 #[derive(Debug, Subcommand)]
@@ -23,6 +23,21 @@ pub enum Command {
     Rollback(ActArgs),
     /// Really delete staged deletes whose grace period has passed (backups must exist).
     Purge(PurgeArgs),
+    /// Render a run's report again (Markdown on stdout by default).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    id: String,
+    /// md, html, csv or json (default: md, or the extension of -o).
+    #[arg(long)]
+    format: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +139,24 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             }
             Ok(Code::Ok)
         }
+        Command::Report(a) => {
+            let format = match (&a.format, &a.output) {
+                (Some(f), _) => tabflow_workflows::report::Format::parse(f).ok_or_else(|| {
+                    usage(format!("unknown report format '{f}'"), "use --format md, html, csv or json")
+                })?,
+                (None, Some(p)) => super::report::format_of(p)?,
+                (None, None) => tabflow_workflows::report::Format::Markdown,
+            };
+            let store = a.store.open().await?;
+            let r = super::report::of_run(&store, &a.id).await;
+            store.close().await;
+            let text = r?.render(format);
+            match &a.output {
+                Some(p) => super::report::write(p, &text)?,
+                None => std::io::stdout().lock().write_all(text.as_bytes())?,
+            }
+            Ok(Code::Ok)
+        }
         Command::Resume(a) => act(a, false).await,
         Command::Rollback(a) => act(a, true).await,
         Command::Purge(a) => {
@@ -171,8 +204,13 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
     drop(engine);
     let _ = printer.await;
     session.finish().await?;
+    let mut r = r.map_err(|e| fail(e.to_string(), "see `tabflow runs show ID`"));
+    if let Ok(report) = &mut r {
+        // The run's reports now show the restored (or resumed) items.
+        attach_reports(&store, report).await;
+    }
     store.close().await;
-    let report = r.map_err(|e| fail(e.to_string(), "see `tabflow runs show ID`"))?;
+    let report = r?;
     print_report(&report, a.json)?;
     Ok(match report.status {
         RunStatus::RolledBack if rollback => Code::Ok,

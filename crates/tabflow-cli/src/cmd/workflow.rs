@@ -60,6 +60,10 @@ pub struct PlanArgs {
     /// Also write the plan to this file.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Also write the plan's report to this file; the format follows the extension
+    /// (.md, .html, .csv, .json). Nothing is changed on the site.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Answer a question of the plan: q1=archive-all.
     #[arg(long = "answer", value_name = "ID=CHOICE")]
     answers: Vec<String>,
@@ -370,6 +374,7 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
         }
     };
     let answers = parse_answers(&a.answers)?;
+    let report_format = a.report.as_deref().map(super::report::format_of).transpose()?;
     let policy = a.store.policy()?;
     let store = a.store.open().await?;
     let learned = learned(&store).await?;
@@ -394,6 +399,10 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
     if let Some(path) = &a.output {
         std::fs::write(path, plan.to_json())
             .map_err(|e| fail(format!("cannot write {}: {e}", path.display()), "check the output path"))?;
+    }
+    if let (Some(path), Some(format)) = (&a.report, report_format) {
+        super::report::write(path, &tabflow_workflows::report::build(&plan, None).render(format))?;
+        eprintln!("Report   {} (plan only: nothing was changed)", path.display());
     }
     store.close().await;
     let mut out = std::io::stdout().lock();
@@ -499,6 +508,15 @@ fn code_of(status: RunStatus) -> Code {
     }
 }
 
+/// Writes the run's four reports and lists them in `r.reports`; a failure to write them is
+/// reported and does not fail the run (the site was changed either way).
+pub async fn attach_reports(store: &Store, r: &mut RunReport) {
+    match super::report::write_run(store, &r.run_id).await {
+        Ok(list) => r.reports = list,
+        Err(e) => eprintln!("warning: could not write the run's reports ({e}); try `tabflow runs report {}`", r.run_id),
+    }
+}
+
 pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
@@ -538,6 +556,11 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
             count("failed"),
             r.run_id
         )?;
+    }
+    for rep in &r.reports {
+        if let (Some(f), Some(p)) = (rep["format"].as_str(), rep["path"].as_str()) {
+            writeln!(out, "Report   {f:<5} {p}")?;
+        }
     }
     if matches!(r.status, RunStatus::Succeeded | RunStatus::Partial) {
         writeln!(out, "Undo     tabflow runs rollback {}", r.run_id)?;
@@ -735,7 +758,8 @@ async fn approve_and_run(
     let result = engine.apply(vp, grant, &opts).await;
     drop(engine);
     let _ = printer.await;
-    let report = result.map_err(|e| fail(e.to_string(), "see `tabflow runs list` and the audit log"))?;
+    let mut report = result.map_err(|e| fail(e.to_string(), "see `tabflow runs list` and the audit log"))?;
+    attach_reports(store, &mut report).await;
     if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
         remember(store, tabflow_workflows::learn::from_run(plan, approved.as_ref())).await;
         store_schedules(store, plan, !json).await?;
