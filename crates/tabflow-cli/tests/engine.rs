@@ -118,28 +118,6 @@ fn a_stale_plan_skips_the_item_changed_meanwhile_and_reports_it() {
     );
 }
 
-/// Renames a workbook through the REST API as another client would.
-fn rename_workbook(emu: &Emu, id: &str, name: &str) {
-    use std::io::{Read, Write};
-    let addr = emu.1.trim_start_matches("http://");
-    let signin = r#"<tsRequest><credentials personalAccessTokenName="tabflow" personalAccessTokenSecret="tabflow"><site contentUrl="demo"/></credentials></tsRequest>"#;
-    let send = |method: &str, path: &str, body: &str, token: Option<&str>| -> String {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let auth = token.map(|t| format!("X-Tableau-Auth: {t}\r\n")).unwrap_or_default();
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    };
-    let r = send("POST", "/api/3.24/auth/signin", signin, None);
-    let token = r.split("token=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let site = r.split("<site id=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    std::thread::sleep(Duration::from_millis(20));
-    let body = format!("<tsRequest><workbook name=\"{name}\"/></tsRequest>");
-    let r = send("PUT", &format!("/api/3.24/sites/{site}/workbooks/{id}"), &body, Some(&token));
-    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
-}
-
 /// The state a plan's archive step leads to: its workbooks in the target project, tagged.
 fn expected_after(original: &Value, plan: &Value) -> Value {
     let mut v = original.clone();

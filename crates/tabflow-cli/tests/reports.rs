@@ -8,7 +8,6 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
@@ -71,29 +70,6 @@ fn parse_csv(s: &str) -> Vec<Vec<String>> {
 fn the_csv_reader_handles_rfc_4180() {
     let rows = parse_csv("a,\"b,\"\"c\"\"\",\"d\r\ne\"\r\n,,\r\n");
     assert_eq!(rows, vec![vec!["a", "b,\"c\"", "d\r\ne"], vec!["", "", ""]]);
-}
-
-/// Renames a workbook through the REST API, as another client would (the name XML-escaped).
-fn rename_workbook(emu: &Emu, id: &str, name: &str) {
-    use std::io::{Read, Write};
-    let addr = emu.1.trim_start_matches("http://");
-    let signin = r#"<tsRequest><credentials personalAccessTokenName="tabflow" personalAccessTokenSecret="tabflow"><site contentUrl="demo"/></credentials></tsRequest>"#;
-    let send = |method: &str, path: &str, body: &str, token: Option<&str>| -> String {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let auth = token.map(|t| format!("X-Tableau-Auth: {t}\r\n")).unwrap_or_default();
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    };
-    let r = send("POST", "/api/3.24/auth/signin", signin, None);
-    let token = r.split("token=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let site = r.split("<site id=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    std::thread::sleep(Duration::from_millis(20));
-    let escaped = name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-    let body = format!("<tsRequest><workbook name=\"{escaped}\"/></tsRequest>");
-    let r = send("PUT", &format!("/api/3.24/sites/{site}/workbooks/{id}"), &body, Some(&token));
-    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 }
 
 /// Names of everything the emulator says `user` owns (workbooks, datasources, projects).

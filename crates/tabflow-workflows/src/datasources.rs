@@ -407,69 +407,17 @@ impl<'p, 'a> Builder<'p, 'a> {
         if archivable.is_empty() {
             return;
         }
-        let (dest_id, dest_ref) = match archive {
-            Some(a) => (Some(a.id.clone()), None),
-            None => {
-                let create = self.step_id();
-                let placeholder = format!("new-project:{archive_name}");
-                self.plan.steps.push(Step {
-                    id: create.clone(),
-                    kind: "create-project".into(),
-                    title: format!("Create the project \"{archive_name}\" with locked permissions"),
-                    effect: Effect::Write,
-                    depends_on: vec![find.clone()],
-                    items: vec![Item {
-                        kind: "project".into(),
-                        id: placeholder.clone(),
-                        name: archive_name.clone(),
-                        ..Item::default()
-                    }],
-                    changes: vec![Change {
-                        item: placeholder,
-                        field: "exists".into(),
-                        before: Value::Null,
-                        after: json!({"name": archive_name, "parent_id": null, "content_permissions": "LockedToProject"}),
-                        before_id: None,
-                        after_id: None,
-                        after_ref: None,
-                    }],
-                    rollback: RollbackClass::Exact,
-                    details: Value::Null,
-                });
-                depends.push(create.clone());
-                (None, Some(create))
-            }
-        };
+        let (dest_id, dest_ref) = self.archive_destination(archive, &archive_name, &mut depends, &find);
         let tag = self.p.policy.archive_tag.clone();
         let dated = format!("archived-{}", day(self.p.now));
-        let mut items = vec![];
-        let mut changes = vec![];
-        for d in &archivable {
-            let to = moves.iter().find(|m| m.from.id == d.id).map(|m| m.to.name.clone()).unwrap_or_default();
-            items.push(self.datasource_item(d, format!("redundant: its workbooks now use '{to}'")));
-            changes.push(Change {
-                item: d.id.clone(),
-                field: "project".into(),
-                before: Value::String(self.project_name(&d.project_id)),
-                after: Value::String(archive_name.clone()),
-                before_id: Some(d.project_id.clone()),
-                after_id: dest_id.clone(),
-                after_ref: dest_ref.clone(),
-            });
-            let before: BTreeSet<String> = d.tags.iter().cloned().collect();
-            let mut after = before.clone();
-            after.insert(tag.clone());
-            after.insert(dated.clone());
-            changes.push(Change {
-                item: d.id.clone(),
-                field: "tags".into(),
-                before: json!(before),
-                after: json!(after),
-                before_id: None,
-                after_id: None,
-                after_ref: None,
-            });
-        }
+        let items: Vec<Item> = archivable
+            .iter()
+            .map(|d| {
+                let to = moves.iter().find(|m| m.from.id == d.id).map(|m| m.to.name.clone()).unwrap_or_default();
+                self.datasource_item(d, format!("redundant: its workbooks now use '{to}'"))
+            })
+            .collect();
+        let changes = self.move_and_tag(&items, &archive_name, dest_id.as_ref(), dest_ref.as_ref(), &tag, &dated);
         let n = items.len();
         let s = self.step_id();
         self.plan.steps.push(Step {

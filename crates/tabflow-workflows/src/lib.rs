@@ -504,67 +504,10 @@ impl<'p, 'a> Builder<'p, 'a> {
             return;
         }
         let mut depends = vec![find.clone()];
-        let (dest_id, dest_ref) = match dest {
-            Some(d) => (Some(d.id.clone()), None),
-            None => {
-                let create = self.step_id();
-                let placeholder = format!("new-project:{dest_name}");
-                self.plan.steps.push(Step {
-                    id: create.clone(),
-                    kind: "create-project".into(),
-                    title: format!("Create the project \"{dest_name}\" with locked permissions"),
-                    effect: Effect::Write,
-                    depends_on: vec![find.clone()],
-                    items: vec![Item {
-                        kind: "project".into(),
-                        id: placeholder.clone(),
-                        name: dest_name.clone(),
-                        ..Item::default()
-                    }],
-                    changes: vec![Change {
-                        item: placeholder,
-                        field: "exists".into(),
-                        before: Value::Null,
-                        after: json!({"name": dest_name, "parent_id": null, "content_permissions": "LockedToProject"}),
-                        before_id: None,
-                        after_id: None,
-                        after_ref: None,
-                    }],
-                    rollback: RollbackClass::Exact,
-                    details: Value::Null,
-                });
-                depends.push(create.clone());
-                (None, Some(create))
-            }
-        };
+        let (dest_id, dest_ref) = self.archive_destination(dest, &dest_name, &mut depends, &find);
         let tag = if delete { "deleted-by-tabflow".to_string() } else { self.p.policy.archive_tag.clone() };
         let dated = format!("{}-{}", if delete { "deleted" } else { "archived" }, day(self.p.now));
-        let mut changes = vec![];
-        for it in &candidates {
-            let w = site.workbooks.iter().find(|w| w.id == it.id).expect("candidate comes from the site");
-            changes.push(Change {
-                item: w.id.clone(),
-                field: "project".into(),
-                before: Value::String(self.project_name(&w.project_id)),
-                after: Value::String(dest_name.clone()),
-                before_id: Some(w.project_id.clone()),
-                after_id: dest_id.clone(),
-                after_ref: dest_ref.clone(),
-            });
-            let before: BTreeSet<String> = w.tags.iter().cloned().collect();
-            let mut after = before.clone();
-            after.insert(tag.clone());
-            after.insert(dated.clone());
-            changes.push(Change {
-                item: w.id.clone(),
-                field: "tags".into(),
-                before: json!(before),
-                after: json!(after),
-                before_id: None,
-                after_id: None,
-                after_ref: None,
-            });
-        }
+        let changes = self.move_and_tag(&candidates, &dest_name, dest_id.as_ref(), dest_ref.as_ref(), &tag, &dated);
         let n = candidates.len();
         let ds_changes =
             self.move_and_tag(&ds_candidates, &dest_name, dest_id.as_ref(), dest_ref.as_ref(), &tag, &dated);
@@ -672,7 +615,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         (out, excluded)
     }
 
-    /// Project move + archive tags for datasource items.
+    /// The project move and the archive tags of workbooks or datasources.
     fn move_and_tag(
         &self,
         items: &[Item],
@@ -682,24 +625,34 @@ impl<'p, 'a> Builder<'p, 'a> {
         tag: &str,
         dated: &str,
     ) -> Vec<Change> {
+        let site = self.p.site;
         let mut changes = vec![];
         for it in items {
-            let Some(d) = self.p.site.datasources.iter().find(|d| d.id == it.id) else { continue };
+            let (project_id, tags) = match it.kind.as_str() {
+                "datasource" => match site.datasources.iter().find(|d| d.id == it.id) {
+                    Some(d) => (&d.project_id, &d.tags),
+                    None => continue,
+                },
+                _ => match site.workbooks.iter().find(|w| w.id == it.id) {
+                    Some(w) => (&w.project_id, &w.tags),
+                    None => continue,
+                },
+            };
             changes.push(Change {
-                item: d.id.clone(),
+                item: it.id.clone(),
                 field: "project".into(),
-                before: Value::String(self.project_name(&d.project_id)),
+                before: Value::String(self.project_name(project_id)),
                 after: Value::String(dest_name.to_string()),
-                before_id: Some(d.project_id.clone()),
+                before_id: Some(project_id.clone()),
                 after_id: dest_id.cloned(),
                 after_ref: dest_ref.cloned(),
             });
-            let before: BTreeSet<String> = d.tags.iter().cloned().collect();
+            let before: BTreeSet<String> = tags.iter().cloned().collect();
             let mut after = before.clone();
             after.insert(tag.to_string());
             after.insert(dated.to_string());
             changes.push(Change {
-                item: d.id.clone(),
+                item: it.id.clone(),
                 field: "tags".into(),
                 before: json!(before),
                 after: json!(after),
@@ -709,6 +662,48 @@ impl<'p, 'a> Builder<'p, 'a> {
             });
         }
         changes
+    }
+
+    /// The archive (or quarantine) project: its id when it exists, else a step of this plan
+    /// that creates it locked (its id then comes from that step). Answers (id, creating step).
+    fn archive_destination(
+        &mut self,
+        existing: Option<&tabflow_site::Project>,
+        name: &str,
+        depends: &mut Vec<String>,
+        after: &str,
+    ) -> (Option<String>, Option<String>) {
+        if let Some(d) = existing {
+            return (Some(d.id.clone()), None);
+        }
+        let create = self.step_id();
+        let placeholder = format!("new-project:{name}");
+        self.plan.steps.push(Step {
+            id: create.clone(),
+            kind: "create-project".into(),
+            title: format!("Create the project \"{name}\" with locked permissions"),
+            effect: Effect::Write,
+            depends_on: vec![after.to_string()],
+            items: vec![Item {
+                kind: "project".into(),
+                id: placeholder.clone(),
+                name: name.to_string(),
+                ..Item::default()
+            }],
+            changes: vec![Change {
+                item: placeholder,
+                field: "exists".into(),
+                before: Value::Null,
+                after: json!({"name": name, "parent_id": null, "content_permissions": "LockedToProject"}),
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            }],
+            rollback: RollbackClass::Exact,
+            details: Value::Null,
+        });
+        depends.push(create.clone());
+        (None, Some(create))
     }
 
     fn push_datasource_step(

@@ -204,3 +204,27 @@ pub fn rand_suffix() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::SeqCst)
 }
+
+/// Renames a workbook through the REST API, as another administrator would (the name is
+/// XML-escaped).
+pub fn rename_workbook(emu: &Emu, id: &str, name: &str) {
+    use std::io::{Read, Write};
+    let addr = emu.1.trim_start_matches("http://");
+    let signin = r#"<tsRequest><credentials personalAccessTokenName="tabflow" personalAccessTokenSecret="tabflow"><site contentUrl="demo"/></credentials></tsRequest>"#;
+    let send = |method: &str, path: &str, body: &str, token: Option<&str>| -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let auth = token.map(|t| format!("X-Tableau-Auth: {t}\r\n")).unwrap_or_default();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let r = send("POST", "/api/3.24/auth/signin", signin, None);
+    let token = r.split("token=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let site = r.split("<site id=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let escaped = name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let body = format!("<tsRequest><workbook name=\"{escaped}\"/></tsRequest>");
+    let r = send("PUT", &format!("/api/3.24/sites/{site}/workbooks/{id}"), &body, Some(&token));
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}
