@@ -439,25 +439,27 @@ impl<'p, 'a> Builder<'p, 'a> {
         let find = self.step_id();
         let scanned =
             site.workbooks.iter().filter(|w| scope.as_ref().is_none_or(|s| s.contains(&w.project_id))).count();
-        self.plan.steps.push(Step {
-            id: find.clone(),
-            kind: "find-stale-workbooks".into(),
-            title: format!("Find workbooks in {scope_label} {window}"),
-            effect: Effect::Read,
-            depends_on: vec![],
-            items: candidates.clone(),
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({
-                "scanned": scanned, "candidates": candidates.len(), "never_viewed": never, "not_viewed_since": not_since,
-                "cutoff": day(cutoff), "usage_source": self.p.usage_source, "excluded": excluded,
-                "projects": scope.as_ref().map(|s| s.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()),
-            }),
-        });
+        if want_wb {
+            self.plan.steps.push(Step {
+                id: find.clone(),
+                kind: "find-stale-workbooks".into(),
+                title: format!("Find workbooks in {scope_label} {window}"),
+                effect: Effect::Read,
+                depends_on: vec![],
+                items: candidates.clone(),
+                changes: vec![],
+                rollback: RollbackClass::Exact,
+                details: json!({
+                    "scanned": scanned, "candidates": candidates.len(), "never_viewed": never, "not_viewed_since": not_since,
+                    "cutoff": day(cutoff), "usage_source": self.p.usage_source, "excluded": excluded,
+                    "projects": scope.as_ref().map(|s| s.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()),
+                }),
+            });
+        }
         if want_ds {
             let ds_scanned =
                 site.datasources.iter().filter(|d| scope.as_ref().is_none_or(|s| s.contains(&d.project_id))).count();
-            let id = self.step_id();
+            let id = if want_wb { self.step_id() } else { find.clone() };
             self.plan.steps.push(Step {
                 id,
                 kind: "find-stale-datasources".into(),
