@@ -3,8 +3,9 @@
 //! evaluated"):
 //!
 //! 1. Unlicensed users can do nothing.
-//! 2. Site administrators, the content owner and project leaders (`ProjectLeader` allowed on
-//!    the project or an ancestor, for the user or one of their groups) can do everything.
+//! 2. Site administrators, the content owner, the owner of the project or of a project above
+//!    it, and project leaders (`ProjectLeader` allowed on the project or an ancestor, for the
+//!    user or one of their groups) can do everything.
 //! 3. Which rules apply: the content's own rules, or — when its project is locked
 //!    (`LockedToProject`, also inherited by nested projects; `LockedToProjectWithoutNested`,
 //!    only for content directly in that project) — the locking project's default rules for
@@ -133,6 +134,24 @@ impl<'a> Evaluator<'a> {
         None
     }
 
+    /// Owners of `project_id` and its ancestors: a project owner has full access to the
+    /// project's content and to its child projects.
+    fn project_owners(&self, project_id: &str) -> BTreeSet<&'a str> {
+        let mut out = BTreeSet::new();
+        let mut cur = Some(project_id);
+        let mut guard = 0;
+        while let Some(id) = cur {
+            guard += 1;
+            if guard > 64 {
+                break;
+            }
+            let Some(p) = self.projects.get(id) else { break };
+            out.insert(p.owner_id.as_str());
+            cur = p.parent_id.as_deref();
+        }
+        out
+    }
+
     /// Users who lead `project_id` (or an ancestor): `ProjectLeader` allowed for them or
     /// one of their groups.
     fn leaders(&self, project_id: &str) -> BTreeSet<&'a str> {
@@ -183,6 +202,7 @@ impl<'a> Evaluator<'a> {
         };
         let (rules, _) = self.rules_for(kind, id, project_id);
         let leaders = self.leaders(project_id);
+        let project_owners = self.project_owners(project_id);
         let mut out = Access::new();
         for u in &self.site.users {
             if u.site_role == "Unlicensed" {
@@ -195,6 +215,8 @@ impl<'a> Evaluator<'a> {
                 everything("site administrator")
             } else if u.id == owner {
                 everything("owner")
+            } else if project_owners.contains(u.id.as_str()) {
+                everything("project owner")
             } else if leaders.contains(u.id.as_str()) {
                 everything("project leader")
             } else {
@@ -414,6 +436,14 @@ mod tests {
             assert!(a[u].values().all(|g| g.allowed && g.via == why), "{u}: {:?}", a[u]);
         }
         assert!(!a.contains_key("gone"));
+        // The project's owner can do everything (the site role still caps it).
+        let mut t = s.clone();
+        t.projects[0].owner_id = "ann".into();
+        let b = Evaluator::new(&t).access("workbook", "w1");
+        assert!(b["ann"].values().all(|g| g.allowed && g.via == "project owner"), "{:?}", b["ann"]);
+        t.projects[0].owner_id = "cat".into();
+        let c = Evaluator::new(&t).access("workbook", "w1");
+        assert_eq!(c["cat"]["Write"].via, "capped by site role Explorer");
         assert_eq!(holders(&a, "Write"), ["admin", "ann", "lead", "owner"].into_iter().collect());
     }
 
