@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::clause::Clause;
 use crate::entity::{
-    audience, content_type, datasource_name_at, destination_project, explicit_tags, migrate_names, name_at,
-    sensitivity_tags, site_wide, source_project,
+    audience, content_type, datasource_name_at, destination_project, explicit_tags, is_boundary, migrate_names,
+    name_at, sensitivity_tags, site_wide, source_project,
 };
 use crate::lexicon::{
     DEPRECATED_WORDS, DUPLICATE_WORDS, NEGATIONS, SENSITIVITY_WORDS, STALE_WORDS, USAGE_WORDS, Verb, content_type_at,
@@ -557,7 +557,11 @@ fn object_name(c: &Clause<'_>, at: usize) -> Option<String> {
     let toks = &c.toks;
     let at = if word_at(toks, at) == "the" { at + 1 } else { at };
     let (name, end) = name_at(c, at, false)?;
-    let ok = end >= toks.len() || toks[end].is_any_punct() || toks[end].is_any(&["project", "folder", "space"]);
+    // "Archive Board Reports not accessed in 18 months": a description may follow.
+    let ok = end >= toks.len()
+        || toks[end].is_any_punct()
+        || toks[end].is_any(&["project", "folder", "space"])
+        || (end > at + 1 && is_boundary(toks, end));
     (ok && !toks[end.saturating_sub(1)].possessive).then_some(name)
 }
 

@@ -47,7 +47,10 @@ pub(crate) fn span_text(c: &Clause<'_>, a: usize, b: usize) -> String {
         if k > a {
             let p = c.toks[k - 1];
             let gap = c.src.get(p.end..t.start).unwrap_or(" ");
-            if p.possessive || gap.is_empty() || gap.chars().all(char::is_whitespace) && gap.len() <= 3 {
+            // A hyphen inside one written word ("Year-End", split off as a unit by the
+            // tokenizer) stays: names are kept as written.
+            let joiner = matches!(gap, "-" | "\u{2010}" | "\u{2011}");
+            if p.possessive || gap.is_empty() || joiner || gap.chars().all(char::is_whitespace) && gap.len() <= 3 {
                 out.push_str(if p.possessive { " " } else { gap });
             } else {
                 out.push(' ');
@@ -258,7 +261,7 @@ fn skip_back_determiners(toks: &[&Token], mut k: usize) -> usize {
 
 /// What may follow a lowercase project name: the end, punctuation, a relative pronoun, a
 /// preposition, a conjunction or a content noun.
-fn is_boundary(toks: &[&Token], k: usize) -> bool {
+pub(crate) fn is_boundary(toks: &[&Token], k: usize) -> bool {
     match toks.get(k) {
         None => true,
         Some(t) if t.is_any_punct() => true,
