@@ -143,6 +143,9 @@ pub(crate) fn verb_at(toks: &[&Token], i: usize) -> Option<(Verb, usize)> {
         "re-link",
         "retarget",
         "rebind",
+        "upgrade",
+        "modernize",
+        "modernise",
     ]) {
         Verb::Migrate
     } else if t.is_any(&["move", "relocate", "put", "shift"]) {

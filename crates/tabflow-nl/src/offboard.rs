@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::clause::Clause;
 use crate::entity::{PRONOUNS, first_name_index, name_at, name_before, person_at, source_project, team};
-use crate::lexicon::{Verb, content_type_at};
+use crate::lexicon::{Verb, content_type_at, is_plain_name_word};
 use crate::token::{Kind, Token, word_at};
 
 /// What the clause analysis already knows.
@@ -350,7 +350,12 @@ fn possessive_person(c: &Clause<'_>) -> Option<String> {
     let min = first_name_index(c);
     (0..toks.len()).find_map(|k| {
         let t = toks[k];
-        if !t.possessive || !(t.is_capitalized() || t.is_identifier() || t.kind == Kind::Quoted) {
+        // An account name in lowercase counts before an access noun ("jdoe's access",
+        // "asmith's account").
+        let account = is_plain_name_word(t)
+            && !(k > 0 && toks[k - 1].eq_any(&["the", "a", "an", "our", "my", "this", "that"]))
+            && toks.get(k + 1).is_some_and(|n| n.is_any(&["access", "account", "login", "license", "licence"]));
+        if !t.possessive || !(t.is_capitalized() || t.is_identifier() || t.kind == Kind::Quoted || account) {
             return None;
         }
         if toks.get(k + 1).is_some_and(|n| n.is_any(&["project", "team", "group", "department", "folder", "last"])) {
