@@ -364,7 +364,16 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
             }
         }
         Verb::Delete => {
-            if sig.permission && !sig.content {
+            // "Remove write permissions for All Users on Marketing workbooks": what is
+            // removed is named first.
+            let object = (at + len..c.toks.len()).find_map(|k| {
+                if is_permission_noun(c.toks[k]) {
+                    Some(true)
+                } else {
+                    content_type_at(&c.toks, k).map(|_| false)
+                }
+            });
+            if sig.permission && (!sig.content || object == Some(true)) {
                 intent(names::UPDATE, c, sig)
             } else if sig.dup && (sig.datasource || !sig.content) {
                 intent(names::CONSOLIDATE, c, sig)

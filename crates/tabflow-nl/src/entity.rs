@@ -249,6 +249,7 @@ fn project_in(c: &Clause<'_>, moving: bool, others: &[&str], repointing: bool) -
             || toks.get(after - 1).is_some_and(|t| t.possessive)
             || name.eq_ignore_ascii_case("tableau")
             || other(&name)
+            || (after == j + 1 && is_vocabulary(toks[j]))
         {
             continue;
         }

@@ -212,6 +212,19 @@ fn team_after_from(c: &Clause<'_>) -> Option<String> {
     })
 }
 
+/// The team named right after the departure verb: "Sandra is leaving Finance", "jdoe left
+/// the Sales team" (the latter also found by `team`).
+fn team_left(c: &Clause<'_>, verb: Option<usize>) -> Option<String> {
+    let toks = &c.toks;
+    let v = verb?;
+    if !toks[v].is_any(&["leave", "quit", "depart"]) && !toks[v].eq("left") {
+        return None;
+    }
+    let j = if word_at(toks, v + 1) == "the" { v + 2 } else { v + 1 };
+    let (name, _) = name_at(c, j, false)?;
+    toks[j].is_capitalized().then_some(name)
+}
+
 /// The person content goes to: "to Tom Baker", "over to his manager, Priya Patel", "Tom will
 /// take over", "his replacement is Maya Singh", "with Tom as the new owner", "new owner: Tom".
 pub(crate) fn new_owner(c: &Clause<'_>) -> Option<String> {
@@ -472,7 +485,7 @@ pub(crate) fn detect(c: &Clause<'_>, clues: &Clues) -> Option<Map<String, Value>
     if !is_offboard {
         return None;
     }
-    let team_name = team(c).or_else(|| team_after_from(c));
+    let team_name = team(c).or_else(|| team_after_from(c)).or_else(|| team_left(c, departure.as_ref().map(|d| d.1)));
     let mut user = explicit_user(c);
     if user.is_none()
         && let Some((Subject::Named(n), _)) = &departure
