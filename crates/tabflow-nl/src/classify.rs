@@ -367,11 +367,7 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
             // "Remove write permissions for All Users on Marketing workbooks": what is
             // removed is named first.
             let object = (at + len..c.toks.len()).find_map(|k| {
-                if is_permission_noun(c.toks[k]) {
-                    Some(true)
-                } else {
-                    content_type_at(&c.toks, k).map(|_| false)
-                }
+                if is_permission_noun(c.toks[k]) { Some(true) } else { content_type_at(&c.toks, k).map(|_| false) }
             });
             if sig.permission && (!sig.content || object == Some(true)) {
                 intent(names::UPDATE, c, sig)
@@ -585,7 +581,9 @@ fn object_name(c: &Clause<'_>, at: usize) -> Option<String> {
         || toks[end].is_any_punct()
         || toks[end].is_any(&["project", "folder", "space"])
         || (end > at + 1 && is_boundary(toks, end));
-    (ok && !toks[end.saturating_sub(1)].possessive).then_some(name)
+    // "Archive Old Workbooks" (title case) describes content; it names nothing.
+    let describes = (at..end).any(|k| content_type_at(toks, k).is_some());
+    (ok && !describes && !toks[end.saturating_sub(1)].possessive).then_some(name)
 }
 
 /// `stale_days` as the clause implies it: its duration, or 90 when it says "old", "unused",

@@ -217,7 +217,8 @@ fn project_in(c: &Clause<'_>, moving: bool, others: &[&str], repointing: bool) -
         }
         if let Some((name, start)) = name_before(c, k, min, true) {
             let before = skip_back_determiners(toks, start);
-            if !(moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"])) && !other(&name) {
+            let destination = moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"]);
+            if !destination && !other(&name) {
                 return Some(name);
             }
         }
@@ -227,7 +228,8 @@ fn project_in(c: &Clause<'_>, moving: bool, others: &[&str], repointing: bool) -
         }
         if let Some((name, _)) = name_at(c, j, false) {
             let before = skip_back_determiners(toks, k);
-            if !(moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"])) && !other(&name) {
+            let destination = moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"]);
+            if !destination && !other(&name) {
                 return Some(name);
             }
         }
@@ -665,6 +667,9 @@ mod tests {
             ("Archive Old Workbooks", None),
             ("Archive unused workbooks from Q2", None),
             ("List all users in the Finance group", None),
+            ("Archive the Board Reports workbooks not accessed in 18 months", Some("Board Reports")),
+            ("Archive content in Year-End Close that nobody opened", Some("Year-End Close")),
+            ("audit permissions on PII content in HR", Some("HR")),
         ] {
             assert_eq!(with_clause(text, |c| source_project(c, true)).as_deref(), want, "{text}");
         }
