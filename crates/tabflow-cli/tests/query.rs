@@ -394,3 +394,32 @@ fn plans_ground_names_in_sentences_on_the_demo_site() {
     // Planning never writes.
     assert_eq!(writes(&emu), before);
 }
+
+/// `tabflow ask` with a question: the answer ends the output (no "Nothing to change." after
+/// a plan that only answered questions); a read-only plan that is not a question still ends
+/// with "Nothing to change.". Nothing is written either way.
+#[test]
+fn ask_with_a_question_ends_with_the_answer() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let site = snapshot(home.path(), &emu);
+    let o = Oracle::new(&site);
+    let before = writes(&emu);
+
+    let finance = o.project_id("Finance");
+    let expected = o.all("workbooks").iter().filter(|w| o.under(s(&w["project_id"]), finance)).count();
+    let out = run(home.path(), &emu, &["ask", "How many workbooks are in the Finance project?"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.lines().any(|l| l.split_whitespace().any(|w| w == expected.to_string())), "{stdout}");
+    assert!(!stdout.contains("Nothing to change"), "{stdout}");
+
+    // An audit reads and reports; it is not a question, so the usual closing line stays.
+    let out =
+        run(home.path(), &emu, &["ask", "Audit permissions in the Finance project", "--answer", "q1=report-only"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.trim_end().ends_with("Nothing to change."), "{stdout}");
+
+    assert_eq!(writes(&emu), before);
+}

@@ -169,6 +169,9 @@ pub struct Migrate {
     pub from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// Only workbooks in this project (and its sub-projects) are repointed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 /// `delete-content` parameters.

@@ -12,12 +12,12 @@ use serde_json::{Map, Value};
 
 use crate::clause::Clause;
 use crate::entity::{
-    audience, content_type, datasource_name_at, destination_project, explicit_tags, migrate_names, name_at,
-    sensitivity_tags, site_wide, source_project,
+    audience, content_type, datasource_name_at, destination_project, explicit_tags, is_boundary, migrate_names,
+    name_at, repoint_project, sensitivity_tags, site_wide, source_project,
 };
 use crate::lexicon::{
     DEPRECATED_WORDS, DUPLICATE_WORDS, NEGATIONS, SENSITIVITY_WORDS, STALE_WORDS, USAGE_WORDS, Verb, content_type_at,
-    datasource_at, is_permission_noun, verb_at,
+    datasource_at, is_permission_noun, title_case, verb_at,
 };
 use crate::offboard::{self, Clues, new_owner, remove_access};
 use crate::schedule::schedule;
@@ -46,7 +46,7 @@ pub(crate) fn supported_keys(name: &str) -> &'static [&'static str] {
         names::AUDIT => &["tags", "project", "schedule"],
         names::UPDATE => &["project", "scope", "mode"],
         names::NOTIFY => &["audience", "project"],
-        names::MIGRATE => &["from", "to"],
+        names::MIGRATE => &["from", "to", "project"],
         names::DELETE => &["type", "project", "stale_days", "tags"],
         names::QUERY => &["question"],
         _ => &[],
@@ -104,6 +104,7 @@ struct Signals {
     deprecated: bool,
     anaphor: bool,
     archive_word: bool,
+    archive_asked: bool,
     audit_noun: bool,
     report_noun: bool,
     sensitivity: bool,
@@ -220,6 +221,13 @@ fn collect(c: &Clause<'_>, today: NaiveDate) -> Signals {
             && !(t.eq("it") && k + 1 < toks.len() && word_at(toks, k + 1) == "is")
     });
     let archive_word = toks.iter().any(|t| t.is_word() && t.lemma() == "archiv");
+    // "archive" as a word of the request, not the name of a project ("in the Archive project").
+    let archive_asked = toks.iter().enumerate().any(|(k, t)| {
+        t.is_word()
+            && t.lemma() == "archiv"
+            && !(k > 0 && t.is_capitalized() && !title_case(toks))
+            && !toks.get(k + 1).is_some_and(|n| n.is_word() && n.is_any(&["project", "folder"]))
+    });
     let audit_noun =
         toks.iter().any(|t| t.is_any(&["audit", "review", "inspection", "access-review", "recertification"]));
     let report_noun = toks.iter().any(|t| t.is_any(&["report", "summary", "overview", "export", "spreadsheet", "csv"]));
@@ -239,6 +247,7 @@ fn collect(c: &Clause<'_>, today: NaiveDate) -> Signals {
         deprecated,
         anaphor,
         archive_word,
+        archive_asked,
         audit_noun,
         report_noun,
         sensitivity,
@@ -355,11 +364,16 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
             }
         }
         Verb::Delete => {
-            if sig.permission && !sig.content {
+            // "Remove write permissions for All Users on Marketing workbooks": what is
+            // removed is named first.
+            let object = (at + len..c.toks.len()).find_map(|k| {
+                if is_permission_noun(c.toks[k]) { Some(true) } else { content_type_at(&c.toks, k).map(|_| false) }
+            });
+            if sig.permission && (!sig.content || object == Some(true)) {
                 intent(names::UPDATE, c, sig)
             } else if sig.dup && (sig.datasource || !sig.content) {
                 intent(names::CONSOLIDATE, c, sig)
-            } else if sig.archive_word {
+            } else if sig.archive_asked {
                 intent(names::ARCHIVE, c, sig)
             } else {
                 intent(names::DELETE, c, sig)
@@ -370,7 +384,12 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
             // "Migrate workbooks from the Finance project to the Archive project" moves
             // content between projects; it repoints nothing.
             let projects = c.toks.iter().any(|t| t.is_word() && t.is_any(&["project", "folder"]));
-            if projects && !sig.datasource && !sig.deprecated {
+            // "Upgrade workbooks on deprecated data sources": these verbs repoint only when
+            // the clause is about datasources.
+            let vague = head.is_any(&["upgrade", "modernize", "modernise"]);
+            if vague && !sig.datasource && !sig.deprecated {
+                (Role::Unknown, Map::new())
+            } else if projects && !sig.datasource && !sig.deprecated {
                 intent(names::ARCHIVE, c, sig)
             } else {
                 intent(names::MIGRATE, c, sig)
@@ -557,8 +576,14 @@ fn object_name(c: &Clause<'_>, at: usize) -> Option<String> {
     let toks = &c.toks;
     let at = if word_at(toks, at) == "the" { at + 1 } else { at };
     let (name, end) = name_at(c, at, false)?;
-    let ok = end >= toks.len() || toks[end].is_any_punct() || toks[end].is_any(&["project", "folder", "space"]);
-    (ok && !toks[end.saturating_sub(1)].possessive).then_some(name)
+    // "Archive Board Reports not accessed in 18 months": a description may follow.
+    let ok = end >= toks.len()
+        || toks[end].is_any_punct()
+        || toks[end].is_any(&["project", "folder", "space"])
+        || (end > at + 1 && is_boundary(toks, end));
+    // "Archive Old Workbooks" (title case) describes content; it names nothing.
+    let describes = (at..end).any(|k| content_type_at(toks, k).is_some());
+    (ok && !describes && !toks[end.saturating_sub(1)].possessive).then_some(name)
 }
 
 /// `stale_days` as the clause implies it: its duration, or 90 when it says "old", "unused",
@@ -618,6 +643,9 @@ fn intent(name: &'static str, c: &Clause<'_>, sig: &Signals) -> (Role, Map<Strin
         names::MIGRATE => {
             let (at, len) = sig.head.map(|(_, i, n)| (i, n)).unwrap_or((0, 0));
             let (from, to) = migrate_names(c, at, len);
+            let named: Vec<&str> = [&from, &to].into_iter().flatten().map(String::as_str).collect();
+            let scope = if sig.site_wide { None } else { repoint_project(c, &named) };
+            put_opt(&mut p, "project", scope);
             put_opt(&mut p, "from", from.or_else(|| sig.deprecated.then(|| "deprecated".to_string())));
             put_opt(&mut p, "to", to);
         }

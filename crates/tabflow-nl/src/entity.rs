@@ -47,7 +47,10 @@ pub(crate) fn span_text(c: &Clause<'_>, a: usize, b: usize) -> String {
         if k > a {
             let p = c.toks[k - 1];
             let gap = c.src.get(p.end..t.start).unwrap_or(" ");
-            if p.possessive || gap.is_empty() || gap.chars().all(char::is_whitespace) && gap.len() <= 3 {
+            // A hyphen inside one written word ("Year-End", split off as a unit by the
+            // tokenizer) stays: names are kept as written.
+            let joiner = matches!(gap, "-" | "\u{2010}" | "\u{2011}");
+            if p.possessive || gap.is_empty() || joiner || gap.chars().all(char::is_whitespace) && gap.len() <= 3 {
                 out.push_str(if p.possessive { " " } else { gap });
             } else {
                 out.push(' ');
@@ -189,7 +192,23 @@ fn is_project_noun(t: &Token) -> bool {
 /// destination and not returned ("into the Archive project"); otherwise it is the project
 /// ("tighten access to the HR project").
 pub(crate) fn source_project(c: &Clause<'_>, moving: bool) -> Option<String> {
+    project_except(c, moving, &[])
+}
+
+/// The project a repointing is limited to: "in Finance", "the Sales project", "Finance
+/// workbooks"; never a datasource slot ("from X", "on X", "the Orders extract") nor one of
+/// `names` (the datasources).
+pub(crate) fn repoint_project(c: &Clause<'_>, names: &[&str]) -> Option<String> {
+    project_in(c, false, names, true)
+}
+
+fn project_except(c: &Clause<'_>, moving: bool, others: &[&str]) -> Option<String> {
+    project_in(c, moving, others, false)
+}
+
+fn project_in(c: &Clause<'_>, moving: bool, others: &[&str], repointing: bool) -> Option<String> {
     let toks = &c.toks;
+    let other = |name: &str| others.iter().any(|o| o.eq_ignore_ascii_case(name));
     let min = first_name_index(c);
     // "the Finance project", "project Phoenix".
     for k in 0..toks.len() {
@@ -198,7 +217,8 @@ pub(crate) fn source_project(c: &Clause<'_>, moving: bool) -> Option<String> {
         }
         if let Some((name, start)) = name_before(c, k, min, true) {
             let before = skip_back_determiners(toks, start);
-            if !(moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"])) {
+            let destination = moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"]);
+            if !destination && !other(&name) {
                 return Some(name);
             }
         }
@@ -208,7 +228,8 @@ pub(crate) fn source_project(c: &Clause<'_>, moving: bool) -> Option<String> {
         }
         if let Some((name, _)) = name_at(c, j, false) {
             let before = skip_back_determiners(toks, k);
-            if !(moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"])) {
+            let destination = moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"]);
+            if !destination && !other(&name) {
                 return Some(name);
             }
         }
@@ -216,9 +237,12 @@ pub(crate) fn source_project(c: &Clause<'_>, moving: bool) -> Option<String> {
     // "in Sales", "out of Marketing", "for Finance".
     for k in 0..toks.len() {
         let (next, lower_ok) = match word_at(toks, k) {
-            "in" | "from" | "within" | "inside" => (k + 1, true),
+            "in" | "within" | "inside" => (k + 1, true),
+            "under" | "across" | "throughout" => (k + 1, false),
+            _ if repointing => continue,
+            "from" => (k + 1, true),
             "out" if word_at(toks, k + 1) == "of" => (k + 2, true),
-            "for" | "on" | "under" | "across" | "throughout" => (k + 1, false),
+            "for" | "on" => (k + 1, false),
             _ => continue,
         };
         let j = skip_determiners(toks, next);
@@ -226,6 +250,8 @@ pub(crate) fn source_project(c: &Clause<'_>, moving: bool) -> Option<String> {
         if toks.get(after).is_some_and(|t| t.is_any(TEAM_NOUNS) || t.is_any(&["user", "member"]))
             || toks.get(after - 1).is_some_and(|t| t.possessive)
             || name.eq_ignore_ascii_case("tableau")
+            || other(&name)
+            || (after == j + 1 && is_vocabulary(toks[j]))
         {
             continue;
         }
@@ -237,11 +263,12 @@ pub(crate) fn source_project(c: &Clause<'_>, moving: bool) -> Option<String> {
     }
     // "Finance workbooks", "Sandbox content".
     for k in 0..toks.len() {
-        if content_type_at(toks, k).is_none() {
+        if content_type_at(toks, k).is_none() || (repointing && datasource_at(toks, k).is_some()) {
             continue;
         }
         if let Some((name, start)) = name_before(c, k, min, false)
             && !toks[start..k].iter().any(|t| t.possessive)
+            && !other(&name)
         {
             return Some(name);
         }
@@ -258,7 +285,7 @@ fn skip_back_determiners(toks: &[&Token], mut k: usize) -> usize {
 
 /// What may follow a lowercase project name: the end, punctuation, a relative pronoun, a
 /// preposition, a conjunction or a content noun.
-fn is_boundary(toks: &[&Token], k: usize) -> bool {
+pub(crate) fn is_boundary(toks: &[&Token], k: usize) -> bool {
     match toks.get(k) {
         None => true,
         Some(t) if t.is_any_punct() => true,
@@ -528,8 +555,13 @@ pub(crate) fn datasource_name_at(c: &Clause<'_>, i: usize) -> Option<(String, us
     let t = toks.get(j)?;
     let lower_ok = t.is_identifier() || datasource_at(toks, j + 1).is_some();
     let (name, mut end) = name_at(c, j, lower_ok)?;
-    // Drop a trailing capitalized type noun ("Orders Datasource").
-    if end > j + 1 && datasource_at(toks, end - 1).is_some() && toks[end - 1].kind != Kind::Quoted {
+    // Drop a trailing capitalized type noun ("Orders Datasource"); "Extract" names a kind of
+    // datasource and is part of names ("Customer Master Extract").
+    if end > j + 1
+        && datasource_at(toks, end - 1).is_some()
+        && toks[end - 1].kind != Kind::Quoted
+        && !toks[end - 1].is("extract")
+    {
         end -= 1;
         return Some((span_text(c, j, end), end + 1));
     }
@@ -635,6 +667,9 @@ mod tests {
             ("Archive Old Workbooks", None),
             ("Archive unused workbooks from Q2", None),
             ("List all users in the Finance group", None),
+            ("Archive the Board Reports workbooks not accessed in 18 months", Some("Board Reports")),
+            ("Archive content in Year-End Close that nobody opened", Some("Year-End Close")),
+            ("audit permissions on PII content in HR", Some("HR")),
         ] {
             assert_eq!(with_clause(text, |c| source_project(c, true)).as_deref(), want, "{text}");
         }

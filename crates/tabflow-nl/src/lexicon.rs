@@ -143,6 +143,9 @@ pub(crate) fn verb_at(toks: &[&Token], i: usize) -> Option<(Verb, usize)> {
         "re-link",
         "retarget",
         "rebind",
+        "upgrade",
+        "modernize",
+        "modernise",
     ]) {
         Verb::Migrate
     } else if t.is_any(&["move", "relocate", "put", "shift"]) {
@@ -265,6 +268,9 @@ pub(crate) fn content_type_at(toks: &[&Token], i: usize) -> Option<(Option<&'sta
     if let Some(n) = datasource_at(toks, i) {
         return Some((Some("datasource"), n));
     }
+    if inside_name(toks, i) {
+        return None;
+    }
     if is_workbook_noun(t) {
         return Some((Some("workbook"), 1));
     }
@@ -282,6 +288,26 @@ pub(crate) fn content_type_at(toks: &[&Token], i: usize) -> Option<(Option<&'sta
         return Some((None, 1));
     }
     None
+}
+
+/// A capitalized word that continues a capitalized name in mid-sentence ("the Board
+/// Reports workbooks", "archive Board Reports"): part of the name, not a content noun, unless
+/// the whole clause is written in title case ("Archive Old Workbooks").
+pub(crate) fn inside_name(toks: &[&Token], i: usize) -> bool {
+    let Some(t) = toks.get(i) else { return false };
+    if i < 2 || !t.is_capitalized() {
+        return false;
+    }
+    let prev = toks[i - 1];
+    let name_before = prev.is_capitalized() && !prev.possessive && !is_stop_capitalized(prev) && !is_time_word(prev);
+    name_before && !title_case(toks)
+}
+
+/// Every word of four letters or more is capitalized (headline style).
+pub(crate) fn title_case(toks: &[&Token]) -> bool {
+    toks.iter()
+        .filter(|t| t.is_word() && t.text.chars().count() >= 4 && t.text.chars().all(char::is_alphabetic))
+        .all(|t| t.is_capitalized())
 }
 
 /// Words that say content is old or unused on their own.

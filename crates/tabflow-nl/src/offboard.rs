@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::clause::Clause;
 use crate::entity::{PRONOUNS, first_name_index, name_at, name_before, person_at, source_project, team};
-use crate::lexicon::{Verb, content_type_at};
+use crate::lexicon::{Verb, content_type_at, is_plain_name_word};
 use crate::token::{Kind, Token, word_at};
 
 /// What the clause analysis already knows.
@@ -212,6 +212,19 @@ fn team_after_from(c: &Clause<'_>) -> Option<String> {
     })
 }
 
+/// The team named right after the departure verb: "Sandra is leaving Finance", "jdoe left
+/// the Sales team" (the latter also found by `team`).
+fn team_left(c: &Clause<'_>, verb: Option<usize>) -> Option<String> {
+    let toks = &c.toks;
+    let v = verb?;
+    if !toks[v].is_any(&["leave", "quit", "depart"]) && !toks[v].eq("left") {
+        return None;
+    }
+    let j = if word_at(toks, v + 1) == "the" { v + 2 } else { v + 1 };
+    let (name, _) = name_at(c, j, false)?;
+    toks[j].is_capitalized().then_some(name)
+}
+
 /// The person content goes to: "to Tom Baker", "over to his manager, Priya Patel", "Tom will
 /// take over", "his replacement is Maya Singh", "with Tom as the new owner", "new owner: Tom".
 pub(crate) fn new_owner(c: &Clause<'_>) -> Option<String> {
@@ -350,7 +363,12 @@ fn possessive_person(c: &Clause<'_>) -> Option<String> {
     let min = first_name_index(c);
     (0..toks.len()).find_map(|k| {
         let t = toks[k];
-        if !t.possessive || !(t.is_capitalized() || t.is_identifier() || t.kind == Kind::Quoted) {
+        // An account name in lowercase counts before an access noun ("jdoe's access",
+        // "asmith's account").
+        let account = is_plain_name_word(t)
+            && !(k > 0 && toks[k - 1].eq_any(&["the", "a", "an", "our", "my", "this", "that"]))
+            && toks.get(k + 1).is_some_and(|n| n.is_any(&["access", "account", "login", "license", "licence"]));
+        if !t.possessive || !(t.is_capitalized() || t.is_identifier() || t.kind == Kind::Quoted || account) {
             return None;
         }
         if toks.get(k + 1).is_some_and(|n| n.is_any(&["project", "team", "group", "department", "folder", "last"])) {
@@ -467,7 +485,7 @@ pub(crate) fn detect(c: &Clause<'_>, clues: &Clues) -> Option<Map<String, Value>
     if !is_offboard {
         return None;
     }
-    let team_name = team(c).or_else(|| team_after_from(c));
+    let team_name = team(c).or_else(|| team_after_from(c)).or_else(|| team_left(c, departure.as_ref().map(|d| d.1)));
     let mut user = explicit_user(c);
     if user.is_none()
         && let Some((Subject::Named(n), _)) = &departure

@@ -5,7 +5,7 @@
 //! as the default time: "each Monday" → `0 0 * * 1`, "daily at 6:30" → `30 6 * * *`,
 //! "quarterly" → `0 0 1 */3 *`.
 
-use crate::lexicon::weekday_number;
+use crate::lexicon::{title_case, weekday_number};
 use crate::time::number_at;
 use crate::token::{Token, word_at};
 
@@ -28,8 +28,13 @@ pub(crate) fn schedule(toks: &[&Token]) -> Option<String> {
     let mut every: Option<Every> = None;
     let mut days_of_week: Vec<u32> = Vec::new();
     let mut day_of_month: Option<u32> = None;
+    let headline = title_case(toks);
     for i in 0..toks.len() {
         let l = word(i);
+        // "Quarterly Reporting", "Monthly Close": a capitalized word inside a name.
+        if i > 0 && toks[i].is_capitalized() && toks.get(i + 1).is_some_and(|t| t.is_capitalized()) && !headline {
+            continue;
+        }
         let recurring_prefix = matches!(l, "every" | "each" | "once" | "per" | "twice");
         let found = match l {
             "hourly" => Some(Every::Hour),

@@ -299,6 +299,13 @@ fn mb(b: u64) -> String {
 }
 
 /// The plan for a person.
+/// The last line of `tabflow ask` for a plan with nothing to write: none when every step
+/// answered a question (the answers are the output), else "Nothing to change.".
+fn closing_line(plan: &Plan) -> Option<&'static str> {
+    let only_answers = !plan.steps.is_empty() && plan.steps.iter().all(|s| s.kind == "answer-query");
+    (!only_answers).then_some("Nothing to change.")
+}
+
 pub fn render(plan: &Plan) -> String {
     let mut out = String::new();
     let first_line = plan.request.lines().next().unwrap_or("");
@@ -871,7 +878,9 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                     println!("{}", json!({"run_id": null, "status": "succeeded", "plan_id": plan.id, "steps": [], "reports": [], "plan": plan}));
                 } else {
                     print!("{}", render(plan));
-                    println!("Nothing to change.");
+                    if let Some(line) = closing_line(plan) {
+                        println!("{line}");
+                    }
                 }
                 return Ok(Code::Ok);
             }

@@ -100,6 +100,18 @@ fn extended_set_is_at_least_90_percent_right() {
     assert!(accuracy >= 90.0, "extended accuracy {accuracy:.1} % is below 90 %");
 }
 
+/// `names.jsonl`: phrasings of the misses fixed by the rules for multi-word and hyphenated
+/// project names, "remove X's access and give …" as one offboarding, deleting inside the
+/// Archive project, "upgrade" as a repointing, "Extract" inside datasource names, and the
+/// project of a repointing. Every line must be right.
+#[test]
+fn names_and_repointing_set_is_fully_understood() {
+    let outcome = check_file(&manifest_path("tests/data/names.jsonl"));
+    assert!(outcome.total >= 30, "the names set must hold at least 30 requests, has {}", outcome.total);
+    let accuracy = report("names", &outcome);
+    assert_eq!(outcome.passed, outcome.total, "names accuracy {accuracy:.1} % must be 100 %");
+}
+
 /// Per intent of the expected answers: (right, expected). An expected intent is right when
 /// the parser yields a matching intent (name and every expected parameter) at the same
 /// position; requests expected to be not understood count under `(not understood)`.
