@@ -62,6 +62,9 @@ pub struct Archive {
     /// Only content with one of these tags (lowercase).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// What to archive: "workbooks" (default), "datasources" or "all".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 /// Parameters of intents that take only a project.

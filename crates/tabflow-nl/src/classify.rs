@@ -40,7 +40,7 @@ pub(crate) mod names {
 /// The parameter keys each intent takes.
 pub(crate) fn supported_keys(name: &str) -> &'static [&'static str] {
     match name {
-        names::ARCHIVE => &["project", "stale_days", "since", "until", "archive_project"],
+        names::ARCHIVE => &["project", "stale_days", "since", "until", "archive_project", "content"],
         names::CONSOLIDATE => &["project"],
         names::OFFBOARD => &["user", "team", "new_owner", "remove_access"],
         names::AUDIT => &["tags", "project", "schedule"],
@@ -621,6 +621,16 @@ fn intent(name: &'static str, c: &Clause<'_>, sig: &Signals) -> (Role, Map<Strin
             put_opt(&mut p, "since", sig.window.since.map(iso));
             put_opt(&mut p, "until", sig.window.until.map(iso));
             put_opt(&mut p, "archive_project", archive_project);
+            // Workbooks are the default; datasources only when the request names them.
+            let mut kinds = std::collections::BTreeSet::new();
+            for k in 0..c.toks.len() {
+                if let Some((Some(ty), _)) = crate::lexicon::content_type_at(&c.toks, k) {
+                    kinds.insert(ty);
+                }
+            }
+            if kinds.contains("datasource") {
+                put(&mut p, "content", if kinds.contains("workbook") { "all" } else { "datasources" });
+            }
         }
         names::CONSOLIDATE => put_opt(&mut p, "project", project(c, sig, false)),
         names::AUDIT => {

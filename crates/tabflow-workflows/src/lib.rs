@@ -364,7 +364,11 @@ impl<'p, 'a> Builder<'p, 'a> {
         let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut excluded: Vec<Value> = vec![];
         // Workbooks (default), datasources, or both.
-        let content = param_str(intent, "content").unwrap_or("workbooks").to_ascii_lowercase();
+        // (delete-content names it `type`: "workbook", "datasource".)
+        let content = param_str(intent, "content")
+            .or_else(|| param_str(intent, "type").filter(|t| t.starts_with("datasource")))
+            .unwrap_or("workbooks")
+            .to_ascii_lowercase();
         let want_wb = !content.starts_with("datasource");
         let want_ds = content.starts_with("datasource") || content == "all";
         for w in site.workbooks.iter().filter(|_| want_wb) {
