@@ -326,7 +326,7 @@ const RULES_AHEAD: usize = 4096;
 /// instead of waiting for each other. Once phase 2 is done the head sections are written and
 /// the permission rules follow as they come.
 async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std::result::Result<(), WriteError> {
-    let conc = client.config().concurrency.max(1) * 2;
+    let conc = client.config().read_concurrency.max(1) * 2;
     let now = Utc::now();
 
     // Phase 1: the lists.
@@ -363,10 +363,11 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
     // Views into their workbooks; untabbed workbooks' views in the order the list gave them.
     let mut untabbed: Vec<(u32, String)> = Vec::new();
     for w in &mut workbooks {
-        if let Some((views, seqs)) = views_by_wb.remove(&w.id) {
+        if let Some((mut views, seqs)) = views_by_wb.remove(&w.id) {
             if !w.show_tabs {
                 untabbed.extend(seqs.into_iter().zip(views.iter().map(|v| v.id.clone())));
             }
+            views.shrink_to_fit(); // a few views per workbook: growth slack would be ~40 %
             w.views = views;
         }
     }
@@ -386,9 +387,17 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
         let mut rules = futures::stream::iter(targets)
             .map(|(kind, id)| {
                 let c = reader.clone();
-                async move {
+                // A task of its own per call: a call holds one of the client's permits while
+                // it runs, and must finish (releasing it) even while this reader waits for
+                // room in the channel, or the other reads would starve.
+                let call = tokio::spawn(async move {
                     let caps = c.permissions(kind, &id).await?;
                     Ok(rules(kind.singular(), &id, caps))
+                });
+                async move {
+                    call.await.unwrap_or_else(|e| {
+                        Err(crate::Error::Config(format!("the permission reader stopped: {e}")))
+                    })
                 }
             })
             .buffered(conc);
@@ -446,10 +455,11 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
     for (wi, vi, t) in view_last {
         workbooks[wi as usize].views[vi as usize].last_viewed_at = t;
     }
+    let mut wb_lineage = wb_lineage;
     for w in &mut workbooks {
-        if let Some(lin) = wb_lineage.get(&w.id) {
-            w.datasource_ids = lin.datasources.clone();
-            w.fields_used = lin.fields_used.clone();
+        if let Some(lin) = wb_lineage.remove(&w.id) {
+            w.datasource_ids = lin.datasources;
+            w.fields_used = lin.fields_used;
         }
     }
     drop(wb_lineage);

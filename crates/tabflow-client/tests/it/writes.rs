@@ -220,3 +220,25 @@ async fn a_failing_read_ends_the_streamed_snapshot_with_the_error() {
     let mut bytes = Vec::new();
     tabflow_client::snapshot::write(&c, &Default::default(), &mut bytes).await.unwrap();
 }
+
+#[tokio::test]
+async fn streamed_snapshot_of_a_site_with_more_rules_than_wait_for_the_writer() {
+    // 5 000 workbooks: more permission targets than the reader may hold ahead of the writer,
+    // so the reader must wait for it while the other reads still get their turn.
+    let mut site = tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 5000, seed: 3 });
+    site.shift_time_to(chrono::Utc::now());
+    let emu = tabflow_emulator::start(tabflow_emulator::Options::new(site)).await.unwrap();
+    let c = connect(&emu).await;
+    let mut bytes = Vec::new();
+    let summary = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        tabflow_client::snapshot::write(&c, &Default::default(), &mut bytes),
+    )
+    .await
+    .expect("the snapshot finishes")
+    .unwrap();
+    let truth = emu.emulator.snapshot();
+    let streamed = tabflow_site::Site::from_json(std::str::from_utf8(&bytes).unwrap()).unwrap();
+    assert_eq!((summary.workbooks, summary.permission_rules), (truth.workbooks.len(), truth.permissions.len()));
+    assert_eq!(streamed.permissions.len(), truth.permissions.len());
+}
