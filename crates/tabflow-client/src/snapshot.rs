@@ -348,17 +348,18 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
             Ok((by_wb, seq + 1))
         },
     );
-    let (users, groups, projects, datasources, mut workbooks, (mut views_by_wb, _), subscriptions, webhooks, alerts) = futures::try_join!(
-        client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
-        client.groups().collect(),
-        client.projects().stream().map_ok(project_model).try_collect::<Vec<_>>(),
-        client.datasources().collect(),
-        client.workbooks().stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
-        views_grouped,
-        client.subscriptions().collect(),
-        client.webhooks().collect(),
-        client.data_alerts().collect(),
-    )?;
+    let (users, groups, projects, datasources, mut workbooks, (mut views_by_wb, _), subscriptions, webhooks, alerts) =
+        futures::try_join!(
+            client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
+            client.groups().collect(),
+            client.projects().stream().map_ok(project_model).try_collect::<Vec<_>>(),
+            client.datasources().collect(),
+            client.workbooks().stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
+            views_grouped,
+            client.subscriptions().collect(),
+            client.webhooks().collect(),
+            client.data_alerts().collect(),
+        )?;
 
     // Views into their workbooks; untabbed workbooks' views in the order the list gave them.
     let mut untabbed: Vec<(u32, String)> = Vec::new();
@@ -395,9 +396,8 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
                     Ok(rules(kind.singular(), &id, caps))
                 });
                 async move {
-                    call.await.unwrap_or_else(|e| {
-                        Err(crate::Error::Config(format!("the permission reader stopped: {e}")))
-                    })
+                    call.await
+                        .unwrap_or_else(|e| Err(crate::Error::Config(format!("the permission reader stopped: {e}"))))
                 }
             })
             .buffered(conc);

@@ -138,13 +138,13 @@ impl AdminInsights {
             };
             row(&luid, kind, r.last.as_deref().and_then(parse_time));
         };
-        serde::de::DeserializeSeed::deserialize(Answer(each), &mut de)
-            .and_then(|()| de.end())
-            .map_err(|e| Error::Protocol {
+        serde::de::DeserializeSeed::deserialize(Answer(each), &mut de).and_then(|()| de.end()).map_err(|e| {
+            Error::Protocol {
                 url: "/api/v1/vizql-data-service/query-datasource".into(),
                 status: resp.status,
                 detail: format!("the answer is not the expected JSON: {e}"),
-            })
+            }
+        })
     }
 
     /// Last access of every view and datasource, row by row (see [`AdminInsights::query_rows`]).

@@ -178,7 +178,13 @@ mod tests {
         });
         assert_eq!(String::from_utf8(streamed(&site)).unwrap(), site.to_json());
         let empty = Site { users: vec![], groups: vec![], projects: vec![], datasources: vec![], ..site };
-        let empty = Site { subscriptions: vec![], default_permissions: vec![], favorites: vec![], data_alerts: vec![], ..empty };
+        let empty = Site {
+            subscriptions: vec![],
+            default_permissions: vec![],
+            favorites: vec![],
+            data_alerts: vec![],
+            ..empty
+        };
         assert_eq!(String::from_utf8(streamed(&empty)).unwrap(), empty.to_json());
     }
 
