@@ -109,7 +109,12 @@ pub(crate) struct Inner {
     /// Serializes re-sign-ins so a burst of 401002s signs in once.
     signin_lock: Mutex<u64>,
     signin_generation: AtomicU64,
+    /// All calls in flight (the larger of the two caps).
     permits: Semaphore,
+    /// Calls that may change the site.
+    write_permits: Semaphore,
+    /// GET and HEAD calls.
+    read_permits: Semaphore,
     bucket: Option<Mutex<Bucket>>,
     pub(crate) calls: AtomicU64,
 }
@@ -221,7 +226,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(15))
-            .pool_max_idle_per_host(config.concurrency.max(1) * 2)
+            .pool_max_idle_per_host(config.concurrency.max(config.read_concurrency).max(1) * 2)
             .user_agent(concat!("tabflow/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
@@ -232,7 +237,9 @@ impl Client {
         let client = Client {
             inner: Arc::new(Inner {
                 http,
-                permits: Semaphore::new(config.concurrency.max(1)),
+                permits: Semaphore::new(config.concurrency.max(config.read_concurrency).max(1)),
+                write_permits: Semaphore::new(config.concurrency.max(1)),
+                read_permits: Semaphore::new(config.read_concurrency.max(1)),
                 config,
                 session: RwLock::new(None),
                 signin_lock: Mutex::new(0),
@@ -445,10 +452,16 @@ impl Client {
             Some(Body::Multipart(ct, bytes)) => rb.header(reqwest::header::CONTENT_TYPE, ct).body(bytes),
             None => rb,
         };
-        let resp = rb.send().await.map_err(|e| self.transport_error(&method, url, e))?;
+        let mut resp = rb.send().await.map_err(|e| self.transport_error(&method, url, e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| self.transport_error(&method, url, e))?.to_vec();
+        // Chunk by chunk into one buffer sized from Content-Length: collecting the chunks
+        // first and then joining them would hold a large answer (Admin Insights at 100k
+        // workbooks: ~30 MB) twice.
+        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(1 << 28) as usize);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(&method, url, e))? {
+            body.extend_from_slice(&chunk);
+        }
         Ok(Response { status, headers, body })
     }
 
@@ -499,6 +512,12 @@ impl Client {
                 format!("{base}?{}", q.join("&"))
             };
             let outcome = {
+                let kind = if matches!(req.method, Method::GET | Method::HEAD) {
+                    &self.inner.read_permits
+                } else {
+                    &self.inner.write_permits
+                };
+                let _kind = kind.acquire().await.expect("semaphore is never closed");
                 let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
                 self.throttle().await;
                 self.raw(req.method.clone(), &url, req.body.clone(), Some(&session.token)).await
@@ -555,7 +574,12 @@ impl Client {
         if resp.body.is_empty() {
             return Ok(TsResponse::default());
         }
-        xml::parse_response(&resp.text()).map_err(|e| Error::Protocol {
+        // Parsed in place; a body that is not UTF-8 is decoded leniently (a copy) first.
+        let text = match std::str::from_utf8(&resp.body) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => std::borrow::Cow::Owned(resp.text()),
+        };
+        xml::parse_response(&text).map_err(|e| Error::Protocol {
             url: path,
             status: resp.status,
             detail: format!("the answer is not Tableau XML: {e}"),

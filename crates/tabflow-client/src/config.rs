@@ -27,8 +27,15 @@ pub struct Config {
     /// The site's content URL (`""` = the Default site).
     pub site: String,
     pub credentials: Credentials,
-    /// Calls in flight at once against this site.
+    /// Calls that change the site (anything but GET/HEAD) in flight at once.
     pub concurrency: usize,
+    /// Reads (GET/HEAD) in flight at once. Reads change nothing and are retried safely, and a
+    /// whole-site read is thousands of them, so they get a wider cap than writes; the calls
+    /// in flight never exceed the larger of the two caps. Tableau Cloud meters calls per
+    /// site and operation over time, not how many are open: a 429 is waited out as Tableau
+    /// says. Lower it (`read_concurrency` in the profile, or `--concurrency`, which caps
+    /// both) for a small Tableau Server.
+    pub read_concurrency: usize,
     /// Calls per second (token bucket); `None` = unlimited.
     pub rate_limit_per_s: Option<f64>,
     /// Per-call timeout.
@@ -50,6 +57,7 @@ impl Config {
             site: site.into(),
             credentials,
             concurrency: 8,
+            read_concurrency: 16,
             rate_limit_per_s: None,
             timeout: Duration::from_secs(120),
             max_retries: 6,
@@ -72,7 +80,8 @@ impl Config {
     /// site = "finance"
     /// pat_name = "tabflow"
     /// pat_secret_env = "PROD_PAT_SECRET"   # or pat_secret = "..." (discouraged)
-    /// concurrency = 8
+    /// concurrency = 8        # writes in flight (and reads too, unless read_concurrency is set)
+    /// read_concurrency = 16  # reads in flight
     /// rate_limit_per_s = 10
     /// ```
     pub fn from_profile(toml_text: &str, profile: &str) -> Result<Config> {
@@ -105,6 +114,10 @@ impl Config {
         let mut c = Config::new(p.server.clone(), p.site.clone().unwrap_or_default(), credentials);
         if let Some(n) = p.concurrency {
             c.concurrency = n.max(1);
+            c.read_concurrency = n.max(1);
+        }
+        if let Some(n) = p.read_concurrency {
+            c.read_concurrency = n.max(1);
         }
         c.rate_limit_per_s = p.rate_limit_per_s;
         if let Some(t) = p.timeout_s {
@@ -143,6 +156,7 @@ struct Profile {
     password_env: Option<String>,
     jwt_env: Option<String>,
     concurrency: Option<usize>,
+    read_concurrency: Option<usize>,
     rate_limit_per_s: Option<f64>,
     timeout_s: Option<u64>,
 }

@@ -159,12 +159,23 @@ impl<T: Send + 'static> List<T> {
                     st.pass_total = total;
                 }
                 let mut fresh = Vec::new();
+                // In the first pass the ids seen so far are this pass's ids: one set serves
+                // (at 250k views a second set of ids would cost ~20 MB).
+                let first = st.pass == 1;
                 for it in items {
                     let id = (st.list.id)(&it);
-                    if !st.pass_ids.insert(id.clone()) {
+                    let new = if first {
+                        st.seen.insert(id)
+                    } else {
+                        if !st.pass_ids.insert(id.clone()) {
+                            st.pass_stable = false;
+                        }
+                        st.seen.insert(id)
+                    };
+                    if first && !new {
                         st.pass_stable = false;
                     }
-                    if st.seen.insert(id) {
+                    if new {
                         fresh.push(it);
                     }
                 }
@@ -173,7 +184,8 @@ impl<T: Send + 'static> List<T> {
                     Some(t) => n == 0 || (st.page as usize) * (st.list.page_size as usize) >= t,
                 };
                 if end_of_pass {
-                    let clean = st.pass_stable && total.is_none_or(|t| st.pass_ids.len() == t);
+                    let distinct = if st.pass == 1 { st.seen.len() } else { st.pass_ids.len() };
+                    let clean = st.pass_stable && total.is_none_or(|t| distinct == t);
                     if clean
                         || !next_pass(
                             &mut st.pass,

@@ -14,12 +14,13 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use tabflow_site as site;
+use tabflow_site::stream::SiteWriter;
 use tabflow_wire::xml;
 
 use crate::client::Client;
 use crate::error::Result;
 use crate::resources::{Capability, ContentKind, Grantee};
-use crate::usage::{AdminInsights, ItemKind, UsageSource};
+use crate::usage::{AdminInsights, ItemKind};
 
 fn time(s: &Option<String>) -> Option<DateTime<Utc>> {
     s.as_deref().and_then(crate::usage::parse_time)
@@ -39,8 +40,68 @@ fn rules(kind: &str, id: &str, caps: Vec<Capability>) -> Vec<site::PermissionRul
         .collect()
 }
 
+fn mb(s: &Option<String>) -> u64 {
+    s.as_deref().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) * 1024 * 1024
+}
+
+fn user_model(u: xml::User) -> site::User {
+    site::User {
+        id: u.id.unwrap_or_default(),
+        name: u.name.unwrap_or_default(),
+        full_name: u.full_name.unwrap_or_default(),
+        email: u.email.unwrap_or_default(),
+        site_role: u.site_role.unwrap_or_default(),
+        last_login: time(&u.last_login),
+        auth_setting: u.auth_setting.filter(|a| a != "ServerDefault"),
+    }
+}
+
+fn project_model(p: xml::Project) -> site::Project {
+    site::Project {
+        id: p.id.unwrap_or_default(),
+        name: p.name.unwrap_or_default(),
+        parent_id: p.parent_project_id.filter(|x| !x.is_empty()),
+        owner_id: p.owner.and_then(|o| o.id).unwrap_or_default(),
+        content_permissions: p.content_permissions.unwrap_or_else(|| "ManagedByOwner".into()),
+        description: p.description.unwrap_or_default(),
+        created_at: time(&p.created_at),
+        updated_at: time(&p.updated_at),
+    }
+}
+
+fn subscription_model(s: xml::Subscription) -> site::Subscription {
+    let c = s.content.unwrap_or_default();
+    site::Subscription {
+        id: s.id.unwrap_or_default(),
+        user_id: s.user.and_then(|u| u.id).unwrap_or_default(),
+        content: site::ResourceRef { kind: c.kind.to_lowercase(), id: c.id },
+        subject: s.subject.unwrap_or_default(),
+        schedule: s.schedule.and_then(|x| x.name).unwrap_or_default(),
+    }
+}
+
+fn webhook_model(h: xml::Webhook) -> site::Webhook {
+    site::Webhook {
+        id: h.id.unwrap_or_default(),
+        name: h.name.unwrap_or_default(),
+        event: h.source.and_then(|s| s.events.first().map(|e| e.name().to_string())).or(h.event).unwrap_or_default(),
+        url: h.destination.map(|d| d.http.url).unwrap_or_default(),
+        owner_id: h.owner.and_then(|o| o.id).unwrap_or_default(),
+        enabled: xml::parse_bool(h.is_enabled.as_deref()).unwrap_or(true),
+    }
+}
+
+fn alert_model(a: xml::DataAlert) -> site::DataAlert {
+    site::DataAlert {
+        id: a.id,
+        subject: a.subject.unwrap_or_default(),
+        owner_id: a.owner.and_then(|o| o.id).unwrap_or_default(),
+        view_id: a.view.and_then(|v| v.id).unwrap_or_default(),
+        recipients: vec![],
+    }
+}
+
 fn workbook_model(w: xml::Workbook) -> site::Workbook {
-    let mb = |s: &Option<String>| s.as_deref().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) * 1024 * 1024;
     let now = Utc::now();
     site::Workbook {
         size: mb(&w.size),
@@ -74,265 +135,447 @@ impl Default for Options {
     }
 }
 
-/// Reads the whole site.
+/// What a snapshot was written from: counts and API calls, for the command's summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub workbooks: usize,
+    pub datasources: usize,
+    pub users: usize,
+    pub groups: usize,
+    pub projects: usize,
+    pub permission_rules: usize,
+    pub subscriptions: usize,
+}
+
+/// Failure of [`write`]: reading the site, or writing the file.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Tableau(#[from] crate::Error),
+    #[error("{0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Reads the whole site into memory.
 pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
-    let conc = client.config().concurrency.max(1) * 2;
-    let (users, groups, projects, datasources, workbooks, views, subscriptions, webhooks, alerts) = futures::try_join!(
-        client.users().collect(),
-        client.groups().collect(),
-        client.projects().collect(),
-        client.datasources().collect(),
-        // Workbooks and views are converted to the compact model as they stream in: at 100k
-        // workbooks the full XML records would hold several hundred MB.
-        client.workbooks().stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
-        client
-            .views(true)
-            .stream()
-            .try_filter_map(|v| async move {
-                let Some(wb) = v.workbook.as_ref().and_then(|w| w.id.clone()) else { return Ok(None) };
-                Ok(Some((
-                    wb,
-                    site::View {
-                        last_viewed_at: None,
-                        id: v.id.unwrap_or_default(),
-                        name: v.name.unwrap_or_default(),
-                        total_views: v.usage.and_then(|u| u.total_view_count.parse().ok()).unwrap_or(0),
-                        tags: v.tags.map(|t| t.labels()).unwrap_or_default(),
-                        sheet_type: v.sheet_type.unwrap_or_default(),
-                    },
-                )))
-            })
-            .try_collect::<Vec<(String, site::View)>>(),
-        client.subscriptions().collect(),
-        client.webhooks().collect(),
-        client.data_alerts().collect(),
-    )?;
-    let session = client.session().await;
+    let mut sink = Collect::default();
+    match gather(client, options, &mut sink).await {
+        Ok(()) => {}
+        Err(WriteError::Tableau(e)) => return Err(e),
+        Err(WriteError::Output(_)) => unreachable!("collecting in memory writes nothing"),
+    }
+    sink.site.ok_or_else(|| crate::Error::Config("the snapshot ended without its first sections".into()))
+}
 
-    // Group members.
-    let members: Vec<(String, Vec<String>)> = futures::stream::iter(groups.iter().filter_map(|g| g.id.clone()))
-        .map(|gid| async move {
-            let m = client.group_members(&gid.as_str().into()).collect().await?;
-            Ok::<_, crate::Error>((gid, m.into_iter().filter_map(|u| u.id).collect()))
-        })
-        .buffered(conc)
-        .try_collect()
-        .await?;
-    let members: HashMap<String, Vec<String>> = members.into_iter().collect();
+/// Reads the whole site and writes it to `out` as `tabflow-site/1`, streaming: permission
+/// rules go to the output as they arrive and each section is released once written, so the
+/// peak memory is about the workbooks with their views rather than the whole site. The bytes
+/// are those [`take`] followed by [`site::Site::write_json`] would give.
+pub async fn write<W: std::io::Write>(
+    client: &Client,
+    options: &Options,
+    out: W,
+) -> std::result::Result<Summary, WriteError> {
+    let mut sink = Stream { writer: None, out: Some(out), summary: Summary::default() };
+    gather(client, options, &mut sink).await?;
+    Ok(sink.summary)
+}
 
-    // Permissions.
-    let mut targets: Vec<(ContentKind, String)> = Vec::new();
-    targets.extend(projects.iter().filter_map(|p| p.id.clone()).map(|id| (ContentKind::Project, id)));
-    targets.extend(workbooks.iter().map(|w| (ContentKind::Workbook, w.id.clone())));
-    targets.extend(datasources.iter().filter_map(|d| d.id.clone()).map(|id| (ContentKind::Datasource, id)));
-    let tabbed: HashMap<&str, bool> = workbooks.iter().map(|w| (w.id.as_str(), w.show_tabs)).collect();
-    for (wb, v) in &views {
-        if !tabbed.get(wb.as_str()).copied().unwrap_or(true) {
-            targets.push((ContentKind::View, v.id.clone()));
+/// The sections up to `workbooks`, complete.
+struct Head {
+    now: DateTime<Utc>,
+    site: site::SiteInfo,
+    users: Vec<site::User>,
+    groups: Vec<site::Group>,
+    projects: Vec<site::Project>,
+    datasources: Vec<site::Datasource>,
+    workbooks: Vec<site::Workbook>,
+}
+
+/// The sections after `permissions`.
+struct Tail {
+    subscriptions: Vec<site::Subscription>,
+    default_permissions: Vec<site::DefaultPermissionRule>,
+    webhooks: Vec<site::Webhook>,
+    data_alerts: Vec<site::DataAlert>,
+}
+
+/// Where the sections go, in document order: head, then permission rules target by target,
+/// then tail.
+trait Sink {
+    fn head(&mut self, head: Head) -> std::io::Result<()>;
+    fn rules(&mut self, rules: Vec<site::PermissionRule>) -> std::io::Result<()>;
+    fn tail(&mut self, tail: Tail) -> std::io::Result<()>;
+}
+
+#[derive(Default)]
+struct Collect {
+    site: Option<site::Site>,
+}
+
+impl Sink for Collect {
+    fn head(&mut self, h: Head) -> std::io::Result<()> {
+        self.site = Some(site::Site {
+            format: site::FORMAT.into(),
+            now: h.now,
+            site: h.site,
+            users: h.users,
+            groups: h.groups,
+            projects: h.projects,
+            datasources: h.datasources,
+            workbooks: h.workbooks,
+            permissions: vec![],
+            subscriptions: vec![],
+            default_permissions: vec![],
+            webhooks: vec![],
+            favorites: vec![],
+            data_alerts: vec![],
+        });
+        Ok(())
+    }
+    fn rules(&mut self, rules: Vec<site::PermissionRule>) -> std::io::Result<()> {
+        if let Some(s) = &mut self.site {
+            s.permissions.extend(rules);
+        }
+        Ok(())
+    }
+    fn tail(&mut self, t: Tail) -> std::io::Result<()> {
+        if let Some(s) = &mut self.site {
+            s.subscriptions = t.subscriptions;
+            s.default_permissions = t.default_permissions;
+            s.webhooks = t.webhooks;
+            s.data_alerts = t.data_alerts;
+        }
+        Ok(())
+    }
+}
+
+struct Stream<W: std::io::Write> {
+    out: Option<W>,
+    writer: Option<SiteWriter<W>>,
+    summary: Summary,
+}
+
+fn not_started() -> std::io::Error {
+    std::io::Error::other("the snapshot writer was used before its first sections")
+}
+
+impl<W: std::io::Write> Sink for Stream<W> {
+    fn head(&mut self, h: Head) -> std::io::Result<()> {
+        let out = self.out.take().ok_or_else(not_started)?;
+        let mut w = SiteWriter::new(out, site::FORMAT, h.now, &h.site)?;
+        self.summary = Summary {
+            workbooks: h.workbooks.len(),
+            datasources: h.datasources.len(),
+            users: h.users.len(),
+            groups: h.groups.len(),
+            projects: h.projects.len(),
+            ..Summary::default()
+        };
+        // Each section is dropped item by item as it is written.
+        w.section("users", h.users)?;
+        w.section("groups", h.groups)?;
+        w.section("projects", h.projects)?;
+        w.section("datasources", h.datasources)?;
+        w.section("workbooks", h.workbooks)?;
+        w.begin("permissions")?;
+        self.writer = Some(w);
+        Ok(())
+    }
+    fn rules(&mut self, rules: Vec<site::PermissionRule>) -> std::io::Result<()> {
+        let w = self.writer.as_mut().ok_or_else(not_started)?;
+        self.summary.permission_rules += rules.len();
+        rules.iter().try_for_each(|r| w.item(r))
+    }
+    fn tail(&mut self, t: Tail) -> std::io::Result<()> {
+        let mut w = self.writer.take().ok_or_else(not_started)?;
+        self.summary.subscriptions = t.subscriptions.len();
+        w.end()?;
+        w.section("subscriptions", t.subscriptions)?;
+        w.section("default_permissions", t.default_permissions)?;
+        w.section("webhooks", t.webhooks)?;
+        w.section("favorites", Vec::<site::Favorite>::new())?;
+        w.section("data_alerts", t.data_alerts)?;
+        w.finish()?.flush()
+    }
+}
+
+/// Aborts the spawned permission reader when the snapshot ends early.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Rules of one target, or the error that ended the permission reader.
+type RulesMsg = Result<Vec<site::PermissionRule>>;
+
+/// How many targets' rules may wait for the writer (the reader runs ahead while the other
+/// sections are still being read).
+const RULES_AHEAD: usize = 4096;
+
+/// Reads the site and hands it to `sink` in document order.
+///
+/// Phase 1 pages every list at once (workbooks and views converted to the compact model as
+/// pages arrive). Phase 2 starts a permission reader (project, workbook, datasource and
+/// untabbed-view permissions, in document order, into a bounded channel) and, alongside it,
+/// group members, datasource connections, default permissions, the two Metadata API queries
+/// and Admin Insights. All of them share the client's concurrency cap, so the phases overlap
+/// instead of waiting for each other. Once phase 2 is done the head sections are written and
+/// the permission rules follow as they come.
+async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std::result::Result<(), WriteError> {
+    let conc = client.config().read_concurrency.max(1) * 2;
+    let now = Utc::now();
+
+    // Phase 1: the lists.
+    let views_grouped = client.views(true).stream().try_fold(
+        (HashMap::<String, (Vec<site::View>, Vec<u32>)>::new(), 0u32),
+        |(mut by_wb, seq), v| async move {
+            if let Some(wb) = v.workbook.as_ref().and_then(|w| w.id.clone()) {
+                let e = by_wb.entry(wb).or_default();
+                e.0.push(site::View {
+                    last_viewed_at: None,
+                    id: v.id.unwrap_or_default(),
+                    name: v.name.unwrap_or_default(),
+                    total_views: v.usage.and_then(|u| u.total_view_count.parse().ok()).unwrap_or(0),
+                    tags: v.tags.map(|t| t.labels()).unwrap_or_default(),
+                    sheet_type: v.sheet_type.unwrap_or_default(),
+                });
+                e.1.push(seq);
+            }
+            Ok((by_wb, seq + 1))
+        },
+    );
+    let (users, groups, projects, datasources, mut workbooks, (mut views_by_wb, _), subscriptions, webhooks, alerts) =
+        futures::try_join!(
+            client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
+            client.groups().collect(),
+            client.projects().stream().map_ok(project_model).try_collect::<Vec<_>>(),
+            client.datasources().collect(),
+            client.workbooks().stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
+            views_grouped,
+            client.subscriptions().collect(),
+            client.webhooks().collect(),
+            client.data_alerts().collect(),
+        )?;
+
+    // Views into their workbooks; untabbed workbooks' views in the order the list gave them.
+    let mut untabbed: Vec<(u32, String)> = Vec::new();
+    for w in &mut workbooks {
+        if let Some((mut views, seqs)) = views_by_wb.remove(&w.id) {
+            if !w.show_tabs {
+                untabbed.extend(seqs.into_iter().zip(views.iter().map(|v| v.id.clone())));
+            }
+            views.shrink_to_fit(); // a few views per workbook: growth slack would be ~40 %
+            w.views = views;
         }
     }
-    let permissions: Vec<Vec<site::PermissionRule>> = futures::stream::iter(targets)
-        .map(|(kind, id)| async move {
-            let caps = client.permissions(kind, &id).await?;
-            Ok::<_, crate::Error>(rules(kind.singular(), &id, caps))
+    drop(views_by_wb);
+    untabbed.sort_unstable_by_key(|(seq, _)| *seq);
+
+    // Phase 2: the permission reader, spawned so that it runs while the rest is read.
+    let mut targets: Vec<(ContentKind, String)> =
+        Vec::with_capacity(projects.len() + workbooks.len() + datasources.len() + untabbed.len());
+    targets.extend(projects.iter().map(|p| (ContentKind::Project, p.id.clone())));
+    targets.extend(workbooks.iter().map(|w| (ContentKind::Workbook, w.id.clone())));
+    targets.extend(datasources.iter().filter_map(|d| d.id.clone()).map(|id| (ContentKind::Datasource, id)));
+    targets.extend(untabbed.into_iter().map(|(_, id)| (ContentKind::View, id)));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RulesMsg>(RULES_AHEAD);
+    let reader = client.clone();
+    let _reader = AbortOnDrop(tokio::spawn(async move {
+        let mut rules = futures::stream::iter(targets)
+            .map(|(kind, id)| {
+                let c = reader.clone();
+                // A task of its own per call: a call holds one of the client's permits while
+                // it runs, and must finish (releasing it) even while this reader waits for
+                // room in the channel, or the other reads would starve.
+                let call = tokio::spawn(async move {
+                    let caps = c.permissions(kind, &id).await?;
+                    Ok(rules(kind.singular(), &id, caps))
+                });
+                async move {
+                    call.await
+                        .unwrap_or_else(|e| Err(crate::Error::Config(format!("the permission reader stopped: {e}"))))
+                }
+            })
+            .buffered(conc);
+        while let Some(r) = rules.next().await {
+            let failed = r.is_err();
+            if tx.send(r).await.is_err() || failed {
+                return;
+            }
+        }
+    }));
+
+    let members = futures::stream::iter(groups.iter().filter_map(|g| g.id.clone()))
+        .map(|gid| async move {
+            let m = client.group_members(&gid.as_str().into()).collect().await?;
+            Ok::<_, crate::Error>((gid, m.into_iter().filter_map(|u| u.id).collect::<Vec<String>>()))
         })
         .buffered(conc)
-        .try_collect()
-        .await?;
-
-    // Default permissions.
-    let defaults: Vec<Vec<site::DefaultPermissionRule>> =
-        futures::stream::iter(projects.iter().filter_map(|p| p.id.clone()))
-            .flat_map(|pid| futures::stream::iter(["workbooks", "datasources"].map(move |ct| (pid.clone(), ct))))
-            .map(|(pid, ct)| async move {
-                let caps = client.default_permissions(&pid.as_str().into(), ct).await?;
-                Ok::<_, crate::Error>(
-                    rules("project", &pid, caps)
-                        .into_iter()
-                        .map(|r| site::DefaultPermissionRule {
-                            project_id: pid.clone(),
-                            content_type: ct.into(),
-                            grantee: r.grantee,
-                            capabilities: r.capabilities,
-                        })
-                        .collect(),
-                )
-            })
-            .buffered(conc)
-            .try_collect()
-            .await?;
-
-    // Datasource connections.
-    let connections: Vec<(String, Option<xml::Connection>)> =
-        futures::stream::iter(datasources.iter().filter_map(|d| d.id.clone()))
-            .map(|id| async move {
-                let c = client.datasource_connections(&id.as_str().into()).await?;
-                Ok::<_, crate::Error>((id, c.into_iter().next()))
-            })
-            .buffered(conc)
-            .try_collect()
-            .await?;
-    let connections: HashMap<String, Option<xml::Connection>> = connections.into_iter().collect();
-
-    // Lineage and fields.
-    let (ds_lineage, wb_lineage) = futures::try_join!(client.datasource_lineage(), client.workbook_lineage())?;
-    let ds_lineage: HashMap<String, crate::metadata::DatasourceLineage> =
-        ds_lineage.into_iter().map(|d| (d.luid.clone(), d)).collect();
-    let wb_lineage: HashMap<String, crate::metadata::WorkbookLineage> =
-        wb_lineage.into_iter().map(|w| (w.luid.clone(), w)).collect();
-
-    // Last access.
-    let usage = if options.usage { AdminInsights { include_workbooks: false }.read(client).await.ok() } else { None };
-    let last = |id: &str| usage.as_ref().and_then(|u| u.items.get(id)).and_then(|i| i.last_access);
-    let ds_last = |id: &str| {
-        usage
-            .as_ref()
-            .and_then(|u| u.items.get(id))
-            .filter(|i| i.kind == ItemKind::Datasource)
-            .and_then(|i| i.last_access)
+        .try_collect::<HashMap<String, Vec<String>>>();
+    let defaults = futures::stream::iter(projects.iter().map(|p| p.id.clone()))
+        .flat_map(|pid| futures::stream::iter(["workbooks", "datasources"].map(move |ct| (pid.clone(), ct))))
+        .map(|(pid, ct)| async move {
+            let caps = client.default_permissions(&pid.as_str().into(), ct).await?;
+            Ok::<_, crate::Error>(
+                rules("project", &pid, caps)
+                    .into_iter()
+                    .map(|r| site::DefaultPermissionRule {
+                        project_id: pid.clone(),
+                        content_type: ct.into(),
+                        grantee: r.grantee,
+                        capabilities: r.capabilities,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .buffered(conc)
+        .try_collect::<Vec<_>>();
+    let connections = futures::stream::iter(datasources.iter().filter_map(|d| d.id.clone()))
+        .map(|id| async move {
+            let c = client.datasource_connections(&id.as_str().into()).await?;
+            Ok::<_, crate::Error>((id, c.into_iter().next()))
+        })
+        .buffered(conc)
+        .try_collect::<HashMap<String, Option<xml::Connection>>>();
+    let lineage = async {
+        let (ds, wb) = futures::try_join!(client.datasource_lineage(), client.workbook_lineage())?;
+        Ok::<_, crate::Error>((
+            ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
+            wb.into_iter().map(|w| (w.luid.clone(), w)).collect::<HashMap<_, _>>(),
+        ))
     };
+    let usage = last_access(client, options, &workbooks);
+    let (members, defaults, connections, (ds_lineage, wb_lineage), (view_last, ds_last)) =
+        futures::try_join!(members, defaults, connections, lineage, usage)?;
 
-    let mut views_by_wb: HashMap<String, Vec<site::View>> = HashMap::new();
-    for (wb, mut v) in views {
-        v.last_viewed_at = last(&v.id);
-        views_by_wb.entry(wb).or_default().push(v);
+    for (wi, vi, t) in view_last {
+        workbooks[wi as usize].views[vi as usize].last_viewed_at = t;
     }
-    let mb = |s: &Option<String>| s.as_deref().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) * 1024 * 1024;
+    let mut wb_lineage = wb_lineage;
+    for w in &mut workbooks {
+        if let Some(lin) = wb_lineage.remove(&w.id) {
+            w.datasource_ids = lin.datasources;
+            w.fields_used = lin.fields_used;
+        }
+    }
+    drop(wb_lineage);
+    let mut members = members;
+    let groups = groups
+        .into_iter()
+        .map(|g| {
+            let id = g.id.unwrap_or_default();
+            site::Group {
+                members: members.remove(&id).unwrap_or_default(),
+                id,
+                name: g.name.unwrap_or_default(),
+                minimum_site_role: g.minimum_site_role,
+            }
+        })
+        .collect();
+    let datasources = datasources
+        .into_iter()
+        .map(|d| {
+            let id = d.id.clone().unwrap_or_default();
+            let lin = ds_lineage.get(&id);
+            let table = lin.and_then(|l| l.upstream_tables.first()).cloned().unwrap_or_default();
+            let conn = connections.get(&id).cloned().flatten().unwrap_or_default();
+            site::Datasource {
+                name: d.name.unwrap_or_default(),
+                project_id: d.project.and_then(|p| p.id).unwrap_or_default(),
+                owner_id: d.owner.and_then(|o| o.id).unwrap_or_default(),
+                tags: d.tags.map(|t| t.labels()).unwrap_or_default(),
+                certified: xml::parse_bool(d.is_certified.as_deref()).unwrap_or(false),
+                certification_note: d.certification_note.filter(|n| !n.is_empty()),
+                updated_at: time(&d.updated_at).unwrap_or(now),
+                connection: site::Connection {
+                    kind: d.kind.clone().unwrap_or_default(),
+                    server: conn.server_address.unwrap_or_default(),
+                    database: table.0,
+                    table: table.2,
+                    custom_sql: None,
+                    id: conn.id.unwrap_or_default(),
+                    port: conn.server_port.unwrap_or_default(),
+                    username: conn.user_name.unwrap_or_default(),
+                },
+                fields: lin.map(|l| l.fields.clone()).unwrap_or_default(),
+                content_url: d.content_url.unwrap_or_default(),
+                description: d.description.unwrap_or_default(),
+                created_at: time(&d.created_at),
+                has_extracts: xml::parse_bool(d.has_extracts.as_deref()).unwrap_or(false),
+                size: mb(&d.size),
+                total_hits: 0,
+                last_accessed_at: ds_last.get(id.as_str()).copied(),
+                id,
+            }
+        })
+        .collect();
+    drop((ds_lineage, connections, ds_last));
 
-    let now = Utc::now();
-    Ok(site::Site {
-        format: site::FORMAT.into(),
+    let session = client.session().await;
+    sink.head(Head {
         now,
         site: site::SiteInfo {
             id: session.site_id.clone(),
             name: client.config().site.clone(),
             content_url: client.config().site.clone(),
         },
-        users: users
-            .into_iter()
-            .map(|u| site::User {
-                id: u.id.unwrap_or_default(),
-                name: u.name.unwrap_or_default(),
-                full_name: u.full_name.unwrap_or_default(),
-                email: u.email.unwrap_or_default(),
-                site_role: u.site_role.unwrap_or_default(),
-                last_login: time(&u.last_login),
-                auth_setting: u.auth_setting.filter(|a| a != "ServerDefault"),
-            })
-            .collect(),
-        groups: groups
-            .into_iter()
-            .map(|g| {
-                let id = g.id.unwrap_or_default();
-                site::Group {
-                    members: members.get(&id).cloned().unwrap_or_default(),
-                    id,
-                    name: g.name.unwrap_or_default(),
-                    minimum_site_role: g.minimum_site_role,
-                }
-            })
-            .collect(),
-        projects: projects
-            .into_iter()
-            .map(|p| site::Project {
-                id: p.id.unwrap_or_default(),
-                name: p.name.unwrap_or_default(),
-                parent_id: p.parent_project_id.filter(|x| !x.is_empty()),
-                owner_id: p.owner.and_then(|o| o.id).unwrap_or_default(),
-                content_permissions: p.content_permissions.unwrap_or_else(|| "ManagedByOwner".into()),
-                description: p.description.unwrap_or_default(),
-                created_at: time(&p.created_at),
-                updated_at: time(&p.updated_at),
-            })
-            .collect(),
-        datasources: datasources
-            .into_iter()
-            .map(|d| {
-                let id = d.id.clone().unwrap_or_default();
-                let lin = ds_lineage.get(&id);
-                let table = lin.and_then(|l| l.upstream_tables.first()).cloned().unwrap_or_default();
-                let conn = connections.get(&id).cloned().flatten().unwrap_or_default();
-                site::Datasource {
-                    name: d.name.unwrap_or_default(),
-                    project_id: d.project.and_then(|p| p.id).unwrap_or_default(),
-                    owner_id: d.owner.and_then(|o| o.id).unwrap_or_default(),
-                    tags: d.tags.map(|t| t.labels()).unwrap_or_default(),
-                    certified: xml::parse_bool(d.is_certified.as_deref()).unwrap_or(false),
-                    certification_note: d.certification_note.filter(|n| !n.is_empty()),
-                    updated_at: time(&d.updated_at).unwrap_or(now),
-                    connection: site::Connection {
-                        kind: d.kind.clone().unwrap_or_default(),
-                        server: conn.server_address.unwrap_or_default(),
-                        database: table.0,
-                        table: table.2,
-                        custom_sql: None,
-                        id: conn.id.unwrap_or_default(),
-                        port: conn.server_port.unwrap_or_default(),
-                        username: conn.user_name.unwrap_or_default(),
-                    },
-                    fields: lin.map(|l| l.fields.clone()).unwrap_or_default(),
-                    content_url: d.content_url.unwrap_or_default(),
-                    description: d.description.unwrap_or_default(),
-                    created_at: time(&d.created_at),
-                    has_extracts: xml::parse_bool(d.has_extracts.as_deref()).unwrap_or(false),
-                    size: mb(&d.size),
-                    total_hits: 0,
-                    last_accessed_at: ds_last(&id),
-                    id,
-                }
-            })
-            .collect(),
-        workbooks: workbooks
-            .into_iter()
-            .map(|mut w| {
-                if let Some(lin) = wb_lineage.get(&w.id) {
-                    w.datasource_ids = lin.datasources.clone();
-                    w.fields_used = lin.fields_used.clone();
-                }
-                w.views = views_by_wb.remove(&w.id).unwrap_or_default();
-                w
-            })
-            .collect(),
-        permissions: permissions.into_iter().flatten().collect(),
-        subscriptions: subscriptions
-            .into_iter()
-            .map(|s| {
-                let c = s.content.unwrap_or_default();
-                site::Subscription {
-                    id: s.id.unwrap_or_default(),
-                    user_id: s.user.and_then(|u| u.id).unwrap_or_default(),
-                    content: site::ResourceRef { kind: c.kind.to_lowercase(), id: c.id },
-                    subject: s.subject.unwrap_or_default(),
-                    schedule: s.schedule.and_then(|x| x.name).unwrap_or_default(),
-                }
-            })
-            .collect(),
+        users,
+        groups,
+        projects,
+        datasources,
+        workbooks,
+    })?;
+    while let Some(r) = rx.recv().await {
+        sink.rules(r?)?;
+    }
+    sink.tail(Tail {
+        subscriptions: subscriptions.into_iter().map(subscription_model).collect(),
         default_permissions: defaults.into_iter().flatten().collect(),
-        webhooks: webhooks
-            .into_iter()
-            .map(|h| site::Webhook {
-                id: h.id.unwrap_or_default(),
-                name: h.name.unwrap_or_default(),
-                event: h
-                    .source
-                    .and_then(|s| s.events.first().map(|e| e.name().to_string()))
-                    .or(h.event)
-                    .unwrap_or_default(),
-                url: h.destination.map(|d| d.http.url).unwrap_or_default(),
-                owner_id: h.owner.and_then(|o| o.id).unwrap_or_default(),
-                enabled: xml::parse_bool(h.is_enabled.as_deref()).unwrap_or(true),
-            })
-            .collect(),
-        favorites: vec![],
-        data_alerts: alerts
-            .into_iter()
-            .map(|a| site::DataAlert {
-                id: a.id,
-                subject: a.subject.unwrap_or_default(),
-                owner_id: a.owner.and_then(|o| o.id).unwrap_or_default(),
-                view_id: a.view.and_then(|v| v.id).unwrap_or_default(),
-                recipients: vec![],
-            })
-            .collect(),
+        webhooks: webhooks.into_iter().map(webhook_model).collect(),
+        data_alerts: alerts.into_iter().map(alert_model).collect(),
+    })?;
+    Ok(())
+}
+
+/// Last access from Admin Insights (when asked for and present): for views as (workbook
+/// index, view index, time), for datasources by id. Rows are matched as they are parsed.
+async fn last_access(
+    client: &Client,
+    options: &Options,
+    workbooks: &[site::Workbook],
+) -> Result<(Vec<(u32, u32, Option<DateTime<Utc>>)>, HashMap<String, DateTime<Utc>>)> {
+    let mut views = Vec::new();
+    let mut datasources = HashMap::new();
+    if !options.usage {
+        return Ok((views, datasources));
+    }
+    let index: HashMap<&str, (u32, u32)> = workbooks
+        .iter()
+        .enumerate()
+        .flat_map(|(wi, w)| w.views.iter().enumerate().map(move |(vi, v)| (v.id.as_str(), (wi as u32, vi as u32))))
+        .collect();
+    // A site without Admin Insights (Tableau Server) has no last access: not an error.
+    let read = AdminInsights::for_each_row(client, |id, kind, last| {
+        // As a report keyed by id would give: the last row for an id wins, whatever its kind.
+        if let Some(&(wi, vi)) = index.get(id) {
+            views.push((wi, vi, last));
+        }
+        match (kind, last) {
+            (ItemKind::Datasource, Some(t)) => {
+                datasources.insert(id.to_string(), t);
+            }
+            _ => {
+                datasources.remove(id);
+            }
+        }
     })
+    .await;
+    if read.is_err() {
+        return Ok((Vec::new(), HashMap::new()));
+    }
+    Ok((views, datasources))
 }

@@ -4,6 +4,7 @@
 //! repository. A report says which source answered and how much content it covered; "never
 //! viewed" (a known zero) and "no data" (absent from the report) are different answers.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -102,9 +103,62 @@ impl AdminInsights {
         client.send_json(r).await
     }
 
-    async fn read_inner(&self, client: &Client) -> Result<UsageReport> {
+    /// Queries "Site Content" rows (item LUID, type, last access) of `kinds` and hands each to
+    /// `row` as it is parsed. At 100k workbooks the answer has ~250k rows: they are read from
+    /// the body in place, never as a `serde_json::Value` tree or a vector of rows.
+    async fn query_rows(
+        client: &Client,
+        luid: &str,
+        kinds: &[&str],
+        mut row: impl FnMut(&str, ItemKind, Option<DateTime<Utc>>),
+    ) -> Result<()> {
+        let body = json!({
+            "datasource": {"datasourceLuid": luid},
+            "query": {"fields": [
+                {"fieldCaption": "Item LUID"}, {"fieldCaption": "Item Type"}, {"fieldCaption": "Last Accessed At"}
+            ],
+            "filters": [{"field": {"fieldCaption": "Item Type"}, "filterType": "SET", "values": kinds, "exclude": false}]},
+            "options": {"returnFormat": "OBJECTS", "debug": false, "disaggregate": false}
+        });
+        let mut r = Request::new(reqwest::Method::POST, "/api/v1/vizql-data-service/query-datasource")
+            .unscoped()
+            .idempotent(true);
+        r.body = Some(Body::Json(body));
+        let resp = client.send(r).await?;
+        let mut de = serde_json::Deserializer::from_slice(&resp.body);
+        let each = |r: Row<'_>| {
+            let Some(luid) = r.luid.filter(|l| !l.is_empty()) else {
+                return; // an empty extract answers one all-null row
+            };
+            let kind = match r.kind.as_deref() {
+                Some("Workbook") => ItemKind::Workbook,
+                Some("Datasource") => ItemKind::Datasource,
+                Some("View") => ItemKind::View,
+                _ => return,
+            };
+            row(&luid, kind, r.last.as_deref().and_then(parse_time));
+        };
+        serde::de::DeserializeSeed::deserialize(Answer(each), &mut de).and_then(|()| de.end()).map_err(|e| {
+            Error::Protocol {
+                url: "/api/v1/vizql-data-service/query-datasource".into(),
+                status: resp.status,
+                detail: format!("the answer is not the expected JSON: {e}"),
+            }
+        })
+    }
+
+    /// Last access of every view and datasource, row by row (see [`AdminInsights::query_rows`]).
+    pub(crate) async fn for_each_row(
+        client: &Client,
+        row: impl FnMut(&str, ItemKind, Option<DateTime<Utc>>),
+    ) -> Result<()> {
         let luid = Self::datasource_luid(client, "Site Content").await?;
-        // Captions drift between releases: ask which exist and request only those.
+        Self::check_fields(client, &luid).await?;
+        Self::query_rows(client, &luid, &["Datasource", "View"], row).await
+    }
+
+    /// Captions drift between releases: checks that the fields tabflow reads exist.
+    async fn check_fields(client: &Client, luid: &str) -> Result<()> {
         let meta = Self::vds(client, "read-metadata", json!({"datasource": {"datasourceLuid": luid}})).await?;
         let captions: Vec<String> = meta
             .get("data")
@@ -118,63 +172,85 @@ impl AdminInsights {
                 return Err(Error::Config(format!("Admin Insights 'Site Content' has no '{need}' field on this site")));
             }
         }
+        Ok(())
+    }
+
+    async fn read_inner(&self, client: &Client) -> Result<UsageReport> {
+        let luid = Self::datasource_luid(client, "Site Content").await?;
+        Self::check_fields(client, &luid).await?;
         let kinds: Vec<&str> =
             if self.include_workbooks { vec!["Workbook", "Datasource", "View"] } else { vec!["Datasource", "View"] };
-        let body = json!({
-            "datasource": {"datasourceLuid": luid},
-            "query": {"fields": [
-                {"fieldCaption": "Item LUID"}, {"fieldCaption": "Item Type"}, {"fieldCaption": "Last Accessed At"}
-            ],
-            "filters": [{"field": {"fieldCaption": "Item Type"}, "filterType": "SET", "values": kinds, "exclude": false}]},
-            "options": {"returnFormat": "OBJECTS", "debug": false, "disaggregate": false}
-        });
-        // Typed rows: at 100k workbooks the answer has ~400k rows; a serde_json::Value tree of
-        // it would cost several hundred MB.
-        #[derive(Deserialize)]
-        struct Row {
-            #[serde(rename = "Item LUID", default)]
-            luid: Option<String>,
-            #[serde(rename = "Item Type", default)]
-            kind: Option<String>,
-            #[serde(rename = "Last Accessed At", default)]
-            last: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Answer {
-            #[serde(default)]
-            data: Vec<Row>,
-        }
-        let mut r = Request::new(reqwest::Method::POST, "/api/v1/vizql-data-service/query-datasource")
-            .unscoped()
-            .idempotent(true);
-        r.body = Some(Body::Json(body));
-        let resp = client.send(r).await?;
-        let answer: Answer = serde_json::from_slice(&resp.body).map_err(|e| Error::Protocol {
-            url: "/api/v1/vizql-data-service/query-datasource".into(),
-            status: resp.status,
-            detail: format!("the answer is not the expected JSON: {e}"),
-        })?;
-        drop(resp);
-        let mut items = HashMap::with_capacity(answer.data.len());
-        for row in answer.data {
-            let Some(luid) = row.luid.filter(|l| !l.is_empty()) else {
-                continue; // an empty extract answers one all-null row
-            };
-            let kind = match row.kind.as_deref() {
-                Some("Workbook") => ItemKind::Workbook,
-                Some("Datasource") => ItemKind::Datasource,
-                Some("View") => ItemKind::View,
-                _ => continue,
-            };
-            let last_access = row.last.as_deref().and_then(parse_time);
-            items.insert(luid, ItemUsage { kind, last_access, total_views: None });
-        }
+        let mut items = HashMap::new();
+        Self::query_rows(client, &luid, &kinds, |luid, kind, last_access| {
+            items.insert(luid.to_string(), ItemUsage { kind, last_access, total_views: None });
+        })
+        .await?;
         Ok(UsageReport {
             source: "admin-insights".into(),
             as_of: Utc::now(),
             items,
             note: "Admin Insights Site Content (refreshed daily by Tableau; about 24-48 h behind)".into(),
         })
+    }
+}
+
+/// One "Site Content" row, borrowed from the answer where its strings have no escapes.
+#[derive(Deserialize)]
+struct Row<'a> {
+    #[serde(rename = "Item LUID", default, borrow)]
+    luid: Option<Cow<'a, str>>,
+    #[serde(rename = "Item Type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "Last Accessed At", default, borrow)]
+    last: Option<Cow<'a, str>>,
+}
+
+/// `{"data": [row, ...], ...}` read with a callback per row.
+struct Answer<F>(F);
+
+impl<'de, F: FnMut(Row<'_>)> serde::de::DeserializeSeed<'de> for Answer<F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(Row<'_>)> serde::de::Visitor<'de> for Answer<F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object with a data array")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "data" {
+                map.next_value_seed(Rows(&mut self.0))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Rows<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(Row<'_>)> serde::de::DeserializeSeed<'de> for Rows<'_, F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Row<'_>)> serde::de::Visitor<'de> for Rows<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of rows")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        while let Some(row) = seq.next_element::<Row<'de>>()? {
+            (self.0)(row);
+        }
+        Ok(())
     }
 }
 

@@ -4,5 +4,6 @@
 pub mod diff;
 pub mod generate;
 pub mod model;
+pub mod stream;
 
 pub use model::*;

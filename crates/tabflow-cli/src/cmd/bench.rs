@@ -80,9 +80,9 @@ pub struct SnapshotBench {
     /// Injected latency per call, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
-    /// Client concurrency.
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    /// Client concurrency, reads and writes (default: the client's, 16 reads and 8 writes).
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Write the snapshot here.
     #[arg(long)]
     output: Option<std::path::PathBuf>,
@@ -250,32 +250,38 @@ async fn snapshot(b: SnapshotBench) -> anyhow::Result<Code> {
         "demo",
         Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
     );
-    cfg.concurrency = b.concurrency;
+    if let Some(n) = b.concurrency {
+        cfg.concurrency = n.max(1);
+        cfg.read_concurrency = n.max(1);
+    }
+    let reads = cfg.read_concurrency;
     let client =
         Client::connect(cfg).await.map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
     reqwest::Client::new().post(format!("{}/_emulator/stats/reset", running.url)).send().await.ok();
     let t = Instant::now();
-    let snap = tabflow_client::snapshot::take(&client, &Default::default())
+    // Streamed, as `tabflow site snapshot` does it.
+    let out: Box<dyn std::io::Write> = match &b.output {
+        Some(p) => Box::new(std::fs::File::create(p)?),
+        None => Box::new(std::io::sink()),
+    };
+    let snap = tabflow_client::snapshot::write(&client, &Default::default(), out)
         .await
         .map_err(|e| fail(e.to_string(), "see the emulator's output"))?;
     let wall = t.elapsed().as_secs_f64();
     let stats = running.emulator.stats();
     println!(
-        "snapshot --scale {} at {} ms latency, concurrency {}: {:.1} s, {} API calls, {} workbooks, {} permission rules, peak RSS {:.0} MiB (process incl. emulator; {:.0} MiB before)",
+        "snapshot --scale {} at {} ms latency, read concurrency {}: {:.1} s, {} API calls, {} workbooks, {} permission rules, peak RSS {:.0} MiB (process incl. emulator; {:.0} MiB before)",
         b.scale,
         b.latency_ms,
-        b.concurrency,
+        reads,
         wall,
         stats["requests"],
-        snap.workbooks.len(),
-        snap.permissions.len(),
+        snap.workbooks,
+        snap.permission_rules,
         peak_rss_mib().unwrap_or(0.0),
         rss_before
     );
     println!("calls by route: {}", serde_json::to_string(&stats["by_route"]).unwrap_or_default());
-    if let Some(p) = b.output {
-        std::fs::write(&p, snap.to_json())?;
-    }
     running.stop().await;
     Ok(Code::Ok)
 }

@@ -124,6 +124,8 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
         Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
     );
     cfg.concurrency = b.concurrency;
+    // Reads and writes share one cap here, so that the bound is concurrency / latency.
+    cfg.read_concurrency = b.concurrency;
     let client: Client =
         Client::connect(cfg).await.map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
     let me = client.session().await.user_id;

@@ -26,7 +26,7 @@ pub struct Connect {
     /// The config file holding profiles.
     #[arg(long, global = true, env = "TABFLOW_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Calls in flight at once against the site.
+    /// Calls in flight at once against the site, reads and writes (default: 16 reads, 8 writes).
     #[arg(long, global = true)]
     pub concurrency: Option<usize>,
     /// Calls per second against the site.
@@ -160,6 +160,7 @@ impl Connect {
     fn tune(&self, c: &mut Config) {
         if let Some(n) = self.concurrency {
             c.concurrency = n.max(1);
+            c.read_concurrency = n.max(1);
         }
         if self.rate_limit.is_some() {
             c.rate_limit_per_s = self.rate_limit;

@@ -64,23 +64,43 @@ async fn snapshot(s: Snapshot) -> anyhow::Result<Code> {
     let started = std::time::Instant::now();
     let options = tabflow_client::snapshot::Options { usage: !s.no_usage };
     let server = session.client.config().server.clone();
-    let site = tabflow_client::snapshot::take(&session.client, &options).await.map_err(|e| client_error(e, &server))?;
-    let calls = session.client.calls();
+    // Streamed: permission rules go to the file as they arrive. A file is written under a
+    // temporary name and renamed when complete, so a failed read leaves the target untouched.
     let written = if s.output.as_os_str() == "-" {
-        site.write_json(std::io::stdout().lock())
+        tabflow_client::snapshot::write(&session.client, &options, std::io::stdout().lock()).await
     } else {
-        std::fs::File::create(&s.output).and_then(|f| site.write_json(f))
+        let mut partial = s.output.clone().into_os_string();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file = std::fs::File::create(&partial)
+            .map_err(|e| fail(format!("cannot write {}: {e}", partial.display()), "check the output path"))?;
+        let r = tabflow_client::snapshot::write(&session.client, &options, file).await;
+        match &r {
+            Ok(_) => std::fs::rename(&partial, &s.output)
+                .map_err(|e| fail(format!("cannot write {}: {e}", s.output.display()), "check the output path"))?,
+            Err(_) => {
+                let _ = std::fs::remove_file(&partial);
+            }
+        }
+        r
     };
-    written.map_err(|e| fail(format!("cannot write {}: {e}", s.output.display()), "check the output path"))?;
+    let summary = match written {
+        Ok(summary) => summary,
+        Err(tabflow_client::snapshot::WriteError::Tableau(e)) => return Err(client_error(e, &server)),
+        Err(tabflow_client::snapshot::WriteError::Output(e)) => {
+            return Err(fail(format!("cannot write {}: {e}", s.output.display()), "check the output path"));
+        }
+    };
+    let calls = session.client.calls();
     eprintln!(
         "snapshot: {} workbooks, {} datasources, {} users, {} groups, {} projects, {} permission rules, {} subscriptions — {} API calls in {:.1} s, peak RSS {:.0} MiB",
-        site.workbooks.len(),
-        site.datasources.len(),
-        site.users.len(),
-        site.groups.len(),
-        site.projects.len(),
-        site.permissions.len(),
-        site.subscriptions.len(),
+        summary.workbooks,
+        summary.datasources,
+        summary.users,
+        summary.groups,
+        summary.projects,
+        summary.permission_rules,
+        summary.subscriptions,
         calls,
         started.elapsed().as_secs_f64(),
         super::bench::peak_rss_mib().unwrap_or(0.0)

@@ -174,3 +174,71 @@ async fn subscriptions_create_and_delete() {
     let e = c.delete_subscription(&id.as_str().into()).await.unwrap_err();
     assert_eq!(e.status(), Some(404));
 }
+
+#[tokio::test]
+async fn streamed_snapshot_is_the_in_memory_snapshot() {
+    let emu = demo().await;
+    let c = connect(&emu).await;
+    let mut bytes = Vec::new();
+    let summary = tabflow_client::snapshot::write(&c, &Default::default(), &mut bytes).await.unwrap();
+    let taken = tabflow_client::snapshot::take(&c, &Default::default()).await.unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let mut streamed = tabflow_site::Site::from_json(&text).unwrap();
+    // The streamed bytes are exactly the serde rendering of what they hold...
+    assert_eq!(text, streamed.to_json());
+    // ...and they hold what the in-memory reader reads (the two reads differ only in `now`).
+    streamed.now = taken.now;
+    assert_eq!(streamed.to_json(), taken.to_json());
+    let truth = emu.emulator.snapshot();
+    assert_eq!(
+        (summary.workbooks, summary.users, summary.permission_rules, summary.subscriptions),
+        (truth.workbooks.len(), truth.users.len(), truth.permissions.len(), truth.subscriptions.len())
+    );
+    let untabbed = truth.workbooks.iter().filter(|w| !w.show_tabs).count();
+    assert!(untabbed > 0, "the demo site has workbooks without tabs, whose views carry their own permissions");
+    assert!(streamed.permissions.iter().any(|r| r.resource.kind == "view"));
+}
+
+#[tokio::test]
+async fn a_failing_read_ends_the_streamed_snapshot_with_the_error() {
+    let emu = demo().await;
+    let c = connect(&emu).await;
+    // The 200th workbook-permissions read is refused (403: not retried), far into the stream.
+    set_faults(
+        &emu.url,
+        serde_json::json!({"error_status": 403, "fail_nth_call": {"route": "GET /api/{v}/sites/{s}/workbooks/{id}/permissions", "n": 200}}),
+    )
+    .await;
+    let mut bytes = Vec::new();
+    let e = tabflow_client::snapshot::write(&c, &Default::default(), &mut bytes).await.unwrap_err();
+    match e {
+        tabflow_client::snapshot::WriteError::Tableau(e) => assert_eq!(e.status(), Some(403), "{e}"),
+        other => panic!("expected the API error, got {other}"),
+    }
+    // Without the fault the same client reads the whole site.
+    set_faults(&emu.url, serde_json::json!({})).await;
+    let mut bytes = Vec::new();
+    tabflow_client::snapshot::write(&c, &Default::default(), &mut bytes).await.unwrap();
+}
+
+#[tokio::test]
+async fn streamed_snapshot_of_a_site_with_more_rules_than_wait_for_the_writer() {
+    // 5 000 workbooks: more permission targets than the reader may hold ahead of the writer,
+    // so the reader must wait for it while the other reads still get their turn.
+    let mut site = tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 5000, seed: 3 });
+    site.shift_time_to(chrono::Utc::now());
+    let emu = tabflow_emulator::start(tabflow_emulator::Options::new(site)).await.unwrap();
+    let c = connect(&emu).await;
+    let mut bytes = Vec::new();
+    let summary = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        tabflow_client::snapshot::write(&c, &Default::default(), &mut bytes),
+    )
+    .await
+    .expect("the snapshot finishes")
+    .unwrap();
+    let truth = emu.emulator.snapshot();
+    let streamed = tabflow_site::Site::from_json(std::str::from_utf8(&bytes).unwrap()).unwrap();
+    assert_eq!((summary.workbooks, summary.permission_rules), (truth.workbooks.len(), truth.permissions.len()));
+    assert_eq!(streamed.permissions.len(), truth.permissions.len());
+}
