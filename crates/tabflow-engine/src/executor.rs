@@ -400,6 +400,17 @@ fn describe_drift(op: &Op, live: &Image) -> String {
 }
 
 /// After-image: the live image with the ops applied (what a read-back must show).
+/// A set after a change from `before` to `after` that only touches what differs (members
+/// someone else added meanwhile stay).
+fn with_change(now: Option<BTreeSet<String>>, before: &BTreeSet<String>, after: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut set = now.unwrap_or_default();
+    for x in before.difference(after) {
+        set.remove(x);
+    }
+    set.extend(after.difference(before).cloned());
+    set
+}
+
 fn after_image(live: &Image, ops: &[Op], ctx_target: &dyn Fn(&Op) -> Option<String>) -> Image {
     let mut img = live.clone();
     for op in ops {
@@ -413,25 +424,11 @@ fn after_image(live: &Image, ops: &[Op], ctx_target: &dyn Fn(&Op) -> Option<Stri
             }
             Op::Owner { after, .. } => img.owner_id = Some(after.clone()),
             Op::Name { after, .. } => img.name = Some(after.clone()),
-            Op::Tags { before, after } => {
-                let mut t = img.tags.clone().unwrap_or_default();
-                for x in before.difference(after) {
-                    t.remove(x);
-                }
-                t.extend(after.difference(before).cloned());
-                img.tags = Some(t);
-            }
+            Op::Tags { before, after } => img.tags = Some(with_change(img.tags.take(), before, after)),
             Op::Permissions { after, .. } => img.permissions = Some(after.iter().map(ops::Capability2::from).collect()),
             Op::ContentPermissions { after, .. } => img.content_permissions = Some(after.clone()),
             Op::SiteRole { after, .. } => img.site_role = Some(after.clone()),
-            Op::Groups { before, after } => {
-                let mut g = img.groups.clone().unwrap_or_default();
-                for x in before.difference(after) {
-                    g.remove(x);
-                }
-                g.extend(after.difference(before).cloned());
-                img.groups = Some(g);
-            }
+            Op::Groups { before, after } => img.groups = Some(with_change(img.groups.take(), before, after)),
             Op::CreateProject { .. } => img.exists = true,
             Op::DeleteSubscription { .. } => img.exists = false,
             Op::Repoint { before, after } => {

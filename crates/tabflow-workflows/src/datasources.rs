@@ -456,15 +456,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 ds.into_iter().find(|d| d.name.eq_ignore_ascii_case(&a))
             }
             Grounded::None => {
-                let mut close: Vec<(usize, &str)> = site
-                    .datasources
-                    .iter()
-                    .map(|d| {
-                        (ground::distance(&ground::normalize(&d.name), &ground::normalize(wanted)), d.name.as_str())
-                    })
-                    .collect();
-                close.sort();
-                let names: Vec<String> = close.iter().take(5).map(|c| c.1.to_string()).collect();
+                let names = ground::closest(wanted, site.datasources.iter().map(|d| d.name.as_str()), 5);
                 self.ask(
                     format!(
                         "There is no datasource named '{wanted}' on this site. Which one is the {role}? Closest: {}",

@@ -30,6 +30,15 @@ fn fold(c: char) -> char {
     }
 }
 
+/// The `n` names closest to `wanted` (edit distance after normalizing), closest first — for
+/// "did you mean" questions.
+pub fn closest<'n>(wanted: &str, names: impl Iterator<Item = &'n str>, n: usize) -> Vec<String> {
+    let w = normalize(wanted);
+    let mut scored: Vec<(usize, &str)> = names.map(|x| (distance(&normalize(x), &w), x)).collect();
+    scored.sort();
+    scored.into_iter().take(n).map(|(_, x)| x.to_string()).collect()
+}
+
 /// Levenshtein distance (small strings).
 pub fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();

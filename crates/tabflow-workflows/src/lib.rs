@@ -84,6 +84,19 @@ fn param_bool(i: &Intent, k: &str) -> bool {
     }
 }
 
+/// An ownership transfer of one item from `from` to `to`.
+fn owner_change(item: &str, from: &tabflow_site::User, to: &tabflow_site::User) -> Change {
+    Change {
+        item: item.to_string(),
+        field: "owner".into(),
+        before: Value::String(from.name.clone()),
+        after: Value::String(to.name.clone()),
+        before_id: Some(from.id.clone()),
+        after_id: Some(to.id.clone()),
+        after_ref: None,
+    }
+}
+
 fn date(s: &str) -> Option<DateTime<Utc>> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc())
 }
@@ -201,15 +214,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 ps.into_iter().find(|p| self.project_path(&p.id).eq_ignore_ascii_case(&a))
             }
             Grounded::None => {
-                let mut close: Vec<(usize, &str)> = site
-                    .projects
-                    .iter()
-                    .map(|p| {
-                        (ground::distance(&ground::normalize(&p.name), &ground::normalize(wanted)), p.name.as_str())
-                    })
-                    .collect();
-                close.sort();
-                let names: Vec<String> = close.iter().take(5).map(|c| c.1.to_string()).collect();
+                let names = ground::closest(wanted, site.projects.iter().map(|p| p.name.as_str()), 5);
                 self.ask(
                     format!(
                         "There is no project named '{wanted}' on this site. Which project did you mean? Closest: {}",
@@ -838,17 +843,13 @@ impl<'p, 'a> Builder<'p, 'a> {
         let mut importance: HashMap<String, u64> = HashMap::new();
         for w in site.workbooks.iter().filter(|w| w.owner_id == leaver.id) {
             let view_ids: BTreeSet<&str> = w.views.iter().map(|v| v.id.as_str()).collect();
-            let subscribers: BTreeSet<&str> = site
+            let on_it: Vec<&tabflow_site::Subscription> = site
                 .subscriptions
                 .iter()
                 .filter(|s| s.content.id == w.id || view_ids.contains(s.content.id.as_str()))
-                .map(|s| s.user_id.as_str())
                 .collect();
-            let subs = site
-                .subscriptions
-                .iter()
-                .filter(|s| s.content.id == w.id || view_ids.contains(s.content.id.as_str()))
-                .count();
+            let subscribers: BTreeSet<&str> = on_it.iter().map(|s| s.user_id.as_str()).collect();
+            let subs = on_it.len();
             let alerts = site.data_alerts.iter().filter(|a| view_ids.contains(a.view_id.as_str())).count();
             let views: u64 = w.views.iter().map(|v| v.total_views).sum();
             importance.insert(w.id.clone(), views + 50 * subscribers.len() as u64 + 25 * alerts as u64);
@@ -858,25 +859,14 @@ impl<'p, 'a> Builder<'p, 'a> {
                     .workbook_item(w, Some(format!("→ {} ({why}); {views} views, {subs} subscriptions", u.full_name)));
                 it.owner = Some(leaver.full_name.clone());
                 items.push(it);
-                changes.push(Change {
-                    item: w.id.clone(),
-                    field: "owner".into(),
-                    before: Value::String(leaver.name.clone()),
-                    after: Value::String(u.name.clone()),
-                    before_id: Some(leaver.id.clone()),
-                    after_id: Some(u.id.clone()),
-                    after_ref: None,
-                });
+                changes.push(owner_change(&w.id, leaver, u));
             }
         }
         for d in site.datasources.iter().filter(|d| d.owner_id == leaver.id) {
-            let dependents = site.workbooks.iter().filter(|w| w.datasource_ids.contains(&d.id)).count();
-            let dependent_views: u64 = site
-                .workbooks
-                .iter()
-                .filter(|w| w.datasource_ids.contains(&d.id))
-                .flat_map(|w| w.views.iter().map(|v| v.total_views))
-                .sum();
+            let using: Vec<&tabflow_site::Workbook> =
+                site.workbooks.iter().filter(|w| w.datasource_ids.contains(&d.id)).collect();
+            let dependents = using.len();
+            let dependent_views: u64 = using.iter().flat_map(|w| w.views.iter().map(|v| v.total_views)).sum();
             importance.insert(d.id.clone(), dependent_views + 100 * dependents as u64);
             inventory.push(json!({"type": "datasource", "id": d.id, "name": d.name, "project": self.project_name(&d.project_id), "dependents": dependents, "dependent_views": dependent_views, "certified": d.certified}));
             if let Some((u, why)) = suggest(&d.project_id) {
@@ -890,15 +880,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                     reason: Some(format!("→ {} ({why}); {dependents} dependent workbooks", u.full_name)),
                     size: Some(d.size),
                 });
-                changes.push(Change {
-                    item: d.id.clone(),
-                    field: "owner".into(),
-                    before: Value::String(leaver.name.clone()),
-                    after: Value::String(u.name.clone()),
-                    before_id: Some(leaver.id.clone()),
-                    after_id: Some(u.id.clone()),
-                    after_ref: None,
-                });
+                changes.push(owner_change(&d.id, leaver, u));
             }
         }
         for p in site.projects.iter().filter(|p| p.owner_id == leaver.id) {
@@ -912,15 +894,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                     reason: Some(format!("→ {} ({why})", u.full_name)),
                     ..Item::default()
                 });
-                changes.push(Change {
-                    item: p.id.clone(),
-                    field: "owner".into(),
-                    before: Value::String(leaver.name.clone()),
-                    after: Value::String(u.name.clone()),
-                    before_id: Some(leaver.id.clone()),
-                    after_id: Some(u.id.clone()),
-                    after_ref: None,
-                });
+                changes.push(owner_change(&p.id, leaver, u));
             }
         }
         // Most important first; the rank goes into each reason.
