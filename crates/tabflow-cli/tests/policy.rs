@@ -213,3 +213,17 @@ fn a_malformed_policy_file_is_refused_with_its_path_and_nothing_runs() {
     assert!(text(&o.stderr).contains("missing.toml"), "{}", text(&o.stderr));
     assert_eq!(state(&emu), s0);
 }
+
+#[test]
+fn an_unknown_intent_name_is_a_usage_error_listing_the_catalogue() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let s0 = state(&emu);
+    let o = run(h, &emu, &["plan", "--intent", "archive-stale-contnet", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(err.contains("'archive-stale-contnet' is not an intent") && err.contains("archive-stale-content"), "{err}");
+    assert!(o.stdout.is_empty());
+    assert_eq!(state(&emu), s0);
+}

@@ -43,6 +43,19 @@ pub struct Planner<'a> {
 }
 
 /// Capabilities too broad for everyone-groups on sensitive content.
+/// The intent catalogue (DESIGN.md §5): every name the planner plans.
+pub const INTENTS: &[&str] = &[
+    "archive-stale-content",
+    "consolidate-datasources",
+    "offboard-user",
+    "audit-permissions",
+    "update-permissions",
+    "notify-owners",
+    "migrate-datasource",
+    "delete-content",
+    "query",
+];
+
 pub const DANGEROUS: &[&str] =
     &["Write", "Delete", "ChangePermissions", "ChangeHierarchy", "ExportXml", "SaveAs", "WebAuthoring", "Overwrite"];
 
@@ -1227,11 +1240,9 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
             "migrate-datasource" => b.migrate(i),
             "query" => b.query(i, request),
             other => {
-                b.plan.notes.push(format!("'{other}' is not available in this build yet; no step was planned for it."));
+                b.plan.notes.push(format!("'{other}' is not an intent tabflow knows; no step was planned for it."));
                 b.ask(
-                    format!(
-                        "'{other}' is not available in this build yet. Continue with the rest of the plan, or cancel?"
-                    ),
+                    format!("'{other}' is not an intent tabflow knows. Continue with the rest of the plan, or cancel?"),
                     vec!["continue".into(), "cancel".into()],
                     Some("cancel"),
                 );

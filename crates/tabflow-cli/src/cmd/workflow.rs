@@ -143,6 +143,12 @@ fn parse_answers(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 /// The request's intents: the rule-based parser, or `--intent` with `--param`s.
 fn intents_of(request: &str, intent: &Option<String>, params: &[String]) -> anyhow::Result<Vec<Intent>> {
     if let Some(name) = intent {
+        if !tabflow_workflows::INTENTS.contains(&name.as_str()) {
+            return Err(usage(
+                format!("'{name}' is not an intent tabflow knows"),
+                format!("use one of: {}", tabflow_workflows::INTENTS.join(", ")),
+            ));
+        }
         let mut map = serde_json::Map::new();
         for p in params {
             let (k, v) = p
