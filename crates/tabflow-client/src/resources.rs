@@ -469,6 +469,52 @@ impl Client {
             .ok_or_else(|| missing("user"))
     }
 
+    /// Adds a user with the details a re-creation restores (name, site role, authentication,
+    /// full name, email): one POST, then one PUT for what the POST does not take.
+    pub async fn add_user_like(&self, u: &xml::User) -> Result<xml::User> {
+        let name = u.name.clone().ok_or_else(|| missing("user name"))?;
+        let post = xml::User {
+            name: Some(name),
+            site_role: u.site_role.clone(),
+            auth_setting: u.auth_setting.clone(),
+            ..xml::User::default()
+        };
+        let created = self
+            .send_xml(Request::post("users", &TsRequest { user: Some(post), ..TsRequest::default() }))
+            .await?
+            .user
+            .ok_or_else(|| missing("user"))?;
+        let id = created.id.clone().ok_or_else(|| missing("user id"))?;
+        let details = xml::User { full_name: u.full_name.clone(), email: u.email.clone(), ..xml::User::default() };
+        if details.full_name.is_some() || details.email.is_some() {
+            self.send(Request::put(format!("users/{id}"), &TsRequest { user: Some(details), ..TsRequest::default() }))
+                .await?;
+        }
+        Ok(created)
+    }
+
+    /// A user's favorites (`GET /favorites/{user}`, API 2.5).
+    pub async fn favorites(&self, user: &UserId) -> Result<Vec<xml::Favorite>> {
+        let r = self.send_xml(Request::get(format!("favorites/{user}"))).await?;
+        Ok(r.favorites.map(|f| f.favorite).unwrap_or_default())
+    }
+
+    /// Adds a favorite (`PUT /favorites/{user}`): `kind` is workbook, view, datasource or project.
+    pub async fn add_favorite(&self, user: &UserId, label: &str, kind: &str, id: &str) -> Result<()> {
+        let r = Some(IdRef::id(id));
+        let mut f = xml::Favorite { label: label.into(), ..xml::Favorite::default() };
+        match kind {
+            "workbook" => f.workbook = r,
+            "view" => f.view = r,
+            "datasource" => f.datasource = r,
+            "project" => f.project = r,
+            other => return Err(Error::Config(format!("a favorite cannot point at a {other}"))),
+        }
+        self.send(Request::put(format!("favorites/{user}"), &TsRequest { favorite: Some(f), ..TsRequest::default() }))
+            .await
+            .map(|_| ())
+    }
+
     pub async fn set_site_role(&self, id: &UserId, site_role: &str) -> Result<()> {
         let u = xml::User { site_role: Some(site_role.into()), ..xml::User::default() };
         self.send(Request::put(format!("users/{id}"), &TsRequest { user: Some(u), ..TsRequest::default() }))

@@ -123,6 +123,9 @@ pub struct RunReport {
     pub failed: Vec<ItemNote>,
     pub restored: usize,
     pub not_restored: Vec<ItemNote>,
+    /// Items a rollback restored by re-creating them under a new id (deleted accounts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recreated: Vec<ItemNote>,
     pub reports: Vec<Value>,
     pub elapsed_ms: u64,
     /// Messages written to the outbox after the run: {"sent", "dry", "failed"}.
@@ -148,6 +151,7 @@ impl RunReport {
             failed: vec![],
             restored,
             not_restored,
+            recreated: vec![],
             reports: vec![],
             elapsed_ms: started.elapsed().as_millis() as u64,
             notifications: None,
@@ -274,6 +278,8 @@ struct Ctx<'a> {
     recorder: Recorder,
     /// step id → id of what it created (projects).
     created: Mutex<HashMap<String, String>>,
+    /// Deleted account id → the id of the account a rollback re-created for it.
+    recreated: Mutex<HashMap<String, String>>,
     /// Items this run has written (their `updatedAt` moved because of us).
     touched: Mutex<HashSet<String>>,
     intents: std::sync::atomic::AtomicUsize,
@@ -287,6 +293,28 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The accounts this rollback re-created, as notes for the report.
+    fn recreated_notes(&self) -> Vec<ItemNote> {
+        let map = self.recreated.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut out: Vec<ItemNote> = map
+            .iter()
+            .map(|(old, new)| {
+                let found = self.plan.steps.iter().find_map(|s| s.item(old).map(|i| (s.id.clone(), i.name.clone())));
+                let (step_id, name) = found.unwrap_or_default();
+                ItemNote {
+                    step_id,
+                    item_id: old.clone(),
+                    name,
+                    reason: format!(
+                        "re-created with a new id {new}; Tableau cannot restore a deleted account's id, sign-in history, personal access tokens or custom views"
+                    ),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+        out
+    }
+
     fn emit(&self, e: Event) {
         if let Some(tx) = &self.events {
             let _ = tx.send(e);
@@ -430,7 +458,7 @@ fn after_image(live: &Image, ops: &[Op], ctx_target: &dyn Fn(&Op) -> Option<Stri
             Op::SiteRole { after, .. } => img.site_role = Some(after.clone()),
             Op::Groups { before, after } => img.groups = Some(with_change(img.groups.take(), before, after)),
             Op::CreateProject { .. } => img.exists = true,
-            Op::DeleteSubscription { .. } => img.exists = false,
+            Op::DeleteSubscription { .. } | Op::DeleteUser { .. } => img.exists = false,
             Op::Repoint { before, after } => {
                 let mut d = img.datasources.clone().unwrap_or_default();
                 d.remove(&before.content_url);
@@ -641,6 +669,7 @@ async fn process_item(
 async fn read_for(client: &Client, kind: &str, id: &str, ops: &[Op], with_permissions: bool) -> OpResult<Image> {
     let mut img = ops::read_image(client, kind, id, with_permissions).await?;
     ops::fill_datasources(client, &mut img, ops).await?;
+    ops::fill_account(client, &mut img, ops).await?;
     Ok(img)
 }
 
@@ -921,6 +950,7 @@ impl<'a> Engine<'a> {
             events: self.events.clone(),
             recorder,
             created: Mutex::new(HashMap::new()),
+            recreated: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashSet::new()),
             intents: Default::default(),
             crash_after: opts.crash_after_intents,
@@ -1030,6 +1060,7 @@ impl<'a> Engine<'a> {
             failed,
             restored: 0,
             not_restored: vec![],
+            recreated: vec![],
             reports: vec![],
             elapsed_ms: 0,
             notifications: None,
@@ -1043,6 +1074,7 @@ impl<'a> Engine<'a> {
             let (restored, not_restored) = self.compensate(ctx, &reason, opts.concurrency).await?;
             report.restored = restored;
             report.not_restored = not_restored;
+            report.recreated = ctx.recreated_notes();
             report.status = if report.not_restored.is_empty() { RunStatus::RolledBack } else { RunStatus::Failed };
         } else if !report.skipped.is_empty() {
             report.status = RunStatus::Partial;
@@ -1139,17 +1171,32 @@ impl<'a> Engine<'a> {
             if matches!(last.get(&key), Some(Phase::Compensated | Phase::CompensateSkipped)) {
                 continue;
             }
-            let before: Image = if e.phase == Phase::Intent {
-                serde_json::from_value(e.image.clone()).unwrap_or_default()
+            // The write-ahead before-image, also when a resume found the item already applied
+            // (a crash after the write): an account's re-creation needs it.
+            let intent = if e.phase == Phase::Intent {
+                Some(e)
             } else {
-                Image::default()
+                journal
+                    .iter()
+                    .rev()
+                    .find(|x| x.phase == Phase::Intent && x.step_id == e.step_id && x.item_id == e.item_id)
             };
+            let before: Image =
+                intent.map(|x| serde_json::from_value(x.image.clone()).unwrap_or_default()).unwrap_or_default();
             let created = journal
                 .iter()
                 .find(|x| x.step_id == e.step_id && x.item_id == e.item_id && x.detail.starts_with("created:"))
                 .map(|x| x.detail.trim_start_matches("created:").to_string())
                 .unwrap_or_default();
             todo.push((e.step_id.clone(), e.item_id.clone(), before, created));
+        }
+        // Accounts an earlier (interrupted) rollback already re-created.
+        for e in journal.iter().filter(|e| e.phase == Phase::Compensated) {
+            if let Some(new) = e.detail.strip_prefix("recreated:")
+                && let Ok(mut m) = ctx.recreated.lock()
+            {
+                m.insert(e.item_id.clone(), new.to_string());
+            }
         }
         // Created projects are resolvable for the inverse moves.
         for e in &journal {
@@ -1230,6 +1277,19 @@ impl<'a> Engine<'a> {
             Ok(o) => o,
             Err(e) => return Ok(Some(e.to_string())),
         };
+        // Accounts re-created by this rollback have new ids: the undo refers to those.
+        let recreated = ctx.recreated.lock().map(|m| m.clone()).unwrap_or_default();
+        let ops: Vec<Op> = ops.iter().map(|o| o.remap_users(&recreated)).collect();
+        let mut before = before.clone();
+        if let Some(p) = &mut before.permissions {
+            for c in p.iter_mut().filter(|c| c.grantee_type == "user") {
+                if let Some(n) = recreated.get(&c.grantee_id) {
+                    c.grantee_id = n.clone();
+                }
+            }
+            p.sort();
+        }
+        let before = &before;
         let created = if created.is_empty() { None } else { Some(created) };
         let with_perm = before.permissions.is_some() || ops.iter().any(Op::needs_permissions);
         // A project tabflow created: its id is the created one.
@@ -1250,6 +1310,10 @@ impl<'a> Engine<'a> {
                     return Ok(None);
                 }
             }
+        } else if item.kind == "user"
+            && let Some(n) = recreated.get(&item.id)
+        {
+            n.clone()
         } else {
             item.id.clone()
         };
@@ -1304,7 +1368,29 @@ impl<'a> Engine<'a> {
             )
             .await?;
         let mut file_restored = false;
+        let mut live_id = live_id;
+        let mut detail = String::new();
         for op in &to_undo {
+            if let Op::DeleteUser { user, .. } = op {
+                // The account comes back with a new id; later undos (earlier steps) use it.
+                match ops::recreate_user(ctx.client, before, user).await {
+                    Ok(new) => {
+                        if let Ok(mut m) = ctx.recreated.lock() {
+                            m.insert(item.id.clone(), new.clone());
+                        }
+                        detail = format!("recreated:{new}");
+                        live_id = new;
+                        continue;
+                    }
+                    Err(e) => {
+                        let msg = format!("undo failed: the account could not be re-created: {e}");
+                        let en = ctx.entry(step, item, Phase::CompensateFailed, Value::Null, msg.clone());
+                        let a = ctx.audit(step, item, "rollback", serde_json::to_value(&live).ok(), None, &msg);
+                        ctx.recorder.write(vec![en], vec![a]).await?;
+                        return Ok(Some(msg));
+                    }
+                }
+            }
             let target = ctx.target_of(op);
             let created_for_op = match op {
                 Op::Project { .. } => target.as_deref(),
@@ -1374,8 +1460,14 @@ impl<'a> Engine<'a> {
             if step.kind == "stage-delete" {
                 self.store.remove_staged(&item.id, &ctx.run_id).await?;
             }
-            let e = ctx.entry(step, item, Phase::Compensated, back_v.clone(), String::new());
-            let a = ctx.audit(step, item, "rollback", serde_json::to_value(&live).ok(), Some(back_v), "restored");
+            let outcome = match detail.strip_prefix("recreated:") {
+                Some(new) => format!(
+                    "restored: the account was re-created with a new id {new} (Tableau cannot restore a deleted account's id or sign-in history)"
+                ),
+                None => "restored".to_string(),
+            };
+            let e = ctx.entry(step, item, Phase::Compensated, back_v.clone(), detail);
+            let a = ctx.audit(step, item, "rollback", serde_json::to_value(&live).ok(), Some(back_v), &outcome);
             ctx.recorder.write(vec![e], vec![a]).await?;
             Ok(None)
         } else {
@@ -1414,7 +1506,8 @@ impl<'a> Engine<'a> {
             )
             .await?;
         let (restored, not_restored) = self.compensate(&ctx, "rollback requested", opts.concurrency).await?;
-        let report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Partial, started);
+        let mut report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Partial, started);
+        report.recreated = ctx.recreated_notes();
         self.close(&ctx, &report).await?;
         drop(ctx);
         drop(recorder);
@@ -1483,7 +1576,8 @@ impl<'a> Engine<'a> {
         let result = if run.status == RunStatus::RollingBack {
             let (restored, not_restored) =
                 self.compensate(&ctx, "resuming the interrupted rollback", opts.concurrency).await?;
-            let report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Failed, started);
+            let mut report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Failed, started);
+            report.recreated = ctx.recreated_notes();
             self.close(&ctx, &report).await?;
             Ok(report)
         } else {

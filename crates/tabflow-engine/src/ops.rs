@@ -10,7 +10,7 @@
 //! Rollback is the same operation with before and after swapped — except a repoint, whose
 //! rollback republishes the file saved before it (the executor keeps it in the store).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -115,6 +115,20 @@ pub struct Image {
     /// a repoint needs them: it costs a download).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datasources: Option<BTreeSet<String>>,
+    /// A user's account details (what re-creating the account restores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_setting: Option<String>,
+    /// A user's explicit grants, read before the account is deleted:
+    /// `[{"type", "id", "capabilities": {Name: Allow|Deny}}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<Value>>,
+    /// A user's favorites, read before the account is deleted: `[{"label", "type", "id"}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub favorites: Option<Vec<Value>>,
 }
 
 /// A published datasource as a repoint names it: the id for people and the validator, the
@@ -219,6 +233,16 @@ pub enum Op {
         before: DatasourceRef,
         after: DatasourceRef,
     },
+    /// A user account removed from the site (`DELETE /users/{id}?mapAssetsTo=…`) — never
+    /// while it owns content: the ownership is read again right before the call. `user` is the
+    /// plan's description of the account (`name`, `full_name`, `email`, `site_role`,
+    /// `grants_on`: resources with explicit grants). The undo re-creates the account (a new
+    /// id) with its details, subscriptions, explicit grants and favorites as read just before
+    /// the deletion.
+    DeleteUser {
+        user: Value,
+        map_assets_to: String,
+    },
 }
 
 /// Where a move goes: a known project, or the project another step of the plan creates.
@@ -290,6 +314,9 @@ impl Op {
                 parent_id: c.after.get("parent_id").and_then(Value::as_str).map(str::to_string),
                 content_permissions: c.after.get("content_permissions").and_then(Value::as_str).map(str::to_string),
             },
+            ("user", "exists") if c.before.is_object() && c.after.is_null() => {
+                Op::DeleteUser { user: c.before.clone(), map_assets_to: need(&c.after_id, "after_id (mapAssetsTo)")? }
+            }
             ("user", "site_role") => Op::SiteRole { before: str_of(&c.before), after: str_of(&c.after) },
             ("user", "groups") => Op::Groups { before: ids_of(&c.before)?, after: ids_of(&c.after)? },
             ("subscription", "exists") if !c.before.is_null() && c.after.is_null() => {
@@ -318,6 +345,44 @@ impl Op {
         matches!(self, Op::Repoint { .. })
     }
 
+    /// Whether checking or undoing this op needs the account's details, subscriptions, grants
+    /// and favorites (read before a deletion).
+    pub fn needs_account(&self) -> bool {
+        matches!(self, Op::DeleteUser { .. })
+    }
+
+    /// The op with user ids replaced: after an undo re-created a deleted account, the earlier
+    /// steps' undos (owners, grants, group memberships) refer to its new id.
+    pub fn remap_users(&self, map: &HashMap<String, String>) -> Op {
+        if map.is_empty() {
+            return self.clone();
+        }
+        let id = |x: &String| map.get(x).cloned().unwrap_or_else(|| x.clone());
+        let caps = |v: &[Capability]| -> Vec<Capability> {
+            let mut out: Vec<Capability> = v
+                .iter()
+                .map(|c| match &c.grantee {
+                    Grantee::User(u) => Capability { grantee: Grantee::User(id(u)), ..c.clone() },
+                    Grantee::Group(_) => c.clone(),
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        match self {
+            Op::Owner { before, after } => Op::Owner { before: id(before), after: id(after) },
+            Op::Permissions { before, after } => Op::Permissions { before: caps(before), after: caps(after) },
+            Op::DeleteSubscription { subscription } => {
+                let mut s = subscription.clone();
+                if let Some(u) = s.get("user_id").and_then(Value::as_str).and_then(|u| map.get(u)) {
+                    s["user_id"] = json!(u);
+                }
+                Op::DeleteSubscription { subscription: s }
+            }
+            other => other.clone(),
+        }
+    }
+
     /// The same change, reversed (for compensation). `created` is the id a create produced.
     pub fn inverse(&self, resolved_after: Option<&str>) -> Option<Op> {
         Some(match self {
@@ -338,7 +403,7 @@ impl Op {
             Op::SiteRole { before, after } => Op::SiteRole { before: after.clone(), after: before.clone() },
             Op::Groups { before, after } => Op::Groups { before: after.clone(), after: before.clone() },
             Op::Repoint { before, after } => Op::Repoint { before: after.clone(), after: before.clone() },
-            Op::CreateProject { .. } | Op::DeleteSubscription { .. } => return None,
+            Op::CreateProject { .. } | Op::DeleteSubscription { .. } | Op::DeleteUser { .. } => return None,
         })
     }
 }
@@ -372,6 +437,13 @@ pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
             }
         }
         Op::DeleteSubscription { .. } => {
+            if live.exists {
+                State::Before
+            } else {
+                State::After
+            }
+        }
+        Op::DeleteUser { .. } => {
             if live.exists {
                 State::Before
             } else {
@@ -467,6 +539,9 @@ pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions:
             Ok(u) => {
                 img.name = u.name;
                 img.site_role = u.site_role;
+                img.full_name = u.full_name;
+                img.email = u.email;
+                img.auth_setting = u.auth_setting;
                 let groups = client.user_groups(&UserId::new(id)).collect().await?;
                 img.groups = Some(groups.into_iter().filter_map(|g| g.id).collect());
             }
@@ -605,6 +680,20 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
             Err(e) if e.status() == Some(404) => {}
             Err(e) => return Err(e.into()),
         },
+        Op::DeleteUser { user, map_assets_to } => {
+            // Never while the account owns content: Tableau would hand it to `mapAssetsTo`
+            // without the per-item choice of owner the plan made.
+            let owned = owned_by(client, id).await?;
+            if !owned.is_empty() {
+                let name = user.get("name").and_then(Value::as_str).unwrap_or(id);
+                return Err(OpError::Missing(format!(
+                    "{name} still owns {} ({}); tabflow never deletes an account that owns content — transfer it first (re-plan the offboarding)",
+                    owned.len(),
+                    owned.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            client.delete_user(&UserId::new(id), Some(&UserId::new(map_assets_to))).await?;
+        }
         Op::Repoint { before, after } => {
             let wid = WorkbookId::new(id);
             let (filename, bytes) = client.download_workbook(&wid, true).await?;
@@ -633,6 +722,150 @@ pub async fn fill_datasources(client: &Client, img: &mut Image, ops: &[Op]) -> O
     let refs = tabflow_wire::twb::published_datasources(&doc).map_err(file_error)?;
     img.datasources = Some(refs.into_iter().map(|r| r.content_url).collect());
     Ok(())
+}
+
+/// Reads what deleting an account loses and its undo restores — subscriptions, explicit
+/// grants on the resources the plan names, favorites — into the image, when an op needs it.
+pub async fn fill_account(client: &Client, img: &mut Image, ops: &[Op]) -> OpResult<()> {
+    let Some(Op::DeleteUser { user, .. }) = ops.iter().find(|o| o.needs_account()) else { return Ok(()) };
+    if img.kind != "user" || !img.exists {
+        return Ok(());
+    }
+    let uid = UserId::new(&img.id);
+    let subs = client.subscriptions().collect().await?;
+    img.subscriptions = Some(
+        subs.iter()
+            .filter(|s| s.user.as_ref().and_then(|u| u.id.as_deref()) == Some(img.id.as_str()))
+            .map(subscription_value)
+            .collect(),
+    );
+    let mut grants = vec![];
+    for r in user.get("grants_on").and_then(Value::as_array).into_iter().flatten() {
+        let (Some(kind), Some(id)) = (r.get("type").and_then(Value::as_str), r.get("id").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        let Some(k) = ContentKind::parse(kind) else { continue };
+        let caps = match client.permissions(k, id).await {
+            Ok(c) => c,
+            Err(e) if e.status() == Some(404) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mine: BTreeMap<String, Mode> = caps
+            .iter()
+            .filter(|c| matches!(&c.grantee, Grantee::User(u) if *u == img.id))
+            .map(|c| (c.name.clone(), c.mode))
+            .collect();
+        if !mine.is_empty() {
+            grants.push(json!({"type": k.singular(), "id": id, "capabilities": mine}));
+        }
+    }
+    img.grants = Some(grants);
+    let favs = client.favorites(&uid).await?;
+    img.favorites = Some(
+        favs.iter()
+            .filter_map(|f| f.content().map(|(kind, id)| json!({"label": f.label, "type": kind, "id": id})))
+            .collect(),
+    );
+    Ok(())
+}
+
+/// What a user still owns, by name (workbooks, datasources, projects), read from the site.
+pub async fn owned_by(client: &Client, user_id: &str) -> OpResult<Vec<String>> {
+    use tabflow_wire::filter::{Filter, Op as By};
+    let u = client.user(&UserId::new(user_id)).await?;
+    let name = u.name.unwrap_or_default();
+    let by_owner = || Filter::new().and("ownerName", By::Eq, name.as_str());
+    let mine = |o: &Option<tabflow_wire::xml::IdRef>| o.as_ref().and_then(|o| o.id.as_deref()) == Some(user_id);
+    let mut out = vec![];
+    for w in client.workbooks().filter(by_owner()).collect().await? {
+        if mine(&w.owner) {
+            out.push(format!("workbook '{}'", w.name.unwrap_or_default()));
+        }
+    }
+    for d in client.datasources().filter(by_owner()).collect().await? {
+        if mine(&d.owner) {
+            out.push(format!("datasource '{}'", d.name.unwrap_or_default()));
+        }
+    }
+    for p in client.projects().filter(by_owner()).collect().await? {
+        if mine(&p.owner) {
+            out.push(format!("project '{}'", p.name.unwrap_or_default()));
+        }
+    }
+    Ok(out)
+}
+
+/// Re-creates a deleted account from its before-image (or adopts the account of that name a
+/// crashed earlier undo created), then restores its subscriptions, explicit grants and
+/// favorites. Answers the account's new id.
+pub async fn recreate_user(client: &Client, before: &Image, user: &Value) -> OpResult<String> {
+    use tabflow_wire::filter::{Filter, Op as By};
+    let name = before
+        .name
+        .clone()
+        .or_else(|| user.get("name").and_then(Value::as_str).map(str::to_string))
+        .ok_or_else(|| OpError::Missing("the deleted account's name is not in the journal".into()))?;
+    let existing = client.users().filter(Filter::new().and("name", By::Eq, name.as_str())).collect().await?;
+    let id = match existing.into_iter().find(|u| u.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&name))) {
+        Some(u) => u.id.ok_or_else(|| OpError::Missing(format!("the account '{name}' has no id")))?,
+        None => {
+            let text = |k: &str| user.get(k).and_then(Value::as_str).map(str::to_string);
+            let u = tabflow_wire::xml::User {
+                name: Some(name.clone()),
+                site_role: before.site_role.clone().or_else(|| text("site_role")),
+                auth_setting: before.auth_setting.clone(),
+                full_name: before.full_name.clone().or_else(|| text("full_name")),
+                email: before.email.clone().or_else(|| text("email")),
+                ..tabflow_wire::xml::User::default()
+            };
+            client.add_user_like(&u).await?.id.ok_or_else(|| OpError::Missing("the new account has no id".into()))?
+        }
+    };
+    let uid = UserId::new(&id);
+    let live_subs = client.subscriptions().collect().await?;
+    for s in before.subscriptions.iter().flatten() {
+        let ctype = s.pointer("/content/type").and_then(Value::as_str).unwrap_or("workbook");
+        let cid = s.pointer("/content/id").and_then(Value::as_str).unwrap_or_default();
+        let subject = s.get("subject").and_then(Value::as_str).unwrap_or_default();
+        let schedule = s.get("schedule").and_then(Value::as_str).unwrap_or_default();
+        let there = live_subs.iter().any(|x| {
+            x.user.as_ref().and_then(|u| u.id.as_deref()) == Some(id.as_str())
+                && x.content.as_ref().is_some_and(|c| c.id == cid)
+                && x.subject.as_deref() == Some(subject)
+        });
+        if !there {
+            client.create_subscription(&uid, ctype, cid, subject, schedule).await?;
+        }
+    }
+    for g in before.grants.iter().flatten() {
+        let (Some(kind), Some(rid)) = (g.get("type").and_then(Value::as_str), g.get("id").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        let Some(k) = ContentKind::parse(kind) else { continue };
+        let caps: Vec<(String, Mode)> =
+            serde_json::from_value::<BTreeMap<String, Mode>>(g.get("capabilities").cloned().unwrap_or_default())
+                .map_err(|e| OpError::Missing(format!("a saved grant on {kind} {rid} is malformed: {e}")))?
+                .into_iter()
+                .collect();
+        if !caps.is_empty() {
+            client.add_permissions(k, rid, &Grantee::User(id.clone()), &caps).await?;
+        }
+    }
+    for f in before.favorites.iter().flatten() {
+        let (Some(kind), Some(fid)) = (f.get("type").and_then(Value::as_str), f.get("id").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        let label = f.get("label").and_then(Value::as_str).unwrap_or_default();
+        match client.add_favorite(&uid, label, kind, fid).await {
+            Ok(()) => {}
+            Err(e) if e.status() == Some(404) || e.status() == Some(409) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(id)
 }
 
 /// Publishes `bytes` over the workbook `id` (same name and project, overwrite) and puts back

@@ -465,16 +465,47 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
                 ds.iter().map(|x| x.0.to_string()).collect(),
             ));
         }
-        // Users losing content they own: never with content left.
+        // Accounts deleted: never with content left. What an earlier step of the plan hands
+        // to someone else no longer counts.
         for c in s.changes.iter().filter(|c| c.field == "exists" && s.item(&c.item).is_some_and(|i| i.kind == "user")) {
-            if facts.owned.get(&c.item).copied().unwrap_or(0) > 0 && c.after.is_null() {
+            if !c.after.is_null() {
+                continue;
+            }
+            let handed: BTreeSet<&str> = plan
+                .steps
+                .iter()
+                .take_while(|t| t.id != s.id)
+                .flat_map(|t| t.changes.iter())
+                .filter(|x| x.field == "owner" && x.before_id.as_deref() == Some(c.item.as_str()))
+                .map(|x| x.item.as_str())
+                .collect();
+            let mut left: Vec<&str> = facts
+                .items
+                .iter()
+                .filter(|(id, (owner, ..))| *owner == c.item && !handed.contains(id.as_str()))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            left.sort();
+            if !left.is_empty() {
                 dep_findings += 1;
                 findings.push(finding(
                     Check::Dependencies,
                     Level::Error,
-                    format!("step {} deletes a user who still owns content; transfer it first", s.id),
+                    format!(
+                        "step {} deletes an account that would still own {} ({}); transfer them in an earlier step first (re-plan the offboarding)",
+                        s.id,
+                        plural(left.len(), "item", "items"),
+                        left.iter()
+                            .take(5)
+                            .map(|id| match facts.names.get(*id) {
+                                Some((kind, name)) => format!("{kind} '{name}'"),
+                                None => format!("project '{}'", facts.project_name(id)),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                     Some(&s.id),
-                    vec![c.item.clone()],
+                    left.iter().map(|x| x.to_string()).collect(),
                 ));
             }
         }

@@ -340,6 +340,30 @@ pub(crate) fn remove_access(c: &Clause<'_>) -> Option<bool> {
     None
 }
 
+/// `delete_user`: true for "delete her account", "delete the user jdoe", "remove his account
+/// permanently", "delete John from the site"; absent otherwise (and after "don't delete" or
+/// "keep the account"). Deleting is asked again by the planner: the careful default is to
+/// keep the account, Unlicensed.
+pub(crate) fn delete_account(c: &Clause<'_>) -> Option<bool> {
+    let toks = &c.toks;
+    let account = |t: &Token| t.is_any(&["account", "login", "profile"]) || t.eq_any(&["user", "site", "server"]);
+    for k in 0..toks.len() {
+        let negated = k > 0 && matches!(word_at(toks, k - 1), "don't" | "not" | "never" | "without" | "no");
+        if toks[k].is_any(&["keep", "retain", "preserve"])
+            && (k + 1..(k + 5).min(toks.len())).any(|m| toks[m].is_any(&["account", "login"]))
+        {
+            return None;
+        }
+        let delete = toks[k].is_any(&["delete", "erase", "purge"]);
+        let remove_for_good = toks[k].is_any(&["remove"])
+            && toks.iter().skip(k + 1).any(|t| t.eq_any(&["permanently", "entirely", "completely", "altogether"]));
+        if (delete || remove_for_good) && !negated && (k + 1..(k + 7).min(toks.len())).any(|m| account(toks[m])) {
+            return Some(true);
+        }
+    }
+    None
+}
+
 /// "user jdoe", "the account of john.doe@acme.com", "employee Ravi Kumar".
 fn explicit_user(c: &Clause<'_>) -> Option<String> {
     let toks = &c.toks;
@@ -476,8 +500,15 @@ pub(crate) fn detect(c: &Clause<'_>, clues: &Clues) -> Option<Map<String, Value>
             });
             let who = pronoun_owner || pronoun_object || possessive.is_some() || explicit_user(c).is_some();
             let no_project = source_project(c, false).is_none();
+            // "Delete the user jsmith …", "remove jsmith from the site permanently".
+            let deletes_account = verb == Some(Verb::Delete)
+                && delete_account(c) == Some(true)
+                && no_project
+                && (who
+                    || (!clues.content && clues.head.is_some_and(|(_, at, len)| object_person(c, at + len).is_some())));
             (access && (departure.is_some() || (who && no_project && !clues.content)))
                 || (clues.after_offboard && who && clues.permission && no_project)
+                || deletes_account
         }
         _ => false,
     } || (departure.is_some() && (!content_action || departure_is_head))
@@ -514,6 +545,8 @@ pub(crate) fn detect(c: &Clause<'_>, clues: &Clues) -> Option<Map<String, Value>
     put("user", user.map(Value::from));
     put("team", team_name.map(Value::from));
     put("new_owner", owner.map(Value::from));
-    put("remove_access", remove_access(c).or(hard_verb.then_some(true)).map(Value::from));
+    let delete = delete_account(c);
+    put("remove_access", remove_access(c).or(hard_verb.then_some(true)).or(delete).map(Value::from));
+    put("delete_user", delete.map(Value::from));
     Some(p)
 }

@@ -161,6 +161,87 @@ impl<'s> Names<'s> {
     }
 }
 
+/// An item of `b` that re-creates an item of `a` under a new id (a rollback re-created a
+/// deleted account, or a subscription with it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recreated {
+    /// `user` or `subscription`.
+    pub resource: String,
+    pub name: String,
+    /// The id in `a`.
+    pub before_id: String,
+    /// The id in `b`.
+    pub after_id: String,
+}
+
+/// Rewrites `b` so that items re-created under new ids compare as the items of `a` they
+/// replace: a user of `b` whose id is not in `a` but whose name is (case-insensitively) the
+/// name of a user of `a` that is gone from `b`; then subscriptions the same way, by user,
+/// content and subject. Every reference to a mapped user (owners, group members, grants,
+/// subscriptions, favorites, alerts, webhooks) is rewritten. Answers what was mapped, so a
+/// diff can say it rather than hide it.
+pub fn match_recreated(a: &Site, b: &mut Site) -> Vec<Recreated> {
+    let mut out = vec![];
+    let a_ids: BTreeSet<&str> = a.users.iter().map(|u| u.id.as_str()).collect();
+    let b_ids: BTreeSet<String> = b.users.iter().map(|u| u.id.clone()).collect();
+    let gone: HashMap<String, &User> =
+        a.users.iter().filter(|u| !b_ids.contains(&u.id)).map(|u| (u.name.to_lowercase(), u)).collect();
+    let mut map: HashMap<String, String> = HashMap::new();
+    for u in b.users.iter().filter(|u| !a_ids.contains(u.id.as_str())) {
+        if let Some(old) = gone.get(&u.name.to_lowercase()) {
+            map.insert(u.id.clone(), old.id.clone());
+            out.push(Recreated {
+                resource: "user".into(),
+                name: u.name.clone(),
+                before_id: old.id.clone(),
+                after_id: u.id.clone(),
+            });
+        }
+    }
+    if !map.is_empty() {
+        let fix = |id: &mut String| {
+            if let Some(n) = map.get(id.as_str()) {
+                *id = n.clone();
+            }
+        };
+        b.users.iter_mut().for_each(|u| fix(&mut u.id));
+        b.groups.iter_mut().flat_map(|g| g.members.iter_mut()).for_each(fix);
+        b.projects.iter_mut().for_each(|p| fix(&mut p.owner_id));
+        b.datasources.iter_mut().for_each(|d| fix(&mut d.owner_id));
+        b.workbooks.iter_mut().for_each(|w| fix(&mut w.owner_id));
+        b.permissions.iter_mut().filter(|r| r.grantee.kind == "user").for_each(|r| fix(&mut r.grantee.id));
+        b.default_permissions.iter_mut().filter(|r| r.grantee.kind == "user").for_each(|r| fix(&mut r.grantee.id));
+        b.subscriptions.iter_mut().for_each(|s| fix(&mut s.user_id));
+        b.webhooks.iter_mut().for_each(|h| fix(&mut h.owner_id));
+        b.favorites.iter_mut().for_each(|f| fix(&mut f.user_id));
+        for al in &mut b.data_alerts {
+            fix(&mut al.owner_id);
+            al.recipients.iter_mut().for_each(fix);
+        }
+    }
+    // Subscriptions re-created for a user (any user: a rollback re-creates the ones a delete
+    // took with it).
+    let key = |s: &Subscription| (s.user_id.clone(), s.content.kind.clone(), s.content.id.clone(), s.subject.clone());
+    let a_subs: BTreeSet<&str> = a.subscriptions.iter().map(|s| s.id.as_str()).collect();
+    let b_subs: BTreeSet<String> = b.subscriptions.iter().map(|s| s.id.clone()).collect();
+    let mut gone_subs: HashMap<_, Vec<&Subscription>> = HashMap::new();
+    for s in a.subscriptions.iter().filter(|s| !b_subs.contains(&s.id)) {
+        gone_subs.entry(key(s)).or_default().push(s);
+    }
+    for s in b.subscriptions.iter_mut().filter(|s| !a_subs.contains(s.id.as_str())) {
+        if let Some(old) = gone_subs.get_mut(&key(s)).and_then(|v| v.pop()) {
+            out.push(Recreated {
+                resource: "subscription".into(),
+                name: s.subject.clone(),
+                before_id: old.id.clone(),
+                after_id: s.id.clone(),
+            });
+            s.id = old.id.clone();
+        }
+    }
+    out
+}
+
 /// Every difference from `a` to `b`, in a stable order: by resource kind (site, users, groups,
 /// projects, datasources, workbooks, views, permissions, default permissions, subscriptions,
 /// webhooks, favorites, data alerts), then by id, then by field.
@@ -533,5 +614,46 @@ mod tests {
         // JSON round trip of a change.
         let back: Change = serde_json::from_str(&serde_json::to_string(&changes[1]).unwrap()).unwrap();
         assert_eq!(back, changes[1]);
+    }
+
+    #[test]
+    fn a_recreated_account_and_its_subscriptions_compare_as_the_originals_when_asked() {
+        let a = crate::generate::demo();
+        let mut b = a.clone();
+        let old = b.users.iter().find(|u| b.subscriptions.iter().any(|s| s.user_id == u.id)).unwrap().id.clone();
+        let new = "0d6d0a5e-aaaa-4bbb-8ccc-444455556666".to_string();
+        // What a rollback of the account's deletion leaves: a new id everywhere, and the
+        // subscriptions re-created under new ids.
+        let swap = |id: &mut String| {
+            if *id == old {
+                *id = new.clone();
+            }
+        };
+        b.users.iter_mut().for_each(|u| swap(&mut u.id));
+        b.groups.iter_mut().flat_map(|g| g.members.iter_mut()).for_each(swap);
+        b.workbooks.iter_mut().for_each(|w| swap(&mut w.owner_id));
+        b.permissions.iter_mut().for_each(|r| swap(&mut r.grantee.id));
+        let mut n = 0;
+        for s in b.subscriptions.iter_mut().filter(|s| s.user_id == old) {
+            s.user_id = new.clone();
+            s.id = format!("0d6d0a5e-0000-4000-8000-{n:012}");
+            n += 1;
+        }
+        assert!(!diff(&a, &b).is_empty(), "without matching the new ids show");
+        let mut m = b.clone();
+        let rec = match_recreated(&a, &mut m);
+        assert_eq!(diff(&a, &m), vec![], "matched: equal");
+        assert_eq!(rec.iter().filter(|r| r.resource == "user").count(), 1);
+        assert_eq!(rec.iter().filter(|r| r.resource == "subscription").count(), n);
+        assert!(rec.iter().any(|r| r.before_id == old && r.after_id == new));
+        // Anything else still shows: a real change is not hidden by the matching.
+        let mut m2 = b.clone();
+        m2.workbooks[0].name.push_str(" (renamed)");
+        match_recreated(&a, &mut m2);
+        assert_eq!(diff(&a, &m2).len(), 1);
+        // A different account of another name is not matched.
+        let mut m3 = b.clone();
+        m3.users.iter_mut().find(|u| u.id == new).unwrap().name = "someone-else".into();
+        assert!(match_recreated(&a, &mut m3).iter().all(|r| r.resource != "user"));
     }
 }

@@ -1013,7 +1013,40 @@ impl<'p, 'a> Builder<'p, 'a> {
             });
             depends.push(s);
         }
-        if param_bool(intent, "remove_access") {
+        // Deleting the account (only when asked, and confirmed): Tableau cannot give a deleted
+        // account back its id, so the careful default keeps it, Unlicensed.
+        let delete_asked = param_bool(intent, "delete_user");
+        let map_to = explicit_new.or(admin).filter(|u| u.id != leaver.id && licensed(u));
+        let delete = delete_asked
+            && {
+                let lost = if alerts_owned.is_empty() && webhooks.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; its {} data alerts and {} webhooks go to {} and cannot be handed back",
+                        alerts_owned.len(),
+                        webhooks.len(),
+                        map_to.map(|u| u.full_name.as_str()).unwrap_or("the new owner")
+                    )
+                };
+                let a = self.question(
+                format!(
+                    "Delete {}'s account after the hand-over, or keep it as Unlicensed? An undo re-creates a deleted account with a new id and without its sign-in history{lost}. Keeping it Unlicensed can be undone exactly.",
+                    leaver.full_name
+                ),
+                vec!["delete".into(), "unlicense".into()],
+                Some("unlicense"),
+            );
+                a.is_some_and(|a| a.eq_ignore_ascii_case("delete"))
+            };
+        if delete && map_to.is_none() {
+            self.plan.notes.push(format!(
+                "{}'s account is not deleted: Tableau's mapAssetsTo needs a licensed account to receive anything left, and none was named — name a new owner",
+                leaver.full_name
+            ));
+        }
+        let delete = delete && map_to.is_some();
+        if param_bool(intent, "remove_access") || delete_asked {
             let mut items =
                 vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }];
             let mut changes = vec![];
@@ -1079,6 +1112,8 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             if !changes.is_empty() {
                 let s = self.step_id();
+                let after = depends.clone();
+                depends.push(s.clone());
                 self.plan.steps.push(Step {
                     id: s,
                     kind: "remove-access".into(),
@@ -1089,13 +1124,66 @@ impl<'p, 'a> Builder<'p, 'a> {
                         grants.len()
                     ),
                     effect: Effect::Destructive,
-                    depends_on: depends.clone(),
+                    depends_on: after,
                     items,
                     changes,
                     rollback: RollbackClass::Exact,
-                    details: json!({"note": "the user is not deleted: Tableau refuses to delete a user who owns content, and an Unlicensed user keeps the history"}),
+                    details: json!({"note": if delete {
+                        "the account is deleted by the next step, once it owns nothing"
+                    } else {
+                        "the user is not deleted: Tableau refuses to delete a user who owns content, and an Unlicensed user keeps the history"
+                    }}),
                 });
             }
+        }
+        if let (true, Some(to)) = (delete, map_to) {
+            let grants_on: Vec<Value> = grants
+                .iter()
+                .map(|r| (r.resource.kind.as_str(), r.resource.id.as_str()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|(kind, id)| json!({"type": kind, "id": id}))
+                .collect();
+            let s = self.step_id();
+            self.plan.steps.push(Step {
+                id: s,
+                kind: "delete-user".into(),
+                title: format!(
+                    "Delete the account {} ({}) once it owns nothing; anything still found goes to {} (mapAssetsTo)",
+                    leaver.full_name, leaver.name, to.full_name
+                ),
+                effect: Effect::Destructive,
+                depends_on: depends.clone(),
+                items: vec![Item {
+                    kind: "user".into(),
+                    id: leaver.id.clone(),
+                    name: leaver.name.clone(),
+                    owner: None,
+                    reason: Some(format!("left the organisation; content handed over to {}", to.full_name)),
+                    ..Item::default()
+                }],
+                changes: vec![Change {
+                    item: leaver.id.clone(),
+                    field: "exists".into(),
+                    before: json!({
+                        "name": leaver.name,
+                        "full_name": leaver.full_name,
+                        "email": leaver.email,
+                        "site_role": leaver.site_role,
+                        "grants_on": grants_on,
+                    }),
+                    after: Value::Null,
+                    before_id: None,
+                    after_id: Some(to.id.clone()),
+                    after_ref: None,
+                }],
+                rollback: RollbackClass::Lossy,
+                details: json!({
+                    "map_assets_to": {"id": to.id, "name": to.full_name},
+                    "undo_restores": ["the account (new id)", "full name, email, site role, authentication", "group memberships", "explicit grants", "subscriptions", "favorites"],
+                    "undo_cannot_restore": ["the account's id (LUID)", "sign-in history and usage attribution", "personal access tokens", "custom views", "data alerts and webhooks (they stay with the mapAssetsTo owner)"],
+                }),
+            });
         }
     }
 
@@ -1259,6 +1347,10 @@ mod offboard_tests {
     use super::*;
 
     fn plan_for(site: &Site, params: Value) -> Plan {
+        plan_answered(site, params, &[])
+    }
+
+    fn plan_answered(site: &Site, params: Value, answers: &[(&str, &str)]) -> Plan {
         let policy = Policy::default();
         let p = Planner {
             site,
@@ -1266,12 +1358,61 @@ mod offboard_tests {
             policy: &policy,
             signed_in: "admin".into(),
             now: site.now,
-            answers: BTreeMap::new(),
+            answers: answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             usage_source: "test".into(),
             learned: Default::default(),
         };
         let params = params.as_object().cloned().unwrap_or_default();
         plan("offboard", vec![Intent { name: "offboard-user".into(), params }], &p)
+    }
+
+    #[test]
+    fn deleting_the_account_is_confirmed_then_planned_last_and_never_with_content_left() {
+        let site = tabflow_site::generate::demo();
+        let params = json!({"user": "jsmith", "new_owner": "Tom Baker", "delete_user": true});
+        // Asked first; the careful default keeps the account.
+        let asked = plan_for(&site, params.clone());
+        let q = &asked.questions[0];
+        assert_eq!(q.choices, vec!["delete", "unlicense"]);
+        assert_eq!(q.default.as_deref(), Some("unlicense"));
+        assert!(q.text.contains("new id"), "{}", q.text);
+        assert!(!asked.steps.iter().any(|s| s.kind == "delete-user"));
+        assert!(asked.steps.iter().any(|s| s.kind == "remove-access"), "deleting implies removing access");
+        let kept = plan_answered(&site, params.clone(), &[("q1", "unlicense")]);
+        assert!(!kept.steps.iter().any(|s| s.kind == "delete-user"));
+
+        let plan = plan_answered(&site, params, &[("q1", "delete")]);
+        let del = plan.steps.last().unwrap();
+        assert_eq!(del.kind, "delete-user");
+        assert_eq!(del.rollback, RollbackClass::Lossy);
+        let tom = site.users.iter().find(|u| u.full_name == "Tom Baker").unwrap();
+        assert_eq!(del.changes[0].after_id.as_deref(), Some(tom.id.as_str()), "mapAssetsTo is the new owner");
+        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let access = plan.steps.iter().find(|s| s.kind == "remove-access").unwrap();
+        assert!(del.depends_on.contains(&transfer.id) && del.depends_on.contains(&access.id), "{:?}", del.depends_on);
+        assert!(!access.depends_on.contains(&access.id));
+        let admin = site.users.iter().find(|u| u.name == "admin").unwrap();
+        let facts = tabflow_engine::validate::Facts::from_site(&site, &admin.name);
+        let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
+        let ok = tabflow_engine::validate::validate(plan.clone(), &facts, &policy).map(|v| v.into_plan());
+        assert!(ok.as_ref().is_ok_and(|p| p.validation.ok), "{:?}", ok.map(|p| p.validation.findings));
+
+        // A plan whose hand-over misses one item is refused, naming it.
+        let mut short = plan.clone();
+        let t = short.steps.iter_mut().find(|s| s.kind == "transfer-ownership").unwrap();
+        let kept_back = t.changes.pop().unwrap().item;
+        t.items.retain(|i| i.id != kept_back);
+        short.seal();
+        let refused = tabflow_engine::validate::validate(short, &facts, &policy).map(|v| v.into_plan());
+        let findings = match refused {
+            Ok(p) => p.validation.findings,
+            Err(p) => p.validation.findings,
+        };
+        let err = findings
+            .iter()
+            .find(|f| f.level == tabflow_engine::plan::Level::Error && f.message.contains("still own"))
+            .expect("refused");
+        assert_eq!(err.items, vec![kept_back]);
     }
 
     #[test]

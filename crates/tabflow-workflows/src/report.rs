@@ -296,7 +296,13 @@ fn step_section(s: &tabflow_engine::plan::Step, ran: bool, last: &HashMap<(Strin
                 match last.get(&(s.id.clone(), it.id.clone())) {
                     Some(e) => {
                         let (o, with_why) = outcome_of(e);
-                        (Some(o.to_string()), (with_why && !e.detail.is_empty()).then(|| e.detail.clone()))
+                        let why = match e.detail.strip_prefix("recreated:") {
+                            Some(new) => Some(format!(
+                                "re-created with a new id {new}: Tableau cannot restore a deleted account's id or sign-in history"
+                            )),
+                            None => (with_why && !e.detail.is_empty()).then(|| e.detail.clone()),
+                        };
+                        (Some(o.to_string()), why)
                     }
                     None => (Some("not run".to_string()), None),
                 }

@@ -35,9 +35,14 @@ pub struct Snapshot {
 pub struct Diff {
     a: PathBuf,
     b: PathBuf,
-    /// Print {"equal": bool, "changes": [...]}.
+    /// Print {"equal": bool, "changes": [...]} (with --match-recreated also "recreated").
     #[arg(long)]
     json: bool,
+    /// Compare re-created items as the items they replace: users by name, subscriptions by
+    /// user, content and subject (a rollback of an account deletion re-creates them under new
+    /// ids, which Tableau cannot avoid). The mapped ids are listed.
+    #[arg(long)]
+    match_recreated: bool,
 }
 
 pub async fn run(command: Command) -> anyhow::Result<Code> {
@@ -45,13 +50,24 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Snapshot(s) => snapshot(s).await,
         Command::Diff(d) => {
             let a = load_snapshot(&d.a)?;
-            let b = load_snapshot(&d.b)?;
+            let mut b = load_snapshot(&d.b)?;
+            let recreated = if d.match_recreated { diff::match_recreated(&a, &mut b) } else { vec![] };
             let changes = diff::diff(&a, &b);
             let mut out = std::io::stdout().lock();
             if d.json {
-                let v = serde_json::json!({"equal": changes.is_empty(), "changes": changes});
+                let mut v = serde_json::json!({"equal": changes.is_empty(), "changes": changes});
+                if d.match_recreated {
+                    v["recreated"] = serde_json::to_value(&recreated)?;
+                }
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
+                for r in &recreated {
+                    writeln!(
+                        out,
+                        "= {} {:?} re-created: {} → {} (compared as the same {})",
+                        r.resource, r.name, r.before_id, r.after_id, r.resource
+                    )?;
+                }
                 write!(out, "{}", diff::render_text(&changes))?;
             }
             Ok(if changes.is_empty() { Code::Ok } else { Code::Error })

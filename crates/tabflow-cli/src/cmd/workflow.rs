@@ -506,6 +506,7 @@ pub fn run_json(r: &RunReport) -> Value {
         "failed_items": r.failed,
         "restored": r.restored,
         "not_restored": r.not_restored,
+        "recreated": r.recreated,
         "reports": r.reports,
         "notifications": r.notifications,
         "elapsed_ms": r.elapsed_ms,
@@ -556,6 +557,9 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         writeln!(out, "  restored {} items; {} not restored", r.restored, r.not_restored.len())?;
         for s in &r.not_restored {
             writeln!(out, "  NOT restored {} ({}): {}", s.name, s.item_id, s.reason)?;
+        }
+        for s in &r.recreated {
+            writeln!(out, "  note: {} ({}) {}", s.name, s.item_id, s.reason)?;
         }
     }
     if let Some(n) = &r.notifications {

@@ -205,9 +205,9 @@ pub fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::SeqCst)
 }
 
-/// Renames a workbook through the REST API, as another administrator would (the name is
-/// XML-escaped).
-pub fn rename_workbook(emu: &Emu, id: &str, name: &str) {
+/// One REST call to the emulator as another administrator would make it (signed in with the
+/// demo PAT); `path` is under `/api/3.24/sites/{site}/`. Answers the raw HTTP response.
+pub fn rest(emu: &Emu, method: &str, path: &str, body: &str) -> String {
     use std::io::{Read, Write};
     let addr = emu.1.trim_start_matches("http://");
     let signin = r#"<tsRequest><credentials personalAccessTokenName="tabflow" personalAccessTokenSecret="tabflow"><site contentUrl="demo"/></credentials></tsRequest>"#;
@@ -223,8 +223,14 @@ pub fn rename_workbook(emu: &Emu, id: &str, name: &str) {
     let token = r.split("token=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     let site = r.split("<site id=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     std::thread::sleep(std::time::Duration::from_millis(20));
+    send(method, &format!("/api/3.24/sites/{site}/{path}"), body, Some(&token))
+}
+
+/// Renames a workbook through the REST API, as another administrator would (the name is
+/// XML-escaped).
+pub fn rename_workbook(emu: &Emu, id: &str, name: &str) {
     let escaped = name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let body = format!("<tsRequest><workbook name=\"{escaped}\"/></tsRequest>");
-    let r = send("PUT", &format!("/api/3.24/sites/{site}/workbooks/{id}"), &body, Some(&token));
+    let r = rest(emu, "PUT", &format!("workbooks/{id}"), &body);
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 }

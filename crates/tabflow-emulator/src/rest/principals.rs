@@ -79,6 +79,10 @@ pub(crate) async fn add_user(shared: Shr, a: Auth, body: String) -> Res {
         auth_setting: u.auth_setting,
     };
     st.site.users.push(user.clone());
+    // Tableau puts every user of a site in its All Users group.
+    if let Some(all) = st.site.groups.iter_mut().find(|g| g.name == "All Users") {
+        all.members.push(user.id.clone());
+    }
     st.reindex();
     let mut r = xml::TsResponse::new();
     r.user = Some(st.user_xml(&user));
