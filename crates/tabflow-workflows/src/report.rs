@@ -350,6 +350,10 @@ fn step_section(s: &tabflow_engine::plan::Step, ran: bool, last: &HashMap<(Strin
 fn details(key: &str, v: &Value, facts: &mut Vec<(String, String)>, tables: &mut Vec<Table>) {
     match v {
         Value::Null => {}
+        // A map keyed by ids whose values are records (`people`): one table, a row each.
+        Value::Object(m) if !m.is_empty() && m.values().all(Value::is_object) && m.keys().all(|k| k.len() >= 32) => {
+            tables.push(table(key, &m.values().cloned().collect::<Vec<_>>()))
+        }
         Value::Object(m) => {
             for (k, x) in m {
                 details(&format!("{key}.{k}"), x, facts, tables);
