@@ -777,18 +777,30 @@ pub async fn owned_by(client: &Client, user_id: &str) -> OpResult<Vec<String>> {
     let name = u.name.unwrap_or_default();
     let by_owner = || Filter::new().and("ownerName", By::Eq, name.as_str());
     let mine = |o: &Option<tabflow_wire::xml::IdRef>| o.as_ref().and_then(|o| o.id.as_deref()) == Some(user_id);
+    // Filtered lists come from Tableau's search index, which lags behind writes: what they
+    // name is read again directly, so an item just handed over does not count. (An item the
+    // index does not show yet is what `mapAssetsTo` is for.)
     let mut out = vec![];
     for w in client.workbooks().filter(by_owner()).collect().await? {
-        if mine(&w.owner) {
-            out.push(format!("workbook '{}'", w.name.unwrap_or_default()));
+        let Some(id) = w.id else { continue };
+        match client.workbook(&WorkbookId::new(&id)).await {
+            Ok(now) if mine(&now.owner) => out.push(format!("workbook '{}'", now.name.unwrap_or_default())),
+            Ok(_) => {}
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     for d in client.datasources().filter(by_owner()).collect().await? {
-        if mine(&d.owner) {
-            out.push(format!("datasource '{}'", d.name.unwrap_or_default()));
+        let Some(id) = d.id else { continue };
+        match client.datasource(&DatasourceId::new(&id)).await {
+            Ok(now) if mine(&now.owner) => out.push(format!("datasource '{}'", now.name.unwrap_or_default())),
+            Ok(_) => {}
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    for p in client.projects().filter(by_owner()).collect().await? {
+    // Projects have no GET by id: the whole list (small) is read without a filter.
+    for p in client.projects().collect().await? {
         if mine(&p.owner) {
             out.push(format!("project '{}'", p.name.unwrap_or_default()));
         }
