@@ -741,7 +741,7 @@ mod tests {
                 .execute(&mut conn)
                 .await
                 .unwrap();
-            sqlx::query("INSERT INTO outbox (run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at, updated_at) VALUES ('r-0', 'u', 'Ann', 'ann@example.com', 's', 'b', 'dry', 'old', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")
+            sqlx::query("INSERT INTO outbox (run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at, updated_at) VALUES ('r-0', 'u', 'Ann', 'ann@example.com', 's', 'b', 'dry', 'no webhook configured (TABFLOW_NOTIFY_WEBHOOK); email is not sent by this build', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")
                 .execute(&mut conn)
                 .await
                 .unwrap();
@@ -750,6 +750,7 @@ mod tests {
         let rows = store.outbox(None).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].channels, json!({}));
+        assert!(rows[0].detail.starts_with("no channel configured: set TABFLOW_SMTP_URL"), "{}", rows[0].detail);
         assert_eq!(retry(&store, None, &Delivery::default()).await.unwrap(), Tally { sent: 0, dry: 1, failed: 0 });
         store.close().await;
         // Opening it again finds the column there.

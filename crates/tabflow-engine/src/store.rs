@@ -300,9 +300,17 @@ const SCHEMA: &[&str] = &[
 ];
 
 /// Columns added to tables after stores were created with [`SCHEMA`]: (table, column,
-/// definition). `CREATE TABLE IF NOT EXISTS` leaves an existing table alone, so an older store
-/// gets them with `ALTER TABLE` when it is opened.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("outbox", "channels", "TEXT NOT NULL DEFAULT '{}'")];
+/// definition, then). `CREATE TABLE IF NOT EXISTS` leaves an existing table alone, so an older
+/// store gets them with `ALTER TABLE` when it is opened, followed by `then` if given.
+const ADDED_COLUMNS: &[(&str, &str, &str, Option<&str>)] = &[(
+    "outbox",
+    "channels",
+    "TEXT NOT NULL DEFAULT '{}'",
+    // Builds before email delivery said so in the messages they kept; it is no longer true.
+    Some(
+        "UPDATE outbox SET detail = 'no channel configured: set TABFLOW_SMTP_URL and TABFLOW_NOTIFY_FROM for email, or TABFLOW_NOTIFY_WEBHOOK' WHERE status = 'dry' AND detail LIKE '%email is not sent by this build%'",
+    ),
+)];
 
 /// The schema in PostgreSQL's types (the SQLite text above is the reference).
 fn postgres_schema(stmt: &str) -> String {
@@ -401,16 +409,26 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;
         }
-        for (table, column, definition) in ADDED_COLUMNS {
+        for (table, column, definition, then) in ADDED_COLUMNS {
             let probe = format!("SELECT {column} FROM {table} WHERE 1 = 0");
             if sqlx::query(sqlx::AssertSqlSafe(probe.clone())).fetch_all(&pool).await.is_ok() {
                 continue;
             }
             let alter = format!("ALTER TABLE {table} ADD COLUMN {column} {definition}");
-            if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(alter)).execute(&pool).await {
+            match sqlx::query(sqlx::AssertSqlSafe(alter)).execute(&pool).await {
+                Ok(_) => {
+                    if let Some(sql) = then {
+                        sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(&pool).await.map_err(|e| StoreError::Open {
+                            location: location.clone(),
+                            detail: format!("updating {table} after adding {column}: {e}"),
+                        })?;
+                    }
+                }
                 // Another process may have added it in the meantime.
-                if sqlx::query(sqlx::AssertSqlSafe(probe)).fetch_all(&pool).await.is_err() {
-                    return Err(StoreError::Open { location, detail: format!("adding {table}.{column}: {e}") });
+                Err(e) => {
+                    if sqlx::query(sqlx::AssertSqlSafe(probe)).fetch_all(&pool).await.is_err() {
+                        return Err(StoreError::Open { location, detail: format!("adding {table}.{column}: {e}") });
+                    }
                 }
             }
         }

@@ -98,14 +98,16 @@ impl Email<'_> {
 fn fold(name: &str, words: &[String]) -> String {
     let mut out = format!("{name}:");
     let mut line = out.len();
+    let mut empty = true;
     for w in words {
-        if line + 1 + w.len() > 78 && line > name.len() + 1 {
+        if line + 1 + w.len() > 78 && !empty {
             out.push_str("\r\n");
             line = 0;
         }
         out.push(' ');
         out.push_str(w);
         line += 1 + w.len();
+        empty = false;
     }
     out.push_str("\r\n");
     out
@@ -310,7 +312,7 @@ mod tests {
     fn long_ascii_subjects_fold_at_spaces() {
         let from = Mailbox::parse("tabflow@example.com").unwrap();
         let to = Mailbox::parse("a@example.com").unwrap();
-        let subject = "word ".repeat(40);
+        let subject = format!("{}{}", "a-rather-long-first-word-for-the-first-line ".repeat(2), "word ".repeat(60));
         let m = sample(&from, &to, subject.trim(), "x");
         let head = m.split("\r\n\r\n").next().unwrap();
         assert!(head.split("\r\n").all(|l| l.len() <= 78), "{head}");
