@@ -171,6 +171,10 @@ pub struct RunOptions {
     /// the per-item audit records, to measure what they cost. No front end sets it; a run
     /// without its journal could not be resumed or rolled back.
     pub without_journal: bool,
+    /// Where the run's notifications go besides the outbox (front ends read it with
+    /// [`crate::notify::Delivery::from_env`] before the run, so a bad setting stops nothing
+    /// half-way). The default sends nothing: messages stay `dry` in the outbox.
+    pub delivery: crate::notify::Delivery,
 }
 
 impl Default for RunOptions {
@@ -181,6 +185,7 @@ impl Default for RunOptions {
             acknowledge_irreversible: false,
             crash_after_intents: None,
             without_journal: false,
+            delivery: crate::notify::Delivery::default(),
         }
     }
 }
@@ -1080,7 +1085,7 @@ impl<'a> Engine<'a> {
             report.status = RunStatus::Partial;
         }
         if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
-            report.notifications = self.notify(ctx).await?;
+            report.notifications = self.notify(ctx, &opts.delivery).await?;
         }
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         self.close(ctx, &report).await?;
@@ -1088,8 +1093,9 @@ impl<'a> Engine<'a> {
     }
 
     /// Tells owners what the run changed (see [`crate::notify`]): outbox first, then the
-    /// configured channel. Recorded in the audit log.
-    async fn notify(&self, ctx: &Ctx<'_>) -> Result<Option<Value>, ExecError> {
+    /// configured channels. Recorded in the audit log. A message that cannot be delivered is
+    /// recorded as `failed` in the outbox; it never fails the run.
+    async fn notify(&self, ctx: &Ctx<'_>, delivery: &crate::notify::Delivery) -> Result<Option<Value>, ExecError> {
         if !ctx.plan.steps.iter().any(|s| matches!(s.kind.as_str(), "notify-owners" | "transfer-ownership")) {
             return Ok(None);
         }
@@ -1102,9 +1108,9 @@ impl<'a> Engine<'a> {
         if messages.is_empty() {
             return Ok(None);
         }
-        let delivery = crate::notify::Delivery::from_env();
-        let (sent, dry, failed) = crate::notify::deliver(self.store, &ctx.run_id, &messages, &delivery).await?;
-        let summary = json!({"messages": messages.len(), "sent": sent, "dry": dry, "failed": failed});
+        let crate::notify::Tally { sent, dry, failed } =
+            crate::notify::deliver(self.store, &ctx.run_id, &messages, delivery).await?;
+        let summary = json!({"messages": messages.len(), "sent": sent, "dry": dry, "failed": failed, "channels": delivery.channels()});
         ctx.recorder
             .write(
                 vec![],
@@ -1115,9 +1121,15 @@ impl<'a> Engine<'a> {
                     run_id: Some(ctx.run_id.clone()),
                     after: Some(json!({
                         "recipients": messages.iter().map(|m| &m.recipient_name).collect::<Vec<_>>(),
-                        "sent": sent, "dry": dry, "failed": failed,
+                        "sent": sent, "dry": dry, "failed": failed, "channels": delivery.channels(),
                     })),
-                    outcome: if failed > 0 { "partly delivered".into() } else { "queued".into() },
+                    outcome: if failed > 0 {
+                        "partly delivered".into()
+                    } else if sent == messages.len() {
+                        "delivered".into()
+                    } else {
+                        "queued".into()
+                    },
                     ..Default::default()
                 }],
             )

@@ -6,21 +6,37 @@
 //! from what the journal says was applied (not from what was planned), so nobody is told about
 //! an item that was skipped.
 //!
-//! Every message goes into the store's outbox first. With a webhook configured
-//! (`TABFLOW_NOTIFY_WEBHOOK`, optionally signed with `TABFLOW_NOTIFY_WEBHOOK_SECRET`: header
-//! `X-Tabflow-Signature: sha256=<HMAC-SHA256 of the body>`) it is POSTed and marked `sent` or
-//! `failed` (with the reason; `tabflow outbox` lists it). Without one — and for email, which
-//! this build does not send — it stays `dry`: recorded, visible, never silently dropped.
+//! Every message goes into the store's outbox first (all of a run's at once), then to each
+//! configured channel:
+//!
+//! - **email** ([`smtp`], [`mail`]): with `TABFLOW_SMTP_URL` and `TABFLOW_NOTIFY_FROM` set, a
+//!   plain-text message to the recipient's Tableau address; a recipient without one stays `dry`
+//!   ("no email address on the Tableau account").
+//! - **webhook**: with `TABFLOW_NOTIFY_WEBHOOK`, a JSON POST, optionally signed with
+//!   `TABFLOW_NOTIFY_WEBHOOK_SECRET` (header `X-Tabflow-Signature: sha256=<HMAC-SHA256 of the
+//!   body>`).
+//!
+//! A message is `sent` when every configured channel took it, `failed` (with each channel's
+//! reason) when one refused or could not be reached, and `dry` when there is no channel (or no
+//! address) for it: recorded, visible in `tabflow outbox list`, never silently dropped. A
+//! failure to deliver never fails the run. [`retry`] (`tabflow outbox retry`) tries `failed` and
+//! `dry` messages again with the configuration of the moment, skipping the channels that already
+//! took them; every attempt first claims the row, so no two processes send the same message.
+
+pub mod mail;
+pub mod smtp;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::plan::Plan;
-use crate::store::{Entry, Phase, Store, StoreResult};
+use crate::store::{Entry, OutboxRow, Phase, Store, StoreResult};
+use mail::Mailbox;
 
 /// One message for one person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,31 +48,124 @@ pub struct Message {
     pub body: String,
 }
 
+/// A notification setting that cannot be used; says which variable and how to fix it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong (never a password).
+    pub problem: String,
+    /// What to do.
+    pub fix: String,
+}
+
+/// Email through an SMTP server.
+#[derive(Debug, Clone)]
+pub struct EmailChannel {
+    pub smtp: smtp::Config,
+    pub from: Mailbox,
+}
+
 /// Where messages go.
 #[derive(Clone, Default)]
 pub struct Delivery {
     pub webhook_url: Option<String>,
     webhook_secret: Option<String>,
+    pub email: Option<EmailChannel>,
 }
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Delivery")
-            .field("webhook_url", &self.webhook_url)
+            .field("webhook_url", &self.webhook_url.as_deref().map(tabflow_client::repository::redact_url))
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "[redacted]"))
+            .field("email", &self.email)
             .finish()
     }
 }
 
 impl Delivery {
-    /// From `TABFLOW_NOTIFY_WEBHOOK` and `TABFLOW_NOTIFY_WEBHOOK_SECRET`.
-    pub fn from_env() -> Delivery {
+    /// From the environment: `TABFLOW_NOTIFY_WEBHOOK`, `TABFLOW_NOTIFY_WEBHOOK_SECRET`,
+    /// `TABFLOW_SMTP_URL`, `TABFLOW_NOTIFY_FROM`, `TABFLOW_SMTP_USERNAME`,
+    /// `TABFLOW_SMTP_PASSWORD`, `TABFLOW_SMTP_CA_FILE` and `TABFLOW_SMTP_TIMEOUT_SECS`. Front ends call it
+    /// before a run starts, so a mistake is reported before anything changes.
+    pub fn from_env() -> Result<Delivery, ConfigError> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        Delivery { webhook_url: get("TABFLOW_NOTIFY_WEBHOOK"), webhook_secret: get("TABFLOW_NOTIFY_WEBHOOK_SECRET") }
+        let mut d = Delivery {
+            webhook_url: get("TABFLOW_NOTIFY_WEBHOOK"),
+            webhook_secret: get("TABFLOW_NOTIFY_WEBHOOK_SECRET"),
+            email: None,
+        };
+        if let Some(url) = get("TABFLOW_SMTP_URL") {
+            let from = get("TABFLOW_NOTIFY_FROM").ok_or_else(|| ConfigError {
+                variable: "TABFLOW_NOTIFY_FROM",
+                problem: "TABFLOW_SMTP_URL is set, but not the address notification emails come from".into(),
+                fix: "set TABFLOW_NOTIFY_FROM, e.g. TABFLOW_NOTIFY_FROM='tabflow <tabflow@example.com>' (or unset TABFLOW_SMTP_URL)".into(),
+            })?;
+            let mut email = EmailChannel::new(
+                &url,
+                &from,
+                get("TABFLOW_SMTP_USERNAME"),
+                get("TABFLOW_SMTP_PASSWORD"),
+                get("TABFLOW_SMTP_CA_FILE").map(PathBuf::from),
+            )?;
+            if let Some(secs) = get("TABFLOW_SMTP_TIMEOUT_SECS") {
+                let secs = secs.trim().parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| ConfigError {
+                    variable: "TABFLOW_SMTP_TIMEOUT_SECS",
+                    problem: format!("'{secs}' is not a number of seconds"),
+                    fix: "give a whole number of seconds, e.g. 30 (the default)".into(),
+                })?;
+                email.smtp.timeout = std::time::Duration::from_secs(secs);
+            }
+            d.email = Some(email);
+        } else if get("TABFLOW_SMTP_USERNAME").is_some() || get("TABFLOW_SMTP_PASSWORD").is_some() {
+            return Err(ConfigError {
+                variable: "TABFLOW_SMTP_URL",
+                problem: "SMTP credentials are set but no SMTP server".into(),
+                fix: "set TABFLOW_SMTP_URL, e.g. smtp://mail.example.com:587 or smtps://mail.example.com:465".into(),
+            });
+        }
+        Ok(d)
     }
 
     pub fn webhook(url: impl Into<String>, secret: Option<String>) -> Delivery {
-        Delivery { webhook_url: Some(url.into()), webhook_secret: secret }
+        Delivery { webhook_url: Some(url.into()), webhook_secret: secret, email: None }
+    }
+
+    /// The configured channels' names (`email`, `webhook`).
+    pub fn channels(&self) -> Vec<&'static str> {
+        let mut out = vec![];
+        if self.email.is_some() {
+            out.push("email");
+        }
+        if self.webhook_url.is_some() {
+            out.push("webhook");
+        }
+        out
+    }
+}
+
+impl EmailChannel {
+    /// `url` as in [`smtp::Config::parse`], `from` a mailbox (`Name <address>` or `address`).
+    pub fn new(
+        url: &str,
+        from: &str,
+        username: Option<String>,
+        password: Option<String>,
+        ca_file: Option<PathBuf>,
+    ) -> Result<EmailChannel, ConfigError> {
+        let smtp = smtp::Config::parse(url, username, password, ca_file).map_err(|problem| ConfigError {
+            variable: "TABFLOW_SMTP_URL",
+            problem,
+            fix: "use smtp://[USER:PASSWORD@]HOST[:PORT][?tls=required|opportunistic|none] or smtps://[USER:PASSWORD@]HOST[:PORT]".into(),
+        })?;
+        let from = Mailbox::parse(from).map_err(|problem| ConfigError {
+            variable: "TABFLOW_NOTIFY_FROM",
+            problem,
+            fix: "give an address, optionally with a name: 'tabflow <tabflow@example.com>'".into(),
+        })?;
+        Ok(EmailChannel { smtp, from })
     }
 }
 
@@ -200,43 +309,468 @@ fn message(person: &Value, subject: String, body: String) -> Message {
     Message { recipient_id: s("id"), recipient_name: s("name"), recipient_email: s("email"), subject, body }
 }
 
-/// Writes the messages to the outbox and delivers them where a channel is configured.
-/// Answers (sent, dry, failed).
-pub async fn deliver(
+/// How many messages ended up in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub sent: usize,
+    pub dry: usize,
+    pub failed: usize,
+}
+
+/// Messages left `queued` or `sending` this long ago belong to a process that stopped; retry
+/// takes them. (One attempt is bounded by the timeouts, a few minutes at most.)
+const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Writes a run's messages to the outbox and delivers them on the configured channels.
+pub async fn deliver(store: &Store, run_id: &str, messages: &[Message], delivery: &Delivery) -> StoreResult<Tally> {
+    let ids = store.insert_outbox(run_id, messages).await?;
+    let rows = ids
+        .into_iter()
+        .zip(messages.iter().cloned())
+        .map(|(id, message)| Pending { id, run_id: run_id.to_string(), message, channels: json!({}) })
+        .collect();
+    send_all(store, rows, &["queued"], None, delivery).await
+}
+
+/// Tries again the `failed` and `dry` messages (of one run, or all), and those a stopped
+/// process left behind, with `delivery` as it is now; channels that already took a message are
+/// not used again for it.
+pub async fn retry(store: &Store, run_id: Option<&str>, delivery: &Delivery) -> StoreResult<Tally> {
+    let stale = Utc::now() - STALE_AFTER;
+    let rows = store.retryable_outbox(run_id, stale).await?;
+    let rows = rows
+        .into_iter()
+        .map(|r| Pending { id: r.id, run_id: r.run_id.clone(), message: message_of(&r), channels: r.channels })
+        .collect();
+    send_all(store, rows, &["failed", "dry"], Some(stale), delivery).await
+}
+
+fn message_of(r: &OutboxRow) -> Message {
+    Message {
+        recipient_id: r.recipient_id.clone(),
+        recipient_name: r.recipient_name.clone(),
+        recipient_email: r.recipient_email.clone(),
+        subject: r.subject.clone(),
+        body: r.body.clone(),
+    }
+}
+
+/// A message being delivered, with what its channels did before.
+struct Pending {
+    id: i64,
+    run_id: String,
+    message: Message,
+    channels: Value,
+}
+
+/// One channel's outcome for one message.
+struct Outcome {
+    status: &'static str,
+    detail: String,
+}
+
+async fn send_all(
     store: &Store,
-    run_id: &str,
-    messages: &[Message],
+    rows: Vec<Pending>,
+    from: &[&str],
+    stale_before: Option<DateTime<Utc>>,
     delivery: &Delivery,
-) -> StoreResult<(usize, usize, usize)> {
-    let (mut sent, mut dry, mut failed) = (0, 0, 0);
+) -> StoreResult<Tally> {
+    let mut tally = Tally::default();
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().ok();
-    for m in messages {
-        let id = store.insert_outbox(run_id, m).await?;
-        let (status, detail) = match (&delivery.webhook_url, &http) {
-            (Some(url), Some(client)) => {
-                let body = json!({
-                    "event": "tabflow.notification", "run_id": run_id, "to": {"id": m.recipient_id, "name": m.recipient_name, "email": m.recipient_email},
-                    "subject": m.subject, "body": m.body, "at": Utc::now().to_rfc3339(),
-                })
-                .to_string();
-                let mut req = client.post(url).header("content-type", "application/json");
-                if let Some(secret) = &delivery.webhook_secret {
-                    req = req.header("X-Tabflow-Signature", signature(secret, body.as_bytes()));
-                }
-                match req.body(body).send().await {
-                    Ok(r) if r.status().is_success() => ("sent", format!("webhook answered {}", r.status().as_u16())),
-                    Ok(r) => ("failed", format!("webhook answered {}", r.status().as_u16())),
-                    Err(e) => ("failed", format!("webhook unreachable: {}", e.without_url())),
-                }
-            }
-            _ => ("dry", "no webhook configured (TABFLOW_NOTIFY_WEBHOOK); email is not sent by this build".into()),
+    let mut email = delivery.email.as_ref().map(Mailer::new);
+    for Pending { id, run_id, message: m, mut channels } in rows {
+        if !store.claim_outbox(id, from, stale_before).await? {
+            // Another process (a concurrent retry) has it.
+            continue;
+        }
+        let status_of = |channels: &Value, ch: &str| {
+            channels.get(ch).and_then(|c| c.get("status")).and_then(Value::as_str).map(str::to_string)
+        };
+        let took_it: BTreeSet<&'static str> =
+            ["email", "webhook"].into_iter().filter(|c| status_of(&channels, c).as_deref() == Some("sent")).collect();
+        let already = |ch: &str| took_it.contains(ch);
+        let mut now: Vec<(&'static str, Outcome)> = vec![];
+        if let Some(mailer) = email.as_mut()
+            && !already("email")
+        {
+            now.push(("email", mailer.send(id, &run_id, &m).await));
+        }
+        if let Some(url) = &delivery.webhook_url
+            && !already("webhook")
+        {
+            now.push(("webhook", post(http.as_ref(), url, delivery.webhook_secret.as_deref(), &run_id, &m).await));
+        }
+        let at = Utc::now().to_rfc3339();
+        if !channels.is_object() {
+            channels = json!({});
+        }
+        for (name, o) in &now {
+            let attempts = channels.get(*name).and_then(|c| c.get("attempts")).and_then(Value::as_u64).unwrap_or(0);
+            channels[*name] = json!({"status": o.status, "detail": o.detail, "attempts": attempts + 1, "at": at});
+        }
+        // The channels that count: those configured now, and any that took it before.
+        let counted: Vec<(&str, &str, String)> = delivery
+            .channels()
+            .into_iter()
+            .chain(took_it.iter().copied())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|c| {
+                let entry = channels.get(c)?;
+                let status = entry.get("status").and_then(Value::as_str).unwrap_or("dry");
+                Some((c, status, entry.get("detail").and_then(Value::as_str).unwrap_or_default().to_string()))
+            })
+            .collect();
+        let (status, detail) = if counted.is_empty() {
+            (
+                "dry",
+                "no channel configured: set TABFLOW_SMTP_URL and TABFLOW_NOTIFY_FROM for email, or TABFLOW_NOTIFY_WEBHOOK"
+                    .to_string(),
+            )
+        } else {
+            let status = if counted.iter().any(|(_, s, _)| *s == "failed") {
+                "failed"
+            } else if counted.iter().all(|(_, s, _)| *s == "sent") {
+                "sent"
+            } else {
+                "dry"
+            };
+            (status, counted.iter().map(|(c, _, d)| format!("{c}: {d}")).collect::<Vec<_>>().join("; "))
         };
         match status {
-            "sent" => sent += 1,
-            "dry" => dry += 1,
-            _ => failed += 1,
+            "sent" => tally.sent += 1,
+            "dry" => tally.dry += 1,
+            _ => tally.failed += 1,
         }
-        store.set_outbox_status(id, status, &detail).await?;
+        store.finish_outbox(id, status, &detail, &channels).await?;
     }
-    Ok((sent, dry, failed))
+    if let Some(mailer) = email {
+        mailer.close().await;
+    }
+    Ok(tally)
+}
+
+/// The webhook channel: one signed JSON POST.
+async fn post(http: Option<&reqwest::Client>, url: &str, secret: Option<&str>, run_id: &str, m: &Message) -> Outcome {
+    let Some(client) = http else {
+        return Outcome { status: "failed", detail: "no HTTP client could be built".into() };
+    };
+    let body = json!({
+        "event": "tabflow.notification", "run_id": run_id, "to": {"id": m.recipient_id, "name": m.recipient_name, "email": m.recipient_email},
+        "subject": m.subject, "body": m.body, "at": Utc::now().to_rfc3339(),
+    })
+    .to_string();
+    let mut req = client.post(url).header("content-type", "application/json");
+    if let Some(secret) = secret {
+        req = req.header("X-Tabflow-Signature", signature(secret, body.as_bytes()));
+    }
+    match req.body(body).send().await {
+        Ok(r) if r.status().is_success() => {
+            Outcome { status: "sent", detail: format!("answered {}", r.status().as_u16()) }
+        }
+        Ok(r) => Outcome { status: "failed", detail: format!("the webhook answered {}", r.status().as_u16()) },
+        Err(e) => Outcome { status: "failed", detail: format!("the webhook is unreachable: {}", e.without_url()) },
+    }
+}
+
+/// The email channel over one SMTP session for a batch, reconnecting after a broken one.
+struct Mailer<'a> {
+    channel: &'a EmailChannel,
+    session: Option<smtp::Session>,
+    /// Why the server could not be reached, once it could not: the rest of the batch fails
+    /// with the same reason instead of waiting for the same timeout again.
+    unreachable: Option<(String, bool)>,
+}
+
+impl<'a> Mailer<'a> {
+    fn new(channel: &'a EmailChannel) -> Mailer<'a> {
+        Mailer { channel, session: None, unreachable: None }
+    }
+
+    async fn send(&mut self, id: i64, run_id: &str, m: &Message) -> Outcome {
+        let address = m.recipient_email.trim();
+        if address.is_empty() {
+            return Outcome { status: "dry", detail: "not sent: no email address on the Tableau account".into() };
+        }
+        let to = Mailbox { name: m.recipient_name.clone(), address: address.to_string() };
+        if let Err(problem) = mail::check_address(address) {
+            return Outcome { status: "failed", detail: format!("not sent: {problem} (fix the Tableau account)") };
+        }
+        if let Some((reason, temporary)) = &self.unreachable {
+            return failure(reason.clone(), *temporary);
+        }
+        let session = match self.session.take().filter(smtp::Session::usable) {
+            Some(s) => self.session.insert(s),
+            None => match smtp::Session::connect(&self.channel.smtp).await {
+                Ok(s) => self.session.insert(s),
+                Err(e) => {
+                    let reason = self.channel.smtp.scrub(&e.to_string());
+                    if matches!(e, smtp::Error::Connect { .. } | smtp::Error::Timeout { .. }) || !e.temporary() {
+                        // It would be the same for every message of the batch.
+                        self.unreachable = Some((reason.clone(), e.temporary()));
+                    }
+                    return failure(reason, e.temporary());
+                }
+            },
+        };
+        let from = &self.channel.from;
+        let data = mail::Email {
+            from,
+            to: &to,
+            subject: &m.subject,
+            body: &m.body,
+            date: Utc::now(),
+            message_id: format!("tabflow.{id}.{}@{}", uuid::Uuid::new_v4().simple(), from.domain()),
+            extra: vec![("X-Tabflow-Run", run_id.to_string())],
+        }
+        .render();
+        match session.send(&from.address, address, &data).await {
+            Ok(reply) => Outcome {
+                status: "sent",
+                detail: format!("sent to {address} ({})", self.channel.smtp.scrub(&reply.to_string())),
+            },
+            Err(e) => failure(self.channel.smtp.scrub(&e.to_string()), e.temporary()),
+        }
+    }
+
+    async fn close(self) {
+        if let Some(s) = self.session {
+            s.quit().await;
+        }
+    }
+}
+
+fn failure(reason: String, temporary: bool) -> Outcome {
+    let next = if temporary {
+        "temporary; `tabflow outbox retry` sends it again"
+    } else {
+        "fix the cause, then `tabflow outbox retry`"
+    };
+    Outcome { status: "failed", detail: format!("{reason} ({next})") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    /// A port nothing listens on.
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    fn message(name: &str, email: &str) -> Message {
+        Message {
+            recipient_id: format!("id-{name}"),
+            recipient_name: name.into(),
+            recipient_email: email.into(),
+            subject: "tabflow: 1 items changed".into(),
+            body: "- Sales (Finance): moved to Archive\n".into(),
+        }
+    }
+
+    /// One SMTP conversation played by the server side: (what the client must send, the
+    /// reply). `""` sends the reply without reading (the greeting); `"<data>"` reads a
+    /// message up to its final dot. Answers what the client sent.
+    async fn scripted(script: Vec<(&'static str, &'static str)>) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let (read, mut write) = socket.into_split();
+            let mut read = BufReader::new(read);
+            let mut heard = vec![];
+            for (expect, reply) in script {
+                if expect == "<data>" {
+                    let mut data = vec![];
+                    while !data.ends_with(b"\r\n.\r\n") {
+                        let mut byte = [0u8];
+                        read.read_exact(&mut byte).await.unwrap();
+                        data.push(byte[0]);
+                    }
+                    heard.push(String::from_utf8(data).unwrap());
+                } else if !expect.is_empty() {
+                    let mut line = String::new();
+                    read.read_line(&mut line).await.unwrap();
+                    assert!(line.starts_with(expect), "expected {expect:?}, the client sent {line:?}");
+                    heard.push(line.trim_end().to_string());
+                }
+                write.write_all(reply.as_bytes()).await.unwrap();
+            }
+            heard
+        });
+        (port, task)
+    }
+
+    fn config(url: &str) -> smtp::Config {
+        smtp::Config::parse(url, None, None, None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn helo_fallback_multiline_replies_temporary_refusal_and_dot_stuffing() {
+        let (port, server) = scripted(vec![
+            ("", "220-mail.example.com first line\r\n220 ready\r\n"),
+            ("EHLO [127.0.0.1]", "502 5.5.2 what is EHLO\r\n"),
+            ("HELO [127.0.0.1]", "250 hello\r\n"),
+            ("MAIL FROM:<tabflow@example.com>", "250 ok\r\n"),
+            ("RCPT TO:<busy@example.com>", "451-4.3.0 mailbox busy\r\n451 4.3.0 try later\r\n"),
+            ("RSET", "250 reset\r\n"),
+            ("MAIL FROM:<tabflow@example.com>", "250 ok\r\n"),
+            ("RCPT TO:<ann@example.com>", "250 ok\r\n"),
+            ("DATA", "354 go ahead\r\n"),
+            ("<data>", "250 2.0.0 queued as 42\r\n"),
+            ("QUIT", "221 bye\r\n"),
+        ])
+        .await;
+        let mut s = smtp::Session::connect(&config(&format!("smtp://127.0.0.1:{port}"))).await.unwrap();
+        let e = s.send("tabflow@example.com", "busy@example.com", "x").await.unwrap_err();
+        assert!(e.temporary(), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the SMTP server 127.0.0.1:{port} refused RCPT TO:<busy@example.com>: 451 4.3.0 mailbox busy / 4.3.0 try later"
+            )
+        );
+        assert!(s.usable(), "a refused recipient must not end the session");
+        let reply =
+            s.send("tabflow@example.com", "ann@example.com", "Subject: x\n\n.leading dot\n..two\nend").await.unwrap();
+        assert_eq!(reply.to_string(), "250 2.0.0 queued as 42");
+        s.quit().await;
+        let heard = server.await.unwrap();
+        let data = heard.iter().find(|l| l.contains("leading")).unwrap();
+        assert_eq!(data, "Subject: x\r\n\r\n..leading dot\r\n...two\r\nend\r\n.\r\n");
+    }
+
+    #[tokio::test]
+    async fn auth_login_when_it_is_all_the_server_offers() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let user = Box::leak(format!("{}\r\n", b64("ann")).into_boxed_str());
+        let pass = Box::leak(format!("{}\r\n", b64("pw-1234")).into_boxed_str());
+        let (port, server) = scripted(vec![
+            ("", "220 ready\r\n"),
+            ("EHLO", "250-mail.example.com\r\n250-SIZE 1000000\r\n250 AUTH LOGIN\r\n"),
+            ("AUTH LOGIN", "334 VXNlcm5hbWU6\r\n"),
+            (user.trim_end(), "334 UGFzc3dvcmQ6\r\n"),
+            (pass.trim_end(), "235 2.7.0 accepted\r\n"),
+            ("QUIT", "221 bye\r\n"),
+        ])
+        .await;
+        let c =
+            smtp::Config::parse(&format!("smtp://ann@localhost:{port}"), None, Some("pw-1234".into()), None).unwrap();
+        smtp::Session::connect(&c).await.unwrap().quit().await;
+        assert_eq!(server.await.unwrap().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn required_tls_without_starttls_and_a_refused_login_are_permanent() {
+        let (port, _server) = scripted(vec![("", "220 ready\r\n"), ("EHLO", "250 mail.example.com\r\n")]).await;
+        let e = smtp::Session::connect(&config(&format!("smtp://127.0.0.1:{port}?tls=required"))).await.err().unwrap();
+        assert!(!e.temporary() && e.to_string().contains("does not offer STARTTLS"), "{e}");
+        assert!(e.to_string().contains("smtps://"), "{e}");
+
+        let (port, _server) = scripted(vec![
+            ("", "220 ready\r\n"),
+            ("EHLO", "250-mail.example.com\r\n250 AUTH PLAIN\r\n"),
+            ("AUTH PLAIN ", "535 5.7.8 credentials invalid\r\n"),
+        ])
+        .await;
+        let c = smtp::Config::parse(&format!("smtp://ann:hunter22@127.0.0.1:{port}"), None, None, None).unwrap();
+        let e = smtp::Session::connect(&c).await.err().unwrap();
+        assert!(!e.temporary(), "{e}");
+        assert!(e.to_string().contains("refused AUTH for the user 'ann' (PLAIN): 535"), "{e}");
+        assert!(!e.to_string().contains("hunter22") && !format!("{e:?}").contains("hunter22"), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn no_address_stays_dry_an_unreachable_server_fails_and_retry_uses_new_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let down = EmailChannel::new(
+            &format!("smtp://127.0.0.1:{}", closed_port()),
+            "tabflow <tabflow@example.com>",
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        let delivery = Delivery { email: Some(down), ..Delivery::default() };
+        let tally =
+            deliver(&store, "r-1", &[message("Ann", "ann@example.com"), message("Bob", "")], &delivery).await.unwrap();
+        assert_eq!(tally, Tally { sent: 0, dry: 1, failed: 1 });
+        let rows = store.outbox(Some("r-1")).await.unwrap();
+        let bob = rows.iter().find(|r| r.recipient_name == "Bob").unwrap();
+        assert_eq!(bob.status, "dry");
+        assert!(bob.detail.contains("no email address on the Tableau account"), "{}", bob.detail);
+        let ann = rows.iter().find(|r| r.recipient_name == "Ann").unwrap();
+        assert_eq!(ann.status, "failed");
+        assert!(ann.detail.starts_with("email: cannot connect to the SMTP server 127.0.0.1:"), "{}", ann.detail);
+        assert_eq!(ann.channels["email"]["attempts"], 1);
+
+        // A fresh claim of a failed row works once; a second claimant gets nothing.
+        assert!(store.claim_outbox(ann.id, &["failed"], None).await.unwrap());
+        assert!(!store.claim_outbox(ann.id, &["failed"], None).await.unwrap());
+        // A row left `sending` is taken over only once it is stale.
+        assert_eq!(
+            retry(&store, Some("r-1"), &Delivery::default()).await.unwrap(),
+            Tally { sent: 0, dry: 1, failed: 0 }
+        );
+        let later = Utc::now() + chrono::Duration::minutes(1);
+        assert!(store.claim_outbox(ann.id, &[], Some(later)).await.unwrap());
+
+        // Without any channel, everything is dry and says how to configure one.
+        store.finish_outbox(ann.id, "failed", "x", &ann.channels).await.unwrap();
+        let t = retry(&store, None, &Delivery::default()).await.unwrap();
+        assert_eq!(t, Tally { sent: 0, dry: 2, failed: 0 });
+        let rows = store.outbox(None).await.unwrap();
+        assert!(rows.iter().all(|r| r.status == "dry"));
+        assert!(rows.iter().any(|r| r.detail.contains("no channel configured: set TABFLOW_SMTP_URL")), "{rows:?}");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_the_channels_column_is_upgraded_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            use sqlx::ConnectOptions;
+            let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+            let mut conn = opts.connect().await.unwrap();
+            sqlx::query("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, recipient_id TEXT NOT NULL, recipient_name TEXT NOT NULL, recipient_email TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO outbox (run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at, updated_at) VALUES ('r-0', 'u', 'Ann', 'ann@example.com', 's', 'b', 'dry', 'no webhook configured (TABFLOW_NOTIFY_WEBHOOK); email is not sent by this build', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        let store = Store::open(&path).await.unwrap();
+        let rows = store.outbox(None).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].channels, json!({}));
+        assert!(rows[0].detail.starts_with("no channel configured: set TABFLOW_SMTP_URL"), "{}", rows[0].detail);
+        assert_eq!(retry(&store, None, &Delivery::default()).await.unwrap(), Tally { sent: 0, dry: 1, failed: 0 });
+        store.close().await;
+        // Opening it again finds the column there.
+        Store::open(&path).await.unwrap().close().await;
+    }
+
+    #[test]
+    fn settings_errors_name_the_variable_and_never_the_password() {
+        let e =
+            EmailChannel::new("smtp://u:hunter22@h.example?tls=bogus", "a@b.example", None, None, None).unwrap_err();
+        assert_eq!(e.variable, "TABFLOW_SMTP_URL");
+        assert!(!format!("{e} {e:?}").contains("hunter22"), "{e:?}");
+        let e = EmailChannel::new("smtp://h.example", "not an address", None, None, None).unwrap_err();
+        assert_eq!(e.variable, "TABFLOW_NOTIFY_FROM");
+        let d = Delivery {
+            email: Some(EmailChannel::new("smtp://u:hunter22@h.example", "a@b.example", None, None, None).unwrap()),
+            ..Delivery::webhook("https://hooks.example/x", Some("whsec-1".into()))
+        };
+        let shown = format!("{d:?}");
+        assert!(!shown.contains("hunter22") && !shown.contains("whsec-1"), "{shown}");
+        assert_eq!(d.channels(), vec!["email", "webhook"]);
+    }
 }

@@ -262,10 +262,15 @@ pub struct OutboxRow {
     pub recipient_email: String,
     pub subject: String,
     pub body: String,
-    /// `queued`, `sent`, `dry` (no channel configured) or `failed`.
+    /// `queued` (written, not yet tried), `sending`, `sent` (every configured channel took
+    /// it), `dry` (kept here: no channel configured, or no address for it) or `failed`.
     pub status: String,
+    /// What happened, one clause per channel (`email: …; webhook: …`).
     pub detail: String,
+    /// Per channel (`email`, `webhook`): `{"status", "detail", "attempts", "at"}`.
+    pub channels: Value,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// The store.
@@ -291,8 +296,21 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS learning (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, context TEXT NOT NULL, at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY, cadence TEXT NOT NULL, request TEXT NOT NULL, intent TEXT NOT NULL, plan_id TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL, last_run_at TEXT)",
-    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, recipient_id TEXT NOT NULL, recipient_name TEXT NOT NULL, recipient_email TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, recipient_id TEXT NOT NULL, recipient_name TEXT NOT NULL, recipient_email TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, channels TEXT NOT NULL DEFAULT '{}')",
 ];
+
+/// Columns added to tables after stores were created with [`SCHEMA`]: (table, column,
+/// definition, then). `CREATE TABLE IF NOT EXISTS` leaves an existing table alone, so an older
+/// store gets them with `ALTER TABLE` when it is opened, followed by `then` if given.
+const ADDED_COLUMNS: &[(&str, &str, &str, Option<&str>)] = &[(
+    "outbox",
+    "channels",
+    "TEXT NOT NULL DEFAULT '{}'",
+    // Builds before email delivery said so in the messages they kept; it is no longer true.
+    Some(
+        "UPDATE outbox SET detail = 'no channel configured: set TABFLOW_SMTP_URL and TABFLOW_NOTIFY_FROM for email, or TABFLOW_NOTIFY_WEBHOOK' WHERE status = 'dry' AND detail LIKE '%email is not sent by this build%'",
+    ),
+)];
 
 /// The schema in PostgreSQL's types (the SQLite text above is the reference).
 fn postgres_schema(stmt: &str) -> String {
@@ -390,6 +408,29 @@ impl Store {
                 .execute(&pool)
                 .await
                 .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;
+        }
+        for (table, column, definition, then) in ADDED_COLUMNS {
+            let probe = format!("SELECT {column} FROM {table} WHERE 1 = 0");
+            if sqlx::query(sqlx::AssertSqlSafe(probe.clone())).fetch_all(&pool).await.is_ok() {
+                continue;
+            }
+            let alter = format!("ALTER TABLE {table} ADD COLUMN {column} {definition}");
+            match sqlx::query(sqlx::AssertSqlSafe(alter)).execute(&pool).await {
+                Ok(_) => {
+                    if let Some(sql) = then {
+                        sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(&pool).await.map_err(|e| StoreError::Open {
+                            location: location.clone(),
+                            detail: format!("updating {table} after adding {column}: {e}"),
+                        })?;
+                    }
+                }
+                // Another process may have added it in the meantime.
+                Err(e) => {
+                    if sqlx::query(sqlx::AssertSqlSafe(probe)).fetch_all(&pool).await.is_err() {
+                        return Err(StoreError::Open { location, detail: format!("adding {table}.{column}: {e}") });
+                    }
+                }
+            }
         }
         Ok(Store { pool, backend, location, audit_lock: Default::default() })
     }
@@ -826,26 +867,53 @@ impl Store {
 
     // ------------------------------------------------------------------ outbox
 
-    /// Queues a message; answers its id.
-    pub async fn insert_outbox(&self, run_id: &str, m: &crate::notify::Message) -> StoreResult<i64> {
+    /// Queues a run's messages (status `queued`) in one transaction, so that either all of
+    /// them are in the outbox or none; answers their ids in order.
+    pub async fn insert_outbox(&self, run_id: &str, messages: &[crate::notify::Message]) -> StoreResult<Vec<i64>> {
         let now = ts(Utc::now());
-        let row = sqlx::query("INSERT INTO outbox (run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', '', $7, $7) RETURNING id")
-            .bind(run_id)
-            .bind(&m.recipient_id)
-            .bind(&m.recipient_name)
-            .bind(&m.recipient_email)
-            .bind(&m.subject)
-            .bind(&m.body)
-            .bind(&now)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.get(0))
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(messages.len());
+        for m in messages {
+            let row = sqlx::query("INSERT INTO outbox (run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at, updated_at, channels) VALUES ($1, $2, $3, $4, $5, $6, 'queued', '', $7, $7, '{}') RETURNING id")
+                .bind(run_id)
+                .bind(&m.recipient_id)
+                .bind(&m.recipient_name)
+                .bind(&m.recipient_email)
+                .bind(&m.subject)
+                .bind(&m.body)
+                .bind(&now)
+                .fetch_one(&mut *tx)
+                .await?;
+            ids.push(row.get(0));
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
-    pub async fn set_outbox_status(&self, id: i64, status: &str, detail: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE outbox SET status = $1, detail = $2, updated_at = $3 WHERE id = $4")
+    /// Takes a message for delivery (status `sending`) if it is still in one of `from`, or was
+    /// left `queued`/`sending` before `stale_before` by a process that stopped. Answers whether
+    /// this caller got it: two processes never send the same message.
+    pub async fn claim_outbox(&self, id: i64, from: &[&str], stale_before: Option<DateTime<Utc>>) -> StoreResult<bool> {
+        let listed = |s: &str| from.contains(&s);
+        let stale = stale_before.map(ts).unwrap_or_default();
+        let done = sqlx::query("UPDATE outbox SET status = 'sending', updated_at = $1 WHERE id = $2 AND ((status = 'queued' AND $3 = 1) OR (status = 'failed' AND $4 = 1) OR (status = 'dry' AND $5 = 1) OR (status IN ('queued', 'sending') AND updated_at < $6))")
+            .bind(ts(Utc::now()))
+            .bind(id)
+            .bind(i32::from(listed("queued")))
+            .bind(i32::from(listed("failed")))
+            .bind(i32::from(listed("dry")))
+            .bind(stale)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the outcome of a delivery attempt.
+    pub async fn finish_outbox(&self, id: i64, status: &str, detail: &str, channels: &Value) -> StoreResult<()> {
+        sqlx::query("UPDATE outbox SET status = $1, detail = $2, channels = $3, updated_at = $4 WHERE id = $5")
             .bind(status)
             .bind(detail)
+            .bind(channels.to_string())
             .bind(ts(Utc::now()))
             .bind(id)
             .execute(&self.pool)
@@ -855,12 +923,36 @@ impl Store {
 
     /// Newest first; `run_id` narrows to one run.
     pub async fn outbox(&self, run_id: Option<&str>) -> StoreResult<Vec<OutboxRow>> {
-        let rows = sqlx::query("SELECT id, run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at FROM outbox WHERE ($1 = '' OR run_id = $1) ORDER BY id DESC")
+        self.outbox_where(run_id, false, None).await
+    }
+
+    /// What `tabflow outbox retry` takes, oldest first: `failed` and `dry` messages, and those
+    /// left `queued` or `sending` before `stale_before`.
+    pub async fn retryable_outbox(
+        &self,
+        run_id: Option<&str>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let mut rows = self.outbox_where(run_id, true, Some(stale_before)).await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    async fn outbox_where(
+        &self,
+        run_id: Option<&str>,
+        retryable: bool,
+        stale_before: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let rows = sqlx::query("SELECT id, run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, channels, created_at, updated_at FROM outbox WHERE ($1 = '' OR run_id = $1) AND ($2 = 0 OR status IN ('failed', 'dry') OR (status IN ('queued', 'sending') AND updated_at < $3)) ORDER BY id DESC")
             .bind(run_id.unwrap_or(""))
+            .bind(i32::from(retryable))
+            .bind(stale_before.map(ts).unwrap_or_default())
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|r| {
+                let channels: String = r.get(9);
                 Ok(OutboxRow {
                     id: r.get(0),
                     run_id: r.get(1),
@@ -871,7 +963,10 @@ impl Store {
                     body: r.get(6),
                     status: r.get(7),
                     detail: r.get(8),
-                    created_at: parse_ts(&r.get::<String, _>(9))?,
+                    channels: serde_json::from_str(&channels)
+                        .map_err(|e| StoreError::Damaged(format!("outbox {} channels: {e}", r.get::<i64, _>(0))))?,
+                    created_at: parse_ts(&r.get::<String, _>(10))?,
+                    updated_at: parse_ts(&r.get::<String, _>(11))?,
                 })
             })
             .collect()

@@ -1006,7 +1006,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                         .filter_map(|id| self.users.get(id))
                         .map(|u| (u.id.clone(), json!({"id": u.id, "name": u.full_name, "email": u.email})))
                         .collect::<serde_json::Map<String, Value>>(),
-                    "notify": "the new owners and the previous owner are told after the run (outbox; webhook when configured)",
+                    "notify": "the new owners and the previous owner are told after the run (outbox; email and webhook when configured)",
                 }),
                 changes,
                 rollback: RollbackClass::Exact,
@@ -1239,7 +1239,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             id: s,
             kind: "notify-owners".into(),
             title: format!(
-                "Tell {} {} what changed, after the run (outbox; webhook when configured)",
+                "Tell {} {} what changed, after the run (outbox; email and webhook when configured)",
                 recipients.len(),
                 if content_owners { "content owners" } else { "project owners" }
             ),

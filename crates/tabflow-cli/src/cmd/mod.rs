@@ -32,7 +32,7 @@ pub enum Command {
     /// Past and interrupted runs: list, show, resume, rollback, purge.
     #[command(subcommand)]
     Runs(runs::Command),
-    /// Notifications written by runs (sent, or kept in the outbox when no channel is set).
+    /// Notifications written by runs (sent by email or webhook, or kept in the outbox), and retrying them.
     #[command(subcommand)]
     Outbox(outbox::Command),
     /// Recurring reviews stored by applied plans: list, remove.

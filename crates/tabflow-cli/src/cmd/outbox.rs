@@ -1,14 +1,20 @@
-//! `tabflow outbox list`: the notifications runs wrote (sent, dry or failed).
+//! `tabflow outbox list|retry`: the notifications runs wrote (sent, dry or failed), and
+//! delivering again the ones that did not go out.
 
 use clap::{Args, Subcommand};
+use serde_json::json;
 
-use super::workflow::StoreArgs;
+use super::workflow::{StoreArgs, notify_delivery};
 use crate::exit::{Code, fail};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Messages, newest first.
     List(ListArgs),
+    /// Deliver again the `failed` and `dry` messages with the current settings
+    /// (TABFLOW_SMTP_URL, TABFLOW_NOTIFY_WEBHOOK, …); channels that already took a message
+    /// are not used again for it.
+    Retry(RetryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -25,41 +31,107 @@ pub struct ListArgs {
     store: StoreArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Only the messages of this run.
+    #[arg(long)]
+    run: Option<String>,
+    /// Print the counts as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
 pub async fn run(c: Command) -> anyhow::Result<Code> {
     match c {
-        Command::List(a) => {
-            let store = a.store.open().await?;
-            let rows = store.outbox(a.run.as_deref()).await.map_err(|e| fail(e.to_string(), "check the state store"));
-            store.close().await;
-            let rows = rows?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-                return Ok(Code::Ok);
+        Command::List(a) => list(a).await,
+        Command::Retry(a) => retry(a).await,
+    }
+}
+
+async fn list(a: ListArgs) -> anyhow::Result<Code> {
+    let store = a.store.open().await?;
+    let rows = store.outbox(a.run.as_deref()).await.map_err(|e| fail(e.to_string(), "check the state store"));
+    store.close().await;
+    let rows = rows?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(Code::Ok);
+    }
+    if rows.is_empty() {
+        println!("The outbox is empty.");
+    }
+    for r in &rows {
+        let to = if r.recipient_email.is_empty() { "no email address".to_string() } else { r.recipient_email.clone() };
+        println!(
+            "{:>5} {} {:<7} {} <{}> — {}   ({})",
+            r.id,
+            r.created_at.format("%Y-%m-%d %H:%M"),
+            r.status,
+            r.recipient_name,
+            to,
+            r.subject,
+            r.run_id
+        );
+        if a.full {
+            for line in r.body.lines() {
+                println!("        {line}");
             }
-            if rows.is_empty() {
-                println!("The outbox is empty.");
-            }
-            for r in &rows {
-                println!(
-                    "{:>5} {} {:<7} {} <{}> — {}   ({})",
-                    r.id,
-                    r.created_at.format("%Y-%m-%d %H:%M"),
-                    r.status,
-                    r.recipient_name,
-                    r.recipient_email,
-                    r.subject,
-                    r.run_id
-                );
-                if a.full {
-                    for line in r.body.lines() {
-                        println!("        {line}");
-                    }
-                }
-                if r.status != "sent" && !r.detail.is_empty() {
-                    println!("        {}", r.detail);
-                }
-            }
-            Ok(Code::Ok)
+        }
+        if r.status != "sent" && !r.detail.is_empty() {
+            println!("        {}", r.detail);
         }
     }
+    let count = |status: &str| rows.iter().filter(|r| r.status == status).count();
+    if count("failed") > 0 {
+        eprintln!("{} messages failed: fix the reason shown, then `tabflow outbox retry`", count("failed"));
+    }
+    if count("dry") > 0 {
+        eprintln!(
+            "{} messages kept unsent: once email (TABFLOW_SMTP_URL, TABFLOW_NOTIFY_FROM) or a webhook \
+             (TABFLOW_NOTIFY_WEBHOOK) is configured for them, `tabflow outbox retry` sends them",
+            count("dry")
+        );
+    }
+    Ok(Code::Ok)
+}
+
+async fn retry(a: RetryArgs) -> anyhow::Result<Code> {
+    let delivery = notify_delivery()?;
+    let store = a.store.open().await?;
+    let tally = tabflow_engine::notify::retry(&store, a.run.as_deref(), &delivery)
+        .await
+        .map_err(|e| fail(e.to_string(), "check the state store"));
+    store.close().await;
+    let t = tally?;
+    let tried = t.sent + t.dry + t.failed;
+    if a.json {
+        println!(
+            "{}",
+            json!({"tried": tried, "sent": t.sent, "dry": t.dry, "failed": t.failed, "channels": delivery.channels()})
+        );
+    } else if tried == 0 {
+        println!(
+            "Nothing to retry: no failed or unsent messages{}.",
+            a.run.map(|r| format!(" in run {r}")).unwrap_or_default()
+        );
+    } else {
+        let via = if delivery.channels().is_empty() {
+            "no channel configured".into()
+        } else {
+            delivery.channels().join(" + ")
+        };
+        println!(
+            "Retried {tried} messages ({via}): {} sent, {} kept in the outbox unsent, {} failed — tabflow outbox list",
+            t.sent, t.dry, t.failed
+        );
+    }
+    if t.failed > 0 {
+        return Err(fail(
+            format!("{} of {tried} messages could not be delivered", t.failed),
+            "`tabflow outbox list` shows each reason; fix it and run `tabflow outbox retry` again",
+        ));
+    }
+    Ok(Code::Ok)
 }

@@ -179,6 +179,7 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
 }
 
 async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
+    let delivery = super::workflow::notify_delivery()?;
     let store = a.store.open().await?;
     let run = store.run(&a.id).await.map_err(|e| fail(e.to_string(), "see `tabflow runs list`"))?;
     if rollback && run.status == RunStatus::RolledBack {
@@ -199,7 +200,7 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
         }
     });
     let engine = Engine { client: &session.client, store: &store, policy, events: Some(tx) };
-    let opts = RunOptions { concurrency: session.client.config().concurrency, ..RunOptions::default() };
+    let opts = RunOptions { concurrency: session.client.config().concurrency, delivery, ..RunOptions::default() };
     let r = if rollback { engine.rollback(&a.id, &opts).await } else { engine.resume(&a.id, &opts).await };
     drop(engine);
     let _ = printer.await;

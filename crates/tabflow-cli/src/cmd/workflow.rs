@@ -130,6 +130,12 @@ pub struct AskArgs {
     store: StoreArgs,
 }
 
+/// Where notifications go (`TABFLOW_SMTP_URL`, `TABFLOW_NOTIFY_WEBHOOK`, …), read before a
+/// run starts so that a mistake in it stops the command before anything changes.
+pub fn notify_delivery() -> anyhow::Result<tabflow_engine::notify::Delivery> {
+    tabflow_engine::notify::Delivery::from_env().map_err(|e| usage(e.to_string(), e.fix))
+}
+
 fn parse_answers(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     list.iter()
         .map(|a| {
@@ -564,15 +570,25 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
     }
     if let Some(n) = &r.notifications {
         let count = |k: &str| n.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let channels: Vec<&str> =
+            n.get("channels").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let via = if channels.is_empty() { "no channel configured".to_string() } else { channels.join(" + ") };
         writeln!(
             out,
-            "Notified {} people: {} sent, {} in the outbox only (no channel configured), {} failed — tabflow outbox list --run {}",
+            "Notified {} people ({via}): {} sent, {} kept in the outbox unsent, {} failed — tabflow outbox list --run {}",
             count("messages"),
             count("sent"),
             count("dry"),
             count("failed"),
             r.run_id
         )?;
+        if count("failed") > 0 {
+            writeln!(
+                out,
+                "  the run is not affected; after fixing the cause: tabflow outbox retry --run {}",
+                r.run_id
+            )?;
+        }
     }
     for rep in &r.reports {
         if let (Some(f), Some(p)) = (rep["format"].as_str(), rep["path"].as_str()) {
@@ -637,6 +653,7 @@ async fn approve_and_run(
     reject: bool,
     ack: bool,
     json: bool,
+    delivery: tabflow_engine::notify::Delivery,
 ) -> anyhow::Result<Code> {
     let plan = vp.plan();
     if !plan.questions.is_empty() {
@@ -770,6 +787,7 @@ async fn approve_and_run(
         acknowledge_irreversible: ack,
         crash_after_intents: std::env::var("TABFLOW_CRASH_AFTER").ok().and_then(|v| v.parse().ok()),
         without_journal: false,
+        delivery,
     };
     let approved = grant.as_ref().and_then(|g| g.items.clone());
     let result = engine.apply(vp, grant, &opts).await;
@@ -786,6 +804,7 @@ async fn approve_and_run(
 }
 
 pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
+    let delivery = notify_delivery()?;
     let policy = a.store.policy()?;
     let store = a.store.open().await?;
     let plan = if std::path::Path::new(&a.plan).exists() {
@@ -816,8 +835,19 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
                 ));
             }
         };
-        approve_and_run(&session, &store, &policy, &vp, &a.approve, a.yes, a.reject, a.acknowledge_irreversible, a.json)
-            .await
+        approve_and_run(
+            &session,
+            &store,
+            &policy,
+            &vp,
+            &a.approve,
+            a.yes,
+            a.reject,
+            a.acknowledge_irreversible,
+            a.json,
+            delivery,
+        )
+        .await
     }
     .await;
     session.finish().await?;
@@ -827,6 +857,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
 
 pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
     let mut answers = parse_answers(&a.answers)?;
+    let delivery = notify_delivery()?;
     let policy = a.store.policy()?;
     let store = a.store.open().await?;
     let learned = learned(&store).await?;
@@ -897,7 +928,19 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
             if !a.json && (a.approve.is_some() || a.yes) {
                 eprint!("{}", render(plan));
             }
-            return approve_and_run(&session, &store, &policy, &vp, &a.approve, a.yes, false, a.acknowledge_irreversible, a.json).await;
+            return approve_and_run(
+                &session,
+                &store,
+                &policy,
+                &vp,
+                &a.approve,
+                a.yes,
+                false,
+                a.acknowledge_irreversible,
+                a.json,
+                delivery,
+            )
+            .await;
         }
     }
     .await;
