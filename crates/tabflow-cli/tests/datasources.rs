@@ -77,6 +77,18 @@ fn subtree(site: &Value, name: &str) -> BTreeSet<String> {
 
 /// A tiny HTTP/1.0 client (no chunking) for the REST API.
 fn http(emu: &Emu, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    let (code, _, body) = http_with_head(emu, method, path, headers, body);
+    (code, body)
+}
+
+/// [`http`], also answering the response head.
+fn http_with_head(
+    emu: &Emu,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     let addr = emu.1.trim_start_matches("http://");
     let mut st = std::net::TcpStream::connect(addr).unwrap();
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
@@ -91,7 +103,7 @@ fn http(emu: &Emu, method: &str, path: &str, headers: &[(&str, &str)], body: &[u
     let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&out[..split]).into_owned();
     let code = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (code, out[split + 4..].to_vec())
+    (code, head, out[split + 4..].to_vec())
 }
 
 fn attr_after(xml: &str, anchor: &str, name: &str) -> String {
@@ -127,7 +139,12 @@ fn proxy_dbnames(twb: &str) -> BTreeSet<String> {
 }
 
 fn download(emu: &Emu, auth: &(String, String), wb: &str) -> String {
-    let (code, body) = http(
+    text(&download_file(emu, auth, wb).1)
+}
+
+/// A workbook's file as served: (file name from `Content-Disposition`, bytes).
+fn download_file(emu: &Emu, auth: &(String, String), wb: &str) -> (String, Vec<u8>) {
+    let (code, head, body) = http_with_head(
         emu,
         "GET",
         &format!("/api/3.25/sites/{}/workbooks/{wb}/content", auth.1),
@@ -135,7 +152,41 @@ fn download(emu: &Emu, auth: &(String, String), wb: &str) -> String {
         b"",
     );
     assert_eq!(code, 200, "download {wb}: {}", text(&body));
-    text(&body)
+    let name = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+        .and_then(|l| l.split("filename=\"").nth(1))
+        .map(|f| f.trim_end().trim_end_matches('"').to_string())
+        .unwrap_or_default();
+    (name, body)
+}
+
+/// Publishes a workbook file over the workbook `w` of a snapshot (same name, project, tabs).
+fn publish_over(emu: &Emu, auth: &(String, String), w: &Value, filename: &str, file: &[u8]) {
+    let payload = format!(
+        "<tsRequest><workbook name=\"{}\" showTabs=\"{}\"><project id=\"{}\"/></workbook></tsRequest>",
+        s(&w["name"]).replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;"),
+        w["show_tabs"].as_bool().unwrap_or(true),
+        s(&w["project_id"])
+    );
+    let ext = filename.rsplit('.').next().unwrap();
+    let mut body = Vec::new();
+    body.extend_from_slice(b"--B0\r\nContent-Disposition: name=\"request_payload\"\r\nContent-Type: text/xml\r\n\r\n");
+    body.extend_from_slice(payload.as_bytes());
+    body.extend_from_slice(
+        format!("\r\n--B0\r\nContent-Disposition: name=\"tableau_workbook\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(b"\r\n--B0--\r\n");
+    let (code, out) = http(
+        emu,
+        "POST",
+        &format!("/api/3.25/sites/{}/workbooks?workbookType={ext}&overwrite=true", auth.1),
+        &[("X-Tableau-Auth", &auth.0), ("Content-Type", "multipart/mixed; boundary=B0")],
+        &body,
+    );
+    assert!(code == 200 || code == 201, "{code}: {}", text(&out));
 }
 
 /// Checks that each workbook's datasources in the snapshot are exactly those its current file
@@ -357,27 +408,70 @@ fn the_emulator_reads_datasources_from_the_published_file() {
     let (old, new) = (format!("dbname='{}'", s(&from["content_url"])), format!("dbname='{}'", s(&to["content_url"])));
     assert!(file.contains(&old), "{file}");
     let edited = file.replace(&old, &new);
-    let payload = format!(
-        "<tsRequest><workbook name=\"{}\" showTabs=\"{}\"><project id=\"{}\"/></workbook></tsRequest>",
-        s(&w["name"]).replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;"),
-        w["show_tabs"].as_bool().unwrap_or(true),
-        s(&w["project_id"])
-    );
-    let mut body = Vec::new();
-    body.extend_from_slice(b"--B0\r\nContent-Disposition: name=\"request_payload\"\r\nContent-Type: text/xml\r\n\r\n");
-    body.extend_from_slice(payload.as_bytes());
-    body.extend_from_slice(b"\r\n--B0\r\nContent-Disposition: name=\"tableau_workbook\"; filename=\"w.twb\"\r\nContent-Type: application/octet-stream\r\n\r\n");
-    body.extend_from_slice(edited.as_bytes());
-    body.extend_from_slice(b"\r\n--B0--\r\n");
-    let (code, out) = http(
-        &emu,
-        "POST",
-        &format!("/api/3.25/sites/{}/workbooks?workbookType=twb&overwrite=true", auth.1),
-        &[("X-Tableau-Auth", &auth.0), ("Content-Type", "multipart/mixed; boundary=B0")],
-        &body,
-    );
-    assert!(code == 200 || code == 201, "{code}: {}", text(&out));
+    publish_over(&emu, &auth, w, "w.twb", edited.as_bytes());
     let (_, after) = snapshot(h, &emu, "after.json");
     let now = list(&after, "workbooks").iter().find(|x| x["id"] == w["id"]).unwrap();
     assert_eq!(list(now, "datasource_ids"), &[to["id"].clone()], "the workbook follows its file");
+}
+
+/// A packaged workbook — a deflated .twbx with an extract next to the .twb — is migrated
+/// like a .twb: the .twb inside is repointed, the archive repacked with the extract's
+/// compressed bytes and CRC untouched and republished as a .twbx; rollback republishes the
+/// downloaded original, so the file served afterwards is byte for byte the one published.
+#[test]
+fn migration_repoints_a_packaged_workbook_and_rollback_restores_its_bytes() {
+    use tabflow_wire::zip::{Archive, Writer};
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (_, site) = snapshot(h, &emu, "site.json");
+    let ds = list(&site, "datasources");
+    let legacy = ds.iter().find(|d| d["name"] == "Finance GL (legacy)").unwrap();
+    let gl = ds.iter().find(|d| d["name"] == "Finance General Ledger").unwrap();
+    let gl_fields: BTreeSet<String> = list(gl, "fields").iter().map(s).collect();
+    let w = list(&site, "workbooks")
+        .iter()
+        .find(|w| {
+            list(w, "datasource_ids") == [legacy["id"].clone()]
+                && list(w, "fields_used").iter().all(|f| gl_fields.contains(&s(f)))
+        })
+        .expect("a workbook that only uses the legacy GL and can move");
+    let auth = sign_in(&emu);
+    let twb = download(&emu, &auth, &s(&w["id"]));
+    let extract: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut z = Writer::new();
+    z.add_deflated("Data/Extracts/GL.hyper", &extract);
+    z.add_deflated("Ledger.twb", twb.as_bytes());
+    z.add_deflated("Image/logo.png", b"\x89PNG\r\n\x1a\n");
+    let original = z.finish(b"");
+    let filename = format!("{}.twbx", s(&w["name"]));
+    publish_over(&emu, &auth, w, &filename, &original);
+    assert_eq!(download_file(&emu, &auth, &s(&w["id"])), (filename.clone(), original.clone()), "stored as given");
+    let (before_path, _) = snapshot(h, &emu, "before.json");
+
+    let (path, p) = plan(h, &emu, "migrate-datasource", &["from=deprecated", "project=Finance"], &["q1=migrate-all"]);
+    let repoint = step(&p, "repoint-workbooks").unwrap();
+    assert!(list(repoint, "items").iter().any(|i| i["id"] == w["id"]), "the .twbx workbook is planned: {repoint}");
+    assert!(p["validation"]["ok"].as_bool().unwrap(), "{}", p["validation"]);
+    let r = ok_json(&run(h, &emu, &["apply", path.to_str().unwrap(), "--approve", "all", "--json"]), "apply");
+    assert_eq!(r["status"], "succeeded", "{r}");
+
+    // tabflow signed in with the same PAT, which displaced this session.
+    let auth = sign_in(&emu);
+    let (name, now) = download_file(&emu, &auth, &s(&w["id"]));
+    assert_eq!(name, filename, "republished as a .twbx");
+    let (a, b) = (Archive::parse(&original).unwrap(), Archive::parse(&now).unwrap());
+    let inside = text(&b.read(b.entry("Ledger.twb").unwrap()).unwrap());
+    assert_eq!(proxy_dbnames(&inside), BTreeSet::from([s(&gl["content_url"])]));
+    for e in a.entries().iter().filter(|e| e.name != "Ledger.twb") {
+        let f = b.entry(&e.name).unwrap();
+        assert_eq!((a.raw(e).unwrap(), e.crc32), (b.raw(f).unwrap(), f.crc32), "{} copied untouched", e.name);
+    }
+    let (_, during) = snapshot(h, &emu, "during.json");
+    let moved = list(&during, "workbooks").iter().find(|x| x["id"] == w["id"]).unwrap();
+    assert_eq!(list(moved, "datasource_ids"), [gl["id"].clone()], "the emulator read the .twb inside");
+
+    rollback(h, &emu, &s(&r["run_id"]), &before_path);
+    let auth = sign_in(&emu);
+    assert_eq!(download_file(&emu, &auth, &s(&w["id"])), (filename, original), "the original bytes are back");
 }

@@ -493,57 +493,26 @@ pub fn parse_multipart(content_type_header: &str, body: &[u8]) -> Result<Vec<Par
     Ok(parts)
 }
 
-/// The XML document inside a `.twb`/`.tds` (as is) or a `.twbx`/`.tdsx` (a zip archive).
+/// The XML document inside a `.twb`/`.tds` (as is) or a `.twbx`/`.tdsx` (a zip archive, as
+/// Tableau Desktop and Python's `zipfile` write it: deflated or stored entries, data
+/// descriptors, zip64 — read by [`tabflow_wire::zip`], CRC-checked).
 pub fn unpack_document(filename: &str, data: &[u8]) -> Result<String, ContentError> {
     let lower = filename.to_ascii_lowercase();
-    if data.starts_with(b"PK\x03\x04") || lower.ends_with(".twbx") || lower.ends_with(".tdsx") {
-        let want = if lower.ends_with(".tdsx") { ".tds" } else { ".twb" };
-        return unzip_entry(filename, data, want);
+    if tabflow_wire::zip::looks_like_zip(data) || lower.ends_with(".twbx") || lower.ends_with(".tdsx") {
+        let want = if lower.ends_with(".tdsx") || lower.ends_with(".tds") { ".tds" } else { ".twb" };
+        return unzip_document(filename, data, want);
     }
     String::from_utf8(data.to_vec())
         .map_err(|e| ContentError::Package { name: filename.into(), detail: format!("not UTF-8 text: {e}") })
 }
 
-/// Finds the first entry ending in `suffix` in a zip archive. Stored entries are read; for
-/// compressed ones the error says to publish the plain file.
-fn unzip_entry(filename: &str, data: &[u8], suffix: &str) -> Result<String, ContentError> {
-    let err = |d: String| ContentError::Package { name: filename.into(), detail: d };
-    let mut pos = 0usize;
-    while pos + 30 <= data.len() && data[pos..pos + 4] == *b"PK\x03\x04" {
-        let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]) as usize;
-        let u32_at = |o: usize| u32::from_le_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]) as usize;
-        let flags = u16_at(pos + 6);
-        let method = u16_at(pos + 8);
-        let size = u32_at(pos + 18);
-        let name_len = u16_at(pos + 26);
-        let extra_len = u16_at(pos + 28);
-        let name_start = pos + 30;
-        let data_start = name_start + name_len + extra_len;
-        if data_start > data.len() {
-            return Err(err("the archive is truncated".into()));
-        }
-        if flags & 0x08 != 0 {
-            return Err(err(
-                "entries with data descriptors are not supported; publish the .twb/.tds file instead".into()
-            ));
-        }
-        let name = String::from_utf8_lossy(&data[name_start..name_start + name_len]).into_owned();
-        let end = data_start
-            .checked_add(size)
-            .filter(|e| *e <= data.len())
-            .ok_or_else(|| err("the archive is truncated".into()))?;
-        if name.to_ascii_lowercase().ends_with(suffix) {
-            if method != 0 {
-                return Err(err(format!(
-                    "{name} is compressed (method {method}); the emulator reads uncompressed packages — publish the {suffix} file instead"
-                )));
-            }
-            return String::from_utf8(data[data_start..end].to_vec())
-                .map_err(|e| err(format!("{name} is not UTF-8: {e}")));
-        }
-        pos = end;
-    }
-    Err(err(format!("the archive has no {suffix} document")))
+/// The package's document with extension `ext` (the shallowest one), as text.
+fn unzip_document(filename: &str, data: &[u8], ext: &str) -> Result<String, ContentError> {
+    let err = |detail: String| ContentError::Package { name: filename.into(), detail };
+    let archive = tabflow_wire::zip::Archive::parse(data).map_err(|e| err(e.to_string()))?;
+    let entry = archive.document(ext).map_err(|e| err(e.to_string()))?;
+    let bytes = archive.read(entry).map_err(|e| err(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| err(format!("{} is not UTF-8: {e}", entry.name)))
 }
 
 /// `Content-Disposition` for downloads (TSC reads the file name from it).
@@ -661,19 +630,50 @@ mod tests {
     }
 
     #[test]
-    fn stored_twbx() {
+    fn packaged_files_stored_and_deflated() {
         let doc = b"<workbook><datasources/></workbook>";
+        // A stored entry, written by hand.
         let name = b"Book.twb";
         let mut z = Vec::new();
         z.extend_from_slice(b"PK\x03\x04");
-        z.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        z.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        z.extend_from_slice(&tabflow_wire::zip::crc32(doc).to_le_bytes());
         z.extend_from_slice(&(doc.len() as u32).to_le_bytes());
         z.extend_from_slice(&(doc.len() as u32).to_le_bytes());
         z.extend_from_slice(&(name.len() as u16).to_le_bytes());
         z.extend_from_slice(&0u16.to_le_bytes());
         z.extend_from_slice(name);
         z.extend_from_slice(doc);
+        let cd = z.len() as u32;
+        z.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        z.extend_from_slice(&tabflow_wire::zip::crc32(doc).to_le_bytes());
+        z.extend_from_slice(&(doc.len() as u32).to_le_bytes());
+        z.extend_from_slice(&(doc.len() as u32).to_le_bytes());
+        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        z.extend_from_slice(&[0; 16]);
+        z.extend_from_slice(name);
+        let cd_len = z.len() as u32 - cd;
+        z.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
+        z.extend_from_slice(&cd_len.to_le_bytes());
+        z.extend_from_slice(&cd.to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
         assert_eq!(unpack_document("Book.twbx", &z).unwrap(), String::from_utf8(doc.to_vec()).unwrap());
-        assert!(unpack_document("Book.tdsx", &z).is_err());
+        let e = unpack_document("Book.tdsx", &z).unwrap_err().to_string();
+        assert!(e.contains("Book.tdsx") && e.contains("no .tds file"), "{e}");
+
+        // Deflated, in a folder, next to an extract: what Tableau Desktop writes.
+        let s = site();
+        let wb = s.workbooks.iter().find(|w| !w.datasource_ids.is_empty()).unwrap();
+        let twb = workbook_twb(&s, wb, "h:80");
+        let mut w = tabflow_wire::zip::Writer::new();
+        w.add_deflated("Data/Extracts/x.hyper", &[7; 3000]);
+        w.add_deflated("Sales/Sales.twb", twb.as_bytes());
+        let packed = w.finish(b"");
+        assert_eq!(unpack_document("Sales.twbx", &packed).unwrap(), twb);
+        assert_eq!(parse_twb(&unpack_document("Sales.twbx", &packed).unwrap()).unwrap(), parse_twb(&twb).unwrap());
+        let mut bad = packed.clone();
+        let at = bad.windows(15).position(|x| x == b"Sales/Sales.twb").unwrap() + 20;
+        bad[at] ^= 0x21;
+        assert!(matches!(unpack_document("Sales.twbx", &bad), Err(ContentError::Package { .. })));
     }
 }

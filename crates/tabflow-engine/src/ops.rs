@@ -697,11 +697,12 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
         Op::Repoint { before, after } => {
             let wid = WorkbookId::new(id);
             let (filename, bytes) = client.download_workbook(&wid, true).await?;
-            let doc = tabflow_wire::twb::document(&filename, &bytes).map_err(file_error)?;
             let to =
                 tabflow_wire::twb::PublishedRef { content_url: after.content_url.clone(), name: after.name.clone() };
-            let new = tabflow_wire::twb::repoint(&doc, &before.content_url, &to).map_err(file_error)?;
-            republish(client, id, &filename, new.as_bytes()).await?;
+            // A .twbx comes back packed again: the rewritten .twb, every other entry as it was.
+            let (filename, new) =
+                tabflow_wire::twb::repoint_file(&filename, &bytes, &before.content_url, &to).map_err(file_error)?;
+            republish(client, id, &filename, &new).await?;
         }
     }
     Ok(None)

@@ -8,7 +8,10 @@
 //!   in both the raw and the percent-encoded forms.
 //! - [`graphql`]: Metadata API request and response envelopes.
 //! - [`capability`]: permission capability names and site roles.
-//! - [`twb`]: workbook files: the published datasources they point at, and repointing.
+//! - [`twb`]: workbook files (`.twb`, and the `.twb` inside a `.twbx`): the published
+//!   datasources they point at, and repointing.
+//! - [`zip`]: zip archives as Tableau packages files (`.twbx`, `.tdsx`): read an entry, replace
+//!   one and copy the others untouched.
 
 pub mod capability;
 pub mod error;
@@ -20,6 +23,7 @@ pub mod paging;
 pub mod sort;
 pub mod twb;
 pub mod xml;
+pub mod zip;
 
 pub use error::ApiError;
 

@@ -9,8 +9,10 @@
 //! every `[sqlproxy.x].[field]` reference stay as they are, so the target must have fields
 //! with the same internal names (the planner checks that first).
 //!
-//! Packaged workbooks (`.twbx`, a zip archive) are refused with a clear error: this build
-//! has no zip inflater, and Tableau stores the `.twb` inside compressed.
+//! A packaged workbook (`.twbx`) is a zip archive holding the `.twb` (at the root or in a
+//! folder) next to extracts and images; [`document`] reads the `.twb` inside and
+//! [`repoint_file`] rewrites it and packs a new archive in which every other entry keeps its
+//! compressed bytes and CRC ([`crate::zip`]).
 
 use std::collections::BTreeSet;
 
@@ -27,11 +29,13 @@ pub enum Error {
     /// Well-formed, but not a workbook.
     #[error("the file is not a Tableau workbook (its root element is <{0}>)")]
     NotAWorkbook(String),
-    /// A packaged workbook, which this build cannot rewrite.
-    #[error(
-        "{0} is a packaged workbook (.twbx); this build rewrites only .twb files — republish it as a .twb or repoint it in Tableau Desktop"
-    )]
-    Packaged(String),
+    /// A packaged workbook (`.twbx`) whose archive cannot be read or rewritten.
+    #[error("{file} cannot be used as a packaged workbook (.twbx): {source}")]
+    Package {
+        file: String,
+        #[source]
+        source: crate::zip::Error,
+    },
     /// The file does not point at the datasource to replace.
     #[error("the workbook does not use the published datasource '{0}'")]
     NotUsed(String),
@@ -63,12 +67,54 @@ fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
         .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
 }
 
-/// The XML text of a downloaded workbook file, or why it cannot be used.
+/// Whether a downloaded workbook file is packaged (`.twbx`): by its content, else its name.
+pub fn is_packaged(filename: &str, bytes: &[u8]) -> bool {
+    crate::zip::looks_like_zip(bytes) || filename.to_ascii_lowercase().ends_with(".twbx")
+}
+
+fn text(bytes: Vec<u8>) -> Result<String, Error> {
+    String::from_utf8(bytes).map_err(|e| Error::Xml(format!("not UTF-8 text: {e}")))
+}
+
+/// The archive of a packaged workbook, and the `.twb` entry inside with its text.
+fn unpack<'a>(filename: &str, bytes: &'a [u8]) -> Result<(crate::zip::Archive<'a>, crate::zip::Entry, String), Error> {
+    let package = |source| Error::Package { file: filename.to_string(), source };
+    let archive = crate::zip::Archive::parse(bytes).map_err(package)?;
+    let entry = archive.document(".twb").map_err(package)?.clone();
+    let xml = text(archive.read(&entry).map_err(package)?)?;
+    Ok((archive, entry, xml))
+}
+
+/// The XML text of a downloaded workbook file — the file itself, or the `.twb` inside a
+/// `.twbx` — or why it cannot be used.
 pub fn document(filename: &str, bytes: &[u8]) -> Result<String, Error> {
-    if bytes.starts_with(b"PK\x03\x04") || filename.to_ascii_lowercase().ends_with(".twbx") {
-        return Err(Error::Packaged(filename.to_string()));
+    if is_packaged(filename, bytes) {
+        return unpack(filename, bytes).map(|(_, _, xml)| xml);
     }
-    String::from_utf8(bytes.to_vec()).map_err(|e| Error::Xml(format!("not UTF-8 text: {e}")))
+    text(bytes.to_vec())
+}
+
+/// Repoints a downloaded workbook file (see [`repoint`]) and answers the file to publish:
+/// its name and bytes. A `.twb` is rewritten; a `.twbx` is packed again with the rewritten
+/// `.twb` and every other entry (extracts, images) copied with its compressed bytes and CRC
+/// untouched, under a `.twbx` name (so it is published with `workbookType=twbx`).
+pub fn repoint_file(filename: &str, bytes: &[u8], from: &str, to: &PublishedRef) -> Result<(String, Vec<u8>), Error> {
+    if !is_packaged(filename, bytes) {
+        let xml = text(bytes.to_vec())?;
+        return Ok((filename.to_string(), repoint(&xml, from, to)?.into_bytes()));
+    }
+    let (archive, entry, xml) = unpack(filename, bytes)?;
+    let new = repoint(&xml, from, to)?;
+    let packed = archive
+        .replace(&entry.name, new.as_bytes())
+        .map_err(|source| Error::Package { file: filename.to_string(), source })?;
+    let name = if filename.to_ascii_lowercase().ends_with(".twbx") {
+        filename.to_string()
+    } else {
+        let stem = filename.strip_suffix(".twb").or_else(|| filename.strip_suffix(".TWB")).unwrap_or(filename);
+        format!("{stem}.twbx")
+    };
+    Ok((name, packed))
 }
 
 fn is_proxy(e: &BytesStart<'_>) -> bool {
@@ -245,9 +291,72 @@ mod tests {
         assert_eq!(published_datasources(&out).unwrap(), vec![r("B", "")]);
     }
 
+    fn twbx(twb_name: &str, twb: &str) -> Vec<u8> {
+        let mut w = crate::zip::Writer::new();
+        w.add_deflated("Data/Extracts/x.hyper", &(0..4000u32).map(|i| (i * 31 % 253) as u8).collect::<Vec<_>>());
+        w.add_deflated(twb_name, twb.as_bytes());
+        w.add_deflated("Image/logo.png", b"\x89PNG");
+        w.finish(b"")
+    }
+
     #[test]
-    fn packaged_files_are_refused() {
-        assert_eq!(document("Book.twbx", b"PK\x03\x04rest"), Err(Error::Packaged("Book.twbx".into())));
+    fn packaged_workbooks_are_read_and_repointed() {
+        let file = twbx("Sales/Book.twb", TWB);
+        assert!(is_packaged("Book.twbx", &file) && is_packaged("Book.twb", &file) && !is_packaged("B.twb", b"<w/>"));
+        assert_eq!(document("Book.twbx", &file).unwrap(), TWB);
+        assert_eq!(published_datasources(&document("Book.twbx", &file).unwrap()).unwrap().len(), 2);
+
+        let (name, out) = repoint_file("Book.twbx", &file, "SalesOld", &r("SalesNew", "Sales (new)")).unwrap();
+        assert_eq!(name, "Book.twbx");
+        let inside = document(&name, &out).unwrap();
+        assert_eq!(inside, repoint(TWB, "SalesOld", &r("SalesNew", "Sales (new)")).unwrap());
+        let (a, b) = (crate::zip::Archive::parse(&file).unwrap(), crate::zip::Archive::parse(&out).unwrap());
+        assert_eq!(
+            a.entries().iter().map(|e| &e.name).collect::<Vec<_>>(),
+            b.entries().iter().map(|e| &e.name).collect::<Vec<_>>(),
+            "same entries, same order"
+        );
+        for (x, y) in a.entries().iter().zip(b.entries()).filter(|(x, _)| x.name != "Sales/Book.twb") {
+            assert_eq!((a.raw(x).unwrap(), x.crc32), (b.raw(y).unwrap(), y.crc32), "{}", x.name);
+        }
+        // A package served under a .twb name is republished as a .twbx.
+        assert_eq!(repoint_file("Book.twb", &file, "Costs", &r("C2", "")).unwrap().0, "Book.twbx");
+        assert_eq!(repoint_file("Book.twbx", &file, "Nope", &r("x", "y")).err(), Some(Error::NotUsed("Nope".into())));
+        // A plain .twb stays a plain .twb.
+        let (name, plain) = repoint_file("Book.twb", TWB.as_bytes(), "SalesOld", &r("SalesNew", "")).unwrap();
+        assert_eq!(
+            (name.as_str(), String::from_utf8(plain).unwrap()),
+            ("Book.twb", repoint(TWB, "SalesOld", &r("SalesNew", "")).unwrap())
+        );
         assert_eq!(document("Book.twb", b"<workbook/>").unwrap(), "<workbook/>");
+    }
+
+    #[test]
+    fn unusable_packages_name_the_file_and_the_problem() {
+        let no_twb = {
+            let mut w = crate::zip::Writer::new();
+            w.add_deflated("Data/Extracts/x.hyper", b"hyper");
+            w.finish(b"")
+        };
+        let e = document("Book.twbx", &no_twb).unwrap_err();
+        assert_eq!(
+            e,
+            Error::Package { file: "Book.twbx".into(), source: crate::zip::Error::NoDocument(".twb".into()) }
+        );
+        assert!(
+            e.to_string()
+                .starts_with("Book.twbx cannot be used as a packaged workbook (.twbx): the archive holds no .twb file"),
+            "{e}"
+        );
+        let e = document("Book.twbx", b"PK\x03\x04rest").unwrap_err();
+        assert!(matches!(e, Error::Package { source: crate::zip::Error::Damaged(_), .. }), "{e}");
+        let e = document("Book.twbx", b"<workbook/>").unwrap_err();
+        assert!(matches!(e, Error::Package { source: crate::zip::Error::NotZip, .. }), "{e}");
+        let mut not_xml = twbx("Book.twb", "<workbook><a></workbook>");
+        assert!(matches!(repoint_file("Book.twbx", &not_xml, "A", &r("B", "")), Err(Error::Xml(_))));
+        // A damaged byte in the .twb's compressed data is caught before anything is rewritten.
+        let name_at = not_xml.windows(8).position(|w| w == b"Book.twb").unwrap();
+        not_xml[name_at + 8 + 3] ^= 0x40;
+        assert!(matches!(document("Book.twbx", &not_xml), Err(Error::Package { .. })));
     }
 }
