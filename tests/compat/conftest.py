@@ -11,11 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def binary():
-    return os.environ.get("TABFLOW_BIN", str(ROOT / "target" / "debug" / "tabflow"))
+from tabflow_bin import ROOT, binary  # noqa: F401 (ROOT is used by test modules)
 
 
 class Emulator:

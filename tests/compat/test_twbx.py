@@ -15,7 +15,7 @@ import zipfile
 
 import tableauserverclient as TSC
 
-from conftest import binary
+from tabflow_bin import binary
 
 
 def pat_server(url):
