@@ -61,7 +61,9 @@ def minimum_calls(site):
     m += sum(pages(len(site[k])) for k in ["users", "groups", "projects", "datasources", "workbooks", "subscriptions"])
     m += pages(len(views)) + 1 + 1  # views, webhooks, data alerts
     m += sum(pages(len(g["members"])) for g in site["groups"])
-    m += len(site["projects"]) + len(site["workbooks"]) + len(site["datasources"]) + untabbed_views  # permissions
+    flows = site.get("flows", [])  # absent when the site has none
+    m += pages(len(flows))  # flows list
+    m += len(site["projects"]) + len(site["workbooks"]) + len(site["datasources"]) + untabbed_views + len(flows)  # permissions
     m += 2 * len(site["projects"])  # default permissions (workbooks, datasources)
     m += len(site["datasources"])  # connections
     m += max(1, math.ceil(len(site["datasources"]) / 500)) + max(1, math.ceil(len(site["workbooks"]) / 500))  # Metadata API

@@ -50,6 +50,7 @@ def test_sign_in_with_password_and_wrong_password(emulator):
         ("projects", "projects", None),
         ("subscriptions", "subscriptions", None),
         ("webhooks", "webhooks", None),
+        ("flows", "flows", None),
     ],
 )
 def test_pager_over_every_list(emulator, server, endpoint, key, count):
@@ -126,6 +127,48 @@ def test_workbook_views_connections_and_update(emulator, server):
     assert (again.project_id, again.owner_id) == (archive["id"], sarah["id"])
     after = next(w for w in emulator.snapshot()["workbooks"] if w["id"] == model["id"])
     assert (after["project_id"], after["owner_id"]) == (archive["id"], sarah["id"])
+
+
+def test_flows_get_filter_and_update_owner(emulator, server):
+    snap = emulator.snapshot()
+    users = {u["name"]: u for u in snap["users"]}
+    john, tom, doe = users["jsmith"], users["tbaker"], users["jdoe"]
+    flows, pagination = server.flows.get()
+    assert pagination.total_available == len(snap["flows"])
+    assert {f.id for f in flows} == {f["id"] for f in snap["flows"]}
+    projects = {p["id"]: p["name"] for p in snap["projects"]}
+    assert all(f.project_name == projects[f.project_id] for f in flows)
+
+    opts = TSC.RequestOptions()
+    opts.filter.add(TSC.Filter(TSC.RequestOptions.Field.OwnerName, TSC.RequestOptions.Operator.Equals, "jsmith"))
+    johns = list(TSC.Pager(server.flows, opts))
+    assert {f.id for f in johns} == {f["id"] for f in snap["flows"] if f["owner_id"] == john["id"]}
+
+    # TSC's update sends the (unchanged) project with the new owner.
+    model = next(f for f in snap["flows"] if f["owner_id"] == john["id"])
+    flow = server.flows.get_by_id(model["id"])
+    assert (flow.name, flow.project_id, flow.owner_id) == (model["name"], model["project_id"], john["id"])
+    flow.owner_id = tom["id"]
+    updated = server.flows.update(flow)
+    assert updated.owner_id == tom["id"]
+    after = next(f for f in emulator.snapshot()["flows"] if f["id"] == model["id"])
+    assert (after["owner_id"], after["project_id"]) == (tom["id"], model["project_id"])
+
+    # A flow's owner needs a Creator license: an Explorer is refused and nothing changes.
+    flow = server.flows.get_by_id(model["id"])
+    flow.owner_id = doe["id"]
+    with pytest.raises(ServerResponseError) as e:
+        server.flows.update(flow)
+    assert e.value.code == "403141"
+    after = next(f for f in emulator.snapshot()["flows"] if f["id"] == model["id"])
+    assert after["owner_id"] == tom["id"]
+
+    # Tags go through the flow's tags routes.
+    flow = server.flows.get_by_id(model["id"])
+    flow.tags.add("etl-reviewed")
+    server.flows.update(flow)
+    after = next(f for f in emulator.snapshot()["flows"] if f["id"] == model["id"])
+    assert "etl-reviewed" in after["tags"]
 
 
 def test_permissions_populate_add_delete(emulator, server):

@@ -68,9 +68,9 @@ fn a_chosen_owner_is_suggested_first_until_reset() {
     let users = site["users"].as_array().unwrap();
     let john = users.iter().find(|u| u["name"] == "jsmith").unwrap();
     let jid = john["id"].as_str().unwrap();
-    let owned: BTreeSet<String> = ["workbooks", "datasources", "projects"]
+    let owned: BTreeSet<String> = ["workbooks", "datasources", "projects", "flows"]
         .iter()
-        .flat_map(|k| site[*k].as_array().unwrap().iter())
+        .flat_map(|k| site[*k].as_array().into_iter().flatten())
         .filter(|x| x["owner_id"] == jid)
         .map(|x| x["id"].as_str().unwrap().to_string())
         .collect();

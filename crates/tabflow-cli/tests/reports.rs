@@ -76,8 +76,9 @@ fn the_csv_reader_handles_rfc_4180() {
 fn owned_by(state: &Value, user: &str) -> BTreeSet<String> {
     let uid = state["users"].as_array().unwrap().iter().find(|u| u["name"] == user).unwrap()["id"].clone();
     let mut out = BTreeSet::new();
-    for kind in ["workbooks", "datasources", "projects"] {
-        for x in state[kind].as_array().unwrap() {
+    // `flows` is absent from a site without flows.
+    for kind in ["workbooks", "datasources", "projects", "flows"] {
+        for x in state[kind].as_array().into_iter().flatten() {
             if x["owner_id"] == uid {
                 out.insert(x["name"].as_str().unwrap().to_string());
             }

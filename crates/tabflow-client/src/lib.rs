@@ -35,6 +35,7 @@ pub use client::{Client, Request, Session};
 pub use config::{Config, Credentials};
 pub use error::{Error, Result};
 pub use resources::{
-    Capability, ContentKind, DatasourceUpdate, Grantee, PermissionCall, ProjectUpdate, WorkbookUpdate, permission_calls,
+    Capability, ContentKind, DatasourceUpdate, FlowUpdate, Grantee, PermissionCall, ProjectUpdate, WorkbookUpdate,
+    permission_calls,
 };
 pub use secret::Secret;

@@ -17,6 +17,7 @@ pub enum ContentKind {
     Workbook,
     Datasource,
     View,
+    Flow,
 }
 
 impl ContentKind {
@@ -26,6 +27,7 @@ impl ContentKind {
             ContentKind::Workbook => "workbooks",
             ContentKind::Datasource => "datasources",
             ContentKind::View => "views",
+            ContentKind::Flow => "flows",
         }
     }
 
@@ -35,6 +37,7 @@ impl ContentKind {
             ContentKind::Workbook => "workbook",
             ContentKind::Datasource => "datasource",
             ContentKind::View => "view",
+            ContentKind::Flow => "flow",
         }
     }
 
@@ -44,6 +47,7 @@ impl ContentKind {
             "workbook" => ContentKind::Workbook,
             "datasource" => ContentKind::Datasource,
             "view" => ContentKind::View,
+            "flow" => ContentKind::Flow,
             _ => return None,
         })
     }
@@ -128,6 +132,13 @@ pub struct DatasourceUpdate {
     pub certified: Option<bool>,
     pub certification_note: Option<String>,
     pub description: Option<String>,
+}
+
+/// Changes to a Tableau Prep flow (`PUT /flows/{id}`): the API changes only these two.
+#[derive(Debug, Clone, Default)]
+pub struct FlowUpdate {
+    pub project_id: Option<ProjectId>,
+    pub owner_id: Option<UserId>,
 }
 
 /// Changes to a project (`PUT /projects/{id}`).
@@ -422,6 +433,41 @@ impl Client {
             .query("includeExtract", if include_extract { "True" } else { "False" });
         let resp = self.send(r).await?;
         Ok((filename_from(&resp, &format!("{id}.tdsx")), resp.body))
+    }
+
+    // ------------------------------------------------------------ flows
+
+    /// Every Tableau Prep flow (API 3.3+).
+    pub fn flows(&self) -> List<xml::Flow> {
+        List::new(
+            self,
+            "flows",
+            "flow",
+            |d| d.flows.map(|f| f.flow).unwrap_or_default(),
+            |f: &xml::Flow| f.id.clone().unwrap_or_default(),
+        )
+    }
+
+    pub async fn flow(&self, id: &FlowId) -> Result<xml::Flow> {
+        self.send_xml(Request::get(format!("flows/{id}"))).await?.flow.ok_or_else(|| missing("flow"))
+    }
+
+    /// Changes a flow's owner and/or project. Tableau requires the new owner to hold a
+    /// Creator license.
+    pub async fn update_flow(&self, id: &FlowId, u: &FlowUpdate) -> Result<xml::Flow> {
+        let f = xml::Flow {
+            project: u.project_id.as_ref().map(|p| IdRef::id(p.as_str())),
+            owner: u.owner_id.as_ref().map(|o| IdRef::id(o.as_str())),
+            ..xml::Flow::default()
+        };
+        let r = self
+            .send_xml(Request::put(format!("flows/{id}"), &TsRequest { flow: Some(f), ..TsRequest::default() }))
+            .await?;
+        r.flow.ok_or_else(|| missing("flow"))
+    }
+
+    pub async fn delete_flow(&self, id: &FlowId) -> Result<()> {
+        self.send(Request::delete(format!("flows/{id}"))).await.map(|_| ())
     }
 
     // ------------------------------------------------------------ views

@@ -1,10 +1,11 @@
 //! `tabflow site snapshot`: any live site (real or emulated) → `tabflow-site/1`, read through
 //! the API with as few calls as the content allows.
 //!
-//! Calls: one paged list each for users, groups, projects, datasources, workbooks, views (with
-//! usage), subscriptions, webhooks and data alerts; members per group; permissions per
-//! project, workbook and datasource, and per view only where the workbook does not show
-//! tabs (with tabs shown, views take the workbook's permissions); connections per
+//! Calls: one paged list each for users, groups, projects, datasources, workbooks, flows (API
+//! 3.3+), views (with usage), subscriptions, webhooks and data alerts; members per group;
+//! permissions per project, workbook, datasource and flow, and per view only where the
+//! workbook does not show tabs (with tabs shown, views take the workbook's permissions);
+//! connections per
 //! datasource; two paged Metadata API queries for fields and lineage; default permissions
 //! per project for workbooks and datasources; Admin Insights for last access when present.
 //! Not read: users' favorites (one call per user) and custom SQL text.
@@ -122,6 +123,28 @@ fn workbook_model(w: xml::Workbook) -> site::Workbook {
     }
 }
 
+fn flow_model(f: xml::Flow) -> site::Flow {
+    let now = Utc::now();
+    site::Flow {
+        created_at: time(&f.created_at).unwrap_or(now),
+        updated_at: time(&f.updated_at).unwrap_or(now),
+        id: f.id.unwrap_or_default(),
+        name: f.name.unwrap_or_default(),
+        project_id: f.project.and_then(|p| p.id).unwrap_or_default(),
+        owner_id: f.owner.and_then(|o| o.id).unwrap_or_default(),
+        tags: f.tags.map(|t| t.labels()).unwrap_or_default(),
+        description: f.description.unwrap_or_default(),
+        file_type: f.file_type.unwrap_or_default(),
+    }
+}
+
+/// Whether a negotiated REST API version (`3.25`) has the flow methods (3.3+).
+fn has_flows(api_version: &str) -> bool {
+    let mut parts = api_version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (3, 3)
+}
+
 /// Options for [`take`].
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -139,6 +162,7 @@ impl Default for Options {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub workbooks: usize,
+    pub flows: usize,
     pub datasources: usize,
     pub users: usize,
     pub groups: usize,
@@ -190,6 +214,7 @@ struct Head {
     projects: Vec<site::Project>,
     datasources: Vec<site::Datasource>,
     workbooks: Vec<site::Workbook>,
+    flows: Vec<site::Flow>,
 }
 
 /// The sections after `permissions`.
@@ -224,6 +249,7 @@ impl Sink for Collect {
             projects: h.projects,
             datasources: h.datasources,
             workbooks: h.workbooks,
+            flows: h.flows,
             permissions: vec![],
             subscriptions: vec![],
             default_permissions: vec![],
@@ -266,6 +292,7 @@ impl<W: std::io::Write> Sink for Stream<W> {
         let mut w = SiteWriter::new(out, site::FORMAT, h.now, &h.site)?;
         self.summary = Summary {
             workbooks: h.workbooks.len(),
+            flows: h.flows.len(),
             datasources: h.datasources.len(),
             users: h.users.len(),
             groups: h.groups.len(),
@@ -278,6 +305,7 @@ impl<W: std::io::Write> Sink for Stream<W> {
         w.section("projects", h.projects)?;
         w.section("datasources", h.datasources)?;
         w.section("workbooks", h.workbooks)?;
+        w.section("flows", h.flows)?;
         w.begin("permissions")?;
         self.writer = Some(w);
         Ok(())
@@ -348,18 +376,37 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
             Ok((by_wb, seq + 1))
         },
     );
-    let (users, groups, projects, datasources, mut workbooks, (mut views_by_wb, _), subscriptions, webhooks, alerts) =
-        futures::try_join!(
-            client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
-            client.groups().collect(),
-            client.projects().stream().map_ok(project_model).try_collect::<Vec<_>>(),
-            client.datasources().collect(),
-            client.workbooks().stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
-            views_grouped,
-            client.subscriptions().collect(),
-            client.webhooks().collect(),
-            client.data_alerts().collect(),
-        )?;
+    // Servers older than API 3.3 have no flow methods: such a site has no flows to read.
+    let flows = async {
+        if has_flows(&client.session().await.api_version) {
+            client.flows().stream().map_ok(flow_model).try_collect::<Vec<_>>().await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (
+        users,
+        groups,
+        projects,
+        datasources,
+        mut workbooks,
+        flows,
+        (mut views_by_wb, _),
+        subscriptions,
+        webhooks,
+        alerts,
+    ) = futures::try_join!(
+        client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
+        client.groups().collect(),
+        client.projects().stream().map_ok(project_model).try_collect::<Vec<_>>(),
+        client.datasources().collect(),
+        client.workbooks().stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
+        flows,
+        views_grouped,
+        client.subscriptions().collect(),
+        client.webhooks().collect(),
+        client.data_alerts().collect(),
+    )?;
 
     // Views into their workbooks; untabbed workbooks' views in the order the list gave them.
     let mut untabbed: Vec<(u32, String)> = Vec::new();
@@ -377,11 +424,12 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
 
     // Phase 2: the permission reader, spawned so that it runs while the rest is read.
     let mut targets: Vec<(ContentKind, String)> =
-        Vec::with_capacity(projects.len() + workbooks.len() + datasources.len() + untabbed.len());
+        Vec::with_capacity(projects.len() + workbooks.len() + datasources.len() + untabbed.len() + flows.len());
     targets.extend(projects.iter().map(|p| (ContentKind::Project, p.id.clone())));
     targets.extend(workbooks.iter().map(|w| (ContentKind::Workbook, w.id.clone())));
     targets.extend(datasources.iter().filter_map(|d| d.id.clone()).map(|id| (ContentKind::Datasource, id)));
     targets.extend(untabbed.into_iter().map(|(_, id)| (ContentKind::View, id)));
+    targets.extend(flows.iter().map(|f| (ContentKind::Flow, f.id.clone())));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<RulesMsg>(RULES_AHEAD);
     let reader = client.clone();
     let _reader = AbortOnDrop(tokio::spawn(async move {
@@ -528,6 +576,7 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
         projects,
         datasources,
         workbooks,
+        flows,
     })?;
     while let Some(r) = rx.recv().await {
         sink.rules(r?)?;
@@ -578,4 +627,36 @@ async fn last_access(
         return Ok((Vec::new(), HashMap::new()));
     }
     Ok((views, datasources))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flows_are_read_from_api_3_3_on() {
+        for (v, yes) in [("3.3", true), ("3.25", true), ("4.0", true), ("3.2", false), ("2.8", false), ("", false)] {
+            assert_eq!(has_flows(v), yes, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_tsc_shaped_flow_becomes_the_model() {
+        let f = xml::Flow {
+            id: Some("f1".into()),
+            name: Some("Clean Leads".into()),
+            description: Some(String::new()),
+            file_type: Some("tflx".into()),
+            created_at: Some("2019-06-16T21:43:28Z".into()),
+            updated_at: Some("2019-06-18T03:08:19Z".into()),
+            project: Some(xml::IdRef::named("p1", "Default")),
+            owner: Some(xml::IdRef::id("u1")),
+            tags: Some(xml::Tags::from_labels(["etl"])),
+            ..xml::Flow::default()
+        };
+        let m = flow_model(f);
+        assert_eq!((m.project_id.as_str(), m.owner_id.as_str(), m.tags.clone()), ("p1", "u1", vec!["etl".to_string()]));
+        assert_eq!(m.updated_at.to_rfc3339(), "2019-06-18T03:08:19+00:00");
+        assert_eq!(m.file_type, "tflx");
+    }
 }

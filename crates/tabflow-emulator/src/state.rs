@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tabflow_site::{Datasource, Mode, PermissionRule, Project, Site, User, Workbook};
+use tabflow_site::{Datasource, Flow, Mode, PermissionRule, Project, Site, User, Workbook};
 use tabflow_wire::ApiError;
 use tabflow_wire::xml;
 
@@ -48,6 +48,7 @@ pub struct Indexes {
     pub workbooks: HashMap<String, usize>,
     pub datasources: HashMap<String, usize>,
     pub datasources_by_content_url: HashMap<String, usize>,
+    pub flows: HashMap<String, usize>,
     /// view id -> (workbook index, view index)
     pub views: HashMap<String, (usize, usize)>,
     /// resource id -> indexes into `site.permissions`
@@ -111,6 +112,9 @@ impl State {
                 idx.views.insert(v.id.clone(), (i, j));
             }
         }
+        for (i, f) in s.flows.iter().enumerate() {
+            idx.flows.insert(f.id.clone(), i);
+        }
         for (i, r) in s.permissions.iter().enumerate() {
             idx.permissions.entry(r.resource.id.clone()).or_default().push(i);
         }
@@ -167,6 +171,12 @@ impl State {
     pub fn datasource_index(&self, id: &str) -> Result<usize, ApiError> {
         self.idx.datasources.get(id).copied().ok_or_else(|| ApiError::not_found("404011", "Datasource", id))
     }
+    pub fn flow(&self, id: &str) -> Result<&Flow, ApiError> {
+        self.idx.flows.get(id).map(|&i| &self.site.flows[i]).ok_or_else(|| ApiError::not_found("404004", "Flow", id))
+    }
+    pub fn flow_index(&self, id: &str) -> Result<usize, ApiError> {
+        self.idx.flows.get(id).copied().ok_or_else(|| ApiError::not_found("404004", "Flow", id))
+    }
     pub fn view_index(&self, id: &str) -> Result<(usize, usize), ApiError> {
         self.idx.views.get(id).copied().ok_or_else(|| ApiError::not_found("404011", "View", id))
     }
@@ -185,6 +195,7 @@ impl State {
             "workbook" => self.workbook(id).map(|_| ()),
             "datasource" => self.datasource(id).map(|_| ()),
             "view" => self.view_index(id).map(|_| ()),
+            "flow" => self.flow(id).map(|_| ()),
             _ => Err(ApiError::bad_request(format!("unknown resource type {kind}"))),
         }
     }
@@ -342,6 +353,26 @@ impl State {
         }
     }
 
+    pub fn flow_xml(&self, f: &Flow) -> xml::Flow {
+        // Tableau's flow pages are addressed by a numeric id the REST API does not expose;
+        // the LUID stands in for it.
+        xml::Flow {
+            id: Some(f.id.clone()),
+            name: Some(f.name.clone()),
+            description: Some(f.description.clone()),
+            webpage_url: Some(format!(
+                "http://{}/#/site/{}/flows/{}",
+                self.server_host, self.site.site.content_url, f.id
+            )),
+            file_type: Some(if f.file_type.is_empty() { "tflx".into() } else { f.file_type.clone() }),
+            created_at: Some(ts(f.created_at)),
+            updated_at: Some(ts(f.updated_at)),
+            project: Some(xml::IdRef::named(f.project_id.clone(), self.project_name(&f.project_id))),
+            owner: Some(xml::IdRef::id(f.owner_id.clone())),
+            tags: Some(xml::Tags::from_labels(f.tags.iter().cloned())),
+        }
+    }
+
     pub fn view_xml(&self, wi: usize, vi: usize, usage: bool) -> xml::View {
         let w = &self.site.workbooks[wi];
         let v = &w.views[vi];
@@ -368,6 +399,7 @@ impl State {
             "project" => self.project(id).map(|p| (p.name.clone(), p.owner_id.clone())).unwrap_or_default(),
             "workbook" => self.workbook(id).map(|w| (w.name.clone(), w.owner_id.clone())).unwrap_or_default(),
             "datasource" => self.datasource(id).map(|d| (d.name.clone(), d.owner_id.clone())).unwrap_or_default(),
+            "flow" => self.flow(id).map(|f| (f.name.clone(), f.owner_id.clone())).unwrap_or_default(),
             "view" => self
                 .view_index(id)
                 .map(|(wi, vi)| {
@@ -388,6 +420,7 @@ impl State {
             "workbook" => p.workbook = r,
             "datasource" => p.datasource = r,
             "view" => p.view = r,
+            "flow" => p.flow = r,
             _ => {}
         }
         p.grantee_capabilities =

@@ -1426,7 +1426,7 @@ impl<'a> Engine<'a> {
         }
         // Permissions replaced as a side effect (a move into a locked project): restore them.
         if let Some(b) = &before.permissions
-            && matches!(item.kind.as_str(), "workbook" | "datasource" | "project")
+            && matches!(item.kind.as_str(), "workbook" | "datasource" | "project" | "flow")
         {
             let now = ops::read_image(ctx.client, &item.kind, &live_id, true)
                 .await

@@ -14,9 +14,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tabflow_client::{Capability, Client, ContentKind, DatasourceUpdate, Grantee, ProjectUpdate, WorkbookUpdate};
+use tabflow_client::{
+    Capability, Client, ContentKind, DatasourceUpdate, FlowUpdate, Grantee, ProjectUpdate, WorkbookUpdate,
+};
 use tabflow_site::Mode;
-use tabflow_wire::ids::{DatasourceId, GroupId, ProjectId, SubscriptionId, UserId, WorkbookId};
+use tabflow_wire::ids::{DatasourceId, FlowId, GroupId, ProjectId, SubscriptionId, UserId, WorkbookId};
 
 use crate::plan::Change;
 
@@ -288,7 +290,7 @@ impl Op {
             x.clone().ok_or_else(|| OpError::Unsupported(format!("change of '{}' on {} lacks {what}", c.field, c.item)))
         };
         Ok(match (kind, c.field.as_str()) {
-            ("workbook" | "datasource" | "project", "project") => Op::Project {
+            ("workbook" | "datasource" | "project" | "flow", "project") => Op::Project {
                 before: c.before_id.clone(),
                 after: match (&c.after_id, &c.after_ref) {
                     (Some(id), _) => Target::Id(id.clone()),
@@ -296,14 +298,16 @@ impl Op {
                     (None, None) => return Err(OpError::Unsupported(format!("move of {} has no target id", c.item))),
                 },
             },
-            ("workbook" | "datasource" | "project", "owner") => {
+            ("workbook" | "datasource" | "project" | "flow", "owner") => {
                 Op::Owner { before: need(&c.before_id, "before_id")?, after: need(&c.after_id, "after_id")? }
             }
             ("workbook" | "datasource" | "project", "name") => {
                 Op::Name { before: str_of(&c.before), after: str_of(&c.after) }
             }
-            ("workbook" | "datasource", "tags") => Op::Tags { before: set_of(&c.before)?, after: set_of(&c.after)? },
-            ("workbook" | "datasource" | "project", "permissions") => {
+            ("workbook" | "datasource" | "flow", "tags") => {
+                Op::Tags { before: set_of(&c.before)?, after: set_of(&c.after)? }
+            }
+            ("workbook" | "datasource" | "project" | "flow", "permissions") => {
                 Op::Permissions { before: rules_of(&c.before)?, after: rules_of(&c.after)? }
             }
             ("project", "content_permissions") => {
@@ -525,6 +529,11 @@ pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions:
             Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
             Err(e) => return Err(e.into()),
         },
+        "flow" => match client.flow(&FlowId::new(id)).await {
+            Ok(f) => fill_content(&mut img, f.name, f.project, f.owner, f.tags, f.updated_at),
+            Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
+            Err(e) => return Err(e.into()),
+        },
         "project" => match find_project(client, id).await? {
             Some(p) => {
                 img.name = p.name;
@@ -554,7 +563,7 @@ pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions:
         }
         other => return Err(OpError::Unsupported(format!("items of type '{other}'"))),
     }
-    if with_permissions && matches!(kind, "workbook" | "datasource" | "project") {
+    if with_permissions && matches!(kind, "workbook" | "datasource" | "project" | "flow") {
         let caps = client.permissions(content_kind(kind)?, id).await?;
         img.permissions = Some(caps2(&caps));
     }
@@ -601,6 +610,10 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
                     let u = DatasourceUpdate { project_id: Some(ProjectId::new(to)), ..Default::default() };
                     client.update_datasource(&DatasourceId::new(id), &u).await?;
                 }
+                "flow" => {
+                    let u = FlowUpdate { project_id: Some(ProjectId::new(to)), ..Default::default() };
+                    client.update_flow(&FlowId::new(id), &u).await?;
+                }
                 _ => {
                     let u = ProjectUpdate { parent_id: Some(Some(ProjectId::new(to))), ..Default::default() };
                     client.update_project(&ProjectId::new(id), &u).await?;
@@ -615,6 +628,10 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
             "datasource" => {
                 let u = DatasourceUpdate { owner_id: Some(UserId::new(after)), ..Default::default() };
                 client.update_datasource(&DatasourceId::new(id), &u).await?;
+            }
+            "flow" => {
+                let u = FlowUpdate { owner_id: Some(UserId::new(after)), ..Default::default() };
+                client.update_flow(&FlowId::new(id), &u).await?;
             }
             _ => {
                 let u = ProjectUpdate { owner_id: Some(UserId::new(after)), ..Default::default() };
@@ -1008,6 +1025,29 @@ mod tests {
         assert_eq!(classify(&op, &done, None), State::After);
         let inv = op.inverse(None).unwrap();
         assert_eq!(classify(&inv, &done, None), State::Before);
+    }
+
+    #[test]
+    fn flow_owner_and_project_changes_are_ops_and_names_are_not() {
+        let change = |field: &str| Change {
+            item: "f".into(),
+            field: field.into(),
+            before: Value::String("jsmith".into()),
+            after: Value::String("tbaker".into()),
+            before_id: Some("u1".into()),
+            after_id: Some("u2".into()),
+            after_ref: None,
+        };
+        let op = Op::from_change("flow", &change("owner")).unwrap();
+        assert_eq!(op, Op::Owner { before: "u1".into(), after: "u2".into() });
+        let live = Image { kind: "flow".into(), ..img() };
+        assert_eq!(classify(&op, &live, None), State::Before);
+        let moved = Image { owner_id: Some("u2".into()), ..live.clone() };
+        assert_eq!(classify(&op, &moved, None), State::After);
+        assert_eq!(classify(&op.inverse(None).unwrap(), &moved, None), State::Before);
+        assert!(matches!(Op::from_change("flow", &change("project")).unwrap(), Op::Project { .. }));
+        // The REST API cannot rename a flow.
+        assert!(Op::from_change("flow", &change("name")).is_err());
     }
 
     #[test]

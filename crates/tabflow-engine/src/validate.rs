@@ -31,9 +31,11 @@ pub struct Facts {
     pub items: HashMap<String, (String, String, Vec<String>, u64)>,
     /// user id → content they own (for "never delete a user who still owns content")
     pub owned: HashMap<String, usize>,
-    /// workbook/datasource id → (type, name): Tableau refuses two items of one type with
+    /// workbook/datasource/flow id → (type, name): Tableau refuses two items of one type with
     /// the same name in one project, so moves are checked for clashes.
     pub names: HashMap<String, (String, String)>,
+    /// user id → site role (who may own what: a flow's owner needs a Creator license)
+    pub roles: HashMap<String, String>,
 }
 
 impl Facts {
@@ -41,6 +43,7 @@ impl Facts {
     pub fn from_site(site: &Site, signed_in: &str) -> Facts {
         let mut f = Facts { signed_in_user: signed_in.into(), ..Facts::default() };
         f.site_role = site.users.iter().find(|u| u.name == signed_in).map(|u| u.site_role.clone()).unwrap_or_default();
+        f.roles = site.users.iter().map(|u| (u.id.clone(), u.site_role.clone())).collect();
         for p in &site.projects {
             f.projects.insert(p.id.clone(), (p.name.clone(), p.parent_id.clone()));
             f.items.insert(p.id.clone(), (p.owner_id.clone(), p.parent_id.clone().unwrap_or_default(), vec![], 0));
@@ -75,6 +78,12 @@ impl Facts {
             f.names.insert(d.id.clone(), ("datasource".into(), d.name.clone()));
             f.audience.entry(d.id.clone()).or_default().insert(d.owner_id.clone());
             *f.owned.entry(d.owner_id.clone()).or_default() += 1;
+        }
+        for x in &site.flows {
+            f.items.insert(x.id.clone(), (x.owner_id.clone(), x.project_id.clone(), x.tags.clone(), 0));
+            f.names.insert(x.id.clone(), ("flow".into(), x.name.clone()));
+            f.audience.entry(x.id.clone()).or_default().insert(x.owner_id.clone());
+            *f.owned.entry(x.owner_id.clone()).or_default() += 1;
         }
         for p in &site.permissions {
             if !p.capabilities.values().any(|m| *m == tabflow_site::Mode::Allow) {
@@ -314,6 +323,33 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
     let mut perm_problems = 0;
     let created_by_plan: BTreeSet<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
     for s in plan.steps.iter().filter(|s| s.is_write()) {
+        // Tableau refuses a flow owner without a Creator license (403141): refuse the plan first.
+        let refused: Vec<&crate::plan::Change> = s
+            .changes
+            .iter()
+            .filter(|c| c.field == "owner" && s.item(&c.item).is_some_and(|i| i.kind == "flow"))
+            .filter(|c| {
+                c.after_id
+                    .as_ref()
+                    .and_then(|u| facts.roles.get(u))
+                    .is_some_and(|r| !tabflow_wire::capability::can_own_flows(r))
+            })
+            .collect();
+        if !refused.is_empty() {
+            perm_problems += 1;
+            findings.push(finding(
+                Check::Permissions,
+                Level::Error,
+                format!(
+                    "step {} makes {} the owner of {}; a flow's owner needs a Creator license (Creator, SiteAdministratorCreator or ServerAdministrator) — pick another owner or leave the flows out",
+                    s.id,
+                    refused.iter().map(|c| c.after.as_str().unwrap_or("?")).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", "),
+                    plural(refused.len(), "flow", "flows"),
+                ),
+                Some(&s.id),
+                refused.iter().map(|c| c.item.clone()).collect(),
+            ));
+        }
         let fields: BTreeSet<&str> = s.changes.iter().map(|c| c.field.as_str()).collect();
         let admin_only: Vec<&str> =
             fields.iter().copied().filter(|f| matches!(*f, "owner" | "site_role" | "groups")).collect();
@@ -723,6 +759,49 @@ mod tests {
                 assert!(clash_errors(&p).is_empty(), "{:?}", p.validation.findings);
             }
         }
+    }
+
+    #[test]
+    fn a_flow_owner_without_a_creator_license_is_refused() {
+        let site = tabflow_site::generate::demo();
+        let facts = Facts::from_site(&site, "admin");
+        let flow = &site.flows[0];
+        let from = site.users.iter().find(|u| u.id == flow.owner_id).unwrap();
+        let plan_to = |name: &str| {
+            let to = site.users.iter().find(|u| u.name == name).unwrap();
+            let mut plan = Plan::draft("offboard", SiteRef::default(), vec![]);
+            plan.steps.push(Step {
+                id: "s1".into(),
+                kind: "transfer-ownership".into(),
+                title: "transfer".into(),
+                effect: Effect::Destructive,
+                depends_on: vec![],
+                items: vec![Item {
+                    kind: "flow".into(),
+                    id: flow.id.clone(),
+                    name: flow.name.clone(),
+                    ..Item::default()
+                }],
+                changes: vec![Change {
+                    item: flow.id.clone(),
+                    field: "owner".into(),
+                    before: Value::String(from.name.clone()),
+                    after: Value::String(to.name.clone()),
+                    before_id: Some(from.id.clone()),
+                    after_id: Some(to.id.clone()),
+                    after_ref: None,
+                }],
+                rollback: RollbackClass::Exact,
+                details: Value::Null,
+            });
+            plan
+        };
+        let refused = validate(plan_to("jdoe"), &facts, &Policy::default()).unwrap_err();
+        let e: Vec<&Finding> = refused.validation.findings.iter().filter(|f| f.level == Level::Error).collect();
+        assert_eq!(e.len(), 1, "{:?}", refused.validation.findings);
+        assert!(e[0].message.contains("Creator license") && e[0].message.contains("jdoe"), "{}", e[0].message);
+        assert_eq!(e[0].items, vec![flow.id.clone()]);
+        assert!(validate(plan_to("tbaker"), &facts, &Policy::default()).is_ok(), "a Creator may own it");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::model::*;
 pub struct Change {
     /// `added`, `removed` or `changed`.
     pub kind: String,
-    /// `site`, `user`, `group`, `project`, `datasource`, `workbook`, `view`, `permission`,
+    /// `site`, `user`, `group`, `project`, `datasource`, `workbook`, `flow`, `view`, `permission`,
     /// `default-permission`, `subscription`, `webhook`, `favorite`, `data-alert`.
     pub resource: String,
     /// The item's id; for permission rules `kind:id kind:id` of resource and grantee.
@@ -147,6 +147,7 @@ impl<'s> Names<'s> {
                 .chain(s.projects.iter().map(|x| (x.id.as_str(), x.name.as_str())))
                 .chain(s.datasources.iter().map(|x| (x.id.as_str(), x.name.as_str())))
                 .chain(s.workbooks.iter().map(|x| (x.id.as_str(), x.name.as_str())))
+                .chain(s.flows.iter().map(|x| (x.id.as_str(), x.name.as_str())))
                 .chain(views);
             for (id, name) in pairs {
                 m.entry(id).or_insert(name);
@@ -243,7 +244,7 @@ pub fn match_recreated(a: &Site, b: &mut Site) -> Vec<Recreated> {
 }
 
 /// Every difference from `a` to `b`, in a stable order: by resource kind (site, users, groups,
-/// projects, datasources, workbooks, views, permissions, default permissions, subscriptions,
+/// projects, datasources, workbooks, flows, views, permissions, default permissions, subscriptions,
 /// webhooks, favorites, data alerts), then by id, then by field.
 pub fn diff(a: &Site, b: &Site) -> Vec<Change> {
     let mut out = Vec::new();
@@ -292,6 +293,8 @@ pub fn diff(a: &Site, b: &Site) -> Vec<Change> {
         |x| id_of(&x.id),
         |x| x.name.clone(),
     );
+
+    compare(&mut out, &r("flow", &["updated_at"], &["tags"]), &a.flows, &b.flows, |x| id_of(&x.id), |x| x.name.clone());
 
     // Views of workbooks in both sites (an added or removed workbook brings its views along).
     let in_a: HashMap<&str, &Workbook> = a.workbooks.iter().map(|w| (w.id.as_str(), w)).collect();
@@ -497,11 +500,47 @@ mod tests {
         for (x, y) in b.projects.iter_mut().zip(&a.projects) {
             x.created_at = y.created_at;
         }
+        for (x, y) in b.flows.iter_mut().zip(&a.flows) {
+            x.created_at = y.created_at;
+        }
         b.workbooks[0].views[0].total_views += 10;
         b.workbooks[1].revision += 1;
         b.datasources[0].total_hits += 1;
         b.users[3].last_login = None;
         assert_eq!(diff(&a, &b), vec![]);
+    }
+
+    #[test]
+    fn a_flow_owner_change_is_one_change_and_its_tags_are_a_set() {
+        let a = site();
+        assert!(a.flows.len() >= 2, "generated sites have flows");
+        let mut b = a.clone();
+        b.flows[1].tags = vec!["x".into(), "y".into()];
+        let mut a = a;
+        a.flows[1].tags = vec!["y".into(), "x".into()];
+        b.flows.reverse();
+        assert_eq!(diff(&a, &b), vec![], "order and tag order do not matter");
+        let f = a.flows[0].clone();
+        let new_owner = a.users.iter().find(|u| u.id != f.owner_id).unwrap().id.clone();
+        let bf = b.flows.iter_mut().find(|x| x.id == f.id).unwrap();
+        bf.owner_id = new_owner.clone();
+        bf.updated_at = b.now;
+        let changes = diff(&a, &b);
+        assert_eq!(
+            changes,
+            vec![Change {
+                kind: "changed".into(),
+                resource: "flow".into(),
+                id: f.id.clone(),
+                name: f.name.clone(),
+                field: Some("owner_id".into()),
+                before: Some(json!(f.owner_id)),
+                after: Some(json!(new_owner)),
+            }]
+        );
+        b.flows.retain(|x| x.id != f.id);
+        let changes = diff(&a, &b);
+        assert_eq!((changes.len(), changes[0].kind.as_str(), changes[0].resource.as_str()), (1, "removed", "flow"));
     }
 
     #[test]

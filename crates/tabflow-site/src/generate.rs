@@ -1221,6 +1221,7 @@ pub fn generate(opts: &Options) -> Site {
             projects: vec![],
             datasources: Vec::with_capacity(n_workbooks / 15 + 64),
             workbooks: Vec::with_capacity(n_workbooks),
+            flows: vec![],
             permissions: Vec::with_capacity(n_workbooks * 2 + 64),
             subscriptions: Vec::with_capacity(n_workbooks / 20 + 40),
             default_permissions: vec![],
@@ -1245,7 +1246,71 @@ pub fn generate(opts: &Options) -> Site {
     workbooks(&mut g, n_workbooks);
     permissions(&mut g);
     extras(&mut g);
+    flows(&mut g, opts.seed);
     g.site
+}
+
+/// Tableau Prep flows: about one per 40 workbooks (at least two), in the teams' projects,
+/// owned by users whose site role lets them own a flow (a Creator license). John Smith owns
+/// the first one, so offboarding the demo's leaver covers flows too.
+///
+/// Flows draw from a generator of their own, seeded from the site's seed: adding them changed
+/// nothing else a seed produces (ids, names, counts), which many tests rely on.
+fn flows(g: &mut Gen, seed: u64) {
+    const VERBS: &[&str] = &["Clean", "Prep", "Combine", "Enrich", "Reshape", "Deduplicate"];
+    const OUTPUTS: &[&str] = &["Extract", "Staging", "Daily Load", "Weekly Load", "Master Data"];
+    const TAGS: &[&str] = &["etl", "certified-pipeline", "daily", "needs-review"];
+    let mut rng = Rng(seed ^ 0xF10F_5EED_2026_0001);
+    let n = (g.site.workbooks.len() / 40).max(2);
+    let role: HashMap<&str, &str> = g.site.users.iter().map(|u| (u.id.as_str(), u.site_role.as_str())).collect();
+    let may_own =
+        |id: &str| matches!(role.get(id), Some(&("Creator" | "SiteAdministratorCreator" | "ServerAdministrator")));
+    let admin = g.user_id("admin");
+    let mut taken: HashSet<(String, String)> = HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    for k in 0..n {
+        let (team, project, owner) = if k == 0 {
+            let team = TEAMS.iter().find(|t| t.name == "Marketing").expect("Marketing is a team");
+            (team, g.team_projects[team.name].0.clone(), g.jsmith.clone())
+        } else {
+            let team = &TEAMS[(k + rng.below(TEAMS.len())) % TEAMS.len()];
+            let ids = &g.team_projects[team.name].1;
+            let project = ids[rng.below(ids.len())].clone();
+            let creators: Vec<&String> =
+                g.team_members[team.name].iter().filter(|id| **id != g.jsmith && may_own(id)).collect();
+            let owner = if creators.is_empty() { admin.clone() } else { creators[rng.below(creators.len())].clone() };
+            (team, project, owner)
+        };
+        let topic = team.topics[rng.below(team.topics.len())];
+        let base = format!("{} {topic} {}", VERBS[rng.below(VERBS.len())], OUTPUTS[rng.below(OUTPUTS.len())]);
+        let mut name = base.clone();
+        let mut suffix = 2;
+        while !taken.insert((project.clone(), name.clone())) {
+            name = format!("{base} ({suffix})");
+            suffix += 1;
+        }
+        let created = g.now - Duration::seconds(rng.range(30 * 86_400, 700 * 86_400));
+        let updated = created + Duration::seconds(rng.range(0, (g.now - created).num_seconds().max(1)));
+        let tags = if rng.chance(0.3) { vec![TAGS[rng.below(TAGS.len())].to_string()] } else { vec![] };
+        let description = if rng.chance(0.5) {
+            format!("Prepares {topic} data for the {} team's dashboards.", team.name)
+        } else {
+            String::new()
+        };
+        let file_type = if rng.chance(0.7) { "tflx" } else { "tfl" };
+        out.push(Flow {
+            id: rng.luid(),
+            name,
+            project_id: project,
+            owner_id: owner,
+            tags,
+            description,
+            file_type: file_type.into(),
+            created_at: created,
+            updated_at: updated,
+        });
+    }
+    g.site.flows = out;
 }
 
 /// The named people, then generated ones; returns the contractors.
@@ -2055,6 +2120,7 @@ mod tests {
                 .flat_map(|w| std::iter::once(w.id.as_str()).chain(w.views.iter().map(|v| v.id.as_str()))),
         );
         ids.extend(s.subscriptions.iter().map(|x| x.id.as_str()));
+        ids.extend(s.flows.iter().map(|x| x.id.as_str()));
         for id in ids {
             assert!(is_luid(id), "{id:?} is not LUID-shaped");
         }
@@ -2063,6 +2129,13 @@ mod tests {
             assert!(w.created_at <= w.updated_at && w.updated_at <= s.now, "{}", w.name);
             assert!(w.last_viewed_at().is_none_or(|t| t <= s.now && t >= w.created_at - Duration::days(1)));
             assert!((1..=6).contains(&w.views.len()));
+        }
+        for f in &s.flows {
+            assert!(f.created_at <= f.updated_at && f.updated_at <= s.now, "flow {}", f.name);
+        }
+        let mut flow_names = BTreeSet::new();
+        for f in &s.flows {
+            assert!(flow_names.insert((&f.project_id, &f.name)), "flow {} twice in a project", f.name);
         }
         // Names unique within a project, content URLs unique site-wide.
         let mut names = BTreeSet::new();
@@ -2154,6 +2227,14 @@ mod tests {
         assert!(s.projects.iter().any(|p| p.owner_id == john.id));
         assert!(s.subscriptions.iter().filter(|x| x.user_id == john.id).count() >= 2);
         assert!(s.data_alerts.iter().any(|a| a.owner_id == john.id));
+        // Flows: about one per 40 workbooks, John owns one, every owner may own a flow.
+        assert_eq!(s.flows.len(), 847 / 40);
+        assert_eq!(s.flows.iter().filter(|f| f.owner_id == john.id).count(), 1);
+        let creator = |id: &str| {
+            let role = &s.users.iter().find(|u| u.id == id).unwrap().site_role;
+            matches!(role.as_str(), "Creator" | "SiteAdministratorCreator" | "ServerAdministrator")
+        };
+        assert!(s.flows.iter().all(|f| creator(&f.owner_id)), "flow owners hold a Creator license");
         let group = |name: &str| s.groups.iter().find(|g| g.name == name).unwrap();
         assert!(group("Marketing").members.contains(&john.id));
         let doe = s.users.iter().find(|u| u.name == "jdoe").unwrap();
@@ -2285,6 +2366,7 @@ mod tests {
         assert!(s.workbooks.iter().all(|w| (1..=4).contains(&w.views.len())));
         assert!((1000..=2500).contains(&s.permissions.len()), "{}", s.permissions.len());
         assert_eq!(s.subscriptions.len(), 50);
+        assert_eq!(s.flows.len(), 25);
         assert!(s.users.iter().any(|u| u.name == "jsmith"));
         assert_eq!(Site::from_json(&s.to_json()).unwrap(), s);
 

@@ -24,6 +24,10 @@ pub struct Site {
     pub projects: Vec<Project>,
     pub datasources: Vec<Datasource>,
     pub workbooks: Vec<Workbook>,
+    /// Extension: Tableau Prep flows (REST `flowType`). Left out when there are none, so a
+    /// site without flows has the same bytes as before flows were modelled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<Flow>,
     pub permissions: Vec<PermissionRule>,
     pub subscriptions: Vec<Subscription>,
     /// Extension: project default permissions per content type.
@@ -188,6 +192,24 @@ pub struct Workbook {
     /// Extension: number of published revisions (1 = as first published).
     #[serde(default = "default_one")]
     pub revision: u32,
+}
+
+/// Extension: a published Tableau Prep flow, as the REST API's `flowType` describes it
+/// (`<flow id name description webpageUrl fileType createdAt updatedAt><project/><owner/><tags/>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flow {
+    pub id: String,
+    pub name: String,
+    pub project_id: String,
+    pub owner_id: String,
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// `tfl` or `tflx` (a packaged flow, with its input files).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub file_type: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 fn default_true() -> bool {
@@ -373,6 +395,9 @@ impl Site {
                 dup("view", &v.id, &mut problems);
             }
         }
+        for f in &self.flows {
+            dup("flow", &f.id, &mut problems);
+        }
         let users: HashSet<&str> = self.users.iter().map(|u| u.id.as_str()).collect();
         let groups: HashSet<&str> = self.groups.iter().map(|g| g.id.as_str()).collect();
         let projects: HashSet<&str> = self.projects.iter().map(|p| p.id.as_str()).collect();
@@ -413,6 +438,14 @@ impl Site {
                 if !datasources.contains(ds.as_str()) {
                     problems.push(format!("workbook {} uses unknown datasource {ds}", w.name));
                 }
+            }
+        }
+        for f in &self.flows {
+            if !projects.contains(f.project_id.as_str()) {
+                problems.push(format!("flow {} is in unknown project {}", f.name, f.project_id));
+            }
+            if !users.contains(f.owner_id.as_str()) {
+                problems.push(format!("flow {} has unknown owner {}", f.name, f.owner_id));
             }
         }
         for r in &self.permissions {
@@ -471,6 +504,10 @@ impl Site {
             for v in &mut w.views {
                 sho(&mut v.last_viewed_at);
             }
+        }
+        for f in &mut self.flows {
+            sh(&mut f.created_at);
+            sh(&mut f.updated_at);
         }
     }
 }

@@ -15,12 +15,13 @@ use serde::Serialize;
 use crate::model::SiteInfo;
 
 /// The document's list sections in field order, and whether an empty one is left out.
-const SECTIONS: [(&str, bool); 11] = [
+const SECTIONS: [(&str, bool); 12] = [
     ("users", false),
     ("groups", false),
     ("projects", false),
     ("datasources", false),
     ("workbooks", false),
+    ("flows", true),
     ("permissions", false),
     ("subscriptions", false),
     ("default_permissions", true),
@@ -153,6 +154,7 @@ mod tests {
             w.item(wb).unwrap();
         }
         w.end().unwrap();
+        w.section("flows", &s.flows).unwrap();
         w.section("permissions", &s.permissions).unwrap();
         w.section("subscriptions", &s.subscriptions).unwrap();
         w.section("default_permissions", &s.default_permissions).unwrap();
@@ -165,6 +167,7 @@ mod tests {
     #[test]
     fn same_bytes_as_the_whole_document() {
         let mut site = crate::generate::demo();
+        assert!(!site.flows.is_empty(), "the demo has flows, so the flows section is written");
         assert_eq!(String::from_utf8(streamed(&site)).unwrap(), site.to_json());
         // empty required sections, empty and present extension sections, odd characters
         site.users[0].full_name = "Zoë \"Q\" O'Neil\nsecond line\t\u{1F600}".into();
@@ -183,8 +186,10 @@ mod tests {
             default_permissions: vec![],
             favorites: vec![],
             data_alerts: vec![],
+            flows: vec![],
             ..empty
         };
+        assert!(!empty.to_json().contains("\"flows\""), "no flows, no section: older files keep their bytes");
         assert_eq!(String::from_utf8(streamed(&empty)).unwrap(), empty.to_json());
     }
 

@@ -78,3 +78,11 @@ pub fn is_admin_role(role: &str) -> bool {
 pub fn can_publish(role: &str) -> bool {
     is_admin_role(role) || matches!(role, "Creator" | "ExplorerCanPublish" | "Publisher" | "ViewerWithPublish")
 }
+
+/// Site roles whose users may own a Tableau Prep flow: flows need a Creator license.
+pub const FLOW_OWNER_ROLES: &[&str] = &["Creator", "SiteAdministratorCreator", "ServerAdministrator"];
+
+/// Whether a user with this site role may own a flow (publish one, or be made its owner).
+pub fn can_own_flows(role: &str) -> bool {
+    FLOW_OWNER_ROLES.contains(&role)
+}

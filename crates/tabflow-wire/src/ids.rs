@@ -69,6 +69,8 @@ ids! {
     DatasourceId,
     /// A view's LUID.
     ViewId,
+    /// A Tableau Prep flow's LUID.
+    FlowId,
     /// A subscription's LUID.
     SubscriptionId,
     /// A background job's LUID.

@@ -79,6 +79,10 @@ pub struct TsResponse {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub views: Option<Views>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flow: Option<Flow>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flows: Option<Flows>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connection: Option<Connection>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connections: Option<Connections>,
@@ -132,6 +136,8 @@ pub struct TsRequest {
     pub workbook: Option<Workbook>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub datasource: Option<Datasource>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flow: Option<Flow>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connection: Option<Connection>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -438,6 +444,39 @@ pub struct Datasource {
 pub struct Datasources {
     #[serde(default)]
     pub datasource: Vec<Datasource>,
+}
+
+/// `<flow id name description webpageUrl fileType createdAt updatedAt><project/><owner/><tags/></flow>`
+/// (REST `flowType`, API 3.3+). An update (`PUT /flows/{id}`) carries only `<project id/>`
+/// and `<owner id/>`; TSC sends both, the project unchanged when only the owner changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flow {
+    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "@description", skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
+    #[serde(rename = "@webpageUrl", skip_serializing_if = "Option::is_none", default)]
+    pub webpage_url: Option<String>,
+    #[serde(rename = "@fileType", skip_serializing_if = "Option::is_none", default)]
+    pub file_type: Option<String>,
+    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<String>,
+    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    pub updated_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub project: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<IdRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tags: Option<Tags>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flows {
+    #[serde(default)]
+    pub flow: Vec<Flow>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -923,6 +962,21 @@ mod tests {
         });
         let x = to_string(&r);
         assert!(x.contains(r#"<serverInfo><productVersion build="b">2025.1.0</productVersion><restApiVersion>3.25</restApiVersion></serverInfo>"#), "{x}");
+    }
+
+    #[test]
+    fn reads_tsc_flow_list_and_update() {
+        // Shapes of TSC's `flow_get.xml` fixture and of its `FlowRequest.update_req`.
+        let x = r#"<?xml version='1.0' encoding='UTF-8'?><tsResponse xmlns="http://tableau.com/api"><pagination pageNumber="1" pageSize="100" totalAvailable="1"/><flows><flow id="587d" name="FlowOne" description="Descriptive" webpageUrl="http://tableauserver/#/flows/1" fileType="tflx" createdAt="2019-06-16T21:43:28Z" updatedAt="2019-06-16T21:43:28Z"><project id="aa23" name="Default"/><owner id="7ebb"/><tags><tag label="i_love_tags"/></tags></flow></flows></tsResponse>"#;
+        let r = parse_response(x).unwrap();
+        let f = &r.flows.unwrap().flow[0];
+        assert_eq!((f.name.as_deref(), f.file_type.as_deref()), (Some("FlowOne"), Some("tflx")));
+        assert_eq!(f.project.as_ref().unwrap().name.as_deref(), Some("Default"));
+        assert_eq!(f.owner.as_ref().unwrap().id.as_deref(), Some("7ebb"));
+        assert_eq!(f.tags.as_ref().unwrap().labels(), vec!["i_love_tags".to_string()]);
+        let req = parse_request(r#"<tsRequest><flow><project id="P" /><owner id="U" /></flow></tsRequest>"#).unwrap();
+        let f = req.flow.unwrap();
+        assert_eq!((f.project.unwrap().id.as_deref(), f.owner.unwrap().id.as_deref()), (Some("P"), Some("U")));
     }
 
     #[test]

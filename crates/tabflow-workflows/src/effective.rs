@@ -414,6 +414,7 @@ mod tests {
             webhooks: vec![],
             favorites: vec![],
             data_alerts: vec![],
+            flows: vec![],
         }
     }
 

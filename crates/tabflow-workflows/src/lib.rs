@@ -910,12 +910,92 @@ impl<'p, 'a> Builder<'p, 'a> {
                 changes.push(owner_change(&p.id, leaver, u));
             }
         }
+        // Flows (Tableau Prep). A flow's owner needs a Creator license, so only users who may
+        // own one are suggested; a named new owner without that license is not overridden: the
+        // flow stays out of the transfer and the plan says why (Tableau would refuse it, 403141).
+        // REST keeps no usage for flows: importance 0, ranked after content with the same score.
+        let flow_owner = |u: &tabflow_site::User| tabflow_wire::capability::can_own_flows(&u.site_role);
+        let flow_teammate = teams
+            .iter()
+            .flat_map(|g| g.members.iter())
+            .filter(|m| **m != leaver.id)
+            .filter_map(|m| self.users.get(m.as_str()).copied())
+            .filter(|u| flow_owner(u))
+            .max_by_key(|u| (owned_count.get(u.id.as_str()).copied().unwrap_or(0), std::cmp::Reverse(u.name.clone())));
+        let suggest_flow = |project_id: &str| -> Result<(&'a tabflow_site::User, String), String> {
+            if let Some(u) = explicit_new {
+                return if flow_owner(u) {
+                    Ok((u, "the new owner you named".into()))
+                } else {
+                    Err(format!(
+                        "{} ({}) is {}; a flow's owner needs a Creator license",
+                        u.full_name, u.name, u.site_role
+                    ))
+                };
+            }
+            let project = self.projects.get(project_id).map(|p| p.name.as_str());
+            if let Some((name, why)) = self.p.learned.owner(project, &team_names)
+                && let Some(u) = site.users.iter().find(|u| u.name == name)
+                && u.id != leaver.id
+                && flow_owner(u)
+            {
+                return Ok((u, why));
+            }
+            if let Some(p) = self.projects.get(project_id)
+                && p.owner_id != leaver.id
+                && let Some(u) = self.users.get(p.owner_id.as_str())
+                && flow_owner(u)
+            {
+                return Ok((u, format!("owner of the project {}", p.name)));
+            }
+            if let Some(u) = flow_teammate {
+                return Ok((u, format!("most active teammate with a Creator license in {}", team_names.join(", "))));
+            }
+            match admin {
+                Some(u) if flow_owner(u) => Ok((u, "site administrator (no teammate has a Creator license)".into())),
+                _ => Err("no teammate, project owner or administrator has a Creator license".into()),
+            }
+        };
+        let mut flows_left: Vec<String> = vec![];
+        for f in site.flows.iter().filter(|f| f.owner_id == leaver.id) {
+            let project = self.project_name(&f.project_id);
+            let target = suggest_flow(&f.project_id);
+            inventory.push(json!({"type": "flow", "id": f.id, "name": f.name, "project": project, "file_type": f.file_type, "usage": "no usage data for flows", "transfer": match &target { Ok((u, _)) => json!(u.name), Err(why) => json!(format!("not transferred: {why}")) }}));
+            match target {
+                Ok((u, why)) => {
+                    importance.insert(f.id.clone(), 0);
+                    items.push(Item {
+                        kind: "flow".into(),
+                        id: f.id.clone(),
+                        name: f.name.clone(),
+                        project: Some(project),
+                        updated_at: Some(f.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                        owner: Some(leaver.full_name.clone()),
+                        reason: Some(format!("→ {} ({why}); Tableau Prep flow, no usage data", u.full_name)),
+                        size: None,
+                    });
+                    changes.push(owner_change(&f.id, leaver, u));
+                }
+                Err(why) => flows_left.push(format!("'{}' in {project} ({why})", f.name)),
+            }
+        }
+        if !flows_left.is_empty() {
+            self.plan.notes.push(format!(
+                "{} of {}'s flows not transferred: {}. Tableau refuses a flow owner without a Creator license. Name a new owner who is a Creator, SiteAdministratorCreator or ServerAdministrator, or change the named owner's site role first, then plan again.",
+                flows_left.len(),
+                leaver.full_name,
+                flows_left.join("; ")
+            ));
+        }
         // Most important first; the rank goes into each reason.
         let n_owned = items.len();
         items.sort_by(|a: &Item, b: &Item| {
             let ia = importance.get(&a.id).copied().unwrap_or(0);
             let ib = importance.get(&b.id).copied().unwrap_or(0);
-            ib.cmp(&ia).then(a.kind.cmp(&b.kind)).then(a.name.cmp(&b.name))
+            ib.cmp(&ia)
+                .then((a.kind == "flow").cmp(&(b.kind == "flow")))
+                .then(a.kind.cmp(&b.kind))
+                .then(a.name.cmp(&b.name))
         });
         for (rank, it) in items.iter_mut().enumerate() {
             if it.kind != "project"
@@ -1078,7 +1158,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             let resources: BTreeSet<(&str, &str)> =
                 grants.iter().map(|r| (r.resource.kind.as_str(), r.resource.id.as_str())).collect();
             for (kind, id) in resources {
-                if !matches!(kind, "workbook" | "datasource" | "project") {
+                if !matches!(kind, "workbook" | "datasource" | "project" | "flow") {
                     continue;
                 }
                 let before = self.rules_of(id);
@@ -1090,6 +1170,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 let name = match kind {
                     "workbook" => site.workbooks.iter().find(|w| w.id == id).map(|w| w.name.clone()),
                     "datasource" => site.datasources.iter().find(|d| d.id == id).map(|d| d.name.clone()),
+                    "flow" => site.flows.iter().find(|f| f.id == id).map(|f| f.name.clone()),
                     _ => site.projects.iter().find(|p| p.id == id).map(|p| p.name.clone()),
                 }
                 .unwrap_or_default();
@@ -1468,6 +1549,51 @@ mod offboard_tests {
         // Projects the leaver owns are still handed over (listed after content).
         let owns_project = site.projects.iter().any(|p| p.owner_id == leaver);
         assert_eq!(transfer.items.iter().any(|i| i.kind == "project"), owns_project);
+    }
+
+    #[test]
+    fn flows_are_inventoried_and_handed_to_a_creator_only() {
+        let site = tabflow_site::generate::demo();
+        let john = site.users.iter().find(|u| u.name == "jsmith").unwrap();
+        let flow = site.flows.iter().find(|f| f.owner_id == john.id).expect("the demo's leaver owns a flow");
+        let owned = site.workbooks.iter().filter(|w| w.owner_id == john.id).count()
+            + site.datasources.iter().filter(|d| d.owner_id == john.id).count()
+            + site.projects.iter().filter(|p| p.owner_id == john.id).count()
+            + site.flows.iter().filter(|f| f.owner_id == john.id).count();
+
+        // A Creator as the new owner: the flow is inventoried and transferred, ranked last
+        // among items of equal (zero) importance: flows have no usage data.
+        let plan = plan_for(&site, json!({"user": "jsmith", "new_owner": "tbaker"}));
+        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        assert!(inv.title.contains(&format!("owns: {owned} items")), "{}", inv.title);
+        let listed = inv.details["owned"].as_array().unwrap().iter().find(|x| x["id"] == flow.id.as_str()).unwrap();
+        assert_eq!((listed["type"].as_str(), listed["transfer"].as_str()), (Some("flow"), Some("tbaker")));
+        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let at = transfer.items.iter().position(|i| i.id == flow.id).expect("the flow is transferred");
+        assert_eq!(transfer.items[at].kind, "flow");
+        assert!(transfer.items[at + 1..].iter().all(|i| i.kind == "flow"), "flows rank after equal content");
+        let c = transfer.changes_of(&flow.id).next().unwrap();
+        assert_eq!((c.field.as_str(), c.after.as_str()), ("owner", Some("tbaker")));
+        assert!(!plan.notes.iter().any(|n| n.contains("flows not transferred")), "{:?}", plan.notes);
+
+        // An Explorer as the new owner: the rest goes to them, the flow stays and the plan says why.
+        let plan = plan_for(&site, json!({"user": "jsmith", "new_owner": "jdoe"}));
+        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        assert!(!transfer.items.iter().any(|i| i.kind == "flow"), "no transfer Tableau would refuse");
+        assert!(transfer.changes.iter().all(|c| c.item != flow.id));
+        assert!(transfer.items.iter().any(|i| i.kind == "workbook"), "the other content still moves");
+        let note = plan.notes.iter().find(|n| n.contains("flows not transferred")).expect("a note says why");
+        assert!(note.contains(&flow.name) && note.contains("Creator license") && note.contains("Explorer"), "{note}");
+        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let listed = inv.details["owned"].as_array().unwrap().iter().find(|x| x["id"] == flow.id.as_str()).unwrap();
+        assert!(listed["transfer"].as_str().unwrap().starts_with("not transferred"), "{listed}");
+
+        // No owner named: the suggestion for a flow is always someone who may own one.
+        let plan = plan_for(&site, json!({"user": "jsmith"}));
+        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let c = transfer.changes_of(&flow.id).next().expect("the flow gets a suggested owner");
+        let to = site.users.iter().find(|u| Some(u.id.as_str()) == c.after_id.as_deref()).unwrap();
+        assert!(tabflow_wire::capability::can_own_flows(&to.site_role), "{} is {}", to.name, to.site_role);
     }
 
     #[test]

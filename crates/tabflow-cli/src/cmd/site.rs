@@ -109,8 +109,9 @@ async fn snapshot(s: Snapshot) -> anyhow::Result<Code> {
     };
     let calls = session.client.calls();
     eprintln!(
-        "snapshot: {} workbooks, {} datasources, {} users, {} groups, {} projects, {} permission rules, {} subscriptions — {} API calls in {:.1} s, peak RSS {:.0} MiB",
+        "snapshot: {} workbooks, {} flows, {} datasources, {} users, {} groups, {} projects, {} permission rules, {} subscriptions — {} API calls in {:.1} s, peak RSS {:.0} MiB",
         summary.workbooks,
+        summary.flows,
         summary.datasources,
         summary.users,
         summary.groups,

@@ -181,6 +181,9 @@ pub(crate) async fn delete_project(shared: Shr, a: Auth, Path((_v, _s, id)): P2)
     let gone_ds: Vec<String> =
         st.site.datasources.iter().filter(|d| doomed.contains(&d.project_id)).map(|d| d.id.clone()).collect();
     remove_content(&mut st, &gone_wbs, &gone_ds);
+    let gone_flows: Vec<String> =
+        st.site.flows.iter().filter(|f| doomed.contains(&f.project_id)).map(|f| f.id.clone()).collect();
+    super::flows::remove_flows(&mut st, &gone_flows);
     st.site.projects.retain(|p| !doomed.contains(&p.id));
     st.drop_rules_where(|r| doomed.contains(&r.resource.id));
     st.site.default_permissions.retain(|r| !doomed.contains(&r.project_id));

@@ -3,6 +3,7 @@
 
 mod auth;
 mod content;
+mod flows;
 mod misc;
 mod permissions;
 mod principals;
@@ -75,6 +76,9 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(&format!("{p}/datasources/{{id}}/content"), get(content::download_datasource))
         .route(&format!("{p}/datasources/{{id}}/revisions"), get(content::datasource_revisions))
         .route(&format!("{p}/datasources/{{id}}/refresh"), post(misc::refresh))
+        // flows
+        .route(&format!("{p}/flows"), get(flows::list_flows))
+        .route(&format!("{p}/flows/{{id}}"), get(flows::get_flow).put(flows::update_flow).delete(flows::delete_flow))
         // views
         .route(&format!("{p}/views"), get(content::list_views))
         .route(&format!("{p}/views/{{id}}"), get(content::get_view))
@@ -111,7 +115,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/-/content/usage-stats", post(misc::usage_stats_batch));
     // Permissions and tags: one set of handlers for every resource kind; the handler reads the
     // kind from the path. Static segments keep the router free of ambiguous parameters.
-    for kind in ["projects", "workbooks", "datasources", "views"] {
+    for kind in ["projects", "workbooks", "datasources", "views", "flows"] {
         r = r
             .route(
                 &format!("{p}/{kind}/{{id}}/permissions"),
@@ -130,7 +134,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     r
 }
 
-/// `project`, `workbook`, `datasource` or `view`, from a site-scoped path.
+/// `project`, `workbook`, `datasource`, `view` or `flow`, from a site-scoped path.
 pub(crate) fn kind_of(uri: &axum::http::Uri) -> &'static str {
     let seg = uri.path().split('/').skip_while(|s| *s != "sites").nth(2).unwrap_or("");
     match seg {
@@ -138,6 +142,7 @@ pub(crate) fn kind_of(uri: &axum::http::Uri) -> &'static str {
         "workbooks" => "workbook",
         "datasources" => "datasource",
         "views" => "view",
+        "flows" => "flow",
         _ => "",
     }
 }

@@ -1,5 +1,5 @@
 //! Explicit permissions (GET, PUT merge, DELETE one capability), project default
-//! permissions, and tags on workbooks, datasources and views.
+//! permissions, and tags on workbooks, datasources, views and flows.
 
 use axum::extract::{OriginalUri, Path};
 use chrono::Utc;
@@ -95,6 +95,7 @@ pub(crate) async fn add_permissions(
     out.workbook = full.workbook;
     out.datasource = full.datasource;
     out.view = full.view;
+    out.flow = full.flow;
     let mut r = xml::TsResponse::new();
     r.permissions = Some(out);
     ok_xml(&r)
@@ -271,7 +272,11 @@ fn tags_of<'a>(st: &'a mut State, kind: &str, id: &str) -> Result<&'a mut Vec<St
             let (wi, vi) = st.view_index(id).map_err(Fail)?;
             Ok(&mut st.site.workbooks[wi].views[vi].tags)
         }
-        _ => Err(Fail(ApiError::bad_request("Tags are supported on workbooks, datasources and views."))),
+        "flow" => {
+            let i = st.flow_index(id).map_err(Fail)?;
+            Ok(&mut st.site.flows[i].tags)
+        }
+        _ => Err(Fail(ApiError::bad_request("Tags are supported on workbooks, datasources, views and flows."))),
     }
 }
 
@@ -286,6 +291,11 @@ fn touch(st: &mut State, kind: &str, id: &str) {
         "datasource" => {
             if let Ok(i) = st.datasource_index(id) {
                 st.site.datasources[i].updated_at = now;
+            }
+        }
+        "flow" => {
+            if let Ok(i) = st.flow_index(id) {
+                st.site.flows[i].updated_at = now;
             }
         }
         _ => {}

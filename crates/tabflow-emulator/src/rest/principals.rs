@@ -148,6 +148,7 @@ pub(crate) async fn delete_user(shared: Shr, a: Auth, Path((_v, _s, id)): P2, q:
     }
     let owns = st.site.workbooks.iter().any(|w| w.owner_id == id)
         || st.site.datasources.iter().any(|d| d.owner_id == id)
+        || st.site.flows.iter().any(|f| f.owner_id == id)
         || st.site.projects.iter().any(|p| p.owner_id == id);
     match map_to {
         Some(to) => {
@@ -159,6 +160,10 @@ pub(crate) async fn delete_user(shared: Shr, a: Auth, Path((_v, _s, id)): P2, q:
             for d in st.site.datasources.iter_mut().filter(|d| d.owner_id == id) {
                 d.owner_id = to.clone();
                 d.updated_at = now;
+            }
+            for f in st.site.flows.iter_mut().filter(|f| f.owner_id == id) {
+                f.owner_id = to.clone();
+                f.updated_at = now;
             }
             for p in st.site.projects.iter_mut().filter(|p| p.owner_id == id) {
                 p.owner_id = to.clone();

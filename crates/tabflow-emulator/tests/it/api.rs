@@ -303,6 +303,8 @@ async fn delete_user_maps_assets_or_refuses() {
     assert!(!after.users.iter().any(|u| u.id == john.id));
     assert_eq!(after.workbooks.iter().filter(|w| w.owner_id == john.id).count(), 0);
     assert!(after.workbooks.iter().filter(|w| w.owner_id == sarah.id).count() >= owned);
+    let johns_flow = snap.flows.iter().find(|f| f.owner_id == john.id).expect("John owns a flow");
+    assert_eq!(after.flows.iter().find(|f| f.id == johns_flow.id).unwrap().owner_id, sarah.id, "flows move too");
     assert!(!after.groups.iter().any(|g| g.members.contains(&john.id)));
     assert!(after.check().is_ok());
 }
