@@ -788,7 +788,7 @@ pub async fn fill_account(client: &Client, img: &mut Image, ops: &[Op]) -> OpRes
     Ok(())
 }
 
-/// What a user still owns, by name (workbooks, datasources, projects), read from the site.
+/// What a user still owns, by name (workbooks, datasources, flows, projects), read from the site.
 pub async fn owned_by(client: &Client, user_id: &str) -> OpResult<Vec<String>> {
     use tabflow_wire::filter::{Filter, Op as By};
     let u = client.user(&UserId::new(user_id)).await?;
@@ -814,6 +814,15 @@ pub async fn owned_by(client: &Client, user_id: &str) -> OpResult<Vec<String>> {
             Ok(now) if mine(&now.owner) => out.push(format!("datasource '{}'", now.name.unwrap_or_default())),
             Ok(_) => {}
             Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for f in client.flows().filter(by_owner()).collect().await? {
+        let Some(id) = f.id else { continue };
+        match client.flow(&FlowId::new(&id)).await {
+            Ok(now) if mine(&now.owner) => out.push(format!("flow '{}'", now.name.unwrap_or_default())),
+            Ok(_) => {}
+            Err(e) if matches!(e.status(), Some(404)) => {}
             Err(e) => return Err(e.into()),
         }
     }

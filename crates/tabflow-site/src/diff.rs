@@ -210,6 +210,7 @@ pub fn match_recreated(a: &Site, b: &mut Site) -> Vec<Recreated> {
         b.projects.iter_mut().for_each(|p| fix(&mut p.owner_id));
         b.datasources.iter_mut().for_each(|d| fix(&mut d.owner_id));
         b.workbooks.iter_mut().for_each(|w| fix(&mut w.owner_id));
+        b.flows.iter_mut().for_each(|f| fix(&mut f.owner_id));
         b.permissions.iter_mut().filter(|r| r.grantee.kind == "user").for_each(|r| fix(&mut r.grantee.id));
         b.default_permissions.iter_mut().filter(|r| r.grantee.kind == "user").for_each(|r| fix(&mut r.grantee.id));
         b.subscriptions.iter_mut().for_each(|s| fix(&mut s.user_id));
