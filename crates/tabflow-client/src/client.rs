@@ -116,6 +116,9 @@ pub(crate) struct Inner {
     /// GET and HEAD calls.
     read_permits: Semaphore,
     bucket: Option<Mutex<Bucket>>,
+    /// After a 429, every call waits until then: the whole client backs off together instead
+    /// of each call hammering the limit on its own.
+    paused_until: std::sync::Mutex<Option<Instant>>,
     pub(crate) calls: AtomicU64,
 }
 
@@ -245,6 +248,7 @@ impl Client {
                 signin_lock: Mutex::new(0),
                 signin_generation: AtomicU64::new(0),
                 bucket,
+                paused_until: std::sync::Mutex::new(None),
                 calls: AtomicU64::new(0),
             }),
         };
@@ -420,6 +424,24 @@ impl Client {
         Ok(session)
     }
 
+    /// Everyone waits while the client is paused after a 429.
+    async fn wait_out_pause(&self) {
+        loop {
+            let until = *self.inner.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t.into()).await,
+                _ => return,
+            }
+        }
+    }
+
+    fn pause_until(&self, t: Instant) {
+        let mut p = self.inner.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none_or(|x| x < t) {
+            *p = Some(t);
+        }
+    }
+
     async fn throttle(&self) {
         let Some(bucket) = &self.inner.bucket else { return };
         let rate = self.inner.config.rate_limit_per_s.unwrap_or(1.0);
@@ -492,7 +514,12 @@ impl Client {
     pub async fn send(&self, req: Request) -> Result<Response> {
         let mut attempt: u32 = 0;
         let mut resigned = false;
+        let mut rate_limited = Duration::ZERO;
+        // Jitter differs per call, so calls failing together do not retry together.
+        let seed = self.inner.calls.load(Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ req.path.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
         loop {
+            self.wait_out_pause().await;
             let generation = self.inner.signin_generation.load(Ordering::SeqCst);
             let session = self.session().await;
             let base = if req.site_scoped {
@@ -527,19 +554,24 @@ impl Client {
                 Ok(resp) => {
                     let text = resp.text();
                     let err = api_error_from(resp.status, &text, &url);
-                    if resp.status == 429 && attempt < self.inner.config.max_retries {
-                        // Not processed: safe to repeat for any method.
+                    if resp.status == 429 && rate_limited < self.inner.config.rate_limit_patience {
+                        // Not processed: safe to repeat for any method, for as long as the
+                        // patience lasts. The whole client pauses, then calls resume spread
+                        // over a little jitter.
                         let detail = match &err {
                             Error::Api { detail, .. } => detail.clone(),
                             _ => String::new(),
                         };
+                        let n = (rate_limited.as_secs_f64() / 0.5) as u32;
                         let wait = retry_after(&resp.headers, &detail).unwrap_or_else(|| {
-                            backoff(self.inner.config.backoff_base, self.inner.config.max_wait, attempt, generation)
+                            backoff(self.inner.config.backoff_base, self.inner.config.max_wait, n, seed)
                         });
                         let wait = wait.min(self.inner.config.max_wait);
+                        self.pause_until(Instant::now() + wait);
+                        let spread = backoff(Duration::from_millis(50), Duration::from_millis(500), 2, seed ^ n as u64);
                         tracing::info!(%url, ?wait, "rate limited (429); waiting");
-                        tokio::time::sleep(wait).await;
-                        attempt += 1;
+                        tokio::time::sleep(wait + spread).await;
+                        rate_limited += wait + spread;
                         continue;
                     }
                     if resp.status == 401 && err.code() == Some("401002") && !resigned {
@@ -556,7 +588,7 @@ impl Client {
                     self.inner.config.backoff_base,
                     self.inner.config.max_wait,
                     attempt,
-                    generation ^ attempt as u64,
+                    seed ^ generation ^ attempt as u64,
                 );
                 tracing::info!(%url, error = %err, ?wait, "transient failure; retrying");
                 tokio::time::sleep(wait).await;

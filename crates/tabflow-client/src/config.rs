@@ -46,6 +46,10 @@ pub struct Config {
     pub backoff_base: Duration,
     /// Longest single wait (backoff or Retry-After).
     pub max_wait: Duration,
+    /// How long in all one call keeps waiting out 429 answers (rate limiting) before it gives
+    /// up. A 429 means the call was not processed, so waiting is always safe; the limit only
+    /// bounds how long a run can stall behind a throttled site.
+    pub rate_limit_patience: Duration,
     /// Force an API version instead of negotiating with `serverInfo`.
     pub api_version: Option<String>,
 }
@@ -63,6 +67,7 @@ impl Config {
             max_retries: 6,
             backoff_base: Duration::from_millis(250),
             max_wait: Duration::from_secs(60),
+            rate_limit_patience: Duration::from_secs(300),
             api_version: None,
         }
     }

@@ -35,6 +35,7 @@ async fn an_account_that_owns_content_is_never_deleted() {
     let w = site.workbooks.iter().find(|w| w.owner_id == owner.id).unwrap();
     let n = site.workbooks.iter().filter(|w| w.owner_id == owner.id).count()
         + site.datasources.iter().filter(|d| d.owner_id == owner.id).count()
+        + site.flows.iter().filter(|f| f.owner_id == owner.id).count()
         + site.projects.iter().filter(|p| p.owner_id == owner.id).count();
     assert!(err.contains(&format!("still owns {n} (workbook '")), "counts and names what it owns: {err}");
     // Still there, still the owner.

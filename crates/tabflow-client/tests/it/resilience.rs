@@ -105,3 +105,29 @@ async fn logs_never_contain_secrets() {
     assert!(!text.contains(&token), "session token leaked into logs");
     assert!(!text.contains("personalAccessTokenSecret"), "sign-in body leaked into logs");
 }
+
+#[tokio::test]
+async fn a_throttled_site_is_waited_out_together_within_the_patience() {
+    let emu = demo().await;
+    let ids: Vec<String> = emu.emulator.snapshot().workbooks.iter().take(60).map(|w| w.id.clone()).collect();
+    let creds = || Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") };
+    let mut cfg = fast(Config::new(emu.url.clone(), "demo", creds()));
+    cfg.max_wait = std::time::Duration::from_secs(2);
+    cfg.max_retries = 1; // 429s are not counted against retries, only against the patience
+    let c = Client::connect(cfg).await.unwrap();
+    set_faults(&emu.url, json!({"rate_limit_per_s": 20})).await;
+    // 60 reads at once against 20 per second: every one gets through.
+    let wids: Vec<tabflow_wire::ids::WorkbookId> = ids.iter().map(|i| i.as_str().into()).collect();
+    let got = futures::future::join_all(wids.iter().map(|id| c.workbook(id))).await;
+    assert!(got.iter().all(|r| r.is_ok()), "{:?}", got.iter().find(|r| r.is_err()));
+
+    // With almost no patience, a call gives up with the 429 (and says so).
+    set_faults(&emu.url, json!({})).await;
+    let mut cfg = fast(Config::new(emu.url.clone(), "demo", creds()));
+    cfg.rate_limit_patience = std::time::Duration::from_millis(1);
+    let impatient = Client::connect(cfg).await.unwrap();
+    set_faults(&emu.url, json!({"rate_limit_per_s": 2})).await;
+    let got = futures::future::join_all(wids.iter().take(20).map(|id| impatient.workbook(id))).await;
+    let refused: Vec<_> = got.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(!refused.is_empty() && refused.iter().all(|e| e.status() == Some(429)), "{refused:?}");
+}
