@@ -841,7 +841,8 @@ fn md_table(o: &mut String, columns: &[&str], rows: impl Iterator<Item = Vec<Str
 }
 
 fn html_table(o: &mut String, class: &str, columns: &[&str], rows: impl Iterator<Item = Vec<String>>) {
-    o.push_str(&format!("<table class=\"{}\">\n<thead><tr>", esc(class)));
+    // Wide tables scroll inside their own box; the page never scrolls sideways.
+    o.push_str(&format!("<div class=\"wide\">\n<table class=\"{}\">\n<thead><tr>", esc(class)));
     for c in columns {
         o.push_str(&format!("<th>{}</th>", esc(c)));
     }
@@ -858,15 +859,16 @@ fn html_table(o: &mut String, class: &str, columns: &[&str], rows: impl Iterator
     if !any {
         o.push_str(&format!("<tr><td colspan=\"{}\" class=\"empty\">none</td></tr>\n", columns.len()));
     }
-    o.push_str("</tbody>\n</table>\n");
+    o.push_str("</tbody>\n</table>\n</div>\n");
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#1f2328;line-height:1.45}\
 h1{font-size:1.6rem;margin-bottom:.5rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.25rem}\
 h3{font-size:1.05rem;margin-top:1.25rem}.sub{color:#57606a;margin-top:0}\
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}\
+dl{display:grid;grid-template-columns:minmax(0,max-content) minmax(0,1fr);gap:.2rem 1rem}dt{font-weight:600;overflow-wrap:anywhere}dd{margin:0;overflow-wrap:anywhere}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;font-size:.9rem}\
-th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}\
+th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+.wide{max-width:100%;overflow-x:auto}code{overflow-wrap:anywhere}\
 th{background:#f6f8fa}tbody tr:nth-child(even){background:#fbfcfd}td.empty{color:#57606a;font-style:italic}\
 footer{margin-top:3rem;color:#57606a;font-size:.8rem}";
 
