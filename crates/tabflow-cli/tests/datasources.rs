@@ -7,12 +7,11 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
-use support::{Emu, run, serve, text};
+use support::{Emu, rest_raw as http, rest_raw_with_head as http_with_head, run, serve, sign_in, text};
 
 fn ok_json(o: &Output, what: &str) -> Value {
     assert!(o.status.success(), "{what} failed: {}\n{}", text(&o.stderr), text(&o.stdout));
@@ -73,54 +72,6 @@ fn subtree(site: &Value, name: &str) -> BTreeSet<String> {
             return out;
         }
     }
-}
-
-/// A tiny HTTP/1.0 client (no chunking) for the REST API.
-fn http(emu: &Emu, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
-    let (code, _, body) = http_with_head(emu, method, path, headers, body);
-    (code, body)
-}
-
-/// [`http`], also answering the response head.
-fn http_with_head(
-    emu: &Emu,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String, Vec<u8>) {
-    let addr = emu.1.trim_start_matches("http://");
-    let mut st = std::net::TcpStream::connect(addr).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    st.write_all(req.as_bytes()).unwrap();
-    st.write_all(body).unwrap();
-    let mut out = vec![];
-    st.read_to_end(&mut out).unwrap();
-    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&out[..split]).into_owned();
-    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (code, head, out[split + 4..].to_vec())
-}
-
-fn attr_after(xml: &str, anchor: &str, name: &str) -> String {
-    let at = xml.find(anchor).unwrap_or_else(|| panic!("no {anchor} in {xml}"));
-    let rest = &xml[at..];
-    let k = rest.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
-    rest[k..k + rest[k..].find('"').unwrap()].to_string()
-}
-
-/// Signs in with the emulator's PAT; answers (token, site id).
-fn sign_in(emu: &Emu) -> (String, String) {
-    let body = r#"<tsRequest><credentials personalAccessTokenName="tabflow" personalAccessTokenSecret="tabflow"><site contentUrl="demo"/></credentials></tsRequest>"#;
-    let (code, out) =
-        http(emu, "POST", "/api/3.25/auth/signin", &[("Content-Type", "application/xml")], body.as_bytes());
-    let xml = text(&out);
-    assert_eq!(code, 200, "{xml}");
-    (attr_after(&xml, "<credentials", "token"), attr_after(&xml, "<site", "id"))
 }
 
 /// The `dbname`s of the `sqlproxy` connections in a workbook file — read here with plain

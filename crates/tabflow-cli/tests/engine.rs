@@ -45,6 +45,16 @@ fn plan_apply_snapshot_rollback_snapshot_equal() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let r1: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r1["status"], "succeeded", "{r1}");
+    // Exactly the planned workbooks moved to the new Archive project and were tagged.
+    let archived = h.join("archived.json");
+    assert!(run(h, &emu, &["site", "snapshot", "--no-usage", "-o", archived.to_str().unwrap()]).status.success());
+    let o = run(h, &emu, &["site", "diff", before.to_str().unwrap(), archived.to_str().unwrap(), "--json"]);
+    let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let planned: std::collections::BTreeSet<String> =
+        moves["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let site: Value = serde_json::from_str(&std::fs::read_to_string(&archived).unwrap()).unwrap();
+    let dest = site["projects"].as_array().unwrap().iter().find(|p| p["name"] == "Archive").unwrap()["id"].clone();
+    only_moved_and_tagged(&d, &planned, dest.as_str().unwrap());
 
     let (offboard, po) = plan_file(h, &emu, OFFBOARD, &[]);
     let kinds: Vec<&str> = po["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();

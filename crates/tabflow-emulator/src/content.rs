@@ -165,6 +165,9 @@ pub struct TwbInfo {
     pub fields_used: Vec<String>,
     /// Worksheet and dashboard names.
     pub worksheets: Vec<String>,
+    /// The sheet type of each of `worksheets`, as views report it: `view`, `dashboard`,
+    /// `story`.
+    pub sheet_types: Vec<String>,
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
@@ -218,6 +221,12 @@ pub fn parse_twb(xml: &str) -> Result<TwbInfo, ContentError> {
             "worksheet" | "dashboard" if parent == "worksheets" || parent == "dashboards" => {
                 if let Some(n) = attr(&e, "name") {
                     info.worksheets.push(n);
+                    let kind = match (name.as_str(), attr(&e, "type").as_deref()) {
+                        ("worksheet", _) => "view",
+                        (_, Some("storyboard")) => "story",
+                        _ => "dashboard",
+                    };
+                    info.sheet_types.push(kind.into());
                 }
             }
             "column" if parent == "datasource-dependencies" => {
@@ -513,6 +522,26 @@ fn unzip_document(filename: &str, data: &[u8], ext: &str) -> Result<String, Cont
     let entry = archive.document(ext).map_err(|e| err(e.to_string()))?;
     let bytes = archive.read(entry).map_err(|e| err(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| err(format!("{} is not UTF-8: {e}", entry.name)))
+}
+
+/// The stand-in for a datasource's extract inside a `.tdsx`: Hyper's file magic and the
+/// datasource it belongs to (the emulator keeps no rows).
+pub fn hyper_placeholder(d: &Datasource) -> Vec<u8> {
+    let mut b = b"HyperFile\0".to_vec();
+    b.extend_from_slice(format!("tabflow emulator extract of {} ({})", d.name, d.id).as_bytes());
+    b
+}
+
+/// Whether a published datasource file carries an extract (a package with a `.hyper` or
+/// `.tde` entry).
+pub fn has_extract(data: &[u8]) -> bool {
+    tabflow_wire::zip::looks_like_zip(data)
+        && tabflow_wire::zip::Archive::parse(data).is_ok_and(|a| {
+            a.entries().iter().any(|e| {
+                let n = e.name.to_ascii_lowercase();
+                n.ends_with(".hyper") || n.ends_with(".tde")
+            })
+        })
 }
 
 /// `Content-Disposition` for downloads (TSC reads the file name from it).

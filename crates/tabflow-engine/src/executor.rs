@@ -131,6 +131,10 @@ pub struct RunReport {
     /// Messages written to the outbox after the run: {"sent", "dry", "failed"}.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<Value>,
+    /// Items this run moved to quarantine: {"items", "purge_after"} (the earliest day
+    /// `tabflow runs purge` deletes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<Value>,
 }
 
 impl RunReport {
@@ -155,6 +159,7 @@ impl RunReport {
             reports: vec![],
             elapsed_ms: started.elapsed().as_millis() as u64,
             notifications: None,
+            staged: None,
         }
     }
 }
@@ -283,7 +288,7 @@ struct Ctx<'a> {
     recorder: Recorder,
     /// step id → id of what it created (projects).
     created: Mutex<HashMap<String, String>>,
-    /// Deleted account id → the id of the account a rollback re-created for it.
+    /// Deleted account (or purged item) id → the id of what a rollback re-created for it.
     recreated: Mutex<HashMap<String, String>>,
     /// Items this run has written (their `updatedAt` moved because of us).
     touched: Mutex<HashSet<String>>,
@@ -304,16 +309,22 @@ impl Ctx<'_> {
         let mut out: Vec<ItemNote> = map
             .iter()
             .map(|(old, new)| {
-                let found = self.plan.steps.iter().find_map(|s| s.item(old).map(|i| (s.id.clone(), i.name.clone())));
-                let (step_id, name) = found.unwrap_or_default();
-                ItemNote {
-                    step_id,
-                    item_id: old.clone(),
-                    name,
-                    reason: format!(
+                let found = self
+                    .plan
+                    .steps
+                    .iter()
+                    .find_map(|s| s.item(old).map(|i| (s.id.clone(), i.name.clone(), i.kind.clone())));
+                let (step_id, name, kind) = found.unwrap_or_default();
+                let reason = if kind == "user" {
+                    format!(
                         "re-created with a new id {new}; Tableau cannot restore a deleted account's id, sign-in history, personal access tokens or custom views"
-                    ),
-                }
+                    )
+                } else {
+                    format!(
+                        "purged, so re-published from the file saved before the delete, with a new id {new}; its revisions, usage counts, favourites, custom views and data alerts cannot be restored"
+                    )
+                };
+                ItemNote { step_id, item_id: old.clone(), name, reason }
             })
             .collect();
         out.sort_by(|a, b| a.item_id.cmp(&b.item_id));
@@ -507,10 +518,17 @@ async fn process_item(
     if let Some(Op::CreateProject { name, parent_id, .. }) = ops.first() {
         return create_project_item(ctx, step, item, name, parent_id.as_deref(), &ops[0]).await;
     }
-    let live = match read_for(ctx.client, &item.kind, &item.id, &ops, with_permissions).await {
+    // A staged delete keeps what a restore from the saved file has to put back: the explicit
+    // permissions and the subscriptions on the item.
+    let staged = step.kind == "stage-delete";
+    let with_permissions = with_permissions || staged;
+    let mut live = match read_for(ctx.client, &item.kind, &item.id, &ops, with_permissions).await {
         Ok(l) => l,
         Err(e) => return Ok(ItemOutcome::Failed(format!("cannot read it: {e}"))),
     };
+    if staged && let Err(e) = ops::fill_for_restore(ctx.client, &mut live).await {
+        return Ok(ItemOutcome::Failed(format!("cannot read what a restore would need: {e}")));
+    }
     let targets: Vec<Option<String>> = ops.iter().map(|o| ctx.target_of(o)).collect();
     let states: Vec<State> = ops.iter().zip(&targets).map(|(o, t)| ops::classify(o, &live, t.as_deref())).collect();
     let tgt = |o: &Op| ctx.target_of(o);
@@ -548,11 +566,8 @@ async fn process_item(
     let mut backup_sha = None;
     let keeps_file = ops.iter().any(Op::needs_file);
     if (step.kind == "stage-delete" || keeps_file) && matches!(item.kind.as_str(), "workbook" | "datasource") {
-        let saved = if keeps_file {
-            ctx.store.backup_of(&ctx.run_id, &item.id).await
-        } else {
-            ctx.store.backup(&item.id).await
-        };
+        // This run's own copy: an older run's file may predate edits made since.
+        let saved = ctx.store.backup_of(&ctx.run_id, &item.id).await;
         match saved {
             Ok(Some(_)) => {}
             _ => {
@@ -652,7 +667,7 @@ async fn process_item(
     if step.kind == "stage-delete" {
         let sha = match backup_sha {
             Some(s) => Some(s),
-            None => ctx.store.backup(&item.id).await?.map(|(_, b)| crate::plan::sha256_hex(&b)),
+            None => ctx.store.backup_of(&ctx.run_id, &item.id).await?.map(|(_, b)| crate::plan::sha256_hex(&b)),
         };
         ctx.store
             .insert_staged(&StagedRow {
@@ -1069,6 +1084,7 @@ impl<'a> Engine<'a> {
             reports: vec![],
             elapsed_ms: 0,
             notifications: None,
+            staged: None,
         };
         if !report.failed.is_empty() {
             let reason = format!(
@@ -1086,6 +1102,11 @@ impl<'a> Engine<'a> {
         }
         if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
             report.notifications = self.notify(ctx, &opts.delivery).await?;
+            let staged: Vec<StagedRow> =
+                self.store.staged().await?.into_iter().filter(|s| s.run_id == ctx.run_id).collect();
+            if let Some(first) = staged.iter().map(|s| s.purge_after).min() {
+                report.staged = Some(json!({"items": staged.len(), "purge_after": first.to_rfc3339()}));
+            }
         }
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         self.close(ctx, &report).await?;
@@ -1332,6 +1353,9 @@ impl<'a> Engine<'a> {
         let live = read_for(ctx.client, &item.kind, &live_id, &ops, with_perm)
             .await
             .map_err(|e| ExecError::Refused(e.to_string()))?;
+        if step.kind == "stage-delete" && !live.exists && matches!(item.kind.as_str(), "workbook" | "datasource") {
+            return self.restore_deleted(ctx, step, item, before).await;
+        }
         let mut to_undo = vec![];
         for op in ops.iter().rev() {
             let target = ctx.target_of(op);
@@ -1490,6 +1514,98 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Undoes a staged delete whose item is gone (purged after the grace period, or deleted by
+    /// someone else): re-publishes this run's saved file into the old project under the old
+    /// name and puts back owner, tags, permissions and subscriptions, then reads it back. The
+    /// item gets a new id; revisions, usage counts, favourites, custom views and data alerts
+    /// cannot be restored, and the outcome says so.
+    async fn restore_deleted(
+        &self,
+        ctx: &Ctx<'_>,
+        step: &Step,
+        item: &Item,
+        before: &Image,
+    ) -> Result<Option<String>, ExecError> {
+        let fail = |msg: String| async move {
+            let en = ctx.entry(step, item, Phase::CompensateFailed, Value::Null, msg.clone());
+            let a = ctx.audit(step, item, "rollback", None, None, &msg);
+            ctx.recorder.write(vec![en], vec![a]).await?;
+            Ok::<_, ExecError>(Some(msg))
+        };
+        let Some((filename, bytes)) = self.store.backup_of(&ctx.run_id, &item.id).await? else {
+            return fail(format!("undo failed: the {} was deleted and this run saved no file of it", item.kind)).await;
+        };
+        let gone = Image { exists: false, ..before.clone() };
+        ctx.recorder
+            .write(
+                vec![ctx.entry(
+                    step,
+                    item,
+                    Phase::CompensateIntent,
+                    serde_json::to_value(&gone).unwrap_or_default(),
+                    "restore from the saved file".into(),
+                )],
+                vec![],
+            )
+            .await?;
+        let (new_id, lost) = match ops::restore_content(ctx.client, before, &filename, &bytes).await {
+            Ok(r) => r,
+            Err(e) => return fail(format!("undo failed: the saved file could not be re-published: {e}")).await,
+        };
+        let mut back = match ops::read_image(ctx.client, &item.kind, &new_id, true).await {
+            Ok(b) => b,
+            Err(e) => return fail(format!("undo failed: the re-published {} cannot be read: {e}", item.kind)).await,
+        };
+        let mut wrong = vec![];
+        if back.name != before.name {
+            wrong.push("name");
+        }
+        if back.project_id != before.project_id {
+            wrong.push("project");
+        }
+        if before.owner_id.is_some() && back.owner_id != before.owner_id {
+            wrong.push("owner");
+        }
+        if before.tags.as_ref().is_some_and(|t| !t.is_empty()) && back.tags != before.tags {
+            wrong.push("tags");
+        }
+        if let Some(p) = &before.permissions {
+            let mut p = p.clone();
+            p.sort();
+            if let Some(b) = &mut back.permissions {
+                b.sort();
+            }
+            if back.permissions.as_ref() != Some(&p) {
+                wrong.push("permissions");
+            }
+        }
+        let back_v = serde_json::to_value(&back).unwrap_or_default();
+        if !wrong.is_empty() {
+            let msg = format!(
+                "the re-published {} {new_id} does not match the before-image ({})",
+                item.kind,
+                wrong.join(", ")
+            );
+            let e = ctx.entry(step, item, Phase::CompensateFailed, back_v, msg.clone());
+            ctx.recorder.write(vec![e], vec![]).await?;
+            return Ok(Some(msg));
+        }
+        let mut outcome = format!(
+            "restored from the saved file as a new {} {new_id} (Tableau gives a re-published item a new id; its revisions, usage counts, favourites, custom views and data alerts are not restored)",
+            item.kind
+        );
+        if !lost.is_empty() {
+            outcome.push_str(&format!("; not restored: {}", lost.join("; ")));
+        }
+        if let Ok(mut m) = ctx.recreated.lock() {
+            m.insert(item.id.clone(), new_id.clone());
+        }
+        let e = ctx.entry(step, item, Phase::Compensated, back_v.clone(), format!("recreated:{new_id}"));
+        let a = ctx.audit(step, item, "rollback", None, Some(back_v), &outcome);
+        ctx.recorder.write(vec![e], vec![a]).await?;
+        Ok(None)
+    }
+
     /// Rolls back a finished (or interrupted) run.
     pub async fn rollback(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
         let run = self.store.run(run_id).await?;
@@ -1641,22 +1757,31 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// What a purge did: deleted, kept (with the reason), and still in the grace period (with the
+/// day it is due).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Purge {
+    pub purged: Vec<String>,
+    pub kept: Vec<String>,
+    pub waiting: Vec<String>,
+}
+
 /// Staged deletes whose grace period has passed: deletes each one that is still in
-/// quarantine and whose backup exists. Answers (purged, kept with reasons).
-pub async fn purge_due(
-    client: &Client,
-    store: &Store,
-    actor: &str,
-    force_now: bool,
-) -> Result<(Vec<String>, Vec<String>), ExecError> {
+/// quarantine, unchanged since, and whose backup exists.
+pub async fn purge_due(client: &Client, store: &Store, actor: &str, force_now: bool) -> Result<Purge, ExecError> {
     let now = Utc::now();
     let mut purged = vec![];
     let mut kept = vec![];
+    let mut waiting = vec![];
     for s in store.staged().await? {
-        if s.purged_at.is_some() || (!force_now && s.purge_after > now) {
+        if s.purged_at.is_some() {
             continue;
         }
-        let backup = store.backup(&s.item_id).await?;
+        if !force_now && s.purge_after > now {
+            waiting.push(format!("{} ({}): due {}", s.name, s.item_id, s.purge_after.format("%Y-%m-%d %H:%M UTC")));
+            continue;
+        }
+        let backup = store.backup_of(&s.run_id, &s.item_id).await?;
         let Some((_, bytes)) = backup else {
             kept.push(format!("{} ({}): no backup in the store, not deleted", s.name, s.item_id));
             continue;
@@ -1664,6 +1789,19 @@ pub async fn purge_due(
         if s.backup_sha256.as_deref().is_some_and(|h| *h != crate::plan::sha256_hex(&bytes)) {
             kept.push(format!("{} ({}): the backup does not match its checksum, not deleted", s.name, s.item_id));
             continue;
+        }
+        // Only what is still where the staged delete put it: an item someone moved out of
+        // quarantine (or renamed, or edited since) was taken back, and is not deleted.
+        match still_quarantined(client, store, &s).await {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                kept.push(format!("{} ({}): {why}, not deleted", s.name, s.item_id));
+                continue;
+            }
+            Err(e) => {
+                kept.push(format!("{} ({}): {e}", s.name, s.item_id));
+                continue;
+            }
         }
         let result = match s.item_type.as_str() {
             "workbook" => client.delete_workbook(&tabflow_wire::ids::WorkbookId::new(&s.item_id)).await,
@@ -1697,5 +1835,41 @@ pub async fn purge_due(
         .await?;
         purged.push(format!("{} ({})", s.name, s.item_id));
     }
-    Ok((purged, kept))
+    Ok(Purge { purged, kept, waiting })
+}
+
+/// Why a staged item is no longer the one the staged delete left (None: it still is): it was
+/// moved out of the quarantine project, renamed, or re-published since. Gone already is fine.
+async fn still_quarantined(client: &Client, store: &Store, s: &StagedRow) -> Result<Option<String>, ExecError> {
+    let journal = store.journal(&s.run_id).await?;
+    let Some(left) = journal
+        .iter()
+        .rev()
+        .find(|e| e.item_id == s.item_id && matches!(e.phase, Phase::Applied | Phase::AlreadyApplied))
+    else {
+        return Ok(Some("the run's journal has no record of moving it to quarantine".into()));
+    };
+    let left: Image = serde_json::from_value(left.image.clone())
+        .map_err(|e| ExecError::Refused(format!("the journal's image of {} is unreadable: {e}", s.item_id)))?;
+    let now = ops::read_image(client, &s.item_type, &s.item_id, false)
+        .await
+        .map_err(|e| ExecError::Refused(e.to_string()))?;
+    if !now.exists {
+        return Ok(None);
+    }
+    if now.project_id != left.project_id {
+        return Ok(Some("it was moved out of the quarantine project after the staged delete".into()));
+    }
+    if now.name != left.name {
+        return Ok(Some(format!("it was renamed to '{}' after the staged delete", now.name.unwrap_or_default())));
+    }
+    // The move into quarantine itself updates it; an edit is a later update (five minutes of
+    // slack for the server's clock).
+    let updated = now.updated_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    if let Some(t) = updated
+        && t.with_timezone(&Utc) > s.quarantined_at + chrono::Duration::minutes(5)
+    {
+        return Ok(Some(format!("it was changed at {t} after the staged delete, so the saved file is out of date")));
+    }
+    Ok(None)
 }

@@ -131,6 +131,12 @@ pub struct Image {
     /// A user's favorites, read before the account is deleted: `[{"label", "type", "id"}]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub favorites: Option<Vec<Value>>,
+    /// What re-publishing a purged item from its saved file has to put back, read before a
+    /// staged delete: `{"description", "show_tabs" (workbooks), "certified",
+    /// "certification_note" (datasources), "views": [{"name", "permissions"}]` (workbooks with
+    /// tabs hidden, whose views carry their own permissions)}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Value>,
 }
 
 /// A published datasource as a repoint names it: the id for people and the validator, the
@@ -905,6 +911,174 @@ pub async fn recreate_user(client: &Client, before: &Image, user: &Value) -> OpR
         }
     }
     Ok(id)
+}
+
+/// Reads what a staged delete would take with the content and a restore from the saved file
+/// has to put back: description, tabs or certification, the views' own permissions (tabs
+/// hidden), and the subscriptions on the item or one of its views (named, so a restore can
+/// find the view again under its new id).
+pub async fn fill_for_restore(client: &Client, img: &mut Image) -> OpResult<()> {
+    if !img.exists || !matches!(img.kind.as_str(), "workbook" | "datasource") {
+        return Ok(());
+    }
+    let mut views: HashMap<String, String> = HashMap::new();
+    if img.kind == "workbook" {
+        let wid = WorkbookId::new(&img.id);
+        let w = client.workbook(&wid).await?;
+        let show_tabs = tabflow_wire::xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true);
+        let mut own = vec![];
+        for v in client.workbook_views(&wid, false).await? {
+            let (Some(id), Some(name)) = (v.id, v.name) else { continue };
+            if !show_tabs {
+                let caps = client.permissions(ContentKind::View, &id).await?;
+                if !caps.is_empty() {
+                    own.push(json!({"name": name, "permissions": caps2(&caps)}));
+                }
+            }
+            views.insert(id, name);
+        }
+        img.restore = Some(json!({"description": w.description, "show_tabs": show_tabs, "views": own}));
+    } else {
+        let d = client.datasource(&DatasourceId::new(&img.id)).await?;
+        img.restore = Some(json!({
+            "description": d.description,
+            "certified": tabflow_wire::xml::parse_bool(d.is_certified.as_deref()).unwrap_or(false),
+            "certification_note": d.certification_note,
+        }));
+    }
+    let subs = client.subscriptions().collect().await?;
+    img.subscriptions = Some(
+        subs.iter()
+            .filter_map(|s| {
+                let cid = s.content.as_ref().map(|c| c.id.as_str())?;
+                let mut v = subscription_value(s);
+                if cid == img.id {
+                    Some(v)
+                } else {
+                    let name = views.get(cid)?;
+                    v["view_name"] = json!(name);
+                    Some(v)
+                }
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+/// Re-publishes a purged item from the file saved before it was deleted, into its old project
+/// under its old name, and puts back what the before-image holds: owner, tags, explicit
+/// permissions, and the subscriptions on it (on views, matched by view name). Answers the new
+/// id (Tableau gives a re-published item a new one) and what could not be put back.
+pub async fn restore_content(
+    client: &Client,
+    before: &Image,
+    filename: &str,
+    bytes: &[u8],
+) -> OpResult<(String, Vec<String>)> {
+    let name = before.name.clone().ok_or_else(|| OpError::Missing("the journal has no name for it".into()))?;
+    let project =
+        before.project_id.clone().ok_or_else(|| OpError::Missing("the journal has no project for it".into()))?;
+    let kind = content_kind(&before.kind)?;
+    let clash = |e: &tabflow_client::Error| e.status() == Some(409);
+    let extra = |k: &str| before.restore.as_ref().and_then(|r| r.get(k)).filter(|v| !v.is_null());
+    let mut lost = vec![];
+    let (id, views) = match before.kind.as_str() {
+        "workbook" => {
+            let w = match client.publish_workbook(&ProjectId::new(&project), &name, filename, bytes, false).await {
+                Ok(w) => w,
+                Err(e) if clash(&e) => {
+                    return Err(OpError::Missing(format!(
+                        "a workbook named '{name}' is in its old project again; rename or move that one, then run the rollback again"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let id = w.id.clone().ok_or_else(|| OpError::Missing("the re-published workbook has no id".into()))?;
+            let views: HashMap<String, String> = match w.views {
+                Some(v) => v.view.into_iter().filter_map(|v| Some((v.name?, v.id?))).collect(),
+                None => client
+                    .workbook_views(&WorkbookId::new(&id), false)
+                    .await?
+                    .into_iter()
+                    .filter_map(|v| Some((v.name?, v.id?)))
+                    .collect(),
+            };
+            let u = WorkbookUpdate {
+                owner_id: before.owner_id.as_deref().map(UserId::new),
+                description: extra("description").and_then(Value::as_str).map(str::to_string),
+                show_tabs: extra("show_tabs").and_then(Value::as_bool),
+                ..Default::default()
+            };
+            client.update_workbook(&WorkbookId::new(&id), &u).await?;
+            for v in extra("views").and_then(Value::as_array).into_iter().flatten() {
+                let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
+                let caps: Vec<Capability2> =
+                    serde_json::from_value(v.get("permissions").cloned().unwrap_or_default()).unwrap_or_default();
+                match views.get(name) {
+                    Some(vid) => {
+                        let caps: Vec<Capability> = caps.iter().map(Capability::from).collect();
+                        client.set_permissions(ContentKind::View, vid, &caps).await?;
+                    }
+                    None => lost.push(format!("the permissions of the view '{name}': the file has no such view")),
+                }
+            }
+            (id, views)
+        }
+        "datasource" => {
+            let d = match client.publish_datasource(&ProjectId::new(&project), &name, filename, bytes, false).await {
+                Ok(d) => d,
+                Err(e) if clash(&e) => {
+                    return Err(OpError::Missing(format!(
+                        "a datasource named '{name}' is in its old project again; rename or move that one, then run the rollback again"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let id = d.id.clone().ok_or_else(|| OpError::Missing("the re-published datasource has no id".into()))?;
+            let certified = extra("certified").and_then(Value::as_bool);
+            let u = DatasourceUpdate {
+                owner_id: before.owner_id.as_deref().map(UserId::new),
+                description: extra("description").and_then(Value::as_str).map(str::to_string),
+                certified,
+                certification_note: if certified == Some(true) {
+                    extra("certification_note").and_then(Value::as_str).map(str::to_string)
+                } else {
+                    None
+                },
+                ..Default::default()
+            };
+            client.update_datasource(&DatasourceId::new(&id), &u).await?;
+            (id, HashMap::new())
+        }
+        other => return Err(OpError::Unsupported(format!("restoring items of type '{other}'"))),
+    };
+    let tags: Vec<String> = before.tags.iter().flatten().cloned().collect();
+    if !tags.is_empty() {
+        client.add_tags(kind, &id, &tags).await?;
+    }
+    if let Some(p) = &before.permissions {
+        let caps: Vec<Capability> = p.iter().map(Capability::from).collect();
+        client.set_permissions(kind, &id, &caps).await?;
+    }
+    for s in before.subscriptions.iter().flatten() {
+        let user = s.get("user_id").and_then(Value::as_str).unwrap_or_default();
+        let subject = s.get("subject").and_then(Value::as_str).unwrap_or_default();
+        let schedule = s.get("schedule").and_then(Value::as_str).unwrap_or_default();
+        let (ctype, cid) = match s.get("view_name").and_then(Value::as_str) {
+            Some(v) => match views.get(v) {
+                Some(vid) => ("view", vid.clone()),
+                None => {
+                    lost.push(format!("the subscription '{subject}': the file has no view '{v}' any more"));
+                    continue;
+                }
+            },
+            None => (before.kind.as_str(), id.clone()),
+        };
+        if let Err(e) = client.create_subscription(&UserId::new(user), ctype, &cid, subject, schedule).await {
+            lost.push(format!("the subscription '{subject}': {e}"));
+        }
+    }
+    Ok((id, lost))
 }
 
 /// Publishes `bytes` over the workbook `id` (same name and project, overwrite) and puts back

@@ -589,7 +589,9 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
                 if let Some(a) = &c.after_id {
                     projects.insert(a.clone());
                 } else if let Some(r) = &c.after_ref {
-                    projects.insert(format!("(created by {r})"));
+                    let name =
+                        c.after.as_str().map(str::to_string).unwrap_or_else(|| format!("the project {r} creates"));
+                    projects.insert(format!("{name} (new)"));
                 }
             }
         }

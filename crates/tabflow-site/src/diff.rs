@@ -163,10 +163,11 @@ impl<'s> Names<'s> {
 }
 
 /// An item of `b` that re-creates an item of `a` under a new id (a rollback re-created a
-/// deleted account, or a subscription with it).
+/// deleted account, or a subscription with it, or re-published a purged workbook or
+/// datasource from its saved file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recreated {
-    /// `user` or `subscription`.
+    /// `user`, `workbook`, `datasource` or `subscription`.
     pub resource: String,
     pub name: String,
     /// The id in `a`.
@@ -177,9 +178,10 @@ pub struct Recreated {
 
 /// Rewrites `b` so that items re-created under new ids compare as the items of `a` they
 /// replace: a user of `b` whose id is not in `a` but whose name is (case-insensitively) the
-/// name of a user of `a` that is gone from `b`; then subscriptions the same way, by user,
-/// content and subject. Every reference to a mapped user (owners, group members, grants,
-/// subscriptions, favorites, alerts, webhooks) is rewritten. Answers what was mapped, so a
+/// name of a user of `a` that is gone from `b`; workbooks and datasources by project and
+/// name; then subscriptions the same way, by user, content and subject. Every reference to a
+/// mapped user (owners, group members, grants, subscriptions, favorites, alerts, webhooks) or
+/// item (grants, subscriptions, favorites, alerts, workbook connections) is rewritten. Answers what was mapped, so a
 /// diff can say it rather than hide it.
 pub fn match_recreated(a: &Site, b: &mut Site) -> Vec<Recreated> {
     let mut out = vec![];
@@ -220,6 +222,77 @@ pub fn match_recreated(a: &Site, b: &mut Site) -> Vec<Recreated> {
             fix(&mut al.owner_id);
             al.recipients.iter_mut().for_each(fix);
         }
+    }
+    // Workbooks and datasources re-published from a saved file (a rollback of a purged staged
+    // delete): a new id whose type, project and name are those of an item gone from `b`. Views
+    // follow by name. Creation date, size and connection ids are the re-published file's by
+    // nature, so they compare as the original's; everything else (content URL, owner, tags, grants)
+    // still shows when it differs.
+    let mut moved: HashMap<String, String> = HashMap::new();
+    {
+        let b_ids: BTreeSet<String> = b.workbooks.iter().map(|w| w.id.clone()).collect();
+        let a_ids: BTreeSet<&str> = a.workbooks.iter().map(|w| w.id.as_str()).collect();
+        let mut gone: HashMap<(String, String), &Workbook> = a
+            .workbooks
+            .iter()
+            .filter(|w| !b_ids.contains(&w.id))
+            .map(|w| ((w.project_id.clone(), w.name.to_lowercase()), w))
+            .collect();
+        for w in b.workbooks.iter_mut().filter(|w| !a_ids.contains(w.id.as_str())) {
+            let Some(old) = gone.remove(&(w.project_id.clone(), w.name.to_lowercase())) else { continue };
+            out.push(Recreated {
+                resource: "workbook".into(),
+                name: w.name.clone(),
+                before_id: old.id.clone(),
+                after_id: w.id.clone(),
+            });
+            moved.insert(w.id.clone(), old.id.clone());
+            w.id = old.id.clone();
+            w.created_at = old.created_at;
+            w.size = old.size;
+            for v in &mut w.views {
+                if let Some(ov) = old.views.iter().find(|x| x.name == v.name) {
+                    moved.insert(v.id.clone(), ov.id.clone());
+                    v.id = ov.id.clone();
+                }
+            }
+        }
+    }
+    {
+        let b_ids: BTreeSet<String> = b.datasources.iter().map(|d| d.id.clone()).collect();
+        let a_ids: BTreeSet<&str> = a.datasources.iter().map(|d| d.id.as_str()).collect();
+        let mut gone: HashMap<(String, String), &Datasource> = a
+            .datasources
+            .iter()
+            .filter(|d| !b_ids.contains(&d.id))
+            .map(|d| ((d.project_id.clone(), d.name.to_lowercase()), d))
+            .collect();
+        for d in b.datasources.iter_mut().filter(|d| !a_ids.contains(d.id.as_str())) {
+            let Some(old) = gone.remove(&(d.project_id.clone(), d.name.to_lowercase())) else { continue };
+            out.push(Recreated {
+                resource: "datasource".into(),
+                name: d.name.clone(),
+                before_id: old.id.clone(),
+                after_id: d.id.clone(),
+            });
+            moved.insert(d.id.clone(), old.id.clone());
+            d.id = old.id.clone();
+            d.created_at = old.created_at;
+            d.size = old.size;
+            d.connection.id = old.connection.id.clone();
+        }
+    }
+    if !moved.is_empty() {
+        let fix = |id: &mut String| {
+            if let Some(n) = moved.get(id.as_str()) {
+                *id = n.clone();
+            }
+        };
+        b.permissions.iter_mut().for_each(|r| fix(&mut r.resource.id));
+        b.subscriptions.iter_mut().for_each(|s| fix(&mut s.content.id));
+        b.favorites.iter_mut().for_each(|f| fix(&mut f.content.id));
+        b.data_alerts.iter_mut().for_each(|al| fix(&mut al.view_id));
+        b.workbooks.iter_mut().flat_map(|w| w.datasource_ids.iter_mut()).for_each(fix);
     }
     // Subscriptions re-created for a user (any user: a rollback re-creates the ones a delete
     // took with it).
@@ -695,5 +768,49 @@ mod tests {
         let mut m3 = b.clone();
         m3.users.iter_mut().find(|u| u.id == new).unwrap().name = "someone-else".into();
         assert!(match_recreated(&a, &mut m3).iter().all(|r| r.resource != "user"));
+    }
+
+    #[test]
+    fn a_republished_workbook_compares_as_the_original_with_its_views_and_references() {
+        let a = crate::generate::demo();
+        let mut b = a.clone();
+        let wi = b.workbooks.iter().position(|w| w.views.len() > 1).unwrap();
+        let old = b.workbooks[wi].clone();
+        let new_id = "0d6d0a5e-bbbb-4bbb-8bbb-444455556666".to_string();
+        let mut view_ids = HashMap::new();
+        {
+            let w = &mut b.workbooks[wi];
+            w.id = new_id.clone();
+            w.created_at = chrono::Utc::now();
+            w.size += 1;
+            for (n, v) in w.views.iter_mut().enumerate() {
+                let id = format!("0d6d0a5e-cccc-4ccc-8ccc-{n:012}");
+                view_ids.insert(v.id.clone(), id.clone());
+                v.id = id;
+            }
+        }
+        let swap = |id: &mut String| {
+            if *id == old.id {
+                *id = new_id.clone();
+            } else if let Some(v) = view_ids.get(id.as_str()) {
+                *id = v.clone();
+            }
+        };
+        b.permissions.iter_mut().for_each(|r| swap(&mut r.resource.id));
+        b.subscriptions.iter_mut().for_each(|s| swap(&mut s.content.id));
+        assert!(!diff(&a, &b).is_empty());
+        let mut m = b.clone();
+        let rec = match_recreated(&a, &mut m);
+        assert_eq!(diff(&a, &m), vec![], "matched: equal");
+        assert!(rec.iter().any(|r| r.resource == "workbook" && r.before_id == old.id && r.after_id == new_id));
+        // Another project, or another name, is not the same workbook.
+        let mut m2 = b.clone();
+        m2.workbooks[wi].name.push_str(" (copy)");
+        assert!(match_recreated(&a, &mut m2).iter().all(|r| r.resource != "workbook"));
+        // A real change on the re-published workbook still shows.
+        let mut m3 = b.clone();
+        m3.workbooks[wi].tags.push("new-tag".into());
+        match_recreated(&a, &mut m3);
+        assert_eq!(diff(&a, &m3).len(), 1);
     }
 }

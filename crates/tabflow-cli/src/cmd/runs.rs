@@ -164,13 +164,32 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             let session = a.connect.open().await?;
             let r = tabflow_engine::executor::purge_due(&session.client, &store, &whoami(), a.now).await;
             session.finish().await?;
-            let (purged, kept) = r.map_err(|e| fail(e.to_string(), "see the audit log"))?;
+            let p = r.map_err(|e| fail(e.to_string(), "see the audit log"))?;
             if a.json {
-                println!("{}", json!({"purged": purged, "kept": kept}));
+                println!("{}", json!({"purged": p.purged, "kept": p.kept, "waiting": p.waiting}));
             } else {
-                println!("Purged {} staged deletes; kept {}.", purged.len(), kept.len());
-                for k in kept {
-                    println!("  kept {k}");
+                println!(
+                    "Purged {} staged deletes; kept {}; {} still in their grace period.",
+                    p.purged.len(),
+                    p.kept.len(),
+                    p.waiting.len()
+                );
+                for x in &p.purged {
+                    println!("  deleted {x}");
+                }
+                for k in &p.kept {
+                    println!("  kept    {k}");
+                }
+                for w in p.waiting.iter().take(20) {
+                    println!("  waiting {w}");
+                }
+                if p.waiting.len() > 20 {
+                    println!("  … and {} more (--json lists all)", p.waiting.len() - 20);
+                }
+                if !p.waiting.is_empty() {
+                    println!(
+                        "Next     `tabflow runs purge --now` deletes them before their day; a rollback of their run brings them back."
+                    );
                 }
             }
             Ok(Code::Ok)

@@ -38,9 +38,11 @@ pub struct Diff {
     /// Print {"equal": bool, "changes": [...]} (with --match-recreated also "recreated").
     #[arg(long)]
     json: bool,
-    /// Compare re-created items as the items they replace: users by name, subscriptions by
-    /// user, content and subject (a rollback of an account deletion re-creates them under new
-    /// ids, which Tableau cannot avoid). The mapped ids are listed.
+    /// Compare re-created items as the items they replace: users by name, workbooks and
+    /// datasources by project and name (with their views by name), subscriptions by user,
+    /// content and subject. A rollback of an account deletion, or of a staged delete after its
+    /// purge, re-creates them under new ids, which Tableau cannot avoid. The mapped ids are
+    /// listed.
     #[arg(long)]
     match_recreated: bool,
 }

@@ -515,6 +515,7 @@ pub fn run_json(r: &RunReport) -> Value {
         "recreated": r.recreated,
         "reports": r.reports,
         "notifications": r.notifications,
+        "staged": r.staged,
         "elapsed_ms": r.elapsed_ms,
     })
 }
@@ -594,6 +595,14 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         if let (Some(f), Some(p)) = (rep["format"].as_str(), rep["path"].as_str()) {
             writeln!(out, "Report   {f:<5} {p}")?;
         }
+    }
+    if let Some(st) = &r.staged {
+        let day = st["purge_after"].as_str().unwrap_or_default().get(..10).unwrap_or_default().to_string();
+        writeln!(
+            out,
+            "Staged   {} items wait in quarantine until {day}; then `tabflow runs purge` deletes each one still there, unchanged, with its backup",
+            st["items"]
+        )?;
     }
     if matches!(r.status, RunStatus::Succeeded | RunStatus::Partial) {
         writeln!(out, "Undo     tabflow runs rollback {}", r.run_id)?;

@@ -234,3 +234,74 @@ pub fn rename_workbook(emu: &Emu, id: &str, name: &str) {
     let r = rest(emu, "PUT", &format!("workbooks/{id}"), &body);
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 }
+
+/// A tiny HTTP/1.0 client (no chunking) for the REST API.
+pub fn rest_raw(emu: &Emu, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    let (code, _, body) = rest_raw_with_head(emu, method, path, headers, body);
+    (code, body)
+}
+
+/// [`rest_raw`], also answering the response head.
+pub fn rest_raw_with_head(
+    emu: &Emu,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let addr = emu.1.trim_start_matches("http://");
+    let mut st = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    std::io::Write::write_all(&mut st, req.as_bytes()).unwrap();
+    std::io::Write::write_all(&mut st, body).unwrap();
+    let mut out = vec![];
+    std::io::Read::read_to_end(&mut st, &mut out).unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (code, head, out[split + 4..].to_vec())
+}
+
+pub fn attr_after(xml: &str, anchor: &str, name: &str) -> String {
+    let at = xml.find(anchor).unwrap_or_else(|| panic!("no {anchor} in {xml}"));
+    let rest = &xml[at..];
+    let k = rest.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    rest[k..k + rest[k..].find('"').unwrap()].to_string()
+}
+
+/// Signs in with the emulator's PAT; answers (token, site id).
+pub fn sign_in(emu: &Emu) -> (String, String) {
+    let body = r#"<tsRequest><credentials personalAccessTokenName="tabflow" personalAccessTokenSecret="tabflow"><site contentUrl="demo"/></credentials></tsRequest>"#;
+    let (code, out) =
+        rest_raw(emu, "POST", "/api/3.25/auth/signin", &[("Content-Type", "application/xml")], body.as_bytes());
+    let xml = text(&out);
+    assert_eq!(code, 200, "{xml}");
+    (attr_after(&xml, "<credentials", "token"), attr_after(&xml, "<site", "id"))
+}
+
+/// Asserts that a `site diff --json` holds exactly the moves of `planned` workbooks to the new
+/// project `dest` with their tags (and grants that follow a locked project), and that project.
+pub fn only_moved_and_tagged(d: &Value, planned: &std::collections::BTreeSet<String>, dest: &str) {
+    for c in d["changes"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap_or_default();
+        let ok = match c["resource"].as_str().unwrap() {
+            "workbook" => planned.contains(id) && matches!(c["field"].as_str(), Some("project_id" | "tags")),
+            "project" => c["kind"] == "added" && id == dest,
+            "permission" | "default-permission" => planned.iter().any(|p| id.contains(p.as_str())) || id.contains(dest),
+            _ => false,
+        };
+        assert!(ok, "a change outside the plan: {c}");
+    }
+    let moved: std::collections::BTreeSet<&str> = d["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["resource"] == "workbook" && c["field"] == "project_id")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(moved, planned.iter().map(String::as_str).collect(), "exactly the planned workbooks moved");
+}

@@ -669,13 +669,14 @@ pub(crate) async fn publish_workbook(shared: Shr, a: Auth, headers: HeaderMap, q
             let views = info
                 .worksheets
                 .iter()
-                .map(|n| tabflow_site::View {
+                .zip(&info.sheet_types)
+                .map(|(n, kind)| tabflow_site::View {
                     id: new_luid(),
                     name: n.clone(),
                     total_views: 0,
                     last_viewed_at: None,
                     tags: vec![],
-                    sheet_type: "view".into(),
+                    sheet_type: kind.clone(),
                 })
                 .collect();
             st.site.workbooks.push(Workbook {
@@ -910,13 +911,22 @@ pub(crate) async fn update_datasource_connection(
     ok_xml(&r)
 }
 
-pub(crate) async fn download_datasource(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
+pub(crate) async fn download_datasource(shared: Shr, _a: Auth, Path((_v, _s, id)): P2, q: Q) -> Res {
     let st = shared.0.read();
     let d = st.datasource(&id).map_err(Fail)?;
     if let Some((name, data)) = st.revisions.get(&id).and_then(|r| r.last()).and_then(|r| r.file.clone()) {
         return Ok(file_response("tableau_datasource", &name, data));
     }
     let tds = crate::content::datasource_tds(&st.site, d);
+    if d.has_extracts
+        && q.0.iter().find(|(k, _)| k == "includeExtract").is_none_or(|(_, v)| !v.eq_ignore_ascii_case("false"))
+    {
+        // With its extract, as Tableau serves it: a .tdsx holding the .tds and the .hyper.
+        let mut z = tabflow_wire::zip::Writer::new();
+        z.add_deflated(&format!("{}.tds", d.name), tds.as_bytes());
+        z.add_deflated(&format!("Data/Extracts/{}.hyper", d.content_url), &crate::content::hyper_placeholder(d));
+        return Ok(file_response("tableau_datasource", &format!("{}.tdsx", d.name), z.finish(b"")));
+    }
     Ok(file_response("tableau_datasource", &format!("{}.tds", d.name), tds.into_bytes()))
 }
 
@@ -941,6 +951,7 @@ pub(crate) async fn publish_datasource(shared: Shr, a: Auth, headers: HeaderMap,
     let doc = crate::content::unpack_document(&p.filename, &p.data)
         .map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let info = crate::content::parse_tds(&doc).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
+    let has_extracts = crate::content::has_extract(&p.data);
     let now = Utc::now();
     let existing = st.site.datasources.iter().position(|d| d.project_id == p.project_id && d.name == p.name);
     let publisher = a.0.user_id.clone();
@@ -954,6 +965,7 @@ pub(crate) async fn publish_datasource(shared: Shr, a: Auth, headers: HeaderMap,
             d.connection.database = info.database.clone();
             d.connection.table = info.table.clone();
             d.connection.custom_sql = info.custom_sql.clone();
+            d.has_extracts = has_extracts;
             if !info.fields.is_empty() {
                 d.fields = info.fields.clone();
             }
@@ -996,7 +1008,7 @@ pub(crate) async fn publish_datasource(shared: Shr, a: Auth, headers: HeaderMap,
                 content_url: url,
                 description: p.description.unwrap_or_default(),
                 created_at: Some(now),
-                has_extracts: false,
+                has_extracts,
                 size: p.data.len() as u64,
                 total_hits: 0,
                 last_accessed_at: None,
