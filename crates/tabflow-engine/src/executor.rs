@@ -1535,6 +1535,10 @@ impl<'a> Engine<'a> {
         let Some((filename, bytes)) = self.store.backup_of(&ctx.run_id, &item.id).await? else {
             return fail(format!("undo failed: the {} was deleted and this run saved no file of it", item.kind)).await;
         };
+        // An earlier attempt of this rollback that was cut off may have published it already.
+        let tried = self.store.journal(&ctx.run_id).await?.iter().any(|e| {
+            e.item_id == item.id && e.phase == Phase::CompensateIntent && e.detail == "restore from the saved file"
+        });
         let gone = Image { exists: false, ..before.clone() };
         ctx.recorder
             .write(
@@ -1548,7 +1552,7 @@ impl<'a> Engine<'a> {
                 vec![],
             )
             .await?;
-        let (new_id, lost) = match ops::restore_content(ctx.client, before, &filename, &bytes).await {
+        let (new_id, lost) = match ops::restore_content(ctx.client, before, &filename, &bytes, tried).await {
             Ok(r) => r,
             Err(e) => return fail(format!("undo failed: the saved file could not be re-published: {e}")).await,
         };

@@ -969,12 +969,18 @@ pub async fn fill_for_restore(client: &Client, img: &mut Image) -> OpResult<()> 
 /// under its old name, and puts back what the before-image holds: owner, tags, explicit
 /// permissions, and the subscriptions on it (on views, matched by view name). Answers the new
 /// id (Tableau gives a re-published item a new one) and what could not be put back.
+///
+/// With `adopt` (an earlier attempt of this rollback published it and was cut off before it
+/// could record so), an item of that name already in the project is taken as the re-published
+/// one instead of a name clash.
 pub async fn restore_content(
     client: &Client,
     before: &Image,
     filename: &str,
     bytes: &[u8],
+    adopt: bool,
 ) -> OpResult<(String, Vec<String>)> {
+    use tabflow_wire::filter::{Filter, Op as By};
     let name = before.name.clone().ok_or_else(|| OpError::Missing("the journal has no name for it".into()))?;
     let project =
         before.project_id.clone().ok_or_else(|| OpError::Missing("the journal has no project for it".into()))?;
@@ -986,6 +992,15 @@ pub async fn restore_content(
         "workbook" => {
             let w = match client.publish_workbook(&ProjectId::new(&project), &name, filename, bytes, false).await {
                 Ok(w) => w,
+                Err(e) if clash(&e) && adopt => {
+                    let same =
+                        client.workbooks().filter(Filter::new().and("name", By::Eq, name.as_str())).collect().await?;
+                    let found = same.into_iter().find(|w| {
+                        w.name.as_deref() == Some(name.as_str())
+                            && w.project.as_ref().and_then(|p| p.id.as_deref()) == Some(project.as_str())
+                    });
+                    found.ok_or(OpError::Client(e))?
+                }
                 Err(e) if clash(&e) => {
                     return Err(OpError::Missing(format!(
                         "a workbook named '{name}' is in its old project again; rename or move that one, then run the rollback again"
@@ -1027,6 +1042,15 @@ pub async fn restore_content(
         "datasource" => {
             let d = match client.publish_datasource(&ProjectId::new(&project), &name, filename, bytes, false).await {
                 Ok(d) => d,
+                Err(e) if clash(&e) && adopt => {
+                    let same =
+                        client.datasources().filter(Filter::new().and("name", By::Eq, name.as_str())).collect().await?;
+                    let found = same.into_iter().find(|d| {
+                        d.name.as_deref() == Some(name.as_str())
+                            && d.project.as_ref().and_then(|p| p.id.as_deref()) == Some(project.as_str())
+                    });
+                    found.ok_or(OpError::Client(e))?
+                }
                 Err(e) if clash(&e) => {
                     return Err(OpError::Missing(format!(
                         "a datasource named '{name}' is in its old project again; rename or move that one, then run the rollback again"
@@ -1060,6 +1084,8 @@ pub async fn restore_content(
         let caps: Vec<Capability> = p.iter().map(Capability::from).collect();
         client.set_permissions(kind, &id, &caps).await?;
     }
+    // A retry must not subscribe anyone twice.
+    let live_subs = if adopt { client.subscriptions().collect().await? } else { vec![] };
     for s in before.subscriptions.iter().flatten() {
         let user = s.get("user_id").and_then(Value::as_str).unwrap_or_default();
         let subject = s.get("subject").and_then(Value::as_str).unwrap_or_default();
@@ -1074,6 +1100,14 @@ pub async fn restore_content(
             },
             None => (before.kind.as_str(), id.clone()),
         };
+        let there = live_subs.iter().any(|x| {
+            x.user.as_ref().and_then(|u| u.id.as_deref()) == Some(user)
+                && x.content.as_ref().is_some_and(|c| c.id == cid)
+                && x.subject.as_deref() == Some(subject)
+        });
+        if there {
+            continue;
+        }
         if let Err(e) = client.create_subscription(&UserId::new(user), ctype, &cid, subject, schedule).await {
             lost.push(format!("the subscription '{subject}': {e}"));
         }
