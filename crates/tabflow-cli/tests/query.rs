@@ -421,5 +421,13 @@ fn ask_with_a_question_ends_with_the_answer() {
     let stdout = text(&out.stdout);
     assert!(stdout.trim_end().ends_with("Nothing to change."), "{stdout}");
 
+    // Without a terminal, a plan that asks is shown once, on stdout, with how to answer.
+    let out = run(home.path(), &emu, &["ask", "Archive Finance workbooks not accessed in 90+ days"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(stdout.matches("Plan p-").count(), 1, "{stdout}");
+    assert!(!stderr.contains("Plan p-"), "{stderr}");
+    assert!(stdout.contains("--answer q1=CHOICE"), "{stdout}");
+
     assert_eq!(writes(&emu), before);
 }

@@ -896,7 +896,8 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
             };
             let plan = vp.plan();
             if let Some(q) = plan.questions.first() {
-                if !a.json {
+                // Shown once: on the terminal before the prompt, or on stdout with the hint.
+                if !a.json && std::io::stdin().is_terminal() {
                     eprint!("{}", render(plan));
                 }
                 let reply = prompt(&format!("? {} [{}]", q.text, q.choices.join("/")));
