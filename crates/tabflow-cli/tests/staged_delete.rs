@@ -188,6 +188,14 @@ fn purge_spares_what_was_taken_back_and_a_rollback_republishes_the_purged_from_b
     let notes = v["recreated"].as_array().unwrap();
     assert_eq!(notes.len(), planned.len() - 1, "{v}");
     assert!(notes.iter().all(|n| n["reason"].as_str().unwrap().contains("revisions, usage counts")), "{v}");
+    // `runs show` gives each item's outcome by name.
+    let shown = text(&run(h, &emu, &["runs", "show", &run_id]).stdout);
+    let name = by_id(&before, "workbooks", planned.iter().find(|id| **id != rescued).unwrap()).unwrap()["name"].clone();
+    assert!(
+        shown.lines().any(|l| l.contains(&format!("{name}")) && l.contains("compensated: re-created as ")),
+        "{shown}"
+    );
+    assert_eq!(shown.matches("re-created as ").count(), planned.len() - 1, "{shown}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tabflow_engine::executor::{RunOptions, whoami};
+use tabflow_engine::store::Phase;
 use tabflow_engine::{Engine, RunStatus, audit};
 
 use super::connect::Connect;
@@ -133,8 +134,48 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
                     "  journal: {}",
                     counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
                 )?;
-                for e in journal.iter().filter(|e| !e.detail.is_empty() && !e.detail.starts_with("created:")).take(30) {
-                    writeln!(out, "  {} {} {} {}: {}", e.step_id, e.item_type, e.item_id, e.phase.as_str(), e.detail)?;
+                // Each item's outcome: its last journal entry, with the item's name from the plan.
+                let plan = store.plan(&run.plan_id).await.ok();
+                let mut order: Vec<(&str, &str)> = vec![];
+                let mut last: std::collections::HashMap<(&str, &str), &tabflow_engine::store::Entry> =
+                    std::collections::HashMap::new();
+                for e in &journal {
+                    let key = (e.step_id.as_str(), e.item_id.as_str());
+                    if last.insert(key, e).is_none() {
+                        order.push(key);
+                    }
+                }
+                for key in order.iter().take(40) {
+                    let e = last[key];
+                    let name = plan
+                        .as_ref()
+                        .and_then(|p| p.steps.iter().find(|s| s.id == e.step_id))
+                        .and_then(|s| s.item(&e.item_id))
+                        .map(|i| i.name.clone())
+                        .unwrap_or_default();
+                    let detail = match e.phase {
+                        Phase::Intent | Phase::CompensateIntent => {
+                            "interrupted after this was announced (resume or roll back)".to_string()
+                        }
+                        _ => match (e.detail.strip_prefix("recreated:"), e.detail.strip_prefix("created:")) {
+                            (Some(new), _) => format!("re-created as {new}"),
+                            (_, Some(new)) => format!("created {new}"),
+                            _ => e.detail.clone(),
+                        },
+                    };
+                    let sep = if detail.is_empty() { "" } else { ": " };
+                    writeln!(
+                        out,
+                        "  {} {} {:?} ({}) {}{sep}{detail}",
+                        e.step_id,
+                        e.item_type,
+                        name,
+                        e.item_id,
+                        e.phase.as_str()
+                    )?;
+                }
+                if order.len() > 40 {
+                    writeln!(out, "  … and {} more items (--json has the whole journal)", order.len() - 40)?;
                 }
             }
             Ok(Code::Ok)
