@@ -300,6 +300,8 @@ struct Ctx<'a> {
     /// for all of them before it ends, and a crash before that is handled by resume, which
     /// re-reads the item and finds it already applied.
     pending: Mutex<Vec<Ack>>,
+    /// The site's subscriptions, read once for the before-images of staged deletes.
+    subscriptions: tokio::sync::OnceCell<Vec<tabflow_wire::xml::Subscription>>,
 }
 
 impl Ctx<'_> {
@@ -526,8 +528,15 @@ async fn process_item(
         Ok(l) => l,
         Err(e) => return Ok(ItemOutcome::Failed(format!("cannot read it: {e}"))),
     };
-    if staged && let Err(e) = ops::fill_for_restore(ctx.client, &mut live).await {
-        return Ok(ItemOutcome::Failed(format!("cannot read what a restore would need: {e}")));
+    if staged {
+        let subs = ctx.subscriptions.get_or_try_init(|| ctx.client.subscriptions().collect()).await;
+        let filled = match subs {
+            Ok(subs) => ops::fill_for_restore(ctx.client, &mut live, subs).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = filled {
+            return Ok(ItemOutcome::Failed(format!("cannot read what a restore would need: {e}")));
+        }
     }
     let targets: Vec<Option<String>> = ops.iter().map(|o| ctx.target_of(o)).collect();
     let states: Vec<State> = ops.iter().zip(&targets).map(|(o, t)| ops::classify(o, &live, t.as_deref())).collect();
@@ -976,6 +985,7 @@ impl<'a> Engine<'a> {
             crash_after: opts.crash_after_intents,
             policy: self.policy.clone(),
             pending: Mutex::new(Vec::new()),
+            subscriptions: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -917,7 +917,14 @@ pub async fn recreate_user(client: &Client, before: &Image, user: &Value) -> OpR
 /// has to put back: description, tabs or certification, the views' own permissions (tabs
 /// hidden), and the subscriptions on the item or one of its views (named, so a restore can
 /// find the view again under its new id).
-pub async fn fill_for_restore(client: &Client, img: &mut Image) -> OpResult<()> {
+///
+/// `subscriptions` is the site's subscription list, read once per run by the caller (listing
+/// them per item would cost a full listing for each staged item).
+pub async fn fill_for_restore(
+    client: &Client,
+    img: &mut Image,
+    subscriptions: &[tabflow_wire::xml::Subscription],
+) -> OpResult<()> {
     if !img.exists || !matches!(img.kind.as_str(), "workbook" | "datasource") {
         return Ok(());
     }
@@ -946,9 +953,9 @@ pub async fn fill_for_restore(client: &Client, img: &mut Image) -> OpResult<()> 
             "certification_note": d.certification_note,
         }));
     }
-    let subs = client.subscriptions().collect().await?;
     img.subscriptions = Some(
-        subs.iter()
+        subscriptions
+            .iter()
             .filter_map(|s| {
                 let cid = s.content.as_ref().map(|c| c.id.as_str())?;
                 let mut v = subscription_value(s);

@@ -21,7 +21,8 @@ async fn a_deleted_workbook_is_republished_once_with_what_it_had() {
     };
     let w = site.workbooks.iter().find(|w| subscribed(w) && !w.tags.is_empty()).expect("a subscribed, tagged workbook");
     let mut before: Image = ops::read_image(&client, "workbook", &w.id, true).await.unwrap();
-    ops::fill_for_restore(&client, &mut before).await.unwrap();
+    let all = client.subscriptions().collect().await.unwrap();
+    ops::fill_for_restore(&client, &mut before, &all).await.unwrap();
     let subs = before.subscriptions.clone().unwrap();
     assert!(!subs.is_empty());
     let (filename, bytes) = client.download_workbook(&WorkbookId::new(&w.id), true).await.unwrap();
@@ -38,7 +39,8 @@ async fn a_deleted_workbook_is_republished_once_with_what_it_had() {
     let mut want = before.permissions.clone();
     sort(&mut want);
     assert_eq!(back.permissions, want);
-    ops::fill_for_restore(&client, &mut back).await.unwrap();
+    let all = client.subscriptions().collect().await.unwrap();
+    ops::fill_for_restore(&client, &mut back, &all).await.unwrap();
     assert_eq!(back.restore.as_ref().unwrap()["description"], before.restore.as_ref().unwrap()["description"]);
     let count = |all: &[tabflow_wire::xml::Subscription]| {
         let views: Vec<String> = back
