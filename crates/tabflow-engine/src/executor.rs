@@ -1795,7 +1795,14 @@ pub async fn purge_due(client: &Client, store: &Store, actor: &str, force_now: b
             waiting.push(format!("{} ({}): due {}", s.name, s.item_id, s.purge_after.format("%Y-%m-%d %H:%M UTC")));
             continue;
         }
-        let backup = store.backup_of(&s.run_id, &s.item_id).await?;
+        // A damaged backup keeps its item (and only its item) from being deleted.
+        let backup = match store.backup_of(&s.run_id, &s.item_id).await {
+            Ok(b) => b,
+            Err(e) => {
+                kept.push(format!("{} ({}): {e}, not deleted", s.name, s.item_id));
+                continue;
+            }
+        };
         let Some((_, bytes)) = backup else {
             kept.push(format!("{} ({}): no backup in the store, not deleted", s.name, s.item_id));
             continue;
