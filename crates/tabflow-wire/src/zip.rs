@@ -526,7 +526,8 @@ mod tests {
         let zip64 = include_bytes!("../testdata/python-zip64.twbx").to_vec();
         let stream = streamed(&[("Book.twb", TWB), ("Data/Extracts/x.hyper", &binary(3000, 7))]);
         let by_hand = handmade(&[("Book.twb", TWB), ("a.bin", &binary(300, 2)), ("b.bin", b"")], true);
-        for (label, bytes) in [("mixed", &locked), ("python", &python), ("zip64", &zip64), ("stream", &stream), ("handmade", &by_hand)]
+        for (label, bytes) in
+            [("mixed", &locked), ("python", &python), ("zip64", &zip64), ("stream", &stream), ("handmade", &by_hand)]
         {
             let a = Archive::parse(bytes).unwrap_or_else(|e| panic!("{label}: {e}"));
             for target in a.entries().iter().filter(|e| !e.is_encrypted()) {
@@ -705,7 +706,8 @@ mod tests {
 
     #[test]
     fn garbage_and_mutations_never_panic() {
-        let seeds = [package(false), package(true), handmade(&[("Book.twb", TWB)], true), streamed(&[("Book.twb", TWB)])];
+        let seeds =
+            [package(false), package(true), handmade(&[("Book.twb", TWB)], true), streamed(&[("Book.twb", TWB)])];
         let mut x: u64 = 0x9E37_79B9;
         let mut next = || {
             x ^= x << 13;
