@@ -391,10 +391,10 @@ fn migration_repoints_a_packaged_workbook_and_rollback_restores_its_bytes() {
     let twb = download(&emu, &auth, &s(&w["id"]));
     let extract: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let mut z = Writer::new();
-    z.add_deflated("Data/Extracts/GL.hyper", &extract);
-    z.add_deflated("Ledger.twb", twb.as_bytes());
-    z.add_deflated("Image/logo.png", b"\x89PNG\r\n\x1a\n");
-    let original = z.finish(b"");
+    z.add_deflated("Data/Extracts/GL.hyper", &extract).unwrap();
+    z.add_deflated("Ledger.twb", twb.as_bytes()).unwrap();
+    z.add_deflated("Image/logo.png", b"\x89PNG\r\n\x1a\n").unwrap();
+    let original = z.finish(b"").unwrap();
     let filename = format!("{}.twbx", s(&w["name"]));
     publish_over(&emu, &auth, w, &filename, &original);
     assert_eq!(download_file(&emu, &auth, &s(&w["id"])), (filename.clone(), original.clone()), "stored as given");

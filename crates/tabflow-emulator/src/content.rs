@@ -661,31 +661,11 @@ mod tests {
     #[test]
     fn packaged_files_stored_and_deflated() {
         let doc = b"<workbook><datasources/></workbook>";
-        // A stored entry, written by hand.
-        let name = b"Book.twb";
-        let mut z = Vec::new();
-        z.extend_from_slice(b"PK\x03\x04");
-        z.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        z.extend_from_slice(&tabflow_wire::zip::crc32(doc).to_le_bytes());
-        z.extend_from_slice(&(doc.len() as u32).to_le_bytes());
-        z.extend_from_slice(&(doc.len() as u32).to_le_bytes());
-        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        z.extend_from_slice(&0u16.to_le_bytes());
-        z.extend_from_slice(name);
-        z.extend_from_slice(doc);
-        let cd = z.len() as u32;
-        z.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
-        z.extend_from_slice(&tabflow_wire::zip::crc32(doc).to_le_bytes());
-        z.extend_from_slice(&(doc.len() as u32).to_le_bytes());
-        z.extend_from_slice(&(doc.len() as u32).to_le_bytes());
-        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        z.extend_from_slice(&[0; 16]);
-        z.extend_from_slice(name);
-        let cd_len = z.len() as u32 - cd;
-        z.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
-        z.extend_from_slice(&cd_len.to_le_bytes());
-        z.extend_from_slice(&cd.to_le_bytes());
-        z.extend_from_slice(&0u16.to_le_bytes());
+        // A stored entry.
+        let mut w = tabflow_wire::zip::Writer::new();
+        w.add_stored("Book.twb", doc).unwrap();
+        let z = w.finish(b"").unwrap();
+        assert_eq!(tabflow_wire::zip::Archive::parse(&z).unwrap().entries()[0].method, 0, "stored");
         assert_eq!(unpack_document("Book.twbx", &z).unwrap(), String::from_utf8(doc.to_vec()).unwrap());
         let e = unpack_document("Book.tdsx", &z).unwrap_err().to_string();
         assert!(e.contains("Book.tdsx") && e.contains("no .tds file"), "{e}");
@@ -695,9 +675,9 @@ mod tests {
         let wb = s.workbooks.iter().find(|w| !w.datasource_ids.is_empty()).unwrap();
         let twb = workbook_twb(&s, wb, "h:80");
         let mut w = tabflow_wire::zip::Writer::new();
-        w.add_deflated("Data/Extracts/x.hyper", &[7; 3000]);
-        w.add_deflated("Sales/Sales.twb", twb.as_bytes());
-        let packed = w.finish(b"");
+        w.add_deflated("Data/Extracts/x.hyper", &[7; 3000]).unwrap();
+        w.add_deflated("Sales/Sales.twb", twb.as_bytes()).unwrap();
+        let packed = w.finish(b"").unwrap();
         assert_eq!(unpack_document("Sales.twbx", &packed).unwrap(), twb);
         assert_eq!(parse_twb(&unpack_document("Sales.twbx", &packed).unwrap()).unwrap(), parse_twb(&twb).unwrap());
         let mut bad = packed.clone();

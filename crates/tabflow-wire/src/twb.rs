@@ -293,10 +293,11 @@ mod tests {
 
     fn twbx(twb_name: &str, twb: &str) -> Vec<u8> {
         let mut w = crate::zip::Writer::new();
-        w.add_deflated("Data/Extracts/x.hyper", &(0..4000u32).map(|i| (i * 31 % 253) as u8).collect::<Vec<_>>());
-        w.add_deflated(twb_name, twb.as_bytes());
-        w.add_deflated("Image/logo.png", b"\x89PNG");
-        w.finish(b"")
+        w.add_deflated("Data/Extracts/x.hyper", &(0..4000u32).map(|i| (i * 31 % 253) as u8).collect::<Vec<_>>())
+            .unwrap();
+        w.add_deflated(twb_name, twb.as_bytes()).unwrap();
+        w.add_deflated("Image/logo.png", b"\x89PNG").unwrap();
+        w.finish(b"").unwrap()
     }
 
     #[test]
@@ -335,8 +336,8 @@ mod tests {
     fn unusable_packages_name_the_file_and_the_problem() {
         let no_twb = {
             let mut w = crate::zip::Writer::new();
-            w.add_deflated("Data/Extracts/x.hyper", b"hyper");
-            w.finish(b"")
+            w.add_deflated("Data/Extracts/x.hyper", b"hyper").unwrap();
+            w.finish(b"").unwrap()
         };
         let e = document("Book.twbx", &no_twb).unwrap_err();
         assert_eq!(

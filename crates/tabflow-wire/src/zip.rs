@@ -2,31 +2,22 @@
 //! write a new archive in which one entry is replaced and every other entry is copied with
 //! its compressed bytes and CRC untouched.
 //!
-//! What is read: stored (0) and deflated (8) entries, located through the central directory
-//! (so local headers whose sizes are deferred to a data descriptor, general-purpose bit 3,
-//! are fine), zip64 sizes, offsets and end records, UTF-8 and legacy names; every inflated
-//! entry is checked against its CRC-32 and its recorded size. Refused with an error naming
-//! the fix: archives spanning several disks, encrypted entries (only when one of them must
-//! be inflated or rewritten), other compression methods (only for an entry that is read).
-//!
-//! What is written: local headers carry the sizes and CRC (bit 3 is cleared and no data
-//! descriptor follows), the central directory keeps each entry's times, attributes, extra
-//! fields and comments, and zip64 records appear only where a size, offset or count needs
-//! them. Inflate and deflate come from `miniz_oxide` (pure Rust); the CRC is a table CRC-32.
+//! A thin layer over the `zip` crate (deflate through flate2's pure-Rust zlib-rs backend):
+//! the crate finds the central directory (zip64, data descriptors, prepended bytes), inflates,
+//! and copies entries raw (`ZipArchive::by_index_raw` + `ZipWriter::raw_copy_file`, which
+//! keeps names, times, attributes, comments and extra fields, and an encrypted entry's data
+//! descriptor). What stays here is tabflow's own: the errors with the fix they name, which
+//! package entry is the document ([`Archive::document`]), the [`READ_LIMIT`] on what is read
+//! into memory, and the CRC-32 and size check of a read entry. That check is done here (with
+//! `crc32fast`, which the crate uses itself) rather than by the crate, whose failure is a bare
+//! "Invalid checksum" without the two values [`Error::Crc`] names.
 
-use std::borrow::Cow;
+use std::io::{Cursor, Read, Write};
 
-const LOCAL: u32 = 0x0403_4b50;
-const CENTRAL: u32 = 0x0201_4b50;
-const END: u32 = 0x0605_4b50;
-const END64: u32 = 0x0606_4b50;
-const LOCATOR64: u32 = 0x0706_4b50;
-/// The extra-field tag of zip64 sizes and offsets.
-const ZIP64_TAG: u16 = 0x0001;
-/// General-purpose flag bits.
-const ENCRYPTED: u16 = 0x0001;
-const DATA_DESCRIPTOR: u16 = 0x0008;
-const UTF8_NAME: u16 = 0x0800;
+use zip::result::ZipError;
+use zip::write::{FileOptions, SimpleFileOptions};
+use zip::{CompressionMethod, DateTime, ExtraField, System, ZipArchive, ZipReadOptions, ZipWriter};
+
 /// An entry read into memory may not inflate to more than this (a `.twb` is XML text).
 pub const READ_LIMIT: u64 = 1 << 30;
 
@@ -69,86 +60,52 @@ pub enum Error {
     /// Several candidate documents at the same depth.
     #[error("the archive holds several {ext} files at the same level ({names}); keep one of them and package it again")]
     Ambiguous { ext: String, names: String },
+    /// The archive being built cannot be written (such as a name given twice).
+    #[error("the archive cannot be written: {0}")]
+    Write(String),
 }
 
 /// Result of zip operations.
 pub type Result<T> = std::result::Result<T, Error>;
 
-const fn crc_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-static CRC_TABLE: [u32; 256] = crc_table();
-
-/// The CRC-32 (IEEE 802.3, as zip uses it) of `data`.
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        c = CRC_TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
-}
-
 fn damaged(what: impl Into<String>) -> Error {
     Error::Damaged(what.into())
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
-}
-
-fn range(b: &[u8], start: u64, len: u64) -> Option<&[u8]> {
-    let start = usize::try_from(start).ok()?;
-    let end = start.checked_add(usize::try_from(len).ok()?)?;
-    b.get(start..end)
-}
-
-/// The extra field without its zip64 block (the writer adds one back where needed), and
-/// the zip64 block's payload.
-fn split_extra(extra: &[u8]) -> (Vec<u8>, Option<&[u8]>) {
-    let mut rest = Vec::with_capacity(extra.len());
-    let mut zip64 = None;
-    let mut at = 0;
-    while at + 4 <= extra.len() {
-        let tag = u16::from_le_bytes([extra[at], extra[at + 1]]);
-        let len = u16::from_le_bytes([extra[at + 2], extra[at + 3]]) as usize;
-        let Some(body) = extra.get(at + 4..at + 4 + len) else { break };
-        if tag == ZIP64_TAG {
-            zip64 = Some(body);
-        } else {
-            rest.extend_from_slice(&extra[at..at + 4 + len]);
+/// What an error of the crate means for the entry `name` (or the whole archive).
+fn crate_error(name: Option<&str>, e: ZipError) -> Error {
+    let at = |detail: String| match name {
+        Some(n) => damaged(format!("{n}: {detail}")),
+        None => damaged(detail),
+    };
+    match e {
+        ZipError::InvalidArchive(m) if m.contains("Multi-disk") => Error::MultiDisk,
+        ZipError::UnsupportedArchive(ZipError::PASSWORD_REQUIRED) => {
+            Error::Encrypted(name.unwrap_or_default().to_string())
         }
-        at += 4 + len;
+        ZipError::CompressionMethodNotSupported(method) => {
+            Error::Method { name: name.unwrap_or_default().to_string(), method }
+        }
+        ZipError::InvalidArchive(m) => at(m.into_owned()),
+        ZipError::Io(io) => at(io.to_string()),
+        other => at(other.to_string()),
     }
-    // A trailing fragment that is not a whole block is kept as it was.
-    rest.extend_from_slice(&extra[at.min(extra.len())..]);
-    (rest, zip64)
+}
+
+/// The method number of a compression method (the crate only names the ones it supports).
+fn method_number(m: CompressionMethod) -> u16 {
+    match m {
+        CompressionMethod::Stored => 0,
+        CompressionMethod::Deflated => 8,
+        #[allow(deprecated)] // the crate's only way to the number of a method it does not know
+        other => other.to_u16(),
+    }
 }
 
 /// One entry of the central directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The name as stored (`/`-separated), decoded as UTF-8 (lossily for legacy names).
+    /// The name as stored (`/`-separated): UTF-8, else decoded as code page 437.
     pub name: String,
     /// Compression method: 0 stored, 8 deflate.
     pub method: u16,
@@ -158,18 +115,11 @@ pub struct Entry {
     pub compressed_size: u64,
     /// Size of the uncompressed data.
     pub size: u64,
-    raw_name: Vec<u8>,
-    made_by: u16,
-    needed: u16,
-    flags: u16,
-    time: u16,
-    date: u16,
-    internal_attributes: u16,
+    index: usize,
+    encrypted: bool,
+    descriptor: bool,
+    modified: Option<DateTime>,
     external_attributes: u32,
-    central_extra: Vec<u8>,
-    local_extra: Vec<u8>,
-    comment: Vec<u8>,
-    data_start: u64,
 }
 
 impl Entry {
@@ -180,16 +130,15 @@ impl Entry {
 
     /// Encrypted (general-purpose bit 0).
     pub fn is_encrypted(&self) -> bool {
-        self.flags & ENCRYPTED != 0
+        self.encrypted
     }
 }
 
 /// A parsed archive over borrowed bytes.
 #[derive(Debug, Clone)]
 pub struct Archive<'a> {
-    bytes: &'a [u8],
+    zip: ZipArchive<Cursor<&'a [u8]>>,
     entries: Vec<Entry>,
-    comment: Vec<u8>,
 }
 
 /// Whether `bytes` start like a zip archive (a local header, or the end record of an
@@ -201,57 +150,32 @@ pub fn looks_like_zip(bytes: &[u8]) -> bool {
 impl<'a> Archive<'a> {
     /// Reads the central directory of `bytes`.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let end = find_end(bytes)?;
-        let disk = u16_at(bytes, end + 4).unwrap_or(0);
-        let cd_disk = u16_at(bytes, end + 6).unwrap_or(0);
-        let here = u16_at(bytes, end + 8).unwrap_or(0);
-        let mut count = u16_at(bytes, end + 10).unwrap_or(0) as u64;
-        let mut cd_size = u32_at(bytes, end + 12).unwrap_or(0) as u64;
-        let mut cd_offset = u32_at(bytes, end + 16).unwrap_or(0) as u64;
-        let comment_len = u16_at(bytes, end + 20).unwrap_or(0) as usize;
-        let comment = bytes.get(end + 22..end + 22 + comment_len).unwrap_or_default().to_vec();
-        let mut cd_limit = end as u64;
-        let locator = end.checked_sub(20).filter(|&l| u32_at(bytes, l) == Some(LOCATOR64));
-        if let Some(l) = locator {
-            let end64_disk = u32_at(bytes, l + 4).ok_or_else(|| damaged("zip64 locator"))?;
-            let end64 = u64_at(bytes, l + 8).ok_or_else(|| damaged("zip64 locator"))?;
-            let disks = u32_at(bytes, l + 16).ok_or_else(|| damaged("zip64 locator"))?;
-            if end64_disk != 0 || disks > 1 {
-                return Err(Error::MultiDisk);
+        let zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+            // Not a zip at all: it neither starts like one nor holds an end record anywhere.
+            if !looks_like_zip(bytes) && !bytes.windows(4).any(|w| w == b"PK\x05\x06") {
+                Error::NotZip
+            } else {
+                crate_error(None, e)
             }
-            let e = usize::try_from(end64).ok().filter(|&e| e < l).ok_or_else(|| damaged("zip64 end record offset"))?;
-            if u32_at(bytes, e) != Some(END64) {
-                return Err(damaged("zip64 end record signature"));
-            }
-            let field = |o: usize| u64_at(bytes, e + o).ok_or_else(|| damaged("zip64 end record"));
-            let (d, cd) = (u32_at(bytes, e + 16).unwrap_or(0), u32_at(bytes, e + 20).unwrap_or(0));
-            if d != 0 || cd != 0 || field(24)? != field(32)? {
-                return Err(Error::MultiDisk);
-            }
-            count = field(32)?;
-            cd_size = field(40)?;
-            cd_offset = field(48)?;
-            cd_limit = e as u64;
-        } else if disk != 0 || cd_disk != 0 || here as u64 != count {
-            return Err(Error::MultiDisk);
-        }
-        if cd_offset.checked_add(cd_size).is_none_or(|e| e > cd_limit) {
-            return Err(damaged(format!(
-                "the central directory ({cd_size} bytes at {cd_offset}) lies outside the file"
-            )));
-        }
-        let cd = range(bytes, cd_offset, cd_size).ok_or_else(|| damaged("central directory"))?;
-        let mut entries = Vec::with_capacity(count.min(cd.len() as u64 / 46) as usize);
-        let mut at = 0usize;
-        for n in 0..count {
-            let (entry, next) = central_entry(bytes, cd, at, cd_offset).map_err(|e| match e {
-                Error::Damaged(d) => damaged(format!("central directory entry {}: {d}", n + 1)),
-                other => other,
-            })?;
-            entries.push(entry);
-            at = next;
-        }
-        Ok(Archive { bytes, entries, comment })
+        })?;
+        let entries = (0..zip.len())
+            .map(|index| {
+                let f = zip.by_index_data(index).map_err(|e| crate_error(None, e))?;
+                Ok(Entry {
+                    name: f.name().map_err(|e| crate_error(None, e))?.into_owned(),
+                    method: method_number(f.compression()),
+                    crc32: f.crc32(),
+                    compressed_size: f.compressed_size(),
+                    size: f.size(),
+                    index,
+                    encrypted: f.encrypted(),
+                    descriptor: f.flags().is_using_data_descriptor(),
+                    modified: f.last_modified(),
+                    external_attributes: f.external_attributes(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Archive { zip, entries })
     }
 
     /// The entries in central-directory order.
@@ -265,9 +189,15 @@ impl<'a> Archive<'a> {
     }
 
     /// The compressed bytes of an entry, as stored.
-    pub fn raw(&self, e: &Entry) -> Result<&'a [u8]> {
-        range(self.bytes, e.data_start, e.compressed_size)
-            .ok_or_else(|| damaged(format!("the data of {} runs past the end of the file", e.name)))
+    pub fn raw(&self, e: &Entry) -> Result<Vec<u8>> {
+        let mut zip = self.zip.clone();
+        let mut f = zip.by_index_raw(e.index).map_err(|x| crate_error(Some(&e.name), x))?;
+        let mut out = Vec::new();
+        f.read_to_end(&mut out).map_err(|x| damaged(format!("the data of {} cannot be read: {x}", e.name)))?;
+        if out.len() as u64 != e.compressed_size {
+            return Err(damaged(format!("the data of {} runs past the end of the file", e.name)));
+        }
+        Ok(out)
     }
 
     /// The uncompressed bytes of an entry, checked against its size and CRC-32.
@@ -278,18 +208,20 @@ impl<'a> Archive<'a> {
         if e.size > READ_LIMIT {
             return Err(Error::TooLarge { name: e.name.clone(), size: e.size });
         }
-        let raw = self.raw(e)?;
-        let data = match e.method {
-            0 => raw.to_vec(),
-            // One byte over the recorded size, so a longer stream shows as a size mismatch.
-            8 => miniz_oxide::inflate::decompress_to_vec_with_limit(raw, e.size as usize + 1)
-                .map_err(|x| damaged(format!("{} does not inflate: {x}", e.name)))?,
-            method => return Err(Error::Method { name: e.name.clone(), method }),
-        };
+        if !matches!(e.method, 0 | 8) {
+            return Err(Error::Method { name: e.name.clone(), method: e.method });
+        }
+        let mut zip = self.zip.clone();
+        let f = zip
+            .by_index_with_options(e.index, ZipReadOptions::new().ignore_crc32(true))
+            .map_err(|x| crate_error(Some(&e.name), x))?;
+        let mut data = Vec::new();
+        // One byte over the recorded size, so a longer stream shows as a size mismatch.
+        f.take(e.size + 1).read_to_end(&mut data).map_err(|x| damaged(format!("{} does not inflate: {x}", e.name)))?;
         if data.len() as u64 != e.size {
             return Err(damaged(format!("{} holds {} bytes, the directory says {}", e.name, data.len(), e.size)));
         }
-        let actual = crc32(&data);
+        let actual = crc32fast::hash(&data);
         if actual != e.crc32 {
             return Err(Error::Crc { name: e.name.clone(), expected: e.crc32, actual });
         }
@@ -323,181 +255,68 @@ impl<'a> Archive<'a> {
         Ok(top[0])
     }
 
-    /// A new archive with the entry `name` holding `content` (deflated again) and every
-    /// other entry copied as it is: same compressed bytes, CRC, times, attributes and order.
+    /// A new archive with the entry `name` holding `content` (deflated again, under its own
+    /// name, time, attributes and comment) and every other entry copied as it is: same
+    /// compressed bytes, CRC, times, attributes, extra fields and order; the archive comment
+    /// is kept.
     pub fn replace(&self, name: &str, content: &[u8]) -> Result<Vec<u8>> {
-        let mut w = Writer::new();
-        let mut found = false;
-        for e in &self.entries {
-            if e.name == name {
-                if e.is_encrypted() {
-                    return Err(Error::Encrypted(e.name.clone()));
-                }
-                w.add_deflated_like(e, content);
-                found = true;
-            } else {
-                w.copy(self, e)?;
-            }
-        }
-        if !found {
+        let Some(target) = self.entry(name) else {
             return Err(damaged(format!("no entry named {name}")));
+        };
+        if target.is_encrypted() {
+            return Err(Error::Encrypted(target.name.clone()));
         }
-        Ok(w.finish(&self.comment))
-    }
-}
-
-/// Finds the end-of-central-directory record: the last signature whose comment length
-/// reaches exactly to the end of the file (or, for files with trailing bytes, the last one).
-fn find_end(bytes: &[u8]) -> Result<usize> {
-    if bytes.len() < 22 {
-        return Err(if looks_like_zip(bytes) { damaged("shorter than an end record") } else { Error::NotZip });
-    }
-    let last = bytes.len() - 22;
-    let first = last.saturating_sub(u16::MAX as usize);
-    let mut fallback = None;
-    for at in (first..=last).rev() {
-        if u32_at(bytes, at) == Some(END) {
-            let comment = u16_at(bytes, at + 20).unwrap_or(0) as usize;
-            if at + 22 + comment == bytes.len() {
-                return Ok(at);
+        if self.zip.has_duplicate_names() {
+            // The crate keeps one entry per name, so a copy would lose the others.
+            return Err(damaged("the central directory lists a name more than once"));
+        }
+        let mut zip = self.zip.clone();
+        let mut w = Writer::new();
+        let write = |x: ZipError| Error::Write(x.to_string());
+        for e in &self.entries {
+            let f = zip.by_index_raw(e.index).map_err(|x| crate_error(Some(&e.name), x))?;
+            if e.index != target.index {
+                w.zip.raw_copy_file(f).map_err(|x| crate_error(Some(&e.name), x))?;
+                continue;
             }
-            if fallback.is_none() && at + 22 + comment <= bytes.len() {
-                fallback = Some(at);
+            let mut options = f
+                .options()
+                .into_full_options()
+                .compression_method(CompressionMethod::Deflated)
+                .large_file(content.len() as u64 >= zip::ZIP64_BYTES_THR);
+            if !f.comment().is_empty() {
+                options = options.with_file_comment(f.comment());
             }
+            for extra in f.extra_data_fields() {
+                if let ExtraField::ExtendedTimestamp(t) = extra {
+                    options = options.with_extended_timestamp(t.mod_time(), None, None).map_err(write)?;
+                }
+            }
+            let raw_name = f.name_raw().to_vec();
+            drop(f);
+            w.zip.start_file_with_options(options.name(&raw_name)).map_err(write)?;
+            w.zip.write_all(content).map_err(|x| Error::Write(x.to_string()))?;
         }
+        w.finish(self.zip.comment())
     }
-    fallback.ok_or(if looks_like_zip(bytes) {
-        damaged("no end-of-central-directory record; the file is probably cut short")
-    } else {
-        Error::NotZip
-    })
-}
-
-/// One central-directory entry at `at` within `cd`, and where the next one starts.
-fn central_entry(bytes: &[u8], cd: &[u8], at: usize, cd_offset: u64) -> Result<(Entry, usize)> {
-    let f16 = |o: usize| u16_at(cd, at + o).ok_or_else(|| damaged("cut short"));
-    let f32 = |o: usize| u32_at(cd, at + o).ok_or_else(|| damaged("cut short"));
-    if f32(0)? != CENTRAL {
-        return Err(damaged("wrong signature"));
-    }
-    let (name_len, extra_len, comment_len) = (f16(28)? as usize, f16(30)? as usize, f16(32)? as usize);
-    let name_at = at + 46;
-    let raw_name = cd.get(name_at..name_at + name_len).ok_or_else(|| damaged("name cut short"))?.to_vec();
-    let extra = cd.get(name_at + name_len..name_at + name_len + extra_len).ok_or_else(|| damaged("extra cut short"))?;
-    let comment_at = name_at + name_len + extra_len;
-    let comment = cd.get(comment_at..comment_at + comment_len).ok_or_else(|| damaged("comment cut short"))?.to_vec();
-    let flags = f16(8)?;
-    let name = match String::from_utf8(raw_name.clone()) {
-        Ok(s) => s,
-        Err(_) if flags & UTF8_NAME != 0 => return Err(damaged("a name flagged UTF-8 is not UTF-8")),
-        Err(_) => String::from_utf8_lossy(&raw_name).into_owned(),
-    };
-    let (central_extra, zip64) = split_extra(extra);
-    let mut size = f32(24)? as u64;
-    let mut compressed_size = f32(20)? as u64;
-    let mut offset = f32(42)? as u64;
-    let mut disk = f16(34)? as u32;
-    // The zip64 block holds, in this order, only the fields whose 32/16-bit slot is saturated.
-    let mut z = zip64.unwrap_or_default();
-    let mut take64 = |v: &mut u64| -> Result<()> {
-        if *v == u32::MAX as u64 {
-            *v = u64_at(z, 0).ok_or_else(|| damaged(format!("{name}: zip64 field missing")))?;
-            z = &z[8..];
-        }
-        Ok(())
-    };
-    take64(&mut size)?;
-    take64(&mut compressed_size)?;
-    take64(&mut offset)?;
-    if disk == u16::MAX as u32 {
-        disk = u32_at(z, 0).ok_or_else(|| damaged(format!("{name}: zip64 disk missing")))?;
-    }
-    if disk != 0 {
-        return Err(Error::MultiDisk);
-    }
-    // The local header: its own name and extra lengths decide where the data starts.
-    let lh = range(bytes, offset, 30).ok_or_else(|| damaged(format!("{name}: local header outside the file")))?;
-    if u32_at(lh, 0) != Some(LOCAL) {
-        return Err(damaged(format!("{name}: no local header at offset {offset}")));
-    }
-    let local_name_len = u16_at(lh, 26).unwrap_or(0) as u64;
-    let local_extra_len = u16_at(lh, 28).unwrap_or(0) as u64;
-    let local_extra = range(bytes, offset + 30 + local_name_len, local_extra_len)
-        .ok_or_else(|| damaged(format!("{name}: local header cut short")))?;
-    let data_start = offset + 30 + local_name_len + local_extra_len;
-    if data_start.checked_add(compressed_size).is_none_or(|e| e > cd_offset) {
-        return Err(damaged(format!("{name}: its {compressed_size} bytes run into the central directory")));
-    }
-    let entry = Entry {
-        name,
-        method: f16(10)?,
-        crc32: f32(16)?,
-        compressed_size,
-        size,
-        raw_name,
-        made_by: f16(4)?,
-        needed: f16(6)?,
-        flags,
-        time: f16(12)?,
-        date: f16(14)?,
-        internal_attributes: f16(36)?,
-        external_attributes: f32(38)?,
-        central_extra,
-        local_extra: split_extra(local_extra).0,
-        comment,
-        data_start,
-    };
-    Ok((entry, comment_at + comment_len))
 }
 
 /// Builds an archive in memory, entry after entry.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Writer {
-    out: Vec<u8>,
-    central: Vec<u8>,
-    count: u64,
+    zip: ZipWriter<Cursor<Vec<u8>>>,
     force_zip64: bool,
 }
 
-/// A deflated entry's metadata as the writer needs it.
-struct Meta<'e> {
-    raw_name: Cow<'e, [u8]>,
-    made_by: u16,
-    needed: u16,
-    flags: u16,
-    method: u16,
-    time: u16,
-    date: u16,
-    crc32: u32,
-    compressed_size: u64,
-    size: u64,
-    internal_attributes: u16,
-    external_attributes: u32,
-    central_extra: &'e [u8],
-    local_extra: &'e [u8],
-    comment: &'e [u8],
-}
-
-fn put16(v: &mut Vec<u8>, x: u16) {
-    v.extend_from_slice(&x.to_le_bytes());
-}
-
-fn put32(v: &mut Vec<u8>, x: u32) {
-    v.extend_from_slice(&x.to_le_bytes());
-}
-
-fn put64(v: &mut Vec<u8>, x: u64) {
-    v.extend_from_slice(&x.to_le_bytes());
-}
-
-/// A 32-bit field, or the saturated marker when the value needs the zip64 block.
-fn narrow(x: u64, force: bool) -> u32 {
-    if force || x >= u32::MAX as u64 { u32::MAX } else { x as u32 }
+impl Default for Writer {
+    fn default() -> Self {
+        Writer::new()
+    }
 }
 
 impl Writer {
     pub fn new() -> Self {
-        Writer::default()
+        Writer { zip: ZipWriter::new(Cursor::new(Vec::new())), force_zip64: false }
     }
 
     /// Writes zip64 sizes and end records even when the values fit in 32 bits (as some
@@ -507,200 +326,46 @@ impl Writer {
         self
     }
 
-    /// Copies an entry of `from` with its compressed bytes and CRC unchanged.
-    pub fn copy(&mut self, from: &Archive<'_>, e: &Entry) -> Result<()> {
-        if e.is_encrypted() && e.flags & DATA_DESCRIPTOR != 0 {
-            // Traditional encryption checks a header byte against the time instead of the
-            // CRC when a data descriptor is used; rewriting the header would break it.
-            return Err(Error::Encrypted(e.name.clone()));
-        }
-        let raw = from.raw(e)?;
-        self.put(
-            &Meta {
-                raw_name: Cow::Borrowed(&e.raw_name),
-                made_by: e.made_by,
-                needed: e.needed,
-                flags: e.flags & !DATA_DESCRIPTOR,
-                method: e.method,
-                time: e.time,
-                date: e.date,
-                crc32: e.crc32,
-                compressed_size: e.compressed_size,
-                size: e.size,
-                internal_attributes: e.internal_attributes,
-                external_attributes: e.external_attributes,
-                central_extra: &e.central_extra,
-                local_extra: &e.local_extra,
-                comment: &e.comment,
-            },
-            raw,
-        );
-        Ok(())
-    }
-
-    /// Adds `data` deflated under the name, times and attributes of `like`.
-    pub fn add_deflated_like(&mut self, like: &Entry, data: &[u8]) {
-        let packed = miniz_oxide::deflate::compress_to_vec(data, 6);
-        self.put(
-            &Meta {
-                raw_name: Cow::Borrowed(&like.raw_name),
-                made_by: like.made_by,
-                needed: like.needed.max(20),
-                flags: like.flags & UTF8_NAME,
-                method: 8,
-                time: like.time,
-                date: like.date,
-                crc32: crc32(data),
-                compressed_size: packed.len() as u64,
-                size: data.len() as u64,
-                internal_attributes: like.internal_attributes,
-                external_attributes: like.external_attributes,
-                central_extra: &like.central_extra,
-                local_extra: &like.local_extra,
-                comment: &like.comment,
-            },
-            &packed,
-        );
-    }
-
     /// Adds a new deflated file entry (regular file, mode 0644, 1980-01-01 00:00).
-    pub fn add_deflated(&mut self, name: &str, data: &[u8]) {
-        let packed = miniz_oxide::deflate::compress_to_vec(data, 6);
-        self.put(
-            &Meta {
-                raw_name: Cow::Owned(name.as_bytes().to_vec()),
-                made_by: (3 << 8) | 20,
-                needed: 20,
-                flags: if name.is_ascii() { 0 } else { UTF8_NAME },
-                method: 8,
-                time: 0,
-                date: (1 << 5) | 1,
-                crc32: crc32(data),
-                compressed_size: packed.len() as u64,
-                size: data.len() as u64,
-                internal_attributes: 0,
-                external_attributes: 0o100644 << 16,
-                central_extra: &[],
-                local_extra: &[],
-                comment: &[],
-            },
-            &packed,
-        );
+    pub fn add_deflated(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        self.add(name, data, CompressionMethod::Deflated)
     }
 
-    fn put(&mut self, m: &Meta<'_>, data: &[u8]) {
-        let offset = self.out.len() as u64;
-        let force = self.force_zip64;
-        let big = force || m.size >= u32::MAX as u64 || m.compressed_size >= u32::MAX as u64;
-        let needed = if big || offset >= u32::MAX as u64 { m.needed.max(45) } else { m.needed };
-        // Local header: a zip64 block here always has both sizes.
-        let mut local_extra = Vec::new();
-        if big {
-            put16(&mut local_extra, ZIP64_TAG);
-            put16(&mut local_extra, 16);
-            put64(&mut local_extra, m.size);
-            put64(&mut local_extra, m.compressed_size);
-        }
-        local_extra.extend_from_slice(m.local_extra);
-        let o = &mut self.out;
-        put32(o, LOCAL);
-        put16(o, needed);
-        put16(o, m.flags);
-        put16(o, m.method);
-        put16(o, m.time);
-        put16(o, m.date);
-        put32(o, m.crc32);
-        put32(o, if big { u32::MAX } else { m.compressed_size as u32 });
-        put32(o, if big { u32::MAX } else { m.size as u32 });
-        put16(o, m.raw_name.len() as u16);
-        put16(o, local_extra.len() as u16);
-        o.extend_from_slice(&m.raw_name);
-        o.extend_from_slice(&local_extra);
-        o.extend_from_slice(data);
-        // Central directory: the zip64 block holds only the saturated fields, in order.
-        let (size32, packed32, offset32) =
-            (narrow(m.size, force), narrow(m.compressed_size, force), narrow(offset, force));
-        let mut z = Vec::new();
-        for (v, n) in [(m.size, size32), (m.compressed_size, packed32), (offset, offset32)] {
-            if n == u32::MAX {
-                put64(&mut z, v);
-            }
-        }
-        let mut central_extra = Vec::new();
-        if !z.is_empty() {
-            put16(&mut central_extra, ZIP64_TAG);
-            put16(&mut central_extra, z.len() as u16);
-            central_extra.extend_from_slice(&z);
-        }
-        central_extra.extend_from_slice(m.central_extra);
-        let c = &mut self.central;
-        put32(c, CENTRAL);
-        put16(c, m.made_by);
-        put16(c, needed);
-        put16(c, m.flags);
-        put16(c, m.method);
-        put16(c, m.time);
-        put16(c, m.date);
-        put32(c, m.crc32);
-        put32(c, packed32);
-        put32(c, size32);
-        put16(c, m.raw_name.len() as u16);
-        put16(c, central_extra.len() as u16);
-        put16(c, m.comment.len() as u16);
-        put16(c, 0);
-        put16(c, m.internal_attributes);
-        put32(c, m.external_attributes);
-        put32(c, offset32);
-        c.extend_from_slice(&m.raw_name);
-        c.extend_from_slice(&central_extra);
-        c.extend_from_slice(m.comment);
-        self.count += 1;
+    /// Adds a new stored (uncompressed) file entry, like [`Writer::add_deflated`].
+    pub fn add_stored(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        self.add(name, data, CompressionMethod::Stored)
+    }
+
+    fn add(&mut self, name: &str, data: &[u8], method: CompressionMethod) -> Result<()> {
+        let options: SimpleFileOptions = FileOptions::default()
+            .compression_method(method)
+            .system(System::Unix)
+            .unix_permissions(0o644)
+            .last_modified_time(DateTime::default())
+            .large_file(self.force_zip64 || data.len() as u64 >= zip::ZIP64_BYTES_THR);
+        let write = |x: String| Error::Write(format!("{name}: {x}"));
+        self.zip.start_file(name, options).map_err(|x| write(x.to_string()))?;
+        self.zip.write_all(data).map_err(|x| write(x.to_string()))
     }
 
     /// The finished archive: entries, central directory, (zip64 end records,) end record.
-    pub fn finish(mut self, comment: &[u8]) -> Vec<u8> {
-        let cd_offset = self.out.len() as u64;
-        let cd_size = self.central.len() as u64;
-        self.out.append(&mut self.central);
-        let force = self.force_zip64;
-        let zip64 =
-            force || self.count >= u16::MAX as u64 || cd_offset >= u32::MAX as u64 || cd_size >= u32::MAX as u64;
-        let o = &mut self.out;
-        if zip64 {
-            let end64 = o.len() as u64;
-            put32(o, END64);
-            put64(o, 44);
-            put16(o, (3 << 8) | 45);
-            put16(o, 45);
-            put32(o, 0);
-            put32(o, 0);
-            put64(o, self.count);
-            put64(o, self.count);
-            put64(o, cd_size);
-            put64(o, cd_offset);
-            put32(o, LOCATOR64);
-            put32(o, 0);
-            put64(o, end64);
-            put32(o, 1);
+    pub fn finish(mut self, comment: &[u8]) -> Result<Vec<u8>> {
+        let write = |x: ZipError| Error::Write(x.to_string());
+        self.zip.set_raw_comment(comment.into()).map_err(write)?;
+        if self.force_zip64 {
+            // An extensible data sector, even empty, makes the crate write the zip64 records.
+            self.zip.set_raw_zip64_extensible_data_sector(Box::default());
         }
-        let count16 = if zip64 { u16::MAX } else { self.count as u16 };
-        put32(o, END);
-        put16(o, 0);
-        put16(o, 0);
-        put16(o, count16);
-        put16(o, count16);
-        put32(o, if zip64 { u32::MAX } else { cd_size as u32 });
-        put32(o, if zip64 { u32::MAX } else { cd_offset as u32 });
-        let comment = &comment[..comment.len().min(u16::MAX as usize)];
-        put16(o, comment.len() as u16);
-        o.extend_from_slice(comment);
-        self.out
+        Ok(self.zip.finish().map_err(write)?.into_inner())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const END64: &[u8] = b"PK\x06\x06";
+    const CENTRAL: &[u8] = b"PK\x01\x02";
 
     const TWB: &[u8] = b"<?xml version='1.0' encoding='utf-8' ?>\n<workbook><datasources><datasource name='sqlproxy.0'><connection class='sqlproxy' dbname='SalesOld' server-ds-friendly-name='Sales' /></datasource></datasources></workbook>\n";
 
@@ -719,43 +384,46 @@ mod tests {
 
     fn package(zip64: bool) -> Vec<u8> {
         let mut w = if zip64 { Writer::new().force_zip64() } else { Writer::new() };
-        w.add_deflated("Book.twb", &TWB.repeat(20));
-        w.add_deflated("Data/Extracts/x.hyper", &binary(5000, 3));
-        w.add_deflated("Image/é.png", b"");
-        w.finish(b"made by a test")
+        w.add_deflated("Book.twb", &TWB.repeat(20)).unwrap();
+        w.add_deflated("Data/Extracts/x.hyper", &binary(5000, 3)).unwrap();
+        w.add_deflated("Image/é.png", b"").unwrap();
+        w.finish(b"made by a test").unwrap()
     }
 
-    /// A deflated entry written by hand, independently of [`Writer`]: optionally with its
+    fn has(bytes: &[u8], what: &[u8]) -> bool {
+        bytes.windows(what.len()).any(|w| w == what)
+    }
+
+    /// Stored entries written by hand, independently of the crate: optionally with their
     /// sizes deferred to a data descriptor (bit 3), as streaming writers do.
     fn handmade(entries: &[(&str, &[u8])], descriptor: bool) -> Vec<u8> {
         let (mut out, mut cd) = (Vec::new(), Vec::new());
         for (name, data) in entries {
-            let packed = miniz_oxide::deflate::compress_to_vec(data, 9);
-            let (crc, offset) = (crc32(data), out.len() as u32);
+            let (crc, offset, len) = (crc32fast::hash(data), out.len() as u32, data.len() as u32);
             let flags: u16 = if descriptor { 8 } else { 0 };
             let hidden = |v: u32| if descriptor { 0 } else { v };
-            out.extend_from_slice(&LOCAL.to_le_bytes());
-            for v in [20u16, flags, 8, 0x6000, 0x5a21] {
+            out.extend_from_slice(b"PK\x03\x04");
+            for v in [10u16, flags, 0, 0x6000, 0x5a21] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
-            for v in [hidden(crc), hidden(packed.len() as u32), hidden(data.len() as u32)] {
+            for v in [hidden(crc), hidden(len), hidden(len)] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
             out.extend_from_slice(&(name.len() as u16).to_le_bytes());
             out.extend_from_slice(&0u16.to_le_bytes());
             out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(&packed);
+            out.extend_from_slice(data);
             if descriptor {
                 out.extend_from_slice(b"PK\x07\x08");
-                for v in [crc, packed.len() as u32, data.len() as u32] {
+                for v in [crc, len, len] {
                     out.extend_from_slice(&v.to_le_bytes());
                 }
             }
-            cd.extend_from_slice(&CENTRAL.to_le_bytes());
-            for v in [20u16, 20, flags, 8, 0x6000, 0x5a21] {
+            cd.extend_from_slice(CENTRAL);
+            for v in [10u16, 10, flags, 0, 0x6000, 0x5a21] {
                 cd.extend_from_slice(&v.to_le_bytes());
             }
-            for v in [crc, packed.len() as u32, data.len() as u32] {
+            for v in [crc, len, len] {
                 cd.extend_from_slice(&v.to_le_bytes());
             }
             for v in [name.len() as u16, 0, 0, 0, 0] {
@@ -767,7 +435,7 @@ mod tests {
         }
         let (cd_offset, cd_size) = (out.len() as u32, cd.len() as u32);
         out.extend_from_slice(&cd);
-        out.extend_from_slice(&END.to_le_bytes());
+        out.extend_from_slice(b"PK\x05\x06");
         for v in [0u16, 0, entries.len() as u16, entries.len() as u16] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -777,17 +445,21 @@ mod tests {
         out
     }
 
-    #[test]
-    fn crc32_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
+    /// Deflated entries with data descriptors, as the crate's streaming writer makes them.
+    fn streamed(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut z = ZipWriter::new_stream(Vec::new());
+        for (name, data) in entries {
+            z.start_file(*name, SimpleFileOptions::default().last_modified_time(DateTime::default())).unwrap();
+            z.write_all(data).unwrap();
+        }
+        z.finish().unwrap().into_inner()
     }
 
     #[test]
     fn round_trip_plain_and_zip64() {
         for zip64 in [false, true] {
             let bytes = package(zip64);
-            assert_eq!(zip64, bytes.windows(4).any(|w| w == END64.to_le_bytes()), "zip64 end record");
+            assert_eq!(zip64, has(&bytes, END64), "zip64 end record");
             let a = Archive::parse(&bytes).unwrap();
             let names: Vec<&str> = a.entries().iter().map(|e| e.name.as_str()).collect();
             assert_eq!(names, ["Book.twb", "Data/Extracts/x.hyper", "Image/é.png"]);
@@ -795,8 +467,9 @@ mod tests {
             assert!(a.entries()[0].compressed_size < a.entries()[0].size, "deflated");
             assert_eq!(a.read(&a.entries()[1]).unwrap(), binary(5000, 3));
             assert_eq!(a.read(&a.entries()[2]).unwrap(), b"");
-            assert_eq!(a.comment, b"made by a test");
+            assert_eq!(a.zip.comment(), b"made by a test");
             assert_eq!(a.document(".twb").unwrap().name, "Book.twb");
+            assert_eq!(a.entries()[0].external_attributes >> 16, 0o100644, "a regular file, mode 0644");
         }
     }
 
@@ -810,16 +483,19 @@ mod tests {
             let b = Archive::parse(&out).unwrap();
             assert_eq!(b.entries().len(), 3);
             assert_eq!(b.read(b.entry("Book.twb").unwrap()).unwrap(), new_twb);
+            for (x, y) in a.entries().iter().zip(b.entries()) {
+                assert_eq!((x.modified, x.external_attributes), (y.modified, y.external_attributes), "{}", x.name);
+            }
             for (x, y) in a.entries().iter().zip(b.entries()).skip(1) {
                 assert_eq!(a.raw(x).unwrap(), b.raw(y).unwrap(), "{}: compressed bytes", x.name);
-                assert_eq!((x.crc32, x.size, x.method, x.time, x.date), (y.crc32, y.size, y.method, y.time, y.date));
-                assert_eq!((&x.central_extra, x.external_attributes), (&y.central_extra, y.external_attributes));
+                assert_eq!((x.crc32, x.size, x.method), (y.crc32, y.size, y.method));
             }
+            assert_eq!(b.zip.comment(), b"made by a test");
             // Replacing with the same text gives the same archive again (zip64 records are
             // written only where needed, so a forced-zip64 input comes back without them).
             let again = b.replace("Book.twb", &TWB.repeat(20)).unwrap();
             if zip64 {
-                assert!(!again.windows(4).any(|w| w == END64.to_le_bytes()));
+                assert!(!has(&again, END64));
                 let c = Archive::parse(&again).unwrap();
                 assert_eq!(c.read(&c.entries()[1]).unwrap(), binary(5000, 3));
             } else {
@@ -829,21 +505,78 @@ mod tests {
         }
     }
 
+    /// Whatever entry is replaced, every other one keeps its compressed bytes, CRC, sizes,
+    /// method, time, attributes and encryption; stored, deflated, empty, directory, encrypted,
+    /// data-descriptor and Python-written entries alike.
+    #[test]
+    fn a_rewrite_keeps_every_other_entry_raw_bytes_identical() {
+        let mut mixed = Writer::new();
+        mixed.add_deflated("Book.twb", TWB).unwrap();
+        mixed.add_stored("Image/logo.png", b"\x89PNG\r\n\x1a\n stored").unwrap();
+        mixed.add_deflated("Data/", b"").unwrap();
+        mixed.add_deflated("Data/Extracts/x.hyper", &binary(20_000, 5)).unwrap();
+        mixed.add_deflated("empty.txt", b"").unwrap();
+        let mut locked = mixed.finish(b"comment").unwrap();
+        // Flag the stored PNG as encrypted (in the central directory, which is what is read):
+        // it can no longer be read, but it is still copied as it is.
+        let cd = locked.windows(4).position(|w| w == CENTRAL).unwrap();
+        let second = cd + 4 + locked[cd + 4..].windows(4).position(|w| w == CENTRAL).unwrap();
+        locked[second + 8] |= 1;
+        let python = include_bytes!("../testdata/python-descriptors.twbx").to_vec();
+        let zip64 = include_bytes!("../testdata/python-zip64.twbx").to_vec();
+        let stream = streamed(&[("Book.twb", TWB), ("Data/Extracts/x.hyper", &binary(3000, 7))]);
+        let by_hand = handmade(&[("Book.twb", TWB), ("a.bin", &binary(300, 2)), ("b.bin", b"")], true);
+        for (label, bytes) in
+            [("mixed", &locked), ("python", &python), ("zip64", &zip64), ("stream", &stream), ("handmade", &by_hand)]
+        {
+            let a = Archive::parse(bytes).unwrap_or_else(|e| panic!("{label}: {e}"));
+            for target in a.entries().iter().filter(|e| !e.is_encrypted()) {
+                let out = a.replace(&target.name, b"<workbook/>").unwrap_or_else(|e| panic!("{label}: {e}"));
+                let b = Archive::parse(&out).unwrap();
+                assert_eq!(b.entries().len(), a.entries().len(), "{label}");
+                for (x, y) in a.entries().iter().zip(b.entries()) {
+                    assert_eq!(x.name, y.name, "{label}: same order");
+                    assert_eq!((x.modified, x.external_attributes), (y.modified, y.external_attributes), "{label}");
+                    if x.name == target.name {
+                        assert_eq!(b.read(y).unwrap(), b"<workbook/>", "{label}");
+                        continue;
+                    }
+                    assert_eq!(a.raw(x).unwrap(), b.raw(y).unwrap(), "{label}, {} replaced: {}", target.name, x.name);
+                    assert_eq!(
+                        (x.crc32, x.size, x.compressed_size, x.method, x.encrypted),
+                        (y.crc32, y.size, y.compressed_size, y.method, y.encrypted),
+                        "{label}: {}",
+                        x.name
+                    );
+                    if !x.encrypted {
+                        assert_eq!(a.read(x).unwrap(), b.read(y).unwrap(), "{label}: {}", x.name);
+                    }
+                }
+            }
+        }
+        let a = Archive::parse(&locked).unwrap();
+        assert_eq!(a.read(a.entry("Image/logo.png").unwrap()), Err(Error::Encrypted("Image/logo.png".into())));
+    }
+
     #[test]
     fn data_descriptors_and_handmade_archives() {
         let hyper = binary(7000, 9);
-        for descriptor in [false, true] {
-            let bytes = handmade(&[("Book.twb", TWB), ("Data/Extracts/x.hyper", &hyper)], descriptor);
-            let a = Archive::parse(&bytes).unwrap();
-            assert_eq!(a.read(a.document(".twb").unwrap()).unwrap(), TWB);
-            assert_eq!(a.read(&a.entries()[1]).unwrap(), hyper);
+        for (label, bytes) in [
+            ("stored", handmade(&[("Book.twb", TWB), ("Data/Extracts/x.hyper", &hyper)], false)),
+            ("stored, descriptors", handmade(&[("Book.twb", TWB), ("Data/Extracts/x.hyper", &hyper)], true)),
+            ("deflated, descriptors", streamed(&[("Book.twb", TWB), ("Data/Extracts/x.hyper", &hyper)])),
+        ] {
+            let a = Archive::parse(&bytes).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(a.entries().iter().all(|e| e.descriptor), label.contains("descriptors"), "{label}");
+            assert_eq!(a.read(a.document(".twb").unwrap()).unwrap(), TWB, "{label}");
+            assert_eq!(a.read(&a.entries()[1]).unwrap(), hyper, "{label}");
             // The rewritten archive puts sizes in the local headers and drops the descriptors.
             let out = a.replace("Book.twb", b"<workbook/>").unwrap();
             let b = Archive::parse(&out).unwrap();
-            assert!(b.entries().iter().all(|e| e.flags & DATA_DESCRIPTOR == 0));
-            assert_eq!(b.raw(&b.entries()[1]).unwrap(), a.raw(&a.entries()[1]).unwrap());
-            assert_eq!(b.read(&b.entries()[1]).unwrap(), hyper);
-            assert_eq!(u32_at(&out, 14), Some(crc32(b"<workbook/>")), "CRC in the local header");
+            assert!(b.entries().iter().all(|e| !e.descriptor), "{label}");
+            assert_eq!(b.raw(&b.entries()[1]).unwrap(), a.raw(&a.entries()[1]).unwrap(), "{label}");
+            assert_eq!(b.read(&b.entries()[1]).unwrap(), hyper, "{label}");
+            assert_eq!(out[14..18], crc32fast::hash(b"<workbook/>").to_le_bytes(), "{label}: CRC in the local header");
         }
     }
 
@@ -875,20 +608,34 @@ mod tests {
     fn corrupt_crc_and_data_are_errors() {
         let bytes = package(false);
         let a = Archive::parse(&bytes).unwrap();
-        let cd_of_first = bytes.windows(4).position(|w| w == CENTRAL.to_le_bytes()).unwrap();
+        let cd_of_first = bytes.windows(4).position(|w| w == CENTRAL).unwrap();
         let mut bad = bytes.clone();
         bad[cd_of_first + 16] ^= 0x55;
         let b = Archive::parse(&bad).unwrap();
-        assert!(matches!(b.read(&b.entries()[0]), Err(Error::Crc { .. })), "{:?}", b.read(&b.entries()[0]));
+        let expected = a.entries()[0].crc32 ^ 0x55;
+        assert_eq!(
+            b.read(&b.entries()[0]),
+            Err(Error::Crc { name: "Book.twb".into(), expected, actual: a.entries()[0].crc32 })
+        );
         // A flipped bit inside the compressed data: inflating fails or the CRC catches it.
         // (Not in the first bytes: the extract does not compress, so they are a stored
         // block's header, whose padding bits mean nothing.)
-        let start = a.entries()[1].data_start as usize;
+        let raw = a.raw(&a.entries()[1]).unwrap();
+        let start = bytes.windows(raw.len()).position(|w| w == raw).unwrap();
         for k in [5usize, 100, 2000, 4999] {
             let mut bad = bytes.clone();
             bad[start + k] ^= 0x10;
             let b = Archive::parse(&bad).unwrap();
             assert!(b.read(&b.entries()[1]).is_err(), "flip at {k}");
+        }
+        // A recorded size that is too small or too large.
+        for (delta, what) in [(-1i64, "inflates past"), (1, "holds")] {
+            let mut bad = bytes.clone();
+            let size_at = cd_of_first + 24;
+            let size = u32::from_le_bytes(bad[size_at..size_at + 4].try_into().unwrap());
+            bad[size_at..size_at + 4].copy_from_slice(&((size as i64 + delta) as u32).to_le_bytes());
+            let b = Archive::parse(&bad).unwrap();
+            assert!(matches!(b.read(&b.entries()[0]), Err(Error::Damaged(_))), "{what}: {:?}", b.read(&b.entries()[0]));
         }
     }
 
@@ -917,7 +664,7 @@ mod tests {
         assert_eq!(Archive::parse(&split).err(), Some(Error::MultiDisk));
 
         let mut locked = plain.clone();
-        let cd = locked.windows(4).position(|w| w == CENTRAL.to_le_bytes()).unwrap();
+        let cd = locked.windows(4).position(|w| w == CENTRAL).unwrap();
         locked[cd + 8] |= 1;
         let a = Archive::parse(&locked).unwrap();
         assert_eq!(a.read(&a.entries()[0]).err(), Some(Error::Encrypted("Book.twb".into())));
@@ -936,9 +683,9 @@ mod tests {
         let make = |names: &[&str]| {
             let mut w = Writer::new();
             for n in names {
-                w.add_deflated(n, b"<workbook/>");
+                w.add_deflated(n, b"<workbook/>").unwrap();
             }
-            w.finish(b"")
+            w.finish(b"").unwrap()
         };
         let pick = |names: &[&str]| {
             let bytes = make(names);
@@ -952,11 +699,15 @@ mod tests {
             pick(&["x.twb", "y.twb"]),
             Err(Error::Ambiguous { ext: ".twb".into(), names: "x.twb, y.twb".into() })
         );
+        let mut twice = Writer::new();
+        twice.add_deflated("x.twb", b"").unwrap();
+        assert!(matches!(twice.add_deflated("x.twb", b""), Err(Error::Write(_))), "a name given twice");
     }
 
     #[test]
     fn garbage_and_mutations_never_panic() {
-        let seeds = [package(false), package(true), handmade(&[("Book.twb", TWB)], true)];
+        let seeds =
+            [package(false), package(true), handmade(&[("Book.twb", TWB)], true), streamed(&[("Book.twb", TWB)])];
         let mut x: u64 = 0x9E37_79B9;
         let mut next = || {
             x ^= x << 13;
@@ -978,6 +729,7 @@ mod tests {
             if let Ok(a) = Archive::parse(&bytes) {
                 for e in a.entries() {
                     let _ = a.read(e);
+                    let _ = a.raw(e);
                 }
                 let _ = a.document(".twb").map(|e| a.replace(&e.name.clone(), b"<workbook/>"));
             }

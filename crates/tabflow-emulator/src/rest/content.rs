@@ -922,10 +922,14 @@ pub(crate) async fn download_datasource(shared: Shr, _a: Auth, Path((_v, _s, id)
         && q.0.iter().find(|(k, _)| k == "includeExtract").is_none_or(|(_, v)| !v.eq_ignore_ascii_case("false"))
     {
         // With its extract, as Tableau serves it: a .tdsx holding the .tds and the .hyper.
-        let mut z = tabflow_wire::zip::Writer::new();
-        z.add_deflated(&format!("{}.tds", d.name), tds.as_bytes());
-        z.add_deflated(&format!("Data/Extracts/{}.hyper", d.content_url), &crate::content::hyper_placeholder(d));
-        return Ok(file_response("tableau_datasource", &format!("{}.tdsx", d.name), z.finish(b"")));
+        let pack = || {
+            let mut z = tabflow_wire::zip::Writer::new();
+            z.add_deflated(&format!("{}.tds", d.name), tds.as_bytes())?;
+            z.add_deflated(&format!("Data/Extracts/{}.hyper", d.content_url), &crate::content::hyper_placeholder(d))?;
+            z.finish(b"")
+        };
+        let tdsx = pack().map_err(|e| Fail(ApiError::internal(format!("the .tdsx cannot be packed: {e}"))))?;
+        return Ok(file_response("tableau_datasource", &format!("{}.tdsx", d.name), tdsx));
     }
     Ok(file_response("tableau_datasource", &format!("{}.tds", d.name), tds.into_bytes()))
 }
