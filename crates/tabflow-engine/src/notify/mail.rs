@@ -13,7 +13,8 @@ use lettre::{Address, Message};
 /// Reads `Name <address>`, `"Name" <address>` or a bare `address`.
 pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
     let text = text.trim();
-    let mailbox: Mailbox = text.parse().map_err(|e| format!("'{}' is not an email address ({e})", text.escape_debug()))?;
+    let mailbox: Mailbox =
+        text.parse().map_err(|e| format!("'{}' is not an email address ({e})", text.escape_debug()))?;
     check_address(mailbox.email.as_ref())?;
     Ok(mailbox)
 }
@@ -48,7 +49,8 @@ impl Email<'_> {
     pub fn build(&self) -> Result<Message, String> {
         // One line each: a line break in a name or subject can never start a header.
         let line = |text: &str| text.replace(['\r', '\n', '\t'], " ");
-        let to = Mailbox::new(self.to.name.as_deref().map(line).filter(|n| !n.trim().is_empty()), self.to.email.clone());
+        let to =
+            Mailbox::new(self.to.name.as_deref().map(line).filter(|n| !n.trim().is_empty()), self.to.email.clone());
         let header = |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
         Message::builder()
             .date(self.date.into())
@@ -99,7 +101,7 @@ mod tests {
         let mut after_word = false;
         for token in value.split(' ') {
             let word = token.strip_prefix("=?utf-8?b?").and_then(|w| w.strip_suffix("?="));
-            if !out.is_empty() && !(after_word && word.is_some()) {
+            if !(out.is_empty() || (after_word && word.is_some())) {
                 out.push(' ');
             }
             match word {
@@ -125,7 +127,7 @@ mod tests {
         }
         .build()
         .unwrap();
-        assert_eq!(m.envelope().to(), [to.email.clone()]);
+        assert_eq!(m.envelope().to(), std::slice::from_ref(&to.email));
         assert_eq!(m.envelope().from(), Some(&from.email));
         String::from_utf8(m.formatted()).unwrap()
     }

@@ -242,9 +242,17 @@ fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
 }
 
-/// What lettre says went wrong, without its own prefix ("permanent error (535): ").
-fn cause(e: &SmtpError) -> String {
-    std::error::Error::source(e).map(ToString::to_string).unwrap_or_else(|| e.to_string())
+/// What went wrong, without lettre's prefixes ("permanent error (535): ", "Connection error: ").
+fn cause(mut e: &SmtpError) -> String {
+    loop {
+        match std::error::Error::source(e) {
+            Some(source) => match source.downcast_ref::<SmtpError>() {
+                Some(inner) => e = inner,
+                None => return source.to_string(),
+            },
+            None => return e.to_string(),
+        }
+    }
 }
 
 fn io_kind(e: &SmtpError) -> Option<std::io::ErrorKind> {
@@ -264,7 +272,13 @@ fn io_kind(e: &SmtpError) -> Option<std::io::ErrorKind> {
 /// written instead of with one or two empty lines more.
 fn data(message: &Message) -> Vec<u8> {
     let mut data = message.formatted();
-    let extra = if data.ends_with(b"\r\n\r\n") { 4 } else if data.ends_with(b"\r\n") { 2 } else { 0 };
+    let extra = if data.ends_with(b"\r\n\r\n") {
+        4
+    } else if data.ends_with(b"\r\n") {
+        2
+    } else {
+        0
+    };
     data.truncate(data.len() - extra);
     data
 }
@@ -347,12 +361,14 @@ impl Session {
         let address = (config.host.as_str(), config.port);
         let connecting = AsyncSmtpConnection::connect_tokio1(address, Some(config.timeout), &hello, implicit, None);
         let conn = config.step(CONNECTING, config.tls == Tls::Implicit, connecting).await?;
+        tracing::debug!(server = %server, "smtp < {}", conn.server_info());
         let mut s = Session { conn, config: config.clone(), broken: false };
         if !s.conn.is_encrypted() && matches!(config.tls, Tls::Required | Tls::Opportunistic) {
             if s.conn.server_info().supports_feature(Extension::StartTls) {
                 tracing::debug!(server = %server, "smtp > STARTTLS");
                 let tls = config.tls_parameters()?;
                 config.step("STARTTLS", true, s.conn.starttls(tls, &hello)).await?;
+                tracing::debug!(server = %server, "smtp < (TLS) {}", s.conn.server_info());
             } else if config.tls == Tls::Required {
                 return Err(Error::Unsupported(format!(
                     "the SMTP server {server} does not offer STARTTLS, and tabflow requires TLS to a host that is not \
@@ -395,7 +411,7 @@ impl Session {
         let data = data(message);
         tracing::debug!(server = %self.config.server(), "smtp > (the message, {} bytes)", data.len());
         let response = self.config.step("the message", false, self.conn.message(&data)).await?;
-        self.answered(&response)
+        Ok(self.answered(&response))
     }
 
     /// Says goodbye; errors do not matter any more.
@@ -428,7 +444,8 @@ impl Session {
         tracing::debug!(server = %server, "smtp > AUTH {mechanism} (user '{user}')");
         let what = format!("AUTH for the user '{user}' ({mechanism})");
         let response = self.config.step(&what, false, self.conn.auth(&[mechanism], &credentials)).await?;
-        self.answered(&response).map(drop)
+        self.answered(&response);
+        Ok(())
     }
 
     /// Sends one command and reads its reply, which must be positive.
@@ -437,14 +454,15 @@ impl Session {
         let shown = shown.trim_end();
         tracing::debug!(server = %self.config.server(), "smtp > {shown}");
         let response = self.config.step(shown, false, self.conn.command(command)).await?;
-        self.answered(&response)
+        Ok(self.answered(&response))
     }
 
-    fn answered(&self, response: &Response) -> Result<Reply, Error> {
+    /// A positive reply, scrubbed and logged.
+    fn answered(&self, response: &Response) -> Reply {
         let mut reply = Reply::of(response);
         reply.text = self.config.scrub(&reply.text);
         tracing::debug!(server = %self.config.server(), "smtp < {reply}");
-        Ok(reply)
+        reply
     }
 }
 
