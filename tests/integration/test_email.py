@@ -2,8 +2,9 @@
 the emulator, delivered over SMTP to a real server (aiosmtpd), then read back as the
 recipients' mail clients would (Python's email parser). Also: AUTH without leaking the
 password, a server that is down (the run succeeds, `tabflow outbox retry` delivers later),
-a recipient without an address, and a missing From address stopping the run before any
-change."""
+a recipient without an address, a missing From address stopping the run before any
+change, STARTTLS and implicit TLS with a private CA, and a 4xx refusal (temporary) told from
+a 5xx one (needs a fix)."""
 
 import email
 import email.policy
@@ -284,5 +285,75 @@ def test_starttls_with_a_private_ca(admin, tmp_path):
         assert len(server.received) == 2
         assert ("PLAIN", "mailer", password) in server.logins
         assert all(row["status"] == "sent" for row in outbox(admin, r["run_id"]))
+    finally:
+        server.stop()
+
+
+def test_smtps_implicit_tls_with_a_private_ca(admin, tmp_path):
+    import ssl
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    ca, cert, key = make_ca_and_certificate(certs)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    password = "implicit-tls-pa55word"
+    server = SmtpServer(user="mailer", password=password, ssl_context=context).start()
+    try:
+        plan_path, _ = admin.offboarding_plan()
+        env = {
+            # No port in the URL would mean 465; this server listens elsewhere.
+            "TABFLOW_SMTP_URL": f"smtps://mailer:{password}@localhost:{server.port}",
+            "TABFLOW_NOTIFY_FROM": FROM,
+        }
+        # Without the CA: a TLS failure that says how to fix it, not a temporary one.
+        _, r = apply(admin, plan_path, env)
+        rows = outbox(admin, r["run_id"])
+        assert len(rows) == 2, rows
+        for row in rows:
+            assert row["status"] == "failed", row
+            assert "TLS" in row["detail"] and "TABFLOW_SMTP_CA_FILE" in row["detail"], row
+            assert "fix the cause" in row["detail"], row
+        assert server.received == [] and server.logins == []
+        # With it: TLS from the first byte, then AUTH; delivered.
+        p = admin.run("outbox", "retry", env={**env, "TABFLOW_SMTP_CA_FILE": str(ca)})
+        assert "2 sent" in p.stdout, p.stdout
+        assert len(server.received) == 2
+        assert ("PLAIN", "mailer", password) in server.logins
+    finally:
+        server.stop()
+
+
+def test_a_4xx_refusal_is_temporary_and_a_5xx_one_needs_a_fix(admin):
+    server = SmtpServer()
+    refusals = {
+        "tbaker@example.com": "451 4.3.0 mailbox busy, try later",
+        "jsmith@example.com": "550 5.1.1 no such mailbox",
+    }
+
+    async def handle_RCPT(smtp, session, envelope, address, rcpt_options):
+        if address in refusals:
+            return refusals[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    server.mailbox.handle_RCPT = handle_RCPT
+    server.start()
+    try:
+        plan_path, _ = admin.offboarding_plan()
+        _, r = apply(admin, plan_path, smtp_env(server.port))
+        assert r["status"] == "succeeded", r
+        assert r["notifications"]["failed"] == 2, r
+        rows = {row["recipient_email"]: row for row in outbox(admin, r["run_id"])}
+        busy, unknown = rows["tbaker@example.com"]["detail"], rows["jsmith@example.com"]["detail"]
+        assert "refused RCPT TO:<tbaker@example.com>: 451 4.3.0 mailbox busy, try later" in busy, busy
+        assert "temporary; `tabflow outbox retry` sends it again" in busy, busy
+        assert "refused RCPT TO:<jsmith@example.com>: 550 5.1.1 no such mailbox" in unknown, unknown
+        assert "fix the cause, then `tabflow outbox retry`" in unknown, unknown
+        # The busy mailbox takes it later; the refusal of one recipient did not end the session.
+        del refusals["tbaker@example.com"]
+        p = admin.run("outbox", "retry", "--run", r["run_id"], env=smtp_env(server.port), check=False)
+        assert "1 sent" in p.stdout and "1 failed" in p.stdout, p.stdout
+        assert [m["rcpt_tos"] for m in server.received] == [["tbaker@example.com"]]
     finally:
         server.stop()

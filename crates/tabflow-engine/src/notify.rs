@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 
 use crate::plan::Plan;
 use crate::store::{Entry, OutboxRow, Phase, Store, StoreResult};
-use mail::Mailbox;
+use lettre::message::Mailbox;
 
 /// One message for one person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,7 +160,7 @@ impl EmailChannel {
             problem,
             fix: "use smtp://[USER:PASSWORD@]HOST[:PORT][?tls=required|opportunistic|none] or smtps://[USER:PASSWORD@]HOST[:PORT]".into(),
         })?;
-        let from = Mailbox::parse(from).map_err(|problem| ConfigError {
+        let from = mail::parse_mailbox(from).map_err(|problem| ConfigError {
             variable: "TABFLOW_NOTIFY_FROM",
             problem,
             fix: "give an address, optionally with a name: 'tabflow <tabflow@example.com>'".into(),
@@ -493,10 +493,12 @@ impl<'a> Mailer<'a> {
         if address.is_empty() {
             return Outcome { status: "dry", detail: "not sent: no email address on the Tableau account".into() };
         }
-        let to = Mailbox { name: m.recipient_name.clone(), address: address.to_string() };
-        if let Err(problem) = mail::check_address(address) {
-            return Outcome { status: "failed", detail: format!("not sent: {problem} (fix the Tableau account)") };
-        }
+        let to = match mail::check_address(address) {
+            Ok(to) => Mailbox::new(Some(m.recipient_name.clone()), to),
+            Err(problem) => {
+                return Outcome { status: "failed", detail: format!("not sent: {problem} (fix the Tableau account)") };
+            }
+        };
         if let Some((reason, temporary)) = &self.unreachable {
             return failure(reason.clone(), *temporary);
         }
@@ -515,17 +517,20 @@ impl<'a> Mailer<'a> {
             },
         };
         let from = &self.channel.from;
-        let data = mail::Email {
+        let email = mail::Email {
             from,
             to: &to,
             subject: &m.subject,
             body: &m.body,
             date: Utc::now(),
-            message_id: format!("tabflow.{id}.{}@{}", uuid::Uuid::new_v4().simple(), from.domain()),
-            extra: vec![("X-Tabflow-Run", run_id.to_string())],
-        }
-        .render();
-        match session.send(&from.address, address, &data).await {
+            message_id: format!("tabflow.{id}.{}@{}", uuid::Uuid::new_v4().simple(), from.email.domain()),
+            run_id,
+        };
+        let message = match email.build() {
+            Ok(message) => message,
+            Err(problem) => return failure(format!("not sent: {problem}"), false),
+        };
+        match session.send(&message).await {
             Ok(reply) => Outcome {
                 status: "sent",
                 detail: format!("sent to {address} ({})", self.channel.smtp.scrub(&reply.to_string())),
@@ -608,11 +613,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn helo_fallback_multiline_replies_temporary_refusal_and_dot_stuffing() {
+    async fn multiline_replies_temporary_refusal_rset_and_dot_stuffing() {
         let (port, server) = scripted(vec![
             ("", "220-mail.example.com first line\r\n220 ready\r\n"),
-            ("EHLO [127.0.0.1]", "502 5.5.2 what is EHLO\r\n"),
-            ("HELO [127.0.0.1]", "250 hello\r\n"),
+            ("EHLO ", "250-mail.example.com\r\n250 8BITMIME\r\n"),
             ("MAIL FROM:<tabflow@example.com>", "250 ok\r\n"),
             ("RCPT TO:<busy@example.com>", "451-4.3.0 mailbox busy\r\n451 4.3.0 try later\r\n"),
             ("RSET", "250 reset\r\n"),
@@ -623,23 +627,38 @@ mod tests {
             ("QUIT", "221 bye\r\n"),
         ])
         .await;
+        let from = mail::parse_mailbox("tabflow@example.com").unwrap();
+        let email = |to: &str, body: &str| {
+            let to = mail::parse_mailbox(to).unwrap();
+            mail::Email {
+                from: &from,
+                to: &to,
+                subject: "x",
+                body,
+                date: Utc::now(),
+                message_id: "tabflow.1.x@example.com".into(),
+                run_id: "r-1",
+            }
+            .build()
+            .unwrap()
+        };
         let mut s = smtp::Session::connect(&config(&format!("smtp://127.0.0.1:{port}"))).await.unwrap();
-        let e = s.send("tabflow@example.com", "busy@example.com", "x").await.unwrap_err();
+        let e = s.send(&email("busy@example.com", "x")).await.unwrap_err();
         assert!(e.temporary(), "{e}");
         assert_eq!(
             e.to_string(),
             format!(
-                "the SMTP server 127.0.0.1:{port} refused RCPT TO:<busy@example.com>: 451 4.3.0 mailbox busy / 4.3.0 try later"
+                "the SMTP server 127.0.0.1:{port} refused RCPT TO:<busy@example.com>: 451 4.3.0 mailbox busy try later"
             )
         );
         assert!(s.usable(), "a refused recipient must not end the session");
-        let reply =
-            s.send("tabflow@example.com", "ann@example.com", "Subject: x\n\n.leading dot\n..two\nend").await.unwrap();
+        let reply = s.send(&email("ann@example.com", ".leading dot\n..two\nend\n")).await.unwrap();
         assert_eq!(reply.to_string(), "250 2.0.0 queued as 42");
         s.quit().await;
         let heard = server.await.unwrap();
         let data = heard.iter().find(|l| l.contains("leading")).unwrap();
-        assert_eq!(data, "Subject: x\r\n\r\n..leading dot\r\n...two\r\nend\r\n.\r\n");
+        assert!(data.ends_with("\r\n\r\n..leading dot\r\n...two\r\nend\r\n.\r\n"), "{data:?}");
+        assert!(!data.contains("\r\n\r\n.\r\n"), "the message gained an empty last line: {data:?}");
     }
 
     #[tokio::test]

@@ -1,25 +1,41 @@
-//! A small SMTP client (RFC 5321) on tokio, for the notification emails.
+//! SMTP for the notification emails, through lettre's connection API.
 //!
-//! One session per batch: greeting, `EHLO` (`HELO` when the server does not know `EHLO`),
-//! `STARTTLS` (RFC 3207) or implicit TLS through rustls — the same rustls, aws-lc-rs provider
-//! and platform verifier reqwest uses, so it adds no crate — then `AUTH PLAIN` (or `AUTH
-//! LOGIN` when that is all the server offers, RFC 4954), and per message `MAIL FROM`, `RCPT
-//! TO`, `DATA` with dot-stuffing, `RSET` after a refusal; `QUIT` at the end. Every read and
-//! write has a timeout. A 4xx answer is temporary and a 5xx permanent ([`Error::temporary`]).
+//! lettre does the protocol: connecting (implicit TLS, or `STARTTLS` per RFC 3207, with rustls
+//! on aws-lc-rs and the platform verifier — the stack reqwest already brings — plus the CA of
+//! `TABFLOW_SMTP_CA_FILE`), `EHLO`, `AUTH PLAIN` or `LOGIN`, the commands, reading and parsing
+//! replies, and dot-stuffing the message. This module drives an [`AsyncSmtpConnection`] step
+//! by step instead of handing messages to lettre's `AsyncSmtpTransport`, because the transport
+//! cannot keep these promises:
 //!
-//! The password is held in a [`Secret`] and only ever written to the socket; it never appears
-//! in `Debug`, errors or the outbox (server answers are scrubbed too: [`Config::scrub`]).
+//! - the password goes only over TLS, to this machine, or with `?tls=none` (the transport
+//!   authenticates on a plain connection when an opportunistic `STARTTLS` was not offered);
+//! - errors name the step the server refused (`AUTH for the user 'ann' (PLAIN)`, `RCPT
+//!   TO:<…>`), a missing `STARTTLS` or mechanism says what to change, and [`Error::temporary`]
+//!   tells a 4xx answer or an unreachable server from what needs a fix first;
+//! - `TABFLOW_LOG=debug` shows the exchange without the credentials (lettre's own `tracing`
+//!   logs the `AUTH` argument) and server answers are scrubbed of the password
+//!   ([`Config::scrub`]) before they are logged or stored;
+//! - every step has a timeout (lettre's async connection times out only the TCP connect);
+//! - a refused recipient leaves the session usable after `RSET` (the transport drops it).
+//!
+//! The settings ([`Config::parse`]) are tabflow's own: `smtp://`/`smtps://` with `?tls=`, the
+//! default per host and the precedence of `TABFLOW_SMTP_USERNAME`/`_PASSWORD`. The password is a
+//! [`SecretString`]: never in `Debug`, errors or the outbox.
 
+use std::fmt::Display;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use tabflow_client::secret::Secret;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls;
+use lettre::Message;
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension};
+use lettre::transport::smtp::response::Response;
+use secrecy::{ExposeSecret, SecretString};
 
 /// When the connection is encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,10 +68,10 @@ pub struct Config {
     pub port: u16,
     pub tls: Tls,
     pub username: Option<String>,
-    password: Option<Secret>,
+    password: Option<SecretString>,
     /// PEM certificates trusted besides the system's (a private CA).
     pub ca_file: Option<PathBuf>,
-    /// For each connect, read and write.
+    /// For the connection and each step after it.
     pub timeout: Duration,
 }
 
@@ -132,7 +148,7 @@ impl Config {
             host,
             tls,
             username,
-            password: password.map(Secret::new),
+            password: password.map(SecretString::from),
             ca_file,
             timeout: Duration::from_secs(30),
         })
@@ -150,7 +166,9 @@ impl Config {
     /// `text` with the password (plain and in every form AUTH sends it) replaced, for
     /// anything that is stored or shown: a server may echo what it was sent.
     pub fn scrub(&self, text: &str) -> String {
-        let Some(password) = self.password.as_ref().map(Secret::expose) else { return text.to_string() };
+        let Some(password) = self.password.as_ref().map(ExposeSecret::expose_secret) else {
+            return text.to_string();
+        };
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let user = self.username.as_deref().unwrap_or_default();
         let mut forms = vec![b64(&format!("\0{user}\0{password}")), b64(password), password.to_string()];
@@ -158,25 +176,129 @@ impl Config {
         forms.iter().fold(text.to_string(), |t, f| t.replace(f.as_str(), "[redacted]"))
     }
 
-    fn loopback(&self) -> bool {
-        is_loopback(&self.host)
+    /// TLS for the configured host: the system's roots through the platform verifier, plus
+    /// the certificates of `ca_file`.
+    fn tls_parameters(&self) -> Result<TlsParameters, Error> {
+        let tls_error = |detail: String| Error::Tls { server: self.server(), detail };
+        let mut builder = TlsParameters::builder(self.host.clone());
+        if let Some(path) = &self.ca_file {
+            let unreadable = |e: &dyn Display| {
+                tls_error(format!("cannot read the CA file {} (TABFLOW_SMTP_CA_FILE): {e}", path.display()))
+            };
+            let pem = std::fs::read(path).map_err(|e| unreadable(&e))?;
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(tls_error(format!("the CA file {} holds no PEM certificate", path.display())));
+            }
+            builder = builder.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| unreadable(&e))?);
+        }
+        builder.build_rustls().map_err(|e| tls_error(cause(&e)))
+    }
+
+    /// The outcome of one step, run under the timeout, as this module's [`Error`].
+    async fn step<T>(
+        &self,
+        during: &str,
+        handshake: bool,
+        work: impl Future<Output = Result<T, SmtpError>>,
+    ) -> Result<T, Error> {
+        let server = self.server();
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(done)) => Ok(done),
+            Err(_) => Err(Error::Timeout { server, secs: self.timeout.as_secs(), during: during.into() }),
+            Ok(Err(e)) => {
+                let detail = self.scrub(&cause(&e));
+                if let Some(code) = e.status() {
+                    tracing::debug!(server = %server, "smtp < {} {detail}", u16::from(code));
+                    let reply = Reply { code: code.into(), text: detail };
+                    return Err(Error::Refused { server, command: during.into(), reply });
+                }
+                // tokio-rustls reports a failed handshake (an untrusted certificate, a wrong
+                // name) as invalid data.
+                let invalid_data = io_kind(&e) == Some(std::io::ErrorKind::InvalidData);
+                Err(if e.is_timeout() {
+                    Error::Timeout { server, secs: self.timeout.as_secs(), during: during.into() }
+                } else if e.is_tls() || (handshake && invalid_data) {
+                    let hint = if self.ca_file.is_none() && detail.contains("certificate") {
+                        " (if the server's certificate comes from a private CA, set TABFLOW_SMTP_CA_FILE to its PEM file)"
+                    } else {
+                        ""
+                    };
+                    Error::Tls { server, detail: format!("{detail}{hint}") }
+                } else if e.is_response() || e.is_client() {
+                    Error::Protocol { server, during: during.into(), detail }
+                } else if during == CONNECTING {
+                    Error::Connect { server, detail }
+                } else {
+                    Error::Io { server, during: during.into(), detail }
+                })
+            }
+        }
     }
 }
+
+const CONNECTING: &str = "connecting";
 
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
 }
 
-/// A server's answer: its code and text lines.
+/// What went wrong, without lettre's prefixes ("permanent error (535): ", "Connection error: ").
+fn cause(mut e: &SmtpError) -> String {
+    loop {
+        match std::error::Error::source(e) {
+            Some(source) => match source.downcast_ref::<SmtpError>() {
+                Some(inner) => e = inner,
+                None => return source.to_string(),
+            },
+            None => return e.to_string(),
+        }
+    }
+}
+
+fn io_kind(e: &SmtpError) -> Option<std::io::ErrorKind> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// The message for `DATA`, before lettre's dot-stuffing. A single part (as `mail` builds)
+/// ends with a CRLF even after a body that ends with one, and lettre follows the data with
+/// CRLF "." CRLF, whose first CRLF ends the last line: without both, the body arrives as
+/// written instead of with one or two empty lines more.
+fn data(message: &Message) -> Vec<u8> {
+    let mut data = message.formatted();
+    let extra = if data.ends_with(b"\r\n\r\n") {
+        4
+    } else if data.ends_with(b"\r\n") {
+        2
+    } else {
+        0
+    };
+    data.truncate(data.len() - extra);
+    data
+}
+
+/// A server's answer: its code and text (the lines joined).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub code: u16,
-    pub lines: Vec<String>,
+    pub text: String,
+}
+
+impl Reply {
+    fn of(response: &Response) -> Reply {
+        Reply { code: response.code().into(), text: response.message().collect::<Vec<_>>().join(" ") }
+    }
 }
 
 impl std::fmt::Display for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.code, self.lines.join(" / ").trim())
+        write!(f, "{} {}", self.code, self.text.trim())
     }
 }
 
@@ -218,78 +340,35 @@ impl Error {
             _ => false,
         }
     }
-
-    /// Whether the session can go on after it (a refusal leaves it usable after `RSET`).
-    fn fatal(&self) -> bool {
-        !matches!(self, Error::Refused { command, .. } if command.starts_with("MAIL") || command.starts_with("RCPT") || command.starts_with("DATA") || command.starts_with("the message"))
-    }
 }
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// An open, greeted (and, as configured, encrypted and authenticated) connection.
 pub struct Session {
-    io: BufReader<Box<dyn Io>>,
+    conn: AsyncSmtpConnection,
     config: Config,
-    /// EHLO keywords, upper-cased (`AUTH PLAIN LOGIN`, `STARTTLS`, `SIZE 1000`).
-    extensions: Vec<String>,
-    /// `[127.0.0.1]`: what this side calls itself in EHLO (RFC 5321 §4.1.3 address literal).
-    me: String,
-    encrypted: bool,
     /// A previous error left the connection unusable.
     broken: bool,
 }
-
-/// Longest reply line read; RFC 5321 allows 512, servers sometimes send more.
-const MAX_LINE: u64 = 4096;
 
 impl Session {
     /// Connects, reads the greeting, says EHLO, starts TLS and authenticates as configured.
     pub async fn connect(config: &Config) -> Result<Session, Error> {
         let server = config.server();
-        let secs = config.timeout.as_secs();
-        let tcp = tokio::time::timeout(config.timeout, TcpStream::connect((config.host.as_str(), config.port)))
-            .await
-            .map_err(|_| Error::Timeout { server: server.clone(), secs, during: "connecting".into() })?
-            .map_err(|e| Error::Connect { server: server.clone(), detail: e.to_string() })?;
-        let me = match tcp.local_addr().map(|a| a.ip()) {
-            Ok(IpAddr::V4(ip)) => format!("[{ip}]"),
-            Ok(IpAddr::V6(ip)) => format!("[IPv6:{ip}]"),
-            Err(_) => "[127.0.0.1]".into(),
-        };
-        let _ = tcp.set_nodelay(true);
-        let mut encrypted = false;
-        let io: Box<dyn Io> = if config.tls == Tls::Implicit {
-            encrypted = true;
-            Box::new(handshake(config, tcp).await?)
-        } else {
-            Box::new(tcp)
-        };
-        let mut s = Session {
-            io: BufReader::new(io),
-            config: config.clone(),
-            extensions: vec![],
-            me,
-            encrypted,
-            broken: false,
-        };
-        s.expect("the greeting", &[220]).await?;
-        s.hello().await?;
-        if !s.encrypted && matches!(config.tls, Tls::Required | Tls::Opportunistic) {
-            if s.offers("STARTTLS") {
-                s.command("STARTTLS", "STARTTLS", &[220]).await?;
-                // Anything the server sent after its 220 would be read as if it came over TLS
-                // (the STARTTLS command injection of CVE-2011-0411): refuse.
-                if !s.io.buffer().is_empty() {
-                    return Err(s.protocol("STARTTLS", "data arrived before the TLS handshake".into()));
-                }
-                let plain = std::mem::replace(&mut s.io, BufReader::new(Box::new(tokio::io::empty()) as Box<dyn Io>));
-                let tls = handshake(config, plain.into_inner()).await?;
-                s.io = BufReader::new(Box::new(tls));
-                s.encrypted = true;
-                // RFC 3207 §4.2: forget what was said before TLS; ask again.
-                s.hello().await?;
+        // The machine's name in EHLO, or `[127.0.0.1]` when it has none.
+        let hello = ClientId::default();
+        let implicit = if config.tls == Tls::Implicit { Some(config.tls_parameters()?) } else { None };
+        tracing::debug!(server = %server, "smtp: connecting (TLS {})", config.tls.as_str());
+        let address = (config.host.as_str(), config.port);
+        let connecting = AsyncSmtpConnection::connect_tokio1(address, Some(config.timeout), &hello, implicit, None);
+        let conn = config.step(CONNECTING, config.tls == Tls::Implicit, connecting).await?;
+        tracing::debug!(server = %server, "smtp < {}", conn.server_info());
+        let mut s = Session { conn, config: config.clone(), broken: false };
+        if !s.conn.is_encrypted() && matches!(config.tls, Tls::Required | Tls::Opportunistic) {
+            if s.conn.server_info().supports_feature(Extension::StartTls) {
+                tracing::debug!(server = %server, "smtp > STARTTLS");
+                let tls = config.tls_parameters()?;
+                config.step("STARTTLS", true, s.conn.starttls(tls, &hello)).await?;
+                tracing::debug!(server = %server, "smtp < (TLS) {}", s.conn.server_info());
             } else if config.tls == Tls::Required {
                 return Err(Error::Unsupported(format!(
                     "the SMTP server {server} does not offer STARTTLS, and tabflow requires TLS to a host that is not \
@@ -305,13 +384,12 @@ impl Session {
         Ok(s)
     }
 
-    /// Sends one message: `data` is the rendered message (line breaks are normalised to
-    /// CRLF and lines starting with `.` doubled here). Answers the server's final reply.
-    pub async fn send(&mut self, from: &str, to: &str, data: &str) -> Result<Reply, Error> {
-        let result = self.transaction(from, to, data).await;
+    /// Sends one message to its envelope's recipients. Answers the server's final reply.
+    pub async fn send(&mut self, message: &Message) -> Result<Reply, Error> {
+        let result = self.transaction(message).await;
         if let Err(e) = &result {
             // After a refusal, RSET makes the session usable again; otherwise it is done.
-            if e.fatal() || self.command("RSET", "RSET", &[250]).await.is_err() {
+            if !matches!(e, Error::Refused { .. }) || self.command(Rset).await.is_err() {
                 self.broken = true;
             }
         }
@@ -320,276 +398,72 @@ impl Session {
 
     /// Whether the connection can carry another message.
     pub fn usable(&self) -> bool {
-        !self.broken
+        !self.broken && !self.conn.has_broken()
     }
 
-    async fn transaction(&mut self, from: &str, to: &str, data: &str) -> Result<Reply, Error> {
-        self.command(&format!("MAIL FROM:<{from}>"), &format!("MAIL FROM:<{from}>"), &[250]).await?;
-        self.command(&format!("RCPT TO:<{to}>"), &format!("RCPT TO:<{to}>"), &[250, 251]).await?;
-        self.command("DATA", "DATA", &[354]).await?;
-        let mut bytes = transparent(data);
-        bytes.extend_from_slice(b".\r\n");
-        self.write(&bytes, "sending the message").await?;
-        self.expect("the message", &[250]).await
+    async fn transaction(&mut self, message: &Message) -> Result<Reply, Error> {
+        let envelope = message.envelope();
+        self.command(Mail::new(envelope.from().cloned(), vec![])).await?;
+        for to in envelope.to() {
+            self.command(Rcpt::new(to.clone(), vec![])).await?;
+        }
+        self.command(Data).await?;
+        let data = data(message);
+        tracing::debug!(server = %self.config.server(), "smtp > (the message, {} bytes)", data.len());
+        let response = self.config.step("the message", false, self.conn.message(&data)).await?;
+        Ok(self.answered(&response))
     }
 
     /// Says goodbye; errors do not matter any more.
     pub async fn quit(mut self) {
-        if !self.broken {
-            let _ = self.command("QUIT", "QUIT", &[221]).await;
+        if self.usable() {
+            tracing::debug!(server = %self.config.server(), "smtp > QUIT");
+            let _ = self.config.step("QUIT", false, self.conn.quit()).await;
         }
-        let _ = self.io.get_mut().shutdown().await;
-    }
-
-    fn offers(&self, keyword: &str) -> bool {
-        self.extensions.iter().any(|e| e.split([' ', '=']).next() == Some(keyword))
-    }
-
-    /// The SASL mechanisms of the `AUTH` keyword (and the old `AUTH=` form).
-    fn mechanisms(&self) -> Vec<String> {
-        self.extensions
-            .iter()
-            .filter_map(|e| e.strip_prefix("AUTH ").or_else(|| e.strip_prefix("AUTH=")))
-            .flat_map(|m| m.split_whitespace().map(str::to_string))
-            .collect()
-    }
-
-    async fn hello(&mut self) -> Result<(), Error> {
-        let ehlo = format!("EHLO {}", self.me);
-        self.write_line(&ehlo, "EHLO").await?;
-        let reply = self.read_reply("EHLO").await?;
-        if reply.code == 250 {
-            self.extensions = reply.lines.iter().skip(1).map(|l| l.trim().to_ascii_uppercase()).collect();
-            return Ok(());
-        }
-        if !(500..600).contains(&reply.code) {
-            return Err(self.refused("EHLO", reply));
-        }
-        // An old server that knows only HELO (RFC 5321 §3.2): no extensions.
-        let helo = format!("HELO {}", self.me);
-        self.command(&helo, "HELO", &[250]).await?;
-        self.extensions.clear();
-        Ok(())
     }
 
     async fn authenticate(&mut self, user: &str) -> Result<(), Error> {
         let server = self.config.server();
-        if !(self.encrypted || self.config.loopback() || self.config.tls == Tls::Off) {
+        let encrypted = self.conn.is_encrypted();
+        if !(encrypted || is_loopback(&self.config.host) || self.config.tls == Tls::Off) {
             return Err(Error::Unsupported(format!(
                 "refusing to send the SMTP password unencrypted to {server}: the connection has no TLS; use smtps:// \
                  or a server that offers STARTTLS (or ?tls=none to allow it on a network you trust)"
             )));
         }
-        let password = self.config.password.clone().unwrap_or_default();
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let mechanisms = self.mechanisms();
-        let what = format!("AUTH for the user '{user}'");
-        if mechanisms.iter().any(|m| m == "PLAIN") {
-            let token = b64(&format!("\0{user}\0{}", password.expose()));
-            self.write_line(&format!("AUTH PLAIN {token}"), "AUTH PLAIN").await?;
-            let mut reply = self.read_reply("AUTH PLAIN").await?;
-            if reply.code == 334 {
-                // A server that wants the credentials after an empty challenge (RFC 4954 §4).
-                self.write_line(&token, "AUTH PLAIN").await?;
-                reply = self.read_reply("AUTH PLAIN").await?;
-            }
-            return if reply.code == 235 { Ok(()) } else { Err(self.refused(&format!("{what} (PLAIN)"), reply)) };
-        }
-        if mechanisms.iter().any(|m| m == "LOGIN") {
-            self.command("AUTH LOGIN", &format!("{what} (LOGIN)"), &[334]).await?;
-            self.command(&b64(user), &format!("{what} (LOGIN)"), &[334]).await?;
-            self.command(&b64(password.expose()), &format!("{what} (LOGIN)"), &[235]).await?;
-            return Ok(());
-        }
-        Err(Error::Unsupported(if mechanisms.is_empty() {
-            format!(
-                "the SMTP server {server} does not offer AUTH{}, but a user name is configured: remove the \
-                 credentials from TABFLOW_SMTP_URL / TABFLOW_SMTP_USERNAME if it needs none",
-                if self.encrypted { "" } else { " on an unencrypted connection" }
-            )
-        } else {
-            format!(
-                "the SMTP server {server} offers AUTH {}; tabflow speaks PLAIN and LOGIN (over TLS): enable one of \
-                 them on the server",
-                mechanisms.join(" ")
-            )
-        }))
+        let Some(mechanism) = self.conn.server_info().get_auth_mechanism(&[Mechanism::Plain, Mechanism::Login]) else {
+            return Err(Error::Unsupported(format!(
+                "the SMTP server {server} offers neither AUTH PLAIN nor AUTH LOGIN{}, but a user name is configured: \
+                 enable one of them on the server, or remove the credentials from TABFLOW_SMTP_URL / \
+                 TABFLOW_SMTP_USERNAME if it needs none",
+                if encrypted { "" } else { " on an unencrypted connection" }
+            )));
+        };
+        let password = self.config.password.as_ref().map(|p| p.expose_secret().to_string()).unwrap_or_default();
+        let credentials = Credentials::new(user.to_string(), password);
+        tracing::debug!(server = %server, "smtp > AUTH {mechanism} (user '{user}')");
+        let what = format!("AUTH for the user '{user}' ({mechanism})");
+        let response = self.config.step(&what, false, self.conn.auth(&[mechanism], &credentials)).await?;
+        self.answered(&response);
+        Ok(())
     }
 
-    /// Writes `line` and reads the reply, which must have one of the `ok` codes. `shown` is
-    /// how the command is named in errors (never the credentials).
-    async fn command(&mut self, line: &str, shown: &str, ok: &[u16]) -> Result<Reply, Error> {
-        self.write_line(line, shown).await?;
-        self.expect(shown, ok).await
-    }
-
-    async fn expect(&mut self, shown: &str, ok: &[u16]) -> Result<Reply, Error> {
-        let reply = self.read_reply(shown).await?;
-        if ok.contains(&reply.code) { Ok(reply) } else { Err(self.refused(shown, reply)) }
-    }
-
-    fn refused(&self, command: &str, mut reply: Reply) -> Error {
-        reply.lines = reply.lines.iter().map(|l| self.config.scrub(l)).collect();
-        Error::Refused { server: self.config.server(), command: command.to_string(), reply }
-    }
-
-    fn protocol(&self, during: &str, detail: String) -> Error {
-        Error::Protocol { server: self.config.server(), during: during.into(), detail: self.config.scrub(&detail) }
-    }
-
-    async fn write_line(&mut self, line: &str, shown: &str) -> Result<(), Error> {
-        // Only the command's name as shown in errors: never an AUTH argument.
+    /// Sends one command and reads its reply, which must be positive.
+    async fn command(&mut self, command: impl Display) -> Result<Reply, Error> {
+        let shown = command.to_string();
+        let shown = shown.trim_end();
         tracing::debug!(server = %self.config.server(), "smtp > {shown}");
-        self.write(format!("{line}\r\n").as_bytes(), shown).await
+        let response = self.config.step(shown, false, self.conn.command(command)).await?;
+        Ok(self.answered(&response))
     }
 
-    async fn write(&mut self, bytes: &[u8], during: &str) -> Result<(), Error> {
-        let server = self.config.server();
-        let secs = self.config.timeout.as_secs();
-        let io = self.io.get_mut();
-        let done = tokio::time::timeout(self.config.timeout, async {
-            io.write_all(bytes).await?;
-            io.flush().await
-        })
-        .await;
-        match done {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::Io { server, during: during.into(), detail: e.to_string() }),
-            Err(_) => Err(Error::Timeout { server, secs, during: during.into() }),
-        }
+    /// A positive reply, scrubbed and logged.
+    fn answered(&self, response: &Response) -> Reply {
+        let mut reply = Reply::of(response);
+        reply.text = self.config.scrub(&reply.text);
+        tracing::debug!(server = %self.config.server(), "smtp < {reply}");
+        reply
     }
-
-    /// One reply: lines `250-…` continued until `250 …` (RFC 5321 §4.2.1).
-    async fn read_reply(&mut self, during: &str) -> Result<Reply, Error> {
-        let server = self.config.server();
-        let secs = self.config.timeout.as_secs();
-        let mut lines = vec![];
-        let mut code = None;
-        loop {
-            let mut raw = vec![];
-            let read =
-                tokio::time::timeout(self.config.timeout, (&mut self.io).take(MAX_LINE).read_until(b'\n', &mut raw))
-                    .await
-                    .map_err(|_| Error::Timeout { server: server.clone(), secs, during: during.into() })?
-                    .map_err(|e| Error::Io { server: server.clone(), during: during.into(), detail: e.to_string() })?;
-            if read == 0 {
-                return Err(Error::Io {
-                    server,
-                    during: during.into(),
-                    detail: "the server closed the connection".into(),
-                });
-            }
-            if !raw.ends_with(b"\n") {
-                return Err(self.protocol(during, format!("a reply line longer than {MAX_LINE} bytes")));
-            }
-            let line = String::from_utf8_lossy(&raw);
-            let line = line.trim_end_matches(['\r', '\n']);
-            let (digits, rest) = line.split_at(line.len().min(3));
-            let this: u16 = match digits.parse() {
-                Ok(c) if digits.len() == 3 && (200..600).contains(&c) => c,
-                _ => return Err(self.protocol(during, format!("'{}'", line.chars().take(80).collect::<String>()))),
-            };
-            if code.is_some_and(|c| c != this) {
-                return Err(self.protocol(during, format!("a reply that changes its code ({line})")));
-            }
-            code = Some(this);
-            let (more, text) = match rest.chars().next() {
-                Some('-') => (true, &rest[1..]),
-                Some(' ') => (false, &rest[1..]),
-                None => (false, ""),
-                Some(_) => return Err(self.protocol(during, format!("'{line}'"))),
-            };
-            lines.push(text.to_string());
-            if !more {
-                let reply = Reply { code: this, lines };
-                tracing::debug!(server = %server, "smtp < {}", self.config.scrub(&reply.to_string()));
-                return Ok(reply);
-            }
-            if lines.len() > 200 {
-                return Err(self.protocol(during, "a reply of more than 200 lines".into()));
-            }
-        }
-    }
-}
-
-/// The TLS handshake on `io`, verifying the server's certificate for the configured host
-/// against the system's roots (plus `ca_file`).
-async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
-    config: &Config,
-    io: S,
-) -> Result<tokio_rustls::client::TlsStream<S>, Error> {
-    let server = config.server();
-    let tls_error = |detail: String| Error::Tls { server: server.clone(), detail };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut extra = vec![];
-    if let Some(path) = &config.ca_file {
-        use rustls::pki_types::pem::PemObject;
-        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| {
-                tls_error(format!("cannot read the CA file {} (TABFLOW_SMTP_CA_FILE): {e}", path.display()))
-            })?;
-        if certs.is_empty() {
-            return Err(tls_error(format!("the CA file {} holds no PEM certificate", path.display())));
-        }
-        extra = certs;
-    }
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
-        .map_err(|e| tls_error(e.to_string()))?;
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls_error(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(config.host.clone())
-        .map_err(|e| tls_error(format!("'{}' is not a host name TLS can check: {e}", config.host)))?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
-    tokio::time::timeout(config.timeout, connector.connect(name, io))
-        .await
-        .map_err(|_| Error::Timeout {
-            server: server.clone(),
-            secs: config.timeout.as_secs(),
-            during: "TLS handshake".into(),
-        })?
-        .map_err(|e| {
-            let hint = if config.ca_file.is_none() && e.to_string().contains("certificate") {
-                " (if the server's certificate comes from a private CA, set TABFLOW_SMTP_CA_FILE to its PEM file)"
-            } else {
-                ""
-            };
-            tls_error(format!("{e}{hint}"))
-        })
-}
-
-/// The message as SMTP `DATA` carries it (RFC 5321 §4.5.2): every line break CRLF, a `.`
-/// doubled at the start of a line, ending with CRLF (the caller adds the final `.` line).
-pub fn transparent(data: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + 64);
-    let mut at_line_start = true;
-    let mut bytes = data.bytes().peekable();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'\r' | b'\n' => {
-                if b == b'\r' && bytes.peek() == Some(&b'\n') {
-                    bytes.next();
-                }
-                out.extend_from_slice(b"\r\n");
-                at_line_start = true;
-            }
-            _ => {
-                if at_line_start && b == b'.' {
-                    out.push(b'.');
-                }
-                out.push(b);
-                at_line_start = false;
-            }
-        }
-    }
-    if !at_line_start || out.is_empty() {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 #[cfg(test)]
@@ -598,10 +472,11 @@ mod tests {
 
     #[test]
     fn urls_give_host_port_tls_and_credentials() {
+        let password = |c: &Config| c.password.as_ref().map(|p| p.expose_secret().to_string());
         let c = Config::parse("smtp://bob:s%40cret@mail.example.com", None, None, None).unwrap();
         assert_eq!((c.host.as_str(), c.port, c.tls), ("mail.example.com", 587, Tls::Required));
         assert_eq!(c.username.as_deref(), Some("bob"));
-        assert_eq!(c.password.as_ref().map(Secret::expose), Some("s@cret"));
+        assert_eq!(password(&c).as_deref(), Some("s@cret"));
         let c = Config::parse("smtps://mail.example.com", None, None, None).unwrap();
         assert_eq!((c.port, c.tls), (465, Tls::Implicit));
         let c = Config::parse("smtp://127.0.0.1:2525", None, None, None).unwrap();
@@ -613,7 +488,7 @@ mod tests {
         assert_eq!(c.username.as_deref(), Some("ann"));
         // The variables win over the URL's user info.
         let c = Config::parse("smtp://u:p@h.example", Some("v".into()), Some("q".into()), None).unwrap();
-        assert_eq!((c.username.as_deref(), c.password.as_ref().map(Secret::expose)), (Some("v"), Some("q")));
+        assert_eq!((c.username.as_deref(), password(&c).as_deref()), (Some("v"), Some("q")));
     }
 
     #[test]
@@ -645,14 +520,38 @@ mod tests {
     }
 
     #[test]
-    fn data_is_dot_stuffed_with_crlf_line_breaks() {
-        let check = |input: &str, expect: &str| assert_eq!(String::from_utf8(transparent(input)).unwrap(), expect);
-        check(".hidden\n..two\nmid.dle\r\n.\r\nlast", "..hidden\r\n...two\r\nmid.dle\r\n..\r\nlast\r\n");
-        check("a\rb\r\n\nc\r\n", "a\r\nb\r\n\r\nc\r\n");
-        check("", "\r\n");
-        // A lone "." line can never end the message early.
-        let out = String::from_utf8(transparent("x\n.\ny")).unwrap();
-        assert!(!out.contains("\r\n.\r\n"), "{out:?}");
+    fn a_ca_file_without_certificates_is_a_tls_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let c = Config::parse("smtps://mail.example.com", None, None, Some(path.clone())).unwrap();
+        let e = c.tls_parameters().err().unwrap();
+        assert!(matches!(e, Error::Tls { .. }) && !e.temporary(), "{e}");
+        assert!(e.to_string().contains("holds no PEM certificate"), "{e}");
+        let c = Config { ca_file: Some(dir.path().join("missing.pem")), ..c };
+        assert!(c.tls_parameters().err().unwrap().to_string().contains("cannot read the CA file"));
+    }
+
+    #[test]
+    fn the_body_arrives_as_written() {
+        let from = crate::notify::mail::parse_mailbox("a@example.com").unwrap();
+        for (body, content) in [("end", "end\r\n"), ("Hello\n", "Hello\r\n"), ("a\n\n", "a\r\n\r\n")] {
+            let message = crate::notify::mail::Email {
+                from: &from,
+                to: &from,
+                subject: "s",
+                body,
+                date: chrono::Utc::now(),
+                message_id: "m@example.com".into(),
+                run_id: "r-1",
+            }
+            .build()
+            .unwrap();
+            // What the server keeps: the data up to the CRLF that ends its last line.
+            let wire = String::from_utf8(data(&message)).unwrap() + "\r\n.\r\n";
+            let kept = wire.strip_suffix(".\r\n").unwrap();
+            assert_eq!(kept.split_once("\r\n\r\n").unwrap().1, content, "{body:?}");
+        }
     }
 
     #[test]
@@ -660,13 +559,12 @@ mod tests {
         let refused = |code| Error::Refused {
             server: "h:25".into(),
             command: "RCPT TO:<a@b>".into(),
-            reply: Reply { code, lines: vec!["no".into()] },
+            reply: Reply { code, text: "no".into() },
         };
         assert!(refused(451).temporary());
         assert!(!refused(550).temporary());
         assert!(Error::Connect { server: "h:25".into(), detail: "refused".into() }.temporary());
         assert!(!Error::Unsupported("x".into()).temporary());
-        assert!(!refused(550).fatal(), "a refused recipient leaves the session usable");
         assert_eq!(refused(550).to_string(), "the SMTP server h:25 refused RCPT TO:<a@b>: 550 no");
     }
 }
