@@ -151,9 +151,11 @@ fn parse_answers(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 fn intents_of(request: &str, intent: &Option<String>, params: &[String]) -> anyhow::Result<Vec<Intent>> {
     if let Some(name) = intent {
         if !tabflow_workflows::INTENTS.contains(&name.as_str()) {
+            let near = tabflow_workflows::ground::closest(name, tabflow_workflows::INTENTS.iter().copied(), 1);
+            let mean = near.first().map(|n| format!("did you mean {n}? ")).unwrap_or_default();
             return Err(usage(
                 format!("'{name}' is not an intent tabflow knows"),
-                format!("use one of: {}", tabflow_workflows::INTENTS.join(", ")),
+                format!("{mean}use one of: {}", tabflow_workflows::INTENTS.join(", ")),
             ));
         }
         let mut map = serde_json::Map::new();
