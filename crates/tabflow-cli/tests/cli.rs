@@ -136,6 +136,8 @@ fn bad_input_gets_one_clear_error_with_a_hint() {
         ),
         (vec!["site", "diff", "/nonexistent/a.json", "/nonexistent/b.json"], vec![], 1, "cannot read the snapshot"),
         (vec!["emulator", "serve", "--error-rate", "3"], vec![], 2, "out of range"),
+        (vec!["plan", "--intent", "archive-stale"], vec![], 2, "did you mean archive-stale-content? use one of:"),
+        (vec!["plan", "--intent", "ofboard-user"], vec![], 2, "did you mean offboard-user? use one of:"),
     ];
     for (args, env, code, needle) in cases {
         let out = run(dir.path(), &args, &env);
@@ -145,6 +147,9 @@ fn bad_input_gets_one_clear_error_with_a_hint() {
         assert!(err.contains("hint:"), "{args:?}: {err}");
         assert!(!err.contains("nope"), "secret echoed: {err}");
     }
+    // An intent name like none of them: the list, and no guess.
+    let err = text(&run(dir.path(), &["plan", "--intent", "frobnicate"], &[]).stderr);
+    assert!(err.contains("hint: use one of: archive-stale-content") && !err.contains("did you mean"), "{err}");
     // A malformed snapshot file
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"format\": \"something-else/9\"}").unwrap();

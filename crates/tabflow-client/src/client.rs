@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, RwLock, Semaphore};
 
 use crate::config::{Config, Credentials};
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::secret::{ExposeSecret, Secret};
 
 /// The oldest REST API version tabflow works with (user removal with `mapAssetsTo` is 3.9).
 pub const MIN_API_VERSION: &str = "3.9";
@@ -131,7 +131,7 @@ impl Drop for Inner {
         let url = format!("{}/api/{}/auth/signout", self.config.server, session.api_version);
         let http = self.http.clone();
         handle.spawn(async move {
-            let _ = http.post(url).header("X-Tableau-Auth", session.token.expose()).send().await;
+            let _ = http.post(url).header("X-Tableau-Auth", session.token.expose_secret()).send().await;
         });
     }
 }
@@ -326,18 +326,18 @@ impl Client {
         let creds = match &c.credentials {
             Credentials::Pat { name, secret } => xml::Credentials {
                 personal_access_token_name: Some(name.clone()),
-                personal_access_token_secret: Some(secret.expose().to_string()),
+                personal_access_token_secret: Some(secret.expose_secret().to_string()),
                 site,
                 ..xml::Credentials::default()
             },
             Credentials::Password { username, password } => xml::Credentials {
                 name: Some(username.clone()),
-                password: Some(password.expose().to_string()),
+                password: Some(password.expose_secret().to_string()),
                 site,
                 ..xml::Credentials::default()
             },
             Credentials::Jwt { token } => {
-                xml::Credentials { jwt: Some(token.expose().to_string()), site, ..xml::Credentials::default() }
+                xml::Credentials { jwt: Some(token.expose_secret().to_string()), site, ..xml::Credentials::default() }
             }
         };
         let body = xml::request_to_string(&xml::TsRequest { credentials: Some(creds), ..xml::TsRequest::default() });
@@ -466,7 +466,7 @@ impl Client {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let mut rb = self.inner.http.request(method.clone(), url);
         if let Some(t) = token {
-            rb = rb.header("X-Tableau-Auth", t.expose());
+            rb = rb.header("X-Tableau-Auth", t.expose_secret());
         }
         rb = match body {
             Some(Body::Xml(x)) => rb.header(reqwest::header::CONTENT_TYPE, "application/xml").body(x),

@@ -38,4 +38,4 @@ pub use resources::{
     Capability, ContentKind, DatasourceUpdate, FlowUpdate, Grantee, PermissionCall, ProjectUpdate, WorkbookUpdate,
     permission_calls,
 };
-pub use secret::Secret;
+pub use secret::{ExposeSecret, Secret};

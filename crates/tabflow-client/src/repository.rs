@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::secret::{ExposeSecret, Secret};
 use crate::usage::{ItemKind, ItemUsage, UsageReport, UsageSource};
 
 /// Reads usage from the repository database.
@@ -60,8 +60,8 @@ impl Repository {
     }
 
     async fn read_inner(&self) -> Result<UsageReport> {
-        let shown = redact_url(self.url.expose());
-        let mut opts: PgConnectOptions = self.url.expose().parse().map_err(|e: sqlx::Error| {
+        let shown = redact_url(self.url.expose_secret());
+        let mut opts: PgConnectOptions = self.url.expose_secret().parse().map_err(|e: sqlx::Error| {
             Error::Config(format!("the repository URL {shown} is not valid: {}", scrub(&e.to_string(), &self.url)))
         })?;
         if !self.options.is_empty() {
@@ -114,7 +114,7 @@ impl Repository {
 
 /// Removes the password from driver messages that might echo the URL.
 fn scrub(msg: &str, url: &Secret) -> String {
-    let u = url.expose();
+    let u = url.expose_secret();
     let pw = u.find("://").and_then(|s| {
         let at = u.rfind('@')?;
         let info = &u[s + 3..at];

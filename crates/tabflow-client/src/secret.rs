@@ -1,22 +1,38 @@
-//! A string that never prints: `Debug` and `Display` show `[redacted]`.
+//! A credential held in `secrecy`'s [`SecretString`] (zeroed on drop, read only through
+//! [`ExposeSecret`]). The newtype only makes `Debug` and `Display` print `[redacted]`, so a
+//! credential inside a `{:?}`-printed config or error shows as that and nothing else.
 
 use std::fmt;
 
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+pub use secrecy::ExposeSecret;
+use secrecy::SecretString;
+
+#[derive(Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+        Secret(SecretString::from(s.into()))
     }
 
-    /// The secret itself, for the one place that must send it.
+    /// Same as [`ExposeSecret::expose_secret`]; kept for the engine's SMTP settings
+    /// (`tabflow_engine::notify::smtp`), which call it as a path (`Secret::expose`).
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+/// The empty secret (an SMTP server without a password).
+impl Default for Secret {
+    fn default() -> Secret {
+        Secret::new(String::new())
+    }
+}
+
+impl ExposeSecret<str> for Secret {
+    /// The secret itself, for the one place that must send it.
+    fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
     }
 }
 
@@ -32,12 +48,6 @@ impl fmt::Display for Secret {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +56,7 @@ mod tests {
     fn never_prints() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
-        assert_eq!(s.expose(), "hunter2");
+        assert_eq!(s.expose_secret(), "hunter2");
+        assert_eq!(s.clone().expose_secret(), "hunter2");
     }
 }

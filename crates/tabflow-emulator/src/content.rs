@@ -31,7 +31,7 @@ pub enum ContentError {
 }
 
 fn esc(s: &str) -> String {
-    tabflow_wire::error::escape(s).into_owned()
+    quick_xml::escape::escape(s).into_owned()
 }
 
 fn bracket_table(table: &str) -> String {

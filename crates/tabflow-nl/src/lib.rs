@@ -31,7 +31,8 @@
 //!
 //! Parameter values: names as strings; `stale_days` a number of days; `since`/`until` ISO
 //! dates (`YYYY-MM-DD`, inclusive); `tags` a list of lowercase strings; `remove_access` a
-//! bool; `schedule` `daily`/`weekly`/`monthly` or a five-field cron string;
+//! bool; `schedule` `daily`/`weekly`/`monthly`, a five-field cron string, or a period cron
+//! cannot count in words (`every 90 days`, refused by [`check_cadence`]);
 //! `update-permissions` `scope` is `remaining`, `all` or a plural content type and `mode` one
 //! of `read-only`, `locked`, `unlocked`, `restrict`, `revoke`, `grant`, `project-default`.
 //! Parameters the request does not give are absent.
@@ -46,6 +47,7 @@ mod schedule;
 mod time;
 mod token;
 
+pub use schedule::check_cadence;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

@@ -3,7 +3,12 @@
 //! A plain frequency stays a word (`daily`, `weekly`, `monthly`); anything more precise
 //! becomes a five-field cron string (minute hour day-of-month month day-of-week) with midnight
 //! as the default time: "each Monday" → `0 0 * * 1`, "daily at 6:30" → `30 6 * * *`,
-//! "quarterly" → `0 0 1 */3 *`.
+//! "quarterly" → `0 0 1 */3 *`. Every cron string this module writes parses with `croner`
+//! (a test enumerates them). A period cron cannot count ("every 90 days": `*/90` in the
+//! day-of-month field would mean the 1st of each month) stays in words, which
+//! [`check_cadence`] refuses, so the plan asks for a cadence instead of storing another one.
+
+use croner::parser::{CronParser, Seconds, Year};
 
 use crate::lexicon::{title_case, weekday_number};
 use crate::time::number_at;
@@ -108,8 +113,13 @@ pub(crate) fn schedule(toks: &[&Token]) -> Option<String> {
             every = Some(Every::Month);
         }
     }
-    let every = every?;
-    let (minute, hour, timed) = match time_of_day(toks) {
+    Some(cadence(every?, &days_of_week, day_of_month, time_of_day(toks)))
+}
+
+/// The cadence for a recurrence: a word, a five-field cron string, or (for a period cron
+/// cannot count) the period in words.
+fn cadence(every: Every, days_of_week: &[u32], day_of_month: Option<u32>, time: Option<(u32, u32)>) -> String {
+    let (minute, hour, timed) = match time {
         Some((m, h)) => (m, h, true),
         None => (0, 0, false),
     };
@@ -118,7 +128,7 @@ pub(crate) fn schedule(toks: &[&Token]) -> Option<String> {
     } else {
         Some(days_of_week.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
     };
-    Some(match (every, dow, day_of_month) {
+    match (every, dow, day_of_month) {
         (Every::Week, Some(d), _) => format!("{minute} {hour} * * {d}"),
         (Every::Month, _, Some(d)) if d != 1 || timed => format!("{minute} {hour} {d} * *"),
         (Every::Day, _, _) if timed => format!("{minute} {hour} * * *"),
@@ -131,9 +141,37 @@ pub(crate) fn schedule(toks: &[&Token]) -> Option<String> {
         (Every::Weekday, _, _) => format!("{minute} {hour} * * 1-5"),
         (Every::Quarter, _, _) => format!("{minute} {hour} 1 */3 *"),
         (Every::Year, _, _) => format!("{minute} {hour} 1 1 *"),
-        (Every::Days(n), _, _) => format!("{minute} {hour} */{} * *", n.max(1)),
-        (Every::Weeks(n), _, _) => format!("{minute} {hour} */{} * *", n.max(1) * 7),
-    })
+        (Every::Days(n), _, _) if n <= 31 => format!("{minute} {hour} */{} * *", n.max(1)),
+        (Every::Weeks(n), _, _) if n <= 4 => format!("{minute} {hour} */{} * *", n.max(1) * 7),
+        (Every::Days(n), _, _) => format!("every {n} days"),
+        (Every::Weeks(n), _, _) => format!("every {n} weeks"),
+    }
+}
+
+/// Whether `cadence` can be stored for a recurring review: `daily`, `weekly`, `monthly`, or a
+/// five-field cron expression (minute hour day-of-month month day-of-week) that `croner`
+/// accepts and that comes round at least once. The error says why not, for a question.
+///
+/// ```
+/// assert!(tabflow_nl::check_cadence("0 6 * * 1-5").is_ok());
+/// assert!(tabflow_nl::check_cadence("weekly").is_ok());
+/// assert!(tabflow_nl::check_cadence("0 25 * * *").is_err());
+/// ```
+pub fn check_cadence(cadence: &str) -> Result<(), String> {
+    let c = cadence.trim();
+    if matches!(c, "daily" | "weekly" | "monthly") {
+        return Ok(());
+    }
+    if let Some(period) = c.strip_prefix("every ") {
+        return Err(format!(
+            "a cron expression cannot repeat every {period}: it counts days within a month, not across months"
+        ));
+    }
+    let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
+    let cron = parser.parse(c).map_err(|e| format!("'{c}' is not a cron expression tabflow can run ({e})"))?;
+    cron.find_next_occurrence(&chrono::Utc::now(), false)
+        .map_err(|_| format!("'{c}' never comes round: no date has that day in that month"))?;
+    Ok(())
 }
 
 /// "at 6am", "at 6:30 pm", "at 09:00", "at noon", "at midnight" → (minute, hour).
@@ -201,5 +239,72 @@ mod tests {
         }
         assert_eq!(sched("every workbook in Finance"), None);
         assert_eq!(sched("audit permissions"), None);
+        // Longer than a month: kept in words, and refused as a cadence (a question follows).
+        assert_eq!(sched("every 90 days").as_deref(), Some("every 90 days"));
+        assert_eq!(sched("every 6 weeks").as_deref(), Some("every 6 weeks"));
+        assert_eq!(sched("every 4000000000 weeks").as_deref(), Some("every 4000000000 weeks"));
+        assert!(check_cadence("every 90 days").unwrap_err().contains("cannot repeat every 90 days"));
+    }
+
+    /// Every cadence [`cadence`] can write is a word, or a cron string croner parses and that
+    /// comes round, or a period in words that [`check_cadence`] refuses. The shapes are
+    /// enumerated with every weekday set, day of the month and period the parser can give;
+    /// the time of day fills the first two fields the same way in every shape, so all 1,440
+    /// times are enumerated on one shape and the extremes on the others.
+    #[test]
+    fn every_cadence_written_is_one_croner_runs() {
+        let everies = [Every::Hour, Every::Day, Every::Weekday, Every::Week, Every::Month, Every::Quarter, Every::Year]
+            .into_iter()
+            .chain((0..=40).map(Every::Days))
+            .chain((0..=10).map(Every::Weeks))
+            .chain([Every::Days(u32::MAX), Every::Weeks(u32::MAX)]);
+        let weekday_sets: Vec<Vec<u32>> = (0u32..128)
+            .map(|bits| (0..7).filter(|d| bits & (1 << d) != 0).collect())
+            .chain([vec![4, 1], vec![6, 0, 3]])
+            .collect();
+        let days_of_month: Vec<Option<u32>> = std::iter::once(None).chain((1..=28).map(Some)).collect();
+        let times = [None, Some((0, 0)), Some((59, 23)), Some((30, 6))];
+        let mut written = std::collections::BTreeSet::new();
+        for every in everies {
+            for dow in &weekday_sets {
+                for &dom in &days_of_month {
+                    for &t in &times {
+                        written.insert(cadence(every, dow, dom, t));
+                    }
+                }
+            }
+        }
+        for h in 0..24 {
+            for m in 0..60 {
+                written.insert(cadence(Every::Day, &[], None, Some((m, h))));
+            }
+        }
+        assert!(written.len() > 2000, "{}", written.len());
+        for c in &written {
+            if c.starts_with("every ") {
+                assert!(check_cadence(c).is_err(), "{c}");
+            } else {
+                assert_eq!(check_cadence(c), Ok(()), "{c}");
+            }
+        }
+    }
+
+    #[test]
+    fn cadences_given_by_hand_are_checked() {
+        for ok in
+            ["daily", "weekly", "monthly", "0 6 * * 1", "30 18 * * 1-5", "0 0 1 */3 *", "*/15 * * * *", "0 0 29 2 *"]
+        {
+            assert_eq!(check_cadence(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("0 25 * * *", "not a cron expression"),
+            ("0 0 * *", "not a cron expression"),
+            ("0 0 0 * * *", "not a cron expression"),
+            ("fortnightly-ish", "not a cron expression"),
+            ("0 0 31 2 *", "never comes round"),
+        ] {
+            let e = check_cadence(bad).unwrap_err();
+            assert!(e.contains(why) && e.contains(bad), "{bad}: {e}");
+        }
     }
 }

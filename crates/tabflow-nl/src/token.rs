@@ -147,37 +147,30 @@ pub(crate) fn lemma(w: &str) -> &str {
     s
 }
 
-/// Damerau–Levenshtein distance (optimal string alignment) between two short words, capped:
-/// returns `cap + 1` as soon as the distance is known to exceed `cap`. Compares bytes and
-/// keeps three rows on the stack; words longer than 31 bytes are simply "too far".
+/// `strsim`'s optimal-string-alignment distance (a swap of two neighbours is one edit),
+/// capped: anything over `cap` is `cap + 1`. Most pairs the fuzzy verb and noun checks try
+/// are far apart, so two cheap lower bounds answer them without computing the distance: the
+/// difference in length, and for ASCII words the letters one has and the other lacks (an
+/// edit changes that count by at most one; a swap not at all).
 pub(crate) fn edit_distance(a: &str, b: &str, cap: usize) -> usize {
-    const MAX: usize = 32;
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len().abs_diff(b.len()) > cap || a.len() >= MAX || b.len() >= MAX {
+    if a.chars().count().abs_diff(b.chars().count()) > cap || letters_apart(a, b) > cap {
         return cap + 1;
     }
-    let mut before = [0usize; MAX];
-    let mut prev: [usize; MAX] = std::array::from_fn(|j| j);
-    let mut cur = [0usize; MAX];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        let mut row_min = cur[0];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(before[j - 2] + 1);
-            }
-            cur[j] = v;
-            row_min = row_min.min(v);
-        }
-        if row_min > cap {
-            return cap + 1;
-        }
-        before = prev;
-        prev = cur;
+    strsim::osa_distance(a, b).min(cap + 1)
+}
+
+/// For ASCII words, the larger of "letters of `a` not in `b`" and "letters of `b` not in
+/// `a`", counted with repeats; 0 otherwise.
+fn letters_apart(a: &str, b: &str) -> usize {
+    if !a.is_ascii() || !b.is_ascii() {
+        return 0;
     }
-    prev[b.len()]
+    let mut count = [0i32; 128];
+    a.bytes().for_each(|x| count[usize::from(x)] += 1);
+    b.bytes().for_each(|x| count[usize::from(x)] -= 1);
+    let extra = count.iter().filter(|&&c| c > 0).sum::<i32>();
+    let missing = -count.iter().filter(|&&c| c < 0).sum::<i32>();
+    extra.max(missing).unsigned_abs() as usize
 }
 
 const UNIT_SUFFIXES: &[&str] = &[
@@ -464,5 +457,12 @@ mod tests {
         assert_eq!(edit_distance("ofboard", "offboard", 2), 1);
         assert_eq!(edit_distance("notice", "notify", 1), 2);
         assert_eq!(edit_distance("teh", "the", 1), 1);
+        assert_eq!(edit_distance("permissions", "perms", 2), 3);
+        // Letters, not bytes: "é" for "e" is one edit.
+        assert_eq!(edit_distance("archivé", "archive", 1), 1);
+        // The letter-count bound never cuts a pair within the cap.
+        for (a, b) in [("archive", "achrive"), ("notify", "notfiy"), ("revoke", "revkoe"), ("abc", "cab")] {
+            assert_eq!(edit_distance(a, b, 2), strsim::osa_distance(a, b).min(3), "{a} {b}");
+        }
     }
 }

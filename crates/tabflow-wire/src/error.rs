@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use quick_xml::escape::escape;
+
 /// One REST API error as Tableau sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -96,25 +98,6 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Escapes text for XML content and attribute values.
-pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.bytes().any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'')) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +114,10 @@ mod tests {
         let x = ApiError::bad_request("a <b> & 'c'").to_xml();
         assert!(x.contains(r#"<error code="400000">"#));
         assert!(x.contains("a &lt;b&gt; &amp; &apos;c&apos;"));
+        // What is escaped reads back as written, a carriage return included (a raw `\r`
+        // would come back as `\n` after XML's end-of-line normalization).
+        let detail = "line one\r\nthe \"x\" <y> & 'z'";
+        let back = crate::xml::parse_response(&ApiError::bad_request(detail).to_xml()).unwrap();
+        assert_eq!(back.error.unwrap().detail, detail);
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! One [`TsResponse`] / [`TsRequest`] type carries every child the API uses, each optional,
 //! so the same types serve the emulator (serialize) and the client (deserialize). Unknown
-//! attributes and children are ignored when reading, as Tableau's own clients do.
+//! attributes and children are ignored when reading, as Tableau's own clients do. Structs with
+//! optional fields are `#[serde_with::skip_serializing_none]`: a `None` is not written at all
+//! (no empty attribute or element), and a missing one reads as `None`.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,75 +40,46 @@ pub fn parse_response(body: &str) -> Result<TsResponse, quick_xml::DeError> {
 }
 
 /// `<tsResponse>`: exactly the children present are written.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TsResponse {
     #[serde(rename = "@xmlns", default)]
     pub xmlns: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pagination: Option<Pagination>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<ErrorElement>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub credentials: Option<Credentials>,
-    #[serde(rename = "serverInfo", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "serverInfo")]
     pub server_info: Option<ServerInfo>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub site: Option<Site>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sites: Option<Sites>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub user: Option<User>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub users: Option<Users>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub group: Option<Group>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub groups: Option<Groups>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub project: Option<Project>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub projects: Option<Projects>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub workbook: Option<Workbook>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub workbooks: Option<Workbooks>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub datasource: Option<Datasource>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub datasources: Option<Datasources>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub view: Option<View>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub views: Option<Views>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flow: Option<Flow>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flows: Option<Flows>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connection: Option<Connection>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connections: Option<Connections>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub permissions: Option<Permissions>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tags: Option<Tags>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub subscription: Option<Subscription>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub subscriptions: Option<Subscriptions>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub job: Option<Job>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub webhook: Option<Webhook>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub webhooks: Option<Webhooks>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub favorites: Option<Favorites>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub revisions: Option<Revisions>,
-    #[serde(rename = "fileUpload", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "fileUpload")]
     pub file_upload: Option<FileUpload>,
-    #[serde(rename = "dataAlerts", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "dataAlerts")]
     pub data_alerts: Option<DataAlerts>,
 }
 
@@ -118,37 +91,23 @@ impl TsResponse {
 }
 
 /// `<tsRequest>`: the bodies of writes and sign-in.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TsRequest {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub credentials: Option<Credentials>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub site: Option<Site>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub user: Option<User>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub users: Option<Users>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub group: Option<Group>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub project: Option<Project>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub workbook: Option<Workbook>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub datasource: Option<Datasource>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flow: Option<Flow>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connection: Option<Connection>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub permissions: Option<Permissions>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tags: Option<Tags>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub subscription: Option<Subscription>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub webhook: Option<Webhook>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub favorite: Option<Favorite>,
 }
 
@@ -173,25 +132,24 @@ pub struct ErrorElement {
 }
 
 /// Sign-in credentials (request) and the session they open (response).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@password", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@password")]
     pub password: Option<String>,
-    #[serde(rename = "@personalAccessTokenName", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@personalAccessTokenName")]
     pub personal_access_token_name: Option<String>,
-    #[serde(rename = "@personalAccessTokenSecret", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@personalAccessTokenSecret")]
     pub personal_access_token_secret: Option<String>,
-    #[serde(rename = "@jwt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@jwt")]
     pub jwt: Option<String>,
-    #[serde(rename = "@token", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@token")]
     pub token: Option<String>,
-    #[serde(rename = "@estimatedTimeToExpiration", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@estimatedTimeToExpiration")]
     pub estimated_time_to_expiration: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub site: Option<Site>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub user: Option<IdRef>,
 }
 
@@ -212,11 +170,12 @@ pub struct ProductVersion {
 }
 
 /// A reference to another resource: `<project id="..." name="..."/>`, `<owner id/>`, ...
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdRef {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
 }
 
@@ -230,17 +189,18 @@ impl IdRef {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Site {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@contentUrl", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@contentUrl")]
     pub content_url: Option<String>,
-    #[serde(rename = "@adminMode", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@adminMode")]
     pub admin_mode: Option<String>,
-    #[serde(rename = "@state", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@state")]
     pub state: Option<String>,
 }
 
@@ -250,31 +210,31 @@ pub struct Sites {
     pub site: Vec<Site>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@siteRole", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@siteRole")]
     pub site_role: Option<String>,
-    #[serde(rename = "@lastLogin", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@lastLogin")]
     pub last_login: Option<String>,
-    #[serde(rename = "@externalAuthUserId", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@externalAuthUserId")]
     pub external_auth_user_id: Option<String>,
-    #[serde(rename = "@fullName", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@fullName")]
     pub full_name: Option<String>,
-    #[serde(rename = "@email", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@email")]
     pub email: Option<String>,
-    #[serde(rename = "@authSetting", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@authSetting")]
     pub auth_setting: Option<String>,
-    #[serde(rename = "@password", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@password")]
     pub password: Option<String>,
-    #[serde(rename = "@locale", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@locale")]
     pub locale: Option<String>,
-    #[serde(rename = "@language", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@language")]
     pub language: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub domain: Option<IdRef>,
 }
 
@@ -284,17 +244,17 @@ pub struct Users {
     pub user: Vec<User>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@minimumSiteRole", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@minimumSiteRole")]
     pub minimum_site_role: Option<String>,
-    #[serde(rename = "@userCount", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@userCount")]
     pub user_count: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub domain: Option<IdRef>,
 }
 
@@ -304,27 +264,27 @@ pub struct Groups {
     pub group: Vec<Group>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@description", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@description")]
     pub description: Option<String>,
-    #[serde(rename = "@contentPermissions", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@contentPermissions")]
     pub content_permissions: Option<String>,
-    #[serde(rename = "@parentProjectId", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@parentProjectId")]
     pub parent_project_id: Option<String>,
-    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@createdAt")]
     pub created_at: Option<String>,
-    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@updatedAt")]
     pub updated_at: Option<String>,
-    #[serde(rename = "@topLevelProject", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@topLevelProject")]
     pub top_level_project: Option<String>,
-    #[serde(rename = "@writeable", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@writeable")]
     pub writeable: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<IdRef>,
 }
 
@@ -362,39 +322,35 @@ pub struct Usage {
     pub total_view_count: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workbook {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@description", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@description")]
     pub description: Option<String>,
-    #[serde(rename = "@contentUrl", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@contentUrl")]
     pub content_url: Option<String>,
-    #[serde(rename = "@webpageUrl", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@webpageUrl")]
     pub webpage_url: Option<String>,
-    #[serde(rename = "@showTabs", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@showTabs")]
     pub show_tabs: Option<String>,
-    #[serde(rename = "@size", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@size")]
     pub size: Option<String>,
-    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@createdAt")]
     pub created_at: Option<String>,
-    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@updatedAt")]
     pub updated_at: Option<String>,
-    #[serde(rename = "@encryptExtracts", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@encryptExtracts")]
     pub encrypt_extracts: Option<String>,
-    #[serde(rename = "@defaultViewId", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@defaultViewId")]
     pub default_view_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub project: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tags: Option<Tags>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub views: Option<Views>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connections: Option<Connections>,
 }
 
@@ -404,39 +360,37 @@ pub struct Workbooks {
     pub workbook: Vec<Workbook>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Datasource {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@contentUrl", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@contentUrl")]
     pub content_url: Option<String>,
-    #[serde(rename = "@type", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@type")]
     pub kind: Option<String>,
-    #[serde(rename = "@description", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@description")]
     pub description: Option<String>,
-    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@createdAt")]
     pub created_at: Option<String>,
-    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@updatedAt")]
     pub updated_at: Option<String>,
-    #[serde(rename = "@isCertified", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@isCertified")]
     pub is_certified: Option<String>,
-    #[serde(rename = "@certificationNote", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@certificationNote")]
     pub certification_note: Option<String>,
-    #[serde(rename = "@hasExtracts", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@hasExtracts")]
     pub has_extracts: Option<String>,
-    #[serde(rename = "@encryptExtracts", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@encryptExtracts")]
     pub encrypt_extracts: Option<String>,
-    #[serde(rename = "@size", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@size")]
     pub size: Option<String>,
-    #[serde(rename = "@webpageUrl", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@webpageUrl")]
     pub webpage_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub project: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tags: Option<Tags>,
 }
 
@@ -449,27 +403,25 @@ pub struct Datasources {
 /// `<flow id name description webpageUrl fileType createdAt updatedAt><project/><owner/><tags/></flow>`
 /// (REST `flowType`, API 3.3+). An update (`PUT /flows/{id}`) carries only `<project id/>`
 /// and `<owner id/>`; TSC sends both, the project unchanged when only the owner changes.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flow {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@description", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@description")]
     pub description: Option<String>,
-    #[serde(rename = "@webpageUrl", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@webpageUrl")]
     pub webpage_url: Option<String>,
-    #[serde(rename = "@fileType", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@fileType")]
     pub file_type: Option<String>,
-    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@createdAt")]
     pub created_at: Option<String>,
-    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@updatedAt")]
     pub updated_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub project: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tags: Option<Tags>,
 }
 
@@ -479,31 +431,27 @@ pub struct Flows {
     pub flow: Vec<Flow>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@contentUrl", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@contentUrl")]
     pub content_url: Option<String>,
-    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@createdAt")]
     pub created_at: Option<String>,
-    #[serde(rename = "@updatedAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@updatedAt")]
     pub updated_at: Option<String>,
-    #[serde(rename = "@sheetType", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@sheetType")]
     pub sheet_type: Option<String>,
-    #[serde(rename = "@viewUrlName", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@viewUrlName")]
     pub view_url_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub workbook: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub project: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tags: Option<Tags>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub usage: Option<Usage>,
 }
 
@@ -513,25 +461,25 @@ pub struct Views {
     pub view: Vec<View>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@type", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@type")]
     pub kind: Option<String>,
-    #[serde(rename = "@embedPassword", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@embedPassword")]
     pub embed_password: Option<String>,
-    #[serde(rename = "@serverAddress", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@serverAddress")]
     pub server_address: Option<String>,
-    #[serde(rename = "@serverPort", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@serverPort")]
     pub server_port: Option<String>,
-    #[serde(rename = "@userName", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@userName")]
     pub user_name: Option<String>,
-    #[serde(rename = "@password", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@password")]
     pub password: Option<String>,
-    #[serde(rename = "@queryTaggingEnabled", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@queryTaggingEnabled")]
     pub query_tagging_enabled: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub datasource: Option<IdRef>,
 }
 
@@ -556,13 +504,12 @@ pub struct Capabilities {
 }
 
 /// One grantee's capabilities: exactly one of `user`, `group`, `group_set`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GranteeCapabilities {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub group: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub user: Option<IdRef>,
-    #[serde(rename = "groupSet", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "groupSet")]
     pub group_set: Option<IdRef>,
     #[serde(default)]
     pub capabilities: Capabilities,
@@ -584,62 +531,57 @@ impl GranteeCapabilities {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Permissions {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub project: Option<ResourceOwnerRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub workbook: Option<ResourceOwnerRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub datasource: Option<ResourceOwnerRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub view: Option<ResourceOwnerRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flow: Option<ResourceOwnerRef>,
     #[serde(rename = "granteeCapabilities", default)]
     pub grantee_capabilities: Vec<GranteeCapabilities>,
 }
 
 /// `<workbook id name><owner id/></workbook>` inside `<permissions>`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceOwnerRef {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<IdRef>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionContent {
     #[serde(rename = "@id", default)]
     pub id: String,
     #[serde(rename = "@type", default)]
     pub kind: String,
-    #[serde(rename = "@sendIfViewEmpty", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@sendIfViewEmpty")]
     pub send_if_view_empty: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@subject", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@subject")]
     pub subject: Option<String>,
-    #[serde(rename = "@attachImage", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@attachImage")]
     pub attach_image: Option<String>,
-    #[serde(rename = "@attachPdf", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@attachPdf")]
     pub attach_pdf: Option<String>,
-    #[serde(rename = "@suspended", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@suspended")]
     pub suspended: Option<String>,
-    #[serde(rename = "@message", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@message")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub content: Option<SubscriptionContent>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub schedule: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub user: Option<IdRef>,
 }
 
@@ -649,23 +591,24 @@ pub struct Subscriptions {
     pub subscription: Vec<Subscription>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     #[serde(rename = "@id", default)]
     pub id: String,
-    #[serde(rename = "@mode", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@mode")]
     pub mode: Option<String>,
-    #[serde(rename = "@type", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@type")]
     pub kind: Option<String>,
-    #[serde(rename = "@progress", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@progress")]
     pub progress: Option<String>,
-    #[serde(rename = "@createdAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@createdAt")]
     pub created_at: Option<String>,
-    #[serde(rename = "@startedAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@startedAt")]
     pub started_at: Option<String>,
-    #[serde(rename = "@completedAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@completedAt")]
     pub completed_at: Option<String>,
-    #[serde(rename = "@finishCode", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@finishCode")]
     pub finish_code: Option<String>,
 }
 
@@ -755,21 +698,21 @@ pub struct WebhookDestination {
     pub http: WebhookDestinationHttp,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
-    #[serde(rename = "@id", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@id")]
     pub id: Option<String>,
-    #[serde(rename = "@name", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@name")]
     pub name: Option<String>,
-    #[serde(rename = "@isEnabled", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@isEnabled")]
     pub is_enabled: Option<String>,
-    #[serde(rename = "@event", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@event")]
     pub event: Option<String>,
-    #[serde(rename = "webhook-source", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "webhook-source")]
     pub source: Option<WebhookSource>,
-    #[serde(rename = "webhook-destination", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "webhook-destination")]
     pub destination: Option<WebhookDestination>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<IdRef>,
 }
 
@@ -779,17 +722,14 @@ pub struct Webhooks {
     pub webhook: Vec<Webhook>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Favorite {
     #[serde(rename = "@label", default)]
     pub label: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub workbook: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub view: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub datasource: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub project: Option<IdRef>,
 }
 
@@ -813,19 +753,19 @@ pub struct Favorites {
     pub favorite: Vec<Favorite>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
     #[serde(rename = "@revisionNumber", default)]
     pub revision_number: String,
-    #[serde(rename = "@publishedAt", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@publishedAt")]
     pub published_at: Option<String>,
-    #[serde(rename = "@deleted", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@deleted")]
     pub deleted: Option<String>,
-    #[serde(rename = "@current", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@current")]
     pub current: Option<String>,
-    #[serde(rename = "@sizeInBytes", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@sizeInBytes")]
     pub size_in_bytes: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub publisher: Option<IdRef>,
 }
 
@@ -843,15 +783,14 @@ pub struct FileUpload {
     pub file_size: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataAlert {
     #[serde(rename = "@id", default)]
     pub id: String,
-    #[serde(rename = "@subject", skip_serializing_if = "Option::is_none", default)]
+    #[serde(rename = "@subject")]
     pub subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<IdRef>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub view: Option<IdRef>,
 }
 

@@ -457,11 +457,9 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             Grounded::None => {
                 let names = ground::closest(wanted, site.datasources.iter().map(|d| d.name.as_str()), 5);
+                let near = if names.is_empty() { String::new() } else { format!(" Closest: {}", names.join(", ")) };
                 self.ask(
-                    format!(
-                        "There is no datasource named '{wanted}' on this site. Which one is the {role}? Closest: {}",
-                        names.join(", ")
-                    ),
+                    format!("There is no datasource named '{wanted}' on this site. Which one is the {role}?{near}"),
                     names,
                     None,
                 );

@@ -228,11 +228,9 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             Grounded::None => {
                 let names = ground::closest(wanted, site.projects.iter().map(|p| p.name.as_str()), 5);
+                let near = if names.is_empty() { String::new() } else { format!(" Closest: {}", names.join(", ")) };
                 self.ask(
-                    format!(
-                        "There is no project named '{wanted}' on this site. Which project did you mean? Closest: {}",
-                        names.join(", ")
-                    ),
+                    format!("There is no project named '{wanted}' on this site. Which project did you mean?{near}"),
                     names,
                     None,
                 );

@@ -392,7 +392,22 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "evaluation": "Tableau's order: Unlicensed nothing; admins, owners, project leaders everything; locked projects use their defaults; user rules before group rules; Deny beats Allow; the site role caps the result",
             }),
         });
-        if let Some(cadence) = param_str(intent, "schedule") {
+        // A cadence that croner cannot run is a question, never stored as given.
+        let cadence = match param_str(intent, "schedule").map(|c| (c, tabflow_nl::check_cadence(c))) {
+            None => None,
+            Some((given, Ok(()))) => Some(given.to_string()),
+            Some((_, Err(mut why))) => loop {
+                let text = format!(
+                    "The review's schedule cannot be stored: {why}. How often should the review of {label} run? Answer daily, weekly, monthly or a five-field cron expression (minute hour day-of-month month day-of-week), e.g. 0 6 * * 1 for Mondays at 6:00."
+                );
+                let Some(answer) = self.question(text, vec![], None) else { break None };
+                match tabflow_nl::check_cadence(&answer) {
+                    Ok(()) => break Some(answer.trim().to_string()),
+                    Err(e) => why = e,
+                }
+            },
+        };
+        if let Some(cadence) = cadence {
             // The recurring review: stored when the plan is applied; each time, the same
             // intent is planned again (run by the scheduler worker).
             let mut params = intent.params.clone();
@@ -567,5 +582,54 @@ fn remove_caps(rules: &mut [Rule], grantee: &GranteeRef, caps: &[String]) {
         for c in caps {
             r.capabilities.remove(c);
         }
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use tabflow_engine::plan::{Plan, SiteRef};
+    use tabflow_engine::policy::Policy;
+
+    use super::*;
+
+    fn audit(schedule: &str, answers: &[(&str, &str)]) -> Plan {
+        let site = tabflow_site::generate::demo();
+        let policy = Policy::default();
+        let p = crate::Planner {
+            site: &site,
+            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
+            policy: &policy,
+            signed_in: "admin".into(),
+            now: site.now,
+            answers: answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            usage_source: "test".into(),
+            learned: Default::default(),
+        };
+        let params = json!({"tags": ["sensitive"], "schedule": schedule}).as_object().cloned().unwrap();
+        crate::plan("audit", vec![Intent { name: "audit-permissions".into(), params }], &p)
+    }
+
+    fn stored(plan: &Plan) -> Option<&str> {
+        plan.steps.iter().find(|s| s.kind == "schedule-review").and_then(|s| s.details["cadence"].as_str())
+    }
+
+    #[test]
+    fn a_cadence_croner_refuses_is_asked_about_not_stored() {
+        let plan = audit("0 6 * * 1", &[]);
+        assert_eq!(stored(&plan), Some("0 6 * * 1"));
+        assert!(!plan.questions.iter().any(|q| q.text.contains("schedule")), "{:?}", plan.questions);
+
+        let plan = audit("0 25 * * *", &[]);
+        assert_eq!(stored(&plan), None);
+        let q = &plan.questions[0];
+        assert!(q.text.contains("'0 25 * * *' is not a cron expression") && q.text.contains("How often"), "{}", q.text);
+
+        // A wrong answer is asked about again; a good one is stored.
+        let plan = audit("0 25 * * *", &[("q1", "every 90 days")]);
+        assert_eq!(stored(&plan), None);
+        assert!(plan.questions[0].text.contains("cannot repeat every 90 days"), "{}", plan.questions[0].text);
+        let plan = audit("0 25 * * *", &[("q1", "every 90 days"), ("q2", "0 0 1 */3 *")]);
+        assert_eq!(stored(&plan), Some("0 0 1 */3 *"));
+        assert!(!plan.questions.iter().any(|q| q.text.contains("schedule")), "{:?}", plan.questions);
     }
 }

@@ -1103,7 +1103,7 @@ impl<'a> Ctx<'a> {
             Grounded::None => Err(Error::NotFound {
                 what: "project",
                 wanted: wanted.into(),
-                suggestions: closest(wanted, site.projects.iter().map(|p| p.name.as_str())),
+                suggestions: ground::closest(wanted, site.projects.iter().map(|p| p.name.as_str()), 3),
             }),
         }
     }
@@ -1127,7 +1127,7 @@ impl<'a> Ctx<'a> {
             Grounded::None => Err(Error::NotFound {
                 what: "user",
                 wanted: wanted.into(),
-                suggestions: closest(wanted, site.users.iter().map(|u| u.full_name.as_str())),
+                suggestions: ground::closest(wanted, site.users.iter().map(|u| u.full_name.as_str()), 3),
             }),
         }
     }
@@ -1149,7 +1149,7 @@ impl<'a> Ctx<'a> {
             Grounded::None => Err(Error::NotFound {
                 what: "group",
                 wanted: wanted.into(),
-                suggestions: closest(wanted, site.groups.iter().map(|g| g.name.as_str())),
+                suggestions: ground::closest(wanted, site.groups.iter().map(|g| g.name.as_str()), 3),
             }),
         }
     }
@@ -1185,7 +1185,11 @@ impl<'a> Ctx<'a> {
             Grounded::None => Err(Error::NotFound {
                 what,
                 wanted: wanted.into(),
-                suggestions: closest(wanted, items.iter().map(&name).collect::<Vec<_>>().iter().map(String::as_str)),
+                suggestions: ground::closest(
+                    wanted,
+                    items.iter().map(&name).collect::<Vec<_>>().iter().map(String::as_str),
+                    3,
+                ),
             }),
         }
     }
@@ -1215,33 +1219,6 @@ impl<'a> Ctx<'a> {
             |d| format!("{} ({})", d.name, projects.get(d.project_id.as_str()).map(|p| p.name.as_str()).unwrap_or("?")),
         )
     }
-}
-
-/// Up to three names closest to `wanted`: small edit distance, or a shared word or word
-/// stem of four letters or more ("Financial Planning" → "Finance").
-fn closest<'s>(wanted: &str, names: impl Iterator<Item = &'s str>) -> Vec<String> {
-    let w = ground::normalize(wanted);
-    let prefix = |a: &str, b: &str| a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
-    let mut scored: Vec<(usize, String)> = names
-        .map(|n| {
-            let nn = ground::normalize(n);
-            let word_score = nn
-                .split(' ')
-                .flat_map(|x| w.split(' ').map(move |y| (x, y)))
-                .filter_map(|(x, y)| match prefix(x, y) {
-                    p if p == x.len() && p == y.len() && p > 2 => Some(0),
-                    p if p >= 4 => Some(1),
-                    _ => None,
-                })
-                .min();
-            let d = ground::distance(&nn, &w);
-            (word_score.map_or(d, |s| s.min(d)), n.to_string())
-        })
-        .collect();
-    scored.sort();
-    scored.dedup_by(|a, b| a.1 == b.1);
-    let limit = (w.len() / 3).max(2);
-    scored.into_iter().filter(|(d, _)| *d <= limit).take(3).map(|(_, n)| n).collect()
 }
 
 fn cols(c: &[&str]) -> Vec<String> {

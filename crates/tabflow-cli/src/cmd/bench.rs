@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use tabflow_client::{Client, Config, Credentials, Secret};
+use tabflow_client::{Client, Config, Credentials, ExposeSecret, Secret};
 use tabflow_emulator::{Emulator, Options};
 use tabflow_site::generate;
 
@@ -154,7 +154,7 @@ async fn emulator(b: EmulatorBench) -> anyhow::Result<Code> {
     let mut threads = Vec::new();
     for c in 0..b.connections {
         let (done, count, errors, ids) = (done.clone(), count.clone(), errors.clone(), ids.clone());
-        let token = session.token.expose().to_string();
+        let token = session.token.expose_secret().to_string();
         let prefix = format!("/api/{}/sites/{}/workbooks/", session.api_version, session.site_id);
         threads.push(std::thread::spawn(move || {
             let Ok(mut s) = TcpStream::connect(addr) else {

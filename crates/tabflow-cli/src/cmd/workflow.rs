@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::{Value, json};
+use tabflow_client::ExposeSecret;
 use tabflow_engine::approval::{self, Approver, Decision, Missing, Selection};
 use tabflow_engine::executor::{Event, RunOptions, RunReport, whoami};
 use tabflow_engine::plan::{Effect, Intent, Level, Plan, SiteRef};
@@ -150,9 +151,11 @@ fn parse_answers(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 fn intents_of(request: &str, intent: &Option<String>, params: &[String]) -> anyhow::Result<Vec<Intent>> {
     if let Some(name) = intent {
         if !tabflow_workflows::INTENTS.contains(&name.as_str()) {
+            let near = tabflow_workflows::ground::closest(name, tabflow_workflows::INTENTS.iter().copied(), 1);
+            let mean = near.first().map(|n| format!("did you mean {n}? ")).unwrap_or_default();
             return Err(usage(
                 format!("'{name}' is not an intent tabflow knows"),
-                format!("use one of: {}", tabflow_workflows::INTENTS.join(", ")),
+                format!("{mean}use one of: {}", tabflow_workflows::INTENTS.join(", ")),
             ));
         }
         let mut map = serde_json::Map::new();
@@ -185,9 +188,9 @@ fn secrets(session: &Session) -> Vec<String> {
     if !session.is_demo() {
         out.extend(["TABLEAU_PAT_SECRET", "TABLEAU_PASSWORD", "TABLEAU_JWT"].iter().filter_map(|k| env(k)));
         out.push(match &session.client.config().credentials {
-            tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose().to_string(),
-            tabflow_client::config::Credentials::Password { password, .. } => password.expose().to_string(),
-            tabflow_client::config::Credentials::Jwt { token } => token.expose().to_string(),
+            tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose_secret().to_string(),
+            tabflow_client::config::Credentials::Password { password, .. } => password.expose_secret().to_string(),
+            tabflow_client::config::Credentials::Jwt { token } => token.expose_secret().to_string(),
         });
     }
     out.retain(|s| s.len() >= 4);

@@ -1,6 +1,6 @@
 use axum::Router;
 use axum::routing::{get, post};
-use tabflow_client::{Client, Config, Credentials, Error, Secret};
+use tabflow_client::{Client, Config, Credentials, Error, ExposeSecret, Secret};
 
 use crate::*;
 
@@ -97,8 +97,8 @@ async fn secrets_never_reach_debug_output() {
     assert!(dbg.contains("[redacted]") && !dbg.contains("secret: \"tabflow\""), "{dbg}");
     let c = Client::connect(cfg).await.unwrap();
     let s = c.session().await;
-    assert!(!format!("{s:?}").contains(s.token.expose()));
-    assert!(!format!("{c:?}").contains(s.token.expose()));
+    assert!(!format!("{s:?}").contains(s.token.expose_secret()));
+    assert!(!format!("{c:?}").contains(s.token.expose_secret()));
 }
 
 fn jwt(sub: &str, secret: &str) -> String {
@@ -135,7 +135,7 @@ async fn switches_site_and_refuses_unknown_sites() {
     let c = connect(&emu).await;
     let before = c.session().await;
     let after = c.switch_site("demo").await.unwrap();
-    assert_ne!(before.token.expose(), after.token.expose());
+    assert_ne!(before.token.expose_secret(), after.token.expose_secret());
     assert_eq!(c.projects().collect().await.unwrap().len(), emu.emulator.snapshot().projects.len());
     let e = c.switch_site("elsewhere").await.unwrap_err();
     assert_eq!(e.code(), Some("401003"));

@@ -1,5 +1,5 @@
 use serde_json::json;
-use tabflow_client::{Client, Config, Credentials, Secret};
+use tabflow_client::{Client, Config, Credentials, ExposeSecret, Secret};
 
 use crate::*;
 
@@ -99,7 +99,7 @@ async fn logs_never_contain_secrets() {
     set_faults(&emu.url, json!({})).await;
     let _ = connect(&emu).await; // displaces c: forces a re-sign-in
     let _ = c.projects().collect().await;
-    let token = c.session().await.token.expose().to_string();
+    let token = c.session().await.token.expose_secret().to_string();
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(!text.is_empty(), "retries should have been logged");
     assert!(!text.contains(&token), "session token leaked into logs");
