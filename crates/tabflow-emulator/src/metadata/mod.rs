@@ -1,6 +1,7 @@
 //! Metadata API (GraphQL) over a site: `POST /api/metadata/graphql` with `{"query",
-//! "variables", "operationName"}`. This file is the HTTP handler and the request envelope
-//! (operation choice, variables, the order of checks, `data`/`errors`); `parse.rs` turns the
+//! "variables", "operationName"}`. The module is split by responsibility; this file holds
+//! the HTTP handler and the request envelope (operation choice, variables, the order of
+//! checks, `data`/`errors`) so the whole request path reads in one place; `parse.rs` turns the
 //! query text into a small AST with apollo-parser, `schema.rs` is the lineage subset of
 //! Tableau's schema and the validation against it, `execute.rs` evaluates over the site.
 //! Errors come back as GraphQL does, HTTP 200 with `errors[]`, so callers see Tableau's
@@ -21,10 +22,12 @@
 //!   fragments expanded: `maximum query depth exceeded N > 20`;
 //! - nodes: at most 1000 selections (`parse::MAX_NODES`: fields, fragment spreads and inline
 //!   fragments, a fragment counted each time it is spread): `maximum query complexity
-//!   exceeded …`. Both use `classification: ExecutionAborted`, as graphql-java's
-//!   instrumentations do; a fragment that spreads itself is a `FragmentCycle` validation
-//!   error. The parser's own recursion limit sits just above the depth limit, so nesting in
-//!   values (`[[[…]]]`) is bounded too.
+//!   exceeded …`.
+//!
+//! The depth and node errors carry `classification: ExecutionAborted`, as graphql-java's
+//! limit instrumentations do. A fragment that spreads itself is a `FragmentCycle` validation
+//! error. The parser's own recursion limit sits just above the depth limit, so nesting in
+//! values (`[[[…]]]`) and variable types is bounded too.
 //!
 //! Tableau's own 20,000-node limit on *results* (a `NODE_LIMIT_EXCEEDED` warning with partial
 //! data) is not emulated.

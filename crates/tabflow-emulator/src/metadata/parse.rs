@@ -123,7 +123,7 @@ fn syntax(token: &str, at: Location, what: &str) -> GraphqlError {
 
 /// A query refused for its shape (size, depth, node count), as graphql-java's limit
 /// instrumentations answer: no data, one error, `classification: ExecutionAborted`.
-pub(super) fn limit(message: String) -> GraphqlError {
+fn limit(message: String) -> GraphqlError {
     GraphqlError {
         message,
         locations: vec![],
