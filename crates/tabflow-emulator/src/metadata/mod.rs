@@ -2,7 +2,7 @@
 //! "variables", "operationName"}`. The module is split by responsibility; this file holds
 //! the HTTP handler and the request envelope (operation choice, variables, the order of
 //! checks, `data`/`errors`) so the whole request path reads in one place; `parse.rs` turns the
-//! query text into a small AST with apollo-parser, `schema.rs` is the lineage subset of
+//! query text into a small AST with async-graphql-parser, `schema.rs` is the lineage subset of
 //! Tableau's schema and the validation against it, `execute.rs` evaluates over the site.
 //! Errors come back as GraphQL does, HTTP 200 with `errors[]`, so callers see Tableau's
 //! behaviour; only a bad token (401) and a body that is not a GraphQL request (400) differ.
@@ -26,8 +26,10 @@
 //!
 //! The depth and node errors carry `classification: ExecutionAborted`, as graphql-java's
 //! limit instrumentations do. A fragment that spreads itself is a `FragmentCycle` validation
-//! error. The parser's own recursion limit sits just above the depth limit, so nesting in
-//! values (`[[[…]]]`) and variable types is bounded too.
+//! error, and so are two operations or fragments of one name (`DuplicateOperationName`,
+//! `DuplicateFragmentName`) and an anonymous operation beside others
+//! (`LoneAnonymousOperation`). Bracket nesting is bounded just above the depth limit before the parser runs, so
+//! nesting in values (`[[[…]]]`) and variable types is bounded too.
 //!
 //! Tableau's own 20,000-node limit on *results* (a `NODE_LIMIT_EXCEEDED` warning with partial
 //! data) is not emulated.

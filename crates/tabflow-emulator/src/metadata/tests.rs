@@ -151,7 +151,7 @@ fn syntax_error_has_tableaus_shape() {
     assert_eq!(
         refused(&r),
         json!({
-            "message": "Invalid Syntax : offending token '<EOF>' at line 4 column 1 (expected '}', got <EOF>)",
+            "message": "Invalid Syntax : offending token '<EOF>' at line 4 column 1 (expected '{', a field or fragment, '@', '(', or '}')",
             "locations": [{"line": 4, "column": 1}],
             "extensions": {"classification": "InvalidSyntax"}
         })
@@ -226,7 +226,7 @@ fn depth_limit() {
     q.push_str(&format!(" fragment F{} on TableauUser {{ luid }}", parse::MAX_DEPTH));
     let e = refused(&run(&s, &q, json!({})));
     assert!(e["message"].as_str().unwrap().starts_with("maximum query depth exceeded"), "{e}");
-    // Far beyond the parser's own recursion limit: the same error, from the parser.
+    // Far beyond the bracket nesting the parser is given: the same error, before parsing.
     let e = refused(&run(&s, &nested(5000), json!({})));
     assert!(e["message"].as_str().unwrap().starts_with("maximum query depth exceeded"), "{e}");
 }
@@ -362,6 +362,58 @@ fn hostile_input_is_refused_not_fatal() {
     // A long offending token is cut in the message.
     let e = refused(&run(&s, &format!("{{ a(x: \"{}) }}", "é".repeat(5000)), json!({})));
     assert!(e["message"].as_str().unwrap().len() < 300, "{e}");
+}
+
+#[test]
+fn parser_edges() {
+    let s = site();
+    // `\u{…}` escapes and surrogate pairs name characters ...
+    let w = &s.workbooks[0];
+    let mut chars = w.name.chars();
+    let first = chars.next().unwrap() as u32;
+    let rest: String = chars.collect();
+    for escaped in [format!("\\u{{{first:x}}}"), format!("\\u{{000{first:X}}}")] {
+        let q = format!("{{ workbooks(filter: {{name: \"{escaped}{rest}\"}}) {{ luid }} }}");
+        let r = run(&s, &q, json!({}));
+        assert!(r.errors.is_empty(), "{q}: {:?}", r.errors);
+        assert!(r.data.unwrap()["workbooks"].as_array().unwrap().iter().any(|n| n["luid"] == json!(w.id)), "{q}");
+    }
+    // ... and every later location stays where the user typed it.
+    for q in [
+        "{ workbooks(filter: {name: \"\\uD83D\\uDE00 \\u{1F600}\"}) { nosuch } }",
+        "{ workbooks(filter: {name: \"x\"}) { nosuch } }",
+    ] {
+        let e = refused(&run(&s, q, json!({})));
+        let column = q[..q.find("nosuch").unwrap()].chars().count() + 1;
+        assert_eq!(e["locations"], json!([{"line": 1, "column": column}]), "{q}");
+    }
+    // A lone surrogate is still a syntax error.
+    let e = refused(&run(&s, "{ workbooks(filter: {name: \"\\uDE00\\uD83D\"}) { luid } }", json!({})));
+    assert!(e["message"].as_str().unwrap().starts_with("Invalid Syntax"), "{e}");
+    // An Int out of range is refused wherever it stands.
+    let e = refused(&run(&s, "{ workbooks(filter: {luidWithin: [1, -99999999999999999999]}) { luid } }", json!({})));
+    assert!(
+        e["message"].as_str().unwrap().contains("'-99999999999999999999' at line 1 column 38 (not a valid Int)"),
+        "{e}"
+    );
+    // A syntax error before nesting that is too deep is reported as the syntax error.
+    let e = refused(&run(&s, &format!("{{ workbooks ) {} }}", "[".repeat(100)), json!({})));
+    assert!(
+        e["message"].as_str().unwrap().starts_with("Invalid Syntax : offending token ')' at line 1 column 13"),
+        "{e}"
+    );
+    // Operations and fragments are unique, an anonymous operation stands alone.
+    for (q, kind) in [
+        ("query a { workbooks { luid } } query a { workbooks { name } }", "DuplicateOperationName"),
+        (
+            "{ workbooks { ...F } } fragment F on Workbook { luid } fragment F on Workbook { name }",
+            "DuplicateFragmentName",
+        ),
+        ("{ workbooks { luid } } query b { workbooks { name } }", "LoneAnonymousOperation"),
+    ] {
+        let e = refused(&run(&s, q, json!({})));
+        assert!(e["message"].as_str().unwrap().starts_with(&format!("Validation error of type {kind}")), "{e}");
+    }
 }
 
 #[tokio::test]
