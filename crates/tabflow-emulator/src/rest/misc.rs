@@ -422,7 +422,7 @@ pub(crate) async fn delete_data_alert(shared: Shr, _a: Auth, Path((_v, _s, id)):
 // ---------------------------------------------------------------- JSON APIs
 
 /// The session for a JSON API call (`X-Tableau-Auth`), answered in that API's error shape.
-fn json_session(shared: &Shared, headers: &HeaderMap) -> Result<(), axum::response::Response> {
+pub(crate) fn json_session(shared: &Shared, headers: &HeaderMap) -> Result<(), axum::response::Response> {
     let token = headers.get("x-tableau-auth").and_then(|v| v.to_str().ok()).unwrap_or("");
     let st = shared.read();
     match st.sessions.get(token) {
@@ -433,26 +433,6 @@ fn json_session(shared: &Shared, headers: &HeaderMap) -> Result<(), axum::respon
         )
             .into_response()),
     }
-}
-
-pub(crate) async fn metadata_graphql(shared: Shr, headers: HeaderMap, body: String) -> axum::response::Response {
-    if let Err(r) = json_session(&shared.0, &headers) {
-        return r;
-    }
-    let req: tabflow_wire::graphql::Request = match serde_json::from_str(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            let resp = tabflow_wire::graphql::Response {
-                data: None,
-                errors: vec![tabflow_wire::graphql::GraphqlError::new(format!(
-                    "The request body is not a GraphQL request: {e}"
-                ))],
-            };
-            return (StatusCode::BAD_REQUEST, Json(resp)).into_response();
-        }
-    };
-    let st = shared.0.read();
-    Json(crate::metadata::execute(&st.site, &req)).into_response()
 }
 
 fn vds_answer(r: Result<serde_json::Value, crate::vizql::VdsError>) -> axum::response::Response {

@@ -25,6 +25,8 @@ use tabflow_wire::{ApiError, xml};
 use crate::server::{Fail, Shared};
 use crate::state::Session;
 
+pub(crate) use misc::json_session;
+
 pub(crate) type Shr = axum::extract::State<Arc<Shared>>;
 pub(crate) type Res = Result<axum::response::Response, Fail>;
 pub(crate) type Q = Query<Vec<(String, String)>>;
@@ -107,7 +109,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(&format!("{p}/dataAlerts"), get(misc::list_data_alerts))
         .route(&format!("{p}/dataAlerts/{{id}}"), delete(misc::delete_data_alert))
         // Metadata API, VizQL Data Service, usage stats
-        .route("/api/metadata/graphql", post(misc::metadata_graphql))
+        .route("/api/metadata/graphql", post(crate::metadata::graphql))
         .route("/api/v1/vizql-data-service/read-metadata", post(misc::vds_read_metadata))
         .route("/api/v1/vizql-data-service/query-datasource", post(misc::vds_query))
         .route("/api/v1/vizql-data-service/simple-request", get(misc::vds_simple))
