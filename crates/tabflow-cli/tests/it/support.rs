@@ -371,6 +371,17 @@ pub fn pg_url() -> String {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// `url` with its password, if any, replaced by `***` (for messages).
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
 /// A fresh schema in the PostgreSQL test database, for one test; dropped with the guard (also
 /// when the test fails).
 pub struct PgSchema {
@@ -398,7 +409,8 @@ impl PgSchema {
                 return None;
             }
             Err(e) => panic!(
-                "PostgreSQL at {url} is not reachable ({e}); start it, set TABFLOW_TEST_PG_URL to another server, or set TABFLOW_SKIP_PG=1"
+                "PostgreSQL at {} is not reachable ({e}); start it, set TABFLOW_TEST_PG_URL to another server, or set TABFLOW_SKIP_PG=1",
+                without_password(&url)
             ),
         };
         let schema = PgSchema { name: format!("{prefix}_{}", uuid::Uuid::new_v4().simple()), admin, rt };

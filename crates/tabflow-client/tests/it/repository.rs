@@ -15,6 +15,17 @@ fn pg_url() -> String {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// `url` with its password, if any, replaced by `***` (for messages).
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
 async fn pool_or_skip() -> Option<sqlx::PgPool> {
     let url = pg_url();
     match PgPoolOptions::new().max_connections(1).acquire_timeout(std::time::Duration::from_secs(5)).connect(&url).await
@@ -25,7 +36,8 @@ async fn pool_or_skip() -> Option<sqlx::PgPool> {
             None
         }
         Err(e) => panic!(
-            "PostgreSQL at {url} is not reachable ({e}); start it, set TABFLOW_TEST_PG_URL to another server, or set TABFLOW_SKIP_PG=1 to skip"
+            "PostgreSQL at {} is not reachable ({e}); start it, set TABFLOW_TEST_PG_URL to another server, or set TABFLOW_SKIP_PG=1 to skip",
+            without_password(&url)
         ),
     }
 }
