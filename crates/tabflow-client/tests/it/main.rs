@@ -1,8 +1,10 @@
-//! Client tests against the emulator over real HTTP on 127.0.0.1, and against small
-//! hand-written servers for the failure shapes the emulator never produces.
+//! Client tests against the emulator over real HTTP on 127.0.0.1, against small
+//! hand-written servers for the failure shapes the emulator never produces, and the
+//! repository usage source against PostgreSQL.
 
 mod connect;
 mod paging;
+mod repository;
 mod resilience;
 mod writes;
 

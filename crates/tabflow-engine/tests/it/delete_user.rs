@@ -3,19 +3,12 @@
 //! `mapAssetsTo` otherwise, and its undo re-creates the account with what it had.
 
 use serde_json::{Value, json};
-use tabflow_client::{Capability, Client, Config, ContentKind, Credentials, Grantee, Secret};
+use tabflow_client::{Capability, ContentKind, Grantee};
 use tabflow_engine::ops::{self, Image, Op};
 use tabflow_site::Mode;
 use tabflow_wire::ids::{UserId, WorkbookId};
 
-async fn setup() -> (tabflow_emulator::Running, Client, tabflow_site::Site) {
-    let mut site = tabflow_site::generate::demo();
-    site.shift_time_to(chrono::Utc::now());
-    let emu = tabflow_emulator::start(tabflow_emulator::Options::new(site.clone())).await.unwrap();
-    let creds = Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") };
-    let client = Client::connect(Config::new(emu.url.clone(), "demo", creds)).await.unwrap();
-    (emu, client, site)
-}
+use crate::support::demo;
 
 fn delete_op(user: &tabflow_site::User, to: &str, grants_on: Value) -> Op {
     Op::DeleteUser {
@@ -26,7 +19,7 @@ fn delete_op(user: &tabflow_site::User, to: &str, grants_on: Value) -> Op {
 
 #[tokio::test]
 async fn an_account_that_owns_content_is_never_deleted() {
-    let (_emu, client, site) = setup().await;
+    let (_emu, client, site) = demo().await;
     let owner = site.users.iter().find(|u| u.name == "jsmith").unwrap();
     let admin = site.users.iter().find(|u| u.name == "admin").unwrap();
     let op = delete_op(owner, &admin.id, json!([]));
@@ -46,7 +39,7 @@ async fn an_account_that_owns_content_is_never_deleted() {
 
 #[tokio::test]
 async fn a_deleted_account_is_recreated_with_its_details_grants_subscriptions_and_favorites() {
-    let (_emu, client, site) = setup().await;
+    let (_emu, client, site) = demo().await;
     let admin = site.users.iter().find(|u| u.name == "admin").unwrap();
     // Every demo user owns something: a contractor who owns nothing joins first.
     let x = tabflow_wire::xml::User {

@@ -4,39 +4,14 @@
 //! request's permission question, project locking, and notifications delivered to a local
 //! webhook receiver with a verifiable HMAC signature (or kept in the outbox when none is set).
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use hmac::{KeyInit, Mac};
 use serde_json::Value;
-use support::*;
 
-fn ok(o: &Output, what: &str) -> Value {
-    assert!(o.status.success(), "{what} failed: {}\n{}", text(&o.stderr), text(&o.stdout));
-    serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)
-}
-
-fn snapshot(h: &Path, emu: &Emu, name: &str) -> (std::path::PathBuf, Value) {
-    let p = h.join(name);
-    let o = run(h, emu, &["site", "snapshot", "--no-usage", "-o", p.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    (p, v)
-}
-
-fn diff(h: &Path, emu: &Emu, a: &Path, b: &Path) -> Value {
-    let o = run(h, emu, &["site", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"]);
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o.stdout)))
-}
-
-fn step<'v>(plan: &'v Value, kind: &str) -> Option<&'v Value> {
-    plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == kind)
-}
+use crate::support::*;
 
 #[test]
 fn sensitive_content_audit_apply_and_rollback() {
@@ -94,7 +69,7 @@ fn sensitive_content_audit_apply_and_rollback() {
 
     // Report only (default): findings, no write step, nothing changes.
     let o = run(h, &emu, &["plan", "--intent", "audit-permissions", "--param", "tags=sensitive", "--json"]);
-    let plan = ok(&o, "plan");
+    let plan = ok_json(&o, "plan");
     let audit = step(&plan, "audit-permissions").unwrap();
     let flagged: BTreeSet<String> = audit["details"]["findings"]
         .as_array()
@@ -126,12 +101,12 @@ fn sensitive_content_audit_apply_and_rollback() {
             plan_path.to_str().unwrap(),
         ],
     );
-    let plan = ok(&o, "plan");
+    let plan = ok_json(&o, "plan");
     let fix = step(&plan, "update-permissions").unwrap();
     let fixed: BTreeSet<String> =
         fix["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
     assert!(expected.is_subset(&fixed), "{expected:?} not all in {fixed:?}");
-    let r = ok(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"]), "apply");
+    let r = ok_json(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"]), "apply");
     assert_eq!(r["status"], "succeeded", "{r}");
     let (during_path, during) = snapshot(h, &emu, "during.json");
     for id in &expected {
@@ -142,7 +117,7 @@ fn sensitive_content_audit_apply_and_rollback() {
             .any(|p| p["resource"]["id"] == id.as_str() && p["grantee"]["id"] == all_users);
         assert!(!still, "All Users still granted on {id}");
     }
-    let d = diff(h, &emu, &before_path, &during_path);
+    let d = diff(h, &emu, &before_path, &during_path, &[]).1;
     assert_eq!(d["equal"], false);
     // Only permission rules changed.
     let changed: Vec<String> = d["changes"].as_array().unwrap().iter().map(|c| c.to_string()).collect();
@@ -152,7 +127,7 @@ fn sensitive_content_audit_apply_and_rollback() {
     let o = run(h, &emu, &["runs", "rollback", run_id, "--yes", "--json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let (after_path, _) = snapshot(h, &emu, "after.json");
-    let d = diff(h, &emu, &before_path, &after_path);
+    let d = diff(h, &emu, &before_path, &after_path, &[]).1;
     assert_eq!(d["equal"], true, "rollback left differences: {d}");
 }
 
@@ -197,7 +172,7 @@ fn the_compound_request_asks_how_locks_notifies_and_rolls_back() {
         "Archive all unused workbooks from Q2, update permissions for remaining content, and notify project owners";
 
     // The permission update is not guessed: a question with the three concrete choices.
-    let plan = ok(&run(h, &emu, &["plan", request, "--answer", "q1=archive-all", "--json"]), "plan");
+    let plan = ok_json(&run(h, &emu, &["plan", request, "--answer", "q1=archive-all", "--json"]), "plan");
     let intents: Vec<&str> = plan["intents"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
     assert_eq!(intents, ["archive-stale-content", "update-permissions", "notify-owners"]);
     let q = plan["questions"].as_array().unwrap().iter().find(|q| q["id"] == "q2").expect("a question on the update");
@@ -205,7 +180,7 @@ fn the_compound_request_asks_how_locks_notifies_and_rolls_back() {
     assert_eq!(choices, ["reset-to-project-defaults", "lock-projects", "revoke-broad-grants"]);
 
     let plan_path = h.join("compound.json");
-    let plan = ok(
+    let plan = ok_json(
         &run(
             h,
             &emu,
@@ -252,7 +227,7 @@ fn the_compound_request_asks_how_locks_notifies_and_rolls_back() {
         .env("TABFLOW_NOTIFY_WEBHOOK_SECRET", secret)
         .output()
         .unwrap();
-    let r = ok(&o, "apply");
+    let r = ok_json(&o, "apply");
     assert_eq!(r["status"], "succeeded", "{r}");
     let recipients = notify["items"].as_array().unwrap().len();
     assert!(recipients > 0);
@@ -273,7 +248,7 @@ fn the_compound_request_asks_how_locks_notifies_and_rolls_back() {
         let msg: Value = serde_json::from_str(body).unwrap();
         assert!(msg["body"].as_str().unwrap().contains("tabflow runs rollback"), "{msg}");
     }
-    let outbox = ok(&run(h, &emu, &["outbox", "list", "--json"]), "outbox");
+    let outbox = ok_json(&run(h, &emu, &["outbox", "list", "--json"]), "outbox");
     assert!(outbox.as_array().unwrap().iter().all(|m| m["status"] == "sent"), "{outbox}");
 
     // The projects are locked on the site; rollback restores everything exactly.
@@ -282,11 +257,11 @@ fn the_compound_request_asks_how_locks_notifies_and_rolls_back() {
         let now = during["projects"].as_array().unwrap().iter().find(|x| x["id"] == *p).unwrap();
         assert_eq!(now["content_permissions"], "LockedToProject");
     }
-    assert_eq!(diff(h, &emu, &before_path, &during_path)["equal"], false);
+    assert_eq!(diff(h, &emu, &before_path, &during_path, &[]).1["equal"], false);
     let o = run(h, &emu, &["runs", "rollback", r["run_id"].as_str().unwrap(), "--yes", "--json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let (after_path, _) = snapshot(h, &emu, "after.json");
-    let d = diff(h, &emu, &before_path, &after_path);
+    let d = diff(h, &emu, &before_path, &after_path, &[]).1;
     assert_eq!(d["equal"], true, "rollback left differences: {d}");
 }
 
@@ -296,7 +271,7 @@ fn offboarding_tells_the_new_and_previous_owners_and_keeps_it_in_the_outbox() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let plan_path = h.join("off.json");
-    let plan = ok(
+    let plan = ok_json(
         &run(
             h,
             &emu,
@@ -316,9 +291,10 @@ fn offboarding_tells_the_new_and_previous_owners_and_keeps_it_in_the_outbox() {
         "plan",
     );
     let moved = step(&plan, "transfer-ownership").unwrap()["items"].as_array().unwrap().len();
-    let r = ok(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"]), "apply");
+    let r = ok_json(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"]), "apply");
     assert_eq!(r["notifications"]["dry"], 2, "{r}");
-    let outbox = ok(&run(h, &emu, &["outbox", "list", "--json", "--run", r["run_id"].as_str().unwrap()]), "outbox");
+    let outbox =
+        ok_json(&run(h, &emu, &["outbox", "list", "--json", "--run", r["run_id"].as_str().unwrap()]), "outbox");
     let rows = outbox.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let to_new = rows.iter().find(|m| m["recipient_name"] == "Tom Baker").expect("a message to the new owner");
@@ -327,7 +303,7 @@ fn offboarding_tells_the_new_and_previous_owners_and_keeps_it_in_the_outbox() {
     let to_old = rows.iter().find(|m| m["recipient_name"] == "John Smith").expect("a message to the previous owner");
     assert!(to_old["body"].as_str().unwrap().contains("→ Tom Baker"), "{to_old}");
     // Resuming or re-reading never sends twice: the run is finished, the outbox unchanged.
-    let again = ok(&run(h, &emu, &["outbox", "list", "--json"]), "outbox");
+    let again = ok_json(&run(h, &emu, &["outbox", "list", "--json"]), "outbox");
     assert_eq!(again.as_array().unwrap().len(), 2);
 }
 
@@ -337,7 +313,7 @@ fn a_recurring_review_is_stored_once_when_the_plan_is_applied() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let plan_path = h.join("review.json");
-    let plan = ok(
+    let plan = ok_json(
         &run(
             h,
             &emu,
@@ -361,15 +337,15 @@ fn a_recurring_review_is_stored_once_when_the_plan_is_applied() {
     assert!(step(&plan, "schedule-review").is_some());
     assert!(step(&plan, "update-permissions").is_none(), "report-only must not plan changes");
     // Planning stores nothing.
-    let none = ok(&run(h, &emu, &["schedule", "list", "--json"]), "schedule list");
+    let none = ok_json(&run(h, &emu, &["schedule", "list", "--json"]), "schedule list");
     assert_eq!(none.as_array().unwrap().len(), 0);
     let s0 = state(&emu);
-    let r = ok(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--json"]), "apply");
+    let r = ok_json(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--json"]), "apply");
     assert_eq!(r["status"], "scheduled", "{r}");
-    let again = ok(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--json"]), "apply again");
+    let again = ok_json(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--json"]), "apply again");
     assert_eq!(again["status"], "nothing-to-do", "{again}");
     assert_eq!(state(&emu), s0, "storing a review changed the site");
-    let rows = ok(&run(h, &emu, &["schedule", "list", "--json"]), "schedule list");
+    let rows = ok_json(&run(h, &emu, &["schedule", "list", "--json"]), "schedule list");
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["cadence"], "monthly");

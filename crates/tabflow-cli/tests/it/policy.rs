@@ -2,12 +2,11 @@
 //! tags, the blast radius, the number of distinct approvers, and a malformed file. Every
 //! refusal must change nothing on the site (checked against the emulator's own state).
 
-mod support;
-
 use std::path::Path;
 
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 const ARCHIVE: &str = "archive-stale-content project=Finance stale_days=90";
 
@@ -69,15 +68,10 @@ fn protected_projects_and_tags_and_the_blast_radius_refuse_the_plan_and_change_n
 
     // A protected tag on one of the candidates: that workbook is named.
     let (plan, _) = plan_under(h, &emu, &write_policy(h, "none.toml", ""), &h.join("p0.json"));
-    let step = plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "archive-workbooks").unwrap();
-    let items = step["items"].as_array().unwrap();
+    let archive = step(&plan, "archive-workbooks").unwrap();
+    let items = archive["items"].as_array().unwrap();
     assert_eq!(items.len(), 23);
-    let snapshot: Value = serde_json::from_str(&{
-        let p = h.join("snap.json");
-        assert!(run(h, &emu, &["site", "snapshot", "--no-usage", "-o", p.to_str().unwrap()]).status.success());
-        std::fs::read_to_string(p).unwrap()
-    })
-    .unwrap();
+    let (_, snapshot) = snapshot(h, &emu, "snap.json");
     // Pick a candidate that carries at least one tag on the site (computed from the snapshot).
     let tagged = items
         .iter()
@@ -101,9 +95,9 @@ fn protected_projects_and_tags_and_the_blast_radius_refuse_the_plan_and_change_n
     // Planning under the policy leaves those workbooks out, each with the reason.
     let (plan, code) = plan_under(h, &emu, &pol, &h.join("p2.json"));
     assert_eq!(code, Some(0), "{:?}", errors(&plan));
-    let step = plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "archive-workbooks").unwrap();
-    assert_eq!(step["items"].as_array().unwrap().len(), 23 - carriers);
-    assert!(!step["items"].as_array().unwrap().iter().any(|i| i["name"] == tagged.0.as_str()));
+    let archive = step(&plan, "archive-workbooks").unwrap();
+    assert_eq!(archive["items"].as_array().unwrap().len(), 23 - carriers);
+    assert!(!archive["items"].as_array().unwrap().iter().any(|i| i["name"] == tagged.0.as_str()));
     let why = plan.to_string();
     assert!(why.contains(&format!("protected by policy (tag '{}')", tagged.1)), "no exclusion reason in {why}");
     // A plan made before the policy protected the tag is refused at apply (re-validation),

@@ -1,52 +1,16 @@
 //! The same store contract on both backends: SQLite (a temporary file) and PostgreSQL (a
-//! fresh schema in the local server's `test` database). PostgreSQL must be at
-//! 127.0.0.1:5432 (user postgres, trust auth), as on the project's machines; set
-//! TABFLOW_SKIP_PG=1 to skip the PostgreSQL half on a machine without it.
+//! fresh schema in the test database: `TABFLOW_TEST_PG_URL`, by default 127.0.0.1:5432, user
+//! postgres, trust auth, as on the project's machines). Set TABFLOW_SKIP_PG=1 to skip the
+//! PostgreSQL half on a machine without it.
 
 use chrono::Utc;
 use serde_json::json;
 use sqlx::AssertSqlSafe;
-use sqlx::postgres::PgPoolOptions;
 use tabflow_engine::audit::{self, NewRecord};
 use tabflow_engine::plan::{Plan, SiteRef};
 use tabflow_engine::store::{ApprovalRow, Backend, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store};
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A fresh schema per test; dropped by the guard.
-struct PgSchema {
-    admin: sqlx::PgPool,
-    name: String,
-}
-
-impl PgSchema {
-    async fn new() -> Option<PgSchema> {
-        let admin = match PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(PG)
-            .await
-        {
-            Ok(p) => p,
-            Err(e) if std::env::var("TABFLOW_SKIP_PG").as_deref() == Ok("1") => {
-                eprintln!("skipped: PostgreSQL not reachable ({e}) and TABFLOW_SKIP_PG=1");
-                return None;
-            }
-            Err(e) => panic!("PostgreSQL at {PG} is not reachable ({e}); start it, or set TABFLOW_SKIP_PG=1"),
-        };
-        let name = format!("tabflow_store_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {name}"))).execute(&admin).await.unwrap();
-        Some(PgSchema { admin, name })
-    }
-
-    fn url(&self) -> String {
-        format!("{PG}?options=-c%20search_path%3D{}", self.name)
-    }
-
-    async fn drop(self) {
-        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {} CASCADE", self.name))).execute(&self.admin).await.unwrap();
-    }
-}
+use crate::support::PgSchema;
 
 fn plan() -> Plan {
     let mut p = Plan::draft("archive Finance", SiteRef::default(), vec![]);
@@ -212,7 +176,7 @@ async fn sqlite_store_keeps_the_contract() {
 
 #[tokio::test]
 async fn postgres_store_keeps_the_contract() {
-    let Some(schema) = PgSchema::new().await else { return };
+    let Some(schema) = PgSchema::create("tabflow_store").await else { return };
     let url = schema.url();
     let s = Store::open_location(&url).await.unwrap();
     assert_eq!(s.backend(), Backend::Postgres);
@@ -233,7 +197,7 @@ async fn postgres_store_keeps_the_contract() {
     let s = Store::open_location(&url).await.unwrap();
     assert_eq!(s.runs(10).await.unwrap().len(), 2);
     s.close().await;
-    schema.drop().await;
+    schema.remove().await;
 }
 
 #[tokio::test]

@@ -1,14 +1,12 @@
 //! The real `tabflow` binary end to end: emulator, snapshots, diffs, the demo site, and
 //! bad input (each a clear `error:` + `hint:` and the documented exit code).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tabflow"))
-}
+use crate::support::{bin, serve, serve_with, text};
 
+/// The binary with no Tableau server or credentials in its environment.
 fn run(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = bin();
     c.args(args)
@@ -20,34 +18,6 @@ fn run(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         c.env(k, v);
     }
     c.output().unwrap()
-}
-
-struct Emu(Child, String);
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(extra: &[&str]) -> Emu {
-    let mut child = bin()
-        .args(["emulator", "serve", "--port", "0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    Emu(child, url)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]
@@ -72,7 +42,7 @@ fn snapshot_of_a_served_snapshot_and_diff() {
             .status
             .success()
     );
-    let emu = serve(&["--snapshot", site.to_str().unwrap()]);
+    let emu = serve_with(&["--snapshot", site.to_str().unwrap()]);
     let env = [("TABLEAU_PAT_NAME", "tabflow"), ("TABLEAU_PAT_SECRET", "tabflow")];
     let s1 = dir.path().join("s1.json");
     let s2 = dir.path().join("s2.json");
@@ -111,7 +81,7 @@ fn demo_site_persists_between_commands_and_resets() {
 #[test]
 fn bad_input_gets_one_clear_error_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = serve(&[]);
+    let emu = serve();
     let out = dir.path().join("x.json");
     let o = out.to_str().unwrap();
     let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, i32, &str)> = vec![

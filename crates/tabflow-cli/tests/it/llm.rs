@@ -5,17 +5,15 @@
 //! and the terminal say so; a server that is down falls back; Anthropic's format works; no
 //! request body carries the LLM key or the Tableau PAT secret.
 
-mod support;
-
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{Value, json};
-use support::{Emu, serve_with};
+
+use crate::support::{Emu, cmd, serve_with, step, text};
 
 const PAT_SECRET: &str = "pat-Secret-5r8Kq2";
 const LLM_KEY: &str = "sk-llm-key-77Hx";
@@ -68,24 +66,18 @@ fn fake_llm(provider: &'static str, script: &[&str]) -> (String, Fake) {
 }
 
 fn plan(home: &Path, emu: &Emu, llm_url: &str, provider: &str, request: &str) -> (Value, String) {
-    let o: Output = Command::new(env!("CARGO_BIN_EXE_tabflow"))
-        .args(["plan", "--llm", request, "--json"])
-        .env("TABLEAU_SERVER", &emu.1)
-        .env("TABLEAU_SITE", "demo")
-        .env("TABLEAU_PAT_NAME", "tabflow")
+    let o = cmd(home, emu, &["plan", "--llm", request, "--json"])
         .env("TABLEAU_PAT_SECRET", PAT_SECRET)
-        .env("TABFLOW_HOME", home)
         .env("TABFLOW_LLM_URL", llm_url)
         .env("TABFLOW_LLM_PROVIDER", provider)
         .env("TABFLOW_LLM_MODEL", "fake-small")
         .env("TABFLOW_LLM_API_KEY", LLM_KEY)
         .env("TABFLOW_LLM_TIMEOUT_SECS", "5")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    let v: Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not a plan ({e}): {}\n{stderr}", String::from_utf8_lossy(&o.stdout)));
+    let stderr = text(&o.stderr);
+    let v: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not a plan ({e}): {}\n{stderr}", text(&o.stdout)));
     (v, stderr)
 }
 
@@ -119,7 +111,7 @@ fn the_models_intents_are_planned_and_grounded_by_the_planner() {
         "the rule-based parser must read REQUEST differently for this test to tell them apart"
     );
     // Grounded by the planner: the new owner is Tom Baker's site user, access removal planned.
-    let transfer = p["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "transfer-ownership").unwrap();
+    let transfer = step(&p, "transfer-ownership").unwrap();
     let reason = transfer["items"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("Tom Baker (the new owner you named)"), "{reason}");
     assert!(p["steps"].as_array().unwrap().iter().any(|s| s["kind"] == "remove-access"), "{p}");

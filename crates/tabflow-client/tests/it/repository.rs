@@ -1,23 +1,44 @@
 //! The repository usage source against a real PostgreSQL holding the workgroup schema subset.
-//! PostgreSQL must be at 127.0.0.1:5432 (user postgres, database test), as on the project's
-//! machines; set TABFLOW_SKIP_PG=1 to skip on a machine without it.
+//! PostgreSQL is `TABFLOW_TEST_PG_URL`, by default 127.0.0.1:5432 (user postgres, database
+//! test) as on the project's machines; set TABFLOW_SKIP_PG=1 to skip on a machine without it.
 
 use chrono::{Duration, NaiveDateTime, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPoolOptions;
 use tabflow_client::repository::Repository;
 
-const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The test database: `TABFLOW_TEST_PG_URL`, by default the project machines' server.
+fn pg_url() -> String {
+    std::env::var("TABFLOW_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// `url` with its password, if any, replaced by `***` (for messages).
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
 
 async fn pool_or_skip() -> Option<sqlx::PgPool> {
-    match PgPoolOptions::new().max_connections(1).acquire_timeout(std::time::Duration::from_secs(5)).connect(URL).await
+    let url = pg_url();
+    match PgPoolOptions::new().max_connections(1).acquire_timeout(std::time::Duration::from_secs(5)).connect(&url).await
     {
         Ok(p) => Some(p),
         Err(e) if std::env::var("TABFLOW_SKIP_PG").as_deref() == Ok("1") => {
             eprintln!("skipped: PostgreSQL not reachable ({e}) and TABFLOW_SKIP_PG=1");
             None
         }
-        Err(e) => panic!("PostgreSQL at {URL} is not reachable ({e}); start it, or set TABFLOW_SKIP_PG=1 to skip"),
+        Err(e) => panic!(
+            "PostgreSQL at {} is not reachable ({e}); start it, set TABFLOW_TEST_PG_URL to another server, or set TABFLOW_SKIP_PG=1 to skip",
+            without_password(&url)
+        ),
     }
 }
 
@@ -28,9 +49,9 @@ fn naive(t: chrono::DateTime<Utc>) -> NaiveDateTime {
 #[tokio::test]
 async fn last_access_per_workbook_from_views_stats() {
     let Some(pool) = pool_or_skip().await else { return };
-    let schema = format!("tabflow_repo_{}_{}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let schema = format!("tabflow_repo_{}", uuid::Uuid::new_v4().simple());
     sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&pool).await.unwrap();
-    let ddl = include_str!("sql/workgroup_subset.sql");
+    let ddl = include_str!("../sql/workgroup_subset.sql");
     sqlx::raw_sql(AssertSqlSafe(format!("SET search_path TO {schema};\n{ddl}"))).execute(&pool).await.unwrap();
     let now = Utc::now();
     let (site, other) = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222");
@@ -66,7 +87,7 @@ async fn last_access_per_workbook_from_views_stats() {
             .await
             .unwrap();
     }
-    let mut repo = Repository::new(URL, Some(site.to_string()));
+    let mut repo = Repository::new(pg_url(), Some(site.to_string()));
     repo.options = vec![("search_path".into(), schema.clone())];
     let report = repo.read_direct().await;
     sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&pool).await.unwrap();
@@ -90,9 +111,9 @@ async fn last_access_per_workbook_from_views_stats() {
 #[tokio::test]
 async fn not_the_repository_and_bad_credentials_say_so_without_the_password() {
     let Some(pool) = pool_or_skip().await else { return };
-    let schema = format!("tabflow_empty_{}_{}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let schema = format!("tabflow_empty_{}", uuid::Uuid::new_v4().simple());
     sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&pool).await.unwrap();
-    let mut repo = Repository::new(URL, None);
+    let mut repo = Repository::new(pg_url(), None);
     repo.options = vec![("search_path".into(), schema.clone())];
     let e = repo.read_direct().await.unwrap_err();
     sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&pool).await.unwrap();

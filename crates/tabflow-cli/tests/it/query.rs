@@ -3,29 +3,23 @@
 //! site snapshot` of the same emulator — never copied from tabflow's output — and every
 //! test checks that nothing was written to the site.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use support::{Emu, http, run, serve, text};
+
+use crate::support::{Emu, ok_json, run, serve, snapshot_with, stats, step, text};
 
 /// Writes (POST/PUT/DELETE other than sign-in) the emulator has seen.
 fn writes(emu: &Emu) -> u64 {
-    let body = http(emu, "GET", "/_emulator/stats", "");
-    let (start, end) = (body.find('{').unwrap(), body.rfind('}').unwrap());
-    let v: Value = serde_json::from_str(&body[start..=end]).unwrap();
-    v["writes"].as_u64().unwrap()
+    stats(emu)["writes"].as_u64().unwrap()
 }
 
-/// The site as `tabflow site snapshot` reads it through the API.
+/// The site as `tabflow site snapshot` reads it through the API (with usage: the oracle of
+/// the questions about views).
 fn snapshot(home: &Path, emu: &Emu) -> Value {
-    let path = home.join("oracle.json");
-    let o = run(home, emu, &["site", "snapshot", "-o", path.to_str().unwrap()]);
-    assert!(o.status.success(), "snapshot failed: {}", text(&o.stderr));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    snapshot_with(home, emu, "oracle.json", &[]).1
 }
 
 fn query(home: &Path, emu: &Emu, question: &str) -> Value {
@@ -311,9 +305,7 @@ fn unclear_questions_and_names_are_answered_with_candidates_never_a_guess() {
 fn plan(home: &Path, emu: &Emu, sentence: &str, extra: &[&str]) -> Value {
     let mut args = vec!["plan", "--json", sentence];
     args.extend_from_slice(extra);
-    let o = run(home, emu, &args);
-    assert!(o.status.success(), "{sentence}: {}", text(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{sentence}: {e}"))
+    ok_json(&run(home, emu, &args), sentence)
 }
 
 fn write_steps(p: &Value) -> usize {
@@ -326,8 +318,7 @@ fn questions(p: &Value) -> String {
 
 /// The user an offboarding plan grounded (its inventory step's item).
 fn offboarded(p: &Value) -> String {
-    let step =
-        p["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "inventory-user").unwrap_or_else(|| panic!("{p}"));
+    let step = step(p, "inventory-user").unwrap_or_else(|| panic!("{p}"));
     s(&step["items"][0]["name"]).to_string()
 }
 
@@ -388,7 +379,7 @@ fn plans_ground_names_in_sentences_on_the_demo_site() {
     assert_eq!(offboarded(&p), "jdoe");
     let p = plan(home.path(), &emu, "jsmith leaves next week: reassign his workbooks to tbaker", &[]);
     assert_eq!(offboarded(&p), "jsmith");
-    let transfer = p["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "transfer-ownership").unwrap();
+    let transfer = step(&p, "transfer-ownership").unwrap();
     assert!(transfer["changes"].as_array().unwrap().iter().all(|c| c["after"] == "tbaker"), "{transfer}");
 
     // Planning never writes.

@@ -3,47 +3,22 @@
 //! `learn reset` brings back the planner's own suggestions; repeated answers become a
 //! question's default; items removed from an approval are marked and listed last.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use serde_json::Value;
-use support::{Emu, run, serve};
 
-fn ok_json(home: &Path, emu: &Emu, args: &[&str]) -> Value {
-    let o = run(home, emu, args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
-}
-
-fn snapshot(home: &Path, emu: &Emu) -> Value {
-    let path = home.join("site.json");
-    let o = run(home, emu, &["site", "snapshot", "--no-usage", "-o", path.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn steps_of<'v>(plan: &'v Value, kind: &str) -> Option<&'v Value> {
-    plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == kind)
-}
+use crate::support::{run, run_json, serve, snapshot, step, text};
 
 /// item id → (new owner user name, reason) of the plan's transfer-ownership step.
 fn transfers(plan: &Value) -> BTreeMap<String, (String, String)> {
-    let step = steps_of(plan, "transfer-ownership").unwrap_or_else(|| panic!("no transfer step: {plan}"));
-    let reasons: BTreeMap<&str, &str> = step["items"]
+    let transfer = step(plan, "transfer-ownership").unwrap_or_else(|| panic!("no transfer step: {plan}"));
+    let reasons: BTreeMap<&str, &str> = transfer["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| (i["id"].as_str().unwrap(), i["reason"].as_str().unwrap_or("")))
         .collect();
-    step["changes"]
+    transfer["changes"]
         .as_array()
         .unwrap()
         .iter()
@@ -64,7 +39,7 @@ fn a_chosen_owner_is_suggested_first_until_reset() {
     let h = home.path();
 
     // The oracle: what John Smith owns, his teams, and an owner the planner would not pick.
-    let site = snapshot(h, &emu);
+    let (_, site) = snapshot(h, &emu, "site.json");
     let users = site["users"].as_array().unwrap();
     let john = users.iter().find(|u| u["name"] == "jsmith").unwrap();
     let jid = john["id"].as_str().unwrap();
@@ -89,7 +64,7 @@ fn a_chosen_owner_is_suggested_first_until_reset() {
         .collect();
 
     // Before: the planner's own suggestions, none of them learned.
-    let before = transfers(&ok_json(h, &emu, &[&OFFBOARD[..], &["--json"]].concat()));
+    let before = transfers(&run_json(h, &emu, &[&OFFBOARD[..], &["--json"]].concat()));
     assert_eq!(before.keys().cloned().collect::<BTreeSet<_>>(), owned, "every item John owns is handed over");
     assert!(before.values().all(|(_, why)| !why.contains("chosen last time")), "{before:?}");
     let suggested: BTreeSet<&str> = before.values().map(|(o, _)| o.as_str()).collect();
@@ -107,18 +82,18 @@ fn a_chosen_owner_is_suggested_first_until_reset() {
 
     // The user overrides the suggestion, approves and runs.
     let plan_file = h.join("override.json");
-    let p = ok_json(
+    let p = run_json(
         h,
         &emu,
         &[&OFFBOARD[..], &["--param", &format!("new_owner={chosen}"), "-o", plan_file.to_str().unwrap(), "--json"]]
             .concat(),
     );
     assert!(transfers(&p).values().all(|(o, _)| o == chosen));
-    let r = ok_json(h, &emu, &["apply", plan_file.to_str().unwrap(), "--approve", "all", "--json"]);
+    let r = run_json(h, &emu, &["apply", plan_file.to_str().unwrap(), "--approve", "all", "--json"]);
     assert_eq!(r["status"], "succeeded", "{r}");
 
     // What was learned: the chosen owner for every project John's content was in.
-    let learned = ok_json(h, &emu, &["learn", "show", "--json"]);
+    let learned = run_json(h, &emu, &["learn", "show", "--json"]);
     let by_project: BTreeMap<&str, &str> = learned["owners"]
         .as_array()
         .unwrap()
@@ -132,8 +107,8 @@ fn a_chosen_owner_is_suggested_first_until_reset() {
 
     // Undo the run so John owns his content again, then plan the same offboarding.
     let o = run(h, &emu, &["runs", "rollback", r["run_id"].as_str().unwrap(), "--yes"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let after = transfers(&ok_json(h, &emu, &[&OFFBOARD[..], &["--json"]].concat()));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let after = transfers(&run_json(h, &emu, &[&OFFBOARD[..], &["--json"]].concat()));
     assert_eq!(after.keys().cloned().collect::<BTreeSet<_>>(), owned);
     for (item, (owner, why)) in &after {
         assert_eq!(owner, chosen, "{item} should go to the learned owner: {why}");
@@ -146,9 +121,9 @@ fn a_chosen_owner_is_suggested_first_until_reset() {
     // Reset: back to the planner's own suggestions, item by item.
     let o = run(h, &emu, &["learn", "reset"]);
     assert!(o.status.success());
-    let reset = transfers(&ok_json(h, &emu, &[&OFFBOARD[..], &["--json"]].concat()));
+    let reset = transfers(&run_json(h, &emu, &[&OFFBOARD[..], &["--json"]].concat()));
     assert_eq!(reset, before, "after `learn reset` the suggestions are the original ones");
-    let learned = ok_json(h, &emu, &["learn", "show", "--json"]);
+    let learned = run_json(h, &emu, &["learn", "show", "--json"]);
     assert_eq!(learned["records"].as_array().unwrap().len(), 0);
 }
 
@@ -160,43 +135,43 @@ fn repeated_answers_become_the_default_and_removed_items_are_marked() {
     let archive = ["plan", "--intent", "archive-stale-content", "--param", "project=Finance", "--json"];
     let question = |p: &Value| p["questions"].as_array().unwrap().first().cloned().unwrap_or(Value::Null);
 
-    let first = ok_json(h, &emu, &archive);
+    let first = run_json(h, &emu, &archive);
     let q = question(&first);
     assert_eq!(q["default"], "review", "the safe default before anything is learned: {q}");
     let qid = q["id"].as_str().unwrap().to_string();
 
     // Answered the same way twice (plan --answer) → that answer becomes the default.
-    let answered = ok_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
+    let answered = run_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
     assert_eq!(answered["answered"][0]["id"], qid.as_str());
-    let once = question(&ok_json(h, &emu, &archive));
+    let once = question(&run_json(h, &emu, &archive));
     assert_eq!(once["default"], "review", "one answer is not yet a habit");
-    ok_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
+    run_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
     // A habit never replaces a safe default with one that writes: it is shown instead.
-    let learned_q = question(&ok_json(h, &emu, &archive));
+    let learned_q = question(&run_json(h, &emu, &archive));
     assert_eq!(learned_q["default"], "review", "{learned_q}");
     assert!(learned_q["text"].as_str().unwrap().contains("you answered 'archive-all' the last 2 times"), "{learned_q}");
 
     // Approve all but one item: that one is recorded as removed and marked next time.
     let plan_file = h.join("archive.json");
-    let p = ok_json(
+    let p = run_json(
         h,
         &emu,
         &[&archive[..], &["--answer", &format!("{qid}=archive-all"), "-o", plan_file.to_str().unwrap()]].concat(),
     );
-    let moves = steps_of(&p, "archive-workbooks").unwrap();
+    let moves = step(&p, "archive-workbooks").unwrap();
     let ids: Vec<&str> = moves["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert!(ids.len() >= 3, "{ids:?}");
     let left_out = ids[0];
     let approve = ids[1..].join(",");
-    let r = ok_json(h, &emu, &["apply", plan_file.to_str().unwrap(), "--approve", &approve, "--json"]);
+    let r = run_json(h, &emu, &["apply", plan_file.to_str().unwrap(), "--approve", &approve, "--json"]);
     assert!(matches!(r["status"].as_str(), Some("partial" | "succeeded")), "{r}");
-    let learned = ok_json(h, &emu, &["learn", "show", "--json"]);
+    let learned = run_json(h, &emu, &["learn", "show", "--json"]);
     let removed: Vec<&str> =
         learned["removed"].as_array().unwrap().iter().map(|x| x["item"].as_str().unwrap()).collect();
     assert_eq!(removed, vec![left_out], "{learned}");
 
-    let again = ok_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
-    let moves = steps_of(&again, "archive-workbooks").unwrap_or_else(|| panic!("{again}"));
+    let again = run_json(h, &emu, &[&archive[..], &["--answer", &format!("{qid}=archive-all")]].concat());
+    let moves = step(&again, "archive-workbooks").unwrap_or_else(|| panic!("{again}"));
     let last = moves["items"].as_array().unwrap().last().unwrap();
     assert_eq!(last["id"], left_out);
     assert!(last["reason"].as_str().unwrap().contains("you removed it from an approval"), "{last}");

@@ -3,17 +3,14 @@
 //! name unless it adopts the copy an interrupted attempt published, and then subscribes no one
 //! twice.
 
-use tabflow_client::{Client, Config, Credentials, Secret};
 use tabflow_engine::ops::{self, Image};
 use tabflow_wire::ids::WorkbookId;
 
+use crate::support::demo;
+
 #[tokio::test]
 async fn a_deleted_workbook_is_republished_once_with_what_it_had() {
-    let mut site = tabflow_site::generate::demo();
-    site.shift_time_to(chrono::Utc::now());
-    let emu = tabflow_emulator::start(tabflow_emulator::Options::new(site.clone())).await.unwrap();
-    let creds = Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") };
-    let client = Client::connect(Config::new(emu.url.clone(), "demo", creds)).await.unwrap();
+    let (_emu, client, site) = demo().await;
 
     // A workbook with a subscription on it or on one of its views, and tags.
     let subscribed = |w: &tabflow_site::Workbook| {

@@ -6,35 +6,14 @@
 //! tags, permissions and subscriptions (new ids, which `site diff --match-recreated` maps); a
 //! purged datasource comes back as a `.tdsx` with its extract.
 
-mod support;
-
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 const DELETE: &str = "delete-content project=Finance stale_days=90";
-
-fn snapshot(h: &Path, emu: &Emu, name: &str) -> (PathBuf, Value) {
-    let p = h.join(name);
-    let o = run(h, emu, &["site", "snapshot", "--no-usage", "-o", p.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    (p, v)
-}
-
-fn diff(h: &Path, emu: &Emu, a: &Path, b: &Path, extra: &[&str]) -> (Option<i32>, Value) {
-    let mut args = vec!["site", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"];
-    args.extend_from_slice(extra);
-    let o = run(h, emu, &args);
-    (o.status.code(), serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o.stdout))))
-}
-
-fn json(o: &std::process::Output, what: &str) -> Value {
-    assert!(o.status.success(), "{what}: {}\n{}", text(&o.stderr), text(&o.stdout));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{what}: {e}: {}", text(&o.stdout)))
-}
 
 fn by_id<'v>(site: &'v Value, list: &str, id: &str) -> Option<&'v Value> {
     site[list].as_array().unwrap().iter().find(|x| x["id"] == id)
@@ -45,15 +24,15 @@ fn by_id<'v>(site: &'v Value, list: &str, id: &str) -> Option<&'v Value> {
 fn stage(h: &Path, emu: &Emu) -> (BTreeSet<String>, String, Value) {
     let (plan_path, plan) = plan_file(h, emu, DELETE, &["q1=delete-all"]);
     assert_eq!(plan["validation"]["ok"], true, "{}", plan["validation"]);
-    let step = plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "stage-delete").unwrap_or_else(|| {
+    let staging = step(&plan, "stage-delete").unwrap_or_else(|| {
         panic!("no stage-delete step: {plan}");
     });
-    assert_eq!(step["effect"], "destructive");
+    assert_eq!(staging["effect"], "destructive");
     let planned: BTreeSet<String> =
-        step["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+        staging["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
     assert!(planned.len() > 5, "the demo's Finance has stale workbooks: {planned:?}");
     let o = run(h, emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"]);
-    let r = json(&o, "apply");
+    let r = ok_json(&o, "apply");
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(r["staged"]["items"], planned.len(), "the run says what waits in quarantine: {r}");
     (planned, r["run_id"].as_str().unwrap().to_string(), plan)
@@ -91,7 +70,7 @@ fn quarantine_changes_exactly_the_planned_items_nothing_is_purged_early_and_roll
     assert!(report.contains("staged delete"), "{report}");
 
     // Within the grace period a purge deletes nothing, and says when each one is due.
-    let p = json(&run(h, &emu, &["runs", "purge", "--json"]), "purge");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--json"]), "purge");
     assert_eq!(p["purged"], serde_json::json!([]), "{p}");
     assert_eq!(p["waiting"].as_array().unwrap().len(), planned.len(), "{p}");
     let (_, still) = snapshot(h, &emu, "still.json");
@@ -100,13 +79,13 @@ fn quarantine_changes_exactly_the_planned_items_nothing_is_purged_early_and_roll
     }
 
     // Rollback: the site is as before, exactly.
-    let v = json(&run(h, &emu, &["runs", "rollback", &run_id, "--yes", "--json"]), "rollback");
+    let v = ok_json(&run(h, &emu, &["runs", "rollback", &run_id, "--yes", "--json"]), "rollback");
     assert_eq!(v["status"], "rolled-back", "{v}");
     let (after_path, _) = snapshot(h, &emu, "after.json");
     let (code, d) = diff(h, &emu, &before_path, &after_path, &[]);
     assert_eq!((code, &d["equal"]), (Some(0), &Value::Bool(true)), "rollback left differences: {d}");
     // Nothing is left staged: a forced purge now deletes nothing.
-    let p = json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge --now");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge --now");
     assert_eq!(p["purged"], serde_json::json!([]), "{p}");
     let _ = before;
 }
@@ -148,7 +127,7 @@ fn purge_spares_what_was_taken_back_and_a_rollback_republishes_the_purged_from_b
     );
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 
-    let p = json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge --now");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge --now");
     let purged: Vec<&str> = p["purged"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
     let kept: Vec<&str> = p["kept"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
     assert_eq!(purged.len(), planned.len() - 1, "{p}");
@@ -163,11 +142,11 @@ fn purge_spares_what_was_taken_back_and_a_rollback_republishes_the_purged_from_b
     assert_eq!(csv.lines().filter(|l| l.contains(",purge,")).count(), planned.len() - 1, "{csv}");
     assert!(run(h, &emu, &["audit", "verify"]).status.success());
     // A second purge finds nothing more to do.
-    let p = json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge again");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge again");
     assert_eq!(p["purged"], serde_json::json!([]), "{p}");
 
     // Rollback: the purged workbooks come back from their saved files.
-    let v = json(&run(h, &emu, &["runs", "rollback", &run_id, "--yes", "--json"]), "rollback");
+    let v = ok_json(&run(h, &emu, &["runs", "rollback", &run_id, "--yes", "--json"]), "rollback");
     assert_eq!(v["status"], "rolled-back", "{v}");
     let (after_path, after) = snapshot(h, &emu, "after.json");
     let (code, d) = diff(h, &emu, &before_path, &after_path, &[]);
@@ -205,21 +184,21 @@ fn a_purged_datasource_comes_back_with_its_extract_and_description() {
     let h = home.path();
     let (before_path, before) = snapshot(h, &emu, "before.json");
     let (plan_path, plan) = plan_file(h, &emu, "delete-content content=datasources stale_days=90", &["q1=delete-all"]);
-    let step = plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "stage-delete").unwrap();
-    let ids: Vec<&str> = step["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let staging = step(&plan, "stage-delete").unwrap();
+    let ids: Vec<&str> = staging["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert!(!ids.is_empty(), "{plan}");
     let ds: Vec<&Value> = ids.iter().map(|id| by_id(&before, "datasources", id).unwrap()).collect();
     assert!(ds.iter().any(|d| d["has_extracts"] == true), "an extract to keep: {ds:?}");
     assert!(ds.iter().any(|d| !d["description"].as_str().unwrap_or_default().is_empty()), "{ds:?}");
-    let r = json(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"]), "apply");
+    let r = ok_json(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"]), "apply");
     assert_eq!(r["status"], "succeeded", "{r}");
-    let p = json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge --now");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge --now");
     assert_eq!(p["purged"].as_array().unwrap().len(), ids.len(), "{p}");
     let (_, gone) = snapshot(h, &emu, "gone.json");
     assert!(ids.iter().all(|id| by_id(&gone, "datasources", id).is_none()));
 
     let run_id = r["run_id"].as_str().unwrap();
-    let v = json(&run(h, &emu, &["runs", "rollback", run_id, "--yes", "--json"]), "rollback");
+    let v = ok_json(&run(h, &emu, &["runs", "rollback", run_id, "--yes", "--json"]), "rollback");
     assert_eq!(v["status"], "rolled-back", "{v}");
     let (after_path, _) = snapshot(h, &emu, "after.json");
     let (code, d) = diff(h, &emu, &before_path, &after_path, &["--match-recreated"]);

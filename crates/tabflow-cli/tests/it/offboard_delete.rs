@@ -3,16 +3,11 @@
 //! refused while the account owns anything, and undone by re-creating the account (new id)
 //! with its groups, site role, grants, subscriptions and favorites.
 
-mod support;
-
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 const DELETE: &str = "offboard-user user=jsmith new_owner=Tom_Baker delete_user=true";
-
-fn user_id(s: &Value, name: &str) -> String {
-    s["users"].as_array().unwrap().iter().find(|u| u["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
-}
 
 fn owned_by<'a>(s: &'a Value, kind: &str, owner: &str) -> Vec<&'a str> {
     let mut v: Vec<&str> = s[kind]
@@ -59,8 +54,7 @@ fn the_account_is_deleted_after_the_hand_over_and_a_rollback_recreates_it() {
     );
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     let s0 = state(&emu);
-    let before = h.join("before.json");
-    assert!(run(h, &emu, &["site", "snapshot", "--no-usage", "-o", before.to_str().unwrap()]).status.success());
+    let (before, _) = snapshot(h, &emu, "before.json");
 
     // Asked first; nothing is deleted without the answer.
     let (_, asked) = plan_file(h, &emu, DELETE, &[]);
@@ -114,16 +108,10 @@ fn the_account_is_deleted_after_the_hand_over_and_a_rollback_recreates_it() {
 
     // The whole site, with the re-created account compared as the old one: only what the
     // plan said cannot be restored differs.
-    let after = h.join("after.json");
-    assert!(run(h, &emu, &["site", "snapshot", "--no-usage", "-o", after.to_str().unwrap()]).status.success());
-    let o = run(h, &emu, &["site", "diff", before.to_str().unwrap(), after.to_str().unwrap(), "--json"]);
-    assert_eq!(o.status.code(), Some(1), "without matching, the new id shows");
-    let o = run(
-        h,
-        &emu,
-        &["site", "diff", before.to_str().unwrap(), after.to_str().unwrap(), "--match-recreated", "--json"],
-    );
-    let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (after, _) = snapshot(h, &emu, "after.json");
+    let (code, _) = diff(h, &emu, &before, &after, &[]);
+    assert_eq!(code, Some(1), "without matching, the new id shows");
+    let (code, d) = diff(h, &emu, &before, &after, &["--match-recreated"]);
     let changes = d["changes"].as_array().unwrap();
     assert_eq!(changes.len(), lost_owner, "{d}");
     for c in changes {
@@ -137,7 +125,7 @@ fn the_account_is_deleted_after_the_hand_over_and_a_rollback_recreates_it() {
         "{d}"
     );
     if lost_owner == 0 {
-        assert!(o.status.success());
+        assert_eq!(code, Some(0));
     }
     let o = run(h, &emu, &["audit", "verify"]);
     assert!(o.status.success(), "{}", text(&o.stdout));

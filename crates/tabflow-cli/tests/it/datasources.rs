@@ -4,32 +4,15 @@
 //! computed from the site snapshot taken before, not from the plan; the republished files are
 //! downloaded and read to check that the site's datasource references come from them.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use serde_json::Value;
-use support::{Emu, rest_raw as http, rest_raw_with_head as http_with_head, run, serve, sign_in, text};
 
-fn ok_json(o: &Output, what: &str) -> Value {
-    assert!(o.status.success(), "{what} failed: {}\n{}", text(&o.stderr), text(&o.stdout));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", text(&o.stdout)))
-}
-
-fn snapshot(home: &Path, emu: &Emu, name: &str) -> (PathBuf, Value) {
-    let p = home.join(name);
-    let o = run(home, emu, &["site", "snapshot", "--no-usage", "-o", p.to_str().unwrap()]);
-    assert!(o.status.success(), "snapshot: {}", text(&o.stderr));
-    let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    (p, v)
-}
-
-fn diff(home: &Path, emu: &Emu, a: &Path, b: &Path) -> Value {
-    let o = run(home, emu, &["site", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"]);
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("diff: {}", text(&o.stderr)))
-}
+use crate::support::{
+    Emu, diff, ok_json, rest_raw as http, rest_raw_with_head as http_with_head, run, serve, sign_in, snapshot, step,
+    text,
+};
 
 fn plan(home: &Path, emu: &Emu, intent: &str, params: &[&str], answers: &[&str]) -> (PathBuf, Value) {
     let path = home.join(format!("plan-{intent}-{}.json", answers.len()));
@@ -41,10 +24,6 @@ fn plan(home: &Path, emu: &Emu, intent: &str, params: &[&str], answers: &[&str])
         args.extend(["--answer", a]);
     }
     (path.clone(), ok_json(&run(home, emu, &args), "plan"))
-}
-
-fn step<'v>(plan: &'v Value, kind: &str) -> Option<&'v Value> {
-    plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == kind)
 }
 
 /// A list field; absent = empty (the snapshot leaves empty lists out).
@@ -163,7 +142,7 @@ fn rollback(home: &Path, emu: &Emu, run_id: &str, before: &Path) {
     let r = ok_json(&run(home, emu, &["runs", "rollback", run_id, "--yes", "--json"]), "rollback");
     assert_eq!(r["status"], "rolled-back", "{r}");
     let (after, _) = snapshot(home, emu, "after-rollback.json");
-    let d = diff(home, emu, before, &after);
+    let d = diff(home, emu, before, &after, &[]).1;
     assert_eq!(d["equal"], true, "rollback left differences: {d}");
 }
 
@@ -220,7 +199,7 @@ fn consolidation_repoints_archives_and_rolls_back() {
 
     // Exactly the intended changes.
     let (during_path, during) = snapshot(h, &emu, "during.json");
-    let d = diff(h, &emu, &before_path, &during_path);
+    let d = diff(h, &emu, &before_path, &during_path, &[]).1;
     let changes = list(&d, "changes");
     let mut seen_wb: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut seen_ds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -299,7 +278,7 @@ fn migration_excludes_workbooks_using_missing_fields_and_rolls_back() {
     let r = ok_json(&run(h, &emu, &["apply", path.to_str().unwrap(), "--approve", "all", "--json"]), "apply");
     assert_eq!(r["status"], "succeeded", "{r}");
     let (during_path, during) = snapshot(h, &emu, "during.json");
-    let d = diff(h, &emu, &before_path, &during_path);
+    let d = diff(h, &emu, &before_path, &during_path, &[]).1;
     let changed: BTreeSet<String> = list(&d, "changes")
         .iter()
         .inspect(|c| {

@@ -1,8 +1,12 @@
 //! Shared helpers of the end-to-end tests: the real binary, `tabflow emulator serve` on a
-//! free port, a tiny HTTP client for the emulator's control routes, and state comparison.
-#![allow(dead_code)]
+//! free port (one per test), snapshots and diffs through the binary, a tiny HTTP client for
+//! the emulator's control routes, state comparison, and the PostgreSQL test database.
+//!
+//! The tests of every module run concurrently in this one process: nothing here may set
+//! environment variables or change the current directory (each command gets its own `env`
+//! and its test's own `TABFLOW_HOME`), and every server listens on port 0.
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
@@ -61,6 +65,52 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The JSON a command printed, which must have succeeded (`what` names it in failures).
+pub fn ok_json(o: &Output, what: &str) -> Value {
+    assert!(o.status.success(), "{what} failed: {}\n{}", text(&o.stderr), text(&o.stdout));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", text(&o.stdout)))
+}
+
+/// Runs a command that prints JSON and must succeed; answers the JSON.
+pub fn run_json(home: &Path, emu: &Emu, args: &[&str]) -> Value {
+    ok_json(&run(home, emu, args), &format!("{args:?}"))
+}
+
+/// `tabflow site snapshot --no-usage -o HOME/NAME`: the file and its JSON.
+pub fn snapshot(home: &Path, emu: &Emu, name: &str) -> (PathBuf, Value) {
+    let (p, v, _) = snapshot_with(home, emu, name, &["--no-usage"]);
+    (p, v)
+}
+
+/// `tabflow site snapshot FLAGS -o HOME/NAME`: the file, its JSON and the summary printed on
+/// stderr.
+pub fn snapshot_with(home: &Path, emu: &Emu, name: &str, flags: &[&str]) -> (PathBuf, Value, String) {
+    let p = home.join(name);
+    let o = run(home, emu, &[&["site", "snapshot"][..], flags, &["-o", p.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "snapshot: {}", text(&o.stderr));
+    let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    (p, v, text(&o.stderr))
+}
+
+/// `tabflow site diff A B --json FLAGS`: its exit code and the diff.
+pub fn diff(home: &Path, emu: &Emu, a: &Path, b: &Path, flags: &[&str]) -> (Option<i32>, Value) {
+    let o =
+        run(home, emu, &[&["site", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"][..], flags].concat());
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("diff: not JSON ({e}): {}\n{}", text(&o.stdout), text(&o.stderr)));
+    (o.status.code(), v)
+}
+
+/// A plan's first step of a kind.
+pub fn step<'v>(plan: &'v Value, kind: &str) -> Option<&'v Value> {
+    plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == kind)
+}
+
+/// The id of a site's user by user name.
+pub fn user_id(site: &Value, name: &str) -> String {
+    site["users"].as_array().unwrap().iter().find(|u| u["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
+}
+
 pub fn http(emu: &Emu, method: &str, path: &str, body: &str) -> String {
     // A tiny blocking HTTP/1.1 client: enough for the emulator's control routes.
     use std::io::{Read, Write};
@@ -79,6 +129,12 @@ pub fn http(emu: &Emu, method: &str, path: &str, body: &str) -> String {
 
 pub fn faults(emu: &Emu, json: &str) {
     http(emu, "POST", "/_emulator/faults", json);
+}
+
+/// The emulator's request counters (`/_emulator/stats`).
+pub fn stats(emu: &Emu) -> Value {
+    let body = http(emu, "GET", "/_emulator/stats", "");
+    serde_json::from_str(&dechunk(&body[body.find('{').unwrap()..=body.rfind('}').unwrap()])).unwrap()
 }
 
 /// The emulator's own view of the site (the test oracle), without `now`/`updated_at` noise.
@@ -304,4 +360,84 @@ pub fn only_moved_and_tagged(d: &Value, planned: &std::collections::BTreeSet<Str
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert_eq!(moved, planned.iter().map(String::as_str).collect(), "exactly the planned workbooks moved");
+}
+
+/// The database of the PostgreSQL tests: `TABFLOW_TEST_PG_URL`, by default the project
+/// machines' server (127.0.0.1:5432, user postgres, trust auth, database `test`).
+pub fn pg_url() -> String {
+    std::env::var("TABFLOW_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// `url` with its password, if any, replaced by `***` (for messages).
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
+/// A fresh schema in the PostgreSQL test database, for one test; dropped with the guard (also
+/// when the test fails).
+pub struct PgSchema {
+    pub name: String,
+    admin: sqlx::PgPool,
+    rt: tokio::runtime::Runtime,
+}
+
+impl PgSchema {
+    /// Creates the schema `PREFIX_<random>`. When PostgreSQL cannot be reached the test fails
+    /// with a message naming the URL, unless `TABFLOW_SKIP_PG=1`: then it says so on stderr
+    /// and answers `None`, and the test returns (skipped).
+    pub fn create(prefix: &str) -> Option<PgSchema> {
+        let url = pg_url();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let admin = match rt.block_on(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect(&url),
+        ) {
+            Ok(p) => p,
+            Err(e) if std::env::var("TABFLOW_SKIP_PG").as_deref() == Ok("1") => {
+                eprintln!("skipped: PostgreSQL not reachable ({e}) and TABFLOW_SKIP_PG=1");
+                return None;
+            }
+            Err(e) => panic!(
+                "PostgreSQL at {} is not reachable ({e}); start it, set TABFLOW_TEST_PG_URL to another server, or set TABFLOW_SKIP_PG=1",
+                without_password(&url)
+            ),
+        };
+        let schema = PgSchema { name: format!("{prefix}_{}", uuid::Uuid::new_v4().simple()), admin, rt };
+        schema.execute(&format!("CREATE SCHEMA {}", schema.name));
+        Some(schema)
+    }
+
+    /// The test database's URL with this schema as the search path (for `TABFLOW_STORE`).
+    pub fn url(&self) -> String {
+        let url = pg_url();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}options=-c%20search_path%3D{}", self.name)
+    }
+
+    pub fn execute(&self, sql: &str) {
+        self.rt.block_on(sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&self.admin)).unwrap();
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.rt.block_on(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&self.admin)).unwrap()
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA {} CASCADE", self.name);
+        let _ = self.rt.block_on(sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.admin));
+        self.rt.block_on(self.admin.close());
+    }
 }

@@ -3,32 +3,11 @@
 //! owner changes) and a rollback restores the site; a new owner without a Creator license
 //! gets everything but the flow, and the plan says why.
 
-mod support;
-
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::*;
 
-fn snapshot(h: &Path, emu: &Emu, name: &str) -> (PathBuf, Value) {
-    let p = h.join(name);
-    let o = run(h, emu, &["site", "snapshot", "--no-usage", "-o", p.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains(" flows, "), "the summary counts flows: {}", text(&o.stderr));
-    let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    (p, v)
-}
-
-/// `tabflow site diff A B --json` and its exit code.
-fn diff(h: &Path, emu: &Emu, a: &Path, b: &Path) -> (Option<i32>, Value) {
-    let o = run(h, emu, &["site", "diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"]);
-    (o.status.code(), serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o.stdout))))
-}
-
-fn user_id(site: &Value, name: &str) -> String {
-    site["users"].as_array().unwrap().iter().find(|u| u["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
-}
+use crate::support::*;
 
 fn flows_of(site: &Value, owner: &str) -> BTreeSet<String> {
     site["flows"]
@@ -40,16 +19,13 @@ fn flows_of(site: &Value, owner: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn step<'v>(plan: &'v Value, kind: &str) -> Option<&'v Value> {
-    plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == kind)
-}
-
 #[test]
 fn offboarding_hands_over_flows_and_a_rollback_restores_them() {
     let emu = serve();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let (before_path, before) = snapshot(h, &emu, "before.json");
+    let (before_path, before, summary) = snapshot_with(h, &emu, "before.json", &["--no-usage"]);
+    assert!(summary.contains(" flows, "), "the summary counts flows: {summary}");
     let john = user_id(&before, "jsmith");
     let tom = user_id(&before, "tbaker");
     let johns_flows = flows_of(&before, &john);
@@ -87,7 +63,7 @@ fn offboarding_hands_over_flows_and_a_rollback_restores_them() {
     assert!(flows_of(&during, &john).is_empty(), "the leaver owns no flow any more");
     assert!(johns_flows.is_subset(&flows_of(&during, &tom)), "Tom Baker owns them now");
     // The diff is exactly the planned owner changes: one owner_id change per planned item.
-    let (code, d) = diff(h, &emu, &before_path, &during_path);
+    let (code, d) = diff(h, &emu, &before_path, &during_path, &[]);
     assert_eq!(code, Some(1));
     let changes = d["changes"].as_array().unwrap();
     for c in changes {
@@ -106,7 +82,7 @@ fn offboarding_hands_over_flows_and_a_rollback_restores_them() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "rolled-back", "{v}");
     let (after_path, after) = snapshot(h, &emu, "after.json");
-    let (code, d) = diff(h, &emu, &before_path, &after_path);
+    let (code, d) = diff(h, &emu, &before_path, &after_path, &[]);
     assert_eq!((code, &d["equal"]), (Some(0), &Value::Bool(true)), "rollback left differences: {d}");
     assert_eq!(flows_of(&after, &john), johns_flows);
 }

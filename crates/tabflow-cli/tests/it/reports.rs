@@ -4,13 +4,12 @@
 //! `runs report` renders the stored run again; `plan --report` writes a plan's report without
 //! changing anything, and an unknown extension is a usage error.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 const HOSTILE: &str = "Leads <script>&\"x\" report";
 
@@ -229,7 +228,7 @@ fn plan_report_writes_without_applying_and_refuses_unknown_formats() {
     let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
     let page = read(&html);
     assert!(page.contains("planned (not applied)"));
-    let transfer = plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "transfer-ownership").unwrap();
+    let transfer = step(&plan, "transfer-ownership").unwrap();
     for i in transfer["items"].as_array().unwrap() {
         let name = i["name"].as_str().unwrap().replace('&', "&amp;").replace('<', "&lt;").replace('"', "&quot;");
         assert!(page.contains(&format!("<td>{name}</td>")), "{name} missing from the plan report");
@@ -239,9 +238,7 @@ fn plan_report_writes_without_applying_and_refuses_unknown_formats() {
     let pdf = home.join("offboard.pdf");
     // Tableau API calls so far (the emulator's control routes do not count).
     let api_calls = || -> u64 {
-        let s = http(&emu, "GET", "/_emulator/stats", "");
-        let v: Value = serde_json::from_str(&dechunk(&s[s.find('{').unwrap()..=s.rfind('}').unwrap()])).unwrap();
-        v["by_route"]
+        stats(&emu)["by_route"]
             .as_object()
             .unwrap()
             .iter()

@@ -2,14 +2,13 @@
 //! plan → apply → snapshot → rollback → snapshot equal; stale plans; fault trials; crash
 //! trials with `kill -9` and `runs resume`; audit tampering.
 
-mod support;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 const ARCHIVE: &str = "archive-stale-content project=Finance stale_days=90";
 const OFFBOARD: &str = "offboard-user user=jsmith new_owner=Tom_Baker remove_access=true";
@@ -19,14 +18,13 @@ fn plan_apply_snapshot_rollback_snapshot_equal() {
     let emu = serve();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let before = h.join("before.json");
-    assert!(run(h, &emu, &["site", "snapshot", "--no-usage", "-o", before.to_str().unwrap()]).status.success());
+    let (before, _) = snapshot(h, &emu, "before.json");
 
     // Archive (moves, tags, a new locked project) + offboarding (owners, groups, site role,
     // explicit grants) + permission fixes on sensitive content.
     let (archive, pa) = plan_file(h, &emu, ARCHIVE, &["q1=archive-all"]);
     assert_eq!(pa["format"], "tabflow-plan/1");
-    let moves = pa["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "archive-workbooks").unwrap();
+    let moves = step(&pa, "archive-workbooks").unwrap();
     assert_eq!(moves["items"].as_array().unwrap().len(), 23, "the demo's Finance has 23 stale workbooks");
     assert!(pa["validation"]["ok"].as_bool().unwrap());
     let checks: Vec<&str> =
@@ -46,13 +44,10 @@ fn plan_apply_snapshot_rollback_snapshot_equal() {
     let r1: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r1["status"], "succeeded", "{r1}");
     // Exactly the planned workbooks moved to the new Archive project and were tagged.
-    let archived = h.join("archived.json");
-    assert!(run(h, &emu, &["site", "snapshot", "--no-usage", "-o", archived.to_str().unwrap()]).status.success());
-    let o = run(h, &emu, &["site", "diff", before.to_str().unwrap(), archived.to_str().unwrap(), "--json"]);
-    let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (archived, site) = snapshot(h, &emu, "archived.json");
+    let (_, d) = diff(h, &emu, &before, &archived, &[]);
     let planned: std::collections::BTreeSet<String> =
         moves["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
-    let site: Value = serde_json::from_str(&std::fs::read_to_string(&archived).unwrap()).unwrap();
     let dest = site["projects"].as_array().unwrap().iter().find(|p| p["name"] == "Archive").unwrap()["id"].clone();
     only_moved_and_tagged(&d, &planned, dest.as_str().unwrap());
 
@@ -69,10 +64,9 @@ fn plan_apply_snapshot_rollback_snapshot_equal() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let r3: Value = serde_json::from_slice(&o.stdout).unwrap();
 
-    let during = h.join("during.json");
-    assert!(run(h, &emu, &["site", "snapshot", "--no-usage", "-o", during.to_str().unwrap()]).status.success());
-    let o = run(h, &emu, &["site", "diff", before.to_str().unwrap(), during.to_str().unwrap(), "--json"]);
-    assert_eq!(o.status.code(), Some(1), "the runs changed the site");
+    let (during, _) = snapshot(h, &emu, "during.json");
+    let (code, _) = diff(h, &emu, &before, &during, &[]);
+    assert_eq!(code, Some(1), "the runs changed the site");
 
     // Undo newest first.
     for r in [&r3, &r2, &r1] {
@@ -82,10 +76,9 @@ fn plan_apply_snapshot_rollback_snapshot_equal() {
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["status"], "rolled-back", "{v}");
     }
-    let after = h.join("after.json");
-    assert!(run(h, &emu, &["site", "snapshot", "--no-usage", "-o", after.to_str().unwrap()]).status.success());
-    let o = run(h, &emu, &["site", "diff", before.to_str().unwrap(), after.to_str().unwrap(), "--json"]);
-    assert!(o.status.success(), "site differs after rollback: {}", text(&o.stdout));
+    let (after, _) = snapshot(h, &emu, "after.json");
+    let (code, d) = diff(h, &emu, &before, &after, &[]);
+    assert_eq!(code, Some(0), "site differs after rollback: {d}");
 
     // Runs list, audit verify and export.
     let o = run(h, &emu, &["runs", "list", "--json"]);
@@ -107,8 +100,8 @@ fn a_stale_plan_skips_the_item_changed_meanwhile_and_reports_it() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let (path, plan) = plan_file(h, &emu, ARCHIVE, &["q1=archive-all"]);
-    let step = plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "archive-workbooks").unwrap();
-    let victim = step["items"][0]["id"].as_str().unwrap().to_string();
+    let archive = step(&plan, "archive-workbooks").unwrap();
+    let victim = archive["items"][0]["id"].as_str().unwrap().to_string();
     // Someone renames one workbook between plan and apply.
     rename_workbook(&emu, &victim, "Renamed by someone else");
     let o = run(h, &emu, &["apply", path.to_str().unwrap(), "--approve", "all", "--json"]);
@@ -131,8 +124,8 @@ fn a_stale_plan_skips_the_item_changed_meanwhile_and_reports_it() {
 /// The state a plan's archive step leads to: its workbooks in the target project, tagged.
 fn expected_after(original: &Value, plan: &Value) -> Value {
     let mut v = original.clone();
-    let step = plan["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "archive-workbooks").unwrap();
-    for c in step["changes"].as_array().unwrap() {
+    let archive = step(plan, "archive-workbooks").unwrap();
+    for c in archive["changes"].as_array().unwrap() {
         let id = c["item"].as_str().unwrap();
         let w = v["workbooks"].as_array_mut().unwrap().iter_mut().find(|w| w["id"] == id).unwrap();
         match c["field"].as_str().unwrap() {
@@ -278,10 +271,7 @@ fn crash_trials_resume_without_writing_twice() {
             "rolled-back" => same(&now, original, &format!("trial {trial}: rolled back but not restored")),
             other => panic!("trial {trial}: run {id} ended {other}"),
         }
-        let body = http(&emu, "GET", "/_emulator/stats", "");
-        let stats: Value =
-            serde_json::from_str(&dechunk(&body[body.find('{').unwrap()..=body.rfind('}').unwrap()])).unwrap();
-        for (res, n) in stats["writes_by_resource"].as_object().unwrap() {
+        for (res, n) in stats(&emu)["writes_by_resource"].as_object().unwrap() {
             // One move and one tag write per workbook, each at most once.
             assert!(n.as_u64().unwrap() <= 2, "trial {trial}: {res} written {n} times");
         }

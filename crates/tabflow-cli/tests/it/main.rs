@@ -1,0 +1,18 @@
+//! End-to-end tests of the real `tabflow` binary, mostly against `tabflow emulator serve`
+//! over real HTTP. One test binary for the crate: a binary per file linked the whole tree
+//! once per file. The modules' tests run concurrently in this process (see `support`).
+
+mod cli;
+mod datasources;
+mod engine;
+mod flows;
+mod learn;
+mod llm;
+mod offboard_delete;
+mod permissions;
+mod policy;
+mod postgres_store;
+mod query;
+mod reports;
+mod staged_delete;
+mod support;
