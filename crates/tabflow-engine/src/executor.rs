@@ -1020,14 +1020,15 @@ impl<'a> Engine<'a> {
             return Err(ExecError::Refused(format!("plan {} has destructive steps and no approval", p.id)));
         }
         self.store.save_plan(p).await?;
-        let run_id = crate::plan::new_id("r");
+        let created_at = Utc::now();
+        let run_id = crate::plan::new_id("r", created_at);
         let started = Instant::now();
         let row = RunRow {
             id: run_id.clone(),
             plan_id: p.id.clone(),
             status: RunStatus::Running,
             request: p.request.clone(),
-            created_at: Utc::now(),
+            created_at,
             finished_at: None,
             actor: opts.actor.clone(),
             owner_pid: Some(std::process::id() as i64),

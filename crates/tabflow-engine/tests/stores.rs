@@ -49,7 +49,7 @@ impl PgSchema {
 }
 
 fn plan() -> Plan {
-    let mut p = Plan::draft("archive Finance", SiteRef::default(), vec![]);
+    let mut p = Plan::draft("archive Finance", SiteRef::default(), vec![], Utc::now());
     p.seal();
     p
 }

@@ -1380,7 +1380,7 @@ impl Builder<'_, '_> {
 pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
     let mut b = Builder {
         p,
-        plan: Plan::draft(request, p.site_ref.clone(), intents.clone()),
+        plan: Plan::draft(request, p.site_ref.clone(), intents.clone(), p.now),
         next_step: 0,
         next_q: 0,
         users: p.site.users.iter().map(|u| (u.id.as_str(), u)).collect(),

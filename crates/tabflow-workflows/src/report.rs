@@ -885,8 +885,8 @@ mod tests {
             "offboard <b>jsmith</b>",
             SiteRef { server: "s".into(), content_url: "demo".into(), id: "x".into() },
             vec![],
+            Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
         );
-        p.created_at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let wb = |id: &str, name: &str| Item {
             kind: "workbook".into(),
             id: id.into(),

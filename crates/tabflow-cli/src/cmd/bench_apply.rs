@@ -94,7 +94,7 @@ fn plan_for(site: &Site, server: &str) -> Plan {
     }
     let site_ref =
         SiteRef { server: server.into(), content_url: site.site.content_url.clone(), id: site.site.id.clone() };
-    let mut plan = Plan::draft("bench: move every workbook", site_ref, vec![]);
+    let mut plan = Plan::draft("bench: move every workbook", site_ref, vec![], chrono::Utc::now());
     plan.steps.push(Step {
         id: "s1".into(),
         kind: "move-workbooks".into(),

@@ -332,7 +332,7 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
                 c.after_id
                     .as_ref()
                     .and_then(|u| facts.roles.get(u))
-                    .is_some_and(|r| !tabflow_wire::capability::can_own_flows(r))
+                    .is_some_and(|r| !tabflow_site::capability::can_own_flows(r))
             })
             .collect();
         if !refused.is_empty() {
@@ -687,7 +687,7 @@ mod tests {
     use crate::plan::{Change, Item, SiteRef, Step};
 
     fn move_plan(site: &Site, moves: &[(&str, &str)]) -> Plan {
-        let mut plan = Plan::draft("move", SiteRef::default(), vec![]);
+        let mut plan = Plan::draft("move", SiteRef::default(), vec![], site.now);
         let mut step = Step {
             id: "s1".into(),
             kind: "move".into(),
@@ -771,7 +771,7 @@ mod tests {
         let from = site.users.iter().find(|u| u.id == flow.owner_id).unwrap();
         let plan_to = |name: &str| {
             let to = site.users.iter().find(|u| u.name == name).unwrap();
-            let mut plan = Plan::draft("offboard", SiteRef::default(), vec![]);
+            let mut plan = Plan::draft("offboard", SiteRef::default(), vec![], site.now);
             plan.steps.push(Step {
                 id: "s1".into(),
                 kind: "transfer-ownership".into(),
@@ -818,7 +818,7 @@ mod tests {
         let archive = site.projects.iter().find(|p| p.name == "Archive").unwrap();
         let ds = site.datasources.iter().find(|d| &d.id == from).unwrap();
         let build = |repoint: &[String]| {
-            let mut plan = Plan::draft("consolidate", SiteRef::default(), vec![]);
+            let mut plan = Plan::draft("consolidate", SiteRef::default(), vec![], site.now);
             let mut s1 = Step {
                 id: "s1".into(),
                 kind: "repoint-workbooks".into(),

@@ -260,12 +260,12 @@ pub enum PlanError {
 
 impl Plan {
     /// A new, empty draft.
-    pub fn draft(request: &str, site: SiteRef, intents: Vec<Intent>) -> Plan {
+    pub fn draft(request: &str, site: SiteRef, intents: Vec<Intent>, now: DateTime<Utc>) -> Plan {
         Plan {
             format: PLAN_FORMAT.into(),
-            id: new_id("p"),
+            id: new_id("p", now),
             request: request.into(),
-            created_at: Utc::now(),
+            created_at: now,
             site,
             intents,
             steps: vec![],
@@ -459,9 +459,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// `p-…`, `r-…`, `a-…`: a prefix and a time-ordered random id.
-pub fn new_id(prefix: &str) -> String {
-    let t = Utc::now().format("%Y%m%d%H%M%S");
+/// `p-…`, `r-…`, `a-…`: a prefix and a time-ordered random id (`now` from the caller: the
+/// core reads no clock).
+pub fn new_id(prefix: &str, now: DateTime<Utc>) -> String {
+    let t = now.format("%Y%m%d%H%M%S");
     let r = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}-{t}-{}", &r[..8])
 }
@@ -470,9 +471,17 @@ pub fn new_id(prefix: &str) -> String {
 mod tests {
     use super::*;
 
+    fn now() -> DateTime<Utc> {
+        "2026-08-14T09:00:00Z".parse().unwrap()
+    }
+
     fn sample() -> Plan {
-        let mut p =
-            Plan::draft("move it", SiteRef { server: "s".into(), content_url: "demo".into(), id: "x".into() }, vec![]);
+        let mut p = Plan::draft(
+            "move it",
+            SiteRef { server: "s".into(), content_url: "demo".into(), id: "x".into() },
+            vec![],
+            now(),
+        );
         p.steps.push(Step {
             id: "s1".into(),
             kind: "move-workbooks".into(),
