@@ -419,7 +419,7 @@ enum ItemOutcome {
 }
 
 fn ops_of(step: &Step, item: &Item) -> Result<Vec<Op>, OpError> {
-    step.changes_of(&item.id).map(|c| Op::from_change(&item.kind, c)).collect()
+    step.changes_of(&item.id).map(|c| Op::from_change(&item.kind, c).map_err(OpError::from)).collect()
 }
 
 fn describe_drift(op: &Op, live: &Image) -> String {
@@ -471,7 +471,7 @@ fn after_image(live: &Image, ops: &[Op], ctx_target: &dyn Fn(&Op) -> Option<Stri
             Op::Owner { after, .. } => img.owner_id = Some(after.clone()),
             Op::Name { after, .. } => img.name = Some(after.clone()),
             Op::Tags { before, after } => img.tags = Some(with_change(img.tags.take(), before, after)),
-            Op::Permissions { after, .. } => img.permissions = Some(after.iter().map(ops::Capability2::from).collect()),
+            Op::Permissions { after, .. } => img.permissions = Some(after.clone()),
             Op::ContentPermissions { after, .. } => img.content_permissions = Some(after.clone()),
             Op::SiteRole { after, .. } => img.site_role = Some(after.clone()),
             Op::Groups { before, after } => img.groups = Some(with_change(img.groups.take(), before, after)),
@@ -1467,7 +1467,7 @@ impl<'a> Engine<'a> {
                 .await
                 .map_err(|e| ExecError::Refused(e.to_string()))?;
             if now.permissions.as_ref() != Some(b) {
-                let caps: Vec<tabflow_client::Capability> = b.iter().map(tabflow_client::Capability::from).collect();
+                let caps: Vec<tabflow_client::Capability> = b.iter().map(ops::to_client).collect();
                 if let Some(k) = tabflow_client::ContentKind::parse(&item.kind) {
                     ctx.client.set_permissions(k, &live_id, &caps).await?;
                 }

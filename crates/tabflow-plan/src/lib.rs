@@ -1,5 +1,8 @@
 //! tabflow's pure core: what a plan is and what makes it safe to run, with no IO.
 //!
+//! - [`ops`]: the typed reading of a plan's changes, the live image of an item, and where a
+//!   live item stands against an operation (before / after / drifted) — the pure half of
+//!   operations; the engine performs them.
 //! - [`plan`]: the `tabflow-plan/1` format (DESIGN.md §5): steps, items, exact changes,
 //!   effects, rollback classes, questions, the fingerprint.
 //! - [`policy`]: the policy file (what no plan may touch, how much a destructive step may do).
@@ -13,6 +16,7 @@
 //! `cargo tree -p tabflow-plan -e normal`; the test at the end of this file checks the same
 //! from `Cargo.lock`.
 
+pub mod ops;
 pub mod plan;
 pub mod policy;
 pub mod record;

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use tabflow_engine::plan::{Change, Effect, Intent, Item, RollbackClass, Step};
+use tabflow_plan::plan::{Change, Effect, Intent, Item, RollbackClass, Step};
 use tabflow_site::{Datasource, Workbook};
 
 use crate::ground::{self, Grounded, ground};
@@ -644,15 +644,11 @@ mod tests {
         name: &str,
         params: Value,
         answers: &[(&str, &str)],
-    ) -> tabflow_engine::plan::Plan {
-        let policy = tabflow_engine::policy::Policy::default();
+    ) -> tabflow_plan::plan::Plan {
+        let policy = tabflow_plan::policy::Policy::default();
         let p = crate::Planner {
             site,
-            site_ref: tabflow_engine::plan::SiteRef {
-                server: "demo".into(),
-                content_url: String::new(),
-                id: "s".into(),
-            },
+            site_ref: tabflow_plan::plan::SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
             policy: &policy,
             signed_in: "admin".into(),
             now: site.now,

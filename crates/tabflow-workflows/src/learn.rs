@@ -18,8 +18,8 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use tabflow_engine::plan::{Effect, Plan, Question};
-use tabflow_engine::store::{LearningRow, NewLearning};
+use tabflow_plan::plan::{Effect, Plan, Question};
+use tabflow_plan::record::{LearningRow, NewLearning};
 
 pub const ANSWER: &str = "answer";
 pub const OWNER: &str = "owner";

@@ -1,6 +1,6 @@
 //! Workflows: intents + a read of the site → an exact draft plan. The planner never writes;
 //! it grounds names against the site, lists the exact items with reasons, writes every change
-//! as before → after, and asks when it is not sure. The engine's validator then checks it.
+//! as before → after, and asks when it is not sure. The validator (`tabflow-plan`) then checks it.
 //!
 //! Implemented here: `archive-stale-content`, `delete-content` (staged), `offboard-user`,
 //! `audit-permissions` / `update-permissions` (revoking overly broad grants), and
@@ -20,9 +20,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
-use tabflow_engine::ops::{GranteeRef, Rule};
-use tabflow_engine::plan::{Change, Effect, Intent, Item, Plan, Question, RollbackClass, SiteRef, Step};
-use tabflow_engine::policy::Policy;
+use tabflow_plan::ops::{GranteeRef, Rule};
+use tabflow_plan::plan::{Change, Effect, Intent, Item, Plan, Question, RollbackClass, SiteRef, Step};
+use tabflow_plan::policy::Policy;
 use tabflow_site::Site;
 
 use ground::{Grounded, ground};
@@ -1473,9 +1473,9 @@ mod offboard_tests {
         assert!(del.depends_on.contains(&transfer.id) && del.depends_on.contains(&access.id), "{:?}", del.depends_on);
         assert!(!access.depends_on.contains(&access.id));
         let admin = site.users.iter().find(|u| u.name == "admin").unwrap();
-        let facts = tabflow_engine::validate::Facts::from_site(&site, &admin.name);
+        let facts = tabflow_plan::validate::Facts::from_site(&site, &admin.name);
         let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
-        let ok = tabflow_engine::validate::validate(plan.clone(), &facts, &policy).map(|v| v.into_plan());
+        let ok = tabflow_plan::validate::validate(plan.clone(), &facts, &policy).map(|v| v.into_plan());
         assert!(ok.as_ref().is_ok_and(|p| p.validation.ok), "{:?}", ok.map(|p| p.validation.findings));
 
         // A plan whose hand-over misses one item is refused, naming it.
@@ -1484,14 +1484,14 @@ mod offboard_tests {
         let kept_back = t.changes.pop().unwrap().item;
         t.items.retain(|i| i.id != kept_back);
         short.seal();
-        let refused = tabflow_engine::validate::validate(short, &facts, &policy).map(|v| v.into_plan());
+        let refused = tabflow_plan::validate::validate(short, &facts, &policy).map(|v| v.into_plan());
         let findings = match refused {
             Ok(p) => p.validation.findings,
             Err(p) => p.validation.findings,
         };
         let err = findings
             .iter()
-            .find(|f| f.level == tabflow_engine::plan::Level::Error && f.message.contains("still own"))
+            .find(|f| f.level == tabflow_plan::plan::Level::Error && f.message.contains("still own"))
             .expect("refused");
         assert_eq!(err.items, vec![kept_back]);
     }

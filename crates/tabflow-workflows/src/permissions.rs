@@ -23,8 +23,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use tabflow_engine::ops::{GranteeRef, Rule};
-use tabflow_engine::plan::{Change, Effect, Intent, Item, RollbackClass, Step};
+use tabflow_plan::ops::{GranteeRef, Rule};
+use tabflow_plan::plan::{Change, Effect, Intent, Item, RollbackClass, Step};
 use tabflow_site::Mode;
 
 use crate::effective::{self, Evaluator, VIEWER_CAPS};

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tabflow_engine::plan::{Impact, Plan};
-use tabflow_engine::store::{Entry, Phase, RunRow};
+use tabflow_plan::plan::{Impact, Plan};
+use tabflow_plan::record::{Entry, Phase, RunRow};
 
 pub const REPORT_FORMAT: &str = "tabflow-report/1";
 
@@ -274,7 +274,7 @@ fn outcome_of(e: &Entry) -> (&'static str, bool) {
     }
 }
 
-fn step_section(s: &tabflow_engine::plan::Step, ran: bool, last: &HashMap<(String, String), Entry>) -> StepSection {
+fn step_section(s: &tabflow_plan::plan::Step, ran: bool, last: &HashMap<(String, String), Entry>) -> StepSection {
     let mut outcomes = BTreeMap::new();
     let items = s
         .items
@@ -877,8 +877,8 @@ mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
     use serde_json::json;
-    use tabflow_engine::plan::{Change, Effect, Item, RollbackClass, SiteRef, Step};
-    use tabflow_engine::store::RunStatus;
+    use tabflow_plan::plan::{Change, Effect, Item, RollbackClass, SiteRef, Step};
+    use tabflow_plan::record::RunStatus;
 
     fn plan() -> Plan {
         let mut p = Plan::draft(
