@@ -67,7 +67,7 @@ pub enum Source {
 /// The intents of a request and how they were obtained.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub intents: Vec<tabflow_nl::Intent>,
+    pub intents: Vec<tabflow_plan::Intent>,
     /// From the rule-based parser when it answered; empty otherwise.
     pub not_understood: Vec<String>,
     pub source: Source,
@@ -135,7 +135,7 @@ impl Llm {
                         if attempt > 1 { " (second answer, after the first was invalid)" } else { "" }
                     ));
                     return Outcome {
-                        intents: answer.intents.iter().map(intents::TypedIntent::to_nl).collect(),
+                        intents: answer.intents,
                         not_understood: vec![],
                         source: Source::Llm { attempts: attempt },
                         notes,

@@ -1,5 +1,7 @@
 //! tabflow's pure core: what a plan is and what makes it safe to run, with no IO.
 //!
+//! - [`intent`]: the intent catalogue as one typed enum ([`Intent`]): the parser, the LLM
+//!   backend (whose JSON Schema is generated from it), the CLI and the planner share it.
 //! - [`ops`]: the typed reading of a plan's changes, the live image of an item, and where a
 //!   live item stands against an operation (before / after / drifted) — the pure half of
 //!   operations; the engine performs them.
@@ -16,12 +18,14 @@
 //! `cargo tree -p tabflow-plan -e normal`; the test at the end of this file checks the same
 //! from `Cargo.lock`.
 
+pub mod intent;
 pub mod ops;
 pub mod plan;
 pub mod policy;
 pub mod record;
 pub mod validate;
 
+pub use intent::Intent;
 pub use plan::{Change, Effect, Item, Plan, RollbackClass, Step};
 pub use policy::Policy;
 pub use validate::{Facts, ValidatedPlan, validate};

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use crate::intent::Intent;
+
 pub const PLAN_FORMAT: &str = "tabflow-plan/1";
 
 /// Which site a plan was made for. A plan is refused on any other site.
@@ -21,14 +23,6 @@ pub struct SiteRef {
     pub server: String,
     pub content_url: String,
     pub id: String,
-}
-
-/// One thing the user asked for (DESIGN.md §5 intent catalogue).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Intent {
-    pub name: String,
-    #[serde(default)]
-    pub params: serde_json::Map<String, Value>,
 }
 
 /// What a step does to the site.

@@ -10,11 +10,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use tabflow_plan::plan::{Change, Effect, Intent, Item, RollbackClass, Step};
+use tabflow_plan::intent::{Consolidate, Migrate};
+use tabflow_plan::plan::{Change, Effect, Item, RollbackClass, Step};
 use tabflow_site::{Datasource, Workbook};
 
 use crate::ground::{self, Grounded, ground};
-use crate::{Builder, day, param_str};
+use crate::{Builder, day, text};
 
 /// Words that mark a copy rather than a different source ("Sales Orders (copy)", "_v2").
 const COPY_WORDS: &[&str] = &["copy", "v2", "v3", "new", "old", "backup", "bak", "duplicate", "dup"];
@@ -140,8 +141,8 @@ impl<'p, 'a> Builder<'p, 'a> {
     }
 
     /// The scope of a request: a project and its sub-projects, or the whole site.
-    fn datasource_scope(&mut self, intent: &Intent) -> Option<(Option<BTreeSet<String>>, String)> {
-        match param_str(intent, "project") {
+    fn datasource_scope(&mut self, project: Option<&str>) -> Option<(Option<BTreeSet<String>>, String)> {
+        match project {
             Some(name) => {
                 let p = self.ground_project(name)?;
                 let sub = self.subtree(&p.id);
@@ -244,10 +245,10 @@ impl<'p, 'a> Builder<'p, 'a> {
 
     // ---------------------------------------------------------------- consolidation
 
-    pub(crate) fn consolidate(&mut self, intent: &Intent) {
+    pub(crate) fn consolidate(&mut self, intent: &Consolidate) {
         let site = self.p.site;
-        let Some((scope, scope_label)) = self.datasource_scope(intent) else { return };
-        let archive_name = param_str(intent, "archive_project").unwrap_or("Archive").to_string();
+        let Some((scope, scope_label)) = self.datasource_scope(text(&intent.project)) else { return };
+        let archive_name = text(&intent.archive_project).unwrap_or("Archive").to_string();
         let archive =
             site.projects.iter().find(|p| p.parent_id.is_none() && p.name.eq_ignore_ascii_case(&archive_name));
         let candidates: Vec<&'a Datasource> = site
@@ -501,10 +502,10 @@ impl<'p, 'a> Builder<'p, 'a> {
             .map(|(x, o)| (x, format!("certified, with {:.0} % of its fields", o * 100.0)))
     }
 
-    pub(crate) fn migrate(&mut self, intent: &Intent) {
+    pub(crate) fn migrate(&mut self, intent: &Migrate) {
         let site = self.p.site;
-        let Some((scope, scope_label)) = self.datasource_scope(intent) else { return };
-        let from = param_str(intent, "from").filter(|f| !f.eq_ignore_ascii_case("deprecated"));
+        let Some((scope, scope_label)) = self.datasource_scope(text(&intent.project)) else { return };
+        let from = text(&intent.from).filter(|f| !f.eq_ignore_ascii_case("deprecated"));
         let sources: Vec<(&'a Datasource, String)> = match from {
             Some(name) => match self.ground_datasource(name, "datasource to replace") {
                 Some(d) => vec![(d, is_deprecated(d).unwrap_or_else(|| "named in the request".into()))],
@@ -517,7 +518,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 .filter_map(|d| is_deprecated(d).map(|why| (d, why)))
                 .collect(),
         };
-        let named_to = match param_str(intent, "to") {
+        let named_to = match text(&intent.to) {
             Some(name) => match self.ground_datasource(name, "replacement") {
                 Some(d) => Some(d),
                 None => return,
@@ -657,7 +658,7 @@ mod tests {
             learned: Default::default(),
         };
         let params = params.as_object().cloned().unwrap_or_default();
-        crate::plan("test", vec![Intent { name: name.into(), params }], &p)
+        crate::plan("test", vec![tabflow_plan::Intent::from_parts(name, params).unwrap()], &p)
     }
 
     #[test]

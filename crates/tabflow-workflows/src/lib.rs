@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
+use tabflow_plan::intent::{Archive, Delete, Notify, Offboard, Query};
 use tabflow_plan::ops::{GranteeRef, Rule};
 use tabflow_plan::plan::{Change, Effect, Intent, Item, Plan, Question, RollbackClass, SiteRef, Step};
 use tabflow_plan::policy::Policy;
@@ -42,20 +43,11 @@ pub struct Planner<'a> {
     pub learned: learn::Learned,
 }
 
-/// Capabilities too broad for everyone-groups on sensitive content.
-/// The intent catalogue (DESIGN.md §5): every name the planner plans.
-pub const INTENTS: &[&str] = &[
-    "archive-stale-content",
-    "consolidate-datasources",
-    "offboard-user",
-    "audit-permissions",
-    "update-permissions",
-    "notify-owners",
-    "migrate-datasource",
-    "delete-content",
-    "query",
-];
+/// The intent names the planner plans: the catalogue's, `tabflow_plan::Intent::NAMES` (the
+/// planner plans every intent of the typed catalogue).
+pub const INTENTS: &[&str] = Intent::NAMES;
 
+/// Capabilities too broad for everyone-groups on sensitive content.
 pub const DANGEROUS: &[&str] =
     &["Write", "Delete", "ChangePermissions", "ChangeHierarchy", "ExportXml", "SaveAs", "WebAuthoring", "Overwrite"];
 
@@ -73,27 +65,47 @@ struct Builder<'p, 'a> {
     moving_step: Option<String>,
 }
 
-fn param_str<'v>(i: &'v Intent, k: &str) -> Option<&'v str> {
-    i.params.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+/// A text parameter as the planner reads it: trimmed, and absent when empty.
+fn text(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn param_days(i: &Intent, k: &str) -> Option<i64> {
-    i.params.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
+/// What an archive or a (staged) delete selects: the parameters the two intents share.
+struct Stale<'i> {
+    project: Option<&'i str>,
+    stale_days: Option<u32>,
+    since: Option<&'i str>,
+    until: Option<&'i str>,
+    archive_project: Option<&'i str>,
+    tags: Vec<String>,
+    /// `workbooks` (default), `datasources` or `all`.
+    content: Option<&'i str>,
 }
 
-fn param_list(i: &Intent, k: &str) -> Vec<String> {
-    match i.params.get(k) {
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-        Some(Value::String(s)) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
-        _ => vec![],
+impl<'i> Stale<'i> {
+    fn archive(a: &'i Archive) -> Stale<'i> {
+        Stale {
+            project: text(&a.project),
+            stale_days: a.stale_days,
+            since: text(&a.since),
+            until: text(&a.until),
+            archive_project: text(&a.archive_project),
+            tags: a.tags.clone().unwrap_or_default(),
+            content: text(&a.content),
+        }
     }
-}
 
-fn param_bool(i: &Intent, k: &str) -> bool {
-    match i.params.get(k) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.as_str(), "true" | "yes" | "1"),
-        _ => false,
+    fn delete(d: &'i Delete) -> Stale<'i> {
+        Stale {
+            project: text(&d.project),
+            stale_days: d.stale_days,
+            since: None,
+            until: None,
+            archive_project: None,
+            tags: d.tags.clone().unwrap_or_default(),
+            // delete-content names the content `type` ("workbook", "datasource").
+            content: text(&d.content).or_else(|| text(&d.kind).filter(|t| t.starts_with("datasource"))),
+        }
     }
 }
 
@@ -349,18 +361,18 @@ impl<'p, 'a> Builder<'p, 'a> {
     // ---------------------------------------------------------------- archive / delete
 
     /// Finds stale workbooks and moves them to the archive (or quarantine) project.
-    fn stale_content(&mut self, intent: &Intent, delete: bool) {
+    fn stale_content(&mut self, intent: &Stale<'_>, delete: bool) {
         let site = self.p.site;
-        let stale_days = param_days(intent, "stale_days").unwrap_or(90).max(1);
-        let since = param_str(intent, "since").and_then(date);
-        let until = param_str(intent, "until").and_then(date);
+        let stale_days = i64::from(intent.stale_days.unwrap_or(90).max(1));
+        let since = intent.since.and_then(date);
+        let until = intent.until.and_then(date);
         let cutoff = since.unwrap_or(self.p.now - Duration::days(stale_days));
         let dest_name = if delete {
             self.p.policy.quarantine_project.clone()
         } else {
-            param_str(intent, "archive_project").unwrap_or("Archive").to_string()
+            intent.archive_project.unwrap_or("Archive").to_string()
         };
-        let (scope, scope_label): (Option<BTreeSet<String>>, String) = match param_str(intent, "project") {
+        let (scope, scope_label): (Option<BTreeSet<String>>, String) = match intent.project {
             Some(name) => match self.ground_project(name) {
                 Some(p) => {
                     let sub = self.subtree(&p.id);
@@ -376,17 +388,13 @@ impl<'p, 'a> Builder<'p, 'a> {
             None => (None, "the whole site".into()),
         };
         self.earlier_scope = Some(scope.clone());
-        let tags = param_list(intent, "tags");
+        let tags = intent.tags.clone();
         let dest = site.projects.iter().find(|p| p.parent_id.is_none() && p.name.eq_ignore_ascii_case(&dest_name));
         let mut candidates: Vec<Item> = vec![];
         let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut excluded: Vec<Value> = vec![];
         // Workbooks (default), datasources, or both.
-        // (delete-content names it `type`: "workbook", "datasource".)
-        let content = param_str(intent, "content")
-            .or_else(|| param_str(intent, "type").filter(|t| t.starts_with("datasource")))
-            .unwrap_or("workbooks")
-            .to_ascii_lowercase();
+        let content = intent.content.unwrap_or("workbooks").to_ascii_lowercase();
         let want_wb = !content.starts_with("datasource");
         let want_ds = content.starts_with("datasource") || content == "all";
         for w in site.workbooks.iter().filter(|_| want_wb) {
@@ -768,15 +776,15 @@ impl<'p, 'a> Builder<'p, 'a> {
 
     // ---------------------------------------------------------------- offboarding
 
-    fn offboard(&mut self, intent: &Intent) {
+    fn offboard(&mut self, intent: &Offboard) {
         let site = self.p.site;
-        let Some(wanted) = param_str(intent, "user") else {
+        let Some(wanted) = text(&intent.user) else {
             self.ask("Whose content should be handed over? Give a name, username or email.".into(), vec![], None);
             return;
         };
-        let team = param_str(intent, "team");
+        let team = text(&intent.team);
         let Some(leaver) = self.ground_user(wanted, team, "person leaving") else { return };
-        let explicit_new = match param_str(intent, "new_owner") {
+        let explicit_new = match text(&intent.new_owner) {
             Some(n) => match self.ground_user(n, None, "new owner") {
                 Some(u) if u.id == leaver.id => {
                     self.ask(
@@ -1095,7 +1103,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         // Deleting the account (only when asked, and confirmed): Tableau cannot give a deleted
         // account back its id, so the careful default keeps it, Unlicensed.
-        let delete_asked = param_bool(intent, "delete_user");
+        let delete_asked = intent.delete_user.unwrap_or(false);
         let map_to = explicit_new.or(admin).filter(|u| u.id != leaver.id && licensed(u));
         let delete = delete_asked
             && {
@@ -1126,7 +1134,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             ));
         }
         let delete = delete && map_to.is_some();
-        if param_bool(intent, "remove_access") || delete_asked {
+        if intent.remove_access.unwrap_or(false) || delete_asked {
             let mut items =
                 vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }];
             let mut changes = vec![];
@@ -1270,10 +1278,10 @@ impl<'p, 'a> Builder<'p, 'a> {
 
     // ---------------------------------------------------------------- permissions
 
-    fn notify(&mut self, intent: &Intent) {
+    fn notify(&mut self, intent: &Notify) {
         let site = self.p.site;
-        let content_owners = intent.params.get("audience").and_then(Value::as_str) == Some("content-owners");
-        if let Some(name) = param_str(intent, "project")
+        let content_owners = intent.audience == Some(tabflow_plan::intent::Audience::ContentOwners);
+        if let Some(name) = text(&intent.project)
             && self.ground_project(name).is_none()
         {
             return;
@@ -1338,8 +1346,8 @@ impl Builder<'_, '_> {
     /// A Phase-1 question: answered from the site read in a `read` step (`answer-query`,
     /// the answer in `details`); a name that is ambiguous or unknown becomes a question whose
     /// answer replaces the name; a question it cannot understand says so with examples.
-    fn query(&mut self, intent: &Intent, request: &str) {
-        let mut question = param_str(intent, "question").unwrap_or(request).to_string();
+    fn query(&mut self, intent: &Query, request: &str) {
+        let mut question = text(&intent.question).unwrap_or(request).to_string();
         let mut result = query::answer(self.p.site, &question);
         // At most a few names per question are asked about, one after the other.
         for _ in 0..3 {
@@ -1398,24 +1406,16 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
         );
     }
     for i in &intents {
-        match i.name.as_str() {
-            "archive-stale-content" => b.stale_content(i, false),
-            "delete-content" => b.stale_content(i, true),
-            "offboard-user" => b.offboard(i),
-            "audit-permissions" => b.permissions(i, false),
-            "update-permissions" => b.permissions(i, true),
-            "notify-owners" => b.notify(i),
-            "consolidate-datasources" => b.consolidate(i),
-            "migrate-datasource" => b.migrate(i),
-            "query" => b.query(i, request),
-            other => {
-                b.plan.notes.push(format!("'{other}' is not an intent tabflow knows; no step was planned for it."));
-                b.ask(
-                    format!("'{other}' is not an intent tabflow knows. Continue with the rest of the plan, or cancel?"),
-                    vec!["continue".into(), "cancel".into()],
-                    Some("cancel"),
-                );
-            }
+        match i {
+            Intent::ArchiveStaleContent(a) => b.stale_content(&Stale::archive(a), false),
+            Intent::DeleteContent(d) => b.stale_content(&Stale::delete(d), true),
+            Intent::OffboardUser(o) => b.offboard(o),
+            Intent::AuditPermissions(a) => b.permissions(&permissions::Request::audit(a), false),
+            Intent::UpdatePermissions(u) => b.permissions(&permissions::Request::update(u), true),
+            Intent::NotifyOwners(n) => b.notify(n),
+            Intent::ConsolidateDatasources(c) => b.consolidate(c),
+            Intent::MigrateDatasource(m) => b.migrate(m),
+            Intent::Query(q) => b.query(q, request),
         }
     }
     learn::mark_removed(&mut b.plan, &p.learned);
@@ -1444,7 +1444,7 @@ mod offboard_tests {
             learned: Default::default(),
         };
         let params = params.as_object().cloned().unwrap_or_default();
-        plan("offboard", vec![Intent { name: "offboard-user".into(), params }], &p)
+        plan("offboard", vec![Intent::from_parts("offboard-user", params).unwrap()], &p)
     }
 
     #[test]
@@ -1631,9 +1631,9 @@ mod stale_datasource_tests {
             usage_source: "test".into(),
             learned: Default::default(),
         };
-        let intent = |content: &str| Intent {
-            name: "archive-stale-content".into(),
-            params: json!({"content": content, "stale_days": 30}).as_object().cloned().unwrap(),
+        let intent = |content: &str| {
+            let params = json!({"content": content, "stale_days": 30}).as_object().cloned().unwrap();
+            Intent::from_parts("archive-stale-content", params).unwrap()
         };
         let plan = plan("archive", vec![intent("datasources")], &p);
         let cutoff = site.now - Duration::days(30);

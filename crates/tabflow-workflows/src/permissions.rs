@@ -23,12 +23,48 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
+use tabflow_plan::intent::{self, AuditPermissions, Schedule, UpdatePermissions};
 use tabflow_plan::ops::{GranteeRef, Rule};
 use tabflow_plan::plan::{Change, Effect, Intent, Item, RollbackClass, Step};
 use tabflow_site::Mode;
 
 use crate::effective::{self, Evaluator, VIEWER_CAPS};
-use crate::{Builder, DANGEROUS, param_list, param_str};
+use crate::{Builder, DANGEROUS, text};
+
+/// What an `audit-permissions` or `update-permissions` intent asks for.
+pub(crate) struct Request<'i> {
+    project: Option<&'i str>,
+    tags: Vec<String>,
+    scope: Option<&'i str>,
+    mode: Option<intent::Mode>,
+    schedule: Option<&'i Schedule>,
+    /// What a recurring review plans again: the audit without its schedule.
+    review: Option<Intent>,
+}
+
+impl<'i> Request<'i> {
+    pub(crate) fn audit(a: &'i AuditPermissions) -> Request<'i> {
+        Request {
+            project: text(&a.project),
+            tags: a.tags.clone().unwrap_or_default(),
+            scope: None,
+            mode: None,
+            schedule: a.schedule.as_ref(),
+            review: Some(Intent::AuditPermissions(AuditPermissions { schedule: None, ..a.clone() })),
+        }
+    }
+
+    pub(crate) fn update(u: &'i UpdatePermissions) -> Request<'i> {
+        Request {
+            project: text(&u.project),
+            tags: u.tags.clone().unwrap_or_default(),
+            scope: text(&u.scope),
+            mode: u.mode,
+            schedule: None,
+            review: None,
+        }
+    }
+}
 
 /// One item in scope with its findings and the recommended rules.
 struct Audited {
@@ -47,11 +83,11 @@ fn is_sensitive(tags: &[String]) -> bool {
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
-    pub(crate) fn permissions(&mut self, intent: &Intent, apply: bool) {
+    pub(crate) fn permissions(&mut self, request: &Request<'_>, apply: bool) {
         let site = self.p.site;
-        let tags = param_list(intent, "tags");
-        let remaining = param_str(intent, "scope").is_some_and(|s| s.eq_ignore_ascii_case("remaining"));
-        let scope: Option<BTreeSet<String>> = match param_str(intent, "project") {
+        let tags = request.tags.clone();
+        let remaining = request.scope.is_some_and(|s| s.eq_ignore_ascii_case("remaining"));
+        let scope: Option<BTreeSet<String>> = match request.project {
             Some(name) => match self.ground_project(name) {
                 Some(p) => Some(self.subtree(&p.id)),
                 None => return,
@@ -81,10 +117,11 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
 
         // "Update permissions for the remaining content": what kind of update.
-        let mode = match param_str(intent, "mode").map(str::to_ascii_lowercase) {
-            Some(m) if m.contains("lock") => "lock-projects".to_string(),
-            Some(m) if m.contains("reset") || m.contains("default") => "reset-to-project-defaults".to_string(),
-            Some(_) => "revoke-broad-grants".to_string(),
+        use intent::Mode as Asked;
+        let mode = match request.mode {
+            Some(Asked::Lock | Asked::Locked | Asked::Unlocked) => "lock-projects".to_string(),
+            Some(Asked::Reset | Asked::ProjectDefault) => "reset-to-project-defaults".to_string(),
+            Some(Asked::ReadOnly | Asked::Restrict | Asked::Revoke | Asked::Grant) => "revoke-broad-grants".to_string(),
             None if remaining => {
                 match self.question(
                     format!("How should permissions on {label} be updated: reset every item to its project's default permissions, lock the projects (content follows the project's defaults from then on), or only revoke overly broad grants?"),
@@ -388,15 +425,13 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "findings_by_kind": by_kind,
                 "dangerous_capabilities": DANGEROUS,
                 "impact": {"users": users.len(), "projects": projects.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()},
-                "schedule": param_str(intent, "schedule"),
+                "schedule": request.schedule.map(Schedule::as_str),
                 "evaluation": "Tableau's order: Unlicensed nothing; admins, owners, project leaders everything; locked projects use their defaults; user rules before group rules; Deny beats Allow; the site role caps the result",
             }),
         });
-        if let Some(cadence) = param_str(intent, "schedule") {
+        if let Some(cadence) = request.schedule.map(Schedule::as_str) {
             // The recurring review: stored when the plan is applied; each time, the same
             // intent is planned again (run by the scheduler worker).
-            let mut params = intent.params.clone();
-            params.remove("schedule");
             let s = self.step_id();
             self.plan.steps.push(Step {
                 id: s,
@@ -407,7 +442,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 items: vec![],
                 changes: vec![],
                 rollback: RollbackClass::Exact,
-                details: json!({"cadence": cadence, "intent": {"name": "audit-permissions", "params": params}}),
+                details: json!({"cadence": cadence, "intent": request.review}),
             });
             self.plan.notes.push(format!(
                 "A {cadence} review is stored when this plan is applied (`tabflow schedule list`). Running it on time needs `tabflow worker`, which is not in this build: until then `tabflow schedule list` shows it and its request can be planned by hand."

@@ -171,10 +171,9 @@ fn intents_of(request: &str, intent: &Option<String>, params: &[String]) -> anyh
             };
             map.insert(k.trim().to_string(), value);
         }
-        return Ok(vec![Intent { name: name.clone(), params: map }]);
+        return Intent::from_parts(name, map).map(|i| vec![i]).map_err(|e| usage(e.to_string(), e.fix()));
     }
-    let parsed = tabflow_nl::parse(request, chrono::Utc::now().date_naive());
-    Ok(parsed.intents.into_iter().map(|i| Intent { name: i.name, params: i.params }).collect())
+    Ok(tabflow_nl::parse(request, chrono::Utc::now().date_naive()).intents)
 }
 
 /// The credentials tabflow holds (Tableau, LLM key), to be kept out of plans and prompts. The
@@ -219,8 +218,7 @@ async fn intents_from_llm(
     for n in &outcome.notes {
         eprintln!("note: {n}");
     }
-    let intents = outcome.intents.into_iter().map(|i| Intent { name: i.name, params: i.params }).collect();
-    Ok((intents, outcome.notes))
+    Ok((outcome.intents, outcome.notes))
 }
 
 /// What earlier choices taught (learning system), for the planner.
