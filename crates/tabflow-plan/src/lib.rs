@@ -7,6 +7,8 @@
 //!   operations; the engine performs them.
 //! - [`plan`]: the `tabflow-plan/1` format (DESIGN.md §5): steps, items, exact changes,
 //!   effects, rollback classes, questions, the fingerprint.
+//! - [`step`]: step kinds ([`StepKind`]), from which a step's effect and rollback class are
+//!   derived.
 //! - [`policy`]: the policy file (what no plan may touch, how much a destructive step may do).
 //! - [`validate`]: the five checks; only [`validate()`] constructs a [`ValidatedPlan`].
 //! - [`record`]: the store's plain records (runs, journal entries, learning) that readers
@@ -23,11 +25,13 @@ pub mod ops;
 pub mod plan;
 pub mod policy;
 pub mod record;
+pub mod step;
 pub mod validate;
 
 pub use intent::Intent;
 pub use plan::{Change, Effect, Item, Plan, RollbackClass, Step};
 pub use policy::Policy;
+pub use step::StepKind;
 pub use validate::{Facts, ValidatedPlan, validate};
 
 #[cfg(test)]

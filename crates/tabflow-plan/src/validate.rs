@@ -240,6 +240,14 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
     if let Err(e) = plan.check_consistency() {
         findings.push(finding(Check::Dependencies, Level::Error, e.to_string(), None, vec![]));
     }
+    // Effects and rollback classes are derived from the steps' kinds and changes, never taken
+    // from the file: a step marked otherwise is refused.
+    for e in plan.class_errors() {
+        if let crate::plan::PlanError::Classes { step, stored, derived, .. } = &e {
+            let check = if stored.0 != derived.0 { Check::DestructiveOperations } else { Check::Rollback };
+            findings.push(finding(check, Level::Error, e.to_string(), Some(step), vec![]));
+        }
+    }
 
     // ---------------------------------------------------------------- destructive-operations
     let mut any_destructive = false;
@@ -684,13 +692,13 @@ pub fn is_null(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Change, Item, SiteRef, Step};
+    use crate::plan::{Change, Item, SiteRef, Step, StepKind};
 
     fn move_plan(site: &Site, moves: &[(&str, &str)]) -> Plan {
         let mut plan = Plan::draft("move", SiteRef::default(), vec![], site.now);
         let mut step = Step {
             id: "s1".into(),
-            kind: "move".into(),
+            kind: StepKind::MoveWorkbooks,
             title: "move".into(),
             effect: Effect::Destructive,
             depends_on: vec![],
@@ -774,7 +782,7 @@ mod tests {
             let mut plan = Plan::draft("offboard", SiteRef::default(), vec![], site.now);
             plan.steps.push(Step {
                 id: "s1".into(),
-                kind: "transfer-ownership".into(),
+                kind: StepKind::TransferOwnership,
                 title: "transfer".into(),
                 effect: Effect::Destructive,
                 depends_on: vec![],
@@ -821,7 +829,7 @@ mod tests {
             let mut plan = Plan::draft("consolidate", SiteRef::default(), vec![], site.now);
             let mut s1 = Step {
                 id: "s1".into(),
-                kind: "repoint-workbooks".into(),
+                kind: StepKind::RepointWorkbooks,
                 title: "repoint".into(),
                 effect: Effect::Write,
                 depends_on: vec![],
@@ -844,7 +852,7 @@ mod tests {
             }
             let s2 = Step {
                 id: "s2".into(),
-                kind: "archive-datasources".into(),
+                kind: StepKind::ArchiveDatasources,
                 title: "archive".into(),
                 effect: Effect::Destructive,
                 depends_on: vec!["s1".into()],

@@ -22,7 +22,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
 use tabflow_plan::intent::{Archive, Delete, Notify, Offboard, Query};
 use tabflow_plan::ops::{GranteeRef, Rule};
-use tabflow_plan::plan::{Change, Effect, Intent, Item, Plan, Question, RollbackClass, SiteRef, Step};
+use tabflow_plan::plan::{Change, Intent, Item, Plan, Question, SiteRef, Step, StepKind};
 use tabflow_plan::policy::Policy;
 use tabflow_site::Site;
 
@@ -470,40 +470,36 @@ impl<'p, 'a> Builder<'p, 'a> {
         let scanned =
             site.workbooks.iter().filter(|w| scope.as_ref().is_none_or(|s| s.contains(&w.project_id))).count();
         if want_wb {
-            self.plan.steps.push(Step {
-                id: find.clone(),
-                kind: "find-stale-workbooks".into(),
-                title: format!("Find workbooks in {scope_label} {window}"),
-                effect: Effect::Read,
-                depends_on: vec![],
-                items: candidates.clone(),
-                changes: vec![],
-                rollback: RollbackClass::Exact,
-                details: json!({
+            self.plan.steps.push(Step::new(
+                find.clone(),
+                StepKind::FindStaleWorkbooks,
+                format!("Find workbooks in {scope_label} {window}"),
+                vec![],
+                candidates.clone(),
+                vec![],
+                json!({
                     "scanned": scanned, "candidates": candidates.len(), "never_viewed": never, "not_viewed_since": not_since,
                     "cutoff": day(cutoff), "usage_source": self.p.usage_source, "excluded": excluded,
                     "projects": scope.as_ref().map(|s| s.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()),
                 }),
-            });
+            ));
         }
         if want_ds {
             let ds_scanned =
                 site.datasources.iter().filter(|d| scope.as_ref().is_none_or(|s| s.contains(&d.project_id))).count();
             let id = if want_wb { self.step_id() } else { find.clone() };
-            self.plan.steps.push(Step {
+            self.plan.steps.push(Step::new(
                 id,
-                kind: "find-stale-datasources".into(),
-                title: format!("Find datasources in {scope_label} not accessed since {}", day(cutoff)),
-                effect: Effect::Read,
-                depends_on: vec![],
-                items: ds_candidates.clone(),
-                changes: vec![],
-                rollback: RollbackClass::Exact,
-                details: json!({
+                StepKind::FindStaleDatasources,
+                format!("Find datasources in {scope_label} not accessed since {}", day(cutoff)),
+                vec![],
+                ds_candidates.clone(),
+                vec![],
+                json!({
                     "scanned": ds_scanned, "candidates": ds_candidates.len(), "cutoff": day(cutoff),
                     "excluded": ds_excluded, "usage_source": self.p.usage_source,
                 }),
-            });
+            ));
         }
         if candidates.is_empty() && ds_candidates.is_empty() {
             let what = match (want_wb, want_ds) {
@@ -552,10 +548,10 @@ impl<'p, 'a> Builder<'p, 'a> {
         self.moving_step = Some(s.clone());
         let wb_step = s.clone();
         let ds_depends: Vec<String> = depends.iter().cloned().chain([wb_step]).collect();
-        self.plan.steps.push(Step {
-            id: s,
-            kind: if delete { "stage-delete".into() } else { "archive-workbooks".into() },
-            title: if delete {
+        self.plan.steps.push(Step::new(
+            s,
+            if delete { StepKind::StageDelete } else { StepKind::ArchiveWorkbooks },
+            if delete {
                 format!(
                     "Move {n} workbooks to \"{dest_name}\" (staged delete: real delete after {} days, backup kept)",
                     self.p.policy.grace_days
@@ -563,13 +559,11 @@ impl<'p, 'a> Builder<'p, 'a> {
             } else {
                 format!("Move {n} workbooks to \"{dest_name}\" and tag them {tag}")
             },
-            effect: Effect::Destructive,
-            depends_on: depends,
-            items: candidates,
+            depends,
+            candidates,
             changes,
-            rollback: RollbackClass::Exact,
-            details: Value::Null,
-        });
+            Value::Null,
+        ));
         if !ds_candidates.is_empty() {
             self.push_datasource_step(ds_candidates, ds_changes, ds_depends, delete, &dest_name, &tag);
         }
@@ -710,19 +704,13 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let create = self.step_id();
         let placeholder = format!("new-project:{name}");
-        self.plan.steps.push(Step {
-            id: create.clone(),
-            kind: "create-project".into(),
-            title: format!("Create the project \"{name}\" with locked permissions"),
-            effect: Effect::Write,
-            depends_on: vec![after.to_string()],
-            items: vec![Item {
-                kind: "project".into(),
-                id: placeholder.clone(),
-                name: name.to_string(),
-                ..Item::default()
-            }],
-            changes: vec![Change {
+        self.plan.steps.push(Step::new(
+            create.clone(),
+            StepKind::CreateProject,
+            format!("Create the project \"{name}\" with locked permissions"),
+            vec![after.to_string()],
+            vec![Item { kind: "project".into(), id: placeholder.clone(), name: name.to_string(), ..Item::default() }],
+            vec![Change {
                 item: placeholder,
                 field: "exists".into(),
                 before: Value::Null,
@@ -731,9 +719,8 @@ impl<'p, 'a> Builder<'p, 'a> {
                 after_id: None,
                 after_ref: None,
             }],
-            rollback: RollbackClass::Exact,
-            details: Value::Null,
-        });
+            Value::Null,
+        ));
         depends.push(create.clone());
         (None, Some(create))
     }
@@ -754,10 +741,10 @@ impl<'p, 'a> Builder<'p, 'a> {
         let s = self.step_id();
         self.moved_away.extend(items.iter().map(|c| c.id.clone()));
         self.moving_step = Some(s.clone());
-        self.plan.steps.push(Step {
-            id: s,
-            kind: if delete { "stage-delete".into() } else { "archive-datasources".into() },
-            title: if delete {
+        self.plan.steps.push(Step::new(
+            s,
+            if delete { StepKind::StageDelete } else { StepKind::ArchiveDatasources },
+            if delete {
                 format!(
                     "Move {n} datasources to \"{dest_name}\" (staged delete: real delete after {} days, backup kept)",
                     self.p.policy.grace_days
@@ -765,13 +752,11 @@ impl<'p, 'a> Builder<'p, 'a> {
             } else {
                 format!("Move {n} datasources to \"{dest_name}\" and tag them {tag}")
             },
-            effect: Effect::Destructive,
-            depends_on: depends,
+            depends,
             items,
             changes,
-            rollback: RollbackClass::Exact,
-            details: Value::Null,
-        });
+            Value::Null,
+        ));
     }
 
     // ---------------------------------------------------------------- offboarding
@@ -1043,10 +1028,10 @@ impl<'p, 'a> Builder<'p, 'a> {
         let grants: Vec<&tabflow_site::PermissionRule> =
             site.permissions.iter().filter(|r| r.grantee.kind == "user" && r.grantee.id == leaver.id).collect();
         let find = self.step_id();
-        self.plan.steps.push(Step {
-            id: find.clone(),
-            kind: "inventory-user".into(),
-            title: format!(
+        self.plan.steps.push(Step::new(
+            find.clone(),
+            StepKind::InventoryUser,
+            format!(
                 "Inventory what {} ({}) owns: {} items, {} subscriptions, {} groups, {} explicit grants",
                 leaver.full_name,
                 leaver.name,
@@ -1055,17 +1040,10 @@ impl<'p, 'a> Builder<'p, 'a> {
                 teams.len(),
                 grants.len()
             ),
-            effect: Effect::Read,
-            depends_on: vec![],
-            items: vec![Item {
-                kind: "user".into(),
-                id: leaver.id.clone(),
-                name: leaver.name.clone(),
-                ..Item::default()
-            }],
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({
+            vec![],
+            vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }],
+            vec![],
+            json!({
                 "owned": inventory,
                 "subscriptions": subs,
                 "groups": teams.iter().map(|g| &g.name).collect::<Vec<_>>(),
@@ -1074,31 +1052,30 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "webhooks_owned": webhooks,
                 "explicit_grants": grants.len(),
             }),
-        });
+        ));
         let mut depends = vec![find.clone()];
         if !changes.is_empty() {
             let n = items.len();
             let s = self.step_id();
-            self.plan.steps.push(Step {
-                id: s.clone(),
-                kind: "transfer-ownership".into(),
-                title: format!("Transfer ownership of {n} items from {}", leaver.full_name),
-                effect: Effect::Destructive,
-                depends_on: vec![find.clone()],
-                items,
-                details: json!({
-                    "people": changes
-                        .iter()
-                        .filter_map(|c| c.after_id.as_deref())
-                        .chain([leaver.id.as_str()])
-                        .filter_map(|id| self.users.get(id))
-                        .map(|u| (u.id.clone(), json!({"id": u.id, "name": u.full_name, "email": u.email})))
-                        .collect::<serde_json::Map<String, Value>>(),
-                    "notify": "the new owners and the previous owner are told after the run (outbox; email and webhook when configured)",
-                }),
-                changes,
-                rollback: RollbackClass::Exact,
+            let details = json!({
+                "people": changes
+                    .iter()
+                    .filter_map(|c| c.after_id.as_deref())
+                    .chain([leaver.id.as_str()])
+                    .filter_map(|id| self.users.get(id))
+                    .map(|u| (u.id.clone(), json!({"id": u.id, "name": u.full_name, "email": u.email})))
+                    .collect::<serde_json::Map<String, Value>>(),
+                "notify": "the new owners and the previous owner are told after the run (outbox; email and webhook when configured)",
             });
+            self.plan.steps.push(Step::new(
+                s.clone(),
+                StepKind::TransferOwnership,
+                format!("Transfer ownership of {n} items from {}", leaver.full_name),
+                vec![find.clone()],
+                items,
+                changes,
+                details,
+            ));
             depends.push(s);
         }
         // Deleting the account (only when asked, and confirmed): Tableau cannot give a deleted
@@ -1203,26 +1180,24 @@ impl<'p, 'a> Builder<'p, 'a> {
                 let s = self.step_id();
                 let after = depends.clone();
                 depends.push(s.clone());
-                self.plan.steps.push(Step {
-                    id: s,
-                    kind: "remove-access".into(),
-                    title: format!(
+                self.plan.steps.push(Step::new(
+                    s,
+                    StepKind::RemoveAccess,
+                    format!(
                         "Remove {}'s access: leave {} groups, revoke {} explicit grants, set the site role to Unlicensed",
                         leaver.full_name,
                         teams.len(),
                         grants.len()
                     ),
-                    effect: Effect::Destructive,
-                    depends_on: after,
+                    after,
                     items,
                     changes,
-                    rollback: RollbackClass::Exact,
-                    details: json!({"note": if delete {
+                    json!({"note": if delete {
                         "the account is deleted by the next step, once it owns nothing"
                     } else {
                         "the user is not deleted: Tableau refuses to delete a user who owns content, and an Unlicensed user keeps the history"
                     }}),
-                });
+                ));
             }
         }
         if let (true, Some(to)) = (delete, map_to) {
@@ -1234,16 +1209,15 @@ impl<'p, 'a> Builder<'p, 'a> {
                 .map(|(kind, id)| json!({"type": kind, "id": id}))
                 .collect();
             let s = self.step_id();
-            self.plan.steps.push(Step {
-                id: s,
-                kind: "delete-user".into(),
-                title: format!(
+            self.plan.steps.push(Step::new(
+                s,
+                StepKind::DeleteUser,
+                format!(
                     "Delete the account {} ({}) once it owns nothing; anything still found goes to {} (mapAssetsTo)",
                     leaver.full_name, leaver.name, to.full_name
                 ),
-                effect: Effect::Destructive,
-                depends_on: depends.clone(),
-                items: vec![Item {
+                depends.clone(),
+                vec![Item {
                     kind: "user".into(),
                     id: leaver.id.clone(),
                     name: leaver.name.clone(),
@@ -1251,7 +1225,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                     reason: Some(format!("left the organisation; content handed over to {}", to.full_name)),
                     ..Item::default()
                 }],
-                changes: vec![Change {
+                vec![Change {
                     item: leaver.id.clone(),
                     field: "exists".into(),
                     before: json!({
@@ -1266,13 +1240,12 @@ impl<'p, 'a> Builder<'p, 'a> {
                     after_id: Some(to.id.clone()),
                     after_ref: None,
                 }],
-                rollback: RollbackClass::Lossy,
-                details: json!({
+                json!({
                     "map_assets_to": {"id": to.id, "name": to.full_name},
                     "undo_restores": ["the account (new id)", "full name, email, site role, authentication", "group memberships", "explicit grants", "subscriptions", "favorites"],
                     "undo_cannot_restore": ["the account's id (LUID)", "sign-in history and usage attribution", "personal access tokens", "custom views", "data alerts and webhooks (they stay with the mapAssetsTo owner)"],
                 }),
-            });
+            ));
         }
     }
 
@@ -1324,21 +1297,19 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let depends: Vec<String> = self.plan.steps.iter().filter(|s| s.is_write()).map(|s| s.id.clone()).collect();
         let s = self.step_id();
-        self.plan.steps.push(Step {
-            id: s,
-            kind: "notify-owners".into(),
-            title: format!(
+        self.plan.steps.push(Step::new(
+            s,
+            StepKind::NotifyOwners,
+            format!(
                 "Tell {} {} what changed, after the run (outbox; email and webhook when configured)",
                 recipients.len(),
                 if content_owners { "content owners" } else { "project owners" }
             ),
-            effect: Effect::Read,
-            depends_on: depends,
+            depends,
             items,
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({"recipients": recipients, "audience": if content_owners { "content-owners" } else { "project-owners" }}),
-        });
+            vec![],
+            json!({"recipients": recipients, "audience": if content_owners { "content-owners" } else { "project-owners" }}),
+        ));
     }
 }
 
@@ -1365,17 +1336,15 @@ impl Builder<'_, '_> {
             Ok(a) => {
                 let id = self.step_id();
                 self.plan.notes.extend(a.notes.iter().cloned());
-                self.plan.steps.push(Step {
+                self.plan.steps.push(Step::new(
                     id,
-                    kind: "answer-query".into(),
-                    title: a.summary.clone(),
-                    effect: Effect::Read,
-                    depends_on: vec![],
-                    items: vec![],
-                    changes: vec![],
-                    rollback: RollbackClass::Exact,
-                    details: serde_json::to_value(&a).unwrap_or(Value::Null),
-                });
+                    StepKind::AnswerQuery,
+                    a.summary.clone(),
+                    vec![],
+                    vec![],
+                    vec![],
+                    serde_json::to_value(&a).unwrap_or(Value::Null),
+                ));
             }
             Err(e) => {
                 self.ask(query::explain(&e), query::choices(&e), None);
@@ -1457,19 +1426,19 @@ mod offboard_tests {
         assert_eq!(q.choices, vec!["delete", "unlicense"]);
         assert_eq!(q.default.as_deref(), Some("unlicense"));
         assert!(q.text.contains("new id"), "{}", q.text);
-        assert!(!asked.steps.iter().any(|s| s.kind == "delete-user"));
-        assert!(asked.steps.iter().any(|s| s.kind == "remove-access"), "deleting implies removing access");
+        assert!(!asked.steps.iter().any(|s| s.kind == StepKind::DeleteUser));
+        assert!(asked.steps.iter().any(|s| s.kind == StepKind::RemoveAccess), "deleting implies removing access");
         let kept = plan_answered(&site, params.clone(), &[("q1", "unlicense")]);
-        assert!(!kept.steps.iter().any(|s| s.kind == "delete-user"));
+        assert!(!kept.steps.iter().any(|s| s.kind == StepKind::DeleteUser));
 
         let plan = plan_answered(&site, params, &[("q1", "delete")]);
         let del = plan.steps.last().unwrap();
-        assert_eq!(del.kind, "delete-user");
-        assert_eq!(del.rollback, RollbackClass::Lossy);
+        assert_eq!(del.kind, StepKind::DeleteUser);
+        assert_eq!(del.rollback, tabflow_plan::RollbackClass::Lossy);
         let tom = site.users.iter().find(|u| u.full_name == "Tom Baker").unwrap();
         assert_eq!(del.changes[0].after_id.as_deref(), Some(tom.id.as_str()), "mapAssetsTo is the new owner");
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
-        let access = plan.steps.iter().find(|s| s.kind == "remove-access").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
+        let access = plan.steps.iter().find(|s| s.kind == StepKind::RemoveAccess).unwrap();
         assert!(del.depends_on.contains(&transfer.id) && del.depends_on.contains(&access.id), "{:?}", del.depends_on);
         assert!(!access.depends_on.contains(&access.id));
         let admin = site.users.iter().find(|u| u.name == "admin").unwrap();
@@ -1480,7 +1449,7 @@ mod offboard_tests {
 
         // A plan whose hand-over misses one item is refused, naming it.
         let mut short = plan.clone();
-        let t = short.steps.iter_mut().find(|s| s.kind == "transfer-ownership").unwrap();
+        let t = short.steps.iter_mut().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         let kept_back = t.changes.pop().unwrap().item;
         t.items.retain(|i| i.id != kept_back);
         short.seal();
@@ -1519,14 +1488,14 @@ mod offboard_tests {
             recipients: vec![leaver.clone()],
         });
         let plan = plan_for(&site, json!({"user": "jsmith", "new_owner": "tbaker"}));
-        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let inv = plan.steps.iter().find(|s| s.kind == StepKind::InventoryUser).unwrap();
         let owned_alerts = site.data_alerts.iter().filter(|a| a.owner_id == leaver).count();
         assert_eq!(inv.details["data_alerts_owned"].as_array().unwrap().len(), owned_alerts);
         assert!(inv.details["webhooks_owned"].as_array().unwrap().iter().any(|h| h["id"] == "hook-1"));
         assert!(plan.notes.iter().any(|n| n.contains("cannot change their owner")), "{:?}", plan.notes);
 
         // The most viewed + most subscribed workbook comes first (computed here from the site).
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         let score = |w: &tabflow_site::Workbook| {
             let views: u64 = w.views.iter().map(|v| v.total_views).sum();
             let ids: BTreeSet<&str> = w.views.iter().map(|v| v.id.as_str()).chain([w.id.as_str()]).collect();
@@ -1564,11 +1533,11 @@ mod offboard_tests {
         // A Creator as the new owner: the flow is inventoried and transferred, ranked last
         // among items of equal (zero) importance: flows have no usage data.
         let plan = plan_for(&site, json!({"user": "jsmith", "new_owner": "tbaker"}));
-        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let inv = plan.steps.iter().find(|s| s.kind == StepKind::InventoryUser).unwrap();
         assert!(inv.title.contains(&format!("owns: {owned} items")), "{}", inv.title);
         let listed = inv.details["owned"].as_array().unwrap().iter().find(|x| x["id"] == flow.id.as_str()).unwrap();
         assert_eq!((listed["type"].as_str(), listed["transfer"].as_str()), (Some("flow"), Some("tbaker")));
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         let at = transfer.items.iter().position(|i| i.id == flow.id).expect("the flow is transferred");
         assert_eq!(transfer.items[at].kind, "flow");
         assert!(transfer.items[at + 1..].iter().all(|i| i.kind == "flow"), "flows rank after equal content");
@@ -1578,19 +1547,19 @@ mod offboard_tests {
 
         // An Explorer as the new owner: the rest goes to them, the flow stays and the plan says why.
         let plan = plan_for(&site, json!({"user": "jsmith", "new_owner": "jdoe"}));
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         assert!(!transfer.items.iter().any(|i| i.kind == "flow"), "no transfer Tableau would refuse");
         assert!(transfer.changes.iter().all(|c| c.item != flow.id));
         assert!(transfer.items.iter().any(|i| i.kind == "workbook"), "the other content still moves");
         let note = plan.notes.iter().find(|n| n.contains("flows not transferred")).expect("a note says why");
         assert!(note.contains(&flow.name) && note.contains("Creator license") && note.contains("Explorer"), "{note}");
-        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let inv = plan.steps.iter().find(|s| s.kind == StepKind::InventoryUser).unwrap();
         let listed = inv.details["owned"].as_array().unwrap().iter().find(|x| x["id"] == flow.id.as_str()).unwrap();
         assert!(listed["transfer"].as_str().unwrap().starts_with("not transferred"), "{listed}");
 
         // No owner named: the suggestion for a flow is always someone who may own one.
         let plan = plan_for(&site, json!({"user": "jsmith"}));
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         let c = transfer.changes_of(&flow.id).next().expect("the flow gets a suggested owner");
         let to = site.users.iter().find(|u| Some(u.id.as_str()) == c.after_id.as_deref()).unwrap();
         assert!(tabflow_wire::capability::can_own_flows(&to.site_role), "{} is {}", to.name, to.site_role);
@@ -1606,9 +1575,9 @@ mod offboard_tests {
         idle.email = "newhire@example.com".into();
         site.users.push(idle);
         let plan = plan_for(&site, json!({"user": "newhire"}));
-        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let inv = plan.steps.iter().find(|s| s.kind == StepKind::InventoryUser).unwrap();
         assert!(inv.title.contains("0 items"), "{}", inv.title);
-        assert!(!plan.steps.iter().any(|s| s.kind == "transfer-ownership"), "{:?}", plan.steps);
+        assert!(!plan.steps.iter().any(|s| s.kind == StepKind::TransferOwnership), "{:?}", plan.steps);
         assert!(plan.questions.is_empty(), "{:?}", plan.questions);
     }
 }
@@ -1652,10 +1621,10 @@ mod stale_datasource_tests {
             .filter(|d| !site.workbooks.iter().any(|w| w.datasource_ids.contains(&d.id)))
             .map(|d| d.id.as_str())
             .collect();
-        let step = plan.steps.iter().find(|s| s.kind == "archive-datasources");
+        let step = plan.steps.iter().find(|s| s.kind == StepKind::ArchiveDatasources);
         let got: BTreeSet<&str> = step.map(|s| s.items.iter().map(|i| i.id.as_str()).collect()).unwrap_or_default();
         assert_eq!(got, expected);
-        assert!(!plan.steps.iter().any(|s| s.kind == "archive-workbooks"), "workbooks were not asked for");
+        assert!(!plan.steps.iter().any(|s| s.kind == StepKind::ArchiveWorkbooks), "workbooks were not asked for");
         // Each planned datasource moves to the archive and is tagged.
         if let Some(s) = step {
             for i in &s.items {
@@ -1665,8 +1634,8 @@ mod stale_datasource_tests {
         }
         // "all": a datasource whose only workbooks are archived too may go along.
         let both = plan_fn(&p, intent("all"));
-        let wb_step = both.steps.iter().find(|s| s.kind == "archive-workbooks").unwrap();
-        if let Some(ds) = both.steps.iter().find(|s| s.kind == "archive-datasources") {
+        let wb_step = both.steps.iter().find(|s| s.kind == StepKind::ArchiveWorkbooks).unwrap();
+        if let Some(ds) = both.steps.iter().find(|s| s.kind == StepKind::ArchiveDatasources) {
             assert!(ds.depends_on.contains(&wb_step.id), "datasources move after their workbooks");
         }
     }

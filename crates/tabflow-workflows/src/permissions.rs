@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 use tabflow_plan::intent::{self, AuditPermissions, Schedule, UpdatePermissions};
 use tabflow_plan::ops::{GranteeRef, Rule};
-use tabflow_plan::plan::{Change, Effect, Intent, Item, RollbackClass, Step};
+use tabflow_plan::plan::{Change, Intent, Item, Step, StepKind};
 use tabflow_site::Mode;
 
 use crate::effective::{self, Evaluator, VIEWER_CAPS};
@@ -404,20 +404,18 @@ impl<'p, 'a> Builder<'p, 'a> {
         let impact = format!("This will affect {} users across {} projects", users.len(), projects.len());
 
         let find = self.step_id();
-        self.plan.steps.push(Step {
-            id: find.clone(),
-            kind: "audit-permissions".into(),
-            title: format!(
+        self.plan.steps.push(Step::new(
+            find.clone(),
+            StepKind::AuditPermissions,
+            format!(
                 "Audit effective permissions on {} items of {label}: {n_findings} findings ({})",
                 audited.len(),
                 by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
             ),
-            effect: Effect::Read,
-            depends_on: self.moving_step.clone().filter(|_| remaining).into_iter().collect(),
-            items: vec![],
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({
+            self.moving_step.clone().filter(|_| remaining).into_iter().collect(),
+            vec![],
+            vec![],
+            json!({
                 "scope": label,
                 "mode": mode,
                 "audited": audited.len(),
@@ -428,22 +426,20 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "schedule": request.schedule.map(Schedule::as_str),
                 "evaluation": "Tableau's order: Unlicensed nothing; admins, owners, project leaders everything; locked projects use their defaults; user rules before group rules; Deny beats Allow; the site role caps the result",
             }),
-        });
+        ));
         if let Some(cadence) = request.schedule.map(Schedule::as_str) {
             // The recurring review: stored when the plan is applied; each time, the same
             // intent is planned again (run by the scheduler worker).
             let s = self.step_id();
-            self.plan.steps.push(Step {
-                id: s,
-                kind: "schedule-review".into(),
-                title: format!("Store a {cadence} review of {label} (stored on apply; `tabflow schedule list`)"),
-                effect: Effect::Read,
-                depends_on: vec![find.clone()],
-                items: vec![],
-                changes: vec![],
-                rollback: RollbackClass::Exact,
-                details: json!({"cadence": cadence, "intent": request.review}),
-            });
+            self.plan.steps.push(Step::new(
+                s,
+                StepKind::ScheduleReview,
+                format!("Store a {cadence} review of {label} (stored on apply; `tabflow schedule list`)"),
+                vec![find.clone()],
+                vec![],
+                vec![],
+                json!({"cadence": cadence, "intent": request.review}),
+            ));
             self.plan.notes.push(format!(
                 "A {cadence} review is stored when this plan is applied (`tabflow schedule list`). Running it on time needs `tabflow worker`, which is not in this build: until then `tabflow schedule list` shows it and its request can be planned by hand."
             ));
@@ -497,17 +493,15 @@ impl<'p, 'a> Builder<'p, 'a> {
                     after_ref: None,
                 })
                 .collect();
-            self.plan.steps.push(Step {
-                id: s,
-                kind: "update-permissions".into(),
-                title: format!("Lock {} projects holding {label} — {impact}", items.len()),
-                effect: Effect::Destructive,
-                depends_on: depends,
+            self.plan.steps.push(Step::new(
+                s,
+                StepKind::UpdatePermissions,
+                format!("Lock {} projects holding {label} — {impact}", items.len()),
+                depends,
                 items,
                 changes,
-                rollback: RollbackClass::Exact,
-                details: json!({"mode": mode}),
-            });
+                json!({"mode": mode}),
+            ));
             return;
         }
         let mut items = vec![];
@@ -544,21 +538,19 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let n = items.len();
         let s = self.step_id();
-        self.plan.steps.push(Step {
-            id: s,
-            kind: "update-permissions".into(),
-            title: if mode == "reset-to-project-defaults" {
+        self.plan.steps.push(Step::new(
+            s,
+            StepKind::UpdatePermissions,
+            if mode == "reset-to-project-defaults" {
                 format!("Reset {n} items of {label} to their project's default permissions — {impact}")
             } else {
                 format!("Fix permissions on {n} items of {label} — {impact}")
             },
-            effect: Effect::Destructive,
-            depends_on: depends,
+            depends,
             items,
             changes,
-            rollback: RollbackClass::Exact,
-            details: json!({"mode": mode}),
-        });
+            json!({"mode": mode}),
+        ));
     }
 
     /// A project's default rules for a content type, as plan rules.

@@ -334,7 +334,7 @@ fn step_section(s: &tabflow_plan::plan::Step, ran: bool, last: &HashMap<(String,
     }
     StepSection {
         id: s.id.clone(),
-        kind: s.kind.clone(),
+        kind: s.kind.as_str().into(),
         title: s.title.clone(),
         effect: s.effect.as_str().into(),
         rollback: s.rollback.as_str().into(),
@@ -877,7 +877,7 @@ mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
     use serde_json::json;
-    use tabflow_plan::plan::{Change, Effect, Item, RollbackClass, SiteRef, Step};
+    use tabflow_plan::plan::{Change, Effect, Item, RollbackClass, SiteRef, Step, StepKind};
     use tabflow_plan::record::RunStatus;
 
     fn plan() -> Plan {
@@ -898,7 +898,7 @@ mod tests {
         };
         p.steps.push(Step {
             id: "s1".into(),
-            kind: "inventory-user".into(),
+            kind: StepKind::InventoryUser,
             title: "Inventory".into(),
             effect: Effect::Read,
             depends_on: vec![],
@@ -911,7 +911,7 @@ mod tests {
         });
         p.steps.push(Step {
             id: "s2".into(),
-            kind: "transfer-ownership".into(),
+            kind: StepKind::TransferOwnership,
             title: "Transfer".into(),
             effect: Effect::Destructive,
             depends_on: vec!["s1".into()],

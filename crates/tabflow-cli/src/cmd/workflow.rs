@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use tabflow_engine::approval::{self, Approver, Decision, Missing, Selection};
 use tabflow_engine::executor::{Event, RunOptions, RunReport, whoami};
-use tabflow_engine::plan::{Effect, Intent, Level, Plan, SiteRef};
+use tabflow_engine::plan::{Effect, Intent, Level, Plan, SiteRef, StepKind};
 use tabflow_engine::{Engine, Facts, Policy, RunStatus, Store, ValidatedPlan, validate};
 
 use super::connect::{Connect, Session, client_error, data_dir};
@@ -312,7 +312,7 @@ fn mb(b: u64) -> String {
 /// The last line of `tabflow ask` for a plan with nothing to write: none when every step
 /// answered a question (the answers are the output), else "Nothing to change.".
 fn closing_line(plan: &Plan) -> Option<&'static str> {
-    let only_answers = !plan.steps.is_empty() && plan.steps.iter().all(|s| s.kind == "answer-query");
+    let only_answers = !plan.steps.is_empty() && plan.steps.iter().all(|s| s.kind == StepKind::AnswerQuery);
     (!only_answers).then_some("Nothing to change.")
 }
 
@@ -329,7 +329,7 @@ pub fn render(plan: &Plan) -> String {
             e => format!("{} · {} undo", e.as_str(), s.rollback.as_str()),
         };
         out.push_str(&format!("  {:<3} {:<80} {effect}\n", i + 1, s.title));
-        if s.kind == "answer-query"
+        if s.kind == StepKind::AnswerQuery
             && let Ok(a) = serde_json::from_value::<tabflow_workflows::query::Answer>(s.details.clone())
         {
             // The answer's table (its summary is the title, its notes are the plan's).
@@ -612,7 +612,7 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
 /// answers the ones stored now.
 async fn store_schedules(store: &Store, plan: &Plan, say: bool) -> anyhow::Result<Vec<Value>> {
     let mut stored = vec![];
-    for s in plan.steps.iter().filter(|s| s.kind == "schedule-review") {
+    for s in plan.steps.iter().filter(|s| s.kind == StepKind::ScheduleReview) {
         let row = tabflow_engine::store::ScheduleRow {
             id: format!("sch-{}-{}", plan.id.trim_start_matches("p-"), s.id),
             cadence: s.details["cadence"].as_str().unwrap_or("monthly").to_string(),
