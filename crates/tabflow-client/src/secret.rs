@@ -14,19 +14,6 @@ impl Secret {
     pub fn new(s: impl Into<String>) -> Secret {
         Secret(SecretString::from(s.into()))
     }
-
-    /// Same as [`ExposeSecret::expose_secret`]; kept for the engine's SMTP settings
-    /// (`tabflow_engine::notify::smtp`), which call it as a path (`Secret::expose`).
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-/// The empty secret (an SMTP server without a password).
-impl Default for Secret {
-    fn default() -> Secret {
-        Secret::new(String::new())
-    }
 }
 
 impl ExposeSecret<str> for Secret {

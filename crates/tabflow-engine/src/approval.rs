@@ -105,7 +105,7 @@ pub async fn decide(
     };
     let now = Utc::now();
     let row = ApprovalRow {
-        id: new_id("a"),
+        id: new_id("a", now),
         plan_id: p.id.clone(),
         fingerprint: p.fingerprint.clone(),
         decision: match decision {

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::approval::Grant;
 use crate::audit::NewRecord;
 use crate::ops::{self, Image, Op, OpError, OpResult, State, Target};
-use crate::plan::{Effect, Item, Plan, Step};
+use crate::plan::{Effect, Item, Plan, Step, StepKind};
 use crate::policy::Policy;
 use crate::store::{Entry, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store, StoreError};
 use crate::validate::ValidatedPlan;
@@ -419,7 +419,7 @@ enum ItemOutcome {
 }
 
 fn ops_of(step: &Step, item: &Item) -> Result<Vec<Op>, OpError> {
-    step.changes_of(&item.id).map(|c| Op::from_change(&item.kind, c)).collect()
+    step.changes_of(&item.id).map(|c| Op::from_change(&item.kind, c).map_err(OpError::from)).collect()
 }
 
 fn describe_drift(op: &Op, live: &Image) -> String {
@@ -471,7 +471,7 @@ fn after_image(live: &Image, ops: &[Op], ctx_target: &dyn Fn(&Op) -> Option<Stri
             Op::Owner { after, .. } => img.owner_id = Some(after.clone()),
             Op::Name { after, .. } => img.name = Some(after.clone()),
             Op::Tags { before, after } => img.tags = Some(with_change(img.tags.take(), before, after)),
-            Op::Permissions { after, .. } => img.permissions = Some(after.iter().map(ops::Capability2::from).collect()),
+            Op::Permissions { after, .. } => img.permissions = Some(after.clone()),
             Op::ContentPermissions { after, .. } => img.content_permissions = Some(after.clone()),
             Op::SiteRole { after, .. } => img.site_role = Some(after.clone()),
             Op::Groups { before, after } => img.groups = Some(with_change(img.groups.take(), before, after)),
@@ -522,7 +522,7 @@ async fn process_item(
     }
     // A staged delete keeps what a restore from the saved file has to put back: the explicit
     // permissions and the subscriptions on the item.
-    let staged = step.kind == "stage-delete";
+    let staged = step.kind == StepKind::StageDelete;
     let with_permissions = with_permissions || staged;
     let mut live = match read_for(ctx.client, &item.kind, &item.id, &ops, with_permissions).await {
         Ok(l) => l,
@@ -552,7 +552,14 @@ async fn process_item(
                     serde_json::to_value(&after).unwrap_or_default(),
                     String::new(),
                 )],
-                vec![ctx.audit(step, item, &step.kind, None, serde_json::to_value(&after).ok(), "already-applied")],
+                vec![ctx.audit(
+                    step,
+                    item,
+                    step.kind.as_str(),
+                    None,
+                    serde_json::to_value(&after).ok(),
+                    "already-applied",
+                )],
             )
             .await?;
         return Ok(ItemOutcome::AlreadyApplied);
@@ -574,7 +581,7 @@ async fn process_item(
     // A repoint keeps the file as it was before this run, to republish on rollback.
     let mut backup_sha = None;
     let keeps_file = ops.iter().any(Op::needs_file);
-    if (step.kind == "stage-delete" || keeps_file) && matches!(item.kind.as_str(), "workbook" | "datasource") {
+    if (step.kind == StepKind::StageDelete || keeps_file) && matches!(item.kind.as_str(), "workbook" | "datasource") {
         // This run's own copy: an older run's file may predate edits made since.
         let saved = ctx.store.backup_of(&ctx.run_id, &item.id).await;
         match saved {
@@ -644,7 +651,7 @@ async fn process_item(
                             vec![ctx.audit(
                                 step,
                                 item,
-                                &step.kind,
+                                step.kind.as_str(),
                                 serde_json::to_value(&live).ok(),
                                 None,
                                 &format!("failed: {msg}"),
@@ -671,9 +678,9 @@ async fn process_item(
             after_v.clone(),
             created.clone().map(|c| format!("created:{c}")).unwrap_or_default(),
         )],
-        vec![ctx.audit(step, item, &step.kind, serde_json::to_value(&live).ok(), Some(after_v), "applied")],
+        vec![ctx.audit(step, item, step.kind.as_str(), serde_json::to_value(&live).ok(), Some(after_v), "applied")],
     )?;
-    if step.kind == "stage-delete" {
+    if step.kind == StepKind::StageDelete {
         let sha = match backup_sha {
             Some(s) => Some(s),
             None => ctx.store.backup_of(&ctx.run_id, &item.id).await?.map(|(_, b)| crate::plan::sha256_hex(&b)),
@@ -741,7 +748,7 @@ async fn create_project_item(
             vec![ctx.audit(
                 step,
                 item,
-                &step.kind,
+                step.kind.as_str(),
                 None,
                 Some(img),
                 if phase == Phase::Applied { "applied" } else { "already-applied" },
@@ -780,7 +787,7 @@ async fn create_project_item(
                     ctx.recorder
                         .write(
                             vec![ctx.entry(step, item, Phase::Failed, Value::Null, msg.clone())],
-                            vec![ctx.audit(step, item, &step.kind, None, None, &format!("failed: {msg}"))],
+                            vec![ctx.audit(step, item, step.kind.as_str(), None, None, &format!("failed: {msg}"))],
                         )
                         .await?;
                     return Ok(ItemOutcome::Failed(msg));
@@ -881,7 +888,7 @@ async fn run_steps(
                         && last.get(&key) != Some(&Phase::Skipped)
                     {
                         let e = ctx.entry(step, item, Phase::Skipped, Value::Null, reason.clone());
-                        let a = ctx.audit(step, item, &step.kind, None, None, &format!("skipped: {reason}"));
+                        let a = ctx.audit(step, item, step.kind.as_str(), None, None, &format!("skipped: {reason}"));
                         if let Err(err) = ctx.recorder.write(vec![e], vec![a]).await {
                             return (item, Err(err));
                         }
@@ -1020,14 +1027,15 @@ impl<'a> Engine<'a> {
             return Err(ExecError::Refused(format!("plan {} has destructive steps and no approval", p.id)));
         }
         self.store.save_plan(p).await?;
-        let run_id = crate::plan::new_id("r");
+        let created_at = Utc::now();
+        let run_id = crate::plan::new_id("r", created_at);
         let started = Instant::now();
         let row = RunRow {
             id: run_id.clone(),
             plan_id: p.id.clone(),
             status: RunStatus::Running,
             request: p.request.clone(),
-            created_at: Utc::now(),
+            created_at,
             finished_at: None,
             actor: opts.actor.clone(),
             owner_pid: Some(std::process::id() as i64),
@@ -1127,7 +1135,7 @@ impl<'a> Engine<'a> {
     /// configured channels. Recorded in the audit log. A message that cannot be delivered is
     /// recorded as `failed` in the outbox; it never fails the run.
     async fn notify(&self, ctx: &Ctx<'_>, delivery: &crate::notify::Delivery) -> Result<Option<Value>, ExecError> {
-        if !ctx.plan.steps.iter().any(|s| matches!(s.kind.as_str(), "notify-owners" | "transfer-ownership")) {
+        if !ctx.plan.steps.iter().any(|s| matches!(s.kind, StepKind::NotifyOwners | StepKind::TransferOwnership)) {
             return Ok(None);
         }
         if !self.store.outbox(Some(&ctx.run_id)).await?.is_empty() {
@@ -1363,7 +1371,8 @@ impl<'a> Engine<'a> {
         let live = read_for(ctx.client, &item.kind, &live_id, &ops, with_perm)
             .await
             .map_err(|e| ExecError::Refused(e.to_string()))?;
-        if step.kind == "stage-delete" && !live.exists && matches!(item.kind.as_str(), "workbook" | "datasource") {
+        if step.kind == StepKind::StageDelete && !live.exists && matches!(item.kind.as_str(), "workbook" | "datasource")
+        {
             return self.restore_deleted(ctx, step, item, before).await;
         }
         let mut to_undo = vec![];
@@ -1466,7 +1475,7 @@ impl<'a> Engine<'a> {
                 .await
                 .map_err(|e| ExecError::Refused(e.to_string()))?;
             if now.permissions.as_ref() != Some(b) {
-                let caps: Vec<tabflow_client::Capability> = b.iter().map(tabflow_client::Capability::from).collect();
+                let caps: Vec<tabflow_client::Capability> = b.iter().map(ops::to_client).collect();
                 if let Some(k) = tabflow_client::ContentKind::parse(&item.kind) {
                     ctx.client.set_permissions(k, &live_id, &caps).await?;
                 }
@@ -1503,7 +1512,7 @@ impl<'a> Engine<'a> {
         }
         let back_v = serde_json::to_value(&back).unwrap_or_default();
         if ok {
-            if step.kind == "stage-delete" {
+            if step.kind == StepKind::StageDelete {
                 self.store.remove_staged(&item.id, &ctx.run_id).await?;
             }
             let outcome = match detail.strip_prefix("recreated:") {

@@ -2,21 +2,22 @@
 //! the parallel executor with its write-ahead journal, rollback, crash resume, staged
 //! deletes, policy and the hash-chained audit log.
 //!
-//! The core is pure (plan types, fingerprint, validator, op classification); IO sits at the
-//! edges: the Tableau client ([`ops`]), the store ([`store`]) and the clock.
+//! The pure core (plan types, fingerprint, intents, step kinds, policy, validator, op
+//! classification) is the `tabflow-plan` crate, re-exported here as [`plan`], [`policy`] and
+//! [`validate`]; this crate adds the IO at the edges: the Tableau client ([`ops`]), the
+//! store ([`store`]) and the clock.
 
 pub mod approval;
 pub mod audit;
 pub mod executor;
 pub mod notify;
 pub mod ops;
-pub mod plan;
-pub mod policy;
 pub mod store;
-pub mod validate;
+
+pub use tabflow_plan::{plan, policy, validate};
 
 pub use executor::{Engine, Event, RunOptions, RunReport};
 pub use plan::{Change, Effect, Item, Plan, RollbackClass, Step};
 pub use policy::Policy;
 pub use store::{RunStatus, Store};
-pub use validate::{Facts, ValidatedPlan, validate};
+pub use validate::{Facts, ValidatedPlan};

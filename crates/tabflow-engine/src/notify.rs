@@ -34,7 +34,7 @@ use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::plan::Plan;
+use crate::plan::{Plan, StepKind};
 use crate::store::{Entry, OutboxRow, Phase, Store, StoreResult};
 use lettre::message::Mailbox;
 
@@ -200,7 +200,7 @@ pub fn messages(plan: &Plan, run_id: &str, journal: &[Entry]) -> Vec<Message> {
     let done = applied(plan, journal);
     let undo = format!("Undo: tabflow runs rollback {run_id}");
     let mut out = vec![];
-    for s in plan.steps.iter().filter(|s| s.kind == "notify-owners") {
+    for s in plan.steps.iter().filter(|s| s.kind == StepKind::NotifyOwners) {
         for r in s.details.get("recipients").and_then(Value::as_array).into_iter().flatten() {
             let projects: BTreeSet<&str> =
                 r.get("projects").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
@@ -224,7 +224,7 @@ pub fn messages(plan: &Plan, run_id: &str, journal: &[Entry]) -> Vec<Message> {
             ));
         }
     }
-    for s in plan.steps.iter().filter(|s| s.kind == "transfer-ownership") {
+    for s in plan.steps.iter().filter(|s| s.kind == StepKind::TransferOwnership) {
         let people: BTreeMap<&str, &Value> = s
             .details
             .get("people")

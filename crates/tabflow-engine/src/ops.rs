@@ -1,26 +1,22 @@
-//! The typed reading of a plan's changes, the live image of an item, and the calls that
-//! apply, check and undo each change.
-//!
-//! Every operation is a pair of states (before, after) of one field of one item. That one
-//! shape gives the executor its safety rules for free:
-//! - live == after → already applied (resume after a crash, or a lost response);
-//! - live == before → apply;
-//! - anything else → someone else changed it (drift): do not touch, report.
+//! The calls that read, apply, check and undo each operation against a Tableau site: the IO
+//! half of operations. The typed reading of a change ([`Op`]), the live image ([`Image`]) and
+//! the before/after/drift rule ([`classify`]) are pure and live in `tabflow_plan::ops`
+//! (re-exported here); this module talks to the site through the client and converts the
+//! core's [`Capability`] to and from the client's type at each call.
 //!
 //! Rollback is the same operation with before and after swapped — except a repoint, whose
 //! rollback republishes the file saved before it (the executor keeps it in the store).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tabflow_client::{
-    Capability, Client, ContentKind, DatasourceUpdate, FlowUpdate, Grantee, ProjectUpdate, WorkbookUpdate,
-};
+use tabflow_client::{Client, ContentKind, DatasourceUpdate, FlowUpdate, Grantee, ProjectUpdate, WorkbookUpdate};
 use tabflow_site::Mode;
 use tabflow_wire::ids::{DatasourceId, FlowId, GroupId, ProjectId, SubscriptionId, UserId, WorkbookId};
 
-use crate::plan::Change;
+pub use tabflow_plan::ops::{
+    Capability, DatasourceRef, GranteeRef, Image, Op, Rule, State, Target, capabilities, classify, rules,
+};
 
 /// What went wrong applying or reading an operation.
 #[derive(Debug, thiserror::Error)]
@@ -33,486 +29,36 @@ pub enum OpError {
     Missing(String),
 }
 
-pub type OpResult<T> = Result<T, OpError>;
-
-/// One permission rule as plans write it: a grantee and its capabilities.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
-pub struct Rule {
-    pub grantee: GranteeRef,
-    pub capabilities: BTreeMap<String, Mode>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
-pub struct GranteeRef {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-}
-
-/// Rules → the client's flat capability list.
-pub fn capabilities(rules: &[Rule]) -> Vec<Capability> {
-    let mut out = vec![];
-    for r in rules {
-        let g = if r.grantee.kind == "group" {
-            Grantee::Group(r.grantee.id.clone())
-        } else {
-            Grantee::User(r.grantee.id.clone())
-        };
-        for (name, mode) in &r.capabilities {
-            out.push(Capability { grantee: g.clone(), name: name.clone(), mode: *mode });
+impl From<tabflow_plan::ops::Error> for OpError {
+    fn from(e: tabflow_plan::ops::Error) -> Self {
+        match e {
+            tabflow_plan::ops::Error::Unsupported(what) => OpError::Unsupported(what),
+            other => OpError::Unsupported(other.to_string()),
         }
     }
-    out.sort();
-    out
 }
 
-/// The client's capability list → rules (grantee names left empty).
-pub fn rules(caps: &[Capability]) -> Vec<Rule> {
-    let mut by: BTreeMap<(String, String), BTreeMap<String, Mode>> = BTreeMap::new();
-    for c in caps {
-        by.entry((c.grantee.kind().to_string(), c.grantee.id().to_string()))
-            .or_default()
-            .insert(c.name.clone(), c.mode);
-    }
-    by.into_iter()
-        .map(|((kind, id), capabilities)| Rule { grantee: GranteeRef { kind, id, name: String::new() }, capabilities })
-        .collect()
+pub type OpResult<T> = Result<T, OpError>;
+
+/// The core's capability → the client's (what a permission call sends).
+pub fn to_client(c: &Capability) -> tabflow_client::Capability {
+    let grantee = if c.is_group() { Grantee::Group(c.grantee_id.clone()) } else { Grantee::User(c.grantee_id.clone()) };
+    tabflow_client::Capability { grantee, name: c.name.clone(), mode: c.mode }
 }
 
-/// The live state of an item, as far as tabflow changes or restores it. This is also the
-/// before-image the journal keeps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct Image {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-    pub exists: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<BTreeSet<String>>,
-    /// Explicit permission rules (read only when a change can affect them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub permissions: Option<Vec<Capability2>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub site_role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups: Option<BTreeSet<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_permissions: Option<String>,
-    /// Subscriptions that reference the item (content items) or belong to it (users).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subscriptions: Option<Vec<Value>>,
-    /// Content URLs of the published datasources a workbook's file points at (read only when
-    /// a repoint needs them: it costs a download).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub datasources: Option<BTreeSet<String>>,
-    /// A user's account details (what re-creating the account restores).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_setting: Option<String>,
-    /// A user's explicit grants, read before the account is deleted:
-    /// `[{"type", "id", "capabilities": {Name: Allow|Deny}}]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grants: Option<Vec<Value>>,
-    /// A user's favorites, read before the account is deleted: `[{"label", "type", "id"}]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub favorites: Option<Vec<Value>>,
-    /// What re-publishing a purged item from its saved file has to put back, read before a
-    /// staged delete: `{"description", "show_tabs" (workbooks), "certified",
-    /// "certification_note" (datasources), "views": [{"name", "permissions"}]` (workbooks with
-    /// tabs hidden, whose views carry their own permissions)}.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restore: Option<Value>,
-}
-
-/// A published datasource as a repoint names it: the id for people and the validator, the
-/// content URL the workbook file refers to, and the display name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DatasourceRef {
-    pub id: String,
-    pub content_url: String,
-    #[serde(default)]
-    pub name: String,
-}
-
-/// A capability in a serializable form (the client's type carries no serde).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
-pub struct Capability2 {
-    pub grantee_type: String,
-    pub grantee_id: String,
-    pub name: String,
-    pub mode: Mode,
-}
-
-impl From<&Capability> for Capability2 {
-    fn from(c: &Capability) -> Self {
-        Capability2 {
+/// The client's capabilities → the core's, sorted (images compare them in this order).
+pub fn from_client(caps: &[tabflow_client::Capability]) -> Vec<Capability> {
+    let mut out: Vec<Capability> = caps
+        .iter()
+        .map(|c| Capability {
             grantee_type: c.grantee.kind().into(),
             grantee_id: c.grantee.id().into(),
             name: c.name.clone(),
             mode: c.mode,
-        }
-    }
-}
-
-impl From<&Capability2> for Capability {
-    fn from(c: &Capability2) -> Self {
-        let g = if c.grantee_type == "group" {
-            Grantee::Group(c.grantee_id.clone())
-        } else {
-            Grantee::User(c.grantee_id.clone())
-        };
-        Capability { grantee: g, name: c.name.clone(), mode: c.mode }
-    }
-}
-
-fn caps2(c: &[Capability]) -> Vec<Capability2> {
-    let mut v: Vec<Capability2> = c.iter().map(Capability2::from).collect();
-    v.sort();
-    v
-}
-
-/// A typed change.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Op {
-    /// Move content (or a project: its parent) to another project.
-    Project {
-        before: Option<String>,
-        after: Target,
-    },
-    Owner {
-        before: String,
-        after: String,
-    },
-    Name {
-        before: String,
-        after: String,
-    },
-    /// Tags: the plan's full before and after sets. Only the difference is written, so tags
-    /// someone else adds meanwhile are left alone.
-    Tags {
-        before: BTreeSet<String>,
-        after: BTreeSet<String>,
-    },
-    Permissions {
-        before: Vec<Capability>,
-        after: Vec<Capability>,
-    },
-    ContentPermissions {
-        before: String,
-        after: String,
-    },
-    SiteRole {
-        before: String,
-        after: String,
-    },
-    /// Group membership of a user (group ids).
-    Groups {
-        before: BTreeSet<String>,
-        after: BTreeSet<String>,
-    },
-    /// A project that does not exist yet and is created by the step.
-    CreateProject {
-        name: String,
-        parent_id: Option<String>,
-        content_permissions: Option<String>,
-    },
-    /// A subscription that exists and is deleted (its description kept to re-create it).
-    DeleteSubscription {
-        subscription: Value,
-    },
-    /// A workbook's connection to a published datasource, moved to another one: download
-    /// the file, rewrite the `sqlproxy` connection, republish with overwrite.
-    Repoint {
-        before: DatasourceRef,
-        after: DatasourceRef,
-    },
-    /// A user account removed from the site (`DELETE /users/{id}?mapAssetsTo=…`) — never
-    /// while it owns content: the ownership is read again right before the call. `user` is the
-    /// plan's description of the account (`name`, `full_name`, `email`, `site_role`,
-    /// `grants_on`: resources with explicit grants). The undo re-creates the account (a new
-    /// id) with its details, subscriptions, explicit grants and favorites as read just before
-    /// the deletion.
-    DeleteUser {
-        user: Value,
-        map_assets_to: String,
-    },
-}
-
-/// Where a move goes: a known project, or the project another step of the plan creates.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Target {
-    Id(String),
-    CreatedBy { step: String, name: String },
-}
-
-fn set_of(v: &Value) -> OpResult<BTreeSet<String>> {
-    match v {
-        Value::Null => Ok(BTreeSet::new()),
-        Value::Array(a) => Ok(a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()),
-        _ => Err(OpError::Unsupported(format!("expected a list, got {v}"))),
-    }
-}
-
-fn ids_of(v: &Value) -> OpResult<BTreeSet<String>> {
-    match v {
-        Value::Null => Ok(BTreeSet::new()),
-        Value::Array(a) => Ok(a
-            .iter()
-            .filter_map(|x| x.get("id").and_then(Value::as_str).or_else(|| x.as_str()).map(str::to_string))
-            .collect()),
-        _ => Err(OpError::Unsupported(format!("expected a list of groups, got {v}"))),
-    }
-}
-
-fn str_of(v: &Value) -> String {
-    v.as_str().map(str::to_string).unwrap_or_default()
-}
-
-fn rules_of(v: &Value) -> OpResult<Vec<Capability>> {
-    let r: Vec<Rule> = serde_json::from_value(v.clone())
-        .map_err(|e| OpError::Unsupported(format!("permission rules are malformed: {e}")))?;
-    Ok(capabilities(&r))
-}
-
-impl Op {
-    /// Reads a plan change of an item of type `kind`.
-    pub fn from_change(kind: &str, c: &Change) -> OpResult<Op> {
-        let need = |x: &Option<String>, what: &str| {
-            x.clone().ok_or_else(|| OpError::Unsupported(format!("change of '{}' on {} lacks {what}", c.field, c.item)))
-        };
-        Ok(match (kind, c.field.as_str()) {
-            ("workbook" | "datasource" | "project" | "flow", "project") => Op::Project {
-                before: c.before_id.clone(),
-                after: match (&c.after_id, &c.after_ref) {
-                    (Some(id), _) => Target::Id(id.clone()),
-                    (None, Some(step)) => Target::CreatedBy { step: step.clone(), name: str_of(&c.after) },
-                    (None, None) => return Err(OpError::Unsupported(format!("move of {} has no target id", c.item))),
-                },
-            },
-            ("workbook" | "datasource" | "project" | "flow", "owner") => {
-                Op::Owner { before: need(&c.before_id, "before_id")?, after: need(&c.after_id, "after_id")? }
-            }
-            ("workbook" | "datasource" | "project", "name") => {
-                Op::Name { before: str_of(&c.before), after: str_of(&c.after) }
-            }
-            ("workbook" | "datasource" | "flow", "tags") => {
-                Op::Tags { before: set_of(&c.before)?, after: set_of(&c.after)? }
-            }
-            ("workbook" | "datasource" | "project" | "flow", "permissions") => {
-                Op::Permissions { before: rules_of(&c.before)?, after: rules_of(&c.after)? }
-            }
-            ("project", "content_permissions") => {
-                Op::ContentPermissions { before: str_of(&c.before), after: str_of(&c.after) }
-            }
-            ("project", "exists") if c.before.is_null() || c.before == Value::Bool(false) => Op::CreateProject {
-                name: c.after.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
-                parent_id: c.after.get("parent_id").and_then(Value::as_str).map(str::to_string),
-                content_permissions: c.after.get("content_permissions").and_then(Value::as_str).map(str::to_string),
-            },
-            ("user", "exists") if c.before.is_object() && c.after.is_null() => {
-                Op::DeleteUser { user: c.before.clone(), map_assets_to: need(&c.after_id, "after_id (mapAssetsTo)")? }
-            }
-            ("user", "site_role") => Op::SiteRole { before: str_of(&c.before), after: str_of(&c.after) },
-            ("user", "groups") => Op::Groups { before: ids_of(&c.before)?, after: ids_of(&c.after)? },
-            ("subscription", "exists") if !c.before.is_null() && c.after.is_null() => {
-                Op::DeleteSubscription { subscription: c.before.clone() }
-            }
-            ("workbook", "datasource") => {
-                let read = |v: &Value, what: &str| {
-                    serde_json::from_value::<DatasourceRef>(v.clone()).map_err(|e| {
-                        OpError::Unsupported(format!("the {what} datasource of {} is malformed: {e}", c.item))
-                    })
-                };
-                Op::Repoint { before: read(&c.before, "current")?, after: read(&c.after, "new")? }
-            }
-            (k, f) => return Err(OpError::Unsupported(format!("field '{f}' of a {k}"))),
         })
-    }
-
-    /// Whether reading the item's explicit permissions is needed to check or undo this op.
-    pub fn needs_permissions(&self) -> bool {
-        matches!(self, Op::Permissions { .. } | Op::ContentPermissions { .. })
-    }
-
-    /// Whether checking this op needs the workbook's file (its datasource references), and
-    /// undoing it the file saved before it.
-    pub fn needs_file(&self) -> bool {
-        matches!(self, Op::Repoint { .. })
-    }
-
-    /// Whether checking or undoing this op needs the account's details, subscriptions, grants
-    /// and favorites (read before a deletion).
-    pub fn needs_account(&self) -> bool {
-        matches!(self, Op::DeleteUser { .. })
-    }
-
-    /// The op with user ids replaced: after an undo re-created a deleted account, the earlier
-    /// steps' undos (owners, grants, group memberships) refer to its new id.
-    pub fn remap_users(&self, map: &HashMap<String, String>) -> Op {
-        if map.is_empty() {
-            return self.clone();
-        }
-        let id = |x: &String| map.get(x).cloned().unwrap_or_else(|| x.clone());
-        let caps = |v: &[Capability]| -> Vec<Capability> {
-            let mut out: Vec<Capability> = v
-                .iter()
-                .map(|c| match &c.grantee {
-                    Grantee::User(u) => Capability { grantee: Grantee::User(id(u)), ..c.clone() },
-                    Grantee::Group(_) => c.clone(),
-                })
-                .collect();
-            out.sort();
-            out
-        };
-        match self {
-            Op::Owner { before, after } => Op::Owner { before: id(before), after: id(after) },
-            Op::Permissions { before, after } => Op::Permissions { before: caps(before), after: caps(after) },
-            Op::DeleteSubscription { subscription } => {
-                let mut s = subscription.clone();
-                if let Some(u) = s.get("user_id").and_then(Value::as_str).and_then(|u| map.get(u)) {
-                    s["user_id"] = json!(u);
-                }
-                Op::DeleteSubscription { subscription: s }
-            }
-            other => other.clone(),
-        }
-    }
-
-    /// The same change, reversed (for compensation). `created` is the id a create produced.
-    pub fn inverse(&self, resolved_after: Option<&str>) -> Option<Op> {
-        Some(match self {
-            Op::Project { before, after } => Op::Project {
-                before: resolved_after.map(str::to_string).or(match after {
-                    Target::Id(id) => Some(id.clone()),
-                    Target::CreatedBy { .. } => None,
-                }),
-                after: Target::Id(before.clone()?),
-            },
-            Op::Owner { before, after } => Op::Owner { before: after.clone(), after: before.clone() },
-            Op::Name { before, after } => Op::Name { before: after.clone(), after: before.clone() },
-            Op::Tags { before, after } => Op::Tags { before: after.clone(), after: before.clone() },
-            Op::Permissions { before, after } => Op::Permissions { before: after.clone(), after: before.clone() },
-            Op::ContentPermissions { before, after } => {
-                Op::ContentPermissions { before: after.clone(), after: before.clone() }
-            }
-            Op::SiteRole { before, after } => Op::SiteRole { before: after.clone(), after: before.clone() },
-            Op::Groups { before, after } => Op::Groups { before: after.clone(), after: before.clone() },
-            Op::Repoint { before, after } => Op::Repoint { before: after.clone(), after: before.clone() },
-            Op::CreateProject { .. } | Op::DeleteSubscription { .. } | Op::DeleteUser { .. } => return None,
-        })
-    }
-}
-
-/// Where the live state of one op stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Before,
-    After,
-    /// Neither: someone else changed it.
-    Drifted,
-}
-
-/// Classifies the live image against an op. `target` is the resolved id of a move target.
-pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
-    let pick = |is_before: bool, is_after: bool| {
-        if is_after {
-            State::After
-        } else if is_before {
-            State::Before
-        } else {
-            State::Drifted
-        }
-    };
-    match op {
-        Op::CreateProject { .. } => {
-            if live.exists {
-                State::After
-            } else {
-                State::Before
-            }
-        }
-        Op::DeleteSubscription { .. } => {
-            if live.exists {
-                State::Before
-            } else {
-                State::After
-            }
-        }
-        Op::DeleteUser { .. } => {
-            if live.exists {
-                State::Before
-            } else {
-                State::After
-            }
-        }
-        _ if !live.exists => State::Drifted,
-        Op::Project { before, after } => {
-            let now = live.project_id.as_deref().or(live.parent_id.as_deref());
-            let after_id = match after {
-                Target::Id(id) => Some(id.as_str()),
-                Target::CreatedBy { .. } => target,
-            };
-            pick(now == before.as_deref(), after_id.is_some() && now == after_id)
-        }
-        Op::Owner { before, after } => {
-            let now = live.owner_id.as_deref();
-            pick(now == Some(before), now == Some(after))
-        }
-        Op::Name { before, after } => {
-            let now = live.name.as_deref();
-            pick(now == Some(before), now == Some(after))
-        }
-        Op::Tags { before, after } => {
-            let now = live.tags.clone().unwrap_or_default();
-            let added: Vec<&String> = after.difference(before).collect();
-            let removed: Vec<&String> = before.difference(after).collect();
-            let applied = added.iter().all(|t| now.contains(*t)) && removed.iter().all(|t| !now.contains(*t));
-            let untouched = added.iter().all(|t| !now.contains(*t)) && removed.iter().all(|t| now.contains(*t));
-            pick(untouched, applied)
-        }
-        Op::Permissions { before, after } => {
-            let now: BTreeSet<Capability> =
-                live.permissions.as_ref().map(|p| p.iter().map(Capability::from).collect()).unwrap_or_default();
-            let b: BTreeSet<Capability> = before.iter().cloned().collect();
-            let a: BTreeSet<Capability> = after.iter().cloned().collect();
-            pick(now == b, now == a)
-        }
-        Op::ContentPermissions { before, after } => {
-            let now = live.content_permissions.as_deref();
-            pick(now == Some(before), now == Some(after))
-        }
-        Op::SiteRole { before, after } => {
-            let now = live.site_role.as_deref();
-            pick(now == Some(before), now == Some(after))
-        }
-        Op::Groups { before, after } => {
-            let now = live.groups.clone().unwrap_or_default();
-            // Only the memberships this op changes are compared.
-            let changed: BTreeSet<&String> = before.symmetric_difference(after).collect();
-            let is = |set: &BTreeSet<String>| changed.iter().all(|g| now.contains(*g) == set.contains(*g));
-            pick(is(before), is(after))
-        }
-        Op::Repoint { before, after } => {
-            let now = live.datasources.clone().unwrap_or_default();
-            let uses_before = now.contains(&before.content_url);
-            pick(uses_before, !uses_before && now.contains(&after.content_url))
-        }
-    }
+        .collect();
+    out.sort();
+    out
 }
 
 fn content_kind(kind: &str) -> OpResult<ContentKind> {
@@ -571,7 +117,7 @@ pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions:
     }
     if with_permissions && matches!(kind, "workbook" | "datasource" | "project" | "flow") {
         let caps = client.permissions(content_kind(kind)?, id).await?;
-        img.permissions = Some(caps2(&caps));
+        img.permissions = Some(from_client(&caps));
     }
     Ok(img)
 }
@@ -673,7 +219,8 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
             }
         }
         Op::Permissions { after, .. } => {
-            client.set_permissions(content_kind(kind)?, id, after).await?;
+            let after: Vec<tabflow_client::Capability> = after.iter().map(to_client).collect();
+            client.set_permissions(content_kind(kind)?, id, &after).await?;
         }
         Op::ContentPermissions { after, .. } => {
             let u = ProjectUpdate { content_permissions: Some(after.clone()), ..Default::default() };
@@ -939,7 +486,7 @@ pub async fn fill_for_restore(
             if !show_tabs {
                 let caps = client.permissions(ContentKind::View, &id).await?;
                 if !caps.is_empty() {
-                    own.push(json!({"name": name, "permissions": caps2(&caps)}));
+                    own.push(json!({"name": name, "permissions": from_client(&caps)}));
                 }
             }
             views.insert(id, name);
@@ -1034,11 +581,11 @@ pub async fn restore_content(
             client.update_workbook(&WorkbookId::new(&id), &u).await?;
             for v in extra("views").and_then(Value::as_array).into_iter().flatten() {
                 let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
-                let caps: Vec<Capability2> =
+                let caps: Vec<Capability> =
                     serde_json::from_value(v.get("permissions").cloned().unwrap_or_default()).unwrap_or_default();
                 match views.get(name) {
                     Some(vid) => {
-                        let caps: Vec<Capability> = caps.iter().map(Capability::from).collect();
+                        let caps: Vec<tabflow_client::Capability> = caps.iter().map(to_client).collect();
                         client.set_permissions(ContentKind::View, vid, &caps).await?;
                     }
                     None => lost.push(format!("the permissions of the view '{name}': the file has no such view")),
@@ -1088,7 +635,7 @@ pub async fn restore_content(
         client.add_tags(kind, &id, &tags).await?;
     }
     if let Some(p) = &before.permissions {
-        let caps: Vec<Capability> = p.iter().map(Capability::from).collect();
+        let caps: Vec<tabflow_client::Capability> = p.iter().map(to_client).collect();
         client.set_permissions(kind, &id, &caps).await?;
     }
     // A retry must not subscribe anyone twice.
@@ -1202,85 +749,4 @@ pub fn subscription_value(s: &tabflow_wire::xml::Subscription) -> Value {
         "content": {"type": s.content.as_ref().map(|c| c.kind.to_lowercase()), "id": s.content.as_ref().map(|c| c.id.clone())},
         "schedule": s.schedule.as_ref().and_then(|x| x.name.clone().or(x.id.clone())),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn img() -> Image {
-        Image {
-            kind: "workbook".into(),
-            id: "w".into(),
-            exists: true,
-            project_id: Some("a".into()),
-            owner_id: Some("u1".into()),
-            tags: Some(["x".to_string()].into()),
-            ..Image::default()
-        }
-    }
-
-    #[test]
-    fn moves_classify_before_after_and_drift() {
-        let op = Op::Project { before: Some("a".into()), after: Target::Id("b".into()) };
-        assert_eq!(classify(&op, &img(), None), State::Before);
-        let moved = Image { project_id: Some("b".into()), ..img() };
-        assert_eq!(classify(&op, &moved, None), State::After);
-        let elsewhere = Image { project_id: Some("c".into()), ..img() };
-        assert_eq!(classify(&op, &elsewhere, None), State::Drifted);
-        let gone = Image { exists: false, ..img() };
-        assert_eq!(classify(&op, &gone, None), State::Drifted);
-        let created = Op::Project {
-            before: Some("a".into()),
-            after: Target::CreatedBy { step: "s1".into(), name: "Archive".into() },
-        };
-        assert_eq!(classify(&created, &moved, Some("b")), State::After);
-        assert_eq!(classify(&created, &img(), Some("b")), State::Before);
-    }
-
-    #[test]
-    fn tags_only_compare_what_the_op_changes() {
-        let op = Op::Tags { before: ["x".to_string()].into(), after: ["x".to_string(), "archived".to_string()].into() };
-        assert_eq!(classify(&op, &img(), None), State::Before);
-        // Someone else added an unrelated tag: still "before", and applying leaves theirs.
-        let other = Image { tags: Some(["x".to_string(), "mine".to_string()].into()), ..img() };
-        assert_eq!(classify(&op, &other, None), State::Before);
-        let done = Image { tags: Some(["x".to_string(), "archived".to_string()].into()), ..img() };
-        assert_eq!(classify(&op, &done, None), State::After);
-        let inv = op.inverse(None).unwrap();
-        assert_eq!(classify(&inv, &done, None), State::Before);
-    }
-
-    #[test]
-    fn flow_owner_and_project_changes_are_ops_and_names_are_not() {
-        let change = |field: &str| Change {
-            item: "f".into(),
-            field: field.into(),
-            before: Value::String("jsmith".into()),
-            after: Value::String("tbaker".into()),
-            before_id: Some("u1".into()),
-            after_id: Some("u2".into()),
-            after_ref: None,
-        };
-        let op = Op::from_change("flow", &change("owner")).unwrap();
-        assert_eq!(op, Op::Owner { before: "u1".into(), after: "u2".into() });
-        let live = Image { kind: "flow".into(), ..img() };
-        assert_eq!(classify(&op, &live, None), State::Before);
-        let moved = Image { owner_id: Some("u2".into()), ..live.clone() };
-        assert_eq!(classify(&op, &moved, None), State::After);
-        assert_eq!(classify(&op.inverse(None).unwrap(), &moved, None), State::Before);
-        assert!(matches!(Op::from_change("flow", &change("project")).unwrap(), Op::Project { .. }));
-        // The REST API cannot rename a flow.
-        assert!(Op::from_change("flow", &change("name")).is_err());
-    }
-
-    #[test]
-    fn inverse_of_a_move_to_a_created_project_uses_the_created_id() {
-        let op = Op::Project {
-            before: Some("a".into()),
-            after: Target::CreatedBy { step: "s1".into(), name: "Archive".into() },
-        };
-        let inv = op.inverse(Some("new")).unwrap();
-        assert_eq!(inv, Op::Project { before: Some("new".into()), after: Target::Id("a".into()) });
-    }
 }

@@ -2,7 +2,6 @@
 //! of tabflow's config file. The API key lives in [`ApiKey`], whose `Debug` and `Display`
 //! print `[redacted]`; it is only ever put into a request header.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -34,31 +33,10 @@ impl Provider {
     }
 }
 
-/// An API key. Never printed, never serialized, never part of a request body.
-#[derive(Clone)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> ApiKey {
-        ApiKey(key.into())
-    }
-    /// The key itself, for the one place that sets the request header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey([redacted])")
-    }
-}
-
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// The API key: `secrecy`'s [`SecretString`] (the one secret type of the workspace; the
+/// client's `Secret` wraps the same), read only through `expose_secret` where the request
+/// header is set. Its `Debug` prints `[REDACTED]`.
+pub type ApiKey = secrecy::SecretString;
 
 /// Where and how to ask the model.
 #[derive(Debug, Clone)]
@@ -130,8 +108,8 @@ impl Config {
             }
         };
         let api_key = match env("TABFLOW_LLM_API_KEY") {
-            Some(k) => Some(ApiKey::new(k)),
-            None => file.api_key_env.as_deref().and_then(env).map(ApiKey::new),
+            Some(k) => Some(ApiKey::from(k)),
+            None => file.api_key_env.as_deref().and_then(env).map(ApiKey::from),
         };
         let timeout_secs = match env("TABFLOW_LLM_TIMEOUT_SECS") {
             Some(t) => t.parse::<u64>().ok().filter(|t| *t > 0).ok_or_else(|| {
@@ -167,6 +145,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
@@ -182,7 +161,7 @@ mod tests {
         assert_eq!(c.endpoint(), "http://127.0.0.1:8080/v1/chat/completions");
         assert_eq!(c.model, "smollm2");
         assert!(!format!("{c:?}").contains("sk-very-secret"));
-        assert_eq!(c.api_key.as_ref().unwrap().to_string(), "[redacted]");
+        assert!(!format!("{c:?}").contains("k1"), "{c:?}");
 
         let c = Config::resolve(
             env(&[("MY_KEY", "k1")]),
@@ -190,7 +169,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.provider, c.endpoint().as_str()), (Provider::Anthropic, "https://api.anthropic.com/v1/messages"));
-        assert_eq!(c.api_key.unwrap().expose(), "k1");
+        assert_eq!(c.api_key.unwrap().expose_secret(), "k1");
     }
 
     #[test]

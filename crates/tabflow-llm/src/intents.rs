@@ -1,10 +1,12 @@
-//! The intent catalogue of DESIGN.md §5 as Rust types. The JSON Schema the model must follow
-//! is generated from these types ([`schema`]), so the schema, the validation and the
-//! conversion to the rule-based parser's [`tabflow_nl::Intent`] cannot drift apart.
+//! What the model must answer: the intents of the catalogue (DESIGN.md §5), whose Rust types
+//! are `tabflow_plan::Intent` — the same the rule-based parser returns and the planner reads.
+//! The JSON Schema the model must follow is generated from those types ([`schema`]), so the
+//! schema, the validation and what the planner receives cannot drift apart.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tabflow_plan::Intent;
 
 /// What the model answers: the request's intents, in the order the user gave them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -12,194 +14,7 @@ use serde_json::Value;
 pub struct Answer {
     /// The intents, in the order the user gave them; empty when the request asks for
     /// nothing in the catalogue.
-    pub intents: Vec<TypedIntent>,
-}
-
-/// One intent: its catalogue name and its parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "name", content = "params", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum TypedIntent {
-    /// Move workbooks nobody viewed for a while to an archive project.
-    ArchiveStaleContent(Archive),
-    /// Find duplicate or similar published datasources and merge them.
-    ConsolidateDatasources(ProjectOnly),
-    /// Hand over a departing user's content (and optionally remove their access).
-    OffboardUser(Offboard),
-    /// Review who can do what, optionally on a schedule.
-    AuditPermissions(AuditPermissions),
-    /// Change permissions (e.g. make the remaining content read-only).
-    UpdatePermissions(UpdatePermissions),
-    /// Tell owners about the changes.
-    NotifyOwners(Notify),
-    /// Repoint workbooks from one published datasource to another.
-    MigrateDatasource(Migrate),
-    /// Delete content (staged: quarantined first).
-    DeleteContent(Delete),
-    /// A simple read-only question about the site.
-    Query(Query),
-}
-
-/// `archive-stale-content` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Archive {
-    /// Project name as the user wrote it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-    /// Not viewed for this many days (e.g. "3 months" = 90).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub stale_days: Option<u32>,
-    /// Start of a date window, YYYY-MM-DD.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
-    /// End of a date window, YYYY-MM-DD (inclusive).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<String>,
-    /// Where to move the workbooks (default "Archive").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub archive_project: Option<String>,
-    /// Only content with one of these tags (lowercase).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-    /// What to archive: "workbooks" (default), "datasources" or "all".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
-}
-
-/// Parameters of intents that take only a project.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectOnly {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-}
-
-/// `offboard-user` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Offboard {
-    /// The person leaving, exactly as written ("John", "jdoe", an email).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Their team or group, when the request names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub team: Option<String>,
-    /// Who receives the content, when the request names someone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_owner: Option<String>,
-    /// True when the request also asks to remove the person's access.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remove_access: Option<bool>,
-}
-
-/// Schedules the planner understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    Daily,
-    Weekly,
-    Monthly,
-}
-
-/// `audit-permissions` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct AuditPermissions {
-    /// Only content with one of these tags (lowercase).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-    /// A recurring review.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schedule: Option<Schedule>,
-}
-
-/// How permissions change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    ReadOnly,
-    Locked,
-    Unlocked,
-    Restrict,
-    Revoke,
-    Grant,
-    ProjectDefault,
-}
-
-/// `update-permissions` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct UpdatePermissions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-    /// `remaining`, `all`, or a plural content type such as `workbooks`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<Mode>,
-    /// Only content with one of these tags (lowercase).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-}
-
-/// Who is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Audience {
-    ProjectOwners,
-    ContentOwners,
-}
-
-/// `notify-owners` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Notify {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audience: Option<Audience>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-}
-
-/// `migrate-datasource` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Migrate {
-    /// A datasource name, or `deprecated`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    /// Only workbooks in this project (and its sub-projects) are repointed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-}
-
-/// `delete-content` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Delete {
-    /// `workbook`, `datasource`, ...
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub stale_days: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-}
-
-/// `query` parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Query {
-    /// The question, as the user asked it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub question: Option<String>,
+    pub intents: Vec<Intent>,
 }
 
 /// The JSON Schema of [`Answer`] (2020-12, subschemas inlined).
@@ -225,7 +40,7 @@ pub fn validate(text: &str, schema: &Value) -> Result<Answer, Vec<String>> {
     let answer: Answer = serde_json::from_value(value).map_err(|e| vec![format!("the answer does not fit: {e}")])?;
     for (i, intent) in answer.intents.iter().enumerate() {
         let (since, until) = match intent {
-            TypedIntent::ArchiveStaleContent(a) => (a.since.as_deref(), a.until.as_deref()),
+            Intent::ArchiveStaleContent(a) => (a.since.as_deref(), a.until.as_deref()),
             _ => (None, None),
         };
         let mut parsed = vec![];
@@ -256,16 +71,6 @@ fn extract_json(text: &str) -> &str {
     }
 }
 
-impl TypedIntent {
-    /// The same intent as the rule-based parser gives it (absent parameters left out).
-    pub fn to_nl(&self) -> tabflow_nl::Intent {
-        let v = serde_json::to_value(self).unwrap_or(Value::Null);
-        let name = v.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-        let params = v.get("params").and_then(Value::as_object).cloned().unwrap_or_default();
-        tabflow_nl::Intent { name, params }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,8 +82,8 @@ mod tests {
         let ok = r#"{"intents": [{"name": "archive-stale-content", "params": {"project": "Finance", "stale_days": 90}},
                                  {"name": "notify-owners", "params": {"audience": "project-owners"}}]}"#;
         let a = validate(ok, &s).unwrap();
-        assert_eq!(a.intents[0].to_nl().params["stale_days"], json!(90));
-        assert_eq!(a.intents[1].to_nl().name, "notify-owners");
+        assert_eq!(a.intents[0].params_json()["stale_days"], json!(90));
+        assert_eq!(a.intents[1].name(), "notify-owners");
         let bad = r#"{"intents": [{"name": "delete-everything", "params": {}},
                                   {"name": "offboard-user", "params": {"user": "John", "endpoint": "/api/3.24/users"}},
                                   {"name": "archive-stale-content", "params": {"stale_days": "ninety"}},
@@ -297,6 +102,24 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e, vec!["/intents/0/params/until: \"Q2\" is not a date in YYYY-MM-DD form"]);
+    }
+
+    #[test]
+    fn schedules_are_a_frequency_or_a_cron_expression_as_the_parser_gives_them() {
+        let s = schema();
+        let answer = |schedule: &str| {
+            format!(
+                r#"{{"intents": [{{"name": "audit-permissions", "params": {{"tags": ["sensitive"], "schedule": "{schedule}"}}}}]}}"#
+            )
+        };
+        for ok in ["weekly", "0 0 * * 1"] {
+            let a = validate(&answer(ok), &s).unwrap();
+            assert_eq!(a.intents[0].params_json()["schedule"], json!(ok));
+        }
+        // Kept as written, like a name that does not ground: the planner checks it with croner
+        // and asks when it cannot run (`tabflow_workflows` permissions: schedule questions).
+        let a = validate(&answer("fortnightly"), &s).unwrap();
+        assert_eq!(a.intents[0].params_json()["schedule"], json!("fortnightly"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod intents;
 pub mod provider;
 pub mod schema;
 
+use secrecy::ExposeSecret;
 use serde_json::Value;
 
 pub use config::{ApiKey, Config, Provider};
@@ -67,7 +68,7 @@ pub enum Source {
 /// The intents of a request and how they were obtained.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub intents: Vec<tabflow_nl::Intent>,
+    pub intents: Vec<tabflow_plan::Intent>,
     /// From the rule-based parser when it answered; empty otherwise.
     pub not_understood: Vec<String>,
     pub source: Source,
@@ -114,7 +115,7 @@ impl Llm {
     /// (and of the API key) in the request are redacted before anything is sent.
     pub async fn interpret(&self, request: &str, today: chrono::NaiveDate, secrets: &[&str]) -> Outcome {
         let mut redacted = request.to_string();
-        let key = self.config.api_key.as_ref().map(ApiKey::expose);
+        let key = self.config.api_key.as_ref().map(ExposeSecret::expose_secret);
         for s in secrets.iter().copied().chain(key).filter(|s| s.len() >= 4) {
             redacted = redacted.replace(s, "[redacted]");
         }
@@ -135,7 +136,7 @@ impl Llm {
                         if attempt > 1 { " (second answer, after the first was invalid)" } else { "" }
                     ));
                     return Outcome {
-                        intents: answer.intents.iter().map(intents::TypedIntent::to_nl).collect(),
+                        intents: answer.intents,
                         not_understood: vec![],
                         source: Source::Llm { attempts: attempt },
                         notes,

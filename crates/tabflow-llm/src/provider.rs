@@ -2,6 +2,7 @@
 //! without the key, JSON body) and a response body becomes the model's text. [`send`] is the
 //! one place that adds the API key, as a header.
 
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::Error;
@@ -106,8 +107,8 @@ pub async fn send(http: &reqwest::Client, config: &Config, req: &Request) -> Res
     }
     if let Some(key) = &config.api_key {
         b = match config.provider {
-            Provider::OpenAi => b.bearer_auth(key.expose()),
-            Provider::Anthropic => b.header("x-api-key", key.expose()),
+            Provider::OpenAi => b.bearer_auth(key.expose_secret()),
+            Provider::Anthropic => b.header("x-api-key", key.expose_secret()),
         };
     }
     let response = b.send().await.map_err(|e| {
@@ -131,7 +132,7 @@ pub async fn send(http: &reqwest::Client, config: &Config, req: &Request) -> Res
     if !status.is_success() {
         let mut detail: String = text.chars().take(200).collect();
         if let Some(k) = &config.api_key {
-            detail = detail.replace(k.expose(), "[redacted]");
+            detail = detail.replace(k.expose_secret(), "[redacted]");
         }
         return Err(Error::Http { url: req.url.clone(), status: status.as_u16(), detail });
     }
@@ -159,7 +160,7 @@ mod tests {
             provider,
             url: "http://127.0.0.1:9".into(),
             model: "m".into(),
-            api_key: Some(ApiKey::new("sk-secret-1")),
+            api_key: Some(ApiKey::from("sk-secret-1")),
             timeout: Duration::from_secs(1),
         }
     }

@@ -10,20 +10,28 @@
 //!   ("Sarah Lee is leaving; give her workbooks to Tom Baker and remove her access").
 
 use serde_json::{Map, Value};
+use tabflow_plan::Intent;
 
-use crate::classify::{Analysis, Role, names, supported_keys};
-use crate::{Intent, Parsed};
+use crate::Parsed;
+use crate::classify::{Analysis, Role, names};
+
+/// An intent while clauses are still being merged into it: a catalogue name and its
+/// parameters so far. Each becomes a typed [`Intent`] at the end.
+struct Draft {
+    name: &'static str,
+    params: Map<String, Value>,
+}
 
 /// Intents whose `project` may come from the previous intent.
 const INHERITS_PROJECT: &[&str] =
     &[names::ARCHIVE, names::CONSOLIDATE, names::AUDIT, names::UPDATE, names::NOTIFY, names::DELETE];
 
 fn fill(target: &mut Map<String, Value>, source: &Map<String, Value>, name: &str) {
-    for key in supported_keys(name) {
-        if !target.contains_key(*key)
-            && let Some(v) = source.get(*key)
+    for key in Intent::keys(name) {
+        if !target.contains_key(key)
+            && let Some(v) = source.get(key)
         {
-            target.insert((*key).to_string(), v.clone());
+            target.insert(key.clone(), v.clone());
         }
     }
 }
@@ -35,7 +43,7 @@ fn conflicts(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
 /// Turns analyses into the parse result of `request`.
 pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
     resolve_roles(&mut analyses);
-    let mut intents: Vec<Intent> = Vec::new();
+    let mut intents: Vec<Draft> = Vec::new();
     let mut texts: Vec<String> = Vec::new();
     let mut not_understood = Vec::new();
     let mut scene: Option<Value> = None;
@@ -64,7 +72,7 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
             Role::Unknown => not_understood.push(a.text),
             Role::Question => {
                 feed = Some((a.params, true));
-                intents.push(Intent { name: names::QUERY.to_string(), params: Map::new() });
+                intents.push(Draft { name: names::QUERY, params: Map::new() });
                 texts.push(a.text);
             }
             Role::Intent(name) => {
@@ -74,13 +82,13 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
                 {
                     fill(&mut params, &selection, name);
                 }
-                let wants_project = supported_keys(name).contains(&"project");
+                let wants_project = Intent::keys(name).iter().any(|k| k == "project");
                 if wants_project && !params.contains_key("project") && !a.site_wide && !scene_site_wide {
                     if let Some(p) = &scene {
                         params.insert("project".into(), p.clone());
                     } else if INHERITS_PROJECT.contains(&name)
                         && let Some(prev) = intents.last()
-                        && INHERITS_PROJECT.contains(&prev.name.as_str())
+                        && INHERITS_PROJECT.contains(&prev.name)
                         && let Some(p) = prev.params.get("project")
                     {
                         params.insert("project".into(), p.clone());
@@ -108,14 +116,14 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
                     }
                     continue;
                 }
-                intents.push(Intent { name: name.to_string(), params });
+                intents.push(Draft { name, params });
                 texts.push(a.text);
             }
         }
     }
     let whole = request.trim();
     if intents.is_empty() && reports > 0 && not_understood.is_empty() {
-        intents.push(Intent { name: names::QUERY.to_string(), params: Map::new() });
+        intents.push(Draft { name: names::QUERY, params: Map::new() });
         texts.push(whole.to_string());
     }
     let single = intents.len() == 1;
@@ -125,10 +133,19 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
             intent.params.insert("question".into(), Value::String(question));
         }
     }
-    if intents.is_empty() {
+    let mut typed = Vec::with_capacity(intents.len());
+    for d in intents {
+        match Intent::from_parts(d.name, d.params) {
+            Ok(i) => typed.push(i),
+            // The rules only write catalogue keys with their types; should one ever write
+            // something else, it is reported, not guessed.
+            Err(e) => not_understood.push(e.to_string()),
+        }
+    }
+    if typed.is_empty() {
         not_understood = if whole.is_empty() { Vec::new() } else { vec![whole.to_string()] };
     }
-    Parsed { intents, not_understood }
+    Parsed { intents: typed, not_understood }
 }
 
 /// Decides what look-ups and scene-setting clauses are, given what follows them.

@@ -24,33 +24,14 @@ use crate::schedule::schedule;
 use crate::time::{Window, first_duration, iso, window};
 use crate::token::{Token, word_at};
 
-/// Intent names (DESIGN.md §5).
+/// Intent names: the catalogue's (`tabflow_plan::intent::names`), under the parser's short
+/// names. Which parameters each takes is `tabflow_plan::Intent::keys`.
 pub(crate) mod names {
-    pub(crate) const ARCHIVE: &str = "archive-stale-content";
-    pub(crate) const CONSOLIDATE: &str = "consolidate-datasources";
-    pub(crate) const OFFBOARD: &str = "offboard-user";
-    pub(crate) const AUDIT: &str = "audit-permissions";
-    pub(crate) const UPDATE: &str = "update-permissions";
-    pub(crate) const NOTIFY: &str = "notify-owners";
-    pub(crate) const MIGRATE: &str = "migrate-datasource";
-    pub(crate) const DELETE: &str = "delete-content";
-    pub(crate) const QUERY: &str = "query";
-}
-
-/// The parameter keys each intent takes.
-pub(crate) fn supported_keys(name: &str) -> &'static [&'static str] {
-    match name {
-        names::ARCHIVE => &["project", "stale_days", "since", "until", "archive_project", "content"],
-        names::CONSOLIDATE => &["project"],
-        names::OFFBOARD => &["user", "team", "new_owner", "remove_access"],
-        names::AUDIT => &["tags", "project", "schedule"],
-        names::UPDATE => &["project", "scope", "mode"],
-        names::NOTIFY => &["audience", "project"],
-        names::MIGRATE => &["from", "to", "project"],
-        names::DELETE => &["type", "project", "stale_days", "tags"],
-        names::QUERY => &["question"],
-        _ => &[],
-    }
+    pub(crate) use tabflow_plan::intent::names::{
+        ARCHIVE_STALE_CONTENT as ARCHIVE, AUDIT_PERMISSIONS as AUDIT, CONSOLIDATE_DATASOURCES as CONSOLIDATE,
+        DELETE_CONTENT as DELETE, MIGRATE_DATASOURCE as MIGRATE, NOTIFY_OWNERS as NOTIFY, OFFBOARD_USER as OFFBOARD,
+        QUERY, UPDATE_PERMISSIONS as UPDATE,
+    };
 }
 
 /// What a clause contributes.

@@ -11,11 +11,11 @@
 //!
 //! let today = NaiveDate::from_ymd_opt(2026, 8, 14).unwrap();
 //! let parsed = tabflow_nl::parse("Archive Finance workbooks not accessed in 90+ days, then tell the project owners", today);
-//! assert_eq!(parsed.intents[0].name, "archive-stale-content");
-//! assert_eq!(parsed.intents[0].params["project"], json!("Finance"));
-//! assert_eq!(parsed.intents[0].params["stale_days"], json!(90));
-//! assert_eq!(parsed.intents[1].name, "notify-owners");
-//! assert_eq!(parsed.intents[1].params["audience"], json!("project-owners"));
+//! assert_eq!(parsed.intents[0].name(), "archive-stale-content");
+//! assert_eq!(parsed.intents[0].params_json()["project"], json!("Finance"));
+//! assert_eq!(parsed.intents[0].params_json()["stale_days"], json!(90));
+//! assert_eq!(parsed.intents[1].name(), "notify-owners");
+//! assert_eq!(parsed.intents[1].params_json()["audience"], json!("project-owners"));
 //! assert!(parsed.not_understood.is_empty());
 //! ```
 //!
@@ -48,19 +48,10 @@ mod time;
 mod token;
 
 pub use schedule::check_cadence;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Serialize;
 
-/// One thing the user asked for: a name from the intent catalogue and its parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Intent {
-    /// `archive-stale-content`, `consolidate-datasources`, `offboard-user`,
-    /// `audit-permissions`, `update-permissions`, `notify-owners`, `migrate-datasource`,
-    /// `delete-content` or `query`.
-    pub name: String,
-    /// The parameters the request gives (DESIGN.md §5); absent ones are not present.
-    pub params: Map<String, Value>,
-}
+/// One thing the user asked for: the catalogue's typed intent (`tabflow_plan::Intent`).
+pub use tabflow_plan::Intent;
 
 /// The result of [`parse`].
 #[derive(Debug, Clone, PartialEq, Serialize)]

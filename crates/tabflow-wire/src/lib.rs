@@ -7,13 +7,13 @@
 //! - [`paging`], [`filter`], [`sort`], [`fields`]: list query parameters, parsed and rendered
 //!   in both the raw and the percent-encoded forms.
 //! - [`graphql`]: Metadata API request and response envelopes.
-//! - [`capability`]: permission capability names and site roles.
+//! - [`capability`]: permission capability names and site roles (defined in `tabflow-site`,
+//!   which the pure plan crate also reads; re-exported here for the client and the emulator).
 //! - [`twb`]: workbook files (`.twb`, and the `.twb` inside a `.twbx`): the published
 //!   datasources they point at, and repointing.
 //! - [`zip`]: zip archives as Tableau packages files (`.twbx`, `.tdsx`): read an entry, replace
 //!   one and copy the others untouched.
 
-pub mod capability;
 pub mod error;
 pub mod fields;
 pub mod filter;
@@ -26,6 +26,7 @@ pub mod xml;
 pub mod zip;
 
 pub use error::ApiError;
+pub use tabflow_site::capability;
 
 /// The namespace of every `tsResponse`.
 pub const NAMESPACE: &str = "http://tableau.com/api";

@@ -10,11 +10,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use tabflow_engine::plan::{Change, Effect, Intent, Item, RollbackClass, Step};
+use tabflow_plan::intent::{Consolidate, Migrate};
+use tabflow_plan::plan::{Change, Item, Step, StepKind};
 use tabflow_site::{Datasource, Workbook};
 
 use crate::ground::{self, Grounded, ground};
-use crate::{Builder, day, param_str};
+use crate::{Builder, day, text};
 
 /// Words that mark a copy rather than a different source ("Sales Orders (copy)", "_v2").
 const COPY_WORDS: &[&str] = &["copy", "v2", "v3", "new", "old", "backup", "bak", "duplicate", "dup"];
@@ -140,8 +141,8 @@ impl<'p, 'a> Builder<'p, 'a> {
     }
 
     /// The scope of a request: a project and its sub-projects, or the whole site.
-    fn datasource_scope(&mut self, intent: &Intent) -> Option<(Option<BTreeSet<String>>, String)> {
-        match param_str(intent, "project") {
+    fn datasource_scope(&mut self, project: Option<&str>) -> Option<(Option<BTreeSet<String>>, String)> {
+        match project {
             Some(name) => {
                 let p = self.ground_project(name)?;
                 let sub = self.subtree(&p.id);
@@ -223,31 +224,29 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let id = self.step_id();
         let (nw, ns, nt) = (items.len(), sources.len(), targets.len());
-        self.plan.steps.push(Step {
-            id: id.clone(),
-            kind: "repoint-workbooks".into(),
-            title: format!(
+        self.plan.steps.push(Step::new(
+            id.clone(),
+            StepKind::RepointWorkbooks,
+            format!(
                 "Repoint {nw} workbook{} from {ns} datasource{} to {nt} replacement{} (download, rewrite the connection, republish; the original files are kept)",
                 if nw == 1 { "" } else { "s" },
                 if ns == 1 { "" } else { "s" },
                 if nt == 1 { "" } else { "s" }
             ),
-            effect: Effect::Write,
-            depends_on: depends,
+            depends,
             items,
             changes,
-            rollback: RollbackClass::Snapshot,
-            details: json!({"moves": moves.iter().map(|m| json!({"from": m.from.name, "to": m.to.name, "why": m.why})).collect::<Vec<_>>()}),
-        });
+            json!({"moves": moves.iter().map(|m| json!({"from": m.from.name, "to": m.to.name, "why": m.why})).collect::<Vec<_>>()}),
+        ));
         id
     }
 
     // ---------------------------------------------------------------- consolidation
 
-    pub(crate) fn consolidate(&mut self, intent: &Intent) {
+    pub(crate) fn consolidate(&mut self, intent: &Consolidate) {
         let site = self.p.site;
-        let Some((scope, scope_label)) = self.datasource_scope(intent) else { return };
-        let archive_name = param_str(intent, "archive_project").unwrap_or("Archive").to_string();
+        let Some((scope, scope_label)) = self.datasource_scope(text(&intent.project)) else { return };
+        let archive_name = text(&intent.archive_project).unwrap_or("Archive").to_string();
         let archive =
             site.projects.iter().find(|p| p.parent_id.is_none() && p.name.eq_ignore_ascii_case(&archive_name));
         let candidates: Vec<&'a Datasource> = site
@@ -343,24 +342,22 @@ impl<'p, 'a> Builder<'p, 'a> {
         let n_ds: usize = groups.iter().map(Vec::len).sum();
         let (repoint, excluded, kept) = self.plan_moves(&moves);
         let find = self.step_id();
-        self.plan.steps.push(Step {
-            id: find.clone(),
-            kind: "find-duplicate-datasources".into(),
-            title: format!(
+        self.plan.steps.push(Step::new(
+            find.clone(),
+            StepKind::FindDuplicateDatasources,
+            format!(
                 "Consolidation opportunities for {n_ds} datasources in {scope_label} ({} groups, {} redundant)",
                 groups.len(),
                 moves.len()
             ),
-            effect: Effect::Read,
-            depends_on: vec![],
-            items: found_items,
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({
+            vec![],
+            found_items,
+            vec![],
+            json!({
                 "scanned": candidates.len(), "groups": group_details, "excluded": excluded,
                 "rule": "same connection (server, database, table or custom SQL), or the same name apart from copy words with 70 %+ of the fields in common",
             }),
-        });
+        ));
         if moves.is_empty() {
             self.plan.notes.push(format!(
                 "Nothing to do: no duplicate or similar published datasources in {scope_label} ({} scanned).",
@@ -420,17 +417,15 @@ impl<'p, 'a> Builder<'p, 'a> {
         let changes = self.move_and_tag(&items, &archive_name, dest_id.as_ref(), dest_ref.as_ref(), &tag, &dated);
         let n = items.len();
         let s = self.step_id();
-        self.plan.steps.push(Step {
-            id: s,
-            kind: "archive-datasources".into(),
-            title: format!("Move {n} redundant datasources to \"{archive_name}\" and tag them {tag}"),
-            effect: Effect::Destructive,
-            depends_on: depends,
+        self.plan.steps.push(Step::new(
+            s,
+            StepKind::ArchiveDatasources,
+            format!("Move {n} redundant datasources to \"{archive_name}\" and tag them {tag}"),
+            depends,
             items,
             changes,
-            rollback: RollbackClass::Exact,
-            details: Value::Null,
-        });
+            Value::Null,
+        ));
     }
 
     // ---------------------------------------------------------------- migration
@@ -499,10 +494,10 @@ impl<'p, 'a> Builder<'p, 'a> {
             .map(|(x, o)| (x, format!("certified, with {:.0} % of its fields", o * 100.0)))
     }
 
-    pub(crate) fn migrate(&mut self, intent: &Intent) {
+    pub(crate) fn migrate(&mut self, intent: &Migrate) {
         let site = self.p.site;
-        let Some((scope, scope_label)) = self.datasource_scope(intent) else { return };
-        let from = param_str(intent, "from").filter(|f| !f.eq_ignore_ascii_case("deprecated"));
+        let Some((scope, scope_label)) = self.datasource_scope(text(&intent.project)) else { return };
+        let from = text(&intent.from).filter(|f| !f.eq_ignore_ascii_case("deprecated"));
         let sources: Vec<(&'a Datasource, String)> = match from {
             Some(name) => match self.ground_datasource(name, "datasource to replace") {
                 Some(d) => vec![(d, is_deprecated(d).unwrap_or_else(|| "named in the request".into()))],
@@ -515,7 +510,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 .filter_map(|d| is_deprecated(d).map(|why| (d, why)))
                 .collect(),
         };
-        let named_to = match param_str(intent, "to") {
+        let named_to = match text(&intent.to) {
             Some(name) => match self.ground_datasource(name, "replacement") {
                 Some(d) => Some(d),
                 None => return,
@@ -556,26 +551,24 @@ impl<'p, 'a> Builder<'p, 'a> {
         let (repoint, excluded, _kept) = self.plan_moves(&moves);
         let find = self.step_id();
         let n_src = sources.len();
-        self.plan.steps.push(Step {
-            id: find.clone(),
-            kind: "find-deprecated-datasources".into(),
-            title: format!(
+        self.plan.steps.push(Step::new(
+            find.clone(),
+            StepKind::FindDeprecatedDatasources,
+            format!(
                 "Find deprecated datasources in {scope_label} and the workbooks using them: {n_src} datasource{}, {} workbooks to repoint, {} excluded",
                 if n_src == 1 { "" } else { "s" },
                 repoint.len(),
                 excluded.len()
             ),
-            effect: Effect::Read,
-            depends_on: vec![],
-            items: found,
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({
+            vec![],
+            found,
+            vec![],
+            json!({
                 "migrations": moves.iter().map(|m| json!({"from": m.from.name, "to": m.to.name, "why": m.why, "workbooks": self.workbooks_using(&m.from.id).len()})).collect::<Vec<_>>(),
                 "excluded": excluded,
                 "lineage": "workbooks' published datasources and used fields from the Metadata API",
             }),
-        });
+        ));
         if let [d] = no_replacement.as_slice() {
             self.ask(
                 format!("No replacement for the deprecated datasource '{}' was found (no note naming one, no certified datasource with the same connection or most of its fields). Which datasource replaces it?", d.name),
@@ -642,15 +635,11 @@ mod tests {
         name: &str,
         params: Value,
         answers: &[(&str, &str)],
-    ) -> tabflow_engine::plan::Plan {
-        let policy = tabflow_engine::policy::Policy::default();
+    ) -> tabflow_plan::plan::Plan {
+        let policy = tabflow_plan::policy::Policy::default();
         let p = crate::Planner {
             site,
-            site_ref: tabflow_engine::plan::SiteRef {
-                server: "demo".into(),
-                content_url: String::new(),
-                id: "s".into(),
-            },
+            site_ref: tabflow_plan::plan::SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
             policy: &policy,
             signed_in: "admin".into(),
             now: site.now,
@@ -659,7 +648,7 @@ mod tests {
             learned: Default::default(),
         };
         let params = params.as_object().cloned().unwrap_or_default();
-        crate::plan("test", vec![Intent { name: name.into(), params }], &p)
+        crate::plan("test", vec![tabflow_plan::Intent::from_parts(name, params).unwrap()], &p)
     }
 
     #[test]
@@ -673,8 +662,8 @@ mod tests {
             "{}",
             plan.steps[0].title
         );
-        let repoint = plan.steps.iter().find(|s| s.kind == "repoint-workbooks").unwrap();
-        let archive = plan.steps.iter().find(|s| s.kind == "archive-datasources").unwrap();
+        let repoint = plan.steps.iter().find(|s| s.kind == StepKind::RepointWorkbooks).unwrap();
+        let archive = plan.steps.iter().find(|s| s.kind == StepKind::ArchiveDatasources).unwrap();
         assert_eq!(archive.items.len(), 5);
         // Every workbook on a redundant datasource is repointed to a certified one.
         let redundant: BTreeSet<&str> = archive.items.iter().map(|i| i.id.as_str()).collect();
@@ -701,7 +690,7 @@ mod tests {
             &[("q1", "migrate-all")],
         );
         assert!(plan.questions.is_empty(), "{:?}", plan.questions);
-        let repoint = plan.steps.iter().find(|s| s.kind == "repoint-workbooks").unwrap();
+        let repoint = plan.steps.iter().find(|s| s.kind == StepKind::RepointWorkbooks).unwrap();
         assert_eq!(repoint.items.len(), 4);
         let excluded = plan.steps[0].details["excluded"].as_array().unwrap();
         assert_eq!(excluded.len(), 1);

@@ -18,8 +18,8 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use tabflow_engine::plan::{Effect, Plan, Question};
-use tabflow_engine::store::{LearningRow, NewLearning};
+use tabflow_plan::plan::{Effect, Plan, Question, StepKind};
+use tabflow_plan::record::{LearningRow, NewLearning};
 
 pub const ANSWER: &str = "answer";
 pub const OWNER: &str = "owner";
@@ -198,7 +198,7 @@ pub fn from_run(plan: &Plan, approved: Option<&BTreeSet<String>>) -> Vec<NewLear
     let teams: Vec<Value> = plan
         .steps
         .iter()
-        .filter(|s| s.kind == "inventory-user")
+        .filter(|s| s.kind == StepKind::InventoryUser)
         .flat_map(|s| s.details.get("groups").and_then(Value::as_array).cloned().unwrap_or_default())
         .collect();
     for step in plan.steps.iter().filter(|s| s.effect == Effect::Destructive) {
@@ -212,7 +212,7 @@ pub fn from_run(plan: &Plan, approved: Option<&BTreeSet<String>>) -> Vec<NewLear
                 });
                 continue;
             }
-            if step.kind != "transfer-ownership" {
+            if step.kind != StepKind::TransferOwnership {
                 continue;
             }
             let Some(change) = step.changes.iter().find(|c| c.item == it.id && c.field == "owner") else { continue };

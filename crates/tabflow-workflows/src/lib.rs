@@ -1,6 +1,6 @@
 //! Workflows: intents + a read of the site → an exact draft plan. The planner never writes;
 //! it grounds names against the site, lists the exact items with reasons, writes every change
-//! as before → after, and asks when it is not sure. The engine's validator then checks it.
+//! as before → after, and asks when it is not sure. The validator (`tabflow-plan`) then checks it.
 //!
 //! Implemented here: `archive-stale-content`, `delete-content` (staged), `offboard-user`,
 //! `audit-permissions` / `update-permissions` (revoking overly broad grants), and
@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
-use tabflow_engine::ops::{GranteeRef, Rule};
-use tabflow_engine::plan::{Change, Effect, Intent, Item, Plan, Question, RollbackClass, SiteRef, Step};
-use tabflow_engine::policy::Policy;
+use tabflow_plan::intent::{Archive, Delete, Notify, Offboard, Query};
+use tabflow_plan::ops::{GranteeRef, Rule};
+use tabflow_plan::plan::{Change, Intent, Item, Plan, Question, SiteRef, Step, StepKind};
+use tabflow_plan::policy::Policy;
 use tabflow_site::Site;
 
 use ground::{Grounded, ground};
@@ -42,20 +43,11 @@ pub struct Planner<'a> {
     pub learned: learn::Learned,
 }
 
-/// Capabilities too broad for everyone-groups on sensitive content.
-/// The intent catalogue (DESIGN.md §5): every name the planner plans.
-pub const INTENTS: &[&str] = &[
-    "archive-stale-content",
-    "consolidate-datasources",
-    "offboard-user",
-    "audit-permissions",
-    "update-permissions",
-    "notify-owners",
-    "migrate-datasource",
-    "delete-content",
-    "query",
-];
+/// The intent names the planner plans: the catalogue's, `tabflow_plan::Intent::NAMES` (the
+/// planner plans every intent of the typed catalogue).
+pub const INTENTS: &[&str] = Intent::NAMES;
 
+/// Capabilities too broad for everyone-groups on sensitive content.
 pub const DANGEROUS: &[&str] =
     &["Write", "Delete", "ChangePermissions", "ChangeHierarchy", "ExportXml", "SaveAs", "WebAuthoring", "Overwrite"];
 
@@ -73,27 +65,47 @@ struct Builder<'p, 'a> {
     moving_step: Option<String>,
 }
 
-fn param_str<'v>(i: &'v Intent, k: &str) -> Option<&'v str> {
-    i.params.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+/// A text parameter as the planner reads it: trimmed, and absent when empty.
+fn text(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn param_days(i: &Intent, k: &str) -> Option<i64> {
-    i.params.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
+/// What an archive or a (staged) delete selects: the parameters the two intents share.
+struct Stale<'i> {
+    project: Option<&'i str>,
+    stale_days: Option<u32>,
+    since: Option<&'i str>,
+    until: Option<&'i str>,
+    archive_project: Option<&'i str>,
+    tags: Vec<String>,
+    /// `workbooks` (default), `datasources` or `all`.
+    content: Option<&'i str>,
 }
 
-fn param_list(i: &Intent, k: &str) -> Vec<String> {
-    match i.params.get(k) {
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-        Some(Value::String(s)) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
-        _ => vec![],
+impl<'i> Stale<'i> {
+    fn archive(a: &'i Archive) -> Stale<'i> {
+        Stale {
+            project: text(&a.project),
+            stale_days: a.stale_days,
+            since: text(&a.since),
+            until: text(&a.until),
+            archive_project: text(&a.archive_project),
+            tags: a.tags.clone().unwrap_or_default(),
+            content: text(&a.content),
+        }
     }
-}
 
-fn param_bool(i: &Intent, k: &str) -> bool {
-    match i.params.get(k) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.as_str(), "true" | "yes" | "1"),
-        _ => false,
+    fn delete(d: &'i Delete) -> Stale<'i> {
+        Stale {
+            project: text(&d.project),
+            stale_days: d.stale_days,
+            since: None,
+            until: None,
+            archive_project: None,
+            tags: d.tags.clone().unwrap_or_default(),
+            // delete-content names the content `type` ("workbook", "datasource").
+            content: text(&d.content).or_else(|| text(&d.kind).filter(|t| t.starts_with("datasource"))),
+        }
     }
 }
 
@@ -347,18 +359,18 @@ impl<'p, 'a> Builder<'p, 'a> {
     // ---------------------------------------------------------------- archive / delete
 
     /// Finds stale workbooks and moves them to the archive (or quarantine) project.
-    fn stale_content(&mut self, intent: &Intent, delete: bool) {
+    fn stale_content(&mut self, intent: &Stale<'_>, delete: bool) {
         let site = self.p.site;
-        let stale_days = param_days(intent, "stale_days").unwrap_or(90).max(1);
-        let since = param_str(intent, "since").and_then(date);
-        let until = param_str(intent, "until").and_then(date);
+        let stale_days = i64::from(intent.stale_days.unwrap_or(90).max(1));
+        let since = intent.since.and_then(date);
+        let until = intent.until.and_then(date);
         let cutoff = since.unwrap_or(self.p.now - Duration::days(stale_days));
         let dest_name = if delete {
             self.p.policy.quarantine_project.clone()
         } else {
-            param_str(intent, "archive_project").unwrap_or("Archive").to_string()
+            intent.archive_project.unwrap_or("Archive").to_string()
         };
-        let (scope, scope_label): (Option<BTreeSet<String>>, String) = match param_str(intent, "project") {
+        let (scope, scope_label): (Option<BTreeSet<String>>, String) = match intent.project {
             Some(name) => match self.ground_project(name) {
                 Some(p) => {
                     let sub = self.subtree(&p.id);
@@ -374,17 +386,13 @@ impl<'p, 'a> Builder<'p, 'a> {
             None => (None, "the whole site".into()),
         };
         self.earlier_scope = Some(scope.clone());
-        let tags = param_list(intent, "tags");
+        let tags = intent.tags.clone();
         let dest = site.projects.iter().find(|p| p.parent_id.is_none() && p.name.eq_ignore_ascii_case(&dest_name));
         let mut candidates: Vec<Item> = vec![];
         let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut excluded: Vec<Value> = vec![];
         // Workbooks (default), datasources, or both.
-        // (delete-content names it `type`: "workbook", "datasource".)
-        let content = param_str(intent, "content")
-            .or_else(|| param_str(intent, "type").filter(|t| t.starts_with("datasource")))
-            .unwrap_or("workbooks")
-            .to_ascii_lowercase();
+        let content = intent.content.unwrap_or("workbooks").to_ascii_lowercase();
         let want_wb = !content.starts_with("datasource");
         let want_ds = content.starts_with("datasource") || content == "all";
         for w in site.workbooks.iter().filter(|_| want_wb) {
@@ -460,40 +468,36 @@ impl<'p, 'a> Builder<'p, 'a> {
         let scanned =
             site.workbooks.iter().filter(|w| scope.as_ref().is_none_or(|s| s.contains(&w.project_id))).count();
         if want_wb {
-            self.plan.steps.push(Step {
-                id: find.clone(),
-                kind: "find-stale-workbooks".into(),
-                title: format!("Find workbooks in {scope_label} {window}"),
-                effect: Effect::Read,
-                depends_on: vec![],
-                items: candidates.clone(),
-                changes: vec![],
-                rollback: RollbackClass::Exact,
-                details: json!({
+            self.plan.steps.push(Step::new(
+                find.clone(),
+                StepKind::FindStaleWorkbooks,
+                format!("Find workbooks in {scope_label} {window}"),
+                vec![],
+                candidates.clone(),
+                vec![],
+                json!({
                     "scanned": scanned, "candidates": candidates.len(), "never_viewed": never, "not_viewed_since": not_since,
                     "cutoff": day(cutoff), "usage_source": self.p.usage_source, "excluded": excluded,
                     "projects": scope.as_ref().map(|s| s.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()),
                 }),
-            });
+            ));
         }
         if want_ds {
             let ds_scanned =
                 site.datasources.iter().filter(|d| scope.as_ref().is_none_or(|s| s.contains(&d.project_id))).count();
             let id = if want_wb { self.step_id() } else { find.clone() };
-            self.plan.steps.push(Step {
+            self.plan.steps.push(Step::new(
                 id,
-                kind: "find-stale-datasources".into(),
-                title: format!("Find datasources in {scope_label} not accessed since {}", day(cutoff)),
-                effect: Effect::Read,
-                depends_on: vec![],
-                items: ds_candidates.clone(),
-                changes: vec![],
-                rollback: RollbackClass::Exact,
-                details: json!({
+                StepKind::FindStaleDatasources,
+                format!("Find datasources in {scope_label} not accessed since {}", day(cutoff)),
+                vec![],
+                ds_candidates.clone(),
+                vec![],
+                json!({
                     "scanned": ds_scanned, "candidates": ds_candidates.len(), "cutoff": day(cutoff),
                     "excluded": ds_excluded, "usage_source": self.p.usage_source,
                 }),
-            });
+            ));
         }
         if candidates.is_empty() && ds_candidates.is_empty() {
             let what = match (want_wb, want_ds) {
@@ -542,10 +546,10 @@ impl<'p, 'a> Builder<'p, 'a> {
         self.moving_step = Some(s.clone());
         let wb_step = s.clone();
         let ds_depends: Vec<String> = depends.iter().cloned().chain([wb_step]).collect();
-        self.plan.steps.push(Step {
-            id: s,
-            kind: if delete { "stage-delete".into() } else { "archive-workbooks".into() },
-            title: if delete {
+        self.plan.steps.push(Step::new(
+            s,
+            if delete { StepKind::StageDelete } else { StepKind::ArchiveWorkbooks },
+            if delete {
                 format!(
                     "Move {n} workbooks to \"{dest_name}\" (staged delete: real delete after {} days, backup kept)",
                     self.p.policy.grace_days
@@ -553,13 +557,11 @@ impl<'p, 'a> Builder<'p, 'a> {
             } else {
                 format!("Move {n} workbooks to \"{dest_name}\" and tag them {tag}")
             },
-            effect: Effect::Destructive,
-            depends_on: depends,
-            items: candidates,
+            depends,
+            candidates,
             changes,
-            rollback: RollbackClass::Exact,
-            details: Value::Null,
-        });
+            Value::Null,
+        ));
         if !ds_candidates.is_empty() {
             self.push_datasource_step(ds_candidates, ds_changes, ds_depends, delete, &dest_name, &tag);
         }
@@ -700,19 +702,13 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let create = self.step_id();
         let placeholder = format!("new-project:{name}");
-        self.plan.steps.push(Step {
-            id: create.clone(),
-            kind: "create-project".into(),
-            title: format!("Create the project \"{name}\" with locked permissions"),
-            effect: Effect::Write,
-            depends_on: vec![after.to_string()],
-            items: vec![Item {
-                kind: "project".into(),
-                id: placeholder.clone(),
-                name: name.to_string(),
-                ..Item::default()
-            }],
-            changes: vec![Change {
+        self.plan.steps.push(Step::new(
+            create.clone(),
+            StepKind::CreateProject,
+            format!("Create the project \"{name}\" with locked permissions"),
+            vec![after.to_string()],
+            vec![Item { kind: "project".into(), id: placeholder.clone(), name: name.to_string(), ..Item::default() }],
+            vec![Change {
                 item: placeholder,
                 field: "exists".into(),
                 before: Value::Null,
@@ -721,9 +717,8 @@ impl<'p, 'a> Builder<'p, 'a> {
                 after_id: None,
                 after_ref: None,
             }],
-            rollback: RollbackClass::Exact,
-            details: Value::Null,
-        });
+            Value::Null,
+        ));
         depends.push(create.clone());
         (None, Some(create))
     }
@@ -744,10 +739,10 @@ impl<'p, 'a> Builder<'p, 'a> {
         let s = self.step_id();
         self.moved_away.extend(items.iter().map(|c| c.id.clone()));
         self.moving_step = Some(s.clone());
-        self.plan.steps.push(Step {
-            id: s,
-            kind: if delete { "stage-delete".into() } else { "archive-datasources".into() },
-            title: if delete {
+        self.plan.steps.push(Step::new(
+            s,
+            if delete { StepKind::StageDelete } else { StepKind::ArchiveDatasources },
+            if delete {
                 format!(
                     "Move {n} datasources to \"{dest_name}\" (staged delete: real delete after {} days, backup kept)",
                     self.p.policy.grace_days
@@ -755,26 +750,24 @@ impl<'p, 'a> Builder<'p, 'a> {
             } else {
                 format!("Move {n} datasources to \"{dest_name}\" and tag them {tag}")
             },
-            effect: Effect::Destructive,
-            depends_on: depends,
+            depends,
             items,
             changes,
-            rollback: RollbackClass::Exact,
-            details: Value::Null,
-        });
+            Value::Null,
+        ));
     }
 
     // ---------------------------------------------------------------- offboarding
 
-    fn offboard(&mut self, intent: &Intent) {
+    fn offboard(&mut self, intent: &Offboard) {
         let site = self.p.site;
-        let Some(wanted) = param_str(intent, "user") else {
+        let Some(wanted) = text(&intent.user) else {
             self.ask("Whose content should be handed over? Give a name, username or email.".into(), vec![], None);
             return;
         };
-        let team = param_str(intent, "team");
+        let team = text(&intent.team);
         let Some(leaver) = self.ground_user(wanted, team, "person leaving") else { return };
-        let explicit_new = match param_str(intent, "new_owner") {
+        let explicit_new = match text(&intent.new_owner) {
             Some(n) => match self.ground_user(n, None, "new owner") {
                 Some(u) if u.id == leaver.id => {
                     self.ask(
@@ -1033,10 +1026,10 @@ impl<'p, 'a> Builder<'p, 'a> {
         let grants: Vec<&tabflow_site::PermissionRule> =
             site.permissions.iter().filter(|r| r.grantee.kind == "user" && r.grantee.id == leaver.id).collect();
         let find = self.step_id();
-        self.plan.steps.push(Step {
-            id: find.clone(),
-            kind: "inventory-user".into(),
-            title: format!(
+        self.plan.steps.push(Step::new(
+            find.clone(),
+            StepKind::InventoryUser,
+            format!(
                 "Inventory what {} ({}) owns: {} items, {} subscriptions, {} groups, {} explicit grants",
                 leaver.full_name,
                 leaver.name,
@@ -1045,17 +1038,10 @@ impl<'p, 'a> Builder<'p, 'a> {
                 teams.len(),
                 grants.len()
             ),
-            effect: Effect::Read,
-            depends_on: vec![],
-            items: vec![Item {
-                kind: "user".into(),
-                id: leaver.id.clone(),
-                name: leaver.name.clone(),
-                ..Item::default()
-            }],
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({
+            vec![],
+            vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }],
+            vec![],
+            json!({
                 "owned": inventory,
                 "subscriptions": subs,
                 "groups": teams.iter().map(|g| &g.name).collect::<Vec<_>>(),
@@ -1064,36 +1050,35 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "webhooks_owned": webhooks,
                 "explicit_grants": grants.len(),
             }),
-        });
+        ));
         let mut depends = vec![find.clone()];
         if !changes.is_empty() {
             let n = items.len();
             let s = self.step_id();
-            self.plan.steps.push(Step {
-                id: s.clone(),
-                kind: "transfer-ownership".into(),
-                title: format!("Transfer ownership of {n} items from {}", leaver.full_name),
-                effect: Effect::Destructive,
-                depends_on: vec![find.clone()],
-                items,
-                details: json!({
-                    "people": changes
-                        .iter()
-                        .filter_map(|c| c.after_id.as_deref())
-                        .chain([leaver.id.as_str()])
-                        .filter_map(|id| self.users.get(id))
-                        .map(|u| (u.id.clone(), json!({"id": u.id, "name": u.full_name, "email": u.email})))
-                        .collect::<serde_json::Map<String, Value>>(),
-                    "notify": "the new owners and the previous owner are told after the run (outbox; email and webhook when configured)",
-                }),
-                changes,
-                rollback: RollbackClass::Exact,
+            let details = json!({
+                "people": changes
+                    .iter()
+                    .filter_map(|c| c.after_id.as_deref())
+                    .chain([leaver.id.as_str()])
+                    .filter_map(|id| self.users.get(id))
+                    .map(|u| (u.id.clone(), json!({"id": u.id, "name": u.full_name, "email": u.email})))
+                    .collect::<serde_json::Map<String, Value>>(),
+                "notify": "the new owners and the previous owner are told after the run (outbox; email and webhook when configured)",
             });
+            self.plan.steps.push(Step::new(
+                s.clone(),
+                StepKind::TransferOwnership,
+                format!("Transfer ownership of {n} items from {}", leaver.full_name),
+                vec![find.clone()],
+                items,
+                changes,
+                details,
+            ));
             depends.push(s);
         }
         // Deleting the account (only when asked, and confirmed): Tableau cannot give a deleted
         // account back its id, so the careful default keeps it, Unlicensed.
-        let delete_asked = param_bool(intent, "delete_user");
+        let delete_asked = intent.delete_user.unwrap_or(false);
         let map_to = explicit_new.or(admin).filter(|u| u.id != leaver.id && licensed(u));
         let delete = delete_asked
             && {
@@ -1124,7 +1109,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             ));
         }
         let delete = delete && map_to.is_some();
-        if param_bool(intent, "remove_access") || delete_asked {
+        if intent.remove_access.unwrap_or(false) || delete_asked {
             let mut items =
                 vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }];
             let mut changes = vec![];
@@ -1193,26 +1178,24 @@ impl<'p, 'a> Builder<'p, 'a> {
                 let s = self.step_id();
                 let after = depends.clone();
                 depends.push(s.clone());
-                self.plan.steps.push(Step {
-                    id: s,
-                    kind: "remove-access".into(),
-                    title: format!(
+                self.plan.steps.push(Step::new(
+                    s,
+                    StepKind::RemoveAccess,
+                    format!(
                         "Remove {}'s access: leave {} groups, revoke {} explicit grants, set the site role to Unlicensed",
                         leaver.full_name,
                         teams.len(),
                         grants.len()
                     ),
-                    effect: Effect::Destructive,
-                    depends_on: after,
+                    after,
                     items,
                     changes,
-                    rollback: RollbackClass::Exact,
-                    details: json!({"note": if delete {
+                    json!({"note": if delete {
                         "the account is deleted by the next step, once it owns nothing"
                     } else {
                         "the user is not deleted: Tableau refuses to delete a user who owns content, and an Unlicensed user keeps the history"
                     }}),
-                });
+                ));
             }
         }
         if let (true, Some(to)) = (delete, map_to) {
@@ -1224,16 +1207,15 @@ impl<'p, 'a> Builder<'p, 'a> {
                 .map(|(kind, id)| json!({"type": kind, "id": id}))
                 .collect();
             let s = self.step_id();
-            self.plan.steps.push(Step {
-                id: s,
-                kind: "delete-user".into(),
-                title: format!(
+            self.plan.steps.push(Step::new(
+                s,
+                StepKind::DeleteUser,
+                format!(
                     "Delete the account {} ({}) once it owns nothing; anything still found goes to {} (mapAssetsTo)",
                     leaver.full_name, leaver.name, to.full_name
                 ),
-                effect: Effect::Destructive,
-                depends_on: depends.clone(),
-                items: vec![Item {
+                depends.clone(),
+                vec![Item {
                     kind: "user".into(),
                     id: leaver.id.clone(),
                     name: leaver.name.clone(),
@@ -1241,7 +1223,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                     reason: Some(format!("left the organisation; content handed over to {}", to.full_name)),
                     ..Item::default()
                 }],
-                changes: vec![Change {
+                vec![Change {
                     item: leaver.id.clone(),
                     field: "exists".into(),
                     before: json!({
@@ -1256,22 +1238,21 @@ impl<'p, 'a> Builder<'p, 'a> {
                     after_id: Some(to.id.clone()),
                     after_ref: None,
                 }],
-                rollback: RollbackClass::Lossy,
-                details: json!({
+                json!({
                     "map_assets_to": {"id": to.id, "name": to.full_name},
                     "undo_restores": ["the account (new id)", "full name, email, site role, authentication", "group memberships", "explicit grants", "subscriptions", "favorites"],
                     "undo_cannot_restore": ["the account's id (LUID)", "sign-in history and usage attribution", "personal access tokens", "custom views", "data alerts and webhooks (they stay with the mapAssetsTo owner)"],
                 }),
-            });
+            ));
         }
     }
 
     // ---------------------------------------------------------------- permissions
 
-    fn notify(&mut self, intent: &Intent) {
+    fn notify(&mut self, intent: &Notify) {
         let site = self.p.site;
-        let content_owners = intent.params.get("audience").and_then(Value::as_str) == Some("content-owners");
-        if let Some(name) = param_str(intent, "project")
+        let content_owners = intent.audience == Some(tabflow_plan::intent::Audience::ContentOwners);
+        if let Some(name) = text(&intent.project)
             && self.ground_project(name).is_none()
         {
             return;
@@ -1314,21 +1295,19 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let depends: Vec<String> = self.plan.steps.iter().filter(|s| s.is_write()).map(|s| s.id.clone()).collect();
         let s = self.step_id();
-        self.plan.steps.push(Step {
-            id: s,
-            kind: "notify-owners".into(),
-            title: format!(
+        self.plan.steps.push(Step::new(
+            s,
+            StepKind::NotifyOwners,
+            format!(
                 "Tell {} {} what changed, after the run (outbox; email and webhook when configured)",
                 recipients.len(),
                 if content_owners { "content owners" } else { "project owners" }
             ),
-            effect: Effect::Read,
-            depends_on: depends,
+            depends,
             items,
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({"recipients": recipients, "audience": if content_owners { "content-owners" } else { "project-owners" }}),
-        });
+            vec![],
+            json!({"recipients": recipients, "audience": if content_owners { "content-owners" } else { "project-owners" }}),
+        ));
     }
 }
 
@@ -1336,8 +1315,8 @@ impl Builder<'_, '_> {
     /// A Phase-1 question: answered from the site read in a `read` step (`answer-query`,
     /// the answer in `details`); a name that is ambiguous or unknown becomes a question whose
     /// answer replaces the name; a question it cannot understand says so with examples.
-    fn query(&mut self, intent: &Intent, request: &str) {
-        let mut question = param_str(intent, "question").unwrap_or(request).to_string();
+    fn query(&mut self, intent: &Query, request: &str) {
+        let mut question = text(&intent.question).unwrap_or(request).to_string();
         let mut result = query::answer(self.p.site, &question);
         // At most a few names per question are asked about, one after the other.
         for _ in 0..3 {
@@ -1355,17 +1334,15 @@ impl Builder<'_, '_> {
             Ok(a) => {
                 let id = self.step_id();
                 self.plan.notes.extend(a.notes.iter().cloned());
-                self.plan.steps.push(Step {
+                self.plan.steps.push(Step::new(
                     id,
-                    kind: "answer-query".into(),
-                    title: a.summary.clone(),
-                    effect: Effect::Read,
-                    depends_on: vec![],
-                    items: vec![],
-                    changes: vec![],
-                    rollback: RollbackClass::Exact,
-                    details: serde_json::to_value(&a).unwrap_or(Value::Null),
-                });
+                    StepKind::AnswerQuery,
+                    a.summary.clone(),
+                    vec![],
+                    vec![],
+                    vec![],
+                    serde_json::to_value(&a).unwrap_or(Value::Null),
+                ));
             }
             Err(e) => {
                 self.ask(query::explain(&e), query::choices(&e), None);
@@ -1378,7 +1355,7 @@ impl Builder<'_, '_> {
 pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
     let mut b = Builder {
         p,
-        plan: Plan::draft(request, p.site_ref.clone(), intents.clone()),
+        plan: Plan::draft(request, p.site_ref.clone(), intents.clone(), p.now),
         next_step: 0,
         next_q: 0,
         users: p.site.users.iter().map(|u| (u.id.as_str(), u)).collect(),
@@ -1396,24 +1373,16 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
         );
     }
     for i in &intents {
-        match i.name.as_str() {
-            "archive-stale-content" => b.stale_content(i, false),
-            "delete-content" => b.stale_content(i, true),
-            "offboard-user" => b.offboard(i),
-            "audit-permissions" => b.permissions(i, false),
-            "update-permissions" => b.permissions(i, true),
-            "notify-owners" => b.notify(i),
-            "consolidate-datasources" => b.consolidate(i),
-            "migrate-datasource" => b.migrate(i),
-            "query" => b.query(i, request),
-            other => {
-                b.plan.notes.push(format!("'{other}' is not an intent tabflow knows; no step was planned for it."));
-                b.ask(
-                    format!("'{other}' is not an intent tabflow knows. Continue with the rest of the plan, or cancel?"),
-                    vec!["continue".into(), "cancel".into()],
-                    Some("cancel"),
-                );
-            }
+        match i {
+            Intent::ArchiveStaleContent(a) => b.stale_content(&Stale::archive(a), false),
+            Intent::DeleteContent(d) => b.stale_content(&Stale::delete(d), true),
+            Intent::OffboardUser(o) => b.offboard(o),
+            Intent::AuditPermissions(a) => b.permissions(&permissions::Request::audit(a), false),
+            Intent::UpdatePermissions(u) => b.permissions(&permissions::Request::update(u), true),
+            Intent::NotifyOwners(n) => b.notify(n),
+            Intent::ConsolidateDatasources(c) => b.consolidate(c),
+            Intent::MigrateDatasource(m) => b.migrate(m),
+            Intent::Query(q) => b.query(q, request),
         }
     }
     learn::mark_removed(&mut b.plan, &p.learned);
@@ -1442,7 +1411,7 @@ mod offboard_tests {
             learned: Default::default(),
         };
         let params = params.as_object().cloned().unwrap_or_default();
-        plan("offboard", vec![Intent { name: "offboard-user".into(), params }], &p)
+        plan("offboard", vec![Intent::from_parts("offboard-user", params).unwrap()], &p)
     }
 
     #[test]
@@ -1455,41 +1424,41 @@ mod offboard_tests {
         assert_eq!(q.choices, vec!["delete", "unlicense"]);
         assert_eq!(q.default.as_deref(), Some("unlicense"));
         assert!(q.text.contains("new id"), "{}", q.text);
-        assert!(!asked.steps.iter().any(|s| s.kind == "delete-user"));
-        assert!(asked.steps.iter().any(|s| s.kind == "remove-access"), "deleting implies removing access");
+        assert!(!asked.steps.iter().any(|s| s.kind == StepKind::DeleteUser));
+        assert!(asked.steps.iter().any(|s| s.kind == StepKind::RemoveAccess), "deleting implies removing access");
         let kept = plan_answered(&site, params.clone(), &[("q1", "unlicense")]);
-        assert!(!kept.steps.iter().any(|s| s.kind == "delete-user"));
+        assert!(!kept.steps.iter().any(|s| s.kind == StepKind::DeleteUser));
 
         let plan = plan_answered(&site, params, &[("q1", "delete")]);
         let del = plan.steps.last().unwrap();
-        assert_eq!(del.kind, "delete-user");
-        assert_eq!(del.rollback, RollbackClass::Lossy);
+        assert_eq!(del.kind, StepKind::DeleteUser);
+        assert_eq!(del.rollback, tabflow_plan::RollbackClass::Lossy);
         let tom = site.users.iter().find(|u| u.full_name == "Tom Baker").unwrap();
         assert_eq!(del.changes[0].after_id.as_deref(), Some(tom.id.as_str()), "mapAssetsTo is the new owner");
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
-        let access = plan.steps.iter().find(|s| s.kind == "remove-access").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
+        let access = plan.steps.iter().find(|s| s.kind == StepKind::RemoveAccess).unwrap();
         assert!(del.depends_on.contains(&transfer.id) && del.depends_on.contains(&access.id), "{:?}", del.depends_on);
         assert!(!access.depends_on.contains(&access.id));
         let admin = site.users.iter().find(|u| u.name == "admin").unwrap();
-        let facts = tabflow_engine::validate::Facts::from_site(&site, &admin.name);
+        let facts = tabflow_plan::validate::Facts::from_site(&site, &admin.name);
         let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
-        let ok = tabflow_engine::validate::validate(plan.clone(), &facts, &policy).map(|v| v.into_plan());
+        let ok = tabflow_plan::validate::validate(plan.clone(), &facts, &policy).map(|v| v.into_plan());
         assert!(ok.as_ref().is_ok_and(|p| p.validation.ok), "{:?}", ok.map(|p| p.validation.findings));
 
         // A plan whose hand-over misses one item is refused, naming it.
         let mut short = plan.clone();
-        let t = short.steps.iter_mut().find(|s| s.kind == "transfer-ownership").unwrap();
+        let t = short.steps.iter_mut().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         let kept_back = t.changes.pop().unwrap().item;
         t.items.retain(|i| i.id != kept_back);
         short.seal();
-        let refused = tabflow_engine::validate::validate(short, &facts, &policy).map(|v| v.into_plan());
+        let refused = tabflow_plan::validate::validate(short, &facts, &policy).map(|v| v.into_plan());
         let findings = match refused {
             Ok(p) => p.validation.findings,
             Err(p) => p.validation.findings,
         };
         let err = findings
             .iter()
-            .find(|f| f.level == tabflow_engine::plan::Level::Error && f.message.contains("still own"))
+            .find(|f| f.level == tabflow_plan::plan::Level::Error && f.message.contains("still own"))
             .expect("refused");
         assert_eq!(err.items, vec![kept_back]);
     }
@@ -1517,14 +1486,14 @@ mod offboard_tests {
             recipients: vec![leaver.clone()],
         });
         let plan = plan_for(&site, json!({"user": "jsmith", "new_owner": "tbaker"}));
-        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let inv = plan.steps.iter().find(|s| s.kind == StepKind::InventoryUser).unwrap();
         let owned_alerts = site.data_alerts.iter().filter(|a| a.owner_id == leaver).count();
         assert_eq!(inv.details["data_alerts_owned"].as_array().unwrap().len(), owned_alerts);
         assert!(inv.details["webhooks_owned"].as_array().unwrap().iter().any(|h| h["id"] == "hook-1"));
         assert!(plan.notes.iter().any(|n| n.contains("cannot change their owner")), "{:?}", plan.notes);
 
         // The most viewed + most subscribed workbook comes first (computed here from the site).
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         let score = |w: &tabflow_site::Workbook| {
             let views: u64 = w.views.iter().map(|v| v.total_views).sum();
             let ids: BTreeSet<&str> = w.views.iter().map(|v| v.id.as_str()).chain([w.id.as_str()]).collect();
@@ -1562,11 +1531,11 @@ mod offboard_tests {
         // A Creator as the new owner: the flow is inventoried and transferred, ranked last
         // among items of equal (zero) importance: flows have no usage data.
         let plan = plan_for(&site, json!({"user": "jsmith", "new_owner": "tbaker"}));
-        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let inv = plan.steps.iter().find(|s| s.kind == StepKind::InventoryUser).unwrap();
         assert!(inv.title.contains(&format!("owns: {owned} items")), "{}", inv.title);
         let listed = inv.details["owned"].as_array().unwrap().iter().find(|x| x["id"] == flow.id.as_str()).unwrap();
         assert_eq!((listed["type"].as_str(), listed["transfer"].as_str()), (Some("flow"), Some("tbaker")));
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         let at = transfer.items.iter().position(|i| i.id == flow.id).expect("the flow is transferred");
         assert_eq!(transfer.items[at].kind, "flow");
         assert!(transfer.items[at + 1..].iter().all(|i| i.kind == "flow"), "flows rank after equal content");
@@ -1576,19 +1545,19 @@ mod offboard_tests {
 
         // An Explorer as the new owner: the rest goes to them, the flow stays and the plan says why.
         let plan = plan_for(&site, json!({"user": "jsmith", "new_owner": "jdoe"}));
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         assert!(!transfer.items.iter().any(|i| i.kind == "flow"), "no transfer Tableau would refuse");
         assert!(transfer.changes.iter().all(|c| c.item != flow.id));
         assert!(transfer.items.iter().any(|i| i.kind == "workbook"), "the other content still moves");
         let note = plan.notes.iter().find(|n| n.contains("flows not transferred")).expect("a note says why");
         assert!(note.contains(&flow.name) && note.contains("Creator license") && note.contains("Explorer"), "{note}");
-        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let inv = plan.steps.iter().find(|s| s.kind == StepKind::InventoryUser).unwrap();
         let listed = inv.details["owned"].as_array().unwrap().iter().find(|x| x["id"] == flow.id.as_str()).unwrap();
         assert!(listed["transfer"].as_str().unwrap().starts_with("not transferred"), "{listed}");
 
         // No owner named: the suggestion for a flow is always someone who may own one.
         let plan = plan_for(&site, json!({"user": "jsmith"}));
-        let transfer = plan.steps.iter().find(|s| s.kind == "transfer-ownership").unwrap();
+        let transfer = plan.steps.iter().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         let c = transfer.changes_of(&flow.id).next().expect("the flow gets a suggested owner");
         let to = site.users.iter().find(|u| Some(u.id.as_str()) == c.after_id.as_deref()).unwrap();
         assert!(tabflow_wire::capability::can_own_flows(&to.site_role), "{} is {}", to.name, to.site_role);
@@ -1604,9 +1573,9 @@ mod offboard_tests {
         idle.email = "newhire@example.com".into();
         site.users.push(idle);
         let plan = plan_for(&site, json!({"user": "newhire"}));
-        let inv = plan.steps.iter().find(|s| s.kind == "inventory-user").unwrap();
+        let inv = plan.steps.iter().find(|s| s.kind == StepKind::InventoryUser).unwrap();
         assert!(inv.title.contains("0 items"), "{}", inv.title);
-        assert!(!plan.steps.iter().any(|s| s.kind == "transfer-ownership"), "{:?}", plan.steps);
+        assert!(!plan.steps.iter().any(|s| s.kind == StepKind::TransferOwnership), "{:?}", plan.steps);
         assert!(plan.questions.is_empty(), "{:?}", plan.questions);
     }
 }
@@ -1629,9 +1598,9 @@ mod stale_datasource_tests {
             usage_source: "test".into(),
             learned: Default::default(),
         };
-        let intent = |content: &str| Intent {
-            name: "archive-stale-content".into(),
-            params: json!({"content": content, "stale_days": 30}).as_object().cloned().unwrap(),
+        let intent = |content: &str| {
+            let params = json!({"content": content, "stale_days": 30}).as_object().cloned().unwrap();
+            Intent::from_parts("archive-stale-content", params).unwrap()
         };
         let plan = plan("archive", vec![intent("datasources")], &p);
         let cutoff = site.now - Duration::days(30);
@@ -1650,10 +1619,10 @@ mod stale_datasource_tests {
             .filter(|d| !site.workbooks.iter().any(|w| w.datasource_ids.contains(&d.id)))
             .map(|d| d.id.as_str())
             .collect();
-        let step = plan.steps.iter().find(|s| s.kind == "archive-datasources");
+        let step = plan.steps.iter().find(|s| s.kind == StepKind::ArchiveDatasources);
         let got: BTreeSet<&str> = step.map(|s| s.items.iter().map(|i| i.id.as_str()).collect()).unwrap_or_default();
         assert_eq!(got, expected);
-        assert!(!plan.steps.iter().any(|s| s.kind == "archive-workbooks"), "workbooks were not asked for");
+        assert!(!plan.steps.iter().any(|s| s.kind == StepKind::ArchiveWorkbooks), "workbooks were not asked for");
         // Each planned datasource moves to the archive and is tagged.
         if let Some(s) = step {
             for i in &s.items {
@@ -1663,8 +1632,8 @@ mod stale_datasource_tests {
         }
         // "all": a datasource whose only workbooks are archived too may go along.
         let both = plan_fn(&p, intent("all"));
-        let wb_step = both.steps.iter().find(|s| s.kind == "archive-workbooks").unwrap();
-        if let Some(ds) = both.steps.iter().find(|s| s.kind == "archive-datasources") {
+        let wb_step = both.steps.iter().find(|s| s.kind == StepKind::ArchiveWorkbooks).unwrap();
+        if let Some(ds) = both.steps.iter().find(|s| s.kind == StepKind::ArchiveDatasources) {
             assert!(ds.depends_on.contains(&wb_step.id), "datasources move after their workbooks");
         }
     }

@@ -23,12 +23,48 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use tabflow_engine::ops::{GranteeRef, Rule};
-use tabflow_engine::plan::{Change, Effect, Intent, Item, RollbackClass, Step};
+use tabflow_plan::intent::{self, AuditPermissions, Schedule, UpdatePermissions};
+use tabflow_plan::ops::{GranteeRef, Rule};
+use tabflow_plan::plan::{Change, Intent, Item, Step, StepKind};
 use tabflow_site::Mode;
 
 use crate::effective::{self, Evaluator, VIEWER_CAPS};
-use crate::{Builder, DANGEROUS, param_list, param_str};
+use crate::{Builder, DANGEROUS, text};
+
+/// What an `audit-permissions` or `update-permissions` intent asks for.
+pub(crate) struct Request<'i> {
+    project: Option<&'i str>,
+    tags: Vec<String>,
+    scope: Option<&'i str>,
+    mode: Option<intent::Mode>,
+    schedule: Option<&'i Schedule>,
+    /// What a recurring review plans again: the audit without its schedule.
+    review: Option<Intent>,
+}
+
+impl<'i> Request<'i> {
+    pub(crate) fn audit(a: &'i AuditPermissions) -> Request<'i> {
+        Request {
+            project: text(&a.project),
+            tags: a.tags.clone().unwrap_or_default(),
+            scope: None,
+            mode: None,
+            schedule: a.schedule.as_ref(),
+            review: Some(Intent::AuditPermissions(AuditPermissions { schedule: None, ..a.clone() })),
+        }
+    }
+
+    pub(crate) fn update(u: &'i UpdatePermissions) -> Request<'i> {
+        Request {
+            project: text(&u.project),
+            tags: u.tags.clone().unwrap_or_default(),
+            scope: text(&u.scope),
+            mode: u.mode,
+            schedule: None,
+            review: None,
+        }
+    }
+}
 
 /// One item in scope with its findings and the recommended rules.
 struct Audited {
@@ -47,11 +83,11 @@ fn is_sensitive(tags: &[String]) -> bool {
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
-    pub(crate) fn permissions(&mut self, intent: &Intent, apply: bool) {
+    pub(crate) fn permissions(&mut self, request: &Request<'_>, apply: bool) {
         let site = self.p.site;
-        let tags = param_list(intent, "tags");
-        let remaining = param_str(intent, "scope").is_some_and(|s| s.eq_ignore_ascii_case("remaining"));
-        let scope: Option<BTreeSet<String>> = match param_str(intent, "project") {
+        let tags = request.tags.clone();
+        let remaining = request.scope.is_some_and(|s| s.eq_ignore_ascii_case("remaining"));
+        let scope: Option<BTreeSet<String>> = match request.project {
             Some(name) => match self.ground_project(name) {
                 Some(p) => Some(self.subtree(&p.id)),
                 None => return,
@@ -81,10 +117,11 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
 
         // "Update permissions for the remaining content": what kind of update.
-        let mode = match param_str(intent, "mode").map(str::to_ascii_lowercase) {
-            Some(m) if m.contains("lock") => "lock-projects".to_string(),
-            Some(m) if m.contains("reset") || m.contains("default") => "reset-to-project-defaults".to_string(),
-            Some(_) => "revoke-broad-grants".to_string(),
+        use intent::Mode as Asked;
+        let mode = match request.mode {
+            Some(Asked::Lock | Asked::Locked | Asked::Unlocked) => "lock-projects".to_string(),
+            Some(Asked::Reset | Asked::ProjectDefault) => "reset-to-project-defaults".to_string(),
+            Some(Asked::ReadOnly | Asked::Restrict | Asked::Revoke | Asked::Grant) => "revoke-broad-grants".to_string(),
             None if remaining => {
                 match self.question(
                     format!("How should permissions on {label} be updated: reset every item to its project's default permissions, lock the projects (content follows the project's defaults from then on), or only revoke overly broad grants?"),
@@ -367,20 +404,18 @@ impl<'p, 'a> Builder<'p, 'a> {
         let impact = format!("This will affect {} users across {} projects", users.len(), projects.len());
 
         let find = self.step_id();
-        self.plan.steps.push(Step {
-            id: find.clone(),
-            kind: "audit-permissions".into(),
-            title: format!(
+        self.plan.steps.push(Step::new(
+            find.clone(),
+            StepKind::AuditPermissions,
+            format!(
                 "Audit effective permissions on {} items of {label}: {n_findings} findings ({})",
                 audited.len(),
                 by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
             ),
-            effect: Effect::Read,
-            depends_on: self.moving_step.clone().filter(|_| remaining).into_iter().collect(),
-            items: vec![],
-            changes: vec![],
-            rollback: RollbackClass::Exact,
-            details: json!({
+            self.moving_step.clone().filter(|_| remaining).into_iter().collect(),
+            vec![],
+            vec![],
+            json!({
                 "scope": label,
                 "mode": mode,
                 "audited": audited.len(),
@@ -388,12 +423,12 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "findings_by_kind": by_kind,
                 "dangerous_capabilities": DANGEROUS,
                 "impact": {"users": users.len(), "projects": projects.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()},
-                "schedule": param_str(intent, "schedule"),
+                "schedule": request.schedule.map(Schedule::as_str),
                 "evaluation": "Tableau's order: Unlicensed nothing; admins, owners, project leaders everything; locked projects use their defaults; user rules before group rules; Deny beats Allow; the site role caps the result",
             }),
-        });
+        ));
         // A cadence that croner cannot run is a question, never stored as given.
-        let cadence = match param_str(intent, "schedule").map(|c| (c, tabflow_nl::check_cadence(c))) {
+        let cadence = match request.schedule.map(|c| (c.as_str(), tabflow_nl::check_cadence(c.as_str()))) {
             None => None,
             Some((given, Ok(()))) => Some(given.to_string()),
             Some((_, Err(mut why))) => loop {
@@ -410,20 +445,16 @@ impl<'p, 'a> Builder<'p, 'a> {
         if let Some(cadence) = cadence {
             // The recurring review: stored when the plan is applied; each time, the same
             // intent is planned again (run by the scheduler worker).
-            let mut params = intent.params.clone();
-            params.remove("schedule");
             let s = self.step_id();
-            self.plan.steps.push(Step {
-                id: s,
-                kind: "schedule-review".into(),
-                title: format!("Store a {cadence} review of {label} (stored on apply; `tabflow schedule list`)"),
-                effect: Effect::Read,
-                depends_on: vec![find.clone()],
-                items: vec![],
-                changes: vec![],
-                rollback: RollbackClass::Exact,
-                details: json!({"cadence": cadence, "intent": {"name": "audit-permissions", "params": params}}),
-            });
+            self.plan.steps.push(Step::new(
+                s,
+                StepKind::ScheduleReview,
+                format!("Store a {cadence} review of {label} (stored on apply; `tabflow schedule list`)"),
+                vec![find.clone()],
+                vec![],
+                vec![],
+                json!({"cadence": cadence, "intent": request.review}),
+            ));
             self.plan.notes.push(format!(
                 "A {cadence} review is stored when this plan is applied (`tabflow schedule list`). Running it on time needs `tabflow worker`, which is not in this build: until then `tabflow schedule list` shows it and its request can be planned by hand."
             ));
@@ -477,17 +508,15 @@ impl<'p, 'a> Builder<'p, 'a> {
                     after_ref: None,
                 })
                 .collect();
-            self.plan.steps.push(Step {
-                id: s,
-                kind: "update-permissions".into(),
-                title: format!("Lock {} projects holding {label} — {impact}", items.len()),
-                effect: Effect::Destructive,
-                depends_on: depends,
+            self.plan.steps.push(Step::new(
+                s,
+                StepKind::UpdatePermissions,
+                format!("Lock {} projects holding {label} — {impact}", items.len()),
+                depends,
                 items,
                 changes,
-                rollback: RollbackClass::Exact,
-                details: json!({"mode": mode}),
-            });
+                json!({"mode": mode}),
+            ));
             return;
         }
         let mut items = vec![];
@@ -524,21 +553,19 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let n = items.len();
         let s = self.step_id();
-        self.plan.steps.push(Step {
-            id: s,
-            kind: "update-permissions".into(),
-            title: if mode == "reset-to-project-defaults" {
+        self.plan.steps.push(Step::new(
+            s,
+            StepKind::UpdatePermissions,
+            if mode == "reset-to-project-defaults" {
                 format!("Reset {n} items of {label} to their project's default permissions — {impact}")
             } else {
                 format!("Fix permissions on {n} items of {label} — {impact}")
             },
-            effect: Effect::Destructive,
-            depends_on: depends,
+            depends,
             items,
             changes,
-            rollback: RollbackClass::Exact,
-            details: json!({"mode": mode}),
-        });
+            json!({"mode": mode}),
+        ));
     }
 
     /// A project's default rules for a content type, as plan rules.
@@ -587,8 +614,8 @@ fn remove_caps(rules: &mut [Rule], grantee: &GranteeRef, caps: &[String]) {
 
 #[cfg(test)]
 mod schedule_tests {
-    use tabflow_engine::plan::{Plan, SiteRef};
-    use tabflow_engine::policy::Policy;
+    use tabflow_plan::plan::{Plan, SiteRef, StepKind};
+    use tabflow_plan::policy::Policy;
 
     use super::*;
 
@@ -606,11 +633,11 @@ mod schedule_tests {
             learned: Default::default(),
         };
         let params = json!({"tags": ["sensitive"], "schedule": schedule}).as_object().cloned().unwrap();
-        crate::plan("audit", vec![Intent { name: "audit-permissions".into(), params }], &p)
+        crate::plan("audit", vec![Intent::from_parts("audit-permissions", params).unwrap()], &p)
     }
 
     fn stored(plan: &Plan) -> Option<&str> {
-        plan.steps.iter().find(|s| s.kind == "schedule-review").and_then(|s| s.details["cadence"].as_str())
+        plan.steps.iter().find(|s| s.kind == StepKind::ScheduleReview).and_then(|s| s.details["cadence"].as_str())
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tabflow_engine::plan::{Impact, Plan};
-use tabflow_engine::store::{Entry, Phase, RunRow};
+use tabflow_plan::plan::{Impact, Plan};
+use tabflow_plan::record::{Entry, Phase, RunRow};
 
 pub const REPORT_FORMAT: &str = "tabflow-report/1";
 
@@ -274,7 +274,7 @@ fn outcome_of(e: &Entry) -> (&'static str, bool) {
     }
 }
 
-fn step_section(s: &tabflow_engine::plan::Step, ran: bool, last: &HashMap<(String, String), Entry>) -> StepSection {
+fn step_section(s: &tabflow_plan::plan::Step, ran: bool, last: &HashMap<(String, String), Entry>) -> StepSection {
     let mut outcomes = BTreeMap::new();
     let items = s
         .items
@@ -334,7 +334,7 @@ fn step_section(s: &tabflow_engine::plan::Step, ran: bool, last: &HashMap<(Strin
     }
     StepSection {
         id: s.id.clone(),
-        kind: s.kind.clone(),
+        kind: s.kind.as_str().into(),
         title: s.title.clone(),
         effect: s.effect.as_str().into(),
         rollback: s.rollback.as_str().into(),
@@ -877,16 +877,16 @@ mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
     use serde_json::json;
-    use tabflow_engine::plan::{Change, Effect, Item, RollbackClass, SiteRef, Step};
-    use tabflow_engine::store::RunStatus;
+    use tabflow_plan::plan::{Change, Effect, Item, RollbackClass, SiteRef, Step, StepKind};
+    use tabflow_plan::record::RunStatus;
 
     fn plan() -> Plan {
         let mut p = Plan::draft(
             "offboard <b>jsmith</b>",
             SiteRef { server: "s".into(), content_url: "demo".into(), id: "x".into() },
             vec![],
+            Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
         );
-        p.created_at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let wb = |id: &str, name: &str| Item {
             kind: "workbook".into(),
             id: id.into(),
@@ -898,7 +898,7 @@ mod tests {
         };
         p.steps.push(Step {
             id: "s1".into(),
-            kind: "inventory-user".into(),
+            kind: StepKind::InventoryUser,
             title: "Inventory".into(),
             effect: Effect::Read,
             depends_on: vec![],
@@ -911,7 +911,7 @@ mod tests {
         });
         p.steps.push(Step {
             id: "s2".into(),
-            kind: "transfer-ownership".into(),
+            kind: StepKind::TransferOwnership,
             title: "Transfer".into(),
             effect: Effect::Destructive,
             depends_on: vec!["s1".into()],

@@ -303,7 +303,7 @@ const PLAN_REQUESTS: &[&str] = &[
 ];
 
 fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
-    use tabflow_engine::plan::{Intent, SiteRef};
+    use tabflow_engine::plan::SiteRef;
     let mut site = if b.scale == 0 {
         generate::demo()
     } else {
@@ -337,9 +337,7 @@ fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
         for _ in 0..b.iterations.max(1) {
             let t = Instant::now();
             let parsed = tabflow_nl::parse(request, today);
-            let intents: Vec<Intent> =
-                parsed.intents.into_iter().map(|i| Intent { name: i.name, params: i.params }).collect();
-            let draft = tabflow_workflows::plan(request, intents, &planner);
+            let draft = tabflow_workflows::plan(request, parsed.intents, &planner);
             let facts = tabflow_engine::Facts::from_site(&site, "admin");
             let validated = tabflow_engine::validate(draft, &facts, &policy);
             std::hint::black_box(&validated);

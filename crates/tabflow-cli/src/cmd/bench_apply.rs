@@ -13,7 +13,7 @@ use tabflow_client::{Client, Config, Credentials, Secret};
 use tabflow_emulator::{Emulator, Options};
 use tabflow_engine::approval::{self, Approver, Decision, Selection};
 use tabflow_engine::executor::{Engine, RunOptions};
-use tabflow_engine::plan::{Change, Effect, Item, Plan, RollbackClass, SiteRef, Step};
+use tabflow_engine::plan::{Change, Item, Plan, SiteRef, Step, StepKind};
 use tabflow_engine::policy::Policy;
 use tabflow_engine::store::{RunStatus, Store};
 use tabflow_engine::validate::{Facts, validate};
@@ -94,18 +94,16 @@ fn plan_for(site: &Site, server: &str) -> Plan {
     }
     let site_ref =
         SiteRef { server: server.into(), content_url: site.site.content_url.clone(), id: site.site.id.clone() };
-    let mut plan = Plan::draft("bench: move every workbook", site_ref, vec![]);
-    plan.steps.push(Step {
-        id: "s1".into(),
-        kind: "move-workbooks".into(),
-        title: format!("Move {} workbooks to \"{TARGET}\"", items.len()),
-        effect: Effect::Destructive,
-        depends_on: vec![],
+    let mut plan = Plan::draft("bench: move every workbook", site_ref, vec![], chrono::Utc::now());
+    plan.steps.push(Step::new(
+        "s1".into(),
+        StepKind::MoveWorkbooks,
+        format!("Move {} workbooks to \"{TARGET}\"", items.len()),
+        vec![],
         items,
         changes,
-        rollback: RollbackClass::Exact,
-        details: Value::Null,
-    });
+        Value::Null,
+    ));
     plan.seal();
     plan
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tabflow_client::ExposeSecret;
 use tabflow_engine::approval::{self, Approver, Decision, Missing, Selection};
 use tabflow_engine::executor::{Event, RunOptions, RunReport, whoami};
-use tabflow_engine::plan::{Effect, Intent, Level, Plan, SiteRef};
+use tabflow_engine::plan::{Effect, Intent, Level, Plan, SiteRef, StepKind};
 use tabflow_engine::{Engine, Facts, Policy, RunStatus, Store, ValidatedPlan, validate};
 
 use super::connect::{Connect, Session, client_error, data_dir};
@@ -174,10 +174,9 @@ fn intents_of(request: &str, intent: &Option<String>, params: &[String]) -> anyh
             };
             map.insert(k.trim().to_string(), value);
         }
-        return Ok(vec![Intent { name: name.clone(), params: map }]);
+        return Intent::from_parts(name, map).map(|i| vec![i]).map_err(|e| usage(e.to_string(), e.fix()));
     }
-    let parsed = tabflow_nl::parse(request, chrono::Utc::now().date_naive());
-    Ok(parsed.intents.into_iter().map(|i| Intent { name: i.name, params: i.params }).collect())
+    Ok(tabflow_nl::parse(request, chrono::Utc::now().date_naive()).intents)
 }
 
 /// The credentials tabflow holds (Tableau, LLM key), to be kept out of plans and prompts. The
@@ -222,8 +221,7 @@ async fn intents_from_llm(
     for n in &outcome.notes {
         eprintln!("note: {n}");
     }
-    let intents = outcome.intents.into_iter().map(|i| Intent { name: i.name, params: i.params }).collect();
-    Ok((intents, outcome.notes))
+    Ok((outcome.intents, outcome.notes))
 }
 
 /// What earlier choices taught (learning system), for the planner.
@@ -317,7 +315,7 @@ fn mb(b: u64) -> String {
 /// The last line of `tabflow ask` for a plan with nothing to write: none when every step
 /// answered a question (the answers are the output), else "Nothing to change.".
 fn closing_line(plan: &Plan) -> Option<&'static str> {
-    let only_answers = !plan.steps.is_empty() && plan.steps.iter().all(|s| s.kind == "answer-query");
+    let only_answers = !plan.steps.is_empty() && plan.steps.iter().all(|s| s.kind == StepKind::AnswerQuery);
     (!only_answers).then_some("Nothing to change.")
 }
 
@@ -334,7 +332,7 @@ pub fn render(plan: &Plan) -> String {
             e => format!("{} · {} undo", e.as_str(), s.rollback.as_str()),
         };
         out.push_str(&format!("  {:<3} {:<80} {effect}\n", i + 1, s.title));
-        if s.kind == "answer-query"
+        if s.kind == StepKind::AnswerQuery
             && let Ok(a) = serde_json::from_value::<tabflow_workflows::query::Answer>(s.details.clone())
         {
             // The answer's table (its summary is the title, its notes are the plan's).
@@ -617,7 +615,7 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
 /// answers the ones stored now.
 async fn store_schedules(store: &Store, plan: &Plan, say: bool) -> anyhow::Result<Vec<Value>> {
     let mut stored = vec![];
-    for s in plan.steps.iter().filter(|s| s.kind == "schedule-review") {
+    for s in plan.steps.iter().filter(|s| s.kind == StepKind::ScheduleReview) {
         let row = tabflow_engine::store::ScheduleRow {
             id: format!("sch-{}-{}", plan.id.trim_start_matches("p-"), s.id),
             cadence: s.details["cadence"].as_str().unwrap_or("monthly").to_string(),

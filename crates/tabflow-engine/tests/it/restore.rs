@@ -31,7 +31,7 @@ async fn a_deleted_workbook_is_republished_once_with_what_it_had() {
     let mut back = ops::read_image(&client, "workbook", &new_id, true).await.unwrap();
     assert_eq!((&back.name, &back.project_id, &back.owner_id), (&before.name, &before.project_id, &before.owner_id));
     assert_eq!(back.tags, before.tags);
-    let sort = |p: &mut Option<Vec<ops::Capability2>>| p.iter_mut().for_each(|v| v.sort());
+    let sort = |p: &mut Option<Vec<ops::Capability>>| p.iter_mut().for_each(|v| v.sort());
     sort(&mut back.permissions);
     let mut want = before.permissions.clone();
     sort(&mut want);

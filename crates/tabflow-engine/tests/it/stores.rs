@@ -13,7 +13,7 @@ use tabflow_engine::store::{ApprovalRow, Backend, NewEntry, Phase, RunRow, RunSt
 use crate::support::PgSchema;
 
 fn plan() -> Plan {
-    let mut p = Plan::draft("archive Finance", SiteRef::default(), vec![]);
+    let mut p = Plan::draft("archive Finance", SiteRef::default(), vec![], Utc::now());
     p.seal();
     p
 }

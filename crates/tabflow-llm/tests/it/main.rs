@@ -54,7 +54,7 @@ fn llm(url: &str, provider: Provider) -> Llm {
         provider,
         url: url.into(),
         model: "small".into(),
-        api_key: Some(ApiKey::new(KEY)),
+        api_key: Some(ApiKey::from(KEY)),
         timeout: Duration::from_secs(2),
     })
     .unwrap()
@@ -75,8 +75,8 @@ async fn a_valid_answer_is_used() {
     let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[PAT]).await;
     assert_eq!(out.source, Source::Llm { attempts: 1 });
     assert_eq!(out.intents.len(), 1);
-    assert_eq!(out.intents[0].params["remove_access"], json!(true));
-    assert_eq!(out.intents[0].params["new_owner"], json!("Tom Baker"));
+    assert_eq!(out.intents[0].params_json()["remove_access"], json!(true));
+    assert_eq!(out.intents[0].params_json()["new_owner"], json!("Tom Baker"));
     let rule = tabflow_nl::parse(REQUEST, today());
     assert_ne!(rule.intents, out.intents, "the test must tell the model's answer from the parser's");
     let seen = fake.seen.lock().unwrap();
@@ -93,7 +93,7 @@ async fn an_invalid_answer_is_retried_with_its_errors() {
     let (url, fake) = serve(vec![openai(bad), openai(VALID)]).await;
     let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
     assert_eq!(out.source, Source::Llm { attempts: 2 });
-    assert_eq!(out.intents[0].params["team"], json!("Marketing"));
+    assert_eq!(out.intents[0].params_json()["team"], json!("Marketing"));
     assert!(out.notes.iter().any(|n| n.contains("unknown field \"endpoint\"")), "{:?}", out.notes);
     let seen = fake.seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
@@ -167,7 +167,7 @@ async fn anthropic_messages_format() {
     let (url, fake) = serve(vec![anthropic(&format!("Here you go:\n```json\n{VALID}\n```"))]).await;
     let out = llm(&url, Provider::Anthropic).interpret(REQUEST, today(), &[]).await;
     assert_eq!(out.source, Source::Llm { attempts: 1 });
-    assert_eq!(out.intents[0].params["new_owner"], json!("Tom Baker"));
+    assert_eq!(out.intents[0].params_json()["new_owner"], json!("Tom Baker"));
     let seen = fake.seen.lock().unwrap();
     let (headers, body) = &seen[0];
     assert!(headers.contains(&format!("x-api-key: {KEY}")), "{headers}");
@@ -196,6 +196,6 @@ async fn request_bodies_never_carry_the_key_or_the_tableau_secret() {
             assert!(text.contains("my PAT is [redacted] and the key [redacted]"), "{text}");
         }
         // The fallback still reads the request as given (it never leaves the process).
-        assert_eq!(out.intents[0].name, "archive-stale-content");
+        assert_eq!(out.intents[0].name(), "archive-stale-content");
     }
 }

@@ -1,4 +1,8 @@
 //! Permission capability names and site roles (ts-api 3.29 XSD enumerations).
+//!
+//! They live in the site model, not in `tabflow-wire`, because the pure plan crate's
+//! validator needs them (who may own a flow) and must not depend on the XML layer;
+//! `tabflow_wire::capability` re-exports this module for the client and the emulator.
 
 /// Every capability name the REST API accepts.
 pub const CAPABILITIES: &[&str] = &[

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use crate::intent::Intent;
+pub use crate::step::StepKind;
+
 pub const PLAN_FORMAT: &str = "tabflow-plan/1";
 
 /// Which site a plan was made for. A plan is refused on any other site.
@@ -21,14 +24,6 @@ pub struct SiteRef {
     pub server: String,
     pub content_url: String,
     pub id: String,
-}
-
-/// One thing the user asked for (DESIGN.md §5 intent catalogue).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Intent {
-    pub name: String,
-    #[serde(default)]
-    pub params: serde_json::Map<String, Value>,
 }
 
 /// What a step does to the site.
@@ -120,7 +115,7 @@ pub struct Change {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub id: String,
-    pub kind: String,
+    pub kind: StepKind,
     pub title: String,
     pub effect: Effect,
     #[serde(default)]
@@ -137,6 +132,26 @@ pub struct Step {
 }
 
 impl Step {
+    /// A step whose effect and rollback class are derived from its kind and changes
+    /// ([`StepKind::derive`]): how the planner makes every step.
+    pub fn new(
+        id: String,
+        kind: StepKind,
+        title: String,
+        depends_on: Vec<String>,
+        items: Vec<Item>,
+        changes: Vec<Change>,
+        details: Value,
+    ) -> Step {
+        let (effect, rollback) = kind.derive(&changes, &items);
+        Step { id, kind, title, effect, depends_on, items, changes, rollback, details }
+    }
+
+    /// The effect and rollback class this step's kind and changes give it.
+    pub fn derived(&self) -> (Effect, RollbackClass) {
+        self.kind.derive(&self.changes, &self.items)
+    }
+
     pub fn is_write(&self) -> bool {
         self.effect != Effect::Read
     }
@@ -256,16 +271,21 @@ pub enum PlanError {
     Fingerprint,
     #[error("the plan is inconsistent: {0}")]
     Inconsistent(String),
+    #[error(
+        "step {step} ({kind}) is marked {} / rollback {}, but its kind and changes make it {} / rollback {} — effects and rollback classes are derived, never taken from the file; make the plan again",
+        stored.0.as_str(), stored.1.as_str(), derived.0.as_str(), derived.1.as_str()
+    )]
+    Classes { step: String, kind: StepKind, stored: (Effect, RollbackClass), derived: (Effect, RollbackClass) },
 }
 
 impl Plan {
     /// A new, empty draft.
-    pub fn draft(request: &str, site: SiteRef, intents: Vec<Intent>) -> Plan {
+    pub fn draft(request: &str, site: SiteRef, intents: Vec<Intent>, now: DateTime<Utc>) -> Plan {
         Plan {
             format: PLAN_FORMAT.into(),
-            id: new_id("p"),
+            id: new_id("p", now),
             request: request.into(),
-            created_at: Utc::now(),
+            created_at: now,
             site,
             intents,
             steps: vec![],
@@ -292,6 +312,9 @@ impl Plan {
         plan.check_consistency()?;
         if plan.fingerprint != plan.compute_fingerprint() {
             return Err(PlanError::Fingerprint);
+        }
+        if let Some(e) = plan.class_errors().into_iter().next() {
+            return Err(e);
         }
         Ok(plan)
     }
@@ -327,11 +350,27 @@ impl Plan {
                     return Err(PlanError::Inconsistent(format!("step {} refers to unknown step '{r}'", s.id)));
                 }
             }
-            if s.effect == Effect::Read && !s.changes.is_empty() {
+            if (s.effect == Effect::Read || s.kind.is_read()) && !s.changes.is_empty() {
                 return Err(PlanError::Inconsistent(format!("read step {} lists changes", s.id)));
             }
         }
         self.order().map(|_| ())
+    }
+
+    /// Every step whose stored effect or rollback class differs from the derived one.
+    pub fn class_errors(&self) -> Vec<PlanError> {
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                let derived = s.derived();
+                (derived != (s.effect, s.rollback)).then(|| PlanError::Classes {
+                    step: s.id.clone(),
+                    kind: s.kind,
+                    stored: (s.effect, s.rollback),
+                    derived,
+                })
+            })
+            .collect()
     }
 
     /// Steps in an order that respects `depends_on` (stable: plan order among ready steps).
@@ -459,9 +498,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// `p-…`, `r-…`, `a-…`: a prefix and a time-ordered random id.
-pub fn new_id(prefix: &str) -> String {
-    let t = Utc::now().format("%Y%m%d%H%M%S");
+/// `p-…`, `r-…`, `a-…`: a prefix and a time-ordered random id (`now` from the caller: the
+/// core reads no clock).
+pub fn new_id(prefix: &str, now: DateTime<Utc>) -> String {
+    let t = now.format("%Y%m%d%H%M%S");
     let r = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}-{t}-{}", &r[..8])
 }
@@ -470,12 +510,20 @@ pub fn new_id(prefix: &str) -> String {
 mod tests {
     use super::*;
 
+    fn now() -> DateTime<Utc> {
+        "2026-08-14T09:00:00Z".parse().unwrap()
+    }
+
     fn sample() -> Plan {
-        let mut p =
-            Plan::draft("move it", SiteRef { server: "s".into(), content_url: "demo".into(), id: "x".into() }, vec![]);
+        let mut p = Plan::draft(
+            "move it",
+            SiteRef { server: "s".into(), content_url: "demo".into(), id: "x".into() },
+            vec![],
+            now(),
+        );
         p.steps.push(Step {
             id: "s1".into(),
-            kind: "move-workbooks".into(),
+            kind: StepKind::MoveWorkbooks,
             title: "Move".into(),
             effect: Effect::Destructive,
             depends_on: vec![],
@@ -524,6 +572,33 @@ mod tests {
         // Titles are presentation, not what runs.
         let text = p.to_json().replacen("\"Move\"", "\"Move them\"", 1);
         assert!(Plan::from_json(&text).is_ok());
+    }
+
+    #[test]
+    fn a_step_relabelled_and_resealed_is_refused_naming_the_step_and_both_classes() {
+        for (effect, rollback) in [(Effect::Write, RollbackClass::Exact), (Effect::Destructive, RollbackClass::None)] {
+            let mut p = sample();
+            p.steps[0].effect = effect;
+            p.steps[0].rollback = rollback;
+            p.seal();
+            let e = Plan::from_json(&p.to_json()).unwrap_err();
+            assert!(
+                matches!(&e, PlanError::Classes { step, stored, derived, .. }
+                    if step == "s1" && *stored == (effect, rollback) && *derived == (Effect::Destructive, RollbackClass::Exact)),
+                "{e:?}"
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains("step s1 (move-workbooks)") && text.contains("destructive / rollback exact"),
+                "{text}"
+            );
+        }
+        // A read kind cannot carry changes.
+        let mut p = sample();
+        p.steps[0].kind = StepKind::FindStaleWorkbooks;
+        p.steps[0].effect = Effect::Read;
+        p.seal();
+        assert!(matches!(Plan::from_json(&p.to_json()), Err(PlanError::Inconsistent(_))));
     }
 
     #[test]

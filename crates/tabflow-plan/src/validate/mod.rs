@@ -1,0 +1,439 @@
+//! The validator: the seed's five checks, every finding reported at once. Only
+//! [`validate`] constructs a [`ValidatedPlan`], and only a `ValidatedPlan` can be executed.
+//!
+//! [`validate`] reads the plan against [`Facts`] (one read of the site) and the policy and
+//! calls one function per check, each in its own module: [`destructive`]
+//! (`destructive-operations`), [`permissions`], [`dependencies`], [`impact`], [`rollback`].
+
+mod dependencies;
+mod destructive;
+mod impact;
+mod permissions;
+mod rollback;
+
+use std::collections::{BTreeSet, HashMap};
+
+use tabflow_site::Site;
+
+use crate::plan::{Check, Effect, Finding, Level, Plan};
+use crate::policy::Policy;
+
+/// What the validator knows about the site (read once per validation).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub signed_in_user: String,
+    pub site_role: String,
+    /// project id → (name, parent id)
+    pub projects: HashMap<String, (String, Option<String>)>,
+    /// content id → subscription subjects that reference it
+    pub subscriptions: HashMap<String, Vec<String>>,
+    /// content id → data alert subjects
+    pub alerts: HashMap<String, Vec<String>>,
+    /// datasource id → names of workbooks using it
+    pub dependents: HashMap<String, Vec<String>>,
+    /// datasource id → ids of workbooks using it
+    pub dependent_ids: HashMap<String, Vec<String>>,
+    /// item id → users who can reach it (explicit user grants, members of granted groups,
+    /// owner, subscribers)
+    pub audience: HashMap<String, BTreeSet<String>>,
+    /// item id → (owner id, project id, tags, size)
+    pub items: HashMap<String, (String, String, Vec<String>, u64)>,
+    /// user id → content they own (for "never delete a user who still owns content")
+    pub owned: HashMap<String, usize>,
+    /// workbook/datasource/flow id → (type, name): Tableau refuses two items of one type with
+    /// the same name in one project, so moves are checked for clashes.
+    pub names: HashMap<String, (String, String)>,
+    /// user id → site role (who may own what: a flow's owner needs a Creator license)
+    pub roles: HashMap<String, String>,
+}
+
+impl Facts {
+    /// Facts from a snapshot of the site (`signed_in` = the signed-in user's name).
+    pub fn from_site(site: &Site, signed_in: &str) -> Facts {
+        let mut f = Facts { signed_in_user: signed_in.into(), ..Facts::default() };
+        f.site_role = site.users.iter().find(|u| u.name == signed_in).map(|u| u.site_role.clone()).unwrap_or_default();
+        f.roles = site.users.iter().map(|u| (u.id.clone(), u.site_role.clone())).collect();
+        for p in &site.projects {
+            f.projects.insert(p.id.clone(), (p.name.clone(), p.parent_id.clone()));
+            f.items.insert(p.id.clone(), (p.owner_id.clone(), p.parent_id.clone().unwrap_or_default(), vec![], 0));
+        }
+        let view_owner: HashMap<&str, &str> =
+            site.workbooks.iter().flat_map(|w| w.views.iter().map(move |v| (v.id.as_str(), w.id.as_str()))).collect();
+        for s in &site.subscriptions {
+            f.subscriptions.entry(s.content.id.clone()).or_default().push(s.subject.clone());
+            // A view's subscription also rides on its workbook.
+            if let Some(w) = view_owner.get(s.content.id.as_str()) {
+                f.subscriptions.entry(w.to_string()).or_default().push(s.subject.clone());
+            }
+        }
+        for a in &site.data_alerts {
+            if let Some(w) = view_owner.get(a.view_id.as_str()) {
+                f.alerts.entry(w.to_string()).or_default().push(a.subject.clone());
+            }
+        }
+        let members: HashMap<&str, &Vec<String>> = site.groups.iter().map(|g| (g.id.as_str(), &g.members)).collect();
+        for w in &site.workbooks {
+            for d in &w.datasource_ids {
+                f.dependents.entry(d.clone()).or_default().push(w.name.clone());
+                f.dependent_ids.entry(d.clone()).or_default().push(w.id.clone());
+            }
+            f.items.insert(w.id.clone(), (w.owner_id.clone(), w.project_id.clone(), w.tags.clone(), w.size));
+            f.names.insert(w.id.clone(), ("workbook".into(), w.name.clone()));
+            f.audience.entry(w.id.clone()).or_default().insert(w.owner_id.clone());
+            *f.owned.entry(w.owner_id.clone()).or_default() += 1;
+        }
+        for d in &site.datasources {
+            f.items.insert(d.id.clone(), (d.owner_id.clone(), d.project_id.clone(), d.tags.clone(), d.size));
+            f.names.insert(d.id.clone(), ("datasource".into(), d.name.clone()));
+            f.audience.entry(d.id.clone()).or_default().insert(d.owner_id.clone());
+            *f.owned.entry(d.owner_id.clone()).or_default() += 1;
+        }
+        for x in &site.flows {
+            f.items.insert(x.id.clone(), (x.owner_id.clone(), x.project_id.clone(), x.tags.clone(), 0));
+            f.names.insert(x.id.clone(), ("flow".into(), x.name.clone()));
+            f.audience.entry(x.id.clone()).or_default().insert(x.owner_id.clone());
+            *f.owned.entry(x.owner_id.clone()).or_default() += 1;
+        }
+        for p in &site.permissions {
+            if !p.capabilities.values().any(|m| *m == tabflow_site::Mode::Allow) {
+                continue;
+            }
+            let who = f.audience.entry(p.resource.id.clone()).or_default();
+            if p.grantee.kind == "group" {
+                if let Some(m) = members.get(p.grantee.id.as_str()) {
+                    who.extend(m.iter().cloned());
+                }
+            } else {
+                who.insert(p.grantee.id.clone());
+            }
+        }
+        for s in &site.subscriptions {
+            f.audience.entry(s.content.id.clone()).or_default().insert(s.user_id.clone());
+        }
+        f
+    }
+
+    fn is_admin(&self) -> bool {
+        self.site_role.starts_with("SiteAdministrator") || self.site_role == "ServerAdministrator"
+    }
+
+    fn can_publish(&self) -> bool {
+        self.is_admin() || matches!(self.site_role.as_str(), "Creator" | "ExplorerCanPublish" | "Publisher")
+    }
+
+    fn project_name(&self, id: &str) -> String {
+        self.projects.get(id).map(|p| p.0.clone()).unwrap_or_else(|| id.to_string())
+    }
+
+    /// The project and its ancestors' names.
+    fn project_path(&self, id: &str) -> Vec<String> {
+        let mut out = vec![];
+        let mut cur = Some(id.to_string());
+        let mut guard = 0;
+        while let Some(c) = cur {
+            guard += 1;
+            if guard > 64 {
+                break;
+            }
+            match self.projects.get(&c) {
+                Some((n, parent)) => {
+                    out.push(n.clone());
+                    cur = parent.clone();
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// A plan that passed the five checks. Only [`validate`] makes one; its fields are private.
+#[derive(Debug, Clone)]
+pub struct ValidatedPlan {
+    plan: Plan,
+    needs_acknowledgement: Vec<String>,
+}
+
+impl ValidatedPlan {
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+    pub fn into_plan(self) -> Plan {
+        self.plan
+    }
+    /// Steps that cannot be undone and need an explicit acknowledgement to run.
+    pub fn needs_acknowledgement(&self) -> &[String] {
+        &self.needs_acknowledgement
+    }
+    pub fn has_destructive_steps(&self) -> bool {
+        self.plan.steps.iter().any(|s| s.effect == Effect::Destructive && !s.changes.is_empty())
+    }
+}
+
+fn finding(check: Check, level: Level, message: String, step: Option<&str>, items: Vec<String>) -> Finding {
+    Finding { check, level, message, step: step.map(str::to_string), items }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") }
+}
+
+/// Runs the five checks, fills `impact` and `validation`, re-seals the fingerprint, and
+/// answers the validated plan — or the plan with its error findings.
+pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<ValidatedPlan, Box<Plan>> {
+    let mut findings: Vec<Finding> = vec![];
+    if let Err(e) = plan.check_consistency() {
+        findings.push(finding(Check::Dependencies, Level::Error, e.to_string(), None, vec![]));
+    }
+    destructive::destructive_operations(&plan, facts, policy, &mut findings);
+    permissions::permissions(&plan, facts, &mut findings);
+    dependencies::dependencies(&plan, facts, &mut findings);
+    plan.impact = impact::impact(&plan, facts, &mut findings);
+    let needs_ack = rollback::rollback(&plan, &mut findings);
+
+    findings.sort_by_key(|f| (Check::ALL.iter().position(|c| *c == f.check), std::cmp::Reverse(f.level)));
+    let ok = !findings.iter().any(|f| f.level == Level::Error);
+    plan.validation = crate::plan::Validation { ok, findings };
+    plan.seal();
+    if ok { Ok(ValidatedPlan { plan, needs_acknowledgement: needs_ack }) } else { Err(Box::new(plan)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    use serde_json::Value;
+
+    use crate::plan::{Change, Item, RollbackClass, SiteRef, Step, StepKind};
+
+    fn move_plan(site: &Site, moves: &[(&str, &str)]) -> Plan {
+        let mut plan = Plan::draft("move", SiteRef::default(), vec![], site.now);
+        let mut step = Step {
+            id: "s1".into(),
+            kind: StepKind::MoveWorkbooks,
+            title: "move".into(),
+            effect: Effect::Destructive,
+            depends_on: vec![],
+            items: vec![],
+            changes: vec![],
+            rollback: RollbackClass::Exact,
+            details: Value::Null,
+        };
+        for (wb, to) in moves {
+            let w = site.workbooks.iter().find(|w| w.id == *wb).unwrap();
+            step.items.push(Item {
+                kind: "workbook".into(),
+                id: w.id.clone(),
+                name: w.name.clone(),
+                ..Item::default()
+            });
+            step.changes.push(Change {
+                item: w.id.clone(),
+                field: "project".into(),
+                before: Value::Null,
+                after: Value::Null,
+                before_id: Some(w.project_id.clone()),
+                after_id: Some(to.to_string()),
+                after_ref: None,
+            });
+        }
+        plan.steps.push(step);
+        plan.seal();
+        plan
+    }
+
+    fn clash_errors(plan: &Plan) -> Vec<&Finding> {
+        plan.validation.findings.iter().filter(|f| f.level == Level::Error && f.message.contains("named")).collect()
+    }
+
+    #[test]
+    fn moves_that_would_put_two_items_of_one_name_in_a_project_are_refused() {
+        let site = tabflow_site::generate::demo();
+        let admin = site.users.iter().find(|u| u.site_role.starts_with("SiteAdministrator")).unwrap();
+        let facts = Facts::from_site(&site, &admin.name);
+        let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
+        // Two workbooks of one name (case-insensitively) in different projects.
+        let mut by_name: HashMap<String, Vec<&tabflow_site::Workbook>> = HashMap::new();
+        for w in &site.workbooks {
+            by_name.entry(w.name.to_lowercase()).or_default().push(w);
+        }
+        let pair = by_name.values().find(|v| v.len() >= 2 && v[0].project_id != v[1].project_id).unwrap();
+        let (a, b) = (pair[0], pair[1]);
+        let target = site.projects.iter().find(|p| p.id != a.project_id && p.id != b.project_id).unwrap();
+        let clash_free = |w: &&tabflow_site::Workbook| by_name[&w.name.to_lowercase()].len() == 1;
+        let unique = site.workbooks.iter().find(|w| clash_free(w) && w.project_id != target.id).unwrap();
+
+        // Both to one project: refused, both named.
+        let plan = move_plan(&site, &[(&a.id, &target.id), (&b.id, &target.id), (&unique.id, &target.id)]);
+        let refused = validate(plan, &facts, &policy).unwrap_err();
+        let errs = clash_errors(&refused);
+        assert_eq!(errs.len(), 1, "{:?}", refused.validation.findings);
+        assert!(errs[0].message.contains(&a.name) && errs[0].message.contains(&target.name), "{}", errs[0].message);
+        assert_eq!(errs[0].items.len(), 2);
+        // Into the project that already holds the other one: refused, only the mover flagged.
+        let plan = move_plan(&site, &[(&a.id, &b.project_id)]);
+        let refused = validate(plan, &facts, &policy).unwrap_err();
+        assert_eq!(clash_errors(&refused)[0].items, vec![a.id.clone()]);
+        // One of them, or a unique name, alone: no clash. Moving both apart: no clash.
+        for moves in [vec![(a.id.as_str(), target.id.as_str())], vec![(unique.id.as_str(), target.id.as_str())]] {
+            let plan = move_plan(&site, &moves);
+            if let Err(p) = validate(plan, &facts, &policy) {
+                assert!(clash_errors(&p).is_empty(), "{:?}", p.validation.findings);
+            }
+        }
+    }
+
+    #[test]
+    fn a_step_marked_other_than_its_changes_make_it_is_refused() {
+        let site = tabflow_site::generate::demo();
+        let facts = Facts::from_site(&site, "admin");
+        let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
+        let to = site.projects.iter().find(|p| p.name == "Archive").unwrap();
+        let unique = |w: &&tabflow_site::Workbook| {
+            site.workbooks.iter().filter(|x| x.name.eq_ignore_ascii_case(&w.name)).count() == 1
+        };
+        let w = site.workbooks.iter().find(|w| unique(w) && w.project_id != to.id).unwrap();
+        let honest = move_plan(&site, &[(&w.id, &to.id)]);
+        let errors = |p: Plan| match validate(p, &facts, &policy) {
+            Ok(_) => vec![],
+            Err(p) => p.validation.findings.into_iter().filter(|f| f.level == Level::Error).collect::<Vec<_>>(),
+        };
+        assert!(errors(honest.clone()).is_empty(), "{:?}", errors(honest.clone()));
+        for (effect, rollback, check) in [
+            (Effect::Write, RollbackClass::Exact, Check::DestructiveOperations),
+            (Effect::Destructive, RollbackClass::Snapshot, Check::Rollback),
+        ] {
+            let mut p = honest.clone();
+            p.steps[0].effect = effect;
+            p.steps[0].rollback = rollback;
+            p.seal();
+            let e = errors(p);
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!((e[0].check, e[0].step.as_deref()), (check, Some("s1")));
+            assert!(e[0].message.contains("step s1 (move-workbooks)"), "{}", e[0].message);
+        }
+    }
+
+    #[test]
+    fn a_flow_owner_without_a_creator_license_is_refused() {
+        let site = tabflow_site::generate::demo();
+        let facts = Facts::from_site(&site, "admin");
+        let flow = &site.flows[0];
+        let from = site.users.iter().find(|u| u.id == flow.owner_id).unwrap();
+        let plan_to = |name: &str| {
+            let to = site.users.iter().find(|u| u.name == name).unwrap();
+            let mut plan = Plan::draft("offboard", SiteRef::default(), vec![], site.now);
+            plan.steps.push(Step {
+                id: "s1".into(),
+                kind: StepKind::TransferOwnership,
+                title: "transfer".into(),
+                effect: Effect::Destructive,
+                depends_on: vec![],
+                items: vec![Item {
+                    kind: "flow".into(),
+                    id: flow.id.clone(),
+                    name: flow.name.clone(),
+                    ..Item::default()
+                }],
+                changes: vec![Change {
+                    item: flow.id.clone(),
+                    field: "owner".into(),
+                    before: Value::String(from.name.clone()),
+                    after: Value::String(to.name.clone()),
+                    before_id: Some(from.id.clone()),
+                    after_id: Some(to.id.clone()),
+                    after_ref: None,
+                }],
+                rollback: RollbackClass::Exact,
+                details: Value::Null,
+            });
+            plan
+        };
+        let refused = validate(plan_to("jdoe"), &facts, &Policy::default()).unwrap_err();
+        let e: Vec<&Finding> = refused.validation.findings.iter().filter(|f| f.level == Level::Error).collect();
+        assert_eq!(e.len(), 1, "{:?}", refused.validation.findings);
+        assert!(e[0].message.contains("Creator license") && e[0].message.contains("jdoe"), "{}", e[0].message);
+        assert_eq!(e[0].items, vec![flow.id.clone()]);
+        assert!(validate(plan_to("tbaker"), &facts, &Policy::default()).is_ok(), "a Creator may own it");
+    }
+
+    #[test]
+    fn workbooks_repointed_by_an_earlier_step_no_longer_count_as_dependents() {
+        let site = tabflow_site::generate::demo();
+        let admin = site.users.iter().find(|u| u.site_role.starts_with("SiteAdministrator")).unwrap();
+        let facts = Facts::from_site(&site, &admin.name);
+        let policy = Policy::default();
+        // A datasource with at least two dependent workbooks, and another to repoint them to.
+        let (from, users) = facts.dependent_ids.iter().find(|(_, w)| w.len() >= 2).unwrap();
+        let to = site.datasources.iter().find(|d| &d.id != from).unwrap();
+        let archive = site.projects.iter().find(|p| p.name == "Archive").unwrap();
+        let ds = site.datasources.iter().find(|d| &d.id == from).unwrap();
+        let build = |repoint: &[String]| {
+            let mut plan = Plan::draft("consolidate", SiteRef::default(), vec![], site.now);
+            let mut s1 = Step {
+                id: "s1".into(),
+                kind: StepKind::RepointWorkbooks,
+                title: "repoint".into(),
+                effect: Effect::Write,
+                depends_on: vec![],
+                items: vec![],
+                changes: vec![],
+                rollback: RollbackClass::Snapshot,
+                details: Value::Null,
+            };
+            for w in repoint {
+                s1.items.push(Item { kind: "workbook".into(), id: w.clone(), name: w.clone(), ..Item::default() });
+                s1.changes.push(Change {
+                    item: w.clone(),
+                    field: "datasource".into(),
+                    before: Value::Null,
+                    after: Value::Null,
+                    before_id: Some(from.clone()),
+                    after_id: Some(to.id.clone()),
+                    after_ref: None,
+                });
+            }
+            let s2 = Step {
+                id: "s2".into(),
+                kind: StepKind::ArchiveDatasources,
+                title: "archive".into(),
+                effect: Effect::Destructive,
+                depends_on: vec!["s1".into()],
+                items: vec![Item {
+                    kind: "datasource".into(),
+                    id: ds.id.clone(),
+                    name: ds.name.clone(),
+                    ..Item::default()
+                }],
+                changes: vec![Change {
+                    item: ds.id.clone(),
+                    field: "project".into(),
+                    before: Value::Null,
+                    after: Value::Null,
+                    before_id: Some(ds.project_id.clone()),
+                    after_id: Some(archive.id.clone()),
+                    after_ref: None,
+                }],
+                rollback: RollbackClass::Exact,
+                details: Value::Null,
+            };
+            plan.steps = vec![s1, s2];
+            plan.seal();
+            let p = match validate(plan, &facts, &policy) {
+                Ok(v) => v.into_plan(),
+                Err(p) => *p,
+            };
+            p.validation
+                .findings
+                .iter()
+                .find(|f| f.check == Check::Dependencies && f.message.contains("depend on"))
+                .map(|f| f.message.clone())
+        };
+        assert_eq!(build(users), None, "every dependent was repointed first");
+        let one_left = build(&users[1..]).expect("one workbook still depends on it");
+        assert!(one_left.starts_with("1 workbook depend"), "{one_left}");
+        let none = build(&[]).unwrap();
+        assert!(none.starts_with(&format!("{} workbooks depend", users.len())), "{none}");
+    }
+}
