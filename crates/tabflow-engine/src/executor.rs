@@ -972,6 +972,8 @@ pub struct Engine<'a> {
     pub store: &'a Store,
     pub policy: Policy,
     pub events: Option<mpsc::UnboundedSender<Event>>,
+    /// Where "now" comes from (approvals' expiry, grace days, leases).
+    pub clock: std::sync::Arc<dyn crate::Clock>,
 }
 
 impl<'a> Engine<'a> {

@@ -17,6 +17,17 @@ pub mod store;
 pub use tabflow_plan::{plan, policy, validate};
 
 pub use executor::{Engine, Event, RunOptions, RunReport};
+pub use tabflow_plan::clock::{Clock, FixedClock};
+
+/// The system clock: the one place the engine's time comes from when nothing else is given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}
 pub use plan::{Change, Effect, Item, Plan, RollbackClass, Step};
 pub use policy::Policy;
 pub use store::{RunStatus, Store};

@@ -1,5 +1,6 @@
 //! tabflow's pure core: what a plan is and what makes it safe to run, with no IO.
 //!
+//! - [`clock`]: the injected source of "now" ([`Clock`]); the core itself never reads one.
 //! - [`intent`]: the intent catalogue as one typed enum ([`Intent`]): the parser, the LLM
 //!   backend (whose JSON Schema is generated from it), the CLI and the planner share it.
 //! - [`ops`]: the typed reading of a plan's changes, the live image of an item, and where a
@@ -20,6 +21,7 @@
 //! `cargo tree -p tabflow-plan -e normal`; the test at the end of this file checks the same
 //! from `Cargo.lock`.
 
+pub mod clock;
 pub mod intent;
 pub mod ops;
 pub mod plan;
@@ -28,6 +30,7 @@ pub mod record;
 pub mod step;
 pub mod validate;
 
+pub use clock::{Clock, FixedClock};
 pub use intent::Intent;
 pub use plan::{Change, Effect, Item, Plan, RollbackClass, Step};
 pub use policy::Policy;

@@ -145,7 +145,13 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
     let grant = approval::grant_for(&store, &vp, 1)
         .await?
         .map_err(|m| fail(format!("no grant: {m:?}"), "this is a bug in the benchmark"))?;
-    let engine = Engine { client: &client, store: &store, policy: policy.clone(), events: None };
+    let engine = Engine {
+        client: &client,
+        store: &store,
+        policy: policy.clone(),
+        events: None,
+        clock: std::sync::Arc::new(tabflow_engine::SystemClock),
+    };
     let opts = RunOptions { concurrency: b.concurrency, without_journal: !journal, ..RunOptions::default() };
     let before = running.emulator.stats()["requests"].as_u64().unwrap_or(0);
     let t = Instant::now();

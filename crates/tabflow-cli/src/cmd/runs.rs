@@ -259,7 +259,13 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
             }
         }
     });
-    let engine = Engine { client: &session.client, store: &store, policy, events: Some(tx) };
+    let engine = Engine {
+        client: &session.client,
+        store: &store,
+        policy,
+        events: Some(tx),
+        clock: std::sync::Arc::new(tabflow_engine::SystemClock),
+    };
     let opts = RunOptions { concurrency: session.client.config().concurrency, delivery, ..RunOptions::default() };
     let r = if rollback { engine.rollback(&a.id, &opts).await } else { engine.resume(&a.id, &opts).await };
     drop(engine);

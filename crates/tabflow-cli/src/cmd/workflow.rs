@@ -790,7 +790,13 @@ async fn approve_and_run(
         }
     }
     let (tx, printer) = progress_printer(json);
-    let engine = Engine { client: &session.client, store, policy: policy.clone(), events: Some(tx) };
+    let engine = Engine {
+        client: &session.client,
+        store,
+        policy: policy.clone(),
+        events: Some(tx),
+        clock: std::sync::Arc::new(tabflow_engine::SystemClock),
+    };
     let opts = RunOptions {
         actor: whoami(),
         concurrency: session.client.config().concurrency,
