@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::plan::new_id;
 use crate::store::{ApprovalRow, Store, StoreError, StoreResult};
@@ -70,7 +70,7 @@ pub enum Decision {
     Reject,
 }
 
-/// Records a decision on a validated plan.
+/// Records a decision on a validated plan, as of the system clock.
 pub async fn decide(
     store: &Store,
     plan: &ValidatedPlan,
@@ -78,6 +78,20 @@ pub async fn decide(
     decision: Decision,
     selection: Selection,
     ttl_hours: i64,
+) -> StoreResult<ApprovalRow> {
+    decide_at(store, plan, approver, decision, selection, ttl_hours, Utc::now()).await
+}
+
+/// Records a decision on a validated plan made at `now` (the application's clock): the
+/// approval expires `ttl_hours` later.
+pub async fn decide_at(
+    store: &Store,
+    plan: &ValidatedPlan,
+    approver: &Approver,
+    decision: Decision,
+    selection: Selection,
+    ttl_hours: i64,
+    now: DateTime<Utc>,
 ) -> StoreResult<ApprovalRow> {
     let p = plan.plan();
     let items = match (&selection, decision) {
@@ -103,7 +117,6 @@ pub async fn decide(
             Some(out.into_iter().collect())
         }
     };
-    let now = Utc::now();
     let row = ApprovalRow {
         id: new_id("a", now),
         plan_id: p.id.clone(),
@@ -178,9 +191,19 @@ pub fn approved_items<'a>(rows: impl Iterator<Item = &'a ApprovalRow>) -> Option
 }
 
 pub async fn grant_for(store: &Store, plan: &ValidatedPlan, required: usize) -> StoreResult<Result<Grant, Missing>> {
-    let p = plan.plan();
+    grant_at(store, plan.plan(), required, Utc::now()).await
+}
+
+/// [`grant_for`] for a plan as of `now` (the application's clock). Takes the plan itself:
+/// only its id and fingerprint matter, so a front end can ask about a stored plan without
+/// validating it again.
+pub async fn grant_at(
+    store: &Store,
+    p: &crate::plan::Plan,
+    required: usize,
+    now: DateTime<Utc>,
+) -> StoreResult<Result<Grant, Missing>> {
     let rows = store.approvals_for(&p.id).await?;
-    let now = Utc::now();
     if let Some(r) = rows.iter().rev().find(|r| r.decision == "reject" && r.fingerprint == p.fingerprint) {
         return Ok(Err(Missing::Rejected(r.approver.clone())));
     }

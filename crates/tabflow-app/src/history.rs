@@ -1,0 +1,55 @@
+//! What happened: runs with their journals, and the hash-chained audit log.
+
+use tabflow_engine::audit::{self, Record, Verification};
+use tabflow_engine::plan::Plan;
+use tabflow_engine::store::{Entry, RunRow};
+
+use crate::App;
+use crate::error::{Error, Result};
+
+/// One run: its row, its journal, and its plan when the store still has it.
+#[derive(Debug, Clone)]
+pub struct RunDetail {
+    pub run: RunRow,
+    pub journal: Vec<Entry>,
+    pub plan: Option<Plan>,
+}
+
+impl App {
+    /// Runs, newest first.
+    pub async fn runs(&self, limit: i64) -> Result<Vec<RunRow>> {
+        self.store.runs(limit).await.map_err(|e| Error::store(e, "check the state store"))
+    }
+
+    /// One run with its journal and plan.
+    pub async fn run(&self, run_id: &str) -> Result<RunDetail> {
+        let run = self.store.run(run_id).await.map_err(|e| Error::store(e, "see `tabflow runs list`"))?;
+        let journal = self.store.journal(run_id).await.map_err(|e| Error::store(e, "check the state store"))?;
+        let plan = self.store.plan(&run.plan_id).await.ok();
+        Ok(RunDetail { run, journal, plan })
+    }
+
+    /// Re-hashes the audit log and names the first broken record.
+    pub async fn audit_verify(&self) -> Result<Verification> {
+        audit::verify(&self.store)
+            .await
+            .map_err(|e| Error::store(e, "the store file is damaged; restore it from a backup"))
+    }
+
+    /// Every audit record, oldest first.
+    pub async fn audit_records(&self) -> Result<Vec<Record>> {
+        audit::records(&self.store).await.map_err(|e| Error::store(e, "check the state store"))
+    }
+
+    /// The audit log as `csv` or `json` text (for compliance).
+    pub async fn audit_export(&self, format: &str) -> Result<String> {
+        let records = self.audit_records().await?;
+        match format {
+            "csv" => Ok(audit::to_csv(&records)),
+            "json" => serde_json::to_string_pretty(&records)
+                .map(|t| t + "\n")
+                .map_err(|e| Error::failed(e.to_string(), "report this as a bug")),
+            other => Err(Error::usage(format!("unknown audit export format '{other}'"), "use csv or json")),
+        }
+    }
+}

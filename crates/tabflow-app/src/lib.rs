@@ -1,0 +1,182 @@
+//! tabflow's application service: the one core every front end calls (DESIGN.md §1). The
+//! CLI, and later the HTTP API and web console, the MCP server and the scheduler worker, are
+//! thin layers over [`App`]: they read their settings (flags, environment, config files,
+//! tokens), authenticate people, render results and choose exit codes or statuses; the
+//! orchestration a request goes through — plan → questions → approval → run with progress →
+//! reports → learning, and later rollback, resume, purge and audit — lives here, once.
+//!
+//! Rules of this crate: it never prints, prompts or exits; it reads no environment variable
+//! or config file (everything comes in [`Options`]); its time comes from the injected
+//! [`Clock`]; its results are typed values and its errors are [`Error`]s that name the
+//! problem and the fix and carry a [`Kind`] the front end maps to its own answer. Progress of
+//! a run is a stream of the engine's own [`Event`]s ([`RunHandle::subscribe`]), the same
+//! events that drive the CLI's progress lines and, later, SSE and MCP progress.
+
+mod approvals;
+mod error;
+mod history;
+mod planning;
+mod reports;
+mod runs;
+pub mod session;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use approvals::ApprovalRequest;
+pub use error::{Error, Kind, Result, missing_text};
+pub use history::RunDetail;
+pub use planning::{PlanRequest, Planned, Source};
+pub use runs::{Events, RunHandle, RunOutcome, Start, StartOptions};
+pub use session::{Connection, Session, Tuning};
+
+pub use tabflow_engine::approval::{Approver, Decision, Grant, Missing, Selection};
+pub use tabflow_engine::executor::{Purge, RunReport};
+pub use tabflow_engine::notify::Delivery;
+pub use tabflow_engine::store::ApprovalRow;
+pub use tabflow_engine::{Event, Plan, Policy, RunStatus, Store, SystemClock, ValidatedPlan};
+pub use tabflow_plan::{Clock, FixedClock};
+
+/// Everything the service needs, decided by the front end.
+pub struct Options {
+    /// The state store: a SQLite path or a `postgres://` URL; `None` = `<data_dir>/tabflow.db`.
+    pub store: Option<String>,
+    /// tabflow's data directory (demo site state, reports).
+    pub data_dir: PathBuf,
+    /// Where the site is.
+    pub connection: Connection,
+    pub policy: Policy,
+    /// Where run notifications go besides the outbox.
+    pub delivery: Delivery,
+    /// The source of "now" (approvals' expiry, schedules, the parser's "today", the demo site).
+    pub clock: Arc<dyn Clock>,
+    /// Credentials the front end holds (an LLM key, secrets from its environment), kept out
+    /// of requests, plans and prompts. The connection's own secret is added by the service.
+    pub secrets: Vec<String>,
+    /// Called with a short note the front end may show (e.g. that the demo site is used
+    /// because no server is configured, or which parser read a request).
+    pub notice: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    /// Test hook: a run stops (as if killed) after this many journal intents.
+    pub crash_after_intents: Option<usize>,
+}
+
+impl Options {
+    /// Options with the defaults: the demo site, default policy, no delivery, system clock.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Options {
+        Options {
+            store: None,
+            data_dir: data_dir.into(),
+            connection: Connection::Demo(Tuning::default()),
+            policy: Policy::default(),
+            delivery: Delivery::default(),
+            clock: Arc::new(SystemClock),
+            secrets: vec![],
+            notice: None,
+            crash_after_intents: None,
+        }
+    }
+}
+
+/// The application service. One per front-end process (or per command for the CLI); the
+/// site connection is opened on first use and closed by [`App::close`].
+pub struct App {
+    store: Store,
+    data_dir: PathBuf,
+    connection: Connection,
+    policy: Policy,
+    delivery: Delivery,
+    clock: Arc<dyn Clock>,
+    secrets: Vec<String>,
+    notice: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    crash_after_intents: Option<usize>,
+    session: tokio::sync::OnceCell<Session>,
+    /// Plans validated against the live site by this service (plan id → validated plan).
+    validated: Mutex<HashMap<String, ValidatedPlan>>,
+}
+
+impl App {
+    /// Opens the store; the site is connected on first use (or by [`App::connect`]).
+    pub async fn open(o: Options) -> Result<App> {
+        let location = o.store.clone().unwrap_or_else(|| o.data_dir.join("tabflow.db").display().to_string());
+        let store = open_store(&location).await?;
+        Ok(App {
+            store,
+            data_dir: o.data_dir,
+            connection: o.connection,
+            policy: o.policy,
+            delivery: o.delivery,
+            clock: o.clock,
+            secrets: o.secrets,
+            notice: o.notice,
+            crash_after_intents: o.crash_after_intents,
+            session: tokio::sync::OnceCell::new(),
+            validated: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The connected site, connecting now if needed.
+    pub async fn connect(&self) -> Result<&Session> {
+        self.session
+            .get_or_try_init(|| async {
+                if matches!(self.connection, Connection::Demo(_)) {
+                    self.notify(session::DEMO_NOTE);
+                }
+                Session::open(&self.connection, &self.data_dir, self.clock.as_ref()).await
+            })
+            .await
+    }
+
+    /// Ends the session (the demo site's state is saved) and closes the store.
+    pub async fn close(self) -> Result<()> {
+        let r = match self.session.into_inner() {
+            Some(s) => s.finish().await,
+            None => Ok(()),
+        };
+        self.store.close().await;
+        r
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    fn notify(&self, note: &str) {
+        if let Some(n) = &self.notice {
+            n(note);
+        }
+    }
+
+    fn remember_validated(&self, vp: &ValidatedPlan) {
+        self.validated.lock().unwrap_or_else(|e| e.into_inner()).insert(vp.plan().id.clone(), vp.clone());
+    }
+
+    fn cached(&self, plan_id: &str) -> Option<ValidatedPlan> {
+        self.validated.lock().unwrap_or_else(|e| e.into_inner()).get(plan_id).cloned()
+    }
+}
+
+/// Opens the state store at a location, with the fix for each kind of failure.
+pub async fn open_store(location: &str) -> Result<Store> {
+    let postgres = location.starts_with("postgres://") || location.starts_with("postgresql://");
+    Store::open_location(location).await.map_err(|e| {
+        let hint = if postgres {
+            "check the server, database, user and password in the URL (postgres://USER:PASSWORD@HOST:PORT/DB), or leave --store unset for the embedded SQLite store"
+        } else {
+            "set --store (or TABFLOW_STORE) to a writable file path, or a postgres:// URL"
+        };
+        Error::failed(e.to_string(), hint)
+    })
+}

@@ -1,0 +1,285 @@
+//! From a request to a validated plan: the parser (rules, an LLM, or a given intent), the
+//! planner over a live site read, the five checks, the store, and what answers teach.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use tabflow_client::ExposeSecret;
+use tabflow_engine::plan::{Intent, Plan, SiteRef};
+use tabflow_engine::{Facts, ValidatedPlan, validate};
+
+use crate::error::{Error, Result};
+use crate::{App, Session};
+
+/// Where a request's intents come from.
+pub enum Source {
+    /// The rule-based parser reads the request.
+    Rules,
+    /// One intent given by name with its parameters as written (`K=V` values are typed
+    /// here: `true`/`false`, integers, comma lists for `tags`).
+    Intent { name: String, params: Vec<(String, String)> },
+    /// The configured LLM reads the request (falling back to the rule-based parser).
+    Llm(Box<tabflow_llm::Llm>),
+    /// Intents already read (a re-plan with more answers), with the notes that came with them.
+    Given { intents: Vec<Intent>, notes: Vec<String> },
+}
+
+/// A request to plan.
+pub struct PlanRequest {
+    /// The request as the person wrote it; credentials pasted into it are redacted.
+    pub request: String,
+    pub source: Source,
+    /// Answers to the plan's questions (question id → choice).
+    pub answers: BTreeMap<String, String>,
+    /// Who asks (recorded with what the answers teach).
+    pub actor: String,
+    /// Record what the answers teach now. A front end that will ask the remaining questions
+    /// itself passes false and calls [`App::remember_answers`] once they are answered.
+    pub remember: bool,
+}
+
+/// A plan made (and stored): validated, or refused by the checks (`Err`, with its findings).
+pub struct Planned {
+    pub plan: std::result::Result<ValidatedPlan, Box<Plan>>,
+    /// The intents the plan was made from (to re-plan with more answers).
+    pub intents: Vec<Intent>,
+    /// Notes from reading the request (which parser answered); also in the plan's notes.
+    pub notes: Vec<String>,
+    /// Problems that did not stop planning (e.g. learning could not be recorded).
+    pub warnings: Vec<String>,
+}
+
+impl Planned {
+    /// The plan, validated or not.
+    pub fn plan(&self) -> &Plan {
+        match &self.plan {
+            Ok(v) => v.plan(),
+            Err(p) => p,
+        }
+    }
+}
+
+/// The intents of `--intent NAME --param K=V…`.
+pub fn intent_from_parts(name: &str, params: &[(String, String)]) -> Result<Intent> {
+    if !tabflow_workflows::INTENTS.contains(&name) {
+        let near = tabflow_workflows::ground::closest(name, tabflow_workflows::INTENTS.iter().copied(), 1);
+        let mean = near.first().map(|n| format!("did you mean {n}? ")).unwrap_or_default();
+        return Err(Error::usage(
+            format!("'{name}' is not an intent tabflow knows"),
+            format!("{mean}use one of: {}", tabflow_workflows::INTENTS.join(", ")),
+        ));
+    }
+    let mut map = serde_json::Map::new();
+    for (k, v) in params {
+        let value = match v.trim() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            x if x.parse::<i64>().is_ok() => Value::from(x.parse::<i64>().unwrap_or(0)),
+            x if x.contains(',') && k == "tags" => {
+                Value::from(x.split(',').map(|t| t.trim().to_string()).collect::<Vec<_>>())
+            }
+            x => Value::String(x.to_string()),
+        };
+        map.insert(k.trim().to_string(), value);
+    }
+    Intent::from_parts(name, map).map_err(|e| Error::usage(e.to_string(), e.fix()))
+}
+
+impl App {
+    /// The credentials to keep out of plans and prompts: the front end's, plus the
+    /// connection's own secret (the demo site's sign-in is public, DESIGN.md §4).
+    fn secrets(&self, session: &Session) -> Vec<String> {
+        let mut out = self.secrets.clone();
+        if !session.is_demo() {
+            out.push(match &session.client.config().credentials {
+                tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose_secret().to_string(),
+                tabflow_client::config::Credentials::Password { password, .. } => password.expose_secret().to_string(),
+                tabflow_client::config::Credentials::Jwt { token } => token.expose_secret().to_string(),
+            });
+        }
+        out.retain(|s| s.len() >= 4);
+        out
+    }
+
+    /// The request as plans and models see it: any credential in it is `[redacted]`.
+    pub async fn redact(&self, request: &str) -> Result<String> {
+        let session = self.connect().await?;
+        Ok(self.secrets(session).iter().fold(request.to_string(), |r, s| r.replace(s.as_str(), "[redacted]")))
+    }
+
+    /// What earlier choices taught (learning system), for the planner.
+    async fn learned(&self) -> Result<tabflow_workflows::learn::Learned> {
+        let rows = self.store.learning().await.map_err(|e| Error::store(e, "check the state store"))?;
+        Ok(tabflow_workflows::learn::Learned::new(rows))
+    }
+
+    /// Records learning rows; a failure is answered as a warning, never an error.
+    pub(crate) async fn record_learning(&self, rows: Vec<tabflow_engine::store::NewLearning>) -> Option<String> {
+        match self.store.record_learning(&rows).await {
+            Ok(()) => None,
+            Err(e) => Some(format!("could not record what this run taught ({e}); `tabflow learn show` will miss it")),
+        }
+    }
+
+    /// Records what a plan's answers teach; answers a warning when it could not.
+    pub async fn remember_answers(&self, plan: &Plan) -> Option<String> {
+        self.record_learning(tabflow_workflows::learn::from_answers(plan)).await
+    }
+
+    /// Plans a request: reads the site, builds the plan, runs the five checks, stores the
+    /// plan (valid or not). Nothing on the site changes.
+    pub async fn plan(&self, req: PlanRequest) -> Result<Planned> {
+        let learned = self.learned().await?;
+        let session = self.connect().await?;
+        let request = self.redact(&req.request).await?;
+        let today = self.clock.now().date_naive();
+        let (intents, notes) = match req.source {
+            Source::Rules => (tabflow_nl::parse(&request, today).intents, vec![]),
+            Source::Intent { name, params } => (vec![intent_from_parts(&name, &params)?], vec![]),
+            Source::Given { intents, notes } => (intents, notes),
+            Source::Llm(llm) => {
+                // The request is already redacted; the library also redacts these (and its own
+                // key) from everything it sends.
+                let secrets = self.secrets(session);
+                let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                let outcome = llm.interpret(&request, today, &secrets).await;
+                for n in &outcome.notes {
+                    self.notify(n);
+                }
+                (outcome.intents, outcome.notes)
+            }
+        };
+        let made = self.make_plan(session, &request, intents.clone(), req.answers, &notes, learned).await?;
+        let plan = match &made {
+            Ok(v) => v.plan(),
+            Err(p) => p,
+        };
+        self.store.save_plan(plan).await.map_err(|e| Error::store(e, "check the state store"))?;
+        let mut warnings = vec![];
+        if req.remember {
+            warnings.extend(self.remember_answers(plan).await);
+        }
+        if let Ok(v) = &made {
+            self.remember_validated(v);
+        }
+        Ok(Planned { plan: made, intents, notes, warnings })
+    }
+
+    /// Answers questions of a stored plan: plans its request and intents again with the
+    /// earlier answers and these, and stores the new plan.
+    pub async fn answer(&self, plan_id: &str, answers: BTreeMap<String, String>, actor: &str) -> Result<Planned> {
+        let old = self.get_plan(plan_id).await?;
+        let mut all = old.answers.clone();
+        all.extend(answers);
+        self.plan(PlanRequest {
+            request: old.request.clone(),
+            source: Source::Given { intents: old.intents.clone(), notes: vec![] },
+            answers: all,
+            actor: actor.to_string(),
+            remember: true,
+        })
+        .await
+    }
+
+    /// A stored plan.
+    pub async fn get_plan(&self, plan_id: &str) -> Result<Plan> {
+        self.store.plan(plan_id).await.map_err(|e| Error::store(e, "give a plan file or an id from `tabflow plan`"))
+    }
+
+    /// Reads the site and builds + validates the plan. `notes` (e.g. which parser read the
+    /// request) go into the plan's notes; `learned` ranks suggestions and defaults.
+    async fn make_plan(
+        &self,
+        session: &Session,
+        request: &str,
+        intents: Vec<Intent>,
+        answers: BTreeMap<String, String>,
+        notes: &[String],
+        learned: tabflow_workflows::learn::Learned,
+    ) -> Result<std::result::Result<ValidatedPlan, Box<Plan>>> {
+        let server = session.client.config().server.clone();
+        let site = tabflow_client::snapshot::take(&session.client, &tabflow_client::snapshot::Options { usage: true })
+            .await
+            .map_err(|e| Error::client(e, &server))?;
+        let me = session.client.session().await.user_id;
+        let signed_in = site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
+        let has_last = site.workbooks.iter().any(|w| w.views.iter().any(|v| v.last_viewed_at.is_some()));
+        let usage_source = if has_last {
+            "Admin Insights (VizQL Data Service: last view per view)".to_string()
+        } else {
+            "REST view counts only (no last-viewed dates: only never-viewed content can be judged)".to_string()
+        };
+        let site_ref = SiteRef {
+            server: session.server_label(),
+            content_url: site.site.content_url.clone(),
+            id: site.site.id.clone(),
+        };
+        let planner = tabflow_workflows::Planner {
+            site: &site,
+            site_ref,
+            policy: &self.policy,
+            signed_in: signed_in.clone(),
+            now: site.now,
+            answers,
+            usage_source,
+            learned,
+        };
+        let mut draft = tabflow_workflows::plan(request, intents, &planner);
+        draft.notes.extend(notes.iter().cloned());
+        let facts = Facts::from_site(&site, &signed_in);
+        Ok(validate(draft, &facts, &self.policy))
+    }
+
+    /// Checks a plan (e.g. read from a file) again against the live site: the site must be
+    /// the plan's, and the five checks run on today's state. A valid plan is stored.
+    pub async fn check(&self, plan: Plan) -> Result<std::result::Result<ValidatedPlan, Box<Plan>>> {
+        let session = self.connect().await?;
+        let server = session.client.config().server.clone();
+        let s = session.client.session().await;
+        if !plan.site.id.is_empty() && plan.site.id != s.site_id {
+            return Err(Error::failed(
+                format!(
+                    "plan {} was made for site '{}' ({}); tabflow is signed in to another site ({})",
+                    plan.id, plan.site.content_url, plan.site.id, s.site_id
+                ),
+                "connect to the plan's site (--server/--site), or make a new plan here",
+            ));
+        }
+        let site = tabflow_client::snapshot::take(&session.client, &tabflow_client::snapshot::Options { usage: false })
+            .await
+            .map_err(|e| Error::client(e, &server))?;
+        let signed_in = site.users.iter().find(|u| u.id == s.user_id).map(|u| u.name.clone()).unwrap_or_default();
+        let facts = Facts::from_site(&site, &signed_in);
+        let checked = validate(plan, &facts, &self.policy);
+        if let Ok(v) = &checked {
+            self.remember_validated(v);
+        }
+        Ok(checked)
+    }
+
+    /// The validated plan of a plan id: validated by this service already, or the stored
+    /// plan checked again against the live site now.
+    pub(crate) async fn validated_plan(&self, plan_id: &str) -> Result<ValidatedPlan> {
+        if let Some(v) = self.cached(plan_id) {
+            return Ok(v);
+        }
+        let plan = self.get_plan(plan_id).await?;
+        match self.check(plan).await? {
+            Ok(v) => Ok(v),
+            Err(p) => Err(Error::failed(
+                format!("plan {} failed validation: {}", p.id, error_findings(&p).join("; ")),
+                "fix the cause or make a new plan; nothing was changed",
+            )),
+        }
+    }
+}
+
+/// A refused plan's error findings, `check: message` each.
+pub fn error_findings(p: &Plan) -> Vec<String> {
+    p.validation
+        .findings
+        .iter()
+        .filter(|f| f.level == tabflow_engine::plan::Level::Error)
+        .map(|f| format!("{}: {}", f.check.as_str(), f.message))
+        .collect()
+}

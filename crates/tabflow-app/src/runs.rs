@@ -1,0 +1,391 @@
+//! Runs through the service: starting a validated, approved plan; rolling back, resuming
+//! and purging; and the [`RunHandle`] every front end follows a run with. A run executes in
+//! its own task; its progress is the engine's [`Event`] stream, fanned out to every
+//! subscriber with the events so far first, so a subscriber that comes late misses nothing.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use tabflow_engine::executor::{Purge, RunOptions, RunReport};
+use tabflow_engine::plan::{Plan, StepKind};
+use tabflow_engine::{Engine, Event, RunStatus, Store};
+use tokio::sync::mpsc;
+
+use crate::App;
+use crate::error::{Error, Kind, Result, missing_text};
+
+/// Knobs of a run a front end chooses.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Run steps that cannot be undone.
+    pub acknowledge_irreversible: bool,
+}
+
+/// What starting a plan did.
+pub enum Start {
+    /// A run started.
+    Running(RunHandle),
+    /// The plan changes nothing on the site but asks for recurring reviews: they were stored
+    /// (`[{"id", "cadence"}]`); no run was started.
+    Scheduled(Vec<Value>),
+    /// The plan changes nothing on the site; no run was started. The plan's note saying why,
+    /// if it has one.
+    NothingToDo(Option<String>),
+}
+
+/// The end of a run (or of its rollback / resume).
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The engine's report, with the reports written to the data directory listed.
+    pub report: RunReport,
+    /// Recurring reviews the plan asked for, stored after the run (`[{"id", "cadence"}]`).
+    pub schedules: Vec<Value>,
+    /// Problems that did not change the run's outcome (reports or learning not written).
+    pub warnings: Vec<String>,
+}
+
+/// Progress so far and the live subscribers.
+#[derive(Default)]
+struct Feed {
+    history: Vec<Event>,
+    subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    closed: bool,
+}
+
+/// A subscription to a run's events: every event from the start, then live ones; ends when
+/// the engine is done with the run.
+pub struct Events {
+    backlog: VecDeque<Event>,
+    live: Option<mpsc::UnboundedReceiver<Event>>,
+}
+
+impl Events {
+    pub async fn next(&mut self) -> Option<Event> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Some(e);
+        }
+        match &mut self.live {
+            Some(rx) => rx.recv().await,
+            None => None,
+        }
+    }
+}
+
+enum Done {
+    Task(tokio::task::JoinHandle<Result<RunOutcome>>),
+    Ready(Result<RunOutcome>),
+}
+
+/// A run in progress (or finished).
+pub struct RunHandle {
+    run_id: String,
+    feed: Arc<Mutex<Feed>>,
+    done: Done,
+}
+
+impl RunHandle {
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Every event of the run so far, then the live ones.
+    pub fn subscribe(&self) -> Events {
+        let mut f = self.feed.lock().unwrap_or_else(|e| e.into_inner());
+        let backlog = f.history.iter().cloned().collect();
+        let live = if f.closed {
+            None
+        } else {
+            let (tx, rx) = mpsc::unbounded_channel();
+            f.subscribers.push(tx);
+            Some(rx)
+        };
+        Events { backlog, live }
+    }
+
+    /// The events so far (the run's current state).
+    pub fn events(&self) -> Vec<Event> {
+        self.feed.lock().unwrap_or_else(|e| e.into_inner()).history.clone()
+    }
+
+    /// Whether the engine is done with the run (the outcome may still be being recorded).
+    pub fn is_finished(&self) -> bool {
+        self.feed.lock().unwrap_or_else(|e| e.into_inner()).closed
+    }
+
+    /// Waits for the run's outcome.
+    pub async fn wait(self) -> Result<RunOutcome> {
+        match self.done {
+            Done::Ready(r) => r,
+            Done::Task(t) => t.await.unwrap_or_else(|e| {
+                Err(Error::failed(format!("the run's task stopped: {e}"), "see `tabflow runs list` and the audit log"))
+            }),
+        }
+    }
+}
+
+/// A channel for the engine whose events go into a new feed.
+fn feed() -> (mpsc::UnboundedSender<Event>, Arc<Mutex<Feed>>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let feed = Arc::new(Mutex::new(Feed::default()));
+    let f = feed.clone();
+    tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+            f.subscribers.retain(|s| s.send(e.clone()).is_ok());
+            f.history.push(e);
+        }
+        let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+        f.closed = true;
+        f.subscribers.clear();
+    });
+    (tx, feed)
+}
+
+/// Everything a run task needs, owned.
+struct RunCtx {
+    client: tabflow_client::Client,
+    store: Store,
+    policy: tabflow_engine::Policy,
+    clock: Arc<dyn tabflow_plan::Clock>,
+    data_dir: std::path::PathBuf,
+    opts: RunOptions,
+}
+
+impl App {
+    fn run_ctx(&self, client: &tabflow_client::Client, actor: &str, ack: bool) -> RunCtx {
+        RunCtx {
+            client: client.clone(),
+            store: self.store.clone(),
+            policy: self.policy.clone(),
+            clock: self.clock.clone(),
+            data_dir: self.data_dir.clone(),
+            opts: RunOptions {
+                actor: actor.to_string(),
+                concurrency: client.config().concurrency,
+                acknowledge_irreversible: ack,
+                crash_after_intents: self.crash_after_intents,
+                without_journal: false,
+                delivery: self.delivery.clone(),
+            },
+        }
+    }
+
+    /// Starts a run of a plan: refused with [`Kind::NeedsInput`] while it has unanswered
+    /// questions and with [`Kind::NeedsApproval`] while a destructive plan lacks a valid
+    /// approval. A plan that changes nothing starts no run. Answers once the run started
+    /// (its id is known); the outcome comes from [`RunHandle::wait`].
+    pub async fn start_run(&self, plan_id: &str, actor: &str, options: StartOptions) -> Result<Start> {
+        let vp = self.validated_plan(plan_id).await?;
+        let plan = vp.plan();
+        if let Some(q) = plan.questions.first() {
+            return Err(Error::new(
+                Kind::NeedsInput,
+                format!("plan {} has unanswered questions: [{}] {}", plan.id, q.id, q.text),
+                format!("answer with: tabflow plan \"{}\" --answer {}=CHOICE -o plan.json", plan.request, q.id),
+            ));
+        }
+        if !plan.steps.iter().any(|s| s.is_write()) {
+            let stored = store_schedules(&self.store, plan, actor, self.clock.now()).await?;
+            if !stored.is_empty() {
+                return Ok(Start::Scheduled(stored));
+            }
+            let why = plan.notes.iter().find(|n| n.starts_with("Nothing to do")).cloned();
+            return Ok(Start::NothingToDo(why));
+        }
+        self.store.save_plan(plan).await.map_err(|e| Error::store(e, "check the state store"))?;
+        let grant = if vp.has_destructive_steps() {
+            match self.approval_status(plan_id).await? {
+                Ok(g) => Some(g),
+                Err(m) => {
+                    return Err(Error::new(
+                        Kind::NeedsApproval(m.clone()),
+                        if m == tabflow_engine::approval::Missing::None {
+                            format!(
+                                "plan {} has {} destructive changes and no approval",
+                                plan.id,
+                                plan.destructive_items().len()
+                            )
+                        } else {
+                            format!("plan {} cannot run yet: {}", plan.id, missing_text(&m))
+                        },
+                        "approve it (tabflow apply --approve, or an approver through the HTTP API), then start it",
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+        let session = self.connect().await?;
+        let ctx = self.run_ctx(&session.client, actor, options.acknowledge_irreversible);
+        let (tx, feed) = feed();
+        let mut first = {
+            let mut f = feed.lock().unwrap_or_else(|e| e.into_inner());
+            let (stx, srx) = mpsc::unbounded_channel();
+            f.subscribers.push(stx);
+            srx
+        };
+        let approved = grant.as_ref().and_then(|g| g.items.clone());
+        let task = spawn_run(move || apply_task(ctx, vp, grant, approved, tx));
+        // The run is started once the engine announces it; a refusal before that is the answer.
+        let run_id = match first.recv().await {
+            Some(Event::RunStarted { run_id, .. }) => run_id,
+            _ => {
+                let r = task.await.unwrap_or_else(|e| {
+                    Err(Error::failed(format!("the run's task stopped: {e}"), "see `tabflow runs list`"))
+                });
+                let outcome = r?;
+                let run_id = outcome.report.run_id.clone();
+                return Ok(Start::Running(RunHandle { run_id, feed, done: Done::Ready(Ok(outcome)) }));
+            }
+        };
+        drop(first);
+        Ok(Start::Running(RunHandle { run_id, feed, done: Done::Task(task) }))
+    }
+
+    /// Undoes a run: compensation in reverse journal order, each item verified by reading it
+    /// back; items changed by someone else since are skipped and reported.
+    pub async fn rollback(&self, run_id: &str, actor: &str) -> Result<RunHandle> {
+        self.act(run_id, actor, true).await
+    }
+
+    /// Finishes an interrupted run (or its rollback) from its journal.
+    pub async fn resume(&self, run_id: &str, actor: &str) -> Result<RunHandle> {
+        self.act(run_id, actor, false).await
+    }
+
+    async fn act(&self, run_id: &str, actor: &str, rollback: bool) -> Result<RunHandle> {
+        let run = self.store.run(run_id).await.map_err(|e| Error::store(e, "see `tabflow runs list`"))?;
+        if rollback && run.status == RunStatus::RolledBack {
+            return Err(Error::usage(format!("run {run_id} is already rolled back"), "nothing to undo"));
+        }
+        let session = self.connect().await?;
+        let ctx = self.run_ctx(&session.client, actor, false);
+        let (tx, feed) = feed();
+        let id = run_id.to_string();
+        let task = spawn_run(move || act_task(ctx, id, rollback, tx));
+        Ok(RunHandle { run_id: run_id.to_string(), feed, done: Done::Task(task) })
+    }
+
+    /// Really deletes staged deletes whose grace period has passed (`now`: ignore the grace
+    /// period); each only when its backup verifies and it is still where the run left it.
+    pub async fn purge(&self, actor: &str, now: bool) -> Result<Purge> {
+        let session = self.connect().await?;
+        tabflow_engine::executor::purge_due(&session.client, &self.store, actor, now)
+            .await
+            .map_err(|e| Error::failed(e.to_string(), "see the audit log"))
+    }
+}
+
+/// Runs a run's future on a thread of its own, driven by the current runtime. The engine's
+/// futures are not provably `Send` for every lifetime (a known limit of the compiler with
+/// borrowed stores inside its streams), so they are not given to `tokio::spawn`; the
+/// values moved in are owned and `Send`.
+fn spawn_run<F, Fut>(make: F) -> tokio::task::JoinHandle<Result<RunOutcome>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<RunOutcome>>,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(make()))
+}
+
+/// The task of a run: the engine's apply, then its reports, learning and schedules.
+async fn apply_task(
+    ctx: RunCtx,
+    vp: tabflow_engine::ValidatedPlan,
+    grant: Option<tabflow_engine::approval::Grant>,
+    approved: Option<std::collections::BTreeSet<String>>,
+    tx: mpsc::UnboundedSender<Event>,
+) -> Result<RunOutcome> {
+    let engine = Engine {
+        client: &ctx.client,
+        store: &ctx.store,
+        policy: ctx.policy.clone(),
+        events: Some(tx),
+        clock: ctx.clock.clone(),
+    };
+    let result = engine.apply(&vp, grant, &ctx.opts).await;
+    drop(engine);
+    let mut report = result.map_err(|e| Error::failed(e.to_string(), "see `tabflow runs list` and the audit log"))?;
+    let plan = vp.plan();
+    let mut warnings = attach_reports(&ctx.store, &ctx.data_dir, &mut report).await;
+    let mut schedules = vec![];
+    if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
+        let rows = tabflow_workflows::learn::from_run(plan, approved.as_ref());
+        if let Err(e) = ctx.store.record_learning(&rows).await {
+            warnings.push(format!("could not record what this run taught ({e}); `tabflow learn show` will miss it"));
+        }
+        schedules = store_schedules(&ctx.store, plan, &ctx.opts.actor, ctx.clock.now()).await?;
+    }
+    Ok(RunOutcome { report, schedules, warnings })
+}
+
+/// The task of a rollback or resume, then the run's reports again.
+async fn act_task(ctx: RunCtx, id: String, rollback: bool, tx: mpsc::UnboundedSender<Event>) -> Result<RunOutcome> {
+    let engine = Engine {
+        client: &ctx.client,
+        store: &ctx.store,
+        policy: ctx.policy.clone(),
+        events: Some(tx),
+        clock: ctx.clock.clone(),
+    };
+    let r = if rollback { engine.rollback(&id, &ctx.opts).await } else { engine.resume(&id, &ctx.opts).await };
+    drop(engine);
+    let mut report = r.map_err(|e| Error::failed(e.to_string(), "see `tabflow runs show ID`"))?;
+    // The run's reports now show the restored (or resumed) items.
+    let warnings = attach_reports(&ctx.store, &ctx.data_dir, &mut report).await;
+    Ok(RunOutcome { report, schedules: vec![], warnings })
+}
+
+/// Writes the run's four reports and lists them in `r.reports`; a failure to write them is
+/// answered as a warning (the site was changed either way).
+async fn attach_reports(store: &Store, data_dir: &std::path::Path, r: &mut RunReport) -> Vec<String> {
+    match crate::reports::write_run(store, data_dir, &r.run_id).await {
+        Ok(list) => {
+            r.reports = list;
+            vec![]
+        }
+        Err(e) => vec![format!("could not write the run's reports ({e}); try `tabflow runs report {}`", r.run_id)],
+    }
+}
+
+/// Stores the recurring reviews a plan asks for (steps `schedule-review`), once per plan;
+/// answers the ones stored now.
+async fn store_schedules(
+    store: &Store,
+    plan: &Plan,
+    actor: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Value>> {
+    let mut stored = vec![];
+    for s in plan.steps.iter().filter(|s| s.kind == StepKind::ScheduleReview) {
+        let row = tabflow_engine::store::ScheduleRow {
+            id: format!("sch-{}-{}", plan.id.trim_start_matches("p-"), s.id),
+            cadence: s.details["cadence"].as_str().unwrap_or("monthly").to_string(),
+            request: plan.request.clone(),
+            intent: s.details["intent"].clone(),
+            plan_id: plan.id.clone(),
+            created_by: actor.to_string(),
+            created_at: now,
+            last_run_at: None,
+        };
+        if store.insert_schedule(&row).await.map_err(|e| Error::store(e, "check the state store"))? {
+            tabflow_engine::audit::append(
+                store,
+                tabflow_engine::audit::NewRecord {
+                    actor: actor.to_string(),
+                    action: "schedule.created".into(),
+                    plan_id: Some(plan.id.clone()),
+                    after: Some(json!({"id": row.id, "cadence": row.cadence, "intent": row.intent})),
+                    outcome: "stored".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| Error::store(e, "check the state store"))?;
+            stored.push(json!({"id": row.id, "cadence": row.cadence}));
+        }
+    }
+    Ok(stored)
+}

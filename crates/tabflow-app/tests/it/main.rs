@@ -1,0 +1,1 @@
+//! The application service driven directly against an in-process emulator and a temporary SQLite store.
