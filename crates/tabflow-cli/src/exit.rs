@@ -42,6 +42,16 @@ pub fn fail(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Erro
     anyhow::Error::new(Failure { message: message.into(), hint: Some(hint.into()), code: Code::Error })
 }
 
+/// An error of the application service as a CLI failure: its kind decides the exit code.
+pub fn app(e: tabflow_app::Error) -> anyhow::Error {
+    let code = match e.kind {
+        tabflow_app::Kind::Usage => Code::Usage,
+        tabflow_app::Kind::Failed => Code::Error,
+        tabflow_app::Kind::NeedsInput | tabflow_app::Kind::NeedsApproval(_) => Code::NeedsInput,
+    };
+    anyhow::Error::new(Failure { message: e.message, hint: Some(e.hint), code })
+}
+
 /// Prints `error: ...` (with its causes) and `hint: ...` on stderr; returns the exit code.
 pub fn report(e: &anyhow::Error) -> std::process::ExitCode {
     let mut msg = e.to_string();

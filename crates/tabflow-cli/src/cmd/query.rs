@@ -36,7 +36,7 @@ pub async fn run(a: QueryArgs) -> anyhow::Result<Code> {
             let server = session.client.config().server.clone();
             let options = tabflow_client::snapshot::Options { usage: true };
             let site = tabflow_client::snapshot::take(&session.client, &options).await;
-            session.finish().await?;
+            session.finish().await.map_err(crate::exit::app)?;
             let site = site.map_err(|e| client_error(e, &server))?;
             query::answer_query(&site, question, &q)
         }

@@ -1,16 +1,17 @@
-//! `tabflow runs list|show|resume|rollback|purge` and `tabflow audit verify|export`.
+//! `tabflow runs list|show|resume|rollback|purge` and `tabflow audit verify|export`: the
+//! terminal's front end over the application service (`tabflow_app::App`).
 
 use std::io::Write;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use tabflow_engine::executor::{RunOptions, whoami};
+use tabflow_app::RunStatus;
+use tabflow_engine::executor::whoami;
 use tabflow_engine::store::Phase;
-use tabflow_engine::{Engine, RunStatus, audit};
 
 use super::connect::Connect;
-use super::workflow::{StoreArgs, attach_reports, print_report};
-use crate::exit::{Code, fail, usage};
+use super::workflow::{StoreArgs, open_app, print_report};
+use crate::exit::{self, Code, usage};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -90,8 +91,10 @@ pub struct PurgeArgs {
 pub async fn run(c: Command) -> anyhow::Result<Code> {
     match c {
         Command::List(a) => {
-            let store = a.store.open().await?;
-            let runs = store.runs(a.limit).await?;
+            let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
+            let runs = app.runs(a.limit).await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
+            let runs = runs?;
             let mut out = std::io::stdout().lock();
             if a.json {
                 let v: Vec<_> = runs
@@ -116,9 +119,10 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             Ok(Code::Ok)
         }
         Command::Show(a) => {
-            let store = a.store.open().await?;
-            let run = store.run(&a.id).await.map_err(|e| fail(e.to_string(), "see `tabflow runs list`"))?;
-            let journal = store.journal(&a.id).await?;
+            let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
+            let detail = app.run(&a.id).await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
+            let tabflow_app::RunDetail { run, journal, plan } = detail?;
             let mut out = std::io::stdout().lock();
             if a.json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&json!({"run": run, "journal": journal}))?)?;
@@ -135,7 +139,6 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
                     counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
                 )?;
                 // Each item's outcome: its last journal entry, with the item's name from the plan.
-                let plan = store.plan(&run.plan_id).await.ok();
                 let mut order: Vec<(&str, &str)> = vec![];
                 let mut last: std::collections::HashMap<(&str, &str), &tabflow_engine::store::Entry> =
                     std::collections::HashMap::new();
@@ -188,9 +191,9 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
                 (None, Some(p)) => super::report::format_of(p)?,
                 (None, None) => tabflow_workflows::report::Format::Markdown,
             };
-            let store = a.store.open().await?;
-            let r = super::report::of_run(&store, &a.id).await;
-            store.close().await;
+            let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
+            let r = app.run_report(&a.id).await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
             let text = r?.render(format);
             match &a.output {
                 Some(p) => super::report::write(p, &text)?,
@@ -201,11 +204,10 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
         Command::Resume(a) => act(a, false).await,
         Command::Rollback(a) => act(a, true).await,
         Command::Purge(a) => {
-            let store = a.store.open().await?;
-            let session = a.connect.open().await?;
-            let r = tabflow_engine::executor::purge_due(&session.client, &store, &whoami(), a.now).await;
-            session.finish().await?;
-            let p = r.map_err(|e| fail(e.to_string(), "see the audit log"))?;
+            let app = open_app(Some(&a.connect), &a.store, Default::default(), Default::default()).await?;
+            let r = app.purge(&whoami(), a.now).await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
+            let p = r?;
             if a.json {
                 println!("{}", json!({"purged": p.purged, "kept": p.kept, "waiting": p.waiting}));
             } else {
@@ -240,44 +242,30 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
 
 async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
     let delivery = super::workflow::notify_delivery()?;
-    let store = a.store.open().await?;
-    let run = store.run(&a.id).await.map_err(|e| fail(e.to_string(), "see `tabflow runs list`"))?;
-    if rollback && run.status == RunStatus::RolledBack {
-        return Err(usage(format!("run {} is already rolled back", a.id), "nothing to undo"));
-    }
     let policy = a.store.policy()?;
-    let session = a.connect.open().await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let json = a.json;
-    let printer = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            if !json
-                && let tabflow_engine::Event::ItemRestored { k, m, name, outcome, detail, .. } = &e
+    let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
+    let result = async {
+        let handle = if rollback { app.rollback(&a.id, &whoami()).await } else { app.resume(&a.id, &whoami()).await }
+            .map_err(exit::app)?;
+        let mut events = handle.subscribe();
+        while let Some(e) = events.next().await {
+            if !a.json
+                && let tabflow_app::Event::ItemRestored { k, m, name, outcome, detail, .. } = &e
                 && (outcome != "restored" || k == m)
             {
                 eprintln!("   {k}/{m} {outcome}: {name} {detail}");
             }
         }
-    });
-    let engine = Engine {
-        client: &session.client,
-        store: &store,
-        policy,
-        events: Some(tx),
-        clock: std::sync::Arc::new(tabflow_engine::SystemClock),
-    };
-    let opts = RunOptions { concurrency: session.client.config().concurrency, delivery, ..RunOptions::default() };
-    let r = if rollback { engine.rollback(&a.id, &opts).await } else { engine.resume(&a.id, &opts).await };
-    drop(engine);
-    let _ = printer.await;
-    session.finish().await?;
-    let mut r = r.map_err(|e| fail(e.to_string(), "see `tabflow runs show ID`"));
-    if let Ok(report) = &mut r {
-        // The run's reports now show the restored (or resumed) items.
-        attach_reports(&store, report).await;
+        handle.wait().await.map_err(exit::app)
     }
-    store.close().await;
-    let report = r?;
+    .await;
+    let closed = app.close().await.map_err(exit::app);
+    let outcome = result?;
+    closed?;
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
+    let report = outcome.report;
     print_report(&report, a.json)?;
     Ok(match report.status {
         RunStatus::RolledBack if rollback => Code::Ok,
@@ -316,10 +304,10 @@ pub struct ExportArgs {
 pub async fn audit_run(c: AuditCommand) -> anyhow::Result<Code> {
     match c {
         AuditCommand::Verify(a) => {
-            let store = a.store.open().await?;
-            let v = audit::verify(&store)
-                .await
-                .map_err(|e| fail(e.to_string(), "the store file is damaged; restore it from a backup"))?;
+            let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
+            let v = app.audit_verify().await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
+            let v = v?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else if v.ok {
@@ -333,16 +321,13 @@ pub async fn audit_run(c: AuditCommand) -> anyhow::Result<Code> {
             Ok(if v.ok { Code::Ok } else { Code::Error })
         }
         AuditCommand::Export(a) => {
-            let store = a.store.open().await?;
-            let records = audit::records(&store).await?;
-            let text = if a.format == "csv" {
-                audit::to_csv(&records)
-            } else {
-                serde_json::to_string_pretty(&records)? + "\n"
-            };
+            let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
+            let text = app.audit_export(&a.format).await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
+            let text = text?;
             match a.output {
                 Some(p) => std::fs::write(&p, text)
-                    .map_err(|e| fail(format!("cannot write {}: {e}", p.display()), "check the path"))?,
+                    .map_err(|e| exit::fail(format!("cannot write {}: {e}", p.display()), "check the path"))?,
                 None => print!("{text}"),
             }
             Ok(Code::Ok)

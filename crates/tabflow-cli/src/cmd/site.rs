@@ -124,6 +124,6 @@ async fn snapshot(s: Snapshot) -> anyhow::Result<Code> {
         started.elapsed().as_secs_f64(),
         super::bench::peak_rss_mib().unwrap_or(0.0)
     );
-    session.finish().await?;
+    session.finish().await.map_err(crate::exit::app)?;
     Ok(Code::Ok)
 }

@@ -85,7 +85,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
                 n,
                 path.display()
             );
-            session.finish().await?;
+            session.finish().await.map_err(crate::exit::app)?;
             Ok(Code::Ok)
         }
         Command::Show(s) => show(s).await,
@@ -105,7 +105,7 @@ async fn show(s: Show) -> anyhow::Result<Code> {
             let source = RecordedHistory::new(history_path(&server, &cfg.site));
             let r = source.read(&session.client).await.map_err(|e| client_error(e, &cfg.server))?;
             if r.items.is_empty() && source.samples().map(|v| v.is_empty()).unwrap_or(true) {
-                session.finish().await?;
+                session.finish().await.map_err(crate::exit::app)?;
                 return Err(usage(
                     "no view-count history has been recorded for this site yet",
                     "run `tabflow usage record` now and again later (e.g. daily); each run adds a sample",
@@ -125,7 +125,7 @@ async fn show(s: Show) -> anyhow::Result<Code> {
         }
     };
     let workbooks = session.client.workbooks().collect().await.map_err(|e| client_error(e, &cfg.server))?;
-    session.finish().await?;
+    session.finish().await.map_err(crate::exit::app)?;
     let cutoff = Utc::now() - Duration::days(s.stale_days);
     let ids: Vec<String> = workbooks.iter().filter_map(|w| w.id.clone()).collect();
     let mut covered = 0usize;

@@ -1,20 +1,23 @@
-//! `tabflow plan`, `tabflow apply`, `tabflow ask`: from a request to a reviewed plan, its
-//! approval, and a run with live progress.
+//! `tabflow plan`, `tabflow apply`, `tabflow ask`: the terminal's front end over the
+//! application service (`tabflow_app::App`): flags, prompts, rendering and exit codes here;
+//! planning, approvals, the run and its reports in the service.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use serde_json::{Value, json};
-use tabflow_client::ExposeSecret;
-use tabflow_engine::approval::{self, Approver, Decision, Missing, Selection};
-use tabflow_engine::executor::{Event, RunOptions, RunReport, whoami};
-use tabflow_engine::plan::{Effect, Intent, Level, Plan, SiteRef, StepKind};
-use tabflow_engine::{Engine, Facts, Policy, RunStatus, Store, ValidatedPlan, validate};
+use tabflow_app::{
+    App, Approver, Connection, Decision, Event, Plan, PlanRequest, Policy, RunReport, RunStatus, Selection, Source,
+    Start, StartOptions, Store, ValidatedPlan,
+};
+use tabflow_engine::executor::whoami;
+use tabflow_engine::plan::{Effect, Level, StepKind};
 
-use super::connect::{Connect, Session, client_error, data_dir};
-use crate::exit::{Code, fail, usage};
+use super::connect::{Connect, data_dir};
+use crate::exit::{self, Code, fail, usage};
 
 /// Where the state store and the policy live.
 #[derive(Debug, Args, Clone)]
@@ -29,17 +32,12 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    fn location(&self) -> String {
+        self.store.clone().unwrap_or_else(|| data_dir().join("tabflow.db").display().to_string())
+    }
+
     pub async fn open(&self) -> anyhow::Result<Store> {
-        let location = self.store.clone().unwrap_or_else(|| data_dir().join("tabflow.db").display().to_string());
-        let postgres = location.starts_with("postgres://") || location.starts_with("postgresql://");
-        Store::open_location(&location).await.map_err(|e| {
-            let hint = if postgres {
-                "check the server, database, user and password in the URL (postgres://USER:PASSWORD@HOST:PORT/DB), or leave --store unset for the embedded SQLite store"
-            } else {
-                "set --store (or TABFLOW_STORE) to a writable file path, or a postgres:// URL"
-            };
-            fail(e.to_string(), hint)
-        })
+        tabflow_app::open_store(&self.location()).await.map_err(exit::app)
     }
 
     pub fn policy(&self) -> anyhow::Result<Policy> {
@@ -49,6 +47,48 @@ impl StoreArgs {
         }
         Policy::load(&path).map_err(|e| fail(e.to_string(), "fix the policy file (see ARCHITECTURE.md, Policy)"))
     }
+}
+
+/// The application service for a command: the store and policy of `store`, the site of
+/// `connect` (none: the demo site, never connected by commands that only read the store),
+/// notifications to `delivery`, the system clock, and the credentials this process holds.
+pub async fn open_app(
+    connect: Option<&Connect>,
+    store: &StoreArgs,
+    policy: Policy,
+    delivery: tabflow_app::Delivery,
+) -> anyhow::Result<App> {
+    let connection = match connect {
+        Some(c) => c.connection()?,
+        None => Connection::Demo(Default::default()),
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    // The credentials tabflow holds (LLM key, Tableau secrets from the environment), kept out
+    // of plans and prompts. The built-in demo site's sign-in is public (DESIGN.md §4).
+    let mut secrets: Vec<String> = env("TABFLOW_LLM_API_KEY").into_iter().collect();
+    if matches!(connection, Connection::Server(_)) {
+        secrets.extend(["TABLEAU_PAT_SECRET", "TABLEAU_PASSWORD", "TABLEAU_JWT"].iter().filter_map(|k| env(k)));
+    }
+    let options = tabflow_app::Options {
+        store: Some(store.location()),
+        data_dir: data_dir(),
+        connection,
+        policy,
+        delivery,
+        clock: Arc::new(tabflow_app::SystemClock),
+        secrets,
+        notice: Some(Arc::new(|n: &str| eprintln!("note: {n}"))),
+        crash_after_intents: env("TABFLOW_CRASH_AFTER").and_then(|v| v.parse().ok()),
+    };
+    App::open(options).await.map_err(exit::app)
+}
+
+/// Ends the service (saving the demo site) after a command, keeping the command's error first.
+async fn close<T>(app: App, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    let closed = app.close().await.map_err(exit::app);
+    let r = result?;
+    closed?;
+    Ok(r)
 }
 
 #[derive(Debug, Args)]
@@ -147,164 +187,31 @@ fn parse_answers(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// The request's intents: the rule-based parser, or `--intent` with `--param`s.
-fn intents_of(request: &str, intent: &Option<String>, params: &[String]) -> anyhow::Result<Vec<Intent>> {
-    if let Some(name) = intent {
-        if !tabflow_workflows::INTENTS.contains(&name.as_str()) {
-            let near = tabflow_workflows::ground::closest(name, tabflow_workflows::INTENTS.iter().copied(), 1);
-            let mean = near.first().map(|n| format!("did you mean {n}? ")).unwrap_or_default();
-            return Err(usage(
-                format!("'{name}' is not an intent tabflow knows"),
-                format!("{mean}use one of: {}", tabflow_workflows::INTENTS.join(", ")),
-            ));
-        }
-        let mut map = serde_json::Map::new();
-        for p in params {
-            let (k, v) = p
-                .split_once('=')
-                .ok_or_else(|| usage(format!("--param '{p}' is not K=V"), "e.g. --param project=Finance"))?;
-            let value = match v.trim() {
-                "true" => Value::Bool(true),
-                "false" => Value::Bool(false),
-                x if x.parse::<i64>().is_ok() => Value::from(x.parse::<i64>().unwrap_or(0)),
-                x if x.contains(',') && k == "tags" => {
-                    Value::from(x.split(',').map(|t| t.trim().to_string()).collect::<Vec<_>>())
-                }
-                x => Value::String(x.to_string()),
-            };
-            map.insert(k.trim().to_string(), value);
-        }
-        return Intent::from_parts(name, map).map(|i| vec![i]).map_err(|e| usage(e.to_string(), e.fix()));
-    }
-    Ok(tabflow_nl::parse(request, chrono::Utc::now().date_naive()).intents)
+/// `--param K=V` pairs.
+fn parse_params(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    list.iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| usage(format!("--param '{p}' is not K=V"), "e.g. --param project=Finance"))
+        })
+        .collect()
 }
 
-/// The credentials tabflow holds (Tableau, LLM key), to be kept out of plans and prompts. The
-/// built-in demo site's sign-in is public (DESIGN.md §4), so it is not one of them.
-fn secrets(session: &Session) -> Vec<String> {
-    let env = |k: &str| std::env::var(k).ok();
-    let mut out: Vec<String> = env("TABFLOW_LLM_API_KEY").into_iter().collect();
-    if !session.is_demo() {
-        out.extend(["TABLEAU_PAT_SECRET", "TABLEAU_PASSWORD", "TABLEAU_JWT"].iter().filter_map(|k| env(k)));
-        out.push(match &session.client.config().credentials {
-            tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose_secret().to_string(),
-            tabflow_client::config::Credentials::Password { password, .. } => password.expose_secret().to_string(),
-            tabflow_client::config::Credentials::Jwt { token } => token.expose_secret().to_string(),
-        });
-    }
-    out.retain(|s| s.len() >= 4);
-    out
-}
-
-/// The request as plans and models see it: any credential pasted into it is `[redacted]`.
-fn redacted(session: &Session, request: &str) -> String {
-    secrets(session).iter().fold(request.to_string(), |r, s| r.replace(s.as_str(), "[redacted]"))
-}
-
-/// The request's intents from the configured LLM (falling back to the rule-based parser),
-/// and notes saying which answered; the notes are also printed on stderr.
-async fn intents_from_llm(
-    session: &Session,
-    connect: &Connect,
-    request: &str,
-) -> anyhow::Result<(Vec<Intent>, Vec<String>)> {
+/// The configured LLM (TABFLOW_LLM_URL, …, or the `[llm]` table of the config file).
+fn llm(connect: &Connect) -> anyhow::Result<tabflow_llm::Llm> {
     let path = connect.config.clone().unwrap_or_else(|| data_dir().join("config.toml"));
     let file = std::fs::read_to_string(&path).ok();
     let config = tabflow_llm::Config::resolve(|k| std::env::var(k).ok(), file.as_deref())
         .map_err(|e| usage(e.to_string(), "configure a model (README: \"Optional LLM backend\") or leave out --llm"))?;
-    let llm = tabflow_llm::Llm::new(config).map_err(|e| fail(e.to_string(), "check the [llm] settings"))?;
-    // The request is already redacted; the library also redacts these (and its own key) from
-    // everything it sends.
-    let secrets = secrets(session);
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let outcome = llm.interpret(request, chrono::Utc::now().date_naive(), &secrets).await;
-    for n in &outcome.notes {
-        eprintln!("note: {n}");
+    tabflow_llm::Llm::new(config).map_err(|e| fail(e.to_string(), "check the [llm] settings"))
+}
+
+/// Prints the warnings of the service (things that did not fail the command).
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
-    Ok((outcome.intents, outcome.notes))
-}
-
-/// What earlier choices taught (learning system), for the planner.
-async fn learned(store: &Store) -> anyhow::Result<tabflow_workflows::learn::Learned> {
-    let rows = store.learning().await.map_err(|e| fail(e.to_string(), "check the state store"))?;
-    Ok(tabflow_workflows::learn::Learned::new(rows))
-}
-
-/// Records what a plan's answers and a run's approvals teach; a failure to record is
-/// reported and does not fail the command.
-async fn remember(store: &Store, rows: Vec<tabflow_engine::store::NewLearning>) {
-    if let Err(e) = store.record_learning(&rows).await {
-        eprintln!("warning: could not record what this run taught ({e}); `tabflow learn show` will miss it");
-    }
-}
-
-/// Reads the site and builds + validates the plan. `notes` (e.g. which parser read the
-/// request) go into the plan's notes; `learned` ranks suggestions and defaults.
-pub async fn make_plan(
-    session: &Session,
-    request: &str,
-    intents: Vec<Intent>,
-    answers: BTreeMap<String, String>,
-    policy: &Policy,
-    notes: &[String],
-    learned: tabflow_workflows::learn::Learned,
-) -> anyhow::Result<Result<ValidatedPlan, Box<Plan>>> {
-    let server = session.client.config().server.clone();
-    let site = tabflow_client::snapshot::take(&session.client, &tabflow_client::snapshot::Options { usage: true })
-        .await
-        .map_err(|e| client_error(e, &server))?;
-    let me = session.client.session().await.user_id;
-    let signed_in = site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
-    let has_last = site.workbooks.iter().any(|w| w.views.iter().any(|v| v.last_viewed_at.is_some()));
-    let usage_source = if has_last {
-        "Admin Insights (VizQL Data Service: last view per view)".to_string()
-    } else {
-        "REST view counts only (no last-viewed dates: only never-viewed content can be judged)".to_string()
-    };
-    let site_ref = SiteRef {
-        server: session.server_label(),
-        content_url: site.site.content_url.clone(),
-        id: site.site.id.clone(),
-    };
-    let planner = tabflow_workflows::Planner {
-        site: &site,
-        site_ref,
-        policy,
-        signed_in: signed_in.clone(),
-        now: site.now,
-        answers,
-        usage_source,
-        learned,
-    };
-    let mut draft = tabflow_workflows::plan(request, intents, &planner);
-    draft.notes.extend(notes.iter().cloned());
-    let facts = Facts::from_site(&site, &signed_in);
-    Ok(validate(draft, &facts, policy))
-}
-
-/// Re-validates a plan read from a file against the live site.
-async fn revalidate(
-    session: &Session,
-    plan: Plan,
-    policy: &Policy,
-) -> anyhow::Result<Result<ValidatedPlan, Box<Plan>>> {
-    let server = session.client.config().server.clone();
-    let s = session.client.session().await;
-    if !plan.site.id.is_empty() && plan.site.id != s.site_id {
-        return Err(fail(
-            format!(
-                "plan {} was made for site '{}' ({}); tabflow is signed in to another site ({})",
-                plan.id, plan.site.content_url, plan.site.id, s.site_id
-            ),
-            "connect to the plan's site (--server/--site), or make a new plan here",
-        ));
-    }
-    let site = tabflow_client::snapshot::take(&session.client, &tabflow_client::snapshot::Options { usage: false })
-        .await
-        .map_err(|e| client_error(e, &server))?;
-    let signed_in = site.users.iter().find(|u| u.id == s.user_id).map(|u| u.name.clone()).unwrap_or_default();
-    let facts = Facts::from_site(&site, &signed_in);
-    Ok(validate(plan, &facts, policy))
 }
 
 fn mb(b: u64) -> String {
@@ -396,26 +303,26 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
     let answers = parse_answers(&a.answers)?;
     let report_format = a.report.as_deref().map(super::report::format_of).transpose()?;
     let policy = a.store.policy()?;
-    let store = a.store.open().await?;
-    let learned = learned(&store).await?;
-    let session = a.connect.open().await?;
-    let request = redacted(&session, &request);
+    let app = open_app(Some(&a.connect), &a.store, policy, Default::default()).await?;
     let result = async {
-        let (intents, notes) = if a.llm {
-            intents_from_llm(&session, &a.connect, &request).await?
+        let source = if a.llm {
+            app.connect().await.map_err(exit::app)?;
+            Source::Llm(Box::new(llm(&a.connect)?))
+        } else if let Some(name) = &a.intent {
+            Source::Intent { name: name.clone(), params: parse_params(&a.params)? }
         } else {
-            (intents_of(&request, &a.intent, &a.params)?, vec![])
+            Source::Rules
         };
-        make_plan(&session, &request, intents, answers, &policy, &notes, learned).await
+        let req = PlanRequest { request, source, answers, actor: whoami(), remember: true };
+        app.plan(req).await.map_err(exit::app)
     }
     .await;
-    session.finish().await?;
-    let (plan, ok) = match result? {
+    let planned = close(app, result).await?;
+    warn(&planned.warnings);
+    let (plan, ok) = match planned.plan {
         Ok(v) => (v.into_plan(), true),
         Err(p) => (*p, false),
     };
-    store.save_plan(&plan).await.map_err(|e| fail(e.to_string(), "check the state store"))?;
-    remember(&store, tabflow_workflows::learn::from_answers(&plan)).await;
     if let Some(path) = &a.output {
         std::fs::write(path, plan.to_json())
             .map_err(|e| fail(format!("cannot write {}: {e}", path.display()), "check the output path"))?;
@@ -424,7 +331,6 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
         super::report::write(path, &tabflow_workflows::report::build(&plan, None).render(format))?;
         eprintln!("Report   {} (plan only: nothing was changed)", path.display());
     }
-    store.close().await;
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", plan.to_json())?;
@@ -441,11 +347,276 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
     Ok(if ok { Code::Ok } else { Code::Error })
 }
 
-fn progress_printer(json: bool) -> (tokio::sync::mpsc::UnboundedSender<Event>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let handle = tokio::spawn(async move {
+/// Prints the recurring reviews a plan stored (none with --json: they are in its output).
+fn say_schedules(stored: &[Value], json: bool) {
+    if json {
+        return;
+    }
+    for s in stored {
+        println!(
+            "Scheduled a {} review ({}): `tabflow schedule list` shows it; `tabflow worker` (not in this build) runs it.",
+            s["cadence"].as_str().unwrap_or_default(),
+            s["id"].as_str().unwrap_or_default()
+        );
+    }
+}
+
+/// Approval + run of a validated plan; shared by `apply` and `ask`.
+async fn approve_and_run(
+    app: &App,
+    vp: &ValidatedPlan,
+    approve: &Option<String>,
+    yes: bool,
+    reject: bool,
+    ack: bool,
+    json: bool,
+) -> anyhow::Result<Code> {
+    let plan = vp.plan();
+    if !plan.questions.is_empty() {
+        let q = &plan.questions[0];
+        let msg = format!("plan {} has unanswered questions: [{}] {}", plan.id, q.id, q.text);
+        if json {
+            println!(
+                "{}",
+                json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []})
+            );
+        }
+        return Err(anyhow::Error::new(crate::exit::Failure {
+            message: msg,
+            hint: Some(format!("answer with: tabflow plan \"{}\" --answer {}=CHOICE -o plan.json", plan.request, q.id)),
+            code: Code::NeedsInput,
+        }));
+    }
+    let actor = whoami();
+    if !plan.steps.iter().any(|s| s.is_write()) {
+        // Nothing would change on the site: no run is started (a recurring review the plan
+        // asks for is stored).
+        match app.start_run(&plan.id, &actor, StartOptions::default()).await.map_err(exit::app)? {
+            Start::Scheduled(stored) => {
+                say_schedules(&stored, json);
+                if json {
+                    println!(
+                        "{}",
+                        json!({"run_id": null, "status": "scheduled", "plan_id": plan.id, "schedules": stored, "steps": [], "reports": []})
+                    );
+                }
+                return Ok(Code::Ok);
+            }
+            Start::NothingToDo(why) => {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"run_id": null, "status": "nothing-to-do", "plan_id": plan.id, "reason": why, "steps": [], "reports": []})
+                    );
+                } else {
+                    println!("{}", why.unwrap_or_else(|| format!("Nothing to do: plan {} changes nothing.", plan.id)));
+                }
+                return Ok(Code::Ok);
+            }
+            Start::Running(h) => {
+                return Err(fail(
+                    format!("plan {} changes nothing but started run {}", plan.id, h.run_id()),
+                    "report this as a bug",
+                ));
+            }
+        }
+    }
+    let approver = Approver::terminal(actor.clone());
+    if reject {
+        app.approve(&approver, &plan.id, Decision::Reject, Selection::All).await.map_err(exit::app)?;
+        println!("Plan {} rejected (recorded in the audit log).", plan.id);
+        return Ok(Code::Ok);
+    }
+    if vp.has_destructive_steps() {
+        let destructive: usize = plan.destructive_items().len();
+        let selection = match (approve.as_deref(), yes) {
+            (Some("all"), _) | (None, true) => Some(Selection::All),
+            (Some(list), _) => Some(Selection::Items(
+                list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<BTreeSet<_>>(),
+            )),
+            (None, false) => {
+                if json {
+                    None
+                } else {
+                    eprint!("{}", render(plan));
+                    match prompt(&format!("Approve the {destructive} destructive changes? [all / s2,ITEM,… / no]")) {
+                        Some(a)
+                            if a.eq_ignore_ascii_case("all")
+                                || a.eq_ignore_ascii_case("y")
+                                || a.eq_ignore_ascii_case("yes") =>
+                        {
+                            Some(Selection::All)
+                        }
+                        Some(a) if a.is_empty() || a.eq_ignore_ascii_case("no") || a.eq_ignore_ascii_case("n") => {
+                            eprintln!("Not approved; nothing was changed.");
+                            return Ok(Code::NeedsInput);
+                        }
+                        Some(a) => Some(Selection::Items(a.split(',').map(|s| s.trim().to_string()).collect())),
+                        None => None,
+                    }
+                }
+            }
+        };
+        let Some(selection) = selection else {
+            if json {
+                println!(
+                    "{}",
+                    json!({"run_id": null, "status": "awaiting-approval", "plan_id": plan.id, "fingerprint": plan.fingerprint, "steps": [], "reports": []})
+                );
+            }
+            return Err(anyhow::Error::new(crate::exit::Failure {
+                message: format!("plan {} has {destructive} destructive changes and no approval", plan.id),
+                hint: Some(
+                    "approve with --approve all (or --approve s2,ITEM,…) — or review it first with tabflow plan".into(),
+                ),
+                code: Code::NeedsInput,
+            }));
+        };
+        app.approve(&approver, &plan.id, Decision::Approve, selection).await.map_err(exit::app)?;
+        if let Err(m) = app.approval_status(&plan.id).await.map_err(exit::app)? {
+            let why = tabflow_app::missing_text(&m);
+            if json {
+                println!(
+                    "{}",
+                    json!({"run_id": null, "status": "awaiting-approval", "plan_id": plan.id, "reason": why, "steps": [], "reports": []})
+                );
+            }
+            return Err(anyhow::Error::new(crate::exit::Failure {
+                message: format!("plan {} cannot run yet: {why}", plan.id),
+                hint: Some("another approver approves through the HTTP API or the terminal with the same plan".into()),
+                code: Code::NeedsInput,
+            }));
+        }
+    }
+    let started =
+        app.start_run(&plan.id, &actor, StartOptions { acknowledge_irreversible: ack }).await.map_err(exit::app)?;
+    let Start::Running(handle) = started else {
+        return Err(fail(format!("plan {} started no run", plan.id), "see `tabflow runs list`"));
+    };
+    print_progress(handle.subscribe(), json).await;
+    let outcome = handle.wait().await.map_err(exit::app)?;
+    warn(&outcome.warnings);
+    say_schedules(&outcome.schedules, json);
+    print_report(&outcome.report, json)?;
+    Ok(code_of(outcome.report.status))
+}
+
+pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
+    let delivery = notify_delivery()?;
+    let policy = a.store.policy()?;
+    let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
+    let result = async {
+        let plan = if std::path::Path::new(&a.plan).exists() {
+            let text = std::fs::read_to_string(&a.plan)
+                .map_err(|e| fail(format!("cannot read {}: {e}", a.plan), "check the path"))?;
+            Plan::from_json(&text).map_err(|e| {
+                fail(format!("{}: {e}", a.plan), "make a fresh plan with `tabflow plan ... -o plan.json`")
+            })?
+        } else if a.plan.starts_with("p-") {
+            app.get_plan(&a.plan).await.map_err(exit::app)?
+        } else {
+            return Err(usage(format!("{} is neither a plan file nor a plan id", a.plan), "tabflow apply plan.json"));
+        };
+        let vp = match app.check(plan).await.map_err(exit::app)? {
+            Ok(v) => v,
+            Err(p) => {
+                return Err(fail(
+                    format!("plan {} failed validation: {}", p.id, tabflow_app::error_findings(&p).join("; ")),
+                    "fix the cause or make a new plan; nothing was changed",
+                ));
+            }
+        };
+        approve_and_run(&app, &vp, &a.approve, a.yes, a.reject, a.acknowledge_irreversible, a.json).await
+    }
+    .await;
+    close(app, result).await
+}
+
+pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
+    let mut answers = parse_answers(&a.answers)?;
+    let delivery = notify_delivery()?;
+    let policy = a.store.policy()?;
+    let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
+    let result = async {
+        app.connect().await.map_err(exit::app)?;
+        let mut source = Some(if a.llm { Source::Llm(Box::new(llm(&a.connect)?)) } else { Source::Rules });
+        let mut read: Option<(Vec<tabflow_app::plan::Intent>, Vec<String>)> = None;
+        loop {
+            let src = match (source.take(), &read) {
+                (Some(s), _) => s,
+                (None, Some((intents, notes))) => Source::Given { intents: intents.clone(), notes: notes.clone() },
+                (None, None) => Source::Rules,
+            };
+            let req =
+                PlanRequest { request: a.request.clone(), source: src, answers: answers.clone(), actor: whoami(), remember: false };
+            let planned = app.plan(req).await.map_err(exit::app)?;
+            warn(&planned.warnings);
+            read = Some((planned.intents.clone(), planned.notes.clone()));
+            let vp = match planned.plan {
+                Ok(v) => v,
+                Err(p) => {
+                    if a.json {
+                        println!("{}", p.to_json());
+                    } else {
+                        print!("{}", render(&p));
+                    }
+                    return Ok(Code::Error);
+                }
+            };
+            let plan = vp.plan();
+            if let Some(q) = plan.questions.first() {
+                // Shown once: on the terminal before the prompt, or on stdout with the hint.
+                if !a.json && std::io::stdin().is_terminal() {
+                    eprint!("{}", render(plan));
+                }
+                let reply = prompt(&format!("? {} [{}]", q.text, q.choices.join("/")));
+                match reply {
+                    Some(r) => {
+                        let r = if r.is_empty() { q.default.clone().unwrap_or_default() } else { r };
+                        if r.is_empty() {
+                            return Ok(Code::NeedsInput);
+                        }
+                        answers.insert(q.id.clone(), r);
+                        continue;
+                    }
+                    None => {
+                        if a.json {
+                            println!("{}", json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []}));
+                        } else {
+                            print!("{}", render(plan));
+                            println!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE", plan.request, q.id);
+                        }
+                        return Ok(Code::NeedsInput);
+                    }
+                }
+            }
+            warn(&app.remember_answers(plan).await.into_iter().collect::<Vec<_>>());
+            if !plan.steps.iter().any(|s| s.is_write() && !s.changes.is_empty()) {
+                if a.json {
+                    println!("{}", json!({"run_id": null, "status": "succeeded", "plan_id": plan.id, "steps": [], "reports": [], "plan": plan}));
+                } else {
+                    print!("{}", render(plan));
+                    if let Some(line) = closing_line(plan) {
+                        println!("{line}");
+                    }
+                }
+                return Ok(Code::Ok);
+            }
+            if !a.json && (a.approve.is_some() || a.yes) {
+                eprint!("{}", render(plan));
+            }
+            return approve_and_run(&app, &vp, &a.approve, a.yes, false, a.acknowledge_irreversible, a.json).await;
+        }
+    }
+    .await;
+    close(app, result).await
+}
+
+/// Prints a run's progress on stderr (nothing with --json) until the engine is done.
+async fn print_progress(mut events: tabflow_app::Events, json: bool) {
+    {
         let mut err = std::io::stderr();
-        while let Some(e) = rx.recv().await {
+        while let Some(e) = events.next().await {
             if json {
                 continue;
             }
@@ -488,8 +659,7 @@ fn progress_printer(json: bool) -> (tokio::sync::mpsc::UnboundedSender<Event>, t
             };
             let _ = writeln!(err, "{line}");
         }
-    });
-    (tx, handle)
+    }
 }
 
 fn prompt(question: &str) -> Option<String> {
@@ -527,15 +697,6 @@ fn code_of(status: RunStatus) -> Code {
         RunStatus::RolledBack => Code::RolledBack,
         RunStatus::AwaitingApproval => Code::NeedsInput,
         _ => Code::Error,
-    }
-}
-
-/// Writes the run's four reports and lists them in `r.reports`; a failure to write them is
-/// reported and does not fail the run (the site was changed either way).
-pub async fn attach_reports(store: &Store, r: &mut RunReport) {
-    match super::report::write_run(store, &r.run_id).await {
-        Ok(list) => r.reports = list,
-        Err(e) => eprintln!("warning: could not write the run's reports ({e}); try `tabflow runs report {}`", r.run_id),
     }
 }
 
@@ -609,359 +770,4 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         writeln!(out, "Undo     tabflow runs rollback {}", r.run_id)?;
     }
     Ok(())
-}
-
-/// Stores the recurring reviews a plan asks for (steps `schedule-review`), once per plan;
-/// answers the ones stored now.
-async fn store_schedules(store: &Store, plan: &Plan, say: bool) -> anyhow::Result<Vec<Value>> {
-    let mut stored = vec![];
-    for s in plan.steps.iter().filter(|s| s.kind == StepKind::ScheduleReview) {
-        let row = tabflow_engine::store::ScheduleRow {
-            id: format!("sch-{}-{}", plan.id.trim_start_matches("p-"), s.id),
-            cadence: s.details["cadence"].as_str().unwrap_or("monthly").to_string(),
-            request: plan.request.clone(),
-            intent: s.details["intent"].clone(),
-            plan_id: plan.id.clone(),
-            created_by: whoami(),
-            created_at: chrono::Utc::now(),
-            last_run_at: None,
-        };
-        if store.insert_schedule(&row).await.map_err(|e| fail(e.to_string(), "check the state store"))? {
-            tabflow_engine::audit::append(
-                store,
-                tabflow_engine::audit::NewRecord {
-                    actor: whoami(),
-                    action: "schedule.created".into(),
-                    plan_id: Some(plan.id.clone()),
-                    after: Some(json!({"id": row.id, "cadence": row.cadence, "intent": row.intent})),
-                    outcome: "stored".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| fail(e.to_string(), "check the state store"))?;
-            if say {
-                println!(
-                    "Scheduled a {} review ({}): `tabflow schedule list` shows it; `tabflow worker` (not in this build) runs it.",
-                    row.cadence, row.id
-                );
-            }
-            stored.push(json!({"id": row.id, "cadence": row.cadence}));
-        }
-    }
-    Ok(stored)
-}
-
-/// Approval + run of a validated plan; shared by `apply` and `ask`.
-async fn approve_and_run(
-    session: &Session,
-    store: &Store,
-    policy: &Policy,
-    vp: &ValidatedPlan,
-    approve: &Option<String>,
-    yes: bool,
-    reject: bool,
-    ack: bool,
-    json: bool,
-    delivery: tabflow_engine::notify::Delivery,
-) -> anyhow::Result<Code> {
-    let plan = vp.plan();
-    if !plan.questions.is_empty() {
-        let q = &plan.questions[0];
-        let msg = format!("plan {} has unanswered questions: [{}] {}", plan.id, q.id, q.text);
-        if json {
-            println!(
-                "{}",
-                json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []})
-            );
-        }
-        return Err(anyhow::Error::new(crate::exit::Failure {
-            message: msg,
-            hint: Some(format!("answer with: tabflow plan \"{}\" --answer {}=CHOICE -o plan.json", plan.request, q.id)),
-            code: Code::NeedsInput,
-        }));
-    }
-    if !plan.steps.iter().any(|s| s.is_write()) {
-        // Nothing would change on the site: no run is started (a recurring review the plan
-        // asks for is stored).
-        let stored = store_schedules(store, plan, !json).await?;
-        if !stored.is_empty() {
-            if json {
-                println!(
-                    "{}",
-                    json!({"run_id": null, "status": "scheduled", "plan_id": plan.id, "schedules": stored, "steps": [], "reports": []})
-                );
-            }
-            return Ok(Code::Ok);
-        }
-        let why = plan.notes.iter().find(|n| n.starts_with("Nothing to do")).cloned();
-        if json {
-            println!(
-                "{}",
-                json!({"run_id": null, "status": "nothing-to-do", "plan_id": plan.id, "reason": why, "steps": [], "reports": []})
-            );
-        } else {
-            println!("{}", why.unwrap_or_else(|| format!("Nothing to do: plan {} changes nothing.", plan.id)));
-        }
-        return Ok(Code::Ok);
-    }
-    store.save_plan(plan).await.map_err(|e| fail(e.to_string(), "check the state store"))?;
-    let approver = Approver::terminal(whoami());
-    if reject {
-        approval::decide(store, vp, &approver, Decision::Reject, Selection::All, policy.approval_ttl_hours).await?;
-        println!("Plan {} rejected (recorded in the audit log).", plan.id);
-        return Ok(Code::Ok);
-    }
-    let mut grant = None;
-    if vp.has_destructive_steps() {
-        let destructive: usize = plan.destructive_items().len();
-        let selection = match (approve.as_deref(), yes) {
-            (Some("all"), _) | (None, true) => Some(Selection::All),
-            (Some(list), _) => Some(Selection::Items(
-                list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<BTreeSet<_>>(),
-            )),
-            (None, false) => {
-                if json {
-                    None
-                } else {
-                    eprint!("{}", render(plan));
-                    match prompt(&format!("Approve the {destructive} destructive changes? [all / s2,ITEM,… / no]")) {
-                        Some(a)
-                            if a.eq_ignore_ascii_case("all")
-                                || a.eq_ignore_ascii_case("y")
-                                || a.eq_ignore_ascii_case("yes") =>
-                        {
-                            Some(Selection::All)
-                        }
-                        Some(a) if a.is_empty() || a.eq_ignore_ascii_case("no") || a.eq_ignore_ascii_case("n") => {
-                            eprintln!("Not approved; nothing was changed.");
-                            return Ok(Code::NeedsInput);
-                        }
-                        Some(a) => Some(Selection::Items(a.split(',').map(|s| s.trim().to_string()).collect())),
-                        None => None,
-                    }
-                }
-            }
-        };
-        let Some(selection) = selection else {
-            if json {
-                println!(
-                    "{}",
-                    json!({"run_id": null, "status": "awaiting-approval", "plan_id": plan.id, "fingerprint": plan.fingerprint, "steps": [], "reports": []})
-                );
-            }
-            return Err(anyhow::Error::new(crate::exit::Failure {
-                message: format!("plan {} has {destructive} destructive changes and no approval", plan.id),
-                hint: Some(
-                    "approve with --approve all (or --approve s2,ITEM,…) — or review it first with tabflow plan".into(),
-                ),
-                code: Code::NeedsInput,
-            }));
-        };
-        approval::decide(store, vp, &approver, Decision::Approve, selection, policy.approval_ttl_hours)
-            .await
-            .map_err(|e| usage(e.to_string(), "approve step ids (s2) or item ids listed by tabflow plan --json"))?;
-        match approval::grant_for(store, vp, policy.required_approvers).await? {
-            Ok(g) => grant = Some(g),
-            Err(m) => {
-                let why = match m {
-                    Missing::NotEnoughApprovers { have, need } => {
-                        format!("the policy needs {need} distinct approvers; {have} approved so far")
-                    }
-                    Missing::Rejected(who) => format!("{who} rejected this plan"),
-                    Missing::Expired => "the approval expired".into(),
-                    Missing::Stale => "the approval was for an older version of the plan".into(),
-                    Missing::None => "no approval".into(),
-                };
-                if json {
-                    println!(
-                        "{}",
-                        json!({"run_id": null, "status": "awaiting-approval", "plan_id": plan.id, "reason": why, "steps": [], "reports": []})
-                    );
-                }
-                return Err(anyhow::Error::new(crate::exit::Failure {
-                    message: format!("plan {} cannot run yet: {why}", plan.id),
-                    hint: Some(
-                        "another approver approves through the HTTP API or the terminal with the same plan".into(),
-                    ),
-                    code: Code::NeedsInput,
-                }));
-            }
-        }
-    }
-    let (tx, printer) = progress_printer(json);
-    let engine = Engine {
-        client: &session.client,
-        store,
-        policy: policy.clone(),
-        events: Some(tx),
-        clock: std::sync::Arc::new(tabflow_engine::SystemClock),
-    };
-    let opts = RunOptions {
-        actor: whoami(),
-        concurrency: session.client.config().concurrency,
-        acknowledge_irreversible: ack,
-        crash_after_intents: std::env::var("TABFLOW_CRASH_AFTER").ok().and_then(|v| v.parse().ok()),
-        without_journal: false,
-        delivery,
-    };
-    let approved = grant.as_ref().and_then(|g| g.items.clone());
-    let result = engine.apply(vp, grant, &opts).await;
-    drop(engine);
-    let _ = printer.await;
-    let mut report = result.map_err(|e| fail(e.to_string(), "see `tabflow runs list` and the audit log"))?;
-    attach_reports(store, &mut report).await;
-    if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
-        remember(store, tabflow_workflows::learn::from_run(plan, approved.as_ref())).await;
-        store_schedules(store, plan, !json).await?;
-    }
-    print_report(&report, json)?;
-    Ok(code_of(report.status))
-}
-
-pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
-    let delivery = notify_delivery()?;
-    let policy = a.store.policy()?;
-    let store = a.store.open().await?;
-    let plan = if std::path::Path::new(&a.plan).exists() {
-        let text = std::fs::read_to_string(&a.plan)
-            .map_err(|e| fail(format!("cannot read {}: {e}", a.plan), "check the path"))?;
-        Plan::from_json(&text)
-            .map_err(|e| fail(format!("{}: {e}", a.plan), "make a fresh plan with `tabflow plan ... -o plan.json`"))?
-    } else if a.plan.starts_with("p-") {
-        store.plan(&a.plan).await.map_err(|e| fail(e.to_string(), "give a plan file or an id from `tabflow plan`"))?
-    } else {
-        return Err(usage(format!("{} is neither a plan file nor a plan id", a.plan), "tabflow apply plan.json"));
-    };
-    let session = a.connect.open().await?;
-    let result = async {
-        let vp = match revalidate(&session, plan, &policy).await? {
-            Ok(v) => v,
-            Err(p) => {
-                let errors: Vec<String> = p
-                    .validation
-                    .findings
-                    .iter()
-                    .filter(|f| f.level == Level::Error)
-                    .map(|f| format!("{}: {}", f.check.as_str(), f.message))
-                    .collect();
-                return Err(fail(
-                    format!("plan {} failed validation: {}", p.id, errors.join("; ")),
-                    "fix the cause or make a new plan; nothing was changed",
-                ));
-            }
-        };
-        approve_and_run(
-            &session,
-            &store,
-            &policy,
-            &vp,
-            &a.approve,
-            a.yes,
-            a.reject,
-            a.acknowledge_irreversible,
-            a.json,
-            delivery,
-        )
-        .await
-    }
-    .await;
-    session.finish().await?;
-    store.close().await;
-    result
-}
-
-pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
-    let mut answers = parse_answers(&a.answers)?;
-    let delivery = notify_delivery()?;
-    let policy = a.store.policy()?;
-    let store = a.store.open().await?;
-    let learned = learned(&store).await?;
-    let session = a.connect.open().await?;
-    let request = redacted(&session, &a.request);
-    let result = async {
-        let (intents, notes) = if a.llm {
-            intents_from_llm(&session, &a.connect, &request).await?
-        } else {
-            (intents_of(&request, &None, &[])?, vec![])
-        };
-        loop {
-            let made =
-                make_plan(&session, &request, intents.clone(), answers.clone(), &policy, &notes, learned.clone())
-                    .await?;
-            let vp = match made {
-                Ok(v) => v,
-                Err(p) => {
-                    store.save_plan(&p).await?;
-                    if a.json {
-                        println!("{}", p.to_json());
-                    } else {
-                        print!("{}", render(&p));
-                    }
-                    return Ok(Code::Error);
-                }
-            };
-            let plan = vp.plan();
-            if let Some(q) = plan.questions.first() {
-                // Shown once: on the terminal before the prompt, or on stdout with the hint.
-                if !a.json && std::io::stdin().is_terminal() {
-                    eprint!("{}", render(plan));
-                }
-                let reply = prompt(&format!("? {} [{}]", q.text, q.choices.join("/")));
-                match reply {
-                    Some(r) => {
-                        let r = if r.is_empty() { q.default.clone().unwrap_or_default() } else { r };
-                        if r.is_empty() {
-                            return Ok(Code::NeedsInput);
-                        }
-                        answers.insert(q.id.clone(), r);
-                        continue;
-                    }
-                    None => {
-                        store.save_plan(plan).await?;
-                        if a.json {
-                            println!("{}", json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []}));
-                        } else {
-                            print!("{}", render(plan));
-                            println!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE", request, q.id);
-                        }
-                        return Ok(Code::NeedsInput);
-                    }
-                }
-            }
-            remember(&store, tabflow_workflows::learn::from_answers(plan)).await;
-            if !plan.steps.iter().any(|s| s.is_write() && !s.changes.is_empty()) {
-                store.save_plan(plan).await?;
-                if a.json {
-                    println!("{}", json!({"run_id": null, "status": "succeeded", "plan_id": plan.id, "steps": [], "reports": [], "plan": plan}));
-                } else {
-                    print!("{}", render(plan));
-                    if let Some(line) = closing_line(plan) {
-                        println!("{line}");
-                    }
-                }
-                return Ok(Code::Ok);
-            }
-            if !a.json && (a.approve.is_some() || a.yes) {
-                eprint!("{}", render(plan));
-            }
-            return approve_and_run(
-                &session,
-                &store,
-                &policy,
-                &vp,
-                &a.approve,
-                a.yes,
-                false,
-                a.acknowledge_irreversible,
-                a.json,
-                delivery,
-            )
-            .await;
-        }
-    }
-    .await;
-    session.finish().await?;
-    store.close().await;
-    result
 }
