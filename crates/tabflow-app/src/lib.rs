@@ -16,7 +16,7 @@ mod approvals;
 mod error;
 mod history;
 mod planning;
-mod reports;
+pub mod reports;
 mod runs;
 pub mod session;
 
@@ -27,13 +27,14 @@ use std::sync::{Arc, Mutex};
 pub use approvals::ApprovalRequest;
 pub use error::{Error, Kind, Result, missing_text};
 pub use history::RunDetail;
-pub use planning::{PlanRequest, Planned, Source};
+pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use runs::{Events, RunHandle, RunOutcome, Start, StartOptions};
 pub use session::{Connection, Session, Tuning};
 
 pub use tabflow_engine::approval::{Approver, Decision, Grant, Missing, Selection};
 pub use tabflow_engine::executor::{Purge, RunReport};
 pub use tabflow_engine::notify::Delivery;
+pub use tabflow_engine::plan;
 pub use tabflow_engine::store::ApprovalRow;
 pub use tabflow_engine::{Event, Plan, Policy, RunStatus, Store, SystemClock, ValidatedPlan};
 pub use tabflow_plan::{Clock, FixedClock};

@@ -1,1 +1,6 @@
-//! The application service driven directly against an in-process emulator and a temporary SQLite store.
+//! The application service's integration tests: `tabflow_app::App` driven directly (no CLI)
+//! against the demo site served by an in-process emulator over real HTTP, with a temporary
+//! SQLite store. One test binary for the crate; each test has its own emulator and store.
+
+mod runs;
+mod support;

@@ -1,0 +1,49 @@
+//! Shared helpers: an emulator serving the demo site and an [`App`] connected to it with a
+//! fresh SQLite store in a temporary data directory.
+
+use std::sync::Arc;
+
+use tabflow_app::{App, Clock, Connection, Options, PlanRequest, Policy, Source};
+use tabflow_client::{Config, Credentials, Secret};
+
+/// A running emulator, the service connected to it, and the data directory (kept alive).
+pub struct Env {
+    pub emu: tabflow_emulator::Running,
+    pub app: App,
+    pub dir: tempfile::TempDir,
+}
+
+/// The demo site (its clock shifted to now) on 127.0.0.1:0 and an `App` over it.
+pub async fn env(clock: Arc<dyn Clock>, policy: Policy) -> Env {
+    let mut site = tabflow_site::generate::demo();
+    site.shift_time_to(chrono::Utc::now());
+    let emu = tabflow_emulator::start(tabflow_emulator::Options::new(site)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let creds = Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") };
+    let mut options = Options::new(dir.path());
+    options.connection = Connection::Server(Config::new(emu.url.clone(), "demo", creds));
+    options.store = Some(dir.path().join("tabflow.db").display().to_string());
+    options.policy = policy;
+    options.clock = clock;
+    let app = App::open(options).await.unwrap();
+    Env { emu, app, dir }
+}
+
+/// Writes the emulator has answered so far (POST/PUT/DELETE other than sign-in).
+pub fn writes(env: &Env) -> u64 {
+    env.emu.emulator.stats()["writes"].as_u64().unwrap_or(u64::MAX)
+}
+
+/// A plan request for an intent and its parameters, as `--intent NAME --param K=V` gives it.
+pub fn intent(name: &str, params: &[(&str, &str)]) -> PlanRequest {
+    PlanRequest {
+        request: format!("{name} {}", params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")),
+        source: Source::Intent {
+            name: name.into(),
+            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        },
+        answers: Default::default(),
+        actor: "tester".into(),
+        remember: true,
+    }
+}
