@@ -252,6 +252,7 @@ impl App {
         let facts = Facts::from_site(&site, &signed_in);
         let checked = validate(plan, &facts, &self.policy);
         if let Ok(v) = &checked {
+            self.store.save_plan(v.plan()).await.map_err(|e| Error::store(e, "check the state store"))?;
             self.remember_validated(v);
         }
         Ok(checked)
