@@ -168,3 +168,35 @@ async fn an_approval_expires_on_the_injected_clock() {
     assert_eq!(writes(&env), 0, "nothing was written");
     assert!(app.runs(10).await.unwrap().is_empty(), "no run was recorded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_a_rejection_are_typed_errors_that_change_nothing() {
+    let env = env(Arc::new(SystemClock), Policy::default()).await;
+    let app = &env.app;
+
+    let e = app.plan(intent("archive-stale-contnet", &[("project", "Finance")])).await.err().expect("refused");
+    assert_eq!(e.kind, Kind::Usage, "{e:?}");
+    assert!(e.hint.contains("did you mean archive-stale-content"), "{e:?}");
+    let e = app.get_plan("p-nope").await.expect_err("refused");
+    assert_eq!(e.kind, Kind::Failed, "{e:?}");
+    assert!(e.message.contains("p-nope"), "{e:?}");
+
+    let mut req = intent(ARCHIVE.0, ARCHIVE.1);
+    req.answers = answers(&[("q1", "archive-all")]);
+    let planned = app.plan(req).await.unwrap();
+    let plan = planned.plan.as_ref().unwrap().plan().clone();
+    let tester = Approver::terminal("tester");
+    let only = Selection::Items(["no-such-item".to_string()].into());
+    let e = app.approve(&tester, &plan.id, Decision::Approve, only).await.expect_err("refused");
+    assert_eq!(e.kind, Kind::Usage, "{e:?}");
+    assert!(e.message.contains("no-such-item"), "{e:?}");
+
+    app.approve(&tester, &plan.id, Decision::Reject, Selection::All).await.unwrap();
+    app.approve(&tester, &plan.id, Decision::Approve, Selection::All).await.unwrap();
+    let e = app.start_run(&plan.id, "tester", StartOptions::default()).await.err().expect("refused");
+    assert_eq!(e.kind, Kind::NeedsApproval(Missing::Rejected("tester".into())), "{e:?}");
+    assert_eq!(writes(&env), 0, "nothing was written");
+    let audit = app.audit_export("csv").await.unwrap();
+    assert!(audit.contains("approval.reject"), "{audit}");
+    assert_eq!(app.audit_export("xml").await.err().map(|e| e.kind), Some(Kind::Usage));
+}
