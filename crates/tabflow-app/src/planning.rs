@@ -181,6 +181,13 @@ impl App {
         .await
     }
 
+    /// A plan file's text as a plan: its format, shape, fingerprint and derived classes
+    /// checked (the site and the five checks come with [`App::check`]).
+    pub fn read_plan(&self, text: &str) -> Result<Plan> {
+        Plan::from_json(text)
+            .map_err(|e| Error::failed(e.to_string(), "make a fresh plan with `tabflow plan ... -o plan.json`"))
+    }
+
     /// A stored plan.
     pub async fn get_plan(&self, plan_id: &str) -> Result<Plan> {
         self.store.plan(plan_id).await.map_err(|e| Error::store(e, "give a plan file or an id from `tabflow plan`"))

@@ -509,9 +509,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
         let plan = if std::path::Path::new(&a.plan).exists() {
             let text = std::fs::read_to_string(&a.plan)
                 .map_err(|e| fail(format!("cannot read {}: {e}", a.plan), "check the path"))?;
-            Plan::from_json(&text).map_err(|e| {
-                fail(format!("{}: {e}", a.plan), "make a fresh plan with `tabflow plan ... -o plan.json`")
-            })?
+            app.read_plan(&text).map_err(|e| fail(format!("{}: {}", a.plan, e.message), e.hint))?
         } else if a.plan.starts_with("p-") {
             app.get_plan(&a.plan).await.map_err(exit::app)?
         } else {
