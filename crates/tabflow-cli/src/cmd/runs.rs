@@ -247,6 +247,14 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
     }
     let policy = a.store.policy()?;
     let session = a.connect.open().await?;
+    // The plan must be for the site connected to (server URL and site id).
+    if let Ok(plan) = store.plan(&run.plan_id).await
+        && let Err(e) = super::workflow::check_site(&session, &plan).await
+    {
+        session.finish().await?;
+        store.close().await;
+        return Err(e);
+    }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let json = a.json;
     let printer = tokio::spawn(async move {

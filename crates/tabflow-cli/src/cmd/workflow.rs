@@ -1,7 +1,7 @@
 //! `tabflow plan`, `tabflow apply`, `tabflow ask`: from a request to a reviewed plan, its
 //! approval, and a run with live progress.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tabflow_client::ExposeSecret;
 use tabflow_engine::approval::{self, Approver, Decision, Missing, Selection};
 use tabflow_engine::executor::{Event, RunOptions, RunReport, whoami};
-use tabflow_engine::plan::{Effect, Intent, Level, Plan, SiteRef, StepKind};
+use tabflow_engine::plan::{Effect, Intent, Level, Plan, PlanKey, SiteRef, StepKind};
 use tabflow_engine::{Engine, Facts, Policy, RunStatus, Store, ValidatedPlan, validate};
 
 use super::connect::{Connect, Session, client_error, data_dir};
@@ -55,7 +55,7 @@ impl StoreArgs {
 pub struct PlanArgs {
     /// What to do, in plain language.
     request: Option<String>,
-    /// Print the plan as tabflow-plan/1 JSON.
+    /// Print the plan as tabflow-plan/2 JSON.
     #[arg(long)]
     json: bool,
     /// Also write the plan to this file.
@@ -88,7 +88,8 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     /// A plan file written by `tabflow plan -o` (or a plan id from the store).
     plan: String,
-    /// Approve destructive changes: `all`, or step/item ids (s2,s4 or item ids).
+    /// Approve destructive changes: `all`, or steps and step/item pairs (s2,s4,s2/ITEM); a
+    /// bare item id only when one destructive step changes it.
     #[arg(long)]
     approve: Option<String>,
     /// Approve everything and do not ask.
@@ -238,10 +239,12 @@ async fn remember(store: &Store, rows: Vec<tabflow_engine::store::NewLearning>) 
     }
 }
 
-/// Reads the site and builds + validates the plan. `notes` (e.g. which parser read the
-/// request) go into the plan's notes; `learned` ranks suggestions and defaults.
+/// Reads the site and builds + validates the plan, sealed with the store's `key`. `notes`
+/// (e.g. which parser read the request) go into the plan's notes; `learned` ranks
+/// suggestions and defaults.
 pub async fn make_plan(
     session: &Session,
+    key: &PlanKey,
     request: &str,
     intents: Vec<Intent>,
     answers: BTreeMap<String, String>,
@@ -279,7 +282,14 @@ pub async fn make_plan(
     let mut draft = tabflow_workflows::plan(request, intents, &planner);
     draft.notes.extend(notes.iter().cloned());
     let facts = Facts::from_site(&site, &signed_in);
-    Ok(validate(draft, &facts, policy))
+    Ok(validate(draft, &facts, policy, key))
+}
+
+/// Refuses a plan made for another site (server URL and site id) than the one this session
+/// is signed in to — a plan made on a rehearsal copy is re-planned against production.
+pub async fn check_site(session: &Session, plan: &Plan) -> anyhow::Result<()> {
+    let s = session.client.session().await;
+    plan.check_site(&session.server_label(), &s.site_id).map_err(|e| fail(e.to_string(), e.fix()))
 }
 
 /// Re-validates a plan read from a file against the live site.
@@ -287,24 +297,17 @@ async fn revalidate(
     session: &Session,
     plan: Plan,
     policy: &Policy,
+    key: &PlanKey,
 ) -> anyhow::Result<Result<ValidatedPlan, Box<Plan>>> {
     let server = session.client.config().server.clone();
+    check_site(session, &plan).await?;
     let s = session.client.session().await;
-    if !plan.site.id.is_empty() && plan.site.id != s.site_id {
-        return Err(fail(
-            format!(
-                "plan {} was made for site '{}' ({}); tabflow is signed in to another site ({})",
-                plan.id, plan.site.content_url, plan.site.id, s.site_id
-            ),
-            "connect to the plan's site (--server/--site), or make a new plan here",
-        ));
-    }
     let site = tabflow_client::snapshot::take(&session.client, &tabflow_client::snapshot::Options { usage: false })
         .await
         .map_err(|e| client_error(e, &server))?;
     let signed_in = site.users.iter().find(|u| u.id == s.user_id).map(|u| u.name.clone()).unwrap_or_default();
     let facts = Facts::from_site(&site, &signed_in);
-    Ok(validate(plan, &facts, policy))
+    Ok(validate(plan, &facts, policy, key))
 }
 
 fn mb(b: u64) -> String {
@@ -406,7 +409,7 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
         } else {
             (intents_of(&request, &a.intent, &a.params)?, vec![])
         };
-        make_plan(&session, &request, intents, answers, &policy, &notes, learned).await
+        make_plan(&session, store.plan_key(), &request, intents, answers, &policy, &notes, learned).await
     }
     .await;
     session.finish().await?;
@@ -715,17 +718,17 @@ async fn approve_and_run(
     let mut grant = None;
     if vp.has_destructive_steps() {
         let destructive: usize = plan.destructive_items().len();
+        let parse = |text: &str| Selection::parse(plan, text).map_err(|e| usage(e.message, e.fix));
         let selection = match (approve.as_deref(), yes) {
             (Some("all"), _) | (None, true) => Some(Selection::All),
-            (Some(list), _) => Some(Selection::Items(
-                list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<BTreeSet<_>>(),
-            )),
+            (Some(list), _) => Some(parse(list)?),
             (None, false) => {
                 if json {
                     None
                 } else {
                     eprint!("{}", render(plan));
-                    match prompt(&format!("Approve the {destructive} destructive changes? [all / s2,ITEM,… / no]")) {
+                    match prompt(&format!("Approve the {destructive} destructive changes? [all / s2,s2/ITEM,… / no]"))
+                    {
                         Some(a)
                             if a.eq_ignore_ascii_case("all")
                                 || a.eq_ignore_ascii_case("y")
@@ -737,7 +740,7 @@ async fn approve_and_run(
                             eprintln!("Not approved; nothing was changed.");
                             return Ok(Code::NeedsInput);
                         }
-                        Some(a) => Some(Selection::Items(a.split(',').map(|s| s.trim().to_string()).collect())),
+                        Some(a) => Some(parse(&a)?),
                         None => None,
                     }
                 }
@@ -758,20 +761,31 @@ async fn approve_and_run(
                 code: Code::NeedsInput,
             }));
         };
-        approval::decide(store, vp, &approver, Decision::Approve, selection, policy.approval_ttl_hours)
-            .await
-            .map_err(|e| usage(e.to_string(), "approve step ids (s2) or item ids listed by tabflow plan --json"))?;
+        approval::decide(store, vp, &approver, Decision::Approve, selection, policy.approval_ttl_hours).await.map_err(
+            |e| {
+                usage(e.to_string(), "approve step ids (s2) or step/item pairs (s2/ITEM) listed by tabflow plan --json")
+            },
+        )?;
         match approval::grant_for(store, vp, policy.required_approvers).await? {
             Ok(g) => grant = Some(g),
             Err(m) => {
-                let why = match m {
+                let why = match &m {
                     Missing::NotEnoughApprovers { have, need } => {
                         format!("the policy needs {need} distinct approvers; {have} approved so far")
                     }
+                    Missing::NeedsAuthenticatedApprover { need, terminal_names } => format!(
+                        "the policy needs {need} distinct approvers, and the terminal counts as one whatever name it runs under (approved here as {}); the other approvals must come from authenticated approvers — an API token with the approver role, through `tabflow serve`, which this build does not provide yet",
+                        terminal_names.join(", ")
+                    ),
                     Missing::Rejected(who) => format!("{who} rejected this plan"),
                     Missing::Expired => "the approval expired".into(),
                     Missing::Stale => "the approval was for an older version of the plan".into(),
                     Missing::None => "no approval".into(),
+                };
+                let hint = if matches!(m, Missing::NeedsAuthenticatedApprover { .. }) {
+                    "nothing was changed; until `tabflow serve` issues approver tokens, lower required_approvers in the policy file if one approver is enough"
+                } else {
+                    "another approver approves through the HTTP API or the terminal with the same plan"
                 };
                 if json {
                     println!(
@@ -781,9 +795,7 @@ async fn approve_and_run(
                 }
                 return Err(anyhow::Error::new(crate::exit::Failure {
                     message: format!("plan {} cannot run yet: {why}", plan.id),
-                    hint: Some(
-                        "another approver approves through the HTTP API or the terminal with the same plan".into(),
-                    ),
+                    hint: Some(hint.into()),
                     code: Code::NeedsInput,
                 }));
             }
@@ -826,8 +838,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
     let plan = if std::path::Path::new(&a.plan).exists() {
         let text = std::fs::read_to_string(&a.plan)
             .map_err(|e| fail(format!("cannot read {}: {e}", a.plan), "check the path"))?;
-        Plan::from_json(&text)
-            .map_err(|e| fail(format!("{}: {e}", a.plan), "make a fresh plan with `tabflow plan ... -o plan.json`"))?
+        Plan::from_json(&text, store.plan_key()).map_err(|e| fail(format!("{}: {e}", a.plan), e.fix()))?
     } else if a.plan.starts_with("p-") {
         store.plan(&a.plan).await.map_err(|e| fail(e.to_string(), "give a plan file or an id from `tabflow plan`"))?
     } else {
@@ -835,7 +846,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
     };
     let session = a.connect.open().await?;
     let result = async {
-        let vp = match revalidate(&session, plan, &policy).await? {
+        let vp = match revalidate(&session, plan, &policy, store.plan_key()).await? {
             Ok(v) => v,
             Err(p) => {
                 let errors: Vec<String> = p
@@ -887,8 +898,17 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
         };
         loop {
             let made =
-                make_plan(&session, &request, intents.clone(), answers.clone(), &policy, &notes, learned.clone())
-                    .await?;
+                make_plan(
+                    &session,
+                    store.plan_key(),
+                    &request,
+                    intents.clone(),
+                    answers.clone(),
+                    &policy,
+                    &notes,
+                    learned.clone(),
+                )
+                .await?;
             let vp = match made {
                 Ok(v) => v,
                 Err(p) => {
