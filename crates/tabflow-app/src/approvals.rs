@@ -15,7 +15,7 @@ pub struct ApprovalRequest {
     pub id: String,
     pub plan_id: String,
     pub fingerprint: String,
-    /// The items asked for (`None` = all destructive items), as the requester gave them.
+    /// The (step, item) pairs asked for as `"s2/<item id>"` (`None` = all destructive items).
     pub items: Option<Vec<String>>,
     pub requested_by: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -28,20 +28,17 @@ impl App {
     /// Records that `actor` asks for approval of (part of) a stored plan. Grants nothing.
     pub async fn request_approval(&self, plan_id: &str, selection: Selection, actor: &str) -> Result<ApprovalRequest> {
         let plan = self.get_plan(plan_id).await?;
-        let items = match selection {
-            Selection::All => None,
-            Selection::Items(ids) => {
-                for id in &ids {
-                    if plan.step(id).is_none() && !plan.steps.iter().any(|s| s.item(id).is_some()) {
-                        return Err(Error::usage(
-                            format!("'{id}' is neither a step nor an item of plan {plan_id}"),
-                            "ask for step ids (s2) or item ids from the plan",
-                        ));
-                    }
-                }
-                Some(ids.into_iter().collect::<Vec<_>>())
-            }
-        };
+        // The same refusal an approval gets: a pair the plan does not hold is named, not ignored.
+        if let Selection::Pairs(pairs) = &selection
+            && let Some((step, item)) =
+                pairs.iter().find(|(s, i)| !plan.destructive_items().contains(&(s.as_str(), i.as_str())))
+        {
+            return Err(Error::usage(
+                format!("{} is not a destructive (step, item) pair of plan {plan_id}", approval::pair_key(step, item)),
+                "ask for step ids (s2) or step/item pairs (s2/ITEM) listed by `tabflow plan --json`",
+            ));
+        }
+        let items = selection.stored();
         let now = self.clock.now();
         let row = ApprovalRow {
             id: tabflow_engine::plan::new_id("ar", now),
@@ -97,7 +94,8 @@ impl App {
     }
 
     /// Records a person's decision on a plan (validated against the live site unless this
-    /// service validated it already), bound to its fingerprint and the selected items,
+    /// service validated it already), bound to its fingerprint and the selected (step, item)
+    /// pairs (a pair the plan does not hold is refused),
     /// expiring after the policy's `approval_ttl_hours` on the service's clock.
     pub async fn approve(
         &self,
@@ -117,7 +115,12 @@ impl App {
             self.clock.now(),
         )
         .await
-        .map_err(|e| Error::usage(e.to_string(), "approve step ids (s2) or item ids listed by tabflow plan --json"))
+        .map_err(|e| {
+            Error::usage(
+                e.to_string(),
+                "approve step ids (s2) or step/item pairs (s2/ITEM) listed by `tabflow plan --json`",
+            )
+        })
     }
 
     /// Whether a stored plan may run now: the grant its approvals give, or what is missing.

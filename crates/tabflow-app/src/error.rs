@@ -59,9 +59,29 @@ pub fn missing_text(m: &Missing) -> String {
         Missing::NotEnoughApprovers { have, need } => {
             format!("the policy needs {need} distinct approvers; {have} approved so far")
         }
+        Missing::NeedsAuthenticatedApprover { need, terminal_names } => format!(
+            "the policy needs {need} distinct approvers, and the terminal counts as one whatever name it runs under (approved here as {}); the other approvals must come from authenticated approvers — an API token with the approver role, through `tabflow serve`, which this build does not provide yet",
+            terminal_names.join(", ")
+        ),
         Missing::Rejected(who) => format!("{who} rejected this plan"),
         Missing::Expired => "the approval expired".into(),
         Missing::Stale => "the approval was for an older version of the plan".into(),
         Missing::None => "no approval".into(),
+    }
+}
+
+/// What to do about a plan that cannot run yet.
+pub fn missing_hint(m: &Missing) -> &'static str {
+    match m {
+        Missing::NeedsAuthenticatedApprover { .. } => {
+            "nothing was changed; until `tabflow serve` issues approver tokens, lower required_approvers in the policy file if one approver is enough"
+        }
+        Missing::NotEnoughApprovers { .. } => {
+            "another approver approves through the HTTP API or the terminal with the same plan"
+        }
+        Missing::Rejected(_) => "a rejected plan never runs; make a new plan with `tabflow plan` if it is still wanted",
+        Missing::None | Missing::Expired | Missing::Stale => {
+            "approve it (tabflow apply --approve, or an approver through the HTTP API), then start it"
+        }
     }
 }

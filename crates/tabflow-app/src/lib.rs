@@ -25,13 +25,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use approvals::ApprovalRequest;
-pub use error::{Error, Kind, Result, missing_text};
+pub use error::{Error, Kind, Result, missing_hint, missing_text};
 pub use history::RunDetail;
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use runs::{Events, RunHandle, RunOutcome, Start, StartOptions};
 pub use session::{Connection, Session, Tuning};
 
-pub use tabflow_engine::approval::{Approver, Decision, Grant, Missing, Selection};
+pub use tabflow_engine::approval::{Approver, Decision, Grant, Missing, Selection, SelectionError, pair_key};
 pub use tabflow_engine::executor::{Purge, RunReport};
 pub use tabflow_engine::notify::Delivery;
 pub use tabflow_engine::plan;

@@ -181,11 +181,21 @@ impl App {
         .await
     }
 
-    /// A plan file's text as a plan: its format, shape, fingerprint and derived classes
-    /// checked (the site and the five checks come with [`App::check`]).
+    /// A plan file's text as a plan: its format, shape, site, derived classes and fingerprint
+    /// checked — sealed by this store's key, so a hand-edited plan, an older tabflow's plan or
+    /// another store's plan is refused, each with its own fix (the site it is connected to and
+    /// the five checks come with [`App::check`]).
     pub fn read_plan(&self, text: &str) -> Result<Plan> {
-        Plan::from_json(text)
-            .map_err(|e| Error::failed(e.to_string(), "make a fresh plan with `tabflow plan ... -o plan.json`"))
+        Plan::from_json(text, self.store.plan_key()).map_err(|e| Error::failed(e.to_string(), e.fix()))
+    }
+
+    /// Refuses a plan made for another site (server URL and site id) than the one this
+    /// service is connected to, or for no site: a plan made on a rehearsal copy is re-planned
+    /// against production.
+    pub(crate) async fn check_site(&self, plan: &Plan) -> Result<()> {
+        let session = self.connect().await?;
+        let site_id = session.client.session().await.site_id;
+        plan.check_site(&session.server_label(), &site_id).map_err(|e| Error::failed(e.to_string(), e.fix()))
     }
 
     /// A stored plan.
@@ -193,7 +203,7 @@ impl App {
         self.store.plan(plan_id).await.map_err(|e| Error::store(e, "give a plan file or an id from `tabflow plan`"))
     }
 
-    /// Reads the site and builds + validates the plan. `notes` (e.g. which parser read the
+    /// Reads the site and builds + validates the plan, sealed with the store's key. `notes` (e.g. which parser read the
     /// request) go into the plan's notes; `learned` ranks suggestions and defaults.
     async fn make_plan(
         &self,
@@ -234,30 +244,23 @@ impl App {
         let mut draft = tabflow_workflows::plan(request, intents, &planner);
         draft.notes.extend(notes.iter().cloned());
         let facts = Facts::from_site(&site, &signed_in);
-        Ok(validate(draft, &facts, &self.policy))
+        Ok(validate(draft, &facts, &self.policy, self.store.plan_key()))
     }
 
     /// Checks a plan (e.g. read from a file) again against the live site: the site must be
-    /// the plan's, and the five checks run on today's state. A valid plan is stored.
+    /// the plan's (server URL and site id), and the five checks run on today's state; the plan
+    /// is sealed again with the store's key. A valid plan is stored.
     pub async fn check(&self, plan: Plan) -> Result<std::result::Result<ValidatedPlan, Box<Plan>>> {
+        self.check_site(&plan).await?;
         let session = self.connect().await?;
         let server = session.client.config().server.clone();
         let s = session.client.session().await;
-        if !plan.site.id.is_empty() && plan.site.id != s.site_id {
-            return Err(Error::failed(
-                format!(
-                    "plan {} was made for site '{}' ({}); tabflow is signed in to another site ({})",
-                    plan.id, plan.site.content_url, plan.site.id, s.site_id
-                ),
-                "connect to the plan's site (--server/--site), or make a new plan here",
-            ));
-        }
         let site = tabflow_client::snapshot::take(&session.client, &tabflow_client::snapshot::Options { usage: false })
             .await
             .map_err(|e| Error::client(e, &server))?;
         let signed_in = site.users.iter().find(|u| u.id == s.user_id).map(|u| u.name.clone()).unwrap_or_default();
         let facts = Facts::from_site(&site, &signed_in);
-        let checked = validate(plan, &facts, &self.policy);
+        let checked = validate(plan, &facts, &self.policy, self.store.plan_key());
         if let Ok(v) = &checked {
             self.store.save_plan(v.plan()).await.map_err(|e| Error::store(e, "check the state store"))?;
             self.remember_validated(v);

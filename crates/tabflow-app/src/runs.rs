@@ -13,7 +13,7 @@ use tabflow_engine::{Engine, Event, RunStatus, Store};
 use tokio::sync::mpsc;
 
 use crate::App;
-use crate::error::{Error, Kind, Result, missing_text};
+use crate::error::{Error, Kind, Result, missing_hint, missing_text};
 
 /// Knobs of a run a front end chooses.
 #[derive(Debug, Clone, Default)]
@@ -209,7 +209,7 @@ impl App {
                         } else {
                             format!("plan {} cannot run yet: {}", plan.id, missing_text(&m))
                         },
-                        "approve it (tabflow apply --approve, or an approver through the HTTP API), then start it",
+                        missing_hint(&m),
                     ));
                 }
             }
@@ -258,6 +258,11 @@ impl App {
         let run = self.store.run(run_id).await.map_err(|e| Error::store(e, "see `tabflow runs list`"))?;
         if rollback && run.status == RunStatus::RolledBack {
             return Err(Error::usage(format!("run {run_id} is already rolled back"), "nothing to undo"));
+        }
+        // The run's plan must be for the site connected to (server URL and site id); the
+        // engine also refuses a plan whose fingerprint is not the one the run was approved for.
+        if let Ok(plan) = self.store.plan(&run.plan_id).await {
+            self.check_site(&plan).await?;
         }
         let session = self.connect().await?;
         let ctx = self.run_ctx(&session.client, actor, false);

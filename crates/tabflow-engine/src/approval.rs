@@ -1,6 +1,11 @@
 //! Approvals for destructive steps (invariant 4). An approval is bound to the plan's
-//! fingerprint and to the approved subset of its destructive items, expires, is used once,
-//! and records who approved through which channel.
+//! fingerprint and to the approved (step, item) pairs of its destructive steps
+//! ([`Selection`], stored as `"s2/<item id>"` strings), expires, is used once, and records
+//! who approved through which channel.
+//!
+//! The terminal counts as one approver whatever name it runs under (`TABFLOW_ACTOR`, `USER`
+//! are not authentication): approvals given there collapse into one. A policy that needs two
+//! approvers needs a second, authenticated one — an API token of the approver role.
 //!
 //! Only an [`Approver`] can grant one, and an `Approver` is made only by the front ends that
 //! authenticate a person: the terminal (an interactive confirmation or `--approve` typed by
@@ -56,13 +61,7 @@ impl Approver {
     }
 }
 
-/// Which destructive items are approved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    All,
-    /// Item ids, or step ids (every item of that step).
-    Items(BTreeSet<String>),
-}
+pub use tabflow_plan::selection::{Selection, SelectionError, pair_key};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -94,28 +93,21 @@ pub async fn decide_at(
     now: DateTime<Utc>,
 ) -> StoreResult<ApprovalRow> {
     let p = plan.plan();
-    let items = match (&selection, decision) {
-        (_, Decision::Reject) => Some(vec![]),
-        (Selection::All, _) => None,
-        (Selection::Items(ids), _) => {
-            // Step ids expand to their items; unknown ids are refused, not ignored.
-            let mut out = BTreeSet::new();
-            for id in ids {
-                if let Some(step) = p.step(id) {
-                    out.extend(step.changed_items().into_iter().map(str::to_string));
-                } else if p.destructive_items().iter().any(|(_, i)| i == id)
-                    || p.steps.iter().any(|s| s.item(id).is_some())
-                {
-                    out.insert(id.clone());
-                } else {
-                    return Err(StoreError::Refused(format!(
-                        "'{id}' is neither a step nor an item of plan {}; approve step ids (s2) or item ids from the plan",
-                        p.id
-                    )));
-                }
-            }
-            Some(out.into_iter().collect())
-        }
+    // A selection names (step, item) pairs of this plan (see [`Selection::parse`]); a pair
+    // the plan does not hold is refused, not ignored.
+    if let Selection::Pairs(pairs) = &selection
+        && let Some((step, item)) =
+            pairs.iter().find(|(s, i)| !p.destructive_items().contains(&(s.as_str(), i.as_str())))
+    {
+        return Err(StoreError::Refused(format!(
+            "{} is not a destructive (step, item) pair of plan {}; approve step ids (s2) or step/item pairs listed by `tabflow plan --json`",
+            pair_key(step, item),
+            p.id
+        )));
+    }
+    let items = match decision {
+        Decision::Reject => Some(vec![]),
+        Decision::Approve => selection.stored(),
     };
     let row = ApprovalRow {
         id: new_id("a", now),
@@ -150,13 +142,13 @@ pub async fn decide_at(
 }
 
 /// The approvals a run may use: valid (unused, unexpired, same fingerprint, approve) and
-/// from enough distinct approvers. Answers the approved destructive items (None = all) and
-/// the approval ids to consume.
+/// from enough distinct approvers. Answers the approved destructive (step, item) pairs
+/// (None = all) and the approval ids to consume.
 #[derive(Debug, Clone)]
 pub struct Grant {
     pub approval_ids: Vec<String>,
     pub approvers: Vec<String>,
-    /// Approved destructive item ids; `None` = all of them.
+    /// Approved destructive pairs as `"s2/<item id>"` ([`pair_key`]); `None` = all of them.
     pub items: Option<BTreeSet<String>>,
 }
 
@@ -172,10 +164,27 @@ pub enum Missing {
         have: usize,
         need: usize,
     },
+    /// Only the terminal approved (under however many names): it counts as one, and the
+    /// others must come from authenticated approvers (API tokens of the approver role).
+    NeedsAuthenticatedApprover {
+        need: usize,
+        /// The names the terminal's approvals were given under.
+        terminal_names: Vec<String>,
+    },
 }
 
-/// The items a set of approvals lets run: with several approvers, an item runs only if every
-/// one of them approved it (`None` = all items).
+/// Who an approval row counts as: the terminal is one approver whatever name it claimed;
+/// an authenticated approver is its token (or console account) on its channel.
+fn approver_of(r: &ApprovalRow) -> String {
+    if r.channel == Channel::Terminal.as_str() {
+        "terminal".into()
+    } else {
+        format!("{}\u{1f}{}", r.channel, r.approver)
+    }
+}
+
+/// The (step, item) pairs a set of approvals lets run: with several approvers, a pair runs
+/// only if every one of them approved it (`None` = all pairs).
 pub fn approved_items<'a>(rows: impl Iterator<Item = &'a ApprovalRow>) -> Option<BTreeSet<String>> {
     let mut items: Option<BTreeSet<String>> = None;
     for r in rows {
@@ -220,8 +229,9 @@ pub async fn grant_at(
             expired = true;
         } else {
             live_ids.push(r.id.clone());
-            // A person's latest decision is the one that counts (rows come oldest first).
-            match valid.iter_mut().find(|v| v.approver == r.approver) {
+            // An approver's latest decision is the one that counts (rows come oldest first);
+            // every terminal approval is the one terminal approver's.
+            match valid.iter_mut().find(|v| approver_of(v) == approver_of(r)) {
                 Some(v) => *v = r,
                 None => valid.push(r),
             }
@@ -237,7 +247,17 @@ pub async fn grant_at(
         }));
     }
     if valid.len() < required {
-        return Ok(Err(Missing::NotEnoughApprovers { have: valid.len(), need: required }));
+        let terminal_only = valid.iter().all(|r| r.channel == Channel::Terminal.as_str());
+        return Ok(Err(if terminal_only {
+            let terminal_names: BTreeSet<String> = rows
+                .iter()
+                .filter(|r| live_ids.contains(&r.id) && r.channel == Channel::Terminal.as_str())
+                .map(|r| r.approver.clone())
+                .collect();
+            Missing::NeedsAuthenticatedApprover { need: required, terminal_names: terminal_names.into_iter().collect() }
+        } else {
+            Missing::NotEnoughApprovers { have: valid.len(), need: required }
+        }));
     }
     let items = approved_items(valid.iter().copied());
     Ok(Ok(Grant {

@@ -878,7 +878,9 @@ async fn run_steps(
                         Some(Phase::AlreadyApplied) => Ok(ItemOutcome::AlreadyApplied),
                         Some(Phase::Skipped) => Ok(ItemOutcome::Skipped("skipped before the resume".into())),
                         _ if step.effect == Effect::Destructive
-                            && approved.as_ref().is_some_and(|a| !a.contains(&item.id)) =>
+                            && approved
+                                .as_ref()
+                                .is_some_and(|a| !a.contains(&crate::approval::pair_key(&step.id, &item.id))) =>
                         {
                             Ok(ItemOutcome::Skipped("not approved".into()))
                         }
@@ -1001,7 +1003,7 @@ impl<'a> Engine<'a> {
     /// Checks that the plan was made for the site the client is signed in to.
     async fn check_site(&self, plan: &Plan) -> Result<(), ExecError> {
         let session = self.client.session().await;
-        if !plan.site.id.is_empty() && plan.site.id != session.site_id {
+        if plan.site.id.is_empty() || plan.site.id != session.site_id {
             return Err(ExecError::Refused(format!(
                 "plan {} was made for site '{}' ({}), but tabflow is signed in to site {}; re-plan on this site or connect to that one",
                 plan.id, plan.site.content_url, plan.site.id, session.site_id
@@ -1043,6 +1045,7 @@ impl<'a> Engine<'a> {
             owner_pid: Some(std::process::id() as i64),
             approval_id: grant.as_ref().map(|g| g.approval_ids.join(",")),
             summary: json!({}),
+            fingerprint: Some(p.fingerprint.clone()),
         };
         self.store.insert_run(&row).await?;
         if let Some(g) = &grant
@@ -1638,7 +1641,7 @@ impl<'a> Engine<'a> {
             return Err(ExecError::Refused(format!("run {run_id} is already rolled back")));
         }
         self.refuse_if_live(&run)?;
-        let plan = self.store.plan(&run.plan_id).await?;
+        let plan = self.store.plan_of_run(&run).await?;
         self.check_site(&plan).await?;
         self.store.claim_run(run_id, std::process::id() as i64).await?;
         self.store.set_run_status(run_id, RunStatus::RollingBack, None).await?;
@@ -1694,7 +1697,7 @@ impl<'a> Engine<'a> {
             )));
         }
         self.refuse_if_live(&run)?;
-        let plan = self.store.plan(&run.plan_id).await?;
+        let plan = self.store.plan_of_run(&run).await?;
         self.check_site(&plan).await?;
         self.store.claim_run(run_id, std::process::id() as i64).await?;
         let journal = self.store.journal(run_id).await?;

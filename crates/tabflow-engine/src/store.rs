@@ -16,7 +16,7 @@ use sqlx::AnyPool;
 use sqlx::Row;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanKey};
 pub use tabflow_plan::record::{Entry, LearningRow, NewLearning, Phase, RunRow, RunStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +128,12 @@ pub struct Store {
     location: String,
     /// Serializes audit appends within this process (SQLite's write lock does it across).
     audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The key plans are sealed with (kept in `kv`, made when the store is first opened).
+    plan_key: std::sync::Arc<PlanKey>,
 }
+
+/// The `kv` key of the plan key's secret (hex).
+const PLAN_KEY: &str = "plan-key";
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS plans (id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, request TEXT NOT NULL, created_at TEXT NOT NULL, body TEXT NOT NULL)",
@@ -148,15 +153,19 @@ const SCHEMA: &[&str] = &[
 /// Columns added to tables after stores were created with [`SCHEMA`]: (table, column,
 /// definition, then). `CREATE TABLE IF NOT EXISTS` leaves an existing table alone, so an older
 /// store gets them with `ALTER TABLE` when it is opened, followed by `then` if given.
-const ADDED_COLUMNS: &[(&str, &str, &str, Option<&str>)] = &[(
-    "outbox",
-    "channels",
-    "TEXT NOT NULL DEFAULT '{}'",
-    // Builds before email delivery said so in the messages they kept; it is no longer true.
-    Some(
-        "UPDATE outbox SET detail = 'no channel configured: set TABFLOW_SMTP_URL and TABFLOW_NOTIFY_FROM for email, or TABFLOW_NOTIFY_WEBHOOK' WHERE status = 'dry' AND detail LIKE '%email is not sent by this build%'",
+const ADDED_COLUMNS: &[(&str, &str, &str, Option<&str>)] = &[
+    (
+        "outbox",
+        "channels",
+        "TEXT NOT NULL DEFAULT '{}'",
+        // Builds before email delivery said so in the messages they kept; it is no longer true.
+        Some(
+            "UPDATE outbox SET detail = 'no channel configured: set TABFLOW_SMTP_URL and TABFLOW_NOTIFY_FROM for email, or TABFLOW_NOTIFY_WEBHOOK' WHERE status = 'dry' AND detail LIKE '%email is not sent by this build%'",
+        ),
     ),
-)];
+    // The fingerprint a run was approved for; older runs have none and are not resumed.
+    ("runs", "fingerprint", "TEXT", None),
+];
 
 /// The schema in PostgreSQL's types (the SQLite text above is the reference).
 fn postgres_schema(stmt: &str) -> String {
@@ -278,7 +287,42 @@ impl Store {
                 }
             }
         }
-        Ok(Store { pool, backend, location, audit_lock: Default::default() })
+        let plan_key = std::sync::Arc::new(Store::load_plan_key(&pool, &location).await?);
+        Ok(Store { pool, backend, location, audit_lock: Default::default(), plan_key })
+    }
+
+    /// The store's plan key: made (32 random bytes) by the first process that opens the store,
+    /// read by every later one. Two processes opening a new store at once agree on the first
+    /// one written.
+    async fn load_plan_key(pool: &AnyPool, location: &str) -> StoreResult<PlanKey> {
+        let open = |detail: String| StoreError::Open { location: location.to_string(), detail };
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| open(format!("no randomness for the plan key: {e}")))?;
+        sqlx::query("INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(PLAN_KEY)
+            .bind(crate::plan::hex(&secret))
+            .execute(pool)
+            .await
+            .map_err(|e| open(format!("storing the plan key: {e}")))?;
+        let row = sqlx::query("SELECT value FROM kv WHERE key = $1")
+            .bind(PLAN_KEY)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| open(format!("reading the plan key: {e}")))?;
+        let stored: String = row.get(0);
+        let bytes: Vec<u8> = (0..stored.len())
+            .step_by(2)
+            .filter_map(|i| stored.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect();
+        let secret: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| StoreError::Damaged(format!("the plan key in {location} is not 32 bytes of hex")))?;
+        Ok(PlanKey::new(secret))
+    }
+
+    /// The key this store seals and checks plans with.
+    pub fn plan_key(&self) -> &PlanKey {
+        &self.plan_key
     }
 
     pub fn backend(&self) -> Backend {
@@ -295,9 +339,11 @@ impl Store {
 
     // ------------------------------------------------------------------ plans
 
+    /// Stores a plan. Plans are insert-only: saving the same plan again (same id, same
+    /// fingerprint) does nothing; another content under a stored id is refused.
     pub async fn save_plan(&self, plan: &Plan) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO plans (id, fingerprint, request, created_at, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, request = excluded.request, created_at = excluded.created_at, body = excluded.body",
+        let done = sqlx::query(
+            "INSERT INTO plans (id, fingerprint, request, created_at, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&plan.id)
         .bind(&plan.fingerprint)
@@ -306,14 +352,44 @@ impl Store {
         .bind(plan.to_json())
         .execute(&self.pool)
         .await?;
-        Ok(())
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        let row =
+            sqlx::query("SELECT fingerprint FROM plans WHERE id = $1").bind(&plan.id).fetch_one(&self.pool).await?;
+        let stored: String = row.get(0);
+        if stored == plan.fingerprint {
+            Ok(())
+        } else {
+            Err(StoreError::Refused(format!(
+                "the store already holds a plan {} with other content (fingerprint {stored}, not {}); a stored plan is never replaced — make a new plan with `tabflow plan` (it gets a new id)",
+                plan.id, plan.fingerprint
+            )))
+        }
     }
 
     pub async fn plan(&self, id: &str) -> StoreResult<Plan> {
         let row = sqlx::query("SELECT body FROM plans WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         let row = row.ok_or_else(|| StoreError::NotFound(format!("no plan '{id}' in the store")))?;
         let body: String = row.get(0);
-        Plan::from_json(&body).map_err(|e| StoreError::Damaged(format!("plan {id}: {e}")))
+        Plan::from_json(&body, &self.plan_key).map_err(|e| StoreError::Damaged(format!("plan {id}: {e}")))
+    }
+
+    /// The stored plan of a run, refused unless it is the one the run was approved for (same
+    /// fingerprint).
+    pub async fn plan_of_run(&self, run: &RunRow) -> StoreResult<Plan> {
+        let plan = self.plan(&run.plan_id).await?;
+        match &run.fingerprint {
+            Some(f) if *f == plan.fingerprint => Ok(plan),
+            Some(f) => Err(StoreError::Refused(format!(
+                "run {} was approved for plan {} with fingerprint {f}, but the store now holds that plan with fingerprint {}; it will not run a plan nobody approved — roll the run back or make a new plan",
+                run.id, run.plan_id, plan.fingerprint
+            ))),
+            None => Err(StoreError::Refused(format!(
+                "run {} records no plan fingerprint (it was started by an older tabflow), so the plan it was approved for cannot be checked; finish it with the tabflow that started it, or make a new plan",
+                run.id
+            ))),
+        }
     }
 
     // ------------------------------------------------------------------ approvals
@@ -381,7 +457,7 @@ impl Store {
     // ------------------------------------------------------------------ runs
 
     pub async fn insert_run(&self, r: &RunRow) -> StoreResult<()> {
-        sqlx::query("INSERT INTO runs (id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9)")
+        sqlx::query("INSERT INTO runs (id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary, fingerprint) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10)")
             .bind(&r.id)
             .bind(&r.plan_id)
             .bind(r.status.as_str())
@@ -391,6 +467,7 @@ impl Store {
             .bind(r.owner_pid)
             .bind(&r.approval_id)
             .bind(r.summary.to_string())
+            .bind(&r.fingerprint)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -441,11 +518,12 @@ impl Store {
             owner_pid: r.get(7),
             approval_id: r.get(8),
             summary: serde_json::from_str(&summary).unwrap_or(Value::Null),
+            fingerprint: r.get(10),
         })
     }
 
     pub async fn run(&self, id: &str) -> StoreResult<RunRow> {
-        let row = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary FROM runs WHERE id = $1")
+        let row = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary, fingerprint FROM runs WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -455,7 +533,7 @@ impl Store {
 
     /// Newest first.
     pub async fn runs(&self, limit: i64) -> StoreResult<Vec<RunRow>> {
-        let rows = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary FROM runs ORDER BY created_at DESC, id DESC LIMIT $1")
+        let rows = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary, fingerprint FROM runs ORDER BY created_at DESC, id DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;

@@ -6,8 +6,9 @@
 //! - [`ops`]: the typed reading of a plan's changes, the live image of an item, and where a
 //!   live item stands against an operation (before / after / drifted) — the pure half of
 //!   operations; the engine performs them.
-//! - [`plan`]: the `tabflow-plan/1` format (DESIGN.md §5): steps, items, exact changes,
-//!   effects, rollback classes, questions, the fingerprint.
+//! - [`plan`]: the `tabflow-plan/2` format (DESIGN.md §5): steps, items, exact changes,
+//!   effects, rollback classes, questions, the fingerprint keyed with the store's [`PlanKey`].
+//! - [`selection`]: what an approval approves — (step, item) pairs, and their written form.
 //! - [`step`]: step kinds ([`StepKind`]), from which a step's effect and rollback class are
 //!   derived.
 //! - [`policy`]: the policy file (what no plan may touch, how much a destructive step may do).
@@ -27,13 +28,15 @@ pub mod ops;
 pub mod plan;
 pub mod policy;
 pub mod record;
+pub mod selection;
 pub mod step;
 pub mod validate;
 
 pub use clock::{Clock, FixedClock};
 pub use intent::Intent;
-pub use plan::{Change, Effect, Item, Plan, RollbackClass, Step};
+pub use plan::{Change, Effect, Item, Plan, PlanKey, RollbackClass, Step};
 pub use policy::Policy;
+pub use selection::Selection;
 pub use step::StepKind;
 pub use validate::{Facts, ValidatedPlan, validate};
 

@@ -1,7 +1,14 @@
-//! The plan: `tabflow-plan/1` (DESIGN.md §5). A plan is a serializable artifact holding the
+//! The plan: `tabflow-plan/2` (DESIGN.md §5). A plan is a serializable artifact holding the
 //! exact items and the exact field changes (before → after) of every step; what was reviewed
 //! is what runs. Only [`crate::validate`] turns a draft [`Plan`] into a
 //! [`crate::validate::ValidatedPlan`].
+//!
+//! The fingerprint (`hmac-sha256:<key id>:<hex>`) is an HMAC-SHA256, keyed with the store's
+//! [`PlanKey`], over the canonical JSON of everything that decides what runs: the id, the
+//! request, the site (server URL and site id), the intents, every step (kind, classes,
+//! dependencies, items with their `updatedAt`, changes), the questions and the answers. A
+//! hand-edited plan cannot be re-sealed without the store's secret, and a plan sealed by
+//! another store is named as such.
 //!
 //! Change values are JSON so the file stays readable and stable; [`crate::ops::Op`] is the
 //! typed reading the executor works with.
@@ -9,6 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use hmac::{KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -16,7 +25,42 @@ use sha2::{Digest, Sha256};
 pub use crate::intent::Intent;
 pub use crate::step::StepKind;
 
-pub const PLAN_FORMAT: &str = "tabflow-plan/1";
+pub const PLAN_FORMAT: &str = "tabflow-plan/2";
+/// The algorithm part of a fingerprint: `hmac-sha256:<key id>:<hex>`.
+pub const FINGERPRINT_ALGORITHM: &str = "hmac-sha256";
+
+/// The secret a store seals its plans with (32 random bytes kept in the store, shared by
+/// every process on it). Its id — the first 12 hex digits of the SHA-256 of the secret —
+/// is written into each fingerprint so that a plan from another store is recognised; the id
+/// reveals nothing of the secret.
+pub struct PlanKey {
+    id: String,
+    secret: SecretBox<[u8; 32]>,
+}
+
+impl PlanKey {
+    pub fn new(secret: [u8; 32]) -> PlanKey {
+        let id = sha256_hex(&secret)[..12].to_string();
+        PlanKey { id, secret: SecretBox::new(Box::new(secret)) }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn mac(&self, canonical: &str) -> hmac::Hmac<Sha256> {
+        let mut mac =
+            hmac::Hmac::<Sha256>::new_from_slice(self.secret.expose_secret()).expect("HMAC takes any key length");
+        mac.update(canonical.as_bytes());
+        mac
+    }
+}
+
+impl std::fmt::Debug for PlanKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PlanKey({}, secret hidden)", self.id)
+    }
+}
 
 /// Which site a plan was made for. A plan is refused on any other site.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -267,8 +311,24 @@ pub enum PlanError {
     Malformed(String),
     #[error("the plan's format is '{0}'; this tabflow reads {PLAN_FORMAT}")]
     Format(String),
+    #[error(
+        "the plan was made by an older tabflow ({0}); plans are now sealed with a key kept in the store, so re-plan it"
+    )]
+    Older(String),
+    #[error(
+        "this plan was sealed by another tabflow store (key {plan}; this store's key is {store}); plan it again against this store, or use --store of the store that made it"
+    )]
+    OtherStore { plan: String, store: String },
     #[error("the plan's fingerprint does not match its content (the file was edited after it was made)")]
     Fingerprint,
+    #[error(
+        "the plan names no site (server URL and site id); a plan only runs on the site it was made for, so re-plan it"
+    )]
+    NoSite,
+    #[error(
+        "plan {plan} was made for site '{plan_site}' on {plan_server}, but tabflow is connected to site '{site}' on {server}; a plan made on another copy of a site (e.g. a rehearsal) must be re-planned against this one"
+    )]
+    OtherSite { plan: String, plan_server: String, plan_site: String, server: String, site: String },
     #[error("the plan is inconsistent: {0}")]
     Inconsistent(String),
     #[error(
@@ -276,6 +336,21 @@ pub enum PlanError {
         stored.0.as_str(), stored.1.as_str(), derived.0.as_str(), derived.1.as_str()
     )]
     Classes { step: String, kind: StepKind, stored: (Effect, RollbackClass), derived: (Effect, RollbackClass) },
+}
+
+impl PlanError {
+    /// What to do about it.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            PlanError::OtherStore { .. } => {
+                "run `tabflow plan` again with this store, or pass --store (TABFLOW_STORE) of the store that made the plan"
+            }
+            PlanError::OtherSite { .. } => {
+                "make the plan again with `tabflow plan` while connected to this site, or connect to the plan's site (--server/--site)"
+            }
+            _ => "make a fresh plan with `tabflow plan ... -o plan.json`",
+        }
+    }
 }
 
 impl Plan {
@@ -300,23 +375,63 @@ impl Plan {
         }
     }
 
-    /// Reads a plan file: format, JSON shape, fingerprint and internal consistency.
-    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+    /// Reads a plan file sealed with `key`: format, JSON shape, site, fingerprint and internal
+    /// consistency. Each way a file can be wrong has its own [`PlanError`].
+    pub fn from_json(text: &str, key: &PlanKey) -> Result<Plan, PlanError> {
         let v: Value = serde_json::from_str(text).map_err(|e| PlanError::Malformed(e.to_string()))?;
         match v.get("format").and_then(Value::as_str) {
             Some(PLAN_FORMAT) => {}
+            Some(old @ "tabflow-plan/1") => return Err(PlanError::Older(format!("format {old}"))),
             Some(other) => return Err(PlanError::Format(other.into())),
             None => return Err(PlanError::Malformed("no \"format\" field".into())),
         }
         let plan: Plan = serde_json::from_value(v).map_err(|e| PlanError::Malformed(e.to_string()))?;
+        if plan.fingerprint.starts_with("sha256:") {
+            return Err(PlanError::Older("an unkeyed sha256: fingerprint".into()));
+        }
+        let sealed_by = match plan.fingerprint.split(':').collect::<Vec<_>>().as_slice() {
+            [FINGERPRINT_ALGORITHM, id, hex] if !id.is_empty() && !hex.is_empty() => id.to_string(),
+            _ => return Err(PlanError::Fingerprint),
+        };
+        if sealed_by != key.id() {
+            return Err(PlanError::OtherStore { plan: sealed_by, store: key.id().into() });
+        }
         plan.check_consistency()?;
-        if plan.fingerprint != plan.compute_fingerprint() {
+        if !plan.verify(key) {
             return Err(PlanError::Fingerprint);
+        }
+        if plan.site.server.trim().is_empty() || plan.site.id.trim().is_empty() {
+            return Err(PlanError::NoSite);
         }
         if let Some(e) = plan.class_errors().into_iter().next() {
             return Err(e);
         }
         Ok(plan)
+    }
+
+    /// Refuses a plan made for another site than the one tabflow is connected to (`server`
+    /// as plans record it, `site_id` of the signed-in session), or for no site at all.
+    pub fn check_site(&self, server: &str, site_id: &str) -> Result<(), PlanError> {
+        fn norm(s: &str) -> String {
+            s.trim().trim_end_matches('/').to_ascii_lowercase()
+        }
+        if self.site.server.trim().is_empty() || self.site.id.trim().is_empty() {
+            return Err(PlanError::NoSite);
+        }
+        if norm(&self.site.server) != norm(server) || self.site.id.trim() != site_id.trim() {
+            return Err(PlanError::OtherSite {
+                plan: self.id.clone(),
+                plan_server: self.site.server.clone(),
+                plan_site: if self.site.content_url.is_empty() {
+                    self.site.id.clone()
+                } else {
+                    self.site.content_url.clone()
+                },
+                server: server.into(),
+                site: site_id.into(),
+            });
+        }
+        Ok(())
     }
 
     pub fn to_json(&self) -> String {
@@ -400,9 +515,11 @@ impl Plan {
         order.iter().map(|i| self.steps[*i].id.as_str()).take_while(|id| *id != step_id).collect()
     }
 
-    /// `sha256:` over the site, every step's kind/effect/rollback, every item's id, type and
-    /// `updatedAt`, and every change — canonical JSON, so any edit to what would run changes it.
-    pub fn compute_fingerprint(&self) -> String {
+    /// The canonical JSON the fingerprint covers: everything that decides what runs — the id,
+    /// the request, the site, the intents, every step's kind, classes, dependencies, items (id,
+    /// type, `updatedAt`) and changes, the questions and the answers. Titles, notes, the impact
+    /// summary and the validation findings are presentation and are left out.
+    pub fn canonical(&self) -> String {
         let steps: Vec<Value> = self
             .steps
             .iter()
@@ -415,14 +532,29 @@ impl Plan {
                 })
             })
             .collect();
-        let canonical = serde_json::json!({ "format": self.format, "site": self.site, "steps": steps });
-        let mut h = Sha256::new();
-        h.update(canonical_json(&canonical).as_bytes());
-        format!("sha256:{}", hex(&h.finalize()))
+        let canonical = serde_json::json!({
+            "format": self.format, "id": self.id, "request": self.request, "site": self.site,
+            "intents": self.intents, "steps": steps, "questions": self.questions,
+            "answers": self.answers, "answered": self.answered,
+        });
+        canonical_json(&canonical)
     }
 
-    pub fn seal(&mut self) {
-        self.fingerprint = self.compute_fingerprint();
+    /// `hmac-sha256:<key id>:<hex>` over [`Plan::canonical`], keyed with the store's key.
+    pub fn compute_fingerprint(&self, key: &PlanKey) -> String {
+        let mac = key.mac(&self.canonical()).finalize().into_bytes();
+        format!("{FINGERPRINT_ALGORITHM}:{}:{}", key.id(), hex(&mac))
+    }
+
+    /// Whether the fingerprint is this content's under `key` (compared in constant time).
+    pub fn verify(&self, key: &PlanKey) -> bool {
+        let Some(given) = self.fingerprint.rsplit(':').next().and_then(unhex) else { return false };
+        self.fingerprint.starts_with(&format!("{FINGERPRINT_ALGORITHM}:{}:", key.id()))
+            && key.mac(&self.canonical()).verify_slice(&given).is_ok()
+    }
+
+    pub fn seal(&mut self, key: &PlanKey) {
+        self.fingerprint = self.compute_fingerprint(key);
     }
 
     pub fn step(&self, id: &str) -> Option<&Step> {
@@ -494,6 +626,13 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
@@ -514,10 +653,14 @@ mod tests {
         "2026-08-14T09:00:00Z".parse().unwrap()
     }
 
+    fn key() -> PlanKey {
+        PlanKey::new([7; 32])
+    }
+
     fn sample() -> Plan {
         let mut p = Plan::draft(
             "move it",
-            SiteRef { server: "s".into(), content_url: "demo".into(), id: "x".into() },
+            SiteRef { server: "https://tableau.example.com".into(), content_url: "demo".into(), id: "x".into() },
             vec![],
             now(),
         );
@@ -546,32 +689,111 @@ mod tests {
             rollback: RollbackClass::Exact,
             details: Value::Null,
         });
-        p.seal();
+        p.questions.push(Question {
+            id: "q1".into(),
+            text: "Move all?".into(),
+            choices: vec!["move-all".into(), "cancel".into()],
+            default: None,
+        });
+        p.seal(&key());
         p
+    }
+
+    /// The fingerprint anyone could compute: tabflow-plan/1's published, unkeyed algorithm.
+    fn unkeyed(p: &Plan) -> String {
+        format!("sha256:{}", sha256_hex(p.canonical().as_bytes()))
     }
 
     #[test]
     fn round_trip_keeps_the_fingerprint() {
         let p = sample();
-        let back = Plan::from_json(&p.to_json()).unwrap();
+        assert!(p.fingerprint.starts_with(&format!("hmac-sha256:{}:", key().id())), "{}", p.fingerprint);
+        let back = Plan::from_json(&p.to_json(), &key()).unwrap();
         assert_eq!(back, p);
     }
 
     #[test]
     fn any_edit_to_what_runs_breaks_the_fingerprint() {
         let p = sample();
-        for edit in ["\"pb\"", "\"2026-01-01T00:00:00Z\"", "\"destructive\""] {
-            let replacement = match edit {
-                "\"pb\"" => "\"pc\"",
-                "\"destructive\"" => "\"write\"",
-                _ => "\"2026-01-02T00:00:00Z\"",
-            };
+        for (edit, replacement) in [
+            ("\"pb\"", "\"pc\""),
+            ("\"2026-01-01T00:00:00Z\"", "\"2026-01-02T00:00:00Z\""),
+            ("\"destructive\"", "\"write\""),
+            ("\"move it\"", "\"move them\""),
+            ("\"Move all?\"", "\"Move none?\""),
+            ("\"https://tableau.example.com\"", "\"https://rehearsal.example.com\""),
+        ] {
             let text = p.to_json().replacen(edit, replacement, 1);
-            assert!(matches!(Plan::from_json(&text), Err(PlanError::Fingerprint)), "{edit}");
+            assert_ne!(text, p.to_json(), "{edit}");
+            assert!(matches!(Plan::from_json(&text, &key()), Err(PlanError::Fingerprint)), "{edit}");
         }
+        // Questions deleted, answers added: both are covered.
+        let mut q = p.clone();
+        q.questions.clear();
+        let text = q.to_json().replace(&q.fingerprint, &p.fingerprint);
+        assert!(matches!(Plan::from_json(&text, &key()), Err(PlanError::Fingerprint)));
+        let mut a = p.clone();
+        a.answers.insert("q1".into(), "move-all".into());
+        assert!(matches!(Plan::from_json(&a.to_json(), &key()), Err(PlanError::Fingerprint)));
         // Titles are presentation, not what runs.
         let text = p.to_json().replacen("\"Move\"", "\"Move them\"", 1);
-        assert!(Plan::from_json(&text).is_ok());
+        assert!(Plan::from_json(&text, &key()).is_ok());
+    }
+
+    #[test]
+    fn a_plan_resealed_with_the_unkeyed_algorithm_or_an_older_format_is_refused_as_older() {
+        let mut p = sample();
+        p.steps[0].effect = Effect::Write;
+        p.questions.clear();
+        p.fingerprint = unkeyed(&p);
+        let e = Plan::from_json(&p.to_json(), &key()).unwrap_err();
+        assert!(matches!(e, PlanError::Older(_)), "{e:?}");
+        assert!(e.to_string().contains("re-plan it"), "{e}");
+        p.format = "tabflow-plan/1".into();
+        let e = Plan::from_json(&p.to_json(), &key()).unwrap_err();
+        assert!(matches!(&e, PlanError::Older(w) if w.contains("tabflow-plan/1")), "{e:?}");
+        // A keyed fingerprint under a key of the same id but another secret (or none) fails.
+        let mut p = sample();
+        p.fingerprint = format!("hmac-sha256:{}:{}", key().id(), "00".repeat(32));
+        assert!(matches!(Plan::from_json(&p.to_json(), &key()), Err(PlanError::Fingerprint)));
+        p.fingerprint = format!("hmac-sha256:{}:zz", key().id());
+        assert!(matches!(Plan::from_json(&p.to_json(), &key()), Err(PlanError::Fingerprint)));
+    }
+
+    #[test]
+    fn a_plan_of_another_store_is_named_with_both_keys() {
+        let other = PlanKey::new([9; 32]);
+        assert_ne!(other.id(), key().id());
+        let mut p = sample();
+        p.seal(&other);
+        let e = Plan::from_json(&p.to_json(), &key()).unwrap_err();
+        assert!(
+            matches!(&e, PlanError::OtherStore { plan, store } if plan == other.id() && store == key().id()),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("another tabflow store") && e.fix().contains("--store"), "{e}");
+        // The key's secret never shows.
+        assert!(!format!("{:?}", key()).contains("7, 7"), "{:?}", key());
+    }
+
+    #[test]
+    fn a_plan_without_a_site_or_for_another_site_is_refused_naming_both() {
+        let mut p = sample();
+        p.site.server.clear();
+        p.seal(&key());
+        assert!(matches!(Plan::from_json(&p.to_json(), &key()), Err(PlanError::NoSite)));
+        assert!(matches!(p.check_site("https://tableau.example.com", "x"), Err(PlanError::NoSite)));
+        let p = sample();
+        assert!(p.check_site("https://TABLEAU.example.com/", "x").is_ok());
+        let e = p.check_site("http://127.0.0.1:8080", "x").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("https://tableau.example.com")
+                && text.contains("http://127.0.0.1:8080")
+                && text.contains("re-planned"),
+            "{text}"
+        );
+        assert!(matches!(p.check_site("https://tableau.example.com", "y"), Err(PlanError::OtherSite { .. })));
     }
 
     #[test]
@@ -580,8 +802,8 @@ mod tests {
             let mut p = sample();
             p.steps[0].effect = effect;
             p.steps[0].rollback = rollback;
-            p.seal();
-            let e = Plan::from_json(&p.to_json()).unwrap_err();
+            p.seal(&key());
+            let e = Plan::from_json(&p.to_json(), &key()).unwrap_err();
             assert!(
                 matches!(&e, PlanError::Classes { step, stored, derived, .. }
                     if step == "s1" && *stored == (effect, rollback) && *derived == (Effect::Destructive, RollbackClass::Exact)),
@@ -597,17 +819,17 @@ mod tests {
         let mut p = sample();
         p.steps[0].kind = StepKind::FindStaleWorkbooks;
         p.steps[0].effect = Effect::Read;
-        p.seal();
-        assert!(matches!(Plan::from_json(&p.to_json()), Err(PlanError::Inconsistent(_))));
+        p.seal(&key());
+        assert!(matches!(Plan::from_json(&p.to_json(), &key()), Err(PlanError::Inconsistent(_))));
     }
 
     #[test]
     fn malformed_and_foreign_files_are_named() {
-        assert!(matches!(Plan::from_json("{"), Err(PlanError::Malformed(_))));
-        assert!(matches!(Plan::from_json(r#"{"format":"tabflow-plan/9"}"#), Err(PlanError::Format(_))));
+        assert!(matches!(Plan::from_json("{", &key()), Err(PlanError::Malformed(_))));
+        assert!(matches!(Plan::from_json(r#"{"format":"tabflow-plan/9"}"#, &key()), Err(PlanError::Format(_))));
         let mut p = sample();
         p.steps[0].depends_on.push("s9".into());
-        p.seal();
-        assert!(matches!(Plan::from_json(&p.to_json()), Err(PlanError::Inconsistent(_))));
+        p.seal(&key());
+        assert!(matches!(Plan::from_json(&p.to_json(), &key()), Err(PlanError::Inconsistent(_))));
     }
 }

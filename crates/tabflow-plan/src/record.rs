@@ -66,6 +66,10 @@ pub struct RunRow {
     pub owner_pid: Option<i64>,
     pub approval_id: Option<String>,
     pub summary: Value,
+    /// The fingerprint of the plan the run was approved for (recorded when it starts); a
+    /// resume or rollback refuses a stored plan with another one.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// One journal entry.

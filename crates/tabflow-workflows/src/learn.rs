@@ -191,9 +191,11 @@ pub fn from_answers(plan: &Plan) -> Vec<NewLearning> {
 }
 
 /// What an approved run teaches: the owner each transferred item went to, and the items left
-/// out of the approval (`approved` = the approved destructive item ids, `None` = all).
+/// out of the approval (`approved` = the approved destructive (step, item) pairs as
+/// `"s2/<item id>"`, `None` = all).
 pub fn from_run(plan: &Plan, approved: Option<&BTreeSet<String>>) -> Vec<NewLearning> {
-    let is_approved = |id: &str| approved.is_none_or(|a| a.contains(id));
+    // Approvals are (step, item) pairs, stored as "s2/<item id>".
+    let is_approved = |step: &str, id: &str| approved.is_none_or(|a| a.contains(&format!("{step}/{id}")));
     let mut out = vec![];
     let teams: Vec<Value> = plan
         .steps
@@ -203,7 +205,7 @@ pub fn from_run(plan: &Plan, approved: Option<&BTreeSet<String>>) -> Vec<NewLear
         .collect();
     for step in plan.steps.iter().filter(|s| s.effect == Effect::Destructive) {
         for it in &step.items {
-            if !is_approved(&it.id) {
+            if !is_approved(&step.id, &it.id) {
                 out.push(NewLearning {
                     kind: REMOVED.into(),
                     key: it.id.clone(),

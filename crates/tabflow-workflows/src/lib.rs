@@ -1351,7 +1351,8 @@ impl Builder<'_, '_> {
     }
 }
 
-/// Builds the draft plan for these intents.
+/// Builds the draft plan for these intents. The draft is not sealed: the validator seals it
+/// with the store's key (`tabflow_plan::validate`).
 pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
     let mut b = Builder {
         p,
@@ -1386,7 +1387,6 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
         }
     }
     learn::mark_removed(&mut b.plan, &p.learned);
-    b.plan.seal();
     b.plan
 }
 
@@ -1442,7 +1442,8 @@ mod offboard_tests {
         let admin = site.users.iter().find(|u| u.name == "admin").unwrap();
         let facts = tabflow_plan::validate::Facts::from_site(&site, &admin.name);
         let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
-        let ok = tabflow_plan::validate::validate(plan.clone(), &facts, &policy).map(|v| v.into_plan());
+        let key = tabflow_plan::PlanKey::new([3; 32]);
+        let ok = tabflow_plan::validate::validate(plan.clone(), &facts, &policy, &key).map(|v| v.into_plan());
         assert!(ok.as_ref().is_ok_and(|p| p.validation.ok), "{:?}", ok.map(|p| p.validation.findings));
 
         // A plan whose hand-over misses one item is refused, naming it.
@@ -1450,8 +1451,7 @@ mod offboard_tests {
         let t = short.steps.iter_mut().find(|s| s.kind == StepKind::TransferOwnership).unwrap();
         let kept_back = t.changes.pop().unwrap().item;
         t.items.retain(|i| i.id != kept_back);
-        short.seal();
-        let refused = tabflow_plan::validate::validate(short, &facts, &policy).map(|v| v.into_plan());
+        let refused = tabflow_plan::validate::validate(short, &facts, &policy, &key).map(|v| v.into_plan());
         let findings = match refused {
             Ok(p) => p.validation.findings,
             Err(p) => p.validation.findings,

@@ -960,6 +960,7 @@ mod tests {
             owner_pid: None,
             approval_id: None,
             summary: Value::Null,
+            fingerprint: None,
         }
     }
 

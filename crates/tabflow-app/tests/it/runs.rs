@@ -186,10 +186,11 @@ async fn bad_input_and_a_rejection_are_typed_errors_that_change_nothing() {
     let planned = app.plan(req).await.unwrap();
     let plan = planned.plan.as_ref().unwrap().plan().clone();
     let tester = Approver::terminal("tester");
-    let only = Selection::Items(["no-such-item".to_string()].into());
+    let step = plan.steps.iter().find(|s| s.kind.as_str() == "archive-workbooks").expect("a move step").id.clone();
+    let only = Selection::Pairs([(step.clone(), "no-such-item".to_string())].into());
     let e = app.approve(&tester, &plan.id, Decision::Approve, only).await.expect_err("refused");
     assert_eq!(e.kind, Kind::Usage, "{e:?}");
-    assert!(e.message.contains("no-such-item"), "{e:?}");
+    assert!(e.message.contains(&format!("{step}/no-such-item")), "{e:?}");
 
     app.approve(&tester, &plan.id, Decision::Reject, Selection::All).await.unwrap();
     app.approve(&tester, &plan.id, Decision::Approve, Selection::All).await.unwrap();

@@ -323,6 +323,8 @@ fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
         usage_source: "in-memory site".into(),
         learned: Default::default(),
     };
+    // Sealing is part of the budget: with a key like a store's.
+    let key = tabflow_engine::plan::PlanKey::new([0; 32]);
     // Facts are read once per site read in `tabflow plan`, so they are part of the budget too.
     let today = site.now.date_naive();
     let mut all: Vec<f64> = vec![];
@@ -339,7 +341,7 @@ fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
             let parsed = tabflow_nl::parse(request, today);
             let draft = tabflow_workflows::plan(request, parsed.intents, &planner);
             let facts = tabflow_engine::Facts::from_site(&site, "admin");
-            let validated = tabflow_engine::validate(draft, &facts, &policy);
+            let validated = tabflow_engine::validate(draft, &facts, &policy, &key);
             std::hint::black_box(&validated);
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }

@@ -104,7 +104,6 @@ fn plan_for(site: &Site, server: &str) -> Plan {
         changes,
         Value::Null,
     ));
-    plan.seal();
     plan
 }
 
@@ -129,10 +128,6 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
     let me = client.session().await.user_id;
     let signed_in = site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
     let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
-    let vp = validate(plan_for(&site, &running.url), &Facts::from_site(&site, &signed_in), &policy).map_err(|p| {
-        let why: Vec<String> = p.validation.findings.iter().map(|f| f.message.clone()).collect();
-        fail(format!("the bench plan failed validation: {}", why.join("; ")), "this is a bug in the benchmark")
-    })?;
     let dir = std::env::temp_dir().join(format!("tabflow-bench-apply-{}-{journal}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -140,6 +135,11 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
         Some(location) => Store::open_location(location).await?,
         None => Store::open(&dir.join("tabflow.db")).await?,
     };
+    let vp = validate(plan_for(&site, &running.url), &Facts::from_site(&site, &signed_in), &policy, store.plan_key())
+        .map_err(|p| {
+        let why: Vec<String> = p.validation.findings.iter().map(|f| f.message.clone()).collect();
+        fail(format!("the bench plan failed validation: {}", why.join("; ")), "this is a bug in the benchmark")
+    })?;
     let approver = Approver::terminal("bench");
     approval::decide(&store, &vp, &approver, Decision::Approve, Selection::All, policy.approval_ttl_hours).await?;
     let grant = approval::grant_for(&store, &vp, 1)

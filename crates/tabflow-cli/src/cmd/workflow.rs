@@ -2,7 +2,7 @@
 //! application service (`tabflow_app::App`): flags, prompts, rendering and exit codes here;
 //! planning, approvals, the run and its reports in the service.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,7 +95,7 @@ async fn close<T>(app: App, result: anyhow::Result<T>) -> anyhow::Result<T> {
 pub struct PlanArgs {
     /// What to do, in plain language.
     request: Option<String>,
-    /// Print the plan as tabflow-plan/1 JSON.
+    /// Print the plan as tabflow-plan/2 JSON.
     #[arg(long)]
     json: bool,
     /// Also write the plan to this file.
@@ -128,7 +128,8 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     /// A plan file written by `tabflow plan -o` (or a plan id from the store).
     plan: String,
-    /// Approve destructive changes: `all`, or step/item ids (s2,s4 or item ids).
+    /// Approve destructive changes: `all`, or steps and step/item pairs (s2,s4,s2/ITEM); a
+    /// bare item id only when one destructive step changes it.
     #[arg(long)]
     approve: Option<String>,
     /// Approve everything and do not ask.
@@ -429,17 +430,19 @@ async fn approve_and_run(
     }
     if vp.has_destructive_steps() {
         let destructive: usize = plan.destructive_items().len();
+        // (step, item) pairs: `s2`, `s2/ITEM`, or a bare item id only when one destructive step
+        // changes it; anything else is a usage error naming the steps.
+        let parse = |text: &str| Selection::parse(plan, text).map_err(|e| usage(e.message, e.fix));
         let selection = match (approve.as_deref(), yes) {
             (Some("all"), _) | (None, true) => Some(Selection::All),
-            (Some(list), _) => Some(Selection::Items(
-                list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<BTreeSet<_>>(),
-            )),
+            (Some(list), _) => Some(parse(list)?),
             (None, false) => {
                 if json {
                     None
                 } else {
                     eprint!("{}", render(plan));
-                    match prompt(&format!("Approve the {destructive} destructive changes? [all / s2,ITEM,… / no]")) {
+                    match prompt(&format!("Approve the {destructive} destructive changes? [all / s2,s2/ITEM,… / no]"))
+                    {
                         Some(a)
                             if a.eq_ignore_ascii_case("all")
                                 || a.eq_ignore_ascii_case("y")
@@ -451,7 +454,7 @@ async fn approve_and_run(
                             eprintln!("Not approved; nothing was changed.");
                             return Ok(Code::NeedsInput);
                         }
-                        Some(a) => Some(Selection::Items(a.split(',').map(|s| s.trim().to_string()).collect())),
+                        Some(a) => Some(parse(&a)?),
                         None => None,
                     }
                 }
@@ -467,7 +470,8 @@ async fn approve_and_run(
             return Err(anyhow::Error::new(crate::exit::Failure {
                 message: format!("plan {} has {destructive} destructive changes and no approval", plan.id),
                 hint: Some(
-                    "approve with --approve all (or --approve s2,ITEM,…) — or review it first with tabflow plan".into(),
+                    "approve with --approve all (or --approve s2,s2/ITEM,…) — or review it first with tabflow plan"
+                        .into(),
                 ),
                 code: Code::NeedsInput,
             }));
@@ -483,7 +487,7 @@ async fn approve_and_run(
             }
             return Err(anyhow::Error::new(crate::exit::Failure {
                 message: format!("plan {} cannot run yet: {why}", plan.id),
-                hint: Some("another approver approves through the HTTP API or the terminal with the same plan".into()),
+                hint: Some(tabflow_app::missing_hint(&m).into()),
                 code: Code::NeedsInput,
             }));
         }

@@ -23,7 +23,7 @@ fn plan_apply_snapshot_rollback_snapshot_equal() {
     // Archive (moves, tags, a new locked project) + offboarding (owners, groups, site role,
     // explicit grants) + permission fixes on sensitive content.
     let (archive, pa) = plan_file(h, &emu, ARCHIVE, &["q1=archive-all"]);
-    assert_eq!(pa["format"], "tabflow-plan/1");
+    assert_eq!(pa["format"], "tabflow-plan/2");
     let moves = step(&pa, "archive-workbooks").unwrap();
     assert_eq!(moves["items"].as_array().unwrap().len(), 23, "the demo's Finance has 23 stale workbooks");
     assert!(pa["validation"]["ok"].as_bool().unwrap());
@@ -137,12 +137,12 @@ fn expected_after(original: &Value, plan: &Value) -> Value {
     v
 }
 
-/// Trials run on fresh copies of one fixed site (`--keep-time`), so one plan fits them all:
-/// a rollback would leave the archived workbooks "recently edited", which a new archive plan
-/// rightly excludes.
+/// Trials run on fresh copies of one fixed site (`--keep-time`), so every trial's plan is the
+/// same: a rollback would leave the archived workbooks "recently edited", which a new archive
+/// plan rightly excludes. Each copy is another server, and a plan is bound to the server it
+/// was made on, so each trial plans on its own copy.
 struct Trials {
     site: std::path::PathBuf,
-    plan: std::path::PathBuf,
     original: Value,
     expected: Value,
 }
@@ -158,14 +158,19 @@ fn trials(home: &Path) -> Trials {
     }
     let emu = serve_with(&["--snapshot", site.to_str().unwrap(), "--keep-time"]);
     let original = state(&emu);
-    let (plan, p) = plan_file(home, &emu, ARCHIVE, &["q1=archive-all"]);
+    let (_, p) = plan_file(home, &emu, ARCHIVE, &["q1=archive-all"]);
     let expected = expected_after(&original, &p);
-    Trials { site, plan, original, expected }
+    Trials { site, original, expected }
 }
 
 impl Trials {
-    fn fresh(&self) -> Emu {
-        serve_with(&["--snapshot", self.site.to_str().unwrap(), "--keep-time"])
+    /// A fresh copy of the site and the archive plan made on it (in `home`'s store), which
+    /// leads to the same state as every other trial's.
+    fn fresh(&self, home: &Path) -> (Emu, std::path::PathBuf) {
+        let emu = serve_with(&["--snapshot", self.site.to_str().unwrap(), "--keep-time"]);
+        let (path, p) = plan_file(home, &emu, ARCHIVE, &["q1=archive-all"]);
+        same(&expected_after(&self.original, &p), &self.expected, "every copy gets the same plan");
+        (emu, path)
     }
 }
 
@@ -190,9 +195,9 @@ fn fault_trials_end_fully_applied_or_fully_restored() {
     trials.push(r#"{"error_rate": 0.2, "error_status": 503}"#.into());
     trials.push(r#"{"rate_limit_per_s": 40}"#.into());
     let t = self::trials(h);
-    let (original, path, expected) = (&t.original, &t.plan, &t.expected);
+    let (original, expected) = (&t.original, &t.expected);
     for f in &trials {
-        let emu = t.fresh();
+        let (emu, path) = t.fresh(h);
         faults(&emu, f);
         let o = run(h, &emu, &["apply", path.to_str().unwrap(), "--approve", "all", "--json"]);
         faults(&emu, "{}");
@@ -227,13 +232,13 @@ fn crash_trials_resume_without_writing_twice() {
     };
     let mut resumed = 0;
     let t = self::trials(h);
-    let (original, path, expected) = (&t.original, &t.plan, &t.expected);
+    let (original, expected) = (&t.original, &t.expected);
     for trial in 0..20 {
-        let emu = t.fresh();
         // Each trial has its own store, so "the newest run" is this trial's.
         let trial_home = h.join(format!("trial-{trial}"));
         std::fs::create_dir_all(&trial_home).unwrap();
         let h = trial_home.as_path();
+        let (emu, path) = t.fresh(h);
         http(&emu, "POST", "/_emulator/stats/reset", "");
         // Half the trials die right after a journal intent is durable and before its write
         // (the worst moment); the other half get SIGKILL after a random delay. A latency

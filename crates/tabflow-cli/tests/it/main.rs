@@ -2,6 +2,7 @@
 //! over real HTTP. One test binary for the crate: a binary per file linked the whole tree
 //! once per file. The modules' tests run concurrently in this process (see `support`).
 
+mod approvals;
 mod cli;
 mod datasources;
 mod engine;

@@ -3,6 +3,7 @@
 //! binary for the crate; its tests run concurrently in this process, each with its own
 //! emulator, temporary directory or PostgreSQL schema.
 
+mod approvals;
 mod delete_user;
 mod restore;
 mod stores;

@@ -7,18 +7,21 @@ use chrono::Utc;
 use serde_json::json;
 use sqlx::AssertSqlSafe;
 use tabflow_engine::audit::{self, NewRecord};
-use tabflow_engine::plan::{Plan, SiteRef};
+use tabflow_engine::plan::{Plan, PlanKey, SiteRef};
 use tabflow_engine::store::{ApprovalRow, Backend, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store};
 
 use crate::support::PgSchema;
 
-fn plan() -> Plan {
-    let mut p = Plan::draft("archive Finance", SiteRef::default(), vec![], Utc::now());
-    p.seal();
+fn plan(key: &PlanKey) -> Plan {
+    let site =
+        SiteRef { server: "https://tableau.example.com".into(), content_url: "finance".into(), id: "s-1".into() };
+    let mut p = Plan::draft("archive Finance", site, vec![], Utc::now());
+    p.seal(key);
     p
 }
 
-fn run_row(id: &str, plan_id: &str) -> RunRow {
+fn run_row(id: &str, plan: &Plan) -> RunRow {
+    let plan_id = plan.id.as_str();
     RunRow {
         id: id.into(),
         plan_id: plan_id.into(),
@@ -30,6 +33,7 @@ fn run_row(id: &str, plan_id: &str) -> RunRow {
         owner_pid: Some(4242),
         approval_id: None,
         summary: json!({}),
+        fingerprint: Some(plan.fingerprint.clone()),
     }
 }
 
@@ -47,16 +51,29 @@ fn record(i: usize) -> NewRecord {
 
 /// Everything the engine asks of a store, checked the same way on either backend.
 async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
-    // Plans round-trip, and saving again replaces.
-    let mut p = plan();
+    // Every handle on one store seals with the same key, kept in the store.
+    let second = reopen().await;
+    assert_eq!(second.plan_key().id(), s.plan_key().id());
+    second.close().await;
+
+    // Plans round-trip and are insert-only: the same plan again is a no-op, other content
+    // under its id is refused and the stored one stays.
+    let p = plan(s.plan_key());
     s.save_plan(&p).await.unwrap();
-    p.request = "archive Finance (v2)".into();
-    p.seal();
     s.save_plan(&p).await.unwrap();
+    let mut forged = p.clone();
+    forged.request = "archive Finance (v2)".into();
+    forged.seal(s.plan_key());
+    let e = s.save_plan(&forged).await.unwrap_err();
+    assert!(e.to_string().contains(&p.id) && e.to_string().contains("never replaced"), "{e}");
     let back = s.plan(&p.id).await.unwrap();
-    assert_eq!(back.request, "archive Finance (v2)");
+    assert_eq!(back.request, "archive Finance");
     assert_eq!(back.fingerprint, p.fingerprint);
     assert!(s.plan("p-missing").await.unwrap_err().to_string().contains("p-missing"));
+    // A plan sealed by another store's key is stored but never read back as valid.
+    let foreign = plan(&PlanKey::new([5; 32]));
+    s.save_plan(&foreign).await.unwrap();
+    assert!(s.plan(&foreign.id).await.unwrap_err().to_string().contains("another tabflow store"));
 
     // Approvals are used once, atomically.
     let approval = |id: &str, items: Option<Vec<String>>| ApprovalRow {
@@ -82,9 +99,9 @@ async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
     assert!(s.approvals_for(&p.id).await.unwrap().iter().all(|a| a.used_by_run.as_deref() == Some("r-1")));
 
     // Runs: insert, status, newest first.
-    s.insert_run(&run_row("r-1", &p.id)).await.unwrap();
+    s.insert_run(&run_row("r-1", &p)).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    s.insert_run(&run_row("r-2", &p.id)).await.unwrap();
+    s.insert_run(&run_row("r-2", &forged)).await.unwrap();
     s.set_run_status("r-1", RunStatus::Succeeded, Some(&json!({"done": 3}))).await.unwrap();
     let r1 = s.run("r-1").await.unwrap();
     assert_eq!(r1.status, RunStatus::Succeeded);
@@ -93,6 +110,14 @@ async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
     assert_eq!(r1.owner_pid, Some(4242));
     let ids: Vec<String> = s.runs(10).await.unwrap().into_iter().map(|r| r.id).collect();
     assert_eq!(ids, vec!["r-2", "r-1"]);
+    // A run's plan is the one it was approved for, or it is refused.
+    assert_eq!(r1.fingerprint.as_deref(), Some(p.fingerprint.as_str()));
+    assert_eq!(s.plan_of_run(&r1).await.unwrap().fingerprint, p.fingerprint);
+    let r2 = s.run("r-2").await.unwrap();
+    let e = s.plan_of_run(&r2).await.unwrap_err().to_string();
+    assert!(e.contains("r-2") && e.contains(&forged.fingerprint) && e.contains(&p.fingerprint), "{e}");
+    let old = RunRow { fingerprint: None, ..r1.clone() };
+    assert!(s.plan_of_run(&old).await.unwrap_err().to_string().contains("records no plan fingerprint"));
 
     // The journal keeps order across group commits.
     let entry = |item: &str, phase: Phase| NewEntry {

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use tabflow_site::Site;
 
-use crate::plan::{Check, Effect, Finding, Level, Plan};
+use crate::plan::{Check, Effect, Finding, Level, Plan, PlanKey};
 use crate::policy::Policy;
 
 /// What the validator knows about the site (read once per validation).
@@ -178,9 +178,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") }
 }
 
-/// Runs the five checks, fills `impact` and `validation`, re-seals the fingerprint, and
-/// answers the validated plan — or the plan with its error findings.
-pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<ValidatedPlan, Box<Plan>> {
+/// Runs the five checks, fills `impact` and `validation`, seals the fingerprint with the
+/// store's `key`, and answers the validated plan — or the plan with its error findings.
+pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy, key: &PlanKey) -> Result<ValidatedPlan, Box<Plan>> {
     let mut findings: Vec<Finding> = vec![];
     if let Err(e) = plan.check_consistency() {
         findings.push(finding(Check::Dependencies, Level::Error, e.to_string(), None, vec![]));
@@ -194,7 +194,7 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy) -> Result<Valida
     findings.sort_by_key(|f| (Check::ALL.iter().position(|c| *c == f.check), std::cmp::Reverse(f.level)));
     let ok = !findings.iter().any(|f| f.level == Level::Error);
     plan.validation = crate::plan::Validation { ok, findings };
-    plan.seal();
+    plan.seal(key);
     if ok { Ok(ValidatedPlan { plan, needs_acknowledgement: needs_ack }) } else { Err(Box::new(plan)) }
 }
 
@@ -206,6 +206,10 @@ mod tests {
     use serde_json::Value;
 
     use crate::plan::{Change, Item, RollbackClass, SiteRef, Step, StepKind};
+
+    fn key() -> PlanKey {
+        PlanKey::new([1; 32])
+    }
 
     fn move_plan(site: &Site, moves: &[(&str, &str)]) -> Plan {
         let mut plan = Plan::draft("move", SiteRef::default(), vec![], site.now);
@@ -239,7 +243,6 @@ mod tests {
             });
         }
         plan.steps.push(step);
-        plan.seal();
         plan
     }
 
@@ -266,19 +269,19 @@ mod tests {
 
         // Both to one project: refused, both named.
         let plan = move_plan(&site, &[(&a.id, &target.id), (&b.id, &target.id), (&unique.id, &target.id)]);
-        let refused = validate(plan, &facts, &policy).unwrap_err();
+        let refused = validate(plan, &facts, &policy, &key()).unwrap_err();
         let errs = clash_errors(&refused);
         assert_eq!(errs.len(), 1, "{:?}", refused.validation.findings);
         assert!(errs[0].message.contains(&a.name) && errs[0].message.contains(&target.name), "{}", errs[0].message);
         assert_eq!(errs[0].items.len(), 2);
         // Into the project that already holds the other one: refused, only the mover flagged.
         let plan = move_plan(&site, &[(&a.id, &b.project_id)]);
-        let refused = validate(plan, &facts, &policy).unwrap_err();
+        let refused = validate(plan, &facts, &policy, &key()).unwrap_err();
         assert_eq!(clash_errors(&refused)[0].items, vec![a.id.clone()]);
         // One of them, or a unique name, alone: no clash. Moving both apart: no clash.
         for moves in [vec![(a.id.as_str(), target.id.as_str())], vec![(unique.id.as_str(), target.id.as_str())]] {
             let plan = move_plan(&site, &moves);
-            if let Err(p) = validate(plan, &facts, &policy) {
+            if let Err(p) = validate(plan, &facts, &policy, &key()) {
                 assert!(clash_errors(&p).is_empty(), "{:?}", p.validation.findings);
             }
         }
@@ -295,7 +298,7 @@ mod tests {
         };
         let w = site.workbooks.iter().find(|w| unique(w) && w.project_id != to.id).unwrap();
         let honest = move_plan(&site, &[(&w.id, &to.id)]);
-        let errors = |p: Plan| match validate(p, &facts, &policy) {
+        let errors = |p: Plan| match validate(p, &facts, &policy, &key()) {
             Ok(_) => vec![],
             Err(p) => p.validation.findings.into_iter().filter(|f| f.level == Level::Error).collect::<Vec<_>>(),
         };
@@ -307,7 +310,6 @@ mod tests {
             let mut p = honest.clone();
             p.steps[0].effect = effect;
             p.steps[0].rollback = rollback;
-            p.seal();
             let e = errors(p);
             assert_eq!(e.len(), 1, "{e:?}");
             assert_eq!((e[0].check, e[0].step.as_deref()), (check, Some("s1")));
@@ -350,12 +352,12 @@ mod tests {
             });
             plan
         };
-        let refused = validate(plan_to("jdoe"), &facts, &Policy::default()).unwrap_err();
+        let refused = validate(plan_to("jdoe"), &facts, &Policy::default(), &key()).unwrap_err();
         let e: Vec<&Finding> = refused.validation.findings.iter().filter(|f| f.level == Level::Error).collect();
         assert_eq!(e.len(), 1, "{:?}", refused.validation.findings);
         assert!(e[0].message.contains("Creator license") && e[0].message.contains("jdoe"), "{}", e[0].message);
         assert_eq!(e[0].items, vec![flow.id.clone()]);
-        assert!(validate(plan_to("tbaker"), &facts, &Policy::default()).is_ok(), "a Creator may own it");
+        assert!(validate(plan_to("tbaker"), &facts, &Policy::default(), &key()).is_ok(), "a Creator may own it");
     }
 
     #[test]
@@ -419,8 +421,7 @@ mod tests {
                 details: Value::Null,
             };
             plan.steps = vec![s1, s2];
-            plan.seal();
-            let p = match validate(plan, &facts, &policy) {
+            let p = match validate(plan, &facts, &policy, &key()) {
                 Ok(v) => v.into_plan(),
                 Err(p) => *p,
             };
