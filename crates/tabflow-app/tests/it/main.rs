@@ -2,5 +2,6 @@
 //! against the demo site served by an in-process emulator over real HTTP, with a temporary
 //! SQLite store. One test binary for the crate; each test has its own emulator and store.
 
+mod approvals;
 mod runs;
 mod support;

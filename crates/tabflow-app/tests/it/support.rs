@@ -15,18 +15,29 @@ pub struct Env {
 
 /// The demo site (its clock shifted to now) on 127.0.0.1:0 and an `App` over it.
 pub async fn env(clock: Arc<dyn Clock>, policy: Policy) -> Env {
+    let emu = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_on(&emu.url, dir.path(), clock, policy).await;
+    Env { emu, app, dir }
+}
+
+/// An emulator serving the demo site, its clock shifted to now.
+pub async fn demo() -> tabflow_emulator::Running {
     let mut site = tabflow_site::generate::demo();
     site.shift_time_to(chrono::Utc::now());
-    let emu = tabflow_emulator::start(tabflow_emulator::Options::new(site)).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    tabflow_emulator::start(tabflow_emulator::Options::new(site)).await.unwrap()
+}
+
+/// An `App` connected to the site at `url`, with the SQLite store `<dir>/tabflow.db` (two
+/// apps on one `dir` share a store).
+pub async fn app_on(url: &str, dir: &std::path::Path, clock: Arc<dyn Clock>, policy: Policy) -> App {
     let creds = Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") };
-    let mut options = Options::new(dir.path());
-    options.connection = Connection::Server(Config::new(emu.url.clone(), "demo", creds));
-    options.store = Some(dir.path().join("tabflow.db").display().to_string());
+    let mut options = Options::new(dir);
+    options.connection = Connection::Server(Config::new(url.to_string(), "demo", creds));
+    options.store = Some(dir.join("tabflow.db").display().to_string());
     options.policy = policy;
     options.clock = clock;
-    let app = App::open(options).await.unwrap();
-    Env { emu, app, dir }
+    App::open(options).await.unwrap()
 }
 
 /// Writes the emulator has answered so far (POST/PUT/DELETE other than sign-in).
