@@ -957,7 +957,9 @@ mod tests {
             created_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 5, 0).unwrap(),
             finished_at: None,
             actor: "alice".into(),
-            owner_pid: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            lease_epoch: 0,
             approval_id: None,
             summary: Value::Null,
         }

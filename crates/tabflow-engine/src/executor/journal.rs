@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::ExecError;
 use crate::audit::NewRecord;
-use crate::store::{Entry, NewEntry, Phase, Store};
+use crate::store::{Entry, Fence, NewEntry, Phase, Store};
 
 // ------------------------------------------------------------------------ journal writer
 
@@ -24,10 +24,14 @@ pub(super) struct Recorder {
     tx: mpsc::UnboundedSender<WriteReq>,
     /// False only for the benchmark baseline: writes are acknowledged without being stored.
     enabled: bool,
+    /// The run's lease: each batch is written only while it still holds (see
+    /// [`super::lease`]); a stale one fails the batch with "lease lost".
+    pub(super) fence: Option<Fence>,
 }
 
 impl Recorder {
-    pub(super) fn start(store: Store, enabled: bool) -> (Recorder, tokio::task::JoinHandle<()>) {
+    pub(super) fn start(store: Store, enabled: bool, fence: Option<Fence>) -> (Recorder, tokio::task::JoinHandle<()>) {
+        let fenced = fence.clone();
         let (tx, mut rx) = mpsc::unbounded_channel::<WriteReq>();
         let handle = tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -40,7 +44,7 @@ impl Recorder {
                 }
                 let entries: Vec<NewEntry> = batch.iter().flat_map(|b| b.entries.iter().cloned()).collect();
                 let audit: Vec<NewRecord> = batch.iter_mut().flat_map(|b| std::mem::take(&mut b.audit)).collect();
-                let mut res = store.append(&entries).await.map_err(|e| e.to_string());
+                let mut res = store.append_fenced(fenced.as_ref(), &entries).await.map_err(|e| e.to_string());
                 if res.is_ok() && !audit.is_empty() {
                     res = crate::audit::append_many(&store, audit).await.map(|_| ()).map_err(|e| e.to_string());
                 }
@@ -49,7 +53,7 @@ impl Recorder {
                 }
             }
         });
-        (Recorder { tx, enabled }, handle)
+        (Recorder { tx, enabled, fence }, handle)
     }
 
     pub(super) async fn write(&self, entries: Vec<NewEntry>, audit: Vec<NewRecord>) -> Result<(), ExecError> {

@@ -1,21 +1,126 @@
-//! Run ownership: who may execute, resume or roll back a run.
+//! Run ownership: the lease a process holds on a run while it executes, resumes or rolls it
+//! back. This is the one mechanism by which processes — on one machine or on several sharing
+//! a PostgreSQL store — agree on who may write for a run; the worker and scale-out build on it.
+//!
+//! - **Claim**: one conditional UPDATE of the run's row (`lease_owner`, `lease_expires_at`,
+//!   `lease_epoch`, see [`Store::claim_lease`]) succeeds when the lease is free, lapsed, or
+//!   already ours, and raises the fencing epoch. Of two concurrent claimants exactly one wins;
+//!   the other is refused with a message naming the holder and the expiry.
+//! - **Heartbeat**: while the run executes, the holder renews the expiry every third of the
+//!   lease ([`RunOptions::lease`](super::RunOptions::lease), 60 s by default).
+//! - **Fencing**: every journal append and run-status write carries the epoch
+//!   ([`Store::append_fenced`]); one with a stale epoch fails with "lease lost" and writes
+//!   nothing, and since every write to the site is preceded by its journal intent, the run
+//!   stops without touching the site again.
+//! - **Release** when the run finishes; a crashed holder's lease lapses at its expiry. On the
+//!   same machine a holder whose process is gone is known at once, and its lease is taken over
+//!   with the same compare-and-set (conditioned on that owner and epoch), so a resume after a
+//!   crash does not wait for the expiry.
+//!
+//! Expiry compares the clocks of the processes involved: hosts sharing a store are expected
+//! to keep their clocks in sync (NTP) to well within the lease.
 
-use super::{Engine, ExecError};
-use crate::store::RunRow;
+use std::sync::Arc;
+use std::time::Duration;
 
-impl Engine<'_> {
-    pub(super) fn refuse_if_live(&self, run: &RunRow) -> Result<(), ExecError> {
-        if run.status.is_unfinished()
-            && let Some(pid) = run.owner_pid
-            && pid != std::process::id() as i64
-            && std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && std::env::var("TABFLOW_IGNORE_LIVE_OWNER").is_err()
-        {
-            return Err(ExecError::Refused(format!(
-                "run {} is still being executed by process {pid}; wait for it or stop it first",
-                run.id
-            )));
-        }
-        Ok(())
+use super::ExecError;
+use crate::Clock;
+use crate::store::{Fence, RunRow, Store};
+
+/// This process's name as a lease owner: `host:pid:random` (the random part tells apart two
+/// processes that reuse a pid).
+pub fn owner_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| std::env::var("COMPUTERNAME").ok())
+            .unwrap_or_else(|| "localhost".into());
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        format!("{}:{}:{}", host.replace(':', "-"), std::process::id(), &random[..8])
+    })
+    .clone()
+}
+
+/// Whether a lease owner is a process on this machine that no longer runs (Linux only;
+/// elsewhere a holder is never presumed gone before its lease lapses).
+fn gone_from_this_host(owner: &str) -> bool {
+    let me = owner_id();
+    let (Some((host, rest)), Some((my_host, _))) = (owner.split_once(':'), me.split_once(':')) else {
+        return false;
+    };
+    let Some(pid) = rest.split(':').next().and_then(|p| p.parse::<u32>().ok()) else { return false };
+    host == my_host
+        && pid != std::process::id()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn expiry(clock: &dyn Clock, ttl: Duration) -> chrono::DateTime<chrono::Utc> {
+    clock.now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60))
+}
+
+/// A lease this process holds, renewed in the background until [`Held::release`].
+pub(super) struct Held {
+    pub(super) fence: Fence,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Held {
+    /// Starts renewing `fence` every third of `ttl`.
+    pub(super) fn start(store: &Store, clock: Arc<dyn Clock>, fence: Fence, ttl: Duration) -> Held {
+        let (store, f) = (store.clone(), fence.clone());
+        let heartbeat = tokio::spawn(async move {
+            let every = (ttl / 3).max(Duration::from_millis(100));
+            loop {
+                tokio::time::sleep(every).await;
+                match store.renew_lease(&f, expiry(clock.as_ref(), ttl)).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(run = %f.run_id, "the run's lease was taken over; its next write will stop it");
+                        return;
+                    }
+                    // A passing store error: the next beat tries again; the fence decides.
+                    Err(e) => tracing::warn!(run = %f.run_id, "renewing the run's lease: {e}"),
+                }
+            }
+        });
+        Held { fence, heartbeat }
     }
+
+    /// Stops the heartbeat and gives the lease up.
+    pub(super) async fn release(self, store: &Store) {
+        self.heartbeat.abort();
+        if let Err(e) = store.release_lease(&self.fence).await {
+            tracing::warn!(run = %self.fence.run_id, "releasing the run's lease: {e}");
+        }
+    }
+}
+
+/// Claims `run`'s lease for this process, or refuses naming the holder and its expiry.
+pub(super) async fn claim(store: &Store, clock: &dyn Clock, run: &RunRow, ttl: Duration) -> Result<Fence, ExecError> {
+    let me = owner_id();
+    let until = expiry(clock, ttl);
+    if let Some(f) = store.claim_lease(&run.id, &me, clock.now(), until, None).await? {
+        return Ok(f);
+    }
+    // Held by someone else: read who, and take it over only from a process gone from here.
+    let now = store.run(&run.id).await?;
+    if let Some(holder) = now.lease_owner.as_deref()
+        && gone_from_this_host(holder)
+        && let Some(f) = store.claim_lease(&run.id, &me, clock.now(), until, Some((holder, now.lease_epoch))).await?
+    {
+        tracing::info!(run = %run.id, "took over the lease of {holder}, a process that no longer runs");
+        return Ok(f);
+    }
+    let holder = now.lease_owner.unwrap_or_else(|| "another process".into());
+    let until = now.lease_expires_at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default();
+    Err(ExecError::Refused(format!(
+        "run {} is being executed by {holder} (its lease runs until {until}); wait for it to finish, or — if that process is gone — for the lease to lapse, then run `tabflow runs resume {}` again",
+        run.id, run.id
+    )))
 }

@@ -23,12 +23,12 @@ use crate::audit::NewRecord;
 use crate::ops::{Op, Target};
 use crate::plan::{Item, Plan, Step, StepKind};
 use crate::policy::Policy;
-use crate::store::{Entry, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store, StoreError};
+use crate::store::{Entry, Fence, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store, StoreError};
 use crate::validate::ValidatedPlan;
 
 mod compensate;
 mod journal;
-mod lease;
+pub mod lease;
 mod purge;
 mod run;
 
@@ -189,6 +189,9 @@ pub struct RunOptions {
     /// [`crate::notify::Delivery::from_env`] before the run, so a bad setting stops nothing
     /// half-way). The default sends nothing: messages stay `dry` in the outbox.
     pub delivery: crate::notify::Delivery,
+    /// How long the run's lease lasts without renewal (see [`lease`]): a process that stops
+    /// holds the run this long at most; the heartbeat renews it every third.
+    pub lease: std::time::Duration,
 }
 
 impl Default for RunOptions {
@@ -200,6 +203,7 @@ impl Default for RunOptions {
             crash_after_intents: None,
             without_journal: false,
             delivery: crate::notify::Delivery::default(),
+            lease: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -224,6 +228,8 @@ struct Ctx<'a> {
     approvers: String,
     events: Option<mpsc::UnboundedSender<Event>>,
     recorder: Recorder,
+    /// The run's lease as this process holds it: every run-status write carries it.
+    fence: Option<Fence>,
     /// step id → id of what it created (projects).
     created: Mutex<HashMap<String, String>>,
     /// Deleted account (or purged item) id → the id of what a rollback re-created for it.
@@ -361,6 +367,7 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     fn ctx(&self, plan: &'a Plan, run_id: &str, opts: &RunOptions, approvers: String, recorder: Recorder) -> Ctx<'a> {
         Ctx {
+            fence: recorder.fence.clone(),
             client: self.client,
             store: self.store,
             plan,
@@ -422,19 +429,46 @@ impl<'a> Engine<'a> {
             created_at,
             finished_at: None,
             actor: opts.actor.clone(),
-            owner_pid: Some(std::process::id() as i64),
+            lease_owner: Some(lease::owner_id()),
+            lease_expires_at: Some(
+                self.clock.now() + chrono::Duration::from_std(opts.lease).unwrap_or(chrono::Duration::seconds(60)),
+            ),
+            lease_epoch: 1,
             approval_id: grant.as_ref().map(|g| g.approval_ids.join(",")),
             summary: json!({}),
         };
         self.store.insert_run(&row).await?;
+        let fence = Fence { run_id: run_id.clone(), owner: lease::owner_id(), epoch: 1 };
+        let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
+        let result = self.apply_held(p, grant, opts, &held.fence, started).await;
+        held.release(self.store).await;
+        result
+    }
+
+    async fn apply_held(
+        &self,
+        p: &'a Plan,
+        grant: Option<Grant>,
+        opts: &RunOptions,
+        fence: &Fence,
+        started: Instant,
+    ) -> Result<RunReport, ExecError> {
+        let run_id = fence.run_id.clone();
         if let Some(g) = &grant
             && let Err(e) = self.store.consume_approvals(&g.approval_ids, &run_id).await
         {
-            self.store.set_run_status(&run_id, RunStatus::Cancelled, Some(&json!({"error": e.to_string()}))).await?;
+            self.store
+                .set_run_status_fenced(
+                    Some(fence),
+                    &run_id,
+                    RunStatus::Cancelled,
+                    Some(&json!({"error": e.to_string()})),
+                )
+                .await?;
             return Err(e.into());
         }
         let approvers = grant.as_ref().map(|g| g.approvers.join(", ")).unwrap_or_default();
-        let (recorder, writer) = Recorder::start(self.store.clone(), !opts.without_journal);
+        let (recorder, writer) = Recorder::start(self.store.clone(), !opts.without_journal, Some(fence.clone()));
         recorder
             .write(
                 vec![],
@@ -493,7 +527,7 @@ impl<'a> Engine<'a> {
                 "{} failed ({}); undoing what this run changed",
                 report.failed[0].name, report.failed[0].reason
             );
-            self.store.set_run_status(&ctx.run_id, RunStatus::RollingBack, None).await?;
+            self.store.set_run_status_fenced(ctx.fence.as_ref(), &ctx.run_id, RunStatus::RollingBack, None).await?;
             let (restored, not_restored) = self.compensate(ctx, &reason, opts.concurrency).await?;
             report.restored = restored;
             report.not_restored = not_restored;
@@ -562,7 +596,7 @@ impl<'a> Engine<'a> {
 
     async fn close(&self, ctx: &Ctx<'_>, report: &RunReport) -> Result<(), ExecError> {
         let summary = serde_json::to_value(report).unwrap_or_default();
-        self.store.set_run_status(&ctx.run_id, report.status, Some(&summary)).await?;
+        self.store.set_run_status_fenced(ctx.fence.as_ref(), &ctx.run_id, report.status, Some(&summary)).await?;
         ctx.recorder
             .write(
                 vec![],
@@ -589,14 +623,27 @@ impl<'a> Engine<'a> {
         if run.status == RunStatus::RolledBack {
             return Err(ExecError::Refused(format!("run {run_id} is already rolled back")));
         }
-        self.refuse_if_live(&run)?;
         let plan = self.store.plan(&run.plan_id).await?;
         self.check_site(&plan).await?;
-        self.store.claim_run(run_id, std::process::id() as i64).await?;
-        self.store.set_run_status(run_id, RunStatus::RollingBack, None).await?;
+        let fence = lease::claim(self.store, self.clock.as_ref(), &run, opts.lease).await?;
+        let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
+        let result = self.rollback_held(&run, &plan, opts, &held.fence).await;
+        held.release(self.store).await;
+        result
+    }
+
+    async fn rollback_held(
+        &self,
+        run: &RunRow,
+        plan: &Plan,
+        opts: &RunOptions,
+        fence: &Fence,
+    ) -> Result<RunReport, ExecError> {
+        let run_id = run.id.as_str();
+        self.store.set_run_status_fenced(Some(fence), run_id, RunStatus::RollingBack, None).await?;
         let started = Instant::now();
-        let (recorder, writer) = Recorder::start(self.store.clone(), true);
-        let ctx = self.ctx(&plan, run_id, opts, String::new(), recorder.clone());
+        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()));
+        let ctx = self.ctx(plan, run_id, opts, String::new(), recorder.clone());
         recorder
             .write(
                 vec![],
@@ -630,14 +677,28 @@ impl<'a> Engine<'a> {
                 run.status.as_str()
             )));
         }
-        self.refuse_if_live(&run)?;
         let plan = self.store.plan(&run.plan_id).await?;
         self.check_site(&plan).await?;
-        self.store.claim_run(run_id, std::process::id() as i64).await?;
+        let fence = lease::claim(self.store, self.clock.as_ref(), &run, opts.lease).await?;
+        let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
+        let result = self.resume_held(&run, &plan, opts, &held.fence).await;
+        held.release(self.store).await;
+        result
+    }
+
+    async fn resume_held(
+        &self,
+        run: &RunRow,
+        plan: &Plan,
+        opts: &RunOptions,
+        fence: &Fence,
+    ) -> Result<RunReport, ExecError> {
+        let run_id = run.id.as_str();
+        // Read after the claim: nothing can be appended to it by another process now.
         let journal = self.store.journal(run_id).await?;
         let started = Instant::now();
-        let (recorder, writer) = Recorder::start(self.store.clone(), true);
-        let ctx = self.ctx(&plan, run_id, opts, String::new(), recorder.clone());
+        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()));
+        let ctx = self.ctx(plan, run_id, opts, String::new(), recorder.clone());
         for e in &journal {
             if let Some(c) = e.detail.strip_prefix("created:")
                 && let Ok(mut m) = ctx.created.lock()
@@ -672,7 +733,7 @@ impl<'a> Engine<'a> {
             Ok(report)
         } else {
             // The approved subset was fixed when the run started.
-            let approved = self.approved_items_of(&run).await?;
+            let approved = self.approved_items_of(run).await?;
             self.finish(&ctx, approved, opts, &journal, started).await
         };
         drop(ctx);

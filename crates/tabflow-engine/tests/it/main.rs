@@ -4,6 +4,8 @@
 //! emulator, temporary directory or PostgreSQL schema.
 
 mod delete_user;
+mod leases;
+mod migrations;
 mod restore;
 mod stores;
 mod support;
