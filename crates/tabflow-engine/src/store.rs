@@ -843,6 +843,19 @@ impl Store {
         Ok(())
     }
 
+    /// One run's staged record of an item.
+    pub async fn staged_of(&self, item_id: &str, run_id: &str) -> StoreResult<Option<StagedRow>> {
+        let row = sqlx::query("SELECT COUNT(*) FROM staged WHERE item_id = $1 AND run_id = $2")
+            .bind(item_id)
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await?;
+        if row.get::<i64, _>(0) == 0 {
+            return Ok(None);
+        }
+        Ok(self.staged().await?.into_iter().find(|s| s.item_id == item_id && s.run_id == run_id))
+    }
+
     pub async fn remove_staged(&self, item_id: &str, run_id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM staged WHERE item_id = $1 AND run_id = $2 AND purged_at IS NULL")
             .bind(item_id)

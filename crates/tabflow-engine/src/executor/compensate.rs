@@ -51,15 +51,11 @@ impl Engine<'_> {
                 continue;
             }
             // The write-ahead before-image, also when a resume found the item already applied
-            // (a crash after the write): an account's re-creation needs it.
-            let intent = if e.phase == Phase::Intent {
-                Some(e)
-            } else {
-                journal
-                    .iter()
-                    .rev()
-                    .find(|x| x.phase == Phase::Intent && x.step_id == e.step_id && x.item_id == e.item_id)
-            };
+            // (a crash after the write): an account's re-creation needs it. The first intent's:
+            // a resume that finished a change stopped half-way journals the same image again,
+            // but the first is the state before this run touched the item.
+            let intent =
+                journal.iter().find(|x| x.phase == Phase::Intent && x.step_id == e.step_id && x.item_id == e.item_id);
             let before: Image =
                 intent.map(|x| serde_json::from_value(x.image.clone()).unwrap_or_default()).unwrap_or_default();
             let created = journal

@@ -179,7 +179,8 @@ pub struct RunOptions {
     pub actor: String,
     pub concurrency: usize,
     pub acknowledge_irreversible: bool,
-    /// Test hook: stop (as if killed) after this many journal intents. `None` in production.
+    /// Test hook: stop (as if killed) after this many journal intents. Honoured only when the
+    /// engine is built with the `test-hooks` feature (see [`crate::test_hooks`]).
     pub crash_after_intents: Option<usize>,
     /// Benchmark baseline only (`tabflow bench apply`): run without writing the journal and
     /// the per-item audit records, to measure what they cost. No front end sets it; a run
@@ -234,6 +235,9 @@ struct Ctx<'a> {
     created: Mutex<HashMap<String, String>>,
     /// Deleted account (or purged item) id → the id of what a rollback re-created for it.
     recreated: Mutex<HashMap<String, String>>,
+    /// (step, item) → the before-image of this run's first intent for it (loaded on resume):
+    /// what tells this run's interrupted multi-call change from someone else's.
+    intent_images: Mutex<HashMap<(String, String), crate::ops::Image>>,
     /// Items this run has written (their `updatedAt` moved because of us).
     touched: Mutex<HashSet<String>>,
     intents: std::sync::atomic::AtomicUsize,
@@ -347,10 +351,7 @@ impl Ctx<'_> {
 
     fn maybe_crash(&self) {
         let n = self.intents.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        if self.crash_after == Some(n) {
-            eprintln!("tabflow: simulated crash after {n} journal intents (TABFLOW_CRASH_AFTER)");
-            std::process::exit(137);
-        }
+        crate::test_hooks::crash_after(n, self.crash_after);
     }
 }
 
@@ -379,6 +380,7 @@ impl<'a> Engine<'a> {
             created: Mutex::new(HashMap::new()),
             recreated: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashSet::new()),
+            intent_images: Mutex::new(HashMap::new()),
             intents: Default::default(),
             crash_after: opts.crash_after_intents,
             policy: self.policy.clone(),
@@ -707,6 +709,12 @@ impl<'a> Engine<'a> {
             }
             if let Ok(mut t) = ctx.touched.lock() {
                 t.insert(e.item_id.clone());
+            }
+            if e.phase == Phase::Intent
+                && let Ok(image) = serde_json::from_value::<crate::ops::Image>(e.image.clone())
+                && let Ok(mut m) = ctx.intent_images.lock()
+            {
+                m.entry((e.step_id.clone(), e.item_id.clone())).or_insert(image);
             }
         }
         // A project created just before the crash, whose id was never journaled: adopt it.

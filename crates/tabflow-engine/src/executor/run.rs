@@ -144,7 +144,18 @@ async fn process_item(
         }
     }
     let targets: Vec<Option<String>> = ops.iter().map(|o| ctx.target_of(o)).collect();
-    let states: Vec<State> = ops.iter().zip(&targets).map(|(o, t)| ops::classify(o, &live, t.as_deref())).collect();
+    let mut states: Vec<State> = ops.iter().zip(&targets).map(|(o, t)| ops::classify(o, &live, t.as_deref())).collect();
+    // Half-way between before and after: this run's own change, interrupted, when the run
+    // journalled the item's before-image and that image was at "before" (finish it from
+    // there); otherwise someone else's change (drift).
+    let journalled = ctx.intent_images.lock().ok().and_then(|m| m.get(&(step.id.clone(), item.id.clone())).cloned());
+    for ((s, op), t) in states.iter_mut().zip(&ops).zip(&targets) {
+        if *s == State::Partial
+            && !journalled.as_ref().is_some_and(|b| ops::classify(op, b, t.as_deref()) == State::Before)
+        {
+            *s = State::Drifted;
+        }
+    }
     let tgt = |o: &Op| ctx.target_of(o);
     if states.iter().all(|s| *s == State::After) {
         let after = after_image(&live, &ops, &tgt);
@@ -220,7 +231,11 @@ async fn process_item(
                 step,
                 item,
                 Phase::Intent,
-                serde_json::to_value(&live).unwrap_or_default(),
+                // Finishing a partial change: the before-image stays the one before this run.
+                match &journalled {
+                    Some(b) if states.contains(&State::Partial) => serde_json::to_value(b).unwrap_or_default(),
+                    _ => serde_json::to_value(&live).unwrap_or_default(),
+                },
                 backup_sha.clone().unwrap_or_default(),
             )],
             vec![],
@@ -286,24 +301,44 @@ async fn process_item(
         vec![ctx.audit(step, item, step.kind.as_str(), serde_json::to_value(&live).ok(), Some(after_v), "applied")],
     )?;
     if step.kind == StepKind::StageDelete {
-        let sha = match backup_sha {
-            Some(s) => Some(s),
-            None => ctx.store.backup_of(&ctx.run_id, &item.id).await?.map(|(_, b)| crate::plan::sha256_hex(&b)),
-        };
-        ctx.store
-            .insert_staged(&StagedRow {
-                item_type: item.kind.clone(),
-                item_id: item.id.clone(),
-                name: item.name.clone(),
-                run_id: ctx.run_id.clone(),
-                quarantined_at: Utc::now(),
-                purge_after: Utc::now() + chrono::Duration::days(ctx.policy.grace_days),
-                backup_sha256: sha,
-                purged_at: None,
-            })
-            .await?;
+        crate::test_hooks::crash_point("before-staged-record");
+        record_staged(ctx, item, backup_sha).await?;
     }
     Ok(ItemOutcome::Done)
+}
+
+/// Records an item this run moved to quarantine as staged, with the checksum of this run's
+/// backup of it.
+async fn record_staged(ctx: &Ctx<'_>, item: &Item, backup_sha: Option<String>) -> Result<(), ExecError> {
+    let sha = match backup_sha {
+        Some(s) => Some(s),
+        None => ctx.store.backup_of(&ctx.run_id, &item.id).await?.map(|(_, b)| crate::plan::sha256_hex(&b)),
+    };
+    ctx.store
+        .insert_staged(&StagedRow {
+            item_type: item.kind.clone(),
+            item_id: item.id.clone(),
+            name: item.name.clone(),
+            run_id: ctx.run_id.clone(),
+            quarantined_at: Utc::now(),
+            purge_after: Utc::now() + chrono::Duration::days(ctx.policy.grace_days),
+            backup_sha256: sha,
+            purged_at: None,
+        })
+        .await?;
+    Ok(())
+}
+
+/// A staged delete this run carried out (journalled, or found in quarantine on resume) whose
+/// staged record is missing — the process stopped between the move and the record — is
+/// recorded now, so that the purge and the rollback know it.
+async fn recover_staged(ctx: &Ctx<'_>, step: &Step, item: &Item) -> Result<(), ExecError> {
+    let ours = ctx.touched.lock().map(|t| t.contains(&item.id)).unwrap_or(false);
+    if step.kind != StepKind::StageDelete || !ours || ctx.store.staged_of(&item.id, &ctx.run_id).await?.is_some() {
+        return Ok(());
+    }
+    tracing::info!(run = %ctx.run_id, item = %item.id, "recording a quarantined item the interrupted run had not recorded as staged");
+    record_staged(ctx, item, None).await
 }
 
 /// The live image, with the workbook's datasource references when a repoint needs them.
@@ -475,6 +510,12 @@ pub(super) async fn run_steps(
                             Ok(ItemOutcome::Skipped("not approved".into()))
                         }
                         _ => process_item(ctx, step, item, needs_perm_step).await,
+                    };
+                    let outcome = match outcome {
+                        Ok(o @ (ItemOutcome::Done | ItemOutcome::AlreadyApplied)) => {
+                            recover_staged(ctx, step, item).await.map(|()| o)
+                        }
+                        other => other,
                     };
                     if let Ok(ItemOutcome::Skipped(reason)) = &outcome
                         && last.get(&key) != Some(&Phase::Skipped)
