@@ -124,3 +124,60 @@ pub(super) async fn claim(store: &Store, clock: &dyn Clock, run: &RunRow, ttl: D
         run.id, run.id
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RunStatus;
+
+    #[tokio::test]
+    async fn the_heartbeat_keeps_a_short_lease_alive_and_release_frees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let run = RunRow {
+            id: "r-1".into(),
+            plan_id: "p-1".into(),
+            status: RunStatus::Running,
+            request: "x".into(),
+            created_at: chrono::Utc::now(),
+            finished_at: None,
+            actor: "a".into(),
+            lease_owner: None,
+            lease_expires_at: None,
+            lease_epoch: 0,
+            approval_id: None,
+            summary: serde_json::json!({}),
+        };
+        store.insert_run(&run).await.unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(crate::SystemClock);
+        let ttl = Duration::from_millis(600);
+        let fence = claim(&store, clock.as_ref(), &run, ttl).await.unwrap();
+        assert_eq!((fence.owner.as_str(), fence.epoch), (owner_id().as_str(), 1));
+        let held = Held::start(&store, clock.clone(), fence, ttl);
+        // Three leases long: without the heartbeat it would have lapsed twice over.
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+        let now = store.run("r-1").await.unwrap();
+        assert!(now.lease_expires_at.unwrap() > chrono::Utc::now(), "{now:?}");
+        let other =
+            store.claim_lease("r-1", "elsewhere:1:x", chrono::Utc::now(), chrono::Utc::now(), None).await.unwrap();
+        assert!(other.is_none(), "a renewed lease was taken");
+        // The holder may claim again (a new epoch); the old fence is then stale.
+        let e = claim(&store, clock.as_ref(), &now, ttl).await.map(|f| f.epoch);
+        assert_eq!(e.ok(), Some(2), "the holder itself may claim again");
+        held.release(&store).await;
+        let after = store.run("r-1").await.unwrap();
+        assert_eq!(after.lease_owner, Some(owner_id()), "release by a stale fence is a no-op");
+        store.close().await;
+    }
+
+    #[test]
+    fn an_owner_on_this_host_whose_process_is_gone_is_recognised() {
+        let me = owner_id();
+        let host = me.split(':').next().unwrap();
+        assert!(!gone_from_this_host(&me));
+        assert!(
+            gone_from_this_host(&format!("{host}:4000000000:abcd")) || !std::path::Path::new("/proc/self").exists()
+        );
+        assert!(!gone_from_this_host("another-host:4000000000:abcd"));
+    }
+}
