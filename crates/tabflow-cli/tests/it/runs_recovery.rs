@@ -194,3 +194,68 @@ fn of_two_concurrent_resumes_of_one_run_exactly_one_proceeds() {
     assert_eq!(shown["run"]["status"], "succeeded", "{shown}");
     assert_eq!(shown["run"]["lease_owner"], Value::Null, "the lease is released: {shown}");
 }
+
+/// (runs, journal entries) in the test's SQLite store, and the newest run's id.
+fn store_counts(h: &Path) -> (i64, i64, Option<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let db = h.join("tabflow.db");
+        if !db.exists() {
+            return (0, 0, None);
+        }
+        let url = format!("sqlite://{}", db.display());
+        let Ok(pool) = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await else {
+            return (0, 0, None);
+        };
+        let count = |q: &'static str| {
+            let pool = pool.clone();
+            async move { sqlx::query_scalar::<_, i64>(q).fetch_one(&pool).await.unwrap_or(0) }
+        };
+        let runs = count("SELECT COUNT(*) FROM runs").await;
+        let journal = count("SELECT COUNT(*) FROM journal").await;
+        let id = sqlx::query_scalar::<_, String>("SELECT id FROM runs ORDER BY created_at DESC LIMIT 1")
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten();
+        pool.close().await;
+        (runs, journal, id)
+    })
+}
+
+#[test]
+fn a_run_whose_lease_is_taken_over_stops_without_further_writes() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (plan_path, _) = plan_file(h, &emu, DELETE, &["q1=delete-all"]);
+    faults(&emu, r#"{"latency_ms": 60}"#);
+    let child = cmd(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the run has journalled its first intent, another process takes its lease over.
+    let started = std::time::Instant::now();
+    let run_id = loop {
+        let (_, journal, id) = store_counts(h);
+        if journal > 0 {
+            break id.unwrap();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let far = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    lease_elsewhere(h, &run_id, "thief-host:7:feedbeef", &far);
+    let (_, journal_at_takeover, _) = store_counts(h);
+    let o = child.wait_with_output().unwrap();
+    faults(&emu, "{}");
+    assert!(!o.status.success(), "the run went on after losing its lease: {}", text(&o.stdout));
+    assert!(text(&o.stderr).contains("lease lost"), "{}", text(&o.stderr));
+    // Nothing more in its journal, and the run is left to the new holder (not closed).
+    let (_, journal_after, _) = store_counts(h);
+    assert_eq!(journal_after, journal_at_takeover, "a fenced journal write landed");
+    let shown = run_json(h, &emu, &["runs", "show", &run_id, "--json"]);
+    assert_eq!(shown["run"]["status"], "running", "{shown}");
+    assert_eq!(shown["run"]["lease_owner"], "thief-host:7:feedbeef", "{shown}");
+}

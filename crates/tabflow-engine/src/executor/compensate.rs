@@ -250,6 +250,7 @@ impl Engine<'_> {
         let mut live_id = live_id;
         let mut detail = String::new();
         for op in &to_undo {
+            ctx.check_lease()?;
             if let Op::DeleteUser { user, .. } = op {
                 // The account comes back with a new id; later undos (earlier steps) use it.
                 match ops::recreate_user(ctx.client, before, user).await {

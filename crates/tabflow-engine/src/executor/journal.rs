@@ -2,12 +2,14 @@
 //! each acknowledged only once durable, and the reading of a journal back (last phase per item).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::ExecError;
 use crate::audit::NewRecord;
-use crate::store::{Entry, Fence, NewEntry, Phase, Store};
+use crate::store::{Entry, Fence, NewEntry, Phase, Store, StoreError};
 
 // ------------------------------------------------------------------------ journal writer
 
@@ -27,11 +29,20 @@ pub(super) struct Recorder {
     /// The run's lease: each batch is written only while it still holds (see
     /// [`super::lease`]); a stale one fails the batch with "lease lost".
     pub(super) fence: Option<Fence>,
+    /// Set once the lease is known lost (a fenced write refused, or the heartbeat's renewal):
+    /// the run checks it before every call to the site.
+    pub(super) lost: Arc<AtomicBool>,
 }
 
 impl Recorder {
-    pub(super) fn start(store: Store, enabled: bool, fence: Option<Fence>) -> (Recorder, tokio::task::JoinHandle<()>) {
+    pub(super) fn start(
+        store: Store,
+        enabled: bool,
+        fence: Option<Fence>,
+        lost: Arc<AtomicBool>,
+    ) -> (Recorder, tokio::task::JoinHandle<()>) {
         let fenced = fence.clone();
+        let lost_here = lost.clone();
         let (tx, mut rx) = mpsc::unbounded_channel::<WriteReq>();
         let handle = tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -44,7 +55,12 @@ impl Recorder {
                 }
                 let entries: Vec<NewEntry> = batch.iter().flat_map(|b| b.entries.iter().cloned()).collect();
                 let audit: Vec<NewRecord> = batch.iter_mut().flat_map(|b| std::mem::take(&mut b.audit)).collect();
-                let mut res = store.append_fenced(fenced.as_ref(), &entries).await.map_err(|e| e.to_string());
+                let mut res = store.append_fenced(fenced.as_ref(), &entries).await.map_err(|e| {
+                    if matches!(e, StoreError::LeaseLost(_)) {
+                        lost_here.store(true, Ordering::SeqCst);
+                    }
+                    e.to_string()
+                });
                 if res.is_ok() && !audit.is_empty() {
                     res = crate::audit::append_many(&store, audit).await.map(|_| ()).map_err(|e| e.to_string());
                 }
@@ -53,7 +69,7 @@ impl Recorder {
                 }
             }
         });
-        (Recorder { tx, enabled, fence }, handle)
+        (Recorder { tx, enabled, fence, lost }, handle)
     }
 
     pub(super) async fn write(&self, entries: Vec<NewEntry>, audit: Vec<NewRecord>) -> Result<(), ExecError> {

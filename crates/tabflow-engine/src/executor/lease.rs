@@ -67,6 +67,8 @@ fn expiry(clock: &dyn Clock, ttl: Duration) -> chrono::DateTime<chrono::Utc> {
 /// A lease this process holds, renewed in the background until [`Held::release`].
 pub(super) struct Held {
     pub(super) fence: Fence,
+    /// Set when a renewal finds the lease taken over (the journal writer sets it too).
+    pub(super) lost: Arc<std::sync::atomic::AtomicBool>,
     heartbeat: tokio::task::JoinHandle<()>,
 }
 
@@ -74,6 +76,8 @@ impl Held {
     /// Starts renewing `fence` every third of `ttl`.
     pub(super) fn start(store: &Store, clock: Arc<dyn Clock>, fence: Fence, ttl: Duration) -> Held {
         let (store, f) = (store.clone(), fence.clone());
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let lost_here = lost.clone();
         let heartbeat = tokio::spawn(async move {
             let every = (ttl / 3).max(Duration::from_millis(100));
             loop {
@@ -81,6 +85,7 @@ impl Held {
                 match store.renew_lease(&f, expiry(clock.as_ref(), ttl)).await {
                     Ok(true) => {}
                     Ok(false) => {
+                        lost_here.store(true, std::sync::atomic::Ordering::SeqCst);
                         tracing::warn!(run = %f.run_id, "the run's lease was taken over; its next write will stop it");
                         return;
                     }
@@ -89,7 +94,7 @@ impl Held {
                 }
             }
         });
-        Held { fence, heartbeat }
+        Held { fence, lost, heartbeat }
     }
 
     /// Stops the heartbeat and gives the lease up.

@@ -349,6 +349,17 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Refuses to go on once the run's lease is known lost: no further call to the site.
+    fn check_lease(&self) -> Result<(), ExecError> {
+        if self.recorder.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ExecError::Refused(format!(
+                "lease lost: another process took run {} over; this one stops without further writes",
+                self.run_id
+            )));
+        }
+        Ok(())
+    }
+
     fn maybe_crash(&self) {
         let n = self.intents.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         crate::test_hooks::crash_after(n, self.crash_after);
@@ -442,7 +453,7 @@ impl<'a> Engine<'a> {
         self.store.insert_run(&row).await?;
         let fence = Fence { run_id: run_id.clone(), owner: lease::owner_id(), epoch: 1 };
         let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
-        let result = self.apply_held(p, grant, opts, &held.fence, started).await;
+        let result = self.apply_held(p, grant, opts, &held.fence, &held.lost, started).await;
         held.release(self.store).await;
         result
     }
@@ -453,6 +464,7 @@ impl<'a> Engine<'a> {
         grant: Option<Grant>,
         opts: &RunOptions,
         fence: &Fence,
+        lost: &std::sync::Arc<std::sync::atomic::AtomicBool>,
         started: Instant,
     ) -> Result<RunReport, ExecError> {
         let run_id = fence.run_id.clone();
@@ -470,7 +482,8 @@ impl<'a> Engine<'a> {
             return Err(e.into());
         }
         let approvers = grant.as_ref().map(|g| g.approvers.join(", ")).unwrap_or_default();
-        let (recorder, writer) = Recorder::start(self.store.clone(), !opts.without_journal, Some(fence.clone()));
+        let (recorder, writer) =
+            Recorder::start(self.store.clone(), !opts.without_journal, Some(fence.clone()), lost.clone());
         recorder
             .write(
                 vec![],
@@ -629,7 +642,7 @@ impl<'a> Engine<'a> {
         self.check_site(&plan).await?;
         let fence = lease::claim(self.store, self.clock.as_ref(), &run, opts.lease).await?;
         let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
-        let result = self.rollback_held(&run, &plan, opts, &held.fence).await;
+        let result = self.rollback_held(&run, &plan, opts, &held.fence, &held.lost).await;
         held.release(self.store).await;
         result
     }
@@ -640,11 +653,12 @@ impl<'a> Engine<'a> {
         plan: &Plan,
         opts: &RunOptions,
         fence: &Fence,
+        lost: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<RunReport, ExecError> {
         let run_id = run.id.as_str();
         self.store.set_run_status_fenced(Some(fence), run_id, RunStatus::RollingBack, None).await?;
         let started = Instant::now();
-        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()));
+        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()), lost.clone());
         let ctx = self.ctx(plan, run_id, opts, String::new(), recorder.clone());
         recorder
             .write(
@@ -683,7 +697,7 @@ impl<'a> Engine<'a> {
         self.check_site(&plan).await?;
         let fence = lease::claim(self.store, self.clock.as_ref(), &run, opts.lease).await?;
         let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
-        let result = self.resume_held(&run, &plan, opts, &held.fence).await;
+        let result = self.resume_held(&run, &plan, opts, &held.fence, &held.lost).await;
         held.release(self.store).await;
         result
     }
@@ -694,12 +708,13 @@ impl<'a> Engine<'a> {
         plan: &Plan,
         opts: &RunOptions,
         fence: &Fence,
+        lost: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<RunReport, ExecError> {
         let run_id = run.id.as_str();
         // Read after the claim: nothing can be appended to it by another process now.
         let journal = self.store.journal(run_id).await?;
         let started = Instant::now();
-        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()));
+        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()), lost.clone());
         let ctx = self.ctx(plan, run_id, opts, String::new(), recorder.clone());
         for e in &journal {
             if let Some(c) = e.detail.strip_prefix("created:")

@@ -246,6 +246,7 @@ async fn process_item(
         if *state == State::After {
             continue;
         }
+        ctx.check_lease()?;
         match ops::apply(ctx.client, &item.kind, &item.id, op, target.as_deref()).await {
             Ok(c) => {
                 if c.is_some() {
@@ -411,6 +412,7 @@ async fn create_project_item(
     }
     let before = json!({"type": "project", "id": item.id, "exists": false});
     ctx.recorder.write(vec![ctx.entry(step, item, Phase::Intent, before, String::new())], vec![]).await?;
+    ctx.check_lease()?;
     let created = match ops::apply(ctx.client, &item.kind, &item.id, op, None).await {
         Ok(Some(id)) => Some(id),
         Ok(None) => None,
