@@ -816,6 +816,7 @@ async fn approve_and_run(
         crash_after_intents: std::env::var("TABFLOW_CRASH_AFTER").ok().and_then(|v| v.parse().ok()),
         without_journal: false,
         delivery,
+        ..RunOptions::default()
     };
     let approved = grant.as_ref().and_then(|g| g.items.clone());
     let result = engine.apply(vp, grant, &opts).await;
