@@ -167,6 +167,7 @@ impl App {
                 crash_after_intents: self.crash_after_intents,
                 without_journal: false,
                 delivery: self.delivery.clone(),
+                ..RunOptions::default()
             },
         }
     }

@@ -13,6 +13,7 @@ pub mod executor;
 pub mod notify;
 pub mod ops;
 pub mod store;
+pub mod test_hooks;
 
 pub use tabflow_plan::{plan, policy, validate};
 

@@ -207,10 +207,16 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
         Op::Tags { before, after } => {
             let k = content_kind(kind)?;
             let add: Vec<String> = after.difference(before).cloned().collect();
+            let mut calls = 0;
             if !add.is_empty() {
                 client.add_tags(k, id, &add).await?;
+                calls += 1;
             }
             for t in before.difference(after) {
+                if calls > 0 {
+                    crate::test_hooks::crash_point("between-calls");
+                }
+                calls += 1;
                 match client.delete_tag(k, id, t).await {
                     Ok(()) => {}
                     Err(e) if e.status() == Some(404) => {}
@@ -219,8 +225,20 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
             }
         }
         Op::Permissions { after, .. } => {
+            // The calls one by one (as `Client::set_permissions` makes them), so that the crash
+            // tests can stop between two of them.
+            let k = content_kind(kind)?;
             let after: Vec<tabflow_client::Capability> = after.iter().map(to_client).collect();
-            client.set_permissions(content_kind(kind)?, id, &after).await?;
+            let current = client.permissions(k, id).await?;
+            for (i, call) in tabflow_client::permission_calls(&current, &after).iter().enumerate() {
+                if i > 0 {
+                    crate::test_hooks::crash_point("between-calls");
+                }
+                match call {
+                    tabflow_client::PermissionCall::Delete(cap) => client.delete_permission(k, id, cap).await?,
+                    tabflow_client::PermissionCall::Add(g, caps) => client.add_permissions(k, id, g, caps).await?,
+                }
+            }
         }
         Op::ContentPermissions { after, .. } => {
             let u = ProjectUpdate { content_permissions: Some(after.clone()), ..Default::default() };
@@ -228,10 +246,19 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
         }
         Op::SiteRole { after, .. } => client.set_site_role(&UserId::new(id), after).await?,
         Op::Groups { before, after } => {
+            let mut calls = 0;
             for g in after.difference(before) {
+                if calls > 0 {
+                    crate::test_hooks::crash_point("between-calls");
+                }
+                calls += 1;
                 client.add_group_member(&GroupId::new(g), &UserId::new(id)).await?;
             }
             for g in before.difference(after) {
+                if calls > 0 {
+                    crate::test_hooks::crash_point("between-calls");
+                }
+                calls += 1;
                 match client.remove_group_member(&GroupId::new(g), &UserId::new(id)).await {
                     Ok(()) => {}
                     Err(e) if e.status() == Some(404) => {}

@@ -31,6 +31,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Refused(String),
+    /// A write carried a fencing epoch older than the run's: another process took the run's
+    /// lease over, and this one must stop writing.
+    #[error("{0}")]
+    LeaseLost(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -45,6 +49,16 @@ pub struct NewEntry {
     pub phase: Phase,
     pub image: Value,
     pub detail: String,
+}
+
+/// The fencing token of a run's writes: the lease as this process claimed it (see
+/// [`crate::executor::lease`]). A journal or status write carrying it succeeds only while the
+/// run's lease is still this owner's at this epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub run_id: String,
+    pub owner: String,
+    pub epoch: i64,
 }
 
 /// An approval, bound to a plan fingerprint and a subset of its items.
@@ -150,28 +164,104 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, recipient_id TEXT NOT NULL, recipient_name TEXT NOT NULL, recipient_email TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, channels TEXT NOT NULL DEFAULT '{}')",
 ];
 
-/// Columns added to tables after stores were created with [`SCHEMA`]: (table, column,
-/// definition, then). `CREATE TABLE IF NOT EXISTS` leaves an existing table alone, so an older
-/// store gets them with `ALTER TABLE` when it is opened, followed by `then` if given.
-const ADDED_COLUMNS: &[(&str, &str, &str, Option<&str>)] = &[
-    (
-        "outbox",
-        "channels",
-        "TEXT NOT NULL DEFAULT '{}'",
-        // Builds before email delivery said so in the messages they kept; it is no longer true.
-        Some(
-            "UPDATE outbox SET detail = 'no channel configured: set TABFLOW_SMTP_URL and TABFLOW_NOTIFY_FROM for email, or TABFLOW_NOTIFY_WEBHOOK' WHERE status = 'dry' AND detail LIKE '%email is not sent by this build%'",
-        ),
+/// Columns added to tables after stores were created with [`SCHEMA`], before the store kept
+/// a schema version: part of migration 1, so a store made by such a build gets them (and
+/// `then`, if given) when it is first opened by a versioned one. Later columns are new
+/// migrations in [`MIGRATIONS`], not entries here.
+const ADDED_COLUMNS: &[(&str, &str, &str, Option<&str>)] = &[(
+    "outbox",
+    "channels",
+    "TEXT NOT NULL DEFAULT '{}'",
+    // Builds before email delivery said so in the messages they kept; it is no longer true.
+    Some(
+        "UPDATE outbox SET detail = 'no channel configured: set TABFLOW_SMTP_URL and TABFLOW_NOTIFY_FROM for email, or TABFLOW_NOTIFY_WEBHOOK' WHERE status = 'dry' AND detail LIKE '%email is not sent by this build%'",
     ),
-    // The fingerprint a run was approved for; older runs have none and are not resumed.
-    ("runs", "fingerprint", "TEXT", None),
+)];
+
+/// One change of a migration.
+enum Change {
+    /// A statement in SQLite's dialect (translated by [`postgres_schema`]).
+    Sql(&'static str),
+    /// `ALTER TABLE table ADD COLUMN column definition` unless the column is there, then
+    /// `then` if given (idempotent, for stores that may already have it).
+    AddColumn { table: &'static str, column: &'static str, definition: &'static str, then: Option<&'static str> },
+}
+
+/// A numbered schema change, applied once per store in its own transaction and recorded in
+/// `schema_migrations`.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    changes: fn() -> Vec<Change>,
+}
+
+/// Every migration, in order. Append only: a released migration is never edited.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "the tables of the unversioned stores (plans, approvals, runs, journal, backups, staged, audit, kv, learning, schedules, outbox)",
+        changes: || {
+            // Idempotent: a store created before versioning has these tables already.
+            let mut v: Vec<Change> = SCHEMA.iter().map(|s| Change::Sql(s)).collect();
+            v.extend(ADDED_COLUMNS.iter().map(|(table, column, definition, then)| Change::AddColumn {
+                table,
+                column,
+                definition,
+                then: *then,
+            }));
+            v
+        },
+    },
+    Migration {
+        version: 2,
+        name: "run leases (owner, expiry, fencing epoch) replace the owner's process id",
+        changes: || {
+            vec![
+                Change::AddColumn { table: "runs", column: "lease_owner", definition: "TEXT", then: None },
+                Change::AddColumn { table: "runs", column: "lease_expires_at", definition: "TEXT", then: None },
+                Change::AddColumn {
+                    table: "runs",
+                    column: "lease_epoch",
+                    definition: "INTEGER NOT NULL DEFAULT 0",
+                    then: None,
+                },
+            ]
+        },
+    },
+    Migration {
+        version: 3,
+        name: "the plan fingerprint a run was approved for",
+        // Older runs have none; resume and rollback refuse them (`Store::plan_of_run`).
+        changes: || vec![Change::AddColumn { table: "runs", column: "fingerprint", definition: "TEXT", then: None }],
+    },
 ];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The schema in PostgreSQL's types (the SQLite text above is the reference).
 fn postgres_schema(stmt: &str) -> String {
     stmt.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
         .replace("INTEGER", "BIGINT")
         .replace("BLOB", "BYTEA")
+}
+
+/// Whether `table` has `column` (asked of the catalogue: a failed probe would abort a
+/// PostgreSQL transaction).
+async fn has_column(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    table: &str,
+    column: &str,
+) -> Result<bool, sqlx::Error> {
+    let q = match backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM pragma_table_info($1) WHERE name = $2",
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
+        }
+    };
+    let n: i64 = sqlx::query(q).bind(table).bind(column).fetch_one(&mut *conn).await?.get(0);
+    Ok(n > 0)
 }
 
 /// A PostgreSQL URL with its password replaced, for messages and logs.
@@ -254,36 +344,35 @@ impl Store {
     }
 
     async fn init(pool: AnyPool, backend: Backend, location: String) -> StoreResult<Store> {
-        for stmt in SCHEMA {
-            let stmt = match backend {
-                Backend::Sqlite => stmt.to_string(),
-                Backend::Postgres => postgres_schema(stmt),
+        let open_err = |detail: String| StoreError::Open { location: location.clone(), detail };
+        loop {
+            let mut conn = pool.acquire().await.map_err(|e| open_err(e.to_string()))?;
+            // One migrator at a time across processes: SQLite's write lock, PostgreSQL's
+            // transaction-scoped advisory lock. Each migration is one transaction.
+            let begin = match backend {
+                Backend::Sqlite => sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map(|_| ()),
+                Backend::Postgres => match sqlx::query("BEGIN").execute(&mut *conn).await {
+                    Ok(_) => {
+                        sqlx::query("SELECT pg_advisory_xact_lock(7362836101)").fetch_all(&mut *conn).await.map(|_| ())
+                    }
+                    Err(e) => Err(e),
+                },
             };
-            sqlx::query(sqlx::AssertSqlSafe(stmt))
-                .execute(&pool)
-                .await
-                .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;
-        }
-        for (table, column, definition, then) in ADDED_COLUMNS {
-            let probe = format!("SELECT {column} FROM {table} WHERE 1 = 0");
-            if sqlx::query(sqlx::AssertSqlSafe(probe.clone())).fetch_all(&pool).await.is_ok() {
-                continue;
+            if let Err(e) = begin {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(open_err(format!("starting the schema check: {e}")));
             }
-            let alter = format!("ALTER TABLE {table} ADD COLUMN {column} {definition}");
-            match sqlx::query(sqlx::AssertSqlSafe(alter)).execute(&pool).await {
-                Ok(_) => {
-                    if let Some(sql) = then {
-                        sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(&pool).await.map_err(|e| StoreError::Open {
-                            location: location.clone(),
-                            detail: format!("updating {table} after adding {column}: {e}"),
-                        })?;
+            let step = Store::migrate_one(&mut conn, backend, &location).await;
+            match step {
+                Ok(more) => {
+                    sqlx::query("COMMIT").execute(&mut *conn).await.map_err(|e| open_err(e.to_string()))?;
+                    if !more {
+                        break;
                     }
                 }
-                // Another process may have added it in the meantime.
                 Err(e) => {
-                    if sqlx::query(sqlx::AssertSqlSafe(probe)).fetch_all(&pool).await.is_err() {
-                        return Err(StoreError::Open { location, detail: format!("adding {table}.{column}: {e}") });
-                    }
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    return Err(e);
                 }
             }
         }
@@ -323,6 +412,75 @@ impl Store {
     /// The key this store seals and checks plans with.
     pub fn plan_key(&self) -> &PlanKey {
         &self.plan_key
+    }
+
+    /// Inside the caller's transaction: applies the next pending migration, if any. Answers
+    /// whether one was applied (call again), or refuses a store newer than this build.
+    async fn migrate_one(conn: &mut sqlx::AnyConnection, backend: Backend, location: &str) -> StoreResult<bool> {
+        let open_err = |detail: String| StoreError::Open { location: location.to_string(), detail };
+        let sql = |s: &str| match backend {
+            Backend::Sqlite => s.to_string(),
+            Backend::Postgres => postgres_schema(s),
+        };
+        sqlx::query(sqlx::AssertSqlSafe(sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, name TEXT NOT NULL)",
+        )))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| open_err(format!("creating schema_migrations: {e}")))?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| open_err(format!("reading schema_migrations: {e}")))?
+            .get(0);
+        if current > SCHEMA_VERSION {
+            return Err(open_err(format!(
+                "its schema is at version {current}, newer than this tabflow build knows (up to {SCHEMA_VERSION}); a newer tabflow wrote it — upgrade tabflow to use this store, or point TABFLOW_STORE at another one"
+            )));
+        }
+        let Some(m) = MIGRATIONS.iter().find(|m| m.version == current + 1) else { return Ok(false) };
+        for change in (m.changes)() {
+            match change {
+                Change::Sql(s) => {
+                    sqlx::query(sqlx::AssertSqlSafe(sql(s)))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| open_err(format!("migration {} ({}): {e}", m.version, m.name)))?;
+                }
+                Change::AddColumn { table, column, definition, then } => {
+                    if has_column(conn, backend, table, column).await.map_err(|e| open_err(e.to_string()))? {
+                        continue;
+                    }
+                    let alter = format!("ALTER TABLE {table} ADD COLUMN {column} {}", sql(definition));
+                    sqlx::query(sqlx::AssertSqlSafe(alter))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| open_err(format!("migration {}: adding {table}.{column}: {e}", m.version)))?;
+                    if let Some(s) = then {
+                        sqlx::query(sqlx::AssertSqlSafe(s)).execute(&mut *conn).await.map_err(|e| {
+                            open_err(format!("migration {}: updating {table} after adding {column}: {e}", m.version))
+                        })?;
+                    }
+                }
+            }
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at, name) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(ts(Utc::now()))
+            .bind(m.name)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| open_err(format!("recording migration {}: {e}", m.version)))?;
+        tracing::info!(store = location, version = m.version, "applied store migration: {}", m.name);
+        Ok(true)
+    }
+
+    /// The applied migrations: (version, applied_at), oldest first.
+    pub async fn schema_versions(&self) -> StoreResult<Vec<(i64, String)>> {
+        let rows = sqlx::query("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     pub fn backend(&self) -> Backend {
@@ -457,14 +615,16 @@ impl Store {
     // ------------------------------------------------------------------ runs
 
     pub async fn insert_run(&self, r: &RunRow) -> StoreResult<()> {
-        sqlx::query("INSERT INTO runs (id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary, fingerprint) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10)")
+        sqlx::query("INSERT INTO runs (id, plan_id, status, request, created_at, finished_at, actor, lease_owner, lease_expires_at, lease_epoch, approval_id, summary, fingerprint) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10, $11, $12)")
             .bind(&r.id)
             .bind(&r.plan_id)
             .bind(r.status.as_str())
             .bind(&r.request)
             .bind(ts(r.created_at))
             .bind(&r.actor)
-            .bind(r.owner_pid)
+            .bind(&r.lease_owner)
+            .bind(r.lease_expires_at.map(ts))
+            .bind(r.lease_epoch)
             .bind(&r.approval_id)
             .bind(r.summary.to_string())
             .bind(&r.fingerprint)
@@ -474,6 +634,21 @@ impl Store {
     }
 
     pub async fn set_run_status(&self, id: &str, status: RunStatus, summary: Option<&Value>) -> StoreResult<()> {
+        self.set_run_status_fenced(None, id, status, summary).await
+    }
+
+    /// [`Store::set_run_status`] under the run's lease (see [`Store::append_fenced`]).
+    pub async fn set_run_status_fenced(
+        &self,
+        fence: Option<&Fence>,
+        id: &str,
+        status: RunStatus,
+        summary: Option<&Value>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(f) = fence {
+            Store::check_fence(&mut tx, f).await?;
+        }
         let finished = if status.is_unfinished() { None } else { Some(ts(Utc::now())) };
         match summary {
             Some(s) => {
@@ -482,7 +657,7 @@ impl Store {
                     .bind(finished)
                     .bind(s.to_string())
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
             }
             None => {
@@ -490,17 +665,97 @@ impl Store {
                     .bind(status.as_str())
                     .bind(finished)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
             }
         };
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Claims an unfinished run for this process (resume).
-    pub async fn claim_run(&self, id: &str, pid: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE runs SET owner_pid = $1 WHERE id = $2").bind(pid).bind(id).execute(&self.pool).await?;
+    // ------------------------------------------------------------------ run leases (see crate::executor::lease)
+
+    /// Takes the run's lease for `owner` until `expires` if it is free, lapsed (expiry before
+    /// `now`) or already `owner`'s — or, with `steal_from`, if it is still exactly that
+    /// (owner, epoch). One conditional UPDATE: of two claimants, one wins. Answers the new
+    /// fencing epoch, or None when another owner holds the lease.
+    pub async fn claim_lease(
+        &self,
+        run_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+        steal_from: Option<(&str, i64)>,
+    ) -> StoreResult<Option<Fence>> {
+        let (victim, victim_epoch) = steal_from.unwrap_or(("", -1));
+        let row = sqlx::query("UPDATE runs SET lease_owner = $1, lease_expires_at = $2, lease_epoch = lease_epoch + 1 WHERE id = $3 AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < $4 OR lease_owner = $1 OR (lease_owner = $5 AND lease_epoch = $6)) RETURNING lease_epoch")
+            .bind(owner)
+            .bind(ts(expires))
+            .bind(run_id)
+            .bind(ts(now))
+            .bind(victim)
+            .bind(victim_epoch)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Fence { run_id: run_id.into(), owner: owner.into(), epoch: r.get(0) }))
+    }
+
+    /// Extends a lease this fence still holds; false when it was lost.
+    pub async fn renew_lease(&self, fence: &Fence, expires: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE runs SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND lease_epoch = $4",
+        )
+        .bind(ts(expires))
+        .bind(&fence.run_id)
+        .bind(&fence.owner)
+        .bind(fence.epoch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a lease up (no-op when it was lost meanwhile); the epoch stays, so a late write
+    /// of this holder is still refused.
+    pub async fn release_lease(&self, fence: &Fence) -> StoreResult<()> {
+        sqlx::query("UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3")
+            .bind(&fence.run_id)
+            .bind(&fence.owner)
+            .bind(fence.epoch)
+            .execute(&self.pool)
+            .await?;
         Ok(())
+    }
+
+    /// Fails with [`StoreError::LeaseLost`] unless the fence still holds its run's lease. The
+    /// no-op UPDATE also locks the run's row until the transaction ends, so a claim cannot
+    /// slip in between this check and the write it guards.
+    async fn check_fence(tx: &mut sqlx::Transaction<'_, sqlx::Any>, f: &Fence) -> StoreResult<()> {
+        let held = sqlx::query(
+            "UPDATE runs SET lease_epoch = lease_epoch WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3",
+        )
+        .bind(&f.run_id)
+        .bind(&f.owner)
+        .bind(f.epoch)
+        .execute(&mut **tx)
+        .await?;
+        if held.rows_affected() == 1 {
+            return Ok(());
+        }
+        let now = sqlx::query("SELECT lease_owner, lease_epoch FROM runs WHERE id = $1")
+            .bind(&f.run_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let (holder, epoch): (Option<String>, i64) = match &now {
+            Some(r) => (r.get(0), r.get(1)),
+            None => (None, 0),
+        };
+        Err(StoreError::LeaseLost(format!(
+            "lease lost: run {} is now held by {} at epoch {epoch} (this process held epoch {}); it stops without further writes — see `tabflow runs show {}`",
+            f.run_id,
+            holder.as_deref().unwrap_or("nobody"),
+            f.epoch,
+            f.run_id
+        )))
     }
 
     fn run_row(r: &AnyRow) -> StoreResult<RunRow> {
@@ -515,15 +770,17 @@ impl Store {
             created_at: parse_ts(&r.get::<String, _>(4))?,
             finished_at: finished.as_deref().map(parse_ts).transpose()?,
             actor: r.get(6),
-            owner_pid: r.get(7),
+            lease_owner: r.get(10),
+            lease_expires_at: r.get::<Option<String>, _>(11).as_deref().map(parse_ts).transpose()?,
+            lease_epoch: r.get(12),
             approval_id: r.get(8),
             summary: serde_json::from_str(&summary).unwrap_or(Value::Null),
-            fingerprint: r.get(10),
+            fingerprint: r.get(13),
         })
     }
 
     pub async fn run(&self, id: &str) -> StoreResult<RunRow> {
-        let row = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary, fingerprint FROM runs WHERE id = $1")
+        let row = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary, lease_owner, lease_expires_at, lease_epoch, fingerprint FROM runs WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -533,7 +790,7 @@ impl Store {
 
     /// Newest first.
     pub async fn runs(&self, limit: i64) -> StoreResult<Vec<RunRow>> {
-        let rows = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary, fingerprint FROM runs ORDER BY created_at DESC, id DESC LIMIT $1")
+        let rows = sqlx::query("SELECT id, plan_id, status, request, created_at, finished_at, actor, owner_pid, approval_id, summary, lease_owner, lease_expires_at, lease_epoch, fingerprint FROM runs ORDER BY created_at DESC, id DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
@@ -544,11 +801,20 @@ impl Store {
 
     /// Appends entries in one transaction (one fsync), in order.
     pub async fn append(&self, entries: &[NewEntry]) -> StoreResult<()> {
-        if entries.is_empty() {
+        self.append_fenced(None, entries).await
+    }
+
+    /// [`Store::append`], refused with [`StoreError::LeaseLost`] (and nothing written) unless
+    /// `fence` still holds the run's lease; the check and the entries are one transaction.
+    pub async fn append_fenced(&self, fence: Option<&Fence>, entries: &[NewEntry]) -> StoreResult<()> {
+        if entries.is_empty() && fence.is_none() {
             return Ok(());
         }
         let now = ts(Utc::now());
         let mut tx = self.pool.begin().await?;
+        if let Some(f) = fence {
+            Store::check_fence(&mut tx, f).await?;
+        }
         for e in entries {
             sqlx::query("INSERT INTO journal (run_id, step_id, item_id, item_type, phase, image, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&e.run_id)
@@ -655,6 +921,19 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// One run's staged record of an item.
+    pub async fn staged_of(&self, item_id: &str, run_id: &str) -> StoreResult<Option<StagedRow>> {
+        let row = sqlx::query("SELECT COUNT(*) FROM staged WHERE item_id = $1 AND run_id = $2")
+            .bind(item_id)
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await?;
+        if row.get::<i64, _>(0) == 0 {
+            return Ok(None);
+        }
+        Ok(self.staged().await?.into_iter().find(|s| s.item_id == item_id && s.run_id == run_id))
     }
 
     pub async fn remove_staged(&self, item_id: &str, run_id: &str) -> StoreResult<()> {

@@ -402,10 +402,27 @@ pub enum State {
     After,
     /// Neither: someone else changed it.
     Drifted,
+    /// Between before and after, as a change made of several calls (permissions, tags, group
+    /// memberships) leaves it when interrupted half-way: every element it changes is at its
+    /// before or its after value, and some of each. Only the executor can tell whether this
+    /// run did it (its journal holds the before-image) or someone else did (drift).
+    Partial,
 }
 
 /// Classifies the live image against an op. `target` is the resolved id of a move target.
 pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
+    // Several calls: a mix of before and after is a change interrupted half-way (or drift).
+    let pick_mixed = |is_before: bool, is_after: bool, mixed: bool| {
+        if is_after {
+            State::After
+        } else if is_before {
+            State::Before
+        } else if mixed {
+            State::Partial
+        } else {
+            State::Drifted
+        }
+    };
     let pick = |is_before: bool, is_after: bool| {
         if is_after {
             State::After
@@ -460,13 +477,17 @@ pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
             let removed: Vec<&String> = before.difference(after).collect();
             let applied = added.iter().all(|t| now.contains(*t)) && removed.iter().all(|t| !now.contains(*t));
             let untouched = added.iter().all(|t| !now.contains(*t)) && removed.iter().all(|t| now.contains(*t));
-            pick(untouched, applied)
+            // A tag is there or not: any other state is a mix.
+            pick_mixed(untouched, applied, true)
         }
         Op::Permissions { before, after } => {
             let now: BTreeSet<&Capability> = live.permissions.iter().flatten().collect();
             let b: BTreeSet<&Capability> = before.iter().collect();
             let a: BTreeSet<&Capability> = after.iter().collect();
-            pick(now == b, now == a)
+            // Every rule is one of the two sides', and the rules both keep are all there.
+            let mixed =
+                now.iter().all(|c| b.contains(c) || a.contains(c)) && b.intersection(&a).all(|c| now.contains(c));
+            pick_mixed(now == b, now == a, mixed)
         }
         Op::ContentPermissions { before, after } => {
             let now = live.content_permissions.as_deref();
@@ -481,7 +502,7 @@ pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
             // Only the memberships this op changes are compared.
             let changed: BTreeSet<&String> = before.symmetric_difference(after).collect();
             let is = |set: &BTreeSet<String>| changed.iter().all(|g| now.contains(*g) == set.contains(*g));
-            pick(is(before), is(after))
+            pick_mixed(is(before), is(after), true)
         }
         Op::Repoint { before, after } => {
             let now = live.datasources.clone().unwrap_or_default();
@@ -590,6 +611,35 @@ mod tests {
         let ids: BTreeSet<&str> = before.iter().map(|c| c.grantee_id.as_str()).collect();
         assert_eq!(ids, ["g1", "u9"].into_iter().collect());
         assert_eq!(rules(&before).len(), 2);
+    }
+
+    #[test]
+    fn a_multi_call_change_stopped_half_way_is_partial_and_a_foreign_rule_is_drift() {
+        let cap = |id: &str, name: &str| Capability {
+            grantee_type: "group".into(),
+            grantee_id: id.into(),
+            name: name.into(),
+            mode: Mode::Allow,
+        };
+        // From {g1 Read, g2 Read} to {g1 Read, g3 Read}: delete g2, then add g3.
+        let op = Op::Permissions {
+            before: vec![cap("g1", "Read"), cap("g2", "Read")],
+            after: vec![cap("g1", "Read"), cap("g3", "Read")],
+        };
+        let with = |caps: Vec<Capability>| Image { permissions: Some(caps), ..img() };
+        assert_eq!(classify(&op, &with(vec![cap("g1", "Read")]), None), State::Partial);
+        let all = vec![cap("g1", "Read"), cap("g2", "Read"), cap("g3", "Read")];
+        assert_eq!(classify(&op, &with(all), None), State::Partial);
+        // A rule from neither side, or a kept rule gone, is someone else's change.
+        assert_eq!(classify(&op, &with(vec![cap("g1", "Read"), cap("g9", "Read")]), None), State::Drifted);
+        assert_eq!(classify(&op, &with(vec![cap("g3", "Read")]), None), State::Drifted);
+        // Tags and groups: one added, one not yet removed.
+        let tags = Op::Tags { before: ["old".to_string()].into(), after: ["new".to_string()].into() };
+        let both = Image { tags: Some(["old".to_string(), "new".to_string()].into()), ..img() };
+        assert_eq!(classify(&tags, &both, None), State::Partial);
+        let groups = Op::Groups { before: ["a".to_string()].into(), after: ["b".to_string()].into() };
+        let user = Image { kind: "user".into(), groups: Some(["a".to_string(), "b".to_string()].into()), ..img() };
+        assert_eq!(classify(&groups, &user, None), State::Partial);
     }
 
     #[test]

@@ -63,7 +63,15 @@ pub struct RunRow {
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub actor: String,
-    pub owner_pid: Option<i64>,
+    /// Who holds the run's lease (`host:pid:random`), while a process executes it.
+    #[serde(default)]
+    pub lease_owner: Option<String>,
+    /// When that lease runs out unless renewed.
+    #[serde(default)]
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The fencing epoch: raised by every claim; a write carrying an older one is refused.
+    #[serde(default)]
+    pub lease_epoch: i64,
     pub approval_id: Option<String>,
     pub summary: Value,
     /// The fingerprint of the plan the run was approved for (recorded when it starts); a

@@ -15,5 +15,6 @@ mod policy;
 mod postgres_store;
 mod query;
 mod reports;
+mod runs_recovery;
 mod staged_delete;
 mod support;

@@ -5,6 +5,8 @@
 
 mod approvals;
 mod delete_user;
+mod leases;
+mod migrations;
 mod restore;
 mod stores;
 mod support;

@@ -30,7 +30,9 @@ fn run_row(id: &str, plan: &Plan) -> RunRow {
         created_at: Utc::now(),
         finished_at: None,
         actor: "alice".into(),
-        owner_pid: Some(4242),
+        lease_owner: None,
+        lease_expires_at: None,
+        lease_epoch: 0,
         approval_id: None,
         summary: json!({}),
         fingerprint: Some(plan.fingerprint.clone()),
@@ -107,7 +109,7 @@ async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
     assert_eq!(r1.status, RunStatus::Succeeded);
     assert!(r1.finished_at.is_some());
     assert_eq!(r1.summary["done"], 3);
-    assert_eq!(r1.owner_pid, Some(4242));
+    assert_eq!((r1.lease_owner.as_deref(), r1.lease_epoch), (None, 0));
     let ids: Vec<String> = s.runs(10).await.unwrap().into_iter().map(|r| r.id).collect();
     assert_eq!(ids, vec!["r-2", "r-1"]);
     // A run's plan is the one it was approved for, or it is refused.

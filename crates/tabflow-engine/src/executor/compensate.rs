@@ -1,0 +1,456 @@
+//! Compensation (rollback): undoing, in reverse journal order, what a run changed, verified
+//! by reading each item back; a staged delete whose item is gone is re-published from the
+//! run's saved file.
+
+use std::collections::HashSet;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use super::journal::last_phases;
+use super::run::{describe_drift, ops_of, read_for};
+use super::{Ctx, Engine, Event, ExecError, ItemNote};
+use crate::ops::{self, Image, Op, OpError, OpResult, State};
+use crate::plan::{Item, Step, StepKind};
+use crate::store::{Phase, Store};
+
+/// Undoes a repoint by republishing the file this run saved before it; without a saved file
+/// (it was never taken), by rewriting the connection back.
+async fn undo_repoint(ctx: &Ctx<'_>, store: &Store, id: &str, op: &Op) -> OpResult<Option<String>> {
+    match store.backup_of(&ctx.run_id, id).await {
+        Ok(Some((filename, bytes))) => ops::republish(ctx.client, id, &filename, &bytes).await.map(|()| None),
+        Ok(None) => ops::compensate(ctx.client, "workbook", id, op, None).await,
+        Err(e) => Err(OpError::Missing(format!("the saved file cannot be read: {e}"))),
+    }
+}
+
+impl Engine<'_> {
+    /// Undoes, in reverse journal order, every item this run changed (or may have changed:
+    /// an intent without an outcome). Each undo is verified by reading the item back; items
+    /// someone else changed since are skipped and reported.
+    pub(super) async fn compensate(
+        &self,
+        ctx: &Ctx<'_>,
+        reason: &str,
+        concurrency: usize,
+    ) -> Result<(usize, Vec<ItemNote>), ExecError> {
+        let journal = self.store.journal(&ctx.run_id).await?;
+        // (step, item) in reverse order of their intents, with the before-image.
+        let mut seen = HashSet::new();
+        let mut todo: Vec<(String, String, Image, String)> = vec![];
+        let last = last_phases(&journal);
+        for e in journal.iter().rev() {
+            if e.phase != Phase::Intent && e.phase != Phase::AlreadyApplied {
+                continue;
+            }
+            let key = (e.step_id.clone(), e.item_id.clone());
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            if matches!(last.get(&key), Some(Phase::Compensated | Phase::CompensateSkipped)) {
+                continue;
+            }
+            // The write-ahead before-image, also when a resume found the item already applied
+            // (a crash after the write): an account's re-creation needs it. The first intent's:
+            // a resume that finished a change stopped half-way journals the same image again,
+            // but the first is the state before this run touched the item.
+            let intent =
+                journal.iter().find(|x| x.phase == Phase::Intent && x.step_id == e.step_id && x.item_id == e.item_id);
+            let before: Image =
+                intent.map(|x| serde_json::from_value(x.image.clone()).unwrap_or_default()).unwrap_or_default();
+            let created = journal
+                .iter()
+                .find(|x| x.step_id == e.step_id && x.item_id == e.item_id && x.detail.starts_with("created:"))
+                .map(|x| x.detail.trim_start_matches("created:").to_string())
+                .unwrap_or_default();
+            todo.push((e.step_id.clone(), e.item_id.clone(), before, created));
+        }
+        // Accounts an earlier (interrupted) rollback already re-created.
+        for e in journal.iter().filter(|e| e.phase == Phase::Compensated) {
+            if let Some(new) = e.detail.strip_prefix("recreated:")
+                && let Ok(mut m) = ctx.recreated.lock()
+            {
+                m.insert(e.item_id.clone(), new.to_string());
+            }
+        }
+        // Created projects are resolvable for the inverse moves.
+        for e in &journal {
+            if let Some(c) = e.detail.strip_prefix("created:")
+                && let Ok(mut m) = ctx.created.lock()
+            {
+                m.insert(e.step_id.clone(), c.to_string());
+            }
+        }
+        ctx.emit(Event::RollbackStarted { run_id: ctx.run_id.clone(), reason: reason.into(), items: todo.len() });
+        let m = todo.len();
+        let mut restored = 0;
+        let mut not_restored = vec![];
+        // Undo step by step in reverse order; items of one step in parallel.
+        let mut groups: Vec<(String, Vec<(String, Image, String)>)> = vec![];
+        for (s, i, b, c) in todo {
+            match groups.last_mut() {
+                Some((gs, v)) if *gs == s => v.push((i, b, c)),
+                _ => groups.push((s, vec![(i, b, c)])),
+            }
+        }
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        for (step_id, items) in groups {
+            let Some(step) = ctx.plan.step(&step_id) else { continue };
+            let results: Vec<(String, String, Result<Option<String>, ExecError>)> = futures::stream::iter(items)
+                .map(|(item_id, before, created)| {
+                    let counter = &counter;
+                    async move {
+                        let item =
+                            step.item(&item_id).cloned().unwrap_or(Item { id: item_id.clone(), ..Item::default() });
+                        let r = self.compensate_item(ctx, step, &item, &before, &created).await;
+                        let k = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        let (outcome, detail) = match &r {
+                            Ok(None) => ("restored".to_string(), String::new()),
+                            Ok(Some(why)) => ("not-restored".to_string(), why.clone()),
+                            Err(e) => ("not-restored".to_string(), e.to_string()),
+                        };
+                        ctx.emit(Event::ItemRestored {
+                            run_id: ctx.run_id.clone(),
+                            k,
+                            m,
+                            item_id: item.id.clone(),
+                            name: item.name.clone(),
+                            outcome,
+                            detail,
+                        });
+                        (item.id.clone(), item.name.clone(), r)
+                    }
+                })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
+            for (item_id, name, r) in results {
+                match r {
+                    Ok(None) => restored += 1,
+                    Ok(Some(why)) => {
+                        not_restored.push(ItemNote { step_id: step_id.clone(), item_id, name, reason: why })
+                    }
+                    Err(e) => {
+                        not_restored.push(ItemNote { step_id: step_id.clone(), item_id, name, reason: e.to_string() })
+                    }
+                }
+            }
+        }
+        Ok((restored, not_restored))
+    }
+
+    /// Undoes one item; `Ok(None)` = restored (or nothing to undo), `Ok(Some(why))` = skipped.
+    async fn compensate_item(
+        &self,
+        ctx: &Ctx<'_>,
+        step: &Step,
+        item: &Item,
+        before: &Image,
+        created: &str,
+    ) -> Result<Option<String>, ExecError> {
+        let ops = match ops_of(step, item) {
+            Ok(o) => o,
+            Err(e) => return Ok(Some(e.to_string())),
+        };
+        // Accounts re-created by this rollback have new ids: the undo refers to those.
+        let recreated = ctx.recreated.lock().map(|m| m.clone()).unwrap_or_default();
+        let ops: Vec<Op> = ops.iter().map(|o| o.remap_users(&recreated)).collect();
+        let mut before = before.clone();
+        if let Some(p) = &mut before.permissions {
+            for c in p.iter_mut().filter(|c| c.grantee_type == "user") {
+                if let Some(n) = recreated.get(&c.grantee_id) {
+                    c.grantee_id = n.clone();
+                }
+            }
+            p.sort();
+        }
+        let before = &before;
+        let created = if created.is_empty() { None } else { Some(created) };
+        let with_perm = before.permissions.is_some() || ops.iter().any(Op::needs_permissions);
+        // A project tabflow created: its id is the created one.
+        let live_id = if ops.iter().any(|o| matches!(o, Op::CreateProject { .. })) {
+            match created {
+                Some(c) => c.to_string(),
+                None => {
+                    // Never created (crash before the answer): nothing to undo... unless it
+                    // exists by name under the same parent, which a resume would have adopted.
+                    let e = ctx.entry(
+                        step,
+                        item,
+                        Phase::CompensateSkipped,
+                        Value::Null,
+                        "the project was never created".into(),
+                    );
+                    ctx.recorder.write(vec![e], vec![]).await?;
+                    return Ok(None);
+                }
+            }
+        } else if item.kind == "user"
+            && let Some(n) = recreated.get(&item.id)
+        {
+            n.clone()
+        } else {
+            item.id.clone()
+        };
+        let live = read_for(ctx.client, &item.kind, &live_id, &ops, with_perm)
+            .await
+            .map_err(|e| ExecError::Refused(e.to_string()))?;
+        if step.kind == StepKind::StageDelete && !live.exists && matches!(item.kind.as_str(), "workbook" | "datasource")
+        {
+            return self.restore_deleted(ctx, step, item, before).await;
+        }
+        let mut to_undo = vec![];
+        for op in ops.iter().rev() {
+            let target = ctx.target_of(op);
+            match ops::classify(op, &live, target.as_deref()) {
+                State::Before if !matches!(op, Op::Tags { .. } | Op::Groups { .. } | Op::Permissions { .. }) => {}
+                State::Drifted => {
+                    let why =
+                        format!("not restored: {} — changed by someone else after this run", describe_drift(op, &live));
+                    let e = ctx.entry(
+                        step,
+                        item,
+                        Phase::CompensateSkipped,
+                        serde_json::to_value(&live).unwrap_or_default(),
+                        why.clone(),
+                    );
+                    let a = ctx.audit(step, item, "rollback", serde_json::to_value(&live).ok(), None, &why);
+                    ctx.recorder.write(vec![e], vec![a]).await?;
+                    return Ok(Some(why));
+                }
+                _ => to_undo.push(op.clone()),
+            }
+        }
+        let perms_differ =
+            before.permissions.as_ref().is_some_and(|b| live.permissions.as_ref().is_some_and(|l| l != b));
+        if to_undo.is_empty() && !perms_differ {
+            let e = ctx.entry(
+                step,
+                item,
+                Phase::Compensated,
+                serde_json::to_value(&live).unwrap_or_default(),
+                "nothing to undo".into(),
+            );
+            ctx.recorder.write(vec![e], vec![]).await?;
+            return Ok(None);
+        }
+        ctx.recorder
+            .write(
+                vec![ctx.entry(
+                    step,
+                    item,
+                    Phase::CompensateIntent,
+                    serde_json::to_value(&live).unwrap_or_default(),
+                    String::new(),
+                )],
+                vec![],
+            )
+            .await?;
+        let mut file_restored = false;
+        let mut live_id = live_id;
+        let mut detail = String::new();
+        for op in &to_undo {
+            ctx.check_lease()?;
+            if let Op::DeleteUser { user, .. } = op {
+                // The account comes back with a new id; later undos (earlier steps) use it.
+                match ops::recreate_user(ctx.client, before, user).await {
+                    Ok(new) => {
+                        if let Ok(mut m) = ctx.recreated.lock() {
+                            m.insert(item.id.clone(), new.clone());
+                        }
+                        detail = format!("recreated:{new}");
+                        live_id = new;
+                        continue;
+                    }
+                    Err(e) => {
+                        let msg = format!("undo failed: the account could not be re-created: {e}");
+                        let en = ctx.entry(step, item, Phase::CompensateFailed, Value::Null, msg.clone());
+                        let a = ctx.audit(step, item, "rollback", serde_json::to_value(&live).ok(), None, &msg);
+                        ctx.recorder.write(vec![en], vec![a]).await?;
+                        return Ok(Some(msg));
+                    }
+                }
+            }
+            let target = ctx.target_of(op);
+            let created_for_op = match op {
+                Op::Project { .. } => target.as_deref(),
+                _ => created,
+            };
+            let undone = if op.needs_file() {
+                // One republish of the saved file undoes every repoint of this workbook.
+                let r = if file_restored { Ok(None) } else { undo_repoint(ctx, self.store, &live_id, op).await };
+                file_restored = true;
+                r
+            } else {
+                ops::compensate(ctx.client, &item.kind, &live_id, op, created_for_op).await
+            };
+            if let Err(e) = undone {
+                let msg = format!("undo failed: {e}");
+                let en = ctx.entry(step, item, Phase::CompensateFailed, Value::Null, msg.clone());
+                let a = ctx.audit(step, item, "rollback", serde_json::to_value(&live).ok(), None, &msg);
+                ctx.recorder.write(vec![en], vec![a]).await?;
+                return Ok(Some(msg));
+            }
+        }
+        // Permissions replaced as a side effect (a move into a locked project): restore them.
+        if let Some(b) = &before.permissions
+            && matches!(item.kind.as_str(), "workbook" | "datasource" | "project" | "flow")
+        {
+            let now = ops::read_image(ctx.client, &item.kind, &live_id, true)
+                .await
+                .map_err(|e| ExecError::Refused(e.to_string()))?;
+            if now.permissions.as_ref() != Some(b) {
+                let caps: Vec<tabflow_client::Capability> = b.iter().map(ops::to_client).collect();
+                if let Some(k) = tabflow_client::ContentKind::parse(&item.kind) {
+                    ctx.client.set_permissions(k, &live_id, &caps).await?;
+                }
+            }
+        }
+        // Verify by reading back.
+        let back = read_for(ctx.client, &item.kind, &live_id, &ops, with_perm)
+            .await
+            .map_err(|e| ExecError::Refused(e.to_string()))?;
+        let mut ok = true;
+        for op in &to_undo {
+            let target = ctx.target_of(op);
+            let state = match op {
+                Op::CreateProject { .. } => {
+                    if back.exists {
+                        State::After
+                    } else {
+                        State::Before
+                    }
+                }
+                Op::DeleteSubscription { .. } => State::Before,
+                _ => ops::classify(op, &back, target.as_deref()),
+            };
+            if state != State::Before {
+                ok = false;
+            }
+            if let Op::Tags { before: b, after: a } = op {
+                let now = back.tags.clone().unwrap_or_default();
+                ok &= a.difference(b).all(|t| !now.contains(t)) && b.difference(a).all(|t| now.contains(t));
+            }
+        }
+        if let Some(b) = &before.permissions {
+            ok &= back.permissions.as_ref() == Some(b);
+        }
+        let back_v = serde_json::to_value(&back).unwrap_or_default();
+        if ok {
+            if step.kind == StepKind::StageDelete {
+                self.store.remove_staged(&item.id, &ctx.run_id).await?;
+            }
+            let outcome = match detail.strip_prefix("recreated:") {
+                Some(new) => format!(
+                    "restored: the account was re-created with a new id {new} (Tableau cannot restore a deleted account's id or sign-in history)"
+                ),
+                None => "restored".to_string(),
+            };
+            let e = ctx.entry(step, item, Phase::Compensated, back_v.clone(), detail);
+            let a = ctx.audit(step, item, "rollback", serde_json::to_value(&live).ok(), Some(back_v), &outcome);
+            ctx.recorder.write(vec![e], vec![a]).await?;
+            Ok(None)
+        } else {
+            let msg = "the read-back after the undo does not match the before-image".to_string();
+            let e = ctx.entry(step, item, Phase::CompensateFailed, back_v, msg.clone());
+            ctx.recorder.write(vec![e], vec![]).await?;
+            Ok(Some(msg))
+        }
+    }
+
+    /// Undoes a staged delete whose item is gone (purged after the grace period, or deleted by
+    /// someone else): re-publishes this run's saved file into the old project under the old
+    /// name and puts back owner, tags, permissions and subscriptions, then reads it back. The
+    /// item gets a new id; revisions, usage counts, favourites, custom views and data alerts
+    /// cannot be restored, and the outcome says so.
+    async fn restore_deleted(
+        &self,
+        ctx: &Ctx<'_>,
+        step: &Step,
+        item: &Item,
+        before: &Image,
+    ) -> Result<Option<String>, ExecError> {
+        let fail = |msg: String| async move {
+            let en = ctx.entry(step, item, Phase::CompensateFailed, Value::Null, msg.clone());
+            let a = ctx.audit(step, item, "rollback", None, None, &msg);
+            ctx.recorder.write(vec![en], vec![a]).await?;
+            Ok::<_, ExecError>(Some(msg))
+        };
+        let Some((filename, bytes)) = self.store.backup_of(&ctx.run_id, &item.id).await? else {
+            return fail(format!("undo failed: the {} was deleted and this run saved no file of it", item.kind)).await;
+        };
+        // An earlier attempt of this rollback that was cut off may have published it already.
+        let tried = self.store.journal(&ctx.run_id).await?.iter().any(|e| {
+            e.item_id == item.id && e.phase == Phase::CompensateIntent && e.detail == "restore from the saved file"
+        });
+        let gone = Image { exists: false, ..before.clone() };
+        ctx.recorder
+            .write(
+                vec![ctx.entry(
+                    step,
+                    item,
+                    Phase::CompensateIntent,
+                    serde_json::to_value(&gone).unwrap_or_default(),
+                    "restore from the saved file".into(),
+                )],
+                vec![],
+            )
+            .await?;
+        let (new_id, lost) = match ops::restore_content(ctx.client, before, &filename, &bytes, tried).await {
+            Ok(r) => r,
+            Err(e) => return fail(format!("undo failed: the saved file could not be re-published: {e}")).await,
+        };
+        let mut back = match ops::read_image(ctx.client, &item.kind, &new_id, true).await {
+            Ok(b) => b,
+            Err(e) => return fail(format!("undo failed: the re-published {} cannot be read: {e}", item.kind)).await,
+        };
+        let mut wrong = vec![];
+        if back.name != before.name {
+            wrong.push("name");
+        }
+        if back.project_id != before.project_id {
+            wrong.push("project");
+        }
+        if before.owner_id.is_some() && back.owner_id != before.owner_id {
+            wrong.push("owner");
+        }
+        if before.tags.as_ref().is_some_and(|t| !t.is_empty()) && back.tags != before.tags {
+            wrong.push("tags");
+        }
+        if let Some(p) = &before.permissions {
+            let mut p = p.clone();
+            p.sort();
+            if let Some(b) = &mut back.permissions {
+                b.sort();
+            }
+            if back.permissions.as_ref() != Some(&p) {
+                wrong.push("permissions");
+            }
+        }
+        let back_v = serde_json::to_value(&back).unwrap_or_default();
+        if !wrong.is_empty() {
+            let msg = format!(
+                "the re-published {} {new_id} does not match the before-image ({})",
+                item.kind,
+                wrong.join(", ")
+            );
+            let e = ctx.entry(step, item, Phase::CompensateFailed, back_v, msg.clone());
+            ctx.recorder.write(vec![e], vec![]).await?;
+            return Ok(Some(msg));
+        }
+        let mut outcome = format!(
+            "restored from the saved file as a new {} {new_id} (Tableau gives a re-published item a new id; its revisions, usage counts, favourites, custom views and data alerts are not restored)",
+            item.kind
+        );
+        if !lost.is_empty() {
+            outcome.push_str(&format!("; not restored: {}", lost.join("; ")));
+        }
+        if let Ok(mut m) = ctx.recreated.lock() {
+            m.insert(item.id.clone(), new_id.clone());
+        }
+        let e = ctx.entry(step, item, Phase::Compensated, back_v.clone(), format!("recreated:{new_id}"));
+        let a = ctx.audit(step, item, "rollback", None, Some(back_v), &outcome);
+        ctx.recorder.write(vec![e], vec![a]).await?;
+        Ok(None)
+    }
+}

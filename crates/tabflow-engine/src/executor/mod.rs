@@ -1,0 +1,768 @@
+//! The executor: runs a [`ValidatedPlan`] step by step (respecting `depends_on`), items of a
+//! step in parallel up to the site's concurrency cap, with the write-ahead journal, stale
+//! checks, progress events, automatic rollback on failure, later rollback, and resume after
+//! a crash.
+//!
+//! Per item, the rule is always the same (see [`crate::ops`]): read the live state; if every
+//! change is already at its after-state, record "already applied" and write nothing; if any
+//! changed field drifted (or `updatedAt` moved and this run has not touched the item), skip
+//! it and report; otherwise journal the before-image (durably), write, journal the outcome.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tabflow_client::Client;
+use tokio::sync::mpsc;
+
+use crate::approval::Grant;
+use crate::audit::NewRecord;
+use crate::ops::{Op, Target};
+use crate::plan::{Item, Plan, Step, StepKind};
+use crate::policy::Policy;
+use crate::store::{Entry, Fence, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store, StoreError};
+use crate::validate::ValidatedPlan;
+
+mod compensate;
+mod journal;
+pub mod lease;
+mod purge;
+mod run;
+
+use journal::{Ack, Recorder};
+pub use purge::{Purge, purge_due};
+use run::run_steps;
+
+/// Progress, as every front end sees it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        plan_id: String,
+        request: String,
+        steps: usize,
+    },
+    StepStarted {
+        run_id: String,
+        index: usize,
+        total: usize,
+        step_id: String,
+        title: String,
+        items: usize,
+        effect: String,
+    },
+    ItemFinished {
+        run_id: String,
+        step_id: String,
+        k: usize,
+        m: usize,
+        item_id: String,
+        name: String,
+        outcome: String,
+        detail: String,
+    },
+    StepFinished {
+        run_id: String,
+        step_id: String,
+        done: usize,
+        skipped: usize,
+        failed: usize,
+        elapsed_ms: u64,
+    },
+    RollbackStarted {
+        run_id: String,
+        reason: String,
+        items: usize,
+    },
+    ItemRestored {
+        run_id: String,
+        k: usize,
+        m: usize,
+        item_id: String,
+        name: String,
+        outcome: String,
+        detail: String,
+    },
+    RunFinished {
+        run_id: String,
+        status: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Client(#[from] tabflow_client::Error),
+}
+
+/// Per-step counts.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct StepReport {
+    pub id: String,
+    pub status: String,
+    pub done: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+/// An item that was not touched or not restored, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ItemNote {
+    pub step_id: String,
+    pub item_id: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// The outcome of `apply`, `resume` or `rollback`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunReport {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub steps: Vec<StepReport>,
+    pub skipped: Vec<ItemNote>,
+    pub failed: Vec<ItemNote>,
+    pub restored: usize,
+    pub not_restored: Vec<ItemNote>,
+    /// Items a rollback restored by re-creating them under a new id (deleted accounts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recreated: Vec<ItemNote>,
+    pub reports: Vec<Value>,
+    pub elapsed_ms: u64,
+    /// Messages written to the outbox after the run: {"sent", "dry", "failed"}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Value>,
+    /// Items this run moved to quarantine: {"items", "purge_after"} (the earliest day
+    /// `tabflow runs purge` deletes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<Value>,
+}
+
+impl RunReport {
+    /// The report of a rollback: `done` when everything was restored, `Failed`/`Partial`
+    /// (as the caller says) otherwise.
+    fn restoration(
+        run_id: &str,
+        restored: usize,
+        not_restored: Vec<ItemNote>,
+        short: RunStatus,
+        started: Instant,
+    ) -> RunReport {
+        RunReport {
+            run_id: run_id.into(),
+            status: if not_restored.is_empty() { RunStatus::RolledBack } else { short },
+            steps: vec![],
+            skipped: vec![],
+            failed: vec![],
+            restored,
+            not_restored,
+            recreated: vec![],
+            reports: vec![],
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            notifications: None,
+            staged: None,
+        }
+    }
+}
+
+/// Knobs of a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub actor: String,
+    pub concurrency: usize,
+    pub acknowledge_irreversible: bool,
+    /// Test hook: stop (as if killed) after this many journal intents. Honoured only when the
+    /// engine is built with the `test-hooks` feature (see [`crate::test_hooks`]).
+    pub crash_after_intents: Option<usize>,
+    /// Benchmark baseline only (`tabflow bench apply`): run without writing the journal and
+    /// the per-item audit records, to measure what they cost. No front end sets it; a run
+    /// without its journal could not be resumed or rolled back.
+    pub without_journal: bool,
+    /// Where the run's notifications go besides the outbox (front ends read it with
+    /// [`crate::notify::Delivery::from_env`] before the run, so a bad setting stops nothing
+    /// half-way). The default sends nothing: messages stay `dry` in the outbox.
+    pub delivery: crate::notify::Delivery,
+    /// How long the run's lease lasts without renewal (see [`lease`]): a process that stops
+    /// holds the run this long at most; the heartbeat renews it every third.
+    pub lease: std::time::Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            actor: whoami(),
+            concurrency: 8,
+            acknowledge_irreversible: false,
+            crash_after_intents: None,
+            without_journal: false,
+            delivery: crate::notify::Delivery::default(),
+            lease: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// The OS user running tabflow (the actor recorded in the audit log).
+pub fn whoami() -> String {
+    std::env::var("TABFLOW_ACTOR")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+// ------------------------------------------------------------------------ the run
+
+/// Shared state of one run.
+struct Ctx<'a> {
+    client: &'a Client,
+    store: &'a Store,
+    plan: &'a Plan,
+    run_id: String,
+    actor: String,
+    approvers: String,
+    events: Option<mpsc::UnboundedSender<Event>>,
+    recorder: Recorder,
+    /// The run's lease as this process holds it: every run-status write carries it.
+    fence: Option<Fence>,
+    /// step id → id of what it created (projects).
+    created: Mutex<HashMap<String, String>>,
+    /// Deleted account (or purged item) id → the id of what a rollback re-created for it.
+    recreated: Mutex<HashMap<String, String>>,
+    /// (step, item) → the before-image of this run's first intent for it (loaded on resume):
+    /// what tells this run's interrupted multi-call change from someone else's.
+    intent_images: Mutex<HashMap<(String, String), crate::ops::Image>>,
+    /// Items this run has written (their `updatedAt` moved because of us).
+    touched: Mutex<HashSet<String>>,
+    intents: std::sync::atomic::AtomicUsize,
+    crash_after: Option<usize>,
+    policy: Policy,
+    /// "Applied" records queued but not yet known durable. They are not write-ahead (the
+    /// intent before the write is), so an item need not wait for its own; every step waits
+    /// for all of them before it ends, and a crash before that is handled by resume, which
+    /// re-reads the item and finds it already applied.
+    pending: Mutex<Vec<Ack>>,
+    /// The site's subscriptions, read once for the before-images of staged deletes.
+    subscriptions: tokio::sync::OnceCell<Vec<tabflow_wire::xml::Subscription>>,
+}
+
+impl Ctx<'_> {
+    /// The accounts this rollback re-created, as notes for the report.
+    fn recreated_notes(&self) -> Vec<ItemNote> {
+        let map = self.recreated.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut out: Vec<ItemNote> = map
+            .iter()
+            .map(|(old, new)| {
+                let found = self
+                    .plan
+                    .steps
+                    .iter()
+                    .find_map(|s| s.item(old).map(|i| (s.id.clone(), i.name.clone(), i.kind.clone())));
+                let (step_id, name, kind) = found.unwrap_or_default();
+                let reason = if kind == "user" {
+                    format!(
+                        "re-created with a new id {new}; Tableau cannot restore a deleted account's id, sign-in history, personal access tokens or custom views"
+                    )
+                } else {
+                    format!(
+                        "purged, so re-published from the file saved before the delete, with a new id {new}; its revisions, usage counts, favourites, custom views and data alerts cannot be restored"
+                    )
+                };
+                ItemNote { step_id, item_id: old.clone(), name, reason }
+            })
+            .collect();
+        out.sort_by(|a, b| a.item_id.cmp(&b.item_id));
+        out
+    }
+
+    fn emit(&self, e: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(e);
+        }
+    }
+
+    fn entry(&self, step: &Step, item: &Item, phase: Phase, image: Value, detail: String) -> NewEntry {
+        NewEntry {
+            run_id: self.run_id.clone(),
+            step_id: step.id.clone(),
+            item_id: item.id.clone(),
+            item_type: item.kind.clone(),
+            phase,
+            image,
+            detail,
+        }
+    }
+
+    fn audit(
+        &self,
+        step: &Step,
+        item: &Item,
+        action: &str,
+        before: Option<Value>,
+        after: Option<Value>,
+        outcome: &str,
+    ) -> NewRecord {
+        NewRecord {
+            actor: self.actor.clone(),
+            action: action.into(),
+            plan_id: Some(self.plan.id.clone()),
+            run_id: Some(self.run_id.clone()),
+            step_id: Some(step.id.clone()),
+            item_id: Some(item.id.clone()),
+            before,
+            after,
+            approver: if self.approvers.is_empty() { None } else { Some(self.approvers.clone()) },
+            outcome: outcome.into(),
+        }
+    }
+
+    fn target_of(&self, op: &Op) -> Option<String> {
+        match op {
+            Op::Project { after: Target::CreatedBy { step, .. }, .. } => self.created.lock().ok()?.get(step).cloned(),
+            Op::Project { after: Target::Id(id), .. } => Some(id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Simulated crash for the crash trials: the process exits without any cleanup.
+    fn defer(&self, entries: Vec<NewEntry>, audit: Vec<NewRecord>) -> Result<(), ExecError> {
+        if let Some(rx) = self.recorder.send(entries, audit)?
+            && let Ok(mut p) = self.pending.lock()
+        {
+            p.push(rx);
+        }
+        Ok(())
+    }
+
+    /// Waits until every deferred record is durable.
+    async fn flush(&self) -> Result<(), ExecError> {
+        let waiting: Vec<Ack> = self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        for rx in waiting {
+            Recorder::wait(rx).await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses to go on once the run's lease is known lost: no further call to the site.
+    fn check_lease(&self) -> Result<(), ExecError> {
+        if self.recorder.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ExecError::Refused(format!(
+                "lease lost: another process took run {} over; this one stops without further writes",
+                self.run_id
+            )));
+        }
+        Ok(())
+    }
+
+    fn maybe_crash(&self) {
+        let n = self.intents.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        crate::test_hooks::crash_after(n, self.crash_after);
+    }
+}
+
+/// The engine: one client, one store, one policy.
+pub struct Engine<'a> {
+    pub client: &'a Client,
+    pub store: &'a Store,
+    pub policy: Policy,
+    pub events: Option<mpsc::UnboundedSender<Event>>,
+    /// Where "now" comes from (approvals' expiry, grace days, leases).
+    pub clock: std::sync::Arc<dyn crate::Clock>,
+}
+
+impl<'a> Engine<'a> {
+    fn ctx(&self, plan: &'a Plan, run_id: &str, opts: &RunOptions, approvers: String, recorder: Recorder) -> Ctx<'a> {
+        Ctx {
+            fence: recorder.fence.clone(),
+            client: self.client,
+            store: self.store,
+            plan,
+            run_id: run_id.into(),
+            actor: opts.actor.clone(),
+            approvers,
+            events: self.events.clone(),
+            recorder,
+            created: Mutex::new(HashMap::new()),
+            recreated: Mutex::new(HashMap::new()),
+            touched: Mutex::new(HashSet::new()),
+            intent_images: Mutex::new(HashMap::new()),
+            intents: Default::default(),
+            crash_after: opts.crash_after_intents,
+            policy: self.policy.clone(),
+            pending: Mutex::new(Vec::new()),
+            subscriptions: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Checks that the plan was made for the site the client is signed in to.
+    async fn check_site(&self, plan: &Plan) -> Result<(), ExecError> {
+        let session = self.client.session().await;
+        if plan.site.id.is_empty() || plan.site.id != session.site_id {
+            return Err(ExecError::Refused(format!(
+                "plan {} was made for site '{}' ({}), but tabflow is signed in to site {}; re-plan on this site or connect to that one",
+                plan.id, plan.site.content_url, plan.site.id, session.site_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs a validated plan. Destructive steps need `grant` (from [`crate::approval::grant_for`]).
+    pub async fn apply(
+        &self,
+        plan: &'a ValidatedPlan,
+        grant: Option<Grant>,
+        opts: &RunOptions,
+    ) -> Result<RunReport, ExecError> {
+        let p = plan.plan();
+        self.check_site(p).await?;
+        if !plan.needs_acknowledgement().is_empty() && !opts.acknowledge_irreversible {
+            return Err(ExecError::Refused(format!(
+                "step(s) {} cannot be undone; pass --acknowledge-irreversible to run them",
+                plan.needs_acknowledgement().join(", ")
+            )));
+        }
+        if plan.has_destructive_steps() && grant.is_none() {
+            return Err(ExecError::Refused(format!("plan {} has destructive steps and no approval", p.id)));
+        }
+        self.store.save_plan(p).await?;
+        let created_at = Utc::now();
+        let run_id = crate::plan::new_id("r", created_at);
+        let started = Instant::now();
+        let row = RunRow {
+            id: run_id.clone(),
+            plan_id: p.id.clone(),
+            status: RunStatus::Running,
+            request: p.request.clone(),
+            created_at,
+            finished_at: None,
+            actor: opts.actor.clone(),
+            lease_owner: Some(lease::owner_id()),
+            lease_expires_at: Some(
+                self.clock.now() + chrono::Duration::from_std(opts.lease).unwrap_or(chrono::Duration::seconds(60)),
+            ),
+            lease_epoch: 1,
+            approval_id: grant.as_ref().map(|g| g.approval_ids.join(",")),
+            summary: json!({}),
+            fingerprint: Some(p.fingerprint.clone()),
+        };
+        self.store.insert_run(&row).await?;
+        let fence = Fence { run_id: run_id.clone(), owner: lease::owner_id(), epoch: 1 };
+        let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
+        let result = self.apply_held(p, grant, opts, &held.fence, &held.lost, started).await;
+        held.release(self.store).await;
+        result
+    }
+
+    async fn apply_held(
+        &self,
+        p: &'a Plan,
+        grant: Option<Grant>,
+        opts: &RunOptions,
+        fence: &Fence,
+        lost: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+        started: Instant,
+    ) -> Result<RunReport, ExecError> {
+        let run_id = fence.run_id.clone();
+        if let Some(g) = &grant
+            && let Err(e) = self.store.consume_approvals(&g.approval_ids, &run_id).await
+        {
+            self.store
+                .set_run_status_fenced(
+                    Some(fence),
+                    &run_id,
+                    RunStatus::Cancelled,
+                    Some(&json!({"error": e.to_string()})),
+                )
+                .await?;
+            return Err(e.into());
+        }
+        let approvers = grant.as_ref().map(|g| g.approvers.join(", ")).unwrap_or_default();
+        let (recorder, writer) =
+            Recorder::start(self.store.clone(), !opts.without_journal, Some(fence.clone()), lost.clone());
+        recorder
+            .write(
+                vec![],
+                vec![NewRecord {
+                    actor: opts.actor.clone(),
+                    action: "run.started".into(),
+                    plan_id: Some(p.id.clone()),
+                    run_id: Some(run_id.clone()),
+                    approver: if approvers.is_empty() { None } else { Some(approvers.clone()) },
+                    after: Some(json!({"fingerprint": p.fingerprint, "request": p.request})),
+                    outcome: "started".into(),
+                    ..Default::default()
+                }],
+            )
+            .await?;
+        let ctx = self.ctx(p, &run_id, opts, approvers, recorder.clone());
+        ctx.emit(Event::RunStarted {
+            run_id: run_id.clone(),
+            plan_id: p.id.clone(),
+            request: p.request.clone(),
+            steps: p.steps.len(),
+        });
+        let approved = grant.and_then(|g| g.items);
+        let report = self.finish(&ctx, approved, opts, &[], started).await;
+        drop(ctx);
+        drop(recorder);
+        let _ = writer.await;
+        report
+    }
+
+    async fn finish(
+        &self,
+        ctx: &Ctx<'_>,
+        approved: Option<BTreeSet<String>>,
+        opts: &RunOptions,
+        journal: &[Entry],
+        started: Instant,
+    ) -> Result<RunReport, ExecError> {
+        let (steps, skipped, failed) = run_steps(ctx, &approved, opts.concurrency, journal).await?;
+        let mut report = RunReport {
+            run_id: ctx.run_id.clone(),
+            status: RunStatus::Succeeded,
+            steps,
+            skipped,
+            failed,
+            restored: 0,
+            not_restored: vec![],
+            recreated: vec![],
+            reports: vec![],
+            elapsed_ms: 0,
+            notifications: None,
+            staged: None,
+        };
+        if !report.failed.is_empty() {
+            let reason = format!(
+                "{} failed ({}); undoing what this run changed",
+                report.failed[0].name, report.failed[0].reason
+            );
+            self.store.set_run_status_fenced(ctx.fence.as_ref(), &ctx.run_id, RunStatus::RollingBack, None).await?;
+            let (restored, not_restored) = self.compensate(ctx, &reason, opts.concurrency).await?;
+            report.restored = restored;
+            report.not_restored = not_restored;
+            report.recreated = ctx.recreated_notes();
+            report.status = if report.not_restored.is_empty() { RunStatus::RolledBack } else { RunStatus::Failed };
+        } else if !report.skipped.is_empty() {
+            report.status = RunStatus::Partial;
+        }
+        if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
+            report.notifications = self.notify(ctx, &opts.delivery).await?;
+            let staged: Vec<StagedRow> =
+                self.store.staged().await?.into_iter().filter(|s| s.run_id == ctx.run_id).collect();
+            if let Some(first) = staged.iter().map(|s| s.purge_after).min() {
+                report.staged = Some(json!({"items": staged.len(), "purge_after": first.to_rfc3339()}));
+            }
+        }
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        self.close(ctx, &report).await?;
+        Ok(report)
+    }
+
+    /// Tells owners what the run changed (see [`crate::notify`]): outbox first, then the
+    /// configured channels. Recorded in the audit log. A message that cannot be delivered is
+    /// recorded as `failed` in the outbox; it never fails the run.
+    async fn notify(&self, ctx: &Ctx<'_>, delivery: &crate::notify::Delivery) -> Result<Option<Value>, ExecError> {
+        if !ctx.plan.steps.iter().any(|s| matches!(s.kind, StepKind::NotifyOwners | StepKind::TransferOwnership)) {
+            return Ok(None);
+        }
+        if !self.store.outbox(Some(&ctx.run_id)).await?.is_empty() {
+            // Already told (a resumed run): never twice.
+            return Ok(None);
+        }
+        let journal = self.store.journal(&ctx.run_id).await?;
+        let messages = crate::notify::messages(ctx.plan, &ctx.run_id, &journal);
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        let crate::notify::Tally { sent, dry, failed } =
+            crate::notify::deliver(self.store, &ctx.run_id, &messages, delivery).await?;
+        let summary = json!({"messages": messages.len(), "sent": sent, "dry": dry, "failed": failed, "channels": delivery.channels()});
+        ctx.recorder
+            .write(
+                vec![],
+                vec![NewRecord {
+                    actor: ctx.actor.clone(),
+                    action: "run.notified".into(),
+                    plan_id: Some(ctx.plan.id.clone()),
+                    run_id: Some(ctx.run_id.clone()),
+                    after: Some(json!({
+                        "recipients": messages.iter().map(|m| &m.recipient_name).collect::<Vec<_>>(),
+                        "sent": sent, "dry": dry, "failed": failed, "channels": delivery.channels(),
+                    })),
+                    outcome: if failed > 0 {
+                        "partly delivered".into()
+                    } else if sent == messages.len() {
+                        "delivered".into()
+                    } else {
+                        "queued".into()
+                    },
+                    ..Default::default()
+                }],
+            )
+            .await?;
+        Ok(Some(summary))
+    }
+
+    async fn close(&self, ctx: &Ctx<'_>, report: &RunReport) -> Result<(), ExecError> {
+        let summary = serde_json::to_value(report).unwrap_or_default();
+        self.store.set_run_status_fenced(ctx.fence.as_ref(), &ctx.run_id, report.status, Some(&summary)).await?;
+        ctx.recorder
+            .write(
+                vec![],
+                vec![NewRecord {
+                    actor: ctx.actor.clone(),
+                    action: "run.finished".into(),
+                    plan_id: Some(ctx.plan.id.clone()),
+                    run_id: Some(ctx.run_id.clone()),
+                    after: Some(json!({"steps": report.steps, "skipped": report.skipped.len(), "failed": report.failed.len(), "restored": report.restored})),
+                    outcome: report.status.as_str().into(),
+                    ..Default::default()
+                }],
+            )
+            .await?;
+        ctx.emit(Event::RunFinished { run_id: ctx.run_id.clone(), status: report.status.as_str().into() });
+        Ok(())
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// Rolls back a finished (or interrupted) run.
+    pub async fn rollback(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
+        let run = self.store.run(run_id).await?;
+        if run.status == RunStatus::RolledBack {
+            return Err(ExecError::Refused(format!("run {run_id} is already rolled back")));
+        }
+        let plan = self.store.plan_of_run(&run).await?;
+        self.check_site(&plan).await?;
+        let fence = lease::claim(self.store, self.clock.as_ref(), &run, opts.lease).await?;
+        let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
+        let result = self.rollback_held(&run, &plan, opts, &held.fence, &held.lost).await;
+        held.release(self.store).await;
+        result
+    }
+
+    async fn rollback_held(
+        &self,
+        run: &RunRow,
+        plan: &Plan,
+        opts: &RunOptions,
+        fence: &Fence,
+        lost: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<RunReport, ExecError> {
+        let run_id = run.id.as_str();
+        self.store.set_run_status_fenced(Some(fence), run_id, RunStatus::RollingBack, None).await?;
+        let started = Instant::now();
+        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()), lost.clone());
+        let ctx = self.ctx(plan, run_id, opts, String::new(), recorder.clone());
+        recorder
+            .write(
+                vec![],
+                vec![NewRecord {
+                    actor: opts.actor.clone(),
+                    action: "run.rollback".into(),
+                    plan_id: Some(plan.id.clone()),
+                    run_id: Some(run_id.into()),
+                    outcome: "started".into(),
+                    ..Default::default()
+                }],
+            )
+            .await?;
+        let (restored, not_restored) = self.compensate(&ctx, "rollback requested", opts.concurrency).await?;
+        let mut report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Partial, started);
+        report.recreated = ctx.recreated_notes();
+        self.close(&ctx, &report).await?;
+        drop(ctx);
+        drop(recorder);
+        let _ = writer.await;
+        Ok(report)
+    }
+
+    /// Finishes an interrupted run (or its rollback) from the journal: items already applied
+    /// are detected and not written again.
+    pub async fn resume(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
+        let run = self.store.run(run_id).await?;
+        if !run.status.is_unfinished() {
+            return Err(ExecError::Refused(format!(
+                "run {run_id} is {}; only interrupted runs (running or rolling-back) can be resumed",
+                run.status.as_str()
+            )));
+        }
+        let plan = self.store.plan_of_run(&run).await?;
+        self.check_site(&plan).await?;
+        let fence = lease::claim(self.store, self.clock.as_ref(), &run, opts.lease).await?;
+        let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
+        let result = self.resume_held(&run, &plan, opts, &held.fence, &held.lost).await;
+        held.release(self.store).await;
+        result
+    }
+
+    async fn resume_held(
+        &self,
+        run: &RunRow,
+        plan: &Plan,
+        opts: &RunOptions,
+        fence: &Fence,
+        lost: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<RunReport, ExecError> {
+        let run_id = run.id.as_str();
+        // Read after the claim: nothing can be appended to it by another process now.
+        let journal = self.store.journal(run_id).await?;
+        let started = Instant::now();
+        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()), lost.clone());
+        let ctx = self.ctx(plan, run_id, opts, String::new(), recorder.clone());
+        for e in &journal {
+            if let Some(c) = e.detail.strip_prefix("created:")
+                && let Ok(mut m) = ctx.created.lock()
+            {
+                m.insert(e.step_id.clone(), c.to_string());
+            }
+            if let Ok(mut t) = ctx.touched.lock() {
+                t.insert(e.item_id.clone());
+            }
+            if e.phase == Phase::Intent
+                && let Ok(image) = serde_json::from_value::<crate::ops::Image>(e.image.clone())
+                && let Ok(mut m) = ctx.intent_images.lock()
+            {
+                m.entry((e.step_id.clone(), e.item_id.clone())).or_insert(image);
+            }
+        }
+        // A project created just before the crash, whose id was never journaled: adopt it.
+        self.adopt_created(&ctx, &journal).await?;
+        recorder
+            .write(
+                vec![],
+                vec![NewRecord {
+                    actor: opts.actor.clone(),
+                    action: "run.resumed".into(),
+                    plan_id: Some(plan.id.clone()),
+                    run_id: Some(run_id.into()),
+                    outcome: run.status.as_str().into(),
+                    ..Default::default()
+                }],
+            )
+            .await?;
+        let result = if run.status == RunStatus::RollingBack {
+            let (restored, not_restored) =
+                self.compensate(&ctx, "resuming the interrupted rollback", opts.concurrency).await?;
+            let mut report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Failed, started);
+            report.recreated = ctx.recreated_notes();
+            self.close(&ctx, &report).await?;
+            Ok(report)
+        } else {
+            // The approved subset was fixed when the run started.
+            let approved = self.approved_items_of(run).await?;
+            self.finish(&ctx, approved, opts, &journal, started).await
+        };
+        drop(ctx);
+        drop(recorder);
+        let _ = writer.await;
+        result
+    }
+}

@@ -1,0 +1,135 @@
+//! Purging staged deletes whose grace period has passed.
+
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::json;
+use tabflow_client::Client;
+
+use super::ExecError;
+use crate::audit::NewRecord;
+use crate::ops::{self, Image};
+use crate::store::{Phase, StagedRow, Store};
+
+/// What a purge did: deleted, kept (with the reason), and still in the grace period (with the
+/// day it is due).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Purge {
+    pub purged: Vec<String>,
+    pub kept: Vec<String>,
+    pub waiting: Vec<String>,
+}
+
+/// Staged deletes whose grace period has passed: deletes each one that is still in
+/// quarantine, unchanged since, and whose backup exists.
+pub async fn purge_due(client: &Client, store: &Store, actor: &str, force_now: bool) -> Result<Purge, ExecError> {
+    let now = Utc::now();
+    let mut purged = vec![];
+    let mut kept = vec![];
+    let mut waiting = vec![];
+    for s in store.staged().await? {
+        if s.purged_at.is_some() {
+            continue;
+        }
+        if !force_now && s.purge_after > now {
+            waiting.push(format!("{} ({}): due {}", s.name, s.item_id, s.purge_after.format("%Y-%m-%d %H:%M UTC")));
+            continue;
+        }
+        // A damaged backup keeps its item (and only its item) from being deleted.
+        let backup = match store.backup_of(&s.run_id, &s.item_id).await {
+            Ok(b) => b,
+            Err(e) => {
+                kept.push(format!("{} ({}): {e}, not deleted", s.name, s.item_id));
+                continue;
+            }
+        };
+        let Some((_, bytes)) = backup else {
+            kept.push(format!("{} ({}): no backup in the store, not deleted", s.name, s.item_id));
+            continue;
+        };
+        if s.backup_sha256.as_deref().is_some_and(|h| *h != crate::plan::sha256_hex(&bytes)) {
+            kept.push(format!("{} ({}): the backup does not match its checksum, not deleted", s.name, s.item_id));
+            continue;
+        }
+        // Only what is still where the staged delete put it: an item someone moved out of
+        // quarantine (or renamed, or edited since) was taken back, and is not deleted.
+        match still_quarantined(client, store, &s).await {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                kept.push(format!("{} ({}): {why}, not deleted", s.name, s.item_id));
+                continue;
+            }
+            Err(e) => {
+                kept.push(format!("{} ({}): {e}", s.name, s.item_id));
+                continue;
+            }
+        }
+        let result = match s.item_type.as_str() {
+            "workbook" => client.delete_workbook(&tabflow_wire::ids::WorkbookId::new(&s.item_id)).await,
+            "datasource" => client.delete_datasource(&tabflow_wire::ids::DatasourceId::new(&s.item_id)).await,
+            other => {
+                kept.push(format!("{} ({}): items of type {other} are not purged", s.name, s.item_id));
+                continue;
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => {
+                kept.push(format!("{} ({}): {e}", s.name, s.item_id));
+                continue;
+            }
+        }
+        store.mark_purged(&s.item_id, &s.run_id).await?;
+        crate::audit::append(
+            store,
+            NewRecord {
+                actor: actor.into(),
+                action: "purge".into(),
+                run_id: Some(s.run_id.clone()),
+                item_id: Some(s.item_id.clone()),
+                before: Some(json!({"name": s.name, "type": s.item_type, "backup_sha256": s.backup_sha256})),
+                outcome: "deleted".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        purged.push(format!("{} ({})", s.name, s.item_id));
+    }
+    Ok(Purge { purged, kept, waiting })
+}
+
+/// Why a staged item is no longer the one the staged delete left (None: it still is): it was
+/// moved out of the quarantine project, renamed, or re-published since. Gone already is fine.
+async fn still_quarantined(client: &Client, store: &Store, s: &StagedRow) -> Result<Option<String>, ExecError> {
+    let journal = store.journal(&s.run_id).await?;
+    let Some(left) = journal
+        .iter()
+        .rev()
+        .find(|e| e.item_id == s.item_id && matches!(e.phase, Phase::Applied | Phase::AlreadyApplied))
+    else {
+        return Ok(Some("the run's journal has no record of moving it to quarantine".into()));
+    };
+    let left: Image = serde_json::from_value(left.image.clone())
+        .map_err(|e| ExecError::Refused(format!("the journal's image of {} is unreadable: {e}", s.item_id)))?;
+    let now = ops::read_image(client, &s.item_type, &s.item_id, false)
+        .await
+        .map_err(|e| ExecError::Refused(e.to_string()))?;
+    if !now.exists {
+        return Ok(None);
+    }
+    if now.project_id != left.project_id {
+        return Ok(Some("it was moved out of the quarantine project after the staged delete".into()));
+    }
+    if now.name != left.name {
+        return Ok(Some(format!("it was renamed to '{}' after the staged delete", now.name.unwrap_or_default())));
+    }
+    // The move into quarantine itself updates it; an edit is a later update (five minutes of
+    // slack for the server's clock).
+    let updated = now.updated_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    if let Some(t) = updated
+        && t.with_timezone(&Utc) > s.quarantined_at + chrono::Duration::minutes(5)
+    {
+        return Ok(Some(format!("it was changed at {t} after the staged delete, so the saved file is out of date")));
+    }
+    Ok(None)
+}
