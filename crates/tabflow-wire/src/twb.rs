@@ -231,6 +231,7 @@ fn rewrite(e: &BytesStart<'_>, hit: &BTreeSet<String>, from: &str, to: &Publishe
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
 

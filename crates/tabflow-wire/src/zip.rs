@@ -246,13 +246,13 @@ impl<'a> Archive<'a> {
             return Err(Error::NoDocument(ext.to_string()));
         };
         let top: Vec<&Entry> = candidates.into_iter().filter(|e| depth(e) == min).collect();
-        if top.len() > 1 {
-            return Err(Error::Ambiguous {
+        match top.as_slice() {
+            [one] => Ok(one),
+            _ => Err(Error::Ambiguous {
                 ext: ext.to_string(),
                 names: top.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
-            });
+            }),
         }
-        Ok(top[0])
     }
 
     /// A new archive with the entry `name` holding `content` (deflated again, under its own
@@ -361,6 +361,7 @@ impl Writer {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
 
