@@ -544,4 +544,123 @@ mod tests {
             assert_eq!(edit_distance(a, b, 2), strsim::osa_distance(a, b).min(3), "{a} {b}");
         }
     }
+
+    mod properties {
+        //! The tokenizer over arbitrary Unicode: it never panics, and every span it reports is
+        //! a slice of the request on character boundaries, in order.
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Characters that have broken byte-indexed text code: multi-byte letters whose bytes
+        /// repeat (丸 = E4 B8 B8), letters whose lowercase is longer (İ) or several letters
+        /// (ẞ, ǅ, ﬁ), combining marks, RTL text and overrides, emoji sequences, controls.
+        pub(crate) const HOSTILE: &[&str] = &[
+            "丸",
+            "日本語",
+            "\u{301}",
+            "e\u{301}d",
+            "İ",
+            "ı",
+            "ß",
+            "ẞ",
+            "ǅ",
+            "ﬁ",
+            "\u{202e}",
+            "مرحبا",
+            "עברית",
+            "😀",
+            "👨\u{200d}👩\u{200d}👧",
+            "\u{fe0f}",
+            "\u{feff}",
+            "\u{0}",
+            "\u{7}",
+            "\u{1b}[31m",
+            "\r\n",
+            "\t",
+            "\u{2019}s",
+            "\u{2018}",
+            "\u{201c}",
+            "\u{201d}",
+            "'",
+            "\"",
+            "`",
+            "ed",
+            "ing",
+            "ies",
+            "es",
+            "'s",
+            "-",
+            "90",
+            "6-",
+            "d",
+            "+",
+            ":",
+            "/",
+            "@",
+            "&",
+            ".",
+            "(",
+            ")",
+            "\n",
+            " ",
+            "  ",
+            "Ⅻ",
+            "²",
+            "٣",
+        ];
+
+        pub(crate) fn request() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                3 => proptest::sample::select(HOSTILE).prop_map(str::to_string),
+                2 => any::<char>().prop_map(String::from),
+                1 => "[a-zA-Z]{1,8}",
+            ];
+            proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+        }
+
+        fn check_spans(src: &str) -> Result<(), TestCaseError> {
+            let mut previous_end = 0;
+            for t in tokenize(src) {
+                for at in [t.start, t.end, t.outer_start, t.outer_end] {
+                    prop_assert!(src.is_char_boundary(at), "{at} in {src:?} for {t:?}");
+                }
+                prop_assert!(t.outer_start <= t.start && t.start <= t.end && t.end <= t.outer_end, "{t:?}");
+                prop_assert!(previous_end <= t.outer_start, "tokens overlap or go back: {t:?} in {src:?}");
+                previous_end = t.outer_end;
+                prop_assert_eq!(src.get(t.start..t.end), Some(t.text.as_str()));
+                prop_assert!(!t.text.is_empty());
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn spans_are_slices_on_character_boundaries(src in request()) {
+                check_spans(&src)?;
+            }
+
+            #[test]
+            fn spans_hold_for_any_string(src in any::<String>()) {
+                check_spans(&src)?;
+            }
+
+            #[test]
+            fn lemma_is_a_prefix_and_stable(w in request()) {
+                let l = lemma(&w);
+                prop_assert!(w.starts_with(l));
+                let lower = w.to_lowercase();
+                prop_assert!(lower.starts_with(lemma(&lower)));
+            }
+
+            #[test]
+            fn edit_distance_is_symmetric_and_capped(a in request(), b in request()) {
+                let d = edit_distance(&a, &b, 2);
+                prop_assert!(d <= 3);
+                prop_assert_eq!(d, edit_distance(&b, &a, 2));
+            }
+        }
+    }
 }
