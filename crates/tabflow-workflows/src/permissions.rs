@@ -28,8 +28,9 @@ use tabflow_plan::ops::{GranteeRef, Rule};
 use tabflow_plan::plan::{Change, Intent, Item, Step, StepKind};
 use tabflow_site::Mode;
 
+use crate::DANGEROUS;
+use crate::builder::{Builder, text};
 use crate::effective::{self, Evaluator, VIEWER_CAPS};
-use crate::{Builder, DANGEROUS, text};
 
 /// What an `audit-permissions` or `update-permissions` intent asks for.
 pub(crate) struct Request<'i> {
