@@ -4,13 +4,14 @@
 //! name, naming items, reading a resource's rules. Each workflow adds its own `impl Builder`
 //! in its module (`stale`, `offboard`, `notify`, `permissions`, `datasources`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use tabflow_plan::intent::Query;
 use tabflow_plan::ops::{GranteeRef, Rule};
 use tabflow_plan::plan::{Change, Item, Plan, Question, Step, StepKind};
+use tabflow_site::Index;
 
 use crate::ground::{self, Grounded, ground};
 use crate::{Planner, learn, query};
@@ -21,8 +22,8 @@ pub(crate) struct Builder<'p, 'a> {
     pub(crate) plan: Plan,
     pub(crate) next_step: usize,
     pub(crate) next_q: usize,
-    pub(crate) users: HashMap<&'a str, &'a tabflow_site::User>,
-    pub(crate) projects: HashMap<&'a str, &'a tabflow_site::Project>,
+    /// Lookups and the project tree of the site.
+    pub(crate) index: Index<'a>,
     /// What an earlier archive/delete of this plan takes away: its scope (None = the whole
     /// site), the items it moves and its step — so "the remaining content" means something.
     pub(crate) earlier_scope: Option<Option<BTreeSet<String>>>,
@@ -97,47 +98,23 @@ impl<'p, 'a> Builder<'p, 'a> {
     }
 
     pub(crate) fn user_name(&self, id: &str) -> String {
-        self.users
-            .get(id)
+        self.index
+            .user(id)
             .map(|u| if u.full_name.is_empty() { u.name.clone() } else { u.full_name.clone() })
             .unwrap_or_else(|| id.into())
     }
 
     pub(crate) fn project_name(&self, id: &str) -> String {
-        self.projects.get(id).map(|p| p.name.clone()).unwrap_or_else(|| id.into())
+        self.index.project(id).map(|p| p.name.clone()).unwrap_or_else(|| id.into())
     }
 
     pub(crate) fn project_path(&self, id: &str) -> String {
-        let mut parts = vec![];
-        let mut cur = Some(id);
-        let mut guard = 0;
-        while let Some(c) = cur {
-            guard += 1;
-            let Some(p) = self.projects.get(c) else { break };
-            parts.push(p.name.as_str());
-            cur = p.parent_id.as_deref();
-            if guard > 32 {
-                break;
-            }
-        }
-        parts.reverse();
-        parts.join(" / ")
+        self.index.path(id)
     }
 
     /// A project and all projects nested under it.
     pub(crate) fn subtree(&self, root: &str) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = [root.to_string()].into();
-        loop {
-            let before = out.len();
-            for p in &self.p.site.projects {
-                if p.parent_id.as_ref().is_some_and(|x| out.contains(x)) {
-                    out.insert(p.id.clone());
-                }
-            }
-            if out.len() == before {
-                return out;
-            }
-        }
+        self.index.subtree(root).into_iter().map(str::to_string).collect()
     }
 
     /// Grounds a project name; on failure adds a question and answers None.
@@ -264,7 +241,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                             .map(|g| g.name.clone())
                             .unwrap_or_default()
                     } else {
-                        self.users.get(r.grantee.id.as_str()).map(|u| u.name.clone()).unwrap_or_default()
+                        self.index.user(r.grantee.id.as_str()).map(|u| u.name.clone()).unwrap_or_default()
                     },
                 },
                 capabilities: r.capabilities.clone(),

@@ -27,10 +27,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 let who = if content_owners {
                     i.owner.as_ref().and_then(|o| site.users.iter().find(|u| &u.name == o || &u.full_name == o))
                 } else {
-                    site.projects
-                        .iter()
-                        .find(|p| p.name == project)
-                        .and_then(|p| self.users.get(p.owner_id.as_str()).copied())
+                    site.projects.iter().find(|p| p.name == project).and_then(|p| self.index.user(p.owner_id.as_str()))
                 };
                 if let Some(u) = who {
                     told.entry(u.id.clone()).or_default().insert(project);
@@ -40,7 +37,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         let mut items = vec![];
         let mut recipients = vec![];
         for (uid, projects) in &told {
-            let Some(u) = self.users.get(uid.as_str()) else { continue };
+            let Some(u) = self.index.user(uid.as_str()) else { continue };
             items.push(Item {
                 kind: "user".into(),
                 id: u.id.clone(),

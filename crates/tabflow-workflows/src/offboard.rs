@@ -55,7 +55,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             .iter()
             .flat_map(|g| g.members.iter())
             .filter(|m| **m != leaver.id)
-            .filter_map(|m| self.users.get(m.as_str()).copied())
+            .filter_map(|m| self.index.user(m.as_str()))
             .filter(|u| licensed(u) && can_own(u))
             .max_by_key(|u| (owned_count.get(u.id.as_str()).copied().unwrap_or(0), std::cmp::Reverse(u.name.clone())));
         let admin = site.users.iter().find(|u| u.name == self.p.signed_in);
@@ -64,7 +64,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             if let Some(u) = explicit_new {
                 return Some((u, "the new owner you named".into()));
             }
-            let project = self.projects.get(project_id).map(|p| p.name.as_str());
+            let project = self.index.project(project_id).map(|p| p.name.as_str());
             if let Some((name, why)) = self.p.learned.owner(project, &team_names)
                 && let Some(u) = site.users.iter().find(|u| u.name == name)
                 && u.id != leaver.id
@@ -73,9 +73,9 @@ impl<'p, 'a> Builder<'p, 'a> {
             {
                 return Some((u, why));
             }
-            if let Some(p) = self.projects.get(project_id)
+            if let Some(p) = self.index.project(project_id)
                 && p.owner_id != leaver.id
-                && let Some(u) = self.users.get(p.owner_id.as_str())
+                && let Some(u) = self.index.user(p.owner_id.as_str())
                 && licensed(u)
             {
                 return Some((u, format!("owner of the project {}", p.name)));
@@ -163,7 +163,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             .iter()
             .flat_map(|g| g.members.iter())
             .filter(|m| **m != leaver.id)
-            .filter_map(|m| self.users.get(m.as_str()).copied())
+            .filter_map(|m| self.index.user(m.as_str()))
             .filter(|u| flow_owner(u))
             .max_by_key(|u| (owned_count.get(u.id.as_str()).copied().unwrap_or(0), std::cmp::Reverse(u.name.clone())));
         let suggest_flow = |project_id: &str| -> Result<(&'a tabflow_site::User, String), String> {
@@ -177,7 +177,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                     ))
                 };
             }
-            let project = self.projects.get(project_id).map(|p| p.name.as_str());
+            let project = self.index.project(project_id).map(|p| p.name.as_str());
             if let Some((name, why)) = self.p.learned.owner(project, &team_names)
                 && let Some(u) = site.users.iter().find(|u| u.name == name)
                 && u.id != leaver.id
@@ -185,9 +185,9 @@ impl<'p, 'a> Builder<'p, 'a> {
             {
                 return Ok((u, why));
             }
-            if let Some(p) = self.projects.get(project_id)
+            if let Some(p) = self.index.project(project_id)
                 && p.owner_id != leaver.id
-                && let Some(u) = self.users.get(p.owner_id.as_str())
+                && let Some(u) = self.index.user(p.owner_id.as_str())
                 && flow_owner(u)
             {
                 return Ok((u, format!("owner of the project {}", p.name)));
@@ -313,7 +313,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                     .iter()
                     .filter_map(|c| c.after_id.as_deref())
                     .chain([leaver.id.as_str()])
-                    .filter_map(|id| self.users.get(id))
+                    .filter_map(|id| self.index.user(id))
                     .map(|u| (u.id.clone(), json!({"id": u.id, "name": u.full_name, "email": u.email})))
                     .collect::<serde_json::Map<String, Value>>(),
                 "notify": "the new owners and the previous owner are told after the run (outbox; email and webhook when configured)",

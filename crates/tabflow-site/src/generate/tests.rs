@@ -4,22 +4,10 @@ use std::collections::BTreeSet;
 
 use super::*;
 
-/// Ids of the top-level project `name` and all its descendants.
+/// Ids of the top-level project `name` and all its descendants (the top one first).
 fn tree(s: &Site, name: &str) -> Vec<String> {
-    let top = s.projects.iter().find(|p| p.name == name && p.parent_id.is_none()).unwrap().id.clone();
-    let mut ids = vec![top];
-    loop {
-        let more: Vec<String> = s
-            .projects
-            .iter()
-            .filter(|p| p.parent_id.as_ref().is_some_and(|x| ids.contains(x)) && !ids.contains(&p.id))
-            .map(|p| p.id.clone())
-            .collect();
-        if more.is_empty() {
-            return ids;
-        }
-        ids.extend(more);
-    }
+    let top = s.projects.iter().find(|p| p.name == name && p.parent_id.is_none()).unwrap();
+    crate::Index::new(s).subtree(&top.id).into_iter().map(str::to_string).collect()
 }
 
 fn is_luid(s: &str) -> bool {

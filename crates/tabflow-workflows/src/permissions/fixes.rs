@@ -99,7 +99,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             let s = self.step_id();
             let items: Vec<Item> = lock_projects
                 .iter()
-                .filter_map(|id| self.projects.get(id.as_str()).copied())
+                .filter_map(|id| self.index.project(id.as_str()))
                 .map(|p| Item {
                     kind: "project".into(),
                     id: p.id.clone(),
@@ -114,7 +114,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 .map(|i| Change {
                     item: i.id.clone(),
                     field: "content_permissions".into(),
-                    before: json!(self.projects.get(i.id.as_str()).map(|p| p.content_permissions.clone())),
+                    before: json!(self.index.project(i.id.as_str()).map(|p| p.content_permissions.clone())),
                     after: json!("LockedToProject"),
                     before_id: None,
                     after_id: None,
@@ -204,7 +204,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         if kind == "group" {
             self.p.site.groups.iter().find(|g| g.id == id).map(|g| g.name.clone()).unwrap_or_default()
         } else {
-            self.users.get(id).map(|u| u.name.clone()).unwrap_or_default()
+            self.index.user(id).map(|u| u.name.clone()).unwrap_or_default()
         }
     }
 }

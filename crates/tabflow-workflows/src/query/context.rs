@@ -6,8 +6,7 @@ use super::*;
 
 pub(super) struct Ctx<'a> {
     pub(super) site: &'a Site,
-    pub(super) users: HashMap<&'a str, &'a User>,
-    pub(super) projects: HashMap<&'a str, &'a Project>,
+    pub(super) index: Index<'a>,
     pub(super) notes: Vec<String>,
 }
 
@@ -25,43 +24,15 @@ pub(super) fn total_views(w: &Workbook) -> u64 {
 
 impl<'a> Ctx<'a> {
     pub(super) fn path(&self, id: &str) -> String {
-        let mut parts = vec![];
-        let mut cur = Some(id);
-        while let Some(c) = cur {
-            let Some(p) = self.projects.get(c) else { break };
-            parts.push(p.name.as_str());
-            cur = p.parent_id.as_deref();
-            if parts.len() > 32 {
-                break;
-            }
-        }
-        parts.reverse();
-        parts.join(" / ")
+        self.index.path(id)
     }
 
     pub(super) fn username(&self, id: &str) -> String {
-        self.users.get(id).map(|u| u.name.clone()).unwrap_or_else(|| id.to_string())
+        self.index.user(id).map(|u| u.name.clone()).unwrap_or_else(|| id.to_string())
     }
 
     pub(super) fn subtree(&self, root: &str) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = [root.to_string()].into();
-        loop {
-            let before = out.len();
-            for p in &self.site.projects {
-                if p.parent_id.as_ref().is_some_and(|x| out.contains(x)) {
-                    out.insert(p.id.clone());
-                }
-            }
-            if out.len() == before {
-                return out;
-            }
-        }
-    }
-
-    pub(super) fn note_reading(&mut self, wanted: &str, found: &str, what: &str, q: Quality) {
-        if q != Quality::Exact && !found.eq_ignore_ascii_case(wanted) {
-            self.notes.push(format!("'{wanted}' was read as the {what} '{found}'"));
-        }
+        self.index.subtree(root).into_iter().map(str::to_string).collect()
     }
 
     pub(super) fn project(&mut self, wanted: &str) -> Result<&'a Project, Error> {
@@ -69,7 +40,7 @@ impl<'a> Ctx<'a> {
         let all: Vec<&Project> = site.projects.iter().collect();
         match ground::ground(wanted, &all, |p| vec![p.name.clone()]) {
             Grounded::One(p, q) => {
-                self.note_reading(wanted, &p.name, "project", q);
+                note_reading(&mut self.notes, wanted, &p.name, "project", q);
                 Ok(p)
             }
             Grounded::Many(ps) => {
@@ -121,7 +92,7 @@ impl<'a> Ctx<'a> {
         let all: Vec<&tabflow_site::Group> = site.groups.iter().collect();
         match ground::ground(wanted, &all, |g| vec![g.name.clone()]) {
             Grounded::One(g, q) => {
-                self.note_reading(wanted, &g.name, "group", q);
+                note_reading(&mut self.notes, wanted, &g.name, "group", q);
                 Ok(g)
             }
             Grounded::Many(gs) => Err(Error::Ambiguous {
@@ -138,70 +109,79 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Items named `wanted`; several with exactly that name are all returned (an answer can
-    /// list them), several partial matches are ambiguous.
-    pub(super) fn named<T: Clone>(
-        &mut self,
-        wanted: &str,
-        what: &'static str,
-        items: Vec<T>,
-        name: impl Fn(&T) -> String,
-        describe: impl Fn(&T) -> String,
-    ) -> Result<Vec<T>, Error> {
-        match ground::ground(wanted, &items, |x| vec![name(x)]) {
-            Grounded::One(x, q) => {
-                self.note_reading(wanted, &name(&x), what, q);
-                Ok(vec![x])
-            }
-            Grounded::Many(xs) => {
-                let w = ground::normalize(wanted);
-                if xs.iter().all(|x| ground::normalize(&name(x)) == w) {
-                    self.notes.push(format!("{} {what}s are named '{}'", xs.len(), name(&xs[0])));
-                    return Ok(xs);
-                }
-                Err(Error::Ambiguous {
-                    what,
-                    wanted: wanted.into(),
-                    candidates: xs.iter().map(describe).collect(),
-                    choices: xs.iter().map(&name).collect(),
-                })
-            }
-            Grounded::None => Err(Error::NotFound {
-                what,
-                wanted: wanted.into(),
-                suggestions: ground::closest(
-                    wanted,
-                    items.iter().map(&name).collect::<Vec<_>>().iter().map(String::as_str),
-                    3,
-                ),
-            }),
-        }
-    }
-
     pub(super) fn workbooks_named(&mut self, wanted: &str) -> Result<Vec<&'a Workbook>, Error> {
         let site = self.site;
-        let projects = self.projects.clone();
+        let index = &self.index;
         let items: Vec<&Workbook> = site.workbooks.iter().collect();
-        self.named(
+        named(
+            &mut self.notes,
             wanted,
             "workbook",
             items,
             |w| w.name.clone(),
-            |w| format!("{} ({})", w.name, projects.get(w.project_id.as_str()).map(|p| p.name.as_str()).unwrap_or("?")),
+            |w| format!("{} ({})", w.name, index.project(&w.project_id).map(|p| p.name.as_str()).unwrap_or("?")),
         )
     }
 
     pub(super) fn datasources_named(&mut self, wanted: &str) -> Result<Vec<&'a Datasource>, Error> {
         let site = self.site;
-        let projects = self.projects.clone();
+        let index = &self.index;
         let items: Vec<&Datasource> = site.datasources.iter().collect();
-        self.named(
+        named(
+            &mut self.notes,
             wanted,
             "datasource",
             items,
             |d| d.name.clone(),
-            |d| format!("{} ({})", d.name, projects.get(d.project_id.as_str()).map(|p| p.name.as_str()).unwrap_or("?")),
+            |d| format!("{} ({})", d.name, index.project(&d.project_id).map(|p| p.name.as_str()).unwrap_or("?")),
         )
+    }
+}
+
+/// Notes how a name was read when it was not an exact match.
+fn note_reading(notes: &mut Vec<String>, wanted: &str, found: &str, what: &str, q: Quality) {
+    if q != Quality::Exact && !found.eq_ignore_ascii_case(wanted) {
+        notes.push(format!("'{wanted}' was read as the {what} '{found}'"));
+    }
+}
+
+/// Items named `wanted`; several with exactly that name are all returned (an answer can
+/// list them), several partial matches are ambiguous.
+fn named<T: Clone>(
+    notes: &mut Vec<String>,
+    wanted: &str,
+    what: &'static str,
+    items: Vec<T>,
+    name: impl Fn(&T) -> String,
+    describe: impl Fn(&T) -> String,
+) -> Result<Vec<T>, Error> {
+    match ground::ground(wanted, &items, |x| vec![name(x)]) {
+        Grounded::One(x, q) => {
+            note_reading(notes, wanted, &name(&x), what, q);
+            Ok(vec![x])
+        }
+        Grounded::Many(xs) => {
+            let w = ground::normalize(wanted);
+            if xs.iter().all(|x| ground::normalize(&name(x)) == w) {
+                notes.push(format!("{} {what}s are named '{}'", xs.len(), name(&xs[0])));
+                return Ok(xs);
+            }
+            Err(Error::Ambiguous {
+                what,
+                wanted: wanted.into(),
+                candidates: xs.iter().map(describe).collect(),
+                choices: xs.iter().map(&name).collect(),
+            })
+        }
+        Grounded::None => Err(Error::NotFound {
+            what,
+            wanted: wanted.into(),
+            suggestions: ground::closest(
+                wanted,
+                items.iter().map(&name).collect::<Vec<_>>().iter().map(String::as_str),
+                3,
+            ),
+        }),
     }
 }
 

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tabflow_site::{Datasource, Project, Site, User, Workbook};
+use tabflow_site::{Datasource, Index, Project, Site, User, Workbook};
 
 use crate::ground::{self, Grounded, Quality};
 
@@ -249,12 +249,7 @@ pub fn answer(site: &Site, question: &str) -> Result<Answer, Error> {
 
 /// Answers an understood question.
 pub fn answer_query(site: &Site, question: &str, q: &Query) -> Result<Answer, Error> {
-    let mut cx = Ctx {
-        site,
-        users: site.users.iter().map(|u| (u.id.as_str(), u)).collect(),
-        projects: site.projects.iter().map(|p| (p.id.as_str(), p)).collect(),
-        notes: vec![],
-    };
+    let mut cx = Ctx { site, index: Index::new(site), notes: vec![] };
     let now = site.now;
     // Scope: a project (with sub-projects), an owner, a group.
     let mut scope_label = String::new();

@@ -9,7 +9,7 @@ pub(super) fn owner(s: &Scope<'_>, cx: &mut Ctx<'_>) -> Result<Table, Error> {
     let target = q.target.clone().unwrap_or_default();
     let mut rows = vec![];
     let describe = |cx: &Ctx, kind: &str, name: &str, project: Option<&str>, owner_id: &str| {
-        let u = cx.users.get(owner_id);
+        let u = cx.index.user(owner_id);
         vec![
             json!(kind),
             json!(name),

@@ -1,6 +1,8 @@
 //! Projects: list, create, update (rename, move, content permissions) and delete with
 //! everything in them.
 
+use tabflow_site::Index;
+
 use super::*;
 
 pub(super) fn project_field<'a>(st: &'a State, p: &'a Project, f: &str) -> Option<FieldValue<'a>> {
@@ -76,23 +78,6 @@ pub(crate) async fn add_project(shared: Shr, a: Auth, body: String) -> Res {
     created_xml(&r)
 }
 
-/// True when `candidate` is `ancestor` or lies below it.
-pub(super) fn is_within(st: &State, candidate: &str, ancestor: &str) -> bool {
-    let mut cur = Some(candidate.to_string());
-    let mut hops = 0;
-    while let Some(c) = cur {
-        if c == ancestor {
-            return true;
-        }
-        hops += 1;
-        if hops > 1000 {
-            return false;
-        }
-        cur = st.project(&c).ok().and_then(|p| p.parent_id.clone());
-    }
-    false
-}
-
 pub(crate) async fn update_project(shared: Shr, a: Auth, Path((_v, _s, id)): P2, body: String) -> Res {
     a.require_publisher(&shared.0)?;
     let req = parse_body(&body)?;
@@ -112,7 +97,7 @@ pub(crate) async fn update_project(shared: Shr, a: Auth, Path((_v, _s, id)): P2,
     let parent = p.parent_project_id.map(|x| if x.is_empty() { None } else { Some(x) });
     if let Some(Some(pid)) = &parent {
         st.project(pid).map_err(Fail)?;
-        if is_within(&st, pid, &id) {
+        if Index::new(&st.site).is_within(pid, &id) {
             return Err(Fail(ApiError::conflict(
                 "409005",
                 "A project cannot be moved into itself or one of its children.",
@@ -159,8 +144,10 @@ pub(crate) async fn delete_project(shared: Shr, a: Auth, Path((_v, _s, id)): P2)
         return Err(Fail(ApiError::forbidden("403008", "The Default project cannot be deleted.")));
     }
     // Deleting a project deletes everything in it and its children, as Tableau does.
-    let doomed: Vec<String> =
-        st.site.projects.iter().filter(|p| is_within(&st, &p.id, &id)).map(|p| p.id.clone()).collect();
+    let doomed: Vec<String> = {
+        let index = Index::new(&st.site);
+        st.site.projects.iter().filter(|p| index.is_within(&p.id, &id)).map(|p| p.id.clone()).collect()
+    };
     let gone_wbs: Vec<String> =
         st.site.workbooks.iter().filter(|w| doomed.contains(&w.project_id)).map(|w| w.id.clone()).collect();
     let gone_ds: Vec<String> =
