@@ -363,141 +363,164 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let delete = delete && map_to.is_some();
         if intent.remove_access.unwrap_or(false) || delete_asked {
-            let mut items =
-                vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }];
-            let mut changes = vec![];
-            let group_list = |gs: &[&tabflow_site::Group]| {
-                json!(gs.iter().map(|g| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>())
-            };
-            if !teams.is_empty() {
-                changes.push(Change {
-                    item: leaver.id.clone(),
-                    field: "groups".into(),
-                    before: group_list(&teams),
-                    after: json!([]),
-                    before_id: None,
-                    after_id: None,
-                    after_ref: None,
-                });
-            }
-            if leaver.site_role != "Unlicensed" {
-                changes.push(Change {
-                    item: leaver.id.clone(),
-                    field: "site_role".into(),
-                    before: json!(leaver.site_role),
-                    after: json!("Unlicensed"),
-                    before_id: None,
-                    after_id: None,
-                    after_ref: None,
-                });
-            }
-            let resources: BTreeSet<(&str, &str)> =
-                grants.iter().map(|r| (r.resource.kind.as_str(), r.resource.id.as_str())).collect();
-            for (kind, id) in resources {
-                if !matches!(kind, "workbook" | "datasource" | "project" | "flow") {
-                    continue;
-                }
-                let before = self.rules_of(id);
-                let after: Vec<Rule> = before
-                    .iter()
-                    .filter(|r| !(r.grantee.kind == "user" && r.grantee.id == leaver.id))
-                    .cloned()
-                    .collect();
-                let name = match kind {
-                    "workbook" => site.workbooks.iter().find(|w| w.id == id).map(|w| w.name.clone()),
-                    "datasource" => site.datasources.iter().find(|d| d.id == id).map(|d| d.name.clone()),
-                    "flow" => site.flows.iter().find(|f| f.id == id).map(|f| f.name.clone()),
-                    _ => site.projects.iter().find(|p| p.id == id).map(|p| p.name.clone()),
-                }
-                .unwrap_or_default();
-                items.push(Item {
-                    kind: kind.into(),
-                    id: id.into(),
-                    name,
-                    reason: Some(format!("explicit grant to {}", leaver.name)),
-                    ..Item::default()
-                });
-                changes.push(Change {
-                    item: id.into(),
-                    field: "permissions".into(),
-                    before: json!(before),
-                    after: json!(after),
-                    before_id: None,
-                    after_id: None,
-                    after_ref: None,
-                });
-            }
-            if !changes.is_empty() {
-                let s = self.step_id();
-                let after = depends.clone();
-                depends.push(s.clone());
-                self.plan.steps.push(Step::new(
-                    s,
-                    StepKind::RemoveAccess,
-                    format!(
-                        "Remove {}'s access: leave {} groups, revoke {} explicit grants, set the site role to Unlicensed",
-                        leaver.full_name,
-                        teams.len(),
-                        grants.len()
-                    ),
-                    after,
-                    items,
-                    changes,
-                    json!({"note": if delete {
-                        "the account is deleted by the next step, once it owns nothing"
-                    } else {
-                        "the user is not deleted: Tableau refuses to delete a user who owns content, and an Unlicensed user keeps the history"
-                    }}),
-                ));
-            }
+            self.remove_access(leaver, &teams, &grants, delete, &mut depends);
         }
         if let (true, Some(to)) = (delete, map_to) {
-            let grants_on: Vec<Value> = grants
-                .iter()
-                .map(|r| (r.resource.kind.as_str(), r.resource.id.as_str()))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .map(|(kind, id)| json!({"type": kind, "id": id}))
-                .collect();
+            self.delete_account(leaver, to, &grants, &depends);
+        }
+    }
+
+    /// The `remove-access` step: the leaver leaves their groups, loses their explicit grants
+    /// and becomes Unlicensed; its id joins `depends`.
+    fn remove_access(
+        &mut self,
+        leaver: &tabflow_site::User,
+        teams: &[&tabflow_site::Group],
+        grants: &[&tabflow_site::PermissionRule],
+        delete: bool,
+        depends: &mut Vec<String>,
+    ) {
+        let site = self.p.site;
+        let mut items =
+            vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }];
+        let mut changes = vec![];
+        let group_list = |gs: &[&tabflow_site::Group]| {
+            json!(gs.iter().map(|g| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>())
+        };
+        if !teams.is_empty() {
+            changes.push(Change {
+                item: leaver.id.clone(),
+                field: "groups".into(),
+                before: group_list(teams),
+                after: json!([]),
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            });
+        }
+        if leaver.site_role != "Unlicensed" {
+            changes.push(Change {
+                item: leaver.id.clone(),
+                field: "site_role".into(),
+                before: json!(leaver.site_role),
+                after: json!("Unlicensed"),
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            });
+        }
+        let resources: BTreeSet<(&str, &str)> =
+            grants.iter().map(|r| (r.resource.kind.as_str(), r.resource.id.as_str())).collect();
+        for (kind, id) in resources {
+            if !matches!(kind, "workbook" | "datasource" | "project" | "flow") {
+                continue;
+            }
+            let before = self.rules_of(id);
+            let after: Vec<Rule> =
+                before.iter().filter(|r| !(r.grantee.kind == "user" && r.grantee.id == leaver.id)).cloned().collect();
+            let name = match kind {
+                "workbook" => site.workbooks.iter().find(|w| w.id == id).map(|w| w.name.clone()),
+                "datasource" => site.datasources.iter().find(|d| d.id == id).map(|d| d.name.clone()),
+                "flow" => site.flows.iter().find(|f| f.id == id).map(|f| f.name.clone()),
+                _ => site.projects.iter().find(|p| p.id == id).map(|p| p.name.clone()),
+            }
+            .unwrap_or_default();
+            items.push(Item {
+                kind: kind.into(),
+                id: id.into(),
+                name,
+                reason: Some(format!("explicit grant to {}", leaver.name)),
+                ..Item::default()
+            });
+            changes.push(Change {
+                item: id.into(),
+                field: "permissions".into(),
+                before: json!(before),
+                after: json!(after),
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            });
+        }
+        if !changes.is_empty() {
             let s = self.step_id();
+            let after = depends.clone();
+            depends.push(s.clone());
             self.plan.steps.push(Step::new(
                 s,
-                StepKind::DeleteUser,
+                StepKind::RemoveAccess,
                 format!(
-                    "Delete the account {} ({}) once it owns nothing; anything still found goes to {} (mapAssetsTo)",
-                    leaver.full_name, leaver.name, to.full_name
+                    "Remove {}'s access: leave {} groups, revoke {} explicit grants, set the site role to Unlicensed",
+                    leaver.full_name,
+                    teams.len(),
+                    grants.len()
                 ),
-                depends.clone(),
-                vec![Item {
-                    kind: "user".into(),
-                    id: leaver.id.clone(),
-                    name: leaver.name.clone(),
-                    owner: None,
-                    reason: Some(format!("left the organisation; content handed over to {}", to.full_name)),
-                    ..Item::default()
-                }],
-                vec![Change {
-                    item: leaver.id.clone(),
-                    field: "exists".into(),
-                    before: json!({
-                        "name": leaver.name,
-                        "full_name": leaver.full_name,
-                        "email": leaver.email,
-                        "site_role": leaver.site_role,
-                        "grants_on": grants_on,
-                    }),
-                    after: Value::Null,
-                    before_id: None,
-                    after_id: Some(to.id.clone()),
-                    after_ref: None,
-                }],
-                json!({
-                    "map_assets_to": {"id": to.id, "name": to.full_name},
-                    "undo_restores": ["the account (new id)", "full name, email, site role, authentication", "group memberships", "explicit grants", "subscriptions", "favorites"],
-                    "undo_cannot_restore": ["the account's id (LUID)", "sign-in history and usage attribution", "personal access tokens", "custom views", "data alerts and webhooks (they stay with the mapAssetsTo owner)"],
-                }),
+                after,
+                items,
+                changes,
+                json!({"note": if delete {
+                    "the account is deleted by the next step, once it owns nothing"
+                } else {
+                    "the user is not deleted: Tableau refuses to delete a user who owns content, and an Unlicensed user keeps the history"
+                }}),
             ));
         }
+    }
+
+    /// The `delete-user` step, after everything in `depends`: anything the account still owns
+    /// goes to `to` (mapAssetsTo); the before-image is what an undo re-creates.
+    fn delete_account(
+        &mut self,
+        leaver: &tabflow_site::User,
+        to: &tabflow_site::User,
+        grants: &[&tabflow_site::PermissionRule],
+        depends: &[String],
+    ) {
+        let grants_on: Vec<Value> = grants
+            .iter()
+            .map(|r| (r.resource.kind.as_str(), r.resource.id.as_str()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|(kind, id)| json!({"type": kind, "id": id}))
+            .collect();
+        let s = self.step_id();
+        self.plan.steps.push(Step::new(
+            s,
+            StepKind::DeleteUser,
+            format!(
+                "Delete the account {} ({}) once it owns nothing; anything still found goes to {} (mapAssetsTo)",
+                leaver.full_name, leaver.name, to.full_name
+            ),
+            depends.to_vec(),
+            vec![Item {
+                kind: "user".into(),
+                id: leaver.id.clone(),
+                name: leaver.name.clone(),
+                owner: None,
+                reason: Some(format!("left the organisation; content handed over to {}", to.full_name)),
+                ..Item::default()
+            }],
+            vec![Change {
+                item: leaver.id.clone(),
+                field: "exists".into(),
+                before: json!({
+                    "name": leaver.name,
+                    "full_name": leaver.full_name,
+                    "email": leaver.email,
+                    "site_role": leaver.site_role,
+                    "grants_on": grants_on,
+                }),
+                after: Value::Null,
+                before_id: None,
+                after_id: Some(to.id.clone()),
+                after_ref: None,
+            }],
+            json!({
+                "map_assets_to": {"id": to.id, "name": to.full_name},
+                "undo_restores": ["the account (new id)", "full name, email, site role, authentication", "group memberships", "explicit grants", "subscriptions", "favorites"],
+                "undo_cannot_restore": ["the account's id (LUID)", "sign-in history and usage attribution", "personal access tokens", "custom views", "data alerts and webhooks (they stay with the mapAssetsTo owner)"],
+            }),
+        ));
     }
 }
 
