@@ -675,6 +675,29 @@ mod tests {
     }
 
     #[test]
+    fn top_parent_project_is_the_top_of_the_nested_projects() {
+        let s = site();
+        let body = json!({"datasource": {"datasourceLuid": luid(&s, "Site Content")},
+            "query": {"fields": [{"fieldCaption": "Item LUID"}, {"fieldCaption": "Top Parent Project Name"}],
+                      "filters": [{"field": {"fieldCaption": "Item Type"}, "filterType": "SET", "values": ["Workbook"], "exclude": false}]}});
+        let r = query_datasource(&s, &body).unwrap();
+        let mut nested = 0;
+        for row in r["data"].as_array().unwrap() {
+            let w = s.workbooks.iter().find(|w| w.id == row["Item LUID"]).unwrap();
+            // Walk up by hand: the demo's projects form a tree.
+            let mut p = s.projects.iter().find(|p| p.id == w.project_id).unwrap();
+            if p.parent_id.is_some() {
+                nested += 1;
+            }
+            while let Some(parent) = &p.parent_id {
+                p = s.projects.iter().find(|x| &x.id == parent).unwrap();
+            }
+            assert_eq!(row["Top Parent Project Name"], json!(p.name), "{}", w.name);
+        }
+        assert!(nested > 0, "the demo has workbooks in nested projects");
+    }
+
+    #[test]
     fn stale_filter_with_nulls() {
         let s = site();
         let cut = (s.now - Duration::days(90)).format("%Y-%m-%d").to_string();
