@@ -441,106 +441,10 @@ pub fn understand(question: &str) -> Result<Query, Error> {
     q.never = t.has(&["never"]);
     q.days = tabflow_nl::duration_days(question);
 
-    // --- who owns X
-    if let Some(at) = t.after_any(&[
-        "who owns",
-        "who's the owner of",
-        "whos the owner of",
-        "who is the owner of",
-        "owner of",
-        "owners of",
-        "who created",
-        "who made",
-        "who published",
-    ]) {
-        let (name, end) = t.name_at(at).ok_or_else(not_understood)?;
-        q.kind = Kind::Owner;
-        q.target = Some(name);
-        q.subject = match t.lower(end) {
-            "datasource" | "extract" => Subject::Datasources,
-            "data" => Subject::Datasources,
-            "project" | "folder" => Subject::Projects,
-            "workbook" | "dashboard" | "report" => Subject::Workbooks,
-            _ => Subject::Views, // any kind of content: decided by grounding
-        };
-        return Ok(q);
-    }
-    if let Some(i) = t.w.iter().position(|w| w.possessive)
-        && matches!(t.lower(i + 1), "owner" | "owners")
-    {
-        let (name, _) = t.name_at(if t.w[i].quoted { i } else { t.name_start(i) }).ok_or_else(not_understood)?;
-        q.kind = Kind::Owner;
-        q.target = Some(name);
-        q.subject = Subject::Views;
-        return Ok(q);
-    }
-
-    // --- which datasources does X use / datasources used by X
-    if q.subject == Subject::Datasources {
-        let verb = t.find(&["use", "uses", "rely", "connect", "depend", "need", "pull"]);
-        let does = t.find(&["does", "do"]);
-        if let (Some(d), Some(v)) = (does, verb)
-            && d < v
-            && let Some((name, _)) = t.name_span(d + 1, v)
-        {
-            q.kind = Kind::DatasourcesOf;
-            q.target = Some(name);
-            return Ok(q);
-        }
-        if let Some(at) = t.after_any(&[
-            "used by",
-            "used in",
-            "behind",
-            "powering",
-            "feeding",
-            "of workbook",
-            "for workbook",
-            "in workbook",
-            "does workbook",
-        ]) && let Some((name, _)) = t.name_at(at)
-        {
-            q.kind = Kind::DatasourcesOf;
-            q.target = Some(name);
-            return Ok(q);
-        }
-    }
-
-    // --- which workbooks use Y
-    if matches!(q.subject, Subject::Workbooks | Subject::Views)
-        && let Some(at) = t.after_any(&[
-            "connected to",
-            "connect to",
-            "connects to",
-            "built on",
-            "based on",
-            "depend on",
-            "depends on",
-            "rely on",
-            "relies on",
-            "pointing at",
-            "pointing to",
-            "point at",
-            "point to",
-            "points at",
-            "points to",
-            "fed by",
-            "use",
-            "uses",
-            "using",
-        ])
-    {
-        let rest: Vec<&str> = (at..t.w.len()).map(|i| t.lower(i)).collect();
-        if rest.iter().take(3).any(|w| *w == "deprecated") {
-            q.kind = Kind::WorkbooksUsing;
-            q.target = Some("deprecated".into());
-            return Ok(q);
-        }
-        if let Some((name, _)) = t.name_at(at) {
-            q.kind = Kind::WorkbooksUsing;
-            q.target = Some(name);
-            q.project = t.project_filter(q.subject);
-            return Ok(q);
-        }
+    match item_question(&t, &mut q) {
+        Ok(true) => return Ok(q),
+        Ok(false) => {}
+        Err(()) => return Err(not_understood()),
     }
 
     // --- filters
@@ -685,6 +589,114 @@ pub fn understand(question: &str) -> Result<Query, Error> {
         return Ok(q);
     }
     Err(not_understood())
+}
+
+/// Questions about one named item: "who owns X", "which datasources does X use", "which
+/// workbooks use Y". Sets the kind and target of `q` and answers true when the question is
+/// one of them; `Err` when it is but the name cannot be read.
+fn item_question(t: &Text, q: &mut Query) -> Result<bool, ()> {
+    // --- who owns X
+    if let Some(at) = t.after_any(&[
+        "who owns",
+        "who's the owner of",
+        "whos the owner of",
+        "who is the owner of",
+        "owner of",
+        "owners of",
+        "who created",
+        "who made",
+        "who published",
+    ]) {
+        let (name, end) = t.name_at(at).ok_or(())?;
+        q.kind = Kind::Owner;
+        q.target = Some(name);
+        q.subject = match t.lower(end) {
+            "datasource" | "extract" => Subject::Datasources,
+            "data" => Subject::Datasources,
+            "project" | "folder" => Subject::Projects,
+            "workbook" | "dashboard" | "report" => Subject::Workbooks,
+            _ => Subject::Views, // any kind of content: decided by grounding
+        };
+        return Ok(true);
+    }
+    if let Some(i) = t.w.iter().position(|w| w.possessive)
+        && matches!(t.lower(i + 1), "owner" | "owners")
+    {
+        let (name, _) = t.name_at(if t.w[i].quoted { i } else { t.name_start(i) }).ok_or(())?;
+        q.kind = Kind::Owner;
+        q.target = Some(name);
+        q.subject = Subject::Views;
+        return Ok(true);
+    }
+
+    // --- which datasources does X use / datasources used by X
+    if q.subject == Subject::Datasources {
+        let verb = t.find(&["use", "uses", "rely", "connect", "depend", "need", "pull"]);
+        let does = t.find(&["does", "do"]);
+        if let (Some(d), Some(v)) = (does, verb)
+            && d < v
+            && let Some((name, _)) = t.name_span(d + 1, v)
+        {
+            q.kind = Kind::DatasourcesOf;
+            q.target = Some(name);
+            return Ok(true);
+        }
+        if let Some(at) = t.after_any(&[
+            "used by",
+            "used in",
+            "behind",
+            "powering",
+            "feeding",
+            "of workbook",
+            "for workbook",
+            "in workbook",
+            "does workbook",
+        ]) && let Some((name, _)) = t.name_at(at)
+        {
+            q.kind = Kind::DatasourcesOf;
+            q.target = Some(name);
+            return Ok(true);
+        }
+    }
+
+    // --- which workbooks use Y
+    if matches!(q.subject, Subject::Workbooks | Subject::Views)
+        && let Some(at) = t.after_any(&[
+            "connected to",
+            "connect to",
+            "connects to",
+            "built on",
+            "based on",
+            "depend on",
+            "depends on",
+            "rely on",
+            "relies on",
+            "pointing at",
+            "pointing to",
+            "point at",
+            "point to",
+            "points at",
+            "points to",
+            "fed by",
+            "use",
+            "uses",
+            "using",
+        ])
+    {
+        let rest: Vec<&str> = (at..t.w.len()).map(|i| t.lower(i)).collect();
+        if rest.iter().take(3).any(|w| *w == "deprecated") {
+            q.kind = Kind::WorkbooksUsing;
+            q.target = Some("deprecated".into());
+            return Ok(true);
+        }
+        if let Some((name, _)) = t.name_at(at) {
+            q.kind = Kind::WorkbooksUsing;
+            q.target = Some(name);
+            q.project = t.project_filter(q.subject);
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 impl Text {
