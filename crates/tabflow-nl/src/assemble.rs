@@ -151,17 +151,17 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
 /// Decides what look-ups and scene-setting clauses are, given what follows them.
 fn resolve_roles(analyses: &mut [Analysis]) {
     for i in 0..analyses.len() {
-        let action_follows = analyses[i + 1..]
+        let Some(([.., this], rest)) = analyses.split_at_mut_checked(i + 1) else { continue };
+        let action_follows = rest
             .iter()
             .find(|a| !matches!(a.role, Role::Filler | Role::Report))
             .is_some_and(|a| matches!(a.role, Role::Intent(n) if n != names::QUERY && n != names::NOTIFY));
-        let anything_follows =
-            analyses[i + 1..].iter().any(|a| matches!(a.role, Role::Intent(_) | Role::Find | Role::Question));
-        match analyses[i].role {
-            Role::Find if !action_follows => analyses[i].role = Role::Question,
+        let anything_follows = rest.iter().any(|a| matches!(a.role, Role::Intent(_) | Role::Find | Role::Question));
+        match this.role {
+            Role::Find if !action_follows => this.role = Role::Question,
             Role::Umbrella if !anything_follows => {
-                analyses[i].role = Role::Intent(names::ARCHIVE);
-                analyses[i].params.insert("stale_days".into(), Value::from(90));
+                this.role = Role::Intent(names::ARCHIVE);
+                this.params.insert("stale_days".into(), Value::from(90));
             }
             _ => {}
         }

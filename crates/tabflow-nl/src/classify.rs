@@ -22,7 +22,7 @@ use crate::lexicon::{
 use crate::offboard::{self, Clues, new_owner, remove_access};
 use crate::schedule::schedule;
 use crate::time::{Window, first_duration, iso, window};
-use crate::token::{Token, word_at};
+use crate::token::{Token, tok, word_at};
 
 /// Intent names: the catalogue's (`tabflow_plan::intent::names`), under the parser's short
 /// names. Which parameters each takes is `tabflow_plan::Intent::keys`.
@@ -138,7 +138,7 @@ fn head_verb(toks: &[&Token]) -> Option<(Verb, usize, usize)> {
     (0..toks.len()).find_map(|i| {
         let (verb, n) = verb_at(toks, i)?;
         if i > 0 {
-            let t = toks[i];
+            let t = tok(toks, i);
             let prev = word_at(toks, i - 1);
             if NOUN_MARKERS.contains(&prev) || SENSITIVITY_WORDS.contains(&t.lower.as_str()) {
                 return None;
@@ -165,11 +165,13 @@ fn collect(c: &Clause<'_>, today: NaiveDate) -> Signals {
         && !(matches!(first, "do" | "does") && word_at(toks, 1) == "not");
     // Vocabulary inside a name ("Sales Pipeline (Legacy)", "Orders Old") says nothing.
     let in_name = |k: usize| {
-        let t = toks[k];
+        let t = tok(toks, k);
         t.is_capitalized()
             && k > 0
-            && ((toks[k - 1].is_punct('(') && k > 1 && toks[k - 2].is_capitalized())
-                || (k > 1 && toks[k - 1].is_capitalized() && !toks[k - 1].is_any(&["the", "all", "any"])))
+            && ((tok(toks, k.wrapping_sub(1)).is_punct('(') && k > 1 && tok(toks, k.wrapping_sub(2)).is_capitalized())
+                || (k > 1
+                    && tok(toks, k.wrapping_sub(1)).is_capitalized()
+                    && !tok(toks, k.wrapping_sub(1)).is_any(&["the", "all", "any"])))
     };
     let lower_in = |list: &[&str]| {
         toks.iter().enumerate().any(|(k, t)| t.is_word() && list.contains(&t.lower.as_str()) && !in_name(k))
@@ -324,7 +326,7 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
         return (Role::Question, selection(c, sig));
     }
     let Some((verb, at, len)) = sig.head else { return without_verb(c, sig) };
-    let head = c.toks[at];
+    let head = tok(&c.toks, at);
     match verb {
         Verb::Archive => intent(names::ARCHIVE, c, sig),
         Verb::Clean => {
@@ -348,7 +350,11 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
             // "Remove write permissions for All Users on Marketing workbooks": what is
             // removed is named first.
             let object = (at + len..c.toks.len()).find_map(|k| {
-                if is_permission_noun(c.toks[k]) { Some(true) } else { content_type_at(&c.toks, k).map(|_| false) }
+                if is_permission_noun(tok(&c.toks, k)) {
+                    Some(true)
+                } else {
+                    content_type_at(&c.toks, k).map(|_| false)
+                }
             });
             if sig.permission && (!sig.content || object == Some(true)) {
                 intent(names::UPDATE, c, sig)
@@ -491,7 +497,7 @@ fn without_verb(c: &Clause<'_>, sig: &Signals) -> (Role, Map<String, Value>) {
     let limits_access = (0..toks.len()).any(|k| {
         word_at(toks, k) == "can"
             && matches!(word_at(toks, k + 1), "see" | "access" | "view" | "edit" | "open" | "download")
-            && toks[..k].iter().any(|t| t.eq_any(&["nobody", "only", "noone", "except", "outside"]))
+            && toks.iter().take(k).any(|t| t.eq_any(&["nobody", "only", "noone", "except", "outside"]))
     });
     if limits_access {
         let (_, mut p) = intent(names::UPDATE, c, sig);
@@ -559,12 +565,12 @@ fn object_name(c: &Clause<'_>, at: usize) -> Option<String> {
     let (name, end) = name_at(c, at, false)?;
     // "Archive Board Reports not accessed in 18 months": a description may follow.
     let ok = end >= toks.len()
-        || toks[end].is_any_punct()
-        || toks[end].is_any(&["project", "folder", "space"])
+        || tok(toks, end).is_any_punct()
+        || tok(toks, end).is_any(&["project", "folder", "space"])
         || (end > at + 1 && is_boundary(toks, end));
     // "Archive Old Workbooks" (title case) describes content; it names nothing.
     let describes = (at..end).any(|k| content_type_at(toks, k).is_some());
-    (ok && !describes && !toks[end.saturating_sub(1)].possessive).then_some(name)
+    (ok && !describes && !tok(toks, end.saturating_sub(1)).possessive).then_some(name)
 }
 
 /// `stale_days` as the clause implies it: its duration, or 90 when it says "old", "unused",

@@ -159,8 +159,7 @@ pub(crate) fn split<'a>(src: &'a str, tokens: &'a [Token]) -> Vec<Clause<'a>> {
     let mut raw: Vec<(Vec<&Token>, bool)> = Vec::new();
     let mut cur: Vec<&Token> = Vec::new();
     let mut i = 0;
-    while i < refs.len() {
-        let t = refs[i];
+    while let Some(&t) = refs.get(i) {
         if is_sentence_mark(t) {
             raw.push((std::mem::take(&mut cur), t.is_punct('?')));
             i += 1;
@@ -173,11 +172,10 @@ pub(crate) fn split<'a>(src: &'a str, tokens: &'a [Token]) -> Vec<Clause<'a>> {
             while refs.get(j).is_some_and(|x| x.eq_any(&["and", "then", "also", "please"])) {
                 j += 1;
             }
-            let inside_name = i > 0
-                && refs[i - 1].is_capitalized()
+            let inside_name = i.checked_sub(1).and_then(|p| refs.get(p)).is_some_and(|x| x.is_capitalized())
                 && refs.get(i + 1).is_some_and(|x| x.is_capitalized())
                 && j == i + 1;
-            let verb_follows = verb_at(&refs[j.min(refs.len())..], 0).is_some();
+            let verb_follows = verb_at(refs.get(j..).unwrap_or_default(), 0).is_some();
             if (verb_follows && !inside_name) || refs.get(j).is_none_or(|x| x.is_any_punct()) {
                 raw.push((std::mem::take(&mut cur), false));
                 i = j;
@@ -221,7 +219,7 @@ fn strip<'a>(src: &'a str, toks: Vec<&'a Token>, question: bool) -> Option<Claus
     let mut end = toks.len();
     let mut polite = false;
     loop {
-        while start < end && toks[start].is_any_punct() && !toks[start].is_punct('(') {
+        while start < end && toks.get(start).is_some_and(|t| t.is_any_punct() && !t.is_punct('(')) {
             start += 1;
         }
         let Some(p) = LEADING_FILLERS.iter().find(|p| start + p.len() <= end && starts_with(&toks, start, p)) else {
@@ -231,7 +229,7 @@ fn strip<'a>(src: &'a str, toks: Vec<&'a Token>, question: bool) -> Option<Claus
         start += p.len();
     }
     loop {
-        while end > start && toks[end - 1].is_any_punct() && !toks[end - 1].is_punct(')') {
+        while end > start && toks.get(end - 1).is_some_and(|t| t.is_any_punct() && !t.is_punct(')')) {
             end -= 1;
         }
         let Some(p) = TRAILING_FILLERS.iter().find(|p| end >= start + p.len() && starts_with(&toks, end - p.len(), p))
@@ -240,28 +238,27 @@ fn strip<'a>(src: &'a str, toks: Vec<&'a Token>, question: bool) -> Option<Claus
         };
         end -= p.len();
     }
-    if start >= end {
-        return None;
-    }
-    let toks: Vec<&Token> = toks[start..end].to_vec();
-    let text = src[toks[0].outer_start..toks[toks.len() - 1].outer_end].to_string();
+    let toks: Vec<&Token> = toks.get(start..end)?.to_vec();
+    let (first, last) = (toks.first()?, toks.last()?);
+    // Token spans lie on character boundaries of `src` (see `token::tokenize`).
+    let text = src.get(first.outer_start..last.outer_end)?.to_string();
     Some(Clause { src, toks, text, question, polite })
 }
 
 fn borrow_objects(clauses: &mut [Clause<'_>]) {
-    for i in 0..clauses.len().saturating_sub(1) {
-        let Some((_, n)) = verb_at(&clauses[i].toks, 0) else { continue };
-        if n != clauses[i].toks.len() {
+    for i in 1..clauses.len() {
+        let Some([.., this, next]) = clauses.get_mut(..=i) else { continue };
+        let Some((_, n)) = verb_at(&this.toks, 0) else { continue };
+        if n != this.toks.len() {
             continue;
         }
-        let next = &clauses[i + 1].toks;
-        let Some((_, m)) = verb_at(next, 0) else { continue };
-        let object: Vec<&Token> = next[m..].to_vec();
-        clauses[i].toks.extend(object);
+        let Some((_, m)) = verb_at(&next.toks, 0) else { continue };
+        this.toks.extend(next.toks.get(m..).unwrap_or_default().iter().copied());
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
     use crate::token::tokenize;

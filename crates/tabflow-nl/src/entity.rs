@@ -12,7 +12,7 @@ use crate::lexicon::{
     DEPRECATED_WORDS, DUPLICATE_WORDS, FUNCTION_WORDS, SENSITIVITY_WORDS, STALE_WORDS, content_type_at, datasource_at,
     is_permission_noun, is_plain_name_word, is_stop_capitalized, is_time_word, verb_at,
 };
-use crate::token::{Kind, Token, word_at};
+use crate::token::{Kind, Token, tok, word_at};
 
 /// Personal pronouns that refer back to a person named earlier.
 pub(crate) const PRONOUNS: &[&str] = &["he", "she", "they", "him", "her", "his", "their", "them", "hers", "theirs"];
@@ -43,9 +43,9 @@ fn is_name_continuation(t: &Token) -> bool {
 pub(crate) fn span_text(c: &Clause<'_>, a: usize, b: usize) -> String {
     let mut out = String::new();
     for k in a..b {
-        let t = c.toks[k];
+        let t = tok(&c.toks, k);
         if k > a {
-            let p = c.toks[k - 1];
+            let p = tok(&c.toks, k.wrapping_sub(1));
             let gap = c.src.get(p.end..t.start).unwrap_or(" ");
             // A hyphen inside one written word ("Year-End", split off as a unit by the
             // tokenizer) stays: names are kept as written.
@@ -61,18 +61,18 @@ pub(crate) fn span_text(c: &Clause<'_>, a: usize, b: usize) -> String {
     out
 }
 
-/// Where a parenthetical of at most three words starting at `toks[k]` ends (exclusive).
+/// Where a parenthetical of at most three words starting at `tok(toks, k)` ends (exclusive).
 fn paren_end(toks: &[&Token], k: usize) -> Option<usize> {
     if !toks.get(k)?.is_punct('(') {
         return None;
     }
     (k + 2..=k + 4).find(|&e| toks.get(e).is_some_and(|t| t.is_punct(')'))).filter(|&e| {
-        toks[k + 1..e].iter().all(|t| t.is_word())
+        toks.iter().take(e).skip(k + 1).all(|t| t.is_word())
             && toks.get(k + 1).is_some_and(|t| !t.eq_any(&["no", "not", "e.g", "i.e"]))
     })
 }
 
-/// A name starting at `toks[i]`: quoted, a capitalized run, an account name, or (when
+/// A name starting at `tok(toks, i)`: quoted, a capitalized run, an account name, or (when
 /// `lower_ok`) a single lowercase word that is not vocabulary. Returns the name and the index
 /// after it.
 pub(crate) fn name_at(c: &Clause<'_>, i: usize, lower_ok: bool) -> Option<(String, usize)> {
@@ -83,15 +83,15 @@ pub(crate) fn name_at(c: &Clause<'_>, i: usize, lower_ok: bool) -> Option<(Strin
     }
     if is_name_start(t) {
         let mut j = i + 1;
-        while j < toks.len() && !toks[j - 1].possessive {
-            if is_name_continuation(toks[j]) {
+        while j < toks.len() && !tok(toks, j.wrapping_sub(1)).possessive {
+            if is_name_continuation(tok(toks, j)) {
                 j += 1;
             } else if let Some(e) = paren_end(toks, j) {
                 j = e + 1;
-            } else if (toks[j].is_punct('&')
-                || toks[j].is_punct('-')
-                || toks[j].is_punct('\u{2013}')
-                || toks[j].eq("of"))
+            } else if (tok(toks, j).is_punct('&')
+                || tok(toks, j).is_punct('-')
+                || tok(toks, j).is_punct('\u{2013}')
+                || tok(toks, j).eq("of"))
                 && toks.get(j + 1).is_some_and(|n| n.is_capitalized() && !is_time_word(n))
             {
                 j += 2;
@@ -107,7 +107,7 @@ pub(crate) fn name_at(c: &Clause<'_>, i: usize, lower_ok: bool) -> Option<(Strin
     None
 }
 
-/// A name ending just before `toks[end]` (a capitalized run read backwards, or a quoted
+/// A name ending just before `tok(toks, end)` (a capitalized run read backwards, or a quoted
 /// string, or when `lower_ok` a single plain word); never reaching below `min`. Returns the
 /// name and its first index.
 pub(crate) fn name_before(c: &Clause<'_>, end: usize, min: usize, lower_ok: bool) -> Option<(String, usize)> {
@@ -115,25 +115,28 @@ pub(crate) fn name_before(c: &Clause<'_>, end: usize, min: usize, lower_ok: bool
     if end == 0 || end <= min {
         return None;
     }
-    let last = toks[end - 1];
+    let last = tok(toks, end.wrapping_sub(1));
     if last.kind == Kind::Quoted {
         return Some((last.text.clone(), end - 1));
     }
     let mut k = end;
     loop {
         let connector = |t: &Token| t.is_punct('&') || t.is_punct('-') || t.is_punct('\u{2013}') || t.eq("of");
-        if k > min && is_name_continuation(toks[k - 1]) && (k == end || !toks[k - 1].possessive) {
+        if k > min
+            && is_name_continuation(tok(toks, k.wrapping_sub(1)))
+            && (k == end || !tok(toks, k.wrapping_sub(1)).possessive)
+        {
             k -= 1;
         } else if k < end
             && k >= min + 2
-            && connector(toks[k - 1])
-            && toks[k - 2].is_capitalized()
-            && !is_time_word(toks[k - 2])
-            && !toks[k - 2].possessive
+            && connector(tok(toks, k.wrapping_sub(1)))
+            && tok(toks, k.wrapping_sub(2)).is_capitalized()
+            && !is_time_word(tok(toks, k.wrapping_sub(2)))
+            && !tok(toks, k.wrapping_sub(2)).possessive
         {
             k -= 2;
-        } else if k >= min + 3 && toks[k - 1].is_punct(')') {
-            match (min..k - 1).rev().find(|&s| toks[s].is_punct('(')) {
+        } else if k >= min + 3 && tok(toks, k.wrapping_sub(1)).is_punct(')') {
+            match (min..k - 1).rev().find(|&s| tok(toks, s).is_punct('(')) {
                 Some(s) if paren_end(toks, s) == Some(k - 1) && s > min => k = s,
                 _ => break,
             }
@@ -143,12 +146,13 @@ pub(crate) fn name_before(c: &Clause<'_>, end: usize, min: usize, lower_ok: bool
     }
     // Trim leading words that are vocabulary, not part of the name ("Archive Old Workbooks"),
     // unless an article or preposition marks the whole run as a name ("the Old Stuff project").
-    let introduced =
-        k > 0 && toks[k - 1].eq_any(&["the", "a", "an", "our", "my", "in", "from", "of", "to", "into", "on", "for"]);
-    while k < end && (!is_name_start(toks[k]) || (is_vocabulary(toks[k]) && !introduced)) {
+    let introduced = k > 0
+        && tok(toks, k.wrapping_sub(1))
+            .eq_any(&["the", "a", "an", "our", "my", "in", "from", "of", "to", "into", "on", "for"]);
+    while k < end && (!is_name_start(tok(toks, k)) || (is_vocabulary(tok(toks, k)) && !introduced)) {
         k += 1;
     }
-    if k < end && !toks[k].is_any_punct() {
+    if k < end && !tok(toks, k).is_any_punct() {
         return Some((span_text(c, k, end), k));
     }
     if lower_ok && is_plain_name_word(last) {
@@ -212,12 +216,12 @@ fn project_in(c: &Clause<'_>, moving: bool, others: &[&str], repointing: bool) -
     let min = first_name_index(c);
     // "the Finance project", "project Phoenix".
     for k in 0..toks.len() {
-        if !is_project_noun(toks[k]) {
+        if !is_project_noun(tok(toks, k)) {
             continue;
         }
         if let Some((name, start)) = name_before(c, k, min, true) {
             let before = skip_back_determiners(toks, start);
-            let destination = moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"]);
+            let destination = moving && before > 0 && tok(toks, before.wrapping_sub(1)).eq_any(&["to", "into", "onto"]);
             if !destination && !other(&name) {
                 return Some(name);
             }
@@ -228,7 +232,7 @@ fn project_in(c: &Clause<'_>, moving: bool, others: &[&str], repointing: bool) -
         }
         if let Some((name, _)) = name_at(c, j, false) {
             let before = skip_back_determiners(toks, k);
-            let destination = moving && before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"]);
+            let destination = moving && before > 0 && tok(toks, before.wrapping_sub(1)).eq_any(&["to", "into", "onto"]);
             if !destination && !other(&name) {
                 return Some(name);
             }
@@ -251,11 +255,12 @@ fn project_in(c: &Clause<'_>, moving: bool, others: &[&str], repointing: bool) -
             || toks.get(after - 1).is_some_and(|t| t.possessive)
             || name.eq_ignore_ascii_case("tableau")
             || other(&name)
-            || (after == j + 1 && is_vocabulary(toks[j]))
+            || (after == j + 1 && is_vocabulary(tok(toks, j)))
         {
             continue;
         }
-        let lowercase = !toks[j].is_capitalized() && toks[j].kind != Kind::Quoted && !toks[j].is_identifier();
+        let lowercase =
+            !tok(toks, j).is_capitalized() && tok(toks, j).kind != Kind::Quoted && !tok(toks, j).is_identifier();
         if lowercase && !is_boundary(toks, after) {
             continue;
         }
@@ -267,7 +272,7 @@ fn project_in(c: &Clause<'_>, moving: bool, others: &[&str], repointing: bool) -
             continue;
         }
         if let Some((name, start)) = name_before(c, k, min, false)
-            && !toks[start..k].iter().any(|t| t.possessive)
+            && !toks.iter().take(k).skip(start).any(|t| t.possessive)
             && !other(&name)
         {
             return Some(name);
@@ -277,7 +282,7 @@ fn project_in(c: &Clause<'_>, moving: bool, others: &[&str], repointing: bool) -
 }
 
 fn skip_back_determiners(toks: &[&Token], mut k: usize) -> usize {
-    while k > 0 && toks[k - 1].eq_any(&["the", "our", "my", "a", "an"]) {
+    while k > 0 && tok(toks, k.wrapping_sub(1)).eq_any(&["the", "our", "my", "a", "an"]) {
         k -= 1;
     }
     k
@@ -332,18 +337,18 @@ pub(crate) fn destination_project(c: &Clause<'_>) -> Option<String> {
     let toks = &c.toks;
     let min = first_name_index(c);
     for k in 0..toks.len() {
-        if !is_project_noun(toks[k]) {
+        if !is_project_noun(tok(toks, k)) {
             continue;
         }
         if let Some((name, start)) = name_before(c, k, min, true) {
             let before = skip_back_determiners(toks, start);
-            if before > 0 && toks[before - 1].eq_any(&["to", "into", "onto"]) {
+            if before > 0 && tok(toks, before.wrapping_sub(1)).eq_any(&["to", "into", "onto"]) {
                 return Some(name);
             }
         }
     }
     for k in 0..toks.len() {
-        if !toks[k].eq_any(&["to", "into", "onto"]) {
+        if !tok(toks, k).eq_any(&["to", "into", "onto"]) {
             continue;
         }
         let j = skip_determiners(toks, k + 1);
@@ -362,12 +367,12 @@ pub(crate) fn site_wide(c: &Clause<'_>) -> bool {
         let prev = if k > 0 { word_at(toks, k - 1) } else { "" };
         matches!(l, "sitewide" | "site-wide" | "everywhere" | "server-wide")
             || (matches!(l, "site" | "server" | "tenant") && matches!(prev, "the" | "whole" | "entire" | "across"))
-            || (toks[k].is_any(&["project"]) && l.ends_with('s') && matches!(prev, "all" | "the"))
+            || (tok(toks, k).is_any(&["project"]) && l.ends_with('s') && matches!(prev, "all" | "the"))
             || (l == "project" && matches!(prev, "every" | "each" | "any"))
     })
 }
 
-/// A person's name at `toks[i]`: quoted, capitalized words, an account or email; with
+/// A person's name at `tok(toks, i)`: quoted, capitalized words, an account or email; with
 /// `lower_ok` also a plain lowercase word.
 pub(crate) fn person_at(c: &Clause<'_>, i: usize, lower_ok: bool) -> Option<(String, usize)> {
     let t = c.toks.get(i)?;
@@ -388,7 +393,7 @@ pub(crate) fn team(c: &Clause<'_>) -> Option<String> {
     let toks = &c.toks;
     let min = first_name_index(c);
     (0..toks.len()).find_map(|k| {
-        if !toks[k].is_word() || !toks[k].is_any(TEAM_NOUNS) {
+        if !tok(toks, k).is_word() || !tok(toks, k).is_any(TEAM_NOUNS) {
             return None;
         }
         name_before(c, k, min, true).map(|(n, _)| n)
@@ -432,7 +437,7 @@ pub(crate) fn explicit_tags(c: &Clause<'_>) -> Vec<String> {
     let toks = &c.toks;
     let mut out: Vec<String> = Vec::new();
     for k in 0..toks.len() {
-        let t = toks[k];
+        let t = tok(toks, k);
         let trigger = t
             .eq_any(&["tagged", "tag", "tags", "labelled", "labeled", "label", "labels", "marked", "hashtag"])
             || (t.eq("classified") && word_at(toks, k + 1) == "as");
@@ -447,7 +452,7 @@ pub(crate) fn explicit_tags(c: &Clause<'_>) -> Vec<String> {
             j += 1;
         }
         while is_tag_item(toks, j) {
-            let tag = tag_text(toks[j]);
+            let tag = tag_text(tok(toks, j));
             if !out.contains(&tag) {
                 out.push(tag);
             }
@@ -484,13 +489,13 @@ pub(crate) fn audience(c: &Clause<'_>) -> &'static str {
     let lead =
         |t: &Token| t.is_any(&["owner", "leader", "lead", "admin", "administrator", "manager", "contact", "steward"]);
     for k in 0..toks.len() {
-        if toks[k].is_word() && toks[k].is("project") && toks.get(k + 1).is_some_and(|t| lead(t)) {
+        if tok(toks, k).is_word() && tok(toks, k).is("project") && toks.get(k + 1).is_some_and(|t| lead(t)) {
             return "project-owners";
         }
-        if lead(toks[k]) && word_at(toks, k + 1) == "of" {
+        if lead(tok(toks, k)) && word_at(toks, k + 1) == "of" {
             let j = skip_determiners(toks, k + 2);
             let j = if toks.get(j).is_some_and(|t| t.eq_any(&["each", "every", "all"])) { j + 1 } else { j };
-            if (j..(j + 4).min(toks.len())).any(|m| is_project_noun(toks[m]) || toks[m].eq("projects")) {
+            if (j..(j + 4).min(toks.len())).any(|m| is_project_noun(tok(toks, m)) || tok(toks, m).eq("projects")) {
                 return "project-owners";
             }
         }
@@ -512,7 +517,7 @@ pub(crate) fn content_type(c: &Clause<'_>) -> Option<&'static str> {
     None
 }
 
-/// A datasource name at `toks[i]`, after determiners and adjectives ("the new Sales
+/// A datasource name at `tok(toks, i)`, after determiners and adjectives ("the new Sales
 /// Consolidated datasource" → "Sales Consolidated"); `None` for a description ("the new
 /// consolidated datasource").
 pub(crate) fn datasource_name_at(c: &Clause<'_>, i: usize) -> Option<(String, usize)> {
@@ -559,8 +564,8 @@ pub(crate) fn datasource_name_at(c: &Clause<'_>, i: usize) -> Option<(String, us
     // datasource and is part of names ("Customer Master Extract").
     if end > j + 1
         && datasource_at(toks, end - 1).is_some()
-        && toks[end - 1].kind != Kind::Quoted
-        && !toks[end - 1].is("extract")
+        && tok(toks, end.wrapping_sub(1)).kind != Kind::Quoted
+        && !tok(toks, end.wrapping_sub(1)).is("extract")
     {
         end -= 1;
         return Some((span_text(c, j, end), end + 1));
@@ -584,13 +589,13 @@ pub(crate) fn migrate_names(c: &Clause<'_>, head: usize, head_len: usize) -> (Op
     }
     while k < toks.len() {
         let l = word_at(toks, k);
-        let arrow =
-            toks[k].is_punct('\u{2192}') || (toks[k].is_punct('-') && toks.get(k + 1).is_some_and(|t| t.is_punct('>')));
+        let arrow = tok(toks, k).is_punct('\u{2192}')
+            || (tok(toks, k).is_punct('-') && toks.get(k + 1).is_some_and(|t| t.is_punct('>')));
         if arrow {
             if from.is_none() {
                 from = name_before(c, k, head + head_len, true).map(|(n, _)| n);
             }
-            let step = if toks[k].is_punct('-') { 2 } else { 1 };
+            let step = if tok(toks, k).is_punct('-') { 2 } else { 1 };
             if let Some((name, end)) = datasource_name_at(c, k + step) {
                 to.get_or_insert(name);
                 k = end;
@@ -644,6 +649,7 @@ pub(crate) fn migrate_names(c: &Clause<'_>, head: usize, head_len: usize) -> (Op
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
     use crate::clause::split;

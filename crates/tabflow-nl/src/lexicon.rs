@@ -5,7 +5,7 @@
 //! `eq_any` hold exact lowercase forms because their inflections mean something else
 //! ("consolidated datasource" is a name, "consolidate datasources" a request).
 
-use crate::token::{Token, edit_distance, word_at};
+use crate::token::{Token, edit_distance, tok, word_at};
 
 /// What kind of action a verb asks for. The first verb of a clause decides most of its
 /// meaning (see `classify`).
@@ -61,7 +61,7 @@ const FUZZY: &[(&[&str], Verb)] = &[
     (&["identify", "identifies"], Verb::Find),
 ];
 
-/// The verb at `toks[i]`, with the number of tokens it spans ("clean up" is two). Only
+/// The verb at `tok(toks, i)`, with the number of tokens it spans ("clean up" is two). Only
 /// lowercase words, or a capitalized word at the start of the clause, count: a capitalized
 /// word in mid-sentence is a name ("Sales Pipeline Consolidated", "the Archive project").
 pub(crate) fn verb_at(toks: &[&Token], i: usize) -> Option<(Verb, usize)> {
@@ -70,7 +70,7 @@ pub(crate) fn verb_at(toks: &[&Token], i: usize) -> Option<(Verb, usize)> {
         return None;
     }
     let next = |k: usize| word_at(toks, i + k);
-    let prev = if i > 0 { toks[i - 1].lower.as_str() } else { "" };
+    let prev = if i > 0 { tok(toks, i.wrapping_sub(1)).lower.as_str() } else { "" };
     let l = t.lower.as_str();
     // Two-word verbs first.
     let base = PHRASAL_BASES.iter().copied().find(|w| t.is(w)).unwrap_or("");
@@ -259,7 +259,7 @@ fn fuzzy_noun(t: &Token, words: &[&str]) -> bool {
     t.is_word() && t.lower.len() >= 8 && words.iter().any(|w| edit_distance(&t.lower, w, 1) <= 1)
 }
 
-/// The `delete-content` type a noun at `toks[i]` names, and how many tokens it spans.
+/// The `delete-content` type a noun at `tok(toks, i)` names, and how many tokens it spans.
 pub(crate) fn content_type_at(toks: &[&Token], i: usize) -> Option<(Option<&'static str>, usize)> {
     let t = toks.get(i)?;
     if !t.is_word() {
@@ -298,7 +298,7 @@ pub(crate) fn inside_name(toks: &[&Token], i: usize) -> bool {
     if i < 2 || !t.is_capitalized() {
         return false;
     }
-    let prev = toks[i - 1];
+    let prev = tok(toks, i.wrapping_sub(1));
     let name_before = prev.is_capitalized() && !prev.possessive && !is_stop_capitalized(prev) && !is_time_word(prev);
     name_before && !title_case(toks)
 }
@@ -762,7 +762,7 @@ pub(crate) fn is_time_word(t: &Token) -> bool {
     matches!(l, "q1" | "q2" | "q3" | "q4" | "h1" | "h2" | "ytd" | "fy" | "yesterday" | "tomorrow" | "today" | "tonight")
         || month_number(l).is_some()
         || weekday_number(l).is_some()
-        || (l.starts_with("fy") && l[2..].bytes().all(|b| b.is_ascii_digit()) && l.len() > 2)
+        || l.strip_prefix("fy").is_some_and(|y| !y.is_empty() && y.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// 1–12 for a month name or its abbreviation ("may" included; callers decide whether the

@@ -37,6 +37,10 @@
 //! of `read-only`, `locked`, `unlocked`, `restrict`, `revoke`, `grant`, `project-default`.
 //! Parameters the request does not give are absent.
 
+// Requests, files and server responses are outside data: none of them may panic this crate.
+// Exceptions are reviewed one by one with an `#[allow(..., reason)]` saying why they cannot fail.
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::unwrap_used)]
+
 mod assemble;
 mod classify;
 mod clause;
@@ -109,8 +113,8 @@ pub fn duration_days(text: &str) -> Option<u32> {
 pub fn first_number(text: &str) -> Option<u32> {
     let tokens = token::tokenize(text);
     let words: Vec<&token::Token> = tokens.iter().filter(|t| t.is_word()).collect();
-    (0..words.len()).find_map(|i| {
-        if words[i].eq_any(&["a", "an"]) && !matches!(token::word_at(&words, i + 1), "dozen" | "couple" | "few") {
+    words.iter().enumerate().find_map(|(i, w)| {
+        if w.eq_any(&["a", "an"]) && !matches!(token::word_at(&words, i + 1), "dozen" | "couple" | "few") {
             return None;
         }
         time::number_at(&words, i).map(|(n, _)| n)

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::clause::Clause;
 use crate::entity::{PRONOUNS, first_name_index, name_at, name_before, person_at, source_project, team};
 use crate::lexicon::{Verb, content_type_at, is_plain_name_word};
-use crate::token::{Kind, Token, word_at};
+use crate::token::{Kind, Token, tok, word_at};
 
 /// What the clause analysis already knows.
 pub(crate) struct Clues {
@@ -89,9 +89,9 @@ const HELPERS: &[&str] = &[
     "cover",
 ];
 
-/// Is `toks[v]` (with what follows) a departure verb?
+/// Is `tok(toks, v)` (with what follows) a departure verb?
 fn is_departure(toks: &[&Token], v: usize) -> bool {
-    let t = toks[v];
+    let t = tok(toks, v);
     let l = t.lower.as_str();
     t.is_any(&["leave", "quit", "resign", "depart", "retire"])
         || matches!(l, "left" | "terminated" | "fired" | "offboarded" | "exits" | "exiting" | "exited")
@@ -102,7 +102,7 @@ fn is_departure(toks: &[&Token], v: usize) -> bool {
                 || (word_at(toks, v + 1) == "to"
                     && (matches!(word_at(toks, v + 2), "another" | "a" | "an" | "other" | "different" | "new")
                         || (v + 2..(v + 7).min(toks.len()))
-                            .any(|m| toks[m].is_any(TEAM_NOUNS) || toks[m].is("company"))))))
+                            .any(|m| tok(toks, m).is_any(TEAM_NOUNS) || tok(toks, m).is("company"))))))
         || (l == "no" && word_at(toks, v + 1) == "longer")
         || (l == "gone" && v > 0 && matches!(word_at(toks, v - 1), "is" | "has" | "been"))
 }
@@ -113,7 +113,7 @@ fn is_departure(toks: &[&Token], v: usize) -> bool {
 fn departure(c: &Clause<'_>) -> Option<(Subject, usize)> {
     let toks = &c.toks;
     for v in 0..toks.len() {
-        let t = toks[v];
+        let t = tok(toks, v);
         if !t.is_word() {
             continue;
         }
@@ -130,7 +130,7 @@ fn departure(c: &Clause<'_>) -> Option<(Subject, usize)> {
         }
         if l == "last" && matches!(word_at(toks, v + 1), "day" | "week") {
             if v > 0
-                && toks[v - 1].possessive
+                && tok(toks, v.wrapping_sub(1)).possessive
                 && let Some((name, _)) = name_before(c, v, 0, true)
             {
                 return Some((Subject::Named(name), v));
@@ -154,7 +154,7 @@ fn departure(c: &Clause<'_>) -> Option<(Subject, usize)> {
         if k == 0 {
             continue;
         }
-        let before = toks[k - 1];
+        let before = tok(toks, k.wrapping_sub(1));
         let bare = before.lower.split('\'').next().unwrap_or("");
         if before.is_word() && (PRONOUNS.contains(&before.lower.as_str()) || PRONOUNS.contains(&bare)) {
             return Some((Subject::Pronoun, v));
@@ -162,13 +162,14 @@ fn departure(c: &Clause<'_>) -> Option<(Subject, usize)> {
         let mut end = k;
         // "John (jdoe) is leaving".
         if before.is_punct(')')
-            && let Some(open) = (0..end - 1).rev().find(|&s| toks[s].is_punct('('))
+            && let Some(open) = (0..end - 1).rev().find(|&s| tok(toks, s).is_punct('('))
         {
             end = open;
         }
         // "Priya from the Data team is leaving": the person comes before "from".
-        if toks[end - 1].is_any(TEAM_NOUNS)
-            && let Some(f) = (end.saturating_sub(6)..end).rev().find(|&s| toks[s].eq_any(&["from", "in", "on", "of"]))
+        if tok(toks, end.wrapping_sub(1)).is_any(TEAM_NOUNS)
+            && let Some(f) =
+                (end.saturating_sub(6)..end).rev().find(|&s| tok(toks, s).eq_any(&["from", "in", "on", "of"]))
         {
             end = f;
         }
@@ -178,10 +179,11 @@ fn departure(c: &Clause<'_>) -> Option<(Subject, usize)> {
         }
         // A lowercase subject must be an account name or start the sentence ("jdoe left",
         // "when jdoe leaves"), not any word ("on parental leave").
-        let lowercase = toks[start].is_word() && !toks[start].is_capitalized() && !toks[start].is_identifier();
+        let lowercase =
+            tok(toks, start).is_word() && !tok(toks, start).is_capitalized() && !tok(toks, start).is_identifier();
         let opens = start == 0
-            || toks[start - 1].is_any_punct()
-            || toks[start - 1]
+            || tok(toks, start.wrapping_sub(1)).is_any_punct()
+            || tok(toks, start.wrapping_sub(1))
                 .eq_any(&["when", "since", "because", "as", "once", "after", "before", "user", "if", "now"]);
         if lowercase && !opens {
             continue;
@@ -202,7 +204,7 @@ fn departure(c: &Clause<'_>) -> Option<(Subject, usize)> {
 fn team_after_from(c: &Clause<'_>) -> Option<String> {
     let toks = &c.toks;
     (0..toks.len()).find_map(|k| {
-        if word_at(toks, k) != "from" || k == 0 || !toks[k - 1].is_capitalized() {
+        if word_at(toks, k) != "from" || k == 0 || !tok(toks, k.wrapping_sub(1)).is_capitalized() {
             return None;
         }
         let (name, end) = name_at(c, k + 1, false)?;
@@ -217,12 +219,12 @@ fn team_after_from(c: &Clause<'_>) -> Option<String> {
 fn team_left(c: &Clause<'_>, verb: Option<usize>) -> Option<String> {
     let toks = &c.toks;
     let v = verb?;
-    if !toks[v].is_any(&["leave", "quit", "depart"]) && !toks[v].eq("left") {
+    if !tok(toks, v).is_any(&["leave", "quit", "depart"]) && !tok(toks, v).eq("left") {
         return None;
     }
     let j = if word_at(toks, v + 1) == "the" { v + 2 } else { v + 1 };
     let (name, _) = name_at(c, j, false)?;
-    toks[j].is_capitalized().then_some(name)
+    tok(toks, j).is_capitalized().then_some(name)
 }
 
 /// The person content goes to: "to Tom Baker", "over to his manager, Priya Patel", "Tom will
@@ -256,8 +258,8 @@ pub(crate) fn new_owner(c: &Clause<'_>) -> Option<String> {
             }
         }
         // "his replacement is Maya", "the new owner should be Tom", "new owner: Tom".
-        if toks[k].is_any(&["replacement", "successor", "owner"])
-            && (toks[k].is("owner") == (k > 0 && word_at(toks, k - 1) == "new"))
+        if tok(toks, k).is_any(&["replacement", "successor", "owner"])
+            && (tok(toks, k).is("owner") == (k > 0 && word_at(toks, k - 1) == "new"))
         {
             let mut j = k + 1;
             while toks.get(j).is_some_and(|t| {
@@ -274,7 +276,7 @@ pub(crate) fn new_owner(c: &Clause<'_>) -> Option<String> {
         // "with Tom as the new owner", "make Tom the owner".
         if matches!(l, "with" | "make")
             && let Some((name, end)) = person_at(c, k + 1, false)
-            && (end..(end + 4).min(toks.len())).any(|m| toks[m].is("owner"))
+            && (end..(end + 4).min(toks.len())).any(|m| tok(toks, m).is("owner"))
         {
             return Some(name);
         }
@@ -304,7 +306,7 @@ pub(crate) fn remove_access(c: &Clause<'_>) -> Option<bool> {
         ]) || t.eq_any(&["him", "her", "them", "site", "server", "unlicensed"])
     };
     let removal = |k: usize| {
-        toks[k].is_any(&[
+        tok(toks, k).is_any(&[
             "remove",
             "revoke",
             "disable",
@@ -324,8 +326,8 @@ pub(crate) fn remove_access(c: &Clause<'_>) -> Option<bool> {
             || (word_at(toks, k) == "lock" && word_at(toks, k + 1) == "out")
     };
     for k in 0..toks.len() {
-        let near = || (k + 1..(k + 6).min(toks.len())).any(|m| access_noun(toks[m]));
-        if toks[k].is_any(&["keep", "retain", "preserve", "maintain"]) && near() {
+        let near = || (k + 1..(k + 6).min(toks.len())).any(|m| access_noun(tok(toks, m)));
+        if tok(toks, k).is_any(&["keep", "retain", "preserve", "maintain"]) && near() {
             return Some(false);
         }
         if matches!(word_at(toks, k), "don't" | "without" | "not" | "never" | "no")
@@ -333,7 +335,7 @@ pub(crate) fn remove_access(c: &Clause<'_>) -> Option<bool> {
         {
             return Some(false);
         }
-        if (removal(k) && near()) || toks[k].eq("unlicensed") {
+        if (removal(k) && near()) || tok(toks, k).eq("unlicensed") {
             return Some(true);
         }
     }
@@ -349,15 +351,15 @@ pub(crate) fn delete_account(c: &Clause<'_>) -> Option<bool> {
     let account = |t: &Token| t.is_any(&["account", "login", "profile"]) || t.eq_any(&["user", "site", "server"]);
     for k in 0..toks.len() {
         let negated = k > 0 && matches!(word_at(toks, k - 1), "don't" | "not" | "never" | "without" | "no");
-        if toks[k].is_any(&["keep", "retain", "preserve"])
-            && (k + 1..(k + 5).min(toks.len())).any(|m| toks[m].is_any(&["account", "login"]))
+        if tok(toks, k).is_any(&["keep", "retain", "preserve"])
+            && (k + 1..(k + 5).min(toks.len())).any(|m| tok(toks, m).is_any(&["account", "login"]))
         {
             return None;
         }
-        let delete = toks[k].is_any(&["delete", "erase", "purge"]);
-        let remove_for_good = toks[k].is_any(&["remove"])
+        let delete = tok(toks, k).is_any(&["delete", "erase", "purge"]);
+        let remove_for_good = tok(toks, k).is_any(&["remove"])
             && toks.iter().skip(k + 1).any(|t| t.eq_any(&["permanently", "entirely", "completely", "altogether"]));
-        if (delete || remove_for_good) && !negated && (k + 1..(k + 7).min(toks.len())).any(|m| account(toks[m])) {
+        if (delete || remove_for_good) && !negated && (k + 1..(k + 7).min(toks.len())).any(|m| account(tok(toks, m))) {
             return Some(true);
         }
     }
@@ -368,8 +370,16 @@ pub(crate) fn delete_account(c: &Clause<'_>) -> Option<bool> {
 fn explicit_user(c: &Clause<'_>) -> Option<String> {
     let toks = &c.toks;
     (0..toks.len()).find_map(|k| {
-        if !toks[k].eq_any(&["user", "account", "employee", "colleague", "analyst", "member", "contractor", "username"])
-        {
+        if !tok(toks, k).eq_any(&[
+            "user",
+            "account",
+            "employee",
+            "colleague",
+            "analyst",
+            "member",
+            "contractor",
+            "username",
+        ]) {
             return None;
         }
         let j = if toks.get(k + 1).is_some_and(|t| t.eq_any(&["called", "named", "of"]) || t.is_punct(':')) {
@@ -386,11 +396,11 @@ fn possessive_person(c: &Clause<'_>) -> Option<String> {
     let toks = &c.toks;
     let min = first_name_index(c);
     (0..toks.len()).find_map(|k| {
-        let t = toks[k];
+        let t = tok(toks, k);
         // An account name in lowercase counts before an access noun ("jdoe's access",
         // "asmith's account").
         let account = is_plain_name_word(t)
-            && !(k > 0 && toks[k - 1].eq_any(&["the", "a", "an", "our", "my", "this", "that"]))
+            && !(k > 0 && tok(toks, k.wrapping_sub(1)).eq_any(&["the", "a", "an", "our", "my", "this", "that"]))
             && toks.get(k + 1).is_some_and(|n| n.is_any(&["access", "account", "login", "license", "licence"]));
         if !t.possessive || !(t.is_capitalized() || t.is_identifier() || t.kind == Kind::Quoted || account) {
             return None;
@@ -534,7 +544,8 @@ pub(crate) fn detect(c: &Clause<'_>, clues: &Clues) -> Option<Map<String, Value>
     }
     let user = user.filter(|u| Some(u) != owner.as_ref() && Some(u) != team_name.as_ref());
     let hard_verb = clues.head.is_some_and(|(v, i, _)| {
-        v == Verb::Offboard && toks[i].is_any(&["deactivate", "disable", "deprovision", "de-provision", "unlicense"])
+        v == Verb::Offboard
+            && tok(toks, i).is_any(&["deactivate", "disable", "deprovision", "de-provision", "unlicense"])
     });
     let mut p = Map::new();
     let mut put = |k: &str, v: Option<Value>| {

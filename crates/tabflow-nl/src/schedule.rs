@@ -12,7 +12,7 @@ use croner::parser::{CronParser, Seconds, Year};
 
 use crate::lexicon::{title_case, weekday_number};
 use crate::time::number_at;
-use crate::token::{Token, word_at};
+use crate::token::{Token, tok, word_at};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Every {
@@ -37,7 +37,7 @@ pub(crate) fn schedule(toks: &[&Token]) -> Option<String> {
     for i in 0..toks.len() {
         let l = word(i);
         // "Quarterly Reporting", "Monthly Close": a capitalized word inside a name.
-        if i > 0 && toks[i].is_capitalized() && toks.get(i + 1).is_some_and(|t| t.is_capitalized()) && !headline {
+        if i > 0 && tok(toks, i).is_capitalized() && toks.get(i + 1).is_some_and(|t| t.is_capitalized()) && !headline {
             continue;
         }
         let recurring_prefix = matches!(l, "every" | "each" | "once" | "per" | "twice");
@@ -187,10 +187,9 @@ fn time_of_day(toks: &[&Token]) -> Option<(u32, u32)> {
             "midnight" => return Some((0, 0)),
             _ => {}
         }
-        let (clock, suffix_in_word) = match l.find(|c: char| c.is_ascii_alphabetic()) {
-            Some(p) => (&l[..p], &l[p..]),
-            None => (l, ""),
-        };
+        // `find` returns the boundary of a character it found, so the split cannot fail.
+        let (clock, suffix_in_word) =
+            l.find(|c: char| c.is_ascii_alphabetic()).and_then(|p| l.split_at_checked(p)).unwrap_or((l, ""));
         let (h, m) = match clock.split_once(':') {
             Some((h, m)) => (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?),
             None => (clock.parse::<u32>().ok()?, 0),
@@ -208,6 +207,7 @@ fn time_of_day(toks: &[&Token]) -> Option<(u32, u32)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
     use crate::token::tokenize;

@@ -13,7 +13,7 @@
 use chrono::{Datelike, Days, NaiveDate};
 
 use crate::lexicon::month_number;
-use crate::token::{Token, word_at};
+use crate::token::{Token, tok, word_at};
 
 /// A unit of time in a duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ fn tens(l: &str) -> Option<u32> {
 }
 
 /// A number written in digits ("90", "90+") or words ("ninety", "a hundred and twenty",
-/// "ninety-nine", "a couple of", "a few") at `toks[i]`; returns it and the index after it.
+/// "ninety-nine", "a couple of", "a few") at `tok(toks, i)`; returns it and the index after it.
 pub(crate) fn number_at(toks: &[&Token], i: usize) -> Option<(u32, usize)> {
     let t = toks.get(i)?;
     if let Some(n) = t.number() {
@@ -149,7 +149,7 @@ pub(crate) fn number_at(toks: &[&Token], i: usize) -> Option<(u32, usize)> {
     Some((value, j))
 }
 
-/// A duration at `toks[i]`: "90 days", "90+ days", "six months", "a year", "half a year",
+/// A duration at `tok(toks, i)`: "90 days", "90+ days", "six months", "a year", "half a year",
 /// "two quarters", "the last quarter", "the past 30 days", "a week and a half" is not
 /// supported. Returns days and the index after the duration.
 pub(crate) fn duration_at(toks: &[&Token], i: usize) -> Option<(u32, usize)> {
@@ -209,12 +209,12 @@ fn half(u: Unit) -> u32 {
 /// reference.
 pub(crate) fn first_duration(toks: &[&Token]) -> Option<u32> {
     (0..toks.len()).find_map(|i| {
-        let prev = i.checked_sub(1).map(|p| toks[p].lower.as_str()).unwrap_or("");
+        let prev = i.checked_sub(1).map(|p| tok(toks, p).lower.as_str()).unwrap_or("");
         if matches!(prev, "every" | "each" | "per" | "next") {
             return None;
         }
         // Skip the start of a longer phrase already tried ("the last ..." is tried at "the").
-        if prev == "the" && matches!(toks[i].lower.as_str(), "last" | "past" | "previous" | "prior") {
+        if prev == "the" && matches!(tok(toks, i).lower.as_str(), "last" | "past" | "previous" | "prior") {
             return None;
         }
         duration_at(toks, i).map(|(d, _)| d).filter(|&d| d > 0)
@@ -280,7 +280,7 @@ fn ordinal_day(t: Option<&&Token>) -> Option<u32> {
     let t = t?;
     let l = t.lower.as_str();
     let digits = l.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let suffix = &l[digits.len()..];
+    let suffix = l.get(digits.len()..).unwrap_or_default();
     if !matches!(suffix, "" | "st" | "nd" | "rd" | "th") {
         return None;
     }
@@ -302,7 +302,7 @@ fn iso_date(l: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(l, "%Y-%m-%d").ok()
 }
 
-/// A calendar reference at `toks[i]`: an ISO date, "Q2", "Q2 2025", "second quarter",
+/// A calendar reference at `tok(toks, i)`: an ISO date, "Q2", "Q2 2025", "second quarter",
 /// "H1", "first half of 2025", "March", "March 2025", "March 15", "15 March 2026", "2025",
 /// "last quarter", "last month", "last year", "this quarter", "this year".
 pub(crate) fn period_at(toks: &[&Token], i: usize, today: NaiveDate) -> Option<(Period, usize)> {
@@ -549,6 +549,7 @@ pub(crate) fn iso(d: NaiveDate) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
     use crate::token::tokenize;

@@ -15,6 +15,9 @@ pub(crate) enum Kind {
     Quoted,
     /// One punctuation character; a line break is `Punct('\n')`.
     Punct(char),
+    /// Stands for a position past either end of a token list ([`tok`]): no word, no name,
+    /// no punctuation, so every check on it is false.
+    Absent,
 }
 
 /// One token of a request.
@@ -110,6 +113,26 @@ impl Token {
     }
 }
 
+/// What [`tok`] returns past the end: [`Kind::Absent`], empty, and at no position.
+static ABSENT: Token = Token {
+    text: String::new(),
+    lower: String::new(),
+    kind: Kind::Absent,
+    possessive: false,
+    start: 0,
+    end: 0,
+    outer_start: 0,
+    outer_end: 0,
+};
+
+/// The token at `toks[k]`, or an [`Kind::Absent`] one past the end: the scanners look
+/// around a position ("the word before", "up to four words after") and a look past either
+/// end reads as nothing instead of panicking.
+/// A position before the start is written `k.wrapping_sub(1)`, which wraps past the end.
+pub(crate) fn tok<'t>(toks: &[&'t Token], k: usize) -> &'t Token {
+    toks.get(k).copied().unwrap_or(&ABSENT)
+}
+
 /// The lowercase word at `toks[k]`; `""` past the end or for punctuation and quoted names.
 pub(crate) fn word_at<'t>(toks: &[&'t Token], k: usize) -> &'t str {
     toks.get(k).filter(|t| t.is_word()).map(|t| t.lower.as_str()).unwrap_or("")
@@ -119,30 +142,53 @@ pub(crate) fn word_at<'t>(toks: &[&'t Token], k: usize) -> &'t str {
 /// through the same function, so it only has to be consistent, not linguistically right.
 /// It always returns a prefix of its input, so it never allocates.
 pub(crate) fn lemma(w: &str) -> &str {
+    // Only ASCII suffixes are stripped (`strip_suffix`), so every cut lands on a character
+    // boundary whatever the word holds; byte lengths only gate how short a stem may get.
     let mut s = w;
     let n = s.len();
     let mut stripped_affix = false;
-    if n > 4 && (s.ends_with("ies") || s.ends_with("ied")) {
-        s = &s[..n - 3];
-    } else if n > 5 && s.ends_with("ing") {
-        s = &s[..n - 3];
+    if n > 4
+        && let Some(stem) = s.strip_suffix("ies").or_else(|| s.strip_suffix("ied"))
+    {
+        s = stem;
+    } else if n > 5
+        && let Some(stem) = s.strip_suffix("ing")
+    {
+        s = stem;
         stripped_affix = true;
-    } else if n > 4 && s.ends_with("ed") {
-        s = &s[..n - 2];
+    } else if n > 4
+        && let Some(stem) = s.strip_suffix("ed")
+    {
+        s = stem;
         stripped_affix = true;
-    } else if n > 4 && s.ends_with("es") && matches!(s.as_bytes()[n - 3], b's' | b'x' | b'z' | b'h') {
-        s = &s[..n - 2];
-    } else if n > 3 && s.ends_with('s') && !s.ends_with("ss") && !s.ends_with("us") {
-        s = &s[..n - 1];
+    } else if n > 4
+        && let Some(stem) = s.strip_suffix("es")
+        && stem.ends_with(['s', 'x', 'z', 'h'])
+    {
+        s = stem;
+    } else if n > 3
+        && !s.ends_with("ss")
+        && !s.ends_with("us")
+        && let Some(stem) = s.strip_suffix('s')
+    {
+        s = stem;
     }
-    let m = s.len();
-    if m > 3 && (s.ends_with('e') || s.ends_with('y')) {
-        s = &s[..m - 1];
+    if s.len() > 3
+        && let Some(stem) = s.strip_suffix(['e', 'y'])
+    {
+        s = stem;
     }
-    let b = s.as_bytes();
-    let m = b.len();
-    if stripped_affix && m > 3 && b[m - 1] == b[m - 2] && !matches!(b[m - 1], b'l' | b's' | b'z' | b'e' | b'o') {
-        s = &s[..m - 1];
+    // A doubled final consonant ("quitting" → "quitt" → "quit"), compared as characters: the
+    // bytes of one multi-byte character may repeat ("丸" is E4 B8 B8).
+    let mut last = s.chars().rev();
+    if stripped_affix
+        && s.len() > 3
+        && let (Some(a), Some(b)) = (last.next(), last.next())
+        && a == b
+        && !matches!(a, 'l' | 's' | 'z' | 'e' | 'o')
+        && let Some(stem) = s.strip_suffix(a)
+    {
+        s = stem;
     }
     s
 }
@@ -166,8 +212,14 @@ fn letters_apart(a: &str, b: &str) -> usize {
         return 0;
     }
     let mut count = [0i32; 128];
-    a.bytes().for_each(|x| count[usize::from(x)] += 1);
-    b.bytes().for_each(|x| count[usize::from(x)] -= 1);
+    // Both are ASCII (checked above), so every byte has a slot; `get_mut` keeps that local.
+    let mut tally = |x: u8, by: i32| {
+        if let Some(c) = count.get_mut(usize::from(x)) {
+            *c += by;
+        }
+    };
+    a.bytes().for_each(|x| tally(x, 1));
+    b.bytes().for_each(|x| tally(x, -1));
     let extra = count.iter().filter(|&&c| c > 0).sum::<i32>();
     let missing = -count.iter().filter(|&&c| c < 0).sum::<i32>();
     extra.max(missing).unsigned_abs() as usize
@@ -242,30 +294,33 @@ fn closing_for(c: char) -> &'static [char] {
 }
 
 /// Splits `src` into tokens.
+///
+/// Positions are walked as characters (`char_indices`), and every cut into `src` goes
+/// through `str::get`, so a request in any script cannot split a character: spans always
+/// lie on character boundaries of `src`.
 pub(crate) fn tokenize(src: &str) -> Vec<Token> {
     let chars: Vec<(usize, char)> = src.char_indices().collect();
-    let n = chars.len();
-    let byte_at = |i: usize| if i < n { chars[i].0 } else { src.len() };
+    let byte_at = |i: usize| chars.get(i).map_or(src.len(), |c| c.0);
+    let char_at = |i: usize| chars.get(i).map(|c| c.1);
     let mut out = Vec::new();
     let mut i = 0;
-    while i < n {
-        let ch = chars[i].1;
+    while let Some(&(at, ch)) = chars.get(i) {
         if ch.is_whitespace() {
             if ch == '\n' {
-                out.push(punct(src, chars[i].0, ch));
+                out.push(punct(at, ch));
             }
             i += 1;
             continue;
         }
         if is_quote(ch) {
-            let prev_ok = i == 0 || {
-                let p = chars[i - 1].1;
-                p.is_whitespace() || matches!(p, '(' | '[' | ':' | ',' | '-')
-            };
+            let prev_ok = i
+                .checked_sub(1)
+                .and_then(char_at)
+                .is_none_or(|p| p.is_whitespace() || matches!(p, '(' | '[' | ':' | ',' | '-'));
             if prev_ok && let Some(close) = find_close(&chars, i) {
                 let inner_start = byte_at(i + 1);
-                let inner_end = chars[close].0;
-                let raw = &src[inner_start..inner_end];
+                let inner_end = byte_at(close);
+                let raw = src.get(inner_start..inner_end).unwrap_or("");
                 let trimmed_start = inner_start + (raw.len() - raw.trim_start().len());
                 let trimmed = raw.trim();
                 let trimmed = trimmed.trim_end_matches(['.', ',', ';', '!', '?']);
@@ -277,7 +332,7 @@ pub(crate) fn tokenize(src: &str) -> Vec<Token> {
                         possessive: false,
                         start: trimmed_start,
                         end: trimmed_start + trimmed.len(),
-                        outer_start: chars[i].0,
+                        outer_start: at,
                         outer_end: byte_at(close + 1),
                     });
                 }
@@ -289,18 +344,18 @@ pub(crate) fn tokenize(src: &str) -> Vec<Token> {
                 i += 1;
                 continue;
             }
-            out.push(punct(src, chars[i].0, ch));
+            out.push(punct(at, ch));
             i += 1;
             continue;
         }
         if ch.is_alphanumeric() || ch == '_' || ch == '#' {
             let s = i;
             i += 1;
-            while i < n {
-                let c = chars[i].1;
-                let next_alnum = i + 1 < n && chars[i + 1].1.is_alphanumeric();
-                let prev_digit = chars[i - 1].1.is_ascii_digit();
-                let next_digit = i + 1 < n && chars[i + 1].1.is_ascii_digit();
+            while let Some(c) = char_at(i) {
+                let next = char_at(i + 1);
+                let next_alnum = next.is_some_and(char::is_alphanumeric);
+                let prev_digit = i.checked_sub(1).and_then(char_at).is_some_and(|p| p.is_ascii_digit());
+                let next_digit = next.is_some_and(|n| n.is_ascii_digit());
                 let inside = c.is_alphanumeric()
                     || c == '_'
                     || c == '@'
@@ -318,45 +373,48 @@ pub(crate) fn tokenize(src: &str) -> Vec<Token> {
             push_word(src, byte_at(s), byte_at(i), &mut out);
             continue;
         }
-        out.push(punct(src, chars[i].0, ch));
+        out.push(punct(at, ch));
         i += 1;
     }
     out
 }
 
 fn find_close(chars: &[(usize, char)], open: usize) -> Option<usize> {
-    let closers = closing_for(chars[open].1);
-    let single = matches!(chars[open].1, '\'' | '\u{2018}' | '\u{2019}');
+    let opener = chars.get(open)?.1;
+    let closers = closing_for(opener);
+    let single = matches!(opener, '\'' | '\u{2018}' | '\u{2019}');
+    let char_at = |j: usize| chars.get(j).map(|x| x.1);
     (open + 1..chars.len()).find(|&j| {
-        let c = chars[j].1;
-        if !closers.contains(&c) {
+        if !char_at(j).is_some_and(|c| closers.contains(&c)) {
             return false;
         }
         if !single {
             return true;
         }
-        // A single quote closes only when it is not an apostrophe inside a word.
-        let next = chars.get(j + 1).map(|x| x.1);
-        !next.is_some_and(char::is_alphanumeric) && !chars[j - 1].1.is_whitespace()
+        // A single quote closes only when it is not an apostrophe inside a word (`j` is past
+        // `open`, so `j - 1` exists).
+        !char_at(j + 1).is_some_and(char::is_alphanumeric)
+            && !j.checked_sub(1).and_then(char_at).is_some_and(char::is_whitespace)
     })
 }
 
-fn punct(src: &str, at: usize, c: char) -> Token {
-    let end = at + c.len_utf8();
+fn punct(at: usize, c: char) -> Token {
     Token {
-        text: src[at..end].to_string(),
-        lower: src[at..end].to_string(),
+        text: c.to_string(),
+        lower: c.to_string(),
         kind: Kind::Punct(c),
         possessive: false,
         start: at,
-        end,
+        end: at + c.len_utf8(),
         outer_start: at,
-        outer_end: end,
+        outer_end: at + c.len_utf8(),
     }
 }
 
+/// `start..end` and `outer_end` come from `char_indices` of `src` (or a cut at an ASCII
+/// character found in it), so `get` always succeeds; an empty text is the harmless fallback.
 fn word_token(src: &str, start: usize, end: usize, outer_end: usize, possessive: bool) -> Token {
-    let text = &src[start..end];
+    let text = src.get(start..end).unwrap_or("");
     Token {
         text: text.to_string(),
         lower: text.to_lowercase().replace('\u{2019}', "'"),
@@ -371,16 +429,16 @@ fn word_token(src: &str, start: usize, end: usize, outer_end: usize, possessive:
 
 fn is_iso_date(w: &str) -> bool {
     let b = w.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    b.len() == 10 && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
 }
 
 /// Pushes one word, splitting off a possessive, a hyphenated number/unit ("6-month") and a
 /// glued unit ("90d").
+///
+/// Cuts are measured on `raw` (the text as written), never on its lowercase copy: lowercasing
+/// changes byte lengths ("İ" is two bytes, "i̇" three).
 fn push_word(src: &str, start: usize, end: usize, out: &mut Vec<Token>) {
-    let raw = &src[start..end];
+    let raw = src.get(start..end).unwrap_or("");
     let lower = raw.to_lowercase().replace('\u{2019}', "'");
     // Possessive.
     if (lower.ends_with("'s")) && !CONTRACTIONS.contains(&lower.as_str()) && raw.len() > 2 {
@@ -405,9 +463,13 @@ fn push_word(src: &str, start: usize, end: usize, out: &mut Vec<Token>) {
             return;
         }
     }
-    // "90d", "6mo", "2yrs".
+    // "90d", "6mo", "2yrs": the digits are ASCII, so the unit starts at the same byte in `raw`.
     let digits = raw.bytes().take_while(u8::is_ascii_digit).count();
-    if digits > 0 && digits < raw.len() && UNIT_SUFFIXES.contains(&&lower[digits..]) {
+    if digits > 0
+        && let Some(unit) = raw.get(digits..)
+        && !unit.is_empty()
+        && UNIT_SUFFIXES.contains(&unit.to_lowercase().as_str())
+    {
         out.push(word_token(src, start, start + digits, start + digits, false));
         out.push(word_token(src, start + digits, end, end, false));
         return;
@@ -416,6 +478,7 @@ fn push_word(src: &str, start: usize, end: usize, out: &mut Vec<Token>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
 
@@ -452,6 +515,22 @@ mod tests {
     }
 
     #[test]
+    fn multi_byte_words_never_split_a_character() {
+        // "丸" is E4 B8 B8: its last two bytes repeat, which once read as a doubled consonant.
+        assert_eq!(lemma("a丸ed"), "a丸");
+        assert_eq!(lemma("ññing"), "ñ");
+        // Lowercasing "İ" grows it from two bytes to three; cuts are measured on the original.
+        assert_eq!(texts("İİ's 90İ 6-İ"), ["İİ", "90İ", "6", "İ"]);
+        for t in tokenize("archive a丸ed workbooks in «Finance» 'İstanbul' ß’s") {
+            assert!(
+                t.text.is_empty()
+                    || "archive a丸ed workbooks in «Finance» 'İstanbul' ß’s".get(t.start..t.end)
+                        == Some(t.text.as_str())
+            );
+        }
+    }
+
+    #[test]
     fn distance() {
         assert_eq!(edit_distance("archve", "archive", 2), 1);
         assert_eq!(edit_distance("ofboard", "offboard", 2), 1);
@@ -463,6 +542,125 @@ mod tests {
         // The letter-count bound never cuts a pair within the cap.
         for (a, b) in [("archive", "achrive"), ("notify", "notfiy"), ("revoke", "revkoe"), ("abc", "cab")] {
             assert_eq!(edit_distance(a, b, 2), strsim::osa_distance(a, b).min(3), "{a} {b}");
+        }
+    }
+
+    mod properties {
+        //! The tokenizer over arbitrary Unicode: it never panics, and every span it reports is
+        //! a slice of the request on character boundaries, in order.
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Characters that have broken byte-indexed text code: multi-byte letters whose bytes
+        /// repeat (丸 = E4 B8 B8), letters whose lowercase is longer (İ) or several letters
+        /// (ẞ, ǅ, ﬁ), combining marks, RTL text and overrides, emoji sequences, controls.
+        pub(crate) const HOSTILE: &[&str] = &[
+            "丸",
+            "日本語",
+            "\u{301}",
+            "e\u{301}d",
+            "İ",
+            "ı",
+            "ß",
+            "ẞ",
+            "ǅ",
+            "ﬁ",
+            "\u{202e}",
+            "مرحبا",
+            "עברית",
+            "😀",
+            "👨\u{200d}👩\u{200d}👧",
+            "\u{fe0f}",
+            "\u{feff}",
+            "\u{0}",
+            "\u{7}",
+            "\u{1b}[31m",
+            "\r\n",
+            "\t",
+            "\u{2019}s",
+            "\u{2018}",
+            "\u{201c}",
+            "\u{201d}",
+            "'",
+            "\"",
+            "`",
+            "ed",
+            "ing",
+            "ies",
+            "es",
+            "'s",
+            "-",
+            "90",
+            "6-",
+            "d",
+            "+",
+            ":",
+            "/",
+            "@",
+            "&",
+            ".",
+            "(",
+            ")",
+            "\n",
+            " ",
+            "  ",
+            "Ⅻ",
+            "²",
+            "٣",
+        ];
+
+        pub(crate) fn request() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                3 => proptest::sample::select(HOSTILE).prop_map(str::to_string),
+                2 => any::<char>().prop_map(String::from),
+                1 => "[a-zA-Z]{1,8}",
+            ];
+            proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+        }
+
+        fn check_spans(src: &str) -> Result<(), TestCaseError> {
+            let mut previous_end = 0;
+            for t in tokenize(src) {
+                for at in [t.start, t.end, t.outer_start, t.outer_end] {
+                    prop_assert!(src.is_char_boundary(at), "{at} in {src:?} for {t:?}");
+                }
+                prop_assert!(t.outer_start <= t.start && t.start <= t.end && t.end <= t.outer_end, "{t:?}");
+                prop_assert!(previous_end <= t.outer_start, "tokens overlap or go back: {t:?} in {src:?}");
+                previous_end = t.outer_end;
+                prop_assert_eq!(src.get(t.start..t.end), Some(t.text.as_str()));
+                prop_assert!(!t.text.is_empty());
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn spans_are_slices_on_character_boundaries(src in request()) {
+                check_spans(&src)?;
+            }
+
+            #[test]
+            fn spans_hold_for_any_string(src in any::<String>()) {
+                check_spans(&src)?;
+            }
+
+            #[test]
+            fn lemma_is_a_prefix_and_stable(w in request()) {
+                let l = lemma(&w);
+                prop_assert!(w.starts_with(l));
+                let lower = w.to_lowercase();
+                prop_assert!(lower.starts_with(lemma(&lower)));
+            }
+
+            #[test]
+            fn edit_distance_is_symmetric_and_capped(a in request(), b in request()) {
+                let d = edit_distance(&a, &b, 2);
+                prop_assert!(d <= 3);
+                prop_assert_eq!(d, edit_distance(&b, &a, 2));
+            }
         }
     }
 }

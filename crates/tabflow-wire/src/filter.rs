@@ -192,22 +192,16 @@ impl fmt::Display for Filter {
 
 /// Splits on commas that are not inside `[...]`.
 fn split_top_level(expr: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
     let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in expr.char_indices() {
+    expr.split(|c| {
         match c {
             '[' => depth += 1,
             ']' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(&expr[start..i]);
-                start = i + 1;
-            }
             _ => {}
         }
-    }
-    parts.push(&expr[start..]);
-    parts
+        c == ',' && depth == 0
+    })
+    .collect()
 }
 
 impl Condition {
@@ -303,7 +297,7 @@ pub fn wildcard_eq(pattern: &str, text: &str, case_insensitive: bool) -> bool {
             return rest.ends_with(part);
         } else {
             match rest.find(part) {
-                Some(pos) => rest = &rest[pos + part.len()..],
+                Some(pos) => rest = rest.get(pos + part.len()..).unwrap_or_default(),
                 None => return false,
             }
         }
@@ -312,6 +306,7 @@ pub fn wildcard_eq(pattern: &str, text: &str, case_insensitive: bool) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
     use proptest::prelude::*;

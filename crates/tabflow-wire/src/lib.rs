@@ -14,6 +14,10 @@
 //! - [`zip`]: zip archives as Tableau packages files (`.twbx`, `.tdsx`): read an entry, replace
 //!   one and copy the others untouched.
 
+// Requests, files and server responses are outside data: none of them may panic this crate.
+// Exceptions are reviewed one by one with an `#[allow(..., reason)]` saying why they cannot fail.
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::unwrap_used)]
+
 pub mod error;
 pub mod fields;
 pub mod filter;

@@ -195,8 +195,8 @@ pub fn repoint(xml: &str, from: &str, to: &PublishedRef) -> Result<String, Error
         let ev = r.read_event().map_err(|e| Error::Xml(e.to_string()))?;
         let out = match ev {
             Event::Eof => break,
-            Event::Start(e) => Event::Start(rewrite(&e, &hit, from, to)),
-            Event::Empty(e) => Event::Empty(rewrite(&e, &hit, from, to)),
+            Event::Start(e) => Event::Start(rewrite(&e, &hit, from, to)?),
+            Event::Empty(e) => Event::Empty(rewrite(&e, &hit, from, to)?),
             other => other,
         };
         w.write_event(out).map_err(|e| Error::Xml(e.to_string()))?;
@@ -204,7 +204,15 @@ pub fn repoint(xml: &str, from: &str, to: &PublishedRef) -> Result<String, Error
     String::from_utf8(w.into_inner()).map_err(|e| Error::Xml(e.to_string()))
 }
 
-fn rewrite(e: &BytesStart<'_>, hit: &BTreeSet<String>, from: &str, to: &PublishedRef) -> BytesStart<'static> {
+/// The start tag `e` with the repointed values. Every attribute is written back, so one that
+/// does not parse (the reader's `attr` skips those) is an error rather than silently dropped:
+/// a malformed tag could otherwise swallow the rest of the document and write it back cut.
+fn rewrite(
+    e: &BytesStart<'_>,
+    hit: &BTreeSet<String>,
+    from: &str,
+    to: &PublishedRef,
+) -> Result<BytesStart<'static>, Error> {
     let tag = e.name().as_ref().to_string();
     let proxy = is_proxy(e) && attr(e, "dbname").as_deref() == Some(from);
     let ds = tag == "datasource" && attr(e, "name").is_some_and(|n| hit.contains(&n));
@@ -212,9 +220,12 @@ fn rewrite(e: &BytesStart<'_>, hit: &BTreeSet<String>, from: &str, to: &Publishe
         && attr(e, "id").as_deref() == Some(from)
         && attr(e, "path").is_some_and(|p| p.ends_with("/datasources"));
     let mut out = BytesStart::new(tag);
-    for a in e.attributes().flatten() {
+    let malformed = |detail: String| Error::Xml(format!("a malformed attribute in <{}>: {detail}", e.name().as_ref()));
+    for a in e.attributes() {
+        let a = a.map_err(|x| malformed(x.to_string()))?;
         let key = a.key.as_ref().to_string();
-        let value = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map(|v| v.into_owned()).unwrap_or_default();
+        let value =
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|x| malformed(x.to_string()))?.into_owned();
         let value = match demangle(&key) {
             "dbname" if proxy => to.content_url.clone(),
             "server-ds-friendly-name" if proxy && !to.name.is_empty() => to.name.clone(),
@@ -227,10 +238,11 @@ fn rewrite(e: &BytesStart<'_>, hit: &BTreeSet<String>, from: &str, to: &Publishe
         };
         out.push_attribute((key.as_str(), value.as_str()));
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
 
@@ -359,5 +371,19 @@ mod tests {
         let name_at = not_xml.windows(8).position(|w| w == b"Book.twb").unwrap();
         not_xml[name_at + 8 + 3] ^= 0x40;
         assert!(matches!(document("Book.twbx", &not_xml), Err(Error::Package { .. })));
+    }
+
+    /// Found by the stable smoke run of the `twb` fuzz target: a `"` in a tag name opened a
+    /// quote that ran to the end of the file, the reader skipped the unparsable attributes,
+    /// and the rewrite wrote back a document cut after that tag. Now an error.
+    #[test]
+    fn a_malformed_tag_is_refused_not_written_back_cut() {
+        let to = PublishedRef { content_url: "NewSales".into(), name: "New Sales".into() };
+        let xml = "<workbook><datasources><datasource name='sqlproxy.0'><connection class='sqlproxy' dbname='SalesOld' /></datasource></datasources><\"ws><w name='S'><table/></w>{\"</workbook>";
+        assert_eq!(published_datasources(xml).map(|p| p.len()), Ok(1), "the reader is lenient");
+        assert!(matches!(repoint(xml, "SalesOld", &to), Err(Error::Xml(m)) if m.contains("malformed attribute")));
+        // An attribute value with an unknown entity is not written back empty.
+        let xml = "<workbook><datasource name='a'><connection class='sqlproxy' dbname='SalesOld' caption='&nope;'/></datasource></workbook>";
+        assert!(matches!(repoint(xml, "SalesOld", &to), Err(Error::Xml(m)) if m.contains("malformed attribute")));
     }
 }

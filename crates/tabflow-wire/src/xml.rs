@@ -815,6 +815,7 @@ pub fn parse_bool(s: Option<&str>) -> Option<bool> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
 

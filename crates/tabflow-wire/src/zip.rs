@@ -7,10 +7,24 @@
 //! and copies entries raw (`ZipArchive::by_index_raw` + `ZipWriter::raw_copy_file`, which
 //! keeps names, times, attributes, comments and extra fields, and an encrypted entry's data
 //! descriptor). What stays here is tabflow's own: the errors with the fix they name, which
-//! package entry is the document ([`Archive::document`]), the [`READ_LIMIT`] on what is read
-//! into memory, and the CRC-32 and size check of a read entry. That check is done here (with
+//! package entry is the document ([`Archive::document`]), the [`Limits`] on what an archive
+//! from outside may make us hold, and the CRC-32 and size check of a read entry. That check is done here (with
 //! `crc32fast`, which the crate uses itself) rather than by the crate, whose failure is a bare
 //! "Invalid checksum" without the two values [`Error::Crc`] names.
+//!
+//! # Bounds
+//! Packages come from the server or the user, so an archive is not trusted to be what its
+//! headers say. [`Archive::parse_with`] refuses more than [`Limits::entries`] entries and
+//! archives whose entries share bytes (several directory records pointing into one stream,
+//! the "overlapping" zip bomb) or reach past the end of the file. [`Archive::read`] inflates
+//! at most [`Limits::entry_size`] bytes of one entry — through a `take` on the inflating
+//! reader, so a header that understates the size cannot make it inflate more — and at most
+//! [`Limits::total_size`] over every read of one archive. Nothing is ever extracted to disk;
+//! [`Archive::replace`], which writes an archive that Tableau will unpack, refuses entry
+//! names that would land outside the package folder (absolute, `..`, drive letters).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::io::{Cursor, Read, Write};
 
@@ -20,6 +34,26 @@ use zip::{CompressionMethod, DateTime, ExtraField, System, ZipArchive, ZipReadOp
 
 /// An entry read into memory may not inflate to more than this (a `.twb` is XML text).
 pub const READ_LIMIT: u64 = 1 << 30;
+
+/// What an archive from outside may make [`Archive`] hold or do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Entries in the central directory (a Tableau package holds a handful to a few
+    /// thousand: the document, images, extracts).
+    pub entries: usize,
+    /// Bytes one entry may inflate to when read into memory.
+    pub entry_size: u64,
+    /// Bytes all reads of one archive may inflate to together.
+    pub total_size: u64,
+}
+
+impl Default for Limits {
+    /// 65 535 entries (the most a zip without zip64 records can list), [`READ_LIMIT`] per
+    /// entry and 4 GiB in all.
+    fn default() -> Self {
+        Limits { entries: 65_535, entry_size: READ_LIMIT, total_size: 4 << 30 }
+    }
+}
 
 /// What is wrong with an archive or one of its entries.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -49,11 +83,32 @@ pub enum Error {
         "the entry {name} fails its CRC-32 check (recorded {expected:08x}, computed {actual:08x}); the archive is damaged — download or save it again"
     )]
     Crc { name: String, expected: u32, actual: u32 },
-    /// An entry too large to read into memory.
+    /// An entry too large to read into memory ([`Limits::entry_size`]): by its header, or
+    /// by what it inflated to once read (`size` is then the limit plus one).
     #[error(
-        "the entry {name} inflates to {size} bytes, over the {READ_LIMIT}-byte limit for a document read into memory"
+        "the entry {name} inflates to {size} bytes or more, over the {limit}-byte limit for a document read into memory; keep the document small (move images and extracts out of it) or open it in Tableau Desktop"
     )]
-    TooLarge { name: String, size: u64 },
+    TooLarge { name: String, size: u64, limit: u64 },
+    /// Reading would inflate more than [`Limits::total_size`] from one archive.
+    #[error(
+        "reading {name} would take what this archive inflated to over {limit} bytes in all; the package is a zip bomb or far larger than a workbook — check where the file came from"
+    )]
+    TotalTooLarge { name: String, limit: u64 },
+    /// More entries than [`Limits::entries`].
+    #[error(
+        "the archive lists {count} entries, over the limit of {limit}; a Tableau package holds far fewer — check that the file is the package Tableau wrote"
+    )]
+    TooManyEntries { count: usize, limit: usize },
+    /// Two entries whose bytes in the archive overlap (one stream listed twice: a zip bomb).
+    #[error(
+        "the entries {first} and {second} share bytes of the archive (overlapping entries, a zip-bomb pattern); only archives in which each entry has its own data are read — save the package again from Tableau"
+    )]
+    Overlapping { first: String, second: String },
+    /// An entry name that would be unpacked outside the package's folder.
+    #[error(
+        "the entry name {0:?} points outside the package (an absolute path, a drive letter or `..`); such an archive is not rewritten — save the package again from Tableau Desktop"
+    )]
+    UnsafeName(String),
     /// No entry with the wanted extension.
     #[error("the archive holds no {0} file; export the packaged file again from Tableau Desktop")]
     NoDocument(String),
@@ -134,11 +189,24 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// The name stays inside the folder it is unpacked into: relative, no `..` component,
+    /// no drive letter or backslash-rooted path, no NUL.
+    pub fn has_safe_name(&self) -> bool {
+        let name = self.name.as_str();
+        let rooted = name.starts_with(['/', '\\']) || name.as_bytes().get(1) == Some(&b':');
+        !rooted && !name.contains('\0') && !name.split(['/', '\\']).any(|part| part == "..")
+    }
+}
+
 /// A parsed archive over borrowed bytes.
 #[derive(Debug, Clone)]
 pub struct Archive<'a> {
     zip: ZipArchive<Cursor<&'a [u8]>>,
     entries: Vec<Entry>,
+    limits: Limits,
+    /// Bytes inflated by [`Archive::read`] so far, shared by clones (one budget per archive).
+    inflated: Arc<AtomicU64>,
 }
 
 /// Whether `bytes` start like a zip archive (a local header, or the end record of an
@@ -148,8 +216,14 @@ pub fn looks_like_zip(bytes: &[u8]) -> bool {
 }
 
 impl<'a> Archive<'a> {
-    /// Reads the central directory of `bytes`.
+    /// Reads the central directory of `bytes`, within the default [`Limits`].
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        Self::parse_with(bytes, Limits::default())
+    }
+
+    /// Reads the central directory of `bytes`, refusing archives over `limits` and archives
+    /// whose entries overlap or reach past the end of `bytes`.
+    pub fn parse_with(bytes: &'a [u8], limits: Limits) -> Result<Self> {
         let zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
             // Not a zip at all: it neither starts like one nor holds an end record anywhere.
             if !looks_like_zip(bytes) && !bytes.windows(4).any(|w| w == b"PK\x05\x06") {
@@ -158,6 +232,9 @@ impl<'a> Archive<'a> {
                 crate_error(None, e)
             }
         })?;
+        if zip.len() > limits.entries {
+            return Err(Error::TooManyEntries { count: zip.len(), limit: limits.entries });
+        }
         let entries = (0..zip.len())
             .map(|index| {
                 let f = zip.by_index_data(index).map_err(|e| crate_error(None, e))?;
@@ -175,7 +252,8 @@ impl<'a> Archive<'a> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Archive { zip, entries })
+        check_layout(bytes, &zip, &entries)?;
+        Ok(Archive { zip, entries, limits, inflated: Arc::default() })
     }
 
     /// The entries in central-directory order.
@@ -205,8 +283,22 @@ impl<'a> Archive<'a> {
         if e.is_encrypted() {
             return Err(Error::Encrypted(e.name.clone()));
         }
-        if e.size > READ_LIMIT {
-            return Err(Error::TooLarge { name: e.name.clone(), size: e.size });
+        let limit = self.limits.entry_size;
+        if e.size > limit {
+            return Err(Error::TooLarge { name: e.name.clone(), size: e.size, limit });
+        }
+        // Reserve the recorded size from the archive's budget before inflating; the `take`
+        // below keeps the inflater from producing more than that (plus the one byte that
+        // shows a longer stream).
+        let budget = self.limits.total_size;
+        let reserved = self
+            .inflated
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |done| {
+                done.checked_add(e.size).filter(|&total| total <= budget)
+            })
+            .is_ok();
+        if !reserved {
+            return Err(Error::TotalTooLarge { name: e.name.clone(), limit: budget });
         }
         if !matches!(e.method, 0 | 8) {
             return Err(Error::Method { name: e.name.clone(), method: e.method });
@@ -217,7 +309,9 @@ impl<'a> Archive<'a> {
             .map_err(|x| crate_error(Some(&e.name), x))?;
         let mut data = Vec::new();
         // One byte over the recorded size, so a longer stream shows as a size mismatch.
-        f.take(e.size + 1).read_to_end(&mut data).map_err(|x| damaged(format!("{} does not inflate: {x}", e.name)))?;
+        f.take(e.size.saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(|x| damaged(format!("{} does not inflate: {x}", e.name)))?;
         if data.len() as u64 != e.size {
             return Err(damaged(format!("{} holds {} bytes, the directory says {}", e.name, data.len(), e.size)));
         }
@@ -246,13 +340,13 @@ impl<'a> Archive<'a> {
             return Err(Error::NoDocument(ext.to_string()));
         };
         let top: Vec<&Entry> = candidates.into_iter().filter(|e| depth(e) == min).collect();
-        if top.len() > 1 {
-            return Err(Error::Ambiguous {
+        match top.as_slice() {
+            [one] => Ok(one),
+            _ => Err(Error::Ambiguous {
                 ext: ext.to_string(),
                 names: top.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
-            });
+            }),
         }
-        Ok(top[0])
     }
 
     /// A new archive with the entry `name` holding `content` (deflated again, under its own
@@ -265,6 +359,9 @@ impl<'a> Archive<'a> {
         };
         if target.is_encrypted() {
             return Err(Error::Encrypted(target.name.clone()));
+        }
+        if let Some(e) = self.entries.iter().find(|e| !e.has_safe_name()) {
+            return Err(Error::UnsafeName(e.name.clone()));
         }
         if self.zip.has_duplicate_names() {
             // The crate keeps one entry per name, so a copy would lose the others.
@@ -299,6 +396,45 @@ impl<'a> Archive<'a> {
         }
         w.finish(self.zip.comment())
     }
+}
+
+/// Each entry's bytes — local header, name, extra field and compressed data — lie inside
+/// `bytes` and apart from every other entry's. The crate reads each central record on its
+/// own, so two records pointing into one deflate stream (the overlapping zip bomb: a few
+/// kilobytes listing thousands of entries that all inflate the same data) pass it; here the
+/// ranges are sorted by start and each must end before the next begins.
+fn check_layout(bytes: &[u8], zip: &ZipArchive<Cursor<&[u8]>>, entries: &[Entry]) -> Result<()> {
+    let mut ranges = Vec::with_capacity(entries.len());
+    for e in entries {
+        let header = zip.by_index_data(e.index).map_err(|x| crate_error(Some(&e.name), x))?.header_start();
+        let u16_at = |at: u64| -> Option<u64> {
+            let at = usize::try_from(header.checked_add(at)?).ok()?;
+            let b = bytes.get(at..at.checked_add(2)?)?;
+            Some(u64::from(u16::from_le_bytes([*b.first()?, *b.get(1)?])))
+        };
+        let outside = || damaged(format!("the local header of {} lies outside the file", e.name));
+        let start = usize::try_from(header).map_err(|_| outside())?;
+        if bytes.get(start..start.saturating_add(4)) != Some(b"PK\x03\x04".as_slice()) {
+            return Err(outside());
+        }
+        // 30 fixed bytes, then the name and the extra field, then the data.
+        let (name_len, extra_len) = u16_at(26).zip(u16_at(28)).ok_or_else(outside)?;
+        let end = header
+            .checked_add(30 + name_len + extra_len)
+            .and_then(|data| data.checked_add(e.compressed_size))
+            .filter(|&end| end <= bytes.len() as u64)
+            .ok_or_else(|| damaged(format!("the data of {} runs past the end of the file", e.name)))?;
+        ranges.push((header, end, e));
+    }
+    ranges.sort_by_key(|&(start, end, _)| (start, end));
+    for pair in ranges.windows(2) {
+        if let [(_, first_end, first), (second_start, _, second)] = pair
+            && second_start < first_end
+        {
+            return Err(Error::Overlapping { first: first.name.clone(), second: second.name.clone() });
+        }
+    }
+    Ok(())
 }
 
 /// Builds an archive in memory, entry after entry.
@@ -361,6 +497,7 @@ impl Writer {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests: a panic is a failure")]
 mod tests {
     use super::*;
 
@@ -738,6 +875,195 @@ mod tests {
             let junk: Vec<u8> =
                 (0..len).map(|_| b"PK\x01\x02\x03\x04\x05\x06\x07\xff\0"[(next() % 11) as usize]).collect();
             let _ = Archive::parse(&junk).map(|a| a.entries().iter().filter(|e| a.read(e).is_ok()).count());
+        }
+    }
+
+    /// A stored local header and its data, as written by hand.
+    fn local(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = b"PK\x03\x04".to_vec();
+        for v in [10u16, 0, 0, 0, 0x21] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [crc32fast::hash(data), data.len() as u32, data.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// `body` followed by a central directory of stored entries `(name, local header
+    /// offset, data)` (whatever `body` holds there) and the end record.
+    fn with_directory(mut body: Vec<u8>, records: &[(&str, u32, &[u8])]) -> Vec<u8> {
+        let mut cd = Vec::new();
+        for (name, offset, data) in records {
+            cd.extend_from_slice(CENTRAL);
+            for v in [10u16, 10, 0, 0, 0, 0x21] {
+                cd.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [crc32fast::hash(data), data.len() as u32, data.len() as u32] {
+                cd.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [name.len() as u16, 0, 0, 0, 0] {
+                cd.extend_from_slice(&v.to_le_bytes());
+            }
+            cd.extend_from_slice(&0u32.to_le_bytes());
+            cd.extend_from_slice(&offset.to_le_bytes());
+            cd.extend_from_slice(name.as_bytes());
+        }
+        let (cd_offset, cd_size) = (body.len() as u32, cd.len() as u32);
+        body.extend_from_slice(&cd);
+        body.extend_from_slice(b"PK\x05\x06");
+        for v in [0u16, 0, records.len() as u16, records.len() as u16] {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        body.extend_from_slice(&cd_size.to_le_bytes());
+        body.extend_from_slice(&cd_offset.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body
+    }
+
+    #[test]
+    fn too_many_entries_are_refused() {
+        let names: Vec<String> = (0..5).map(|i| format!("f{i}")).collect();
+        let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), b"x".as_slice())).collect();
+        let bytes = handmade(&entries, false);
+        let few = Limits { entries: 4, ..Limits::default() };
+        assert_eq!(Archive::parse_with(&bytes, few).err(), Some(Error::TooManyEntries { count: 5, limit: 4 }));
+        assert_eq!(Archive::parse_with(&bytes, Limits { entries: 5, ..few }).unwrap().entries().len(), 5);
+        // An end record that claims 65 535 entries and a 4 GiB directory in a 22-byte file: an
+        // error, not an allocation sized by the claim.
+        let mut claim = b"PK\x05\x06\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff\0\0\0\0\0\0".to_vec();
+        assert!(Archive::parse(&claim).is_err());
+        claim.splice(0..0, [0u8; 64]);
+        assert!(Archive::parse(&claim).is_err());
+    }
+
+    #[test]
+    fn entry_and_total_inflated_sizes_are_capped() {
+        let mut w = Writer::new();
+        for name in ["a.twb", "b.png", "c.png"] {
+            w.add_deflated(name, &[b'x'; 2000]).unwrap();
+        }
+        let bytes = w.finish(b"").unwrap();
+        let small = Limits { entry_size: 1000, ..Limits::default() };
+        let a = Archive::parse_with(&bytes, small).unwrap();
+        let e = a.entry("a.twb").unwrap();
+        assert_eq!(a.read(e), Err(Error::TooLarge { name: "a.twb".into(), size: 2000, limit: 1000 }));
+        let err = a.read(e).unwrap_err().to_string();
+        assert!(err.contains("1000-byte limit") && err.contains("; "), "names the limit and a fix: {err}");
+
+        let budget = Limits { total_size: 5000, ..Limits::default() };
+        let a = Archive::parse_with(&bytes, budget).unwrap();
+        assert!(a.read(&a.entries()[0]).is_ok());
+        let clone = a.clone();
+        assert!(clone.read(&clone.entries()[1]).is_ok(), "clones share one budget");
+        assert_eq!(a.read(&a.entries()[2]), Err(Error::TotalTooLarge { name: "c.png".into(), limit: 5000 }));
+        assert!(
+            Archive::parse(&bytes).unwrap().entries().iter().all(|e| Archive::parse(&bytes).unwrap().read(e).is_ok())
+        );
+    }
+
+    /// A deflate stream of a megabyte of zeros whose headers claim 100 bytes: the read stops
+    /// at the claim instead of inflating what the stream holds.
+    #[test]
+    fn a_header_that_understates_the_size_is_not_trusted() {
+        let mut w = Writer::new();
+        w.add_deflated("bomb.twb", &vec![0u8; 1 << 20]).unwrap();
+        let mut bytes = w.finish(b"").unwrap();
+        let local_size = 22;
+        bytes[local_size..local_size + 4].copy_from_slice(&100u32.to_le_bytes());
+        let cd = bytes.windows(4).position(|win| win == CENTRAL).unwrap();
+        bytes[cd + 24..cd + 28].copy_from_slice(&100u32.to_le_bytes());
+        let a = Archive::parse(&bytes).unwrap();
+        assert_eq!(a.entries()[0].size, 100);
+        assert!(a.entries()[0].compressed_size < 4096, "a small stream");
+        match a.read(&a.entries()[0]) {
+            // The crate's reader stops at the declared size itself; the `take` is the
+            // second fence.
+            Err(Error::Damaged(m)) => {
+                assert!(m.contains("larger than its declared") || m.contains("holds 101 bytes"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn overlapping_entries_are_refused() {
+        // Two directory records for one local entry.
+        let body = local("a.twb", TWB);
+        let twice = with_directory(body.clone(), &[("a.twb", 0, TWB), ("b.twb", 0, TWB)]);
+        assert_eq!(
+            Archive::parse(&twice).err(),
+            Some(Error::Overlapping { first: "a.twb".into(), second: "b.twb".into() })
+        );
+        // An entry whose stored data holds a whole second entry that the directory also lists
+        // (the overlapping zip bomb, quoted so that both are valid on their own).
+        let inner = local("inner.png", b"inner data");
+        let outer_data = inner.clone();
+        let mut body = local("outer.bin", &outer_data);
+        let inner_at = (body.len() - outer_data.len()) as u32;
+        let nested = with_directory(
+            std::mem::take(&mut body),
+            &[("outer.bin", 0, &outer_data), ("inner.png", inner_at, b"inner data")],
+        );
+        match Archive::parse(&nested) {
+            Err(Error::Overlapping { first, second }) => {
+                assert_eq!((first.as_str(), second.as_str()), ("outer.bin", "inner.png"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = Error::Overlapping { first: "a".into(), second: "b".into() }.to_string();
+        assert!(e.contains("zip-bomb") && e.contains("save the package again"), "{e}");
+        // Entries side by side are fine.
+        let mut body = local("a.twb", TWB);
+        let b_at = body.len() as u32;
+        body.extend(local("b.png", b"png"));
+        let apart = with_directory(body, &[("a.twb", 0, TWB), ("b.png", b_at, b"png")]);
+        let a = Archive::parse(&apart).unwrap();
+        assert_eq!(a.read(a.entry("b.png").unwrap()).unwrap(), b"png");
+    }
+
+    #[test]
+    fn a_directory_record_past_the_end_of_the_file_is_refused() {
+        let body = local("a.twb", TWB);
+        let far = with_directory(body.clone(), &[("a.twb", 0, TWB), ("b.twb", 1 << 30, TWB)]);
+        assert!(matches!(Archive::parse(&far), Err(Error::Damaged(_))), "{:?}", Archive::parse(&far).err());
+        // A recorded compressed size that reaches into the directory and beyond.
+        let mut long = with_directory(body, &[("a.twb", 0, TWB)]);
+        let cd = long.windows(4).position(|w| w == CENTRAL).unwrap();
+        long[cd + 20..cd + 24].copy_from_slice(&100_000u32.to_le_bytes());
+        assert!(matches!(Archive::parse(&long), Err(Error::Damaged(_))), "{:?}", Archive::parse(&long).err());
+    }
+
+    #[test]
+    fn names_that_leave_the_package_are_not_rewritten() {
+        for bad in [
+            "../evil.twb",
+            "/etc/passwd",
+            "\\\\host\\share",
+            "C:/x.twb",
+            "c:evil",
+            "a/../../b.twb",
+            "Data\\..\\..\\x",
+            "a\0b",
+        ] {
+            let mut w = Writer::new();
+            w.add_deflated("Book.twb", TWB).unwrap();
+            w.add_deflated(bad, b"x").unwrap();
+            let bytes = w.finish(b"").unwrap();
+            let a = Archive::parse(&bytes).unwrap();
+            assert!(!a.entry(bad).unwrap().has_safe_name(), "{bad}");
+            assert_eq!(a.replace("Book.twb", b"<workbook/>").err(), Some(Error::UnsafeName(bad.into())), "{bad}");
+            assert!(a.read(a.entry("Book.twb").unwrap()).is_ok(), "reading in memory stays possible");
+        }
+        for good in ["Book.twb", "Data/Extracts/x..y.hyper", "Image/é.png", "a/./b", "..hidden"] {
+            let mut w = Writer::new();
+            w.add_deflated(good, b"x").unwrap();
+            let bytes = w.finish(b"").unwrap();
+            assert!(Archive::parse(&bytes).unwrap().entries()[0].has_safe_name(), "{good}");
         }
     }
 }

@@ -14,8 +14,8 @@ use tabflow_plan::intent::{Consolidate, Migrate};
 use tabflow_plan::plan::{Change, Item, Step, StepKind};
 use tabflow_site::{Datasource, Workbook};
 
+use crate::builder::{Builder, day, text};
 use crate::ground::{self, Grounded, ground};
-use crate::{Builder, day, text};
 
 /// Words that mark a copy rather than a different source ("Sales Orders (copy)", "_v2").
 const COPY_WORDS: &[&str] = &["copy", "v2", "v3", "new", "old", "backup", "bak", "duplicate", "dup"];

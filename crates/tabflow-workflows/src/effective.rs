@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
-use tabflow_site::{Mode, Site};
+use tabflow_site::{Index, Mode, Site};
 
 /// Capabilities a Viewer site role can hold.
 pub const VIEWER_CAPS: &[&str] = &[
@@ -65,7 +65,8 @@ pub struct Evaluator<'a> {
     groups_of: HashMap<&'a str, Vec<(&'a str, &'a str)>>,
     rules_on: HashMap<&'a str, Vec<Rule<'a>>>,
     defaults: HashMap<(&'a str, &'a str), Vec<Rule<'a>>>,
-    projects: HashMap<&'a str, &'a tabflow_site::Project>,
+    /// Lookups and the project tree.
+    index: Index<'a>,
     /// All capability names that appear anywhere (the universe for "everything").
     all_caps: BTreeSet<String>,
 }
@@ -106,73 +107,41 @@ impl<'a> Evaluator<'a> {
             });
         }
         all_caps.remove("ProjectLeader");
-        let projects = site.projects.iter().map(|p| (p.id.as_str(), p)).collect();
-        Evaluator { site, groups_of, rules_on, defaults, projects, all_caps }
+        Evaluator { site, groups_of, rules_on, defaults, index: Index::new(site), all_caps }
     }
 
     /// The project whose default rules govern content in `project_id`, if it is locked.
     pub fn locking_project(&self, project_id: &str) -> Option<&'a tabflow_site::Project> {
-        let direct = self.projects.get(project_id)?;
+        let direct = self.index.project(project_id)?;
         match direct.content_permissions.as_str() {
             "LockedToProject" | "LockedToProjectWithoutNested" => return Some(direct),
             _ => {}
         }
         // A nested project inherits a full lock from an ancestor.
-        let mut cur = direct.parent_id.as_deref();
-        let mut guard = 0;
-        while let Some(id) = cur {
-            guard += 1;
-            if guard > 64 {
-                break;
-            }
-            let p = self.projects.get(id)?;
-            if p.content_permissions == "LockedToProject" {
-                return Some(p);
-            }
-            cur = p.parent_id.as_deref();
-        }
-        None
+        self.index.ancestors(project_id).into_iter().find(|p| p.content_permissions == "LockedToProject")
     }
 
     /// Owners of `project_id` and its ancestors: a project owner has full access to the
     /// project's content and to its child projects.
     fn project_owners(&self, project_id: &str) -> BTreeSet<&'a str> {
-        let mut out = BTreeSet::new();
-        let mut cur = Some(project_id);
-        let mut guard = 0;
-        while let Some(id) = cur {
-            guard += 1;
-            if guard > 64 {
-                break;
-            }
-            let Some(p) = self.projects.get(id) else { break };
-            out.insert(p.owner_id.as_str());
-            cur = p.parent_id.as_deref();
-        }
-        out
+        self.index.lineage(project_id).into_iter().map(|p| p.owner_id.as_str()).collect()
     }
 
     /// Users who lead `project_id` (or an ancestor): `ProjectLeader` allowed for them or
     /// one of their groups.
     fn leaders(&self, project_id: &str) -> BTreeSet<&'a str> {
         let mut out = BTreeSet::new();
-        let mut cur = Some(project_id);
-        let mut guard = 0;
-        while let Some(id) = cur {
-            guard += 1;
-            if guard > 64 {
-                break;
-            }
+        let ancestors = self.index.ancestors(project_id);
+        for id in std::iter::once(project_id).chain(ancestors.iter().map(|p| p.id.as_str())) {
             for r in self.rules_on.get(id).into_iter().flatten() {
                 if r.capabilities.get("ProjectLeader") == Some(&Mode::Allow) {
                     if r.grantee_kind == "user" {
                         out.insert(r.grantee_id);
-                    } else if let Some(g) = self.site.groups.iter().find(|g| g.id == r.grantee_id) {
+                    } else if let Some(g) = self.index.group(r.grantee_id) {
                         out.extend(g.members.iter().map(String::as_str));
                     }
                 }
             }
-            cur = self.projects.get(id).and_then(|p| p.parent_id.as_deref());
         }
         out
     }

@@ -354,6 +354,38 @@ async fn projects_nested_create_and_cycle_refused() {
 }
 
 #[tokio::test]
+async fn deleting_a_project_deletes_its_nested_projects_and_their_content_only() {
+    let emu = start_demo().await;
+    let c = sign_in(&emu.url).await;
+    let before = emu.emulator.snapshot();
+    let finance = before.projects.iter().find(|p| p.name == "Finance" && p.parent_id.is_none()).unwrap();
+    // The subtree, computed here by hand from the parent links.
+    let mut doomed = vec![finance.id.clone()];
+    loop {
+        let more: Vec<String> = before
+            .projects
+            .iter()
+            .filter(|p| p.parent_id.as_ref().is_some_and(|x| doomed.contains(x)) && !doomed.contains(&p.id))
+            .map(|p| p.id.clone())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        doomed.extend(more);
+    }
+    assert!(doomed.len() > 2, "the demo's Finance has nested projects: {doomed:?}");
+    let (s, t) = c.delete(&format!("projects/{}", finance.id)).await;
+    assert_eq!(s, 204, "{t}");
+    let after = emu.emulator.snapshot();
+    let kept: Vec<&String> = before.projects.iter().map(|p| &p.id).filter(|id| !doomed.contains(id)).collect();
+    assert_eq!(after.projects.iter().map(|p| &p.id).collect::<Vec<_>>(), kept);
+    let wb_left = |s: &tabflow_site::Site| s.workbooks.iter().filter(|w| !doomed.contains(&w.project_id)).count();
+    assert!(after.workbooks.iter().all(|w| !doomed.contains(&w.project_id)));
+    assert_eq!(after.workbooks.len(), wb_left(&before));
+    assert!(after.datasources.iter().all(|d| !doomed.contains(&d.project_id)));
+}
+
+#[tokio::test]
 async fn views_with_usage_match_the_site() {
     let emu = start_demo().await;
     let c = sign_in(&emu.url).await;

@@ -5,6 +5,8 @@
 //! names in the same order and, for each intent, every expected parameter has an equal value
 //! (an expected `null` means the parameter must be absent; extra parameters are allowed).
 
+mod properties;
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;

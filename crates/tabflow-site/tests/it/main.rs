@@ -1,0 +1,3 @@
+//! Integration tests of tabflow-site through its public API.
+
+mod generate_pinned;
