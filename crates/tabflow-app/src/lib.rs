@@ -12,6 +12,7 @@
 //! a run is a stream of the engine's own [`Event`]s ([`RunHandle::subscribe`]), the same
 //! events that drive the CLI's progress lines and, later, SSE and MCP progress.
 
+mod admin;
 mod approvals;
 mod error;
 mod history;
@@ -33,7 +34,7 @@ pub use session::{Connection, Session, Tuning};
 
 pub use tabflow_engine::approval::{Approver, Decision, Grant, Missing, Selection, SelectionError, pair_key};
 pub use tabflow_engine::executor::{Purge, RunReport};
-pub use tabflow_engine::notify::Delivery;
+pub use tabflow_engine::notify::{Delivery, Tally};
 pub use tabflow_engine::plan;
 pub use tabflow_engine::store::ApprovalRow;
 pub use tabflow_engine::{Event, Plan, Policy, RunStatus, Store, SystemClock, ValidatedPlan};
@@ -144,6 +145,11 @@ impl App {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Where run notifications go besides the outbox.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use tabflow_engine::store::LearningRow;
 use tabflow_workflows::learn;
 
-use super::workflow::StoreArgs;
-use crate::exit::{Code, fail};
+use super::workflow::{StoreArgs, open_app};
+use crate::exit::{self, Code};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -52,9 +52,9 @@ fn teams(r: &LearningRow) -> String {
 pub async fn run(command: Command) -> anyhow::Result<Code> {
     match command {
         Command::Show { json, store } => {
-            let store = store.open().await?;
-            let rows = store.learning().await.map_err(|e| fail(e.to_string(), "check the state store"));
-            store.close().await;
+            let app = open_app(None, &store, Default::default(), Default::default()).await?;
+            let rows = app.learning().await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
             let rows = rows?;
             let learned = learn::Learned::new(rows.clone());
             let owners = owners(&rows);
@@ -124,9 +124,9 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
             Ok(Code::Ok)
         }
         Command::Reset { store } => {
-            let store = store.open().await?;
-            let n = store.reset_learning().await.map_err(|e| fail(e.to_string(), "check the state store"));
-            store.close().await;
+            let app = open_app(None, &store, Default::default(), Default::default()).await?;
+            let n = app.reset_learning().await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
             println!("Forgot {} learned choices; plans suggest owners and defaults by their own rules again.", n?);
             Ok(Code::Ok)
         }

@@ -4,8 +4,8 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::workflow::{StoreArgs, notify_delivery};
-use crate::exit::{Code, fail};
+use super::workflow::{StoreArgs, notify_delivery, open_app};
+use crate::exit::{self, Code, fail};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -51,9 +51,9 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
 }
 
 async fn list(a: ListArgs) -> anyhow::Result<Code> {
-    let store = a.store.open().await?;
-    let rows = store.outbox(a.run.as_deref()).await.map_err(|e| fail(e.to_string(), "check the state store"));
-    store.close().await;
+    let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
+    let rows = app.outbox(a.run.as_deref()).await.map_err(exit::app);
+    app.close().await.map_err(exit::app)?;
     let rows = rows?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -98,12 +98,10 @@ async fn list(a: ListArgs) -> anyhow::Result<Code> {
 }
 
 async fn retry(a: RetryArgs) -> anyhow::Result<Code> {
-    let delivery = notify_delivery()?;
-    let store = a.store.open().await?;
-    let tally = tabflow_engine::notify::retry(&store, a.run.as_deref(), &delivery)
-        .await
-        .map_err(|e| fail(e.to_string(), "check the state store"));
-    store.close().await;
+    let app = open_app(None, &a.store, Default::default(), notify_delivery()?).await?;
+    let delivery = app.delivery().clone();
+    let tally = app.retry_outbox(a.run.as_deref()).await.map_err(exit::app);
+    app.close().await.map_err(exit::app)?;
     let t = tally?;
     let tried = t.sent + t.dry + t.failed;
     if a.json {

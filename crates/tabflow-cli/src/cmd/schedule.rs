@@ -4,8 +4,8 @@
 
 use clap::{Args, Subcommand};
 
-use super::workflow::StoreArgs;
-use crate::exit::{Code, fail, usage};
+use super::workflow::{StoreArgs, open_app};
+use crate::exit::{self, Code};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -33,9 +33,9 @@ pub struct RemoveArgs {
 pub async fn run(c: Command) -> anyhow::Result<Code> {
     match c {
         Command::List(a) => {
-            let store = a.store.open().await?;
-            let rows = store.schedules().await.map_err(|e| fail(e.to_string(), "check the state store"));
-            store.close().await;
+            let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
+            let rows = app.schedules().await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
             let rows = rows?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -60,12 +60,10 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             Ok(Code::Ok)
         }
         Command::Remove(a) => {
-            let store = a.store.open().await?;
-            let removed = store.remove_schedule(&a.id).await.map_err(|e| fail(e.to_string(), "check the state store"));
-            store.close().await;
-            if !removed? {
-                return Err(usage(format!("no schedule '{}'", a.id), "see tabflow schedule list"));
-            }
+            let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
+            let removed = app.remove_schedule(&a.id).await.map_err(exit::app);
+            app.close().await.map_err(exit::app)?;
+            removed?;
             println!("Removed {}.", a.id);
             Ok(Code::Ok)
         }

@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use tabflow_app::{
     App, Approver, Connection, Decision, Event, Plan, PlanRequest, Policy, RunReport, RunStatus, Selection, Source,
-    Start, StartOptions, Store, ValidatedPlan,
+    Start, StartOptions, ValidatedPlan,
 };
 use tabflow_engine::executor::whoami;
 use tabflow_engine::plan::{Effect, Level, StepKind};
@@ -34,10 +34,6 @@ pub struct StoreArgs {
 impl StoreArgs {
     fn location(&self) -> String {
         self.store.clone().unwrap_or_else(|| data_dir().join("tabflow.db").display().to_string())
-    }
-
-    pub async fn open(&self) -> anyhow::Result<Store> {
-        tabflow_app::open_store(&self.location()).await.map_err(exit::app)
     }
 
     pub fn policy(&self) -> anyhow::Result<Policy> {
