@@ -29,6 +29,7 @@ pub mod repository;
 pub mod resources;
 pub mod secret;
 pub mod snapshot;
+pub mod types;
 pub mod usage;
 
 pub use client::{Client, Request, Session};

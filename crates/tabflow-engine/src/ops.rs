@@ -125,9 +125,9 @@ pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions:
 fn fill_content(
     img: &mut Image,
     name: Option<String>,
-    project: Option<tabflow_wire::xml::IdRef>,
-    owner: Option<tabflow_wire::xml::IdRef>,
-    tags: Option<tabflow_wire::xml::Tags>,
+    project: Option<tabflow_client::types::IdRef>,
+    owner: Option<tabflow_client::types::IdRef>,
+    tags: Option<tabflow_client::types::Tags>,
     updated_at: Option<String>,
 ) {
     img.name = name;
@@ -138,7 +138,7 @@ fn fill_content(
 }
 
 /// Projects have no GET by id in the REST API: list and pick.
-pub async fn find_project(client: &Client, id: &str) -> OpResult<Option<tabflow_wire::xml::Project>> {
+pub async fn find_project(client: &Client, id: &str) -> OpResult<Option<tabflow_client::types::Project>> {
     let all = client.projects().collect().await?;
     Ok(all.into_iter().find(|p| p.id.as_deref() == Some(id)))
 }
@@ -374,7 +374,7 @@ pub async fn owned_by(client: &Client, user_id: &str) -> OpResult<Vec<String>> {
     let u = client.user(&UserId::new(user_id)).await?;
     let name = u.name.unwrap_or_default();
     let by_owner = || Filter::new().and("ownerName", By::Eq, name.as_str());
-    let mine = |o: &Option<tabflow_wire::xml::IdRef>| o.as_ref().and_then(|o| o.id.as_deref()) == Some(user_id);
+    let mine = |o: &Option<tabflow_client::types::IdRef>| o.as_ref().and_then(|o| o.id.as_deref()) == Some(user_id);
     // Filtered lists come from Tableau's search index, which lags behind writes: what they
     // name is read again directly, so an item just handed over does not count. (An item the
     // index does not show yet is what `mapAssetsTo` is for.)
@@ -430,13 +430,13 @@ pub async fn recreate_user(client: &Client, before: &Image, user: &Value) -> OpR
         Some(u) => u.id.ok_or_else(|| OpError::Missing(format!("the account '{name}' has no id")))?,
         None => {
             let text = |k: &str| user.get(k).and_then(Value::as_str).map(str::to_string);
-            let u = tabflow_wire::xml::User {
+            let u = tabflow_client::types::User {
                 name: Some(name.clone()),
                 site_role: before.site_role.clone().or_else(|| text("site_role")),
                 auth_setting: before.auth_setting.clone(),
                 full_name: before.full_name.clone().or_else(|| text("full_name")),
                 email: before.email.clone().or_else(|| text("email")),
-                ..tabflow_wire::xml::User::default()
+                ..tabflow_client::types::User::default()
             };
             client.add_user_like(&u).await?.id.ok_or_else(|| OpError::Missing("the new account has no id".into()))?
         }
@@ -497,7 +497,7 @@ pub async fn recreate_user(client: &Client, before: &Image, user: &Value) -> OpR
 pub async fn fill_for_restore(
     client: &Client,
     img: &mut Image,
-    subscriptions: &[tabflow_wire::xml::Subscription],
+    subscriptions: &[tabflow_client::types::Subscription],
 ) -> OpResult<()> {
     if !img.exists || !matches!(img.kind.as_str(), "workbook" | "datasource") {
         return Ok(());
@@ -506,7 +506,7 @@ pub async fn fill_for_restore(
     if img.kind == "workbook" {
         let wid = WorkbookId::new(&img.id);
         let w = client.workbook(&wid).await?;
-        let show_tabs = tabflow_wire::xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true);
+        let show_tabs = tabflow_client::types::parse_bool(w.show_tabs.as_deref()).unwrap_or(true);
         let mut own = vec![];
         for v in client.workbook_views(&wid, false).await? {
             let (Some(id), Some(name)) = (v.id, v.name) else { continue };
@@ -523,7 +523,7 @@ pub async fn fill_for_restore(
         let d = client.datasource(&DatasourceId::new(&img.id)).await?;
         img.restore = Some(json!({
             "description": d.description,
-            "certified": tabflow_wire::xml::parse_bool(d.is_certified.as_deref()).unwrap_or(false),
+            "certified": tabflow_client::types::parse_bool(d.is_certified.as_deref()).unwrap_or(false),
             "certification_note": d.certification_note,
         }));
     }
@@ -710,7 +710,7 @@ pub async fn republish(client: &Client, id: &str, filename: &str, bytes: &[u8]) 
         .ok_or_else(|| OpError::Missing(format!("workbook {id} has no project")))?;
     let tags: BTreeSet<String> = w.tags.as_ref().map(|t| t.labels()).unwrap_or_default().into_iter().collect();
     let owner = w.owner.as_ref().and_then(|o| o.id.clone());
-    let show_tabs = tabflow_wire::xml::parse_bool(w.show_tabs.as_deref()).unwrap_or(true);
+    let show_tabs = tabflow_client::types::parse_bool(w.show_tabs.as_deref()).unwrap_or(true);
     let published = client.republish_workbook(&ProjectId::new(project), &name, filename, bytes, show_tabs).await?;
     if published.id.as_deref().is_some_and(|p| p != id) {
         return Err(OpError::Missing(format!(
@@ -769,7 +769,7 @@ pub async fn compensate(
 }
 
 /// A subscription as plans and before-images record it.
-pub fn subscription_value(s: &tabflow_wire::xml::Subscription) -> Value {
+pub fn subscription_value(s: &tabflow_client::types::Subscription) -> Value {
     json!({
         "id": s.id, "subject": s.subject,
         "user_id": s.user.as_ref().and_then(|u| u.id.clone()),

@@ -249,7 +249,7 @@ struct Ctx<'a> {
     /// re-reads the item and finds it already applied.
     pending: Mutex<Vec<Ack>>,
     /// The site's subscriptions, read once for the before-images of staged deletes.
-    subscriptions: tokio::sync::OnceCell<Vec<tabflow_wire::xml::Subscription>>,
+    subscriptions: tokio::sync::OnceCell<Vec<tabflow_client::types::Subscription>>,
 }
 
 impl Ctx<'_> {

@@ -42,7 +42,7 @@ async fn a_deleted_account_is_recreated_with_its_details_grants_subscriptions_an
     let (_emu, client, site) = demo().await;
     let admin = site.users.iter().find(|u| u.name == "admin").unwrap();
     // Every demo user owns something: a contractor who owns nothing joins first.
-    let x = tabflow_wire::xml::User {
+    let x = tabflow_client::types::User {
         name: Some("contractor7".into()),
         site_role: Some("Explorer".into()),
         full_name: Some("Casey Contractor".into()),

@@ -39,7 +39,7 @@ async fn a_deleted_workbook_is_republished_once_with_what_it_had() {
     let all = client.subscriptions().collect().await.unwrap();
     ops::fill_for_restore(&client, &mut back, &all).await.unwrap();
     assert_eq!(back.restore.as_ref().unwrap()["description"], before.restore.as_ref().unwrap()["description"]);
-    let count = |all: &[tabflow_wire::xml::Subscription]| {
+    let count = |all: &[tabflow_client::types::Subscription]| {
         let views: Vec<String> = back
             .subscriptions
             .iter()
