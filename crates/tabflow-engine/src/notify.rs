@@ -86,12 +86,14 @@ impl std::fmt::Debug for Delivery {
 }
 
 impl Delivery {
-    /// From the environment: `TABFLOW_NOTIFY_WEBHOOK`, `TABFLOW_NOTIFY_WEBHOOK_SECRET`,
-    /// `TABFLOW_SMTP_URL`, `TABFLOW_NOTIFY_FROM`, `TABFLOW_SMTP_USERNAME`,
-    /// `TABFLOW_SMTP_PASSWORD`, `TABFLOW_SMTP_CA_FILE` and `TABFLOW_SMTP_TIMEOUT_SECS`. Front ends call it
-    /// before a run starts, so a mistake is reported before anything changes.
-    pub fn from_env() -> Result<Delivery, ConfigError> {
-        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    /// From the settings a front end read, looked up by name: `TABFLOW_NOTIFY_WEBHOOK`,
+    /// `TABFLOW_NOTIFY_WEBHOOK_SECRET`, `TABFLOW_SMTP_URL`, `TABFLOW_NOTIFY_FROM`,
+    /// `TABFLOW_SMTP_USERNAME`, `TABFLOW_SMTP_PASSWORD`, `TABFLOW_SMTP_CA_FILE` and
+    /// `TABFLOW_SMTP_TIMEOUT_SECS` (blank = unset). The engine reads no environment itself: the
+    /// CLI passes its environment here. Front ends call it before a run starts, so a mistake
+    /// is reported before anything changes.
+    pub fn from_settings(lookup: impl Fn(&str) -> Option<String>) -> Result<Delivery, ConfigError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
         let mut d = Delivery {
             webhook_url: get("TABFLOW_NOTIFY_WEBHOOK"),
             webhook_secret: get("TABFLOW_NOTIFY_WEBHOOK_SECRET"),

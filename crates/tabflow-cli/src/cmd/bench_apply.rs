@@ -152,7 +152,12 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
         events: None,
         clock: std::sync::Arc::new(tabflow_engine::SystemClock),
     };
-    let opts = RunOptions { concurrency: b.concurrency, without_journal: !journal, ..RunOptions::default() };
+    let opts = RunOptions {
+        actor: super::workflow::whoami(),
+        concurrency: b.concurrency,
+        without_journal: !journal,
+        ..RunOptions::default()
+    };
     let before = running.emulator.stats()["requests"].as_u64().unwrap_or(0);
     let t = Instant::now();
     let report = engine.apply(&vp, Some(grant), &opts).await?;

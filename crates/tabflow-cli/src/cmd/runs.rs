@@ -6,11 +6,10 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tabflow_app::RunStatus;
-use tabflow_engine::executor::whoami;
 use tabflow_engine::store::Phase;
 
 use super::connect::Connect;
-use super::workflow::{StoreArgs, open_app, print_report};
+use super::workflow::{StoreArgs, open_app, print_report, whoami};
 use crate::exit::{self, Code, usage};
 
 #[derive(Debug, Subcommand)]

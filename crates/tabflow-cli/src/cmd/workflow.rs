@@ -13,7 +13,6 @@ use tabflow_app::{
     App, Approver, Connection, Decision, Event, Plan, PlanRequest, Policy, RunReport, RunStatus, Selection, Source,
     Start, StartOptions, ValidatedPlan,
 };
-use tabflow_engine::executor::whoami;
 use tabflow_engine::plan::{Effect, Level, StepKind};
 
 use super::connect::{Connect, data_dir};
@@ -171,7 +170,16 @@ pub struct AskArgs {
 /// Where notifications go (`TABFLOW_SMTP_URL`, `TABFLOW_NOTIFY_WEBHOOK`, …), read before a
 /// run starts so that a mistake in it stops the command before anything changes.
 pub fn notify_delivery() -> anyhow::Result<tabflow_engine::notify::Delivery> {
-    tabflow_engine::notify::Delivery::from_env().map_err(|e| usage(e.to_string(), e.fix))
+    tabflow_engine::notify::Delivery::from_settings(|k| std::env::var(k).ok()).map_err(|e| usage(e.to_string(), e.fix))
+}
+
+/// Who runs this command, as recorded in plans, approvals and the audit log:
+/// `TABFLOW_ACTOR`, else the OS user (`USER`, `USERNAME`), else "unknown".
+pub fn whoami() -> String {
+    std::env::var("TABFLOW_ACTOR")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn parse_answers(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {

@@ -176,6 +176,9 @@ impl RunReport {
 /// Knobs of a run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// Who runs it, as the journal and audit log record it. Front ends pass the person (the
+    /// CLI: TABFLOW_ACTOR or the OS user); the default is "tabflow", never read from the
+    /// environment here.
     pub actor: String,
     pub concurrency: usize,
     pub acknowledge_irreversible: bool,
@@ -187,7 +190,7 @@ pub struct RunOptions {
     /// without its journal could not be resumed or rolled back.
     pub without_journal: bool,
     /// Where the run's notifications go besides the outbox (front ends read it with
-    /// [`crate::notify::Delivery::from_env`] before the run, so a bad setting stops nothing
+    /// [`crate::notify::Delivery::from_settings`] before the run, so a bad setting stops nothing
     /// half-way). The default sends nothing: messages stay `dry` in the outbox.
     pub delivery: crate::notify::Delivery,
     /// How long the run's lease lasts without renewal (see [`lease`]): a process that stops
@@ -198,7 +201,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            actor: whoami(),
+            actor: "tabflow".into(),
             concurrency: 8,
             acknowledge_irreversible: false,
             crash_after_intents: None,
@@ -207,14 +210,6 @@ impl Default for RunOptions {
             lease: std::time::Duration::from_secs(60),
         }
     }
-}
-
-/// The OS user running tabflow (the actor recorded in the audit log).
-pub fn whoami() -> String {
-    std::env::var("TABFLOW_ACTOR")
-        .or_else(|_| std::env::var("USER"))
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 // ------------------------------------------------------------------------ the run
