@@ -277,7 +277,7 @@ impl App {
     /// period); each only when its backup verifies and it is still where the run left it.
     pub async fn purge(&self, actor: &str, now: bool) -> Result<Purge> {
         let session = self.connect().await?;
-        tabflow_engine::executor::purge_due(&session.client, &self.store, actor, now)
+        tabflow_engine::executor::purge_due(&session.client, &self.store, self.clock.as_ref(), actor, now)
             .await
             .map_err(|e| Error::failed(e.to_string(), "see the audit log"))
     }

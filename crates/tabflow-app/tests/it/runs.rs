@@ -1,6 +1,6 @@
 //! Plan → answer → approval → run with its event stream → rollback, through the service;
 //! the refusals a front end maps to "needs input" and "needs approval"; approval expiry on
-//! the injected clock.
+//! the injected clock, and staged deletes' grace period on it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -200,4 +200,40 @@ async fn bad_input_and_a_rejection_are_typed_errors_that_change_nothing() {
     let audit = app.audit_export("csv").await.unwrap();
     assert!(audit.contains("approval.reject"), "{audit}");
     assert_eq!(app.audit_export("xml").await.err().map(|e| e.kind), Some(Kind::Usage));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_deletes_wait_out_their_grace_period_on_the_injected_clock() {
+    // Whole seconds: the store keeps microseconds.
+    let clock = FixedClock::new(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
+    let policy = Policy { grace_days: 30, ..Policy::default() };
+    let env = env(Arc::new(clock.clone()), policy).await;
+    let app = &env.app;
+    let mut req = intent("delete-content", &[("project", "Finance"), ("stale_days", "90")]);
+    req.answers = answers(&[("q1", "delete-all")]);
+    let planned = app.plan(req).await.unwrap();
+    let plan = planned.plan.as_ref().expect("the delete plan validates").plan().clone();
+    assert!(plan.questions.is_empty(), "{:?}", plan.questions);
+    app.approve(&Approver::terminal("tester"), &plan.id, Decision::Approve, Selection::All).await.unwrap();
+    let Start::Running(handle) = app.start_run(&plan.id, "tester", StartOptions::default()).await.unwrap() else {
+        panic!("a delete plan starts a run");
+    };
+    assert_eq!(handle.wait().await.unwrap().report.status, RunStatus::Succeeded);
+
+    // Quarantined "now" by the service's clock, due grace_days later.
+    let staged = app.store().staged().await.unwrap();
+    assert!(staged.len() > 5, "the demo's Finance has stale workbooks: {staged:?}");
+    for s in &staged {
+        assert_eq!(s.quarantined_at, clock.now(), "{s:?}");
+        assert_eq!(s.purge_after, clock.now() + chrono::Duration::days(30), "{s:?}");
+    }
+    // A day before the end of the grace period nothing is purged; a day after, all of them.
+    clock.advance(chrono::Duration::days(29));
+    let p = app.purge("tester", false).await.unwrap();
+    assert!(p.purged.is_empty(), "{p:?}");
+    assert_eq!(p.waiting.len(), staged.len(), "{p:?}");
+    clock.advance(chrono::Duration::days(2));
+    let p = app.purge("tester", false).await.unwrap();
+    assert_eq!(p.purged.len(), staged.len(), "{p:?}");
+    assert!(p.waiting.is_empty() && p.kept.is_empty(), "{p:?}");
 }

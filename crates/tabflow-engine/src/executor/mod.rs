@@ -245,6 +245,8 @@ struct Ctx<'a> {
     pending: Mutex<Vec<Ack>>,
     /// The site's subscriptions, read once for the before-images of staged deletes.
     subscriptions: tokio::sync::OnceCell<Vec<tabflow_client::types::Subscription>>,
+    /// The engine's clock: when staged deletes were quarantined and when they may be purged.
+    clock: std::sync::Arc<dyn crate::Clock>,
 }
 
 impl Ctx<'_> {
@@ -374,6 +376,7 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     fn ctx(&self, plan: &'a Plan, run_id: &str, opts: &RunOptions, approvers: String, recorder: Recorder) -> Ctx<'a> {
         Ctx {
+            clock: self.clock.clone(),
             fence: recorder.fence.clone(),
             client: self.client,
             store: self.store,

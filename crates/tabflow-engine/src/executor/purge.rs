@@ -20,9 +20,16 @@ pub struct Purge {
 }
 
 /// Staged deletes whose grace period has passed: deletes each one that is still in
-/// quarantine, unchanged since, and whose backup exists.
-pub async fn purge_due(client: &Client, store: &Store, actor: &str, force_now: bool) -> Result<Purge, ExecError> {
-    let now = Utc::now();
+/// quarantine, unchanged since, and whose backup exists. "Now" is `clock`'s (the engine's
+/// injected clock), so grace periods can be tested without waiting.
+pub async fn purge_due(
+    client: &Client,
+    store: &Store,
+    clock: &dyn crate::Clock,
+    actor: &str,
+    force_now: bool,
+) -> Result<Purge, ExecError> {
+    let now = clock.now();
     let mut purged = vec![];
     let mut kept = vec![];
     let mut waiting = vec![];

@@ -4,7 +4,6 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
-use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tabflow_client::Client;
@@ -315,14 +314,15 @@ async fn record_staged(ctx: &Ctx<'_>, item: &Item, backup_sha: Option<String>) -
         Some(s) => Some(s),
         None => ctx.store.backup_of(&ctx.run_id, &item.id).await?.map(|(_, b)| crate::plan::sha256_hex(&b)),
     };
+    let now = ctx.clock.now();
     ctx.store
         .insert_staged(&StagedRow {
             item_type: item.kind.clone(),
             item_id: item.id.clone(),
             name: item.name.clone(),
             run_id: ctx.run_id.clone(),
-            quarantined_at: Utc::now(),
-            purge_after: Utc::now() + chrono::Duration::days(ctx.policy.grace_days),
+            quarantined_at: now,
+            purge_after: now + chrono::Duration::days(ctx.policy.grace_days),
             backup_sha256: sha,
             purged_at: None,
         })
