@@ -16,6 +16,11 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The engine reads no environment: the host name naming this process in run leases
+    // (where the system has no hostname file) is passed in.
+    if let Some(host) = ["HOSTNAME", "COMPUTERNAME"].iter().find_map(|k| std::env::var(k).ok()) {
+        tabflow_engine::executor::lease::set_host_name(host);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("TABFLOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();

@@ -27,6 +27,15 @@ use super::ExecError;
 use crate::Clock;
 use crate::store::{Fence, RunRow, Store};
 
+/// The host name a front end read from its environment (`HOSTNAME`, `COMPUTERNAME`), for
+/// systems without `/proc/sys/kernel/hostname` or `/etc/hostname`; the engine reads no
+/// environment itself. Set it before the first run; later calls are ignored.
+pub fn set_host_name(name: String) {
+    let _ = HOST_NAME.set(name);
+}
+
+static HOST_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// This process's name as a lease owner: `host:pid:random` (the random part tells apart two
 /// processes that reuse a pid).
 pub fn owner_id() -> String {
@@ -37,8 +46,7 @@ pub fn owner_id() -> String {
             .ok()
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty())
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .or_else(|| std::env::var("COMPUTERNAME").ok())
+            .or_else(|| HOST_NAME.get().cloned())
             .unwrap_or_else(|| "localhost".into());
         let random = uuid::Uuid::new_v4().simple().to_string();
         format!("{}:{}:{}", host.replace(':', "-"), std::process::id(), &random[..8])
