@@ -129,6 +129,7 @@ impl App {
     /// Plans a request: reads the site, builds the plan, runs the five checks, stores the
     /// plan (valid or not). Nothing on the site changes.
     pub async fn plan(&self, req: PlanRequest) -> Result<Planned> {
+        check_request_length(&req.request)?;
         let learned = self.learned().await?;
         let session = self.connect().await?;
         let request = self.redact(&req.request).await?;
@@ -293,4 +294,34 @@ pub fn error_findings(p: &Plan) -> Vec<String> {
         .filter(|f| f.level == tabflow_engine::plan::Level::Error)
         .map(|f| format!("{}: {}", f.check.as_str(), f.message))
         .collect()
+}
+
+/// The longest request read, in characters. A person's request is a sentence or a short
+/// paragraph; a longer text is refused before it is parsed, stored or sent to a model (the
+/// rule-based parser's name detection looks at a whole clause per word, so its time grows
+/// with the square of a clause's length).
+pub const MAX_REQUEST_CHARS: usize = 2000;
+
+fn check_request_length(request: &str) -> Result<()> {
+    let n = request.chars().count();
+    if n > MAX_REQUEST_CHARS {
+        return Err(Error::usage(
+            format!("the request is {n} characters long; tabflow reads requests of at most {MAX_REQUEST_CHARS}"),
+            "say what to do in a sentence or two (name the project, users or tags); long lists of items belong in a plan review, not in the request",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod request_length_tests {
+    use super::*;
+
+    #[test]
+    fn a_request_longer_than_the_limit_is_a_usage_error_naming_both_lengths() {
+        assert!(check_request_length(&"a".repeat(MAX_REQUEST_CHARS)).is_ok());
+        let e = check_request_length(&"丸".repeat(MAX_REQUEST_CHARS + 1)).expect_err("too long");
+        assert!(matches!(e.kind, crate::Kind::Usage), "{e:?}");
+        assert!(e.message.contains("2001 characters") && e.message.contains("at most 2000"), "{}", e.message);
+    }
 }

@@ -84,6 +84,7 @@ fn bad_input_gets_one_clear_error_with_a_hint() {
     let emu = serve();
     let out = dir.path().join("x.json");
     let o = out.to_str().unwrap();
+    let long_request = "archive Finance Quarterly Budget Review ".repeat(60);
     let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, i32, &str)> = vec![
         (
             vec!["site", "snapshot", "--server", &emu.1, "--site", "demo", "-o", o],
@@ -108,6 +109,7 @@ fn bad_input_gets_one_clear_error_with_a_hint() {
         (vec!["emulator", "serve", "--error-rate", "3"], vec![], 2, "out of range"),
         (vec!["plan", "--intent", "archive-stale"], vec![], 2, "did you mean archive-stale-content? use one of:"),
         (vec!["plan", "--intent", "ofboard-user"], vec![], 2, "did you mean offboard-user? use one of:"),
+        (vec!["plan", &long_request], vec![], 2, "tabflow reads requests of at most 2000"),
     ];
     for (args, env, code, needle) in cases {
         let out = run(dir.path(), &args, &env);
