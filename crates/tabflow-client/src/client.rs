@@ -212,6 +212,14 @@ fn backoff(base: Duration, max: Duration, n: u32, seed: u64) -> Duration {
     exp.mul_f64(0.5 + frac / 2.0)
 }
 
+/// Whether a server address names a user or password before its host (`https://u:p@host`,
+/// or `u:p@host` without a scheme).
+pub(crate) fn has_userinfo(server: &str) -> bool {
+    let rest = server.split_once("://").map_or(server, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.contains('@')
+}
+
 fn version_tuple(v: &str) -> (u32, u32) {
     let mut it = v.split('.').map(|p| p.trim().parse::<u32>().unwrap_or(0));
     (it.next().unwrap_or(0), it.next().unwrap_or(0))
@@ -220,6 +228,13 @@ fn version_tuple(v: &str) -> (u32, u32) {
 impl Client {
     /// Negotiates the API version and signs in.
     pub async fn connect(config: Config) -> Result<Client> {
+        // Before anything quotes the address: it is kept in plans, runs, reports and errors.
+        if has_userinfo(&config.server) {
+            return Err(Error::Config(
+                "the server address carries a user name or password (user:password@host); remove them from the address and sign in with TABLEAU_PAT_NAME and TABLEAU_PAT_SECRET (or TABLEAU_USERNAME and TABLEAU_PASSWORD, or a profile) — the address is kept in plans, runs and reports"
+                    .into(),
+            ));
+        }
         if !(config.server.starts_with("http://") || config.server.starts_with("https://")) {
             return Err(Error::Config(format!(
                 "the server address '{}' needs a scheme, e.g. https://{}",
@@ -640,6 +655,17 @@ fn encode_query(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_with_a_user_or_password_are_recognised() {
+        for a in ["https://admin:pw@tableau.example.com", "http://u@127.0.0.1:8080/x", "u:p@host", "https://u:p%40x@h/"]
+        {
+            assert!(has_userinfo(a), "{a}");
+        }
+        for a in ["https://tableau.example.com", "https://h/path@x", "https://h?x=a@b", "https://h#a@b", "host"] {
+            assert!(!has_userinfo(a), "{a}");
+        }
+    }
 
     #[test]
     fn retry_after_sources() {

@@ -16,7 +16,7 @@ use crate::exit::usage;
 pub struct Connect {
     /// Tableau Server or Tableau Cloud URL (e.g. https://10ax.online.tableau.com). Without it
     /// (and without --profile) tabflow uses its built-in demo site.
-    #[arg(long, global = true, env = "TABLEAU_SERVER")]
+    #[arg(long, global = true, env = "TABLEAU_SERVER", hide_env_values = true)]
     pub server: Option<String>,
     /// Site content URL ("" for the Default site).
     #[arg(long, global = true, env = "TABLEAU_SITE")]

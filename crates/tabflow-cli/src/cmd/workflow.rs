@@ -23,7 +23,7 @@ use crate::exit::{self, Code, fail, usage};
 pub struct StoreArgs {
     /// The state store: a SQLite file (default <data dir>/tabflow.db), or a PostgreSQL URL
     /// (postgres://USER:PASSWORD@HOST:PORT/DB) for several tabflow processes sharing one store.
-    #[arg(long, global = true, env = "TABFLOW_STORE")]
+    #[arg(long, global = true, env = "TABFLOW_STORE", hide_env_values = true)]
     pub store: Option<String>,
     /// The policy file (default <data dir>/policy.toml when it exists).
     #[arg(long, global = true, env = "TABFLOW_POLICY")]

@@ -110,6 +110,12 @@ fn bad_input_gets_one_clear_error_with_a_hint() {
         (vec!["plan", "--intent", "archive-stale"], vec![], 2, "did you mean archive-stale-content? use one of:"),
         (vec!["plan", "--intent", "ofboard-user"], vec![], 2, "did you mean offboard-user? use one of:"),
         (vec!["plan", &long_request], vec![], 2, "tabflow reads requests of at most 2000"),
+        (
+            vec!["site", "snapshot", "--server", "https://admin:nope@127.0.0.1:9", "--site", "demo", "-o", o],
+            vec![("TABLEAU_PAT_NAME", "a"), ("TABLEAU_PAT_SECRET", "b")],
+            1,
+            "carries a user name or password",
+        ),
     ];
     for (args, env, code, needle) in cases {
         let out = run(dir.path(), &args, &env);
@@ -118,6 +124,20 @@ fn bad_input_gets_one_clear_error_with_a_hint() {
         assert!(err.contains("error:") && err.contains(needle), "{args:?}: {err}");
         assert!(err.contains("hint:"), "{args:?}: {err}");
         assert!(!err.contains("nope"), "secret echoed: {err}");
+    }
+    // Help shows which variables are read, never their values (a store URL or server address
+    // may carry a password).
+    for args in [vec!["plan", "--help"], vec!["site", "snapshot", "--help"], vec!["runs", "list", "--help"]] {
+        let out = run(
+            dir.path(),
+            &args,
+            &[("TABFLOW_STORE", "postgres://u:nope@db.example/tabflow"), ("TABLEAU_SERVER", "https://a:nope@h")],
+        );
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            (all.contains("[env: TABLEAU_SERVER]") || all.contains("[env: TABFLOW_STORE]")) && !all.contains("nope"),
+            "{args:?}: {all}"
+        );
     }
     // An intent name like none of them: the list, and no guess.
     let err = text(&run(dir.path(), &["plan", "--intent", "frobnicate"], &[]).stderr);
