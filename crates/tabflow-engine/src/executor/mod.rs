@@ -637,13 +637,19 @@ impl<'a> Engine<'a> {
         if run.status == RunStatus::RolledBack {
             return Err(ExecError::Refused(format!("run {run_id} is already rolled back")));
         }
-        let plan = self.store.plan_of_run(&run).await?;
-        self.check_site(&plan).await?;
-        let fence = lease::claim(self.store, self.clock.as_ref(), &run, opts.lease).await?;
-        let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
-        let result = self.rollback_held(&run, &plan, opts, &held.fence, &held.lost).await;
+        let (plan, held) = self.take_over(&run, opts).await?;
+        let result = self.rollback_held(&run, &plan, opts, &held).await;
         held.release(self.store).await;
         result
+    }
+
+    /// The stored plan of an existing run, checked against this site, and the run's lease
+    /// claimed for this process (renewed until released).
+    async fn take_over(&self, run: &RunRow, opts: &RunOptions) -> Result<(Plan, lease::Held), ExecError> {
+        let plan = self.store.plan_of_run(run).await?;
+        self.check_site(&plan).await?;
+        let fence = lease::claim(self.store, self.clock.as_ref(), run, opts.lease).await?;
+        Ok((plan, lease::Held::start(self.store, self.clock.clone(), fence, opts.lease)))
     }
 
     async fn rollback_held(
@@ -651,10 +657,9 @@ impl<'a> Engine<'a> {
         run: &RunRow,
         plan: &Plan,
         opts: &RunOptions,
-        fence: &Fence,
-        lost: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+        held: &lease::Held,
     ) -> Result<RunReport, ExecError> {
-        let run_id = run.id.as_str();
+        let (run_id, fence, lost) = (run.id.as_str(), &held.fence, &held.lost);
         self.store.set_run_status_fenced(Some(fence), run_id, RunStatus::RollingBack, None).await?;
         let started = Instant::now();
         let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()), lost.clone());
@@ -692,11 +697,8 @@ impl<'a> Engine<'a> {
                 run.status.as_str()
             )));
         }
-        let plan = self.store.plan_of_run(&run).await?;
-        self.check_site(&plan).await?;
-        let fence = lease::claim(self.store, self.clock.as_ref(), &run, opts.lease).await?;
-        let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
-        let result = self.resume_held(&run, &plan, opts, &held.fence, &held.lost).await;
+        let (plan, held) = self.take_over(&run, opts).await?;
+        let result = self.resume_held(&run, &plan, opts, &held).await;
         held.release(self.store).await;
         result
     }
@@ -706,10 +708,9 @@ impl<'a> Engine<'a> {
         run: &RunRow,
         plan: &Plan,
         opts: &RunOptions,
-        fence: &Fence,
-        lost: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+        held: &lease::Held,
     ) -> Result<RunReport, ExecError> {
-        let run_id = run.id.as_str();
+        let (run_id, fence, lost) = (run.id.as_str(), &held.fence, &held.lost);
         // Read after the claim: nothing can be appended to it by another process now.
         let journal = self.store.journal(run_id).await?;
         let started = Instant::now();
