@@ -45,6 +45,8 @@ mod assemble;
 mod classify;
 mod clause;
 mod entity;
+#[doc(hidden)]
+pub mod hostile;
 mod lexicon;
 mod offboard;
 mod schedule;
