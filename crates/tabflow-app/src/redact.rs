@@ -116,36 +116,6 @@ impl Redactor {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_list_from_every_setting() {
-        let vars = [
-            ("TABLEAU_PAT_SECRET", "pat-secret-value-1"),
-            ("TABFLOW_SMTP_PASSWORD", "smtp-password-2"),
-            ("TABFLOW_NOTIFY_WEBHOOK", "https://hooks.example/T0/B0/webhook-path-3"),
-            ("TABFLOW_NOTIFY_WEBHOOK_SECRET", "hmac-secret-4"),
-            ("TABFLOW_STORE", "postgres://u:pg-password-5@db/t"),
-            ("TABFLOW_LLM_URL", "https://llm.example/v1?key=llm-key-in-url-6"),
-            ("TABFLOW_LLM_API_KEY", "llm-api-key-7"),
-        ];
-        let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
-        let r = Redactor::from_settings(get, true);
-        let text = vars.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(" | ");
-        let shown = r.redact(&text);
-        for n in 1..=7 {
-            assert!(!shown.contains(&format!("-{n}")), "{shown}");
-        }
-        // The demo site's public sign-in is not a secret; short values are not searched for.
-        let demo = Redactor::from_settings(get, false);
-        assert!(demo.redact("pat-secret-value-1").contains("pat-secret"));
-        assert_eq!(Redactor::new(["tabflow".to_string()]).redact("tabflow runs list"), "tabflow runs list");
-        assert!(!format!("{r:?}").contains("value-1"));
-    }
-}
-
 impl crate::App {
     /// The credentials to keep out of plans and prompts: the front end's list, the store
     /// URL's, plus the connection's own secret (the demo site's sign-in is public,
@@ -182,5 +152,35 @@ impl crate::App {
     /// The service's redaction list (the front end's secrets and the store URL's).
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_list_from_every_setting() {
+        let vars = [
+            ("TABLEAU_PAT_SECRET", "pat-secret-value-1"),
+            ("TABFLOW_SMTP_PASSWORD", "smtp-password-2"),
+            ("TABFLOW_NOTIFY_WEBHOOK", "https://hooks.example/T0/B0/webhook-path-3"),
+            ("TABFLOW_NOTIFY_WEBHOOK_SECRET", "hmac-secret-4"),
+            ("TABFLOW_STORE", "postgres://u:pg-password-5@db/t"),
+            ("TABFLOW_LLM_URL", "https://llm.example/v1?key=llm-key-in-url-6"),
+            ("TABFLOW_LLM_API_KEY", "llm-api-key-7"),
+        ];
+        let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let r = Redactor::from_settings(get, true);
+        let text = vars.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(" | ");
+        let shown = r.redact(&text);
+        for n in 1..=7 {
+            assert!(!shown.contains(&format!("-{n}")), "{shown}");
+        }
+        // The demo site's public sign-in is not a secret; short values are not searched for.
+        let demo = Redactor::from_settings(get, false);
+        assert!(demo.redact("pat-secret-value-1").contains("pat-secret"));
+        assert_eq!(Redactor::new(["tabflow".to_string()]).redact("tabflow runs list"), "tabflow runs list");
+        assert!(!format!("{r:?}").contains("value-1"));
     }
 }

@@ -18,7 +18,10 @@ pub const MAX_CONCURRENCY: usize = 1024;
 /// Checks a rate limit: `None` when it is usable, else what is wrong with it.
 pub fn check_rate_limit(r: f64) -> Option<String> {
     (!RATE_LIMIT_RANGE.contains(&r)).then(|| {
-        format!("{r} calls per second is out of range ({} to {})", RATE_LIMIT_RANGE.start(), RATE_LIMIT_RANGE.end())
+        // 1e-300 written out is 300 zeros: tiny and huge numbers in exponent form.
+        let plain = r == 0.0 || !r.is_finite() || (1e-3..1e7).contains(&r.abs());
+        let shown = if plain { format!("{r}") } else { format!("{r:e}") };
+        format!("{shown} calls per second is out of range ({} to {})", RATE_LIMIT_RANGE.start(), RATE_LIMIT_RANGE.end())
     })
 }
 

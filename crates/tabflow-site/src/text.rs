@@ -119,46 +119,6 @@ fn unquote(message: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn terminal_safe_escapes_controls_and_overrides() {
-        assert!(matches!(terminal_safe("Sales Q1 — ünïcode\n\tok"), Cow::Borrowed(_)));
-        assert_eq!(terminal_safe("a\u{1b}[31mred\u{7}"), "a\\u001b[31mred\\u0007");
-        assert_eq!(terminal_safe("x\ry"), "x\\u000dy");
-        assert_eq!(terminal_safe("evil\u{202e}fdp.exe"), "evil\\u202efdp.exe");
-        assert_eq!(terminal_safe("\u{9b}2J"), "\\u009b2J");
-        // JSON stays valid and means the same.
-        let json = serde_json::to_string(&"n\u{202e}\u{1b}x").unwrap();
-        let safe = terminal_safe(&json);
-        assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), "n\u{202e}\u{1b}x");
-        assert!(!safe.chars().any(is_unsafe_for_terminal));
-    }
-
-    #[test]
-    fn csv_cells_never_start_a_formula() {
-        for f in ["=1+2", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
-            assert_eq!(csv_safe(f), format!("'{f}"));
-        }
-        assert_eq!(csv_safe("Finance"), "Finance");
-        assert_eq!(csv_safe(""), "");
-    }
-
-    #[test]
-    fn toml_errors_name_the_place_not_the_value() {
-        let text = "[profiles.prod]\nserver = \"https://x\"\npat_secret = hunter2-secret\n";
-        let start = text.find("hunter2").unwrap();
-        let e = toml_error(text, "invalid string\nexpected `\"`, `'`", Some(start..start + 7));
-        assert!(e.starts_with("line 3, column 14 (key `pat_secret`)"), "{e}");
-        assert!(!e.contains("hunter2"), "{e}");
-        let e = toml_error("x = 1", "invalid type: string \"hunter2\", expected usize", Some(0..1));
-        assert!(!e.contains("hunter2") && e.contains("(key `x`)"), "{e}");
-        assert_eq!(toml_error("", "missing field `server`", None), "missing field `server`");
-    }
-}
-
 /// A URL as it may be shown: the password of `user:password@` and every query value
 /// (`?key=…`, `?sig=…`) replaced by `***`. The scheme, host, port and path stay, so the
 /// message still says where.
@@ -246,8 +206,43 @@ fn percent_decode(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod url_tests {
+mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_safe_escapes_controls_and_overrides() {
+        assert!(matches!(terminal_safe("Sales Q1 — ünïcode\n\tok"), Cow::Borrowed(_)));
+        assert_eq!(terminal_safe("a\u{1b}[31mred\u{7}"), "a\\u001b[31mred\\u0007");
+        assert_eq!(terminal_safe("x\ry"), "x\\u000dy");
+        assert_eq!(terminal_safe("evil\u{202e}fdp.exe"), "evil\\u202efdp.exe");
+        assert_eq!(terminal_safe("\u{9b}2J"), "\\u009b2J");
+        // JSON stays valid and means the same.
+        let json = serde_json::to_string(&"n\u{202e}\u{1b}x").unwrap();
+        let safe = terminal_safe(&json);
+        assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), "n\u{202e}\u{1b}x");
+        assert!(!safe.chars().any(is_unsafe_for_terminal));
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        for f in ["=1+2", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(csv_safe(f), format!("'{f}"));
+        }
+        assert_eq!(csv_safe("Finance"), "Finance");
+        assert_eq!(csv_safe(""), "");
+    }
+
+    #[test]
+    fn toml_errors_name_the_place_not_the_value() {
+        let text = "[profiles.prod]\nserver = \"https://x\"\npat_secret = hunter2-secret\n";
+        let start = text.find("hunter2").unwrap();
+        let e = toml_error(text, "invalid string\nexpected `\"`, `'`", Some(start..start + 7));
+        assert!(e.starts_with("line 3, column 14 (key `pat_secret`)"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = toml_error("x = 1", "invalid type: string \"hunter2\", expected usize", Some(0..1));
+        assert!(!e.contains("hunter2") && e.contains("(key `x`)"), "{e}");
+        assert_eq!(toml_error("", "missing field `server`", None), "missing field `server`");
+    }
 
     #[test]
     fn urls_lose_their_secrets() {

@@ -12,6 +12,15 @@ pub fn shifted(t: DateTime<Utc>, delta: Option<TimeDelta>, forward: bool) -> Dat
     r.unwrap_or(end)
 }
 
+/// `t + delta`, saturating at the ends of the representable range.
+pub fn plus(t: DateTime<Utc>, delta: TimeDelta) -> DateTime<Utc> {
+    t.checked_add_signed(delta).unwrap_or(if delta > TimeDelta::zero() {
+        DateTime::<Utc>::MAX_UTC
+    } else {
+        DateTime::<Utc>::MIN_UTC
+    })
+}
+
 /// `days` days before `t` (saturating).
 pub fn days_before(t: DateTime<Utc>, days: i64) -> DateTime<Utc> {
     if days < 0 {
@@ -51,5 +60,7 @@ mod tests {
         assert_eq!(days_after(now, i64::MIN), DateTime::<Utc>::MIN_UTC);
         assert_eq!(hours_after(now, i64::MAX), DateTime::<Utc>::MAX_UTC);
         assert_eq!(hours_after(now, -3), now - TimeDelta::hours(3));
+        assert_eq!(plus(DateTime::<Utc>::MAX_UTC, TimeDelta::days(1)), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(plus(DateTime::<Utc>::MIN_UTC, TimeDelta::days(-1)), DateTime::<Utc>::MIN_UTC);
     }
 }

@@ -297,9 +297,24 @@ pub fn render(plan: &Plan) -> String {
     out
 }
 
+/// A request with nothing to read (empty, spaces, control characters only) is a usage error,
+/// not an empty plan.
+fn check_not_blank(request: &str) -> anyhow::Result<()> {
+    if request.chars().all(|c| c.is_whitespace() || c.is_control() || tabflow_site::text::is_unsafe_for_terminal(c)) {
+        return Err(usage(
+            "the request is empty",
+            "say what to do, e.g. tabflow plan \"archive workbooks in Finance not viewed in 90 days\"",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
     let request = match (&a.request, &a.intent) {
-        (Some(r), _) => r.clone(),
+        (Some(r), _) => {
+            check_not_blank(r)?;
+            r.clone()
+        }
         (None, Some(i)) => format!("{i} {}", a.params.join(" ")),
         (None, None) => {
             return Err(usage(
@@ -542,6 +557,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
 }
 
 pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
+    check_not_blank(&a.request)?;
     let mut answers = parse_answers(&a.answers)?;
     let delivery = notify_delivery()?;
     let policy = a.store.policy()?;

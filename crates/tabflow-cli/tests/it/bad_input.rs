@@ -239,6 +239,8 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
         // Requests: oversize, hostile bytes.
         case(&["plan", &long_request], 2, "at most 2000"),
         case(&["plan", &hostile_long], 2, "at most 2000"),
+        case(&["plan", ""], 2, "the request is empty"),
+        case(&["ask", " \u{1}\u{1b}\u{202e}\t\r\n"], 2, "the request is empty"),
         // Plan and snapshot files.
         case(&["apply", "/nonexistent/plan.json"], 2, "neither a plan file nor a plan id"),
         case(&["apply", &tampered, "--yes"], 1, "fingerprint"),
