@@ -49,7 +49,7 @@ impl App {
             approver: actor.to_string(),
             channel: "request".into(),
             created_at: now,
-            expires_at: now + chrono::Duration::hours(self.policy.approval_ttl_hours.max(1)),
+            expires_at: tabflow_site::time::hours_after(now, self.policy.approval_ttl_hours.max(1)),
             used_by_run: None,
         };
         self.store.insert_approval(&row).await.map_err(|e| Error::store(e, "check the state store"))?;

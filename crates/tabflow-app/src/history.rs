@@ -45,9 +45,9 @@ impl App {
     pub async fn audit_export(&self, format: &str) -> Result<String> {
         let records = self.audit_records().await?;
         match format {
-            "csv" => Ok(audit::to_csv(&records)),
+            "csv" => Ok(self.redact_text(&audit::to_csv(&records))),
             "json" => serde_json::to_string_pretty(&records)
-                .map(|t| t + "\n")
+                .map(|t| self.redact_text(&t) + "\n")
                 .map_err(|e| Error::failed(e.to_string(), "report this as a bug")),
             other => Err(Error::usage(format!("unknown audit export format '{other}'"), "use csv or json")),
         }

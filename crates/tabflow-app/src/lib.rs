@@ -17,6 +17,7 @@ mod approvals;
 mod error;
 mod history;
 mod planning;
+pub mod redact;
 pub mod reports;
 mod runs;
 pub mod session;
@@ -29,6 +30,7 @@ pub use approvals::ApprovalRequest;
 pub use error::{Error, Kind, Result, missing_hint, missing_text};
 pub use history::RunDetail;
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
+pub use redact::Redactor;
 pub use runs::{Events, RunHandle, RunOutcome, Start, StartOptions};
 pub use session::{Connection, Session, Tuning};
 
@@ -90,6 +92,9 @@ pub struct App {
     delivery: Delivery,
     clock: Arc<dyn Clock>,
     secrets: Vec<String>,
+    /// Every configured secret (the front end's and the store URL's), for text leaving the
+    /// service.
+    redactor: Redactor,
     notice: Option<Arc<dyn Fn(&str) + Send + Sync>>,
     crash_after_intents: Option<usize>,
     session: tokio::sync::OnceCell<Session>,
@@ -102,7 +107,10 @@ impl App {
     pub async fn open(o: Options) -> Result<App> {
         let location = o.store.clone().unwrap_or_else(|| o.data_dir.join("tabflow.db").display().to_string());
         let store = open_store(&location).await?;
+        let mut redactor = Redactor::new(o.secrets.iter().cloned());
+        redactor.add_url(&location);
         Ok(App {
+            redactor,
             store,
             data_dir: o.data_dir,
             connection: o.connection,

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use tabflow_client::ExposeSecret;
 use tabflow_engine::plan::{Intent, Plan, SiteRef};
 use tabflow_engine::{Facts, ValidatedPlan, validate};
 
@@ -86,27 +85,6 @@ pub fn intent_from_parts(name: &str, params: &[(String, String)]) -> Result<Inte
 }
 
 impl App {
-    /// The credentials to keep out of plans and prompts: the front end's, plus the
-    /// connection's own secret (the demo site's sign-in is public, DESIGN.md §4).
-    fn secrets(&self, session: &Session) -> Vec<String> {
-        let mut out = self.secrets.clone();
-        if !session.is_demo() {
-            out.push(match &session.client.config().credentials {
-                tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose_secret().to_string(),
-                tabflow_client::config::Credentials::Password { password, .. } => password.expose_secret().to_string(),
-                tabflow_client::config::Credentials::Jwt { token } => token.expose_secret().to_string(),
-            });
-        }
-        out.retain(|s| s.len() >= 4);
-        out
-    }
-
-    /// The request as plans and models see it: any credential in it is `[redacted]`.
-    pub async fn redact(&self, request: &str) -> Result<String> {
-        let session = self.connect().await?;
-        Ok(self.secrets(session).iter().fold(request.to_string(), |r, s| r.replace(s.as_str(), "[redacted]")))
-    }
-
     /// What earlier choices taught (learning system), for the planner.
     async fn learned(&self) -> Result<tabflow_workflows::learn::Learned> {
         let rows = self.store.learning().await.map_err(|e| Error::store(e, "check the state store"))?;
@@ -141,13 +119,16 @@ impl App {
             Source::Llm(llm) => {
                 // The request is already redacted; the library also redacts these (and its own
                 // key) from everything it sends.
-                let secrets = self.secrets(session);
+                let mut secrets = self.secrets(session);
+                secrets.extend(tabflow_site::text::url_secrets(&llm.config().url));
                 let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
                 let outcome = llm.interpret(&request, today, &secrets).await;
-                for n in &outcome.notes {
+                // Notes quote the model's server and its errors: redacted like the request.
+                let notes: Vec<String> = outcome.notes.iter().map(|n| self.redact_text(n)).collect();
+                for n in &notes {
                     self.notify(n);
                 }
-                (outcome.intents, outcome.notes)
+                (outcome.intents, notes)
             }
         };
         let made = self.make_plan(session, &request, intents.clone(), req.answers, &notes, learned).await?;

@@ -26,17 +26,18 @@ pub fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join("reports")
 }
 
-/// Writes the four reports of a run; answers `[{"format", "path"}]` (DESIGN.md §6).
-pub async fn write_run(store: &Store, data_dir: &Path, run_id: &str) -> Result<Vec<Value>> {
+/// Writes the four reports of a run (owner-only files, every configured secret redacted);
+/// answers `[{"format", "path"}]` (DESIGN.md §6).
+pub async fn write_run(store: &Store, data_dir: &Path, redactor: &crate::Redactor, run_id: &str) -> Result<Vec<Value>> {
     let r = of_run(store, run_id).await?;
     let dir = dir(data_dir);
-    std::fs::create_dir_all(&dir).map_err(|e| {
+    tabflow_engine::private::create_dir_all(&dir).map_err(|e| {
         Error::failed(format!("cannot create {}: {e}", dir.display()), "check TABFLOW_HOME / the data directory")
     })?;
     let mut out = vec![];
     for f in Format::ALL {
         let path = dir.join(format!("{run_id}.{}", f.extension()));
-        std::fs::write(&path, r.render(f))
+        tabflow_engine::private::write(&path, redactor.redact(&r.render(f)).as_bytes())
             .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display()), "check the output path"))?;
         out.push(json!({"format": f.extension(), "path": path.display().to_string()}));
     }

@@ -149,6 +149,7 @@ struct RunCtx {
     policy: tabflow_engine::Policy,
     clock: Arc<dyn tabflow_plan::Clock>,
     data_dir: std::path::PathBuf,
+    redactor: crate::Redactor,
     opts: RunOptions,
 }
 
@@ -160,6 +161,7 @@ impl App {
             policy: self.policy.clone(),
             clock: self.clock.clone(),
             data_dir: self.data_dir.clone(),
+            redactor: self.redactor.clone(),
             opts: RunOptions {
                 actor: actor.to_string(),
                 concurrency: client.config().concurrency,
@@ -315,7 +317,7 @@ async fn apply_task(
     drop(engine);
     let mut report = result.map_err(|e| Error::failed(e.to_string(), "see `tabflow runs list` and the audit log"))?;
     let plan = vp.plan();
-    let mut warnings = attach_reports(&ctx.store, &ctx.data_dir, &mut report).await;
+    let mut warnings = attach_reports(&ctx.store, &ctx.data_dir, &ctx.redactor, &mut report).await;
     let mut schedules = vec![];
     if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
         let rows = tabflow_workflows::learn::from_run(plan, approved.as_ref());
@@ -340,14 +342,19 @@ async fn act_task(ctx: RunCtx, id: String, rollback: bool, tx: mpsc::UnboundedSe
     drop(engine);
     let mut report = r.map_err(|e| Error::failed(e.to_string(), "see `tabflow runs show ID`"))?;
     // The run's reports now show the restored (or resumed) items.
-    let warnings = attach_reports(&ctx.store, &ctx.data_dir, &mut report).await;
+    let warnings = attach_reports(&ctx.store, &ctx.data_dir, &ctx.redactor, &mut report).await;
     Ok(RunOutcome { report, schedules: vec![], warnings })
 }
 
 /// Writes the run's four reports and lists them in `r.reports`; a failure to write them is
 /// answered as a warning (the site was changed either way).
-async fn attach_reports(store: &Store, data_dir: &std::path::Path, r: &mut RunReport) -> Vec<String> {
-    match crate::reports::write_run(store, data_dir, &r.run_id).await {
+async fn attach_reports(
+    store: &Store,
+    data_dir: &std::path::Path,
+    redactor: &crate::Redactor,
+    r: &mut RunReport,
+) -> Vec<String> {
+    match crate::reports::write_run(store, data_dir, redactor, &r.run_id).await {
         Ok(list) => {
             r.reports = list;
             vec![]

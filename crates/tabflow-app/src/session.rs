@@ -110,11 +110,11 @@ pub fn demo_state_path(data_dir: &Path) -> PathBuf {
 pub fn save_demo(path: &Path, site: &Site) -> Result<()> {
     let fix = "set TABFLOW_HOME to a writable directory";
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        tabflow_engine::private::create_dir_all(dir)
             .map_err(|e| Error::failed(format!("cannot create {}: {e}", dir.display()), fix))?;
     }
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, site.to_json())
+    tabflow_engine::private::write(&tmp, site.to_json())
         .map_err(|e| Error::failed(format!("cannot write {}: {e}", tmp.display()), fix))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::failed(format!("cannot replace {}: {e}", path.display()), fix))?;
     Ok(())

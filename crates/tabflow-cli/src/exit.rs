@@ -62,10 +62,39 @@ pub fn report(e: &anyhow::Error) -> std::process::ExitCode {
             msg.push_str(&c);
         }
     }
-    eprintln!("error: {msg}");
+    errln!("error: {msg}");
     let failure = e.chain().find_map(|c| c.downcast_ref::<Failure>());
     if let Some(h) = failure.and_then(|f| f.hint.as_ref()) {
-        eprintln!("hint: {h}");
+        errln!("hint: {h}");
     }
     failure.map(|f| f.code).unwrap_or(Code::Error).into()
+}
+
+/// A command line clap could not read: its message (secrets redacted, controls made
+/// visible), a hint, exit 2. `--help` and `--version` print as usual, exit 0.
+pub fn clap(e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                err!("{text}");
+            } else {
+                out!("{text}");
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                return Code::Usage.into();
+            }
+            Code::Ok.into()
+        }
+        _ => {
+            let text = e.render().to_string();
+            let text = text.trim_end();
+            // clap's own advice ("For more information, try '--help'.") becomes the hint.
+            let body: Vec<&str> = text.lines().filter(|l| !l.starts_with("For more information")).collect();
+            errln!("{}", body.join("\n").trim_end());
+            errln!("hint: run the command with --help for the flags and values it takes");
+            Code::Usage.into()
+        }
+    }
 }

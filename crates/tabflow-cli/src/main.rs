@@ -2,6 +2,8 @@
 //! approvals, progress, audit and rollback. This binary is a thin front end: each subcommand
 //! lives in its own file under `cmd/`.
 
+#[macro_use]
+mod term;
 mod cmd;
 mod exit;
 
@@ -15,7 +17,11 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    term::init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return exit::clap(e),
+    };
     // The engine reads no environment: the host name naming this process in run leases
     // (where the system has no hostname file) is passed in.
     if let Some(host) = ["HOSTNAME", "COMPUTERNAME"].iter().find_map(|k| std::env::var(k).ok()) {
@@ -23,11 +29,12 @@ fn main() -> std::process::ExitCode {
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("TABFLOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Logs go through the same cleaning as everything else printed: no secret, no escape.
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(term::stderr).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return exit::Code::Error.into();
         }
     };

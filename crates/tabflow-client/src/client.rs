@@ -241,16 +241,25 @@ impl Client {
                 config.server, config.server
             )));
         }
+        if let Some(problem) = config.rate_limit_per_s.and_then(crate::config::check_rate_limit) {
+            return Err(Error::Config(format!("the rate limit: {problem}")));
+        }
+        if let Some(problem) = [config.concurrency, config.read_concurrency]
+            .into_iter()
+            .find_map(|n| crate::config::check_concurrency(n.max(1)))
+        {
+            return Err(Error::Config(format!("the concurrency: {problem}")));
+        }
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(15))
-            .pool_max_idle_per_host(config.concurrency.max(config.read_concurrency).max(1) * 2)
+            .pool_max_idle_per_host(config.concurrency.max(config.read_concurrency).max(1).saturating_mul(2))
             .user_agent(concat!("tabflow/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         let bucket = config
             .rate_limit_per_s
-            .filter(|r| *r > 0.0)
+            .filter(|r| crate::config::RATE_LIMIT_RANGE.contains(r))
             .map(|r| Mutex::new(Bucket { tokens: r.max(1.0), last: Instant::now() }));
         let client = Client {
             inner: Arc::new(Inner {
@@ -470,7 +479,9 @@ impl Client {
                     b.tokens -= 1.0;
                     return;
                 }
-                Duration::from_secs_f64((1.0 - b.tokens) / rate)
+                // The rate is checked when the client is built; a wait past any sane one is
+                // capped rather than allowed to panic.
+                Duration::try_from_secs_f64((1.0 - b.tokens) / rate).unwrap_or(Duration::from_secs(100))
             };
             tokio::time::sleep(wait).await;
         }

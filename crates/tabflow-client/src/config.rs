@@ -8,6 +8,29 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
+/// Calls per second a rate limit may be (`--rate-limit`, `rate_limit_per_s`): from one call
+/// every 100 seconds to 10,000 a second.
+pub const RATE_LIMIT_RANGE: std::ops::RangeInclusive<f64> = 0.01..=10_000.0;
+
+/// The most calls in flight at once (`--concurrency`, `concurrency`, `read_concurrency`).
+pub const MAX_CONCURRENCY: usize = 1024;
+
+/// Checks a rate limit: `None` when it is usable, else what is wrong with it.
+pub fn check_rate_limit(r: f64) -> Option<String> {
+    (!RATE_LIMIT_RANGE.contains(&r)).then(|| {
+        // 1e-300 written out is 300 zeros: tiny and huge numbers in exponent form.
+        let plain = r == 0.0 || !r.is_finite() || (1e-3..1e7).contains(&r.abs());
+        let shown = if plain { format!("{r}") } else { format!("{r:e}") };
+        format!("{shown} calls per second is out of range ({} to {})", RATE_LIMIT_RANGE.start(), RATE_LIMIT_RANGE.end())
+    })
+}
+
+/// Checks a concurrency: `None` when it is usable, else what is wrong with it.
+pub fn check_concurrency(n: usize) -> Option<String> {
+    (!(1..=MAX_CONCURRENCY).contains(&n))
+        .then(|| format!("{n} calls in flight is out of range (1 to {MAX_CONCURRENCY})"))
+}
+
 /// How to sign in.
 #[derive(Debug, Clone)]
 pub enum Credentials {
@@ -90,8 +113,14 @@ impl Config {
     /// rate_limit_per_s = 10
     /// ```
     pub fn from_profile(toml_text: &str, profile: &str) -> Result<Config> {
-        let file: ConfigFile =
-            toml::from_str(toml_text).map_err(|e| Error::Config(format!("the config file is not valid TOML: {e}")))?;
+        // The parser's own message quotes the offending line, which may hold a secret: only
+        // where (line, column, key) and what, never the value.
+        let file: ConfigFile = toml::from_str(toml_text).map_err(|e| {
+            Error::Config(format!(
+                "the config file is not valid: {}",
+                tabflow_site::text::toml_error(toml_text, e.message(), e.span())
+            ))
+        })?;
         let p = file.profiles.get(profile).ok_or_else(|| {
             let known: Vec<&String> = file.profiles.keys().collect();
             Error::Config(format!("no profile '{profile}' in the config file (profiles: {known:?})"))
@@ -117,6 +146,21 @@ impl Config {
             )));
         };
         let mut c = Config::new(p.server.clone(), p.site.clone().unwrap_or_default(), credentials);
+        for (key, n) in [("concurrency", p.concurrency), ("read_concurrency", p.read_concurrency)] {
+            if let Some(problem) = n.and_then(check_concurrency) {
+                return Err(Error::Config(format!("profile '{profile}': {key}: {problem}")));
+            }
+        }
+        if let Some(problem) = p.rate_limit_per_s.and_then(check_rate_limit) {
+            return Err(Error::Config(format!("profile '{profile}': rate_limit_per_s: {problem}")));
+        }
+        if let Some(t) = p.timeout_s
+            && !(1..=86_400).contains(&t)
+        {
+            return Err(Error::Config(format!(
+                "profile '{profile}': timeout_s: {t} seconds is out of range (1 to 86400)"
+            )));
+        }
         if let Some(n) = p.concurrency {
             c.concurrency = n.max(1);
             c.read_concurrency = n.max(1);
@@ -195,5 +239,16 @@ mod tests {
         assert!(Config::from_profile(text, "dev").unwrap_err().to_string().contains("no profile 'dev'"));
         assert!(Config::from_profile("[profiles.x]\nserver='s'", "x").is_err());
         assert!(Config::from_profile("not toml [", "x").is_err());
+        // Errors say where, never what: a secret on the broken line stays out.
+        let e = Config::from_profile("[profiles.x]\nserver = 's'\npat_secret = hunter2-pw\n", "x").unwrap_err();
+        assert!(e.to_string().contains("line 3") && !e.to_string().contains("hunter2"), "{e}");
+        let e = Config::from_profile("[profiles.x]\nserver = 's'\nconcurrency = \"hunter2\"\n", "x").unwrap_err();
+        assert!(e.to_string().contains("concurrency") && !e.to_string().contains("hunter2"), "{e}");
+        for bad in ["rate_limit_per_s = 1e-30", "rate_limit_per_s = nan", "rate_limit_per_s = -1.0", "concurrency = 0"]
+        {
+            let text = format!("[profiles.x]\nserver = 's'\npat_name = 'n'\npat_secret = 'p'\n{bad}\n");
+            let e = Config::from_profile(&text, "x").unwrap_err().to_string();
+            assert!(e.contains("out of range"), "{bad}: {e}");
+        }
     }
 }

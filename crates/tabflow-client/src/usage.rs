@@ -309,9 +309,15 @@ impl RecordedHistory {
         let sample = ViewCountSample { taken_at: Utc::now(), workbooks };
         let line = serde_json::to_string(&sample).map_err(|e| Error::Config(e.to_string()))? + "\n";
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        let mut o = std::fs::OpenOptions::new();
+        o.create(true).append(true);
+        #[cfg(unix)]
+        {
+            // Owner-only, like the rest of tabflow's data directory.
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o
             .open(&self.path)
             .map_err(|e| Error::Config(format!("cannot write usage history {}: {e}", self.path.display())))?;
         f.write_all(line.as_bytes())

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::plan::new_id;
 use crate::store::{ApprovalRow, Store, StoreError, StoreResult};
@@ -121,7 +121,7 @@ pub async fn decide_at(
         approver: approver.name.clone(),
         channel: approver.channel.as_str().into(),
         created_at: now,
-        expires_at: now + Duration::hours(ttl_hours.max(1)),
+        expires_at: tabflow_site::time::hours_after(now, ttl_hours.max(1)),
         used_by_run: None,
     };
     store.insert_approval(&row).await?;

@@ -249,10 +249,12 @@ pub async fn verify(store: &Store) -> StoreResult<Verification> {
     Ok(Verification { records: rows.len() as u64, ok: problems.is_empty(), problems })
 }
 
-/// CSV with a header; JSON values as compact text.
+/// CSV with a header; JSON values as compact text. A cell a spreadsheet would run as a
+/// formula (`=`, `+`, `-`, `@`, tab, CR first) starts with `'` instead.
 pub fn to_csv(records: &[Record]) -> String {
     fn cell(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+        let s = tabflow_site::text::csv_safe(s);
+        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.into_owned() }
     }
     let mut out = String::from(
         "seq,at,actor,action,plan_id,run_id,step_id,item_id,before,after,approver,outcome,prev_hash,hash\n",
@@ -370,5 +372,30 @@ mod tests {
         assert!(csv.lines().nth(1).unwrap().starts_with("1,"));
         assert!(csv.contains("\"a,b\""));
         assert!(csv.contains("\"{\"\"k\"\":\"\"v\"\"}\""));
+        // A formula from outside (an actor or outcome) is text in a spreadsheet.
+        let mut r = records_one();
+        r.actor = "=HYPERLINK(\"http://x\")".into();
+        r.outcome = "@SUM(A1)".into();
+        let csv = to_csv(&[r]);
+        assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\")\"") && csv.contains(",'@SUM(A1),"), "{csv}");
+    }
+
+    fn records_one() -> Record {
+        Record {
+            seq: 1,
+            at: Utc::now(),
+            actor: "a".into(),
+            action: "x".into(),
+            plan_id: None,
+            run_id: None,
+            step_id: None,
+            item_id: None,
+            before: None,
+            after: None,
+            approver: None,
+            outcome: "ok".into(),
+            prev_hash: GENESIS.into(),
+            hash: "h".into(),
+        }
     }
 }

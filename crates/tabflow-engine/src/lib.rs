@@ -12,6 +12,7 @@ pub mod audit;
 pub mod executor;
 pub mod notify;
 pub mod ops;
+pub mod private;
 pub mod store;
 pub mod test_hooks;
 

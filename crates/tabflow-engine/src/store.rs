@@ -266,16 +266,7 @@ async fn has_column(
 
 /// A PostgreSQL URL with its password replaced, for messages and logs.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    tabflow_site::text::redact_url(url)
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -295,9 +286,17 @@ impl Store {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)
+            crate::private::create_dir_all(dir)
                 .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;
         }
+        // The store holds the audit log and the site's names: owner-only (SQLite gives its
+        // -wal and -shm files the database file's mode). An existing file is narrowed too.
+        if !path.exists() {
+            crate::private::create(path)
+                .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;
+        }
+        crate::private::restrict(path)
+            .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{location}?mode=rwc");
         let pool = AnyPoolOptions::new()

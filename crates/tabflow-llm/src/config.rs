@@ -77,7 +77,12 @@ impl Config {
         let env = |k: &str| env(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let file = match config_toml {
             Some(text) => toml::from_str::<File>(text)
-                .map_err(|e| Error::Config(format!("the [llm] table of the config file is not valid: {e}")))?
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "the [llm] table of the config file is not valid: {}",
+                        tabflow_site::text::toml_error(text, e.message(), e.span())
+                    ))
+                })?
                 .llm
                 .unwrap_or_default(),
             None => FileLlm::default(),
@@ -86,7 +91,10 @@ impl Config {
             Error::Config("no LLM server is configured: set TABFLOW_LLM_URL (e.g. http://127.0.0.1:8080 for a local llama.cpp server) or url in the [llm] table of the config file".into())
         })?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Error::Config(format!("TABFLOW_LLM_URL '{url}' is not an http(s) URL")));
+            return Err(Error::Config(format!(
+                "TABFLOW_LLM_URL '{}' is not an http(s) URL",
+                tabflow_site::text::redact_url(&url)
+            )));
         }
         let provider = match env("TABFLOW_LLM_PROVIDER").or(file.provider) {
             Some(p) => Provider::parse(&p).ok_or_else(|| {

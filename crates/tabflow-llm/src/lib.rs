@@ -107,7 +107,13 @@ impl Llm {
     }
 
     fn label(&self) -> String {
-        format!("{} model '{}' at {}", self.config.provider.as_str(), self.config.model, self.config.url)
+        // The URL may carry a key (`?key=`): shown without it.
+        format!(
+            "{} model '{}' at {}",
+            self.config.provider.as_str(),
+            self.config.model,
+            tabflow_site::text::redact_url(&self.config.url)
+        )
     }
 
     /// The intents of `request`: from the model when it gives a valid answer (at most two

@@ -113,28 +113,28 @@ pub async fn send(http: &reqwest::Client, config: &Config, req: &Request) -> Res
     }
     let response = b.send().await.map_err(|e| {
         if e.is_timeout() {
-            Error::Timeout { url: req.url.clone(), secs: config.timeout.as_secs() }
+            Error::Timeout { url: tabflow_site::text::redact_url(&req.url), secs: config.timeout.as_secs() }
         } else {
-            Error::Unreachable { url: req.url.clone(), detail: root_cause(&e) }
+            Error::Unreachable { url: tabflow_site::text::redact_url(&req.url), detail: root_cause(&e) }
         }
     })?;
     let status = response.status();
     let text = response.text().await.map_err(|e| {
         if e.is_timeout() {
-            Error::Timeout { url: req.url.clone(), secs: config.timeout.as_secs() }
+            Error::Timeout { url: tabflow_site::text::redact_url(&req.url), secs: config.timeout.as_secs() }
         } else {
-            Error::Unreachable { url: req.url.clone(), detail: root_cause(&e) }
+            Error::Unreachable { url: tabflow_site::text::redact_url(&req.url), detail: root_cause(&e) }
         }
     })?;
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        return Err(Error::Unauthorized { url: req.url.clone(), status: status.as_u16() });
+        return Err(Error::Unauthorized { url: tabflow_site::text::redact_url(&req.url), status: status.as_u16() });
     }
     if !status.is_success() {
         let mut detail: String = text.chars().take(200).collect();
         if let Some(k) = &config.api_key {
             detail = detail.replace(k.expose_secret(), "[redacted]");
         }
-        return Err(Error::Http { url: req.url.clone(), status: status.as_u16(), detail });
+        return Err(Error::Http { url: tabflow_site::text::redact_url(&req.url), status: status.as_u16(), detail });
     }
     let body: Value =
         serde_json::from_str(&text).map_err(|e| Error::Response(format!("the server's response is not JSON: {e}")))?;

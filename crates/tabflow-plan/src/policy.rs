@@ -53,9 +53,30 @@ pub struct PolicyError {
     pub detail: String,
 }
 
+/// The hours an approval may stay valid (`approval_ttl_hours`): one hour to a year.
+pub const APPROVAL_TTL_HOURS: std::ops::RangeInclusive<i64> = 1..=8_784;
+
+/// The days a staged delete may wait (`grace_days`): none to ten years.
+pub const GRACE_DAYS: std::ops::RangeInclusive<i64> = 0..=3_660;
+
 impl Policy {
     pub fn from_toml(text: &str, path: &str) -> Result<Policy, PolicyError> {
-        let p: Policy = toml::from_str(text).map_err(|e| PolicyError { path: path.into(), detail: e.to_string() })?;
+        // Where and what, never the offending line's text (the parser's own message quotes it).
+        let p: Policy = toml::from_str(text).map_err(|e| PolicyError {
+            path: path.into(),
+            detail: tabflow_site::text::toml_error(text, e.message(), e.span()),
+        })?;
+        for (key, value, range) in [
+            ("approval_ttl_hours", p.approval_ttl_hours, &APPROVAL_TTL_HOURS),
+            ("grace_days", p.grace_days, &GRACE_DAYS),
+        ] {
+            if !range.contains(&value) {
+                return Err(PolicyError {
+                    path: path.into(),
+                    detail: format!("{key} = {value} is out of range ({} to {})", range.start(), range.end()),
+                });
+            }
+        }
         if p.required_approvers == 0 {
             return Err(PolicyError { path: path.into(), detail: "required_approvers must be at least 1".into() });
         }
@@ -99,5 +120,11 @@ mod tests {
         let e = Policy::from_toml("protected_tag = []", "p.toml").unwrap_err();
         assert!(e.to_string().contains("protected_tag"), "{e}");
         assert!(Policy::from_toml("required_approvers = 0", "p.toml").is_err());
+        for bad in ["approval_ttl_hours = 9223372036854775807", "grace_days = -1", "grace_days = 100000000000"] {
+            let e = Policy::from_toml(bad, "p.toml").unwrap_err().to_string();
+            assert!(e.contains("out of range") && e.contains(bad.split(' ').next().unwrap()), "{e}");
+        }
+        let e = Policy::from_toml("archive_tag = 5\nquarantine_project = hunter2", "p.toml").unwrap_err().to_string();
+        assert!(e.contains("line 2") && !e.contains("hunter2"), "{e}");
     }
 }

@@ -8,6 +8,8 @@ pub mod generate;
 pub mod index;
 pub mod model;
 pub mod stream;
+pub mod text;
+pub mod time;
 
 pub use index::Index;
 pub use model::*;

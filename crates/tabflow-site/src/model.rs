@@ -479,10 +479,11 @@ impl Site {
     /// (DESIGN.md §4: a loaded site is presented as of the moment it was loaded).
     pub fn shift_time_to(&mut self, new_now: DateTime<Utc>) {
         let delta = new_now - self.now;
-        let sh = |t: &mut DateTime<Utc>| *t += delta;
+        // A snapshot's dates come from a file: a shift past chrono's range saturates.
+        let sh = |t: &mut DateTime<Utc>| *t = crate::time::plus(*t, delta);
         let sho = |t: &mut Option<DateTime<Utc>>| {
             if let Some(t) = t {
-                *t += delta;
+                *t = crate::time::plus(*t, delta);
             }
         };
         self.now = new_now;

@@ -781,9 +781,12 @@ fn item_cells(it: &ItemRow) -> Vec<String> {
 }
 
 /// RFC 4180: fields with a comma, quote, CR or LF are quoted, quotes doubled; CRLF line ends.
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) starts
+/// with `'` instead (names and notes come from the site and from requests).
 fn csv_line(o: &mut String, cells: &[String]) {
     let mut first = true;
     for c in cells {
+        let c = tabflow_site::text::csv_safe(c);
         if !first {
             o.push(',');
         }
@@ -793,7 +796,7 @@ fn csv_line(o: &mut String, cells: &[String]) {
             o.push_str(&c.replace('"', "\"\""));
             o.push('"');
         } else {
-            o.push_str(c);
+            o.push_str(&c);
         }
     }
     o.push_str("\r\n");
@@ -1065,6 +1068,9 @@ mod tests {
         let owned: Vec<&Vec<String>> = rows.iter().filter(|x| x[col("section")] == "details:owned").collect();
         assert_eq!(owned.len(), 2);
         assert_eq!(owned[1][col("item_id")], "w2");
+        let mut line = String::new();
+        csv_line(&mut line, &["=cmd|'/c calc'!A1".into(), "-2+3".into(), "ok".into()]);
+        assert_eq!(line, "'=cmd|'/c calc'!A1,'-2+3,ok\r\n");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tabflow_plan::intent::{Archive, Delete};
 use tabflow_plan::plan::{Change, Item, Step, StepKind};
@@ -57,7 +57,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         let stale_days = i64::from(intent.stale_days.unwrap_or(90).max(1));
         let since = intent.since.and_then(date);
         let until = intent.until.and_then(date);
-        let cutoff = since.unwrap_or(self.p.now - Duration::days(stale_days));
+        let cutoff = since.unwrap_or(tabflow_site::time::days_before(self.p.now, stale_days));
         let dest_name = if delete {
             self.p.policy.quarantine_project.clone()
         } else {
@@ -107,7 +107,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 excluded.push(exclude(format!("protected by policy (tag '{t}')")));
                 continue;
             }
-            if w.created_at > cutoff || until.is_some_and(|u| w.created_at > u + Duration::days(1)) {
+            if w.created_at > cutoff || until.is_some_and(|u| w.created_at > tabflow_site::time::days_after(u, 1)) {
                 excluded.push(exclude(format!("created too recently to judge ({})", day(w.created_at))));
                 continue;
             }
@@ -478,7 +478,7 @@ mod stale_datasource_tests {
             Intent::from_parts("archive-stale-content", params).unwrap()
         };
         let plan = plan("archive", vec![intent("datasources")], &p);
-        let cutoff = site.now - Duration::days(30);
+        let cutoff = site.now - chrono::Duration::days(30);
         let archive = site.projects.iter().find(|x| x.name == "Archive").unwrap();
         // Independently: not accessed since the cutoff (or never), not certified, not edited
         // since, in no workbook, not already in the archive.

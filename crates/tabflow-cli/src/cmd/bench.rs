@@ -113,12 +113,13 @@ fn current_rss_mib() -> Option<f64> {
 }
 
 async fn emulator(b: EmulatorBench) -> anyhow::Result<Code> {
+    super::emulator::check_scale(b.scale)?;
     let t = Instant::now();
     let mut site = generate::generate(&generate::Options { scale: b.scale, seed: 1 });
     let gen_s = t.elapsed().as_secs_f64();
     site.shift_time_to(chrono::Utc::now());
     let ids: Vec<String> = site.workbooks.iter().map(|w| w.id.clone()).collect();
-    println!(
+    outln!(
         "generate --scale {}: {:.2} s ({} workbooks, {} users, {} views)",
         b.scale,
         gen_s,
@@ -138,7 +139,7 @@ async fn emulator(b: EmulatorBench) -> anyhow::Result<Code> {
     .await
     .map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
     let session = client.session().await;
-    println!(
+    outln!(
         "serving: RSS {:.0} MiB (peak {:.0} MiB) with the site loaded",
         current_rss_mib().unwrap_or(0.0),
         peak_rss_mib().unwrap_or(0.0)
@@ -186,7 +187,7 @@ async fn emulator(b: EmulatorBench) -> anyhow::Result<Code> {
         let _ = t.join();
     }
     let n = count.load(Ordering::Relaxed);
-    println!(
+    outln!(
         "GET workbook by id: {:.0} requests/s ({} in {:.1} s, {} connections, {} errors)",
         n as f64 / elapsed,
         n,
@@ -194,7 +195,7 @@ async fn emulator(b: EmulatorBench) -> anyhow::Result<Code> {
         b.connections,
         errors.load(Ordering::Relaxed)
     );
-    println!("peak RSS of the process (emulator + site + load generator): {:.0} MiB", peak_rss_mib().unwrap_or(0.0));
+    outln!("peak RSS of the process (emulator + site + load generator): {:.0} MiB", peak_rss_mib().unwrap_or(0.0));
     running.stop().await;
     Ok(Code::Ok)
 }
@@ -234,6 +235,7 @@ fn read_response(s: &mut TcpStream, buf: &mut [u8]) -> Option<u16> {
 }
 
 async fn snapshot(b: SnapshotBench) -> anyhow::Result<Code> {
+    super::emulator::check_scale(b.scale)?;
     let mut site = generate::generate(&generate::Options { scale: b.scale, seed: 1 });
     site.shift_time_to(chrono::Utc::now());
     let mut options = Options::new(site);
@@ -269,7 +271,7 @@ async fn snapshot(b: SnapshotBench) -> anyhow::Result<Code> {
         .map_err(|e| fail(e.to_string(), "see the emulator's output"))?;
     let wall = t.elapsed().as_secs_f64();
     let stats = running.emulator.stats();
-    println!(
+    outln!(
         "snapshot --scale {} at {} ms latency, read concurrency {}: {:.1} s, {} API calls, {} workbooks, {} permission rules, peak RSS {:.0} MiB (process incl. emulator; {:.0} MiB before)",
         b.scale,
         b.latency_ms,
@@ -281,7 +283,7 @@ async fn snapshot(b: SnapshotBench) -> anyhow::Result<Code> {
         peak_rss_mib().unwrap_or(0.0),
         rss_before
     );
-    println!("calls by route: {}", serde_json::to_string(&stats["by_route"]).unwrap_or_default());
+    outln!("calls by route: {}", serde_json::to_string(&stats["by_route"]).unwrap_or_default());
     running.stop().await;
     Ok(Code::Ok)
 }
@@ -304,6 +306,7 @@ const PLAN_REQUESTS: &[&str] = &[
 
 fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
     use tabflow_engine::plan::SiteRef;
+    super::emulator::check_scale(b.scale)?;
     let mut site = if b.scale == 0 {
         generate::demo()
     } else {
@@ -328,12 +331,12 @@ fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
     // Facts are read once per site read in `tabflow plan`, so they are part of the budget too.
     let today = site.now.date_naive();
     let mut all: Vec<f64> = vec![];
-    println!(
+    outln!(
         "rule-based parse + plan + validate, {} workbooks, {} iterations per request (site reads excluded)",
         site.workbooks.len(),
         b.iterations
     );
-    println!("{:>9} {:>9} {:>9}  request", "mean ms", "p95 ms", "max ms");
+    outln!("{:>9} {:>9} {:>9}  request", "mean ms", "p95 ms", "max ms");
     for request in PLAN_REQUESTS {
         let mut times = vec![];
         for _ in 0..b.iterations.max(1) {
@@ -348,14 +351,14 @@ fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
         times.sort_by(f64::total_cmp);
         let mean = times.iter().sum::<f64>() / times.len() as f64;
         let p95 = times[((times.len() as f64 * 0.95) as usize).min(times.len() - 1)];
-        println!("{mean:>9.2} {p95:>9.2} {:>9.2}  {request}", times[times.len() - 1]);
+        outln!("{mean:>9.2} {p95:>9.2} {:>9.2}  {request}", times[times.len() - 1]);
         all.extend(times);
     }
     all.sort_by(f64::total_cmp);
     let mean = all.iter().sum::<f64>() / all.len() as f64;
     let p95 = all[((all.len() as f64 * 0.95) as usize).min(all.len() - 1)];
     let max = all[all.len() - 1];
-    println!(
+    outln!(
         "all: mean {mean:.2} ms, p95 {p95:.2} ms, max {max:.2} ms per plan (budget 20 ms: {})",
         if p95 <= 20.0 { "within" } else { "OVER" }
     );

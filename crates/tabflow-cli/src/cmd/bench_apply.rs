@@ -165,10 +165,10 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
     let calls = running.emulator.stats()["requests"].as_u64().unwrap_or(0) - before;
     let done = report.steps.iter().map(|s| s.done).sum();
     for n in report.failed.iter().take(3) {
-        eprintln!("failed: {} — {}", n.name, n.reason);
+        errln!("failed: {} — {}", n.name, n.reason);
     }
     if !report.skipped.is_empty() {
-        eprintln!("{} skipped, e.g. {} — {}", report.skipped.len(), report.skipped[0].name, report.skipped[0].reason);
+        errln!("{} skipped, e.g. {} — {}", report.skipped.len(), report.skipped[0].name, report.skipped[0].reason);
     }
     store.close().await;
     running.stop().await;
@@ -187,7 +187,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
     let bound_calls = b.concurrency as f64 * 1000.0 / b.latency_ms.max(1) as f64;
-    println!(
+    outln!(
         "apply {} workbook moves at {} ms injected latency, concurrency {} (bound: {:.0} calls/s), {} pair(s) of runs",
         b.moves,
         b.latency_ms,
@@ -198,7 +198,7 @@ pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
     let line = |name: &str, t: &Trial| {
         let moves_s = t.done as f64 / t.wall_s;
         let calls_s = t.calls as f64 / t.wall_s;
-        println!(
+        outln!(
             "  {name}: {} moves ({}) in {:.2} s — {:.0} moves/s ({:.1} % of the bound), {} API calls = {:.0} calls/s ({:.1} % of the bound), {:.2} calls per move",
             t.done,
             t.status.as_str(),
@@ -221,7 +221,7 @@ pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
         let with = trial(&b, true).await?;
         line(&format!("with the journal ({journal_kind})"), &with);
         if with.done < b.moves {
-            println!("  note: only {} of {} moves were made", with.done, b.moves);
+            outln!("  note: only {} of {} moves were made", with.done, b.moves);
         }
         done = with.done;
         with_s.push(with.wall_s);
@@ -235,7 +235,7 @@ pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
     }
     let w = median(with_s.clone());
     let calls = median(calls_with);
-    println!(
+    outln!(
         "median with the journal: {:.2} s = {:.0} moves/s ({:.1} % of {:.0}), {:.0} calls/s ({:.1} % of the bound)",
         w,
         done as f64 / w,
@@ -252,7 +252,7 @@ pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
     if b.baseline {
         let wo = median(without_s.clone());
         let overhead = 100.0 * (w - wo) / wo;
-        println!(
+        outln!(
             "median without the journal: {wo:.2} s; journal overhead {overhead:+.1} % (median of medians; per pair: {})",
             overheads.iter().map(|o| format!("{o:+.1} %")).collect::<Vec<_>>().join(", ")
         );
@@ -260,7 +260,7 @@ pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
         out["median_without_journal_s"] = json!(wo);
         out["journal_overhead_pct"] = json!(overhead);
     }
-    println!("peak RSS of the process (emulator + engine): {:.0} MiB", peak_rss_mib().unwrap_or(0.0));
-    println!("{out}");
+    outln!("peak RSS of the process (emulator + engine): {:.0} MiB", peak_rss_mib().unwrap_or(0.0));
+    outln!("{out}");
     Ok(Code::Ok)
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use tabflow_app::{Connection, Session, Tuning};
-use tabflow_client::Config;
+use tabflow_client::{Config, ExposeSecret};
 use tabflow_site::Site;
 
 use crate::exit::usage;
@@ -27,10 +27,11 @@ pub struct Connect {
     /// The config file holding profiles.
     #[arg(long, global = true, env = "TABFLOW_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Calls in flight at once against the site, reads and writes (default: 16 reads, 8 writes).
+    /// Calls in flight at once against the site, reads and writes (default: 16 reads, 8
+    /// writes; 1 to 1024).
     #[arg(long, global = true)]
     pub concurrency: Option<usize>,
-    /// Calls per second against the site.
+    /// Calls per second against the site (0.01 to 10000).
     #[arg(long, global = true)]
     pub rate_limit: Option<f64>,
 }
@@ -58,8 +59,22 @@ pub fn reset_demo() -> anyhow::Result<Site> {
 }
 
 impl Connect {
-    fn tuning(&self) -> Tuning {
-        Tuning { concurrency: self.concurrency, rate_limit: self.rate_limit }
+    /// The flags' concurrency and rate limit, checked: a number out of range is a usage
+    /// error naming the flag and the range, before anything connects.
+    fn tuning(&self) -> anyhow::Result<Tuning> {
+        if let Some(problem) = self.concurrency.and_then(tabflow_client::config::check_concurrency) {
+            return Err(usage(
+                format!("--concurrency: {problem}"),
+                "give a whole number of calls in flight, e.g. --concurrency 8",
+            ));
+        }
+        if let Some(problem) = self.rate_limit.and_then(tabflow_client::config::check_rate_limit) {
+            return Err(usage(
+                format!("--rate-limit: {problem}"),
+                "give calls per second between 0.01 and 10000, e.g. --rate-limit 10 (leave it out for no limit)",
+            ));
+        }
+        Ok(Tuning { concurrency: self.concurrency, rate_limit: self.rate_limit })
     }
 
     /// Where to connect: a profile of the config file, `--server` with credentials from the
@@ -75,10 +90,17 @@ impl Connect {
             })?;
             let mut c = Config::from_profile(&text, profile)
                 .map_err(|e| usage(e.to_string(), "see the [profiles.NAME] keys in the README"))?;
-            self.tuning().apply(&mut c);
+            // The profile's secret joins the redaction list of everything printed.
+            crate::term::add_secret(match &c.credentials {
+                tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose_secret(),
+                tabflow_client::config::Credentials::Password { password, .. } => password.expose_secret(),
+                tabflow_client::config::Credentials::Jwt { token } => token.expose_secret(),
+            });
+            self.tuning()?.apply(&mut c);
             return Ok(Connection::Server(c));
         }
-        let Some(server) = &self.server else { return Ok(Connection::Demo(self.tuning())) };
+        let tuning = self.tuning()?;
+        let Some(server) = &self.server else { return Ok(Connection::Demo(tuning)) };
         let credentials = Config::credentials_from_env().ok_or_else(|| {
             usage(
                 format!("--server {server} is set but no credentials are"),
@@ -86,7 +108,7 @@ impl Connect {
             )
         })?;
         let mut c = Config::new(server.clone(), self.site.clone().unwrap_or_default(), credentials);
-        self.tuning().apply(&mut c);
+        tuning.apply(&mut c);
         Ok(Connection::Server(c))
     }
 
@@ -94,7 +116,7 @@ impl Connect {
     pub async fn open(&self) -> anyhow::Result<Session> {
         let connection = self.connection()?;
         if matches!(connection, Connection::Demo(_)) {
-            eprintln!("note: {}", tabflow_app::session::DEMO_NOTE);
+            errln!("note: {}", tabflow_app::session::DEMO_NOTE);
         }
         Session::open(&connection, &data_dir(), &tabflow_app::SystemClock).await.map_err(crate::exit::app)
     }

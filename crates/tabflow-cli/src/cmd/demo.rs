@@ -15,7 +15,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
     match command {
         Command::Reset => {
             let site = reset_demo()?;
-            eprintln!(
+            errln!(
                 "demo site restored: {} workbooks, {} users, {} datasources ({})",
                 site.workbooks.len(),
                 site.users.len(),

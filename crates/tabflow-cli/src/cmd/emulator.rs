@@ -22,7 +22,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SiteSource {
-    /// Number of workbooks of a generated site (0 = the built-in demo site).
+    /// Number of workbooks of a generated site (0 = the built-in demo site; at most 1000000).
     #[arg(long, default_value_t = 0)]
     scale: usize,
     /// Seed of the generated site.
@@ -56,7 +56,7 @@ pub struct Serve {
     /// Every user's password.
     #[arg(long, default_value = "tabflow", env = "TABFLOW_EMULATOR_PASSWORD", hide_env_values = true)]
     password: String,
-    /// Session lifetime in minutes.
+    /// Session lifetime in minutes (1 to 43200, 30 days).
     #[arg(long, default_value_t = 240)]
     session_minutes: i64,
     /// Fault: delay every Tableau request by this many milliseconds.
@@ -88,18 +88,45 @@ pub struct Generate {
     output: PathBuf,
 }
 
+impl SiteSource {
+    /// The generator's options, the scale checked against [`generate::MAX_SCALE`] before
+    /// anything is allocated.
+    fn options(&self) -> anyhow::Result<generate::Options> {
+        check_scale(self.scale)?;
+        Ok(generate::Options { scale: self.scale, seed: self.seed })
+    }
+}
+
+/// Refuses a `--scale` past [`generate::MAX_SCALE`] (a site that would not fit in memory).
+pub fn check_scale(scale: usize) -> anyhow::Result<()> {
+    if scale > generate::MAX_SCALE {
+        return Err(usage(
+            format!("--scale {scale} is out of range (0 to {})", generate::MAX_SCALE),
+            format!(
+                "give at most {} workbooks (100000 is a large site; 0 is the built-in demo site)",
+                generate::MAX_SCALE
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The longest emulator session, in minutes (30 days).
+const MAX_SESSION_MINUTES: i64 = 43_200;
+
 pub async fn run(command: Command) -> anyhow::Result<Code> {
     match command {
         Command::Serve(s) => serve(s).await,
         Command::Generate(g) => {
-            let site = generate::generate(&generate::Options { scale: g.source.scale, seed: g.source.seed });
+            let options = g.source.options()?;
+            let site = generate::generate(&options);
             if g.output.as_os_str() == "-" {
                 site.write_json(std::io::stdout().lock()).context("writing the snapshot to standard output")?;
             } else {
-                std::fs::File::create(&g.output)
+                tabflow_engine::private::create(&g.output)
                     .and_then(|f| site.write_json(f))
                     .with_context(|| format!("writing {}", g.output.display()))?;
-                eprintln!(
+                errln!(
                     "wrote {} ({} workbooks, {} users, {} datasources, {} projects)",
                     g.output.display(),
                     site.workbooks.len(),
@@ -138,9 +165,16 @@ async fn serve(s: Serve) -> anyhow::Result<Code> {
             "give a fraction between 0 and 1, e.g. --error-rate 0.05",
         ));
     }
+    if !(1..=MAX_SESSION_MINUTES).contains(&s.session_minutes) {
+        return Err(usage(
+            format!("--session-minutes {} is out of range (1 to {MAX_SESSION_MINUTES})", s.session_minutes),
+            "give a session lifetime in minutes, e.g. --session-minutes 240 (the default)",
+        ));
+    }
+    let generated = s.source.options()?;
     let mut site = match &s.snapshot {
         Some(path) => load_snapshot(path)?,
-        None => generate::generate(&generate::Options { scale: s.source.scale, seed: s.source.seed }),
+        None => generate::generate(&generated),
     };
     if !s.keep_time {
         site.shift_time_to(chrono::Utc::now());
@@ -149,7 +183,7 @@ async fn serve(s: Serve) -> anyhow::Result<Code> {
     options.pat_name = s.pat_name;
     options.pat_secret = s.pat_secret;
     options.password = s.password;
-    options.session_ttl = chrono::Duration::minutes(s.session_minutes.max(1));
+    options.session_ttl = chrono::TimeDelta::try_minutes(s.session_minutes).unwrap_or(chrono::TimeDelta::hours(4));
     options.faults = Faults {
         latency_ms: s.latency_ms,
         error_rate: s.error_rate,
@@ -167,14 +201,16 @@ async fn serve(s: Serve) -> anyhow::Result<Code> {
             "choose another --port, or --port 0 for any free port",
         )
     })?;
-    println!("{}", running.url);
+    outln!("{}", running.url);
     std::io::stdout().flush().ok();
-    eprintln!(
+    errln!(
         "tabflow emulator: site '{content_url}' ({} workbooks, {} users) at {}  (PAT name 'tabflow'; user passwords 'tabflow'; Ctrl-C stops)",
-        counts.0, counts.1, running.url
+        counts.0,
+        counts.1,
+        running.url
     );
     tokio::signal::ctrl_c().await.ok();
-    eprintln!("tabflow emulator: stopping");
+    errln!("tabflow emulator: stopping");
     running.stop().await;
     Ok(Code::Ok)
 }

@@ -63,7 +63,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
                 questions.entry(r.key.as_str()).or_default().push(r);
             }
             let removed: Vec<&LearningRow> = rows.iter().filter(|r| r.kind == learn::REMOVED).collect();
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::term::stdout();
             if json {
                 let defaults: Vec<Value> = questions
                     .iter()
@@ -127,7 +127,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
             let app = open_app(None, &store, Default::default(), Default::default()).await?;
             let n = app.reset_learning().await.map_err(exit::app);
             app.close().await.map_err(exit::app)?;
-            println!("Forgot {} learned choices; plans suggest owners and defaults by their own rules again.", n?);
+            outln!("Forgot {} learned choices; plans suggest owners and defaults by their own rules again.", n?);
             Ok(Code::Ok)
         }
     }

@@ -56,15 +56,15 @@ async fn list(a: ListArgs) -> anyhow::Result<Code> {
     app.close().await.map_err(exit::app)?;
     let rows = rows?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(Code::Ok);
     }
     if rows.is_empty() {
-        println!("The outbox is empty.");
+        outln!("The outbox is empty.");
     }
     for r in &rows {
         let to = if r.recipient_email.is_empty() { "no email address".to_string() } else { r.recipient_email.clone() };
-        println!(
+        outln!(
             "{:>5} {} {:<7} {} <{}> — {}   ({})",
             r.id,
             r.created_at.format("%Y-%m-%d %H:%M"),
@@ -76,19 +76,19 @@ async fn list(a: ListArgs) -> anyhow::Result<Code> {
         );
         if a.full {
             for line in r.body.lines() {
-                println!("        {line}");
+                outln!("        {line}");
             }
         }
         if r.status != "sent" && !r.detail.is_empty() {
-            println!("        {}", r.detail);
+            outln!("        {}", r.detail);
         }
     }
     let count = |status: &str| rows.iter().filter(|r| r.status == status).count();
     if count("failed") > 0 {
-        eprintln!("{} messages failed: fix the reason shown, then `tabflow outbox retry`", count("failed"));
+        errln!("{} messages failed: fix the reason shown, then `tabflow outbox retry`", count("failed"));
     }
     if count("dry") > 0 {
-        eprintln!(
+        errln!(
             "{} messages kept unsent: once email (TABFLOW_SMTP_URL, TABFLOW_NOTIFY_FROM) or a webhook \
              (TABFLOW_NOTIFY_WEBHOOK) is configured for them, `tabflow outbox retry` sends them",
             count("dry")
@@ -105,12 +105,12 @@ async fn retry(a: RetryArgs) -> anyhow::Result<Code> {
     let t = tally?;
     let tried = t.sent + t.dry + t.failed;
     if a.json {
-        println!(
+        outln!(
             "{}",
             json!({"tried": tried, "sent": t.sent, "dry": t.dry, "failed": t.failed, "channels": delivery.channels()})
         );
     } else if tried == 0 {
-        println!(
+        outln!(
             "Nothing to retry: no failed or unsent messages{}.",
             a.run.map(|r| format!(" in run {r}")).unwrap_or_default()
         );
@@ -120,9 +120,11 @@ async fn retry(a: RetryArgs) -> anyhow::Result<Code> {
         } else {
             delivery.channels().join(" + ")
         };
-        println!(
+        outln!(
             "Retried {tried} messages ({via}): {} sent, {} kept in the outbox unsent, {} failed — tabflow outbox list",
-            t.sent, t.dry, t.failed
+            t.sent,
+            t.dry,
+            t.failed
         );
     }
     if t.failed > 0 {

@@ -42,7 +42,7 @@ pub async fn run(a: QueryArgs) -> anyhow::Result<Code> {
         }
         Err(e) => Err(e),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     match result {
         Ok(answer) => {
             if a.json {

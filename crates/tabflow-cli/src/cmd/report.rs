@@ -22,6 +22,6 @@ pub fn format_of(path: &Path) -> anyhow::Result<Format> {
 }
 
 pub fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text)
+    tabflow_engine::private::write(path, crate::term::redact(text).as_bytes())
         .map_err(|e| fail(format!("cannot write {}: {e}", path.display()), "check the output path"))
 }

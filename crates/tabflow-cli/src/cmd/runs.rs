@@ -94,7 +94,7 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             let runs = app.runs(a.limit).await.map_err(exit::app);
             app.close().await.map_err(exit::app)?;
             let runs = runs?;
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::term::stdout();
             if a.json {
                 let v: Vec<_> = runs
                     .iter()
@@ -122,7 +122,7 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             let detail = app.run(&a.id).await.map_err(exit::app);
             app.close().await.map_err(exit::app)?;
             let tabflow_app::RunDetail { run, journal, plan } = detail?;
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::term::stdout();
             if a.json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&json!({"run": run, "journal": journal}))?)?;
             } else {
@@ -196,7 +196,7 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             let text = r?.render(format);
             match &a.output {
                 Some(p) => super::report::write(p, &text)?,
-                None => std::io::stdout().lock().write_all(text.as_bytes())?,
+                None => crate::term::stdout().write_all(text.as_bytes())?,
             }
             Ok(Code::Ok)
         }
@@ -208,28 +208,28 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             app.close().await.map_err(exit::app)?;
             let p = r?;
             if a.json {
-                println!("{}", json!({"purged": p.purged, "kept": p.kept, "waiting": p.waiting}));
+                outln!("{}", json!({"purged": p.purged, "kept": p.kept, "waiting": p.waiting}));
             } else {
-                println!(
+                outln!(
                     "Purged {} staged deletes; kept {}; {} still in their grace period.",
                     p.purged.len(),
                     p.kept.len(),
                     p.waiting.len()
                 );
                 for x in &p.purged {
-                    println!("  deleted {x}");
+                    outln!("  deleted {x}");
                 }
                 for k in &p.kept {
-                    println!("  kept    {k}");
+                    outln!("  kept    {k}");
                 }
                 for w in p.waiting.iter().take(20) {
-                    println!("  waiting {w}");
+                    outln!("  waiting {w}");
                 }
                 if p.waiting.len() > 20 {
-                    println!("  … and {} more (--json lists all)", p.waiting.len() - 20);
+                    outln!("  … and {} more (--json lists all)", p.waiting.len() - 20);
                 }
                 if !p.waiting.is_empty() {
-                    println!(
+                    outln!(
                         "Next     `tabflow runs purge --now` deletes them before their day; a rollback of their run brings them back."
                     );
                 }
@@ -252,7 +252,7 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
                 && let tabflow_app::Event::ItemRestored { k, m, name, outcome, detail, .. } = &e
                 && (outcome != "restored" || k == m)
             {
-                eprintln!("   {k}/{m} {outcome}: {name} {detail}");
+                errln!("   {k}/{m} {outcome}: {name} {detail}");
             }
         }
         handle.wait().await.map_err(exit::app)
@@ -262,7 +262,7 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
     let outcome = result?;
     closed?;
     for w in &outcome.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let report = outcome.report;
     print_report(&report, a.json)?;
@@ -308,13 +308,13 @@ pub async fn audit_run(c: AuditCommand) -> anyhow::Result<Code> {
             app.close().await.map_err(exit::app)?;
             let v = v?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else if v.ok {
-                println!("audit log intact: {} records, hash chain verified", v.records);
+                outln!("audit log intact: {} records, hash chain verified", v.records);
             } else {
-                println!("audit log TAMPERED: {} problem(s) in {} records", v.problems.len(), v.records);
+                outln!("audit log TAMPERED: {} problem(s) in {} records", v.problems.len(), v.records);
                 for p in &v.problems {
-                    println!("  record {}: {}", p.seq, p.message);
+                    outln!("  record {}: {}", p.seq, p.message);
                 }
             }
             Ok(if v.ok { Code::Ok } else { Code::Error })
@@ -325,9 +325,9 @@ pub async fn audit_run(c: AuditCommand) -> anyhow::Result<Code> {
             app.close().await.map_err(exit::app)?;
             let text = text?;
             match a.output {
-                Some(p) => std::fs::write(&p, text)
+                Some(p) => tabflow_engine::private::write(&p, text)
                     .map_err(|e| exit::fail(format!("cannot write {}: {e}", p.display()), "check the path"))?,
-                None => print!("{text}"),
+                None => out!("{text}"),
             }
             Ok(Code::Ok)
         }

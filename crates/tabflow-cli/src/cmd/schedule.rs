@@ -38,14 +38,14 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             app.close().await.map_err(exit::app)?;
             let rows = rows?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else if rows.is_empty() {
-                println!(
+                outln!(
                     "No recurring reviews. Ask for one, e.g. tabflow plan \"audit permissions on sensitive content every month\"."
                 );
             } else {
                 for r in &rows {
-                    println!(
+                    outln!(
                         "{}  {:<8} {}  (by {}, {}; last run: {})",
                         r.id,
                         r.cadence,
@@ -55,7 +55,7 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
                         r.last_run_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into())
                     );
                 }
-                println!("note: `tabflow worker` (which runs them on time) is not in this build.");
+                outln!("note: `tabflow worker` (which runs them on time) is not in this build.");
             }
             Ok(Code::Ok)
         }
@@ -64,7 +64,7 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             let removed = app.remove_schedule(&a.id).await.map_err(exit::app);
             app.close().await.map_err(exit::app)?;
             removed?;
-            println!("Removed {}.", a.id);
+            outln!("Removed {}.", a.id);
             Ok(Code::Ok)
         }
     }

@@ -55,7 +55,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
             let mut b = load_snapshot(&d.b)?;
             let recreated = if d.match_recreated { diff::match_recreated(&a, &mut b) } else { vec![] };
             let changes = diff::diff(&a, &b);
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::term::stdout();
             if d.json {
                 let mut v = serde_json::json!({"equal": changes.is_empty(), "changes": changes});
                 if d.match_recreated {
@@ -90,7 +90,7 @@ async fn snapshot(s: Snapshot) -> anyhow::Result<Code> {
         let mut partial = s.output.clone().into_os_string();
         partial.push(".partial");
         let partial = PathBuf::from(partial);
-        let file = std::fs::File::create(&partial)
+        let file = tabflow_engine::private::create(&partial)
             .map_err(|e| fail(format!("cannot write {}: {e}", partial.display()), "check the output path"))?;
         let r = tabflow_client::snapshot::write(&session.client, &options, file).await;
         match &r {
@@ -110,7 +110,7 @@ async fn snapshot(s: Snapshot) -> anyhow::Result<Code> {
         }
     };
     let calls = session.client.calls();
-    eprintln!(
+    errln!(
         "snapshot: {} workbooks, {} flows, {} datasources, {} users, {} groups, {} projects, {} permission rules, {} subscriptions — {} API calls in {:.1} s, peak RSS {:.0} MiB",
         summary.workbooks,
         summary.flows,

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use clap::{Args, Subcommand, ValueEnum};
 use tabflow_client::repository::Repository;
 use tabflow_client::usage::{AdminInsights, ItemKind, RecordedHistory, UsageReport, UsageSource};
@@ -45,7 +45,7 @@ pub struct Show {
     /// `postgres://readonly:PASSWORD@host:8060/workgroup` (or TABFLOW_REPOSITORY_URL).
     #[arg(long, env = "TABFLOW_REPOSITORY_URL", hide_env_values = true)]
     repository_url: Option<String>,
-    /// Age in days that counts as stale.
+    /// Age in days that counts as stale (1 to 36500).
     #[arg(long, default_value_t = 90)]
     stale_days: i64,
     #[arg(long)]
@@ -74,12 +74,12 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
                 if cfg.server.starts_with("http://127.0.0.1:") { "demo".to_string() } else { cfg.server.clone() };
             let path = history_path(&server, &cfg.site);
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                tabflow_engine::private::create_dir_all(dir)?;
             }
             let sample =
                 RecordedHistory::new(&path).record(&session.client).await.map_err(|e| client_error(e, &cfg.server))?;
             let n = RecordedHistory::new(&path).samples().map(|s| s.len()).unwrap_or(0);
-            eprintln!(
+            errln!(
                 "recorded view counts of {} workbooks ({} samples so far) in {}",
                 sample.workbooks.len(),
                 n,
@@ -93,6 +93,12 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
 }
 
 async fn show(s: Show) -> anyhow::Result<Code> {
+    if !(1..=36_500).contains(&s.stale_days) {
+        return Err(usage(
+            format!("--stale-days {} is out of range (1 to 36500)", s.stale_days),
+            "give an age in days, e.g. --stale-days 90",
+        ));
+    }
     let session = s.connect.open().await?;
     let cfg = session.client.config().clone();
     let report: UsageReport = match s.source {
@@ -126,7 +132,7 @@ async fn show(s: Show) -> anyhow::Result<Code> {
     };
     let workbooks = session.client.workbooks().collect().await.map_err(|e| client_error(e, &cfg.server))?;
     session.finish().await.map_err(crate::exit::app)?;
-    let cutoff = Utc::now() - Duration::days(s.stale_days);
+    let cutoff = tabflow_site::time::days_before(Utc::now(), s.stale_days);
     let ids: Vec<String> = workbooks.iter().filter_map(|w| w.id.clone()).collect();
     let mut covered = 0usize;
     let (mut never, mut stale, mut recent) = (0usize, 0usize, 0usize);
@@ -146,10 +152,10 @@ async fn show(s: Show) -> anyhow::Result<Code> {
             "workbooks": ids.len(), "covered": covered, "coverage": coverage,
             "never_accessed": never, "not_accessed_since_days": {"days": s.stale_days, "count": stale}, "accessed_recently": recent,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("usage source: {} — {}", report.source, report.note);
-        println!(
+        outln!("usage source: {} — {}", report.source, report.note);
+        outln!(
             "{} of {} workbooks covered ({:.0} %): {} never accessed, {} not accessed in {}+ days, {} accessed since",
             covered,
             ids.len(),
@@ -160,7 +166,7 @@ async fn show(s: Show) -> anyhow::Result<Code> {
             recent
         );
         if covered < ids.len() {
-            println!(
+            outln!(
                 "{} workbooks have no usage data in this source (that is not the same as never viewed)",
                 ids.len() - covered
             );

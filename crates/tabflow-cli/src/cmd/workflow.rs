@@ -64,6 +64,9 @@ pub async fn open_app(
     if matches!(connection, Connection::Server(_)) {
         secrets.extend(["TABLEAU_PAT_SECRET", "TABLEAU_PASSWORD", "TABLEAU_JWT"].iter().filter_map(|k| env(k)));
     }
+    // Every other configured secret (SMTP, webhook, store and LLM URLs, a profile's
+    // credentials): one list, also applied to everything this process prints.
+    secrets.extend(crate::term::secrets());
     let options = tabflow_app::Options {
         store: Some(store.location()),
         data_dir: data_dir(),
@@ -72,7 +75,7 @@ pub async fn open_app(
         delivery,
         clock: Arc::new(tabflow_app::SystemClock),
         secrets,
-        notice: Some(Arc::new(|n: &str| eprintln!("note: {n}"))),
+        notice: Some(Arc::new(|n: &str| errln!("note: {n}"))),
         crash_after_intents: env("TABFLOW_CRASH_AFTER").and_then(|v| v.parse().ok()),
     };
     App::open(options).await.map_err(exit::app)
@@ -215,7 +218,7 @@ fn llm(connect: &Connect) -> anyhow::Result<tabflow_llm::Llm> {
 /// Prints the warnings of the service (things that did not fail the command).
 fn warn(warnings: &[String]) {
     for w in warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
 }
 
@@ -294,9 +297,24 @@ pub fn render(plan: &Plan) -> String {
     out
 }
 
+/// A request with nothing to read (empty, spaces, control characters only) is a usage error,
+/// not an empty plan.
+fn check_not_blank(request: &str) -> anyhow::Result<()> {
+    if request.chars().all(|c| c.is_whitespace() || c.is_control() || tabflow_site::text::is_unsafe_for_terminal(c)) {
+        return Err(usage(
+            "the request is empty",
+            "say what to do, e.g. tabflow plan \"archive workbooks in Finance not viewed in 90 days\"",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
     let request = match (&a.request, &a.intent) {
-        (Some(r), _) => r.clone(),
+        (Some(r), _) => {
+            check_not_blank(r)?;
+            r.clone()
+        }
         (None, Some(i)) => format!("{i} {}", a.params.join(" ")),
         (None, None) => {
             return Err(usage(
@@ -329,14 +347,14 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
         Err(p) => (*p, false),
     };
     if let Some(path) = &a.output {
-        std::fs::write(path, plan.to_json())
+        tabflow_engine::private::write(path, plan.to_json())
             .map_err(|e| fail(format!("cannot write {}: {e}", path.display()), "check the output path"))?;
     }
     if let (Some(path), Some(format)) = (&a.report, report_format) {
         super::report::write(path, &tabflow_workflows::report::build(&plan, None).render(format))?;
-        eprintln!("Report   {} (plan only: nothing was changed)", path.display());
+        errln!("Report   {} (plan only: nothing was changed)", path.display());
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     if a.json {
         writeln!(out, "{}", plan.to_json())?;
     } else {
@@ -358,7 +376,7 @@ fn say_schedules(stored: &[Value], json: bool) {
         return;
     }
     for s in stored {
-        println!(
+        outln!(
             "Scheduled a {} review ({}): `tabflow schedule list` shows it; `tabflow worker` (not in this build) runs it.",
             s["cadence"].as_str().unwrap_or_default(),
             s["id"].as_str().unwrap_or_default()
@@ -381,7 +399,7 @@ async fn approve_and_run(
         let q = &plan.questions[0];
         let msg = format!("plan {} has unanswered questions: [{}] {}", plan.id, q.id, q.text);
         if json {
-            println!(
+            outln!(
                 "{}",
                 json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []})
             );
@@ -400,7 +418,7 @@ async fn approve_and_run(
             Start::Scheduled(stored) => {
                 say_schedules(&stored, json);
                 if json {
-                    println!(
+                    outln!(
                         "{}",
                         json!({"run_id": null, "status": "scheduled", "plan_id": plan.id, "schedules": stored, "steps": [], "reports": []})
                     );
@@ -409,12 +427,12 @@ async fn approve_and_run(
             }
             Start::NothingToDo(why) => {
                 if json {
-                    println!(
+                    outln!(
                         "{}",
                         json!({"run_id": null, "status": "nothing-to-do", "plan_id": plan.id, "reason": why, "steps": [], "reports": []})
                     );
                 } else {
-                    println!("{}", why.unwrap_or_else(|| format!("Nothing to do: plan {} changes nothing.", plan.id)));
+                    outln!("{}", why.unwrap_or_else(|| format!("Nothing to do: plan {} changes nothing.", plan.id)));
                 }
                 return Ok(Code::Ok);
             }
@@ -429,7 +447,7 @@ async fn approve_and_run(
     let approver = Approver::terminal(actor.clone());
     if reject {
         app.approve(&approver, &plan.id, Decision::Reject, Selection::All).await.map_err(exit::app)?;
-        println!("Plan {} rejected (recorded in the audit log).", plan.id);
+        outln!("Plan {} rejected (recorded in the audit log).", plan.id);
         return Ok(Code::Ok);
     }
     if vp.has_destructive_steps() {
@@ -444,7 +462,7 @@ async fn approve_and_run(
                 if json {
                     None
                 } else {
-                    eprint!("{}", render(plan));
+                    err!("{}", render(plan));
                     match prompt(&format!("Approve the {destructive} destructive changes? [all / s2,s2/ITEM,… / no]"))
                     {
                         Some(a)
@@ -455,7 +473,7 @@ async fn approve_and_run(
                             Some(Selection::All)
                         }
                         Some(a) if a.is_empty() || a.eq_ignore_ascii_case("no") || a.eq_ignore_ascii_case("n") => {
-                            eprintln!("Not approved; nothing was changed.");
+                            errln!("Not approved; nothing was changed.");
                             return Ok(Code::NeedsInput);
                         }
                         Some(a) => Some(parse(&a)?),
@@ -466,7 +484,7 @@ async fn approve_and_run(
         };
         let Some(selection) = selection else {
             if json {
-                println!(
+                outln!(
                     "{}",
                     json!({"run_id": null, "status": "awaiting-approval", "plan_id": plan.id, "fingerprint": plan.fingerprint, "steps": [], "reports": []})
                 );
@@ -484,7 +502,7 @@ async fn approve_and_run(
         if let Err(m) = app.approval_status(&plan.id).await.map_err(exit::app)? {
             let why = tabflow_app::missing_text(&m);
             if json {
-                println!(
+                outln!(
                     "{}",
                     json!({"run_id": null, "status": "awaiting-approval", "plan_id": plan.id, "reason": why, "steps": [], "reports": []})
                 );
@@ -539,6 +557,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
 }
 
 pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
+    check_not_blank(&a.request)?;
     let mut answers = parse_answers(&a.answers)?;
     let delivery = notify_delivery()?;
     let policy = a.store.policy()?;
@@ -562,9 +581,9 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                 Ok(v) => v,
                 Err(p) => {
                     if a.json {
-                        println!("{}", p.to_json());
+                        outln!("{}", p.to_json());
                     } else {
-                        print!("{}", render(&p));
+                        out!("{}", render(&p));
                     }
                     return Ok(Code::Error);
                 }
@@ -573,7 +592,7 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
             if let Some(q) = plan.questions.first() {
                 // Shown once: on the terminal before the prompt, or on stdout with the hint.
                 if !a.json && std::io::stdin().is_terminal() {
-                    eprint!("{}", render(plan));
+                    err!("{}", render(plan));
                 }
                 let reply = prompt(&format!("? {} [{}]", q.text, q.choices.join("/")));
                 match reply {
@@ -587,10 +606,10 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                     }
                     None => {
                         if a.json {
-                            println!("{}", json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []}));
+                            outln!("{}", json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []}));
                         } else {
-                            print!("{}", render(plan));
-                            println!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE", plan.request, q.id);
+                            out!("{}", render(plan));
+                            outln!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE", plan.request, q.id);
                         }
                         return Ok(Code::NeedsInput);
                     }
@@ -599,17 +618,17 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
             warn(&app.remember_answers(plan).await.into_iter().collect::<Vec<_>>());
             if !plan.steps.iter().any(|s| s.is_write() && !s.changes.is_empty()) {
                 if a.json {
-                    println!("{}", json!({"run_id": null, "status": "succeeded", "plan_id": plan.id, "steps": [], "reports": [], "plan": plan}));
+                    outln!("{}", json!({"run_id": null, "status": "succeeded", "plan_id": plan.id, "steps": [], "reports": [], "plan": plan}));
                 } else {
-                    print!("{}", render(plan));
+                    out!("{}", render(plan));
                     if let Some(line) = closing_line(plan) {
-                        println!("{line}");
+                        outln!("{line}");
                     }
                 }
                 return Ok(Code::Ok);
             }
             if !a.json && (a.approve.is_some() || a.yes) {
-                eprint!("{}", render(plan));
+                err!("{}", render(plan));
             }
             return approve_and_run(&app, &vp, &a.approve, a.yes, false, a.acknowledge_irreversible, a.json).await;
         }
@@ -621,7 +640,7 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
 /// Prints a run's progress on stderr (nothing with --json) until the engine is done.
 async fn print_progress(mut events: tabflow_app::Events, json: bool) {
     {
-        let mut err = std::io::stderr();
+        let mut err = crate::term::stderr();
         while let Some(e) = events.next().await {
             if json {
                 continue;
@@ -672,7 +691,7 @@ fn prompt(question: &str) -> Option<String> {
     if !std::io::stdin().is_terminal() {
         return None;
     }
-    eprint!("{question} ");
+    err!("{question} ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).ok()?;
@@ -707,7 +726,7 @@ fn code_of(status: RunStatus) -> Code {
 }
 
 pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&run_json(r))?)?;
         return Ok(());

@@ -322,7 +322,7 @@ async fn record_staged(ctx: &Ctx<'_>, item: &Item, backup_sha: Option<String>) -
             name: item.name.clone(),
             run_id: ctx.run_id.clone(),
             quarantined_at: now,
-            purge_after: now + chrono::Duration::days(ctx.policy.grace_days),
+            purge_after: tabflow_site::time::days_after(now, ctx.policy.grace_days),
             backup_sha256: sha,
             purged_at: None,
         })

@@ -22,6 +22,10 @@ use data::*;
 /// The fixed `now` of generated sites.
 pub const DEMO_NOW: &str = "2026-01-15T12:00:00Z";
 
+/// The largest `scale` a front end accepts: a million workbooks is a site of several
+/// gigabytes in memory (100,000 take about 270 MiB, BENCHMARKS.md), well past any real site.
+pub const MAX_SCALE: usize = 1_000_000;
+
 /// Generator options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {

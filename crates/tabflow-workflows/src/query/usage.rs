@@ -75,7 +75,7 @@ pub(super) fn not_viewed(s: &Scope<'_>, cx: &mut Ctx<'_>) -> Table {
     let Scope { q, site, scope_label, workbooks, datasources, .. } = s;
     let now = s.now;
     let subject = q.subject;
-    let cutoff = q.days.filter(|_| !q.never).map(|d| now - Duration::days(i64::from(d)));
+    let cutoff = q.days.filter(|_| !q.never).map(|d| tabflow_site::time::days_before(now, i64::from(d)));
     let window = match (q.never, q.days) {
         (true, _) | (false, None) => "have never been viewed".to_string(),
         (false, Some(d)) => format!(

@@ -63,7 +63,7 @@ pub(super) fn owner(s: &Scope<'_>, cx: &mut Ctx<'_>) -> Result<Table, Error> {
 pub(super) fn not_signed_in(s: &Scope<'_>) -> Table {
     let Scope { q, scope_label, users, .. } = s;
     let now = s.now;
-    let cutoff = q.days.filter(|_| !q.never).map(|d| now - Duration::days(i64::from(d)));
+    let cutoff = q.days.filter(|_| !q.never).map(|d| tabflow_site::time::days_before(now, i64::from(d)));
     let mut hits: Vec<&User> = users
         .iter()
         .copied()
