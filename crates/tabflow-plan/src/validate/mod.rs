@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use tabflow_site::Site;
 
-use crate::plan::{Check, Effect, Finding, Level, Plan, PlanKey};
+use crate::plan::{Check, Effect, Finding, Item, Level, Plan, PlanKey, Step};
 use crate::policy::Policy;
 
 /// What the validator knows about the site (read once per validation).
@@ -33,9 +33,15 @@ pub struct Facts {
     pub dependents: HashMap<String, Vec<String>>,
     /// datasource id → ids of workbooks using it
     pub dependent_ids: HashMap<String, Vec<String>>,
-    /// item id → users who can reach it (explicit user grants, members of granted groups,
-    /// owner, subscribers)
+    /// item id → users who can reach it by name (explicit user grants, owner, subscribers);
+    /// the members of groups granted on it are in [`audience_groups`](Facts::audience_groups)
+    /// ([`Facts::audience_of`] answers both). Kept apart so that a group granted on every
+    /// item is stored once, not copied into each item's audience.
     pub audience: HashMap<String, BTreeSet<String>>,
+    /// item id → groups granted something (an Allow) on it; their members can reach it
+    pub audience_groups: HashMap<String, BTreeSet<String>>,
+    /// group id → its members' user ids (group membership, indexed once)
+    pub members: HashMap<String, Vec<String>>,
     /// item id → (owner id, project id, tags, size)
     pub items: HashMap<String, (String, String, Vec<String>, u64)>,
     /// user id → content they own (for "never delete a user who still owns content")
@@ -71,7 +77,8 @@ impl Facts {
                 f.alerts.entry(w.to_string()).or_default().push(a.subject.clone());
             }
         }
-        let members: HashMap<&str, &Vec<String>> = site.groups.iter().map(|g| (g.id.as_str(), &g.members)).collect();
+        // Later groups of one id win, as a map built in site order does.
+        f.members = site.groups.iter().map(|g| (g.id.clone(), g.members.clone())).collect();
         for w in &site.workbooks {
             for d in &w.datasource_ids {
                 f.dependents.entry(d.clone()).or_default().push(w.name.clone());
@@ -98,19 +105,30 @@ impl Facts {
             if !p.capabilities.values().any(|m| *m == tabflow_site::Mode::Allow) {
                 continue;
             }
-            let who = f.audience.entry(p.resource.id.clone()).or_default();
             if p.grantee.kind == "group" {
-                if let Some(m) = members.get(p.grantee.id.as_str()) {
-                    who.extend(m.iter().cloned());
+                if f.members.contains_key(&p.grantee.id) {
+                    f.audience_groups.entry(p.resource.id.clone()).or_default().insert(p.grantee.id.clone());
                 }
+                // An item whose only grant names an unknown group still has an (empty) entry.
+                f.audience.entry(p.resource.id.clone()).or_default();
             } else {
-                who.insert(p.grantee.id.clone());
+                f.audience.entry(p.resource.id.clone()).or_default().insert(p.grantee.id.clone());
             }
         }
         for s in &site.subscriptions {
             f.audience.entry(s.content.id.clone()).or_default().insert(s.user_id.clone());
         }
         f
+    }
+
+    /// The users who can reach `id`: its [`audience`](Facts::audience) and the members of its
+    /// [`audience_groups`](Facts::audience_groups), each user once.
+    pub fn audience_of(&self, id: &str) -> BTreeSet<&str> {
+        let mut out: BTreeSet<&str> = self.audience.get(id).into_iter().flatten().map(String::as_str).collect();
+        for g in self.audience_groups.get(id).into_iter().flatten() {
+            out.extend(self.members.get(g).into_iter().flatten().map(String::as_str));
+        }
+        out
     }
 
     fn is_admin(&self) -> bool {
@@ -168,6 +186,16 @@ impl ValidatedPlan {
     pub fn has_destructive_steps(&self) -> bool {
         self.plan.steps.iter().any(|s| s.effect == Effect::Destructive && !s.changes.is_empty())
     }
+}
+
+/// A step's items by id (the first of an id, as [`Step::item`] finds it): looked up once per
+/// change instead of scanning the items for each.
+fn items_of(s: &Step) -> HashMap<&str, &Item> {
+    let mut out: HashMap<&str, &Item> = HashMap::with_capacity(s.items.len());
+    for i in &s.items {
+        out.entry(i.id.as_str()).or_insert(i);
+    }
+    out
 }
 
 fn finding(check: Check, level: Level, message: String, step: Option<&str>, items: Vec<String>) -> Finding {
