@@ -708,4 +708,135 @@ mod tests {
         let changed = changed_users(&before, &after);
         assert!(changed.contains("cat") && changed.contains("bob") && !changed.contains("owner"), "{changed:?}");
     }
+
+    /// `access_changes` against the simple way: copy the site, rewrite the rules and locks,
+    /// evaluate every user on every item before and after, compare.
+    fn check_access_changes(
+        s: &Site,
+        new_rules: &BTreeMap<String, Vec<tabflow_plan::ops::Rule>>,
+        locks: &BTreeSet<String>,
+    ) -> usize {
+        let mut after_site = s.clone();
+        let kind_of = |id: &str| if s.datasources.iter().any(|d| d.id == id) { "datasource" } else { "workbook" };
+        for (id, rules) in new_rules {
+            after_site.permissions.retain(|r| &r.resource.id != id);
+            for r in rules {
+                after_site.permissions.push(PermissionRule {
+                    resource: ResourceRef { kind: kind_of(id).into(), id: id.clone() },
+                    grantee: GranteeRef { kind: r.grantee.kind.clone(), id: r.grantee.id.clone() },
+                    capabilities: r.capabilities.clone(),
+                });
+            }
+        }
+        for p in after_site.projects.iter_mut().filter(|p| locks.contains(&p.id)) {
+            p.content_permissions = "LockedToProject".into();
+        }
+        let (before, after) = (Evaluator::new(s), Evaluator::new(&after_site));
+        let items: Vec<(&str, &str)> = s
+            .workbooks
+            .iter()
+            .map(|w| ("workbook", w.id.as_str()))
+            .chain(s.datasources.iter().map(|d| ("datasource", d.id.as_str())))
+            .collect();
+        let slices: HashMap<&str, &[tabflow_plan::ops::Rule]> =
+            new_rules.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        let mut fast = before.access_changes(&slices, locks);
+        let mut want: BTreeSet<String> = BTreeSet::new();
+        let mut changed_items = 0;
+        for (kind, id) in items {
+            let changed = changed_users(&before.access(kind, id), &after.access(kind, id));
+            assert_eq!(fast.item(kind, id), !changed.is_empty(), "{kind} {id}: {changed:?}");
+            changed_items += usize::from(!changed.is_empty());
+            want.extend(changed);
+        }
+        assert_eq!(fast.users(), want);
+        changed_items
+    }
+
+    fn plan_rules(s: &Site, id: &str) -> Vec<tabflow_plan::ops::Rule> {
+        s.permissions
+            .iter()
+            .filter(|r| r.resource.id == id)
+            .map(|r| tabflow_plan::ops::Rule {
+                grantee: tabflow_plan::ops::GranteeRef {
+                    kind: r.grantee.kind.clone(),
+                    id: r.grantee.id.clone(),
+                    name: String::new(),
+                },
+                capabilities: r.capabilities.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn access_changes_agree_with_evaluating_both_sites_in_full() {
+        let small = site();
+        let demo = tabflow_site::generate::demo();
+        let generated = tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 600, seed: 7 });
+        for s in [&small, &demo, &generated] {
+            let all_users = s.groups.iter().find(|g| g.name == "All Users").map(|g| g.id.clone()).unwrap_or_default();
+            let content: Vec<(&str, &str, &[String])> = s
+                .workbooks
+                .iter()
+                .map(|w| (w.id.as_str(), w.project_id.as_str(), w.tags.as_slice()))
+                .chain(s.datasources.iter().map(|d| (d.id.as_str(), d.project_id.as_str(), d.tags.as_slice())))
+                .collect();
+            // Revoke All Users on tagged content; drop Write from every other item's rules.
+            let mut revoke = BTreeMap::new();
+            for (n, (id, _, tags)) in content.iter().enumerate() {
+                let mut rules = plan_rules(s, id);
+                if !tags.is_empty() {
+                    rules.retain(|r| r.grantee.id != all_users);
+                } else if n % 2 == 0 {
+                    for r in rules.iter_mut() {
+                        r.capabilities.remove("Write");
+                    }
+                } else {
+                    continue;
+                }
+                revoke.insert(id.to_string(), rules);
+            }
+            let changed = check_access_changes(s, &revoke, &BTreeSet::new());
+            assert!(changed > 0, "the revocations change someone's access");
+            // Reset every third item to its project's workbook defaults.
+            let mut reset = BTreeMap::new();
+            for (id, project, _) in content.iter().step_by(3) {
+                let rules = s
+                    .default_permissions
+                    .iter()
+                    .filter(|d| d.project_id == *project && d.content_type == "workbooks")
+                    .map(|d| tabflow_plan::ops::Rule {
+                        grantee: tabflow_plan::ops::GranteeRef {
+                            kind: d.grantee.kind.clone(),
+                            id: d.grantee.id.clone(),
+                            name: String::new(),
+                        },
+                        capabilities: d.capabilities.clone(),
+                    })
+                    .collect();
+                reset.insert(id.to_string(), rules);
+            }
+            check_access_changes(s, &reset, &BTreeSet::new());
+            // Lock every other project (rules unchanged).
+            let locks: BTreeSet<String> = s.projects.iter().step_by(2).map(|p| p.id.clone()).collect();
+            check_access_changes(s, &BTreeMap::new(), &locks);
+            // A capability nothing else names: the universe grows, administrators and owners
+            // gain it everywhere; taking it away again on another item is no change there.
+            let (first, second) = (content[0].0, content[1].0);
+            let mut grow = BTreeMap::new();
+            let mut rules = plan_rules(s, first);
+            rules.push(tabflow_plan::ops::Rule {
+                grantee: tabflow_plan::ops::GranteeRef {
+                    kind: "user".into(),
+                    id: s.users[1].id.clone(),
+                    name: String::new(),
+                },
+                capabilities: [("TestOnly".to_string(), Mode::Allow)].into(),
+            });
+            grow.insert(first.to_string(), rules);
+            grow.insert(second.to_string(), vec![]);
+            let changed = check_access_changes(s, &grow, &locks);
+            assert_eq!(changed, content.len(), "every item's administrators gain the new capability");
+        }
+    }
 }

@@ -22,6 +22,8 @@ mod offboard;
 mod permissions;
 pub mod query;
 pub mod report;
+#[cfg(test)]
+mod scale_tests;
 mod stale;
 
 use std::collections::{BTreeMap, BTreeSet};
