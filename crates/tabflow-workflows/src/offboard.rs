@@ -66,7 +66,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             let project = self.index.project(project_id).map(|p| p.name.as_str());
             if let Some((name, why)) = self.p.learned.owner(project, &team_names)
-                && let Some(u) = self.user_named(&name, false)
+                && let Some(u) = self.user_named(name, false)
                 && u.id != leaver.id
                 && licensed(u)
                 && can_own(u)
@@ -174,7 +174,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             let project = self.index.project(project_id).map(|p| p.name.as_str());
             if let Some((name, why)) = self.p.learned.owner(project, &team_names)
-                && let Some(u) = self.user_named(&name, false)
+                && let Some(u) = self.user_named(name, false)
                 && u.id != leaver.id
                 && flow_owner(u)
             {
