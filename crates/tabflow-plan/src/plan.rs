@@ -447,13 +447,14 @@ impl Plan {
             }
         }
         for s in &self.steps {
+            let items: std::collections::HashSet<&str> = s.items.iter().map(|i| i.id.as_str()).collect();
             for d in &s.depends_on {
                 if !seen.contains(d.as_str()) {
                     return Err(PlanError::Inconsistent(format!("step {} depends on unknown step '{d}'", s.id)));
                 }
             }
             for c in &s.changes {
-                if s.item(&c.item).is_none() {
+                if !items.contains(c.item.as_str()) {
                     return Err(PlanError::Inconsistent(format!(
                         "step {} changes item '{}' which is not among its items",
                         s.id, c.item
@@ -574,7 +575,8 @@ impl Plan {
 impl Step {
     /// Ids of the items this step changes, in item order.
     pub fn changed_items(&self) -> Vec<&str> {
-        self.items.iter().filter(|i| self.changes.iter().any(|c| c.item == i.id)).map(|i| i.id.as_str()).collect()
+        let changed: std::collections::HashSet<&str> = self.changes.iter().map(|c| c.item.as_str()).collect();
+        self.items.iter().filter(|i| changed.contains(i.id.as_str())).map(|i| i.id.as_str()).collect()
     }
     pub fn changes_of<'a>(&'a self, item: &'a str) -> impl Iterator<Item = &'a Change> + 'a {
         self.changes.iter().filter(move |c| c.item == item)

@@ -139,8 +139,13 @@ impl StepKind {
             StepKind::DeleteUser => (Effect::Destructive, RollbackClass::Lossy),
             _ => (Effect::Destructive, RollbackClass::Exact),
         };
+        // The first item of each id names its type (a lookup, not a scan per change).
+        let mut kinds: std::collections::HashMap<&str, &str> = std::collections::HashMap::with_capacity(items.len());
+        for i in items {
+            kinds.entry(i.id.as_str()).or_insert(i.kind.as_str());
+        }
         changes.iter().fold(least, |(effect, rollback), c| {
-            let item = items.iter().find(|i| i.id == c.item).map(|i| i.kind.as_str()).unwrap_or_default();
+            let item = kinds.get(c.item.as_str()).copied().unwrap_or_default();
             let (e, r) = change_class(item, c);
             (effect.max(e), rollback.max(r))
         })

@@ -4,7 +4,8 @@
 //! name, naming items, reading a resource's rules. Each workflow adds its own `impl Builder`
 //! in its module (`stale`, `offboard`, `notify`, `permissions`, `datasources`).
 
-use std::collections::BTreeSet;
+use std::cell::OnceCell;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
@@ -29,6 +30,27 @@ pub(crate) struct Builder<'p, 'a> {
     pub(crate) earlier_scope: Option<Option<BTreeSet<String>>>,
     pub(crate) moved_away: BTreeSet<String>,
     pub(crate) moving_step: Option<String>,
+    /// The site's relations as lookups, each built on first use.
+    pub(crate) lookups: Lookups<'a>,
+}
+
+/// Relations of the site indexed once per plan, on first use (a plan that needs none pays
+/// nothing): a workflow looks an item's relations up instead of scanning a whole list for
+/// each item, so planning grows with the site, not with its square.
+#[derive(Default)]
+pub(crate) struct Lookups<'a> {
+    /// resource id → its permission rules, in site order
+    rules: OnceCell<HashMap<&'a str, Vec<&'a tabflow_site::PermissionRule>>>,
+    /// datasource id → the workbooks using it (each once), in site order
+    uses: OnceCell<HashMap<&'a str, Vec<&'a tabflow_site::Workbook>>>,
+    /// content id (workbook or view) → the positions of the subscriptions on it, ascending
+    subscriptions: OnceCell<HashMap<&'a str, Vec<usize>>>,
+    /// view id → the data alerts watching it
+    alerts: OnceCell<HashMap<&'a str, usize>>,
+    /// user name → the first user of that name; full name → likewise
+    user_names: OnceCell<(HashMap<&'a str, usize>, HashMap<&'a str, usize>)>,
+    /// flow id → flow
+    flows: OnceCell<HashMap<&'a str, &'a tabflow_site::Flow>>,
 }
 
 /// A text parameter as the planner reads it: trimmed, and absent when empty.
@@ -58,6 +80,95 @@ pub(crate) fn day(t: DateTime<Utc>) -> String {
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
+    /// The permission rules on `resource_id`, in site order.
+    pub(crate) fn rules_on(&self, resource_id: &str) -> &[&'a tabflow_site::PermissionRule] {
+        let site: &'a tabflow_site::Site = self.p.site;
+        let by_resource = self.lookups.rules.get_or_init(|| {
+            let mut m: HashMap<&'a str, Vec<&'a tabflow_site::PermissionRule>> = HashMap::new();
+            for r in &site.permissions {
+                m.entry(r.resource.id.as_str()).or_default().push(r);
+            }
+            m
+        });
+        by_resource.get(resource_id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The workbooks using datasource `ds` (each once), in site order.
+    pub(crate) fn workbooks_using(&self, ds: &str) -> &[&'a tabflow_site::Workbook] {
+        let site: &'a tabflow_site::Site = self.p.site;
+        let uses = self.lookups.uses.get_or_init(|| {
+            let mut m: HashMap<&'a str, Vec<&'a tabflow_site::Workbook>> = HashMap::new();
+            for w in &site.workbooks {
+                let mut seen: Vec<&str> = Vec::with_capacity(w.datasource_ids.len());
+                for d in &w.datasource_ids {
+                    if !seen.contains(&d.as_str()) {
+                        seen.push(d.as_str());
+                        m.entry(d.as_str()).or_default().push(w);
+                    }
+                }
+            }
+            m
+        });
+        uses.get(ds).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The subscriptions on any of `content_ids` (a workbook and its views), each once, in
+    /// site order.
+    pub(crate) fn subscriptions_on<'x>(
+        &self,
+        content_ids: impl IntoIterator<Item = &'x str>,
+    ) -> Vec<&'a tabflow_site::Subscription> {
+        let site: &'a tabflow_site::Site = self.p.site;
+        let on = self.lookups.subscriptions.get_or_init(|| {
+            let mut m: HashMap<&'a str, Vec<usize>> = HashMap::new();
+            for (n, s) in site.subscriptions.iter().enumerate() {
+                m.entry(s.content.id.as_str()).or_default().push(n);
+            }
+            m
+        });
+        let mut at: Vec<usize> = content_ids.into_iter().filter_map(|id| on.get(id)).flatten().copied().collect();
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter().map(|n| &site.subscriptions[n]).collect()
+    }
+
+    /// How many data alerts watch view `view_id`.
+    pub(crate) fn alerts_on(&self, view_id: &str) -> usize {
+        let site: &'a tabflow_site::Site = self.p.site;
+        let on = self.lookups.alerts.get_or_init(|| {
+            let mut m: HashMap<&'a str, usize> = HashMap::new();
+            for a in &site.data_alerts {
+                *m.entry(a.view_id.as_str()).or_default() += 1;
+            }
+            m
+        });
+        on.get(view_id).copied().unwrap_or(0)
+    }
+
+    /// The first user (in site order) whose name is `name`; with `or_full_name`, whose name
+    /// or full name is.
+    pub(crate) fn user_named(&self, name: &str, or_full_name: bool) -> Option<&'a tabflow_site::User> {
+        let site: &'a tabflow_site::Site = self.p.site;
+        let (names, full) = self.lookups.user_names.get_or_init(|| {
+            let (mut names, mut full) = (HashMap::new(), HashMap::new());
+            for (n, u) in site.users.iter().enumerate() {
+                names.entry(u.name.as_str()).or_insert(n);
+                full.entry(u.full_name.as_str()).or_insert(n);
+            }
+            (names, full)
+        });
+        let by_name = names.get(name).copied();
+        let by_full = if or_full_name { full.get(name).copied() } else { None };
+        by_name.into_iter().chain(by_full).min().map(|n| &site.users[n])
+    }
+
+    /// The flow with this id.
+    pub(crate) fn flow(&self, id: &str) -> Option<&'a tabflow_site::Flow> {
+        let site: &'a tabflow_site::Site = self.p.site;
+        let flows = self.lookups.flows.get_or_init(|| site.flows.iter().map(|f| (f.id.as_str(), f)).collect());
+        flows.get(id).copied()
+    }
+
     pub(crate) fn step_id(&mut self) -> String {
         self.next_step += 1;
         format!("s{}", self.next_step)
@@ -223,23 +334,14 @@ impl<'p, 'a> Builder<'p, 'a> {
 
     pub(crate) fn rules_of(&self, resource_id: &str) -> Vec<Rule> {
         let mut out: Vec<Rule> = self
-            .p
-            .site
-            .permissions
+            .rules_on(resource_id)
             .iter()
-            .filter(|r| r.resource.id == resource_id)
             .map(|r| Rule {
                 grantee: GranteeRef {
                     kind: r.grantee.kind.clone(),
                     id: r.grantee.id.clone(),
                     name: if r.grantee.kind == "group" {
-                        self.p
-                            .site
-                            .groups
-                            .iter()
-                            .find(|g| g.id == r.grantee.id)
-                            .map(|g| g.name.clone())
-                            .unwrap_or_default()
+                        self.index.group(r.grantee.id.as_str()).map(|g| g.name.clone()).unwrap_or_default()
                     } else {
                         self.index.user(r.grantee.id.as_str()).map(|u| u.name.clone()).unwrap_or_default()
                     },

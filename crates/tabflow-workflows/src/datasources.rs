@@ -7,7 +7,7 @@
 //! Everything is read from the site snapshot: connections and fields of each datasource,
 //! and each workbook's datasources and used fields (Metadata API lineage).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 use tabflow_plan::intent::{Consolidate, Migrate};
@@ -101,10 +101,6 @@ fn ds_value(d: &Datasource) -> Value {
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
-    fn workbooks_using(&self, ds: &str) -> Vec<&'a Workbook> {
-        self.p.site.workbooks.iter().filter(|w| w.datasource_ids.iter().any(|d| d == ds)).collect()
-    }
-
     /// Why a workbook must stay on `from` when moved to `to`: the fields it uses from `from`
     /// that `to` does not have (internal names must match: the file's field references are
     /// kept as they are).
@@ -265,13 +261,34 @@ impl<'p, 'a> Builder<'p, 'a> {
             i
         }
         let mut link_reason: BTreeMap<usize, String> = BTreeMap::new();
+        // Only pairs with the same connection or the same name apart from copy words can be
+        // linked: those are found through two maps instead of comparing every pair, then
+        // linked in the order a comparison of every pair would link them (i, then j).
+        let keys: Vec<_> = candidates.iter().map(|d| connection_key(d)).collect();
+        let bases: Vec<String> = candidates.iter().map(|d| base_name(&d.name)).collect();
+        let mut by_key: HashMap<_, Vec<usize>> = HashMap::new();
+        let mut by_base: HashMap<&str, Vec<usize>> = HashMap::new();
         for i in 0..candidates.len() {
-            for j in (i + 1)..candidates.len() {
+            if let Some(k) = &keys[i] {
+                by_key.entry(k).or_default().push(i);
+            }
+            if !bases[i].is_empty() {
+                by_base.entry(bases[i].as_str()).or_default().push(i);
+            }
+        }
+        let mut pairs: BTreeSet<(usize, usize)> = BTreeSet::new();
+        for bucket in by_key.values().chain(by_base.values()) {
+            for (n, &i) in bucket.iter().enumerate() {
+                pairs.extend(bucket[n + 1..].iter().map(|&j| (i, j)));
+            }
+        }
+        for (i, j) in pairs {
+            {
                 let (a, b) = (candidates[i], candidates[j]);
-                let same_conn = connection_key(a).is_some() && connection_key(a) == connection_key(b);
+                let same_conn = keys[i].is_some() && keys[i] == keys[j];
                 let similar = !same_conn
-                    && base_name(&a.name) == base_name(&b.name)
-                    && !base_name(&a.name).is_empty()
+                    && bases[i] == bases[j]
+                    && !bases[i].is_empty()
                     && overlap(&a.fields, &b.fields) >= FIELD_OVERLAP;
                 if same_conn || similar {
                     let (ra, rb) = (root(&mut parent, i), root(&mut parent, j));
@@ -297,7 +314,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             groups.entry(r).or_default().push(i);
         }
         let groups: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
-        let dependents = |d: &Datasource| site.workbooks.iter().filter(|w| w.datasource_ids.contains(&d.id)).count();
+        let dependents = |d: &Datasource| self.workbooks_using(&d.id).len();
         let mut moves: Vec<Move<'a>> = vec![];
         let mut found_items = vec![];
         let mut group_details = vec![];

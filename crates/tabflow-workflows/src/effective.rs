@@ -17,7 +17,7 @@
 //!
 //! Pure: it only reads a [`Site`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use tabflow_site::{Index, Mode, Site};
@@ -112,13 +112,30 @@ impl<'a> Evaluator<'a> {
 
     /// The project whose default rules govern content in `project_id`, if it is locked.
     pub fn locking_project(&self, project_id: &str) -> Option<&'a tabflow_site::Project> {
+        self.locking_project_with(project_id, &BTreeSet::new())
+    }
+
+    /// [`locking_project`](Evaluator::locking_project) as if the projects in `locks` were
+    /// `LockedToProject`.
+    fn locking_project_with(&self, project_id: &str, locks: &BTreeSet<String>) -> Option<&'a tabflow_site::Project> {
+        fn setting<'p>(p: &'p tabflow_site::Project, locks: &BTreeSet<String>) -> &'p str {
+            if locks.contains(&p.id) { "LockedToProject" } else { p.content_permissions.as_str() }
+        }
         let direct = self.index.project(project_id)?;
-        match direct.content_permissions.as_str() {
+        match setting(direct, locks) {
             "LockedToProject" | "LockedToProjectWithoutNested" => return Some(direct),
             _ => {}
         }
         // A nested project inherits a full lock from an ancestor.
-        self.index.ancestors(project_id).into_iter().find(|p| p.content_permissions == "LockedToProject")
+        self.index.ancestors(project_id).into_iter().find(|p| setting(p, locks) == "LockedToProject")
+    }
+
+    /// The owner and project of a workbook (a datasource when `kind` is "datasource").
+    fn owner_and_project(&self, kind: &str, id: &str) -> Option<(&'a str, &'a str)> {
+        match kind {
+            "datasource" => self.index.datasource(id).map(|d| (d.owner_id.as_str(), d.project_id.as_str())),
+            _ => self.index.workbook(id).map(|w| (w.owner_id.as_str(), w.project_id.as_str())),
+        }
     }
 
     /// Owners of `project_id` and its ancestors: a project owner has full access to the
@@ -159,16 +176,7 @@ impl<'a> Evaluator<'a> {
 
     /// Effective access of every licensed user to one workbook or datasource.
     pub fn access(&self, kind: &str, id: &str) -> Access {
-        let (owner, project_id) = match kind {
-            "datasource" => match self.site.datasources.iter().find(|d| d.id == id) {
-                Some(d) => (d.owner_id.as_str(), d.project_id.as_str()),
-                None => return Access::new(),
-            },
-            _ => match self.site.workbooks.iter().find(|w| w.id == id) {
-                Some(w) => (w.owner_id.as_str(), w.project_id.as_str()),
-                None => return Access::new(),
-            },
-        };
+        let Some((owner, project_id)) = self.owner_and_project(kind, id) else { return Access::new() };
         let (rules, _) = self.rules_for(kind, id, project_id);
         let leaders = self.leaders(project_id);
         let project_owners = self.project_owners(project_id);
@@ -177,19 +185,20 @@ impl<'a> Evaluator<'a> {
             if u.site_role == "Unlicensed" {
                 continue;
             }
-            let everything = |why: &str| -> BTreeMap<String, Grant> {
-                self.all_caps.iter().map(|c| (c.clone(), Grant { allowed: true, via: why.to_string() })).collect()
-            };
-            let caps = if u.site_role.starts_with("SiteAdministrator") || u.site_role == "ServerAdministrator" {
-                everything("site administrator")
+            let why = if is_admin(&u.site_role) {
+                Some("site administrator")
             } else if u.id == owner {
-                everything("owner")
+                Some("owner")
             } else if project_owners.contains(u.id.as_str()) {
-                everything("project owner")
+                Some("project owner")
             } else if leaders.contains(u.id.as_str()) {
-                everything("project leader")
+                Some("project leader")
             } else {
-                self.by_rules(&u.id, &rules)
+                None
+            };
+            let caps = match why {
+                Some(why) => everything(&self.all_caps, why),
+                None => self.by_rules(&u.id, &rules),
             };
             let caps = cap_by_role(&u.site_role, caps);
             if !caps.is_empty() {
@@ -201,49 +210,305 @@ impl<'a> Evaluator<'a> {
 
     fn by_rules(&self, user: &str, rules: &[Rule<'_>]) -> BTreeMap<String, Grant> {
         let groups: HashMap<&str, &str> = self.groups_of.get(user).into_iter().flatten().copied().collect();
-        let mut user_rules: BTreeMap<&str, Mode> = BTreeMap::new();
-        let mut group_rules: BTreeMap<&str, (Mode, &str)> = BTreeMap::new();
-        for r in rules {
-            if r.grantee_kind == "user" && r.grantee_id == user {
-                for (c, m) in r.capabilities {
-                    let e = user_rules.entry(c.as_str()).or_insert(*m);
-                    if *m == Mode::Deny {
-                        *e = Mode::Deny;
-                    }
+        by_rules_in(Some(user), &groups, rules)
+    }
+
+    /// Who gains or loses an allowed capability on some of the site's items when their rules
+    /// change to `new_rules` (item id → its rules after; others keep theirs) and the projects
+    /// in `locks` become `LockedToProject`: [`AccessChanges::item`] per item, then
+    /// [`AccessChanges::users`]. The same answer as [`access`](Evaluator::access) on the site
+    /// before and on the site after, compared with [`changed_users`], for each item — without
+    /// evaluating every user for every item (see [`AccessChanges`]).
+    pub fn access_changes<'r>(
+        &'r self,
+        new_rules: &'r HashMap<&'r str, &'r [tabflow_plan::ops::Rule]>,
+        locks: &'r BTreeSet<String>,
+    ) -> AccessChanges<'r, 'a> {
+        // The capability universe after: every capability of a rule or default rule that is
+        // still there (counted, so a capability only the replaced rules named drops out).
+        let mut count: HashMap<&str, isize> = HashMap::new();
+        let rules = self.site.permissions.iter().map(|r| &r.capabilities);
+        for caps in rules.chain(self.site.default_permissions.iter().map(|r| &r.capabilities)) {
+            for c in caps.keys() {
+                *count.entry(c.as_str()).or_default() += 1;
+            }
+        }
+        let mut after: HashMap<&'r str, Vec<Rule<'r>>> = HashMap::new();
+        for (id, rules) in new_rules {
+            for r in self.rules_on.get(id).into_iter().flatten() {
+                for c in r.capabilities.keys() {
+                    *count.entry(c.as_str()).or_default() -= 1;
                 }
-            } else if r.grantee_kind == "group"
-                && let Some(name) = groups.get(r.grantee_id)
-            {
-                for (c, m) in r.capabilities {
-                    match group_rules.get(c.as_str()) {
-                        Some((Mode::Deny, _)) => {}
-                        _ if *m == Mode::Deny => {
-                            group_rules.insert(c.as_str(), (Mode::Deny, name));
-                        }
-                        None => {
-                            group_rules.insert(c.as_str(), (Mode::Allow, name));
-                        }
-                        Some(_) => {}
-                    }
+            }
+            for r in rules.iter() {
+                for c in r.capabilities.keys() {
+                    *count.entry(c.as_str()).or_default() += 1;
+                }
+            }
+            let rules = rules
+                .iter()
+                .map(|r| Rule {
+                    grantee_kind: r.grantee.kind.as_str(),
+                    grantee_id: r.grantee.id.as_str(),
+                    capabilities: &r.capabilities,
+                })
+                .collect();
+            after.insert(id, rules);
+        }
+        let all_caps_after: BTreeSet<String> =
+            count.into_iter().filter(|(c, n)| *n > 0 && *c != "ProjectLeader").map(|(c, _)| c.to_string()).collect();
+        let mut changes = AccessChanges {
+            ev: self,
+            new_rules: after,
+            locks,
+            all_caps_after,
+            everything_changes: HashMap::new(),
+            admins: vec![],
+            groupings: HashMap::new(),
+            users: BTreeSet::new(),
+        };
+        for u in self.site.users.iter().filter(|u| is_admin(&u.site_role)) {
+            if changes.everything_changes(&u.site_role) {
+                changes.admins.push(u.id.as_str());
+            }
+        }
+        changes
+    }
+
+    /// The users in any of the groups `ids`, licensed and not site administrators, by
+    /// profile: their site role and which of the groups they are in.
+    fn grouping(&self, ids: &[&str]) -> Grouping<'a> {
+        let mut member_of: HashMap<&'a str, (&'a str, Vec<usize>)> = HashMap::new();
+        let mut order: Vec<&'a str> = vec![];
+        for (n, gid) in ids.iter().enumerate() {
+            for m in self.index.group(gid).into_iter().flat_map(|g| g.members.iter()) {
+                let Some(u) = self.index.user(m) else { continue };
+                if u.site_role == "Unlicensed" || is_admin(&u.site_role) {
+                    continue;
+                }
+                let e = member_of.entry(u.id.as_str()).or_insert_with(|| {
+                    order.push(u.id.as_str());
+                    (u.site_role.as_str(), vec![])
+                });
+                if e.1.last() != Some(&n) {
+                    e.1.push(n);
                 }
             }
         }
-        let mut out = BTreeMap::new();
-        let caps: BTreeSet<&str> = user_rules.keys().chain(group_rules.keys()).copied().collect();
-        for c in caps {
-            if c == "ProjectLeader" {
+        let mut profiles: Vec<Profile<'a>> = vec![];
+        let mut by_key: HashMap<(&'a str, Vec<usize>), usize> = HashMap::new();
+        let mut profile_of: HashMap<&'a str, usize> = HashMap::new();
+        for u in order {
+            let (role, groups) = member_of.remove(u).unwrap_or_default();
+            let at = *by_key.entry((role, groups.clone())).or_insert_with(|| {
+                profiles.push(Profile { role, groups, users: vec![], pending: None });
+                profiles.len() - 1
+            });
+            profiles[at].users.push(u);
+            profile_of.insert(u, at);
+        }
+        Grouping { profiles, profile_of }
+    }
+}
+
+fn is_admin(role: &str) -> bool {
+    role.starts_with("SiteAdministrator") || role == "ServerAdministrator"
+}
+
+/// Every capability of `all_caps`, allowed, for this reason.
+fn everything(all_caps: &BTreeSet<String>, why: &str) -> BTreeMap<String, Grant> {
+    all_caps.iter().map(|c| (c.clone(), Grant { allowed: true, via: why.to_string() })).collect()
+}
+
+/// The capabilities allowed in an evaluation.
+fn allowed(caps: &BTreeMap<String, Grant>) -> BTreeSet<&str> {
+    caps.iter().filter(|(_, g)| g.allowed).map(|(c, _)| c.as_str()).collect()
+}
+
+/// The rules' result for a user (`None`: a user no user rule names) in `groups` (id → name):
+/// a user rule beats group rules; within each, Deny beats Allow.
+fn by_rules_in(user: Option<&str>, groups: &HashMap<&str, &str>, rules: &[Rule<'_>]) -> BTreeMap<String, Grant> {
+    let mut user_rules: BTreeMap<&str, Mode> = BTreeMap::new();
+    let mut group_rules: BTreeMap<&str, (Mode, &str)> = BTreeMap::new();
+    for r in rules {
+        if r.grantee_kind == "user" && Some(r.grantee_id) == user {
+            for (c, m) in r.capabilities {
+                let e = user_rules.entry(c.as_str()).or_insert(*m);
+                if *m == Mode::Deny {
+                    *e = Mode::Deny;
+                }
+            }
+        } else if r.grantee_kind == "group"
+            && let Some(name) = groups.get(r.grantee_id)
+        {
+            for (c, m) in r.capabilities {
+                match group_rules.get(c.as_str()) {
+                    Some((Mode::Deny, _)) => {}
+                    _ if *m == Mode::Deny => {
+                        group_rules.insert(c.as_str(), (Mode::Deny, name));
+                    }
+                    None => {
+                        group_rules.insert(c.as_str(), (Mode::Allow, name));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    let caps: BTreeSet<&str> = user_rules.keys().chain(group_rules.keys()).copied().collect();
+    for c in caps {
+        if c == "ProjectLeader" {
+            continue;
+        }
+        let g = match (user_rules.get(c), group_rules.get(c)) {
+            (Some(Mode::Allow), _) => Grant { allowed: true, via: "user rule".into() },
+            (Some(Mode::Deny), _) => Grant { allowed: false, via: "denied by a user rule".into() },
+            (None, Some((Mode::Allow, g))) => Grant { allowed: true, via: format!("group '{g}'") },
+            (None, Some((Mode::Deny, g))) => Grant { allowed: false, via: format!("denied by group '{g}'") },
+            (None, None) => continue,
+        };
+        out.insert(c.to_string(), g);
+    }
+    out
+}
+
+/// [`Evaluator::access_changes`]: users whose allowed capabilities on an item differ before
+/// and after a change of rules and locks, collected over many items.
+///
+/// Instead of evaluating every user for every item, users are taken in classes whose result
+/// is the same by construction: site administrators and an item's owners, project owners and
+/// leaders get "everything" (their result depends only on their site role and the capability
+/// universe, so it is compared once per site role); users a user rule of the item names,
+/// before or after, are evaluated one by one; everyone else gets what the item's group rules
+/// give, which depends only on their site role and on which of the rules' groups they are in:
+/// one evaluation per such profile, the profiles of a set of groups built once for all items
+/// whose rules name that set. Users in none of the rules' groups get nothing before and after.
+pub struct AccessChanges<'r, 'a> {
+    ev: &'r Evaluator<'a>,
+    new_rules: HashMap<&'r str, Vec<Rule<'r>>>,
+    locks: &'r BTreeSet<String>,
+    all_caps_after: BTreeSet<String>,
+    /// site role → whether "everything" allows other capabilities after than before
+    everything_changes: HashMap<String, bool>,
+    /// site administrators whose access changes on every item (the universe changed)
+    admins: Vec<&'a str>,
+    /// the rules' group ids (sorted) → the profiles of the users in those groups
+    groupings: HashMap<Vec<&'r str>, Grouping<'a>>,
+    /// users whose access changes on some item so far
+    users: BTreeSet<&'a str>,
+}
+
+/// The users in some of a set of groups, by profile.
+struct Grouping<'a> {
+    profiles: Vec<Profile<'a>>,
+    /// user id → its profile
+    profile_of: HashMap<&'a str, usize>,
+}
+
+/// Users with one site role in the same of a grouping's groups.
+struct Profile<'a> {
+    role: &'a str,
+    /// positions in the grouping's group list
+    groups: Vec<usize>,
+    users: Vec<&'a str>,
+    /// users of this profile not yet among the changed users (`None`: all of them)
+    pending: Option<Vec<&'a str>>,
+}
+
+impl<'r, 'a> AccessChanges<'r, 'a> {
+    fn everything_changes(&mut self, role: &str) -> bool {
+        if let Some(c) = self.everything_changes.get(role) {
+            return *c;
+        }
+        let before = cap_by_role(role, everything(&self.ev.all_caps, ""));
+        let after = cap_by_role(role, everything(&self.all_caps_after, ""));
+        let differs = allowed(&before) != allowed(&after);
+        self.everything_changes.insert(role.to_string(), differs);
+        differs
+    }
+
+    /// Adds the users whose access to this workbook (datasource, with `kind` "datasource")
+    /// changes; answers whether anyone's does.
+    pub fn item(&mut self, kind: &str, id: &str) -> bool {
+        let ev = self.ev;
+        let Some((owner, project_id)) = ev.owner_and_project(kind, id) else { return false };
+        let (before, _) = ev.rules_for(kind, id, project_id);
+        let after: Vec<Rule<'r>> = match ev.locking_project_with(project_id, self.locks) {
+            Some(lock) => ev.defaults.get(&(lock.id.as_str(), content_type(kind))).cloned().unwrap_or_default(),
+            None => match self.new_rules.get(id) {
+                Some(r) => r.clone(),
+                None => ev.rules_on.get(id).cloned().unwrap_or_default(),
+            },
+        };
+        // Site administrators: everything, whatever the rules.
+        let mut changed = !self.admins.is_empty();
+        self.users.extend(self.admins.iter().copied());
+        // The owner, project owners and leaders get everything; users a user rule names are
+        // evaluated one by one.
+        let mut special: BTreeSet<&'a str> = ev.project_owners(project_id);
+        special.insert(owner);
+        special.extend(ev.leaders(project_id));
+        let named = before.iter().chain(after.iter()).filter(|r| r.grantee_kind == "user").map(|r| r.grantee_id);
+        let mut apart: HashSet<&'a str> = HashSet::new();
+        for id in special.iter().copied().chain(named) {
+            let Some(u) = ev.index.user(id) else { continue };
+            if u.site_role == "Unlicensed" || is_admin(&u.site_role) || !apart.insert(u.id.as_str()) {
                 continue;
             }
-            let g = match (user_rules.get(c), group_rules.get(c)) {
-                (Some(Mode::Allow), _) => Grant { allowed: true, via: "user rule".into() },
-                (Some(Mode::Deny), _) => Grant { allowed: false, via: "denied by a user rule".into() },
-                (None, Some((Mode::Allow, g))) => Grant { allowed: true, via: format!("group '{g}'") },
-                (None, Some((Mode::Deny, g))) => Grant { allowed: false, via: format!("denied by group '{g}'") },
-                (None, None) => continue,
+            let differs = if special.contains(u.id.as_str()) {
+                self.everything_changes(&u.site_role)
+            } else {
+                let b = cap_by_role(&u.site_role, ev.by_rules(&u.id, &before));
+                let a = cap_by_role(&u.site_role, ev.by_rules(&u.id, &after));
+                allowed(&b) != allowed(&a)
             };
-            out.insert(c.to_string(), g);
+            if differs {
+                changed = true;
+                self.users.insert(u.id.as_str());
+            }
         }
-        out
+        // Everyone else in the rules' groups: one evaluation per profile.
+        let mut groups: Vec<&'r str> =
+            before.iter().chain(after.iter()).filter(|r| r.grantee_kind == "group").map(|r| r.grantee_id).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        if groups.is_empty() {
+            return changed;
+        }
+        if !self.groupings.contains_key(&groups) {
+            let g = ev.grouping(&groups);
+            self.groupings.insert(groups.clone(), g);
+        }
+        let AccessChanges { groupings, users, .. } = self;
+        let grouping = groupings.get_mut(groups.as_slice()).expect("inserted above");
+        let mut apart_in: HashMap<usize, usize> = HashMap::new();
+        for u in &apart {
+            if let Some(p) = grouping.profile_of.get(u) {
+                *apart_in.entry(*p).or_default() += 1;
+            }
+        }
+        for (n, p) in grouping.profiles.iter_mut().enumerate() {
+            let in_groups: HashMap<&str, &str> = p.groups.iter().map(|&i| (groups[i], "")).collect();
+            let b = cap_by_role(p.role, by_rules_in(None, &in_groups, &before));
+            let a = cap_by_role(p.role, by_rules_in(None, &in_groups, &after));
+            if allowed(&b) == allowed(&a) {
+                continue;
+            }
+            if p.users.len() > apart_in.get(&n).copied().unwrap_or(0) {
+                changed = true;
+            }
+            let pool = p.pending.take().unwrap_or_else(|| p.users.clone());
+            let (keep, add): (Vec<&'a str>, Vec<&'a str>) = pool.into_iter().partition(|u| apart.contains(u));
+            users.extend(add);
+            p.pending = Some(keep);
+        }
+        changed
+    }
+
+    /// The users whose access changes on any item given to [`item`](AccessChanges::item).
+    pub fn users(self) -> BTreeSet<String> {
+        self.users.into_iter().map(str::to_string).collect()
     }
 }
 
@@ -442,5 +707,136 @@ mod tests {
         let after = Evaluator::new(&t).access("workbook", "w1");
         let changed = changed_users(&before, &after);
         assert!(changed.contains("cat") && changed.contains("bob") && !changed.contains("owner"), "{changed:?}");
+    }
+
+    /// `access_changes` against the simple way: copy the site, rewrite the rules and locks,
+    /// evaluate every user on every item before and after, compare.
+    fn check_access_changes(
+        s: &Site,
+        new_rules: &BTreeMap<String, Vec<tabflow_plan::ops::Rule>>,
+        locks: &BTreeSet<String>,
+    ) -> usize {
+        let mut after_site = s.clone();
+        let kind_of = |id: &str| if s.datasources.iter().any(|d| d.id == id) { "datasource" } else { "workbook" };
+        for (id, rules) in new_rules {
+            after_site.permissions.retain(|r| &r.resource.id != id);
+            for r in rules {
+                after_site.permissions.push(PermissionRule {
+                    resource: ResourceRef { kind: kind_of(id).into(), id: id.clone() },
+                    grantee: GranteeRef { kind: r.grantee.kind.clone(), id: r.grantee.id.clone() },
+                    capabilities: r.capabilities.clone(),
+                });
+            }
+        }
+        for p in after_site.projects.iter_mut().filter(|p| locks.contains(&p.id)) {
+            p.content_permissions = "LockedToProject".into();
+        }
+        let (before, after) = (Evaluator::new(s), Evaluator::new(&after_site));
+        let items: Vec<(&str, &str)> = s
+            .workbooks
+            .iter()
+            .map(|w| ("workbook", w.id.as_str()))
+            .chain(s.datasources.iter().map(|d| ("datasource", d.id.as_str())))
+            .collect();
+        let slices: HashMap<&str, &[tabflow_plan::ops::Rule]> =
+            new_rules.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        let mut fast = before.access_changes(&slices, locks);
+        let mut want: BTreeSet<String> = BTreeSet::new();
+        let mut changed_items = 0;
+        for (kind, id) in items {
+            let changed = changed_users(&before.access(kind, id), &after.access(kind, id));
+            assert_eq!(fast.item(kind, id), !changed.is_empty(), "{kind} {id}: {changed:?}");
+            changed_items += usize::from(!changed.is_empty());
+            want.extend(changed);
+        }
+        assert_eq!(fast.users(), want);
+        changed_items
+    }
+
+    fn plan_rules(s: &Site, id: &str) -> Vec<tabflow_plan::ops::Rule> {
+        s.permissions
+            .iter()
+            .filter(|r| r.resource.id == id)
+            .map(|r| tabflow_plan::ops::Rule {
+                grantee: tabflow_plan::ops::GranteeRef {
+                    kind: r.grantee.kind.clone(),
+                    id: r.grantee.id.clone(),
+                    name: String::new(),
+                },
+                capabilities: r.capabilities.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn access_changes_agree_with_evaluating_both_sites_in_full() {
+        let small = site();
+        let demo = tabflow_site::generate::demo();
+        let generated = tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 600, seed: 7 });
+        for s in [&small, &demo, &generated] {
+            let all_users = s.groups.iter().find(|g| g.name == "All Users").map(|g| g.id.clone()).unwrap_or_default();
+            let content: Vec<(&str, &str, &[String])> = s
+                .workbooks
+                .iter()
+                .map(|w| (w.id.as_str(), w.project_id.as_str(), w.tags.as_slice()))
+                .chain(s.datasources.iter().map(|d| (d.id.as_str(), d.project_id.as_str(), d.tags.as_slice())))
+                .collect();
+            // Revoke All Users on tagged content; drop Write from every other item's rules.
+            let mut revoke = BTreeMap::new();
+            for (n, (id, _, tags)) in content.iter().enumerate() {
+                let mut rules = plan_rules(s, id);
+                if !tags.is_empty() {
+                    rules.retain(|r| r.grantee.id != all_users);
+                } else if n % 2 == 0 {
+                    for r in rules.iter_mut() {
+                        r.capabilities.remove("Write");
+                    }
+                } else {
+                    continue;
+                }
+                revoke.insert(id.to_string(), rules);
+            }
+            let changed = check_access_changes(s, &revoke, &BTreeSet::new());
+            assert!(changed > 0, "the revocations change someone's access");
+            // Reset every third item to its project's workbook defaults.
+            let mut reset = BTreeMap::new();
+            for (id, project, _) in content.iter().step_by(3) {
+                let rules = s
+                    .default_permissions
+                    .iter()
+                    .filter(|d| d.project_id == *project && d.content_type == "workbooks")
+                    .map(|d| tabflow_plan::ops::Rule {
+                        grantee: tabflow_plan::ops::GranteeRef {
+                            kind: d.grantee.kind.clone(),
+                            id: d.grantee.id.clone(),
+                            name: String::new(),
+                        },
+                        capabilities: d.capabilities.clone(),
+                    })
+                    .collect();
+                reset.insert(id.to_string(), rules);
+            }
+            check_access_changes(s, &reset, &BTreeSet::new());
+            // Lock every other project (rules unchanged).
+            let locks: BTreeSet<String> = s.projects.iter().step_by(2).map(|p| p.id.clone()).collect();
+            check_access_changes(s, &BTreeMap::new(), &locks);
+            // A capability nothing else names: the universe grows, administrators and owners
+            // gain it everywhere; taking it away again on another item is no change there.
+            let (first, second) = (content[0].0, content[1].0);
+            let mut grow = BTreeMap::new();
+            let mut rules = plan_rules(s, first);
+            rules.push(tabflow_plan::ops::Rule {
+                grantee: tabflow_plan::ops::GranteeRef {
+                    kind: "user".into(),
+                    id: s.users[1].id.clone(),
+                    name: String::new(),
+                },
+                capabilities: [("TestOnly".to_string(), Mode::Allow)].into(),
+            });
+            grow.insert(first.to_string(), rules);
+            grow.insert(second.to_string(), vec![]);
+            let changed = check_access_changes(s, &grow, &locks);
+            assert_eq!(changed, content.len(), "every item's administrators gain the new capability");
+        }
     }
 }

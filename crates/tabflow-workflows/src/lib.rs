@@ -22,6 +22,8 @@ mod offboard;
 mod permissions;
 pub mod query;
 pub mod report;
+#[cfg(test)]
+mod scale_tests;
 mod stale;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,6 +71,7 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
         earlier_scope: None,
         moved_away: BTreeSet::new(),
         moving_step: None,
+        lookups: builder::Lookups::default(),
     };
     b.plan.notes.push(format!("usage source: {}", p.usage_source));
     if intents.is_empty() {

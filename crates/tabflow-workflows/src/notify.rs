@@ -1,7 +1,7 @@
 //! Notifying owners: the recipients of a notice about content (its owners or its projects'
 //! owners), listed in a `notify` step; sending belongs to the notifications feature.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::json;
 use tabflow_plan::intent::Notify;
@@ -21,13 +21,20 @@ impl<'p, 'a> Builder<'p, 'a> {
         // Who is told about which projects: project owners about the projects the plan's
         // write steps touch; content owners about the projects of their own items.
         let mut told: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        // project name → the first project of that name
+        let mut projects_named: HashMap<&str, &tabflow_site::Project> = HashMap::new();
+        if !content_owners {
+            for p in &site.projects {
+                projects_named.entry(p.name.as_str()).or_insert(p);
+            }
+        }
         for st in self.plan.steps.iter().filter(|s| s.is_write()) {
             for i in &st.items {
                 let Some(project) = i.project.clone() else { continue };
                 let who = if content_owners {
-                    i.owner.as_ref().and_then(|o| site.users.iter().find(|u| &u.name == o || &u.full_name == o))
+                    i.owner.as_ref().and_then(|o| self.user_named(o, true))
                 } else {
-                    site.projects.iter().find(|p| p.name == project).and_then(|p| self.index.user(p.owner_id.as_str()))
+                    projects_named.get(project.as_str()).and_then(|p| self.index.user(p.owner_id.as_str()))
                 };
                 if let Some(u) = who {
                     told.entry(u.id.clone()).or_default().insert(project);

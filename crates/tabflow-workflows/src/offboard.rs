@@ -66,7 +66,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             let project = self.index.project(project_id).map(|p| p.name.as_str());
             if let Some((name, why)) = self.p.learned.owner(project, &team_names)
-                && let Some(u) = site.users.iter().find(|u| u.name == name)
+                && let Some(u) = self.user_named(name, false)
                 && u.id != leaver.id
                 && licensed(u)
                 && can_own(u)
@@ -100,14 +100,10 @@ impl<'p, 'a> Builder<'p, 'a> {
         let mut importance: HashMap<String, u64> = HashMap::new();
         for w in site.workbooks.iter().filter(|w| w.owner_id == leaver.id) {
             let view_ids: BTreeSet<&str> = w.views.iter().map(|v| v.id.as_str()).collect();
-            let on_it: Vec<&tabflow_site::Subscription> = site
-                .subscriptions
-                .iter()
-                .filter(|s| s.content.id == w.id || view_ids.contains(s.content.id.as_str()))
-                .collect();
+            let on_it = self.subscriptions_on(std::iter::once(w.id.as_str()).chain(view_ids.iter().copied()));
             let subscribers: BTreeSet<&str> = on_it.iter().map(|s| s.user_id.as_str()).collect();
             let subs = on_it.len();
-            let alerts = site.data_alerts.iter().filter(|a| view_ids.contains(a.view_id.as_str())).count();
+            let alerts: usize = view_ids.iter().map(|v| self.alerts_on(v)).sum();
             let views: u64 = w.views.iter().map(|v| v.total_views).sum();
             importance.insert(w.id.clone(), views + 50 * subscribers.len() as u64 + 25 * alerts as u64);
             inventory.push(json!({"type": "workbook", "id": w.id, "name": w.name, "project": self.project_name(&w.project_id), "views": views, "subscriptions": subs, "subscribers": subscribers.len(), "data_alerts": alerts}));
@@ -120,8 +116,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
         }
         for d in site.datasources.iter().filter(|d| d.owner_id == leaver.id) {
-            let using: Vec<&tabflow_site::Workbook> =
-                site.workbooks.iter().filter(|w| w.datasource_ids.contains(&d.id)).collect();
+            let using = self.workbooks_using(&d.id);
             let dependents = using.len();
             let dependent_views: u64 = using.iter().flat_map(|w| w.views.iter().map(|v| v.total_views)).sum();
             importance.insert(d.id.clone(), dependent_views + 100 * dependents as u64);
@@ -179,7 +174,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             let project = self.index.project(project_id).map(|p| p.name.as_str());
             if let Some((name, why)) = self.p.learned.owner(project, &team_names)
-                && let Some(u) = site.users.iter().find(|u| u.name == name)
+                && let Some(u) = self.user_named(name, false)
                 && u.id != leaver.id
                 && flow_owner(u)
             {
@@ -380,7 +375,6 @@ impl<'p, 'a> Builder<'p, 'a> {
         delete: bool,
         depends: &mut Vec<String>,
     ) {
-        let site = self.p.site;
         let mut items =
             vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }];
         let mut changes = vec![];
@@ -419,10 +413,10 @@ impl<'p, 'a> Builder<'p, 'a> {
             let after: Vec<Rule> =
                 before.iter().filter(|r| !(r.grantee.kind == "user" && r.grantee.id == leaver.id)).cloned().collect();
             let name = match kind {
-                "workbook" => site.workbooks.iter().find(|w| w.id == id).map(|w| w.name.clone()),
-                "datasource" => site.datasources.iter().find(|d| d.id == id).map(|d| d.name.clone()),
-                "flow" => site.flows.iter().find(|f| f.id == id).map(|f| f.name.clone()),
-                _ => site.projects.iter().find(|p| p.id == id).map(|p| p.name.clone()),
+                "workbook" => self.index.workbook(id).map(|w| w.name.clone()),
+                "datasource" => self.index.datasource(id).map(|d| d.name.clone()),
+                "flow" => self.flow(id).map(|f| f.name.clone()),
+                _ => self.index.project(id).map(|p| p.name.clone()),
             }
             .unwrap_or_default();
             items.push(Item {

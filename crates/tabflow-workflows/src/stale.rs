@@ -2,7 +2,7 @@
 //! where it goes (the archive or quarantine project), the move/tag steps and the datasources
 //! that become unused.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -88,6 +88,13 @@ impl<'p, 'a> Builder<'p, 'a> {
         let content = intent.content.unwrap_or("workbooks").to_ascii_lowercase();
         let want_wb = !content.starts_with("datasource");
         let want_ds = content.starts_with("datasource") || content == "all";
+        // Names already in the destination (ASCII case folded, as the comparison below is).
+        let in_dest: HashSet<String> = match dest {
+            Some(d) if want_wb => {
+                site.workbooks.iter().filter(|x| x.project_id == d.id).map(|x| x.name.to_ascii_lowercase()).collect()
+            }
+            _ => HashSet::new(),
+        };
         for w in site.workbooks.iter().filter(|_| want_wb) {
             if let Some(s) = &scope
                 && !s.contains(&w.project_id)
@@ -125,7 +132,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 continue;
             }
             if let Some(d) = dest
-                && site.workbooks.iter().any(|x| x.project_id == d.id && x.name.eq_ignore_ascii_case(&w.name))
+                && in_dest.contains(&w.name.to_ascii_lowercase())
             {
                 excluded.push(exclude(format!(
                     "a workbook named '{}' is already in {} (Tableau refuses the move)",
@@ -274,6 +281,13 @@ impl<'p, 'a> Builder<'p, 'a> {
         let mut out = vec![];
         let mut excluded = vec![];
         let mut taken: BTreeSet<String> = BTreeSet::new();
+        // Datasource names already in the destination (ASCII case folded).
+        let in_dest: HashSet<String> = match dest {
+            Some(x) => {
+                site.datasources.iter().filter(|o| o.project_id == x.id).map(|o| o.name.to_ascii_lowercase()).collect()
+            }
+            None => HashSet::new(),
+        };
         for d in &site.datasources {
             if scope.is_some_and(|s| !s.contains(&d.project_id)) || dest.is_some_and(|x| x.id == d.project_id) {
                 continue;
@@ -297,16 +311,11 @@ impl<'p, 'a> Builder<'p, 'a> {
             } else if d.updated_at > cutoff {
                 Some(format!("edited recently ({}) although not accessed", day(d.updated_at)))
             } else {
-                let staying = site
-                    .workbooks
-                    .iter()
-                    .filter(|w| w.datasource_ids.contains(&d.id) && !leaving.contains(w.id.as_str()))
-                    .count();
+                let staying = self.workbooks_using(&d.id).iter().filter(|w| !leaving.contains(w.id.as_str())).count();
                 if staying > 0 {
                     Some(format!("{staying} workbooks that stay still use it"))
-                } else if dest.is_some_and(|x| {
-                    site.datasources.iter().any(|o| o.project_id == x.id && o.name.eq_ignore_ascii_case(&d.name))
-                }) || !taken.insert(d.name.to_lowercase())
+                } else if (dest.is_some() && in_dest.contains(&d.name.to_ascii_lowercase()))
+                    || !taken.insert(d.name.to_lowercase())
                 {
                     Some(format!("a datasource named '{}' is already there (Tableau refuses the move)", d.name))
                 } else {
@@ -342,15 +351,14 @@ impl<'p, 'a> Builder<'p, 'a> {
         tag: &str,
         dated: &str,
     ) -> Vec<Change> {
-        let site = self.p.site;
         let mut changes = vec![];
         for it in items {
             let (project_id, tags) = match it.kind.as_str() {
-                "datasource" => match site.datasources.iter().find(|d| d.id == it.id) {
+                "datasource" => match self.index.datasource(&it.id) {
                     Some(d) => (&d.project_id, &d.tags),
                     None => continue,
                 },
-                _ => match site.workbooks.iter().find(|w| w.id == it.id) {
+                _ => match self.index.workbook(&it.id) {
                     Some(w) => (&w.project_id, &w.tags),
                     None => continue,
                 },

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::{Facts, finding, plural};
+use super::{Facts, finding, items_of, plural};
 use crate::plan::{Check, Finding, Level, Plan, Step};
 
 /// `dependencies`: subscriptions, alerts, dependent workbooks, accounts with content, name clashes.
@@ -86,10 +86,11 @@ fn dependent_workbooks(plan: &Plan, s: &Step, facts: &Facts, findings: &mut Vec<
         .filter(|c| c.field == "datasource")
         .filter_map(|c| c.before_id.as_deref().map(|from| (from, c.item.as_str())))
         .collect();
+    let changed: HashSet<&str> = s.changes.iter().map(|c| c.item.as_str()).collect();
     let ds: Vec<(&str, usize)> = s
         .items
         .iter()
-        .filter(|i| i.kind == "datasource" && s.changes.iter().any(|c| c.item == i.id))
+        .filter(|i| i.kind == "datasource" && changed.contains(i.id.as_str()))
         .filter_map(|i| {
             let left = facts
                 .dependent_ids
@@ -124,7 +125,9 @@ fn accounts_still_owning(plan: &Plan, s: &Step, facts: &Facts, findings: &mut Ve
     let mut n = 0;
     // Accounts deleted: never with content left. What an earlier step of the plan hands
     // to someone else no longer counts.
-    for c in s.changes.iter().filter(|c| c.field == "exists" && s.item(&c.item).is_some_and(|i| i.kind == "user")) {
+    let items = items_of(s);
+    let is_user = |id: &str| items.get(id).is_some_and(|i| i.kind == "user");
+    for c in s.changes.iter().filter(|c| c.field == "exists" && is_user(&c.item)) {
         if !c.after.is_null() {
             continue;
         }

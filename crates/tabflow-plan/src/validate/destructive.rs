@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Facts, finding, plural};
+use super::{Facts, finding, items_of, plural};
 use crate::plan::{Check, Effect, Finding, Level, Plan, PlanError};
 use crate::policy::Policy;
 
@@ -68,6 +68,7 @@ pub(super) fn destructive_operations(plan: &Plan, facts: &Facts, policy: &Policy
     // Protected content, for every write step.
     for s in plan.steps.iter().filter(|s| s.is_write()) {
         let mut hit = vec![];
+        let items = items_of(s);
         for id in s.changed_items() {
             let Some((_, project, tags, _)) = facts.items.get(id) else { continue };
             let path = facts.project_path(project);
@@ -76,7 +77,7 @@ pub(super) fn destructive_operations(plan: &Plan, facts: &Facts, policy: &Policy
             if let Some(why) =
                 by_project.map(|p| format!("in protected project '{p}'")).or(by_tag.map(|t| format!("tagged '{t}'")))
             {
-                let name = s.item(id).map(|i| i.name.clone()).unwrap_or_else(|| id.to_string());
+                let name = items.get(id).map(|i| i.name.clone()).unwrap_or_else(|| id.to_string());
                 hit.push((id.to_string(), format!("{name} ({why})")));
             }
         }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Facts, finding, plural};
+use super::{Facts, finding, items_of, plural};
 use crate::plan::{Check, Finding, Impact, Level, Plan};
 
 /// `impact`: answers the plan's impact and says it in one finding.
@@ -11,9 +11,12 @@ pub(super) fn impact(plan: &Plan, facts: &Facts, findings: &mut Vec<Finding>) ->
     let mut items: BTreeSet<&str> = BTreeSet::new();
     let mut owners: BTreeSet<String> = BTreeSet::new();
     let mut projects: BTreeSet<String> = BTreeSet::new();
-    let mut users: BTreeSet<String> = BTreeSet::new();
+    let mut users: BTreeSet<&str> = BTreeSet::new();
+    // A group's members are added once, however many changed items it is granted on.
+    let mut groups_seen: BTreeSet<&str> = BTreeSet::new();
     let mut bytes = 0u64;
     for s in plan.steps.iter().filter(|s| s.is_write()) {
+        let step_items = items_of(s);
         for id in s.changed_items() {
             if !items.insert(id) {
                 continue;
@@ -24,14 +27,17 @@ pub(super) fn impact(plan: &Plan, facts: &Facts, findings: &mut Vec<Finding>) ->
                     projects.insert(project.clone());
                 }
                 bytes += size;
-            } else if let Some(sz) = s.item(id).and_then(|i| i.size) {
+            } else if let Some(sz) = step_items.get(id).and_then(|i| i.size) {
                 bytes += sz;
             }
-            if let Some(a) = facts.audience.get(id) {
-                users.extend(a.iter().cloned());
+            users.extend(facts.audience.get(id).into_iter().flatten().map(String::as_str));
+            for g in facts.audience_groups.get(id).into_iter().flatten() {
+                if groups_seen.insert(g.as_str()) {
+                    users.extend(facts.members.get(g).into_iter().flatten().map(String::as_str));
+                }
             }
-            if s.item(id).is_some_and(|i| i.kind == "user") {
-                users.insert(id.to_string());
+            if step_items.get(id).is_some_and(|i| i.kind == "user") {
+                users.insert(id);
             }
         }
         for c in &s.changes {

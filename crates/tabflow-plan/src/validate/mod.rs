@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use tabflow_site::Site;
 
-use crate::plan::{Check, Effect, Finding, Level, Plan, PlanKey};
+use crate::plan::{Check, Effect, Finding, Item, Level, Plan, PlanKey, Step};
 use crate::policy::Policy;
 
 /// What the validator knows about the site (read once per validation).
@@ -33,9 +33,15 @@ pub struct Facts {
     pub dependents: HashMap<String, Vec<String>>,
     /// datasource id → ids of workbooks using it
     pub dependent_ids: HashMap<String, Vec<String>>,
-    /// item id → users who can reach it (explicit user grants, members of granted groups,
-    /// owner, subscribers)
+    /// item id → users who can reach it by name (explicit user grants, owner, subscribers);
+    /// the members of groups granted on it are in [`audience_groups`](Facts::audience_groups)
+    /// ([`Facts::audience_of`] answers both). Kept apart so that a group granted on every
+    /// item is stored once, not copied into each item's audience.
     pub audience: HashMap<String, BTreeSet<String>>,
+    /// item id → groups granted something (an Allow) on it; their members can reach it
+    pub audience_groups: HashMap<String, BTreeSet<String>>,
+    /// group id → its members' user ids (group membership, indexed once)
+    pub members: HashMap<String, Vec<String>>,
     /// item id → (owner id, project id, tags, size)
     pub items: HashMap<String, (String, String, Vec<String>, u64)>,
     /// user id → content they own (for "never delete a user who still owns content")
@@ -53,6 +59,10 @@ impl Facts {
         let mut f = Facts { signed_in_user: signed_in.into(), ..Facts::default() };
         f.site_role = site.users.iter().find(|u| u.name == signed_in).map(|u| u.site_role.clone()).unwrap_or_default();
         f.roles = site.users.iter().map(|u| (u.id.clone(), u.site_role.clone())).collect();
+        let content = site.workbooks.len() + site.datasources.len() + site.flows.len();
+        f.items.reserve(site.projects.len() + content);
+        f.names.reserve(content);
+        f.audience.reserve(content);
         for p in &site.projects {
             f.projects.insert(p.id.clone(), (p.name.clone(), p.parent_id.clone()));
             f.items.insert(p.id.clone(), (p.owner_id.clone(), p.parent_id.clone().unwrap_or_default(), vec![], 0));
@@ -60,57 +70,78 @@ impl Facts {
         let view_owner: HashMap<&str, &str> =
             site.workbooks.iter().flat_map(|w| w.views.iter().map(move |v| (v.id.as_str(), w.id.as_str()))).collect();
         for s in &site.subscriptions {
-            f.subscriptions.entry(s.content.id.clone()).or_default().push(s.subject.clone());
+            slot(&mut f.subscriptions, &s.content.id).push(s.subject.clone());
             // A view's subscription also rides on its workbook.
             if let Some(w) = view_owner.get(s.content.id.as_str()) {
-                f.subscriptions.entry(w.to_string()).or_default().push(s.subject.clone());
+                slot(&mut f.subscriptions, w).push(s.subject.clone());
             }
         }
         for a in &site.data_alerts {
             if let Some(w) = view_owner.get(a.view_id.as_str()) {
-                f.alerts.entry(w.to_string()).or_default().push(a.subject.clone());
+                slot(&mut f.alerts, w).push(a.subject.clone());
             }
         }
-        let members: HashMap<&str, &Vec<String>> = site.groups.iter().map(|g| (g.id.as_str(), &g.members)).collect();
+        // Later groups of one id win, as a map built in site order does.
+        f.members = site.groups.iter().map(|g| (g.id.clone(), g.members.clone())).collect();
         for w in &site.workbooks {
             for d in &w.datasource_ids {
-                f.dependents.entry(d.clone()).or_default().push(w.name.clone());
-                f.dependent_ids.entry(d.clone()).or_default().push(w.id.clone());
+                slot(&mut f.dependents, d).push(w.name.clone());
+                slot(&mut f.dependent_ids, d).push(w.id.clone());
             }
             f.items.insert(w.id.clone(), (w.owner_id.clone(), w.project_id.clone(), w.tags.clone(), w.size));
             f.names.insert(w.id.clone(), ("workbook".into(), w.name.clone()));
-            f.audience.entry(w.id.clone()).or_default().insert(w.owner_id.clone());
-            *f.owned.entry(w.owner_id.clone()).or_default() += 1;
+            slot(&mut f.audience, &w.id).insert(w.owner_id.clone());
+            *slot(&mut f.owned, &w.owner_id) += 1;
         }
         for d in &site.datasources {
             f.items.insert(d.id.clone(), (d.owner_id.clone(), d.project_id.clone(), d.tags.clone(), d.size));
             f.names.insert(d.id.clone(), ("datasource".into(), d.name.clone()));
-            f.audience.entry(d.id.clone()).or_default().insert(d.owner_id.clone());
-            *f.owned.entry(d.owner_id.clone()).or_default() += 1;
+            slot(&mut f.audience, &d.id).insert(d.owner_id.clone());
+            *slot(&mut f.owned, &d.owner_id) += 1;
         }
         for x in &site.flows {
             f.items.insert(x.id.clone(), (x.owner_id.clone(), x.project_id.clone(), x.tags.clone(), 0));
             f.names.insert(x.id.clone(), ("flow".into(), x.name.clone()));
-            f.audience.entry(x.id.clone()).or_default().insert(x.owner_id.clone());
-            *f.owned.entry(x.owner_id.clone()).or_default() += 1;
+            slot(&mut f.audience, &x.id).insert(x.owner_id.clone());
+            *slot(&mut f.owned, &x.owner_id) += 1;
         }
         for p in &site.permissions {
             if !p.capabilities.values().any(|m| *m == tabflow_site::Mode::Allow) {
                 continue;
             }
-            let who = f.audience.entry(p.resource.id.clone()).or_default();
             if p.grantee.kind == "group" {
-                if let Some(m) = members.get(p.grantee.id.as_str()) {
-                    who.extend(m.iter().cloned());
+                if f.members.contains_key(&p.grantee.id) {
+                    let groups = slot(&mut f.audience_groups, &p.resource.id);
+                    if !groups.contains(&p.grantee.id) {
+                        groups.insert(p.grantee.id.clone());
+                    }
                 }
+                // An item whose only grant names an unknown group still has an (empty) entry.
+                slot(&mut f.audience, &p.resource.id);
             } else {
-                who.insert(p.grantee.id.clone());
+                let who = slot(&mut f.audience, &p.resource.id);
+                if !who.contains(&p.grantee.id) {
+                    who.insert(p.grantee.id.clone());
+                }
             }
         }
         for s in &site.subscriptions {
-            f.audience.entry(s.content.id.clone()).or_default().insert(s.user_id.clone());
+            let who = slot(&mut f.audience, &s.content.id);
+            if !who.contains(&s.user_id) {
+                who.insert(s.user_id.clone());
+            }
         }
         f
+    }
+
+    /// The users who can reach `id`: its [`audience`](Facts::audience) and the members of its
+    /// [`audience_groups`](Facts::audience_groups), each user once.
+    pub fn audience_of(&self, id: &str) -> BTreeSet<&str> {
+        let mut out: BTreeSet<&str> = self.audience.get(id).into_iter().flatten().map(String::as_str).collect();
+        for g in self.audience_groups.get(id).into_iter().flatten() {
+            out.extend(self.members.get(g).into_iter().flatten().map(String::as_str));
+        }
+        out
     }
 
     fn is_admin(&self) -> bool {
@@ -147,6 +178,15 @@ impl Facts {
     }
 }
 
+/// The value at `key`, inserted empty when absent; the key is copied only then (building
+/// [`Facts`] touches most keys many times).
+fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 /// A plan that passed the five checks. Only [`validate`] makes one; its fields are private.
 #[derive(Debug, Clone)]
 pub struct ValidatedPlan {
@@ -168,6 +208,16 @@ impl ValidatedPlan {
     pub fn has_destructive_steps(&self) -> bool {
         self.plan.steps.iter().any(|s| s.effect == Effect::Destructive && !s.changes.is_empty())
     }
+}
+
+/// A step's items by id (the first of an id, as [`Step::item`] finds it): looked up once per
+/// change instead of scanning the items for each.
+fn items_of(s: &Step) -> HashMap<&str, &Item> {
+    let mut out: HashMap<&str, &Item> = HashMap::with_capacity(s.items.len());
+    for i in &s.items {
+        out.entry(i.id.as_str()).or_insert(i);
+    }
+    out
 }
 
 fn finding(check: Check, level: Level, message: String, step: Option<&str>, items: Vec<String>) -> Finding {
@@ -436,5 +486,62 @@ mod tests {
         assert!(one_left.starts_with("1 workbook depend"), "{one_left}");
         let none = build(&[]).unwrap();
         assert!(none.starts_with(&format!("{} workbooks depend", users.len())), "{none}");
+    }
+
+    /// The audience as the validator used to store it: a copy of every granted group's
+    /// members in each item's set.
+    fn audience_copied_per_item(site: &Site) -> HashMap<String, BTreeSet<String>> {
+        let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let members: HashMap<&str, &Vec<String>> = site.groups.iter().map(|g| (g.id.as_str(), &g.members)).collect();
+        let owners = site.workbooks.iter().map(|w| (&w.id, &w.owner_id));
+        let owners = owners.chain(site.datasources.iter().map(|d| (&d.id, &d.owner_id)));
+        for (id, owner) in owners.chain(site.flows.iter().map(|f| (&f.id, &f.owner_id))) {
+            out.entry(id.clone()).or_default().insert(owner.clone());
+        }
+        for p in site.permissions.iter().filter(|p| p.capabilities.values().any(|m| *m == tabflow_site::Mode::Allow)) {
+            let who = out.entry(p.resource.id.clone()).or_default();
+            if p.grantee.kind == "group" {
+                who.extend(members.get(p.grantee.id.as_str()).into_iter().flat_map(|m| m.iter().cloned()));
+            } else {
+                who.insert(p.grantee.id.clone());
+            }
+        }
+        for s in &site.subscriptions {
+            out.entry(s.content.id.clone()).or_default().insert(s.user_id.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn the_audience_of_an_item_is_its_users_and_its_groups_members() {
+        for site in [
+            tabflow_site::generate::demo(),
+            tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 1500, seed: 2 }),
+        ] {
+            let facts = Facts::from_site(&site, "admin");
+            let copied = audience_copied_per_item(&site);
+            let ids: BTreeSet<&String> = copied.keys().chain(facts.audience.keys()).collect();
+            assert!(ids.len() > site.workbooks.len());
+            for id in ids {
+                let want: BTreeSet<&str> = copied.get(id).into_iter().flatten().map(String::as_str).collect();
+                assert_eq!(facts.audience_of(id), want, "{id}");
+            }
+            // Impact counts each user once, however many changed items their groups reach.
+            let moved: Vec<(&str, &str)> =
+                site.workbooks.iter().step_by(3).map(|w| (w.id.as_str(), "nowhere")).collect();
+            let archive = site.projects.iter().find(|p| p.name == "Archive").map(|p| p.id.clone()).unwrap();
+            let moves: Vec<(&str, &str)> = moved.iter().map(|(w, _)| (*w, archive.as_str())).collect();
+            let plan = move_plan(&site, &moves);
+            let mut findings = vec![];
+            let impact = impact::impact(&plan, &facts, &mut findings);
+            let users: BTreeSet<&str> =
+                moves.iter().flat_map(|(w, _)| copied.get(*w).into_iter().flatten()).map(String::as_str).collect();
+            assert_eq!(impact.users_affected, users.len() as u64);
+            assert!(
+                findings[0].message.contains(&format!("{} users can see them", users.len())),
+                "{}",
+                findings[0].message
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Facts, finding, plural};
+use super::{Facts, finding, items_of, plural};
 use crate::plan::{Change, Check, Finding, Level, Plan};
 
 /// `permissions`: what the signed-in user may do, flow owners, move targets.
@@ -14,10 +14,11 @@ pub(super) fn permissions(plan: &Plan, facts: &Facts, findings: &mut Vec<Finding
     let created_by_plan: BTreeSet<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
     for s in plan.steps.iter().filter(|s| s.is_write()) {
         // Tableau refuses a flow owner without a Creator license (403141): refuse the plan first.
+        let items = items_of(s);
         let refused: Vec<&Change> = s
             .changes
             .iter()
-            .filter(|c| c.field == "owner" && s.item(&c.item).is_some_and(|i| i.kind == "flow"))
+            .filter(|c| c.field == "owner" && items.get(c.item.as_str()).is_some_and(|i| i.kind == "flow"))
             .filter(|c| {
                 c.after_id
                     .as_ref()

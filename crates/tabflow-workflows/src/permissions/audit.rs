@@ -2,11 +2,12 @@
 //! expected access patterns (the findings listed in the parent module) and the rules it
 //! should have instead. Reads only; which fixes become steps is decided in `fixes`.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Value, json};
 use tabflow_plan::ops::{GranteeRef, Rule};
-use tabflow_site::{Mode, Site};
+use tabflow_site::{Group, Mode, Site};
 
 use super::stamp;
 use crate::DANGEROUS;
@@ -61,7 +62,6 @@ fn is_sensitive(tags: &[String]) -> bool {
 
 /// What auditing one item needs to know about the site and the request.
 pub(super) struct Auditor<'s> {
-    site: &'s Site,
     ev: &'s Evaluator<'s>,
     /// The request's tags: content the request names by tag is sensitive.
     tags: &'s [String],
@@ -72,25 +72,44 @@ pub(super) struct Auditor<'s> {
     role_of: BTreeMap<&'s str, &'s str>,
     /// The policy's `access_allowed_groups`.
     allowed_groups: &'s [String],
+    /// group id → the first group of that id
+    groups: HashMap<&'s str, &'s Group>,
+    /// (group a, group b) → members of a also in b, counted once per pair of groups
+    shared: RefCell<HashMap<(&'s str, &'s str), usize>>,
 }
 
 impl<'s> Auditor<'s> {
     pub(super) fn new(site: &'s Site, ev: &'s Evaluator<'s>, tags: &'s [String], allowed_groups: &'s [String]) -> Self {
         Auditor {
-            site,
             ev,
             tags,
             licensed: site.users.iter().filter(|u| u.site_role != "Unlicensed").count().max(1),
             group_size: site.groups.iter().map(|g| (g.id.as_str(), (g.name.as_str(), g.members.len()))).collect(),
             role_of: site.users.iter().map(|u| (u.id.as_str(), u.site_role.as_str())).collect(),
             allowed_groups,
+            groups: site.groups.iter().rev().map(|g| (g.id.as_str(), g)).collect(),
+            shared: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// How many members of group `a` (counted as listed) are also members of group `b`;
+    /// 0 when either group is unknown. Computed once per pair.
+    fn shared_members(&self, a: &str, b: &str) -> usize {
+        let (Some(x), Some(y)) = (self.groups.get(a).copied(), self.groups.get(b).copied()) else { return 0 };
+        let key = (x.id.as_str(), y.id.as_str());
+        if let Some(n) = self.shared.borrow().get(&key) {
+            return *n;
+        }
+        let in_y: HashSet<&str> = y.members.iter().map(String::as_str).collect();
+        let n = x.members.iter().filter(|m| in_y.contains(m.as_str())).count();
+        self.shared.borrow_mut().insert(key, n);
+        n
     }
 
     /// The findings on one item whose rules are `before`, and the rules it should have.
     pub(super) fn item(&self, c: Content<'_>, before: Vec<Rule>) -> Audited {
         let Content { kind, id, name, project, tags: item_tags, updated_at } = c;
-        let Auditor { site, ev, tags, group_size, role_of, allowed_groups, .. } = self;
+        let Auditor { ev, tags, group_size, role_of, allowed_groups, .. } = self;
         let licensed = self.licensed;
         let mut after = before.clone();
         let mut findings = vec![];
@@ -223,13 +242,7 @@ impl<'s> Auditor<'s> {
                 if a.grantee.id >= b.grantee.id {
                     continue;
                 }
-                let shared = site
-                    .groups
-                    .iter()
-                    .find(|g| g.id == a.grantee.id)
-                    .zip(site.groups.iter().find(|g| g.id == b.grantee.id))
-                    .map(|(x, y)| x.members.iter().filter(|m| y.members.contains(m)).count())
-                    .unwrap_or(0);
+                let shared = self.shared_members(&a.grantee.id, &b.grantee.id);
                 let clash: Vec<String> = a
                     .capabilities
                     .iter()

@@ -2,58 +2,43 @@
 //! projects, or revoke broad grants), its impact in users and projects, and the
 //! `update-permissions` steps that carry the exact before → after rules.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::json;
 use tabflow_plan::ops::{GranteeRef, Rule};
 use tabflow_plan::plan::{Change, Item, Step, StepKind};
-use tabflow_site::Site;
 
 use super::audit::Audited;
 use super::stamp;
 use crate::builder::Builder;
-use crate::effective::{self, Evaluator};
+use crate::effective::Evaluator;
 
 /// The users whose effective access the changes (and the projects to lock) change, and the
 /// projects they are in.
 pub(super) fn impact(
-    site: &Site,
     ev: &Evaluator<'_>,
     audited: &[Audited],
     changing: &[&Audited],
     lock_projects: &BTreeSet<String>,
 ) -> (BTreeSet<String>, BTreeSet<String>) {
-    // Impact: users whose effective access changes, across which projects.
-    let mut after_site = site.clone();
+    // Each changing item's rules after (the last of an id counts, as on a site rewritten item
+    // by item), and the projects locked after; only the items that change are evaluated, and
+    // the site is not copied.
+    let mut after: HashMap<&str, &[Rule]> = HashMap::new();
     for a in changing {
-        after_site.permissions.retain(|r| r.resource.id != a.id);
-        for r in &a.after {
-            after_site.permissions.push(tabflow_site::PermissionRule {
-                resource: tabflow_site::ResourceRef { kind: a.kind.into(), id: a.id.clone() },
-                grantee: tabflow_site::GranteeRef { kind: r.grantee.kind.clone(), id: r.grantee.id.clone() },
-                capabilities: r.capabilities.clone(),
-            });
-        }
+        after.insert(a.id.as_str(), a.after.as_slice());
     }
-    for p in after_site.projects.iter_mut() {
-        if lock_projects.contains(&p.id) {
-            p.content_permissions = "LockedToProject".into();
-        }
-    }
-    let ev_after = Evaluator::new(&after_site);
-    let mut users: BTreeSet<String> = BTreeSet::new();
+    let mut changes = ev.access_changes(&after, lock_projects);
     let mut projects: BTreeSet<String> = BTreeSet::new();
     for a in audited {
         if a.before == a.after && !lock_projects.contains(&a.project_id) {
             continue;
         }
-        let changed = effective::changed_users(&ev.access(a.kind, &a.id), &ev_after.access(a.kind, &a.id));
-        if !changed.is_empty() {
+        if changes.item(a.kind, &a.id) {
             projects.insert(a.project_id.clone());
         }
-        users.extend(changed);
     }
-    (users, projects)
+    (changes.users(), projects)
 }
 
 impl<'p, 'a> Builder<'p, 'a> {

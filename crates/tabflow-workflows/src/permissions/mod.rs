@@ -158,7 +158,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         let changing: Vec<&Audited> = audited.iter().filter(|a| a.before != a.after).collect();
 
         // Impact: users whose effective access changes, across which projects.
-        let (users, projects) = fixes::impact(site, &ev, &audited, &changing, &lock_projects);
+        let (users, projects) = fixes::impact(&ev, &audited, &changing, &lock_projects);
         let impact = format!("This will affect {} users across {} projects", users.len(), projects.len());
 
         let find = self.step_id();

@@ -7,6 +7,13 @@ use super::*;
 pub(super) fn count_or_list(s: &Scope<'_>, cx: &Ctx<'_>) -> Table {
     let Scope { q, site, scope_label, workbooks, datasources, users, projects, uses, .. } = s;
     let subject = q.subject;
+    // Workbooks per project, counted once (not once per project listed).
+    let mut per_project: HashMap<&str, usize> = HashMap::new();
+    if matches!(subject, Subject::Projects) {
+        for w in &site.workbooks {
+            *per_project.entry(w.project_id.as_str()).or_default() += 1;
+        }
+    }
     let (columns, mut rows): (Vec<String>, Vec<Vec<Value>>) = match subject {
         Subject::Workbooks => (wb_cols(), workbooks.iter().map(|w| wb_row(cx, w)).collect()),
         Subject::Datasources => (ds_cols(), datasources.iter().map(|d| ds_row(cx, uses, d)).collect()),
@@ -16,7 +23,7 @@ pub(super) fn count_or_list(s: &Scope<'_>, cx: &Ctx<'_>) -> Table {
             projects
                 .iter()
                 .map(|p| {
-                    let n = site.workbooks.iter().filter(|w| w.project_id == p.id).count();
+                    let n = per_project.get(p.id.as_str()).copied().unwrap_or(0);
                     vec![json!(cx.path(&p.id)), json!(cx.username(&p.owner_id)), json!(n)]
                 })
                 .collect(),
@@ -128,7 +135,8 @@ pub(super) fn group_by(s: &Scope<'_>, cx: &Ctx<'_>) -> Table {
     match (subject, dim) {
         (Subject::Users, Dimension::Group) => {
             for g in &site.groups {
-                counts.insert(g.name.clone(), users.iter().filter(|u| g.members.contains(&u.id)).count());
+                let members: HashSet<&str> = g.members.iter().map(String::as_str).collect();
+                counts.insert(g.name.clone(), users.iter().filter(|u| members.contains(u.id.as_str())).count());
             }
         }
         (Subject::Users, _) => users.iter().for_each(|u| add(u.site_role.clone())),

@@ -25,7 +25,7 @@
 //!   workbooks with views but no last-viewed date have no usage data and are counted in a note.
 //! * "Not signed in for N days" = last sign-in before now − N days, or never signed in.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -302,10 +302,11 @@ pub fn answer_query(site: &Site, question: &str, q: &Query) -> Result<Answer, Er
         scope_label =
             format!("{}{scope_label}", if q.certified == Some(true) { " (certified)" } else { " (not certified)" });
     }
+    let members: Option<HashSet<&str>> = group.map(|g| g.members.iter().map(String::as_str).collect());
     let users: Vec<&User> = site
         .users
         .iter()
-        .filter(|u| group.is_none_or(|g| g.members.contains(&u.id)))
+        .filter(|u| members.as_ref().is_none_or(|m| m.contains(u.id.as_str())))
         .filter(|u| q.role.is_none_or(|r| r.site_roles().contains(&u.site_role.as_str())))
         .collect();
     if let Some(r) = q.role {
