@@ -28,6 +28,7 @@ pub mod metadata;
 pub mod repository;
 pub mod resources;
 pub mod secret;
+pub mod scoped;
 pub mod snapshot;
 pub mod types;
 pub mod usage;

@@ -27,7 +27,7 @@ fn time(s: &Option<String>) -> Option<DateTime<Utc>> {
     s.as_deref().and_then(crate::usage::parse_time)
 }
 
-fn rules(kind: &str, id: &str, caps: Vec<Capability>) -> Vec<site::PermissionRule> {
+pub(crate) fn rules(kind: &str, id: &str, caps: Vec<Capability>) -> Vec<site::PermissionRule> {
     let mut by: BTreeMap<Grantee, BTreeMap<String, site::Mode>> = BTreeMap::new();
     for c in caps {
         by.entry(c.grantee).or_default().insert(c.name, c.mode);
@@ -182,8 +182,33 @@ pub enum WriteError {
 
 /// Reads the whole site into memory.
 pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
+    collect(client, options, PerItem::ALL).await
+}
+
+/// Which of the per-item reads [`gather`] makes; the paged lists are always read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PerItem {
+    /// Permissions per project, workbook, datasource, untabbed view and flow.
+    pub permissions: bool,
+    /// Members per group.
+    pub members: bool,
+    /// Default permissions per project.
+    pub defaults: bool,
+    /// Connections per datasource.
+    pub connections: bool,
+    /// The two Metadata API queries (lineage and fields of every workbook and datasource).
+    pub lineage: bool,
+}
+
+impl PerItem {
+    pub(crate) const ALL: PerItem =
+        PerItem { permissions: true, members: true, defaults: true, connections: true, lineage: true };
+}
+
+/// The site in memory, with only the per-item reads `per_item` asks for.
+pub(crate) async fn collect(client: &Client, options: &Options, per_item: PerItem) -> Result<site::Site> {
     let mut sink = Collect::default();
-    match gather(client, options, &mut sink).await {
+    match gather(client, options, per_item, &mut sink).await {
         Ok(()) => {}
         Err(WriteError::Tableau(e)) => return Err(e),
         Err(WriteError::Output(_)) => unreachable!("collecting in memory writes nothing"),
@@ -201,7 +226,7 @@ pub async fn write<W: std::io::Write>(
     out: W,
 ) -> std::result::Result<Summary, WriteError> {
     let mut sink = Stream { writer: None, out: Some(out), summary: Summary::default() };
-    gather(client, options, &mut sink).await?;
+    gather(client, options, PerItem::ALL, &mut sink).await?;
     Ok(sink.summary)
 }
 
@@ -353,7 +378,12 @@ const RULES_AHEAD: usize = 4096;
 /// and Admin Insights. All of them share the client's concurrency cap, so the phases overlap
 /// instead of waiting for each other. Once phase 2 is done the head sections are written and
 /// the permission rules follow as they come.
-async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std::result::Result<(), WriteError> {
+async fn gather(
+    client: &Client,
+    options: &Options,
+    per_item: PerItem,
+    sink: &mut dyn Sink,
+) -> std::result::Result<(), WriteError> {
     let conc = client.config().read_concurrency.max(1) * 2;
     let now = Utc::now();
 
@@ -430,6 +460,9 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
     targets.extend(datasources.iter().filter_map(|d| d.id.clone()).map(|id| (ContentKind::Datasource, id)));
     targets.extend(untabbed.into_iter().map(|(_, id)| (ContentKind::View, id)));
     targets.extend(flows.iter().map(|f| (ContentKind::Flow, f.id.clone())));
+    if !per_item.permissions {
+        targets = Vec::new();
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<RulesMsg>(RULES_AHEAD);
     let reader = client.clone();
     let _reader = AbortOnDrop(tokio::spawn(async move {
@@ -457,14 +490,14 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
         }
     }));
 
-    let members = futures::stream::iter(groups.iter().filter_map(|g| g.id.clone()))
+    let members = futures::stream::iter(groups.iter().filter(|_| per_item.members).filter_map(|g| g.id.clone()))
         .map(|gid| async move {
             let m = client.group_members(&gid.as_str().into()).collect().await?;
             Ok::<_, crate::Error>((gid, m.into_iter().filter_map(|u| u.id).collect::<Vec<String>>()))
         })
         .buffered(conc)
         .try_collect::<HashMap<String, Vec<String>>>();
-    let defaults = futures::stream::iter(projects.iter().map(|p| p.id.clone()))
+    let defaults = futures::stream::iter(projects.iter().filter(|_| per_item.defaults).map(|p| p.id.clone()))
         .flat_map(|pid| futures::stream::iter(["workbooks", "datasources"].map(move |ct| (pid.clone(), ct))))
         .map(|(pid, ct)| async move {
             let caps = client.default_permissions(&pid.as_str().into(), ct).await?;
@@ -482,7 +515,8 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
         })
         .buffered(conc)
         .try_collect::<Vec<_>>();
-    let connections = futures::stream::iter(datasources.iter().filter_map(|d| d.id.clone()))
+    let connections =
+        futures::stream::iter(datasources.iter().filter(|_| per_item.connections).filter_map(|d| d.id.clone()))
         .map(|id| async move {
             let c = client.datasource_connections(&id.as_str().into()).await?;
             Ok::<_, crate::Error>((id, c.into_iter().next()))
@@ -490,6 +524,9 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
         .buffered(conc)
         .try_collect::<HashMap<String, Option<xml::Connection>>>();
     let lineage = async {
+        if !per_item.lineage {
+            return Ok((HashMap::new(), HashMap::new()));
+        }
         let (ds, wb) = futures::try_join!(client.datasource_lineage(), client.workbook_lineage())?;
         Ok::<_, crate::Error>((
             ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
