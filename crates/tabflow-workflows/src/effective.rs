@@ -110,6 +110,17 @@ impl<'a> Evaluator<'a> {
         Evaluator { site, groups_of, rules_on, defaults, index: Index::new(site), all_caps }
     }
 
+    /// An evaluator of `site` after a change to the rules this one evaluates: "everything"
+    /// also holds this one's capability names, so that removing the only rule naming a
+    /// capability does not count as a change of every administrator's and owner's access —
+    /// and the users a change affects do not depend on rules of other items (whether they
+    /// were read at all, issue #15).
+    pub fn after<'b>(&self, site: &'b Site) -> Evaluator<'b> {
+        let mut e = Evaluator::new(site);
+        e.all_caps.extend(self.all_caps.iter().cloned());
+        e
+    }
+
     /// The project whose default rules govern content in `project_id`, if it is locked.
     pub fn locking_project(&self, project_id: &str) -> Option<&'a tabflow_site::Project> {
         let direct = self.index.project(project_id)?;

@@ -40,7 +40,7 @@ pub(super) fn impact(
             p.content_permissions = "LockedToProject".into();
         }
     }
-    let ev_after = Evaluator::new(&after_site);
+    let ev_after = ev.after(&after_site);
     let mut users: BTreeSet<String> = BTreeSet::new();
     let mut projects: BTreeSet<String> = BTreeSet::new();
     for a in audited {
