@@ -224,7 +224,27 @@ impl App {
         let server = session.client.config().server.clone();
         let client = &session.client;
         let fail = |e| Error::client(e, &server);
-        let scope = if self.full_site_reads { None } else { crate::reads::scope_of(&intents) };
+        let mut scope = if self.full_site_reads { None } else { crate::reads::scope_of(&intents) };
+        if let Some(scope) = &mut scope
+            && crate::reads::may_list_within(&intents)
+        {
+            // Which projects' workbooks to list: the projects first (one page per 1000).
+            let projects: Vec<crate::reads::ProjectRow> = client
+                .projects()
+                .collect()
+                .await
+                .map_err(fail)?
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.id.unwrap_or_default(),
+                        p.name.unwrap_or_default(),
+                        p.parent_project_id.filter(|x| !x.is_empty()),
+                    )
+                })
+                .collect();
+            scope.within = crate::reads::within(&intents, &projects, &self.policy.quarantine_project);
+        }
         let mut read = match &scope {
             Some(scope) => {
                 let mut s = tabflow_client::scoped::take_scoped(client, scope).await.map_err(fail)?;
@@ -238,8 +258,9 @@ impl App {
         let mut passes = 0;
         let draft = loop {
             passes += 1;
-            let draft = self.draft(session, &read.site, &me, request, intents.clone(), answers.clone(), learned.clone());
-            let more = crate::reads::of_plan(&draft).missing(&read.read);
+            let draft =
+                self.draft(session, &read.site, &me, request, intents.clone(), answers.clone(), learned.clone());
+            let more = crate::reads::of_plan(&draft, &read.site).missing(&read.read);
             if more.is_empty() {
                 break draft;
             }
@@ -277,8 +298,11 @@ impl App {
         } else {
             "REST view counts only (no last-viewed dates: only never-viewed content can be judged)".to_string()
         };
-        let site_ref =
-            SiteRef { server: session.server_label(), content_url: site.site.content_url.clone(), id: site.site.id.clone() };
+        let site_ref = SiteRef {
+            server: session.server_label(),
+            content_url: site.site.content_url.clone(),
+            id: site.site.id.clone(),
+        };
         let planner = tabflow_workflows::Planner {
             site,
             site_ref,
@@ -308,11 +332,10 @@ impl App {
         let read = if self.full_site_reads {
             tabflow_client::scoped::take_full(&session.client, false).await.map_err(fail)?
         } else {
-            let scope = tabflow_client::scoped::Scope { usage: false, lineage: true, connections: false };
+            let scope = tabflow_client::scoped::Scope { lineage: true, ..Default::default() };
             let mut read = tabflow_client::scoped::take_scoped(&session.client, &scope).await.map_err(fail)?;
-            tabflow_client::scoped::read_more(&session.client, &mut read, crate::reads::of_plan(&plan))
-                .await
-                .map_err(fail)?;
+            let needs = crate::reads::of_plan(&plan, &read.site);
+            tabflow_client::scoped::read_more(&session.client, &mut read, needs).await.map_err(fail)?;
             read
         };
         let site = &read.site;

@@ -21,7 +21,7 @@ use crate::resources::ContentKind;
 use crate::snapshot::{Options, PerItem};
 
 /// What the first pass of a scoped read reads besides the lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Scope {
     /// Last access from Admin Insights (when the site has it).
     pub usage: bool,
@@ -29,6 +29,10 @@ pub struct Scope {
     pub lineage: bool,
     /// Connections per datasource (server, port, user name): one call per datasource.
     pub connections: bool,
+    /// Workbooks and their views (and workbook lineage) only in projects of these names;
+    /// `None` = every workbook. The site then holds no other workbook: for requests that
+    /// look at these projects only.
+    pub within: Option<Vec<String>>,
 }
 
 /// Which per-item reads a site holds. A resource whose id is not in `permissions` has rules
@@ -49,6 +53,8 @@ pub struct Coverage {
     pub connections: bool,
     /// API calls made for per-item reads (permissions, members, defaults) so far.
     pub per_item_calls: usize,
+    /// Workbooks and views were listed only in projects of these names (`None` = all).
+    pub within: Option<Vec<String>>,
 }
 
 impl Coverage {
@@ -139,11 +145,17 @@ pub async fn take_scoped(client: &Client, scope: &Scope) -> Result<Scoped> {
         defaults: false,
         connections: scope.connections,
         lineage: scope.lineage,
+        within: scope.within.clone(),
     };
-    let site = crate::snapshot::collect(client, &Options { usage: scope.usage }, per_item).await?;
+    let site = crate::snapshot::collect(client, &Options { usage: scope.usage }, &per_item).await?;
     Ok(Scoped {
         site,
-        read: Coverage { lineage: scope.lineage, connections: scope.connections, ..Coverage::default() },
+        read: Coverage {
+            lineage: scope.lineage,
+            connections: scope.connections,
+            within: scope.within.clone(),
+            ..Coverage::default()
+        },
     })
 }
 

@@ -182,11 +182,11 @@ pub enum WriteError {
 
 /// Reads the whole site into memory.
 pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
-    collect(client, options, PerItem::ALL).await
+    collect(client, options, &PerItem::ALL).await
 }
 
 /// Which of the per-item reads [`gather`] makes; the paged lists are always read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct PerItem {
     /// Permissions per project, workbook, datasource, untabbed view and flow.
     pub permissions: bool,
@@ -198,15 +198,18 @@ pub(crate) struct PerItem {
     pub connections: bool,
     /// The two Metadata API queries (lineage and fields of every workbook and datasource).
     pub lineage: bool,
+    /// Workbooks, views and workbook lineage only in projects of these names (server-side
+    /// filters `projectName:in:[…]` and `projectNameWithin`); `None` = all.
+    pub within: Option<Vec<String>>,
 }
 
 impl PerItem {
     pub(crate) const ALL: PerItem =
-        PerItem { permissions: true, members: true, defaults: true, connections: true, lineage: true };
+        PerItem { permissions: true, members: true, defaults: true, connections: true, lineage: true, within: None };
 }
 
 /// The site in memory, with only the per-item reads `per_item` asks for.
-pub(crate) async fn collect(client: &Client, options: &Options, per_item: PerItem) -> Result<site::Site> {
+pub(crate) async fn collect(client: &Client, options: &Options, per_item: &PerItem) -> Result<site::Site> {
     let mut sink = Collect::default();
     match gather(client, options, per_item, &mut sink).await {
         Ok(()) => {}
@@ -226,7 +229,7 @@ pub async fn write<W: std::io::Write>(
     out: W,
 ) -> std::result::Result<Summary, WriteError> {
     let mut sink = Stream { writer: None, out: Some(out), summary: Summary::default() };
-    gather(client, options, PerItem::ALL, &mut sink).await?;
+    gather(client, options, &PerItem::ALL, &mut sink).await?;
     Ok(sink.summary)
 }
 
@@ -381,14 +384,23 @@ const RULES_AHEAD: usize = 4096;
 async fn gather(
     client: &Client,
     options: &Options,
-    per_item: PerItem,
+    per_item: &PerItem,
     sink: &mut dyn Sink,
 ) -> std::result::Result<(), WriteError> {
     let conc = client.config().read_concurrency.max(1) * 2;
     let now = Utc::now();
 
     // Phase 1: the lists.
-    let views_grouped = client.views(true).stream().try_fold(
+    let within = per_item.within.as_ref().map(|names| tabflow_wire::filter::Filter::new().and_in("projectName", names));
+    let views_list = match &within {
+        Some(f) => client.views(true).filter(f.clone()),
+        None => client.views(true),
+    };
+    let workbooks_list = match &within {
+        Some(f) => client.workbooks().filter(f.clone()),
+        None => client.workbooks(),
+    };
+    let views_grouped = views_list.stream().try_fold(
         (HashMap::<String, (Vec<site::View>, Vec<u32>)>::new(), 0u32),
         |(mut by_wb, seq), v| async move {
             if let Some(wb) = v.workbook.as_ref().and_then(|w| w.id.clone()) {
@@ -430,7 +442,7 @@ async fn gather(
         client.groups().collect(),
         client.projects().stream().map_ok(project_model).try_collect::<Vec<_>>(),
         client.datasources().collect(),
-        client.workbooks().stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
+        workbooks_list.stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
         flows,
         views_grouped,
         client.subscriptions().collect(),
@@ -517,17 +529,20 @@ async fn gather(
         .try_collect::<Vec<_>>();
     let connections =
         futures::stream::iter(datasources.iter().filter(|_| per_item.connections).filter_map(|d| d.id.clone()))
-        .map(|id| async move {
-            let c = client.datasource_connections(&id.as_str().into()).await?;
-            Ok::<_, crate::Error>((id, c.into_iter().next()))
-        })
-        .buffered(conc)
-        .try_collect::<HashMap<String, Option<xml::Connection>>>();
+            .map(|id| async move {
+                let c = client.datasource_connections(&id.as_str().into()).await?;
+                Ok::<_, crate::Error>((id, c.into_iter().next()))
+            })
+            .buffered(conc)
+            .try_collect::<HashMap<String, Option<xml::Connection>>>();
     let lineage = async {
         if !per_item.lineage {
             return Ok((HashMap::new(), HashMap::new()));
         }
-        let (ds, wb) = futures::try_join!(client.datasource_lineage(), client.workbook_lineage())?;
+        let (ds, wb) = futures::try_join!(
+            client.datasource_lineage(),
+            client.workbook_lineage_within(per_item.within.as_deref())
+        )?;
         Ok::<_, crate::Error>((
             ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
             wb.into_iter().map(|w| (w.luid.clone(), w)).collect::<HashMap<_, _>>(),

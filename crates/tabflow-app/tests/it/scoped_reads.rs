@@ -26,7 +26,8 @@ async fn app(url: &str, dir: &std::path::Path, full: bool) -> App {
         return a;
     }
     a.close().await.unwrap();
-    let creds = tabflow_client::Credentials::Pat { name: "tabflow".into(), secret: tabflow_client::Secret::new("tabflow") };
+    let creds =
+        tabflow_client::Credentials::Pat { name: "tabflow".into(), secret: tabflow_client::Secret::new("tabflow") };
     let mut options = Options::new(dir);
     options.connection = tabflow_app::Connection::Server(tabflow_client::Config::new(url.to_string(), "demo", creds));
     options.store = Some(dir.join("tabflow.db").display().to_string());
@@ -118,7 +119,8 @@ fn leaver(site: &tabflow_site::Site, cap: usize) -> (String, String) {
     {
         *owned.entry(o.as_str()).or_default() += 1;
     }
-    let (id, _) = owned.iter().filter(|(_, n)| **n <= cap).max_by_key(|(id, n)| (**n, std::cmp::Reverse(**id))).unwrap();
+    let (id, _) =
+        owned.iter().filter(|(_, n)| **n <= cap).max_by_key(|(id, n)| (**n, std::cmp::Reverse(**id))).unwrap();
     let name = |id: &str| site.users.iter().find(|u| u.id == id).unwrap().name.clone();
     let to = site.users.iter().find(|u| u.site_role == "Creator" && u.id != *id).unwrap();
     (name(id), to.name.clone())
@@ -181,6 +183,14 @@ async fn the_finance_cleanup_on_a_5k_site_reads_permissions_of_the_items_it_move
     let by_route = stats["by_route"].as_object().unwrap();
     let per_ds = by_route.iter().filter(|(k, _)| k.contains("/datasources/{id}/connections")).count();
     assert_eq!(per_ds, 0, "{by_route:?}");
+    // The Finance subtree's workbooks and views only (server-side `projectName:in:[…]`):
+    // one page of each on this site, not the site's five and thirteen.
+    assert!(
+        plan.notes.iter().any(|n| n.contains("(workbooks and views of") && n.contains("projects only)")),
+        "{:?}",
+        plan.notes
+    );
+    assert_eq!(by_route["GET /api/{v}/sites/{s}/workbooks"], 1, "{by_route:?}");
     let requests = stats["requests"].as_u64().unwrap();
     assert!(requests < 200, "{requests} calls for a plan of {moved} moves on 5 000 workbooks: {by_route:?}");
 
