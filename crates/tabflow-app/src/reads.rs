@@ -112,7 +112,8 @@ pub(crate) fn within(intents: &[Intent], projects: &[ProjectRow], quarantine: &s
 /// The per-item reads `intents` evaluate whatever the plan becomes, over the lists in `site`.
 ///
 /// - Offboarding looks for explicit grants to the leaver on every project, workbook,
-///   datasource and flow (Tableau has no call that lists a user's grants), and for the
+///   datasource, flow and view of a workbook without tabs (Tableau has no call that lists a
+///   user's grants; a deleted account's grants are re-created by a rollback), and for the
 ///   leaver's groups and their members.
 /// - A permissions audit or update evaluates effective access of the workbooks and
 ///   datasources in its scope (with tags: those tagged; else all): their rules, their
@@ -127,6 +128,14 @@ pub(crate) fn declared(intents: &[Intent], site: &Site) -> Needs {
                 n.permissions.extend(site.workbooks.iter().map(|w| ("workbook".to_string(), w.id.clone())));
                 n.permissions.extend(site.datasources.iter().map(|d| ("datasource".to_string(), d.id.clone())));
                 n.permissions.extend(site.flows.iter().map(|f| ("flow".to_string(), f.id.clone())));
+                // Views have rules of their own where the workbook does not show tabs (a
+                // deleted account's grants there are re-created by a rollback).
+                n.permissions.extend(
+                    site.workbooks
+                        .iter()
+                        .filter(|w| !w.show_tabs)
+                        .flat_map(|w| w.views.iter().map(|v| ("view".to_string(), v.id.clone()))),
+                );
                 n.members.extend(site.groups.iter().map(|g| g.id.clone()));
             }
             Intent::AuditPermissions(a) => access_of(&mut n, site, a.tags.as_deref().unwrap_or_default()),

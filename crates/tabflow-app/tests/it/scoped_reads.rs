@@ -45,9 +45,13 @@ fn rules(request: &str) -> PlanRequest {
     }
 }
 
-/// An offboarding of `user` to `to`, answers given.
-fn offboard(user: &str, to: &str) -> PlanRequest {
-    let mut r = intent("offboard-user", &[("user", user), ("new_owner", to)]);
+/// An offboarding of `user` to `to`; with `delete`, the account is deleted after the hand-over.
+fn offboard(user: &str, to: &str, delete: bool) -> PlanRequest {
+    let d = if delete { "true" } else { "false" };
+    let mut r = intent("offboard-user", &[("user", user), ("new_owner", to), ("delete_user", d)]);
+    if delete {
+        r.answers.insert("q1".into(), "delete".into());
+    }
     r.remember = false;
     r
 }
@@ -137,10 +141,12 @@ fn changed_workbooks(p: &Plan) -> usize {
 
 async fn same_plans_on(site: tabflow_site::Site) {
     let (user, to) = leaver(&site, 200);
+    let (user2, to2) = (user.clone(), to.clone());
     let emu = serve(site).await;
     for (what, req) in [
         ("finance", Box::new(|| rules(FINANCE)) as Box<dyn Fn() -> PlanRequest>),
-        ("offboarding", Box::new(move || offboard(&user, &to))),
+        ("offboarding", Box::new(move || offboard(&user, &to, false))),
+        ("offboarding with the account deleted", Box::new(move || offboard(&user2, &to2, true))),
         ("audit", Box::new(|| rules(AUDIT))),
     ] {
         let (full, scoped, _) = both(&emu, req).await;
