@@ -18,6 +18,7 @@ mod error;
 mod history;
 mod planning;
 pub mod redact;
+mod reads;
 pub mod reports;
 mod runs;
 pub mod session;
@@ -63,6 +64,9 @@ pub struct Options {
     pub notice: Option<Arc<dyn Fn(&str) + Send + Sync>>,
     /// Test hook: a run stops (as if killed) after this many journal intents.
     pub crash_after_intents: Option<usize>,
+    /// Read the whole site (every item's permissions) for every plan and check, instead of
+    /// what the request needs (issue #15): for comparing the two, and as a way back.
+    pub full_site_reads: bool,
 }
 
 impl Options {
@@ -78,6 +82,7 @@ impl Options {
             secrets: vec![],
             notice: None,
             crash_after_intents: None,
+            full_site_reads: false,
         }
     }
 }
@@ -97,6 +102,7 @@ pub struct App {
     redactor: Redactor,
     notice: Option<Arc<dyn Fn(&str) + Send + Sync>>,
     crash_after_intents: Option<usize>,
+    full_site_reads: bool,
     session: tokio::sync::OnceCell<Session>,
     /// Plans validated against the live site by this service (plan id → validated plan).
     validated: Mutex<HashMap<String, ValidatedPlan>>,
@@ -120,6 +126,7 @@ impl App {
             secrets: o.secrets,
             notice: o.notice,
             crash_after_intents: o.crash_after_intents,
+            full_site_reads: o.full_site_reads,
             session: tokio::sync::OnceCell::new(),
             validated: Mutex::new(HashMap::new()),
         })

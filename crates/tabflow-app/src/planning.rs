@@ -185,8 +185,14 @@ impl App {
         self.store.plan(plan_id).await.map_err(|e| Error::store(e, "give a plan file or an id from `tabflow plan`"))
     }
 
-    /// Reads the site and builds + validates the plan, sealed with the store's key. `notes` (e.g. which parser read the
-    /// request) go into the plan's notes; `learned` ranks suggestions and defaults.
+    /// Reads what the request needs and builds + validates the plan, sealed with the store's
+    /// key. `notes` (e.g. which parser read the request) go into the plan's notes; `learned`
+    /// ranks suggestions and defaults.
+    ///
+    /// The read follows the request (issue #15, module `reads`): the lists the intents need,
+    /// then the per-item reads they declare; the planner drafts over that, the permissions of
+    /// the items the draft changes are read (with the members of the groups they grant to) and
+    /// it plans again, until the plan changes and evaluates only read items.
     async fn make_plan(
         &self,
         session: &Session,
@@ -197,10 +203,75 @@ impl App {
         learned: tabflow_workflows::learn::Learned,
     ) -> Result<std::result::Result<ValidatedPlan, Box<Plan>>> {
         let server = session.client.config().server.clone();
-        let site = tabflow_client::snapshot::take(&session.client, &tabflow_client::snapshot::Options { usage: true })
-            .await
-            .map_err(|e| Error::client(e, &server))?;
+        let client = &session.client;
+        let fail = |e| Error::client(e, &server);
+        let mut scope = if self.full_site_reads { None } else { crate::reads::scope_of(&intents) };
+        if let Some(scope) = &mut scope
+            && crate::reads::may_list_within(&intents)
+        {
+            // Which projects' workbooks to list: the projects first (one page per 1000).
+            let projects: Vec<crate::reads::ProjectRow> = client
+                .projects()
+                .collect()
+                .await
+                .map_err(fail)?
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.id.unwrap_or_default(),
+                        p.name.unwrap_or_default(),
+                        p.parent_project_id.filter(|x| !x.is_empty()),
+                    )
+                })
+                .collect();
+            scope.within = crate::reads::within(&intents, &projects, &self.policy.quarantine_project);
+        }
+        let mut read = match &scope {
+            Some(scope) => {
+                let mut s = tabflow_client::scoped::take_scoped(client, scope).await.map_err(fail)?;
+                let declared = crate::reads::declared(&intents, &s.site);
+                tabflow_client::scoped::read_more(client, &mut s, declared).await.map_err(fail)?;
+                s
+            }
+            None => tabflow_client::scoped::take_full(client, true).await.map_err(fail)?,
+        };
         let me = session.client.session().await.user_id;
+        let mut passes = 0;
+        let draft = loop {
+            passes += 1;
+            let draft =
+                self.draft(session, &read.site, &me, request, intents.clone(), answers.clone(), learned.clone());
+            let more = crate::reads::of_plan(&draft, &read.site).missing(&read.read);
+            if more.is_empty() {
+                break draft;
+            }
+            if passes >= MAX_PASSES {
+                // Still changing what it needs: read the whole site rather than plan on a guess.
+                read = tabflow_client::scoped::take_full(client, true).await.map_err(fail)?;
+                break self.draft(session, &read.site, &me, request, intents.clone(), answers.clone(), learned.clone());
+            }
+            tabflow_client::scoped::read_more(client, &mut read, more).await.map_err(fail)?;
+        };
+        let mut draft = draft;
+        draft.notes.extend(notes.iter().cloned());
+        draft.notes.push(crate::reads::describe(&read.read));
+        let signed_in = read.site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
+        let facts = Facts::from_site(&read.site, &signed_in);
+        Ok(validate(draft, &facts, &self.policy, self.store.plan_key()))
+    }
+
+    /// One draft plan over a site read.
+    #[allow(clippy::too_many_arguments)]
+    fn draft(
+        &self,
+        session: &Session,
+        site: &tabflow_site::Site,
+        me: &str,
+        request: &str,
+        intents: Vec<Intent>,
+        answers: BTreeMap<String, String>,
+        learned: tabflow_workflows::learn::Learned,
+    ) -> Plan {
         let signed_in = site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
         let has_last = site.workbooks.iter().any(|w| w.views.iter().any(|v| v.last_viewed_at.is_some()));
         let usage_source = if has_last {
@@ -214,34 +285,43 @@ impl App {
             id: site.site.id.clone(),
         };
         let planner = tabflow_workflows::Planner {
-            site: &site,
+            site,
             site_ref,
             policy: &self.policy,
-            signed_in: signed_in.clone(),
+            signed_in,
             now: site.now,
             answers,
             usage_source,
             learned,
         };
-        let mut draft = tabflow_workflows::plan(request, intents, &planner);
-        draft.notes.extend(notes.iter().cloned());
-        let facts = Facts::from_site(&site, &signed_in);
-        Ok(validate(draft, &facts, &self.policy, self.store.plan_key()))
+        tabflow_workflows::plan(request, intents, &planner)
     }
 
     /// Checks a plan (e.g. read from a file) again against the live site: the site must be
     /// the plan's (server URL and site id), and the five checks run on today's state; the plan
     /// is sealed again with the store's key. A valid plan is stored.
+    ///
+    /// Reads what the checks evaluate (issue #15): the lists (names, projects, owners,
+    /// subscriptions, alerts), lineage (dependents), and the permissions of the items the plan
+    /// changes with the members of the groups they grant to — not every item's permissions.
     pub async fn check(&self, plan: Plan) -> Result<std::result::Result<ValidatedPlan, Box<Plan>>> {
         self.check_site(&plan).await?;
         let session = self.connect().await?;
         let server = session.client.config().server.clone();
+        let fail = |e| Error::client(e, &server);
         let s = session.client.session().await;
-        let site = tabflow_client::snapshot::take(&session.client, &tabflow_client::snapshot::Options { usage: false })
-            .await
-            .map_err(|e| Error::client(e, &server))?;
+        let read = if self.full_site_reads {
+            tabflow_client::scoped::take_full(&session.client, false).await.map_err(fail)?
+        } else {
+            let scope = tabflow_client::scoped::Scope { lineage: true, ..Default::default() };
+            let mut read = tabflow_client::scoped::take_scoped(&session.client, &scope).await.map_err(fail)?;
+            let needs = crate::reads::of_plan(&plan, &read.site);
+            tabflow_client::scoped::read_more(&session.client, &mut read, needs).await.map_err(fail)?;
+            read
+        };
+        let site = &read.site;
         let signed_in = site.users.iter().find(|u| u.id == s.user_id).map(|u| u.name.clone()).unwrap_or_default();
-        let facts = Facts::from_site(&site, &signed_in);
+        let facts = Facts::from_site(site, &signed_in);
         let checked = validate(plan, &facts, &self.policy, self.store.plan_key());
         if let Ok(v) = &checked {
             self.store.save_plan(v.plan()).await.map_err(|e| Error::store(e, "check the state store"))?;
@@ -266,6 +346,9 @@ impl App {
         }
     }
 }
+
+/// Plans over a growing read at most this many times before reading the whole site.
+const MAX_PASSES: usize = 4;
 
 /// A refused plan's error findings, `check: message` each.
 pub fn error_findings(p: &Plan) -> Vec<String> {

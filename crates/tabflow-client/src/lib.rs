@@ -27,6 +27,7 @@ pub mod list;
 pub mod metadata;
 pub mod repository;
 pub mod resources;
+pub mod scoped;
 pub mod secret;
 pub mod snapshot;
 pub mod types;

@@ -121,10 +121,28 @@ impl Client {
 
     /// Every workbook with the published datasources it uses and the fields its sheets use.
     pub async fn workbook_lineage(&self) -> Result<Vec<WorkbookLineage>> {
-        let q = "query wbs($first: Int, $after: String) { workbooksConnection(first: $first, after: $after) { \
+        self.workbook_lineage_within(None).await
+    }
+
+    /// [`Client::workbook_lineage`] of the workbooks in projects of these names only
+    /// (`projectNameWithin`), or of every workbook.
+    pub async fn workbook_lineage_within(&self, projects: Option<&[String]>) -> Result<Vec<WorkbookLineage>> {
+        let (q, vars) = match projects {
+            None => (
+                "query wbs($first: Int, $after: String) { workbooksConnection(first: $first, after: $after) { \
                  nodes { luid upstreamDatasources { luid } sheets { upstreamFields { name } } } \
-                 pageInfo { hasNextPage endCursor } totalCount } }";
-        self.metadata_paged_map(q, "workbooksConnection", json!({}), 500, |n| {
+                 pageInfo { hasNextPage endCursor } totalCount } }",
+                json!({}),
+            ),
+            Some(names) => (
+                "query wbs($first: Int, $after: String, $projects: [String]) { \
+                 workbooksConnection(first: $first, after: $after, filter: {projectNameWithin: $projects}) { \
+                 nodes { luid upstreamDatasources { luid } sheets { upstreamFields { name } } } \
+                 pageInfo { hasNextPage endCursor } totalCount } }",
+                json!({ "projects": names }),
+            ),
+        };
+        self.metadata_paged_map(q, "workbooksConnection", vars, 500, |n| {
             let mut fields: Vec<String> = list_of(n, "sheets")
                 .iter()
                 .flat_map(|s| list_of(s, "upstreamFields").iter().map(|f| str_of(f, "name")).collect::<Vec<_>>())

@@ -27,7 +27,7 @@ fn time(s: &Option<String>) -> Option<DateTime<Utc>> {
     s.as_deref().and_then(crate::usage::parse_time)
 }
 
-fn rules(kind: &str, id: &str, caps: Vec<Capability>) -> Vec<site::PermissionRule> {
+pub(crate) fn rules(kind: &str, id: &str, caps: Vec<Capability>) -> Vec<site::PermissionRule> {
     let mut by: BTreeMap<Grantee, BTreeMap<String, site::Mode>> = BTreeMap::new();
     for c in caps {
         by.entry(c.grantee).or_default().insert(c.name, c.mode);
@@ -182,8 +182,36 @@ pub enum WriteError {
 
 /// Reads the whole site into memory.
 pub async fn take(client: &Client, options: &Options) -> Result<site::Site> {
+    collect(client, options, &PerItem::ALL).await
+}
+
+/// Which of the per-item reads [`gather`] makes; the paged lists are always read.
+#[derive(Debug, Clone)]
+pub(crate) struct PerItem {
+    /// Permissions per project, workbook, datasource, untabbed view and flow.
+    pub permissions: bool,
+    /// Members per group.
+    pub members: bool,
+    /// Default permissions per project.
+    pub defaults: bool,
+    /// Connections per datasource.
+    pub connections: bool,
+    /// The two Metadata API queries (lineage and fields of every workbook and datasource).
+    pub lineage: bool,
+    /// Workbooks, views and workbook lineage only in projects of these names (server-side
+    /// filters `projectName:in:[…]` and `projectNameWithin`); `None` = all.
+    pub within: Option<Vec<String>>,
+}
+
+impl PerItem {
+    pub(crate) const ALL: PerItem =
+        PerItem { permissions: true, members: true, defaults: true, connections: true, lineage: true, within: None };
+}
+
+/// The site in memory, with only the per-item reads `per_item` asks for.
+pub(crate) async fn collect(client: &Client, options: &Options, per_item: &PerItem) -> Result<site::Site> {
     let mut sink = Collect::default();
-    match gather(client, options, &mut sink).await {
+    match gather(client, options, per_item, &mut sink).await {
         Ok(()) => {}
         Err(WriteError::Tableau(e)) => return Err(e),
         Err(WriteError::Output(_)) => unreachable!("collecting in memory writes nothing"),
@@ -201,7 +229,7 @@ pub async fn write<W: std::io::Write>(
     out: W,
 ) -> std::result::Result<Summary, WriteError> {
     let mut sink = Stream { writer: None, out: Some(out), summary: Summary::default() };
-    gather(client, options, &mut sink).await?;
+    gather(client, options, &PerItem::ALL, &mut sink).await?;
     Ok(sink.summary)
 }
 
@@ -353,12 +381,26 @@ const RULES_AHEAD: usize = 4096;
 /// and Admin Insights. All of them share the client's concurrency cap, so the phases overlap
 /// instead of waiting for each other. Once phase 2 is done the head sections are written and
 /// the permission rules follow as they come.
-async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std::result::Result<(), WriteError> {
+async fn gather(
+    client: &Client,
+    options: &Options,
+    per_item: &PerItem,
+    sink: &mut dyn Sink,
+) -> std::result::Result<(), WriteError> {
     let conc = client.config().read_concurrency.max(1) * 2;
     let now = Utc::now();
 
     // Phase 1: the lists.
-    let views_grouped = client.views(true).stream().try_fold(
+    let within = per_item.within.as_ref().map(|names| tabflow_wire::filter::Filter::new().and_in("projectName", names));
+    let views_list = match &within {
+        Some(f) => client.views(true).filter(f.clone()),
+        None => client.views(true),
+    };
+    let workbooks_list = match &within {
+        Some(f) => client.workbooks().filter(f.clone()),
+        None => client.workbooks(),
+    };
+    let views_grouped = views_list.stream().try_fold(
         (HashMap::<String, (Vec<site::View>, Vec<u32>)>::new(), 0u32),
         |(mut by_wb, seq), v| async move {
             if let Some(wb) = v.workbook.as_ref().and_then(|w| w.id.clone()) {
@@ -400,7 +442,7 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
         client.groups().collect(),
         client.projects().stream().map_ok(project_model).try_collect::<Vec<_>>(),
         client.datasources().collect(),
-        client.workbooks().stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
+        workbooks_list.stream().map_ok(workbook_model).try_collect::<Vec<site::Workbook>>(),
         flows,
         views_grouped,
         client.subscriptions().collect(),
@@ -430,6 +472,9 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
     targets.extend(datasources.iter().filter_map(|d| d.id.clone()).map(|id| (ContentKind::Datasource, id)));
     targets.extend(untabbed.into_iter().map(|(_, id)| (ContentKind::View, id)));
     targets.extend(flows.iter().map(|f| (ContentKind::Flow, f.id.clone())));
+    if !per_item.permissions {
+        targets = Vec::new();
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<RulesMsg>(RULES_AHEAD);
     let reader = client.clone();
     let _reader = AbortOnDrop(tokio::spawn(async move {
@@ -457,14 +502,14 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
         }
     }));
 
-    let members = futures::stream::iter(groups.iter().filter_map(|g| g.id.clone()))
+    let members = futures::stream::iter(groups.iter().filter(|_| per_item.members).filter_map(|g| g.id.clone()))
         .map(|gid| async move {
             let m = client.group_members(&gid.as_str().into()).collect().await?;
             Ok::<_, crate::Error>((gid, m.into_iter().filter_map(|u| u.id).collect::<Vec<String>>()))
         })
         .buffered(conc)
         .try_collect::<HashMap<String, Vec<String>>>();
-    let defaults = futures::stream::iter(projects.iter().map(|p| p.id.clone()))
+    let defaults = futures::stream::iter(projects.iter().filter(|_| per_item.defaults).map(|p| p.id.clone()))
         .flat_map(|pid| futures::stream::iter(["workbooks", "datasources"].map(move |ct| (pid.clone(), ct))))
         .map(|(pid, ct)| async move {
             let caps = client.default_permissions(&pid.as_str().into(), ct).await?;
@@ -482,15 +527,22 @@ async fn gather(client: &Client, options: &Options, sink: &mut dyn Sink) -> std:
         })
         .buffered(conc)
         .try_collect::<Vec<_>>();
-    let connections = futures::stream::iter(datasources.iter().filter_map(|d| d.id.clone()))
-        .map(|id| async move {
-            let c = client.datasource_connections(&id.as_str().into()).await?;
-            Ok::<_, crate::Error>((id, c.into_iter().next()))
-        })
-        .buffered(conc)
-        .try_collect::<HashMap<String, Option<xml::Connection>>>();
+    let connections =
+        futures::stream::iter(datasources.iter().filter(|_| per_item.connections).filter_map(|d| d.id.clone()))
+            .map(|id| async move {
+                let c = client.datasource_connections(&id.as_str().into()).await?;
+                Ok::<_, crate::Error>((id, c.into_iter().next()))
+            })
+            .buffered(conc)
+            .try_collect::<HashMap<String, Option<xml::Connection>>>();
     let lineage = async {
-        let (ds, wb) = futures::try_join!(client.datasource_lineage(), client.workbook_lineage())?;
+        if !per_item.lineage {
+            return Ok((HashMap::new(), HashMap::new()));
+        }
+        let (ds, wb) = futures::try_join!(
+            client.datasource_lineage(),
+            client.workbook_lineage_within(per_item.within.as_deref())
+        )?;
         Ok::<_, crate::Error>((
             ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
             wb.into_iter().map(|w| (w.luid.clone(), w)).collect::<HashMap<_, _>>(),

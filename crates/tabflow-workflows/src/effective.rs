@@ -224,26 +224,15 @@ impl<'a> Evaluator<'a> {
         new_rules: &'r HashMap<&'r str, &'r [tabflow_plan::ops::Rule]>,
         locks: &'r BTreeSet<String>,
     ) -> AccessChanges<'r, 'a> {
-        // The capability universe after: every capability of a rule or default rule that is
-        // still there (counted, so a capability only the replaced rules named drops out).
-        let mut count: HashMap<&str, isize> = HashMap::new();
-        let rules = self.site.permissions.iter().map(|r| &r.capabilities);
-        for caps in rules.chain(self.site.default_permissions.iter().map(|r| &r.capabilities)) {
-            for c in caps.keys() {
-                *count.entry(c.as_str()).or_default() += 1;
-            }
-        }
+        // The capability universe after: the one before plus what the new rules name. A
+        // capability only the replaced rules named stays in it, so removing such a rule is not
+        // a change of every administrator's and owner's access — and the users a change affects
+        // do not depend on the rules of other items (whether they were read at all, issue #15).
+        let mut all_caps_after = self.all_caps.clone();
         let mut after: HashMap<&'r str, Vec<Rule<'r>>> = HashMap::new();
         for (id, rules) in new_rules {
-            for r in self.rules_on.get(id).into_iter().flatten() {
-                for c in r.capabilities.keys() {
-                    *count.entry(c.as_str()).or_default() -= 1;
-                }
-            }
             for r in rules.iter() {
-                for c in r.capabilities.keys() {
-                    *count.entry(c.as_str()).or_default() += 1;
-                }
+                all_caps_after.extend(r.capabilities.keys().filter(|c| *c != "ProjectLeader").cloned());
             }
             let rules = rules
                 .iter()
@@ -255,8 +244,6 @@ impl<'a> Evaluator<'a> {
                 .collect();
             after.insert(id, rules);
         }
-        let all_caps_after: BTreeSet<String> =
-            count.into_iter().filter(|(c, n)| *n > 0 && *c != "ProjectLeader").map(|(c, _)| c.to_string()).collect();
         let mut changes = AccessChanges {
             ev: self,
             new_rules: after,

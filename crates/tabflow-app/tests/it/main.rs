@@ -4,4 +4,5 @@
 
 mod approvals;
 mod runs;
+mod scoped_reads;
 mod support;

@@ -64,6 +64,17 @@ pub struct PlanBench {
     /// site times not shifted to now), to compare the plans of two builds.
     #[arg(long, value_name = "DIR")]
     dump: Option<std::path::PathBuf>,
+    /// Plan over a live emulated site (`tabflow emulator serve --scale N`, a separate
+    /// process) through the API, as `tabflow plan` does: wall time, peak RSS, API calls and
+    /// the minimum calls of the Finance cleanup, an offboarding and an audit of tagged content.
+    #[arg(long, requires = "scale")]
+    live: bool,
+    /// With --live: injected latency per API call, in milliseconds.
+    #[arg(long, default_value_t = 0, requires = "live")]
+    latency_ms: u64,
+    /// With --live: read the whole site (every item's permissions), as before issue #15.
+    #[arg(long, requires = "live")]
+    full_reads: bool,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +110,14 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Emulator(b) => emulator(b).await,
         Command::Snapshot(b) => snapshot(b).await,
         Command::Apply(b) => super::bench_apply::run(b).await,
+        Command::Plan(b) if b.live => {
+            super::bench_live::run(super::bench_live::Live {
+                scale: b.scale,
+                latency_ms: b.latency_ms,
+                full: b.full_reads,
+            })
+            .await
+        }
         Command::Plan(b) => plan_bench(b),
     }
 }

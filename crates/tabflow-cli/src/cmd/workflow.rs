@@ -77,6 +77,8 @@ pub async fn open_app(
         secrets,
         notice: Some(Arc::new(|n: &str| errln!("note: {n}"))),
         crash_after_intents: env("TABFLOW_CRASH_AFTER").and_then(|v| v.parse().ok()),
+        // The way back to whole-site reads (issue #15), e.g. to compare plans and call counts.
+        full_site_reads: env("TABFLOW_FULL_SITE_READS").is_some_and(|v| v == "1"),
     };
     App::open(options).await.map_err(exit::app)
 }

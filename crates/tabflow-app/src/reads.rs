@@ -1,0 +1,241 @@
+//! What a request needs from the site (issue #15): each intent declares its lists and the
+//! per-item reads it evaluates; a draft plan adds the permissions of every item it changes.
+//! The planner runs over the lists, the items it changes or evaluates have their permissions
+//! (and the members of the groups those grant to) read, and it plans again until every item
+//! the plan changes or evaluates was read; the validator then sees only read items.
+//!
+//! Intents whose needs are not declared here (datasource consolidation and migration,
+//! queries) read the whole site as before.
+
+use std::collections::BTreeSet;
+
+use tabflow_client::scoped::{Coverage, Needs, Scope};
+use tabflow_engine::plan::{Intent, Plan};
+use tabflow_site::Site;
+
+/// What planning `intents` reads: the scope of the first pass, or `None` for a whole-site read.
+pub(crate) fn scope_of(intents: &[Intent]) -> Option<Scope> {
+    let mut scope = Scope::default();
+    for i in intents {
+        match i {
+            // Candidates by last access; dependencies between workbooks and datasources.
+            Intent::ArchiveStaleContent(_) | Intent::DeleteContent(_) => {
+                scope.usage = true;
+                scope.lineage = true;
+            }
+            Intent::OffboardUser(_) => scope.lineage = true,
+            Intent::AuditPermissions(_) | Intent::UpdatePermissions(_) | Intent::NotifyOwners(_) => {}
+            Intent::ConsolidateDatasources(_) | Intent::MigrateDatasource(_) | Intent::Query(_) => return None,
+        }
+    }
+    Some(scope)
+}
+
+/// Whether [`within`] may answer names: archives or deletions of a named project's
+/// content, with nothing else but owner notices.
+pub(crate) fn may_list_within(intents: &[Intent]) -> bool {
+    let named = |p: &Option<String>| p.as_deref().is_some_and(|p| !p.trim().is_empty());
+    intents.iter().all(|i| match i {
+        Intent::ArchiveStaleContent(a) => named(&a.project),
+        Intent::DeleteContent(d) => named(&d.project),
+        Intent::NotifyOwners(_) => true,
+        _ => false,
+    }) && intents.iter().any(|i| !matches!(i, Intent::NotifyOwners(_)))
+}
+
+/// A project as the first read sees it: id, name, parent id.
+pub(crate) type ProjectRow = (String, String, Option<String>);
+
+/// For requests that only look at named projects (archiving or deleting the workbooks of a
+/// project's subtree): the project names whose workbooks and views are listed — the subtree
+/// of the project the planner will ground the name to, and the destination (archive or
+/// quarantine) project, whose names a move must not clash with. `None` (list every
+/// workbook) for any other request, a name the planner would ask about, datasources in the
+/// content, or names a `projectName:in:[…]` filter cannot carry.
+pub(crate) fn within(intents: &[Intent], projects: &[ProjectRow], quarantine: &str) -> Option<Vec<String>> {
+    use tabflow_workflows::ground::{Grounded, ground};
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut any = false;
+    for i in intents {
+        let (project, content, dest) = match i {
+            Intent::ArchiveStaleContent(a) => {
+                (a.project.as_deref(), a.content.as_deref(), a.archive_project.as_deref().unwrap_or("Archive"))
+            }
+            Intent::DeleteContent(d) => {
+                let content = d.content.as_deref().or(d.kind.as_deref().filter(|k| k.starts_with("datasource")));
+                (d.project.as_deref(), content, quarantine)
+            }
+            Intent::NotifyOwners(_) => continue,
+            _ => return None,
+        };
+        let project = project.map(str::trim).filter(|p| !p.is_empty())?;
+        let content = content.map(str::trim).filter(|c| !c.is_empty()).unwrap_or("workbooks").to_ascii_lowercase();
+        if content.starts_with("datasource") || content == "all" {
+            return None;
+        }
+        let rows: Vec<&ProjectRow> = projects.iter().collect();
+        let root = match ground(project, &rows, |p| vec![p.1.clone()]) {
+            Grounded::One(p, _) => p,
+            Grounded::Many(ps) => {
+                let top: Vec<_> = ps.iter().filter(|p| p.2.is_none()).collect();
+                if top.len() == 1 && ps.iter().all(|p| p.1 == top[0].1) {
+                    top[0]
+                } else {
+                    return None;
+                }
+            }
+            Grounded::None => return None,
+        };
+        // The subtree (a parent cycle in bad data ends the walk).
+        let mut sub: BTreeSet<&str> = BTreeSet::from([root.0.as_str()]);
+        loop {
+            let before = sub.len();
+            for p in projects {
+                if p.2.as_deref().is_some_and(|parent| sub.contains(parent)) {
+                    sub.insert(&p.0);
+                }
+            }
+            if sub.len() == before {
+                break;
+            }
+        }
+        names.extend(projects.iter().filter(|p| sub.contains(p.0.as_str())).map(|p| p.1.clone()));
+        names.insert(dest.to_string());
+        any = true;
+    }
+    if !any || names.iter().any(|n| n.contains([',', '[', ']']) || n.is_empty()) {
+        return None;
+    }
+    Some(names.into_iter().collect())
+}
+
+/// The per-item reads `intents` evaluate whatever the plan becomes, over the lists in `site`.
+///
+/// - Offboarding looks for explicit grants to the leaver on every project, workbook,
+///   datasource, flow and view of a workbook without tabs (Tableau has no call that lists a
+///   user's grants; a deleted account's grants are re-created by a rollback), and for the
+///   leaver's groups and their members.
+/// - A permissions audit or update evaluates effective access of the workbooks and
+///   datasources in its scope (with tags: those tagged; else all): their rules, their
+///   projects' rules and ancestors' (project leaders) and default permissions (locked
+///   projects), and the members of every group those grant to.
+pub(crate) fn declared(intents: &[Intent], site: &Site) -> Needs {
+    let mut n = Needs::default();
+    for i in intents {
+        match i {
+            Intent::OffboardUser(_) => {
+                n.permissions.extend(site.projects.iter().map(|p| ("project".to_string(), p.id.clone())));
+                n.permissions.extend(site.workbooks.iter().map(|w| ("workbook".to_string(), w.id.clone())));
+                n.permissions.extend(site.datasources.iter().map(|d| ("datasource".to_string(), d.id.clone())));
+                n.permissions.extend(site.flows.iter().map(|f| ("flow".to_string(), f.id.clone())));
+                // Views have rules of their own where the workbook does not show tabs (a
+                // deleted account's grants there are re-created by a rollback).
+                n.permissions.extend(
+                    site.workbooks
+                        .iter()
+                        .filter(|w| !w.show_tabs)
+                        .flat_map(|w| w.views.iter().map(|v| ("view".to_string(), v.id.clone()))),
+                );
+                n.members.extend(site.groups.iter().map(|g| g.id.clone()));
+            }
+            Intent::AuditPermissions(a) => access_of(&mut n, site, a.tags.as_deref().unwrap_or_default()),
+            Intent::UpdatePermissions(u) => access_of(&mut n, site, u.tags.as_deref().unwrap_or_default()),
+            _ => {}
+        }
+    }
+    n
+}
+
+fn tagged(item_tags: &[String], tags: &[String]) -> bool {
+    tags.is_empty() || item_tags.iter().any(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+}
+
+/// Effective access of the workbooks and datasources carrying one of `tags` (all when none).
+fn access_of(n: &mut Needs, site: &Site, tags: &[String]) {
+    let mut projects: BTreeSet<&str> = BTreeSet::new();
+    for w in site.workbooks.iter().filter(|w| tagged(&w.tags, tags)) {
+        n.item("workbook", &w.id);
+        projects.insert(&w.project_id);
+    }
+    for d in site.datasources.iter().filter(|d| tagged(&d.tags, tags)) {
+        n.item("datasource", &d.id);
+        projects.insert(&d.project_id);
+    }
+    project_lineage(n, site, projects);
+    // Evaluated for every licensed user: every group's members.
+    n.members.extend(site.groups.iter().map(|g| g.id.clone()));
+}
+
+/// The rules and default permissions of `projects` and of their ancestors.
+fn project_lineage<'a>(n: &mut Needs, site: &'a Site, projects: BTreeSet<&'a str>) {
+    let parent: std::collections::HashMap<&str, Option<&str>> =
+        site.projects.iter().map(|p| (p.id.as_str(), p.parent_id.as_deref())).collect();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for p in projects {
+        let mut cur = Some(p);
+        while let Some(c) = cur {
+            if !seen.insert(c) || !parent.contains_key(c) {
+                break;
+            }
+            n.item("project", c);
+            n.defaults.insert(c.to_string());
+            cur = parent.get(c).copied().flatten();
+        }
+    }
+}
+
+/// The per-item reads a plan's checks evaluate: the permissions of every item a write step
+/// changes (the impact check's "N users can see them"), and the members of the groups they
+/// grant to (read along with them). Items the plan creates (not on `site` yet) have none.
+pub(crate) fn of_plan(plan: &Plan, site: &Site) -> Needs {
+    let mut wanted: Vec<(&str, &str)> = vec![];
+    for s in plan.steps.iter().filter(|s| s.is_write()) {
+        for id in s.changed_items() {
+            if let Some(i) = s.item(id)
+                && matches!(i.kind.as_str(), "project" | "workbook" | "datasource" | "flow" | "view")
+            {
+                wanted.push((i.kind.as_str(), id));
+            }
+        }
+    }
+    let mut n = Needs::default();
+    if wanted.is_empty() {
+        return n;
+    }
+    let ids: std::collections::HashSet<&str> = site
+        .projects
+        .iter()
+        .map(|p| p.id.as_str())
+        .chain(
+            site.workbooks
+                .iter()
+                .flat_map(|w| std::iter::once(w.id.as_str()).chain(w.views.iter().map(|v| v.id.as_str()))),
+        )
+        .chain(site.datasources.iter().map(|d| d.id.as_str()))
+        .chain(site.flows.iter().map(|f| f.id.as_str()))
+        .collect();
+    for (kind, id) in wanted {
+        if ids.contains(id) {
+            n.item(kind, id);
+        }
+    }
+    n
+}
+
+/// One line for the plan's notes: what was read per item.
+pub(crate) fn describe(read: &Coverage) -> String {
+    if read.full {
+        return "site read: the whole site (every item's permissions)".to_string();
+    }
+    let lists = match &read.within {
+        Some(names) => format!("the lists (workbooks and views of {} projects only)", names.len()),
+        None => "the lists".to_string(),
+    };
+    format!(
+        "site read: scoped to the request — {lists}, permissions of {} items, members of {} groups, default permissions of {} projects ({} per-item calls)",
+        read.permissions.len(),
+        read.members.len(),
+        read.defaults.len(),
+        read.per_item_calls
+    )
+}
