@@ -697,7 +697,8 @@ mod tests {
     }
 
     /// `access_changes` against the simple way: copy the site, rewrite the rules and locks,
-    /// evaluate every user on every item before and after, compare.
+    /// evaluate every user on every item before and after (over the universe of capabilities
+    /// before plus the new rules'), compare.
     fn check_access_changes(
         s: &Site,
         new_rules: &BTreeMap<String, Vec<tabflow_plan::ops::Rule>>,
@@ -718,7 +719,10 @@ mod tests {
         for p in after_site.projects.iter_mut().filter(|p| locks.contains(&p.id)) {
             p.content_permissions = "LockedToProject".into();
         }
-        let (before, after) = (Evaluator::new(s), Evaluator::new(&after_site));
+        let before = Evaluator::new(s);
+        // After a change the capability universe keeps the one before (see access_changes).
+        let mut after = Evaluator::new(&after_site);
+        after.all_caps.extend(before.all_caps.iter().cloned());
         let items: Vec<(&str, &str)> = s
             .workbooks
             .iter()
