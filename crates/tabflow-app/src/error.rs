@@ -15,6 +15,10 @@ pub enum Kind {
     NeedsInput,
     /// A destructive plan has no valid approval yet, and why (CLI exit 3).
     NeedsApproval(Missing),
+    /// The caller may not do this (a requester approving its own request; HTTP 403).
+    Forbidden,
+    /// The plan, run or token named does not exist (CLI exit 1; HTTP 404).
+    NotFound,
 }
 
 /// An error naming the problem (`message`) and the fix (`hint`).
@@ -44,6 +48,14 @@ impl Error {
     /// A store problem: the message as the store gave it, and `hint`.
     pub(crate) fn store(e: impl std::fmt::Display, hint: impl Into<String>) -> Error {
         Error::failed(e.to_string(), hint)
+    }
+
+    /// A store lookup's failure: [`Kind::NotFound`] when the record is not there.
+    pub(crate) fn lookup(e: tabflow_engine::store::StoreError, hint: impl Into<String>) -> Error {
+        match e {
+            tabflow_engine::store::StoreError::NotFound(m) => Error::new(Kind::NotFound, m, hint),
+            e => Error::failed(e.to_string(), hint),
+        }
     }
 
     /// A Tableau client error, with the client's hint or a reachability hint for `server`.

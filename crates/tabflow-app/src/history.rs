@@ -23,7 +23,7 @@ impl App {
 
     /// One run with its journal and plan.
     pub async fn run(&self, run_id: &str) -> Result<RunDetail> {
-        let run = self.store.run(run_id).await.map_err(|e| Error::store(e, "see `tabflow runs list`"))?;
+        let run = self.store.run(run_id).await.map_err(|e| Error::lookup(e, "see `tabflow runs list`"))?;
         let journal = self.store.journal(run_id).await.map_err(|e| Error::store(e, "check the state store"))?;
         let plan = self.store.plan(&run.plan_id).await.ok();
         Ok(RunDetail { run, journal, plan })

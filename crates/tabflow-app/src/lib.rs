@@ -20,6 +20,7 @@ mod planning;
 pub mod reports;
 mod runs;
 pub mod session;
+mod tokens;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,8 +32,9 @@ pub use history::RunDetail;
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use runs::{Events, RunHandle, RunOutcome, Start, StartOptions};
 pub use session::{Connection, Session, Tuning};
+pub use tokens::{Caller, Permission, Role, TOKEN_PREFIX, TokenInfo, api_actor};
 
-pub use tabflow_engine::approval::{Approver, Decision, Grant, Missing, Selection, SelectionError, pair_key};
+pub use tabflow_engine::approval::{Approver, Channel, Decision, Grant, Missing, Selection, SelectionError, pair_key};
 pub use tabflow_engine::executor::{Purge, RunReport};
 pub use tabflow_engine::notify::{Delivery, Tally};
 pub use tabflow_engine::plan;

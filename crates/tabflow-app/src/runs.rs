@@ -256,7 +256,7 @@ impl App {
     }
 
     async fn act(&self, run_id: &str, actor: &str, rollback: bool) -> Result<RunHandle> {
-        let run = self.store.run(run_id).await.map_err(|e| Error::store(e, "see `tabflow runs list`"))?;
+        let run = self.store.run(run_id).await.map_err(|e| Error::lookup(e, "see `tabflow runs list`"))?;
         if rollback && run.status == RunStatus::RolledBack {
             return Err(Error::usage(format!("run {run_id} is already rolled back"), "nothing to undo"));
         }

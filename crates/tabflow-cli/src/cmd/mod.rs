@@ -12,6 +12,7 @@ mod report;
 mod runs;
 mod schedule;
 mod site;
+mod tokens;
 mod usage;
 mod workflow;
 
@@ -38,6 +39,9 @@ pub enum Command {
     /// Recurring reviews stored by applied plans: list, remove.
     #[command(subcommand)]
     Schedule(schedule::Command),
+    /// API tokens of `tabflow serve`: create NAME --role R, list, revoke NAME.
+    #[command(subcommand)]
+    Tokens(tokens::Command),
     /// The hash-chained audit log: verify, export.
     #[command(subcommand)]
     Audit(runs::AuditCommand),
@@ -69,6 +73,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Query(a) => query::run(a).await,
         Command::Runs(c) => runs::run(c).await,
         Command::Audit(c) => runs::audit_run(c).await,
+        Command::Tokens(c) => tokens::run(c).await,
         Command::Outbox(c) => outbox::run(c).await,
         Command::Schedule(c) => schedule::run(c).await,
         Command::Site(c) => site::run(c).await,
