@@ -36,6 +36,13 @@ impl App {
             .map_err(|e| Error::store(e, "the store file is damaged; restore it from a backup"))
     }
 
+    /// Appends a record to the audit log (a front end's own actions: a plan asked for
+    /// through the HTTP API, a token made there).
+    pub async fn audit_append(&self, record: audit::NewRecord) -> Result<()> {
+        audit::append(&self.store, record).await.map_err(|e| Error::store(e, "check the state store"))?;
+        Ok(())
+    }
+
     /// Every audit record, oldest first.
     pub async fn audit_records(&self) -> Result<Vec<Record>> {
         audit::records(&self.store).await.map_err(|e| Error::store(e, "check the state store"))

@@ -11,6 +11,7 @@ mod query;
 mod report;
 mod runs;
 mod schedule;
+mod serve;
 mod site;
 mod tokens;
 mod usage;
@@ -39,6 +40,8 @@ pub enum Command {
     /// Recurring reviews stored by applied plans: list, remove.
     #[command(subcommand)]
     Schedule(schedule::Command),
+    /// The HTTP API (bearer tokens with roles, run progress as Server-Sent Events).
+    Serve(serve::ServeArgs),
     /// API tokens of `tabflow serve`: create NAME --role R, list, revoke NAME.
     #[command(subcommand)]
     Tokens(tokens::Command),
@@ -74,6 +77,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Runs(c) => runs::run(c).await,
         Command::Audit(c) => runs::audit_run(c).await,
         Command::Tokens(c) => tokens::run(c).await,
+        Command::Serve(a) => serve::run(a).await,
         Command::Outbox(c) => outbox::run(c).await,
         Command::Schedule(c) => schedule::run(c).await,
         Command::Site(c) => site::run(c).await,

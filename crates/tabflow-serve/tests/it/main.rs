@@ -1,0 +1,6 @@
+//! Integration tests of `tabflow serve` over real HTTP (reqwest) against the demo site on the
+//! emulator and a temporary SQLite store.
+
+mod access;
+mod flow;
+mod support;
