@@ -72,7 +72,7 @@ pub fn missing_text(m: &Missing) -> String {
             format!("the policy needs {need} distinct approvers; {have} approved so far")
         }
         Missing::NeedsAuthenticatedApprover { need, terminal_names } => format!(
-            "the policy needs {need} distinct approvers, and the terminal counts as one whatever name it runs under (approved here as {}); the other approvals must come from authenticated approvers — an API token with the approver role, through `tabflow serve`, which this build does not provide yet",
+            "the policy needs {need} distinct approvers, and the terminal counts as one whatever name it runs under (approved here as {}); the other approvals must come from authenticated approvers — an API token with the approver role, through `tabflow serve`",
             terminal_names.join(", ")
         ),
         Missing::Rejected(who) => format!("{who} rejected this plan"),
@@ -86,7 +86,7 @@ pub fn missing_text(m: &Missing) -> String {
 pub fn missing_hint(m: &Missing) -> &'static str {
     match m {
         Missing::NeedsAuthenticatedApprover { .. } => {
-            "nothing was changed; until `tabflow serve` issues approver tokens, lower required_approvers in the policy file if one approver is enough"
+            "nothing was changed; another approver approves with an approver token through `tabflow serve` (tabflow tokens create NAME --role approver), or lower required_approvers in the policy file if one approver is enough"
         }
         Missing::NotEnoughApprovers { .. } => {
             "another approver approves through the HTTP API or the terminal with the same plan"

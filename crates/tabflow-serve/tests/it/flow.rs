@@ -195,3 +195,41 @@ async fn requester_asks_approver_approves_a_selection_run_streams_and_rollback_r
     let csv = env.raw(reqwest::Method::GET, "/api/v1/audit?format=csv", Some(viewer), None).await;
     assert!(csv.text.lines().count() > records.len(), "CSV has a header and a line per record");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_required_approvers_are_two_distinct_approver_tokens() {
+    let env = env(Policy { required_approvers: 2, ..Policy::default() }).await;
+    let (req, a1, a2) = (env.token("requester"), env.token("approver"), env.token("approver2"));
+    // A plan from an intent and its parameters, its question answered at once.
+    let a = env
+        .post(
+            "/api/v1/plans",
+            Some(req),
+            &json!({"intent": "archive-stale-content", "params": {"project": "Finance", "stale_days": 90}, "answers": {"q1": "archive-all"}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(a.json["questions"].as_array().map(Vec::len).unwrap_or(0), 0, "{}", a.text);
+    let plan_id = a.json["id"].as_str().unwrap().to_string();
+    let approve = json!({"decision": "approve", "items": "all"});
+    let path = format!("/api/v1/plans/{plan_id}/approvals");
+
+    let a = env.post(&path, Some(a1), &approve).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(a.json["ready"], json!(false));
+    assert!(a.json["missing"].as_str().unwrap().contains("needs 2 distinct approvers"), "{}", a.text);
+    // The same token approving again is still one approver.
+    let a = env.post(&path, Some(a1), &approve).await;
+    assert_eq!(a.json["ready"], json!(false), "{}", a.text);
+    let a = env.post("/api/v1/runs", Some(req), &json!({"plan_id": plan_id})).await;
+    assert_eq!((a.status, a.code()), (StatusCode::CONFLICT, "needs-approval"), "{}", a.text);
+    assert_eq!(env.emu.emulator.stats()["writes"].as_u64(), Some(0), "nothing was written");
+
+    let a = env.post(&path, Some(a2), &approve).await;
+    assert_eq!(a.json["ready"], json!(true), "{}", a.text);
+    // An approver may press Run too.
+    let a = env.post("/api/v1/runs", Some(a2), &json!({"plan_id": plan_id})).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    let events = env.events(a.json["run_id"].as_str().unwrap(), req).await;
+    assert_eq!(events.last().map(|e| e.0.as_str()), Some("finished"), "{events:?}");
+}
