@@ -42,14 +42,21 @@ impl Shared {
         self.live.lock().unwrap_or_else(|e| e.into_inner()).get(run_id).cloned()
     }
 
-    /// Keeps a started run's events for watchers, and waits for it (its reports are written
-    /// when it ends) in the background.
-    pub(crate) fn follow(&self, handle: tabflow_app::RunHandle) {
+    /// Keeps a started run's events for watchers while it runs, and waits for it (its
+    /// reports are written when it ends) in the background; then watchers read it from the
+    /// store.
+    pub(crate) fn follow(self: &Arc<Self>, handle: tabflow_app::RunHandle) {
         let id = handle.run_id().to_string();
         self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), handle.watch());
+        let shared = self.clone();
         tokio::spawn(async move {
             if let Err(e) = handle.wait().await {
                 tracing::warn!(run = id, "run ended with an error: {}", e.message);
+            }
+            // Unless a rollback of the same run started meanwhile.
+            let mut live = shared.live.lock().unwrap_or_else(|e| e.into_inner());
+            if live.get(&id).is_some_and(RunWatch::is_finished) {
+                live.remove(&id);
             }
         });
     }
