@@ -209,7 +209,7 @@ fn param_text(v: &Value) -> String {
 }
 
 /// Records an action the service does not audit itself, with the token's name and channel.
-async fn audit_action(
+pub(crate) async fn audit_action(
     shared: &Shared,
     actor: String,
     action: &'static str,

@@ -49,6 +49,11 @@ pub async fn run_events(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     need(&c, Permission::Read)?;
+    stream(&sh, id).await
+}
+
+/// The events of run `id` as an SSE answer (the caller checked the reader's right).
+pub(crate) async fn stream(sh: &Arc<Shared>, id: String) -> Result<Response, ApiError> {
     let stream: Events = match sh.watch(&id) {
         Some(w) => {
             let events = w.subscribe();

@@ -11,6 +11,7 @@
 
 mod api;
 mod auth;
+mod console;
 mod error;
 mod events;
 
@@ -35,6 +36,8 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 pub struct Shared {
     pub(crate) app: Arc<App>,
     pub(crate) live: Mutex<HashMap<String, RunWatch>>,
+    /// The web console's signed-in browsers (session id → token and CSRF token).
+    pub(crate) sessions: console::Sessions,
 }
 
 impl Shared {
@@ -64,8 +67,9 @@ impl Shared {
 
 /// The API's router over a service.
 pub fn router(app: Arc<App>) -> Router {
-    let shared = Arc::new(Shared { app, live: Mutex::new(HashMap::new()) });
+    let shared = Arc::new(Shared { app, live: Mutex::new(HashMap::new()), sessions: Mutex::new(HashMap::new()) });
     api::routes()
+        .merge(console::routes())
         .fallback(|| async { ApiError::not_found("no such route", "see /api/openapi.json for the routes") })
         .with_state(shared)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -37,11 +37,8 @@ async fn requester_asks_approver_approves_a_selection_run_streams_and_rollback_r
         .iter()
         .map(|q| {
             let id = q["id"].as_str().unwrap().to_string();
-            let choice = if id == "q1" {
-                "archive-all".to_string()
-            } else {
-                q["choices"][0]["id"].as_str().unwrap_or("").to_string()
-            };
+            let choice =
+                if id == "q1" { "archive-all".to_string() } else { q["choices"][0].as_str().unwrap_or("").to_string() };
             (id, choice)
         })
         .collect();

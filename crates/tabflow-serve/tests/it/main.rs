@@ -2,5 +2,6 @@
 //! emulator and a temporary SQLite store.
 
 mod access;
+mod console;
 mod flow;
 mod support;
