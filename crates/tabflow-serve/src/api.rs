@@ -84,8 +84,10 @@ pub struct ApprovalRequestBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApprovalRequestOut {
     pub id: String,
-    /// Where the request is read back (the selection the requester made).
+    /// The web console's review page with the requester's selection ticked (for the approver).
     pub url: String,
+    /// Where the request is read back through the API.
+    pub api_url: String,
     pub plan_id: String,
     /// The pairs asked for; `null` = all destructive items.
     pub items: Option<Vec<String>>,
@@ -379,7 +381,8 @@ pub async fn decide(
 
 fn request_out(r: tabflow_app::ApprovalRequest) -> ApprovalRequestOut {
     ApprovalRequestOut {
-        url: format!("/api/v1/plans/{}/approval-requests/{}", r.plan_id, r.id),
+        url: format!("/console/plans/{}?request={}", r.plan_id, r.id),
+        api_url: format!("/api/v1/plans/{}/approval-requests/{}", r.plan_id, r.id),
         id: r.id,
         plan_id: r.plan_id,
         items: r.items,

@@ -30,6 +30,14 @@ const COOKIE: &str = "tabflow_session";
 pub(crate) struct WebSession {
     token: String,
     csrf: String,
+    since: std::time::Instant,
+}
+
+/// How long a console session lasts before signing in again.
+const SESSION_HOURS: u64 = 12;
+
+fn expired(w: &WebSession) -> bool {
+    w.since.elapsed() > std::time::Duration::from_secs(SESSION_HOURS * 3600)
 }
 
 pub(crate) type Sessions = std::sync::Mutex<HashMap<String, WebSession>>;
@@ -162,7 +170,7 @@ impl FromRequestParts<Arc<Shared>> for Web {
         let sid = session_id(&parts.headers).ok_or_else(to_login)?;
         let (token, csrf) = {
             let s = sh.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            let w = s.get(&sid).ok_or_else(to_login)?;
+            let w = s.get(&sid).filter(|w| !expired(w)).ok_or_else(to_login)?;
             (w.token.clone(), w.csrf.clone())
         };
         match call(&sh.app, move |app| async move { app.authenticate(&token).await }).await {
@@ -207,8 +215,11 @@ async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Result<Response, W
     if sid.is_empty() || csrf.is_empty() {
         return Err(WebError(ApiError::internal("no randomness for a session")));
     }
-    sh.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.clone(), WebSession { token, csrf });
-    let cookie = format!("{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/console");
+    let mut sessions = sh.sessions.lock().unwrap_or_else(|e| e.into_inner());
+    sessions.retain(|_, w| !expired(w));
+    sessions.insert(sid.clone(), WebSession { token, csrf, since: std::time::Instant::now() });
+    drop(sessions);
+    let cookie = format!("{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={}", SESSION_HOURS * 3600);
     let mut r = Redirect::to("/console/ask").into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);

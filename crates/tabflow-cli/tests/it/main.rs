@@ -18,3 +18,4 @@ mod reports;
 mod runs_recovery;
 mod staged_delete;
 mod support;
+mod tokens;

@@ -74,7 +74,8 @@ async fn requester_asks_approver_approves_a_selection_run_streams_and_rollback_r
     let a =
         env.post(&format!("/api/v1/plans/{plan_id}/approval-requests"), Some(req), &json!({"items": selection})).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
-    let url = a.json["url"].as_str().unwrap().to_string();
+    let url = a.json["api_url"].as_str().unwrap().to_string();
+    assert_eq!(a.json["url"], json!(format!("/console/plans/{plan_id}?request={}", a.json["id"].as_str().unwrap())));
     let read = env.get(&url, Some(appr)).await;
     assert_eq!(read.json["items"], json!(selection), "{}", read.text);
     assert_eq!(read.json["requested_by"], json!("requester via api"));
