@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_apply;
+mod bench_serve;
 pub mod connect;
 mod demo;
 mod emulator;
