@@ -105,6 +105,7 @@ impl App {
         selection: Selection,
     ) -> Result<ApprovalRow> {
         let vp = self.validated_plan(plan_id).await?;
+        self.check_not_requester(approver, plan_id).await?;
         approval::decide_at(
             &self.store,
             &vp,

@@ -15,6 +15,10 @@ pub enum Kind {
     NeedsInput,
     /// A destructive plan has no valid approval yet, and why (CLI exit 3).
     NeedsApproval(Missing),
+    /// The caller may not do this (a requester approving its own request; HTTP 403).
+    Forbidden,
+    /// The plan, run or token named does not exist (CLI exit 1; HTTP 404).
+    NotFound,
 }
 
 /// An error naming the problem (`message`) and the fix (`hint`).
@@ -46,6 +50,14 @@ impl Error {
         Error::failed(e.to_string(), hint)
     }
 
+    /// A store lookup's failure: [`Kind::NotFound`] when the record is not there.
+    pub(crate) fn lookup(e: tabflow_engine::store::StoreError, hint: impl Into<String>) -> Error {
+        match e {
+            tabflow_engine::store::StoreError::NotFound(m) => Error::new(Kind::NotFound, m, hint),
+            e => Error::failed(e.to_string(), hint),
+        }
+    }
+
     /// A Tableau client error, with the client's hint or a reachability hint for `server`.
     pub fn client(e: tabflow_client::Error, server: &str) -> Error {
         let hint = e.hint().unwrap_or_else(|| format!("check that {server} is a reachable Tableau site"));
@@ -60,7 +72,7 @@ pub fn missing_text(m: &Missing) -> String {
             format!("the policy needs {need} distinct approvers; {have} approved so far")
         }
         Missing::NeedsAuthenticatedApprover { need, terminal_names } => format!(
-            "the policy needs {need} distinct approvers, and the terminal counts as one whatever name it runs under (approved here as {}); the other approvals must come from authenticated approvers — an API token with the approver role, through `tabflow serve`, which this build does not provide yet",
+            "the policy needs {need} distinct approvers, and the terminal counts as one whatever name it runs under (approved here as {}); the other approvals must come from authenticated approvers — an API token with the approver role, through `tabflow serve`",
             terminal_names.join(", ")
         ),
         Missing::Rejected(who) => format!("{who} rejected this plan"),
@@ -74,7 +86,7 @@ pub fn missing_text(m: &Missing) -> String {
 pub fn missing_hint(m: &Missing) -> &'static str {
     match m {
         Missing::NeedsAuthenticatedApprover { .. } => {
-            "nothing was changed; until `tabflow serve` issues approver tokens, lower required_approvers in the policy file if one approver is enough"
+            "nothing was changed; another approver approves with an approver token through `tabflow serve` (tabflow tokens create NAME --role approver), or lower required_approvers in the policy file if one approver is enough"
         }
         Missing::NotEnoughApprovers { .. } => {
             "another approver approves through the HTTP API or the terminal with the same plan"

@@ -23,7 +23,7 @@ impl App {
 
     /// One run with its journal and plan.
     pub async fn run(&self, run_id: &str) -> Result<RunDetail> {
-        let run = self.store.run(run_id).await.map_err(|e| Error::store(e, "see `tabflow runs list`"))?;
+        let run = self.store.run(run_id).await.map_err(|e| Error::lookup(e, "see `tabflow runs list`"))?;
         let journal = self.store.journal(run_id).await.map_err(|e| Error::store(e, "check the state store"))?;
         let plan = self.store.plan(&run.plan_id).await.ok();
         Ok(RunDetail { run, journal, plan })
@@ -34,6 +34,13 @@ impl App {
         audit::verify(&self.store)
             .await
             .map_err(|e| Error::store(e, "the store file is damaged; restore it from a backup"))
+    }
+
+    /// Appends a record to the audit log (a front end's own actions: a plan asked for
+    /// through the HTTP API, a token made there).
+    pub async fn audit_append(&self, record: audit::NewRecord) -> Result<()> {
+        audit::append(&self.store, record).await.map_err(|e| Error::store(e, "check the state store"))?;
+        Ok(())
     }
 
     /// Every audit record, oldest first.

@@ -22,6 +22,7 @@ mod reads;
 pub mod reports;
 mod runs;
 pub mod session;
+mod tokens;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,14 +33,16 @@ pub use error::{Error, Kind, Result, missing_hint, missing_text};
 pub use history::RunDetail;
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use redact::Redactor;
-pub use runs::{Events, RunHandle, RunOutcome, Start, StartOptions};
+pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions};
 pub use session::{Connection, Session, Tuning};
+pub use tokens::{Caller, Permission, Role, TOKEN_PREFIX, TokenInfo, api_actor};
 
-pub use tabflow_engine::approval::{Approver, Decision, Grant, Missing, Selection, SelectionError, pair_key};
+pub use tabflow_engine::approval::{Approver, Channel, Decision, Grant, Missing, Selection, SelectionError, pair_key};
+pub use tabflow_engine::audit::{NewRecord, Record, Verification};
 pub use tabflow_engine::executor::{Purge, RunReport};
 pub use tabflow_engine::notify::{Delivery, Tally};
 pub use tabflow_engine::plan;
-pub use tabflow_engine::store::ApprovalRow;
+pub use tabflow_engine::store::{ApprovalRow, RunRow};
 pub use tabflow_engine::{Event, Plan, Policy, RunStatus, Store, SystemClock, ValidatedPlan};
 pub use tabflow_plan::{Clock, FixedClock};
 

@@ -137,6 +137,10 @@ impl App {
             Err(p) => p,
         };
         self.store.save_plan(plan).await.map_err(|e| Error::store(e, "check the state store"))?;
+        self.store
+            .set_plan_requester(&plan.id, &req.actor)
+            .await
+            .map_err(|e| Error::store(e, "check the state store"))?;
         let mut warnings = vec![];
         if req.remember {
             warnings.extend(self.remember_answers(plan).await);
@@ -182,7 +186,7 @@ impl App {
 
     /// A stored plan.
     pub async fn get_plan(&self, plan_id: &str) -> Result<Plan> {
-        self.store.plan(plan_id).await.map_err(|e| Error::store(e, "give a plan file or an id from `tabflow plan`"))
+        self.store.plan(plan_id).await.map_err(|e| Error::lookup(e, "give a plan file or an id from `tabflow plan`"))
     }
 
     /// Reads what the request needs and builds + validates the plan, sealed with the store's

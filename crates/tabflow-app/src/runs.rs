@@ -91,16 +91,13 @@ impl RunHandle {
 
     /// Every event of the run so far, then the live ones.
     pub fn subscribe(&self) -> Events {
-        let mut f = self.feed.lock().unwrap_or_else(|e| e.into_inner());
-        let backlog = f.history.iter().cloned().collect();
-        let live = if f.closed {
-            None
-        } else {
-            let (tx, rx) = mpsc::unbounded_channel();
-            f.subscribers.push(tx);
-            Some(rx)
-        };
-        Events { backlog, live }
+        subscribe(&self.feed)
+    }
+
+    /// A handle on the run's events that can be cloned and kept (by a server answering
+    /// several watchers) while [`RunHandle::wait`] takes the handle itself.
+    pub fn watch(&self) -> RunWatch {
+        RunWatch { feed: self.feed.clone() }
     }
 
     /// The events so far (the run's current state).
@@ -122,6 +119,37 @@ impl RunHandle {
             }),
         }
     }
+}
+
+/// The events of a run, for as many watchers as want them (see [`RunHandle::watch`]).
+#[derive(Clone)]
+pub struct RunWatch {
+    feed: Arc<Mutex<Feed>>,
+}
+
+impl RunWatch {
+    /// Every event of the run so far, then the live ones.
+    pub fn subscribe(&self) -> Events {
+        subscribe(&self.feed)
+    }
+
+    /// Whether the engine is done with the run.
+    pub fn is_finished(&self) -> bool {
+        self.feed.lock().unwrap_or_else(|e| e.into_inner()).closed
+    }
+}
+
+fn subscribe(feed: &Mutex<Feed>) -> Events {
+    let mut f = feed.lock().unwrap_or_else(|e| e.into_inner());
+    let backlog = f.history.iter().cloned().collect();
+    let live = if f.closed {
+        None
+    } else {
+        let (tx, rx) = mpsc::unbounded_channel();
+        f.subscribers.push(tx);
+        Some(rx)
+    };
+    Events { backlog, live }
 }
 
 /// A channel for the engine whose events go into a new feed.
@@ -258,7 +286,7 @@ impl App {
     }
 
     async fn act(&self, run_id: &str, actor: &str, rollback: bool) -> Result<RunHandle> {
-        let run = self.store.run(run_id).await.map_err(|e| Error::store(e, "see `tabflow runs list`"))?;
+        let run = self.store.run(run_id).await.map_err(|e| Error::lookup(e, "see `tabflow runs list`"))?;
         if rollback && run.status == RunStatus::RolledBack {
             return Err(Error::usage(format!("run {run_id} is already rolled back"), "nothing to undo"));
         }

@@ -46,7 +46,7 @@ pub fn fail(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Erro
 pub fn app(e: tabflow_app::Error) -> anyhow::Error {
     let code = match e.kind {
         tabflow_app::Kind::Usage => Code::Usage,
-        tabflow_app::Kind::Failed => Code::Error,
+        tabflow_app::Kind::Failed | tabflow_app::Kind::Forbidden | tabflow_app::Kind::NotFound => Code::Error,
         tabflow_app::Kind::NeedsInput | tabflow_app::Kind::NeedsApproval(_) => Code::NeedsInput,
     };
     anyhow::Error::new(Failure { message: e.message, hint: Some(e.hint), code })

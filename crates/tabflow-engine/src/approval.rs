@@ -59,6 +59,9 @@ impl Approver {
     pub fn name(&self) -> &str {
         &self.name
     }
+    pub fn channel(&self) -> Channel {
+        self.channel
+    }
 }
 
 pub use tabflow_plan::selection::{Selection, SelectionError, pair_key};

@@ -77,6 +77,19 @@ pub struct ApprovalRow {
     pub used_by_run: Option<String>,
 }
 
+/// An API token of `tabflow serve`: its name, role and the SHA-256 (hex) of the token; the
+/// token itself is never stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenRow {
+    pub name: String,
+    /// `viewer`, `requester`, `approver` or `admin`.
+    pub role: String,
+    pub sha256: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// A quarantined item waiting for its real delete.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StagedRow {
@@ -234,10 +247,22 @@ const MIGRATIONS: &[Migration] = &[
         // Older runs have none; resume and rollback refuse them (`Store::plan_of_run`).
         changes: || vec![Change::AddColumn { table: "runs", column: "fingerprint", definition: "TEXT", then: None }],
     },
+    Migration {
+        version: 4,
+        name: "API tokens (name, role, SHA-256 of the token) and who asked for a plan",
+        changes: || {
+            vec![
+                Change::Sql(
+                    "CREATE TABLE IF NOT EXISTS api_tokens (name TEXT PRIMARY KEY, role TEXT NOT NULL, sha256 TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)",
+                ),
+                Change::AddColumn { table: "plans", column: "requested_by", definition: "TEXT", then: None },
+            ]
+        },
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The schema in PostgreSQL's types (the SQLite text above is the reference).
 fn postgres_schema(stmt: &str) -> String {
@@ -1065,6 +1090,77 @@ impl Store {
     /// Removes a schedule; answers whether it existed.
     pub async fn remove_schedule(&self, id: &str) -> StoreResult<bool> {
         Ok(sqlx::query("DELETE FROM schedules WHERE id = $1").bind(id).execute(&self.pool).await?.rows_affected() == 1)
+    }
+
+    // ------------------------------------------------------------------ API tokens
+
+    /// Stores a new token; refused when a token of that name exists (revoked ones included:
+    /// a name in the audit log always means one token).
+    pub async fn insert_token(&self, t: &TokenRow) -> StoreResult<()> {
+        let done = sqlx::query("INSERT INTO api_tokens (name, role, sha256, created_by, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (name) DO NOTHING")
+            .bind(&t.name)
+            .bind(&t.role)
+            .bind(&t.sha256)
+            .bind(&t.created_by)
+            .bind(ts(t.created_at))
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Refused(format!("a token named '{}' exists already", t.name)));
+        }
+        Ok(())
+    }
+
+    /// Every token, revoked ones included, oldest first.
+    pub async fn tokens(&self) -> StoreResult<Vec<TokenRow>> {
+        let rows = sqlx::query(
+            "SELECT name, role, sha256, created_by, created_at, revoked_at FROM api_tokens ORDER BY created_at, name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let revoked: Option<String> = r.get(5);
+                Ok(TokenRow {
+                    name: r.get(0),
+                    role: r.get(1),
+                    sha256: r.get(2),
+                    created_by: r.get(3),
+                    created_at: parse_ts(&r.get::<String, _>(4))?,
+                    revoked_at: revoked.as_deref().map(parse_ts).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes a token; answers false when there is no live token of that name.
+    pub async fn revoke_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
+            .bind(ts(at))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records who asked for a stored plan (an actor as the front end names it); the first
+    /// one recorded stays.
+    pub async fn set_plan_requester(&self, plan_id: &str, actor: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE plans SET requested_by = $1 WHERE id = $2 AND requested_by IS NULL")
+            .bind(actor)
+            .bind(plan_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Who asked for a stored plan, when recorded.
+    pub async fn plan_requester(&self, plan_id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT requested_by FROM plans WHERE id = $1")
+            .bind(plan_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.get::<Option<String>, _>(0)))
     }
 
     // ------------------------------------------------------------------ outbox

@@ -10,6 +10,7 @@
 //! grace_days = 30                                   # staged delete → real delete
 //! archive_tag = "archived-by-tabflow"
 //! access_allowed_groups = ["Finance", "Executive"]  # who should reach sensitive content
+//! approver_must_differ_from_requester = true        # between API tokens (`tabflow serve`)
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,10 @@ pub struct Policy {
     /// Groups expected to hold access to sensitive content (the permission audit flags any
     /// other group). Empty = no expectation.
     pub access_allowed_groups: Vec<String>,
+    /// An API token that asked for a plan (planned it, or requested its approval) may not
+    /// approve it. The terminal operator who plans and approves at once is one person acting
+    /// alone and is not concerned.
+    pub approver_must_differ_from_requester: bool,
 }
 
 impl Default for Policy {
@@ -42,6 +47,7 @@ impl Default for Policy {
             grace_days: 30,
             archive_tag: "archived-by-tabflow".into(),
             access_allowed_groups: vec![],
+            approver_must_differ_from_requester: true,
         }
     }
 }

@@ -178,7 +178,7 @@ async fn bad_input_and_a_rejection_are_typed_errors_that_change_nothing() {
     assert_eq!(e.kind, Kind::Usage, "{e:?}");
     assert!(e.hint.contains("did you mean archive-stale-content"), "{e:?}");
     let e = app.get_plan("p-nope").await.expect_err("refused");
-    assert_eq!(e.kind, Kind::Failed, "{e:?}");
+    assert_eq!(e.kind, Kind::NotFound, "{e:?}");
     assert!(e.message.contains("p-nope"), "{e:?}");
 
     let mut req = intent(ARCHIVE.0, ARCHIVE.1);

@@ -25,6 +25,9 @@ pub enum Command {
     /// Rule-based parse + plan (+ validation) of typical requests against an in-memory demo
     /// site: the planner's latency without site reads (budget 20 ms per plan).
     Plan(PlanBench),
+    /// `tabflow serve` under N concurrent API clients planning, polling and streaming run
+    /// events: requests, errors, p50/p99 latency per kind.
+    Serve(super::bench_serve::ServeBench),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +122,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
             .await
         }
         Command::Plan(b) => plan_bench(b),
+        Command::Serve(b) => super::bench_serve::run(b).await,
     }
 }
 

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_apply;
 mod bench_live;
+mod bench_serve;
 pub mod connect;
 mod demo;
 mod emulator;
@@ -12,7 +13,9 @@ mod query;
 mod report;
 mod runs;
 mod schedule;
+mod serve;
 mod site;
+mod tokens;
 mod usage;
 mod workflow;
 
@@ -39,6 +42,11 @@ pub enum Command {
     /// Recurring reviews stored by applied plans: list, remove.
     #[command(subcommand)]
     Schedule(schedule::Command),
+    /// The HTTP API (bearer tokens with roles, run progress as Server-Sent Events).
+    Serve(serve::ServeArgs),
+    /// API tokens of `tabflow serve`: create NAME --role R, list, revoke NAME.
+    #[command(subcommand)]
+    Tokens(tokens::Command),
     /// The hash-chained audit log: verify, export.
     #[command(subcommand)]
     Audit(runs::AuditCommand),
@@ -70,6 +78,8 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Query(a) => query::run(a).await,
         Command::Runs(c) => runs::run(c).await,
         Command::Audit(c) => runs::audit_run(c).await,
+        Command::Tokens(c) => tokens::run(c).await,
+        Command::Serve(a) => serve::run(a).await,
         Command::Outbox(c) => outbox::run(c).await,
         Command::Schedule(c) => schedule::run(c).await,
         Command::Site(c) => site::run(c).await,

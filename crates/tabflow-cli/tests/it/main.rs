@@ -19,3 +19,4 @@ mod reports;
 mod runs_recovery;
 mod staged_delete;
 mod support;
+mod tokens;

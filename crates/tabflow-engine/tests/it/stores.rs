@@ -8,7 +8,7 @@ use serde_json::json;
 use sqlx::AssertSqlSafe;
 use tabflow_engine::audit::{self, NewRecord};
 use tabflow_engine::plan::{Plan, PlanKey, SiteRef};
-use tabflow_engine::store::{ApprovalRow, Backend, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store};
+use tabflow_engine::store::{ApprovalRow, Backend, NewEntry, Phase, RunRow, RunStatus, StagedRow, Store, TokenRow};
 
 use crate::support::PgSchema;
 
@@ -185,6 +185,27 @@ async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
     let v = audit::verify(s).await.unwrap();
     assert!(v.ok && v.records == 40, "{v:?}");
     other.close().await;
+
+    // API tokens (migration 4): stored by name with their hash, a name used once, revoked once.
+    let t = TokenRow {
+        name: "alice".into(),
+        role: "approver".into(),
+        sha256: "ab".repeat(32),
+        created_by: "admin".into(),
+        created_at: Utc::now(),
+        revoked_at: None,
+    };
+    s.insert_token(&t).await.unwrap();
+    assert!(s.insert_token(&t).await.unwrap_err().to_string().contains("'alice' exists"));
+    assert_eq!(s.tokens().await.unwrap()[0].sha256, t.sha256);
+    assert!(s.revoke_token("alice", Utc::now()).await.unwrap());
+    assert!(!s.revoke_token("alice", Utc::now()).await.unwrap(), "revoked once");
+    assert!(s.tokens().await.unwrap()[0].revoked_at.is_some());
+    // Who asked for a plan: the first one recorded stays.
+    assert_eq!(s.plan_requester(&p.id).await.unwrap(), None);
+    s.set_plan_requester(&p.id, "bob via api").await.unwrap();
+    s.set_plan_requester(&p.id, "eve via api").await.unwrap();
+    assert_eq!(s.plan_requester(&p.id).await.unwrap().as_deref(), Some("bob via api"));
 }
 
 #[tokio::test]

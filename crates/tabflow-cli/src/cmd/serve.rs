@@ -1,0 +1,56 @@
+//! `tabflow serve [--listen ADDR]`: the HTTP API (`tabflow-serve`) over the application
+//! service, with the store, policy and site of the usual flags. Listens on 127.0.0.1:8080 by
+//! default; an address other hosts can reach is refused unless `--insecure-listen` is given
+//! (there is no TLS of its own). Ctrl-C stops it and saves the demo site.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::connect::Connect;
+use super::workflow::{StoreArgs, notify_delivery, open_app};
+use crate::exit::{self, Code, usage};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Listen on a non-loopback address without TLS (tokens then cross the network in clear text).
+    #[arg(long)]
+    insecure_listen: bool,
+    #[command(flatten)]
+    connect: Connect,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
+    let addr: SocketAddr = a.listen.parse().map_err(|_| {
+        usage(
+            format!("--listen '{}' is not an address", a.listen),
+            "write HOST:PORT with an IP address, e.g. 127.0.0.1:8080",
+        )
+    })?;
+    tabflow_serve::check_listen(&addr, a.insecure_listen).map_err(|e| usage(e.message, e.hint))?;
+    let policy = a.store.policy()?;
+    let delivery = notify_delivery()?;
+    let app = Arc::new(open_app(Some(&a.connect), &a.store, policy, delivery).await?);
+    let running = tabflow_serve::start(app.clone(), addr).await.map_err(|e| {
+        exit::fail(format!("cannot listen on {addr}: {e}"), "pick another port with --listen 127.0.0.1:PORT")
+    })?;
+    println!(
+        "tabflow serve: listening on {} (API under /api/v1, OpenAPI at /api/openapi.json); Ctrl-C stops it",
+        running.url
+    );
+    if tokio::signal::ctrl_c().await.is_err() {
+        eprintln!("warning: cannot wait for Ctrl-C; stopping");
+    }
+    running.stop().await;
+    match Arc::try_unwrap(app) {
+        Ok(app) => app.close().await.map_err(exit::app)?,
+        Err(_) => eprintln!("warning: runs were still going on; the demo site's state was not saved"),
+    }
+    Ok(Code::Ok)
+}

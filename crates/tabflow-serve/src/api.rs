@@ -1,0 +1,651 @@
+//! The routes of DESIGN.md §6, their request and answer types (from which the OpenAPI
+//! document is generated) and the role each needs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tabflow_app::{Decision, NewRecord, Permission, Plan, PlanRequest, Role, Selection, Source, Start, StartOptions};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::auth::{Auth, Body, need};
+use crate::error::ErrorBody;
+use crate::{ApiError, Shared, call};
+
+type St = State<Arc<Shared>>;
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/openapi.json", get(openapi_doc))
+        .route("/api/v1/plans", post(create_plan))
+        .route("/api/v1/plans/{id}", get(get_plan))
+        .route("/api/v1/plans/{id}/answers", post(answer_plan))
+        .route("/api/v1/plans/{id}/approvals", post(decide))
+        .route("/api/v1/plans/{id}/approval-requests", post(request_approval).get(list_requests))
+        .route("/api/v1/plans/{id}/approval-requests/{request}", get(get_request))
+        .route("/api/v1/runs", post(start_run).get(list_runs))
+        .route("/api/v1/runs/{id}", get(get_run))
+        .route("/api/v1/runs/{id}/events", get(crate::events::run_events))
+        .route("/api/v1/runs/{id}/rollback", post(rollback))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/audit/verify", get(audit_verify))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{name}", delete(revoke_token))
+}
+
+// ------------------------------------------------------------------ types
+
+/// A plan from a request in plain language, or from one intent and its parameters.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPlan {
+    /// What to do, as a person says it (at most 2000 characters).
+    pub request: Option<String>,
+    /// An intent name (e.g. `archive-stale-content`), instead of `request`.
+    pub intent: Option<String>,
+    /// The intent's parameters (strings, numbers, booleans; `tags` may be a list).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: BTreeMap<String, Value>,
+    /// Answers to the plan's questions known already (question id → choice).
+    #[serde(default)]
+    pub answers: BTreeMap<String, String>,
+}
+
+/// `"all"`, or step ids (`"s2"`) and step/item pairs (`"s2/<item id>"`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Items {
+    All(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalBody {
+    /// `approve` or `reject`.
+    pub decision: String,
+    /// What is approved (a rejection rejects the plan whatever it names; default `all`).
+    pub items: Option<Items>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequestBody {
+    pub items: Items,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalRequestOut {
+    pub id: String,
+    /// The web console's review page with the requester's selection ticked (for the approver).
+    pub url: String,
+    /// Where the request is read back through the API.
+    pub api_url: String,
+    pub plan_id: String,
+    /// The pairs asked for; `null` = all destructive items.
+    pub items: Option<Vec<String>>,
+    pub requested_by: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalOut {
+    pub id: String,
+    pub plan_id: String,
+    pub decision: String,
+    /// The approved pairs; `null` = all destructive items.
+    pub items: Option<Vec<String>>,
+    pub approver: String,
+    pub channel: String,
+    pub expires_at: String,
+    /// Whether the plan may run now.
+    pub ready: bool,
+    /// What is still missing when it may not.
+    pub missing: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    pub plan_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunStarted {
+    /// `null` when no run was needed.
+    pub run_id: Option<String>,
+    /// `running`, `rolling-back`, `nothing-to-do` or `scheduled`.
+    pub status: String,
+    /// The run's Server-Sent Events.
+    pub events: Option<String>,
+    pub note: Option<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub schedules: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunSummary {
+    pub id: String,
+    pub status: String,
+    pub request: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub actor: String,
+    pub plan_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunOut {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    /// The engine's summary of the run (steps with done/skipped/failed counts…).
+    #[schema(value_type = Object)]
+    pub summary: Value,
+    /// Journal entries written so far.
+    pub journal_entries: usize,
+    pub events: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RunsQuery {
+    /// At most this many runs, newest first (default 50, at most 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub name: String,
+    /// `viewer`, `requester`, `approver` or `admin`.
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenMade {
+    pub name: String,
+    pub role: String,
+    /// Shown once.
+    pub token: String,
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn plan_response(status: StatusCode, plan: &Plan) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], plan.to_json()).into_response()
+}
+
+fn selection(plan: &Plan, items: Option<&Items>) -> Result<Selection, ApiError> {
+    let text = match items {
+        None => "all".to_string(),
+        Some(Items::All(s)) if s.eq_ignore_ascii_case("all") => "all".to_string(),
+        Some(Items::All(s)) => {
+            return Err(ApiError::usage(
+                format!("items is the string '{s}'"),
+                "send \"all\" or a list of step ids (\"s2\") and step/item pairs (\"s2/ITEM\")",
+            ));
+        }
+        Some(Items::List(l)) => l.join(","),
+    };
+    Selection::parse(plan, &text).map_err(|e| ApiError::usage(e.message, e.fix))
+}
+
+fn param_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(param_text).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// Records an action the service does not audit itself, with the token's name and channel.
+pub(crate) async fn audit_action(
+    shared: &Shared,
+    actor: String,
+    action: &'static str,
+    plan_id: Option<String>,
+    after: Value,
+) -> Result<(), ApiError> {
+    call(&shared.app, move |app| async move {
+        app.audit_append(NewRecord {
+            actor,
+            action: action.into(),
+            plan_id,
+            after: Some(after),
+            outcome: "recorded".into(),
+            ..Default::default()
+        })
+        .await
+    })
+    .await
+}
+
+fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn events_url(run_id: &str) -> String {
+    format!("/api/v1/runs/{run_id}/events")
+}
+
+// ------------------------------------------------------------------ handlers
+
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    responses((status = 200, description = "This document (OpenAPI 3.1); no token needed")))]
+pub async fn openapi_doc() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], openapi()).into_response()
+}
+
+/// Plans a request (or an intent): reads the site, builds the plan, runs the five checks and
+/// stores it. Nothing on the site changes. Answers the plan (`tabflow-plan/2`).
+#[utoipa::path(post, path = "/api/v1/plans", tag = "plans", request_body = NewPlan,
+    security(("bearer" = [])),
+    responses((status = 201, description = "The plan (tabflow-plan/2 JSON; refused checks are in its validation)", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_plan(State(sh): St, Auth(c): Auth, Body(b): Body<NewPlan>) -> Result<Response, ApiError> {
+    need(&c, Permission::Request)?;
+    let (request, source) = match (b.request, b.intent) {
+        (Some(r), None) => (r, Source::Rules),
+        (None, Some(name)) => {
+            let params: Vec<(String, String)> = b.params.iter().map(|(k, v)| (k.clone(), param_text(v))).collect();
+            let text =
+                format!("{name} {}", params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "));
+            (text.trim().to_string(), Source::Intent { name, params })
+        }
+        _ => {
+            return Err(ApiError::usage(
+                "give either \"request\" or \"intent\" (with \"params\")",
+                "e.g. {\"request\": \"archive workbooks in Finance not viewed in 90 days\"}",
+            ));
+        }
+    };
+    let actor = c.actor();
+    let req = PlanRequest { request, source, answers: b.answers, actor: actor.clone(), remember: true };
+    let planned = call(&sh.app, move |app| async move { app.plan(req).await }).await?;
+    let plan = planned.plan().clone();
+    audit_action(
+        &sh,
+        actor,
+        "plan.created",
+        Some(plan.id.clone()),
+        json!({"request": plan.request, "fingerprint": plan.fingerprint, "channel": "api"}),
+    )
+    .await?;
+    Ok(plan_response(StatusCode::CREATED, &plan))
+}
+
+/// A stored plan.
+#[utoipa::path(get, path = "/api/v1/plans/{id}", tag = "plans", security(("bearer" = [])),
+    params(("id" = String, Path, description = "plan id")),
+    responses((status = 200, description = "The plan (tabflow-plan/2 JSON)", body = Object),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_plan(State(sh): St, Auth(c): Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
+    need(&c, Permission::Read)?;
+    let plan = call(&sh.app, move |app| async move { app.get_plan(&id).await }).await?;
+    Ok(plan_response(StatusCode::OK, &plan))
+}
+
+/// Answers questions of a plan: the request is planned again with every answer so far; the
+/// new plan (a new id) is answered.
+#[utoipa::path(post, path = "/api/v1/plans/{id}/answers", tag = "plans", security(("bearer" = [])),
+    params(("id" = String, Path, description = "plan id")),
+    request_body(content = BTreeMap<String, String>, description = "question id → choice, e.g. {\"q1\": \"archive-all\"}"),
+    responses((status = 201, description = "The new plan", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn answer_plan(
+    State(sh): St,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(answers): Body<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    need(&c, Permission::Request)?;
+    let actor = c.actor();
+    let a = actor.clone();
+    let planned = call(&sh.app, move |app| async move { app.answer(&id, answers, &a).await }).await?;
+    let plan = planned.plan().clone();
+    audit_action(
+        &sh,
+        actor,
+        "plan.created",
+        Some(plan.id.clone()),
+        json!({"request": plan.request, "answers": plan.answers, "fingerprint": plan.fingerprint, "channel": "api"}),
+    )
+    .await?;
+    Ok(plan_response(StatusCode::CREATED, &plan))
+}
+
+/// Approves (all or a selection of its destructive (step, item) pairs) or rejects a plan.
+/// An approver token that asked for the plan may not approve it (policy
+/// `approver_must_differ_from_requester`).
+#[utoipa::path(post, path = "/api/v1/plans/{id}/approvals", tag = "approvals", security(("bearer" = [])),
+    params(("id" = String, Path, description = "plan id")), request_body = ApprovalBody,
+    responses((status = 201, body = ApprovalOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn decide(
+    State(sh): St,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<ApprovalBody>,
+) -> Result<(StatusCode, axum::Json<ApprovalOut>), ApiError> {
+    need(&c, Permission::Approve)?;
+    let decision = match b.decision.as_str() {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        other => {
+            return Err(ApiError::usage(
+                format!("decision '{other}' is neither approve nor reject"),
+                "send \"approve\" or \"reject\"",
+            ));
+        }
+    };
+    let approver =
+        c.approver().ok_or_else(|| ApiError::forbidden("this token may not approve", "use an approver token"))?;
+    let pid = id.clone();
+    let plan = call(&sh.app, move |app| async move { app.get_plan(&pid).await }).await?;
+    let sel = selection(&plan, b.items.as_ref())?;
+    let (row, status) = call(&sh.app, move |app| async move {
+        let row = app.approve(&approver, &id, decision, sel).await?;
+        let status = app.approval_status(&id).await?;
+        Ok((row, status))
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ApprovalOut {
+            id: row.id,
+            plan_id: row.plan_id,
+            decision: row.decision,
+            items: row.items,
+            approver: row.approver,
+            channel: row.channel,
+            expires_at: ts(row.expires_at),
+            ready: status.is_ok(),
+            missing: status.err().map(|m| tabflow_app::missing_text(&m)),
+        }),
+    ))
+}
+
+fn request_out(r: tabflow_app::ApprovalRequest) -> ApprovalRequestOut {
+    ApprovalRequestOut {
+        url: format!("/console/plans/{}?request={}", r.plan_id, r.id),
+        api_url: format!("/api/v1/plans/{}/approval-requests/{}", r.plan_id, r.id),
+        id: r.id,
+        plan_id: r.plan_id,
+        items: r.items,
+        requested_by: r.requested_by,
+        created_at: ts(r.created_at),
+    }
+}
+
+/// Asks for approval of (a selection of) a plan; grants nothing. The answer's `url` reads
+/// the request back, with the selection the approver starts from.
+#[utoipa::path(post, path = "/api/v1/plans/{id}/approval-requests", tag = "approvals", security(("bearer" = [])),
+    params(("id" = String, Path, description = "plan id")), request_body = ApprovalRequestBody,
+    responses((status = 201, body = ApprovalRequestOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn request_approval(
+    State(sh): St,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<ApprovalRequestBody>,
+) -> Result<(StatusCode, axum::Json<ApprovalRequestOut>), ApiError> {
+    need(&c, Permission::Request)?;
+    let pid = id.clone();
+    let plan = call(&sh.app, move |app| async move { app.get_plan(&pid).await }).await?;
+    let sel = selection(&plan, Some(&b.items))?;
+    let actor = c.actor();
+    let r = call(&sh.app, move |app| async move { app.request_approval(&id, sel, &actor).await }).await?;
+    Ok((StatusCode::CREATED, axum::Json(request_out(r))))
+}
+
+/// The approval requests of a plan, oldest first.
+#[utoipa::path(get, path = "/api/v1/plans/{id}/approval-requests", tag = "approvals", security(("bearer" = [])),
+    params(("id" = String, Path, description = "plan id")),
+    responses((status = 200, body = Vec<ApprovalRequestOut>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_requests(
+    State(sh): St,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<ApprovalRequestOut>>, ApiError> {
+    need(&c, Permission::Read)?;
+    let list = call(&sh.app, move |app| async move {
+        app.get_plan(&id).await?;
+        app.approval_requests(&id).await
+    })
+    .await?;
+    Ok(axum::Json(list.into_iter().map(request_out).collect()))
+}
+
+/// One approval request.
+#[utoipa::path(get, path = "/api/v1/plans/{id}/approval-requests/{request}", tag = "approvals", security(("bearer" = [])),
+    params(("id" = String, Path, description = "plan id"), ("request" = String, Path, description = "request id")),
+    responses((status = 200, body = ApprovalRequestOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_request(
+    State(sh): St,
+    Auth(c): Auth,
+    Path((id, request)): Path<(String, String)>,
+) -> Result<axum::Json<ApprovalRequestOut>, ApiError> {
+    need(&c, Permission::Read)?;
+    let list = call(&sh.app, move |app| async move { app.approval_requests(&id).await }).await?;
+    list.into_iter().find(|r| r.id == request).map(|r| axum::Json(request_out(r))).ok_or_else(|| {
+        ApiError::not_found(
+            format!("no approval request '{request}' for this plan"),
+            "see GET /api/v1/plans/{id}/approval-requests",
+        )
+    })
+}
+
+/// Starts a run of an approved plan (a destructive plan without a valid approval: 409).
+#[utoipa::path(post, path = "/api/v1/runs", tag = "runs", security(("bearer" = [])), request_body = StartBody,
+    responses((status = 202, description = "The run started", body = RunStarted),
+        (status = 200, description = "Nothing to run (read-only plan, or recurring reviews stored)", body = RunStarted),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn start_run(
+    State(sh): St,
+    Auth(c): Auth,
+    Body(b): Body<StartBody>,
+) -> Result<(StatusCode, axum::Json<RunStarted>), ApiError> {
+    need(&c, Permission::Start)?;
+    let actor = c.actor();
+    let start =
+        call(&sh.app, move |app| async move { app.start_run(&b.plan_id, &actor, StartOptions::default()).await })
+            .await?;
+    Ok(match start {
+        Start::Running(h) => {
+            let id = h.run_id().to_string();
+            sh.follow(h);
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(RunStarted {
+                    events: Some(events_url(&id)),
+                    run_id: Some(id),
+                    status: "running".into(),
+                    note: None,
+                    schedules: vec![],
+                }),
+            )
+        }
+        Start::NothingToDo(note) => (
+            StatusCode::OK,
+            axum::Json(RunStarted {
+                run_id: None,
+                status: "nothing-to-do".into(),
+                events: None,
+                note,
+                schedules: vec![],
+            }),
+        ),
+        Start::Scheduled(schedules) => (
+            StatusCode::OK,
+            axum::Json(RunStarted { run_id: None, status: "scheduled".into(), events: None, note: None, schedules }),
+        ),
+    })
+}
+
+fn summary(r: &tabflow_app::RunRow) -> RunSummary {
+    RunSummary {
+        id: r.id.clone(),
+        status: r.status.as_str().into(),
+        request: r.request.clone(),
+        created_at: ts(r.created_at),
+        finished_at: r.finished_at.map(ts),
+        actor: r.actor.clone(),
+        plan_id: r.plan_id.clone(),
+    }
+}
+
+/// Runs, newest first.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", security(("bearer" = [])), params(RunsQuery),
+    responses((status = 200, body = Vec<RunSummary>), (status = 401, body = ErrorBody)))]
+pub async fn list_runs(
+    State(sh): St,
+    Auth(c): Auth,
+    Query(q): Query<RunsQuery>,
+) -> Result<axum::Json<Vec<RunSummary>>, ApiError> {
+    need(&c, Permission::Read)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let rows = call(&sh.app, move |app| async move { app.runs(limit).await }).await?;
+    Ok(axum::Json(rows.iter().map(summary).collect()))
+}
+
+/// One run.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "run id")),
+    responses((status = 200, body = RunOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_run(State(sh): St, Auth(c): Auth, Path(id): Path<String>) -> Result<axum::Json<RunOut>, ApiError> {
+    need(&c, Permission::Read)?;
+    let d = call(&sh.app, move |app| async move { app.run(&id).await }).await?;
+    Ok(axum::Json(RunOut {
+        run: summary(&d.run),
+        summary: d.run.summary.clone(),
+        journal_entries: d.journal.len(),
+        events: events_url(&d.run.id),
+    }))
+}
+
+/// Undoes a run (compensations in reverse journal order, each verified).
+#[utoipa::path(post, path = "/api/v1/runs/{id}/rollback", tag = "runs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "run id")),
+    responses((status = 202, body = RunStarted), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn rollback(
+    State(sh): St,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, axum::Json<RunStarted>), ApiError> {
+    need(&c, Permission::Rollback)?;
+    let actor = c.actor();
+    let h = call(&sh.app, move |app| async move { app.rollback(&id, &actor).await }).await?;
+    let id = h.run_id().to_string();
+    sh.follow(h);
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(RunStarted {
+            events: Some(events_url(&id)),
+            run_id: Some(id),
+            status: "rolling-back".into(),
+            note: None,
+            schedules: vec![],
+        }),
+    ))
+}
+
+/// The hash-chained audit log, oldest first, as JSON records or CSV.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, description = "JSON array of records, or text/csv", body = Vec<Object>),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn audit(State(sh): St, Auth(c): Auth, Query(q): Query<AuditQuery>) -> Result<Response, ApiError> {
+    need(&c, Permission::Read)?;
+    let format = q.format.unwrap_or_else(|| "json".into());
+    let ctype = if format == "csv" { "text/csv; charset=utf-8" } else { "application/json" };
+    let text = call(&sh.app, move |app| async move { app.audit_export(&format).await }).await?;
+    Ok(([(header::CONTENT_TYPE, ctype)], text).into_response())
+}
+
+/// Re-hashes the audit log: `{"records", "ok", "problems": [{"seq", "message"}]}`.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody)))]
+pub async fn audit_verify(State(sh): St, Auth(c): Auth) -> Result<axum::Json<Value>, ApiError> {
+    need(&c, Permission::Read)?;
+    let v = call(&sh.app, move |app| async move { app.audit_verify().await }).await?;
+    Ok(axum::Json(serde_json::to_value(v).unwrap_or(Value::Null)))
+}
+
+/// The tokens (admin), never the tokens themselves.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Object>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_tokens(State(sh): St, Auth(c): Auth) -> Result<axum::Json<Value>, ApiError> {
+    need(&c, Permission::ManageTokens)?;
+    let list = call(&sh.app, move |app| async move { app.tokens().await }).await?;
+    Ok(axum::Json(serde_json::to_value(list).unwrap_or(Value::Null)))
+}
+
+/// Makes a token (admin); the token is in this answer only.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])), request_body = NewToken,
+    responses((status = 201, body = TokenMade), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_token(
+    State(sh): St,
+    Auth(c): Auth,
+    Body(b): Body<NewToken>,
+) -> Result<(StatusCode, axum::Json<TokenMade>), ApiError> {
+    need(&c, Permission::ManageTokens)?;
+    let role = Role::parse(&b.role)?;
+    let actor = c.actor();
+    let (info, token) = call(&sh.app, move |app| async move { app.create_token(&b.name, role, &actor).await }).await?;
+    Ok((StatusCode::CREATED, axum::Json(TokenMade { name: info.name, role: info.role.as_str().into(), token })))
+}
+
+/// Revokes a token (admin).
+#[utoipa::path(delete, path = "/api/v1/tokens/{name}", tag = "tokens", security(("bearer" = [])),
+    params(("name" = String, Path, description = "token name")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(State(sh): St, Auth(c): Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    need(&c, Permission::ManageTokens)?;
+    let actor = c.actor();
+    call(&sh.app, move |app| async move { app.revoke_token(&name, &actor).await }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------------ OpenAPI
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, o: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        o.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tabflow", description = "Plans, approvals, runs and audit of tabflow (DESIGN.md §6). Bearer tokens from `tabflow tokens create`; roles viewer < requester/approver < admin."),
+    paths(openapi_doc, create_plan, get_plan, answer_plan, decide, request_approval, list_requests, get_request,
+        start_run, list_runs, get_run, crate::events::run_events, rollback, audit, audit_verify, list_tokens, create_token, revoke_token),
+    components(schemas(ErrorBody, NewPlan, Items, ApprovalBody, ApprovalRequestBody, ApprovalRequestOut, ApprovalOut,
+        StartBody, RunStarted, RunSummary, RunOut, NewToken, TokenMade)),
+    modifiers(&BearerScheme)
+)]
+struct ApiDoc;
+
+pub fn openapi() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into())
+}

@@ -1,0 +1,7 @@
+//! Integration tests of `tabflow serve` over real HTTP (reqwest) against the demo site on the
+//! emulator and a temporary SQLite store.
+
+mod access;
+mod console;
+mod flow;
+mod support;
