@@ -61,6 +61,9 @@ pub struct Options {
     pub notice: Option<Arc<dyn Fn(&str) + Send + Sync>>,
     /// Test hook: a run stops (as if killed) after this many journal intents.
     pub crash_after_intents: Option<usize>,
+    /// Where the audit chain's head is anchored, outside the store; `None` =
+    /// [`default_audit_anchor`] in the data directory.
+    pub audit_anchor: Option<PathBuf>,
 }
 
 impl Options {
@@ -76,8 +79,21 @@ impl Options {
             secrets: vec![],
             notice: None,
             crash_after_intents: None,
+            audit_anchor: None,
         }
     }
+}
+
+/// The audit anchor of a store in a data directory: `<data_dir>/audit.anchor` for the
+/// default store (`<data_dir>/tabflow.db`), `<data_dir>/audit-<12 hex of the location's
+/// SHA-256>.anchor` for any other (so one data directory can serve several stores).
+pub fn default_audit_anchor(data_dir: &std::path::Path, store_location: &str) -> PathBuf {
+    let default = data_dir.join("tabflow.db");
+    if store_location == default.display().to_string() {
+        return data_dir.join("audit.anchor");
+    }
+    let id = tabflow_engine::plan::sha256_hex(store_location.as_bytes());
+    data_dir.join(format!("audit-{}.anchor", id.get(..12).unwrap_or(&id)))
 }
 
 /// The application service. One per front-end process (or per command for the CLI); the
@@ -102,6 +118,8 @@ impl App {
     pub async fn open(o: Options) -> Result<App> {
         let location = o.store.clone().unwrap_or_else(|| o.data_dir.join("tabflow.db").display().to_string());
         let store = open_store(&location).await?;
+        let anchor = o.audit_anchor.clone().unwrap_or_else(|| default_audit_anchor(&o.data_dir, store.location()));
+        let store = store.with_audit_anchor(anchor);
         Ok(App {
             store,
             data_dir: o.data_dir,

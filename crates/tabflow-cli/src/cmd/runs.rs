@@ -310,12 +310,26 @@ pub async fn audit_run(c: AuditCommand) -> anyhow::Result<Code> {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else if v.ok {
-                println!("audit log intact: {} records, hash chain verified", v.records);
+                let anchored = match &v.anchor {
+                    Some(a) => match &a.head {
+                        Some(h) => format!("; anchored head: record {} in {}", h.records, a.path),
+                        None => format!("; anchor {} has no head yet (made by the next audit write)", a.path),
+                    },
+                    None => String::new(),
+                };
+                println!("audit log intact: {} records, hash chain verified{anchored}", v.records);
             } else {
                 println!("audit log TAMPERED: {} problem(s) in {} records", v.problems.len(), v.records);
                 for p in &v.problems {
-                    println!("  record {}: {}", p.seq, p.message);
+                    if p.seq > 0 {
+                        println!("  record {}: {}", p.seq, p.message);
+                    } else {
+                        println!("  anchor: {}", p.message);
+                    }
                 }
+            }
+            if let (false, Some(h)) = (v.ok, &v.hint) {
+                eprintln!("hint: {h}");
             }
             Ok(if v.ok { Code::Ok } else { Code::Error })
         }

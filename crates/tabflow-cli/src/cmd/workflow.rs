@@ -28,6 +28,10 @@ pub struct StoreArgs {
     /// The policy file (default <data dir>/policy.toml when it exists).
     #[arg(long, global = true, env = "TABFLOW_POLICY")]
     pub policy: Option<PathBuf>,
+    /// The file the audit log's head is anchored in, outside the store (default
+    /// <data dir>/audit.anchor); `tabflow audit verify` checks the store against it.
+    #[arg(long, global = true, env = "TABFLOW_AUDIT_ANCHOR")]
+    pub audit_anchor: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -74,6 +78,7 @@ pub async fn open_app(
         secrets,
         notice: Some(Arc::new(|n: &str| eprintln!("note: {n}"))),
         crash_after_intents: env("TABFLOW_CRASH_AFTER").and_then(|v| v.parse().ok()),
+        audit_anchor: store.audit_anchor.clone(),
     };
     App::open(options).await.map_err(exit::app)
 }
