@@ -39,6 +39,9 @@ pub struct Options {
     /// Secret that connected-app JWTs are accepted for (any JWT whose `sub` names a user and
     /// whose signature part equals this value's SHA-less marker is accepted; see auth docs).
     pub jwt_secret: String,
+    /// When set, the `/_emulator/*` control routes (test-only: stats, faults, the whole site
+    /// as a snapshot) answer 401 to requests without `X-Emulator-Token: <this>`.
+    pub control_token: Option<String>,
 }
 
 impl Options {
@@ -51,6 +54,7 @@ impl Options {
             session_ttl: chrono::Duration::minutes(240),
             faults: Faults::default(),
             jwt_secret: "tabflow".into(),
+            control_token: None,
         }
     }
 }
@@ -199,11 +203,14 @@ impl Emulator {
             .route_layer(middleware::map_response(tableau_rejections))
             .route_layer(middleware::from_fn_with_state(self.shared.clone(), faults_layer))
             .route_layer(middleware::from_fn_with_state(self.shared.clone(), stats_layer));
+        // Test-only control routes: they read the whole site and change its behaviour, so a
+        // control token (when set) guards them.
         let control = Router::new()
             .route("/_emulator/stats", get(get_stats))
             .route("/_emulator/stats/reset", post(reset_stats))
             .route("/_emulator/faults", post(post_faults).get(get_faults))
-            .route("/_emulator/snapshot", get(get_snapshot));
+            .route("/_emulator/snapshot", get(get_snapshot))
+            .route_layer(middleware::from_fn_with_state(self.shared.clone(), control_token_layer));
         // Tableau takes single-request publishes up to 64 MB; larger files use /fileUploads.
         api.merge(control)
             .fallback(fallback)
@@ -293,6 +300,28 @@ async fn fallback(req: Request) -> Response {
             .into_response();
     }
     Fail(ApiError::new("404000", "Resource Not Found", format!("Unknown resource '{path}' requested."))).into_response()
+}
+
+/// `/_emulator/*` with a control token set: 401 unless `X-Emulator-Token` carries it.
+async fn control_token_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: Next) -> Response {
+    if let Some(want) = &shared.options.control_token {
+        let given = req.headers().get("x-emulator-token").map(|v| v.as_bytes()).unwrap_or_default();
+        if !constant_time_eq(given, want.as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({
+                    "error": "the emulator's control routes need the X-Emulator-Token header (the --control-token this emulator was started with)"
+                })),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Compares without stopping at the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 // ---------------------------------------------------------------- stats

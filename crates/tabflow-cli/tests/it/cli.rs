@@ -180,3 +180,32 @@ fn usage_sources_from_the_command_line() {
     let o = run(dir.path(), &["usage", "show", "--source", "repository"], &[("TABFLOW_REPOSITORY_URL", "")]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn the_emulator_refuses_a_non_loopback_address_unless_allowed_and_then_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["emulator", "serve", "--bind", "0.0.0.0", "--port", "0"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("error: --bind 0.0.0.0") && err.contains("hint:") && err.contains("--allow-remote"), "{err}");
+    let o = run(dir.path(), &["emulator", "serve", "--control-token", " "], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+
+    // Allowed: it serves, and says loudly what that exposes.
+    use std::io::{BufRead, BufReader};
+    let mut child = bin()
+        .args(["emulator", "serve", "--bind", "0.0.0.0", "--port", "0", "--allow-remote"])
+        .env("TABFLOW_HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut warning = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut warning).unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(url.starts_with("http://0.0.0.0:"), "{url}");
+    assert!(warning.starts_with("WARNING:") && warning.contains("--control-token"), "{warning}");
+}
