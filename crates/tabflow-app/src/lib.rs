@@ -197,7 +197,13 @@ impl App {
 pub async fn open_store(location: &str) -> Result<Store> {
     let postgres = location.starts_with("postgres://") || location.starts_with("postgresql://");
     Store::open_location(location).await.map_err(|e| {
-        let hint = if postgres {
+        let detail = e.to_string().to_ascii_lowercase();
+        let tls = location.contains("sslmode=require") || location.contains("sslmode=verify");
+        let hint = if postgres && tls && (detail.contains("tls") || detail.contains("ssl")) {
+            "the URL asks for TLS (sslmode=require) and the server does not offer it: enable ssl on the PostgreSQL server, or use sslmode=prefer only on a network you trust"
+        } else if postgres && tls && detail.contains("certificate") {
+            "the server's TLS certificate was not accepted (sslmode=verify-ca/verify-full check it against the public roots): name its CA with sslrootcert=/path/ca.pem in the URL, or use sslmode=require (encrypted, not verified)"
+        } else if postgres {
             "check the server, database, user and password in the URL (postgres://USER:PASSWORD@HOST:PORT/DB), or leave --store unset for the embedded SQLite store"
         } else {
             "set --store (or TABFLOW_STORE) to a writable file path, or a postgres:// URL"

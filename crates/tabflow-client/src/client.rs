@@ -177,6 +177,43 @@ fn api_error_from(status: u16, body: &str, url: &str) -> Error {
     }
 }
 
+/// A redirect target fit for a message: scheme, host and path, without user info or query
+/// (either could carry a secret).
+fn location_for_messages(to: &str) -> String {
+    match reqwest::Url::parse(to) {
+        Ok(u) => {
+            format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ) + u.path()
+        }
+        Err(_) => to.split(['?', '#']).next().unwrap_or("").chars().take(200).collect(),
+    }
+}
+
+/// The warning for a server address whose traffic (credentials, session token, site
+/// content) would cross the network unencrypted: plain `http://` to a host that is not this
+/// machine. `None` for `https://` and for loopback addresses.
+pub fn plain_http_warning(server: &str) -> Option<String> {
+    let u = reqwest::Url::parse(server).ok()?;
+    if u.scheme() != "http" {
+        return None;
+    }
+    let host = u.host_str()?.to_ascii_lowercase();
+    let local = match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    };
+    (!local).then(|| {
+        format!(
+            "{} is plain http:// to another machine: the sign-in credentials, the session token and the site's content cross the network unencrypted; use https://",
+            location_for_messages(server)
+        )
+    })
+}
+
 /// Seconds to wait from `Retry-After`, or from Tableau's detail text ("retry after 29 minutes").
 pub fn retry_after(headers: &reqwest::header::HeaderMap, detail: &str) -> Option<Duration> {
     if let Some(v) = headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok())
@@ -241,7 +278,10 @@ impl Client {
                 config.server, config.server
             )));
         }
+        // No redirects: a 3xx would carry the sign-in credentials or the session token to
+        // wherever it points (another host, or plain http). It is answered as an error instead.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(config.concurrency.max(config.read_concurrency).max(1) * 2)
@@ -492,6 +532,10 @@ impl Client {
         let mut resp = rb.send().await.map_err(|e| self.transport_error(&method, url, e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
+        if (300..400).contains(&status) && status != 304 {
+            let to = headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+            return Err(Error::Redirect { url: url.to_string(), status, location: location_for_messages(to) });
+        }
         // Chunk by chunk into one buffer sized from Content-Length: collecting the chunks
         // first and then joining them would hold a large answer (Admin Insights at 100k
         // workbooks: ~30 MB) twice.

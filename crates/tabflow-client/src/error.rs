@@ -28,6 +28,10 @@ pub enum Error {
     /// Bad configuration (missing credentials, malformed URL, unreadable profile).
     #[error("{0}")]
     Config(String),
+    /// The server answered with a redirect, which tabflow does not follow (it would carry
+    /// credentials or the session token to another address).
+    #[error("{url} answered {status}, a redirect to {location}; tabflow does not follow redirects with credentials")]
+    Redirect { url: String, status: u16, location: String },
     /// A list kept changing while it was read and could not be read consistently.
     #[error("the {resource} list kept changing while it was read ({detail})")]
     Unstable { resource: String, detail: String },
@@ -61,6 +65,7 @@ impl Error {
             Error::Api { code, .. } if code.starts_with("403") => "the signed-in user lacks the permission or site role for this operation; use a site administrator's token".into(),
             Error::Api { code, .. } if code.starts_with("404") => "the item may have been deleted or moved; refresh and try again".into(),
             Error::Api { code, .. } if code == "429000" => "Tableau is rate limiting this site; lower the concurrency or try again later".into(),
+            Error::Redirect { .. } => "set --server (or TABLEAU_SERVER) to the address the server redirects to, e.g. its https:// address; a redirect to another host may be a proxy or login page".into(),
             Error::Config(_) => "see `tabflow --help` for the connection flags and environment variables".into(),
             _ => return None,
         })

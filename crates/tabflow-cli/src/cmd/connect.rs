@@ -76,6 +76,7 @@ impl Connect {
             let mut c = Config::from_profile(&text, profile)
                 .map_err(|e| usage(e.to_string(), "see the [profiles.NAME] keys in the README"))?;
             self.tuning().apply(&mut c);
+            warn_plain_http(&c.server);
             return Ok(Connection::Server(c));
         }
         let Some(server) = &self.server else { return Ok(Connection::Demo(self.tuning())) };
@@ -87,6 +88,7 @@ impl Connect {
         })?;
         let mut c = Config::new(server.clone(), self.site.clone().unwrap_or_default(), credentials);
         self.tuning().apply(&mut c);
+        warn_plain_http(&c.server);
         Ok(Connection::Server(c))
     }
 
@@ -101,6 +103,15 @@ impl Connect {
 }
 
 /// A client error as a CLI failure with its hint (exit 1).
+/// Says once per process, on stderr, that a plain `http://` server on another machine gets
+/// the credentials and the session unencrypted.
+fn warn_plain_http(server: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if let Some(w) = tabflow_client::plain_http_warning(server) {
+        ONCE.call_once(|| eprintln!("warning: {w}"));
+    }
+}
+
 pub fn client_error(e: tabflow_client::Error, server: &str) -> anyhow::Error {
     crate::exit::app(tabflow_app::Error::client(e, server))
 }
