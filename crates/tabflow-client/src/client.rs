@@ -37,6 +37,8 @@ pub struct Request {
     pub site_scoped: bool,
     /// Safe to repeat after a 5xx or a broken connection.
     pub idempotent: bool,
+    /// A file download (capped by `max_download_bytes`, not `max_response_bytes`).
+    pub download: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -50,7 +52,7 @@ pub enum Body {
 impl Request {
     pub fn new(method: Method, path: impl Into<String>) -> Request {
         let idempotent = matches!(method, Method::GET | Method::PUT | Method::DELETE | Method::HEAD);
-        Request { method, path: path.into(), query: vec![], body: None, site_scoped: true, idempotent }
+        Request { method, path: path.into(), query: vec![], body: None, site_scoped: true, idempotent, download: false }
     }
     pub fn get(path: impl Into<String>) -> Request {
         Request::new(Method::GET, path)
@@ -79,6 +81,11 @@ impl Request {
     }
     pub fn unscoped(mut self) -> Request {
         self.site_scoped = false;
+        self
+    }
+    /// Marks a file download (a workbook's or datasource's content).
+    pub fn download(mut self) -> Request {
+        self.download = true;
         self
     }
 }
@@ -518,6 +525,19 @@ impl Client {
 
     /// One HTTP exchange, no retries.
     async fn raw(&self, method: Method, url: &str, body: Option<Body>, token: Option<&Secret>) -> Result<Response> {
+        self.raw_capped(method, url, body, token, self.inner.config.max_response_bytes, "answer").await
+    }
+
+    /// One HTTP exchange reading at most `limit` bytes of body (`what`: for the message).
+    async fn raw_capped(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Body>,
+        token: Option<&Secret>,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Response> {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let mut rb = self.inner.http.request(method.clone(), url);
         if let Some(t) = token {
@@ -536,11 +556,19 @@ impl Client {
             let to = headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
             return Err(Error::Redirect { url: url.to_string(), status, location: location_for_messages(to) });
         }
+        let too_large = || Error::TooLarge { url: url.to_string(), what, limit };
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
         // Chunk by chunk into one buffer sized from Content-Length: collecting the chunks
         // first and then joining them would hold a large answer (Admin Insights at 100k
-        // workbooks: ~30 MB) twice.
+        // workbooks: ~30 MB) twice. Counted as it comes: a server that sends more than it
+        // announced (or announces nothing) is cut off at the limit.
         let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(1 << 28) as usize);
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(&method, url, e))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
             body.extend_from_slice(&chunk);
         }
         Ok(Response { status, headers, body })
@@ -606,7 +634,12 @@ impl Client {
                 let _kind = kind.acquire().await.expect("semaphore is never closed");
                 let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
                 self.throttle().await;
-                self.raw(req.method.clone(), &url, req.body.clone(), Some(&session.token)).await
+                let (limit, what) = if req.download {
+                    (self.inner.config.max_download_bytes, "download")
+                } else {
+                    (self.inner.config.max_response_bytes, "answer")
+                };
+                self.raw_capped(req.method.clone(), &url, req.body.clone(), Some(&session.token), limit, what).await
             };
             let err = match outcome {
                 Ok(resp) if (200..300).contains(&resp.status) => return Ok(resp),

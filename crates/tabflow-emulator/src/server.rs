@@ -42,6 +42,26 @@ pub struct Options {
     /// When set, the `/_emulator/*` control routes (test-only: stats, faults, the whole site
     /// as a snapshot) answer 401 to requests without `X-Emulator-Token: <this>`.
     pub control_token: Option<String>,
+    /// Caps on file upload sessions (`/fileUploads`), which the emulator keeps in memory.
+    pub upload_limits: UploadLimits,
+}
+
+/// How much the emulator keeps for chunked uploads; beyond it an append is 413 and a new
+/// session 429. A publish consumes (frees) its session.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UploadLimits {
+    /// Sessions open at once (default 64).
+    pub sessions: usize,
+    /// Bytes in one session (default 1 GiB).
+    pub bytes_per_session: usize,
+    /// Bytes in all open sessions together (default 2 GiB).
+    pub bytes_total: usize,
+}
+
+impl Default for UploadLimits {
+    fn default() -> UploadLimits {
+        UploadLimits { sessions: 64, bytes_per_session: 1 << 30, bytes_total: 2 << 30 }
+    }
 }
 
 impl Options {
@@ -55,6 +75,7 @@ impl Options {
             faults: Faults::default(),
             jwt_secret: "tabflow".into(),
             control_token: None,
+            upload_limits: UploadLimits::default(),
         }
     }
 }

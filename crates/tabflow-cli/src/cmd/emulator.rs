@@ -122,13 +122,14 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
 }
 
 /// Reads and checks a snapshot file.
-pub fn load_snapshot(path: &PathBuf) -> anyhow::Result<Site> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        fail(
-            format!("cannot read the snapshot {}: {e}", path.display()),
+pub fn load_snapshot(path: &std::path::Path) -> anyhow::Result<Site> {
+    if !path.exists() {
+        return Err(fail(
+            format!("cannot read the snapshot {}: no such file", path.display()),
             "check the path; `tabflow site snapshot -o FILE` writes one",
-        )
-    })?;
+        ));
+    }
+    let text = super::read_capped(path, super::SNAPSHOT_FILE_LIMIT, "snapshot")?;
     Site::from_json(&text).map_err(|e| {
         fail(
             format!("{} is not a usable snapshot: {e}", path.display()),

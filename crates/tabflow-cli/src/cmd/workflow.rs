@@ -520,8 +520,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
     let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
     let result = async {
         let plan = if std::path::Path::new(&a.plan).exists() {
-            let text = std::fs::read_to_string(&a.plan)
-                .map_err(|e| fail(format!("cannot read {}: {e}", a.plan), "check the path"))?;
+            let text = super::read_capped(std::path::Path::new(&a.plan), super::PLAN_FILE_LIMIT, "plan")?;
             app.read_plan(&text).map_err(|e| fail(format!("{}: {}", a.plan, e.message), e.hint))?
         } else if a.plan.starts_with("p-") {
             app.get_plan(&a.plan).await.map_err(exit::app)?

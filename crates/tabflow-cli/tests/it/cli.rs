@@ -209,3 +209,24 @@ fn the_emulator_refuses_a_non_loopback_address_unless_allowed_and_then_warns() {
     assert!(url.starts_with("http://0.0.0.0:"), "{url}");
     assert!(warning.starts_with("WARNING:") && warning.contains("--control-token"), "{warning}");
 }
+
+#[test]
+fn plan_and_snapshot_files_above_their_limits_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sparse files: the size is checked, nothing is read.
+    let plan = dir.path().join("huge-plan.json");
+    std::fs::File::create(&plan).unwrap().set_len((256 << 20) + 1).unwrap();
+    let o = run(dir.path(), &["apply", plan.to_str().unwrap(), "--approve", "all"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("a plan above 256 MiB is refused before it is parsed") && err.contains("hint:"), "{err}");
+
+    let snap = dir.path().join("huge-site.json");
+    std::fs::File::create(&snap).unwrap().set_len((4u64 << 30) + 1).unwrap();
+    let o = run(dir.path(), &["site", "diff", snap.to_str().unwrap(), snap.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("a snapshot above 4 GiB is refused before it is parsed"), "{err}");
+    let o = run(dir.path(), &["emulator", "serve", "--snapshot", snap.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+}

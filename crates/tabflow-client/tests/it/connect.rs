@@ -204,3 +204,42 @@ fn plain_http_to_another_machine_is_warned_about() {
     assert!(w.contains("http://tableau.example.com/") && w.contains("https://"), "{w}");
     assert!(plain_http_warning("http://10.0.0.5").is_some());
 }
+
+#[tokio::test]
+async fn an_answer_larger_than_the_cap_is_refused_announced_or_not() {
+    // Announced: Content-Length above the cap is refused before reading.
+    let big = "x".repeat(4096);
+    let url = serve(Router::new().route("/api/2.4/serverInfo", get(move || async move { big }))).await;
+    let mut cfg = fast(Config::new(url, "demo", pat()));
+    cfg.max_response_bytes = 1024;
+    let e = Client::connect(cfg).await.unwrap_err();
+    assert!(matches!(&e, Error::TooLarge { limit: 1024, what: "answer", .. }), "{e:?}");
+    assert!(e.hint().is_some());
+    // Not announced (chunked): cut off at the cap while reading.
+    let url = serve(Router::new().route(
+        "/api/2.4/serverInfo",
+        get(|| async {
+            let chunks = (0..64).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'y'; 1024])));
+            axum::body::Body::from_stream(futures::stream::iter(chunks.collect::<Vec<_>>()))
+        }),
+    ))
+    .await;
+    let mut cfg = fast(Config::new(url, "demo", pat()));
+    cfg.max_response_bytes = 8 * 1024;
+    let e = Client::connect(cfg).await.unwrap_err();
+    assert!(matches!(&e, Error::TooLarge { limit: 8192, .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_download_larger_than_its_cap_is_a_clear_error() {
+    let emu = demo().await;
+    let mut cfg = fast(Config::new(emu.url.clone(), "demo", pat()));
+    cfg.max_download_bytes = 64;
+    let c = Client::connect(cfg).await.unwrap();
+    let wb = emu.emulator.snapshot().workbooks[0].id.clone();
+    let e = c.download_workbook(&wb.as_str().into(), false).await.unwrap_err();
+    assert!(matches!(&e, Error::TooLarge { what: "download", limit: 64, .. }), "{e:?}");
+    assert!(e.hint().unwrap().contains("back up"), "{e:?}");
+    // The API answers keep their own (larger) cap.
+    assert!(c.send(tabflow_client::Request::get("workbooks")).await.is_ok());
+}

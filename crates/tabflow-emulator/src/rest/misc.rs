@@ -375,7 +375,18 @@ pub(crate) async fn delete_favorite(
 pub(crate) async fn start_upload(shared: Shr, a: Auth) -> Res {
     a.require_publisher(&shared.0)?;
     let id = format!("{}:{}", uuid::Uuid::new_v4().simple(), 0);
-    shared.0.write().uploads.insert(id.clone(), Vec::new());
+    {
+        let mut st = shared.0.write();
+        let max = shared.0.options.upload_limits.sessions;
+        if st.uploads.len() >= max {
+            return Err(Fail(ApiError::new(
+                "429000",
+                "Too Many Upload Sessions",
+                format!("{max} upload sessions are open; publish them (which closes them) before starting more."),
+            )));
+        }
+        st.uploads.insert(id.clone(), Vec::new());
+    }
     let mut r = xml::TsResponse::new();
     r.file_upload = Some(xml::FileUpload { upload_session_id: id, file_size: "0".into() });
     created_xml(&r)
@@ -394,8 +405,23 @@ pub(crate) async fn append_upload(
         .into_iter()
         .find(|p| p.name == "tableau_file")
         .ok_or_else(|| Fail(ApiError::bad_request("The multipart body has no tableau_file part.")))?;
+    let limits = shared.0.options.upload_limits;
     let mut st = shared.0.write();
+    let total: usize = st.uploads.values().map(Vec::len).sum();
     let buf = st.uploads.get_mut(&id).ok_or_else(|| Fail(ApiError::not_found("404008", "Upload session", &id)))?;
+    let too_large = |detail: String| Fail(ApiError::new("413000", "Payload Too Large", detail));
+    if buf.len() + chunk.data.len() > limits.bytes_per_session {
+        return Err(too_large(format!(
+            "The upload session would exceed {} bytes, the most this emulator keeps for one file.",
+            limits.bytes_per_session
+        )));
+    }
+    if total + chunk.data.len() > limits.bytes_total {
+        return Err(too_large(format!(
+            "The open upload sessions would exceed {} bytes together; publish the finished ones first.",
+            limits.bytes_total
+        )));
+    }
     buf.extend_from_slice(&chunk.data);
     let size = buf.len();
     let mut r = xml::TsResponse::new();

@@ -154,3 +154,45 @@ async fn a_control_token_guards_the_emulator_routes() {
     let open = start_demo().await;
     assert_eq!(http.get(format!("{}/_emulator/stats", open.url)).send().await.unwrap().status(), 200);
 }
+
+fn chunk_body(n: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(
+        b"--BOUNDARY\r\nContent-Disposition: name=\"request_payload\"\r\nContent-Type: text/xml\r\n\r\n\r\n",
+    );
+    b.extend_from_slice(b"--BOUNDARY\r\nContent-Disposition: name=\"tableau_file\"; filename=\"file\"\r\nContent-Type: application/octet-stream\r\n\r\n");
+    b.extend(std::iter::repeat_n(b'x', n));
+    b.extend_from_slice(b"\r\n--BOUNDARY--\r\n");
+    b
+}
+
+#[tokio::test]
+async fn upload_sessions_are_capped_in_number_and_bytes() {
+    let mut o = Options::new(demo_site());
+    o.upload_limits = tabflow_emulator::UploadLimits { sessions: 2, bytes_per_session: 1000, bytes_total: 1500 };
+    let emu = tabflow_emulator::start(o).await.unwrap();
+    let c = sign_in(&emu.url).await;
+    let mut ids = vec![];
+    for _ in 0..2 {
+        let (s, t) = c.post("fileUploads", "").await;
+        assert_eq!(s, 201, "{t}");
+        ids.push(xml::parse_response(&t).unwrap().file_upload.unwrap().upload_session_id);
+    }
+    let (s, t) = c.post("fileUploads", "").await;
+    assert_eq!((s, error_code(&t)), (429, "429000".to_string()), "{t}");
+    let append = |id: &str, n: usize| {
+        c.http
+            .put(c.site_url(&format!("fileUploads/{id}")))
+            .header("X-Tableau-Auth", &c.token)
+            .header("Content-Type", "multipart/mixed; boundary=BOUNDARY")
+            .body(chunk_body(n))
+            .send()
+    };
+    assert_eq!(append(&ids[0], 800).await.unwrap().status(), 200);
+    let r = append(&ids[0], 300).await.unwrap();
+    assert_eq!(r.status(), 413, "one session past its cap");
+    assert!(r.text().await.unwrap().contains("1000 bytes"));
+    let r = append(&ids[1], 800).await.unwrap();
+    assert_eq!(r.status(), 413, "all sessions together past their cap");
+    assert_eq!(append(&ids[1], 600).await.unwrap().status(), 200, "within both caps");
+}
