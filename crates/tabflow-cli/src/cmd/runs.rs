@@ -208,7 +208,10 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             app.close().await.map_err(exit::app)?;
             let p = r?;
             if a.json {
-                println!("{}", json!({"purged": p.purged, "kept": p.kept, "waiting": p.waiting}));
+                println!(
+                    "{}",
+                    json!({"purged": p.purged, "kept": p.kept, "waiting": p.waiting, "other_site": p.other_site})
+                );
             } else {
                 println!(
                     "Purged {} staged deletes; kept {}; {} still in their grace period.",
@@ -224,6 +227,9 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
                 }
                 for w in p.waiting.iter().take(20) {
                     println!("  waiting {w}");
+                }
+                for o in &p.other_site {
+                    println!("  skipped {o} (connect to that site to purge it)");
                 }
                 if p.waiting.len() > 20 {
                     println!("  … and {} more (--json lists all)", p.waiting.len() - 20);
