@@ -48,14 +48,36 @@ impl App {
         audit::records(&self.store).await.map_err(|e| Error::store(e, "check the state store"))
     }
 
-    /// The audit log as `csv` or `json` text (for compliance).
+    /// The audit log as `csv` or `json` text (for compliance). Every export carries the
+    /// chain's head and the anchored head (see `tabflow_engine::audit`), so a copy of the
+    /// anchor leaves with it: JSON as `{"head", "anchor", "records"}`, CSV as a last line
+    /// `#head,<records>,<hash>,anchor,<records>,<hash>` (empty when nothing is anchored yet).
     pub async fn audit_export(&self, format: &str) -> Result<String> {
+        if !matches!(format, "csv" | "json") {
+            return Err(Error::usage(format!("unknown audit export format '{format}'"), "use csv or json"));
+        }
         let records = self.audit_records().await?;
+        let head = audit::head(&self.store).await.map_err(|e| Error::store(e, "check the state store"))?;
+        let anchor = audit::anchor_state(&self.store).map_err(|e| Error::store(e, "check the audit anchor file"))?;
         match format {
-            "csv" => Ok(self.redact_text(&audit::to_csv(&records))),
-            "json" => serde_json::to_string_pretty(&records)
-                .map(|t| self.redact_text(&t) + "\n")
-                .map_err(|e| Error::failed(e.to_string(), "report this as a bug")),
+            "csv" => {
+                let anchored = anchor.as_ref().and_then(|a| a.head.as_ref());
+                Ok(format!(
+                    "{}#head,{},{},anchor,{},{}\n",
+                    self.redact_text(&audit::to_csv(&records)),
+                    head.records,
+                    head.hash,
+                    anchored.map(|h| h.records.to_string()).unwrap_or_default(),
+                    anchored.map(|h| h.hash.as_str()).unwrap_or_default()
+                ))
+            }
+            "json" => serde_json::to_string_pretty(&serde_json::json!({
+                "head": head,
+                "anchor": anchor,
+                "records": records,
+            }))
+            .map(|t| self.redact_text(&t) + "\n")
+            .map_err(|e| Error::failed(e.to_string(), "report this as a bug")),
             other => Err(Error::usage(format!("unknown audit export format '{other}'"), "use csv or json")),
         }
     }

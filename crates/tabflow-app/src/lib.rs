@@ -17,8 +17,8 @@ mod approvals;
 mod error;
 mod history;
 mod planning;
-pub mod redact;
 mod reads;
+pub mod redact;
 pub mod reports;
 mod runs;
 pub mod session;
@@ -70,6 +70,9 @@ pub struct Options {
     /// Read the whole site (every item's permissions) for every plan and check, instead of
     /// what the request needs (issue #15): for comparing the two, and as a way back.
     pub full_site_reads: bool,
+    /// Where the audit chain's head is anchored, outside the store; `None` =
+    /// [`default_audit_anchor`] in the data directory.
+    pub audit_anchor: Option<PathBuf>,
 }
 
 impl Options {
@@ -86,8 +89,21 @@ impl Options {
             notice: None,
             crash_after_intents: None,
             full_site_reads: false,
+            audit_anchor: None,
         }
     }
+}
+
+/// The audit anchor of a store in a data directory: `<data_dir>/audit.anchor` for the
+/// default store (`<data_dir>/tabflow.db`), `<data_dir>/audit-<12 hex of the location's
+/// SHA-256>.anchor` for any other (so one data directory can serve several stores).
+pub fn default_audit_anchor(data_dir: &std::path::Path, store_location: &str) -> PathBuf {
+    let default = data_dir.join("tabflow.db");
+    if store_location == default.display().to_string() {
+        return data_dir.join("audit.anchor");
+    }
+    let id = tabflow_engine::plan::sha256_hex(store_location.as_bytes());
+    data_dir.join(format!("audit-{}.anchor", id.get(..12).unwrap_or(&id)))
 }
 
 /// The application service. One per front-end process (or per command for the CLI); the
@@ -118,6 +134,8 @@ impl App {
         let store = open_store(&location).await?;
         let mut redactor = Redactor::new(o.secrets.iter().cloned());
         redactor.add_url(&location);
+        let anchor = o.audit_anchor.clone().unwrap_or_else(|| default_audit_anchor(&o.data_dir, store.location()));
+        let store = store.with_audit_anchor(anchor);
         Ok(App {
             redactor,
             store,
@@ -197,7 +215,13 @@ impl App {
 pub async fn open_store(location: &str) -> Result<Store> {
     let postgres = location.starts_with("postgres://") || location.starts_with("postgresql://");
     Store::open_location(location).await.map_err(|e| {
-        let hint = if postgres {
+        let detail = e.to_string().to_ascii_lowercase();
+        let tls = location.contains("sslmode=require") || location.contains("sslmode=verify");
+        let hint = if postgres && tls && (detail.contains("tls") || detail.contains("ssl")) {
+            "the URL asks for TLS (sslmode=require) and the server does not offer it: enable ssl on the PostgreSQL server, or use sslmode=prefer only on a network you trust"
+        } else if postgres && tls && detail.contains("certificate") {
+            "the server's TLS certificate was not accepted (sslmode=verify-ca/verify-full check it against the public roots): name its CA with sslrootcert=/path/ca.pem in the URL, or use sslmode=require (encrypted, not verified)"
+        } else if postgres {
             "check the server, database, user and password in the URL (postgres://USER:PASSWORD@HOST:PORT/DB), or leave --store unset for the embedded SQLite store"
         } else {
             "set --store (or TABFLOW_STORE) to a writable file path, or a postgres:// URL"

@@ -305,11 +305,27 @@ impl App {
 
     /// Really deletes staged deletes whose grace period has passed (`now`: ignore the grace
     /// period); each only when its backup verifies and it is still where the run left it.
+    /// Only the connected site's staged deletes are considered; when every staged delete
+    /// still waiting was made on another site, the purge is refused naming it.
     pub async fn purge(&self, actor: &str, now: bool) -> Result<Purge> {
         let session = self.connect().await?;
-        tabflow_engine::executor::purge_due(&session.client, &self.store, self.clock.as_ref(), actor, now)
-            .await
-            .map_err(|e| Error::failed(e.to_string(), "see the audit log"))
+        let server = session.server_label();
+        let p =
+            tabflow_engine::executor::purge_due(&session.client, &self.store, self.clock.as_ref(), actor, now, &server)
+                .await
+                .map_err(|e| Error::failed(e.to_string(), "see the audit log"))?;
+        if !p.other_site.is_empty() && p.purged.is_empty() && p.kept.is_empty() && p.waiting.is_empty() {
+            let site_id = session.client.session().await.site_id;
+            return Err(Error::failed(
+                format!(
+                    "the {} staged delete(s) in this store were made on another site than the one connected to ({server}, site id {site_id}): {}",
+                    p.other_site.len(),
+                    p.other_site.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                ),
+                "connect to the site they came from (--server/--site or --profile) and run `tabflow runs purge` there; nothing was deleted",
+            ));
+        }
+        Ok(p)
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Request {
     pub site_scoped: bool,
     /// Safe to repeat after a 5xx or a broken connection.
     pub idempotent: bool,
+    /// A file download (capped by `max_download_bytes`, not `max_response_bytes`).
+    pub download: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -50,7 +52,7 @@ pub enum Body {
 impl Request {
     pub fn new(method: Method, path: impl Into<String>) -> Request {
         let idempotent = matches!(method, Method::GET | Method::PUT | Method::DELETE | Method::HEAD);
-        Request { method, path: path.into(), query: vec![], body: None, site_scoped: true, idempotent }
+        Request { method, path: path.into(), query: vec![], body: None, site_scoped: true, idempotent, download: false }
     }
     pub fn get(path: impl Into<String>) -> Request {
         Request::new(Method::GET, path)
@@ -79,6 +81,11 @@ impl Request {
     }
     pub fn unscoped(mut self) -> Request {
         self.site_scoped = false;
+        self
+    }
+    /// Marks a file download (a workbook's or datasource's content).
+    pub fn download(mut self) -> Request {
+        self.download = true;
         self
     }
 }
@@ -177,6 +184,43 @@ fn api_error_from(status: u16, body: &str, url: &str) -> Error {
     }
 }
 
+/// A redirect target fit for a message: scheme, host and path, without user info or query
+/// (either could carry a secret).
+fn location_for_messages(to: &str) -> String {
+    match reqwest::Url::parse(to) {
+        Ok(u) => {
+            format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ) + u.path()
+        }
+        Err(_) => to.split(['?', '#']).next().unwrap_or("").chars().take(200).collect(),
+    }
+}
+
+/// The warning for a server address whose traffic (credentials, session token, site
+/// content) would cross the network unencrypted: plain `http://` to a host that is not this
+/// machine. `None` for `https://` and for loopback addresses.
+pub fn plain_http_warning(server: &str) -> Option<String> {
+    let u = reqwest::Url::parse(server).ok()?;
+    if u.scheme() != "http" {
+        return None;
+    }
+    let host = u.host_str()?.to_ascii_lowercase();
+    let local = match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    };
+    (!local).then(|| {
+        format!(
+            "{} is plain http:// to another machine: the sign-in credentials, the session token and the site's content cross the network unencrypted; use https://",
+            location_for_messages(server)
+        )
+    })
+}
+
 /// Seconds to wait from `Retry-After`, or from Tableau's detail text ("retry after 29 minutes").
 pub fn retry_after(headers: &reqwest::header::HeaderMap, detail: &str) -> Option<Duration> {
     if let Some(v) = headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok())
@@ -250,7 +294,10 @@ impl Client {
         {
             return Err(Error::Config(format!("the concurrency: {problem}")));
         }
+        // No redirects: a 3xx would carry the sign-in credentials or the session token to
+        // wherever it points (another host, or plain http). It is answered as an error instead.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(config.concurrency.max(config.read_concurrency).max(1).saturating_mul(2))
@@ -489,6 +536,19 @@ impl Client {
 
     /// One HTTP exchange, no retries.
     async fn raw(&self, method: Method, url: &str, body: Option<Body>, token: Option<&Secret>) -> Result<Response> {
+        self.raw_capped(method, url, body, token, self.inner.config.max_response_bytes, "answer").await
+    }
+
+    /// One HTTP exchange reading at most `limit` bytes of body (`what`: for the message).
+    async fn raw_capped(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Body>,
+        token: Option<&Secret>,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Response> {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let mut rb = self.inner.http.request(method.clone(), url);
         if let Some(t) = token {
@@ -503,11 +563,23 @@ impl Client {
         let mut resp = rb.send().await.map_err(|e| self.transport_error(&method, url, e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
+        if (300..400).contains(&status) && status != 304 {
+            let to = headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+            return Err(Error::Redirect { url: url.to_string(), status, location: location_for_messages(to) });
+        }
+        let too_large = || Error::TooLarge { url: url.to_string(), what, limit };
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
         // Chunk by chunk into one buffer sized from Content-Length: collecting the chunks
         // first and then joining them would hold a large answer (Admin Insights at 100k
-        // workbooks: ~30 MB) twice.
+        // workbooks: ~30 MB) twice. Counted as it comes: a server that sends more than it
+        // announced (or announces nothing) is cut off at the limit.
         let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(1 << 28) as usize);
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(&method, url, e))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
             body.extend_from_slice(&chunk);
         }
         Ok(Response { status, headers, body })
@@ -573,7 +645,12 @@ impl Client {
                 let _kind = kind.acquire().await.expect("semaphore is never closed");
                 let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
                 self.throttle().await;
-                self.raw(req.method.clone(), &url, req.body.clone(), Some(&session.token)).await
+                let (limit, what) = if req.download {
+                    (self.inner.config.max_download_bytes, "download")
+                } else {
+                    (self.inner.config.max_response_bytes, "answer")
+                };
+                self.raw_capped(req.method.clone(), &url, req.body.clone(), Some(&session.token), limit, what).await
             };
             let err = match outcome {
                 Ok(resp) if (200..300).contains(&resp.status) => return Ok(resp),

@@ -75,7 +75,18 @@ pub struct Config {
     pub rate_limit_patience: Duration,
     /// Force an API version instead of negotiating with `serverInfo`.
     pub api_version: Option<String>,
+    /// The largest API answer (XML or JSON) read into memory: 256 MiB. A larger one is
+    /// refused before (from Content-Length) or while it is read, with [`crate::Error::TooLarge`].
+    pub max_response_bytes: u64,
+    /// The largest workbook or datasource file downloaded (held in memory for the backup
+    /// before a change): 1 GiB, which is also the most the SQLite store keeps in one value.
+    pub max_download_bytes: u64,
 }
+
+/// Default for [`Config::max_response_bytes`].
+pub const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+/// Default for [`Config::max_download_bytes`].
+pub const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
 
 impl Config {
     pub fn new(server: impl Into<String>, site: impl Into<String>, credentials: Credentials) -> Config {
@@ -92,6 +103,8 @@ impl Config {
             max_wait: Duration::from_secs(60),
             rate_limit_patience: Duration::from_secs(300),
             api_version: None,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+            max_download_bytes: MAX_DOWNLOAD_BYTES,
         }
     }
 

@@ -28,6 +28,13 @@ pub enum Error {
     /// Bad configuration (missing credentials, malformed URL, unreadable profile).
     #[error("{0}")]
     Config(String),
+    /// The server answered with a redirect, which tabflow does not follow (it would carry
+    /// credentials or the session token to another address).
+    #[error("{url} answered {status}, a redirect to {location}; tabflow does not follow redirects with credentials")]
+    Redirect { url: String, status: u16, location: String },
+    /// An answer or download larger than the configured cap (read no further).
+    #[error("the {what} from {url} is larger than {limit} bytes, the most tabflow reads")]
+    TooLarge { url: String, what: &'static str, limit: u64 },
     /// A list kept changing while it was read and could not be read consistently.
     #[error("the {resource} list kept changing while it was read ({detail})")]
     Unstable { resource: String, detail: String },
@@ -61,6 +68,9 @@ impl Error {
             Error::Api { code, .. } if code.starts_with("403") => "the signed-in user lacks the permission or site role for this operation; use a site administrator's token".into(),
             Error::Api { code, .. } if code.starts_with("404") => "the item may have been deleted or moved; refresh and try again".into(),
             Error::Api { code, .. } if code == "429000" => "Tableau is rate limiting this site; lower the concurrency or try again later".into(),
+            Error::Redirect { .. } => "set --server (or TABLEAU_SERVER) to the address the server redirects to, e.g. its https:// address; a redirect to another host may be a proxy or login page".into(),
+            Error::TooLarge { what: "download", .. } => "the file is larger than tabflow can back up before changing it (max_download_bytes, 1 GiB by default, also SQLite's largest value); handle this item by hand, or raise the limit in code if the store can take it".into(),
+            Error::TooLarge { .. } => "a proxy or server is sending far more than a Tableau answer; check --server, or ask for smaller pages".into(),
             Error::Config(_) => "see `tabflow --help` for the connection flags and environment variables".into(),
             _ => return None,
         })

@@ -33,7 +33,7 @@ pub mod snapshot;
 pub mod types;
 pub mod usage;
 
-pub use client::{Client, Request, Session};
+pub use client::{Client, Request, Session, plain_http_warning};
 pub use config::{Config, Credentials};
 pub use error::{Error, Result};
 pub use resources::{

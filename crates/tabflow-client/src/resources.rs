@@ -253,7 +253,8 @@ impl Client {
     /// Downloads the workbook file: (file name, bytes).
     pub async fn download_workbook(&self, id: &WorkbookId, include_extract: bool) -> Result<(String, Vec<u8>)> {
         let r = Request::get(format!("workbooks/{id}/content"))
-            .query("includeExtract", if include_extract { "True" } else { "False" });
+            .query("includeExtract", if include_extract { "True" } else { "False" })
+            .download();
         let resp = self.send(r).await?;
         Ok((filename_from(&resp, &format!("{id}.twbx")), resp.body))
     }
@@ -430,7 +431,8 @@ impl Client {
 
     pub async fn download_datasource(&self, id: &DatasourceId, include_extract: bool) -> Result<(String, Vec<u8>)> {
         let r = Request::get(format!("datasources/{id}/content"))
-            .query("includeExtract", if include_extract { "True" } else { "False" });
+            .query("includeExtract", if include_extract { "True" } else { "False" })
+            .download();
         let resp = self.send(r).await?;
         Ok((filename_from(&resp, &format!("{id}.tdsx")), resp.body))
     }

@@ -9,4 +9,4 @@ pub mod server;
 pub mod state;
 pub mod vizql;
 
-pub use server::{Emulator, Faults, NthCall, Options, Running, start};
+pub use server::{Emulator, Faults, NthCall, Options, Running, UploadLimits, start};

@@ -39,6 +39,29 @@ pub struct Options {
     /// Secret that connected-app JWTs are accepted for (any JWT whose `sub` names a user and
     /// whose signature part equals this value's SHA-less marker is accepted; see auth docs).
     pub jwt_secret: String,
+    /// When set, the `/_emulator/*` control routes (test-only: stats, faults, the whole site
+    /// as a snapshot) answer 401 to requests without `X-Emulator-Token: <this>`.
+    pub control_token: Option<String>,
+    /// Caps on file upload sessions (`/fileUploads`), which the emulator keeps in memory.
+    pub upload_limits: UploadLimits,
+}
+
+/// How much the emulator keeps for chunked uploads; beyond it an append is 413 and a new
+/// session 429. A publish consumes (frees) its session.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UploadLimits {
+    /// Sessions open at once (default 64).
+    pub sessions: usize,
+    /// Bytes in one session (default 1 GiB).
+    pub bytes_per_session: usize,
+    /// Bytes in all open sessions together (default 2 GiB).
+    pub bytes_total: usize,
+}
+
+impl Default for UploadLimits {
+    fn default() -> UploadLimits {
+        UploadLimits { sessions: 64, bytes_per_session: 1 << 30, bytes_total: 2 << 30 }
+    }
 }
 
 impl Options {
@@ -51,6 +74,8 @@ impl Options {
             session_ttl: chrono::Duration::minutes(240),
             faults: Faults::default(),
             jwt_secret: "tabflow".into(),
+            control_token: None,
+            upload_limits: UploadLimits::default(),
         }
     }
 }
@@ -199,11 +224,14 @@ impl Emulator {
             .route_layer(middleware::map_response(tableau_rejections))
             .route_layer(middleware::from_fn_with_state(self.shared.clone(), faults_layer))
             .route_layer(middleware::from_fn_with_state(self.shared.clone(), stats_layer));
+        // Test-only control routes: they read the whole site and change its behaviour, so a
+        // control token (when set) guards them.
         let control = Router::new()
             .route("/_emulator/stats", get(get_stats))
             .route("/_emulator/stats/reset", post(reset_stats))
             .route("/_emulator/faults", post(post_faults).get(get_faults))
-            .route("/_emulator/snapshot", get(get_snapshot));
+            .route("/_emulator/snapshot", get(get_snapshot))
+            .route_layer(middleware::from_fn_with_state(self.shared.clone(), control_token_layer));
         // Tableau takes single-request publishes up to 64 MB; larger files use /fileUploads.
         api.merge(control)
             .fallback(fallback)
@@ -293,6 +321,28 @@ async fn fallback(req: Request) -> Response {
             .into_response();
     }
     Fail(ApiError::new("404000", "Resource Not Found", format!("Unknown resource '{path}' requested."))).into_response()
+}
+
+/// `/_emulator/*` with a control token set: 401 unless `X-Emulator-Token` carries it.
+async fn control_token_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: Next) -> Response {
+    if let Some(want) = &shared.options.control_token {
+        let given = req.headers().get("x-emulator-token").map(|v| v.as_bytes()).unwrap_or_default();
+        if !constant_time_eq(given, want.as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({
+                    "error": "the emulator's control routes need the X-Emulator-Token header (the --control-token this emulator was started with)"
+                })),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Compares without stopping at the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 // ---------------------------------------------------------------- stats

@@ -3,6 +3,17 @@
 //! field (hash mismatch), a deleted record (gap in `seq` or broken `prev_hash`) and
 //! reordering (broken `prev_hash`). Secrets never enter a record: callers pass ids, names
 //! and images, never credentials.
+//!
+//! A chain alone cannot show its newest records cut off, nor a whole chain rewritten
+//! consistently. So the head of the chain (its record count and last hash) is also
+//! **anchored** outside the store: after each committed append, a line `<records> <hash>` is
+//! appended to the anchor file ([`Store::with_audit_anchor`]; the app keeps it in the data
+//! directory). `verify` checks every anchored head against the chain: a chain shorter than an
+//! anchored head lost its newest records, a stored hash that differs from an anchored one was
+//! rewritten. The store is shared by workers; the anchor is the one thing each keeps apart.
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -125,12 +136,16 @@ pub async fn append_many(store: &Store, records: Vec<NewRecord>) -> StoreResult<
             seqs.push(seq);
             prev = hash;
         }
-        Ok::<_, sqlx::Error>(seqs)
+        Ok::<_, sqlx::Error>((seqs, Head { records: seq, hash: prev }))
     }
     .await;
     match result {
-        Ok(seqs) => {
+        Ok((seqs, head)) => {
             sqlx::query("COMMIT").execute(&mut *conn).await?;
+            // After the commit: an anchor may lag the chain (a crash here), never run ahead of it.
+            if let Some(path) = store.audit_anchor() {
+                anchor_append(path, &head)?;
+            }
             Ok(seqs)
         }
         Err(e) => {
@@ -178,6 +193,122 @@ pub struct Verification {
     pub records: u64,
     pub ok: bool,
     pub problems: Vec<Problem>,
+    /// The chain's own head (its last record).
+    pub head: Head,
+    /// What the anchor outside the store says (`None`: this store is not anchored).
+    pub anchor: Option<AnchorState>,
+    /// What to do about the problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// The head of a chain: how many records it has and the hash of the last one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Head {
+    pub records: i64,
+    pub hash: String,
+}
+
+/// The anchor file as `verify` and exports see it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AnchorState {
+    pub path: String,
+    /// Whether the file exists (it is made by the first audit write after anchoring began).
+    pub exists: bool,
+    /// The newest head it records (`None`: no head yet).
+    pub head: Option<Head>,
+    /// How many heads it records.
+    pub heads: u64,
+}
+
+/// Appends a head to the anchor file (made `0600` on Unix).
+pub fn anchor_append(path: &Path, head: &Head) -> StoreResult<()> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| {
+        StoreError::Refused(format!(
+            "the audit record was stored but its anchor {} cannot be written: {e}; make the file writable (or set TABFLOW_AUDIT_ANCHOR to a writable path)",
+            path.display()
+        ))
+    };
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path).map_err(fail)?;
+    // One write per line: appends from several processes never interleave inside a line.
+    f.write_all(format!("{} {}\n", head.records, head.hash).as_bytes()).map_err(fail)
+}
+
+/// The heads an anchor file records (seq → hash), and the unreadable lines (1-based).
+struct AnchorRead {
+    exists: bool,
+    heads: Vec<(usize, Head)>,
+    unreadable: Vec<usize>,
+}
+
+fn read_anchor(path: &Path) -> StoreResult<AnchorRead> {
+    let text = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(AnchorRead { exists: false, heads: vec![], unreadable: vec![] });
+        }
+        Err(e) => {
+            return Err(StoreError::Refused(format!(
+                "the audit anchor {} cannot be read: {e}; make it readable",
+                path.display()
+            )));
+        }
+    };
+    let text = String::from_utf8_lossy(&text);
+    let complete = text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    let mut heads = vec![];
+    let mut unreadable = vec![];
+    for (i, line) in lines.iter().enumerate() {
+        let parsed = line.split_once(' ').and_then(|(n, h)| {
+            let n: i64 = n.parse().ok()?;
+            (n > 0 && h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| Head { records: n, hash: h.to_string() })
+        });
+        match parsed {
+            Some(h) => heads.push((i + 1, h)),
+            // A last line cut short by a crash mid-write is not tampering.
+            None if i + 1 == lines.len() && !complete => {}
+            None => unreadable.push(i + 1),
+        }
+    }
+    Ok(AnchorRead { exists: true, heads, unreadable })
+}
+
+/// The anchor's state for exports and `verify`.
+pub fn anchor_state(store: &Store) -> StoreResult<Option<AnchorState>> {
+    let Some(path) = store.audit_anchor() else { return Ok(None) };
+    let read = read_anchor(path)?;
+    let head = read.heads.iter().map(|(_, h)| h).max_by_key(|h| h.records).cloned();
+    Ok(Some(AnchorState {
+        path: path.display().to_string(),
+        exists: read.exists,
+        head,
+        heads: read.heads.len() as u64,
+    }))
+}
+
+/// The chain's own head (its last record; `0` and [`GENESIS`] when empty).
+pub async fn head(store: &Store) -> StoreResult<Head> {
+    let tail =
+        sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetch_optional(store.pool()).await?;
+    Ok(match tail {
+        Some(row) => Head { records: row.try_get(0)?, hash: row.try_get(1)? },
+        None => Head { records: 0, hash: GENESIS.to_string() },
+    })
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -197,6 +328,40 @@ pub async fn verify(store: &Store) -> StoreResult<Verification> {
     let mut problems = vec![];
     let mut prev = GENESIS.to_string();
     let mut expected_seq = 1i64;
+    // Every head the anchor records, by record number (two different hashes anchored for
+    // one record mean the chain was rewritten between two writes).
+    let anchor = match store.audit_anchor() {
+        Some(path) => Some((path, read_anchor(path)?)),
+        None => None,
+    };
+    let mut anchored: BTreeMap<i64, &str> = BTreeMap::new();
+    if let Some((path, read)) = &anchor {
+        for line in &read.unreadable {
+            problems.push(Problem {
+                seq: 0,
+                message: format!(
+                    "line {line} of the audit anchor {} is unreadable: the anchor was edited",
+                    path.display()
+                ),
+            });
+        }
+        for (line, h) in &read.heads {
+            match anchored.get(&h.records) {
+                Some(other) if *other != h.hash => problems.push(Problem {
+                    seq: h.records,
+                    message: format!(
+                        "the audit anchor {} records two different hashes for record {} (line {line}): the chain was rewritten between two writes",
+                        path.display(),
+                        h.records
+                    ),
+                }),
+                _ => {
+                    anchored.insert(h.records, &h.hash);
+                }
+            }
+        }
+    }
+    let mut rewritten = 0usize;
     for row in &rows {
         let seq: i64 = row.try_get(0).map_err(|e| StoreError::Damaged(e.to_string()))?;
         let text = |i: usize| -> Option<String> { row.try_get::<Option<String>, _>(i).ok().flatten() };
@@ -243,10 +408,72 @@ pub async fn verify(store: &Store) -> StoreResult<Verification> {
                 ),
             });
         }
+        if let (Some((path, _)), Some(want)) = (&anchor, anchored.get(&seq))
+            && *want != hash
+        {
+            // Name the first rewritten record; count the rest.
+            if rewritten == 0 {
+                problems.push(Problem {
+                    seq,
+                    message: format!(
+                        "record {seq} differs from the head anchored in {} (anchored hash {}…, stored {}…): the chain was rewritten after it was anchored",
+                        path.display(),
+                        want.get(..12).unwrap_or(want),
+                        hash.get(..12).unwrap_or(&hash)
+                    ),
+                });
+            }
+            rewritten += 1;
+        }
         prev = hash;
         expected_seq = seq + 1;
     }
-    Ok(Verification { records: rows.len() as u64, ok: problems.is_empty(), problems })
+    if rewritten > 1
+        && let Some((path, _)) = &anchor
+    {
+        problems.push(Problem {
+            seq: 0,
+            message: format!("{rewritten} anchored heads in {} differ from the stored chain", path.display()),
+        });
+    }
+    let last =
+        rows.last().map(|r| (r.try_get::<i64, _>(0).unwrap_or(0), r.try_get::<String, _>(13).unwrap_or_default()));
+    let head = match last {
+        Some((records, hash)) => Head { records, hash },
+        None => Head { records: 0, hash: GENESIS.to_string() },
+    };
+    let mut anchor_problem = rewritten > 0 || anchor.as_ref().is_some_and(|(_, r)| !r.unreadable.is_empty());
+    if let (Some((path, _)), Some((&max, _))) = (&anchor, anchored.last_key_value())
+        && max > head.records
+    {
+        anchor_problem = true;
+        problems.push(Problem {
+            seq: head.records + 1,
+            message: format!(
+                "the audit log ends at record {} but the anchor {} records {max}: records {}..{max} were deleted from the store",
+                head.records,
+                path.display(),
+                head.records + 1
+            ),
+        });
+    }
+    let hint = if problems.is_empty() {
+        None
+    } else if anchor_problem {
+        let path = anchor.as_ref().map(|(p, _)| p.display().to_string()).unwrap_or_default();
+        Some(format!(
+            "the store was changed outside tabflow: restore it from a backup taken before the change and keep the anchor {path}; if the store was replaced on purpose, move the anchor aside"
+        ))
+    } else {
+        Some("the store was changed outside tabflow: restore it from a backup taken before the change".to_string())
+    };
+    let anchor_state = anchor.map(|(path, read)| AnchorState {
+        path: path.display().to_string(),
+        exists: read.exists,
+        head: read.heads.iter().map(|(_, h)| h).max_by_key(|h| h.records).cloned(),
+        heads: read.heads.len() as u64,
+    });
+    Ok(Verification { records: rows.len() as u64, ok: problems.is_empty(), problems, head, anchor: anchor_state, hint })
 }
 
 /// CSV with a header; JSON values as compact text. A cell a spreadsheet would run as a
@@ -348,6 +575,75 @@ mod tests {
         let v = verify(&s).await.unwrap();
         assert!(!v.ok);
         assert_eq!(v.problems[0].seq, 2);
+    }
+
+    async fn anchored() -> (tempfile::TempDir, Store, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = dir.path().join("audit.anchor");
+        let s = Store::open(&dir.path().join("t.db")).await.unwrap().with_audit_anchor(&anchor);
+        (dir, s, anchor)
+    }
+
+    #[tokio::test]
+    async fn deleting_the_newest_records_is_caught_by_the_anchor() {
+        let (_d, s, anchor) = anchored().await;
+        for i in 0..5 {
+            append(&s, rec(i)).await.unwrap();
+        }
+        let v = verify(&s).await.unwrap();
+        assert!(v.ok, "{v:?}");
+        assert_eq!(v.anchor.as_ref().and_then(|a| a.head.clone()), Some(v.head.clone()), "{v:?}");
+        assert_eq!(std::fs::read_to_string(&anchor).unwrap().lines().count(), 5);
+        // The chain of records 1..3 is intact on its own: only the anchor can tell.
+        sqlx::query("DELETE FROM audit WHERE seq > 3").execute(s.pool()).await.unwrap();
+        let v = verify(&s).await.unwrap();
+        assert!(!v.ok, "{v:?}");
+        let m = &v.problems.last().unwrap().message;
+        assert!(m.contains("ends at record 3 but the anchor") && m.contains("records 5"), "{m}");
+        assert!(v.hint.as_deref().unwrap().contains("backup"), "{v:?}");
+        // Without an anchor the same store looks intact (what the anchor adds).
+        let bare = Store::open_location(s.location()).await.unwrap();
+        assert!(verify(&bare).await.unwrap().ok);
+    }
+
+    #[tokio::test]
+    async fn a_whole_chain_rewritten_consistently_is_caught_by_the_anchor() {
+        let (_d, s, _anchor) = anchored().await;
+        for i in 0..4 {
+            append(&s, rec(i)).await.unwrap();
+        }
+        // Rewrite every record (record 2 says something else) and re-chain the hashes, as
+        // someone with the code and the store could.
+        let rows = records(&s).await.unwrap();
+        sqlx::query("DELETE FROM audit").execute(s.pool()).await.unwrap();
+        let bare = Store::open_location(s.location()).await.unwrap();
+        for (i, r) in rows.iter().enumerate() {
+            let mut n = rec(i);
+            n.actor = r.actor.clone();
+            if i == 1 {
+                n.outcome = "skipped".into();
+            }
+            append(&bare, n).await.unwrap();
+        }
+        assert!(verify(&bare).await.unwrap().ok, "the rewritten chain is consistent in itself");
+        let v = verify(&s).await.unwrap();
+        assert!(!v.ok, "{v:?}");
+        assert_eq!(v.problems[0].seq, 1, "{v:?}");
+        assert!(v.problems[0].message.contains("rewritten"), "{v:?}");
+    }
+
+    #[tokio::test]
+    async fn an_edited_anchor_is_named_and_a_torn_last_line_is_not_tampering() {
+        let (_d, s, anchor) = anchored().await;
+        append(&s, rec(0)).await.unwrap();
+        let mut text = std::fs::read_to_string(&anchor).unwrap();
+        text.push_str("2 abc");
+        std::fs::write(&anchor, &text).unwrap();
+        assert!(verify(&s).await.unwrap().ok, "a line cut short by a crash is skipped");
+        text.push('\n');
+        std::fs::write(&anchor, &text).unwrap();
+        let v = verify(&s).await.unwrap();
+        assert!(!v.ok && v.problems[0].message.contains("line 2 of the audit anchor"), "{v:?}");
     }
 
     #[test]

@@ -379,7 +379,7 @@ async fn send_all(
     delivery: &Delivery,
 ) -> StoreResult<Tally> {
     let mut tally = Tally::default();
-    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().ok();
+    let http = webhook_client();
     let mut email = delivery.email.as_ref().map(Mailer::new);
     for Pending { id, run_id, message: m, mut channels } in rows {
         if !store.claim_outbox(id, from, stale_before).await? {
@@ -453,6 +453,16 @@ async fn send_all(
     Ok(tally)
 }
 
+/// The webhook channel's HTTP client. No redirects: the signed body would go to wherever a
+/// 3xx points; a redirect is a failure that names the fix.
+fn webhook_client() -> Option<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .ok()
+}
+
 /// The webhook channel: one signed JSON POST.
 async fn post(http: Option<&reqwest::Client>, url: &str, secret: Option<&str>, run_id: &str, m: &Message) -> Outcome {
     let Some(client) = http else {
@@ -471,6 +481,13 @@ async fn post(http: Option<&reqwest::Client>, url: &str, secret: Option<&str>, r
         Ok(r) if r.status().is_success() => {
             Outcome { status: "sent", detail: format!("answered {}", r.status().as_u16()) }
         }
+        Ok(r) if r.status().is_redirection() => Outcome {
+            status: "failed",
+            detail: format!(
+                "the webhook answered {}, a redirect, which tabflow does not follow; set the webhook URL to its final address",
+                r.status().as_u16()
+            ),
+        },
         Ok(r) => Outcome { status: "failed", detail: format!("the webhook answered {}", r.status().as_u16()) },
         Err(e) => Outcome { status: "failed", detail: format!("the webhook is unreachable: {}", e.without_url()) },
     }
@@ -560,6 +577,58 @@ fn failure(reason: String, temporary: bool) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A raw one-connection-at-a-time HTTP server answering `status` with `extra` headers;
+    /// counts the requests it got.
+    fn http_server(status: &'static str, extra: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = hits.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut s) = conn else { continue };
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; len];
+                let _ = r.read_exact(&mut body);
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = s.write_all(
+                    format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                );
+            }
+        });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn a_webhook_redirect_is_a_failure_and_is_not_followed() {
+        let (target, target_hits) = http_server("200 OK", String::new());
+        let (hook, hook_hits) = http_server("307 Temporary Redirect", format!("Location: {target}/elsewhere\r\n"));
+        let http = webhook_client().unwrap();
+        let m = Message {
+            recipient_id: "u1".into(),
+            recipient_name: "Ann".into(),
+            recipient_email: "ann@example.com".into(),
+            subject: "s".into(),
+            body: "b".into(),
+        };
+        let out = post(Some(&http), &format!("{hook}/hook"), Some("whsec"), "run-1", &m).await;
+        assert_eq!(out.status, "failed", "{}", out.detail);
+        assert!(out.detail.contains("redirect"), "{}", out.detail);
+        assert_eq!(hook_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(target_hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the signed body followed the redirect");
+    }
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
     /// A port nothing listens on.

@@ -157,6 +157,9 @@ pub struct Store {
     audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The key plans are sealed with (kept in `kv`, made when the store is first opened).
     plan_key: std::sync::Arc<PlanKey>,
+    /// The file the head of the audit chain is anchored in, outside the store (see
+    /// [`crate::audit`]); `None`: not anchored.
+    audit_anchor: Option<std::sync::Arc<std::path::PathBuf>>,
 }
 
 /// The `kv` key of the plan key's secret (hex).
@@ -401,7 +404,7 @@ impl Store {
             }
         }
         let plan_key = std::sync::Arc::new(Store::load_plan_key(&pool, &location).await?);
-        Ok(Store { pool, backend, location, audit_lock: Default::default(), plan_key })
+        Ok(Store { pool, backend, location, audit_lock: Default::default(), plan_key, audit_anchor: None })
     }
 
     /// The store's plan key: made (32 random bytes) by the first process that opens the store,
@@ -513,6 +516,18 @@ impl Store {
 
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Anchors the audit chain's head in `path` (a file outside the store, appended on each
+    /// audit write and checked by [`crate::audit::verify`]).
+    pub fn with_audit_anchor(mut self, path: impl Into<std::path::PathBuf>) -> Store {
+        self.audit_anchor = Some(std::sync::Arc::new(path.into()));
+        self
+    }
+
+    /// Where the audit chain's head is anchored, if anywhere.
+    pub fn audit_anchor(&self) -> Option<&Path> {
+        self.audit_anchor.as_deref().map(|p| p.as_path())
     }
 
     pub async fn close(&self) {

@@ -90,7 +90,9 @@ const ECHO_LIMIT: usize = 4000;
 
 impl Llm {
     pub fn new(config: Config) -> Result<Llm, Error> {
+        // No redirects: the API key would go to wherever a 3xx points (an error instead).
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.timeout.min(std::time::Duration::from_secs(10)))
             .build()
             .map_err(|e| Error::Config(format!("cannot set up the HTTP client: {e}")))?;

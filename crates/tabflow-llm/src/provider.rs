@@ -129,6 +129,13 @@ pub async fn send(http: &reqwest::Client, config: &Config, req: &Request) -> Res
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(Error::Unauthorized { url: tabflow_site::text::redact_url(&req.url), status: status.as_u16() });
     }
+    if status.is_redirection() {
+        return Err(Error::Http {
+            url: req.url.clone(),
+            status: status.as_u16(),
+            detail: "a redirect, which tabflow does not follow (the API key would go with it); set the model URL to its final address".into(),
+        });
+    }
     if !status.is_success() {
         let mut detail: String = text.chars().take(200).collect();
         if let Some(k) = &config.api_key {

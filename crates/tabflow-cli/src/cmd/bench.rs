@@ -410,7 +410,15 @@ fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
     outln!("wall time per plan (mean, p95, max) | mean CPU time per plan and per phase, ms | items planned");
     outln!(
         "{:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>6}  request",
-        "mean ms", "p95 ms", "max ms", "cpu", "parse", "plan", "facts", "validate", "items"
+        "mean ms",
+        "p95 ms",
+        "max ms",
+        "cpu",
+        "parse",
+        "plan",
+        "facts",
+        "validate",
+        "items"
     );
     let mut cpu_all = 0f64;
     for (n, request) in requests.iter().enumerate() {

@@ -310,7 +310,13 @@ pub async fn run(b: Live) -> anyhow::Result<Code> {
     );
     outln!(
         "{:<34} {:>8} {:>9} {:>9} {:>9} {:>6} {:>9}  plan",
-        "request", "wall s", "RSS MiB", "calls", "minimum", "ratio", "per-item"
+        "request",
+        "wall s",
+        "RSS MiB",
+        "calls",
+        "minimum",
+        "ratio",
+        "per-item"
     );
     for r in rows {
         outln!(

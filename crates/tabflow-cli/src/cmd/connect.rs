@@ -97,6 +97,7 @@ impl Connect {
                 tabflow_client::config::Credentials::Jwt { token } => token.expose_secret(),
             });
             self.tuning()?.apply(&mut c);
+            warn_plain_http(&c.server);
             return Ok(Connection::Server(c));
         }
         let tuning = self.tuning()?;
@@ -109,6 +110,7 @@ impl Connect {
         })?;
         let mut c = Config::new(server.clone(), self.site.clone().unwrap_or_default(), credentials);
         tuning.apply(&mut c);
+        warn_plain_http(&c.server);
         Ok(Connection::Server(c))
     }
 
@@ -123,6 +125,15 @@ impl Connect {
 }
 
 /// A client error as a CLI failure with its hint (exit 1).
+/// Says once per process, on stderr, that a plain `http://` server on another machine gets
+/// the credentials and the session unencrypted.
+fn warn_plain_http(server: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if let Some(w) = tabflow_client::plain_http_warning(server) {
+        ONCE.call_once(|| errln!("warning: {w}"));
+    }
+}
+
 pub fn client_error(e: tabflow_client::Error, server: &str) -> anyhow::Error {
     crate::exit::app(tabflow_app::Error::client(e, server))
 }

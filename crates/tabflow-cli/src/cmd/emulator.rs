@@ -35,9 +35,17 @@ pub struct Serve {
     /// Port on 127.0.0.1 (0 = any free port).
     #[arg(long, short, default_value_t = 0)]
     port: u16,
-    /// Address to bind.
+    /// Address to bind: a loopback address unless --allow-remote.
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
+    /// Allow a --bind address other machines can reach. The emulator is a test server: its
+    /// credentials are public defaults and its control routes change and dump the whole site.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Require `X-Emulator-Token: TOKEN` on the test-only `/_emulator/*` control routes
+    /// (stats, faults, snapshot); without it they are open to anyone who can reach the port.
+    #[arg(long, env = "TABFLOW_EMULATOR_CONTROL_TOKEN", hide_env_values = true)]
+    control_token: Option<String>,
     #[command(flatten)]
     source: SiteSource,
     /// Serve this tabflow-site/1 snapshot instead of a generated site.
@@ -141,13 +149,14 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
 }
 
 /// Reads and checks a snapshot file.
-pub fn load_snapshot(path: &PathBuf) -> anyhow::Result<Site> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        fail(
-            format!("cannot read the snapshot {}: {e}", path.display()),
+pub fn load_snapshot(path: &std::path::Path) -> anyhow::Result<Site> {
+    if !path.exists() {
+        return Err(fail(
+            format!("cannot read the snapshot {}: no such file", path.display()),
             "check the path; `tabflow site snapshot -o FILE` writes one",
-        )
-    })?;
+        ));
+    }
+    let text = super::read_capped(path, super::SNAPSHOT_FILE_LIMIT, "snapshot")?;
     Site::from_json(&text).map_err(|e| {
         fail(
             format!("{} is not a usable snapshot: {e}", path.display()),
@@ -157,6 +166,26 @@ pub fn load_snapshot(path: &PathBuf) -> anyhow::Result<Site> {
 }
 
 async fn serve(s: Serve) -> anyhow::Result<Code> {
+    if !s.bind.is_loopback() {
+        if !s.allow_remote {
+            return Err(usage(
+                format!("--bind {} would let other machines reach the emulator", s.bind),
+                "the emulator is a test server with public default credentials and open control routes; bind 127.0.0.1 (the default), or add --allow-remote (and --control-token) if you really mean it",
+            ));
+        }
+        eprintln!(
+            "WARNING: the emulator listens on {} and other machines can reach it: its sign-in uses test credentials{}; do not leave it running on a shared network",
+            s.bind,
+            if s.control_token.is_some() {
+                ""
+            } else {
+                ", and its /_emulator/* control routes (site dump, faults) are open (set --control-token)"
+            }
+        );
+    }
+    if s.control_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(usage("--control-token is empty", "give a token of at least one character, or leave it unset"));
+    }
     if let Some(r) = s.error_rate
         && !(0.0..=1.0).contains(&r)
     {
@@ -184,6 +213,7 @@ async fn serve(s: Serve) -> anyhow::Result<Code> {
     options.pat_secret = s.pat_secret;
     options.password = s.password;
     options.session_ttl = chrono::TimeDelta::try_minutes(s.session_minutes).unwrap_or(chrono::TimeDelta::hours(4));
+    options.control_token = s.control_token;
     options.faults = Faults {
         latency_ms: s.latency_ms,
         error_rate: s.error_rate,

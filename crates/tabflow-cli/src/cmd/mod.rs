@@ -90,3 +90,38 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Bench(c) => bench::run(c).await,
     }
 }
+
+/// The largest plan file read (a plan of 100k items is about 60 MiB).
+pub const PLAN_FILE_LIMIT: u64 = 256 << 20;
+/// The largest snapshot file read (a 100k-workbook site is well under 1 GiB).
+pub const SNAPSHOT_FILE_LIMIT: u64 = 4 << 30;
+
+/// Reads a text file of at most `limit` bytes: its size is checked before reading, and the
+/// read stops past the limit (a file that grows, or a device without a size).
+pub fn read_capped(path: &std::path::Path, limit: u64, what: &str) -> anyhow::Result<String> {
+    use std::io::Read;
+    let human = |n: u64| if n >= 1 << 30 { format!("{} GiB", n >> 30) } else { format!("{} MiB", n >> 20) };
+    let too_large = |size: String| {
+        crate::exit::fail(
+            format!("{} is {size}; a {what} above {} is refused before it is parsed", path.display(), human(limit)),
+            format!("check that {} is the {what} you meant; tabflow never writes one that large", path.display()),
+        )
+    };
+    let cannot =
+        |e: std::io::Error| crate::exit::fail(format!("cannot read {}: {e}", path.display()), "check the path");
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if meta.len() > limit {
+        return Err(too_large(format!("{} bytes", meta.len())));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path).map_err(cannot)?.take(limit + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(format!("more than {} bytes", limit)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        crate::exit::fail(
+            format!("{} is not UTF-8 text (byte {}): not a {what}", path.display(), e.utf8_error().valid_up_to()),
+            format!("give the {what} file tabflow wrote"),
+        )
+    })
+}

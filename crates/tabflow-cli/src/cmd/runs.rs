@@ -208,7 +208,10 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             app.close().await.map_err(exit::app)?;
             let p = r?;
             if a.json {
-                outln!("{}", json!({"purged": p.purged, "kept": p.kept, "waiting": p.waiting}));
+                outln!(
+                    "{}",
+                    json!({"purged": p.purged, "kept": p.kept, "waiting": p.waiting, "other_site": p.other_site})
+                );
             } else {
                 outln!(
                     "Purged {} staged deletes; kept {}; {} still in their grace period.",
@@ -224,6 +227,9 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
                 }
                 for w in p.waiting.iter().take(20) {
                     outln!("  waiting {w}");
+                }
+                for o in &p.other_site {
+                    outln!("  skipped {o} (connect to that site to purge it)");
                 }
                 if p.waiting.len() > 20 {
                     outln!("  … and {} more (--json lists all)", p.waiting.len() - 20);
@@ -310,12 +316,26 @@ pub async fn audit_run(c: AuditCommand) -> anyhow::Result<Code> {
             if a.json {
                 outln!("{}", serde_json::to_string_pretty(&v)?);
             } else if v.ok {
-                outln!("audit log intact: {} records, hash chain verified", v.records);
+                let anchored = match &v.anchor {
+                    Some(a) => match &a.head {
+                        Some(h) => format!("; anchored head: record {} in {}", h.records, a.path),
+                        None => format!("; anchor {} has no head yet (made by the next audit write)", a.path),
+                    },
+                    None => String::new(),
+                };
+                outln!("audit log intact: {} records, hash chain verified{anchored}", v.records);
             } else {
                 outln!("audit log TAMPERED: {} problem(s) in {} records", v.problems.len(), v.records);
                 for p in &v.problems {
-                    outln!("  record {}: {}", p.seq, p.message);
+                    if p.seq > 0 {
+                        outln!("  record {}: {}", p.seq, p.message);
+                    } else {
+                        outln!("  anchor: {}", p.message);
+                    }
                 }
+            }
+            if let (false, Some(h)) = (v.ok, &v.hint) {
+                errln!("hint: {h}");
             }
             Ok(if v.ok { Code::Ok } else { Code::Error })
         }

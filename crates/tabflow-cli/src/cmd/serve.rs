@@ -40,17 +40,17 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
     let running = tabflow_serve::start(app.clone(), addr).await.map_err(|e| {
         exit::fail(format!("cannot listen on {addr}: {e}"), "pick another port with --listen 127.0.0.1:PORT")
     })?;
-    println!(
+    outln!(
         "tabflow serve: listening on {} (API under /api/v1, OpenAPI at /api/openapi.json); Ctrl-C stops it",
         running.url
     );
     if tokio::signal::ctrl_c().await.is_err() {
-        eprintln!("warning: cannot wait for Ctrl-C; stopping");
+        errln!("warning: cannot wait for Ctrl-C; stopping");
     }
     running.stop().await;
     match Arc::try_unwrap(app) {
         Ok(app) => app.close().await.map_err(exit::app)?,
-        Err(_) => eprintln!("warning: runs were still going on; the demo site's state was not saved"),
+        Err(_) => errln!("warning: runs were still going on; the demo site's state was not saved"),
     }
     Ok(Code::Ok)
 }

@@ -52,8 +52,8 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             let made = app.create_token(&a.name, role, &whoami()).await.map_err(exit::app);
             app.close().await.map_err(exit::app)?;
             let (info, token) = made?;
-            println!("Token '{}' ({}) made. It is shown once; keep it somewhere safe:", info.name, info.role.as_str());
-            println!("{token}");
+            outln!("Token '{}' ({}) made. It is shown once; keep it somewhere safe:", info.name, info.role.as_str());
+            outln!("{token}");
             Ok(Code::Ok)
         }
         Command::List(a) => {
@@ -62,16 +62,16 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             app.close().await.map_err(exit::app)?;
             let rows = rows?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else if rows.is_empty() {
-                println!("No tokens. Make one with: tabflow tokens create NAME --role requester");
+                outln!("No tokens. Make one with: tabflow tokens create NAME --role requester");
             } else {
                 for t in &rows {
                     let state = match t.revoked_at {
                         Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
                         None => "live".into(),
                     };
-                    println!(
+                    outln!(
                         "{:<24} {:<9} {}  (by {}, {})",
                         t.name,
                         t.role.as_str(),
@@ -88,7 +88,7 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             let r = app.revoke_token(&a.name, &whoami()).await.map_err(exit::app);
             app.close().await.map_err(exit::app)?;
             r?;
-            println!("Revoked {}.", a.name);
+            outln!("Revoked {}.", a.name);
             Ok(Code::Ok)
         }
     }

@@ -28,6 +28,10 @@ pub struct StoreArgs {
     /// The policy file (default <data dir>/policy.toml when it exists).
     #[arg(long, global = true, env = "TABFLOW_POLICY")]
     pub policy: Option<PathBuf>,
+    /// The file the audit log's head is anchored in, outside the store (default
+    /// <data dir>/audit.anchor); `tabflow audit verify` checks the store against it.
+    #[arg(long, global = true, env = "TABFLOW_AUDIT_ANCHOR")]
+    pub audit_anchor: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -79,6 +83,7 @@ pub async fn open_app(
         crash_after_intents: env("TABFLOW_CRASH_AFTER").and_then(|v| v.parse().ok()),
         // The way back to whole-site reads (issue #15), e.g. to compare plans and call counts.
         full_site_reads: env("TABFLOW_FULL_SITE_READS").is_some_and(|v| v == "1"),
+        audit_anchor: store.audit_anchor.clone(),
     };
     App::open(options).await.map_err(exit::app)
 }
@@ -535,8 +540,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
     let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
     let result = async {
         let plan = if std::path::Path::new(&a.plan).exists() {
-            let text = std::fs::read_to_string(&a.plan)
-                .map_err(|e| fail(format!("cannot read {}: {e}", a.plan), "check the path"))?;
+            let text = super::read_capped(std::path::Path::new(&a.plan), super::PLAN_FILE_LIMIT, "plan")?;
             app.read_plan(&text).map_err(|e| fail(format!("{}: {}", a.plan, e.message), e.hint))?
         } else if a.plan.starts_with("p-") {
             app.get_plan(&a.plan).await.map_err(exit::app)?

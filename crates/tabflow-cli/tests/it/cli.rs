@@ -180,3 +180,53 @@ fn usage_sources_from_the_command_line() {
     let o = run(dir.path(), &["usage", "show", "--source", "repository"], &[("TABFLOW_REPOSITORY_URL", "")]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn the_emulator_refuses_a_non_loopback_address_unless_allowed_and_then_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["emulator", "serve", "--bind", "0.0.0.0", "--port", "0"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("error: --bind 0.0.0.0") && err.contains("hint:") && err.contains("--allow-remote"), "{err}");
+    let o = run(dir.path(), &["emulator", "serve", "--control-token", " "], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+
+    // Allowed: it serves, and says loudly what that exposes.
+    use std::io::{BufRead, BufReader};
+    let mut child = bin()
+        .args(["emulator", "serve", "--bind", "0.0.0.0", "--port", "0", "--allow-remote"])
+        .env("TABFLOW_HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut warning = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut warning).unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(url.starts_with("http://0.0.0.0:"), "{url}");
+    assert!(warning.starts_with("WARNING:") && warning.contains("--control-token"), "{warning}");
+}
+
+#[test]
+fn plan_and_snapshot_files_above_their_limits_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sparse files: the size is checked, nothing is read.
+    let plan = dir.path().join("huge-plan.json");
+    std::fs::File::create(&plan).unwrap().set_len((256 << 20) + 1).unwrap();
+    let o = run(dir.path(), &["apply", plan.to_str().unwrap(), "--approve", "all"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("a plan above 256 MiB is refused before it is parsed") && err.contains("hint:"), "{err}");
+
+    let snap = dir.path().join("huge-site.json");
+    std::fs::File::create(&snap).unwrap().set_len((4u64 << 30) + 1).unwrap();
+    let o = run(dir.path(), &["site", "diff", snap.to_str().unwrap(), snap.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("a snapshot above 4 GiB is refused before it is parsed"), "{err}");
+    let o = run(dir.path(), &["emulator", "serve", "--snapshot", snap.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+}

@@ -300,7 +300,7 @@ fn editing_one_byte_of_the_audit_store_is_detected_and_named() {
     assert!(std::fs::metadata(h.join("tabflow.db-wal")).map(|m| m.len() == 0).unwrap_or(true), "WAL not checkpointed");
     let records: Value =
         serde_json::from_slice(&run(h, &emu, &["audit", "export", "--format", "json"]).stdout).unwrap();
-    let hash = records[4]["hash"].as_str().unwrap().as_bytes().to_vec();
+    let hash = records["records"][4]["hash"].as_str().unwrap().as_bytes().to_vec();
     let mut bytes = std::fs::read(&db).unwrap();
     let at =
         bytes.windows(hash.len()).position(|w| w == hash.as_slice()).expect("record 5's hash is in the store file");

@@ -3,6 +3,7 @@
 //! once per file. The modules' tests run concurrently in this process (see `support`).
 
 mod approvals;
+mod audit_anchor;
 mod bad_input;
 mod cli;
 mod datasources;

@@ -125,3 +125,44 @@ fn the_outbox_in_postgres_upgrades_records_failures_and_retries() {
     let rows = ok_json(&with_store(h, &emu, &store, &["outbox", "list", "--json"]), "outbox list");
     assert!(rows.as_array().unwrap().iter().all(|r| r["status"] == "dry" && r["channels"]["email"]["attempts"] == 2));
 }
+
+#[test]
+fn sslmode_require_to_a_server_without_tls_says_so_and_how_to_fix_it() {
+    // A PostgreSQL front door without TLS: answers the SSLRequest with `N`.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut req = [0u8; 8];
+            if c.read_exact(&mut req).is_ok() {
+                let _ = c.write_all(b"N");
+                let _ = c.read(&mut [0u8; 1024]);
+            }
+        }
+    });
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let store = format!("postgres://postgres:pw-ABC@127.0.0.1:{port}/test?sslmode=require");
+    let o = with_store(home.path(), &emu, &store, &["runs", "list"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("error:") && err.to_ascii_lowercase().contains("tls"), "{err}");
+    assert!(err.contains("hint:") && err.contains("enable ssl"), "{err}");
+    assert!(!err.contains("pw-ABC"), "{err}");
+}
+
+#[test]
+fn plain_http_to_another_machine_is_warned_about_on_stderr() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let o = cmd(home.path(), &emu, &["site", "snapshot", "-o", "x.json"])
+        .env("TABLEAU_SERVER", "http://tableau.invalid")
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    let err = text(&o.stderr);
+    assert!(err.contains("warning: http://tableau.invalid/ is plain http://"), "{err}");
+    assert_eq!(err.matches("warning: http://").count(), 1, "once: {err}");
+}

@@ -212,3 +212,23 @@ fn a_purged_datasource_comes_back_with_its_extract_and_description() {
         .collect();
     assert_eq!(back, ids.iter().copied().collect());
 }
+
+#[test]
+fn a_purge_connected_to_another_site_is_refused_and_deletes_nothing() {
+    let (emu, other) = (serve(), serve());
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (planned, _, _) = stage(h, &emu);
+    // Same store, another server: the staged items were not made there.
+    let before = stats(&other)["writes"].clone();
+    let o = run(h, &other, &["runs", "purge", "--now", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", text(&o.stdout), text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("were made on another site than the one connected to") && err.contains("hint:"), "{err}");
+    assert!(err.contains("nothing was deleted"), "{err}");
+    assert_eq!(stats(&other)["writes"], before, "nothing written on the other site");
+    // On the site they came from, the purge goes ahead.
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge");
+    assert_eq!(p["purged"].as_array().unwrap().len(), planned.len(), "{p}");
+    assert_eq!(p["other_site"], serde_json::json!([]), "{p}");
+}

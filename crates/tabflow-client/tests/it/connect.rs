@@ -140,3 +140,106 @@ async fn switches_site_and_refuses_unknown_sites() {
     let e = c.switch_site("elsewhere").await.unwrap_err();
     assert_eq!(e.code(), Some("401003"));
 }
+
+/// A server that records every request it gets, with its `X-Tableau-Auth` and body.
+async fn catcher() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let app = Router::new().fallback(move |req: axum::extract::Request| {
+        let s = s.clone();
+        async move {
+            let auth = req.headers().get("x-tableau-auth").map(|v| v.to_str().unwrap_or("").to_string());
+            let path = req.uri().path().to_string();
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+            s.lock().unwrap().push(format!("{path} auth={auth:?} body={}", String::from_utf8_lossy(&body)));
+            "caught"
+        }
+    });
+    (serve(app).await, seen)
+}
+
+fn redirect_to(target: String) -> Router {
+    Router::new().fallback(move |uri: axum::http::Uri| {
+        let to = format!("{target}{}", uri.path());
+        async move { (axum::http::StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, to)], "") }
+    })
+}
+
+#[tokio::test]
+async fn a_redirect_at_sign_in_is_refused_and_the_credentials_stay_home() {
+    let (elsewhere, seen) = catcher().await;
+    let url = serve(redirect_to(format!("{elsewhere}/steal?token=x"))).await;
+    let e = Client::connect(fast(Config::new(url, "demo", pat()))).await.unwrap_err();
+    assert!(matches!(&e, Error::Redirect { status: 307, .. }), "{e:?}");
+    assert!(e.to_string().contains("/steal") && !e.to_string().contains("token=x"), "{e}");
+    assert!(e.hint().unwrap().contains("--server"), "{e:?}");
+    assert!(seen.lock().unwrap().is_empty(), "followed: {:?}", seen.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_redirect_on_a_signed_in_call_is_refused_and_the_token_stays_home() {
+    let (elsewhere, seen) = catcher().await;
+    let info = r#"<tsResponse xmlns="http://tableau.com/api"><serverInfo><productVersion build="x">2025.1</productVersion><restApiVersion>3.25</restApiVersion></serverInfo></tsResponse>"#;
+    let creds = r#"<tsResponse xmlns="http://tableau.com/api"><credentials token="SESSION-TOKEN-123"><site id="s1" contentUrl="demo"/><user id="u1"/></credentials></tsResponse>"#;
+    let url = serve(
+        Router::new()
+            .route("/api/2.4/serverInfo", get(move || async move { info }))
+            .route("/api/{v}/auth/signin", post(move || async move { creds }))
+            .merge(redirect_to(elsewhere)),
+    )
+    .await;
+    let c = Client::connect(fast(Config::new(url, "demo", pat()))).await.unwrap();
+    let e = c.send(tabflow_client::Request::get("workbooks")).await.unwrap_err();
+    assert!(matches!(&e, Error::Redirect { status: 307, .. }), "{e:?}");
+    assert!(seen.lock().unwrap().is_empty(), "the session token followed the redirect: {:?}", seen.lock().unwrap());
+}
+
+#[test]
+fn plain_http_to_another_machine_is_warned_about() {
+    use tabflow_client::plain_http_warning;
+    for local in ["http://127.0.0.1:8080", "http://localhost", "http://[::1]:9/", "https://tableau.example.com"] {
+        assert_eq!(plain_http_warning(local), None, "{local}");
+    }
+    let w = plain_http_warning("http://tableau.example.com/#/site/x").unwrap();
+    assert!(w.contains("http://tableau.example.com/") && w.contains("https://"), "{w}");
+    assert!(plain_http_warning("http://10.0.0.5").is_some());
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_cap_is_refused_announced_or_not() {
+    // Announced: Content-Length above the cap is refused before reading.
+    let big = "x".repeat(4096);
+    let url = serve(Router::new().route("/api/2.4/serverInfo", get(move || async move { big }))).await;
+    let mut cfg = fast(Config::new(url, "demo", pat()));
+    cfg.max_response_bytes = 1024;
+    let e = Client::connect(cfg).await.unwrap_err();
+    assert!(matches!(&e, Error::TooLarge { limit: 1024, what: "answer", .. }), "{e:?}");
+    assert!(e.hint().is_some());
+    // Not announced (chunked): cut off at the cap while reading.
+    let url = serve(Router::new().route(
+        "/api/2.4/serverInfo",
+        get(|| async {
+            let chunks = (0..64).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'y'; 1024])));
+            axum::body::Body::from_stream(futures::stream::iter(chunks.collect::<Vec<_>>()))
+        }),
+    ))
+    .await;
+    let mut cfg = fast(Config::new(url, "demo", pat()));
+    cfg.max_response_bytes = 8 * 1024;
+    let e = Client::connect(cfg).await.unwrap_err();
+    assert!(matches!(&e, Error::TooLarge { limit: 8192, .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_download_larger_than_its_cap_is_a_clear_error() {
+    let emu = demo().await;
+    let mut cfg = fast(Config::new(emu.url.clone(), "demo", pat()));
+    cfg.max_download_bytes = 64;
+    let c = Client::connect(cfg).await.unwrap();
+    let wb = emu.emulator.snapshot().workbooks[0].id.clone();
+    let e = c.download_workbook(&wb.as_str().into(), false).await.unwrap_err();
+    assert!(matches!(&e, Error::TooLarge { what: "download", limit: 64, .. }), "{e:?}");
+    assert!(e.hint().unwrap().contains("back up"), "{e:?}");
+    // The API answers keep their own (larger) cap.
+    assert!(c.send(tabflow_client::Request::get("workbooks")).await.is_ok());
+}

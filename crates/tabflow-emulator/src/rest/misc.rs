@@ -47,10 +47,13 @@ fn subscription_xml(st: &State, s: &Subscription) -> xml::Subscription {
     }
 }
 
-pub(crate) async fn list_subscriptions(shared: Shr, _a: Auth, q: Q) -> Res {
+pub(crate) async fn list_subscriptions(shared: Shr, a: Auth, q: Q) -> Res {
     let lq = list_query(&q.0).map_err(Fail)?;
+    // Administrators see every subscription; anyone else only their own.
+    let all = a.is_admin(&shared.0);
     let st = shared.0.read();
-    let (page, pagination) = select(st.site.subscriptions.iter().collect(), &lq, |s, f| match f {
+    let mine: Vec<&Subscription> = st.site.subscriptions.iter().filter(|s| all || s.user_id == a.0.user_id).collect();
+    let (page, pagination) = select(mine, &lq, |s, f| match f {
         "subject" => Some(tabflow_wire::filter::FieldValue::Text(&s.subject)),
         "userId" => Some(tabflow_wire::filter::FieldValue::Text(&s.user_id)),
         _ => None,
@@ -63,13 +66,15 @@ pub(crate) async fn list_subscriptions(shared: Shr, _a: Auth, q: Q) -> Res {
     ok_xml(&r)
 }
 
-pub(crate) async fn get_subscription(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
+pub(crate) async fn get_subscription(shared: Shr, a: Auth, Path((_v, _s, id)): P2) -> Res {
+    let admin = a.is_admin(&shared.0);
     let st = shared.0.read();
+    // Another user's subscription is not found for a non-admin (its id says nothing).
     let s = st
         .site
         .subscriptions
         .iter()
-        .find(|s| s.id == id)
+        .find(|s| s.id == id && (admin || s.user_id == a.0.user_id))
         .ok_or_else(|| Fail(ApiError::not_found("404025", "Subscription", &id)))?;
     let mut r = xml::TsResponse::new();
     r.subscription = Some(subscription_xml(&st, s));
@@ -95,12 +100,13 @@ fn content_ref(st: &State, c: &xml::SubscriptionContent) -> Result<ResourceRef, 
     Ok(ResourceRef { kind, id: c.id.clone() })
 }
 
-pub(crate) async fn add_subscription(shared: Shr, _a: Auth, body: String) -> Res {
+pub(crate) async fn add_subscription(shared: Shr, a: Auth, body: String) -> Res {
     let req = parse_body(&body)?;
     let s = req.subscription.ok_or_else(|| super::missing("a <subscription> element"))?;
+    let user_id = s.user.and_then(|u| u.id).ok_or_else(|| super::missing("a <user id> element"))?;
+    a.require_self_or_admin(&shared.0, &user_id, "subscribe another user")?;
     let mut st = shared.0.write();
     let content = content_ref(&st, s.content.as_ref().ok_or_else(|| super::missing("a <content> element"))?)?;
-    let user_id = s.user.and_then(|u| u.id).ok_or_else(|| super::missing("a <user id> element"))?;
     st.user(&user_id).map_err(Fail)?;
     let sub = Subscription {
         id: new_luid(),
@@ -115,15 +121,19 @@ pub(crate) async fn add_subscription(shared: Shr, _a: Auth, body: String) -> Res
     created_xml(&r)
 }
 
-pub(crate) async fn update_subscription(shared: Shr, _a: Auth, Path((_v, _s, id)): P2, body: String) -> Res {
+pub(crate) async fn update_subscription(shared: Shr, a: Auth, Path((_v, _s, id)): P2, body: String) -> Res {
     let req = parse_body(&body)?;
     let s = req.subscription.ok_or_else(|| super::missing("a <subscription> element"))?;
+    let admin = a.is_admin(&shared.0);
+    if let Some(u) = s.user.as_ref().and_then(|u| u.id.as_deref()) {
+        a.require_self_or_admin(&shared.0, u, "give a subscription to another user")?;
+    }
     let mut st = shared.0.write();
     let i = st
         .site
         .subscriptions
         .iter()
-        .position(|s| s.id == id)
+        .position(|s| s.id == id && (admin || s.user_id == a.0.user_id))
         .ok_or_else(|| Fail(ApiError::not_found("404025", "Subscription", &id)))?;
     if let Some(c) = &s.content {
         let c = content_ref(&st, c)?;
@@ -145,10 +155,11 @@ pub(crate) async fn update_subscription(shared: Shr, _a: Auth, Path((_v, _s, id)
     ok_xml(&r)
 }
 
-pub(crate) async fn delete_subscription(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
+pub(crate) async fn delete_subscription(shared: Shr, a: Auth, Path((_v, _s, id)): P2) -> Res {
+    let admin = a.is_admin(&shared.0);
     let mut st = shared.0.write();
     let before = st.site.subscriptions.len();
-    st.site.subscriptions.retain(|s| s.id != id);
+    st.site.subscriptions.retain(|s| !(s.id == id && (admin || s.user_id == a.0.user_id)));
     if st.site.subscriptions.len() == before {
         return Err(Fail(ApiError::not_found("404025", "Subscription", &id)));
     }
@@ -302,7 +313,8 @@ fn favorite_xml(st: &State, f: &Favorite) -> xml::Favorite {
     x
 }
 
-pub(crate) async fn list_favorites(shared: Shr, _a: Auth, Path((_v, _s, uid)): P2) -> Res {
+pub(crate) async fn list_favorites(shared: Shr, a: Auth, Path((_v, _s, uid)): P2) -> Res {
+    a.require_self_or_admin(&shared.0, &uid, "read another user's favorites")?;
     let st = shared.0.read();
     st.user(&uid).map_err(Fail)?;
     let favs: Vec<xml::Favorite> =
@@ -316,7 +328,8 @@ pub(crate) async fn list_favorites(shared: Shr, _a: Auth, Path((_v, _s, uid)): P
     ok_xml(&r)
 }
 
-pub(crate) async fn add_favorite(shared: Shr, _a: Auth, Path((_v, _s, uid)): P2, body: String) -> Res {
+pub(crate) async fn add_favorite(shared: Shr, a: Auth, Path((_v, _s, uid)): P2, body: String) -> Res {
+    a.require_self_or_admin(&shared.0, &uid, "change another user's favorites")?;
     let req = parse_body(&body)?;
     let f = req.favorite.ok_or_else(|| super::missing("a <favorite> element"))?;
     let (kind, id) = f
@@ -342,9 +355,10 @@ pub(crate) async fn add_favorite(shared: Shr, _a: Auth, Path((_v, _s, uid)): P2,
 
 pub(crate) async fn delete_favorite(
     shared: Shr,
-    _a: Auth,
+    a: Auth,
     Path((_v, _s, uid, kind, id)): Path<(String, String, String, String, String)>,
 ) -> Res {
+    a.require_self_or_admin(&shared.0, &uid, "change another user's favorites")?;
     let kind = kind.trim_end_matches('s').to_string();
     let mut st = shared.0.write();
     st.user(&uid).map_err(Fail)?;
@@ -361,7 +375,18 @@ pub(crate) async fn delete_favorite(
 pub(crate) async fn start_upload(shared: Shr, a: Auth) -> Res {
     a.require_publisher(&shared.0)?;
     let id = format!("{}:{}", uuid::Uuid::new_v4().simple(), 0);
-    shared.0.write().uploads.insert(id.clone(), Vec::new());
+    {
+        let mut st = shared.0.write();
+        let max = shared.0.options.upload_limits.sessions;
+        if st.uploads.len() >= max {
+            return Err(Fail(ApiError::new(
+                "429000",
+                "Too Many Upload Sessions",
+                format!("{max} upload sessions are open; publish them (which closes them) before starting more."),
+            )));
+        }
+        st.uploads.insert(id.clone(), Vec::new());
+    }
     let mut r = xml::TsResponse::new();
     r.file_upload = Some(xml::FileUpload { upload_session_id: id, file_size: "0".into() });
     created_xml(&r)
@@ -380,8 +405,23 @@ pub(crate) async fn append_upload(
         .into_iter()
         .find(|p| p.name == "tableau_file")
         .ok_or_else(|| Fail(ApiError::bad_request("The multipart body has no tableau_file part.")))?;
+    let limits = shared.0.options.upload_limits;
     let mut st = shared.0.write();
+    let total: usize = st.uploads.values().map(Vec::len).sum();
     let buf = st.uploads.get_mut(&id).ok_or_else(|| Fail(ApiError::not_found("404008", "Upload session", &id)))?;
+    let too_large = |detail: String| Fail(ApiError::new("413000", "Payload Too Large", detail));
+    if buf.len() + chunk.data.len() > limits.bytes_per_session {
+        return Err(too_large(format!(
+            "The upload session would exceed {} bytes, the most this emulator keeps for one file.",
+            limits.bytes_per_session
+        )));
+    }
+    if total + chunk.data.len() > limits.bytes_total {
+        return Err(too_large(format!(
+            "The open upload sessions would exceed {} bytes together; publish the finished ones first.",
+            limits.bytes_total
+        )));
+    }
     buf.extend_from_slice(&chunk.data);
     let size = buf.len();
     let mut r = xml::TsResponse::new();
@@ -389,10 +429,14 @@ pub(crate) async fn append_upload(
     ok_xml(&r)
 }
 
-pub(crate) async fn list_data_alerts(shared: Shr, _a: Auth, q: Q) -> Res {
+pub(crate) async fn list_data_alerts(shared: Shr, a: Auth, q: Q) -> Res {
     let lq = list_query(&q.0).map_err(Fail)?;
+    // Administrators see every alert; anyone else the ones they own or receive.
+    let all = a.is_admin(&shared.0);
+    let me = &a.0.user_id;
     let st = shared.0.read();
-    let (page, pagination) = select(st.site.data_alerts.iter().collect(), &lq, |_, _| None).map_err(Fail)?;
+    let mine = st.site.data_alerts.iter().filter(|x| all || &x.owner_id == me || x.recipients.contains(me)).collect();
+    let (page, pagination) = select(mine, &lq, |_, _| None).map_err(Fail)?;
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
     r.data_alerts = Some(xml::DataAlerts {
@@ -409,10 +453,11 @@ pub(crate) async fn list_data_alerts(shared: Shr, _a: Auth, q: Q) -> Res {
     ok_xml(&r)
 }
 
-pub(crate) async fn delete_data_alert(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
+pub(crate) async fn delete_data_alert(shared: Shr, a: Auth, Path((_v, _s, id)): P2) -> Res {
+    let admin = a.is_admin(&shared.0);
     let mut st = shared.0.write();
     let before = st.site.data_alerts.len();
-    st.site.data_alerts.retain(|a| a.id != id);
+    st.site.data_alerts.retain(|x| !(x.id == id && (admin || x.owner_id == a.0.user_id)));
     if st.site.data_alerts.len() == before {
         return Err(Fail(ApiError::not_found("404000", "Data alert", &id)));
     }
@@ -421,17 +466,35 @@ pub(crate) async fn delete_data_alert(shared: Shr, _a: Auth, Path((_v, _s, id)):
 
 // ---------------------------------------------------------------- JSON APIs
 
-/// The session for a JSON API call (`X-Tableau-Auth`), answered in that API's error shape.
-pub(crate) fn json_session(shared: &Shared, headers: &HeaderMap) -> Result<(), axum::response::Response> {
+/// The session for a JSON API call (`X-Tableau-Auth`), answered in that API's error shape:
+/// unexpired, its user still on the site, and the site the one served (the JSON APIs have
+/// no site in their paths: the session's site is the one they read); unlicensed users are
+/// refused, as Tableau refuses them every API.
+pub(crate) fn json_session(
+    shared: &Shared,
+    headers: &HeaderMap,
+) -> Result<crate::state::Session, axum::response::Response> {
     let token = headers.get("x-tableau-auth").and_then(|v| v.to_str().ok()).unwrap_or("");
     let st = shared.read();
-    match st.sessions.get(token) {
-        Some(s) if s.expires > Utc::now() => Ok(()),
-        _ => Err((
-            StatusCode::UNAUTHORIZED,
-            Json(serde_json::json!({"timestamp": Utc::now().timestamp_millis(), "status": 401, "error": "Unauthorized", "errorCode": "401002", "message": "Invalid authentication credentials were provided."})),
+    let refuse = |status: StatusCode, code: &str, message: &str| {
+        (
+            status,
+            Json(serde_json::json!({"timestamp": Utc::now().timestamp_millis(), "status": status.as_u16(), "error": status.canonical_reason().unwrap_or("Error"), "errorCode": code, "message": message})),
         )
-            .into_response()),
+            .into_response()
+    };
+    let unauthorized =
+        || refuse(StatusCode::UNAUTHORIZED, "401002", "Invalid authentication credentials were provided.");
+    let s = match st.sessions.get(token) {
+        Some(s) if s.expires > Utc::now() && s.site_id == st.site.site.id => s.clone(),
+        _ => return Err(unauthorized()),
+    };
+    match st.user(&s.user_id) {
+        Ok(u) if u.site_role.eq_ignore_ascii_case("Unlicensed") => {
+            Err(refuse(StatusCode::FORBIDDEN, "403004", "Unlicensed users cannot use this API."))
+        }
+        Ok(_) => Ok(s),
+        Err(_) => Err(unauthorized()),
     }
 }
 

@@ -175,10 +175,9 @@ impl FromRequestParts<Arc<Shared>> for Auth {
             }
             s
         };
-        let by_key = parts.uri.query().is_some_and(|q| q.contains("key="));
-        if let Ok(params) = RawPathParams::from_request_parts(parts, shared).await
-            && !by_key
-        {
+        // Every route with a site id in its path serves only the session's site; no query
+        // parameter or header changes that.
+        if let Ok(params) = RawPathParams::from_request_parts(parts, shared).await {
             for (k, v) in params.iter() {
                 if k == "s" && v != session.site_id {
                     let st = shared.read();
@@ -209,6 +208,23 @@ impl Auth {
         } else {
             Err(Fail(ApiError::forbidden("403004", format!("Only administrators can {what}."))))
         }
+    }
+
+    /// The signed-in user themselves, or an administrator (favorites, subscriptions and data
+    /// alerts belong to one user: Tableau lets others see or change them only as admins).
+    pub(crate) fn require_self_or_admin(&self, shared: &Shared, user_id: &str, what: &str) -> Result<(), Fail> {
+        if self.0.user_id == user_id || self.is_admin(shared) {
+            Ok(())
+        } else {
+            Err(Fail(ApiError::forbidden(
+                "403004",
+                format!("Only the user themselves or an administrator can {what}."),
+            )))
+        }
+    }
+
+    pub(crate) fn is_admin(&self, shared: &Shared) -> bool {
+        tabflow_wire::capability::is_admin_role(&self.role(shared))
     }
 
     /// Viewers and unlicensed users cannot change content.

@@ -3,4 +3,5 @@
 mod api;
 mod faults;
 mod flows;
+mod safety;
 mod util;

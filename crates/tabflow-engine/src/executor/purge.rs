@@ -17,24 +17,56 @@ pub struct Purge {
     pub purged: Vec<String>,
     pub kept: Vec<String>,
     pub waiting: Vec<String>,
+    /// Staged on another site than the one connected to (never touched here), each with the
+    /// site it came from.
+    pub other_site: Vec<String>,
 }
 
 /// Staged deletes whose grace period has passed: deletes each one that is still in
 /// quarantine, unchanged since, and whose backup exists. "Now" is `clock`'s (the engine's
-/// injected clock), so grace periods can be tested without waiting.
+/// injected clock), so grace periods can be tested without waiting. Only items staged on the
+/// connected site are considered: `server` is the connection's label (as plans record it)
+/// and the site id is the client's; an item whose run's plan is for another site (or cannot
+/// be found) is listed in `other_site` and left alone.
 pub async fn purge_due(
     client: &Client,
     store: &Store,
     clock: &dyn crate::Clock,
     actor: &str,
     force_now: bool,
+    server: &str,
 ) -> Result<Purge, ExecError> {
     let now = clock.now();
+    let site_id = client.session().await.site_id;
     let mut purged = vec![];
     let mut kept = vec![];
     let mut waiting = vec![];
+    let mut other_site = vec![];
+    // Per run: None = the connected site, Some(where) = another one.
+    let mut site_of_run: std::collections::HashMap<String, Option<String>> = Default::default();
     for s in store.staged().await? {
         if s.purged_at.is_some() {
+            continue;
+        }
+        if !site_of_run.contains_key(&s.run_id) {
+            let elsewhere = match store.run(&s.run_id).await {
+                Ok(run) => match store.plan(&run.plan_id).await {
+                    Ok(plan) => match plan.check_site(server, &site_id) {
+                        Ok(()) => None,
+                        Err(_) => Some(format!(
+                            "site '{}' at {}",
+                            if plan.site.content_url.is_empty() { &plan.site.id } else { &plan.site.content_url },
+                            plan.site.server
+                        )),
+                    },
+                    Err(_) => Some(format!("an unknown site (run {}'s plan is not in the store)", s.run_id)),
+                },
+                Err(_) => Some(format!("an unknown site (run {} is not in the store)", s.run_id)),
+            };
+            site_of_run.insert(s.run_id.clone(), elsewhere);
+        }
+        if let Some(Some(elsewhere)) = site_of_run.get(&s.run_id) {
+            other_site.push(format!("{} ({}): staged by run {} on {elsewhere}", s.name, s.item_id, s.run_id));
             continue;
         }
         if !force_now && s.purge_after > now {
@@ -102,7 +134,7 @@ pub async fn purge_due(
         .await?;
         purged.push(format!("{} ({})", s.name, s.item_id));
     }
-    Ok(Purge { purged, kept, waiting })
+    Ok(Purge { purged, kept, waiting, other_site })
 }
 
 /// Why a staged item is no longer the one the staged delete left (None: it still is): it was

@@ -254,3 +254,54 @@ async fn a_wrong_postgres_location_is_one_clear_error_without_the_password() {
     assert!(e.contains("cannot be opened") && e.contains("127.0.0.1:1"), "{e}");
     assert!(!e.contains("s3cret-pw"), "the password leaked into the message: {e}");
 }
+
+#[tokio::test]
+async fn postgres_over_tls_when_the_url_asks_for_it() {
+    let Some(schema) = PgSchema::create("tabflow_tls").await else { return };
+    let app = format!("tabflow_tls_{}", std::process::id());
+    let url = format!("{}&sslmode=require&application_name={app}", schema.url());
+    let s = Store::open_location(&url).await.unwrap();
+    s.runs(1).await.unwrap();
+    // The store's own connections, seen from the server.
+    let ssl: Vec<bool> = sqlx::query_scalar(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+    )
+    .bind(&app)
+    .fetch_all(&schema.admin)
+    .await
+    .unwrap();
+    assert!(!ssl.is_empty() && ssl.iter().all(|x| *x), "sslmode=require connected without TLS: {ssl:?}");
+    s.close().await;
+    schema.remove().await;
+}
+
+/// A PostgreSQL front door that refuses TLS: answers the client's SSLRequest with `N`.
+async fn no_tls_server() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut req = [0u8; 8];
+                if c.read_exact(&mut req).await.is_ok() {
+                    let _ = c.write_all(b"N").await;
+                    let mut rest = [0u8; 1024];
+                    let _ = c.read(&mut rest).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn sslmode_require_against_a_server_without_tls_is_a_clear_error() {
+    let port = no_tls_server().await;
+    let e = Store::open_location(&format!("postgres://postgres:pw-XYZ@127.0.0.1:{port}/test?sslmode=require"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot be opened") && e.to_ascii_lowercase().contains("tls"), "{e}");
+    assert!(!e.contains("pw-XYZ"), "{e}");
+}

@@ -199,3 +199,19 @@ async fn request_bodies_never_carry_the_key_or_the_tableau_secret() {
         assert_eq!(out.intents[0].name(), "archive-stale-content");
     }
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_the_key_stays_home() {
+    // Where the redirect points: records anything that reaches it.
+    let (elsewhere, fake) = serve(vec![openai(VALID)]).await;
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let to = format!("{elsewhere}{}", uri.path());
+        async move { (StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, to)], "") }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
+    assert!(matches!(&out.source, Source::RuleBased { reason } if reason.contains("redirect")), "{:?}", out.source);
+    assert!(fake.seen.lock().unwrap().is_empty(), "the request (and its key) followed the redirect");
+}

@@ -217,6 +217,7 @@ pub(crate) async fn publish_datasource(shared: Shr, a: Auth, headers: HeaderMap,
     a.require_publisher(&shared.0)?;
     let mut st = shared.0.write();
     let p = read_publish(&st, &headers, &body, &q.0, "tableau_datasource", "datasource")?;
+    consume_upload(&mut st, &q.0);
     let doc = crate::content::unpack_document(&p.filename, &p.data)
         .map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let info = crate::content::parse_tds(&doc).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;

@@ -142,6 +142,13 @@ pub(super) fn read_publish(
     })
 }
 
+/// A publish consumes its upload session (as on Tableau): its bytes are freed.
+pub(super) fn consume_upload(st: &mut State, q: &[(String, String)]) {
+    if let Some((_, sid)) = q.iter().find(|(n, _)| n.eq_ignore_ascii_case("uploadSessionId")) {
+        st.uploads.remove(sid);
+    }
+}
+
 pub(super) fn misc_job(st: &mut State, kind: &str) -> xml::Job {
     let id = new_luid();
     let now = Utc::now();

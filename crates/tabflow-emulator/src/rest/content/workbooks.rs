@@ -253,6 +253,7 @@ pub(crate) async fn publish_workbook(shared: Shr, a: Auth, headers: HeaderMap, q
     a.require_publisher(&shared.0)?;
     let mut st = shared.0.write();
     let p = read_publish(&st, &headers, &body, &q.0, "tableau_workbook", "workbook")?;
+    consume_upload(&mut st, &q.0);
     let doc = crate::content::unpack_document(&p.filename, &p.data)
         .map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
     let info = crate::content::parse_twb(&doc).map_err(|e| Fail(ApiError::bad_request(e.to_string())))?;
