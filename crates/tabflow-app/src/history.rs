@@ -31,9 +31,14 @@ impl App {
 
     /// Re-hashes the audit log and names the first broken record.
     pub async fn audit_verify(&self) -> Result<Verification> {
-        audit::verify(&self.store)
-            .await
-            .map_err(|e| Error::store(e, "the store file is damaged; restore it from a backup"))
+        audit::verify(&self.store).await.map_err(|e| {
+            let hint = if matches!(e, tabflow_engine::store::StoreError::Refused(_)) {
+                "make the audit anchor file readable (see --audit-anchor)"
+            } else {
+                "the store file is damaged; restore it from a backup"
+            };
+            Error::store(e, hint)
+        })
     }
 
     /// Appends a record to the audit log (a front end's own actions: a plan asked for
