@@ -245,7 +245,7 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
         case(&["apply", "/nonexistent/plan.json"], 2, "neither a plan file nor a plan id"),
         case(&["apply", &tampered, "--yes"], 1, "fingerprint"),
         case(&["apply", &truncated, "--yes"], 1, "plan file"),
-        case(&["apply", &garbage, "--yes"], 1, "cannot read"),
+        case(&["apply", &garbage, "--yes"], 1, "not a plan"),
         case(&["apply", &not_json, "--yes"], 1, "plan file"),
         case(&["apply", &deep_json, "--yes"], 1, "plan file"),
         case(
