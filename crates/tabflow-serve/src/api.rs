@@ -565,9 +565,10 @@ pub async fn rollback(
     ))
 }
 
-/// The hash-chained audit log, oldest first, as JSON records or CSV.
+/// The hash-chained audit log, oldest first, as the export `tabflow audit export` writes:
+/// JSON `{"head", "anchor", "records"}` or CSV ending with the `#head` line.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
-    responses((status = 200, description = "JSON array of records, or text/csv", body = Vec<Object>),
+    responses((status = 200, description = "JSON {\"head\", \"anchor\", \"records\"}, or text/csv", body = Object),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn audit(State(sh): St, Auth(c): Auth, Query(q): Query<AuditQuery>) -> Result<Response, ApiError> {
     need(&c, Permission::Read)?;

@@ -172,7 +172,7 @@ async fn requester_asks_approver_approves_a_selection_run_streams_and_rollback_r
 
     // The audit log names each token and the channel, and its chain holds.
     let audit = env.get("/api/v1/audit", Some(viewer)).await;
-    let records = audit.json.as_array().unwrap();
+    let records = audit.json["records"].as_array().unwrap();
     let by = |action: &str| -> Vec<String> {
         records
             .iter()
