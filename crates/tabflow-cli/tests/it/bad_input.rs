@@ -328,6 +328,20 @@ fn a_secret_planted_in_every_channel_reaches_no_output_file_or_store_row() {
     go(&["outbox", "list"], false);
     go(&["outbox", "list", "--json"], false);
     go(&["plan", "archive stale workbooks in Finance", "--llm"], false);
+    // A config file's secret (refused by the server: the error must not quote it) and a
+    // store URL's password given as a flag.
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[profiles.prod]\nserver = \"{}\"\nsite = \"demo\"\npat_name = \"tabflow\"\npat_secret = \"{CONFIG_SECRET}\"\n", emu.1),
+    )
+    .unwrap();
+    let snap = home.join("snap.json");
+    go(
+        &["site", "snapshot", "--profile", "prod", "--config", config.to_str().unwrap(), "-o", snap.to_str().unwrap()],
+        false,
+    );
+    go(&["runs", "list", "--store", &format!("postgres://tabflow:{PG_PASSWORD}@127.0.0.1:9/tabflow")], false);
     let n = printed.matches("PLANTED").count();
     assert_eq!(n, 0, "planted secrets printed:\n{printed}");
     let leaked = files_containing(&home, "PLANTED");
