@@ -346,6 +346,22 @@ fn a_secret_planted_in_every_channel_reaches_no_output_file_or_store_row() {
     assert_eq!(n, 0, "planted secrets printed:\n{printed}");
     let leaked = files_containing(&home, "PLANTED");
     assert!(leaked.is_empty(), "planted secrets in {leaked:?}");
+    // Everything tabflow wrote is its owner's only (the test made `home` itself).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut stack = vec![home.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode & 0o077, 0, "{} is {mode:o}", p.display());
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+    }
     // The run did write (the test is not vacuous): reports exist and the audit log has rows.
     assert!(std::fs::read_dir(home.join("reports")).map(|d| d.count()).unwrap_or(0) >= 4, "{printed}");
     assert!(std::fs::read_to_string(home.join("audit.csv")).unwrap().lines().count() > 2);
