@@ -131,6 +131,22 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
     let half: String = good_text.chars().take(good_text.chars().count() / 2).collect();
     let truncated = f("truncated.json", half.as_bytes());
     let other_store = dir.path().join("other.db");
+    // A plan made on another copy of the site (the built-in demo site, same store).
+    let demo_plan = files.join("demo-plan.json");
+    let o = run(
+        &home,
+        &base,
+        &[
+            "plan",
+            "archive stale workbooks in Finance",
+            "--answer",
+            "q1=archive-all",
+            "-o",
+            demo_plan.to_str().unwrap(),
+        ],
+        &[("TABLEAU_SERVER", "")],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
 
     let bad_policy_ttl = f("ttl.toml", b"approval_ttl_hours = 9223372036854775807\n");
     let bad_policy_grace = f("grace.toml", b"grace_days = -1\n");
@@ -253,6 +269,7 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
             1,
             "another tabflow store",
         ),
+        case(&["apply", demo_plan.to_str().unwrap(), "--yes"], 1, "was made for site"),
         case(&["site", "diff", &garbage, &garbage], 1, "snapshot"),
         case(&["site", "diff", &wrong_format, &wrong_format], 1, "unsupported snapshot format"),
         case(&["site", "diff", &deep_json, &deep_json], 1, "snapshot"),
