@@ -131,6 +131,22 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
     let half: String = good_text.chars().take(good_text.chars().count() / 2).collect();
     let truncated = f("truncated.json", half.as_bytes());
     let other_store = dir.path().join("other.db");
+    // A plan made on another copy of the site (the built-in demo site, same store).
+    let demo_plan = files.join("demo-plan.json");
+    let o = run(
+        &home,
+        &base,
+        &[
+            "plan",
+            "archive stale workbooks in Finance",
+            "--answer",
+            "q1=archive-all",
+            "-o",
+            demo_plan.to_str().unwrap(),
+        ],
+        &[("TABLEAU_SERVER", "")],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
 
     let bad_policy_ttl = f("ttl.toml", b"approval_ttl_hours = 9223372036854775807\n");
     let bad_policy_grace = f("grace.toml", b"grace_days = -1\n");
@@ -253,6 +269,7 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
             1,
             "another tabflow store",
         ),
+        case(&["apply", demo_plan.to_str().unwrap(), "--yes"], 1, "was made for site"),
         case(&["site", "diff", &garbage, &garbage], 1, "snapshot"),
         case(&["site", "diff", &wrong_format, &wrong_format], 1, "unsupported snapshot format"),
         case(&["site", "diff", &deep_json, &deep_json], 1, "snapshot"),
@@ -328,10 +345,40 @@ fn a_secret_planted_in_every_channel_reaches_no_output_file_or_store_row() {
     go(&["outbox", "list"], false);
     go(&["outbox", "list", "--json"], false);
     go(&["plan", "archive stale workbooks in Finance", "--llm"], false);
+    // A config file's secret (refused by the server: the error must not quote it) and a
+    // store URL's password given as a flag.
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[profiles.prod]\nserver = \"{}\"\nsite = \"demo\"\npat_name = \"tabflow\"\npat_secret = \"{CONFIG_SECRET}\"\n", emu.1),
+    )
+    .unwrap();
+    let snap = home.join("snap.json");
+    go(
+        &["site", "snapshot", "--profile", "prod", "--config", config.to_str().unwrap(), "-o", snap.to_str().unwrap()],
+        false,
+    );
+    go(&["runs", "list", "--store", &format!("postgres://tabflow:{PG_PASSWORD}@127.0.0.1:9/tabflow")], false);
     let n = printed.matches("PLANTED").count();
     assert_eq!(n, 0, "planted secrets printed:\n{printed}");
     let leaked = files_containing(&home, "PLANTED");
     assert!(leaked.is_empty(), "planted secrets in {leaked:?}");
+    // Everything tabflow wrote is its owner's only (the test made `home` itself).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut stack = vec![home.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode & 0o077, 0, "{} is {mode:o}", p.display());
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+    }
     // The run did write (the test is not vacuous): reports exist and the audit log has rows.
     assert!(std::fs::read_dir(home.join("reports")).map(|d| d.count()).unwrap_or(0) >= 4, "{printed}");
     assert!(std::fs::read_to_string(home.join("audit.csv")).unwrap().lines().count() > 2);
