@@ -110,6 +110,17 @@ impl<'a> Evaluator<'a> {
         Evaluator { site, groups_of, rules_on, defaults, index: Index::new(site), all_caps }
     }
 
+    /// An evaluator of `site` after a change to the rules this one evaluates: "everything"
+    /// also holds this one's capability names, so that removing the only rule naming a
+    /// capability does not count as a change of every administrator's and owner's access —
+    /// and the users a change affects do not depend on rules of other items (whether they
+    /// were read at all, issue #15).
+    pub fn after<'b>(&self, site: &'b Site) -> Evaluator<'b> {
+        let mut e = Evaluator::new(site);
+        e.all_caps.extend(self.all_caps.iter().cloned());
+        e
+    }
+
     /// The project whose default rules govern content in `project_id`, if it is locked.
     pub fn locking_project(&self, project_id: &str) -> Option<&'a tabflow_site::Project> {
         self.locking_project_with(project_id, &BTreeSet::new())
@@ -217,8 +228,9 @@ impl<'a> Evaluator<'a> {
     /// change to `new_rules` (item id → its rules after; others keep theirs) and the projects
     /// in `locks` become `LockedToProject`: [`AccessChanges::item`] per item, then
     /// [`AccessChanges::users`]. The same answer as [`access`](Evaluator::access) on the site
-    /// before and on the site after, compared with [`changed_users`], for each item — without
-    /// evaluating every user for every item (see [`AccessChanges`]).
+    /// before and (with [`after`](Evaluator::after)) on the site after, compared with
+    /// [`changed_users`], for each item — without copying the site or evaluating every user
+    /// for every item (see [`AccessChanges`]).
     pub fn access_changes<'r>(
         &'r self,
         new_rules: &'r HashMap<&'r str, &'r [tabflow_plan::ops::Rule]>,
@@ -255,8 +267,10 @@ impl<'a> Evaluator<'a> {
                 .collect();
             after.insert(id, rules);
         }
-        let all_caps_after: BTreeSet<String> =
+        // As `after` does: the universe after also holds every capability of before.
+        let mut all_caps_after: BTreeSet<String> =
             count.into_iter().filter(|(c, n)| *n > 0 && *c != "ProjectLeader").map(|(c, _)| c.to_string()).collect();
+        all_caps_after.extend(self.all_caps.iter().cloned());
         let mut changes = AccessChanges {
             ev: self,
             new_rules: after,
@@ -731,7 +745,8 @@ mod tests {
         for p in after_site.projects.iter_mut().filter(|p| locks.contains(&p.id)) {
             p.content_permissions = "LockedToProject".into();
         }
-        let (before, after) = (Evaluator::new(s), Evaluator::new(&after_site));
+        let before = Evaluator::new(s);
+        let after = before.after(&after_site);
         let items: Vec<(&str, &str)> = s
             .workbooks
             .iter()
@@ -817,6 +832,17 @@ mod tests {
                 reset.insert(id.to_string(), rules);
             }
             check_access_changes(s, &reset, &BTreeSet::new());
+            // Only Read left on every item: capabilities only item rules named leave the site
+            // (the universe after still holds them, as `after` says).
+            let mut read_only = BTreeMap::new();
+            for (id, _, _) in &content {
+                let mut rules = plan_rules(s, id);
+                for r in rules.iter_mut() {
+                    r.capabilities.retain(|c, _| c == "Read");
+                }
+                read_only.insert(id.to_string(), rules);
+            }
+            check_access_changes(s, &read_only, &BTreeSet::new());
             // Lock every other project (rules unchanged).
             let locks: BTreeSet<String> = s.projects.iter().step_by(2).map(|p| p.id.clone()).collect();
             check_access_changes(s, &BTreeMap::new(), &locks);
