@@ -81,6 +81,11 @@ fn content_type(kind: &str) -> &'static str {
 
 impl<'a> Evaluator<'a> {
     pub fn new(site: &'a Site) -> Evaluator<'a> {
+        Evaluator::with_index(site, Index::new(site))
+    }
+
+    /// [`new`](Evaluator::new) with the site's [`Index`] built already (a planner has one).
+    pub fn with_index(site: &'a Site, index: Index<'a>) -> Evaluator<'a> {
         let mut groups_of: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
         for g in &site.groups {
             for m in &g.members {
@@ -107,7 +112,7 @@ impl<'a> Evaluator<'a> {
             });
         }
         all_caps.remove("ProjectLeader");
-        Evaluator { site, groups_of, rules_on, defaults, index: Index::new(site), all_caps }
+        Evaluator { site, groups_of, rules_on, defaults, index, all_caps }
     }
 
     /// An evaluator of `site` after a change to the rules this one evaluates: "everything"
