@@ -81,6 +81,11 @@ fn content_type(kind: &str) -> &'static str {
 
 impl<'a> Evaluator<'a> {
     pub fn new(site: &'a Site) -> Evaluator<'a> {
+        Evaluator::with_index(site, Index::new(site))
+    }
+
+    /// [`new`](Evaluator::new) with the site's [`Index`] built already (a planner has one).
+    pub fn with_index(site: &'a Site, index: Index<'a>) -> Evaluator<'a> {
         let mut groups_of: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
         for g in &site.groups {
             for m in &g.members {
@@ -107,7 +112,18 @@ impl<'a> Evaluator<'a> {
             });
         }
         all_caps.remove("ProjectLeader");
-        Evaluator { site, groups_of, rules_on, defaults, index: Index::new(site), all_caps }
+        Evaluator { site, groups_of, rules_on, defaults, index, all_caps }
+    }
+
+    /// An evaluator of `site` after a change to the rules this one evaluates: "everything"
+    /// also holds this one's capability names, so that removing the only rule naming a
+    /// capability does not count as a change of every administrator's and owner's access —
+    /// and the users a change affects do not depend on rules of other items (whether they
+    /// were read at all, issue #15).
+    pub fn after<'b>(&self, site: &'b Site) -> Evaluator<'b> {
+        let mut e = Evaluator::new(site);
+        e.all_caps.extend(self.all_caps.iter().cloned());
+        e
     }
 
     /// The project whose default rules govern content in `project_id`, if it is locked.
@@ -217,22 +233,34 @@ impl<'a> Evaluator<'a> {
     /// change to `new_rules` (item id → its rules after; others keep theirs) and the projects
     /// in `locks` become `LockedToProject`: [`AccessChanges::item`] per item, then
     /// [`AccessChanges::users`]. The same answer as [`access`](Evaluator::access) on the site
-    /// before and on the site after, compared with [`changed_users`], for each item — without
-    /// evaluating every user for every item (see [`AccessChanges`]).
+    /// before and (with [`after`](Evaluator::after)) on the site after, compared with
+    /// [`changed_users`], for each item — without copying the site or evaluating every user
+    /// for every item (see [`AccessChanges`]).
     pub fn access_changes<'r>(
         &'r self,
         new_rules: &'r HashMap<&'r str, &'r [tabflow_plan::ops::Rule]>,
         locks: &'r BTreeSet<String>,
     ) -> AccessChanges<'r, 'a> {
-        // The capability universe after: the one before plus what the new rules name. A
-        // capability only the replaced rules named stays in it, so removing such a rule is not
-        // a change of every administrator's and owner's access — and the users a change affects
-        // do not depend on the rules of other items (whether they were read at all, issue #15).
-        let mut all_caps_after = self.all_caps.clone();
+        // The capability universe after: every capability of a rule or default rule that is
+        // still there (counted, so a capability only the replaced rules named drops out).
+        let mut count: HashMap<&str, isize> = HashMap::new();
+        let rules = self.site.permissions.iter().map(|r| &r.capabilities);
+        for caps in rules.chain(self.site.default_permissions.iter().map(|r| &r.capabilities)) {
+            for c in caps.keys() {
+                *count.entry(c.as_str()).or_default() += 1;
+            }
+        }
         let mut after: HashMap<&'r str, Vec<Rule<'r>>> = HashMap::new();
         for (id, rules) in new_rules {
+            for r in self.rules_on.get(id).into_iter().flatten() {
+                for c in r.capabilities.keys() {
+                    *count.entry(c.as_str()).or_default() -= 1;
+                }
+            }
             for r in rules.iter() {
-                all_caps_after.extend(r.capabilities.keys().filter(|c| *c != "ProjectLeader").cloned());
+                for c in r.capabilities.keys() {
+                    *count.entry(c.as_str()).or_default() += 1;
+                }
             }
             let rules = rules
                 .iter()
@@ -244,6 +272,10 @@ impl<'a> Evaluator<'a> {
                 .collect();
             after.insert(id, rules);
         }
+        // As `after` does: the universe after also holds every capability of before.
+        let mut all_caps_after: BTreeSet<String> =
+            count.into_iter().filter(|(c, n)| *n > 0 && *c != "ProjectLeader").map(|(c, _)| c.to_string()).collect();
+        all_caps_after.extend(self.all_caps.iter().cloned());
         let mut changes = AccessChanges {
             ev: self,
             new_rules: after,
@@ -697,8 +729,7 @@ mod tests {
     }
 
     /// `access_changes` against the simple way: copy the site, rewrite the rules and locks,
-    /// evaluate every user on every item before and after (over the universe of capabilities
-    /// before plus the new rules'), compare.
+    /// evaluate every user on every item before and after, compare.
     fn check_access_changes(
         s: &Site,
         new_rules: &BTreeMap<String, Vec<tabflow_plan::ops::Rule>>,
@@ -720,9 +751,7 @@ mod tests {
             p.content_permissions = "LockedToProject".into();
         }
         let before = Evaluator::new(s);
-        // After a change the capability universe keeps the one before (see access_changes).
-        let mut after = Evaluator::new(&after_site);
-        after.all_caps.extend(before.all_caps.iter().cloned());
+        let after = before.after(&after_site);
         let items: Vec<(&str, &str)> = s
             .workbooks
             .iter()
@@ -808,6 +837,17 @@ mod tests {
                 reset.insert(id.to_string(), rules);
             }
             check_access_changes(s, &reset, &BTreeSet::new());
+            // Only Read left on every item: capabilities only item rules named leave the site
+            // (the universe after still holds them, as `after` says).
+            let mut read_only = BTreeMap::new();
+            for (id, _, _) in &content {
+                let mut rules = plan_rules(s, id);
+                for r in rules.iter_mut() {
+                    r.capabilities.retain(|c, _| c == "Read");
+                }
+                read_only.insert(id.to_string(), rules);
+            }
+            check_access_changes(s, &read_only, &BTreeSet::new());
             // Lock every other project (rules unchanged).
             let locks: BTreeSet<String> = s.projects.iter().step_by(2).map(|p| p.id.clone()).collect();
             check_access_changes(s, &BTreeMap::new(), &locks);

@@ -157,9 +157,9 @@ pub async fn run(b: ServeBench) -> anyhow::Result<Code> {
         "kinds": kinds, "first_errors": errors.iter().take(5).collect::<Vec<_>>(),
     });
     if b.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
+        outln!(
             "bench serve: {} clients for {:.1} s: {} requests ({:.1}/s), {} errors",
             b.clients,
             wall,
@@ -168,10 +168,10 @@ pub async fn run(b: ServeBench) -> anyhow::Result<Code> {
             errors.len()
         );
         for (k, v) in &kinds {
-            println!("  {k:<14} {:>6} requests  p50 {:>8} ms  p99 {:>8} ms", v["requests"], v["p50_ms"], v["p99_ms"]);
+            outln!("  {k:<14} {:>6} requests  p50 {:>8} ms  p99 {:>8} ms", v["requests"], v["p50_ms"], v["p99_ms"]);
         }
         for e in errors.iter().take(5) {
-            println!("  error: {e}");
+            outln!("  error: {e}");
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

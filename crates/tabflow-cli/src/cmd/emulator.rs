@@ -173,7 +173,7 @@ async fn serve(s: Serve) -> anyhow::Result<Code> {
                 "the emulator is a test server with public default credentials and open control routes; bind 127.0.0.1 (the default), or add --allow-remote (and --control-token) if you really mean it",
             ));
         }
-        eprintln!(
+        errln!(
             "WARNING: the emulator listens on {} and other machines can reach it: its sign-in uses test credentials{}; do not leave it running on a shared network",
             s.bind,
             if s.control_token.is_some() {

@@ -67,8 +67,20 @@ impl Facts {
             f.projects.insert(p.id.clone(), (p.name.clone(), p.parent_id.clone()));
             f.items.insert(p.id.clone(), (p.owner_id.clone(), p.parent_id.clone().unwrap_or_default(), vec![], 0));
         }
-        let view_owner: HashMap<&str, &str> =
-            site.workbooks.iter().flat_map(|w| w.views.iter().map(move |v| (v.id.as_str(), w.id.as_str()))).collect();
+        // The workbook of each view a subscription or data alert names (only those: a map of
+        // every view would be the largest thing built here).
+        let watched: std::collections::HashSet<&str> = site
+            .subscriptions
+            .iter()
+            .map(|s| s.content.id.as_str())
+            .chain(site.data_alerts.iter().map(|a| a.view_id.as_str()))
+            .collect();
+        let view_owner: HashMap<&str, &str> = site
+            .workbooks
+            .iter()
+            .flat_map(|w| w.views.iter().map(move |v| (v.id.as_str(), w.id.as_str())))
+            .filter(|(v, _)| watched.contains(v))
+            .collect();
         for s in &site.subscriptions {
             slot(&mut f.subscriptions, &s.content.id).push(s.subject.clone());
             // A view's subscription also rides on its workbook.

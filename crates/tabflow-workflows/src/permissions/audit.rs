@@ -32,7 +32,7 @@ pub(super) struct Content<'s> {
     pub(super) name: &'s str,
     pub(super) project: &'s str,
     pub(super) tags: &'s [String],
-    pub(super) updated_at: String,
+    pub(super) updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Every workbook, then every datasource, of the site.
@@ -43,7 +43,7 @@ pub(super) fn content(site: &Site) -> Vec<Content<'_>> {
         name: &w.name,
         project: &w.project_id,
         tags: &w.tags,
-        updated_at: stamp(w.updated_at),
+        updated_at: w.updated_at,
     });
     let datasources = site.datasources.iter().map(|d| Content {
         kind: "datasource",
@@ -51,7 +51,7 @@ pub(super) fn content(site: &Site) -> Vec<Content<'_>> {
         name: &d.name,
         project: &d.project_id,
         tags: &d.tags,
-        updated_at: stamp(d.updated_at),
+        updated_at: d.updated_at,
     });
     workbooks.chain(datasources).collect()
 }
@@ -109,6 +109,8 @@ impl<'s> Auditor<'s> {
     /// The findings on one item whose rules are `before`, and the rules it should have.
     pub(super) fn item(&self, c: Content<'_>, before: Vec<Rule>) -> Audited {
         let Content { kind, id, name, project, tags: item_tags, updated_at } = c;
+        // Formatted for the items in scope only.
+        let updated_at = stamp(updated_at);
         let Auditor { ev, tags, group_size, role_of, allowed_groups, .. } = self;
         let licensed = self.licensed;
         let mut after = before.clone();

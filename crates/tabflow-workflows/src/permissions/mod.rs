@@ -122,7 +122,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             None => "revoke-broad-grants".to_string(),
         };
 
-        let ev = Evaluator::new(site);
+        let ev = Evaluator::with_index(site, self.index.clone());
         let auditor = audit::Auditor::new(site, &ev, &tags, &self.p.policy.access_allowed_groups);
         let mut audited: Vec<Audited> = vec![];
         for c in audit::content(site) {
