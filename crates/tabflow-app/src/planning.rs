@@ -210,25 +210,8 @@ impl App {
         let client = &session.client;
         let fail = |e| Error::client(e, &server);
         let mut scope = if self.full_site_reads { None } else { crate::reads::scope_of(&intents) };
-        if let Some(scope) = &mut scope
-            && crate::reads::may_list_within(&intents)
-        {
-            // Which projects' workbooks to list: the projects first (one page per 1000).
-            let projects: Vec<crate::reads::ProjectRow> = client
-                .projects()
-                .collect()
-                .await
-                .map_err(fail)?
-                .into_iter()
-                .map(|p| {
-                    (
-                        p.id.unwrap_or_default(),
-                        p.name.unwrap_or_default(),
-                        p.parent_project_id.filter(|x| !x.is_empty()),
-                    )
-                })
-                .collect();
-            scope.within = crate::reads::within(&intents, &projects, &self.policy.quarantine_project);
+        if let Some(scope) = &mut scope {
+            scope.within = self.list_within(client, &intents).await.map_err(fail)?;
         }
         let mut read = match &scope {
             Some(scope) => {
@@ -262,6 +245,28 @@ impl App {
         let signed_in = read.site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
         let facts = Facts::from_site(&read.site, &signed_in);
         Ok(validate(draft, &facts, &self.policy, self.store.plan_key()))
+    }
+
+    /// The projects whose workbooks a request's read lists (`reads::within`), reading the
+    /// projects first (one page per 1000); `None` = every workbook.
+    async fn list_within(
+        &self,
+        client: &tabflow_client::Client,
+        intents: &[Intent],
+    ) -> tabflow_client::Result<Option<Vec<String>>> {
+        if !crate::reads::may_list_within(intents) {
+            return Ok(None);
+        }
+        let projects: Vec<crate::reads::ProjectRow> = client
+            .projects()
+            .collect()
+            .await?
+            .into_iter()
+            .map(|p| {
+                (p.id.unwrap_or_default(), p.name.unwrap_or_default(), p.parent_project_id.filter(|x| !x.is_empty()))
+            })
+            .collect();
+        Ok(crate::reads::within(intents, &projects, &self.policy.quarantine_project))
     }
 
     /// One draft plan over a site read.
@@ -317,8 +322,16 @@ impl App {
         let read = if self.full_site_reads {
             tabflow_client::scoped::take_full(&session.client, false).await.map_err(fail)?
         } else {
-            let scope = tabflow_client::scoped::Scope { lineage: true, ..Default::default() };
+            // The workbooks of the projects the plan's request looks at, when that is all it
+            // looks at; if a workbook the plan changes is no longer among them (moved since),
+            // every workbook is listed.
+            let within = self.list_within(&session.client, &plan.intents).await.map_err(fail)?;
+            let scope = tabflow_client::scoped::Scope { lineage: true, within, ..Default::default() };
             let mut read = tabflow_client::scoped::take_scoped(&session.client, &scope).await.map_err(fail)?;
+            if scope.within.is_some() && !crate::reads::holds_changed_workbooks(&plan, &read.site) {
+                let scope = tabflow_client::scoped::Scope { within: None, ..scope };
+                read = tabflow_client::scoped::take_scoped(&session.client, &scope).await.map_err(fail)?;
+            }
             let needs = crate::reads::of_plan(&plan, &read.site);
             tabflow_client::scoped::read_more(&session.client, &mut read, needs).await.map_err(fail)?;
             read

@@ -222,6 +222,14 @@ pub(crate) fn of_plan(plan: &Plan, site: &Site) -> Needs {
     n
 }
 
+/// Whether every workbook a write step of `plan` changes is on `site` (listed).
+pub(crate) fn holds_changed_workbooks(plan: &Plan, site: &Site) -> bool {
+    let listed: std::collections::HashSet<&str> = site.workbooks.iter().map(|w| w.id.as_str()).collect();
+    plan.steps.iter().filter(|s| s.is_write()).all(|s| {
+        s.changed_items().into_iter().all(|id| s.item(id).is_none_or(|i| i.kind != "workbook") || listed.contains(id))
+    })
+}
+
 /// One line for the plan's notes: what was read per item.
 pub(crate) fn describe(read: &Coverage) -> String {
     if read.full {

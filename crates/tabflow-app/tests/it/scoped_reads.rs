@@ -207,7 +207,30 @@ async fn the_finance_cleanup_on_a_5k_site_reads_permissions_of_the_items_it_move
     let perms = permission_reads(&stats);
     let total: u64 = perms.values().sum();
     assert_eq!(total as usize, moved, "re-validation reads the moved items' permissions only: {perms:?}");
+    assert_eq!(
+        stats["by_route"]["GET /api/{v}/sites/{s}/workbooks"], 1,
+        "the Finance subtree's workbooks only: {stats}"
+    );
     assert_eq!(essence(checked.as_ref().map(|v| v.plan()).unwrap_or_else(|p| p)), essence(&plan));
+
+    // A workbook of the plan moved out of Finance since: re-validation lists every workbook
+    // and judges the plan as a whole-site read does.
+    let first = plan.steps.iter().filter(|s| s.is_write()).flat_map(|s| s.changed_items()).next().unwrap().to_string();
+    emu.emulator.with_site(|s| {
+        let elsewhere = s.projects.iter().find(|p| p.name == "Sandbox" || p.name == "Default").unwrap().id.clone();
+        s.workbooks.iter_mut().find(|w| w.id == first).unwrap().project_id = elsewhere;
+    });
+    let before = emu.emulator.stats();
+    let scoped = app.check(plan.clone()).await.unwrap();
+    let stats = since(&emu, &before);
+    assert!(stats["by_route"]["GET /api/{v}/sites/{s}/workbooks"].as_u64().unwrap() > 1, "{stats}");
+    let d2 = tempfile::tempdir().unwrap();
+    let full = self::app(&emu.url, d2.path(), true).await;
+    let whole = full.check(plan.clone()).await.unwrap();
+    let e =
+        |c: &Result<tabflow_app::ValidatedPlan, Box<Plan>>| essence(c.as_ref().map(|v| v.plan()).unwrap_or_else(|p| p));
+    assert_eq!(e(&scoped), e(&whole));
+    full.close().await.unwrap();
     app.close().await.unwrap();
     emu.stop().await;
 }

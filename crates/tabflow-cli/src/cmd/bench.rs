@@ -78,6 +78,9 @@ pub struct PlanBench {
     /// With --live: read the whole site (every item's permissions), as before issue #15.
     #[arg(long, requires = "live")]
     full_reads: bool,
+    /// With --live: plan only these requests (default all three).
+    #[arg(long, value_delimiter = ',', value_parser = ["finance", "offboard", "audit"], requires = "live")]
+    only: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +121,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
                 scale: b.scale,
                 latency_ms: b.latency_ms,
                 full: b.full_reads,
+                only: b.only,
             })
             .await
         }

@@ -31,6 +31,8 @@ pub struct Live {
     pub latency_ms: u64,
     /// Read the whole site, as before issue #15 (for comparison).
     pub full: bool,
+    /// Plan only these requests (`finance`, `offboard`, `audit`); empty = all.
+    pub only: Vec<String>,
 }
 
 /// The emulator child process; stopped (by its own id) when dropped.
@@ -223,7 +225,11 @@ pub async fn run(b: Live) -> anyhow::Result<Code> {
         ("audit of tagged content".into(), rules(AUDIT)),
     ];
     let mut rows = vec![];
+    const KEYS: [&str; 3] = ["finance", "offboard", "audit"];
     for (i, (name, req)) in requests.into_iter().enumerate() {
+        if !b.only.is_empty() && !b.only.iter().any(|o| o == KEYS[i]) {
+            continue;
+        }
         let dir = tempfile_dir()?;
         let mut options = Options::new(dir.clone());
         options.connection = Connection::Server(Config::new(url.clone(), "demo", creds.clone()));
