@@ -171,6 +171,8 @@ def test_requester_and_approver_in_chromium_archive_then_roll_back(tmp_path):
         stage.shot(phone, "requester-question")
         phone.find_element(By.CSS_SELECTOR, "input[type=radio][value='archive-all']").click()
         phone.find_element(By.CSS_SELECTOR, "form[action$='/answers'] button").click()
+        # Wait for the new page before reading it (a query into a page being left can fail).
+        WebDriverWait(phone, 30).until(lambda b: b.current_url != plan_url)
         WebDriverWait(phone, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, "input[name=item]"))
         plan_url = phone.current_url  # the answers make the plan anew, under an id of its own
         plan_id = plan_url.rsplit("/", 1)[1]
@@ -209,6 +211,7 @@ def test_requester_and_approver_in_chromium_archive_then_roll_back(tmp_path):
         assert sorted(b.get_attribute("value") for b in boxes if not b.is_selected()) == sorted(unticked)
         stage.shot(desk, "approver-review")
         desk.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
+        WebDriverWait(desk, 30).until(lambda b: "?request=" not in b.current_url)
         WebDriverWait(desk, 30, ignored_exceptions=[StaleElementReferenceException]).until(
             lambda b: "Approved by" in b.find_element(By.CSS_SELECTOR, "[role=status]").text
         )
@@ -219,6 +222,7 @@ def test_requester_and_approver_in_chromium_archive_then_roll_back(tmp_path):
         assert "Approved by avery" in phone.find_element(By.CSS_SELECTOR, "[role=status]").text
         phone.find_element(By.CSS_SELECTOR, "form[action='/console/runs'] button").click()
         WebDriverWait(phone, 30).until(lambda b: "/console/runs/" in b.current_url)
+        WebDriverWait(phone, 30).until(lambda b: b.find_elements(By.ID, "status"))
         run_id = phone.current_url.rsplit("/", 1)[1]
         stage.shot(phone, "requester-run-started")
         finished = wait_finished(phone)
