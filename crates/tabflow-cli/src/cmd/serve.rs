@@ -48,9 +48,25 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
         errln!("warning: cannot wait for Ctrl-C; stopping");
     }
     running.stop().await;
-    match Arc::try_unwrap(app) {
-        Ok(app) => app.close().await.map_err(exit::app)?,
-        Err(_) => errln!("warning: runs were still going on; the demo site's state was not saved"),
+    // The server's last tasks (a run's follower, a stream's poller) let go of the service
+    // shortly after it stops; wait for them a little before giving up on saving the demo site.
+    let mut app = app;
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Arc::try_unwrap(app) {
+            Ok(a) => {
+                a.close().await.map_err(exit::app)?;
+                break;
+            }
+            Err(a) if std::time::Instant::now() < give_up => {
+                app = a;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(_) => {
+                errln!("warning: runs were still going on; the demo site's state was not saved");
+                break;
+            }
+        }
     }
     Ok(Code::Ok)
 }
