@@ -182,20 +182,7 @@ pub async fn read_more(client: &Client, scoped: &mut Scoped, needs: Needs) -> Re
     let projects: Vec<String> = needs.defaults.iter().cloned().collect();
     calls += projects.len() * 2;
     let defaults = futures::stream::iter(projects.iter().flat_map(|p| ["workbooks", "datasources"].map(|ct| (p, ct))))
-        .map(|(pid, ct)| async move {
-            let caps = client.default_permissions(&pid.as_str().into(), ct).await?;
-            Ok::<_, crate::Error>(
-                crate::snapshot::rules("project", pid, caps)
-                    .into_iter()
-                    .map(|r| site::DefaultPermissionRule {
-                        project_id: pid.clone(),
-                        content_type: ct.into(),
-                        grantee: r.grantee,
-                        capabilities: r.capabilities,
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        })
+        .map(|(pid, ct)| crate::snapshot::default_rules(client, pid, ct))
         .buffered(conc)
         .try_collect::<Vec<_>>();
     let (rules, defaults) = futures::try_join!(rules, defaults)?;

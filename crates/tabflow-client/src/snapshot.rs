@@ -41,6 +41,20 @@ pub(crate) fn rules(kind: &str, id: &str, caps: Vec<Capability>) -> Vec<site::Pe
         .collect()
 }
 
+/// A project's default permission rules for one content type (`workbooks`, `datasources`).
+pub(crate) async fn default_rules(client: &Client, pid: &str, ct: &str) -> Result<Vec<site::DefaultPermissionRule>> {
+    let caps = client.default_permissions(&pid.into(), ct).await?;
+    Ok(rules("project", pid, caps)
+        .into_iter()
+        .map(|r| site::DefaultPermissionRule {
+            project_id: pid.to_string(),
+            content_type: ct.into(),
+            grantee: r.grantee,
+            capabilities: r.capabilities,
+        })
+        .collect())
+}
+
 fn mb(s: &Option<String>) -> u64 {
     s.as_deref().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) * 1024 * 1024
 }
@@ -511,20 +525,7 @@ async fn gather(
         .try_collect::<HashMap<String, Vec<String>>>();
     let defaults = futures::stream::iter(projects.iter().filter(|_| per_item.defaults).map(|p| p.id.clone()))
         .flat_map(|pid| futures::stream::iter(["workbooks", "datasources"].map(move |ct| (pid.clone(), ct))))
-        .map(|(pid, ct)| async move {
-            let caps = client.default_permissions(&pid.as_str().into(), ct).await?;
-            Ok::<_, crate::Error>(
-                rules("project", &pid, caps)
-                    .into_iter()
-                    .map(|r| site::DefaultPermissionRule {
-                        project_id: pid.clone(),
-                        content_type: ct.into(),
-                        grantee: r.grantee,
-                        capabilities: r.capabilities,
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        })
+        .map(|(pid, ct)| async move { default_rules(client, &pid, ct).await })
         .buffered(conc)
         .try_collect::<Vec<_>>();
     let connections =
