@@ -316,21 +316,19 @@ async fn confirm_rollback(app: &tabflow_app::App, run_id: &str, json: bool) -> a
         }
     }
     let total: usize = by_step.iter().map(|(_, n)| n).sum();
-    let what = format!(
-        "Rolling back run {} ({} · {}) puts back {total} changed items, each verified by reading it back",
-        detail.run.id,
-        detail.run.status.as_str(),
-        detail.run.request.lines().next().unwrap_or("")
-    );
+    let what =
+        format!("Rolling back run {} puts back {total} changed items, each verified by reading it back", detail.run.id);
+    let about = format!("({}: {})", detail.run.status.as_str(), detail.run.request.lines().next().unwrap_or(""));
     if json || !crate::ui::interactive() {
         return Err(anyhow::Error::new(crate::exit::Failure {
-            message: format!("{what}; a rollback changes the site and needs a confirmation"),
+            message: format!("{what} {about}; a rollback changes the site and needs a confirmation"),
             hint: Some(format!("run it in a terminal to confirm, or add --yes: tabflow runs rollback {run_id} --yes")),
             code: Code::NeedsInput,
         }));
     }
     let width = crate::ui::width_err();
     errln!("{}", crate::ui::fit(&what, width));
+    errln!("{}", crate::ui::fit(&format!("  {about}"), width));
     for (title, n) in &by_step {
         errln!("{}", crate::ui::fit(&format!("  {n:>5} items  {title}"), width));
     }
