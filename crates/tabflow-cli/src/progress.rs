@@ -254,17 +254,18 @@ impl Progress {
                 let mark = if *failed > 0 { "❌" } else { "✅" };
                 row.set_style(text_style());
                 row.set_prefix(format!("  {mark} Step {number}/{}  ", live.total));
+                // What counts first: a narrow terminal cuts the title, not the numbers.
                 let text = match info {
-                    Some(i) if i.read => clean(&i.findings),
-                    Some(i) => format!(
-                        "{} — {done} done{}{}",
-                        clean(&i.title),
+                    Some(i) if i.read => format!("{}  {}", clean(&i.findings), secs(*elapsed_ms)),
+                    _ => format!(
+                        "{done} done{}{} in {} — {}",
                         if *skipped > 0 { format!(", {skipped} skipped") } else { String::new() },
-                        if *failed > 0 { format!(", {failed} failed") } else { String::new() }
+                        if *failed > 0 { format!(", {failed} failed") } else { String::new() },
+                        secs(*elapsed_ms),
+                        info.map(|i| clean(&i.title)).unwrap_or_else(|| step_id.clone())
                     ),
-                    None => format!("{step_id}: {done} done, {skipped} skipped, {failed} failed"),
                 };
-                row.set_message(format!("{text}  {}", secs(*elapsed_ms)));
+                row.set_message(text);
                 row.finish();
             }
             Event::RollbackStarted { reason, items, .. } => {

@@ -65,7 +65,7 @@ pub struct ActArgs {
     id: String,
     #[arg(long)]
     json: bool,
-    /// Do not ask for confirmation.
+    /// Do not ask for confirmation (a rollback without a terminal needs it).
     #[arg(long)]
     yes: bool,
     #[command(flatten)]

@@ -158,15 +158,23 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct AskArgs {
+    /// What to do, in plain language.
     request: String,
+    /// Answer a question of the plan: q1=archive-all (a question about meaning needs this
+    /// without a terminal).
     #[arg(long = "answer", value_name = "ID=CHOICE")]
     answers: Vec<String>,
+    /// Approve destructive changes without asking: `all` (which also answers "archive all, or
+    /// review the list first?" with its all choice), or s2,s2/ITEM,… for a subset.
     #[arg(long)]
     approve: Option<String>,
+    /// Approve everything and answer confirmation questions with their all choice.
     #[arg(long)]
     yes: bool,
+    /// Run steps that cannot be undone.
     #[arg(long)]
     acknowledge_irreversible: bool,
+    /// Print the result as JSON (no prompts, no progress).
     #[arg(long)]
     json: bool,
     /// Read the request with the configured LLM instead of the rule-based parser.
@@ -622,11 +630,12 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                 // answer a confirmation question with its proceed choice. A question about
                 // meaning (which John?) still needs --answer.
                 if let Some(proceed) = proceed_choice(q).filter(|_| approves_all(&a.approve, a.yes)) {
-                    errln!(
-                        "note: {} → {proceed} ({})",
-                        q.text,
-                        if a.yes { "--yes" } else { "--approve all" }
+                    let note = format!(
+                        "note: answered {proceed} ({} approves every item) to: {}",
+                        if a.yes { "--yes" } else { "--approve all" },
+                        q.text
                     );
+                    errln!("{}", ui::fit_lines(&note, ui::live_stderr().then(ui::width_err)));
                     answers.insert(q.id.clone(), proceed.to_string());
                     continue;
                 }

@@ -25,7 +25,7 @@ fn approve_all_answers_the_archive_all_question_and_runs() {
     assert!(done > 0, "{r}");
     // It said which answer it gave, and why.
     let stderr = text(&o.stderr);
-    assert!(stderr.contains("→ archive-all (--approve all)"), "{stderr}");
+    assert!(stderr.contains("answered archive-all (--approve all approves every item)"), "{stderr}");
     assert_ne!(state(&emu), before, "the run changed nothing");
 
     // A selection that is not `all` does not answer for the person: exit 3, nothing changed.
