@@ -152,6 +152,11 @@ impl Live {
     fn finish(&self) {
         for r in self.rows.values() {
             if !r.is_finished() {
+                // A step the run never reached (it stopped, or rolled back) says so.
+                if let Some(title) = r.message().strip_prefix("Pending — ") {
+                    r.set_prefix(r.prefix().replace('⏳', "⛔"));
+                    r.set_message(format!("Not run — {title}"));
+                }
                 r.finish();
             }
         }
