@@ -54,6 +54,12 @@ pub fn app(e: tabflow_app::Error) -> anyhow::Error {
 
 /// Prints `error: ...` (with its causes) and `hint: ...` on stderr; returns the exit code.
 pub fn report(e: &anyhow::Error) -> std::process::ExitCode {
+    // A reader that went away (`tabflow runs list | head`) is not an error worth a word.
+    if e.chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    {
+        return Code::Ok.into();
+    }
     let mut msg = e.to_string();
     for cause in e.chain().skip(1) {
         let c = cause.to_string();

@@ -6,11 +6,20 @@
 mod term;
 mod cmd;
 mod exit;
+mod globals;
+mod progress;
+mod ui;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 #[derive(Debug, Parser)]
-#[command(name = "tabflow", version, about = "Safe, reviewable Tableau administration workflows", long_about = None)]
+#[command(
+    name = "tabflow",
+    version,
+    about = "Safe, reviewable Tableau administration workflows",
+    long_about = None,
+    after_help = globals::AFTER_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: cmd::Command,
@@ -18,9 +27,19 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     term::init();
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    ui::init();
+    let matches = match globals::augment(Cli::command()).try_get_matches() {
+        Ok(m) => m,
         Err(e) => return exit::clap(e),
+    };
+    // A flag given before the subcommand that the subcommand does not take is a usage error,
+    // as it is after it.
+    if let Err(e) = globals::check(&matches) {
+        return exit::report(&e);
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return exit::clap(e.format(&mut globals::augment(Cli::command()))),
     };
     // The engine reads no environment: the host name naming this process in run leases
     // (where the system has no hostname file) is passed in.

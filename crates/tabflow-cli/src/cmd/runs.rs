@@ -65,7 +65,7 @@ pub struct ActArgs {
     id: String,
     #[arg(long)]
     json: bool,
-    /// Do not ask for confirmation.
+    /// Do not ask for confirmation (a rollback without a terminal needs it).
     #[arg(long)]
     yes: bool,
     #[command(flatten)]
@@ -250,23 +250,34 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
     let policy = a.store.policy()?;
     let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
     let result = async {
+        if rollback && !a.yes && !confirm_rollback(&app, &a.id, a.json).await? {
+            return Ok(None);
+        }
         let handle = if rollback { app.rollback(&a.id, &whoami()).await } else { app.resume(&a.id, &whoami()).await }
             .map_err(exit::app)?;
-        let mut events = handle.subscribe();
-        while let Some(e) = events.next().await {
-            if !a.json
-                && let tabflow_app::Event::ItemRestored { k, m, name, outcome, detail, .. } = &e
-                && (outcome != "restored" || k == m)
-            {
-                errln!("   {k}/{m} {outcome}: {name} {detail}");
+        if !a.json && crate::ui::live_stderr() {
+            crate::progress::Progress::new(None, &[], a.json).follow(handle.subscribe()).await;
+        } else {
+            let mut events = handle.subscribe();
+            while let Some(e) = events.next().await {
+                if !a.json
+                    && let tabflow_app::Event::ItemRestored { k, m, name, outcome, detail, .. } = &e
+                    && (outcome != "restored" || k == m)
+                {
+                    errln!("   {k}/{m} {outcome}: {name} {detail}");
+                }
             }
         }
-        handle.wait().await.map_err(exit::app)
+        handle.wait().await.map_err(exit::app).map(Some)
     }
     .await;
     let closed = app.close().await.map_err(exit::app);
     let outcome = result?;
     closed?;
+    let Some(outcome) = outcome else {
+        errln!("Not rolled back; nothing was changed.");
+        return Ok(Code::NeedsInput);
+    };
     for w in &outcome.warnings {
         errln!("warning: {w}");
     }
@@ -278,6 +289,57 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
         RunStatus::Succeeded | RunStatus::Partial => Code::Ok,
         _ => Code::Error,
     })
+}
+
+/// What a rollback of `run_id` will undo, shown before it starts: the items each step
+/// changed, by step. At a terminal the person confirms (No by default); without one the
+/// rollback needs --yes (exit 3 otherwise). Answers whether to go ahead.
+async fn confirm_rollback(app: &tabflow_app::App, run_id: &str, json: bool) -> anyhow::Result<bool> {
+    let detail = app.run(run_id).await.map_err(exit::app)?;
+    let mut last: std::collections::BTreeMap<(&str, &str), Phase> = std::collections::BTreeMap::new();
+    for e in &detail.journal {
+        last.insert((e.step_id.as_str(), e.item_id.as_str()), e.phase);
+    }
+    let mut by_step: Vec<(String, usize)> = vec![];
+    for ((step, _), phase) in &last {
+        if matches!(phase, Phase::Applied | Phase::AlreadyApplied | Phase::Intent | Phase::CompensateIntent) {
+            let title = detail
+                .plan
+                .as_ref()
+                .and_then(|p| p.steps.iter().find(|s| s.id == *step))
+                .map(|s| format!("{step} {}", s.title))
+                .unwrap_or_else(|| step.to_string());
+            match by_step.iter_mut().find(|(t, _)| *t == title) {
+                Some((_, n)) => *n += 1,
+                None => by_step.push((title, 1)),
+            }
+        }
+    }
+    let total: usize = by_step.iter().map(|(_, n)| n).sum();
+    let what =
+        format!("Rolling back run {} puts back {total} changed items, each verified by reading it back", detail.run.id);
+    let about = format!("({}: {})", detail.run.status.as_str(), detail.run.request.lines().next().unwrap_or(""));
+    if json || !crate::ui::interactive() {
+        return Err(anyhow::Error::new(crate::exit::Failure {
+            message: format!("{what} {about}; a rollback changes the site and needs a confirmation"),
+            hint: Some(format!("run it in a terminal to confirm, or add --yes: tabflow runs rollback {run_id} --yes")),
+            code: Code::NeedsInput,
+        }));
+    }
+    let width = crate::ui::width_err();
+    errln!("{}", crate::ui::fit(&what, width));
+    errln!("{}", crate::ui::fit(&format!("  {about}"), width));
+    for (title, n) in &by_step {
+        errln!("{}", crate::ui::fit(&format!("  {n:>5} items  {title}"), width));
+    }
+    Ok(matches!(
+        crate::ui::confirm(
+            &format!("Roll back {total} items?"),
+            false,
+            "y to roll back · Enter or n keeps the site as it is"
+        ),
+        crate::ui::Answer::Given(true)
+    ))
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use clap::Args;
 use serde_json::{Value, json};
 use tabflow_app::{
-    App, Approver, Connection, Decision, Event, Plan, PlanRequest, Policy, RunReport, RunStatus, Selection, Source,
-    Start, StartOptions, ValidatedPlan,
+    App, Approver, Connection, Decision, Plan, PlanRequest, Policy, RunReport, RunStatus, Selection, Source, Start,
+    StartOptions, ValidatedPlan,
 };
 use tabflow_engine::plan::{Effect, Level, StepKind};
 
 use super::connect::{Connect, data_dir};
 use crate::exit::{self, Code, fail, usage};
+use crate::ui;
 
 /// Where the state store and the policy live.
 #[derive(Debug, Args, Clone)]
@@ -157,15 +158,23 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct AskArgs {
+    /// What to do, in plain language.
     request: String,
+    /// Answer a question of the plan: q1=archive-all (a question about meaning needs this
+    /// without a terminal).
     #[arg(long = "answer", value_name = "ID=CHOICE")]
     answers: Vec<String>,
+    /// Approve destructive changes without asking: `all` (which also answers "archive all, or
+    /// review the list first?" with its all choice), or s2,s2/ITEM,… for a subset.
     #[arg(long)]
     approve: Option<String>,
+    /// Approve everything and answer confirmation questions with their all choice.
     #[arg(long)]
     yes: bool,
+    /// Run steps that cannot be undone.
     #[arg(long)]
     acknowledge_irreversible: bool,
+    /// Print the result as JSON (no prompts, no progress).
     #[arg(long)]
     json: bool,
     /// Read the request with the configured LLM instead of the rule-based parser.
@@ -400,8 +409,10 @@ async fn approve_and_run(
     reject: bool,
     ack: bool,
     json: bool,
+    ui_state: Ui,
 ) -> anyhow::Result<Code> {
     let plan = vp.plan();
+    let mut confirmations: Vec<(String, String)> = vec![];
     if !plan.questions.is_empty() {
         let q = &plan.questions[0];
         let msg = format!("plan {} has unanswered questions: [{}] {}", plan.id, q.id, q.text);
@@ -465,6 +476,18 @@ async fn approve_and_run(
         let selection = match (approve.as_deref(), yes) {
             (Some("all"), _) | (None, true) => Some(Selection::All),
             (Some(list), _) => Some(parse(list)?),
+            (None, false) if !json && ui_state.interactive => {
+                if !ui_state.shown {
+                    show_plan(plan);
+                }
+                match review_and_approve(plan, ui_state.review) {
+                    Some(s) => Some(s),
+                    None => {
+                        errln!("Not approved; nothing was changed.");
+                        return Ok(Code::NeedsInput);
+                    }
+                }
+            }
             (None, false) => {
                 if json {
                     None
@@ -505,6 +528,7 @@ async fn approve_and_run(
                 code: Code::NeedsInput,
             }));
         };
+        confirmations = approval_lines(plan, &selection);
         app.approve(&approver, &plan.id, Decision::Approve, selection).await.map_err(exit::app)?;
         if let Err(m) = app.approval_status(&plan.id).await.map_err(exit::app)? {
             let why = tabflow_app::missing_text(&m);
@@ -526,7 +550,7 @@ async fn approve_and_run(
     let Start::Running(handle) = started else {
         return Err(fail(format!("plan {} started no run", plan.id), "see `tabflow runs list`"));
     };
-    print_progress(handle.subscribe(), json).await;
+    crate::progress::Progress::new(Some(plan), &confirmations, json).follow(handle.subscribe()).await;
     let outcome = handle.wait().await.map_err(exit::app)?;
     warn(&outcome.warnings);
     say_schedules(&outcome.schedules, json);
@@ -556,7 +580,8 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
                 ));
             }
         };
-        approve_and_run(&app, &vp, &a.approve, a.yes, a.reject, a.acknowledge_irreversible, a.json).await
+        let ui_state = Ui { interactive: !a.json && ui::interactive(), review: false, shown: false };
+        approve_and_run(&app, &vp, &a.approve, a.yes, a.reject, a.acknowledge_irreversible, a.json, ui_state).await
     }
     .await;
     close(app, result).await
@@ -572,6 +597,11 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
         app.connect().await.map_err(exit::app)?;
         let mut source = Some(if a.llm { Source::Llm(Box::new(llm(&a.connect)?)) } else { Source::Rules });
         let mut read: Option<(Vec<tabflow_app::plan::Intent>, Vec<String>)> = None;
+        let interactive = !a.json && ui::interactive();
+        // The plan is printed in full once; after each answer a one-line summary.
+        let mut shown = false;
+        let mut asked: Vec<String> = vec![];
+        let mut ui_state = Ui { interactive, review: false, shown: false };
         loop {
             let src = match (source.take(), &read) {
                 (Some(s), _) => s,
@@ -589,13 +619,56 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                     if a.json {
                         outln!("{}", p.to_json());
                     } else {
-                        out!("{}", render(&p));
+                        out!("{}", ui::fit_lines(&render(&p), ui::width_out()));
                     }
                     return Ok(Code::Error);
                 }
             };
             let plan = vp.plan();
             if let Some(q) = plan.questions.first() {
+                // Approving every item is the plan's "archive all": --approve all and --yes
+                // answer a confirmation question with its proceed choice. A question about
+                // meaning (which John?) still needs --answer.
+                if let Some(proceed) = proceed_choice(q).filter(|_| approves_all(&a.approve, a.yes)) {
+                    let note = format!(
+                        "note: answered {proceed} ({} approves every item) to: {}",
+                        if a.yes { "--yes" } else { "--approve all" },
+                        q.text
+                    );
+                    errln!("{}", ui::fit_lines(&note, ui::live_stderr().then(ui::width_err)));
+                    answers.insert(q.id.clone(), proceed.to_string());
+                    continue;
+                }
+                if interactive {
+                    if shown {
+                        errln!("{}", ui::fit(&summary(plan), ui::width_err()));
+                    } else {
+                        show_plan(plan);
+                        shown = true;
+                    }
+                    let help = "↑↓ choose · Enter answers · Esc goes back";
+                    match ui::select(&q.text, &q.choices, q.default.as_deref(), help) {
+                        ui::Answer::Given(r) => {
+                            ui_state.review = r == "review";
+                            answers.insert(q.id.clone(), r);
+                            asked.push(q.id.clone());
+                        }
+                        ui::Answer::Back => match asked.pop() {
+                            Some(prev) => {
+                                answers.remove(&prev);
+                            }
+                            None => {
+                                errln!("Stopped; nothing was changed.");
+                                return Ok(Code::NeedsInput);
+                            }
+                        },
+                        ui::Answer::Quit => {
+                            errln!("Stopped; nothing was changed.");
+                            return Ok(Code::NeedsInput);
+                        }
+                    }
+                    continue;
+                }
                 // Shown once: on the terminal before the prompt, or on stdout with the hint.
                 if !a.json && std::io::stdin().is_terminal() {
                     err!("{}", render(plan));
@@ -614,8 +687,13 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                         if a.json {
                             outln!("{}", json!({"run_id": null, "status": "awaiting-input", "plan_id": plan.id, "questions": plan.questions, "steps": [], "reports": []}));
                         } else {
-                            out!("{}", render(plan));
-                            outln!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE", plan.request, q.id);
+                            out!("{}", ui::fit_lines(&render(plan), ui::width_out()));
+                            let how = if proceed_choice(q).is_some() {
+                                " (or --approve all to answer it and approve every item)"
+                            } else {
+                                ""
+                            };
+                            outln!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE{how}", plan.request, q.id);
                         }
                         return Ok(Code::NeedsInput);
                     }
@@ -626,7 +704,7 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                 if a.json {
                     outln!("{}", json!({"run_id": null, "status": "succeeded", "plan_id": plan.id, "steps": [], "reports": [], "plan": plan}));
                 } else {
-                    out!("{}", render(plan));
+                    out!("{}", ui::fit_lines(&render(plan), ui::width_out()));
                     if let Some(line) = closing_line(plan) {
                         outln!("{line}");
                     }
@@ -634,61 +712,170 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                 return Ok(Code::Ok);
             }
             if !a.json && (a.approve.is_some() || a.yes) {
-                err!("{}", render(plan));
+                show_plan(plan);
+            } else if interactive && !shown {
+                show_plan(plan);
+                shown = true;
             }
-            return approve_and_run(&app, &vp, &a.approve, a.yes, false, a.acknowledge_irreversible, a.json).await;
+            ui_state.shown = shown;
+            return approve_and_run(&app, &vp, &a.approve, a.yes, false, a.acknowledge_irreversible, a.json, ui_state)
+                .await;
         }
     }
     .await;
     close(app, result).await
 }
 
-/// Prints a run's progress on stderr (nothing with --json) until the engine is done.
-async fn print_progress(mut events: tabflow_app::Events, json: bool) {
+/// How `ask` and `apply` talk to a person at a terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// Prompts are drawn with `inquire` (stdin and stderr are terminals, no --json).
+    pub interactive: bool,
+    /// The person chose "review": the approval opens the review list of each destructive step.
+    pub review: bool,
+    /// The plan was already printed in full.
+    pub shown: bool,
+}
+
+/// The choice of a confirmation question that goes ahead with every item ("archive-all" in
+/// "Archive all, or review the list first?"): the one `*-all` choice of a question that also
+/// offers "review". None for a question about meaning (which John? which mode?).
+pub fn proceed_choice(q: &tabflow_engine::plan::Question) -> Option<&str> {
+    if !q.choices.iter().any(|c| c == "review") {
+        return None;
+    }
+    let mut all = q.choices.iter().filter(|c| c.ends_with("-all"));
+    match (all.next(), all.next()) {
+        (Some(c), None) => Some(c.as_str()),
+        _ => None,
+    }
+}
+
+/// `--approve all` or `--yes`: every item is approved.
+fn approves_all(approve: &Option<String>, yes: bool) -> bool {
+    yes || approve.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case("all"))
+}
+
+/// The plan on standard error, each line cut to the terminal's width (at a terminal, its
+/// questions are left to the prompts that follow).
+fn show_plan(plan: &Plan) {
+    let width = ui::live_stderr().then(ui::width_err);
+    let mut text = render(plan);
+    if width.is_some()
+        && let Some(at) = text.find("\n? [")
     {
-        let mut err = crate::term::stderr();
-        while let Some(e) = events.next().await {
-            if json {
-                continue;
-            }
-            let line = match &e {
-                Event::RunStarted { run_id, request, steps, .. } => {
-                    format!("Workflow progress: {request}  (run {run_id}, {steps} steps)")
-                }
-                Event::StepStarted { index, total, title, items, .. } => {
-                    format!("🔄 Step {index}/{total}  {title}  (0/{items})")
-                }
-                Event::ItemFinished { k, m, name, outcome, detail, .. } => {
-                    if outcome == "done" || outcome == "already-applied" {
-                        if *k == *m || k % 10 == 0 { format!("   {k}/{m} complete") } else { continue }
-                    } else {
-                        format!("   {k}/{m} {outcome}: {name} — {detail}")
-                    }
-                }
-                Event::StepFinished { step_id, done, skipped, failed, elapsed_ms, .. } => {
-                    let mark = if *failed > 0 {
-                        "❌"
-                    } else if *skipped > 0 {
-                        "⚠️"
-                    } else {
-                        "✅"
-                    };
-                    format!(
-                        "{mark} {step_id}: {done} done, {skipped} skipped, {failed} failed  ({:.1} s)",
-                        *elapsed_ms as f64 / 1000.0
-                    )
-                }
-                Event::RollbackStarted { reason, items, .. } => format!("↩️  Rolling back {items} items: {reason}"),
-                Event::ItemRestored { k, m, name, outcome, detail, .. } => {
-                    if outcome == "restored" {
-                        if *k == *m || k % 10 == 0 { format!("   {k}/{m} restored") } else { continue }
-                    } else {
-                        format!("   {k}/{m} NOT restored: {name} — {detail}")
-                    }
-                }
-                Event::RunFinished { status, .. } => format!("Run finished: {status}"),
+        text.truncate(at + 1);
+    }
+    err!("{}", ui::fit_lines(&text, width));
+}
+
+/// One line about a plan, printed after an answer instead of the whole plan again.
+fn summary(plan: &Plan) -> String {
+    let changing: usize = plan.steps.iter().filter(|s| s.is_write()).map(|s| s.changed_items().len()).sum();
+    let destructive = plan.destructive_items().len();
+    let answered: Vec<String> = plan.answers.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(
+        "Plan {} · {} steps · {changing} items to change ({destructive} destructive){}",
+        plan.id,
+        plan.steps.len(),
+        if answered.is_empty() { String::new() } else { format!(" · answered {}", answered.join(", ")) }
+    )
+}
+
+/// The approval lines the progress block shows before each destructive step.
+fn approval_lines(plan: &Plan, selection: &Selection) -> Vec<(String, String)> {
+    plan.steps
+        .iter()
+        .filter(|s| s.effect == Effect::Destructive)
+        .map(|s| {
+            let n = s.changed_items().len();
+            let k = match selection {
+                Selection::All => n,
+                Selection::Pairs(p) => p.iter().filter(|(step, _)| *step == s.id).count(),
             };
-            let _ = writeln!(err, "{line}");
+            let text = if k == n {
+                format!("you approved all {n} items of the next step")
+            } else {
+                format!("you approved {k} of {n} items of the next step ({} left out: not touched)", n - k)
+            };
+            (s.id.clone(), text)
+        })
+        .collect()
+}
+
+/// The approval at a terminal: "Approve all N / Review the list / Cancel", and the review
+/// lists (one per destructive step; Esc goes back a step). Answers the selection, or none
+/// when the person cancels or unticks everything.
+fn review_and_approve(plan: &Plan, review: bool) -> Option<Selection> {
+    let steps = ui::destructive_steps(plan);
+    let total: usize = steps.iter().map(|(_, s)| ui::reviewed_items(s).len()).sum();
+    let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut review = review;
+    loop {
+        if review {
+            let mut i = 0;
+            while i < steps.len() {
+                let (number, step) = steps[i];
+                match ui::review_step(step, number, kept.get(&step.id).map(Vec::as_slice)) {
+                    ui::Answer::Given(ids) => {
+                        let n = ui::reviewed_items(step).len();
+                        errln!(
+                            "{}",
+                            ui::fit(
+                                &format!(
+                                    "  Step {number}: {} of {n} ticked{}",
+                                    ids.len(),
+                                    if ids.len() < n {
+                                        format!(" ({} left out: not touched)", n - ids.len())
+                                    } else {
+                                        String::new()
+                                    }
+                                ),
+                                ui::width_err()
+                            )
+                        );
+                        kept.insert(step.id.clone(), ids);
+                        i += 1;
+                    }
+                    ui::Answer::Back if i > 0 => i -= 1,
+                    ui::Answer::Back => break,
+                    ui::Answer::Quit => return None,
+                }
+            }
+        }
+        let ticked: usize = steps
+            .iter()
+            .map(|(_, s)| kept.get(&s.id).map(Vec::len).unwrap_or_else(|| ui::reviewed_items(s).len()))
+            .sum();
+        let approve = if ticked == total {
+            format!("Approve all {total} destructive changes")
+        } else {
+            format!("Approve the {ticked} ticked ({} left out)", total - ticked)
+        };
+        let choices = vec![approve.clone(), "Review the list".to_string(), "Cancel".to_string()];
+        let question = format!("{} · approve {ticked} of {total} destructive changes?", plan.id);
+        match ui::select(&question, &choices, Some(&approve), "↑↓ choose · Enter answers · Esc cancels") {
+            ui::Answer::Given(c) if c == approve => {
+                if ticked == 0 {
+                    return None;
+                }
+                if ticked == total {
+                    return Some(Selection::All);
+                }
+                let pairs = steps
+                    .iter()
+                    .flat_map(|(_, s)| {
+                        let ids: Vec<String> = match kept.get(&s.id) {
+                            Some(k) => k.clone(),
+                            None => ui::reviewed_items(s).iter().map(|i| i.id.clone()).collect(),
+                        };
+                        ids.into_iter().map(|i| (s.id.clone(), i))
+                    })
+                    .collect();
+                return Some(Selection::Pairs(pairs));
+            }
+            ui::Answer::Given(c) if c == choices[1] => review = true,
+            _ => return None,
         }
     }
 }

@@ -1,0 +1,138 @@
+"""`tabflow ask` in a real pseudo-terminal (pexpect), as a person uses it (issue #19).
+
+On the built-in demo site: ask to archive the stale Finance workbooks, choose "review" at
+"Archive all, or review the list first?", untick two workbooks in the review list by typing
+a word of their name (the filter) and pressing space, accept the list and approve the
+ticked ones; the live progress block shows the approval and the step's counts. Then the
+saved demo site has exactly the ticked workbooks moved and the two unticked ones unchanged.
+A second session answers the rollback confirmation in the terminal: "n" keeps the site, "y"
+puts everything back."""
+
+import json
+import os
+import subprocess
+
+import pexpect
+
+from tabflow_bin import binary
+
+REQUEST = "Archive Finance workbooks not accessed in 90+ days"
+
+
+def environment(home):
+    """No TABLEAU_* (so the demo site is used), a data dir of its own, a terminal type."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TABFLOW_HOME": str(home / "data"),
+        "TABFLOW_ACTOR": "tty-test",
+        "TERM": "xterm-256color",
+        "NO_COLOR": "1",
+    }
+
+
+def tabflow(env, *args, check=True):
+    p = subprocess.run([binary(), *args], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    if check:
+        assert p.returncode == 0, f"tabflow {' '.join(args)} exited {p.returncode}:\n{p.stderr}\n{p.stdout}"
+    return p
+
+
+def workbooks(path):
+    site = json.loads(path.read_text())
+    return {w["id"]: (w["project_id"], sorted(w.get("tags", []))) for w in site["workbooks"]}
+
+
+def spawn(env, *args):
+    child = pexpect.spawn(binary(), list(args), env=env, dimensions=(40, 120), encoding="utf-8", timeout=60)
+    child.logfile_read = open(env["HOME"] + "/tty.log", "a", encoding="utf-8")
+    return child
+
+
+def filter_words(items):
+    """For each item, a word (no space: space toggles) found in its row and in no other row."""
+    rows = [" ".join(str(i.get(k) or "") for k in ("name", "project", "owner", "reason")).lower() for i in items]
+    words = {}
+    for n, item in enumerate(items):
+        for word in item["name"].split():
+            w = word.lower()
+            if len(w) >= 4 and sum(w in r for r in rows) == 1 and w in rows[n]:
+                words[item["id"]] = word
+                break
+    return words
+
+
+def test_review_unticks_two_and_the_run_changes_exactly_the_ticked(tmp_path):
+    env = environment(tmp_path)
+    tabflow(env, "demo", "reset")
+    before = tmp_path / "before.json"
+    tabflow(env, "site", "snapshot", "--no-usage", "-o", str(before))
+    # The items the review list will show (the same plan, made without a terminal).
+    plan = json.loads(tabflow(env, "plan", REQUEST, "--answer", "q1=review", "--json").stdout)
+    step = next(s for s in plan["steps"] if s["effect"] == "destructive")
+    changed = {c["item"] for c in step["changes"]}
+    items = [i for i in step["items"] if i["id"] in changed]
+    assert len(items) > 5, items
+    words = filter_words(items)
+    untick = list(words)[:2]
+    assert len(untick) == 2, f"no two items with a word of their own: {items}"
+
+    child = spawn(env, "ask", REQUEST)
+    child.expect("Archive all, or review")
+    # The safe choice, "review", is where the cursor starts.
+    child.send("\r")
+    child.expect(r"Untick what must not change \((\d+) items")
+    assert int(child.match.group(1)) == len(items)
+    for item_id in untick:
+        word = words[item_id]
+        child.send(word)
+        child.expect(word[-3:])
+        child.send(" ")
+        child.send("\x7f" * len(word))
+    child.send("\r")
+    child.expect(rf"{len(items) - 2} of {len(items)} ticked \(2 left out")
+    child.expect(rf"approve {len(items) - 2} of {len(items)} destructive changes")
+    child.send("\r")
+    # The live block: the approval as a line of its own, then the step with its counts.
+    child.expect(rf"you approved {len(items) - 2} of {len(items)} items")
+    child.expect(rf"{len(items) - 2} done, 2 skipped")
+    child.expect(r"Run (r-\S+) partial")
+    run_id = child.match.group(1)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+
+    after = tmp_path / "after.json"
+    tabflow(env, "site", "snapshot", "--no-usage", "-o", str(after))
+    wb_before, wb_after = workbooks(before), workbooks(after)
+    for i in items:
+        if i["id"] in untick:
+            assert wb_after[i["id"]] == wb_before[i["id"]], f"unticked {i['name']} changed"
+        else:
+            assert wb_after[i["id"]] != wb_before[i["id"]], f"ticked {i['name']} was not archived"
+    others = set(wb_before) - {i["id"] for i in items}
+    assert all(wb_after[w] == wb_before[w] for w in others), "a workbook outside the plan changed"
+
+    # The rollback asks first: "n" (the default) keeps the site, "y" puts it back.
+    child = spawn(env, "runs", "rollback", run_id)
+    child.expect(rf"puts back {len(items) - 2} changed items")
+    child.expect(r"Roll back \d+ items\?")
+    child.send("n\r")
+    child.expect("Not rolled back; nothing was changed")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    tabflow(env, "site", "snapshot", "--no-usage", "-o", str(after))
+    assert workbooks(after) == wb_after
+
+    child = spawn(env, "runs", "rollback", run_id)
+    child.expect(r"Roll back \d+ items\?")
+    child.send("y\r")
+    child.expect(r"Run \S+ rolled-back")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    rolled = tmp_path / "rolled.json"
+    tabflow(env, "site", "snapshot", "--no-usage", "-o", str(rolled))
+    diff = tabflow(env, "site", "diff", str(before), str(rolled), check=False)
+    assert diff.returncode == 0, diff.stdout + diff.stderr
