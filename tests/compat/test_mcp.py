@@ -162,6 +162,29 @@ def test_tools_are_listed_with_schemas_and_annotations_and_none_approves(setup):
     asyncio.run(go())
 
 
+def test_a_plan_with_more_items_than_a_page_is_paged_with_a_cursor(emulator, tmp_path):
+    # A store of its own: what the answers teach stays there.
+    env = environment(emulator, tmp_path, TABFLOW_MCP_PAGE_SIZE="2", TABFLOW_MCP_MAX_PLAN_ITEMS="1")
+
+    async def go():
+        async with mcp_session(env) as s:
+            plan = await call(s, "plan_workflow", {"request": REQUEST, "answers": {"q1": "archive-all"}})
+            assert plan["status"] == "needs-approval", plan
+            total = plan["items_total"]
+            assert total > 2 and len(plan["items"]) == 2 and plan["next_cursor"] == "2", plan
+            seen = [i["pair"] for i in plan["items"]]
+            cursor = plan["next_cursor"]
+            while cursor:
+                page = await call(s, "get_plan", {"plan_id": plan["plan_id"], "cursor": cursor})
+                seen += [i["pair"] for i in page["items"]]
+                cursor = page.get("next_cursor")
+            assert len(seen) == total == len(set(seen)), seen
+            err = await refused(s, "request_approval", {"plan_id": plan["plan_id"]})
+            assert "TABFLOW_MCP_MAX_PLAN_ITEMS" in err["message"], err
+
+    asyncio.run(go())
+
+
 def test_plan_answer_request_approval_run_with_progress_and_rollback_by_a_person(setup, emulator):
     env, serve, token, _ = setup
     before = workbooks(emulator)
@@ -325,27 +348,5 @@ def test_read_only_kill_switch_lists_and_allows_only_tools_that_change_nothing(s
             assert "read-only" in msg and "TABFLOW_MCP_READ_ONLY" in msg, msg
             a = await call(s, "query_site", {"question": "how many workbooks are in Finance?"})
             assert a["kind"] == "count"
-
-    asyncio.run(go())
-
-
-def test_a_plan_with_more_items_than_a_page_is_paged_with_a_cursor(setup):
-    env, serve, _, _ = setup
-
-    async def go():
-        async with mcp_session(dict(env, TABFLOW_MCP_PAGE_SIZE="2", TABFLOW_MCP_MAX_PLAN_ITEMS="1"), "--console-url", serve.url) as s:
-            first = await call(s, "plan_workflow", {"request": REQUEST})
-            plan = await call(s, "answer_questions", {"plan_id": first["plan_id"], "answers": {first["questions"][0]["id"]: "archive-all"}})
-            total = plan["items_total"]
-            assert total > 2 and len(plan["items"]) == 2 and plan["next_cursor"] == "2", plan
-            seen = [i["pair"] for i in plan["items"]]
-            cursor = plan["next_cursor"]
-            while cursor:
-                page = await call(s, "get_plan", {"plan_id": plan["plan_id"], "cursor": cursor})
-                seen += [i["pair"] for i in page["items"]]
-                cursor = page.get("next_cursor")
-            assert len(seen) == total == len(set(seen)), seen
-            err = await refused(s, "request_approval", {"plan_id": plan["plan_id"]})
-            assert "TABFLOW_MCP_MAX_PLAN_ITEMS" in err["message"], err
 
     asyncio.run(go())

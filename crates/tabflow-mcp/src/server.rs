@@ -139,8 +139,6 @@ fn tool_error(e: tabflow_app::Error) -> CallToolResult {
     r
 }
 
-type ToolResult<T> = Result<Json<T>, CallToolResult>;
-
 fn usage(message: impl Into<String>, hint: impl Into<String>) -> CallToolResult {
     tool_error(tabflow_app::Error::usage(message, hint))
 }
@@ -204,7 +202,7 @@ impl TabflowMcp {
         }
     }
 
-    fn plan_view(&self, plan: &Plan, cursor: Option<&str>) -> ToolResult<PlanView> {
+    fn plan_view(&self, plan: &Plan, cursor: Option<&str>) -> Result<Json<PlanView>, CallToolResult> {
         let from = views::offset(cursor).map_err(|m| usage(m, "leave cursor out for the first page"))?;
         Ok(Json(views::plan_view(plan, from, self.settings.limits.page_size)))
     }
@@ -300,7 +298,7 @@ impl TabflowMcp {
         name = "plan_workflow",
         annotations(title = "Plan a workflow", read_only_hint = true, destructive_hint = false, open_world_hint = true)
     )]
-    async fn plan_workflow(&self, Parameters(a): Parameters<PlanArgs>) -> ToolResult<PlanView> {
+    async fn plan_workflow(&self, Parameters(a): Parameters<PlanArgs>) -> Result<Json<PlanView>, CallToolResult> {
         let actor = self.settings.actor.clone();
         let (request, source) = match (a.request, a.intent) {
             (Some(r), None) if !r.trim().is_empty() => (r, Source::Rules),
@@ -349,7 +347,7 @@ impl TabflowMcp {
         name = "answer_questions",
         annotations(title = "Answer a plan's questions", read_only_hint = true, destructive_hint = false, open_world_hint = true)
     )]
-    async fn answer_questions(&self, Parameters(a): Parameters<AnswerArgs>) -> ToolResult<PlanView> {
+    async fn answer_questions(&self, Parameters(a): Parameters<AnswerArgs>) -> Result<Json<PlanView>, CallToolResult> {
         let old = self.plan_here(a.plan_id.clone()).await?;
         if a.answers.is_empty() {
             return Err(usage(
@@ -395,7 +393,7 @@ impl TabflowMcp {
     /// A stored plan with a page of its items (`cursor` from the previous answer's
     /// `next_cursor` for the next page).
     #[tool(name = "get_plan", annotations(title = "Show a plan", read_only_hint = true, open_world_hint = false))]
-    async fn get_plan(&self, Parameters(a): Parameters<GetPlanArgs>) -> ToolResult<PlanView> {
+    async fn get_plan(&self, Parameters(a): Parameters<GetPlanArgs>) -> Result<Json<PlanView>, CallToolResult> {
         let plan = self.plan_here(a.plan_id).await?;
         self.plan_view(&plan, a.cursor.as_deref())
     }
@@ -406,7 +404,7 @@ impl TabflowMcp {
         name = "query_site",
         annotations(title = "Ask about the site", read_only_hint = true, open_world_hint = true)
     )]
-    async fn query_site(&self, Parameters(a): Parameters<QueryArgs>) -> ToolResult<QueryView> {
+    async fn query_site(&self, Parameters(a): Parameters<QueryArgs>) -> Result<Json<QueryView>, CallToolResult> {
         let from = views::offset(a.cursor.as_deref()).map_err(|m| usage(m, "leave cursor out for the first page"))?;
         let question = a.question;
         let answer = self.call(move |app| async move { app.query(&question).await }).await?;
@@ -421,7 +419,7 @@ impl TabflowMcp {
         name = "request_approval",
         annotations(title = "Request approval", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn request_approval(&self, Parameters(a): Parameters<RequestApprovalArgs>) -> ToolResult<ApprovalRequestView> {
+    async fn request_approval(&self, Parameters(a): Parameters<RequestApprovalArgs>) -> Result<Json<ApprovalRequestView>, CallToolResult> {
         let plan = self.plan_here(a.plan_id.clone()).await?;
         if !plan.questions.is_empty() {
             return Err(tool_error(tabflow_app::Error::new(
@@ -485,7 +483,7 @@ impl TabflowMcp {
         &self,
         Parameters(a): Parameters<PlanIdArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> ToolResult<RunView> {
+    ) -> Result<Json<RunView>, CallToolResult> {
         let plan = self.plan_here(a.plan_id.clone()).await?;
         self.check_size(&plan)?;
         let actor = self.settings.actor.clone();
@@ -555,7 +553,7 @@ impl TabflowMcp {
     /// The state of a run: status, steps with done/skipped/failed counts, when it started
     /// and ended.
     #[tool(name = "run_status", annotations(title = "Show a run", read_only_hint = true, open_world_hint = false))]
-    async fn run_status(&self, Parameters(a): Parameters<RunIdArgs>) -> ToolResult<RunView> {
+    async fn run_status(&self, Parameters(a): Parameters<RunIdArgs>) -> Result<Json<RunView>, CallToolResult> {
         let id = a.run_id;
         let d = self.call(move |app| async move { app.run(&id).await }).await?;
         let mut v = views::run_view(&d.run, self.console());
@@ -570,7 +568,7 @@ impl TabflowMcp {
         name = "rollback_run",
         annotations(title = "Request a rollback", read_only_hint = false, destructive_hint = false, open_world_hint = false)
     )]
-    async fn rollback_run(&self, Parameters(a): Parameters<RunIdArgs>) -> ToolResult<RunView> {
+    async fn rollback_run(&self, Parameters(a): Parameters<RunIdArgs>) -> Result<Json<RunView>, CallToolResult> {
         let id = a.run_id;
         let rid = id.clone();
         let d = self.call(move |app| async move { app.run(&rid).await }).await?;
@@ -591,7 +589,7 @@ impl TabflowMcp {
 
     /// Runs, newest first.
     #[tool(name = "list_runs", annotations(title = "List runs", read_only_hint = true, open_world_hint = false))]
-    async fn list_runs(&self, Parameters(a): Parameters<ListRunsArgs>) -> ToolResult<RunList> {
+    async fn list_runs(&self, Parameters(a): Parameters<ListRunsArgs>) -> Result<Json<RunList>, CallToolResult> {
         let limit = a.limit.unwrap_or(20);
         if !(1..=1000).contains(&limit) {
             return Err(usage(format!("limit {limit} is out of range"), "give a limit from 1 to 1000"));
