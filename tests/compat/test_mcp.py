@@ -350,3 +350,35 @@ def test_read_only_kill_switch_lists_and_allows_only_tools_that_change_nothing(s
             assert a["kind"] == "count"
 
     asyncio.run(go())
+
+
+def test_stdout_carries_only_json_rpc(setup):
+    """Raw stdio: every line the server writes to stdout is a JSON-RPC message (the demo-site
+    note and logs go to stderr)."""
+    env, _, _, _ = setup
+    demo_env = {k: v for k, v in env.items() if not k.startswith("TABLEAU_")}
+    msgs = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "query_site", "arguments": {"question": "how many workbooks are in Finance?"}}},
+    ]
+    p = subprocess.Popen([binary(), "mcp"], env=demo_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    for m in msgs:
+        p.stdin.write(json.dumps(m) + "\n")
+        p.stdin.flush()
+        if "id" in m:
+            lines.append(p.stdout.readline())
+    rest, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    lines += [line for line in rest.splitlines() if line.strip()]
+    answers = [json.loads(line) for line in lines]
+    assert all(a["jsonrpc"] == "2.0" for a in answers), answers
+    assert [a.get("id") for a in answers] == [1, 2, 3], answers
+    assert answers[0]["result"]["serverInfo"]["name"] == "tabflow"
+    assert answers[2]["result"]["structuredContent"]["kind"] == "count", answers[2]
+    assert "demo site" in err, err
