@@ -20,6 +20,7 @@
 //! are paged with a cursor, never cut).
 
 mod args;
+mod extras;
 mod server;
 mod views;
 

@@ -8,8 +8,9 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ProgressNotificationParam,
-    ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -159,7 +160,7 @@ impl TabflowMcp {
 
     /// Runs a service call on a thread of its own driven by the current runtime: the
     /// service's futures are not all provably `Send`, which the SDK's tool futures must be.
-    async fn call<T, F, Fut>(&self, f: F) -> Result<T, CallToolResult>
+    pub(crate) async fn call<T, F, Fut>(&self, f: F) -> Result<T, CallToolResult>
     where
         F: FnOnce(Arc<App>) -> Fut + Send + 'static,
         Fut: Future<Output = tabflow_app::Result<T>>,
@@ -177,7 +178,7 @@ impl TabflowMcp {
 
     /// A stored plan of the site this server is connected to (a plan made for another site,
     /// e.g. a rehearsal copy, is refused naming both).
-    async fn plan_here(&self, plan_id: String) -> Result<Plan, CallToolResult> {
+    pub(crate) async fn plan_here(&self, plan_id: String) -> Result<Plan, CallToolResult> {
         self.call(move |app| async move {
             let plan = app.get_plan(&plan_id).await?;
             let session = app.connect().await?;
@@ -603,12 +604,56 @@ impl TabflowMcp {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for TabflowMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
             .with_server_info(Implementation::new("tabflow", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "tabflow plans Tableau admin work safely. plan_workflow → answer_questions → show the plan to the person → request_approval (a person approves in the console; no tool approves) → start_run → run_status. query_site answers questions read-only."
                     .to_string(),
             )
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let runs = self
+            .call(|app| async move { app.runs(20).await })
+            .await
+            .map_err(|_| ErrorData::internal_error("the runs could not be read from the store", None))?;
+        Ok(ListResourcesResult::with_all_items(crate::extras::run_resources(&runs)))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(crate::extras::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Ok(self.read(&request.uri).await?.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(crate::extras::prompts()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Ok(crate::extras::prompt(&request.name, request.arguments.as_ref())?.into())
     }
 
     async fn call_tool(
