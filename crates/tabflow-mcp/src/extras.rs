@@ -7,8 +7,8 @@
 
 use rmcp::ErrorData;
 use rmcp::model::{
-    GetPromptResult, JsonObject, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Resource,
-    ResourceContents, ResourceTemplate, Role,
+    GetPromptResult, JsonObject, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Resource, ResourceContents,
+    ResourceTemplate, Role,
 };
 use serde_json::Value;
 
@@ -17,7 +17,9 @@ use crate::server::TabflowMcp;
 pub fn templates() -> Vec<ResourceTemplate> {
     vec![
         ResourceTemplate::new("tabflow://plans/{id}", "plan")
-            .with_description("A stored plan of the connected site (tabflow-plan/2 JSON): steps, items, checks, impact, questions")
+            .with_description(
+                "A stored plan of the connected site (tabflow-plan/2 JSON): steps, items, checks, impact, questions",
+            )
             .with_mime_type("application/json"),
         ResourceTemplate::new("tabflow://runs/{id}/report", "run report")
             .with_description("A run's report (Markdown): what changed, what was skipped or failed, how to undo it")
@@ -136,7 +138,9 @@ const PROMPTS: &[PromptDef] = &[
         name: "datasource_migration",
         description: "Repoint workbooks off deprecated datasources to their replacements",
         args: &[],
-        text: |_| format!("Plan with plan_workflow the request \"Migrate workbooks off deprecated datasources\". {APPROVAL}"),
+        text: |_| {
+            format!("Plan with plan_workflow the request \"Migrate workbooks off deprecated datasources\". {APPROVAL}")
+        },
     },
     PromptDef {
         name: "stale_content",

@@ -196,7 +196,10 @@ impl TabflowMcp {
         match self.settings.limits.max_plan_items {
             Some(max) if n > max => Err(tool_error(tabflow_app::Error::new(
                 Kind::Forbidden,
-                format!("plan {} changes {n} items; this MCP server takes plans of at most {max} (TABFLOW_MCP_MAX_PLAN_ITEMS)", plan.id),
+                format!(
+                    "plan {} changes {n} items; this MCP server takes plans of at most {max} (TABFLOW_MCP_MAX_PLAN_ITEMS)",
+                    plan.id
+                ),
                 "narrow the request (a project, a tag, fewer days) and plan again, or have a person run it through the console or `tabflow apply`; nothing was changed",
             ))),
             _ => Ok(()),
@@ -297,7 +300,12 @@ impl TabflowMcp {
     /// questions, the checks' findings, its impact and a page of the items it changes.
     #[tool(
         name = "plan_workflow",
-        annotations(title = "Plan a workflow", read_only_hint = true, destructive_hint = false, open_world_hint = true)
+        annotations(
+            title = "Plan a workflow",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
     )]
     async fn plan_workflow(&self, Parameters(a): Parameters<PlanArgs>) -> Result<Json<PlanView>, CallToolResult> {
         let actor = self.settings.actor.clone();
@@ -306,10 +314,8 @@ impl TabflowMcp {
             (None, Some(name)) => {
                 let params: Vec<(String, String)> =
                     a.params.unwrap_or_default().iter().map(|(k, v)| (k.clone(), param_text(v))).collect();
-                let text = format!(
-                    "{name} {}",
-                    params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-                );
+                let text =
+                    format!("{name} {}", params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "));
                 (text.trim().to_string(), Source::Intent { name, params })
             }
             (Some(_), Some(_)) => {
@@ -346,7 +352,12 @@ impl TabflowMcp {
     /// stores the new plan (a new plan id). Nothing on the site changes.
     #[tool(
         name = "answer_questions",
-        annotations(title = "Answer a plan's questions", read_only_hint = true, destructive_hint = false, open_world_hint = true)
+        annotations(
+            title = "Answer a plan's questions",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
     )]
     async fn answer_questions(&self, Parameters(a): Parameters<AnswerArgs>) -> Result<Json<PlanView>, CallToolResult> {
         let old = self.plan_here(a.plan_id.clone()).await?;
@@ -418,9 +429,18 @@ impl TabflowMcp {
     /// person; their answer in the chat is never an approval.
     #[tool(
         name = "request_approval",
-        annotations(title = "Request approval", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Request approval",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn request_approval(&self, Parameters(a): Parameters<RequestApprovalArgs>) -> Result<Json<ApprovalRequestView>, CallToolResult> {
+    async fn request_approval(
+        &self,
+        Parameters(a): Parameters<RequestApprovalArgs>,
+    ) -> Result<Json<ApprovalRequestView>, CallToolResult> {
         let plan = self.plan_here(a.plan_id.clone()).await?;
         if !plan.questions.is_empty() {
             return Err(tool_error(tabflow_app::Error::new(
@@ -431,7 +451,11 @@ impl TabflowMcp {
         }
         if !plan.validation.ok {
             return Err(usage(
-                format!("plan {} was refused by its checks: {}", plan.id, tabflow_app::error_findings(&plan).join("; ")),
+                format!(
+                    "plan {} was refused by its checks: {}",
+                    plan.id,
+                    tabflow_app::error_findings(&plan).join("; ")
+                ),
                 "change the request and plan again; a refused plan is never approved",
             ));
         }
@@ -478,7 +502,13 @@ impl TabflowMcp {
     /// · … · 5/12") when the call carries a progress token, and answers when the run ends.
     #[tool(
         name = "start_run",
-        annotations(title = "Run an approved plan", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = true)
+        annotations(
+            title = "Run an approved plan",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
     )]
     async fn start_run(
         &self,
@@ -567,7 +597,12 @@ impl TabflowMcp {
     /// url) or runs `tabflow runs rollback ID`. The request is recorded in the audit log.
     #[tool(
         name = "rollback_run",
-        annotations(title = "Request a rollback", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+        annotations(
+            title = "Request a rollback",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn rollback_run(&self, Parameters(a): Parameters<RunIdArgs>) -> Result<Json<RunView>, CallToolResult> {
         let id = a.run_id;

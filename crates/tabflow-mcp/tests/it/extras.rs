@@ -37,13 +37,19 @@ async fn a_plan_and_a_run_report_are_resources_and_unknown_ones_are_refused() {
     let rid = run["run_id"].as_str().unwrap();
     let listed = env.client.list_all_resources().await.unwrap();
     assert!(listed.iter().any(|r| r.uri == format!("tabflow://runs/{rid}/report")), "{listed:?}");
-    let r = env.client.read_resource(ReadResourceRequestParams::new(format!("tabflow://runs/{rid}/report"))).await.unwrap();
+    let r =
+        env.client.read_resource(ReadResourceRequestParams::new(format!("tabflow://runs/{rid}/report"))).await.unwrap();
     let md = text(&r);
     assert!(md.contains(rid) && md.contains("Finance"), "{md}");
 
     for uri in ["tabflow://plans/p-nope", "tabflow://runs/r-nope/report", "tabflow://audit", "https://example.com/x"] {
         let e = env.client.read_resource(ReadResourceRequestParams::new(uri)).await.expect_err(uri);
-        assert!(e.to_string().contains("p-nope") || e.to_string().contains("r-nope") || e.to_string().contains("no resource"), "{uri}: {e}");
+        assert!(
+            e.to_string().contains("p-nope")
+                || e.to_string().contains("r-nope")
+                || e.to_string().contains("no resource"),
+            "{uri}: {e}"
+        );
     }
 }
 
@@ -52,7 +58,14 @@ async fn prompts_name_the_tools_and_say_a_person_approves() {
     let env = env(Limits::default()).await;
     let prompts = env.client.list_all_prompts().await.unwrap();
     let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
-    for n in ["content_cleanup", "user_migration", "permission_audit", "datasource_migration", "stale_content", "license_reclamation"] {
+    for n in [
+        "content_cleanup",
+        "user_migration",
+        "permission_audit",
+        "datasource_migration",
+        "stale_content",
+        "license_reclamation",
+    ] {
         assert!(names.contains(&n), "{n} in {names:?}");
     }
     let p = GetPromptRequestParams::new("content_cleanup")

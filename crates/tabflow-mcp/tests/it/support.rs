@@ -28,11 +28,8 @@ pub async fn env(limits: Limits) -> Env {
     options.connection = Connection::Server(Config::new(emu.url.clone(), "demo", creds));
     options.store = Some(dir.path().join("tabflow.db").display().to_string());
     let app = Arc::new(App::open(options).await.unwrap());
-    let settings = Settings {
-        actor: tabflow_mcp::mcp_actor("assistant"),
-        console_url: "http://127.0.0.1:8080".into(),
-        limits,
-    };
+    let settings =
+        Settings { actor: tabflow_mcp::mcp_actor("assistant"), console_url: "http://127.0.0.1:8080".into(), limits };
     let server = TabflowMcp::new(app.clone(), settings);
     let (server_io, client_io) = tokio::io::duplex(1 << 20);
     tokio::spawn(async move {

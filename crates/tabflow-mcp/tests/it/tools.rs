@@ -45,7 +45,10 @@ async fn the_finance_cleanup_runs_only_after_a_person_approves_and_rollback_is_o
 
     let req = env.ok("request_approval", json!({"plan_id": pid, "selection": "all"})).await;
     assert_eq!(req["approved"], false);
-    assert_eq!(req["url"], json!(format!("http://127.0.0.1:8080/console/plans/{pid}?request={}", req["id"].as_str().unwrap())));
+    assert_eq!(
+        req["url"],
+        json!(format!("http://127.0.0.1:8080/console/plans/{pid}?request={}", req["id"].as_str().unwrap()))
+    );
     assert_eq!(req["requested_by"], "assistant via mcp");
     assert_eq!(env.workbooks(), before, "a request changes nothing");
     assert_eq!(env.refused("start_run", json!({"plan_id": pid})).await["code"], "needs-approval");
