@@ -382,3 +382,86 @@ def test_stdout_carries_only_json_rpc(setup):
     assert answers[0]["result"]["serverInfo"]["name"] == "tabflow"
     assert answers[2]["result"]["structuredContent"]["kind"] == "count", answers[2]
     assert "demo site" in err, err
+
+
+@asynccontextmanager
+async def http_session(url, token):
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=120) as http:
+        async with streamable_http_client(f"{url}/mcp", http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
+@pytest.fixture()
+def own_site(tmp_path):
+    """An emulator, a data directory and `tabflow serve` of its own (a run and its rollback
+    elsewhere in this module leave the Finance cleanup with nothing to do)."""
+    from conftest import Emulator
+
+    emulator = Emulator()
+    env = environment(emulator, tmp_path)
+    serve = Serve(env)
+    approver = tabflow(env, "tokens", "create", "approver1", "--role", "approver").strip().splitlines()[-1]
+    yield env, serve, approver, emulator
+    serve.stop()
+    emulator.stop()
+
+
+def test_mcp_over_http_at_serve_needs_a_token_and_its_role(own_site):
+    """The same server over streamable HTTP at /mcp of `tabflow serve`: a requester token plans,
+    asks approval (a console path), is refused before approval, runs once an approver approved
+    through the API (with progress); a viewer token only reads; no token gets 401."""
+    env, serve, approver, emulator = own_site
+    requester = tabflow(env, "tokens", "create", "assistant1", "--role", "requester").strip().splitlines()[-1]
+    viewer = tabflow(env, "tokens", "create", "viewer1", "--role", "viewer").strip().splitlines()[-1]
+    before = workbooks(emulator)
+
+    req = urllib.request.Request(f"{serve.url}/mcp", data=b"{}", method="POST")
+    req.add_header("content-type", "application/json")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == 401
+
+    async def go():
+        async with http_session(serve.url, viewer) as s:
+            tools = {t.name for t in (await s.list_tools()).tools}
+            assert tools == TOOLS
+            msg = await protocol_error(s, "plan_workflow", {"request": REQUEST})
+            assert "viewer role" in msg and "requester" in msg, msg
+            a = await call(s, "query_site", {"question": "how many workbooks are in Finance?"})
+            assert a["kind"] == "count"
+        async with http_session(serve.url, requester) as s:
+            plan = await call(s, "plan_workflow", {"request": REQUEST, "answers": {"q1": "archive-all"}})
+            assert plan["status"] == "needs-approval", plan
+            pid = plan["plan_id"]
+            err = await refused(s, "start_run", {"plan_id": pid})
+            assert err["code"] == "needs-approval", err
+            r = await call(s, "request_approval", {"plan_id": pid})
+            assert r["url"] == f"/console/plans/{pid}?request={r['id']}", r
+            assert r["requested_by"] == "assistant1 via mcp", r
+            assert workbooks(emulator) == before
+            status, ok = serve.api("POST", f"/api/v1/plans/{pid}/approvals", approver, {"decision": "approve", "items": "all"})
+            assert status == 201 and ok["ready"], ok
+            notes = []
+
+            async def progress(p, total, message):
+                notes.append(message)
+
+            run = await call(s, "start_run", {"plan_id": pid}, progress_callback=progress)
+            assert run["status"] == "succeeded", run
+            assert any(m and m.startswith("Step 1/") for m in notes), notes
+            assert workbooks(emulator) != before
+            status, out = serve.api("POST", f"/api/v1/runs/{run['run_id']}/rollback", approver)
+            assert status == 202, out
+            for _ in range(120):
+                if (await call(s, "run_status", {"run_id": run["run_id"]}))["status"] == "rolled-back":
+                    break
+                await asyncio.sleep(0.5)
+            assert workbooks(emulator) == before
+
+    asyncio.run(go())

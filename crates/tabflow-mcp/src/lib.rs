@@ -111,6 +111,35 @@ pub fn mcp_actor(name: &str) -> String {
     format!("{name} via mcp")
 }
 
+/// Who calls over HTTP: put in the request's extensions by the server that authenticated the
+/// caller's token (`tabflow serve`). Its role decides the tools it may call (a viewer reads;
+/// planning, requesting and starting need the roles the HTTP API asks for); its name is the
+/// actor (`NAME via mcp`).
+#[derive(Debug, Clone)]
+pub struct HttpCaller {
+    pub name: String,
+    pub role: tabflow_app::Role,
+}
+
+/// The MCP service over streamable HTTP, for mounting at `/mcp` behind the server's token
+/// check (which must put an [`HttpCaller`] in every request's extensions; a request without
+/// one is refused). Approval links are relative to the server (`/console/plans/…`).
+pub fn http_service(
+    app: Arc<App>,
+    limits: Limits,
+) -> rmcp::transport::StreamableHttpService<
+    TabflowMcp,
+    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+> {
+    let settings = Settings { actor: String::new(), console_url: String::new(), limits };
+    let config = rmcp::transport::StreamableHttpServerConfig::default();
+    rmcp::transport::StreamableHttpService::new(
+        move || Ok(TabflowMcp::new(app.clone(), settings.clone()).over_http()),
+        Arc::new(Default::default()),
+        config,
+    )
+}
+
 /// Serves MCP on stdin/stdout until the client closes the connection. Nothing but JSON-RPC
 /// is written to stdout.
 pub async fn serve_stdio(app: Arc<App>, settings: Settings) -> Result<(), String> {

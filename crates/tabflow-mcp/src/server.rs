@@ -17,10 +17,10 @@ use rmcp::{ErrorData, Json, RoleServer, ServerHandler, tool, tool_handler, tool_
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tabflow_app::{App, Event, Kind, NewRecord, Plan, PlanRequest, Selection, Source, Start, StartOptions};
+use tabflow_app::{App, Event, Kind, NewRecord, Permission, Plan, PlanRequest, Selection, Source, Start, StartOptions};
 
 use crate::views::{self, ApprovalRequestView, PlanView, QueryView, RunList, RunView};
-use crate::{Settings, args};
+use crate::{HttpCaller, Settings, args};
 
 /// Every tool, and whether it changes nothing (listed and allowed in read-only mode).
 pub const TOOLS: [(&str, bool); 9] = [
@@ -41,6 +41,17 @@ pub struct TabflowMcp {
     app: Arc<App>,
     settings: Arc<Settings>,
     tool_router: ToolRouter<Self>,
+    /// Served over HTTP: every call must come with an authenticated [`HttpCaller`].
+    http: bool,
+}
+
+/// What a tool needs of an HTTP caller's role (as the HTTP API's routes do).
+fn permission(tool: &str) -> Permission {
+    match tool {
+        "plan_workflow" | "answer_questions" | "request_approval" | "rollback_run" => Permission::Request,
+        "start_run" => Permission::Start,
+        _ => Permission::Read,
+    }
 }
 
 // ------------------------------------------------------------------ arguments
@@ -155,7 +166,20 @@ impl TabflowMcp {
                 tool_router.remove_route(name);
             }
         }
-        TabflowMcp { app, settings: Arc::new(settings), tool_router }
+        TabflowMcp { app, settings: Arc::new(settings), tool_router, http: false }
+    }
+
+    /// This server answers HTTP callers only (see [`crate::http_service`]).
+    pub fn over_http(mut self) -> TabflowMcp {
+        self.http = true;
+        self
+    }
+
+    /// This server acting for an authenticated HTTP caller.
+    fn for_caller(&self, c: &HttpCaller) -> TabflowMcp {
+        let mut settings = (*self.settings).clone();
+        settings.actor = crate::mcp_actor(&c.name);
+        TabflowMcp { settings: Arc::new(settings), ..self.clone() }
     }
 
     /// Runs a service call on a thread of its own driven by the current runtime: the
@@ -710,7 +734,28 @@ impl ServerHandler for TabflowMcp {
             return Err(ErrorData::invalid_params(format!("{why}; the tools are: {}", listed.join(", ")), None));
         };
         args::check(tool, request.arguments.as_ref())?;
-        let tcc = ToolCallContext::new(self, request, context);
-        self.tool_router.call(tcc).await
+        let caller =
+            context.extensions.get::<http::request::Parts>().and_then(|p| p.extensions.get::<HttpCaller>()).cloned();
+        let me = match (&caller, self.http) {
+            (Some(c), _) => {
+                if !c.role.may(permission(&name)) {
+                    return Err(ErrorData::invalid_params(
+                        format!(
+                            "token '{}' has the {} role, which may not call {name}; use a token with the requester role (an admin makes one with `tabflow tokens create NAME --role requester`)",
+                            c.name,
+                            c.role.as_str()
+                        ),
+                        None,
+                    ));
+                }
+                self.for_caller(c)
+            }
+            (None, true) => {
+                return Err(ErrorData::invalid_params("this call carries no authenticated caller", None));
+            }
+            (None, false) => self.clone(),
+        };
+        let tcc = ToolCallContext::new(&me, request, context);
+        me.tool_router.call(tcc).await
     }
 }
