@@ -17,6 +17,7 @@ mod approvals;
 mod error;
 mod history;
 mod planning;
+mod query;
 mod reads;
 pub mod redact;
 pub mod reports;
@@ -35,6 +36,7 @@ pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_par
 pub use redact::Redactor;
 pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions};
 pub use session::{Connection, Session, Tuning};
+pub use tabflow_workflows::query::Answer as QueryAnswer;
 pub use tokens::{Caller, Permission, Role, TOKEN_PREFIX, TokenInfo, api_actor};
 
 pub use tabflow_engine::approval::{Approver, Channel, Decision, Grant, Missing, Selection, SelectionError, pair_key};

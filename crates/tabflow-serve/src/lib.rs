@@ -65,15 +65,45 @@ impl Shared {
     }
 }
 
-/// The API's router over a service.
+/// The API's router over a service (MCP at `/mcp` with the default limits).
 pub fn router(app: Arc<App>) -> Router {
+    router_with(app, tabflow_mcp::Limits::default())
+}
+
+/// The API's router over a service, with MCP over streamable HTTP at `/mcp` under `mcp`'s
+/// limits (a bearer token is required there too; its role decides the tools it may call).
+pub fn router_with(app: Arc<App>, mcp: tabflow_mcp::Limits) -> Router {
+    let mcp_service = tabflow_mcp::http_service(app.clone(), mcp);
     let shared = Arc::new(Shared { app, live: Mutex::new(HashMap::new()), sessions: Mutex::new(HashMap::new()) });
+    let mcp_routes = Router::new()
+        .route_service("/mcp", mcp_service)
+        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), mcp_auth));
     api::routes()
         .merge(console::routes())
+        .merge(mcp_routes)
         .fallback(|| async { ApiError::not_found("no such route", "see /api/openapi.json for the routes") })
         .with_state(shared)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(no_store))
+}
+
+/// `/mcp` needs a live bearer token like the API; the caller goes to the MCP server in the
+/// request's extensions.
+async fn mcp_auth(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::extract::FromRequestParts;
+    use axum::response::IntoResponse;
+    let (mut parts, body) = req.into_parts();
+    match auth::Auth::from_request_parts(&mut parts, &shared).await {
+        Ok(auth::Auth(c)) => {
+            parts.extensions.insert(tabflow_mcp::HttpCaller { name: c.name, role: c.role });
+            next.run(axum::extract::Request::from_parts(parts, body)).await
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn no_store(mut r: Response) -> Response {
@@ -121,10 +151,15 @@ impl Running {
 
 /// Serves the API on `addr` (e.g. `127.0.0.1:0` for any free port) until [`Running::stop`].
 pub async fn start(app: Arc<App>, addr: SocketAddr) -> std::io::Result<Running> {
+    start_with(app, addr, tabflow_mcp::Limits::default()).await
+}
+
+/// [`start`] with the limits of MCP at `/mcp`.
+pub async fn start_with(app: Arc<App>, addr: SocketAddr, mcp: tabflow_mcp::Limits) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let router = router(app);
+    let router = router_with(app, mcp);
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

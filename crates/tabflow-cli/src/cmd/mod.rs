@@ -8,6 +8,7 @@ pub mod connect;
 mod demo;
 mod emulator;
 mod learn;
+mod mcp;
 mod outbox;
 mod query;
 mod report;
@@ -44,6 +45,8 @@ pub enum Command {
     Schedule(schedule::Command),
     /// The HTTP API (bearer tokens with roles, run progress as Server-Sent Events).
     Serve(serve::ServeArgs),
+    /// The MCP server on stdio for AI assistants (tools to plan, request approval, run; none approves).
+    Mcp(mcp::McpArgs),
     /// API tokens of `tabflow serve`: create NAME --role R, list, revoke NAME.
     #[command(subcommand)]
     Tokens(tokens::Command),
@@ -80,6 +83,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Audit(c) => runs::audit_run(c).await,
         Command::Tokens(c) => tokens::run(c).await,
         Command::Serve(a) => serve::run(a).await,
+        Command::Mcp(a) => mcp::run(a).await,
         Command::Outbox(c) => outbox::run(c).await,
         Command::Schedule(c) => schedule::run(c).await,
         Command::Site(c) => site::run(c).await,

@@ -36,12 +36,13 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
     tabflow_serve::check_listen(&addr, a.insecure_listen).map_err(|e| usage(e.message, e.hint))?;
     let policy = a.store.policy()?;
     let delivery = notify_delivery()?;
+    let mcp = tabflow_mcp::Limits::from_settings(|k| std::env::var(k).ok()).map_err(|(m, h)| usage(m, h))?;
     let app = Arc::new(open_app(Some(&a.connect), &a.store, policy, delivery).await?);
-    let running = tabflow_serve::start(app.clone(), addr).await.map_err(|e| {
+    let running = tabflow_serve::start_with(app.clone(), addr, mcp).await.map_err(|e| {
         exit::fail(format!("cannot listen on {addr}: {e}"), "pick another port with --listen 127.0.0.1:PORT")
     })?;
     outln!(
-        "tabflow serve: listening on {} (API under /api/v1, OpenAPI at /api/openapi.json); Ctrl-C stops it",
+        "tabflow serve: listening on {} (API under /api/v1, OpenAPI at /api/openapi.json, MCP at /mcp); Ctrl-C stops it",
         running.url
     );
     if tokio::signal::ctrl_c().await.is_err() {

@@ -1,0 +1,6 @@
+//! The MCP server in process, with rmcp's own client over an in-memory duplex pipe, against
+//! the emulator serving the demo site and a fresh SQLite store.
+
+mod extras;
+mod support;
+mod tools;
