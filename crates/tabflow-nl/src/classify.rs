@@ -53,6 +53,12 @@ pub(crate) enum Role {
     Recur,
     /// Politeness, thanks.
     Filler,
+    /// Understood, but not something tabflow can do yet ("remove subscriptions …"): never
+    /// mapped to the nearest workflow. `params["what"]` says what, in words.
+    Unsupported,
+    /// The action could mean two things ("archive or delete …"): a question, never a guess.
+    /// `params["what"]` is the clause, `params["choices"]` the readings.
+    Ambiguous,
     /// Not understood.
     Unknown,
 }
@@ -69,6 +75,11 @@ pub(crate) struct Analysis {
     pub(crate) site_wide: bool,
     /// The clause as written.
     pub(crate) text: String,
+    /// An offboarding clause that says the person leaves (see `offboard::detect`).
+    pub(crate) leaving: bool,
+    /// An archive read from "clean up" / "clear out" / "get rid of": a delete said right
+    /// after it ("… and delete them for good") replaces it.
+    pub(crate) soft: bool,
 }
 
 /// Everything about a clause the decision needs, gathered once.
@@ -254,8 +265,15 @@ fn put_opt(params: &mut Map<String, Value>, key: &str, value: Option<impl Into<V
 /// "give her workbooks to Tom" continues it.
 pub(crate) fn analyse(c: &Clause<'_>, today: NaiveDate, after_offboard: bool) -> Analysis {
     let sig = collect(c, today);
-    let (role, params) = decide(c, &sig, after_offboard);
-    Analysis { role, params, anaphor: sig.anaphor, site_wide: sig.site_wide, text: c.text.clone() }
+    let (role, params, leaving) = match offboard_of(c, &sig, after_offboard) {
+        Some((params, leaving)) => (Role::Intent(names::OFFBOARD), params, leaving),
+        None => {
+            let (role, params) = decide(c, &sig);
+            (role, params, false)
+        }
+    };
+    let soft = role == Role::Intent(names::ARCHIVE) && sig.head.is_some_and(|(v, _, _)| v == Verb::Clean);
+    Analysis { role, params, anaphor: sig.anaphor, site_wide: sig.site_wide, text: c.text.clone(), leaving, soft }
 }
 
 fn is_filler(c: &Clause<'_>) -> bool {
@@ -300,9 +318,10 @@ fn is_filler(c: &Clause<'_>) -> bool {
     ]) || (word_at(toks, 0) == "let" && word_at(toks, 1) == "me" && word_at(toks, 2) == "know")
 }
 
-fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<String, Value>) {
+/// An offboarding clause: its parameters and whether it says the person leaves.
+fn offboard_of(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> Option<(Map<String, Value>, bool)> {
     if c.toks.is_empty() || is_filler(c) {
-        return (Role::Filler, Map::new());
+        return None;
     }
     let clues = Clues {
         head: sig.head,
@@ -313,8 +332,15 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
         datasource: sig.datasource,
         after_offboard,
     };
-    if let Some(params) = offboard::detect(c, &clues) {
-        return (Role::Intent(names::OFFBOARD), params);
+    offboard::detect(c, &clues)
+}
+
+fn decide(c: &Clause<'_>, sig: &Signals) -> (Role, Map<String, Value>) {
+    if c.toks.is_empty() || is_filler(c) {
+        return (Role::Filler, Map::new());
+    }
+    if let Some(found) = unsupported(c, sig).or_else(|| ambiguous(c, sig)) {
+        return found;
     }
     if sig.interrogative {
         if sig.dup && (sig.datasource || !sig.content) {
@@ -330,7 +356,12 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
     match verb {
         Verb::Archive => intent(names::ARCHIVE, c, sig),
         Verb::Clean => {
-            if sig.dup && (sig.datasource || !sig.content) {
+            // "Clear out …", "get rid of …", "clean up …" archive; only a delete said in
+            // the same clause ("get rid of them for good: delete …") deletes.
+            let delete_said = c.toks.iter().any(|t| t.is_any(&["delete", "purge", "erase", "destroy", "permanently"]));
+            if delete_said && !sig.permission && !sig.dup {
+                intent(names::DELETE, c, sig)
+            } else if sig.dup && (sig.datasource || !sig.content) {
                 intent(names::CONSOLIDATE, c, sig)
             } else if sig.permission {
                 intent(names::UPDATE, c, sig)
@@ -473,6 +504,133 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
             }
         }
     }
+}
+
+/// Objects tabflow recognises but has no workflow for yet, as (word, what it is called).
+/// An action on one of them is answered "I can't do that yet", never the nearest workflow
+/// ("Remove subscriptions of unlicensed users …" once planned an archive of 167 workbooks).
+const UNSUPPORTED_OBJECTS: &[(&str, &str)] = &[
+    ("subscription", "subscriptions"),
+    ("alert", "data alerts"),
+    ("schedule", "schedules"),
+    ("task", "tasks"),
+    ("job", "jobs"),
+    ("refresh", "extract refreshes"),
+    ("webhook", "webhooks"),
+    ("license", "licenses"),
+    ("licence", "licenses"),
+    ("seat", "licenses"),
+    ("favorite", "favorites"),
+    ("favourite", "favorites"),
+    ("collection", "collections"),
+    ("metric", "metrics"),
+    ("comment", "comments"),
+    ("token", "tokens"),
+    ("connection", "connections"),
+    ("credential", "credentials"),
+];
+
+/// Words that may stand between an action verb and its object ("remove all the old …").
+const OBJECT_LEAD: &[&str] = &[
+    "the",
+    "all",
+    "any",
+    "every",
+    "each",
+    "of",
+    "old",
+    "stale",
+    "unused",
+    "inactive",
+    "failing",
+    "failed",
+    "broken",
+    "orphaned",
+    "orphan",
+    "my",
+    "his",
+    "her",
+    "their",
+    "our",
+    "these",
+    "those",
+    "existing",
+    "outdated",
+    "dead",
+    "duplicate",
+    "extract",
+    "data",
+    "user",
+    "users'",
+    "suspended",
+    "disabled",
+    "email",
+    "e-mail",
+    "personal",
+    "access",
+    "custom",
+    "expired",
+    "unlicensed",
+    "a",
+    "an",
+    "some",
+    "pending",
+];
+
+/// An action on an object tabflow has no workflow for: `Role::Unsupported` naming it.
+fn unsupported(c: &Clause<'_>, sig: &Signals) -> Option<(Role, Map<String, Value>)> {
+    if sig.interrogative {
+        return None;
+    }
+    let (verb, at, len) = sig.head?;
+    let acts = matches!(
+        verb,
+        Verb::Delete
+            | Verb::Archive
+            | Verb::Clean
+            | Verb::Move
+            | Verb::Migrate
+            | Verb::Consolidate
+            | Verb::Update
+            | Verb::Offboard
+            | Verb::Transfer
+    );
+    if !acts {
+        return None;
+    }
+    let toks = &c.toks;
+    let mut k = at + len;
+    while k < toks.len() {
+        let t = tok(toks, k);
+        if let Some(&(_, what)) = UNSUPPORTED_OBJECTS.iter().find(|(w, _)| t.is(w)) {
+            let verb_words: Vec<&str> = (at..at + len).map(|i| word_at(toks, i)).collect();
+            let mut p = Map::new();
+            put(&mut p, "what", format!("{} {what}", verb_words.join(" ")));
+            return Some((Role::Unsupported, p));
+        }
+        let lead = t.is_any_punct() || t.eq_any(OBJECT_LEAD) || t.is_number();
+        if !lead {
+            return None;
+        }
+        k += 1;
+    }
+    None
+}
+
+/// "Archive or delete …", "delete or archive …": two readings with different undo; asked.
+fn ambiguous(c: &Clause<'_>, sig: &Signals) -> Option<(Role, Map<String, Value>)> {
+    let toks = &c.toks;
+    let pair = (0..toks.len()).any(|k| {
+        let either = |w: &Token| w.lemma() == "archiv" || w.is_any(&["delete", "remove", "purge"]);
+        word_at(toks, k) == "or" && k > 0 && either(tok(toks, k - 1)) && toks.get(k + 1).is_some_and(|n| either(n))
+    });
+    if !pair || sig.interrogative {
+        return None;
+    }
+    let mut p = Map::new();
+    put(&mut p, "what", c.text.clone());
+    put(&mut p, "choices", vec!["archive", "delete"]);
+    Some((Role::Ambiguous, p))
 }
 
 /// A clause with no action verb.

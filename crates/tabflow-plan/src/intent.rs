@@ -112,7 +112,9 @@ pub struct Offboard {
     /// Who receives the content, when the request names someone.
     #[serde(default, deserialize_with = "de::text", skip_serializing_if = "Option::is_none")]
     pub new_owner: Option<String>,
-    /// True when the request also asks to remove the person's access.
+    /// Whether the person's access goes too (groups, explicit grants, license). Absent means
+    /// yes: a leaver's request plans the whole sequence, each part its own step the review
+    /// can drop; false when the request only hands content over.
     #[serde(default, deserialize_with = "de::flag", skip_serializing_if = "Option::is_none")]
     pub remove_access: Option<bool>,
     /// Their team or group, when the request names one.
