@@ -412,7 +412,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         let mut items = vec![];
         let mut changes = vec![];
         for (kind, id) in resources {
-            if !matches!(kind, "workbook" | "datasource" | "project" | "flow") {
+            if !matches!(kind, "workbook" | "datasource" | "project" | "flow" | "view") {
                 continue;
             }
             let before = self.rules_of(id);
@@ -422,6 +422,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "workbook" => self.index.workbook(id).map(|w| w.name.clone()),
                 "datasource" => self.index.datasource(id).map(|d| d.name.clone()),
                 "flow" => self.flow(id).map(|f| f.name.clone()),
+                "view" => site_view_name(self.p.site, id),
                 _ => self.index.project(id).map(|p| p.name.clone()),
             }
             .unwrap_or_default();
@@ -522,6 +523,11 @@ impl<'p, 'a> Builder<'p, 'a> {
             }),
         ));
     }
+}
+
+/// The name of a view, as "workbook / view".
+fn site_view_name(site: &tabflow_site::Site, id: &str) -> Option<String> {
+    site.workbooks.iter().find_map(|w| w.views.iter().find(|v| v.id == id).map(|v| format!("{} / {}", w.name, v.name)))
 }
 
 #[cfg(test)]

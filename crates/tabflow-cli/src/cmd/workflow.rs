@@ -804,7 +804,8 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
             st["items"]
         )?;
     }
-    if matches!(r.status, RunStatus::Succeeded | RunStatus::Partial) {
+    // A run that only read (a report) has nothing to undo.
+    if matches!(r.status, RunStatus::Succeeded | RunStatus::Partial) && done > 0 {
         writeln!(out, "Undo     tabflow runs rollback {}", r.run_id)?;
     }
     Ok(())
