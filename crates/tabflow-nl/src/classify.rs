@@ -30,7 +30,7 @@ pub(crate) mod names {
     pub(crate) use tabflow_plan::intent::names::{
         ARCHIVE_STALE_CONTENT as ARCHIVE, AUDIT_PERMISSIONS as AUDIT, CONSOLIDATE_DATASOURCES as CONSOLIDATE,
         DELETE_CONTENT as DELETE, MIGRATE_DATASOURCE as MIGRATE, NOTIFY_OWNERS as NOTIFY, OFFBOARD_USER as OFFBOARD,
-        QUERY, UPDATE_PERMISSIONS as UPDATE,
+        QUERY, RECLAIM_LICENSES as RECLAIM, UPDATE_PERMISSIONS as UPDATE,
     };
 }
 
@@ -265,6 +265,18 @@ fn put_opt(params: &mut Map<String, Value>, key: &str, value: Option<impl Into<V
 /// "give her workbooks to Tom" continues it.
 pub(crate) fn analyse(c: &Clause<'_>, today: NaiveDate, after_offboard: bool) -> Analysis {
     let sig = collect(c, today);
+    if let Some(params) = reclaim(c, &sig) {
+        let text = c.text.clone();
+        return Analysis {
+            role: Role::Intent(names::RECLAIM),
+            params,
+            anaphor: sig.anaphor,
+            site_wide: sig.site_wide,
+            text,
+            leaving: false,
+            soft: false,
+        };
+    }
     let (role, params, leaving) = match offboard_of(c, &sig, after_offboard) {
         Some((params, leaving)) => (Role::Intent(names::OFFBOARD), params, leaving),
         None => {
@@ -506,6 +518,118 @@ fn decide(c: &Clause<'_>, sig: &Signals) -> (Role, Map<String, Value>) {
     }
 }
 
+/// License reclamation: "Reclaim licenses from users who haven't signed in for 90 days",
+/// "downgrade inactive Creators", "unlicense users with no sign-in in six months except the
+/// Finance group". A named person's license ("remove her license") is an offboarding.
+fn reclaim(c: &Clause<'_>, sig: &Signals) -> Option<Map<String, Value>> {
+    let toks = &c.toks;
+    let license_noun = toks.iter().any(|t| t.is_any(&["license", "licence", "seat"]));
+    let verb = |ws: &[&str]| toks.iter().any(|t| t.is_any(ws));
+    let reclaiming = verb(&[
+        "reclaim",
+        "free",
+        "recover",
+        "recycle",
+        "harvest",
+        "remove",
+        "revoke",
+        "take",
+        "pull",
+        "release",
+        "claw",
+        "downgrade",
+        "demote",
+        "lower",
+        "unlicense",
+        "reduce",
+        "cut",
+        "save",
+    ]);
+    let people = toks.iter().any(|t| {
+        t.eq_any(&[
+            "users",
+            "accounts",
+            "people",
+            "creators",
+            "explorers",
+            "viewers",
+            "everyone",
+            "anyone",
+            "members",
+            "seats",
+            "licenses",
+            "licences",
+        ])
+    });
+    let signed_in = (0..toks.len()).any(|k| {
+        matches!(word_at(toks, k), "signed" | "logged" | "sign-in" | "sign-ins" | "login" | "logins" | "log" | "sign")
+    });
+    let inactive = signed_in || sig.stale || toks.iter().any(|t| t.is_any(&["inactive", "dormant", "idle"]));
+    let downgrade = verb(&["downgrade", "demote", "lower"]);
+    let unlicense = verb(&["unlicense"]) || toks.iter().any(|t| t.eq("unlicensed") && k_before_users(toks));
+    let asks = (license_noun && reclaiming && (people || inactive)) || ((downgrade || unlicense) && people && inactive);
+    if !asks || sig.interrogative || sig.content {
+        return None;
+    }
+    let mut p = Map::new();
+    put_opt(&mut p, "inactive_days", sig.duration);
+    if downgrade {
+        put(&mut p, "action", "downgrade");
+    } else if unlicense {
+        put(&mut p, "action", "unlicense");
+    }
+    let exclude = exclusions(c);
+    if !exclude.is_empty() {
+        put(&mut p, "exclude", exclude);
+    }
+    Some(p)
+}
+
+/// "Set … users to unlicensed": the word follows a mention of users.
+fn k_before_users(toks: &[&Token]) -> bool {
+    toks.iter().any(|t| t.eq_any(&["users", "accounts", "people"]))
+}
+
+/// Who is kept: the names after "except", "excluding", "other than", "but not", split on
+/// commas and "and"/"or"; "the X group" is X; administrators and service accounts (always
+/// kept) are left out.
+fn exclusions(c: &Clause<'_>) -> Vec<String> {
+    let toks = &c.toks;
+    let Some(start) = (0..toks.len()).find_map(|k| match (word_at(toks, k), word_at(toks, k + 1)) {
+        ("except" | "excluding" | "excl" | "exclude", "for") => Some(k + 2),
+        ("except" | "excluding" | "excl" | "exclude", _) => Some(k + 1),
+        ("other" | "but" | "apart" | "besides", "than" | "not" | "from") => Some(k + 2),
+        _ => None,
+    }) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    let mut cur: Vec<&str> = vec![];
+    let mut flush = |cur: &mut Vec<&str>| {
+        let words: Vec<&str> = cur
+            .drain(..)
+            .filter(|w| !matches!(w.to_lowercase().as_str(), "the" | "group" | "team" | "user" | "users"))
+            .collect();
+        let name = words.join(" ");
+        let lower = name.to_lowercase();
+        if !name.is_empty()
+            && !["admins", "administrators", "service accounts", "admin accounts", "site admins"]
+                .contains(&lower.as_str())
+        {
+            out.push(name);
+        }
+    };
+    for t in toks.iter().skip(start) {
+        if t.is_punct(',') || t.eq_any(&["and", "or", "&"]) {
+            flush(&mut cur);
+        } else if t.is_word() {
+            cur.push(t.text.as_str());
+        }
+    }
+    flush(&mut cur);
+    out
+}
+
 /// Objects tabflow recognises but has no workflow for yet, as (word, what it is called).
 /// An action on one of them is answered "I can't do that yet", never the nearest workflow
 /// ("Remove subscriptions of unlicensed users …" once planned an archive of 167 workbooks).
@@ -517,9 +641,6 @@ const UNSUPPORTED_OBJECTS: &[(&str, &str)] = &[
     ("job", "jobs"),
     ("refresh", "extract refreshes"),
     ("webhook", "webhooks"),
-    ("license", "licenses"),
-    ("licence", "licenses"),
-    ("seat", "licenses"),
     ("favorite", "favorites"),
     ("favourite", "favorites"),
     ("collection", "collections"),

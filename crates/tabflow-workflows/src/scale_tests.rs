@@ -24,7 +24,7 @@ const DEMO: &[(&str, u64)] = &[
     ("Clean up the Finance project - archive old workbooks and consolidate datasources", 0xe34950df2a9f1020),
     ("Archive Finance workbooks not accessed in 90+ days, then tell the project owners", 0x8ebcd0ef4be30118),
     ("Sarah Lee is leaving; give her workbooks to Tom Baker and remove her access", 0x25936960c27b5ed4),
-    ("Migrate John's content when he leaves the Marketing team", 0x008b749c91741c2e),
+    ("Migrate John's content when he leaves the Marketing team", 0x292edd5b2c12e20d),
     (
         "Audit who can access anything tagged confidential or sensitive in Finance, and schedule a weekly review",
         0x3f8196fb9b622864,
