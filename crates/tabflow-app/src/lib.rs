@@ -34,7 +34,7 @@ pub use error::{Error, Kind, Result, missing_hint, missing_text};
 pub use history::RunDetail;
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use redact::Redactor;
-pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions};
+pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions, wants_report};
 pub use session::{Connection, Session, Tuning};
 pub use tabflow_workflows::query::Answer as QueryAnswer;
 pub use tokens::{Caller, Permission, Role, TOKEN_PREFIX, TokenInfo, api_actor};

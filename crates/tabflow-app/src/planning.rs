@@ -58,6 +58,53 @@ impl Planned {
     }
 }
 
+/// What tabflow can do, in words, for the hint of a request it cannot do.
+pub const CAN_DO: &str = "tabflow can archive stale content, delete content (staged), hand a leaver's content over and remove their access, audit or update permissions, notify owners, consolidate or migrate datasources, and answer questions about the site";
+
+/// "I can't do that yet: remove subscriptions" (exit 1), with what tabflow can do.
+fn cannot_do_yet(what: &[String]) -> Error {
+    Error::failed(
+        format!("I can't do that yet: {}", what.join("; ")),
+        format!("{CAN_DO}; ask for one of those, or leave that part out of the request"),
+    )
+}
+
+/// The question an ambiguous clause asks ("archive or delete …").
+fn ambiguity_question(a: &tabflow_nl::Ambiguous) -> String {
+    format!(
+        "\"{}\" can mean {}. Archiving moves the content to the archive project and is undone exactly; deleting quarantines it and deletes it for good after the grace period. Ask again saying which, e.g. \"archive …\" or \"delete …\".",
+        a.text,
+        a.choices.join(" or ")
+    )
+}
+
+/// Questions from reading the request (ambiguities), before the planner's own: a request
+/// with nothing else in it asks the specific question, not the generic "what did you mean".
+fn add_questions(draft: &mut Plan, asks: &[String]) {
+    if asks.is_empty() {
+        return;
+    }
+    if draft.intents.is_empty() {
+        draft.questions.clear();
+    }
+    let mut questions: Vec<tabflow_engine::plan::Question> = asks
+        .iter()
+        .map(|text| tabflow_engine::plan::Question {
+            id: String::new(),
+            text: text.clone(),
+            choices: vec![],
+            default: None,
+        })
+        .collect();
+    questions.append(&mut draft.questions);
+    // Questions are numbered in order; answers to the planner's own keep their meaning only
+    // when no ambiguity precedes them, and an ambiguity has no answer but a new request.
+    for (n, q) in questions.iter_mut().enumerate() {
+        q.id = format!("q{}", n + 1);
+    }
+    draft.questions = questions;
+}
+
 /// The intents of `--intent NAME --param K=V…`.
 pub fn intent_from_parts(name: &str, params: &[(String, String)]) -> Result<Intent> {
     if !tabflow_workflows::INTENTS.contains(&name) {
@@ -112,8 +159,28 @@ impl App {
         let session = self.connect().await?;
         let request = self.redact(&req.request).await?;
         let today = self.clock.now().date_naive();
+        let mut asks: Vec<String> = vec![];
         let (intents, notes) = match req.source {
-            Source::Rules => (tabflow_nl::parse(&request, today).intents, vec![]),
+            Source::Rules => {
+                let parsed = tabflow_nl::parse(&request, today);
+                if !parsed.unsupported.is_empty() {
+                    return Err(cannot_do_yet(&parsed.unsupported));
+                }
+                asks = parsed.ambiguous.iter().map(ambiguity_question).collect();
+                let notes = if parsed.intents.is_empty() {
+                    vec![]
+                } else {
+                    parsed
+                        .not_understood
+                        .iter()
+                        .map(|t| format!("not understood, so not planned: \"{t}\" — ask for it separately"))
+                        .collect()
+                };
+                for n in &notes {
+                    self.notify(n);
+                }
+                (parsed.intents, notes)
+            }
             Source::Intent { name, params } => (vec![intent_from_parts(&name, &params)?], vec![]),
             Source::Given { intents, notes } => (intents, notes),
             Source::Llm(llm) => {
@@ -131,7 +198,7 @@ impl App {
                 (outcome.intents, notes)
             }
         };
-        let made = self.make_plan(session, &request, intents.clone(), req.answers, &notes, learned).await?;
+        let made = self.make_plan(session, &request, intents.clone(), req.answers, &notes, &asks, learned).await?;
         let plan = match &made {
             Ok(v) => v.plan(),
             Err(p) => p,
@@ -204,6 +271,7 @@ impl App {
         intents: Vec<Intent>,
         answers: BTreeMap<String, String>,
         notes: &[String],
+        asks: &[String],
         learned: tabflow_workflows::learn::Learned,
     ) -> Result<std::result::Result<ValidatedPlan, Box<Plan>>> {
         let server = session.client.config().server.clone();
@@ -241,6 +309,7 @@ impl App {
         };
         let mut draft = draft;
         draft.notes.extend(notes.iter().cloned());
+        add_questions(&mut draft, asks);
         draft.notes.push(crate::reads::describe(&read.read));
         let signed_in = read.site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
         let facts = Facts::from_site(&read.site, &signed_in);

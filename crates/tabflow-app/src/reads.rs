@@ -25,7 +25,11 @@ pub(crate) fn scope_of(intents: &[Intent]) -> Option<Scope> {
             }
             Intent::OffboardUser(_) => scope.lineage = true,
             Intent::AuditPermissions(_) | Intent::UpdatePermissions(_) | Intent::NotifyOwners(_) => {}
-            Intent::ConsolidateDatasources(_) | Intent::MigrateDatasource(_) | Intent::Query(_) => return None,
+            // License reclamation: users with sign-ins, every owner, group members (exclusions).
+            Intent::ConsolidateDatasources(_)
+            | Intent::MigrateDatasource(_)
+            | Intent::Query(_)
+            | Intent::ReclaimLicenses(_) => return None,
         }
     }
     Some(scope)

@@ -181,6 +181,23 @@ struct RunCtx {
     opts: RunOptions,
 }
 
+/// Whether a plan that changes nothing still asks for a report: an access audit or a
+/// leaver's inventory produces one by nature, and a request that says report, inventory,
+/// export or "list" asks for one. Plain questions ("how many workbooks …") are answered on
+/// the terminal and start no run.
+pub fn wants_report(plan: &tabflow_engine::Plan) -> bool {
+    use tabflow_engine::plan::StepKind;
+    if plan.steps.is_empty() {
+        return false;
+    }
+    if plan.steps.iter().any(|s| matches!(s.kind, StepKind::AuditPermissions | StepKind::InventoryUser)) {
+        return true;
+    }
+    let request = plan.request.to_lowercase();
+    let words: Vec<&str> = request.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    words.iter().any(|w| matches!(*w, "report" | "reports" | "inventory" | "export" | "audit" | "list"))
+}
+
 impl App {
     fn run_ctx(&self, client: &tabflow_client::Client, actor: &str, ack: bool) -> RunCtx {
         RunCtx {
@@ -221,8 +238,13 @@ impl App {
             if !stored.is_empty() {
                 return Ok(Start::Scheduled(stored));
             }
-            let why = plan.notes.iter().find(|n| n.starts_with("Nothing to do")).cloned();
-            return Ok(Start::NothingToDo(why));
+            if !wants_report(plan) {
+                let why = plan.notes.iter().find(|n| n.starts_with("Nothing to do")).cloned();
+                return Ok(Start::NothingToDo(why));
+            }
+            // A read-only plan that asks for a report (an access audit, an inventory, "list
+            // …") runs like any other: the run is recorded in the audit log and its report
+            // files are written (issue #18). Its read steps change nothing.
         }
         self.store.save_plan(plan).await.map_err(|e| Error::store(e, "check the state store"))?;
         let grant = if vp.has_destructive_steps() {

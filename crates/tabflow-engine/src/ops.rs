@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{Value, json};
 use tabflow_client::{Client, ContentKind, DatasourceUpdate, FlowUpdate, Grantee, ProjectUpdate, WorkbookUpdate};
 use tabflow_site::Mode;
-use tabflow_wire::ids::{DatasourceId, FlowId, GroupId, ProjectId, SubscriptionId, UserId, WorkbookId};
+use tabflow_wire::ids::{DatasourceId, FlowId, GroupId, ProjectId, SubscriptionId, UserId, ViewId, WorkbookId};
 
 pub use tabflow_plan::ops::{
     Capability, DatasourceRef, GranteeRef, Image, Op, Rule, State, Target, capabilities, classify, rules,
@@ -109,13 +109,19 @@ pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions:
             Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
             Err(e) => return Err(e.into()),
         },
+        // A view is read for its own permission rules (a leaver's grant on one view).
+        "view" => match client.view(&ViewId::new(id)).await {
+            Ok(v) => img.name = v.name,
+            Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
+            Err(e) => return Err(e.into()),
+        },
         "subscription" => {
             let subs = client.subscriptions().collect().await?;
             img.exists = subs.iter().any(|s| s.id.as_deref() == Some(id));
         }
         other => return Err(OpError::Unsupported(format!("items of type '{other}'"))),
     }
-    if with_permissions && matches!(kind, "workbook" | "datasource" | "project" | "flow") {
+    if with_permissions && matches!(kind, "workbook" | "datasource" | "project" | "flow" | "view") {
         let caps = client.permissions(content_kind(kind)?, id).await?;
         img.permissions = Some(from_client(&caps));
     }

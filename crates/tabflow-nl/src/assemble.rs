@@ -20,6 +20,12 @@ use crate::classify::{Analysis, Role, names};
 struct Draft {
     name: &'static str,
     params: Map<String, Value>,
+    /// An offboarding whose clauses say the person leaves (or name an offboarding verb):
+    /// without a word on access, the whole sequence runs. A hand-over alone does not remove
+    /// access (`remove_access: false`).
+    leaving: bool,
+    /// An archive read from "clean up" / "get rid of" (see `Analysis::soft`).
+    soft: bool,
 }
 
 /// Intents whose `project` may come from the previous intent.
@@ -50,6 +56,10 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
     let mut scene_site_wide = false;
     let mut feed: Option<(Map<String, Value>, bool)> = None;
     let mut reports = 0;
+    let mut unsupported: Vec<String> = Vec::new();
+    let mut ambiguous: Vec<crate::Ambiguous> = Vec::new();
+    // "Weekly, audit …": a schedule given before the audit it belongs to.
+    let mut pending_schedule: Option<(Map<String, Value>, String)> = None;
     for a in analyses {
         match a.role {
             Role::Context | Role::Umbrella => {
@@ -66,21 +76,57 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
                         prev.params.entry(k).or_insert(v);
                     }
                 }
-                _ => not_understood.push(a.text),
+                _ => {
+                    if let Some((_, text)) = pending_schedule.replace((a.params, a.text)) {
+                        not_understood.push(text);
+                    }
+                }
             },
             Role::Filler => {}
+            Role::Unsupported => {
+                unsupported.push(a.params.get("what").and_then(Value::as_str).unwrap_or(&a.text).to_string())
+            }
+            Role::Ambiguous => ambiguous.push(crate::Ambiguous {
+                text: a.text,
+                choices: a
+                    .params
+                    .get("choices")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
+            }),
             Role::Unknown => not_understood.push(a.text),
             Role::Question => {
                 feed = Some((a.params, true));
-                intents.push(Draft { name: names::QUERY, params: Map::new() });
+                intents.push(Draft { name: names::QUERY, params: Map::new(), leaving: false, soft: false });
                 texts.push(a.text);
             }
             Role::Intent(name) => {
                 let mut params = a.params;
+                if name == names::AUDIT
+                    && let Some((schedule, _)) = pending_schedule.take()
+                {
+                    for (k, v) in schedule {
+                        params.entry(k).or_insert(v);
+                    }
+                }
                 if let Some((selection, needs_anaphor)) = feed.take()
                     && (!needs_anaphor || a.anaphor)
                 {
                     fill(&mut params, &selection, name);
+                }
+                // "Clear out old workbooks in HR and delete them for good": the delete said
+                // replaces the archive "clear out" implied, over the same selection.
+                if name == names::DELETE
+                    && a.anaphor
+                    && intents.last().is_some_and(|d| d.name == names::ARCHIVE && d.soft)
+                    && let Some(archive) = intents.pop()
+                {
+                    texts.pop();
+                    fill(&mut params, &archive.params, name);
                 }
                 let wants_project = Intent::keys(name).iter().any(|k| k == "project");
                 if wants_project && !params.contains_key("project") && !a.site_wide && !scene_site_wide {
@@ -101,6 +147,7 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
                     && let Some(earlier) = intents.iter_mut().rev().find(|i| i.name == names::OFFBOARD)
                     && !conflicts(&earlier.params, &params)
                 {
+                    earlier.leaving |= a.leaving;
                     for (k, v) in params {
                         earlier.params.entry(k).or_insert(v);
                     }
@@ -111,19 +158,26 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
                     && name != names::QUERY
                     && !conflicts(&prev.params, &params)
                 {
+                    prev.leaving |= a.leaving;
                     for (k, v) in params {
                         prev.params.entry(k).or_insert(v);
                     }
                     continue;
                 }
-                intents.push(Draft { name, params });
+                intents.push(Draft { name, params, leaving: a.leaving, soft: a.soft });
                 texts.push(a.text);
             }
         }
     }
+    if let Some((_, text)) = pending_schedule {
+        not_understood.push(text);
+    }
+    for d in intents.iter_mut().filter(|d| d.name == names::OFFBOARD && !d.leaving) {
+        d.params.entry("remove_access").or_insert(Value::Bool(false));
+    }
     let whole = request.trim();
     if intents.is_empty() && reports > 0 && not_understood.is_empty() {
-        intents.push(Draft { name: names::QUERY, params: Map::new() });
+        intents.push(Draft { name: names::QUERY, params: Map::new(), leaving: false, soft: false });
         texts.push(whole.to_string());
     }
     let single = intents.len() == 1;
@@ -142,10 +196,10 @@ pub(crate) fn assemble(request: &str, mut analyses: Vec<Analysis>) -> Parsed {
             Err(e) => not_understood.push(e.to_string()),
         }
     }
-    if typed.is_empty() {
+    if typed.is_empty() && unsupported.is_empty() && ambiguous.is_empty() {
         not_understood = if whole.is_empty() { Vec::new() } else { vec![whole.to_string()] };
     }
-    Parsed { intents: typed, not_understood }
+    Parsed { intents: typed, not_understood, unsupported, ambiguous }
 }
 
 /// Decides what look-ups and scene-setting clauses are, given what follows them.
@@ -161,6 +215,7 @@ fn resolve_roles(analyses: &mut [Analysis]) {
             Role::Find if !action_follows => this.role = Role::Question,
             Role::Umbrella if !anything_follows => {
                 this.role = Role::Intent(names::ARCHIVE);
+                this.soft = true;
                 this.params.insert("stale_days".into(), Value::from(90));
             }
             _ => {}

@@ -30,7 +30,7 @@ pub(crate) mod names {
     pub(crate) use tabflow_plan::intent::names::{
         ARCHIVE_STALE_CONTENT as ARCHIVE, AUDIT_PERMISSIONS as AUDIT, CONSOLIDATE_DATASOURCES as CONSOLIDATE,
         DELETE_CONTENT as DELETE, MIGRATE_DATASOURCE as MIGRATE, NOTIFY_OWNERS as NOTIFY, OFFBOARD_USER as OFFBOARD,
-        QUERY, UPDATE_PERMISSIONS as UPDATE,
+        QUERY, RECLAIM_LICENSES as RECLAIM, UPDATE_PERMISSIONS as UPDATE,
     };
 }
 
@@ -53,6 +53,12 @@ pub(crate) enum Role {
     Recur,
     /// Politeness, thanks.
     Filler,
+    /// Understood, but not something tabflow can do yet ("remove subscriptions …"): never
+    /// mapped to the nearest workflow. `params["what"]` says what, in words.
+    Unsupported,
+    /// The action could mean two things ("archive or delete …"): a question, never a guess.
+    /// `params["what"]` is the clause, `params["choices"]` the readings.
+    Ambiguous,
     /// Not understood.
     Unknown,
 }
@@ -69,6 +75,11 @@ pub(crate) struct Analysis {
     pub(crate) site_wide: bool,
     /// The clause as written.
     pub(crate) text: String,
+    /// An offboarding clause that says the person leaves (see `offboard::detect`).
+    pub(crate) leaving: bool,
+    /// An archive read from "clean up" / "clear out" / "get rid of": a delete said right
+    /// after it ("… and delete them for good") replaces it.
+    pub(crate) soft: bool,
 }
 
 /// Everything about a clause the decision needs, gathered once.
@@ -254,8 +265,27 @@ fn put_opt(params: &mut Map<String, Value>, key: &str, value: Option<impl Into<V
 /// "give her workbooks to Tom" continues it.
 pub(crate) fn analyse(c: &Clause<'_>, today: NaiveDate, after_offboard: bool) -> Analysis {
     let sig = collect(c, today);
-    let (role, params) = decide(c, &sig, after_offboard);
-    Analysis { role, params, anaphor: sig.anaphor, site_wide: sig.site_wide, text: c.text.clone() }
+    if let Some(params) = reclaim(c, &sig) {
+        let text = c.text.clone();
+        return Analysis {
+            role: Role::Intent(names::RECLAIM),
+            params,
+            anaphor: sig.anaphor,
+            site_wide: sig.site_wide,
+            text,
+            leaving: false,
+            soft: false,
+        };
+    }
+    let (role, params, leaving) = match offboard_of(c, &sig, after_offboard) {
+        Some((params, leaving)) => (Role::Intent(names::OFFBOARD), params, leaving),
+        None => {
+            let (role, params) = decide(c, &sig);
+            (role, params, false)
+        }
+    };
+    let soft = role == Role::Intent(names::ARCHIVE) && sig.head.is_some_and(|(v, _, _)| v == Verb::Clean);
+    Analysis { role, params, anaphor: sig.anaphor, site_wide: sig.site_wide, text: c.text.clone(), leaving, soft }
 }
 
 fn is_filler(c: &Clause<'_>) -> bool {
@@ -300,9 +330,10 @@ fn is_filler(c: &Clause<'_>) -> bool {
     ]) || (word_at(toks, 0) == "let" && word_at(toks, 1) == "me" && word_at(toks, 2) == "know")
 }
 
-fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<String, Value>) {
+/// An offboarding clause: its parameters and whether it says the person leaves.
+fn offboard_of(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> Option<(Map<String, Value>, bool)> {
     if c.toks.is_empty() || is_filler(c) {
-        return (Role::Filler, Map::new());
+        return None;
     }
     let clues = Clues {
         head: sig.head,
@@ -313,8 +344,15 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
         datasource: sig.datasource,
         after_offboard,
     };
-    if let Some(params) = offboard::detect(c, &clues) {
-        return (Role::Intent(names::OFFBOARD), params);
+    offboard::detect(c, &clues)
+}
+
+fn decide(c: &Clause<'_>, sig: &Signals) -> (Role, Map<String, Value>) {
+    if c.toks.is_empty() || is_filler(c) {
+        return (Role::Filler, Map::new());
+    }
+    if let Some(found) = unsupported(c, sig).or_else(|| ambiguous(c, sig)) {
+        return found;
     }
     if sig.interrogative {
         if sig.dup && (sig.datasource || !sig.content) {
@@ -330,7 +368,12 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
     match verb {
         Verb::Archive => intent(names::ARCHIVE, c, sig),
         Verb::Clean => {
-            if sig.dup && (sig.datasource || !sig.content) {
+            // "Clear out …", "get rid of …", "clean up …" archive; only a delete said in
+            // the same clause ("get rid of them for good: delete …") deletes.
+            let delete_said = c.toks.iter().any(|t| t.is_any(&["delete", "purge", "erase", "destroy", "permanently"]));
+            if delete_said && !sig.permission && !sig.dup {
+                intent(names::DELETE, c, sig)
+            } else if sig.dup && (sig.datasource || !sig.content) {
                 intent(names::CONSOLIDATE, c, sig)
             } else if sig.permission {
                 intent(names::UPDATE, c, sig)
@@ -473,6 +516,242 @@ fn decide(c: &Clause<'_>, sig: &Signals, after_offboard: bool) -> (Role, Map<Str
             }
         }
     }
+}
+
+/// License reclamation: "Reclaim licenses from users who haven't signed in for 90 days",
+/// "downgrade inactive Creators", "unlicense users with no sign-in in six months except the
+/// Finance group". A named person's license ("remove her license") is an offboarding.
+fn reclaim(c: &Clause<'_>, sig: &Signals) -> Option<Map<String, Value>> {
+    let toks = &c.toks;
+    let license_noun = toks.iter().any(|t| t.is_any(&["license", "licence", "seat"]));
+    let verb = |ws: &[&str]| toks.iter().any(|t| t.is_any(ws));
+    let reclaiming = verb(&[
+        "reclaim",
+        "free",
+        "recover",
+        "recycle",
+        "harvest",
+        "remove",
+        "revoke",
+        "take",
+        "pull",
+        "release",
+        "claw",
+        "downgrade",
+        "demote",
+        "lower",
+        "unlicense",
+        "reduce",
+        "cut",
+        "save",
+    ]);
+    let people = toks.iter().any(|t| {
+        t.eq_any(&[
+            "users",
+            "accounts",
+            "people",
+            "creators",
+            "explorers",
+            "viewers",
+            "everyone",
+            "anyone",
+            "members",
+            "seats",
+            "licenses",
+            "licences",
+        ])
+    });
+    let signed_in = (0..toks.len()).any(|k| {
+        matches!(word_at(toks, k), "signed" | "logged" | "sign-in" | "sign-ins" | "login" | "logins" | "log" | "sign")
+    });
+    let inactive = signed_in || sig.stale || toks.iter().any(|t| t.is_any(&["inactive", "dormant", "idle"]));
+    let downgrade = verb(&["downgrade", "demote", "lower"]);
+    let unlicense = verb(&["unlicense"]) || toks.iter().any(|t| t.eq("unlicensed") && k_before_users(toks));
+    let asks = (license_noun && reclaiming && (people || inactive)) || ((downgrade || unlicense) && people && inactive);
+    if !asks || sig.interrogative || sig.content {
+        return None;
+    }
+    let mut p = Map::new();
+    put_opt(&mut p, "inactive_days", sig.duration);
+    if downgrade {
+        put(&mut p, "action", "downgrade");
+    } else if unlicense {
+        put(&mut p, "action", "unlicense");
+    }
+    let exclude = exclusions(c);
+    if !exclude.is_empty() {
+        put(&mut p, "exclude", exclude);
+    }
+    Some(p)
+}
+
+/// "Set … users to unlicensed": the word follows a mention of users.
+fn k_before_users(toks: &[&Token]) -> bool {
+    toks.iter().any(|t| t.eq_any(&["users", "accounts", "people"]))
+}
+
+/// Who is kept: the names after "except", "excluding", "other than", "but not", split on
+/// commas and "and"/"or"; "the X group" is X; administrators and service accounts (always
+/// kept) are left out.
+fn exclusions(c: &Clause<'_>) -> Vec<String> {
+    let toks = &c.toks;
+    let Some(start) = (0..toks.len()).find_map(|k| match (word_at(toks, k), word_at(toks, k + 1)) {
+        ("except" | "excluding" | "excl" | "exclude", "for") => Some(k + 2),
+        ("except" | "excluding" | "excl" | "exclude", _) => Some(k + 1),
+        ("other" | "but" | "apart" | "besides", "than" | "not" | "from") => Some(k + 2),
+        _ => None,
+    }) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    let mut cur: Vec<&str> = vec![];
+    let mut flush = |cur: &mut Vec<&str>| {
+        let words: Vec<&str> = cur
+            .drain(..)
+            .filter(|w| !matches!(w.to_lowercase().as_str(), "the" | "group" | "team" | "user" | "users"))
+            .collect();
+        let name = words.join(" ");
+        let lower = name.to_lowercase();
+        if !name.is_empty()
+            && !["admins", "administrators", "service accounts", "admin accounts", "site admins"]
+                .contains(&lower.as_str())
+        {
+            out.push(name);
+        }
+    };
+    for t in toks.iter().skip(start) {
+        if t.is_punct(',') || t.eq_any(&["and", "or", "&"]) {
+            flush(&mut cur);
+        } else if t.is_word() {
+            cur.push(t.text.as_str());
+        }
+    }
+    flush(&mut cur);
+    out
+}
+
+/// Objects tabflow recognises but has no workflow for yet, as (word, what it is called).
+/// An action on one of them is answered "I can't do that yet", never the nearest workflow
+/// ("Remove subscriptions of unlicensed users …" once planned an archive of 167 workbooks).
+const UNSUPPORTED_OBJECTS: &[(&str, &str)] = &[
+    ("subscription", "subscriptions"),
+    ("alert", "data alerts"),
+    ("schedule", "schedules"),
+    ("task", "tasks"),
+    ("job", "jobs"),
+    ("refresh", "extract refreshes"),
+    ("webhook", "webhooks"),
+    ("favorite", "favorites"),
+    ("favourite", "favorites"),
+    ("collection", "collections"),
+    ("metric", "metrics"),
+    ("comment", "comments"),
+    ("token", "tokens"),
+    ("connection", "connections"),
+    ("credential", "credentials"),
+];
+
+/// Words that may stand between an action verb and its object ("remove all the old …").
+const OBJECT_LEAD: &[&str] = &[
+    "the",
+    "all",
+    "any",
+    "every",
+    "each",
+    "of",
+    "old",
+    "stale",
+    "unused",
+    "inactive",
+    "failing",
+    "failed",
+    "broken",
+    "orphaned",
+    "orphan",
+    "my",
+    "his",
+    "her",
+    "their",
+    "our",
+    "these",
+    "those",
+    "existing",
+    "outdated",
+    "dead",
+    "duplicate",
+    "extract",
+    "data",
+    "user",
+    "users'",
+    "suspended",
+    "disabled",
+    "email",
+    "e-mail",
+    "personal",
+    "access",
+    "custom",
+    "expired",
+    "unlicensed",
+    "a",
+    "an",
+    "some",
+    "pending",
+];
+
+/// An action on an object tabflow has no workflow for: `Role::Unsupported` naming it.
+fn unsupported(c: &Clause<'_>, sig: &Signals) -> Option<(Role, Map<String, Value>)> {
+    if sig.interrogative {
+        return None;
+    }
+    let (verb, at, len) = sig.head?;
+    let acts = matches!(
+        verb,
+        Verb::Delete
+            | Verb::Archive
+            | Verb::Clean
+            | Verb::Move
+            | Verb::Migrate
+            | Verb::Consolidate
+            | Verb::Update
+            | Verb::Offboard
+            | Verb::Transfer
+    );
+    if !acts {
+        return None;
+    }
+    let toks = &c.toks;
+    let mut k = at + len;
+    while k < toks.len() {
+        let t = tok(toks, k);
+        if let Some(&(_, what)) = UNSUPPORTED_OBJECTS.iter().find(|(w, _)| t.is(w)) {
+            let verb_words: Vec<&str> = (at..at + len).map(|i| word_at(toks, i)).collect();
+            let mut p = Map::new();
+            put(&mut p, "what", format!("{} {what}", verb_words.join(" ")));
+            return Some((Role::Unsupported, p));
+        }
+        let lead = t.is_any_punct() || t.eq_any(OBJECT_LEAD) || t.is_number();
+        if !lead {
+            return None;
+        }
+        k += 1;
+    }
+    None
+}
+
+/// "Archive or delete …", "delete or archive …": two readings with different undo; asked.
+fn ambiguous(c: &Clause<'_>, sig: &Signals) -> Option<(Role, Map<String, Value>)> {
+    let toks = &c.toks;
+    let pair = (0..toks.len()).any(|k| {
+        let either = |w: &Token| w.lemma() == "archiv" || w.is_any(&["delete", "remove", "purge"]);
+        word_at(toks, k) == "or" && k > 0 && either(tok(toks, k - 1)) && toks.get(k + 1).is_some_and(|n| either(n))
+    });
+    if !pair || sig.interrogative {
+        return None;
+    }
+    let mut p = Map::new();
+    put(&mut p, "what", c.text.clone());
+    put(&mut p, "choices", vec!["archive", "delete"]);
+    Some((Role::Ambiguous, p))
 }
 
 /// A clause with no action verb.

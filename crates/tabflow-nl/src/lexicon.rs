@@ -13,7 +13,8 @@ use crate::token::{Token, edit_distance, tok, word_at};
 pub(crate) enum Verb {
     /// archive, retire, shelve.
     Archive,
-    /// clean up, tidy, declutter, prune: archive unless the object says otherwise.
+    /// clean up, clear out, get rid of, tidy, declutter, prune: archive unless the object
+    /// says otherwise or the clause says delete.
     Clean,
     /// delete, remove, purge.
     Delete,
@@ -82,7 +83,9 @@ pub(crate) fn verb_at(toks: &[&Token], i: usize) -> Option<(Verb, usize)> {
         ("look", "at" | "into" | "over") => return Some((Verb::Check, 2)),
         ("find" | "figure", "out") => return Some((Verb::Find, 2)),
         ("lock", "down") => return Some((Verb::Update, 2)),
-        ("get", "rid") => return Some((Verb::Delete, 3)),
+        // "Get rid of", like "clear out" and "clean up", archives unless delete is said:
+        // archiving is undone exactly, so the cautious reading wins (issue #18).
+        ("get", "rid") => return Some((Verb::Clean, 3)),
         ("throw", "away" | "out") => return Some((Verb::Delete, 2)),
         ("give" | "tell" | "show" | "get", "me" | "us") => return Some((Verb::List, 2)),
         ("get", "a" | "the" | "all")

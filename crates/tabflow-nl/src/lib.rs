@@ -67,6 +67,23 @@ pub struct Parsed {
     /// Clauses or fragments that could not be mapped; empty when everything was understood.
     /// When nothing at all was understood, `intents` is empty and this holds the request.
     pub not_understood: Vec<String>,
+    /// Actions understood but not something tabflow can do yet, in words ("remove
+    /// subscriptions"). A front end refuses the request ("I can't do that yet: …") rather
+    /// than plan the rest: the nearest workflow is never a stand-in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<String>,
+    /// Clauses whose action could mean two things ("archive or delete …"): the planner asks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ambiguous: Vec<Ambiguous>,
+}
+
+/// A clause whose action has two readings, and the readings ("archive", "delete").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ambiguous {
+    /// The clause as written.
+    pub text: String,
+    /// The readings, safest first.
+    pub choices: Vec<String>,
 }
 
 /// Parses `request`. `today` resolves calendar references: "from Q2" is the most recent

@@ -468,7 +468,9 @@ fn object_person(c: &Clause<'_>, at: usize) -> Option<String> {
 }
 
 /// The `offboard-user` parameters if the clause is about a person leaving or handing over.
-pub(crate) fn detect(c: &Clause<'_>, clues: &Clues) -> Option<Map<String, Value>> {
+/// The offboarding a clause asks for: its parameters, and whether the clause says the person
+/// leaves (a departure or an offboarding verb) rather than only handing content over.
+pub(crate) fn detect(c: &Clause<'_>, clues: &Clues) -> Option<(Map<String, Value>, bool)> {
     let toks = &c.toks;
     let verb = clues.head.map(|(v, _, _)| v);
     let departure = departure(c);
@@ -559,5 +561,14 @@ pub(crate) fn detect(c: &Clause<'_>, clues: &Clues) -> Option<Map<String, Value>
     let delete = delete_account(c);
     put("remove_access", remove_access(c).or(hard_verb.then_some(true)).or(delete).map(Value::from));
     put("delete_user", delete.map(Value::from));
-    Some(p)
+    let on_leave = toks.iter().enumerate().any(|(k, t)| {
+        t.eq("leave")
+            && k > 0
+            && matches!(
+                word_at(toks, k - 1),
+                "on" | "parental" | "maternity" | "paternity" | "sick" | "medical" | "annual" | "extended" | "study"
+            )
+    }) || toks.iter().any(|t| t.is_any(&["vacation", "holiday", "sabbatical"]));
+    let leaving = (departure.is_some() && !on_leave) || verb == Some(Verb::Offboard);
+    Some((p, leaving))
 }

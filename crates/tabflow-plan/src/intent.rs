@@ -35,6 +35,7 @@ pub mod names {
     pub const MIGRATE_DATASOURCE: &str = "migrate-datasource";
     pub const DELETE_CONTENT: &str = "delete-content";
     pub const QUERY: &str = "query";
+    pub const RECLAIM_LICENSES: &str = "reclaim-licenses";
 }
 
 /// One thing the user asked for: a catalogue name and its parameters.
@@ -59,6 +60,9 @@ pub enum Intent {
     DeleteContent(Delete),
     /// A simple read-only question about the site.
     Query(Query),
+    /// Take licenses back from users who have not signed in for a while (Unlicensed, or one
+    /// level down: Creator → Explorer, Explorer → Viewer).
+    ReclaimLicenses(Reclaim),
 }
 
 /// `archive-stale-content` parameters.
@@ -112,7 +116,9 @@ pub struct Offboard {
     /// Who receives the content, when the request names someone.
     #[serde(default, deserialize_with = "de::text", skip_serializing_if = "Option::is_none")]
     pub new_owner: Option<String>,
-    /// True when the request also asks to remove the person's access.
+    /// Whether the person's access goes too (groups, explicit grants, license). Absent means
+    /// yes: a leaver's request plans the whole sequence, each part its own step the review
+    /// can drop; false when the request only hands content over.
     #[serde(default, deserialize_with = "de::flag", skip_serializing_if = "Option::is_none")]
     pub remove_access: Option<bool>,
     /// Their team or group, when the request names one.
@@ -198,6 +204,32 @@ pub struct Delete {
     /// `workbook`, `datasource`, ...
     #[serde(default, rename = "type", deserialize_with = "de::text", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+}
+
+/// `reclaim-licenses` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Reclaim {
+    /// `unlicense` (default: the site role becomes Unlicensed) or `downgrade` (Creator →
+    /// Explorer, Explorer or Explorer (can publish) → Viewer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<LicenseAction>,
+    /// Users (names, emails) or groups whose members keep their license, as written.
+    /// Administrators and service accounts are always kept.
+    #[serde(default, deserialize_with = "de::list", skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<Vec<String>>,
+    /// No sign-in for this many days (default 90).
+    #[serde(default, deserialize_with = "de::days", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub inactive_days: Option<u32>,
+}
+
+/// What `reclaim-licenses` does to an inactive user's site role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LicenseAction {
+    Unlicense,
+    Downgrade,
 }
 
 /// `query` parameters.
@@ -348,6 +380,7 @@ impl Intent {
         names::MIGRATE_DATASOURCE,
         names::DELETE_CONTENT,
         names::QUERY,
+        names::RECLAIM_LICENSES,
     ];
 
     /// The catalogue name (`archive-stale-content`, ...).
@@ -362,6 +395,7 @@ impl Intent {
             Intent::MigrateDatasource(_) => names::MIGRATE_DATASOURCE,
             Intent::DeleteContent(_) => names::DELETE_CONTENT,
             Intent::Query(_) => names::QUERY,
+            Intent::ReclaimLicenses(_) => names::RECLAIM_LICENSES,
         }
     }
 
@@ -394,6 +428,7 @@ impl Intent {
                 (names::MIGRATE_DATASOURCE, properties(g.root_schema_for::<Migrate>())),
                 (names::DELETE_CONTENT, properties(g.root_schema_for::<Delete>())),
                 (names::QUERY, properties(g.root_schema_for::<Query>())),
+                (names::RECLAIM_LICENSES, properties(g.root_schema_for::<Reclaim>())),
             ])
         });
         KEYS.get(name).map(Vec::as_slice).unwrap_or_default()
@@ -567,6 +602,11 @@ mod tests {
             Intent::MigrateDatasource(Migrate { from: Some("deprecated".into()), ..Default::default() }),
             Intent::DeleteContent(Delete { kind: Some("datasource".into()), ..Default::default() }),
             Intent::Query(Query { question: Some("who owns Sales?".into()) }),
+            Intent::ReclaimLicenses(Reclaim {
+                action: Some(LicenseAction::Downgrade),
+                inactive_days: Some(90),
+                ..Default::default()
+            }),
         ];
         let names: Vec<&str> = examples.iter().map(Intent::name).collect();
         assert_eq!(names, Intent::NAMES);
@@ -609,6 +649,7 @@ mod tests {
         assert_eq!(keys("migrate-datasource"), "from,project,to");
         assert_eq!(keys("delete-content"), "content,project,stale_days,tags,type");
         assert_eq!(keys("query"), "question");
+        assert_eq!(keys("reclaim-licenses"), "action,exclude,inactive_days");
         assert!(Intent::keys("delete-everything").is_empty());
     }
 

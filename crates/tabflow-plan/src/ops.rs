@@ -291,7 +291,7 @@ impl Op {
             ("workbook" | "datasource" | "flow", "tags") => {
                 Op::Tags { before: set_of(&c.before)?, after: set_of(&c.after)? }
             }
-            ("workbook" | "datasource" | "project" | "flow", "permissions") => {
+            ("workbook" | "datasource" | "project" | "flow" | "view", "permissions") => {
                 Op::Permissions { before: rules_of(&c.before)?, after: rules_of(&c.after)? }
             }
             ("project", "content_permissions") => {

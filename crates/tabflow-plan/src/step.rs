@@ -30,6 +30,8 @@ pub enum StepKind {
     AuditPermissions,
     /// A Phase-1 question answered from the site read.
     AnswerQuery,
+    /// Users with no sign-in for a while, what they own, and who is kept (license reclamation).
+    FindInactiveUsers,
     /// Who is told after the run (the outbox sends; nothing on the site changes).
     NotifyOwners,
     /// A recurring review stored when the plan is applied (in tabflow's store, not the site).
@@ -56,11 +58,13 @@ pub enum StepKind {
     UpdatePermissions,
     /// A user account deleted (an undo re-creates it under a new id).
     DeleteUser,
+    /// Users' site roles lowered (license reclamation); undone exactly.
+    ChangeSiteRoles,
 }
 
 impl StepKind {
     /// Every kind, reads first.
-    pub const ALL: [StepKind; 19] = [
+    pub const ALL: [StepKind; 21] = [
         StepKind::FindStaleWorkbooks,
         StepKind::FindStaleDatasources,
         StepKind::FindDuplicateDatasources,
@@ -68,6 +72,7 @@ impl StepKind {
         StepKind::InventoryUser,
         StepKind::AuditPermissions,
         StepKind::AnswerQuery,
+        StepKind::FindInactiveUsers,
         StepKind::NotifyOwners,
         StepKind::ScheduleReview,
         StepKind::CreateProject,
@@ -80,6 +85,7 @@ impl StepKind {
         StepKind::RemoveAccess,
         StepKind::UpdatePermissions,
         StepKind::DeleteUser,
+        StepKind::ChangeSiteRoles,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +109,8 @@ impl StepKind {
             StepKind::RemoveAccess => "remove-access",
             StepKind::UpdatePermissions => "update-permissions",
             StepKind::DeleteUser => "delete-user",
+            StepKind::FindInactiveUsers => "find-inactive-users",
+            StepKind::ChangeSiteRoles => "change-site-roles",
         }
     }
 
@@ -117,6 +125,7 @@ impl StepKind {
                 | StepKind::InventoryUser
                 | StepKind::AuditPermissions
                 | StepKind::AnswerQuery
+                | StepKind::FindInactiveUsers
                 | StepKind::NotifyOwners
                 | StepKind::ScheduleReview
         )

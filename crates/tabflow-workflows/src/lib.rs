@@ -17,6 +17,7 @@ mod datasources;
 pub mod effective;
 pub mod ground;
 pub mod learn;
+mod licenses;
 mod notify;
 mod offboard;
 mod permissions;
@@ -92,6 +93,7 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
             Intent::ConsolidateDatasources(c) => b.consolidate(c),
             Intent::MigrateDatasource(m) => b.migrate(m),
             Intent::Query(q) => b.query(q, request),
+            Intent::ReclaimLicenses(r) => b.reclaim_licenses(r),
         }
     }
     learn::mark_removed(&mut b.plan, &p.learned);

@@ -357,7 +357,9 @@ impl<'p, 'a> Builder<'p, 'a> {
             ));
         }
         let delete = delete && map_to.is_some();
-        if intent.remove_access.unwrap_or(false) || delete_asked {
+        // A leaver's request plans the whole sequence: absent `remove_access` means yes; a
+        // request that only hands content over says false (issue #18).
+        if intent.remove_access.unwrap_or(true) || delete_asked {
             self.remove_access(leaver, &teams, &grants, delete, &mut depends);
         }
         if let (true, Some(to)) = (delete, map_to) {
@@ -365,8 +367,10 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
     }
 
-    /// The `remove-access` step: the leaver leaves their groups, loses their explicit grants
-    /// and becomes Unlicensed; its id joins `depends`.
+    /// The `remove-access` steps, each its own so that the review can drop any of them: the
+    /// leaver leaves their groups, loses their explicit grants, and becomes Unlicensed. Each
+    /// step's id joins `depends`; each is undone exactly (groups re-joined, rules put back,
+    /// the site role restored).
     fn remove_access(
         &mut self,
         leaver: &tabflow_site::User,
@@ -375,38 +379,40 @@ impl<'p, 'a> Builder<'p, 'a> {
         delete: bool,
         depends: &mut Vec<String>,
     ) {
-        let mut items =
-            vec![Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() }];
-        let mut changes = vec![];
-        let group_list = |gs: &[&tabflow_site::Group]| {
-            json!(gs.iter().map(|g| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>())
+        let user_item =
+            || Item { kind: "user".into(), id: leaver.id.clone(), name: leaver.name.clone(), ..Item::default() };
+        let change = |item: &str, field: &str, before: Value, after: Value| Change {
+            item: item.into(),
+            field: field.into(),
+            before,
+            after,
+            before_id: None,
+            after_id: None,
+            after_ref: None,
         };
+        let after = depends.clone();
+        let mut added = vec![];
         if !teams.is_empty() {
-            changes.push(Change {
-                item: leaver.id.clone(),
-                field: "groups".into(),
-                before: group_list(teams),
-                after: json!([]),
-                before_id: None,
-                after_id: None,
-                after_ref: None,
-            });
-        }
-        if leaver.site_role != "Unlicensed" {
-            changes.push(Change {
-                item: leaver.id.clone(),
-                field: "site_role".into(),
-                before: json!(leaver.site_role),
-                after: json!("Unlicensed"),
-                before_id: None,
-                after_id: None,
-                after_ref: None,
-            });
+            let groups = json!(teams.iter().map(|g| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>());
+            let s = self.step_id();
+            let names: Vec<&str> = teams.iter().map(|g| g.name.as_str()).collect();
+            self.plan.steps.push(Step::new(
+                s.clone(),
+                StepKind::RemoveAccess,
+                format!("Remove {} from {} groups: {}", leaver.full_name, teams.len(), names.join(", ")),
+                after.clone(),
+                vec![user_item()],
+                vec![change(&leaver.id, "groups", groups, json!([]))],
+                json!({"part": "group memberships", "undo": "re-adds each membership"}),
+            ));
+            added.push(s);
         }
         let resources: BTreeSet<(&str, &str)> =
             grants.iter().map(|r| (r.resource.kind.as_str(), r.resource.id.as_str())).collect();
+        let mut items = vec![];
+        let mut changes = vec![];
         for (kind, id) in resources {
-            if !matches!(kind, "workbook" | "datasource" | "project" | "flow") {
+            if !matches!(kind, "workbook" | "datasource" | "project" | "flow" | "view") {
                 continue;
             }
             let before = self.rules_of(id);
@@ -416,6 +422,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "workbook" => self.index.workbook(id).map(|w| w.name.clone()),
                 "datasource" => self.index.datasource(id).map(|d| d.name.clone()),
                 "flow" => self.flow(id).map(|f| f.name.clone()),
+                "view" => site_view_name(self.p.site, id),
                 _ => self.index.project(id).map(|p| p.name.clone()),
             }
             .unwrap_or_default();
@@ -426,39 +433,39 @@ impl<'p, 'a> Builder<'p, 'a> {
                 reason: Some(format!("explicit grant to {}", leaver.name)),
                 ..Item::default()
             });
-            changes.push(Change {
-                item: id.into(),
-                field: "permissions".into(),
-                before: json!(before),
-                after: json!(after),
-                before_id: None,
-                after_id: None,
-                after_ref: None,
-            });
+            changes.push(change(id, "permissions", json!(before), json!(after)));
         }
         if !changes.is_empty() {
             let s = self.step_id();
-            let after = depends.clone();
-            depends.push(s.clone());
             self.plan.steps.push(Step::new(
-                s,
+                s.clone(),
                 StepKind::RemoveAccess,
-                format!(
-                    "Remove {}'s access: leave {} groups, revoke {} explicit grants, set the site role to Unlicensed",
-                    leaver.full_name,
-                    teams.len(),
-                    grants.len()
-                ),
-                after,
+                format!("Revoke {}'s explicit grants on {} items", leaver.full_name, items.len()),
+                after.clone(),
                 items,
                 changes,
-                json!({"note": if delete {
+                json!({"part": "explicit grants", "undo": "puts each item's rules back as they were"}),
+            ));
+            added.push(s);
+        }
+        if leaver.site_role != "Unlicensed" {
+            let s = self.step_id();
+            self.plan.steps.push(Step::new(
+                s.clone(),
+                StepKind::RemoveAccess,
+                format!("Set {}'s site role from {} to Unlicensed", leaver.full_name, leaver.site_role),
+                after,
+                vec![user_item()],
+                vec![change(&leaver.id, "site_role", json!(leaver.site_role), json!("Unlicensed"))],
+                json!({"part": "license", "undo": format!("restores the site role {}", leaver.site_role), "note": if delete {
                     "the account is deleted by the next step, once it owns nothing"
                 } else {
                     "the user is not deleted: Tableau refuses to delete a user who owns content, and an Unlicensed user keeps the history"
                 }}),
             ));
+            added.push(s);
         }
+        depends.extend(added);
     }
 
     /// The `delete-user` step, after everything in `depends`: anything the account still owns
@@ -516,6 +523,11 @@ impl<'p, 'a> Builder<'p, 'a> {
             }),
         ));
     }
+}
+
+/// The name of a view, as "workbook / view".
+fn site_view_name(site: &tabflow_site::Site, id: &str) -> Option<String> {
+    site.workbooks.iter().find_map(|w| w.views.iter().find(|v| v.id == id).map(|v| format!("{} / {}", w.name, v.name)))
 }
 
 #[cfg(test)]
@@ -694,6 +706,61 @@ mod offboard_tests {
         let c = transfer.changes_of(&flow.id).next().expect("the flow gets a suggested owner");
         let to = site.users.iter().find(|u| Some(u.id.as_str()) == c.after_id.as_deref()).unwrap();
         assert!(tabflow_wire::capability::can_own_flows(&to.site_role), "{} is {}", to.name, to.site_role);
+    }
+
+    /// A leaver's request plans the whole sequence by default, each part its own step (so the
+    /// review can drop any of them); a hand-over alone (`remove_access: false`) stops after
+    /// the transfer.
+    #[test]
+    fn a_leaver_gets_the_whole_sequence_each_part_its_own_step_and_a_hand_over_only_the_transfer() {
+        let mut site = tabflow_site::generate::demo();
+        let john = site.users.iter().find(|u| u.name == "jsmith").unwrap().clone();
+        // An explicit grant to the leaver (the demo may have none), so the grants step shows.
+        let wb = site.workbooks.iter().find(|w| w.owner_id != john.id).unwrap().id.clone();
+        site.permissions.push(tabflow_site::PermissionRule {
+            resource: tabflow_site::ResourceRef { kind: "workbook".into(), id: wb.clone() },
+            grantee: tabflow_site::GranteeRef { kind: "user".into(), id: john.id.clone() },
+            capabilities: [("Read".to_string(), tabflow_site::Mode::Allow)].into_iter().collect(),
+        });
+        let groups: Vec<&str> = site
+            .groups
+            .iter()
+            .filter(|g| g.name != "All Users" && g.members.contains(&john.id))
+            .map(|g| g.name.as_str())
+            .collect();
+        assert!(!groups.is_empty(), "the demo's leaver is in a team");
+        let plan = plan_for(&site, json!({"user": "John", "team": "Marketing"}));
+        let kinds: Vec<StepKind> = plan.steps.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                StepKind::InventoryUser,
+                StepKind::TransferOwnership,
+                StepKind::RemoveAccess,
+                StepKind::RemoveAccess,
+                StepKind::RemoveAccess
+            ],
+            "{:?}",
+            plan.steps.iter().map(|s| &s.title).collect::<Vec<_>>()
+        );
+        let parts: Vec<&str> = plan.steps[2..].iter().map(|s| s.details["part"].as_str().unwrap()).collect();
+        assert_eq!(parts, ["group memberships", "explicit grants", "license"]);
+        let leave = &plan.steps[2];
+        assert_eq!(leave.changes[0].field, "groups");
+        assert_eq!(leave.changes[0].before.as_array().unwrap().len(), groups.len());
+        assert!(plan.steps[3].changes.iter().any(|c| c.item == wb && c.field == "permissions"));
+        assert_eq!(plan.steps[4].changes[0].after, json!("Unlicensed"));
+        for s in &plan.steps[2..] {
+            assert_eq!(s.rollback, tabflow_plan::RollbackClass::Exact, "{}", s.title);
+            assert!(s.depends_on.contains(&plan.steps[1].id), "after the hand-over: {}", s.title);
+        }
+        // The transfer notifies the new and the previous owners (the people the outbox writes to).
+        let people = plan.steps[1].details["people"].as_object().unwrap();
+        assert!(people.contains_key(&john.id), "the previous owner is told");
+
+        let only = plan_for(&site, json!({"user": "John", "team": "Marketing", "remove_access": false}));
+        let kinds: Vec<StepKind> = only.steps.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, [StepKind::InventoryUser, StepKind::TransferOwnership]);
     }
 
     #[test]

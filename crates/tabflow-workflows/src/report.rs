@@ -126,6 +126,39 @@ pub struct StepSection {
     pub items: Vec<ItemRow>,
     /// Tables from the step's details (inventory, audited items, groups, exclusions...).
     pub tables: Vec<Table>,
+    /// An access matrix from the details' `matrix` (permission audits): items × groups and
+    /// users, a capability level per cell, broad grants marked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<Matrix>,
+}
+
+/// Items × principals, one level per cell (`full`, `edit`, `interact`, `view`, `denied`, or
+/// empty for no access).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Matrix {
+    pub columns: Vec<MatrixColumn>,
+    pub rows: Vec<MatrixRow>,
+    #[serde(default)]
+    pub legend: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixColumn {
+    pub name: String,
+    /// `group` or `user`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A broad grant (All Users, or a group of half the licensed users or more).
+    pub broad: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixRow {
+    pub item: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub project: String,
+    pub cells: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -325,8 +358,15 @@ fn step_section(s: &tabflow_plan::plan::Step, ran: bool, last: &HashMap<(String,
         .collect();
     let mut facts = vec![];
     let mut tables = vec![];
+    let mut matrix = None;
     if let Value::Object(m) = &s.details {
         for (k, v) in m {
+            if k == "matrix"
+                && let Ok(x) = serde_json::from_value::<Matrix>(v.clone())
+            {
+                matrix = Some(x);
+                continue;
+            }
             details(k, v, &mut facts, &mut tables);
         }
     } else if !s.details.is_null() {
@@ -343,6 +383,7 @@ fn step_section(s: &tabflow_plan::plan::Step, ran: bool, last: &HashMap<(String,
         facts,
         items,
         tables,
+        matrix,
     }
 }
 
@@ -547,6 +588,20 @@ impl Report {
                 o.push('\n');
                 md_table(&mut o, &ITEM_COLUMNS, s.items.iter().map(item_cells));
             }
+            if let Some(m) = &s.matrix {
+                o.push_str("\n### Access matrix\n\n");
+                let mut cols = vec!["Item".to_string()];
+                cols.extend(
+                    m.columns.iter().map(|c| format!("{} {}{}", c.kind, c.name, if c.broad { " (broad)" } else { "" })),
+                );
+                let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+                md_table(
+                    &mut o,
+                    &cols,
+                    m.rows.iter().map(|r| std::iter::once(r.item.clone()).chain(r.cells.iter().cloned()).collect()),
+                );
+                o.push_str(&format!("\n{}\n", md(&m.legend)));
+            }
             for t in &s.tables {
                 o.push_str(&format!("\n### {}\n\n", md(&t.title)));
                 let cols: Vec<&str> = t.columns.iter().map(String::as_str).collect();
@@ -630,6 +685,9 @@ impl Report {
                 o.push_str("</dl>\n");
             }
             html_table(&mut o, "items", &ITEM_COLUMNS, s.items.iter().map(item_cells));
+            if let Some(m) = &s.matrix {
+                html_matrix(&mut o, m);
+            }
             for t in &s.tables {
                 o.push_str(&format!("<h3>{}</h3>\n", esc(&t.title)));
                 let cols: Vec<&str> = t.columns.iter().map(String::as_str).collect();
@@ -865,6 +923,34 @@ fn html_table(o: &mut String, class: &str, columns: &[&str], rows: impl Iterator
     o.push_str("</tbody>\n</table>\n</div>\n");
 }
 
+/// The access matrix as a table: a column per group or user (broad grants marked in the
+/// header and in every cell they give), a row per item, the level's class on each cell.
+fn html_matrix(o: &mut String, m: &Matrix) {
+    o.push_str("<h3>Access matrix</h3>\n<div class=\"wide\">\n<table class=\"matrix\">\n<thead><tr><th>Item</th><th>Project</th>");
+    for c in &m.columns {
+        let (class, mark) = if c.broad { (" class=\"broad\"", " ⚠ broad") } else { ("", "") };
+        o.push_str(&format!("<th{class}>{} {}{mark}</th>", esc(&c.kind), esc(&c.name)));
+    }
+    o.push_str("</tr></thead>\n<tbody>\n");
+    for r in &m.rows {
+        o.push_str(&format!("<tr><th>{}</th><td>{}</td>", esc(&r.item), esc(&r.project)));
+        for (i, cell) in r.cells.iter().enumerate() {
+            let broad = m.columns.get(i).is_some_and(|c| c.broad) && !cell.is_empty() && cell != "denied";
+            let level = match cell.as_str() {
+                "full" | "edit" | "interact" | "view" | "denied" => cell.as_str(),
+                "" => "none",
+                _ => "other",
+            };
+            o.push_str(&format!("<td class=\"lvl-{level}{}\">{}</td>", if broad { " broad" } else { "" }, esc(cell)));
+        }
+        o.push_str("</tr>\n");
+    }
+    if m.rows.is_empty() {
+        o.push_str(&format!("<tr><td colspan=\"{}\" class=\"empty\">none</td></tr>\n", m.columns.len() + 2));
+    }
+    o.push_str(&format!("</tbody>\n</table>\n</div>\n<p class=\"sub\">{}</p>\n", esc(&m.legend)));
+}
+
 const CSS: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#1f2328;line-height:1.45}\
 h1{font-size:1.6rem;margin-bottom:.5rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.25rem}\
 h3{font-size:1.05rem;margin-top:1.25rem}.sub{color:#57606a;margin-top:0}\
@@ -873,7 +959,10 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;font-size:.9rem}\
 th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
 .wide{max-width:100%;overflow-x:auto}code{overflow-wrap:anywhere}\
 th{background:#f6f8fa}tbody tr:nth-child(even){background:#fbfcfd}td.empty{color:#57606a;font-style:italic}\
-footer{margin-top:3rem;color:#57606a;font-size:.8rem}";
+footer{margin-top:3rem;color:#57606a;font-size:.8rem}\
+table.matrix td{text-align:center;white-space:nowrap}table.matrix th.broad{background:#fff1e5;color:#9a3412}\
+td.lvl-full{background:#fecaca}td.lvl-edit{background:#fed7aa}td.lvl-interact{background:#fef08a}\
+td.lvl-view{background:#dcfce7}td.lvl-denied{background:#e5e7eb;color:#57606a}td.broad{outline:2px solid #c2410c;outline-offset:-2px;font-weight:600}";
 
 #[cfg(test)]
 mod tests {

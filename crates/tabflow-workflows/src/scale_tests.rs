@@ -23,11 +23,11 @@ use crate::{Planner, plan};
 const DEMO: &[(&str, u64)] = &[
     ("Clean up the Finance project - archive old workbooks and consolidate datasources", 0xe34950df2a9f1020),
     ("Archive Finance workbooks not accessed in 90+ days, then tell the project owners", 0x8ebcd0ef4be30118),
-    ("Sarah Lee is leaving; give her workbooks to Tom Baker and remove her access", 0x235cd87cc253f146),
-    ("Migrate John's content when he leaves the Marketing team", 0x2991bae23fe03cb9),
+    ("Sarah Lee is leaving; give her workbooks to Tom Baker and remove her access", 0x25936960c27b5ed4),
+    ("Migrate John's content when he leaves the Marketing team", 0x292edd5b2c12e20d),
     (
         "Audit who can access anything tagged confidential or sensitive in Finance, and schedule a weekly review",
-        0xb2396e5bacaa9aad,
+        0x3f8196fb9b622864,
     ),
     ("Delete workbooks in the Sandbox project that haven't been viewed in a year", 0xfbaae06520ef37ed),
     (
@@ -45,11 +45,11 @@ const DEMO: &[(&str, u64)] = &[
 const GENERATED_1000: &[(&str, u64)] = &[
     ("Clean up the Finance project - archive old workbooks and consolidate datasources", 0x26175f5782b45ee9),
     ("Archive Finance workbooks not accessed in 90+ days, then tell the project owners", 0x933c7b24db2ad103),
-    ("Sarah Lee is leaving; give her workbooks to Tom Baker and remove her access", 0xeb951e465218c6b5),
-    ("Migrate John's content when he leaves the Marketing team", 0x3b55af0b82cc3f2d),
+    ("Sarah Lee is leaving; give her workbooks to Tom Baker and remove her access", 0x524b97bb6177dda5),
+    ("Migrate John's content when he leaves the Marketing team", 0x63c2b91feaadf922),
     (
         "Audit who can access anything tagged confidential or sensitive in Finance, and schedule a weekly review",
-        0xa956cec1ca5d4ce7,
+        0x550eafe642a25e49,
     ),
     ("Delete workbooks in the Sandbox project that haven't been viewed in a year", 0x9af75802eea2187e),
     (
@@ -62,8 +62,8 @@ const GENERATED_1000: &[(&str, u64)] = &[
     ("which workbooks use Finance GL?", 0x2aef68de2547f467),
     ("workbooks per project", 0x347e9d66da0f70f5),
     ("Clean up the Finance project - archive workbooks not accessed in 90 days", 0xcf9c2250253cce58),
-    ("Offboard jsmith and give their content to admin, and remove their access", 0x0d7a245ff671a1d3),
-    ("Audit permissions for sensitive workbooks and create access report", 0xcdff8542e6201608),
+    ("Offboard jsmith and give their content to admin, and remove their access", 0x640a3a7cc6d5dc76),
+    ("Audit permissions for sensitive workbooks and create access report", 0x2cabfa75f417ecee),
 ];
 
 /// FNV-1a, 64 bits: a digest that is the same on every platform and Rust version.
@@ -103,8 +103,11 @@ fn plan_json(site: &Site, request: &str) -> String {
 fn differing(site: &Site, expected: &[(&str, u64)]) -> Vec<String> {
     expected
         .iter()
-        .filter(|(request, digest)| fnv(&plan_json(site, request)) != *digest)
-        .map(|(request, _)| request.to_string())
+        .filter_map(|(request, digest)| {
+            let now = fnv(&plan_json(site, request));
+            // The new digest is named, for a change that is meant.
+            (now != *digest).then(|| format!("{request}: now {now:#018x}"))
+        })
         .collect()
 }
 

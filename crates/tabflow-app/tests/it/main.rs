@@ -5,4 +5,5 @@
 mod approvals;
 mod runs;
 mod scoped_reads;
+mod seed_requests;
 mod support;

@@ -431,7 +431,7 @@ async fn approve_and_run(
     let actor = whoami();
     if !plan.steps.iter().any(|s| s.is_write()) {
         // Nothing would change on the site: no run is started (a recurring review the plan
-        // asks for is stored).
+        // asks for is stored), unless the plan asks for a report (`tabflow_app::wants_report`).
         match app.start_run(&plan.id, &actor, StartOptions::default()).await.map_err(exit::app)? {
             Start::Scheduled(stored) => {
                 say_schedules(&stored, json);
@@ -454,11 +454,18 @@ async fn approve_and_run(
                 }
                 return Ok(Code::Ok);
             }
-            Start::Running(h) => {
-                return Err(fail(
-                    format!("plan {} changes nothing but started run {}", plan.id, h.run_id()),
-                    "report this as a bug",
-                ));
+            Start::Running(handle) => {
+                // A read-only plan that asks for a report (an audit, an inventory, "list …"):
+                // a run that changes nothing, recorded in the audit log, with its report files.
+                if !json {
+                    err!("{}", render(plan));
+                }
+                print_progress(handle.subscribe(), json).await;
+                let outcome = handle.wait().await.map_err(exit::app)?;
+                warn(&outcome.warnings);
+                say_schedules(&outcome.schedules, json);
+                print_report(&outcome.report, json)?;
+                return Ok(code_of(outcome.report.status));
             }
         }
     }
@@ -700,7 +707,7 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                 }
             }
             warn(&app.remember_answers(plan).await.into_iter().collect::<Vec<_>>());
-            if !plan.steps.iter().any(|s| s.is_write() && !s.changes.is_empty()) {
+            if !plan.steps.iter().any(|s| s.is_write() && !s.changes.is_empty()) && !tabflow_app::wants_report(plan) {
                 if a.json {
                     outln!("{}", json!({"run_id": null, "status": "succeeded", "plan_id": plan.id, "steps": [], "reports": [], "plan": plan}));
                 } else {
@@ -984,7 +991,8 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
             st["items"]
         )?;
     }
-    if matches!(r.status, RunStatus::Succeeded | RunStatus::Partial) {
+    // A run that only read (a report) has nothing to undo.
+    if matches!(r.status, RunStatus::Succeeded | RunStatus::Partial) && done > 0 {
         writeln!(out, "Undo     tabflow runs rollback {}", r.run_id)?;
     }
     Ok(())

@@ -179,9 +179,12 @@ fn a_bare_item_id_in_two_destructive_steps_is_a_usage_error_naming_them() {
         path.to_str().unwrap(),
         &jsmith,
         2,
+        // The user is in the access removal's group and license steps and in the deletion.
         &[
-            &format!("item {jsmith} is in steps {access} and {delete}"),
-            &format!("{access}/{jsmith} or {delete}/{jsmith}"),
+            &format!("item {jsmith} is in steps "),
+            &format!(" and {delete} of plan"),
+            &format!("{access}/{jsmith}, "),
+            &format!(" or {delete}/{jsmith}"),
         ],
     );
     assert!(!err.contains("panicked"));

@@ -31,7 +31,8 @@ fn offboarding_hands_over_flows_and_a_rollback_restores_them() {
     let johns_flows = flows_of(&before, &john);
     assert!(!johns_flows.is_empty(), "the demo's leaver owns a flow: {}", before["flows"]);
 
-    let (plan_path, plan) = plan_file(h, &emu, "offboard-user user=jsmith new_owner=Tom_Baker", &[]);
+    let (plan_path, plan) =
+        plan_file(h, &emu, "offboard-user user=jsmith new_owner=Tom_Baker remove_access=false", &[]);
     assert_eq!(plan["validation"]["ok"], true, "{}", plan["validation"]);
     let inventory = step(&plan, "inventory-user").unwrap();
     let listed: BTreeSet<String> = inventory["details"]["owned"]

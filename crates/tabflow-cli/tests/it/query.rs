@@ -405,12 +405,14 @@ fn ask_with_a_question_ends_with_the_answer() {
     assert!(stdout.lines().any(|l| l.split_whitespace().any(|w| w == expected.to_string())), "{stdout}");
     assert!(!stdout.contains("Nothing to change"), "{stdout}");
 
-    // An audit reads and reports; it is not a question, so the usual closing line stays.
+    // An audit reads and reports (issue #18): a run that changes nothing writes its report
+    // files and says where; there is nothing to undo.
     let out =
         run(home.path(), &emu, &["ask", "Audit permissions in the Finance project", "--answer", "q1=report-only"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.trim_end().ends_with("Nothing to change."), "{stdout}");
+    assert!(stdout.contains("Report   html"), "{stdout}");
+    assert!(!stdout.contains("Undo") && !stdout.contains("Nothing to change"), "{stdout}");
 
     // Without a terminal, a plan that asks is shown once, on stdout, with how to answer.
     let out = run(home.path(), &emu, &["ask", "Archive Finance workbooks not accessed in 90+ days"]);

@@ -294,7 +294,7 @@ impl Engine<'_> {
         }
         // Permissions replaced as a side effect (a move into a locked project): restore them.
         if let Some(b) = &before.permissions
-            && matches!(item.kind.as_str(), "workbook" | "datasource" | "project" | "flow")
+            && matches!(item.kind.as_str(), "workbook" | "datasource" | "project" | "flow" | "view")
         {
             let now = ops::read_image(ctx.client, &item.kind, &live_id, true)
                 .await

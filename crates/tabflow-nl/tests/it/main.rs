@@ -52,7 +52,10 @@ fn check_file(path: &Path) -> Outcome {
         let parsed = parse(request, today);
         let ok = expected.len() == parsed.intents.len()
             && expected.iter().zip(&parsed.intents).all(|(e, g)| intent_matches(e, g))
-            && (!expected.is_empty() || !parsed.not_understood.is_empty());
+            && (!expected.is_empty()
+                || !parsed.not_understood.is_empty()
+                || !parsed.unsupported.is_empty()
+                || !parsed.ambiguous.is_empty());
         outcome.total += 1;
         if ok {
             outcome.passed += 1;
@@ -82,9 +85,17 @@ fn manifest_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// The shared dev set: `TABFLOW_NL_DEV` when set (a worktree checked out elsewhere than
+/// beside `shared/`), else `shared/nl/dev.jsonl` beside the repository.
+fn dev_path() -> PathBuf {
+    std::env::var_os("TABFLOW_NL_DEV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_path("../../../shared/nl/dev.jsonl"))
+}
+
 #[test]
 fn dev_set_is_fully_understood() {
-    let path = manifest_path("../../../shared/nl/dev.jsonl");
+    let path = dev_path();
     if !path.exists() {
         eprintln!("skipping: {} not found (the shared dev set lives beside the repository)", path.display());
         return;
@@ -172,7 +183,7 @@ fn fresh_set_scores_per_intent_and_overall() {
     }
     print_per_intent("fresh", &scores);
     let accuracy = report("fresh (whole request exactly right)", &outcome);
-    let dev = manifest_path("../../../shared/nl/dev.jsonl");
+    let dev = dev_path();
     if dev.exists() {
         print_per_intent("dev", &per_intent(&dev));
     }
@@ -327,6 +338,74 @@ fn never_panics_and_always_accounts_for_the_request() {
         }
         for intent in &parsed.intents {
             assert!(!intent.name().is_empty());
+        }
+    }
+}
+
+/// `safety.jsonl` (issue #18): "get rid of" / "clear out" / "clean up" archive unless delete
+/// is said; schedules in any position; project names in any case; a leaver's request leaves
+/// `remove_access` absent (the whole sequence) and a hand-over alone sets it false; actions
+/// on objects tabflow has no workflow for, and ambiguous verbs, yield no intent. Every line
+/// must be right.
+#[test]
+fn safety_set_is_fully_understood() {
+    let outcome = check_file(&manifest_path("tests/data/safety.jsonl"));
+    let accuracy = report("safety", &outcome);
+    assert_eq!(outcome.passed, outcome.total, "safety accuracy {accuracy:.1} % must be 100 %");
+}
+
+#[test]
+fn an_action_on_something_tabflow_cannot_do_is_named_never_mapped_to_a_workflow() {
+    for (request, what) in [
+        ("Remove subscriptions of unlicensed users and subscriptions to archived content", "remove subscriptions"),
+        ("Delete all data alerts in Finance", "delete data alerts"),
+        ("Remove the failing extract refreshes", "remove extract refreshes"),
+        ("Archive old workbooks in Finance, then delete the orphaned subscriptions", "delete subscriptions"),
+    ] {
+        let parsed = parse(request, default_today());
+        assert!(
+            parsed.intents.iter().all(|i| !matches!(i.name(), "archive-stale-content" | "delete-content"))
+                || request.starts_with("Archive old"),
+            "{request}: {:?}",
+            parsed.intents
+        );
+        assert_eq!(parsed.unsupported, [what], "{request}: {parsed:?}");
+    }
+}
+
+#[test]
+fn archive_or_delete_is_asked_not_guessed() {
+    let parsed = parse("Archive or delete the old workbooks in Sandbox", default_today());
+    assert!(parsed.intents.is_empty(), "{parsed:?}");
+    assert_eq!(parsed.ambiguous.len(), 1, "{parsed:?}");
+    assert_eq!(parsed.ambiguous[0].choices, ["archive", "delete"]);
+    assert!(parsed.not_understood.is_empty(), "{parsed:?}");
+}
+
+/// No request that says archive (or a word that means it) ever plans a delete.
+#[test]
+fn a_request_that_says_archive_never_yields_a_delete() {
+    for file in
+        ["tests/data/extended.jsonl", "tests/data/fresh.jsonl", "tests/data/names.jsonl", "tests/data/safety.jsonl"]
+    {
+        let text = std::fs::read_to_string(manifest_path(file)).expect("data file");
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let case: Value = serde_json::from_str(line).expect("valid line");
+            let request = case["request"].as_str().expect("request");
+            let lower = request.to_lowercase();
+            let says_archive = ["archive", "get rid of", "clear out", "clean up"].iter().any(|w| lower.contains(w));
+            let says_delete =
+                ["delete", "purge", "erase", "permanently", "trash", "remove", "destroy", "deleet", "delet"]
+                    .iter()
+                    .any(|w| lower.contains(w));
+            if says_archive && !says_delete {
+                let parsed = parse(request, default_today());
+                assert!(
+                    parsed.intents.iter().all(|i| i.name() != "delete-content"),
+                    "{file}: {request} yields a delete: {:?}",
+                    parsed.intents
+                );
+            }
         }
     }
 }

@@ -20,6 +20,7 @@
 //! permissions for the remaining content" after an archive, the user chooses: reset to the
 //! project's default permissions, lock the projects, or revoke broad grants.
 
+mod access;
 mod audit;
 mod fixes;
 
@@ -156,6 +157,8 @@ impl<'p, 'a> Builder<'p, 'a> {
             *by_kind.entry(f["finding"].as_str().unwrap_or("").to_string()).or_default() += 1;
         }
         let changing: Vec<&Audited> = audited.iter().filter(|a| a.before != a.after).collect();
+        // The access report: every item in scope, who can do what and why (issue #18).
+        let (access, matrix) = access::report(site, &ev, &audited, |p| self.project_path(p));
 
         // Impact: users whose effective access changes, across which projects.
         let (users, projects) = fixes::impact(&ev, &audited, &changing, &lock_projects);
@@ -182,6 +185,8 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "dangerous_capabilities": DANGEROUS,
                 "impact": {"users": users.len(), "projects": projects.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()},
                 "schedule": request.schedule.map(Schedule::as_str),
+                "access": access,
+                "matrix": matrix,
                 "evaluation": "Tableau's order: Unlicensed nothing; admins, owners, project leaders everything; locked projects use their defaults; user rules before group rules; Deny beats Allow; the site role caps the result",
             }),
         ));

@@ -1,0 +1,292 @@
+//! License reclamation (`reclaim-licenses`): users with no sign-in for N days (90 by
+//! default) lose their license — their site role becomes Unlicensed, or one level lower
+//! (Creator → Explorer, Explorer / Explorer (can publish) → Viewer). Administrators, service
+//! accounts and the exclusions the request names (users or groups) keep theirs. The plan lists
+//! what each user owns and what happens to it (content stays theirs and keeps working; a
+//! flow's owner needs a Creator license), and counts the licenses freed by type. Each
+//! change is a `site_role` change of one user, undone exactly (the old role put back).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use tabflow_plan::intent::{LicenseAction, Reclaim};
+use tabflow_plan::plan::{Change, Item, Step, StepKind};
+use tabflow_site::User;
+
+use crate::builder::Builder;
+
+/// Default: no sign-in for this many days.
+pub const DEFAULT_INACTIVE_DAYS: u32 = 90;
+
+/// Names that mark an account used by a program, not a person.
+const SERVICE_MARKERS: &[&str] = &["svc", "service", "bot", "api", "integration", "automation", "system"];
+
+/// A service account: its name or full name says so ("svc-etl", "Tableau Bridge Service").
+fn is_service(u: &User) -> bool {
+    let words = |s: &str| -> Vec<String> {
+        s.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
+    };
+    words(&u.name).iter().chain(words(&u.full_name).iter()).any(|w| SERVICE_MARKERS.contains(&w.as_str()))
+}
+
+fn is_admin(role: &str) -> bool {
+    role.starts_with("SiteAdministrator") || role == "ServerAdministrator"
+}
+
+/// The role a user is lowered to, or `None` when the action leaves it as it is.
+fn lowered(role: &str, action: LicenseAction) -> Option<&'static str> {
+    match action {
+        LicenseAction::Unlicense => (role != "Unlicensed").then_some("Unlicensed"),
+        LicenseAction::Downgrade => match role {
+            "Creator" => Some("Explorer"),
+            "Explorer" | "ExplorerCanPublish" => Some("Viewer"),
+            _ => None,
+        },
+    }
+}
+
+/// The license a site role uses (what a reclaimed user frees).
+fn license(role: &str) -> &'static str {
+    match role {
+        "Creator" | "SiteAdministratorCreator" | "ServerAdministrator" => "Creator",
+        "Explorer" | "ExplorerCanPublish" | "SiteAdministratorExplorer" => "Explorer",
+        "Viewer" => "Viewer",
+        _ => "none",
+    }
+}
+
+impl<'p, 'a> Builder<'p, 'a> {
+    pub(crate) fn reclaim_licenses(&mut self, r: &Reclaim) {
+        let site = self.p.site;
+        let days = r.inactive_days.unwrap_or(DEFAULT_INACTIVE_DAYS);
+        let action = r.action.unwrap_or(LicenseAction::Unlicense);
+        let cutoff = self.p.now - chrono::Duration::days(i64::from(days));
+        // Exclusions as written: a user's name, full name or email, or a group's name.
+        let mut kept_ids: BTreeMap<String, String> = BTreeMap::new();
+        let mut unknown = vec![];
+        for x in r.exclude.iter().flatten().map(|x| x.trim()).filter(|x| !x.is_empty()) {
+            let lower = x.to_lowercase();
+            if let Some(g) = site.groups.iter().find(|g| g.name.to_lowercase() == lower) {
+                for m in &g.members {
+                    kept_ids.entry(m.clone()).or_insert_with(|| format!("member of the excluded group {}", g.name));
+                }
+            } else if let Some(u) = site.users.iter().find(|u| {
+                u.name.to_lowercase() == lower || u.full_name.to_lowercase() == lower || u.email.to_lowercase() == lower
+            }) {
+                kept_ids.insert(u.id.clone(), "excluded by name".into());
+            } else {
+                unknown.push(x.to_string());
+            }
+        }
+        if !unknown.is_empty() {
+            self.ask(
+                format!(
+                    "No user or group is called {}. Who should keep their license? Give user names, emails or group names as they are on the site.",
+                    unknown.iter().map(|u| format!("'{u}'")).collect::<Vec<_>>().join(", ")
+                ),
+                vec![],
+                None,
+            );
+            return;
+        }
+        let mut owned: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+        for w in &site.workbooks {
+            owned.entry(w.owner_id.as_str()).or_default().0 += 1;
+        }
+        for d in &site.datasources {
+            owned.entry(d.owner_id.as_str()).or_default().1 += 1;
+        }
+        for f in &site.flows {
+            owned.entry(f.owner_id.as_str()).or_default().2 += 1;
+        }
+        let mut inactive = vec![];
+        let mut kept = vec![];
+        let mut items = vec![];
+        let mut changes = vec![];
+        let mut freed: BTreeMap<&str, usize> = BTreeMap::new();
+        for u in site.users.iter().filter(|u| u.last_login.is_none_or(|t| t < cutoff)) {
+            let last = u.last_login.map(|t| t.date_naive().to_string()).unwrap_or_else(|| "never".into());
+            let (wb, ds, fl) = owned.get(u.id.as_str()).copied().unwrap_or_default();
+            let why_kept = if u.site_role == "Unlicensed" {
+                Some("already Unlicensed".to_string())
+            } else if is_admin(&u.site_role) {
+                Some("administrator".to_string())
+            } else if is_service(u) {
+                Some("service account".to_string())
+            } else if u.name == self.p.signed_in {
+                Some("the signed-in user".to_string())
+            } else {
+                kept_ids.get(&u.id).cloned()
+            };
+            let to = if why_kept.is_some() { None } else { lowered(&u.site_role, action) };
+            let what_happens = match (to, fl) {
+                (Some(r), n) if n > 0 && r != "Creator" => format!(
+                    "keeps {wb} workbooks and {ds} datasources (they keep working); {n} flows stay theirs but cannot run under a {r}: hand them over first"
+                ),
+                (Some(_), _) if wb + ds > 0 => {
+                    format!("keeps {wb} workbooks and {ds} datasources; they stay theirs and keep working")
+                }
+                (Some(_), _) => "owns nothing".to_string(),
+                (None, _) => String::new(),
+            };
+            inactive.push(json!({
+                "user": u.name, "name": u.full_name, "site_role": u.site_role, "last_sign_in": last,
+                "workbooks": wb, "datasources": ds, "flows": fl,
+                "action": match (&why_kept, to) {
+                    (Some(w), _) => format!("kept: {w}"),
+                    (None, Some(r)) => format!("{} → {r}", u.site_role),
+                    (None, None) => format!("kept: {} has no lower license", u.site_role),
+                },
+                "owned_content": what_happens,
+            }));
+            if let Some(w) = why_kept {
+                kept.push(json!({"user": u.name, "site_role": u.site_role, "why": w}));
+                continue;
+            }
+            let Some(to) = to else { continue };
+            *freed.entry(license(&u.site_role)).or_default() += 1;
+            items.push(Item {
+                kind: "user".into(),
+                id: u.id.clone(),
+                name: u.name.clone(),
+                reason: Some(format!(
+                    "last sign-in {last}; {} → {to}; {}",
+                    u.site_role,
+                    if what_happens.is_empty() { "owns nothing".into() } else { what_happens }
+                )),
+                ..Item::default()
+            });
+            changes.push(Change {
+                item: u.id.clone(),
+                field: "site_role".into(),
+                before: json!(u.site_role),
+                after: json!(to),
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            });
+        }
+        let find = self.step_id();
+        let verb = match action {
+            LicenseAction::Unlicense => "unlicense",
+            LicenseAction::Downgrade => "downgrade",
+        };
+        self.plan.steps.push(Step::new(
+            find.clone(),
+            StepKind::FindInactiveUsers,
+            format!(
+                "Find users with no sign-in for {days}+ days: {} found, {} to {verb}, {} kept",
+                inactive.len(),
+                items.len(),
+                kept.len()
+            ),
+            vec![],
+            vec![],
+            vec![],
+            json!({
+                "inactive_days": days,
+                "cutoff": cutoff.date_naive().to_string(),
+                "action": verb,
+                "inactive": inactive,
+                "kept": kept,
+                "licenses_freed": freed,
+                "rule": "no sign-in since the cutoff, or never; administrators, service accounts, the signed-in user and the exclusions keep their license",
+            }),
+        ));
+        if items.is_empty() {
+            self.plan
+                .notes
+                .push(format!("Nothing to do: no licensed user without a sign-in for {days} days can be {verb}d."));
+            return;
+        }
+        let counts: Vec<String> = freed.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let roles: BTreeSet<&str> = changes.iter().filter_map(|c| c.after.as_str()).collect();
+        let n = items.len();
+        let s = self.step_id();
+        self.plan.steps.push(Step::new(
+            s,
+            StepKind::ChangeSiteRoles,
+            format!(
+                "Set {n} inactive users to {} (frees {})",
+                roles.into_iter().collect::<Vec<_>>().join(" / "),
+                counts.join(", ")
+            ),
+            vec![find],
+            items,
+            changes,
+            json!({"licenses_freed": freed, "undo": "restores each user's site role exactly", "notify": Value::Null}),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tabflow_plan::plan::{Intent, SiteRef, StepKind};
+    use tabflow_plan::policy::Policy;
+
+    fn plan(params: serde_json::Value) -> tabflow_plan::plan::Plan {
+        let site = tabflow_site::generate::demo();
+        plan_on(&site, params)
+    }
+
+    fn plan_on(site: &tabflow_site::Site, params: serde_json::Value) -> tabflow_plan::plan::Plan {
+        let policy = Policy::default();
+        let p = crate::Planner {
+            site,
+            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
+            policy: &policy,
+            signed_in: "admin".into(),
+            now: site.now,
+            answers: Default::default(),
+            usage_source: "test".into(),
+            learned: Default::default(),
+        };
+        let params = params.as_object().cloned().unwrap();
+        crate::plan("reclaim", vec![Intent::from_parts("reclaim-licenses", params).unwrap()], &p)
+    }
+
+    #[test]
+    fn inactive_users_lose_their_license_admins_and_exclusions_keep_it() {
+        let site = tabflow_site::generate::demo();
+        let cutoff = site.now - chrono::Duration::days(90);
+        // Expected, computed here from the site.
+        let expected: Vec<&str> = site
+            .users
+            .iter()
+            .filter(|u| u.last_login.is_none_or(|t| t < cutoff))
+            .filter(|u| u.site_role != "Unlicensed" && !u.site_role.contains("Administrator") && u.name != "admin")
+            .map(|u| u.name.as_str())
+            .collect();
+        assert!(!expected.is_empty(), "the demo has inactive users");
+        let p = plan(json!({}));
+        let change = p.steps.iter().find(|s| s.kind == StepKind::ChangeSiteRoles).expect("a change step");
+        let mut got: Vec<&str> = change.items.iter().map(|i| i.name.as_str()).collect();
+        got.sort();
+        let mut want = expected.clone();
+        want.sort();
+        assert_eq!(got, want);
+        assert!(change.changes.iter().all(|c| c.after == json!("Unlicensed")));
+        assert_eq!(change.rollback, tabflow_plan::RollbackClass::Exact);
+        let freed: usize =
+            change.details["licenses_freed"].as_object().unwrap().values().map(|v| v.as_u64().unwrap() as usize).sum();
+        assert_eq!(freed, expected.len());
+
+        // Excluding one by name keeps them; downgrading lowers one level.
+        let first = want[0];
+        let p = plan(json!({"exclude": [first], "action": "downgrade"}));
+        let change = p.steps.iter().find(|s| s.kind == StepKind::ChangeSiteRoles);
+        for c in change.map(|s| s.changes.as_slice()).unwrap_or_default() {
+            let u = site.users.iter().find(|u| u.id == c.item).unwrap();
+            assert_ne!(u.name, first);
+            let want = if u.site_role == "Creator" { "Explorer" } else { "Viewer" };
+            assert_eq!(c.after, json!(want), "{}", u.site_role);
+        }
+        let find = p.steps.iter().find(|s| s.kind == StepKind::FindInactiveUsers).unwrap();
+        assert!(find.details["kept"].as_array().unwrap().iter().any(|k| k["user"] == first));
+
+        // An exclusion that names nobody is asked about, never ignored.
+        let p = plan(json!({"exclude": ["nobody-by-this-name"]}));
+        assert!(p.steps.is_empty() && p.questions[0].text.contains("nobody-by-this-name"), "{:?}", p.questions);
+    }
+}

@@ -1,0 +1,206 @@
+//! The access report of a permissions audit: for every item in scope, who can do what and
+//! why — each group with a rule on it, and each user with effective access (site role,
+//! ownership, project leadership, their own rule or a group's, locking and the site role's
+//! cap all applied by [`Evaluator::access`]) — and the same as a matrix, items × groups and
+//! users, one capability level per cell, broad grants marked (issue #18).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use tabflow_site::{Mode, Site};
+
+use super::audit::Audited;
+use crate::effective::{Evaluator, Grant};
+
+/// Above this many items the matrix is left out (the per-item rows stay): a table wider and
+/// longer than a person reads.
+const MATRIX_ITEMS: usize = 300;
+
+/// A capability level from the capabilities allowed: `full` (may change permissions or
+/// delete), `edit` (write, overwrite, web edit), `interact` (download, export, filter…),
+/// `view`, or `denied` when only denials are written.
+pub(crate) fn level<'c>(allowed: impl IntoIterator<Item = &'c str>) -> &'static str {
+    let caps: BTreeSet<&str> = allowed.into_iter().collect();
+    let any = |names: &[&str]| names.iter().any(|n| caps.contains(n));
+    if any(&["ChangePermissions", "Delete", "ChangeHierarchy"]) {
+        "full"
+    } else if any(&["Write", "Overwrite", "WebAuthoring", "SaveAs"]) {
+        "edit"
+    } else if any(&["ExportData", "ExportImage", "ExportXml", "Filter", "ViewUnderlyingData", "ShareView", "Connect"]) {
+        "interact"
+    } else if caps.contains("Read") {
+        "view"
+    } else if caps.is_empty() {
+        ""
+    } else {
+        "other"
+    }
+}
+
+/// A group is broad when it is "All Users" or holds at least half of the licensed users.
+fn broad(name: &str, members: usize, licensed: usize) -> bool {
+    name == "All Users" || members * 2 >= licensed.max(1)
+}
+
+/// The per-item access rows and the matrix (or `Value::Null` over [`MATRIX_ITEMS`]).
+pub(super) fn report(
+    site: &Site,
+    ev: &Evaluator<'_>,
+    audited: &[Audited],
+    project_path: impl Fn(&str) -> String,
+) -> (Vec<Value>, Value) {
+    let licensed = site.users.iter().filter(|u| u.site_role != "Unlicensed").count();
+    let groups: BTreeMap<&str, (&str, usize)> =
+        site.groups.iter().map(|g| (g.id.as_str(), (g.name.as_str(), g.members.len()))).collect();
+    let users: BTreeMap<&str, (&str, &str)> =
+        site.users.iter().map(|u| (u.id.as_str(), (u.name.as_str(), u.site_role.as_str()))).collect();
+    let mut rows = vec![];
+    // Matrix: column key → (label, type, broad); per item its cells.
+    let mut columns: BTreeMap<(u8, String), (String, &'static str, bool)> = BTreeMap::new();
+    let mut cells: Vec<(String, &'static str, String, BTreeMap<(u8, String), String>)> = vec![];
+    for a in audited {
+        let project = project_path(&a.project_id);
+        let mut row_cells = BTreeMap::new();
+        for r in a.before.iter().filter(|r| r.grantee.kind == "group") {
+            let Some(&(name, members)) = groups.get(r.grantee.id.as_str()) else { continue };
+            let allowed: Vec<&str> =
+                r.capabilities.iter().filter(|(_, m)| **m == Mode::Allow).map(|(c, _)| c.as_str()).collect();
+            let denied: Vec<&str> =
+                r.capabilities.iter().filter(|(_, m)| **m == Mode::Deny).map(|(c, _)| c.as_str()).collect();
+            let lvl = match level(allowed.iter().copied()) {
+                "" if !denied.is_empty() => "denied",
+                l => l,
+            };
+            let is_broad = broad(name, members, licensed);
+            rows.push(json!({
+                "type": a.kind, "item": a.name, "project": project,
+                "who": format!("group {name}"), "members": members, "level": lvl,
+                "allowed": allowed.join(" "), "denied": denied.join(" "),
+                "why": "a rule for the group on the item", "broad": is_broad,
+            }));
+            let key = (0, r.grantee.id.clone());
+            columns.entry(key.clone()).or_insert((name.to_string(), "group", is_broad));
+            row_cells.insert(key, lvl.to_string());
+        }
+        let access = ev.access(a.kind, &a.id);
+        for (user, caps) in &access {
+            let allowed: Vec<&str> = caps.iter().filter(|(_, g)| g.allowed).map(|(c, _)| c.as_str()).collect();
+            if allowed.is_empty() {
+                continue;
+            }
+            let lvl = level(allowed.iter().copied());
+            let (name, role) = users.get(user.as_str()).copied().unwrap_or(("?", "?"));
+            let why = reasons(caps);
+            // A user whose access comes only through groups is shown under the groups in the
+            // matrix; the rows list everyone.
+            let only_groups = caps.values().filter(|g| g.allowed).all(|g| g.via.starts_with("group"));
+            rows.push(json!({
+                "type": a.kind, "item": a.name, "project": project,
+                "who": format!("user {name}"), "site_role": role, "level": lvl,
+                "allowed": allowed.join(" "), "why": why, "broad": false,
+            }));
+            if !only_groups {
+                let key = (1, user.clone());
+                columns.entry(key.clone()).or_insert((name.to_string(), "user", false));
+                row_cells.insert(key, lvl.to_string());
+            }
+        }
+        cells.push((a.name.clone(), a.kind, project, row_cells));
+    }
+    if audited.len() > MATRIX_ITEMS {
+        return (rows, Value::Null);
+    }
+    let keys: Vec<&(u8, String)> = columns.keys().collect();
+    let matrix = json!({
+        "columns": keys.iter().map(|k| {
+            let (label, kind, broad) = &columns[*k];
+            json!({"name": label, "type": kind, "broad": broad})
+        }).collect::<Vec<_>>(),
+        "rows": cells.iter().map(|(name, kind, project, c)| json!({
+            "item": name, "type": kind, "project": project,
+            "cells": keys.iter().map(|k| c.get(*k).cloned().unwrap_or_default()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "legend": "full = may change permissions or delete; edit = may write or overwrite; interact = may filter, download or export; view = may see it; denied = only denials written; broad = All Users or a group holding half the licensed users or more",
+    });
+    (rows, matrix)
+}
+
+/// Why a user has their access, from the grants' reasons, most telling first.
+fn reasons(caps: &BTreeMap<String, Grant>) -> String {
+    let vias: BTreeSet<&str> = caps.values().filter(|g| g.allowed).map(|g| g.via.as_str()).collect();
+    vias.into_iter().collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tabflow_plan::plan::{Intent, SiteRef, StepKind};
+    use tabflow_plan::policy::Policy;
+
+    use super::level;
+
+    /// "Audit permissions for sensitive workbooks and create access report": every item
+    /// tagged sensitive is in the report (not only those with findings), with its groups and
+    /// users, and the matrix has a row per item and marks All Users as broad.
+    #[test]
+    fn the_access_report_covers_every_matching_item() {
+        let site = tabflow_site::generate::demo();
+        let policy = Policy::default();
+        let p = crate::Planner {
+            site: &site,
+            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
+            policy: &policy,
+            signed_in: "admin".into(),
+            now: site.now,
+            answers: Default::default(),
+            usage_source: "test".into(),
+            learned: Default::default(),
+        };
+        let params = json!({"tags": ["sensitive"]}).as_object().cloned().unwrap();
+        let plan = crate::plan("audit", vec![Intent::from_parts("audit-permissions", params).unwrap()], &p);
+        let step = plan.steps.iter().find(|s| s.kind == StepKind::AuditPermissions).unwrap();
+        // Computed here from the site, apart from the audit.
+        let sensitive: Vec<&str> = site
+            .workbooks
+            .iter()
+            .filter(|w| w.tags.iter().any(|t| t == "sensitive"))
+            .map(|w| w.name.as_str())
+            .chain(site.datasources.iter().filter(|d| d.tags.iter().any(|t| t == "sensitive")).map(|d| d.name.as_str()))
+            .collect();
+        assert!(sensitive.len() > 5, "the demo has sensitive content");
+        let rows = step.details["access"].as_array().unwrap();
+        let matrix = &step.details["matrix"];
+        let matrix_items: Vec<&str> =
+            matrix["rows"].as_array().unwrap().iter().map(|r| r["item"].as_str().unwrap()).collect();
+        for name in &sensitive {
+            assert!(rows.iter().any(|r| r["item"] == *name), "{name} missing from the access rows");
+            assert!(matrix_items.contains(name), "{name} missing from the matrix");
+        }
+        assert_eq!(matrix_items.len(), sensitive.len());
+        // Someone always has access (the owner at least), and each row says why.
+        assert!(rows.iter().all(|r| !r["why"].as_str().unwrap_or("").is_empty()));
+        let columns = matrix["columns"].as_array().unwrap();
+        let width = columns.len();
+        assert!(matrix["rows"].as_array().unwrap().iter().all(|r| r["cells"].as_array().unwrap().len() == width));
+        if let Some(all) = columns.iter().find(|c| c["name"] == "All Users") {
+            assert_eq!(all["broad"], json!(true));
+        }
+        // The HTML report draws the matrix, broad columns marked, with no script.
+        let report = crate::report::build(&plan, None);
+        let html = report.html();
+        assert!(html.contains("<table class=\"matrix\">"), "no matrix table");
+        assert!(!html.contains("<script"), "no script in a report");
+        if columns.iter().any(|c| c["broad"] == json!(true)) {
+            assert!(html.contains("⚠ broad"));
+        }
+    }
+
+    #[test]
+    fn levels_follow_the_strongest_capability() {
+        assert_eq!(level(["Read", "Filter"]), "interact");
+        assert_eq!(level(["Read"]), "view");
+        assert_eq!(level(["Read", "Write"]), "edit");
+        assert_eq!(level(["Read", "ChangePermissions"]), "full");
+        assert_eq!(level(std::iter::empty()), "");
+    }
+}
