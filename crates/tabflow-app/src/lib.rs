@@ -17,6 +17,7 @@ mod approvals;
 mod error;
 mod history;
 mod planning;
+pub mod query;
 mod reads;
 pub mod redact;
 pub mod reports;
@@ -35,6 +36,7 @@ pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_par
 pub use redact::Redactor;
 pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions};
 pub use session::{Connection, Session, Tuning};
+pub use tabflow_workflows::query::Answer as QueryAnswer;
 pub use tokens::{Caller, Permission, Role, TOKEN_PREFIX, TokenInfo, api_actor};
 
 pub use tabflow_engine::approval::{Approver, Channel, Decision, Grant, Missing, Selection, SelectionError, pair_key};
@@ -135,7 +137,13 @@ impl App {
         let mut redactor = Redactor::new(o.secrets.iter().cloned());
         redactor.add_url(&location);
         let anchor = o.audit_anchor.clone().unwrap_or_else(|| default_audit_anchor(&o.data_dir, store.location()));
-        let store = store.with_audit_anchor(anchor);
+        // Audit records are redacted as they are written: the front end's secrets, the store
+        // URL's and the connection's own sign-in secret never reach the chain.
+        let mut audit_secrets = redactor.clone();
+        if let Connection::Server(config) = &o.connection {
+            audit_secrets.add(redact::credential_secret(config));
+        }
+        let store = store.with_audit_anchor(anchor).with_audit_redaction(audit_secrets.secrets().to_vec());
         Ok(App {
             redactor,
             store,
