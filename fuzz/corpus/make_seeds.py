@@ -165,7 +165,39 @@ def snapshot_seeds():
     write("snapshot", "bad-date.json", json.dumps({**empty, "now": "2026-13-45T99:00:00Z"}))
 
 
+def graphql_seeds():
+    """The emulator's Metadata API: queries as the client sends them (the lineage queries of
+    tabflow-client), the JSON envelope with variables, and hostile shapes: over the depth,
+    node and size limits, fragment cycles, unbalanced brackets, bad escapes, mutations."""
+    lineage = ("query ds($l: String!) { publishedDatasources(filter: {luid: $l}) { luid name projectName "
+               "fields { name } upstreamTables { name schema database { name connectionType } } "
+               "downstreamWorkbooks { luid name } owner { username } } }")
+    write("graphql", "lineage.json", json.dumps({"query": lineage, "variables": {"l": "x"}}))
+    write("graphql", "lineage.graphql", lineage)
+    paging = ("query wbs($first: Int, $after: String) { workbooksConnection(first: $first, after: $after) { "
+              "nodes { luid upstreamDatasources { luid } } pageInfo { hasNextPage endCursor } totalCount } }")
+    write("graphql", "paging.json", json.dumps({"query": paging, "variables": {"first": 3, "after": "bm9wZQ=="}}))
+    write("graphql", "fragments.graphql", "query { workbooks { ...W ... on Workbook { __typename } } } "
+          "fragment W on Workbook { luid name sheets @include(if: true) { name } }")
+    write("graphql", "filter-within.graphql", 'query { databaseTables(filter: {nameWithin: ["a", "b"]}, '
+          'orderBy: {field: NAME, direction: DESC}) { name } }')
+    write("graphql", "fragment-cycle.graphql", "query { workbooks { ...A } } fragment A on Workbook { ...B } "
+          "fragment B on Workbook { ...A }")
+    write("graphql", "two-anonymous.graphql", "{ workbooks { luid } } { workbooks { name } }")
+    write("graphql", "mutation.graphql", "mutation { deleteWorkbook(id: 1) { ok } }")
+    write("graphql", "deep-selection.graphql", "query { workbooks " + "{ owner " * 40 + "{ name }" + " }" * 41)
+    write("graphql", "deep-value.graphql", "query { workbooks(filter: " + "[" * 5000 + "]" * 5000 + ") { luid } }")
+    write("graphql", "unbalanced.graphql", "query { workbooks { luid " + "{" * 100)
+    write("graphql", "many-nodes.graphql", "query { workbooks { " + "luid " * 3000 + "} }")
+    write("graphql", "bad-escape.graphql", 'query { workbooks(filter: {name: "\\u12\\uD800\\x"}) { luid } }')
+    write("graphql", "unicode.graphql", "query { workbooks(filter: {name: \"丸İİ\u202e\"}) { luid name } }")
+    write("graphql", "variables-wrong-type.json", json.dumps({"query": paging, "variables": {"first": "many"},
+                                                             "operationName": "wbs"}))
+    write("graphql", "unknown-operation.json", json.dumps({"query": lineage, "operationName": "nope"}))
+    write("graphql", "not-graphql.bin", bytes(range(256)))
+
+
 if __name__ == "__main__":
-    for make in [zip_seeds, twb_seeds, xml_seeds, nl_seeds, plan_seeds, snapshot_seeds]:
+    for make in [zip_seeds, twb_seeds, xml_seeds, nl_seeds, plan_seeds, snapshot_seeds, graphql_seeds]:
         make()
     sys.exit(0)

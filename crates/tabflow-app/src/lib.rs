@@ -17,7 +17,7 @@ mod approvals;
 mod error;
 mod history;
 mod planning;
-mod query;
+pub mod query;
 mod reads;
 pub mod redact;
 pub mod reports;
@@ -137,7 +137,13 @@ impl App {
         let mut redactor = Redactor::new(o.secrets.iter().cloned());
         redactor.add_url(&location);
         let anchor = o.audit_anchor.clone().unwrap_or_else(|| default_audit_anchor(&o.data_dir, store.location()));
-        let store = store.with_audit_anchor(anchor);
+        // Audit records are redacted as they are written: the front end's secrets, the store
+        // URL's and the connection's own sign-in secret never reach the chain.
+        let mut audit_secrets = redactor.clone();
+        if let Connection::Server(config) = &o.connection {
+            audit_secrets.add(redact::credential_secret(config));
+        }
+        let store = store.with_audit_anchor(anchor).with_audit_redaction(audit_secrets.secrets().to_vec());
         Ok(App {
             redactor,
             store,

@@ -116,20 +116,25 @@ impl Redactor {
     }
 }
 
+/// The sign-in secret of a connection (PAT secret, password or JWT).
+pub(crate) fn credential_secret(config: &tabflow_client::Config) -> String {
+    use tabflow_client::ExposeSecret;
+    match &config.credentials {
+        tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose_secret().to_string(),
+        tabflow_client::config::Credentials::Password { password, .. } => password.expose_secret().to_string(),
+        tabflow_client::config::Credentials::Jwt { token } => token.expose_secret().to_string(),
+    }
+}
+
 impl crate::App {
     /// The credentials to keep out of plans and prompts: the front end's list, the store
     /// URL's, plus the connection's own secret (the demo site's sign-in is public,
     /// DESIGN.md §4).
     pub(crate) fn secrets(&self, session: &crate::Session) -> Vec<String> {
-        use tabflow_client::ExposeSecret;
         let mut out = self.secrets.clone();
         out.extend(self.redactor.secrets().iter().cloned());
         if !session.is_demo() {
-            out.push(match &session.client.config().credentials {
-                tabflow_client::config::Credentials::Pat { secret, .. } => secret.expose_secret().to_string(),
-                tabflow_client::config::Credentials::Password { password, .. } => password.expose_secret().to_string(),
-                tabflow_client::config::Credentials::Jwt { token } => token.expose_secret().to_string(),
-            });
+            out.push(credential_secret(session.client.config()));
         }
         out.retain(|s| s.len() >= 4);
         out.sort_by_key(|s| std::cmp::Reverse(s.len()));

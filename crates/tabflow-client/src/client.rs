@@ -90,6 +90,10 @@ impl Request {
     }
 }
 
+/// The largest download written to a file ([`Client::send_to_file`]): it costs disk, not
+/// memory, so it may be far larger than `max_download_bytes` (64 GiB).
+pub const MAX_FILE_DOWNLOAD_BYTES: u64 = 64 << 30;
+
 /// A raw answer.
 #[derive(Debug)]
 pub struct Response {
@@ -536,7 +540,7 @@ impl Client {
 
     /// One HTTP exchange, no retries.
     async fn raw(&self, method: Method, url: &str, body: Option<Body>, token: Option<&Secret>) -> Result<Response> {
-        self.raw_capped(method, url, body, token, self.inner.config.max_response_bytes, "answer").await
+        self.raw_capped(method, url, body, token, self.inner.config.max_response_bytes, "answer", None).await
     }
 
     /// One HTTP exchange reading at most `limit` bytes of body (`what`: for the message).
@@ -548,6 +552,7 @@ impl Client {
         token: Option<&Secret>,
         limit: u64,
         what: &'static str,
+        sink: Option<&mut tokio::fs::File>,
     ) -> Result<Response> {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let mut rb = self.inner.http.request(method.clone(), url);
@@ -570,6 +575,26 @@ impl Client {
         let too_large = || Error::TooLarge { url: url.to_string(), what, limit };
         if resp.content_length().is_some_and(|n| n > limit) {
             return Err(too_large());
+        }
+        // A download to a file: a 2xx body goes to the file as it comes (the file is emptied
+        // first, so a retried attempt starts over), never into memory.
+        if let Some(file) = sink
+            && (200..300).contains(&status)
+        {
+            use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+            let io = |e: std::io::Error| Error::Io(format!("cannot write the download of {url} to a file: {e}"));
+            file.set_len(0).await.map_err(io)?;
+            file.rewind().await.map_err(io)?;
+            let mut written: u64 = 0;
+            while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(&method, url, e))? {
+                written += chunk.len() as u64;
+                if written > limit {
+                    return Err(too_large());
+                }
+                file.write_all(&chunk).await.map_err(io)?;
+            }
+            file.flush().await.map_err(io)?;
+            return Ok(Response { status, headers, body: Vec::new() });
         }
         // Chunk by chunk into one buffer sized from Content-Length: collecting the chunks
         // first and then joining them would hold a large answer (Admin Insights at 100k
@@ -610,6 +635,17 @@ impl Client {
     /// Sends a request with the site's limits and the retry rules; answers 2xx responses and
     /// turns everything else into [`Error`].
     pub async fn send(&self, req: Request) -> Result<Response> {
+        self.send_inner(req, None).await
+    }
+
+    /// [`Client::send`] for a download whose 2xx body is written to `file` as it arrives
+    /// (memory stays bounded whatever its size; the answer's `body` is empty). The file is
+    /// emptied before each attempt.
+    pub async fn send_to_file(&self, req: Request, file: &mut tokio::fs::File) -> Result<Response> {
+        self.send_inner(req, Some(file)).await
+    }
+
+    async fn send_inner(&self, req: Request, mut sink: Option<&mut tokio::fs::File>) -> Result<Response> {
         let mut attempt: u32 = 0;
         let mut resigned = false;
         let mut rate_limited = Duration::ZERO;
@@ -645,12 +681,23 @@ impl Client {
                 let _kind = kind.acquire().await.expect("semaphore is never closed");
                 let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
                 self.throttle().await;
-                let (limit, what) = if req.download {
+                let (limit, what) = if req.download && sink.is_some() {
+                    (self.inner.config.max_download_bytes.max(MAX_FILE_DOWNLOAD_BYTES), "download")
+                } else if req.download {
                     (self.inner.config.max_download_bytes, "download")
                 } else {
                     (self.inner.config.max_response_bytes, "answer")
                 };
-                self.raw_capped(req.method.clone(), &url, req.body.clone(), Some(&session.token), limit, what).await
+                self.raw_capped(
+                    req.method.clone(),
+                    &url,
+                    req.body.clone(),
+                    Some(&session.token),
+                    limit,
+                    what,
+                    sink.as_deref_mut(),
+                )
+                .await
             };
             let err = match outcome {
                 Ok(resp) if (200..300).contains(&resp.status) => return Ok(resp),

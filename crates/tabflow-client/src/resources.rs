@@ -259,6 +259,22 @@ impl Client {
         Ok((filename_from(&resp, &format!("{id}.twbx")), resp.body))
     }
 
+    /// Downloads a workbook's file into `file` as it arrives (bounded memory, any size up to
+    /// [`crate::client::MAX_FILE_DOWNLOAD_BYTES`]): its file name and size.
+    pub async fn download_workbook_to(
+        &self,
+        id: &WorkbookId,
+        include_extract: bool,
+        file: &mut tokio::fs::File,
+    ) -> Result<(String, u64)> {
+        let r = Request::get(format!("workbooks/{id}/content"))
+            .query("includeExtract", if include_extract { "True" } else { "False" })
+            .download();
+        let resp = self.send_to_file(r, file).await?;
+        let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        Ok((filename_from(&resp, &format!("{id}.twbx")), size))
+    }
+
     /// Publishes a workbook file (`.twb` or `.twbx`); with `overwrite` it replaces the workbook
     /// of the same name in the project, keeping its id. Files over 64 MB use the chunked upload.
     pub async fn publish_workbook(
@@ -435,6 +451,22 @@ impl Client {
             .download();
         let resp = self.send(r).await?;
         Ok((filename_from(&resp, &format!("{id}.tdsx")), resp.body))
+    }
+
+    /// Downloads a datasource's file into `file` as it arrives (see
+    /// [`Client::download_workbook_to`]): its file name and size.
+    pub async fn download_datasource_to(
+        &self,
+        id: &DatasourceId,
+        include_extract: bool,
+        file: &mut tokio::fs::File,
+    ) -> Result<(String, u64)> {
+        let r = Request::get(format!("datasources/{id}/content"))
+            .query("includeExtract", if include_extract { "True" } else { "False" })
+            .download();
+        let resp = self.send_to_file(r, file).await?;
+        let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        Ok((filename_from(&resp, &format!("{id}.tdsx")), size))
     }
 
     // ------------------------------------------------------------ flows

@@ -44,6 +44,17 @@ pub struct Options {
     pub control_token: Option<String>,
     /// Caps on file upload sessions (`/fileUploads`), which the emulator keeps in memory.
     pub upload_limits: UploadLimits,
+    /// Workbooks (by id) whose download (`…/content`) is this many filler bytes
+    /// ([`large_file_byte`]; not a valid package, so such a workbook cannot be published
+    /// back), generated as it is sent and never held: a 2 GB workbook costs the emulator no
+    /// memory. For tests of bounded memory in the client and the store.
+    pub large_files: std::collections::BTreeMap<String, u64>,
+}
+
+/// Byte `i` of a large file's filler: a fixed sequence, so a reader can check what it got
+/// (`(i * 31 + i / 4093) mod 251`).
+pub fn large_file_byte(i: u64) -> u8 {
+    ((i.wrapping_mul(31).wrapping_add(i / 4093)) % 251) as u8
 }
 
 /// How much the emulator keeps for chunked uploads; beyond it an append is 413 and a new
@@ -76,6 +87,7 @@ impl Options {
             jwt_secret: "tabflow".into(),
             control_token: None,
             upload_limits: UploadLimits::default(),
+            large_files: std::collections::BTreeMap::new(),
         }
     }
 }

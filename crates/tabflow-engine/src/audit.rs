@@ -110,7 +110,8 @@ pub async fn append_many(store: &Store, records: Vec<NewRecord>) -> StoreResult<
             None => (0, GENESIS.to_string()),
         };
         let mut seqs = vec![];
-        for r in records {
+        for mut r in records {
+            redact_record(store.audit_secrets(), &mut r);
             seq += 1;
             let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
             let before = r.before.as_ref().map(canonical_json);
@@ -152,6 +153,42 @@ pub async fn append_many(store: &Store, records: Vec<NewRecord>) -> StoreResult<
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             Err(e.into())
         }
+    }
+}
+
+/// Replaces every secret of the store's list in each text of `r`, nested JSON strings (and
+/// object keys) included.
+fn redact_record(secrets: &crate::store::AuditSecrets, r: &mut NewRecord) {
+    fn text(secrets: &crate::store::AuditSecrets, t: &mut String) {
+        if let Some(clean) = secrets.redact(t) {
+            *t = clean;
+        }
+    }
+    fn value(secrets: &crate::store::AuditSecrets, v: &mut Value) {
+        match v {
+            Value::String(s) => text(secrets, s),
+            Value::Array(a) => a.iter_mut().for_each(|x| value(secrets, x)),
+            Value::Object(o) => {
+                let renamed: Vec<(String, String)> =
+                    o.keys().filter_map(|k| secrets.redact(k).map(|c| (k.clone(), c))).collect();
+                for (old, new) in renamed {
+                    if let Some(x) = o.remove(&old) {
+                        o.insert(new, x);
+                    }
+                }
+                o.values_mut().for_each(|x| value(secrets, x));
+            }
+            _ => {}
+        }
+    }
+    for t in [&mut r.actor, &mut r.action, &mut r.outcome] {
+        text(secrets, t);
+    }
+    for t in [&mut r.plan_id, &mut r.run_id, &mut r.step_id, &mut r.item_id, &mut r.approver].into_iter().flatten() {
+        text(secrets, t);
+    }
+    for v in [&mut r.before, &mut r.after].into_iter().flatten() {
+        value(secrets, v);
     }
 }
 

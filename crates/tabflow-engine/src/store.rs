@@ -160,6 +160,29 @@ pub struct Store {
     /// The file the head of the audit chain is anchored in, outside the store (see
     /// [`crate::audit`]); `None`: not anchored.
     audit_anchor: Option<std::sync::Arc<std::path::PathBuf>>,
+    /// Secrets replaced by `[redacted]` in every audit record before it is hashed and stored
+    /// ([`Store::with_audit_redaction`]).
+    audit_secrets: AuditSecrets,
+}
+
+/// The secrets kept out of audit records, longest first; `Debug` shows only their count.
+#[derive(Clone, Default)]
+pub(crate) struct AuditSecrets(std::sync::Arc<Vec<String>>);
+
+impl std::fmt::Debug for AuditSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuditSecrets({})", self.0.len())
+    }
+}
+
+impl AuditSecrets {
+    /// `text` with every secret replaced by `[redacted]`.
+    pub(crate) fn redact(&self, text: &str) -> Option<String> {
+        if !self.0.iter().any(|s| text.contains(s.as_str())) {
+            return None;
+        }
+        Some(self.0.iter().fold(text.to_string(), |t, s| t.replace(s.as_str(), "[redacted]")))
+    }
 }
 
 /// The `kv` key of the plan key's secret (hex).
@@ -262,10 +285,23 @@ const MIGRATIONS: &[Migration] = &[
             ]
         },
     },
+    Migration {
+        version: 5,
+        name: "workbook and datasource backups stored in chunks (a file of any size, streamed)",
+        changes: || {
+            vec![Change::Sql(
+                "CREATE TABLE IF NOT EXISTS backup_chunks (run_id TEXT NOT NULL, item_id TEXT NOT NULL, n INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (run_id, item_id, n))",
+            )]
+        },
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
+
+/// The size of one stored piece of a backup ([`Store::put_backup_file`]): what a backup
+/// costs in memory while it is written or checked, whatever the file's size.
+pub const BACKUP_CHUNK_BYTES: usize = 4 << 20;
 
 /// The schema in PostgreSQL's types (the SQLite text above is the reference).
 fn postgres_schema(stmt: &str) -> String {
@@ -404,7 +440,15 @@ impl Store {
             }
         }
         let plan_key = std::sync::Arc::new(Store::load_plan_key(&pool, &location).await?);
-        Ok(Store { pool, backend, location, audit_lock: Default::default(), plan_key, audit_anchor: None })
+        Ok(Store {
+            pool,
+            backend,
+            location,
+            audit_lock: Default::default(),
+            plan_key,
+            audit_anchor: None,
+            audit_secrets: AuditSecrets::default(),
+        })
     }
 
     /// The store's plan key: made (32 random bytes) by the first process that opens the store,
@@ -523,6 +567,22 @@ impl Store {
     pub fn with_audit_anchor(mut self, path: impl Into<std::path::PathBuf>) -> Store {
         self.audit_anchor = Some(std::sync::Arc::new(path.into()));
         self
+    }
+
+    /// Keeps `secrets` out of the audit log: every text of a record (actor, action, ids,
+    /// outcome, approver, and every string inside its before/after images) has them replaced
+    /// by `[redacted]` when it is appended, before it is hashed, so nothing secret is ever
+    /// stored. Secrets shorter than 4 characters are ignored (they would hit ordinary words).
+    pub fn with_audit_redaction(mut self, secrets: impl IntoIterator<Item = String>) -> Store {
+        let mut list: Vec<String> = secrets.into_iter().filter(|s| s.chars().count() >= 4).collect();
+        list.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        list.dedup();
+        self.audit_secrets = AuditSecrets(std::sync::Arc::new(list));
+        self
+    }
+
+    pub(crate) fn audit_secrets(&self) -> &AuditSecrets {
+        &self.audit_secrets
     }
 
     /// Where the audit chain's head is anchored, if anywhere.
@@ -912,8 +972,136 @@ impl Store {
         Ok(sha)
     }
 
+    /// Stores a backup from a file, read from its start in [`BACKUP_CHUNK_BYTES`] pieces (one
+    /// row each, in `backup_chunks`) in one transaction, hashed as it goes: memory stays at one
+    /// piece whatever the file's size (a 2 GB workbook can be staged). Answers the SHA-256 and
+    /// the size. Replaces an earlier backup of the same run and item.
+    pub async fn put_backup_file(
+        &self,
+        run_id: &str,
+        item_id: &str,
+        filename: &str,
+        file: &mut tokio::fs::File,
+    ) -> StoreResult<(String, u64)> {
+        use sha2::Digest;
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let io = |e: std::io::Error| StoreError::Damaged(format!("cannot read the backup file of {item_id}: {e}"));
+        file.rewind().await.map_err(io)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM backup_chunks WHERE run_id = $1 AND item_id = $2")
+            .bind(run_id)
+            .bind(item_id)
+            .execute(&mut *tx)
+            .await?;
+        let mut hasher = sha2::Sha256::new();
+        let mut size: u64 = 0;
+        let mut n: i64 = 0;
+        let mut buf = vec![0u8; BACKUP_CHUNK_BYTES];
+        loop {
+            // Fill the piece (a read may return less than asked).
+            let mut filled = 0;
+            while filled < buf.len() {
+                let got = file.read(buf.get_mut(filled..).unwrap_or_default()).await.map_err(io)?;
+                if got == 0 {
+                    break;
+                }
+                filled += got;
+            }
+            if filled == 0 {
+                break;
+            }
+            let piece = buf.get(..filled).unwrap_or_default();
+            hasher.update(piece);
+            size += filled as u64;
+            sqlx::query("INSERT INTO backup_chunks (run_id, item_id, n, bytes) VALUES ($1, $2, $3, $4)")
+                .bind(run_id)
+                .bind(item_id)
+                .bind(n)
+                .bind(piece)
+                .execute(&mut *tx)
+                .await?;
+            n += 1;
+            if filled < buf.len() {
+                break;
+            }
+        }
+        let sha: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let empty: &[u8] = &[];
+        sqlx::query("INSERT INTO backups (run_id, item_id, filename, sha256, bytes, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id, item_id) DO UPDATE SET filename = excluded.filename, sha256 = excluded.sha256, bytes = excluded.bytes, created_at = excluded.created_at")
+            .bind(run_id)
+            .bind(item_id)
+            .bind(filename)
+            .bind(&sha)
+            .bind(empty)
+            .bind(ts(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((sha, size))
+    }
+
+    /// The checksum recorded for a run's backup of an item, without reading the file.
+    pub async fn backup_sha(&self, run_id: &str, item_id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT sha256 FROM backups WHERE run_id = $1 AND item_id = $2")
+            .bind(run_id)
+            .bind(item_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Re-hashes a run's backup of an item piece by piece (bounded memory): `Some(true)` when
+    /// it matches its recorded checksum, `None` when there is no backup.
+    pub async fn backup_intact(&self, run_id: &str, item_id: &str) -> StoreResult<Option<bool>> {
+        use sha2::Digest;
+        let Some(sha) = self.backup_sha(run_id, item_id).await? else { return Ok(None) };
+        let mut hasher = sha2::Sha256::new();
+        let pieces: i64 = sqlx::query("SELECT COUNT(*) FROM backup_chunks WHERE run_id = $1 AND item_id = $2")
+            .bind(run_id)
+            .bind(item_id)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        if pieces == 0 {
+            let row = sqlx::query("SELECT bytes FROM backups WHERE run_id = $1 AND item_id = $2")
+                .bind(run_id)
+                .bind(item_id)
+                .fetch_one(&self.pool)
+                .await?;
+            hasher.update(row.get::<Vec<u8>, _>(0));
+        }
+        for n in 0..pieces {
+            let row = sqlx::query("SELECT bytes FROM backup_chunks WHERE run_id = $1 AND item_id = $2 AND n = $3")
+                .bind(run_id)
+                .bind(item_id)
+                .bind(n)
+                .fetch_one(&self.pool)
+                .await?;
+            hasher.update(row.get::<Vec<u8>, _>(0));
+        }
+        let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Some(got == sha))
+    }
+
+    /// A backup's bytes: its pieces in order when it was stored in chunks, else the row's.
+    async fn backup_bytes(&self, run_id: &str, item_id: &str, inline: Vec<u8>) -> StoreResult<Vec<u8>> {
+        let rows = sqlx::query("SELECT bytes FROM backup_chunks WHERE run_id = $1 AND item_id = $2 ORDER BY n")
+            .bind(run_id)
+            .bind(item_id)
+            .fetch_all(&self.pool)
+            .await?;
+        if rows.is_empty() {
+            return Ok(inline);
+        }
+        let mut out = Vec::new();
+        for r in rows {
+            out.extend_from_slice(&r.get::<Vec<u8>, _>(0));
+        }
+        Ok(out)
+    }
+
     /// The backup one run took of an item (a repoint's original file), verified against its
-    /// checksum.
+    /// checksum. Read whole into memory (restoring republishes it from memory).
     pub async fn backup_of(&self, run_id: &str, item_id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
         let row = sqlx::query("SELECT filename, sha256, bytes FROM backups WHERE run_id = $1 AND item_id = $2")
             .bind(run_id)
@@ -921,7 +1109,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         let Some(r) = row else { return Ok(None) };
-        let bytes: Vec<u8> = r.get(2);
+        let bytes: Vec<u8> = self.backup_bytes(run_id, item_id, r.get(2)).await?;
         let sha: String = r.get(1);
         if crate::plan::sha256_hex(&bytes) != sha {
             return Err(StoreError::Damaged(format!(
@@ -934,13 +1122,14 @@ impl Store {
     /// The newest backup of an item: (filename, bytes), verified against its checksum.
     pub async fn backup(&self, item_id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
         let row = sqlx::query(
-            "SELECT filename, sha256, bytes FROM backups WHERE item_id = $1 ORDER BY created_at DESC LIMIT 1",
+            "SELECT filename, sha256, bytes, run_id FROM backups WHERE item_id = $1 ORDER BY created_at DESC LIMIT 1",
         )
         .bind(item_id)
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        let bytes: Vec<u8> = r.get(2);
+        let run_id: String = r.get(3);
+        let bytes: Vec<u8> = self.backup_bytes(&run_id, item_id, r.get(2)).await?;
         let sha: String = r.get(1);
         if crate::plan::sha256_hex(&bytes) != sha {
             return Err(StoreError::Damaged(format!("the backup of {item_id} does not match its checksum")));

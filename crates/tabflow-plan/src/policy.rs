@@ -11,6 +11,7 @@
 //! archive_tag = "archived-by-tabflow"
 //! access_allowed_groups = ["Finance", "Executive"]  # who should reach sensitive content
 //! approver_must_differ_from_requester = true        # between API tokens (`tabflow serve`)
+//! auto_run_on_approval = false                      # `tabflow serve` starts the run once approved
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,11 @@ pub struct Policy {
     /// approve it. The terminal operator who plans and approves at once is one person acting
     /// alone and is not concerned.
     pub approver_must_differ_from_requester: bool,
+    /// When an approval through `tabflow serve` completes what the plan needs (every
+    /// destructive item approved by `required_approvers` distinct approvers), the service
+    /// starts the run at once, as the approver who completed it; otherwise the requester or
+    /// an approver presses Run (`POST /api/v1/runs`).
+    pub auto_run_on_approval: bool,
 }
 
 impl Default for Policy {
@@ -48,6 +54,7 @@ impl Default for Policy {
             archive_tag: "archived-by-tabflow".into(),
             access_allowed_groups: vec![],
             approver_must_differ_from_requester: true,
+            auto_run_on_approval: false,
         }
     }
 }

@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/api/v1/runs/{id}", get(get_run))
         .route("/api/v1/runs/{id}/events", get(crate::events::run_events))
         .route("/api/v1/runs/{id}/rollback", post(rollback))
+        .route("/api/v1/query", get(query_get).post(query_post))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
@@ -109,6 +110,10 @@ pub struct ApprovalOut {
     pub ready: bool,
     /// What is still missing when it may not.
     pub missing: Option<String>,
+    /// The run this approval started: present when the policy's `auto_run_on_approval` is on
+    /// and this approval completed what the plan needs (`status` `not-started` with a `note`
+    /// when the run could not start; the approval stands).
+    pub run: Option<RunStarted>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -157,6 +162,35 @@ pub struct RunOut {
 pub struct RunsQuery {
     /// At most this many runs, newest first (default 50, at most 1000).
     pub limit: Option<i64>,
+}
+
+/// A Phase-1 question about the site (`POST /api/v1/query`; `GET` takes it as `?question=`).
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionBody {
+    /// The question in plain language, e.g. "how many workbooks are in Finance?" (at most
+    /// 2000 characters).
+    pub question: String,
+}
+
+/// The answer to a site question, as `tabflow query --json` prints it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryOut {
+    pub question: String,
+    /// What kind of question it was (`count`, `list`, `top`, …).
+    #[schema(value_type = String)]
+    pub kind: Value,
+    /// The site's "now" that ages are measured from (RFC 3339).
+    pub as_of: String,
+    pub summary: String,
+    pub columns: Vec<String>,
+    /// Rows aligned with `columns`.
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub rows: Vec<Vec<Value>>,
+    /// Matching items (for a count, the count; for a top-N list, every candidate).
+    pub total: usize,
+    /// How names were read, what was left out and why.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -357,12 +391,14 @@ pub async fn decide(
     let pid = id.clone();
     let plan = call(&sh.app, move |app| async move { app.get_plan(&pid).await }).await?;
     let sel = selection(&plan, b.items.as_ref())?;
+    let pid = id.clone();
     let (row, status) = call(&sh.app, move |app| async move {
-        let row = app.approve(&approver, &id, decision, sel).await?;
-        let status = app.approval_status(&id).await?;
+        let row = app.approve(&approver, &pid, decision, sel).await?;
+        let status = app.approval_status(&pid).await?;
         Ok((row, status))
     })
     .await?;
+    let run = auto_run(&sh, &id, decision == Decision::Approve, status.is_ok(), c.actor()).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(ApprovalOut {
@@ -375,6 +411,7 @@ pub async fn decide(
             expires_at: ts(row.expires_at),
             ready: status.is_ok(),
             missing: status.err().map(|m| tabflow_app::missing_text(&m)),
+            run,
         }),
     ))
 }
@@ -461,39 +498,66 @@ pub async fn start_run(
     Body(b): Body<StartBody>,
 ) -> Result<(StatusCode, axum::Json<RunStarted>), ApiError> {
     need(&c, Permission::Start)?;
-    let actor = c.actor();
+    let (status, started) = start(&sh, b.plan_id, c.actor()).await?;
+    Ok((status, axum::Json(started)))
+}
+
+/// Starts the run of an approved plan as `actor`; its events are kept for watchers.
+pub(crate) async fn start(
+    sh: &Arc<Shared>,
+    plan_id: String,
+    actor: String,
+) -> Result<(StatusCode, RunStarted), ApiError> {
     let start =
-        call(&sh.app, move |app| async move { app.start_run(&b.plan_id, &actor, StartOptions::default()).await })
-            .await?;
+        call(&sh.app, move |app| async move { app.start_run(&plan_id, &actor, StartOptions::default()).await }).await?;
     Ok(match start {
         Start::Running(h) => {
             let id = h.run_id().to_string();
             sh.follow(h);
             (
                 StatusCode::ACCEPTED,
-                axum::Json(RunStarted {
+                RunStarted {
                     events: Some(events_url(&id)),
                     run_id: Some(id),
                     status: "running".into(),
                     note: None,
                     schedules: vec![],
-                }),
+                },
             )
         }
         Start::NothingToDo(note) => (
             StatusCode::OK,
-            axum::Json(RunStarted {
-                run_id: None,
-                status: "nothing-to-do".into(),
-                events: None,
-                note,
-                schedules: vec![],
-            }),
+            RunStarted { run_id: None, status: "nothing-to-do".into(), events: None, note, schedules: vec![] },
         ),
         Start::Scheduled(schedules) => (
             StatusCode::OK,
-            axum::Json(RunStarted { run_id: None, status: "scheduled".into(), events: None, note: None, schedules }),
+            RunStarted { run_id: None, status: "scheduled".into(), events: None, note: None, schedules },
         ),
+    })
+}
+
+/// After an approval: with the policy's `auto_run_on_approval`, an approval that made the
+/// plan ready starts its run as the approver who gave it. A run that cannot start leaves the
+/// approval standing and says why.
+pub(crate) async fn auto_run(
+    sh: &Arc<Shared>,
+    plan_id: &str,
+    approved: bool,
+    ready: bool,
+    actor: String,
+) -> Option<RunStarted> {
+    if !(approved && ready && sh.app.policy().auto_run_on_approval) {
+        return None;
+    }
+    Some(match start(sh, plan_id.to_string(), actor).await {
+        Ok((_, started)) => started,
+        Err(e) => RunStarted {
+            run_id: None,
+            status: "not-started".into(),
+            events: None,
+            note: Some(format!("{} — {}", e.message, e.hint)),
+            schedules: vec![],
+        },
     })
 }
 
@@ -563,6 +627,58 @@ pub async fn rollback(
             schedules: vec![],
         }),
     ))
+}
+
+/// Answers a read-only question about the site (Phase 1: counts, lists, top-N, who can see
+/// what) from the live site; any role may ask. A question of no known kind is refused (422)
+/// with examples, an ambiguous name needs input (409), an unknown name is not found (404).
+#[utoipa::path(post, path = "/api/v1/query", tag = "query", security(("bearer" = [])), request_body = QuestionBody,
+    responses((status = 200, body = QueryOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn query_post(
+    State(sh): St,
+    Auth(c): Auth,
+    Body(b): Body<QuestionBody>,
+) -> Result<axum::Json<QueryOut>, ApiError> {
+    answer_question(&sh, &c, b.question).await
+}
+
+/// [`query_post`] with the question in the query string.
+#[utoipa::path(get, path = "/api/v1/query", tag = "query", security(("bearer" = [])), params(QuestionBody),
+    responses((status = 200, body = QueryOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn query_get(
+    State(sh): St,
+    Auth(c): Auth,
+    q: Result<Query<QuestionBody>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<QueryOut>, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::bad_request(
+            format!("the query string is not a question: {}", e.body_text()),
+            "send ?question=… (URL-encoded), or POST {\"question\": \"…\"}",
+        )
+    })?;
+    answer_question(&sh, &c, q.question).await
+}
+
+async fn answer_question(
+    sh: &Arc<Shared>,
+    c: &tabflow_app::Caller,
+    question: String,
+) -> Result<axum::Json<QueryOut>, ApiError> {
+    need(c, Permission::Read)?;
+    let a = call(&sh.app, move |app| async move { app.query(&question).await }).await?;
+    Ok(axum::Json(QueryOut {
+        question: a.question,
+        kind: serde_json::to_value(a.kind).unwrap_or(Value::Null),
+        as_of: ts(a.as_of),
+        summary: a.summary,
+        columns: a.columns,
+        rows: a.rows,
+        total: a.total,
+        notes: a.notes,
+    }))
 }
 
 /// The hash-chained audit log, oldest first, as the export `tabflow audit export` writes:
@@ -640,9 +756,9 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "tabflow", description = "Plans, approvals, runs and audit of tabflow (DESIGN.md §6). Bearer tokens from `tabflow tokens create`; roles viewer < requester/approver < admin."),
     paths(openapi_doc, create_plan, get_plan, answer_plan, decide, request_approval, list_requests, get_request,
-        start_run, list_runs, get_run, crate::events::run_events, rollback, audit, audit_verify, list_tokens, create_token, revoke_token),
+        start_run, list_runs, get_run, crate::events::run_events, rollback, query_post, query_get, audit, audit_verify, list_tokens, create_token, revoke_token),
     components(schemas(ErrorBody, NewPlan, Items, ApprovalBody, ApprovalRequestBody, ApprovalRequestOut, ApprovalOut,
-        StartBody, RunStarted, RunSummary, RunOut, NewToken, TokenMade)),
+        StartBody, RunStarted, RunSummary, RunOut, NewToken, TokenMade, QuestionBody, QueryOut)),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;

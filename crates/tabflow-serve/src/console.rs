@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use tabflow_app::{Approver, Caller, Decision, Permission, PlanRequest, Selection, Source, Start, StartOptions};
 
+use crate::api::RunStarted as RunStartedRef;
 use crate::{ApiError, Shared, call};
 
 const COOKIE: &str = "tabflow_session";
@@ -476,8 +477,19 @@ async fn decide(
             };
             let approver = Approver::api_token(&web.caller.name, true);
             let pid = id.clone();
-            call(&sh.app, move |app| async move { app.approve(&approver, &pid, decision, sel).await }).await?;
-            Ok(Redirect::to(&format!("/console/plans/{id}")).into_response())
+            let ready = call(&sh.app, move |app| async move {
+                app.approve(&approver, &pid, decision, sel).await?;
+                Ok(app.approval_status(&pid).await?.is_ok())
+            })
+            .await?;
+            // The policy's auto_run_on_approval: the approval that made the plan ready starts it.
+            let approved = decision == Decision::Approve;
+            match crate::api::auto_run(&sh, &id, approved, ready, web.caller.actor()).await {
+                Some(RunStartedRef { run_id: Some(run), .. }) => {
+                    Ok(Redirect::to(&format!("/console/runs/{run}")).into_response())
+                }
+                _ => Ok(Redirect::to(&format!("/console/plans/{id}")).into_response()),
+            }
         }
         other => Err(WebError(ApiError::usage(format!("unknown action '{other}'"), "use the page's buttons"))),
     }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tabflow_app::{App, RunWatch};
 
 pub use error::ApiError;
@@ -82,8 +82,9 @@ pub fn router_with(app: Arc<App>, mcp: tabflow_mcp::Limits) -> Router {
         .merge(console::routes())
         .merge(mcp_routes)
         .fallback(|| async { ApiError::not_found("no such route", "see /api/openapi.json for the routes") })
-        .with_state(shared)
+        .with_state(shared.clone())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(shared, redact))
         .layer(axum::middleware::map_response(no_store))
 }
 
@@ -104,6 +105,50 @@ async fn mcp_auth(
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// The largest answer [`redact`] reads whole to redact; a larger one (or one of unknown
+/// size, such as an event stream) is a streamed answer and passes as it is.
+const REDACT_LIMIT: u64 = 32 * 1024 * 1024;
+
+/// Every answer of a known size — every error of the API (its message and hint, including
+/// the JSON and path refusals that quote what the caller sent) and every console page —
+/// passes through the service's one redaction list ([`tabflow_app::Redactor`]): a configured
+/// secret never leaves in an answer. Event streams (`text/event-stream`) carry the engine's
+/// events, whose texts the service redacts at the source.
+async fn redact(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let r = next.run(req).await;
+    let redactor = shared.app.redactor();
+    if redactor.secrets().is_empty() {
+        return r;
+    }
+    let streamed = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let size = axum::body::HttpBody::size_hint(r.body()).exact();
+    if streamed || size.is_none_or(|n| n > REDACT_LIMIT) {
+        return r;
+    }
+    let (mut parts, body) = r.into_parts();
+    let bytes = match axum::body::to_bytes(body, REDACT_LIMIT as usize).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::internal(format!("the answer could not be read: {e}")).into_response(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let body = match redactor.redact(&text) {
+        std::borrow::Cow::Borrowed(_) => axum::body::Body::from(bytes),
+        std::borrow::Cow::Owned(clean) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            axum::body::Body::from(clean)
+        }
+    };
+    Response::from_parts(parts, body)
 }
 
 async fn no_store(mut r: Response) -> Response {

@@ -3,5 +3,6 @@
 mod api;
 mod faults;
 mod flows;
+mod fuzz;
 mod safety;
 mod util;

@@ -74,18 +74,20 @@ pub async fn purge_due(
             continue;
         }
         // A damaged backup keeps its item (and only its item) from being deleted.
-        let backup = match store.backup_of(&s.run_id, &s.item_id).await {
+        // Checked piece by piece: a 2 GB backup is never held whole.
+        let intact = match store.backup_intact(&s.run_id, &s.item_id).await {
             Ok(b) => b,
             Err(e) => {
                 kept.push(format!("{} ({}): {e}, not deleted", s.name, s.item_id));
                 continue;
             }
         };
-        let Some((_, bytes)) = backup else {
+        let Some(intact) = intact else {
             kept.push(format!("{} ({}): no backup in the store, not deleted", s.name, s.item_id));
             continue;
         };
-        if s.backup_sha256.as_deref().is_some_and(|h| *h != crate::plan::sha256_hex(&bytes)) {
+        let recorded = store.backup_sha(&s.run_id, &s.item_id).await.ok().flatten();
+        if !intact || s.backup_sha256.as_ref().is_some_and(|h| Some(h) != recorded.as_ref()) {
             kept.push(format!("{} ({}): the backup does not match its checksum, not deleted", s.name, s.item_id));
             continue;
         }

@@ -197,24 +197,17 @@ async fn process_item(
     let mut backup_sha = None;
     let keeps_file = ops.iter().any(Op::needs_file);
     if (step.kind == StepKind::StageDelete || keeps_file) && matches!(item.kind.as_str(), "workbook" | "datasource") {
-        // This run's own copy: an older run's file may predate edits made since.
-        let saved = ctx.store.backup_of(&ctx.run_id, &item.id).await;
+        // This run's own copy: an older run's file may predate edits made since. Streamed to
+        // a temporary file, then into the store in pieces: memory stays bounded whatever the
+        // file's size.
+        let saved = ctx.store.backup_sha(&ctx.run_id, &item.id).await;
         match saved {
             Ok(Some(_)) => {}
-            _ => {
-                let downloaded = match item.kind.as_str() {
-                    "workbook" => {
-                        ctx.client.download_workbook(&tabflow_wire::ids::WorkbookId::new(&item.id), true).await
-                    }
-                    _ => ctx.client.download_datasource(&tabflow_wire::ids::DatasourceId::new(&item.id), true).await,
-                };
-                match downloaded {
-                    Ok((name, bytes)) => {
-                        backup_sha = Some(ctx.store.put_backup(&ctx.run_id, &item.id, &name, &bytes).await?);
-                    }
-                    Err(e) => return Ok(ItemOutcome::Failed(format!("cannot download it for the backup: {e}"))),
-                }
-            }
+            _ => match download_backup(ctx, item).await {
+                Ok(Ok(sha)) => backup_sha = Some(sha),
+                Ok(Err(e)) => return Ok(ItemOutcome::Failed(format!("cannot download it for the backup: {e}"))),
+                Err(e) => return Err(e),
+            },
         }
     }
     // Write-ahead: the before-image is durable before the first write.
@@ -307,12 +300,34 @@ async fn process_item(
     Ok(ItemOutcome::Done)
 }
 
+/// Downloads an item's file into an anonymous temporary file (removed when dropped, mode
+/// 0600), then stores it in pieces: its checksum, or the download's failure.
+async fn download_backup(ctx: &Ctx<'_>, item: &Item) -> Result<Result<String, String>, ExecError> {
+    let temp = match tempfile::tempfile() {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(format!("no temporary file for it ({e}); check TMPDIR"))),
+    };
+    let mut file = tokio::fs::File::from_std(temp);
+    let downloaded = match item.kind.as_str() {
+        "workbook" => {
+            ctx.client.download_workbook_to(&tabflow_wire::ids::WorkbookId::new(&item.id), true, &mut file).await
+        }
+        _ => ctx.client.download_datasource_to(&tabflow_wire::ids::DatasourceId::new(&item.id), true, &mut file).await,
+    };
+    let name = match downloaded {
+        Ok((name, _)) => name,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let (sha, _) = ctx.store.put_backup_file(&ctx.run_id, &item.id, &name, &mut file).await?;
+    Ok(Ok(sha))
+}
+
 /// Records an item this run moved to quarantine as staged, with the checksum of this run's
 /// backup of it.
 async fn record_staged(ctx: &Ctx<'_>, item: &Item, backup_sha: Option<String>) -> Result<(), ExecError> {
     let sha = match backup_sha {
         Some(s) => Some(s),
-        None => ctx.store.backup_of(&ctx.run_id, &item.id).await?.map(|(_, b)| crate::plan::sha256_hex(&b)),
+        None => ctx.store.backup_sha(&ctx.run_id, &item.id).await?,
     };
     let now = ctx.clock.now();
     ctx.store

@@ -4,6 +4,7 @@
 //! emulator, temporary directory or PostgreSQL schema.
 
 mod approvals;
+mod backups;
 mod delete_user;
 mod leases;
 mod migrations;

@@ -65,6 +65,14 @@ fn routes() -> Vec<Route> {
         r(Method::GET, "/api/v1/runs/r-none", None, ALL, nf),
         r(Method::GET, "/api/v1/runs/r-none/events", None, ALL, nf),
         r(Method::POST, "/api/v1/runs/r-none/rollback", None, &["approver", "approver2", "admin"], nf),
+        r(
+            Method::POST,
+            "/api/v1/query",
+            Some(json!({"question": "how many workbooks are in Finance?"})),
+            ALL,
+            Some(StatusCode::OK),
+        ),
+        r(Method::GET, "/api/v1/query?question=list%20projects", None, ALL, Some(StatusCode::OK)),
         r(Method::GET, "/api/v1/audit", None, ALL, Some(StatusCode::OK)),
         r(Method::GET, "/api/v1/audit/verify", None, ALL, Some(StatusCode::OK)),
         r(Method::GET, "/api/v1/tokens", None, &["admin"], Some(StatusCode::OK)),
@@ -119,6 +127,9 @@ async fn every_route_needs_a_live_token_of_a_role_allowed_to_use_it() {
     for r in routes() {
         let path = r
             .path
+            .split('?')
+            .next()
+            .unwrap_or_default()
             .replace("p-none", "{id}")
             .replace("ar-none", "{request}")
             .replace("r-none", "{id}")

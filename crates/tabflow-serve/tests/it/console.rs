@@ -30,21 +30,21 @@ mod html {
     }
 }
 
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     env: &'a Env,
     http: reqwest::Client,
     cookie: Option<String>,
 }
 
-struct Got {
-    status: StatusCode,
-    location: String,
-    set_cookie: String,
-    body: String,
+pub(crate) struct Got {
+    pub status: StatusCode,
+    pub location: String,
+    pub set_cookie: String,
+    pub body: String,
 }
 
 impl<'a> Browser<'a> {
-    fn new(env: &'a Env) -> Self {
+    pub(crate) fn new(env: &'a Env) -> Self {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { env, http, cookie: None }
     }
@@ -61,11 +61,11 @@ impl<'a> Browser<'a> {
         Got { status: r.status(), location, set_cookie, body: r.text().await.unwrap() }
     }
 
-    async fn get(&self, path: &str) -> Got {
+    pub(crate) async fn get(&self, path: &str) -> Got {
         self.send(self.http.get(format!("{}{path}", self.env.server.url))).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Got {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Got {
         let body: String = url_encode(form);
         self.send(
             self.http
@@ -76,7 +76,7 @@ impl<'a> Browser<'a> {
         .await
     }
 
-    async fn sign_in(&mut self, token: &str) {
+    pub(crate) async fn sign_in(&mut self, token: &str) {
         let g = self.post("/console/login", &[("token", token)]).await;
         assert_eq!(g.status, StatusCode::SEE_OTHER, "{}", g.body);
         assert!(g.set_cookie.contains("HttpOnly") && g.set_cookie.contains("SameSite=Strict"), "{}", g.set_cookie);
@@ -85,7 +85,7 @@ impl<'a> Browser<'a> {
     }
 
     /// The CSRF token of a page's forms.
-    async fn csrf(&self, path: &str) -> String {
+    pub(crate) async fn csrf(&self, path: &str) -> String {
         let g = self.get(path).await;
         inputs(&g.body, "csrf", false).into_iter().next().expect("a CSRF field")
     }

@@ -4,4 +4,6 @@
 mod access;
 mod console;
 mod flow;
+mod hardening;
+mod query;
 mod support;

@@ -28,6 +28,11 @@ pub const ROLES: [(&str, Role); 5] = [
 ];
 
 pub async fn env(policy: Policy) -> Env {
+    env_with(policy, |_| {}).await
+}
+
+/// [`env`] with the service's options changed by `change` (e.g. planted secrets).
+pub async fn env_with(policy: Policy, change: impl FnOnce(&mut Options)) -> Env {
     let mut site = tabflow_site::generate::demo();
     site.shift_time_to(chrono::Utc::now());
     let emu = tabflow_emulator::start(tabflow_emulator::Options::new(site)).await.unwrap();
@@ -37,6 +42,7 @@ pub async fn env(policy: Policy) -> Env {
     options.connection = Connection::Server(Config::new(emu.url.clone(), "demo", creds));
     options.store = Some(dir.path().join("tabflow.db").display().to_string());
     options.policy = policy;
+    change(&mut options);
     let app = Arc::new(App::open(options).await.unwrap());
     let mut tokens = HashMap::new();
     for (name, role) in ROLES {
@@ -90,6 +96,30 @@ impl Env {
             assert!(json["error"]["message"].is_string() && json["error"]["hint"].is_string(), "{path}: {text}");
         }
         Answer { status, json, text }
+    }
+
+    /// Plans `request` as `token` and answers every question (`q1` with `archive-all`, others
+    /// with their first choice): the answered plan.
+    pub async fn answered_plan(&self, token: &str, request: &str) -> Value {
+        let a = self.post("/api/v1/plans", Some(token), &serde_json::json!({"request": request})).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        let questions = a.json["questions"].as_array().cloned().unwrap_or_default();
+        if questions.is_empty() {
+            return a.json;
+        }
+        let answers: std::collections::BTreeMap<String, String> = questions
+            .iter()
+            .map(|q| {
+                let id = q["id"].as_str().unwrap().to_string();
+                let choice =
+                    if id == "q1" { "archive-all".into() } else { q["choices"][0].as_str().unwrap_or("").to_string() };
+                (id, choice)
+            })
+            .collect();
+        let path = format!("/api/v1/plans/{}/answers", a.json["id"].as_str().unwrap());
+        let a = self.post(&path, Some(token), &serde_json::json!(answers)).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        a.json
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {

@@ -1,4 +1,4 @@
-//! The fuzz targets' entry points (`fuzz/src/lib.rs`, included as is) on stable Rust.
+//! The fuzz targets' entry points (`fuzz/src/readers.rs`, included as is) on stable Rust.
 //!
 //! cargo-fuzz needs a nightly toolchain; these tests give the same functions two stable
 //! runs: every committed corpus file replayed (a crash the fuzzer found and saved stays
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
-#[path = "../../../../fuzz/src/lib.rs"]
+#[path = "../../../../fuzz/src/readers.rs"]
 #[allow(dead_code, reason = "the fuzz crate's library, compiled here as a module")]
 mod targets;
 

@@ -30,6 +30,38 @@ pub(super) fn file_response(kind: &str, filename: &str, data: Vec<u8>) -> axum::
     r
 }
 
+/// A download of `size` filler bytes ([`crate::server::large_file_byte`]) generated in 1 MiB
+/// pieces as the client reads them, with its `Content-Length`.
+pub(super) fn large_file_response(filename: &str, size: u64) -> axum::response::Response {
+    struct Filler {
+        at: u64,
+        size: u64,
+    }
+    impl futures_core::Stream for Filler {
+        type Item = Result<Vec<u8>, std::convert::Infallible>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            if self.at >= self.size {
+                return std::task::Poll::Ready(None);
+            }
+            let end = (self.at + (1 << 20)).min(self.size);
+            let piece: Vec<u8> = (self.at..end).map(crate::server::large_file_byte).collect();
+            self.at = end;
+            std::task::Poll::Ready(Some(Ok(piece)))
+        }
+    }
+    let body = axum::body::Body::from_stream(Filler { at: 0, size });
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    if let Ok(v) = HeaderValue::from_str(&crate::content::content_disposition("tableau_workbook", filename)) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
 pub(super) fn revision_list(
     st: &State,
     id: &str,

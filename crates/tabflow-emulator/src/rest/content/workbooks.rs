@@ -213,6 +213,9 @@ pub(crate) async fn workbook_connections(shared: Shr, _a: Auth, Path((_v, _s, id
 pub(crate) async fn download_workbook(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
     let st = shared.0.read();
     let w = st.workbook(&id).map_err(Fail)?;
+    if let Some(&size) = shared.0.options.large_files.get(&id) {
+        return Ok(super::publish::large_file_response(&format!("{}.twbx", w.name), size));
+    }
     if let Some((name, data)) = st.revisions.get(&id).and_then(|r| r.last()).and_then(|r| r.file.clone()) {
         return Ok(file_response("tableau_workbook", &name, data));
     }
