@@ -3,7 +3,7 @@
 //! and the stored recurring reviews.
 
 use tabflow_engine::notify::{self, Tally};
-use tabflow_engine::store::{LearningRow, OutboxRow, ScheduleRow};
+use tabflow_engine::store::{LearningRow, OutboxRow};
 
 use crate::App;
 use crate::error::{Error, Result};
@@ -28,19 +28,5 @@ impl App {
     /// Forgets everything learned; answers how many records were dropped.
     pub async fn reset_learning(&self) -> Result<u64> {
         self.store.reset_learning().await.map_err(|e| Error::store(e, "check the state store"))
-    }
-
-    /// The stored recurring reviews.
-    pub async fn schedules(&self) -> Result<Vec<ScheduleRow>> {
-        self.store.schedules().await.map_err(|e| Error::store(e, "check the state store"))
-    }
-
-    /// Forgets one recurring review; a usage error when there is none with that id.
-    pub async fn remove_schedule(&self, id: &str) -> Result<()> {
-        let removed = self.store.remove_schedule(id).await.map_err(|e| Error::store(e, "check the state store"))?;
-        if !removed {
-            return Err(Error::usage(format!("no schedule '{id}'"), "see tabflow schedule list"));
-        }
-        Ok(())
     }
 }

@@ -11,6 +11,7 @@
 //! archive_tag = "archived-by-tabflow"
 //! access_allowed_groups = ["Finance", "Executive"]  # who should reach sensitive content
 //! approver_must_differ_from_requester = true        # between API tokens (`tabflow serve`)
+//! auto_run_on_approval = true                       # `tabflow worker` starts an approved scheduled plan
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,10 @@ pub struct Policy {
     /// approve it. The terminal operator who plans and approves at once is one person acting
     /// alone and is not concerned.
     pub approver_must_differ_from_requester: bool,
+    /// A scheduled template whose plan waited for an approval is started by `tabflow worker`
+    /// once the approval is there (default on). Off: the approved plan is left for a person to
+    /// start with `tabflow apply`.
+    pub auto_run_on_approval: bool,
 }
 
 impl Default for Policy {
@@ -48,6 +53,7 @@ impl Default for Policy {
             archive_tag: "archived-by-tabflow".into(),
             access_allowed_groups: vec![],
             approver_must_differ_from_requester: true,
+            auto_run_on_approval: true,
         }
     }
 }
