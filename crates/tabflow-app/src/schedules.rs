@@ -456,10 +456,17 @@ impl App {
         template: Option<&Template>,
     ) -> Result<Planned> {
         let old = self.get_plan(plan_id).await?;
+        // The notes saying where the plan came from go with it.
+        let notes = old
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("Made from template") || n.starts_with("Fired by schedule"))
+            .cloned()
+            .collect();
         let planned = self
             .plan(crate::PlanRequest {
                 request: old.request.clone(),
-                source: crate::Source::Given { intents: old.intents.clone(), notes: vec![] },
+                source: crate::Source::Given { intents: old.intents.clone(), notes },
                 answers,
                 actor: actor.to_string(),
                 remember: false,

@@ -4,5 +4,7 @@
 
 mod approvals;
 mod runs;
+mod scheduler;
 mod scoped_reads;
 mod support;
+mod templates;
