@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::connect::Connect;
-use super::workflow::{StoreArgs, notify_delivery, open_app, whoami};
+use super::workflow::{StoreArgs, notify_delivery, open_app, open_app_at, whoami};
 use crate::exit::{self, Code, usage};
 
 #[derive(Debug, Args)]
@@ -26,6 +26,10 @@ pub struct WorkerArgs {
     /// Print each pass as JSON (one object per line).
     #[arg(long)]
     json: bool,
+    /// Run as if it were this time (RFC 3339, e.g. 2026-12-07T08:00:00Z): for tests of what
+    /// fires when. The worker's clock stands still at it.
+    #[arg(long, hide = true, value_name = "TIME")]
+    now: Option<String>,
     #[command(flatten)]
     connect: Connect,
     #[command(flatten)]
@@ -41,7 +45,18 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<Code> {
     }
     let policy = a.store.policy()?;
     let delivery = notify_delivery()?;
-    let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
+    let app = match &a.now {
+        None => open_app(Some(&a.connect), &a.store, policy, delivery).await?,
+        Some(t) => {
+            let at = chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|e| {
+                    usage(format!("--now '{t}' is not an RFC 3339 time ({e})"), "e.g. --now 2026-12-07T08:00:00Z")
+                })?
+                .with_timezone(&chrono::Utc);
+            let clock = std::sync::Arc::new(tabflow_app::FixedClock::new(at));
+            open_app_at(Some(&a.connect), &a.store, policy, delivery, clock).await?
+        }
+    };
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
     // host:pid:start — unique per worker process (the pid alone repeats across machines).
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);

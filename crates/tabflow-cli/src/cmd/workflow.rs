@@ -57,6 +57,17 @@ pub async fn open_app(
     policy: Policy,
     delivery: tabflow_app::Delivery,
 ) -> anyhow::Result<App> {
+    open_app_at(connect, store, policy, delivery, Arc::new(tabflow_app::SystemClock)).await
+}
+
+/// [`open_app`] on another clock (`tabflow worker --now`, for tests and catching up).
+pub async fn open_app_at(
+    connect: Option<&Connect>,
+    store: &StoreArgs,
+    policy: Policy,
+    delivery: tabflow_app::Delivery,
+    clock: Arc<dyn tabflow_app::Clock>,
+) -> anyhow::Result<App> {
     let connection = match connect {
         Some(c) => c.connection()?,
         None => Connection::Demo(Default::default()),
@@ -77,7 +88,7 @@ pub async fn open_app(
         connection,
         policy,
         delivery,
-        clock: Arc::new(tabflow_app::SystemClock),
+        clock,
         secrets,
         notice: Some(Arc::new(|n: &str| errln!("note: {n}"))),
         crash_after_intents: env("TABFLOW_CRASH_AFTER").and_then(|v| v.parse().ok()),

@@ -20,4 +20,5 @@ mod reports;
 mod runs_recovery;
 mod staged_delete;
 mod support;
+mod templates;
 mod tokens;
