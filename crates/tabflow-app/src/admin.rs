@@ -20,6 +20,21 @@ impl App {
         notify::retry(&self.store, run, &self.delivery).await.map_err(|e| Error::store(e, "check the state store"))
     }
 
+    /// Delivers one message of the outbox again (`tabflow outbox retry --id`); refused when
+    /// there is no such message or it is not one to retry.
+    pub async fn retry_outbox_message(&self, id: i64) -> Result<Tally> {
+        match notify::retry_one(&self.store, id, &self.delivery)
+            .await
+            .map_err(|e| Error::store(e, "check the state store"))?
+        {
+            Some(t) => Ok(t),
+            None => Err(Error::usage(
+                format!("outbox message {id} is not one to retry (no such message, or it was sent)"),
+                "see tabflow outbox list --failed",
+            )),
+        }
+    }
+
     /// What was learned from earlier choices, newest first.
     pub async fn learning(&self) -> Result<Vec<LearningRow>> {
         self.store.learning().await.map_err(|e| Error::store(e, "check the state store"))

@@ -152,3 +152,69 @@ fn a_weekly_review_added_in_a_time_zone_fires_once_at_its_time() {
     let bad = run(h, &emu, &["schedule", "add", "0 8 * *", "--template", "audit-permissions"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
 }
+
+#[test]
+fn failed_deliveries_are_dead_letters_listed_with_failed_and_retried_one_by_id_in_slack_format() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let plan_path = h.join("off.json");
+    run_json(
+        h,
+        &emu,
+        &[
+            "plan",
+            "--intent",
+            "offboard-user",
+            "--param",
+            "user=jsmith",
+            "--param",
+            "new_owner=Tom Baker",
+            "--json",
+            "-o",
+            plan_path.to_str().unwrap(),
+        ],
+    );
+    // Nothing listens on port 9: both messages fail and stay in the outbox.
+    let o = cmd(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"])
+        .env("TABFLOW_NOTIFY_WEBHOOK", "http://127.0.0.1:9/hook")
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["notifications"]["failed"], 2, "{r}");
+    let dead = run_json(h, &emu, &["outbox", "list", "--failed", "--json"]);
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead.iter().all(|m| m["status"] == "failed"));
+    let id = dead[0]["id"].as_i64().unwrap().to_string();
+
+    let (url, got) = crate::permissions::receiver();
+    let o = cmd(h, &emu, &["outbox", "retry", "--id", &id, "--json"])
+        .env("TABFLOW_NOTIFY_WEBHOOK", &url)
+        .env("TABFLOW_NOTIFY_WEBHOOK_FORMAT", "slack")
+        .env("TABFLOW_CONSOLE_URL", "https://tabflow.example.com/")
+        .output()
+        .unwrap();
+    let t = ok_json(&o, "retry --id");
+    assert_eq!((t["tried"].as_u64(), t["sent"].as_u64()), (Some(1), Some(1)), "{t}");
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let slack: Value = serde_json::from_str(&got[0].1).unwrap();
+    assert_eq!(slack["text"], dead[0]["subject"], "{slack}");
+    assert_eq!(slack["blocks"][0]["type"], "header", "{slack}");
+    let run_id = r["run_id"].as_str().unwrap();
+    assert!(
+        slack["blocks"][2]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("https://tabflow.example.com/console/runs/{run_id}")),
+        "{slack}"
+    );
+    assert_eq!(run_json(h, &emu, &["outbox", "list", "--failed", "--json"]).as_array().unwrap().len(), 1);
+    // Sent now: not one to retry.
+    let again = run(h, &emu, &["outbox", "retry", "--id", &id]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+    assert!(text(&again.stderr).contains("not one to retry"), "{}", text(&again.stderr));
+    let bad = cmd(h, &emu, &["outbox", "retry"]).env("TABFLOW_NOTIFY_WEBHOOK_FORMAT", "discord").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+}
