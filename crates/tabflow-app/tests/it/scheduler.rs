@@ -130,6 +130,8 @@ async fn a_destructive_scheduled_template_waits_for_approval_tells_the_approvers
     let r = app.schedules().await.unwrap().into_iter().find(|r| r.id == row.id).unwrap();
     assert_eq!(r.pending_plan_id, None);
     assert_eq!(r.last_run_id, f.run_id);
+    let detail = app.run(f.run_id.as_deref().unwrap()).await.unwrap();
+    assert_eq!(detail.template.as_deref(), Some("archive-stale-content@v1"), "the run records the template's version");
     assert!(app.work_once(&w).await.unwrap().fired.is_empty(), "started once");
     app.close().await.unwrap();
 }
