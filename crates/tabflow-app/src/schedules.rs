@@ -435,7 +435,7 @@ impl App {
                 let told = self.tell_approvers(&plan, row, template.as_ref()).await;
                 f.outcome = "awaiting-approval".into();
                 f.detail = format!(
-                    "{} destructive change(s) wait for an approval: tabflow apply {} --approve all (or in the console); {told}",
+                    "{} destructive change(s) wait for an approval (in the console or the API; the next pass starts it), or run it now: tabflow apply {} --approve all; {told}",
                     plan.destructive_items().len(),
                     plan.id
                 );
@@ -488,6 +488,16 @@ impl App {
             plan_id: Some(plan_id.to_string()),
             run_id: None,
         };
+        // Approved and started by a person already (`tabflow apply --approve` runs it at once):
+        // that run is the outcome.
+        if let Ok(runs) = self.store.runs(500).await
+            && let Some(r) = runs.iter().find(|r| r.plan_id == plan_id)
+        {
+            f.outcome = r.status.as_str().to_string();
+            f.detail = format!("started by {}", r.actor);
+            f.run_id = Some(r.id.clone());
+            return Some(f);
+        }
         match self.approval_status(plan_id).await {
             Ok(Ok(_)) if self.policy.auto_run_on_approval => {
                 self.start_and_wait(plan_id, &w.actor, &mut f).await;

@@ -146,6 +146,40 @@ fn a_weekly_review_added_in_a_time_zone_fires_once_at_its_time() {
     let listed = text(&run(h, &emu, &["schedule", "list"]).stdout);
     assert!(listed.contains("→ report"), "{listed}");
 
+    // A destructive template stops at awaiting-approval; run by hand, the worker records the run.
+    let monthly = run_json(
+        h,
+        &emu,
+        &[
+            "schedule",
+            "add",
+            "0 6 1 * *",
+            "--template",
+            "archive-stale-content",
+            "--param",
+            "project=Finance",
+            "--json",
+        ],
+    );
+    let due = monthly["next_run_at"].as_str().unwrap().to_string();
+    let pass = run_json(h, &emu, &["worker", "--once", "--json", "--now", &due]);
+    let f = pass["fired"].as_array().unwrap().iter().find(|f| f["schedule_id"] == monthly["id"]).unwrap().clone();
+    assert_eq!(f["outcome"], "awaiting-approval", "{pass}");
+    assert_eq!(stats(&emu)["writes"], 0, "nothing written before an approval");
+    let plan_id = f["plan_id"].as_str().unwrap();
+    let applied = run_json(h, &emu, &["apply", plan_id, "--approve", "all", "--json"]);
+    assert_eq!(applied["status"], "succeeded", "{applied}");
+    let pass = run_json(h, &emu, &["worker", "--once", "--json", "--now", &due]);
+    let f = pass["fired"].as_array().unwrap().iter().find(|f| f["schedule_id"] == monthly["id"]).unwrap().clone();
+    assert_eq!(
+        (f["outcome"].as_str(), f["run_id"].as_str()),
+        (Some("succeeded"), applied["run_id"].as_str()),
+        "{pass}"
+    );
+    let rows = run_json(h, &emu, &["schedule", "list", "--json"]);
+    let r = rows.as_array().unwrap().iter().find(|r| r["id"] == monthly["id"]).unwrap();
+    assert!(r["pending_plan_id"].is_null(), "{r}");
+
     let bad = run(h, &emu, &["schedule", "add", "0 8 * * MON", "--template", "audit-permissions", "--tz", "Mars/Base"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("'Mars/Base' is not a time zone"), "{}", text(&bad.stderr));
