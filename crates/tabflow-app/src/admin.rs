@@ -3,7 +3,7 @@
 //! and the stored recurring reviews.
 
 use tabflow_engine::notify::{self, Tally};
-use tabflow_engine::store::{LearningRow, OutboxRow, ScheduleRow};
+use tabflow_engine::store::{LearningRow, OutboxRow};
 
 use crate::App;
 use crate::error::{Error, Result};
@@ -20,6 +20,21 @@ impl App {
         notify::retry(&self.store, run, &self.delivery).await.map_err(|e| Error::store(e, "check the state store"))
     }
 
+    /// Delivers one message of the outbox again (`tabflow outbox retry --id`); refused when
+    /// there is no such message or it is not one to retry.
+    pub async fn retry_outbox_message(&self, id: i64) -> Result<Tally> {
+        match notify::retry_one(&self.store, id, &self.delivery)
+            .await
+            .map_err(|e| Error::store(e, "check the state store"))?
+        {
+            Some(t) => Ok(t),
+            None => Err(Error::usage(
+                format!("outbox message {id} is not one to retry (no such message, or it was sent)"),
+                "see tabflow outbox list --failed",
+            )),
+        }
+    }
+
     /// What was learned from earlier choices, newest first.
     pub async fn learning(&self) -> Result<Vec<LearningRow>> {
         self.store.learning().await.map_err(|e| Error::store(e, "check the state store"))
@@ -28,19 +43,5 @@ impl App {
     /// Forgets everything learned; answers how many records were dropped.
     pub async fn reset_learning(&self) -> Result<u64> {
         self.store.reset_learning().await.map_err(|e| Error::store(e, "check the state store"))
-    }
-
-    /// The stored recurring reviews.
-    pub async fn schedules(&self) -> Result<Vec<ScheduleRow>> {
-        self.store.schedules().await.map_err(|e| Error::store(e, "check the state store"))
-    }
-
-    /// Forgets one recurring review; a usage error when there is none with that id.
-    pub async fn remove_schedule(&self, id: &str) -> Result<()> {
-        let removed = self.store.remove_schedule(id).await.map_err(|e| Error::store(e, "check the state store"))?;
-        if !removed {
-            return Err(Error::usage(format!("no schedule '{id}'"), "see tabflow schedule list"));
-        }
-        Ok(())
     }
 }

@@ -13,6 +13,8 @@ pub struct RunDetail {
     pub run: RunRow,
     pub journal: Vec<Entry>,
     pub plan: Option<Plan>,
+    /// The template (`name@vN`) its plan was made from, if any.
+    pub template: Option<String>,
 }
 
 impl App {
@@ -26,7 +28,8 @@ impl App {
         let run = self.store.run(run_id).await.map_err(|e| Error::lookup(e, "see `tabflow runs list`"))?;
         let journal = self.store.journal(run_id).await.map_err(|e| Error::store(e, "check the state store"))?;
         let plan = self.store.plan(&run.plan_id).await.ok();
-        Ok(RunDetail { run, journal, plan })
+        let template = self.store.plan_template(&run.plan_id).await.ok().flatten();
+        Ok(RunDetail { run, journal, plan, template })
     }
 
     /// Re-hashes the audit log and names the first broken record.

@@ -22,7 +22,9 @@ mod reads;
 pub mod redact;
 pub mod reports;
 mod runs;
+pub mod schedules;
 pub mod session;
+pub mod templates;
 mod tokens;
 
 use std::collections::HashMap;
@@ -35,8 +37,10 @@ pub use history::RunDetail;
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use redact::Redactor;
 pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions, wants_report};
+pub use schedules::{Fired, NewSchedule, WorkReport, WorkerOptions};
 pub use session::{Connection, Session, Tuning};
 pub use tabflow_workflows::query::Answer as QueryAnswer;
+pub use templates::{Template, TemplateInfo};
 pub use tokens::{Caller, Permission, Role, TOKEN_PREFIX, TokenInfo, api_actor};
 
 pub use tabflow_engine::approval::{Approver, Channel, Decision, Grant, Missing, Selection, SelectionError, pair_key};
@@ -44,7 +48,7 @@ pub use tabflow_engine::audit::{NewRecord, Record, Verification};
 pub use tabflow_engine::executor::{Purge, RunReport};
 pub use tabflow_engine::notify::{Delivery, Tally};
 pub use tabflow_engine::plan;
-pub use tabflow_engine::store::{ApprovalRow, RunRow};
+pub use tabflow_engine::store::{ApprovalRow, RunRow, ScheduleRow};
 pub use tabflow_engine::{Event, Plan, Policy, RunStatus, Store, SystemClock, ValidatedPlan};
 pub use tabflow_plan::{Clock, FixedClock};
 

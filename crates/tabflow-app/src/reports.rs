@@ -44,6 +44,24 @@ pub async fn write_run(store: &Store, data_dir: &Path, redactor: &crate::Redacto
     Ok(out)
 }
 
+/// Writes the four reports of a plan that started no run (a scheduled read-only review):
+/// `<data dir>/reports/<plan id>.{md,html,csv,json}`; answers `[{"format", "path"}]`.
+pub fn write_plan(data_dir: &Path, redactor: &crate::Redactor, plan: &tabflow_engine::Plan) -> Result<Vec<Value>> {
+    let r = report::build(plan, None);
+    let dir = dir(data_dir);
+    tabflow_engine::private::create_dir_all(&dir).map_err(|e| {
+        Error::failed(format!("cannot create {}: {e}", dir.display()), "check TABFLOW_HOME / the data directory")
+    })?;
+    let mut out = vec![];
+    for f in Format::ALL {
+        let path = dir.join(format!("{}.{}", plan.id, f.extension()));
+        tabflow_engine::private::write(&path, redactor.redact(&r.render(f)).as_bytes())
+            .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display()), "check the data directory"))?;
+        out.push(json!({"format": f.extension(), "path": path.display().to_string()}));
+    }
+    Ok(out)
+}
+
 impl App {
     /// The report of a stored run, to render in any format.
     pub async fn run_report(&self, run_id: &str) -> Result<Report> {

@@ -447,7 +447,8 @@ async fn store_schedules(
             plan_id: plan.id.clone(),
             created_by: actor.to_string(),
             created_at: now,
-            last_run_at: None,
+            site: Some(crate::schedules::site_key(&plan.site.server, &plan.site.content_url)),
+            ..Default::default()
         };
         if store.insert_schedule(&row).await.map_err(|e| Error::store(e, "check the state store"))? {
             tabflow_engine::audit::append(

@@ -67,12 +67,39 @@ pub struct EmailChannel {
     pub from: Mailbox,
 }
 
+/// The shape of the webhook's JSON body (`TABFLOW_NOTIFY_WEBHOOK_FORMAT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// tabflow's own: `{"event", "run_id", "to", "subject", "body", "at"}`.
+    #[default]
+    Plain,
+    /// A Slack incoming webhook: `text` plus `blocks` (a header, the body, a console link).
+    Slack,
+    /// A Microsoft Teams incoming webhook: a `MessageCard` with the body and a console link.
+    Teams,
+}
+
+impl WebhookFormat {
+    pub fn parse(s: &str) -> Option<WebhookFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "plain" | "json" | "tabflow" => Some(WebhookFormat::Plain),
+            "slack" => Some(WebhookFormat::Slack),
+            "teams" | "msteams" => Some(WebhookFormat::Teams),
+            _ => None,
+        }
+    }
+}
+
 /// Where messages go.
 #[derive(Clone, Default)]
 pub struct Delivery {
     pub webhook_url: Option<String>,
     webhook_secret: Option<String>,
     pub email: Option<EmailChannel>,
+    /// The webhook body's shape.
+    pub webhook_format: WebhookFormat,
+    /// The web console's address (`TABFLOW_CONSOLE_URL`), linked from Slack and Teams messages.
+    pub console_url: Option<String>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -94,10 +121,20 @@ impl Delivery {
     /// is reported before anything changes.
     pub fn from_settings(lookup: impl Fn(&str) -> Option<String>) -> Result<Delivery, ConfigError> {
         let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let webhook_format = match get("TABFLOW_NOTIFY_WEBHOOK_FORMAT") {
+            None => WebhookFormat::Plain,
+            Some(f) => WebhookFormat::parse(&f).ok_or_else(|| ConfigError {
+                variable: "TABFLOW_NOTIFY_WEBHOOK_FORMAT",
+                problem: format!("'{f}' is not a webhook format"),
+                fix: "use plain (tabflow's JSON, the default), slack or teams".into(),
+            })?,
+        };
         let mut d = Delivery {
             webhook_url: get("TABFLOW_NOTIFY_WEBHOOK"),
             webhook_secret: get("TABFLOW_NOTIFY_WEBHOOK_SECRET"),
             email: None,
+            webhook_format,
+            console_url: get("TABFLOW_CONSOLE_URL").map(|u| u.trim_end_matches('/').to_string()),
         };
         if let Some(url) = get("TABFLOW_SMTP_URL") {
             let from = get("TABFLOW_NOTIFY_FROM").ok_or_else(|| ConfigError {
@@ -132,7 +169,7 @@ impl Delivery {
     }
 
     pub fn webhook(url: impl Into<String>, secret: Option<String>) -> Delivery {
-        Delivery { webhook_url: Some(url.into()), webhook_secret: secret, email: None }
+        Delivery { webhook_url: Some(url.into()), webhook_secret: secret, ..Delivery::default() }
     }
 
     /// The configured channels' names (`email`, `webhook`).
@@ -334,6 +371,24 @@ pub async fn deliver(store: &Store, run_id: &str, messages: &[Message], delivery
     send_all(store, rows, &["queued"], None, delivery).await
 }
 
+/// Tries one message of the outbox again (`tabflow outbox retry --id`): answers `None` when
+/// there is no such message or it is not one to retry (it was sent, or another process is
+/// sending it).
+pub async fn retry_one(store: &Store, id: i64, delivery: &Delivery) -> StoreResult<Option<Tally>> {
+    let stale = Utc::now() - STALE_AFTER;
+    let rows: Vec<Pending> = store
+        .retryable_outbox(None, stale)
+        .await?
+        .into_iter()
+        .filter(|r| r.id == id)
+        .map(|r| Pending { id: r.id, run_id: r.run_id.clone(), message: message_of(&r), channels: r.channels })
+        .collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    send_all(store, rows, &["failed", "dry"], Some(stale), delivery).await.map(Some)
+}
+
 /// Tries again the `failed` and `dry` messages (of one run, or all), and those a stopped
 /// process left behind, with `delivery` as it is now; channels that already took a message are
 /// not used again for it.
@@ -401,7 +456,7 @@ async fn send_all(
         if let Some(url) = &delivery.webhook_url
             && !already("webhook")
         {
-            now.push(("webhook", post(http.as_ref(), url, delivery.webhook_secret.as_deref(), &run_id, &m).await));
+            now.push(("webhook", post(http.as_ref(), url, delivery, &run_id, &m).await));
         }
         let at = Utc::now().to_rfc3339();
         if !channels.is_object() {
@@ -463,16 +518,61 @@ fn webhook_client() -> Option<reqwest::Client> {
         .ok()
 }
 
+/// The webhook's JSON body in the configured format. Slack and Teams get the subject as a
+/// heading, the body as text and a link to the console (when `TABFLOW_CONSOLE_URL` is set).
+pub fn webhook_body(
+    format: WebhookFormat,
+    console: Option<&str>,
+    run_id: &str,
+    m: &Message,
+    at: DateTime<Utc>,
+) -> Value {
+    let link = console.map(|c| {
+        if run_id.starts_with("p-") {
+            format!("{c}/console/plans/{run_id}")
+        } else {
+            format!("{c}/console/runs/{run_id}")
+        }
+    });
+    match format {
+        WebhookFormat::Plain => json!({
+            "event": "tabflow.notification", "run_id": run_id, "to": {"id": m.recipient_id, "name": m.recipient_name, "email": m.recipient_email},
+            "subject": m.subject, "body": m.body, "at": at.to_rfc3339(),
+        }),
+        WebhookFormat::Slack => {
+            // Slack's section text is limited to 3000 characters.
+            let text: String = m.body.chars().take(2900).collect();
+            let mut blocks = vec![
+                json!({"type": "header", "text": {"type": "plain_text", "text": m.subject.chars().take(150).collect::<String>()}}),
+                json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("```{text}```")}}),
+            ];
+            if let Some(l) = &link {
+                blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("<{l}|Open in the tabflow console>")}}));
+            }
+            json!({"text": m.subject, "blocks": blocks})
+        }
+        WebhookFormat::Teams => {
+            let mut card = json!({
+                "@type": "MessageCard", "@context": "https://schema.org/extensions",
+                "summary": m.subject, "title": m.subject,
+                "text": m.body.replace('\n', "  \n"),
+            });
+            if let Some(l) = &link {
+                card["potentialAction"] = json!([{"@type": "OpenUri", "name": "Open in the tabflow console", "targets": [{"os": "default", "uri": l}]}]);
+            }
+            card
+        }
+    }
+}
+
 /// The webhook channel: one signed JSON POST.
-async fn post(http: Option<&reqwest::Client>, url: &str, secret: Option<&str>, run_id: &str, m: &Message) -> Outcome {
+async fn post(http: Option<&reqwest::Client>, url: &str, delivery: &Delivery, run_id: &str, m: &Message) -> Outcome {
     let Some(client) = http else {
         return Outcome { status: "failed", detail: "no HTTP client could be built".into() };
     };
-    let body = json!({
-        "event": "tabflow.notification", "run_id": run_id, "to": {"id": m.recipient_id, "name": m.recipient_name, "email": m.recipient_email},
-        "subject": m.subject, "body": m.body, "at": Utc::now().to_rfc3339(),
-    })
-    .to_string();
+    let secret = delivery.webhook_secret.as_deref();
+    let body =
+        webhook_body(delivery.webhook_format, delivery.console_url.as_deref(), run_id, m, Utc::now()).to_string();
     let mut req = client.post(url).header("content-type", "application/json");
     if let Some(secret) = secret {
         req = req.header("X-Tabflow-Signature", signature(secret, body.as_bytes()));
@@ -623,7 +723,9 @@ mod tests {
             subject: "s".into(),
             body: "b".into(),
         };
-        let out = post(Some(&http), &format!("{hook}/hook"), Some("whsec"), "run-1", &m).await;
+        let url = format!("{hook}/hook");
+        let delivery = Delivery::webhook(url.clone(), Some("whsec".into()));
+        let out = post(Some(&http), &url, &delivery, "run-1", &m).await;
         assert_eq!(out.status, "failed", "{}", out.detail);
         assert!(out.detail.contains("redirect"), "{}", out.detail);
         assert_eq!(hook_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -862,5 +964,40 @@ mod tests {
         let shown = format!("{d:?}");
         assert!(!shown.contains("hunter22") && !shown.contains("whsec-1"), "{shown}");
         assert_eq!(d.channels(), vec!["email", "webhook"]);
+    }
+}
+
+#[cfg(test)]
+mod webhook_body_tests {
+    use super::*;
+
+    #[test]
+    fn slack_and_teams_bodies_carry_the_subject_the_body_and_a_console_link() {
+        let m = Message {
+            recipient_id: "approvers".into(),
+            recipient_name: "approvers".into(),
+            recipient_email: String::new(),
+            subject: "tabflow: plan p-1 awaiting approval".into(),
+            body: "line one\nline two".into(),
+        };
+        let at = DateTime::parse_from_rfc3339("2026-12-07T08:00:00Z").unwrap().with_timezone(&Utc);
+        let plain = webhook_body(WebhookFormat::Plain, None, "r-1", &m, at);
+        assert_eq!(plain["event"], "tabflow.notification");
+        assert_eq!(plain["subject"], m.subject);
+        let slack = webhook_body(WebhookFormat::Slack, Some("https://tf.example.com"), "p-1", &m, at);
+        assert_eq!(slack["text"], m.subject);
+        assert_eq!(slack["blocks"][0]["type"], "header");
+        assert!(slack["blocks"][1]["text"]["text"].as_str().unwrap().contains("line two"));
+        assert_eq!(
+            slack["blocks"][2]["text"]["text"],
+            "<https://tf.example.com/console/plans/p-1|Open in the tabflow console>"
+        );
+        let teams = webhook_body(WebhookFormat::Teams, Some("https://tf.example.com"), "r-1", &m, at);
+        assert_eq!(teams["@type"], "MessageCard");
+        assert_eq!(teams["title"], m.subject);
+        assert_eq!(teams["potentialAction"][0]["targets"][0]["uri"], "https://tf.example.com/console/runs/r-1");
+        assert!(webhook_body(WebhookFormat::Teams, None, "r-1", &m, at).get("potentialAction").is_none());
+        assert_eq!(WebhookFormat::parse("Slack"), Some(WebhookFormat::Slack));
+        assert_eq!(WebhookFormat::parse("discord"), None);
     }
 }

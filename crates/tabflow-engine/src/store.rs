@@ -110,19 +110,65 @@ pub enum Backend {
     Postgres,
 }
 
-/// A recurring review: an intent to plan again on a cadence (run by the scheduler worker).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A recurring review: an intent (or a template with parameters) to plan again on a cadence,
+/// run by `tabflow worker`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct ScheduleRow {
     pub id: String,
     /// `daily`, `weekly`, `monthly` or a cron expression, as the user gave it.
     pub cadence: String,
     pub request: String,
-    /// The intent to plan each time (`{"name", "params"}`).
+    /// The intent to plan each time (`{"name", "params"}`); null for a template's schedule.
     pub intent: Value,
+    /// The plan that asked for it; empty for `tabflow schedule add`.
     pub plan_id: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub last_run_at: Option<DateTime<Utc>>,
+    /// The template to run (its newest version when the schedule fires).
+    pub template: Option<String>,
+    /// The template's parameters as given (`{"tags": "sensitive"}`).
+    pub params: Value,
+    /// The IANA time zone the cron expression is read in; `None` = UTC.
+    pub tz: Option<String>,
+    /// The site it runs against (`<server>|<site content URL>`); `None` = any (older rows).
+    pub site: Option<String>,
+    /// When it is due next; `None` = computed from the last run (or creation).
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// What its last firing did: `report`, `awaiting-approval`, a run status, `failed`, ….
+    pub last_outcome: Option<String>,
+    pub last_detail: Option<String>,
+    pub last_plan_id: Option<String>,
+    pub last_run_id: Option<String>,
+    /// A plan of this schedule waiting for an approval, started once approved.
+    pub pending_plan_id: Option<String>,
+}
+
+/// What a schedule's firing (or its approved plan's run) came to, recorded by the worker
+/// that holds the schedule's claim.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScheduleOutcome {
+    pub at: Option<DateTime<Utc>>,
+    pub outcome: String,
+    pub detail: String,
+    pub plan_id: Option<String>,
+    pub run_id: Option<String>,
+    /// The plan now waiting for an approval (`None` clears it).
+    pub pending_plan_id: Option<String>,
+    /// When it is due next (`None` leaves it as it is).
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+/// A template as stored: one version of one name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TemplateRow {
+    pub name: String,
+    pub version: i64,
+    /// The template (JSON, as the application service writes it).
+    pub body: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A notification in the outbox.
@@ -294,10 +340,35 @@ const MIGRATIONS: &[Migration] = &[
             )]
         },
     },
+    Migration {
+        version: 6,
+        name: "templates (named, versioned), the template a plan was made from, and schedules the worker runs (template, parameters, time zone, site, next and last run, claim)",
+        changes: || {
+            let column = |table, column, definition| Change::AddColumn { table, column, definition, then: None };
+            vec![
+                Change::Sql(
+                    "CREATE TABLE IF NOT EXISTS templates (name TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT, PRIMARY KEY (name, version))",
+                ),
+                column("plans", "template", "TEXT"),
+                column("schedules", "template", "TEXT"),
+                column("schedules", "params", "TEXT NOT NULL DEFAULT '{}'"),
+                column("schedules", "tz", "TEXT"),
+                column("schedules", "site", "TEXT"),
+                column("schedules", "next_run_at", "TEXT"),
+                column("schedules", "last_outcome", "TEXT"),
+                column("schedules", "last_detail", "TEXT"),
+                column("schedules", "last_plan_id", "TEXT"),
+                column("schedules", "last_run_id", "TEXT"),
+                column("schedules", "pending_plan_id", "TEXT"),
+                column("schedules", "lease_owner", "TEXT"),
+                column("schedules", "lease_expires_at", "TEXT"),
+            ]
+        },
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The size of one stored piece of a backup ([`Store::put_backup_file`]): what a backup
 /// costs in memory while it is written or checked, whatever the file's size.
@@ -1256,7 +1327,7 @@ impl Store {
 
     /// Stores a recurring review; answers false when it was already stored.
     pub async fn insert_schedule(&self, r: &ScheduleRow) -> StoreResult<bool> {
-        let done = sqlx::query("INSERT INTO schedules (id, cadence, request, intent, plan_id, created_by, created_at, last_run_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) ON CONFLICT (id) DO NOTHING")
+        let done = sqlx::query("INSERT INTO schedules (id, cadence, request, intent, plan_id, created_by, created_at, last_run_at, template, params, tz, site, next_run_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING")
             .bind(&r.id)
             .bind(&r.cadence)
             .bind(&r.request)
@@ -1264,19 +1335,26 @@ impl Store {
             .bind(&r.plan_id)
             .bind(&r.created_by)
             .bind(ts(r.created_at))
+            .bind(&r.template)
+            .bind(if r.params.is_null() { "{}".to_string() } else { r.params.to_string() })
+            .bind(&r.tz)
+            .bind(&r.site)
+            .bind(r.next_run_at.map(ts))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
-        let rows = sqlx::query("SELECT id, cadence, request, intent, plan_id, created_by, created_at, last_run_at FROM schedules ORDER BY created_at")
+        let rows = sqlx::query("SELECT id, cadence, request, intent, plan_id, created_by, created_at, last_run_at, template, params, tz, site, next_run_at, last_outcome, last_detail, last_plan_id, last_run_id, pending_plan_id FROM schedules ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|r| {
                 let intent: String = r.get(3);
                 let last: Option<String> = r.get(7);
+                let params: String = r.get(9);
+                let next: Option<String> = r.get(12);
                 Ok(ScheduleRow {
                     id: r.get(0),
                     cadence: r.get(1),
@@ -1286,6 +1364,16 @@ impl Store {
                     created_by: r.get(5),
                     created_at: parse_ts(&r.get::<String, _>(6))?,
                     last_run_at: last.as_deref().map(parse_ts).transpose()?,
+                    template: r.get(8),
+                    params: serde_json::from_str(&params).unwrap_or(Value::Null),
+                    tz: r.get(10),
+                    site: r.get(11),
+                    next_run_at: next.as_deref().map(parse_ts).transpose()?,
+                    last_outcome: r.get(13),
+                    last_detail: r.get(14),
+                    last_plan_id: r.get(15),
+                    last_run_id: r.get(16),
+                    pending_plan_id: r.get(17),
                 })
             })
             .collect()
@@ -1294,6 +1382,143 @@ impl Store {
     /// Removes a schedule; answers whether it existed.
     pub async fn remove_schedule(&self, id: &str) -> StoreResult<bool> {
         Ok(sqlx::query("DELETE FROM schedules WHERE id = $1").bind(id).execute(&self.pool).await?.rows_affected() == 1)
+    }
+
+    /// Claims a schedule for one worker until `until`: one conditional UPDATE (a row lock on
+    /// PostgreSQL, the write lock on SQLite), so of several workers at most one gets it. It
+    /// is taken only when no live claim holds it and, with `due_by`, only while it is still due
+    /// then (`next_run_at` unset or not after `due_by`): a worker that read the list before
+    /// another fired and released it does not fire it again. Answers whether this worker got it.
+    pub async fn claim_schedule(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        due_by: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE schedules SET lease_owner = $1, lease_expires_at = $2 WHERE id = $3 AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < $4) AND ($5 = '' OR next_run_at IS NULL OR next_run_at <= $5)")
+            .bind(owner)
+            .bind(ts(until))
+            .bind(id)
+            .bind(ts(now))
+            .bind(due_by.map(ts).unwrap_or_default())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records what a claimed schedule did and releases the claim; refused (false) when the
+    /// claim is no longer `owner`'s.
+    pub async fn finish_schedule(&self, id: &str, owner: &str, o: &ScheduleOutcome) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE schedules SET last_run_at = COALESCE($1, last_run_at), last_outcome = $2, last_detail = $3, last_plan_id = COALESCE($4, last_plan_id), last_run_id = $5, pending_plan_id = $6, next_run_at = COALESCE($7, next_run_at), lease_owner = NULL, lease_expires_at = NULL WHERE id = $8 AND lease_owner = $9")
+            .bind(o.at.map(ts))
+            .bind(&o.outcome)
+            .bind(&o.detail)
+            .bind(&o.plan_id)
+            .bind(&o.run_id)
+            .bind(&o.pending_plan_id)
+            .bind(o.next_run_at.map(ts))
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Releases a claim without recording anything (nothing was done).
+    pub async fn release_schedule(&self, id: &str, owner: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE schedules SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ templates
+
+    /// Stores a new version of a template (1 for a new name, else one more than the newest,
+    /// deleted ones included, so a number always means one body); answers the version.
+    pub async fn insert_template(
+        &self,
+        name: &str,
+        body: &str,
+        created_by: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        // Two savers at once: the second insert meets the primary key and tries the next number.
+        for _ in 0..5 {
+            let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM templates WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+            let version = row.get::<i64, _>(0) + 1;
+            let done = sqlx::query("INSERT INTO templates (name, version, body, created_by, created_at, deleted_at) VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (name, version) DO NOTHING")
+                .bind(name)
+                .bind(version)
+                .bind(body)
+                .bind(created_by)
+                .bind(ts(at))
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() == 1 {
+                return Ok(version);
+            }
+        }
+        Err(StoreError::Refused(format!("template '{name}' is being saved by others at the same time; try again")))
+    }
+
+    /// Every stored version of every template (deleted ones included), by name then version.
+    pub async fn template_rows(&self) -> StoreResult<Vec<TemplateRow>> {
+        let rows = sqlx::query(
+            "SELECT name, version, body, created_by, created_at, deleted_at FROM templates ORDER BY name, version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let deleted: Option<String> = r.get(5);
+                Ok(TemplateRow {
+                    name: r.get(0),
+                    version: r.get(1),
+                    body: r.get(2),
+                    created_by: r.get(3),
+                    created_at: parse_ts(&r.get::<String, _>(4))?,
+                    deleted_at: deleted.as_deref().map(parse_ts).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks every version of a template deleted (they stay, for the plans made from them);
+    /// answers whether there was a live one.
+    pub async fn delete_template(&self, name: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE templates SET deleted_at = $1 WHERE name = $2 AND deleted_at IS NULL")
+            .bind(ts(at))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records the template (`name@vN`) a stored plan was made from.
+    pub async fn set_plan_template(&self, plan_id: &str, template: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE plans SET template = $1 WHERE id = $2")
+            .bind(template)
+            .bind(plan_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The template (`name@vN`) a stored plan was made from, when it was.
+    pub async fn plan_template(&self, plan_id: &str) -> StoreResult<Option<String>> {
+        let row =
+            sqlx::query("SELECT template FROM plans WHERE id = $1").bind(plan_id).fetch_optional(&self.pool).await?;
+        Ok(row.and_then(|r| r.get::<Option<String>, _>(0)))
     }
 
     // ------------------------------------------------------------------ API tokens

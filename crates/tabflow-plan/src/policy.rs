@@ -11,7 +11,7 @@
 //! archive_tag = "archived-by-tabflow"
 //! access_allowed_groups = ["Finance", "Executive"]  # who should reach sensitive content
 //! approver_must_differ_from_requester = true        # between API tokens (`tabflow serve`)
-//! auto_run_on_approval = false                      # `tabflow serve` starts the run once approved
+//! auto_run_on_approval = true                       # start a run once its approval is complete (default: on for scheduled plans, off otherwise)
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -34,11 +34,12 @@ pub struct Policy {
     /// approve it. The terminal operator who plans and approves at once is one person acting
     /// alone and is not concerned.
     pub approver_must_differ_from_requester: bool,
-    /// When an approval through `tabflow serve` completes what the plan needs (every
-    /// destructive item approved by `required_approvers` distinct approvers), the service
-    /// starts the run at once, as the approver who completed it; otherwise the requester or
-    /// an approver presses Run (`POST /api/v1/runs`).
-    pub auto_run_on_approval: bool,
+    /// Whether the run starts by itself once its approval is complete (every destructive
+    /// item approved by `required_approvers` distinct approvers): `tabflow serve` starts it as
+    /// the approver who completed it, `tabflow worker` starts an approved scheduled plan.
+    /// Absent: on for plans a schedule made, off for plans a person asked for (the requester
+    /// or an approver presses Run, `POST /api/v1/runs`). [`Policy::auto_run`] applies it.
+    pub auto_run_on_approval: Option<bool>,
 }
 
 impl Default for Policy {
@@ -54,7 +55,7 @@ impl Default for Policy {
             archive_tag: "archived-by-tabflow".into(),
             access_allowed_groups: vec![],
             approver_must_differ_from_requester: true,
-            auto_run_on_approval: false,
+            auto_run_on_approval: None,
         }
     }
 }
@@ -73,6 +74,12 @@ pub const APPROVAL_TTL_HOURS: std::ops::RangeInclusive<i64> = 1..=8_784;
 pub const GRACE_DAYS: std::ops::RangeInclusive<i64> = 0..=3_660;
 
 impl Policy {
+    /// Whether a completed approval starts the run by itself: the policy's
+    /// `auto_run_on_approval` when set, else on for a plan a schedule made and off otherwise.
+    pub fn auto_run(&self, scheduled: bool) -> bool {
+        self.auto_run_on_approval.unwrap_or(scheduled)
+    }
+
     pub fn from_toml(text: &str, path: &str) -> Result<Policy, PolicyError> {
         // Where and what, never the offending line's text (the parser's own message quotes it).
         let p: Policy = toml::from_str(text).map_err(|e| PolicyError {

@@ -546,7 +546,7 @@ pub(crate) async fn auto_run(
     ready: bool,
     actor: String,
 ) -> Option<RunStarted> {
-    if !(approved && ready && sh.app.policy().auto_run_on_approval) {
+    if !(approved && ready && sh.app.policy().auto_run(false)) {
         return None;
     }
     Some(match start(sh, plan_id.to_string(), actor).await {

@@ -4,6 +4,8 @@
 
 mod approvals;
 mod runs;
+mod scheduler;
 mod scoped_reads;
 mod seed_requests;
 mod support;
+mod templates;

@@ -58,3 +58,159 @@ pub fn intent(name: &str, params: &[(&str, &str)]) -> PlanRequest {
         remember: true,
     }
 }
+
+/// An `App` on the site at `url` with the store at `store` (a PostgreSQL URL, or a SQLite
+/// path), notifications to `delivery`.
+pub async fn app_with(
+    url: &str,
+    dir: &std::path::Path,
+    store: &str,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+    delivery: tabflow_app::Delivery,
+) -> App {
+    app_as(
+        url,
+        dir,
+        store,
+        clock,
+        policy,
+        delivery,
+        Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
+    )
+    .await
+}
+
+/// [`app_with`] signed in with `creds` (two processes on one site sign in as two sessions: a
+/// second sign-in with one PAT ends the first one's session, as Tableau does).
+pub async fn app_as(
+    url: &str,
+    dir: &std::path::Path,
+    store: &str,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+    delivery: tabflow_app::Delivery,
+    creds: Credentials,
+) -> App {
+    let mut options = Options::new(dir);
+    options.connection = Connection::Server(Config::new(url.to_string(), "demo", creds));
+    options.store = Some(store.to_string());
+    options.policy = policy;
+    options.clock = clock;
+    options.delivery = delivery;
+    App::open(options).await.unwrap()
+}
+
+/// The database of the PostgreSQL tests: `TABFLOW_TEST_PG_URL`, by default the project
+/// machines' server (127.0.0.1:5432, user postgres, trust auth, database `test`).
+pub fn pg_url() -> String {
+    std::env::var("TABFLOW_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh schema in the PostgreSQL test database for one test; [`PgSchema::remove`] drops it.
+/// Unreachable PostgreSQL fails the test naming the URL, unless `TABFLOW_SKIP_PG=1` (then
+/// `None`: the test says so and returns).
+pub struct PgSchema {
+    pub admin: sqlx::PgPool,
+    pub name: String,
+}
+
+impl PgSchema {
+    pub async fn create(prefix: &str) -> Option<PgSchema> {
+        use sqlx::AssertSqlSafe;
+        let url = pg_url();
+        let admin = match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(&url)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if std::env::var("TABFLOW_SKIP_PG").as_deref() == Ok("1") => {
+                eprintln!("skipped: PostgreSQL not reachable ({e}) and TABFLOW_SKIP_PG=1");
+                return None;
+            }
+            Err(e) => panic!(
+                "PostgreSQL at {} is not reachable ({e}); start it, set TABFLOW_TEST_PG_URL, or set TABFLOW_SKIP_PG=1",
+                tabflow_site::text::redact_url(&url)
+            ),
+        };
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {name}"))).execute(&admin).await.unwrap();
+        Some(PgSchema { admin, name })
+    }
+
+    /// The test database's URL with this schema as the search path.
+    pub fn url(&self) -> String {
+        let url = pg_url();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}options=-c%20search_path%3D{}", self.name)
+    }
+
+    pub async fn remove(self) {
+        use sqlx::AssertSqlSafe;
+        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {} CASCADE", self.name))).execute(&self.admin).await.unwrap();
+        self.admin.close().await;
+    }
+}
+
+/// A real HTTP server on 127.0.0.1:0 that answers 200 to every request and hands each
+/// request's headers (lowercased names) and body to the test.
+pub struct Receiver {
+    pub url: String,
+    pub rx: tokio::sync::mpsc::UnboundedReceiver<(std::collections::BTreeMap<String, String>, String)>,
+}
+
+pub async fn receiver() -> Receiver {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, length) = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..p]).to_string();
+                        let length = head
+                            .lines()
+                            .filter_map(|l| l.split_once(':'))
+                            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (p + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let headers = head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                let _ = tx.send((headers, body));
+            });
+        }
+    });
+    Receiver { url, rx }
+}

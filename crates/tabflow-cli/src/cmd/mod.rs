@@ -16,8 +16,10 @@ mod runs;
 mod schedule;
 mod serve;
 mod site;
+mod templates;
 mod tokens;
 mod usage;
+mod worker;
 mod workflow;
 
 use clap::Subcommand;
@@ -40,9 +42,14 @@ pub enum Command {
     /// Notifications written by runs (sent by email or webhook, or kept in the outbox), and retrying them.
     #[command(subcommand)]
     Outbox(outbox::Command),
-    /// Recurring reviews stored by applied plans: list, remove.
+    /// Named, versioned, parameterised workflows: list, show, save, run, delete.
+    #[command(subcommand)]
+    Templates(templates::Command),
+    /// Recurring reviews (templates on a cron schedule, and reviews plans stored): add, list, remove.
     #[command(subcommand)]
     Schedule(schedule::Command),
+    /// Run schedules on time, start approved scheduled plans, purge staged deletes past their grace period.
+    Worker(worker::WorkerArgs),
     /// The HTTP API (bearer tokens with roles, run progress as Server-Sent Events).
     Serve(serve::ServeArgs),
     /// The MCP server on stdio for AI assistants (tools to plan, request approval, run; none approves).
@@ -85,7 +92,9 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Serve(a) => serve::run(a).await,
         Command::Mcp(a) => mcp::run(a).await,
         Command::Outbox(c) => outbox::run(c).await,
+        Command::Templates(c) => templates::run(c).await,
         Command::Schedule(c) => schedule::run(c).await,
+        Command::Worker(a) => worker::run(a).await,
         Command::Site(c) => site::run(c).await,
         Command::Demo(c) => demo::run(c).await,
         Command::Learn(c) => learn::run(c).await,

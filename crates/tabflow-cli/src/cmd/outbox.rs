@@ -27,6 +27,9 @@ pub struct ListArgs {
     /// Print each message's body too.
     #[arg(long)]
     full: bool,
+    /// Only the dead letters: messages whose delivery failed (retry them with `outbox retry`).
+    #[arg(long)]
+    failed: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -36,6 +39,9 @@ pub struct RetryArgs {
     /// Only the messages of this run.
     #[arg(long)]
     run: Option<String>,
+    /// Only this message (an id from `tabflow outbox list`).
+    #[arg(long, conflicts_with = "run")]
+    id: Option<i64>,
     /// Print the counts as JSON.
     #[arg(long)]
     json: bool,
@@ -54,13 +60,16 @@ async fn list(a: ListArgs) -> anyhow::Result<Code> {
     let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
     let rows = app.outbox(a.run.as_deref()).await.map_err(exit::app);
     app.close().await.map_err(exit::app)?;
-    let rows = rows?;
+    let mut rows = rows?;
+    if a.failed {
+        rows.retain(|r| r.status == "failed");
+    }
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(Code::Ok);
     }
     if rows.is_empty() {
-        outln!("The outbox is empty.");
+        outln!("{}", if a.failed { "No failed messages." } else { "The outbox is empty." });
     }
     for r in &rows {
         let to = if r.recipient_email.is_empty() { "no email address".to_string() } else { r.recipient_email.clone() };
@@ -100,7 +109,10 @@ async fn list(a: ListArgs) -> anyhow::Result<Code> {
 async fn retry(a: RetryArgs) -> anyhow::Result<Code> {
     let app = open_app(None, &a.store, Default::default(), notify_delivery()?).await?;
     let delivery = app.delivery().clone();
-    let tally = app.retry_outbox(a.run.as_deref()).await.map_err(exit::app);
+    let tally = match a.id {
+        Some(id) => app.retry_outbox_message(id).await.map_err(exit::app),
+        None => app.retry_outbox(a.run.as_deref()).await.map_err(exit::app),
+    };
     app.close().await.map_err(exit::app)?;
     let t = tally?;
     let tried = t.sent + t.dry + t.failed;

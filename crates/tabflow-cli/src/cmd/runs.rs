@@ -121,13 +121,20 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
             let app = open_app(None, &a.store, Default::default(), Default::default()).await?;
             let detail = app.run(&a.id).await.map_err(exit::app);
             app.close().await.map_err(exit::app)?;
-            let tabflow_app::RunDetail { run, journal, plan } = detail?;
+            let tabflow_app::RunDetail { run, journal, plan, template } = detail?;
             let mut out = crate::term::stdout();
             if a.json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&json!({"run": run, "journal": journal}))?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"run": run, "journal": journal, "template": template}))?
+                )?;
             } else {
                 writeln!(out, "Run {} · {} · {}", run.id, run.status.as_str(), run.request)?;
                 writeln!(out, "  plan {}  by {}  started {}", run.plan_id, run.actor, run.created_at)?;
+                if let Some(t) = &template {
+                    writeln!(out, "  template {t}")?;
+                }
                 let mut counts = std::collections::BTreeMap::new();
                 for e in &journal {
                     *counts.entry(e.phase.as_str()).or_insert(0usize) += 1;

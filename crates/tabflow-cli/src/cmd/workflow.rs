@@ -58,6 +58,17 @@ pub async fn open_app(
     policy: Policy,
     delivery: tabflow_app::Delivery,
 ) -> anyhow::Result<App> {
+    open_app_at(connect, store, policy, delivery, Arc::new(tabflow_app::SystemClock)).await
+}
+
+/// [`open_app`] on another clock (`tabflow worker --now`, for tests and catching up).
+pub async fn open_app_at(
+    connect: Option<&Connect>,
+    store: &StoreArgs,
+    policy: Policy,
+    delivery: tabflow_app::Delivery,
+    clock: Arc<dyn tabflow_app::Clock>,
+) -> anyhow::Result<App> {
     let connection = match connect {
         Some(c) => c.connection()?,
         None => Connection::Demo(Default::default()),
@@ -78,7 +89,7 @@ pub async fn open_app(
         connection,
         policy,
         delivery,
-        clock: Arc::new(tabflow_app::SystemClock),
+        clock,
         secrets,
         notice: Some(Arc::new(|n: &str| errln!("note: {n}"))),
         crash_after_intents: env("TABFLOW_CRASH_AFTER").and_then(|v| v.parse().ok()),
@@ -201,7 +212,7 @@ pub fn whoami() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn parse_answers(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+pub fn parse_answers(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     list.iter()
         .map(|a| {
             a.split_once('=')
@@ -212,7 +223,7 @@ fn parse_answers(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 /// `--param K=V` pairs.
-fn parse_params(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+pub fn parse_params(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     list.iter()
         .map(|p| {
             p.split_once('=')
@@ -357,21 +368,34 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
     }
     .await;
     let planned = close(app, result).await?;
+    print_planned(planned, a.json, a.output.as_deref(), a.report.as_deref(), report_format)
+}
+
+/// Prints a plan made by the service (text or `--json`), writes it (`-o`) and its report
+/// (`--report`); exit 0 for a valid plan, 1 for one the checks refused. Shared by `plan` and
+/// `templates run`.
+pub fn print_planned(
+    planned: tabflow_app::Planned,
+    json: bool,
+    output: Option<&std::path::Path>,
+    report: Option<&std::path::Path>,
+    report_format: Option<tabflow_workflows::report::Format>,
+) -> anyhow::Result<Code> {
     warn(&planned.warnings);
     let (plan, ok) = match planned.plan {
         Ok(v) => (v.into_plan(), true),
         Err(p) => (*p, false),
     };
-    if let Some(path) = &a.output {
+    if let Some(path) = output {
         tabflow_engine::private::write(path, plan.to_json())
             .map_err(|e| fail(format!("cannot write {}: {e}", path.display()), "check the output path"))?;
     }
-    if let (Some(path), Some(format)) = (&a.report, report_format) {
+    if let (Some(path), Some(format)) = (report, report_format) {
         super::report::write(path, &tabflow_workflows::report::build(&plan, None).render(format))?;
         errln!("Report   {} (plan only: nothing was changed)", path.display());
     }
     let mut out = crate::term::stdout();
-    if a.json {
+    if json {
         writeln!(out, "{}", plan.to_json())?;
     } else {
         write!(out, "{}", render(&plan))?;
@@ -379,7 +403,7 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
             writeln!(
                 out,
                 "Next     tabflow apply {} --approve all   (or --approve s2,ITEM,… for a subset)",
-                a.output.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| plan.id.clone())
+                output.map(|p| p.display().to_string()).unwrap_or_else(|| plan.id.clone())
             )?;
         }
     }
@@ -393,7 +417,7 @@ fn say_schedules(stored: &[Value], json: bool) {
     }
     for s in stored {
         outln!(
-            "Scheduled a {} review ({}): `tabflow schedule list` shows it; `tabflow worker` (not in this build) runs it.",
+            "Scheduled a {} review ({}): `tabflow schedule list` shows it; `tabflow worker` runs it on time.",
             s["cadence"].as_str().unwrap_or_default(),
             s["id"].as_str().unwrap_or_default()
         );

@@ -21,4 +21,5 @@ mod runs_recovery;
 mod staged_delete;
 mod support;
 mod terminal;
+mod templates;
 mod tokens;

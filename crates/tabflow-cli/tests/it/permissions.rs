@@ -132,7 +132,7 @@ fn sensitive_content_audit_apply_and_rollback() {
 }
 
 /// A one-thread HTTP receiver: records (headers, body) of each POST and answers 200.
-fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+pub fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(vec![]));

@@ -69,7 +69,7 @@ const CLEANUP: &str = "Clean up the Finance project - archive workbooks not acce
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_run_on_approval_starts_the_run_once_the_plan_is_ready() {
-    let policy = Policy { auto_run_on_approval: true, required_approvers: 2, ..Policy::default() };
+    let policy = Policy { auto_run_on_approval: Some(true), required_approvers: 2, ..Policy::default() };
     let env = env(policy).await;
     let (req, viewer) = (env.token("requester"), env.token("viewer"));
     let plan = env.answered_plan(req, CLEANUP).await;
@@ -111,7 +111,7 @@ async fn auto_run_on_approval_starts_the_run_once_the_plan_is_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_auto_run_an_approval_starts_nothing() {
     let env = env(Policy::default()).await;
-    assert!(!Policy::default().auto_run_on_approval, "off by default");
+    assert!(!Policy::default().auto_run(false), "off by default");
     let plan = env.answered_plan(env.token("requester"), CLEANUP).await;
     let path = format!("/api/v1/plans/{}/approvals", plan["id"].as_str().unwrap());
     let a = env.post(&path, Some(env.token("approver")), &json!({"decision": "approve", "items": "all"})).await;

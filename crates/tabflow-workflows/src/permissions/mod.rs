@@ -219,7 +219,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 json!({"cadence": cadence, "intent": request.review}),
             ));
             self.plan.notes.push(format!(
-                "A {cadence} review is stored when this plan is applied (`tabflow schedule list`). Running it on time needs `tabflow worker`, which is not in this build: until then `tabflow schedule list` shows it and its request can be planned by hand."
+                "A {cadence} review is stored when this plan is applied (`tabflow schedule list`); `tabflow worker` runs it on time and writes its report."
             ));
         }
         if changing.is_empty() && lock_projects.is_empty() {

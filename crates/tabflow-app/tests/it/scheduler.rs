@@ -1,0 +1,182 @@
+//! The worker's passes on an injected clock: a weekly review fires once a week and once after
+//! a two-week outage; a destructive scheduled template stops at awaiting-approval, a real HTTP
+//! receiver gets the approvers' signed notice, and the next pass runs it once approved; two
+//! workers on one PostgreSQL store never fire one schedule twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use tabflow_app::{Approver, Decision, FixedClock, NewSchedule, Policy, Selection, WorkerOptions};
+
+use crate::support::*;
+
+/// The next Monday 07:00 UTC after the real now (the demo site is shifted to the real now).
+fn next_monday_7() -> DateTime<Utc> {
+    let now = Utc::now();
+    let mut d = now.date_naive() + Duration::days(1);
+    while d.weekday() != chrono::Weekday::Mon {
+        d += Duration::days(1);
+    }
+    d.and_hms_opt(7, 0, 0).unwrap().and_utc()
+}
+
+fn schedule(template: &str, params: &[(&str, &str)]) -> NewSchedule {
+    NewSchedule {
+        cron: "0 8 * * MON".into(),
+        template: template.into(),
+        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        tz: None,
+    }
+}
+
+fn worker(name: &str) -> WorkerOptions {
+    WorkerOptions::new(format!("test:{name}"), format!("worker {name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weekly_review_fires_once_a_week_and_once_after_two_weeks_down() {
+    let t0 = next_monday_7();
+    let clock = FixedClock::new(t0);
+    let env = env(Arc::new(clock.clone()), Policy::default()).await;
+    let app = &env.app;
+    let w = worker("a");
+    let row = app.add_schedule(schedule("audit-permissions", &[("tags", "sensitive")]), "tester").await.unwrap();
+    assert_eq!(row.next_run_at, Some(t0 + Duration::hours(1)));
+
+    clock.set(t0 + Duration::minutes(59));
+    assert!(app.work_once(&w).await.unwrap().fired.is_empty(), "not due before 08:00");
+
+    clock.set(t0 + Duration::hours(1));
+    let pass = app.work_once(&w).await.unwrap();
+    assert_eq!(pass.fired.len(), 1, "{pass:?}");
+    let f = &pass.fired[0];
+    // Read-only (its question's default is report-only): it writes its report.
+    assert_eq!(f.outcome, "report", "{f:?}");
+    assert!(std::path::Path::new(&f.detail).exists(), "report {} written", f.detail);
+    let plan_id = f.plan_id.clone().unwrap();
+    assert_eq!(app.plan_template_label(&plan_id).await.unwrap().as_deref(), Some("audit-permissions@v1"));
+    assert!(app.get_plan(&plan_id).await.unwrap().notes.iter().any(|n| n.contains(&row.id)));
+
+    clock.set(t0 + Duration::hours(1) + Duration::minutes(5));
+    assert!(app.work_once(&w).await.unwrap().fired.is_empty(), "fired already this week");
+    clock.set(t0 + Duration::days(6));
+    assert!(app.work_once(&w).await.unwrap().fired.is_empty());
+
+    clock.set(t0 + Duration::days(7) + Duration::hours(1));
+    assert_eq!(app.work_once(&w).await.unwrap().fired.len(), 1, "the next Monday");
+
+    // Down for two weeks (two slots missed): one firing, then the next Monday is next.
+    let back = t0 + Duration::days(21) + Duration::hours(3);
+    clock.set(back);
+    assert_eq!(app.work_once(&w).await.unwrap().fired.len(), 1, "fires once after the outage");
+    assert!(app.work_once(&w).await.unwrap().fired.is_empty(), "not once per missed slot");
+    let rows = app.schedules().await.unwrap();
+    let r = rows.iter().find(|r| r.id == row.id).unwrap();
+    assert_eq!(r.next_run_at, Some(t0 + Duration::days(28) + Duration::hours(1)));
+    assert_eq!(r.last_run_at, Some(back));
+    assert_eq!(r.last_outcome.as_deref(), Some("report"));
+    assert_eq!(writes(&env), 0, "a review changes nothing on the site");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destructive_scheduled_template_waits_for_approval_tells_the_approvers_then_runs() {
+    let t0 = next_monday_7();
+    let clock = FixedClock::new(t0);
+    let mut hook = receiver().await;
+    let emu = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("tabflow.db").display().to_string();
+    let delivery = tabflow_app::Delivery::webhook(hook.url.clone(), Some("hook-secret".into()));
+    let app = app_with(&emu.url, dir.path(), &store, Arc::new(clock.clone()), Policy::default(), delivery).await;
+    let w = worker("a");
+    let row = app.add_schedule(schedule("archive-stale-content", &[("project", "Finance")]), "tester").await.unwrap();
+
+    clock.set(t0 + Duration::hours(1));
+    let pass = app.work_once(&w).await.unwrap();
+    let f = pass.fired.first().cloned().expect("fired");
+    assert_eq!(f.outcome, "awaiting-approval", "{f:?}");
+    assert!(f.detail.contains("the approvers were told"), "{}", f.detail);
+    let plan_id = f.plan_id.clone().unwrap();
+    assert_eq!(emu.emulator.stats()["writes"], 0, "nothing written before the approval");
+
+    // The approvers' webhook: a signed POST naming the plan.
+    let (headers, body) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), hook.rx.recv()).await.unwrap().unwrap();
+    let signature = tabflow_engine::notify::signature("hook-secret", body.as_bytes());
+    assert_eq!(headers.get("x-tabflow-signature"), Some(&signature));
+    let event: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["run_id"], serde_json::json!(plan_id));
+    assert!(event["subject"].as_str().unwrap().contains("awaiting approval"), "{event}");
+    assert!(event["body"].as_str().unwrap().contains(&format!("tabflow apply {plan_id} --approve all")), "{event}");
+
+    // Not approved yet: the next pass leaves it waiting.
+    clock.set(t0 + Duration::hours(2));
+    assert!(app.work_once(&w).await.unwrap().fired.is_empty());
+    let r = app.schedules().await.unwrap().into_iter().find(|r| r.id == row.id).unwrap();
+    assert_eq!(
+        (r.pending_plan_id.as_deref(), r.last_outcome.as_deref()),
+        (Some(plan_id.as_str()), Some("awaiting-approval"))
+    );
+
+    // Approved: the next pass starts it (auto_run_on_approval, the default).
+    app.approve(&Approver::terminal("boss"), &plan_id, Decision::Approve, Selection::All).await.unwrap();
+    clock.set(t0 + Duration::hours(3));
+    let pass = app.work_once(&w).await.unwrap();
+    let f = pass.fired.first().cloned().expect("the approved plan ran");
+    assert_eq!(f.outcome, "succeeded", "{f:?}");
+    assert!(f.run_id.is_some());
+    assert!(emu.emulator.stats()["writes"].as_u64().unwrap() > 0);
+    let r = app.schedules().await.unwrap().into_iter().find(|r| r.id == row.id).unwrap();
+    assert_eq!(r.pending_plan_id, None);
+    assert_eq!(r.last_run_id, f.run_id);
+    let detail = app.run(f.run_id.as_deref().unwrap()).await.unwrap();
+    assert_eq!(detail.template.as_deref(), Some("archive-stale-content@v1"), "the run records the template's version");
+    assert!(app.work_once(&w).await.unwrap().fired.is_empty(), "started once");
+    app.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_one_postgres_store_never_fire_a_schedule_twice() {
+    let Some(pg) = PgSchema::create("tabflow_sched").await else { return };
+    let t0 = next_monday_7();
+    let clock = FixedClock::new(t0);
+    let emu = demo().await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a =
+        app_with(&emu.url, d1.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default()).await;
+    // The second worker signs in as a user (one PAT holds one session at a time, as on Tableau).
+    let admin = tabflow_client::Credentials::Password {
+        username: "admin".into(),
+        password: tabflow_client::Secret::new("tabflow"),
+    };
+    let b =
+        app_as(&emu.url, d2.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default(), admin)
+            .await;
+    let mut ids = vec![];
+    for tags in ["sensitive", "confidential", "finance"] {
+        ids.push(a.add_schedule(schedule("audit-permissions", &[("tags", tags)]), "tester").await.unwrap().id);
+    }
+    let (wa, wb) = (worker("a"), worker("b"));
+    for week in 0..2 {
+        clock.set(t0 + Duration::days(7 * week) + Duration::hours(1));
+        let mut fired = vec![];
+        // Two passes each, at the same time: every schedule fires exactly once per slot.
+        for _ in 0..2 {
+            let (ra, rb) = tokio::join!(a.work_once(&wa), b.work_once(&wb));
+            fired.extend(ra.unwrap().fired);
+            fired.extend(rb.unwrap().fired);
+        }
+        let mut got: Vec<String> = fired.iter().map(|f| f.schedule_id.clone()).collect();
+        got.sort();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(got, want, "week {week}: {fired:?}");
+        assert!(fired.iter().all(|f| f.outcome == "report"), "{fired:?}");
+    }
+    let rows = a.schedules().await.unwrap();
+    assert!(rows.iter().all(|r| r.next_run_at.map(|t| (t.weekday(), t.hour())) == Some((chrono::Weekday::Mon, 8))));
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    pg.remove().await;
+}
