@@ -35,6 +35,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("delete-content", include_str!("../templates/delete-content.toml")),
     ("query", include_str!("../templates/query.toml")),
     ("project-cleanup", include_str!("../templates/project-cleanup.toml")),
+    ("reclaim-licenses", include_str!("../templates/reclaim-licenses.toml")),
 ];
 
 /// The type of a template parameter.
