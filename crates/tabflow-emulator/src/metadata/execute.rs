@@ -6,7 +6,7 @@
 //! `fields_used`. Kept apart from parsing and the schema table because this is the only part
 //! that knows `tabflow_site`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use base64::Engine;
@@ -606,6 +606,17 @@ impl<'a> Exec<'a> {
                 return vec![];
             }
         }
+        // `xWithin` lists of strings (luids, names) become hash sets once, so a query for the
+        // lineage of N candidates over a site of M items costs M lookups, not N × M comparisons.
+        let sets: HashMap<&str, HashSet<&str>> = f
+            .iter()
+            .filter(|(k, _)| k.ends_with("Within"))
+            .filter_map(|(k, want)| {
+                let a = want.as_array()?;
+                let set: Option<HashSet<&str>> = a.iter().map(Value::as_str).collect();
+                Some((k.as_str(), set?))
+            })
+            .collect();
         items
             .into_iter()
             .filter(|o| {
@@ -615,7 +626,11 @@ impl<'a> Exec<'a> {
                         None => (k.as_str(), false),
                     };
                     let have = self.key_value(o, base).unwrap_or(Value::Null);
-                    if within { want.as_array().is_some_and(|a| a.contains(&have)) } else { &have == want }
+                    match (within, sets.get(k.as_str())) {
+                        (true, Some(set)) => have.as_str().is_some_and(|h| set.contains(h)),
+                        (true, None) => want.as_array().is_some_and(|a| a.contains(&have)),
+                        (false, _) => &have == want,
+                    }
                 })
             })
             .collect()

@@ -288,7 +288,8 @@ pub(crate) fn select<'a, T>(
         }
     }
     if let Some(f) = &lq.filter {
-        items.retain(|it| f.conditions.iter().all(|c| value(*it, &c.field).is_some_and(|v| c.matches(v))));
+        let tests: Vec<Test<'_>> = f.conditions.iter().map(Test::of).collect();
+        items.retain(|it| tests.iter().all(|t| value(*it, &t.c.field).is_some_and(|v| t.matches(v))));
     }
     if let (Some(s), Some(first)) = (&lq.sort, items.first()) {
         for (k, _) in &s.keys {
@@ -311,6 +312,30 @@ pub(crate) fn select<'a, T>(
     let range = lq.page.window(total)?;
     let page: Vec<&T> = items[range].to_vec();
     Ok((page, lq.page.pagination(total)))
+}
+
+/// One filter condition, prepared once per request: an `in` list of plain names (no `*`) is a
+/// hash set, so a filter naming a whole project subtree costs one lookup per item instead of
+/// one comparison per name (a 100k-workbook site lists 250 000 views through it, page by page).
+/// What matches is still [`tabflow_wire::filter::Condition::matches`]'s definition.
+struct Test<'a> {
+    c: &'a tabflow_wire::filter::Condition,
+    plain_in: Option<std::collections::HashSet<&'a str>>,
+}
+
+impl<'a> Test<'a> {
+    fn of(c: &'a tabflow_wire::filter::Condition) -> Self {
+        let plain =
+            c.op == tabflow_wire::filter::Op::In && c.values.len() > 4 && c.values.iter().all(|v| !v.contains('*'));
+        Test { c, plain_in: plain.then(|| c.values.iter().map(String::as_str).collect()) }
+    }
+
+    fn matches(&self, v: FieldValue<'_>) -> bool {
+        match (&self.plain_in, v) {
+            (Some(set), FieldValue::Text(a)) => set.contains(a),
+            _ => self.c.matches(v),
+        }
+    }
 }
 
 fn compare(a: Option<FieldValue<'_>>, b: Option<FieldValue<'_>>) -> Ordering {
