@@ -27,7 +27,7 @@ const DEMO: &[(&str, u64)] = &[
     ("Migrate John's content when he leaves the Marketing team", 0x292edd5b2c12e20d),
     (
         "Audit who can access anything tagged confidential or sensitive in Finance, and schedule a weekly review",
-        0x3f8196fb9b622864,
+        0xeec417851e1f212a,
     ),
     ("Delete workbooks in the Sandbox project that haven't been viewed in a year", 0xfbaae06520ef37ed),
     (
@@ -49,7 +49,7 @@ const GENERATED_1000: &[(&str, u64)] = &[
     ("Migrate John's content when he leaves the Marketing team", 0x63c2b91feaadf922),
     (
         "Audit who can access anything tagged confidential or sensitive in Finance, and schedule a weekly review",
-        0x550eafe642a25e49,
+        0x77b6fbf64920907b,
     ),
     ("Delete workbooks in the Sandbox project that haven't been viewed in a year", 0x9af75802eea2187e),
     (

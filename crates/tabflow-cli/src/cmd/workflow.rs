@@ -484,7 +484,7 @@ async fn approve_and_run(
                 if !json {
                     err!("{}", render(plan));
                 }
-                print_progress(handle.subscribe(), json).await;
+                crate::progress::Progress::new(Some(plan), &[], json).follow(handle.subscribe()).await;
                 let outcome = handle.wait().await.map_err(exit::app)?;
                 warn(&outcome.warnings);
                 say_schedules(&outcome.schedules, json);

@@ -20,6 +20,6 @@ mod reports;
 mod runs_recovery;
 mod staged_delete;
 mod support;
-mod terminal;
 mod templates;
+mod terminal;
 mod tokens;
