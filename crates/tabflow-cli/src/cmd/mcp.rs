@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::connect::Connect;
+use super::serve::close_when_free;
 use super::workflow::{StoreArgs, notify_delivery, open_app, whoami};
 use crate::exit::{self, Code, usage};
 
@@ -43,24 +44,7 @@ pub async fn run(a: McpArgs) -> anyhow::Result<Code> {
     let served = tabflow_mcp::serve_stdio(app.clone(), settings).await;
     // Runs started by the session let go of the service shortly after the connection ends;
     // wait for them a little before saving the demo site.
-    let mut app = app;
-    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match Arc::try_unwrap(app) {
-            Ok(a) => {
-                a.close().await.map_err(exit::app)?;
-                break;
-            }
-            Err(a) if std::time::Instant::now() < give_up => {
-                app = a;
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            Err(_) => {
-                errln!("warning: runs were still going on; the demo site's state was not saved");
-                break;
-            }
-        }
-    }
+    close_when_free(app).await?;
     served.map_err(|e| exit::fail(e, "check the MCP client's configuration (it starts `tabflow mcp` on stdio)"))?;
     Ok(Code::Ok)
 }

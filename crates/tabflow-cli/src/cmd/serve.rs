@@ -51,13 +51,20 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
     running.stop().await;
     // The server's last tasks (a run's follower, a stream's poller) let go of the service
     // shortly after it stops; wait for them a little before giving up on saving the demo site.
-    let mut app = app;
+    close_when_free(app).await?;
+    Ok(Code::Ok)
+}
+
+/// Closes a service that front-end tasks share (saving the demo site's state) once the last
+/// of them lets go of it: a run's follower or a stream's poller ends shortly after the server
+/// or the MCP session stops. Gives up after 10 s with a warning rather than wait forever.
+pub(crate) async fn close_when_free(mut app: Arc<tabflow_app::App>) -> anyhow::Result<()> {
     let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match Arc::try_unwrap(app) {
             Ok(a) => {
                 a.close().await.map_err(exit::app)?;
-                break;
+                return Ok(());
             }
             Err(a) if std::time::Instant::now() < give_up => {
                 app = a;
@@ -65,9 +72,8 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
             }
             Err(_) => {
                 errln!("warning: runs were still going on; the demo site's state was not saved");
-                break;
+                return Ok(());
             }
         }
     }
-    Ok(Code::Ok)
 }
