@@ -17,6 +17,7 @@ the emulator (a real Tableau REST API) with a store shared with `tabflow serve`:
 import asyncio
 import json
 import os
+from pathlib import Path
 import subprocess
 import time
 import urllib.error
@@ -401,7 +402,14 @@ async def http_session(url, token):
 def own_site(tmp_path):
     """An emulator, a data directory and `tabflow serve` of its own (a run and its rollback
     elsewhere in this module leave the Finance cleanup with nothing to do)."""
-    from conftest import Emulator
+    # The compat conftest by path: under one pytest run with tests/integration, the module
+    # name `conftest` may be the other suite's.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compat_conftest", Path(__file__).with_name("conftest.py"))
+    compat = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compat)
+    Emulator = compat.Emulator
 
     emulator = Emulator()
     env = environment(emulator, tmp_path)
