@@ -29,7 +29,9 @@ pub(crate) fn scope_of(intents: &[Intent]) -> Option<Scope> {
             Intent::ConsolidateDatasources(_)
             | Intent::MigrateDatasource(_)
             | Intent::Query(_)
-            | Intent::ReclaimLicenses(_) => return None,
+            | Intent::ReclaimLicenses(_)
+            // Subscription cleanup: every subscription, user and workbook (archived content).
+            | Intent::CleanSubscriptions(_) => return None,
         }
     }
     Some(scope)

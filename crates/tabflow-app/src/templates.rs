@@ -36,6 +36,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("query", include_str!("../templates/query.toml")),
     ("project-cleanup", include_str!("../templates/project-cleanup.toml")),
     ("reclaim-licenses", include_str!("../templates/reclaim-licenses.toml")),
+    ("clean-subscriptions", include_str!("../templates/clean-subscriptions.toml")),
 ];
 
 /// The type of a template parameter.

@@ -92,6 +92,7 @@ fn subscription_model(s: xml::Subscription) -> site::Subscription {
         content: site::ResourceRef { kind: c.kind.to_lowercase(), id: c.id },
         subject: s.subject.unwrap_or_default(),
         schedule: s.schedule.and_then(|x| x.name).unwrap_or_default(),
+        suspended: s.suspended.as_deref() == Some("true"),
     }
 }
 

@@ -115,10 +115,12 @@ pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions:
             Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
             Err(e) => return Err(e.into()),
         },
-        "subscription" => {
-            let subs = client.subscriptions().collect().await?;
-            img.exists = subs.iter().any(|s| s.id.as_deref() == Some(id));
-        }
+        // One call per subscription, not a listing of every subscription per item.
+        "subscription" => match client.subscription(&SubscriptionId::new(id)).await {
+            Ok(s) => img.name = s.subject,
+            Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
+            Err(e) => return Err(e.into()),
+        },
         other => return Err(OpError::Unsupported(format!("items of type '{other}'"))),
     }
     if with_permissions && matches!(kind, "workbook" | "datasource" | "project" | "flow" | "view") {
@@ -765,6 +767,12 @@ pub async fn compensate(
             let subject = s.get("subject").and_then(Value::as_str).unwrap_or_default();
             let schedule = s.get("schedule").and_then(Value::as_str).unwrap_or_default();
             let created = client.create_subscription(&UserId::new(user), ctype, cid, subject, schedule).await?;
+            // A subscription Tableau had suspended comes back suspended, as it was.
+            if s.get("suspended").and_then(Value::as_bool) == Some(true)
+                && let Some(new_id) = created.id.as_deref()
+            {
+                client.set_subscription_suspended(&SubscriptionId::new(new_id), true).await?;
+            }
             Ok(created.id)
         }
         other => {
@@ -781,5 +789,6 @@ pub fn subscription_value(s: &tabflow_client::types::Subscription) -> Value {
         "user_id": s.user.as_ref().and_then(|u| u.id.clone()),
         "content": {"type": s.content.as_ref().map(|c| c.kind.to_lowercase()), "id": s.content.as_ref().map(|c| c.id.clone())},
         "schedule": s.schedule.as_ref().and_then(|x| x.name.clone().or(x.id.clone())),
+        "suspended": s.suspended.as_deref() == Some("true"),
     })
 }

@@ -30,7 +30,7 @@ pub(crate) mod names {
     pub(crate) use tabflow_plan::intent::names::{
         ARCHIVE_STALE_CONTENT as ARCHIVE, AUDIT_PERMISSIONS as AUDIT, CONSOLIDATE_DATASOURCES as CONSOLIDATE,
         DELETE_CONTENT as DELETE, MIGRATE_DATASOURCE as MIGRATE, NOTIFY_OWNERS as NOTIFY, OFFBOARD_USER as OFFBOARD,
-        QUERY, RECLAIM_LICENSES as RECLAIM, UPDATE_PERMISSIONS as UPDATE,
+        CLEAN_SUBSCRIPTIONS as CLEAN_SUBS, QUERY, RECLAIM_LICENSES as RECLAIM, UPDATE_PERMISSIONS as UPDATE,
     };
 }
 
@@ -53,7 +53,7 @@ pub(crate) enum Role {
     Recur,
     /// Politeness, thanks.
     Filler,
-    /// Understood, but not something tabflow can do yet ("remove subscriptions …"): never
+    /// Understood, but not something tabflow can do yet ("delete data alerts …"): never
     /// mapped to the nearest workflow. `params["what"]` says what, in words.
     Unsupported,
     /// The action could mean two things ("archive or delete …"): a question, never a guess.
@@ -632,7 +632,9 @@ fn exclusions(c: &Clause<'_>) -> Vec<String> {
 
 /// Objects tabflow recognises but has no workflow for yet, as (word, what it is called).
 /// An action on one of them is answered "I can't do that yet", never the nearest workflow
-/// ("Remove subscriptions of unlicensed users …" once planned an archive of 167 workbooks).
+/// ("Remove subscriptions of unlicensed users …" once planned an archive of 167 workbooks;
+/// removing or cleaning up subscriptions is now `clean-subscriptions`, other actions on them
+/// are still refused).
 const UNSUPPORTED_OBJECTS: &[(&str, &str)] = &[
     ("subscription", "subscriptions"),
     ("alert", "data alerts"),
@@ -723,6 +725,10 @@ fn unsupported(c: &Clause<'_>, sig: &Signals) -> Option<(Role, Map<String, Value
     let mut k = at + len;
     while k < toks.len() {
         let t = tok(toks, k);
+        // Removing or cleaning up subscriptions is a workflow of its own.
+        if t.is("subscription") && matches!(verb, Verb::Delete | Verb::Clean) {
+            return Some((Role::Intent(names::CLEAN_SUBS), subscription_cleanup(c, sig)));
+        }
         if let Some(&(_, what)) = UNSUPPORTED_OBJECTS.iter().find(|(w, _)| t.is(w)) {
             let verb_words: Vec<&str> = (at..at + len).map(|i| word_at(toks, i)).collect();
             let mut p = Map::new();
@@ -736,6 +742,30 @@ fn unsupported(c: &Clause<'_>, sig: &Signals) -> Option<(Role, Map<String, Value
         k += 1;
     }
     None
+}
+
+/// `clean-subscriptions` parameters: which subscriptions ("of unlicensed users", "to archived
+/// content", "failing"/"suspended"; all three when none is said) and a project.
+fn subscription_cleanup(c: &Clause<'_>, sig: &Signals) -> Map<String, Value> {
+    let toks = &c.toks;
+    let any = |ws: &[&str]| toks.iter().any(|t| t.is_any(ws));
+    let mut reasons = vec![];
+    if any(&["unlicensed", "unlicenced", "deleted", "removed", "former", "departed", "inactive"]) {
+        reasons.push("unlicensed-users");
+    }
+    if any(&["archived", "archive", "quarantined", "quarantine", "retired"]) {
+        reasons.push("archived-content");
+    }
+    if any(&["failing", "failed", "suspended", "broken", "erroring", "bouncing"]) {
+        reasons.push("failing");
+    }
+    let mut p = Map::new();
+    if !reasons.is_empty() {
+        put(&mut p, "reason", reasons);
+    }
+    let project = project(c, sig, true).filter(|p| !matches!(p.to_lowercase().as_str(), "archive" | "archived" | "quarantine"));
+    put_opt(&mut p, "project", project);
+    p
 }
 
 /// "Archive or delete …", "delete or archive …": two readings with different undo; asked.

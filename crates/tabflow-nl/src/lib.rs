@@ -67,8 +67,8 @@ pub struct Parsed {
     /// Clauses or fragments that could not be mapped; empty when everything was understood.
     /// When nothing at all was understood, `intents` is empty and this holds the request.
     pub not_understood: Vec<String>,
-    /// Actions understood but not something tabflow can do yet, in words ("remove
-    /// subscriptions"). A front end refuses the request ("I can't do that yet: …") rather
+    /// Actions understood but not something tabflow can do yet, in words ("delete
+    /// data alerts"). A front end refuses the request ("I can't do that yet: …") rather
     /// than plan the rest: the nearest workflow is never a stand-in.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<String>,

@@ -36,6 +36,7 @@ pub mod names {
     pub const DELETE_CONTENT: &str = "delete-content";
     pub const QUERY: &str = "query";
     pub const RECLAIM_LICENSES: &str = "reclaim-licenses";
+    pub const CLEAN_SUBSCRIPTIONS: &str = "clean-subscriptions";
 }
 
 /// One thing the user asked for: a catalogue name and its parameters.
@@ -63,6 +64,10 @@ pub enum Intent {
     /// Take licenses back from users who have not signed in for a while (Unlicensed, or one
     /// level down: Creator → Explorer, Explorer → Viewer).
     ReclaimLicenses(Reclaim),
+    /// Remove subscriptions nobody can receive or should keep: of unlicensed users, to
+    /// archived or quarantined content, and suspended (failing) ones. A rollback re-creates
+    /// each one (a new id).
+    CleanSubscriptions(CleanSubscriptions),
 }
 
 /// `archive-stale-content` parameters.
@@ -224,6 +229,48 @@ pub struct Reclaim {
     pub inactive_days: Option<u32>,
 }
 
+/// `clean-subscriptions` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CleanSubscriptions {
+    /// Only subscriptions to content in this project (and its sub-projects), as written.
+    #[serde(default, deserialize_with = "de::text", skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Which subscriptions go: `unlicensed-users`, `archived-content`, `failing` (one, or a
+    /// list; all three when left out).
+    #[serde(default, deserialize_with = "de::reasons", skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Vec<SubscriptionReason>>,
+    /// Only this user's subscriptions (name, full name or email), as written.
+    #[serde(default, deserialize_with = "de::text", skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Why `clean-subscriptions` removes a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubscriptionReason {
+    /// The subscriber's site role is Unlicensed: Tableau no longer sends to them.
+    UnlicensedUsers,
+    /// The content is in the archive or quarantine project, or carries the archive tag.
+    ArchivedContent,
+    /// Failing: Tableau suspended the subscription after repeated failures.
+    #[serde(alias = "suspended")]
+    Failing,
+}
+
+impl SubscriptionReason {
+    pub const ALL: [SubscriptionReason; 3] =
+        [SubscriptionReason::UnlicensedUsers, SubscriptionReason::ArchivedContent, SubscriptionReason::Failing];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionReason::UnlicensedUsers => "unlicensed-users",
+            SubscriptionReason::ArchivedContent => "archived-content",
+            SubscriptionReason::Failing => "failing",
+        }
+    }
+}
+
 /// What `reclaim-licenses` does to an inactive user's site role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -381,6 +428,7 @@ impl Intent {
         names::DELETE_CONTENT,
         names::QUERY,
         names::RECLAIM_LICENSES,
+        names::CLEAN_SUBSCRIPTIONS,
     ];
 
     /// The catalogue name (`archive-stale-content`, ...).
@@ -396,6 +444,7 @@ impl Intent {
             Intent::DeleteContent(_) => names::DELETE_CONTENT,
             Intent::Query(_) => names::QUERY,
             Intent::ReclaimLicenses(_) => names::RECLAIM_LICENSES,
+            Intent::CleanSubscriptions(_) => names::CLEAN_SUBSCRIPTIONS,
         }
     }
 
@@ -429,6 +478,7 @@ impl Intent {
                 (names::DELETE_CONTENT, properties(g.root_schema_for::<Delete>())),
                 (names::QUERY, properties(g.root_schema_for::<Query>())),
                 (names::RECLAIM_LICENSES, properties(g.root_schema_for::<Reclaim>())),
+                (names::CLEAN_SUBSCRIPTIONS, properties(g.root_schema_for::<CleanSubscriptions>())),
             ])
         });
         KEYS.get(name).map(Vec::as_slice).unwrap_or_default()
@@ -558,6 +608,22 @@ mod de {
         })
     }
 
+    /// `clean-subscriptions` reasons: one, a comma-separated text or a list.
+    pub fn reasons<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<super::SubscriptionReason>>, D::Error> {
+        let Some(words) = list(d)? else { return Ok(None) };
+        words
+            .into_iter()
+            .map(|w| {
+                serde_json::from_value(Value::String(w.clone())).map_err(|_| {
+                    D::Error::custom(format!(
+                        "unknown reason '{w}': give unlicensed-users, archived-content or failing"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// A flag: true or false, or `yes`/`no`, `1`/`0` as text.
     pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
         Ok(match Value::deserialize(d)? {
@@ -607,6 +673,10 @@ mod tests {
                 inactive_days: Some(90),
                 ..Default::default()
             }),
+            Intent::CleanSubscriptions(CleanSubscriptions {
+                reason: Some(vec![SubscriptionReason::UnlicensedUsers]),
+                ..Default::default()
+            }),
         ];
         let names: Vec<&str> = examples.iter().map(Intent::name).collect();
         assert_eq!(names, Intent::NAMES);
@@ -650,6 +720,7 @@ mod tests {
         assert_eq!(keys("delete-content"), "content,project,stale_days,tags,type");
         assert_eq!(keys("query"), "question");
         assert_eq!(keys("reclaim-licenses"), "action,exclude,inactive_days");
+        assert_eq!(keys("clean-subscriptions"), "project,reason,user");
         assert!(Intent::keys("delete-everything").is_empty());
     }
 

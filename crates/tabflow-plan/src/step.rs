@@ -32,6 +32,8 @@ pub enum StepKind {
     AnswerQuery,
     /// Users with no sign-in for a while, what they own, and who is kept (license reclamation).
     FindInactiveUsers,
+    /// Subscriptions of unlicensed users, to archived content, or suspended (cleanup).
+    FindSubscriptions,
     /// Who is told after the run (the outbox sends; nothing on the site changes).
     NotifyOwners,
     /// A recurring review stored when the plan is applied (in tabflow's store, not the site).
@@ -60,11 +62,13 @@ pub enum StepKind {
     DeleteUser,
     /// Users' site roles lowered (license reclamation); undone exactly.
     ChangeSiteRoles,
+    /// Subscriptions deleted (an undo re-creates each one under a new id).
+    RemoveSubscriptions,
 }
 
 impl StepKind {
     /// Every kind, reads first.
-    pub const ALL: [StepKind; 21] = [
+    pub const ALL: [StepKind; 23] = [
         StepKind::FindStaleWorkbooks,
         StepKind::FindStaleDatasources,
         StepKind::FindDuplicateDatasources,
@@ -73,6 +77,7 @@ impl StepKind {
         StepKind::AuditPermissions,
         StepKind::AnswerQuery,
         StepKind::FindInactiveUsers,
+        StepKind::FindSubscriptions,
         StepKind::NotifyOwners,
         StepKind::ScheduleReview,
         StepKind::CreateProject,
@@ -86,6 +91,7 @@ impl StepKind {
         StepKind::UpdatePermissions,
         StepKind::DeleteUser,
         StepKind::ChangeSiteRoles,
+        StepKind::RemoveSubscriptions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +117,8 @@ impl StepKind {
             StepKind::DeleteUser => "delete-user",
             StepKind::FindInactiveUsers => "find-inactive-users",
             StepKind::ChangeSiteRoles => "change-site-roles",
+            StepKind::FindSubscriptions => "find-subscriptions",
+            StepKind::RemoveSubscriptions => "remove-subscriptions",
         }
     }
 
@@ -126,6 +134,7 @@ impl StepKind {
                 | StepKind::AuditPermissions
                 | StepKind::AnswerQuery
                 | StepKind::FindInactiveUsers
+                | StepKind::FindSubscriptions
                 | StepKind::NotifyOwners
                 | StepKind::ScheduleReview
         )
@@ -135,8 +144,9 @@ impl StepKind {
     /// the step's items, whose types tell what a change of `exists` means). Reads are `read`
     /// and `exact` (nothing to undo). Otherwise the kind gives the least it is, and each
     /// change can only make it more: creating a project is a write undone exactly, a repoint
-    /// a write undone from the saved file, deleting an account or a subscription is
-    /// destructive and undone only in part (a new id), anything else — moves, owners, tags,
+    /// a write undone from the saved file, deleting a subscription is destructive and
+    /// undone from its description (a new id), deleting an account is destructive and undone
+    /// only in part, anything else — moves, owners, tags,
     /// permissions, site roles, groups — is destructive and undone exactly.
     pub fn derive(self, changes: &[Change], items: &[Item]) -> (Effect, RollbackClass) {
         if self.is_read() {
@@ -146,6 +156,7 @@ impl StepKind {
             StepKind::CreateProject => (Effect::Write, RollbackClass::Exact),
             StepKind::RepointWorkbooks => (Effect::Write, RollbackClass::Snapshot),
             StepKind::DeleteUser => (Effect::Destructive, RollbackClass::Lossy),
+            StepKind::RemoveSubscriptions => (Effect::Destructive, RollbackClass::Snapshot),
             _ => (Effect::Destructive, RollbackClass::Exact),
         };
         // The first item of each id names its type (a lookup, not a scan per change).
@@ -167,7 +178,10 @@ fn change_class(item: &str, c: &Change) -> (Effect, RollbackClass) {
     match (item, c.field.as_str()) {
         ("project", "exists") if created => (Effect::Write, RollbackClass::Exact),
         (_, "datasource") => (Effect::Write, RollbackClass::Snapshot),
-        ("user" | "subscription", "exists") => (Effect::Destructive, RollbackClass::Lossy),
+        // A subscription comes back whole from its description (user, content, subject,
+        // schedule) under a new id; an account loses what was not read before its deletion.
+        ("subscription", "exists") => (Effect::Destructive, RollbackClass::Snapshot),
+        ("user", "exists") => (Effect::Destructive, RollbackClass::Lossy),
         _ => (Effect::Destructive, RollbackClass::Exact),
     }
 }

@@ -289,6 +289,10 @@ pub struct Subscription {
     /// Extension: schedule id (Server) or a frequency word (Cloud).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub schedule: String,
+    /// Extension: Tableau suspended it after repeated failures (REST `suspended`, 3.9+).
+    /// Left out when false, so existing snapshots keep their bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspended: bool,
 }
 
 /// Extension.

@@ -5,7 +5,8 @@
 //! Implemented here: `archive-stale-content`, `delete-content` (staged), `offboard-user`,
 //! `audit-permissions` / `update-permissions` (revoking overly broad grants), and
 //! `notify-owners` (recipients listed; sending belongs to the notifications feature),
-//! `consolidate-datasources` and `migrate-datasource` (module `datasources`).
+//! `consolidate-datasources` and `migrate-datasource` (module `datasources`),
+//! `reclaim-licenses` (module `licenses`) and `clean-subscriptions` (module `subscriptions`).
 //! `query` (Phase-1 questions, module `query`) is answered in a read step.
 //!
 //! Modules: `builder` (the state a plan is built in and the shared helpers), one module per
@@ -26,6 +27,7 @@ pub mod report;
 #[cfg(test)]
 mod scale_tests;
 mod stale;
+mod subscriptions;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -94,6 +96,7 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
             Intent::MigrateDatasource(m) => b.migrate(m),
             Intent::Query(q) => b.query(q, request),
             Intent::ReclaimLicenses(r) => b.reclaim_licenses(r),
+            Intent::CleanSubscriptions(c) => b.clean_subscriptions(c),
         }
     }
     learn::mark_removed(&mut b.plan, &p.learned);

@@ -117,12 +117,12 @@ async fn an_action_tabflow_cannot_do_is_refused_by_name_and_nothing_is_planned()
     let env = env(Arc::new(SystemClock), Policy::default()).await;
     let e = env
         .app
-        .plan(request("Remove subscriptions of unlicensed users and subscriptions to archived content", &[]))
+        .plan(request("Delete all data alerts in Finance", &[]))
         .await
         .err()
         .expect("refused");
     assert_eq!(e.kind, Kind::Failed, "{e:?}");
-    assert_eq!(e.message, "I can't do that yet: remove subscriptions");
+    assert_eq!(e.message, "I can't do that yet: delete data alerts");
     assert!(e.hint.contains("archive stale content"), "{}", e.hint);
     // An ambiguous verb is a question, and the plan has no step.
     let planned = env.app.plan(request("Archive or delete the old workbooks in Sandbox", &[])).await.unwrap();

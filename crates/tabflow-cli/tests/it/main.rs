@@ -19,6 +19,7 @@ mod query;
 mod reports;
 mod runs_recovery;
 mod staged_delete;
+mod subscriptions;
 mod support;
 mod templates;
 mod terminal;

@@ -28,7 +28,7 @@ fn subscription_xml(st: &State, s: &Subscription) -> xml::Subscription {
         subject: Some(s.subject.clone()),
         attach_image: Some("true".into()),
         attach_pdf: Some("false".into()),
-        suspended: Some("false".into()),
+        suspended: Some(s.suspended.to_string()),
         message: None,
         content: Some(xml::SubscriptionContent {
             id: s.content.id.clone(),
@@ -114,6 +114,7 @@ pub(crate) async fn add_subscription(shared: Shr, a: Auth, body: String) -> Res 
         content,
         subject: s.subject.unwrap_or_default(),
         schedule: s.schedule.and_then(|x| x.name.or(x.id)).unwrap_or_default(),
+        suspended: false,
     };
     st.site.subscriptions.push(sub.clone());
     let mut r = xml::TsResponse::new();
@@ -148,6 +149,17 @@ pub(crate) async fn update_subscription(shared: Shr, a: Auth, Path((_v, _s, id))
     }
     if let Some(sched) = s.schedule.and_then(|x| x.name.or(x.id)) {
         st.site.subscriptions[i].schedule = sched;
+    }
+    // `suspended="true|false"` suspends or resumes it (REST 3.9+).
+    match s.suspended.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => {}
+        Some("true") => st.site.subscriptions[i].suspended = true,
+        Some("false") => st.site.subscriptions[i].suspended = false,
+        Some(other) => {
+            return Err(Fail(ApiError::bad_request(format!(
+                "The subscription's suspended value '{other}' must be true or false."
+            ))));
+        }
     }
     let sub = st.site.subscriptions[i].clone();
     let mut r = xml::TsResponse::new();

@@ -357,10 +357,10 @@ fn safety_set_is_fully_understood() {
 #[test]
 fn an_action_on_something_tabflow_cannot_do_is_named_never_mapped_to_a_workflow() {
     for (request, what) in [
-        ("Remove subscriptions of unlicensed users and subscriptions to archived content", "remove subscriptions"),
+        ("Move Tom's subscriptions to Kelly", "move subscriptions"),
         ("Delete all data alerts in Finance", "delete data alerts"),
         ("Remove the failing extract refreshes", "remove extract refreshes"),
-        ("Archive old workbooks in Finance, then delete the orphaned subscriptions", "delete subscriptions"),
+        ("Archive old workbooks in Finance, then delete the orphaned webhooks", "delete webhooks"),
     ] {
         let parsed = parse(request, default_today());
         assert!(
@@ -370,6 +370,32 @@ fn an_action_on_something_tabflow_cannot_do_is_named_never_mapped_to_a_workflow(
             parsed.intents
         );
         assert_eq!(parsed.unsupported, [what], "{request}: {parsed:?}");
+    }
+}
+
+#[test]
+fn removing_subscriptions_is_the_subscription_cleanup_never_an_archive() {
+    for (request, reasons, project) in [
+        (
+            "Remove subscriptions of unlicensed users and subscriptions to archived content",
+            Some(vec!["unlicensed-users", "archived-content"]),
+            None,
+        ),
+        ("Clean up the failing subscriptions in Finance", Some(vec!["failing"]), Some("Finance")),
+        ("get rid of subscriptions to quarantined workbooks", Some(vec!["archived-content"]), None),
+        ("Delete all subscriptions nobody can receive", None, None),
+        ("Archive old workbooks in Finance, then delete the orphaned subscriptions", None, None),
+    ] {
+        let parsed = parse(request, default_today());
+        let clean: Vec<_> = parsed.intents.iter().filter(|i| i.name() == "clean-subscriptions").collect();
+        assert_eq!(clean.len(), 1, "{request}: {:?}", parsed.intents);
+        let p = clean[0].params_json();
+        let got: Option<Vec<&str>> =
+            p.get("reason").and_then(|r| r.as_array()).map(|a| a.iter().filter_map(|x| x.as_str()).collect());
+        assert_eq!(got, reasons, "{request}: {p:?}");
+        assert_eq!(p.get("project").and_then(|x| x.as_str()), project, "{request}: {p:?}");
+        assert!(parsed.intents.iter().all(|i| i.name() != "delete-content"), "{request}: {:?}", parsed.intents);
+        assert!(parsed.unsupported.is_empty(), "{request}: {parsed:?}");
     }
 }
 

@@ -304,7 +304,29 @@ pub fn generate(opts: &Options) -> Site {
     permissions(&mut g);
     extras(&mut g);
     flows(&mut g, opts.seed);
+    suspended_subscriptions(&mut g, opts.seed);
     g.site
+}
+
+/// Subscriptions Tableau suspended after repeated failures: three on the demo site, one in 40
+/// elsewhere. They draw from a generator of their own, as flows do, so every other figure a
+/// seed produces stays as it was before they were modelled.
+fn suspended_subscriptions(g: &mut Gen, seed: u64) {
+    let mut rng = Rng(seed ^ 0x5005_5eed_2026_0002);
+    let n = g.site.subscriptions.len();
+    let wanted = if g.demo { 3 } else { n / 40 };
+    let mut marked = 0;
+    // Distinct subscriptions: draw until enough are marked (bounded by the count).
+    for _ in 0..wanted.saturating_mul(4) {
+        if marked == wanted || n == 0 {
+            break;
+        }
+        let s = &mut g.site.subscriptions[rng.below(n)];
+        if !s.suspended {
+            s.suspended = true;
+            marked += 1;
+        }
+    }
 }
 
 /// Tableau Prep flows: about one per 40 workbooks (at least two), in the teams' projects,
@@ -1082,6 +1104,7 @@ fn extras(g: &mut Gen) {
             content: ResourceRef { kind: kind.into(), id: cid },
             subject,
             schedule,
+            suspended: false,
         });
     }
     // Webhooks.
