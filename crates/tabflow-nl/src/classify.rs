@@ -748,7 +748,8 @@ fn unsupported(c: &Clause<'_>, sig: &Signals) -> Option<(Role, Map<String, Value
 /// content", "failing"/"suspended"; all three when none is said) and a project.
 fn subscription_cleanup(c: &Clause<'_>, sig: &Signals) -> Map<String, Value> {
     let toks = &c.toks;
-    let any = |ws: &[&str]| toks.iter().any(|t| t.is_any(ws));
+    // Exact words: "delete" (the verb) must not read as "deleted (users)".
+    let any = |ws: &[&str]| toks.iter().any(|t| t.eq_any(ws));
     let mut reasons = vec![];
     if any(&["unlicensed", "unlicenced", "deleted", "removed", "former", "departed", "inactive"]) {
         reasons.push("unlicensed-users");

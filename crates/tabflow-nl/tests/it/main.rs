@@ -357,7 +357,7 @@ fn safety_set_is_fully_understood() {
 #[test]
 fn an_action_on_something_tabflow_cannot_do_is_named_never_mapped_to_a_workflow() {
     for (request, what) in [
-        ("Move Tom's subscriptions to Kelly", "move subscriptions"),
+        ("Update the subscriptions in Finance to daily", "update subscriptions"),
         ("Delete all data alerts in Finance", "delete data alerts"),
         ("Remove the failing extract refreshes", "remove extract refreshes"),
         ("Archive old workbooks in Finance, then delete the orphaned webhooks", "delete webhooks"),
