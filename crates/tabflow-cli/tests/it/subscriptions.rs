@@ -20,17 +20,39 @@ fn subscriptions_nobody_receives_are_removed_and_a_rollback_recreates_them() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let s0 = state(&emu);
-    // Expected, from the emulator's own state: Unlicensed (or missing) subscribers and
-    // suspended subscriptions (the demo has no archived content before a run).
+    // Expected, from the emulator's own state: Unlicensed (or missing) subscribers, content
+    // under the Archive (or quarantine) project or tagged as archived, suspended ones.
     let role = |id: &str| {
         s0["users"].as_array().unwrap().iter().find(|u| u["id"] == id).map(|u| u["site_role"].as_str().unwrap())
+    };
+    let project = |id: &str| s0["projects"].as_array().unwrap().iter().find(|p| p["id"] == id).cloned();
+    let under_archive = |mut pid: Value| {
+        while let Some(p) = pid.as_str().and_then(project) {
+            if p["name"] == "Archive" || p["name"] == "tabflow Quarantine" {
+                return true;
+            }
+            pid = p["parent_id"].clone();
+        }
+        false
+    };
+    let archived = |cid: &str| {
+        let w = s0["workbooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == cid || w["views"].as_array().unwrap().iter().any(|v| v["id"] == cid))
+            .unwrap();
+        under_archive(w["project_id"].clone())
+            || w["tags"].as_array().unwrap().iter().any(|t| t == "archived-by-tabflow")
     };
     let want: BTreeSet<String> = s0["subscriptions"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|x| {
-            matches!(role(x["user_id"].as_str().unwrap()), None | Some("Unlicensed")) || x["suspended"] == true
+            matches!(role(x["user_id"].as_str().unwrap()), None | Some("Unlicensed"))
+                || x["suspended"] == true
+                || archived(x["content"]["id"].as_str().unwrap())
         })
         .map(|x| x["id"].as_str().unwrap().to_string())
         .collect();
