@@ -805,7 +805,10 @@ impl Client {
 
     /// One subscription (`GET /subscriptions/{id}`): an administrator reads anyone's.
     pub async fn subscription(&self, id: &SubscriptionId) -> Result<xml::Subscription> {
-        self.send_xml(Request::get(format!("subscriptions/{id}"))).await?.subscription.ok_or_else(|| missing("subscription"))
+        self.send_xml(Request::get(format!("subscriptions/{id}")))
+            .await?
+            .subscription
+            .ok_or_else(|| missing("subscription"))
     }
 
     pub async fn create_subscription(
@@ -836,10 +839,13 @@ impl Client {
     /// Suspends or resumes a subscription (`PUT /subscriptions/{id}` with `suspended`, REST 3.9+).
     pub async fn set_subscription_suspended(&self, id: &SubscriptionId, suspended: bool) -> Result<xml::Subscription> {
         let s = xml::Subscription { suspended: Some(suspended.to_string()), ..xml::Subscription::default() };
-        self.send_xml(Request::put(format!("subscriptions/{id}"), &TsRequest { subscription: Some(s), ..TsRequest::default() }))
-            .await?
-            .subscription
-            .ok_or_else(|| missing("subscription"))
+        self.send_xml(Request::put(
+            format!("subscriptions/{id}"),
+            &TsRequest { subscription: Some(s), ..TsRequest::default() },
+        ))
+        .await?
+        .subscription
+        .ok_or_else(|| missing("subscription"))
     }
 
     pub async fn delete_subscription(&self, id: &SubscriptionId) -> Result<()> {

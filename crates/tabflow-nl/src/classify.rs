@@ -28,9 +28,10 @@ use crate::token::{Token, tok, word_at};
 /// names. Which parameters each takes is `tabflow_plan::Intent::keys`.
 pub(crate) mod names {
     pub(crate) use tabflow_plan::intent::names::{
-        ARCHIVE_STALE_CONTENT as ARCHIVE, AUDIT_PERMISSIONS as AUDIT, CONSOLIDATE_DATASOURCES as CONSOLIDATE,
-        DELETE_CONTENT as DELETE, MIGRATE_DATASOURCE as MIGRATE, NOTIFY_OWNERS as NOTIFY, OFFBOARD_USER as OFFBOARD,
-        CLEAN_SUBSCRIPTIONS as CLEAN_SUBS, QUERY, RECLAIM_LICENSES as RECLAIM, UPDATE_PERMISSIONS as UPDATE,
+        ARCHIVE_STALE_CONTENT as ARCHIVE, AUDIT_PERMISSIONS as AUDIT, CLEAN_SUBSCRIPTIONS as CLEAN_SUBS,
+        CONSOLIDATE_DATASOURCES as CONSOLIDATE, DELETE_CONTENT as DELETE, MIGRATE_DATASOURCE as MIGRATE,
+        NOTIFY_OWNERS as NOTIFY, OFFBOARD_USER as OFFBOARD, QUERY, RECLAIM_LICENSES as RECLAIM,
+        UPDATE_PERMISSIONS as UPDATE,
     };
 }
 
@@ -764,7 +765,8 @@ fn subscription_cleanup(c: &Clause<'_>, sig: &Signals) -> Map<String, Value> {
     if !reasons.is_empty() {
         put(&mut p, "reason", reasons);
     }
-    let project = project(c, sig, true).filter(|p| !matches!(p.to_lowercase().as_str(), "archive" | "archived" | "quarantine"));
+    let project =
+        project(c, sig, true).filter(|p| !matches!(p.to_lowercase().as_str(), "archive" | "archived" | "quarantine"));
     put_opt(&mut p, "project", project);
     p
 }

@@ -188,10 +188,9 @@ impl Builder<'_, '_> {
                 SubscriptionReason::ArchivedContent,
                 format!("{} is in {}", w.name, self.project_name(&w.project_id)),
             )),
-            Some(w) if w.tags.iter().any(|t| t == &policy.archive_tag) => out.push((
-                SubscriptionReason::ArchivedContent,
-                format!("{} is tagged {}", w.name, policy.archive_tag),
-            )),
+            Some(w) if w.tags.iter().any(|t| t == &policy.archive_tag) => {
+                out.push((SubscriptionReason::ArchivedContent, format!("{} is tagged {}", w.name, policy.archive_tag)))
+            }
             Some(_) => {}
         }
         if s.suspended {
@@ -204,9 +203,9 @@ impl Builder<'_, '_> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use tabflow_plan::RollbackClass;
     use tabflow_plan::plan::{Intent, SiteRef, StepKind};
     use tabflow_plan::policy::Policy;
-    use tabflow_plan::RollbackClass;
 
     fn plan_on(site: &tabflow_site::Site, params: serde_json::Value) -> tabflow_plan::plan::Plan {
         let policy = Policy::default();
@@ -237,9 +236,8 @@ mod tests {
         }
         // Expected, computed here from the site without the planner's helpers.
         let role = |id: &str| site.users.iter().find(|u| u.id == id).map(|u| u.site_role.as_str());
-        let wb_of = |cid: &str| {
-            site.workbooks.iter().find(|w| w.id == cid || w.views.iter().any(|v| v.id == cid)).unwrap()
-        };
+        let wb_of =
+            |cid: &str| site.workbooks.iter().find(|w| w.id == cid || w.views.iter().any(|v| v.id == cid)).unwrap();
         let archived = |cid: &str| {
             let w = wb_of(cid);
             Some(&w.project_id) == archive_id.as_ref() || w.tags.iter().any(|t| t == "archived-by-tabflow")
@@ -247,9 +245,7 @@ mod tests {
         let mut want: Vec<&str> = site
             .subscriptions
             .iter()
-            .filter(|s| {
-                matches!(role(&s.user_id), None | Some("Unlicensed")) || s.suspended || archived(&s.content.id)
-            })
+            .filter(|s| matches!(role(&s.user_id), None | Some("Unlicensed")) || s.suspended || archived(&s.content.id))
             .map(|s| s.id.as_str())
             .collect();
         want.sort();

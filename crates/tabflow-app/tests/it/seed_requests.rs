@@ -115,12 +115,7 @@ async fn an_access_audit_that_changes_nothing_still_runs_and_writes_its_report()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_action_tabflow_cannot_do_is_refused_by_name_and_nothing_is_planned() {
     let env = env(Arc::new(SystemClock), Policy::default()).await;
-    let e = env
-        .app
-        .plan(request("Delete all data alerts in Finance", &[]))
-        .await
-        .err()
-        .expect("refused");
+    let e = env.app.plan(request("Delete all data alerts in Finance", &[])).await.err().expect("refused");
     assert_eq!(e.kind, Kind::Failed, "{e:?}");
     assert_eq!(e.message, "I can't do that yet: delete data alerts");
     assert!(e.hint.contains("archive stale content"), "{}", e.hint);
