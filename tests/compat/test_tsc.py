@@ -325,3 +325,23 @@ def test_sign_out(emulator):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req)
     assert e.value.code == 401
+
+
+def test_subscriptions_suspended_read_and_resumed(emulator):
+    # A session of its own: earlier tests sign the module's session out.
+    server = pat_server(emulator.url)
+    # Tableau suspends a subscription after repeated failures (REST `suspended`); the
+    # subscription cleanup reads it, and a resume is an update with suspended="false".
+    snap = emulator.snapshot()
+    want = {s["id"] for s in snap["subscriptions"] if s.get("suspended")}
+    assert len(want) == 3, want
+    subs = list(TSC.Pager(server.subscriptions))
+    assert {s.id for s in subs if s.suspended} == want
+    one = next(s for s in subs if s.id in want)
+    one.suspended = False
+    server.subscriptions.update(one)
+    assert not server.subscriptions.get_by_id(one.id).suspended
+    assert not next(s for s in emulator.snapshot()["subscriptions"] if s["id"] == one.id).get("suspended")
+    one.suspended = True
+    server.subscriptions.update(one)
+    assert server.subscriptions.get_by_id(one.id).suspended

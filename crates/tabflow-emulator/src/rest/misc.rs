@@ -136,7 +136,9 @@ pub(crate) async fn update_subscription(shared: Shr, a: Auth, Path((_v, _s, id))
         .iter()
         .position(|s| s.id == id && (admin || s.user_id == a.0.user_id))
         .ok_or_else(|| Fail(ApiError::not_found("404025", "Subscription", &id)))?;
-    if let Some(c) = &s.content {
+    // An update's <content> may carry only sendIfViewEmpty (tableauserverclient sends it so):
+    // the content changes only when an id is given.
+    if let Some(c) = s.content.as_ref().filter(|c| !c.id.is_empty()) {
         let c = content_ref(&st, c)?;
         st.site.subscriptions[i].content = c;
     }
