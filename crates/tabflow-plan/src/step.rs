@@ -60,11 +60,15 @@ pub enum StepKind {
     DeleteUser,
     /// Users' site roles lowered (license reclamation); undone exactly.
     ChangeSiteRoles,
+    /// The compensations of one step of an earlier run (a rollback plan, whose
+    /// `rollback_of` names the run): its items are the ones that run changed, its changes
+    /// put them back. Destructive: a rollback is approved like any destructive plan.
+    Compensate,
 }
 
 impl StepKind {
     /// Every kind, reads first.
-    pub const ALL: [StepKind; 21] = [
+    pub const ALL: [StepKind; 22] = [
         StepKind::FindStaleWorkbooks,
         StepKind::FindStaleDatasources,
         StepKind::FindDuplicateDatasources,
@@ -86,6 +90,7 @@ impl StepKind {
         StepKind::UpdatePermissions,
         StepKind::DeleteUser,
         StepKind::ChangeSiteRoles,
+        StepKind::Compensate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +116,7 @@ impl StepKind {
             StepKind::DeleteUser => "delete-user",
             StepKind::FindInactiveUsers => "find-inactive-users",
             StepKind::ChangeSiteRoles => "change-site-roles",
+            StepKind::Compensate => "compensate",
         }
     }
 

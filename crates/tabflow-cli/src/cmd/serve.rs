@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::connect::Connect;
-use super::workflow::{StoreArgs, notify_delivery, open_app};
+use super::workflow::{StoreArgs, app_options, notify_delivery};
 use crate::exit::{self, Code, usage};
 
 #[derive(Debug, Args)]
@@ -37,7 +37,19 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
     let policy = a.store.policy()?;
     let delivery = notify_delivery()?;
     let mcp = tabflow_mcp::Limits::from_settings(|k| std::env::var(k).ok()).map_err(|(m, h)| usage(m, h))?;
-    let app = Arc::new(open_app(Some(&a.connect), &a.store, policy, delivery).await?);
+    let mut options = app_options(Some(&a.connect), &a.store, policy, delivery, Arc::new(tabflow_app::SystemClock))?;
+    // With no server configured, this process hosts the demo site for every other process of
+    // the data directory (CLI commands, `tabflow mcp`): connected now, so its URL and pid are
+    // recorded before the first request; removed (and the site saved) when it stops.
+    options.host_demo = true;
+    let app = Arc::new(tabflow_app::App::open(options).await.map_err(exit::app)?);
+    if let Err(e) = app.connect().await {
+        let app = Arc::try_unwrap(app).ok();
+        if let Some(app) = app {
+            let _ = app.close().await;
+        }
+        return Err(exit::app(e));
+    }
     let running = tabflow_serve::start_with(app.clone(), addr, mcp).await.map_err(|e| {
         exit::fail(format!("cannot listen on {addr}: {e}"), "pick another port with --listen 127.0.0.1:PORT")
     })?;
