@@ -37,7 +37,6 @@ pub use error::{Error, Kind, Result, missing_hint, missing_text};
 pub use history::RunDetail;
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use redact::Redactor;
-pub use rollbacks::rollback_summary;
 pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions, wants_report};
 pub use schedules::{Fired, NewSchedule, WorkReport, WorkerOptions};
 pub use session::{Connection, Session, Tuning};

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tabflow_engine::approval::{Missing, pair_key};
 use tabflow_engine::executor::{ApprovedRollback, pending};
 use tabflow_engine::plan::{Change, Item, Plan, Step, StepKind};
@@ -328,9 +328,4 @@ fn set_updated_at(plan: &mut Plan, site: &tabflow_site::Site) {
             i.updated_at = live.get(i.id.as_str()).cloned();
         }
     }
-}
-
-/// A rollback plan's summary for front ends: per step, its id, title and item count.
-pub fn rollback_summary(plan: &Plan) -> Vec<Value> {
-    plan.steps.iter().map(|s| json!({"step": s.id, "title": s.title, "items": s.items.len()})).collect()
 }

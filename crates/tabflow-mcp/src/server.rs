@@ -48,7 +48,8 @@ pub struct TabflowMcp {
 /// What a tool needs of an HTTP caller's role (as the HTTP API's routes do).
 fn permission(tool: &str) -> Permission {
     match tool {
-        "plan_workflow" | "answer_questions" | "request_approval" | "rollback_run" => Permission::Request,
+        "plan_workflow" | "answer_questions" | "request_approval" => Permission::Request,
+        "rollback_run" => Permission::Rollback,
         "start_run" => Permission::Start,
         _ => Permission::Read,
     }

@@ -631,7 +631,7 @@ pub async fn rollback(
     Auth(c): Auth,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, axum::Json<RollbackPlanned>), ApiError> {
-    need(&c, Permission::Request)?;
+    need(&c, Permission::Rollback)?;
     let actor = c.actor();
     let run_id = id.clone();
     let (plan, r) = call(&sh.app, move |app| async move {

@@ -615,7 +615,7 @@ async fn runs_page(State(sh): State<Arc<Shared>>, web: Web, Query(q): Query<Runs
             error: None,
             q: filter,
             runs,
-            can_rollback: web.caller.role.may(Permission::Request),
+            can_rollback: web.caller.role.may(Permission::Rollback),
         }
         .render(),
     ))
@@ -628,7 +628,7 @@ async fn rollback(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let fields = web.form(&body)?;
-    web.need(Permission::Request)?;
+    web.need(Permission::Rollback)?;
     if field(&fields, "confirm") != "yes" {
         return Err(WebError(ApiError::usage("the rollback was not confirmed", "tick \"Yes, undo this run\"")));
     }

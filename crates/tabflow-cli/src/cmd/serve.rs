@@ -1,7 +1,10 @@
 //! `tabflow serve [--listen ADDR]`: the HTTP API (`tabflow-serve`) over the application
 //! service, with the store, policy and site of the usual flags. Listens on 127.0.0.1:8080 by
 //! default; an address other hosts can reach is refused unless `--insecure-listen` is given
-//! (there is no TLS of its own). Ctrl-C stops it and saves the demo site.
+//! (there is no TLS of its own). With no server configured it hosts the built-in demo site
+//! for every process of the data directory (its URL and pid in `demo-site.live.json`: CLI
+//! commands and `tabflow mcp` started meanwhile use it). Ctrl-C stops it, removes the record
+//! and saves the demo site.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,10 +45,10 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
     // the data directory (CLI commands, `tabflow mcp`): connected now, so its URL and pid are
     // recorded before the first request; removed (and the site saved) when it stops.
     options.host_demo = true;
+    let demo = matches!(options.connection, tabflow_app::Connection::Demo(_));
     let app = Arc::new(tabflow_app::App::open(options).await.map_err(exit::app)?);
-    if let Err(e) = app.connect().await {
-        let app = Arc::try_unwrap(app).ok();
-        if let Some(app) = app {
+    if demo && let Err(e) = app.connect().await {
+        if let Ok(app) = Arc::try_unwrap(app) {
             let _ = app.close().await;
         }
         return Err(exit::app(e));

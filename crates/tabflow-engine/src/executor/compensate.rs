@@ -506,3 +506,49 @@ impl Engine<'_> {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(step: &str, item: &str, phase: Phase, detail: &str) -> Entry {
+        Entry {
+            seq: 0,
+            run_id: "r-1".into(),
+            step_id: step.into(),
+            item_id: item.into(),
+            item_type: "workbook".into(),
+            phase,
+            image: Value::Null,
+            detail: detail.into(),
+            at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn pending_is_what_a_rollback_would_undo_now_in_reverse_order() {
+        let journal = vec![
+            e("s1", "p", Phase::Intent, ""),
+            e("s1", "p", Phase::Applied, "created:p-9"),
+            e("s2", "a", Phase::Intent, ""),
+            e("s2", "a", Phase::Applied, ""),
+            e("s2", "b", Phase::Intent, ""),
+            e("s2", "b", Phase::Applied, ""),
+            e("s2", "c", Phase::Intent, ""),
+            e("s2", "c", Phase::Applied, ""),
+            e("s2", "d", Phase::Skipped, "changed since the plan"),
+            e("s2", "e", Phase::Intent, ""),
+            // A partly approved rollback: c undone, b left as it is, a skipped for drift.
+            e("s2", "c", Phase::CompensateIntent, ""),
+            e("s2", "c", Phase::Compensated, ""),
+            e("s2", "b", Phase::CompensateSkipped, NOT_APPROVED),
+            e("s2", "a", Phase::CompensateSkipped, "not restored: changed by someone else"),
+        ];
+        let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(s, i)| format!("{s}/{i}")).collect::<Vec<_>>();
+        // A new rollback plan may approve b again; e (an intent without outcome) may have
+        // changed; d was never written, c is back, a was someone else's since.
+        assert_eq!(pairs(pending(&journal, true)), ["s2/e", "s2/b", "s1/p"]);
+        // A resumed rollback leaves b as the approval left it.
+        assert_eq!(pairs(pending(&journal, false)), ["s2/e", "s1/p"]);
+    }
+}
