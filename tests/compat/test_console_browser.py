@@ -10,9 +10,11 @@ demo site, with a data directory of its own:
 - the requester presses Run; the run page follows the run over EventSource to its end;
 - the server is stopped with SIGINT (it then saves the demo site's state), and `tabflow site
   snapshot` shows the two unticked workbooks unchanged and the others archived;
-- a server started again on the same data directory lets the approver roll the run back
-  from the runs page (only once the confirmation box is ticked); after it the site equals the
-  one before (`tabflow site diff` exits 0).
+- a server started again on the same data directory: the requester asks for the run's rollback
+  from the runs page (only once the confirmation box is ticked) and lands on the rollback
+  plan's review page, waiting for approval (the API refuses to run it); the approver approves
+  it there; the requester runs it and the run page follows the rollback to its end; after it
+  the site equals the one before (`tabflow site diff` exits 0).
 
 Every page the requester sees is checked for sideways scrolling at 390 px. Screenshots of
 each stage go to target/test-artifacts/console/ (or $TABFLOW_TEST_ARTIFACTS)."""
@@ -252,10 +254,10 @@ def test_requester_and_approver_in_chromium_archive_then_roll_back(tmp_path):
         assert f"{len(ticked)} done, {len(unticked)} skipped, 0 failed" in desk.find_element(By.ID, "steps").text
         stage.shot(desk, "approver-watches-finished-run")
 
-        # The requester cannot roll back.
+        # The requester may ask for a rollback (a plan of its own, approved by an approver).
         phone.get(server.url + "/console/runs")
         assert run_id in phone.find_element(By.TAG_NAME, "main").text
-        assert not phone.find_elements(By.CSS_SELECTOR, "form[action$='/rollback']")
+        assert phone.find_elements(By.CSS_SELECTOR, "form[action$='/rollback']")
         no_sideways_scroll(phone, "runs")
         for b in (phone, desk):
             b.get("about:blank")  # no EventSource left open while the server stops
@@ -279,24 +281,54 @@ def test_requester_and_approver_in_chromium_archive_then_roll_back(tmp_path):
         wid = pair.rsplit("/", 1)[1]
         assert wb_after[wid] != wb_before[wid], f"ticked workbook {wid} was not archived"
 
-    # Roll back from the runs page (a new server on the same data dir: sign in again).
+    # Roll back from the runs page (a new server on the same data dir: sign in again): the
+    # requester asks (the rollback plan, waiting for approval), the approver approves it on its
+    # review page, the requester runs it and the run page shows the rollback to its end.
     server = Server(env)
     try:
+        sign_in(phone, server, requester)
         sign_in(desk, server, approver)
-        desk.get(server.url + "/console/runs")
-        item = next(li for li in desk.find_elements(By.CSS_SELECTOR, "main li") if run_id in li.text)
+        phone.get(server.url + "/console/runs")
+        item = next(li for li in phone.find_elements(By.CSS_SELECTOR, "main li") if run_id in li.text)
         button = item.find_element(By.CSS_SELECTOR, "form[action$='/rollback'] button")
         button.click()  # unconfirmed: the browser keeps the form (the box is required)
-        assert desk.current_url.endswith("/console/runs")
-        stage.shot(desk, "approver-rollback-unconfirmed")
+        assert phone.current_url.endswith("/console/runs")
+        stage.shot(phone, "requester-rollback-unconfirmed")
         item.find_element(By.CSS_SELECTOR, "input[name=confirm]").click()
         button.click()
-        WebDriverWait(desk, 30).until(lambda b: "/console/runs/" in b.current_url)
-        rollback_id = desk.current_url.rsplit("/", 1)[1]
-        assert wait_finished(desk) in ("rolled-back", "succeeded"), "the rollback ends"
-        stage.shot(desk, "approver-rollback-finished")
-        code, rb = server.api("GET", f"/api/v1/runs/{rollback_id}", approver)
-        assert code == 200, rb
+        WebDriverWait(phone, 30).until(lambda b: "/console/plans/" in b.current_url and "?request=" in b.current_url)
+        rb_review = phone.current_url
+        rb_plan_url = rb_review.split("?", 1)[0]
+        rb_plan_id = rb_plan_url.rsplit("/", 1)[1]
+        status = phone.find_element(By.CSS_SELECTOR, "[role=status]").text
+        assert "Waiting for approval" in status, status
+        assert not phone.find_elements(By.CSS_SELECTOR, "button[value=approve]")
+        assert not phone.find_elements(By.CSS_SELECTOR, "form[action='/console/runs'] button"), "no Run before approval"
+        no_sideways_scroll(phone, "rollback-review")
+        stage.shot(phone, "requester-rollback-waiting-for-approval")
+        code, plan = server.api("GET", f"/api/v1/plans/{rb_plan_id}", approver)
+        assert code == 200 and plan["rollback_of"] == run_id, plan
+        assert all(st["kind"] == "compensate" for st in plan["steps"]), plan
+        code, body = server.api("POST", "/api/v1/runs", requester, {"plan_id": rb_plan_id})
+        assert code == 409, body
+
+        desk.get(rb_review)
+        boxes = desk.find_elements(By.CSS_SELECTOR, "input[name=item]")
+        assert boxes and all(b.is_selected() for b in boxes), "every item of the rollback is asked for"
+        stage.shot(desk, "approver-rollback-review")
+        desk.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
+        WebDriverWait(desk, 30).until(lambda b: "?request=" not in b.current_url)
+        WebDriverWait(desk, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda b: "Approved by" in b.find_element(By.CSS_SELECTOR, "[role=status]").text
+        )
+        stage.shot(desk, "approver-rollback-approved")
+
+        phone.get(rb_plan_url)
+        phone.find_element(By.CSS_SELECTOR, "form[action='/console/runs'] button").click()
+        WebDriverWait(phone, 30).until(lambda b: "/console/runs/" in b.current_url)
+        assert phone.current_url.rsplit("/", 1)[1] == run_id, "the run page of the run undone"
+        assert wait_finished(phone) == "rolled-back", "the rollback ends"
+        stage.shot(phone, "requester-rollback-finished")
         code, orig = server.api("GET", f"/api/v1/runs/{run_id}", approver)
         assert orig["status"] == "rolled-back", orig
         desk.get(server.url + "/console/audit")
@@ -304,10 +336,11 @@ def test_requester_and_approver_in_chromium_archive_then_roll_back(tmp_path):
         stage.shot(desk, "approver-audit")
         desk.get("about:blank")
     except BaseException:
-        try:
-            stage.shot(desk, "failure-rollback")
-        except Exception:
-            pass
+        for b, name in ((phone, "failure-rollback-requester"), (desk, "failure-rollback")):
+            try:
+                stage.shot(b, name)
+            except Exception:
+                pass
         raise
     finally:
         phone.quit()

@@ -7,8 +7,8 @@ the emulator (a real Tableau REST API) with a store shared with `tabflow serve`:
   unchanged; an approver (a token with the approver role) reads the request through the HTTP
   API, finds the requested selection and approves it; `start_run` then runs it, sending
   progress notifications; `run_status` and `list_runs` show it;
-- `rollback_run` only asks a person: the site stays archived until the approver rolls the run
-  back through the HTTP API;
+- `rollback_run` makes the run's rollback plan and requests its approval: `start_run` on it is
+  refused until an approver approves it through the HTTP API, then it runs and the site is back;
 - `query_site` answers "how many workbooks are in Finance?" with the emulator's count;
 - bad input (unknown tool, wrong argument types, unknown arguments, unknown plan id, a plan of
   another site) is a clear MCP error and changes nothing;
@@ -263,19 +263,27 @@ def test_plan_answer_request_approval_run_with_progress_and_rollback_by_a_person
             err = await refused(s, "start_run", {"plan_id": pid})
             assert workbooks(emulator) == after
 
-            # rollback_run asks a person; nothing is undone until the approver does it.
+            # rollback_run makes the run's rollback plan and requests its approval: it undoes
+            # nothing itself, start_run on the rollback plan is refused until an approver
+            # approves it through the HTTP API, then it runs and the site is back.
             rb = await call(s, "rollback_run", {"run_id": rid})
-            assert rb["status"] == "rollback-requested" and rb["url"].endswith(f"/console/runs/{rid}"), rb
+            rpid = rb["plan_id"]
+            assert rb["run_id"] == rid and rpid != pid, rb
+            assert rb["url"] == f"{serve.url}/console/plans/{rpid}?request={rb['request_id']}", rb
+            assert all(st["kind"] == "compensate" for st in rb["steps"]), rb
             assert workbooks(emulator) == after
-            status, out = serve.api("POST", f"/api/v1/runs/{rid}/rollback", token)
-            assert status == 202, out
-            for _ in range(120):
-                st = await call(s, "run_status", {"run_id": rid})
-                if st["status"] == "rolled-back":
-                    break
-                await asyncio.sleep(0.5)
-            assert st["status"] == "rolled-back", st
+            err = await refused(s, "start_run", {"plan_id": rpid})
+            assert err["code"] == "needs-approval", err
+            assert workbooks(emulator) == after
+            status, got = serve.api("GET", rb["api_url"], token)
+            assert status == 200 and got["plan_id"] == rpid, got
+            status, ok = serve.api("POST", f"/api/v1/plans/{rpid}/approvals", token, {"decision": "approve", "items": "all"})
+            assert status == 201 and ok["ready"] is True, ok
+            undone = await call(s, "start_run", {"plan_id": rpid})
+            assert undone["run_id"] == rid and undone["status"] == "rolled-back", undone
             assert workbooks(emulator) == before
+            st = await call(s, "run_status", {"run_id": rid})
+            assert st["status"] == "rolled-back", st
 
     asyncio.run(go())
 
@@ -464,12 +472,15 @@ def test_mcp_over_http_at_serve_needs_a_token_and_its_role(own_site):
             assert run["status"] == "succeeded", run
             assert any(m and m.startswith("Step 1/") for m in notes), notes
             assert workbooks(emulator) != before
-            status, out = serve.api("POST", f"/api/v1/runs/{run['run_id']}/rollback", approver)
-            assert status == 202, out
-            for _ in range(120):
-                if (await call(s, "run_status", {"run_id": run["run_id"]}))["status"] == "rolled-back":
-                    break
-                await asyncio.sleep(0.5)
+            rb = await call(s, "rollback_run", {"run_id": run["run_id"]})
+            assert rb["url"] == f"/console/plans/{rb['plan_id']}?request={rb['request_id']}", rb
+            err = await refused(s, "start_run", {"plan_id": rb["plan_id"]})
+            assert err["code"] == "needs-approval", err
+            status, ok = serve.api(
+                "POST", f"/api/v1/plans/{rb['plan_id']}/approvals", approver, {"decision": "approve", "items": "all"})
+            assert status == 201 and ok["ready"], ok
+            undone = await call(s, "start_run", {"plan_id": rb["plan_id"]})
+            assert undone["status"] == "rolled-back", undone
             assert workbooks(emulator) == before
 
     asyncio.run(go())

@@ -106,7 +106,7 @@ impl App {
     ) -> Result<ApprovalRow> {
         let vp = self.validated_plan(plan_id).await?;
         self.check_not_requester(approver, plan_id).await?;
-        approval::decide_at(
+        let row = approval::decide_at(
             &self.store,
             &vp,
             approver,
@@ -121,7 +121,9 @@ impl App {
                 e.to_string(),
                 "approve step ids (s2) or step/item pairs (s2/ITEM) listed by `tabflow plan --json`",
             )
-        })
+        })?;
+        self.audit_rollback_decision(vp.plan(), approver, &row).await?;
+        Ok(row)
     }
 
     /// Whether a stored plan may run now: the grant its approvals give, or what is missing.

@@ -21,6 +21,7 @@ pub mod query;
 mod reads;
 pub mod redact;
 pub mod reports;
+mod rollbacks;
 mod runs;
 pub mod schedules;
 pub mod session;
@@ -45,7 +46,7 @@ pub use tokens::{Caller, Permission, Role, TOKEN_PREFIX, TokenInfo, api_actor};
 
 pub use tabflow_engine::approval::{Approver, Channel, Decision, Grant, Missing, Selection, SelectionError, pair_key};
 pub use tabflow_engine::audit::{NewRecord, Record, Verification};
-pub use tabflow_engine::executor::{Purge, RunReport};
+pub use tabflow_engine::executor::{NOT_APPROVED, Purge, RunReport};
 pub use tabflow_engine::notify::{Delivery, Tally};
 pub use tabflow_engine::plan;
 pub use tabflow_engine::store::{ApprovalRow, RunRow, ScheduleRow};
@@ -79,6 +80,9 @@ pub struct Options {
     /// Where the audit chain's head is anchored, outside the store; `None` =
     /// [`default_audit_anchor`] in the data directory.
     pub audit_anchor: Option<PathBuf>,
+    /// With the built-in demo site: host it for the other processes of the data directory
+    /// (`tabflow serve`): its URL and pid are recorded there until [`App::close`].
+    pub host_demo: bool,
 }
 
 impl Options {
@@ -96,6 +100,7 @@ impl Options {
             crash_after_intents: None,
             full_site_reads: false,
             audit_anchor: None,
+            host_demo: false,
         }
     }
 }
@@ -128,6 +133,7 @@ pub struct App {
     notice: Option<Arc<dyn Fn(&str) + Send + Sync>>,
     crash_after_intents: Option<usize>,
     full_site_reads: bool,
+    host_demo: bool,
     session: tokio::sync::OnceCell<Session>,
     /// Plans validated against the live site by this service (plan id → validated plan).
     validated: Mutex<HashMap<String, ValidatedPlan>>,
@@ -160,6 +166,7 @@ impl App {
             notice: o.notice,
             crash_after_intents: o.crash_after_intents,
             full_site_reads: o.full_site_reads,
+            host_demo: o.host_demo,
             session: tokio::sync::OnceCell::new(),
             validated: Mutex::new(HashMap::new()),
         })
@@ -169,10 +176,14 @@ impl App {
     pub async fn connect(&self) -> Result<&Session> {
         self.session
             .get_or_try_init(|| async {
-                if matches!(self.connection, Connection::Demo(_)) {
-                    self.notify(session::DEMO_NOTE);
+                let s =
+                    Session::open_with(&self.connection, &self.data_dir, self.clock.as_ref(), self.host_demo).await?;
+                match s.shared_demo() {
+                    Some(live) => self.notify(&session::shared_note(live)),
+                    None if s.is_demo() => self.notify(session::DEMO_NOTE),
+                    None => {}
                 }
-                Session::open(&self.connection, &self.data_dir, self.clock.as_ref()).await
+                Ok(s)
             })
             .await
     }

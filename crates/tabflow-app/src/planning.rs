@@ -384,6 +384,13 @@ impl App {
     /// changes with the members of the groups they grant to — not every item's permissions.
     pub async fn check(&self, plan: Plan) -> Result<std::result::Result<ValidatedPlan, Box<Plan>>> {
         self.check_site(&plan).await?;
+        let (site, user_id) = self.read_for_checks(&plan).await?;
+        self.validate_and_keep(plan, &site, &user_id).await
+    }
+
+    /// What the five checks of `plan` evaluate, read from the live site, and the signed-in
+    /// user's id.
+    pub(crate) async fn read_for_checks(&self, plan: &Plan) -> Result<(tabflow_site::Site, String)> {
         let session = self.connect().await?;
         let server = session.client.config().server.clone();
         let fail = |e| Error::client(e, &server);
@@ -397,16 +404,25 @@ impl App {
             let within = self.list_within(&session.client, &plan.intents).await.map_err(fail)?;
             let scope = tabflow_client::scoped::Scope { lineage: true, within, ..Default::default() };
             let mut read = tabflow_client::scoped::take_scoped(&session.client, &scope).await.map_err(fail)?;
-            if scope.within.is_some() && !crate::reads::holds_changed_workbooks(&plan, &read.site) {
+            if scope.within.is_some() && !crate::reads::holds_changed_workbooks(plan, &read.site) {
                 let scope = tabflow_client::scoped::Scope { within: None, ..scope };
                 read = tabflow_client::scoped::take_scoped(&session.client, &scope).await.map_err(fail)?;
             }
-            let needs = crate::reads::of_plan(&plan, &read.site);
+            let needs = crate::reads::of_plan(plan, &read.site);
             tabflow_client::scoped::read_more(&session.client, &mut read, needs).await.map_err(fail)?;
             read
         };
-        let site = &read.site;
-        let signed_in = site.users.iter().find(|u| u.id == s.user_id).map(|u| u.name.clone()).unwrap_or_default();
+        Ok((read.site, s.user_id))
+    }
+
+    /// Runs the five checks of `plan` over a site read; a valid plan is stored and kept.
+    pub(crate) async fn validate_and_keep(
+        &self,
+        plan: Plan,
+        site: &tabflow_site::Site,
+        user_id: &str,
+    ) -> Result<std::result::Result<ValidatedPlan, Box<Plan>>> {
+        let signed_in = site.users.iter().find(|u| u.id == user_id).map(|u| u.name.clone()).unwrap_or_default();
         let facts = Facts::from_site(site, &signed_in);
         let checked = validate(plan, &facts, &self.policy, self.store.plan_key());
         if let Ok(v) = &checked {

@@ -47,7 +47,7 @@ pub struct RunOutcome {
 
 /// Progress so far and the live subscribers.
 #[derive(Default)]
-struct Feed {
+pub(crate) struct Feed {
     history: Vec<Event>,
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
     closed: bool,
@@ -72,16 +72,16 @@ impl Events {
     }
 }
 
-enum Done {
+pub(crate) enum Done {
     Task(tokio::task::JoinHandle<Result<RunOutcome>>),
     Ready(Result<RunOutcome>),
 }
 
 /// A run in progress (or finished).
 pub struct RunHandle {
-    run_id: String,
-    feed: Arc<Mutex<Feed>>,
-    done: Done,
+    pub(crate) run_id: String,
+    pub(crate) feed: Arc<Mutex<Feed>>,
+    pub(crate) done: Done,
 }
 
 impl RunHandle {
@@ -153,7 +153,7 @@ fn subscribe(feed: &Mutex<Feed>) -> Events {
 }
 
 /// A channel for the engine whose events go into a new feed.
-fn feed() -> (mpsc::UnboundedSender<Event>, Arc<Mutex<Feed>>) {
+pub(crate) fn feed() -> (mpsc::UnboundedSender<Event>, Arc<Mutex<Feed>>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let feed = Arc::new(Mutex::new(Feed::default()));
     let f = feed.clone();
@@ -171,14 +171,14 @@ fn feed() -> (mpsc::UnboundedSender<Event>, Arc<Mutex<Feed>>) {
 }
 
 /// Everything a run task needs, owned.
-struct RunCtx {
-    client: tabflow_client::Client,
-    store: Store,
-    policy: tabflow_engine::Policy,
-    clock: Arc<dyn tabflow_plan::Clock>,
-    data_dir: std::path::PathBuf,
-    redactor: crate::Redactor,
-    opts: RunOptions,
+pub(crate) struct RunCtx {
+    pub(crate) client: tabflow_client::Client,
+    pub(crate) store: Store,
+    pub(crate) policy: tabflow_engine::Policy,
+    pub(crate) clock: Arc<dyn tabflow_plan::Clock>,
+    pub(crate) data_dir: std::path::PathBuf,
+    pub(crate) redactor: crate::Redactor,
+    pub(crate) opts: RunOptions,
 }
 
 /// Whether a plan that changes nothing still asks for a report: an access audit or a
@@ -199,7 +199,7 @@ pub fn wants_report(plan: &tabflow_engine::Plan) -> bool {
 }
 
 impl App {
-    fn run_ctx(&self, client: &tabflow_client::Client, actor: &str, ack: bool) -> RunCtx {
+    pub(crate) fn run_ctx(&self, client: &tabflow_client::Client, actor: &str, ack: bool) -> RunCtx {
         RunCtx {
             client: client.clone(),
             store: self.store.clone(),
@@ -233,6 +233,10 @@ impl App {
                 format!("answer with: tabflow plan \"{}\" --answer {}=CHOICE -o plan.json", plan.request, q.id),
             ));
         }
+        if let Some(run_id) = plan.rollback_of.clone() {
+            // A rollback plan: undo exactly what was approved of its run.
+            return self.start_rollback(vp, &run_id, actor).await.map(Start::Running);
+        }
         if !plan.steps.iter().any(|s| s.is_write()) {
             let stored = store_schedules(&self.store, plan, actor, self.clock.now()).await?;
             if !stored.is_empty() {
@@ -250,21 +254,7 @@ impl App {
         let grant = if vp.has_destructive_steps() {
             match self.approval_status(plan_id).await? {
                 Ok(g) => Some(g),
-                Err(m) => {
-                    return Err(Error::new(
-                        Kind::NeedsApproval(m.clone()),
-                        if m == tabflow_engine::approval::Missing::None {
-                            format!(
-                                "plan {} has {} destructive changes and no approval",
-                                plan.id,
-                                plan.destructive_items().len()
-                            )
-                        } else {
-                            format!("plan {} cannot run yet: {}", plan.id, missing_text(&m))
-                        },
-                        missing_hint(&m),
-                    ));
-                }
+                Err(m) => return Err(needs_approval(plan, m)),
             }
         } else {
             None
@@ -296,22 +286,10 @@ impl App {
         Ok(Start::Running(RunHandle { run_id, feed, done: Done::Task(task) }))
     }
 
-    /// Undoes a run: compensation in reverse journal order, each item verified by reading it
-    /// back; items changed by someone else since are skipped and reported.
-    pub async fn rollback(&self, run_id: &str, actor: &str) -> Result<RunHandle> {
-        self.act(run_id, actor, true).await
-    }
-
-    /// Finishes an interrupted run (or its rollback) from its journal.
+    /// Finishes an interrupted run (or its rollback) from its journal. (Undoing a finished
+    /// run is a plan of its own: [`App::plan_rollback`].)
     pub async fn resume(&self, run_id: &str, actor: &str) -> Result<RunHandle> {
-        self.act(run_id, actor, false).await
-    }
-
-    async fn act(&self, run_id: &str, actor: &str, rollback: bool) -> Result<RunHandle> {
         let run = self.store.run(run_id).await.map_err(|e| Error::lookup(e, "see `tabflow runs list`"))?;
-        if rollback && run.status == RunStatus::RolledBack {
-            return Err(Error::usage(format!("run {run_id} is already rolled back"), "nothing to undo"));
-        }
         // The run's plan must be for the site connected to (server URL and site id); the
         // engine also refuses a plan whose fingerprint is not the one the run was approved for.
         if let Ok(plan) = self.store.plan(&run.plan_id).await {
@@ -321,7 +299,7 @@ impl App {
         let ctx = self.run_ctx(&session.client, actor, false);
         let (tx, feed) = feed();
         let id = run_id.to_string();
-        let task = spawn_run(move || act_task(ctx, id, rollback, tx));
+        let task = spawn_run(move || resume_task(ctx, id, tx));
         Ok(RunHandle { run_id: run_id.to_string(), feed, done: Done::Task(task) })
     }
 
@@ -351,11 +329,22 @@ impl App {
     }
 }
 
+/// The refusal of a plan that cannot run yet for want of approval.
+pub(crate) fn needs_approval(plan: &Plan, m: tabflow_engine::approval::Missing) -> Error {
+    let message = if m == tabflow_engine::approval::Missing::None {
+        format!("plan {} has {} destructive changes and no approval", plan.id, plan.destructive_items().len())
+    } else {
+        format!("plan {} cannot run yet: {}", plan.id, missing_text(&m))
+    };
+    let hint = missing_hint(&m);
+    Error::new(Kind::NeedsApproval(m), message, hint)
+}
+
 /// Runs a run's future on a thread of its own, driven by the current runtime. The engine's
 /// futures are not provably `Send` for every lifetime (a known limit of the compiler with
 /// borrowed stores inside its streams), so they are not given to `tokio::spawn`; the
 /// values moved in are owned and `Send`.
-fn spawn_run<F, Fut>(make: F) -> tokio::task::JoinHandle<Result<RunOutcome>>
+pub(crate) fn spawn_run<F, Fut>(make: F) -> tokio::task::JoinHandle<Result<RunOutcome>>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<RunOutcome>>,
@@ -395,8 +384,8 @@ async fn apply_task(
     Ok(RunOutcome { report, schedules, warnings })
 }
 
-/// The task of a rollback or resume, then the run's reports again.
-async fn act_task(ctx: RunCtx, id: String, rollback: bool, tx: mpsc::UnboundedSender<Event>) -> Result<RunOutcome> {
+/// The task of a resume, then the run's reports again.
+async fn resume_task(ctx: RunCtx, id: String, tx: mpsc::UnboundedSender<Event>) -> Result<RunOutcome> {
     let engine = Engine {
         client: &ctx.client,
         store: &ctx.store,
@@ -404,7 +393,7 @@ async fn act_task(ctx: RunCtx, id: String, rollback: bool, tx: mpsc::UnboundedSe
         events: Some(tx),
         clock: ctx.clock.clone(),
     };
-    let r = if rollback { engine.rollback(&id, &ctx.opts).await } else { engine.resume(&id, &ctx.opts).await };
+    let r = engine.resume(&id, &ctx.opts).await;
     drop(engine);
     let mut report = r.map_err(|e| Error::failed(e.to_string(), "see `tabflow runs show ID`"))?;
     // The run's reports now show the restored (or resumed) items.
@@ -414,7 +403,7 @@ async fn act_task(ctx: RunCtx, id: String, rollback: bool, tx: mpsc::UnboundedSe
 
 /// Writes the run's four reports and lists them in `r.reports`; a failure to write them is
 /// answered as a warning (the site was changed either way).
-async fn attach_reports(
+pub(crate) async fn attach_reports(
     store: &Store,
     data_dir: &std::path::Path,
     redactor: &crate::Redactor,

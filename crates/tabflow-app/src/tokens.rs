@@ -35,6 +35,7 @@ pub enum Permission {
     Approve,
     /// Start an approved run.
     Start,
+    /// Ask for a run's rollback (its rollback plan, approved like any plan).
     Rollback,
     ManageTokens,
 }
@@ -66,8 +67,8 @@ impl Role {
         match p {
             Permission::Read => true,
             Permission::Request => matches!(self, Role::Requester | Role::Admin),
-            Permission::Approve | Permission::Rollback => matches!(self, Role::Approver | Role::Admin),
-            Permission::Start => matches!(self, Role::Requester | Role::Approver | Role::Admin),
+            Permission::Approve => matches!(self, Role::Approver | Role::Admin),
+            Permission::Start | Permission::Rollback => matches!(self, Role::Requester | Role::Approver | Role::Admin),
             Permission::ManageTokens => self == Role::Admin,
         }
     }
@@ -271,6 +272,7 @@ mod tests {
         assert!(Role::Viewer.may(Read) && !Role::Viewer.may(Request) && !Role::Viewer.may(Start));
         assert!(Role::Requester.may(Request) && Role::Requester.may(Start) && !Role::Requester.may(Approve));
         assert!(Role::Approver.may(Approve) && Role::Approver.may(Rollback) && !Role::Approver.may(Request));
+        assert!(Role::Requester.may(Rollback) && !Role::Viewer.may(Rollback), "asking for a rollback is a request");
         assert!(!Role::Approver.may(ManageTokens) && Role::Admin.may(ManageTokens));
         assert!(Role::parse("Approver").is_ok() && Role::parse("root").is_err());
     }

@@ -7,7 +7,8 @@
 //! MCP annotations `readOnlyHint` / `destructiveHint`. **No tool approves**: `request_approval`
 //! records a request and answers the web console's page where a person with the approver role
 //! decides; `start_run` runs only what such a person approved and otherwise says what is
-//! missing; `rollback_run` asks a person to undo a run (it never undoes one itself).
+//! missing; `rollback_run` makes a run's rollback plan and requests its approval (it never
+//! undoes a run itself; `start_run` on the approved rollback plan does).
 //!
 //! Mistakes are answered, never acted on: an unknown tool, an argument of the wrong type or an
 //! unknown argument are JSON-RPC errors (invalid params) naming the argument and what it

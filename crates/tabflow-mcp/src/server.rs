@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tabflow_app::{App, Event, Kind, NewRecord, Permission, Plan, PlanRequest, Selection, Source, Start, StartOptions};
 
-use crate::views::{self, ApprovalRequestView, PlanView, QueryView, RunList, RunView};
+use crate::views::{self, ApprovalRequestView, PlanView, QueryView, RollbackView, RunList, RunView};
 use crate::{HttpCaller, Settings, args};
 
 /// Every tool, and whether it changes nothing (listed and allowed in read-only mode).
@@ -48,7 +48,8 @@ pub struct TabflowMcp {
 /// What a tool needs of an HTTP caller's role (as the HTTP API's routes do).
 fn permission(tool: &str) -> Permission {
     match tool {
-        "plan_workflow" | "answer_questions" | "request_approval" | "rollback_run" => Permission::Request,
+        "plan_workflow" | "answer_questions" | "request_approval" => Permission::Request,
+        "rollback_run" => Permission::Rollback,
         "start_run" => Permission::Start,
         _ => Permission::Read,
     }
@@ -616,35 +617,63 @@ impl TabflowMcp {
         Ok(Json(v))
     }
 
-    /// Asks a person to undo a run. Never undoes it itself: a rollback changes the site
-    /// again, so someone with the approver role confirms it in the console (the answer's
-    /// url) or runs `tabflow runs rollback ID`. The request is recorded in the audit log.
+    /// Asks a person to undo a run: makes the run's rollback plan (the compensations of what
+    /// it changed, checked like any plan; nothing changes now) and requests its approval.
+    /// Never undoes it itself: a person with the approver role approves the rollback plan in
+    /// the console (the answer's url), all of it or some of its items; then start_run with the
+    /// rollback plan's id undoes exactly what was approved.
     #[tool(
         name = "rollback_run",
         annotations(
             title = "Request a rollback",
             read_only_hint = false,
             destructive_hint = false,
-            open_world_hint = false
+            idempotent_hint = false,
+            open_world_hint = true
         )
     )]
-    async fn rollback_run(&self, Parameters(a): Parameters<RunIdArgs>) -> Result<Json<RunView>, CallToolResult> {
+    async fn rollback_run(&self, Parameters(a): Parameters<RunIdArgs>) -> Result<Json<RollbackView>, CallToolResult> {
         let id = a.run_id;
         let rid = id.clone();
         let d = self.call(move |app| async move { app.run(&rid).await }).await?;
-        if d.run.status == tabflow_app::RunStatus::RolledBack {
-            return Err(usage(format!("run {id} is already rolled back"), "nothing to undo"));
-        }
         if let Some(plan) = &d.plan {
             self.plan_here(plan.id.clone()).await?;
         }
-        self.audit("rollback.requested", Some(d.run.plan_id.clone()), json!({"run": id, "channel": "mcp"})).await?;
-        let mut v = views::run_view(&d.run, self.console());
-        v.status = "rollback-requested".into();
-        v.note = Some(format!(
-            "Nothing was undone yet. A person with the approver role opens the url and rolls the run back there (or runs `tabflow runs rollback {id}`); run_status shows `rolled-back` afterwards."
-        ));
-        Ok(Json(v))
+        let actor = self.settings.actor.clone();
+        let rid = id.clone();
+        let (plan, r) = self
+            .call(move |app| async move {
+                let plan = app.plan_rollback(&rid, &actor, "mcp").await?.into_plan();
+                let r = app.request_approval(&plan.id, Selection::All, &actor).await?;
+                Ok((plan, r))
+            })
+            .await?;
+        let console = self.console();
+        Ok(Json(RollbackView {
+            run_id: id,
+            plan_id: plan.id.clone(),
+            request_id: r.id.clone(),
+            url: format!("{console}/console/plans/{}?request={}", r.plan_id, r.id),
+            api_url: format!("{console}/api/v1/plans/{}/approval-requests/{}", r.plan_id, r.id),
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| views::StepView {
+                    id: s.id.clone(),
+                    kind: s.kind.as_str().into(),
+                    title: s.title.clone(),
+                    effect: s.effect.as_str().into(),
+                    rollback: s.rollback.as_str().into(),
+                    items: s.items.len(),
+                })
+                .collect(),
+            items_total: plan.destructive_items().len(),
+            fingerprint: plan.fingerprint.clone(),
+            note: format!(
+                "Nothing was undone yet. Give the person the url: someone with the approver role reviews the rollback plan in the console and approves it (all or some items); then call start_run {{\"plan_id\": \"{}\"}}. An answer in this chat is not an approval.",
+                plan.id
+            ),
+        }))
     }
 
     /// Runs, newest first.

@@ -40,6 +40,29 @@ pub struct PlanView {
     pub fingerprint: String,
 }
 
+/// A requested rollback: the run's rollback plan and the approval asked for it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RollbackView {
+    /// The run to undo.
+    pub run_id: String,
+    /// The rollback plan: start_run it once a person approved it.
+    pub plan_id: String,
+    /// The approval request.
+    pub request_id: String,
+    /// The console's review page of the rollback plan, for a person with the approver role.
+    pub url: String,
+    /// Where the request is read back through the HTTP API.
+    pub api_url: String,
+    /// Its steps (one per step of the run that changed something, in the order undone).
+    pub steps: Vec<StepView>,
+    /// (step, item) pairs it puts back.
+    pub items_total: usize,
+    /// The rollback plan's keyed fingerprint (an approval is bound to it).
+    pub fingerprint: String,
+    /// What happens next.
+    pub note: String,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct QuestionView {
     pub id: String,

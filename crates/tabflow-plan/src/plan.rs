@@ -298,6 +298,10 @@ pub struct Plan {
     /// Notes for the reviewer (which usage source was used and its coverage, grounding).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// A rollback plan: the run whose changes its `compensate` steps undo (absent for every
+    /// other plan). Part of the fingerprint when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<String>,
 }
 
 fn one() -> u32 {
@@ -372,6 +376,7 @@ impl Plan {
             answered: vec![],
             version: 1,
             notes: vec![],
+            rollback_of: None,
         }
     }
 
@@ -533,11 +538,15 @@ impl Plan {
                 })
             })
             .collect();
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "format": self.format, "id": self.id, "request": self.request, "site": self.site,
             "intents": self.intents, "steps": steps, "questions": self.questions,
             "answers": self.answers, "answered": self.answered,
         });
+        // Only rollback plans carry it: every other plan's fingerprint stays what it was.
+        if let (Some(run), Some(o)) = (&self.rollback_of, canonical.as_object_mut()) {
+            o.insert("rollback_of".into(), Value::String(run.clone()));
+        }
         canonical_json(&canonical)
     }
 

@@ -64,11 +64,15 @@ pub enum StepKind {
     ChangeSiteRoles,
     /// Subscriptions deleted (an undo re-creates each one under a new id).
     RemoveSubscriptions,
+    /// The compensations of one step of an earlier run (a rollback plan, whose
+    /// `rollback_of` names the run): its items are the ones that run changed, its changes
+    /// put them back. Destructive: a rollback is approved like any destructive plan.
+    Compensate,
 }
 
 impl StepKind {
     /// Every kind, reads first.
-    pub const ALL: [StepKind; 23] = [
+    pub const ALL: [StepKind; 24] = [
         StepKind::FindStaleWorkbooks,
         StepKind::FindStaleDatasources,
         StepKind::FindDuplicateDatasources,
@@ -92,6 +96,7 @@ impl StepKind {
         StepKind::DeleteUser,
         StepKind::ChangeSiteRoles,
         StepKind::RemoveSubscriptions,
+        StepKind::Compensate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +124,7 @@ impl StepKind {
             StepKind::ChangeSiteRoles => "change-site-roles",
             StepKind::FindSubscriptions => "find-subscriptions",
             StepKind::RemoveSubscriptions => "remove-subscriptions",
+            StepKind::Compensate => "compensate",
         }
     }
 

@@ -602,29 +602,52 @@ pub async fn get_run(State(sh): St, Auth(c): Auth, Path(id): Path<String>) -> Re
     }))
 }
 
-/// Undoes a run (compensations in reverse journal order, each verified).
+/// The rollback plan of a run, and the approval it asks for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RollbackPlanned {
+    /// The rollback plan (approve it through the plan's approval routes, then start it with
+    /// `POST /api/v1/runs {"plan_id"}`).
+    pub plan_id: String,
+    /// The run it undoes.
+    pub run_id: String,
+    /// The approval asked for (all of the plan's items): its `url` is the console's review
+    /// page for an approver.
+    pub approval_request: ApprovalRequestOut,
+    /// The rollback plan (tabflow-plan/2 JSON, with `rollback_of`).
+    #[schema(value_type = Object)]
+    pub plan: Value,
+}
+
+/// Asks for a run's rollback: makes its rollback plan (the compensations of what the run
+/// changed, checked like any plan; nothing on the site changes) and requests its approval.
+/// An approver approves it (all or some of its (step, item) pairs) like any plan; then
+/// `POST /api/v1/runs {"plan_id"}` (or `auto_run_on_approval`) undoes exactly what was approved.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/rollback", tag = "runs", security(("bearer" = [])),
     params(("id" = String, Path, description = "run id")),
-    responses((status = 202, body = RunStarted), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 201, body = RollbackPlanned), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn rollback(
     State(sh): St,
     Auth(c): Auth,
     Path(id): Path<String>,
-) -> Result<(StatusCode, axum::Json<RunStarted>), ApiError> {
+) -> Result<(StatusCode, axum::Json<RollbackPlanned>), ApiError> {
     need(&c, Permission::Rollback)?;
     let actor = c.actor();
-    let h = call(&sh.app, move |app| async move { app.rollback(&id, &actor).await }).await?;
-    let id = h.run_id().to_string();
-    sh.follow(h);
+    let run_id = id.clone();
+    let (plan, r) = call(&sh.app, move |app| async move {
+        let vp = app.plan_rollback(&id, &actor, "api").await?;
+        let plan = vp.into_plan();
+        let r = app.request_approval(&plan.id, Selection::All, &actor).await?;
+        Ok((plan, r))
+    })
+    .await?;
     Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(RunStarted {
-            events: Some(events_url(&id)),
-            run_id: Some(id),
-            status: "rolling-back".into(),
-            note: None,
-            schedules: vec![],
+        StatusCode::CREATED,
+        axum::Json(RollbackPlanned {
+            plan_id: plan.id.clone(),
+            run_id,
+            approval_request: request_out(r),
+            plan: serde_json::to_value(&plan).unwrap_or(Value::Null),
         }),
     ))
 }
@@ -758,7 +781,7 @@ impl utoipa::Modify for BearerScheme {
     paths(openapi_doc, create_plan, get_plan, answer_plan, decide, request_approval, list_requests, get_request,
         start_run, list_runs, get_run, crate::events::run_events, rollback, query_post, query_get, audit, audit_verify, list_tokens, create_token, revoke_token),
     components(schemas(ErrorBody, NewPlan, Items, ApprovalBody, ApprovalRequestBody, ApprovalRequestOut, ApprovalOut,
-        StartBody, RunStarted, RunSummary, RunOut, NewToken, TokenMade, QuestionBody, QueryOut)),
+        StartBody, RunStarted, RunSummary, RunOut, RollbackPlanned, NewToken, TokenMade, QuestionBody, QueryOut)),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;

@@ -46,8 +46,8 @@ pub fn need(caller: &Caller, p: Permission) -> Result<(), ApiError> {
     let who = match p {
         Permission::Read => "any role",
         Permission::Request => "the requester or admin role",
-        Permission::Approve | Permission::Rollback => "the approver or admin role",
-        Permission::Start => "the requester, approver or admin role",
+        Permission::Approve => "the approver or admin role",
+        Permission::Start | Permission::Rollback => "the requester, approver or admin role",
         Permission::ManageTokens => "the admin role",
     };
     Err(ApiError::forbidden(

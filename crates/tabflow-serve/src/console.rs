@@ -632,11 +632,15 @@ async fn rollback(
     if field(&fields, "confirm") != "yes" {
         return Err(WebError(ApiError::usage("the rollback was not confirmed", "tick \"Yes, undo this run\"")));
     }
+    // A rollback is a plan of its own: made here, approved on its review page like any
+    // destructive plan, then run from there.
     let actor = web.caller.actor();
-    let h = call(&sh.app, move |app| async move { app.rollback(&id, &actor).await }).await?;
-    let id = h.run_id().to_string();
-    sh.follow(h);
-    Ok(Redirect::to(&format!("/console/runs/{id}")).into_response())
+    let r = call(&sh.app, move |app| async move {
+        let vp = app.plan_rollback(&id, &actor, "web-console").await?;
+        app.request_approval(&vp.plan().id, tabflow_app::Selection::All, &actor).await
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/console/plans/{}?request={}", r.plan_id, r.id)).into_response())
 }
 
 // ------------------------------------------------------------------ audit

@@ -147,7 +147,7 @@ async fn a_run_is_not_rolled_back_on_another_copy_of_the_site() {
     // The same store, connected to a rehearsal copy of the site (another server).
     let copy = demo().await;
     let rehearsal = app_on(&copy.url, env.dir.path(), Arc::new(SystemClock), Policy::default()).await;
-    let e = rehearsal.rollback(&run_id, "tester").await.err().expect("refused on another site");
+    let e = crate::support::rollback(&rehearsal, &run_id, "tester").await.err().expect("refused on another site");
     assert_eq!(e.kind, Kind::Failed, "{e:?}");
     assert!(e.message.contains(&copy.url) && e.message.contains(&env.emu.url), "{e:?}");
     assert!(e.hint.contains("--server"), "{e:?}");
@@ -157,6 +157,6 @@ async fn a_run_is_not_rolled_back_on_another_copy_of_the_site() {
     rehearsal.close().await.unwrap();
 
     // On the plan's own site the rollback goes ahead.
-    let outcome = app.rollback(&run_id, "tester").await.unwrap().wait().await.unwrap();
+    let outcome = crate::support::rollback(&app, &run_id, "tester").await.unwrap().wait().await.unwrap();
     assert_eq!(outcome.report.status, RunStatus::RolledBack, "{:?}", outcome.report);
 }

@@ -3,6 +3,7 @@
 //! SQLite store. One test binary for the crate; each test has its own emulator and store.
 
 mod approvals;
+mod rollbacks;
 mod runs;
 mod scheduler;
 mod scoped_reads;

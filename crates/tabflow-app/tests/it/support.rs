@@ -214,3 +214,15 @@ pub async fn receiver() -> Receiver {
     });
     Receiver { url, rx }
 }
+
+/// Undoes a run as the terminal's operator acting alone (as `tabflow runs rollback --yes`):
+/// its rollback plan, approved whole, then started.
+pub async fn rollback(app: &App, run_id: &str, actor: &str) -> tabflow_app::Result<tabflow_app::RunHandle> {
+    let plan = app.plan_rollback(run_id, actor, "terminal").await?.into_plan();
+    let approver = tabflow_app::Approver::terminal(actor);
+    app.approve(&approver, &plan.id, tabflow_app::Decision::Approve, tabflow_app::Selection::All).await?;
+    match app.start_run(&plan.id, actor, tabflow_app::StartOptions::default()).await? {
+        tabflow_app::Start::Running(h) => Ok(h),
+        _ => panic!("an approved rollback plan starts a run"),
+    }
+}

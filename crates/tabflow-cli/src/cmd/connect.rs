@@ -117,10 +117,13 @@ impl Connect {
     /// Connects to the configured server, or starts the demo site (saying so on stderr).
     pub async fn open(&self) -> anyhow::Result<Session> {
         let connection = self.connection()?;
-        if matches!(connection, Connection::Demo(_)) {
-            errln!("note: {}", tabflow_app::session::DEMO_NOTE);
+        let s = Session::open(&connection, &data_dir(), &tabflow_app::SystemClock).await.map_err(crate::exit::app)?;
+        match s.shared_demo() {
+            Some(live) => errln!("note: {}", tabflow_app::session::shared_note(live)),
+            None if s.is_demo() => errln!("note: {}", tabflow_app::session::DEMO_NOTE),
+            None => {}
         }
-        Session::open(&connection, &data_dir(), &tabflow_app::SystemClock).await.map_err(crate::exit::app)
+        Ok(s)
     }
 }
 

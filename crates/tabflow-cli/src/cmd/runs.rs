@@ -256,12 +256,33 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
     let delivery = super::workflow::notify_delivery()?;
     let policy = a.store.policy()?;
     let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
+    let mut plan_id = None;
     let result = async {
-        if rollback && !a.yes && !confirm_rollback(&app, &a.id, a.json).await? {
-            return Ok(None);
-        }
-        let handle = if rollback { app.rollback(&a.id, &whoami()).await } else { app.resume(&a.id, &whoami()).await }
-            .map_err(exit::app)?;
+        let handle = if rollback {
+            // A rollback is a plan of its own: made, shown, confirmed, then approved by the
+            // terminal's operator acting alone (as `ask --approve all`) and run.
+            let vp = app.plan_rollback(&a.id, &whoami(), "terminal").await.map_err(exit::app)?;
+            let plan = vp.into_plan();
+            plan_id = Some(plan.id.clone());
+            if !a.yes && !confirm_rollback(&app, &a.id, &plan, a.json).await? {
+                return Ok(None);
+            }
+            let approver = tabflow_app::Approver::terminal(whoami());
+            app.approve(&approver, &plan.id, tabflow_app::Decision::Approve, tabflow_app::Selection::All)
+                .await
+                .map_err(exit::app)?;
+            match app.start_run(&plan.id, &whoami(), Default::default()).await.map_err(exit::app)? {
+                tabflow_app::Start::Running(h) => h,
+                _ => {
+                    return Err(exit::fail(
+                        format!("rollback plan {} started no run", plan.id),
+                        "see `tabflow runs list`",
+                    ));
+                }
+            }
+        } else {
+            app.resume(&a.id, &whoami()).await.map_err(exit::app)?
+        };
         if !a.json && crate::ui::live_stderr() {
             crate::progress::Progress::new(None, &[], a.json).follow(handle.subscribe()).await;
         } else {
@@ -289,7 +310,20 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
         errln!("warning: {w}");
     }
     let report = outcome.report;
-    print_report(&report, a.json)?;
+    match (&plan_id, a.json) {
+        (Some(p), true) => {
+            let mut v = super::workflow::run_json(&report);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("rollback_plan".into(), json!(p));
+            }
+            outln!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        (Some(p), false) => {
+            outln!("Rollback plan {p} (approved here by {}).", whoami());
+            print_report(&report, false)?;
+        }
+        (None, _) => print_report(&report, a.json)?,
+    }
     Ok(match report.status {
         RunStatus::RolledBack if rollback => Code::Ok,
         RunStatus::RolledBack => Code::RolledBack,
@@ -298,33 +332,21 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
     })
 }
 
-/// What a rollback of `run_id` will undo, shown before it starts: the items each step
-/// changed, by step. At a terminal the person confirms (No by default); without one the
-/// rollback needs --yes (exit 3 otherwise). Answers whether to go ahead.
-async fn confirm_rollback(app: &tabflow_app::App, run_id: &str, json: bool) -> anyhow::Result<bool> {
+/// What a rollback of `run_id` will undo, shown before it starts: its rollback plan's items,
+/// by step. At a terminal the person confirms (No by default); without one the rollback
+/// needs --yes (exit 3 otherwise). Answers whether to go ahead.
+async fn confirm_rollback(
+    app: &tabflow_app::App,
+    run_id: &str,
+    plan: &tabflow_app::Plan,
+    json: bool,
+) -> anyhow::Result<bool> {
     let detail = app.run(run_id).await.map_err(exit::app)?;
-    let mut last: std::collections::BTreeMap<(&str, &str), Phase> = std::collections::BTreeMap::new();
-    for e in &detail.journal {
-        last.insert((e.step_id.as_str(), e.item_id.as_str()), e.phase);
-    }
-    let mut by_step: Vec<(String, usize)> = vec![];
-    for ((step, _), phase) in &last {
-        if matches!(phase, Phase::Applied | Phase::AlreadyApplied | Phase::Intent | Phase::CompensateIntent) {
-            let title = detail
-                .plan
-                .as_ref()
-                .and_then(|p| p.steps.iter().find(|s| s.id == *step))
-                .map(|s| format!("{step} {}", s.title))
-                .unwrap_or_else(|| step.to_string());
-            match by_step.iter_mut().find(|(t, _)| *t == title) {
-                Some((_, n)) => *n += 1,
-                None => by_step.push((title, 1)),
-            }
-        }
-    }
-    let total: usize = by_step.iter().map(|(_, n)| n).sum();
-    let what =
-        format!("Rolling back run {} puts back {total} changed items, each verified by reading it back", detail.run.id);
+    let total: usize = plan.steps.iter().map(|s| s.items.len()).sum();
+    let what = format!(
+        "Rolling back run {} puts back {total} changed items, each verified by reading it back (rollback plan {})",
+        detail.run.id, plan.id
+    );
     let about = format!("({}: {})", detail.run.status.as_str(), detail.run.request.lines().next().unwrap_or(""));
     if json || !crate::ui::interactive() {
         return Err(anyhow::Error::new(crate::exit::Failure {
@@ -336,8 +358,8 @@ async fn confirm_rollback(app: &tabflow_app::App, run_id: &str, json: bool) -> a
     let width = crate::ui::width_err();
     errln!("{}", crate::ui::fit(&what, width));
     errln!("{}", crate::ui::fit(&format!("  {about}"), width));
-    for (title, n) in &by_step {
-        errln!("{}", crate::ui::fit(&format!("  {n:>5} items  {title}"), width));
+    for s in &plan.steps {
+        errln!("{}", crate::ui::fit(&format!("  {:>5} items  {}", s.items.len(), s.title), width));
     }
     Ok(matches!(
         crate::ui::confirm(

@@ -1,7 +1,10 @@
 //! `tabflow serve [--listen ADDR]`: the HTTP API (`tabflow-serve`) over the application
 //! service, with the store, policy and site of the usual flags. Listens on 127.0.0.1:8080 by
 //! default; an address other hosts can reach is refused unless `--insecure-listen` is given
-//! (there is no TLS of its own). Ctrl-C stops it and saves the demo site.
+//! (there is no TLS of its own). With no server configured it hosts the built-in demo site
+//! for every process of the data directory (its URL and pid in `demo-site.live.json`: CLI
+//! commands and `tabflow mcp` started meanwhile use it). Ctrl-C stops it, removes the record
+//! and saves the demo site.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +12,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::connect::Connect;
-use super::workflow::{StoreArgs, notify_delivery, open_app};
+use super::workflow::{StoreArgs, app_options, notify_delivery};
 use crate::exit::{self, Code, usage};
 
 #[derive(Debug, Args)]
@@ -37,7 +40,19 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
     let policy = a.store.policy()?;
     let delivery = notify_delivery()?;
     let mcp = tabflow_mcp::Limits::from_settings(|k| std::env::var(k).ok()).map_err(|(m, h)| usage(m, h))?;
-    let app = Arc::new(open_app(Some(&a.connect), &a.store, policy, delivery).await?);
+    let mut options = app_options(Some(&a.connect), &a.store, policy, delivery, Arc::new(tabflow_app::SystemClock))?;
+    // With no server configured, this process hosts the demo site for every other process of
+    // the data directory (CLI commands, `tabflow mcp`): connected now, so its URL and pid are
+    // recorded before the first request; removed (and the site saved) when it stops.
+    options.host_demo = true;
+    let demo = matches!(options.connection, tabflow_app::Connection::Demo(_));
+    let app = Arc::new(tabflow_app::App::open(options).await.map_err(exit::app)?);
+    if demo && let Err(e) = app.connect().await {
+        if let Ok(app) = Arc::try_unwrap(app) {
+            let _ = app.close().await;
+        }
+        return Err(exit::app(e));
+    }
     let running = tabflow_serve::start_with(app.clone(), addr, mcp).await.map_err(|e| {
         exit::fail(format!("cannot listen on {addr}: {e}"), "pick another port with --listen 127.0.0.1:PORT")
     })?;

@@ -69,6 +69,17 @@ pub async fn open_app_at(
     delivery: tabflow_app::Delivery,
     clock: Arc<dyn tabflow_app::Clock>,
 ) -> anyhow::Result<App> {
+    App::open(app_options(connect, store, policy, delivery, clock)?).await.map_err(exit::app)
+}
+
+/// The service's options from the flags and the environment (see [`open_app`]).
+pub fn app_options(
+    connect: Option<&Connect>,
+    store: &StoreArgs,
+    policy: Policy,
+    delivery: tabflow_app::Delivery,
+    clock: Arc<dyn tabflow_app::Clock>,
+) -> anyhow::Result<tabflow_app::Options> {
     let connection = match connect {
         Some(c) => c.connection()?,
         None => Connection::Demo(Default::default()),
@@ -96,8 +107,9 @@ pub async fn open_app_at(
         // The way back to whole-site reads (issue #15), e.g. to compare plans and call counts.
         full_site_reads: env("TABFLOW_FULL_SITE_READS").is_some_and(|v| v == "1"),
         audit_anchor: store.audit_anchor.clone(),
+        host_demo: false,
     };
-    App::open(options).await.map_err(exit::app)
+    Ok(options)
 }
 
 /// Ends the service (saving the demo site) after a command, keeping the command's error first.

@@ -7,6 +7,7 @@ mod audit_anchor;
 mod bad_input;
 mod cli;
 mod datasources;
+mod demo_shared;
 mod engine;
 mod flows;
 mod learn;

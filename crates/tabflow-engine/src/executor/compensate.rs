@@ -2,17 +2,59 @@
 //! by reading each item back; a staged delete whose item is gone is re-published from the
 //! run's saved file.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::journal::last_phases;
 use super::run::{describe_drift, ops_of, read_for};
 use super::{Ctx, Engine, Event, ExecError, ItemNote};
 use crate::ops::{self, Image, Op, OpError, OpResult, State};
 use crate::plan::{Item, Step, StepKind};
-use crate::store::{Phase, Store};
+use crate::store::{Entry, Phase, Store};
+
+/// The journal detail of an item a partly approved rollback left as it was.
+pub const NOT_APPROVED: &str = "not approved: left as it is";
+
+/// What a compensation did: items restored, items that could not be, and items left as they
+/// were because the rollback's approval did not cover them.
+pub(super) struct Compensation {
+    pub restored: usize,
+    pub not_restored: Vec<ItemNote>,
+    pub unapproved: Vec<ItemNote>,
+}
+
+/// What a rollback of a run would undo now, as (step, item) pairs in the order it undoes
+/// them (reverse order of the run's intents): every item the run changed or may have changed
+/// (an intent without an outcome, or found already applied after a crash) and has not undone
+/// yet. Items an earlier, partly approved rollback left as they were are included when
+/// `reopen_unapproved` (a new rollback plan may approve them); a resumed rollback leaves them.
+pub fn pending(journal: &[Entry], reopen_unapproved: bool) -> Vec<(String, String)> {
+    let mut last: HashMap<(&str, &str), &Entry> = HashMap::new();
+    for e in journal {
+        last.insert((e.step_id.as_str(), e.item_id.as_str()), e);
+    }
+    let mut seen = HashSet::new();
+    let mut out = vec![];
+    for e in journal.iter().rev() {
+        if e.phase != Phase::Intent && e.phase != Phase::AlreadyApplied {
+            continue;
+        }
+        let key = (e.step_id.as_str(), e.item_id.as_str());
+        if !seen.insert(key) {
+            continue;
+        }
+        match last.get(&key) {
+            Some(l) if l.phase == Phase::Compensated => continue,
+            Some(l) if l.phase == Phase::CompensateSkipped && !(reopen_unapproved && l.detail == NOT_APPROVED) => {
+                continue;
+            }
+            _ => {}
+        }
+        out.push((e.step_id.clone(), e.item_id.clone()));
+    }
+    out
+}
 
 /// Undoes a repoint by republishing the file this run saved before it; without a saved file
 /// (it was never taken), by rewriting the connection back.
@@ -33,21 +75,31 @@ impl Engine<'_> {
         ctx: &Ctx<'_>,
         reason: &str,
         concurrency: usize,
-    ) -> Result<(usize, Vec<ItemNote>), ExecError> {
+        only: Option<&BTreeSet<String>>,
+    ) -> Result<Compensation, ExecError> {
         let journal = self.store.journal(&ctx.run_id).await?;
-        // (step, item) in reverse order of their intents, with the before-image.
-        let mut seen = HashSet::new();
+        let mut unapproved = vec![];
         let mut todo: Vec<(String, String, Image, String)> = vec![];
-        let last = last_phases(&journal);
-        for e in journal.iter().rev() {
-            if e.phase != Phase::Intent && e.phase != Phase::AlreadyApplied {
-                continue;
-            }
-            let key = (e.step_id.clone(), e.item_id.clone());
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            if matches!(last.get(&key), Some(Phase::Compensated | Phase::CompensateSkipped)) {
+        for (step_id, item_id) in pending(&journal, only.is_some()) {
+            if let Some(only) = only
+                && !only.contains(&crate::approval::pair_key(&step_id, &item_id))
+            {
+                // Not approved: left as it is, and the journal says so (once).
+                let last = journal.iter().rev().find(|x| x.step_id == step_id && x.item_id == item_id);
+                let item = ctx
+                    .plan
+                    .step(&step_id)
+                    .and_then(|s| s.item(&item_id))
+                    .cloned()
+                    .unwrap_or(Item { id: item_id.clone(), ..Item::default() });
+                if !last.is_some_and(|l| l.phase == Phase::CompensateSkipped && l.detail == NOT_APPROVED)
+                    && let Some(step) = ctx.plan.step(&step_id)
+                {
+                    let e = ctx.entry(step, &item, Phase::CompensateSkipped, Value::Null, NOT_APPROVED.into());
+                    let a = ctx.audit(step, &item, "rollback", None, None, NOT_APPROVED);
+                    ctx.recorder.write(vec![e], vec![a]).await?;
+                }
+                unapproved.push(ItemNote { step_id, item_id, name: item.name, reason: NOT_APPROVED.into() });
                 continue;
             }
             // The write-ahead before-image, also when a resume found the item already applied
@@ -55,15 +107,15 @@ impl Engine<'_> {
             // a resume that finished a change stopped half-way journals the same image again,
             // but the first is the state before this run touched the item.
             let intent =
-                journal.iter().find(|x| x.phase == Phase::Intent && x.step_id == e.step_id && x.item_id == e.item_id);
+                journal.iter().find(|x| x.phase == Phase::Intent && x.step_id == step_id && x.item_id == item_id);
             let before: Image =
                 intent.map(|x| serde_json::from_value(x.image.clone()).unwrap_or_default()).unwrap_or_default();
             let created = journal
                 .iter()
-                .find(|x| x.step_id == e.step_id && x.item_id == e.item_id && x.detail.starts_with("created:"))
+                .find(|x| x.step_id == step_id && x.item_id == item_id && x.detail.starts_with("created:"))
                 .map(|x| x.detail.trim_start_matches("created:").to_string())
                 .unwrap_or_default();
-            todo.push((e.step_id.clone(), e.item_id.clone(), before, created));
+            todo.push((step_id, item_id, before, created));
         }
         // Accounts an earlier (interrupted) rollback already re-created.
         for e in journal.iter().filter(|e| e.phase == Phase::Compensated) {
@@ -136,7 +188,7 @@ impl Engine<'_> {
                 }
             }
         }
-        Ok((restored, not_restored))
+        Ok(Compensation { restored, not_restored, unapproved })
     }
 
     /// Undoes one item; `Ok(None)` = restored (or nothing to undo), `Ok(Some(why))` = skipped.
@@ -452,5 +504,51 @@ impl Engine<'_> {
         let a = ctx.audit(step, item, "rollback", None, Some(back_v), &outcome);
         ctx.recorder.write(vec![e], vec![a]).await?;
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(step: &str, item: &str, phase: Phase, detail: &str) -> Entry {
+        Entry {
+            seq: 0,
+            run_id: "r-1".into(),
+            step_id: step.into(),
+            item_id: item.into(),
+            item_type: "workbook".into(),
+            phase,
+            image: Value::Null,
+            detail: detail.into(),
+            at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn pending_is_what_a_rollback_would_undo_now_in_reverse_order() {
+        let journal = vec![
+            e("s1", "p", Phase::Intent, ""),
+            e("s1", "p", Phase::Applied, "created:p-9"),
+            e("s2", "a", Phase::Intent, ""),
+            e("s2", "a", Phase::Applied, ""),
+            e("s2", "b", Phase::Intent, ""),
+            e("s2", "b", Phase::Applied, ""),
+            e("s2", "c", Phase::Intent, ""),
+            e("s2", "c", Phase::Applied, ""),
+            e("s2", "d", Phase::Skipped, "changed since the plan"),
+            e("s2", "e", Phase::Intent, ""),
+            // A partly approved rollback: c undone, b left as it is, a skipped for drift.
+            e("s2", "c", Phase::CompensateIntent, ""),
+            e("s2", "c", Phase::Compensated, ""),
+            e("s2", "b", Phase::CompensateSkipped, NOT_APPROVED),
+            e("s2", "a", Phase::CompensateSkipped, "not restored: changed by someone else"),
+        ];
+        let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(s, i)| format!("{s}/{i}")).collect::<Vec<_>>();
+        // A new rollback plan may approve b again; e (an intent without outcome) may have
+        // changed; d was never written, c is back, a was someone else's since.
+        assert_eq!(pairs(pending(&journal, true)), ["s2/e", "s2/b", "s1/p"]);
+        // A resumed rollback leaves b as the approval left it.
+        assert_eq!(pairs(pending(&journal, false)), ["s2/e", "s1/p"]);
     }
 }

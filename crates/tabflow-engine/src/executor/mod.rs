@@ -28,6 +28,8 @@ use crate::validate::ValidatedPlan;
 
 mod compensate;
 mod journal;
+
+pub use compensate::{NOT_APPROVED, pending};
 pub mod lease;
 mod purge;
 mod run;
@@ -171,6 +173,17 @@ impl RunReport {
             staged: None,
         }
     }
+}
+
+/// What a person approved of a rollback plan (see [`Engine::rollback_approved`]).
+#[derive(Debug, Clone)]
+pub struct ApprovedRollback {
+    /// The rollback plan.
+    pub plan_id: String,
+    /// Its valid approvals (used by the rollback).
+    pub grant: Grant,
+    /// The (step, item) pairs to undo, as `"s2/<item id>"`.
+    pub items: BTreeSet<String>,
 }
 
 /// Knobs of a run.
@@ -542,9 +555,9 @@ impl<'a> Engine<'a> {
                 report.failed[0].name, report.failed[0].reason
             );
             self.store.set_run_status_fenced(ctx.fence.as_ref(), &ctx.run_id, RunStatus::RollingBack, None).await?;
-            let (restored, not_restored) = self.compensate(ctx, &reason, opts.concurrency).await?;
-            report.restored = restored;
-            report.not_restored = not_restored;
+            let c = self.compensate(ctx, &reason, opts.concurrency, None).await?;
+            report.restored = c.restored;
+            report.not_restored = c.not_restored;
             report.recreated = ctx.recreated_notes();
             report.status = if report.not_restored.is_empty() { RunStatus::RolledBack } else { RunStatus::Failed };
         } else if !report.skipped.is_empty() {
@@ -631,14 +644,42 @@ impl<'a> Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    /// Rolls back a finished (or interrupted) run.
+    /// Rolls back a finished (or interrupted) run: every item it changed.
     pub async fn rollback(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
+        self.rollback_with(run_id, opts, None).await
+    }
+
+    /// Runs an approved rollback plan of a run (DESIGN.md §7, rollback plans): undoes exactly
+    /// the approved (step, item) pairs of `approved.items` (`"s2/<item id>"`) and leaves every
+    /// other item the run changed as it is, journaling "not approved: left as it is" for each.
+    /// The plan's approvals are used by this rollback (recorded against the run undone).
+    pub async fn rollback_approved(
+        &self,
+        run_id: &str,
+        opts: &RunOptions,
+        approved: &ApprovedRollback,
+    ) -> Result<RunReport, ExecError> {
+        self.rollback_with(run_id, opts, Some(approved)).await
+    }
+
+    async fn rollback_with(
+        &self,
+        run_id: &str,
+        opts: &RunOptions,
+        approved: Option<&ApprovedRollback>,
+    ) -> Result<RunReport, ExecError> {
         let run = self.store.run(run_id).await?;
         if run.status == RunStatus::RolledBack {
             return Err(ExecError::Refused(format!("run {run_id} is already rolled back")));
         }
         let (plan, held) = self.take_over(&run, opts).await?;
-        let result = self.rollback_held(&run, &plan, opts, &held).await;
+        let result = match approved {
+            Some(a) => match self.store.consume_approvals(&a.grant.approval_ids, run_id).await {
+                Ok(()) => self.rollback_held(&run, &plan, opts, &held, Some(a)).await,
+                Err(e) => Err(e.into()),
+            },
+            None => self.rollback_held(&run, &plan, opts, &held, None).await,
+        };
         held.release(self.store).await;
         result
     }
@@ -658,12 +699,14 @@ impl<'a> Engine<'a> {
         plan: &Plan,
         opts: &RunOptions,
         held: &lease::Held,
+        approved: Option<&ApprovedRollback>,
     ) -> Result<RunReport, ExecError> {
         let (run_id, fence, lost) = (run.id.as_str(), &held.fence, &held.lost);
         self.store.set_run_status_fenced(Some(fence), run_id, RunStatus::RollingBack, None).await?;
         let started = Instant::now();
         let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()), lost.clone());
-        let ctx = self.ctx(plan, run_id, opts, String::new(), recorder.clone());
+        let approvers = approved.map(|a| a.grant.approvers.join(", ")).unwrap_or_default();
+        let ctx = self.ctx(plan, run_id, opts, approvers.clone(), recorder.clone());
         recorder
             .write(
                 vec![],
@@ -672,13 +715,22 @@ impl<'a> Engine<'a> {
                     action: "run.rollback".into(),
                     plan_id: Some(plan.id.clone()),
                     run_id: Some(run_id.into()),
+                    approver: if approvers.is_empty() { None } else { Some(approvers.clone()) },
+                    after: approved.map(|a| {
+                        json!({"rollback_plan": a.plan_id, "approvals": a.grant.approval_ids, "items": a.items.len()})
+                    }),
                     outcome: "started".into(),
                     ..Default::default()
                 }],
             )
             .await?;
-        let (restored, not_restored) = self.compensate(&ctx, "rollback requested", opts.concurrency).await?;
-        let mut report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Partial, started);
+        let c = self.compensate(&ctx, "rollback requested", opts.concurrency, approved.map(|a| &a.items)).await?;
+        let mut report = RunReport::restoration(run_id, c.restored, c.not_restored, RunStatus::Partial, started);
+        if !c.unapproved.is_empty() {
+            // Items left as they were: the run is not wholly undone.
+            report.status = RunStatus::Partial;
+            report.skipped = c.unapproved;
+        }
         report.recreated = ctx.recreated_notes();
         self.close(&ctx, &report).await?;
         drop(ctx);
@@ -748,9 +800,9 @@ impl<'a> Engine<'a> {
             )
             .await?;
         let result = if run.status == RunStatus::RollingBack {
-            let (restored, not_restored) =
-                self.compensate(&ctx, "resuming the interrupted rollback", opts.concurrency).await?;
-            let mut report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Failed, started);
+            // Items a partly approved rollback left as they were stay so (the journal says so).
+            let c = self.compensate(&ctx, "resuming the interrupted rollback", opts.concurrency, None).await?;
+            let mut report = RunReport::restoration(run_id, c.restored, c.not_restored, RunStatus::Failed, started);
             report.recreated = ctx.recreated_notes();
             self.close(&ctx, &report).await?;
             Ok(report)

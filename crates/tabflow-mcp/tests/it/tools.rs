@@ -1,6 +1,6 @@
 //! The tools through a real MCP client: listing with annotations, the Finance cleanup from
-//! plan to run (approved by a person through the service, never by a tool), rollback only
-//! requested, bad input refused with nothing changed, and the admin's limits.
+//! plan to run (approved by a person through the service, never by a tool), its rollback a
+//! plan that runs only once a person approved it, bad input refused with nothing changed, and the admin's limits.
 
 use serde_json::json;
 use tabflow_app::{Approver, Decision, Selection};
@@ -29,7 +29,7 @@ async fn tools_are_listed_with_annotations_and_output_schemas_and_none_approves(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_finance_cleanup_runs_only_after_a_person_approves_and_rollback_is_only_requested() {
+async fn the_finance_cleanup_runs_only_after_a_person_approves_and_so_does_its_rollback() {
     let env = env(Limits::default()).await;
     let before = env.workbooks();
     let first = env.ok("plan_workflow", json!({"request": REQUEST})).await;
@@ -66,11 +66,40 @@ async fn the_finance_cleanup_runs_only_after_a_person_approves_and_rollback_is_o
     assert_eq!(env.ok("run_status", json!({"run_id": rid})).await["status"], "succeeded");
     assert_eq!(env.ok("list_runs", json!({"limit": 5})).await["runs"][0]["run_id"], json!(rid));
 
+    // rollback_run makes the rollback plan and requests its approval; it undoes nothing.
     let rb = env.ok("rollback_run", json!({"run_id": rid})).await;
-    assert_eq!(rb["status"], "rollback-requested", "{rb}");
+    let rpid = rb["plan_id"].as_str().unwrap().to_string();
+    assert_ne!(rpid, pid, "{rb}");
+    assert_eq!(rb["run_id"], json!(rid), "{rb}");
+    assert_eq!(
+        rb["url"],
+        json!(format!("http://127.0.0.1:8080/console/plans/{rpid}?request={}", rb["request_id"].as_str().unwrap())),
+        "{rb}"
+    );
+    assert!(rb["steps"].as_array().unwrap().iter().all(|s| s["kind"] == "compensate" && s["effect"] == "destructive"));
     assert_eq!(env.workbooks(), after, "rollback_run undoes nothing itself");
+    let shown = env.ok("get_plan", json!({"plan_id": rpid})).await;
+    assert_eq!(shown["status"], "needs-approval", "{shown}");
+    // start_run on it is refused until a person approves it; then it runs and the site is back.
+    let err = env.refused("start_run", json!({"plan_id": rpid})).await;
+    assert_eq!(err["code"], "needs-approval", "{err}");
+    assert_eq!(env.workbooks(), after);
+    let stored = env.app.get_plan(&rpid).await.unwrap();
+    let sel = Selection::parse(&stored, "all").unwrap();
+    env.app.approve(&Approver::api_token("approver1", false), &rpid, Decision::Approve, sel).await.unwrap();
+    let undone = env.ok("start_run", json!({"plan_id": rpid})).await;
+    assert_eq!(undone["run_id"], json!(rid), "{undone}");
+    assert_eq!(undone["status"], "rolled-back", "{undone}");
+    assert_eq!(env.workbooks(), before, "the approved rollback put every workbook back");
     let audit = env.app.audit_records().await.unwrap();
-    assert!(audit.iter().any(|r| r.action == "rollback.requested" && r.actor == "assistant via mcp"));
+    let requested = audit.iter().find(|r| r.action == "rollback.requested").expect("audited");
+    assert_eq!(requested.actor, "assistant via mcp");
+    assert_eq!(requested.after.as_ref().unwrap()["channel"], "mcp");
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.action == "rollback.approved" && r.approver.as_deref() == Some("approver1 via api-token"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -247,10 +247,24 @@ pub fn validate(mut plan: Plan, facts: &Facts, policy: &Policy, key: &PlanKey) -
     if let Err(e) = plan.check_consistency() {
         findings.push(finding(Check::Dependencies, Level::Error, e.to_string(), None, vec![]));
     }
+    let structural = findings.len();
     destructive::destructive_operations(&plan, facts, policy, &mut findings);
     permissions::permissions(&plan, facts, &mut findings);
     dependencies::dependencies(&plan, facts, &mut findings);
     plan.impact = impact::impact(&plan, facts, &mut findings);
+    if let Some(run) = &plan.rollback_of {
+        // A rollback plan puts back a state the site had before its run; the checks read the
+        // site as the run left it (a leaver still unlicensed while the undo of the licence
+        // change comes first in the same plan). What they refuse is said, not blocking: an
+        // item that cannot be put back is reported by the rollback, which goes on.
+        for f in findings.iter_mut().skip(structural).filter(|f| f.level == Level::Error) {
+            f.level = Level::Warning;
+            f.message = format!(
+                "{} (as the site is now; the rollback of run {run} restores the state before it, and reports any item it cannot put back)",
+                f.message
+            );
+        }
+    }
     let needs_ack = rollback::rollback(&plan, &mut findings);
 
     findings.sort_by_key(|f| (Check::ALL.iter().position(|c| *c == f.check), std::cmp::Reverse(f.level)));

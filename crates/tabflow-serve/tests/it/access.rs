@@ -64,7 +64,7 @@ fn routes() -> Vec<Route> {
         r(Method::GET, "/api/v1/runs", None, ALL, Some(StatusCode::OK)),
         r(Method::GET, "/api/v1/runs/r-none", None, ALL, nf),
         r(Method::GET, "/api/v1/runs/r-none/events", None, ALL, nf),
-        r(Method::POST, "/api/v1/runs/r-none/rollback", None, &["approver", "approver2", "admin"], nf),
+        r(Method::POST, "/api/v1/runs/r-none/rollback", None, &["requester", "approver", "approver2", "admin"], nf),
         r(
             Method::POST,
             "/api/v1/query",

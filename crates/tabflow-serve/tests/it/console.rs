@@ -192,15 +192,33 @@ async fn requester_and_approver_work_through_the_console_with_sessions_and_csrf(
         assert_eq!(workbooks(&before)[id], workbooks(&after)[id], "unticked workbook {id} is unchanged");
     }
 
-    // Rollback: only confirmed, only by the approver.
+    // Rollback: a plan of its own. The requester asks for it from the runs page (only once
+    // confirmed) and lands on its review page; nothing changes until the approver approves.
     let run_id = run_path.rsplit('/').next().unwrap();
-    let runs = appr.get("/console/runs").await.body;
+    let runs = req.get("/console/runs").await.body;
     assert!(runs.contains(run_id) && runs.contains("Roll back"), "{runs}");
-    assert!(!req.get("/console/runs").await.body.contains("Roll back"), "a requester has no rollback button");
-    let g = appr.post(&format!("{run_path}/rollback"), &[("csrf", &acsrf)]).await;
+    let g = req.post(&format!("{run_path}/rollback"), &[("csrf", &csrf)]).await;
     assert_eq!(g.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", g.body);
-    let g = appr.post(&format!("{run_path}/rollback"), &[("csrf", &acsrf), ("confirm", "yes")]).await;
+    let g = req.post(&format!("{run_path}/rollback"), &[("csrf", &csrf), ("confirm", "yes")]).await;
     assert_eq!(g.status, StatusCode::SEE_OTHER, "{}", g.body);
+    let rb_review = g.location.clone();
+    assert!(rb_review.starts_with("/console/plans/") && rb_review.contains("?request=ar-"), "{rb_review}");
+    let rb_plan = rb_review.split('?').next().unwrap().to_string();
+    let page = req.get(&rb_review).await.body;
+    assert!(!page.contains("Approve the ticked items"), "a requester has no approve button");
+    assert_ne!(workbooks(&env.emu.emulator.snapshot()), workbooks(&before), "nothing undone yet");
+    // The approver approves every item on the review page, then runs it.
+    let page = appr.get(&rb_review).await.body;
+    let checked = inputs(&page, "item", true);
+    assert!(!checked.is_empty(), "the rollback's items are ticked: {page}");
+    let mut form: Vec<(&str, &str)> = vec![("csrf", &acsrf), ("action", "approve")];
+    form.extend(checked.iter().map(|i| ("item", i.as_str())));
+    let g = appr.post(&format!("{rb_plan}/decide"), &form).await;
+    assert_eq!(g.status, StatusCode::SEE_OTHER, "{}", g.body);
+    let rpid = rb_plan.rsplit('/').next().unwrap();
+    let g = appr.post("/console/runs", &[("csrf", &acsrf), ("plan_id", rpid)]).await;
+    assert_eq!(g.status, StatusCode::SEE_OTHER, "{}", g.body);
+    assert_eq!(g.location, run_path, "the run page of the run undone shows the rollback's progress");
     let events = appr.get(&format!("{run_path}/events")).await.body;
     assert!(events.contains("rolled-back"), "{events}");
     assert_eq!(workbooks(&env.emu.emulator.snapshot()), workbooks(&before), "the site is restored");

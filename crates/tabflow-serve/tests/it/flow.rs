@@ -155,11 +155,28 @@ async fn requester_asks_approver_approves_a_selection_run_streams_and_rollback_r
     assert_eq!(late.first().map(|e| e.0.as_str()), Some("step"));
     assert_eq!(late.last().map(|e| e.0.as_str()), Some("finished"));
 
-    // Rollback: not by the requester; the approver's restores the site.
-    let a = env.post(&format!("/api/v1/runs/{run_id}/rollback"), Some(req), &Value::Null).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
-    let a = env.raw(reqwest::Method::POST, &format!("/api/v1/runs/{run_id}/rollback"), Some(appr), None).await;
-    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    // Rollback: a plan of its own. The requester asks for it (201: the rollback plan and an
+    // approval request); nothing changes until an approver approves it; then it runs.
+    let a = env.post(&format!("/api/v1/runs/{run_id}/rollback"), Some(viewer), &Value::Null).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "a viewer may not ask for a rollback: {}", a.text);
+    let a = env.raw(reqwest::Method::POST, &format!("/api/v1/runs/{run_id}/rollback"), Some(req), None).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let rpid = a.json["plan_id"].as_str().unwrap().to_string();
+    assert_eq!(a.json["run_id"], json!(run_id), "{}", a.text);
+    assert_eq!(a.json["plan"]["rollback_of"], json!(run_id), "{}", a.text);
+    let url = a.json["approval_request"]["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("/console/plans/{rpid}?request=")), "{url}");
+    assert!(a.json["plan"]["steps"].as_array().unwrap().iter().all(|s| s["kind"] == "compensate"), "{}", a.text);
+    assert_eq!(workbooks(&env.emu.emulator.snapshot()), workbooks(&after), "asking changes nothing");
+    let s = env.post("/api/v1/runs", Some(req), &json!({"plan_id": rpid})).await;
+    assert_eq!(s.status, StatusCode::CONFLICT, "not approved yet: {}", s.text);
+    // An approver approves it like any plan, then starts it.
+    let d = env.post(&format!("/api/v1/plans/{rpid}/approvals"), Some(appr), &json!({"decision": "approve"})).await;
+    assert_eq!(d.status, StatusCode::CREATED, "{}", d.text);
+    assert_eq!(d.json["ready"], json!(true), "{}", d.text);
+    let s = env.post("/api/v1/runs", Some(appr), &json!({"plan_id": rpid})).await;
+    assert_eq!(s.status, StatusCode::ACCEPTED, "{}", s.text);
+    assert_eq!(s.json["run_id"], json!(run_id), "the rollback runs as the run's own: {}", s.text);
     let events = env.events(&run_id, viewer).await;
     assert_eq!(
         events.last().map(|e| (e.0.as_str(), e.1["status"].as_str())),
@@ -189,6 +206,12 @@ async fn requester_asks_approver_approves_a_selection_run_streams_and_rollback_r
     let approved = records.iter().find(|r| r["action"] == json!("approval.approve")).expect("approval audited");
     assert_eq!(approved["approver"], json!("approver via api-token"));
     assert!(records.iter().any(|r| r["actor"] == json!("approver via api")), "the rollback is the approver's");
+    let requested = records.iter().find(|r| r["action"] == json!("rollback.requested")).expect("rollback requested");
+    assert_eq!((&requested["actor"], &requested["after"]["channel"]), (&json!("requester via api"), &json!("api")));
+    let approved = records.iter().find(|r| r["action"] == json!("rollback.approved")).expect("rollback approved");
+    assert_eq!(approved["approver"], json!("approver via api-token"));
+    let ran = records.iter().find(|r| r["action"] == json!("run.rollback")).expect("rollback run");
+    assert_eq!((&ran["actor"], &ran["after"]["rollback_plan"]), (&json!("approver via api"), &json!(rpid)));
     assert_eq!(env.get("/api/v1/audit/verify", Some(viewer)).await.json["ok"], json!(true));
     let csv = env.raw(reqwest::Method::GET, "/api/v1/audit?format=csv", Some(viewer), None).await;
     assert!(csv.text.lines().count() > records.len(), "CSV has a header and a line per record");
