@@ -383,3 +383,41 @@ fn a_secret_planted_in_every_channel_reaches_no_output_file_or_store_row() {
     assert!(std::fs::read_dir(home.join("reports")).map(|d| d.count()).unwrap_or(0) >= 4, "{printed}");
     assert!(std::fs::read_to_string(home.join("audit.csv")).unwrap().lines().count() > 2);
 }
+
+#[test]
+fn plain_http_webhook_and_model_urls_to_another_machine_are_warned_about_without_their_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let emu = serve_with(&["--pat-secret", PAT]);
+    let mut base = planted_env(&emu);
+    base.retain(|(k, _)| k != "TABFLOW_NOTIFY_WEBHOOK" && k != "TABFLOW_LLM_URL");
+    let webhook = ("TABFLOW_NOTIFY_WEBHOOK", format!("http://hooks.invalid:8080/services/{WEBHOOK_PATH}"));
+    let model = ("TABFLOW_LLM_URL", format!("http://llm.invalid/v1?key={LLM_URL_KEY}"));
+    let env = [(webhook.0, webhook.1.as_str()), (model.0, model.1.as_str())];
+    let warning = |err: &str, what: &str| err.lines().filter(|l| l.starts_with("warning:") && l.contains(what)).count();
+
+    // A command that reads the notification settings (it fails afterwards: no such plan).
+    let o = run(&home, &base, &["apply", "/nonexistent/plan.json"], &env);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(
+        warning(&err, "the webhook (TABFLOW_NOTIFY_WEBHOOK) (http://hooks.invalid:8080/…) is plain http://"),
+        1,
+        "{err}"
+    );
+    assert_eq!(warning(&err, "TABFLOW_LLM_URL"), 0, "the model is not used here: {err}");
+    // A plan with --llm (the model cannot be reached: the rules plan it, and say so).
+    let o = run(&home, &base, &["plan", "archive stale workbooks in Finance", "--llm"], &env);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_ne!(o.status.code(), Some(101), "{err}");
+    assert_eq!(warning(&err, "the model URL (TABFLOW_LLM_URL) (http://llm.invalid/…) is plain http://"), 1, "{err}");
+    assert!(!out.contains("PLANTED") && !err.contains("PLANTED"), "a secret of a URL was quoted: {err}{out}");
+    // https:// and this machine are not warned about.
+    let quiet =
+        [("TABFLOW_NOTIFY_WEBHOOK", "https://hooks.invalid/services/x"), ("TABFLOW_LLM_URL", "http://localhost:9/v1")];
+    let o = run(&home, &base, &["plan", "archive stale workbooks in Finance", "--llm"], &quiet);
+    let err = text(&o.stderr);
+    assert!(!err.contains("plain http://"), "{err}");
+    let o = run(&home, &base, &["apply", "/nonexistent/plan.json"], &quiet);
+    assert!(!text(&o.stderr).contains("plain http://"), "{}", text(&o.stderr));
+}
