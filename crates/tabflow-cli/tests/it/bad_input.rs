@@ -182,6 +182,14 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
     let long_request = format!("archive {PAT} ").repeat(120);
     let hostile_long = "\u{202e}\u{1b}[31m丸".repeat(700);
     let pg = format!("postgres://tabflow:{PG_PASSWORD}@127.0.0.1:9/tabflow");
+    // Files larger than tabflow reads (sparse: no disk is used), refused before parsing.
+    let sparse = |name: &str, len: u64| {
+        let p = files.join(name);
+        std::fs::File::create(&p).unwrap().set_len(len).unwrap();
+        p.display().to_string()
+    };
+    let huge_plan = sparse("huge-plan.json", (256 << 20) + 1);
+    let huge_snapshot = sparse("huge-snapshot.json", (4 << 30) + 1);
 
     let cases: Vec<Case> = vec![
         // Numbers out of range (flags).
@@ -274,6 +282,37 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
         case(&["site", "diff", &wrong_format, &wrong_format], 1, "unsupported snapshot format"),
         case(&["site", "diff", &deep_json, &deep_json], 1, "snapshot"),
         case(&["emulator", "serve", "--snapshot", &not_json], 1, "snapshot"),
+        // Oversize files: refused by their size, before a byte is parsed.
+        case(&["apply", &huge_plan, "--yes"], 1, "refused before it is parsed"),
+        case(&["emulator", "serve", "--snapshot", &huge_snapshot], 1, "refused before it is parsed"),
+        // Listening where other machines can reach, without saying so.
+        case(&["emulator", "serve", "--bind", "0.0.0.0"], 0, "--allow-remote"),
+        case(&["serve", "--listen", "0.0.0.0:0"], 2, "not a loopback address"),
+        case(&["serve", "--listen", "localhost:port"], 2, "is not an address"),
+        // Notification and model settings (read before anything runs).
+        case_env(
+            &["apply", good.to_str().unwrap(), "--yes"],
+            &[("TABFLOW_NOTIFY_WEBHOOK_FORMAT", "xml")],
+            2,
+            "not a webhook format",
+        ),
+        case_env(&["apply", good.to_str().unwrap(), "--yes"], &[("TABFLOW_NOTIFY_FROM", "")], 2, "TABFLOW_NOTIFY_FROM"),
+        case_env(
+            &["apply", good.to_str().unwrap(), "--yes"],
+            &[("TABFLOW_SMTP_TIMEOUT_SECS", "-1")],
+            2,
+            "not a number of seconds",
+        ),
+        case_env(
+            &["plan", "archive stale workbooks", "--llm"],
+            &[("TABFLOW_LLM_URL", "llm.example.com:8080")],
+            2,
+            "TABFLOW_LLM_URL",
+        ),
+        // Intent parameters out of range or malformed.
+        case(&["plan", "--intent", "archive-stale-content", "--param", "stale_days=99999999999"], 2, "stale_days"),
+        case(&["plan", "--intent", "archive-stale-content", "--param", "since=2026-13-45"], 2, "since"),
+        case(&["plan", "--intent", "archive-stale-content", "--param", "stale_days"], 2, "K=V"),
     ];
     assert!(cases.len() >= 40, "{} cases", cases.len());
     for c in &cases {
