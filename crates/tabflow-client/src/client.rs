@@ -208,21 +208,42 @@ fn location_for_messages(to: &str) -> String {
 /// content) would cross the network unencrypted: plain `http://` to a host that is not this
 /// machine. `None` for `https://` and for loopback addresses.
 pub fn plain_http_warning(server: &str) -> Option<String> {
-    let u = reqwest::Url::parse(server).ok()?;
-    if u.scheme() != "http" {
-        return None;
-    }
-    let host = u.host_str()?.to_ascii_lowercase();
-    let local = match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host == "localhost" || host.ends_with(".localhost"),
-    };
-    (!local).then(|| {
+    is_plain_http_to_another_machine(server).then(|| {
         format!(
             "{} is plain http:// to another machine: the sign-in credentials, the session token and the site's content cross the network unencrypted; use https://",
             location_for_messages(server)
         )
     })
+}
+
+/// The same warning for another service tabflow sends to (a webhook, a language model):
+/// `what` names it ("the webhook"), `carries` says what would cross unencrypted. Only the
+/// scheme, host and port are quoted — a webhook's path and a model URL's query are secrets.
+pub fn plain_http_warning_for(url: &str, what: &str, carries: &str) -> Option<String> {
+    if !is_plain_http_to_another_machine(url) {
+        return None;
+    }
+    let u = reqwest::Url::parse(url).ok()?;
+    let origin =
+        format!("http://{}{}", u.host_str().unwrap_or_default(), u.port().map(|p| format!(":{p}")).unwrap_or_default());
+    Some(format!(
+        "{what} ({origin}/…) is plain http:// to another machine: {carries} cross the network unencrypted; use https://"
+    ))
+}
+
+/// `http://` to a host that is not this machine (a loopback address or `localhost`).
+fn is_plain_http_to_another_machine(url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else { return false };
+    if u.scheme() != "http" {
+        return false;
+    }
+    let Some(host) = u.host_str() else { return false };
+    let host = host.to_ascii_lowercase();
+    let local = match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    };
+    !local
 }
 
 /// Seconds to wait from `Retry-After`, or from Tableau's detail text ("retry after 29 minutes").

@@ -38,6 +38,10 @@ pub enum Error {
     /// A download could not be written to its file.
     #[error("{0}")]
     Io(String),
+    /// The file being published could not be read (a stored backup's piece, or its
+    /// checksum); nothing was published.
+    #[error("the file to publish could not be read: {0}")]
+    Upload(String),
     /// A list kept changing while it was read and could not be read consistently.
     #[error("the {resource} list kept changing while it was read ({detail})")]
     Unstable { resource: String, detail: String },
@@ -74,6 +78,7 @@ impl Error {
             Error::Redirect { .. } => "set --server (or TABLEAU_SERVER) to the address the server redirects to, e.g. its https:// address; a redirect to another host may be a proxy or login page".into(),
             Error::TooLarge { what: "download", .. } => "the file is larger than tabflow can back up before changing it (max_download_bytes, 1 GiB by default, also SQLite's largest value); handle this item by hand, or raise the limit in code if the store can take it".into(),
             Error::TooLarge { .. } => "a proxy or server is sending far more than a Tableau answer; check --server, or ask for smaller pages".into(),
+            Error::Upload(_) => "the saved copy of the file is damaged or its store cannot be read; check the state store (nothing was published from it)".into(),
             Error::Io(_) => "check the free space and permissions of the temporary directory (TMPDIR)".into(),
             Error::Config(_) => "see `tabflow --help` for the connection flags and environment variables".into(),
             _ => return None,

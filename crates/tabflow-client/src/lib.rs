@@ -33,11 +33,11 @@ pub mod snapshot;
 pub mod types;
 pub mod usage;
 
-pub use client::{Client, Request, Session, plain_http_warning};
+pub use client::{Client, Request, Session, plain_http_warning, plain_http_warning_for};
 pub use config::{Config, Credentials};
 pub use error::{Error, Result};
 pub use resources::{
-    Capability, ContentKind, DatasourceUpdate, FlowUpdate, Grantee, PermissionCall, ProjectUpdate, WorkbookUpdate,
-    permission_calls,
+    Capability, ContentKind, DatasourceUpdate, FlowUpdate, Grantee, PermissionCall, ProjectUpdate, Upload,
+    WorkbookUpdate, permission_calls,
 };
 pub use secret::{ExposeSecret, Secret};

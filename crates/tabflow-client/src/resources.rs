@@ -1,6 +1,7 @@
 //! Typed calls for every resource the workflows use. Reads return the wire types from
 //! `tabflow_wire::xml`; ids are typed.
 
+use futures::StreamExt;
 use reqwest::Method;
 use tabflow_site::Mode;
 use tabflow_wire::ids::*;
@@ -157,6 +158,26 @@ pub const SINGLE_UPLOAD_LIMIT: usize = 64 * 1024 * 1024;
 /// Chunk size for the chunked upload.
 pub const CHUNK_SIZE: usize = 5 * 1024 * 1024;
 
+/// A file to publish: whole in memory, or read piece by piece (a backup kept in a store) with
+/// its total size. A file of pieces larger than [`CHUNK_SIZE`] goes to the server through an
+/// upload session one piece at a time, so publishing it costs memory of one piece whatever
+/// its size; a smaller one is gathered (at most [`CHUNK_SIZE`]) and published in one request.
+/// A piece that fails (`Err` with what went wrong, e.g. a checksum that does not match at
+/// the end) stops the publish before the file is committed.
+pub enum Upload<'a> {
+    Bytes(&'a [u8]),
+    Pieces { size: u64, pieces: futures::stream::BoxStream<'a, std::result::Result<Vec<u8>, String>> },
+}
+
+impl std::fmt::Debug for Upload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upload::Bytes(b) => write!(f, "Upload::Bytes({} bytes)", b.len()),
+            Upload::Pieces { size, .. } => write!(f, "Upload::Pieces({size} bytes)"),
+        }
+    }
+}
+
 fn multipart(parts: &[(&str, Option<&str>, &str, &[u8])]) -> (String, Vec<u8>) {
     let boundary = format!("tabflow-{}", uuid::Uuid::new_v4().simple());
     let mut body = Vec::new();
@@ -285,6 +306,18 @@ impl Client {
         data: &[u8],
         overwrite: bool,
     ) -> Result<xml::Workbook> {
+        self.publish_workbook_upload(project, name, filename, Upload::Bytes(data), overwrite).await
+    }
+
+    /// [`Client::publish_workbook`] of an [`Upload`] (e.g. a stored backup, piece by piece).
+    pub async fn publish_workbook_upload(
+        &self,
+        project: &ProjectId,
+        name: &str,
+        filename: &str,
+        data: Upload<'_>,
+        overwrite: bool,
+    ) -> Result<xml::Workbook> {
         let payload = xml::request_to_string(&TsRequest {
             workbook: Some(xml::Workbook {
                 name: Some(name.to_string()),
@@ -312,6 +345,18 @@ impl Client {
         data: &[u8],
         show_tabs: bool,
     ) -> Result<xml::Workbook> {
+        self.republish_workbook_upload(project, name, filename, Upload::Bytes(data), show_tabs).await
+    }
+
+    /// [`Client::republish_workbook`] of an [`Upload`] (e.g. a stored backup, piece by piece).
+    pub async fn republish_workbook_upload(
+        &self,
+        project: &ProjectId,
+        name: &str,
+        filename: &str,
+        data: Upload<'_>,
+        show_tabs: bool,
+    ) -> Result<xml::Workbook> {
         let payload = xml::request_to_string(&TsRequest {
             workbook: Some(xml::Workbook {
                 name: Some(name.to_string()),
@@ -333,6 +378,18 @@ impl Client {
         name: &str,
         filename: &str,
         data: &[u8],
+        overwrite: bool,
+    ) -> Result<xml::Datasource> {
+        self.publish_datasource_upload(project, name, filename, Upload::Bytes(data), overwrite).await
+    }
+
+    /// [`Client::publish_datasource`] of an [`Upload`] (e.g. a stored backup, piece by piece).
+    pub async fn publish_datasource_upload(
+        &self,
+        project: &ProjectId,
+        name: &str,
+        filename: &str,
+        data: Upload<'_>,
         overwrite: bool,
     ) -> Result<xml::Datasource> {
         let payload = xml::request_to_string(&TsRequest {
@@ -358,20 +415,34 @@ impl Client {
         file_part: &str,
         payload: &str,
         filename: &str,
-        data: &[u8],
+        data: Upload<'_>,
         overwrite: bool,
     ) -> Result<xml::TsResponse> {
         let mut req =
             Request::new(Method::POST, collection).query(type_param, ext).query("overwrite", overwrite.to_string());
-        let (ct, body) = if data.len() > SINGLE_UPLOAD_LIMIT {
-            let upload = self.upload_in_chunks(data).await?;
-            req = req.query("uploadSessionId", upload);
-            multipart(&[("request_payload", None, "text/xml", payload.as_bytes())])
-        } else {
-            multipart(&[
+        let whole: Vec<u8>;
+        let single: Option<&[u8]> = match data {
+            Upload::Bytes(d) if d.len() <= SINGLE_UPLOAD_LIMIT => Some(d),
+            Upload::Bytes(d) => {
+                let pieces = futures::stream::iter(d.chunks(CHUNK_SIZE).map(|c| Ok(c.to_vec()))).boxed();
+                req = req.query("uploadSessionId", self.upload_in_chunks(pieces).await?);
+                None
+            }
+            Upload::Pieces { size, pieces } if size <= CHUNK_SIZE as u64 => {
+                whole = gather(pieces, CHUNK_SIZE).await?;
+                Some(whole.as_slice())
+            }
+            Upload::Pieces { pieces, .. } => {
+                req = req.query("uploadSessionId", self.upload_in_chunks(pieces).await?);
+                None
+            }
+        };
+        let (ct, body) = match single {
+            Some(data) => multipart(&[
                 ("request_payload", None, "text/xml", payload.as_bytes()),
                 (file_part, Some(filename), "application/octet-stream", data),
-            ])
+            ]),
+            None => multipart(&[("request_payload", None, "text/xml", payload.as_bytes())]),
         };
         req.body = Some(Body::Multipart(ct, body));
         // Publishing with overwrite replaces the same file: repeating it is harmless. Without
@@ -380,19 +451,28 @@ impl Client {
         self.send_xml(req).await
     }
 
-    async fn upload_in_chunks(&self, data: &[u8]) -> Result<String> {
+    /// Sends a file's pieces into a new upload session, each as it is read (pieces larger
+    /// than [`CHUNK_SIZE`] in parts of that size): its id. A piece that fails stops it (the
+    /// session is left unfinished; the server expires it).
+    async fn upload_in_chunks(
+        &self,
+        mut pieces: futures::stream::BoxStream<'_, std::result::Result<Vec<u8>, String>>,
+    ) -> Result<String> {
         let d = self.send_xml(Request::new(Method::POST, "fileUploads")).await?;
         let id = d.file_upload.map(|f| f.upload_session_id).ok_or_else(|| missing("fileUpload"))?;
-        for chunk in data.chunks(CHUNK_SIZE) {
-            let (ct, body) = multipart(&[
-                ("request_payload", None, "text/xml", b""),
-                ("tableau_file", Some("file"), "application/octet-stream", chunk),
-            ]);
-            let mut r = Request::new(Method::PUT, format!("fileUploads/{id}"));
-            r.body = Some(Body::Multipart(ct, body));
-            // Appending a chunk twice would corrupt the file: never retried blindly.
-            r.idempotent = false;
-            self.send(r).await?;
+        while let Some(piece) = pieces.next().await {
+            let piece = piece.map_err(Error::Upload)?;
+            for chunk in piece.chunks(CHUNK_SIZE) {
+                let (ct, body) = multipart(&[
+                    ("request_payload", None, "text/xml", b""),
+                    ("tableau_file", Some("file"), "application/octet-stream", chunk),
+                ]);
+                let mut r = Request::new(Method::PUT, format!("fileUploads/{id}"));
+                r.body = Some(Body::Multipart(ct, body));
+                // Appending a chunk twice would corrupt the file: never retried blindly.
+                r.idempotent = false;
+                self.send(r).await?;
+            }
         }
         Ok(id)
     }
@@ -953,4 +1033,19 @@ mod tests {
         assert!(text.contains("filename=\"a.twb\"\r\nContent-Type: application/octet-stream\r\n\r\nDATA\r\n"));
         assert!(text.ends_with(&format!("--{b}--\r\n")));
     }
+}
+
+/// A small file's pieces gathered in memory (at most `limit` bytes; more is refused).
+async fn gather(
+    mut pieces: futures::stream::BoxStream<'_, std::result::Result<Vec<u8>, String>>,
+    limit: usize,
+) -> Result<Vec<u8>> {
+    let mut whole = Vec::new();
+    while let Some(piece) = pieces.next().await {
+        whole.extend_from_slice(&piece.map_err(Error::Upload)?);
+        if whole.len() > limit {
+            return Err(Error::Upload(format!("the file is larger than its stated size ({limit} bytes or less)")));
+        }
+    }
+    Ok(whole)
 }

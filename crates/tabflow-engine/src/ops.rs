@@ -307,7 +307,7 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
             // A .twbx comes back packed again: the rewritten .twb, every other entry as it was.
             let (filename, new) =
                 tabflow_wire::twb::repoint_file(&filename, &bytes, &before.content_url, &to).map_err(file_error)?;
-            republish(client, id, &filename, &new).await?;
+            republish(client, id, &filename, tabflow_client::Upload::Bytes(&new)).await?;
         }
     }
     Ok(None)
@@ -566,7 +566,7 @@ pub async fn restore_content(
     client: &Client,
     before: &Image,
     filename: &str,
-    bytes: &[u8],
+    file: tabflow_client::Upload<'_>,
     adopt: bool,
 ) -> OpResult<(String, Vec<String>)> {
     use tabflow_wire::filter::{Filter, Op as By};
@@ -579,7 +579,8 @@ pub async fn restore_content(
     let mut lost = vec![];
     let (id, views) = match before.kind.as_str() {
         "workbook" => {
-            let w = match client.publish_workbook(&ProjectId::new(&project), &name, filename, bytes, false).await {
+            let w = match client.publish_workbook_upload(&ProjectId::new(&project), &name, filename, file, false).await
+            {
                 Ok(w) => w,
                 Err(e) if clash(&e) && adopt => {
                     let same =
@@ -629,7 +630,10 @@ pub async fn restore_content(
             (id, views)
         }
         "datasource" => {
-            let d = match client.publish_datasource(&ProjectId::new(&project), &name, filename, bytes, false).await {
+            let d = match client
+                .publish_datasource_upload(&ProjectId::new(&project), &name, filename, file, false)
+                .await
+            {
                 Ok(d) => d,
                 Err(e) if clash(&e) && adopt => {
                     let same =
@@ -704,10 +708,10 @@ pub async fn restore_content(
     Ok((id, lost))
 }
 
-/// Publishes `bytes` over the workbook `id` (same name and project, overwrite) and puts back
+/// Publishes `file` over the workbook `id` (same name and project, overwrite) and puts back
 /// what an overwrite drops on Tableau Server (tags, owner). Refuses when the publish made a
 /// new workbook instead of replacing this one.
-pub async fn republish(client: &Client, id: &str, filename: &str, bytes: &[u8]) -> OpResult<()> {
+pub async fn republish(client: &Client, id: &str, filename: &str, file: tabflow_client::Upload<'_>) -> OpResult<()> {
     let wid = WorkbookId::new(id);
     let w = client.workbook(&wid).await?;
     let name = w.name.clone().ok_or_else(|| OpError::Missing(format!("workbook {id} has no name")))?;
@@ -719,7 +723,8 @@ pub async fn republish(client: &Client, id: &str, filename: &str, bytes: &[u8]) 
     let tags: BTreeSet<String> = w.tags.as_ref().map(|t| t.labels()).unwrap_or_default().into_iter().collect();
     let owner = w.owner.as_ref().and_then(|o| o.id.clone());
     let show_tabs = tabflow_client::types::parse_bool(w.show_tabs.as_deref()).unwrap_or(true);
-    let published = client.republish_workbook(&ProjectId::new(project), &name, filename, bytes, show_tabs).await?;
+    let published =
+        client.republish_workbook_upload(&ProjectId::new(project), &name, filename, file, show_tabs).await?;
     if published.id.as_deref().is_some_and(|p| p != id) {
         return Err(OpError::Missing(format!(
             "publishing over '{name}' created another workbook ({}) instead of replacing {id}",

@@ -386,6 +386,9 @@ impl JsonSchema for Schedule {
     }
 }
 
+/// Parameters that are calendar dates (`YYYY-MM-DD`).
+const DATE_KEYS: [&str; 2] = ["since", "until"];
+
 /// Why `--intent NAME --param K=V` (or any name and parameter map) is not an intent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -410,6 +413,9 @@ impl Error {
                 [] => format!("{intent} takes no parameters"),
                 keys => format!("{intent} takes: {}", keys.join(", ")),
             },
+            Error::WrongType { key, .. } if DATE_KEYS.contains(&key.as_str()) => {
+                format!("give {key} as a calendar date, YYYY-MM-DD (e.g. 2026-01-31)")
+            }
             Error::WrongType { intent, key, .. } => format!("give {key} as {}", expected(intent, key)),
         }
     }
@@ -500,6 +506,17 @@ impl Intent {
             let one = Map::from_iter([(key.clone(), value.clone())]);
             if let Err(e) = Intent::read(known, one) {
                 return Err(Error::WrongType { intent: known, key: key.clone(), detail: e.to_string() });
+            }
+            // A date the planner cannot read would be left out, widening the selection.
+            if DATE_KEYS.contains(&key.as_str())
+                && let Some(text) = value.as_str()
+                && chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_err()
+            {
+                return Err(Error::WrongType {
+                    intent: known,
+                    key: key.clone(),
+                    detail: format!("'{text}' is not a date"),
+                });
             }
         }
         Intent::read(known, params).map_err(|e| Error::WrongType {
@@ -759,6 +776,13 @@ mod tests {
         assert!(matches!(&e, Error::WrongType { key, .. } if key == "stale_days"), "{e:?}");
         assert!(e.to_string().contains("ninety"), "{e}");
         assert_eq!(e.fix(), "give stale_days as a whole number (e.g. 90)");
+        // A date that is not one is refused (left out, it would widen the selection).
+        for bad in ["2026-13-45", "yesterdayish", "2026-02-30"] {
+            let e = Intent::from_parts("archive-stale-content", params(json!({"since": bad}))).unwrap_err();
+            assert!(matches!(&e, Error::WrongType { key, .. } if key == "since"), "{e:?}");
+            assert!(e.to_string().contains(bad) && e.fix().contains("YYYY-MM-DD"), "{e}");
+        }
+        assert!(Intent::from_parts("archive-stale-content", params(json!({"until": "2026-02-28"}))).is_ok());
         let e = Intent::from_parts("update-permissions", params(json!({"mode": "sideways"}))).unwrap_err();
         assert!(e.fix().starts_with("give mode as one of: read-only, locked,"), "{}", e.fix());
         // A schedule is kept as written; whether croner can run it is the planner's question.

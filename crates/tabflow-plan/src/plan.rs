@@ -12,6 +12,8 @@
 //!
 //! Change values are JSON so the file stays readable and stable; [`crate::ops::Op`] is the
 //! typed reading the executor works with.
+// Reads plan files (issue #17: no panic from outside data).
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,7 +42,7 @@ pub struct PlanKey {
 
 impl PlanKey {
     pub fn new(secret: [u8; 32]) -> PlanKey {
-        let id = sha256_hex(&secret)[..12].to_string();
+        let id: String = sha256_hex(&secret).chars().take(12).collect();
         PlanKey { id, secret: SecretBox::new(Box::new(secret)) }
     }
 
@@ -499,13 +501,16 @@ impl Plan {
         let mut done: Vec<bool> = vec![false; self.steps.len()];
         let mut out = Vec::with_capacity(self.steps.len());
         while out.len() < self.steps.len() {
+            let is_done = |j: usize| done.get(j).copied().unwrap_or(false);
             let next = self.steps.iter().enumerate().find(|(i, s)| {
-                !done[*i]
-                    && s.depends_on.iter().all(|d| self.steps.iter().position(|x| &x.id == d).is_some_and(|j| done[j]))
+                !is_done(*i)
+                    && s.depends_on.iter().all(|d| self.steps.iter().position(|x| &x.id == d).is_some_and(is_done))
             });
             match next {
                 Some((i, _)) => {
-                    done[i] = true;
+                    if let Some(d) = done.get_mut(i) {
+                        *d = true;
+                    }
                     out.push(i);
                 }
                 None => return Err(PlanError::Inconsistent("the steps' dependencies form a cycle".into())),
@@ -518,7 +523,7 @@ impl Plan {
     /// its dependencies; steps run one after another).
     pub fn steps_before(&self, step_id: &str) -> BTreeSet<&str> {
         let order = self.order().unwrap_or_default();
-        order.iter().map(|i| self.steps[*i].id.as_str()).take_while(|id| *id != step_id).collect()
+        order.iter().filter_map(|i| self.steps.get(*i)).map(|s| s.id.as_str()).take_while(|id| *id != step_id).collect()
     }
 
     /// The canonical JSON the fingerprint covers: everything that decides what runs — the id,
@@ -641,7 +646,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| std::str::from_utf8(pair).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -653,7 +661,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn new_id(prefix: &str, now: DateTime<Utc>) -> String {
     let t = now.format("%Y%m%d%H%M%S");
     let r = uuid::Uuid::new_v4().simple().to_string();
-    format!("{prefix}-{t}-{}", &r[..8])
+    let r: String = r.chars().take(8).collect();
+    format!("{prefix}-{t}-{r}")
 }
 
 #[cfg(test)]

@@ -7,6 +7,11 @@
 //! watcher misses nothing. Any other run (finished, or executed by another process on the
 //! same store, e.g. `tabflow apply`) first gets its current state from the store as
 //! `event: step` with `{"event": "state", …}`, then `finished` once the store says it ended.
+//!
+//! Every event's data passes through the service's redaction list ([`tabflow_app::Redactor`])
+//! as it is sent: a stream has no size known in advance, so the answer-wide redaction layer
+//! lets it pass, and a configured secret that reached an event's text (a step title from an
+//! intent's parameter, an item's failure detail) is `[redacted]` here.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::json;
-use tabflow_app::{Event, Permission, RunStatus};
+use tabflow_app::{Event, Permission, Redactor, RunStatus};
 
 use crate::auth::{Auth, need};
 use crate::error::ErrorBody;
@@ -25,13 +30,27 @@ use crate::{ApiError, Shared, call};
 
 type Events = BoxStream<'static, Result<SseEvent, Infallible>>;
 
-fn sse(e: &Event) -> SseEvent {
+fn sse(e: &Event, redactor: &Redactor) -> SseEvent {
     let name = match e {
         Event::ItemFinished { .. } | Event::ItemRestored { .. } => "item",
         Event::RunFinished { .. } => "finished",
         _ => "step",
     };
-    SseEvent::default().event(name).data(serde_json::to_string(e).unwrap_or_default())
+    event(name, &serde_json::to_string(e).unwrap_or_default(), redactor)
+}
+
+/// One SSE event whose data is `json` with every configured secret `[redacted]` (the raw
+/// secret and its JSON-escaped form, which is how it appears inside a string).
+fn event(name: &str, json: &str, redactor: &Redactor) -> SseEvent {
+    let mut data = redactor.redact(json).into_owned();
+    for secret in redactor.secrets() {
+        let quoted = serde_json::to_string(secret).unwrap_or_default();
+        let escaped = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"')).unwrap_or_default();
+        if !escaped.is_empty() && escaped != secret {
+            data = data.replace(escaped, "[redacted]");
+        }
+    }
+    SseEvent::default().event(name).data(data)
 }
 
 fn ended(s: RunStatus) -> bool {
@@ -54,10 +73,15 @@ pub async fn run_events(
 
 /// The events of run `id` as an SSE answer (the caller checked the reader's right).
 pub(crate) async fn stream(sh: &Arc<Shared>, id: String) -> Result<Response, ApiError> {
+    let redactor = sh.app.redactor().clone();
     let stream: Events = match sh.watch(&id) {
         Some(w) => {
             let events = w.subscribe();
-            stream::unfold(events, |mut ev| async move { ev.next().await.map(|e| (Ok(sse(&e)), ev)) }).boxed()
+            stream::unfold((events, redactor), |(mut ev, r)| async move {
+                let e = ev.next().await?;
+                Some((Ok(sse(&e, &r)), (ev, r)))
+            })
+            .boxed()
         }
         None => {
             let rid = id.clone();
@@ -69,11 +93,12 @@ pub(crate) async fn stream(sh: &Arc<Shared>, id: String) -> Result<Response, Api
                 "summary": d.run.summary,
                 "journal_entries": d.journal.len(),
             });
-            let first = SseEvent::default().event("step").data(state.to_string());
+            let first = event("step", &state.to_string(), &redactor);
             let app = sh.app.clone();
             let rest = stream::unfold(Some(d.run.status), move |last| {
                 let app = app.clone();
                 let id = id.clone();
+                let redactor = redactor.clone();
                 async move {
                     let mut status = last?;
                     while !ended(status) {
@@ -85,7 +110,7 @@ pub(crate) async fn stream(sh: &Arc<Shared>, id: String) -> Result<Response, Api
                         };
                     }
                     let data = json!({"event": "run-finished", "run_id": id, "status": status.as_str()});
-                    Some((Ok(SseEvent::default().event("finished").data(data.to_string())), None))
+                    Some((Ok(event("finished", &data.to_string(), &redactor)), None))
                 }
             });
             stream::once(async move { Ok(first) }).chain(rest).boxed()

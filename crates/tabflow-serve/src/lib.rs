@@ -114,8 +114,8 @@ const REDACT_LIMIT: u64 = 32 * 1024 * 1024;
 /// Every answer of a known size — every error of the API (its message and hint, including
 /// the JSON and path refusals that quote what the caller sent) and every console page —
 /// passes through the service's one redaction list ([`tabflow_app::Redactor`]): a configured
-/// secret never leaves in an answer. Event streams (`text/event-stream`) carry the engine's
-/// events, whose texts the service redacts at the source.
+/// secret never leaves in an answer. Event streams (`text/event-stream`) pass as they are:
+/// `events.rs` redacts each event's data through the same list as it is sent.
 async fn redact(
     axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
     req: axum::extract::Request,

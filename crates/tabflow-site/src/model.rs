@@ -3,6 +3,8 @@
 //! The field names listed in DESIGN.md §5 are the contract. Fields marked "extension" are
 //! optional additions (absent in older files, defaulted on load) that the emulator needs to
 //! be faithful (content URLs, descriptions, default permissions, webhooks, ...).
+// Reads snapshot files (issue #17: no panic from outside data).
+#![deny(clippy::indexing_slicing, clippy::string_slice, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 

@@ -137,6 +137,17 @@ fn warn_plain_http(server: &str) {
     }
 }
 
+/// Prints a warning on stderr once per process (the same text twice is said once).
+pub fn warn_once(warning: Option<String>) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Some(w) = warning else { return };
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if !said.contains(&w) {
+        errln!("warning: {w}");
+        said.push(w);
+    }
+}
+
 pub fn client_error(e: tabflow_client::Error, server: &str) -> anyhow::Error {
     crate::exit::app(tabflow_app::Error::client(e, server))
 }

@@ -211,8 +211,18 @@ pub struct AskArgs {
 
 /// Where notifications go (`TABFLOW_SMTP_URL`, `TABFLOW_NOTIFY_WEBHOOK`, …), read before a
 /// run starts so that a mistake in it stops the command before anything changes.
+/// A webhook on another machine over plain `http://` is warned about on stderr (once).
 pub fn notify_delivery() -> anyhow::Result<tabflow_engine::notify::Delivery> {
-    tabflow_engine::notify::Delivery::from_settings(|k| std::env::var(k).ok()).map_err(|e| usage(e.to_string(), e.fix))
+    let d = tabflow_engine::notify::Delivery::from_settings(|k| std::env::var(k).ok())
+        .map_err(|e| usage(e.to_string(), e.fix))?;
+    if let Some(url) = &d.webhook_url {
+        super::connect::warn_once(tabflow_client::plain_http_warning_for(
+            url,
+            "the webhook (TABFLOW_NOTIFY_WEBHOOK)",
+            "each notification, its signature and the names of the site's content",
+        ));
+    }
+    Ok(d)
 }
 
 /// Who runs this command, as recorded in plans, approvals and the audit log:
@@ -251,6 +261,11 @@ fn llm(connect: &Connect) -> anyhow::Result<tabflow_llm::Llm> {
     let file = std::fs::read_to_string(&path).ok();
     let config = tabflow_llm::Config::resolve(|k| std::env::var(k).ok(), file.as_deref())
         .map_err(|e| usage(e.to_string(), "configure a model (README: \"Optional LLM backend\") or leave out --llm"))?;
+    super::connect::warn_once(tabflow_client::plain_http_warning_for(
+        &config.url,
+        "the model URL (TABFLOW_LLM_URL)",
+        "the request, the site's names in the prompt and the API key",
+    ));
     tabflow_llm::Llm::new(config).map_err(|e| fail(e.to_string(), "check the [llm] settings"))
 }
 

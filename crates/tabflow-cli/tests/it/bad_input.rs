@@ -182,6 +182,14 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
     let long_request = format!("archive {PAT} ").repeat(120);
     let hostile_long = "\u{202e}\u{1b}[31m丸".repeat(700);
     let pg = format!("postgres://tabflow:{PG_PASSWORD}@127.0.0.1:9/tabflow");
+    // Files larger than tabflow reads (sparse: no disk is used), refused before parsing.
+    let sparse = |name: &str, len: u64| {
+        let p = files.join(name);
+        std::fs::File::create(&p).unwrap().set_len(len).unwrap();
+        p.display().to_string()
+    };
+    let huge_plan = sparse("huge-plan.json", (256 << 20) + 1);
+    let huge_snapshot = sparse("huge-snapshot.json", (4 << 30) + 1);
 
     let cases: Vec<Case> = vec![
         // Numbers out of range (flags).
@@ -274,6 +282,37 @@ fn forty_kinds_of_bad_input_each_one_clear_error_and_nothing_changed() {
         case(&["site", "diff", &wrong_format, &wrong_format], 1, "unsupported snapshot format"),
         case(&["site", "diff", &deep_json, &deep_json], 1, "snapshot"),
         case(&["emulator", "serve", "--snapshot", &not_json], 1, "snapshot"),
+        // Oversize files: refused by their size, before a byte is parsed.
+        case(&["apply", &huge_plan, "--yes"], 1, "refused before it is parsed"),
+        case(&["emulator", "serve", "--snapshot", &huge_snapshot], 1, "refused before it is parsed"),
+        // Listening where other machines can reach, without saying so.
+        case(&["emulator", "serve", "--bind", "0.0.0.0"], 0, "--allow-remote"),
+        case(&["serve", "--listen", "0.0.0.0:0"], 2, "not a loopback address"),
+        case(&["serve", "--listen", "localhost:port"], 2, "is not an address"),
+        // Notification and model settings (read before anything runs).
+        case_env(
+            &["apply", good.to_str().unwrap(), "--yes"],
+            &[("TABFLOW_NOTIFY_WEBHOOK_FORMAT", "xml")],
+            2,
+            "not a webhook format",
+        ),
+        case_env(&["apply", good.to_str().unwrap(), "--yes"], &[("TABFLOW_NOTIFY_FROM", "")], 2, "TABFLOW_NOTIFY_FROM"),
+        case_env(
+            &["apply", good.to_str().unwrap(), "--yes"],
+            &[("TABFLOW_SMTP_TIMEOUT_SECS", "-1")],
+            2,
+            "not a number of seconds",
+        ),
+        case_env(
+            &["plan", "archive stale workbooks", "--llm"],
+            &[("TABFLOW_LLM_URL", "llm.example.com:8080")],
+            2,
+            "TABFLOW_LLM_URL",
+        ),
+        // Intent parameters out of range or malformed.
+        case(&["plan", "--intent", "archive-stale-content", "--param", "stale_days=99999999999"], 2, "stale_days"),
+        case(&["plan", "--intent", "archive-stale-content", "--param", "since=2026-13-45"], 2, "since"),
+        case(&["plan", "--intent", "archive-stale-content", "--param", "stale_days"], 2, "K=V"),
     ];
     assert!(cases.len() >= 40, "{} cases", cases.len());
     for c in &cases {
@@ -382,4 +421,42 @@ fn a_secret_planted_in_every_channel_reaches_no_output_file_or_store_row() {
     // The run did write (the test is not vacuous): reports exist and the audit log has rows.
     assert!(std::fs::read_dir(home.join("reports")).map(|d| d.count()).unwrap_or(0) >= 4, "{printed}");
     assert!(std::fs::read_to_string(home.join("audit.csv")).unwrap().lines().count() > 2);
+}
+
+#[test]
+fn plain_http_webhook_and_model_urls_to_another_machine_are_warned_about_without_their_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let emu = serve_with(&["--pat-secret", PAT]);
+    let mut base = planted_env(&emu);
+    base.retain(|(k, _)| k != "TABFLOW_NOTIFY_WEBHOOK" && k != "TABFLOW_LLM_URL");
+    let webhook = ("TABFLOW_NOTIFY_WEBHOOK", format!("http://hooks.invalid:8080/services/{WEBHOOK_PATH}"));
+    let model = ("TABFLOW_LLM_URL", format!("http://llm.invalid/v1?key={LLM_URL_KEY}"));
+    let env = [(webhook.0, webhook.1.as_str()), (model.0, model.1.as_str())];
+    let warning = |err: &str, what: &str| err.lines().filter(|l| l.starts_with("warning:") && l.contains(what)).count();
+
+    // A command that reads the notification settings (it fails afterwards: no such plan).
+    let o = run(&home, &base, &["apply", "/nonexistent/plan.json"], &env);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(
+        warning(&err, "the webhook (TABFLOW_NOTIFY_WEBHOOK) (http://hooks.invalid:8080/…) is plain http://"),
+        1,
+        "{err}"
+    );
+    assert_eq!(warning(&err, "TABFLOW_LLM_URL"), 0, "the model is not used here: {err}");
+    // A plan with --llm (the model cannot be reached: the rules plan it, and say so).
+    let o = run(&home, &base, &["plan", "archive stale workbooks in Finance", "--llm"], &env);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_ne!(o.status.code(), Some(101), "{err}");
+    assert_eq!(warning(&err, "the model URL (TABFLOW_LLM_URL) (http://llm.invalid/…) is plain http://"), 1, "{err}");
+    assert!(!out.contains("PLANTED") && !err.contains("PLANTED"), "a secret of a URL was quoted: {err}{out}");
+    // https:// and this machine are not warned about.
+    let quiet =
+        [("TABFLOW_NOTIFY_WEBHOOK", "https://hooks.invalid/services/x"), ("TABFLOW_LLM_URL", "http://localhost:9/v1")];
+    let o = run(&home, &base, &["plan", "archive stale workbooks in Finance", "--llm"], &quiet);
+    let err = text(&o.stderr);
+    assert!(!err.contains("plain http://"), "{err}");
+    let o = run(&home, &base, &["apply", "/nonexistent/plan.json"], &quiet);
+    assert!(!text(&o.stderr).contains("plain http://"), "{}", text(&o.stderr));
 }

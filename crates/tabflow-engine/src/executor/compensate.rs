@@ -56,11 +56,12 @@ pub fn pending(journal: &[Entry], reopen_unapproved: bool) -> Vec<(String, Strin
     out
 }
 
-/// Undoes a repoint by republishing the file this run saved before it; without a saved file
-/// (it was never taken), by rewriting the connection back.
+/// Undoes a repoint by republishing the file this run saved before it (streamed from the
+/// store piece by piece); without a saved file (it was never taken), by rewriting the
+/// connection back.
 async fn undo_repoint(ctx: &Ctx<'_>, store: &Store, id: &str, op: &Op) -> OpResult<Option<String>> {
-    match store.backup_of(&ctx.run_id, id).await {
-        Ok(Some((filename, bytes))) => ops::republish(ctx.client, id, &filename, &bytes).await.map(|()| None),
+    match store.backup_pieces(&ctx.run_id, id).await {
+        Ok(Some(b)) => ops::republish(ctx.client, id, &b.filename.clone(), b.upload()).await.map(|()| None),
         Ok(None) => ops::compensate(ctx.client, "workbook", id, op, None).await,
         Err(e) => Err(OpError::Missing(format!("the saved file cannot be read: {e}"))),
     }
@@ -428,7 +429,7 @@ impl Engine<'_> {
             ctx.recorder.write(vec![en], vec![a]).await?;
             Ok::<_, ExecError>(Some(msg))
         };
-        let Some((filename, bytes)) = self.store.backup_of(&ctx.run_id, &item.id).await? else {
+        let Some(saved) = self.store.backup_pieces(&ctx.run_id, &item.id).await? else {
             return fail(format!("undo failed: the {} was deleted and this run saved no file of it", item.kind)).await;
         };
         // An earlier attempt of this rollback that was cut off may have published it already.
@@ -448,7 +449,8 @@ impl Engine<'_> {
                 vec![],
             )
             .await?;
-        let (new_id, lost) = match ops::restore_content(ctx.client, before, &filename, &bytes, tried).await {
+        let filename = saved.filename.clone();
+        let (new_id, lost) = match ops::restore_content(ctx.client, before, &filename, saved.upload(), tried).await {
             Ok(r) => r,
             Err(e) => return fail(format!("undo failed: the saved file could not be re-published: {e}")).await,
         };

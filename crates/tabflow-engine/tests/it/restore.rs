@@ -25,7 +25,8 @@ async fn a_deleted_workbook_is_republished_once_with_what_it_had() {
     let (filename, bytes) = client.download_workbook(&WorkbookId::new(&w.id), true).await.unwrap();
     client.delete_workbook(&WorkbookId::new(&w.id)).await.unwrap();
 
-    let (new_id, lost) = ops::restore_content(&client, &before, &filename, &bytes, false).await.unwrap();
+    let (new_id, lost) =
+        ops::restore_content(&client, &before, &filename, tabflow_client::Upload::Bytes(&bytes), false).await.unwrap();
     assert_ne!(new_id, w.id, "Tableau gives a re-published workbook a new id");
     assert!(lost.is_empty(), "{lost:?}");
     let mut back = ops::read_image(&client, "workbook", &new_id, true).await.unwrap();
@@ -53,9 +54,13 @@ async fn a_deleted_workbook_is_republished_once_with_what_it_had() {
     assert_eq!(count(&live), subs.len(), "every subscription is back");
 
     // A second attempt: a clash that names the way out, unless it adopts its own copy.
-    let err = ops::restore_content(&client, &before, &filename, &bytes, false).await.unwrap_err().to_string();
+    let err = ops::restore_content(&client, &before, &filename, tabflow_client::Upload::Bytes(&bytes), false)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("is in its old project again"), "{err}");
-    let (again, _) = ops::restore_content(&client, &before, &filename, &bytes, true).await.unwrap();
+    let (again, _) =
+        ops::restore_content(&client, &before, &filename, tabflow_client::Upload::Bytes(&bytes), true).await.unwrap();
     assert_eq!(again, new_id, "the copy the interrupted attempt published is adopted");
     let live = client.subscriptions().collect().await.unwrap();
     assert_eq!(count(&live), subs.len(), "nobody is subscribed twice");

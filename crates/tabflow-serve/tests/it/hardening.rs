@@ -115,3 +115,53 @@ async fn audit_records_are_redacted_when_written() {
     let v = env.get("/api/v1/audit/verify", Some(env.token("viewer"))).await;
     assert_eq!(v.json["ok"], json!(true), "{}", v.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_events_carry_no_configured_secret() {
+    let env = env_with_secret().await;
+    let (req, appr) = (env.token("requester"), env.token("approver"));
+    // The secret planted in a request: an intent's parameter (not request text, which is
+    // redacted when planned) names the archive project, so it is in the move step's title and
+    // in every moved item's event.
+    let a = env
+        .post(
+            "/api/v1/plans",
+            Some(req),
+            &json!({"intent": "archive-stale-content",
+                    "params": {"project": "Finance", "stale_days": 90, "archive_project": SECRET},
+                    "answers": {"q1": "archive-all"}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert!(!a.text.contains(SECRET), "the plan answer is redacted: {}", a.text);
+    let plan_id = a.json["id"].as_str().unwrap().to_string();
+    let a = env
+        .post(
+            &format!("/api/v1/plans/{plan_id}/approvals"),
+            Some(appr),
+            &json!({"decision": "approve", "items": "all"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let a = env.post("/api/v1/runs", Some(req), &json!({"plan_id": plan_id})).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    let run_id = a.json["run_id"].as_str().unwrap().to_string();
+
+    // The live stream (the run this server executes), read to its end.
+    let events = env.events(&run_id, env.token("viewer")).await;
+    let live = serde_json::to_string(&events).unwrap();
+    assert_eq!(events.last().map(|e| e.0.as_str()), Some("finished"), "{live}");
+    assert!(!live.contains(SECRET), "a run event carried the secret: {live}");
+    // The secret was there to leak: the step that moves into that project says so, redacted.
+    assert!(
+        events.iter().any(|(n, d)| n == "step" && d["title"].as_str().is_some_and(|t| t.contains("[redacted]"))),
+        "{live}"
+    );
+    // The run did happen: the project of that name exists on the site now.
+    assert!(env.emu.emulator.snapshot().projects.iter().any(|p| p.name == SECRET), "no archive project");
+    // A finished run's stream (from the store) and the run's JSON are clean as well.
+    let again = serde_json::to_string(&env.events(&run_id, env.token("viewer")).await).unwrap();
+    assert!(!again.contains(SECRET), "{again}");
+    let run = env.get(&format!("/api/v1/runs/{run_id}"), Some(env.token("viewer"))).await;
+    assert!(!run.text.contains(SECRET), "{}", run.text);
+}
