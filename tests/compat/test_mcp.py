@@ -594,7 +594,9 @@ def test_templates_are_listed_with_parameters_and_planned_never_run(setup, emula
 
     asyncio.run(go())
     after = emulator.snapshot()
-    assert after["workbooks"] == before["workbooks"] and after["users"] == before["users"]
+    assert after["workbooks"] == before["workbooks"]
+    # (Signing in moves the service account's last_login; roles are what a template changes.)
+    assert {u["id"]: u["site_role"] for u in after["users"]} == {u["id"]: u["site_role"] for u in before["users"]}
 
 
 class Counted:
@@ -619,7 +621,7 @@ def site_state(emulator):
 
 def test_three_admin_tasks_measured_for_the_readme_comparison(own_site):
     """The README's comparison with tableau-mcp, measured on the demo site: the stale-content
-    cleanup of a project, licence reclamation, and deleting stale content, each planned,
+    cleanup of a project, licence reclamation, offboarding, and deleting stale content, each planned,
     requested, approved by a person (the approver's API token), run, and undone. Counts the
     MCP calls this test makes and the Tableau REST calls the emulator served per phase; no
     write reaches the site before the person's approval, and each rollback restores it.
@@ -630,6 +632,8 @@ def test_three_admin_tasks_measured_for_the_readme_comparison(own_site):
          {"request": REQUEST, "answers": {"q1": "archive-all"}}),
         ("licence reclamation (90 days)", "run_template",
          {"name": "reclaim-licenses", "params": {"inactive_days": 90}}),
+        ("offboarding (John Smith leaves, Tom Baker takes over)", "plan_workflow",
+         {"request": "John Smith is leaving; give their content to Tom Baker and remove their access"}),
         ("delete stale content (Sales, 180 days, staged)", "run_template",
          {"name": "delete-content", "params": {"project": "Sales", "stale_days": 180}}),
     ]
@@ -645,6 +649,11 @@ def test_three_admin_tasks_measured_for_the_readme_comparison(own_site):
                 start = site_state(emulator)
                 r0, w0 = requests()
                 plan = await c.call(tool, args)
+                if plan["status"] == "needs-answers":
+                    # The person's answers, as the assistant passes them on: each question's default.
+                    answers = {q["id"]: q["default"] or q["choices"][0] for q in plan["questions"]}
+                    print(title, [(q["text"], q["choices"], q["default"]) for q in plan["questions"]])
+                    plan = await c.call("answer_questions", {"plan_id": plan["plan_id"], "answers": answers})
                 assert plan["status"] == "needs-approval", (title, plan)
                 req = await c.call("request_approval", {"plan_id": plan["plan_id"]})
                 assert req["approved"] is False
@@ -673,7 +682,6 @@ def test_three_admin_tasks_measured_for_the_readme_comparison(own_site):
                     "task": title,
                     "mcp_calls": c.calls,
                     "items": plan["impact"]["items"],
-                    "destructive_items": sum(1 for i in plan["items"]),
                     "steps": [(x["title"], x["effect"], x["rollback"]) for x in plan["steps"]],
                     "person_approves": "one decision on the plan in the console/API (approver role)",
                     "tableau_requests": {"plan_and_request": r1 - r0, "approval": r2 - r1, "run": r3 - r2, "rollback": r4 - r3},
@@ -685,4 +693,6 @@ def test_three_admin_tasks_measured_for_the_readme_comparison(own_site):
     out.mkdir(parents=True, exist_ok=True)
     (out / "mcp-comparison.json").write_text(json.dumps(measured, indent=2))
     print(json.dumps(measured, indent=2))
-    assert [m["mcp_calls"] for m in measured] == [[t[1], "request_approval", "start_run"] for t in tasks]
+    for m, t in zip(measured, tasks):
+        assert m["mcp_calls"][0] == t[1] and m["mcp_calls"][-2:] == ["request_approval", "start_run"], m
+        assert set(m["mcp_calls"][1:-2]) <= {"answer_questions"}, m
