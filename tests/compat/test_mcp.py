@@ -12,7 +12,13 @@ the emulator (a real Tableau REST API) with a store shared with `tabflow serve`:
 - `query_site` answers "how many workbooks are in Finance?" with the emulator's count;
 - bad input (unknown tool, wrong argument types, unknown arguments, unknown plan id, a plan of
   another site) is a clear MCP error and changes nothing;
-- `TABFLOW_MCP_READ_ONLY=1` lists and allows only the tools that change nothing."""
+- `TABFLOW_MCP_READ_ONLY=1` lists and allows only the tools that change nothing;
+- a client with an elicitation callback is asked (URL mode) to open the console's approval
+  page; declining or accepting approves nothing; after the API approval the server sends
+  notifications/elicitation/complete (stdio, and over HTTP the page under the server's host);
+- `list_templates` / `run_template`: typed parameters, planned never run, bad parameters named;
+- four admin tasks measured for the README's comparison with tableau-mcp (MCP calls, Tableau
+  requests per phase, no write before approval, each rollback restores the site)."""
 
 import asyncio
 import json
