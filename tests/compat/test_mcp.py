@@ -12,7 +12,13 @@ the emulator (a real Tableau REST API) with a store shared with `tabflow serve`:
 - `query_site` answers "how many workbooks are in Finance?" with the emulator's count;
 - bad input (unknown tool, wrong argument types, unknown arguments, unknown plan id, a plan of
   another site) is a clear MCP error and changes nothing;
-- `TABFLOW_MCP_READ_ONLY=1` lists and allows only the tools that change nothing."""
+- `TABFLOW_MCP_READ_ONLY=1` lists and allows only the tools that change nothing;
+- a client with an elicitation callback is asked (URL mode) to open the console's approval
+  page; declining or accepting approves nothing; after the API approval the server sends
+  notifications/elicitation/complete (stdio, and over HTTP the page under the server's host);
+- `list_templates` / `run_template`: typed parameters, planned never run, bad parameters named;
+- four admin tasks measured for the README's comparison with tableau-mcp (MCP calls, Tableau
+  requests per phase, no write before approval, each rollback restores the site)."""
 
 import asyncio
 import json
@@ -25,6 +31,7 @@ import urllib.request
 from contextlib import asynccontextmanager
 
 import pytest
+import mcp_types as types
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
@@ -34,9 +41,12 @@ from tabflow_bin import binary
 REQUEST = "Clean up the Finance project - archive workbooks not accessed in 90 days"
 TOOLS = {
     "plan_workflow", "answer_questions", "get_plan", "query_site", "request_approval",
-    "start_run", "run_status", "rollback_run", "list_runs",
+    "start_run", "run_status", "rollback_run", "list_runs", "list_templates", "run_template",
 }
-READ_ONLY = {"plan_workflow", "answer_questions", "get_plan", "query_site", "run_status", "list_runs"}
+READ_ONLY = {
+    "plan_workflow", "answer_questions", "get_plan", "query_site", "run_status", "list_runs",
+    "list_templates", "run_template",
+}
 
 
 def environment(emulator, home, **extra):
@@ -91,11 +101,11 @@ class Serve:
 
 
 @asynccontextmanager
-async def mcp_session(env, *args):
+async def mcp_session(env, *args, **session_kw):
     params = StdioServerParameters(command=binary(), args=["mcp", *args], env=env)
     with open(os.devnull, "w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, **session_kw) as session:
                 await session.initialize()
                 yield session
 
@@ -394,14 +404,14 @@ def test_stdout_carries_only_json_rpc(setup):
 
 
 @asynccontextmanager
-async def http_session(url, token):
+async def http_session(url, token, **session_kw):
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
 
     headers = {"authorization": f"Bearer {token}"} if token else {}
     async with httpx2.AsyncClient(headers=headers, timeout=120) as http:
         async with streamable_http_client(f"{url}/mcp", http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, **session_kw) as session:
                 await session.initialize()
                 yield session
 
@@ -451,7 +461,13 @@ def test_mcp_over_http_at_serve_needs_a_token_and_its_role(own_site):
             assert "viewer role" in msg and "requester" in msg, msg
             a = await call(s, "query_site", {"question": "how many workbooks are in Finance?"})
             assert a["kind"] == "count"
-        async with http_session(serve.url, requester) as s:
+        asked = []
+
+        async def elicit(context, params):
+            asked.append(params)
+            return types.ElicitResult(action="accept")
+
+        async with http_session(serve.url, requester, elicitation_callback=elicit) as s:
             plan = await call(s, "plan_workflow", {"request": REQUEST, "answers": {"q1": "archive-all"}})
             assert plan["status"] == "needs-approval", plan
             pid = plan["plan_id"]
@@ -460,6 +476,9 @@ def test_mcp_over_http_at_serve_needs_a_token_and_its_role(own_site):
             r = await call(s, "request_approval", {"plan_id": pid})
             assert r["url"] == f"/console/plans/{pid}?request={r['id']}", r
             assert r["requested_by"] == "assistant1 via mcp", r
+            # URL-mode elicitation over HTTP: the page under the host the client reached.
+            assert [(p.mode, p.url, p.elicitation_id) for p in asked] == [("url", serve.url + r["url"], r["id"])], asked
+            assert r["approved"] is False and r["elicitation"]["action"] == "accept", r
             assert workbooks(emulator) == before
             status, ok = serve.api("POST", f"/api/v1/plans/{pid}/approvals", approver, {"decision": "approve", "items": "all"})
             assert status == 201 and ok["ready"], ok
@@ -484,3 +503,213 @@ def test_mcp_over_http_at_serve_needs_a_token_and_its_role(own_site):
             assert workbooks(emulator) == before
 
     asyncio.run(go())
+
+
+def test_request_approval_elicits_the_console_page_and_no_answer_approves(own_site):
+    """A client that declares elicitation (a callback) is asked, in URL mode, to open the
+    console's approval page. Declining or accepting approves nothing; the store's decision is
+    what counts: once the approver approves through the API, the server sends
+    notifications/elicitation/complete for the request, and start_run runs."""
+    env, serve, approver, emulator = own_site
+    before = workbooks(emulator)
+    mode = {"answer": "decline"}
+    asked, completed = [], []
+
+    async def elicit(context, params):
+        asked.append(params)
+        if mode["answer"] == "approve-then-accept":
+            pid = params.url.split("/console/plans/")[1].split("?")[0]
+            status, ok = serve.api("POST", f"/api/v1/plans/{pid}/approvals", approver, {"decision": "approve", "items": "all"})
+            assert status == 201, ok
+            return types.ElicitResult(action="accept")
+        return types.ElicitResult(action=mode["answer"])
+
+    async def on_message(message):
+        if isinstance(message, types.ElicitCompleteNotification):
+            completed.append(message.params.elicitation_id)
+
+    async def go():
+        async with mcp_session(env, "--console-url", serve.url, elicitation_callback=elicit, message_handler=on_message) as s:
+            async def plan():
+                p = await call(s, "plan_workflow", {"request": REQUEST, "answers": {"q1": "archive-all"}})
+                assert p["status"] == "needs-approval", p
+                return p["plan_id"]
+
+            # Declined: not approved, nothing changed.
+            b = await plan()
+            r = await call(s, "request_approval", {"plan_id": b})
+            assert r["elicitation"] == {"mode": "url", "url": r["url"], "elicitation_id": r["id"], "action": "decline"}, r
+            assert r["approved"] is False and r["decision"] == "pending", r
+            assert (await refused(s, "start_run", {"plan_id": b}))["code"] == "needs-approval"
+
+            # Accepted (the person agreed to open the page): still not approved.
+            mode["answer"] = "accept"
+            a = await plan()
+            r = await call(s, "request_approval", {"plan_id": a, "selection": "all"})
+            assert asked[-1].mode == "url" and asked[-1].url == f"{serve.url}/console/plans/{a}?request={r['id']}", asked[-1]
+            assert asked[-1].elicitation_id == r["id"] and "approves nothing" in asked[-1].message, asked[-1]
+            assert r["approved"] is False and r["decision"] == "pending" and r["elicitation"]["action"] == "accept", r
+            assert "not an approval" in r["note"], r
+            assert (await refused(s, "start_run", {"plan_id": a}))["code"] == "needs-approval"
+            assert workbooks(emulator) == before and completed == []
+
+            # The approver approves in the console's API: the client hears the elicitation is complete.
+            status, ok = serve.api("POST", f"/api/v1/plans/{a}/approvals", approver, {"decision": "approve", "items": "all"})
+            assert status == 201 and ok["ready"], ok
+            for _ in range(100):
+                if r["id"] in completed:
+                    break
+                await asyncio.sleep(0.1)
+            assert completed == [r["id"]], completed
+
+            # Approved while the page was open: the answer says so, read from the store.
+            mode["answer"] = "approve-then-accept"
+            c = await plan()
+            r = await call(s, "request_approval", {"plan_id": c})
+            assert r["approved"] is True and r["decision"] == "approved", r
+            assert len(asked) == 3
+            assert workbooks(emulator) == before
+
+            run = await call(s, "start_run", {"plan_id": a})
+            assert run["status"] == "succeeded", run
+            assert workbooks(emulator) != before
+
+    asyncio.run(go())
+    # Each elicitation and what the client answered is in the audit log.
+    status, records = serve.api("GET", "/api/v1/audit", approver)
+    assert status == 200, records
+    rows = records if isinstance(records, list) else records["records"]
+    got = [x["after"]["action"] for x in rows if x["action"] == "approval.elicited"]
+    assert sorted(got) == ["accept", "accept", "decline"], got
+
+
+def test_templates_are_listed_with_parameters_and_planned_never_run(setup, emulator):
+    env, serve, _, _ = setup
+    before = emulator.snapshot()
+
+    async def go():
+        async with mcp_session(env, "--console-url", serve.url) as s:
+            listed = await call(s, "list_templates", {})
+            by_name = {t["name"]: t for t in listed["templates"]}
+            assert listed["total"] == len(by_name) and listed["next_cursor"] is None, listed
+            assert {"archive-stale-content", "reclaim-licenses", "delete-content", "offboard-user"} <= set(by_name)
+            params = {p["name"]: p for p in by_name["reclaim-licenses"]["params"]}
+            assert params["inactive_days"]["type"] == "integer" and params["inactive_days"]["default"] == 90
+            assert params["action"]["allowed"] == ["unlicense", "downgrade"], params
+            assert params["exclude"]["type"] == "list" and params["exclude"]["required"] is False, params
+
+            plan = await call(s, "run_template", {"name": "reclaim-licenses", "params": {"inactive_days": 90}})
+            assert "reclaim-licenses@v1" in plan["request"], plan
+            assert plan["status"] in ("needs-approval", "needs-answers", "nothing-to-do"), plan
+            err = await refused(s, "run_template", {"name": "reclaim-licenses", "params": {"action": "delete", "inactive_days": -1}})
+            assert err["code"] == "invalid" and "action may be one of unlicense, downgrade" in err["message"], err
+            assert "out of range" in err["message"] and "inactive_days (a whole number" in err["hint"], err
+            err = await refused(s, "run_template", {"name": "no-such-template"})
+            assert err["code"] == "not-found" and "list_templates" in err["hint"], err
+            msg = await protocol_error(s, "run_template", {"name": "reclaim-licenses", "params": ["inactive_days=90"]})
+            assert "'params'" in msg and "object" in msg, msg
+
+    asyncio.run(go())
+    after = emulator.snapshot()
+    assert after["workbooks"] == before["workbooks"]
+    # (Signing in moves the service account's last_login; roles are what a template changes.)
+    assert {u["id"]: u["site_role"] for u in after["users"]} == {u["id"]: u["site_role"] for u in before["users"]}
+
+
+class Counted:
+    """An MCP session whose tool calls are counted (for the README's comparison)."""
+
+    def __init__(self, session):
+        self.session, self.calls = session, []
+
+    async def call(self, name, args, **kw):
+        self.calls.append(name)
+        return await call(self.session, name, args, **kw)
+
+
+def site_state(emulator):
+    snap = emulator.snapshot()
+    return (
+        {w["id"]: (w["project_id"], w["name"]) for w in snap["workbooks"]},
+        {d["id"]: (d["project_id"], d["name"]) for d in snap["datasources"]},
+        {u["id"]: u["site_role"] for u in snap["users"]},
+    )
+
+
+def test_three_admin_tasks_measured_for_the_readme_comparison(own_site):
+    """The README's comparison with tableau-mcp, measured on the demo site: the stale-content
+    cleanup of a project, licence reclamation, offboarding, and deleting stale content, each planned,
+    requested, approved by a person (the approver's API token), run, and undone. Counts the
+    MCP calls this test makes and the Tableau REST calls the emulator served per phase; no
+    write reaches the site before the person's approval, and each rollback restores it.
+    Writes target/test-artifacts/mcp-comparison.json."""
+    env, serve, approver, emulator = own_site
+    tasks = [
+        ("stale-content cleanup (Finance)", "plan_workflow",
+         {"request": REQUEST, "answers": {"q1": "archive-all"}}),
+        ("licence reclamation (90 days)", "run_template",
+         {"name": "reclaim-licenses", "params": {"inactive_days": 90}}),
+        ("offboarding (John Smith leaves, Tom Baker takes over)", "plan_workflow",
+         {"request": "John Smith is leaving; give their content to Tom Baker and remove their access"}),
+        ("delete stale content (Sales, 180 days, staged)", "run_template",
+         {"name": "delete-content", "params": {"project": "Sales", "stale_days": 180}}),
+    ]
+    measured = []
+
+    def requests():
+        return emulator.stats()["requests"], emulator.stats()["writes"]
+
+    async def go():
+        async with mcp_session(env, "--console-url", serve.url) as s:
+            for title, tool, args in tasks:
+                c = Counted(s)
+                start = site_state(emulator)
+                r0, w0 = requests()
+                plan = await c.call(tool, args)
+                if plan["status"] == "needs-answers":
+                    # The person's answers, as the assistant passes them on: each question's default.
+                    answers = {q["id"]: q["default"] or q["choices"][0] for q in plan["questions"]}
+                    print(title, [(q["text"], q["choices"], q["default"]) for q in plan["questions"]])
+                    plan = await c.call("answer_questions", {"plan_id": plan["plan_id"], "answers": answers})
+                assert plan["status"] == "needs-approval", (title, plan)
+                req = await c.call("request_approval", {"plan_id": plan["plan_id"]})
+                assert req["approved"] is False
+                r1, w1 = requests()
+                assert w1 == w0 and site_state(emulator) == start, f"{title}: a write before approval"
+                status, ok = serve.api("POST", f"/api/v1/plans/{plan['plan_id']}/approvals", approver,
+                                       {"decision": "approve", "items": "all"})
+                assert status == 201 and ok["ready"], ok
+                r2, w2 = requests()
+                assert w2 == w1
+                run = await c.call("start_run", {"plan_id": plan["plan_id"]})
+                assert run["status"] == "succeeded", (title, run)
+                r3, w3 = requests()
+                assert w3 > w2 and site_state(emulator) != start, f"{title}: the run changed nothing"
+                status, out = serve.api("POST", f"/api/v1/runs/{run['run_id']}/rollback", approver)
+                assert status == 202, out
+                for _ in range(240):
+                    st = await call(s, "run_status", {"run_id": run["run_id"]})
+                    if st["status"] == "rolled-back":
+                        break
+                    await asyncio.sleep(0.5)
+                assert st["status"] == "rolled-back", st
+                assert site_state(emulator) == start, f"{title}: the rollback did not restore the site"
+                r4, w4 = requests()
+                measured.append({
+                    "task": title,
+                    "mcp_calls": c.calls,
+                    "items": plan["impact"]["items"],
+                    "steps": [(x["title"], x["effect"], x["rollback"]) for x in plan["steps"]],
+                    "person_approves": "one decision on the plan in the console/API (approver role)",
+                    "tableau_requests": {"plan_and_request": r1 - r0, "approval": r2 - r1, "run": r3 - r2, "rollback": r4 - r3},
+                    "tableau_writes": {"run": w3 - w2, "rollback": w4 - w3},
+                })
+
+    asyncio.run(go())
+    out = Path(__file__).resolve().parents[2] / "target" / "test-artifacts"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "mcp-comparison.json").write_text(json.dumps(measured, indent=2))
+    print(json.dumps(measured, indent=2))
+    for m, t in zip(measured, tasks):
+        assert m["mcp_calls"][0] == t[1] and m["mcp_calls"][-2:] == ["request_approval", "start_run"], m
+        assert set(m["mcp_calls"][1:-2]) <= {"answer_questions"}, m

@@ -1,12 +1,14 @@
 //! `tabflow mcp`: the MCP server AI assistants use to plan Tableau admin work, over the
 //! application service ([`tabflow_app::App`]), built on the official Rust SDK (`rmcp`).
 //!
-//! The tools (names are a contract, DESIGN.md §6): `plan_workflow`, `answer_questions`,
-//! `get_plan`, `query_site`, `request_approval`, `start_run`, `run_status`, `rollback_run`,
-//! `list_runs`. Each has a JSON Schema for its arguments and its structured output, and the
-//! MCP annotations `readOnlyHint` / `destructiveHint`. **No tool approves**: `request_approval`
-//! records a request and answers the web console's page where a person with the approver role
-//! decides; `start_run` runs only what such a person approved and otherwise says what is
+//! The tools (names are a contract, DESIGN.md §6): `plan_workflow`, `list_templates`,
+//! `run_template`, `answer_questions`, `get_plan`, `query_site`, `request_approval`,
+//! `start_run`, `run_status`, `rollback_run`, `list_runs`. Each has a JSON Schema for its
+//! arguments and its structured output, and the MCP annotations `readOnlyHint` /
+//! `destructiveHint`. **No tool approves**: `request_approval` records a request and answers
+//! the web console's page where a person with the approver role decides (a client with
+//! URL-mode elicitation is asked to open it; its answer approves nothing, the store's decision
+//! is read); `start_run` runs only what such a person approved and otherwise says what is
 //! missing; `rollback_run` makes a run's rollback plan and requests its approval (it never
 //! undoes a run itself; `start_run` on the approved rollback plan does).
 //!
@@ -17,8 +19,8 @@
 //!
 //! Limits an admin sets ([`Limits`]): read-only (`TABFLOW_MCP_READ_ONLY=1`: only the tools
 //! that change nothing are listed or callable), the tools allowed, the most items a plan may
-//! have to be requested or run through MCP, and the page size of items and rows (longer lists
-//! are paged with a cursor, never cut).
+//! have to be requested or run through MCP, and the page size of items, rows and templates
+//! (longer lists are paged with a cursor, never cut; runs too).
 
 mod args;
 mod extras;

@@ -1,30 +1,41 @@
 //! The tools, over the application service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
-    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification, ElicitRequestParams,
+    ElicitationAction, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, ProgressNotificationParam,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, ServerNotification,
 };
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::service::{ElicitationMode, RequestContext};
+use rmcp::{ErrorData, Json, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tabflow_app::{App, Event, Kind, NewRecord, Permission, Plan, PlanRequest, Selection, Source, Start, StartOptions};
+use tabflow_app::{
+    App, Event, Grant, Kind, Missing, NewRecord, Permission, Plan, PlanRequest, QueryAnswer, Selection, Source, Start,
+    StartOptions,
+};
 
-use crate::views::{self, ApprovalRequestView, PlanView, QueryView, RollbackView, RunList, RunView};
+use crate::views::{
+    self, ApprovalRequestView, ElicitationView, PlanView, QueryView, RollbackView, RunList, RunView, TemplateList,
+    TemplateView,
+};
 use crate::{HttpCaller, Settings, args};
 
 /// Every tool, and whether it changes nothing (listed and allowed in read-only mode).
-pub const TOOLS: [(&str, bool); 9] = [
+pub const TOOLS: [(&str, bool); 11] = [
     ("plan_workflow", true),
+    ("list_templates", true),
+    ("run_template", true),
     ("answer_questions", true),
     ("get_plan", true),
     ("query_site", true),
@@ -43,12 +54,23 @@ pub struct TabflowMcp {
     tool_router: ToolRouter<Self>,
     /// Served over HTTP: every call must come with an authenticated [`HttpCaller`].
     http: bool,
+    /// The latest query answers (key, answer), for their next pages.
+    answers: Arc<Mutex<Answers>>,
 }
+
+#[derive(Default)]
+struct Answers {
+    next: u64,
+    kept: VecDeque<(String, Arc<QueryAnswer>)>,
+}
+
+/// How many query answers a server keeps for paging.
+const KEPT_ANSWERS: usize = 16;
 
 /// What a tool needs of an HTTP caller's role (as the HTTP API's routes do).
 fn permission(tool: &str) -> Permission {
     match tool {
-        "plan_workflow" | "answer_questions" | "request_approval" => Permission::Request,
+        "plan_workflow" | "run_template" | "answer_questions" | "request_approval" => Permission::Request,
         "rollback_run" => Permission::Rollback,
         "start_run" => Permission::Start,
         _ => Permission::Read,
@@ -130,8 +152,32 @@ pub struct RunIdArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRunsArgs {
-    /// At most this many runs, newest first (default 20, at most 1000).
+    /// Runs per page, newest first (default 20, at most 1000).
     pub limit: Option<i64>,
+    /// The `next_cursor` of a previous answer, for the next (older) page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListTemplatesArgs {
+    /// The `next_cursor` of a previous answer, for the next page.
+    pub cursor: Option<String>,
+}
+
+/// A template and its parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunTemplateArgs {
+    /// The template's name (list_templates), e.g. `archive-stale-content`.
+    pub name: String,
+    /// Its parameters as JSON values, e.g. {"project": "Finance", "stale_days": 90}; a
+    /// parameter left out takes its default.
+    pub params: Option<BTreeMap<String, Value>>,
+    /// A stored template's version (default: its newest).
+    pub version: Option<i64>,
+    /// Answers to the plan's questions known already (question id → choice).
+    pub answers: Option<BTreeMap<String, String>>,
 }
 
 // ------------------------------------------------------------------ errors
@@ -167,7 +213,7 @@ impl TabflowMcp {
                 tool_router.remove_route(name);
             }
         }
-        TabflowMcp { app, settings: Arc::new(settings), tool_router, http: false }
+        TabflowMcp { app, settings: Arc::new(settings), tool_router, http: false, answers: Arc::default() }
     }
 
     /// This server answers HTTP callers only (see [`crate::http_service`]).
@@ -236,8 +282,129 @@ impl TabflowMcp {
         Ok(Json(views::plan_view(plan, from, self.settings.limits.page_size)))
     }
 
+    fn keep_answer(&self, answer: Arc<QueryAnswer>) -> String {
+        let mut a = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        a.next += 1;
+        let key = format!("a{}", a.next);
+        a.kept.push_back((key.clone(), answer));
+        while a.kept.len() > KEPT_ANSWERS {
+            a.kept.pop_front();
+        }
+        key
+    }
+
+    fn kept_answer(&self, key: &str, question: &str) -> Option<(String, Arc<QueryAnswer>)> {
+        let a = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        a.kept.iter().find(|(k, ans)| k == key && ans.question.trim() == question.trim()).cloned()
+    }
+
     fn console(&self) -> &str {
         self.settings.console_url.trim_end_matches('/')
+    }
+
+    /// The absolute URL of a console path: under the console URL, or, over HTTP (where links
+    /// are paths of the same server), under the scheme and host the client reached.
+    fn absolute(&self, path: &str, ctx: &RequestContext<RoleServer>) -> Option<String> {
+        let console = self.console();
+        if !console.is_empty() {
+            return Some(format!("{console}{path}"));
+        }
+        let parts = ctx.extensions.get::<http::request::Parts>()?;
+        let host = parts.headers.get(http::header::HOST)?.to_str().ok()?;
+        let authority: http::uri::Authority = host.parse().ok()?;
+        let scheme = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| *s == "https")
+            .unwrap_or("http");
+        Some(format!("{scheme}://{authority}{path}"))
+    }
+
+    /// Puts the console's approval page before the person (URL-mode elicitation, id = the
+    /// approval request's id) and answers what the client said. The answer approves nothing;
+    /// while the page is open (and after an `accept`, up to [`ELICITATION_WAIT`]) a watcher
+    /// tells the client `notifications/elicitation/complete` once the store records a person's
+    /// decision.
+    async fn elicit_approval(
+        &self,
+        peer: &Peer<RoleServer>,
+        plan: &Plan,
+        request_id: &str,
+        url: String,
+    ) -> Result<ElicitationView, CallToolResult> {
+        let pid = plan.id.clone();
+        let before = self.call(move |app| async move { app.approval_status(&pid).await }).await?;
+        if decision(&before) != "pending" {
+            // Decided already: nothing to put before the person.
+            return Ok(ElicitationView {
+                mode: "url".into(),
+                url,
+                elicitation_id: request_id.to_string(),
+                action: format!("not-sent: already {}", decision(&before)),
+            });
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        self.watch_decision(peer.clone(), plan.id.clone(), request_id.to_string(), stop.clone());
+        let message = format!(
+            "tabflow asks a person with the approver role to review plan {} ({} destructive change(s): {}) and approve or reject it in the console at this page. Answering this dialog approves nothing.",
+            plan.id,
+            plan.destructive_items().len(),
+            plan.request
+        );
+        let params = ElicitRequestParams::UrlElicitationParams {
+            meta: None,
+            message,
+            url: url.clone(),
+            elicitation_id: request_id.to_string(),
+        };
+        let action = match peer.create_elicitation_with_timeout(params, Some(ELICITATION_WAIT)).await {
+            Ok(r) => match r.action {
+                ElicitationAction::Accept => "accept".to_string(),
+                ElicitationAction::Decline => "decline".to_string(),
+                ElicitationAction::Cancel => "cancel".to_string(),
+                other => format!("{other:?}").to_lowercase(),
+            },
+            Err(rmcp::ServiceError::Timeout { .. }) => "timed-out".to_string(),
+            Err(e) => format!("failed: {e}"),
+        };
+        if action != "accept" {
+            stop.store(true, Ordering::Relaxed);
+        }
+        self.audit(
+            "approval.elicited",
+            Some(plan.id.clone()),
+            json!({"request": request_id, "url": url, "action": action, "channel": "mcp"}),
+        )
+        .await?;
+        Ok(ElicitationView { mode: "url".into(), url, elicitation_id: request_id.to_string(), action })
+    }
+
+    /// Watches the store for a person's decision on `plan_id` and then sends
+    /// `notifications/elicitation/complete` for `elicitation_id`; stops at `stop`, when the
+    /// client goes away, or after [`ELICITATION_WAIT`].
+    fn watch_decision(&self, peer: Peer<RoleServer>, plan_id: String, elicitation_id: String, stop: Arc<AtomicBool>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + ELICITATION_WAIT;
+            while tokio::time::Instant::now() < deadline && !stop.load(Ordering::Relaxed) && !peer.is_transport_closed()
+            {
+                let id = plan_id.clone();
+                if let Ok(status) = me.call(move |app| async move { app.approval_status(&id).await }).await
+                    && decision(&status) != "pending"
+                {
+                    let n = CustomNotification::new(
+                        "notifications/elicitation/complete",
+                        Some(json!({"elicitationId": elicitation_id})),
+                    );
+                    if let Err(e) = peer.send_notification(ServerNotification::CustomNotification(n)).await {
+                        tracing::debug!("elicitation/complete for {elicitation_id} not sent: {e}");
+                    }
+                    return;
+                }
+                tokio::time::sleep(WATCH_EVERY).await;
+            }
+        });
     }
 
     async fn audit(&self, action: &'static str, plan_id: Option<String>, after: Value) -> Result<(), CallToolResult> {
@@ -254,6 +421,21 @@ impl TabflowMcp {
             .await
         })
         .await
+    }
+}
+
+/// How long `request_approval` keeps the approval page open in the client and then watches
+/// for a person's decision.
+const ELICITATION_WAIT: Duration = Duration::from_secs(15 * 60);
+/// How often the watcher reads the store.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// A person's decision as the store records it: `approved`, `rejected` or `pending`.
+fn decision(status: &Result<Grant, Missing>) -> &'static str {
+    match status {
+        Ok(_) => "approved",
+        Err(Missing::Rejected(_)) => "rejected",
+        Err(_) => "pending",
     }
 }
 
@@ -442,16 +624,28 @@ impl TabflowMcp {
         annotations(title = "Ask about the site", read_only_hint = true, open_world_hint = true)
     )]
     async fn query_site(&self, Parameters(a): Parameters<QueryArgs>) -> Result<Json<QueryView>, CallToolResult> {
-        let from = views::offset(a.cursor.as_deref()).map_err(|m| usage(m, "leave cursor out for the first page"))?;
-        let question = a.question;
-        let answer = self.call(move |app| async move { app.query(&question).await }).await?;
-        Ok(Json(views::query_view(answer, from, self.settings.limits.page_size)))
+        let (key, from) =
+            views::query_cursor(a.cursor.as_deref()).map_err(|m| usage(m, "leave cursor out for the first page"))?;
+        // The next pages read the answer the first page kept (the same rows, no new site
+        // read); an answer no longer kept is asked again.
+        let kept = key.and_then(|k| self.kept_answer(&k, &a.question));
+        let (key, answer) = match kept {
+            Some(hit) => hit,
+            None => {
+                let question = a.question;
+                let answer = Arc::new(self.call(move |app| async move { app.query(&question).await }).await?);
+                (self.keep_answer(answer.clone()), answer)
+            }
+        };
+        Ok(Json(views::query_view(&answer, from, self.settings.limits.page_size, &key)))
     }
 
     /// Asks a person to approve (a selection of) a plan's destructive changes. Grants
     /// nothing: answers the web console's page where a person with the approver role reviews
-    /// the plan with this selection ticked and approves or rejects it. Show that URL to the
-    /// person; their answer in the chat is never an approval.
+    /// the plan with this selection ticked and approves or rejects it. When the client
+    /// supports URL-mode elicitation, the page is put before the person through it; whatever
+    /// the client answers, only a decision recorded in the console or the API approves.
+    /// Show the URL to the person; their answer in the chat is never an approval.
     #[tool(
         name = "request_approval",
         annotations(
@@ -465,6 +659,7 @@ impl TabflowMcp {
     async fn request_approval(
         &self,
         Parameters(a): Parameters<RequestApprovalArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ApprovalRequestView>, CallToolResult> {
         let plan = self.plan_here(a.plan_id.clone()).await?;
         if !plan.questions.is_empty() {
@@ -500,16 +695,29 @@ impl TabflowMcp {
         let sel = Selection::parse(&plan, &text).map_err(|e| usage(e.message, e.fix))?;
         let actor = self.settings.actor.clone();
         let id = plan.id.clone();
-        let (r, status) = self
-            .call(move |app| async move {
-                let r = app.request_approval(&id, sel, &actor).await?;
-                let status = app.approval_status(&id).await?;
-                Ok((r, status))
-            })
-            .await?;
+        let r = self.call(move |app| async move { app.request_approval(&id, sel, &actor).await }).await?;
+        let path = format!("/console/plans/{}?request={}", r.plan_id, r.id);
+        let elicitation = match self.absolute(&path, &ctx) {
+            Some(url) if ctx.peer.supported_elicitation_modes().contains(&ElicitationMode::Url) => {
+                Some(self.elicit_approval(&ctx.peer, &plan, &r.id, url).await?)
+            }
+            _ => None,
+        };
+        let id = plan.id.clone();
+        let status = self.call(move |app| async move { app.approval_status(&id).await }).await?;
+        let decision = decision(&status);
         let console = self.console();
+        let note = match (decision, &elicitation) {
+            ("approved", _) => "A person with the approver role approved it (recorded in the store); call start_run.".to_string(),
+            ("rejected", _) => "A person with the approver role rejected it; nothing will run. Change the request and plan again if needed.".to_string(),
+            (_, Some(e)) => format!(
+                "Nothing was approved or changed. The client was asked to open the approval page ({}); the answer '{}' is not an approval: someone with the approver role approves or rejects in the console (tabflow serve); then call start_run.",
+                e.url, e.action
+            ),
+            (_, None) => "Nothing was approved or changed. Give the person the url: someone with the approver role signs in to the console (tabflow serve) and approves or rejects; then call start_run. An answer in this chat is not an approval.".to_string(),
+        };
         Ok(Json(ApprovalRequestView {
-            url: format!("{console}/console/plans/{}?request={}", r.plan_id, r.id),
+            url: format!("{console}{path}"),
             api_url: format!("{console}/api/v1/plans/{}/approval-requests/{}", r.plan_id, r.id),
             id: r.id,
             plan_id: r.plan_id,
@@ -517,7 +725,9 @@ impl TabflowMcp {
             requested_by: r.requested_by,
             created_at: views::ts(r.created_at),
             approved: status.is_ok(),
-            note: "Nothing was approved or changed. Give the person the url: someone with the approver role signs in to the console (tabflow serve) and approves or rejects; then call start_run. An answer in this chat is not an approval.".into(),
+            decision: decision.to_string(),
+            elicitation,
+            note,
         }))
     }
 
@@ -676,16 +886,145 @@ impl TabflowMcp {
         }))
     }
 
-    /// Runs, newest first.
+    /// Runs, newest first, a page at a time (`cursor` from the previous answer's
+    /// `next_cursor` for older ones).
     #[tool(name = "list_runs", annotations(title = "List runs", read_only_hint = true, open_world_hint = false))]
     async fn list_runs(&self, Parameters(a): Parameters<ListRunsArgs>) -> Result<Json<RunList>, CallToolResult> {
         let limit = a.limit.unwrap_or(20);
         if !(1..=1000).contains(&limit) {
             return Err(usage(format!("limit {limit} is out of range"), "give a limit from 1 to 1000"));
         }
-        let rows = self.call(move |app| async move { app.runs(limit).await }).await?;
+        let after = a.cursor.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+        let (rows, next) = self.call(move |app| async move { runs_page(&app, limit, after).await }).await?;
         let console = self.console().to_string();
-        Ok(Json(RunList { runs: rows.iter().map(|r| views::run_view(r, &console)).collect() }))
+        Ok(Json(RunList { runs: rows.iter().map(|r| views::run_view(r, &console)).collect(), next_cursor: next }))
+    }
+
+    /// The templates (built-in and stored) with their parameters: type, default, allowed
+    /// values, range, whether required — what `run_template` takes.
+    #[tool(
+        name = "list_templates",
+        annotations(title = "List templates", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_templates(
+        &self,
+        Parameters(a): Parameters<ListTemplatesArgs>,
+    ) -> Result<Json<TemplateList>, CallToolResult> {
+        let from = views::offset(a.cursor.as_deref()).map_err(|m| usage(m, "leave cursor out for the first page"))?;
+        let all = self.call(|app| async move { app.templates().await }).await?;
+        let total = all.len();
+        let views: Vec<TemplateView> = all.iter().map(views::template_view).collect();
+        let (templates, next_cursor) = views::page(views, from, self.settings.limits.page_size);
+        Ok(Json(TemplateList { templates, total, next_cursor }))
+    }
+
+    /// Plans a template with parameters, like plan_workflow: its parameters are checked
+    /// (unknown, missing, wrong type, not allowed, out of range — each named with the fix),
+    /// the plan is built, checked and stored. Nothing on the site changes and nothing runs:
+    /// request_approval and start_run follow as for any plan.
+    #[tool(
+        name = "run_template",
+        annotations(
+            title = "Plan a template",
+            read_only_hint = true,
+            destructive_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn run_template(&self, Parameters(a): Parameters<RunTemplateArgs>) -> Result<Json<PlanView>, CallToolResult> {
+        let name = a.name.trim().to_string();
+        if name.is_empty() {
+            return Err(usage("run_template needs a template name", "give name, one of list_templates' names"));
+        }
+        let (n, version) = (name.clone(), a.version);
+        let template = self
+            .call(move |app| async move { app.template(&n, version).await })
+            .await
+            .map_err(|e| rehint(e, "list_templates names them"))?;
+        let given = a.params.unwrap_or_default();
+        let instance = template.instantiate_values(&given).map_err(|e| {
+            tool_error(tabflow_app::Error::new(
+                e.kind,
+                e.message,
+                format!("give params as JSON, e.g. {{\"name\": value}}, for: {}", template.param_summary()),
+            ))
+        })?;
+        // The service reads text as each parameter's type says: the checked values, as text.
+        let params: BTreeMap<String, String> =
+            given.keys().filter_map(|k| instance.values.get(k).map(|v| (k.clone(), param_text(v)))).collect();
+        let answers = a.answers.unwrap_or_default();
+        let actor = self.settings.actor.clone();
+        let (n, v) = (template.name.clone(), template.version);
+        let planned =
+            self.call(move |app| async move { app.plan_template(&n, Some(v), &params, answers, &actor).await }).await?;
+        let plan = planned.plan().clone();
+        self.audit(
+            "plan.created",
+            Some(plan.id.clone()),
+            json!({
+                "request": plan.request,
+                "answers": plan.answers,
+                "fingerprint": plan.fingerprint,
+                "template": tabflow_app::templates::label(&template.name, template.version),
+                "channel": "mcp"
+            }),
+        )
+        .await?;
+        self.plan_view(&plan, None)
+    }
+}
+
+/// A service error with an MCP hint in place of one naming CLI commands.
+fn rehint(r: CallToolResult, hint: &str) -> CallToolResult {
+    let Some(mut v) = r.structured_content.clone() else { return r };
+    let old = v["error"]["hint"].as_str().unwrap_or("").to_string();
+    let new = old.replace("see tabflow templates list", hint);
+    if new == old {
+        return r;
+    }
+    v["error"]["hint"] = Value::from(new.clone());
+    let message = v["error"]["message"].as_str().unwrap_or("").to_string();
+    let mut out = CallToolResult::error(vec![ContentBlock::text(format!("{message} (what to do: {new})"))]);
+    out.structured_content = Some(v);
+    out
+}
+
+/// A page of runs, newest first: `limit` runs after the run `after` (the previous page's
+/// last), and the cursor of the next page. The cursor is a run id, so runs started between
+/// pages neither repeat nor hide older ones.
+async fn runs_page(
+    app: &App,
+    limit: i64,
+    after: Option<String>,
+) -> tabflow_app::Result<(Vec<tabflow_app::RunRow>, Option<String>)> {
+    let mut want = limit + 1;
+    loop {
+        let rows = app.runs(want).await?;
+        let all_read = (rows.len() as i64) < want;
+        let start = match &after {
+            None => 0,
+            Some(c) => match rows.iter().position(|r| &r.id == c) {
+                Some(p) => p + 1,
+                None if all_read => {
+                    return Err(tabflow_app::Error::usage(
+                        format!("cursor '{c}' is not a run of this store"),
+                        "pass the next_cursor of the previous list_runs answer, or leave cursor out for the newest runs",
+                    ));
+                }
+                None => {
+                    want = want.saturating_mul(4);
+                    continue;
+                }
+            },
+        };
+        let end = start + limit as usize;
+        if rows.len() > end || all_read {
+            let more = rows.len() > end;
+            let page: Vec<_> = rows.into_iter().skip(start).take(limit as usize).collect();
+            let next = if more { page.last().map(|r| r.id.clone()) } else { None };
+            return Ok((page, next));
+        }
+        want = end as i64 + 1;
     }
 }
 
@@ -695,21 +1034,33 @@ impl ServerHandler for TabflowMcp {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
             .with_server_info(Implementation::new("tabflow", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "tabflow plans Tableau admin work safely. plan_workflow → answer_questions → show the plan to the person → request_approval (a person approves in the console; no tool approves) → start_run → run_status. query_site answers questions read-only."
+                "tabflow plans Tableau admin work safely. plan_workflow (or list_templates → run_template) → answer_questions → show the plan to the person → request_approval (a person approves in the console; no tool approves) → start_run → run_status. query_site answers questions read-only. Long answers are paged: pass next_cursor back as cursor."
                     .to_string(),
             )
     }
 
+    /// The runs' reports, newest first, 20 a page (`nextCursor` for older ones).
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let runs = self
-            .call(|app| async move { app.runs(20).await })
-            .await
-            .map_err(|_| ErrorData::internal_error("the runs could not be read from the store", None))?;
-        Ok(ListResourcesResult::with_all_items(crate::extras::run_resources(&runs)))
+        let after = request.and_then(|r| r.cursor).filter(|c| !c.trim().is_empty());
+        let (runs, next) =
+            self.call(move |app| async move { runs_page(&app, 20, after).await }).await.map_err(|r| {
+                let e = r.structured_content.unwrap_or(Value::Null);
+                ErrorData::invalid_params(
+                    format!(
+                        "{} ({})",
+                        e["error"]["message"].as_str().unwrap_or("the runs could not be read from the store"),
+                        e["error"]["hint"].as_str().unwrap_or("")
+                    ),
+                    None,
+                )
+            })?;
+        let mut out = ListResourcesResult::with_all_items(crate::extras::run_resources(&runs));
+        out.next_cursor = next;
+        Ok(out)
     }
 
     async fn list_resource_templates(

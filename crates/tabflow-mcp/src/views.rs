@@ -133,6 +133,14 @@ pub fn offset(cursor: Option<&str>) -> Result<usize, String> {
     }
 }
 
+/// The page of `all` from `from`, at most `size` long, and the cursor of the next page.
+pub fn page<T>(all: Vec<T>, from: usize, size: usize) -> (Vec<T>, Option<String>) {
+    let total = all.len();
+    let end = from.saturating_add(size.max(1)).min(total);
+    let items = all.into_iter().skip(from).take(size.max(1)).collect();
+    (items, (end < total).then(|| end.to_string()))
+}
+
 /// Whether a plan still needs answers, is refused, needs approval, is ready, or changes nothing.
 pub fn status(plan: &Plan) -> &'static str {
     if !plan.questions.is_empty() {
@@ -267,9 +275,31 @@ pub struct ApprovalRequestView {
     pub url: String,
     /// The same request through the HTTP API.
     pub api_url: String,
-    /// Whether the plan may run now (it may not until a person approves).
+    /// Whether the plan may run now, as the store says (it may not until a person approves
+    /// in the console or through the API; no answer in the chat counts).
     pub approved: bool,
+    /// `pending`, `approved` or `rejected` — the store's record of a person's decision.
+    pub decision: String,
+    /// The console page put before the person through URL-mode elicitation, when the client
+    /// supports it (absent otherwise: give the person `url`).
+    pub elicitation: Option<ElicitationView>,
     pub note: String,
+}
+
+/// What the client answered when asked to open the approval page (MCP URL-mode elicitation).
+/// Informative only: it is never taken as an approval.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ElicitationView {
+    /// `url`.
+    pub mode: String,
+    /// The absolute URL the client was asked to open (the console's review page).
+    pub url: String,
+    /// The elicitation's id (the approval request's id); `notifications/elicitation/complete`
+    /// names it once a person approved or rejected the plan.
+    pub elicitation_id: String,
+    /// `accept` (the person agreed to open the page), `decline`, `cancel`, `timed-out` or
+    /// `failed: …`.
+    pub action: String,
 }
 
 /// A run: its state, and its steps' counts.
@@ -315,6 +345,101 @@ pub fn run_view(r: &RunRow, console: &str) -> RunView {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RunList {
     pub runs: Vec<RunView>,
+    /// Pass to `list_runs` as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The templates, with their parameters.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TemplateList {
+    pub templates: Vec<TemplateView>,
+    /// Templates in all.
+    pub total: usize,
+    /// Pass to `list_templates` as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A template as `run_template` takes it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TemplateView {
+    pub name: String,
+    pub version: i64,
+    pub title: String,
+    pub description: String,
+    /// `builtin` or `store`.
+    pub source: String,
+    /// Every stored version (a built-in has one).
+    pub versions: Vec<i64>,
+    /// The intents it plans.
+    pub intents: Vec<String>,
+    /// Write steps that may run without an approval (destructive steps never do).
+    pub unattended: Vec<String>,
+    pub params: Vec<TemplateParamView>,
+    /// A `run_template` call with every required parameter (a sample value where there is no
+    /// default).
+    pub example: Value,
+}
+
+/// One parameter of a template.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TemplateParamView {
+    pub name: String,
+    /// `text`, `integer`, `bool` or `list` (a list is a JSON array of strings or a
+    /// comma-separated string).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    /// Must be given (it has no default).
+    pub required: bool,
+    /// Used when the parameter is not given.
+    pub default: Option<Value>,
+    /// The values a text (or each element of a list) may take; empty = any.
+    pub allowed: Vec<String>,
+    /// The range of an integer.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+pub fn template_view(info: &tabflow_app::TemplateInfo) -> TemplateView {
+    let t = &info.template;
+    let params: Vec<TemplateParamView> = t
+        .params
+        .iter()
+        .map(|(name, p)| TemplateParamView {
+            name: name.clone(),
+            kind: text(&p.kind),
+            description: p.description.clone(),
+            required: p.required && p.default.is_none(),
+            default: p.default.clone(),
+            allowed: p.allowed.clone(),
+            min: p.min,
+            max: p.max,
+        })
+        .collect();
+    let mut example = serde_json::Map::new();
+    for p in params.iter().filter(|p| p.required) {
+        let sample = match (p.kind.as_str(), p.allowed.first()) {
+            ("integer", _) => Value::from(p.min.unwrap_or(1)),
+            ("bool", _) => Value::Bool(true),
+            ("list", Some(a)) => Value::from(vec![a.clone()]),
+            ("list", None) => Value::from(vec![format!("<{}>", p.name)]),
+            (_, Some(a)) => Value::from(a.clone()),
+            _ => Value::from(format!("<{}>", p.name)),
+        };
+        example.insert(p.name.clone(), sample);
+    }
+    TemplateView {
+        name: t.name.clone(),
+        version: t.version,
+        title: t.title.clone(),
+        description: t.description.clone(),
+        source: info.source.to_string(),
+        versions: info.versions.clone(),
+        intents: t.intents.iter().map(|i| i.name.clone()).collect(),
+        unattended: t.unattended.clone(),
+        params,
+        example: serde_json::json!({"name": t.name, "params": example}),
+    }
 }
 
 /// A question's answer: a table and a summary, with a page of rows.
@@ -338,20 +463,40 @@ pub struct QueryView {
     pub notes: Vec<String>,
 }
 
-pub fn query_view(a: tabflow_app::QueryAnswer, from: usize, page: usize) -> QueryView {
+/// A query cursor: the key of the answer kept by the server and the offset of the next row
+/// (`"a3:50"`), or an offset alone (`"50"`).
+pub fn query_cursor(cursor: Option<&str>) -> Result<(Option<String>, usize), String> {
+    match cursor.map(str::trim).filter(|c| !c.is_empty()) {
+        None => Ok((None, 0)),
+        Some(c) => match c.split_once(':') {
+            Some((key, at)) if key.starts_with('a') && !key.is_empty() => {
+                Ok((Some(key.to_string()), offset(Some(at)).map_err(|_| bad_cursor(c))?))
+            }
+            Some(_) => Err(bad_cursor(c)),
+            None => Ok((None, offset(Some(c))?)),
+        },
+    }
+}
+
+fn bad_cursor(c: &str) -> String {
+    format!("cursor '{c}' is not a cursor of this server; pass the next_cursor of the previous answer")
+}
+
+/// A page of an answer's rows; `key` names the answer the server keeps for the next pages.
+pub fn query_view(a: &tabflow_app::QueryAnswer, from: usize, page: usize, key: &str) -> QueryView {
     let rows_total = a.rows.len();
     let page = page.max(1);
     let end = from.saturating_add(page).min(rows_total);
     QueryView {
-        question: a.question,
+        question: a.question.clone(),
         kind: text(&a.kind),
         as_of: ts(a.as_of),
-        summary: a.summary,
-        columns: a.columns,
-        rows: a.rows.into_iter().skip(from).take(page).collect(),
+        summary: a.summary.clone(),
+        columns: a.columns.clone(),
+        rows: a.rows.iter().skip(from).take(page).cloned().collect(),
         rows_total,
         total: a.total,
-        next_cursor: (end < rows_total).then(|| end.to_string()),
-        notes: a.notes,
+        next_cursor: (end < rows_total).then(|| format!("{key}:{end}")),
+        notes: a.notes.clone(),
     }
 }

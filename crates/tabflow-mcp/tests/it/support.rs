@@ -1,11 +1,16 @@
 //! An emulator serving the demo site, a service connected to it, and an MCP client session
 //! on the server over an in-memory pipe.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::{ErrorData, ServiceExt};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, CustomNotification, ElicitRequestParams,
+    ElicitResult, ElicitationAction, ElicitationCapability, Implementation, UrlElicitationCapability,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningService};
+use rmcp::{ClientHandler, ErrorData, ServiceExt};
 use serde_json::Value;
 use tabflow_app::{App, Connection, Options};
 use tabflow_client::{Config, Credentials, Secret};
@@ -14,11 +19,63 @@ use tabflow_mcp::{Limits, Settings, TabflowMcp};
 pub struct Env {
     pub emu: tabflow_emulator::Running,
     pub app: Arc<App>,
-    pub client: RunningService<RoleClient, ()>,
+    pub client: RunningService<RoleClient, Client>,
     pub _dir: tempfile::TempDir,
 }
 
 pub async fn env(limits: Limits) -> Env {
+    env_with(limits, Client::default()).await
+}
+
+/// What the test's person answers a URL-mode elicitation: (message, url, id) → action.
+pub type OnUrl =
+    Arc<dyn Fn(String, String, String) -> Pin<Box<dyn Future<Output = ElicitationAction> + Send>> + Send + Sync>;
+
+/// The test's MCP client. With `on_url` it declares URL-mode elicitation and answers each one
+/// with what `on_url` returns; it records the elicitations it was sent and the ids of
+/// `notifications/elicitation/complete`.
+#[derive(Clone, Default)]
+pub struct Client {
+    pub on_url: Option<OnUrl>,
+    /// (message, url, elicitation id) of each URL-mode elicitation.
+    pub elicited: Arc<Mutex<Vec<(String, String, String)>>>,
+    /// Elicitation ids the server said are complete.
+    pub completed: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for Client {
+    fn get_info(&self) -> ClientConfig {
+        let mut caps = ClientCapabilities::default();
+        if self.on_url.is_some() {
+            caps.elicitation = Some(ElicitationCapability::new().with_url(UrlElicitationCapability::new()));
+        }
+        ClientConfig::new(caps, Implementation::new("tabflow-test", "0"))
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let (Some(on_url), ElicitRequestParams::UrlElicitationParams { message, url, elicitation_id, .. }) =
+            (&self.on_url, request)
+        else {
+            return Err(ErrorData::invalid_request("this client answers URL-mode elicitations only", None));
+        };
+        self.elicited.lock().unwrap().push((message.clone(), url.clone(), elicitation_id.clone()));
+        Ok(ElicitResult::new(on_url(message, url, elicitation_id).await))
+    }
+
+    async fn on_custom_notification(&self, n: CustomNotification, _context: NotificationContext<RoleClient>) {
+        if n.method == "notifications/elicitation/complete"
+            && let Some(id) = n.params.as_ref().and_then(|p| p["elicitationId"].as_str())
+        {
+            self.completed.lock().unwrap().push(id.to_string());
+        }
+    }
+}
+
+pub async fn env_with(limits: Limits, handler: Client) -> Env {
     let mut site = tabflow_site::generate::demo();
     site.shift_time_to(chrono::Utc::now());
     let emu = tabflow_emulator::start(tabflow_emulator::Options::new(site)).await.unwrap();
@@ -37,7 +94,7 @@ pub async fn env(limits: Limits) -> Env {
             let _ = running.waiting().await;
         }
     });
-    let client = ().serve(client_io).await.unwrap();
+    let client = handler.serve(client_io).await.unwrap();
     Env { emu, app, client, _dir: dir }
 }
 

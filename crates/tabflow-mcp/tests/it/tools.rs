@@ -15,7 +15,7 @@ async fn tools_are_listed_with_annotations_and_output_schemas_and_none_approves(
     let env = env(Limits::default()).await;
     let tools = env.client.list_all_tools().await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names.len(), 9, "{names:?}");
+    assert_eq!(names.len(), tabflow_mcp::TOOLS.len(), "{names:?}");
     for (name, read_only) in tabflow_mcp::TOOLS {
         let t = tools.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} listed"));
         let a = t.annotations.as_ref().expect("annotations");
@@ -130,7 +130,7 @@ async fn read_only_lists_and_allows_only_tools_that_change_nothing() {
     let env = env(Limits { read_only: true, ..Limits::default() }).await;
     let tools = env.client.list_all_tools().await.unwrap();
     assert!(tools.iter().all(|t| t.annotations.as_ref().unwrap().read_only_hint == Some(true)));
-    assert_eq!(tools.len(), 6);
+    assert_eq!(tools.len(), tabflow_mcp::TOOLS.iter().filter(|(_, ro)| *ro).count());
     let m = env.invalid("start_run", json!({"plan_id": "p-1"})).await;
     assert!(m.contains("read-only"), "{m}");
     let a = env.ok("query_site", json!({"question": "how many workbooks are in Finance?"})).await;
@@ -158,4 +158,53 @@ async fn items_are_paged_with_a_cursor_and_large_plans_are_refused() {
     assert_eq!((seen.len(), unique.len()), (total, total));
     let err = env.refused("request_approval", json!({"plan_id": plan["plan_id"]})).await;
     assert!(err["message"].as_str().unwrap().contains("TABFLOW_MCP_MAX_PLAN_ITEMS"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_and_rows_are_paged_with_a_cursor_never_cut() {
+    let env = env(Limits { page_size: 2, ..Limits::default() }).await;
+    // Rows of an answer: every workbook of the site, two a page.
+    let q = "list the workbooks";
+    let mut page = env.ok("query_site", json!({"question": q})).await;
+    let total = page["rows_total"].as_u64().unwrap() as usize;
+    assert!(total > 2, "{page}");
+    let mut rows = vec![];
+    loop {
+        assert!(page["rows"].as_array().unwrap().len() <= 2);
+        rows.extend(page["rows"].as_array().unwrap().iter().cloned());
+        let Some(c) = page["next_cursor"].as_str() else { break };
+        page = env.ok("query_site", json!({"question": q, "cursor": c})).await;
+    }
+    assert_eq!(rows.len(), total);
+    assert_eq!(total, env.emu.emulator.snapshot().workbooks.len());
+    let err = env.refused("query_site", json!({"question": q, "cursor": "next"})).await;
+    assert!(err["message"].as_str().unwrap().contains("not a cursor"), "{err}");
+
+    // Runs: three read-only report runs, listed two a page, newest first, none twice.
+    let audit = "audit permissions on content tagged sensitive";
+    let asks = env.ok("plan_workflow", json!({"request": audit})).await;
+    let q = &asks["questions"][0];
+    let report = q["choices"].as_array().unwrap().iter().find(|c| c.as_str().unwrap().contains("report")).unwrap();
+    let mut ids = vec![];
+    for _ in 0..3 {
+        let plan =
+            env.ok("plan_workflow", json!({"request": audit, "answers": {q["id"].as_str().unwrap(): report}})).await;
+        let run = env.ok("start_run", json!({"plan_id": plan["plan_id"]})).await;
+        ids.push(run["run_id"].as_str().unwrap_or_else(|| panic!("a run: {run}")).to_string());
+    }
+    ids.reverse();
+    let first = env.ok("list_runs", json!({"limit": 2})).await;
+    let c = first["next_cursor"].as_str().unwrap_or_else(|| panic!("a cursor: {first}")).to_string();
+    let second = env.ok("list_runs", json!({"limit": 2, "cursor": c})).await;
+    assert!(second["next_cursor"].is_null(), "{second}");
+    let listed: Vec<String> = first["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["runs"].as_array().unwrap())
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, ids);
+    let err = env.refused("list_runs", json!({"cursor": "r-nope"})).await;
+    assert!(err["message"].as_str().unwrap().contains("not a run"), "{err}");
 }
