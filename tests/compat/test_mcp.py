@@ -685,13 +685,12 @@ def test_three_admin_tasks_measured_for_the_readme_comparison(own_site):
                 assert run["status"] == "succeeded", (title, run)
                 r3, w3 = requests()
                 assert w3 > w2 and site_state(emulator) != start, f"{title}: the run changed nothing"
-                status, out = serve.api("POST", f"/api/v1/runs/{run['run_id']}/rollback", approver)
-                assert status == 202, out
-                for _ in range(240):
-                    st = await call(s, "run_status", {"run_id": run["run_id"]})
-                    if st["status"] == "rolled-back":
-                        break
-                    await asyncio.sleep(0.5)
+                # The undo is a plan of its own: requested, approved by the person, then run.
+                rb = await call(s, "rollback_run", {"run_id": run["run_id"]})
+                status, ok = serve.api("POST", f"/api/v1/plans/{rb['plan_id']}/approvals", approver,
+                                       {"decision": "approve", "items": "all"})
+                assert status == 201 and ok["ready"], ok
+                st = await call(s, "start_run", {"plan_id": rb["plan_id"]})
                 assert st["status"] == "rolled-back", st
                 assert site_state(emulator) == start, f"{title}: the rollback did not restore the site"
                 r4, w4 = requests()
