@@ -996,6 +996,21 @@ pub fn capabilities_of(p: xml::Permissions) -> Vec<Capability> {
     out
 }
 
+/// A small file's pieces gathered in memory (at most `limit` bytes; more is refused).
+async fn gather(
+    mut pieces: futures::stream::BoxStream<'_, std::result::Result<Vec<u8>, String>>,
+    limit: usize,
+) -> Result<Vec<u8>> {
+    let mut whole = Vec::new();
+    while let Some(piece) = pieces.next().await {
+        whole.extend_from_slice(&piece.map_err(Error::Upload)?);
+        if whole.len() > limit {
+            return Err(Error::Upload(format!("the file is larger than its stated size ({limit} bytes or less)")));
+        }
+    }
+    Ok(whole)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1033,19 +1048,4 @@ mod tests {
         assert!(text.contains("filename=\"a.twb\"\r\nContent-Type: application/octet-stream\r\n\r\nDATA\r\n"));
         assert!(text.ends_with(&format!("--{b}--\r\n")));
     }
-}
-
-/// A small file's pieces gathered in memory (at most `limit` bytes; more is refused).
-async fn gather(
-    mut pieces: futures::stream::BoxStream<'_, std::result::Result<Vec<u8>, String>>,
-    limit: usize,
-) -> Result<Vec<u8>> {
-    let mut whole = Vec::new();
-    while let Some(piece) = pieces.next().await {
-        whole.extend_from_slice(&piece.map_err(Error::Upload)?);
-        if whole.len() > limit {
-            return Err(Error::Upload(format!("the file is larger than its stated size ({limit} bytes or less)")));
-        }
-    }
-    Ok(whole)
 }

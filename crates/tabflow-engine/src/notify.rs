@@ -835,6 +835,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn replies_in_any_language_are_read_and_quoted_without_a_panic() {
+        // Multi-byte text where a byte-sliced reply would be cut inside a character.
+        let (port, server) = scripted(vec![
+            ("", "220-丸丸 mail.example.com prêt\r\n220 ré丸dy 🚀\r\n"),
+            ("EHLO ", "250-mail.例え.com\r\n250 8BITMIME\r\n"),
+            ("MAIL FROM:<tabflow@example.com>", "250 ok\r\n"),
+            ("RCPT TO:<ann@example.com>", "550-5.1.1 adresse refusée — İİ\r\n550 5.1.1 丸\r\n"),
+        ])
+        .await;
+        let from = mail::parse_mailbox("tabflow@example.com").unwrap();
+        let to = mail::parse_mailbox("ann@example.com").unwrap();
+        let message = mail::Email {
+            from: &from,
+            to: &to,
+            subject: "x",
+            body: "x",
+            date: Utc::now(),
+            message_id: "tabflow.2.x@example.com".into(),
+            run_id: "r-2",
+        }
+        .build()
+        .unwrap();
+        let mut s = smtp::Session::connect(&config(&format!("smtp://127.0.0.1:{port}"))).await.unwrap();
+        let e = s.send(&message).await.unwrap_err();
+        assert!(!e.temporary(), "{e}");
+        assert!(e.to_string().ends_with("550 5.1.1 adresse refusée — İİ 丸"), "{e}");
+        drop(s);
+        assert_eq!(server.await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
     async fn auth_login_when_it_is_all_the_server_offers() {
         use base64::Engine;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);

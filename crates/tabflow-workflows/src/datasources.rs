@@ -76,16 +76,20 @@ fn is_deprecated(d: &Datasource) -> Option<String> {
 /// The name a note or description points at: "use 'Finance General Ledger' instead".
 fn named_replacement(d: &Datasource) -> Option<String> {
     let text = format!("{} {}", d.certification_note.as_deref().unwrap_or(""), d.description);
-    let lower = text.to_lowercase();
-    let at = lower.find("use ")?;
-    let rest = &text[at + 4..];
-    let quote = rest.trim_start().chars().next().filter(|c| matches!(c, '\'' | '"' | '‘' | '“'))?;
+    // Found in the text itself (ASCII case folded), never through a lower-cased copy: lower
+    // case can change a character's length ('İ' is 2 bytes, "i̇" 3), so its offsets would not
+    // be the original's.
+    let rest = text
+        .char_indices()
+        .find_map(|(i, _)| text.get(i..i + 4).filter(|w| w.eq_ignore_ascii_case("use ")).and(text.get(i + 4..)))?;
+    let rest = rest.trim_start();
+    let quote = rest.chars().next().filter(|c| matches!(c, '\'' | '"' | '‘' | '“'))?;
     let close = match quote {
         '‘' => '’',
         '“' => '”',
         q => q,
     };
-    let inner = rest.trim_start()[quote.len_utf8()..].split(close).next()?.trim();
+    let inner = rest.strip_prefix(quote)?.split(close).next()?.trim();
     (!inner.is_empty()).then(|| inner.to_string())
 }
 
@@ -639,6 +643,22 @@ impl<'p, 'a> Builder<'p, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replacement_named_after_characters_that_grow_in_lower_case_is_found() {
+        let mut d = tabflow_site::generate::demo().datasources.swap_remove(0);
+        for (note, want) in [
+            ("İİ use ‘Finance GL’ instead", Some("Finance GL")),
+            ("İİİİİİ USE 'X' please", Some("X")),
+            ("ẞİ use", None),
+            ("use ‘", None),
+            ("İ use \"Ledger\u{301}\"", Some("Ledger\u{301}")),
+        ] {
+            d.certification_note = Some(note.to_string());
+            d.description = String::new();
+            assert_eq!(named_replacement(&d).as_deref(), want, "{note}");
+        }
+    }
 
     #[test]
     fn copy_words_do_not_make_names_differ() {

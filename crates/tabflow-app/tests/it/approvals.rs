@@ -157,6 +157,6 @@ async fn a_run_is_not_rolled_back_on_another_copy_of_the_site() {
     rehearsal.close().await.unwrap();
 
     // On the plan's own site the rollback goes ahead.
-    let outcome = crate::support::rollback(&app, &run_id, "tester").await.unwrap().wait().await.unwrap();
+    let outcome = crate::support::rollback(app, &run_id, "tester").await.unwrap().wait().await.unwrap();
     assert_eq!(outcome.report.status, RunStatus::RolledBack, "{:?}", outcome.report);
 }

@@ -76,8 +76,7 @@ async fn a_rollback_is_a_plan_approved_by_pairs_and_undoes_exactly_the_approved_
     let e = app
         .approve(&Approver::api_token("alice", false), &plan.id, Decision::Approve, Selection::All)
         .await
-        .err()
-        .expect("the requester may not approve");
+        .expect_err("the requester may not approve");
     assert_eq!(e.kind, Kind::Forbidden, "{e:?}");
 
     // Another approver approves all but two workbooks.

@@ -118,7 +118,7 @@ async fn plan_answer_approve_run_events_in_order_then_rollback() {
     assert_eq!(e.kind, Kind::NeedsApproval(Missing::None), "{e:?}");
 
     // Rollback through the service: item restorations streamed, the site as before.
-    let handle = crate::support::rollback(&app, &run_id, "tester").await.unwrap();
+    let handle = crate::support::rollback(app, &run_id, "tester").await.unwrap();
     let mut events = handle.subscribe();
     let mut restored = 0;
     while let Some(e) = events.next().await {
@@ -134,7 +134,7 @@ async fn plan_answer_approve_run_events_in_order_then_rollback() {
     let d = tabflow_site::diff::diff(&before, &after);
     assert!(d.is_empty(), "the rollback left differences: {d:?}");
 
-    let e = crate::support::rollback(&app, &run_id, "tester").await.err().expect("refused");
+    let e = crate::support::rollback(app, &run_id, "tester").await.err().expect("refused");
     assert_eq!(e.kind, Kind::Usage, "{e:?}");
     let runs = app.runs(10).await.unwrap();
     assert_eq!(runs[0].id, run_id);

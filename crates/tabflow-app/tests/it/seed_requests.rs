@@ -67,7 +67,7 @@ async fn a_leavers_request_plans_the_whole_sequence_runs_and_is_undone_exactly()
     assert!(outbox.iter().any(|m| m.recipient_email == john.email), "the previous owner is told");
     assert!(outbox.len() >= 2, "the new owners are told too: {}", outbox.len());
 
-    let outcome = crate::support::rollback(&app, &run_id, "tester").await.unwrap().wait().await.unwrap();
+    let outcome = crate::support::rollback(app, &run_id, "tester").await.unwrap().wait().await.unwrap();
     assert_eq!(outcome.report.status, RunStatus::RolledBack, "{:?}", outcome.report);
     let d = tabflow_site::diff::diff(&before, &env.emu.emulator.snapshot());
     assert!(d.is_empty(), "the rollback left differences: {d:?}");
@@ -166,7 +166,7 @@ async fn inactive_users_licenses_are_reclaimed_reported_and_restored_exactly() {
     let md = std::fs::read_to_string(env.dir.path().join("reports").join(format!("{run_id}.md"))).unwrap();
     assert!(md.contains("licenses_freed"), "the report counts the licenses freed");
 
-    let outcome = crate::support::rollback(&app, &run_id, "tester").await.unwrap().wait().await.unwrap();
+    let outcome = crate::support::rollback(app, &run_id, "tester").await.unwrap().wait().await.unwrap();
     assert_eq!(outcome.report.status, RunStatus::RolledBack, "{:?}", outcome.report);
     let d = tabflow_site::diff::diff(&before, &env.emu.emulator.snapshot());
     assert!(d.is_empty(), "the rollback left differences: {d:?}");
