@@ -16,6 +16,7 @@ mod admin;
 mod approvals;
 mod error;
 mod history;
+pub mod hooks;
 mod planning;
 pub mod query;
 mod reads;
@@ -34,6 +35,7 @@ use std::sync::{Arc, Mutex};
 pub use approvals::ApprovalRequest;
 pub use error::{Error, Kind, Result, missing_hint, missing_text};
 pub use history::RunDetail;
+pub use hooks::{HookOutcome, HookRule, TableauEvent, TableauHooks};
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use redact::Redactor;
 pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions, wants_report};
@@ -79,6 +81,9 @@ pub struct Options {
     /// Where the audit chain's head is anchored, outside the store; `None` =
     /// [`default_audit_anchor`] in the data directory.
     pub audit_anchor: Option<PathBuf>,
+    /// Which template each event from Tableau's webhooks triggers (`[hooks.tableau]` of the
+    /// config file); `None`: `tabflow serve` answers 404 at `/hooks/tableau/…`.
+    pub tableau_hooks: Option<hooks::TableauHooks>,
 }
 
 impl Options {
@@ -96,6 +101,7 @@ impl Options {
             crash_after_intents: None,
             full_site_reads: false,
             audit_anchor: None,
+            tableau_hooks: None,
         }
     }
 }
@@ -131,6 +137,7 @@ pub struct App {
     session: tokio::sync::OnceCell<Session>,
     /// Plans validated against the live site by this service (plan id → validated plan).
     validated: Mutex<HashMap<String, ValidatedPlan>>,
+    tableau_hooks: Option<hooks::TableauHooks>,
 }
 
 impl App {
@@ -138,7 +145,9 @@ impl App {
     pub async fn open(o: Options) -> Result<App> {
         let location = o.store.clone().unwrap_or_else(|| o.data_dir.join("tabflow.db").display().to_string());
         let store = open_store(&location).await?;
-        let mut redactor = Redactor::new(o.secrets.iter().cloned());
+        let mut redactor = Redactor::new(
+            o.secrets.iter().cloned().chain(o.tableau_hooks.as_ref().map(|h| h.secret().to_string())),
+        );
         redactor.add_url(&location);
         let anchor = o.audit_anchor.clone().unwrap_or_else(|| default_audit_anchor(&o.data_dir, store.location()));
         // Audit records are redacted as they are written: the front end's secrets, the store
@@ -162,6 +171,7 @@ impl App {
             full_site_reads: o.full_site_reads,
             session: tokio::sync::OnceCell::new(),
             validated: Mutex::new(HashMap::new()),
+            tableau_hooks: o.tableau_hooks,
         })
     }
 

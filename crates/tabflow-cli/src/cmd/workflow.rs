@@ -96,6 +96,7 @@ pub async fn open_app_at(
         // The way back to whole-site reads (issue #15), e.g. to compare plans and call counts.
         full_site_reads: env("TABFLOW_FULL_SITE_READS").is_some_and(|v| v == "1"),
         audit_anchor: store.audit_anchor.clone(),
+        tableau_hooks: None,
     };
     App::open(options).await.map_err(exit::app)
 }
