@@ -1193,3 +1193,134 @@ mod webhook_body_tests {
         assert_eq!(WebhookFormat::parse("discord"), None);
     }
 }
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    type Heard = Arc<Mutex<Vec<(BTreeMap<String, String>, String)>>>;
+
+    /// A real HTTP receiver on 127.0.0.1:0 that answers 500 to its first `fail_first`
+    /// requests and 200 after; keeps every request's headers (lowercased) and body.
+    fn flaky_receiver(fail_first: usize) -> (String, Heard) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let heard: Heard = Arc::new(Mutex::new(vec![]));
+        let keep = heard.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut s) = conn else { continue };
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut headers = BTreeMap::new();
+                let mut first = true;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if std::mem::take(&mut first) {
+                        continue;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let len = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0usize);
+                let mut body = vec![0u8; len];
+                let _ = r.read_exact(&mut body);
+                let n = {
+                    let mut h = keep.lock().unwrap();
+                    h.push((headers, String::from_utf8_lossy(&body).to_string()));
+                    h.len()
+                };
+                let status = if n <= fail_first { "500 Internal Server Error" } else { "200 OK" };
+                let _ = s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+            }
+        });
+        (url, heard)
+    }
+
+    fn event(subject: &str) -> Message {
+        event_message(subject.into(), "Request: archive Finance\nRun: r-1\n".into())
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_retried_with_backoff_until_the_receiver_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let (url, heard) = flaky_receiver(2);
+        let mut delivery = Delivery::webhook(url, Some("whsec-9".into()));
+        delivery.retry_secs = Some(0);
+        delivery.max_attempts = Some(5);
+        let t = announce(&store, &delivery, "run-started", "r-1", event("tabflow: run r-1 started")).await.unwrap().unwrap();
+        assert_eq!(t, Tally { sent: 0, dry: 0, failed: 1 });
+        let row = store.outbox(None).await.unwrap().remove(0);
+        assert_eq!((row.status.as_str(), row.attempts, row.event.as_deref()), ("failed", 1, Some("run-started")));
+        assert!(row.next_attempt_at.is_some(), "a first failure is tried again by itself");
+        assert!(row.detail.contains("next automatic attempt"), "{}", row.detail);
+
+        // Not due yet for a clock an hour back; due now.
+        assert_eq!(retry_due(&store, Utc::now() - chrono::Duration::hours(1), &delivery).await.unwrap(), Tally::default());
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap().failed, 1, "the receiver fails twice");
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap().sent, 1);
+        let row = store.outbox(None).await.unwrap().remove(0);
+        assert_eq!((row.status.as_str(), row.attempts, row.next_attempt_at), ("sent", 3, None));
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap(), Tally::default(), "sent: never again");
+
+        // Every attempt carried the same signed body; the last one was taken.
+        let heard = heard.lock().unwrap().clone();
+        assert_eq!(heard.len(), 3);
+        for (headers, body) in &heard {
+            assert_eq!(headers.get("x-tabflow-signature"), Some(&signature("whsec-9", body.as_bytes())));
+            let v: Value = serde_json::from_str(body).unwrap();
+            assert_eq!((v["type"].as_str(), v["run_id"].as_str()), (Some("run-started"), Some("r-1")), "{v}");
+        }
+
+        // The backoff grows fourfold and stops at the last attempt.
+        let d = Delivery { retry_secs: Some(60), max_attempts: Some(3), ..Delivery::default() };
+        let now = Utc::now();
+        assert_eq!(d.next_attempt(1, now), Some(now + chrono::Duration::seconds(60)));
+        assert_eq!(d.next_attempt(2, now), Some(now + chrono::Duration::seconds(240)));
+        assert_eq!(d.next_attempt(3, now), None);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn attempts_used_up_leave_a_dead_letter_that_only_a_retry_by_id_sends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let (url, heard) = flaky_receiver(2);
+        let mut delivery = Delivery::webhook(url, None);
+        delivery.retry_secs = Some(0);
+        delivery.max_attempts = Some(2);
+        delivery.webhook_format = WebhookFormat::Teams;
+        delivery.console_url = Some("https://tf.example.com".into());
+        announce(&store, &delivery, "run-failed", "r-7", event("tabflow: run r-7 failed")).await.unwrap().unwrap();
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap().failed, 1);
+        let dead = store.outbox(None).await.unwrap().remove(0);
+        assert_eq!((dead.status.as_str(), dead.attempts, dead.next_attempt_at), ("failed", 2, None));
+        assert!(dead.detail.contains(&format!("tabflow outbox retry --id {}", dead.id)), "{}", dead.detail);
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap(), Tally::default(), "a dead letter waits");
+        assert_eq!(heard.lock().unwrap().len(), 2);
+
+        // `tabflow outbox retry --id`: the receiver takes it now.
+        assert_eq!(retry_one(&store, dead.id, &delivery).await.unwrap(), Some(Tally { sent: 1, dry: 0, failed: 0 }));
+        let heard = heard.lock().unwrap().clone();
+        let card: Value = serde_json::from_str(&heard[2].1).unwrap();
+        assert_eq!(card["@type"], "MessageCard", "{card}");
+        assert_eq!(card["title"], "tabflow: run r-7 failed");
+        assert_eq!(card["potentialAction"][0]["targets"][0]["uri"], "https://tf.example.com/console/runs/r-7");
+
+        // Events the settings leave out, or without a webhook, are not written at all.
+        let mut only = delivery.clone();
+        only.events = Some(parse_events("run-failed, run-rolled-back").unwrap());
+        assert!(announce(&store, &only, "run-started", "r-8", event("x")).await.is_none());
+        assert!(announce(&store, &Delivery::default(), "run-failed", "r-8", event("x")).await.is_none());
+        assert_eq!(store.outbox(Some("r-8")).await.unwrap().len(), 0);
+        assert!(parse_events("run-exploded").unwrap_err().contains("run-exploded"));
+        assert!(parse_events("none").unwrap().is_empty());
+        store.close().await;
+    }
+}

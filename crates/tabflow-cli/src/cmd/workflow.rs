@@ -69,6 +69,18 @@ pub async fn open_app_at(
     delivery: tabflow_app::Delivery,
     clock: Arc<dyn tabflow_app::Clock>,
 ) -> anyhow::Result<App> {
+    open_app_with(connect, store, policy, delivery, clock, None).await
+}
+
+/// [`open_app_at`] with the mapping of Tableau's webhook events (`tabflow serve`).
+pub async fn open_app_with(
+    connect: Option<&Connect>,
+    store: &StoreArgs,
+    policy: Policy,
+    delivery: tabflow_app::Delivery,
+    clock: Arc<dyn tabflow_app::Clock>,
+    tableau_hooks: Option<tabflow_app::TableauHooks>,
+) -> anyhow::Result<App> {
     let connection = match connect {
         Some(c) => c.connection()?,
         None => Connection::Demo(Default::default()),
@@ -96,7 +108,7 @@ pub async fn open_app_at(
         // The way back to whole-site reads (issue #15), e.g. to compare plans and call counts.
         full_site_reads: env("TABFLOW_FULL_SITE_READS").is_some_and(|v| v == "1"),
         audit_anchor: store.audit_anchor.clone(),
-        tableau_hooks: None,
+        tableau_hooks,
     };
     App::open(options).await.map_err(exit::app)
 }
