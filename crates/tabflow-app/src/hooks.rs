@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tabflow_engine::audit::NewRecord;
 
+use crate::App;
 use crate::error::{Error, Result};
 use crate::schedules::Fired;
-use crate::App;
 
 /// The actor of everything an event from Tableau does.
 pub const HOOK_ACTOR: &str = "tableau webhook";
@@ -132,15 +132,26 @@ impl TableauHooks {
                 for p in placeholders(v) {
                     if !PLACEHOLDERS.contains(&p.as_str()) {
                         return Err(Error::usage(
-                            format!("[[hooks.tableau.map]] for {}: '{{{{{p}}}}}' is not a placeholder tabflow fills", r.event),
-                            format!("use {}", PLACEHOLDERS.iter().map(|p| format!("{{{{{p}}}}}")).collect::<Vec<_>>().join(", ")),
+                            format!(
+                                "[[hooks.tableau.map]] for {}: '{{{{{p}}}}}' is not a placeholder tabflow fills",
+                                r.event
+                            ),
+                            format!(
+                                "use {}",
+                                PLACEHOLDERS.iter().map(|p| format!("{{{{{p}}}}}")).collect::<Vec<_>>().join(", ")
+                            ),
                         ));
                     }
                 }
             }
         }
-        if let Some(dup) = section.map.iter().enumerate().find(|(i, r)| section.map[..*i].iter().any(|o| o.event == r.event)) {
-            return Err(Error::usage(format!("[[hooks.tableau.map]] maps {} twice", dup.1.event), "keep one entry per event"));
+        if let Some(dup) =
+            section.map.iter().enumerate().find(|(i, r)| section.map[..*i].iter().any(|o| o.event == r.event))
+        {
+            return Err(Error::usage(
+                format!("[[hooks.tableau.map]] maps {} twice", dup.1.event),
+                "keep one entry per event",
+            ));
         }
         Ok(Some(TableauHooks { secret, rules: section.map }))
     }
@@ -204,7 +215,10 @@ impl TableauEvent {
             .map_err(|e| Error::usage(format!("the body is not a Tableau webhook event: {e}"), hint))?;
         let ok = |s: &str| !s.trim().is_empty() && s.len() <= 200 && !s.chars().any(char::is_control);
         if !ok(&ev.event_type) || !ok(&ev.resource) || !ok(&ev.resource_luid) {
-            return Err(Error::usage("the event has an empty or malformed event_type, resource or resource_luid", hint));
+            return Err(Error::usage(
+                "the event has an empty or malformed event_type, resource or resource_luid",
+                hint,
+            ));
         }
         if ev.resource_name.len() > 1000 || ev.site_luid.len() > 200 || ev.created_at.len() > 100 {
             return Err(Error::usage("the event has an over-long field", hint));
@@ -297,7 +311,9 @@ impl App {
             run_id: None,
         };
         let Some(rule) = self.tableau_hooks.as_ref().and_then(|h| h.rule(&ev.event_type)).cloned() else {
-            return self.ignore_tableau_event(ev, &format!("no [[hooks.tableau.map]] entry for {}", ev.event_type)).await;
+            return self
+                .ignore_tableau_event(ev, &format!("no [[hooks.tableau.map]] entry for {}", ev.event_type))
+                .await;
         };
         o.template = Some(rule.template.clone());
         match self.handle_mapped(ev, &rule, &mut o).await {
@@ -366,7 +382,8 @@ impl App {
             params.insert("resource_id".into(), ev.resource_luid.clone());
         }
         let instance = t.instantiate(&params)?;
-        let what = kind.map(|k| format!("{k} '{}' ({})", live.name, ev.resource_luid)).unwrap_or_else(|| "the site".into());
+        let what =
+            kind.map(|k| format!("{k} '{}' ({})", live.name, ev.resource_luid)).unwrap_or_else(|| "the site".into());
         let origin = format!("Tableau event {} on {what}", ev.event_type);
         let note = format!(
             "Triggered by {origin}{}; the plan is made from the site as read now",
@@ -380,7 +397,7 @@ impl App {
             plan_id: None,
             run_id: None,
         };
-        self.dispatch(planned, Some(&t), &origin, HOOK_ACTOR, &mut f).await;
+        Box::pin(self.dispatch(planned, Some(&t), &origin, HOOK_ACTOR, &mut f)).await;
         o.outcome = f.outcome;
         o.detail = f.detail;
         o.plan_id = f.plan_id;
@@ -464,8 +481,12 @@ impl App {
 /// What the webhook's answer says about an accepted event, before it is handled.
 pub fn accepted(ev: &TableauEvent, hooks: &TableauHooks) -> Value {
     match hooks.rule(&ev.event_type) {
-        Some(r) => json!({"accepted": true, "event_type": ev.event_type, "resource_luid": ev.resource_luid, "template": r.template, "action": "planning"}),
-        None => json!({"accepted": true, "event_type": ev.event_type, "resource_luid": ev.resource_luid, "template": null, "action": "ignored"}),
+        Some(r) => {
+            json!({"accepted": true, "event_type": ev.event_type, "resource_luid": ev.resource_luid, "template": r.template, "action": "planning"})
+        }
+        None => {
+            json!({"accepted": true, "event_type": ev.event_type, "resource_luid": ev.resource_luid, "template": null, "action": "ignored"})
+        }
     }
 }
 
@@ -508,7 +529,8 @@ params = { project = "{{project}}" }
     fn bodies_are_read_strictly_and_the_kind_follows_the_event() {
         let ev = TableauEvent::parse(br#"{"resource":"EXTRACTS","event_type":"WorkbookRefreshFailed","resource_name":"Sales","site_luid":"s1","resource_luid":"w1","created_at":"2026-12-03T10:00:00Z"}"#).unwrap();
         assert_eq!(ev.kind(), Some("workbook"));
-        let ev = TableauEvent::parse(br#"{"resource":"USER","event_type":"UserDeleted","resource_luid":"u1"}"#).unwrap();
+        let ev =
+            TableauEvent::parse(br#"{"resource":"USER","event_type":"UserDeleted","resource_luid":"u1"}"#).unwrap();
         assert_eq!(ev.kind(), Some("user"));
         assert!(TableauEvent::parse(b"not json").unwrap_err().message.contains("not a Tableau webhook event"));
         assert!(TableauEvent::parse(br#"{"resource":"WORKBOOK","event_type":"","resource_luid":"w"}"#).is_err());

@@ -145,9 +145,8 @@ impl App {
     pub async fn open(o: Options) -> Result<App> {
         let location = o.store.clone().unwrap_or_else(|| o.data_dir.join("tabflow.db").display().to_string());
         let store = open_store(&location).await?;
-        let mut redactor = Redactor::new(
-            o.secrets.iter().cloned().chain(o.tableau_hooks.as_ref().map(|h| h.secret().to_string())),
-        );
+        let mut redactor =
+            Redactor::new(o.secrets.iter().cloned().chain(o.tableau_hooks.as_ref().map(|h| h.secret().to_string())));
         redactor.add_url(&location);
         let anchor = o.audit_anchor.clone().unwrap_or_else(|| default_audit_anchor(&o.data_dir, store.location()));
         // Audit records are redacted as they are written: the front end's secrets, the store

@@ -248,7 +248,7 @@ impl App {
             if let Some(pending) = row.pending_plan_id.clone() {
                 let now = self.clock.now();
                 if self.claim(&row.id, w, now, None).await? {
-                    match self.heartbeat(&row.id, w, self.follow_up(&row, &pending, w)).await {
+                    match self.heartbeat(&row.id, w, Box::pin(self.follow_up(&row, &pending, w))).await {
                         Some(f) => {
                             self.finish(&row.id, w, &f, None, pending_after(&f, &pending)).await?;
                             report.fired.push(f);
@@ -271,7 +271,7 @@ impl App {
             if due > now || !self.claim(&row.id, w, now, Some(now)).await? {
                 continue;
             }
-            let f = self.heartbeat(&row.id, w, self.fire(&row, w)).await;
+            let f = self.heartbeat(&row.id, w, Box::pin(self.fire(&row, w))).await;
             // The next slot after now: a schedule that missed several slots fires once.
             let next = next_fire(&row.cadence, row.tz.as_deref(), now).ok();
             let pending = (f.outcome == "awaiting-approval").then(|| f.plan_id.clone()).flatten();
@@ -502,8 +502,7 @@ impl App {
         }
         if let Some(q) = plan.questions.first() {
             f.outcome = "needs-input".into();
-            f.detail =
-                format!("[{}] {} — answer with tabflow plan --answer, or change the parameters", q.id, q.text);
+            f.detail = format!("[{}] {} — answer with tabflow plan --answer, or change the parameters", q.id, q.text);
             return;
         }
         if !plan.steps.iter().any(|s| s.is_write()) {
@@ -526,7 +525,8 @@ impl App {
             return;
         }
         let unattended = plan.steps.iter().filter(|s| s.is_write()).all(|s| {
-            s.effect != tabflow_engine::plan::Effect::Destructive && template.is_some_and(|t| t.unattended_allows(s.kind))
+            s.effect != tabflow_engine::plan::Effect::Destructive
+                && template.is_some_and(|t| t.unattended_allows(s.kind))
         });
         if unattended {
             self.start_and_wait(&plan.id, actor, f).await;
@@ -562,7 +562,9 @@ impl App {
             .notes
             .iter()
             .filter(|n| {
-                n.starts_with("Made from template") || n.starts_with("Fired by schedule") || n.starts_with("Triggered by")
+                n.starts_with("Made from template")
+                    || n.starts_with("Fired by schedule")
+                    || n.starts_with("Triggered by")
             })
             .cloned()
             .collect();
@@ -667,10 +669,8 @@ impl App {
         t: Option<&Template>,
     ) -> String {
         let what = t.map(|t| format!(" from template {}", label(&t.name, t.version))).unwrap_or_default();
-        let mut body = format!(
-            "{origin}: plan {}{what} waits for an approval.\n\nPlan {}: {}\n",
-            plan.id, plan.id, plan.request
-        );
+        let mut body =
+            format!("{origin}: plan {}{what} waits for an approval.\n\nPlan {}: {}\n", plan.id, plan.id, plan.request);
         for s in plan.steps.iter().filter(|s| s.is_write()) {
             body.push_str(&format!("  {} {} ({} item(s), {})\n", s.id, s.title, s.items.len(), s.effect.as_str()));
         }

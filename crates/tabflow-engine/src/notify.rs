@@ -177,14 +177,16 @@ impl Delivery {
             },
             max_attempts: match get("TABFLOW_NOTIFY_MAX_ATTEMPTS") {
                 None => None,
-                Some(v) => Some(v.trim().parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
-                    ConfigError {
-                        variable: "TABFLOW_NOTIFY_MAX_ATTEMPTS",
-                        problem: format!("'{v}' is not a number of attempts from 1 to 100"),
-                        fix: "give how many times a message is tried before it stays failed, e.g. 5 (the default)"
-                            .into(),
-                    }
-                })?),
+                Some(v) => {
+                    Some(
+                        v.trim().parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| ConfigError {
+                            variable: "TABFLOW_NOTIFY_MAX_ATTEMPTS",
+                            problem: format!("'{v}' is not a number of attempts from 1 to 100"),
+                            fix: "give how many times a message is tried before it stays failed, e.g. 5 (the default)"
+                                .into(),
+                        })?,
+                    )
+                }
             },
         };
         if let Some(url) = get("TABFLOW_SMTP_URL") {
@@ -539,13 +541,8 @@ fn pending_of(r: OutboxRow) -> Pending {
 /// sending it).
 pub async fn retry_one(store: &Store, id: i64, delivery: &Delivery) -> StoreResult<Option<Tally>> {
     let stale = Utc::now() - STALE_AFTER;
-    let rows: Vec<Pending> = store
-        .retryable_outbox(None, stale)
-        .await?
-        .into_iter()
-        .filter(|r| r.id == id)
-        .map(pending_of)
-        .collect();
+    let rows: Vec<Pending> =
+        store.retryable_outbox(None, stale).await?.into_iter().filter(|r| r.id == id).map(pending_of).collect();
     if rows.is_empty() {
         return Ok(None);
     }
@@ -665,7 +662,9 @@ async fn send_all(
         }
         let next = if status == "failed" { delivery.next_attempt(attempts + 1, Utc::now()) } else { None };
         let detail = match next {
-            Some(t) => format!("{detail} (tried {} time(s); next automatic attempt at {})", attempts + 1, t.to_rfc3339()),
+            Some(t) => {
+                format!("{detail} (tried {} time(s); next automatic attempt at {})", attempts + 1, t.to_rfc3339())
+            }
             None if status == "failed" => format!(
                 "{detail} (tried {} time(s); no more automatic attempts: tabflow outbox retry --id {id})",
                 attempts + 1
@@ -1236,7 +1235,9 @@ mod retry_tests {
                     h.len()
                 };
                 let status = if n <= fail_first { "500 Internal Server Error" } else { "200 OK" };
-                let _ = s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+                let _ = s.write_all(
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                );
             }
         });
         (url, heard)
@@ -1254,7 +1255,10 @@ mod retry_tests {
         let mut delivery = Delivery::webhook(url, Some("whsec-9".into()));
         delivery.retry_secs = Some(0);
         delivery.max_attempts = Some(5);
-        let t = announce(&store, &delivery, "run-started", "r-1", event("tabflow: run r-1 started")).await.unwrap().unwrap();
+        let t = announce(&store, &delivery, "run-started", "r-1", event("tabflow: run r-1 started"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(t, Tally { sent: 0, dry: 0, failed: 1 });
         let row = store.outbox(None).await.unwrap().remove(0);
         assert_eq!((row.status.as_str(), row.attempts, row.event.as_deref()), ("failed", 1, Some("run-started")));
@@ -1262,7 +1266,10 @@ mod retry_tests {
         assert!(row.detail.contains("next automatic attempt"), "{}", row.detail);
 
         // Not due yet for a clock an hour back; due now.
-        assert_eq!(retry_due(&store, Utc::now() - chrono::Duration::hours(1), &delivery).await.unwrap(), Tally::default());
+        assert_eq!(
+            retry_due(&store, Utc::now() - chrono::Duration::hours(1), &delivery).await.unwrap(),
+            Tally::default()
+        );
         assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap().failed, 1, "the receiver fails twice");
         assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap().sent, 1);
         let row = store.outbox(None).await.unwrap().remove(0);

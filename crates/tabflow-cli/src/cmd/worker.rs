@@ -115,7 +115,12 @@ pub(crate) fn say(pass: &tabflow_app::WorkReport, as_json: bool) {
     }
     let o = &pass.outbox;
     if o.sent + o.failed + o.dry > 0 {
-        outln!("retried {} failed notification(s): {} sent, {} failed again", o.sent + o.failed + o.dry, o.sent, o.failed);
+        outln!(
+            "retried {} failed notification(s): {} sent, {} failed again",
+            o.sent + o.failed + o.dry,
+            o.sent,
+            o.failed
+        );
     }
     for w in &pass.warnings {
         errln!("warning: {w}");

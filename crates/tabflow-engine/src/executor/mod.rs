@@ -640,15 +640,18 @@ impl Ctx<'_> {
     /// delivery problem stays in the outbox; it never stops the run.
     async fn announce_start(&self) {
         let p = self.plan;
-        let mut body = format!("Request: {}\nPlan: {}\nRun: {}\nStarted by: {}\n", p.request, p.id, self.run_id, self.actor);
+        let mut body =
+            format!("Request: {}\nPlan: {}\nRun: {}\nStarted by: {}\n", p.request, p.id, self.run_id, self.actor);
         if !self.approvers.is_empty() {
             body.push_str(&format!("Approved by: {}\n", self.approvers));
         }
         for s in p.steps.iter().filter(|s| s.is_write()) {
             body.push_str(&format!("  {} {} ({} item(s), {})\n", s.id, s.title, s.items.len(), s.effect.as_str()));
         }
-        let m = crate::notify::event_message(format!("tabflow: run {} started — {}", self.run_id, short(&p.request)), body);
-        if let Some(Err(e)) = crate::notify::announce(self.store, &self.delivery, "run-started", &self.run_id, m).await {
+        let m =
+            crate::notify::event_message(format!("tabflow: run {} started — {}", self.run_id, short(&p.request)), body);
+        if let Some(Err(e)) = crate::notify::announce(self.store, &self.delivery, "run-started", &self.run_id, m).await
+        {
             tracing::warn!(run = self.run_id, "the run-started event could not be queued: {e}");
         }
     }
@@ -682,7 +685,8 @@ impl Ctx<'_> {
             "run-rolled-back" => "rolled back".to_string(),
             _ => format!("failed ({})", report.status.as_str()),
         };
-        let m = crate::notify::event_message(format!("tabflow: run {} {what} — {}", self.run_id, short(&p.request)), body);
+        let m =
+            crate::notify::event_message(format!("tabflow: run {} {what} — {}", self.run_id, short(&p.request)), body);
         if let Some(Err(e)) = crate::notify::announce(self.store, &self.delivery, event, &self.run_id, m).await {
             tracing::warn!(run = self.run_id, "the {event} event could not be queued: {e}");
         }

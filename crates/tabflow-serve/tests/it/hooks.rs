@@ -44,7 +44,9 @@ async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
                             .unwrap_or(0);
                         if buf.len() >= p + 4 + len {
                             let body = String::from_utf8_lossy(&buf[p + 4..p + 4 + len]).to_string();
-                            let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                            let _ = sock
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                                .await;
                             let _ = tx.send(body);
                             return;
                         }
@@ -106,7 +108,8 @@ async fn a_tableau_event_triggers_its_template_planned_from_the_live_site() {
     assert!(a.json["error"]["message"].as_str().unwrap().contains("not a Tableau webhook event"), "{}", a.text);
     let a = env.raw(Method::POST, &path, None, body(&json!({"event_type": "WorkbookRefreshFailed"}))).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
-    let big = json!({"resource": "WORKBOOK", "event_type": "x", "resource_luid": "y", "resource_name": "n".repeat(20_000)});
+    let big =
+        json!({"resource": "WORKBOOK", "event_type": "x", "resource_luid": "y", "resource_name": "n".repeat(20_000)});
     let a = env.raw(Method::POST, &path, None, body(&big)).await;
     assert_eq!((a.status, a.code()), (StatusCode::PAYLOAD_TOO_LARGE, "too-large"), "{}", a.text);
 
@@ -127,15 +130,18 @@ async fn a_tableau_event_triggers_its_template_planned_from_the_live_site() {
     assert_eq!(r.outcome, "awaiting-approval", "{r:?}");
     let plan_id = r.plan_id.clone().expect("a plan");
     let plan = env.app.get_plan(&plan_id).await.unwrap();
-    assert!(plan.intents.iter().any(|i| serde_json::to_value(i).unwrap()["params"]["project"] == "Finance"), "{:?}", plan.intents);
+    assert!(
+        plan.intents.iter().any(|i| serde_json::to_value(i).unwrap()["params"]["project"] == "Finance"),
+        "{:?}",
+        plan.intents
+    );
     let note = plan.notes.iter().find(|n| n.starts_with("Triggered by Tableau event")).expect("note");
     assert!(note.contains(&wb.name) && !note.contains("Spoofed"), "{note}");
     assert_eq!(env.app.plan_template_label(&plan_id).await.unwrap().as_deref(), Some("archive-stale-content@v1"));
     assert_eq!(env.emu.emulator.stats()["writes"], 0, "nothing changes before an approval");
-    let told: Value = serde_json::from_str(
-        &tokio::time::timeout(Duration::from_secs(20), heard.recv()).await.unwrap().unwrap(),
-    )
-    .unwrap();
+    let told: Value =
+        serde_json::from_str(&tokio::time::timeout(Duration::from_secs(20), heard.recv()).await.unwrap().unwrap())
+            .unwrap();
     assert!(told["subject"].as_str().unwrap().contains("awaiting approval"), "{told}");
     assert_eq!(told["type"], "plan-awaiting-approval", "{told}");
     assert!(told["body"].as_str().unwrap().contains("WorkbookRefreshFailed"), "{told}");
@@ -163,6 +169,13 @@ async fn a_tableau_event_triggers_its_template_planned_from_the_live_site() {
 async fn without_hooks_configured_the_route_is_not_found() {
     let env = env(Policy::default()).await;
     let ev = event("WorkbookRefreshFailed", "EXTRACTS", "w", "n", "s");
-    let a = env.raw(Method::POST, &format!("/hooks/tableau/{SECRET}"), None, Some(("application/json", ev.to_string().into_bytes()))).await;
+    let a = env
+        .raw(
+            Method::POST,
+            &format!("/hooks/tableau/{SECRET}"),
+            None,
+            Some(("application/json", ev.to_string().into_bytes())),
+        )
+        .await;
     assert_eq!((a.status, a.code()), (StatusCode::NOT_FOUND, "not-found"));
 }
