@@ -372,7 +372,7 @@ impl App {
                         "map the parameter to another placeholder, or give it a fixed value",
                     ));
                 }
-                filled = filled.replace(&format!("{{{{{p}}}}}", p = p), &value);
+                filled = filled.replace(&format!("{{{{{p}}}}}"), &value);
                 // `{{ p }}` with spaces too.
                 filled = filled.replace(&format!("{{{{ {p} }}}}"), &value);
             }

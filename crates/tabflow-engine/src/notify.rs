@@ -113,15 +113,8 @@ pub struct Delivery {
 /// The events tabflow tells the webhook about (besides the owners' messages of a run's notify
 /// and hand-over steps, which always go out): `TABFLOW_NOTIFY_EVENTS` picks some of them
 /// (`all`, the default, or `none`).
-pub const EVENTS: &[&str] = &[
-    "plan-awaiting-approval",
-    "run-started",
-    "run-finished",
-    "run-failed",
-    "run-rolled-back",
-    "report-ready",
-    "ownership-transferred",
-];
+pub const EVENTS: &[&str] =
+    &["plan-awaiting-approval", "run-started", "run-finished", "run-failed", "run-rolled-back", "report-ready"];
 
 /// The longest wait between two automatic attempts.
 const MAX_RETRY_WAIT: chrono::Duration = chrono::Duration::hours(6);
@@ -493,7 +486,7 @@ pub async fn deliver(store: &Store, run_id: &str, messages: &[Message], delivery
     deliver_event(store, None, run_id, messages, delivery).await
 }
 
-/// [`deliver`] of messages about one event (`run-started`, `ownership-transferred`, …).
+/// [`deliver`] of messages about one event (`run-started`, `report-ready`, …).
 pub async fn deliver_event(
     store: &Store,
     event: Option<&str>,
