@@ -574,8 +574,9 @@ impl<'a> Engine<'a> {
         if !ctx.plan.steps.iter().any(|s| matches!(s.kind, StepKind::NotifyOwners | StepKind::TransferOwnership)) {
             return Ok(None);
         }
-        if !self.store.outbox(Some(&ctx.run_id)).await?.is_empty() {
-            // Already told (a resumed run): never twice.
+        if self.store.outbox(Some(&ctx.run_id)).await?.iter().any(|m| m.event.is_none()) {
+            // Already told (a resumed run): never twice. (The run's events, such as
+            // `run-started`, are not owners' messages.)
             return Ok(None);
         }
         let journal = self.store.journal(&ctx.run_id).await?;
