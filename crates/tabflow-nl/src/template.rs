@@ -32,7 +32,7 @@ pub fn template_call(request: &str, names: &[&str]) -> Option<TemplateCall> {
     // "please run …", "tabflow, run …"
     while words
         .first()
-        .is_some_and(|w| matches!(w.to_ascii_lowercase().trim_end_matches(',').as_ref(), "please" | "tabflow" | "now"))
+        .is_some_and(|w| matches!(w.to_ascii_lowercase().trim_end_matches(','), "please" | "tabflow" | "now"))
     {
         words.remove(0);
     }
