@@ -536,8 +536,9 @@ impl App {
             Ok(_) => {
                 let told = self.tell_approvers(&plan, origin, template).await;
                 f.outcome = "awaiting-approval".into();
+                let then = if origin.starts_with("Schedule") { "; the next pass starts it" } else { "" };
                 f.detail = format!(
-                    "{} destructive change(s) wait for an approval (in the console or the API; the next pass starts it), or run it now: tabflow apply {} --approve all; {told}",
+                    "{} destructive change(s) wait for an approval (in the console or the API{then}), or run it now: tabflow apply {} --approve all; {told}",
                     plan.destructive_items().len(),
                     plan.id
                 );
@@ -674,10 +675,8 @@ impl App {
         for s in plan.steps.iter().filter(|s| s.is_write()) {
             body.push_str(&format!("  {} {} ({} item(s), {})\n", s.id, s.title, s.items.len(), s.effect.as_str()));
         }
-        body.push_str(&format!(
-            "\nApprove: tabflow apply {} --approve all (or in the web console). The worker starts it once approved.\n",
-            plan.id
-        ));
+        let then = if origin.starts_with("Schedule") { " The worker starts it once approved." } else { "" };
+        body.push_str(&format!("\nApprove: tabflow apply {} --approve all (or in the web console).{then}\n", plan.id));
         let m = tabflow_engine::notify::Message {
             recipient_id: "approvers".into(),
             recipient_name: "approvers".into(),
