@@ -27,6 +27,24 @@ pub const REQUEST: &str = "request";
 impl App {
     /// Records that `actor` asks for approval of (part of) a stored plan. Grants nothing.
     pub async fn request_approval(&self, plan_id: &str, selection: Selection, actor: &str) -> Result<ApprovalRequest> {
+        let request = self.record_approval_request(plan_id, selection, actor).await?;
+        // The webhook hears of it (event `plan-awaiting-approval`) when configured for it.
+        if self.delivery.wants("plan-awaiting-approval")
+            && let Ok(plan) = self.get_plan(plan_id).await
+        {
+            let _ = self.tell_approvers(&plan, &format!("{actor} asked for an approval"), None).await;
+        }
+        Ok(request)
+    }
+
+    /// Records and audits an approval request without telling anyone (a schedule or an event
+    /// from Tableau tells the approvers itself, with where the plan came from).
+    pub(crate) async fn record_approval_request(
+        &self,
+        plan_id: &str,
+        selection: Selection,
+        actor: &str,
+    ) -> Result<ApprovalRequest> {
         let plan = self.get_plan(plan_id).await?;
         // The same refusal an approval gets: a pair the plan does not hold is named, not ignored.
         if let Selection::Pairs(pairs) = &selection

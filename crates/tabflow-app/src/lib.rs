@@ -16,6 +16,7 @@ mod admin;
 mod approvals;
 mod error;
 mod history;
+pub mod hooks;
 mod planning;
 pub mod query;
 mod reads;
@@ -35,6 +36,7 @@ use std::sync::{Arc, Mutex};
 pub use approvals::ApprovalRequest;
 pub use error::{Error, Kind, Result, missing_hint, missing_text};
 pub use history::RunDetail;
+pub use hooks::{HookOutcome, HookRule, TableauEvent, TableauHooks};
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use redact::Redactor;
 pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions, wants_report};
@@ -83,6 +85,9 @@ pub struct Options {
     /// With the built-in demo site: host it for the other processes of the data directory
     /// (`tabflow serve`): its URL and pid are recorded there until [`App::close`].
     pub host_demo: bool,
+    /// Which template each event from Tableau's webhooks triggers (`[hooks.tableau]` of the
+    /// config file); `None`: `tabflow serve` answers 404 at `/hooks/tableau/…`.
+    pub tableau_hooks: Option<hooks::TableauHooks>,
 }
 
 impl Options {
@@ -101,6 +106,7 @@ impl Options {
             full_site_reads: false,
             audit_anchor: None,
             host_demo: false,
+            tableau_hooks: None,
         }
     }
 }
@@ -137,6 +143,7 @@ pub struct App {
     session: tokio::sync::OnceCell<Session>,
     /// Plans validated against the live site by this service (plan id → validated plan).
     validated: Mutex<HashMap<String, ValidatedPlan>>,
+    tableau_hooks: Option<hooks::TableauHooks>,
 }
 
 impl App {
@@ -144,7 +151,8 @@ impl App {
     pub async fn open(o: Options) -> Result<App> {
         let location = o.store.clone().unwrap_or_else(|| o.data_dir.join("tabflow.db").display().to_string());
         let store = open_store(&location).await?;
-        let mut redactor = Redactor::new(o.secrets.iter().cloned());
+        let mut redactor =
+            Redactor::new(o.secrets.iter().cloned().chain(o.tableau_hooks.as_ref().map(|h| h.secret().to_string())));
         redactor.add_url(&location);
         let anchor = o.audit_anchor.clone().unwrap_or_else(|| default_audit_anchor(&o.data_dir, store.location()));
         // Audit records are redacted as they are written: the front end's secrets, the store
@@ -169,6 +177,7 @@ impl App {
             host_demo: o.host_demo,
             session: tokio::sync::OnceCell::new(),
             validated: Mutex::new(HashMap::new()),
+            tableau_hooks: o.tableau_hooks,
         })
     }
 

@@ -138,6 +138,49 @@ impl App {
         Ok(tabflow_workflows::learn::Learned::new(rows))
     }
 
+    /// The template a request names, with its parameters: `K=V` pairs, and "for X" given to
+    /// the template's `project` (else `user`, else its first required text parameter not
+    /// given). `None` when the request names no template.
+    async fn named_template(
+        &self,
+        request: &str,
+    ) -> Result<Option<(crate::templates::Template, BTreeMap<String, String>, String)>> {
+        let known = self.templates().await?;
+        let names: Vec<&str> = known.iter().map(|t| t.template.name.as_str()).collect();
+        let Some(call) = tabflow_nl::template_call(request, &names) else { return Ok(None) };
+        let t = self.template(&call.name, None).await?;
+        let mut params: BTreeMap<String, String> = call.params.into_iter().collect();
+        if let Some(target) = &call.target {
+            let main = ["project", "user"]
+                .into_iter()
+                .find(|k| t.params.contains_key(*k) && !params.contains_key(*k))
+                .map(str::to_string)
+                .or_else(|| {
+                    t.params
+                        .iter()
+                        .find(|(k, p)| {
+                            p.required && !params.contains_key(*k) && p.kind == crate::templates::ParamType::Text
+                        })
+                        .map(|(k, _)| k.clone())
+                });
+            let Some(main) = main else {
+                return Err(Error::usage(
+                    format!("template {} has no parameter for \"{target}\"", t.name),
+                    format!("give its parameters as K=V: {}", t.params.keys().cloned().collect::<Vec<_>>().join(", ")),
+                ));
+            };
+            params.insert(main, target.clone());
+        }
+        let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let note = format!(
+            "Read as template {}{}",
+            t.name,
+            if shown.is_empty() { String::new() } else { format!(" with {}", shown.join(", ")) }
+        );
+        self.notify(&note);
+        Ok(Some((t, params, note)))
+    }
+
     /// Records learning rows; a failure is answered as a warning, never an error.
     pub(crate) async fn record_learning(&self, rows: Vec<tabflow_engine::store::NewLearning>) -> Option<String> {
         match self.store.record_learning(&rows).await {
@@ -155,6 +198,13 @@ impl App {
     /// plan (valid or not). Nothing on the site changes.
     pub async fn plan(&self, req: PlanRequest) -> Result<Planned> {
         check_request_length(&req.request)?;
+        // "run the quarterly cleanup for Sales": a request that names a template plans it.
+        if matches!(req.source, Source::Rules | Source::Llm(_))
+            && let Some((t, params, note)) = self.named_template(&req.request).await?
+        {
+            let instance = t.instantiate(&params)?;
+            return Box::pin(self.plan_instance(&t, instance, req.answers, &req.actor, req.remember, vec![note])).await;
+        }
         let learned = self.learned().await?;
         let session = self.connect().await?;
         let request = self.redact(&req.request).await?;

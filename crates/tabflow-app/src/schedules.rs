@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tabflow_engine::approval::{Missing, Selection};
+use tabflow_engine::notify::Tally;
 use tabflow_engine::plan::Intent;
 use tabflow_engine::store::{ScheduleOutcome, ScheduleRow};
 
@@ -122,6 +123,8 @@ pub struct WorkReport {
     pub purged: Vec<String>,
     /// Problems that did not stop the pass.
     pub warnings: Vec<String>,
+    /// Failed notifications whose next automatic attempt was due, tried again this pass.
+    pub outbox: Tally,
 }
 
 /// Who a worker is and how long its claim on a schedule lasts.
@@ -136,11 +139,28 @@ pub struct WorkerOptions {
     pub lease: chrono::Duration,
     /// Purge staged deletes whose grace period ended.
     pub purge: bool,
+    /// How often a firing renews its claim (real time); `None` = a third of the lease.
+    pub heartbeat: Option<std::time::Duration>,
 }
 
 impl WorkerOptions {
     pub fn new(owner: impl Into<String>, actor: impl Into<String>) -> WorkerOptions {
-        WorkerOptions { owner: owner.into(), actor: actor.into(), lease: chrono::Duration::hours(1), purge: true }
+        WorkerOptions {
+            owner: owner.into(),
+            actor: actor.into(),
+            lease: chrono::Duration::hours(1),
+            purge: true,
+            heartbeat: None,
+        }
+    }
+
+    /// How often a firing renews its claim: [`WorkerOptions::heartbeat`], else a third of the
+    /// lease (at least a second).
+    pub fn heartbeat_every(&self) -> std::time::Duration {
+        self.heartbeat.unwrap_or_else(|| {
+            (self.lease.to_std().unwrap_or(std::time::Duration::from_secs(3600)) / 3)
+                .max(std::time::Duration::from_secs(1))
+        })
     }
 }
 
@@ -228,7 +248,7 @@ impl App {
             if let Some(pending) = row.pending_plan_id.clone() {
                 let now = self.clock.now();
                 if self.claim(&row.id, w, now, None).await? {
-                    match self.follow_up(&row, &pending, w).await {
+                    match self.heartbeat(&row.id, w, Box::pin(self.follow_up(&row, &pending, w))).await {
                         Some(f) => {
                             self.finish(&row.id, w, &f, None, pending_after(&f, &pending)).await?;
                             report.fired.push(f);
@@ -251,7 +271,7 @@ impl App {
             if due > now || !self.claim(&row.id, w, now, Some(now)).await? {
                 continue;
             }
-            let f = self.fire(&row, w).await;
+            let f = self.heartbeat(&row.id, w, Box::pin(self.fire(&row, w))).await;
             // The next slot after now: a schedule that missed several slots fires once.
             let next = next_fire(&row.cadence, row.tz.as_deref(), now).ok();
             let pending = (f.outcome == "awaiting-approval").then(|| f.plan_id.clone()).flatten();
@@ -261,7 +281,68 @@ impl App {
         if w.purge {
             self.purge_due_staged(&w.actor, &mut report).await;
         }
+        match tabflow_engine::notify::retry_due(&self.store, Utc::now(), &self.delivery).await {
+            Ok(t) => report.outbox = t,
+            Err(e) => report.warnings.push(format!("could not retry failed notifications: {e}")),
+        }
         Ok(report)
+    }
+
+    /// Passes of [`App::work_once`] every `interval` until `stop` turns true (what `tabflow
+    /// worker` and `tabflow serve` run): a pass under way is finished, never cut off, so a
+    /// claimed schedule is recorded and released. `each` sees every pass's report; an error
+    /// of a pass (the store unreachable) is reported as a warning and the loop goes on.
+    pub async fn work_loop(
+        &self,
+        w: &WorkerOptions,
+        interval: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        mut each: impl FnMut(&WorkReport),
+    ) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match self.work_once(w).await {
+                Ok(pass) => each(&pass),
+                Err(e) => each(&WorkReport {
+                    warnings: vec![format!("the worker's pass failed: {} ({})", e.message, e.hint)],
+                    ..Default::default()
+                }),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Runs `work` while renewing the schedule's claim every [`WorkerOptions::heartbeat_every`]
+    /// (to the clock's now + the lease), so a long firing keeps it and no other worker takes
+    /// the schedule over. A claim found lost stops the renewing; the work still finishes (its
+    /// outcome is then not recorded: `finish_schedule` refuses).
+    async fn heartbeat<T>(&self, id: &str, w: &WorkerOptions, work: impl std::future::Future<Output = T>) -> T {
+        let beat = async {
+            loop {
+                tokio::time::sleep(w.heartbeat_every()).await;
+                let until = self.clock.now() + w.lease;
+                match self.store.renew_schedule(id, &w.owner, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(schedule = id, "the schedule's claim was lost; it is no longer renewed");
+                        break;
+                    }
+                    Err(e) => tracing::warn!(schedule = id, "renewing the schedule's claim failed: {e}"),
+                }
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => out,
+            // The heartbeat never ends; were it to, the work still finishes.
+            _ = beat => work.await,
+        }
     }
 
     async fn claim(
@@ -366,7 +447,7 @@ impl App {
             plan_id: None,
             run_id: None,
         };
-        let (mut planned, template) = match self.schedule_plan(row, &w.actor).await {
+        let (planned, template) = match self.schedule_plan(row, &w.actor).await {
             Ok(p) => p,
             Err(e) => {
                 f.outcome = "failed".into();
@@ -374,18 +455,41 @@ impl App {
                 return f;
             }
         };
+        let origin = format!(
+            "Schedule {} ({}{})",
+            row.id,
+            row.cadence,
+            row.tz.as_deref().map(|z| format!(" {z}")).unwrap_or_default()
+        );
+        self.dispatch(planned, template.as_ref(), &origin, &w.actor, &mut f).await;
+        f
+    }
+
+    /// What a plan made without a person (a schedule's or a Tableau event's) comes to:
+    /// questions with a default take it; a plan that changes nothing writes its report (and the
+    /// webhook hears `report-ready`); writes its template lets run unattended (never a
+    /// destructive one) run; anything else asks for an approval, the approvers are told
+    /// (`plan-awaiting-approval`) and it waits. `origin` says where it came from, in messages.
+    pub(crate) async fn dispatch(
+        &self,
+        mut planned: Planned,
+        template: Option<&Template>,
+        origin: &str,
+        actor: &str,
+        f: &mut Fired,
+    ) {
         // Questions with a default take it: the safe choice is the default (UX.md); a question
         // without one waits for a person.
         let defaults: BTreeMap<String, String> =
             planned.plan().questions.iter().filter_map(|q| Some((q.id.clone(), q.default.clone()?))).collect();
         if !planned.plan().questions.is_empty() && defaults.len() == planned.plan().questions.len() {
             let id = planned.plan().id.clone();
-            match self.answer_quietly(&id, defaults, &w.actor, template.as_ref()).await {
+            match self.answer_quietly(&id, defaults, actor, template).await {
                 Ok(p) => planned = p,
                 Err(e) => {
                     f.outcome = "failed".into();
                     f.detail = e.message;
-                    return f;
+                    return;
                 }
             }
         }
@@ -394,15 +498,12 @@ impl App {
         if planned.plan.is_err() {
             f.outcome = "invalid".into();
             f.detail = crate::error_findings(&plan).join("; ");
-            return f;
+            return;
         }
         if let Some(q) = plan.questions.first() {
             f.outcome = "needs-input".into();
-            f.detail = format!(
-                "[{}] {} — answer with tabflow plan --answer, or change the schedule's parameters",
-                q.id, q.text
-            );
-            return f;
+            f.detail = format!("[{}] {} — answer with tabflow plan --answer, or change the parameters", q.id, q.text);
+            return;
         }
         if !plan.steps.iter().any(|s| s.is_write()) {
             match crate::reports::write_plan(&self.data_dir, &self.redactor, &plan) {
@@ -414,28 +515,30 @@ impl App {
                         .and_then(|r| r["path"].as_str())
                         .unwrap_or_default()
                         .to_string();
+                    self.announce_report(&plan, origin, &list).await;
                 }
                 Err(e) => {
                     f.outcome = "failed".into();
                     f.detail = format!("could not write the report: {}", e.message);
                 }
             }
-            return f;
+            return;
         }
         let unattended = plan.steps.iter().filter(|s| s.is_write()).all(|s| {
             s.effect != tabflow_engine::plan::Effect::Destructive
-                && template.as_ref().is_some_and(|t| t.unattended_allows(s.kind))
+                && template.is_some_and(|t| t.unattended_allows(s.kind))
         });
         if unattended {
-            self.start_and_wait(&plan.id, &w.actor, &mut f).await;
-            return f;
+            self.start_and_wait(&plan.id, actor, f).await;
+            return;
         }
-        match self.request_approval(&plan.id, Selection::All, &w.actor).await {
+        match self.record_approval_request(&plan.id, Selection::All, actor).await {
             Ok(_) => {
-                let told = self.tell_approvers(&plan, row, template.as_ref()).await;
+                let told = self.tell_approvers(&plan, origin, template).await;
                 f.outcome = "awaiting-approval".into();
+                let then = if origin.starts_with("Schedule") { "; the next pass starts it" } else { "" };
                 f.detail = format!(
-                    "{} destructive change(s) wait for an approval (in the console or the API; the next pass starts it), or run it now: tabflow apply {} --approve all; {told}",
+                    "{} destructive change(s) wait for an approval (in the console or the API{then}), or run it now: tabflow apply {} --approve all; {told}",
                     plan.destructive_items().len(),
                     plan.id
                 );
@@ -445,7 +548,6 @@ impl App {
                 f.detail = e.message;
             }
         }
-        f
     }
 
     async fn answer_quietly(
@@ -460,7 +562,11 @@ impl App {
         let notes = old
             .notes
             .iter()
-            .filter(|n| n.starts_with("Made from template") || n.starts_with("Fired by schedule"))
+            .filter(|n| {
+                n.starts_with("Made from template")
+                    || n.starts_with("Fired by schedule")
+                    || n.starts_with("Triggered by")
+            })
             .cloned()
             .collect();
         let planned = self
@@ -554,34 +660,67 @@ impl App {
         }
     }
 
-    /// Tells the approvers through the outbox (its webhook and email channels) that a
-    /// scheduled plan waits for them; answers what happened, for the schedule's detail.
-    async fn tell_approvers(&self, plan: &tabflow_engine::Plan, row: &ScheduleRow, t: Option<&Template>) -> String {
-        let what =
-            t.map(|t| format!("template {}", label(&t.name, t.version))).unwrap_or_else(|| "a stored review".into());
-        let mut body = format!(
-            "Schedule {} ({}) planned {} and it waits for an approval.\n\nPlan {}: {}\n",
-            row.id, row.cadence, what, plan.id, plan.request
-        );
+    /// Tells the approvers through the outbox (its webhook and email channels; event
+    /// `plan-awaiting-approval`) that a plan waits for them; `origin` says what made it.
+    /// Answers what happened, for the caller's detail.
+    pub(crate) async fn tell_approvers(
+        &self,
+        plan: &tabflow_engine::Plan,
+        origin: &str,
+        t: Option<&Template>,
+    ) -> String {
+        let what = t.map(|t| format!(" from template {}", label(&t.name, t.version))).unwrap_or_default();
+        let mut body =
+            format!("{origin}: plan {}{what} waits for an approval.\n\nPlan {}: {}\n", plan.id, plan.id, plan.request);
         for s in plan.steps.iter().filter(|s| s.is_write()) {
             body.push_str(&format!("  {} {} ({} item(s), {})\n", s.id, s.title, s.items.len(), s.effect.as_str()));
         }
-        body.push_str(&format!(
-            "\nApprove: tabflow apply {} --approve all (or in the web console). The worker starts it once approved.\n",
-            plan.id
-        ));
+        let then = if origin.starts_with("Schedule") { " The worker starts it once approved." } else { "" };
+        body.push_str(&format!("\nApprove: tabflow apply {} --approve all (or in the web console).{then}\n", plan.id));
         let m = tabflow_engine::notify::Message {
             recipient_id: "approvers".into(),
             recipient_name: "approvers".into(),
             recipient_email: String::new(),
-            subject: format!("tabflow: plan {} awaiting approval (schedule {})", plan.id, row.id),
+            subject: format!("tabflow: plan {} awaiting approval ({})", plan.id, short(origin)),
             body: self.redact_text(&body),
         };
-        match tabflow_engine::notify::deliver(&self.store, &plan.id, &[m], &self.delivery).await {
+        match tabflow_engine::notify::deliver_event(
+            &self.store,
+            Some("plan-awaiting-approval"),
+            &plan.id,
+            &[m],
+            &self.delivery,
+        )
+        .await
+        {
             Ok(t) if t.sent > 0 => "the approvers were told".into(),
             Ok(t) if t.failed > 0 => "telling the approvers failed (tabflow outbox list)".into(),
             Ok(_) => "the message is in the outbox (no channel configured)".into(),
             Err(e) => format!("the message could not be queued: {e}"),
+        }
+    }
+
+    /// Tells the webhook a review's report is ready (event `report-ready`), when it wants to.
+    async fn announce_report(&self, plan: &tabflow_engine::Plan, origin: &str, reports: &[Value]) {
+        let mut body = format!("{origin}: the report of plan {} is ready.\n\nRequest: {}\n", plan.id, plan.request);
+        for r in reports {
+            if let (Some(format), Some(path)) = (r["format"].as_str(), r["path"].as_str()) {
+                body.push_str(&format!("  {format}: {path}\n"));
+            }
+        }
+        for s in &plan.steps {
+            if let Some(summary) = s.details.get("summary").and_then(Value::as_str) {
+                body.push_str(&format!("  {}: {summary}\n", s.title));
+            }
+        }
+        let m = tabflow_engine::notify::event_message(
+            format!("tabflow: report ready — {}", short(&plan.request)),
+            self.redact_text(&body),
+        );
+        if let Some(Err(e)) =
+            tabflow_engine::notify::announce(&self.store, &self.delivery, "report-ready", &plan.id, m).await
+        {
+            tracing::warn!(plan = plan.id, "the report-ready event could not be queued: {e}");
         }
     }
 
@@ -604,6 +743,15 @@ impl App {
             Err(e) => report.warnings.push(format!("purge: {}", e.message)),
         }
     }
+}
+
+/// A text cut to 80 characters for a subject line.
+fn short(text: &str) -> String {
+    let mut s: String = text.chars().take(80).collect();
+    if text.chars().count() > 80 {
+        s.push('…');
+    }
+    s
 }
 
 /// The pending plan after a follow-up: kept only while it still waits.

@@ -100,7 +100,24 @@ pub struct Delivery {
     pub webhook_format: WebhookFormat,
     /// The web console's address (`TABFLOW_CONSOLE_URL`), linked from Slack and Teams messages.
     pub console_url: Option<String>,
+    /// The events sent to the webhook (`TABFLOW_NOTIFY_EVENTS`); `None` = all of [`EVENTS`].
+    pub events: Option<BTreeSet<String>>,
+    /// Seconds before the first automatic retry of a failed delivery
+    /// (`TABFLOW_NOTIFY_RETRY_SECS`); each later one waits four times longer. `None` = 60.
+    pub retry_secs: Option<u64>,
+    /// Delivery attempts before a failed message is left to `tabflow outbox retry` (a dead
+    /// letter; `TABFLOW_NOTIFY_MAX_ATTEMPTS`). `None` = 5.
+    pub max_attempts: Option<u32>,
 }
+
+/// The events tabflow tells the webhook about (besides the owners' messages of a run's notify
+/// and hand-over steps, which always go out): `TABFLOW_NOTIFY_EVENTS` picks some of them
+/// (`all`, the default, or `none`).
+pub const EVENTS: &[&str] =
+    &["plan-awaiting-approval", "run-started", "run-finished", "run-failed", "run-rolled-back", "report-ready"];
+
+/// The longest wait between two automatic attempts.
+const MAX_RETRY_WAIT: chrono::Duration = chrono::Duration::hours(6);
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -135,6 +152,35 @@ impl Delivery {
             email: None,
             webhook_format,
             console_url: get("TABFLOW_CONSOLE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            events: match get("TABFLOW_NOTIFY_EVENTS") {
+                None => None,
+                Some(list) => Some(parse_events(&list).map_err(|problem| ConfigError {
+                    variable: "TABFLOW_NOTIFY_EVENTS",
+                    problem,
+                    fix: format!("give all, none, or a comma-separated list of: {}", EVENTS.join(", ")),
+                })?),
+            },
+            retry_secs: match get("TABFLOW_NOTIFY_RETRY_SECS") {
+                None => None,
+                Some(v) => Some(v.trim().parse::<u64>().ok().filter(|n| *n <= 86_400).ok_or_else(|| ConfigError {
+                    variable: "TABFLOW_NOTIFY_RETRY_SECS",
+                    problem: format!("'{v}' is not a number of seconds from 0 to 86400"),
+                    fix: "give the wait before the first automatic retry in seconds, e.g. 60 (the default)".into(),
+                })?),
+            },
+            max_attempts: match get("TABFLOW_NOTIFY_MAX_ATTEMPTS") {
+                None => None,
+                Some(v) => {
+                    Some(
+                        v.trim().parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| ConfigError {
+                            variable: "TABFLOW_NOTIFY_MAX_ATTEMPTS",
+                            problem: format!("'{v}' is not a number of attempts from 1 to 100"),
+                            fix: "give how many times a message is tried before it stays failed, e.g. 5 (the default)"
+                                .into(),
+                        })?,
+                    )
+                }
+            },
         };
         if let Some(url) = get("TABFLOW_SMTP_URL") {
             let from = get("TABFLOW_NOTIFY_FROM").ok_or_else(|| ConfigError {
@@ -172,6 +218,23 @@ impl Delivery {
         Delivery { webhook_url: Some(url.into()), webhook_secret: secret, ..Delivery::default() }
     }
 
+    /// Whether the webhook is told about `event` (one of [`EVENTS`]): a webhook is configured
+    /// and `TABFLOW_NOTIFY_EVENTS` includes it.
+    pub fn wants(&self, event: &str) -> bool {
+        self.webhook_url.is_some() && self.events.as_ref().is_none_or(|e| e.contains(event))
+    }
+
+    /// When a message that failed its `attempts`-th delivery is tried again by itself:
+    /// `retry_secs` × 4^(attempts − 1), at most 6 hours; `None` once the attempts are used up.
+    pub fn next_attempt(&self, attempts: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if attempts >= i64::from(self.max_attempts.unwrap_or(5)) {
+            return None;
+        }
+        let base = chrono::Duration::seconds(self.retry_secs.unwrap_or(60) as i64);
+        let factor = 4i32.saturating_pow(u32::try_from(attempts.max(1) - 1).unwrap_or(0).min(10));
+        Some(now + (base * factor).min(MAX_RETRY_WAIT))
+    }
+
     /// The configured channels' names (`email`, `webhook`).
     pub fn channels(&self) -> Vec<&'static str> {
         let mut out = vec![];
@@ -205,6 +268,64 @@ impl EmailChannel {
             fix: "give an address, optionally with a name: 'tabflow <tabflow@example.com>'".into(),
         })?;
         Ok(EmailChannel { smtp, from })
+    }
+}
+
+/// `TABFLOW_NOTIFY_EVENTS`: `all`, `none`, or names of [`EVENTS`] separated by commas.
+pub fn parse_events(list: &str) -> Result<BTreeSet<String>, String> {
+    match list.trim() {
+        "all" => return Ok(EVENTS.iter().map(|e| e.to_string()).collect()),
+        "none" => return Ok(BTreeSet::new()),
+        _ => {}
+    }
+    let mut out = BTreeSet::new();
+    for e in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if !EVENTS.contains(&e) {
+            return Err(format!("'{e}' is not an event tabflow sends"));
+        }
+        out.insert(e.to_string());
+    }
+    Ok(out)
+}
+
+/// A message about one event for the webhook (Slack, Teams or tabflow's JSON): to
+/// "tabflow events", no email address. `about` is the run or plan id the console link opens.
+pub fn event_message(subject: String, body: String) -> Message {
+    Message {
+        recipient_id: "tabflow-events".into(),
+        recipient_name: "tabflow events".into(),
+        recipient_email: String::new(),
+        subject,
+        body,
+    }
+}
+
+/// Sends one event's message to the webhook when it is configured for that event (see
+/// [`Delivery::wants`]); answers what happened (`None`: not wanted). Kept in the outbox like
+/// every message, retried with backoff when it fails.
+pub async fn announce(
+    store: &Store,
+    delivery: &Delivery,
+    event: &str,
+    about: &str,
+    m: Message,
+) -> Option<StoreResult<Tally>> {
+    if !delivery.wants(event) {
+        return None;
+    }
+    // Only the webhook: the message has no person's address.
+    let webhook_only = Delivery { email: None, ..delivery.clone() };
+    Some(deliver_event(store, Some(event), about, &[m], &webhook_only).await)
+}
+
+/// The event a run's end is: `run-finished` (succeeded or partial), `run-failed` (a failure,
+/// undone or not), `run-rolled-back` (a rollback someone asked for).
+pub fn run_end_event(status: crate::store::RunStatus, failed_items: usize) -> &'static str {
+    use crate::store::RunStatus as S;
+    match status {
+        S::Succeeded | S::Partial => "run-finished",
+        S::RolledBack if failed_items == 0 => "run-rolled-back",
+        _ => "run-failed",
     }
 }
 
@@ -362,13 +483,50 @@ const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
 /// Writes a run's messages to the outbox and delivers them on the configured channels.
 pub async fn deliver(store: &Store, run_id: &str, messages: &[Message], delivery: &Delivery) -> StoreResult<Tally> {
-    let ids = store.insert_outbox(run_id, messages).await?;
+    deliver_event(store, None, run_id, messages, delivery).await
+}
+
+/// [`deliver`] of messages about one event (`run-started`, `report-ready`, …).
+pub async fn deliver_event(
+    store: &Store,
+    event: Option<&str>,
+    run_id: &str,
+    messages: &[Message],
+    delivery: &Delivery,
+) -> StoreResult<Tally> {
+    let ids = store.insert_outbox_event(run_id, event, messages).await?;
     let rows = ids
         .into_iter()
         .zip(messages.iter().cloned())
-        .map(|(id, message)| Pending { id, run_id: run_id.to_string(), message, channels: json!({}) })
+        .map(|(id, message)| Pending {
+            id,
+            run_id: run_id.to_string(),
+            message,
+            channels: json!({}),
+            event: event.map(str::to_string),
+            attempts: 0,
+        })
         .collect();
     send_all(store, rows, &["queued"], None, delivery).await
+}
+
+/// Tries again the `failed` messages whose next automatic attempt is due at `now` (what the
+/// worker's pass and `tabflow serve` do): backoff between attempts, then the message stays
+/// `failed` without a next attempt, a dead letter (`tabflow outbox list --failed`).
+pub async fn retry_due(store: &Store, now: DateTime<Utc>, delivery: &Delivery) -> StoreResult<Tally> {
+    let rows = store.due_outbox(now).await?.into_iter().map(pending_of).collect();
+    send_all(store, rows, &["failed"], None, delivery).await
+}
+
+fn pending_of(r: OutboxRow) -> Pending {
+    Pending {
+        id: r.id,
+        run_id: r.run_id.clone(),
+        message: message_of(&r),
+        channels: r.channels,
+        event: r.event,
+        attempts: r.attempts,
+    }
 }
 
 /// Tries one message of the outbox again (`tabflow outbox retry --id`): answers `None` when
@@ -376,13 +534,8 @@ pub async fn deliver(store: &Store, run_id: &str, messages: &[Message], delivery
 /// sending it).
 pub async fn retry_one(store: &Store, id: i64, delivery: &Delivery) -> StoreResult<Option<Tally>> {
     let stale = Utc::now() - STALE_AFTER;
-    let rows: Vec<Pending> = store
-        .retryable_outbox(None, stale)
-        .await?
-        .into_iter()
-        .filter(|r| r.id == id)
-        .map(|r| Pending { id: r.id, run_id: r.run_id.clone(), message: message_of(&r), channels: r.channels })
-        .collect();
+    let rows: Vec<Pending> =
+        store.retryable_outbox(None, stale).await?.into_iter().filter(|r| r.id == id).map(pending_of).collect();
     if rows.is_empty() {
         return Ok(None);
     }
@@ -395,10 +548,7 @@ pub async fn retry_one(store: &Store, id: i64, delivery: &Delivery) -> StoreResu
 pub async fn retry(store: &Store, run_id: Option<&str>, delivery: &Delivery) -> StoreResult<Tally> {
     let stale = Utc::now() - STALE_AFTER;
     let rows = store.retryable_outbox(run_id, stale).await?;
-    let rows = rows
-        .into_iter()
-        .map(|r| Pending { id: r.id, run_id: r.run_id.clone(), message: message_of(&r), channels: r.channels })
-        .collect();
+    let rows = rows.into_iter().map(pending_of).collect();
     send_all(store, rows, &["failed", "dry"], Some(stale), delivery).await
 }
 
@@ -418,6 +568,9 @@ struct Pending {
     run_id: String,
     message: Message,
     channels: Value,
+    event: Option<String>,
+    /// Attempts before this one.
+    attempts: i64,
 }
 
 /// One channel's outcome for one message.
@@ -436,7 +589,7 @@ async fn send_all(
     let mut tally = Tally::default();
     let http = webhook_client();
     let mut email = delivery.email.as_ref().map(Mailer::new);
-    for Pending { id, run_id, message: m, mut channels } in rows {
+    for Pending { id, run_id, message: m, mut channels, event, attempts } in rows {
         if !store.claim_outbox(id, from, stale_before).await? {
             // Another process (a concurrent retry) has it.
             continue;
@@ -456,7 +609,7 @@ async fn send_all(
         if let Some(url) = &delivery.webhook_url
             && !already("webhook")
         {
-            now.push(("webhook", post(http.as_ref(), url, delivery, &run_id, &m).await));
+            now.push(("webhook", post(http.as_ref(), url, delivery, &run_id, event.as_deref(), &m).await));
         }
         let at = Utc::now().to_rfc3339();
         if !channels.is_object() {
@@ -500,7 +653,18 @@ async fn send_all(
             "dry" => tally.dry += 1,
             _ => tally.failed += 1,
         }
-        store.finish_outbox(id, status, &detail, &channels).await?;
+        let next = if status == "failed" { delivery.next_attempt(attempts + 1, Utc::now()) } else { None };
+        let detail = match next {
+            Some(t) => {
+                format!("{detail} (tried {} time(s); next automatic attempt at {})", attempts + 1, t.to_rfc3339())
+            }
+            None if status == "failed" => format!(
+                "{detail} (tried {} time(s); no more automatic attempts: tabflow outbox retry --id {id})",
+                attempts + 1
+            ),
+            None => detail,
+        };
+        store.finish_outbox_attempt(id, status, &detail, &channels, next).await?;
     }
     if let Some(mailer) = email {
         mailer.close().await;
@@ -527,6 +691,19 @@ pub fn webhook_body(
     m: &Message,
     at: DateTime<Utc>,
 ) -> Value {
+    webhook_body_for(format, console, run_id, None, m, at)
+}
+
+/// [`webhook_body`] of a message about an event: tabflow's JSON says which in `type` (an
+/// owner's message is `notification`).
+pub fn webhook_body_for(
+    format: WebhookFormat,
+    console: Option<&str>,
+    run_id: &str,
+    event: Option<&str>,
+    m: &Message,
+    at: DateTime<Utc>,
+) -> Value {
     let link = console.map(|c| {
         if run_id.starts_with("p-") {
             format!("{c}/console/plans/{run_id}")
@@ -537,7 +714,7 @@ pub fn webhook_body(
     match format {
         WebhookFormat::Plain => json!({
             "event": "tabflow.notification", "run_id": run_id, "to": {"id": m.recipient_id, "name": m.recipient_name, "email": m.recipient_email},
-            "subject": m.subject, "body": m.body, "at": at.to_rfc3339(),
+            "subject": m.subject, "body": m.body, "at": at.to_rfc3339(), "type": event.unwrap_or("notification"),
         }),
         WebhookFormat::Slack => {
             // Slack's section text is limited to 3000 characters.
@@ -566,13 +743,20 @@ pub fn webhook_body(
 }
 
 /// The webhook channel: one signed JSON POST.
-async fn post(http: Option<&reqwest::Client>, url: &str, delivery: &Delivery, run_id: &str, m: &Message) -> Outcome {
+async fn post(
+    http: Option<&reqwest::Client>,
+    url: &str,
+    delivery: &Delivery,
+    run_id: &str,
+    event: Option<&str>,
+    m: &Message,
+) -> Outcome {
     let Some(client) = http else {
         return Outcome { status: "failed", detail: "no HTTP client could be built".into() };
     };
     let secret = delivery.webhook_secret.as_deref();
-    let body =
-        webhook_body(delivery.webhook_format, delivery.console_url.as_deref(), run_id, m, Utc::now()).to_string();
+    let body = webhook_body_for(delivery.webhook_format, delivery.console_url.as_deref(), run_id, event, m, Utc::now())
+        .to_string();
     let mut req = client.post(url).header("content-type", "application/json");
     if let Some(secret) = secret {
         req = req.header("X-Tabflow-Signature", signature(secret, body.as_bytes()));
@@ -725,7 +909,7 @@ mod tests {
         };
         let url = format!("{hook}/hook");
         let delivery = Delivery::webhook(url.clone(), Some("whsec".into()));
-        let out = post(Some(&http), &url, &delivery, "run-1", &m).await;
+        let out = post(Some(&http), &url, &delivery, "run-1", None, &m).await;
         assert_eq!(out.status, "failed", "{}", out.detail);
         assert!(out.detail.contains("redirect"), "{}", out.detail);
         assert_eq!(hook_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -1030,5 +1214,144 @@ mod webhook_body_tests {
         assert!(webhook_body(WebhookFormat::Teams, None, "r-1", &m, at).get("potentialAction").is_none());
         assert_eq!(WebhookFormat::parse("Slack"), Some(WebhookFormat::Slack));
         assert_eq!(WebhookFormat::parse("discord"), None);
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    type Heard = Arc<Mutex<Vec<(BTreeMap<String, String>, String)>>>;
+
+    /// A real HTTP receiver on 127.0.0.1:0 that answers 500 to its first `fail_first`
+    /// requests and 200 after; keeps every request's headers (lowercased) and body.
+    fn flaky_receiver(fail_first: usize) -> (String, Heard) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let heard: Heard = Arc::new(Mutex::new(vec![]));
+        let keep = heard.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut s) = conn else { continue };
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut headers = BTreeMap::new();
+                let mut first = true;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if std::mem::take(&mut first) {
+                        continue;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let len = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0usize);
+                let mut body = vec![0u8; len];
+                let _ = r.read_exact(&mut body);
+                let n = {
+                    let mut h = keep.lock().unwrap();
+                    h.push((headers, String::from_utf8_lossy(&body).to_string()));
+                    h.len()
+                };
+                let status = if n <= fail_first { "500 Internal Server Error" } else { "200 OK" };
+                let _ = s.write_all(
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                );
+            }
+        });
+        (url, heard)
+    }
+
+    fn event(subject: &str) -> Message {
+        event_message(subject.into(), "Request: archive Finance\nRun: r-1\n".into())
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_retried_with_backoff_until_the_receiver_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let (url, heard) = flaky_receiver(2);
+        let mut delivery = Delivery::webhook(url, Some("whsec-9".into()));
+        delivery.retry_secs = Some(0);
+        delivery.max_attempts = Some(5);
+        let t = announce(&store, &delivery, "run-started", "r-1", event("tabflow: run r-1 started"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(t, Tally { sent: 0, dry: 0, failed: 1 });
+        let row = store.outbox(None).await.unwrap().remove(0);
+        assert_eq!((row.status.as_str(), row.attempts, row.event.as_deref()), ("failed", 1, Some("run-started")));
+        assert!(row.next_attempt_at.is_some(), "a first failure is tried again by itself");
+        assert!(row.detail.contains("next automatic attempt"), "{}", row.detail);
+
+        // Not due yet for a clock an hour back; due now.
+        assert_eq!(
+            retry_due(&store, Utc::now() - chrono::Duration::hours(1), &delivery).await.unwrap(),
+            Tally::default()
+        );
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap().failed, 1, "the receiver fails twice");
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap().sent, 1);
+        let row = store.outbox(None).await.unwrap().remove(0);
+        assert_eq!((row.status.as_str(), row.attempts, row.next_attempt_at), ("sent", 3, None));
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap(), Tally::default(), "sent: never again");
+
+        // Every attempt carried the same signed body; the last one was taken.
+        let heard = heard.lock().unwrap().clone();
+        assert_eq!(heard.len(), 3);
+        for (headers, body) in &heard {
+            assert_eq!(headers.get("x-tabflow-signature"), Some(&signature("whsec-9", body.as_bytes())));
+            let v: Value = serde_json::from_str(body).unwrap();
+            assert_eq!((v["type"].as_str(), v["run_id"].as_str()), (Some("run-started"), Some("r-1")), "{v}");
+        }
+
+        // The backoff grows fourfold and stops at the last attempt.
+        let d = Delivery { retry_secs: Some(60), max_attempts: Some(3), ..Delivery::default() };
+        let now = Utc::now();
+        assert_eq!(d.next_attempt(1, now), Some(now + chrono::Duration::seconds(60)));
+        assert_eq!(d.next_attempt(2, now), Some(now + chrono::Duration::seconds(240)));
+        assert_eq!(d.next_attempt(3, now), None);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn attempts_used_up_leave_a_dead_letter_that_only_a_retry_by_id_sends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let (url, heard) = flaky_receiver(2);
+        let mut delivery = Delivery::webhook(url, None);
+        delivery.retry_secs = Some(0);
+        delivery.max_attempts = Some(2);
+        delivery.webhook_format = WebhookFormat::Teams;
+        delivery.console_url = Some("https://tf.example.com".into());
+        announce(&store, &delivery, "run-failed", "r-7", event("tabflow: run r-7 failed")).await.unwrap().unwrap();
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap().failed, 1);
+        let dead = store.outbox(None).await.unwrap().remove(0);
+        assert_eq!((dead.status.as_str(), dead.attempts, dead.next_attempt_at), ("failed", 2, None));
+        assert!(dead.detail.contains(&format!("tabflow outbox retry --id {}", dead.id)), "{}", dead.detail);
+        assert_eq!(retry_due(&store, Utc::now(), &delivery).await.unwrap(), Tally::default(), "a dead letter waits");
+        assert_eq!(heard.lock().unwrap().len(), 2);
+
+        // `tabflow outbox retry --id`: the receiver takes it now.
+        assert_eq!(retry_one(&store, dead.id, &delivery).await.unwrap(), Some(Tally { sent: 1, dry: 0, failed: 0 }));
+        let heard = heard.lock().unwrap().clone();
+        let card: Value = serde_json::from_str(&heard[2].1).unwrap();
+        assert_eq!(card["@type"], "MessageCard", "{card}");
+        assert_eq!(card["title"], "tabflow: run r-7 failed");
+        assert_eq!(card["potentialAction"][0]["targets"][0]["uri"], "https://tf.example.com/console/runs/r-7");
+
+        // Events the settings leave out, or without a webhook, are not written at all.
+        let mut only = delivery.clone();
+        only.events = Some(parse_events("run-failed, run-rolled-back").unwrap());
+        assert!(announce(&store, &only, "run-started", "r-8", event("x")).await.is_none());
+        assert!(announce(&store, &Delivery::default(), "run-failed", "r-8", event("x")).await.is_none());
+        assert_eq!(store.outbox(Some("r-8")).await.unwrap().len(), 0);
+        assert!(parse_events("run-exploded").unwrap_err().contains("run-exploded"));
+        assert!(parse_events("none").unwrap().is_empty());
+        store.close().await;
     }
 }

@@ -190,6 +190,18 @@ pub struct OutboxRow {
     pub channels: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Delivery attempts so far.
+    #[serde(default)]
+    pub attempts: i64,
+    /// When a `failed` message is tried again by itself (the worker's pass, `tabflow serve`);
+    /// `None` for a failed one once its attempts are used up: a dead letter, retried only by
+    /// `tabflow outbox retry`.
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// What the message is about (`run-started`, `plan-awaiting-approval`, …); `None` for an
+    /// owner's message from a run's notify or hand-over step.
+    #[serde(default)]
+    pub event: Option<String>,
 }
 
 /// The store.
@@ -365,10 +377,32 @@ const MIGRATIONS: &[Migration] = &[
             ]
         },
     },
+    Migration {
+        version: 8,
+        name: "outbox delivery attempts and the next automatic retry (backoff), events received from Tableau webhooks",
+        changes: || {
+            vec![
+                Change::AddColumn {
+                    table: "outbox",
+                    column: "attempts",
+                    definition: "INTEGER NOT NULL DEFAULT 0",
+                    then: None,
+                },
+                Change::AddColumn { table: "outbox", column: "next_attempt_at", definition: "TEXT", then: None },
+                Change::AddColumn { table: "outbox", column: "event", definition: "TEXT", then: None },
+            ]
+        },
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 8;
+
+/// The versions of every migration this build knows, in order (numbers are taken by
+/// branches of the project, so a build may lack one between two it has).
+pub fn migration_versions() -> Vec<i64> {
+    MIGRATIONS.iter().map(|m| m.version).collect()
+}
 
 /// The size of one stored piece of a backup ([`Store::put_backup_file`]): what a backup
 /// costs in memory while it is written or checked, whatever the file's size.
@@ -637,17 +671,22 @@ impl Store {
         .execute(&mut *conn)
         .await
         .map_err(|e| open_err(format!("creating schema_migrations: {e}")))?;
-        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            .fetch_one(&mut *conn)
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *conn)
             .await
             .map_err(|e| open_err(format!("reading schema_migrations: {e}")))?
-            .get(0);
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let current = applied.iter().copied().max().unwrap_or(0);
         if current > SCHEMA_VERSION {
             return Err(open_err(format!(
                 "its schema is at version {current}, newer than this tabflow build knows (up to {SCHEMA_VERSION}); a newer tabflow wrote it — upgrade tabflow to use this store, or point TABFLOW_STORE at another one"
             )));
         }
-        let Some(m) = MIGRATIONS.iter().find(|m| m.version == current + 1) else { return Ok(false) };
+        // The lowest one not applied yet: a migration numbered below one already applied (its
+        // branch merged later) is applied too.
+        let Some(m) = MIGRATIONS.iter().find(|m| !applied.contains(&m.version)) else { return Ok(false) };
         for change in (m.changes)() {
             match change {
                 Change::Sql(s) => {
@@ -1508,6 +1547,32 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Extends a claim `owner` holds until `until` (a long firing's heartbeat); false when the
+    /// claim is no longer `owner`'s.
+    pub async fn renew_schedule(&self, id: &str, owner: &str, until: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE schedules SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3")
+            .bind(ts(until))
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Who holds a schedule's claim, and until when.
+    pub async fn schedule_claim(&self, id: &str) -> StoreResult<Option<(String, DateTime<Utc>)>> {
+        let row = sqlx::query("SELECT lease_owner, lease_expires_at FROM schedules WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let (owner, until): (Option<String>, Option<String>) = (r.get(0), r.get(1));
+        match (owner, until) {
+            (Some(o), Some(u)) => Ok(Some((o, parse_ts(&u)?))),
+            _ => Ok(None),
+        }
+    }
+
     /// Records what a claimed schedule did and releases the claim; refused (false) when the
     /// claim is no longer `owner`'s.
     pub async fn finish_schedule(&self, id: &str, owner: &str, o: &ScheduleOutcome) -> StoreResult<bool> {
@@ -1697,11 +1762,21 @@ impl Store {
     /// Queues a run's messages (status `queued`) in one transaction, so that either all of
     /// them are in the outbox or none; answers their ids in order.
     pub async fn insert_outbox(&self, run_id: &str, messages: &[crate::notify::Message]) -> StoreResult<Vec<i64>> {
+        self.insert_outbox_event(run_id, None, messages).await
+    }
+
+    /// [`Store::insert_outbox`] of messages about one event (`run-started`, …).
+    pub async fn insert_outbox_event(
+        &self,
+        run_id: &str,
+        event: Option<&str>,
+        messages: &[crate::notify::Message],
+    ) -> StoreResult<Vec<i64>> {
         let now = ts(Utc::now());
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {
-            let row = sqlx::query("INSERT INTO outbox (run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at, updated_at, channels) VALUES ($1, $2, $3, $4, $5, $6, 'queued', '', $7, $7, '{}') RETURNING id")
+            let row = sqlx::query("INSERT INTO outbox (run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, created_at, updated_at, channels, event) VALUES ($1, $2, $3, $4, $5, $6, 'queued', '', $7, $7, '{}', $8) RETURNING id")
                 .bind(run_id)
                 .bind(&m.recipient_id)
                 .bind(&m.recipient_name)
@@ -1709,6 +1784,7 @@ impl Store {
                 .bind(&m.subject)
                 .bind(&m.body)
                 .bind(&now)
+                .bind(event)
                 .fetch_one(&mut *tx)
                 .await?;
             ids.push(row.get(0));
@@ -1748,6 +1824,36 @@ impl Store {
         Ok(())
     }
 
+    /// Records the outcome of one delivery attempt: counts it, and sets when a `failed`
+    /// message is tried again by itself (`None`: not by itself, a dead letter).
+    pub async fn finish_outbox_attempt(
+        &self,
+        id: i64,
+        status: &str,
+        detail: &str,
+        channels: &Value,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE outbox SET status = $1, detail = $2, channels = $3, updated_at = $4, attempts = attempts + 1, next_attempt_at = $5 WHERE id = $6")
+            .bind(status)
+            .bind(detail)
+            .bind(channels.to_string())
+            .bind(ts(Utc::now()))
+            .bind(next_attempt_at.map(ts))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// `failed` messages whose next automatic attempt is due at `now`, oldest first.
+    pub async fn due_outbox(&self, now: DateTime<Utc>) -> StoreResult<Vec<OutboxRow>> {
+        let mut rows = self.outbox_where(None, true, None).await?;
+        rows.retain(|r| r.status == "failed" && r.next_attempt_at.is_some_and(|t| t <= now));
+        rows.reverse();
+        Ok(rows)
+    }
+
     /// Newest first; `run_id` narrows to one run.
     pub async fn outbox(&self, run_id: Option<&str>) -> StoreResult<Vec<OutboxRow>> {
         self.outbox_where(run_id, false, None).await
@@ -1771,7 +1877,7 @@ impl Store {
         retryable: bool,
         stale_before: Option<DateTime<Utc>>,
     ) -> StoreResult<Vec<OutboxRow>> {
-        let rows = sqlx::query("SELECT id, run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, channels, created_at, updated_at FROM outbox WHERE ($1 = '' OR run_id = $1) AND ($2 = 0 OR status IN ('failed', 'dry') OR (status IN ('queued', 'sending') AND updated_at < $3)) ORDER BY id DESC")
+        let rows = sqlx::query("SELECT id, run_id, recipient_id, recipient_name, recipient_email, subject, body, status, detail, channels, created_at, updated_at, attempts, next_attempt_at, event FROM outbox WHERE ($1 = '' OR run_id = $1) AND ($2 = 0 OR status IN ('failed', 'dry') OR (status IN ('queued', 'sending') AND updated_at < $3)) ORDER BY id DESC")
             .bind(run_id.unwrap_or(""))
             .bind(i32::from(retryable))
             .bind(stale_before.map(ts).unwrap_or_default())
@@ -1794,6 +1900,9 @@ impl Store {
                         .map_err(|e| StoreError::Damaged(format!("outbox {} channels: {e}", r.get::<i64, _>(0))))?,
                     created_at: parse_ts(&r.get::<String, _>(10))?,
                     updated_at: parse_ts(&r.get::<String, _>(11))?,
+                    attempts: r.get(12),
+                    next_attempt_at: r.get::<Option<String>, _>(13).as_deref().map(parse_ts).transpose()?,
+                    event: r.get(14),
                 })
             })
             .collect()

@@ -50,11 +50,13 @@ pub mod hostile;
 mod lexicon;
 mod offboard;
 mod schedule;
+mod template;
 mod time;
 mod token;
 
 pub use schedule::check_cadence;
 use serde::Serialize;
+pub use template::{TemplateCall, template_call};
 
 /// One thing the user asked for: the catalogue's typed intent (`tabflow_plan::Intent`).
 pub use tabflow_plan::Intent;

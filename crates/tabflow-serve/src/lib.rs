@@ -14,6 +14,7 @@ mod auth;
 mod console;
 mod error;
 mod events;
+mod hooks;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub struct Shared {
     pub(crate) live: Mutex<HashMap<String, RunWatch>>,
     /// The web console's signed-in browsers (session id → token and CSRF token).
     pub(crate) sessions: console::Sessions,
+    /// Recent events from Tableau's webhooks (to drop identical repeats).
+    pub(crate) hooks_seen: Mutex<std::collections::VecDeque<String>>,
 }
 
 impl Shared {
@@ -74,11 +77,17 @@ pub fn router(app: Arc<App>) -> Router {
 /// limits (a bearer token is required there too; its role decides the tools it may call).
 pub fn router_with(app: Arc<App>, mcp: tabflow_mcp::Limits) -> Router {
     let mcp_service = tabflow_mcp::http_service(app.clone(), mcp);
-    let shared = Arc::new(Shared { app, live: Mutex::new(HashMap::new()), sessions: Mutex::new(HashMap::new()) });
+    let shared = Arc::new(Shared {
+        app,
+        live: Mutex::new(HashMap::new()),
+        sessions: Mutex::new(HashMap::new()),
+        hooks_seen: Mutex::new(Default::default()),
+    });
     let mcp_routes = Router::new()
         .route_service("/mcp", mcp_service)
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), mcp_auth));
     api::routes()
+        .route("/hooks/tableau/{secret}", axum::routing::post(hooks::tableau))
         .merge(console::routes())
         .merge(mcp_routes)
         .fallback(|| async { ApiError::not_found("no such route", "see /api/openapi.json for the routes") })

@@ -180,3 +180,69 @@ async fn two_workers_on_one_postgres_store_never_fire_a_schedule_twice() {
     b.close().await.unwrap();
     pg.remove().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_firing_renews_its_claim_so_a_second_worker_on_postgres_does_not_take_it_over() {
+    let Some(pg) = PgSchema::create("tabflow_beat").await else { return };
+    let t0 = next_monday_7();
+    let clock = FixedClock::new(t0);
+    let emu = demo().await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a =
+        app_with(&emu.url, d1.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default()).await;
+    let admin = tabflow_client::Credentials::Password {
+        username: "admin".into(),
+        password: tabflow_client::Secret::new("tabflow"),
+    };
+    let b =
+        app_as(&emu.url, d2.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default(), admin)
+            .await;
+    let row = a.add_schedule(schedule("audit-permissions", &[("tags", "sensitive")]), "tester").await.unwrap();
+    a.connect().await.unwrap();
+    b.connect().await.unwrap();
+    let lease = Duration::minutes(30);
+    let mut wa = worker("a");
+    wa.lease = lease;
+    wa.heartbeat = Some(std::time::Duration::from_millis(150));
+    let mut wb = worker("b");
+    wb.lease = lease;
+    clock.set(t0 + Duration::hours(1));
+    // Every call to the site takes a while: A's firing outlasts what follows.
+    emu.emulator.set_faults(tabflow_emulator::Faults { latency_ms: Some(700), ..Default::default() });
+
+    let store = a.store().clone();
+    let id = row.id.clone();
+    let meanwhile = async {
+        let first = loop {
+            if let Some((owner, until)) = store.schedule_claim(&id).await.unwrap() {
+                break (owner, until);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(first.0, "test:a");
+        assert_eq!(first.1, t0 + Duration::hours(1) + lease);
+        // Twenty minutes on, A's heartbeat extends the claim to 30 minutes from then.
+        clock.set(t0 + Duration::hours(1) + Duration::minutes(20));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let renewed = store.schedule_claim(&id).await.unwrap().expect("A still holds it");
+        assert_eq!(renewed, ("test:a".to_string(), t0 + Duration::hours(1) + Duration::minutes(50)));
+        // Past the first claim's end: B finds the schedule due but held, and leaves it.
+        clock.set(t0 + Duration::hours(1) + Duration::minutes(40));
+        let pass = b.work_once(&wb).await.unwrap();
+        let still = store.schedule_claim(&id).await.unwrap();
+        assert!(still.as_ref().is_some_and(|(o, _)| o == "test:a"), "A was still firing when B looked: {still:?}");
+        pass
+    };
+    let (pa, pb) = tokio::join!(a.work_once(&wa), meanwhile);
+    assert!(pb.fired.is_empty(), "B took over a schedule A was firing: {pb:?}");
+    let pa = pa.unwrap();
+    assert_eq!(pa.fired.len(), 1, "{pa:?}");
+    assert_eq!(pa.fired[0].outcome, "report", "{pa:?}");
+    emu.emulator.set_faults(Default::default());
+    let r = a.schedules().await.unwrap().into_iter().find(|r| r.id == row.id).unwrap();
+    assert_eq!(r.last_outcome.as_deref(), Some("report"), "A's outcome recorded: its claim held to the end");
+    assert_eq!(store.schedule_claim(&id).await.unwrap(), None, "released");
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    pg.remove().await;
+}

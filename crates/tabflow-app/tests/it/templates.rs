@@ -131,3 +131,49 @@ async fn a_saved_plan_runs_again_as_the_same_plan_and_versions_are_kept() {
     assert_eq!(app.save_template(t, "tester").await.unwrap().version, 3);
     assert_eq!(writes(&env), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_plain_language_names_a_stored_or_builtin_template() {
+    let env = env(Arc::new(SystemClock), Policy::default()).await;
+    let app = &env.app;
+    // A user template: archive stale content, the project a parameter.
+    let original =
+        app.plan(intent("archive-stale-content", &[("project", "Finance"), ("stale_days", "60")])).await.unwrap();
+    let keys = vec!["project".to_string()];
+    let t = tabflow_app::templates::from_plan("quarterly-cleanup", None, original.plan(), Some(&keys)).unwrap();
+    app.save_template(t, "tester").await.unwrap();
+
+    let ask = |request: &str| tabflow_app::PlanRequest {
+        request: request.into(),
+        source: tabflow_app::Source::Rules,
+        answers: Default::default(),
+        actor: "tester".into(),
+        remember: false,
+    };
+    let by_words = app.plan(ask("run the quarterly cleanup for Sales")).await.unwrap();
+    let p = by_words.plan();
+    assert_eq!(app.plan_template_label(&p.id).await.unwrap().as_deref(), Some("quarterly-cleanup@v1"));
+    assert!(p.notes.iter().any(|n| n == "Read as template quarterly-cleanup with project=Sales"), "{:?}", p.notes);
+    let direct = app
+        .plan_template("quarterly-cleanup", None, &params(&[("project", "Sales")]), Default::default(), "tester")
+        .await
+        .unwrap();
+    assert_eq!(shape(p), shape(direct.plan()), "the same plan as the template run directly");
+
+    // A built-in with a parameter written K=V.
+    let audit = app.plan(ask("run template audit-permissions with tags=sensitive")).await.unwrap();
+    assert_eq!(app.plan_template_label(&audit.plan().id).await.unwrap().as_deref(), Some("audit-permissions@v1"));
+    assert!(
+        audit.plan().notes.iter().any(|n| n == "Read as template audit-permissions with tags=sensitive"),
+        "{:?}",
+        audit.plan().notes
+    );
+    // A bad parameter is refused with the template's parameters.
+    let e = app.plan(ask("run the quarterly cleanup for Sales with stale_days=5")).await.err().unwrap();
+    assert_eq!(e.kind, Kind::Usage);
+    assert!(e.message.contains("'stale_days' is not a parameter of quarterly-cleanup"), "{}", e.message);
+    // A request that names no template is the parser's as before.
+    let plain = app.plan(ask("archive workbooks in Finance not viewed for 60 days")).await.unwrap();
+    assert_eq!(app.plan_template_label(&plain.plan().id).await.unwrap(), None);
+    assert_eq!(writes(&env), 0);
+}

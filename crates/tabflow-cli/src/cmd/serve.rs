@@ -23,6 +23,16 @@ pub struct ServeArgs {
     /// Listen on a non-loopback address without TLS (tokens then cross the network in clear text).
     #[arg(long)]
     insecure_listen: bool,
+    /// Do not run the store's schedules (nor retry failed notifications) in this process;
+    /// run `tabflow worker` for them instead.
+    #[arg(long)]
+    no_worker: bool,
+    /// Seconds between the worker's passes (1 to 3600).
+    #[arg(long, default_value_t = 30, value_name = "S")]
+    worker_interval: u64,
+    /// Run the worker as if it were this time (RFC 3339): for tests of what fires when.
+    #[arg(long, hide = true, value_name = "TIME")]
+    now: Option<String>,
     #[command(flatten)]
     connect: Connect,
     #[command(flatten)]
@@ -37,10 +47,29 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
         )
     })?;
     tabflow_serve::check_listen(&addr, a.insecure_listen).map_err(|e| usage(e.message, e.hint))?;
+    if !(1..=3600).contains(&a.worker_interval) {
+        return Err(usage(
+            format!("--worker-interval {} is out of range (1 to 3600 seconds)", a.worker_interval),
+            "e.g. --worker-interval 30",
+        ));
+    }
     let policy = a.store.policy()?;
     let delivery = notify_delivery()?;
     let mcp = tabflow_mcp::Limits::from_settings(|k| std::env::var(k).ok()).map_err(|(m, h)| usage(m, h))?;
-    let mut options = app_options(Some(&a.connect), &a.store, policy, delivery, Arc::new(tabflow_app::SystemClock))?;
+    let hooks = tableau_hooks(&a.connect)?;
+    let clock: Arc<dyn tabflow_app::Clock> = match &a.now {
+        None => Arc::new(tabflow_app::SystemClock),
+        Some(t) => {
+            let at = chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|e| {
+                    usage(format!("--now '{t}' is not an RFC 3339 time ({e})"), "e.g. --now 2026-12-07T08:00:00Z")
+                })?
+                .with_timezone(&chrono::Utc);
+            Arc::new(tabflow_app::FixedClock::new(at))
+        }
+    };
+    let hook_events = hooks.as_ref().map(|h| h.rules.len());
+    let mut options = app_options(Some(&a.connect), &a.store, policy, delivery, clock, hooks)?;
     // With no server configured, this process hosts the demo site for every other process of
     // the data directory (CLI commands, `tabflow mcp`): connected now, so its URL and pid are
     // recorded before the first request; removed (and the site saved) when it stops.
@@ -60,14 +89,57 @@ pub async fn run(a: ServeArgs) -> anyhow::Result<Code> {
         "tabflow serve: listening on {} (API under /api/v1, OpenAPI at /api/openapi.json, MCP at /mcp); Ctrl-C stops it",
         running.url
     );
-    if tokio::signal::ctrl_c().await.is_err() {
-        errln!("warning: cannot wait for Ctrl-C; stopping");
+    if let Some(n) = hook_events {
+        outln!("tabflow serve: Tableau webhooks at /hooks/tableau/<secret> ({n} event(s) mapped to templates)");
     }
-    running.stop().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = async {
+        if a.no_worker {
+            return;
+        }
+        outln!("tabflow serve: running schedules every {} s (--no-worker turns this off)", a.worker_interval);
+        let options = super::worker::worker_options("tabflow serve");
+        app.work_loop(&options, std::time::Duration::from_secs(a.worker_interval), stopped, |p| {
+            super::worker::say(p, false)
+        })
+        .await;
+        outln!("tabflow serve: worker stopped");
+    };
+    let signal = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            errln!("warning: cannot wait for Ctrl-C; stopping");
+        }
+        // The worker finishes the pass under way (a claimed schedule is recorded and
+        // released); the server stops accepting requests.
+        let _ = stop.send(true);
+        running.stop().await;
+    };
+    tokio::join!(worker, signal);
     // The server's last tasks (a run's follower, a stream's poller) let go of the service
     // shortly after it stops; wait for them a little before giving up on saving the demo site.
     close_when_free(app).await?;
     Ok(Code::Ok)
+}
+
+/// `[hooks.tableau]` of the config file (`--config`, else `<data dir>/config.toml` when it
+/// exists); its secret joins the redaction list of everything printed.
+fn tableau_hooks(connect: &Connect) -> anyhow::Result<Option<tabflow_app::TableauHooks>> {
+    let path = connect.config.clone().unwrap_or_else(|| super::connect::data_dir().join("config.toml"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && connect.config.is_none() => return Ok(None),
+        Err(e) => {
+            return Err(usage(
+                format!("cannot read the config file {}: {e}", path.display()),
+                "pass --config FILE with the [hooks.tableau] table, or leave --config out",
+            ));
+        }
+    };
+    let hooks = tabflow_app::TableauHooks::from_config(&text, |k| std::env::var(k).ok()).map_err(exit::app)?;
+    if let Some(h) = &hooks {
+        crate::term::add_secret(h.secret());
+    }
+    Ok(hooks)
 }
 
 /// Closes a service that front-end tasks share (saving the demo site's state) once the last

@@ -57,36 +57,45 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<Code> {
             open_app_at(Some(&a.connect), &a.store, policy, delivery, clock).await?
         }
     };
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-    // host:pid:start — unique per worker process (the pid alone repeats across machines).
-    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let owner = format!("{host}:{}:{started:x}", std::process::id());
-    let mut options = tabflow_app::WorkerOptions::new(owner, format!("tabflow worker ({})", whoami()));
+    let mut options = worker_options("tabflow worker");
     options.purge = !a.no_purge;
-    if !a.once {
-        errln!("tabflow worker: running schedules every {} s (Ctrl-C stops)", a.interval);
-    }
-    let result: anyhow::Result<Code> = async {
-        loop {
-            let pass = app.work_once(&options).await.map_err(exit::app)?;
-            say(&pass, a.json);
-            if a.once {
-                return Ok(Code::Ok);
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(a.interval)) => {}
-                _ = tokio::signal::ctrl_c() => return Ok(Code::Ok),
-            }
+    if a.once {
+        let pass = app.work_once(&options).await.map_err(exit::app);
+        if let Ok(p) = &pass {
+            say(p, a.json);
         }
+        let closed = app.close().await.map_err(exit::app);
+        pass?;
+        closed?;
+        return Ok(Code::Ok);
     }
-    .await;
-    let closed = app.close().await.map_err(exit::app);
-    let code = result?;
-    closed?;
-    Ok(code)
+    errln!("tabflow worker: running schedules every {} s (Ctrl-C stops)", a.interval);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let as_json = a.json;
+    let work = app.work_loop(&options, Duration::from_secs(a.interval), stopped, |p| say(p, as_json));
+    let signal = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            errln!("warning: cannot wait for Ctrl-C; stopping");
+        }
+        errln!("tabflow worker: stopping after the pass under way");
+        let _ = stop.send(true);
+    };
+    tokio::join!(work, signal);
+    app.close().await.map_err(exit::app)?;
+    Ok(Code::Ok)
 }
 
-fn say(pass: &tabflow_app::WorkReport, as_json: bool) {
+/// A worker's identity (`host:pid:start`, unique per process: the pid alone repeats across
+/// machines) and actor (`<who> (<user>)`), for `tabflow worker` and the worker inside
+/// `tabflow serve`: both claim schedules the same way.
+pub(crate) fn worker_options(who: &str) -> tabflow_app::WorkerOptions {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let owner = format!("{host}:{}:{started:x}", std::process::id());
+    tabflow_app::WorkerOptions::new(owner, format!("{who} ({})", whoami()))
+}
+
+pub(crate) fn say(pass: &tabflow_app::WorkReport, as_json: bool) {
     if as_json {
         outln!("{}", json!(pass));
         return;
@@ -103,6 +112,15 @@ fn say(pass: &tabflow_app::WorkReport, as_json: bool) {
     }
     if !pass.purged.is_empty() {
         outln!("purged {} staged delete(s) whose grace period ended", pass.purged.len());
+    }
+    let o = &pass.outbox;
+    if o.sent + o.failed + o.dry > 0 {
+        outln!(
+            "retried {} failed notification(s): {} sent, {} failed again",
+            o.sent + o.failed + o.dry,
+            o.sent,
+            o.failed
+        );
     }
     for w in &pass.warnings {
         errln!("warning: {w}");

@@ -69,16 +69,18 @@ pub async fn open_app_at(
     delivery: tabflow_app::Delivery,
     clock: Arc<dyn tabflow_app::Clock>,
 ) -> anyhow::Result<App> {
-    App::open(app_options(connect, store, policy, delivery, clock)?).await.map_err(exit::app)
+    App::open(app_options(connect, store, policy, delivery, clock, None)?).await.map_err(exit::app)
 }
 
-/// The service's options from the flags and the environment (see [`open_app`]).
+/// The service's options from the flags and the environment (see [`open_app`]);
+/// `tableau_hooks` maps Tableau's webhook events to templates (`tabflow serve`).
 pub fn app_options(
     connect: Option<&Connect>,
     store: &StoreArgs,
     policy: Policy,
     delivery: tabflow_app::Delivery,
     clock: Arc<dyn tabflow_app::Clock>,
+    tableau_hooks: Option<tabflow_app::TableauHooks>,
 ) -> anyhow::Result<tabflow_app::Options> {
     let connection = match connect {
         Some(c) => c.connection()?,
@@ -108,6 +110,7 @@ pub fn app_options(
         full_site_reads: env("TABFLOW_FULL_SITE_READS").is_some_and(|v| v == "1"),
         audit_anchor: store.audit_anchor.clone(),
         host_demo: false,
+        tableau_hooks,
     };
     Ok(options)
 }

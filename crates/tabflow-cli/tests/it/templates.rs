@@ -212,6 +212,8 @@ fn failed_deliveries_are_dead_letters_listed_with_failed_and_retried_one_by_id_i
     // Nothing listens on port 9: both messages fail and stay in the outbox.
     let o = cmd(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"])
         .env("TABFLOW_NOTIFY_WEBHOOK", "http://127.0.0.1:9/hook")
+        // Only the owners' messages (not run-started/run-finished events) for this test.
+        .env("TABFLOW_NOTIFY_EVENTS", "none")
         .output()
         .unwrap();
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -251,4 +253,96 @@ fn failed_deliveries_are_dead_letters_listed_with_failed_and_retried_one_by_id_i
     assert!(text(&again.stderr).contains("not one to retry"), "{}", text(&again.stderr));
     let bad = cmd(h, &emu, &["outbox", "retry"]).env("TABFLOW_NOTIFY_WEBHOOK_FORMAT", "discord").output().unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+}
+
+/// The schedules' row of `id` after `tabflow schedule list --json`.
+fn schedule_row(h: &std::path::Path, emu: &Emu, id: &Value) -> Value {
+    let rows = run_json(h, emu, &["schedule", "list", "--json"]);
+    rows.as_array().unwrap().iter().find(|r| r["id"] == *id).unwrap().clone()
+}
+
+/// Ctrl-C for a child this test started (by its pid).
+fn interrupt(child: &std::process::Child) {
+    let ok = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn serve_runs_due_schedules_unless_no_worker_and_stops_after_its_pass_on_ctrl_c() {
+    use std::process::Stdio;
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let row = run_json(
+        h,
+        &emu,
+        &["schedule", "add", "0 8 * * MON", "--template", "audit-permissions", "--param", "tags=sensitive", "--json"],
+    );
+    let due = row["next_run_at"].as_str().unwrap().to_string();
+
+    // --no-worker: the server runs, the schedule does not fire.
+    let args = ["serve", "--listen", "127.0.0.1:0", "--worker-interval", "1", "--now", &due];
+    let quiet = cmd(h, &emu, &args).arg("--no-worker").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(schedule_row(h, &emu, &row["id"])["last_outcome"].is_null(), "fired without a worker");
+    interrupt(&quiet);
+    let out = quiet.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("running schedules"), "{}", text(&out.stdout));
+
+    // With the worker (the default): fired once, at its time.
+    let server = cmd(h, &emu, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut fired = Value::Null;
+    for _ in 0..120 {
+        fired = schedule_row(h, &emu, &row["id"]);
+        if !fired["last_outcome"].is_null() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(fired["last_outcome"], "report", "{fired}");
+    interrupt(&server);
+    let out = server.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("running schedules every 1 s"), "{said}");
+    assert_eq!(said.matches("  report  ").count(), 1, "fired once: {said}");
+    assert!(said.contains("worker stopped"), "{said}");
+}
+
+#[test]
+fn a_run_saved_as_a_template_runs_again_as_the_same_plan() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let plan_path = h.join("audit.json");
+    let original = run_json(
+        h,
+        &emu,
+        &[
+            "plan",
+            "--intent",
+            "audit-permissions",
+            "--param",
+            "tags=sensitive",
+            "--answer",
+            "q1=report-only",
+            "--json",
+            "-o",
+            plan_path.to_str().unwrap(),
+        ],
+    );
+    let applied = run_json(h, &emu, &["apply", plan_path.to_str().unwrap(), "--json"]);
+    let run_id = applied["run_id"].as_str().expect("a report run").to_string();
+    let saved = run_json(h, &emu, &["templates", "save", "sensitive-review", "--from-run", &run_id, "--json"]);
+    assert_eq!(saved["version"], 1, "{saved}");
+    let again = run_json(h, &emu, &["templates", "run", "sensitive-review", "--answer", "q1=report-only", "--json"]);
+    assert_eq!(shape(&again), shape(&original));
+    assert!(
+        again["notes"].as_array().unwrap().iter().any(|n| n == "Made from template sensitive-review@v1 (stored)"),
+        "{again}"
+    );
+    // And asked for in plain language.
+    let by_words = run_json(h, &emu, &["plan", "run the sensitive review", "--answer", "q1=report-only", "--json"]);
+    assert_eq!(shape(&by_words), shape(&original));
 }

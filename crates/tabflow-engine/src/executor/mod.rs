@@ -251,6 +251,8 @@ struct Ctx<'a> {
     intents: std::sync::atomic::AtomicUsize,
     crash_after: Option<usize>,
     policy: Policy,
+    /// Where the run's events (`run-started`, `run-finished`, …) and owners' messages go.
+    delivery: crate::notify::Delivery,
     /// "Applied" records queued but not yet known durable. They are not write-ahead (the
     /// intent before the write is), so an item need not wait for its own; every step waits
     /// for all of them before it ends, and a crash before that is handled by resume, which
@@ -406,6 +408,7 @@ impl<'a> Engine<'a> {
             intents: Default::default(),
             crash_after: opts.crash_after_intents,
             policy: self.policy.clone(),
+            delivery: opts.delivery.clone(),
             pending: Mutex::new(Vec::new()),
             subscriptions: tokio::sync::OnceCell::new(),
         }
@@ -518,6 +521,7 @@ impl<'a> Engine<'a> {
             request: p.request.clone(),
             steps: p.steps.len(),
         });
+        ctx.announce_start().await;
         let approved = grant.and_then(|g| g.items);
         let report = self.finish(&ctx, approved, opts, &[], started).await;
         drop(ctx);
@@ -583,8 +587,9 @@ impl<'a> Engine<'a> {
         if !ctx.plan.steps.iter().any(|s| matches!(s.kind, StepKind::NotifyOwners | StepKind::TransferOwnership)) {
             return Ok(None);
         }
-        if !self.store.outbox(Some(&ctx.run_id)).await?.is_empty() {
-            // Already told (a resumed run): never twice.
+        if self.store.outbox(Some(&ctx.run_id)).await?.iter().any(|m| m.event.is_none()) {
+            // Already told (a resumed run): never twice. (The run's events, such as
+            // `run-started`, are not owners' messages.)
             return Ok(None);
         }
         let journal = self.store.journal(&ctx.run_id).await?;
@@ -639,8 +644,76 @@ impl<'a> Engine<'a> {
             )
             .await?;
         ctx.emit(Event::RunFinished { run_id: ctx.run_id.clone(), status: report.status.as_str().into() });
+        ctx.announce_end(report).await;
         Ok(())
     }
+}
+
+impl Ctx<'_> {
+    /// Tells the webhook a run started (event `run-started`), when it wants to know. A
+    /// delivery problem stays in the outbox; it never stops the run.
+    async fn announce_start(&self) {
+        let p = self.plan;
+        let mut body =
+            format!("Request: {}\nPlan: {}\nRun: {}\nStarted by: {}\n", p.request, p.id, self.run_id, self.actor);
+        if !self.approvers.is_empty() {
+            body.push_str(&format!("Approved by: {}\n", self.approvers));
+        }
+        for s in p.steps.iter().filter(|s| s.is_write()) {
+            body.push_str(&format!("  {} {} ({} item(s), {})\n", s.id, s.title, s.items.len(), s.effect.as_str()));
+        }
+        let m =
+            crate::notify::event_message(format!("tabflow: run {} started — {}", self.run_id, short(&p.request)), body);
+        if let Some(Err(e)) = crate::notify::announce(self.store, &self.delivery, "run-started", &self.run_id, m).await
+        {
+            tracing::warn!(run = self.run_id, "the run-started event could not be queued: {e}");
+        }
+    }
+
+    /// Tells the webhook how a run (or its rollback) ended: `run-finished`, `run-failed` or
+    /// `run-rolled-back`.
+    async fn announce_end(&self, report: &RunReport) {
+        let event = crate::notify::run_end_event(report.status, report.failed.len());
+        let p = self.plan;
+        let mut body = format!(
+            "Request: {}\nPlan: {}\nRun: {}\nStatus: {}\n",
+            p.request,
+            p.id,
+            self.run_id,
+            report.status.as_str()
+        );
+        for f in report.failed.iter().take(20) {
+            body.push_str(&format!("  failed: {} ({})\n", f.name, f.reason));
+        }
+        if report.restored > 0 {
+            body.push_str(&format!("Restored: {} item(s)\n", report.restored));
+        }
+        if !report.not_restored.is_empty() {
+            body.push_str(&format!("Not restored: {} item(s)\n", report.not_restored.len()));
+        }
+        if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
+            body.push_str(&format!("Undo: tabflow runs rollback {}\n", self.run_id));
+        }
+        let what = match event {
+            "run-finished" => format!("finished ({})", report.status.as_str()),
+            "run-rolled-back" => "rolled back".to_string(),
+            _ => format!("failed ({})", report.status.as_str()),
+        };
+        let m =
+            crate::notify::event_message(format!("tabflow: run {} {what} — {}", self.run_id, short(&p.request)), body);
+        if let Some(Err(e)) = crate::notify::announce(self.store, &self.delivery, event, &self.run_id, m).await {
+            tracing::warn!(run = self.run_id, "the {event} event could not be queued: {e}");
+        }
+    }
+}
+
+/// A request cut to 80 characters for a subject line.
+fn short(request: &str) -> String {
+    let mut s: String = request.chars().take(80).collect();
+    if request.chars().count() > 80 {
+        s.push('…');
+    }
+    s
 }
 
 impl<'a> Engine<'a> {

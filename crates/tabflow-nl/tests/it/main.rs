@@ -435,3 +435,22 @@ fn a_request_that_says_archive_never_yields_a_delete() {
         }
     }
 }
+
+/// Requests that name a template (issue #21): the template, its target and its parameters;
+/// requests that only sound like one are left to the parser.
+#[test]
+fn requests_naming_a_template() {
+    use tabflow_nl::template_call;
+    let names = ["audit-permissions", "archive-stale-content", "quarterly-cleanup", "offboard-user"];
+    let c = template_call("run the quarterly cleanup for Sales", &names).expect("a template call");
+    assert_eq!((c.name.as_str(), c.target.as_deref(), c.params.len()), ("quarterly-cleanup", Some("Sales"), 0));
+    let c = template_call("run template audit-permissions with tags=sensitive", &names).expect("a template call");
+    assert_eq!(c.name, "audit-permissions");
+    assert_eq!(c.params, vec![("tags".to_string(), "sensitive".to_string())]);
+    let c = template_call("Run the archive stale content template for Finance with stale_days=120", &names).unwrap();
+    assert_eq!((c.name.as_str(), c.target.as_deref()), ("archive-stale-content", Some("Finance")));
+    assert_eq!(c.params, vec![("stale_days".to_string(), "120".to_string())]);
+    // Not a template: the parser's.
+    assert!(template_call("Audit permissions for sensitive workbooks", &names).is_none());
+    assert!(template_call("run a quarterly review of Sales", &names).is_none());
+}

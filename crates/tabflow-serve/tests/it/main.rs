@@ -5,5 +5,6 @@ mod access;
 mod console;
 mod flow;
 mod hardening;
+mod hooks;
 mod query;
 mod support;
