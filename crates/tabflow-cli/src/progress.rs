@@ -300,8 +300,14 @@ impl Block {
                 && matches!(state, State::Pending | State::Running)
             {
                 let title = text.strip_prefix("Pending — ").map(str::to_string).unwrap_or_else(|| text.clone());
+                let title = title.trim_end_matches('…');
+                *text = match (&state, &bar) {
+                    // Stopped half-way (Ctrl-C): how far it got.
+                    (State::Running, Some(b)) => format!("Stopped at {}/{} — {title}", b.pos, b.len),
+                    (State::Running, None) => format!("Stopped — {title}"),
+                    _ => format!("Not run — {title}"),
+                };
                 *state = State::NotRun;
-                *text = format!("Not run — {}", title.trim_end_matches('…'));
                 *bar = None;
             }
         }

@@ -153,3 +153,6 @@ pub fn read_capped(path: &std::path::Path, limit: u64, what: &str) -> anyhow::Re
         )
     })
 }
+
+#[cfg(test)]
+mod terminal_snapshots;

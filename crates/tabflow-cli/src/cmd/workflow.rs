@@ -875,7 +875,7 @@ fn show_plan(plan: &Plan) {
 }
 
 /// One line about a plan, printed after an answer instead of the whole plan again.
-fn summary(plan: &Plan) -> String {
+pub(crate) fn summary(plan: &Plan) -> String {
     let changing: usize = plan.steps.iter().filter(|s| s.is_write()).map(|s| s.changed_items().len()).sum();
     let destructive = plan.destructive_items().len();
     let answered: Vec<String> = plan.answers.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -1028,10 +1028,19 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
     let mut out = crate::term::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&run_json(r))?)?;
-        return Ok(());
+    } else {
+        out.write_all(report_text(r).as_bytes())?;
     }
+    Ok(())
+}
+
+/// The run's result for a person: counts, the items skipped or failed, what was restored,
+/// notifications, reports, what is staged, and how to undo (or resume) it.
+pub fn report_text(r: &RunReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let done: usize = r.steps.iter().map(|s| s.done).sum();
-    writeln!(
+    let _ = writeln!(
         out,
         "Run {} {} in {:.1} s: {done} items done, {} skipped, {} failed.",
         r.run_id,
@@ -1039,20 +1048,20 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         r.elapsed_ms as f64 / 1000.0,
         r.skipped.len(),
         r.failed.len()
-    )?;
+    );
     for s in r.skipped.iter().take(20) {
-        writeln!(out, "  skipped {} ({}): {}", s.name, s.item_id, s.reason)?;
+        let _ = writeln!(out, "  skipped {} ({}): {}", s.name, s.item_id, s.reason);
     }
     for s in &r.failed {
-        writeln!(out, "  failed  {} ({}): {}", s.name, s.item_id, s.reason)?;
+        let _ = writeln!(out, "  failed  {} ({}): {}", s.name, s.item_id, s.reason);
     }
     if r.restored > 0 || !r.not_restored.is_empty() {
-        writeln!(out, "  restored {} items; {} not restored", r.restored, r.not_restored.len())?;
+        let _ = writeln!(out, "  restored {} items; {} not restored", r.restored, r.not_restored.len());
         for s in &r.not_restored {
-            writeln!(out, "  NOT restored {} ({}): {}", s.name, s.item_id, s.reason)?;
+            let _ = writeln!(out, "  NOT restored {} ({}): {}", s.name, s.item_id, s.reason);
         }
         for s in &r.recreated {
-            writeln!(out, "  note: {} ({}) {}", s.name, s.item_id, s.reason)?;
+            let _ = writeln!(out, "  note: {} ({}) {}", s.name, s.item_id, s.reason);
         }
     }
     if let Some(n) = &r.notifications {
@@ -1060,7 +1069,7 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         let channels: Vec<&str> =
             n.get("channels").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
         let via = if channels.is_empty() { "no channel configured".to_string() } else { channels.join(" + ") };
-        writeln!(
+        let _ = writeln!(
             out,
             "Notified {} people ({via}): {} sent, {} kept in the outbox unsent, {} failed — tabflow outbox list --run {}",
             count("messages"),
@@ -1068,37 +1077,37 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
             count("dry"),
             count("failed"),
             r.run_id
-        )?;
+        );
         if count("failed") > 0 {
-            writeln!(
+            let _ = writeln!(
                 out,
                 "  the run is not affected; after fixing the cause: tabflow outbox retry --run {}",
                 r.run_id
-            )?;
+            );
         }
     }
     for rep in &r.reports {
         if let (Some(f), Some(p)) = (rep["format"].as_str(), rep["path"].as_str()) {
-            writeln!(out, "Report   {f:<5} {p}")?;
+            let _ = writeln!(out, "Report   {f:<5} {p}");
         }
     }
     if let Some(st) = &r.staged {
         let day = st["purge_after"].as_str().unwrap_or_default().get(..10).unwrap_or_default().to_string();
-        writeln!(
+        let _ = writeln!(
             out,
             "Staged   {} items wait in quarantine until {day}; then `tabflow runs purge` deletes each one still there, unchanged, with its backup",
             st["items"]
-        )?;
+        );
     }
     if r.status == RunStatus::Interrupted {
-        writeln!(out, "Stopped on Ctrl-C: the items in flight were finished and journalled; the rest were not started.")?;
-        writeln!(out, "Resume   tabflow runs resume {}     (finishes the run)", r.run_id)?;
-        writeln!(out, "Undo     tabflow runs rollback {}   (puts back what it changed)", r.run_id)?;
-        return Ok(());
+        let _ = writeln!(out, "Stopped on Ctrl-C: the items in flight were finished and journalled; the rest were not started.");
+        let _ = writeln!(out, "Resume   tabflow runs resume {}     (finishes the run)", r.run_id);
+        let _ = writeln!(out, "Undo     tabflow runs rollback {}   (puts back what it changed)", r.run_id);
+        return out;
     }
     // A run that only read (a report) has nothing to undo.
     if matches!(r.status, RunStatus::Succeeded | RunStatus::Partial) && done > 0 {
-        writeln!(out, "Undo     tabflow runs rollback {}", r.run_id)?;
+        let _ = writeln!(out, "Undo     tabflow runs rollback {}", r.run_id);
     }
-    Ok(())
+    out
 }
