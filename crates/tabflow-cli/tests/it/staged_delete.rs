@@ -21,7 +21,7 @@ fn by_id<'v>(site: &'v Value, list: &str, id: &str) -> Option<&'v Value> {
 
 /// Plans and applies the staged delete of Finance's stale workbooks; answers the planned
 /// workbook ids, the run id and the quarantine project's name.
-fn stage(h: &Path, emu: &Emu) -> (BTreeSet<String>, String, Value) {
+pub(crate) fn stage(h: &Path, emu: &Emu) -> (BTreeSet<String>, String, Value) {
     let (plan_path, plan) = plan_file(h, emu, DELETE, &["q1=delete-all"]);
     assert_eq!(plan["validation"]["ok"], true, "{}", plan["validation"]);
     let staging = step(&plan, "stage-delete").unwrap_or_else(|| {
