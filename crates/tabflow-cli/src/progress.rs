@@ -73,8 +73,18 @@ impl Bar {
         let elapsed = self.now.saturating_sub(self.since).as_secs_f64();
         let rate = (elapsed > 0.0 && self.pos > 0).then(|| self.pos as f64 / elapsed);
         let rate_text = rate.map(|r| format!("{r:.0}/s")).unwrap_or_default();
-        let eta = rate.map(|r| format!("{}s", ((self.len.saturating_sub(self.pos)) as f64 / r).ceil() as u64)).unwrap_or_default();
-        format!("{}{} {:>4}/{:<4} {:>6} {:>4}", "█".repeat(filled), "░".repeat(BAR - filled), self.pos, self.len, rate_text, eta)
+        let eta = rate
+            .map(|r| format!("{}s", ((self.len.saturating_sub(self.pos)) as f64 / r).ceil() as u64))
+            .unwrap_or_default();
+        format!(
+            "{}{} {:>4}/{:<4} {:>6} {:>4}",
+            "█".repeat(filled),
+            "░".repeat(BAR - filled),
+            self.pos,
+            self.len,
+            rate_text,
+            eta
+        )
     }
 }
 
@@ -200,7 +210,8 @@ impl Block {
         if n > LISTED_PER_STEP + 1 {
             return;
         }
-        let text = if n == LISTED_PER_STEP + 1 { "… and more (the run's report lists every item)".into() } else { text };
+        let text =
+            if n == LISTED_PER_STEP + 1 { "… and more (the run's report lists every item)".into() } else { text };
         let Some(at) = self.step_at(step_id) else { return };
         self.insert(at + n, Kind::Text { prefix: "      ".into(), text, bar: None });
     }
@@ -284,7 +295,11 @@ impl Block {
                     if outcome != "restored" {
                         self.insert(
                             i + 1,
-                            Kind::Text { prefix: "      ".into(), text: format!("✗ NOT restored: {name} — {detail}"), bar: None },
+                            Kind::Text {
+                                prefix: "      ".into(),
+                                text: format!("✗ NOT restored: {name} — {detail}"),
+                                bar: None,
+                            },
                         );
                     }
                 }
@@ -366,7 +381,12 @@ fn step_infos(plan: Option<&Plan>) -> HashMap<String, StepInfo> {
             .map(|(i, s)| {
                 (
                     s.id.clone(),
-                    StepInfo { number: i + 1, read: s.effect == Effect::Read, title: s.title.clone(), findings: findings(s) },
+                    StepInfo {
+                        number: i + 1,
+                        read: s.effect == Effect::Read,
+                        title: s.title.clone(),
+                        findings: findings(s),
+                    },
                 )
             })
             .collect()
@@ -383,7 +403,11 @@ struct Live {
 
 impl Live {
     fn new() -> Live {
-        Live { mp: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)), bars: vec![], started: Instant::now() }
+        Live {
+            mp: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
+            bars: vec![],
+            started: Instant::now(),
+        }
     }
 
     /// Draws `block` at the terminal's width: new lines are inserted where the block has them.
@@ -394,7 +418,8 @@ impl Live {
         let keys: Vec<usize> = std::iter::once(usize::MAX).chain(block.lines.iter().map(|l| l.key)).collect();
         for (i, key) in keys.iter().enumerate() {
             if self.bars.get(i).map(|(k, _)| k) != Some(key) {
-                let pb = ProgressBar::hidden().with_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                let pb = ProgressBar::hidden()
+                    .with_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
                 let pb = self.mp.insert(i, pb);
                 self.bars.insert(i, (*key, pb));
             }
@@ -423,7 +448,8 @@ impl Progress {
     /// are (step id, what the reviewer approved) lines shown before their step.
     pub fn new(plan: Option<&Plan>, confirmations: &[(String, String)], json: bool) -> Progress {
         let live = (!json && crate::ui::live_stderr()).then(Live::new);
-        let mut p = Progress { json, steps: step_infos(plan), block: Block::new(plan, confirmations), live, cancel: None };
+        let mut p =
+            Progress { json, steps: step_infos(plan), block: Block::new(plan, confirmations), live, cancel: None };
         if let Some(l) = &mut p.live {
             l.sync(&p.block);
         }

@@ -86,7 +86,8 @@ impl List {
 
     fn refilter(&mut self) {
         let words: Vec<String> = self.filter.to_lowercase().split_whitespace().map(str::to_string).collect();
-        self.shown = (0..self.rows.len()).filter(|i| words.iter().all(|w| self.folded[*i].contains(w.as_str()))).collect();
+        self.shown =
+            (0..self.rows.len()).filter(|i| words.iter().all(|w| self.folded[*i].contains(w.as_str()))).collect();
         self.cursor = 0;
         self.top = 0;
     }

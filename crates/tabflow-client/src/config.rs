@@ -199,7 +199,10 @@ impl Config {
                 tabflow_site::text::toml_error(toml_text, e.message(), e.span())
             ))
         })?;
-        let p = file.profiles.get(profile).ok_or_else(|| Error::Config(format!("no profile '{profile}' in the config file")))?;
+        let p = file
+            .profiles
+            .get(profile)
+            .ok_or_else(|| Error::Config(format!("no profile '{profile}' in the config file")))?;
         Ok((p.store.clone(), p.policy.clone()))
     }
 }

@@ -371,9 +371,10 @@ async fn confirm_rollback(app: &tabflow_app::App, run_id: &str, json: bool) -> a
 /// terminal the person confirms (No by default); without one the purge needs --yes (exit 3
 /// otherwise). Answers whether to go ahead.
 async fn confirm_purge(app: &tabflow_app::App, now: bool, json: bool) -> anyhow::Result<bool> {
-    let staged = app.store().staged().await.map_err(|e| {
-        exit::fail(format!("cannot read the staged deletes: {e}"), "check the state store (--store)")
-    })?;
+    let staged =
+        app.store().staged().await.map_err(|e| {
+            exit::fail(format!("cannot read the staged deletes: {e}"), "check the state store (--store)")
+        })?;
     let at = app.clock().now();
     let due: Vec<_> = staged.iter().filter(|s| s.purged_at.is_none() && (now || s.purge_after <= at)).collect();
     if due.is_empty() {

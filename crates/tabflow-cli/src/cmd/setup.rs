@@ -99,7 +99,10 @@ fn quote(s: &str) -> String {
 
 /// Whether a store location carries a password (`postgres://user:password@…`).
 fn has_password(store: &str) -> bool {
-    store.split_once("://").and_then(|(_, rest)| rest.split('@').next().filter(|_| rest.contains('@'))).is_some_and(|u| u.contains(':'))
+    store
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('@').next().filter(|_| rest.contains('@')))
+        .is_some_and(|u| u.contains(':'))
 }
 
 impl Profile {
@@ -128,11 +131,16 @@ impl Profile {
                 t.push_str(&format!("password_env = {}\n", quote(&self.secret_env)));
             }
             Auth::Jwt => {
-                t.push_str(&format!("# Sign-in: a connected-app JWT, read from ${} when tabflow runs.\n", self.secret_env));
+                t.push_str(&format!(
+                    "# Sign-in: a connected-app JWT, read from ${} when tabflow runs.\n",
+                    self.secret_env
+                ));
                 t.push_str(&format!("jwt_env = {}\n", quote(&self.secret_env)));
             }
         }
-        t.push_str("# Calls in flight at once against the site (1 to 1024; tabflow's default is 8 writes, 16 reads).\n");
+        t.push_str(
+            "# Calls in flight at once against the site (1 to 1024; tabflow's default is 8 writes, 16 reads).\n",
+        );
         match self.concurrency {
             Some(n) => t.push_str(&format!("concurrency = {n}\n")),
             None => t.push_str("# concurrency = 8\n"),
@@ -152,7 +160,9 @@ impl Profile {
                 t.push_str("# (not there yet: uncomment once the file is written; a missing policy file named here is an error)\n");
                 t.push_str(&format!("# policy = {}\n", quote(&p.display().to_string())));
             }
-            None => t.push_str(&format!("# policy = {}\n", quote(&data_dir().join("policy.toml").display().to_string()))),
+            None => {
+                t.push_str(&format!("# policy = {}\n", quote(&data_dir().join("policy.toml").display().to_string())))
+            }
         }
         t
     }
@@ -184,11 +194,16 @@ pub async fn config(c: ConfigCommand) -> anyhow::Result<Code> {
     let existing = match std::fs::read_to_string(&path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(fail(format!("cannot read {}: {e}", path.display()), "check the path and its permissions")),
+        Err(e) => {
+            return Err(fail(format!("cannot read {}: {e}", path.display()), "check the path and its permissions"));
+        }
     };
     if let Some(text) = &existing {
         let table: toml::Table = toml::from_str(text).map_err(|_| {
-            fail(format!("{} is not valid TOML", path.display()), "fix it, or write the profile to another file with --config FILE")
+            fail(
+                format!("{} is not valid TOML", path.display()),
+                "fix it, or write the profile to another file with --config FILE",
+            )
         })?;
         if table.get("profiles").and_then(|p| p.get(&name)).is_some() {
             return Err(usage(
@@ -208,7 +223,8 @@ pub async fn config(c: ConfigCommand) -> anyhow::Result<Code> {
         )?;
         let site = ask_text("Site content URL", a.connect.site.as_deref().unwrap_or(""), "empty for the Default site")?;
         let choices = vec!["pat".to_string(), "password".to_string(), "jwt".to_string()];
-        auth = match crate::ui::select("How does tabflow sign in?", &choices, Some("pat"), "↑↓ choose · Enter answers") {
+        auth = match crate::ui::select("How does tabflow sign in?", &choices, Some("pat"), "↑↓ choose · Enter answers")
+        {
             crate::ui::Answer::Given(c) => Auth::from_str(&c, true).unwrap_or(Auth::Pat),
             _ => return Err(stopped()),
         };
@@ -227,7 +243,8 @@ pub async fn config(c: ConfigCommand) -> anyhow::Result<Code> {
             &a.store.store.clone().unwrap_or_else(|| data_dir().join("tabflow.db").display().to_string()),
             "a SQLite file, or postgres://USER@HOST/DB",
         )?;
-        let concurrency = ask_text("Calls in flight at once (1 to 1024)", &a.connect.concurrency.unwrap_or(8).to_string(), "")?;
+        let concurrency =
+            ask_text("Calls in flight at once (1 to 1024)", &a.connect.concurrency.unwrap_or(8).to_string(), "")?;
         let concurrency = concurrency
             .parse::<usize>()
             .ok()
@@ -260,9 +277,10 @@ pub async fn config(c: ConfigCommand) -> anyhow::Result<Code> {
             Auth::Pat => a.pat_name.clone().ok_or_else(|| {
                 usage("--auth pat needs --pat-name (the token's name)", "add --pat-name NAME, or --auth password|jwt")
             })?,
-            Auth::Password => a.username.clone().ok_or_else(|| {
-                usage("--auth password needs --username", "add --username NAME, or --auth pat|jwt")
-            })?,
+            Auth::Password => a
+                .username
+                .clone()
+                .ok_or_else(|| usage("--auth password needs --username", "add --username NAME, or --auth pat|jwt"))?,
             Auth::Jwt => String::new(),
         };
         Profile {
@@ -302,7 +320,10 @@ pub async fn config(c: ConfigCommand) -> anyhow::Result<Code> {
     text.push_str(&profile.to_toml());
     // What is written reads back as a profile.
     if let Err(e) = toml::from_str::<toml::Table>(&text) {
-        return Err(fail(format!("the profile would not read back: {}", e.message()), "report this; nothing was written"));
+        return Err(fail(
+            format!("the profile would not read back: {}", e.message()),
+            "report this; nothing was written",
+        ));
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         tabflow_engine::private::create_dir_all(dir)
@@ -311,10 +332,7 @@ pub async fn config(c: ConfigCommand) -> anyhow::Result<Code> {
     tabflow_engine::private::write(&path, &text)
         .map_err(|e| fail(format!("cannot write {}: {e}", path.display()), "check the path and its permissions"))?;
     outln!("Wrote profile '{name}' to {}.", path.display());
-    outln!(
-        "Next     export {}=…   then   tabflow --profile {name} doctor",
-        profile.secret_env
-    );
+    outln!("Next     export {}=…   then   tabflow --profile {name} doctor", profile.secret_env);
     Ok(Code::Ok)
 }
 
@@ -384,7 +402,12 @@ async fn probe(server: &str) -> Vec<Check> {
             }
         }
         Ok(resp) => {
-            out.push(check("connectivity", Status::Ok, format!("{server} answered HTTP {}", resp.status().as_u16()), ""));
+            out.push(check(
+                "connectivity",
+                Status::Ok,
+                format!("{server} answered HTTP {}", resp.status().as_u16()),
+                "",
+            ));
             if server.starts_with("https://") {
                 out.push(check("tls", Status::Ok, "certificate verified", ""));
             } else if tabflow_client::plain_http_warning(server).is_some() {
@@ -398,11 +421,8 @@ async fn probe(server: &str) -> Vec<Check> {
                 out.push(check("tls", Status::Ok, "plain http on this machine (loopback)", ""));
             }
             let body = resp.text().await.unwrap_or_default();
-            let version = body
-                .split("restApiVersion")
-                .nth(1)
-                .and_then(|r| r.split(['>', '<']).nth(1))
-                .map(str::to_string);
+            let version =
+                body.split("restApiVersion").nth(1).and_then(|r| r.split(['>', '<']).nth(1)).map(str::to_string);
             match version {
                 Some(v) => out.push(check("api version", Status::Ok, format!("REST API {v}"), "")),
                 None => out.push(check(
@@ -429,12 +449,19 @@ async fn site_role(session: &Session) -> Check {
                 check(
                     "site role",
                     Status::Warn,
-                    format!("signed in as {name} ({role}): plans read what this user sees and changes to other people's content will fail"),
+                    format!(
+                        "signed in as {name} ({role}): plans read what this user sees and changes to other people's content will fail"
+                    ),
                     "sign in as a site administrator (a PAT of an administrator account)",
                 )
             }
         }
-        Err(e) => check("site role", Status::Warn, format!("cannot read the signed-in user: {e}"), "check the user's permissions"),
+        Err(e) => check(
+            "site role",
+            Status::Warn,
+            format!("cannot read the signed-in user: {e}"),
+            "check the user's permissions",
+        ),
     }
 }
 
@@ -448,7 +475,9 @@ fn smtp_check(delivery: &tabflow_engine::notify::Delivery) -> Vec<Check> {
                 .and_then(|mut a| a.next())
                 .map(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(5)));
             match reached {
-                Some(Ok(_)) => out.push(check("smtp", Status::Ok, format!("{addr} accepts connections (nothing sent)"), "")),
+                Some(Ok(_)) => {
+                    out.push(check("smtp", Status::Ok, format!("{addr} accepts connections (nothing sent)"), ""))
+                }
                 _ => out.push(check(
                     "smtp",
                     Status::Fail,
@@ -466,7 +495,12 @@ fn smtp_check(delivery: &tabflow_engine::notify::Delivery) -> Vec<Check> {
     }
     match &delivery.webhook_url {
         Some(_) => out.push(check("webhook", Status::Ok, "configured (not called: doctor sends nothing)", "")),
-        None => out.push(check("webhook", Status::Warn, "not configured", "set TABFLOW_NOTIFY_WEBHOOK to post notifications to a chat")),
+        None => out.push(check(
+            "webhook",
+            Status::Warn,
+            "not configured",
+            "set TABFLOW_NOTIFY_WEBHOOK to post notifications to a chat",
+        )),
     }
     out
 }
@@ -526,7 +560,12 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<Code> {
                     }
                 }
             } else {
-                checks.push(check("credentials", Status::Fail, "not tried: the server is not reachable", "fix the checks above first"));
+                checks.push(check(
+                    "credentials",
+                    Status::Fail,
+                    "not tried: the server is not reachable",
+                    "fix the checks above first",
+                ));
             }
         }
     }
@@ -586,10 +625,7 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<Code> {
 }
 
 fn hint_of(e: &anyhow::Error) -> String {
-    e.chain()
-        .find_map(|c| c.downcast_ref::<crate::exit::Failure>())
-        .and_then(|f| f.hint.clone())
-        .unwrap_or_default()
+    e.chain().find_map(|c| c.downcast_ref::<crate::exit::Failure>()).and_then(|f| f.hint.clone()).unwrap_or_default()
 }
 
 // ------------------------------------------------------------------------ completions, man

@@ -47,7 +47,10 @@ fn half_way() -> Block {
     let mut b = Block::new(Some(&p), &confirmations);
     let run = "r-20261203-160000-abcd".to_string();
     let at = Duration::from_millis;
-    b.apply(&Event::RunStarted { run_id: run.clone(), plan_id: p.id.clone(), request: p.request.clone(), steps: 2 }, at(0));
+    b.apply(
+        &Event::RunStarted { run_id: run.clone(), plan_id: p.id.clone(), request: p.request.clone(), steps: 2 },
+        at(0),
+    );
     let s1 = &p.steps[0];
     b.apply(
         &Event::StepStarted {
@@ -62,7 +65,14 @@ fn half_way() -> Block {
         at(0),
     );
     b.apply(
-        &Event::StepFinished { run_id: run.clone(), step_id: s1.id.clone(), done: 0, skipped: 0, failed: 0, elapsed_ms: 0 },
+        &Event::StepFinished {
+            run_id: run.clone(),
+            step_id: s1.id.clone(),
+            done: 0,
+            skipped: 0,
+            failed: 0,
+            elapsed_ms: 0,
+        },
         at(10),
     );
     b.apply(

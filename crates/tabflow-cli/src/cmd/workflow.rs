@@ -1100,7 +1100,10 @@ pub fn report_text(r: &RunReport) -> String {
         );
     }
     if r.status == RunStatus::Interrupted {
-        let _ = writeln!(out, "Stopped on Ctrl-C: the items in flight were finished and journalled; the rest were not started.");
+        let _ = writeln!(
+            out,
+            "Stopped on Ctrl-C: the items in flight were finished and journalled; the rest were not started."
+        );
         let _ = writeln!(out, "Resume   tabflow runs resume {}     (finishes the run)", r.run_id);
         let _ = writeln!(out, "Undo     tabflow runs rollback {}   (puts back what it changed)", r.run_id);
         return out;

@@ -417,7 +417,21 @@ fn doctor_checks_the_emulator_and_config_init_writes_a_profile_without_secrets()
     assert!(!written.contains("\"tabflow\"\npat_secret ="), "{written}");
     assert!(!written.lines().any(|l| l.starts_with("pat_secret =")), "a secret value was written: {written}");
     // The same name twice is refused.
-    let o = bare(h, &["config", "init", "--profile", "emu", "--server", &emu.1, "--pat-name", "x", "--config", config.to_str().unwrap()]);
+    let o = bare(
+        h,
+        &[
+            "config",
+            "init",
+            "--profile",
+            "emu",
+            "--server",
+            &emu.1,
+            "--pat-name",
+            "x",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     // The profile is used: its server, its secret from EMU_SECRET, its store.
     let o = bin()
@@ -439,7 +453,12 @@ fn doctor_checks_the_emulator_and_config_init_writes_a_profile_without_secrets()
 fn completions_and_man_pages() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    for (shell, marker) in [("bash", "_tabflow()"), ("zsh", "#compdef tabflow"), ("fish", "complete -c tabflow"), ("powershell", "Register-ArgumentCompleter")] {
+    for (shell, marker) in [
+        ("bash", "_tabflow()"),
+        ("zsh", "#compdef tabflow"),
+        ("fish", "complete -c tabflow"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
         let o = bare(h, &["completions", shell]);
         assert!(o.status.success(), "{shell}: {}", text(&o.stderr));
         let s = text(&o.stdout);
