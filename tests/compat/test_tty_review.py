@@ -199,9 +199,10 @@ def test_ctrl_c_mid_run_then_resume_ends_like_an_uninterrupted_run(tmp_path):
         before = shape(json.loads(urllib.request.urlopen(slow_url + "/_emulator/snapshot").read()))
         child = spawn(env, "ask", REQUEST, "--approve", "all", "--concurrency", "2")
         child.expect("Step 2/2")
-        child.expect(r"\d+/23")
+        # A few items moved (the bar's count is past 0), then Ctrl-C.
+        child.expect(r" ([1-9]|1\d)/23 ")
         child.sendintr()
-        child.expect("stopping: finishing the items in flight")
+        child.expect("Stopping: finishing the items in flight")
         child.expect(r"Run (r-\S+) interrupted")
         run_id = child.match.group(1)
         child.expect(f"tabflow runs resume {run_id}")
@@ -222,3 +223,65 @@ def test_ctrl_c_mid_run_then_resume_ends_like_an_uninterrupted_run(tmp_path):
         for p in (slow, plain):
             p.terminate()
             p.wait(timeout=10)
+
+
+def test_purge_asks_in_a_terminal(tmp_path):
+    """`tabflow runs purge --now` in a terminal says how many staged items it deletes for good
+    and asks: "n" (the default) keeps them, "y" purges them."""
+    env = environment(tmp_path)
+    tabflow(env, "demo", "reset")
+    plan = tmp_path / "delete.json"
+    tabflow(env, "plan", "--intent", "delete-content", "--param", "project=Finance", "--param", "stale_days=90",
+            "--answer", "q1=delete-all", "-o", str(plan))
+    run = json.loads(tabflow(env, "apply", str(plan), "--approve", "all", "--json").stdout)
+    staged = run["staged"]["items"]
+    assert staged > 0, run
+    child = spawn(env, "runs", "purge", "--now")
+    child.expect(rf"deletes {staged} staged items for good")
+    child.expect(rf"Delete {staged} items for good\?")
+    child.send("n\r")
+    child.expect("Not purged; nothing was deleted")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    child = spawn(env, "runs", "purge", "--now")
+    child.expect(rf"Delete {staged} items for good\?")
+    child.send("y\r")
+    child.expect(rf"Purged {staged} staged deletes")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+
+
+def test_config_init_asks_in_a_terminal(tmp_path):
+    """`tabflow config init` in a terminal asks for each setting and writes a commented profile
+    that names the secret's environment variable, never a secret."""
+    env = environment(tmp_path)
+    env["TABLEAU_PAT_SECRET"] = "never-written-0042"
+    config = tmp_path / "config.toml"
+    child = spawn(env, "config", "init", "--profile", "prod", "--config", str(config))
+    child.expect("Tableau server address")
+    child.send("https://tableau.example.com\r")
+    child.expect("Site content URL")
+    child.send("finance\r")
+    child.expect("How does tabflow sign in")
+    child.send("\r")
+    child.expect("Personal access token name")
+    child.send("\r")
+    child.expect("Environment variable holding the secret")
+    child.send("\r")
+    child.expect("State store")
+    child.send("\r")
+    child.expect("Calls in flight")
+    child.send("4\r")
+    child.expect("Policy file")
+    child.send("\r")
+    child.expect("Wrote profile 'prod'")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    text = config.read_text()
+    assert 'server = "https://tableau.example.com"' in text and 'site = "finance"' in text, text
+    assert 'pat_secret_env = "TABLEAU_PAT_SECRET"' in text and "concurrency = 4" in text, text
+    assert "never-written-0042" not in text
+    assert text.count("\n# ") >= 6, "every key has its comment"

@@ -131,6 +131,8 @@ pub struct Block {
     request: String,
     run_id: Option<String>,
     stopping: bool,
+    /// The run is over (its last event came).
+    ended: bool,
     lines: Vec<Line>,
     next_key: usize,
     total: usize,
@@ -147,6 +149,7 @@ impl Block {
             request: plan.map(|p| p.request.lines().next().unwrap_or("").to_string()).unwrap_or_default(),
             run_id: None,
             stopping: false,
+            ended: false,
             lines: vec![],
             next_key: 0,
             total: plan.map(|p| p.steps.len()).unwrap_or(0),
@@ -271,10 +274,22 @@ impl Block {
                     ),
                 };
                 let total = self.total;
+                let title = info.map(|i| i.title.clone()).unwrap_or_else(|| step_id.clone());
+                let stopping = self.stopping;
                 let i = self.step_line(step_id, number, total);
                 if let Kind::Step { state, text, bar, .. } = &mut self.lines[i].kind {
-                    *state = if *failed > 0 { State::Failed } else { State::Done };
-                    *text = new_text;
+                    let finished = (done + skipped + failed) as u64;
+                    match bar {
+                        // Stopped on Ctrl-C before every item was reached.
+                        Some(b) if stopping && finished < b.len => {
+                            *state = State::NotRun;
+                            *text = format!("Stopped at {finished}/{} — {title}", b.len);
+                        }
+                        _ => {
+                            *state = if *failed > 0 { State::Failed } else { State::Done };
+                            *text = new_text;
+                        }
+                    }
                     *bar = None;
                 }
             }
@@ -310,6 +325,7 @@ impl Block {
 
     /// The run ended: a step it never reached (it stopped, or rolled back) says so.
     pub fn finish(&mut self) {
+        self.ended = true;
         for l in &mut self.lines {
             if let Kind::Step { state, text, bar, .. } = &mut l.kind
                 && matches!(state, State::Pending | State::Running)
@@ -334,9 +350,6 @@ impl Block {
         if let Some(r) = &self.run_id {
             h.push_str(&format!("  (run {r})"));
         }
-        if self.stopping {
-            h.push_str("  — stopping: finishing the items in flight (Ctrl-C again stops at once)");
-        }
         h
     }
 
@@ -353,6 +366,14 @@ impl Block {
                 Kind::Text { prefix, text, bar } => (format!("  {prefix}"), text, bar),
             };
             out.push(fit_row(&prefix, &clean(text), bar.as_ref().map(Bar::render), width));
+        }
+        if self.stopping {
+            let notice = if self.ended {
+                "  ⏸  Stopped on Ctrl-C: the items in flight were finished; the rest were not started"
+            } else {
+                "  ⏸  Stopping: finishing the items in flight (Ctrl-C again stops at once)"
+            };
+            out.push(crate::ui::fit(notice, width));
         }
         out
     }

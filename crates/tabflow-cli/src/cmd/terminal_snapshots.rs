@@ -122,7 +122,24 @@ fn progress_block_at_80_and_120_columns() {
 fn progress_block_after_ctrl_c() {
     let mut b = half_way();
     b.stopping();
-    b.finish();
+    insta::assert_snapshot!("progress_stopping_120", b.render(120).join("\n"));
+    // The items in flight finish (two more), then the step and the run end.
+    let p = plan("plan");
+    b.apply(
+        &Event::StepFinished {
+            run_id: "r-20261203-160000-abcd".into(),
+            step_id: p.steps[1].id.clone(),
+            done: 12,
+            skipped: 2,
+            failed: 0,
+            elapsed_ms: 5200,
+        },
+        Duration::from_millis(6200),
+    );
+    b.apply(
+        &Event::RunFinished { run_id: "r-20261203-160000-abcd".into(), status: "interrupted".into() },
+        Duration::from_millis(6300),
+    );
     insta::assert_snapshot!("progress_stopped_120", b.render(120).join("\n"));
 }
 
