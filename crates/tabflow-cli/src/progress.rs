@@ -436,7 +436,9 @@ impl Live {
         let width = crate::ui::width_err();
         let rendered = block.render(width);
         // The header is line 0 of the rendering; the block's lines follow.
-        let keys: Vec<usize> = std::iter::once(usize::MAX).chain(block.lines.iter().map(|l| l.key)).collect();
+        // (and the stop notice, when there is one, after them).
+        let mut keys: Vec<usize> = std::iter::once(usize::MAX).chain(block.lines.iter().map(|l| l.key)).collect();
+        keys.extend((keys.len()..rendered.len()).map(|i| usize::MAX - i));
         for (i, key) in keys.iter().enumerate() {
             if self.bars.get(i).map(|(k, _)| k) != Some(key) {
                 let pb = ProgressBar::hidden()
