@@ -11,6 +11,8 @@ puts everything back."""
 import json
 import os
 import subprocess
+import urllib.request
+from pathlib import Path
 
 import pexpect
 
@@ -83,12 +85,16 @@ def test_review_unticks_two_and_the_run_changes_exactly_the_ticked(tmp_path):
     child.send("\r")
     child.expect(r"Untick what must not change \((\d+) items")
     assert int(child.match.group(1)) == len(items)
-    for item_id in untick:
+    # The running count is on the list's first line from the start, and follows each toggle.
+    child.expect(rf"{len(items)} of {len(items)} selected")
+    for n, item_id in enumerate(untick, start=1):
         word = words[item_id]
         child.send(word)
-        child.expect(word[-3:])
+        child.expect(r"\(1 shown\)")
         child.send(" ")
+        child.expect(rf"{len(items) - n} of {len(items)} selected")
         child.send("\x7f" * len(word))
+        child.expect("type to filter")
     child.send("\r")
     child.expect(rf"{len(items) - 2} of {len(items)} ticked \(2 left out")
     child.expect(rf"approve {len(items) - 2} of {len(items)} destructive changes")
@@ -136,3 +142,146 @@ def test_review_unticks_two_and_the_run_changes_exactly_the_ticked(tmp_path):
     tabflow(env, "site", "snapshot", "--no-usage", "-o", str(rolled))
     diff = tabflow(env, "site", "diff", str(before), str(rolled), check=False)
     assert diff.returncode == 0, diff.stdout + diff.stderr
+
+
+def test_the_readme_first_command_shows_the_review_list(tmp_path):
+    """The README's first command (`tabflow ask "Archive Finance workbooks not accessed in 90+
+    days"`) in a terminal: the plan, the question, and "review" opens the review list with
+    its running count; Esc goes back to the approval question, and Esc again stops without a
+    change."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    first = next(l for l in readme.splitlines() if "--bin tabflow --" in l)
+    request = first.split("ask ", 1)[1].split('"')[1]
+    assert request == REQUEST, first
+    env = environment(tmp_path)
+    tabflow(env, "demo", "reset")
+    child = spawn(env, "ask", request)
+    child.expect("Archive all, or review")
+    child.send("\r")
+    child.expect(r"Untick what must not change \((\d+) items")
+    n = int(child.match.group(1))
+    child.expect(rf"{n} of {n} selected")
+    child.expect("name +project +owner +last view +size")
+    # Esc goes back to the approval question; Esc there cancels without a change.
+    child.send("\x1b")
+    child.expect(rf"approve {n} of {n} destructive changes\?")
+    child.send("\x1b")
+    child.expect("Not approved; nothing was changed")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+
+
+def shape(site):
+    """Workbook id -> (its project's name, its tags)."""
+    names = {p["id"]: p["name"] for p in site["projects"]}
+    return {w["id"]: (names.get(w["project_id"]), sorted(w.get("tags", []))) for w in site["workbooks"]}
+
+
+def test_ctrl_c_mid_run_then_resume_ends_like_an_uninterrupted_run(tmp_path):
+    """Ctrl-C in a terminal during the move step (an emulator slowed by --latency-ms): the run
+    stops between items, says how to resume or roll back, exits 130 with status interrupted;
+    `tabflow runs resume` then leaves the site exactly as an uninterrupted run does."""
+    slow = subprocess.Popen([binary(), "emulator", "serve", "--port", "0", "--latency-ms", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    plain = subprocess.Popen([binary(), "emulator", "serve", "--port", "0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        slow_url, plain_url = slow.stdout.readline().strip(), plain.stdout.readline().strip()
+        env = environment(tmp_path)
+        env.update({"TABLEAU_SITE": "demo", "TABLEAU_PAT_NAME": "tabflow", "TABLEAU_PAT_SECRET": "tabflow"})
+        plain_env = dict(env, TABLEAU_SERVER=plain_url, TABFLOW_HOME=str(tmp_path / "plain"))
+        done = json.loads(tabflow(plain_env, "ask", REQUEST, "--approve", "all", "--json").stdout)
+        assert done["status"] == "succeeded", done
+        expected = shape(json.loads(urllib.request.urlopen(plain_url + "/_emulator/snapshot").read()))
+
+        env["TABLEAU_SERVER"] = slow_url
+        before = shape(json.loads(urllib.request.urlopen(slow_url + "/_emulator/snapshot").read()))
+        child = spawn(env, "ask", REQUEST, "--approve", "all", "--concurrency", "2")
+        child.expect("Step 2/2")
+        # A few items moved (the bar's count is past 0), then Ctrl-C.
+        child.expect(r" ([1-9]|1\d)/23 ")
+        child.sendintr()
+        child.expect("Stopping: finishing the items in flight")
+        child.expect(r"Run (r-\S+) interrupted")
+        run_id = child.match.group(1)
+        child.expect(f"tabflow runs resume {run_id}")
+        child.expect(f"tabflow runs rollback {run_id}")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 130, child.before
+        runs = json.loads(tabflow(env, "runs", "list", "--json").stdout)
+        assert runs[0]["id"] == run_id and runs[0]["status"] == "interrupted", runs
+        half = shape(json.loads(urllib.request.urlopen(slow_url + "/_emulator/snapshot").read()))
+        assert half != before and half != expected, "Ctrl-C did not stop the run half-way"
+
+        resumed = json.loads(tabflow(env, "runs", "resume", run_id, "--json").stdout)
+        assert resumed["status"] == "succeeded", resumed
+        after = shape(json.loads(urllib.request.urlopen(slow_url + "/_emulator/snapshot").read()))
+        assert after == expected
+    finally:
+        for p in (slow, plain):
+            p.terminate()
+            p.wait(timeout=10)
+
+
+def test_purge_asks_in_a_terminal(tmp_path):
+    """`tabflow runs purge --now` in a terminal says how many staged items it deletes for good
+    and asks: "n" (the default) keeps them, "y" purges them."""
+    env = environment(tmp_path)
+    tabflow(env, "demo", "reset")
+    plan = tmp_path / "delete.json"
+    tabflow(env, "plan", "--intent", "delete-content", "--param", "project=Finance", "--param", "stale_days=90",
+            "--answer", "q1=delete-all", "-o", str(plan))
+    run = json.loads(tabflow(env, "apply", str(plan), "--approve", "all", "--json").stdout)
+    staged = run["staged"]["items"]
+    assert staged > 0, run
+    child = spawn(env, "runs", "purge", "--now")
+    child.expect(rf"deletes {staged} staged items for good")
+    child.expect(rf"Delete {staged} items for good\?")
+    child.send("n\r")
+    child.expect("Not purged; nothing was deleted")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3
+    child = spawn(env, "runs", "purge", "--now")
+    child.expect(rf"Delete {staged} items for good\?")
+    child.send("y\r")
+    child.expect(rf"Purged {staged} staged deletes")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+
+
+def test_config_init_asks_in_a_terminal(tmp_path):
+    """`tabflow config init` in a terminal asks for each setting and writes a commented profile
+    that names the secret's environment variable, never a secret."""
+    env = environment(tmp_path)
+    env["TABLEAU_PAT_SECRET"] = "never-written-0042"
+    config = tmp_path / "config.toml"
+    child = spawn(env, "config", "init", "--profile", "prod", "--config", str(config))
+    child.expect("Tableau server address")
+    child.send("https://tableau.example.com\r")
+    child.expect("Site content URL")
+    child.send("finance\r")
+    child.expect("How does tabflow sign in")
+    child.send("\r")
+    child.expect("Personal access token name")
+    child.send("\r")
+    child.expect("Environment variable holding the secret")
+    child.send("\r")
+    child.expect("State store")
+    child.send("\r")
+    child.expect("Calls in flight")
+    child.send("4\r")
+    child.expect("Policy file")
+    child.send("\r")
+    child.expect("Wrote profile 'prod'")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    text = config.read_text()
+    assert 'server = "https://tableau.example.com"' in text and 'site = "finance"' in text, text
+    assert 'pat_secret_env = "TABLEAU_PAT_SECRET"' in text and "concurrency = 4" in text, text
+    assert "never-written-0042" not in text
+    assert text.count("\n# ") >= 6, "every key has its comment"

@@ -176,7 +176,7 @@ impl App {
         }
         let approved = ApprovedRollback { plan_id: plan.id.clone(), grant, items };
         let session = self.connect().await?;
-        let ctx = self.run_ctx(&session.client, actor, false);
+        let ctx = self.run_ctx(&session.client, actor, false, tabflow_engine::executor::Cancel::default());
         let (tx, feed) = feed();
         let id = run_id.to_string();
         let task = spawn_run(move || rollback_task(ctx, id, approved, tx));

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tabflow_engine::executor::{Purge, RunOptions, RunReport};
+use tabflow_engine::executor::{Cancel, Purge, RunOptions, RunReport};
 use tabflow_engine::plan::{Plan, StepKind};
 use tabflow_engine::{Engine, Event, RunStatus, Store};
 use tokio::sync::mpsc;
@@ -20,6 +20,9 @@ use crate::error::{Error, Kind, Result, missing_hint, missing_text};
 pub struct StartOptions {
     /// Run steps that cannot be undone.
     pub acknowledge_irreversible: bool,
+    /// Set it to stop the run between items (Ctrl-C, a cancel button): the run finishes the
+    /// items in flight and ends `interrupted`, to be resumed or rolled back.
+    pub cancel: Cancel,
 }
 
 /// What starting a plan did.
@@ -199,7 +202,7 @@ pub fn wants_report(plan: &tabflow_engine::Plan) -> bool {
 }
 
 impl App {
-    pub(crate) fn run_ctx(&self, client: &tabflow_client::Client, actor: &str, ack: bool) -> RunCtx {
+    pub(crate) fn run_ctx(&self, client: &tabflow_client::Client, actor: &str, ack: bool, cancel: Cancel) -> RunCtx {
         RunCtx {
             client: client.clone(),
             store: self.store.clone(),
@@ -214,6 +217,7 @@ impl App {
                 crash_after_intents: self.crash_after_intents,
                 without_journal: false,
                 delivery: self.delivery.clone(),
+                cancel,
                 ..RunOptions::default()
             },
         }
@@ -260,7 +264,7 @@ impl App {
             None
         };
         let session = self.connect().await?;
-        let ctx = self.run_ctx(&session.client, actor, options.acknowledge_irreversible);
+        let ctx = self.run_ctx(&session.client, actor, options.acknowledge_irreversible, options.cancel.clone());
         let (tx, feed) = feed();
         let mut first = {
             let mut f = feed.lock().unwrap_or_else(|e| e.into_inner());
@@ -296,7 +300,7 @@ impl App {
             self.check_site(&plan).await?;
         }
         let session = self.connect().await?;
-        let ctx = self.run_ctx(&session.client, actor, false);
+        let ctx = self.run_ctx(&session.client, actor, false, Cancel::default());
         let (tx, feed) = feed();
         let id = run_id.to_string();
         let task = spawn_run(move || resume_task(ctx, id, tx));

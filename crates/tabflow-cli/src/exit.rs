@@ -1,6 +1,7 @@
 //! Exit codes (DESIGN.md §6) and the one place errors are printed.
 
-/// 0 ok, 1 error, 2 usage, 3 needs input or approval, 4 partially applied and rolled back.
+/// 0 ok, 1 error, 2 usage, 3 needs input or approval, 4 partially applied and rolled back,
+/// 130 interrupted (Ctrl-C; the run can be resumed or rolled back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     Ok = 0,
@@ -8,6 +9,7 @@ pub enum Code {
     Usage = 2,
     NeedsInput = 3,
     RolledBack = 4,
+    Interrupted = 130,
 }
 
 impl From<Code> for std::process::ExitCode {

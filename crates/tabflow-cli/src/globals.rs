@@ -75,3 +75,27 @@ pub fn check(matches: &ArgMatches) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The profile in effect (`--profile` / `TABFLOW_PROFILE`) and the config file, as the
+/// subcommand read them: its `store` and `policy` keys are the defaults of `--store` and
+/// `--policy` (see [`profile_store`]).
+static PROFILE: std::sync::OnceLock<(Option<String>, Option<std::path::PathBuf>)> = std::sync::OnceLock::new();
+
+pub fn remember_profile(matches: &ArgMatches) {
+    let mut m = matches;
+    while let Some((_, sub)) = m.subcommand() {
+        m = sub;
+    }
+    let profile = m.try_get_one::<String>("profile").ok().flatten().cloned();
+    let config = m.try_get_one::<std::path::PathBuf>("config").ok().flatten().cloned();
+    let _ = PROFILE.set((profile, config));
+}
+
+/// The `store` and `policy` of the profile in effect (none without a profile, or when the
+/// file cannot be read: the command that connects says why).
+pub fn profile_store() -> (Option<String>, Option<std::path::PathBuf>) {
+    let Some((Some(profile), config)) = PROFILE.get() else { return (None, None) };
+    let path = config.clone().unwrap_or_else(|| crate::cmd::connect::data_dir().join("config.toml"));
+    let Ok(text) = std::fs::read_to_string(path) else { return (None, None) };
+    tabflow_client::Config::profile_store(&text, profile).unwrap_or((None, None))
+}

@@ -8,6 +8,7 @@ mod cmd;
 mod exit;
 mod globals;
 mod progress;
+mod review;
 mod ui;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -25,10 +26,15 @@ struct Cli {
     command: cmd::Command,
 }
 
+/// The whole command line as clap knows it (for completions and man pages).
+pub fn command() -> clap::Command {
+    globals::augment(Cli::command())
+}
+
 fn main() -> std::process::ExitCode {
     term::init();
     ui::init();
-    let matches = match globals::augment(Cli::command()).try_get_matches() {
+    let matches = match command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return exit::clap(e),
     };
@@ -37,6 +43,7 @@ fn main() -> std::process::ExitCode {
     if let Err(e) = globals::check(&matches) {
         return exit::report(&e);
     }
+    globals::remember_profile(&matches);
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => return exit::clap(e.format(&mut globals::augment(Cli::command()))),

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
@@ -48,122 +49,411 @@ struct StepInfo {
     findings: String,
 }
 
-/// The live block: a line per step (and per listed item under it).
-struct Live {
-    mp: MultiProgress,
-    header: ProgressBar,
-    rows: HashMap<String, ProgressBar>,
-    /// The last line under each step (its row, or the last item listed under it).
-    last: HashMap<String, ProgressBar>,
-    listed: HashMap<String, usize>,
-    rollback: Option<ProgressBar>,
-    total: usize,
-}
-
 const LISTED_PER_STEP: usize = 8;
+/// Columns of a step's bar.
+const BAR: usize = 20;
 
-fn style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+/// A bar's state: `pos` of `len`, started at `since` (time into the run), last moved at `now`.
+#[derive(Debug, Clone)]
+struct Bar {
+    pos: u64,
+    len: u64,
+    since: Duration,
+    now: Duration,
 }
 
-fn text_style() -> ProgressStyle {
-    style("{prefix}{wide_msg}")
+impl Bar {
+    fn new(len: u64, at: Duration) -> Bar {
+        Bar { pos: 0, len, since: at, now: at }
+    }
+
+    /// "████████░░░░  12/23   31/s   1s": the bar, the count, the rate and the time left.
+    fn render(&self) -> String {
+        let filled = if self.len == 0 { BAR } else { (self.pos.min(self.len) as usize * BAR) / self.len as usize };
+        let elapsed = self.now.saturating_sub(self.since).as_secs_f64();
+        let rate = (elapsed > 0.0 && self.pos > 0).then(|| self.pos as f64 / elapsed);
+        let rate_text = rate.map(|r| format!("{r:.0}/s")).unwrap_or_default();
+        let eta = rate
+            .map(|r| format!("{}s", ((self.len.saturating_sub(self.pos)) as f64 / r).ceil() as u64))
+            .unwrap_or_default();
+        format!(
+            "{}{} {:>4}/{:<4} {:>6} {:>4}",
+            "█".repeat(filled),
+            "░".repeat(BAR - filled),
+            self.pos,
+            self.len,
+            rate_text,
+            eta
+        )
+    }
 }
 
-fn bar_style() -> ProgressStyle {
-    style("{prefix}{wide_msg} {bar:24} {pos:>4}/{len:<4} {rate:>7} {eta:>4}")
-        .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-            let r = s.per_sec();
-            let _ = if r.is_finite() && s.pos() > 0 { write!(w, "{r:.0}/s") } else { write!(w, "") };
-        })
-        .progress_chars("█▓░")
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    NotRun,
 }
 
-fn line(prefix: String, msg: String) -> ProgressBar {
-    let pb = ProgressBar::hidden().with_style(text_style());
-    pb.set_prefix(prefix);
-    pb.set_message(msg);
-    pb
+impl State {
+    fn icon(self) -> &'static str {
+        match self {
+            State::Pending => "⏳",
+            State::Running => "🔄",
+            State::Done => "✅",
+            State::Failed => "❌",
+            State::NotRun => "⛔",
+        }
+    }
 }
 
-impl Live {
-    fn new(plan: Option<&Plan>, confirmations: &[(String, String)]) -> Live {
-        let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
-        let header = mp.add(line(
-            String::new(),
-            match plan {
-                Some(p) => format!("Workflow progress: {}", crate::term::clean(p.request.lines().next().unwrap_or(""))),
-                None => "Progress".into(),
-            },
-        ));
-        header.tick();
-        let mut live = Live {
-            mp,
-            header,
-            rows: HashMap::new(),
-            last: HashMap::new(),
-            listed: HashMap::new(),
-            rollback: None,
+#[derive(Debug, Clone)]
+enum Kind {
+    /// A step: its number, state, text and (while it changes items) its bar.
+    Step { id: String, number: usize, total: usize, state: State, text: String, bar: Option<Bar> },
+    /// Anything else: the reviewer's approval, an item listed under its step, the rollback.
+    Text { prefix: String, text: String, bar: Option<Bar> },
+}
+
+/// One line of the block, with a key that stays the same while it is redrawn.
+#[derive(Debug, Clone)]
+struct Line {
+    key: usize,
+    kind: Kind,
+}
+
+/// The status block as data: what a run looks like so far, from its events. Rendering it
+/// ([`Block::render`]) is pure: the same block at the same width gives the same lines, so it
+/// is drawn in place at a terminal and compared in snapshot tests.
+pub struct Block {
+    request: String,
+    run_id: Option<String>,
+    stopping: bool,
+    /// The run is over (its last event came).
+    ended: bool,
+    lines: Vec<Line>,
+    next_key: usize,
+    total: usize,
+    steps: HashMap<String, StepInfo>,
+    listed: HashMap<String, usize>,
+}
+
+impl Block {
+    /// The block of a run of `plan` (none: a resume or rollback of a stored run), every step
+    /// pending; `confirmations` are (step id, what the reviewer approved) lines shown before
+    /// their step.
+    pub fn new(plan: Option<&Plan>, confirmations: &[(String, String)]) -> Block {
+        let mut b = Block {
+            request: plan.map(|p| p.request.lines().next().unwrap_or("").to_string()).unwrap_or_default(),
+            run_id: None,
+            stopping: false,
+            ended: false,
+            lines: vec![],
+            next_key: 0,
             total: plan.map(|p| p.steps.len()).unwrap_or(0),
+            steps: step_infos(plan),
+            listed: HashMap::new(),
         };
         if let Some(plan) = plan {
             for (i, s) in plan.steps.iter().enumerate() {
                 if let Some((_, text)) = confirmations.iter().find(|(id, _)| *id == s.id) {
-                    let c = live.mp.add(line("  ✅ Approval   ".into(), crate::term::clean(text)));
-                    c.finish();
+                    b.push(Kind::Text { prefix: "✅ Approval  ".into(), text: text.clone(), bar: None });
                 }
-                let row = live.mp.add(line(
-                    format!("  ⏳ Step {}/{}  ", i + 1, plan.steps.len()),
-                    format!("Pending — {}", crate::term::clean(&s.title)),
-                ));
-                row.tick();
-                live.last.insert(s.id.clone(), row.clone());
-                live.rows.insert(s.id.clone(), row);
+                b.push(Kind::Step {
+                    id: s.id.clone(),
+                    number: i + 1,
+                    total: plan.steps.len(),
+                    state: State::Pending,
+                    text: format!("Pending — {}", s.title),
+                    bar: None,
+                });
             }
         }
-        live
+        b
     }
 
-    fn row(&mut self, step_id: &str, number: usize, total: usize) -> ProgressBar {
-        if let Some(r) = self.rows.get(step_id) {
-            return r.clone();
+    fn push(&mut self, kind: Kind) {
+        self.insert(self.lines.len(), kind);
+    }
+
+    fn insert(&mut self, at: usize, kind: Kind) {
+        self.lines.insert(at, Line { key: self.next_key, kind });
+        self.next_key += 1;
+    }
+
+    fn step_at(&self, step_id: &str) -> Option<usize> {
+        self.lines.iter().position(|l| matches!(&l.kind, Kind::Step { id, .. } if id == step_id))
+    }
+
+    /// The step's line (added at the end for a step the plan did not list).
+    fn step_line(&mut self, step_id: &str, number: usize, total: usize) -> usize {
+        match self.step_at(step_id) {
+            Some(i) => i,
+            None => {
+                self.push(Kind::Step {
+                    id: step_id.to_string(),
+                    number,
+                    total,
+                    state: State::Pending,
+                    text: String::new(),
+                    bar: None,
+                });
+                self.lines.len() - 1
+            }
         }
-        let r = self.mp.add(line(format!("  ⏳ Step {number}/{total}  "), String::new()));
-        self.rows.insert(step_id.to_string(), r.clone());
-        self.last.insert(step_id.to_string(), r.clone());
-        r
     }
 
     /// Lists an item under its step (at most a few per step, then a count).
     fn list(&mut self, step_id: &str, text: String) {
         let n = self.listed.entry(step_id.to_string()).or_insert(0);
         *n += 1;
-        if *n > LISTED_PER_STEP + 1 {
+        let n = *n;
+        if n > LISTED_PER_STEP + 1 {
             return;
         }
         let text =
-            if *n == LISTED_PER_STEP + 1 { "… and more (the run's report lists every item)".into() } else { text };
-        let Some(after) = self.last.get(step_id).cloned() else { return };
-        let pb = self.mp.insert_after(&after, line("        ".into(), text));
-        pb.finish();
-        self.last.insert(step_id.to_string(), pb);
+            if n == LISTED_PER_STEP + 1 { "… and more (the run's report lists every item)".into() } else { text };
+        let Some(at) = self.step_at(step_id) else { return };
+        self.insert(at + n, Kind::Text { prefix: "      ".into(), text, bar: None });
+    }
+
+    /// The run was asked to stop (Ctrl-C): the header says so.
+    pub fn stopping(&mut self) {
+        self.stopping = true;
+    }
+
+    /// Takes in one event that happened `at` into the run.
+    pub fn apply(&mut self, e: &Event, at: Duration) {
+        match e {
+            Event::RunStarted { run_id, request, steps, .. } => {
+                self.total = *steps;
+                self.run_id = Some(run_id.clone());
+                self.request = request.lines().next().unwrap_or("").to_string();
+            }
+            Event::StepStarted { index, total, step_id, title, items, effect, .. } => {
+                let read = self.steps.get(step_id).map(|i| i.read).unwrap_or(effect == "read");
+                let i = self.step_line(step_id, *index, *total);
+                if let Kind::Step { state, text, bar, number, .. } = &mut self.lines[i].kind {
+                    *state = State::Running;
+                    *number = *index;
+                    if read || *items == 0 {
+                        *text = format!("{title}…");
+                        *bar = None;
+                    } else {
+                        *text = title.clone();
+                        *bar = Some(Bar::new(*items as u64, at));
+                    }
+                }
+            }
+            Event::ItemFinished { step_id, k, name, outcome, detail, .. } => {
+                if let Some(i) = self.step_at(step_id)
+                    && let Kind::Step { bar: Some(b), .. } = &mut self.lines[i].kind
+                {
+                    b.pos = *k as u64;
+                    b.now = at;
+                }
+                if outcome != "done" && outcome != "already-applied" {
+                    let mark = if outcome == "failed" { "✗" } else { "–" };
+                    self.list(step_id, format!("{mark} {outcome}: {name} — {detail}"));
+                }
+            }
+            Event::StepFinished { step_id, done, skipped, failed, elapsed_ms, .. } => {
+                let info = self.steps.get(step_id);
+                let number = info.map(|i| i.number).unwrap_or(0);
+                // What counts first: a narrow terminal cuts the title, not the numbers.
+                let new_text = match info {
+                    Some(i) if i.read => format!("{}  {}", i.findings, secs(*elapsed_ms)),
+                    _ => format!(
+                        "{done} done{}{} in {} — {}",
+                        if *skipped > 0 { format!(", {skipped} skipped") } else { String::new() },
+                        if *failed > 0 { format!(", {failed} failed") } else { String::new() },
+                        secs(*elapsed_ms),
+                        info.map(|i| i.title.clone()).unwrap_or_else(|| step_id.clone())
+                    ),
+                };
+                let total = self.total;
+                let title = info.map(|i| i.title.clone()).unwrap_or_else(|| step_id.clone());
+                let stopping = self.stopping;
+                let i = self.step_line(step_id, number, total);
+                if let Kind::Step { state, text, bar, .. } = &mut self.lines[i].kind {
+                    let finished = (done + skipped + failed) as u64;
+                    match bar {
+                        // Stopped on Ctrl-C before every item was reached.
+                        Some(b) if stopping && finished < b.len => {
+                            *state = State::NotRun;
+                            *text = format!("Stopped at {finished}/{} — {title}", b.len);
+                        }
+                        _ => {
+                            *state = if *failed > 0 { State::Failed } else { State::Done };
+                            *text = new_text;
+                        }
+                    }
+                    *bar = None;
+                }
+            }
+            Event::RollbackStarted { reason, items, .. } => {
+                self.push(Kind::Text {
+                    prefix: "⏪ Rolling back ".into(),
+                    text: reason.clone(),
+                    bar: Some(Bar::new(*items as u64, at)),
+                });
+            }
+            Event::ItemRestored { k, name, outcome, detail, .. } => {
+                let at_line = self.lines.iter().rposition(|l| matches!(&l.kind, Kind::Text { bar: Some(_), .. }));
+                if let Some(i) = at_line {
+                    if let Kind::Text { bar: Some(b), .. } = &mut self.lines[i].kind {
+                        b.pos = *k as u64;
+                        b.now = at;
+                    }
+                    if outcome != "restored" {
+                        self.insert(
+                            i + 1,
+                            Kind::Text {
+                                prefix: "      ".into(),
+                                text: format!("✗ NOT restored: {name} — {detail}"),
+                                bar: None,
+                            },
+                        );
+                    }
+                }
+            }
+            Event::RunFinished { .. } => self.finish(),
+        }
+    }
+
+    /// The run ended: a step it never reached (it stopped, or rolled back) says so.
+    pub fn finish(&mut self) {
+        self.ended = true;
+        for l in &mut self.lines {
+            if let Kind::Step { state, text, bar, .. } = &mut l.kind
+                && matches!(state, State::Pending | State::Running)
+            {
+                let title = text.strip_prefix("Pending — ").map(str::to_string).unwrap_or_else(|| text.clone());
+                let title = title.trim_end_matches('…');
+                *text = match (&state, &bar) {
+                    // Stopped half-way (Ctrl-C): how far it got.
+                    (State::Running, Some(b)) => format!("Stopped at {}/{} — {title}", b.pos, b.len),
+                    (State::Running, None) => format!("Stopped — {title}"),
+                    _ => format!("Not run — {title}"),
+                };
+                *state = State::NotRun;
+                *bar = None;
+            }
+        }
+    }
+
+    /// The block's first line.
+    fn header(&self) -> String {
+        let mut h = format!("Workflow progress: {}", self.request);
+        if let Some(r) = &self.run_id {
+            h.push_str(&format!("  (run {r})"));
+        }
+        h
+    }
+
+    /// Every line of the block at `width` columns: never wider, never wrapped (text from the
+    /// site is cleaned here).
+    pub fn render(&self, width: usize) -> Vec<String> {
+        let clean = |s: &str| crate::term::clean(s);
+        let mut out = vec![crate::ui::fit(&clean(&self.header()), width)];
+        for l in &self.lines {
+            let (prefix, text, bar) = match &l.kind {
+                Kind::Step { number, total, state, text, bar, .. } => {
+                    (format!("  {} Step {number}/{total}  ", state.icon()), text, bar)
+                }
+                Kind::Text { prefix, text, bar } => (format!("  {prefix}"), text, bar),
+            };
+            out.push(fit_row(&prefix, &clean(text), bar.as_ref().map(Bar::render), width));
+        }
+        if self.stopping {
+            let notice = if self.ended {
+                "  ⏸  Stopped on Ctrl-C: the items in flight were finished; the rest were not started"
+            } else {
+                "  ⏸  Stopping: finishing the items in flight (Ctrl-C again stops at once)"
+            };
+            out.push(crate::ui::fit(notice, width));
+        }
+        out
+    }
+}
+
+/// `prefix` + `text` + `right` in `width` columns: the text is cut first (with an ellipsis),
+/// then the right part goes if even that does not fit.
+fn fit_row(prefix: &str, text: &str, right: Option<String>, width: usize) -> String {
+    let w = console::measure_text_width;
+    if let Some(right) = right {
+        let room = width.saturating_sub(w(prefix) + w(&right) + 2);
+        if room >= 12 {
+            let t = crate::ui::fit(text, room);
+            let pad = room.saturating_sub(w(&t));
+            return format!("{prefix}{t}{}  {right}", " ".repeat(pad));
+        }
+    }
+    crate::ui::fit(&format!("{prefix}{text}"), width)
+}
+
+fn step_infos(plan: Option<&Plan>) -> HashMap<String, StepInfo> {
+    plan.map(|p| {
+        p.steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    s.id.clone(),
+                    StepInfo {
+                        number: i + 1,
+                        read: s.effect == Effect::Read,
+                        title: s.title.clone(),
+                        findings: findings(s),
+                    },
+                )
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The live block: one indicatif line per line of the [`Block`], redrawn in place.
+struct Live {
+    mp: MultiProgress,
+    bars: Vec<(usize, ProgressBar)>,
+    started: Instant,
+}
+
+impl Live {
+    fn new() -> Live {
+        Live {
+            mp: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
+            bars: vec![],
+            started: Instant::now(),
+        }
+    }
+
+    /// Draws `block` at the terminal's width: new lines are inserted where the block has them.
+    fn sync(&mut self, block: &Block) {
+        let width = crate::ui::width_err();
+        let rendered = block.render(width);
+        // The header is line 0 of the rendering; the block's lines follow.
+        // (and the stop notice, when there is one, after them).
+        let mut keys: Vec<usize> = std::iter::once(usize::MAX).chain(block.lines.iter().map(|l| l.key)).collect();
+        keys.extend((keys.len()..rendered.len()).map(|i| usize::MAX - i));
+        for (i, key) in keys.iter().enumerate() {
+            if self.bars.get(i).map(|(k, _)| k) != Some(key) {
+                let pb = ProgressBar::hidden()
+                    .with_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+                let pb = self.mp.insert(i, pb);
+                self.bars.insert(i, (*key, pb));
+            }
+            self.bars[i].1.set_message(rendered[i].clone());
+        }
     }
 
     fn finish(&self) {
-        for r in self.rows.values() {
-            if !r.is_finished() {
-                // A step the run never reached (it stopped, or rolled back) says so.
-                if let Some(title) = r.message().strip_prefix("Pending — ") {
-                    r.set_prefix(r.prefix().replace('⏳', "⛔"));
-                    r.set_message(format!("Not run — {title}"));
-                }
-                r.finish();
-            }
+        for (_, pb) in &self.bars {
+            pb.finish();
         }
-        if let Some(r) = &self.rollback {
-            r.finish();
-        }
-        self.header.finish();
     }
 }
 
@@ -171,34 +461,28 @@ impl Live {
 pub struct Progress {
     json: bool,
     steps: HashMap<String, StepInfo>,
+    block: Block,
     live: Option<Live>,
+    cancel: Option<tabflow_app::Cancel>,
 }
 
 impl Progress {
     /// For a run of `plan` (none: a resume or rollback of a stored run); `confirmations`
     /// are (step id, what the reviewer approved) lines shown before their step.
     pub fn new(plan: Option<&Plan>, confirmations: &[(String, String)], json: bool) -> Progress {
-        let steps = plan
-            .map(|p| {
-                p.steps
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        (
-                            s.id.clone(),
-                            StepInfo {
-                                number: i + 1,
-                                read: s.effect == Effect::Read,
-                                title: s.title.clone(),
-                                findings: findings(s),
-                            },
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let live = (!json && crate::ui::live_stderr()).then(|| Live::new(plan, confirmations));
-        Progress { json, steps, live }
+        let live = (!json && crate::ui::live_stderr()).then(Live::new);
+        let mut p =
+            Progress { json, steps: step_infos(plan), block: Block::new(plan, confirmations), live, cancel: None };
+        if let Some(l) = &mut p.live {
+            l.sync(&p.block);
+        }
+        p
+    }
+
+    /// The run's stop request: once it is set the block says that the run is stopping.
+    pub fn with_cancel(mut self, cancel: tabflow_app::Cancel) -> Progress {
+        self.cancel = Some(cancel);
+        self
     }
 
     /// Draws (or prints) every event of `events` until the run ends.
@@ -208,93 +492,20 @@ impl Progress {
                 continue;
             }
             match &mut self.live {
-                Some(_) => self.draw(&e),
+                Some(live) => {
+                    if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                        self.block.stopping();
+                    }
+                    self.block.apply(&e, live.started.elapsed());
+                    live.sync(&self.block);
+                }
                 None => self.print(&e),
             }
         }
-        if let Some(l) = &self.live {
+        if let Some(l) = &mut self.live {
+            self.block.finish();
+            l.sync(&self.block);
             l.finish();
-        }
-    }
-
-    fn draw(&mut self, e: &Event) {
-        let Some(live) = self.live.as_mut() else { return };
-        let clean = |s: &str| crate::term::clean(s);
-        match e {
-            Event::RunStarted { run_id, request, steps, .. } => {
-                live.total = *steps;
-                live.header.set_message(format!(
-                    "Workflow progress: {}  (run {run_id})",
-                    clean(request.lines().next().unwrap_or(""))
-                ));
-            }
-            Event::StepStarted { index, total, step_id, title, items, effect, .. } => {
-                let info = self.steps.get(step_id);
-                let row = live.row(step_id, *index, *total);
-                let read = info.map(|i| i.read).unwrap_or(effect == "read");
-                row.set_prefix(format!("  🔄 Step {index}/{total}  "));
-                if read || *items == 0 {
-                    row.set_message(format!("{}…", clean(title)));
-                    row.tick();
-                } else {
-                    row.set_style(bar_style());
-                    row.set_length(*items as u64);
-                    row.reset();
-                    row.set_message(format!("{}  ", clean(title)));
-                }
-            }
-            Event::ItemFinished { step_id, k, name, outcome, detail, .. } => {
-                if let Some(row) = live.rows.get(step_id) {
-                    row.set_position(*k as u64);
-                }
-                if outcome != "done" && outcome != "already-applied" {
-                    let mark = if outcome == "failed" { "✗" } else { "–" };
-                    live.list(step_id, format!("{mark} {outcome}: {} — {}", clean(name), clean(detail)));
-                }
-            }
-            Event::StepFinished { step_id, done, skipped, failed, elapsed_ms, .. } => {
-                let info = self.steps.get(step_id);
-                let number = info.map(|i| i.number).unwrap_or(0);
-                let row = live.row(step_id, number, live.total);
-                let mark = if *failed > 0 { "❌" } else { "✅" };
-                row.set_style(text_style());
-                row.set_prefix(format!("  {mark} Step {number}/{}  ", live.total));
-                // What counts first: a narrow terminal cuts the title, not the numbers.
-                let text = match info {
-                    Some(i) if i.read => format!("{}  {}", clean(&i.findings), secs(*elapsed_ms)),
-                    _ => format!(
-                        "{done} done{}{} in {} — {}",
-                        if *skipped > 0 { format!(", {skipped} skipped") } else { String::new() },
-                        if *failed > 0 { format!(", {failed} failed") } else { String::new() },
-                        secs(*elapsed_ms),
-                        info.map(|i| clean(&i.title)).unwrap_or_else(|| step_id.clone())
-                    ),
-                };
-                row.set_message(text);
-                row.finish();
-            }
-            Event::RollbackStarted { reason, items, .. } => {
-                let pb = live
-                    .mp
-                    .add(ProgressBar::new(*items as u64).with_style(bar_style()).with_prefix("  ⏪ Rolling back  "));
-                pb.set_message(format!("{}  ", clean(reason)));
-                pb.tick();
-                live.rollback = Some(pb);
-            }
-            Event::ItemRestored { k, name, outcome, detail, .. } => {
-                if let Some(pb) = &live.rollback {
-                    pb.set_position(*k as u64);
-                    if outcome != "restored" {
-                        let l = live.mp.insert_after(
-                            pb,
-                            line("        ".into(), format!("✗ NOT restored: {} — {}", clean(name), clean(detail))),
-                        );
-                        l.finish();
-                    }
-                }
-            }
-            // The run's summary follows on standard output.
-            Event::RunFinished { .. } => live.finish(),
         }
     }
 

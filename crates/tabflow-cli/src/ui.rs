@@ -100,17 +100,6 @@ pub fn confirm(message: &str, default: bool, help: &str) -> Answer<bool> {
     answer(inquire::Confirm::new(&message).with_default(default).with_help_message(help).prompt())
 }
 
-/// One row of the review list: the item with its name, project, owner, last view, size.
-struct Row {
-    text: String,
-}
-
-impl std::fmt::Display for Row {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
 fn size(bytes: Option<u64>) -> String {
     match bytes {
         None => "—".into(),
@@ -142,20 +131,20 @@ fn row(item: &Item, width: usize) -> String {
     fit(text.trim_end(), width)
 }
 
-/// The review list of one destructive step: every item ticked to start with (or as `kept`
-/// says); the person unticks what must not change. Answers the ticked item ids.
+/// The review list of one destructive step (see [`crate::review`]): every item ticked to
+/// start with (or as `kept` says); the person unticks what must not change, watching the
+/// running count. Answers the ticked item ids.
 pub fn review_step(step: &Step, number: usize, kept: Option<&[String]>) -> Answer<Vec<String>> {
-    // Room for inquire's cursor and checkbox ("> [x] ").
+    // Room for the cursor and the box ("> [x] ").
     let width = width_err().saturating_sub(7).max(40);
     let items = reviewed_items(step);
-    let rows: Vec<Row> = items.iter().map(|i| Row { text: row(i, width) }).collect();
+    let rows: Vec<String> = items.iter().map(|i| row(i, width)).collect();
     let ticked: Vec<usize> = match kept {
         Some(k) => items.iter().enumerate().filter(|(_, i)| k.contains(&i.id)).map(|(n, _)| n).collect(),
         None => (0..items.len()).collect(),
     };
-    errln!("{}", fit(&format!("Step {number} · {}", step.title), width_err()));
+    errln!("{}", fit(&format!("Step {number} · {}", crate::term::clean(&step.title)), width_err()));
     let message = format!("Untick what must not change ({} items; Enter accepts)", items.len());
-    let help = "type a word to filter · space toggles · → ticks all shown · ← unticks all · ↑↓ PgUp PgDn move · Enter accepts · Esc goes back";
     let header = format!(
         "      {} {} {} {} {:>7}",
         pad("name", 34),
@@ -164,19 +153,15 @@ pub fn review_step(step: &Step, number: usize, kept: Option<&[String]>) -> Answe
         pad("last view", 12),
         "size"
     );
-    errln!("{}", fit(header.trim_end(), width_err()));
     let page =
         console::Term::stderr().size_checked().map(|(h, _)| h as usize).unwrap_or(24).saturating_sub(8).clamp(5, 20);
-    let r = inquire::MultiSelect::new(&message, rows)
-        .with_default(&ticked)
-        .with_page_size(page)
-        .with_help_message(help)
-        .with_formatter(&|chosen| format!("{} ticked", chosen.len()))
-        .raw_prompt();
-    match answer(r) {
-        Answer::Given(chosen) => Answer::Given(chosen.into_iter().map(|o| items[o.index].id.clone()).collect()),
-        Answer::Back => Answer::Back,
-        Answer::Quit => Answer::Quit,
+    let mut list = crate::review::List::new(rows, ticked, page);
+    match crate::review::run(&mut list, &message, header.trim_end()) {
+        Ok(crate::review::Step::Accept) => {
+            Answer::Given(list.ticked().into_iter().map(|n| items[n].id.clone()).collect())
+        }
+        Ok(crate::review::Step::Back) => Answer::Back,
+        _ => Answer::Quit,
     }
 }
 

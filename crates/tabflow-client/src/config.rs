@@ -189,6 +189,24 @@ impl Config {
     }
 }
 
+impl Config {
+    /// A profile's `store` and `policy` keys (the front end's defaults for its state store
+    /// and policy file); errors as [`Config::from_profile`], without reading any secret.
+    pub fn profile_store(toml_text: &str, profile: &str) -> Result<(Option<String>, Option<std::path::PathBuf>)> {
+        let file: ConfigFile = toml::from_str(toml_text).map_err(|e| {
+            Error::Config(format!(
+                "the config file is not valid: {}",
+                tabflow_site::text::toml_error(toml_text, e.message(), e.span())
+            ))
+        })?;
+        let p = file
+            .profiles
+            .get(profile)
+            .ok_or_else(|| Error::Config(format!("no profile '{profile}' in the config file")))?;
+        Ok((p.store.clone(), p.policy.clone()))
+    }
+}
+
 fn credentials_from(get: impl Fn(&str) -> Option<String>) -> Option<Credentials> {
     if let (Some(name), Some(secret)) = (get("TABLEAU_PAT_NAME"), get("TABLEAU_PAT_SECRET")) {
         return Some(Credentials::Pat { name, secret: Secret::new(secret) });
@@ -221,6 +239,9 @@ struct Profile {
     read_concurrency: Option<usize>,
     rate_limit_per_s: Option<f64>,
     timeout_s: Option<u64>,
+    /// The front end's state store and policy file for this profile (not the client's).
+    store: Option<String>,
+    policy: Option<std::path::PathBuf>,
 }
 
 #[cfg(test)]

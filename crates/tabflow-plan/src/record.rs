@@ -21,6 +21,9 @@ pub enum RunStatus {
     Cancelled,
     /// A failure during rollback: the journal says what is left.
     Failed,
+    /// Stopped on request (Ctrl-C) between items: the items in flight were finished and
+    /// journalled, the rest not started; `resume` finishes it, `rollback` undoes it.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -34,6 +37,7 @@ impl RunStatus {
             RunStatus::AwaitingApproval => "awaiting-approval",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
     pub fn parse(s: &str) -> Option<RunStatus> {
@@ -46,6 +50,7 @@ impl RunStatus {
             "awaiting-approval" => RunStatus::AwaitingApproval,
             "cancelled" => RunStatus::Cancelled,
             "failed" => RunStatus::Failed,
+            "interrupted" => RunStatus::Interrupted,
             _ => return None,
         })
     }

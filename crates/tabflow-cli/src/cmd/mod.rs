@@ -15,6 +15,7 @@ mod report;
 mod runs;
 mod schedule;
 mod serve;
+mod setup;
 mod site;
 mod templates;
 mod tokens;
@@ -78,6 +79,16 @@ pub enum Command {
     /// Speed and memory benchmarks (figures for BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::Command),
+    /// The config file: `config init` writes a commented profile (asks in a terminal).
+    #[command(subcommand)]
+    Config(setup::ConfigCommand),
+    /// Check the set-up: connectivity, TLS, credentials, API version, site role, store, policy,
+    /// SMTP and webhook; each line ok, warn or FAIL with what to fix.
+    Doctor(setup::DoctorArgs),
+    /// Print a shell completion script: bash, zsh, fish or powershell.
+    Completions(setup::CompletionsArgs),
+    /// Print the man page (or write one per command with --out DIR).
+    Man(setup::ManArgs),
 }
 
 pub async fn run(command: Command) -> anyhow::Result<Code> {
@@ -101,6 +112,10 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
         Command::Usage(c) => usage::run(c).await,
         Command::Emulator(c) => emulator::run(c).await,
         Command::Bench(c) => bench::run(c).await,
+        Command::Config(c) => setup::config(c).await,
+        Command::Doctor(a) => setup::doctor(a).await,
+        Command::Completions(a) => setup::completions(a),
+        Command::Man(a) => setup::man(a),
     }
 }
 
@@ -138,3 +153,6 @@ pub fn read_capped(path: &std::path::Path, limit: u64, what: &str) -> anyhow::Re
         )
     })
 }
+
+#[cfg(test)]
+mod terminal_snapshots;

@@ -81,6 +81,9 @@ pub struct PurgeArgs {
     now: bool,
     #[arg(long)]
     json: bool,
+    /// Do not ask for confirmation (a purge that deletes anything needs it without a terminal).
+    #[arg(long)]
+    yes: bool,
     #[command(flatten)]
     connect: Connect,
     #[command(flatten)]
@@ -211,6 +214,20 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
         Command::Rollback(a) => act(a, true).await,
         Command::Purge(a) => {
             let app = open_app(Some(&a.connect), &a.store, Default::default(), Default::default()).await?;
+            if !a.yes {
+                match confirm_purge(&app, a.now, a.json).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        app.close().await.map_err(exit::app)?;
+                        errln!("Not purged; nothing was deleted.");
+                        return Ok(Code::NeedsInput);
+                    }
+                    Err(e) => {
+                        let _ = app.close().await;
+                        return Err(e);
+                    }
+                }
+            }
             let r = app.purge(&whoami(), a.now).await.map_err(exit::app);
             app.close().await.map_err(exit::app)?;
             let p = r?;
@@ -366,6 +383,61 @@ async fn confirm_rollback(
             &format!("Roll back {total} items?"),
             false,
             "y to roll back · Enter or n keeps the site as it is"
+        ),
+        crate::ui::Answer::Given(true)
+    ))
+}
+
+/// What a purge will delete for good, shown before it starts: the staged items whose grace
+/// period has passed (all with `--now`), by run. Nothing due: nothing to confirm. At a
+/// terminal the person confirms (No by default); without one the purge needs --yes (exit 3
+/// otherwise). Answers whether to go ahead.
+async fn confirm_purge(app: &tabflow_app::App, now: bool, json: bool) -> anyhow::Result<bool> {
+    let staged =
+        app.store().staged().await.map_err(|e| {
+            exit::fail(format!("cannot read the staged deletes: {e}"), "check the state store (--store)")
+        })?;
+    let at = app.clock().now();
+    let due: Vec<_> = staged.iter().filter(|s| s.purged_at.is_none() && (now || s.purge_after <= at)).collect();
+    if due.is_empty() {
+        return Ok(true);
+    }
+    let mut by_run: Vec<(String, usize)> = vec![];
+    for s in &due {
+        match by_run.iter_mut().find(|(r, _)| *r == s.run_id) {
+            Some((_, n)) => *n += 1,
+            None => by_run.push((s.run_id.clone(), 1)),
+        }
+    }
+    let what = format!(
+        "Purging deletes {} staged items for good ({}), each only if its backup verifies and it is unchanged in quarantine",
+        due.len(),
+        if now { "--now: grace periods ignored" } else { "their grace period has passed" }
+    );
+    let flags = if now { " --now" } else { "" };
+    if json || !crate::ui::interactive() {
+        return Err(anyhow::Error::new(crate::exit::Failure {
+            message: format!("{what}; a purge deletes content and needs a confirmation"),
+            hint: Some(format!("run it in a terminal to confirm, or add --yes: tabflow runs purge{flags} --yes")),
+            code: Code::NeedsInput,
+        }));
+    }
+    let width = crate::ui::width_err();
+    errln!("{}", crate::ui::fit(&what, width));
+    for (run, n) in &by_run {
+        errln!("{}", crate::ui::fit(&format!("  {n:>5} items  staged by run {run}"), width));
+    }
+    for s in due.iter().take(10) {
+        errln!("{}", crate::ui::fit(&format!("        {} {} ({})", s.item_type, s.name, s.item_id), width));
+    }
+    if due.len() > 10 {
+        errln!("        … and {} more", due.len() - 10);
+    }
+    Ok(matches!(
+        crate::ui::confirm(
+            &format!("Delete {} items for good?", due.len()),
+            false,
+            "y to delete · Enter or n keeps them in quarantine (a rollback of their run still brings them back)"
         ),
         crate::ui::Answer::Given(true)
     ))

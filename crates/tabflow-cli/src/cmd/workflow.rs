@@ -36,13 +36,26 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn location(&self) -> String {
-        self.store.clone().unwrap_or_else(|| data_dir().join("tabflow.db").display().to_string())
+    /// `--store`, else the profile's `store`, else the SQLite file in the data directory.
+    pub fn location(&self) -> String {
+        self.store
+            .clone()
+            .or_else(|| crate::globals::profile_store().0)
+            .unwrap_or_else(|| data_dir().join("tabflow.db").display().to_string())
+    }
+
+    /// `--policy`, else the profile's `policy`, else `<data dir>/policy.toml`.
+    pub fn policy_path(&self) -> PathBuf {
+        self.policy
+            .clone()
+            .or_else(|| crate::globals::profile_store().1)
+            .unwrap_or_else(|| data_dir().join("policy.toml"))
     }
 
     pub fn policy(&self) -> anyhow::Result<Policy> {
-        let path = self.policy.clone().unwrap_or_else(|| data_dir().join("policy.toml"));
-        if self.policy.is_some() && !path.exists() {
+        let given = self.policy.is_some() || crate::globals::profile_store().1.is_some();
+        let path = self.policy_path();
+        if given && !path.exists() {
             return Err(usage(format!("the policy file {} does not exist", path.display()), "check --policy"));
         }
         Policy::load(&path).map_err(|e| fail(e.to_string(), "fix the policy file (see ARCHITECTURE.md, Policy)"))
@@ -164,7 +177,8 @@ pub struct ApplyArgs {
     /// bare item id only when one destructive step changes it.
     #[arg(long)]
     approve: Option<String>,
-    /// Approve everything and do not ask.
+    /// Do not ask: approves the steps that read or write. Never destructive steps: those
+    /// need --approve (all, or a subset); without it the command exits 3.
     #[arg(long)]
     yes: bool,
     /// Reject the plan (recorded in the audit log).
@@ -194,7 +208,9 @@ pub struct AskArgs {
     /// review the list first?" with its all choice), or s2,s2/ITEM,… for a subset.
     #[arg(long)]
     approve: Option<String>,
-    /// Approve everything and answer confirmation questions with their all choice.
+    /// Do not ask: approves the steps that read or write and answers confirmation questions
+    /// ("archive all, or review the list first?") with their proceed choice. Never destructive
+    /// steps (they need --approve all or a subset) nor questions about meaning (--answer).
     #[arg(long)]
     yes: bool,
     /// Run steps that cannot be undone.
@@ -535,9 +551,9 @@ async fn approve_and_run(
         // changes it; anything else is a usage error naming the steps.
         let parse = |text: &str| Selection::parse(plan, text).map_err(|e| usage(e.message, e.fix));
         let selection = match (approve.as_deref(), yes) {
-            (Some("all"), _) | (None, true) => Some(Selection::All),
+            (Some("all"), _) => Some(Selection::All),
             (Some(list), _) => Some(parse(list)?),
-            (None, false) if !json && ui_state.interactive => {
+            (None, _) if !json && ui_state.interactive => {
                 if !ui_state.shown {
                     show_plan(plan);
                 }
@@ -549,6 +565,8 @@ async fn approve_and_run(
                     }
                 }
             }
+            // --yes never approves a destructive step.
+            (None, true) => None,
             (None, false) => {
                 if json {
                     None
@@ -580,10 +598,18 @@ async fn approve_and_run(
                     json!({"run_id": null, "status": "awaiting-approval", "plan_id": plan.id, "fingerprint": plan.fingerprint, "steps": [], "reports": []})
                 );
             }
+            let message = if yes {
+                format!(
+                    "plan {} has {destructive} destructive changes: --yes approves steps that read or write, never destructive ones",
+                    plan.id
+                )
+            } else {
+                format!("plan {} has {destructive} destructive changes and no approval", plan.id)
+            };
             return Err(anyhow::Error::new(crate::exit::Failure {
-                message: format!("plan {} has {destructive} destructive changes and no approval", plan.id),
+                message,
                 hint: Some(
-                    "approve with --approve all (or --approve s2,s2/ITEM,…) — or review it first with tabflow plan"
+                    "approve them with --approve all (or --approve s2,s2/ITEM,…) — or review them first with tabflow plan"
                         .into(),
                 ),
                 code: Code::NeedsInput,
@@ -606,13 +632,23 @@ async fn approve_and_run(
             }));
         }
     }
-    let started =
-        app.start_run(&plan.id, &actor, StartOptions { acknowledge_irreversible: ack }).await.map_err(exit::app)?;
+    let cancel = tabflow_app::Cancel::new();
+    let started = app
+        .start_run(&plan.id, &actor, StartOptions { acknowledge_irreversible: ack, cancel: cancel.clone() })
+        .await
+        .map_err(exit::app)?;
     let Start::Running(handle) = started else {
         return Err(fail(format!("plan {} started no run", plan.id), "see `tabflow runs list`"));
     };
-    crate::progress::Progress::new(Some(plan), &confirmations, json).follow(handle.subscribe()).await;
-    let outcome = handle.wait().await.map_err(exit::app)?;
+    let live = !json && ui::live_stderr();
+    let signals = stop_on_ctrl_c(cancel.clone(), handle.run_id().to_string(), !live);
+    crate::progress::Progress::new(Some(plan), &confirmations, json)
+        .with_cancel(cancel)
+        .follow(handle.subscribe())
+        .await;
+    let outcome = handle.wait().await.map_err(exit::app);
+    signals.abort();
+    let outcome = outcome?;
     warn(&outcome.warnings);
     say_schedules(&outcome.schedules, json);
     print_report(&outcome.report, json)?;
@@ -690,12 +726,13 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                 // Approving every item is the plan's "archive all": --approve all and --yes
                 // answer a confirmation question with its proceed choice. A question about
                 // meaning (which John?) still needs --answer.
-                if let Some(proceed) = proceed_choice(q).filter(|_| approves_all(&a.approve, a.yes)) {
-                    let note = format!(
-                        "note: answered {proceed} ({} approves every item) to: {}",
-                        if a.yes { "--yes" } else { "--approve all" },
-                        q.text
-                    );
+                if let Some(proceed) = proceed_choice(q).filter(|_| answers_confirmation(&a.approve, a.yes)) {
+                    let why = if approves_all(&a.approve) {
+                        "--approve all approves every item"
+                    } else {
+                        "--yes answers confirmation questions"
+                    };
+                    let note = format!("note: answered {proceed} ({why}) to: {}", q.text);
                     errln!("{}", ui::fit_lines(&note, ui::live_stderr().then(ui::width_err)));
                     answers.insert(q.id.clone(), proceed.to_string());
                     continue;
@@ -755,6 +792,14 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
                                 ""
                             };
                             outln!("Answer with: tabflow ask \"{}\" --answer {}=CHOICE{how}", plan.request, q.id);
+                            if proceed_choice(q).is_none() && (a.yes || a.approve.is_some()) {
+                                errln!(
+                                    "error: [{}] \"{}\" is a question about meaning: --yes and --approve do not answer it",
+                                    q.id,
+                                    q.text
+                                );
+                                errln!("hint: add --answer {}=CHOICE (choices: {})", q.id, q.choices.join(", "));
+                            }
                         }
                         return Ok(Code::NeedsInput);
                     }
@@ -787,6 +832,29 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
     close(app, result).await
 }
 
+/// Ctrl-C during a run: the first asks the run to stop between items (the items in flight
+/// are finished and journalled; the run ends `interrupted`, exit 130); the second exits at
+/// once with 130 (the journal still lets `tabflow runs resume` finish the run). `say`: print
+/// the first notice here (the live block shows it itself).
+pub fn stop_on_ctrl_c(cancel: tabflow_app::Cancel, run_id: String, say: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        cancel.cancel();
+        if say {
+            errln!("Stopping: finishing the items in flight (Ctrl-C again stops at once).");
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            errln!();
+            errln!(
+                "Stopped at once. The journal keeps what was done: `tabflow runs resume {run_id}` finishes the run, `tabflow runs rollback {run_id}` undoes it."
+            );
+            std::process::exit(Code::Interrupted as i32);
+        }
+    })
+}
+
 /// How `ask` and `apply` talk to a person at a terminal.
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {
@@ -812,9 +880,15 @@ pub fn proceed_choice(q: &tabflow_engine::plan::Question) -> Option<&str> {
     }
 }
 
-/// `--approve all` or `--yes`: every item is approved.
-fn approves_all(approve: &Option<String>, yes: bool) -> bool {
-    yes || approve.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case("all"))
+/// `--approve all`: every destructive item is approved.
+fn approves_all(approve: &Option<String>) -> bool {
+    approve.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case("all"))
+}
+
+/// `--approve all` or `--yes`: a confirmation question ("archive all, or review the list
+/// first?") is answered with its proceed choice.
+fn answers_confirmation(approve: &Option<String>, yes: bool) -> bool {
+    yes || approves_all(approve)
 }
 
 /// The plan on standard error, each line cut to the terminal's width (at a terminal, its
@@ -831,7 +905,7 @@ fn show_plan(plan: &Plan) {
 }
 
 /// One line about a plan, printed after an answer instead of the whole plan again.
-fn summary(plan: &Plan) -> String {
+pub(crate) fn summary(plan: &Plan) -> String {
     let changing: usize = plan.steps.iter().filter(|s| s.is_write()).map(|s| s.changed_items().len()).sum();
     let destructive = plan.destructive_items().len();
     let answered: Vec<String> = plan.answers.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -975,6 +1049,7 @@ fn code_of(status: RunStatus) -> Code {
         RunStatus::Succeeded | RunStatus::Partial => Code::Ok,
         RunStatus::RolledBack => Code::RolledBack,
         RunStatus::AwaitingApproval => Code::NeedsInput,
+        RunStatus::Interrupted => Code::Interrupted,
         _ => Code::Error,
     }
 }
@@ -983,10 +1058,19 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
     let mut out = crate::term::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&run_json(r))?)?;
-        return Ok(());
+    } else {
+        out.write_all(report_text(r).as_bytes())?;
     }
+    Ok(())
+}
+
+/// The run's result for a person: counts, the items skipped or failed, what was restored,
+/// notifications, reports, what is staged, and how to undo (or resume) it.
+pub fn report_text(r: &RunReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let done: usize = r.steps.iter().map(|s| s.done).sum();
-    writeln!(
+    let _ = writeln!(
         out,
         "Run {} {} in {:.1} s: {done} items done, {} skipped, {} failed.",
         r.run_id,
@@ -994,20 +1078,20 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         r.elapsed_ms as f64 / 1000.0,
         r.skipped.len(),
         r.failed.len()
-    )?;
+    );
     for s in r.skipped.iter().take(20) {
-        writeln!(out, "  skipped {} ({}): {}", s.name, s.item_id, s.reason)?;
+        let _ = writeln!(out, "  skipped {} ({}): {}", s.name, s.item_id, s.reason);
     }
     for s in &r.failed {
-        writeln!(out, "  failed  {} ({}): {}", s.name, s.item_id, s.reason)?;
+        let _ = writeln!(out, "  failed  {} ({}): {}", s.name, s.item_id, s.reason);
     }
     if r.restored > 0 || !r.not_restored.is_empty() {
-        writeln!(out, "  restored {} items; {} not restored", r.restored, r.not_restored.len())?;
+        let _ = writeln!(out, "  restored {} items; {} not restored", r.restored, r.not_restored.len());
         for s in &r.not_restored {
-            writeln!(out, "  NOT restored {} ({}): {}", s.name, s.item_id, s.reason)?;
+            let _ = writeln!(out, "  NOT restored {} ({}): {}", s.name, s.item_id, s.reason);
         }
         for s in &r.recreated {
-            writeln!(out, "  note: {} ({}) {}", s.name, s.item_id, s.reason)?;
+            let _ = writeln!(out, "  note: {} ({}) {}", s.name, s.item_id, s.reason);
         }
     }
     if let Some(n) = &r.notifications {
@@ -1015,7 +1099,7 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
         let channels: Vec<&str> =
             n.get("channels").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
         let via = if channels.is_empty() { "no channel configured".to_string() } else { channels.join(" + ") };
-        writeln!(
+        let _ = writeln!(
             out,
             "Notified {} people ({via}): {} sent, {} kept in the outbox unsent, {} failed — tabflow outbox list --run {}",
             count("messages"),
@@ -1023,31 +1107,40 @@ pub fn print_report(r: &RunReport, json: bool) -> anyhow::Result<()> {
             count("dry"),
             count("failed"),
             r.run_id
-        )?;
+        );
         if count("failed") > 0 {
-            writeln!(
+            let _ = writeln!(
                 out,
                 "  the run is not affected; after fixing the cause: tabflow outbox retry --run {}",
                 r.run_id
-            )?;
+            );
         }
     }
     for rep in &r.reports {
         if let (Some(f), Some(p)) = (rep["format"].as_str(), rep["path"].as_str()) {
-            writeln!(out, "Report   {f:<5} {p}")?;
+            let _ = writeln!(out, "Report   {f:<5} {p}");
         }
     }
     if let Some(st) = &r.staged {
         let day = st["purge_after"].as_str().unwrap_or_default().get(..10).unwrap_or_default().to_string();
-        writeln!(
+        let _ = writeln!(
             out,
             "Staged   {} items wait in quarantine until {day}; then `tabflow runs purge` deletes each one still there, unchanged, with its backup",
             st["items"]
-        )?;
+        );
+    }
+    if r.status == RunStatus::Interrupted {
+        let _ = writeln!(
+            out,
+            "Stopped on Ctrl-C: the items in flight were finished and journalled; the rest were not started."
+        );
+        let _ = writeln!(out, "Resume   tabflow runs resume {}     (finishes the run)", r.run_id);
+        let _ = writeln!(out, "Undo     tabflow runs rollback {}   (puts back what it changed)", r.run_id);
+        return out;
     }
     // A run that only read (a report) has nothing to undo.
     if matches!(r.status, RunStatus::Succeeded | RunStatus::Partial) && done > 0 {
-        writeln!(out, "Undo     tabflow runs rollback {}", r.run_id)?;
+        let _ = writeln!(out, "Undo     tabflow runs rollback {}", r.run_id);
     }
-    Ok(())
+    out
 }

@@ -376,7 +376,7 @@ fn a_secret_planted_in_every_channel_reaches_no_output_file_or_store_row() {
         true,
     );
     // A run: notifications to the planted SMTP server and webhook fail and are kept.
-    go(&["apply", p, "--yes"], false);
+    go(&["apply", p, "--approve", "all"], false);
     go(&["runs", "list"], true);
     go(&["runs", "list", "--json"], true);
     go(&["audit", "export", "--format", "csv", "-o", home.join("audit.csv").to_str().unwrap()], true);

@@ -103,13 +103,13 @@ fn a_crash_between_the_quarantine_move_and_the_staged_record_is_recovered_by_res
     let planned = step(&plan, "stage-delete").unwrap()["items"].as_array().unwrap().len();
     let run_id = crash_at(h, &emu, &plan_path, "before-staged-record");
     // The first item is in quarantine, with nothing recorded as staged.
-    let p = run_json(h, &emu, &["runs", "purge", "--json"]);
+    let p = run_json(h, &emu, &["runs", "purge", "--yes", "--json"]);
     assert_eq!(p["waiting"], serde_json::json!([]), "{p}");
 
     let r = run_json(h, &emu, &["runs", "resume", &run_id, "--json"]);
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(r["staged"]["items"], planned, "every quarantined item is recorded as staged: {r}");
-    let p = run_json(h, &emu, &["runs", "purge", "--json"]);
+    let p = run_json(h, &emu, &["runs", "purge", "--yes", "--json"]);
     assert_eq!(p["waiting"].as_array().unwrap().len(), planned, "{p}");
 
     // And the rollback brings every one back.
@@ -118,7 +118,7 @@ fn a_crash_between_the_quarantine_move_and_the_staged_record_is_recovered_by_res
     let (after_path, _) = snapshot(h, &emu, "after.json");
     let (code, d) = diff(h, &emu, &before_path, &after_path, &[]);
     assert_eq!((code, &d["equal"]), (Some(0), &Value::Bool(true)), "rollback left differences: {d}");
-    let p = run_json(h, &emu, &["runs", "purge", "--now", "--json"]);
+    let p = run_json(h, &emu, &["runs", "purge", "--yes", "--now", "--json"]);
     assert_eq!(p["purged"], serde_json::json!([]), "{p}");
 }
 

@@ -21,7 +21,7 @@ fn by_id<'v>(site: &'v Value, list: &str, id: &str) -> Option<&'v Value> {
 
 /// Plans and applies the staged delete of Finance's stale workbooks; answers the planned
 /// workbook ids, the run id and the quarantine project's name.
-fn stage(h: &Path, emu: &Emu) -> (BTreeSet<String>, String, Value) {
+pub(crate) fn stage(h: &Path, emu: &Emu) -> (BTreeSet<String>, String, Value) {
     let (plan_path, plan) = plan_file(h, emu, DELETE, &["q1=delete-all"]);
     assert_eq!(plan["validation"]["ok"], true, "{}", plan["validation"]);
     let staging = step(&plan, "stage-delete").unwrap_or_else(|| {
@@ -70,7 +70,7 @@ fn quarantine_changes_exactly_the_planned_items_nothing_is_purged_early_and_roll
     assert!(report.contains("staged delete"), "{report}");
 
     // Within the grace period a purge deletes nothing, and says when each one is due.
-    let p = ok_json(&run(h, &emu, &["runs", "purge", "--json"]), "purge");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--yes", "--json"]), "purge");
     assert_eq!(p["purged"], serde_json::json!([]), "{p}");
     assert_eq!(p["waiting"].as_array().unwrap().len(), planned.len(), "{p}");
     let (_, still) = snapshot(h, &emu, "still.json");
@@ -85,7 +85,7 @@ fn quarantine_changes_exactly_the_planned_items_nothing_is_purged_early_and_roll
     let (code, d) = diff(h, &emu, &before_path, &after_path, &[]);
     assert_eq!((code, &d["equal"]), (Some(0), &Value::Bool(true)), "rollback left differences: {d}");
     // Nothing is left staged: a forced purge now deletes nothing.
-    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge --now");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--yes", "--now", "--json"]), "purge --now");
     assert_eq!(p["purged"], serde_json::json!([]), "{p}");
     let _ = before;
 }
@@ -127,7 +127,7 @@ fn purge_spares_what_was_taken_back_and_a_rollback_republishes_the_purged_from_b
     );
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 
-    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge --now");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--yes", "--now", "--json"]), "purge --now");
     let purged: Vec<&str> = p["purged"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
     let kept: Vec<&str> = p["kept"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
     assert_eq!(purged.len(), planned.len() - 1, "{p}");
@@ -142,7 +142,7 @@ fn purge_spares_what_was_taken_back_and_a_rollback_republishes_the_purged_from_b
     assert_eq!(csv.lines().filter(|l| l.contains(",purge,")).count(), planned.len() - 1, "{csv}");
     assert!(run(h, &emu, &["audit", "verify"]).status.success());
     // A second purge finds nothing more to do.
-    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge again");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--yes", "--now", "--json"]), "purge again");
     assert_eq!(p["purged"], serde_json::json!([]), "{p}");
 
     // Rollback: the purged workbooks come back from their saved files.
@@ -192,7 +192,7 @@ fn a_purged_datasource_comes_back_with_its_extract_and_description() {
     assert!(ds.iter().any(|d| !d["description"].as_str().unwrap_or_default().is_empty()), "{ds:?}");
     let r = ok_json(&run(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--json"]), "apply");
     assert_eq!(r["status"], "succeeded", "{r}");
-    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge --now");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--yes", "--now", "--json"]), "purge --now");
     assert_eq!(p["purged"].as_array().unwrap().len(), ids.len(), "{p}");
     let (_, gone) = snapshot(h, &emu, "gone.json");
     assert!(ids.iter().all(|id| by_id(&gone, "datasources", id).is_none()));
@@ -221,14 +221,14 @@ fn a_purge_connected_to_another_site_is_refused_and_deletes_nothing() {
     let (planned, _, _) = stage(h, &emu);
     // Same store, another server: the staged items were not made there.
     let before = stats(&other)["writes"].clone();
-    let o = run(h, &other, &["runs", "purge", "--now", "--json"]);
+    let o = run(h, &other, &["runs", "purge", "--yes", "--now", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}{}", text(&o.stdout), text(&o.stderr));
     let err = text(&o.stderr);
     assert!(err.contains("were made on another site than the one connected to") && err.contains("hint:"), "{err}");
     assert!(err.contains("nothing was deleted"), "{err}");
     assert_eq!(stats(&other)["writes"], before, "nothing written on the other site");
     // On the site they came from, the purge goes ahead.
-    let p = ok_json(&run(h, &emu, &["runs", "purge", "--now", "--json"]), "purge");
+    let p = ok_json(&run(h, &emu, &["runs", "purge", "--yes", "--now", "--json"]), "purge");
     assert_eq!(p["purged"].as_array().unwrap().len(), planned.len(), "{p}");
     assert_eq!(p["other_site"], serde_json::json!([]), "{p}");
 }

@@ -186,6 +186,28 @@ pub struct ApprovedRollback {
     pub items: BTreeSet<String>,
 }
 
+/// A request to stop a run (Ctrl-C at a terminal, later a server's cancel button): once set,
+/// the run takes no new item, finishes and journals the items in flight, and ends with status
+/// [`RunStatus::Interrupted`]; `resume` finishes it from the journal, `rollback` undoes it.
+/// Clones share the one flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks the run to stop between items.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Knobs of a run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -209,6 +231,8 @@ pub struct RunOptions {
     /// How long the run's lease lasts without renewal (see [`lease`]): a process that stops
     /// holds the run this long at most; the heartbeat renews it every third.
     pub lease: std::time::Duration,
+    /// Stops the run between items when set (see [`Cancel`]); the default is never set.
+    pub cancel: Cancel,
 }
 
 impl Default for RunOptions {
@@ -221,6 +245,7 @@ impl Default for RunOptions {
             without_journal: false,
             delivery: crate::notify::Delivery::default(),
             lease: std::time::Duration::from_secs(60),
+            cancel: Cancel::default(),
         }
     }
 }
@@ -262,6 +287,8 @@ struct Ctx<'a> {
     subscriptions: tokio::sync::OnceCell<Vec<tabflow_client::types::Subscription>>,
     /// The engine's clock: when staged deletes were quarantined and when they may be purged.
     clock: std::sync::Arc<dyn crate::Clock>,
+    /// Set when the run is asked to stop between items.
+    cancel: Cancel,
 }
 
 impl Ctx<'_> {
@@ -411,6 +438,7 @@ impl<'a> Engine<'a> {
             delivery: opts.delivery.clone(),
             pending: Mutex::new(Vec::new()),
             subscriptions: tokio::sync::OnceCell::new(),
+            cancel: opts.cancel.clone(),
         }
     }
 
@@ -538,7 +566,7 @@ impl<'a> Engine<'a> {
         journal: &[Entry],
         started: Instant,
     ) -> Result<RunReport, ExecError> {
-        let (steps, skipped, failed) = run_steps(ctx, &approved, opts.concurrency, journal).await?;
+        let (steps, skipped, failed, interrupted) = run_steps(ctx, &approved, opts.concurrency, journal).await?;
         let mut report = RunReport {
             run_id: ctx.run_id.clone(),
             status: RunStatus::Succeeded,
@@ -564,6 +592,10 @@ impl<'a> Engine<'a> {
             report.not_restored = c.not_restored;
             report.recreated = ctx.recreated_notes();
             report.status = if report.not_restored.is_empty() { RunStatus::RolledBack } else { RunStatus::Failed };
+        } else if interrupted {
+            // Stopped on request: what was in flight is done and journalled; nothing else is
+            // told or counted until a resume finishes the run.
+            report.status = RunStatus::Interrupted;
         } else if !report.skipped.is_empty() {
             report.status = RunStatus::Partial;
         }
@@ -816,9 +848,9 @@ impl<'a> Engine<'a> {
     /// are detected and not written again.
     pub async fn resume(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
         let run = self.store.run(run_id).await?;
-        if !run.status.is_unfinished() {
+        if !run.status.is_unfinished() && run.status != RunStatus::Interrupted {
             return Err(ExecError::Refused(format!(
-                "run {run_id} is {}; only interrupted runs (running or rolling-back) can be resumed",
+                "run {run_id} is {}; only unfinished runs (running, rolling-back or interrupted) can be resumed",
                 run.status.as_str()
             )));
         }
@@ -836,6 +868,9 @@ impl<'a> Engine<'a> {
         held: &lease::Held,
     ) -> Result<RunReport, ExecError> {
         let (run_id, fence, lost) = (run.id.as_str(), &held.fence, &held.lost);
+        if run.status == RunStatus::Interrupted {
+            self.store.set_run_status_fenced(Some(fence), run_id, RunStatus::Running, None).await?;
+        }
         // Read after the claim: nothing can be appended to it by another process now.
         let journal = self.store.journal(run_id).await?;
         let started = Instant::now();

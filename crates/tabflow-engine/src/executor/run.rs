@@ -20,6 +20,8 @@ enum ItemOutcome {
     AlreadyApplied,
     Skipped(String),
     Failed(String),
+    /// The run was asked to stop before this item started: nothing read, written or journalled.
+    NotStarted,
 }
 
 pub(super) fn ops_of(step: &Step, item: &Item) -> Result<Vec<Op>, OpError> {
@@ -461,7 +463,7 @@ pub(super) async fn run_steps(
     approved: &Option<BTreeSet<String>>,
     concurrency: usize,
     journal: &[Entry],
-) -> Result<(Vec<StepReport>, Vec<ItemNote>, Vec<ItemNote>), ExecError> {
+) -> Result<(Vec<StepReport>, Vec<ItemNote>, Vec<ItemNote>, bool), ExecError> {
     let plan = ctx.plan;
     let order = plan.order().map_err(|e| ExecError::Refused(e.to_string()))?;
     let last = last_phases(journal);
@@ -469,8 +471,14 @@ pub(super) async fn run_steps(
     let mut reports = vec![];
     let mut skipped_notes = vec![];
     let mut failed_notes = vec![];
+    let mut interrupted = false;
     for (index, si) in order.into_iter().enumerate() {
         let step = &plan.steps[si];
+        if ctx.cancel.is_cancelled() {
+            // Asked to stop: no further step starts.
+            interrupted = true;
+            break;
+        }
         let started = Instant::now();
         let items: Vec<&Item> = if step.is_write() {
             let ids = step.changed_items();
@@ -517,6 +525,10 @@ pub(super) async fn run_steps(
                 let last = &last;
                 async move {
                     let key = (step.id.clone(), item.id.clone());
+                    // Asked to stop: an item not yet started is left for the resume.
+                    if ctx.cancel.is_cancelled() && !last.contains_key(&key) {
+                        return (item, Ok(ItemOutcome::NotStarted));
+                    }
                     let outcome = match last.get(&key) {
                         Some(Phase::Applied) => Ok(ItemOutcome::Done),
                         Some(Phase::AlreadyApplied) => Ok(ItemOutcome::AlreadyApplied),
@@ -548,6 +560,7 @@ pub(super) async fn run_steps(
                     let k = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                     if let Ok(o) = &outcome {
                         let (name, detail) = match o {
+                            ItemOutcome::NotStarted => ("not-started", String::new()),
                             ItemOutcome::Done => ("done", String::new()),
                             ItemOutcome::AlreadyApplied => ("already-applied", String::new()),
                             ItemOutcome::Skipped(r) => ("skipped", r.clone()),
@@ -573,8 +586,10 @@ pub(super) async fn run_steps(
             .collect()
             .await;
         ctx.flush().await?;
+        let mut not_started = 0;
         for (item, r) in results {
             match r? {
+                ItemOutcome::NotStarted => not_started += 1,
                 ItemOutcome::Done | ItemOutcome::AlreadyApplied => rep.done += 1,
                 ItemOutcome::Skipped(reason) => {
                     rep.skipped += 1;
@@ -598,6 +613,9 @@ pub(super) async fn run_steps(
         }
         if rep.failed > 0 {
             rep.status = "failed".into();
+        } else if not_started > 0 {
+            rep.status = "interrupted".into();
+            interrupted = true;
         } else if rep.skipped > 0 {
             rep.status = "partial".into();
         }
@@ -611,11 +629,11 @@ pub(super) async fn run_steps(
         });
         let failed = rep.failed > 0;
         reports.push(rep);
-        if failed {
+        if failed || interrupted {
             break;
         }
     }
-    Ok((reports, skipped_notes, failed_notes))
+    Ok((reports, skipped_notes, failed_notes, interrupted))
 }
 
 impl Engine<'_> {
