@@ -455,14 +455,13 @@ pub async fn recreate_user(client: &Client, before: &Image, user: &Value) -> OpR
         let ctype = s.pointer("/content/type").and_then(Value::as_str).unwrap_or("workbook");
         let cid = s.pointer("/content/id").and_then(Value::as_str).unwrap_or_default();
         let subject = s.get("subject").and_then(Value::as_str).unwrap_or_default();
-        let schedule = s.get("schedule").and_then(Value::as_str).unwrap_or_default();
         let there = live_subs.iter().any(|x| {
             x.user.as_ref().and_then(|u| u.id.as_deref()) == Some(id.as_str())
                 && x.content.as_ref().is_some_and(|c| c.id == cid)
                 && x.subject.as_deref() == Some(subject)
         });
         if !there {
-            client.create_subscription(&uid, ctype, cid, subject, schedule).await?;
+            recreate_subscription(client, &uid, ctype, cid, s).await?;
         }
     }
     for g in before.grants.iter().flatten() {
@@ -682,7 +681,6 @@ pub async fn restore_content(
     for s in before.subscriptions.iter().flatten() {
         let user = s.get("user_id").and_then(Value::as_str).unwrap_or_default();
         let subject = s.get("subject").and_then(Value::as_str).unwrap_or_default();
-        let schedule = s.get("schedule").and_then(Value::as_str).unwrap_or_default();
         let (ctype, cid) = match s.get("view_name").and_then(Value::as_str) {
             Some(v) => match views.get(v) {
                 Some(vid) => ("view", vid.clone()),
@@ -701,7 +699,7 @@ pub async fn restore_content(
         if there {
             continue;
         }
-        if let Err(e) = client.create_subscription(&UserId::new(user), ctype, &cid, subject, schedule).await {
+        if let Err(e) = recreate_subscription(client, &UserId::new(user), ctype, &cid, s).await {
             lost.push(format!("the subscription '{subject}': {e}"));
         }
     }
@@ -769,22 +767,34 @@ pub async fn compensate(
             let user = s.get("user_id").and_then(Value::as_str).unwrap_or_default();
             let ctype = s.pointer("/content/type").and_then(Value::as_str).unwrap_or("workbook");
             let cid = s.pointer("/content/id").and_then(Value::as_str).unwrap_or_default();
-            let subject = s.get("subject").and_then(Value::as_str).unwrap_or_default();
-            let schedule = s.get("schedule").and_then(Value::as_str).unwrap_or_default();
-            let created = client.create_subscription(&UserId::new(user), ctype, cid, subject, schedule).await?;
-            // A subscription Tableau had suspended comes back suspended, as it was.
-            if s.get("suspended").and_then(Value::as_bool) == Some(true)
-                && let Some(new_id) = created.id.as_deref()
-            {
-                client.set_subscription_suspended(&SubscriptionId::new(new_id), true).await?;
-            }
-            Ok(created.id)
+            recreate_subscription(client, &UserId::new(user), ctype, cid, s).await
         }
         other => {
             let inv = other.inverse(created).ok_or_else(|| OpError::Unsupported("no inverse".into()))?;
             apply(client, kind, id, &inv, None).await
         }
     }
+}
+
+/// Re-creates a subscription from its description (`subject`, `schedule`, `suspended`) for
+/// `user` on content `ctype`/`cid`; one Tableau had suspended comes back suspended, as it was.
+/// Answers the new id.
+async fn recreate_subscription(
+    client: &Client,
+    user: &UserId,
+    ctype: &str,
+    cid: &str,
+    s: &Value,
+) -> OpResult<Option<String>> {
+    let subject = s.get("subject").and_then(Value::as_str).unwrap_or_default();
+    let schedule = s.get("schedule").and_then(Value::as_str).unwrap_or_default();
+    let created = client.create_subscription(user, ctype, cid, subject, schedule).await?;
+    if s.get("suspended").and_then(Value::as_bool) == Some(true)
+        && let Some(new_id) = created.id.as_deref()
+    {
+        client.set_subscription_suspended(&SubscriptionId::new(new_id), true).await?;
+    }
+    Ok(created.id)
 }
 
 /// A subscription as plans and before-images record it.

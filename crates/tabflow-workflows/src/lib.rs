@@ -62,6 +62,25 @@ pub const INTENTS: &[&str] = Intent::NAMES;
 pub const DANGEROUS: &[&str] =
     &["Write", "Delete", "ChangePermissions", "ChangeHierarchy", "ExportXml", "SaveAs", "WebAuthoring", "Overwrite"];
 
+/// The draft plan of one intent (by name and JSON parameters) on `site` with the default
+/// policy, planned as `admin` at the site's own moment: the workflows' unit tests.
+#[cfg(test)]
+pub(crate) fn plan_intent(site: &Site, intent: &str, params: serde_json::Value) -> Plan {
+    let policy = Policy::default();
+    let p = Planner {
+        site,
+        site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
+        policy: &policy,
+        signed_in: "admin".into(),
+        now: site.now,
+        answers: Default::default(),
+        usage_source: "test".into(),
+        learned: Default::default(),
+    };
+    let params = params.as_object().cloned().unwrap_or_default();
+    plan(intent, vec![Intent::from_parts(intent, params).expect("valid test parameters")], &p)
+}
+
 /// Builds the draft plan for these intents. The draft is not sealed: the validator seals it
 /// with the store's key (`tabflow_plan::validate`).
 pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {

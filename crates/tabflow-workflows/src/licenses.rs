@@ -222,8 +222,7 @@ impl<'p, 'a> Builder<'p, 'a> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use tabflow_plan::plan::{Intent, SiteRef, StepKind};
-    use tabflow_plan::policy::Policy;
+    use tabflow_plan::plan::StepKind;
 
     fn plan(params: serde_json::Value) -> tabflow_plan::plan::Plan {
         let site = tabflow_site::generate::demo();
@@ -231,19 +230,7 @@ mod tests {
     }
 
     fn plan_on(site: &tabflow_site::Site, params: serde_json::Value) -> tabflow_plan::plan::Plan {
-        let policy = Policy::default();
-        let p = crate::Planner {
-            site,
-            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
-            policy: &policy,
-            signed_in: "admin".into(),
-            now: site.now,
-            answers: Default::default(),
-            usage_source: "test".into(),
-            learned: Default::default(),
-        };
-        let params = params.as_object().cloned().unwrap();
-        crate::plan("reclaim", vec![Intent::from_parts("reclaim-licenses", params).unwrap()], &p)
+        crate::plan_intent(site, "reclaim-licenses", params)
     }
 
     #[test]

@@ -204,23 +204,10 @@ impl Builder<'_, '_> {
 mod tests {
     use serde_json::json;
     use tabflow_plan::RollbackClass;
-    use tabflow_plan::plan::{Intent, SiteRef, StepKind};
-    use tabflow_plan::policy::Policy;
+    use tabflow_plan::plan::{Intent, StepKind};
 
     fn plan_on(site: &tabflow_site::Site, params: serde_json::Value) -> tabflow_plan::plan::Plan {
-        let policy = Policy::default();
-        let p = crate::Planner {
-            site,
-            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
-            policy: &policy,
-            signed_in: "admin".into(),
-            now: site.now,
-            answers: Default::default(),
-            usage_source: "test".into(),
-            learned: Default::default(),
-        };
-        let params = params.as_object().cloned().unwrap();
-        crate::plan("clean", vec![Intent::from_parts("clean-subscriptions", params).unwrap()], &p)
+        crate::plan_intent(site, "clean-subscriptions", params)
     }
 
     #[test]
