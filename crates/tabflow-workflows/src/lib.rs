@@ -66,6 +66,17 @@ pub const DANGEROUS: &[&str] =
 /// policy, planned as `admin` at the site's own moment: the workflows' unit tests.
 #[cfg(test)]
 pub(crate) fn plan_intent(site: &Site, intent: &str, params: serde_json::Value) -> Plan {
+    plan_intent_answered(site, intent, params, &[])
+}
+
+/// [`plan_intent`] with answers to its questions (`("q1", "archive-all")`).
+#[cfg(test)]
+pub(crate) fn plan_intent_answered(
+    site: &Site,
+    intent: &str,
+    params: serde_json::Value,
+    answers: &[(&str, &str)],
+) -> Plan {
     let policy = Policy::default();
     let p = Planner {
         site,
@@ -73,7 +84,7 @@ pub(crate) fn plan_intent(site: &Site, intent: &str, params: serde_json::Value) 
         policy: &policy,
         signed_in: "admin".into(),
         now: site.now,
-        answers: Default::default(),
+        answers: answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         usage_source: "test".into(),
         learned: Default::default(),
     };

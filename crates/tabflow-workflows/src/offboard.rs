@@ -533,30 +533,16 @@ fn site_view_name(site: &tabflow_site::Site, id: &str) -> Option<String> {
 #[cfg(test)]
 mod offboard_tests {
     use super::*;
-    use tabflow_plan::plan::{Intent, Plan, SiteRef};
+    use tabflow_plan::plan::Plan;
     use tabflow_plan::policy::Policy;
     use tabflow_site::Site;
-
-    use crate::{Planner, plan};
 
     fn plan_for(site: &Site, params: Value) -> Plan {
         plan_answered(site, params, &[])
     }
 
     fn plan_answered(site: &Site, params: Value, answers: &[(&str, &str)]) -> Plan {
-        let policy = Policy::default();
-        let p = Planner {
-            site,
-            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
-            policy: &policy,
-            signed_in: "admin".into(),
-            now: site.now,
-            answers: answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            usage_source: "test".into(),
-            learned: Default::default(),
-        };
-        let params = params.as_object().cloned().unwrap_or_default();
-        plan("offboard", vec![Intent::from_parts("offboard-user", params).unwrap()], &p)
+        crate::plan_intent_answered(site, "offboard-user", params, answers)
     }
 
     #[test]
