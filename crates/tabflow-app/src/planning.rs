@@ -20,7 +20,24 @@ pub enum Source {
     /// The configured LLM reads the request (falling back to the rule-based parser).
     Llm(Box<tabflow_llm::Llm>),
     /// Intents already read (a re-plan with more answers), with the notes that came with them.
+    /// With an answer to the question `reading` (a model's reading the rule-based parser did
+    /// not confirm), they are cross-checked again, as for [`Source::Model`].
     Given { intents: Vec<Intent>, notes: Vec<String> },
+    /// Intents a model read earlier (a re-plan of a plan whose `reading` question is still
+    /// open): cross-checked against the rule-based parser again, so a destructive intent only
+    /// the model found stays unplanned until that question is answered.
+    Model { intents: Vec<Intent>, notes: Vec<String> },
+}
+
+/// A model's reading after the cross-check with the rule-based parser.
+struct Checked {
+    /// What the planner plans now.
+    planned: Vec<Intent>,
+    /// The question `reading` and the model's whole reading (recorded as the plan's intents
+    /// so that answering it can plan either reading), while the dispute is open.
+    open: Option<(tabflow_engine::plan::Question, Vec<Intent>)>,
+    notes: Vec<String>,
+    asks: Vec<String>,
 }
 
 /// A request to plan.
@@ -103,6 +120,88 @@ fn add_questions(draft: &mut Plan, asks: &[String]) {
         q.id = format!("q{}", n + 1);
     }
     draft.questions = questions;
+}
+
+/// The rule-based parser's reading as planned: a part it cannot do yet is an error,
+/// ambiguities become questions, what it did not understand a note.
+fn rules_reading(parsed: tabflow_nl::Parsed) -> Result<(Vec<Intent>, Vec<String>, Vec<String>)> {
+    if !parsed.unsupported.is_empty() {
+        return Err(cannot_do_yet(&parsed.unsupported));
+    }
+    let asks = parsed.ambiguous.iter().map(ambiguity_question).collect();
+    let notes = if parsed.intents.is_empty() {
+        vec![]
+    } else {
+        parsed
+            .not_understood
+            .iter()
+            .map(|t| format!("not understood, so not planned: \"{t}\" — ask for it separately"))
+            .collect()
+    };
+    Ok((parsed.intents, notes, asks))
+}
+
+/// Cross-checks a model's reading of `request` with the rule-based parser's
+/// ([`tabflow_llm::crosscheck`]): a destructive intent the parser did not also find is not
+/// planned until the question `reading` (quoting both readings) is answered with `parser`,
+/// `model` or `cancel`; meanwhile only the model's intents that change nothing are planned.
+fn check_reading(
+    request: &str,
+    model: Vec<Intent>,
+    today: chrono::NaiveDate,
+    answers: &BTreeMap<String, String>,
+    label: &str,
+) -> Result<Checked> {
+    use tabflow_llm::crosscheck as cc;
+    let parsed = tabflow_nl::parse(request, today);
+    let Some(dispute) = cc::cross_check(&model, &parsed.intents) else {
+        return Ok(Checked { planned: model, open: None, notes: vec![], asks: vec![] });
+    };
+    let unconfirmed = cc::describe(&dispute.unconfirmed);
+    match answers.get(cc::QUESTION_ID).map(|a| a.trim()) {
+        Some(cc::PARSER) => {
+            let (planned, mut notes, asks) = rules_reading(parsed)?;
+            notes.insert(
+                0,
+                format!(
+                    "the rule-based parser's reading is planned (answer to `{}`); the model's was: {}",
+                    cc::QUESTION_ID,
+                    cc::describe(&dispute.model)
+                ),
+            );
+            Ok(Checked { planned, open: None, notes, asks })
+        }
+        Some(cc::MODEL) => Ok(Checked {
+            planned: model,
+            open: None,
+            notes: vec![format!(
+                "the model's reading is planned (answer to `{}`), including what the rule-based parser did not find: {unconfirmed}",
+                cc::QUESTION_ID
+            )],
+            asks: vec![],
+        }),
+        Some(cc::CANCEL) => Err(Error::failed(
+            "you chose to plan neither reading of the request; nothing was planned",
+            "ask again in other words, or say exactly what to do with --intent NAME --param K=V",
+        )),
+        Some(other) => Err(Error::usage(
+            format!("'{other}' is not a choice of question {}", cc::QUESTION_ID),
+            format!("answer {0}={1}, {0}={2} or {0}={3}", cc::QUESTION_ID, cc::PARSER, cc::MODEL, cc::CANCEL),
+        )),
+        None => {
+            let question = tabflow_engine::plan::Question {
+                id: cc::QUESTION_ID.to_string(),
+                text: dispute.question(label),
+                choices: vec![cc::PARSER.to_string(), cc::MODEL.to_string(), cc::CANCEL.to_string()],
+                default: Some(cc::CANCEL.to_string()),
+            };
+            let note = format!(
+                "not planned until question `{}` is answered: {unconfirmed} (read by the model, not by the rule-based parser)",
+                cc::QUESTION_ID
+            );
+            Ok(Checked { planned: dispute.safe(), open: Some((question, model)), notes: vec![note], asks: vec![] })
+        }
+    }
 }
 
 /// The intents of `--intent NAME --param K=V…`.
@@ -210,29 +309,33 @@ impl App {
         let request = self.redact(&req.request).await?;
         let today = self.clock.now().date_naive();
         let mut asks: Vec<String> = vec![];
+        let mut open = None;
+        let crosscheck = |model: Vec<Intent>, mut notes: Vec<String>, label: &str| -> Result<_> {
+            let checked = check_reading(&request, model, today, &req.answers, label)?;
+            for n in &checked.notes {
+                self.notify(n);
+            }
+            notes.extend(checked.notes);
+            Ok((checked.planned, notes, checked.asks, checked.open))
+        };
         let (intents, notes) = match req.source {
             Source::Rules => {
-                let parsed = tabflow_nl::parse(&request, today);
-                if !parsed.unsupported.is_empty() {
-                    return Err(cannot_do_yet(&parsed.unsupported));
-                }
-                asks = parsed.ambiguous.iter().map(ambiguity_question).collect();
-                let notes = if parsed.intents.is_empty() {
-                    vec![]
-                } else {
-                    parsed
-                        .not_understood
-                        .iter()
-                        .map(|t| format!("not understood, so not planned: \"{t}\" — ask for it separately"))
-                        .collect()
-                };
+                let (intents, notes, a) = rules_reading(tabflow_nl::parse(&request, today))?;
+                asks = a;
                 for n in &notes {
                     self.notify(n);
                 }
-                (parsed.intents, notes)
+                (intents, notes)
             }
             Source::Intent { name, params } => (vec![intent_from_parts(&name, &params)?], vec![]),
-            Source::Given { intents, notes } => (intents, notes),
+            Source::Given { intents, notes } if !req.answers.contains_key(tabflow_llm::crosscheck::QUESTION_ID) => {
+                (intents, notes)
+            }
+            Source::Given { intents, notes } | Source::Model { intents, notes } => {
+                let (intents, notes, a, o) = crosscheck(intents, notes, "the model")?;
+                (asks, open) = (a, o);
+                (intents, notes)
+            }
             Source::Llm(llm) => {
                 // The request is already redacted; the library also redacts these (and its own
                 // key) from everything it sends.
@@ -245,10 +348,18 @@ impl App {
                 for n in &notes {
                     self.notify(n);
                 }
-                (outcome.intents, notes)
+                if matches!(outcome.source, tabflow_llm::Source::Llm { .. }) {
+                    let label = self.redact_text(&llm.label());
+                    let (intents, notes, a, o) = crosscheck(outcome.intents, notes, &label)?;
+                    (asks, open) = (a, o);
+                    (intents, notes)
+                } else {
+                    (outcome.intents, notes)
+                }
             }
         };
-        let made = self.make_plan(session, &request, intents.clone(), req.answers, &notes, &asks, learned).await?;
+        let recorded = open.as_ref().map(|(_, model)| model.clone()).unwrap_or_else(|| intents.clone());
+        let made = self.make_plan(session, &request, intents, req.answers, &notes, &asks, open, learned).await?;
         let plan = match &made {
             Ok(v) => v.plan(),
             Err(p) => p,
@@ -265,7 +376,7 @@ impl App {
         if let Ok(v) = &made {
             self.remember_validated(v);
         }
-        Ok(Planned { plan: made, intents, notes, warnings })
+        Ok(Planned { plan: made, intents: recorded, notes, warnings })
     }
 
     /// Answers questions of a stored plan: plans its request and intents again with the
@@ -274,9 +385,16 @@ impl App {
         let old = self.get_plan(plan_id).await?;
         let mut all = old.answers.clone();
         all.extend(answers);
+        // A model's reading the parser did not confirm stays cross-checked until answered.
+        let open = old.questions.iter().any(|q| q.id == tabflow_llm::crosscheck::QUESTION_ID);
+        let source = if open {
+            Source::Model { intents: old.intents.clone(), notes: vec![] }
+        } else {
+            Source::Given { intents: old.intents.clone(), notes: vec![] }
+        };
         self.plan(PlanRequest {
             request: old.request.clone(),
-            source: Source::Given { intents: old.intents.clone(), notes: vec![] },
+            source,
             answers: all,
             actor: actor.to_string(),
             remember: true,
@@ -314,6 +432,7 @@ impl App {
     /// then the per-item reads they declare; the planner drafts over that, the permissions of
     /// the items the draft changes are read (with the members of the groups they grant to) and
     /// it plans again, until the plan changes and evaluates only read items.
+    #[allow(clippy::too_many_arguments)]
     async fn make_plan(
         &self,
         session: &Session,
@@ -322,6 +441,7 @@ impl App {
         answers: BTreeMap<String, String>,
         notes: &[String],
         asks: &[String],
+        open: Option<(tabflow_engine::plan::Question, Vec<Intent>)>,
         learned: tabflow_workflows::learn::Learned,
     ) -> Result<std::result::Result<ValidatedPlan, Box<Plan>>> {
         let server = session.client.config().server.clone();
@@ -360,6 +480,15 @@ impl App {
         let mut draft = draft;
         draft.notes.extend(notes.iter().cloned());
         add_questions(&mut draft, asks);
+        if let Some((question, model)) = open {
+            // Nothing else planned: the question says what is unclear, not "what did you mean".
+            if intents.is_empty() && asks.is_empty() {
+                draft.questions.clear();
+            }
+            draft.questions.insert(0, question);
+            // The model's whole reading, so that answering `model` can plan it.
+            draft.intents = model;
+        }
         draft.notes.push(crate::reads::describe(&read.read));
         let signed_in = read.site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
         let facts = Facts::from_site(&read.site, &signed_in);

@@ -17,13 +17,51 @@ pub struct Answer {
     pub intents: Vec<Intent>,
 }
 
-/// The JSON Schema of [`Answer`] (2020-12, subschemas inlined).
+/// Most intents in one answer.
+pub const MAX_INTENTS: u64 = 8;
+/// Longest text value (a name, a question) in an answer, in characters.
+pub const MAX_TEXT: u64 = 160;
+/// Most entries of a list parameter (tags, exclusions).
+pub const MAX_LIST: u64 = 20;
+
+/// The JSON Schema of [`Answer`] (2020-12, subschemas inlined), bounded: at most
+/// [`MAX_INTENTS`] intents, text of at most [`MAX_TEXT`] characters, lists of at most
+/// [`MAX_LIST`] entries. A server that turns the schema into a grammar (llama.cpp, vLLM) then
+/// cannot let a small model ramble inside a string until `max_tokens` cuts the JSON off.
 pub fn schema() -> Value {
-    schemars::generate::SchemaSettings::draft2020_12()
+    let mut s = schemars::generate::SchemaSettings::draft2020_12()
         .with(|s| s.inline_subschemas = true)
         .into_generator()
         .into_root_schema_for::<Answer>()
-        .to_value()
+        .to_value();
+    bound(&mut s, true);
+    s
+}
+
+fn bound(v: &mut Value, root: bool) {
+    match v {
+        Value::Object(o) => {
+            let is = |o: &serde_json::Map<String, Value>, t: &str| match o.get("type") {
+                Some(Value::String(x)) => x == t,
+                Some(Value::Array(a)) => a.iter().any(|x| x == t),
+                _ => false,
+            };
+            if is(o, "string") && !o.contains_key("enum") && !o.contains_key("const") {
+                o.entry("maxLength").or_insert(Value::from(MAX_TEXT));
+            }
+            if is(o, "array") {
+                o.entry("maxItems").or_insert(Value::from(MAX_LIST));
+            }
+            if root && let Some(intents) = o.get_mut("properties").and_then(|p| p.get_mut("intents")) {
+                intents["maxItems"] = Value::from(MAX_INTENTS);
+            }
+            for (_, child) in o.iter_mut() {
+                bound(child, false);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| bound(c, false)),
+        _ => {}
+    }
 }
 
 /// Checks an answer's text: JSON, the schema, then what the schema cannot say (ISO dates,

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod config;
+pub mod crosscheck;
 pub mod intents;
 pub mod provider;
 pub mod schema;
@@ -108,7 +109,8 @@ impl Llm {
         &self.schema
     }
 
-    fn label(&self) -> String {
+    /// "openai model 'local' at http://127.0.0.1:8080" (the URL without a key).
+    pub fn label(&self) -> String {
         // The URL may carry a key (`?key=`): shown without it.
         format!(
             "{} model '{}' at {}",
@@ -132,10 +134,25 @@ impl Llm {
         let mut notes = vec![];
         for attempt in 1..=2u8 {
             let req = provider::request(&self.config, &system, &messages, &self.schema);
-            let text = match provider::send(&self.http, &self.config, &req).await {
+            let reply = match provider::send(&self.http, &self.config, &req).await {
                 Ok(t) => t,
                 Err(e) => return fallback(request, today, notes, e.to_string()),
             };
+            let text = reply.text;
+            if reply.cut_off {
+                // Whatever the text, it is not the whole answer: never read a cut-off answer.
+                notes.push(format!(
+                    "the {}'s answer was cut off at max_tokens ({} tokens) before it was complete (try {attempt} of 2)",
+                    self.label(),
+                    provider::MAX_TOKENS
+                ));
+                if attempt == 2 {
+                    let reason = "the model's answer was cut off twice (max_tokens)".to_string();
+                    return fallback(request, today, notes, reason);
+                }
+                messages.push(Message { role: Role::User, content: cut_off_prompt() });
+                continue;
+            }
             match intents::validate(&text, &self.schema) {
                 Ok(answer) => {
                     notes.push(format!(
@@ -195,6 +212,15 @@ Rules:\n\
 - Never write API calls, URLs, code or plans: tabflow grounds names and plans the steps itself.\n\
 - If nothing in the request fits the catalogue, answer {{\"intents\": []}}.",
         serde_json::to_string(schema).unwrap_or_default()
+    )
+}
+
+/// The follow-up after an answer cut off by the token limit (its text is not echoed: it
+/// would only fill the context).
+pub fn cut_off_prompt() -> String {
+    format!(
+        "Your answer was cut off after {} tokens, before the JSON object was complete. Reply again with a short JSON object: only the intents and parameters the request gives, names copied as written.",
+        provider::MAX_TOKENS
     )
 }
 

@@ -32,6 +32,26 @@ pub struct Request {
 
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// The longest answer asked for, in tokens. The schema bounds an answer well below it (see
+/// [`crate::intents::schema`]); an answer that still reaches it is reported as cut off.
+pub const MAX_TOKENS: u32 = 1024;
+
+/// The model's answer: its text, and whether the server stopped it at [`MAX_TOKENS`]
+/// (`finish_reason: "length"`, Anthropic's `stop_reason: "max_tokens"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub cut_off: bool,
+}
+
+/// Whether a response body says the answer was stopped by the token limit.
+pub fn cut_off(provider: Provider, body: &Value) -> bool {
+    match provider {
+        Provider::OpenAi => body.pointer("/choices/0/finish_reason").and_then(Value::as_str) == Some("length"),
+        Provider::Anthropic => body.get("stop_reason").and_then(Value::as_str) == Some("max_tokens"),
+    }
+}
+
 fn role(r: Role) -> &'static str {
     match r {
         Role::User => "user",
@@ -55,7 +75,7 @@ pub fn request(config: &Config, system: &str, messages: &[Message], schema: &Val
                     "model": config.model,
                     "messages": all,
                     "temperature": 0,
-                    "max_tokens": 1024,
+                    "max_tokens": MAX_TOKENS,
                     "response_format": {"type": "json_schema", "json_schema": {"name": "tabflow_intents", "schema": schema}},
                 }),
             }
@@ -68,7 +88,7 @@ pub fn request(config: &Config, system: &str, messages: &[Message], schema: &Val
                 "system": system,
                 "messages": turns,
                 "temperature": 0,
-                "max_tokens": 1024,
+                "max_tokens": MAX_TOKENS,
             }),
         },
     }
@@ -99,8 +119,8 @@ pub fn answer_text(provider: Provider, body: &Value) -> Result<String, Error> {
     })
 }
 
-/// Sends `req`, adding the API key header, and returns the model's text.
-pub async fn send(http: &reqwest::Client, config: &Config, req: &Request) -> Result<String, Error> {
+/// Sends `req`, adding the API key header, and returns the model's answer.
+pub async fn send(http: &reqwest::Client, config: &Config, req: &Request) -> Result<Reply, Error> {
     let mut b = http.post(&req.url).timeout(config.timeout).json(&req.body);
     for (k, v) in &req.headers {
         b = b.header(*k, v);
@@ -145,7 +165,7 @@ pub async fn send(http: &reqwest::Client, config: &Config, req: &Request) -> Res
     }
     let body: Value =
         serde_json::from_str(&text).map_err(|e| Error::Response(format!("the server's response is not JSON: {e}")))?;
-    answer_text(config.provider, &body)
+    Ok(Reply { text: answer_text(config.provider, &body)?, cut_off: cut_off(config.provider, &body) })
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -197,5 +217,12 @@ mod tests {
         let a = json!({"content": [{"type": "text", "text": "{\"intents\""}, {"type": "text", "text": ": []}"}]});
         assert_eq!(answer_text(Provider::Anthropic, &a).unwrap(), "{\"intents\": []}");
         assert!(answer_text(Provider::Anthropic, &o).is_err());
+        assert!(!cut_off(Provider::OpenAi, &o));
+        assert!(cut_off(
+            Provider::OpenAi,
+            &json!({"choices": [{"finish_reason": "length", "message": {"content": "{"}}]})
+        ));
+        assert!(cut_off(Provider::Anthropic, &json!({"stop_reason": "max_tokens", "content": []})));
+        assert!(!cut_off(Provider::Anthropic, &json!({"stop_reason": "end_turn", "content": []})));
     }
 }

@@ -1,6 +1,6 @@
 //! A JSON Schema checker for the subset of JSON Schema 2020-12 that `schemars` generates for
 //! the intent types (`type`, `properties`, `required`, `additionalProperties`, `enum`,
-//! `const`, `oneOf`/`anyOf`, `items`, `minimum`/`maximum`, `minItems`). It reports every
+//! `const`, `oneOf`/`anyOf`, `items`, `minimum`/`maximum`, `minItems`/`maxItems`, `maxLength`). It reports every
 //! problem at once, each with the JSON pointer of the offending value, because those messages
 //! go back to the model in the retry.
 //!
@@ -108,11 +108,22 @@ fn walk(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
             }
         }
     }
+    if let Value::String(text) = value
+        && let Some(max) = s.get("maxLength").and_then(Value::as_u64)
+        && text.chars().count() as u64 > max
+    {
+        errors.push(format!("{}: longer than {max} characters", at(path)));
+    }
     if let Value::Array(list) = value {
         if let Some(min) = s.get("minItems").and_then(Value::as_u64)
             && (list.len() as u64) < min
         {
             errors.push(format!("{}: needs at least {min} entries", at(path)));
+        }
+        if let Some(max) = s.get("maxItems").and_then(Value::as_u64)
+            && (list.len() as u64) > max
+        {
+            errors.push(format!("{}: has more than {max} entries", at(path)));
         }
         if let Some(item_schema) = s.get("items") {
             for (i, v) in list.iter().enumerate() {

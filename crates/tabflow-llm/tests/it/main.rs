@@ -215,3 +215,83 @@ async fn a_redirect_is_not_followed_and_the_key_stays_home() {
     assert!(matches!(&out.source, Source::RuleBased { reason } if reason.contains("redirect")), "{:?}", out.source);
     assert!(fake.seen.lock().unwrap().is_empty(), "the request (and its key) followed the redirect");
 }
+
+/// An OpenAI-format answer the server stopped at `max_tokens` (llama.cpp's `finish_reason`).
+fn cut(content: &str) -> (u16, Value) {
+    (
+        200,
+        json!({"id": "x", "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": content}}]}),
+    )
+}
+
+#[tokio::test]
+async fn an_answer_cut_off_at_max_tokens_is_never_read_and_is_reported() {
+    // Cut off, though what came so far happens to parse: still not read.
+    let (url, fake) = serve(vec![cut(r#"{"intents": []}"#), openai(VALID)]).await;
+    let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
+    assert_eq!(out.source, Source::Llm { attempts: 2 });
+    assert_eq!(out.intents[0].params_json()["new_owner"], json!("Tom Baker"));
+    assert!(
+        out.notes[0].contains("answer was cut off at max_tokens (1024 tokens) before it was complete (try 1 of 2)"),
+        "{:?}",
+        out.notes
+    );
+    let seen = fake.seen.lock().unwrap();
+    let retry = seen[1].1["messages"].as_array().unwrap();
+    // system, request, the follow-up: the cut-off text is not echoed.
+    assert_eq!(retry.len(), 3, "{retry:?}");
+    assert!(retry[2]["content"].as_str().unwrap().contains("cut off after 1024 tokens"), "{retry:?}");
+    drop(seen);
+
+    let half = r#"{"intents": [{"name": "delete-content", "params": {"project": "Tom Baker and then the"#;
+    let (url, _) = serve(vec![cut(half)]).await;
+    let out = llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
+    assert!(
+        matches!(&out.source, Source::RuleBased { reason } if reason == "the model's answer was cut off twice (max_tokens)"),
+        "{:?}",
+        out.source
+    );
+    assert_eq!(out.intents, tabflow_nl::parse(REQUEST, today()).intents);
+}
+
+#[tokio::test]
+async fn the_schema_sent_as_a_grammar_bounds_every_answer() {
+    let (url, fake) = serve(vec![openai(VALID)]).await;
+    llm(&url, Provider::OpenAi).interpret(REQUEST, today(), &[]).await;
+    let seen = fake.seen.lock().unwrap();
+    let body = &seen[0].1;
+    assert_eq!(body["max_tokens"], json!(tabflow_llm::provider::MAX_TOKENS));
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    let schema = &body["response_format"]["json_schema"]["schema"];
+    assert_eq!(schema["properties"]["intents"]["maxItems"], json!(tabflow_llm::intents::MAX_INTENTS));
+    // Every free text and every list in the schema has a bound.
+    fn unbounded(v: &Value, path: &str, out: &mut Vec<String>) {
+        if let Value::Object(o) = v {
+            let t = o.get("type").map(Value::to_string).unwrap_or_default();
+            if t.contains("\"string\"")
+                && !o.contains_key("enum")
+                && !o.contains_key("const")
+                && !o.contains_key("maxLength")
+            {
+                out.push(path.to_string());
+            }
+            if t.contains("\"array\"") && !o.contains_key("maxItems") {
+                out.push(path.to_string());
+            }
+            for (k, c) in o {
+                unbounded(c, &format!("{path}/{k}"), out);
+            }
+        } else if let Value::Array(a) = v {
+            for (i, c) in a.iter().enumerate() {
+                unbounded(c, &format!("{path}/{i}"), out);
+            }
+        }
+    }
+    let mut out = vec![];
+    unbounded(schema, "", &mut out);
+    assert!(out.is_empty(), "unbounded: {out:?}");
+    // The checker holds answers to the same bounds.
+    let long = format!(r#"{{"intents": [{{"name": "query", "params": {{"question": "{}"}}}}]}}"#, "a".repeat(161));
+    let e = tabflow_llm::intents::validate(&long, schema).unwrap_err();
+    assert_eq!(e, vec!["/intents/0/params/question: longer than 160 characters"]);
+}
