@@ -119,6 +119,23 @@ impl Client {
         .await
     }
 
+    /// The custom SQL of each published datasource that has one (`customSQLTables`), by the
+    /// datasource's LUID.
+    pub async fn custom_sql(&self) -> Result<Vec<(String, String)>> {
+        let q = "query csql($first: Int, $after: String) { customSQLTablesConnection(first: $first, after: $after) { \
+                 nodes { query downstreamDatasources { luid } } pageInfo { hasNextPage endCursor } totalCount } }";
+        let rows = self
+            .metadata_paged_map(q, "customSQLTablesConnection", json!({}), 500, |n| {
+                let query = str_of(n, "query");
+                list_of(n, "downstreamDatasources")
+                    .iter()
+                    .map(|d| (str_of(d, "luid"), query.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        Ok(rows.into_iter().flatten().filter(|(id, q)| !id.is_empty() && !q.is_empty()).collect())
+    }
+
     /// Every workbook with the published datasources it uses and the fields its sheets use.
     pub async fn workbook_lineage(&self) -> Result<Vec<WorkbookLineage>> {
         self.workbook_lineage_within(None).await
@@ -130,21 +147,25 @@ impl Client {
         let (q, vars) = match projects {
             None => (
                 "query wbs($first: Int, $after: String) { workbooksConnection(first: $first, after: $after) { \
-                 nodes { luid upstreamDatasources { luid } sheets { upstreamFields { name } } } \
+                 nodes { luid upstreamDatasources { luid } sheets { upstreamFields { name } } \
+                 dashboards { upstreamFields { name } } } \
                  pageInfo { hasNextPage endCursor } totalCount } }",
                 json!({}),
             ),
             Some(names) => (
                 "query wbs($first: Int, $after: String, $projects: [String]) { \
                  workbooksConnection(first: $first, after: $after, filter: {projectNameWithin: $projects}) { \
-                 nodes { luid upstreamDatasources { luid } sheets { upstreamFields { name } } } \
+                 nodes { luid upstreamDatasources { luid } sheets { upstreamFields { name } } \
+                 dashboards { upstreamFields { name } } } \
                  pageInfo { hasNextPage endCursor } totalCount } }",
                 json!({ "projects": names }),
             ),
         };
         self.metadata_paged_map(q, "workbooksConnection", vars, 500, |n| {
+            // Sheets and dashboards: a workbook of one dashboard has no sheet of its own.
             let mut fields: Vec<String> = list_of(n, "sheets")
                 .iter()
+                .chain(list_of(n, "dashboards"))
                 .flat_map(|s| list_of(s, "upstreamFields").iter().map(|f| str_of(f, "name")).collect::<Vec<_>>())
                 .collect();
             fields.sort();

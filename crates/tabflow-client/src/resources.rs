@@ -952,6 +952,17 @@ impl Client {
         )
     }
 
+    /// `GET /dataAlerts/{id}`: the alert with its recipients.
+    pub async fn data_alert(&self, id: &str) -> Result<xml::DataAlert> {
+        self.send_xml(Request::get(format!("dataAlerts/{id}"))).await?.data_alert.ok_or_else(|| missing("dataAlert"))
+    }
+
+    /// `GET /api/{v}/sites/{id}`: the signed-in site (its display name).
+    pub async fn site_info(&self) -> Result<xml::Site> {
+        let id = self.session().await.site_id;
+        self.send_xml(Request::get(format!("sites/{id}")).unscoped()).await?.site.ok_or_else(|| missing("site"))
+    }
+
     pub async fn job(&self, id: &JobId) -> Result<xml::Job> {
         self.send_xml(Request::get(format!("jobs/{id}"))).await?.job.ok_or_else(|| missing("job"))
     }

@@ -113,7 +113,7 @@ fn alert_model(a: xml::DataAlert) -> site::DataAlert {
         subject: a.subject.unwrap_or_default(),
         owner_id: a.owner.and_then(|o| o.id).unwrap_or_default(),
         view_id: a.view.and_then(|v| v.id).unwrap_or_default(),
-        recipients: vec![],
+        recipients: a.recipients.map(|r| r.recipient.into_iter().filter_map(|u| u.id).collect()).unwrap_or_default(),
     }
 }
 
@@ -159,6 +159,11 @@ fn has_flows(api_version: &str) -> bool {
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (3, 3)
 }
+
+/// What a snapshot through the API cannot read, declared in the snapshot
+/// (`SiteInfo::not_read`) so that `site diff` against a complete one does not report it:
+/// sizes (REST gives whole MB), favorites (one `GET /favorites/{user}` per user; not read).
+pub const NOT_READ: &[&str] = &["workbook.size", "datasource.size", "favorite"];
 
 /// Options for [`take`].
 #[derive(Debug, Clone)]
@@ -464,6 +469,15 @@ async fn gather(
         client.webhooks().collect(),
         client.data_alerts().collect(),
     )?;
+    // The list leaves recipients out: each alert's details (`GET /dataAlerts/{id}`) carry them.
+    let alerts: Vec<xml::DataAlert> = futures::stream::iter(alerts)
+        .map(|a| async move {
+            let detail = client.data_alert(&a.id).await?;
+            Ok::<_, crate::Error>(xml::DataAlert { recipients: detail.recipients, ..a })
+        })
+        .buffered(conc)
+        .try_collect()
+        .await?;
 
     // Views into their workbooks; untabbed workbooks' views in the order the list gave them.
     let mut untabbed: Vec<(u32, String)> = Vec::new();
@@ -539,19 +553,21 @@ async fn gather(
             .try_collect::<HashMap<String, Option<xml::Connection>>>();
     let lineage = async {
         if !per_item.lineage {
-            return Ok((HashMap::new(), HashMap::new()));
+            return Ok((HashMap::new(), HashMap::new(), HashMap::new()));
         }
-        let (ds, wb) = futures::try_join!(
+        let (ds, wb, sql) = futures::try_join!(
             client.datasource_lineage(),
-            client.workbook_lineage_within(per_item.within.as_deref())
+            client.workbook_lineage_within(per_item.within.as_deref()),
+            client.custom_sql()
         )?;
         Ok::<_, crate::Error>((
             ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
             wb.into_iter().map(|w| (w.luid.clone(), w)).collect::<HashMap<_, _>>(),
+            sql.into_iter().collect::<HashMap<_, _>>(),
         ))
     };
     let usage = last_access(client, options, &workbooks);
-    let (members, defaults, connections, (ds_lineage, wb_lineage), (view_last, ds_last)) =
+    let (members, defaults, connections, (ds_lineage, wb_lineage, custom_sql), (view_last, ds_last)) =
         futures::try_join!(members, defaults, connections, lineage, usage)?;
 
     for (wi, vi, t) in view_last {
@@ -597,8 +613,9 @@ async fn gather(
                     kind: d.kind.clone().unwrap_or_default(),
                     server: conn.server_address.unwrap_or_default(),
                     database: table.0,
-                    table: table.2,
-                    custom_sql: None,
+                    // `schema.table` as the connection names it; the Metadata API splits it.
+                    table: if table.1.is_empty() { table.2 } else { format!("{}.{}", table.1, table.2) },
+                    custom_sql: custom_sql.get(&id).cloned(),
                     id: conn.id.unwrap_or_default(),
                     port: conn.server_port.unwrap_or_default(),
                     username: conn.user_name.unwrap_or_default(),
@@ -615,14 +632,17 @@ async fn gather(
             }
         })
         .collect();
-    drop((ds_lineage, connections, ds_last));
+    drop((ds_lineage, connections, ds_last, custom_sql));
 
     let session = client.session().await;
+    // The site's display name ("Demo"), not its content URL ("demo"), from `GET /sites/{id}`.
+    let site_name = client.site_info().await?.name.unwrap_or_else(|| client.config().site.clone());
     sink.head(Head {
         now,
         site: site::SiteInfo {
             id: session.site_id.clone(),
-            name: client.config().site.clone(),
+            name: site_name,
+            not_read: NOT_READ.iter().map(|s| s.to_string()).collect(),
             content_url: client.config().site.clone(),
         },
         users,

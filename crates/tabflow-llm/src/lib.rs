@@ -129,7 +129,13 @@ impl Llm {
         for s in secrets.iter().copied().chain(key).filter(|s| s.len() >= 4) {
             redacted = redacted.replace(s, "[redacted]");
         }
-        let system = system_prompt(&self.schema, today);
+        // An OpenAI-compatible server gets the schema as `response_format` (a grammar for
+        // llama.cpp): the prompt then lists the catalogue compactly, which a small local model
+        // reads in a fraction of the time (about 700 tokens instead of 2 800).
+        let system = match self.config.provider {
+            Provider::OpenAi => compact_system_prompt(&self.schema, today),
+            Provider::Anthropic => system_prompt(&self.schema, today),
+        };
         let mut messages = vec![Message { role: Role::User, content: redacted }];
         let mut notes = vec![];
         for attempt in 1..=2u8 {
@@ -213,6 +219,80 @@ Rules:\n\
 - If nothing in the request fits the catalogue, answer {{\"intents\": []}}.",
         serde_json::to_string(schema).unwrap_or_default()
     )
+}
+
+/// The instructions with the catalogue as a list (one line per intent: its name, what it
+/// does, its parameters), for servers that are given the JSON Schema itself as a grammar.
+pub fn compact_system_prompt(schema: &Value, today: chrono::NaiveDate) -> String {
+    format!(
+        "You turn a Tableau administrator's request into intents for tabflow.\n\
+Answer with exactly one JSON object {{\"intents\": [{{\"name\": ..., \"params\": {{...}}}}, ...]}} and nothing else.\n\
+The intents (name: what it does; parameters):\n{}\n\
+Rules:\n\
+- One intent per thing asked, in the order the user gave them; use only these intent names and parameters.\n\
+- Copy names (projects, users, teams, datasources) exactly as the user wrote them, without possessives (\"John's\" -> \"John\"). Do not guess ids.\n\
+- Durations become stale_days (\"3 months\" = 90, \"a year\" = 365). Dates are YYYY-MM-DD; today is {today}.\n\
+- Leave out parameters the request does not give.\n\
+- Never write API calls, URLs, code or plans: tabflow grounds names and plans the steps itself.\n\
+- If nothing in the request fits, answer {{\"intents\": []}}.",
+        catalogue(schema)
+    )
+}
+
+/// One line per intent of the schema: `- offboard-user: Hand over … Parameters: user (text:
+/// The person leaving …), remove_access (true/false: …)`.
+pub fn catalogue(schema: &Value) -> String {
+    let first_line = |v: &Value| -> String {
+        let d = v.get("description").and_then(Value::as_str).unwrap_or_default();
+        let d = d.split(['\n']).next().unwrap_or_default().trim_end_matches(['.', ' ']);
+        let mut short: String = d.chars().take(90).collect();
+        if d.chars().count() > 90 {
+            short.push('…');
+        }
+        short
+    };
+    let kind = |p: &Value| -> String {
+        if let Some(e) = p.get("enum").and_then(Value::as_array) {
+            return e.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|");
+        }
+        let types: Vec<&str> = match p.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let t = types.into_iter().find(|t| *t != "null").unwrap_or("text");
+        match t {
+            "string" => "text",
+            "integer" | "number" => "number",
+            "boolean" => "true/false",
+            "array" => "list",
+            other => other,
+        }
+        .to_string()
+    };
+    let branches = schema.pointer("/properties/intents/items/oneOf").and_then(Value::as_array);
+    branches
+        .into_iter()
+        .flatten()
+        .filter_map(|b| {
+            let name = b.pointer("/properties/name/const").and_then(Value::as_str)?;
+            let params = b.pointer("/properties/params/properties").and_then(Value::as_object);
+            let list: Vec<String> = params
+                .into_iter()
+                .flatten()
+                .map(|(k, p)| {
+                    let d = first_line(p);
+                    if d.is_empty() { format!("{k} ({})", kind(p)) } else { format!("{k} ({}: {d})", kind(p)) }
+                })
+                .collect();
+            Some(format!(
+                "- {name}: {}. Parameters: {}",
+                first_line(b),
+                if list.is_empty() { "none".into() } else { list.join(", ") }
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The follow-up after an answer cut off by the token limit (its text is not echoed: it

@@ -426,7 +426,24 @@ pub fn diff(a: &Site, b: &Site) -> Vec<Change> {
         |x| id_of(&x.id),
         |x| x.subject.clone(),
     );
+    let unread = not_read(a, b);
+    out.retain(|c| !unread.iter().any(|u| covers(u, c)));
     out
+}
+
+/// What either snapshot declares it could not read (`SiteInfo::not_read`), sorted: `site
+/// diff` leaves these out and lists them.
+pub fn not_read(a: &Site, b: &Site) -> Vec<String> {
+    let set: BTreeSet<&String> = a.site.not_read.iter().chain(&b.site.not_read).collect();
+    set.into_iter().cloned().collect()
+}
+
+/// Whether a declared `resource` or `resource.field` covers a change.
+fn covers(declared: &str, c: &Change) -> bool {
+    match declared.split_once('.') {
+        None => c.resource == declared,
+        Some((r, f)) => c.resource == r && c.kind == "changed" && c.field.as_deref() == Some(f),
+    }
 }
 
 /// Permission rules: keyed by resource and grantee; a changed rule gives one change per

@@ -51,6 +51,11 @@ pub struct SiteInfo {
     pub id: String,
     pub name: String,
     pub content_url: String,
+    /// What the snapshot could not read, as `resource.field` or a whole `resource`
+    /// (`workbook.size`: Tableau's REST API gives sizes in whole MB; `favorite`: one call per
+    /// user). `site diff` does not compare these, and says so. Empty for a complete snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_read: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -81,6 +81,9 @@ pub struct TsResponse {
     pub file_upload: Option<FileUpload>,
     #[serde(rename = "dataAlerts")]
     pub data_alerts: Option<DataAlerts>,
+    /// `GET /dataAlerts/{id}`: one alert with its recipients.
+    #[serde(rename = "dataAlert")]
+    pub data_alert: Option<DataAlert>,
 }
 
 impl TsResponse {
@@ -792,6 +795,15 @@ pub struct DataAlert {
     pub subject: Option<String>,
     pub owner: Option<IdRef>,
     pub view: Option<IdRef>,
+    /// Only in `GET /dataAlerts/{id}` (the list leaves them out).
+    pub recipients: Option<Recipients>,
+}
+
+/// `<recipients><recipient id="..."/></recipients>` of a data alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipients {
+    #[serde(rename = "recipient", default)]
+    pub recipient: Vec<IdRef>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

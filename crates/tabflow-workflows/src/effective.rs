@@ -617,7 +617,7 @@ mod tests {
         Site {
             format: "tabflow-site/1".into(),
             now: Utc::now(),
-            site: SiteInfo { id: "s".into(), name: "s".into(), content_url: "s".into() },
+            site: SiteInfo { id: "s".into(), name: "s".into(), content_url: "s".into(), not_read: vec![] },
             users: vec![
                 user("admin", "SiteAdministratorCreator"),
                 user("owner", "Creator"),

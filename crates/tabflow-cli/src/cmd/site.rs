@@ -55,9 +55,13 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
             let mut b = load_snapshot(&d.b)?;
             let recreated = if d.match_recreated { diff::match_recreated(&a, &mut b) } else { vec![] };
             let changes = diff::diff(&a, &b);
+            let not_read = diff::not_read(&a, &b);
             let mut out = crate::term::stdout();
             if d.json {
                 let mut v = serde_json::json!({"equal": changes.is_empty(), "changes": changes});
+                if !not_read.is_empty() {
+                    v["not_compared"] = serde_json::to_value(&not_read)?;
+                }
                 if d.match_recreated {
                     v["recreated"] = serde_json::to_value(&recreated)?;
                 }
@@ -69,6 +73,9 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
                         "= {} {:?} re-created: {} → {} (compared as the same {})",
                         r.resource, r.name, r.before_id, r.after_id, r.resource
                     )?;
+                }
+                if !not_read.is_empty() {
+                    writeln!(out, "not compared (a snapshot could not read them): {}", not_read.join(", "))?;
                 }
                 write!(out, "{}", diff::render_text(&changes))?;
             }

@@ -9,6 +9,7 @@ mod cli;
 mod datasources;
 mod demo_shared;
 mod engine;
+mod fidelity;
 mod flows;
 mod learn;
 mod llm;

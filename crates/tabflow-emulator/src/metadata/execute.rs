@@ -24,14 +24,27 @@ pub(super) enum Obj {
     Pds(usize),
     Wb(usize),
     User(usize),
-    Field { ds: Option<usize>, name: String },
+    Field {
+        ds: Option<usize>,
+        name: String,
+    },
     Table(usize),
+    /// The custom SQL of datasource `i` (`CustomSQLTable`).
+    CustomSql(usize),
     Database(usize),
     Sheet(usize, usize),
     Embedded(usize, usize),
     Tag(String),
-    PageInfo { next: bool, cursor: Option<String> },
-    Conn { nodes: Vec<Obj>, next: bool, cursor: Option<String>, total: usize },
+    PageInfo {
+        next: bool,
+        cursor: Option<String>,
+    },
+    Conn {
+        nodes: Vec<Obj>,
+        next: bool,
+        cursor: Option<String>,
+        total: usize,
+    },
 }
 
 /// The Metadata API's own id for an item: a GUID derived from its LUID, different from it.
@@ -91,6 +104,7 @@ fn type_of(o: &Obj) -> &'static str {
         Obj::User(_) => "TableauUser",
         Obj::Field { .. } => "Field",
         Obj::Table(_) => "DatabaseTable",
+        Obj::CustomSql(_) => "CustomSQLTable",
         Obj::Database(_) => "Database",
         Obj::Sheet(..) => "Sheet",
         Obj::Embedded(..) => "EmbeddedDatasource",
@@ -253,6 +267,20 @@ impl<'a> Exec<'a> {
             }
             Obj::Field { ds, name } => self.field_field(*ds, name, f),
             Obj::Table(i) => self.table_field(*i, f, &args),
+            Obj::CustomSql(i) => {
+                let d = &self.site.datasources[*i];
+                match f.name.as_str() {
+                    "id" => json!(metadata_guid(&format!("customsql:{}", d.id))),
+                    "name" => json!("Custom SQL Query"),
+                    "query" => json!(d.connection.custom_sql),
+                    "connectionType" => json!(d.connection.kind),
+                    "isEmbedded" => json!(false),
+                    "isUnsupportedCustomSql" => json!(false),
+                    "database" => self.render(&Obj::Database(*i), f),
+                    "downstreamDatasources" => self.list(vec![Obj::Pds(*i)], f, &args),
+                    _ => Value::Null,
+                }
+            }
             Obj::Database(i) => self.database_field(*i, f),
             Obj::Sheet(wi, vi) => self.sheet_field(*wi, *vi, f, &args),
             Obj::Embedded(wi, k) => self.embedded_field(*wi, *k, f, &args),
@@ -271,6 +299,10 @@ impl<'a> Exec<'a> {
             n if n.starts_with("publishedDatasources") => (0..site.datasources.len()).map(Obj::Pds).collect(),
             n if n.starts_with("workbooks") => (0..site.workbooks.len()).map(Obj::Wb).collect(),
             n if n.starts_with("databaseTables") => self.tables(),
+            n if n.starts_with("customSQLTables") => (0..site.datasources.len())
+                .filter(|&i| site.datasources[i].connection.custom_sql.is_some())
+                .map(Obj::CustomSql)
+                .collect(),
             n if n.starts_with("embeddedDatasources") => site
                 .workbooks
                 .iter()
@@ -582,6 +614,8 @@ impl<'a> Exec<'a> {
                     _ => return None,
                 }
             }
+            (Obj::CustomSql(i), "id") => json!(metadata_guid(&format!("customsql:{}", site.datasources[*i].id))),
+            (Obj::CustomSql(i), "query") => json!(site.datasources[*i].connection.custom_sql),
             (Obj::Field { name, .. }, "name") | (Obj::Tag(name), "name") => json!(name),
             (Obj::User(i), "luid") => json!(site.users[*i].id),
             (Obj::User(i), "username") => json!(site.users[*i].name),

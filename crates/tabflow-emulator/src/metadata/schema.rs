@@ -25,12 +25,15 @@ const SCHEMA: &[(&[&str], &[&str], &str)] = &[
     (&["Query"], &["databaseTables"], "DatabaseTable"),
     (&["Query"], &["databaseTablesConnection"], "DatabaseTablesConnection"),
     (&["Query"], &["embeddedDatasources"], "EmbeddedDatasource"),
+    (&["Query"], &["customSQLTables"], "CustomSQLTable"),
+    (&["Query"], &["customSQLTablesConnection"], "CustomSQLTablesConnection"),
     (&["Query"], &["embeddedDatasourcesConnection"], "EmbeddedDatasourcesConnection"),
     // Connections.
     (&["PublishedDatasourcesConnection"], &["nodes"], "PublishedDatasource"),
     (&["WorkbooksConnection"], &["nodes"], "Workbook"),
     (&["DatabaseTablesConnection"], &["nodes"], "DatabaseTable"),
     (&["EmbeddedDatasourcesConnection"], &["nodes"], "EmbeddedDatasource"),
+    (&["CustomSQLTablesConnection"], &["nodes"], "CustomSQLTable"),
     (CONNECTIONS, &["pageInfo"], "PageInfo"),
     (CONNECTIONS, &["totalCount"], SCALAR),
     (&["PageInfo"], &["hasNextPage", "endCursor", "hasPreviousPage", "startCursor"], SCALAR),
@@ -94,7 +97,9 @@ const SCHEMA: &[(&[&str], &[&str], &str)] = &[
     (&["Field"], &["datasource"], "PublishedDatasource"),
     (&["DatabaseTable"], &["id", "luid", "name", "schema", "fullName", "connectionType", "isEmbedded"], SCALAR),
     (&["DatabaseTable"], &["database"], "Database"),
-    (&["DatabaseTable"], &["downstreamDatasources"], "PublishedDatasource"),
+    (&["DatabaseTable", "CustomSQLTable"], &["downstreamDatasources"], "PublishedDatasource"),
+    (&["CustomSQLTable"], &["id", "name", "query", "connectionType", "isEmbedded", "isUnsupportedCustomSql"], SCALAR),
+    (&["CustomSQLTable"], &["database"], "Database"),
     (&["Database"], &["id", "luid", "name", "connectionType", "hostName", "port", "isEmbedded"], SCALAR),
     (&["Sheet"], &["id", "luid", "name", "path", "createdAt", "updatedAt"], SCALAR),
     (&["Sheet"], &["workbook"], "Workbook"),
@@ -110,6 +115,7 @@ const CONNECTIONS: &[&str] = &[
     "WorkbooksConnection",
     "DatabaseTablesConnection",
     "EmbeddedDatasourcesConnection",
+    "CustomSQLTablesConnection",
 ];
 
 /// The result type of `field` on `ty` ([`SCALAR`] = ""); `None` when the field does not exist.

@@ -461,8 +461,34 @@ pub(crate) async fn list_data_alerts(shared: Shr, a: Auth, q: Q) -> Res {
                 subject: Some(a.subject.clone()),
                 owner: Some(xml::IdRef::named(a.owner_id.clone(), st.user_name(&a.owner_id))),
                 view: Some(xml::IdRef::id(a.view_id.clone())),
+                recipients: None,
             })
             .collect(),
+    });
+    ok_xml(&r)
+}
+
+/// `GET /dataAlerts/{id}`: the alert with its recipients, for an administrator, its owner or
+/// a recipient.
+pub(crate) async fn get_data_alert(shared: Shr, a: Auth, Path((_v, _s, id)): P2) -> Res {
+    let admin = a.is_admin(&shared.0);
+    let me = &a.0.user_id;
+    let st = shared.0.read();
+    let alert = st
+        .site
+        .data_alerts
+        .iter()
+        .find(|x| x.id == id && (admin || &x.owner_id == me || x.recipients.contains(me)))
+        .ok_or_else(|| Fail(ApiError::not_found("404000", "Data alert", &id)))?;
+    let mut r = xml::TsResponse::new();
+    r.data_alert = Some(xml::DataAlert {
+        id: alert.id.clone(),
+        subject: Some(alert.subject.clone()),
+        owner: Some(xml::IdRef::named(alert.owner_id.clone(), st.user_name(&alert.owner_id))),
+        view: Some(xml::IdRef::id(alert.view_id.clone())),
+        recipients: Some(xml::Recipients {
+            recipient: alert.recipients.iter().map(|u| xml::IdRef::named(u.clone(), st.user_name(u))).collect(),
+        }),
     });
     ok_xml(&r)
 }

@@ -107,7 +107,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(&format!("{p}/fileUploads"), post(misc::start_upload))
         .route(&format!("{p}/fileUploads/{{id}}"), put(misc::append_upload))
         .route(&format!("{p}/dataAlerts"), get(misc::list_data_alerts))
-        .route(&format!("{p}/dataAlerts/{{id}}"), delete(misc::delete_data_alert))
+        .route(&format!("{p}/dataAlerts/{{id}}"), get(misc::get_data_alert).delete(misc::delete_data_alert))
         // Metadata API, VizQL Data Service, usage stats
         .route("/api/metadata/graphql", post(crate::metadata::graphql))
         .route("/api/v1/vizql-data-service/read-metadata", post(misc::vds_read_metadata))

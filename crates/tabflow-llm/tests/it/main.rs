@@ -267,7 +267,8 @@ async fn the_schema_sent_as_a_grammar_bounds_every_answer() {
     // Every free text and every list in the schema has a bound.
     fn unbounded(v: &Value, path: &str, out: &mut Vec<String>) {
         if let Value::Object(o) = v {
-            let t = o.get("type").map(Value::to_string).unwrap_or_default();
+            // (`properties` may hold a parameter called "type": only a type name counts.)
+            let t = o.get("type").filter(|t| !t.is_object()).map(Value::to_string).unwrap_or_default();
             if t.contains("\"string\"")
                 && !o.contains_key("enum")
                 && !o.contains_key("const")
@@ -294,4 +295,20 @@ async fn the_schema_sent_as_a_grammar_bounds_every_answer() {
     let long = format!(r#"{{"intents": [{{"name": "query", "params": {{"question": "{}"}}}}]}}"#, "a".repeat(161));
     let e = tabflow_llm::intents::validate(&long, schema).unwrap_err();
     assert_eq!(e, vec!["/intents/0/params/question: longer than 160 characters"]);
+}
+
+#[test]
+fn the_compact_prompt_names_every_intent_and_parameter() {
+    let schema = tabflow_llm::intents::schema();
+    let compact = tabflow_llm::compact_system_prompt(&schema, today());
+    let full = tabflow_llm::system_prompt(&schema, today());
+    for name in tabflow_plan::Intent::NAMES {
+        assert!(compact.contains(&format!("- {name}: ")), "{name} missing:\n{compact}");
+        for key in tabflow_plan::Intent::keys(name) {
+            assert!(compact.contains(&format!(" {key} (")), "{name}.{key} missing:\n{compact}");
+        }
+    }
+    assert!(compact.contains("offboard-user: Hand over a departing user's content"), "{compact}");
+    assert!(compact.contains("today is 2026-08-14"));
+    assert!(compact.len() * 2 < full.len(), "{} vs {}", compact.len(), full.len());
 }

@@ -272,7 +272,7 @@ pub fn generate(opts: &Options) -> Site {
         site: Site {
             format: FORMAT.into(),
             now,
-            site: SiteInfo { id: String::new(), name: "Demo".into(), content_url: "demo".into() },
+            site: SiteInfo { id: String::new(), name: "Demo".into(), content_url: "demo".into(), not_read: vec![] },
             users: Vec::with_capacity(n_users),
             groups: vec![],
             projects: vec![],
