@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::support::{Emu, cmd, run_json, serve_with, step, text};
+use crate::support::{Emu, cmd, serve_with, step, text};
 
 const PAT_SECRET: &str = "pat-Secret-5r8Kq2";
 const LLM_KEY: &str = "sk-llm-key-77Hx";
@@ -204,7 +204,8 @@ fn a_destructive_intent_only_the_model_read_becomes_a_question_quoting_both_read
     let kinds = |p: &Value| -> Vec<String> {
         p["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap().to_string()).collect()
     };
-    let rules = run_json(home.path(), &emu, &["plan", LEAVER, "--json"]);
+    let o = cmd(home.path(), &emu, &["plan", LEAVER, "--json"]).env("TABLEAU_PAT_SECRET", PAT_SECRET).output().unwrap();
+    let rules: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o.stderr)));
     assert_eq!(kinds(&chosen), kinds(&rules));
     assert!(kinds(&chosen).contains(&"transfer-ownership".to_string()), "{chosen}");
     assert!(chosen["questions"].as_array().unwrap().iter().all(|q| q["id"] != "reading"));
