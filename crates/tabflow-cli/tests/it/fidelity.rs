@@ -26,7 +26,7 @@ fn an_api_snapshot_of_a_generated_site_equals_its_own_snapshot_but_for_what_it_d
         .as_array()
         .unwrap()
         .iter()
-        .filter(|d| !d["recipients"].as_array().unwrap().is_empty())
+        .filter(|d| d["recipients"].as_array().is_some_and(|r| !r.is_empty()))
         .count();
     let dashboard_only = generated["workbooks"]
         .as_array()
@@ -34,7 +34,7 @@ fn an_api_snapshot_of_a_generated_site_equals_its_own_snapshot_but_for_what_it_d
         .iter()
         .filter(|w| {
             w["views"].as_array().unwrap().iter().all(|v| v["sheet_type"] == "dashboard")
-                && !w["fields_used"].as_array().unwrap().is_empty()
+                && w["fields_used"].as_array().is_some_and(|f| !f.is_empty())
         })
         .count();
     assert!(custom_sql >= 1 && recipients >= 1 && dashboard_only >= 1, "{custom_sql} {recipients} {dashboard_only}");
