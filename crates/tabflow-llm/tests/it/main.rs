@@ -236,12 +236,13 @@ async fn an_answer_cut_off_at_max_tokens_is_never_read_and_is_reported() {
         "{:?}",
         out.notes
     );
-    let seen = fake.seen.lock().unwrap();
-    let retry = seen[1].1["messages"].as_array().unwrap();
-    // system, request, the follow-up: the cut-off text is not echoed.
-    assert_eq!(retry.len(), 3, "{retry:?}");
-    assert!(retry[2]["content"].as_str().unwrap().contains("cut off after 1024 tokens"), "{retry:?}");
-    drop(seen);
+    {
+        let seen = fake.seen.lock().unwrap();
+        let retry = seen[1].1["messages"].as_array().unwrap();
+        // system, request, the follow-up: the cut-off text is not echoed.
+        assert_eq!(retry.len(), 3, "{retry:?}");
+        assert!(retry[2]["content"].as_str().unwrap().contains("cut off after 1024 tokens"), "{retry:?}");
+    }
 
     let half = r#"{"intents": [{"name": "delete-content", "params": {"project": "Tom Baker and then the"#;
     let (url, _) = serve(vec![cut(half)]).await;
