@@ -114,8 +114,17 @@ fn recurrence_of(s: &xml::Schedule, base: Option<&Recurrence>) -> Result<Recurre
     if !end.is_empty() {
         check_time(&end)?;
     }
+    // tableauserverclient writes hours as Python floats ("24.0"): a whole number is read as one.
+    let number = |k: &str, v: &str| -> String {
+        match v.parse::<f64>() {
+            Ok(f) if (k == "hours" || k == "minutes") && f.fract() == 0.0 && (0.0..=1440.0).contains(&f) => {
+                format!("{}", f as u32)
+            }
+            _ => v.to_string(),
+        }
+    };
     let intervals: Vec<(String, String)> = match details.and_then(|d| d.intervals.as_ref()) {
-        Some(iv) => iv.interval.iter().filter_map(|i| i.pair().map(|(k, v)| (k.to_string(), v.to_string()))).collect(),
+        Some(iv) => iv.interval.iter().filter_map(|i| i.pair().map(|(k, v)| (k.to_string(), number(k, v)))).collect(),
         None => base.map(|b| b.intervals.clone()).unwrap_or_default(),
     };
     for (k, v) in &intervals {
