@@ -146,7 +146,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 .collect();
             let mean_seconds = (!ok.is_empty()).then(|| ok.iter().sum::<i64>() / ok.len() as i64);
             let mut failures: Vec<&RefreshJob> = jobs.iter().copied().filter(|j| j.finish_code == 1).collect();
-            failures.sort_by(|a, b| b.completed_at.cmp(&a.completed_at));
+            failures.sort_by_key(|j| std::cmp::Reverse(j.completed_at));
             rows.push(Row {
                 task: t,
                 name,
