@@ -76,7 +76,7 @@ impl Planned {
 }
 
 /// What tabflow can do, in words, for the hint of a request it cannot do.
-pub const CAN_DO: &str = "tabflow can archive stale content, delete content (staged), hand a leaver's content over and remove their access, audit or update permissions, notify owners, consolidate or migrate datasources, reclaim licenses of inactive users, clean up subscriptions, and answer questions about the site";
+pub const CAN_DO: &str = "tabflow can archive stale content, delete content (staged), hand a leaver's content over and remove their access, audit or update permissions, notify owners, consolidate or migrate datasources, reclaim licenses of inactive users, clean up subscriptions, review extract refreshes, and answer questions about the site";
 
 /// "I can't do that yet: delete data alerts" (exit 1), with what tabflow can do.
 fn cannot_do_yet(what: &[String]) -> Error {

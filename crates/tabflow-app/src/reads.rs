@@ -31,7 +31,9 @@ pub(crate) fn scope_of(intents: &[Intent]) -> Option<Scope> {
             | Intent::Query(_)
             | Intent::ReclaimLicenses(_)
             // Subscription cleanup: every subscription, user and workbook (archived content).
-            | Intent::CleanSubscriptions(_) => return None,
+            | Intent::CleanSubscriptions(_)
+            // Refresh review: every task, schedule and job, and the content they refresh.
+            | Intent::ReviewExtractRefreshes(_) => return None,
         }
     }
     Some(scope)

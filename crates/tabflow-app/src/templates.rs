@@ -37,6 +37,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("project-cleanup", include_str!("../templates/project-cleanup.toml")),
     ("reclaim-licenses", include_str!("../templates/reclaim-licenses.toml")),
     ("clean-subscriptions", include_str!("../templates/clean-subscriptions.toml")),
+    ("review-extract-refreshes", include_str!("../templates/review-extract-refreshes.toml")),
 ];
 
 /// The type of a template parameter.

@@ -25,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod list;
 pub mod metadata;
+pub mod refreshes;
 pub mod repository;
 pub mod resources;
 pub mod scoped;

@@ -29,6 +29,8 @@ pub struct List<T> {
     fields: Option<Fields>,
     extra: Vec<(String, String)>,
     page_size: u32,
+    /// Relative to `/api/{v}/` instead of the site (server-wide lists: schedules).
+    unscoped: bool,
     extract: fn(TsResponse) -> Vec<T>,
     id: fn(&T) -> String,
 }
@@ -50,6 +52,7 @@ impl<T: Send + 'static> List<T> {
             fields: None,
             extra: vec![],
             page_size: MAX_PAGE_SIZE,
+            unscoped: false,
             extract,
             id,
         }
@@ -77,6 +80,12 @@ impl<T: Send + 'static> List<T> {
         self
     }
 
+    /// A server-wide list (`/api/{v}/schedules`), not under the site.
+    pub fn unscoped(mut self) -> Self {
+        self.unscoped = true;
+        self
+    }
+
     pub fn page_size(mut self, n: u32) -> Self {
         self.page_size = n.clamp(1, MAX_PAGE_SIZE);
         self
@@ -98,7 +107,7 @@ impl<T: Send + 'static> List<T> {
         for (k, v) in &self.extra {
             r = r.query(k, v.clone());
         }
-        r
+        if self.unscoped { r.unscoped() } else { r }
     }
 
     /// Every item, each once, in server order of first sight.

@@ -7,7 +7,10 @@
 //! workbook does not show tabs (with tabs shown, views take the workbook's permissions);
 //! connections per
 //! datasource; two paged Metadata API queries for fields and lineage; default permissions
-//! per project for workbooks and datasources; Admin Insights for last access when present.
+//! per project for workbooks and datasources; Admin Insights for last access when present;
+//! schedules (server-wide), extract refresh tasks, each Extract schedule's extracts list and
+//! each extract refresh job (`GET /jobs/{id}`, for its content and notes) when the user is an
+//! administrator.
 //! Not read: users' favorites (one call per user) and custom SQL text.
 
 use std::collections::{BTreeMap, HashMap};
@@ -271,6 +274,9 @@ struct Tail {
     default_permissions: Vec<site::DefaultPermissionRule>,
     webhooks: Vec<site::Webhook>,
     data_alerts: Vec<site::DataAlert>,
+    schedules: Vec<site::Schedule>,
+    extract_refreshes: Vec<site::ExtractRefresh>,
+    refresh_jobs: Vec<site::RefreshJob>,
 }
 
 /// Where the sections go, in document order: head, then permission rules target by target,
@@ -304,6 +310,9 @@ impl Sink for Collect {
             webhooks: vec![],
             favorites: vec![],
             data_alerts: vec![],
+            schedules: vec![],
+            extract_refreshes: vec![],
+            refresh_jobs: vec![],
         });
         Ok(())
     }
@@ -319,6 +328,9 @@ impl Sink for Collect {
             s.default_permissions = t.default_permissions;
             s.webhooks = t.webhooks;
             s.data_alerts = t.data_alerts;
+            s.schedules = t.schedules;
+            s.extract_refreshes = t.extract_refreshes;
+            s.refresh_jobs = t.refresh_jobs;
         }
         Ok(())
     }
@@ -372,6 +384,9 @@ impl<W: std::io::Write> Sink for Stream<W> {
         w.section("webhooks", t.webhooks)?;
         w.section("favorites", Vec::<site::Favorite>::new())?;
         w.section("data_alerts", t.data_alerts)?;
+        w.section("schedules", t.schedules)?;
+        w.section("extract_refreshes", t.extract_refreshes)?;
+        w.section("refresh_jobs", t.refresh_jobs)?;
         w.finish()?.flush()
     }
 }
@@ -457,6 +472,7 @@ async fn gather(
         subscriptions,
         webhooks,
         alerts,
+        (schedules, extract_refreshes, refresh_jobs),
     ) = futures::try_join!(
         client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
         client.groups().collect(),
@@ -468,6 +484,7 @@ async fn gather(
         client.subscriptions().collect(),
         client.webhooks().collect(),
         client.data_alerts().collect(),
+        crate::refreshes::read(client),
     )?;
     // The list leaves recipients out: each alert's details (`GET /dataAlerts/{id}`) carry them.
     let alerts: Vec<xml::DataAlert> = futures::stream::iter(alerts)
@@ -660,6 +677,9 @@ async fn gather(
         default_permissions: defaults.into_iter().flatten().collect(),
         webhooks: webhooks.into_iter().map(webhook_model).collect(),
         data_alerts: alerts.into_iter().map(alert_model).collect(),
+        schedules,
+        extract_refreshes,
+        refresh_jobs,
     })?;
     Ok(())
 }

@@ -121,6 +121,28 @@ pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions:
             Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
             Err(e) => return Err(e.into()),
         },
+        // An extract refresh task: its schedule (a Server schedule's id, or its own).
+        "extract-refresh" => match client.extract_refresh_task(id).await {
+            Ok(t) => {
+                let m = tabflow_client::refreshes::task_model(t);
+                img.name = Some(format!("{} {}", m.target.kind, m.target.id));
+                img.schedule = Some(match &m.own_schedule {
+                    Some(r) if m.schedule_id.is_empty() => serde_json::to_value(r).unwrap_or_default(),
+                    _ => json!({"schedule_id": m.schedule_id}),
+                });
+            }
+            Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
+            Err(e) => return Err(e.into()),
+        },
+        "schedule" => match client.schedule(id).await {
+            Ok(s) => {
+                img.name = s.name;
+                img.state = s.state;
+                img.updated_at = s.updated_at;
+            }
+            Err(e) if not_found(&e) => return Ok(Image { exists: false, ..img }),
+            Err(e) => return Err(e.into()),
+        },
         other => return Err(OpError::Unsupported(format!("items of type '{other}'"))),
     }
     if with_permissions && matches!(kind, "workbook" | "datasource" | "project" | "flow" | "view") {
@@ -285,6 +307,19 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
             Err(e) if e.status() == Some(404) => {}
             Err(e) => return Err(e.into()),
         },
+        Op::DeleteExtractRefresh { .. } => match client.delete_extract_refresh_task(id).await {
+            Ok(()) => {}
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e.into()),
+        },
+        Op::ScheduleState { after, .. } => {
+            client.set_schedule_state(id, after).await?;
+        }
+        Op::RefreshSchedule { after, .. } => {
+            let r: tabflow_site::Recurrence = serde_json::from_value(after.clone())
+                .map_err(|e| OpError::Unsupported(format!("the new schedule of task {id} is malformed: {e}")))?;
+            client.update_extract_refresh_schedule(id, &r).await?;
+        }
         Op::DeleteUser { user, map_assets_to } => {
             // Never while the account owns content: Tableau would hand it to `mapAssetsTo`
             // without the per-item choice of owner the plan made.
@@ -769,6 +804,7 @@ pub async fn compensate(
             let cid = s.pointer("/content/id").and_then(Value::as_str).unwrap_or_default();
             recreate_subscription(client, &UserId::new(user), ctype, cid, s).await
         }
+        Op::DeleteExtractRefresh { task } => recreate_extract_refresh(client, task).await,
         other => {
             let inv = other.inverse(created).ok_or_else(|| OpError::Unsupported("no inverse".into()))?;
             apply(client, kind, id, &inv, None).await
@@ -794,6 +830,25 @@ async fn recreate_subscription(
     {
         client.set_subscription_suspended(&SubscriptionId::new(new_id), true).await?;
     }
+    Ok(created.id)
+}
+
+/// Re-creates a deleted extract refresh task from its description: on its Server schedule
+/// (add the content to the schedule) or, Cloud style, with its own schedule. Answers the new id.
+async fn recreate_extract_refresh(client: &Client, t: &Value) -> OpResult<Option<String>> {
+    let kind = t.pointer("/target/type").and_then(Value::as_str).unwrap_or("datasource");
+    let target = t.pointer("/target/id").and_then(Value::as_str).unwrap_or_default();
+    let refresh_type = t.get("type").and_then(Value::as_str).unwrap_or("FullRefresh");
+    let schedule_id = t.get("schedule_id").and_then(Value::as_str).unwrap_or_default();
+    let created = if !schedule_id.is_empty() {
+        client.add_to_schedule(schedule_id, kind, target, refresh_type).await?
+    } else {
+        let own: tabflow_site::Recurrence =
+            t.get("own_schedule").cloned().and_then(|v| serde_json::from_value(v).ok()).ok_or_else(|| {
+                OpError::Missing(format!("the refresh task of {kind} {target} has no schedule to re-create it on"))
+            })?;
+        client.create_extract_refresh_task(kind, target, refresh_type, &own).await?
+    };
     Ok(created.id)
 }
 

@@ -31,7 +31,7 @@ pub(crate) mod names {
         ARCHIVE_STALE_CONTENT as ARCHIVE, AUDIT_PERMISSIONS as AUDIT, CLEAN_SUBSCRIPTIONS as CLEAN_SUBS,
         CONSOLIDATE_DATASOURCES as CONSOLIDATE, DELETE_CONTENT as DELETE, MIGRATE_DATASOURCE as MIGRATE,
         NOTIFY_OWNERS as NOTIFY, OFFBOARD_USER as OFFBOARD, QUERY, RECLAIM_LICENSES as RECLAIM,
-        UPDATE_PERMISSIONS as UPDATE,
+        REVIEW_EXTRACT_REFRESHES as REFRESHES, UPDATE_PERMISSIONS as UPDATE,
     };
 }
 
@@ -352,7 +352,7 @@ fn decide(c: &Clause<'_>, sig: &Signals) -> (Role, Map<String, Value>) {
     if c.toks.is_empty() || is_filler(c) {
         return (Role::Filler, Map::new());
     }
-    if let Some(found) = unsupported(c, sig).or_else(|| ambiguous(c, sig)) {
+    if let Some(found) = refresh_review(c, sig).or_else(|| unsupported(c, sig)).or_else(|| ambiguous(c, sig)) {
         return found;
     }
     if sig.interrogative {
@@ -743,6 +743,43 @@ fn unsupported(c: &Clause<'_>, sig: &Signals) -> Option<(Role, Map<String, Value
         k += 1;
     }
     None
+}
+
+/// Extract refresh health (`review-extract-refreshes`): a clause about extract refreshes
+/// ("review extract refreshes", "which extracts are failing", "suspend refreshes of unused
+/// workbooks", "move heavy refreshes off-peak"). Suspending, stopping or deleting them is
+/// `suspend-unused` when unused content is said (else it is not a workflow: `unsupported`
+/// names it); off-peak, rebalancing or heavy ones
+/// is `rebalance`; anything else is the report.
+fn refresh_review(c: &Clause<'_>, _sig: &Signals) -> Option<(Role, Map<String, Value>)> {
+    let toks = &c.toks;
+    let any = |ws: &[&str]| toks.iter().any(|t| t.eq_any(ws));
+    let refresh = any(&["refresh", "refreshes", "refreshing"]);
+    let failing_extracts =
+        any(&["extract", "extracts"]) && any(&["failing", "failed", "fail", "fails", "broken", "erroring"]);
+    if !refresh && !failing_extracts {
+        return None;
+    }
+    let mut p = Map::new();
+    if any(&["peak", "off-peak", "offpeak", "rebalance", "rebalancing", "balance", "overnight", "heavy"]) {
+        put(&mut p, "action", "rebalance");
+    } else if any(&["suspend", "stop", "disable", "pause", "delete", "remove", "cancel", "drop", "kill"]) {
+        // Only the refreshes of unused content have a workflow; removing failing (or all)
+        // refreshes is named as something tabflow cannot do yet, never this one.
+        if !any(&["unused", "unviewed", "nobody", "viewed", "stale", "inactive", "abandoned", "used"]) {
+            return None;
+        }
+        put(&mut p, "action", "suspend-unused");
+    }
+    // "… in the last 60 days", "not viewed for 120 days": the number before "days".
+    if let Some(n) = (1..toks.len())
+        .find(|&k| tok(toks, k).eq_any(&["days", "day"]) && tok(toks, k - 1).is_number())
+        .and_then(|k| word_at(toks, k - 1).parse::<u32>().ok())
+        .filter(|n| *n > 0)
+    {
+        put(&mut p, "unused_days", n);
+    }
+    Some((Role::Intent(names::REFRESHES), p))
 }
 
 /// `clean-subscriptions` parameters: which subscriptions ("of unlicensed users", "to archived

@@ -37,6 +37,7 @@ pub mod names {
     pub const QUERY: &str = "query";
     pub const RECLAIM_LICENSES: &str = "reclaim-licenses";
     pub const CLEAN_SUBSCRIPTIONS: &str = "clean-subscriptions";
+    pub const REVIEW_EXTRACT_REFRESHES: &str = "review-extract-refreshes";
 }
 
 /// One thing the user asked for: a catalogue name and its parameters.
@@ -68,6 +69,10 @@ pub enum Intent {
     /// archived or quarantined content, and suspended (failing) ones. A rollback re-creates
     /// each one (a new id).
     CleanSubscriptions(CleanSubscriptions),
+    /// Extract refresh health: tasks, schedules, failing and suspended refreshes, refreshes
+    /// of content nobody views; a report, or deleting the unused ones' tasks, or moving
+    /// heavy refreshes off-peak.
+    ReviewExtractRefreshes(ReviewRefreshes),
 }
 
 /// `archive-stale-content` parameters.
@@ -243,6 +248,43 @@ pub struct CleanSubscriptions {
     /// Only this user's subscriptions (name, full name or email), as written.
     #[serde(default, deserialize_with = "de::text", skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+}
+
+/// `review-extract-refreshes` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRefreshes {
+    /// Only refreshes of content in this project (and its sub-projects), as written.
+    #[serde(default, deserialize_with = "de::text", skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Content with no view in this many days is unused (default 90).
+    #[serde(default, deserialize_with = "de::days", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub unused_days: Option<u32>,
+    /// `report` (default: findings and recommendations, nothing changes), `suspend-unused`
+    /// (delete the refresh tasks of unused content; a rollback re-creates them) or
+    /// `rebalance` (move heavy refreshes that run in peak hours to an off-peak time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<RefreshAction>,
+}
+
+/// What `review-extract-refreshes` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefreshAction {
+    Report,
+    SuspendUnused,
+    Rebalance,
+}
+
+impl RefreshAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshAction::Report => "report",
+            RefreshAction::SuspendUnused => "suspend-unused",
+            RefreshAction::Rebalance => "rebalance",
+        }
+    }
 }
 
 /// Why `clean-subscriptions` removes a subscription.
@@ -435,6 +477,7 @@ impl Intent {
         names::QUERY,
         names::RECLAIM_LICENSES,
         names::CLEAN_SUBSCRIPTIONS,
+        names::REVIEW_EXTRACT_REFRESHES,
     ];
 
     /// The catalogue name (`archive-stale-content`, ...).
@@ -451,6 +494,7 @@ impl Intent {
             Intent::Query(_) => names::QUERY,
             Intent::ReclaimLicenses(_) => names::RECLAIM_LICENSES,
             Intent::CleanSubscriptions(_) => names::CLEAN_SUBSCRIPTIONS,
+            Intent::ReviewExtractRefreshes(_) => names::REVIEW_EXTRACT_REFRESHES,
         }
     }
 
@@ -485,6 +529,7 @@ impl Intent {
                 (names::QUERY, properties(g.root_schema_for::<Query>())),
                 (names::RECLAIM_LICENSES, properties(g.root_schema_for::<Reclaim>())),
                 (names::CLEAN_SUBSCRIPTIONS, properties(g.root_schema_for::<CleanSubscriptions>())),
+                (names::REVIEW_EXTRACT_REFRESHES, properties(g.root_schema_for::<ReviewRefreshes>())),
             ])
         });
         KEYS.get(name).map(Vec::as_slice).unwrap_or_default()
@@ -694,6 +739,10 @@ mod tests {
                 reason: Some(vec![SubscriptionReason::UnlicensedUsers]),
                 ..Default::default()
             }),
+            Intent::ReviewExtractRefreshes(ReviewRefreshes {
+                action: Some(RefreshAction::SuspendUnused),
+                ..Default::default()
+            }),
         ];
         let names: Vec<&str> = examples.iter().map(Intent::name).collect();
         assert_eq!(names, Intent::NAMES);
@@ -738,6 +787,7 @@ mod tests {
         assert_eq!(keys("query"), "question");
         assert_eq!(keys("reclaim-licenses"), "action,exclude,inactive_days");
         assert_eq!(keys("clean-subscriptions"), "project,reason,user");
+        assert_eq!(keys("review-extract-refreshes"), "action,project,unused_days");
         assert!(Intent::keys("delete-everything").is_empty());
     }
 

@@ -134,6 +134,13 @@ pub struct Image {
     /// tabs hidden, whose views carry their own permissions)}.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<Value>,
+    /// A Server schedule's state (`Active` or `Suspended`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// An extract refresh task's schedule: `{"schedule_id"}` on a Server schedule, or its own
+    /// recurrence `{"frequency", "start_time", "end_time", "intervals"}` (Cloud).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Value>,
 }
 
 /// A published datasource as a repoint names it: the id for people and the validator, the
@@ -229,6 +236,22 @@ pub enum Op {
         user: Value,
         map_assets_to: String,
     },
+    /// An extract refresh task deleted; its description (`target` {type, id}, `schedule_id`
+    /// or `own_schedule`, `type`, `priority`) re-creates it (a new id) on undo.
+    DeleteExtractRefresh {
+        task: Value,
+    },
+    /// A Server schedule suspended or resumed (`Active` / `Suspended`); undone exactly.
+    ScheduleState {
+        before: String,
+        after: String,
+    },
+    /// A task's own (Cloud) schedule changed: recurrences as `schedule` images hold them;
+    /// undone exactly with the same call.
+    RefreshSchedule {
+        before: Value,
+        after: Value,
+    },
 }
 
 /// Where a move goes: a known project, or the project another step of the plan creates.
@@ -310,6 +333,21 @@ impl Op {
             ("subscription", "exists") if !c.before.is_null() && c.after.is_null() => {
                 Op::DeleteSubscription { subscription: c.before.clone() }
             }
+            ("extract-refresh", "exists") if c.before.is_object() && c.after.is_null() => {
+                Op::DeleteExtractRefresh { task: c.before.clone() }
+            }
+            ("extract-refresh", "schedule") if c.before.is_object() && c.after.is_object() => {
+                Op::RefreshSchedule { before: c.before.clone(), after: c.after.clone() }
+            }
+            ("schedule", "state") => {
+                let (before, after) = (str_of(&c.before), str_of(&c.after));
+                for s in [&before, &after] {
+                    if s != "Active" && s != "Suspended" {
+                        return Err(Error::Unsupported(format!("schedule state '{s}' (Active or Suspended)")));
+                    }
+                }
+                Op::ScheduleState { before, after }
+            }
             ("workbook", "datasource") => {
                 let read = |v: &Value, what: &str| {
                     serde_json::from_value::<DatasourceRef>(v.clone()).map_err(|e| {
@@ -390,7 +428,14 @@ impl Op {
             Op::SiteRole { before, after } => Op::SiteRole { before: after.clone(), after: before.clone() },
             Op::Groups { before, after } => Op::Groups { before: after.clone(), after: before.clone() },
             Op::Repoint { before, after } => Op::Repoint { before: after.clone(), after: before.clone() },
-            Op::CreateProject { .. } | Op::DeleteSubscription { .. } | Op::DeleteUser { .. } => return None,
+            Op::ScheduleState { before, after } => Op::ScheduleState { before: after.clone(), after: before.clone() },
+            Op::RefreshSchedule { before, after } => {
+                Op::RefreshSchedule { before: after.clone(), after: before.clone() }
+            }
+            Op::CreateProject { .. }
+            | Op::DeleteSubscription { .. }
+            | Op::DeleteUser { .. }
+            | Op::DeleteExtractRefresh { .. } => return None,
         })
     }
 }
@@ -447,7 +492,7 @@ pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
                 State::After
             }
         }
-        Op::DeleteUser { .. } => {
+        Op::DeleteUser { .. } | Op::DeleteExtractRefresh { .. } => {
             if live.exists {
                 State::Before
             } else {
@@ -455,6 +500,14 @@ pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
             }
         }
         _ if !live.exists => State::Drifted,
+        Op::ScheduleState { before, after } => {
+            let now = live.state.as_deref();
+            pick(now == Some(before), now == Some(after))
+        }
+        Op::RefreshSchedule { before, after } => {
+            let now = live.schedule.as_ref();
+            pick(now == Some(before), now == Some(after))
+        }
         Op::Project { before, after } => {
             let now = live.project_id.as_deref().or(live.parent_id.as_deref());
             let after_id = match after {

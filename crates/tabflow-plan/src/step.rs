@@ -34,6 +34,9 @@ pub enum StepKind {
     FindInactiveUsers,
     /// Subscriptions of unlicensed users, to archived content, or suspended (cleanup).
     FindSubscriptions,
+    /// Extract refresh tasks with their schedules, failures and the days since their
+    /// content's last view; the recommendations (refresh health review).
+    FindExtractRefreshes,
     /// Who is told after the run (the outbox sends; nothing on the site changes).
     NotifyOwners,
     /// A recurring review stored when the plan is applied (in tabflow's store, not the site).
@@ -64,6 +67,11 @@ pub enum StepKind {
     ChangeSiteRoles,
     /// Subscriptions deleted (an undo re-creates each one under a new id).
     RemoveSubscriptions,
+    /// Extract refresh tasks deleted (an undo re-creates each one under a new id).
+    RemoveExtractRefreshes,
+    /// Extract refresh tasks given another schedule of their own, or Server schedules
+    /// suspended; undone exactly.
+    RescheduleExtractRefreshes,
     /// The compensations of one step of an earlier run (a rollback plan, whose
     /// `rollback_of` names the run): its items are the ones that run changed, its changes
     /// put them back. Destructive: a rollback is approved like any destructive plan.
@@ -72,7 +80,7 @@ pub enum StepKind {
 
 impl StepKind {
     /// Every kind, reads first.
-    pub const ALL: [StepKind; 24] = [
+    pub const ALL: [StepKind; 27] = [
         StepKind::FindStaleWorkbooks,
         StepKind::FindStaleDatasources,
         StepKind::FindDuplicateDatasources,
@@ -82,6 +90,7 @@ impl StepKind {
         StepKind::AnswerQuery,
         StepKind::FindInactiveUsers,
         StepKind::FindSubscriptions,
+        StepKind::FindExtractRefreshes,
         StepKind::NotifyOwners,
         StepKind::ScheduleReview,
         StepKind::CreateProject,
@@ -96,6 +105,8 @@ impl StepKind {
         StepKind::DeleteUser,
         StepKind::ChangeSiteRoles,
         StepKind::RemoveSubscriptions,
+        StepKind::RemoveExtractRefreshes,
+        StepKind::RescheduleExtractRefreshes,
         StepKind::Compensate,
     ];
 
@@ -124,6 +135,9 @@ impl StepKind {
             StepKind::ChangeSiteRoles => "change-site-roles",
             StepKind::FindSubscriptions => "find-subscriptions",
             StepKind::RemoveSubscriptions => "remove-subscriptions",
+            StepKind::FindExtractRefreshes => "find-extract-refreshes",
+            StepKind::RemoveExtractRefreshes => "remove-extract-refreshes",
+            StepKind::RescheduleExtractRefreshes => "reschedule-extract-refreshes",
             StepKind::Compensate => "compensate",
         }
     }
@@ -141,6 +155,7 @@ impl StepKind {
                 | StepKind::AnswerQuery
                 | StepKind::FindInactiveUsers
                 | StepKind::FindSubscriptions
+                | StepKind::FindExtractRefreshes
                 | StepKind::NotifyOwners
                 | StepKind::ScheduleReview
         )
@@ -162,7 +177,9 @@ impl StepKind {
             StepKind::CreateProject => (Effect::Write, RollbackClass::Exact),
             StepKind::RepointWorkbooks => (Effect::Write, RollbackClass::Snapshot),
             StepKind::DeleteUser => (Effect::Destructive, RollbackClass::Lossy),
-            StepKind::RemoveSubscriptions => (Effect::Destructive, RollbackClass::Snapshot),
+            StepKind::RemoveSubscriptions | StepKind::RemoveExtractRefreshes => {
+                (Effect::Destructive, RollbackClass::Snapshot)
+            }
             _ => (Effect::Destructive, RollbackClass::Exact),
         };
         // The first item of each id names its type (a lookup, not a scan per change).
@@ -187,6 +204,9 @@ fn change_class(item: &str, c: &Change) -> (Effect, RollbackClass) {
         // A subscription comes back whole from its description (user, content, subject,
         // schedule) under a new id; an account loses what was not read before its deletion.
         ("subscription", "exists") => (Effect::Destructive, RollbackClass::Snapshot),
+        // An extract refresh task comes back from its description (content, schedule, type)
+        // under a new id.
+        ("extract-refresh", "exists") => (Effect::Destructive, RollbackClass::Snapshot),
         ("user", "exists") => (Effect::Destructive, RollbackClass::Lossy),
         _ => (Effect::Destructive, RollbackClass::Exact),
     }

@@ -44,6 +44,15 @@ pub struct Site {
     /// Extension: data-driven alerts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_alerts: Vec<DataAlert>,
+    /// Extension: Server schedules (REST `GET /schedules`, server-wide). Left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
+    /// Extension: extract refresh tasks (REST `GET /sites/{id}/tasks/extractRefreshes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extract_refreshes: Vec<ExtractRefresh>,
+    /// Extension: recent background jobs of extract refreshes (REST `GET /sites/{id}/jobs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refresh_jobs: Vec<RefreshJob>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,6 +343,87 @@ pub struct DataAlert {
     pub recipients: Vec<String>,
 }
 
+/// Extension: when a schedule (or a Cloud task's own schedule) runs: REST `frequency` and
+/// `<frequencyDetails start end><intervals><interval .../></intervals></frequencyDetails>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recurrence {
+    /// `Hourly`, `Daily`, `Weekly` or `Monthly`.
+    pub frequency: String,
+    /// `HH:MM:SS`, the server's local time.
+    pub start_time: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub end_time: String,
+    /// Interval attributes in order, e.g. `[["weekDay", "Monday"]]` or `[["hours", "24"]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<(String, String)>,
+}
+
+impl Recurrence {
+    /// The start hour (0-23), when the start time reads as `HH:...`.
+    pub fn start_hour(&self) -> Option<u32> {
+        self.start_time.split(':').next().and_then(|h| h.parse().ok()).filter(|h| *h < 24)
+    }
+}
+
+/// Extension: a Server schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: String,
+    pub name: String,
+    /// `Extract`, `Subscription` or `Flow`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `Active` or `Suspended`.
+    pub state: String,
+    /// 1 (highest) to 100.
+    pub priority: u32,
+    /// `Parallel` or `Serial`.
+    pub execution_order: String,
+    #[serde(flatten)]
+    pub recurrence: Recurrence,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Extension: an extract refresh task, on a Server schedule (`schedule_id`) or, Cloud style,
+/// with a schedule of its own (`own_schedule`, `schedule_id` empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractRefresh {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub schedule_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_schedule: Option<Recurrence>,
+    /// A `workbook` or a `datasource`.
+    pub target: ResourceRef,
+    pub priority: u32,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// `FullRefresh` or `IncrementalRefresh`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_at: Option<DateTime<Utc>>,
+}
+
+/// Extension: one finished extract refresh job (REST `backgroundJob`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshJob {
+    pub id: String,
+    /// The task that ran it (empty for a refresh run by hand).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub task_id: String,
+    pub target: ResourceRef,
+    pub created_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    /// 0 success, 1 failed, 2 cancelled (REST `finishCode`).
+    pub finish_code: u8,
+    /// The failure's message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notes: String,
+}
+
 /// Errors loading a snapshot.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -474,6 +564,22 @@ impl Site {
                 problems.push(format!("subscription {} has unknown user {}", s.id, s.user_id));
             }
         }
+        let schedules: HashSet<&str> = self.schedules.iter().map(|s| s.id.as_str()).collect();
+        if schedules.len() != self.schedules.len() {
+            problems.push("a schedule id is used twice".to_string());
+        }
+        let mut tasks = HashSet::new();
+        for t in &self.extract_refreshes {
+            if !tasks.insert(t.id.as_str()) {
+                problems.push(format!("extract refresh task id {} is used twice", t.id));
+            }
+            if t.schedule_id.is_empty() && t.own_schedule.is_none() {
+                problems.push(format!("extract refresh task {} has neither a schedule id nor a schedule", t.id));
+            }
+            if !t.schedule_id.is_empty() && !schedules.contains(t.schedule_id.as_str()) {
+                problems.push(format!("extract refresh task {} has unknown schedule {}", t.id, t.schedule_id));
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -520,6 +626,18 @@ impl Site {
         for f in &mut self.flows {
             sh(&mut f.created_at);
             sh(&mut f.updated_at);
+        }
+        for s in &mut self.schedules {
+            sh(&mut s.created_at);
+            sh(&mut s.updated_at);
+        }
+        for t in &mut self.extract_refreshes {
+            sho(&mut t.last_run_at);
+        }
+        for j in &mut self.refresh_jobs {
+            sh(&mut j.created_at);
+            sh(&mut j.started_at);
+            sh(&mut j.completed_at);
         }
     }
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::model::SiteInfo;
 
 /// The document's list sections in field order, and whether an empty one is left out.
-const SECTIONS: [(&str, bool); 12] = [
+const SECTIONS: [(&str, bool); 15] = [
     ("users", false),
     ("groups", false),
     ("projects", false),
@@ -28,6 +28,9 @@ const SECTIONS: [(&str, bool); 12] = [
     ("webhooks", true),
     ("favorites", true),
     ("data_alerts", true),
+    ("schedules", true),
+    ("extract_refreshes", true),
+    ("refresh_jobs", true),
 ];
 
 /// Writes one `tabflow-site/1` document incrementally.
@@ -161,6 +164,9 @@ mod tests {
         w.section("webhooks", &s.webhooks).unwrap();
         w.section("favorites", &s.favorites).unwrap();
         w.section("data_alerts", &s.data_alerts).unwrap();
+        w.section("schedules", &s.schedules).unwrap();
+        w.section("extract_refreshes", &s.extract_refreshes).unwrap();
+        w.section("refresh_jobs", &s.refresh_jobs).unwrap();
         w.finish().unwrap()
     }
 
@@ -186,6 +192,9 @@ mod tests {
             default_permissions: vec![],
             favorites: vec![],
             data_alerts: vec![],
+            schedules: vec![],
+            extract_refreshes: vec![],
+            refresh_jobs: vec![],
             flows: vec![],
             ..empty
         };

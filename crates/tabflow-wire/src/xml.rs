@@ -84,6 +84,15 @@ pub struct TsResponse {
     /// `GET /dataAlerts/{id}`: one alert with its recipients.
     #[serde(rename = "dataAlert")]
     pub data_alert: Option<DataAlert>,
+    pub schedule: Option<Schedule>,
+    pub schedules: Option<Schedules>,
+    pub tasks: Option<Tasks>,
+    pub task: Option<Task>,
+    pub extracts: Option<Extracts>,
+    #[serde(rename = "extractRefresh")]
+    pub extract_refresh: Option<ExtractRefresh>,
+    #[serde(rename = "backgroundJobs")]
+    pub background_jobs: Option<BackgroundJobs>,
 }
 
 impl TsResponse {
@@ -112,6 +121,12 @@ pub struct TsRequest {
     pub subscription: Option<Subscription>,
     pub webhook: Option<Webhook>,
     pub favorite: Option<Favorite>,
+    /// Extract refresh task (Cloud: create and update, with a `<schedule>` sibling) and
+    /// add-to-schedule (`<task><extractRefresh>`).
+    #[serde(rename = "extractRefresh")]
+    pub extract_refresh: Option<ExtractRefresh>,
+    pub task: Option<Task>,
+    pub schedule: Option<Schedule>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -613,6 +628,18 @@ pub struct Job {
     pub completed_at: Option<String>,
     #[serde(rename = "@finishCode")]
     pub finish_code: Option<String>,
+    /// An extract refresh job's details: its content and, when it failed, why.
+    #[serde(rename = "extractRefreshJob")]
+    pub extract_refresh_job: Option<ExtractRefreshJob>,
+}
+
+/// `<extractRefreshJob><notes/><workbook|datasource id name/></extractRefreshJob>`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractRefreshJob {
+    pub notes: Option<String>,
+    pub workbook: Option<IdRef>,
+    pub datasource: Option<IdRef>,
 }
 
 /// `<webhook-source><webhook-source-event-workbook-deleted/></webhook-source>`: the single
@@ -810,6 +837,194 @@ pub struct Recipients {
 pub struct DataAlerts {
     #[serde(rename = "dataAlert", default)]
     pub data_alert: Vec<DataAlert>,
+}
+
+/// `<interval hours="24"/>`, `<interval weekDay="Monday"/>`, `<interval monthDay="1"/>`,
+/// `<interval minutes="30"/>`: one attribute each.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interval {
+    #[serde(rename = "@hours")]
+    pub hours: Option<String>,
+    #[serde(rename = "@minutes")]
+    pub minutes: Option<String>,
+    #[serde(rename = "@weekDay")]
+    pub week_day: Option<String>,
+    #[serde(rename = "@monthDay")]
+    pub month_day: Option<String>,
+}
+
+impl Interval {
+    /// The interval as (attribute, value), e.g. `("weekDay", "Monday")`.
+    pub fn pair(&self) -> Option<(&'static str, &str)> {
+        if let Some(v) = &self.hours {
+            Some(("hours", v))
+        } else if let Some(v) = &self.minutes {
+            Some(("minutes", v))
+        } else if let Some(v) = &self.week_day {
+            Some(("weekDay", v))
+        } else {
+            self.month_day.as_deref().map(|v| ("monthDay", v))
+        }
+    }
+
+    /// The element for (attribute, value); `None` for an attribute Tableau does not know.
+    pub fn from_pair(name: &str, value: &str) -> Option<Interval> {
+        let v = Some(value.to_string());
+        Some(match name {
+            "hours" => Interval { hours: v, ..Interval::default() },
+            "minutes" => Interval { minutes: v, ..Interval::default() },
+            "weekDay" => Interval { week_day: v, ..Interval::default() },
+            "monthDay" => Interval { month_day: v, ..Interval::default() },
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intervals {
+    #[serde(default)]
+    pub interval: Vec<Interval>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrequencyDetails {
+    #[serde(rename = "@start")]
+    pub start: Option<String>,
+    #[serde(rename = "@end")]
+    pub end: Option<String>,
+    pub intervals: Option<Intervals>,
+}
+
+/// A schedule (`GET /schedules`), or a Cloud task's own schedule (no id, name or state).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    #[serde(rename = "@id")]
+    pub id: Option<String>,
+    #[serde(rename = "@name")]
+    pub name: Option<String>,
+    #[serde(rename = "@state")]
+    pub state: Option<String>,
+    #[serde(rename = "@priority")]
+    pub priority: Option<String>,
+    #[serde(rename = "@createdAt")]
+    pub created_at: Option<String>,
+    #[serde(rename = "@updatedAt")]
+    pub updated_at: Option<String>,
+    #[serde(rename = "@type")]
+    pub kind: Option<String>,
+    #[serde(rename = "@frequency")]
+    pub frequency: Option<String>,
+    #[serde(rename = "@nextRunAt")]
+    pub next_run_at: Option<String>,
+    #[serde(rename = "@executionOrder")]
+    pub execution_order: Option<String>,
+    #[serde(rename = "frequencyDetails")]
+    pub frequency_details: Option<FrequencyDetails>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedules {
+    #[serde(default)]
+    pub schedule: Vec<Schedule>,
+}
+
+/// `<extractRefresh id priority consecutiveFailedCount type><schedule/><workbook|datasource/>`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractRefresh {
+    #[serde(rename = "@id")]
+    pub id: Option<String>,
+    #[serde(rename = "@priority")]
+    pub priority: Option<String>,
+    #[serde(rename = "@consecutiveFailedCount")]
+    pub consecutive_failed_count: Option<String>,
+    #[serde(rename = "@type")]
+    pub kind: Option<String>,
+    pub schedule: Option<Schedule>,
+    pub workbook: Option<IdRef>,
+    pub datasource: Option<IdRef>,
+    #[serde(rename = "lastRunAt")]
+    pub last_run_at: Option<String>,
+}
+
+impl ExtractRefresh {
+    /// The target as (`workbook`|`datasource`, id).
+    pub fn target(&self) -> Option<(&'static str, &str)> {
+        if let Some(id) = self.workbook.as_ref().and_then(|w| w.id.as_deref()) {
+            Some(("workbook", id))
+        } else {
+            self.datasource.as_ref().and_then(|d| d.id.as_deref()).map(|id| ("datasource", id))
+        }
+    }
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    #[serde(rename = "extractRefresh")]
+    pub extract_refresh: Option<ExtractRefresh>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tasks {
+    #[serde(default)]
+    pub task: Vec<Task>,
+}
+
+/// `GET /sites/{id}/schedules/{id}/extracts`: `<extract id priority type><workbook/></extract>`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extract {
+    #[serde(rename = "@id")]
+    pub id: Option<String>,
+    #[serde(rename = "@priority")]
+    pub priority: Option<String>,
+    #[serde(rename = "@type")]
+    pub kind: Option<String>,
+    pub workbook: Option<IdRef>,
+    pub datasource: Option<IdRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extracts {
+    #[serde(default)]
+    pub extract: Vec<Extract>,
+}
+
+/// `GET /sites/{id}/jobs`: `<backgroundJob id status createdAt startedAt endedAt priority jobType title subtitle>`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackgroundJob {
+    #[serde(rename = "@id", default)]
+    pub id: String,
+    /// `Success`, `Failed`, `Cancelled`, `InProgress`, `Pending`.
+    #[serde(rename = "@status")]
+    pub status: Option<String>,
+    #[serde(rename = "@createdAt")]
+    pub created_at: Option<String>,
+    #[serde(rename = "@startedAt")]
+    pub started_at: Option<String>,
+    #[serde(rename = "@endedAt")]
+    pub ended_at: Option<String>,
+    #[serde(rename = "@priority")]
+    pub priority: Option<String>,
+    #[serde(rename = "@jobType")]
+    pub job_type: Option<String>,
+    /// The refreshed content's name.
+    #[serde(rename = "@title")]
+    pub title: Option<String>,
+    /// `Workbook` or `Data Source`, as Tableau's job list says.
+    #[serde(rename = "@subtitle")]
+    pub subtitle: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackgroundJobs {
+    #[serde(rename = "backgroundJob", default)]
+    pub background_job: Vec<BackgroundJob>,
 }
 
 /// `true`/`false` as Tableau writes booleans.

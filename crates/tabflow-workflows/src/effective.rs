@@ -667,6 +667,9 @@ mod tests {
             webhooks: vec![],
             favorites: vec![],
             data_alerts: vec![],
+            schedules: vec![],
+            extract_refreshes: vec![],
+            refresh_jobs: vec![],
             flows: vec![],
         }
     }

@@ -6,7 +6,8 @@
 //! `audit-permissions` / `update-permissions` (revoking overly broad grants), and
 //! `notify-owners` (recipients listed; sending belongs to the notifications feature),
 //! `consolidate-datasources` and `migrate-datasource` (module `datasources`),
-//! `reclaim-licenses` (module `licenses`) and `clean-subscriptions` (module `subscriptions`).
+//! `reclaim-licenses` (module `licenses`), `clean-subscriptions` (module `subscriptions`) and
+//! `review-extract-refreshes` (module `refreshes`).
 //! `query` (Phase-1 questions, module `query`) is answered in a read step.
 //!
 //! Modules: `builder` (the state a plan is built in and the shared helpers), one module per
@@ -23,6 +24,7 @@ mod notify;
 mod offboard;
 mod permissions;
 pub mod query;
+mod refreshes;
 pub mod report;
 #[cfg(test)]
 mod scale_tests;
@@ -127,6 +129,7 @@ pub fn plan(request: &str, intents: Vec<Intent>, p: &Planner<'_>) -> Plan {
             Intent::Query(q) => b.query(q, request),
             Intent::ReclaimLicenses(r) => b.reclaim_licenses(r),
             Intent::CleanSubscriptions(c) => b.clean_subscriptions(c),
+            Intent::ReviewExtractRefreshes(r) => b.review_refreshes(r),
         }
     }
     learn::mark_removed(&mut b.plan, &p.learned);

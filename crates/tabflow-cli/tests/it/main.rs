@@ -18,6 +18,7 @@ mod permissions;
 mod policy;
 mod postgres_store;
 mod query;
+mod refreshes;
 mod reports;
 mod runs_recovery;
 mod staged_delete;

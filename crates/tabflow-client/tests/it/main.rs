@@ -4,6 +4,7 @@
 
 mod connect;
 mod paging;
+mod refreshes;
 mod repository;
 mod resilience;
 mod writes;

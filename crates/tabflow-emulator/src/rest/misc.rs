@@ -192,28 +192,18 @@ fn job_xml(j: &Job) -> xml::Job {
         started_at: Some(ts(j.created_at)),
         completed_at: Some(ts(j.created_at)),
         finish_code: Some(j.finish_code.to_string()),
+        extract_refresh_job: None,
     }
-}
-
-pub(crate) async fn list_jobs(shared: Shr, _a: Auth, q: Q) -> Res {
-    // Tableau answers GET /jobs with <backgroundJobs>; the emulator's jobs finish at once, so
-    // the list is what tabflow needs: ids and finish codes, in the <job> shape TSC also reads.
-    let lq = list_query(&q.0).map_err(Fail)?;
-    let st = shared.0.read();
-    let mut jobs: Vec<&Job> = st.jobs.values().collect();
-    jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-    let (page, pagination) = select(jobs, &lq, |_, _| None).map_err(Fail)?;
-    let mut r = xml::TsResponse::new();
-    r.pagination = Some(pagination);
-    r.job = page.first().map(|j| job_xml(j));
-    ok_xml(&r)
 }
 
 pub(crate) async fn get_job(shared: Shr, _a: Auth, Path((_v, _s, id)): P2) -> Res {
     let st = shared.0.read();
-    let j = st.jobs.get(&id).ok_or_else(|| Fail(ApiError::not_found("404003", "Job", &id)))?;
+    let job = match super::refreshes::history_job_xml(&st, &id) {
+        Some(j) => j,
+        None => job_xml(st.jobs.get(&id).ok_or_else(|| Fail(ApiError::not_found("404003", "Job", &id)))?),
+    };
     let mut r = xml::TsResponse::new();
-    r.job = Some(job_xml(j));
+    r.job = Some(job);
     ok_xml(&r)
 }
 

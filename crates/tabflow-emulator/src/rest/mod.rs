@@ -7,6 +7,7 @@ mod flows;
 mod misc;
 mod permissions;
 mod principals;
+mod refreshes;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -98,7 +99,19 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             &format!("{p}/subscriptions/{{id}}"),
             get(misc::get_subscription).put(misc::update_subscription).delete(misc::delete_subscription),
         )
-        .route(&format!("{p}/jobs"), get(misc::list_jobs))
+        .route(&format!("{p}/jobs"), get(refreshes::list_jobs))
+        // schedules and extract refresh tasks
+        .route("/api/{v}/schedules", get(refreshes::list_schedules))
+        .route("/api/{v}/schedules/{id}", get(refreshes::get_schedule).put(refreshes::update_schedule))
+        .route(&format!("{p}/schedules/{{id}}/extracts"), get(refreshes::schedule_extracts))
+        .route(&format!("{p}/schedules/{{id}}/workbooks"), put(refreshes::add_to_schedule))
+        .route(&format!("{p}/schedules/{{id}}/datasources"), put(refreshes::add_to_schedule))
+        .route(&format!("{p}/tasks/extractRefreshes"), get(refreshes::list_tasks).post(refreshes::create_task))
+        .route(
+            &format!("{p}/tasks/extractRefreshes/{{id}}"),
+            get(refreshes::get_task).put(refreshes::update_task).delete(refreshes::delete_task),
+        )
+        .route(&format!("{p}/tasks/extractRefreshes/{{id}}/runNow"), post(refreshes::run_task))
         .route(&format!("{p}/jobs/{{id}}"), get(misc::get_job))
         .route(&format!("{p}/webhooks"), get(misc::list_webhooks).post(misc::add_webhook))
         .route(&format!("{p}/webhooks/{{id}}"), get(misc::get_webhook).delete(misc::delete_webhook))

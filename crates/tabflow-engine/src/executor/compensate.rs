@@ -374,7 +374,7 @@ impl Engine<'_> {
                         State::Before
                     }
                 }
-                Op::DeleteSubscription { .. } => State::Before,
+                Op::DeleteSubscription { .. } | Op::DeleteExtractRefresh { .. } => State::Before,
                 _ => ops::classify(op, &back, target.as_deref()),
             };
             if state != State::Before {

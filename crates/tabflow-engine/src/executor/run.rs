@@ -82,7 +82,11 @@ fn after_image(live: &Image, ops: &[Op], ctx_target: &dyn Fn(&Op) -> Option<Stri
             Op::SiteRole { after, .. } => img.site_role = Some(after.clone()),
             Op::Groups { before, after } => img.groups = Some(with_change(img.groups.take(), before, after)),
             Op::CreateProject { .. } => img.exists = true,
-            Op::DeleteSubscription { .. } | Op::DeleteUser { .. } => img.exists = false,
+            Op::DeleteSubscription { .. } | Op::DeleteUser { .. } | Op::DeleteExtractRefresh { .. } => {
+                img.exists = false
+            }
+            Op::ScheduleState { after, .. } => img.state = Some(after.clone()),
+            Op::RefreshSchedule { after, .. } => img.schedule = Some(after.clone()),
             Op::Repoint { before, after } => {
                 let mut d = img.datasources.clone().unwrap_or_default();
                 d.remove(&before.content_url);
@@ -188,7 +192,9 @@ async fn process_item(
     if !touched
         && let (Some(planned), Some(now)) = (&item.updated_at, &live.updated_at)
         && planned != now
-        && !ops.iter().any(|o| matches!(o, Op::CreateProject { .. } | Op::DeleteSubscription { .. }))
+        && !ops.iter().any(|o| {
+            matches!(o, Op::CreateProject { .. } | Op::DeleteSubscription { .. } | Op::DeleteExtractRefresh { .. })
+        })
     {
         return Ok(ItemOutcome::Skipped(format!(
             "it was updated at {now}, after the plan was made ({planned}); re-plan to include it"

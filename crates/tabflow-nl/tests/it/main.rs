@@ -454,3 +454,27 @@ fn requests_naming_a_template() {
     assert!(template_call("Audit permissions for sensitive workbooks", &names).is_none());
     assert!(template_call("run a quarterly review of Sales", &names).is_none());
 }
+
+#[test]
+fn extract_refresh_requests_are_the_refresh_review() {
+    for (request, action) in [
+        ("Review extract refreshes", None),
+        ("Which extracts are failing?", None),
+        ("Suspend refreshes of unused workbooks", Some("suspend-unused")),
+        ("Stop refreshing extracts nobody viewed in 60 days", Some("suspend-unused")),
+        ("Move heavy refreshes off-peak", Some("rebalance")),
+    ] {
+        let parsed = parse(request, default_today());
+        assert_eq!(parsed.intents.len(), 1, "{request}: {parsed:?}");
+        let i = &parsed.intents[0];
+        assert_eq!(i.name(), "review-extract-refreshes", "{request}: {parsed:?}");
+        let p = i.params_json();
+        assert_eq!(p.get("action").and_then(|a| a.as_str()), action, "{request}: {p:?}");
+        if request.contains("60 days") {
+            assert_eq!(p.get("unused_days").and_then(|d| d.as_u64()), Some(60), "{request}: {p:?}");
+        }
+    }
+    // Deleting failing refreshes is not a workflow: named, nothing planned.
+    let parsed = parse("Remove the failing extract refreshes", default_today());
+    assert!(parsed.intents.is_empty(), "{parsed:?}");
+}

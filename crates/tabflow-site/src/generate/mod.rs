@@ -285,6 +285,9 @@ pub fn generate(opts: &Options) -> Site {
             webhooks: vec![],
             favorites: vec![],
             data_alerts: vec![],
+            schedules: vec![],
+            extract_refreshes: vec![],
+            refresh_jobs: vec![],
         },
         users: HashMap::with_capacity(n_users),
         jsmith: String::new(),
@@ -305,7 +308,160 @@ pub fn generate(opts: &Options) -> Site {
     extras(&mut g);
     flows(&mut g, opts.seed);
     suspended_subscriptions(&mut g, opts.seed);
+    extract_refreshes(&mut g, opts.seed);
     g.site
+}
+
+/// One schedule of [`SCHEDULE_TABLE`]: name, type, frequency, start, end, intervals, priority,
+/// state.
+type ScheduleRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    u32,
+    &'static str,
+);
+
+/// The Server schedules of generated sites. Peak hours are 07:00-19:00; the nightly and
+/// weekend ones are off-peak; the Saturday load was suspended by an administrator.
+const SCHEDULE_TABLE: &[ScheduleRow] = &[
+    ("Hourly (business hours)", "Extract", "Hourly", "08:00:00", "18:00:00", &[("hours", "1")], 50, "Active"),
+    ("Morning refresh (7am)", "Extract", "Daily", "07:00:00", "", &[("hours", "24")], 50, "Active"),
+    ("Business hours (10am)", "Extract", "Daily", "10:00:00", "", &[("hours", "24")], 40, "Active"),
+    ("Nightly (2am)", "Extract", "Daily", "02:00:00", "", &[("hours", "24")], 50, "Active"),
+    ("Weekend (Sunday 1am)", "Extract", "Weekly", "01:00:00", "", &[("weekDay", "Sunday")], 70, "Active"),
+    ("Monthly close (1st, 4am)", "Extract", "Monthly", "04:00:00", "", &[("monthDay", "1")], 30, "Active"),
+    ("Legacy Saturday load", "Extract", "Weekly", "06:00:00", "", &[("weekDay", "Saturday")], 80, "Suspended"),
+    ("Nightly flows (3am)", "Flow", "Daily", "03:00:00", "", &[("hours", "24")], 50, "Active"),
+];
+
+/// Why a refresh failed, as Tableau's job notes say it.
+const REFRESH_FAILURES: &[&str] = &[
+    "Unable to connect to the server. Check that the server is running and that you have access privileges to the requested database.",
+    "Invalid username or password: the embedded credentials of the data source were rejected.",
+    "The query timed out: the extract refresh exceeded the time limit for extract refresh tasks (7200 seconds).",
+    "The table or view does not exist.",
+];
+
+/// Extract refresh schedules, tasks and their recent jobs: every datasource with an extract
+/// and some workbooks (more of those nobody viewed in 90 days) refresh on a schedule; a few
+/// fail (four on the demo site, one in 25 elsewhere), a few sit on the suspended schedule, one
+/// in ten has a Cloud-style schedule of its own. They draw from a generator of their own, as
+/// flows do, so every other figure a seed produces stays as it was before they were modelled.
+fn extract_refreshes(g: &mut Gen, seed: u64) {
+    let mut rng = Rng(seed ^ 0xE7AC_75EE_D202_6003);
+    let created = g.now - Duration::days(900);
+    for &(name, kind, frequency, start, end, intervals, priority, state) in SCHEDULE_TABLE {
+        let id = rng.luid();
+        let updated = g.now - Duration::days(rng.range(10, 300));
+        g.site.schedules.push(Schedule {
+            id,
+            name: name.into(),
+            kind: kind.into(),
+            state: state.into(),
+            priority,
+            execution_order: if frequency == "Hourly" { "Serial" } else { "Parallel" }.into(),
+            recurrence: Recurrence {
+                frequency: frequency.into(),
+                start_time: start.into(),
+                end_time: end.into(),
+                intervals: intervals.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            },
+            created_at: created,
+            updated_at: updated,
+        });
+    }
+    // Schedule indexes by role: the suspended one, and the active extract ones.
+    let suspended = SCHEDULE_TABLE.iter().position(|r| r.7 == "Suspended").expect("a suspended schedule");
+    let active: Vec<usize> =
+        (0..SCHEDULE_TABLE.len()).filter(|&i| SCHEDULE_TABLE[i].1 == "Extract" && i != suspended).collect();
+    let cutoff = g.now - Duration::days(90);
+    let mut targets: Vec<(ResourceRef, u64)> = Vec::new();
+    for d in &g.site.datasources {
+        if d.has_extracts {
+            targets.push((ResourceRef { kind: "datasource".into(), id: d.id.clone() }, d.size));
+        }
+    }
+    for w in &g.site.workbooks {
+        let unused = w.last_viewed_at().is_none_or(|t| t < cutoff);
+        if rng.chance(if unused { 0.12 } else { 0.03 }) {
+            targets.push((ResourceRef { kind: "workbook".into(), id: w.id.clone() }, w.size));
+        }
+    }
+    let n = targets.len();
+    let failing = if g.demo { 4 } else { n / 25 };
+    let on_suspended = if g.demo { 3 } else { n / 30 };
+    for (k, (target, size)) in targets.into_iter().enumerate() {
+        let id = rng.luid();
+        // Every fifth task of the first few hundred goes to the failing / suspended sets, spread.
+        let sched = if k % 7 == 3 && k / 7 < on_suspended {
+            Some(suspended)
+        } else if rng.chance(0.1) {
+            None
+        } else {
+            Some(active[rng.below(active.len())])
+        };
+        let fails = if k % 5 == 1 && k / 5 < failing { 1 + rng.below(5) as u32 } else { 0 };
+        let own = match sched {
+            Some(_) => None,
+            None => Some(Recurrence {
+                frequency: "Daily".into(),
+                start_time: format!("{:02}:{:02}:00", rng.below(24), 15 * rng.below(4)),
+                end_time: String::new(),
+                intervals: vec![("hours".into(), "24".into())],
+            }),
+        };
+        let period = match sched.map(|i| SCHEDULE_TABLE[i].2).unwrap_or("Daily") {
+            "Hourly" => Duration::hours(1),
+            "Weekly" => Duration::days(7),
+            "Monthly" => Duration::days(30),
+            _ => Duration::days(1),
+        };
+        // The suspended schedule stopped running 40 days ago.
+        let mut at = if sched == Some(suspended) {
+            g.now - Duration::days(40)
+        } else {
+            g.now - Duration::minutes(rng.range(5, 60))
+        };
+        let duration = 30 + (size / 200_000) as i64;
+        let mut jobs = Vec::with_capacity(3);
+        for j in 0..3u32 {
+            let failed = j < fails.min(3);
+            let secs = if failed { rng.range(5, 120) } else { duration + rng.range(0, duration / 5 + 1) };
+            let started = at - Duration::seconds(secs);
+            jobs.push(RefreshJob {
+                id: rng.luid(),
+                task_id: id.clone(),
+                target: target.clone(),
+                created_at: started - Duration::seconds(rng.range(1, 90)),
+                started_at: started,
+                completed_at: at,
+                finish_code: u8::from(failed),
+                notes: if failed {
+                    REFRESH_FAILURES[rng.below(REFRESH_FAILURES.len())].to_string()
+                } else {
+                    String::new()
+                },
+            });
+            at -= period;
+        }
+        let last_run = jobs.first().map(|j| j.completed_at);
+        g.site.refresh_jobs.extend(jobs.into_iter().rev());
+        g.site.extract_refreshes.push(ExtractRefresh {
+            id,
+            schedule_id: sched.map(|i| g.site.schedules[i].id.clone()).unwrap_or_default(),
+            own_schedule: own,
+            target,
+            priority: [50, 50, 50, 30, 70][rng.below(5)],
+            consecutive_failures: fails,
+            kind: if rng.chance(0.2) { "IncrementalRefresh" } else { "FullRefresh" }.into(),
+            last_run_at: last_run,
+        });
+    }
+    g.site.refresh_jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
 }
 
 /// Subscriptions Tableau suspended after repeated failures: three on the demo site, one in 40

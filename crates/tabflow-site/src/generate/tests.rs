@@ -1,6 +1,6 @@
 //! Unit tests of the generator: well-formed sites of every size, the demo's stories, determinism.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::*;
 
@@ -311,4 +311,42 @@ fn hundred_thousand_is_fast() {
     // About 1 s on a shared 2-core machine; the bound catches accidental quadratic work
     // without failing on a busy CI box.
     assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn demo_extract_refreshes_tell_their_story() {
+    let s = demo();
+    let cutoff = s.now - Duration::days(90);
+    let suspended: Vec<&str> = s.schedules.iter().filter(|x| x.state == "Suspended").map(|x| x.id.as_str()).collect();
+    let tasks = &s.extract_refreshes;
+    let failing = tasks.iter().filter(|t| t.consecutive_failures > 0).count();
+    let on_suspended = tasks.iter().filter(|t| suspended.contains(&t.schedule_id.as_str())).count();
+    let own = tasks.iter().filter(|t| t.own_schedule.is_some()).count();
+    let wb: HashMap<&str, &Workbook> = s.workbooks.iter().map(|w| (w.id.as_str(), w)).collect();
+    let unused_wb = tasks
+        .iter()
+        .filter_map(|t| wb.get(t.target.id.as_str()))
+        .filter(|w| w.last_viewed_at().is_none_or(|v| v < cutoff) && w.created_at < cutoff)
+        .count();
+    let failed_jobs = s.refresh_jobs.iter().filter(|j| j.finish_code == 1).count();
+    eprintln!(
+        "schedules {} tasks {} (datasources {}) failing {failing} on_suspended {on_suspended} own {own} unused_wb {unused_wb} jobs {} failed_jobs {failed_jobs}",
+        s.schedules.len(),
+        tasks.len(),
+        tasks.iter().filter(|t| t.target.kind == "datasource").count(),
+        s.refresh_jobs.len()
+    );
+    assert_eq!(s.schedules.len(), 8);
+    assert_eq!(failing, 4, "four failing refreshes");
+    assert_eq!(on_suspended, 3, "three refreshes on the suspended schedule");
+    assert!(own > 0, "some tasks have a Cloud-style schedule of their own");
+    assert!(unused_wb >= 5, "refreshes of workbooks nobody views: {unused_wb}");
+    assert!(failed_jobs >= 4, "failed jobs in the history");
+    // Every task names an existing target and schedule; jobs name their task.
+    let ids: HashSet<&str> =
+        s.workbooks.iter().map(|w| w.id.as_str()).chain(s.datasources.iter().map(|d| d.id.as_str())).collect();
+    assert!(tasks.iter().all(|t| ids.contains(t.target.id.as_str())));
+    let task_ids: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    assert!(s.refresh_jobs.iter().all(|j| task_ids.contains(j.task_id.as_str())));
+    assert_eq!(s.refresh_jobs.len(), 3 * tasks.len());
 }

@@ -12,10 +12,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// SHA-256 of the demo site's serialized snapshot (`tabflow emulator generate --scale 0`).
 /// Re-pinned when three subscriptions became `"suspended": true` (subscription cleanup, drawn
-/// from a generator of their own: nothing else changed).
-const DEMO_SHA256: &str = "7a29c5a253e2d02694092acee4d9ddf07e7ac6e87c125b34c02db3c35c4dabd1";
+/// from a generator of their own: nothing else changed), and again when the extract refresh
+/// schedules, tasks and jobs were added (their own generator too: see the test below).
+const DEMO_SHA256: &str = "fb6f721354a955a0b9aaf234b793b4d7c8df2b698cd8845c691785a88efbe205";
 /// SHA-256 of a 200-workbook site with seed 7 (`tabflow emulator generate --scale 200 --seed 7`).
-const SCALE_200_SEED_7_SHA256: &str = "43c752abc71109b516c32b10baa80802495fdb2775701b10bdc2abc585a7149e";
+/// Re-pinned with the extract refresh sections.
+const SCALE_200_SEED_7_SHA256: &str = "fcf79d11dc0614877c52bf4cb0bd6fa93f44e9cebf135746f33708e3f6ce9b0f";
 
 #[test]
 fn demo_site_bytes_are_pinned() {
@@ -23,6 +25,20 @@ fn demo_site_bytes_are_pinned() {
     demo().write_json(&mut bytes).unwrap();
     assert_eq!(bytes, demo().to_json().into_bytes(), "write_json and to_json disagree");
     assert_eq!(sha256_hex(&bytes), DEMO_SHA256, "the demo site's bytes changed");
+}
+
+/// The demo site as it was before extract refreshes were modelled (the previous pin): the
+/// refresh schedules, tasks and jobs draw from a generator of their own and change nothing else.
+const DEMO_WITHOUT_REFRESHES_SHA256: &str = "7a29c5a253e2d02694092acee4d9ddf07e7ac6e87c125b34c02db3c35c4dabd1";
+
+#[test]
+fn extract_refreshes_change_nothing_else_of_the_demo_site() {
+    let mut site = demo();
+    assert!(!site.schedules.is_empty() && !site.extract_refreshes.is_empty() && !site.refresh_jobs.is_empty());
+    site.schedules.clear();
+    site.extract_refreshes.clear();
+    site.refresh_jobs.clear();
+    assert_eq!(sha256_hex(site.to_json().as_bytes()), DEMO_WITHOUT_REFRESHES_SHA256);
 }
 
 #[test]

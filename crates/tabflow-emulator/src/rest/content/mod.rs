@@ -48,6 +48,8 @@ pub(super) fn remove_content(st: &mut State, wbs: &[String], dss: &[String]) {
     let gone = |id: &String| wbs.contains(id) || dss.contains(id) || views.contains(id);
     st.drop_rules_where(|r| gone(&r.resource.id));
     st.site.subscriptions.retain(|s| !gone(&s.content.id));
+    // Tableau deletes a content's extract refresh tasks with it; its job history stays.
+    st.site.extract_refreshes.retain(|t| !gone(&t.target.id));
     st.site.favorites.retain(|f| !gone(&f.content.id));
     st.site.data_alerts.retain(|a| !views.contains(&a.view_id));
     for id in wbs.iter().chain(dss) {

@@ -1,0 +1,422 @@
+//! Extract refresh health (`review-extract-refreshes`): every extract refresh task with its
+//! schedule, its recent failures (consecutive failures, the last failed jobs' notes), how long
+//! it runs and the days since its content was last viewed; recommendations — delete the tasks
+//! of content nobody views, fix or delete failing ones, resume or clear suspended schedules,
+//! move heavy refreshes that run in peak hours off-peak.
+//!
+//! Actions: `report` (the read step only), `suspend-unused` (delete the tasks of unused
+//! content: each an `exists` change whose before-value describes the task, so a rollback
+//! re-creates it on the same schedule, a new id), `rebalance` (a task with a schedule of its
+//! own, Cloud style, gets an off-peak start time: a `schedule` change undone exactly; a task
+//! on a Server schedule moves only by being re-created on another schedule, which the plan
+//! lists and does not do).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use tabflow_plan::intent::{RefreshAction, ReviewRefreshes};
+use tabflow_plan::plan::{Change, Item, Step, StepKind};
+use tabflow_site::{ExtractRefresh, Recurrence, RefreshJob, Schedule};
+
+use crate::builder::{Builder, day, text};
+
+/// Peak hours: refreshes that start from 07:00 to 18:59 (server time) compete with people.
+const PEAK: std::ops::Range<u32> = 7..19;
+/// A refresh that runs this long (seconds, mean of its recent successful runs) is heavy.
+const HEAVY_SECONDS: i64 = 15 * 60;
+/// Without run times, an extract this large (bytes) is heavy.
+const HEAVY_BYTES: u64 = 200_000_000;
+/// The off-peak start a rebalanced task gets when the site has no off-peak Extract schedule.
+const OFF_PEAK_START: &str = "02:00:00";
+
+/// One task as the review sees it.
+struct Row<'a> {
+    task: &'a ExtractRefresh,
+    name: String,
+    project_id: String,
+    last_view: Option<DateTime<Utc>>,
+    unused: bool,
+    schedule: Option<&'a Schedule>,
+    recurrence: Option<&'a Recurrence>,
+    mean_seconds: Option<i64>,
+    size: u64,
+    failures: Vec<&'a RefreshJob>,
+}
+
+impl Row<'_> {
+    fn peak(&self) -> bool {
+        match self.recurrence {
+            Some(r) if r.frequency == "Hourly" => true,
+            Some(r) => r.start_hour().is_some_and(|h| PEAK.contains(&h)),
+            None => false,
+        }
+    }
+    fn heavy(&self) -> bool {
+        match self.mean_seconds {
+            Some(s) => s >= HEAVY_SECONDS,
+            None => self.size >= HEAVY_BYTES,
+        }
+    }
+    fn failing(&self) -> bool {
+        self.task.consecutive_failures > 0
+    }
+    fn suspended(&self) -> bool {
+        self.schedule.is_some_and(|s| s.state == "Suspended")
+    }
+    fn when(&self) -> String {
+        match (self.schedule, self.recurrence) {
+            (Some(s), _) => format!("{} ({})", s.name, s.state),
+            (None, Some(r)) => format!("own schedule: {} at {}", r.frequency, r.start_time),
+            (None, None) => "no schedule".into(),
+        }
+    }
+}
+
+/// The description a rollback re-creates a task from.
+fn task_value(t: &ExtractRefresh) -> Value {
+    json!({
+        "id": t.id,
+        "target": {"type": t.target.kind, "id": t.target.id},
+        "schedule_id": t.schedule_id,
+        "own_schedule": t.own_schedule,
+        "type": t.kind,
+        "priority": t.priority,
+    })
+}
+
+impl<'p, 'a> Builder<'p, 'a> {
+    pub(crate) fn review_refreshes(&mut self, r: &ReviewRefreshes) {
+        let site: &'a tabflow_site::Site = self.p.site;
+        let days = r.unused_days.unwrap_or(90);
+        let action = r.action.unwrap_or(RefreshAction::Report);
+        let scope = match text(&r.project) {
+            Some(name) => match self.ground_project(name) {
+                Some(p) => Some((self.subtree(&p.id), p.name.clone())),
+                None => return,
+            },
+            None => None,
+        };
+        let cutoff = site.now - Duration::days(i64::from(days));
+        let schedules: HashMap<&str, &Schedule> = site.schedules.iter().map(|s| (s.id.as_str(), s)).collect();
+        let workbooks: HashMap<&str, &tabflow_site::Workbook> =
+            site.workbooks.iter().map(|w| (w.id.as_str(), w)).collect();
+        let datasources: HashMap<&str, &tabflow_site::Datasource> =
+            site.datasources.iter().map(|d| (d.id.as_str(), d)).collect();
+        // Jobs by task (the emulator's history names it) or, read through the API, by content.
+        let mut jobs_of: HashMap<&str, Vec<&RefreshJob>> = HashMap::new();
+        for j in &site.refresh_jobs {
+            let key = if j.task_id.is_empty() { j.target.id.as_str() } else { j.task_id.as_str() };
+            jobs_of.entry(key).or_default().push(j);
+        }
+
+        let mut rows: Vec<Row<'a>> = Vec::new();
+        for t in &site.extract_refreshes {
+            let (name, project_id, last_view, created, size) = match t.target.kind.as_str() {
+                "workbook" => match workbooks.get(t.target.id.as_str()) {
+                    Some(w) => (w.name.clone(), w.project_id.clone(), w.last_viewed_at(), Some(w.created_at), w.size),
+                    None => continue,
+                },
+                _ => match datasources.get(t.target.id.as_str()) {
+                    Some(d) => {
+                        // A datasource is used when it is accessed or a workbook on it is viewed.
+                        let via = self.workbooks_using(&d.id).iter().filter_map(|w| w.last_viewed_at()).max();
+                        (d.name.clone(), d.project_id.clone(), d.last_accessed_at.max(via), d.created_at, d.size)
+                    }
+                    None => continue,
+                },
+            };
+            if let Some((projects, _)) = &scope
+                && !projects.contains(&project_id)
+            {
+                continue;
+            }
+            let unused = last_view.is_none_or(|v| v < cutoff) && created.is_none_or(|c| c < cutoff);
+            let schedule = schedules.get(t.schedule_id.as_str()).copied();
+            let recurrence = schedule.map(|s| &s.recurrence).or(t.own_schedule.as_ref());
+            let jobs = jobs_of
+                .get(t.id.as_str())
+                .or_else(|| jobs_of.get(t.target.id.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let ok: Vec<i64> = jobs
+                .iter()
+                .filter(|j| j.finish_code == 0)
+                .map(|j| (j.completed_at - j.started_at).num_seconds().max(0))
+                .collect();
+            let mean_seconds = (!ok.is_empty()).then(|| ok.iter().sum::<i64>() / ok.len() as i64);
+            let mut failures: Vec<&RefreshJob> = jobs.iter().copied().filter(|j| j.finish_code == 1).collect();
+            failures.sort_by_key(|j| std::cmp::Reverse(j.completed_at));
+            rows.push(Row {
+                task: t,
+                name,
+                project_id,
+                last_view,
+                unused,
+                schedule,
+                recurrence,
+                mean_seconds,
+                size,
+                failures,
+            });
+        }
+
+        // Recommendations, one per finding.
+        let mut recommendations: Vec<Value> = Vec::new();
+        let mut found: Vec<Value> = Vec::new();
+        for row in &rows {
+            let mut why: Vec<String> = Vec::new();
+            if row.unused {
+                why.push(match row.last_view {
+                    Some(v) => format!("nobody viewed it since {} ({days}+ days)", day(v)),
+                    None => "never viewed".into(),
+                });
+                recommendations.push(json!({
+                    "task": row.task.id, "content": row.name, "kind": "delete-unused",
+                    "text": format!("Delete the refresh of {} ({}): {}", row.name, row.task.target.kind, why.last().cloned().unwrap_or_default()),
+                }));
+            }
+            if row.failing() {
+                let notes = row.failures.first().map(|j| j.notes.clone()).unwrap_or_default();
+                why.push(format!("failed {} times in a row", row.task.consecutive_failures));
+                recommendations.push(json!({
+                    "task": row.task.id, "content": row.name, "kind": "fix-failing",
+                    "text": format!("Fix or delete the failing refresh of {} ({} failures in a row){}", row.name, row.task.consecutive_failures,
+                        if notes.is_empty() { String::new() } else { format!(": {notes}") }),
+                }));
+            }
+            if row.suspended() {
+                why.push("its schedule is suspended".into());
+            }
+            if row.heavy() && row.peak() && !row.suspended() {
+                why.push(format!(
+                    "heavy ({}) and runs in peak hours",
+                    row.mean_seconds
+                        .map(|s| format!("{} min per run", s / 60))
+                        .unwrap_or_else(|| format!("{} MB", row.size / 1_000_000))
+                ));
+                recommendations.push(json!({
+                    "task": row.task.id, "content": row.name, "kind": "move-off-peak",
+                    "text": format!("Move the refresh of {} off-peak (now {})", row.name, row.when()),
+                }));
+            }
+            found.push(json!({
+                "id": row.task.id,
+                "content": row.name,
+                "content_type": row.task.target.kind,
+                "content_id": row.task.target.id,
+                "project": self.project_name(&row.project_id),
+                "schedule": row.when(),
+                "schedule_id": row.task.schedule_id,
+                "type": row.task.kind,
+                "consecutive_failures": row.task.consecutive_failures,
+                "last_failure": row.failures.first().map(|j| json!({"at": j.completed_at, "notes": j.notes})),
+                "last_viewed": row.last_view.map(day),
+                "unused": row.unused,
+                "peak": row.peak(),
+                "heavy": row.heavy(),
+                "mean_minutes": row.mean_seconds.map(|s| s / 60),
+                "why": why,
+            }));
+        }
+        // Schedules: suspended ones that still hold tasks, active ones that only refresh
+        // unused content.
+        let mut schedule_rows: Vec<Value> = Vec::new();
+        for s in site.schedules.iter().filter(|s| s.kind == "Extract") {
+            let on: Vec<&Row<'_>> = rows.iter().filter(|r| r.task.schedule_id == s.id).collect();
+            let unused = on.iter().filter(|r| r.unused).count();
+            schedule_rows.push(json!({
+                "id": s.id, "name": s.name, "state": s.state, "frequency": s.recurrence.frequency,
+                "start": s.recurrence.start_time, "tasks": on.len(), "unused": unused,
+                "peak": s.recurrence.frequency == "Hourly" || s.recurrence.start_hour().is_some_and(|h| PEAK.contains(&h)),
+            }));
+            if s.state == "Suspended" && !on.is_empty() {
+                recommendations.push(json!({
+                    "schedule": s.id, "kind": "suspended-schedule",
+                    "text": format!("The schedule {} is suspended and holds {} refreshes that no longer run: resume it or delete them", s.name, on.len()),
+                }));
+            } else if s.state == "Active" && !on.is_empty() && unused == on.len() {
+                recommendations.push(json!({
+                    "schedule": s.id, "kind": "suspend-schedule",
+                    "text": format!("Every refresh on {} is of unused content: suspend the schedule", s.name),
+                }));
+            }
+        }
+        let count = |f: &dyn Fn(&Row<'_>) -> bool| rows.iter().filter(|r| f(r)).count();
+        let failing = count(&|r| r.failing());
+        let unused = count(&|r| r.unused);
+        let heavy_peak = count(&|r| r.heavy() && r.peak() && !r.suspended());
+        let on_suspended = count(&|r| r.suspended());
+        let recent_failures: Vec<Value> = {
+            let mut all: Vec<&RefreshJob> = rows.iter().flat_map(|r| r.failures.iter().copied()).collect();
+            all.sort_by(|a, b| b.completed_at.cmp(&a.completed_at).then(a.id.cmp(&b.id)));
+            all.iter()
+                .take(50)
+                .map(|j| {
+                    let name = rows.iter().find(|r| r.task.target.id == j.target.id).map(|r| r.name.clone());
+                    json!({"job": j.id, "content": name, "at": j.completed_at, "notes": j.notes})
+                })
+                .collect()
+        };
+        let scope_label = match &scope {
+            Some((_, p)) => format!(" in {p}"),
+            None => String::new(),
+        };
+        let find = self.step_id();
+        self.plan.steps.push(Step::new(
+            find.clone(),
+            StepKind::FindExtractRefreshes,
+            format!(
+                "Review extract refreshes{scope_label}: {} tasks, {failing} failing, {unused} of content unused for {days}+ days, {heavy_peak} heavy in peak hours, {on_suspended} on suspended schedules",
+                rows.len()
+            ),
+            vec![],
+            vec![],
+            vec![],
+            json!({
+                "action": action.as_str(),
+                "unused_days": days,
+                "cutoff": day(cutoff),
+                "tasks": found,
+                "schedules": schedule_rows,
+                "recent_failures": recent_failures,
+                "recommendations": recommendations,
+                "counts": {"tasks": rows.len(), "failing": failing, "unused": unused, "heavy_in_peak": heavy_peak, "on_suspended_schedules": on_suspended},
+                "rule": format!("unused: the content (a workbook, or a datasource and the workbooks on it) has no view since {} and is older than that; failing: consecutive failures > 0; heavy: {} min or more per run ({} MB when no run is known); peak: starts {:02}:00-{:02}:59 or hourly", day(cutoff), HEAVY_SECONDS / 60, HEAVY_BYTES / 1_000_000, PEAK.start, PEAK.end - 1),
+            }),
+        ));
+        match action {
+            RefreshAction::Report => {}
+            RefreshAction::SuspendUnused => self.remove_unused_refreshes(&rows, find, days, &scope_label),
+            RefreshAction::Rebalance => self.rebalance_refreshes(&rows, find, &scope_label),
+        }
+    }
+
+    fn remove_unused_refreshes(&mut self, rows: &[Row<'_>], find: String, days: u32, scope_label: &str) {
+        let mut items = vec![];
+        let mut changes = vec![];
+        for row in rows.iter().filter(|r| r.unused) {
+            items.push(Item {
+                kind: "extract-refresh".into(),
+                id: row.task.id.clone(),
+                name: format!("{} ({})", row.name, row.task.target.kind),
+                project: Some(self.project_name(&row.project_id)),
+                reason: Some(match row.last_view {
+                    Some(v) => format!("not viewed since {}; {}", day(v), row.when()),
+                    None => format!("never viewed; {}", row.when()),
+                }),
+                size: Some(row.size),
+                ..Item::default()
+            });
+            changes.push(Change {
+                item: row.task.id.clone(),
+                field: "exists".into(),
+                before: task_value(row.task),
+                after: Value::Null,
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            });
+        }
+        if items.is_empty() {
+            self.plan
+                .notes
+                .push(format!("Nothing to do: no extract refresh{scope_label} is of content unused for {days}+ days."));
+            return;
+        }
+        let n = items.len();
+        let s = self.step_id();
+        self.plan.steps.push(Step::new(
+            s,
+            StepKind::RemoveExtractRefreshes,
+            format!("Delete {n} extract refresh tasks of content unused for {days}+ days{scope_label} (a rollback re-creates them)"),
+            vec![find],
+            items,
+            changes,
+            json!({
+                "undo": "re-creates each task for the same content on the same schedule (Server: add to schedule) or with the same schedule of its own (Cloud), as a new task with a new id; its run history and failure count start over",
+                "why_not_suspend": "Tableau suspends whole schedules, not single tasks: the tasks of unused content are deleted instead",
+            }),
+        ));
+    }
+
+    fn rebalance_refreshes(&mut self, rows: &[Row<'_>], find: String, scope_label: &str) {
+        let site = self.p.site;
+        // The off-peak time: the earliest-starting active, daily, off-peak Extract schedule's.
+        let off_peak = site
+            .schedules
+            .iter()
+            .filter(|s| s.kind == "Extract" && s.state == "Active" && s.recurrence.frequency == "Daily")
+            .filter(|s| s.recurrence.start_hour().is_some_and(|h| !PEAK.contains(&h)))
+            .min_by_key(|s| s.recurrence.start_hour());
+        let start = off_peak.map(|s| s.recurrence.start_time.clone()).unwrap_or_else(|| OFF_PEAK_START.into());
+        let mut items = vec![];
+        let mut changes = vec![];
+        let mut not_moved: Vec<Value> = vec![];
+        for row in rows.iter().filter(|r| r.heavy() && r.peak() && !r.suspended()) {
+            let Some(own) = row.task.own_schedule.as_ref().filter(|_| row.task.schedule_id.is_empty()) else {
+                not_moved.push(json!({
+                    "task": row.task.id, "content": row.name, "schedule": row.when(),
+                    "to": off_peak.map(|s| s.name.clone()),
+                }));
+                continue;
+            };
+            let mut after = own.clone();
+            after.start_time = start.clone();
+            after.end_time.clear();
+            if after.frequency == "Hourly" {
+                after.frequency = "Daily".into();
+                after.intervals = vec![("hours".into(), "24".into())];
+            }
+            items.push(Item {
+                kind: "extract-refresh".into(),
+                id: row.task.id.clone(),
+                name: format!("{} ({})", row.name, row.task.target.kind),
+                project: Some(self.project_name(&row.project_id)),
+                reason: Some(format!(
+                    "{} a run, starts {} ({}) in peak hours",
+                    row.mean_seconds
+                        .map(|s| format!("{} min", s / 60))
+                        .unwrap_or_else(|| format!("{} MB", row.size / 1_000_000)),
+                    own.start_time,
+                    own.frequency
+                )),
+                size: Some(row.size),
+                ..Item::default()
+            });
+            changes.push(Change {
+                item: row.task.id.clone(),
+                field: "schedule".into(),
+                before: serde_json::to_value(own).unwrap_or_default(),
+                after: serde_json::to_value(&after).unwrap_or_default(),
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            });
+        }
+        if !not_moved.is_empty() {
+            self.plan.notes.push(format!(
+                "{} heavy refreshes on Server schedules in peak hours are not moved: Tableau Server moves a task to another schedule only by re-creating it there (a new task), which this plan does not do; add their content to {} and delete the old tasks, or move them in Tableau.",
+                not_moved.len(),
+                off_peak.map(|s| format!("the off-peak schedule '{}'", s.name)).unwrap_or_else(|| "an off-peak schedule".into())
+            ));
+        }
+        if items.is_empty() {
+            self.plan.notes.push(format!(
+                "Nothing to reschedule{scope_label}: no heavy refresh with a schedule of its own runs in peak hours."
+            ));
+            return;
+        }
+        let n = items.len();
+        let s = self.step_id();
+        self.plan.steps.push(Step::new(
+            s,
+            StepKind::RescheduleExtractRefreshes,
+            format!("Move {n} heavy extract refreshes{scope_label} to an off-peak start ({start}); undone exactly"),
+            vec![find],
+            items,
+            changes,
+            json!({"off_peak_start": start, "off_peak_schedule": off_peak.map(|s| s.name.clone()), "not_moved": not_moved}),
+        ));
+    }
+}
