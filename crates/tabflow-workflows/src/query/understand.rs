@@ -255,6 +255,33 @@ pub(super) const STOP: &[&str] = &[
     "certified",
     "uncertified",
     "deprecated",
+    "total",
+    "overall",
+    "altogether",
+    "entire",
+    "whole",
+    "flow",
+    "flows",
+    "subscription",
+    "subscriptions",
+    "tag",
+    "tags",
+    "largest",
+    "biggest",
+    "smallest",
+    "oldest",
+    "newest",
+    "updated",
+    "modified",
+    "older",
+    "newer",
+    "ago",
+    "members",
+    "member",
+    "fewest",
+    "nothing",
+    "empty",
+    "suspended",
 ];
 
 pub(super) const ARTICLES: &[&str] = &["the", "a", "an", "our", "my", "this", "that"];
@@ -363,6 +390,8 @@ pub(super) fn subject_of(word: &str) -> Option<Subject> {
         "project" | "projects" | "folders" => Subject::Projects,
         "group" | "groups" | "teams" => Subject::Groups,
         "view" | "views" | "sheets" => Subject::Views,
+        "flow" | "flows" => Subject::Flows,
+        "subscription" | "subscriptions" => Subject::Subscriptions,
         _ => return None,
     })
 }
@@ -417,22 +446,7 @@ pub fn understand(question: &str) -> Result<Query, Error> {
             break;
         }
     }
-    let mut q = Query {
-        kind: Kind::List,
-        subject: subject.unwrap_or(Subject::Workbooks),
-        project: None,
-        owner: None,
-        group: None,
-        role: None,
-        tag: None,
-        certified: None,
-        days: None,
-        never: false,
-        limit: None,
-        ascending: false,
-        target: None,
-        dimension: None,
-    };
+    let mut q = Query::new(Kind::List, subject.unwrap_or(Subject::Workbooks));
     q.role = t.w.iter().filter(|w| !w.quoted).find_map(|w| role_of(&w.lower));
     if q.role.is_some() && subject.is_none() {
         q.subject = Subject::Users;
