@@ -217,6 +217,18 @@ impl App {
                     return Err(cannot_do_yet(&parsed.unsupported));
                 }
                 asks = parsed.ambiguous.iter().map(ambiguity_question).collect();
+                // Nothing understood, or only questions the query engine cannot read: never a
+                // guess at the nearest workflow, but "I can't do that yet" (exit 1).
+                let unreadable = |i: &Intent| match i {
+                    Intent::Query(q) => matches!(
+                        tabflow_workflows::query::understand(q.question.as_deref().unwrap_or(&request)),
+                        Err(tabflow_workflows::query::Error::NotUnderstood { .. })
+                    ),
+                    _ => false,
+                };
+                if asks.is_empty() && parsed.intents.iter().all(unreadable) {
+                    return Err(cannot_do_yet(&[format!("\"{}\"", request.trim())]));
+                }
                 let notes = if parsed.intents.is_empty() {
                     vec![]
                 } else {

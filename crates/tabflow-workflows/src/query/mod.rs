@@ -363,7 +363,7 @@ pub struct Answer {
 #[non_exhaustive]
 pub enum Error {
     /// The question is not of a kind this module answers.
-    #[error("I could not understand the question \"{question}\"")]
+    #[error("I can't do that yet: I could not understand the question \"{question}\"")]
     NotUnderstood { question: String },
     /// A name matches several items; the user has to say which.
     #[error("'{wanted}' matches several {what}s: {}", candidates.join(", "))]

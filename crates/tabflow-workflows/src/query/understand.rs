@@ -260,8 +260,6 @@ pub(super) const STOP: &[&str] = &[
     "altogether",
     "entire",
     "whole",
-    "flow",
-    "flows",
     "subscription",
     "subscriptions",
     "tag",
@@ -422,6 +420,10 @@ pub fn understand(question: &str) -> Result<Query, Error> {
     if t.w.is_empty() {
         return Err(not_understood());
     }
+    // "export all workbooks to PDF", "rename the Finance project": an action, not a question.
+    if ACTIONS.contains(&t.lower(0)) {
+        return Err(not_understood());
+    }
     // The subject: "data sources" is one word; a role word alone means users.
     let mut subject = None;
     let mut subject_at = None;
@@ -433,6 +435,13 @@ pub fn understand(question: &str) -> Result<Query, Error> {
             Some(Subject::Datasources)
         } else if matches!(w.lower.as_str(), "source" | "sources") && t.lower(i.wrapping_sub(1)) == "data" {
             None
+        } else if matches!(w.lower.as_str(), "flow" | "flows")
+            && i > 0
+            && w.text.starts_with(char::is_uppercase)
+            && t.w[i - 1].text.starts_with(char::is_uppercase)
+            && !QUESTION_WORDS.contains(&t.lower(i - 1))
+        {
+            None // "Cash Flow Summary": part of a name
         } else {
             subject_of(&w.lower)
         };
@@ -1340,3 +1349,36 @@ impl Text {
 fn is_number(s: &str) -> bool {
     s.chars().all(|c| c.is_ascii_digit()) || tabflow_nl::first_number(s).is_some_and(|_| !s.contains(' '))
 }
+
+/// Verbs that ask for an action this module never answers.
+const ACTIONS: &[&str] = &[
+    "export",
+    "rename",
+    "create",
+    "make",
+    "download",
+    "email",
+    "send",
+    "copy",
+    "duplicate",
+    "refresh",
+    "publish",
+    "restart",
+    "reboot",
+    "upgrade",
+    "install",
+    "print",
+    "convert",
+    "translate",
+    "build",
+    "write",
+    "add",
+    "change",
+    "set",
+    "enable",
+    "disable",
+    "run",
+    "backup",
+    "restore",
+    "share",
+];

@@ -13,6 +13,8 @@
 //! * `fact`   — `of` (workbook, datasource, flow, project, user), `name`, `field`: the column
 //!   `field` of the rows is the values of the items with that name.
 //! * `owner`  — `name`: the owner column is the owners of the items with that name.
+//! * `uses`   — `name`: the datasource column is the published datasources of the workbooks
+//!   with that name.
 //! * `top_viewed` — a filter plus `n`: the workbooks with the most views, in order.
 //!
 //! Filter keys: `of`, `project` (any case; includes sub-projects), `owner` (user name or full
@@ -436,6 +438,15 @@ fn expected(o: &Oracle, spec: &Value) -> Expected {
             );
         return Expected::Column("owner", sorted_strings(owners));
     }
+    if let Some(f) = spec.get("uses") {
+        let name = f["name"].as_str().unwrap_or("");
+        let names = site.workbooks.iter().filter(|w| w.name.eq_ignore_ascii_case(name)).flat_map(|w| {
+            w.datasource_ids
+                .iter()
+                .map(|id| site.datasources.iter().find(|d| d.id == *id).map(|d| d.name.clone()).unwrap_or(id.clone()))
+        });
+        return Expected::Column("datasource", sorted_strings(names));
+    }
     if let Some(f) = spec.get("fact") {
         let name = f["name"].as_str().unwrap_or("");
         let field: &'static str = match f["field"].as_str().unwrap_or("") {
@@ -612,7 +623,7 @@ fn a_slice_is_answered_correctly_on_a_5k_site() {
     let site = tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 5000, seed: 1 });
     let cases: Vec<(String, Value)> = corpus()
         .into_iter()
-        .filter(|(_, spec)| spec.get("fact").is_none() && spec.get("owner").is_none())
+        .filter(|(_, spec)| spec.get("fact").is_none() && spec.get("owner").is_none() && spec.get("uses").is_none())
         .filter(|(_, spec)| {
             // Names of users and groups are the demo's; projects are the same on every site.
             let s = spec.to_string();
