@@ -57,7 +57,7 @@ pub(super) fn facts(s: &Scope<'_>, cx: &mut Ctx<'_>) -> Result<Table, Error> {
     if matches!(field, Field::SiteRole | Field::LastLogin | Field::Groups) || q.subject == Subject::Users {
         let u = cx.user(&target)?;
         let groups: Vec<&str> =
-            site.groups.iter().filter(|g| g.members.iter().any(|m| *m == u.id)).map(|g| g.name.as_str()).collect();
+            site.groups.iter().filter(|g| g.members.contains(&u.id)).map(|g| g.name.as_str()).collect();
         let row = vec![
             json!("user"),
             json!(u.name),

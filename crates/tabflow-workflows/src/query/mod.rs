@@ -490,10 +490,9 @@ pub fn answer_query(site: &Site, question: &str, q: &Query) -> Result<Answer, Er
         .filter(|u| match q.without {
             None | Some(Without::Tags) | Some(Without::Members) => true,
             Some(Without::Subscriptions) => !site.subscriptions.iter().any(|s| s.user_id == u.id),
-            Some(Without::Groups) => !site
-                .groups
-                .iter()
-                .any(|g| !g.name.eq_ignore_ascii_case("All Users") && g.members.iter().any(|m| *m == u.id)),
+            Some(Without::Groups) => {
+                !site.groups.iter().any(|g| !g.name.eq_ignore_ascii_case("All Users") && g.members.contains(&u.id))
+            }
             Some(w) => !owns(&u.id, w),
         })
         .collect();

@@ -433,15 +433,15 @@ pub fn understand(question: &str) -> Result<Query, Error> {
         }
         let s = if w.lower == "data" && matches!(t.lower(i + 1), "source" | "sources") {
             Some(Subject::Datasources)
-        } else if matches!(w.lower.as_str(), "source" | "sources") && t.lower(i.wrapping_sub(1)) == "data" {
-            None
-        } else if matches!(w.lower.as_str(), "flow" | "flows")
-            && i > 0
-            && w.text.starts_with(char::is_uppercase)
-            && t.w[i - 1].text.starts_with(char::is_uppercase)
-            && !QUESTION_WORDS.contains(&t.lower(i - 1))
+        } else if (matches!(w.lower.as_str(), "source" | "sources") && t.lower(i.wrapping_sub(1)) == "data")
+            || (matches!(w.lower.as_str(), "flow" | "flows")
+                && i > 0
+                && w.text.starts_with(char::is_uppercase)
+                && t.w[i - 1].text.starts_with(char::is_uppercase)
+                && !QUESTION_WORDS.contains(&t.lower(i - 1)))
         {
-            None // "Cash Flow Summary": part of a name
+            // "data source" is read at "data"; "Cash Flow Summary": "Flow" is part of a name.
+            None
         } else {
             subject_of(&w.lower)
         };
@@ -668,8 +668,9 @@ fn facts_question(t: &Text, q: &mut Query) -> Result<bool, ()> {
     let find_from = |from: usize, ws: &[&str]| (from..n).find(|&i| ws.contains(&t.lower(i)));
     let mut found: Option<(Field, usize, usize)> = None;
     // "when was X last viewed", "when was X created", "when did X last sign in"
-    if first == "when" && matches!(t.lower(1), "was" | "is" | "were" | "did" | "has") {
-        if let Some(k) = find_from(
+    if first == "when"
+        && matches!(t.lower(1), "was" | "is" | "were" | "did" | "has")
+        && let Some(k) = find_from(
             2,
             &[
                 "last",
@@ -691,20 +692,20 @@ fn facts_question(t: &Text, q: &mut Query) -> Result<bool, ()> {
                 "logged",
                 "login",
             ],
-        ) {
-            let rest: Vec<&str> = (k..n).map(|i| t.lower(i)).collect();
-            let any = |ws: &[&str]| rest.iter().any(|w| ws.contains(w));
-            let field = if any(&["sign", "signed", "log", "logged", "login"]) {
-                Field::LastLogin
-            } else if any(&["viewed", "opened", "accessed", "used", "visited", "view"]) {
-                Field::LastViewed
-            } else if any(&["created", "published", "first"]) {
-                Field::Created
-            } else {
-                Field::Updated
-            };
-            found = Some((field, 2, k));
-        }
+        )
+    {
+        let rest: Vec<&str> = (k..n).map(|i| t.lower(i)).collect();
+        let any = |ws: &[&str]| rest.iter().any(|w| ws.contains(w));
+        let field = if any(&["sign", "signed", "log", "logged", "login"]) {
+            Field::LastLogin
+        } else if any(&["viewed", "opened", "accessed", "used", "visited", "view"]) {
+            Field::LastViewed
+        } else if any(&["created", "published", "first"]) {
+            Field::Created
+        } else {
+            Field::Updated
+        };
+        found = Some((field, 2, k));
     }
     // "how many views does X have", "how many times was X viewed", "how often is X viewed"
     if found.is_none()
@@ -717,11 +718,10 @@ fn facts_question(t: &Text, q: &mut Query) -> Result<bool, ()> {
     }
     // "how big is X", "how large is X", "what size is X", "what is the size of X", "size of X"
     if found.is_none() {
-        if (t.phrase(&["how", "big"]) == Some(0) || t.phrase(&["how", "large"]) == Some(0))
-            && matches!(t.lower(2), "is" | "was")
+        if ((t.phrase(&["how", "big"]) == Some(0) || t.phrase(&["how", "large"]) == Some(0))
+            && matches!(t.lower(2), "is" | "was"))
+            || t.phrase(&["what", "size", "is"]) == Some(0)
         {
-            found = Some((Field::Size, 3, n));
-        } else if t.phrase(&["what", "size", "is"]) == Some(0) {
             found = Some((Field::Size, 3, n));
         } else if let Some(at) = t.after_any(&["the size of", "size of", "file size of"]) {
             found = Some((Field::Size, at, n));
