@@ -124,11 +124,23 @@ fn add_questions(draft: &mut Plan, asks: &[String]) {
 
 /// The rule-based parser's reading as planned: a part it cannot do yet is an error,
 /// ambiguities become questions, what it did not understand a note.
-fn rules_reading(parsed: tabflow_nl::Parsed) -> Result<(Vec<Intent>, Vec<String>, Vec<String>)> {
+fn rules_reading(request: &str, parsed: tabflow_nl::Parsed) -> Result<(Vec<Intent>, Vec<String>, Vec<String>)> {
     if !parsed.unsupported.is_empty() {
         return Err(cannot_do_yet(&parsed.unsupported));
     }
-    let asks = parsed.ambiguous.iter().map(ambiguity_question).collect();
+    let asks: Vec<String> = parsed.ambiguous.iter().map(ambiguity_question).collect();
+    // Nothing understood, or only questions the query engine cannot read: never a guess at
+    // the nearest workflow, but "I can't do that yet" (exit 1).
+    let unreadable = |i: &Intent| match i {
+        Intent::Query(q) => matches!(
+            tabflow_workflows::query::understand(q.question.as_deref().unwrap_or(request)),
+            Err(tabflow_workflows::query::Error::NotUnderstood { .. })
+        ),
+        _ => false,
+    };
+    if asks.is_empty() && parsed.intents.iter().all(unreadable) {
+        return Err(cannot_do_yet(&[format!("\"{}\"", request.trim())]));
+    }
     let notes = if parsed.intents.is_empty() {
         vec![]
     } else {
@@ -160,7 +172,7 @@ fn check_reading(
     let unconfirmed = cc::describe(&dispute.unconfirmed);
     match answers.get(cc::QUESTION_ID).map(|a| a.trim()) {
         Some(cc::PARSER) => {
-            let (planned, mut notes, asks) = rules_reading(parsed)?;
+            let (planned, mut notes, asks) = rules_reading(request, parsed)?;
             notes.insert(
                 0,
                 format!(
@@ -320,7 +332,7 @@ impl App {
         };
         let (intents, notes) = match req.source {
             Source::Rules => {
-                let (intents, notes, a) = rules_reading(tabflow_nl::parse(&request, today))?;
+                let (intents, notes, a) = rules_reading(&request, tabflow_nl::parse(&request, today))?;
                 asks = a;
                 for n in &notes {
                     self.notify(n);

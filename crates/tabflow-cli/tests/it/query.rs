@@ -424,3 +424,75 @@ fn ask_with_a_question_ends_with_the_answer() {
 
     assert_eq!(writes(&emu), before);
 }
+
+/// Issue #18: the four questions a new user asked, answered as values computed from a
+/// snapshot of the same emulator.
+#[test]
+fn a_new_users_questions_are_answered() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let site = snapshot(home.path(), &emu);
+    let o = Oracle::new(&site);
+    let workbooks = o.all("workbooks");
+    let before = writes(&emu);
+
+    // Who owns the most workbooks: every owner with the top count.
+    let mut per_owner: BTreeMap<String, usize> = BTreeMap::new();
+    for w in workbooks {
+        *per_owner.entry(o.owner(w)).or_default() += 1;
+    }
+    let top = per_owner.values().copied().max().unwrap();
+    let want: Vec<String> = per_owner.iter().filter(|(_, n)| **n == top).map(|(k, _)| k.clone()).collect();
+    let a = query(home.path(), &emu, "who owns the most workbooks");
+    assert_eq!(a["kind"], "most");
+    assert_eq!(sorted(column(&a, "owner")), want, "{a}");
+    assert!(column(&a, "workbooks").iter().all(|n| *n == top.to_string()), "{a}");
+
+    // How many workbooks in total.
+    let a = query(home.path(), &emu, "how many workbooks are there in total");
+    assert_eq!((a["kind"].as_str(), a["total"].as_u64()), (Some("count"), Some(workbooks.len() as u64)), "{a}");
+
+    // When was Opex Analysis last viewed.
+    let opex: Vec<&Value> = workbooks.iter().filter(|w| w["name"] == "Opex Analysis").collect();
+    assert_eq!(opex.len(), 1);
+    let want = last_view(opex[0]).map(|t| t.format("%Y-%m-%d").to_string());
+    let a = query(home.path(), &emu, "when was Opex Analysis last viewed");
+    assert_eq!(a["kind"], "facts");
+    let got = column(&a, "last_viewed");
+    assert_eq!(got, vec![want.clone().unwrap_or_else(|| "null".into())], "{a}");
+    assert!(a["summary"].as_str().unwrap().contains("Opex Analysis"), "{a}");
+
+    // Which projects have no workbooks: only those, not all projects with counts.
+    let used: BTreeSet<&str> = workbooks.iter().map(|w| s(&w["project_id"])).collect();
+    let want: Vec<String> =
+        sorted(o.all("projects").iter().filter(|p| !used.contains(s(&p["id"]))).map(|p| o.path(s(&p["id"]))).collect());
+    assert!(!want.is_empty() && want.len() < o.all("projects").len());
+    let a = query(home.path(), &emu, "which projects have no workbooks");
+    assert_eq!(sorted(column(&a, "project")), want, "{a}");
+    assert_eq!(a["total"].as_u64(), Some(want.len() as u64));
+
+    assert_eq!(writes(&emu), before, "a query wrote to the site");
+}
+
+/// A request tabflow cannot do: exit 1, "I can't do that yet", what it can do; no plan of
+/// the nearest workflow and nothing written.
+#[test]
+fn requests_tabflow_cannot_do_end_with_i_cant_do_that_yet() {
+    let emu = serve();
+    let home = tempfile::tempdir().unwrap();
+    let before = writes(&emu);
+    for request in ["rename the Finance project", "export all workbooks to PDF", "make me a sandwich"] {
+        let o = run(home.path(), &emu, &["plan", request]);
+        assert_eq!(o.status.code(), Some(1), "{request}: {}", text(&o.stdout));
+        let err = text(&o.stderr);
+        assert!(err.contains(&format!("error: I can't do that yet: \"{request}\"")), "{request}: {err}");
+        assert!(err.contains("hint: tabflow can archive stale content"), "{err}");
+        assert!(o.stdout.is_empty(), "{request}: {}", text(&o.stdout));
+    }
+    // A question the query engine cannot read: exit 1 with the questions it can answer.
+    let o = run(home.path(), &emu, &["query", "export all workbooks to PDF"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("error: I can't do that yet") && err.contains("who owns the most workbooks"), "{err}");
+    assert_eq!(writes(&emu), before);
+}

@@ -5,7 +5,7 @@ use super::*;
 
 /// How many / which items: counts and lists of any subject in the scope.
 pub(super) fn count_or_list(s: &Scope<'_>, cx: &Ctx<'_>) -> Table {
-    let Scope { q, site, scope_label, workbooks, datasources, users, projects, uses, .. } = s;
+    let Scope { q, site, scope_label, workbooks, datasources, users, projects, flows, subscriptions, uses, .. } = s;
     let subject = q.subject;
     // Workbooks per project, counted once (not once per project listed).
     let mut per_project: HashMap<&str, usize> = HashMap::new();
@@ -30,14 +30,20 @@ pub(super) fn count_or_list(s: &Scope<'_>, cx: &Ctx<'_>) -> Table {
         ),
         Subject::Groups => (
             cols(&["group", "members"]),
-            site.groups.iter().map(|g| vec![json!(g.name), json!(g.members.len())]).collect(),
+            site.groups
+                .iter()
+                .filter(|g| q.without != Some(Without::Members) || g.members.is_empty())
+                .map(|g| vec![json!(g.name), json!(g.members.len())])
+                .collect(),
         ),
+        Subject::Flows => (flow_cols(), flows.iter().map(|f| flow_row(cx, f)).collect()),
+        Subject::Subscriptions => (sub_cols(), subscriptions.iter().map(|x| sub_row(cx, site, x)).collect()),
         Subject::Views => (
             cols(&["view", "workbook", "project", "views", "last_viewed"]),
             workbooks
                 .iter()
                 .flat_map(|w| {
-                    w.views.iter().map(move |v| {
+                    w.views.iter().filter(|v| q.without != Some(Without::Tags) || v.tags.is_empty()).map(move |v| {
                         vec![
                             json!(v.name),
                             json!(w.name),
@@ -127,7 +133,7 @@ pub(super) fn workbooks_using(s: &Scope<'_>, cx: &mut Ctx<'_>) -> Result<Table, 
 
 /// Counts grouped by project, owner, site role or group.
 pub(super) fn group_by(s: &Scope<'_>, cx: &Ctx<'_>) -> Table {
-    let Scope { q, site, scope_label, workbooks, datasources, users, projects, .. } = s;
+    let Scope { q, site, scope_label, workbooks, datasources, users, projects, flows, subscriptions, .. } = s;
     let subject = q.subject;
     let dim = q.dimension.unwrap_or(Dimension::Project);
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -147,12 +153,23 @@ pub(super) fn group_by(s: &Scope<'_>, cx: &Ctx<'_>) -> Table {
         }
         (Subject::Views, _) => workbooks.iter().for_each(|w| w.views.iter().for_each(|_| add(cx.path(&w.project_id)))),
         (Subject::Projects, _) => projects.iter().for_each(|p| add(cx.username(&p.owner_id))),
+        (Subject::Flows, Dimension::Owner) => flows.iter().for_each(|f| add(cx.username(&f.owner_id))),
+        (Subject::Flows, _) => flows.iter().for_each(|f| add(cx.path(&f.project_id))),
+        (Subject::Subscriptions, Dimension::Project) => {
+            subscriptions.iter().for_each(|x| add(subscribed_project(site, x).map(|p| cx.path(p)).unwrap_or_default()))
+        }
+        (Subject::Subscriptions, _) => subscriptions.iter().for_each(|x| add(cx.username(&x.user_id))),
+        (Subject::Groups, _) => site.groups.iter().for_each(|g| {
+            counts.insert(g.name.clone(), g.members.len());
+        }),
         (_, Dimension::Owner) => workbooks.iter().for_each(|w| add(cx.username(&w.owner_id))),
         _ => workbooks.iter().for_each(|w| add(cx.path(&w.project_id))),
     }
     let label = match (subject, dim) {
-        (Subject::Users, Dimension::Group) => "group",
+        (Subject::Users, Dimension::Group) | (Subject::Groups, _) => "group",
         (Subject::Users, _) => "site_role",
+        (Subject::Subscriptions, Dimension::Project) => "project",
+        (Subject::Subscriptions, _) => "user",
         (Subject::Projects, _) | (_, Dimension::Owner) => "owner",
         _ => "project",
     };

@@ -255,6 +255,31 @@ pub(super) const STOP: &[&str] = &[
     "certified",
     "uncertified",
     "deprecated",
+    "total",
+    "overall",
+    "altogether",
+    "entire",
+    "whole",
+    "subscription",
+    "subscriptions",
+    "tag",
+    "tags",
+    "largest",
+    "biggest",
+    "smallest",
+    "oldest",
+    "newest",
+    "updated",
+    "modified",
+    "older",
+    "newer",
+    "ago",
+    "members",
+    "member",
+    "fewest",
+    "nothing",
+    "empty",
+    "suspended",
 ];
 
 pub(super) const ARTICLES: &[&str] = &["the", "a", "an", "our", "my", "this", "that"];
@@ -363,6 +388,8 @@ pub(super) fn subject_of(word: &str) -> Option<Subject> {
         "project" | "projects" | "folders" => Subject::Projects,
         "group" | "groups" | "teams" => Subject::Groups,
         "view" | "views" | "sheets" => Subject::Views,
+        "flow" | "flows" => Subject::Flows,
+        "subscription" | "subscriptions" => Subject::Subscriptions,
         _ => return None,
     })
 }
@@ -393,6 +420,10 @@ pub fn understand(question: &str) -> Result<Query, Error> {
     if t.w.is_empty() {
         return Err(not_understood());
     }
+    // "export all workbooks to PDF", "rename the Finance project": an action, not a question.
+    if ACTIONS.contains(&t.lower(0)) {
+        return Err(not_understood());
+    }
     // The subject: "data sources" is one word; a role word alone means users.
     let mut subject = None;
     let mut subject_at = None;
@@ -402,7 +433,14 @@ pub fn understand(question: &str) -> Result<Query, Error> {
         }
         let s = if w.lower == "data" && matches!(t.lower(i + 1), "source" | "sources") {
             Some(Subject::Datasources)
-        } else if matches!(w.lower.as_str(), "source" | "sources") && t.lower(i.wrapping_sub(1)) == "data" {
+        } else if (matches!(w.lower.as_str(), "source" | "sources") && t.lower(i.wrapping_sub(1)) == "data")
+            || (matches!(w.lower.as_str(), "flow" | "flows")
+                && i > 0
+                && w.text.starts_with(char::is_uppercase)
+                && t.w[i - 1].text.starts_with(char::is_uppercase)
+                && !QUESTION_WORDS.contains(&t.lower(i - 1)))
+        {
+            // "data source" is read at "data"; "Cash Flow Summary": "Flow" is part of a name.
             None
         } else {
             subject_of(&w.lower)
@@ -417,22 +455,7 @@ pub fn understand(question: &str) -> Result<Query, Error> {
             break;
         }
     }
-    let mut q = Query {
-        kind: Kind::List,
-        subject: subject.unwrap_or(Subject::Workbooks),
-        project: None,
-        owner: None,
-        group: None,
-        role: None,
-        tag: None,
-        certified: None,
-        days: None,
-        never: false,
-        limit: None,
-        ascending: false,
-        target: None,
-        dimension: None,
-    };
+    let mut q = Query::new(Kind::List, subject.unwrap_or(Subject::Workbooks));
     q.role = t.w.iter().filter(|w| !w.quoted).find_map(|w| role_of(&w.lower));
     if q.role.is_some() && subject.is_none() {
         q.subject = Subject::Users;
@@ -441,11 +464,23 @@ pub fn understand(question: &str) -> Result<Query, Error> {
     q.never = t.has(&["never"]);
     q.days = tabflow_nl::duration_days(question);
 
-    match item_question(&t, &mut q) {
-        Ok(true) => return Ok(q),
-        Ok(false) => {}
-        Err(()) => return Err(not_understood()),
+    let most = most_question(&t, &mut q);
+    if !most {
+        match facts_question(&t, &mut q) {
+            Ok(true) => return Ok(q),
+            Ok(false) => {}
+            Err(()) => return Err(not_understood()),
+        }
     }
+    let superlative = most || ranked_question(&t, &mut q);
+    if !superlative {
+        match item_question(&t, &mut q) {
+            Ok(true) => return Ok(q),
+            Ok(false) => {}
+            Err(()) => return Err(not_understood()),
+        }
+    }
+    let filtered = extra_filters(&t, &mut q);
 
     // --- filters
     q.tag = t
@@ -460,7 +495,7 @@ pub fn understand(question: &str) -> Result<Query, Error> {
     if q.subject == Subject::Datasources && t.has(&["deprecated"]) && q.tag.is_none() {
         q.tag = Some("deprecated".into());
     }
-    q.owner = t.owner_filter();
+    q.owner = t.owner_filter().or(q.owner.take());
     if matches!(q.subject, Subject::Users) {
         q.group = t.group_filter(true);
     } else {
@@ -472,10 +507,27 @@ pub fn understand(question: &str) -> Result<Query, Error> {
         if let Some(at) = subject_at
             && let Some(name) = t.name_before(at)
             && role_of(&name.to_lowercase()).is_none()
+            && !is_number(&name)
             && !QUESTION_WORDS.contains(&name.to_lowercase().as_str())
         {
             q.project = Some(name);
         }
+    }
+
+    if superlative {
+        // "which user owns the most …": the owner is the grouping, not a filter.
+        if q.kind == Kind::Most && q.dimension == Some(Dimension::Owner) && t.after_any(&["owned by"]).is_none() {
+            q.owner = None;
+        }
+        return Ok(q);
+    }
+    if q.without.is_some() || filtered {
+        q.kind = if t.phrase(&["how", "many"]).is_some() || t.phrase(&["number", "of"]).is_some() || t.has(&["count"]) {
+            Kind::Count
+        } else {
+            Kind::List
+        };
+        return Ok(q);
     }
 
     // --- grouped counts
@@ -589,6 +641,485 @@ pub fn understand(question: &str) -> Result<Query, Error> {
         return Ok(q);
     }
     Err(not_understood())
+}
+
+/// The type word right before `end` ("the Opex Analysis workbook"): the subject it names and
+/// how many words it takes.
+fn type_word_before(t: &Text, end: usize) -> Option<(Subject, usize)> {
+    let last = t.lower(end.checked_sub(1)?);
+    let before = t.lower(end.wrapping_sub(2));
+    match last {
+        "workbook" | "dashboard" | "report" => Some((Subject::Workbooks, 1)),
+        "datasource" | "extract" => Some((Subject::Datasources, 1)),
+        "source" if before == "data" => Some((Subject::Datasources, 2)),
+        "flow" => Some((Subject::Flows, 1)),
+        "project" | "folder" => Some((Subject::Projects, 1)),
+        "user" | "account" => Some((Subject::Users, 1)),
+        _ => None,
+    }
+}
+
+/// A named item's facts: "when was X last viewed", "how many views does X have", "how big is
+/// X", "what tags does X have", "is X certified", "which project is X in", "tell me about
+/// X", "when did X last sign in", "what site role does X have", "which groups is X in".
+fn facts_question(t: &Text, q: &mut Query) -> Result<bool, ()> {
+    let n = t.w.len();
+    let first = t.lower(0);
+    let find_from = |from: usize, ws: &[&str]| (from..n).find(|&i| ws.contains(&t.lower(i)));
+    let mut found: Option<(Field, usize, usize)> = None;
+    // "when was X last viewed", "when was X created", "when did X last sign in"
+    if first == "when"
+        && matches!(t.lower(1), "was" | "is" | "were" | "did" | "has")
+        && let Some(k) = find_from(
+            2,
+            &[
+                "last",
+                "first",
+                "viewed",
+                "opened",
+                "accessed",
+                "used",
+                "visited",
+                "created",
+                "published",
+                "updated",
+                "modified",
+                "changed",
+                "edited",
+                "sign",
+                "signed",
+                "log",
+                "logged",
+                "login",
+            ],
+        )
+    {
+        let rest: Vec<&str> = (k..n).map(|i| t.lower(i)).collect();
+        let any = |ws: &[&str]| rest.iter().any(|w| ws.contains(w));
+        let field = if any(&["sign", "signed", "log", "logged", "login"]) {
+            Field::LastLogin
+        } else if any(&["viewed", "opened", "accessed", "used", "visited", "view"]) {
+            Field::LastViewed
+        } else if any(&["created", "published", "first"]) {
+            Field::Created
+        } else {
+            Field::Updated
+        };
+        found = Some((field, 2, k));
+    }
+    // "how many views does X have", "how many times was X viewed", "how often is X viewed"
+    if found.is_none()
+        && ((t.phrase(&["how", "many", "views"]) == Some(0)) || t.phrase(&["how", "many", "times"]) == Some(0))
+        && let Some(aux) = find_from(3, &["does", "do", "has", "have", "was", "is", "did"])
+    {
+        let end =
+            find_from(aux + 1, &["have", "had", "got", "get", "been", "viewed", "opened", "accessed"]).unwrap_or(n);
+        found = Some((Field::Views, aux + 1, end));
+    }
+    // "how big is X", "how large is X", "what size is X", "what is the size of X", "size of X"
+    if found.is_none() {
+        if ((t.phrase(&["how", "big"]) == Some(0) || t.phrase(&["how", "large"]) == Some(0))
+            && matches!(t.lower(2), "is" | "was"))
+            || t.phrase(&["what", "size", "is"]) == Some(0)
+        {
+            found = Some((Field::Size, 3, n));
+        } else if let Some(at) = t.after_any(&["the size of", "size of", "file size of"]) {
+            found = Some((Field::Size, at, n));
+        }
+    }
+    // "what tags does X have", "which tags are on X", "tags on X", "how is X tagged"
+    if found.is_none() {
+        if matches!(first, "what" | "which") && t.lower(1) == "tags" {
+            if let Some(d) = find_from(2, &["does", "do"]) {
+                let end = find_from(d + 1, &["have", "carry", "got"]).unwrap_or(n);
+                found = Some((Field::Tags, d + 1, end));
+            } else if let Some(at) = find_from(2, &["on", "of", "for"]) {
+                found = Some((Field::Tags, at + 1, n));
+            }
+        } else if t.phrase(&["how", "is"]) == Some(0) && t.lower(n - 1) == "tagged" {
+            found = Some((Field::Tags, 2, n - 1));
+        } else if matches!(first, "tags") && matches!(t.lower(1), "on" | "of" | "for") {
+            found = Some((Field::Tags, 2, n));
+        }
+    }
+    // "is X certified"
+    if found.is_none() && first == "is" && n > 2 && t.lower(n - 1) == "certified" {
+        let end = if t.lower(n - 2) == "not" { n - 2 } else { n - 1 };
+        found = Some((Field::Certified, 1, end));
+    }
+    // "which project is X in", "what project does X live in", "where is X"
+    if found.is_none() {
+        if matches!(first, "which" | "what") && matches!(t.lower(1), "project" | "folder") {
+            if let Some(aux) = find_from(2, &["is", "does", "was"]) {
+                let end = (aux + 1..n)
+                    .rev()
+                    .find(|&i| matches!(t.lower(i), "in" | "live" | "belong" | "sit" | "stored"))
+                    .unwrap_or(n);
+                found = Some((Field::Project, aux + 1, end));
+            }
+        } else if t.phrase(&["where", "is"]) == Some(0) {
+            let end = if t.lower(n - 1) == "stored" { n - 1 } else { n };
+            found = Some((Field::Project, 2, end));
+        }
+    }
+    // "what site role does X have", "what role is X", "which groups is X in"
+    if found.is_none() && matches!(first, "what" | "which") {
+        let role_at = if t.lower(1) == "role" {
+            Some(2)
+        } else if t.phrase(&["site", "role"]) == Some(1) {
+            Some(3)
+        } else {
+            None
+        };
+        if let Some(r) = role_at
+            && let Some(aux) = find_from(r, &["does", "is", "has"])
+        {
+            let end = find_from(aux + 1, &["have", "got"]).unwrap_or(n);
+            found = Some((Field::SiteRole, aux + 1, end));
+        } else if t.lower(1) == "groups"
+            && let Some(aux) = find_from(2, &["is", "does", "are"])
+        {
+            let end = (aux + 1..n).rev().find(|&i| matches!(t.lower(i), "in" | "belong" | "to")).unwrap_or(n);
+            let end = if t.lower(end) == "to" && t.lower(end.wrapping_sub(1)) == "belong" { end - 1 } else { end };
+            found = Some((Field::Groups, aux + 1, end));
+        }
+    }
+    // "tell me about X", "details of X", "describe X"
+    if found.is_none()
+        && let Some(at) = t.after_any(&[
+            "tell me about",
+            "tell me everything about",
+            "what do you know about",
+            "details of",
+            "details for",
+            "details about",
+            "info on",
+            "info about",
+            "information about",
+            "information on",
+            "facts about",
+            "describe",
+        ])
+    {
+        found = Some((Field::All, at, n));
+    }
+    let Some((field, a, mut b)) = found else { return Ok(false) };
+    if let Some((subject, len)) = type_word_before(t, b) {
+        q.subject = subject;
+        b -= len;
+    } else {
+        q.subject = Subject::Views; // any kind: decided by grounding
+    }
+    let mut a = a;
+    while a < b && ARTICLES.contains(&t.lower(a)) {
+        a += 1;
+    }
+    if a >= b {
+        return Err(());
+    }
+    let name = if b - a == 1 && t.w[a].quoted {
+        t.w[a].text.clone()
+    } else {
+        t.w[a..b].iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
+    };
+    q.kind = Kind::Facts;
+    q.field = Some(field);
+    q.target = Some(name);
+    Ok(true)
+}
+
+/// The counted noun at `i`: its subject ("members" counts users by group).
+fn counted_at(t: &Text, i: usize) -> Option<Subject> {
+    match t.lower(i) {
+        "members" | "member" => Some(Subject::Groups),
+        "data" if matches!(t.lower(i + 1), "source" | "sources") => Some(Subject::Datasources),
+        w => subject_of(w),
+    }
+}
+
+/// The grouping a noun names: owners, projects, groups, site roles.
+fn dimension_of(word: &str) -> Option<Dimension> {
+    Some(match word {
+        "who" | "whom" | "owner" | "owners" | "user" | "users" | "person" | "people" | "author" | "authors"
+        | "publisher" | "publishers" | "creator" | "creators" | "account" | "accounts" | "somebody" | "someone" => {
+            Dimension::Owner
+        }
+        "project" | "projects" | "folder" | "folders" => Dimension::Project,
+        "group" | "groups" | "team" | "teams" => Dimension::Group,
+        "role" | "roles" | "license" | "licenses" => Dimension::SiteRole,
+        _ => return None,
+    })
+}
+
+/// "who owns the most workbooks", "which project has the fewest datasources", "which group
+/// has the most members", "top 3 projects by number of workbooks", "the largest group".
+fn most_question(t: &Text, q: &mut Query) -> bool {
+    let n = t.w.len();
+    let mut counted = None;
+    let mut dim_word_at = None;
+    let mut ascending = false;
+    let mut plural_default = 5;
+    if let Some(m) = t.find(&["most", "fewest", "least"]) {
+        let c = counted_at(t, m + 1);
+        if c.is_none() {
+            return false;
+        }
+        counted = c;
+        ascending = t.lower(m) != "most";
+        dim_word_at = (0..m).find(|&i| dimension_of(t.lower(i)).is_some());
+    } else if let Some(top) = t.find(&["top"])
+        && let Some(by) = (top + 1..n).find(|&i| t.lower(i) == "by")
+    {
+        let mut k = by + 1;
+        while matches!(t.lower(k), "number" | "of" | "the" | "count" | "how" | "many") {
+            k += 1;
+        }
+        counted = counted_at(t, k);
+        dim_word_at = (top + 1..by).find(|&i| dimension_of(t.lower(i)).is_some());
+    } else if let Some(g) = t.find(&["largest", "biggest"])
+        && matches!(t.lower(g + 1), "group" | "groups" | "team" | "teams")
+    {
+        counted = Some(Subject::Groups);
+        dim_word_at = Some(g + 1);
+        plural_default = 10;
+    }
+    let (Some(counted), Some(d)) = (counted, dim_word_at) else { return false };
+    let dim_word = t.lower(d).to_string();
+    let Some(mut dim) = dimension_of(&dim_word) else { return false };
+    if counted == Subject::Views && matches!(dim_word.as_str(), "who" | "owner") {
+        return false;
+    }
+    let mut subject = counted;
+    if counted == Subject::Groups {
+        subject = Subject::Users;
+        dim = Dimension::Group;
+    } else if counted == Subject::Users && dim == Dimension::Owner {
+        return false;
+    }
+    if counted == Subject::Users && matches!(dim, Dimension::Project) {
+        return false;
+    }
+    q.kind = Kind::Most;
+    q.subject = subject;
+    q.dimension = Some(dim);
+    q.ascending = ascending;
+    let before: Vec<&str> = t.w[..d].iter().map(|w| w.text.as_str()).collect();
+    let plural = dim_word.ends_with('s') && dim_word != "sales";
+    q.limit = tabflow_nl::first_number(&before.join(" ")).map(|x| x as usize).filter(|&x| x > 0).or(Some(if plural {
+        plural_default
+    } else {
+        1
+    }));
+    true
+}
+
+/// "the 5 largest workbooks", "oldest datasources", "newest flow", "most recently updated
+/// workbooks", "workbooks by size".
+fn ranked_question(t: &Text, q: &mut Query) -> bool {
+    let n = t.w.len();
+    let mut hit: Option<(RankBy, bool, usize)> = None;
+    for i in 0..n {
+        let w = t.lower(i);
+        let next = t.lower(i + 1);
+        let r = match w {
+            "largest" | "biggest" | "heaviest" => Some((RankBy::Size, false)),
+            "smallest" | "lightest" => Some((RankBy::Size, true)),
+            "oldest" | "earliest" => Some((RankBy::Created, true)),
+            "newest" | "youngest" | "latest" => Some((RankBy::Created, false)),
+            "recently" | "recent" if matches!(next, "updated" | "modified" | "changed" | "edited") => {
+                Some((RankBy::Updated, t.lower(i.wrapping_sub(1)) == "least"))
+            }
+            "recently" if matches!(next, "created" | "published" | "added") => Some((RankBy::Created, false)),
+            "by" | "on" if next == "size" => Some((RankBy::Size, false)),
+            _ => None,
+        };
+        if let Some((by, asc)) = r {
+            hit = Some((by, asc, i));
+            break;
+        }
+    }
+    let Some((by, asc, at)) = hit else { return false };
+    // The subject: the noun after the adjective, else the question's subject.
+    let noun_at = (at + 1..n.min(at + 4))
+        .find(|&i| counted_at(t, i).is_some())
+        .or_else(|| (0..at).rev().find(|&i| counted_at(t, i).is_some()));
+    let Some(noun_at) = noun_at else { return false };
+    let Some(subject) = counted_at(t, noun_at) else { return false };
+    if matches!(subject, Subject::Groups) {
+        return false; // the largest group: by members (most_question)
+    }
+    if subject == Subject::Users || subject == Subject::Views || subject == Subject::Subscriptions {
+        return false;
+    }
+    if subject == Subject::Projects && by == RankBy::Size {
+        return false;
+    }
+    if subject == Subject::Flows && by == RankBy::Size {
+        return false;
+    }
+    q.kind = Kind::Ranked;
+    q.subject = subject;
+    q.rank_by = Some(by);
+    q.ascending = asc;
+    let noun = t.lower(noun_at);
+    let plural = noun.ends_with('s') || noun == "data";
+    let head: Vec<&str> = t.w[..noun_at].iter().map(|w| w.text.as_str()).collect();
+    q.limit = tabflow_nl::first_number(&head.join(" ")).map(|x| x as usize).filter(|&x| x > 0).or(Some(if plural {
+        10
+    } else {
+        1
+    }));
+    true
+}
+
+/// Negations ("projects with no workbooks", "workbooks without tags", "groups with no
+/// members", "users who own nothing"), dates ("created in the last 30 days", "older than a
+/// year", "not updated in 6 months"), suspended subscriptions and whose subscriptions.
+/// Answers whether a filter of its own was set.
+fn extra_filters(t: &Text, q: &mut Query) -> bool {
+    let n = t.w.len();
+    let mut set = false;
+    // --- negations
+    for i in 0..n {
+        let w = t.lower(i);
+        let neg = matches!(w, "no" | "without" | "zero" | "lack" | "lacking")
+            || (w == "any"
+                && (0..i).rev().take(3).any(|k| {
+                    matches!(
+                        t.lower(k),
+                        "not" | "don't" | "doesn't" | "didn't" | "haven't" | "hasn't" | "aren't" | "isn't"
+                    )
+                }));
+        if !neg {
+            continue;
+        }
+        let mut k = i + 1;
+        while matches!(t.lower(k), "any" | "single" | "published" | "associated") {
+            k += 1;
+        }
+        let what = match t.lower(k) {
+            "workbook" | "workbooks" | "dashboards" | "dashboard" => Some(Without::Workbooks),
+            "datasource" | "datasources" | "extracts" => Some(Without::Datasources),
+            "data" if matches!(t.lower(k + 1), "source" | "sources") => Some(Without::Datasources),
+            "flow" | "flows" => Some(Without::Flows),
+            "content" | "items" | "item" | "anything" => Some(Without::Content),
+            "tag" | "tags" => Some(Without::Tags),
+            "members" | "member" | "users" | "people" if q.subject == Subject::Groups => Some(Without::Members),
+            "subscription" | "subscriptions" | "subscribers" => Some(Without::Subscriptions),
+            "group" | "groups" if q.subject == Subject::Users => Some(Without::Groups),
+            _ => None,
+        };
+        if let Some(w) = what {
+            q.without = Some(w);
+            break;
+        }
+    }
+    if q.without.is_none() {
+        if t.has(&["untagged"]) || t.phrase(&["not", "tagged"]).is_some() {
+            q.without = Some(Without::Tags);
+        } else if t.has(&["nothing"]) && t.has(&["own", "owns", "owning"]) {
+            q.without = Some(Without::Content);
+        } else if t.has(&["empty"]) {
+            q.without = match q.subject {
+                Subject::Groups => Some(Without::Members),
+                Subject::Projects => Some(Without::Content),
+                _ => None,
+            };
+        }
+    }
+    if let Some(w) = q.without {
+        // "workbooks without tags" is a filter, not the subject's own tag word.
+        if w == Without::Tags {
+            q.tag = None;
+        }
+        // "users who own no workbooks": the subject is the first noun, not the negated one.
+        if q.subject == Subject::Workbooks && matches!(w, Without::Workbooks) {
+            q.without = None;
+        }
+        set = q.without.is_some();
+    }
+    // --- dates
+    let after = |i: usize| -> Option<u32> {
+        let rest: Vec<&str> = t.w[i..n.min(i + 7)].iter().map(|w| w.text.as_str()).collect();
+        tabflow_nl::duration_days(&rest.join(" "))
+    };
+    for i in 0..n {
+        let w = t.lower(i);
+        let negated = (i.saturating_sub(3)..i)
+            .any(|k| matches!(t.lower(k), "not" | "haven't" | "hasn't" | "wasn't" | "weren't" | "never"));
+        match w {
+            "created" | "published" | "added" | "uploaded" => {
+                let more = (i + 1..n.min(i + 4)).any(|k| matches!(t.lower(k), "more" | "over" | "before"))
+                    || (i + 1..n).any(|k| t.lower(k) == "ago") && !(i + 1..n.min(i + 3)).any(|k| t.lower(k) == "in");
+                if let Some(d) = after(i + 1) {
+                    if more {
+                        q.older_than = Some(d);
+                    } else {
+                        q.created_within = Some(d);
+                    }
+                    set = true;
+                }
+            }
+            "updated" | "modified" | "changed" | "edited" | "refreshed" => {
+                let more = (i + 1..n.min(i + 4)).any(|k| matches!(t.lower(k), "more" | "over" | "before"));
+                if let Some(d) = after(i + 1) {
+                    if negated || more {
+                        q.updated_before = Some(d);
+                    } else {
+                        q.updated_within = Some(d);
+                    }
+                    set = true;
+                }
+            }
+            "older" if t.lower(i + 1) == "than" => {
+                if let Some(d) = after(i + 2) {
+                    q.older_than = Some(d);
+                    set = true;
+                }
+            }
+            "newer" | "younger" if t.lower(i + 1) == "than" => {
+                if let Some(d) = after(i + 2) {
+                    q.created_within = Some(d);
+                    set = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    if set {
+        // The duration was a date filter, not "not viewed in N days".
+        q.days = None;
+    }
+    // --- subscriptions: suspended or active, whose
+    if q.subject == Subject::Subscriptions {
+        if t.has(&["suspended", "paused", "failing", "disabled"]) {
+            q.suspended = Some(true);
+            set = true;
+        } else if t.has(&["active", "enabled", "running"]) {
+            q.suspended = Some(false);
+            set = true;
+        }
+        if q.owner.is_none()
+            && let Some(at) = t.after_any(&[
+                "subscriptions of",
+                "subscriptions for",
+                "subscriptions does",
+                "subscriptions do",
+                "subscribed by",
+            ])
+            && let Some((name, _)) = t.name_at(at)
+        {
+            q.owner = Some(name);
+        }
+        if q.owner.is_none()
+            && let Some(at) = t.after_any(&["does", "do"])
+            && let Some(end) = (at..n).find(|&i| matches!(t.lower(i), "have" | "has" | "own"))
+            && let Some((name, _)) = t.name_span(at, end)
+        {
+            q.owner = Some(name);
+        }
+    }
+    set
 }
 
 /// Questions about one named item: "who owns X", "which datasources does X use", "which
@@ -764,6 +1295,12 @@ impl Text {
     }
 
     pub(super) fn group_filter(&self, users: bool) -> Option<String> {
+        // "the Contractors group"
+        if let Some(g) = self.find(&["group", "team"])
+            && let Some(name) = self.name_before(g)
+        {
+            return Some(name);
+        }
         for marker in ["members of", "member of", "belong to", "in group", "in the group", "in", "from"] {
             let seq: Vec<&str> = marker.split(' ').collect();
             let mut from = 0;
@@ -804,6 +1341,44 @@ impl Text {
         }
         // "the Finance project"
         let p = self.find(&["project"])?;
-        self.name_before(p)
+        self.name_before(p).filter(|n| !is_number(n))
     }
 }
+
+/// "3", "ten": a number, not a name.
+fn is_number(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_digit()) || tabflow_nl::first_number(s).is_some_and(|_| !s.contains(' '))
+}
+
+/// Verbs that ask for an action this module never answers.
+const ACTIONS: &[&str] = &[
+    "export",
+    "rename",
+    "create",
+    "make",
+    "download",
+    "email",
+    "send",
+    "copy",
+    "duplicate",
+    "refresh",
+    "publish",
+    "restart",
+    "reboot",
+    "upgrade",
+    "install",
+    "print",
+    "convert",
+    "translate",
+    "build",
+    "write",
+    "add",
+    "change",
+    "set",
+    "enable",
+    "disable",
+    "run",
+    "backup",
+    "restore",
+    "share",
+];

@@ -1,0 +1,3 @@
+//! Integration tests of tabflow-workflows.
+
+mod questions;
