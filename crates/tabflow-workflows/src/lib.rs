@@ -14,6 +14,7 @@
 //! site items), `effective` (effective permissions), `query`, `report`, `learn`.
 
 mod builder;
+pub mod chart;
 mod datasources;
 pub mod effective;
 pub mod ground;

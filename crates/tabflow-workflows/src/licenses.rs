@@ -55,6 +55,25 @@ fn license(role: &str) -> &'static str {
     }
 }
 
+/// The licenses a plan frees, one bar per license type (every type shown, zero or not).
+fn freed_chart(freed: &BTreeMap<&str, usize>, verb: &str) -> crate::chart::Chart {
+    let bars = ["Creator", "Explorer", "Viewer"]
+        .into_iter()
+        .map(|t| crate::chart::Bar { label: t.into(), value: freed.get(t).copied().unwrap_or(0) as u64, marked: false })
+        .collect();
+    crate::chart::Chart {
+        kind: "bars".into(),
+        title: "Licenses freed by type".into(),
+        x_label: "license type".into(),
+        y_label: "licenses freed".into(),
+        bars,
+        cutoff: None,
+        note: format!(
+            "What the users to {verb} hold today: a downgraded user frees the license of their old role and takes the one below it."
+        ),
+    }
+}
+
 impl<'p, 'a> Builder<'p, 'a> {
     pub(crate) fn reclaim_licenses(&mut self, r: &Reclaim) {
         let site = self.p.site;
@@ -214,7 +233,12 @@ impl<'p, 'a> Builder<'p, 'a> {
             vec![find],
             items,
             changes,
-            json!({"licenses_freed": freed, "undo": "restores each user's site role exactly", "notify": Value::Null}),
+            json!({
+                "licenses_freed": freed,
+                "undo": "restores each user's site role exactly",
+                "notify": Value::Null,
+                "chart": freed_chart(&freed, verb),
+            }),
         ));
     }
 }
@@ -258,6 +282,15 @@ mod tests {
         let freed: usize =
             change.details["licenses_freed"].as_object().unwrap().values().map(|v| v.as_u64().unwrap() as usize).sum();
         assert_eq!(freed, expected.len());
+        // The report's chart: a bar per license type, the same counts.
+        let chart: crate::chart::Chart = serde_json::from_value(change.details["chart"].clone()).unwrap();
+        let by_type: Vec<(&str, u64)> = chart.bars.iter().map(|b| (b.label.as_str(), b.value)).collect();
+        let count = |t: &str| change.details["licenses_freed"][t].as_u64().unwrap_or(0);
+        assert_eq!(
+            by_type,
+            [("Creator", count("Creator")), ("Explorer", count("Explorer")), ("Viewer", count("Viewer"))]
+        );
+        assert_eq!(chart.bars.iter().map(|b| b.value).sum::<u64>(), expected.len() as u64);
 
         // Excluding one by name keeps them; downgrading lowers one level.
         let first = want[0];
