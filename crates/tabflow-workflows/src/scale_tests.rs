@@ -87,6 +87,7 @@ fn plan_json(site: &Site, request: &str) -> String {
         answers: Default::default(),
         usage_source: "in-memory site".into(),
         learned: Default::default(),
+        license_notices: vec![],
     };
     let parsed = tabflow_nl::parse(request, site.now.date_naive());
     let draft = plan(request, parsed.intents, &planner);
@@ -155,6 +156,7 @@ fn lookups_answer_what_the_scans_they_replace_answer() {
             answers: Default::default(),
             usage_source: "test".into(),
             learned: Default::default(),
+            license_notices: vec![],
         };
         let b = builder(&p);
         let resources: BTreeSet<&str> = site.permissions.iter().map(|r| r.resource.id.as_str()).collect();

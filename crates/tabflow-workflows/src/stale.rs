@@ -494,6 +494,7 @@ mod stale_datasource_tests {
             answers: [("q1".to_string(), "archive-all".to_string())].into(),
             usage_source: "test".into(),
             learned: Default::default(),
+            license_notices: vec![],
         };
         let intent = |content: &str| {
             let params = json!({"content": content, "stale_days": 30}).as_object().cloned().unwrap();
