@@ -11,6 +11,7 @@ mod demo_shared;
 mod engine;
 mod flows;
 mod learn;
+mod licenses;
 mod llm;
 mod offboard_delete;
 mod permissions;
