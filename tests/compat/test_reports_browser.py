@@ -37,11 +37,13 @@ def tabflow(emulator, home, *args):
     return subprocess.run([binary(), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def run_workflow(emulator, home, intent, *params):
+def run_workflow(emulator, home, intent, *params, answers=()):
     plan = home / f"{intent}.json"
     args = ["plan", "--intent", intent, "-o", str(plan)]
     for p in params:
         args += ["--param", p]
+    for a in answers:
+        args += ["--answer", a]
     r = tabflow(emulator, home, *args)
     assert r.returncode == 0, r.stderr
     r = tabflow(emulator, home, "apply", str(plan), "--approve", "all", "--yes", "--json")
@@ -127,7 +129,7 @@ XSS = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">"
 
 
 def rename_a_stale_finance_workbook(emulator):
-    """Gives a Finance workbook nobody viewed in a year a name that is markup, through TSC
+    """Gives a stale Finance workbook a name that is markup, through TSC
     (the official client) against the emulator: the report must show it as text."""
     import datetime
 
@@ -146,10 +148,11 @@ def rename_a_stale_finance_workbook(emulator):
     old = [
         w
         for w in snap["workbooks"]
-        if w["project_id"] in finance and last(w) and (now - last(w)).days > 365
-        and datetime.datetime.fromisoformat(w["updated_at"].replace("Z", "+00:00")) < now - datetime.timedelta(days=90)
+        if w["project_id"] in finance and last(w) and (now - last(w)).days > 100
+        and datetime.datetime.fromisoformat(w["updated_at"].replace("Z", "+00:00")) < now - datetime.timedelta(days=100)
+        and datetime.datetime.fromisoformat(w["created_at"].replace("Z", "+00:00")) < now - datetime.timedelta(days=100)
     ]
-    assert old, "the demo site has Finance workbooks unviewed for a year"
+    assert old, "the demo site has stale Finance workbooks"
     wb = server.workbooks.get_by_id(old[0]["id"])
     wb.name = XSS
     server.workbooks.update(wb)
@@ -174,7 +177,7 @@ def no_console_errors(browser):
 
 def test_cleanup_report_draws_days_since_last_view_with_the_cutoff(emulator, tmp_path, browser):
     rename_a_stale_finance_workbook(emulator)
-    paths = run_workflow(emulator, tmp_path, "archive-stale-content", "project=Finance", "stale_days=90")
+    paths = run_workflow(emulator, tmp_path, "archive-stale-content", "project=Finance", "stale_days=90", answers=["q1=archive-all"])
     browser.get_log("browser")  # drop what earlier pages logged
     report = check_in_browser(browser, paths)
     no_console_errors(browser)
