@@ -23,6 +23,8 @@ def start(width=1280, height=900, phone=False):
     opts.binary_location = CHROMIUM
     for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}"]:
         opts.add_argument(a)
+    # The console's messages, for tests that check a page logs no error (`get_log("browser")`).
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     if phone:
         opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2}})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)

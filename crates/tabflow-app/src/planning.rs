@@ -473,11 +473,37 @@ impl App {
             None => tabflow_client::scoped::take_full(client, true).await.map_err(fail)?,
         };
         let me = session.client.session().await.user_id;
+        // License notices earlier runs sent on this site (reclaim-licenses with a grace period).
+        let notices = if intents.iter().any(|i| matches!(i, Intent::ReclaimLicenses(_))) {
+            self.store
+                .license_notices(&read.site.site.id)
+                .await
+                .map_err(|e| Error::store(e, "check the state store"))?
+                .into_iter()
+                .map(|n| tabflow_workflows::LicenseNotice {
+                    user_id: n.user_id,
+                    user_name: n.user_name,
+                    notified_at: n.notified_at,
+                    act_after: n.act_after,
+                    run_id: n.run_id,
+                })
+                .collect()
+        } else {
+            vec![]
+        };
         let mut passes = 0;
         let draft = loop {
             passes += 1;
-            let draft =
-                self.draft(session, &read.site, &me, request, intents.clone(), answers.clone(), learned.clone());
+            let draft = self.draft(
+                session,
+                &read.site,
+                &me,
+                request,
+                intents.clone(),
+                answers.clone(),
+                learned.clone(),
+                notices.clone(),
+            );
             let more = crate::reads::of_plan(&draft, &read.site).missing(&read.read);
             if more.is_empty() {
                 break draft;
@@ -485,7 +511,16 @@ impl App {
             if passes >= MAX_PASSES {
                 // Still changing what it needs: read the whole site rather than plan on a guess.
                 read = tabflow_client::scoped::take_full(client, true).await.map_err(fail)?;
-                break self.draft(session, &read.site, &me, request, intents.clone(), answers.clone(), learned.clone());
+                break self.draft(
+                    session,
+                    &read.site,
+                    &me,
+                    request,
+                    intents.clone(),
+                    answers.clone(),
+                    learned.clone(),
+                    notices.clone(),
+                );
             }
             tabflow_client::scoped::read_more(client, &mut read, more).await.map_err(fail)?;
         };
@@ -540,6 +575,7 @@ impl App {
         intents: Vec<Intent>,
         answers: BTreeMap<String, String>,
         learned: tabflow_workflows::learn::Learned,
+        license_notices: Vec<tabflow_workflows::LicenseNotice>,
     ) -> Plan {
         let signed_in = site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
         let has_last = site.workbooks.iter().any(|w| w.views.iter().any(|v| v.last_viewed_at.is_some()));
@@ -562,6 +598,7 @@ impl App {
             answers,
             usage_source,
             learned,
+            license_notices,
         };
         tabflow_workflows::plan(request, intents, &planner)
     }

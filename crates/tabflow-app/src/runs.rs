@@ -196,6 +196,15 @@ pub fn wants_report(plan: &tabflow_engine::Plan) -> bool {
     if plan.steps.iter().any(|s| matches!(s.kind, StepKind::AuditPermissions | StepKind::InventoryUser)) {
         return true;
     }
+    // License reclamation's warnings (grace period): the run sends them and records them.
+    if plan.steps.iter().any(|s| {
+        s.kind == StepKind::NotifyOwners
+            && !s.items.is_empty()
+            && s.details.get("audience").and_then(serde_json::Value::as_str)
+                == Some(tabflow_engine::notify::INACTIVE_USERS)
+    }) {
+        return true;
+    }
     let request = plan.request.to_lowercase();
     let words: Vec<&str> = request.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
     words.iter().any(|w| matches!(*w, "report" | "reports" | "inventory" | "export" | "audit" | "list"))

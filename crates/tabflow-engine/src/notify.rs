@@ -355,12 +355,96 @@ fn applied(plan: &Plan, journal: &[Entry]) -> BTreeMap<String, (String, String, 
     out
 }
 
+/// The `audience` of the `notify-owners` step that warns inactive users before their
+/// license goes (`reclaim-licenses` with `grace_days`).
+pub const INACTIVE_USERS: &str = "inactive-users";
+
+/// What a finished run of a license reclamation records: the notices it sent (one row per
+/// warned user, pending until its grace period ends), the notices it acted on (the users
+/// whose role change was applied) and the notices its plan dropped (users who signed in
+/// since, or are kept now). Nothing for other plans.
+pub async fn record_license_notices(
+    store: &Store,
+    plan: &Plan,
+    run_id: &str,
+    journal: &[Entry],
+    now: DateTime<Utc>,
+) -> StoreResult<Value> {
+    let done = applied(plan, journal);
+    let (mut sent, mut acted, mut dropped) = (0u64, 0u64, 0u64);
+    for s in &plan.steps {
+        let site_id = s.details.pointer("/site_id").or(s.details.pointer("/grace/site_id")).and_then(Value::as_str);
+        let Some(site_id) = site_id else { continue };
+        match s.kind {
+            StepKind::NotifyOwners if s.details.get("audience").and_then(Value::as_str) == Some(INACTIVE_USERS) => {
+                let rows: Vec<crate::store::LicenseNoticeRow> = s
+                    .details
+                    .get("recipients")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| {
+                        let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+                        let act_after = DateTime::parse_from_rfc3339(&text("act_after")).ok()?.with_timezone(&Utc);
+                        Some(crate::store::LicenseNoticeRow {
+                            site_id: site_id.to_string(),
+                            user_id: text("id"),
+                            user_name: text("user"),
+                            site_role: text("site_role"),
+                            to_role: text("to"),
+                            notified_at: now,
+                            act_after: act_after.max(now),
+                            run_id: run_id.to_string(),
+                            plan_id: plan.id.clone(),
+                            resolved_at: None,
+                            resolution: None,
+                        })
+                    })
+                    .collect();
+                sent += rows.len() as u64;
+                store.insert_license_notices(&rows).await?;
+            }
+            StepKind::FindInactiveUsers => {
+                for d in s.details.pointer("/grace/dropped").and_then(Value::as_array).into_iter().flatten() {
+                    let (Some(user), Some(why)) =
+                        (d.get("user_id").and_then(Value::as_str), d.get("why").and_then(Value::as_str))
+                    else {
+                        continue;
+                    };
+                    dropped += store
+                        .resolve_license_notices(site_id, &[user.to_string()], &format!("dropped: {why}"), now)
+                        .await?;
+                }
+            }
+            StepKind::ChangeSiteRoles => {
+                let users: Vec<String> = s
+                    .items
+                    .iter()
+                    .filter(|i| done.get(&i.id).is_some_and(|(step, _, _)| step == &s.id))
+                    .map(|i| i.id.clone())
+                    .collect();
+                acted += store.resolve_license_notices(site_id, &users, &format!("acted: run {run_id}"), now).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(json!({"notices_sent": sent, "notices_acted_on": acted, "notices_dropped": dropped}))
+}
+
 /// The messages a finished run sends.
 pub fn messages(plan: &Plan, run_id: &str, journal: &[Entry]) -> Vec<Message> {
     let done = applied(plan, journal);
     let undo = format!("Undo: tabflow runs rollback {run_id}");
     let mut out = vec![];
     for s in plan.steps.iter().filter(|s| s.kind == StepKind::NotifyOwners) {
+        if s.details.get("audience").and_then(Value::as_str) == Some(INACTIVE_USERS) {
+            // License reclamation's warning: the planner wrote each user's notice.
+            for r in s.details.get("recipients").and_then(Value::as_array).into_iter().flatten() {
+                let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+                out.push(message(r, text("subject"), format!("{}\nRun: {run_id}\n", text("body"))));
+            }
+            continue;
+        }
         for r in s.details.get("recipients").and_then(Value::as_array).into_iter().flatten() {
             let projects: BTreeSet<&str> =
                 r.get("projects").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
@@ -382,6 +466,17 @@ pub fn messages(plan: &Plan, run_id: &str, journal: &[Entry]) -> Vec<Message> {
                     lines.join("\n")
                 ),
             ));
+        }
+    }
+    // Users whose site role the run changed, when the plan says to tell them.
+    for s in plan.steps.iter().filter(|s| s.kind == StepKind::ChangeSiteRoles) {
+        for r in s.details.pointer("/notify/recipients").and_then(Value::as_array).into_iter().flatten() {
+            let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
+            if done.get(id).is_none_or(|(step, _, _)| step != &s.id) {
+                continue;
+            }
+            let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            out.push(message(r, text("subject"), format!("{}\nRun: {run_id}\n\n{undo}\n", text("body"))));
         }
     }
     for s in plan.steps.iter().filter(|s| s.kind == StepKind::TransferOwnership) {

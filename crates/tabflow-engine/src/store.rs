@@ -103,6 +103,24 @@ pub struct StagedRow {
     pub purged_at: Option<DateTime<Utc>>,
 }
 
+/// A user told that their license goes after a grace period (`reclaim-licenses` with
+/// `grace_days`): recorded by the run that sent the notice, resolved by the run that changed
+/// their role (`acted`) or found them active again (`dropped`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LicenseNoticeRow {
+    pub site_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub site_role: String,
+    pub to_role: String,
+    pub notified_at: DateTime<Utc>,
+    pub act_after: DateTime<Utc>,
+    pub run_id: String,
+    pub plan_id: String,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
+}
+
 /// Which database holds the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -393,10 +411,19 @@ const MIGRATIONS: &[Migration] = &[
             ]
         },
     },
+    Migration {
+        version: 13,
+        name: "license notices: users told their license goes after a grace period, and how each ended",
+        changes: || {
+            vec![Change::Sql(
+                "CREATE TABLE IF NOT EXISTS license_notices (site_id TEXT NOT NULL, user_id TEXT NOT NULL, user_name TEXT NOT NULL, site_role TEXT NOT NULL, to_role TEXT NOT NULL, notified_at TEXT NOT NULL, act_after TEXT NOT NULL, run_id TEXT NOT NULL, plan_id TEXT NOT NULL, resolved_at TEXT, resolution TEXT, PRIMARY KEY (site_id, user_id, run_id))",
+            )]
+        },
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// The versions of every migration this build knows, in order (numbers are taken by
 /// branches of the project, so a build may lack one between two it has).
@@ -1412,6 +1439,87 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    // ------------------------------------------------------------------ license notices
+
+    /// Records the notices a run sent (a notice already recorded for the run is kept).
+    pub async fn insert_license_notices(&self, rows: &[LicenseNoticeRow]) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            sqlx::query("INSERT INTO license_notices (site_id, user_id, user_name, site_role, to_role, notified_at, act_after, run_id, plan_id, resolved_at, resolution) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL) ON CONFLICT (site_id, user_id, run_id) DO NOTHING")
+                .bind(&r.site_id)
+                .bind(&r.user_id)
+                .bind(&r.user_name)
+                .bind(&r.site_role)
+                .bind(&r.to_role)
+                .bind(ts(r.notified_at))
+                .bind(ts(r.act_after))
+                .bind(&r.run_id)
+                .bind(&r.plan_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The open notices of a site (not yet acted on or dropped), the newest per user.
+    pub async fn license_notices(&self, site_id: &str) -> StoreResult<Vec<LicenseNoticeRow>> {
+        let rows = sqlx::query("SELECT site_id, user_id, user_name, site_role, to_role, notified_at, act_after, run_id, plan_id, resolved_at, resolution FROM license_notices WHERE site_id = $1 AND resolved_at IS NULL ORDER BY notified_at DESC, run_id")
+            .bind(site_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = vec![];
+        for r in &rows {
+            let user: String = r.get(1);
+            if !seen.insert(user.clone()) {
+                continue;
+            }
+            let resolved: Option<String> = r.get(9);
+            out.push(LicenseNoticeRow {
+                site_id: r.get(0),
+                user_id: user,
+                user_name: r.get(2),
+                site_role: r.get(3),
+                to_role: r.get(4),
+                notified_at: parse_ts(&r.get::<String, _>(5))?,
+                act_after: parse_ts(&r.get::<String, _>(6))?,
+                run_id: r.get(7),
+                plan_id: r.get(8),
+                resolved_at: resolved.as_deref().map(parse_ts).transpose()?,
+                resolution: r.get(10),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Closes a site's open notices of these users (`acted`, `dropped: …`).
+    pub async fn resolve_license_notices(
+        &self,
+        site_id: &str,
+        user_ids: &[String],
+        resolution: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut n = 0;
+        let mut tx = self.pool.begin().await?;
+        for u in user_ids {
+            n += sqlx::query("UPDATE license_notices SET resolved_at = $1, resolution = $2 WHERE site_id = $3 AND user_id = $4 AND resolved_at IS NULL")
+                .bind(ts(at))
+                .bind(resolution)
+                .bind(site_id)
+                .bind(u)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 
     // ------------------------------------------------------------------ learning

@@ -228,10 +228,20 @@ pub struct Reclaim {
     /// Administrators and service accounts are always kept.
     #[serde(default, deserialize_with = "de::list", skip_serializing_if = "Option::is_none")]
     pub exclude: Option<Vec<String>>,
+    /// Warn first: users newly found inactive are told and recorded as pending; their role
+    /// changes in a later plan once this many days have passed and they are still inactive
+    /// (a user who signed in meanwhile keeps their license). Absent: act now.
+    #[serde(default, deserialize_with = "de::days", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub grace_days: Option<u32>,
     /// No sign-in for this many days (default 90).
     #[serde(default, deserialize_with = "de::days", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub inactive_days: Option<u32>,
+    /// Tell each user whose role the run changed (after the run, from what was applied).
+    /// Default: true with `grace_days`, false without.
+    #[serde(default, deserialize_with = "de::flag", skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
 }
 
 /// `clean-subscriptions` parameters.

@@ -683,6 +683,7 @@ mod tests {
             answers: answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             usage_source: "test".into(),
             learned: Default::default(),
+            license_notices: vec![],
         };
         let params = params.as_object().cloned().unwrap_or_default();
         crate::plan("test", vec![tabflow_plan::Intent::from_parts(name, params).unwrap()], &p)

@@ -15,6 +15,7 @@
 //! site items), `effective` (effective permissions), `query`, `report`, `learn`.
 
 mod builder;
+pub mod chart;
 mod datasources;
 pub mod effective;
 pub mod ground;
@@ -54,6 +55,20 @@ pub struct Planner<'a> {
     pub usage_source: String,
     /// What earlier choices taught (suggested owners, default answers); empty = nothing.
     pub learned: learn::Learned,
+    /// License notices earlier runs sent (`reclaim-licenses` with `grace_days`), the newest
+    /// per user of this site; empty = none.
+    pub license_notices: Vec<LicenseNotice>,
+}
+
+/// A user told by an earlier run that their license goes after a grace period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseNotice {
+    pub user_id: String,
+    pub user_name: String,
+    pub notified_at: DateTime<Utc>,
+    /// When the grace period ends: from then on a plan may change their role.
+    pub act_after: DateTime<Utc>,
+    pub run_id: String,
 }
 
 /// The intent names the planner plans: the catalogue's, `tabflow_plan::Intent::NAMES` (the
@@ -89,6 +104,7 @@ pub(crate) fn plan_intent_answered(
         answers: answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         usage_source: "test".into(),
         learned: Default::default(),
+        license_notices: vec![],
     };
     let params = params.as_object().cloned().unwrap_or_default();
     plan(intent, vec![Intent::from_parts(intent, params).expect("valid test parameters")], &p)

@@ -55,6 +55,25 @@ fn license(role: &str) -> &'static str {
     }
 }
 
+/// The licenses a plan frees, one bar per license type (every type shown, zero or not).
+fn freed_chart(freed: &BTreeMap<&str, usize>, verb: &str) -> crate::chart::Chart {
+    let bars = ["Creator", "Explorer", "Viewer"]
+        .into_iter()
+        .map(|t| crate::chart::Bar { label: t.into(), value: freed.get(t).copied().unwrap_or(0) as u64, marked: false })
+        .collect();
+    crate::chart::Chart {
+        kind: "bars".into(),
+        title: "Licenses freed by type".into(),
+        x_label: "license type".into(),
+        y_label: "licenses freed".into(),
+        bars,
+        cutoff: None,
+        note: format!(
+            "What the users to {verb} hold today: a downgraded user frees the license of their old role and takes the one below it."
+        ),
+    }
+}
+
 impl<'p, 'a> Builder<'p, 'a> {
     pub(crate) fn reclaim_licenses(&mut self, r: &Reclaim) {
         let site = self.p.site;
@@ -101,8 +120,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let mut inactive = vec![];
         let mut kept = vec![];
-        let mut items = vec![];
-        let mut changes = vec![];
+        let mut cands: Vec<Cand> = vec![];
         let mut freed: BTreeMap<&str, usize> = BTreeMap::new();
         for u in site.users.iter().filter(|u| u.last_login.is_none_or(|t| t < cutoff)) {
             let last = u.last_login.map(|t| t.date_naive().to_string()).unwrap_or_else(|| "never".into());
@@ -144,40 +162,81 @@ impl<'p, 'a> Builder<'p, 'a> {
                 continue;
             }
             let Some(to) = to else { continue };
-            *freed.entry(license(&u.site_role)).or_default() += 1;
-            items.push(Item {
-                kind: "user".into(),
-                id: u.id.clone(),
-                name: u.name.clone(),
-                reason: Some(format!(
-                    "last sign-in {last}; {} → {to}; {}",
-                    u.site_role,
-                    if what_happens.is_empty() { "owns nothing".into() } else { what_happens }
-                )),
-                ..Item::default()
-            });
-            changes.push(Change {
-                item: u.id.clone(),
-                field: "site_role".into(),
-                before: json!(u.site_role),
-                after: json!(to),
-                before_id: None,
-                after_id: None,
-                after_ref: None,
-            });
+            cands.push(Cand { user: u, to, last, owned: what_happens });
         }
-        let find = self.step_id();
         let verb = match action {
             LicenseAction::Unlicense => "unlicense",
             LicenseAction::Downgrade => "downgrade",
         };
+        let notify = r.notify.unwrap_or(r.grace_days.is_some());
+        // With a grace period: who is told now, who waits, whose grace has passed, and whose
+        // notice no longer holds (they signed in since, or are kept now).
+        let mut to_notify: Vec<&Cand> = vec![];
+        let mut waiting = vec![];
+        let mut dropped = vec![];
+        let mut due: Vec<&Cand> = vec![];
+        let mut due_notice: BTreeMap<&str, &crate::LicenseNotice> = BTreeMap::new();
+        let act_after = r.grace_days.map(|g| self.p.now + chrono::Duration::days(i64::from(g)));
+        if r.grace_days.is_some() {
+            let notices: BTreeMap<&str, &crate::LicenseNotice> =
+                self.p.license_notices.iter().map(|n| (n.user_id.as_str(), n)).collect();
+            for c in &cands {
+                // A notice holds while the user has not signed in since it was sent.
+                match notices.get(c.user.id.as_str()).filter(|n| c.user.last_login.is_none_or(|t| t <= n.notified_at)) {
+                    Some(n) if n.act_after <= self.p.now => {
+                        due.push(c);
+                        due_notice.insert(c.user.id.as_str(), n);
+                    }
+                    Some(n) => waiting.push(json!({
+                        "user": c.user.name, "notified": n.notified_at.date_naive().to_string(),
+                        "act_after": n.act_after.date_naive().to_string(), "notice_run": n.run_id,
+                    })),
+                    None => to_notify.push(c),
+                }
+            }
+            for n in &self.p.license_notices {
+                if cands.iter().any(|c| c.user.id == n.user_id && !to_notify.iter().any(|t| t.user.id == n.user_id)) {
+                    continue;
+                }
+                let why = match site.users.iter().find(|u| u.id == n.user_id) {
+                    None => "no longer on the site".to_string(),
+                    Some(u) if u.last_login.is_some_and(|t| t > n.notified_at) => format!(
+                        "signed in on {} after the notice of {}: keeps their license",
+                        u.last_login.map(|t| t.date_naive().to_string()).unwrap_or_default(),
+                        n.notified_at.date_naive()
+                    ),
+                    Some(_) => "no longer to be changed (kept now)".to_string(),
+                };
+                self.plan.notes.push(format!(
+                    "{} was told on {} that their license would go; dropped: {why}.",
+                    n.user_name,
+                    n.notified_at.date_naive()
+                ));
+                dropped.push(json!({"user_id": n.user_id, "user": n.user_name, "notified": n.notified_at.date_naive().to_string(), "why": why}));
+            }
+        } else {
+            due = cands.iter().collect();
+        }
+        for c in &due {
+            *freed.entry(license(&c.user.site_role)).or_default() += 1;
+        }
+        let find = self.step_id();
         self.plan.steps.push(Step::new(
             find.clone(),
             StepKind::FindInactiveUsers,
             format!(
-                "Find users with no sign-in for {days}+ days: {} found, {} to {verb}, {} kept",
+                "Find users with no sign-in for {days}+ days: {} found, {} to {verb}{}, {} kept",
                 inactive.len(),
-                items.len(),
+                cands.len(),
+                match r.grace_days {
+                    Some(g) => format!(
+                        " ({} to warn now, {} waiting, {} past their {g}-day grace)",
+                        to_notify.len(),
+                        waiting.len(),
+                        due.len()
+                    ),
+                    None => String::new(),
+                },
                 kept.len()
             ),
             vec![],
@@ -191,14 +250,136 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "kept": kept,
                 "licenses_freed": freed,
                 "rule": "no sign-in since the cutoff, or never; administrators, service accounts, the signed-in user and the exclusions keep their license",
+                "grace": r.grace_days.map(|g| json!({
+                    "grace_days": g, "waiting": waiting, "dropped": dropped,
+                    "site_id": self.p.site_ref.id,
+                })),
             }),
         ));
-        if items.is_empty() {
-            self.plan
-                .notes
-                .push(format!("Nothing to do: no licensed user without a sign-in for {days} days can be {verb}d."));
+        if let (Some(g), Some(when)) = (r.grace_days, act_after)
+            && !to_notify.is_empty()
+        {
+            let when_day = when.date_naive().to_string();
+            let recipients: Vec<Value> = to_notify
+                .iter()
+                .map(|c| {
+                    let u = c.user;
+                    json!({
+                        "id": u.id, "name": u.full_name, "email": u.email, "user": u.name,
+                        "site_role": u.site_role, "to": c.to, "act_after": when.to_rfc3339(),
+                        "subject": format!("Tableau: your {} license goes on {when_day} unless you sign in", license(&u.site_role)),
+                        "body": format!(
+                            "Hello {},\n\nYou have not signed in to Tableau (site {}) since {}. Unless you sign in before {when_day}, your site role changes from {} to {}.\n\nWhat you own: {}.\n\nSign in before {when_day} to keep your license; ask your Tableau administrator if you need it kept.\n",
+                            if u.full_name.is_empty() { &u.name } else { &u.full_name },
+                            self.p.site_ref.content_url,
+                            c.last,
+                            u.site_role,
+                            c.to,
+                            c.owned,
+                        ),
+                    })
+                })
+                .collect();
+            let items = to_notify
+                .iter()
+                .map(|c| Item {
+                    kind: "user".into(),
+                    id: c.user.id.clone(),
+                    name: c.user.name.clone(),
+                    reason: Some(format!(
+                        "last sign-in {}; told now, {} → {} after {when_day} if still inactive; {}",
+                        c.last, c.user.site_role, c.to, c.owned
+                    )),
+                    ..Item::default()
+                })
+                .collect();
+            let s = self.step_id();
+            self.plan.steps.push(Step::new(
+                s,
+                StepKind::NotifyOwners,
+                format!(
+                    "Warn {} inactive users that their license goes after {g} days ({when_day}) unless they sign in; recorded as pending (outbox; email when configured)",
+                    to_notify.len()
+                ),
+                vec![find.clone()],
+                items,
+                vec![],
+                json!({
+                    "audience": "inactive-users",
+                    "grace_days": g,
+                    "act_after": when.to_rfc3339(),
+                    "site_id": self.p.site_ref.id,
+                    "recipients": recipients,
+                }),
+            ));
+        }
+        if due.is_empty() {
+            if r.grace_days.is_none() || (to_notify.is_empty() && waiting.is_empty()) {
+                self.plan
+                    .notes
+                    .push(format!("Nothing to do: no licensed user without a sign-in for {days} days can be {verb}d."));
+            } else {
+                self.plan.notes.push(format!(
+                    "No role changes now: {} users are told and {} wait for their grace period to end.",
+                    to_notify.len(),
+                    waiting.len()
+                ));
+            }
             return;
         }
+        let mut items = vec![];
+        let mut changes = vec![];
+        for c in &due {
+            let u = c.user;
+            let notice = due_notice.get(u.id.as_str()).map(|n| {
+                format!("; told on {} (run {}), grace over, still no sign-in", n.notified_at.date_naive(), n.run_id)
+            });
+            items.push(Item {
+                kind: "user".into(),
+                id: u.id.clone(),
+                name: u.name.clone(),
+                reason: Some(format!(
+                    "last sign-in {}; {} → {}; {}{}",
+                    c.last,
+                    u.site_role,
+                    c.to,
+                    c.owned,
+                    notice.unwrap_or_default()
+                )),
+                ..Item::default()
+            });
+            changes.push(Change {
+                item: u.id.clone(),
+                field: "site_role".into(),
+                before: json!(u.site_role),
+                after: json!(c.to),
+                before_id: None,
+                after_id: None,
+                after_ref: None,
+            });
+        }
+        let told: Vec<Value> = if notify {
+            due.iter()
+                .map(|c| {
+                    let u = c.user;
+                    json!({
+                        "id": u.id, "name": u.full_name, "email": u.email,
+                        "subject": format!("Tableau: your site role is now {}", c.to),
+                        "body": format!(
+                            "Hello {},\n\nYou had not signed in to Tableau (site {}) since {}, so your site role changed from {} to {}.\n\nWhat you own: {}.\n\nAsk your Tableau administrator if you need your license back.\n",
+                            if u.full_name.is_empty() { &u.name } else { &u.full_name },
+                            self.p.site_ref.content_url,
+                            c.last,
+                            u.site_role,
+                            c.to,
+                            c.owned,
+                        ),
+                    })
+                })
+                .collect()
+        } else {
+            vec![]
+        };
         let counts: Vec<String> = freed.iter().map(|(k, n)| format!("{n} {k}")).collect();
         let roles: BTreeSet<&str> = changes.iter().filter_map(|c| c.after.as_str()).collect();
         let n = items.len();
@@ -207,16 +388,33 @@ impl<'p, 'a> Builder<'p, 'a> {
             s,
             StepKind::ChangeSiteRoles,
             format!(
-                "Set {n} inactive users to {} (frees {})",
+                "Set {n} inactive users to {} (frees {}){}",
                 roles.into_iter().collect::<Vec<_>>().join(" / "),
-                counts.join(", ")
+                counts.join(", "),
+                if notify { "; each is told after the run" } else { "" }
             ),
             vec![find],
             items,
             changes,
-            json!({"licenses_freed": freed, "undo": "restores each user's site role exactly", "notify": Value::Null}),
+            json!({
+                "licenses_freed": freed,
+                "undo": "restores each user's site role exactly",
+                "notify": if notify { json!({"recipients": told}) } else { Value::Null },
+                "grace": r.grace_days.map(|g| json!({"grace_days": g, "site_id": self.p.site_ref.id})),
+                "chart": freed_chart(&freed, verb),
+            }),
         ));
     }
+}
+
+/// A user whose role the plan lowers (now, or after a grace period).
+struct Cand<'s> {
+    user: &'s User,
+    to: &'static str,
+    /// The last sign-in day, or `never`.
+    last: String,
+    /// What they own and what happens to it.
+    owned: String,
 }
 
 #[cfg(test)]
@@ -258,6 +456,15 @@ mod tests {
         let freed: usize =
             change.details["licenses_freed"].as_object().unwrap().values().map(|v| v.as_u64().unwrap() as usize).sum();
         assert_eq!(freed, expected.len());
+        // The report's chart: a bar per license type, the same counts.
+        let chart: crate::chart::Chart = serde_json::from_value(change.details["chart"].clone()).unwrap();
+        let by_type: Vec<(&str, u64)> = chart.bars.iter().map(|b| (b.label.as_str(), b.value)).collect();
+        let count = |t: &str| change.details["licenses_freed"][t].as_u64().unwrap_or(0);
+        assert_eq!(
+            by_type,
+            [("Creator", count("Creator")), ("Explorer", count("Explorer")), ("Viewer", count("Viewer"))]
+        );
+        assert_eq!(chart.bars.iter().map(|b| b.value).sum::<u64>(), expected.len() as u64);
 
         // Excluding one by name keeps them; downgrading lowers one level.
         let first = want[0];
@@ -275,5 +482,107 @@ mod tests {
         // An exclusion that names nobody is asked about, never ignored.
         let p = plan(json!({"exclude": ["nobody-by-this-name"]}));
         assert!(p.steps.is_empty() && p.questions[0].text.contains("nobody-by-this-name"), "{:?}", p.questions);
+    }
+}
+
+#[cfg(test)]
+mod grace_tests {
+    use chrono::Duration;
+    use serde_json::json;
+    use tabflow_plan::intent::Intent;
+    use tabflow_plan::plan::{SiteRef, StepKind};
+    use tabflow_plan::policy::Policy;
+
+    use crate::{LicenseNotice, Planner};
+
+    fn plan_with(
+        site: &tabflow_site::Site,
+        params: serde_json::Value,
+        notices: Vec<LicenseNotice>,
+    ) -> tabflow_plan::plan::Plan {
+        let policy = Policy::default();
+        let p = Planner {
+            site,
+            site_ref: SiteRef { server: "demo".into(), content_url: "demo".into(), id: "s".into() },
+            policy: &policy,
+            signed_in: "admin".into(),
+            now: site.now,
+            answers: Default::default(),
+            usage_source: "test".into(),
+            learned: Default::default(),
+            license_notices: notices,
+        };
+        let params = params.as_object().cloned().unwrap();
+        crate::plan("reclaim", vec![Intent::from_parts("reclaim-licenses", params).unwrap()], &p)
+    }
+
+    #[test]
+    fn with_grace_the_first_plan_warns_and_a_later_one_acts_on_those_still_inactive() {
+        let mut site = tabflow_site::generate::demo();
+        let now = site.now;
+        // Without grace: who would lose their license now.
+        let direct = plan_with(&site, json!({}), vec![]);
+        let change = direct.steps.iter().find(|s| s.kind == StepKind::ChangeSiteRoles).unwrap();
+        let mut want: Vec<String> = change.items.iter().map(|i| i.name.clone()).collect();
+        want.sort();
+        assert!(want.len() >= 2, "{want:?}");
+        // Without grace nobody is told unless asked; with notify each changed user is.
+        assert!(change.details["notify"].is_null());
+        let told = plan_with(&site, json!({"notify": true}), vec![]);
+        let c = told.steps.iter().find(|s| s.kind == StepKind::ChangeSiteRoles).unwrap();
+        assert_eq!(c.details["notify"]["recipients"].as_array().unwrap().len(), want.len());
+
+        // First plan with a 14-day grace: the same users are warned; no role changes.
+        let first = plan_with(&site, json!({"grace_days": 14}), vec![]);
+        assert!(first.steps.iter().all(|s| s.kind != StepKind::ChangeSiteRoles), "no role changes yet");
+        assert!(first.steps.iter().all(|s| !s.is_write()));
+        let warn = first.steps.iter().find(|s| s.kind == StepKind::NotifyOwners).expect("a warning step");
+        assert_eq!(warn.details["audience"], "inactive-users");
+        let mut warned: Vec<String> = warn.items.iter().map(|i| i.name.clone()).collect();
+        warned.sort();
+        assert_eq!(warned, want);
+        let day = (now + Duration::days(14)).date_naive().to_string();
+        for r in warn.details["recipients"].as_array().unwrap() {
+            assert!(r["subject"].as_str().unwrap().contains(&day), "{r}");
+            assert!(r["body"].as_str().unwrap().contains("What you own:"), "{r}");
+        }
+
+        // Twenty days later (their notices' grace over): one of them signed in meanwhile.
+        let users = site.users.clone();
+        let notice = |name: &str, ago: i64| {
+            let u = users.iter().find(|u| u.name == name).unwrap();
+            LicenseNotice {
+                user_id: u.id.clone(),
+                user_name: u.name.clone(),
+                notified_at: now - Duration::days(ago),
+                act_after: now - Duration::days(ago) + Duration::days(14),
+                run_id: "run-1".into(),
+            }
+        };
+        let back = want[0].clone();
+        let notices: Vec<LicenseNotice> = want.iter().map(|n| notice(n, 20)).collect();
+        site.users.iter_mut().find(|u| u.name == back).unwrap().last_login = Some(now - Duration::days(2));
+        let later = plan_with(&site, json!({"grace_days": 14}), notices);
+        let change = later.steps.iter().find(|s| s.kind == StepKind::ChangeSiteRoles).expect("acts now");
+        let mut acted: Vec<String> = change.items.iter().map(|i| i.name.clone()).collect();
+        acted.sort();
+        assert_eq!(acted, want[1..].to_vec());
+        assert!(change.items.iter().all(|i| i.reason.as_deref().unwrap().contains("grace over")));
+        assert!(later.steps.iter().all(|s| s.kind != StepKind::NotifyOwners), "nobody new to warn");
+        let find = later.steps.iter().find(|s| s.kind == StepKind::FindInactiveUsers).unwrap();
+        let dropped = find.details["grace"]["dropped"].as_array().unwrap();
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0]["user"], back.as_str());
+        assert!(dropped[0]["why"].as_str().unwrap().contains("signed in"));
+        assert!(later.notes.iter().any(|n| n.contains(&back) && n.contains("dropped")), "{:?}", later.notes);
+        // With grace, the users acted on are told by default.
+        assert_eq!(change.details["notify"]["recipients"].as_array().unwrap().len(), want.len() - 1);
+
+        // Notices still within their grace: they wait; nothing changes and nobody is told twice.
+        let site = tabflow_site::generate::demo();
+        let waiting = plan_with(&site, json!({"grace_days": 14}), want.iter().map(|n| notice(n, 3)).collect());
+        assert!(waiting.steps.iter().all(|s| !s.is_write() && s.kind != StepKind::NotifyOwners));
+        let find = waiting.steps.iter().find(|s| s.kind == StepKind::FindInactiveUsers).unwrap();
+        assert_eq!(find.details["grace"]["waiting"].as_array().unwrap().len(), want.len());
     }
 }

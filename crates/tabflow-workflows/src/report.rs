@@ -16,6 +16,8 @@ use serde_json::Value;
 use tabflow_plan::plan::{Impact, Plan};
 use tabflow_plan::record::{Entry, Phase, RunRow};
 
+pub use crate::chart::Chart;
+
 pub const REPORT_FORMAT: &str = "tabflow-report/1";
 
 /// The formats a report renders to.
@@ -130,6 +132,10 @@ pub struct StepSection {
     /// users, a capability level per cell, broad grants marked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matrix: Option<Matrix>,
+    /// A chart from the details' `chart` (the cleanup's days since last view, the licenses
+    /// freed by type), drawn as inline SVG in HTML and as a table elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Chart>,
 }
 
 /// Items × principals, one level per cell (`full`, `edit`, `interact`, `view`, `denied`, or
@@ -359,8 +365,15 @@ fn step_section(s: &tabflow_plan::plan::Step, ran: bool, last: &HashMap<(String,
     let mut facts = vec![];
     let mut tables = vec![];
     let mut matrix = None;
+    let mut chart = None;
     if let Value::Object(m) = &s.details {
         for (k, v) in m {
+            if k == "chart"
+                && let Ok(x) = serde_json::from_value::<Chart>(v.clone())
+            {
+                chart = Some(x);
+                continue;
+            }
             if k == "matrix"
                 && let Ok(x) = serde_json::from_value::<Matrix>(v.clone())
             {
@@ -384,6 +397,7 @@ fn step_section(s: &tabflow_plan::plan::Step, ran: bool, last: &HashMap<(String,
         items,
         tables,
         matrix,
+        chart,
     }
 }
 
@@ -588,6 +602,16 @@ impl Report {
                 o.push('\n');
                 md_table(&mut o, &ITEM_COLUMNS, s.items.iter().map(item_cells));
             }
+            if let Some(c) = &s.chart {
+                o.push_str(&format!("\n### {}\n\n", md(&c.title)));
+                md_table(&mut o, &[c.x_label.as_str(), c.y_label.as_str()], chart_rows(c));
+                if let Some(cut) = &c.cutoff {
+                    o.push_str(&format!("\n{}\n", md(&cut.label)));
+                }
+                if !c.note.is_empty() {
+                    o.push_str(&format!("\n{}\n", md(&c.note)));
+                }
+            }
             if let Some(m) = &s.matrix {
                 o.push_str("\n### Access matrix\n\n");
                 let mut cols = vec!["Item".to_string()];
@@ -685,6 +709,10 @@ impl Report {
                 o.push_str("</dl>\n");
             }
             html_table(&mut o, "items", &ITEM_COLUMNS, s.items.iter().map(item_cells));
+            if let Some(c) = &s.chart {
+                o.push_str(&format!("<h3>{}</h3>\n", esc(&c.title)));
+                o.push_str(&c.svg());
+            }
             if let Some(m) = &s.matrix {
                 html_matrix(&mut o, m);
             }
@@ -700,8 +728,9 @@ impl Report {
     }
 
     /// One flat table: `section` says what a row is (`run`, `summary`, `finding`, `note`,
-    /// `question`, `step`, `fact`, `item`, or `details:<key>`). Items carry their changes and
-    /// outcome; details rows carry their own columns (the union of all details columns).
+    /// `question`, `step`, `fact`, `chart` (a bar's label and value), `item`, or
+    /// `details:<key>`). Items carry their changes and outcome; details rows carry their own
+    /// columns (the union of all details columns).
     pub fn csv(&self) -> String {
         let mut extra: Vec<String> = vec![];
         for s in &self.steps {
@@ -762,6 +791,14 @@ impl Report {
             for (k, v) in &s.facts {
                 row(&[("section", "fact".into()), ("step", s.id.clone()), ("name", k.clone()), ("value", v.clone())]);
             }
+            for r in s.chart.iter().flat_map(chart_rows) {
+                row(&[
+                    ("section", "chart".into()),
+                    ("step", s.id.clone()),
+                    ("name", r[0].clone()),
+                    ("value", r[1].clone()),
+                ]);
+            }
             for it in &s.items {
                 row(&[
                     ("section", "item".into()),
@@ -797,6 +834,11 @@ impl Report {
         }
         o
     }
+}
+
+/// A chart's bars as (label, value) rows; marked bars say so.
+fn chart_rows(c: &Chart) -> impl Iterator<Item = Vec<String>> + '_ {
+    c.bars.iter().map(|b| vec![if b.marked { format!("{} ⚠", b.label) } else { b.label.clone() }, b.value.to_string()])
 }
 
 const ITEM_COLUMNS: [&str; 8] = ["Type", "Name", "Project", "Owner", "Reason", "Changes", "Outcome", "Why"];
@@ -962,6 +1004,7 @@ th{background:#f6f8fa}tbody tr:nth-child(even){background:#fbfcfd}td.empty{color
 footer{margin-top:3rem;color:#57606a;font-size:.8rem}\
 table.matrix td{text-align:center;white-space:nowrap}table.matrix th.broad{background:#fff1e5;color:#9a3412}\
 td.lvl-full{background:#fecaca}td.lvl-edit{background:#fed7aa}td.lvl-interact{background:#fef08a}\
+figure.chart{margin:.5rem 0 1rem}figure.chart svg{display:block;max-width:100%;height:auto}figcaption{color:#57606a;font-size:.85rem}\
 td.lvl-view{background:#dcfce7}td.lvl-denied{background:#e5e7eb;color:#57606a}td.broad{outline:2px solid #c2410c;outline-offset:-2px;font-weight:600}";
 
 #[cfg(test)]
@@ -1160,6 +1203,35 @@ mod tests {
         let mut line = String::new();
         csv_line(&mut line, &["=cmd|'/c calc'!A1".into(), "-2+3".into(), "ok".into()]);
         assert_eq!(line, "'=cmd|'/c calc'!A1,'-2+3,ok\r\n");
+    }
+
+    #[test]
+    fn a_chart_in_the_details_is_drawn_not_tabled() {
+        let mut p = plan();
+        let chart = crate::chart::days_histogram("Days <x>", "workbooks", &[Some(1), Some(100), Some(101), None], 90);
+        p.steps[0].details["chart"] = serde_json::to_value(&chart).unwrap();
+        let r = build(&p, None);
+        assert_eq!(r.steps[0].chart.as_ref(), Some(&chart));
+        assert!(r.steps[0].tables.iter().all(|t| !t.key.starts_with("chart")));
+        assert!(!r.steps[0].facts.iter().any(|(k, _)| k.starts_with("chart")));
+        let h = r.html();
+        assert_eq!(h.matches("<svg ").count(), 1);
+        assert_eq!(h.matches("<rect class=\"bar").count(), chart.bars.len());
+        assert!(h.contains("data-label=\"≥90\" data-value=\"2\""), "{h}");
+        assert!(h.contains("Days &lt;x&gt;") && !h.contains("Days <x>") && !h.contains("<script"));
+        let rows = parse_csv(&r.csv());
+        let col = |n: &str| rows[0].iter().position(|h| h == n).unwrap();
+        let bars: Vec<(&str, &str)> = rows
+            .iter()
+            .filter(|x| x[col("section")] == "chart")
+            .map(|x| (x[col("name")].as_str(), x[col("value")].as_str()))
+            .collect();
+        assert_eq!(bars.len(), chart.bars.len());
+        assert!(bars.contains(&("≥90 ⚠", "2")) && bars.contains(&("never ⚠", "1")));
+        let m = r.markdown();
+        assert!(m.contains("| 0–29 | 1 |") && m.contains("cut-off: 90 days"), "{m}");
+        let back: Report = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]

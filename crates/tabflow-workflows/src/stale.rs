@@ -84,6 +84,9 @@ impl<'p, 'a> Builder<'p, 'a> {
         let mut candidates: Vec<Item> = vec![];
         let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut excluded: Vec<Value> = vec![];
+        // Days since the last view of every workbook looked at (none: never viewed), for the
+        // report's histogram; workbooks with views but no date are left out of it.
+        let mut ages: Vec<Option<i64>> = vec![];
         // Workbooks (default), datasources, or both.
         let content = intent.content.unwrap_or("workbooks").to_ascii_lowercase();
         let want_wb = !content.starts_with("datasource");
@@ -109,6 +112,11 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
             let last = w.views.iter().filter_map(|v| v.last_viewed_at).max();
             let total: u64 = w.views.iter().map(|v| v.total_views).sum();
+            match last {
+                Some(l) => ages.push(Some((self.p.now - l).num_days().max(0))),
+                None if total == 0 => ages.push(None),
+                None => {}
+            }
             let exclude = |why: String| json!({"id": w.id, "name": w.name, "reason": why});
             if let Some(t) = w.tags.iter().find(|t| self.p.policy.is_protected_tag(t)) {
                 excluded.push(exclude(format!("protected by policy (tag '{t}')")));
@@ -179,6 +187,12 @@ impl<'p, 'a> Builder<'p, 'a> {
                     "scanned": scanned, "candidates": candidates.len(), "never_viewed": never, "not_viewed_since": not_since,
                     "cutoff": day(cutoff), "usage_source": self.p.usage_source, "excluded": excluded,
                     "projects": scope.as_ref().map(|s| s.iter().map(|p| self.project_path(p)).collect::<Vec<_>>()),
+                    "chart": crate::chart::days_histogram(
+                        &format!("Workbooks in {scope_label} by days since last view"),
+                        "workbooks",
+                        &ages,
+                        (self.p.now - cutoff).num_days(),
+                    ),
                 }),
             ));
         }
@@ -480,6 +494,7 @@ mod stale_datasource_tests {
             answers: [("q1".to_string(), "archive-all".to_string())].into(),
             usage_source: "test".into(),
             learned: Default::default(),
+            license_notices: vec![],
         };
         let intent = |content: &str| {
             let params = json!({"content": content, "stale_days": 30}).as_object().cloned().unwrap();

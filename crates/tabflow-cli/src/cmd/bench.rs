@@ -395,6 +395,7 @@ fn plan_bench(b: PlanBench) -> anyhow::Result<Code> {
         answers: Default::default(),
         usage_source: "in-memory site".into(),
         learned: Default::default(),
+        license_notices: vec![],
     };
     // Sealing is part of the budget: with a key like a store's.
     let key = tabflow_engine::plan::PlanKey::new([0; 32]);

@@ -12,6 +12,7 @@ mod engine;
 mod fidelity;
 mod flows;
 mod learn;
+mod licenses;
 mod llm;
 mod offboard_delete;
 mod permissions;

@@ -601,6 +601,11 @@ impl<'a> Engine<'a> {
         }
         if matches!(report.status, RunStatus::Succeeded | RunStatus::Partial) {
             report.notifications = self.notify(ctx, &opts.delivery).await?;
+            if ctx.plan.steps.iter().any(|s| s.kind == StepKind::FindInactiveUsers) {
+                let journal = self.store.journal(&ctx.run_id).await?;
+                crate::notify::record_license_notices(self.store, ctx.plan, &ctx.run_id, &journal, self.clock.now())
+                    .await?;
+            }
             let staged: Vec<StagedRow> =
                 self.store.staged().await?.into_iter().filter(|s| s.run_id == ctx.run_id).collect();
             if let Some(first) = staged.iter().map(|s| s.purge_after).min() {
@@ -616,7 +621,12 @@ impl<'a> Engine<'a> {
     /// configured channels. Recorded in the audit log. A message that cannot be delivered is
     /// recorded as `failed` in the outbox; it never fails the run.
     async fn notify(&self, ctx: &Ctx<'_>, delivery: &crate::notify::Delivery) -> Result<Option<Value>, ExecError> {
-        if !ctx.plan.steps.iter().any(|s| matches!(s.kind, StepKind::NotifyOwners | StepKind::TransferOwnership)) {
+        if !ctx
+            .plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.kind, StepKind::NotifyOwners | StepKind::TransferOwnership | StepKind::ChangeSiteRoles))
+        {
             return Ok(None);
         }
         if self.store.outbox(Some(&ctx.run_id)).await?.iter().any(|m| m.event.is_none()) {

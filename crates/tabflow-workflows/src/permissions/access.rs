@@ -155,6 +155,7 @@ mod tests {
             answers: Default::default(),
             usage_source: "test".into(),
             learned: Default::default(),
+            license_notices: vec![],
         };
         let params = json!({"tags": ["sensitive"]}).as_object().cloned().unwrap();
         let plan = crate::plan("audit", vec![Intent::from_parts("audit-permissions", params).unwrap()], &p);

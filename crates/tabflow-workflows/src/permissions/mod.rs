@@ -272,6 +272,7 @@ mod schedule_tests {
             answers: answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             usage_source: "test".into(),
             learned: Default::default(),
+            license_notices: vec![],
         };
         let params = json!({"tags": ["sensitive"], "schedule": schedule}).as_object().cloned().unwrap();
         crate::plan("audit", vec![Intent::from_parts("audit-permissions", params).unwrap()], &p)
