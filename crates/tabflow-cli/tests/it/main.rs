@@ -19,6 +19,7 @@ mod postgres_store;
 mod query;
 mod reports;
 mod runs_recovery;
+mod scale_out;
 mod staged_delete;
 mod subscriptions;
 mod support;
