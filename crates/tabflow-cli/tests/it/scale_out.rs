@@ -35,7 +35,7 @@ fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTreeMap<Strin
             "--intent",
             "archive-stale-content",
             "--param",
-            "stale_days=120",
+            "stale_days=30",
             "--answer",
             "q1=archive-all",
             "--json",
@@ -47,10 +47,19 @@ fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTreeMap<Strin
     .output()
     .unwrap();
     let plan = ok_json(&o, "plan");
+    // Written on the site under their own id: workbooks and datasources (a created project
+    // is posted to the collection).
     let mut writes: BTreeMap<String, u64> = BTreeMap::new();
     for s in plan["steps"].as_array().unwrap() {
+        let content: std::collections::BTreeSet<&str> = s["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| matches!(i["kind"].as_str(), Some("workbook" | "datasource")))
+            .filter_map(|i| i["id"].as_str())
+            .collect();
         for c in s["changes"].as_array().into_iter().flatten() {
-            if let Some(id) = c["item_id"].as_str().or(c["id"].as_str()) {
+            if let Some(id) = c["item"].as_str().filter(|id| content.contains(id)) {
                 *writes.entry(id.to_string()).or_insert(0) += 1;
             }
         }
@@ -59,7 +68,13 @@ fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTreeMap<Strin
 }
 
 fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Child {
+    // Each worker signs in with a password: a PAT holds one session at a time (a second
+    // sign-in with it ends the first, on Tableau as on the emulator).
     cmd(h, emu, &["worker", "--json", "--lease", lease, "--poll", "100", "--interval", "3600", "--no-purge"])
+        .env_remove("TABLEAU_PAT_NAME")
+        .env_remove("TABLEAU_PAT_SECRET")
+        .env("TABLEAU_USERNAME", "admin")
+        .env("TABLEAU_PASSWORD", "tabflow")
         .env("TABFLOW_STORE", store)
         .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
         .stderr(Stdio::from(std::fs::File::create(log.with_extension("err")).unwrap()))
@@ -146,7 +161,7 @@ fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
     wait_until("the run to finish", 300, || {
         count("SELECT count(*) FROM {s}.runs WHERE id = '{r}' AND status <> 'running'") == 1
     });
-    let status = run_status(h, &emu, &store, &run_id);
+    let status = run_status(&schema, &run_id);
     assert_eq!(status, "succeeded", "{}", logs.iter().map(|l| log_of(l)).collect::<String>());
     written_once(&emu, &expected);
     // Every item's last journal phase is applied, once per item.
@@ -173,10 +188,14 @@ fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
     assert!(log_of(&logs[1]).contains("worker-stopped"), "{}", log_of(&logs[1]));
 }
 
-fn run_status(h: &Path, emu: &Emu, store: &str, run_id: &str) -> String {
-    let o = cmd(h, emu, &["runs", "show", run_id, "--json"]).env("TABFLOW_STORE", store).output().unwrap();
-    let v: Value = ok_json(&o, "runs show");
-    v["status"].as_str().or(v["run"]["status"].as_str()).unwrap_or_default().to_string()
+fn run_status(schema: &PgSchema, run_id: &str) -> String {
+    for st in ["succeeded", "partial", "failed", "rolled-back", "running", "interrupted", "cancelled"] {
+        let sql = format!("SELECT count(*) FROM {}.runs WHERE id = '{run_id}' AND status = '{st}'", schema.name);
+        if schema.count(&sql) == 1 {
+            return st.to_string();
+        }
+    }
+    "unknown".into()
 }
 
 #[test]
@@ -218,7 +237,7 @@ fn a_paused_worker_past_its_lease_writes_nothing_after_the_takeover() {
         "A wrote after the takeover:\n{}",
         log_of(&log_a)
     );
-    assert_eq!(run_status(h, &emu, &store, &run_id), "succeeded", "{}", log_of(&log_b));
+    assert_eq!(run_status(&schema, &run_id), "succeeded", "{}", log_of(&log_b));
     written_once(&emu, &expected);
     if a_claims > 0 {
         assert!(

@@ -211,8 +211,12 @@ impl<'a> Engine<'a> {
                         match store.renew_work(&claims.run_id, &step, &item, &claims.owner, epoch, until).await {
                             Ok(true) => {}
                             Ok(false) => {
-                                tracing::warn!(run = %claims.run_id, item, "the item's claim was taken over");
-                                claims.lose(&(step, item));
+                                let key = (step, item);
+                                // (A claim finished meanwhile is no longer held: nothing lost.)
+                                if claims.held.lock().map(|h| h.get(&key) == Some(&epoch)).unwrap_or(false) {
+                                    tracing::warn!(run = %claims.run_id, item = key.1, "the item's claim was taken over");
+                                    claims.lose(&key);
+                                }
                             }
                             Err(e) => tracing::warn!(run = %claims.run_id, "renewing item claims: {e}"),
                         }
@@ -317,6 +321,9 @@ impl<'a> Engine<'a> {
                         Ok(o) if unwritten.is_empty() => {
                             if o == ItemOutcome::Done && last.get(&key).is_none() {
                                 pass.written += 1;
+                            }
+                            if let Ok(mut h) = claims.held.lock() {
+                                h.remove(&key);
                             }
                             if self
                                 .store
@@ -460,5 +467,66 @@ impl tabflow_client::Gate for SiteGate {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn entry(run: &str, item: &str) -> NewEntry {
+        NewEntry {
+            run_id: run.into(),
+            step_id: "s1".into(),
+            item_id: item.into(),
+            item_type: "workbook".into(),
+            phase: Phase::Intent,
+            image: serde_json::json!({}),
+            detail: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_are_disjoint_lapse_to_another_owner_and_fence_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let items: Vec<(i64, String, String)> =
+            (0..5).map(|i| (0, "s1".to_string(), format!("w{i}"))).chain([(1, "s2".into(), "w0".into())]).collect();
+        store.queue_work("r", &items).await.unwrap();
+        let now = Utc::now();
+        let short = now + chrono::Duration::milliseconds(200);
+        let a = store.claim_work("r", "A", now, short, 3).await.unwrap();
+        let b = store.claim_work("r", "B", now, now + chrono::Duration::seconds(60), 10).await.unwrap();
+        assert_eq!(a.len(), 3);
+        // B gets the rest of step 1 only: step 2 waits for step 1.
+        assert_eq!(b.len(), 2, "{b:?}");
+        assert!(a.iter().all(|x| !b.iter().any(|y| y.1 == x.1)));
+        // A's fenced write holds while its claim does.
+        let (_, item, epoch) = a[0].clone();
+        let fence = vec![("r".to_string(), "s1".to_string(), item.clone(), epoch)];
+        store.append_work_fenced("A", &fence, &[entry("r", &item)]).await.unwrap();
+        // A's claims lapse; C takes them over with a new epoch.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let c = store.claim_work("r", "C", Utc::now(), Utc::now() + chrono::Duration::seconds(60), 10).await.unwrap();
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert!(c.iter().all(|x| x.2 == 2), "{c:?}");
+        let e = store.append_work_fenced("A", &fence, &[entry("r", &item)]).await.unwrap_err();
+        assert!(matches!(e, StoreError::LeaseLost(_)), "{e}");
+        assert_eq!(store.journal("r").await.unwrap().len(), 1, "the stale write left nothing");
+        assert!(!store.finish_work("r", "s1", &item, "A", epoch, Some("done")).await.unwrap());
+        assert!(!store.work_held("r", "s1", &item, "A", epoch, Utc::now()).await.unwrap());
+        assert!(store.renew_work("r", "s1", &item, "C", 2, Utc::now() + chrono::Duration::seconds(60)).await.unwrap());
+        // Not closable while claims are live and items pending.
+        assert!(!store.close_work("r", "X").await.unwrap());
+        for (s, i, ep) in b.iter().chain(&c) {
+            let owner = if c.contains(&(s.clone(), i.clone(), *ep)) { "C" } else { "B" };
+            assert!(store.finish_work("r", s, i, owner, *ep, Some("done")).await.unwrap());
+        }
+        let d = store.claim_work("r", "D", Utc::now(), Utc::now() + chrono::Duration::seconds(60), 10).await.unwrap();
+        assert_eq!(d, vec![("s2".to_string(), "w0".to_string(), 1)]);
+        assert!(store.finish_work("r", "s2", "w0", "D", 1, Some("done")).await.unwrap());
+        assert!(store.close_work("r", "X").await.unwrap());
+        store.close().await;
     }
 }
