@@ -14,8 +14,6 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::support::*;
 
 /// A generated site large enough for a few hundred moves, each request delayed.
@@ -55,7 +53,7 @@ fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTreeMap<Strin
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|i| matches!(i["kind"].as_str(), Some("workbook" | "datasource")))
+            .filter(|i| matches!(i["type"].as_str(), Some("workbook" | "datasource")))
             .filter_map(|i| i["id"].as_str())
             .collect();
         for c in s["changes"].as_array().into_iter().flatten() {
@@ -124,7 +122,7 @@ fn log_of(path: &Path) -> String {
 
 #[test]
 fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
-    let Some(schema) = PgSchema::create("pg_scale") else { return };
+    let Some(schema) = PgSchema::create("tabflow_scale") else { return };
     let store = schema.url();
     let emu = generated(20);
     let home = tempfile::tempdir().unwrap();
@@ -158,8 +156,9 @@ fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
     let left = count("SELECT count(*) FROM {s}.work_items WHERE run_id = '{r}' AND status <> 'done'");
     assert!(left > 40, "the run was nearly over when the worker was killed ({left} left, {held} claimed)");
 
+    // (The finisher records `run.finished` in the audit log just after the run's status.)
     wait_until("the run to finish", 300, || {
-        count("SELECT count(*) FROM {s}.runs WHERE id = '{r}' AND status <> 'running'") == 1
+        count("SELECT count(*) FROM {s}.audit WHERE run_id = '{r}' AND action = 'run.finished'") == 1
     });
     let status = run_status(&schema, &run_id);
     assert_eq!(status, "succeeded", "{}", logs.iter().map(|l| log_of(l)).collect::<String>());
@@ -200,12 +199,13 @@ fn run_status(schema: &PgSchema, run_id: &str) -> String {
 
 #[test]
 fn a_paused_worker_past_its_lease_writes_nothing_after_the_takeover() {
-    let Some(schema) = PgSchema::create("pg_scale_pause") else { return };
+    let Some(schema) = PgSchema::create("tabflow_scale_pause") else { return };
     let store = schema.url();
     let emu = generated(40);
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let (plan_path, expected) = plan(h, &emu, &store);
+    assert!(expected.len() >= 250, "the generated site gives {} items to move", expected.len());
     let o = cmd(h, &emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--shared", "--json"])
         .env("TABFLOW_STORE", &store)
         .output()
@@ -224,7 +224,7 @@ fn a_paused_worker_past_its_lease_writes_nothing_after_the_takeover() {
     // B starts while A is paused; A's claims lapse after 2 s and B takes them over.
     let mut b = worker(h, &emu, &store, "2", &log_b);
     wait_until("the run to finish without A", 300, || {
-        count("SELECT count(*) FROM {s}.runs WHERE id = '{r}' AND status <> 'running'") == 1
+        count("SELECT count(*) FROM {s}.audit WHERE run_id = '{r}' AND action = 'run.finished'") == 1
     });
     assert!(paused_at.elapsed() > Duration::from_secs(2), "A was paused for less than its lease");
     let writes_before = stats(&emu)["writes"].as_u64().unwrap();
