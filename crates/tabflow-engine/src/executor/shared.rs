@@ -274,7 +274,7 @@ impl<'a> Engine<'a> {
                 }
                 let (ctx, last, approved, needs_perm, claims, plan) =
                     (&ctx, &last, &approved, &needs_perm, &claims, &plan);
-                let results: Vec<(Key, i64, Result<ItemOutcome, ExecError>)> = futures::stream::iter(got.into_iter())
+                let results: Vec<(Key, i64, Result<ItemOutcome, ExecError>)> = futures::stream::iter(got)
                     .map(|(s, i, epoch)| async move {
                         let key = (s.clone(), i.clone());
                         let Some(step) = plan.steps.iter().find(|x| x.id == s) else {
