@@ -24,6 +24,7 @@ pub mod redact;
 pub mod reports;
 mod rollbacks;
 mod runs;
+mod scaleout;
 pub mod schedules;
 pub mod session;
 pub mod templates;
@@ -48,7 +49,7 @@ pub use tokens::{Caller, Permission, Role, TOKEN_PREFIX, TokenInfo, api_actor};
 
 pub use tabflow_engine::approval::{Approver, Channel, Decision, Grant, Missing, Selection, SelectionError, pair_key};
 pub use tabflow_engine::audit::{NewRecord, Record, Verification};
-pub use tabflow_engine::executor::{Cancel, NOT_APPROVED, Purge, RunReport};
+pub use tabflow_engine::executor::{Cancel, NOT_APPROVED, Purge, RunReport, SharedPass};
 pub use tabflow_engine::notify::{Delivery, Tally};
 pub use tabflow_engine::plan;
 pub use tabflow_engine::store::{ApprovalRow, RunRow, ScheduleRow};

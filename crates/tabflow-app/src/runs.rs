@@ -23,6 +23,9 @@ pub struct StartOptions {
     /// Set it to stop the run between items (Ctrl-C, a cancel button): the run finishes the
     /// items in flight and ends `interrupted`, to be resumed or rolled back.
     pub cancel: Cancel,
+    /// Queue the run's items for `tabflow worker`s sharing the store instead of running them
+    /// here (scale-out): the run is created and answered at once, `running`.
+    pub shared: bool,
 }
 
 /// What starting a plan did.
@@ -273,7 +276,8 @@ impl App {
             None
         };
         let session = self.connect().await?;
-        let ctx = self.run_ctx(&session.client, actor, options.acknowledge_irreversible, options.cancel.clone());
+        let mut ctx = self.run_ctx(&session.client, actor, options.acknowledge_irreversible, options.cancel.clone());
+        ctx.opts.shared = options.shared;
         let (tx, feed) = feed();
         let mut first = {
             let mut f = feed.lock().unwrap_or_else(|e| e.into_inner());
@@ -384,6 +388,10 @@ async fn apply_task(
     let result = engine.apply(&vp, grant, &ctx.opts).await;
     drop(engine);
     let mut report = result.map_err(|e| Error::failed(e.to_string(), "see `tabflow runs list` and the audit log"))?;
+    if ctx.opts.shared {
+        // Queued for the workers: the worker that finishes the run writes its reports.
+        return Ok(RunOutcome { report, schedules: vec![], warnings: vec![] });
+    }
     let plan = vp.plan();
     let mut warnings = attach_reports(&ctx.store, &ctx.data_dir, &ctx.redactor, &mut report).await;
     let mut schedules = vec![];

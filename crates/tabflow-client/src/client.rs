@@ -131,6 +131,36 @@ pub(crate) struct Inner {
     /// of each call hammering the limit on its own.
     paused_until: std::sync::Mutex<Option<Instant>>,
     pub(crate) calls: AtomicU64,
+    /// Limits shared with other processes (see [`Gate`]), asked after the client's own.
+    gate: std::sync::RwLock<Option<Arc<dyn Gate>>>,
+}
+
+/// Limits a client shares with other processes (the site's concurrency and rate kept in a
+/// PostgreSQL store by `tabflow worker`s): asked right before each call is sent, after the
+/// client's own permits and token bucket, and told of every 429 so the pause reaches them all.
+pub trait Gate: Send + Sync {
+    /// Waits until a call may be sent; the answer is held while the call is in flight and
+    /// dropped when it ends (a slot of the site's concurrency).
+    fn admit(&self) -> futures::future::BoxFuture<'_, Box<dyn Send + Sync>>;
+    /// Tableau answered 429: every process sharing the gate waits `wait`.
+    fn rate_limited(&self, wait: Duration);
+}
+
+/// A check run right before each write (POST/PUT/DELETE) sent from within [`fenced`]: the
+/// work lease of the item being written, re-checked in the store, since Tableau cannot check
+/// a fencing epoch itself.
+pub trait WriteCheck: Send + Sync {
+    /// `Err(reason)` refuses the write: it is not sent and fails with [`Error::Fenced`].
+    fn check(&self) -> futures::future::BoxFuture<'_, std::result::Result<(), String>>;
+}
+
+tokio::task_local! {
+    static WRITE_CHECK: Arc<dyn WriteCheck>;
+}
+
+/// Runs `f` with `check` asked right before each write it sends (see [`WriteCheck`]).
+pub async fn fenced<F: std::future::Future>(check: Arc<dyn WriteCheck>, f: F) -> F::Output {
+    WRITE_CHECK.scope(check, f).await
 }
 
 impl Drop for Inner {
@@ -345,6 +375,7 @@ impl Client {
                 signin_generation: AtomicU64::new(0),
                 bucket,
                 paused_until: std::sync::Mutex::new(None),
+                gate: std::sync::RwLock::new(None),
                 calls: AtomicU64::new(0),
             }),
         };
@@ -376,6 +407,12 @@ impl Client {
                 other => return other,
             }
         }
+    }
+
+    /// Shares this client's calls' limits with other processes (see [`Gate`]); every clone
+    /// of the client uses it from now on.
+    pub fn set_gate(&self, gate: Arc<dyn Gate>) {
+        *self.inner.gate.write().unwrap_or_else(|e| e.into_inner()) = Some(gate);
     }
 
     pub fn config(&self) -> &Config {
@@ -702,6 +739,17 @@ impl Client {
                 let _kind = kind.acquire().await.expect("semaphore is never closed");
                 let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
                 self.throttle().await;
+                let gate = self.inner.gate.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let _slot = match &gate {
+                    Some(g) => Some(g.admit().await),
+                    None => None,
+                };
+                if !matches!(req.method, Method::GET | Method::HEAD)
+                    && let Ok(check) = WRITE_CHECK.try_with(|c| c.clone())
+                    && let Err(why) = check.check().await
+                {
+                    return Err(Error::Fenced(why));
+                }
                 let (limit, what) = if req.download && sink.is_some() {
                     (self.inner.config.max_download_bytes.max(MAX_FILE_DOWNLOAD_BYTES), "download")
                 } else if req.download {
@@ -739,6 +787,9 @@ impl Client {
                         });
                         let wait = wait.min(self.inner.config.max_wait);
                         self.pause_until(Instant::now() + wait);
+                        if let Some(g) = self.inner.gate.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                            g.rate_limited(wait);
+                        }
                         let spread = backoff(Duration::from_millis(50), Duration::from_millis(500), 2, seed ^ n as u64);
                         tracing::info!(%url, ?wait, "rate limited (429); waiting");
                         tokio::time::sleep(wait + spread).await;

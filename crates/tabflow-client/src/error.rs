@@ -45,6 +45,10 @@ pub enum Error {
     /// A list kept changing while it was read and could not be read consistently.
     #[error("the {resource} list kept changing while it was read ({detail})")]
     Unstable { resource: String, detail: String },
+    /// A write was not sent: the check run right before it (see [`crate::client::fenced`])
+    /// refused, e.g. because the work lease of the item was taken over by another process.
+    #[error("not sent: {0}")]
+    Fenced(String),
 }
 
 impl Error {

@@ -34,7 +34,7 @@ pub mod snapshot;
 pub mod types;
 pub mod usage;
 
-pub use client::{Client, Request, Session, plain_http_warning, plain_http_warning_for};
+pub use client::{Client, Gate, Request, Session, WriteCheck, fenced, plain_http_warning, plain_http_warning_for};
 pub use config::{Config, Credentials};
 pub use error::{Error, Result};
 pub use resources::{

@@ -412,6 +412,32 @@ const MIGRATIONS: &[Migration] = &[
         },
     },
     Migration {
+        version: 9,
+        name: "work items: a shared run's items, each claimed by one worker under a lease with a fencing epoch",
+        changes: || {
+            vec![
+                Change::Sql(
+                    "CREATE TABLE IF NOT EXISTS work_items (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_ord INTEGER NOT NULL, step_id TEXT NOT NULL, item_id TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', owner TEXT, expires_at TEXT, epoch INTEGER NOT NULL DEFAULT 0, claims INTEGER NOT NULL DEFAULT 0, outcome TEXT, UNIQUE (run_id, step_id, item_id))",
+                ),
+                Change::Sql("CREATE INDEX IF NOT EXISTS work_items_run ON work_items (run_id, status, step_ord, id)"),
+            ]
+        },
+    },
+    Migration {
+        version: 10,
+        name: "site limits shared by workers: a token bucket and concurrency slots per site, and the 429 pause",
+        changes: || {
+            vec![
+                Change::Sql(
+                    "CREATE TABLE IF NOT EXISTS site_limits (site TEXT PRIMARY KEY, per_second INTEGER NOT NULL, burst INTEGER NOT NULL, tokens_milli INTEGER NOT NULL, stamp_ms INTEGER NOT NULL, paused_until_ms INTEGER NOT NULL DEFAULT 0, max_in_flight INTEGER NOT NULL)",
+                ),
+                Change::Sql(
+                    "CREATE TABLE IF NOT EXISTS site_slots (site TEXT NOT NULL, slot INTEGER NOT NULL, owner TEXT, expires_ms INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (site, slot))",
+                ),
+            ]
+        },
+    },
+    Migration {
         version: 13,
         name: "license notices: users told their license goes after a grace period, and how each ended",
         changes: || {
@@ -1140,24 +1166,23 @@ impl Store {
             .bind(run_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let phase: String = r.get(5);
-                let image: String = r.get(6);
-                Ok(Entry {
-                    seq: r.get(0),
-                    run_id: r.get(1),
-                    step_id: r.get(2),
-                    item_id: r.get(3),
-                    item_type: r.get(4),
-                    phase: Phase::parse(&phase)
-                        .ok_or_else(|| StoreError::Damaged(format!("journal phase '{phase}'")))?,
-                    image: serde_json::from_str(&image).unwrap_or(Value::Null),
-                    detail: r.get(7),
-                    at: parse_ts(&r.get::<String, _>(8))?,
-                })
-            })
-            .collect()
+        rows.iter().map(Store::entry_row).collect()
+    }
+
+    fn entry_row(r: &AnyRow) -> StoreResult<Entry> {
+        let phase: String = r.get(5);
+        let image: String = r.get(6);
+        Ok(Entry {
+            seq: r.get(0),
+            run_id: r.get(1),
+            step_id: r.get(2),
+            item_id: r.get(3),
+            item_type: r.get(4),
+            phase: Phase::parse(&phase).ok_or_else(|| StoreError::Damaged(format!("journal phase '{phase}'")))?,
+            image: serde_json::from_str(&image).unwrap_or(Value::Null),
+            detail: r.get(7),
+            at: parse_ts(&r.get::<String, _>(8))?,
+        })
     }
 
     // ------------------------------------------------------------------ backups and staged deletes
@@ -2014,6 +2039,348 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    // ------------------------------------------------------------------ work items (see crate::executor::shared)
+
+    /// Queues a shared run's items: `(step order, step id, item id)`, all pending.
+    pub async fn queue_work(&self, run_id: &str, items: &[(i64, String, String)]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for (ord, step, item) in items {
+            sqlx::query("INSERT INTO work_items (run_id, step_ord, step_id, item_id) VALUES ($1, $2, $3, $4) ON CONFLICT (run_id, step_id, item_id) DO NOTHING")
+                .bind(run_id)
+                .bind(*ord)
+                .bind(step)
+                .bind(item)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` items of the run's first unfinished step that are pending or whose
+    /// claim lapsed (expiry before `now`), for `owner` until `expires`: one UPDATE over a
+    /// `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL (concurrent claimants get disjoint
+    /// items), the same statement under SQLite's single writer. Each claim raises the item's
+    /// fencing epoch. Answers (step id, item id, epoch).
+    pub async fn claim_work(
+        &self,
+        run_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String, i64)>> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE work_items SET status = 'claimed', owner = $1, expires_at = $2, epoch = epoch + 1, claims = claims + 1 WHERE id IN (SELECT id FROM work_items WHERE run_id = $3 AND (status = 'pending' OR (status = 'claimed' AND expires_at < $4)) AND step_ord = (SELECT MIN(step_ord) FROM work_items WHERE run_id = $3 AND status <> 'done') AND NOT EXISTS (SELECT 1 FROM work_items f WHERE f.run_id = $3 AND f.outcome = 'failed') ORDER BY id LIMIT $5{lock}) RETURNING step_id, item_id, epoch"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(ts(expires))
+            .bind(run_id)
+            .bind(ts(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    /// Extends one claim while `owner` still holds it at `epoch`; false when it was taken over.
+    pub async fn renew_work(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        item_id: &str,
+        owner: &str,
+        epoch: i64,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE work_items SET expires_at = $1 WHERE run_id = $2 AND step_id = $3 AND item_id = $4 AND owner = $5 AND epoch = $6 AND status = 'claimed'")
+            .bind(ts(expires))
+            .bind(run_id)
+            .bind(step_id)
+            .bind(item_id)
+            .bind(owner)
+            .bind(epoch)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends a claim: `done` (with its outcome) or, with `outcome` None, back to pending for
+    /// another worker (a graceful stop). A no-op when the claim was lost meanwhile.
+    pub async fn finish_work(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        item_id: &str,
+        owner: &str,
+        epoch: i64,
+        outcome: Option<&str>,
+    ) -> StoreResult<bool> {
+        let sql = match outcome {
+            Some(_) => {
+                "UPDATE work_items SET status = 'done', outcome = $1, expires_at = NULL WHERE run_id = $2 AND step_id = $3 AND item_id = $4 AND owner = $5 AND epoch = $6 AND status = 'claimed'"
+            }
+            None => {
+                "UPDATE work_items SET status = 'pending', outcome = $1, owner = NULL, expires_at = NULL WHERE run_id = $2 AND step_id = $3 AND item_id = $4 AND owner = $5 AND epoch = $6 AND status = 'claimed'"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(outcome)
+            .bind(run_id)
+            .bind(step_id)
+            .bind(item_id)
+            .bind(owner)
+            .bind(epoch)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether `owner` still holds the item's claim at `epoch` and it has not lapsed at `now`.
+    pub async fn work_held(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        item_id: &str,
+        owner: &str,
+        epoch: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM work_items WHERE run_id = $1 AND step_id = $2 AND item_id = $3 AND owner = $4 AND epoch = $5 AND status = 'claimed' AND expires_at > $6")
+            .bind(run_id)
+            .bind(step_id)
+            .bind(item_id)
+            .bind(owner)
+            .bind(epoch)
+            .bind(ts(now))
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        Ok(n == 1)
+    }
+
+    /// Journal entries, written only while `owner` still holds every item claim in `fences`
+    /// (run, step, item, epoch); one transaction, whose no-op UPDATEs lock the claims' rows
+    /// until it ends, so a takeover cannot slip in between the check and the write.
+    pub async fn append_work_fenced(
+        &self,
+        owner: &str,
+        fences: &[(String, String, String, i64)],
+        entries: &[NewEntry],
+    ) -> StoreResult<()> {
+        let now = ts(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for (run_id, step_id, item_id, epoch) in fences {
+            let held = sqlx::query("UPDATE work_items SET epoch = epoch WHERE run_id = $1 AND step_id = $2 AND item_id = $3 AND owner = $4 AND epoch = $5 AND status = 'claimed'")
+                .bind(run_id)
+                .bind(step_id)
+                .bind(item_id)
+                .bind(owner)
+                .bind(*epoch)
+                .execute(&mut *tx)
+                .await?;
+            if held.rows_affected() != 1 {
+                return Err(StoreError::LeaseLost(format!(
+                    "lease lost: item {item_id} of run {run_id} was taken over by another worker (this one held epoch {epoch}); it writes nothing more for it"
+                )));
+            }
+        }
+        for e in entries {
+            sqlx::query("INSERT INTO journal (run_id, step_id, item_id, item_type, phase, image, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(&e.run_id)
+                .bind(&e.step_id)
+                .bind(&e.item_id)
+                .bind(&e.item_type)
+                .bind(e.phase.as_str())
+                .bind(e.image.to_string())
+                .bind(&e.detail)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes a shared run's queue when nothing is left to claim — no item pending, or an
+    /// item failed — and no claim is live: every item not done yet is marked done for
+    /// `owner` with a new epoch (fencing out a paused holder). Answers whether the queue is
+    /// closed, i.e. the run may be finished (as a resume).
+    pub async fn close_work(&self, run_id: &str, owner: &str) -> StoreResult<bool> {
+        sqlx::query("UPDATE work_items SET status = 'done', outcome = 'closed', owner = $2, epoch = epoch + 1, expires_at = NULL WHERE run_id = $1 AND status <> 'done' AND NOT EXISTS (SELECT 1 FROM work_items c WHERE c.run_id = $1 AND c.status = 'claimed' AND c.expires_at > $3) AND (NOT EXISTS (SELECT 1 FROM work_items p WHERE p.run_id = $1 AND p.status = 'pending') OR EXISTS (SELECT 1 FROM work_items f WHERE f.run_id = $1 AND f.outcome = 'failed'))")
+            .bind(run_id)
+            .bind(owner)
+            .bind(ts(Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(self.work_unfinished(run_id).await? == 0)
+    }
+
+    /// The journal entries of some items of a run, in order.
+    pub async fn journal_of_items(&self, run_id: &str, item_ids: &[String]) -> StoreResult<Vec<Entry>> {
+        if item_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks: Vec<String> = (0..item_ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT seq, run_id, step_id, item_id, item_type, phase, image, detail, at FROM journal WHERE run_id = $1 AND item_id IN ({}) ORDER BY seq",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run_id);
+        for id in item_ids {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(Store::entry_row).collect()
+    }
+
+    /// How many of the run's work items are not done (0 for a run that was never shared).
+    pub async fn work_unfinished(&self, run_id: &str) -> StoreResult<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM work_items WHERE run_id = $1 AND status <> 'done'")
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0))
+    }
+
+    /// Shared runs still running, oldest first.
+    pub async fn shared_runs(&self) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT r.id FROM runs r WHERE r.status = 'running' AND EXISTS (SELECT 1 FROM work_items w WHERE w.run_id = r.id) ORDER BY r.created_at, r.id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Work items per (run, status) and who holds claims: for `tabflow worker status`.
+    pub async fn work_status(&self) -> StoreResult<Vec<(String, String, Option<String>, i64)>> {
+        let rows = sqlx::query("SELECT w.run_id, w.status, w.owner, COUNT(*) FROM work_items w JOIN runs r ON r.id = w.run_id WHERE r.status = 'running' GROUP BY w.run_id, w.status, w.owner ORDER BY w.run_id, w.status, w.owner")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    }
+
+    // ------------------------------------------------------------------ site limits shared by workers
+
+    /// Sets a site's shared limits (`per_second` calls, at most `max_in_flight` at once).
+    pub async fn set_site_limit(&self, site: &str, per_second: i64, max_in_flight: i64) -> StoreResult<()> {
+        let now = Utc::now().timestamp_millis();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO site_limits (site, per_second, burst, tokens_milli, stamp_ms, paused_until_ms, max_in_flight) VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (site) DO UPDATE SET per_second = excluded.per_second, burst = excluded.burst, max_in_flight = excluded.max_in_flight")
+            .bind(site)
+            .bind(per_second)
+            .bind(per_second.max(1))
+            .bind(per_second.max(1) * 1000)
+            .bind(now)
+            .bind(max_in_flight)
+            .execute(&mut *tx)
+            .await?;
+        for slot in 0..max_in_flight {
+            sqlx::query("INSERT INTO site_slots (site, slot) VALUES ($1, $2) ON CONFLICT (site, slot) DO NOTHING")
+                .bind(site)
+                .bind(slot)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM site_slots WHERE site = $1 AND slot >= $2")
+            .bind(site)
+            .bind(max_in_flight)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A site's limits: (per second, max in flight, paused until ms), if set.
+    pub async fn site_limit(&self, site: &str) -> StoreResult<Option<(i64, i64, i64)>> {
+        let row = sqlx::query("SELECT per_second, max_in_flight, paused_until_ms FROM site_limits WHERE site = $1")
+            .bind(site)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    /// One token of the site's bucket: `Ok(None)` when taken, `Ok(Some(wait))` when the
+    /// caller must wait (empty bucket or a 429 pause), with a compare-and-set on the bucket's
+    /// row so that concurrent takers never take the same token.
+    pub async fn take_site_token(&self, site: &str) -> StoreResult<Option<std::time::Duration>> {
+        let Some(row) = sqlx::query(
+            "SELECT per_second, burst, tokens_milli, stamp_ms, paused_until_ms FROM site_limits WHERE site = $1",
+        )
+        .bind(site)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let (per_second, burst, tokens, stamp, paused): (i64, i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let now = Utc::now().timestamp_millis();
+        if paused > now {
+            return Ok(Some(std::time::Duration::from_millis((paused - now) as u64)));
+        }
+        let per_second = per_second.max(1);
+        let filled = (tokens + (now - stamp).max(0) * per_second).min(burst.max(1) * 1000);
+        if filled < 1000 {
+            let wait = ((1000 - filled) / per_second).max(1);
+            return Ok(Some(std::time::Duration::from_millis(wait as u64)));
+        }
+        let done = sqlx::query("UPDATE site_limits SET tokens_milli = $1, stamp_ms = $2 WHERE site = $3 AND tokens_milli = $4 AND stamp_ms = $5")
+            .bind(filled - 1000)
+            .bind(now.max(stamp))
+            .bind(site)
+            .bind(tokens)
+            .bind(stamp)
+            .execute(&self.pool)
+            .await?;
+        Ok(if done.rows_affected() == 1 { None } else { Some(std::time::Duration::ZERO) })
+    }
+
+    /// Takes a free (or lapsed) concurrency slot of the site for `owner` until `expires_ms`.
+    pub async fn take_site_slot(&self, site: &str, owner: &str, expires_ms: i64) -> StoreResult<Option<i64>> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let now = Utc::now().timestamp_millis();
+        let sql = format!(
+            "UPDATE site_slots SET owner = $1, expires_ms = $2 WHERE site = $3 AND slot = (SELECT slot FROM site_slots WHERE site = $3 AND (owner IS NULL OR expires_ms < $4) ORDER BY slot LIMIT 1{lock}) RETURNING slot"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(expires_ms)
+            .bind(site)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Frees a slot taken by [`Store::take_site_slot`].
+    pub async fn free_site_slot(&self, site: &str, slot: i64, owner: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE site_slots SET owner = NULL, expires_ms = 0 WHERE site = $1 AND slot = $2 AND owner = $3")
+            .bind(site)
+            .bind(slot)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A 429 from the site: every worker sharing the store waits until `until_ms`.
+    pub async fn pause_site(&self, site: &str, until_ms: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE site_limits SET paused_until_ms = $1 WHERE site = $2 AND paused_until_ms < $1")
+            .bind(until_ms)
+            .bind(site)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     // ------------------------------------------------------------------ audit (see crate::audit)

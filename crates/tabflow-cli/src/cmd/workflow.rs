@@ -190,6 +190,10 @@ pub struct ApplyArgs {
     /// Print the run result as JSON.
     #[arg(long)]
     json: bool,
+    /// Queue the run's items for `tabflow worker`s sharing this (PostgreSQL) store instead of
+    /// running them here; answers the run id at once (see `tabflow worker status`).
+    #[arg(long)]
+    shared: bool,
     #[command(flatten)]
     connect: Connect,
     #[command(flatten)]
@@ -634,12 +638,29 @@ async fn approve_and_run(
     }
     let cancel = tabflow_app::Cancel::new();
     let started = app
-        .start_run(&plan.id, &actor, StartOptions { acknowledge_irreversible: ack, cancel: cancel.clone() })
+        .start_run(
+            &plan.id,
+            &actor,
+            StartOptions { acknowledge_irreversible: ack, cancel: cancel.clone(), shared: ui_state.shared },
+        )
         .await
         .map_err(exit::app)?;
     let Start::Running(handle) = started else {
         return Err(fail(format!("plan {} started no run", plan.id), "see `tabflow runs list`"));
     };
+    if ui_state.shared {
+        let outcome = handle.wait().await.map_err(exit::app)?;
+        let r = &outcome.report;
+        if json {
+            outln!("{}", json!({"run_id": r.run_id, "status": "queued", "plan_id": plan.id, "shared": true}));
+        } else {
+            outln!(
+                "Run {} queued for the workers sharing this store: start `tabflow worker` on it; `tabflow worker status` shows the progress.",
+                r.run_id
+            );
+        }
+        return Ok(Code::Ok);
+    }
     let live = !json && ui::live_stderr();
     let signals = stop_on_ctrl_c(cancel.clone(), handle.run_id().to_string(), !live);
     crate::progress::Progress::new(Some(plan), &confirmations, json)
@@ -677,7 +698,7 @@ pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
                 ));
             }
         };
-        let ui_state = Ui { interactive: !a.json && ui::interactive(), review: false, shown: false };
+        let ui_state = Ui { interactive: !a.json && ui::interactive(), review: false, shown: false, shared: a.shared };
         approve_and_run(&app, &vp, &a.approve, a.yes, a.reject, a.acknowledge_irreversible, a.json, ui_state).await
     }
     .await;
@@ -698,7 +719,7 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
         // The plan is printed in full once; after each answer a one-line summary.
         let mut shown = false;
         let mut asked: Vec<String> = vec![];
-        let mut ui_state = Ui { interactive, review: false, shown: false };
+        let mut ui_state = Ui { interactive, review: false, shown: false, shared: false };
         loop {
             let src = match (source.take(), &read) {
                 (Some(s), _) => s,
@@ -864,6 +885,8 @@ pub struct Ui {
     pub review: bool,
     /// The plan was already printed in full.
     pub shown: bool,
+    /// `apply --shared`: queue the run's items for the workers.
+    pub shared: bool,
 }
 
 /// The choice of a confirmation question that goes ahead with every item ("archive-all" in

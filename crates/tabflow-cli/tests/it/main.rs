@@ -22,6 +22,7 @@ mod query;
 mod refreshes;
 mod reports;
 mod runs_recovery;
+mod scale_out;
 mod staged_delete;
 mod subscriptions;
 mod support;

@@ -41,7 +41,20 @@ impl Recorder {
         fence: Option<Fence>,
         lost: Arc<AtomicBool>,
     ) -> (Recorder, tokio::task::JoinHandle<()>) {
+        Recorder::start_with(store, enabled, fence, lost, None)
+    }
+
+    /// [`Recorder::start`] for a shared run's worker: with `claims`, each entry of a claimed
+    /// item is written only while its claim still holds (see [`super::shared`]).
+    pub(super) fn start_with(
+        store: Store,
+        enabled: bool,
+        fence: Option<Fence>,
+        lost: Arc<AtomicBool>,
+        claims: Option<Arc<super::shared::Claims>>,
+    ) -> (Recorder, tokio::task::JoinHandle<()>) {
         let fenced = fence.clone();
+        let claims_here = claims.clone();
         let lost_here = lost.clone();
         let (tx, mut rx) = mpsc::unbounded_channel::<WriteReq>();
         let handle = tokio::spawn(async move {
@@ -52,6 +65,25 @@ impl Recorder {
                     if batch.len() >= 512 {
                         break;
                     }
+                }
+                if let Some(claims) = &claims_here {
+                    // Per item claim: a batch refused for one lost claim is written request by
+                    // request, so only the requests of the lost item fail.
+                    let all: Vec<NewEntry> = batch.iter().flat_map(|b| b.entries.iter().cloned()).collect();
+                    let audit: Vec<NewRecord> = batch.iter().flat_map(|b| b.audit.iter().cloned()).collect();
+                    let res = claims.write(&store, &all, audit).await;
+                    if res.is_ok() || batch.len() == 1 {
+                        for b in batch {
+                            let _ = b.ack.send(res.clone());
+                        }
+                        continue;
+                    }
+                    for mut b in batch {
+                        let audit = std::mem::take(&mut b.audit);
+                        let r = claims.write(&store, &b.entries, audit).await;
+                        let _ = b.ack.send(r);
+                    }
+                    continue;
                 }
                 let entries: Vec<NewEntry> = batch.iter().flat_map(|b| b.entries.iter().cloned()).collect();
                 let audit: Vec<NewRecord> = batch.iter_mut().flat_map(|b| std::mem::take(&mut b.audit)).collect();

@@ -33,10 +33,12 @@ pub use compensate::{NOT_APPROVED, pending};
 pub mod lease;
 mod purge;
 mod run;
+mod shared;
 
 use journal::{Ack, Recorder};
 pub use purge::{Purge, purge_due};
 use run::run_steps;
+pub use shared::{SharedPass, SiteGate};
 
 /// Progress, as every front end sees it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -233,6 +235,10 @@ pub struct RunOptions {
     pub lease: std::time::Duration,
     /// Stops the run between items when set (see [`Cancel`]); the default is never set.
     pub cancel: Cancel,
+    /// Hand the run's items to `tabflow worker`s sharing the store instead of running them
+    /// here (see [`shared`]): `apply` creates the run, queues its items and answers at once
+    /// with the run `running`.
+    pub shared: bool,
 }
 
 impl Default for RunOptions {
@@ -246,6 +252,7 @@ impl Default for RunOptions {
             delivery: crate::notify::Delivery::default(),
             lease: std::time::Duration::from_secs(60),
             cancel: Cancel::default(),
+            shared: false,
         }
     }
 }
@@ -493,12 +500,105 @@ impl<'a> Engine<'a> {
             summary: json!({}),
             fingerprint: Some(p.fingerprint.clone()),
         };
+        if opts.shared {
+            return self.share(p, grant, opts, row).await;
+        }
         self.store.insert_run(&row).await?;
         let fence = Fence { run_id: run_id.clone(), owner: lease::owner_id(), epoch: 1 };
         let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
         let result = self.apply_held(p, grant, opts, &held.fence, &held.lost, started).await;
         held.release(self.store).await;
         result
+    }
+
+    /// A shared run (see [`shared`]): created without a lease, its approvals consumed, its
+    /// write steps' items queued for the workers, `run.started` audited.
+    async fn share(
+        &self,
+        p: &'a Plan,
+        grant: Option<Grant>,
+        opts: &RunOptions,
+        mut row: RunRow,
+    ) -> Result<RunReport, ExecError> {
+        row.lease_owner = None;
+        row.lease_expires_at = None;
+        row.lease_epoch = 0;
+        let run_id = row.id.clone();
+        self.store.insert_run(&row).await?;
+        if let Some(g) = &grant
+            && let Err(e) = self.store.consume_approvals(&g.approval_ids, &run_id).await
+        {
+            self.store.set_run_status(&run_id, RunStatus::Cancelled, Some(&json!({"error": e.to_string()}))).await?;
+            return Err(e.into());
+        }
+        let order = p.order().map_err(|e| ExecError::Refused(e.to_string()))?;
+        let mut items = vec![];
+        for (ord, si) in order.into_iter().enumerate() {
+            let step = &p.steps[si];
+            if !step.is_write() {
+                continue;
+            }
+            let ids = step.changed_items();
+            for item in step.items.iter().filter(|i| ids.contains(&i.id.as_str())) {
+                items.push((ord as i64, step.id.clone(), item.id.clone()));
+            }
+        }
+        self.store.queue_work(&run_id, &items).await?;
+        let approvers = grant.as_ref().map(|g| g.approvers.join(", ")).unwrap_or_default();
+        crate::audit::append(
+            self.store,
+            NewRecord {
+                actor: opts.actor.clone(),
+                action: "run.started".into(),
+                plan_id: Some(p.id.clone()),
+                run_id: Some(run_id.clone()),
+                approver: if approvers.is_empty() { None } else { Some(approvers) },
+                after: Some(
+                    json!({"fingerprint": p.fingerprint, "request": p.request, "shared": true, "items": items.len()}),
+                ),
+                outcome: "queued".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        self.emit_started(&run_id, p);
+        Ok(RunReport {
+            run_id,
+            status: RunStatus::Running,
+            steps: vec![],
+            skipped: vec![],
+            failed: vec![],
+            restored: 0,
+            not_restored: vec![],
+            recreated: vec![],
+            reports: vec![],
+            elapsed_ms: 0,
+            notifications: None,
+            staged: None,
+        })
+    }
+
+    fn emit_started(&self, run_id: &str, p: &Plan) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(Event::RunStarted {
+                run_id: run_id.into(),
+                plan_id: p.id.clone(),
+                request: p.request.clone(),
+                steps: p.steps.len(),
+            });
+        }
+    }
+
+    /// Refuses to run, resume or roll back a shared run by itself while its items are
+    /// queued or claimed by workers.
+    async fn refuse_if_shared(&self, run_id: &str, what: &str) -> Result<(), ExecError> {
+        let n = self.store.work_unfinished(run_id).await?;
+        if n > 0 {
+            return Err(ExecError::Refused(format!(
+                "run {run_id} is shared among workers and {n} of its items are still queued or claimed; it cannot be {what} here — start `tabflow worker` on its store to finish it"
+            )));
+        }
+        Ok(())
     }
 
     async fn apply_held(
@@ -783,6 +883,7 @@ impl<'a> Engine<'a> {
         opts: &RunOptions,
         approved: Option<&ApprovedRollback>,
     ) -> Result<RunReport, ExecError> {
+        self.refuse_if_shared(run_id, "rolled back").await?;
         let run = self.store.run(run_id).await?;
         if run.status == RunStatus::RolledBack {
             return Err(ExecError::Refused(format!("run {run_id} is already rolled back")));
@@ -857,6 +958,13 @@ impl<'a> Engine<'a> {
     /// Finishes an interrupted run (or its rollback) from the journal: items already applied
     /// are detected and not written again.
     pub async fn resume(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
+        self.refuse_if_shared(run_id, "resumed").await?;
+        self.resume_shared(run_id, opts).await
+    }
+
+    /// [`Engine::resume`] without the shared-run check: how the worker that closed a shared
+    /// run's queue finishes it.
+    pub(super) async fn resume_shared(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
         let run = self.store.run(run_id).await?;
         if !run.status.is_unfinished() && run.status != RunStatus::Interrupted {
             return Err(ExecError::Refused(format!(

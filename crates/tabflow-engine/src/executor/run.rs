@@ -15,7 +15,7 @@ use crate::plan::{Effect, Item, Step, StepKind};
 use crate::store::{Entry, Phase, RunRow, StagedRow};
 
 #[derive(Debug, Clone, PartialEq)]
-enum ItemOutcome {
+pub(super) enum ItemOutcome {
     Done,
     AlreadyApplied,
     Skipped(String),
@@ -464,6 +464,57 @@ async fn create_project_item(
     Ok(ItemOutcome::Done)
 }
 
+/// Whether a step's items are read with their permissions (the step changes them, or moves
+/// items into a project whose permissions are locked).
+pub(super) async fn step_needs_permissions(ctx: &Ctx<'_>, step: &Step) -> bool {
+    let locked = locked_targets(ctx.client, step).await;
+    step.changes.iter().any(|c| matches!(c.field.as_str(), "permissions" | "content_permissions"))
+        || step.changes.iter().any(|c| c.field == "project" && c.after_id.as_ref().is_some_and(|a| locked.contains(a)))
+        || step.changes.iter().any(|c| c.field == "project" && c.after_ref.is_some())
+}
+
+/// One item of a write step, as the journal (`last`: each item's last phase) leaves it: an
+/// item already applied, already applied before or skipped is not read again; a destructive
+/// item outside the approved pairs is skipped; any other is processed ([`process_item`]).
+/// A skip is journalled.
+pub(super) async fn run_item(
+    ctx: &Ctx<'_>,
+    step: &Step,
+    item: &Item,
+    last: &std::collections::HashMap<(String, String), Phase>,
+    approved: &Option<BTreeSet<String>>,
+    needs_perm_step: bool,
+) -> Result<ItemOutcome, ExecError> {
+    let key = (step.id.clone(), item.id.clone());
+    // Asked to stop: an item not yet started is left for the resume.
+    if ctx.cancel.is_cancelled() && !last.contains_key(&key) {
+        return Ok(ItemOutcome::NotStarted);
+    }
+    let outcome = match last.get(&key) {
+        Some(Phase::Applied) => Ok(ItemOutcome::Done),
+        Some(Phase::AlreadyApplied) => Ok(ItemOutcome::AlreadyApplied),
+        Some(Phase::Skipped) => Ok(ItemOutcome::Skipped("skipped before the resume".into())),
+        _ if step.effect == Effect::Destructive
+            && approved.as_ref().is_some_and(|a| !a.contains(&crate::approval::pair_key(&step.id, &item.id))) =>
+        {
+            Ok(ItemOutcome::Skipped("not approved".into()))
+        }
+        _ => process_item(ctx, step, item, needs_perm_step).await,
+    };
+    let outcome = match outcome {
+        Ok(o @ (ItemOutcome::Done | ItemOutcome::AlreadyApplied)) => recover_staged(ctx, step, item).await.map(|()| o),
+        other => other,
+    };
+    if let Ok(ItemOutcome::Skipped(reason)) = &outcome
+        && last.get(&key) != Some(&Phase::Skipped)
+    {
+        let e = ctx.entry(step, item, Phase::Skipped, Value::Null, reason.clone());
+        let a = ctx.audit(step, item, step.kind.as_str(), None, None, &format!("skipped: {reason}"));
+        ctx.recorder.write(vec![e], vec![a]).await?;
+    }
+    outcome
+}
+
 pub(super) async fn run_steps(
     ctx: &Ctx<'_>,
     approved: &Option<BTreeSet<String>>,
@@ -515,14 +566,7 @@ pub(super) async fn run_steps(
             reports.push(rep);
             continue;
         }
-        let locked = locked_targets(ctx.client, step).await;
-        let needs_perm_step =
-            step.changes.iter().any(|c| matches!(c.field.as_str(), "permissions" | "content_permissions"))
-                || step
-                    .changes
-                    .iter()
-                    .any(|c| c.field == "project" && c.after_id.as_ref().is_some_and(|a| locked.contains(a)))
-                || step.changes.iter().any(|c| c.field == "project" && c.after_ref.is_some());
+        let needs_perm_step = step_needs_permissions(ctx, step).await;
         let m = items.len();
         let counter = std::sync::atomic::AtomicUsize::new(0);
         let results: Vec<(&Item, Result<ItemOutcome, ExecError>)> = futures::stream::iter(items.iter().copied())
@@ -530,39 +574,7 @@ pub(super) async fn run_steps(
                 let counter = &counter;
                 let last = &last;
                 async move {
-                    let key = (step.id.clone(), item.id.clone());
-                    // Asked to stop: an item not yet started is left for the resume.
-                    if ctx.cancel.is_cancelled() && !last.contains_key(&key) {
-                        return (item, Ok(ItemOutcome::NotStarted));
-                    }
-                    let outcome = match last.get(&key) {
-                        Some(Phase::Applied) => Ok(ItemOutcome::Done),
-                        Some(Phase::AlreadyApplied) => Ok(ItemOutcome::AlreadyApplied),
-                        Some(Phase::Skipped) => Ok(ItemOutcome::Skipped("skipped before the resume".into())),
-                        _ if step.effect == Effect::Destructive
-                            && approved
-                                .as_ref()
-                                .is_some_and(|a| !a.contains(&crate::approval::pair_key(&step.id, &item.id))) =>
-                        {
-                            Ok(ItemOutcome::Skipped("not approved".into()))
-                        }
-                        _ => process_item(ctx, step, item, needs_perm_step).await,
-                    };
-                    let outcome = match outcome {
-                        Ok(o @ (ItemOutcome::Done | ItemOutcome::AlreadyApplied)) => {
-                            recover_staged(ctx, step, item).await.map(|()| o)
-                        }
-                        other => other,
-                    };
-                    if let Ok(ItemOutcome::Skipped(reason)) = &outcome
-                        && last.get(&key) != Some(&Phase::Skipped)
-                    {
-                        let e = ctx.entry(step, item, Phase::Skipped, Value::Null, reason.clone());
-                        let a = ctx.audit(step, item, step.kind.as_str(), None, None, &format!("skipped: {reason}"));
-                        if let Err(err) = ctx.recorder.write(vec![e], vec![a]).await {
-                            return (item, Err(err));
-                        }
-                    }
+                    let outcome = run_item(ctx, step, item, last, approved, needs_perm_step).await;
                     let k = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                     if let Ok(o) = &outcome {
                         let (name, detail) = match o {

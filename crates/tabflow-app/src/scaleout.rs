@@ -1,0 +1,100 @@
+//! Scale-out: `tabflow worker`s sharing a PostgreSQL store execute shared runs' items
+//! ([`tabflow_engine::executor::SharedPass`]) and keep the site's limits together
+//! ([`tabflow_engine::executor::SiteGate`]). See DESIGN.md §7, "Scale-out on PostgreSQL".
+
+use serde_json::{Value, json};
+use tabflow_engine::executor::{Engine, SharedPass, SiteGate};
+
+use crate::error::{Error, Result};
+use crate::{App, Cancel};
+
+impl App {
+    /// Sets the connected site's limits shared by every worker of this store: at most
+    /// `per_second` calls a second and `in_flight` calls at once, all workers together.
+    pub async fn set_shared_site_limit(&self, per_second: i64, in_flight: i64) -> Result<String> {
+        let session = self.connect().await?;
+        let site = crate::schedules::site_key(&session.server_label(), &session.client.config().site);
+        self.store
+            .set_site_limit(&site, per_second, in_flight)
+            .await
+            .map_err(|e| Error::store(e, "check the state store"))?;
+        Ok(site)
+    }
+
+    /// Makes this process's calls to the connected site keep the limits shared in the store
+    /// (when some are set for the site); answers whether there are.
+    pub async fn use_shared_site_limit(&self, owner: &str) -> Result<bool> {
+        let session = self.connect().await?;
+        let site = crate::schedules::site_key(&session.server_label(), &session.client.config().site);
+        match SiteGate::of(&self.store, &site, owner).await.map_err(|e| Error::store(e, "check the state store"))? {
+            Some(gate) => {
+                session.client.set_gate(std::sync::Arc::new(gate));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// One pass over the shared runs of the store: this worker's share of each (until nothing
+    /// is left to claim or `cancel` is set), finishing the runs whose items are all done.
+    pub async fn work_shared(
+        &self,
+        owner: &str,
+        actor: &str,
+        lease: std::time::Duration,
+        batch: usize,
+        cancel: Cancel,
+    ) -> Result<Vec<SharedPass>> {
+        let runs = self.store.shared_runs().await.map_err(|e| Error::store(e, "check the state store"))?;
+        if runs.is_empty() {
+            return Ok(vec![]);
+        }
+        let session = self.connect().await?;
+        let mut ctx = self.run_ctx(&session.client, actor, false, cancel.clone());
+        ctx.opts.lease = lease;
+        let engine = Engine {
+            client: &ctx.client,
+            store: &ctx.store,
+            policy: ctx.policy.clone(),
+            events: None,
+            clock: ctx.clock.clone(),
+        };
+        let mut passes = vec![];
+        for run_id in runs {
+            if cancel.is_cancelled() {
+                break;
+            }
+            match engine.work_shared(&run_id, &ctx.opts, owner, batch).await {
+                Ok(mut pass) => {
+                    if let Some(report) = pass.finished.as_mut() {
+                        let w = crate::runs::attach_reports(&ctx.store, &ctx.data_dir, &ctx.redactor, report).await;
+                        pass.errors.extend(w);
+                    }
+                    passes.push(pass);
+                }
+                Err(e) => passes.push(SharedPass { run_id, errors: vec![e.to_string()], ..Default::default() }),
+            }
+        }
+        Ok(passes)
+    }
+
+    /// What the workers are doing: each running shared run's items by status and holder, and
+    /// the site limits kept in the store.
+    pub async fn worker_status(&self) -> Result<Value> {
+        let rows = self.store.work_status().await.map_err(|e| Error::store(e, "check the state store"))?;
+        let mut runs: std::collections::BTreeMap<String, Value> = Default::default();
+        for (run, status, owner, n) in rows {
+            let r = runs
+                .entry(run.clone())
+                .or_insert_with(|| json!({"run_id": run, "pending": 0, "claimed": 0, "done": 0, "workers": {}}));
+            let prev = r[status.as_str()].as_i64().unwrap_or(0);
+            r[status.as_str()] = json!(prev + n);
+            if status == "claimed"
+                && let Some(o) = owner
+            {
+                r["workers"][o] = json!(n);
+            }
+        }
+        Ok(json!({"store": self.store.location(), "runs": runs.into_values().collect::<Vec<_>>()}))
+    }
+}

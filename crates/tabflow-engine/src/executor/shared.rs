@@ -1,0 +1,532 @@
+//! Shared runs (scale-out): several `tabflow worker`s execute one run's items, each item
+//! claimed by one worker at a time. See DESIGN.md §7, "Scale-out on PostgreSQL".
+//!
+//! - **Queue**: a run started with [`RunOptions::shared`](super::RunOptions::shared) is
+//!   created (approvals consumed, `run.started` audited) and its write steps' items are
+//!   queued in `work_items`; no item is executed by the process that started it.
+//! - **Claim**: a worker claims a batch of pending (or lapsed) items of the run's first
+//!   unfinished step ([`Store::claim_work`]: `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
+//!   LOCKED LIMIT n) RETURNING`); each claim raises the item's fencing epoch. Steps keep
+//!   their order: no item of a later step is claimed while one of an earlier step is not done,
+//!   and none at all once an item failed.
+//! - **Heartbeat**: every third of the lease the worker renews each claim it holds, one
+//!   compare-and-set per item (owner and epoch); a renewal that fails marks the item lost.
+//! - **Fencing**: every journal write of a claimed item carries its epoch
+//!   ([`Store::append_work_fenced`]); and since Tableau cannot check an epoch, the claim is
+//!   checked again (held, same epoch, not lapsed) right before each write is sent
+//!   ([`tabflow_client::fenced`]). A worker whose claim was taken over writes nothing more
+//!   for the item, neither to the journal nor to the site.
+//! - **Takeover**: a lapsed claim (a killed or paused worker) is claimed by another worker,
+//!   which reads the item's journal (its intent before-image, its last phase) and classifies
+//!   the item from the live site again — an item whose write landed just before the lease
+//!   was lost is found at its after-state and recorded "already applied", not written again.
+//! - **Finish**: when no item is pending or claimed (or an item failed and no claim is
+//!   live), one worker closes the queue ([`Store::close_work`], which also fences out every
+//!   remaining claim) and finishes the run as a resume under the run's lease: items already
+//!   journalled are not read again, a failed item is tried once more, and a failure rolls the
+//!   run back as in one process.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::journal::{Recorder, last_phases};
+use super::run::{ItemOutcome, run_item, step_needs_permissions};
+use super::{Engine, ExecError, RunOptions, RunReport};
+use crate::audit::NewRecord;
+use crate::store::{NewEntry, Phase, RunStatus, Store, StoreError};
+
+type Key = (String, String);
+
+/// The item claims one worker holds in one run.
+pub(super) struct Claims {
+    pub(super) run_id: String,
+    pub(super) owner: String,
+    held: Mutex<HashMap<Key, i64>>,
+    lost: Mutex<HashSet<Key>>,
+}
+
+impl Claims {
+    fn new(run_id: &str, owner: &str) -> Claims {
+        Claims {
+            run_id: run_id.into(),
+            owner: owner.into(),
+            held: Mutex::new(HashMap::new()),
+            lost: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn lose(&self, key: &Key) {
+        if let Ok(mut l) = self.lost.lock() {
+            l.insert(key.clone());
+        }
+    }
+
+    fn is_lost(&self, key: &Key) -> bool {
+        self.lost.lock().map(|l| l.contains(key)).unwrap_or(true)
+    }
+
+    fn live(&self) -> Vec<(Key, i64)> {
+        let held = self.held.lock().map(|h| h.clone()).unwrap_or_default();
+        held.into_iter().filter(|(k, _)| !self.is_lost(k)).collect()
+    }
+
+    /// Writes journal entries (then audit records) fenced by the claims of their items.
+    pub(super) async fn write(&self, store: &Store, entries: &[NewEntry], audit: Vec<NewRecord>) -> Result<(), String> {
+        let mut fences: Vec<(String, String, String, i64)> = {
+            let held = self.held.lock().map(|h| h.clone()).unwrap_or_default();
+            entries
+                .iter()
+                .filter_map(|e| {
+                    held.get(&(e.step_id.clone(), e.item_id.clone()))
+                        .map(|epoch| (e.run_id.clone(), e.step_id.clone(), e.item_id.clone(), *epoch))
+                })
+                .collect()
+        };
+        fences.sort();
+        fences.dedup();
+        match store.append_work_fenced(&self.owner, &fences, entries).await {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost(m)) => {
+                if let [(_, step, item, _)] = fences.as_slice() {
+                    self.lose(&(step.clone(), item.clone()));
+                }
+                return Err(m);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        if !audit.is_empty() {
+            crate::audit::append_many(store, audit).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// The check before each write to the site of a claimed item (see [`tabflow_client::WriteCheck`]).
+struct ItemCheck {
+    store: Store,
+    claims: Arc<Claims>,
+    key: Key,
+    epoch: i64,
+}
+
+impl tabflow_client::WriteCheck for ItemCheck {
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let c = &self.claims;
+            let held = self
+                .store
+                .work_held(&c.run_id, &self.key.0, &self.key.1, &c.owner, self.epoch, chrono::Utc::now())
+                .await
+                .map_err(|e| format!("the item's lease cannot be checked: {e}"))?;
+            if held && !c.is_lost(&self.key) {
+                return Ok(());
+            }
+            c.lose(&self.key);
+            Err(format!(
+                "lease lost: item {} of run {} is no longer this worker's (epoch {}); the write was not sent",
+                self.key.1, c.run_id, self.epoch
+            ))
+        })
+    }
+}
+
+/// What one worker did in one shared run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SharedPass {
+    pub run_id: String,
+    /// Items this worker finished (done, already applied, skipped or failed).
+    pub done: usize,
+    /// Items written to the site by this worker.
+    pub written: usize,
+    /// Items whose claim was lost to another worker (nothing more written for them).
+    pub lost: usize,
+    /// Items handed back unstarted (a graceful stop).
+    pub released: usize,
+    /// Batches of items claimed.
+    pub batches: usize,
+    /// The run's report when this worker finished the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished: Option<RunReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// The name of an item's outcome in `work_items.outcome`.
+fn outcome_name(o: &ItemOutcome) -> &'static str {
+    match o {
+        ItemOutcome::Done => "done",
+        ItemOutcome::AlreadyApplied => "already-applied",
+        ItemOutcome::Skipped(_) => "skipped",
+        ItemOutcome::Failed(_) => "failed",
+        ItemOutcome::NotStarted => "not-started",
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// One worker's share of a shared run: claims batches of `batch` items and executes them
+    /// until none is left to claim or `opts.cancel` is set (then the items not started are
+    /// handed back); finishes the run when its queue is done. `owner` names this worker in
+    /// the claims (unique per process).
+    pub async fn work_shared(
+        &self,
+        run_id: &str,
+        opts: &RunOptions,
+        owner: &str,
+        batch: usize,
+    ) -> Result<SharedPass, ExecError> {
+        let mut pass = SharedPass { run_id: run_id.into(), ..Default::default() };
+        let run = self.store.run(run_id).await?;
+        if run.status != RunStatus::Running {
+            return Ok(pass);
+        }
+        let plan = self.store.plan_of_run(&run).await?;
+        self.check_site(&plan).await?;
+        let approved = self.approved_items_of(&run).await?;
+        let approvers = match &run.approval_id {
+            Some(ids) => {
+                let rows = self.store.approvals_for(&run.plan_id).await?;
+                let mut names: Vec<String> =
+                    rows.into_iter().filter(|r| ids.split(',').any(|i| i == r.id)).map(|r| r.approver).collect();
+                names.dedup();
+                names.join(", ")
+            }
+            None => String::new(),
+        };
+        let claims = Arc::new(Claims::new(run_id, owner));
+        let lost_run = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (recorder, writer) = Recorder::start_with(self.store.clone(), true, None, lost_run, Some(claims.clone()));
+        let ctx = self.ctx(&plan, run_id, opts, approvers, recorder.clone());
+        let heartbeat = {
+            let (store, claims, ttl) = (self.store.clone(), claims.clone(), opts.lease);
+            let clock = self.clock.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep((ttl / 3).max(Duration::from_millis(100))).await;
+                    let until = clock.now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+                    for ((step, item), epoch) in claims.live() {
+                        match store.renew_work(&claims.run_id, &step, &item, &claims.owner, epoch, until).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                let key = (step, item);
+                                // (A claim finished meanwhile is no longer held: nothing lost.)
+                                if claims.held.lock().map(|h| h.get(&key) == Some(&epoch)).unwrap_or(false) {
+                                    tracing::warn!(run = %claims.run_id, item = key.1, "the item's claim was taken over");
+                                    claims.lose(&key);
+                                }
+                            }
+                            Err(e) => tracing::warn!(run = %claims.run_id, "renewing item claims: {e}"),
+                        }
+                    }
+                }
+            })
+        };
+        let mut needs_perm: HashMap<String, bool> = HashMap::new();
+        let result: Result<(), ExecError> = async {
+            loop {
+                if opts.cancel.is_cancelled() {
+                    break;
+                }
+                let now = self.clock.now();
+                let until = now + chrono::Duration::from_std(opts.lease).unwrap_or(chrono::Duration::seconds(60));
+                let got = self.store.claim_work(run_id, owner, now, until, batch.max(1) as i64).await?;
+                if got.is_empty() {
+                    break;
+                }
+                pass.batches += 1;
+                if let Ok(mut h) = claims.held.lock() {
+                    h.clear();
+                    h.extend(got.iter().map(|(s, i, e)| ((s.clone(), i.clone()), *e)));
+                }
+                if let Ok(mut l) = claims.lost.lock() {
+                    l.clear();
+                }
+                // What the journal already says of these items (a previous owner's intent
+                // and before-image, or its outcome): the same reading as a resume's.
+                let ids: Vec<String> = got.iter().map(|(_, i, _)| i.clone()).collect();
+                let journal = self.store.journal_of_items(run_id, &ids).await?;
+                for e in &journal {
+                    if let Some(c) = e.detail.strip_prefix("created:")
+                        && let Ok(mut m) = ctx.created.lock()
+                    {
+                        m.insert(e.step_id.clone(), c.to_string());
+                    }
+                    if let Ok(mut t) = ctx.touched.lock() {
+                        t.insert(e.item_id.clone());
+                    }
+                    if e.phase == Phase::Intent
+                        && let Ok(image) = serde_json::from_value::<crate::ops::Image>(e.image.clone())
+                        && let Ok(mut m) = ctx.intent_images.lock()
+                    {
+                        m.entry((e.step_id.clone(), e.item_id.clone())).or_insert(image);
+                    }
+                }
+                let last = last_phases(&journal);
+                for (s, _, _) in &got {
+                    if !needs_perm.contains_key(s)
+                        && let Some(step) = plan.steps.iter().find(|x| &x.id == s)
+                    {
+                        needs_perm.insert(s.clone(), step_needs_permissions(&ctx, step).await);
+                    }
+                }
+                let (ctx, last, approved, needs_perm, claims, plan) =
+                    (&ctx, &last, &approved, &needs_perm, &claims, &plan);
+                let results: Vec<(Key, i64, Result<ItemOutcome, ExecError>)> = futures::stream::iter(got)
+                    .map(|(s, i, epoch)| async move {
+                        let key = (s.clone(), i.clone());
+                        let Some(step) = plan.steps.iter().find(|x| x.id == s) else {
+                            return (key, epoch, Ok(ItemOutcome::Failed(format!("step {s} is not in the plan"))));
+                        };
+                        let Some(item) = step.items.iter().find(|x| x.id == i) else {
+                            return (key, epoch, Ok(ItemOutcome::Failed(format!("item {i} is not in step {s}"))));
+                        };
+                        let check: Arc<dyn tabflow_client::WriteCheck> = Arc::new(ItemCheck {
+                            store: self.store.clone(),
+                            claims: claims.clone(),
+                            key: key.clone(),
+                            epoch,
+                        });
+                        let needs = needs_perm.get(&s).copied().unwrap_or(true);
+                        let out = tabflow_client::fenced(check, run_item(ctx, step, item, last, approved, needs)).await;
+                        (key, epoch, out)
+                    })
+                    .buffer_unordered(opts.concurrency.max(1) * 2)
+                    .collect()
+                    .await;
+                // Every deferred "applied" record durable (or refused) before a claim is done.
+                let waiting = ctx.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+                let mut unwritten = vec![];
+                for rx in waiting {
+                    if let Err(e) = Recorder::wait(rx).await {
+                        let e = e.to_string();
+                        if !e.contains("lease lost") {
+                            unwritten.push(e);
+                        }
+                    }
+                }
+                for ((step, item), epoch, r) in results {
+                    let key = (step.clone(), item.clone());
+                    if claims.is_lost(&key) {
+                        pass.lost += 1;
+                        continue;
+                    }
+                    match r {
+                        Ok(ItemOutcome::NotStarted) => {
+                            self.store.finish_work(run_id, &step, &item, owner, epoch, None).await?;
+                            pass.released += 1;
+                        }
+                        Ok(o) if unwritten.is_empty() => {
+                            if o == ItemOutcome::Done && last.get(&key).is_none() {
+                                pass.written += 1;
+                            }
+                            if let Ok(mut h) = claims.held.lock() {
+                                h.remove(&key);
+                            }
+                            if self
+                                .store
+                                .finish_work(run_id, &step, &item, owner, epoch, Some(outcome_name(&o)))
+                                .await?
+                            {
+                                pass.done += 1;
+                            } else {
+                                pass.lost += 1;
+                            }
+                        }
+                        Ok(_) => {
+                            self.store.finish_work(run_id, &step, &item, owner, epoch, None).await?;
+                            pass.released += 1;
+                        }
+                        Err(e) => {
+                            let msg = e.to_string();
+                            if msg.contains("lease lost") {
+                                pass.lost += 1;
+                                continue;
+                            }
+                            // Handed back for another try (by this worker or another).
+                            self.store.finish_work(run_id, &step, &item, owner, epoch, None).await?;
+                            pass.released += 1;
+                            pass.errors.push(format!("{item}: {msg}"));
+                        }
+                    }
+                }
+                pass.errors.extend(unwritten);
+                if let Ok(mut h) = claims.held.lock() {
+                    h.clear();
+                }
+                if !pass.errors.is_empty() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        heartbeat.abort();
+        drop(ctx);
+        drop(recorder);
+        let _ = writer.await;
+        result?;
+        if !opts.cancel.is_cancelled() && pass.errors.is_empty() && self.store.close_work(run_id, owner).await? {
+            match self.resume_shared(run_id, opts).await {
+                Ok(r) => pass.finished = Some(r),
+                // Another worker is finishing it (it holds the run's lease), or did.
+                Err(ExecError::Refused(m)) => tracing::info!(run = run_id, "not finishing the run here: {m}"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(pass)
+    }
+}
+
+/// A site's limits shared by the workers of one store (see [`tabflow_client::Gate`]): a token
+/// bucket (`site_limits`) and concurrency slots (`site_slots`, each held under an expiry, so
+/// a killed worker's slots come back), and the pause after a 429 written for all of them.
+pub struct SiteGate {
+    store: Store,
+    site: String,
+    owner: String,
+}
+
+impl SiteGate {
+    /// The gate of `site`, when limits are set for it in the store.
+    pub async fn of(store: &Store, site: &str, owner: &str) -> Result<Option<SiteGate>, StoreError> {
+        Ok(store.site_limit(site).await?.map(|_| SiteGate {
+            store: store.clone(),
+            site: site.into(),
+            owner: owner.into(),
+        }))
+    }
+}
+
+/// A concurrency slot held while a call is in flight; freed when dropped.
+struct Slot {
+    store: Store,
+    site: String,
+    owner: String,
+    slot: i64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (store, site, owner, slot) = (self.store.clone(), self.site.clone(), self.owner.clone(), self.slot);
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(async move {
+                if let Err(e) = store.free_site_slot(&site, slot, &owner).await {
+                    tracing::warn!("freeing a slot of the site's concurrency: {e}");
+                }
+            });
+        }
+    }
+}
+
+impl tabflow_client::Gate for SiteGate {
+    fn admit(&self) -> futures::future::BoxFuture<'_, Box<dyn Send + Sync>> {
+        Box::pin(async move {
+            loop {
+                match self.store.take_site_token(&self.site).await {
+                    Ok(None) => break,
+                    Ok(Some(wait)) => tokio::time::sleep(wait.max(Duration::from_millis(1))).await,
+                    Err(e) => {
+                        tracing::warn!("the site's shared rate limit cannot be read ({e}); going on");
+                        break;
+                    }
+                }
+            }
+            loop {
+                // A slot lapses after two minutes: longer than any call's timeout.
+                let until = chrono::Utc::now().timestamp_millis() + 120_000;
+                match self.store.take_site_slot(&self.site, &self.owner, until).await {
+                    Ok(Some(slot)) => {
+                        let s = Slot {
+                            store: self.store.clone(),
+                            site: self.site.clone(),
+                            owner: self.owner.clone(),
+                            slot,
+                        };
+                        return Box::new(s) as Box<dyn Send + Sync>;
+                    }
+                    Ok(None) => tokio::time::sleep(Duration::from_millis(5)).await,
+                    Err(e) => {
+                        tracing::warn!("the site's shared concurrency cannot be read ({e}); going on");
+                        return Box::new(()) as Box<dyn Send + Sync>;
+                    }
+                }
+            }
+        })
+    }
+
+    fn rate_limited(&self, wait: Duration) {
+        let (store, site) = (self.store.clone(), self.site.clone());
+        let until = chrono::Utc::now().timestamp_millis() + wait.as_millis() as i64;
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(async move {
+                if let Err(e) = store.pause_site(&site, until).await {
+                    tracing::warn!("sharing the 429 pause with the other workers: {e}");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn entry(run: &str, item: &str) -> NewEntry {
+        NewEntry {
+            run_id: run.into(),
+            step_id: "s1".into(),
+            item_id: item.into(),
+            item_type: "workbook".into(),
+            phase: Phase::Intent,
+            image: serde_json::json!({}),
+            detail: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_are_disjoint_lapse_to_another_owner_and_fence_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let items: Vec<(i64, String, String)> =
+            (0..5).map(|i| (0, "s1".to_string(), format!("w{i}"))).chain([(1, "s2".into(), "w0".into())]).collect();
+        store.queue_work("r", &items).await.unwrap();
+        let now = Utc::now();
+        let short = now + chrono::Duration::milliseconds(200);
+        let a = store.claim_work("r", "A", now, short, 3).await.unwrap();
+        let b = store.claim_work("r", "B", now, now + chrono::Duration::seconds(60), 10).await.unwrap();
+        assert_eq!(a.len(), 3);
+        // B gets the rest of step 1 only: step 2 waits for step 1.
+        assert_eq!(b.len(), 2, "{b:?}");
+        assert!(a.iter().all(|x| !b.iter().any(|y| y.1 == x.1)));
+        // A's fenced write holds while its claim does.
+        let (_, item, epoch) = a[0].clone();
+        let fence = vec![("r".to_string(), "s1".to_string(), item.clone(), epoch)];
+        store.append_work_fenced("A", &fence, &[entry("r", &item)]).await.unwrap();
+        // A's claims lapse; C takes them over with a new epoch.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let c = store.claim_work("r", "C", Utc::now(), Utc::now() + chrono::Duration::seconds(60), 10).await.unwrap();
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert!(c.iter().all(|x| x.2 == 2), "{c:?}");
+        let e = store.append_work_fenced("A", &fence, &[entry("r", &item)]).await.unwrap_err();
+        assert!(matches!(e, StoreError::LeaseLost(_)), "{e}");
+        assert_eq!(store.journal("r").await.unwrap().len(), 1, "the stale write left nothing");
+        assert!(!store.finish_work("r", "s1", &item, "A", epoch, Some("done")).await.unwrap());
+        assert!(!store.work_held("r", "s1", &item, "A", epoch, Utc::now()).await.unwrap());
+        assert!(store.renew_work("r", "s1", &item, "C", 2, Utc::now() + chrono::Duration::seconds(60)).await.unwrap());
+        // Not closable while claims are live and items pending.
+        assert!(!store.close_work("r", "X").await.unwrap());
+        for (s, i, ep) in b.iter().chain(&c) {
+            let owner = if c.contains(&(s.clone(), i.clone(), *ep)) { "C" } else { "B" };
+            assert!(store.finish_work("r", s, i, owner, *ep, Some("done")).await.unwrap());
+        }
+        let d = store.claim_work("r", "D", Utc::now(), Utc::now() + chrono::Duration::seconds(60), 10).await.unwrap();
+        assert_eq!(d, vec![("s2".to_string(), "w0".to_string(), 1)]);
+        assert!(store.finish_work("r", "s2", "w0", "D", 1, Some("done")).await.unwrap());
+        assert!(store.close_work("r", "X").await.unwrap());
+        store.close().await;
+    }
+}
