@@ -19,6 +19,7 @@ mod postgres_store;
 mod query;
 mod reports;
 mod runs_recovery;
+mod site_cache;
 mod staged_delete;
 mod subscriptions;
 mod support;
