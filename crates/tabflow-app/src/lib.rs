@@ -80,6 +80,8 @@ pub struct Options {
     /// Read the whole site (every item's permissions) for every plan and check, instead of
     /// what the request needs (issue #15): for comparing the two, and as a way back.
     pub full_site_reads: bool,
+    /// The site cache for planning (issue #15, [`SiteCache`]).
+    pub site_cache: SiteCache,
     /// Where the audit chain's head is anchored, outside the store; `None` =
     /// [`default_audit_anchor`] in the data directory.
     pub audit_anchor: Option<PathBuf>,
@@ -105,11 +107,27 @@ impl Options {
             notice: None,
             crash_after_intents: None,
             full_site_reads: false,
+            site_cache: SiteCache::Off,
             audit_anchor: None,
             host_demo: false,
             tableau_hooks: None,
         }
     }
+}
+
+/// Whether plans use the site cache (issue #15): the views and lineage of workbooks not
+/// updated since the last plan of the same site and scope, kept in the store. Lists,
+/// permissions and group members are read fresh whatever this says; `apply` and checks of a
+/// plan never use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SiteCache {
+    /// Every plan reads everything it needs from the site (the default).
+    #[default]
+    Off,
+    /// Plans use the cache and keep it up to date.
+    Use,
+    /// Plans read everything fresh and replace the cache (`--fresh`).
+    Refresh,
 }
 
 /// The audit anchor of a store in a data directory: `<data_dir>/audit.anchor` for the
@@ -140,6 +158,7 @@ pub struct App {
     notice: Option<Arc<dyn Fn(&str) + Send + Sync>>,
     crash_after_intents: Option<usize>,
     full_site_reads: bool,
+    site_cache: SiteCache,
     host_demo: bool,
     session: tokio::sync::OnceCell<Session>,
     /// Plans validated against the live site by this service (plan id → validated plan).
@@ -175,6 +194,7 @@ impl App {
             notice: o.notice,
             crash_after_intents: o.crash_after_intents,
             full_site_reads: o.full_site_reads,
+            site_cache: o.site_cache,
             host_demo: o.host_demo,
             session: tokio::sync::OnceCell::new(),
             validated: Mutex::new(HashMap::new()),

@@ -463,9 +463,17 @@ impl App {
         if let Some(scope) = &mut scope {
             scope.within = self.list_within(client, &intents).await.map_err(fail)?;
         }
+        let mut cache_note = None;
         let mut read = match &scope {
             Some(scope) => {
-                let mut s = tabflow_client::scoped::take_scoped(client, scope).await.map_err(fail)?;
+                let mut s = match self.site_cache {
+                    crate::SiteCache::Off => tabflow_client::scoped::take_scoped(client, scope).await.map_err(fail)?,
+                    mode => {
+                        let (s, note) = self.read_with_cache(session, scope, mode).await?;
+                        cache_note = Some(note);
+                        s
+                    }
+                };
                 let declared = crate::reads::declared(&intents, &s.site);
                 tabflow_client::scoped::read_more(client, &mut s, declared).await.map_err(fail)?;
                 s
@@ -537,9 +545,54 @@ impl App {
             draft.intents = model;
         }
         draft.notes.push(crate::reads::describe(&read.read));
+        draft.notes.extend(cache_note);
         let signed_in = read.site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
         let facts = Facts::from_site(&read.site, &signed_in);
         Ok(validate(draft, &facts, &self.policy, self.store.plan_key()))
+    }
+
+    /// The first pass of a scoped read through the site cache: the cached read of this site and
+    /// scope (none with [`crate::SiteCache::Refresh`]) serves what it can, and the read made
+    /// now is kept for the next plan. Answers the read and the plan note saying how old the
+    /// cache was and what was read again. A cache that cannot be read or kept is a note, not
+    /// an error: the plan is then made from what was read fresh.
+    async fn read_with_cache(
+        &self,
+        session: &Session,
+        scope: &tabflow_client::scoped::Scope,
+        mode: crate::SiteCache,
+    ) -> Result<(tabflow_client::scoped::Scoped, String)> {
+        use tabflow_client::cache::{Cached, Use, take_scoped_cached};
+        let client = &session.client;
+        let server = client.config().server.clone();
+        let site_id = client.session().await.site_id;
+        let within = serde_json::to_string(&scope.within).unwrap_or_default();
+        let key = format!("{server}|{site_id}|lineage={}|{within}", scope.lineage);
+        let mut problems = vec![];
+        let cached = match mode {
+            crate::SiteCache::Refresh => None,
+            _ => match self.store.site_cache(&key).await {
+                Ok(row) => row.and_then(|(_, body)| Cached::from_bytes(&body)),
+                Err(e) => {
+                    problems.push(format!("the site cache could not be read ({e})"));
+                    None
+                }
+            },
+        };
+        let (read, next, used) =
+            take_scoped_cached(client, scope, cached).await.map_err(|e| Error::client(e, &server))?;
+        if let Err(e) = self.store.put_site_cache(&key, next.fetched_at, &next.to_bytes()).await {
+            problems.push(format!("the site cache could not be kept ({e})"));
+        }
+        let used = match (mode, used) {
+            (crate::SiteCache::Refresh, Use::Filled { .. }) => Use::Filled { reason: "--fresh".to_string() },
+            (_, u) => u,
+        };
+        let mut note = used.describe(self.clock.now());
+        for p in problems {
+            note.push_str(&format!("; {p}"));
+        }
+        Ok((read, note))
     }
 
     /// The projects whose workbooks a request's read lists (`reads::within`), reading the

@@ -20,6 +20,7 @@
 //! 5xx and broken connections with jittered exponential backoff, and signs in again once on
 //! 401002.
 
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod error;

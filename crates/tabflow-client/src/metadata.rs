@@ -161,22 +161,42 @@ impl Client {
                 json!({ "projects": names }),
             ),
         };
-        self.metadata_paged_map(q, "workbooksConnection", vars, 500, |n| {
-            // Sheets and dashboards: a workbook of one dashboard has no sheet of its own.
-            let mut fields: Vec<String> = list_of(n, "sheets")
-                .iter()
-                .chain(list_of(n, "dashboards"))
-                .flat_map(|s| list_of(s, "upstreamFields").iter().map(|f| str_of(f, "name")).collect::<Vec<_>>())
-                .collect();
-            fields.sort();
-            fields.dedup();
-            WorkbookLineage {
-                luid: str_of(n, "luid"),
-                datasources: list_of(n, "upstreamDatasources").iter().map(|d| str_of(d, "luid")).collect(),
-                fields_used: fields,
-            }
-        })
-        .await
+        self.metadata_paged_map(q, "workbooksConnection", vars, 500, workbook_node).await
+    }
+
+    /// [`Client::workbook_lineage`] of the workbooks with these luids only (`luidWithin`, in
+    /// queries of at most 200 luids each).
+    pub async fn workbook_lineage_of(&self, luids: &[String]) -> Result<Vec<WorkbookLineage>> {
+        let q = "query wbs($first: Int, $after: String, $ids: [String]) { \
+                 workbooksConnection(first: $first, after: $after, filter: {luidWithin: $ids}) { \
+                 nodes { luid upstreamDatasources { luid } sheets { upstreamFields { name } } \
+                 dashboards { upstreamFields { name } } } \
+                 pageInfo { hasNextPage endCursor } totalCount } }";
+        let mut out = Vec::with_capacity(luids.len());
+        for chunk in luids.chunks(200) {
+            out.extend(
+                self.metadata_paged_map(q, "workbooksConnection", json!({ "ids": chunk }), 500, workbook_node).await?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// One node of a `workbooksConnection` query: its published datasources and the fields its
+/// sheets and dashboards use (sorted, once each).
+fn workbook_node(n: &Value) -> WorkbookLineage {
+    // Sheets and dashboards: a workbook of one dashboard has no sheet of its own.
+    let mut fields: Vec<String> = list_of(n, "sheets")
+        .iter()
+        .chain(list_of(n, "dashboards"))
+        .flat_map(|s| list_of(s, "upstreamFields").iter().map(|f| str_of(f, "name")).collect::<Vec<_>>())
+        .collect();
+    fields.sort();
+    fields.dedup();
+    WorkbookLineage {
+        luid: str_of(n, "luid"),
+        datasources: list_of(n, "upstreamDatasources").iter().map(|d| str_of(d, "luid")).collect(),
+        fields_used: fields,
     }
 }
 

@@ -146,6 +146,7 @@ pub async fn take_scoped(client: &Client, scope: &Scope) -> Result<Scoped> {
         connections: scope.connections,
         lineage: scope.lineage,
         within: scope.within.clone(),
+        views: true,
     };
     let site = crate::snapshot::collect(client, &Options { usage: scope.usage }, &per_item).await?;
     Ok(Scoped {

@@ -120,7 +120,7 @@ fn alert_model(a: xml::DataAlert) -> site::DataAlert {
     }
 }
 
-fn workbook_model(w: xml::Workbook) -> site::Workbook {
+pub(crate) fn workbook_model(w: xml::Workbook) -> site::Workbook {
     let now = Utc::now();
     site::Workbook {
         size: mb(&w.size),
@@ -138,6 +138,18 @@ fn workbook_model(w: xml::Workbook) -> site::Workbook {
         description: w.description.unwrap_or_default(),
         fields_used: vec![],
         revision: 1,
+    }
+}
+
+/// A view as listed (with usage statistics when asked for); last access comes later.
+pub(crate) fn view_model(v: xml::View) -> site::View {
+    site::View {
+        last_viewed_at: None,
+        id: v.id.unwrap_or_default(),
+        name: v.name.unwrap_or_default(),
+        total_views: v.usage.and_then(|u| u.total_view_count.parse().ok()).unwrap_or(0),
+        tags: v.tags.map(|t| t.labels()).unwrap_or_default(),
+        sheet_type: v.sheet_type.unwrap_or_default(),
     }
 }
 
@@ -224,11 +236,21 @@ pub(crate) struct PerItem {
     /// Workbooks, views and workbook lineage only in projects of these names (server-side
     /// filters `projectName:in:[…]` and `projectNameWithin`); `None` = all.
     pub within: Option<Vec<String>>,
+    /// The view list and the workbooks' lineage (false: the workbooks come without views and
+    /// lineage, which the caller fills in — the site cache, [`crate::cache`]).
+    pub views: bool,
 }
 
 impl PerItem {
-    pub(crate) const ALL: PerItem =
-        PerItem { permissions: true, members: true, defaults: true, connections: true, lineage: true, within: None };
+    pub(crate) const ALL: PerItem = PerItem {
+        permissions: true,
+        members: true,
+        defaults: true,
+        connections: true,
+        lineage: true,
+        within: None,
+        views: true,
+    };
 }
 
 /// The site in memory, with only the per-item reads `per_item` asks for.
@@ -435,19 +457,14 @@ async fn gather(
         Some(f) => client.workbooks().filter(f.clone()),
         None => client.workbooks(),
     };
-    let views_grouped = views_list.stream().try_fold(
+    // Without `views` the list is not asked for at all.
+    let views_stream = if per_item.views { views_list.stream().boxed() } else { futures::stream::empty().boxed() };
+    let views_grouped = views_stream.try_fold(
         (HashMap::<String, (Vec<site::View>, Vec<u32>)>::new(), 0u32),
         |(mut by_wb, seq), v| async move {
             if let Some(wb) = v.workbook.as_ref().and_then(|w| w.id.clone()) {
                 let e = by_wb.entry(wb).or_default();
-                e.0.push(site::View {
-                    last_viewed_at: None,
-                    id: v.id.unwrap_or_default(),
-                    name: v.name.unwrap_or_default(),
-                    total_views: v.usage.and_then(|u| u.total_view_count.parse().ok()).unwrap_or(0),
-                    tags: v.tags.map(|t| t.labels()).unwrap_or_default(),
-                    sheet_type: v.sheet_type.unwrap_or_default(),
-                });
+                e.0.push(view_model(v));
                 e.1.push(seq);
             }
             Ok((by_wb, seq + 1))
@@ -572,11 +589,14 @@ async fn gather(
         if !per_item.lineage {
             return Ok((HashMap::new(), HashMap::new(), HashMap::new()));
         }
-        let (ds, wb, sql) = futures::try_join!(
-            client.datasource_lineage(),
-            client.workbook_lineage_within(per_item.within.as_deref()),
-            client.custom_sql()
-        )?;
+        let workbooks = async {
+            if per_item.views {
+                client.workbook_lineage_within(per_item.within.as_deref()).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (ds, wb, sql) = futures::try_join!(client.datasource_lineage(), workbooks, client.custom_sql())?;
         Ok::<_, crate::Error>((
             ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
             wb.into_iter().map(|w| (w.luid.clone(), w)).collect::<HashMap<_, _>>(),
@@ -686,7 +706,7 @@ async fn gather(
 
 /// Last access from Admin Insights (when asked for and present): for views as (workbook
 /// index, view index, time), for datasources by id. Rows are matched as they are parsed.
-async fn last_access(
+pub(crate) async fn last_access(
     client: &Client,
     options: &Options,
     workbooks: &[site::Workbook],

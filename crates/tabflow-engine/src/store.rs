@@ -438,6 +438,15 @@ const MIGRATIONS: &[Migration] = &[
         },
     },
     Migration {
+        version: 11,
+        name: "the site cache: the last scoped read's workbook lists per site and scope (issue #15)",
+        changes: || {
+            vec![Change::Sql(
+                "CREATE TABLE IF NOT EXISTS site_cache (key TEXT PRIMARY KEY, fetched_at TEXT NOT NULL, written_at TEXT NOT NULL, body BLOB NOT NULL)",
+            )]
+        },
+    },
+    Migration {
         version: 13,
         name: "license notices: users told their license goes after a grace period, and how each ended",
         changes: || {
@@ -999,6 +1008,35 @@ impl Store {
             }
         };
         tx.commit().await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ site cache (issue #15)
+
+    /// The cached read under `key`: when it was read from the site, and its body.
+    pub async fn site_cache(&self, key: &str) -> StoreResult<Option<(DateTime<Utc>, Vec<u8>)>> {
+        let row = sqlx::query("SELECT fetched_at, body FROM site_cache WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some((parse_ts(&r.get::<String, _>(0))?, r.get(1)))),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps `body` as the cached read under `key` (replacing the one before).
+    pub async fn put_site_cache(&self, key: &str, fetched_at: DateTime<Utc>, body: &[u8]) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO site_cache (key, fetched_at, written_at, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET fetched_at = excluded.fetched_at, written_at = excluded.written_at, body = excluded.body",
+        )
+        .bind(key)
+        .bind(ts(fetched_at))
+        .bind(ts(Utc::now()))
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -394,7 +394,16 @@ impl<'a> Archive<'a> {
             w.zip.start_file_with_options(options.name(&raw_name)).map_err(write)?;
             w.zip.write_all(content).map_err(|x| Error::Write(x.to_string()))?;
         }
-        w.finish(self.zip.comment())
+        let out = w.finish(self.zip.comment())?;
+        // What is uploaded must read back: an archive the copy could not reproduce (found by
+        // fuzzing: a directory entry with data the crate writes elsewhere than its record
+        // says) is refused here, not sent to the server.
+        if let Err(e) = Archive::parse_with(&out, self.limits) {
+            return Err(damaged(format!(
+                "the rewritten package would not read back ({e}); the original is left as it is"
+            )));
+        }
+        Ok(out)
     }
 }
 

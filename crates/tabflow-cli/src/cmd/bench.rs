@@ -78,6 +78,10 @@ pub struct PlanBench {
     /// With --live: read the whole site (every item's permissions), as before issue #15.
     #[arg(long, requires = "live")]
     full_reads: bool,
+    /// With --live: plan each request once to fill the site cache, then measure a plan that
+    /// uses it (`--site-cache`).
+    #[arg(long, requires = "live", conflicts_with = "full_reads")]
+    site_cache: bool,
     /// With --live: plan only these requests (default all three).
     #[arg(long, value_delimiter = ',', value_parser = ["finance", "offboard", "audit"], requires = "live")]
     only: Vec<String>,
@@ -122,6 +126,7 @@ pub async fn run(command: Command) -> anyhow::Result<Code> {
                 latency_ms: b.latency_ms,
                 full: b.full_reads,
                 only: b.only,
+                cached: b.site_cache,
             })
             .await
         }

@@ -33,6 +33,8 @@ pub struct Live {
     pub full: bool,
     /// Plan only these requests (`finance`, `offboard`, `audit`); empty = all.
     pub only: Vec<String>,
+    /// Plan each request once to fill the site cache, then measure a second plan that uses it.
+    pub cached: bool,
 }
 
 /// The emulator child process; stopped (by its own id) when dropped.
@@ -149,6 +151,23 @@ async fn counts(client: &Client) -> anyhow::Result<(Counts, String)> {
     Ok((c, name))
 }
 
+/// The same request again (for the plan that fills the site cache).
+fn clone_request(r: &PlanRequest) -> PlanRequest {
+    let source = match &r.source {
+        Source::Rules => Source::Rules,
+        Source::Intent { name, params } => Source::Intent { name: name.clone(), params: params.clone() },
+        Source::Given { intents, notes } => Source::Given { intents: intents.clone(), notes: notes.clone() },
+        Source::Llm(_) => Source::Rules,
+    };
+    PlanRequest {
+        request: r.request.clone(),
+        source,
+        answers: r.answers.clone(),
+        actor: r.actor.clone(),
+        remember: false,
+    }
+}
+
 /// Starts `tabflow emulator serve --scale N` and answers it with its URL.
 fn start_emulator(scale: usize) -> anyhow::Result<(Child, String)> {
     let exe = std::env::current_exe().context("finding the tabflow executable")?;
@@ -231,10 +250,23 @@ pub async fn run(b: Live) -> anyhow::Result<Code> {
             continue;
         }
         let dir = tempfile_dir()?;
-        let mut options = Options::new(dir.clone());
-        options.connection = Connection::Server(Config::new(url.clone(), "demo", creds.clone()));
-        options.store = Some(dir.join("tabflow.db").display().to_string());
-        options.full_site_reads = b.full;
+        let options = || {
+            let mut options = Options::new(dir.clone());
+            options.connection = Connection::Server(Config::new(url.clone(), "demo", creds.clone()));
+            options.store = Some(dir.join("tabflow.db").display().to_string());
+            options.full_site_reads = b.full;
+            if b.cached {
+                options.site_cache = tabflow_app::SiteCache::Use;
+            }
+            options
+        };
+        if b.cached {
+            // The first plan fills the cache; the measured one below uses it.
+            let app = App::open(options()).await.map_err(crate::exit::app)?;
+            app.plan(clone_request(&req)).await.map_err(crate::exit::app)?;
+            app.close().await.map_err(crate::exit::app)?;
+        }
+        let options = options();
         http.post(format!("{url}/_emulator/stats/reset")).send().await?.error_for_status()?;
         let peak_reset = reset_peak();
         let t = Instant::now();
@@ -302,6 +334,11 @@ pub async fn run(b: Live) -> anyhow::Result<Code> {
         if std::env::var_os("TABFLOW_BENCH_ROUTES").is_some() {
             errln!("{}", serde_json::to_string_pretty(&by_route)?);
         }
+    }
+    if b.cached {
+        outln!(
+            "(site cache: each request planned once before, unmeasured; the minimum is that of a plan without the cache)"
+        );
     }
     outln!(
         "live plans, {} workbooks, {} ms per call, {} reads ({} users, {} projects, {} groups; Finance subtree {} workbooks / {} views)",

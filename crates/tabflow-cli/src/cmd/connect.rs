@@ -34,6 +34,14 @@ pub struct Connect {
     /// Calls per second against the site (0.01 to 10000).
     #[arg(long, global = true)]
     pub rate_limit: Option<f64>,
+    /// Plan with the site cache: the views and lineage of workbooks not updated since the
+    /// last plan of the same site and projects come from the store (lists, permissions and
+    /// group members are always read fresh; apply never uses it).
+    #[arg(long, env = "TABFLOW_SITE_CACHE")]
+    pub site_cache: bool,
+    /// Read the site fresh for this plan and replace the site cache.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 /// tabflow's data directory: `$TABFLOW_HOME`, else `$XDG_DATA_HOME/tabflow`, else

@@ -121,6 +121,11 @@ pub fn app_options(
         crash_after_intents: env("TABFLOW_CRASH_AFTER").and_then(|v| v.parse().ok()),
         // The way back to whole-site reads (issue #15), e.g. to compare plans and call counts.
         full_site_reads: env("TABFLOW_FULL_SITE_READS").is_some_and(|v| v == "1"),
+        site_cache: match connect {
+            Some(c) if c.site_cache && c.fresh => tabflow_app::SiteCache::Refresh,
+            Some(c) if c.site_cache => tabflow_app::SiteCache::Use,
+            _ => tabflow_app::SiteCache::Off,
+        },
         audit_anchor: store.audit_anchor.clone(),
         host_demo: false,
         tableau_hooks,

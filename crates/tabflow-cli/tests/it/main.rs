@@ -23,6 +23,7 @@ mod refreshes;
 mod reports;
 mod runs_recovery;
 mod scale_out;
+mod site_cache;
 mod staged_delete;
 mod subscriptions;
 mod support;
