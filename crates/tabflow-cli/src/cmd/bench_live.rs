@@ -157,6 +157,7 @@ fn clone_request(r: &PlanRequest) -> PlanRequest {
         Source::Rules => Source::Rules,
         Source::Intent { name, params } => Source::Intent { name: name.clone(), params: params.clone() },
         Source::Given { intents, notes } => Source::Given { intents: intents.clone(), notes: notes.clone() },
+        Source::Model { intents, notes } => Source::Model { intents: intents.clone(), notes: notes.clone() },
         Source::Llm(_) => Source::Rules,
     };
     PlanRequest {
