@@ -441,6 +441,20 @@ async fn gather(
             Ok(Vec::new())
         }
     };
+    // The Metadata API's lineage needs none of the lists: it is read along with them.
+    let lineage = async {
+        if !per_item.lineage {
+            return Ok((HashMap::new(), HashMap::new()));
+        }
+        let (ds, wb) = futures::try_join!(
+            client.datasource_lineage(),
+            client.workbook_lineage_within(per_item.within.as_deref())
+        )?;
+        Ok::<_, crate::Error>((
+            ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
+            wb.into_iter().map(|w| (w.luid.clone(), w)).collect::<HashMap<_, _>>(),
+        ))
+    };
     let (
         users,
         groups,
@@ -452,6 +466,7 @@ async fn gather(
         subscriptions,
         webhooks,
         alerts,
+        (ds_lineage, wb_lineage),
     ) = futures::try_join!(
         client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
         client.groups().collect(),
@@ -463,6 +478,7 @@ async fn gather(
         client.subscriptions().collect(),
         client.webhooks().collect(),
         client.data_alerts().collect(),
+        lineage,
     )?;
 
     // Views into their workbooks; untabbed workbooks' views in the order the list gave them.
@@ -537,22 +553,9 @@ async fn gather(
             })
             .buffered(conc)
             .try_collect::<HashMap<String, Option<xml::Connection>>>();
-    let lineage = async {
-        if !per_item.lineage {
-            return Ok((HashMap::new(), HashMap::new()));
-        }
-        let (ds, wb) = futures::try_join!(
-            client.datasource_lineage(),
-            client.workbook_lineage_within(per_item.within.as_deref())
-        )?;
-        Ok::<_, crate::Error>((
-            ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
-            wb.into_iter().map(|w| (w.luid.clone(), w)).collect::<HashMap<_, _>>(),
-        ))
-    };
     let usage = last_access(client, options, &workbooks);
-    let (members, defaults, connections, (ds_lineage, wb_lineage), (view_last, ds_last)) =
-        futures::try_join!(members, defaults, connections, lineage, usage)?;
+    let (members, defaults, connections, (view_last, ds_last)) =
+        futures::try_join!(members, defaults, connections, usage)?;
 
     for (wi, vi, t) in view_last {
         workbooks[wi as usize].views[vi as usize].last_viewed_at = t;
