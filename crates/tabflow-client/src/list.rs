@@ -169,14 +169,18 @@ impl<T: Send + 'static> List<T> {
                 if st.done {
                     return Ok(None);
                 }
-                let resp = match st.ahead.0.front() {
-                    Some((n, _)) if *n == st.page => {
-                        let (_, h) = st.ahead.0.pop_front().expect("a front entry");
+                let page = st.page;
+                let ahead = st.ahead.0.front().is_some_and(|(n, _)| *n == page);
+                let resp = match st.ahead.0.pop_front() {
+                    Some((_, h)) if ahead => {
                         h.await.unwrap_or_else(|e| Err(Error::Config(format!("a page read stopped: {e}"))))
                     }
-                    _ => {
+                    other => {
+                        if let Some((_, h)) = other {
+                            h.abort();
+                        }
                         st.ahead.clear();
-                        st.list.client.send_xml(st.list.request(st.page)).await
+                        st.list.client.send_xml(st.list.request(page)).await
                     }
                 };
                 let doc = match resp {
