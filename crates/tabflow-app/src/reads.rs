@@ -25,11 +25,13 @@ pub(crate) fn scope_of(intents: &[Intent]) -> Option<Scope> {
             }
             Intent::OffboardUser(_) => scope.lineage = true,
             Intent::AuditPermissions(_) | Intent::UpdatePermissions(_) | Intent::NotifyOwners(_) => {}
-            // License reclamation: users with sign-ins, every owner, group members (exclusions).
+            // License reclamation: the users (with their last sign-in), the owners of content
+            // (from the lists) and the members of the excluded groups (declared below); no
+            // item's permissions: a site role change grants or revokes no rule.
+            Intent::ReclaimLicenses(_) => {}
             Intent::ConsolidateDatasources(_)
             | Intent::MigrateDatasource(_)
             | Intent::Query(_)
-            | Intent::ReclaimLicenses(_)
             // Subscription cleanup: every subscription, user and workbook (archived content).
             | Intent::CleanSubscriptions(_)
             // Refresh review: every task, schedule and job, and the content they refresh.
@@ -145,6 +147,13 @@ pub(crate) fn declared(intents: &[Intent], site: &Site) -> Needs {
                         .flat_map(|w| w.views.iter().map(|v| ("view".to_string(), v.id.clone()))),
                 );
                 n.members.extend(site.groups.iter().map(|g| g.id.clone()));
+            }
+            // The members of the groups the request excludes (as the planner matches names: a
+            // group's name, case-insensitive). A user excluded by name needs no read.
+            Intent::ReclaimLicenses(r) => {
+                for x in r.exclude.iter().flatten().map(|x| x.trim().to_lowercase()).filter(|x| !x.is_empty()) {
+                    n.members.extend(site.groups.iter().filter(|g| g.name.to_lowercase() == x).map(|g| g.id.clone()));
+                }
             }
             Intent::AuditPermissions(a) => access_of(&mut n, site, a.tags.as_deref().unwrap_or_default()),
             Intent::UpdatePermissions(u) => access_of(&mut n, site, u.tags.as_deref().unwrap_or_default()),

@@ -757,16 +757,22 @@ impl Client {
                 } else {
                     (self.inner.config.max_response_bytes, "answer")
                 };
-                self.raw_capped(
-                    req.method.clone(),
-                    &url,
-                    req.body.clone(),
-                    Some(&session.token),
-                    limit,
-                    what,
-                    sink.as_deref_mut(),
-                )
-                .await
+                let started = Instant::now();
+                let r = self
+                    .raw_capped(
+                        req.method.clone(),
+                        &url,
+                        req.body.clone(),
+                        Some(&session.token),
+                        limit,
+                        what,
+                        sink.as_deref_mut(),
+                    )
+                    .await;
+                // A timeline of the calls (`TABFLOW_LOG=tabflow_client::calls=debug`): where a
+                // plan or an apply waits.
+                tracing::debug!(target: "tabflow_client::calls", method = %req.method, path = %req.path, ms = started.elapsed().as_millis() as u64, "call");
+                r
             };
             let err = match outcome {
                 Ok(resp) if (200..300).contains(&resp.status) => return Ok(resp),

@@ -478,6 +478,25 @@ async fn gather(
             Ok(Vec::new())
         }
     };
+    // The Metadata API's lineage needs none of the lists: it is read along with them.
+    let lineage = async {
+        if !per_item.lineage {
+            return Ok((HashMap::new(), HashMap::new(), HashMap::new()));
+        }
+        let workbooks = async {
+            if per_item.views {
+                client.workbook_lineage_within(per_item.within.as_deref()).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (ds, wb, sql) = futures::try_join!(client.datasource_lineage(), workbooks, client.custom_sql())?;
+        Ok::<_, crate::Error>((
+            ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
+            wb.into_iter().map(|w| (w.luid.clone(), w)).collect::<HashMap<_, _>>(),
+            sql.into_iter().collect::<HashMap<_, _>>(),
+        ))
+    };
     let (
         users,
         groups,
@@ -490,6 +509,7 @@ async fn gather(
         webhooks,
         alerts,
         (schedules, extract_refreshes, refresh_jobs),
+        (ds_lineage, wb_lineage, custom_sql),
     ) = futures::try_join!(
         client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
         client.groups().collect(),
@@ -502,6 +522,7 @@ async fn gather(
         client.webhooks().collect(),
         client.data_alerts().collect(),
         crate::refreshes::read(client),
+        lineage,
     )?;
     // The list leaves recipients out: each alert's details (`GET /dataAlerts/{id}`) carry them.
     let alerts: Vec<xml::DataAlert> = futures::stream::iter(alerts)
@@ -585,27 +606,9 @@ async fn gather(
             })
             .buffered(conc)
             .try_collect::<HashMap<String, Option<xml::Connection>>>();
-    let lineage = async {
-        if !per_item.lineage {
-            return Ok((HashMap::new(), HashMap::new(), HashMap::new()));
-        }
-        let workbooks = async {
-            if per_item.views {
-                client.workbook_lineage_within(per_item.within.as_deref()).await
-            } else {
-                Ok(Vec::new())
-            }
-        };
-        let (ds, wb, sql) = futures::try_join!(client.datasource_lineage(), workbooks, client.custom_sql())?;
-        Ok::<_, crate::Error>((
-            ds.into_iter().map(|d| (d.luid.clone(), d)).collect::<HashMap<_, _>>(),
-            wb.into_iter().map(|w| (w.luid.clone(), w)).collect::<HashMap<_, _>>(),
-            sql.into_iter().collect::<HashMap<_, _>>(),
-        ))
-    };
     let usage = last_access(client, options, &workbooks);
-    let (members, defaults, connections, (ds_lineage, wb_lineage, custom_sql), (view_last, ds_last)) =
-        futures::try_join!(members, defaults, connections, lineage, usage)?;
+    let (members, defaults, connections, (view_last, ds_last)) =
+        futures::try_join!(members, defaults, connections, usage)?;
 
     for (wi, vi, t) in view_last {
         workbooks[wi as usize].views[vi as usize].last_viewed_at = t;

@@ -149,14 +149,65 @@ pub struct Shared {
     pub(crate) options: Options,
     pub(crate) stats: Stats,
     faults: Mutex<FaultState>,
+    /// Bumped each time the state is locked for writing: a list answer computed at one
+    /// generation is valid while the generation stays the same.
+    generation: AtomicU64,
+    /// Filtered and sorted lists by query (issue #15): the pages of one list query filter the
+    /// site once, not once per page.
+    lists: Mutex<ListCache>,
 }
+
+/// The positions (in the handler's unfiltered item order) of a list query's filtered and
+/// sorted items, per query without its paging, for one state generation.
+#[derive(Default)]
+pub(crate) struct ListCache {
+    generation: u64,
+    entries: HashMap<String, Arc<Vec<u32>>>,
+}
+
+/// Queries kept per generation (a plan reads a few lists at a time).
+const LIST_CACHE_ENTRIES: usize = 32;
 
 impl Shared {
     pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
     pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        let guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+        // While the write lock is held no reader runs: a reader that loads the generation
+        // under its read lock sees the generation of the state it reads.
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        guard
+    }
+
+    /// The generation of the state; load it while holding [`Shared::read`]'s guard.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A cached list answer for `key` at `generation`.
+    pub(crate) fn cached_list(&self, key: &str, generation: u64) -> Option<Arc<Vec<u32>>> {
+        let c = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        if c.generation != generation {
+            return None;
+        }
+        c.entries.get(key).cloned()
+    }
+
+    /// Keeps a list answer for `key` computed at `generation`.
+    pub(crate) fn keep_list(&self, key: String, generation: u64, positions: Arc<Vec<u32>>) {
+        let mut c = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        if c.generation != generation {
+            if generation < c.generation {
+                return;
+            }
+            c.generation = generation;
+            c.entries.clear();
+        }
+        if c.entries.len() >= LIST_CACHE_ENTRIES {
+            c.entries.clear();
+        }
+        c.entries.insert(key, positions);
     }
 }
 
@@ -203,6 +254,8 @@ impl Emulator {
                 options,
                 stats: Stats::default(),
                 faults: Mutex::new(faults),
+                generation: AtomicU64::new(0),
+                lists: Mutex::new(ListCache::default()),
             }),
         }
     }

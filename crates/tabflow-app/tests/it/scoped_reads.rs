@@ -139,15 +139,35 @@ fn changed_workbooks(p: &Plan) -> usize {
         .len()
 }
 
+/// A license reclamation keeping the members of the group with most members (and one user).
+fn reclaim(group: &str) -> PlanRequest {
+    let mut r = intent("reclaim-licenses", &[("exclude", group)]);
+    r.remember = false;
+    r
+}
+
+/// The group with most members on `site` besides All Users.
+fn biggest_group(site: &tabflow_site::Site) -> (String, String) {
+    let g = site
+        .groups
+        .iter()
+        .filter(|g| g.name != "All Users")
+        .max_by_key(|g| (g.members.len(), std::cmp::Reverse(g.id.clone())))
+        .unwrap();
+    (g.id.clone(), g.name.clone())
+}
+
 async fn same_plans_on(site: tabflow_site::Site) {
     let (user, to) = leaver(&site, 200);
     let (user2, to2) = (user.clone(), to.clone());
+    let (_, group) = biggest_group(&site);
     let emu = serve(site).await;
     for (what, req) in [
         ("finance", Box::new(|| rules(FINANCE)) as Box<dyn Fn() -> PlanRequest>),
         ("offboarding", Box::new(move || offboard(&user, &to, false))),
         ("offboarding with the account deleted", Box::new(move || offboard(&user2, &to2, true))),
         ("audit", Box::new(|| rules(AUDIT))),
+        ("license reclamation", Box::new(move || reclaim(&group))),
     ] {
         let (full, scoped, _) = both(&emu, req).await;
         assert!(!full.steps.is_empty(), "{what}: {:?}", full.questions);
@@ -232,5 +252,27 @@ async fn the_finance_cleanup_on_a_5k_site_reads_permissions_of_the_items_it_move
     assert_eq!(e(&scoped), e(&whole));
     full.close().await.unwrap();
     app.close().await.unwrap();
+    emu.stop().await;
+}
+
+/// `reclaim-licenses` reads the lists and the members of the excluded group: no item's
+/// permissions, no other group's members (it read the whole site with every item's
+/// permissions before), and plans what the whole-site read plans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn license_reclamation_reads_the_excluded_groups_members_and_no_permissions() {
+    let site = tabflow_site::generate::demo();
+    let (gid, group) = biggest_group(&site);
+    let members = site.groups.iter().find(|g| g.id == gid).unwrap().members.len();
+    assert!(members > 0);
+    let emu = serve(site).await;
+    let (full, scoped, stats) = both(&emu, || reclaim(&group)).await;
+    assert_eq!(essence(&scoped), essence(&full), "the scoped plan differs from the whole-site plan");
+    assert!(scoped.notes.iter().any(|n| n.starts_with("site read: scoped")), "{:?}", scoped.notes);
+    let perms = permission_reads(&stats);
+    assert!(perms.is_empty(), "permission reads for a license reclamation: {perms:?}");
+    let by_route = stats["by_route"].as_object().unwrap();
+    assert_eq!(by_route["GET /api/{v}/sites/{s}/groups/{id}/users"], 1, "the excluded group's members: {by_route:?}");
+    let requests = stats["requests"].as_u64().unwrap();
+    assert!(requests < 60, "{requests} calls: {by_route:?}");
     emu.stop().await;
 }

@@ -286,10 +286,66 @@ impl ListQuery {
 /// Filters, sorts and pages `items`; `value(item, field)` answers `None` for fields the
 /// endpoint does not support (Tableau's 400 for an unsupported filter or sort field).
 pub(crate) fn select<'a, T>(
-    mut items: Vec<&'a T>,
+    items: Vec<&'a T>,
     lq: &ListQuery,
     value: impl Fn(&'a T, &str) -> Option<FieldValue<'a>>,
 ) -> Result<(Vec<&'a T>, xml::Pagination), ApiError> {
+    let positions = positions(&items, lq, value)?;
+    page_of(&items, &positions, lq)
+}
+
+/// [`select`] for a list whose `items` are in the same order whenever the state is the same
+/// (a site list): the filtered and sorted positions are kept per query (without its paging) and
+/// state generation, so reading a filtered list page by page filters it once
+/// (`views?filter=projectName:in:[…]` over 250 000 views, 35 pages, on a 100k site).
+pub(crate) fn select_cached<'a, T>(
+    shared: &crate::server::Shared,
+    route: &str,
+    q: &[(String, String)],
+    items: Vec<&'a T>,
+    lq: &ListQuery,
+    value: impl Fn(&'a T, &str) -> Option<FieldValue<'a>>,
+) -> Result<(Vec<&'a T>, xml::Pagination), ApiError> {
+    // The caller holds the read lock: the generation is that of the state it reads.
+    let generation = shared.generation();
+    let mut key = format!("{route}#{}", items.len());
+    for (k, v) in q {
+        if !k.eq_ignore_ascii_case("pageNumber") && !k.eq_ignore_ascii_case("pageSize") {
+            key.push('&');
+            key.push_str(k);
+            key.push('=');
+            key.push_str(v);
+        }
+    }
+    let positions = match shared.cached_list(&key, generation) {
+        Some(p) => p,
+        None => {
+            let p = Arc::new(positions(&items, lq, value)?);
+            shared.keep_list(key, generation, p.clone());
+            p
+        }
+    };
+    page_of(&items, &positions, lq)
+}
+
+/// The page `lq` asks for of `items` at `positions`.
+fn page_of<'a, T>(
+    items: &[&'a T],
+    positions: &[u32],
+    lq: &ListQuery,
+) -> Result<(Vec<&'a T>, xml::Pagination), ApiError> {
+    let total = positions.len();
+    let range = lq.page.window(total)?;
+    let page: Vec<&T> = positions[range].iter().map(|&i| items[i as usize]).collect();
+    Ok((page, lq.page.pagination(total)))
+}
+
+/// The positions in `items` of the items `lq` filters for, in its sort order.
+fn positions<'a, T>(
+    items: &[&'a T],
+    lq: &ListQuery,
+    value: impl Fn(&'a T, &str) -> Option<FieldValue<'a>>,
+) -> Result<Vec<u32>, ApiError> {
     if let (Some(f), Some(first)) = (&lq.filter, items.first()) {
         for c in &f.conditions {
             if value(*first, &c.field).is_none() {
@@ -300,19 +356,24 @@ pub(crate) fn select<'a, T>(
             }
         }
     }
+    let mut pos: Vec<u32> = (0..items.len() as u32).collect();
     if let Some(f) = &lq.filter {
         let tests: Vec<Test<'_>> = f.conditions.iter().map(Test::of).collect();
-        items.retain(|it| tests.iter().all(|t| value(*it, &t.c.field).is_some_and(|v| t.matches(v))));
+        pos.retain(|&i| {
+            let it = items[i as usize];
+            tests.iter().all(|t| value(it, &t.c.field).is_some_and(|v| t.matches(v)))
+        });
     }
-    if let (Some(s), Some(first)) = (&lq.sort, items.first()) {
+    if let (Some(s), Some(&first)) = (&lq.sort, pos.first()) {
         for (k, _) in &s.keys {
-            if value(*first, k).is_none() {
+            if value(items[first as usize], k).is_none() {
                 return Err(ApiError::invalid_filter(format!("Sort field '{k}' is not supported for this resource.")));
             }
         }
-        items.sort_by(|a, b| {
+        pos.sort_by(|&a, &b| {
+            let (a, b) = (items[a as usize], items[b as usize]);
             for (k, d) in &s.keys {
-                let o = compare(value(*a, k), value(*b, k));
+                let o = compare(value(a, k), value(b, k));
                 let o = if *d == Direction::Desc { o.reverse() } else { o };
                 if o != Ordering::Equal {
                     return o;
@@ -321,10 +382,7 @@ pub(crate) fn select<'a, T>(
             Ordering::Equal
         });
     }
-    let total = items.len();
-    let range = lq.page.window(total)?;
-    let page: Vec<&T> = items[range].to_vec();
-    Ok((page, lq.page.pagination(total)))
+    Ok(pos)
 }
 
 /// One filter condition, prepared once per request: an `in` list of plain names (no `*`) is a

@@ -18,7 +18,9 @@ use tabflow_site::{Datasource, Project, Workbook};
 use tabflow_wire::filter::FieldValue;
 use tabflow_wire::{ApiError, xml};
 
-use super::{Auth, Q, Res, Shr, created_xml, flows, list_query, missing, no_content, ok_xml, parse_body, select};
+use super::{
+    Auth, Q, Res, Shr, created_xml, flows, list_query, missing, no_content, ok_xml, parse_body, select, select_cached,
+};
 use crate::server::Fail;
 use crate::state::{Revision, State, new_luid, slug, ts};
 

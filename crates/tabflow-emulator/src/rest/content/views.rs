@@ -47,7 +47,9 @@ pub(crate) async fn list_views(shared: Shr, _a: Auth, q: Q) -> Res {
             rows.push(ViewRow { wi, vi, created, updated });
         }
     }
-    let (page, pagination) = select(rows.iter().collect(), &lq, |r, f| view_field(&st, r, f)).map_err(Fail)?;
+    let (page, pagination) =
+        select_cached(&shared.0, "views", &q.0, rows.iter().collect(), &lq, |r, f| view_field(&st, r, f))
+            .map_err(Fail)?;
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
     r.views = Some(xml::Views { view: page.into_iter().map(|row| st.view_xml(row.wi, row.vi, usage)).collect() });

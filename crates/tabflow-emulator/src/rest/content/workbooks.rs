@@ -83,7 +83,9 @@ pub(crate) async fn list_workbooks(shared: Shr, _a: Auth, q: Q) -> Res {
             updated: if needs_dates { ts(w.updated_at) } else { String::new() },
         })
         .collect();
-    let (page, pagination) = select(rows.iter().collect(), &lq, |r, f| wb_row_field(&st, r, f)).map_err(Fail)?;
+    let (page, pagination) =
+        select_cached(&shared.0, "workbooks", &q.0, rows.iter().collect(), &lq, |r, f| wb_row_field(&st, r, f))
+            .map_err(Fail)?;
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
     r.workbooks = Some(xml::Workbooks {
