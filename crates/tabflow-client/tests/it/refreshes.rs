@@ -57,9 +57,9 @@ async fn suspend_resume_delete_recreate_and_reschedule() {
     c.set_schedule_state(&nightly.id, "Active").await.unwrap();
     assert_eq!(
         emu.emulator.snapshot().schedules,
-        snap.schedules[..]
-            .to_vec()
-            .into_iter()
+        snap.schedules
+            .iter()
+            .cloned()
             .map(|mut s| {
                 if s.id == nightly.id {
                     s.updated_at = emu.emulator.snapshot().schedules.iter().find(|x| x.id == s.id).unwrap().updated_at;
