@@ -57,7 +57,9 @@ fn main() -> std::process::ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     // Logs go through the same cleaning as everything else printed: no secret, no escape.
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(term::stderr).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Runs execute as tasks on the worker threads, and an executor's futures nest deep (step →
+    // item → operation → client call): 2 MiB, tokio's default, overflowed in debug builds.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().thread_stack_size(16 << 20).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             errln!("error: cannot start the async runtime: {e}");
