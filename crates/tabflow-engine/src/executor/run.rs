@@ -574,7 +574,9 @@ pub(super) async fn run_steps(
                 let counter = &counter;
                 let last = &last;
                 async move {
-                    let outcome = run_item(ctx, step, item, last, approved, needs_perm_step).await;
+                    // Boxed: an item's future is large, and each of those in flight would otherwise
+                    // sit inside this one.
+                    let outcome = Box::pin(run_item(ctx, step, item, last, approved, needs_perm_step)).await;
                     let k = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                     if let Ok(o) = &outcome {
                         let (name, detail) = match o {
