@@ -184,6 +184,7 @@ pub async fn take_scoped_cached(
         lineage: scope.lineage,
         within: scope.within.clone(),
         views: false,
+        details: false,
     };
     let mut s = crate::snapshot::collect(client, &Options { usage: false }, &per_item).await?;
     // Updated since the cached read: by the server's clock (the latest `updatedAt` it saw)

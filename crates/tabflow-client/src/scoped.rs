@@ -147,6 +147,7 @@ pub async fn take_scoped(client: &Client, scope: &Scope) -> Result<Scoped> {
         lineage: scope.lineage,
         within: scope.within.clone(),
         views: true,
+        details: false,
     };
     let site = crate::snapshot::collect(client, &Options { usage: scope.usage }, &per_item).await?;
     Ok(Scoped {

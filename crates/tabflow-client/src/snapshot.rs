@@ -239,6 +239,9 @@ pub(crate) struct PerItem {
     /// The view list and the workbooks' lineage (false: the workbooks come without views and
     /// lineage, which the caller fills in — the site cache, [`crate::cache`]).
     pub views: bool,
+    /// Extract refresh schedules, tasks and jobs, and each data alert's details (recipients):
+    /// whole-site snapshots read them; a plan's scoped read does not.
+    pub details: bool,
 }
 
 impl PerItem {
@@ -250,6 +253,7 @@ impl PerItem {
         lineage: true,
         within: None,
         views: true,
+        details: true,
     };
 }
 
@@ -521,12 +525,15 @@ async fn gather(
         client.subscriptions().collect(),
         client.webhooks().collect(),
         client.data_alerts().collect(),
-        crate::refreshes::read(client),
+        async { if per_item.details { crate::refreshes::read(client).await } else { Ok((vec![], vec![], vec![])) } },
         lineage,
     )?;
     // The list leaves recipients out: each alert's details (`GET /dataAlerts/{id}`) carry them.
     let alerts: Vec<xml::DataAlert> = futures::stream::iter(alerts)
         .map(|a| async move {
+            if !per_item.details {
+                return Ok(a);
+            }
             let detail = client.data_alert(&a.id).await?;
             Ok::<_, crate::Error>(xml::DataAlert { recipients: detail.recipients, ..a })
         })
