@@ -105,9 +105,25 @@ pub fn workbook_twb(site: &Site, wb: &Workbook, server_host: &str) -> String {
         s.push_str("        </view>\n      </table>\n    </worksheet>\n");
     }
     s.push_str("  </worksheets>\n  <dashboards>\n");
+    // A workbook of dashboards only keeps the fields it uses in its dashboards' dependencies
+    // (so a download published again uses the same fields).
+    let no_sheets = wb.views.iter().all(|v| v.sheet_type == "dashboard" || v.sheet_type == "story");
     for v in wb.views.iter().filter(|v| v.sheet_type == "dashboard" || v.sheet_type == "story") {
         let kind = if v.sheet_type == "story" { " type='storyboard'" } else { "" };
-        s.push_str(&format!("    <dashboard name='{}'{kind}>\n      <zones />\n    </dashboard>\n", esc(&v.name)));
+        s.push_str(&format!("    <dashboard name='{}'{kind}>\n", esc(&v.name)));
+        if no_sheets {
+            for (n, cols) in used.iter().enumerate() {
+                s.push_str(&format!("      <datasource-dependencies datasource='sqlproxy.{n}'>\n"));
+                for c in cols {
+                    s.push_str(&format!(
+                        "        <column datatype='string' name='[{}]' role='dimension' type='nominal' />\n",
+                        esc(c)
+                    ));
+                }
+                s.push_str("      </datasource-dependencies>\n");
+            }
+        }
+        s.push_str("      <zones />\n    </dashboard>\n");
     }
     s.push_str("  </dashboards>\n  <windows />\n</workbook>\n");
     s
