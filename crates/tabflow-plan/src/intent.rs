@@ -795,7 +795,7 @@ mod tests {
         assert_eq!(keys("migrate-datasource"), "from,project,to");
         assert_eq!(keys("delete-content"), "content,project,stale_days,tags,type");
         assert_eq!(keys("query"), "question");
-        assert_eq!(keys("reclaim-licenses"), "action,exclude,inactive_days");
+        assert_eq!(keys("reclaim-licenses"), "action,exclude,grace_days,inactive_days,notify");
         assert_eq!(keys("clean-subscriptions"), "project,reason,user");
         assert_eq!(keys("review-extract-refreshes"), "action,project,unused_days");
         assert!(Intent::keys("delete-everything").is_empty());
