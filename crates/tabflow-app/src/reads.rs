@@ -23,7 +23,11 @@ pub(crate) fn scope_of(intents: &[Intent]) -> Option<Scope> {
                 scope.usage = true;
                 scope.lineage = true;
             }
-            Intent::OffboardUser(_) => scope.lineage = true,
+            // The leaver's alerts, and the alerts the leaver receives (their recipients).
+            Intent::OffboardUser(_) => {
+                scope.lineage = true;
+                scope.alerts = true;
+            }
             Intent::AuditPermissions(_) | Intent::UpdatePermissions(_) | Intent::NotifyOwners(_) => {}
             // License reclamation: the users (with their last sign-in), the owners of content
             // (from the lists) and the members of the excluded groups (declared below); no

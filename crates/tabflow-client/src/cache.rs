@@ -185,6 +185,7 @@ pub async fn take_scoped_cached(
         within: scope.within.clone(),
         views: false,
         details: false,
+        alerts: scope.alerts,
     };
     let mut s = crate::snapshot::collect(client, &Options { usage: false }, &per_item).await?;
     // Updated since the cached read: by the server's clock (the latest `updatedAt` it saw)
@@ -288,7 +289,13 @@ mod tests {
             lineage: true,
             workbooks: HashMap::new(),
         };
-        let scope = |within: Option<Vec<String>>, lineage, usage| Scope { usage, lineage, connections: false, within };
+        let scope = |within: Option<Vec<String>>, lineage, usage| Scope {
+            usage,
+            lineage,
+            connections: false,
+            within,
+            alerts: false,
+        };
         assert_eq!(c.unfit_for(&scope(Some(vec!["Finance".into()]), true, true)), None);
         assert!(c.unfit_for(&scope(None, true, true)).is_some());
         assert!(c.unfit_for(&scope(Some(vec!["Sales".into()]), true, true)).is_some());

@@ -33,6 +33,8 @@ pub struct Scope {
     /// `None` = every workbook. The site then holds no other workbook: for requests that
     /// look at these projects only.
     pub within: Option<Vec<String>>,
+    /// Each data alert's recipients (one call per alert).
+    pub alerts: bool,
 }
 
 /// Which per-item reads a site holds. A resource whose id is not in `permissions` has rules
@@ -148,6 +150,7 @@ pub async fn take_scoped(client: &Client, scope: &Scope) -> Result<Scoped> {
         within: scope.within.clone(),
         views: true,
         details: false,
+        alerts: scope.alerts,
     };
     let site = crate::snapshot::collect(client, &Options { usage: scope.usage }, &per_item).await?;
     Ok(Scoped {

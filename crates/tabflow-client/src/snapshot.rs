@@ -239,9 +239,11 @@ pub(crate) struct PerItem {
     /// The view list and the workbooks' lineage (false: the workbooks come without views and
     /// lineage, which the caller fills in — the site cache, [`crate::cache`]).
     pub views: bool,
-    /// Extract refresh schedules, tasks and jobs, and each data alert's details (recipients):
-    /// whole-site snapshots read them; a plan's scoped read does not.
+    /// Extract refresh schedules, tasks and jobs: whole-site snapshots read them; a plan's
+    /// scoped read does not.
     pub details: bool,
+    /// Each data alert's details (its recipients), one call per alert.
+    pub alerts: bool,
 }
 
 impl PerItem {
@@ -254,6 +256,7 @@ impl PerItem {
         within: None,
         views: true,
         details: true,
+        alerts: true,
     };
 }
 
@@ -531,7 +534,7 @@ async fn gather(
     // The list leaves recipients out: each alert's details (`GET /dataAlerts/{id}`) carry them.
     let alerts: Vec<xml::DataAlert> = futures::stream::iter(alerts)
         .map(|a| async move {
-            if !per_item.details {
+            if !per_item.alerts {
                 return Ok(a);
             }
             let detail = client.data_alert(&a.id).await?;
