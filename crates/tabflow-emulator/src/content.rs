@@ -92,16 +92,7 @@ pub fn workbook_twb(site: &Site, wb: &Workbook, server_host: &str) -> String {
             s.push_str(&format!("            <datasource caption='{}' name='sqlproxy.{n}' />\n", esc(&d.name)));
         }
         s.push_str("          </datasources>\n");
-        for (n, cols) in used.iter().enumerate() {
-            s.push_str(&format!("          <datasource-dependencies datasource='sqlproxy.{n}'>\n"));
-            for c in cols {
-                s.push_str(&format!(
-                    "            <column datatype='string' name='[{}]' role='dimension' type='nominal' />\n",
-                    esc(c)
-                ));
-            }
-            s.push_str("          </datasource-dependencies>\n");
-        }
+        dependencies(&mut s, &used, "          ");
         s.push_str("        </view>\n      </table>\n    </worksheet>\n");
     }
     s.push_str("  </worksheets>\n  <dashboards>\n");
@@ -112,21 +103,27 @@ pub fn workbook_twb(site: &Site, wb: &Workbook, server_host: &str) -> String {
         let kind = if v.sheet_type == "story" { " type='storyboard'" } else { "" };
         s.push_str(&format!("    <dashboard name='{}'{kind}>\n", esc(&v.name)));
         if no_sheets {
-            for (n, cols) in used.iter().enumerate() {
-                s.push_str(&format!("      <datasource-dependencies datasource='sqlproxy.{n}'>\n"));
-                for c in cols {
-                    s.push_str(&format!(
-                        "        <column datatype='string' name='[{}]' role='dimension' type='nominal' />\n",
-                        esc(c)
-                    ));
-                }
-                s.push_str("      </datasource-dependencies>\n");
-            }
+            dependencies(&mut s, &used, "      ");
         }
         s.push_str("      <zones />\n    </dashboard>\n");
     }
     s.push_str("  </dashboards>\n  <windows />\n</workbook>\n");
     s
+}
+
+/// One `<datasource-dependencies>` element per datasource, each listing the columns used,
+/// indented by `indent`.
+fn dependencies<T: AsRef<str>>(s: &mut String, used: &[Vec<T>], indent: &str) {
+    for (n, cols) in used.iter().enumerate() {
+        s.push_str(&format!("{indent}<datasource-dependencies datasource='sqlproxy.{n}'>\n"));
+        for c in cols {
+            s.push_str(&format!(
+                "{indent}  <column datatype='string' name='[{}]' role='dimension' type='nominal' />\n",
+                esc(c.as_ref())
+            ));
+        }
+        s.push_str(&format!("{indent}</datasource-dependencies>\n"));
+    }
 }
 
 /// A real `.tds` for a published datasource.
