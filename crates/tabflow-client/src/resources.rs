@@ -957,6 +957,15 @@ impl Client {
         self.send_xml(Request::get(format!("dataAlerts/{id}"))).await?.data_alert.ok_or_else(|| missing("dataAlert"))
     }
 
+    /// `POST /dataAlerts/{id}/users`: makes a user a recipient of a data alert.
+    pub async fn add_data_alert_recipient(&self, alert: &str, user: &UserId) -> Result<()> {
+        let req = TsRequest {
+            user: Some(xml::User { id: Some(user.to_string()), ..xml::User::default() }),
+            ..TsRequest::default()
+        };
+        self.send(Request::post(format!("dataAlerts/{alert}/users"), &req)).await.map(|_| ())
+    }
+
     /// `GET /api/{v}/sites/{id}`: the signed-in site (its display name).
     pub async fn site_info(&self) -> Result<xml::Site> {
         let id = self.session().await.site_id;

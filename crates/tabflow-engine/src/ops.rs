@@ -402,6 +402,21 @@ pub async fn fill_account(client: &Client, img: &mut Image, ops: &[Op]) -> OpRes
         }
     }
     img.grants = Some(grants);
+    // The data alerts the plan saw it receive, read again (another may have removed it since).
+    let mut alerts = vec![];
+    for a in user.get("alerts_receiving").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        match client.data_alert(a).await {
+            Ok(alert) => {
+                if alert.recipients.iter().flat_map(|r| &r.recipient).any(|r| r.id.as_deref() == Some(img.id.as_str()))
+                {
+                    alerts.push(a.to_string());
+                }
+            }
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    img.alerts = Some(alerts);
     let favs = client.favorites(&uid).await?;
     img.favorites = Some(
         favs.iter()
@@ -512,6 +527,14 @@ pub async fn recreate_user(client: &Client, before: &Image, user: &Value) -> OpR
                 .collect();
         if !caps.is_empty() {
             client.add_permissions(k, rid, &Grantee::User(id.clone()), &caps).await?;
+        }
+    }
+    for a in before.alerts.iter().flatten() {
+        match client.add_data_alert_recipient(a, &uid).await {
+            // Gone since, or a crashed earlier undo already added it.
+            Ok(()) => {}
+            Err(e) if e.status() == Some(404) || e.status() == Some(409) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     for f in before.favorites.iter().flatten() {

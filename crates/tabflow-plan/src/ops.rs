@@ -128,6 +128,10 @@ pub struct Image {
     /// A user's favorites, read before the account is deleted: `[{"label", "type", "id"}]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub favorites: Option<Vec<Value>>,
+    /// The data alerts a user receives (ids), read before the account is deleted: the undo
+    /// adds the re-created account back as their recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Vec<String>>,
     /// What re-publishing a purged item from its saved file has to put back, read before a
     /// staged delete: `{"description", "show_tabs" (workbooks), "certified",
     /// "certification_note" (datasources), "views": [{"name", "permissions"}]` (workbooks with

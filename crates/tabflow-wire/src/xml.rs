@@ -821,9 +821,22 @@ pub struct DataAlert {
     #[serde(rename = "@subject")]
     pub subject: Option<String>,
     pub owner: Option<IdRef>,
-    pub view: Option<IdRef>,
+    pub view: Option<AlertView>,
     /// Only in `GET /dataAlerts/{id}` (the list leaves them out).
     pub recipients: Option<Recipients>,
+}
+
+/// A data alert's view: `<view id name><workbook id name/><project id name/></view>` (Tableau
+/// always nests both; tableauserverclient fails to parse an alert without them).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertView {
+    #[serde(rename = "@id")]
+    pub id: Option<String>,
+    #[serde(rename = "@name")]
+    pub name: Option<String>,
+    pub workbook: Option<IdRef>,
+    pub project: Option<IdRef>,
 }
 
 /// `<recipients><recipient id="..."/></recipients>` of a data alert.

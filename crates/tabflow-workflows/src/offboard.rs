@@ -477,6 +477,15 @@ impl<'p, 'a> Builder<'p, 'a> {
         grants: &[&tabflow_site::PermissionRule],
         depends: &[String],
     ) {
+        // The data alerts it receives: the undo adds the re-created account back to them.
+        let alerts_receiving: Vec<&str> = self
+            .p
+            .site
+            .data_alerts
+            .iter()
+            .filter(|a| a.recipients.contains(&leaver.id))
+            .map(|a| a.id.as_str())
+            .collect();
         let grants_on: Vec<Value> = grants
             .iter()
             .map(|r| (r.resource.kind.as_str(), r.resource.id.as_str()))
@@ -510,6 +519,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                     "email": leaver.email,
                     "site_role": leaver.site_role,
                     "grants_on": grants_on,
+                    "alerts_receiving": alerts_receiving,
                 }),
                 after: Value::Null,
                 before_id: None,
@@ -518,8 +528,8 @@ impl<'p, 'a> Builder<'p, 'a> {
             }],
             json!({
                 "map_assets_to": {"id": to.id, "name": to.full_name},
-                "undo_restores": ["the account (new id)", "full name, email, site role, authentication", "group memberships", "explicit grants", "subscriptions", "favorites"],
-                "undo_cannot_restore": ["the account's id (LUID)", "sign-in history and usage attribution", "personal access tokens", "custom views", "data alerts and webhooks (they stay with the mapAssetsTo owner)"],
+                "undo_restores": ["the account (new id)", "full name, email, site role, authentication", "group memberships", "explicit grants", "subscriptions", "favorites", "data alerts it received"],
+                "undo_cannot_restore": ["the account's id (LUID)", "sign-in history and usage attribution", "personal access tokens", "custom views", "data alerts and webhooks it owned (they stay with the mapAssetsTo owner)"],
             }),
         ));
     }

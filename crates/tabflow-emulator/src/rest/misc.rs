@@ -14,6 +14,7 @@ use crate::server::{Fail, Shared};
 use crate::state::{Job, State, new_luid, ts};
 
 type P2 = Path<(String, String, String)>;
+type P3 = Path<(String, String, String, String)>;
 
 // ---------------------------------------------------------------- subscriptions
 
@@ -450,12 +451,26 @@ pub(crate) async fn list_data_alerts(shared: Shr, a: Auth, q: Q) -> Res {
                 id: a.id.clone(),
                 subject: Some(a.subject.clone()),
                 owner: Some(xml::IdRef::named(a.owner_id.clone(), st.user_name(&a.owner_id))),
-                view: Some(xml::IdRef::id(a.view_id.clone())),
+                view: Some(alert_view(&st, &a.view_id)),
                 recipients: None,
             })
             .collect(),
     });
     ok_xml(&r)
+}
+
+/// A data alert's view with its workbook and project, as Tableau nests them.
+fn alert_view(st: &State, view_id: &str) -> xml::AlertView {
+    let Ok((wi, vi)) = st.view_index(view_id) else {
+        return xml::AlertView { id: Some(view_id.to_string()), ..xml::AlertView::default() };
+    };
+    let w = &st.site.workbooks[wi];
+    xml::AlertView {
+        id: Some(view_id.to_string()),
+        name: Some(w.views[vi].name.clone()),
+        workbook: Some(xml::IdRef::named(w.id.clone(), w.name.clone())),
+        project: Some(xml::IdRef::named(w.project_id.clone(), st.project_name(&w.project_id).to_string())),
+    }
 }
 
 /// `GET /dataAlerts/{id}`: the alert with its recipients, for an administrator, its owner or
@@ -475,7 +490,7 @@ pub(crate) async fn get_data_alert(shared: Shr, a: Auth, Path((_v, _s, id)): P2)
         id: alert.id.clone(),
         subject: Some(alert.subject.clone()),
         owner: Some(xml::IdRef::named(alert.owner_id.clone(), st.user_name(&alert.owner_id))),
-        view: Some(xml::IdRef::id(alert.view_id.clone())),
+        view: Some(alert_view(&st, &alert.view_id)),
         recipients: Some(xml::Recipients {
             recipient: alert.recipients.iter().map(|u| xml::IdRef::named(u.clone(), st.user_name(u))).collect(),
         }),
@@ -490,6 +505,48 @@ pub(crate) async fn delete_data_alert(shared: Shr, a: Auth, Path((_v, _s, id)): 
     st.site.data_alerts.retain(|x| !(x.id == id && (admin || x.owner_id == a.0.user_id)));
     if st.site.data_alerts.len() == before {
         return Err(Fail(ApiError::not_found("404000", "Data alert", &id)));
+    }
+    no_content()
+}
+
+/// `POST /dataAlerts/{id}/users` (`<user id/>`): adds a recipient, as Tableau's "Add User to
+/// Data-Driven Alert" does, for an administrator or the alert's owner; answers the user.
+pub(crate) async fn add_data_alert_recipient(shared: Shr, a: Auth, Path((_v, _s, id)): P2, body: String) -> Res {
+    let admin = a.is_admin(&shared.0);
+    let uid = parse_body(&body)?.user.and_then(|u| u.id).ok_or_else(|| super::missing("a <user id> element"))?;
+    let mut st = shared.0.write();
+    st.user(&uid).map_err(Fail)?;
+    let alert = st
+        .site
+        .data_alerts
+        .iter_mut()
+        .find(|x| x.id == id && (admin || x.owner_id == a.0.user_id))
+        .ok_or_else(|| Fail(ApiError::not_found("404000", "Data alert", &id)))?;
+    if alert.recipients.contains(&uid) {
+        return Err(Fail(ApiError::conflict("409000", format!("User '{uid}' already receives the data alert."))));
+    }
+    alert.recipients.push(uid.clone());
+    let mut r = xml::TsResponse::new();
+    r.user = Some(st.user_xml(st.user(&uid).map_err(Fail)?));
+    ok_xml(&r)
+}
+
+/// `DELETE /dataAlerts/{id}/users/{uid}`: removes a recipient (administrator, owner, or the
+/// recipient itself).
+pub(crate) async fn remove_data_alert_recipient(shared: Shr, a: Auth, Path((_v, _s, id, uid)): P3) -> Res {
+    let admin = a.is_admin(&shared.0);
+    let me = a.0.user_id.clone();
+    let mut st = shared.0.write();
+    let alert = st
+        .site
+        .data_alerts
+        .iter_mut()
+        .find(|x| x.id == id && (admin || x.owner_id == me || uid == me))
+        .ok_or_else(|| Fail(ApiError::not_found("404000", "Data alert", &id)))?;
+    let before = alert.recipients.len();
+    alert.recipients.retain(|r| *r != uid);
+    if alert.recipients.len() == before {
+        return Err(Fail(ApiError::not_found("404002", "User on data alert", &uid)));
     }
     no_content()
 }

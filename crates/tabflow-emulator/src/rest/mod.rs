@@ -121,6 +121,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(&format!("{p}/fileUploads/{{id}}"), put(misc::append_upload))
         .route(&format!("{p}/dataAlerts"), get(misc::list_data_alerts))
         .route(&format!("{p}/dataAlerts/{{id}}"), get(misc::get_data_alert).delete(misc::delete_data_alert))
+        .route(&format!("{p}/dataAlerts/{{id}}/users"), post(misc::add_data_alert_recipient))
+        .route(&format!("{p}/dataAlerts/{{id}}/users/{{uid}}"), delete(misc::remove_data_alert_recipient))
         // Metadata API, VizQL Data Service, usage stats
         .route("/api/metadata/graphql", post(crate::metadata::graphql))
         .route("/api/v1/vizql-data-service/read-metadata", post(misc::vds_read_metadata))
