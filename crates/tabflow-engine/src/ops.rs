@@ -315,6 +315,18 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
         Op::ScheduleState { after, .. } => {
             client.set_schedule_state(id, after).await?;
         }
+        Op::MoveExtractRefresh { task, to } => {
+            // The new task first, then the old one goes: a failure in between leaves the
+            // content refreshed twice, never not at all. A retry adopts the task an earlier
+            // attempt made on `to` (Tableau refuses a second one there).
+            let new = add_or_adopt(client, to, task).await?;
+            match client.delete_extract_refresh_task(id).await {
+                Ok(()) => {}
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(Some(new));
+        }
         Op::RefreshSchedule { after, .. } => {
             let r: tabflow_site::Recurrence = serde_json::from_value(after.clone())
                 .map_err(|e| OpError::Unsupported(format!("the new schedule of task {id} is malformed: {e}")))?;
@@ -805,6 +817,29 @@ pub async fn compensate(
             recreate_subscription(client, &UserId::new(user), ctype, cid, s).await
         }
         Op::DeleteExtractRefresh { task } => recreate_extract_refresh(client, task).await,
+        Op::MoveExtractRefresh { task, to } => {
+            // Back on its old schedule (a new id; adopted when an interrupted undo made it),
+            // then the moved task goes: the one the apply made (its id in the journal) or,
+            // when the journal has none (a crash before it was recorded), the content's task
+            // on the schedule it was moved to.
+            let from = task.get("schedule_id").and_then(Value::as_str).unwrap_or_default();
+            if from.is_empty() {
+                return Err(OpError::Missing(format!("the moved task {id} has no schedule to go back to")));
+            }
+            let back = add_or_adopt(client, from, task).await?;
+            let moved = match created {
+                Some(c) => Some(c.to_string()),
+                None => task_on(client, to, task).await?,
+            };
+            if let Some(m) = moved.filter(|m| *m != back) {
+                match client.delete_extract_refresh_task(&m).await {
+                    Ok(()) => {}
+                    Err(e) if e.status() == Some(404) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(Some(back))
+        }
         other => {
             let inv = other.inverse(created).ok_or_else(|| OpError::Unsupported("no inverse".into()))?;
             apply(client, kind, id, &inv, None).await
@@ -836,20 +871,46 @@ async fn recreate_subscription(
 /// Re-creates a deleted extract refresh task from its description: on its Server schedule
 /// (add the content to the schedule) or, Cloud style, with its own schedule. Answers the new id.
 async fn recreate_extract_refresh(client: &Client, t: &Value) -> OpResult<Option<String>> {
-    let kind = t.pointer("/target/type").and_then(Value::as_str).unwrap_or("datasource");
-    let target = t.pointer("/target/id").and_then(Value::as_str).unwrap_or_default();
-    let refresh_type = t.get("type").and_then(Value::as_str).unwrap_or("FullRefresh");
+    let (kind, target, refresh_type, priority) = task_parts(t);
     let schedule_id = t.get("schedule_id").and_then(Value::as_str).unwrap_or_default();
     let created = if !schedule_id.is_empty() {
-        client.add_to_schedule(schedule_id, kind, target, refresh_type).await?
+        client.add_to_schedule(schedule_id, kind, target, refresh_type, priority).await?
     } else {
         let own: tabflow_site::Recurrence =
             t.get("own_schedule").cloned().and_then(|v| serde_json::from_value(v).ok()).ok_or_else(|| {
                 OpError::Missing(format!("the refresh task of {kind} {target} has no schedule to re-create it on"))
             })?;
-        client.create_extract_refresh_task(kind, target, refresh_type, &own).await?
+        client.create_extract_refresh_task(kind, target, refresh_type, &own, priority).await?
     };
     Ok(created.id)
+}
+
+/// The described task's content (`target` {type, id}), its type and priority.
+fn task_parts(t: &Value) -> (&str, &str, &str, Option<u32>) {
+    let kind = t.pointer("/target/type").and_then(Value::as_str).unwrap_or("datasource");
+    let target = t.pointer("/target/id").and_then(Value::as_str).unwrap_or_default();
+    let refresh_type = t.get("type").and_then(Value::as_str).unwrap_or("FullRefresh");
+    let priority = t.get("priority").and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok());
+    (kind, target, refresh_type, priority)
+}
+
+/// The id of the described task's content's refresh task on a Server schedule, if it has one.
+async fn task_on(client: &Client, schedule_id: &str, t: &Value) -> OpResult<Option<String>> {
+    let (kind, target, _, _) = task_parts(t);
+    let on = client.schedule_extracts(schedule_id).collect().await?;
+    Ok(on.into_iter().find(|e| e.target().is_some_and(|(k, i)| k == kind && i == target)).and_then(|e| e.id))
+}
+
+/// Adds the described task's content to a Server schedule; when Tableau refuses because the
+/// content already has a task there (409: an earlier, interrupted attempt made it), that task.
+/// Answers its id.
+async fn add_or_adopt(client: &Client, schedule_id: &str, t: &Value) -> OpResult<String> {
+    let (kind, target, refresh_type, priority) = task_parts(t);
+    match client.add_to_schedule(schedule_id, kind, target, refresh_type, priority).await {
+        Ok(created) => created.id.ok_or_else(|| OpError::Missing("the new extract refresh task has no id".into())),
+        Err(e) if e.status() == Some(409) => task_on(client, schedule_id, t).await?.ok_or(OpError::Client(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A subscription as plans and before-images record it.

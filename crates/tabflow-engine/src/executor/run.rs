@@ -82,9 +82,10 @@ fn after_image(live: &Image, ops: &[Op], ctx_target: &dyn Fn(&Op) -> Option<Stri
             Op::SiteRole { after, .. } => img.site_role = Some(after.clone()),
             Op::Groups { before, after } => img.groups = Some(with_change(img.groups.take(), before, after)),
             Op::CreateProject { .. } => img.exists = true,
-            Op::DeleteSubscription { .. } | Op::DeleteUser { .. } | Op::DeleteExtractRefresh { .. } => {
-                img.exists = false
-            }
+            Op::DeleteSubscription { .. }
+            | Op::DeleteUser { .. }
+            | Op::DeleteExtractRefresh { .. }
+            | Op::MoveExtractRefresh { .. } => img.exists = false,
             Op::ScheduleState { after, .. } => img.state = Some(after.clone()),
             Op::RefreshSchedule { after, .. } => img.schedule = Some(after.clone()),
             Op::Repoint { before, after } => {
