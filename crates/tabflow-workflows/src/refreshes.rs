@@ -637,17 +637,152 @@ fn server_move<'s>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use tabflow_plan::plan::{Effect, Plan, RollbackClass};
+
     use super::*;
 
+    fn plan(site: &tabflow_site::Site, action: &str) -> Plan {
+        crate::plan_intent(site, "review-extract-refreshes", json!({"action": action}))
+    }
+
+    fn step(plan: &Plan, kind: StepKind) -> Option<&Step> {
+        plan.steps.iter().find(|s| s.kind == kind)
+    }
+
+    fn schedule<'s>(site: &'s tabflow_site::Site, name: &str) -> &'s Schedule {
+        site.schedules.iter().find(|s| s.name == name).unwrap()
+    }
+
     #[test]
-    fn zz_debug_demo() {
+    fn suspend_schedules_suspends_only_the_schedule_whose_every_refresh_is_unused_and_says_it_is_server_wide() {
         let site = tabflow_site::generate::demo();
-        let plan = crate::plan_intent(&site, "review-extract-refreshes", json!({}));
-        for s in plan.steps[0].details["schedules"].as_array().unwrap() {
-            eprintln!("{s}");
+        let p = plan(&site, "suspend-schedules");
+        let s = step(&p, StepKind::SetScheduleState).expect("a schedule step");
+        assert_eq!((s.effect, s.rollback), (Effect::Destructive, RollbackClass::Exact));
+        let archive = schedule(&site, "Archive reports (Saturday 5am)");
+        assert_eq!(s.items.iter().map(|i| (i.kind.as_str(), i.id.as_str())).collect::<Vec<_>>(), [("schedule", archive.id.as_str())]);
+        assert_eq!((s.changes[0].field.as_str(), &s.changes[0].before, &s.changes[0].after), ("state", &json!("Active"), &json!("Suspended")));
+        // Its recommendation was in the report already.
+        let recs = p.steps[0].details["recommendations"].as_array().unwrap();
+        assert!(recs.iter().any(|r| r["kind"] == "suspend-schedule" && r["schedule"] == archive.id.as_str()));
+        // Server-wide, with this site's count, and other sites not visible.
+        let note = p.notes.iter().find(|n| n.contains("server-wide")).expect("a server-wide note");
+        assert!(note.contains("every site of the server") && note.contains("2 on this site") && note.contains("not visible"), "{note}");
+        assert!(s.items[0].reason.as_deref().unwrap().contains("this site has 2 refreshes on it"), "{:?}", s.items[0].reason);
+        // Every schedule left alone holds a refresh of content still used (or is not active).
+        let unused: BTreeSet<&str> = p.steps[0].details["tasks"].as_array().unwrap().iter().filter(|t| t["unused"] == true).map(|t| t["id"].as_str().unwrap()).collect();
+        for x in site.schedules.iter().filter(|x| x.kind == "Extract" && x.state == "Active" && x.id != archive.id) {
+            assert!(site.extract_refreshes.iter().any(|t| t.schedule_id == x.id && !unused.contains(t.id.as_str())), "{}", x.name);
         }
-        for t in plan.steps[0].details["tasks"].as_array().unwrap() {
-            eprintln!("{} {} unused={} peak={} heavy={} sched={}", t["content"], t["content_type"], t["unused"], t["peak"], t["heavy"], t["schedule"]);
+    }
+
+    #[test]
+    fn resume_schedules_resumes_the_suspended_schedule_holding_refreshes_of_used_content() {
+        let site = tabflow_site::generate::demo();
+        let p = plan(&site, "resume-schedules");
+        let s = step(&p, StepKind::SetScheduleState).expect("a schedule step");
+        let legacy = schedule(&site, "Legacy Saturday load");
+        assert_eq!(s.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [legacy.id.as_str()]);
+        assert_eq!((&s.changes[0].before, &s.changes[0].after), (&json!("Suspended"), &json!("Active")));
+        let note = p.notes.iter().find(|n| n.contains("server-wide")).unwrap();
+        assert!(note.contains("restarts") && note.contains("3 on this site"), "{note}");
+        // Once every refresh on it is of unused content, resuming it is not the advice.
+        let mut quiet = site.clone();
+        let on: BTreeSet<String> = quiet.extract_refreshes.iter().filter(|t| t.schedule_id == legacy.id).map(|t| t.target.id.clone()).collect();
+        quiet.datasources.retain(|d| !on.contains(&d.id));
+        quiet.workbooks.retain(|w| !on.contains(&w.id));
+        let mut t = quiet.extract_refreshes.iter().find(|t| t.schedule_id == legacy.id).unwrap().clone();
+        let old = quiet.workbooks.iter().find(|w| w.last_viewed_at().is_none_or(|v| v < quiet.now - Duration::days(90)) && w.created_at < quiet.now - Duration::days(90)).unwrap();
+        t.target = tabflow_site::ResourceRef { kind: "workbook".into(), id: old.id.clone() };
+        quiet.extract_refreshes.push(t);
+        let p = plan(&quiet, "resume-schedules");
+        assert!(step(&p, StepKind::SetScheduleState).is_none());
+        assert!(p.notes.iter().any(|n| n.starts_with("Nothing to resume")), "{:?}", p.notes);
+        assert!(p.steps[0].details["schedules_left"][0]["why"].as_str().unwrap().contains("unused content"));
+    }
+
+    #[test]
+    fn schedule_decisions() {
+        // (suspend, in scope, on the schedule, of content still used)
+        assert!(schedule_decision(true, 2, 2, 0).is_ok());
+        assert!(schedule_decision(true, 2, 3, 0).unwrap_err().contains("outside the review's scope"));
+        assert!(schedule_decision(true, 3, 3, 1).unwrap_err().contains("still used"));
+        assert!(schedule_decision(true, 0, 4, 0).is_err());
+        assert!(schedule_decision(false, 3, 3, 1).is_ok());
+        assert!(schedule_decision(false, 3, 3, 0).is_err());
+        // A site without Server schedules (Tableau Cloud) has nothing to suspend.
+        let mut cloud = tabflow_site::generate::demo();
+        cloud.schedules.clear();
+        for t in &mut cloud.extract_refreshes {
+            t.schedule_id.clear();
+            t.own_schedule.get_or_insert(Recurrence { frequency: "Daily".into(), start_time: "03:00:00".into(), end_time: String::new(), intervals: vec![] });
         }
+        let p = plan(&cloud, "suspend-schedules");
+        assert!(p.steps.iter().all(|s| s.kind.is_read()));
+        assert!(p.notes.iter().any(|n| n.contains("no Server schedules")), "{:?}", p.notes);
+    }
+
+    #[test]
+    fn rebalance_moves_heavy_peak_server_tasks_to_the_off_peak_schedule_by_recreating_them() {
+        let site = tabflow_site::generate::demo();
+        let p = plan(&site, "rebalance");
+        let nightly = schedule(&site, "Nightly (2am)");
+        let s = step(&p, StepKind::MoveExtractRefreshes).expect("a move step");
+        assert_eq!((s.effect, s.rollback), (Effect::Destructive, RollbackClass::Snapshot));
+        // Exactly the heavy peak-hour tasks on active Server schedules.
+        let want: BTreeSet<&str> = p.steps[0].details["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["heavy"] == true && t["peak"] == true && !t["schedule"].as_str().unwrap().contains("Suspended") && !t["schedule_id"].as_str().unwrap_or_default().is_empty())
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(s.items.iter().map(|i| i.id.as_str()).collect::<BTreeSet<_>>(), want);
+        for c in &s.changes {
+            let t = site.extract_refreshes.iter().find(|t| t.id == c.item).unwrap();
+            assert_eq!((c.field.as_str(), c.before_id.as_deref(), c.after_id.as_deref()), ("schedule_id", Some(t.schedule_id.as_str()), Some(nightly.id.as_str())));
+            assert_eq!(c.before, task_value(t), "the description the undo re-creates it from");
+            // The change reads as the op the engine executes.
+            assert!(matches!(tabflow_plan::ops::Op::from_change("extract-refresh", c), Ok(tabflow_plan::ops::Op::MoveExtractRefresh { .. })));
+        }
+        assert_eq!(s.details["not_moved"], json!([]));
+        assert!(p.notes.iter().any(|n| n.contains("only by re-creating it there")), "{:?}", p.notes);
+        assert!(step(&p, StepKind::RescheduleExtractRefreshes).is_none(), "no heavy Cloud-style task in peak hours on the demo");
+
+        // A Cloud-style heavy peak task keeps the exact schedule change; a task whose content
+        // already refreshes on the off-peak schedule is not moved, and says why.
+        let mut mixed = site.clone();
+        let first = s.items[0].id.clone();
+        let second = s.items[1].id.clone();
+        let t = mixed.extract_refreshes.iter_mut().find(|t| t.id == first).unwrap();
+        let own = Recurrence { frequency: "Daily".into(), start_time: "09:00:00".into(), end_time: String::new(), intervals: vec![("hours".into(), "24".into())] };
+        t.schedule_id.clear();
+        t.own_schedule = Some(own);
+        let mut twin = mixed.extract_refreshes.iter().find(|t| t.id == second).unwrap().clone();
+        twin.id = "twin".into();
+        twin.schedule_id = nightly.id.clone();
+        mixed.extract_refreshes.push(twin);
+        let p = plan(&mixed, "rebalance");
+        let own = step(&p, StepKind::RescheduleExtractRefreshes).expect("a reschedule step");
+        assert_eq!(own.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [first.as_str()]);
+        assert_eq!(own.changes[0].after["start_time"], json!("02:00:00"));
+        let moved = step(&p, StepKind::MoveExtractRefreshes).unwrap();
+        assert_eq!(moved.items.len(), want.len() - 2);
+        let not_moved = moved.details["not_moved"].as_array().unwrap();
+        assert_eq!(not_moved.len(), 1);
+        assert_eq!(not_moved[0]["task"], json!(second));
+        assert!(not_moved[0]["why"].as_str().unwrap().contains("already refreshes on 'Nightly (2am)'"));
+
+        // No off-peak schedule: nothing on Server schedules moves, and the reason says so.
+        let mut none = site.clone();
+        none.schedules.iter_mut().find(|x| x.id == nightly.id).unwrap().state = "Suspended".into();
+        let p = plan(&none, "rebalance");
+        assert!(step(&p, StepKind::MoveExtractRefreshes).is_none());
+        let left = p.steps[0].details["not_moved"].as_array().unwrap();
+        assert_eq!(left.len(), want.len());
+        assert!(left.iter().all(|n| n["why"].as_str().unwrap().starts_with("no active daily Extract schedule")));
     }
 }
