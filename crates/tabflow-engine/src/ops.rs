@@ -600,6 +600,53 @@ pub async fn fill_for_restore(
     Ok(())
 }
 
+/// The site's extract refresh tasks (`GET /sites/{s}/tasks/extractRefreshes`); none when the
+/// signed-in user may not list them (only administrators may: their refreshes cannot be read,
+/// so a restore cannot put them back either).
+pub async fn site_refresh_tasks(client: &Client) -> OpResult<Vec<tabflow_site::ExtractRefresh>> {
+    match client.extract_refresh_tasks().collect().await {
+        Ok(t) => Ok(t.into_iter().map(tabflow_client::refreshes::task_model).collect()),
+        Err(e) if matches!(e.status(), Some(403 | 404)) => Ok(vec![]),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads the extract refresh tasks of a staged item into its restore record
+/// (`restore.refreshes`: `target`, `schedule_id` or `own_schedule`, `type`, `priority`):
+/// Tableau deletes them with the content, and a restore re-creates them for the re-published
+/// item. A Server task's full/incremental type comes from its schedule's extract list (the
+/// task list does not say).
+pub async fn fill_refreshes(client: &Client, img: &mut Image, tasks: &[tabflow_site::ExtractRefresh]) -> OpResult<()> {
+    if !img.exists || !matches!(img.kind.as_str(), "workbook" | "datasource") {
+        return Ok(());
+    }
+    let mut out = vec![];
+    for t in tasks.iter().filter(|t| t.target.id == img.id) {
+        let mut kind = t.kind.clone();
+        if !t.schedule_id.is_empty() {
+            let on = client.schedule_extracts(&t.schedule_id).collect().await?;
+            if let Some(k) = on.into_iter().find(|e| e.id.as_deref() == Some(t.id.as_str())).and_then(|e| e.kind) {
+                kind = k;
+            }
+        }
+        out.push(json!({
+            "id": t.id,
+            "target": {"type": t.target.kind, "id": t.target.id},
+            "schedule_id": t.schedule_id,
+            "own_schedule": t.own_schedule,
+            "type": kind,
+            "priority": t.priority,
+        }));
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    let mut restore = img.restore.take().unwrap_or_else(|| json!({}));
+    restore["refreshes"] = json!(out);
+    img.restore = Some(restore);
+    Ok(())
+}
+
 /// Re-publishes a purged item from the file saved before it was deleted, into its old project
 /// under its old name, and puts back what the before-image holds: owner, tags, explicit
 /// permissions, and the subscriptions on it (on views, matched by view name). Answers the new
@@ -722,6 +769,26 @@ pub async fn restore_content(
     if let Some(p) = &before.permissions {
         let caps: Vec<tabflow_client::Capability> = p.iter().map(to_client).collect();
         client.set_permissions(kind, &id, &caps).await?;
+    }
+    // Its extract refresh tasks (Tableau deleted them with it), for the new id. A retry
+    // (`adopt`) finds those an earlier attempt made: Tableau refuses a second one on a
+    // schedule, and an own-schedule task is looked for by content and schedule.
+    let live_tasks = if adopt { site_refresh_tasks(client).await? } else { vec![] };
+    for t in extra("refreshes").and_then(Value::as_array).into_iter().flatten() {
+        let mut t = t.clone();
+        t["target"]["id"] = json!(id);
+        let there = live_tasks.iter().any(|x| {
+            x.target.id == id
+                && x.schedule_id == t["schedule_id"].as_str().unwrap_or_default()
+                && serde_json::to_value(&x.own_schedule).ok() == t.get("own_schedule").cloned()
+        });
+        if there {
+            continue;
+        }
+        if let Err(e) = recreate_extract_refresh(client, &t).await {
+            let on = t["schedule_id"].as_str().filter(|s| !s.is_empty()).map_or("its own schedule".to_string(), |s| format!("schedule {s}"));
+            lost.push(format!("the extract refresh on {on}: {e}"));
+        }
     }
     // A retry must not subscribe anyone twice.
     let live_subs = if adopt { client.subscriptions().collect().await? } else { vec![] };

@@ -145,6 +145,13 @@ async fn process_item(
             Ok(subs) => ops::fill_for_restore(ctx.client, &mut live, subs).await,
             Err(e) => Err(e.into()),
         };
+        let filled = match filled {
+            Ok(()) => match ctx.refresh_tasks.get_or_try_init(|| ops::site_refresh_tasks(ctx.client)).await {
+                Ok(tasks) => ops::fill_refreshes(ctx.client, &mut live, tasks).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
         if let Err(e) = filled {
             return Ok(ItemOutcome::Failed(format!("cannot read what a restore would need: {e}")));
         }
