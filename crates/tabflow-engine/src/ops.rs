@@ -786,7 +786,10 @@ pub async fn restore_content(
             continue;
         }
         if let Err(e) = recreate_extract_refresh(client, &t).await {
-            let on = t["schedule_id"].as_str().filter(|s| !s.is_empty()).map_or("its own schedule".to_string(), |s| format!("schedule {s}"));
+            let on = t["schedule_id"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map_or("its own schedule".to_string(), |s| format!("schedule {s}"));
             lost.push(format!("the extract refresh on {on}: {e}"));
         }
     }

@@ -938,13 +938,18 @@ mod tests {
         let mut m = b.clone();
         let rec = match_recreated(&a, &mut m);
         assert_eq!(diff(&a, &m), vec![], "matched: equal");
-        let mapped: Vec<&str> = rec.iter().filter(|r| r.resource == "extract-refresh").map(|r| r.before_id.as_str()).collect();
+        let mapped: Vec<&str> =
+            rec.iter().filter(|r| r.resource == "extract-refresh").map(|r| r.before_id.as_str()).collect();
         assert_eq!(mapped.len(), 2);
         assert!(mapped.contains(&a.extract_refreshes[server].id.as_str()));
         assert!(mapped.contains(&a.extract_refreshes[cloud].id.as_str()));
         assert!(m.refresh_jobs.iter().all(|j| a.refresh_jobs.iter().any(|x| x.id == j.id && x.task_id == j.task_id)));
         // On another schedule (a move not undone) it is another task: not matched.
-        let other = a.schedules.iter().find(|s| s.kind == "Extract" && s.id != a.extract_refreshes[server].schedule_id).unwrap();
+        let other = a
+            .schedules
+            .iter()
+            .find(|s| s.kind == "Extract" && s.id != a.extract_refreshes[server].schedule_id)
+            .unwrap();
         let mut m2 = b.clone();
         m2.extract_refreshes[server].schedule_id = other.id.clone();
         let rec = match_recreated(&a, &mut m2);

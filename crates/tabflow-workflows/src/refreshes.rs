@@ -413,7 +413,13 @@ impl<'p, 'a> Builder<'p, 'a> {
             self.plan.notes.push(format!(
                 "{} heavy refreshes on Server schedules in peak hours are not moved (see not_moved for why): {}.",
                 not_moved.len(),
-                not_moved.iter().filter_map(|n| n["why"].as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>().join("; ")
+                not_moved
+                    .iter()
+                    .filter_map(|n| n["why"].as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ));
         }
         if own.0.is_empty() && moved.0.is_empty() {
@@ -470,7 +476,8 @@ impl<'p, 'a> Builder<'p, 'a> {
     /// content still used. One `state` change per schedule, undone exactly.
     fn set_schedule_states(&mut self, rows: &[Row<'_>], find: String, days: u32, scope_label: &str, suspend: bool) {
         let site = self.p.site;
-        let (from, to, verb) = if suspend { ("Active", "Suspended", "suspend") } else { ("Suspended", "Active", "resume") };
+        let (from, to, verb) =
+            if suspend { ("Active", "Suspended", "suspend") } else { ("Suspended", "Active", "resume") };
         let mut items = vec![];
         let mut changes = vec![];
         let mut left: Vec<Value> = vec![];
@@ -514,7 +521,13 @@ impl<'p, 'a> Builder<'p, 'a> {
                     }
                 )
             };
-            counts.push(format!("'{}' ({} {} at {}): {all} on this site", s.name, s.recurrence.frequency, verb_state(from), s.recurrence.start_time));
+            counts.push(format!(
+                "'{}' ({} {} at {}): {all} on this site",
+                s.name,
+                s.recurrence.frequency,
+                verb_state(from),
+                s.recurrence.start_time
+            ));
             items.push(Item {
                 kind: "schedule".into(),
                 id: s.id.clone(),
@@ -587,7 +600,9 @@ fn schedule_decision(suspend: bool, on: usize, all: usize, used: usize) -> Resul
         (true, _, 0) if on == all => Ok(()),
         (true, _, 0) => Err(format!("{} of its {all} refreshes are outside the review's scope", all - on)),
         (true, _, _) => Err(format!("{used} of its refreshes are of content still used")),
-        (false, _, 0) => Err("every refresh on it is of unused content: delete them (suspend-unused) rather than resume it".into()),
+        (false, _, 0) => {
+            Err("every refresh on it is of unused content: delete them (suspend-unused) rather than resume it".into())
+        }
         (false, _, _) => Ok(()),
     }
 }
@@ -662,19 +677,44 @@ mod tests {
         let s = step(&p, StepKind::SetScheduleState).expect("a schedule step");
         assert_eq!((s.effect, s.rollback), (Effect::Destructive, RollbackClass::Exact));
         let archive = schedule(&site, "Archive reports (Saturday 5am)");
-        assert_eq!(s.items.iter().map(|i| (i.kind.as_str(), i.id.as_str())).collect::<Vec<_>>(), [("schedule", archive.id.as_str())]);
-        assert_eq!((s.changes[0].field.as_str(), &s.changes[0].before, &s.changes[0].after), ("state", &json!("Active"), &json!("Suspended")));
+        assert_eq!(
+            s.items.iter().map(|i| (i.kind.as_str(), i.id.as_str())).collect::<Vec<_>>(),
+            [("schedule", archive.id.as_str())]
+        );
+        assert_eq!(
+            (s.changes[0].field.as_str(), &s.changes[0].before, &s.changes[0].after),
+            ("state", &json!("Active"), &json!("Suspended"))
+        );
         // Its recommendation was in the report already.
         let recs = p.steps[0].details["recommendations"].as_array().unwrap();
         assert!(recs.iter().any(|r| r["kind"] == "suspend-schedule" && r["schedule"] == archive.id.as_str()));
         // Server-wide, with this site's count, and other sites not visible.
         let note = p.notes.iter().find(|n| n.contains("server-wide")).expect("a server-wide note");
-        assert!(note.contains("every site of the server") && note.contains("2 on this site") && note.contains("not visible"), "{note}");
-        assert!(s.items[0].reason.as_deref().unwrap().contains("this site has 2 refreshes on it"), "{:?}", s.items[0].reason);
+        assert!(
+            note.contains("every site of the server")
+                && note.contains("2 on this site")
+                && note.contains("not visible"),
+            "{note}"
+        );
+        assert!(
+            s.items[0].reason.as_deref().unwrap().contains("this site has 2 refreshes on it"),
+            "{:?}",
+            s.items[0].reason
+        );
         // Every schedule left alone holds a refresh of content still used (or is not active).
-        let unused: BTreeSet<&str> = p.steps[0].details["tasks"].as_array().unwrap().iter().filter(|t| t["unused"] == true).map(|t| t["id"].as_str().unwrap()).collect();
+        let unused: BTreeSet<&str> = p.steps[0].details["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["unused"] == true)
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
         for x in site.schedules.iter().filter(|x| x.kind == "Extract" && x.state == "Active" && x.id != archive.id) {
-            assert!(site.extract_refreshes.iter().any(|t| t.schedule_id == x.id && !unused.contains(t.id.as_str())), "{}", x.name);
+            assert!(
+                site.extract_refreshes.iter().any(|t| t.schedule_id == x.id && !unused.contains(t.id.as_str())),
+                "{}",
+                x.name
+            );
         }
     }
 
@@ -690,11 +730,23 @@ mod tests {
         assert!(note.contains("restarts") && note.contains("3 on this site"), "{note}");
         // Once every refresh on it is of unused content, resuming it is not the advice.
         let mut quiet = site.clone();
-        let on: BTreeSet<String> = quiet.extract_refreshes.iter().filter(|t| t.schedule_id == legacy.id).map(|t| t.target.id.clone()).collect();
+        let on: BTreeSet<String> = quiet
+            .extract_refreshes
+            .iter()
+            .filter(|t| t.schedule_id == legacy.id)
+            .map(|t| t.target.id.clone())
+            .collect();
         quiet.datasources.retain(|d| !on.contains(&d.id));
         quiet.workbooks.retain(|w| !on.contains(&w.id));
         let mut t = quiet.extract_refreshes.iter().find(|t| t.schedule_id == legacy.id).unwrap().clone();
-        let old = quiet.workbooks.iter().find(|w| w.last_viewed_at().is_none_or(|v| v < quiet.now - Duration::days(90)) && w.created_at < quiet.now - Duration::days(90)).unwrap();
+        let old = quiet
+            .workbooks
+            .iter()
+            .find(|w| {
+                w.last_viewed_at().is_none_or(|v| v < quiet.now - Duration::days(90))
+                    && w.created_at < quiet.now - Duration::days(90)
+            })
+            .unwrap();
         t.target = tabflow_site::ResourceRef { kind: "workbook".into(), id: old.id.clone() };
         quiet.extract_refreshes.push(t);
         let p = plan(&quiet, "resume-schedules");
@@ -717,7 +769,12 @@ mod tests {
         cloud.schedules.clear();
         for t in &mut cloud.extract_refreshes {
             t.schedule_id.clear();
-            t.own_schedule.get_or_insert(Recurrence { frequency: "Daily".into(), start_time: "03:00:00".into(), end_time: String::new(), intervals: vec![] });
+            t.own_schedule.get_or_insert(Recurrence {
+                frequency: "Daily".into(),
+                start_time: "03:00:00".into(),
+                end_time: String::new(),
+                intervals: vec![],
+            });
         }
         let p = plan(&cloud, "suspend-schedules");
         assert!(p.steps.iter().all(|s| s.kind.is_read()));
@@ -736,21 +793,35 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|t| t["heavy"] == true && t["peak"] == true && !t["schedule"].as_str().unwrap().contains("Suspended") && !t["schedule_id"].as_str().unwrap_or_default().is_empty())
+            .filter(|t| {
+                t["heavy"] == true
+                    && t["peak"] == true
+                    && !t["schedule"].as_str().unwrap().contains("Suspended")
+                    && !t["schedule_id"].as_str().unwrap_or_default().is_empty()
+            })
             .map(|t| t["id"].as_str().unwrap())
             .collect();
         assert!(!want.is_empty());
         assert_eq!(s.items.iter().map(|i| i.id.as_str()).collect::<BTreeSet<_>>(), want);
         for c in &s.changes {
             let t = site.extract_refreshes.iter().find(|t| t.id == c.item).unwrap();
-            assert_eq!((c.field.as_str(), c.before_id.as_deref(), c.after_id.as_deref()), ("schedule_id", Some(t.schedule_id.as_str()), Some(nightly.id.as_str())));
+            assert_eq!(
+                (c.field.as_str(), c.before_id.as_deref(), c.after_id.as_deref()),
+                ("schedule_id", Some(t.schedule_id.as_str()), Some(nightly.id.as_str()))
+            );
             assert_eq!(c.before, task_value(t), "the description the undo re-creates it from");
             // The change reads as the op the engine executes.
-            assert!(matches!(tabflow_plan::ops::Op::from_change("extract-refresh", c), Ok(tabflow_plan::ops::Op::MoveExtractRefresh { .. })));
+            assert!(matches!(
+                tabflow_plan::ops::Op::from_change("extract-refresh", c),
+                Ok(tabflow_plan::ops::Op::MoveExtractRefresh { .. })
+            ));
         }
         assert_eq!(s.details["not_moved"], json!([]));
         assert!(p.notes.iter().any(|n| n.contains("only by re-creating it there")), "{:?}", p.notes);
-        assert!(step(&p, StepKind::RescheduleExtractRefreshes).is_none(), "no heavy Cloud-style task in peak hours on the demo");
+        assert!(
+            step(&p, StepKind::RescheduleExtractRefreshes).is_none(),
+            "no heavy Cloud-style task in peak hours on the demo"
+        );
 
         // A Cloud-style heavy peak task keeps the exact schedule change; a task whose content
         // already refreshes on the off-peak schedule is not moved, and says why.
@@ -758,7 +829,12 @@ mod tests {
         let first = s.items[0].id.clone();
         let second = s.items[1].id.clone();
         let t = mixed.extract_refreshes.iter_mut().find(|t| t.id == first).unwrap();
-        let own = Recurrence { frequency: "Daily".into(), start_time: "09:00:00".into(), end_time: String::new(), intervals: vec![("hours".into(), "24".into())] };
+        let own = Recurrence {
+            frequency: "Daily".into(),
+            start_time: "09:00:00".into(),
+            end_time: String::new(),
+            intervals: vec![("hours".into(), "24".into())],
+        };
         t.schedule_id.clear();
         t.own_schedule = Some(own);
         let mut twin = mixed.extract_refreshes.iter().find(|t| t.id == second).unwrap().clone();

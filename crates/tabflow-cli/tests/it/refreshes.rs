@@ -26,7 +26,9 @@ fn ids(s: &Value) -> BTreeSet<String> {
 fn shapes(s: &Value) -> BTreeSet<String> {
     tasks(s)
         .iter()
-        .map(|t| format!("{} {} {} {} {}", t["target"]["id"], t["schedule_id"], t["own_schedule"], t["type"], t["priority"]))
+        .map(|t| {
+            format!("{} {} {} {} {}", t["target"]["id"], t["schedule_id"], t["own_schedule"], t["type"], t["priority"])
+        })
         .collect()
 }
 
@@ -223,15 +225,23 @@ fn rebalance_recreates_heavy_peak_server_refreshes_off_peak_and_a_rollback_puts_
     assert_eq!(ids(&s1).len(), ids(&s0).len());
     for id in &want {
         let old = by_id(id);
-        let now: Vec<Value> =
-            tasks(&s1).into_iter().filter(|t| t["target"]["id"] == old["target"]["id"] && !ids(&s0).contains(t["id"].as_str().unwrap())).collect();
+        let now: Vec<Value> = tasks(&s1)
+            .into_iter()
+            .filter(|t| t["target"]["id"] == old["target"]["id"] && !ids(&s0).contains(t["id"].as_str().unwrap()))
+            .collect();
         assert_eq!(now.len(), 1, "{old}");
-        assert_eq!((&now[0]["schedule_id"], &now[0]["type"], &now[0]["priority"]), (&to["id"], &old["type"], &old["priority"]));
+        assert_eq!(
+            (&now[0]["schedule_id"], &now[0]["type"], &now[0]["priority"]),
+            (&to["id"], &old["type"], &old["priority"])
+        );
     }
     let kept: BTreeSet<String> = ids(&s0).difference(&want).cloned().collect();
     assert!(kept.is_subset(&ids(&s1)), "no other task was touched");
     let pair = |r: &str, k: &str| (r.to_string(), k.to_string());
-    assert_eq!(changed_since(h, &emu, &before), [pair("extract-refresh", "added"), pair("extract-refresh", "removed")].into());
+    assert_eq!(
+        changed_since(h, &emu, &before),
+        [pair("extract-refresh", "added"), pair("extract-refresh", "removed")].into()
+    );
 
     // Rollback: each is re-created on its old schedule (another new id) and the moved one
     // goes, found by the id the journal kept.
@@ -252,7 +262,11 @@ fn suspend_schedules_suspends_the_schedule_of_only_unused_refreshes_and_a_rollba
     // Expected: active Extract schedules with tasks, every one of them of unused content.
     let unused = unused_tasks(&s0);
     let on = |s: &Value| -> Vec<String> {
-        tasks(&s0).iter().filter(|t| t["schedule_id"] == s["id"]).map(|t| t["id"].as_str().unwrap().to_string()).collect()
+        tasks(&s0)
+            .iter()
+            .filter(|t| t["schedule_id"] == s["id"])
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
     };
     let want: BTreeSet<String> = s0["schedules"]
         .as_array()
@@ -273,7 +287,10 @@ fn suspend_schedules_suspends_the_schedule_of_only_unused_refreshes_and_a_rollba
     let n = on(schedule(&s0, id)).len();
     let notes: Vec<&str> = plan["notes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(
-        notes.iter().any(|x| x.contains("server-wide") && x.contains("every site") && x.contains(&format!("{n} on this site")) && x.contains("not visible")),
+        notes.iter().any(|x| x.contains("server-wide")
+            && x.contains("every site")
+            && x.contains(&format!("{n} on this site"))
+            && x.contains("not visible")),
         "{notes:?}"
     );
 
@@ -285,7 +302,13 @@ fn suspend_schedules_suspends_the_schedule_of_only_unused_refreshes_and_a_rollba
     let s1 = state(&emu);
     assert_eq!(schedule(&s1, id)["state"], "Suspended");
     let others = |s: &Value| -> Vec<(Value, Value)> {
-        s["schedules"].as_array().unwrap().iter().filter(|x| x["id"] != id.as_str()).map(|x| (x["id"].clone(), x["state"].clone())).collect()
+        s["schedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["id"] != id.as_str())
+            .map(|x| (x["id"].clone(), x["state"].clone()))
+            .collect()
     };
     assert_eq!(others(&s1), others(&s0), "no other schedule changed");
     assert_eq!(shapes(&s1), shapes(&s0), "no task changed");
@@ -308,7 +331,9 @@ fn resume_schedules_resumes_the_suspended_schedule_of_used_refreshes_and_a_rollb
         .unwrap()
         .iter()
         .filter(|s| s["type"] == "Extract" && s["state"] == "Suspended")
-        .filter(|s| tasks(&s0).iter().any(|t| t["schedule_id"] == s["id"] && !unused.contains(t["id"].as_str().unwrap())))
+        .filter(|s| {
+            tasks(&s0).iter().any(|t| t["schedule_id"] == s["id"] && !unused.contains(t["id"].as_str().unwrap()))
+        })
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(want.len(), 1, "the demo's suspended schedule holds refreshes of used content");
@@ -317,7 +342,10 @@ fn resume_schedules_resumes_the_suspended_schedule_of_used_refreshes_and_a_rollb
     let st = step(&plan, "set-schedule-state").expect("a schedule step");
     assert_eq!(planned(st), want, "{plan}");
     let id = want.iter().next().unwrap();
-    assert_eq!((&st["changes"][0]["before"], &st["changes"][0]["after"]), (&Value::from("Suspended"), &Value::from("Active")));
+    assert_eq!(
+        (&st["changes"][0]["before"], &st["changes"][0]["after"]),
+        (&Value::from("Suspended"), &Value::from("Active"))
+    );
     let notes = plan["notes"].to_string();
     assert!(notes.contains("server-wide") && notes.contains("restarts"), "{notes}");
 

@@ -75,7 +75,8 @@ async fn suspend_resume_delete_recreate_and_reschedule() {
     let t = snap.extract_refreshes.iter().find(|t| !t.schedule_id.is_empty()).unwrap();
     c.delete_extract_refresh_task(&t.id).await.unwrap();
     assert_eq!(c.extract_refresh_task(&t.id).await.unwrap_err().status(), Some(404));
-    let again = c.add_to_schedule(&t.schedule_id, &t.target.kind, &t.target.id, &t.kind, Some(t.priority)).await.unwrap();
+    let again =
+        c.add_to_schedule(&t.schedule_id, &t.target.kind, &t.target.id, &t.kind, Some(t.priority)).await.unwrap();
     let new_id = again.id.clone().unwrap();
     assert_ne!(new_id, t.id);
     let back = refreshes::task_model(c.extract_refresh_task(&new_id).await.unwrap());
@@ -94,7 +95,10 @@ async fn suspend_resume_delete_recreate_and_reschedule() {
     assert_eq!(now.extract_refreshes.iter().find(|x| x.id == own.id).unwrap().own_schedule, Some(before.clone()));
     // A Cloud task re-created from its description.
     c.delete_extract_refresh_task(&own.id).await.unwrap();
-    let created = c.create_extract_refresh_task(&own.target.kind, &own.target.id, &own.kind, &before, Some(own.priority)).await.unwrap();
+    let created = c
+        .create_extract_refresh_task(&own.target.kind, &own.target.id, &own.kind, &before, Some(own.priority))
+        .await
+        .unwrap();
     let m = refreshes::task_model(c.extract_refresh_task(created.id.as_deref().unwrap()).await.unwrap());
     assert_eq!((m.own_schedule, m.target, m.priority), (Some(before), own.target.clone(), own.priority));
 

@@ -54,7 +54,8 @@ fn the_archive_schedule_changes_nothing_else() {
     let at = site.schedules.iter().position(|s| s.name == "Archive reports (Saturday 5am)").expect("the schedule");
     assert_eq!(at, site.schedules.len() - 1, "appended");
     let id = site.schedules.remove(at).id;
-    let tasks: Vec<String> = site.extract_refreshes.iter().filter(|t| t.schedule_id == id).map(|t| t.id.clone()).collect();
+    let tasks: Vec<String> =
+        site.extract_refreshes.iter().filter(|t| t.schedule_id == id).map(|t| t.id.clone()).collect();
     assert_eq!(tasks.len(), 2);
     site.extract_refreshes.retain(|t| t.schedule_id != id);
     site.refresh_jobs.retain(|j| !tasks.contains(&j.task_id));
