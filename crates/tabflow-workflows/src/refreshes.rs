@@ -476,8 +476,8 @@ impl<'p, 'a> Builder<'p, 'a> {
     /// content still used. One `state` change per schedule, undone exactly.
     fn set_schedule_states(&mut self, rows: &[Row<'_>], find: String, days: u32, scope_label: &str, suspend: bool) {
         let site = self.p.site;
-        let (from, to, verb) =
-            if suspend { ("Active", "Suspended", "suspend") } else { ("Suspended", "Active", "resume") };
+        let (from, to, doing) =
+            if suspend { ("Active", "Suspended", "suspending") } else { ("Suspended", "Active", "resuming") };
         let mut items = vec![];
         let mut changes = vec![];
         let mut left: Vec<Value> = vec![];
@@ -560,7 +560,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let n = items.len();
         let server_wide = format!(
-            "A Tableau Server schedule is server-wide: {verb}ing it {} the refreshes on it on every site of the server, not only this one. This site has on it: {}. Other sites' refreshes on it are not visible from this site's sign-in and are not counted. A rollback sets each schedule back to {from}.",
+            "A Tableau Server schedule is server-wide: {doing} it {} the refreshes on it on every site of the server, not only this one. This site has on it: {}. Other sites' refreshes on it are not visible from this site's sign-in and are not counted. A rollback sets each schedule back to {from}.",
             if suspend { "stops" } else { "restarts" },
             counts.join("; ")
         );
@@ -727,7 +727,7 @@ mod tests {
         assert_eq!(s.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [legacy.id.as_str()]);
         assert_eq!((&s.changes[0].before, &s.changes[0].after), (&json!("Suspended"), &json!("Active")));
         let note = p.notes.iter().find(|n| n.contains("server-wide")).unwrap();
-        assert!(note.contains("restarts") && note.contains("3 on this site"), "{note}");
+        assert!(note.contains("resuming it restarts") && note.contains("3 on this site"), "{note}");
         // Once every refresh on it is of unused content, resuming it is not the advice.
         let mut quiet = site.clone();
         let on: BTreeSet<String> = quiet
