@@ -170,17 +170,26 @@ impl Client {
     }
 
     /// Server: a new extract refresh task for `kind` (`workbook`|`datasource`) `target_id` on
-    /// the schedule (`PUT /sites/{s}/schedules/{id}/workbooks|datasources`).
+    /// the schedule (`PUT /sites/{s}/schedules/{id}/workbooks|datasources`). `priority` (a
+    /// task's own, 1-100) is sent as the `priority` attribute; a Tableau that ignores it gives
+    /// the task its default.
     pub async fn add_to_schedule(
         &self,
         schedule_id: &str,
         kind: &str,
         target_id: &str,
         refresh_type: &str,
+        priority: Option<u32>,
     ) -> Result<xml::ExtractRefresh> {
         let r = Some(IdRef::id(target_id));
         let (workbook, datasource) = if kind == "workbook" { (r, None) } else { (None, r) };
-        let er = xml::ExtractRefresh { kind: Some(refresh_type.into()), workbook, datasource, ..Default::default() };
+        let er = xml::ExtractRefresh {
+            kind: Some(refresh_type.into()),
+            priority: priority.map(|p| p.to_string()),
+            workbook,
+            datasource,
+            ..Default::default()
+        };
         let body = TsRequest { task: Some(xml::Task { extract_refresh: Some(er) }), ..TsRequest::default() };
         self.send_xml(Request::put(format!("schedules/{schedule_id}/{kind}s"), &body).idempotent(false))
             .await?
@@ -189,17 +198,25 @@ impl Client {
             .ok_or_else(|| missing("task"))
     }
 
-    /// Cloud: a new task with a schedule of its own (`POST /sites/{s}/tasks/extractRefreshes`).
+    /// Cloud: a new task with a schedule of its own (`POST /sites/{s}/tasks/extractRefreshes`);
+    /// `priority` as in [`Client::add_to_schedule`].
     pub async fn create_extract_refresh_task(
         &self,
         kind: &str,
         target_id: &str,
         refresh_type: &str,
         schedule: &site::Recurrence,
+        priority: Option<u32>,
     ) -> Result<xml::ExtractRefresh> {
         let r = Some(IdRef::id(target_id));
         let (workbook, datasource) = if kind == "workbook" { (r, None) } else { (None, r) };
-        let er = xml::ExtractRefresh { kind: Some(refresh_type.into()), workbook, datasource, ..Default::default() };
+        let er = xml::ExtractRefresh {
+            kind: Some(refresh_type.into()),
+            priority: priority.map(|p| p.to_string()),
+            workbook,
+            datasource,
+            ..Default::default()
+        };
         let body =
             TsRequest { extract_refresh: Some(er), schedule: Some(schedule_body(schedule)), ..TsRequest::default() };
         self.send_xml(Request::post("tasks/extractRefreshes", &body))

@@ -179,6 +179,10 @@ fn has_flows(api_version: &str) -> bool {
 /// (`SiteInfo::not_read`) so that `site diff` against a complete one does not report it:
 /// sizes (REST gives whole MB), favorites (one `GET /favorites/{user}` per user; not read).
 pub const NOT_READ: &[&str] = &["workbook.size", "datasource.size", "favorite"];
+/// Declared as well when the site has extract refresh tasks with a schedule of their own
+/// (Cloud style): the REST answer gives their type as `RefreshExtractTask`, not full or
+/// incremental, so it reads as `FullRefresh`.
+pub const NOT_READ_OWN_SCHEDULE_TYPE: &str = "extract-refresh.type";
 
 /// Options for [`take`].
 #[derive(Debug, Clone)]
@@ -692,7 +696,12 @@ async fn gather(
         site: site::SiteInfo {
             id: session.site_id.clone(),
             name: site_name,
-            not_read: NOT_READ.iter().map(|s| s.to_string()).collect(),
+            not_read: NOT_READ
+                .iter()
+                .copied()
+                .chain(extract_refreshes.iter().any(|t| t.own_schedule.is_some()).then_some(NOT_READ_OWN_SCHEDULE_TYPE))
+                .map(str::to_string)
+                .collect(),
             content_url: client.config().site.clone(),
         },
         users,

@@ -315,6 +315,18 @@ pub async fn apply(client: &Client, kind: &str, id: &str, op: &Op, target: Optio
         Op::ScheduleState { after, .. } => {
             client.set_schedule_state(id, after).await?;
         }
+        Op::MoveExtractRefresh { task, to } => {
+            // The new task first, then the old one goes: a failure in between leaves the
+            // content refreshed twice, never not at all. A retry adopts the task an earlier
+            // attempt made on `to` (Tableau refuses a second one there).
+            let new = add_or_adopt(client, to, task).await?;
+            match client.delete_extract_refresh_task(id).await {
+                Ok(()) => {}
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(Some(new));
+        }
         Op::RefreshSchedule { after, .. } => {
             let r: tabflow_site::Recurrence = serde_json::from_value(after.clone())
                 .map_err(|e| OpError::Unsupported(format!("the new schedule of task {id} is malformed: {e}")))?;
@@ -611,6 +623,53 @@ pub async fn fill_for_restore(
     Ok(())
 }
 
+/// The site's extract refresh tasks (`GET /sites/{s}/tasks/extractRefreshes`); none when the
+/// signed-in user may not list them (only administrators may: their refreshes cannot be read,
+/// so a restore cannot put them back either).
+pub async fn site_refresh_tasks(client: &Client) -> OpResult<Vec<tabflow_site::ExtractRefresh>> {
+    match client.extract_refresh_tasks().collect().await {
+        Ok(t) => Ok(t.into_iter().map(tabflow_client::refreshes::task_model).collect()),
+        Err(e) if matches!(e.status(), Some(403 | 404)) => Ok(vec![]),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads the extract refresh tasks of a staged item into its restore record
+/// (`restore.refreshes`: `target`, `schedule_id` or `own_schedule`, `type`, `priority`):
+/// Tableau deletes them with the content, and a restore re-creates them for the re-published
+/// item. A Server task's full/incremental type comes from its schedule's extract list (the
+/// task list does not say).
+pub async fn fill_refreshes(client: &Client, img: &mut Image, tasks: &[tabflow_site::ExtractRefresh]) -> OpResult<()> {
+    if !img.exists || !matches!(img.kind.as_str(), "workbook" | "datasource") {
+        return Ok(());
+    }
+    let mut out = vec![];
+    for t in tasks.iter().filter(|t| t.target.id == img.id) {
+        let mut kind = t.kind.clone();
+        if !t.schedule_id.is_empty() {
+            let on = client.schedule_extracts(&t.schedule_id).collect().await?;
+            if let Some(k) = on.into_iter().find(|e| e.id.as_deref() == Some(t.id.as_str())).and_then(|e| e.kind) {
+                kind = k;
+            }
+        }
+        out.push(json!({
+            "id": t.id,
+            "target": {"type": t.target.kind, "id": t.target.id},
+            "schedule_id": t.schedule_id,
+            "own_schedule": t.own_schedule,
+            "type": kind,
+            "priority": t.priority,
+        }));
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    let mut restore = img.restore.take().unwrap_or_else(|| json!({}));
+    restore["refreshes"] = json!(out);
+    img.restore = Some(restore);
+    Ok(())
+}
+
 /// Re-publishes a purged item from the file saved before it was deleted, into its old project
 /// under its old name, and puts back what the before-image holds: owner, tags, explicit
 /// permissions, and the subscriptions on it (on views, matched by view name). Answers the new
@@ -734,6 +793,29 @@ pub async fn restore_content(
         let caps: Vec<tabflow_client::Capability> = p.iter().map(to_client).collect();
         client.set_permissions(kind, &id, &caps).await?;
     }
+    // Its extract refresh tasks (Tableau deleted them with it), for the new id. A retry
+    // (`adopt`) finds those an earlier attempt made: Tableau refuses a second one on a
+    // schedule, and an own-schedule task is looked for by content and schedule.
+    let live_tasks = if adopt { site_refresh_tasks(client).await? } else { vec![] };
+    for t in extra("refreshes").and_then(Value::as_array).into_iter().flatten() {
+        let mut t = t.clone();
+        t["target"]["id"] = json!(id);
+        let there = live_tasks.iter().any(|x| {
+            x.target.id == id
+                && x.schedule_id == t["schedule_id"].as_str().unwrap_or_default()
+                && serde_json::to_value(&x.own_schedule).ok() == t.get("own_schedule").cloned()
+        });
+        if there {
+            continue;
+        }
+        if let Err(e) = recreate_extract_refresh(client, &t).await {
+            let on = t["schedule_id"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map_or("its own schedule".to_string(), |s| format!("schedule {s}"));
+            lost.push(format!("the extract refresh on {on}: {e}"));
+        }
+    }
     // A retry must not subscribe anyone twice.
     let live_subs = if adopt { client.subscriptions().collect().await? } else { vec![] };
     for s in before.subscriptions.iter().flatten() {
@@ -828,6 +910,29 @@ pub async fn compensate(
             recreate_subscription(client, &UserId::new(user), ctype, cid, s).await
         }
         Op::DeleteExtractRefresh { task } => recreate_extract_refresh(client, task).await,
+        Op::MoveExtractRefresh { task, to } => {
+            // Back on its old schedule (a new id; adopted when an interrupted undo made it),
+            // then the moved task goes: the one the apply made (its id in the journal) or,
+            // when the journal has none (a crash before it was recorded), the content's task
+            // on the schedule it was moved to.
+            let from = task.get("schedule_id").and_then(Value::as_str).unwrap_or_default();
+            if from.is_empty() {
+                return Err(OpError::Missing(format!("the moved task {id} has no schedule to go back to")));
+            }
+            let back = add_or_adopt(client, from, task).await?;
+            let moved = match created {
+                Some(c) => Some(c.to_string()),
+                None => task_on(client, to, task).await?,
+            };
+            if let Some(m) = moved.filter(|m| *m != back) {
+                match client.delete_extract_refresh_task(&m).await {
+                    Ok(()) => {}
+                    Err(e) if e.status() == Some(404) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(Some(back))
+        }
         other => {
             let inv = other.inverse(created).ok_or_else(|| OpError::Unsupported("no inverse".into()))?;
             apply(client, kind, id, &inv, None).await
@@ -859,20 +964,46 @@ async fn recreate_subscription(
 /// Re-creates a deleted extract refresh task from its description: on its Server schedule
 /// (add the content to the schedule) or, Cloud style, with its own schedule. Answers the new id.
 async fn recreate_extract_refresh(client: &Client, t: &Value) -> OpResult<Option<String>> {
-    let kind = t.pointer("/target/type").and_then(Value::as_str).unwrap_or("datasource");
-    let target = t.pointer("/target/id").and_then(Value::as_str).unwrap_or_default();
-    let refresh_type = t.get("type").and_then(Value::as_str).unwrap_or("FullRefresh");
+    let (kind, target, refresh_type, priority) = task_parts(t);
     let schedule_id = t.get("schedule_id").and_then(Value::as_str).unwrap_or_default();
     let created = if !schedule_id.is_empty() {
-        client.add_to_schedule(schedule_id, kind, target, refresh_type).await?
+        client.add_to_schedule(schedule_id, kind, target, refresh_type, priority).await?
     } else {
         let own: tabflow_site::Recurrence =
             t.get("own_schedule").cloned().and_then(|v| serde_json::from_value(v).ok()).ok_or_else(|| {
                 OpError::Missing(format!("the refresh task of {kind} {target} has no schedule to re-create it on"))
             })?;
-        client.create_extract_refresh_task(kind, target, refresh_type, &own).await?
+        client.create_extract_refresh_task(kind, target, refresh_type, &own, priority).await?
     };
     Ok(created.id)
+}
+
+/// The described task's content (`target` {type, id}), its type and priority.
+fn task_parts(t: &Value) -> (&str, &str, &str, Option<u32>) {
+    let kind = t.pointer("/target/type").and_then(Value::as_str).unwrap_or("datasource");
+    let target = t.pointer("/target/id").and_then(Value::as_str).unwrap_or_default();
+    let refresh_type = t.get("type").and_then(Value::as_str).unwrap_or("FullRefresh");
+    let priority = t.get("priority").and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok());
+    (kind, target, refresh_type, priority)
+}
+
+/// The id of the described task's content's refresh task on a Server schedule, if it has one.
+async fn task_on(client: &Client, schedule_id: &str, t: &Value) -> OpResult<Option<String>> {
+    let (kind, target, _, _) = task_parts(t);
+    let on = client.schedule_extracts(schedule_id).collect().await?;
+    Ok(on.into_iter().find(|e| e.target().is_some_and(|(k, i)| k == kind && i == target)).and_then(|e| e.id))
+}
+
+/// Adds the described task's content to a Server schedule; when Tableau refuses because the
+/// content already has a task there (409: an earlier, interrupted attempt made it), that task.
+/// Answers its id.
+async fn add_or_adopt(client: &Client, schedule_id: &str, t: &Value) -> OpResult<String> {
+    let (kind, target, refresh_type, priority) = task_parts(t);
+    match client.add_to_schedule(schedule_id, kind, target, refresh_type, priority).await {
+        Ok(created) => created.id.ok_or_else(|| OpError::Missing("the new extract refresh task has no id".into())),
+        Err(e) if e.status() == Some(409) => task_on(client, schedule_id, t).await?.ok_or(OpError::Client(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A subscription as plans and before-images record it.

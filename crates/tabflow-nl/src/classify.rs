@@ -747,10 +747,11 @@ fn unsupported(c: &Clause<'_>, sig: &Signals) -> Option<(Role, Map<String, Value
 
 /// Extract refresh health (`review-extract-refreshes`): a clause about extract refreshes
 /// ("review extract refreshes", "which extracts are failing", "suspend refreshes of unused
-/// workbooks", "move heavy refreshes off-peak"). Suspending, stopping or deleting them is
+/// workbooks", "move heavy refreshes off-peak", "suspend the refresh schedules nobody needs",
+/// "resume suspended extract schedules"). Resuming a schedule is `resume-schedules`,
+/// suspending one `suspend-schedules`; suspending, stopping or deleting refreshes is
 /// `suspend-unused` when unused content is said (else it is not a workflow: `unsupported`
-/// names it); off-peak, rebalancing or heavy ones
-/// is `rebalance`; anything else is the report.
+/// names it); off-peak, rebalancing or heavy ones is `rebalance`; anything else is the report.
 fn refresh_review(c: &Clause<'_>, _sig: &Signals) -> Option<(Role, Map<String, Value>)> {
     let toks = &c.toks;
     let any = |ws: &[&str]| toks.iter().any(|t| t.eq_any(ws));
@@ -761,7 +762,13 @@ fn refresh_review(c: &Clause<'_>, _sig: &Signals) -> Option<(Role, Map<String, V
         return None;
     }
     let mut p = Map::new();
-    if any(&["peak", "off-peak", "offpeak", "rebalance", "rebalancing", "balance", "overnight", "heavy"]) {
+    let schedules = any(&["schedule", "schedules"]);
+    let suspend_verbs = ["suspend", "stop", "disable", "pause", "deactivate"];
+    if schedules && any(&["resume", "reactivate", "unsuspend", "unpause", "reenable", "restart", "enable"]) {
+        put(&mut p, "action", "resume-schedules");
+    } else if schedules && any(&suspend_verbs) {
+        put(&mut p, "action", "suspend-schedules");
+    } else if any(&["peak", "off-peak", "offpeak", "rebalance", "rebalancing", "balance", "overnight", "heavy"]) {
         put(&mut p, "action", "rebalance");
     } else if any(&["suspend", "stop", "disable", "pause", "delete", "remove", "cancel", "drop", "kill"]) {
         // Only the refreshes of unused content have a workflow; removing failing (or all)

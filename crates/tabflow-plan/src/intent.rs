@@ -272,8 +272,11 @@ pub struct ReviewRefreshes {
     #[schemars(range(min = 1))]
     pub unused_days: Option<u32>,
     /// `report` (default: findings and recommendations, nothing changes), `suspend-unused`
-    /// (delete the refresh tasks of unused content; a rollback re-creates them) or
-    /// `rebalance` (move heavy refreshes that run in peak hours to an off-peak time).
+    /// (delete the refresh tasks of unused content; a rollback re-creates them), `rebalance`
+    /// (move heavy refreshes that run in peak hours to an off-peak time), `suspend-schedules`
+    /// (suspend the Server schedules whose every refresh is of unused content) or
+    /// `resume-schedules` (resume suspended Server schedules holding refreshes of content
+    /// still used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<RefreshAction>,
 }
@@ -285,6 +288,8 @@ pub enum RefreshAction {
     Report,
     SuspendUnused,
     Rebalance,
+    SuspendSchedules,
+    ResumeSchedules,
 }
 
 impl RefreshAction {
@@ -293,6 +298,8 @@ impl RefreshAction {
             RefreshAction::Report => "report",
             RefreshAction::SuspendUnused => "suspend-unused",
             RefreshAction::Rebalance => "rebalance",
+            RefreshAction::SuspendSchedules => "suspend-schedules",
+            RefreshAction::ResumeSchedules => "resume-schedules",
         }
     }
 }

@@ -245,6 +245,16 @@ pub enum Op {
     DeleteExtractRefresh {
         task: Value,
     },
+    /// An extract refresh task moved to another Server schedule, the only way Tableau Server
+    /// moves one: a new task for the same content on `to` (`PUT /sites/{s}/schedules/{to}/
+    /// workbooks|datasources`), then the old task deleted. `task` is the plan's description
+    /// of the old task (`target`, `schedule_id`, `type`, `priority`). The new task's id is
+    /// what the apply answers (the journal keeps it); the undo re-creates the task on its old
+    /// schedule (another new id) and deletes the moved one.
+    MoveExtractRefresh {
+        task: Value,
+        to: String,
+    },
     /// A Server schedule suspended or resumed (`Active` / `Suspended`); undone exactly.
     ScheduleState {
         before: String,
@@ -340,6 +350,10 @@ impl Op {
             ("extract-refresh", "exists") if c.before.is_object() && c.after.is_null() => {
                 Op::DeleteExtractRefresh { task: c.before.clone() }
             }
+            ("extract-refresh", "schedule_id") if c.before.is_object() => Op::MoveExtractRefresh {
+                task: c.before.clone(),
+                to: need(&c.after_id, "after_id (the schedule it moves to)")?,
+            },
             ("extract-refresh", "schedule") if c.before.is_object() && c.after.is_object() => {
                 Op::RefreshSchedule { before: c.before.clone(), after: c.after.clone() }
             }
@@ -439,7 +453,8 @@ impl Op {
             Op::CreateProject { .. }
             | Op::DeleteSubscription { .. }
             | Op::DeleteUser { .. }
-            | Op::DeleteExtractRefresh { .. } => return None,
+            | Op::DeleteExtractRefresh { .. }
+            | Op::MoveExtractRefresh { .. } => return None,
         })
     }
 }
@@ -501,6 +516,16 @@ pub fn classify(op: &Op, live: &Image, target: Option<&str>) -> State {
                 State::Before
             } else {
                 State::After
+            }
+        }
+        // Moved: the old task is gone (the new one has another id). Still there: on its old
+        // schedule it has not moved yet; on any other, someone else moved it.
+        Op::MoveExtractRefresh { task, .. } => {
+            if !live.exists {
+                State::After
+            } else {
+                let old = json!({"schedule_id": task.get("schedule_id").cloned().unwrap_or(Value::Null)});
+                pick(live.schedule.as_ref() == Some(&old), false)
             }
         }
         _ if !live.exists => State::Drifted,
@@ -601,6 +626,36 @@ mod tests {
         };
         assert_eq!(classify(&created, &moved, Some("b")), State::After);
         assert_eq!(classify(&created, &img(), Some("b")), State::Before);
+    }
+
+    #[test]
+    fn a_task_moved_to_another_server_schedule_is_after_once_the_old_task_is_gone() {
+        let task = json!({"id": "t", "target": {"type": "workbook", "id": "w"}, "schedule_id": "peak", "type": "FullRefresh", "priority": 50});
+        let change = Change {
+            item: "t".into(),
+            field: "schedule_id".into(),
+            before: task.clone(),
+            after: json!({"schedule_id": "night"}),
+            before_id: Some("peak".into()),
+            after_id: Some("night".into()),
+            after_ref: None,
+        };
+        let op = Op::from_change("extract-refresh", &change).unwrap();
+        assert_eq!(op, Op::MoveExtractRefresh { task, to: "night".into() });
+        let live = |schedule: &str| Image {
+            kind: "extract-refresh".into(),
+            id: "t".into(),
+            exists: true,
+            schedule: Some(json!({"schedule_id": schedule})),
+            ..Image::default()
+        };
+        assert_eq!(classify(&op, &live("peak"), None), State::Before);
+        assert_eq!(classify(&op, &live("monthly"), None), State::Drifted, "someone else moved it");
+        assert_eq!(classify(&op, &Image { exists: false, ..live("peak") }, None), State::After);
+        // Re-created, not reversed: no exact inverse.
+        assert!(op.inverse(None).is_none());
+        // Without the schedule it moves to, the change cannot be executed.
+        assert!(Op::from_change("extract-refresh", &Change { after_id: None, ..change }).is_err());
     }
 
     #[test]

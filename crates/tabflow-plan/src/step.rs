@@ -69,9 +69,15 @@ pub enum StepKind {
     RemoveSubscriptions,
     /// Extract refresh tasks deleted (an undo re-creates each one under a new id).
     RemoveExtractRefreshes,
-    /// Extract refresh tasks given another schedule of their own, or Server schedules
-    /// suspended; undone exactly.
+    /// Extract refresh tasks given another schedule of their own (Cloud); undone exactly.
     RescheduleExtractRefreshes,
+    /// Extract refresh tasks moved to another Server schedule: re-created there (a new id)
+    /// and the old task deleted; an undo re-creates each on its old schedule (another new id)
+    /// and deletes the moved one.
+    MoveExtractRefreshes,
+    /// Server schedules suspended or resumed (server-wide: every site's refreshes on them);
+    /// undone exactly.
+    SetScheduleState,
     /// The compensations of one step of an earlier run (a rollback plan, whose
     /// `rollback_of` names the run): its items are the ones that run changed, its changes
     /// put them back. Destructive: a rollback is approved like any destructive plan.
@@ -80,7 +86,7 @@ pub enum StepKind {
 
 impl StepKind {
     /// Every kind, reads first.
-    pub const ALL: [StepKind; 27] = [
+    pub const ALL: [StepKind; 29] = [
         StepKind::FindStaleWorkbooks,
         StepKind::FindStaleDatasources,
         StepKind::FindDuplicateDatasources,
@@ -107,6 +113,8 @@ impl StepKind {
         StepKind::RemoveSubscriptions,
         StepKind::RemoveExtractRefreshes,
         StepKind::RescheduleExtractRefreshes,
+        StepKind::MoveExtractRefreshes,
+        StepKind::SetScheduleState,
         StepKind::Compensate,
     ];
 
@@ -138,6 +146,8 @@ impl StepKind {
             StepKind::FindExtractRefreshes => "find-extract-refreshes",
             StepKind::RemoveExtractRefreshes => "remove-extract-refreshes",
             StepKind::RescheduleExtractRefreshes => "reschedule-extract-refreshes",
+            StepKind::MoveExtractRefreshes => "move-extract-refreshes",
+            StepKind::SetScheduleState => "set-schedule-state",
             StepKind::Compensate => "compensate",
         }
     }
@@ -177,7 +187,7 @@ impl StepKind {
             StepKind::CreateProject => (Effect::Write, RollbackClass::Exact),
             StepKind::RepointWorkbooks => (Effect::Write, RollbackClass::Snapshot),
             StepKind::DeleteUser => (Effect::Destructive, RollbackClass::Lossy),
-            StepKind::RemoveSubscriptions | StepKind::RemoveExtractRefreshes => {
+            StepKind::RemoveSubscriptions | StepKind::RemoveExtractRefreshes | StepKind::MoveExtractRefreshes => {
                 (Effect::Destructive, RollbackClass::Snapshot)
             }
             _ => (Effect::Destructive, RollbackClass::Exact),
@@ -207,6 +217,9 @@ fn change_class(item: &str, c: &Change) -> (Effect, RollbackClass) {
         // An extract refresh task comes back from its description (content, schedule, type)
         // under a new id.
         ("extract-refresh", "exists") => (Effect::Destructive, RollbackClass::Snapshot),
+        // A task moved to another Server schedule is a new task there; its undo another one
+        // on the old schedule.
+        ("extract-refresh", "schedule_id") => (Effect::Destructive, RollbackClass::Snapshot),
         ("user", "exists") => (Effect::Destructive, RollbackClass::Lossy),
         _ => (Effect::Destructive, RollbackClass::Exact),
     }
@@ -274,6 +287,14 @@ mod tests {
         check(StepKind::DeleteUser, std::slice::from_ref(&deleted), &users, (Destructive, Lossy));
         let role = change("u", "site_role", json!("Creator"), json!("Unlicensed"));
         check(StepKind::RemoveAccess, std::slice::from_ref(&role), &users, (Destructive, Exact));
+        // Refresh health: a schedule's state is undone exactly; a task moved to another
+        // Server schedule comes back as a new task.
+        let suspended = change("s", "state", json!("Active"), json!("Suspended"));
+        check(StepKind::SetScheduleState, &[suspended], &[item("schedule", "s")], (Destructive, Exact));
+        let task = [item("extract-refresh", "t")];
+        let moved_task = change("t", "schedule_id", json!({"schedule_id": "a"}), json!({"schedule_id": "b"}));
+        check(StepKind::MoveExtractRefreshes, std::slice::from_ref(&moved_task), &task, (Destructive, Snapshot));
+        check(StepKind::Compensate, &[moved_task], &task, (Destructive, Snapshot));
         // The changes can only make a step more than its kind says, never less.
         check(
             StepKind::CreateProject,

@@ -5,7 +5,8 @@
 //! project, content type and grantee, favorites by user and content), never by position, and
 //! lists that are sets (group members, tags, a workbook's datasources) are compared as sets.
 //! What Tableau changes by itself is ignored: `now`, `updated_at`, a workbook's `revision`,
-//! users' `last_login`, and usage (view counts, last views, datasource hits and last access).
+//! users' `last_login`, usage (view counts, last views, datasource hits and last access), and
+//! what running refreshes changes (a task's last run and failures in a row, the job history).
 //! A permission rule without capabilities is the same as no rule.
 
 use std::cell::OnceCell;
@@ -22,7 +23,8 @@ pub struct Change {
     /// `added`, `removed` or `changed`.
     pub kind: String,
     /// `site`, `user`, `group`, `project`, `datasource`, `workbook`, `flow`, `view`, `permission`,
-    /// `default-permission`, `subscription`, `webhook`, `favorite`, `data-alert`.
+    /// `default-permission`, `subscription`, `webhook`, `schedule`, `extract-refresh`, `favorite`,
+    /// `data-alert`.
     pub resource: String,
     /// The item's id; for permission rules `kind:id kind:id` of resource and grantee.
     pub id: String,
@@ -167,7 +169,7 @@ impl<'s> Names<'s> {
 /// datasource from its saved file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recreated {
-    /// `user`, `workbook`, `datasource` or `subscription`.
+    /// `user`, `workbook`, `datasource`, `subscription` or `extract-refresh`.
     pub resource: String,
     pub name: String,
     /// The id in `a`.
@@ -179,7 +181,8 @@ pub struct Recreated {
 /// Rewrites `b` so that items re-created under new ids compare as the items of `a` they
 /// replace: a user of `b` whose id is not in `a` but whose name is (case-insensitively) the
 /// name of a user of `a` that is gone from `b`; workbooks and datasources by project and
-/// name; then subscriptions the same way, by user, content and subject. Every reference to a
+/// name; extract refresh tasks by content, schedule (or own schedule) and type; then
+/// subscriptions the same way, by user, content and subject. Every reference to a
 /// mapped user (owners, group members, grants, subscriptions, favorites, alerts, webhooks) or
 /// item (grants, subscriptions, favorites, alerts, workbook connections) is rewritten. Answers what was mapped, so a
 /// diff can say it rather than hide it.
@@ -293,7 +296,10 @@ pub fn match_recreated(a: &Site, b: &mut Site) -> Vec<Recreated> {
         b.favorites.iter_mut().for_each(|f| fix(&mut f.content.id));
         b.data_alerts.iter_mut().for_each(|al| fix(&mut al.view_id));
         b.workbooks.iter_mut().flat_map(|w| w.datasource_ids.iter_mut()).for_each(fix);
+        b.extract_refreshes.iter_mut().for_each(|t| fix(&mut t.target.id));
+        b.refresh_jobs.iter_mut().for_each(|j| fix(&mut j.target.id));
     }
+    out.extend(match_recreated_refreshes(a, b));
     // Subscriptions re-created for a user (any user: a rollback re-creates the ones a delete
     // took with it).
     let key = |s: &Subscription| (s.user_id.clone(), s.content.kind.clone(), s.content.id.clone(), s.subject.clone());
@@ -317,9 +323,54 @@ pub fn match_recreated(a: &Site, b: &mut Site) -> Vec<Recreated> {
     out
 }
 
+/// Extract refresh tasks re-created under new ids (a rollback of a deleted or moved task: Tableau
+/// gives the new task a new id): a task of `b` whose id is not in `a`, for the same content
+/// (type and id), on the same Server schedule or with the same schedule of its own, of the same
+/// type, as a task of `a` gone from `b`. Its id (and its jobs' task id) is rewritten to the old
+/// one; what else differs (its priority) still shows.
+fn match_recreated_refreshes(a: &Site, b: &mut Site) -> Vec<Recreated> {
+    let key = |t: &ExtractRefresh| {
+        let own = t.own_schedule.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default()).unwrap_or_default();
+        (t.target.kind.clone(), t.target.id.clone(), t.schedule_id.clone(), own, t.kind.clone())
+    };
+    let a_ids: BTreeSet<&str> = a.extract_refreshes.iter().map(|t| t.id.as_str()).collect();
+    let b_ids: BTreeSet<String> = b.extract_refreshes.iter().map(|t| t.id.clone()).collect();
+    let mut gone: HashMap<_, Vec<&ExtractRefresh>> = HashMap::new();
+    for t in a.extract_refreshes.iter().filter(|t| !b_ids.contains(&t.id)) {
+        gone.entry(key(t)).or_default().push(t);
+    }
+    let content = |kind: &str, id: &str| -> String {
+        let name = match kind {
+            "workbook" => a.workbooks.iter().find(|w| w.id == id).map(|w| w.name.as_str()),
+            _ => a.datasources.iter().find(|d| d.id == id).map(|d| d.name.as_str()),
+        };
+        format!("{kind} {}", name.unwrap_or(id))
+    };
+    let mut out = vec![];
+    let mut map: HashMap<String, String> = HashMap::new();
+    for t in b.extract_refreshes.iter_mut().filter(|t| !a_ids.contains(t.id.as_str())) {
+        if let Some(old) = gone.get_mut(&key(t)).and_then(|v| v.pop()) {
+            out.push(Recreated {
+                resource: "extract-refresh".into(),
+                name: content(&t.target.kind, &t.target.id),
+                before_id: old.id.clone(),
+                after_id: t.id.clone(),
+            });
+            map.insert(t.id.clone(), old.id.clone());
+            t.id = old.id.clone();
+        }
+    }
+    for j in &mut b.refresh_jobs {
+        if let Some(old) = map.get(&j.task_id) {
+            j.task_id = old.clone();
+        }
+    }
+    out
+}
+
 /// Every difference from `a` to `b`, in a stable order: by resource kind (site, users, groups,
 /// projects, datasources, workbooks, flows, views, permissions, default permissions, subscriptions,
-/// webhooks, favorites, data alerts), then by id, then by field.
+/// webhooks, schedules, extract refresh tasks, favorites, data alerts), then by id, then by field.
 pub fn diff(a: &Site, b: &Site) -> Vec<Change> {
     let mut out = Vec::new();
     let names = Names::new(a, b);
@@ -410,6 +461,24 @@ pub fn diff(a: &Site, b: &Site) -> Vec<Change> {
         |x| x.subject.clone(),
     );
     compare(&mut out, &r("webhook", &[], &[]), &a.webhooks, &b.webhooks, |x| id_of(&x.id), |x| x.name.clone());
+    // Server schedules (server-wide) and extract refresh tasks; when a task last ran and its
+    // failures in a row change as refreshes run, and the job history is usage: left out.
+    compare(
+        &mut out,
+        &r("schedule", &["updated_at"], &[]),
+        &a.schedules,
+        &b.schedules,
+        |x| id_of(&x.id),
+        |x| x.name.clone(),
+    );
+    compare(
+        &mut out,
+        &r("extract-refresh", &["last_run_at", "consecutive_failures"], &[]),
+        &a.extract_refreshes,
+        &b.extract_refreshes,
+        |x| id_of(&x.id),
+        |x| format!("{} {}", x.target.kind, names.get(&x.target.id)),
+    );
     compare(
         &mut out,
         &r("favorite", &[], &[]),
@@ -592,6 +661,9 @@ mod tests {
             x.created_at = y.created_at;
         }
         for (x, y) in b.flows.iter_mut().zip(&a.flows) {
+            x.created_at = y.created_at;
+        }
+        for (x, y) in b.schedules.iter_mut().zip(&a.schedules) {
             x.created_at = y.created_at;
         }
         b.workbooks[0].views[0].total_views += 10;
@@ -829,5 +901,66 @@ mod tests {
         m3.workbooks[wi].tags.push("new-tag".into());
         match_recreated(&a, &mut m3);
         assert_eq!(diff(&a, &m3).len(), 1);
+    }
+
+    #[test]
+    fn schedules_and_refresh_tasks_are_compared_and_a_recreated_task_matches_its_original() {
+        let a = demo();
+        // A suspended schedule is one change; its updated_at is the clock's.
+        let mut b = a.clone();
+        let si = b.schedules.iter().position(|s| s.state == "Active" && s.kind == "Extract").unwrap();
+        b.schedules[si].state = "Suspended".into();
+        b.schedules[si].updated_at = chrono::Utc::now();
+        let d = diff(&a, &b);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].resource.as_str(), d[0].field.as_deref()), ("schedule", Some("state")));
+        // Refreshes that ran: not a difference.
+        let mut ran = a.clone();
+        ran.extract_refreshes[0].last_run_at = Some(chrono::Utc::now());
+        ran.extract_refreshes[0].consecutive_failures += 1;
+        assert_eq!(diff(&a, &ran), vec![]);
+        // Re-created tasks (a Server one and a Cloud-style one) under new ids: added and
+        // removed, until matched; then equal, and said.
+        let server = a.extract_refreshes.iter().position(|t| !t.schedule_id.is_empty()).unwrap();
+        let cloud = a.extract_refreshes.iter().position(|t| t.own_schedule.is_some()).unwrap();
+        let mut b = a.clone();
+        for (n, i) in [server, cloud].into_iter().enumerate() {
+            let t = &mut b.extract_refreshes[i];
+            let new = format!("0d6d0a5e-dddd-4ddd-8ddd-{n:012}");
+            for j in b.refresh_jobs.iter_mut().filter(|j| j.task_id == t.id) {
+                j.task_id = new.clone();
+            }
+            t.id = new;
+            t.last_run_at = None;
+            t.consecutive_failures = 0;
+        }
+        assert_eq!(diff(&a, &b).iter().filter(|c| c.resource == "extract-refresh").count(), 4);
+        let mut m = b.clone();
+        let rec = match_recreated(&a, &mut m);
+        assert_eq!(diff(&a, &m), vec![], "matched: equal");
+        let mapped: Vec<&str> =
+            rec.iter().filter(|r| r.resource == "extract-refresh").map(|r| r.before_id.as_str()).collect();
+        assert_eq!(mapped.len(), 2);
+        assert!(mapped.contains(&a.extract_refreshes[server].id.as_str()));
+        assert!(mapped.contains(&a.extract_refreshes[cloud].id.as_str()));
+        assert!(m.refresh_jobs.iter().all(|j| a.refresh_jobs.iter().any(|x| x.id == j.id && x.task_id == j.task_id)));
+        // On another schedule (a move not undone) it is another task: not matched.
+        let other = a
+            .schedules
+            .iter()
+            .find(|s| s.kind == "Extract" && s.id != a.extract_refreshes[server].schedule_id)
+            .unwrap();
+        let mut m2 = b.clone();
+        m2.extract_refreshes[server].schedule_id = other.id.clone();
+        let rec = match_recreated(&a, &mut m2);
+        assert_eq!(rec.iter().filter(|r| r.resource == "extract-refresh").count(), 1);
+        assert_eq!(diff(&a, &m2).iter().filter(|c| c.resource == "extract-refresh").count(), 2);
+        // A real change on a matched task (its priority) still shows.
+        let mut m3 = b.clone();
+        m3.extract_refreshes[server].priority += 1;
+        match_recreated(&a, &mut m3);
+        let d = diff(&a, &m3);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].field.as_deref(), Some("priority"));
     }
 }

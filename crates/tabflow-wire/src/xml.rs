@@ -1001,6 +1001,17 @@ pub struct Extract {
     pub datasource: Option<IdRef>,
 }
 
+impl Extract {
+    /// The target as (`workbook`|`datasource`, id).
+    pub fn target(&self) -> Option<(&'static str, &str)> {
+        if let Some(id) = self.workbook.as_ref().and_then(|w| w.id.as_deref()) {
+            Some(("workbook", id))
+        } else {
+            self.datasource.as_ref().and_then(|d| d.id.as_deref()).map(|id| ("datasource", id))
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extracts {
     #[serde(default)]

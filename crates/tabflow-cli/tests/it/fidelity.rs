@@ -1,7 +1,8 @@
 //! Live-site fidelity of `tabflow site snapshot` (issue #18): a generated site's own
 //! snapshot (`tabflow emulator generate`) against the snapshot read back through the APIs
 //! from the emulator serving it (`--keep-time`) differ only in what the API snapshot declares
-//! it cannot read (`site.not_read`: sizes in whole MB, favorites).
+//! it cannot read (`site.not_read`: sizes in whole MB, favorites, the full/incremental type of
+//! a refresh task with a schedule of its own).
 
 use serde_json::Value;
 
@@ -43,9 +44,16 @@ fn an_api_snapshot_of_a_generated_site_equals_its_own_snapshot_but_for_what_it_d
     let emu = serve_with(&["--snapshot", a.to_str().unwrap(), "--keep-time"]);
     let (b, read, _) = snapshot_with(home.path(), &emu, "read.json", &[]);
     assert_eq!(read["site"]["name"], "Demo", "the site's name, not its content URL");
-    assert_eq!(read["site"]["not_read"], serde_json::json!(["workbook.size", "datasource.size", "favorite"]));
+    assert!(generated["extract_refreshes"].as_array().unwrap().iter().any(|t| t["own_schedule"].is_object()));
+    assert_eq!(
+        read["site"]["not_read"],
+        serde_json::json!(["workbook.size", "datasource.size", "favorite", "extract-refresh.type"])
+    );
     let (code, d) = diff(home.path(), &emu, &a, &b, &[]);
     assert_eq!(d["changes"], serde_json::json!([]), "the API snapshot lost: {:#}", d["changes"]);
     assert_eq!((code, &d["equal"]), (Some(0), &Value::Bool(true)));
-    assert_eq!(d["not_compared"], serde_json::json!(["datasource.size", "favorite", "workbook.size"]));
+    assert_eq!(
+        d["not_compared"],
+        serde_json::json!(["datasource.size", "extract-refresh.type", "favorite", "workbook.size"])
+    );
 }

@@ -211,6 +211,24 @@ fn a_purged_datasource_comes_back_with_its_extract_and_description() {
         .map(|r| r["before_id"].as_str().unwrap())
         .collect();
     assert_eq!(back, ids.iter().copied().collect());
+    // The purge took the datasources' refresh tasks with them; the restore re-created them
+    // for the re-published datasources, on the same schedules (new ids, matched above).
+    let refreshed: BTreeSet<&str> = before["extract_refreshes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| ids.contains(&t["target"]["id"].as_str().unwrap()))
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(!refreshed.is_empty(), "a purged datasource had a refresh task");
+    let tasks_back: BTreeSet<&str> = d["recreated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["resource"] == "extract-refresh")
+        .map(|r| r["before_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(tasks_back, refreshed);
 }
 
 #[test]

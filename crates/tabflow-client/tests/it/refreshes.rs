@@ -42,7 +42,7 @@ async fn the_snapshot_reads_schedules_tasks_and_jobs_as_the_site_has_them() {
     }
     // The whole snapshot carries them too.
     let site = tabflow_client::snapshot::take(&c, &Default::default()).await.unwrap();
-    assert_eq!(site.schedules.len(), 8);
+    assert_eq!(site.schedules.len(), 9);
     assert_eq!(site.extract_refreshes.len(), want.extract_refreshes.len());
 }
 
@@ -75,11 +75,13 @@ async fn suspend_resume_delete_recreate_and_reschedule() {
     let t = snap.extract_refreshes.iter().find(|t| !t.schedule_id.is_empty()).unwrap();
     c.delete_extract_refresh_task(&t.id).await.unwrap();
     assert_eq!(c.extract_refresh_task(&t.id).await.unwrap_err().status(), Some(404));
-    let again = c.add_to_schedule(&t.schedule_id, &t.target.kind, &t.target.id, &t.kind).await.unwrap();
+    let again =
+        c.add_to_schedule(&t.schedule_id, &t.target.kind, &t.target.id, &t.kind, Some(t.priority)).await.unwrap();
     let new_id = again.id.clone().unwrap();
     assert_ne!(new_id, t.id);
     let back = refreshes::task_model(c.extract_refresh_task(&new_id).await.unwrap());
     assert_eq!((back.schedule_id.as_str(), &back.target), (t.schedule_id.as_str(), &t.target));
+    assert_eq!(back.priority, t.priority, "the task's own priority comes back with it");
 
     // Cloud: a task with a schedule of its own, moved to 02:00 and back exactly.
     let own = snap.extract_refreshes.iter().find(|t| t.own_schedule.is_some()).unwrap();
@@ -93,9 +95,12 @@ async fn suspend_resume_delete_recreate_and_reschedule() {
     assert_eq!(now.extract_refreshes.iter().find(|x| x.id == own.id).unwrap().own_schedule, Some(before.clone()));
     // A Cloud task re-created from its description.
     c.delete_extract_refresh_task(&own.id).await.unwrap();
-    let created = c.create_extract_refresh_task(&own.target.kind, &own.target.id, &own.kind, &before).await.unwrap();
+    let created = c
+        .create_extract_refresh_task(&own.target.kind, &own.target.id, &own.kind, &before, Some(own.priority))
+        .await
+        .unwrap();
     let m = refreshes::task_model(c.extract_refresh_task(created.id.as_deref().unwrap()).await.unwrap());
-    assert_eq!((m.own_schedule, m.target), (Some(before), own.target.clone()));
+    assert_eq!((m.own_schedule, m.target, m.priority), (Some(before), own.target.clone(), own.priority));
 
     // Jobs, paged.
     let listed: Vec<_> = c.background_jobs().page_size(7).stream().try_collect().await.unwrap();

@@ -411,7 +411,7 @@ pub(crate) async fn create_task(shared: Shr, a: Auth, body: String) -> Res {
         schedule_id: String::new(),
         own_schedule: Some(recurrence.clone()),
         target: ResourceRef { kind: kind.into(), id: target_id },
-        priority: 50,
+        priority: er.priority.as_deref().and_then(|p| p.parse().ok()).filter(|p| (1..=100).contains(p)).unwrap_or(50),
         consecutive_failures: 0,
         kind: incremental_or_full(er.kind.as_deref())?,
         last_run_at: None,

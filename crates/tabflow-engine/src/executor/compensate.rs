@@ -374,7 +374,10 @@ impl Engine<'_> {
                         State::Before
                     }
                 }
-                Op::DeleteSubscription { .. } | Op::DeleteExtractRefresh { .. } => State::Before,
+                // Re-created under a new id: the old id stays gone.
+                Op::DeleteSubscription { .. } | Op::DeleteExtractRefresh { .. } | Op::MoveExtractRefresh { .. } => {
+                    State::Before
+                }
                 _ => ops::classify(op, &back, target.as_deref()),
             };
             if state != State::Before {

@@ -292,6 +292,9 @@ struct Ctx<'a> {
     pending: Mutex<Vec<Ack>>,
     /// The site's subscriptions, read once for the before-images of staged deletes.
     subscriptions: tokio::sync::OnceCell<Vec<tabflow_client::types::Subscription>>,
+    /// The site's extract refresh tasks, read once for the same before-images (deleting
+    /// content deletes its refresh tasks; a restore re-creates them).
+    refresh_tasks: tokio::sync::OnceCell<Vec<tabflow_site::ExtractRefresh>>,
     /// The engine's clock: when staged deletes were quarantined and when they may be purged.
     clock: std::sync::Arc<dyn crate::Clock>,
     /// Set when the run is asked to stop between items.
@@ -445,6 +448,7 @@ impl<'a> Engine<'a> {
             delivery: opts.delivery.clone(),
             pending: Mutex::new(Vec::new()),
             subscriptions: tokio::sync::OnceCell::new(),
+            refresh_tasks: tokio::sync::OnceCell::new(),
             cancel: opts.cancel.clone(),
         }
     }

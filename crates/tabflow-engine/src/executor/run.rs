@@ -82,9 +82,10 @@ fn after_image(live: &Image, ops: &[Op], ctx_target: &dyn Fn(&Op) -> Option<Stri
             Op::SiteRole { after, .. } => img.site_role = Some(after.clone()),
             Op::Groups { before, after } => img.groups = Some(with_change(img.groups.take(), before, after)),
             Op::CreateProject { .. } => img.exists = true,
-            Op::DeleteSubscription { .. } | Op::DeleteUser { .. } | Op::DeleteExtractRefresh { .. } => {
-                img.exists = false
-            }
+            Op::DeleteSubscription { .. }
+            | Op::DeleteUser { .. }
+            | Op::DeleteExtractRefresh { .. }
+            | Op::MoveExtractRefresh { .. } => img.exists = false,
             Op::ScheduleState { after, .. } => img.state = Some(after.clone()),
             Op::RefreshSchedule { after, .. } => img.schedule = Some(after.clone()),
             Op::Repoint { before, after } => {
@@ -143,6 +144,13 @@ async fn process_item(
         let filled = match subs {
             Ok(subs) => ops::fill_for_restore(ctx.client, &mut live, subs).await,
             Err(e) => Err(e.into()),
+        };
+        let filled = match filled {
+            Ok(()) => match ctx.refresh_tasks.get_or_try_init(|| ops::site_refresh_tasks(ctx.client)).await {
+                Ok(tasks) => ops::fill_refreshes(ctx.client, &mut live, tasks).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
         };
         if let Err(e) = filled {
             return Ok(ItemOutcome::Failed(format!("cannot read what a restore would need: {e}")));

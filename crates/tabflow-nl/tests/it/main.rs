@@ -463,6 +463,11 @@ fn extract_refresh_requests_are_the_refresh_review() {
         ("Suspend refreshes of unused workbooks", Some("suspend-unused")),
         ("Stop refreshing extracts nobody viewed in 60 days", Some("suspend-unused")),
         ("Move heavy refreshes off-peak", Some("rebalance")),
+        ("Suspend the refresh schedules that only refresh unused content", Some("suspend-schedules")),
+        ("Pause extract refresh schedules nobody needs", Some("suspend-schedules")),
+        ("Resume the suspended refresh schedules", Some("resume-schedules")),
+        ("Reactivate suspended extract refresh schedules that still matter", Some("resume-schedules")),
+        ("Move heavy refreshes to the nightly schedule", Some("rebalance")),
     ] {
         let parsed = parse(request, default_today());
         assert_eq!(parsed.intents.len(), 1, "{request}: {parsed:?}");

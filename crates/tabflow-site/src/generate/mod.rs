@@ -461,7 +461,84 @@ fn extract_refreshes(g: &mut Gen, seed: u64) {
             last_run_at: last_run,
         });
     }
+    if g.demo {
+        archive_schedule(g, &mut rng, cutoff);
+    }
     g.site.refresh_jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+}
+
+/// The demo's schedule nobody needs any more: an active weekly Extract schedule whose every
+/// refresh (two, off-peak and light) is of a workbook nobody viewed in 90 days — the one
+/// `suspend-schedules` suspends. Drawn after every other refresh draw of the stream and
+/// appended, so every schedule, task and job made before keeps its id and figures.
+fn archive_schedule(g: &mut Gen, rng: &mut Rng, cutoff: DateTime<Utc>) {
+    let (name, start, day) = ("Archive reports (Saturday 5am)", "05:00:00", "Saturday");
+    let schedule = Schedule {
+        id: rng.luid(),
+        name: name.into(),
+        kind: "Extract".into(),
+        state: "Active".into(),
+        priority: 60,
+        execution_order: "Parallel".into(),
+        recurrence: Recurrence {
+            frequency: "Weekly".into(),
+            start_time: start.into(),
+            end_time: String::new(),
+            intervals: vec![("weekDay".into(), day.into())],
+        },
+        created_at: g.now - Duration::days(700),
+        updated_at: g.now - Duration::days(rng.range(100, 300)),
+    };
+    let refreshed: HashSet<&str> = g.site.extract_refreshes.iter().map(|t| t.target.id.as_str()).collect();
+    let candidates: Vec<(String, u64)> = g
+        .site
+        .workbooks
+        .iter()
+        .filter(|w| !refreshed.contains(w.id.as_str()) && w.created_at < cutoff)
+        .filter(|w| w.last_viewed_at().is_none_or(|t| t < cutoff))
+        .map(|w| (w.id.clone(), w.size))
+        .collect();
+    // One from each half of the list, so the two differ.
+    let half = candidates.len() / 2;
+    if half == 0 {
+        return;
+    }
+    let mut tasks = vec![];
+    let mut jobs = vec![];
+    for k in 0..2 {
+        let (target, size) = &candidates[rng.below(half) + k * half];
+        let id = rng.luid();
+        let target = ResourceRef { kind: "workbook".into(), id: target.clone() };
+        let mut at = g.now - Duration::days(rng.range(0, 7)) - Duration::minutes(rng.range(5, 60));
+        let duration = 30 + (*size / 2_000_000) as i64;
+        for _ in 0..3 {
+            let started = at - Duration::seconds(duration + rng.range(0, duration / 5 + 1));
+            jobs.push(RefreshJob {
+                id: rng.luid(),
+                task_id: id.clone(),
+                target: target.clone(),
+                created_at: started - Duration::seconds(rng.range(1, 90)),
+                started_at: started,
+                completed_at: at,
+                finish_code: 0,
+                notes: String::new(),
+            });
+            at -= Duration::days(7);
+        }
+        tasks.push(ExtractRefresh {
+            last_run_at: jobs.iter().rev().nth(2).map(|j| j.completed_at),
+            id,
+            schedule_id: schedule.id.clone(),
+            own_schedule: None,
+            target,
+            priority: 60,
+            consecutive_failures: 0,
+            kind: "FullRefresh".into(),
+        });
+    }
+    g.site.schedules.push(schedule);
+    g.site.extract_refreshes.extend(tasks);
+    g.site.refresh_jobs.extend(jobs);
 }
 
 /// Subscriptions Tableau suspended after repeated failures: three on the demo site, one in 40

@@ -336,8 +336,25 @@ fn demo_extract_refreshes_tell_their_story() {
         tasks.iter().filter(|t| t.target.kind == "datasource").count(),
         s.refresh_jobs.len()
     );
-    assert_eq!(s.schedules.len(), 8);
+    assert_eq!(s.schedules.len(), 9);
     assert_eq!(failing, 4, "four failing refreshes");
+    // One active schedule has only refreshes of workbooks nobody views (suspend-schedules);
+    // the suspended one holds refreshes of content still viewed (resume-schedules).
+    let all_unused: Vec<&str> = s
+        .schedules
+        .iter()
+        .filter(|x| x.kind == "Extract" && x.state == "Active")
+        .filter(|x| {
+            let on: Vec<_> = tasks.iter().filter(|t| t.schedule_id == x.id).collect();
+            !on.is_empty()
+                && on.iter().all(|t| {
+                    wb.get(t.target.id.as_str())
+                        .is_some_and(|w| w.last_viewed_at().is_none_or(|v| v < cutoff) && w.created_at < cutoff)
+                })
+        })
+        .map(|x| x.name.as_str())
+        .collect();
+    assert_eq!(all_unused, ["Archive reports (Saturday 5am)"]);
     assert_eq!(on_suspended, 3, "three refreshes on the suspended schedule");
     assert!(own > 0, "some tasks have a Cloud-style schedule of their own");
     assert!(unused_wb >= 5, "refreshes of workbooks nobody views: {unused_wb}");

@@ -13,8 +13,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// SHA-256 of the demo site's serialized snapshot (`tabflow emulator generate --scale 0`).
 /// Re-pinned when three subscriptions became `"suspended": true` (subscription cleanup, drawn
 /// from a generator of their own: nothing else changed), and again when the extract refresh
-/// schedules, tasks and jobs were added (their own generator too: see the test below).
-const DEMO_SHA256: &str = "fb6f721354a955a0b9aaf234b793b4d7c8df2b698cd8845c691785a88efbe205";
+/// schedules, tasks and jobs were added (their own generator too: see the test below), and
+/// again when the "Archive reports" schedule and its two tasks were appended (drawn last from
+/// the refresh generator: see `the_archive_schedule_changes_nothing_else`).
+const DEMO_SHA256: &str = "36d6f5eb4080ffc62ea4369a54bbf5e4f2d20a9daa26b866e938351289d80ac1";
+/// The demo site before the "Archive reports" schedule (the previous pin).
+const DEMO_BEFORE_ARCHIVE_SCHEDULE_SHA256: &str = "fb6f721354a955a0b9aaf234b793b4d7c8df2b698cd8845c691785a88efbe205";
 /// SHA-256 of a 200-workbook site with seed 7 (`tabflow emulator generate --scale 200 --seed 7`).
 /// Re-pinned with the extract refresh sections.
 const SCALE_200_SEED_7_SHA256: &str = "fcf79d11dc0614877c52bf4cb0bd6fa93f44e9cebf135746f33708e3f6ce9b0f";
@@ -39,6 +43,23 @@ fn extract_refreshes_change_nothing_else_of_the_demo_site() {
     site.extract_refreshes.clear();
     site.refresh_jobs.clear();
     assert_eq!(sha256_hex(site.to_json().as_bytes()), DEMO_WITHOUT_REFRESHES_SHA256);
+}
+
+/// The schedule `suspend-schedules` finds on the demo site, its tasks and their jobs come
+/// last from the refresh generator and are appended: without them the site is byte for byte
+/// what it was.
+#[test]
+fn the_archive_schedule_changes_nothing_else() {
+    let mut site = demo();
+    let at = site.schedules.iter().position(|s| s.name == "Archive reports (Saturday 5am)").expect("the schedule");
+    assert_eq!(at, site.schedules.len() - 1, "appended");
+    let id = site.schedules.remove(at).id;
+    let tasks: Vec<String> =
+        site.extract_refreshes.iter().filter(|t| t.schedule_id == id).map(|t| t.id.clone()).collect();
+    assert_eq!(tasks.len(), 2);
+    site.extract_refreshes.retain(|t| t.schedule_id != id);
+    site.refresh_jobs.retain(|j| !tasks.contains(&j.task_id));
+    assert_eq!(sha256_hex(site.to_json().as_bytes()), DEMO_BEFORE_ARCHIVE_SCHEDULE_SHA256);
 }
 
 #[test]
