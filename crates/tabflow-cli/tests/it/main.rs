@@ -22,6 +22,7 @@ mod query;
 mod refreshes;
 mod reports;
 mod runs_recovery;
+mod scale_limits;
 mod scale_out;
 mod site_cache;
 mod staged_delete;

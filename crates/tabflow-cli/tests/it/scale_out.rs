@@ -23,7 +23,7 @@ fn generated(latency_ms: u64) -> Emu {
 
 /// Plans the archive of stale workbooks on the generated site; answers the plan file and
 /// how many writes each item must get (one per change the plan makes to it).
-fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTreeMap<String, u64>) {
+pub(crate) fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTreeMap<String, u64>) {
     let path = h.join("plan.json");
     let o = cmd(
         h,
@@ -80,12 +80,12 @@ fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Child {
         .unwrap()
 }
 
-fn signal(child: &Child, sig: &str) {
+pub(crate) fn signal(child: &Child, sig: &str) {
     let ok = std::process::Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
     assert!(ok.success(), "kill {sig}");
 }
 
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(secs);
     while !f() {
         assert!(Instant::now() < until, "timed out after {secs} s waiting for {what}");
@@ -94,7 +94,7 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 }
 
 /// Each planned item written exactly as often as the plan changes it; nothing else written.
-fn written_once(emu: &Emu, expected: &BTreeMap<String, u64>) {
+pub(crate) fn written_once(emu: &Emu, expected: &BTreeMap<String, u64>) {
     let st = stats(emu);
     let by: BTreeMap<String, u64> = st["writes_by_resource"]
         .as_object()
@@ -115,7 +115,7 @@ fn written_once(emu: &Emu, expected: &BTreeMap<String, u64>) {
     );
 }
 
-fn log_of(path: &Path) -> String {
+pub(crate) fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
         + &std::fs::read_to_string(path.with_extension("err")).unwrap_or_default()
 }
@@ -187,7 +187,7 @@ fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
     assert!(log_of(&logs[1]).contains("worker-stopped"), "{}", log_of(&logs[1]));
 }
 
-fn run_status(schema: &PgSchema, run_id: &str) -> String {
+pub(crate) fn run_status(schema: &PgSchema, run_id: &str) -> String {
     for st in ["succeeded", "partial", "failed", "rolled-back", "running", "interrupted", "cancelled"] {
         let sql = format!("SELECT count(*) FROM {}.runs WHERE id = '{run_id}' AND status = '{st}'", schema.name);
         if schema.count(&sql) == 1 {
