@@ -24,6 +24,7 @@ mod reports;
 mod runs_recovery;
 mod scale_limits;
 mod scale_out;
+mod scale_purge;
 mod site_cache;
 mod staged_delete;
 mod subscriptions;

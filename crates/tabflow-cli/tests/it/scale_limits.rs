@@ -56,8 +56,10 @@ fn four_workers_on_a_queued_run(
     let (plan_path, expected) = plan(h, emu, store);
     let logs: Vec<_> = (0..4).map(|i| h.join(format!("worker{i}.log"))).collect();
     reset_stats(emu);
-    let workers: Vec<Child> =
-        logs.iter().map(|l| worker(h, emu, store, l, &[&["--lease", "5", "--no-purge"][..], limits].concat())).collect();
+    let workers: Vec<Child> = logs
+        .iter()
+        .map(|l| worker(h, emu, store, l, &[&["--lease", "5", "--no-purge"][..], limits].concat()))
+        .collect();
     wait_until("four workers signed in", 60, || sign_ins(emu) >= 4);
     let o = cmd(h, emu, &["apply", plan_path.to_str().unwrap(), "--approve", "all", "--shared", "--json"])
         .env("TABFLOW_STORE", store)
@@ -69,7 +71,8 @@ fn four_workers_on_a_queued_run(
 }
 
 fn finished(schema: &PgSchema, run_id: &str) -> bool {
-    let sql = format!("SELECT count(*) FROM {}.audit WHERE run_id = '{run_id}' AND action = 'run.finished'", schema.name);
+    let sql =
+        format!("SELECT count(*) FROM {}.audit WHERE run_id = '{run_id}' AND action = 'run.finished'", schema.name);
     schema.count(&sql) == 1
 }
 
