@@ -2461,6 +2461,17 @@ impl Store {
         Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
     }
 
+    /// Every site's shared limits: (site, per second, max in flight, paused until ms, slots
+    /// held now), for `tabflow worker status`.
+    pub async fn site_limits(&self) -> StoreResult<Vec<(String, i64, i64, i64, i64)>> {
+        let now = Utc::now().timestamp_millis();
+        let rows = sqlx::query("SELECT l.site, l.per_second, l.max_in_flight, l.paused_until_ms, (SELECT COUNT(*) FROM site_slots s WHERE s.site = l.site AND s.owner IS NOT NULL AND s.expires_ms >= $1) FROM site_limits l ORDER BY l.site")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
+    }
+
     /// One token of the site's bucket: `Ok(None)` when taken, `Ok(Some(wait))` when the
     /// caller must wait (empty bucket or a 429 pause), with a compare-and-set on the bucket's
     /// row so that concurrent takers never take the same token.

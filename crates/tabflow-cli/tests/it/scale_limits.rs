@@ -135,7 +135,21 @@ fn a_429_pauses_every_worker_not_only_the_one_that_got_it() {
     let (mut workers, logs, run_id, expected) = four_workers_on_a_queued_run(h, &emu, &store, &limits);
     assert!(expected.len() >= 30, "the generated site gives {} items to move", expected.len());
     faults(&emu, r#"{"rate_limit_per_s": 15}"#);
-    wait_until("the run to finish", 300, || finished(&schema, &run_id));
+    // The pause is kept in the site's row of the store, where every worker reads it.
+    let paused_now = format!(
+        "SELECT count(*) FROM {}.site_limits WHERE paused_until_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint",
+        schema.name
+    );
+    let mut saw_pause = false;
+    wait_until("the run to finish", 300, || {
+        saw_pause |= schema.count(&paused_now) > 0;
+        finished(&schema, &run_id)
+    });
+    assert!(saw_pause, "no pause was ever recorded in the store");
+    let o = cmd(h, &emu, &["worker", "status", "--json"]).env("TABFLOW_STORE", &store).output().unwrap();
+    let status = ok_json(&o, "worker status");
+    assert_eq!(status["sites"][0]["in_flight"], 1, "{status}");
+    assert_eq!(status["sites"][0]["per_second"], 1000, "{status}");
     let st: Value = stats(&emu);
     let all_logs: String = logs.iter().map(|l| log_of(l)).collect();
     assert_eq!(run_status(&schema, &run_id), "succeeded", "{all_logs}");
