@@ -7,15 +7,15 @@
 //! PostgreSQL as in `scale_out` (`TABFLOW_TEST_PG_URL`, TABFLOW_SKIP_PG=1 skips).
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::scale_out::{log_of, plan, run_status, signal, wait_until, written_once};
+use crate::scale_out::{Spawned, log_of, one_at_a_time, plan, run_status, signal, wait_until, written_once};
 use crate::support::*;
 
 /// A `tabflow worker` on `store` (password sign-in, one session per process), with `extra`.
-fn worker(h: &Path, emu: &Emu, store: &str, log: &Path, extra: &[&str]) -> Child {
+fn worker(h: &Path, emu: &Emu, store: &str, log: &Path, extra: &[&str]) -> Spawned {
     cmd(h, emu, &[&["worker", "--json", "--poll", "100", "--interval", "3600"][..], extra].concat())
         .env_remove("TABLEAU_PAT_NAME")
         .env_remove("TABLEAU_PAT_SECRET")
@@ -25,6 +25,7 @@ fn worker(h: &Path, emu: &Emu, store: &str, log: &Path, extra: &[&str]) -> Child
         .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
         .stderr(Stdio::from(std::fs::File::create(log.with_extension("err")).unwrap()))
         .spawn()
+        .map(Spawned)
         .unwrap()
 }
 
@@ -36,7 +37,7 @@ fn reset_stats(emu: &Emu) {
     http(emu, "POST", "/_emulator/stats/reset", "");
 }
 
-fn stop(workers: &mut [Child]) {
+fn stop(workers: &mut [Spawned]) {
     for w in workers {
         signal(w, "-TERM");
         assert!(w.wait().unwrap().success(), "a worker stopped by SIGTERM exits 0");
@@ -52,11 +53,11 @@ fn four_workers_on_a_queued_run(
     emu: &Emu,
     store: &str,
     limits: &[&str],
-) -> (Vec<Child>, Vec<std::path::PathBuf>, String, std::collections::BTreeMap<String, u64>) {
+) -> (Vec<Spawned>, Vec<std::path::PathBuf>, String, std::collections::BTreeMap<String, u64>) {
     let (plan_path, expected) = plan(h, emu, store);
     let logs: Vec<_> = (0..4).map(|i| h.join(format!("worker{i}.log"))).collect();
     reset_stats(emu);
-    let workers: Vec<Child> = logs
+    let workers: Vec<Spawned> = logs
         .iter()
         .map(|l| worker(h, emu, store, l, &[&["--lease", "5", "--no-purge"][..], limits].concat()))
         .collect();
@@ -83,6 +84,7 @@ fn audit_verifies(h: &Path, emu: &Emu, store: &str) {
 
 #[test]
 fn four_workers_together_stay_within_the_sites_concurrency_and_rate() {
+    let _one = one_at_a_time();
     let Some(schema) = PgSchema::create("tabflow_limits") else { return };
     let store = schema.url();
     // 100 ms a call: three in flight allow 30 calls a second, just above the rate of 25.
@@ -124,6 +126,7 @@ fn four_workers_together_stay_within_the_sites_concurrency_and_rate() {
 
 #[test]
 fn a_429_pauses_every_worker_not_only_the_one_that_got_it() {
+    let _one = one_at_a_time();
     let Some(schema) = PgSchema::create("tabflow_limits_429") else { return };
     let store = schema.url();
     let emu = serve_with(&["--scale", "300", "--seed", "7", "--latency-ms", "20"]);

@@ -65,7 +65,41 @@ pub(crate) fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTr
     (path, writes)
 }
 
-fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Child {
+/// Held by each test of several workers on PostgreSQL (here, `scale_limits`, `scale_purge`):
+/// one at a time, since each starts up to four processes with a pool of up to 8 connections
+/// (a server's default limit is 100) and measures timing that a neighbour's load would blur.
+pub(crate) fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A spawned worker, killed when dropped if still running: a failed test must not leave
+/// workers polling the store (each holds a pool of PostgreSQL connections).
+pub(crate) struct Spawned(pub Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Spawned {
     // Each worker signs in with a password: a PAT holds one session at a time (a second
     // sign-in with it ends the first, on Tableau as on the emulator).
     cmd(h, emu, &["worker", "--json", "--lease", lease, "--poll", "100", "--interval", "3600", "--no-purge"])
@@ -77,6 +111,7 @@ fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Child {
         .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
         .stderr(Stdio::from(std::fs::File::create(log.with_extension("err")).unwrap()))
         .spawn()
+        .map(Spawned)
         .unwrap()
 }
 
@@ -122,6 +157,7 @@ pub(crate) fn log_of(path: &Path) -> String {
 
 #[test]
 fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
+    let _one = one_at_a_time();
     let Some(schema) = PgSchema::create("tabflow_scale") else { return };
     let store = schema.url();
     let emu = generated(20);
@@ -145,7 +181,7 @@ fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
     assert_eq!(stats(&emu)["writes"], 0, "{}", stats(&emu));
 
     let logs: Vec<_> = (0..3).map(|i| h.join(format!("worker{i}.log"))).collect();
-    let mut workers: Vec<Child> = logs.iter().map(|l| worker(h, &emu, &store, "3", l)).collect();
+    let mut workers: Vec<Spawned> = logs.iter().map(|l| worker(h, &emu, &store, "3", l)).collect();
     // Mid-run: some items done, many left; then worker 0 is killed without any cleanup.
     wait_until("the first items done", 120, || {
         count("SELECT count(*) FROM {s}.work_items WHERE run_id = '{r}' AND status = 'done'") >= 40
@@ -199,6 +235,7 @@ pub(crate) fn run_status(schema: &PgSchema, run_id: &str) -> String {
 
 #[test]
 fn a_paused_worker_past_its_lease_writes_nothing_after_the_takeover() {
+    let _one = one_at_a_time();
     let Some(schema) = PgSchema::create("tabflow_scale_pause") else { return };
     let store = schema.url();
     let emu = generated(40);

@@ -14,6 +14,7 @@ use crate::support::*;
 
 #[test]
 fn two_workers_purging_one_store_delete_each_staged_item_exactly_once() {
+    let _one = crate::scale_out::one_at_a_time();
     let Some(schema) = PgSchema::create("tabflow_purge") else { return };
     let store = schema.url();
     // Each call takes 150 ms, so the two workers' purges overlap for seconds.

@@ -203,6 +203,26 @@ async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
     assert!(s.mark_purged_fenced("w2", "r-1", "C", 3).await.unwrap());
     assert_eq!(s.claim_staged("w2", "r-1", "D", Utc::now(), long).await.unwrap(), None);
 
+    // A site's shared limits: one token at a time, refilled at 95 % of the rate; slots up to
+    // the concurrency; a 429 pause makes every taker wait.
+    s.set_site_limit("srv|site", 20, 2).await.unwrap();
+    assert_eq!(s.take_site_token("srv|site").await.unwrap(), None, "the bucket starts with one token");
+    let wait = s.take_site_token("srv|site").await.unwrap().expect("then empty");
+    assert!((45..=53).contains(&wait.as_millis()), "about 1000 / (0.95 × 20) ms: {wait:?}");
+    let until = Utc::now().timestamp_millis() + 60_000;
+    let (a, b) = (
+        s.take_site_slot("srv|site", "A", until).await.unwrap(),
+        s.take_site_slot("srv|site", "B", until).await.unwrap(),
+    );
+    assert!(a.is_some() && b.is_some() && a != b, "{a:?} {b:?}");
+    assert_eq!(s.take_site_slot("srv|site", "C", until).await.unwrap(), None, "two in flight at most");
+    s.free_site_slot("srv|site", a.unwrap(), "A").await.unwrap();
+    assert_eq!(s.take_site_slot("srv|site", "C", until).await.unwrap(), a);
+    s.pause_site("srv|site", Utc::now().timestamp_millis() + 5_000).await.unwrap();
+    let wait = s.take_site_token("srv|site").await.unwrap().expect("paused");
+    assert!(wait.as_millis() > 4_000, "{wait:?}");
+    assert_eq!(s.site_limits().await.unwrap()[0].4, 2, "slots held");
+
     // The audit chain: appends from two handles at once still form one chain, and an edit
     // is found and named.
     let other = reopen().await;
