@@ -325,12 +325,30 @@ impl App {
     /// Only the connected site's staged deletes are considered; when every staged delete
     /// still waiting was made on another site, the purge is refused naming it.
     pub async fn purge(&self, actor: &str, now: bool) -> Result<Purge> {
+        self.purge_as(actor, now, &tabflow_engine::executor::PurgeClaim::this_process()).await
+    }
+
+    /// [`App::purge`] with each staged item claimed for `claim`'s owner under its lease (a
+    /// worker's identity), so workers sharing a store never purge the same item twice.
+    pub async fn purge_as(
+        &self,
+        actor: &str,
+        now: bool,
+        claim: &tabflow_engine::executor::PurgeClaim,
+    ) -> Result<Purge> {
         let session = self.connect().await?;
         let server = session.server_label();
-        let p =
-            tabflow_engine::executor::purge_due(&session.client, &self.store, self.clock.as_ref(), actor, now, &server)
-                .await
-                .map_err(|e| Error::failed(e.to_string(), "see the audit log"))?;
+        let p = tabflow_engine::executor::purge_due(
+            &session.client,
+            &self.store,
+            self.clock.as_ref(),
+            actor,
+            now,
+            &server,
+            claim,
+        )
+        .await
+        .map_err(|e| Error::failed(e.to_string(), "see the audit log"))?;
         if !p.other_site.is_empty() && p.purged.is_empty() && p.kept.is_empty() && p.waiting.is_empty() {
             let site_id = session.client.session().await.site_id;
             return Err(Error::failed(

@@ -95,6 +95,17 @@ impl App {
                 r["workers"][o] = json!(n);
             }
         }
-        Ok(json!({"store": self.store.location(), "runs": runs.into_values().collect::<Vec<_>>()}))
+        let limits = self.store.site_limits().await.map_err(|e| Error::store(e, "check the state store"))?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let sites: Vec<Value> = limits
+            .into_iter()
+            .map(|(site, per_second, in_flight, paused_until_ms, busy)| {
+                let paused = (paused_until_ms > now).then(|| {
+                    chrono::DateTime::from_timestamp_millis(paused_until_ms).map(|t| t.to_rfc3339()).unwrap_or_default()
+                });
+                json!({"site": site, "per_second": per_second, "in_flight": in_flight, "slots_held": busy, "paused_until": paused})
+            })
+            .collect();
+        Ok(json!({"store": self.store.location(), "runs": runs.into_values().collect::<Vec<_>>(), "sites": sites}))
     }
 }

@@ -279,7 +279,7 @@ impl App {
             report.fired.push(f);
         }
         if w.purge {
-            self.purge_due_staged(&w.actor, &mut report).await;
+            self.purge_due_staged(w, &mut report).await;
         }
         match tabflow_engine::notify::retry_due(&self.store, Utc::now(), &self.delivery).await {
             Ok(t) => report.outbox = t,
@@ -724,7 +724,7 @@ impl App {
         }
     }
 
-    async fn purge_due_staged(&self, actor: &str, report: &mut WorkReport) {
+    async fn purge_due_staged(&self, w: &WorkerOptions, report: &mut WorkReport) {
         let now = self.clock.now();
         let due = match self.store.staged().await {
             Ok(rows) => rows.iter().any(|s| s.purged_at.is_none() && s.purge_after <= now),
@@ -736,7 +736,16 @@ impl App {
         if !due {
             return;
         }
-        match self.purge(actor, false).await {
+        // Claimed item by item under the worker's identity: other workers of the store may be
+        // purging at the same time. A minute at most (renewed every 20 s), so a killed
+        // worker's claims come back soon.
+        let lease = w
+            .lease
+            .to_std()
+            .unwrap_or_default()
+            .clamp(std::time::Duration::from_secs(3), std::time::Duration::from_secs(60));
+        let claim = tabflow_engine::executor::PurgeClaim { owner: w.owner.clone(), lease };
+        match self.purge_as(&w.actor, false, &claim).await {
             Ok(p) => {
                 report.purged = p.purged.iter().map(|x| x.to_string()).collect();
             }

@@ -142,8 +142,10 @@ pub trait Gate: Send + Sync {
     /// Waits until a call may be sent; the answer is held while the call is in flight and
     /// dropped when it ends (a slot of the site's concurrency).
     fn admit(&self) -> futures::future::BoxFuture<'_, Box<dyn Send + Sync>>;
-    /// Tableau answered 429: every process sharing the gate waits `wait`.
-    fn rate_limited(&self, wait: Duration);
+    /// Tableau answered 429: every process sharing the gate waits `wait`. Awaited while the
+    /// call that got the 429 still holds its admission, so no other call is admitted between
+    /// the 429 and the pause being recorded.
+    fn rate_limited(&self, wait: Duration) -> futures::future::BoxFuture<'_, ()>;
 }
 
 /// A check run right before each write (POST/PUT/DELETE) sent from within [`fenced`]: the
@@ -730,6 +732,9 @@ impl Client {
                 let q: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={}", encode_query(v))).collect();
                 format!("{base}?{}", q.join("&"))
             };
+            // The shared gate's admission, held while the call is in flight (and, after a
+            // 429, until the pause is shared).
+            let mut slot: Option<Box<dyn Send + Sync>>;
             let outcome = {
                 let kind = if matches!(req.method, Method::GET | Method::HEAD) {
                     &self.inner.read_permits
@@ -740,7 +745,7 @@ impl Client {
                 let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
                 self.throttle().await;
                 let gate = self.inner.gate.read().unwrap_or_else(|e| e.into_inner()).clone();
-                let _slot = match &gate {
+                slot = match &gate {
                     Some(g) => Some(g.admit().await),
                     None => None,
                 };
@@ -777,6 +782,9 @@ impl Client {
             let err = match outcome {
                 Ok(resp) if (200..300).contains(&resp.status) => return Ok(resp),
                 Ok(resp) => {
+                    if resp.status != 429 {
+                        drop(slot.take());
+                    }
                     let text = resp.text();
                     let err = api_error_from(resp.status, &text, &url);
                     if resp.status == 429 && rate_limited < self.inner.config.rate_limit_patience {
@@ -793,9 +801,11 @@ impl Client {
                         });
                         let wait = wait.min(self.inner.config.max_wait);
                         self.pause_until(Instant::now() + wait);
-                        if let Some(g) = self.inner.gate.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                            g.rate_limited(wait);
+                        let gate = self.inner.gate.read().unwrap_or_else(|e| e.into_inner()).clone();
+                        if let Some(g) = gate {
+                            g.rate_limited(wait).await;
                         }
+                        drop(slot.take());
                         let spread = backoff(Duration::from_millis(50), Duration::from_millis(500), 2, seed ^ n as u64);
                         tracing::info!(%url, ?wait, "rate limited (429); waiting");
                         tokio::time::sleep(wait + spread).await;
@@ -811,6 +821,7 @@ impl Client {
                 }
                 Err(e) => e,
             };
+            drop(slot);
             if req.idempotent && err.is_transient() && attempt < self.inner.config.max_retries {
                 let wait = backoff(
                     self.inner.config.backoff_base,

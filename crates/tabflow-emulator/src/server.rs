@@ -141,6 +141,77 @@ pub(crate) struct Stats {
     writes: AtomicU64,
     by_route: Mutex<HashMap<String, u64>>,
     writes_by_resource: Mutex<HashMap<String, u64>>,
+    /// DELETE requests received per resource, whatever their answer (a second delete of an
+    /// item is a 404, and still a second call).
+    deletes_by_resource: Mutex<HashMap<String, u64>>,
+    /// API requests being handled now, and the most there ever were at once.
+    in_flight: AtomicU64,
+    in_flight_max: AtomicU64,
+    /// Arrival times of the last second's API requests (a sliding window), and the most
+    /// requests any one-second window held.
+    last_second: Mutex<std::collections::VecDeque<std::time::Instant>>,
+    max_per_second: AtomicU64,
+    /// 429s answered by the `rate_limit_per_s` fault, the end of the last Retry-After they
+    /// announced, and the API requests that arrived before such a Retry-After had ended.
+    rate_limited: AtomicU64,
+    retry_after_until: Mutex<Option<std::time::Instant>>,
+    during_retry_after: AtomicU64,
+}
+
+/// Counts a request as in flight until dropped (also when the client goes away mid-request).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Stats {
+    /// Records an API request's arrival: the in-flight high-water mark, the one-second
+    /// window's, and whether a Retry-After the emulator announced was still running.
+    fn arrive(&self) -> InFlight<'_> {
+        let now = std::time::Instant::now();
+        let n = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.in_flight_max.fetch_max(n, Ordering::Relaxed);
+        {
+            let mut w = self.last_second.lock().unwrap_or_else(|e| e.into_inner());
+            while w.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+                w.pop_front();
+            }
+            w.push_back(now);
+            self.max_per_second.fetch_max(w.len() as u64, Ordering::Relaxed);
+        }
+        if self.retry_after_until.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|until| now < until) {
+            self.during_retry_after.fetch_add(1, Ordering::Relaxed);
+        }
+        InFlight(&self.in_flight)
+    }
+
+    /// A 429 answered with `Retry-After: secs`.
+    fn rate_limited(&self, secs: u64) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let until = std::time::Instant::now() + Duration::from_secs(secs);
+        let mut u = self.retry_after_until.lock().unwrap_or_else(|e| e.into_inner());
+        if u.is_none_or(|t| t < until) {
+            *u = Some(until);
+        }
+    }
+
+    fn reset(&self) {
+        self.requests.store(0, Ordering::Relaxed);
+        self.writes.store(0, Ordering::Relaxed);
+        self.by_route.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.writes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.deletes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        // Requests in flight now stay counted until they end.
+        self.in_flight_max.store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.last_second.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.max_per_second.store(0, Ordering::Relaxed);
+        self.rate_limited.store(0, Ordering::Relaxed);
+        *self.retry_after_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.during_retry_after.store(0, Ordering::Relaxed);
+    }
 }
 
 /// State shared by every handler.
@@ -429,7 +500,13 @@ async fn stats_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: 
     let key = format!("{} {}", req.method(), template);
     let write = is_write(req.method(), &template);
     let resource = if write { resource_of(req.uri().path()) } else { None };
+    let _in_flight = shared.stats.arrive();
     shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+    if *req.method() == Method::DELETE
+        && let Some(id) = &resource
+    {
+        *shared.stats.deletes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).entry(id.clone()).or_insert(0) += 1;
+    }
     *shared.stats.by_route.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(0) += 1;
     if write {
         shared.stats.writes.fetch_add(1, Ordering::Relaxed);
@@ -455,11 +532,23 @@ fn stats_json(stats: &Stats) -> serde_json::Value {
         .iter()
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    let deletes: BTreeMap<String, u64> = stats
+        .deletes_by_resource
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
     serde_json::json!({
         "requests": stats.requests.load(Ordering::Relaxed),
         "writes": stats.writes.load(Ordering::Relaxed),
         "by_route": by_route,
         "writes_by_resource": by_res,
+        "deletes_by_resource": deletes,
+        "in_flight_max": stats.in_flight_max.load(Ordering::Relaxed),
+        "max_per_second": stats.max_per_second.load(Ordering::Relaxed),
+        "rate_limited": stats.rate_limited.load(Ordering::Relaxed),
+        "during_retry_after": stats.during_retry_after.load(Ordering::Relaxed),
     })
 }
 
@@ -468,10 +557,7 @@ async fn get_stats(AxState(shared): AxState<Arc<Shared>>) -> Json<serde_json::Va
 }
 
 async fn reset_stats(AxState(shared): AxState<Arc<Shared>>) -> StatusCode {
-    shared.stats.requests.store(0, Ordering::Relaxed);
-    shared.stats.writes.store(0, Ordering::Relaxed);
-    shared.stats.by_route.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    shared.stats.writes_by_resource.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    shared.stats.reset();
     StatusCode::NO_CONTENT
 }
 
@@ -583,6 +669,7 @@ async fn faults_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next:
     match injected {
         Injected::None => next.run(req).await,
         Injected::RateLimited => {
+            shared.stats.rate_limited(1);
             let mut r =
                 Fail(ApiError::too_many_requests("Too many requests. Please retry after 1 seconds.")).into_response();
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -455,10 +455,26 @@ const MIGRATIONS: &[Migration] = &[
             )]
         },
     },
+    Migration {
+        version: 14,
+        name: "staged purges under a lease: the worker purging a staged item, until when, and its fencing epoch",
+        changes: || {
+            vec![
+                Change::AddColumn { table: "staged", column: "owner", definition: "TEXT", then: None },
+                Change::AddColumn { table: "staged", column: "expires_at", definition: "TEXT", then: None },
+                Change::AddColumn {
+                    table: "staged",
+                    column: "epoch",
+                    definition: "INTEGER NOT NULL DEFAULT 0",
+                    then: None,
+                },
+            ]
+        },
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// The versions of every migration this build knows, in order (numbers are taken by
 /// branches of the project, so a build may lack one between two it has).
@@ -1494,6 +1510,104 @@ impl Store {
             .collect()
     }
 
+    /// Claims a staged item for purging by `owner` until `expires`, when it is not purged and
+    /// nobody holds it (or the holder's claim lapsed before `now`): the row is locked with
+    /// `FOR UPDATE SKIP LOCKED` on PostgreSQL (a claimant never waits for another), and the
+    /// claim raises the item's fencing epoch. Answers the epoch, or None when not claimed.
+    pub async fn claim_staged(
+        &self,
+        item_id: &str,
+        run_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE staged SET owner = $1, expires_at = $2, epoch = epoch + 1 WHERE item_id = $3 AND run_id = $4 AND item_id IN (SELECT item_id FROM staged WHERE item_id = $3 AND run_id = $4 AND purged_at IS NULL AND (owner IS NULL OR expires_at IS NULL OR expires_at < $5){lock}) RETURNING epoch"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(ts(expires))
+            .bind(item_id)
+            .bind(run_id)
+            .bind(ts(now))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Extends a staged item's claim while `owner` holds it at `epoch`; false when lost.
+    pub async fn renew_staged(
+        &self,
+        item_id: &str,
+        run_id: &str,
+        owner: &str,
+        epoch: i64,
+        expires: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE staged SET expires_at = $1 WHERE item_id = $2 AND run_id = $3 AND owner = $4 AND epoch = $5 AND purged_at IS NULL")
+            .bind(ts(expires))
+            .bind(item_id)
+            .bind(run_id)
+            .bind(owner)
+            .bind(epoch)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether `owner` still holds the staged item's claim at `epoch`, unlapsed at `now`.
+    pub async fn staged_held(
+        &self,
+        item_id: &str,
+        run_id: &str,
+        owner: &str,
+        epoch: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM staged WHERE item_id = $1 AND run_id = $2 AND owner = $3 AND epoch = $4 AND purged_at IS NULL AND expires_at > $5")
+            .bind(item_id)
+            .bind(run_id)
+            .bind(owner)
+            .bind(epoch)
+            .bind(ts(now))
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        Ok(n == 1)
+    }
+
+    /// Ends a staged item's claim without purging it (kept, or an error): another pass may
+    /// claim it again. A no-op when the claim was lost meanwhile.
+    pub async fn release_staged(&self, item_id: &str, run_id: &str, owner: &str, epoch: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE staged SET owner = NULL, expires_at = NULL WHERE item_id = $1 AND run_id = $2 AND owner = $3 AND epoch = $4")
+            .bind(item_id)
+            .bind(run_id)
+            .bind(owner)
+            .bind(epoch)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a claimed staged item purged (and its claim ended) while `owner` still holds it at
+    /// `epoch`; false when the claim was lost (then the new holder records the purge).
+    pub async fn mark_purged_fenced(&self, item_id: &str, run_id: &str, owner: &str, epoch: i64) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE staged SET purged_at = $1, owner = NULL, expires_at = NULL WHERE item_id = $2 AND run_id = $3 AND owner = $4 AND epoch = $5 AND purged_at IS NULL")
+            .bind(ts(Utc::now()))
+            .bind(item_id)
+            .bind(run_id)
+            .bind(owner)
+            .bind(epoch)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn mark_purged(&self, item_id: &str, run_id: &str) -> StoreResult<()> {
         sqlx::query("UPDATE staged SET purged_at = $1 WHERE item_id = $2 AND run_id = $3")
             .bind(ts(Utc::now()))
@@ -2306,15 +2420,18 @@ impl Store {
 
     // ------------------------------------------------------------------ site limits shared by workers
 
-    /// Sets a site's shared limits (`per_second` calls, at most `max_in_flight` at once).
+    /// Sets a site's shared limits (`per_second` calls, at most `max_in_flight` at once). The
+    /// bucket holds one token (burst 1): calls are spaced 1/`per_second` apart, so no second
+    /// ever sees more than `per_second` of them (a bucket of `per_second` tokens would let
+    /// twice that through in the second it is spent and refilled).
     pub async fn set_site_limit(&self, site: &str, per_second: i64, max_in_flight: i64) -> StoreResult<()> {
         let now = Utc::now().timestamp_millis();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO site_limits (site, per_second, burst, tokens_milli, stamp_ms, paused_until_ms, max_in_flight) VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (site) DO UPDATE SET per_second = excluded.per_second, burst = excluded.burst, max_in_flight = excluded.max_in_flight")
+        sqlx::query("INSERT INTO site_limits (site, per_second, burst, tokens_milli, stamp_ms, paused_until_ms, max_in_flight) VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (site) DO UPDATE SET per_second = excluded.per_second, burst = excluded.burst, tokens_milli = CASE WHEN site_limits.tokens_milli < excluded.tokens_milli THEN site_limits.tokens_milli ELSE excluded.tokens_milli END, max_in_flight = excluded.max_in_flight")
             .bind(site)
             .bind(per_second)
-            .bind(per_second.max(1))
-            .bind(per_second.max(1) * 1000)
+            .bind(1i64)
+            .bind(1000i64)
             .bind(now)
             .bind(max_in_flight)
             .execute(&mut *tx)
@@ -2344,6 +2461,17 @@ impl Store {
         Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
     }
 
+    /// Every site's shared limits: (site, per second, max in flight, paused until ms, slots
+    /// held now), for `tabflow worker status`.
+    pub async fn site_limits(&self) -> StoreResult<Vec<(String, i64, i64, i64, i64)>> {
+        let now = Utc::now().timestamp_millis();
+        let rows = sqlx::query("SELECT l.site, l.per_second, l.max_in_flight, l.paused_until_ms, (SELECT COUNT(*) FROM site_slots s WHERE s.site = l.site AND s.owner IS NOT NULL AND s.expires_ms >= $1) FROM site_limits l ORDER BY l.site")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
+    }
+
     /// One token of the site's bucket: `Ok(None)` when taken, `Ok(Some(wait))` when the
     /// caller must wait (empty bucket or a 429 pause), with a compare-and-set on the bucket's
     /// row so that concurrent takers never take the same token.
@@ -2363,10 +2491,14 @@ impl Store {
         if paused > now {
             return Ok(Some(std::time::Duration::from_millis((paused - now) as u64)));
         }
+        // Refilled at 95 % of the rate (in thousandths of a token a millisecond): calls leave
+        // at least 1/(0.95 × rate) apart, so `rate + 1` of them span 1.05 s and the site,
+        // counting arrivals, sees no more than `rate` in any second unless the network delays
+        // one call 50 ms more than another.
         let per_second = per_second.max(1);
-        let filled = (tokens + (now - stamp).max(0) * per_second).min(burst.max(1) * 1000);
+        let filled = (tokens + (now - stamp).max(0) * per_second * 19 / 20).min(burst.max(1) * 1000);
         if filled < 1000 {
-            let wait = ((1000 - filled) / per_second).max(1);
+            let wait = ((1000 - filled) * 20 / (per_second * 19)).max(1);
             return Ok(Some(std::time::Duration::from_millis(wait as u64)));
         }
         let done = sqlx::query("UPDATE site_limits SET tokens_milli = $1, stamp_ms = $2 WHERE site = $3 AND tokens_milli = $4 AND stamp_ms = $5")

@@ -51,6 +51,15 @@ pub struct ApplyBench {
     /// Journal into this store instead of a fresh SQLite file (e.g. a postgres:// URL).
     #[arg(long)]
     pub store: Option<String>,
+    /// Run the moves as a shared run (`apply --shared`) executed by this many workers in this
+    /// process, each with its own client (own sign-in, `--concurrency` calls in flight) and
+    /// its own connections to the store, then roll it back; needs `--store postgres://…`.
+    /// 0: the single-process apply (with and without the journal).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// With `--workers`: items each worker claims at a time (as `tabflow worker --batch`).
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,14 @@
 //! (validated, approved, journaled, audited) with the given concurrency. The same moves are
 //! then applied on a fresh copy of the site with the journal switched off, and the
 //! difference is the journal's overhead. Numbers are reported, never asserted.
+//!
+//! With `--workers N --store postgres://…` the moves are a shared run (as `tabflow apply
+//! --shared`) executed by N workers — in-process tasks, each with its own client (its own
+//! sign-in and `--concurrency` calls in flight) and its own connection pool to the store, so
+//! they meet only in PostgreSQL (claims, fencing, the audit chain) and at the site, as
+//! separate `tabflow worker` processes do — and the run is then rolled back. The rollback
+//! takes the run's lease, so it is one process's whatever N (a shared rollback, claimed item
+//! by item, is not built).
 
 use std::time::Instant;
 
@@ -176,6 +184,186 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
     Ok(Trial { wall_s, calls, status: report.status, done })
 }
 
+/// The emulator, the bench site and a client signed in to it.
+struct Bench {
+    running: tabflow_emulator::Running,
+    site: Site,
+    cfg: Config,
+}
+
+async fn serve_bench_site(b: &ApplyBench) -> anyhow::Result<Bench> {
+    let site = site(b.moves);
+    let mut options = Options::new(site.clone());
+    options.faults.latency_ms = Some(b.latency_ms);
+    let running = Emulator::new(options)
+        .spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| fail(format!("cannot start the emulator: {e}"), "is the loopback interface available?"))?;
+    let mut cfg = Config::new(
+        running.url.clone(),
+        "demo",
+        Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
+    );
+    cfg.concurrency = b.concurrency;
+    cfg.read_concurrency = b.concurrency;
+    Ok(Bench { running, site, cfg })
+}
+
+/// A worker's client: its own sign-in with a user's password (a PAT holds one session at a
+/// time, so N clients cannot share one).
+async fn worker_client(bench: &Bench) -> anyhow::Result<Client> {
+    let mut cfg = bench.cfg.clone();
+    cfg.credentials = Credentials::Password { username: "admin".into(), password: Secret::new("tabflow") };
+    Client::connect(cfg).await.map_err(|e| fail(e.to_string(), "the emulator did not accept admin's password"))
+}
+
+/// The moves as a shared run executed by `b.workers` workers, then its rollback (one
+/// process): a trial each.
+async fn shared_trials(b: &ApplyBench, location: &str) -> anyhow::Result<(Trial, Trial)> {
+    let bench = serve_bench_site(b).await?;
+    let client = worker_client(&bench).await?;
+    let me = client.session().await.user_id;
+    let site = &bench.site;
+    let signed_in = site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
+    let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
+    let store = Store::open_location(location).await?;
+    let vp =
+        validate(plan_for(site, &bench.running.url), &Facts::from_site(site, &signed_in), &policy, store.plan_key())
+            .map_err(|p| {
+                let why: Vec<String> = p.validation.findings.iter().map(|f| f.message.clone()).collect();
+                fail(format!("the bench plan failed validation: {}", why.join("; ")), "this is a bug in the benchmark")
+            })?;
+    let approver = Approver::terminal("bench");
+    approval::decide(&store, &vp, &approver, Decision::Approve, Selection::All, policy.approval_ttl_hours).await?;
+    let grant = approval::grant_for(&store, &vp, 1)
+        .await?
+        .map_err(|m| fail(format!("no grant: {m:?}"), "this is a bug in the benchmark"))?;
+    let clock: std::sync::Arc<dyn tabflow_engine::Clock> = std::sync::Arc::new(tabflow_engine::SystemClock);
+    let opts = RunOptions { actor: super::workflow::whoami(), concurrency: b.concurrency, ..RunOptions::default() };
+    let engine = Engine { client: &client, store: &store, policy: policy.clone(), events: None, clock: clock.clone() };
+    let queued = engine.apply(&vp, Some(grant), &RunOptions { shared: true, ..opts.clone() }).await?;
+    let run_id = queued.run_id.clone();
+    // Every worker signed in and connected to the store before the clock starts.
+    let mut workers = vec![];
+    for i in 0..b.workers {
+        let client = worker_client(&bench).await?;
+        let store = Store::open_location(location).await?;
+        workers.push((format!("bench-worker-{i}:{}", std::process::id()), client, store));
+    }
+    let stats = |running: &tabflow_emulator::Running| running.emulator.stats()["requests"].as_u64().unwrap_or(0);
+    let before = stats(&bench.running);
+    let t = Instant::now();
+    let run = run_id.as_str();
+    let passes = futures::future::join_all(workers.iter().map(|(owner, client, store)| {
+        let (policy, clock, opts) = (policy.clone(), clock.clone(), opts.clone());
+        async move {
+            let engine = Engine { client, store, policy, events: None, clock };
+            engine.work_shared(run, &opts, owner, b.batch).await
+        }
+    }))
+    .await;
+    let wall_s = t.elapsed().as_secs_f64();
+    let calls = stats(&bench.running) - before;
+    let mut report = None;
+    for (i, p) in passes.into_iter().enumerate() {
+        let p = p?;
+        errln!("  worker {i}: {} items done, {} written, {} batches, {} lost", p.done, p.written, p.batches, p.lost);
+        for e in p.errors.iter().take(3) {
+            errln!("  worker {i}: {e}");
+        }
+        if p.finished.is_some() {
+            report = p.finished;
+        }
+    }
+    let report = report.ok_or_else(|| {
+        fail(format!("no worker finished run {run_id}"), "see the worker lines above; the run is left in the store")
+    })?;
+    let apply = Trial { wall_s, calls, status: report.status, done: report.steps.iter().map(|s| s.done).sum() };
+    let before = stats(&bench.running);
+    let t = Instant::now();
+    let undone = engine.rollback(&run_id, &opts).await?;
+    let rollback = Trial {
+        wall_s: t.elapsed().as_secs_f64(),
+        calls: stats(&bench.running) - before,
+        status: undone.status,
+        done: undone.restored,
+    };
+    for n in undone.not_restored.iter().take(3) {
+        errln!("not restored: {} — {}", n.name, n.reason);
+    }
+    for (_, _, s) in workers {
+        s.close().await;
+    }
+    store.close().await;
+    bench.running.stop().await;
+    Ok((apply, rollback))
+}
+
+/// `--workers N`: the shared run's apply and rollback, one line each and a JSON summary.
+async fn run_shared(b: &ApplyBench) -> anyhow::Result<Code> {
+    let Some(location) = b.store.as_deref().filter(|l| l.starts_with("postgres")) else {
+        return Err(crate::exit::usage(
+            "--workers needs a PostgreSQL store to share the run through",
+            "add --store postgres://user@host/db (a database or schema the benchmark may write to)",
+        ));
+    };
+    if !(1..=64).contains(&b.workers) || !(1..=1000).contains(&b.batch) {
+        return Err(crate::exit::usage(
+            format!("--workers {} / --batch {} out of range (1 to 64 / 1 to 1000)", b.workers, b.batch),
+            "e.g. --workers 4 --batch 16",
+        ));
+    }
+    let per_worker = b.concurrency as f64 * 1000.0 / b.latency_ms.max(1) as f64;
+    let bound = per_worker * b.workers as f64;
+    outln!(
+        "apply {} workbook moves as a shared run of {} worker(s) on PostgreSQL, then roll it back; {} ms injected latency, concurrency {} per worker (bound: {:.0} calls/s = {} x {:.0})",
+        b.moves,
+        b.workers,
+        b.latency_ms,
+        b.concurrency,
+        bound,
+        b.workers,
+        per_worker
+    );
+    let (mut applies, mut rollbacks) = (vec![], vec![]);
+    for _ in 0..b.repeat.max(1) {
+        let (apply, rollback) = shared_trials(b, location).await?;
+        let line = |name: &str, t: &Trial, bound: f64| {
+            outln!(
+                "  {name}: {} items ({}) in {:.2} s, {} API calls = {:.0} calls/s ({:.1} % of the bound {bound:.0}), {:.2} calls per item",
+                t.done,
+                t.status.as_str(),
+                t.wall_s,
+                t.calls,
+                t.calls as f64 / t.wall_s,
+                100.0 * t.calls as f64 / t.wall_s / bound,
+                t.calls as f64 / t.done.max(1) as f64
+            );
+        };
+        line(&format!("(c) apply, {} worker(s)", b.workers), &apply, bound);
+        line("(d) rollback, one process (the run's lease)", &rollback, per_worker);
+        applies.push(apply);
+        rollbacks.push(rollback);
+    }
+    let summary = |ts: &[Trial], bound: f64| {
+        let wall = median(ts.iter().map(|t| t.wall_s).collect());
+        let calls = median(ts.iter().map(|t| t.calls as f64).collect());
+        json!({
+            "wall_s": ts.iter().map(|t| t.wall_s).collect::<Vec<_>>(), "median_wall_s": wall,
+            "calls": calls, "items": ts.last().map(|t| t.done).unwrap_or(0),
+            "status": ts.last().map(|t| t.status.as_str()).unwrap_or(""),
+            "calls_per_s": calls / wall, "bound_calls_per_s": bound, "ratio_to_bound": calls / wall / bound,
+        })
+    };
+    outln!("peak RSS of the process (emulator + {} workers): {:.0} MiB", b.workers, peak_rss_mib().unwrap_or(0.0));
+    let out = json!({
+        "moves": b.moves, "latency_ms": b.latency_ms, "concurrency": b.concurrency, "workers": b.workers,
+        "batch": b.batch, "apply": summary(&applies, bound), "rollback": summary(&rollbacks, per_worker),
+    });
+    outln!("{out}");
+    Ok(Code::Ok)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     match v.len() {
@@ -186,6 +374,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub async fn run(b: ApplyBench) -> anyhow::Result<Code> {
+    if b.workers > 0 {
+        return run_shared(&b).await;
+    }
     let bound_calls = b.concurrency as f64 * 1000.0 / b.latency_ms.max(1) as f64;
     outln!(
         "apply {} workbook moves at {} ms injected latency, concurrency {} (bound: {:.0} calls/s), {} pair(s) of runs",

@@ -63,7 +63,7 @@ pub struct WorkerArgs {
 #[derive(Debug, clap::Subcommand)]
 enum WorkerAction {
     /// What the workers are doing: each shared run's items pending, claimed (by whom) and
-    /// done, read from the store.
+    /// done, and each site's shared limits (slots held, a 429 pause), read from the store.
     Status(StatusArgs),
 }
 
@@ -104,6 +104,16 @@ async fn status(a: StatusArgs) -> anyhow::Result<Code> {
                 outln!("  {owner}: {n} claimed");
             }
         }
+    }
+    for site in st["sites"].as_array().cloned().unwrap_or_default() {
+        outln!(
+            "{}  at most {} calls a second and {} in flight ({} now){}",
+            site["site"].as_str().unwrap_or(""),
+            site["per_second"],
+            site["in_flight"],
+            site["slots_held"],
+            site["paused_until"].as_str().map(|t| format!(", paused until {t} (429)")).unwrap_or_default()
+        );
     }
     Ok(Code::Ok)
 }

@@ -23,7 +23,7 @@ fn generated(latency_ms: u64) -> Emu {
 
 /// Plans the archive of stale workbooks on the generated site; answers the plan file and
 /// how many writes each item must get (one per change the plan makes to it).
-fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTreeMap<String, u64>) {
+pub(crate) fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTreeMap<String, u64>) {
     let path = h.join("plan.json");
     let o = cmd(
         h,
@@ -65,7 +65,41 @@ fn plan(h: &Path, emu: &Emu, store: &str) -> (std::path::PathBuf, BTreeMap<Strin
     (path, writes)
 }
 
-fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Child {
+/// Held by each test of several workers on PostgreSQL (here, `scale_limits`, `scale_purge`):
+/// one at a time, since each starts up to four processes with a pool of up to 8 connections
+/// (a server's default limit is 100) and measures timing that a neighbour's load would blur.
+pub(crate) fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A spawned worker, killed when dropped if still running: a failed test must not leave
+/// workers polling the store (each holds a pool of PostgreSQL connections).
+pub(crate) struct Spawned(pub Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Spawned {
     // Each worker signs in with a password: a PAT holds one session at a time (a second
     // sign-in with it ends the first, on Tableau as on the emulator).
     cmd(h, emu, &["worker", "--json", "--lease", lease, "--poll", "100", "--interval", "3600", "--no-purge"])
@@ -77,15 +111,16 @@ fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Child {
         .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
         .stderr(Stdio::from(std::fs::File::create(log.with_extension("err")).unwrap()))
         .spawn()
+        .map(Spawned)
         .unwrap()
 }
 
-fn signal(child: &Child, sig: &str) {
+pub(crate) fn signal(child: &Child, sig: &str) {
     let ok = std::process::Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
     assert!(ok.success(), "kill {sig}");
 }
 
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(secs);
     while !f() {
         assert!(Instant::now() < until, "timed out after {secs} s waiting for {what}");
@@ -94,7 +129,7 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 }
 
 /// Each planned item written exactly as often as the plan changes it; nothing else written.
-fn written_once(emu: &Emu, expected: &BTreeMap<String, u64>) {
+pub(crate) fn written_once(emu: &Emu, expected: &BTreeMap<String, u64>) {
     let st = stats(emu);
     let by: BTreeMap<String, u64> = st["writes_by_resource"]
         .as_object()
@@ -115,13 +150,14 @@ fn written_once(emu: &Emu, expected: &BTreeMap<String, u64>) {
     );
 }
 
-fn log_of(path: &Path) -> String {
+pub(crate) fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
         + &std::fs::read_to_string(path.with_extension("err")).unwrap_or_default()
 }
 
 #[test]
 fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
+    let _one = one_at_a_time();
     let Some(schema) = PgSchema::create("tabflow_scale") else { return };
     let store = schema.url();
     let emu = generated(20);
@@ -145,7 +181,7 @@ fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
     assert_eq!(stats(&emu)["writes"], 0, "{}", stats(&emu));
 
     let logs: Vec<_> = (0..3).map(|i| h.join(format!("worker{i}.log"))).collect();
-    let mut workers: Vec<Child> = logs.iter().map(|l| worker(h, &emu, &store, "3", l)).collect();
+    let mut workers: Vec<Spawned> = logs.iter().map(|l| worker(h, &emu, &store, "3", l)).collect();
     // Mid-run: some items done, many left; then worker 0 is killed without any cleanup.
     wait_until("the first items done", 120, || {
         count("SELECT count(*) FROM {s}.work_items WHERE run_id = '{r}' AND status = 'done'") >= 40
@@ -187,7 +223,7 @@ fn three_workers_share_a_run_and_one_killed_mid_run_writes_nothing_twice() {
     assert!(log_of(&logs[1]).contains("worker-stopped"), "{}", log_of(&logs[1]));
 }
 
-fn run_status(schema: &PgSchema, run_id: &str) -> String {
+pub(crate) fn run_status(schema: &PgSchema, run_id: &str) -> String {
     for st in ["succeeded", "partial", "failed", "rolled-back", "running", "interrupted", "cancelled"] {
         let sql = format!("SELECT count(*) FROM {}.runs WHERE id = '{run_id}' AND status = '{st}'", schema.name);
         if schema.count(&sql) == 1 {
@@ -199,6 +235,7 @@ fn run_status(schema: &PgSchema, run_id: &str) -> String {
 
 #[test]
 fn a_paused_worker_past_its_lease_writes_nothing_after_the_takeover() {
+    let _one = one_at_a_time();
     let Some(schema) = PgSchema::create("tabflow_scale_pause") else { return };
     let store = schema.url();
     let emu = generated(40);

@@ -33,6 +33,62 @@ async fn stats_count_requests_routes_and_writes() {
 }
 
 #[tokio::test]
+async fn stats_keep_high_water_marks_of_requests_in_flight_and_per_second() {
+    let emu = start_demo().await;
+    let c = sign_in(&emu.url).await;
+    set_faults(&emu.url, json!({"latency_ms": 300})).await;
+    reqwest::Client::new().post(format!("{}/_emulator/stats/reset", emu.url)).send().await.unwrap();
+    // Five at once (each held 300 ms by the latency), then two more one after the other.
+    let p = "workbooks?pageSize=1";
+    let answers = tokio::join!(c.get(p), c.get(p), c.get(p), c.get(p), c.get(p));
+    assert_eq!([answers.0.0, answers.1.0, answers.2.0, answers.3.0, answers.4.0], [200; 5]);
+    c.get("workbooks?pageSize=1").await;
+    c.get("workbooks?pageSize=1").await;
+    let s = stats(&emu.url).await;
+    assert_eq!(s["requests"], 7);
+    assert_eq!(s["in_flight_max"], 5, "{s}");
+    // The two later calls arrived 300 and 600 ms after the five: all seven in one second.
+    assert_eq!(s["max_per_second"], 7, "{s}");
+    // A second later the window has slid past them all: one call alone in its second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    reqwest::Client::new().post(format!("{}/_emulator/stats/reset", emu.url)).send().await.unwrap();
+    c.get("workbooks?pageSize=1").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    c.get("workbooks?pageSize=1").await;
+    let s = stats(&emu.url).await;
+    assert_eq!((s["in_flight_max"].as_u64(), s["max_per_second"].as_u64()), (Some(1), Some(1)), "{s}");
+    // A DELETE is counted per resource whatever its answer (the second one is a 404).
+    let id = emu.emulator.snapshot().workbooks[0].id.clone();
+    set_faults(&emu.url, json!({})).await;
+    assert_eq!(c.send(reqwest::Method::DELETE, &format!("workbooks/{id}"), None).await.0, 204);
+    assert_eq!(c.send(reqwest::Method::DELETE, &format!("workbooks/{id}"), None).await.0, 404);
+    let s = stats(&emu.url).await;
+    assert_eq!(s["deletes_by_resource"][&id], 2, "{s}");
+    assert_eq!(s["writes_by_resource"][&id], 1, "{s}");
+    reqwest::Client::new().post(format!("{}/_emulator/stats/reset", emu.url)).send().await.unwrap();
+    let s = stats(&emu.url).await;
+    assert_eq!((s["in_flight_max"].as_u64(), s["max_per_second"].as_u64()), (Some(0), Some(0)), "{s}");
+}
+
+#[tokio::test]
+async fn stats_count_requests_sent_during_an_announced_retry_after() {
+    let emu = start_demo().await;
+    let c = sign_in(&emu.url).await;
+    set_faults(&emu.url, json!({"rate_limit_per_s": 2})).await;
+    let mut statuses = vec![];
+    for _ in 0..4 {
+        statuses.push(c.get("workbooks?pageSize=1").await.0);
+    }
+    // The third answer is a 429 with Retry-After 1; the fourth call did not wait for it.
+    assert_eq!(statuses, vec![200, 200, 429, 429]);
+    let s = stats(&emu.url).await;
+    assert_eq!((s["rate_limited"].as_u64(), s["during_retry_after"].as_u64()), (Some(2), Some(1)), "{s}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(c.get("workbooks?pageSize=1").await.0, 200);
+    assert_eq!(stats(&emu.url).await["during_retry_after"], 1);
+}
+
+#[tokio::test]
 async fn fail_nth_write_changes_nothing() {
     let emu = start_demo().await;
     let c = sign_in(&emu.url).await;

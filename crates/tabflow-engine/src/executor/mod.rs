@@ -36,7 +36,7 @@ mod run;
 mod shared;
 
 use journal::{Ack, Recorder};
-pub use purge::{Purge, purge_due};
+pub use purge::{Purge, PurgeClaim, purge_due};
 use run::run_steps;
 pub use shared::{SharedPass, SiteGate};
 

@@ -422,8 +422,36 @@ impl Drop for Slot {
 }
 
 impl tabflow_client::Gate for SiteGate {
+    /// A slot first, then a token: the token (and the 429 pause, read with it) is the last
+    /// thing checked before the call is sent, so the calls leave no faster than the rate
+    /// allows however long they waited for a slot, and none leaves once a pause is recorded.
     fn admit(&self) -> futures::future::BoxFuture<'_, Box<dyn Send + Sync>> {
         Box::pin(async move {
+            let mut idle = Duration::from_millis(2);
+            let slot: Box<dyn Send + Sync> = loop {
+                // A slot lapses after two minutes: longer than any call's timeout.
+                let until = chrono::Utc::now().timestamp_millis() + 120_000;
+                match self.store.take_site_slot(&self.site, &self.owner, until).await {
+                    Ok(Some(slot)) => {
+                        break Box::new(Slot {
+                            store: self.store.clone(),
+                            site: self.site.clone(),
+                            owner: self.owner.clone(),
+                            slot,
+                        });
+                    }
+                    // All taken: look again, less often the longer it lasts (every waiting
+                    // call of every worker polls the table).
+                    Ok(None) => {
+                        tokio::time::sleep(idle).await;
+                        idle = (idle * 2).min(Duration::from_millis(40));
+                    }
+                    Err(e) => {
+                        tracing::warn!("the site's shared concurrency cannot be read ({e}); going on");
+                        break Box::new(());
+                    }
+                }
+            };
             loop {
                 match self.store.take_site_token(&self.site).await {
                     Ok(None) => break,
@@ -434,39 +462,18 @@ impl tabflow_client::Gate for SiteGate {
                     }
                 }
             }
-            loop {
-                // A slot lapses after two minutes: longer than any call's timeout.
-                let until = chrono::Utc::now().timestamp_millis() + 120_000;
-                match self.store.take_site_slot(&self.site, &self.owner, until).await {
-                    Ok(Some(slot)) => {
-                        let s = Slot {
-                            store: self.store.clone(),
-                            site: self.site.clone(),
-                            owner: self.owner.clone(),
-                            slot,
-                        };
-                        return Box::new(s) as Box<dyn Send + Sync>;
-                    }
-                    Ok(None) => tokio::time::sleep(Duration::from_millis(5)).await,
-                    Err(e) => {
-                        tracing::warn!("the site's shared concurrency cannot be read ({e}); going on");
-                        return Box::new(()) as Box<dyn Send + Sync>;
-                    }
-                }
-            }
+            slot
         })
     }
 
-    fn rate_limited(&self, wait: Duration) {
-        let (store, site) = (self.store.clone(), self.site.clone());
-        let until = chrono::Utc::now().timestamp_millis() + wait.as_millis() as i64;
-        if let Ok(h) = tokio::runtime::Handle::try_current() {
-            h.spawn(async move {
-                if let Err(e) = store.pause_site(&site, until).await {
-                    tracing::warn!("sharing the 429 pause with the other workers: {e}");
-                }
-            });
-        }
+    fn rate_limited(&self, wait: Duration) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            // Rounded up, so the shared pause never ends before the Retry-After does.
+            let until = chrono::Utc::now().timestamp_millis() + wait.as_millis() as i64 + 1;
+            if let Err(e) = self.store.pause_site(&self.site, until).await {
+                tracing::warn!("sharing the 429 pause with the other workers: {e}");
+            }
+        })
     }
 }
 

@@ -178,6 +178,51 @@ async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
     s.mark_purged("w1", "r-1").await.unwrap();
     assert!(s.staged().await.unwrap()[0].purged_at.is_some());
 
+    // Staged purges under a lease: one holder at a time, a lapsed claim taken over with a new
+    // epoch, the old holder fenced out of the check and of the purge record.
+    let w2 = StagedRow { item_id: "w2".into(), purged_at: None, ..staged.clone() };
+    s.insert_staged(&w2).await.unwrap();
+    let now = Utc::now();
+    let short = now + chrono::Duration::milliseconds(300);
+    let long = now + chrono::Duration::seconds(60);
+    assert_eq!(s.claim_staged("w1", "r-1", "A", now, long).await.unwrap(), None, "purged already");
+    assert_eq!(s.claim_staged("w2", "r-1", "A", now, short).await.unwrap(), Some(1));
+    assert_eq!(s.claim_staged("w2", "r-1", "B", now, long).await.unwrap(), None, "held by A");
+    assert!(s.staged_held("w2", "r-1", "A", 1, Utc::now()).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(!s.staged_held("w2", "r-1", "A", 1, Utc::now()).await.unwrap(), "lapsed");
+    assert!(!s.renew_staged("w2", "r-1", "B", 1, long).await.unwrap(), "not B's");
+    assert_eq!(s.claim_staged("w2", "r-1", "B", Utc::now(), long).await.unwrap(), Some(2));
+    assert!(!s.renew_staged("w2", "r-1", "A", 1, long).await.unwrap());
+    assert!(!s.mark_purged_fenced("w2", "r-1", "A", 1).await.unwrap(), "A was taken over");
+    s.release_staged("w2", "r-1", "A", 1).await.unwrap();
+    assert!(s.staged_held("w2", "r-1", "B", 2, Utc::now()).await.unwrap(), "A's release is a no-op");
+    // Released by its holder, claimable again; purged, never again.
+    s.release_staged("w2", "r-1", "B", 2).await.unwrap();
+    assert_eq!(s.claim_staged("w2", "r-1", "C", Utc::now(), long).await.unwrap(), Some(3));
+    assert!(s.mark_purged_fenced("w2", "r-1", "C", 3).await.unwrap());
+    assert_eq!(s.claim_staged("w2", "r-1", "D", Utc::now(), long).await.unwrap(), None);
+
+    // A site's shared limits: one token at a time, refilled at 95 % of the rate; slots up to
+    // the concurrency; a 429 pause makes every taker wait.
+    s.set_site_limit("srv|site", 20, 2).await.unwrap();
+    assert_eq!(s.take_site_token("srv|site").await.unwrap(), None, "the bucket starts with one token");
+    let wait = s.take_site_token("srv|site").await.unwrap().expect("then empty");
+    assert!((45..=53).contains(&wait.as_millis()), "about 1000 / (0.95 × 20) ms: {wait:?}");
+    let until = Utc::now().timestamp_millis() + 60_000;
+    let (a, b) = (
+        s.take_site_slot("srv|site", "A", until).await.unwrap(),
+        s.take_site_slot("srv|site", "B", until).await.unwrap(),
+    );
+    assert!(a.is_some() && b.is_some() && a != b, "{a:?} {b:?}");
+    assert_eq!(s.take_site_slot("srv|site", "C", until).await.unwrap(), None, "two in flight at most");
+    s.free_site_slot("srv|site", a.unwrap(), "A").await.unwrap();
+    assert_eq!(s.take_site_slot("srv|site", "C", until).await.unwrap(), a);
+    s.pause_site("srv|site", Utc::now().timestamp_millis() + 5_000).await.unwrap();
+    let wait = s.take_site_token("srv|site").await.unwrap().expect("paused");
+    assert!(wait.as_millis() > 4_000, "{wait:?}");
+    assert_eq!(s.site_limits().await.unwrap()[0].4, 2, "slots held");
+
     // The audit chain: appends from two handles at once still form one chain, and an edit
     // is found and named.
     let other = reopen().await;
