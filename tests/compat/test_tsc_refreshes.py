@@ -19,7 +19,7 @@ def server(emulator):
 def test_schedules_get_with_their_intervals(emulator, server):
     snap = emulator.snapshot()
     schedules, pagination = server.schedules.get()
-    assert pagination.total_available == len(snap["schedules"]) == 8
+    assert pagination.total_available == len(snap["schedules"]) == 9
     by_id = {s.id: s for s in schedules}
     for want in snap["schedules"]:
         got = by_id[want["id"]]
@@ -60,7 +60,7 @@ def test_tasks_get_and_get_by_id(emulator, server):
     snap = emulator.snapshot()
     want = {t["id"]: t for t in snap["extract_refreshes"]}
     tasks, _ = server.tasks.get()
-    assert len(tasks) == len(want) == 67
+    assert len(tasks) == len(want) == 69
     for t in tasks:
         w = want[t.id]
         assert t.task_type == TSC.TaskItem.Type.ExtractRefresh
