@@ -164,6 +164,17 @@ const PROMPTS: &[PromptDef] = &[
             )
         },
     },
+    PromptDef {
+        name: "extract_refresh_health",
+        description: "Review extract refreshes: failing, unused, heavy in peak hours, suspended schedules",
+        args: &[("days", "content unused for this many days", "90")],
+        text: |a| {
+            format!(
+                "Plan with plan_workflow the request \"Review extract refreshes of content not viewed in {} days\" and summarise its findings: failing refreshes with their last error, refreshes of unused content, heavy refreshes in peak hours, suspended schedules, and its recommendations. Change nothing. If I want one acted on, plan the matching request (\"Suspend refreshes of unused workbooks\", \"Move heavy refreshes off-peak\", \"Suspend the refresh schedules that only refresh unused content\", \"Resume the suspended refresh schedules\") and then: {APPROVAL}",
+                a("days")
+            )
+        },
+    },
 ];
 
 pub fn prompts() -> Vec<Prompt> {

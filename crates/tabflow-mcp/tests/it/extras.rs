@@ -65,6 +65,7 @@ async fn prompts_name_the_tools_and_say_a_person_approves() {
         "datasource_migration",
         "stale_content",
         "license_reclamation",
+        "extract_refresh_health",
     ] {
         assert!(names.contains(&n), "{n} in {names:?}");
     }
@@ -74,6 +75,11 @@ async fn prompts_name_the_tools_and_say_a_person_approves() {
     let text = serde_json::to_string(&got.messages).unwrap();
     assert!(text.contains("Clean up the Sales project - archive workbooks not accessed in 60 days"), "{text}");
     assert!(text.contains("request_approval") && text.contains("not an approval"), "{text}");
+    let p = GetPromptRequestParams::new("extract_refresh_health")
+        .with_arguments(json!({"days": 45}).as_object().unwrap().clone());
+    let text = serde_json::to_string(&env.client.get_prompt(p).await.unwrap().messages).unwrap();
+    assert!(text.contains("Review extract refreshes of content not viewed in 45 days"), "{text}");
+    assert!(text.contains("Change nothing") && text.contains("not an approval"), "{text}");
     let e = env.client.get_prompt(GetPromptRequestParams::new("delete_everything")).await.expect_err("unknown");
     assert!(e.to_string().contains("content_cleanup"), "{e}");
 }
