@@ -116,21 +116,8 @@ fn plan_for(site: &Site, server: &str) -> Plan {
 }
 
 async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
-    let site = site(b.moves);
-    let mut options = Options::new(site.clone());
-    options.faults.latency_ms = Some(b.latency_ms);
-    let running = Emulator::new(options)
-        .spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .map_err(|e| fail(format!("cannot start the emulator: {e}"), "is the loopback interface available?"))?;
-    let mut cfg = Config::new(
-        running.url.clone(),
-        "demo",
-        Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") },
-    );
-    cfg.concurrency = b.concurrency;
     // Reads and writes share one cap here, so that the bound is concurrency / latency.
-    cfg.read_concurrency = b.concurrency;
+    let Bench { running, site, cfg } = serve_bench_site(b).await?;
     let client: Client =
         Client::connect(cfg).await.map_err(|e| fail(e.to_string(), "the emulator did not accept the default token"))?;
     let me = client.session().await.user_id;
