@@ -4,7 +4,7 @@ script that moves the same workbooks one by one, at injected latency.
 
     .venv/bin/python bench/apply_vs_tsc.py [--scale 3000] [--latency 20] [--repeat 3]
 
-The 60-workbook archive is `--scale 3000`; about 1 000 moves is `--scale 55000` (the Finance
+The 60-workbook archive is `--scale 3000`; about 1 000 moves is `--scale 48000` (the Finance
 archive grows with the site). With `--repeat N` both sides run N times (each on fresh
 emulators) and the medians are compared: the machine may be shared.
 

@@ -19,7 +19,10 @@ use tabflow_site::generate::{self, Options};
 use crate::builder::{Builder, Lookups};
 use crate::{Planner, plan};
 
-/// (request, digest of its plan made by the code before issue #15) on the demo site.
+/// (request, digest of its plan made by the code before issue #15) on the demo site. The
+/// audits' digests were re-pinned once since, on purpose: their access reports count (not
+/// list) an item's users who see it only through groups past 50 of them (issue #15, linear
+/// memory).
 const DEMO: &[(&str, u64)] = &[
     ("Clean up the Finance project - archive old workbooks and consolidate datasources", 0x1ba12d94792383a2),
     ("Archive Finance workbooks not accessed in 90+ days, then tell the project owners", 0x4aa1c04f6279aed6),
@@ -27,7 +30,7 @@ const DEMO: &[(&str, u64)] = &[
     ("Migrate John's content when he leaves the Marketing team", 0x292edd5b2c12e20d),
     (
         "Audit who can access anything tagged confidential or sensitive in Finance, and schedule a weekly review",
-        0xeec417851e1f212a,
+        0xa435a55eb281c1bb,
     ),
     ("Delete workbooks in the Sandbox project that haven't been viewed in a year", 0xc8dea452e606976a),
     (
@@ -49,7 +52,7 @@ const GENERATED_1000: &[(&str, u64)] = &[
     ("Migrate John's content when he leaves the Marketing team", 0x63c2b91feaadf922),
     (
         "Audit who can access anything tagged confidential or sensitive in Finance, and schedule a weekly review",
-        0x77b6fbf64920907b,
+        0xc77943a5855b9010,
     ),
     ("Delete workbooks in the Sandbox project that haven't been viewed in a year", 0xccc1210175160acb),
     (
@@ -63,7 +66,7 @@ const GENERATED_1000: &[(&str, u64)] = &[
     ("workbooks per project", 0x347e9d66da0f70f5),
     ("Clean up the Finance project - archive workbooks not accessed in 90 days", 0x97ff56bdd645d197),
     ("Offboard jsmith and give their content to admin, and remove their access", 0x640a3a7cc6d5dc76),
-    ("Audit permissions for sensitive workbooks and create access report", 0x2cabfa75f417ecee),
+    ("Audit permissions for sensitive workbooks and create access report", 0xaa58938df3142fc9),
 ];
 
 /// FNV-1a, 64 bits: a digest that is the same on every platform and Rust version.

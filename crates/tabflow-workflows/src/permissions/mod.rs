@@ -158,7 +158,7 @@ impl<'p, 'a> Builder<'p, 'a> {
         }
         let changing: Vec<&Audited> = audited.iter().filter(|a| a.before != a.after).collect();
         // The access report: every item in scope, who can do what and why (issue #18).
-        let (access, matrix) = access::report(site, &ev, &audited, |p| self.project_path(p));
+        let (access, matrix, group_members) = access::report(site, &ev, &audited, |p| self.project_path(p));
 
         // Impact: users whose effective access changes, across which projects.
         let (users, projects) = fixes::impact(&ev, &audited, &changing, &lock_projects);
@@ -187,6 +187,7 @@ impl<'p, 'a> Builder<'p, 'a> {
                 "schedule": request.schedule.map(Schedule::as_str),
                 "access": access,
                 "matrix": matrix,
+                "group_members": group_members,
                 "evaluation": "Tableau's order: Unlicensed nothing; admins, owners, project leaders everything; locked projects use their defaults; user rules before group rules; Deny beats Allow; the site role caps the result",
             }),
         ));
