@@ -180,8 +180,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use serde_json::{Value, json};
-    use tabflow_plan::plan::{Intent, SiteRef, StepKind};
-    use tabflow_plan::policy::Policy;
+    use tabflow_plan::plan::StepKind;
 
     use super::level;
 
@@ -191,20 +190,7 @@ mod tests {
     #[test]
     fn the_access_report_covers_every_matching_item() {
         let site = tabflow_site::generate::demo();
-        let policy = Policy::default();
-        let p = crate::Planner {
-            site: &site,
-            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
-            policy: &policy,
-            signed_in: "admin".into(),
-            now: site.now,
-            answers: Default::default(),
-            usage_source: "test".into(),
-            learned: Default::default(),
-            license_notices: vec![],
-        };
-        let params = json!({"tags": ["sensitive"]}).as_object().cloned().unwrap();
-        let plan = crate::plan("audit", vec![Intent::from_parts("audit-permissions", params).unwrap()], &p);
+        let plan = crate::plan_intent_answered(&site, "audit-permissions", json!({"tags": ["sensitive"]}), &[]);
         let step = plan.steps.iter().find(|s| s.kind == StepKind::AuditPermissions).unwrap();
         // Computed here from the site, apart from the audit.
         let sensitive: Vec<&str> = site
@@ -249,20 +235,7 @@ mod tests {
     #[test]
     fn group_only_users_past_fifty_an_item_are_counted_not_listed() {
         let site = tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 2000, seed: 7 });
-        let policy = Policy::default();
-        let p = crate::Planner {
-            site: &site,
-            site_ref: SiteRef { server: "demo".into(), content_url: String::new(), id: "s".into() },
-            policy: &policy,
-            signed_in: "admin".into(),
-            now: site.now,
-            answers: Default::default(),
-            usage_source: "test".into(),
-            learned: Default::default(),
-            license_notices: vec![],
-        };
-        let params = json!({"tags": ["sensitive"]}).as_object().cloned().unwrap();
-        let plan = crate::plan("audit", vec![Intent::from_parts("audit-permissions", params).unwrap()], &p);
+        let plan = crate::plan_intent_answered(&site, "audit-permissions", json!({"tags": ["sensitive"]}), &[]);
         let step = plan.steps.iter().find(|s| s.kind == StepKind::AuditPermissions).unwrap();
         let rows = step.details["access"].as_array().unwrap();
         let summed: Vec<&Value> = rows.iter().filter(|r| r["users"].is_u64()).collect();
