@@ -181,15 +181,7 @@ impl Client {
         refresh_type: &str,
         priority: Option<u32>,
     ) -> Result<xml::ExtractRefresh> {
-        let r = Some(IdRef::id(target_id));
-        let (workbook, datasource) = if kind == "workbook" { (r, None) } else { (None, r) };
-        let er = xml::ExtractRefresh {
-            kind: Some(refresh_type.into()),
-            priority: priority.map(|p| p.to_string()),
-            workbook,
-            datasource,
-            ..Default::default()
-        };
+        let er = task_body(kind, target_id, refresh_type, priority);
         let body = TsRequest { task: Some(xml::Task { extract_refresh: Some(er) }), ..TsRequest::default() };
         self.send_xml(Request::put(format!("schedules/{schedule_id}/{kind}s"), &body).idempotent(false))
             .await?
@@ -208,15 +200,7 @@ impl Client {
         schedule: &site::Recurrence,
         priority: Option<u32>,
     ) -> Result<xml::ExtractRefresh> {
-        let r = Some(IdRef::id(target_id));
-        let (workbook, datasource) = if kind == "workbook" { (r, None) } else { (None, r) };
-        let er = xml::ExtractRefresh {
-            kind: Some(refresh_type.into()),
-            priority: priority.map(|p| p.to_string()),
-            workbook,
-            datasource,
-            ..Default::default()
-        };
+        let er = task_body(kind, target_id, refresh_type, priority);
         let body =
             TsRequest { extract_refresh: Some(er), schedule: Some(schedule_body(schedule)), ..TsRequest::default() };
         self.send_xml(Request::post("tasks/extractRefreshes", &body))
@@ -318,4 +302,17 @@ pub async fn read(client: &Client) -> Result<(Vec<site::Schedule>, Vec<site::Ext
     jobs.retain(|j| !j.target.id.is_empty());
     jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     Ok((schedules, tasks, jobs))
+}
+
+/// A task's body for a new extract refresh of a workbook or datasource (`kind`).
+fn task_body(kind: &str, target_id: &str, refresh_type: &str, priority: Option<u32>) -> xml::ExtractRefresh {
+    let r = Some(IdRef::id(target_id));
+    let (workbook, datasource) = if kind == "workbook" { (r, None) } else { (None, r) };
+    xml::ExtractRefresh {
+        kind: Some(refresh_type.into()),
+        priority: priority.map(|p| p.to_string()),
+        workbook,
+        datasource,
+        ..Default::default()
+    }
 }
