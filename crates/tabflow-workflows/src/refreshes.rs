@@ -92,7 +92,8 @@ fn task_value(t: &ExtractRefresh) -> Value {
 impl<'p, 'a> Builder<'p, 'a> {
     pub(crate) fn review_refreshes(&mut self, r: &ReviewRefreshes) {
         let site: &'a tabflow_site::Site = self.p.site;
-        let days = r.unused_days.unwrap_or(90);
+        // As archive-stale-content does: 0 days would call everything unused.
+        let days = r.unused_days.unwrap_or(90).max(1);
         let action = r.action.unwrap_or(RefreshAction::Report);
         let scope = match text(&r.project) {
             Some(name) => match self.ground_project(name) {
@@ -716,6 +717,16 @@ mod tests {
                 x.name
             );
         }
+    }
+
+    /// `unused_days = 0` would call every refresh unused: it counts as 1, as `stale_days` does.
+    #[test]
+    fn zero_unused_days_counts_as_one() {
+        let site = tabflow_site::generate::demo();
+        let p =
+            crate::plan_intent_answered(&site, "review-extract-refreshes", serde_json::json!({"unused_days": 0}), &[]);
+        let find = step(&p, StepKind::FindExtractRefreshes).expect("the read step");
+        assert_eq!(find.details["unused_days"], 1);
     }
 
     #[test]
