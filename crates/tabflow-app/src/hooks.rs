@@ -397,7 +397,7 @@ impl App {
             plan_id: None,
             run_id: None,
         };
-        Box::pin(self.dispatch(planned, Some(&t), &origin, HOOK_ACTOR, &mut f)).await;
+        Box::pin(self.dispatch(planned, Some(&t), &origin, HOOK_ACTOR, None, &mut f)).await;
         o.outcome = f.outcome;
         o.detail = f.detail;
         o.plan_id = f.plan_id;

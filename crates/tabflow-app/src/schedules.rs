@@ -108,7 +108,8 @@ pub struct NewSchedule {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Fired {
     pub schedule_id: String,
-    /// `report`, `awaiting-approval`, a run's status, `needs-input`, `invalid`, `rejected`, `failed`.
+    /// `report`, `awaiting-approval`, a run's status, `needs-input`, `invalid`, `rejected`, `failed`,
+    /// `claim-lost` (the worker's claim lapsed and was taken over before it acted).
     pub outcome: String,
     pub detail: String,
     pub plan_id: Option<String>,
@@ -162,6 +163,13 @@ impl WorkerOptions {
                 .max(std::time::Duration::from_secs(1))
         })
     }
+}
+
+/// A worker's claim on one schedule: its owner and the fencing epoch the claim raised.
+pub(crate) struct Claim {
+    id: String,
+    owner: String,
+    epoch: i64,
 }
 
 impl App {
@@ -247,13 +255,13 @@ impl App {
         for row in rows.into_iter().filter(|r| r.site.as_deref().is_none_or(|s| s == site)) {
             if let Some(pending) = row.pending_plan_id.clone() {
                 let now = self.clock.now();
-                if self.claim(&row.id, w, now, None).await? {
-                    match self.heartbeat(&row.id, w, Box::pin(self.follow_up(&row, &pending, w))).await {
+                if let Some(claim) = self.claim(&row.id, w, now, None).await? {
+                    match self.heartbeat(&claim, w, Box::pin(self.follow_up(&row, &pending, w, &claim))).await {
                         Some(f) => {
-                            self.finish(&row.id, w, &f, None, pending_after(&f, &pending)).await?;
+                            self.finish(&claim, w, &f, None, pending_after(&f, &pending)).await?;
                             report.fired.push(f);
                         }
-                        None => self.release(&row.id, w).await?,
+                        None => self.release(&claim).await?,
                     }
                 }
             }
@@ -268,14 +276,15 @@ impl App {
                     }
                 },
             };
-            if due > now || !self.claim(&row.id, w, now, Some(now)).await? {
+            if due > now {
                 continue;
             }
-            let f = self.heartbeat(&row.id, w, Box::pin(self.fire(&row, w))).await;
+            let Some(claim) = self.claim(&row.id, w, now, Some(now)).await? else { continue };
+            let f = self.heartbeat(&claim, w, Box::pin(self.fire(&row, w, &claim))).await;
             // The next slot after now: a schedule that missed several slots fires once.
             let next = next_fire(&row.cadence, row.tz.as_deref(), now).ok();
             let pending = (f.outcome == "awaiting-approval").then(|| f.plan_id.clone()).flatten();
-            self.finish(&row.id, w, &f, next, pending).await?;
+            self.finish(&claim, w, &f, next, pending).await?;
             report.fired.push(f);
         }
         if w.purge {
@@ -321,12 +330,13 @@ impl App {
     /// (to the clock's now + the lease), so a long firing keeps it and no other worker takes
     /// the schedule over. A claim found lost stops the renewing; the work still finishes (its
     /// outcome is then not recorded: `finish_schedule` refuses).
-    async fn heartbeat<T>(&self, id: &str, w: &WorkerOptions, work: impl std::future::Future<Output = T>) -> T {
+    async fn heartbeat<T>(&self, claim: &Claim, w: &WorkerOptions, work: impl std::future::Future<Output = T>) -> T {
+        let id = claim.id.as_str();
         let beat = async {
             loop {
                 tokio::time::sleep(w.heartbeat_every()).await;
                 let until = self.clock.now() + w.lease;
-                match self.store.renew_schedule(id, &w.owner, until).await {
+                match self.store.renew_schedule(id, &claim.owner, claim.epoch, until).await {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(schedule = id, "the schedule's claim was lost; it is no longer renewed");
@@ -351,20 +361,49 @@ impl App {
         w: &WorkerOptions,
         now: DateTime<Utc>,
         due_by: Option<DateTime<Utc>>,
-    ) -> Result<bool> {
-        self.store
+    ) -> Result<Option<Claim>> {
+        let epoch = self
+            .store
             .claim_schedule(id, &w.owner, now, now + w.lease, due_by)
+            .await
+            .map_err(|e| Error::store(e, "check the state store"))?;
+        Ok(epoch.map(|epoch| Claim { id: id.to_string(), owner: w.owner.clone(), epoch }))
+    }
+
+    async fn release(&self, claim: &Claim) -> Result<()> {
+        self.store
+            .release_schedule(&claim.id, &claim.owner, claim.epoch)
             .await
             .map_err(|e| Error::store(e, "check the state store"))
     }
 
-    async fn release(&self, id: &str, w: &WorkerOptions) -> Result<()> {
-        self.store.release_schedule(id, &w.owner).await.map_err(|e| Error::store(e, "check the state store"))
+    /// Right before a firing acts (starts a run, asks for an approval, writes a report):
+    /// whether this worker still holds the schedule's claim at its epoch. When it does not
+    /// (it was paused past its lease and another worker took the schedule over), `f` says so
+    /// and nothing more is done here.
+    async fn still_held(&self, claim: Option<&Claim>, f: &mut Fired) -> bool {
+        let Some(c) = claim else { return true };
+        match self.store.schedule_held(&c.id, &c.owner, c.epoch, self.clock.now()).await {
+            Ok(true) => true,
+            Ok(false) => {
+                f.outcome = "claim-lost".into();
+                f.detail = format!(
+                    "this worker's claim on schedule {} (epoch {}) lapsed and may have been taken over; nothing was started or sent here",
+                    c.id, c.epoch
+                );
+                false
+            }
+            Err(e) => {
+                f.outcome = "failed".into();
+                f.detail = format!("the schedule's claim cannot be checked: {e}; nothing was started or sent");
+                false
+            }
+        }
     }
 
     async fn finish(
         &self,
-        id: &str,
+        claim: &Claim,
         w: &WorkerOptions,
         f: &Fired,
         next: Option<DateTime<Utc>>,
@@ -379,8 +418,12 @@ impl App {
             pending_plan_id: pending,
             next_run_at: next,
         };
-        let kept =
-            self.store.finish_schedule(id, &w.owner, &o).await.map_err(|e| Error::store(e, "check the state store"))?;
+        let id = claim.id.as_str();
+        let kept = self
+            .store
+            .finish_schedule(id, &claim.owner, claim.epoch, &o)
+            .await
+            .map_err(|e| Error::store(e, "check the state store"))?;
         let _ = tabflow_engine::audit::append(
             &self.store,
             tabflow_engine::audit::NewRecord {
@@ -439,7 +482,7 @@ impl App {
     }
 
     /// Fires a claimed schedule: plan, then report, run, or ask for an approval.
-    async fn fire(&self, row: &ScheduleRow, w: &WorkerOptions) -> Fired {
+    async fn fire(&self, row: &ScheduleRow, w: &WorkerOptions, claim: &Claim) -> Fired {
         let mut f = Fired {
             schedule_id: row.id.clone(),
             outcome: String::new(),
@@ -461,7 +504,7 @@ impl App {
             row.cadence,
             row.tz.as_deref().map(|z| format!(" {z}")).unwrap_or_default()
         );
-        self.dispatch(planned, template.as_ref(), &origin, &w.actor, &mut f).await;
+        self.dispatch(planned, template.as_ref(), &origin, &w.actor, Some(claim), &mut f).await;
         f
     }
 
@@ -476,6 +519,7 @@ impl App {
         template: Option<&Template>,
         origin: &str,
         actor: &str,
+        claim: Option<&Claim>,
         f: &mut Fired,
     ) {
         // Questions with a default take it: the safe choice is the default (UX.md); a question
@@ -505,6 +549,9 @@ impl App {
             f.detail = format!("[{}] {} — answer with tabflow plan --answer, or change the parameters", q.id, q.text);
             return;
         }
+        if !self.still_held(claim, f).await {
+            return;
+        }
         if !plan.steps.iter().any(|s| s.is_write()) {
             match crate::reports::write_plan(&self.data_dir, &self.redactor, &plan) {
                 Ok(list) => {
@@ -529,7 +576,7 @@ impl App {
                 && template.is_some_and(|t| t.unattended_allows(s.kind))
         });
         if unattended {
-            self.start_and_wait(&plan.id, actor, f).await;
+            self.start_and_wait(&plan.id, actor, claim, f).await;
             return;
         }
         match self.record_approval_request(&plan.id, Selection::All, actor).await {
@@ -586,7 +633,7 @@ impl App {
 
     /// A plan waiting for an approval: started once approved (policy `auto_run_on_approval`);
     /// `None` while it still waits.
-    async fn follow_up(&self, row: &ScheduleRow, plan_id: &str, w: &WorkerOptions) -> Option<Fired> {
+    async fn follow_up(&self, row: &ScheduleRow, plan_id: &str, w: &WorkerOptions, claim: &Claim) -> Option<Fired> {
         let mut f = Fired {
             schedule_id: row.id.clone(),
             outcome: String::new(),
@@ -606,7 +653,7 @@ impl App {
         }
         match self.approval_status(plan_id).await {
             Ok(Ok(_)) if self.policy.auto_run(true) => {
-                self.start_and_wait(plan_id, &w.actor, &mut f).await;
+                self.start_and_wait(plan_id, &w.actor, Some(claim), &mut f).await;
                 Some(f)
             }
             Ok(Ok(_)) => None,
@@ -624,7 +671,10 @@ impl App {
         }
     }
 
-    async fn start_and_wait(&self, plan_id: &str, actor: &str, f: &mut Fired) {
+    async fn start_and_wait(&self, plan_id: &str, actor: &str, claim: Option<&Claim>, f: &mut Fired) {
+        if !self.still_held(claim, f).await {
+            return;
+        }
         match self.start_run(plan_id, actor, StartOptions::default()).await {
             Ok(Start::Running(h)) => {
                 f.run_id = Some(h.run_id().to_string());

@@ -471,10 +471,22 @@ const MIGRATIONS: &[Migration] = &[
             ]
         },
     },
+    Migration {
+        version: 16,
+        name: "schedule claims fenced: a fencing epoch raised by every claim of a schedule",
+        changes: || {
+            vec![Change::AddColumn {
+                table: "schedules",
+                column: "lease_epoch",
+                definition: "INTEGER NOT NULL DEFAULT 0",
+                then: None,
+            }]
+        },
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 16;
 
 /// The versions of every migration this build knows, in order (numbers are taken by
 /// branches of the project, so a build may lack one between two it has).
@@ -1812,7 +1824,10 @@ impl Store {
     /// PostgreSQL, the write lock on SQLite), so of several workers at most one gets it. It
     /// is taken only when no live claim holds it and, with `due_by`, only while it is still due
     /// then (`next_run_at` unset or not after `due_by`): a worker that read the list before
-    /// another fired and released it does not fire it again. Answers whether this worker got it.
+    /// another fired and released it does not fire it again. Every claim raises the schedule's
+    /// fencing epoch; answers it when this worker got the schedule. The holder's later writes
+    /// (renew, finish, release, and [`Store::schedule_held`] before it acts) name the epoch, so
+    /// a worker whose claim lapsed and was taken over is refused even if it claims again later.
     pub async fn claim_schedule(
         &self,
         id: &str,
@@ -1820,28 +1835,45 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         due_by: Option<DateTime<Utc>>,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE schedules SET lease_owner = $1, lease_expires_at = $2 WHERE id = $3 AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < $4) AND ($5 = '' OR next_run_at IS NULL OR next_run_at <= $5)")
+    ) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("UPDATE schedules SET lease_owner = $1, lease_expires_at = $2, lease_epoch = lease_epoch + 1 WHERE id = $3 AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < $4) AND ($5 = '' OR next_run_at IS NULL OR next_run_at <= $5) RETURNING lease_epoch")
             .bind(owner)
             .bind(ts(until))
             .bind(id)
             .bind(ts(now))
             .bind(due_by.map(ts).unwrap_or_default())
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
             .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Extends the claim `owner` holds at `epoch` until `until` (a long firing's heartbeat);
+    /// false when the claim is no longer `owner`'s at that epoch.
+    pub async fn renew_schedule(&self, id: &str, owner: &str, epoch: i64, until: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE schedules SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND lease_epoch = $4",
+        )
+        .bind(ts(until))
+        .bind(id)
+        .bind(owner)
+        .bind(epoch)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Extends a claim `owner` holds until `until` (a long firing's heartbeat); false when the
-    /// claim is no longer `owner`'s.
-    pub async fn renew_schedule(&self, id: &str, owner: &str, until: DateTime<Utc>) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE schedules SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3")
-            .bind(ts(until))
+    /// Whether `owner` still holds the schedule at `epoch` and its claim has not lapsed at
+    /// `now`: asked right before a firing acts (starts a run, asks for an approval, writes a
+    /// report), so a worker paused past its lease does nothing once another took over.
+    pub async fn schedule_held(&self, id: &str, owner: &str, epoch: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM schedules WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3 AND lease_expires_at >= $4")
             .bind(id)
             .bind(owner)
-            .execute(&self.pool)
+            .bind(epoch)
+            .bind(ts(now))
+            .fetch_optional(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(row.is_some())
     }
 
     /// Who holds a schedule's claim, and until when.
@@ -1859,9 +1891,9 @@ impl Store {
     }
 
     /// Records what a claimed schedule did and releases the claim; refused (false) when the
-    /// claim is no longer `owner`'s.
-    pub async fn finish_schedule(&self, id: &str, owner: &str, o: &ScheduleOutcome) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE schedules SET last_run_at = COALESCE($1, last_run_at), last_outcome = $2, last_detail = $3, last_plan_id = COALESCE($4, last_plan_id), last_run_id = $5, pending_plan_id = $6, next_run_at = COALESCE($7, next_run_at), lease_owner = NULL, lease_expires_at = NULL WHERE id = $8 AND lease_owner = $9")
+    /// claim is no longer `owner`'s at `epoch`.
+    pub async fn finish_schedule(&self, id: &str, owner: &str, epoch: i64, o: &ScheduleOutcome) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE schedules SET last_run_at = COALESCE($1, last_run_at), last_outcome = $2, last_detail = $3, last_plan_id = COALESCE($4, last_plan_id), last_run_id = $5, pending_plan_id = $6, next_run_at = COALESCE($7, next_run_at), lease_owner = NULL, lease_expires_at = NULL WHERE id = $8 AND lease_owner = $9 AND lease_epoch = $10")
             .bind(o.at.map(ts))
             .bind(&o.outcome)
             .bind(&o.detail)
@@ -1871,18 +1903,20 @@ impl Store {
             .bind(o.next_run_at.map(ts))
             .bind(id)
             .bind(owner)
+            .bind(epoch)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Releases a claim without recording anything (nothing was done).
-    pub async fn release_schedule(&self, id: &str, owner: &str) -> StoreResult<()> {
+    pub async fn release_schedule(&self, id: &str, owner: &str, epoch: i64) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE schedules SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2",
+            "UPDATE schedules SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3",
         )
         .bind(id)
         .bind(owner)
+        .bind(epoch)
         .execute(&self.pool)
         .await?;
         Ok(())

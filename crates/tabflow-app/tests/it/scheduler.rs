@@ -246,3 +246,90 @@ async fn a_long_firing_renews_its_claim_so_a_second_worker_on_postgres_does_not_
     b.close().await.unwrap();
     pg.remove().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_paused_past_its_claim_acts_on_nothing_once_another_took_the_schedule_over() {
+    let Some(pg) = PgSchema::create("tabflow_fence").await else { return };
+    let t0 = next_monday_7();
+    let clock = FixedClock::new(t0);
+    let emu = demo().await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a =
+        app_with(&emu.url, d1.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default()).await;
+    let admin = tabflow_client::Credentials::Password {
+        username: "admin".into(),
+        password: tabflow_client::Secret::new("tabflow"),
+    };
+    let b =
+        app_as(&emu.url, d2.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default(), admin)
+            .await;
+    let row = a.add_schedule(schedule("audit-permissions", &[("tags", "sensitive")]), "tester").await.unwrap();
+    a.connect().await.unwrap();
+    b.connect().await.unwrap();
+    let lease = Duration::minutes(30);
+    // A never renews its claim while this test runs: as if it were stopped (SIGSTOP) mid-firing.
+    let mut wa = worker("a");
+    wa.lease = lease;
+    wa.heartbeat = Some(std::time::Duration::from_secs(3600));
+    let mut wb = worker("b");
+    wb.lease = lease;
+    clock.set(t0 + Duration::hours(1));
+    // Every call to the site takes a while: A's firing is still reading when B comes.
+    emu.emulator.set_faults(tabflow_emulator::Faults { latency_ms: Some(400), ..Default::default() });
+
+    let store = a.store().clone();
+    let id = row.id.clone();
+    let meanwhile = async {
+        loop {
+            if store.schedule_claim(&id).await.unwrap().is_some_and(|(o, _)| o == "test:a") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // A's claim lapses: B takes the schedule over (a new epoch) and fires it.
+        clock.set(t0 + Duration::hours(1) + lease + Duration::minutes(1));
+        b.work_once(&wb).await.unwrap()
+    };
+    let (pa, pb) = tokio::join!(a.work_once(&wa), meanwhile);
+    emu.emulator.set_faults(Default::default());
+    let (pa, pb) = (pa.unwrap(), pb);
+    assert_eq!(pb.fired.len(), 1, "B took the lapsed schedule over: {pb:?}");
+    assert_eq!(pb.fired[0].outcome, "report", "{pb:?}");
+    assert_eq!(pa.fired.len(), 1, "{pa:?}");
+    assert_eq!(pa.fired[0].outcome, "claim-lost", "A acted after its claim was taken over: {pa:?}");
+    // A wrote no report: only B's firing did anything.
+    let reports_of =
+        |dir: &std::path::Path| walk(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "html")).count();
+    assert_eq!(reports_of(d1.path()), 0, "A wrote a report after losing its claim");
+    assert!(reports_of(d2.path()) >= 1, "B's report");
+    let r = a.schedules().await.unwrap().into_iter().find(|r| r.id == row.id).unwrap();
+    assert_eq!(r.last_outcome.as_deref(), Some("report"), "B's outcome stands; A's finish was refused");
+    assert_eq!(store.schedule_claim(&id).await.unwrap(), None, "released by B; A released nothing of B's");
+    // The audit log says A's outcome was not kept.
+    let records = tabflow_engine::audit::records(&store).await.unwrap();
+    let fired: Vec<_> = records.iter().filter(|r| r.action == "schedule.fired").collect();
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert!(
+        fired.iter().any(|r| r.outcome == "claim-lost"
+            && r.after.as_ref().is_some_and(|a| a["claim_kept"] == serde_json::json!(false))),
+        "{fired:?}"
+    );
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    pg.remove().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
