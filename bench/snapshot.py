@@ -68,6 +68,15 @@ def minimum_calls(site):
     m += len(site["datasources"])  # connections
     m += max(1, math.ceil(len(site["datasources"]) / 500)) + max(1, math.ceil(len(site["workbooks"]) / 500))  # Metadata API
     m += 3  # Admin Insights: find the datasource, read-metadata, query
+    # Since the refresh workflows (issue #18): the site itself (its name), the extract refresh
+    # schedules (list, then each extract schedule's tasks), the site's refresh tasks and jobs
+    # (lists, then each refresh job for its content and finish code: the list does not say),
+    # and each data alert's recipients.
+    schedules = site.get("schedules", [])
+    jobs = site.get("refresh_jobs", [])
+    m += 1 + 1 + sum(1 for x in schedules if x.get("type") == "Extract")
+    m += pages(len(site.get("extract_refreshes", []))) + pages(len(jobs)) + len(jobs)
+    m += len(site.get("data_alerts", []))
     return m
 
 

@@ -200,6 +200,7 @@ def report(res, moves):
                 pct = f"{100.0 * r.get('calls_per_s', 0) / r.get('bound_ops_per_s', 1):.1f}"
                 rollback = "—"
             ratio = f"{per_move * moves / apply_s:.1f}×" if per_move and apply_s else "—"
+            apply_s = round(apply_s, 2) if apply_s else apply_s
             print(f"| {who} | {apply_s} | {cps} | {pct} | {ratio} | {rollback} |")
         if per_move:
             print(f"\nThe script's time per move: {per_move:.4f} s (so ≈ {per_move * moves:.0f} s for {moves} moves).")
