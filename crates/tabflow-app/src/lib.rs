@@ -40,7 +40,7 @@ pub use history::RunDetail;
 pub use hooks::{HookOutcome, HookRule, TableauEvent, TableauHooks};
 pub use planning::{PlanRequest, Planned, Source, error_findings, intent_from_parts};
 pub use redact::Redactor;
-pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions, wants_report};
+pub use runs::{Events, RunHandle, RunOutcome, RunWatch, Start, StartOptions, made_without_a_person, wants_report};
 pub use schedules::{Fired, NewSchedule, WorkReport, WorkerOptions};
 pub use session::{Connection, Session, Tuning};
 pub use tabflow_workflows::query::Answer as QueryAnswer;

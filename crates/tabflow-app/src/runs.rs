@@ -187,6 +187,14 @@ pub(crate) struct RunCtx {
     pub(crate) opts: RunOptions,
 }
 
+/// Whether a plan was made without a person asking: a schedule fired it ("Fired by schedule
+/// …") or a Tableau event triggered it ("Triggered by …"). For such a plan the policy's
+/// `auto_run_on_approval` is on unless set (`Policy::auto_run(true)`): the approval that
+/// completes its approvals starts its run, since nobody is at a terminal to start it.
+pub fn made_without_a_person(plan: &tabflow_engine::Plan) -> bool {
+    plan.notes.iter().any(|n| n.starts_with("Fired by schedule") || n.starts_with("Triggered by"))
+}
+
 /// Whether a plan that changes nothing still asks for a report: an access audit or a
 /// leaver's inventory produces one by nature, and a request that says report, inventory,
 /// export or "list" asks for one. Plain questions ("how many workbooks …") are answered on

@@ -536,8 +536,9 @@ pub(crate) async fn start(
     })
 }
 
-/// After an approval: with the policy's `auto_run_on_approval`, an approval that made the
-/// plan ready starts its run as the approver who gave it. A run that cannot start leaves the
+/// After an approval: with the policy's `auto_run_on_approval` (unset: on for a plan a
+/// schedule or a Tableau event made, off for a person's), an approval that made the plan
+/// ready starts its run as the approver who gave it. A run that cannot start leaves the
 /// approval standing and says why.
 pub(crate) async fn auto_run(
     sh: &Arc<Shared>,
@@ -546,7 +547,14 @@ pub(crate) async fn auto_run(
     ready: bool,
     actor: String,
 ) -> Option<RunStarted> {
-    if !(approved && ready && sh.app.policy().auto_run(false)) {
+    if !(approved && ready) {
+        return None;
+    }
+    let pid = plan_id.to_string();
+    let unattended = call(&sh.app, move |app| async move { app.get_plan(&pid).await })
+        .await
+        .is_ok_and(|p| tabflow_app::made_without_a_person(&p));
+    if !sh.app.policy().auto_run(unattended) {
         return None;
     }
     Some(match start(sh, plan_id.to_string(), actor).await {

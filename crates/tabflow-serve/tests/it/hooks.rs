@@ -145,6 +145,22 @@ async fn a_tableau_event_triggers_its_template_planned_from_the_live_site() {
     assert!(told["subject"].as_str().unwrap().contains("awaiting approval"), "{told}");
     assert_eq!(told["type"], "plan-awaiting-approval", "{told}");
     assert!(told["body"].as_str().unwrap().contains("WorkbookRefreshFailed"), "{told}");
+    // Nobody asked for this plan at a terminal: the approval that completes it starts its run
+    // (policy `auto_run_on_approval` unset = on for a plan an event made), as that approver.
+    let a = env
+        .post(
+            &format!("/api/v1/plans/{plan_id}/approvals"),
+            Some(env.token("approver")),
+            &json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(a.json["ready"], json!(true), "{}", a.text);
+    let run_id = a.json["run"]["run_id"].as_str().expect("the approval started the event's plan").to_string();
+    let events = env.events(&run_id, env.token("viewer")).await;
+    let (last, data) = events.last().expect("events");
+    assert_eq!((last.as_str(), data["status"].as_str()), ("finished", Some("succeeded")), "{events:?}");
+    assert!(env.emu.emulator.stats()["writes"].as_u64().unwrap() > 0, "the run changed the site");
 
     // The same event again (Tableau may send one twice): acknowledged, not handled again.
     let a = env.raw(Method::POST, &path, None, body(&ev)).await;
