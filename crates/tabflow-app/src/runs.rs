@@ -312,8 +312,10 @@ impl App {
     }
 
     /// Finishes an interrupted run (or its rollback) from its journal. (Undoing a finished
-    /// run is a plan of its own: [`App::plan_rollback`].)
-    pub async fn resume(&self, run_id: &str, actor: &str) -> Result<RunHandle> {
+    /// run is a plan of its own: [`App::plan_rollback`].) `cancel` stops a resumed run between
+    /// items as it stops a run (it ends `interrupted` again); a rollback being finished goes
+    /// on to its end.
+    pub async fn resume(&self, run_id: &str, actor: &str, cancel: Cancel) -> Result<RunHandle> {
         let run = self.store.run(run_id).await.map_err(|e| Error::lookup(e, "see `tabflow runs list`"))?;
         // The run's plan must be for the site connected to (server URL and site id); the
         // engine also refuses a plan whose fingerprint is not the one the run was approved for.
@@ -321,7 +323,7 @@ impl App {
             self.check_site(&plan).await?;
         }
         let session = self.connect().await?;
-        let ctx = self.run_ctx(&session.client, actor, false, Cancel::default());
+        let ctx = self.run_ctx(&session.client, actor, false, cancel);
         let (tx, feed) = feed();
         let id = run_id.to_string();
         let task = spawn_run(move || resume_task(ctx, id, tx));

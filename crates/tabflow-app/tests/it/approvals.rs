@@ -151,7 +151,7 @@ async fn a_run_is_not_rolled_back_on_another_copy_of_the_site() {
     assert_eq!(e.kind, Kind::Failed, "{e:?}");
     assert!(e.message.contains(&copy.url) && e.message.contains(&env.emu.url), "{e:?}");
     assert!(e.hint.contains("--server"), "{e:?}");
-    let e = rehearsal.resume(&run_id, "tester").await.err().expect("refused on another site");
+    let e = rehearsal.resume(&run_id, "tester", Default::default()).await.err().expect("refused on another site");
     assert_eq!(e.kind, Kind::Failed, "{e:?}");
     assert_eq!(copy.emulator.stats()["writes"].as_u64(), Some(0), "nothing was written to the copy");
     rehearsal.close().await.unwrap();

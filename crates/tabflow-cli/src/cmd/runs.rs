@@ -274,6 +274,7 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
     let policy = a.store.policy()?;
     let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
     let mut plan_id = None;
+    let mut signals = None;
     let result = async {
         let handle = if rollback {
             // A rollback is a plan of its own: made, shown, confirmed, then approved by the
@@ -298,7 +299,14 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
                 }
             }
         } else {
-            app.resume(&a.id, &whoami()).await.map_err(exit::app)?
+            let cancel = tabflow_app::Cancel::new();
+            let handle = app.resume(&a.id, &whoami(), cancel.clone()).await.map_err(exit::app)?;
+            let live = !a.json && crate::ui::live_stderr();
+            if !live && !a.json {
+                errln!("Resuming run {} (Ctrl-C stops it between items; twice stops at once).", a.id);
+            }
+            signals = Some(super::workflow::stop_on_ctrl_c(cancel, a.id.clone(), !live));
+            handle
         };
         if !a.json && crate::ui::live_stderr() {
             crate::progress::Progress::new(None, &[], a.json).follow(handle.subscribe()).await;
@@ -316,6 +324,9 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
         handle.wait().await.map_err(exit::app).map(Some)
     }
     .await;
+    if let Some(s) = signals {
+        s.abort();
+    }
     let closed = app.close().await.map_err(exit::app);
     let outcome = result?;
     closed?;
@@ -345,6 +356,7 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
         RunStatus::RolledBack if rollback => Code::Ok,
         RunStatus::RolledBack => Code::RolledBack,
         RunStatus::Succeeded | RunStatus::Partial => Code::Ok,
+        RunStatus::Interrupted => Code::Interrupted,
         _ => Code::Error,
     })
 }

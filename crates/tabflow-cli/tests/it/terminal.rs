@@ -330,6 +330,63 @@ fn ctrl_c_stops_between_items_and_resume_ends_like_an_uninterrupted_run() {
 }
 
 #[test]
+fn ctrl_c_stops_a_resumed_run_between_items_too() {
+    let plain = serve();
+    let home_plain = tempfile::tempdir().unwrap();
+    let r = ok_json(&run(home_plain.path(), &plain, &["ask", ARCHIVE, "--approve", "all", "--json"]), "ask");
+    assert_eq!(r["status"], "succeeded", "{r}");
+    let expected = shape(&state(&plain));
+
+    let emu = serve_with(&["--latency-ms", "150"]);
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let o = interrupted(h, &emu, 1);
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    let runs = run_json(h, &emu, &["runs", "list", "--json"]);
+    let run_id = runs[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(runs[0]["status"], "interrupted", "{runs}");
+
+    // The resume is stopped by Ctrl-C as the run was: between items, `interrupted`, exit 130.
+    use std::io::BufRead;
+    let mut child =
+        cmd(h, &emu, &["runs", "resume", &run_id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the resume never started");
+        if line.starts_with(&format!("Resuming run {run_id}")) {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let k = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(k.success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{err}\n{out}");
+    assert!(err.contains("Stopping: finishing the items in flight"), "{err}");
+    let runs = run_json(h, &emu, &["runs", "list", "--json"]);
+    assert_eq!(runs[0]["status"], "interrupted", "{runs}");
+    assert_ne!(shape(&state(&emu)), expected, "the resume ran to its end despite Ctrl-C");
+
+    // A resume left alone finishes it as an uninterrupted run would have.
+    let r = ok_json(&run(h, &emu, &["runs", "resume", &run_id, "--json"]), "resume");
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(shape(&state(&emu)), expected);
+}
+
+#[test]
 fn a_closed_pipe_ends_quietly() {
     let emu = serve();
     let home = tempfile::tempdir().unwrap();
