@@ -11,7 +11,9 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::scale_out::{Spawned, log_of, one_at_a_time, plan, run_status, signal, wait_until, written_once};
+use crate::scale_out::{
+    Spawned, log_of, one_at_a_time, plan, run_status, signal, wait_until, wait_until_or, written_once,
+};
 use crate::support::*;
 
 /// A `tabflow worker` on `store` (password sign-in, one session per process), with `extra`.
@@ -71,10 +73,42 @@ fn four_workers_on_a_queued_run(
     (workers, logs, run_id, expected)
 }
 
+/// What a run that did not finish left behind: its work items by state, the site's limits
+/// row, the emulator's stats and the last lines of each worker's log.
+fn diagnose(schema: &PgSchema, emu: &Emu, logs: &[std::path::PathBuf], run_id: &str) -> String {
+    let mut out = String::new();
+    for state in ["pending", "claimed", "done"] {
+        let sql =
+            format!("SELECT count(*) FROM {}.work_items WHERE run_id = '{run_id}' AND status = '{state}'", schema.name);
+        out += &format!("work items {state}: {}\n", schema.count(&sql));
+    }
+    out += &format!("run status: {}\nemulator: {}\n", run_status(schema, run_id), stats(emu));
+    for l in logs {
+        let log = log_of(l);
+        let lines: Vec<&str> = log.lines().collect();
+        out += &format!("--- {} (last 40 of {} lines)\n", l.display(), lines.len());
+        out += &lines[lines.len().saturating_sub(40)..].join("\n");
+        out += "\n";
+    }
+    out
+}
+
 fn finished(schema: &PgSchema, run_id: &str) -> bool {
     let sql =
         format!("SELECT count(*) FROM {}.audit WHERE run_id = '{run_id}' AND action = 'run.finished'", schema.name);
-    schema.count(&sql) == 1
+    schema.count(&sql) >= 1
+}
+
+/// The run was resumed and finished by one worker only (several may see its queue closed;
+/// the others find it finished once they hold its lease and leave it alone).
+fn finished_once(schema: &PgSchema, run_id: &str, logs: &[std::path::PathBuf]) {
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let sql = format!(
+        "SELECT count(*) FROM {}.audit WHERE run_id = '{run_id}' AND action IN ('run.finished', 'run.resumed')",
+        schema.name
+    );
+    let all_logs: String = logs.iter().map(|l| log_of(l)).collect();
+    assert_eq!(schema.count(&sql), 2, "the run was resumed and finished more than once: {all_logs}");
 }
 
 fn audit_verifies(h: &Path, emu: &Emu, store: &str) {
@@ -95,12 +129,13 @@ fn four_workers_together_stay_within_the_sites_concurrency_and_rate() {
     let (mut workers, logs, run_id, expected) = four_workers_on_a_queued_run(h, &emu, &store, &limits);
     assert!(expected.len() >= 60, "the generated site gives {} items to move", expected.len());
     let started = std::time::Instant::now();
-    wait_until("the run to finish", 300, || finished(&schema, &run_id));
+    wait_until_or("the run to finish", 300, || finished(&schema, &run_id), || diagnose(&schema, &emu, &logs, &run_id));
     let took = started.elapsed();
     let st = stats(&emu);
     let all_logs: String = logs.iter().map(|l| log_of(l)).collect();
     assert_eq!(run_status(&schema, &run_id), "succeeded", "{all_logs}");
     written_once(&emu, &expected);
+    finished_once(&schema, &run_id, &logs);
     // Never more than the site's limits, all four workers together: without the shared gate
     // each worker has 8 calls in flight (32 together) and nothing holds them to 25 a second.
     let (in_flight, per_second) = (st["in_flight_max"].as_u64().unwrap(), st["max_per_second"].as_u64().unwrap());
@@ -144,10 +179,15 @@ fn a_429_pauses_every_worker_not_only_the_one_that_got_it() {
         schema.name
     );
     let mut saw_pause = false;
-    wait_until("the run to finish", 300, || {
-        saw_pause |= schema.count(&paused_now) > 0;
-        finished(&schema, &run_id)
-    });
+    wait_until_or(
+        "the run to finish",
+        300,
+        || {
+            saw_pause |= schema.count(&paused_now) > 0;
+            finished(&schema, &run_id)
+        },
+        || diagnose(&schema, &emu, &logs, &run_id),
+    );
     assert!(saw_pause, "no pause was ever recorded in the store");
     let o = cmd(h, &emu, &["worker", "status", "--json"]).env("TABFLOW_STORE", &store).output().unwrap();
     let status = ok_json(&o, "worker status");
@@ -157,6 +197,7 @@ fn a_429_pauses_every_worker_not_only_the_one_that_got_it() {
     let all_logs: String = logs.iter().map(|l| log_of(l)).collect();
     assert_eq!(run_status(&schema, &run_id), "succeeded", "{all_logs}");
     written_once(&emu, &expected);
+    finished_once(&schema, &run_id, &logs);
     eprintln!(
         "{} items, {} calls, {} answered 429, {} during a Retry-After",
         expected.len(),

@@ -910,7 +910,28 @@ impl<'a> Engine<'a> {
         let plan = self.store.plan_of_run(run).await?;
         self.check_site(&plan).await?;
         let fence = lease::claim(self.store, self.clock.as_ref(), run, opts.lease).await?;
-        Ok((plan, lease::Held::start(self.store, self.clock.clone(), fence, opts.lease)))
+        let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
+        // The caller decided on the status it read before the lease was claimed; another
+        // process may have held the lease meanwhile and finished (or rolled back) the run.
+        // Read under the lease, the status is final: if it moved, nothing is done here.
+        let now = match self.store.run(&run.id).await {
+            Ok(now) => now,
+            Err(e) => {
+                held.release(self.store).await;
+                return Err(e.into());
+            }
+        };
+        if now.status != run.status {
+            held.release(self.store).await;
+            return Err(ExecError::Refused(format!(
+                "run {} became {} (it was {}) while this process waited for its lease: another process acted on it; nothing was done here — see `tabflow runs show {}`",
+                run.id,
+                now.status.as_str(),
+                run.status.as_str(),
+                run.id
+            )));
+        }
+        Ok((plan, held))
     }
 
     async fn rollback_held(
