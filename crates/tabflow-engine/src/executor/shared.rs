@@ -24,7 +24,8 @@
 //!   live), one worker closes the queue ([`Store::close_work`], which also fences out every
 //!   remaining claim) and finishes the run as a resume under the run's lease: items already
 //!   journalled are not read again, a failed item is tried once more, and a failure rolls the
-//!   run back as in one process.
+//!   run back as in one process. Several workers can see the queue closed at once; the run's
+//!   status, read again once the lease is held, lets exactly one of them finish it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
