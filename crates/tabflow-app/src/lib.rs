@@ -161,6 +161,9 @@ pub struct App {
     site_cache: SiteCache,
     host_demo: bool,
     session: tokio::sync::OnceCell<Session>,
+    /// A worker's name, when its calls — the sign-in included — keep the site's limits
+    /// shared in the store ([`App::share_site_limits_as`]).
+    limits_owner: std::sync::OnceLock<String>,
     /// Plans validated against the live site by this service (plan id → validated plan).
     validated: Mutex<HashMap<String, ValidatedPlan>>,
     tableau_hooks: Option<hooks::TableauHooks>,
@@ -197,6 +200,7 @@ impl App {
             site_cache: o.site_cache,
             host_demo: o.host_demo,
             session: tokio::sync::OnceCell::new(),
+            limits_owner: std::sync::OnceLock::new(),
             validated: Mutex::new(HashMap::new()),
             tableau_hooks: o.tableau_hooks,
         })
@@ -206,8 +210,13 @@ impl App {
     pub async fn connect(&self) -> Result<&Session> {
         self.session
             .get_or_try_init(|| async {
+                let gate = match self.limits_owner.get() {
+                    Some(owner) => self.site_gate(owner).await?,
+                    None => None,
+                };
                 let s =
-                    Session::open_with(&self.connection, &self.data_dir, self.clock.as_ref(), self.host_demo).await?;
+                    Session::open_gated(&self.connection, &self.data_dir, self.clock.as_ref(), self.host_demo, gate)
+                        .await?;
                 match s.shared_demo() {
                     Some(live) => self.notify(&session::shared_note(live)),
                     None if s.is_demo() => self.notify(session::DEMO_NOTE),

@@ -3,6 +3,7 @@
 //! ([`tabflow_engine::executor::SiteGate`]). See DESIGN.md §7, "Scale-out on PostgreSQL".
 
 use serde_json::{Value, json};
+use tabflow_client::Gate;
 use tabflow_engine::executor::{Engine, SharedPass, SiteGate};
 
 use crate::error::{Error, Result};
@@ -12,8 +13,8 @@ impl App {
     /// Sets the connected site's limits shared by every worker of this store: at most
     /// `per_second` calls a second and `in_flight` calls at once, all workers together.
     pub async fn set_shared_site_limit(&self, per_second: i64, in_flight: i64) -> Result<String> {
-        let session = self.connect().await?;
-        let site = crate::schedules::site_key(&session.server_label(), &session.client.config().site);
+        // Keyed as the session will be, without signing in: the sign-in itself is gated.
+        let site = self.site_key();
         self.store
             .set_site_limit(&site, per_second, in_flight)
             .await
@@ -21,14 +22,27 @@ impl App {
         Ok(site)
     }
 
+    /// Makes this process's sign-in, when it has not signed in yet, keep the limits shared
+    /// in the store for the site as its later calls do ([`App::use_shared_site_limit`]).
+    pub fn share_site_limits_as(&self, owner: &str) {
+        let _ = self.limits_owner.set(owner.to_string());
+    }
+
+    /// The gate of the site's shared limits, when some are set in the store.
+    pub(crate) async fn site_gate(&self, owner: &str) -> Result<Option<std::sync::Arc<dyn Gate>>> {
+        let gate = SiteGate::of(&self.store, &self.site_key(), owner)
+            .await
+            .map_err(|e| Error::store(e, "check the state store"))?;
+        Ok(gate.map(|g| std::sync::Arc::new(g) as std::sync::Arc<dyn Gate>))
+    }
+
     /// Makes this process's calls to the connected site keep the limits shared in the store
     /// (when some are set for the site); answers whether there are.
     pub async fn use_shared_site_limit(&self, owner: &str) -> Result<bool> {
         let session = self.connect().await?;
-        let site = crate::schedules::site_key(&session.server_label(), &session.client.config().site);
-        match SiteGate::of(&self.store, &site, owner).await.map_err(|e| Error::store(e, "check the state store"))? {
+        match self.site_gate(owner).await? {
             Some(gate) => {
-                session.client.set_gate(std::sync::Arc::new(gate));
+                session.client.set_gate(gate);
                 Ok(true)
             }
             None => Ok(false),

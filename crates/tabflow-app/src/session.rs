@@ -131,10 +131,23 @@ impl Session {
     /// [`Session::open`]; with `host`, a demo site started here is recorded in the data
     /// directory for other processes to use until this session ends.
     pub async fn open_with(connection: &Connection, data_dir: &Path, clock: &dyn Clock, host: bool) -> Result<Session> {
+        Session::open_gated(connection, data_dir, clock, host, None).await
+    }
+
+    /// [`Session::open_with`]; a server's sign-in waits for `gate` (the site's limits shared
+    /// by the workers of a store) as every later call does.
+    pub async fn open_gated(
+        connection: &Connection,
+        data_dir: &Path,
+        clock: &dyn Clock,
+        host: bool,
+        gate: Option<std::sync::Arc<dyn tabflow_client::Gate>>,
+    ) -> Result<Session> {
         match connection {
             Connection::Server(config) => {
                 let server = config.server.clone();
-                let client = Client::connect(config.clone()).await.map_err(|e| Error::client(e, &server))?;
+                let client =
+                    Client::connect_gated(config.clone(), gate).await.map_err(|e| Error::client(e, &server))?;
                 Ok(Session { client, demo: None })
             }
             Connection::Demo(tuning) => {

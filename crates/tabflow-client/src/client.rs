@@ -329,6 +329,13 @@ fn version_tuple(v: &str) -> (u32, u32) {
 impl Client {
     /// Negotiates the API version and signs in.
     pub async fn connect(config: Config) -> Result<Client> {
+        Client::connect_gated(config, None).await
+    }
+
+    /// [`connect`](Client::connect) under limits shared with other processes (see [`Gate`]):
+    /// serverInfo and the sign-in wait for the gate too, so that workers starting at once
+    /// stay within the site's concurrency and rate from their first call.
+    pub async fn connect_gated(config: Config, gate: Option<Arc<dyn Gate>>) -> Result<Client> {
         // Before anything quotes the address: it is kept in plans, runs, reports and errors.
         if has_userinfo(&config.server) {
             return Err(Error::Config(
@@ -377,7 +384,7 @@ impl Client {
                 signin_generation: AtomicU64::new(0),
                 bucket,
                 paused_until: std::sync::Mutex::new(None),
-                gate: std::sync::RwLock::new(None),
+                gate: std::sync::RwLock::new(gate),
                 calls: AtomicU64::new(0),
             }),
         };
@@ -433,7 +440,7 @@ impl Client {
     /// `GET /api/2.4/serverInfo` (no auth), then the lower of the server's and tabflow's version.
     async fn negotiate_version(&self) -> Result<String> {
         let url = format!("{}/api/2.4/serverInfo", self.inner.config.server);
-        let resp = self.raw(Method::GET, &url, None, None).await?;
+        let resp = self.raw_admitted(Method::GET, &url, None).await?;
         let text = resp.text();
         if resp.status != 200 {
             return Err(api_error_from(resp.status, &text, &url));
@@ -477,7 +484,7 @@ impl Client {
         };
         let body = xml::request_to_string(&xml::TsRequest { credentials: Some(creds), ..xml::TsRequest::default() });
         let url = format!("{}/api/{version}/auth/signin", c.server);
-        let resp = self.raw(Method::POST, &url, Some(Body::Xml(body)), None).await?;
+        let resp = self.raw_admitted(Method::POST, &url, Some(Body::Xml(body))).await?;
         let text = resp.text();
         if resp.status == 401 || resp.status == 403 {
             let detail = match api_error_from(resp.status, &text, &url) {
@@ -599,6 +606,18 @@ impl Client {
     }
 
     /// One HTTP exchange, no retries.
+    /// [`raw`](Client::raw) without a session (serverInfo, sign-in), admitted by the shared
+    /// gate first when there is one. (Sign-out is not: a stopping worker does not wait for a
+    /// slot to end its session.)
+    async fn raw_admitted(&self, method: Method, url: &str, body: Option<Body>) -> Result<Response> {
+        let gate = self.inner.gate.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let _slot = match &gate {
+            Some(g) => Some(g.admit().await),
+            None => None,
+        };
+        self.raw(method, url, body, None).await
+    }
+
     async fn raw(&self, method: Method, url: &str, body: Option<Body>, token: Option<&Secret>) -> Result<Response> {
         self.raw_capped(method, url, body, token, self.inner.config.max_response_bytes, "answer", None).await
     }

@@ -200,6 +200,8 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<Code> {
     let me = options.owner.clone();
     let lease = Duration::from_secs(a.lease);
     let batch = a.batch.unwrap_or(16);
+    // From the first call on (serverInfo, the sign-in) within the site's shared limits.
+    app.share_site_limits_as(&me);
     if a.site_rate.is_some() || a.site_concurrency.is_some() {
         let (rate, conc) = (a.site_rate.unwrap_or(10000), a.site_concurrency.unwrap_or(8));
         let site = app.set_shared_site_limit(rate, conc).await.map_err(exit::app)?;

@@ -214,3 +214,27 @@ fn a_429_pauses_every_worker_not_only_the_one_that_got_it() {
     audit_verifies(h, &emu, &store);
     stop(&mut workers);
 }
+
+#[test]
+fn workers_starting_at_once_sign_in_within_the_sites_concurrency() {
+    let _one = one_at_a_time();
+    let Some(schema) = PgSchema::create("tabflow_limits_signin") else { return };
+    let store = schema.url();
+    // 300 ms a call: four workers starting together would have their serverInfo and sign-in
+    // calls in flight at once if the sign-in were not gated.
+    let emu = serve_with(&["--scale", "50", "--seed", "7", "--latency-ms", "300"]);
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    reset_stats(&emu);
+    let logs: Vec<_> = (0..4).map(|i| h.join(format!("worker{i}.log"))).collect();
+    let mut workers: Vec<Spawned> = logs
+        .iter()
+        .map(|l| worker(h, &emu, &store, l, &["--no-purge", "--site-concurrency", "1", "--site-rate", "100"]))
+        .collect();
+    let all_logs = || logs.iter().map(|l| log_of(l)).collect::<String>();
+    wait_until_or("four workers signed in", 120, || sign_ins(&emu) >= 4, all_logs);
+    let st = stats(&emu);
+    assert!(st["requests"].as_u64().unwrap() >= 8, "serverInfo and a sign-in each: {st}");
+    assert_eq!(st["in_flight_max"], 1, "the workers' first calls overlapped (site limit 1): {st}\n{}", all_logs());
+    stop(&mut workers);
+}
