@@ -8,7 +8,10 @@
 //!   unfinished step ([`Store::claim_work`]: `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
 //!   LOCKED LIMIT n) RETURNING`); each claim raises the item's fencing epoch. Steps keep
 //!   their order: no item of a later step is claimed while one of an earlier step is not done,
-//!   and none at all once an item failed.
+//!   and none at all once an item failed. Claiming, running and settling are a pipeline: the
+//!   next batch is claimed as soon as there is room for it, `concurrency × 2` items are in
+//!   flight, and each item is marked done once its records are durable — the calls to the
+//!   site never wait for a batch's slowest item or for the store.
 //! - **Heartbeat**: every third of the lease the worker renews each claim it holds, one
 //!   compare-and-set per item (owner and epoch); a renewal that fails marks the item lost.
 //! - **Fencing**: every journal write of a claimed item carries its epoch
@@ -28,13 +31,14 @@
 //!   status, read again once the lease is held, lets exactly one of them finish it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::journal::{Recorder, last_phases};
+use super::journal::{Ack, Recorder, last_phases};
 use super::run::{ItemOutcome, run_item, step_needs_permissions};
 use super::{Engine, ExecError, RunOptions, RunReport};
 use crate::audit::NewRecord;
@@ -68,6 +72,16 @@ impl Claims {
 
     fn is_lost(&self, key: &Key) -> bool {
         self.lost.lock().map(|l| l.contains(key)).unwrap_or(true)
+    }
+
+    /// An item settled (done or handed back): no longer renewed nor fenced by this worker.
+    fn forget(&self, key: &Key) {
+        if let Ok(mut h) = self.held.lock() {
+            h.remove(key);
+        }
+        if let Ok(mut l) = self.lost.lock() {
+            l.remove(key);
+        }
     }
 
     fn live(&self) -> Vec<(Key, i64)> {
@@ -135,6 +149,23 @@ impl tabflow_client::WriteCheck for ItemCheck {
     }
 }
 
+/// An item claimed by this worker, on its way to be run: its claim's epoch, its last phase
+/// in the journal (a previous owner's) and whether its step reads permissions.
+struct Claimed {
+    key: Key,
+    epoch: i64,
+    last: Option<Phase>,
+    needs: bool,
+}
+
+/// An item run by this worker, on its way to be settled.
+struct Ran {
+    key: Key,
+    epoch: i64,
+    last: Option<Phase>,
+    out: Result<ItemOutcome, ExecError>,
+}
+
 /// What one worker did in one shared run.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SharedPass {
@@ -168,6 +199,62 @@ fn outcome_name(o: &ItemOutcome) -> &'static str {
 }
 
 impl<'a> Engine<'a> {
+    /// Marks the items of `chunk` done (or hands them back for another try) once their
+    /// records are durable: `unwritten` holds the records of the chunk the store refused.
+    async fn settle(
+        &self,
+        run_id: &str,
+        owner: &str,
+        claims: &Claims,
+        chunk: Vec<Ran>,
+        unwritten: &[String],
+        pass: &mut SharedPass,
+    ) -> Result<(), ExecError> {
+        for Ran { key, epoch, last, out } in chunk {
+            let (step, item) = (&key.0, &key.1);
+            if claims.is_lost(&key) {
+                pass.lost += 1;
+                claims.forget(&key);
+                continue;
+            }
+            match out {
+                Ok(ItemOutcome::NotStarted) => {
+                    self.store.finish_work(run_id, step, item, owner, epoch, None).await?;
+                    pass.released += 1;
+                }
+                Ok(o) if unwritten.is_empty() => {
+                    if o == ItemOutcome::Done && last.is_none() {
+                        pass.written += 1;
+                    }
+                    // Not renewed any more: the heartbeat must not take a finished claim for a lost one.
+                    claims.forget(&key);
+                    if self.store.finish_work(run_id, step, item, owner, epoch, Some(outcome_name(&o))).await? {
+                        pass.done += 1;
+                    } else {
+                        pass.lost += 1;
+                    }
+                }
+                Ok(_) => {
+                    self.store.finish_work(run_id, step, item, owner, epoch, None).await?;
+                    pass.released += 1;
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    if msg.contains("lease lost") {
+                        pass.lost += 1;
+                    } else {
+                        // Handed back for another try (by this worker or another).
+                        self.store.finish_work(run_id, step, item, owner, epoch, None).await?;
+                        pass.released += 1;
+                        pass.errors.push(format!("{item}: {msg}"));
+                    }
+                }
+            }
+            claims.forget(&key);
+        }
+        Ok(())
+    }
+
     /// One worker's share of a shared run: claims batches of `batch` items and executes them
     /// until none is left to claim or `opts.cancel` is set (then the items not started are
     /// handed back); finishes the run when its queue is done. `owner` names this worker in
@@ -225,25 +312,50 @@ impl<'a> Engine<'a> {
                 }
             })
         };
-        let mut needs_perm: HashMap<String, bool> = HashMap::new();
-        let result: Result<(), ExecError> = async {
+        // A pipeline of three parts, polled together in this task: the feeder claims a batch
+        // whenever there is room for one, the runner keeps `concurrency × 2` items in flight,
+        // and the finisher makes each finished item's records durable and marks it done. So
+        // the calls to the site never wait for a batch's slowest item, nor for the store.
+        let (to_run, queued) = tokio::sync::mpsc::channel::<Claimed>(batch.max(1));
+        let (to_finish, finished) = tokio::sync::mpsc::unbounded_channel::<(Vec<Ran>, Vec<Ack>)>();
+        let outstanding = AtomicUsize::new(0);
+        let batches = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let settled = tokio::sync::Notify::new();
+        let feeder = async {
+            let to_run = to_run;
+            let mut needs_perm: HashMap<String, bool> = HashMap::new();
             loop {
-                if opts.cancel.is_cancelled() {
+                if opts.cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                // Room for a whole batch first: an item is not claimed long before it can start.
+                let Ok(room) = to_run.reserve_many(batch.max(1)).await else { break };
+                if opts.cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let now = self.clock.now();
                 let until = now + chrono::Duration::from_std(opts.lease).unwrap_or(chrono::Duration::seconds(60));
                 let got = self.store.claim_work(run_id, owner, now, until, batch.max(1) as i64).await?;
                 if got.is_empty() {
-                    break;
+                    drop(room);
+                    let more = settled.notified();
+                    if outstanding.load(Ordering::SeqCst) == 0 {
+                        break;
+                    }
+                    // This worker's items still in flight may open the next step when done.
+                    let _ = tokio::time::timeout(Duration::from_millis(200), more).await;
+                    continue;
                 }
-                pass.batches += 1;
+                batches.fetch_add(1, Ordering::SeqCst);
+                outstanding.fetch_add(got.len(), Ordering::SeqCst);
                 if let Ok(mut h) = claims.held.lock() {
-                    h.clear();
                     h.extend(got.iter().map(|(s, i, e)| ((s.clone(), i.clone()), *e)));
                 }
                 if let Ok(mut l) = claims.lost.lock() {
-                    l.clear();
+                    for (s, i, _) in &got {
+                        l.remove(&(s.clone(), i.clone()));
+                    }
                 }
                 // What the journal already says of these items (a previous owner's intent
                 // and before-image, or its outcome): the same reading as a resume's.
@@ -273,34 +385,60 @@ impl<'a> Engine<'a> {
                         needs_perm.insert(s.clone(), step_needs_permissions(&ctx, step).await);
                     }
                 }
-                let (ctx, last, approved, needs_perm, claims, plan) =
-                    (&ctx, &last, &approved, &needs_perm, &claims, &plan);
-                let results: Vec<(Key, i64, Result<ItemOutcome, ExecError>)> = futures::stream::iter(got)
-                    .map(|(s, i, epoch)| async move {
-                        let key = (s.clone(), i.clone());
-                        let Some(step) = plan.steps.iter().find(|x| x.id == s) else {
-                            return (key, epoch, Ok(ItemOutcome::Failed(format!("step {s} is not in the plan"))));
-                        };
-                        let Some(item) = step.items.iter().find(|x| x.id == i) else {
-                            return (key, epoch, Ok(ItemOutcome::Failed(format!("item {i} is not in step {s}"))));
-                        };
-                        let check: Arc<dyn tabflow_client::WriteCheck> = Arc::new(ItemCheck {
-                            store: self.store.clone(),
-                            claims: claims.clone(),
-                            key: key.clone(),
-                            epoch,
-                        });
-                        let needs = needs_perm.get(&s).copied().unwrap_or(true);
-                        let out = tabflow_client::fenced(check, run_item(ctx, step, item, last, approved, needs)).await;
-                        (key, epoch, out)
-                    })
-                    .buffer_unordered(opts.concurrency.max(1) * 2)
-                    .collect()
-                    .await;
+                for ((s, i, epoch), slot) in got.into_iter().zip(room) {
+                    let key = (s, i);
+                    let needs = needs_perm.get(&key.0).copied().unwrap_or(true);
+                    let last = last.get(&key).copied();
+                    slot.send(Claimed { key, epoch, last, needs });
+                }
+            }
+            Ok::<(), ExecError>(())
+        };
+        let runner = async {
+            let (ctx, approved, claims, plan) = (&ctx, &approved, &claims, &plan);
+            let items = futures::stream::unfold(queued, |mut q| async move { q.recv().await.map(|c| (c, q)) });
+            let done = items
+                .map(|c: Claimed| async move {
+                    let Claimed { key, epoch, last, needs } = c;
+                    let (s, i) = (&key.0, &key.1);
+                    let Some(step) = plan.steps.iter().find(|x| &x.id == s) else {
+                        let out = Ok(ItemOutcome::Failed(format!("step {s} is not in the plan")));
+                        return Ran { key, epoch, last, out };
+                    };
+                    let Some(item) = step.items.iter().find(|x| &x.id == i) else {
+                        let out = Ok(ItemOutcome::Failed(format!("item {i} is not in step {s}")));
+                        return Ran { key, epoch, last, out };
+                    };
+                    let check: Arc<dyn tabflow_client::WriteCheck> = Arc::new(ItemCheck {
+                        store: self.store.clone(),
+                        claims: claims.clone(),
+                        key: key.clone(),
+                        epoch,
+                    });
+                    let phases: HashMap<Key, Phase> = last.map(|p| (key.clone(), p)).into_iter().collect();
+                    let out = tabflow_client::fenced(check, run_item(ctx, step, item, &phases, approved, needs)).await;
+                    Ran { key, epoch, last, out }
+                })
+                .buffer_unordered(opts.concurrency.max(1) * 2)
+                .ready_chunks(batch.max(1));
+            let mut done = std::pin::pin!(done);
+            while let Some(chunk) = done.next().await {
+                // Every deferred "applied" record of these items was queued before they ended.
+                let acks = ctx.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+                if to_finish.send((chunk, acks)).is_err() {
+                    break;
+                }
+            }
+            drop(to_finish);
+        };
+        let finisher = async {
+            let mut finished = finished;
+            let mut failure: Option<ExecError> = None;
+            while let Some((chunk, acks)) = finished.recv().await {
+                let n = chunk.len();
                 // Every deferred "applied" record durable (or refused) before a claim is done.
-                let waiting = ctx.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
                 let mut unwritten = vec![];
-                for rx in waiting {
+                for rx in acks {
                     if let Err(e) = Recorder::wait(rx).await {
                         let e = e.to_string();
                         if !e.contains("lease lost") {
@@ -308,62 +446,23 @@ impl<'a> Engine<'a> {
                         }
                     }
                 }
-                for ((step, item), epoch, r) in results {
-                    let key = (step.clone(), item.clone());
-                    if claims.is_lost(&key) {
-                        pass.lost += 1;
-                        continue;
-                    }
-                    match r {
-                        Ok(ItemOutcome::NotStarted) => {
-                            self.store.finish_work(run_id, &step, &item, owner, epoch, None).await?;
-                            pass.released += 1;
-                        }
-                        Ok(o) if unwritten.is_empty() => {
-                            if o == ItemOutcome::Done && last.get(&key).is_none() {
-                                pass.written += 1;
-                            }
-                            if let Ok(mut h) = claims.held.lock() {
-                                h.remove(&key);
-                            }
-                            if self
-                                .store
-                                .finish_work(run_id, &step, &item, owner, epoch, Some(outcome_name(&o)))
-                                .await?
-                            {
-                                pass.done += 1;
-                            } else {
-                                pass.lost += 1;
-                            }
-                        }
-                        Ok(_) => {
-                            self.store.finish_work(run_id, &step, &item, owner, epoch, None).await?;
-                            pass.released += 1;
-                        }
-                        Err(e) => {
-                            let msg = e.to_string();
-                            if msg.contains("lease lost") {
-                                pass.lost += 1;
-                                continue;
-                            }
-                            // Handed back for another try (by this worker or another).
-                            self.store.finish_work(run_id, &step, &item, owner, epoch, None).await?;
-                            pass.released += 1;
-                            pass.errors.push(format!("{item}: {msg}"));
-                        }
-                    }
+                if failure.is_none()
+                    && let Err(e) = self.settle(run_id, owner, &claims, chunk, &unwritten, &mut pass).await
+                {
+                    failure = Some(e);
                 }
                 pass.errors.extend(unwritten);
-                if let Ok(mut h) = claims.held.lock() {
-                    h.clear();
+                if failure.is_some() || !pass.errors.is_empty() {
+                    stop.store(true, Ordering::SeqCst);
                 }
-                if !pass.errors.is_empty() {
-                    break;
-                }
+                outstanding.fetch_sub(n, Ordering::SeqCst);
+                settled.notify_waiters();
             }
-            Ok(())
-        }
-        .await;
+            failure
+        };
+        let (fed, (), failure) = futures::join!(feeder, runner, finisher);
+        pass.batches = batches.load(Ordering::SeqCst);
+        let result = fed.and(failure.map_or(Ok(()), Err));
         heartbeat.abort();
         drop(ctx);
         drop(recorder);
