@@ -30,6 +30,34 @@ fn schedule(template: &str, params: &[(&str, &str)]) -> NewSchedule {
     }
 }
 
+/// Two apps on one PostgreSQL store and one demo site — A with the test's token, B signed in
+/// with a password (one session each) — and a weekly audit schedule added by A; both signed in.
+struct Pair {
+    emu: tabflow_emulator::Running,
+    a: tabflow_app::App,
+    b: tabflow_app::App,
+    row: tabflow_app::ScheduleRow,
+    dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+async fn two_workers(pg: &PgSchema, clock: &FixedClock) -> Pair {
+    let emu = demo().await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a =
+        app_with(&emu.url, d1.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default()).await;
+    let admin = tabflow_client::Credentials::Password {
+        username: "admin".into(),
+        password: tabflow_client::Secret::new("tabflow"),
+    };
+    let b =
+        app_as(&emu.url, d2.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default(), admin)
+            .await;
+    let row = a.add_schedule(schedule("audit-permissions", &[("tags", "sensitive")]), "tester").await.unwrap();
+    a.connect().await.unwrap();
+    b.connect().await.unwrap();
+    Pair { emu, a, b, row, dirs: (d1, d2) }
+}
+
 fn worker(name: &str) -> WorkerOptions {
     WorkerOptions::new(format!("test:{name}"), format!("worker {name}"))
 }
@@ -186,20 +214,7 @@ async fn a_long_firing_renews_its_claim_so_a_second_worker_on_postgres_does_not_
     let Some(pg) = PgSchema::create("tabflow_beat").await else { return };
     let t0 = next_monday_7();
     let clock = FixedClock::new(t0);
-    let emu = demo().await;
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a =
-        app_with(&emu.url, d1.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default()).await;
-    let admin = tabflow_client::Credentials::Password {
-        username: "admin".into(),
-        password: tabflow_client::Secret::new("tabflow"),
-    };
-    let b =
-        app_as(&emu.url, d2.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default(), admin)
-            .await;
-    let row = a.add_schedule(schedule("audit-permissions", &[("tags", "sensitive")]), "tester").await.unwrap();
-    a.connect().await.unwrap();
-    b.connect().await.unwrap();
+    let Pair { emu, a, b, row, dirs: _dirs } = two_workers(&pg, &clock).await;
     let lease = Duration::minutes(30);
     let mut wa = worker("a");
     wa.lease = lease;
@@ -252,20 +267,7 @@ async fn a_worker_paused_past_its_claim_acts_on_nothing_once_another_took_the_sc
     let Some(pg) = PgSchema::create("tabflow_fence").await else { return };
     let t0 = next_monday_7();
     let clock = FixedClock::new(t0);
-    let emu = demo().await;
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a =
-        app_with(&emu.url, d1.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default()).await;
-    let admin = tabflow_client::Credentials::Password {
-        username: "admin".into(),
-        password: tabflow_client::Secret::new("tabflow"),
-    };
-    let b =
-        app_as(&emu.url, d2.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default(), admin)
-            .await;
-    let row = a.add_schedule(schedule("audit-permissions", &[("tags", "sensitive")]), "tester").await.unwrap();
-    a.connect().await.unwrap();
-    b.connect().await.unwrap();
+    let Pair { emu, a, b, row, dirs: (d1, d2) } = two_workers(&pg, &clock).await;
     let lease = Duration::minutes(30);
     // A never renews its claim while this test runs: as if it were stopped (SIGSTOP) mid-firing.
     let mut wa = worker("a");
