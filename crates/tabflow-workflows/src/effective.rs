@@ -323,7 +323,8 @@ impl<'a> Evaluator<'a> {
                 out.push(single(u.id.as_str(), caps));
             }
         }
-        let mut groups: Vec<&'a str> = rules.iter().filter(|r| r.grantee_kind == "group").map(|r| r.grantee_id).collect();
+        let mut groups: Vec<&'a str> =
+            rules.iter().filter(|r| r.grantee_kind == "group").map(|r| r.grantee_id).collect();
         groups.sort_unstable();
         groups.dedup();
         if groups.is_empty() {
