@@ -521,6 +521,7 @@ async fn gather(
         alerts,
         (schedules, extract_refreshes, refresh_jobs),
         (ds_lineage, wb_lineage, custom_sql),
+        site_info,
     ) = futures::try_join!(
         client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
         client.groups().collect(),
@@ -534,6 +535,9 @@ async fn gather(
         client.data_alerts().collect(),
         async { if per_item.details { crate::refreshes::read(client).await } else { Ok((vec![], vec![], vec![])) } },
         lineage,
+        // The site's display name, read along with the lists rather than after them: one
+        // round trip less before a plan or an apply's re-validation (issue #15).
+        client.site_info(),
     )?;
     // The list leaves recipients out: each alert's details (`GET /dataAlerts/{id}`) carry them.
     let alerts: Vec<xml::DataAlert> = futures::stream::iter(alerts)
@@ -690,7 +694,7 @@ async fn gather(
 
     let session = client.session().await;
     // The site's display name ("Demo"), not its content URL ("demo"), from `GET /sites/{id}`.
-    let site_name = client.site_info().await?.name.unwrap_or_else(|| client.config().site.clone());
+    let site_name = site_info.name.unwrap_or_else(|| client.config().site.clone());
     sink.head(Head {
         now,
         site: site::SiteInfo {

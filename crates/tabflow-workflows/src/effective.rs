@@ -17,7 +17,9 @@
 //!
 //! Pure: it only reads a [`Site`].
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 
 use serde::Serialize;
 use tabflow_site::{Index, Mode, Site};
@@ -69,6 +71,45 @@ pub struct Evaluator<'a> {
     index: Index<'a>,
     /// All capability names that appear anywhere (the universe for "everything").
     all_caps: BTreeSet<String>,
+    /// Licensed site administrators by site role (in the site's order): one class each.
+    admins: Vec<(&'a str, Vec<&'a str>)>,
+    /// Whether user ids and group ids are unique: the class-based evaluation assumes it (a
+    /// site read from Tableau always has it); otherwise every user is evaluated alone.
+    unique_ids: bool,
+    /// The rules' group ids (sorted) → the profiles of those groups' users, built once for
+    /// every item whose applicable rules name that set of groups (issue #15).
+    groupings: RefCell<HashMap<Vec<&'a str>, Rc<Grouping<'a>>>>,
+}
+
+/// Users who have the same effective access to one item, and that access: the
+/// [`Evaluator::access_classes`] of an item.
+pub struct AccessClass<'a> {
+    /// Users listed one by one (site administrators of one role, or a single user).
+    listed: Vec<&'a str>,
+    /// Or the users of a profile of a grouping, less `except` (users evaluated apart).
+    profile: Option<(Rc<Grouping<'a>>, usize)>,
+    except: Vec<&'a str>,
+    /// What each of them may do (never empty).
+    pub caps: BTreeMap<String, Grant>,
+}
+
+impl<'a> AccessClass<'a> {
+    /// How many users the class holds, without listing them.
+    pub fn len(&self) -> usize {
+        let profile = self.profile.as_ref().map_or(0, |(g, at)| g.profiles[*at].users.len());
+        self.listed.len() + profile - self.except.len()
+    }
+
+    /// Whether the class holds nobody (never, for a class [`Evaluator::access_classes`] returns).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The users' ids.
+    pub fn users(&self) -> impl Iterator<Item = &'a str> + '_ {
+        let profile = self.profile.as_ref().map(|(g, at)| g.profiles[*at].users.as_slice()).unwrap_or_default();
+        self.listed.iter().copied().chain(profile.iter().copied().filter(|u| !self.except.contains(u)))
+    }
 }
 
 fn content_type(kind: &str) -> &'static str {
@@ -112,7 +153,26 @@ impl<'a> Evaluator<'a> {
             });
         }
         all_caps.remove("ProjectLeader");
-        Evaluator { site, groups_of, rules_on, defaults, index, all_caps }
+        let mut admins: Vec<(&str, Vec<&str>)> = vec![];
+        for u in site.users.iter().filter(|u| is_admin(&u.site_role)) {
+            match admins.iter_mut().find(|(role, _)| *role == u.site_role) {
+                Some((_, users)) => users.push(u.id.as_str()),
+                None => admins.push((u.site_role.as_str(), vec![u.id.as_str()])),
+            }
+        }
+        let unique_ids = site.users.iter().map(|u| u.id.as_str()).collect::<HashSet<_>>().len() == site.users.len()
+            && site.groups.iter().map(|g| g.id.as_str()).collect::<HashSet<_>>().len() == site.groups.len();
+        Evaluator {
+            site,
+            groups_of,
+            rules_on,
+            defaults,
+            index,
+            all_caps,
+            admins,
+            unique_ids,
+            groupings: RefCell::new(HashMap::new()),
+        }
     }
 
     /// An evaluator of `site` after a change to the rules this one evaluates: "everything"
@@ -190,8 +250,123 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Effective access of every licensed user to one workbook or datasource.
+    /// Effective access of every licensed user to one workbook or datasource: the
+    /// [`access_classes`](Evaluator::access_classes) expanded, one entry per user.
     pub fn access(&self, kind: &str, id: &str) -> Access {
+        let mut out = Access::new();
+        for class in self.access_classes(kind, id) {
+            for u in class.users() {
+                out.insert(u.to_string(), class.caps.clone());
+            }
+        }
+        out
+    }
+
+    /// Effective access to one workbook or datasource by classes of users whose answer is
+    /// the same by construction — the same as [`access_per_user`](Evaluator::access_per_user)
+    /// (each user with access is in exactly one class) in time that does not grow with the
+    /// users for every item (an audit of 1 500 items on a 4 000-user site evaluated 6 million
+    /// users, issue #15):
+    ///
+    /// - site administrators: one class per site role ("everything", capped by the role);
+    /// - the owner, the owners of the project chain, its leaders, and users a user rule of the
+    ///   applicable rules names: one by one (a handful an item);
+    /// - everyone else gets what the group rules give, which depends only on their site role
+    ///   and on which of the rules' groups they are in: one evaluation per such profile, the
+    ///   profiles of a set of groups built once for every item whose rules name that set;
+    /// - users in none of those groups, and unlicensed users, get nothing (no class).
+    pub fn access_classes(&self, kind: &str, id: &str) -> Vec<AccessClass<'a>> {
+        let single = |u: &'a str, caps| AccessClass { listed: vec![u], profile: None, except: vec![], caps };
+        if !self.unique_ids {
+            return self
+                .access_per_user(kind, id)
+                .into_iter()
+                .filter_map(|(u, caps)| self.index.user(&u).map(|u| single(u.id.as_str(), caps)))
+                .collect();
+        }
+        let Some((owner, project_id)) = self.owner_and_project(kind, id) else { return vec![] };
+        let (rules, _) = self.rules_for(kind, id, project_id);
+        let mut out = vec![];
+        for (role, users) in &self.admins {
+            let caps = cap_by_role(role, everything(&self.all_caps, "site administrator"));
+            if !caps.is_empty() {
+                out.push(AccessClass { listed: users.clone(), profile: None, except: vec![], caps });
+            }
+        }
+        let project_owners = self.project_owners(project_id);
+        let leaders = self.leaders(project_id);
+        let named = rules.iter().filter(|r| r.grantee_kind == "user").map(|r| r.grantee_id);
+        let mut apart: Vec<&'a str> = vec![];
+        let mut seen: HashSet<&'a str> = HashSet::new();
+        let candidates = std::iter::once(owner).chain(project_owners.iter().copied()).chain(leaders.iter().copied());
+        for uid in candidates.chain(named) {
+            let Some(u) = self.index.user(uid) else { continue };
+            if u.site_role == "Unlicensed" || is_admin(&u.site_role) || !seen.insert(u.id.as_str()) {
+                continue;
+            }
+            apart.push(u.id.as_str());
+            let why = if u.id == owner {
+                Some("owner")
+            } else if project_owners.contains(u.id.as_str()) {
+                Some("project owner")
+            } else if leaders.contains(u.id.as_str()) {
+                Some("project leader")
+            } else {
+                None
+            };
+            let caps = match why {
+                Some(why) => everything(&self.all_caps, why),
+                None => self.by_rules(&u.id, &rules),
+            };
+            let caps = cap_by_role(&u.site_role, caps);
+            if !caps.is_empty() {
+                out.push(single(u.id.as_str(), caps));
+            }
+        }
+        let mut groups: Vec<&'a str> =
+            rules.iter().filter(|r| r.grantee_kind == "group").map(|r| r.grantee_id).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        if groups.is_empty() {
+            return out;
+        }
+        let grouping = {
+            let mut cache = self.groupings.borrow_mut();
+            match cache.get(&groups) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = Rc::new(self.grouping(&groups));
+                    cache.insert(groups.clone(), g.clone());
+                    g
+                }
+            }
+        };
+        let mut except: HashMap<usize, Vec<&'a str>> = HashMap::new();
+        for u in &apart {
+            if let Some(p) = grouping.profile_of.get(u) {
+                except.entry(*p).or_default().push(u);
+            }
+        }
+        for (n, p) in grouping.profiles.iter().enumerate() {
+            let in_groups: HashMap<&str, &str> = p
+                .groups
+                .iter()
+                .map(|&i| (groups[i], self.index.group(groups[i]).map_or("", |g| g.name.as_str())))
+                .collect();
+            let caps = cap_by_role(p.role, by_rules_in(None, &in_groups, &rules));
+            let except = except.remove(&n).unwrap_or_default();
+            if caps.is_empty() || p.users.len() == except.len() {
+                continue;
+            }
+            out.push(AccessClass { listed: vec![], profile: Some((grouping.clone(), n)), except, caps });
+        }
+        out
+    }
+
+    /// [`access`](Evaluator::access) the straightforward way, one evaluation per user: the
+    /// reference the class-based evaluation is tested against, and the fallback for a site
+    /// whose ids repeat.
+    pub fn access_per_user(&self, kind: &str, id: &str) -> Access {
         let Some((owner, project_id)) = self.owner_and_project(kind, id) else { return Access::new() };
         let (rules, _) = self.rules_for(kind, id, project_id);
         let leaders = self.leaders(project_id);
@@ -702,6 +877,167 @@ mod tests {
         let c = Evaluator::new(&t).access("workbook", "w1");
         assert_eq!(c["cat"]["Write"].via, "capped by site role Explorer");
         assert_eq!(holders(&a, "Write"), ["admin", "ann", "lead", "owner"].into_iter().collect());
+    }
+
+    /// A seeded generator of numbers (xorshift): the same site for the same seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n.max(1) as u64) as usize
+        }
+
+        fn chance(&mut self, percent: usize) -> bool {
+            self.below(100) < percent
+        }
+    }
+
+    /// `site` stirred with `seed`: site roles (Viewer and Explorer caps, unlicensed users and
+    /// administrators of both kinds), group memberships, locked, nested-locked and unlocked
+    /// projects, project and item owners, project leaders as users and through groups, and
+    /// allow and deny rules for users and groups on items and as project defaults.
+    fn stir(mut site: Site, seed: u64) -> Site {
+        const ROLES: &[&str] = &[
+            "Creator",
+            "Explorer",
+            "ExplorerCanPublish",
+            "Viewer",
+            "Unlicensed",
+            "SiteAdministratorCreator",
+            "SiteAdministratorExplorer",
+        ];
+        const LOCKS: &[&str] = &["ManagedByOwner", "LockedToProject", "LockedToProjectWithoutNested"];
+        const CAPS: &[&str] = &["Read", "Filter", "ExportData", "Write", "Overwrite", "Delete", "ChangePermissions"];
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let users: Vec<String> = site.users.iter().map(|u| u.id.clone()).collect();
+        let groups: Vec<String> = site.groups.iter().map(|g| g.id.clone()).collect();
+        let projects: Vec<String> = site.projects.iter().map(|p| p.id.clone()).collect();
+        for u in site.users.iter_mut() {
+            if rng.chance(30) {
+                u.site_role = ROLES[rng.below(ROLES.len())].into();
+            }
+        }
+        for g in site.groups.iter_mut() {
+            for _ in 0..rng.below(4) {
+                g.members.push(users[rng.below(users.len())].clone());
+            }
+        }
+        for p in site.projects.iter_mut() {
+            if rng.chance(40) {
+                p.content_permissions = LOCKS[rng.below(LOCKS.len())].into();
+            }
+            if rng.chance(20) {
+                p.owner_id = users[rng.below(users.len())].clone();
+            }
+        }
+        let random_caps = |rng: &mut Rng| -> Vec<(&'static str, Mode)> {
+            (0..1 + rng.below(3))
+                .map(|_| (CAPS[rng.below(CAPS.len())], if rng.chance(25) { Mode::Deny } else { Mode::Allow }))
+                .collect()
+        };
+        let mut items: Vec<(&str, String)> = vec![];
+        for w in site.workbooks.iter_mut() {
+            if rng.chance(15) {
+                w.owner_id = users[rng.below(users.len())].clone();
+            }
+            items.push(("workbook", w.id.clone()));
+        }
+        for d in site.datasources.iter_mut() {
+            if rng.chance(15) {
+                d.owner_id = users[rng.below(users.len())].clone();
+            }
+            items.push(("datasource", d.id.clone()));
+        }
+        for (kind, id) in &items {
+            for _ in 0..rng.below(3) {
+                let caps = random_caps(&mut rng);
+                let r = if rng.chance(40) {
+                    rule(id, kind, "user", &users[rng.below(users.len())], &caps)
+                } else {
+                    rule(id, kind, "group", &groups[rng.below(groups.len())], &caps)
+                };
+                site.permissions.push(r);
+            }
+        }
+        for p in &projects {
+            if rng.chance(15) {
+                let (kind, who) = if rng.chance(50) {
+                    ("user", users[rng.below(users.len())].clone())
+                } else {
+                    ("group", groups[rng.below(groups.len())].clone())
+                };
+                site.permissions.push(rule(p, "project", kind, &who, &[("ProjectLeader", Mode::Allow)]));
+            }
+            for content_type in ["workbooks", "datasources"] {
+                if rng.chance(30) {
+                    let caps = random_caps(&mut rng);
+                    let (kind, who) = if rng.chance(30) {
+                        ("user", users[rng.below(users.len())].clone())
+                    } else {
+                        ("group", groups[rng.below(groups.len())].clone())
+                    };
+                    site.default_permissions.push(DefaultPermissionRule {
+                        project_id: p.clone(),
+                        content_type: content_type.into(),
+                        grantee: GranteeRef { kind: kind.into(), id: who },
+                        capabilities: caps.iter().map(|(c, m)| (c.to_string(), *m)).collect(),
+                    });
+                }
+            }
+        }
+        site
+    }
+
+    /// Checks every workbook and datasource of `s`: the class-based access equals the
+    /// per-user one, and the classes hold each user with access once. Answers how many
+    /// (item, user) pairs had access.
+    fn check_classes_against_per_user(s: &Site) -> usize {
+        let e = Evaluator::new(s);
+        let items = s
+            .workbooks
+            .iter()
+            .map(|w| ("workbook", w.id.as_str()))
+            .chain(s.datasources.iter().map(|d| ("datasource", d.id.as_str())));
+        let mut pairs = 0;
+        for (kind, id) in items {
+            let want = e.access_per_user(kind, id);
+            assert_eq!(e.access(kind, id), want, "{kind} {id}");
+            let classes = e.access_classes(kind, id);
+            let counted: usize = classes.iter().map(AccessClass::len).sum();
+            let listed: Vec<&str> = classes.iter().flat_map(|c| c.users()).collect();
+            assert_eq!(counted, want.len(), "{kind} {id}: class sizes");
+            assert_eq!(listed.len(), want.len(), "{kind} {id}: a user in two classes");
+            assert!(classes.iter().all(|c| !c.is_empty() && !c.caps.is_empty()), "{kind} {id}: an empty class");
+            pairs += want.len();
+        }
+        pairs
+    }
+
+    /// The class-based evaluation (issue #15) answers exactly what evaluating every user
+    /// does, on the hand-made site, the demo and generated sites, each stirred with several
+    /// seeds (roles, locks, owners, leaders through groups, user rules, denies).
+    #[test]
+    fn access_by_classes_equals_access_evaluated_user_by_user_on_stirred_sites() {
+        let bases = [
+            site(),
+            tabflow_site::generate::demo(),
+            tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 400, seed: 3 }),
+        ];
+        for base in &bases {
+            assert!(check_classes_against_per_user(base) > 0);
+            for seed in 1..=6 {
+                let stirred = stir(base.clone(), seed);
+                assert!(check_classes_against_per_user(&stirred) > 0, "seed {seed}");
+            }
+        }
+        // Repeated ids (not from Tableau): every user is evaluated alone, same answer.
+        let mut doubled = stir(site(), 9);
+        doubled.users.push(user("ann", "Viewer"));
+        doubled.groups.push(doubled.groups[1].clone());
+        check_classes_against_per_user(&doubled);
     }
 
     #[test]

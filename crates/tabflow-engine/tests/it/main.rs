@@ -8,6 +8,7 @@ mod backups;
 mod delete_user;
 mod leases;
 mod migrations;
+mod reads;
 mod refresh_moves;
 mod restore;
 mod stores;

@@ -89,32 +89,41 @@ pub(super) fn report(
             columns.entry(key.clone()).or_insert((name.to_string(), "group", is_broad));
             row_cells.insert(key, lvl.to_string());
         }
-        let access = ev.access(a.kind, &a.id);
+        // By classes of users with the same access (issue #15): counting takes a class at a
+        // time, and only the users listed are visited one by one.
+        let classes = ev.access_classes(a.kind, &a.id);
+        let only_groups_of = |caps: &BTreeMap<String, Grant>| {
+            caps.values().any(|g| g.allowed) && caps.values().filter(|g| g.allowed).all(|g| g.via.starts_with("group"))
+        };
         // Users whose access comes only through groups: listed one by one up to
         // GROUP_ONLY_LISTED, else summed up in one row per level (the group rows above say
         // which groups, and the groups' members are the site's) — so the report grows with the
         // items, not with items × users.
-        let group_only = access
-            .values()
-            .filter(|caps| caps.values().any(|g| g.allowed))
-            .filter(|caps| caps.values().filter(|g| g.allowed).all(|g| g.via.starts_with("group")))
-            .count();
+        let group_only: usize = classes.iter().filter(|c| only_groups_of(&c.caps)).map(|c| c.len()).sum();
         let sum_up = group_only > GROUP_ONLY_LISTED;
         let mut summed: BTreeMap<&'static str, usize> = BTreeMap::new();
-        for (user, caps) in &access {
+        let mut listed: Vec<(&str, &BTreeMap<String, Grant>, &'static str)> = vec![];
+        for class in &classes {
+            let caps = &class.caps;
             let allowed: Vec<&str> = caps.iter().filter(|(_, g)| g.allowed).map(|(c, _)| c.as_str()).collect();
             if allowed.is_empty() {
                 continue;
             }
             let lvl = level(allowed.iter().copied());
-            // A user whose access comes only through groups is shown under the groups in the
-            // matrix; the rows list everyone (or, past GROUP_ONLY_LISTED, count them).
-            let only_groups = caps.values().filter(|g| g.allowed).all(|g| g.via.starts_with("group"));
-            if only_groups && sum_up {
-                *summed.entry(lvl).or_default() += 1;
+            if only_groups_of(caps) && sum_up {
+                *summed.entry(lvl).or_default() += class.len();
                 continue;
             }
-            let (name, role) = users.get(user.as_str()).copied().unwrap_or(("?", "?"));
+            listed.extend(class.users().map(|u| (u, caps, lvl)));
+        }
+        // In user id order, as the rows were listed from the per-user access map.
+        listed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (user, caps, lvl) in listed {
+            let allowed: Vec<&str> = caps.iter().filter(|(_, g)| g.allowed).map(|(c, _)| c.as_str()).collect();
+            // A user whose access comes only through groups is shown under the groups in the
+            // matrix; the rows list everyone (or, past GROUP_ONLY_LISTED, count them).
+            let only_groups = only_groups_of(caps);
+            let (name, role) = users.get(user).copied().unwrap_or(("?", "?"));
             let why = reasons(caps);
             rows.push(json!({
                 "type": a.kind, "item": a.name, "project": project,
@@ -122,7 +131,7 @@ pub(super) fn report(
                 "allowed": allowed.join(" "), "why": why, "broad": false,
             }));
             if !only_groups {
-                let key = (1, user.clone());
+                let key = (1, user.to_string());
                 columns.entry(key.clone()).or_insert((name.to_string(), "user", false));
                 row_cells.insert(key, lvl.to_string());
             }
