@@ -153,7 +153,11 @@ pub trait Gate: Send + Sync {
 /// a fencing epoch itself.
 pub trait WriteCheck: Send + Sync {
     /// `Err(reason)` refuses the write: it is not sent and fails with [`Error::Fenced`].
-    fn check(&self) -> futures::future::BoxFuture<'_, std::result::Result<(), String>>;
+    /// `Ok(Some(deadline))`: the write may be sent until then and not after — checked again,
+    /// without waiting for anything, right before it is handed to the connection, so a
+    /// process paused (or starved) between the check and the send does not send it once
+    /// the claim may have lapsed.
+    fn check(&self) -> futures::future::BoxFuture<'_, std::result::Result<Option<Instant>, String>>;
 }
 
 tokio::task_local! {
@@ -770,9 +774,17 @@ impl Client {
                 };
                 if !matches!(req.method, Method::GET | Method::HEAD)
                     && let Ok(check) = WRITE_CHECK.try_with(|c| c.clone())
-                    && let Err(why) = check.check().await
                 {
-                    return Err(Error::Fenced(why));
+                    match check.check().await {
+                        Err(why) => return Err(Error::Fenced(why)),
+                        Ok(Some(deadline)) if Instant::now() >= deadline => {
+                            return Err(Error::Fenced(format!(
+                                "the claim was checked {} ms ago, too long before the write could be sent (the process was paused or starved); the write was not sent",
+                                (Instant::now() - deadline).as_millis()
+                            )));
+                        }
+                        Ok(_) => {}
+                    }
                 }
                 let (limit, what) = if req.download && sink.is_some() {
                     (self.inner.config.max_download_bytes.max(MAX_FILE_DOWNLOAD_BYTES), "download")

@@ -2339,17 +2339,32 @@ impl Store {
         epoch: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM work_items WHERE run_id = $1 AND step_id = $2 AND item_id = $3 AND owner = $4 AND epoch = $5 AND status = 'claimed' AND expires_at > $6")
+        Ok(self.work_held_until(run_id, step_id, item_id, owner, epoch, now).await?.is_some())
+    }
+
+    /// [`Store::work_held`], answering until when the claim holds (its expiry) when it does.
+    pub async fn work_held_until(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        item_id: &str,
+        owner: &str,
+        epoch: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = sqlx::query("SELECT expires_at FROM work_items WHERE run_id = $1 AND step_id = $2 AND item_id = $3 AND owner = $4 AND epoch = $5 AND status = 'claimed' AND expires_at > $6")
             .bind(run_id)
             .bind(step_id)
             .bind(item_id)
             .bind(owner)
             .bind(epoch)
             .bind(ts(now))
-            .fetch_one(&self.pool)
-            .await?
-            .get(0);
-        Ok(n == 1)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(parse_ts(&r.get::<String, _>(0))?)),
+            None => Ok(None),
+        }
     }
 
     /// Journal entries, written only while `owner` still holds every item claim in `fences`

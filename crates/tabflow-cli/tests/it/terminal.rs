@@ -348,8 +348,13 @@ fn ctrl_c_stops_a_resumed_run_between_items_too() {
 
     // The resume is stopped by Ctrl-C as the run was: between items, `interrupted`, exit 130.
     use std::io::BufRead;
-    let mut child =
-        cmd(h, &emu, &["runs", "resume", &run_id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Two calls at a time, as the interrupted apply had: items are still waiting to start
+    // when the Ctrl-C comes, however slow the machine is.
+    let mut child = cmd(h, &emu, &["runs", "resume", &run_id, "--concurrency", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {

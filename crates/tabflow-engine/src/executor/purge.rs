@@ -67,10 +67,10 @@ struct StagedCheck {
 }
 
 impl tabflow_client::WriteCheck for StagedCheck {
-    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<Option<std::time::Instant>, String>> {
         Box::pin(async move {
             match self.store.staged_held(&self.item_id, &self.run_id, &self.owner, self.epoch, Utc::now()).await {
-                Ok(true) => Ok(()),
+                Ok(true) => Ok(None),
                 Ok(false) => Err(format!(
                     "lease lost: the purge of {} (run {}) is no longer this worker's (epoch {}); the delete was not sent",
                     self.item_id, self.run_id, self.epoch

@@ -129,16 +129,22 @@ struct ItemCheck {
 }
 
 impl tabflow_client::WriteCheck for ItemCheck {
-    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<Option<std::time::Instant>, String>> {
         Box::pin(async move {
             let c = &self.claims;
-            let held = self
+            let now = chrono::Utc::now();
+            let until = self
                 .store
-                .work_held(&c.run_id, &self.key.0, &self.key.1, &c.owner, self.epoch, chrono::Utc::now())
+                .work_held_until(&c.run_id, &self.key.0, &self.key.1, &c.owner, self.epoch, now)
                 .await
                 .map_err(|e| format!("the item's lease cannot be checked: {e}"))?;
-            if held && !c.is_lost(&self.key) {
-                return Ok(());
+            if let Some(until) = until
+                && !c.is_lost(&self.key)
+            {
+                // Sent within half of what is left of the claim, or not at all: a process
+                // paused right after this check must not send once another may have taken over.
+                let left = (until - now).to_std().unwrap_or_default();
+                return Ok(Some(std::time::Instant::now() + left / 2));
             }
             c.lose(&self.key);
             Err(format!(
