@@ -662,6 +662,17 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(std::time::Duration::from_secs(5))
+            // A process stopped (SIGSTOP, a VM pause) inside one of its short transactions
+            // would hold its row locks — on claimed work items, say — for as long as it is
+            // stopped, and every other worker would wait for it. PostgreSQL ends such a
+            // session after 10 s idle in its transaction: its transaction is rolled back
+            // (nothing of it was written) and the locks are free for the others.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("SET idle_in_transaction_session_timeout = '10s'").execute(conn).await?;
+                    Ok(())
+                })
+            })
             .connect(url)
             .await
             .map_err(|e| StoreError::Open { location: location.clone(), detail: e.to_string() })?;

@@ -132,7 +132,8 @@ impl tabflow_client::WriteCheck for ItemCheck {
     fn check(&self) -> futures::future::BoxFuture<'_, Result<Option<std::time::Instant>, String>> {
         Box::pin(async move {
             let c = &self.claims;
-            let now = chrono::Utc::now();
+            // Taken before the question is sent: the answer may come back after a pause.
+            let (now, asked) = (chrono::Utc::now(), std::time::Instant::now());
             let until = self
                 .store
                 .work_held_until(&c.run_id, &self.key.0, &self.key.1, &c.owner, self.epoch, now)
@@ -141,10 +142,11 @@ impl tabflow_client::WriteCheck for ItemCheck {
             if let Some(until) = until
                 && !c.is_lost(&self.key)
             {
-                // Sent within half of what is left of the claim, or not at all: a process
-                // paused right after this check must not send once another may have taken over.
+                // Sent within half of what was left of the claim when the check was asked,
+                // or not at all: a process paused during or right after this check must not
+                // send once another worker may have taken the item over.
                 let left = (until - now).to_std().unwrap_or_default();
-                return Ok(Some(std::time::Instant::now() + left / 2));
+                return Ok(Some(asked + left / 2));
             }
             c.lose(&self.key);
             Err(format!(
