@@ -93,7 +93,7 @@ fn three_workers_share_a_rollback_and_one_killed_mid_rollback_restores_every_ite
     let st = stats(&emu);
     let n = |k: &str, v: &str| st[k][v].as_u64().unwrap_or(0);
     let puts: Vec<_> =
-        expected.keys().filter(|k| n("writes_by_resource", k) - n("deletes_by_resource", k) != 1).collect();
+        expected.keys().filter(|k| n("writes_by_resource", k) != n("deletes_by_resource", k) + 1).collect();
     assert!(puts.is_empty(), "items not moved back exactly once: {:?}\n{st}", &puts[..puts.len().min(5)]);
     let tag_deletes: std::collections::BTreeSet<u64> = expected.keys().map(|k| n("deletes_by_resource", k)).collect();
     assert_eq!(tag_deletes.len(), 1, "the run's tags removed unevenly (some twice?): {tag_deletes:?}");

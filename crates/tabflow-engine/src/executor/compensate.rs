@@ -296,6 +296,16 @@ impl Engine<'_> {
                     ctx.recorder.write(vec![e], vec![a]).await?;
                     return Ok(Some(why));
                 }
+                // Tags re-classified from the live site: only the tags the run added that are
+                // still there are removed, only those it removed that are still gone are put
+                // back — an undo cut off half-way (a lost lease, a crash) is not sent again.
+                _ if let (Op::Tags { before: b, after: a }, Some(now)) = (op, &live.tags) => {
+                    let remove: BTreeSet<String> = a.difference(b).filter(|t| now.contains(*t)).cloned().collect();
+                    let put_back: BTreeSet<String> = b.difference(a).filter(|t| !now.contains(*t)).cloned().collect();
+                    if !remove.is_empty() || !put_back.is_empty() {
+                        to_undo.push(Op::Tags { before: put_back, after: remove });
+                    }
+                }
                 _ => to_undo.push(op.clone()),
             }
         }
