@@ -136,7 +136,15 @@ impl App {
 
     /// Starts an approved rollback plan: undoes exactly the approved pairs of run `run_id`.
     /// The handle's run id is the run undone (its journal and status carry the rollback).
-    pub(crate) async fn start_rollback(&self, vp: ValidatedPlan, run_id: &str, actor: &str) -> Result<RunHandle> {
+    /// `shared`: the approved compensations are queued for the store's workers (the run is
+    /// left rolling-back; the worker that does the last one closes the rollback).
+    pub(crate) async fn start_rollback(
+        &self,
+        vp: ValidatedPlan,
+        run_id: &str,
+        actor: &str,
+        shared: bool,
+    ) -> Result<RunHandle> {
         let plan = vp.plan();
         let grant = match self.approval_status(&plan.id).await? {
             Ok(g) => g,
@@ -176,7 +184,8 @@ impl App {
         }
         let approved = ApprovedRollback { plan_id: plan.id.clone(), grant, items };
         let session = self.connect().await?;
-        let ctx = self.run_ctx(&session.client, actor, false, tabflow_engine::executor::Cancel::default());
+        let mut ctx = self.run_ctx(&session.client, actor, false, tabflow_engine::executor::Cancel::default());
+        ctx.opts.shared = shared;
         let (tx, feed) = feed();
         let id = run_id.to_string();
         let task = spawn_run(move || rollback_task(ctx, id, approved, tx));
@@ -229,6 +238,10 @@ async fn rollback_task(
     let r = engine.rollback_approved(&id, &ctx.opts, &approved).await;
     drop(engine);
     let mut report = r.map_err(|e| Error::failed(e.to_string(), "see `tabflow runs show ID`"))?;
+    if ctx.opts.shared && report.status == RunStatus::RollingBack {
+        // Queued for the workers: the worker that closes the rollback writes the reports.
+        return Ok(RunOutcome { report, schedules: vec![], warnings: vec![] });
+    }
     let warnings = attach_reports(&ctx.store, &ctx.data_dir, &ctx.redactor, &mut report).await;
     Ok(RunOutcome { report, schedules: vec![], warnings })
 }

@@ -259,7 +259,7 @@ impl App {
         }
         if let Some(run_id) = plan.rollback_of.clone() {
             // A rollback plan: undo exactly what was approved of its run.
-            return self.start_rollback(vp, &run_id, actor).await.map(Start::Running);
+            return self.start_rollback(vp, &run_id, actor, options.shared).await.map(Start::Running);
         }
         if !plan.steps.iter().any(|s| s.is_write()) {
             let stored = store_schedules(&self.store, plan, actor, self.clock.now()).await?;

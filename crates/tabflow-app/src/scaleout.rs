@@ -92,15 +92,18 @@ impl App {
         Ok(passes)
     }
 
-    /// What the workers are doing: each running shared run's items by status and holder, and
+    /// What the workers are doing: each running shared run's items (or rolling-back run's
+    /// compensations) by kind, status and holder, and
     /// the site limits kept in the store.
     pub async fn worker_status(&self) -> Result<Value> {
         let rows = self.store.work_status().await.map_err(|e| Error::store(e, "check the state store"))?;
         let mut runs: std::collections::BTreeMap<String, Value> = Default::default();
-        for (run, status, owner, n) in rows {
-            let r = runs
-                .entry(run.clone())
-                .or_insert_with(|| json!({"run_id": run, "pending": 0, "claimed": 0, "done": 0, "workers": {}}));
+        for (run, kind, status, owner, n) in rows {
+            // A run's work is its items (`apply`) or, once a shared rollback is queued, its
+            // compensations (`rollback`).
+            let r = runs.entry(format!("{run}/{kind}")).or_insert_with(
+                || json!({"run_id": run, "kind": kind, "pending": 0, "claimed": 0, "done": 0, "workers": {}}),
+            );
             let prev = r[status.as_str()].as_i64().unwrap_or(0);
             r[status.as_str()] = json!(prev + n);
             if status == "claimed"

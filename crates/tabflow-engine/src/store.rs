@@ -483,10 +483,36 @@ const MIGRATIONS: &[Migration] = &[
             }]
         },
     },
+    Migration {
+        version: 17,
+        name: "work items of a kind: 'apply' (a shared run's items) or 'rollback' (a shared rollback's compensations), one row per run, kind, step and item",
+        changes: || {
+            // The unique key gains the kind (a rollback item names the same step and item as
+            // the apply item it undoes): the table is rebuilt, rows copied in id order.
+            vec![
+                Change::Sql(
+                    "CREATE TABLE work_items_v17 (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'apply', step_ord INTEGER NOT NULL, step_id TEXT NOT NULL, item_id TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', owner TEXT, expires_at TEXT, epoch INTEGER NOT NULL DEFAULT 0, claims INTEGER NOT NULL DEFAULT 0, outcome TEXT, UNIQUE (run_id, kind, step_id, item_id))",
+                ),
+                Change::Sql(
+                    "INSERT INTO work_items_v17 (run_id, kind, step_ord, step_id, item_id, status, owner, expires_at, epoch, claims, outcome) SELECT run_id, 'apply', step_ord, step_id, item_id, status, owner, expires_at, epoch, claims, outcome FROM work_items ORDER BY id",
+                ),
+                Change::Sql("DROP TABLE work_items"),
+                Change::Sql("ALTER TABLE work_items_v17 RENAME TO work_items"),
+                Change::Sql(
+                    "CREATE INDEX IF NOT EXISTS work_items_run_kind ON work_items (run_id, kind, status, step_ord, id)",
+                ),
+            ]
+        },
+    },
 ];
 
+/// The kind of a shared run's work items (`work_items.kind`).
+pub const WORK_APPLY: &str = "apply";
+/// The kind of a shared rollback's work items: one compensation each.
+pub const WORK_ROLLBACK: &str = "rollback";
+
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 16;
+pub const SCHEMA_VERSION: i64 = 17;
 
 /// The versions of every migration this build knows, in order (numbers are taken by
 /// branches of the project, so a build may lack one between two it has).
@@ -2242,10 +2268,23 @@ impl Store {
 
     /// Queues a shared run's items: `(step order, step id, item id)`, all pending.
     pub async fn queue_work(&self, run_id: &str, items: &[(i64, String, String)]) -> StoreResult<()> {
+        self.queue_work_of(run_id, WORK_APPLY, items).await
+    }
+
+    /// Queues work items of `kind` ([`WORK_APPLY`] or [`WORK_ROLLBACK`]), all pending. A
+    /// rollback's queue replaces the finished one of an earlier rollback of the same run (a
+    /// run partly rolled back may be rolled back again).
+    pub async fn queue_work_of(&self, run_id: &str, kind: &str, items: &[(i64, String, String)]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM work_items WHERE run_id = $1 AND kind = $2 AND status = 'done'")
+            .bind(run_id)
+            .bind(kind)
+            .execute(&mut *tx)
+            .await?;
         for (ord, step, item) in items {
-            sqlx::query("INSERT INTO work_items (run_id, step_ord, step_id, item_id) VALUES ($1, $2, $3, $4) ON CONFLICT (run_id, step_id, item_id) DO NOTHING")
+            sqlx::query("INSERT INTO work_items (run_id, kind, step_ord, step_id, item_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, kind, step_id, item_id) DO NOTHING")
                 .bind(run_id)
+                .bind(kind)
                 .bind(*ord)
                 .bind(step)
                 .bind(item)
@@ -2254,6 +2293,37 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The items of one kind of a run's queue with their outcomes (step id, item id, outcome),
+    /// in queue order: how the worker that closes a shared rollback tells what it undid.
+    pub async fn work_outcomes(&self, run_id: &str, kind: &str) -> StoreResult<Vec<(String, String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT step_id, item_id, outcome FROM work_items WHERE run_id = $1 AND kind = $2 ORDER BY step_ord, id",
+        )
+        .bind(run_id)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    /// Keeps (or, with `None`, reads) who approved a shared rollback of a run, so that the
+    /// workers' audit records name the approvers as a rollback in one process does.
+    pub async fn rollback_approvers(&self, run_id: &str, set: Option<&str>) -> StoreResult<String> {
+        let key = format!("rollback-approvers:{run_id}");
+        if let Some(v) = set {
+            sqlx::query(
+                "INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(&key)
+            .bind(v)
+            .execute(&self.pool)
+            .await?;
+            return Ok(v.to_string());
+        }
+        let row = sqlx::query("SELECT value FROM kv WHERE key = $1").bind(&key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.get(0)).unwrap_or_default())
     }
 
     /// Claims up to `limit` items of the run's first unfinished step that are pending or whose
@@ -2269,12 +2339,25 @@ impl Store {
         expires: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<(String, String, i64)>> {
+        self.claim_work_of(run_id, WORK_APPLY, owner, now, expires, limit).await
+    }
+
+    /// [`Store::claim_work`] over the items of one kind of the run's queue.
+    pub async fn claim_work_of(
+        &self,
+        run_id: &str,
+        kind: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String, i64)>> {
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE work_items SET status = 'claimed', owner = $1, expires_at = $2, epoch = epoch + 1, claims = claims + 1 WHERE id IN (SELECT id FROM work_items WHERE run_id = $3 AND (status = 'pending' OR (status = 'claimed' AND expires_at < $4)) AND step_ord = (SELECT MIN(step_ord) FROM work_items WHERE run_id = $3 AND status <> 'done') AND NOT EXISTS (SELECT 1 FROM work_items f WHERE f.run_id = $3 AND f.outcome = 'failed') ORDER BY id LIMIT $5{lock}) RETURNING step_id, item_id, epoch"
+            "UPDATE work_items SET status = 'claimed', owner = $1, expires_at = $2, epoch = epoch + 1, claims = claims + 1 WHERE id IN (SELECT id FROM work_items WHERE run_id = $3 AND kind = $6 AND (status = 'pending' OR (status = 'claimed' AND expires_at < $4)) AND step_ord = (SELECT MIN(step_ord) FROM work_items WHERE run_id = $3 AND kind = $6 AND status <> 'done') AND NOT EXISTS (SELECT 1 FROM work_items f WHERE f.run_id = $3 AND f.kind = $6 AND f.outcome = 'failed') ORDER BY id LIMIT $5{lock}) RETURNING step_id, item_id, epoch"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
@@ -2282,6 +2365,7 @@ impl Store {
             .bind(run_id)
             .bind(ts(now))
             .bind(limit)
+            .bind(kind)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
@@ -2426,10 +2510,16 @@ impl Store {
     /// `owner` with a new epoch (fencing out a paused holder). Answers whether the queue is
     /// closed, i.e. the run may be finished (as a resume).
     pub async fn close_work(&self, run_id: &str, owner: &str) -> StoreResult<bool> {
-        sqlx::query("UPDATE work_items SET status = 'done', outcome = 'closed', owner = $2, epoch = epoch + 1, expires_at = NULL WHERE run_id = $1 AND status <> 'done' AND NOT EXISTS (SELECT 1 FROM work_items c WHERE c.run_id = $1 AND c.status = 'claimed' AND c.expires_at > $3) AND (NOT EXISTS (SELECT 1 FROM work_items p WHERE p.run_id = $1 AND p.status = 'pending') OR EXISTS (SELECT 1 FROM work_items f WHERE f.run_id = $1 AND f.outcome = 'failed'))")
+        self.close_work_of(run_id, WORK_APPLY, owner).await
+    }
+
+    /// [`Store::close_work`] over the items of one kind of the run's queue.
+    pub async fn close_work_of(&self, run_id: &str, kind: &str, owner: &str) -> StoreResult<bool> {
+        sqlx::query("UPDATE work_items SET status = 'done', outcome = 'closed', owner = $2, epoch = epoch + 1, expires_at = NULL WHERE run_id = $1 AND kind = $4 AND status <> 'done' AND NOT EXISTS (SELECT 1 FROM work_items c WHERE c.run_id = $1 AND c.kind = $4 AND c.status = 'claimed' AND c.expires_at > $3) AND (NOT EXISTS (SELECT 1 FROM work_items p WHERE p.run_id = $1 AND p.kind = $4 AND p.status = 'pending') OR EXISTS (SELECT 1 FROM work_items f WHERE f.run_id = $1 AND f.kind = $4 AND f.outcome = 'failed'))")
             .bind(run_id)
             .bind(owner)
             .bind(ts(Utc::now()))
+            .bind(kind)
             .execute(&self.pool)
             .await?;
         Ok(self.work_unfinished(run_id).await? == 0)
@@ -2462,20 +2552,21 @@ impl Store {
             .get(0))
     }
 
-    /// Shared runs still running, oldest first.
+    /// Shared runs still running, and runs whose shared rollback is under way, oldest first.
     pub async fn shared_runs(&self) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT r.id FROM runs r WHERE r.status = 'running' AND EXISTS (SELECT 1 FROM work_items w WHERE w.run_id = r.id) ORDER BY r.created_at, r.id")
+        let rows = sqlx::query("SELECT r.id FROM runs r WHERE (r.status = 'running' AND EXISTS (SELECT 1 FROM work_items w WHERE w.run_id = r.id AND w.kind = 'apply')) OR (r.status = 'rolling-back' AND EXISTS (SELECT 1 FROM work_items w WHERE w.run_id = r.id AND w.kind = 'rollback')) ORDER BY r.created_at, r.id")
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Work items per (run, status) and who holds claims: for `tabflow worker status`.
-    pub async fn work_status(&self) -> StoreResult<Vec<(String, String, Option<String>, i64)>> {
-        let rows = sqlx::query("SELECT w.run_id, w.status, w.owner, COUNT(*) FROM work_items w JOIN runs r ON r.id = w.run_id WHERE r.status = 'running' GROUP BY w.run_id, w.status, w.owner ORDER BY w.run_id, w.status, w.owner")
+    /// Work items per (run, kind, status) and who holds claims: for `tabflow worker status`
+    /// (a running run's apply items, a rolling-back run's rollback items).
+    pub async fn work_status(&self) -> StoreResult<Vec<(String, String, String, Option<String>, i64)>> {
+        let rows = sqlx::query("SELECT w.run_id, w.kind, w.status, w.owner, COUNT(*) FROM work_items w JOIN runs r ON r.id = w.run_id WHERE (r.status = 'running' AND w.kind = 'apply') OR (r.status = 'rolling-back' AND w.kind = 'rollback') GROUP BY w.run_id, w.kind, w.status, w.owner ORDER BY w.run_id, w.kind, w.status, w.owner")
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
     }
 
     // ------------------------------------------------------------------ site limits shared by workers

@@ -10,9 +10,9 @@
 //! --shared`) executed by N workers — in-process tasks, each with its own client (its own
 //! sign-in and `--concurrency` calls in flight) and its own connection pool to the store, so
 //! they meet only in PostgreSQL (claims, fencing, the audit chain) and at the site, as
-//! separate `tabflow worker` processes do — and the run is then rolled back. The rollback
-//! takes the run's lease, so it is one process's whatever N (a shared rollback, claimed item
-//! by item, is not built).
+//! separate `tabflow worker` processes do — and the run is then rolled back as a shared
+//! rollback (as `tabflow runs rollback --shared`): its compensations queued as `rollback`
+//! work items and claimed by the same N workers.
 
 use std::time::Instant;
 
@@ -204,8 +204,8 @@ async fn worker_client(bench: &Bench) -> anyhow::Result<Client> {
     Client::connect(cfg).await.map_err(|e| fail(e.to_string(), "the emulator did not accept admin's password"))
 }
 
-/// The moves as a shared run executed by `b.workers` workers, then its rollback (one
-/// process): a trial each.
+/// The moves as a shared run executed by `b.workers` workers, then its shared rollback by
+/// the same workers: a trial each.
 async fn shared_trials(b: &ApplyBench, location: &str) -> anyhow::Result<(Trial, Trial)> {
     let bench = serve_bench_site(b).await?;
     let client = worker_client(&bench).await?;
@@ -240,35 +240,54 @@ async fn shared_trials(b: &ApplyBench, location: &str) -> anyhow::Result<(Trial,
     let stats = |running: &tabflow_emulator::Running| running.emulator.stats()["requests"].as_u64().unwrap_or(0);
     let before = stats(&bench.running);
     let t = Instant::now();
-    let run = run_id.as_str();
-    let passes = futures::future::join_all(workers.iter().map(|(owner, client, store)| {
+    // Each worker's share of the run (or of its rollback), until one closes it.
+    let share = |what: &'static str| {
         let (policy, clock, opts) = (policy.clone(), clock.clone(), opts.clone());
+        let workers = &workers;
+        let run_id = run_id.clone();
         async move {
-            let engine = Engine { client, store, policy, events: None, clock };
-            engine.work_shared(run, &opts, owner, b.batch).await
+            let passes = futures::future::join_all(workers.iter().map(|(owner, client, store)| {
+                let (policy, clock, opts, run) = (policy.clone(), clock.clone(), opts.clone(), run_id.as_str());
+                async move {
+                    let engine = Engine { client, store, policy, events: None, clock };
+                    engine.work_shared(run, &opts, owner, b.batch).await
+                }
+            }))
+            .await;
+            let mut report = None;
+            for (i, p) in passes.into_iter().enumerate() {
+                let p = p?;
+                errln!(
+                    "  {what}, worker {i}: {} items done, {} written, {} batches, {} lost",
+                    p.done,
+                    p.written,
+                    p.batches,
+                    p.lost
+                );
+                for e in p.errors.iter().take(3) {
+                    errln!("  {what}, worker {i}: {e}");
+                }
+                if p.finished.is_some() {
+                    report = p.finished;
+                }
+            }
+            report.ok_or_else(|| {
+                fail(
+                    format!("no worker finished the {what} of run {run_id}"),
+                    "see the worker lines above; the run is left in the store",
+                )
+            })
         }
-    }))
-    .await;
+    };
+    let report = share("apply").await?;
     let wall_s = t.elapsed().as_secs_f64();
     let calls = stats(&bench.running) - before;
-    let mut report = None;
-    for (i, p) in passes.into_iter().enumerate() {
-        let p = p?;
-        errln!("  worker {i}: {} items done, {} written, {} batches, {} lost", p.done, p.written, p.batches, p.lost);
-        for e in p.errors.iter().take(3) {
-            errln!("  worker {i}: {e}");
-        }
-        if p.finished.is_some() {
-            report = p.finished;
-        }
-    }
-    let report = report.ok_or_else(|| {
-        fail(format!("no worker finished run {run_id}"), "see the worker lines above; the run is left in the store")
-    })?;
     let apply = Trial { wall_s, calls, status: report.status, done: report.steps.iter().map(|s| s.done).sum() };
+    // (d): queued as `runs rollback --shared` does (under the run's lease), then shared.
     let before = stats(&bench.running);
     let t = Instant::now();
-    let undone = engine.rollback(&run_id, &opts).await?;
+    engine.rollback(&run_id, &RunOptions { shared: true, ..opts.clone() }).await?;
+    let undone = share("rollback").await?;
     let rollback = Trial {
         wall_s: t.elapsed().as_secs_f64(),
         calls: stats(&bench.running) - before,
@@ -328,7 +347,7 @@ async fn run_shared(b: &ApplyBench) -> anyhow::Result<Code> {
             );
         };
         line(&format!("(c) apply, {} worker(s)", b.workers), &apply, bound);
-        line("(d) rollback, one process (the run's lease)", &rollback, per_worker);
+        line(&format!("(d) rollback, {} worker(s)", b.workers), &rollback, bound);
         applies.push(apply);
         rollbacks.push(rollback);
     }
@@ -345,7 +364,7 @@ async fn run_shared(b: &ApplyBench) -> anyhow::Result<Code> {
     outln!("peak RSS of the process (emulator + {} workers): {:.0} MiB", b.workers, peak_rss_mib().unwrap_or(0.0));
     let out = json!({
         "moves": b.moves, "latency_ms": b.latency_ms, "concurrency": b.concurrency, "workers": b.workers,
-        "batch": b.batch, "apply": summary(&applies, bound), "rollback": summary(&rollbacks, per_worker),
+        "batch": b.batch, "apply": summary(&applies, bound), "rollback": summary(&rollbacks, bound),
     });
     outln!("{out}");
     Ok(Code::Ok)

@@ -68,6 +68,10 @@ pub struct ActArgs {
     /// Do not ask for confirmation (a rollback without a terminal needs it).
     #[arg(long)]
     yes: bool,
+    /// Rollback only: queue the approved compensations for the `tabflow worker`s sharing this
+    /// (PostgreSQL) store instead of undoing them here; the last worker closes the rollback.
+    #[arg(long)]
+    shared: bool,
     #[command(flatten)]
     connect: Connect,
     #[command(flatten)]
@@ -270,6 +274,12 @@ pub async fn run(c: Command) -> anyhow::Result<Code> {
 }
 
 async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
+    if a.shared && !rollback {
+        return Err(usage(
+            "--shared is for `tabflow runs rollback`: a shared run is resumed by its workers",
+            format!("start `tabflow worker` on the store to finish run {}", a.id),
+        ));
+    }
     let delivery = super::workflow::notify_delivery()?;
     let policy = a.store.policy()?;
     let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
@@ -289,7 +299,8 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
             app.approve(&approver, &plan.id, tabflow_app::Decision::Approve, tabflow_app::Selection::All)
                 .await
                 .map_err(exit::app)?;
-            match app.start_run(&plan.id, &whoami(), Default::default()).await.map_err(exit::app)? {
+            let options = tabflow_app::StartOptions { shared: a.shared, ..Default::default() };
+            match app.start_run(&plan.id, &whoami(), options).await.map_err(exit::app)? {
                 tabflow_app::Start::Running(h) => h,
                 _ => {
                     return Err(exit::fail(
@@ -308,6 +319,9 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
             signals = Some(super::workflow::stop_on_ctrl_c(cancel, a.id.clone(), !live));
             handle
         };
+        if a.shared {
+            return handle.wait().await.map_err(exit::app).map(Some);
+        }
         if !a.json && crate::ui::live_stderr() {
             crate::progress::Progress::new(None, &[], a.json).follow(handle.subscribe()).await;
         } else {
@@ -338,6 +352,22 @@ async fn act(a: ActArgs, rollback: bool) -> anyhow::Result<Code> {
         errln!("warning: {w}");
     }
     let report = outcome.report;
+    if a.shared && report.status == RunStatus::RollingBack {
+        let n = report.skipped.len();
+        if a.json {
+            outln!(
+                "{}",
+                json!({"run_id": report.run_id, "status": "queued", "rollback_plan": plan_id, "shared": true, "left_as_they_are": n})
+            );
+        } else {
+            outln!(
+                "Rollback of run {} queued for the workers sharing this store (rollback plan {}): start `tabflow worker` on it; `tabflow worker status` shows the progress.",
+                report.run_id,
+                plan_id.as_deref().unwrap_or("-")
+            );
+        }
+        return Ok(Code::Ok);
+    }
     match (&plan_id, a.json) {
         (Some(p), true) => {
             let mut v = super::workflow::run_json(&report);

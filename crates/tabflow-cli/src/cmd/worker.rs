@@ -93,8 +93,9 @@ async fn status(a: StatusArgs) -> anyhow::Result<Code> {
     }
     for r in runs {
         outln!(
-            "{}  {} pending, {} claimed, {} done",
+            "{}  {}: {} pending, {} claimed, {} done",
             r["run_id"].as_str().unwrap_or(""),
+            r["kind"].as_str().unwrap_or("apply"),
             r["pending"],
             r["claimed"],
             r["done"]

@@ -25,6 +25,7 @@ mod runs_recovery;
 mod scale_limits;
 mod scale_out;
 mod scale_purge;
+mod scale_rollback;
 mod site_cache;
 mod staged_delete;
 mod subscriptions;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 /// A generated site large enough for a few hundred moves, each request delayed.
-fn generated(latency_ms: u64) -> Emu {
+pub(crate) fn generated(latency_ms: u64) -> Emu {
     serve_with(&["--scale", "1200", "--seed", "7", "--latency-ms", &latency_ms.to_string()])
 }
 
@@ -99,7 +99,7 @@ impl std::ops::DerefMut for Spawned {
     }
 }
 
-fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Spawned {
+pub(crate) fn worker(h: &Path, emu: &Emu, store: &str, lease: &str, log: &Path) -> Spawned {
     // Each worker signs in with a password: a PAT holds one session at a time (a second
     // sign-in with it ends the first, on Tableau as on the emulator).
     cmd(h, emu, &["worker", "--json", "--lease", lease, "--poll", "100", "--interval", "3600", "--no-purge"])

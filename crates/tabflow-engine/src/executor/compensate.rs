@@ -67,6 +67,81 @@ async fn undo_repoint(ctx: &Ctx<'_>, store: &Store, id: &str, op: &Op) -> OpResu
     }
 }
 
+/// What a rollback undoes, one entry per item in the order it undoes them: (step id, item
+/// id, the write-ahead before-image, the id of the project the step created). Items outside
+/// `only` (a partly approved rollback) are left as they are, journaled "not approved" once,
+/// and answered apart. Shared by the rollback in one process and the shared rollback's queue.
+pub(super) async fn rollback_todo(
+    ctx: &Ctx<'_>,
+    journal: &[Entry],
+    only: Option<&BTreeSet<String>>,
+) -> Result<(Vec<(String, String, Image, String)>, Vec<ItemNote>), ExecError> {
+    let mut unapproved = vec![];
+    let mut todo = vec![];
+    for (step_id, item_id) in pending(journal, only.is_some()) {
+        if let Some(only) = only
+            && !only.contains(&crate::approval::pair_key(&step_id, &item_id))
+        {
+            // Not approved: left as it is, and the journal says so (once).
+            let last = journal.iter().rev().find(|x| x.step_id == step_id && x.item_id == item_id);
+            let item = ctx
+                .plan
+                .step(&step_id)
+                .and_then(|s| s.item(&item_id))
+                .cloned()
+                .unwrap_or(Item { id: item_id.clone(), ..Item::default() });
+            if !last.is_some_and(|l| l.phase == Phase::CompensateSkipped && l.detail == NOT_APPROVED)
+                && let Some(step) = ctx.plan.step(&step_id)
+            {
+                let e = ctx.entry(step, &item, Phase::CompensateSkipped, Value::Null, NOT_APPROVED.into());
+                let a = ctx.audit(step, &item, "rollback", None, None, NOT_APPROVED);
+                ctx.recorder.write(vec![e], vec![a]).await?;
+            }
+            unapproved.push(ItemNote { step_id, item_id, name: item.name, reason: NOT_APPROVED.into() });
+            continue;
+        }
+        let (before, created) = before_of(journal, &step_id, &item_id);
+        todo.push((step_id, item_id, before, created));
+    }
+    Ok((todo, unapproved))
+}
+
+/// An item's write-ahead before-image and the project its step created, from the journal.
+/// The before-image is also there when a resume found the item already applied (a crash after
+/// the write): an account's re-creation needs it. The first intent's: a resume that finished a
+/// change stopped half-way journals the same image again, but the first is the state before
+/// this run touched the item.
+pub(super) fn before_of(journal: &[Entry], step_id: &str, item_id: &str) -> (Image, String) {
+    let intent = journal.iter().find(|x| x.phase == Phase::Intent && x.step_id == step_id && x.item_id == item_id);
+    let before: Image = intent.map(|x| serde_json::from_value(x.image.clone()).unwrap_or_default()).unwrap_or_default();
+    let created = journal
+        .iter()
+        .find(|x| x.step_id == step_id && x.item_id == item_id && x.detail.starts_with("created:"))
+        .map(|x| x.detail.trim_start_matches("created:").to_string())
+        .unwrap_or_default();
+    (before, created)
+}
+
+/// What the compensations need to know of the whole run: the accounts an earlier (or
+/// another worker's) compensation re-created, and the projects the run created (the targets
+/// of the inverse moves).
+pub(super) fn load_maps(ctx: &Ctx<'_>, journal: &[Entry]) {
+    for e in journal.iter().filter(|e| e.phase == Phase::Compensated) {
+        if let Some(new) = e.detail.strip_prefix("recreated:")
+            && let Ok(mut m) = ctx.recreated.lock()
+        {
+            m.insert(e.item_id.clone(), new.to_string());
+        }
+    }
+    for e in journal {
+        if let Some(c) = e.detail.strip_prefix("created:")
+            && let Ok(mut m) = ctx.created.lock()
+        {
+            m.insert(e.step_id.clone(), c.to_string());
+        }
+    }
+}
+
 impl Engine<'_> {
     /// Undoes, in reverse journal order, every item this run changed (or may have changed:
     /// an intent without an outcome). Each undo is verified by reading the item back; items
@@ -79,61 +154,8 @@ impl Engine<'_> {
         only: Option<&BTreeSet<String>>,
     ) -> Result<Compensation, ExecError> {
         let journal = self.store.journal(&ctx.run_id).await?;
-        let mut unapproved = vec![];
-        let mut todo: Vec<(String, String, Image, String)> = vec![];
-        for (step_id, item_id) in pending(&journal, only.is_some()) {
-            if let Some(only) = only
-                && !only.contains(&crate::approval::pair_key(&step_id, &item_id))
-            {
-                // Not approved: left as it is, and the journal says so (once).
-                let last = journal.iter().rev().find(|x| x.step_id == step_id && x.item_id == item_id);
-                let item = ctx
-                    .plan
-                    .step(&step_id)
-                    .and_then(|s| s.item(&item_id))
-                    .cloned()
-                    .unwrap_or(Item { id: item_id.clone(), ..Item::default() });
-                if !last.is_some_and(|l| l.phase == Phase::CompensateSkipped && l.detail == NOT_APPROVED)
-                    && let Some(step) = ctx.plan.step(&step_id)
-                {
-                    let e = ctx.entry(step, &item, Phase::CompensateSkipped, Value::Null, NOT_APPROVED.into());
-                    let a = ctx.audit(step, &item, "rollback", None, None, NOT_APPROVED);
-                    ctx.recorder.write(vec![e], vec![a]).await?;
-                }
-                unapproved.push(ItemNote { step_id, item_id, name: item.name, reason: NOT_APPROVED.into() });
-                continue;
-            }
-            // The write-ahead before-image, also when a resume found the item already applied
-            // (a crash after the write): an account's re-creation needs it. The first intent's:
-            // a resume that finished a change stopped half-way journals the same image again,
-            // but the first is the state before this run touched the item.
-            let intent =
-                journal.iter().find(|x| x.phase == Phase::Intent && x.step_id == step_id && x.item_id == item_id);
-            let before: Image =
-                intent.map(|x| serde_json::from_value(x.image.clone()).unwrap_or_default()).unwrap_or_default();
-            let created = journal
-                .iter()
-                .find(|x| x.step_id == step_id && x.item_id == item_id && x.detail.starts_with("created:"))
-                .map(|x| x.detail.trim_start_matches("created:").to_string())
-                .unwrap_or_default();
-            todo.push((step_id, item_id, before, created));
-        }
-        // Accounts an earlier (interrupted) rollback already re-created.
-        for e in journal.iter().filter(|e| e.phase == Phase::Compensated) {
-            if let Some(new) = e.detail.strip_prefix("recreated:")
-                && let Ok(mut m) = ctx.recreated.lock()
-            {
-                m.insert(e.item_id.clone(), new.to_string());
-            }
-        }
-        // Created projects are resolvable for the inverse moves.
-        for e in &journal {
-            if let Some(c) = e.detail.strip_prefix("created:")
-                && let Ok(mut m) = ctx.created.lock()
-            {
-                m.insert(e.step_id.clone(), c.to_string());
-            }
-        }
+        let (todo, unapproved) = rollback_todo(ctx, &journal, only).await?;
+        load_maps(ctx, &journal);
         ctx.emit(Event::RollbackStarted { run_id: ctx.run_id.clone(), reason: reason.into(), items: todo.len() });
         let m = todo.len();
         let mut restored = 0;
@@ -193,7 +215,10 @@ impl Engine<'_> {
     }
 
     /// Undoes one item; `Ok(None)` = restored (or nothing to undo), `Ok(Some(why))` = skipped.
-    async fn compensate_item(
+    /// The item is classified from the live site first, so an item already back at its
+    /// before-state (a compensation that landed before its worker's lease was lost) is
+    /// recorded "nothing to undo" and not written again.
+    pub(super) async fn compensate_item(
         &self,
         ctx: &Ctx<'_>,
         step: &Step,
@@ -270,6 +295,16 @@ impl Engine<'_> {
                     let a = ctx.audit(step, item, "rollback", serde_json::to_value(&live).ok(), None, &why);
                     ctx.recorder.write(vec![e], vec![a]).await?;
                     return Ok(Some(why));
+                }
+                // Tags re-classified from the live site: only the tags the run added that are
+                // still there are removed, only those it removed that are still gone are put
+                // back — an undo cut off half-way (a lost lease, a crash) is not sent again.
+                _ if let (Op::Tags { before: b, after: a }, Some(now)) = (op, &live.tags) => {
+                    let remove: BTreeSet<String> = a.difference(b).filter(|t| now.contains(*t)).cloned().collect();
+                    let put_back: BTreeSet<String> = b.difference(a).filter(|t| !now.contains(*t)).cloned().collect();
+                    if !remove.is_empty() || !put_back.is_empty() {
+                        to_undo.push(Op::Tags { before: put_back, after: remove });
+                    }
                 }
                 _ => to_undo.push(op.clone()),
             }

@@ -893,11 +893,15 @@ impl<'a> Engine<'a> {
             return Err(ExecError::Refused(format!("run {run_id} is already rolled back")));
         }
         let (plan, held) = self.take_over(&run, opts).await?;
+        // Shared (`runs rollback --shared`): the compensations are queued for the workers
+        // under the same lease and approvals; nothing is undone by this process.
         let result = match approved {
             Some(a) => match self.store.consume_approvals(&a.grant.approval_ids, run_id).await {
+                Ok(()) if opts.shared => self.queue_rollback(&run, &plan, opts, &held, Some(a)).await,
                 Ok(()) => self.rollback_held(&run, &plan, opts, &held, Some(a)).await,
                 Err(e) => Err(e.into()),
             },
+            None if opts.shared => self.queue_rollback(&run, &plan, opts, &held, None).await,
             None => self.rollback_held(&run, &plan, opts, &held, None).await,
         };
         held.release(self.store).await;

@@ -29,6 +29,14 @@
 //!   journalled are not read again, a failed item is tried once more, and a failure rolls the
 //!   run back as in one process. Several workers can see the queue closed at once; the run's
 //!   status, read again once the lease is held, lets exactly one of them finish it.
+//! - **Shared rollback** (`tabflow runs rollback RUN --shared`): approved as a rollback in
+//!   one process, then, under the run's lease, the run is set rolling-back, `run.rollback` is
+//!   audited and each compensation is queued as a work item of kind `rollback` (steps in the
+//!   order the rollback undoes them). Workers claim them with the same lease, heartbeat and
+//!   epoch; each compensation reads the item live first (an undo that landed before its
+//!   lease was lost is found at the before-state: "nothing to undo", not written again), and
+//!   the epoch is checked right before each call. The worker that closes the queue takes the
+//!   run's lease and closes the rollback (`run.finished`) from the items' outcomes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,11 +46,15 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::Serialize;
 
+use serde_json::json;
+
+use super::compensate::{NOT_APPROVED, before_of, load_maps, rollback_todo};
 use super::journal::{Ack, Recorder, last_phases};
 use super::run::{ItemOutcome, run_item, step_needs_permissions};
-use super::{Engine, ExecError, RunOptions, RunReport};
+use super::{ApprovedRollback, Engine, ExecError, ItemNote, RunOptions, RunReport, lease};
 use crate::audit::NewRecord;
-use crate::store::{NewEntry, Phase, RunStatus, Store, StoreError};
+use crate::plan::{Item, Plan};
+use crate::store::{Entry, NewEntry, Phase, RunRow, RunStatus, Store, StoreError, WORK_ROLLBACK};
 
 type Key = (String, String);
 
@@ -276,6 +288,9 @@ impl<'a> Engine<'a> {
     ) -> Result<SharedPass, ExecError> {
         let mut pass = SharedPass { run_id: run_id.into(), ..Default::default() };
         let run = self.store.run(run_id).await?;
+        if run.status == RunStatus::RollingBack {
+            return self.work_rollback(&run, opts, owner, batch).await;
+        }
         if run.status != RunStatus::Running {
             return Ok(pass);
         }
@@ -296,30 +311,7 @@ impl<'a> Engine<'a> {
         let lost_run = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (recorder, writer) = Recorder::start_with(self.store.clone(), true, None, lost_run, Some(claims.clone()));
         let ctx = self.ctx(&plan, run_id, opts, approvers, recorder.clone());
-        let heartbeat = {
-            let (store, claims, ttl) = (self.store.clone(), claims.clone(), opts.lease);
-            let clock = self.clock.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep((ttl / 3).max(Duration::from_millis(100))).await;
-                    let until = clock.now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
-                    for ((step, item), epoch) in claims.live() {
-                        match store.renew_work(&claims.run_id, &step, &item, &claims.owner, epoch, until).await {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                let key = (step, item);
-                                // (A claim finished meanwhile is no longer held: nothing lost.)
-                                if claims.held.lock().map(|h| h.get(&key) == Some(&epoch)).unwrap_or(false) {
-                                    tracing::warn!(run = %claims.run_id, item = key.1, "the item's claim was taken over");
-                                    claims.lose(&key);
-                                }
-                            }
-                            Err(e) => tracing::warn!(run = %claims.run_id, "renewing item claims: {e}"),
-                        }
-                    }
-                }
-            })
-        };
+        let heartbeat = heartbeat(self.store.clone(), claims.clone(), opts.lease, self.clock.clone());
         // A pipeline of three parts, polled together in this task: the feeder claims a batch
         // whenever there is room for one, the runner keeps `concurrency × 2` items in flight,
         // and the finisher makes each finished item's records durable and marks it done. So
@@ -488,6 +480,311 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Renews each live claim of `claims` every third of `ttl` (one compare-and-set per item);
+/// a renewal that fails marks the item lost, so nothing more is written for it.
+fn heartbeat(
+    store: Store,
+    claims: Arc<Claims>,
+    ttl: Duration,
+    clock: Arc<dyn crate::Clock>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep((ttl / 3).max(Duration::from_millis(100))).await;
+            let until = clock.now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+            for ((step, item), epoch) in claims.live() {
+                match store.renew_work(&claims.run_id, &step, &item, &claims.owner, epoch, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let key = (step, item);
+                        // (A claim finished meanwhile is no longer held: nothing lost.)
+                        if claims.held.lock().map(|h| h.get(&key) == Some(&epoch)).unwrap_or(false) {
+                            tracing::warn!(run = %claims.run_id, item = key.1, "the item's claim was taken over");
+                            claims.lose(&key);
+                        }
+                    }
+                    Err(e) => tracing::warn!(run = %claims.run_id, "renewing item claims: {e}"),
+                }
+            }
+        }
+    })
+}
+
+/// The prefix of a rollback item's outcome when its undo did not put it back (the reason
+/// follows); `restored` otherwise. Never `failed`: one item not restored does not stop the
+/// others, as in a rollback in one process.
+const NOT_RESTORED: &str = "not-restored: ";
+
+impl<'a> Engine<'a> {
+    /// A shared rollback (see the module's notes), under the run's lease `held` and after its
+    /// approvals were used: the run set rolling-back, `run.rollback` audited, the
+    /// compensations queued as `rollback` work items. A rollback with nothing to undo is
+    /// closed here at once.
+    pub(super) async fn queue_rollback(
+        &self,
+        run: &RunRow,
+        plan: &'a Plan,
+        opts: &RunOptions,
+        held: &lease::Held,
+        approved: Option<&ApprovedRollback>,
+    ) -> Result<RunReport, ExecError> {
+        let (run_id, fence, lost) = (run.id.as_str(), &held.fence, &held.lost);
+        self.store.set_run_status_fenced(Some(fence), run_id, RunStatus::RollingBack, None).await?;
+        let started = std::time::Instant::now();
+        let approvers = approved.map(|a| a.grant.approvers.join(", ")).unwrap_or_default();
+        // The workers' per-item audit records name the approvers as a rollback here would.
+        self.store.rollback_approvers(run_id, Some(&approvers)).await?;
+        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()), lost.clone());
+        let ctx = self.ctx(plan, run_id, opts, approvers.clone(), recorder.clone());
+        let result = async {
+            let journal = self.store.journal(run_id).await?;
+            let pairs = super::compensate::pending(&journal, approved.is_some()).len();
+            let mut after = json!({"shared": true, "items": pairs});
+            if let Some(a) = approved {
+                after["rollback_plan"] = json!(a.plan_id);
+                after["approvals"] = json!(a.grant.approval_ids);
+                after["items"] = json!(a.items.len());
+            }
+            recorder
+                .write(
+                    vec![],
+                    vec![NewRecord {
+                        actor: opts.actor.clone(),
+                        action: "run.rollback".into(),
+                        plan_id: Some(plan.id.clone()),
+                        run_id: Some(run_id.into()),
+                        approver: if approvers.is_empty() { None } else { Some(approvers.clone()) },
+                        after: Some(after),
+                        outcome: "started".into(),
+                        ..Default::default()
+                    }],
+                )
+                .await?;
+            let (todo, unapproved) = rollback_todo(&ctx, &journal, approved.map(|a| &a.items)).await?;
+            // Steps keep the order the rollback undoes them in: one step order per step.
+            let mut items: Vec<(i64, String, String)> = vec![];
+            for (step, item, _, _) in &todo {
+                let ord = match items.last() {
+                    Some((o, s, _)) if s == step => *o,
+                    Some((o, _, _)) => o + 1,
+                    None => 0,
+                };
+                items.push((ord, step.clone(), item.clone()));
+            }
+            self.store.queue_work_of(run_id, WORK_ROLLBACK, &items).await?;
+            if items.is_empty() {
+                let mut report = RunReport::restoration(run_id, 0, vec![], RunStatus::Partial, started);
+                if !unapproved.is_empty() {
+                    report.status = RunStatus::Partial;
+                    report.skipped = unapproved;
+                }
+                self.close(&ctx, &report).await?;
+                return Ok(report);
+            }
+            let mut report = RunReport::restoration(run_id, 0, vec![], RunStatus::Partial, started);
+            report.status = RunStatus::RollingBack;
+            report.skipped = unapproved;
+            Ok(report)
+        }
+        .await;
+        drop(ctx);
+        drop(recorder);
+        let _ = writer.await;
+        result
+    }
+
+    /// One worker's share of a shared rollback: claims batches of `rollback` items and
+    /// compensates each (fenced by its claim, re-checked before each call) until none is left
+    /// or `opts.cancel` is set; closes the rollback when its queue is done.
+    async fn work_rollback(
+        &self,
+        run: &RunRow,
+        opts: &RunOptions,
+        owner: &str,
+        batch: usize,
+    ) -> Result<SharedPass, ExecError> {
+        let run_id = run.id.as_str();
+        let mut pass = SharedPass { run_id: run_id.into(), ..Default::default() };
+        let plan = self.store.plan_of_run(run).await?;
+        self.check_site(&plan).await?;
+        let approvers = self.store.rollback_approvers(run_id, None).await?;
+        let claims = Arc::new(Claims::new(run_id, owner));
+        let lost_run = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (recorder, writer) = Recorder::start_with(self.store.clone(), true, None, lost_run, Some(claims.clone()));
+        let ctx = self.ctx(&plan, run_id, opts, approvers, recorder.clone());
+        let beat = heartbeat(self.store.clone(), claims.clone(), opts.lease, self.clock.clone());
+        let result: Result<(), ExecError> = async {
+            // The journal, read again whenever the claimed step changes: the steps are undone
+            // in order, so by then every account an earlier step re-created is in it.
+            let mut journal: Vec<Entry> = vec![];
+            let mut read_for: Option<String> = None;
+            loop {
+                if opts.cancel.is_cancelled() {
+                    break;
+                }
+                let now = self.clock.now();
+                let until = now + chrono::Duration::from_std(opts.lease).unwrap_or(chrono::Duration::seconds(60));
+                let got =
+                    self.store.claim_work_of(run_id, WORK_ROLLBACK, owner, now, until, batch.max(1) as i64).await?;
+                let Some((first_step, _, _)) = got.first() else { break };
+                pass.batches += 1;
+                if let Ok(mut h) = claims.held.lock() {
+                    h.clear();
+                    h.extend(got.iter().map(|(s, i, e)| ((s.clone(), i.clone()), *e)));
+                }
+                if let Ok(mut l) = claims.lost.lock() {
+                    l.clear();
+                }
+                if read_for.as_deref() != Some(first_step.as_str()) {
+                    journal = self.store.journal(run_id).await?;
+                    load_maps(&ctx, &journal);
+                    read_for = Some(first_step.clone());
+                }
+                let (ctx, journal, claims, plan) = (&ctx, &journal, &claims, &plan);
+                let results: Vec<(Key, i64, Result<Option<String>, ExecError>)> = futures::stream::iter(got)
+                    .map(|(s, i, epoch)| async move {
+                        let key = (s.clone(), i.clone());
+                        let Some(step) = plan.step(&s) else {
+                            return (key, epoch, Ok(Some(format!("step {s} is not in the plan"))));
+                        };
+                        let item = step.item(&i).cloned().unwrap_or(Item { id: i.clone(), ..Item::default() });
+                        let (before, created) = before_of(journal, &s, &i);
+                        let check: Arc<dyn tabflow_client::WriteCheck> = Arc::new(ItemCheck {
+                            store: self.store.clone(),
+                            claims: claims.clone(),
+                            key: key.clone(),
+                            epoch,
+                        });
+                        // Classified from the live site first (a previous owner's undo that
+                        // landed is found at the before-state and not written again).
+                        let out =
+                            tabflow_client::fenced(check, self.compensate_item(ctx, step, &item, &before, &created))
+                                .await;
+                        (key, epoch, out)
+                    })
+                    .buffer_unordered(opts.concurrency.max(1))
+                    .collect()
+                    .await;
+                for ((step, item), epoch, r) in results {
+                    let key = (step.clone(), item.clone());
+                    if claims.is_lost(&key) {
+                        pass.lost += 1;
+                        continue;
+                    }
+                    let outcome = match r {
+                        Ok(None) => {
+                            pass.written += 1;
+                            "restored".to_string()
+                        }
+                        Ok(Some(why)) => format!("{NOT_RESTORED}{why}"),
+                        Err(e) if e.to_string().contains("lease lost") => {
+                            pass.lost += 1;
+                            continue;
+                        }
+                        Err(e) => {
+                            pass.errors.push(format!("{item}: {e}"));
+                            format!("{NOT_RESTORED}{e}")
+                        }
+                    };
+                    if let Ok(mut h) = claims.held.lock() {
+                        h.remove(&key);
+                    }
+                    if self.store.finish_work(run_id, &step, &item, owner, epoch, Some(&outcome)).await? {
+                        pass.done += 1;
+                    } else {
+                        pass.lost += 1;
+                    }
+                }
+                if let Ok(mut h) = claims.held.lock() {
+                    h.clear();
+                }
+            }
+            Ok(())
+        }
+        .await;
+        beat.abort();
+        drop(ctx);
+        drop(recorder);
+        let _ = writer.await;
+        result?;
+        if !opts.cancel.is_cancelled() && self.store.close_work_of(run_id, WORK_ROLLBACK, owner).await? {
+            match self.finish_rollback_shared(run_id, opts).await {
+                Ok(r) => pass.finished = Some(r),
+                // Another worker is closing it (it holds the run's lease), or did.
+                Err(ExecError::Refused(m)) => tracing::info!(run = run_id, "not closing the rollback here: {m}"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Closes a shared rollback whose queue is done, under the run's lease (exactly one
+    /// worker: the status, read again under the lease, must still be rolling-back): the
+    /// report from the items' outcomes, then the run's status and `run.finished` as a
+    /// rollback in one process writes them.
+    async fn finish_rollback_shared(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
+        let run = self.store.run(run_id).await?;
+        if run.status != RunStatus::RollingBack {
+            return Err(ExecError::Refused(format!("run {run_id} is {} already", run.status.as_str())));
+        }
+        let (plan, held) = self.take_over(&run, opts).await?;
+        let started = std::time::Instant::now();
+        let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(held.fence.clone()), held.lost.clone());
+        let result = async {
+            let approvers = self.store.rollback_approvers(run_id, None).await?;
+            let ctx = self.ctx(&plan, run_id, opts, approvers, recorder.clone());
+            let journal = self.store.journal(run_id).await?;
+            load_maps(&ctx, &journal);
+            let name = |s: &str, i: &str| plan.step(s).and_then(|st| st.item(i)).map(|x| x.name.clone());
+            let mut restored = 0;
+            let mut not_restored = vec![];
+            for (step_id, item_id, outcome) in self.store.work_outcomes(run_id, WORK_ROLLBACK).await? {
+                let reason = match outcome.as_deref() {
+                    Some("restored") => {
+                        restored += 1;
+                        continue;
+                    }
+                    Some(o) if o.starts_with(NOT_RESTORED) => o[NOT_RESTORED.len()..].to_string(),
+                    _ => format!(
+                        "the undo did not finish (its queue was closed without it); `tabflow runs rollback {run_id}` undoes what is left"
+                    ),
+                };
+                let name = name(&step_id, &item_id).unwrap_or_default();
+                not_restored.push(ItemNote { step_id, item_id, name, reason });
+            }
+            let mut report = RunReport::restoration(run_id, restored, not_restored, RunStatus::Partial, started);
+            // Items a partly approved rollback left as they were: the run is not wholly undone.
+            let mut last: HashMap<(&str, &str), &Entry> = HashMap::new();
+            for e in &journal {
+                last.insert((e.step_id.as_str(), e.item_id.as_str()), e);
+            }
+            let mut unapproved: Vec<ItemNote> = last
+                .values()
+                .filter(|e| e.phase == Phase::CompensateSkipped && e.detail == NOT_APPROVED)
+                .map(|e| ItemNote {
+                    step_id: e.step_id.clone(),
+                    item_id: e.item_id.clone(),
+                    name: name(&e.step_id, &e.item_id).unwrap_or_default(),
+                    reason: NOT_APPROVED.into(),
+                })
+                .collect();
+            if !unapproved.is_empty() {
+                unapproved.sort_by(|a, b| (&a.step_id, &a.item_id).cmp(&(&b.step_id, &b.item_id)));
+                report.status = RunStatus::Partial;
+                report.skipped = unapproved;
+            }
+            report.recreated = ctx.recreated_notes();
+            self.close(&ctx, &report).await?;
+            Ok(report)
+        }
+        .await;
+        drop(recorder);
+        let _ = writer.await;
+        held.release(self.store).await;
+        result
+    }
+}
+
 /// A site's limits shared by the workers of one store (see [`tabflow_client::Gate`]): a token
 /// bucket (`site_limits`) and concurrency slots (`site_slots`, each held under an expiry, so
 /// a killed worker's slots come back), and the pause after a 429 written for all of them.
@@ -642,6 +939,56 @@ mod tests {
         assert_eq!(d, vec![("s2".to_string(), "w0".to_string(), 1)]);
         assert!(store.finish_work("r", "s2", "w0", "D", 1, Some("done")).await.unwrap());
         assert!(store.close_work("r", "X").await.unwrap());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn rollback_items_are_claimed_and_closed_apart_from_the_runs_apply_items_of_the_same_step_and_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let now = Utc::now();
+        let later = now + chrono::Duration::seconds(60);
+        // The shared run: two items applied, the second failed; its queue closed.
+        store.queue_work("r", &[(0, "s1".into(), "w0".into()), (0, "s1".into(), "w1".into())]).await.unwrap();
+        let a = store.claim_work("r", "A", now, later, 10).await.unwrap();
+        assert!(store.finish_work("r", "s1", "w0", "A", a[0].2, Some("done")).await.unwrap());
+        assert!(store.finish_work("r", "s1", "w1", "A", a[1].2, Some("failed")).await.unwrap());
+        assert!(store.close_work("r", "A").await.unwrap());
+        // Its rollback: the same (step, item) pairs, another kind, undone step by step.
+        let undo: Vec<(i64, String, String)> =
+            vec![(0, "s2".into(), "p".into()), (1, "s1".into(), "w1".into()), (1, "s1".into(), "w0".into())];
+        store.queue_work_of("r", WORK_ROLLBACK, &undo).await.unwrap();
+        assert_eq!(store.work_unfinished("r").await.unwrap(), 3);
+        // The apply item that failed does not hold the rollback up; its step order does.
+        let short = Utc::now() + chrono::Duration::milliseconds(200);
+        let b = store.claim_work_of("r", WORK_ROLLBACK, "B", Utc::now(), short, 10).await.unwrap();
+        assert_eq!(b, vec![("s2".to_string(), "p".to_string(), 1)]);
+        assert!(store.claim_work("r", "X", Utc::now(), later, 10).await.unwrap().is_empty(), "no apply item left");
+        assert!(!store.close_work_of("r", WORK_ROLLBACK, "X").await.unwrap(), "a live claim keeps it open");
+        // B is killed: its claim lapses and C takes it over with a new epoch; B is fenced out.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let c = store.claim_work_of("r", WORK_ROLLBACK, "C", Utc::now(), later, 10).await.unwrap();
+        assert_eq!(c, vec![("s2".to_string(), "p".to_string(), 2)]);
+        let fence = vec![("r".to_string(), "s2".to_string(), "p".to_string(), 1)];
+        let e = store.append_work_fenced("B", &fence, &[entry("r", "p")]).await.unwrap_err();
+        assert!(matches!(e, StoreError::LeaseLost(_)), "{e}");
+        assert!(!store.finish_work("r", "s2", "p", "B", 1, Some("restored")).await.unwrap());
+        assert!(store.finish_work("r", "s2", "p", "C", 2, Some("restored")).await.unwrap());
+        let d = store.claim_work_of("r", WORK_ROLLBACK, "D", Utc::now(), later, 10).await.unwrap();
+        assert_eq!(d.len(), 2, "{d:?}");
+        // Claims of rollback items are fenced and renewed like the run's own.
+        assert!(store.work_held("r", "s1", "w0", "D", 1, Utc::now()).await.unwrap());
+        assert!(store.renew_work("r", "s1", "w0", "D", 1, later).await.unwrap());
+        assert!(store.finish_work("r", "s1", "w0", "D", 1, Some("restored")).await.unwrap());
+        assert!(store.finish_work("r", "s1", "w1", "D", 1, Some("not-restored: drifted")).await.unwrap());
+        assert!(store.close_work_of("r", WORK_ROLLBACK, "D").await.unwrap());
+        let outcomes = store.work_outcomes("r", WORK_ROLLBACK).await.unwrap();
+        assert_eq!(outcomes.len(), 3);
+        assert_eq!(outcomes[0], ("s2".into(), "p".into(), Some("restored".into())));
+        // A second rollback of the run replaces the finished queue.
+        store.queue_work_of("r", WORK_ROLLBACK, &undo[1..2]).await.unwrap();
+        assert_eq!(store.work_outcomes("r", WORK_ROLLBACK).await.unwrap().len(), 1);
+        assert_eq!(store.work_outcomes("r", crate::store::WORK_APPLY).await.unwrap().len(), 2);
         store.close().await;
     }
 }
