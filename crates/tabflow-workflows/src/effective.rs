@@ -305,20 +305,7 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             apart.push(u.id.as_str());
-            let why = if u.id == owner {
-                Some("owner")
-            } else if project_owners.contains(u.id.as_str()) {
-                Some("project owner")
-            } else if leaders.contains(u.id.as_str()) {
-                Some("project leader")
-            } else {
-                None
-            };
-            let caps = match why {
-                Some(why) => everything(&self.all_caps, why),
-                None => self.by_rules(&u.id, &rules),
-            };
-            let caps = cap_by_role(&u.site_role, caps);
+            let caps = self.one_user(u, owner, &project_owners, &leaders, &rules);
             if !caps.is_empty() {
                 out.push(single(u.id.as_str(), caps));
             }
@@ -376,27 +363,40 @@ impl<'a> Evaluator<'a> {
             if u.site_role == "Unlicensed" {
                 continue;
             }
-            let why = if is_admin(&u.site_role) {
-                Some("site administrator")
-            } else if u.id == owner {
-                Some("owner")
-            } else if project_owners.contains(u.id.as_str()) {
-                Some("project owner")
-            } else if leaders.contains(u.id.as_str()) {
-                Some("project leader")
-            } else {
-                None
-            };
-            let caps = match why {
-                Some(why) => everything(&self.all_caps, why),
-                None => self.by_rules(&u.id, &rules),
-            };
-            let caps = cap_by_role(&u.site_role, caps);
+            let caps = self.one_user(u, owner, &project_owners, &leaders, &rules);
             if !caps.is_empty() {
                 out.insert(u.id.clone(), caps);
             }
         }
         out
+    }
+
+    /// One licensed user's access to an item: everything for a site administrator, the owner,
+    /// a project owner or leader (capped by the site role), else what the rules give.
+    fn one_user(
+        &self,
+        u: &tabflow_site::User,
+        owner: &str,
+        project_owners: &BTreeSet<&str>,
+        leaders: &BTreeSet<&str>,
+        rules: &[Rule<'_>],
+    ) -> BTreeMap<String, Grant> {
+        let why = if is_admin(&u.site_role) {
+            Some("site administrator")
+        } else if u.id == owner {
+            Some("owner")
+        } else if project_owners.contains(u.id.as_str()) {
+            Some("project owner")
+        } else if leaders.contains(u.id.as_str()) {
+            Some("project leader")
+        } else {
+            None
+        };
+        let caps = match why {
+            Some(why) => everything(&self.all_caps, why),
+            None => self.by_rules(&u.id, rules),
+        };
+        cap_by_role(&u.site_role, caps)
     }
 
     fn by_rules(&self, user: &str, rules: &[Rule<'_>]) -> BTreeMap<String, Grant> {

@@ -237,13 +237,11 @@ fn shape(site: &Value) -> std::collections::BTreeMap<String, (String, Vec<String
 
 /// Runs `ask ARCHIVE --approve all` against `emu` (slowed by its latency), sends `signals`
 /// SIGINTs once the move step has started; answers the output.
-fn interrupted(h: &std::path::Path, emu: &Emu, signals: usize) -> std::process::Output {
+/// The child's stderr line by line as it comes (`rx`), and all of it once it closes (`reader`).
+fn stderr_lines(
+    child: &mut std::process::Child,
+) -> (std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<String>) {
     use std::io::BufRead;
-    let mut child = cmd(h, emu, &["ask", ARCHIVE, "--approve", "all", "--concurrency", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
@@ -255,6 +253,16 @@ fn interrupted(h: &std::path::Path, emu: &Emu, signals: usize) -> std::process::
         }
         all
     });
+    (rx, reader)
+}
+
+fn interrupted(h: &std::path::Path, emu: &Emu, signals: usize) -> std::process::Output {
+    let mut child = cmd(h, emu, &["ask", ARCHIVE, "--approve", "all", "--concurrency", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (rx, reader) = stderr_lines(&mut child);
     let started = std::time::Instant::now();
     loop {
         let line = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the run never reached its move step");
@@ -347,7 +355,6 @@ fn ctrl_c_stops_a_resumed_run_between_items_too() {
     assert_eq!(runs[0]["status"], "interrupted", "{runs}");
 
     // The resume is stopped by Ctrl-C as the run was: between items, `interrupted`, exit 130.
-    use std::io::BufRead;
     // Two calls at a time, as the interrupted apply had: items are still waiting to start
     // when the Ctrl-C comes, however slow the machine is.
     let mut child = cmd(h, &emu, &["runs", "resume", &run_id, "--concurrency", "2"])
@@ -355,17 +362,7 @@ fn ctrl_c_stops_a_resumed_run_between_items_too() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let (rx, reader) = stderr_lines(&mut child);
     loop {
         let line = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the resume never started");
         if line.starts_with(&format!("Resuming run {run_id}")) {

@@ -862,6 +862,27 @@ fn short(request: &str) -> String {
     s
 }
 
+/// The audit record of a rollback's start (`run.rollback`, outcome `started`), in one process
+/// or queued for workers.
+pub(super) fn rollback_started(
+    opts: &RunOptions,
+    plan: &Plan,
+    run_id: &str,
+    approvers: &str,
+    after: Option<serde_json::Value>,
+) -> NewRecord {
+    NewRecord {
+        actor: opts.actor.clone(),
+        action: "run.rollback".into(),
+        plan_id: Some(plan.id.clone()),
+        run_id: Some(run_id.into()),
+        approver: if approvers.is_empty() { None } else { Some(approvers.to_string()) },
+        after,
+        outcome: "started".into(),
+        ..Default::default()
+    }
+}
+
 impl<'a> Engine<'a> {
     /// Rolls back a finished (or interrupted) run: every item it changed.
     pub async fn rollback(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
@@ -955,18 +976,15 @@ impl<'a> Engine<'a> {
         recorder
             .write(
                 vec![],
-                vec![NewRecord {
-                    actor: opts.actor.clone(),
-                    action: "run.rollback".into(),
-                    plan_id: Some(plan.id.clone()),
-                    run_id: Some(run_id.into()),
-                    approver: if approvers.is_empty() { None } else { Some(approvers.clone()) },
-                    after: approved.map(|a| {
+                vec![rollback_started(
+                    opts,
+                    plan,
+                    run_id,
+                    &approvers,
+                    approved.map(|a| {
                         json!({"rollback_plan": a.plan_id, "approvals": a.grant.approval_ids, "items": a.items.len()})
                     }),
-                    outcome: "started".into(),
-                    ..Default::default()
-                }],
+                )],
             )
             .await?;
         let c = self.compensate(&ctx, "rollback requested", opts.concurrency, approved.map(|a| &a.items)).await?;

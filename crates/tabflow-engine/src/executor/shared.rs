@@ -545,21 +545,7 @@ impl<'a> Engine<'a> {
                 after["approvals"] = json!(a.grant.approval_ids);
                 after["items"] = json!(a.items.len());
             }
-            recorder
-                .write(
-                    vec![],
-                    vec![NewRecord {
-                        actor: opts.actor.clone(),
-                        action: "run.rollback".into(),
-                        plan_id: Some(plan.id.clone()),
-                        run_id: Some(run_id.into()),
-                        approver: if approvers.is_empty() { None } else { Some(approvers.clone()) },
-                        after: Some(after),
-                        outcome: "started".into(),
-                        ..Default::default()
-                    }],
-                )
-                .await?;
+            recorder.write(vec![], vec![super::rollback_started(opts, plan, run_id, &approvers, Some(after))]).await?;
             let (todo, unapproved) = rollback_todo(&ctx, &journal, approved.map(|a| &a.items)).await?;
             // Steps keep the order the rollback undoes them in: one step order per step.
             let mut items: Vec<(i64, String, String)> = vec![];
