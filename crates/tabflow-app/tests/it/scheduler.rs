@@ -40,7 +40,12 @@ struct Pair {
     dirs: (tempfile::TempDir, tempfile::TempDir),
 }
 
-async fn two_workers(pg: &PgSchema, clock: &FixedClock) -> Pair {
+/// Two apps on one PostgreSQL store and one demo site: A with the test's token, B signed in
+/// as a user (one PAT holds one session at a time, as on Tableau).
+async fn two_apps(
+    pg: &PgSchema,
+    clock: &FixedClock,
+) -> (tabflow_emulator::Running, tabflow_app::App, tabflow_app::App, (tempfile::TempDir, tempfile::TempDir)) {
     let emu = demo().await;
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a =
@@ -52,6 +57,11 @@ async fn two_workers(pg: &PgSchema, clock: &FixedClock) -> Pair {
     let b =
         app_as(&emu.url, d2.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default(), admin)
             .await;
+    (emu, a, b, (d1, d2))
+}
+
+async fn two_workers(pg: &PgSchema, clock: &FixedClock) -> Pair {
+    let (emu, a, b, (d1, d2)) = two_apps(pg, clock).await;
     let row = a.add_schedule(schedule("audit-permissions", &[("tags", "sensitive")]), "tester").await.unwrap();
     a.connect().await.unwrap();
     b.connect().await.unwrap();
@@ -169,18 +179,7 @@ async fn two_workers_on_one_postgres_store_never_fire_a_schedule_twice() {
     let Some(pg) = PgSchema::create("tabflow_sched").await else { return };
     let t0 = next_monday_7();
     let clock = FixedClock::new(t0);
-    let emu = demo().await;
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a =
-        app_with(&emu.url, d1.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default()).await;
-    // The second worker signs in as a user (one PAT holds one session at a time, as on Tableau).
-    let admin = tabflow_client::Credentials::Password {
-        username: "admin".into(),
-        password: tabflow_client::Secret::new("tabflow"),
-    };
-    let b =
-        app_as(&emu.url, d2.path(), &pg.url(), Arc::new(clock.clone()), Policy::default(), Default::default(), admin)
-            .await;
+    let (_emu, a, b, _dirs) = two_apps(&pg, &clock).await;
     let mut ids = vec![];
     for tags in ["sensitive", "confidential", "finance"] {
         ids.push(a.add_schedule(schedule("audit-permissions", &[("tags", tags)]), "tester").await.unwrap().id);
