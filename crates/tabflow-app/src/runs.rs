@@ -317,6 +317,16 @@ impl App {
     /// on to its end.
     pub async fn resume(&self, run_id: &str, actor: &str, cancel: Cancel) -> Result<RunHandle> {
         let run = self.store.run(run_id).await.map_err(|e| Error::lookup(e, "see `tabflow runs list`"))?;
+        // Refused before anything starts (the engine refuses it too, under the run's lease).
+        if !run.status.is_unfinished() && run.status != RunStatus::Interrupted {
+            return Err(Error::failed(
+                format!(
+                    "run {run_id} is {}; only unfinished runs (running, rolling-back or interrupted) can be resumed",
+                    run.status.as_str()
+                ),
+                format!("see `tabflow runs show {run_id}` for what it did"),
+            ));
+        }
         // The run's plan must be for the site connected to (server URL and site id); the
         // engine also refuses a plan whose fingerprint is not the one the run was approved for.
         if let Ok(plan) = self.store.plan(&run.plan_id).await {

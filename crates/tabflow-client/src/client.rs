@@ -755,6 +755,18 @@ impl Client {
                 let q: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={}", encode_query(v))).collect();
                 format!("{base}?{}", q.join("&"))
             };
+            // A write's claim is checked before the call waits for its permits, so the
+            // store's answer does not hold one of the site's slots; the deadline it gives is
+            // compared again, without waiting, right before the send (see below).
+            let check = if matches!(req.method, Method::GET | Method::HEAD) {
+                None
+            } else {
+                WRITE_CHECK.try_with(|c| c.clone()).ok()
+            };
+            let mut checked = match &check {
+                Some(c) => Some(c.check().await.map_err(Error::Fenced)?),
+                None => None,
+            };
             // The shared gate's admission, held while the call is in flight (and, after a
             // 429, until the pause is shared).
             let mut slot: Option<Box<dyn Send + Sync>>;
@@ -772,18 +784,19 @@ impl Client {
                     Some(g) => Some(g.admit().await),
                     None => None,
                 };
-                if !matches!(req.method, Method::GET | Method::HEAD)
-                    && let Ok(check) = WRITE_CHECK.try_with(|c| c.clone())
-                {
-                    match check.check().await {
-                        Err(why) => return Err(Error::Fenced(why)),
-                        Ok(Some(deadline)) if Instant::now() >= deadline => {
-                            return Err(Error::Fenced(format!(
-                                "the claim was checked {} ms ago, too long before the write could be sent (the process was paused or starved); the write was not sent",
-                                (Instant::now() - deadline).as_millis()
-                            )));
-                        }
-                        Ok(_) => {}
+                if let Some(check) = &check {
+                    // Checked without a deadline, or its deadline passed while waiting for
+                    // the permits: asked again, now, holding them.
+                    if !matches!(checked, Some(Some(deadline)) if Instant::now() < deadline) {
+                        checked = Some(check.check().await.map_err(Error::Fenced)?);
+                    }
+                    if let Some(Some(deadline)) = checked
+                        && Instant::now() >= deadline
+                    {
+                        return Err(Error::Fenced(format!(
+                            "the claim was checked {} ms ago, too long before the write could be sent (the process was paused or starved); the write was not sent",
+                            (Instant::now() - deadline).as_millis()
+                        )));
                     }
                 }
                 let (limit, what) = if req.download && sink.is_some() {

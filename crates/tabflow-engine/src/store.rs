@@ -1609,25 +1609,28 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Whether `owner` still holds the staged item's claim at `epoch`, unlapsed at `now`.
-    pub async fn staged_held(
+    /// Until when `owner` holds the staged item's claim at `epoch`, when it does and it has
+    /// not lapsed at `now` (`None` otherwise).
+    pub async fn staged_held_until(
         &self,
         item_id: &str,
         run_id: &str,
         owner: &str,
         epoch: i64,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM staged WHERE item_id = $1 AND run_id = $2 AND owner = $3 AND epoch = $4 AND purged_at IS NULL AND expires_at > $5")
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = sqlx::query("SELECT expires_at FROM staged WHERE item_id = $1 AND run_id = $2 AND owner = $3 AND epoch = $4 AND purged_at IS NULL AND expires_at > $5")
             .bind(item_id)
             .bind(run_id)
             .bind(owner)
             .bind(epoch)
             .bind(ts(now))
-            .fetch_one(&self.pool)
-            .await?
-            .get(0);
-        Ok(n == 1)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(parse_ts(&r.get::<String, _>(0))?)),
+            None => Ok(None),
+        }
     }
 
     /// Ends a staged item's claim without purging it (kept, or an error): another pass may
@@ -2404,6 +2407,36 @@ impl Store {
         epoch: i64,
         outcome: Option<&str>,
     ) -> StoreResult<bool> {
+        Ok(self.finish_works(run_id, owner, &[(step_id, item_id, epoch, outcome)]).await?[0])
+    }
+
+    /// [`Store::finish_work`] for several claims (step, item, epoch, outcome) of `owner` in
+    /// one transaction (one commit for a chunk of items); answers, for each, whether it was
+    /// still this owner's claim.
+    pub async fn finish_works(
+        &self,
+        run_id: &str,
+        owner: &str,
+        claims: &[(&str, &str, i64, Option<&str>)],
+    ) -> StoreResult<Vec<bool>> {
+        let mut tx = self.pool.begin().await?;
+        let mut held = Vec::with_capacity(claims.len());
+        for &(step_id, item_id, epoch, outcome) in claims {
+            held.push(Store::finish_one(&mut tx, run_id, step_id, item_id, owner, epoch, outcome).await?);
+        }
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    async fn finish_one(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        run_id: &str,
+        step_id: &str,
+        item_id: &str,
+        owner: &str,
+        epoch: i64,
+        outcome: Option<&str>,
+    ) -> StoreResult<bool> {
         let sql = match outcome {
             Some(_) => {
                 "UPDATE work_items SET status = 'done', outcome = $1, expires_at = NULL WHERE run_id = $2 AND step_id = $3 AND item_id = $4 AND owner = $5 AND epoch = $6 AND status = 'claimed'"
@@ -2419,7 +2452,7 @@ impl Store {
             .bind(item_id)
             .bind(owner)
             .bind(epoch)
-            .execute(&self.pool)
+            .execute(&mut **tx)
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -68,6 +68,11 @@ fn a_permission_change_stopped_between_calls_is_finished_by_resume_and_restored_
     assert_eq!(r["status"], "succeeded", "{r}");
     assert_eq!(r["skipped_items"], serde_json::json!([]), "the run's own half-done change was taken for drift: {r}");
     assert_eq!(all_users_rules(h, &emu, &plan, "done.json"), 0);
+    // Resumed again, the finished run is refused at once: nothing is said to resume.
+    let again = run(h, &emu, &["runs", "resume", &run_id]);
+    let err = text(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{err}");
+    assert!(err.contains("is succeeded; only unfinished runs") && !err.contains("Resuming run"), "{err}");
 
     // Rollback restores the before-image journalled before the first call.
     let v = run_json(h, &emu, &["runs", "rollback", &run_id, "--yes", "--json"]);

@@ -114,18 +114,25 @@ impl Held {
     }
 }
 
-/// Claims `run`'s lease for this process, or refuses naming the holder and its expiry.
-pub(super) async fn claim(store: &Store, clock: &dyn Clock, run: &RunRow, ttl: Duration) -> Result<Fence, ExecError> {
-    let me = owner_id();
+/// Claims `run`'s lease for `me` (this process's [`owner_id`], or a worker's own id), or
+/// refuses naming the holder and its expiry. An owner re-claims its own lease: two workers of
+/// one process must therefore claim under their own ids, never under the process's.
+pub(super) async fn claim(
+    store: &Store,
+    clock: &dyn Clock,
+    run: &RunRow,
+    ttl: Duration,
+    me: &str,
+) -> Result<Fence, ExecError> {
     let until = expiry(clock, ttl);
-    if let Some(f) = store.claim_lease(&run.id, &me, clock.now(), until, None).await? {
+    if let Some(f) = store.claim_lease(&run.id, me, clock.now(), until, None).await? {
         return Ok(f);
     }
     // Held by someone else: read who, and take it over only from a process gone from here.
     let now = store.run(&run.id).await?;
     if let Some(holder) = now.lease_owner.as_deref()
         && gone_from_this_host(holder)
-        && let Some(f) = store.claim_lease(&run.id, &me, clock.now(), until, Some((holder, now.lease_epoch))).await?
+        && let Some(f) = store.claim_lease(&run.id, me, clock.now(), until, Some((holder, now.lease_epoch))).await?
     {
         tracing::info!(run = %run.id, "took over the lease of {holder}, a process that no longer runs");
         return Ok(f);
@@ -165,7 +172,7 @@ mod tests {
         store.insert_run(&run).await.unwrap();
         let clock: Arc<dyn Clock> = Arc::new(crate::SystemClock);
         let ttl = Duration::from_millis(600);
-        let fence = claim(&store, clock.as_ref(), &run, ttl).await.unwrap();
+        let fence = claim(&store, clock.as_ref(), &run, ttl, &owner_id()).await.unwrap();
         assert_eq!((fence.owner.as_str(), fence.epoch), (owner_id().as_str(), 1));
         let held = Held::start(&store, clock.clone(), fence, ttl);
         // Three leases long: without the heartbeat it would have lapsed twice over.
@@ -175,8 +182,12 @@ mod tests {
         let other =
             store.claim_lease("r-1", "elsewhere:1:x", chrono::Utc::now(), chrono::Utc::now(), None).await.unwrap();
         assert!(other.is_none(), "a renewed lease was taken");
+        // Another owner of this same process (a second in-process worker) is refused too: an
+        // owner re-claims only its own lease.
+        let sibling = claim(&store, clock.as_ref(), &now, ttl, "bench-worker-1:1").await;
+        assert!(matches!(sibling, Err(ExecError::Refused(_))), "{:?}", sibling.map(|f| f.epoch));
         // The holder may claim again (a new epoch); the old fence is then stale.
-        let e = claim(&store, clock.as_ref(), &now, ttl).await.map(|f| f.epoch);
+        let e = claim(&store, clock.as_ref(), &now, ttl, &owner_id()).await.map(|f| f.epoch);
         assert_eq!(e.ok(), Some(2), "the holder itself may claim again");
         held.release(&store).await;
         let after = store.run("r-1").await.unwrap();

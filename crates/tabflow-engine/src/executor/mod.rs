@@ -913,7 +913,7 @@ impl<'a> Engine<'a> {
         if run.status == RunStatus::RolledBack {
             return Err(ExecError::Refused(format!("run {run_id} is already rolled back")));
         }
-        let (plan, held) = self.take_over(&run, opts).await?;
+        let (plan, held) = self.take_over(&run, opts, None).await?;
         // Shared (`runs rollback --shared`): the compensations are queued for the workers
         // under the same lease and approvals; nothing is undone by this process.
         let result = match approved {
@@ -930,11 +930,18 @@ impl<'a> Engine<'a> {
     }
 
     /// The stored plan of an existing run, checked against this site, and the run's lease
-    /// claimed for this process (renewed until released).
-    async fn take_over(&self, run: &RunRow, opts: &RunOptions) -> Result<(Plan, lease::Held), ExecError> {
+    /// claimed for `owner` — a shared run's worker — or else for this process (renewed until
+    /// released).
+    async fn take_over(
+        &self,
+        run: &RunRow,
+        opts: &RunOptions,
+        owner: Option<&str>,
+    ) -> Result<(Plan, lease::Held), ExecError> {
         let plan = self.store.plan_of_run(run).await?;
         self.check_site(&plan).await?;
-        let fence = lease::claim(self.store, self.clock.as_ref(), run, opts.lease).await?;
+        let me = owner.map_or_else(lease::owner_id, str::to_string);
+        let fence = lease::claim(self.store, self.clock.as_ref(), run, opts.lease, &me).await?;
         let held = lease::Held::start(self.store, self.clock.clone(), fence, opts.lease);
         // The caller decided on the status it read before the lease was claimed; another
         // process may have held the lease meanwhile and finished (or rolled back) the run.
@@ -1006,12 +1013,17 @@ impl<'a> Engine<'a> {
     /// are detected and not written again.
     pub async fn resume(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
         self.refuse_if_shared(run_id, "resumed").await?;
-        self.resume_shared(run_id, opts).await
+        self.resume_shared(run_id, opts, None).await
     }
 
     /// [`Engine::resume`] without the shared-run check: how the worker that closed a shared
-    /// run's queue finishes it.
-    pub(super) async fn resume_shared(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
+    /// run's queue finishes it, holding the run's lease under its own id (`owner`).
+    pub(super) async fn resume_shared(
+        &self,
+        run_id: &str,
+        opts: &RunOptions,
+        owner: Option<&str>,
+    ) -> Result<RunReport, ExecError> {
         let run = self.store.run(run_id).await?;
         if !run.status.is_unfinished() && run.status != RunStatus::Interrupted {
             return Err(ExecError::Refused(format!(
@@ -1019,7 +1031,7 @@ impl<'a> Engine<'a> {
                 run.status.as_str()
             )));
         }
-        let (plan, held) = self.take_over(&run, opts).await?;
+        let (plan, held) = self.take_over(&run, opts, owner).await?;
         let result = self.resume_held(&run, &plan, opts, &held).await;
         held.release(self.store).await;
         result

@@ -69,9 +69,13 @@ struct StagedCheck {
 impl tabflow_client::WriteCheck for StagedCheck {
     fn check(&self) -> futures::future::BoxFuture<'_, Result<Option<std::time::Instant>, String>> {
         Box::pin(async move {
-            match self.store.staged_held(&self.item_id, &self.run_id, &self.owner, self.epoch, Utc::now()).await {
-                Ok(true) => Ok(None),
-                Ok(false) => Err(format!(
+            // Taken before the question is sent: the answer may come back after a pause.
+            let (now, asked) = (Utc::now(), std::time::Instant::now());
+            match self.store.staged_held_until(&self.item_id, &self.run_id, &self.owner, self.epoch, now).await {
+                // Sent within half of what was left of the claim, or not at all (as a run's
+                // items are: see `ItemCheck`).
+                Ok(Some(until)) => Ok(Some(asked + (until - now).to_std().unwrap_or_default() / 2)),
+                Ok(None) => Err(format!(
                     "lease lost: the purge of {} (run {}) is no longer this worker's (epoch {}); the delete was not sent",
                     self.item_id, self.run_id, self.epoch
                 )),

@@ -10,8 +10,9 @@
 //!   their order: no item of a later step is claimed while one of an earlier step is not done,
 //!   and none at all once an item failed. Claiming, running and settling are a pipeline: the
 //!   next batch is claimed as soon as there is room for it, `concurrency × 2` items are in
-//!   flight, and each item is marked done once its records are durable — the calls to the
-//!   site never wait for a batch's slowest item or for the store.
+//!   flight, and each item is marked done once its records are durable (a chunk of claims
+//!   ended in one transaction) — the calls to the site never wait for a batch's slowest item
+//!   or for the store.
 //! - **Heartbeat**: every third of the lease the worker renews each claim it holds, one
 //!   compare-and-set per item (owner and epoch); a renewal that fails marks the item lost.
 //! - **Fencing**: every journal write of a claimed item carries its epoch
@@ -32,8 +33,8 @@
 //! - **Shared rollback** (`tabflow runs rollback RUN --shared`): approved as a rollback in
 //!   one process, then, under the run's lease, the run is set rolling-back, `run.rollback` is
 //!   audited and each compensation is queued as a work item of kind `rollback` (steps in the
-//!   order the rollback undoes them). Workers claim them with the same lease, heartbeat and
-//!   epoch; each compensation reads the item live first (an undo that landed before its
+//!   order the rollback undoes them). Workers claim them with the same lease, heartbeat,
+//!   epoch and pipeline; each compensation reads the item live first (an undo that landed before its
 //!   lease was lost is found at the before-state: "nothing to undo", not written again), and
 //!   the epoch is checked right before each call. The worker that closes the queue takes the
 //!   run's lease and closes the rollback (`run.finished`) from the items' outcomes.
@@ -49,7 +50,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::compensate::{NOT_APPROVED, before_of, load_maps, rollback_todo};
-use super::journal::{Ack, Recorder, last_phases};
+use super::journal::{Recorder, last_phases};
 use super::run::{ItemOutcome, run_item, step_needs_permissions};
 use super::{ApprovedRollback, Engine, ExecError, ItemNote, RunOptions, RunReport, lease};
 use crate::audit::NewRecord;
@@ -94,6 +95,23 @@ impl Claims {
         if let Ok(mut l) = self.lost.lock() {
             l.remove(key);
         }
+    }
+
+    /// Items just claimed (step, item, epoch): held, renewed and fenced from now on.
+    fn hold(&self, got: &[(String, String, i64)]) {
+        if let Ok(mut h) = self.held.lock() {
+            h.extend(got.iter().map(|(s, i, e)| ((s.clone(), i.clone()), *e)));
+        }
+        if let Ok(mut l) = self.lost.lock() {
+            for (s, i, _) in got {
+                l.remove(&(s.clone(), i.clone()));
+            }
+        }
+    }
+
+    /// The check asked before each write of the item `key`, claimed at `epoch`.
+    fn check(self: &Arc<Self>, store: &Store, key: &Key, epoch: i64) -> Arc<dyn tabflow_client::WriteCheck> {
+        Arc::new(ItemCheck { store: store.clone(), claims: self.clone(), key: key.clone(), epoch })
     }
 
     fn live(&self) -> Vec<(Key, i64)> {
@@ -230,32 +248,30 @@ impl<'a> Engine<'a> {
         unwritten: &[String],
         pass: &mut SharedPass,
     ) -> Result<(), ExecError> {
+        // What becomes of each claim (its outcome, or None: handed back), then all of them
+        // ended in one transaction.
+        let mut ends: Vec<(Key, i64, Option<&'static str>)> = vec![];
         for Ran { key, epoch, last, out } in chunk {
-            let (step, item) = (&key.0, &key.1);
-            if claims.is_lost(&key) {
+            let lost = claims.is_lost(&key);
+            // Not renewed any more: the heartbeat must not take a finished claim for a lost one.
+            claims.forget(&key);
+            if lost {
                 pass.lost += 1;
-                claims.forget(&key);
                 continue;
             }
             match out {
                 Ok(ItemOutcome::NotStarted) => {
-                    self.store.finish_work(run_id, step, item, owner, epoch, None).await?;
+                    ends.push((key, epoch, None));
                     pass.released += 1;
                 }
                 Ok(o) if unwritten.is_empty() => {
                     if o == ItemOutcome::Done && last.is_none() {
                         pass.written += 1;
                     }
-                    // Not renewed any more: the heartbeat must not take a finished claim for a lost one.
-                    claims.forget(&key);
-                    if self.store.finish_work(run_id, step, item, owner, epoch, Some(outcome_name(&o))).await? {
-                        pass.done += 1;
-                    } else {
-                        pass.lost += 1;
-                    }
+                    ends.push((key, epoch, Some(outcome_name(&o))));
                 }
                 Ok(_) => {
-                    self.store.finish_work(run_id, step, item, owner, epoch, None).await?;
+                    ends.push((key, epoch, None));
                     pass.released += 1;
                 }
                 Err(e) => {
@@ -264,13 +280,21 @@ impl<'a> Engine<'a> {
                         pass.lost += 1;
                     } else {
                         // Handed back for another try (by this worker or another).
-                        self.store.finish_work(run_id, step, item, owner, epoch, None).await?;
+                        ends.push((key.clone(), epoch, None));
                         pass.released += 1;
-                        pass.errors.push(format!("{item}: {msg}"));
+                        pass.errors.push(format!("{}: {msg}", key.1));
                     }
                 }
             }
-            claims.forget(&key);
+        }
+        let rows: Vec<(&str, &str, i64, Option<&str>)> =
+            ends.iter().map(|((s, i), e, o)| (s.as_str(), i.as_str(), *e, *o)).collect();
+        for (held, (_, _, _, outcome)) in self.store.finish_works(run_id, owner, &rows).await?.into_iter().zip(&rows) {
+            match (held, outcome) {
+                (true, Some(_)) => pass.done += 1,
+                (false, Some(_)) => pass.lost += 1,
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -312,164 +336,92 @@ impl<'a> Engine<'a> {
         let (recorder, writer) = Recorder::start_with(self.store.clone(), true, None, lost_run, Some(claims.clone()));
         let ctx = self.ctx(&plan, run_id, opts, approvers, recorder.clone());
         let heartbeat = heartbeat(self.store.clone(), claims.clone(), opts.lease, self.clock.clone());
-        // A pipeline of three parts, polled together in this task: the feeder claims a batch
-        // whenever there is room for one, the runner keeps `concurrency × 2` items in flight,
-        // and the finisher makes each finished item's records durable and marks it done. So
-        // the calls to the site never wait for a batch's slowest item, nor for the store.
-        let (to_run, queued) = tokio::sync::mpsc::channel::<Claimed>(batch.max(1));
-        let (to_finish, finished) = tokio::sync::mpsc::unbounded_channel::<(Vec<Ran>, Vec<Ack>)>();
-        let outstanding = AtomicUsize::new(0);
-        let batches = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
-        let settled = tokio::sync::Notify::new();
-        let feeder = async {
-            let to_run = to_run;
-            let mut needs_perm: HashMap<String, bool> = HashMap::new();
-            loop {
-                if opts.cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
-                    break;
+        let mut needs_perm: HashMap<String, bool> = HashMap::new();
+        let claim = async |n: usize| -> Result<Vec<Claimed>, ExecError> {
+            let now = self.clock.now();
+            let until = now + chrono::Duration::from_std(opts.lease).unwrap_or(chrono::Duration::seconds(60));
+            let got = self.store.claim_work(run_id, owner, now, until, n as i64).await?;
+            claims.hold(&got);
+            // What the journal already says of these items (a previous owner's intent and
+            // before-image, or its outcome): the same reading as a resume's.
+            let ids: Vec<String> = got.iter().map(|(_, i, _)| i.clone()).collect();
+            let journal = if ids.is_empty() { vec![] } else { self.store.journal_of_items(run_id, &ids).await? };
+            for e in &journal {
+                if let Some(c) = e.detail.strip_prefix("created:")
+                    && let Ok(mut m) = ctx.created.lock()
+                {
+                    m.insert(e.step_id.clone(), c.to_string());
                 }
-                // Room for a whole batch first: an item is not claimed long before it can start.
-                let Ok(room) = to_run.reserve_many(batch.max(1)).await else { break };
-                if opts.cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
-                    break;
+                if let Ok(mut t) = ctx.touched.lock() {
+                    t.insert(e.item_id.clone());
                 }
-                let now = self.clock.now();
-                let until = now + chrono::Duration::from_std(opts.lease).unwrap_or(chrono::Duration::seconds(60));
-                let got = self.store.claim_work(run_id, owner, now, until, batch.max(1) as i64).await?;
-                if got.is_empty() {
-                    drop(room);
-                    let more = settled.notified();
-                    if outstanding.load(Ordering::SeqCst) == 0 {
-                        break;
-                    }
-                    // This worker's items still in flight may open the next step when done.
-                    let _ = tokio::time::timeout(Duration::from_millis(200), more).await;
-                    continue;
+                if e.phase == Phase::Intent
+                    && let Ok(image) = serde_json::from_value::<crate::ops::Image>(e.image.clone())
+                    && let Ok(mut m) = ctx.intent_images.lock()
+                {
+                    m.entry((e.step_id.clone(), e.item_id.clone())).or_insert(image);
                 }
-                batches.fetch_add(1, Ordering::SeqCst);
-                outstanding.fetch_add(got.len(), Ordering::SeqCst);
-                if let Ok(mut h) = claims.held.lock() {
-                    h.extend(got.iter().map(|(s, i, e)| ((s.clone(), i.clone()), *e)));
+            }
+            let last = last_phases(&journal);
+            for (s, _, _) in &got {
+                if !needs_perm.contains_key(s)
+                    && let Some(step) = plan.steps.iter().find(|x| &x.id == s)
+                {
+                    needs_perm.insert(s.clone(), step_needs_permissions(&ctx, step).await);
                 }
-                if let Ok(mut l) = claims.lost.lock() {
-                    for (s, i, _) in &got {
-                        l.remove(&(s.clone(), i.clone()));
-                    }
-                }
-                // What the journal already says of these items (a previous owner's intent
-                // and before-image, or its outcome): the same reading as a resume's.
-                let ids: Vec<String> = got.iter().map(|(_, i, _)| i.clone()).collect();
-                let journal = self.store.journal_of_items(run_id, &ids).await?;
-                for e in &journal {
-                    if let Some(c) = e.detail.strip_prefix("created:")
-                        && let Ok(mut m) = ctx.created.lock()
-                    {
-                        m.insert(e.step_id.clone(), c.to_string());
-                    }
-                    if let Ok(mut t) = ctx.touched.lock() {
-                        t.insert(e.item_id.clone());
-                    }
-                    if e.phase == Phase::Intent
-                        && let Ok(image) = serde_json::from_value::<crate::ops::Image>(e.image.clone())
-                        && let Ok(mut m) = ctx.intent_images.lock()
-                    {
-                        m.entry((e.step_id.clone(), e.item_id.clone())).or_insert(image);
-                    }
-                }
-                let last = last_phases(&journal);
-                for (s, _, _) in &got {
-                    if !needs_perm.contains_key(s)
-                        && let Some(step) = plan.steps.iter().find(|x| &x.id == s)
-                    {
-                        needs_perm.insert(s.clone(), step_needs_permissions(&ctx, step).await);
-                    }
-                }
-                for ((s, i, epoch), slot) in got.into_iter().zip(room) {
+            }
+            Ok(got
+                .into_iter()
+                .map(|(s, i, epoch)| {
                     let key = (s, i);
                     let needs = needs_perm.get(&key.0).copied().unwrap_or(true);
                     let last = last.get(&key).copied();
-                    slot.send(Claimed { key, epoch, last, needs });
-                }
-            }
-            Ok::<(), ExecError>(())
-        };
-        let runner = async {
-            let (ctx, approved, claims, plan) = (&ctx, &approved, &claims, &plan);
-            let items = futures::stream::unfold(queued, |mut q| async move { q.recv().await.map(|c| (c, q)) });
-            let done = items
-                .map(|c: Claimed| async move {
-                    let Claimed { key, epoch, last, needs } = c;
-                    let (s, i) = (&key.0, &key.1);
-                    let Some(step) = plan.steps.iter().find(|x| &x.id == s) else {
-                        let out = Ok(ItemOutcome::Failed(format!("step {s} is not in the plan")));
-                        return Ran { key, epoch, last, out };
-                    };
-                    let Some(item) = step.items.iter().find(|x| &x.id == i) else {
-                        let out = Ok(ItemOutcome::Failed(format!("item {i} is not in step {s}")));
-                        return Ran { key, epoch, last, out };
-                    };
-                    let check: Arc<dyn tabflow_client::WriteCheck> = Arc::new(ItemCheck {
-                        store: self.store.clone(),
-                        claims: claims.clone(),
-                        key: key.clone(),
-                        epoch,
-                    });
-                    let phases: HashMap<Key, Phase> = last.map(|p| (key.clone(), p)).into_iter().collect();
-                    let out = tabflow_client::fenced(check, run_item(ctx, step, item, &phases, approved, needs)).await;
-                    Ran { key, epoch, last, out }
+                    Claimed { key, epoch, last, needs }
                 })
-                .buffer_unordered(opts.concurrency.max(1) * 2)
-                .ready_chunks(batch.max(1));
-            let mut done = std::pin::pin!(done);
-            while let Some(chunk) = done.next().await {
-                // Every deferred "applied" record of these items was queued before they ended.
-                let acks = ctx.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
-                if to_finish.send((chunk, acks)).is_err() {
-                    break;
-                }
-            }
-            drop(to_finish);
+                .collect())
         };
-        let finisher = async {
-            let mut finished = finished;
-            let mut failure: Option<ExecError> = None;
-            while let Some((chunk, acks)) = finished.recv().await {
-                let n = chunk.len();
-                // Every deferred "applied" record durable (or refused) before a claim is done.
-                let mut unwritten = vec![];
-                for rx in acks {
-                    if let Err(e) = Recorder::wait(rx).await {
-                        let e = e.to_string();
-                        if !e.contains("lease lost") {
-                            unwritten.push(e);
-                        }
+        let run = async |c: Claimed| -> Ran {
+            let (ctx, approved, plan) = (&ctx, &approved, &plan);
+            let Claimed { key, epoch, last, needs } = c;
+            let (s, i) = (&key.0, &key.1);
+            let Some(step) = plan.steps.iter().find(|x| &x.id == s) else {
+                let out = Ok(ItemOutcome::Failed(format!("step {s} is not in the plan")));
+                return Ran { key, epoch, last, out };
+            };
+            let Some(item) = step.items.iter().find(|x| &x.id == i) else {
+                let out = Ok(ItemOutcome::Failed(format!("item {i} is not in step {s}")));
+                return Ran { key, epoch, last, out };
+            };
+            let check = claims.check(&self.store, &key, epoch);
+            let phases: HashMap<Key, Phase> = last.map(|p| (key.clone(), p)).into_iter().collect();
+            let out = tabflow_client::fenced(check, run_item(ctx, step, item, &phases, approved, needs)).await;
+            Ran { key, epoch, last, out }
+        };
+        let settle = async |chunk: Vec<Ran>| -> Result<bool, ExecError> {
+            // Every deferred "applied" record of these items was queued before they ended:
+            // durable (or refused) before a claim is done.
+            let acks = ctx.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+            let mut unwritten = vec![];
+            for rx in acks {
+                if let Err(e) = Recorder::wait(rx).await {
+                    let e = e.to_string();
+                    if !e.contains("lease lost") {
+                        unwritten.push(e);
                     }
                 }
-                if failure.is_none()
-                    && let Err(e) = self.settle(run_id, owner, &claims, chunk, &unwritten, &mut pass).await
-                {
-                    failure = Some(e);
-                }
-                pass.errors.extend(unwritten);
-                if failure.is_some() || !pass.errors.is_empty() {
-                    stop.store(true, Ordering::SeqCst);
-                }
-                outstanding.fetch_sub(n, Ordering::SeqCst);
-                settled.notify_waiters();
             }
-            failure
+            let settled = self.settle(run_id, owner, &claims, chunk, &unwritten, &mut pass).await;
+            pass.errors.extend(unwritten);
+            settled.map(|()| !pass.errors.is_empty())
         };
-        let (fed, (), failure) = futures::join!(feeder, runner, finisher);
-        pass.batches = batches.load(Ordering::SeqCst);
-        let result = fed.and(failure.map_or(Ok(()), Err));
+        let result = pipeline(batch, opts.concurrency.max(1) * 2, &opts.cancel, claim, run, settle).await;
         heartbeat.abort();
         drop(ctx);
         drop(recorder);
         let _ = writer.await;
-        result?;
+        pass.batches = result?;
         if !opts.cancel.is_cancelled() && pass.errors.is_empty() && self.store.close_work(run_id, owner).await? {
-            match self.resume_shared(run_id, opts).await {
+            match self.resume_shared(run_id, opts, Some(owner)).await {
                 Ok(r) => pass.finished = Some(r),
                 // Another worker is finishing it (it holds the run's lease), or did.
                 Err(ExecError::Refused(m)) => tracing::info!(run = run_id, "not finishing the run here: {m}"),
@@ -478,6 +430,102 @@ impl<'a> Engine<'a> {
         }
         Ok(pass)
     }
+}
+
+/// One worker's pipeline over a shared queue, its three parts polled together in one task:
+/// the feeder claims a batch (`claim(n)`, up to `n` items) whenever there is room for a whole
+/// one, the runner keeps `in_flight` items running (`run`), and the finisher settles them a
+/// chunk at a time (`settle`, which answers whether to stop claiming). So the calls to the
+/// site never wait for a batch's slowest item, nor for the store. Ends when nothing is left
+/// to claim and every claimed item is settled, when `cancel` is set (claimed items still
+/// run), or after a failure of `claim` or `settle` (the rest is drained unsettled: those
+/// claims lapse). Answers the number of batches claimed.
+async fn pipeline<C, R>(
+    batch: usize,
+    in_flight: usize,
+    cancel: &super::Cancel,
+    mut claim: impl AsyncFnMut(usize) -> Result<Vec<C>, ExecError>,
+    run: impl AsyncFn(C) -> R,
+    mut settle: impl AsyncFnMut(Vec<R>) -> Result<bool, ExecError>,
+) -> Result<usize, ExecError> {
+    let batch = batch.max(1);
+    let (to_run, queued) = tokio::sync::mpsc::channel::<C>(batch);
+    let (to_finish, finished) = tokio::sync::mpsc::unbounded_channel::<Vec<R>>();
+    let outstanding = AtomicUsize::new(0);
+    let batches = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let settled = tokio::sync::Notify::new();
+    let feeder = async {
+        let to_run = to_run;
+        loop {
+            if cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
+                break;
+            }
+            // Room for a whole batch first: an item is not claimed long before it can start.
+            let Ok(room) = to_run.reserve_many(batch).await else { break };
+            if cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let got = match claim(batch).await {
+                Ok(got) => got,
+                Err(e) => {
+                    stop.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            };
+            if got.is_empty() {
+                drop(room);
+                let more = settled.notified();
+                if outstanding.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                // This worker's items still in flight may open the next step when done.
+                let _ = tokio::time::timeout(Duration::from_millis(200), more).await;
+                continue;
+            }
+            batches.fetch_add(1, Ordering::SeqCst);
+            outstanding.fetch_add(got.len(), Ordering::SeqCst);
+            for (c, slot) in got.into_iter().zip(room) {
+                slot.send(c);
+            }
+        }
+        Ok::<(), ExecError>(())
+    };
+    let runner = async {
+        let run = &run;
+        let items = futures::stream::unfold(queued, |mut q| async move { q.recv().await.map(|c| (c, q)) });
+        let done = items.map(|c| run(c)).buffer_unordered(in_flight.max(1)).ready_chunks(batch);
+        let mut done = std::pin::pin!(done);
+        while let Some(chunk) = done.next().await {
+            if to_finish.send(chunk).is_err() {
+                break;
+            }
+        }
+        drop(to_finish);
+    };
+    let finisher = async {
+        let mut finished = finished;
+        let mut failure: Option<ExecError> = None;
+        while let Some(chunk) = finished.recv().await {
+            let n = chunk.len();
+            if failure.is_none() {
+                match settle(chunk).await {
+                    Ok(false) => {}
+                    Ok(true) => stop.store(true, Ordering::SeqCst),
+                    Err(e) => {
+                        failure = Some(e);
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            outstanding.fetch_sub(n, Ordering::SeqCst);
+            settled.notify_waiters();
+        }
+        failure
+    };
+    let (fed, (), failure) = futures::join!(feeder, runner, finisher);
+    fed.and(failure.map_or(Ok(()), Err))?;
+    Ok(batches.load(Ordering::SeqCst))
 }
 
 /// Renews each live claim of `claims` every third of `ttl` (one compare-and-set per item);
@@ -579,9 +627,9 @@ impl<'a> Engine<'a> {
         result
     }
 
-    /// One worker's share of a shared rollback: claims batches of `rollback` items and
-    /// compensates each (fenced by its claim, re-checked before each call) until none is left
-    /// or `opts.cancel` is set; closes the rollback when its queue is done.
+    /// One worker's share of a shared rollback: claims `rollback` items (the pipeline of a
+    /// shared run) and compensates each (fenced by its claim, re-checked before each call)
+    /// until none is left or `opts.cancel` is set; closes the rollback when its queue is done.
     async fn work_rollback(
         &self,
         run: &RunRow,
@@ -599,102 +647,82 @@ impl<'a> Engine<'a> {
         let (recorder, writer) = Recorder::start_with(self.store.clone(), true, None, lost_run, Some(claims.clone()));
         let ctx = self.ctx(&plan, run_id, opts, approvers, recorder.clone());
         let beat = heartbeat(self.store.clone(), claims.clone(), opts.lease, self.clock.clone());
-        let result: Result<(), ExecError> = async {
-            // The journal, read again whenever the claimed step changes: the steps are undone
-            // in order, so by then every account an earlier step re-created is in it.
-            let mut journal: Vec<Entry> = vec![];
-            let mut read_for: Option<String> = None;
-            loop {
-                if opts.cancel.is_cancelled() {
-                    break;
-                }
-                let now = self.clock.now();
-                let until = now + chrono::Duration::from_std(opts.lease).unwrap_or(chrono::Duration::seconds(60));
-                let got =
-                    self.store.claim_work_of(run_id, WORK_ROLLBACK, owner, now, until, batch.max(1) as i64).await?;
-                let Some((first_step, _, _)) = got.first() else { break };
-                pass.batches += 1;
-                if let Ok(mut h) = claims.held.lock() {
-                    h.clear();
-                    h.extend(got.iter().map(|(s, i, e)| ((s.clone(), i.clone()), *e)));
-                }
-                if let Ok(mut l) = claims.lost.lock() {
-                    l.clear();
-                }
-                if read_for.as_deref() != Some(first_step.as_str()) {
-                    journal = self.store.journal(run_id).await?;
-                    load_maps(&ctx, &journal);
-                    read_for = Some(first_step.clone());
-                }
-                let (ctx, journal, claims, plan) = (&ctx, &journal, &claims, &plan);
-                let results: Vec<(Key, i64, Result<Option<String>, ExecError>)> = futures::stream::iter(got)
-                    .map(|(s, i, epoch)| async move {
-                        let key = (s.clone(), i.clone());
-                        let Some(step) = plan.step(&s) else {
-                            return (key, epoch, Ok(Some(format!("step {s} is not in the plan"))));
-                        };
-                        let item = step.item(&i).cloned().unwrap_or(Item { id: i.clone(), ..Item::default() });
-                        let (before, created) = before_of(journal, &s, &i);
-                        let check: Arc<dyn tabflow_client::WriteCheck> = Arc::new(ItemCheck {
-                            store: self.store.clone(),
-                            claims: claims.clone(),
-                            key: key.clone(),
-                            epoch,
-                        });
-                        // Classified from the live site first (a previous owner's undo that
-                        // landed is found at the before-state and not written again).
-                        let out =
-                            tabflow_client::fenced(check, self.compensate_item(ctx, step, &item, &before, &created))
-                                .await;
-                        (key, epoch, out)
-                    })
-                    .buffer_unordered(opts.concurrency.max(1))
-                    .collect()
-                    .await;
-                for ((step, item), epoch, r) in results {
-                    let key = (step.clone(), item.clone());
-                    if claims.is_lost(&key) {
-                        pass.lost += 1;
-                        continue;
+        // The journal, read again whenever a claimed batch's step differs from the last one
+        // read for: the steps are undone in order and no item of a step is claimed before
+        // every item of the steps before it is done, so by then every account an earlier
+        // step re-created is in it.
+        let mut journal: Arc<Vec<Entry>> = Arc::new(vec![]);
+        let mut read_for: Option<String> = None;
+        let claim = async |n: usize| -> Result<Vec<(Key, i64, Arc<Vec<Entry>>)>, ExecError> {
+            let now = self.clock.now();
+            let until = now + chrono::Duration::from_std(opts.lease).unwrap_or(chrono::Duration::seconds(60));
+            let got = self.store.claim_work_of(run_id, WORK_ROLLBACK, owner, now, until, n as i64).await?;
+            claims.hold(&got);
+            if let Some((first_step, _, _)) = got.first()
+                && read_for.as_deref() != Some(first_step.as_str())
+            {
+                journal = Arc::new(self.store.journal(run_id).await?);
+                load_maps(&ctx, &journal);
+                read_for = Some(first_step.clone());
+            }
+            Ok(got.into_iter().map(|(s, i, epoch)| ((s, i), epoch, journal.clone())).collect())
+        };
+        let run = async |(key, epoch, journal): (Key, i64, Arc<Vec<Entry>>)| {
+            let (s, i) = (&key.0, &key.1);
+            let Some(step) = plan.step(s) else {
+                return (key.clone(), epoch, Ok(Some(format!("step {s} is not in the plan"))));
+            };
+            let item = step.item(i).cloned().unwrap_or(Item { id: i.clone(), ..Item::default() });
+            let (before, created) = before_of(&journal, s, i);
+            // Classified from the live site first (a previous owner's undo that landed is
+            // found at the before-state and not written again).
+            let check = claims.check(&self.store, &key, epoch);
+            let out = tabflow_client::fenced(check, self.compensate_item(&ctx, step, &item, &before, &created)).await;
+            (key, epoch, out)
+        };
+        let settle = async |chunk: Vec<(Key, i64, Result<Option<String>, ExecError>)>| -> Result<bool, ExecError> {
+            let mut ends: Vec<(Key, i64, String)> = vec![];
+            for (key, epoch, r) in chunk {
+                let lost = claims.is_lost(&key);
+                // Not renewed any more: the heartbeat must not take a finished claim for a lost one.
+                claims.forget(&key);
+                let outcome = match r {
+                    _ if lost => None,
+                    Err(e) if e.to_string().contains("lease lost") => None,
+                    Ok(None) => {
+                        pass.written += 1;
+                        Some("restored".to_string())
                     }
-                    let outcome = match r {
-                        Ok(None) => {
-                            pass.written += 1;
-                            "restored".to_string()
-                        }
-                        Ok(Some(why)) => format!("{NOT_RESTORED}{why}"),
-                        Err(e) if e.to_string().contains("lease lost") => {
-                            pass.lost += 1;
-                            continue;
-                        }
-                        Err(e) => {
-                            pass.errors.push(format!("{item}: {e}"));
-                            format!("{NOT_RESTORED}{e}")
-                        }
-                    };
-                    if let Ok(mut h) = claims.held.lock() {
-                        h.remove(&key);
+                    Ok(Some(why)) => Some(format!("{NOT_RESTORED}{why}")),
+                    Err(e) => {
+                        pass.errors.push(format!("{}: {e}", key.1));
+                        Some(format!("{NOT_RESTORED}{e}"))
                     }
-                    if self.store.finish_work(run_id, &step, &item, owner, epoch, Some(&outcome)).await? {
-                        pass.done += 1;
-                    } else {
-                        pass.lost += 1;
-                    }
-                }
-                if let Ok(mut h) = claims.held.lock() {
-                    h.clear();
+                };
+                match outcome {
+                    Some(o) => ends.push((key, epoch, o)),
+                    None => pass.lost += 1,
                 }
             }
-            Ok(())
-        }
-        .await;
+            let rows: Vec<(&str, &str, i64, Option<&str>)> =
+                ends.iter().map(|((s, i), e, o)| (s.as_str(), i.as_str(), *e, Some(o.as_str()))).collect();
+            for held in self.store.finish_works(run_id, owner, &rows).await? {
+                if held {
+                    pass.done += 1;
+                } else {
+                    pass.lost += 1;
+                }
+            }
+            Ok(false)
+        };
+        let result = pipeline(batch, opts.concurrency.max(1) * 2, &opts.cancel, claim, run, settle).await;
         beat.abort();
         drop(ctx);
         drop(recorder);
         let _ = writer.await;
-        result?;
+        pass.batches = result?;
         if !opts.cancel.is_cancelled() && self.store.close_work_of(run_id, WORK_ROLLBACK, owner).await? {
-            match self.finish_rollback_shared(run_id, opts).await {
+            match self.finish_rollback_shared(run_id, opts, owner).await {
                 Ok(r) => pass.finished = Some(r),
                 // Another worker is closing it (it holds the run's lease), or did.
                 Err(ExecError::Refused(m)) => tracing::info!(run = run_id, "not closing the rollback here: {m}"),
@@ -708,12 +736,17 @@ impl<'a> Engine<'a> {
     /// worker: the status, read again under the lease, must still be rolling-back): the
     /// report from the items' outcomes, then the run's status and `run.finished` as a
     /// rollback in one process writes them.
-    async fn finish_rollback_shared(&self, run_id: &str, opts: &RunOptions) -> Result<RunReport, ExecError> {
+    async fn finish_rollback_shared(
+        &self,
+        run_id: &str,
+        opts: &RunOptions,
+        owner: &str,
+    ) -> Result<RunReport, ExecError> {
         let run = self.store.run(run_id).await?;
         if run.status != RunStatus::RollingBack {
             return Err(ExecError::Refused(format!("run {run_id} is {} already", run.status.as_str())));
         }
-        let (plan, held) = self.take_over(&run, opts).await?;
+        let (plan, held) = self.take_over(&run, opts, Some(owner)).await?;
         let started = std::time::Instant::now();
         let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(held.fence.clone()), held.lost.clone());
         let result = async {

@@ -188,15 +188,15 @@ async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
     assert_eq!(s.claim_staged("w1", "r-1", "A", now, long).await.unwrap(), None, "purged already");
     assert_eq!(s.claim_staged("w2", "r-1", "A", now, short).await.unwrap(), Some(1));
     assert_eq!(s.claim_staged("w2", "r-1", "B", now, long).await.unwrap(), None, "held by A");
-    assert!(s.staged_held("w2", "r-1", "A", 1, Utc::now()).await.unwrap());
+    assert!(s.staged_held_until("w2", "r-1", "A", 1, Utc::now()).await.unwrap().is_some());
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    assert!(!s.staged_held("w2", "r-1", "A", 1, Utc::now()).await.unwrap(), "lapsed");
+    assert!(s.staged_held_until("w2", "r-1", "A", 1, Utc::now()).await.unwrap().is_none(), "lapsed");
     assert!(!s.renew_staged("w2", "r-1", "B", 1, long).await.unwrap(), "not B's");
     assert_eq!(s.claim_staged("w2", "r-1", "B", Utc::now(), long).await.unwrap(), Some(2));
     assert!(!s.renew_staged("w2", "r-1", "A", 1, long).await.unwrap());
     assert!(!s.mark_purged_fenced("w2", "r-1", "A", 1).await.unwrap(), "A was taken over");
     s.release_staged("w2", "r-1", "A", 1).await.unwrap();
-    assert!(s.staged_held("w2", "r-1", "B", 2, Utc::now()).await.unwrap(), "A's release is a no-op");
+    assert!(s.staged_held_until("w2", "r-1", "B", 2, Utc::now()).await.unwrap().is_some(), "A's release is a no-op");
     // Released by its holder, claimable again; purged, never again.
     s.release_staged("w2", "r-1", "B", 2).await.unwrap();
     assert_eq!(s.claim_staged("w2", "r-1", "C", Utc::now(), long).await.unwrap(), Some(3));
