@@ -449,6 +449,11 @@ async fn pipeline<C, R>(
     mut settle: impl AsyncFnMut(Vec<R>) -> Result<bool, ExecError>,
 ) -> Result<usize, ExecError> {
     let batch = batch.max(1);
+    // Items claimed and not settled yet: those running, those waiting to run, and a batch
+    // or two the finisher has not settled — it may fall behind (a slow or busy store), and
+    // then no more is claimed: what this worker holds stays what it can soon finish (other
+    // workers claim the rest; the heartbeat renews only this much).
+    let most = in_flight.max(1) + 2 * batch;
     let (to_run, queued) = tokio::sync::mpsc::channel::<C>(batch);
     let (to_finish, finished) = tokio::sync::mpsc::unbounded_channel::<Vec<R>>();
     let outstanding = AtomicUsize::new(0);
@@ -463,6 +468,13 @@ async fn pipeline<C, R>(
             }
             // Room for a whole batch first: an item is not claimed long before it can start.
             let Ok(room) = to_run.reserve_many(batch).await else { break };
+            loop {
+                let more = settled.notified();
+                if outstanding.load(Ordering::SeqCst) + batch <= most {
+                    break;
+                }
+                more.await;
+            }
             if cancel.is_cancelled() || stop.load(Ordering::SeqCst) {
                 break;
             }
@@ -1009,5 +1021,31 @@ mod tests {
         assert_eq!(store.work_outcomes("r", WORK_ROLLBACK).await.unwrap().len(), 1);
         assert_eq!(store.work_outcomes("r", crate::store::WORK_APPLY).await.unwrap().len(), 2);
         store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_finisher_that_falls_behind_stops_the_claims_until_it_catches_up() {
+        // 300 items; running is instant, settling slow (a busy store): the worker must not
+        // claim the whole queue ahead of what it settles.
+        let (claimed, settled, most_held) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        let claim = async |n: usize| -> Result<Vec<usize>, ExecError> {
+            let from = claimed.load(Ordering::SeqCst);
+            let got: Vec<usize> = (from..(from + n).min(300)).collect();
+            claimed.fetch_add(got.len(), Ordering::SeqCst);
+            let held = claimed.load(Ordering::SeqCst) - settled.load(Ordering::SeqCst);
+            most_held.fetch_max(held, Ordering::SeqCst);
+            Ok(got)
+        };
+        let run = async |i: usize| i;
+        let settle = async |chunk: Vec<usize>| -> Result<bool, ExecError> {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            settled.fetch_add(chunk.len(), Ordering::SeqCst);
+            Ok(false)
+        };
+        let batches = pipeline(4, 8, &super::super::Cancel::default(), claim, run, settle).await.unwrap();
+        assert_eq!((claimed.load(Ordering::SeqCst), settled.load(Ordering::SeqCst)), (300, 300));
+        assert!(batches >= 75, "{batches} batches");
+        let held = most_held.load(Ordering::SeqCst);
+        assert!(held <= 8 + 2 * 4, "{held} items held unsettled at once");
     }
 }
