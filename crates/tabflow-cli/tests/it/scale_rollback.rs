@@ -88,16 +88,23 @@ fn three_workers_share_a_rollback_and_one_killed_mid_rollback_restores_every_ite
         "{}",
         why()
     );
-    // Every item restored exactly once: one PUT moving it back, and one DELETE per tag the
-    // run added (the same tags on every item): an undo sent twice would show as a second PUT.
+    // Every item restored exactly once: one PUT moving it back and one DELETE per tag the run
+    // added (the same tags on every item), counted by the emulator when they succeeded — an
+    // undo that landed twice would make one item's count differ. A request the kill cut off
+    // arrived but changed nothing: it counts among the arrivals (`by_route`) only, so the
+    // PUTs that arrived are the items plus at most the killed worker's claims.
     let st = stats(&emu);
     let n = |k: &str, v: &str| st[k][v].as_u64().unwrap_or(0);
-    let puts: Vec<_> =
-        expected.keys().filter(|k| n("writes_by_resource", k) != n("deletes_by_resource", k) + 1).collect();
-    assert!(puts.is_empty(), "items not moved back exactly once: {:?}\n{st}", &puts[..puts.len().min(5)]);
-    let tag_deletes: std::collections::BTreeSet<u64> = expected.keys().map(|k| n("deletes_by_resource", k)).collect();
-    assert_eq!(tag_deletes.len(), 1, "the run's tags removed unevenly (some twice?): {tag_deletes:?}");
-    assert_eq!(st["by_route"]["PUT /api/{v}/sites/{s}/workbooks/{id}"].as_i64().unwrap_or(0), items, "{st}");
+    let per_item: std::collections::BTreeSet<u64> = expected.keys().map(|k| n("writes_by_resource", k)).collect();
+    assert!(
+        per_item.len() == 1 && per_item.first() >= Some(&2),
+        "items not restored exactly once (successful writes per item: {per_item:?})\n{st}"
+    );
+    let puts = st["by_route"]["PUT /api/{v}/sites/{s}/workbooks/{id}"].as_i64().unwrap_or(0);
+    assert!(
+        puts >= items && puts <= items + held,
+        "{puts} PUTs arrived for {items} items ({held} held by the killed worker)"
+    );
     assert_eq!(
         count("SELECT count(DISTINCT item_id) FROM {s}.journal WHERE run_id = '{r}' AND phase = 'compensated'"),
         items
