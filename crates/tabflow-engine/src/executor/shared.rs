@@ -392,7 +392,7 @@ impl<'a> Engine<'a> {
                 let out = Ok(ItemOutcome::Failed(format!("item {i} is not in step {s}")));
                 return Ran { key, epoch, last, out };
             };
-            let check = claims.check(&self.store, &key, epoch);
+            let check = claims.check(self.store, &key, epoch);
             let phases: HashMap<Key, Phase> = last.map(|p| (key.clone(), p)).into_iter().collect();
             let out = tabflow_client::fenced(check, run_item(ctx, step, item, &phases, approved, needs)).await;
             Ran { key, epoch, last, out }
@@ -688,7 +688,7 @@ impl<'a> Engine<'a> {
             let (before, created) = before_of(&journal, s, i);
             // Classified from the live site first (a previous owner's undo that landed is
             // found at the before-state and not written again).
-            let check = claims.check(&self.store, &key, epoch);
+            let check = claims.check(self.store, &key, epoch);
             let out = tabflow_client::fenced(check, self.compensate_item(&ctx, step, &item, &before, &created)).await;
             (key, epoch, out)
         };
