@@ -302,6 +302,28 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// What the journal tells of this run's items (on resume, or when a worker takes items
+    /// over): the projects its steps created, the items it wrote, and each item's first
+    /// intent's before-image.
+    fn remember(&self, journal: &[Entry]) {
+        for e in journal {
+            if let Some(c) = e.detail.strip_prefix("created:")
+                && let Ok(mut m) = self.created.lock()
+            {
+                m.insert(e.step_id.clone(), c.to_string());
+            }
+            if let Ok(mut t) = self.touched.lock() {
+                t.insert(e.item_id.clone());
+            }
+            if e.phase == Phase::Intent
+                && let Ok(image) = serde_json::from_value::<crate::ops::Image>(e.image.clone())
+                && let Ok(mut m) = self.intent_images.lock()
+            {
+                m.entry((e.step_id.clone(), e.item_id.clone())).or_insert(image);
+            }
+        }
+    }
+
     /// The accounts this rollback re-created, as notes for the report.
     fn recreated_notes(&self) -> Vec<ItemNote> {
         let map = self.recreated.lock().map(|m| m.clone()).unwrap_or_default();
@@ -1053,22 +1075,7 @@ impl<'a> Engine<'a> {
         let started = Instant::now();
         let (recorder, writer) = Recorder::start(self.store.clone(), true, Some(fence.clone()), lost.clone());
         let ctx = self.ctx(plan, run_id, opts, String::new(), recorder.clone());
-        for e in &journal {
-            if let Some(c) = e.detail.strip_prefix("created:")
-                && let Ok(mut m) = ctx.created.lock()
-            {
-                m.insert(e.step_id.clone(), c.to_string());
-            }
-            if let Ok(mut t) = ctx.touched.lock() {
-                t.insert(e.item_id.clone());
-            }
-            if e.phase == Phase::Intent
-                && let Ok(image) = serde_json::from_value::<crate::ops::Image>(e.image.clone())
-                && let Ok(mut m) = ctx.intent_images.lock()
-            {
-                m.entry((e.step_id.clone(), e.item_id.clone())).or_insert(image);
-            }
-        }
+        ctx.remember(&journal);
         // A project created just before the crash, whose id was never journaled: adopt it.
         self.adopt_created(&ctx, &journal).await?;
         recorder

@@ -346,22 +346,7 @@ impl<'a> Engine<'a> {
             // before-image, or its outcome): the same reading as a resume's.
             let ids: Vec<String> = got.iter().map(|(_, i, _)| i.clone()).collect();
             let journal = if ids.is_empty() { vec![] } else { self.store.journal_of_items(run_id, &ids).await? };
-            for e in &journal {
-                if let Some(c) = e.detail.strip_prefix("created:")
-                    && let Ok(mut m) = ctx.created.lock()
-                {
-                    m.insert(e.step_id.clone(), c.to_string());
-                }
-                if let Ok(mut t) = ctx.touched.lock() {
-                    t.insert(e.item_id.clone());
-                }
-                if e.phase == Phase::Intent
-                    && let Ok(image) = serde_json::from_value::<crate::ops::Image>(e.image.clone())
-                    && let Ok(mut m) = ctx.intent_images.lock()
-                {
-                    m.entry((e.step_id.clone(), e.item_id.clone())).or_insert(image);
-                }
-            }
+            ctx.remember(&journal);
             let last = last_phases(&journal);
             for (s, _, _) in &got {
                 if !needs_perm.contains_key(s)
