@@ -818,6 +818,44 @@ mod tests {
     }
 
     #[test]
+    fn views_of_named_projects_are_those_rows_of_the_whole_answer() {
+        let s = tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 400, seed: 2 });
+        let names: Vec<String> = s.projects.iter().step_by(3).map(|p| p.name.clone()).collect();
+        let query = |filters: Value| {
+            let body = json!({"datasource": {"datasourceLuid": luid(&s, "Site Content")},
+                "query": {"fields": [{"fieldCaption": "Item LUID"}, {"fieldCaption": "Item Parent Project Name"}, {"fieldCaption": "Last Accessed At"}],
+                          "filters": filters}});
+            query_datasource(&s, &body).unwrap()["data"].as_array().unwrap().clone()
+        };
+        let views =
+            json!({"field": {"fieldCaption": "Item Type"}, "filterType": "SET", "values": ["View"], "exclude": false});
+        let all = query(json!([views]));
+        let within = query(
+            json!([views, {"field": {"fieldCaption": "Item Parent Project Name"}, "filterType": "SET", "values": names, "exclude": false}]),
+        );
+        let want: Vec<&Value> =
+            all.iter().filter(|r| names.iter().any(|n| r["Item Parent Project Name"] == json!(n))).collect();
+        assert!(!want.is_empty() && want.len() < all.len(), "{} of {}", want.len(), all.len());
+        assert_eq!(within.iter().collect::<Vec<_>>(), want);
+        // Each is a view of a workbook in one of those projects, with its last access.
+        for r in &within {
+            let (w, v) = s
+                .workbooks
+                .iter()
+                .find_map(|w| w.views.iter().find(|v| v.id == r["Item LUID"]).map(|v| (w, v)))
+                .unwrap();
+            let p = s.projects.iter().find(|p| p.id == w.project_id).unwrap();
+            assert!(names.contains(&p.name));
+            assert_eq!(r["Last Accessed At"], opt_ts(&v.last_viewed_at));
+        }
+        // Excluded: the other views.
+        let others = query(
+            json!([views, {"field": {"fieldCaption": "Item Parent Project Name"}, "filterType": "SET", "values": names, "exclude": true}]),
+        );
+        assert_eq!(others.len() + within.len(), all.len());
+    }
+
+    #[test]
     fn metadata_and_errors() {
         let s = site();
         let m = read_metadata(&s, &json!({"datasource": {"datasourceLuid": luid(&s, "Site Content")}})).unwrap();
