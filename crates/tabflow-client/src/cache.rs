@@ -244,7 +244,8 @@ pub async fn take_scoped_cached(
     drop(old);
 
     // Last access, fresh, over the workbooks as they now are.
-    let (view_last, ds_last) = crate::snapshot::last_access(client, &Options { usage: true }, &s.workbooks).await?;
+    let (view_last, ds_last) =
+        crate::snapshot::last_access(client, &Options { usage: true }, &s.workbooks, scope.within.as_deref()).await;
     if view_last.iter().all(|(_, _, t)| t.is_none()) && listed > 0 {
         // No Admin Insights: view counts decide, and the cached ones may be old.
         return fresh(client, scope, started, "the site gives no last access, so view counts are read fresh").await;

@@ -522,6 +522,7 @@ async fn gather(
         (schedules, extract_refreshes, refresh_jobs),
         (ds_lineage, wb_lineage, custom_sql),
         site_info,
+        usage,
     ) = futures::try_join!(
         client.users().stream().map_ok(user_model).try_collect::<Vec<_>>(),
         client.groups().collect(),
@@ -538,6 +539,9 @@ async fn gather(
         // The site's display name, read along with the lists rather than after them: one
         // round trip less before a plan or an apply's re-validation (issue #15).
         client.site_info(),
+        // Last access needs none of the lists either (issue #15: at 100k workbooks the
+        // Admin Insights answer took as long as the lists, and came after them).
+        async { Ok(fetch_last_access(client, options, per_item.within.as_deref()).await) },
     )?;
     // The list leaves recipients out: each alert's details (`GET /dataAlerts/{id}`) carry them.
     let alerts: Vec<xml::DataAlert> = futures::stream::iter(alerts)
@@ -624,9 +628,8 @@ async fn gather(
             })
             .buffered(conc)
             .try_collect::<HashMap<String, Option<xml::Connection>>>();
-    let usage = last_access(client, options, &workbooks);
-    let (members, defaults, connections, (view_last, ds_last)) =
-        futures::try_join!(members, defaults, connections, usage)?;
+    let (members, defaults, connections) = futures::try_join!(members, defaults, connections)?;
+    let (view_last, ds_last) = match_last_access(usage, &workbooks);
 
     for (wi, vi, t) in view_last {
         workbooks[wi as usize].views[vi as usize].last_viewed_at = t;
@@ -730,43 +733,65 @@ async fn gather(
     Ok(())
 }
 
-/// Last access from Admin Insights (when asked for and present): for views as (workbook
-/// index, view index, time), for datasources by id. Rows are matched as they are parsed.
-pub(crate) async fn last_access(
+/// The Admin Insights answers for last access (when asked for and present; see
+/// [`AdminInsights::site_content`]); `None` on a site without Admin Insights (Tableau Server),
+/// which has no last access: not an error. It needs none of the lists, so a snapshot reads it
+/// along with them and matches it with them afterwards ([`match_last_access`]).
+pub(crate) async fn fetch_last_access(
     client: &Client,
     options: &Options,
+    within: Option<&[String]>,
+) -> Option<Vec<crate::client::Response>> {
+    if !options.usage {
+        return None;
+    }
+    AdminInsights::site_content(client, within).await.ok()
+}
+
+/// Last access from Admin Insights answers: for views as (workbook index, view index, time),
+/// for datasources by id. Rows are matched as they are parsed.
+pub(crate) fn match_last_access(
+    answers: Option<Vec<crate::client::Response>>,
     workbooks: &[site::Workbook],
-) -> Result<(Vec<(u32, u32, Option<DateTime<Utc>>)>, HashMap<String, DateTime<Utc>>)> {
+) -> (Vec<(u32, u32, Option<DateTime<Utc>>)>, HashMap<String, DateTime<Utc>>) {
     let mut views = Vec::new();
     let mut datasources = HashMap::new();
-    if !options.usage {
-        return Ok((views, datasources));
-    }
+    let Some(answers) = answers else { return (views, datasources) };
     let index: HashMap<&str, (u32, u32)> = workbooks
         .iter()
         .enumerate()
         .flat_map(|(wi, w)| w.views.iter().enumerate().map(move |(vi, v)| (v.id.as_str(), (wi as u32, vi as u32))))
         .collect();
-    // A site without Admin Insights (Tableau Server) has no last access: not an error.
-    let read = AdminInsights::for_each_row(client, |id, kind, last| {
-        // As a report keyed by id would give: the last row for an id wins, whatever its kind.
-        if let Some(&(wi, vi)) = index.get(id) {
-            views.push((wi, vi, last));
-        }
-        match (kind, last) {
-            (ItemKind::Datasource, Some(t)) => {
-                datasources.insert(id.to_string(), t);
+    for answer in &answers {
+        let read = AdminInsights::each_row(answer, |id, kind, last| {
+            // As a report keyed by id would give: the last row for an id wins, whatever its kind.
+            if let Some(&(wi, vi)) = index.get(id) {
+                views.push((wi, vi, last));
             }
-            _ => {
-                datasources.remove(id);
+            match (kind, last) {
+                (ItemKind::Datasource, Some(t)) => {
+                    datasources.insert(id.to_string(), t);
+                }
+                _ => {
+                    datasources.remove(id);
+                }
             }
+        });
+        if read.is_err() {
+            return (Vec::new(), HashMap::new());
         }
-    })
-    .await;
-    if read.is_err() {
-        return Ok((Vec::new(), HashMap::new()));
     }
-    Ok((views, datasources))
+    (views, datasources)
+}
+
+/// [`fetch_last_access`], then [`match_last_access`].
+pub(crate) async fn last_access(
+    client: &Client,
+    options: &Options,
+    workbooks: &[site::Workbook],
+    within: Option<&[String]>,
+) -> (Vec<(u32, u32, Option<DateTime<Utc>>)>, HashMap<String, DateTime<Utc>>) {
+    match_last_access(fetch_last_access(client, options, within).await, workbooks)
 }
 
 #[cfg(test)]

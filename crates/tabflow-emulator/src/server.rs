@@ -226,6 +226,8 @@ pub struct Shared {
     /// Filtered and sorted lists by query (issue #15): the pages of one list query filter the
     /// site once, not once per page.
     lists: Mutex<ListCache>,
+    /// The Metadata API's index and filtered root lists, per generation (issue #15).
+    pub(crate) metadata: crate::metadata::Memo,
 }
 
 /// The positions (in the handler's unfiltered item order) of a list query's filtered and
@@ -327,6 +329,7 @@ impl Emulator {
                 faults: Mutex::new(faults),
                 generation: AtomicU64::new(0),
                 lists: Mutex::new(ListCache::default()),
+                metadata: crate::metadata::Memo::default(),
             }),
         }
     }

@@ -8,7 +8,7 @@
 //! Any other datasource answers `read-metadata` from its fields and queries with no rows.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
@@ -159,135 +159,209 @@ pub fn read_metadata(site: &Site, body: &Value) -> Result<Value, VdsError> {
     Ok(json!({"data": fields, "extraData": {"parameters": []}}))
 }
 
-fn rows_for(site: &Site, table: &'static [(&'static str, Ty)], needed: &[bool]) -> Vec<Vec<Value>> {
-    // Only the columns a query reads are computed; the others stay null.
-    let cell =
-        |k: usize, f: &dyn Fn() -> Value| if needed.get(k).copied().unwrap_or(false) { f() } else { Value::Null };
-    let pname: BTreeMap<&str, &str> = site.projects.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect();
-    let index = Index::new(site);
-    let top: BTreeMap<&str, String> = site
-        .projects
-        .iter()
-        .map(|p| (p.id.as_str(), index.top(&p.id).map(|t| t.name.clone()).unwrap_or_default()))
-        .collect();
-    let email: BTreeMap<&str, &str> = site.users.iter().map(|u| (u.id.as_str(), u.email.as_str())).collect();
-    let uid: BTreeMap<&str, usize> = site.users.iter().enumerate().map(|(i, u)| (u.id.as_str(), i + 1)).collect();
-    let host = format!("https://tableau.example.com/#/site/{}", site.site.content_url);
-    let mut rows = Vec::new();
-    if std::ptr::eq(table, SITE_CONTENT) {
-        for (wi, w) in site.workbooks.iter().enumerate() {
-            let wid = 1_000_000 + wi;
-            rows.push(vec![
-                cell(0, &|| json!(wid)),
-                cell(1, &|| json!(w.id)),
-                cell(2, &|| json!("Workbook")),
-                cell(3, &|| json!(w.name)),
-                cell(4, &|| json!(format!("{host}/workbooks/{}", wid))),
-                cell(5, &|| json!(pname.get(w.project_id.as_str()))),
-                cell(6, &|| json!(top.get(w.project_id.as_str()))),
-                cell(7, &|| json!(email.get(w.owner_id.as_str()))),
-                cell(8, &|| ts(&w.created_at)),
-                cell(9, &|| ts(&w.updated_at)),
-                cell(10, &|| ts(&w.updated_at)),
-                cell(11, &|| opt_ts(&w.last_viewed_at())),
-                cell(12, &|| json!(w.size)),
-                cell(13, &|| Value::Null),
-                cell(14, &|| Value::Null),
-                cell(15, &|| json!(site.site.id)),
-                cell(16, &|| json!(w.tags.join(", "))),
-            ]);
-            for (vi, v) in w.views.iter().enumerate() {
-                rows.push(vec![
-                    cell(0, &|| json!(5_000_000 + wi * 16 + vi)),
-                    cell(1, &|| json!(v.id)),
-                    cell(2, &|| json!("View")),
-                    cell(3, &|| json!(v.name)),
-                    cell(4, &|| json!(format!("{host}/views/{}/{}", w.content_url, v.name))),
-                    cell(5, &|| json!(pname.get(w.project_id.as_str()))),
-                    cell(6, &|| json!(top.get(w.project_id.as_str()))),
-                    cell(7, &|| json!(email.get(w.owner_id.as_str()))),
-                    cell(8, &|| ts(&w.created_at)),
-                    cell(9, &|| ts(&w.updated_at)),
-                    cell(10, &|| ts(&w.updated_at)),
-                    cell(11, &|| opt_ts(&v.last_viewed_at)),
-                    cell(12, &|| Value::Null),
-                    cell(13, &|| json!(wid)),
-                    cell(14, &|| json!(w.name)),
-                    cell(15, &|| json!(site.site.id)),
-                    cell(16, &|| json!(v.tags.join(", "))),
-                ]);
+/// One row of an Admin Insights table, by position in the site. Its cells are computed when a
+/// filter or the answer reads them: a query over a 100k-workbook site's ~355 000 Site Content
+/// rows builds only the cells it reads, and only for the rows its filters keep.
+#[derive(Clone, Copy)]
+enum Row {
+    Workbook(usize),
+    View(usize, usize),
+    Datasource(usize),
+    Event { id: u64, wi: usize, vi: usize, at: DateTime<Utc>, actor: usize },
+    User(usize),
+}
+
+/// The lookups every cell of a table may need, built once per query.
+struct Cells<'a> {
+    site: &'a Site,
+    pname: HashMap<&'a str, &'a str>,
+    top: HashMap<&'a str, String>,
+    email: HashMap<&'a str, &'a str>,
+    uid: HashMap<&'a str, usize>,
+    host: String,
+}
+
+impl<'a> Cells<'a> {
+    fn new(site: &'a Site) -> Cells<'a> {
+        let index = Index::new(site);
+        Cells {
+            site,
+            pname: site.projects.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect(),
+            top: site
+                .projects
+                .iter()
+                .map(|p| (p.id.as_str(), index.top(&p.id).map(|t| t.name.clone()).unwrap_or_default()))
+                .collect(),
+            email: site.users.iter().map(|u| (u.id.as_str(), u.email.as_str())).collect(),
+            uid: site.users.iter().enumerate().map(|(i, u)| (u.id.as_str(), i + 1)).collect(),
+            host: format!("https://tableau.example.com/#/site/{}", site.site.content_url),
+        }
+    }
+
+    /// The rows of `table`, in the table's order.
+    fn rows(&self, table: &'static [(&'static str, Ty)]) -> Vec<Row> {
+        let site = self.site;
+        let mut rows = Vec::new();
+        if std::ptr::eq(table, SITE_CONTENT) {
+            for (wi, w) in site.workbooks.iter().enumerate() {
+                rows.push(Row::Workbook(wi));
+                rows.extend((0..w.views.len()).map(|vi| Row::View(wi, vi)));
             }
-        }
-        for (di, d) in site.datasources.iter().enumerate() {
-            rows.push(vec![
-                cell(0, &|| json!(3_000_000 + di)),
-                cell(1, &|| json!(d.id)),
-                cell(2, &|| json!("Datasource")),
-                cell(3, &|| json!(d.name)),
-                cell(4, &|| json!(format!("{host}/datasources/{}", 3_000_000 + di))),
-                cell(5, &|| json!(pname.get(d.project_id.as_str()))),
-                cell(6, &|| json!(top.get(d.project_id.as_str()))),
-                cell(7, &|| json!(email.get(d.owner_id.as_str()))),
-                cell(8, &|| opt_ts(&d.created_at)),
-                cell(9, &|| ts(&d.updated_at)),
-                cell(10, &|| ts(&d.updated_at)),
-                cell(11, &|| opt_ts(&d.last_accessed_at)),
-                cell(12, &|| json!(d.size)),
-                cell(13, &|| Value::Null),
-                cell(14, &|| Value::Null),
-                cell(15, &|| json!(site.site.id)),
-                cell(16, &|| json!(d.tags.join(", "))),
-            ]);
-        }
-    } else if std::ptr::eq(table, TS_EVENTS) {
-        let cutoff = site.now - Duration::days(90);
-        let mut id = 1u64;
-        for (wi, w) in site.workbooks.iter().enumerate() {
-            for (vi, v) in w.views.iter().enumerate() {
-                let Some(last) = v.last_viewed_at.filter(|t| *t >= cutoff) else { continue };
-                // One event at the last view, and up to two earlier ones within the window.
-                let extra = v.total_views.saturating_sub(1).min(2);
-                for k in 0..=extra {
-                    let at = last - Duration::hours(((wi * 31 + vi * 7) % 48) as i64 * k as i64 + 24 * k as i64);
-                    if at < cutoff {
-                        break;
+            rows.extend((0..site.datasources.len()).map(Row::Datasource));
+        } else if std::ptr::eq(table, TS_EVENTS) {
+            let cutoff = site.now - Duration::days(90);
+            let mut id = 1u64;
+            for (wi, w) in site.workbooks.iter().enumerate() {
+                for (vi, v) in w.views.iter().enumerate() {
+                    let Some(last) = v.last_viewed_at.filter(|t| *t >= cutoff) else { continue };
+                    // One event at the last view, and up to two earlier ones within the window.
+                    let extra = v.total_views.saturating_sub(1).min(2);
+                    for k in 0..=extra {
+                        let at = last - Duration::hours(((wi * 31 + vi * 7) % 48) as i64 * k as i64 + 24 * k as i64);
+                        if at < cutoff {
+                            break;
+                        }
+                        let actor = (wi * 7 + vi * 13 + k as usize) % site.users.len().max(1);
+                        rows.push(Row::Event { id, wi, vi, at, actor });
+                        id += 1;
                     }
-                    let actor = (wi * 7 + vi * 13 + k as usize) % site.users.len().max(1);
-                    let u = &site.users[actor];
-                    rows.push(vec![
-                        cell(0, &|| json!(id)),
-                        cell(1, &|| ts(&at)),
-                        cell(2, &|| json!("Access View")),
-                        cell(3, &|| json!("Access")),
-                        cell(4, &|| json!(5_000_000 + wi * 16 + vi)),
-                        cell(5, &|| json!(v.id)),
-                        cell(6, &|| json!("View")),
-                        cell(7, &|| json!(v.name)),
-                        cell(8, &|| json!(w.name)),
-                        cell(9, &|| json!(pname.get(w.project_id.as_str()))),
-                        cell(10, &|| json!(uid.get(w.owner_id.as_str()))),
-                        cell(11, &|| json!(actor + 1)),
-                        cell(12, &|| json!(u.email)),
-                        cell(13, &|| json!(u.site_role)),
-                        cell(14, &|| json!(site.site.id)),
-                    ]);
-                    id += 1;
+                }
+            }
+        } else {
+            rows.extend((0..site.users.len()).map(Row::User));
+        }
+        rows
+    }
+
+    /// Column `k` of `row` (columns as the row's table lists them).
+    fn cell(&self, row: Row, k: usize) -> Value {
+        let site = self.site;
+        let pname = |pid: &str| json!(self.pname.get(pid));
+        let top = |pid: &str| json!(self.top.get(pid));
+        let email = |uid: &str| json!(self.email.get(uid));
+        match row {
+            Row::Workbook(wi) => {
+                let w = &site.workbooks[wi];
+                let wid = 1_000_000 + wi;
+                match k {
+                    0 => json!(wid),
+                    1 => json!(w.id),
+                    2 => json!("Workbook"),
+                    3 => json!(w.name),
+                    4 => json!(format!("{}/workbooks/{}", self.host, wid)),
+                    5 => pname(&w.project_id),
+                    6 => top(&w.project_id),
+                    7 => email(&w.owner_id),
+                    8 => ts(&w.created_at),
+                    9 | 10 => ts(&w.updated_at),
+                    11 => opt_ts(&w.last_viewed_at()),
+                    12 => json!(w.size),
+                    15 => json!(site.site.id),
+                    16 => json!(w.tags.join(", ")),
+                    _ => Value::Null,
+                }
+            }
+            Row::View(wi, vi) => {
+                let w = &site.workbooks[wi];
+                let v = &w.views[vi];
+                match k {
+                    0 => json!(5_000_000 + wi * 16 + vi),
+                    1 => json!(v.id),
+                    2 => json!("View"),
+                    3 => json!(v.name),
+                    4 => json!(format!("{}/views/{}/{}", self.host, w.content_url, v.name)),
+                    5 => pname(&w.project_id),
+                    6 => top(&w.project_id),
+                    7 => email(&w.owner_id),
+                    8 => ts(&w.created_at),
+                    9 | 10 => ts(&w.updated_at),
+                    11 => opt_ts(&v.last_viewed_at),
+                    13 => json!(1_000_000 + wi),
+                    14 => json!(w.name),
+                    15 => json!(site.site.id),
+                    16 => json!(v.tags.join(", ")),
+                    _ => Value::Null,
+                }
+            }
+            Row::Datasource(di) => {
+                let d = &site.datasources[di];
+                match k {
+                    0 => json!(3_000_000 + di),
+                    1 => json!(d.id),
+                    2 => json!("Datasource"),
+                    3 => json!(d.name),
+                    4 => json!(format!("{}/datasources/{}", self.host, 3_000_000 + di)),
+                    5 => pname(&d.project_id),
+                    6 => top(&d.project_id),
+                    7 => email(&d.owner_id),
+                    8 => opt_ts(&d.created_at),
+                    9 | 10 => ts(&d.updated_at),
+                    11 => opt_ts(&d.last_accessed_at),
+                    12 => json!(d.size),
+                    15 => json!(site.site.id),
+                    16 => json!(d.tags.join(", ")),
+                    _ => Value::Null,
+                }
+            }
+            Row::Event { id, wi, vi, at, actor } => {
+                let w = &site.workbooks[wi];
+                let v = &w.views[vi];
+                let u = &site.users[actor];
+                match k {
+                    0 => json!(id),
+                    1 => ts(&at),
+                    2 => json!("Access View"),
+                    3 => json!("Access"),
+                    4 => json!(5_000_000 + wi * 16 + vi),
+                    5 => json!(v.id),
+                    6 => json!("View"),
+                    7 => json!(v.name),
+                    8 => json!(w.name),
+                    9 => pname(&w.project_id),
+                    10 => json!(self.uid.get(w.owner_id.as_str())),
+                    11 => json!(actor + 1),
+                    12 => json!(u.email),
+                    13 => json!(u.site_role),
+                    14 => json!(site.site.id),
+                    _ => Value::Null,
+                }
+            }
+            Row::User(i) => {
+                let u = &site.users[i];
+                match k {
+                    0 => json!(i + 1),
+                    1 => json!(u.id),
+                    2 => json!(u.name),
+                    3 => json!(u.email),
+                    4 => json!(u.site_role),
+                    5 => opt_ts(&u.last_login),
+                    _ => Value::Null,
                 }
             }
         }
-    } else {
-        for (i, u) in site.users.iter().enumerate() {
-            rows.push(vec![
-                cell(0, &|| json!(i + 1)),
-                cell(1, &|| json!(u.id)),
-                cell(2, &|| json!(u.name)),
-                cell(3, &|| json!(u.email)),
-                cell(4, &|| json!(u.site_role)),
-                cell(5, &|| opt_ts(&u.last_login)),
-            ]);
+    }
+}
+
+/// The values of a `SET` filter, with a hash set of them when all are strings (a filter naming
+/// a project subtree's 80 projects tests each of 355 000 rows once, not 80 times).
+struct SetFilter {
+    values: Vec<Value>,
+    strings: Option<HashSet<String>>,
+}
+
+impl SetFilter {
+    fn new(values: Vec<Value>) -> SetFilter {
+        let strings = values.iter().map(|v| v.as_str().map(str::to_string)).collect();
+        SetFilter { values, strings }
+    }
+
+    /// Whether `v` is one of the values (JSON equality, as `Vec::contains`).
+    fn contains(&self, v: &Value) -> bool {
+        match &self.strings {
+            Some(set) => v.as_str().is_some_and(|s| set.contains(s)),
+            None => self.values.contains(v),
         }
     }
-    rows
 }
 
 struct FieldReq {
@@ -423,19 +497,9 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
         });
         reqs.push(FieldReq { col, key, function, sort });
     }
-    let mut needed = vec![false; table.len()];
-    for q in &reqs {
-        needed[q.col] = true;
-    }
-    for flt in query.get("filters").and_then(|f| f.as_array()).into_iter().flatten() {
-        for key in ["field", "fieldToMeasure"] {
-            if let Some(c) = flt.get(key).and_then(|f| f.get("fieldCaption")).and_then(|c| c.as_str()).and_then(col_of)
-            {
-                needed[c] = true;
-            }
-        }
-    }
-    let mut rows = rows_for(site, table, &needed);
+    let cells = Cells::new(site);
+    let cell = |r: &Row, k: usize| cells.cell(*r, k);
+    let mut rows = cells.rows(table);
     // Filters.
     for flt in query.get("filters").and_then(|f| f.as_array()).cloned().unwrap_or_default() {
         let caption = flt
@@ -449,14 +513,15 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
         let include_nulls = flt.get("includeNulls").and_then(|e| e.as_bool()).unwrap_or(false);
         match kind {
             "SET" => {
-                let values = flt.get("values").and_then(|v| v.as_array()).cloned().unwrap_or_default();
-                rows.retain(|r| values.contains(&r[col]) != exclude);
+                let values = SetFilter::new(flt.get("values").and_then(|v| v.as_array()).cloned().unwrap_or_default());
+                rows.retain(|r| values.contains(&cell(r, col)) != exclude);
             }
             "MATCH" => {
                 let s = |k: &str| flt.get(k).and_then(|v| v.as_str()).map(str::to_string);
                 let (sw, ew, ct) = (s("startsWith"), s("endsWith"), s("contains"));
                 rows.retain(|r| {
-                    let v = r[col].as_str().unwrap_or("");
+                    let c = cell(r, col);
+                    let v = c.as_str().unwrap_or("");
                     let m = sw.as_ref().is_none_or(|p| v.starts_with(p.as_str()))
                         && ew.as_ref().is_none_or(|p| v.ends_with(p.as_str()))
                         && ct.as_ref().is_none_or(|p| v.contains(p.as_str()));
@@ -478,7 +543,8 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
                     hi
                 };
                 rows.retain(|r| {
-                    let v = if dates { parse_date(&r[col]).map(|t| t.timestamp() as f64) } else { r[col].as_f64() };
+                    let c = cell(r, col);
+                    let v = if dates { parse_date(&c).map(|t| t.timestamp() as f64) } else { c.as_f64() };
                     match (qt, v) {
                         ("ONLY_NULL", v) => v.is_none(),
                         ("ONLY_NON_NULL", v) => v.is_some(),
@@ -509,7 +575,7 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
                     "CURRENT" | "TODATE" => (anchor - unit, anchor),
                     other => return Err(VdsError::new(400, "400802", format!("Unknown dateRangeType '{other}'."))),
                 };
-                rows.retain(|r| match parse_date(&r[col]) {
+                rows.retain(|r| match parse_date(&cell(r, col)) {
                     Some(t) => t >= from && t <= to,
                     None => include_nulls,
                 });
@@ -526,19 +592,29 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
                 let func =
                     flt.get("fieldToMeasure").and_then(|f| f.get("function")).and_then(|f| f.as_str()).unwrap_or("SUM");
                 let bottom = flt.get("direction").and_then(|d| d.as_str()) == Some("BOTTOM");
-                let mut groups: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+                let mut groups: BTreeMap<String, Vec<Value>> = BTreeMap::new();
                 for r in &rows {
-                    groups.entry(r[col].to_string()).or_default().push(&r[mcol]);
+                    groups.entry(cell(r, col).to_string()).or_default().push(cell(r, mcol));
                 }
                 let mut scored: Vec<(String, Value)> =
-                    groups.into_iter().map(|(k, v)| (k, aggregate(func, &v))).collect();
+                    groups.into_iter().map(|(k, v)| (k, aggregate(func, &v.iter().collect::<Vec<_>>()))).collect();
                 scored.sort_by(|a, b| if bottom { cmp_values(&a.1, &b.1) } else { cmp_values(&b.1, &a.1) });
                 let keep: Vec<String> = scored.into_iter().take(how_many).map(|(k, _)| k).collect();
-                rows.retain(|r| keep.contains(&r[col].to_string()));
+                rows.retain(|r| keep.contains(&cell(r, col).to_string()));
             }
             other => return Err(VdsError::new(400, "400802", format!("Unknown filterType '{other}'."))),
         }
     }
+    // The cells the answer reads, of the rows the filters kept; `slot[col]` is a column's place.
+    let mut slot = vec![usize::MAX; table.len()];
+    let mut cols = Vec::new();
+    for q in &reqs {
+        if slot[q.col] == usize::MAX {
+            slot[q.col] = cols.len();
+            cols.push(q.col);
+        }
+    }
+    let rows: Vec<Vec<Value>> = rows.iter().map(|r| cols.iter().map(|&k| cell(r, k)).collect()).collect();
     // Aggregation: group by the fields without an aggregate function.
     let aggregated = reqs.iter().any(|r| r.function.as_deref().is_some_and(is_aggregate));
     let disaggregate =
@@ -549,7 +625,12 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
             let dims: Vec<Value> = reqs
                 .iter()
                 .filter(|q| !q.function.as_deref().is_some_and(is_aggregate))
-                .map(|q| q.function.as_deref().map(|f| transform(f, &r[q.col])).unwrap_or_else(|| r[q.col].clone()))
+                .map(|q| {
+                    q.function
+                        .as_deref()
+                        .map(|f| transform(f, &r[slot[q.col]]))
+                        .unwrap_or_else(|| r[slot[q.col]].clone())
+                })
                 .collect();
             let key: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
             groups.entry(key).or_insert_with(|| (dims, vec![])).1.push(i);
@@ -561,7 +642,7 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
                 reqs.iter()
                     .map(|q| match q.function.as_deref() {
                         Some(f) if is_aggregate(f) => {
-                            aggregate(f, &idx.iter().map(|&i| &rows[i][q.col]).collect::<Vec<_>>())
+                            aggregate(f, &idx.iter().map(|&i| &rows[i][slot[q.col]]).collect::<Vec<_>>())
                         }
                         _ => d.next().unwrap_or(Value::Null),
                     })
@@ -572,7 +653,12 @@ pub fn query_datasource(site: &Site, body: &Value) -> Result<Value, VdsError> {
         rows.iter()
             .map(|r| {
                 reqs.iter()
-                    .map(|q| q.function.as_deref().map(|f| transform(f, &r[q.col])).unwrap_or_else(|| r[q.col].clone()))
+                    .map(|q| {
+                        q.function
+                            .as_deref()
+                            .map(|f| transform(f, &r[slot[q.col]]))
+                            .unwrap_or_else(|| r[slot[q.col]].clone())
+                    })
                     .collect()
             })
             .collect()
@@ -729,6 +815,44 @@ mod tests {
             let v = s.workbooks.iter().flat_map(|w| &w.views).find(|v| v.id == row["Item LUID"]).unwrap();
             assert_eq!(row["last_access"], opt_ts(&v.last_viewed_at));
         }
+    }
+
+    #[test]
+    fn views_of_named_projects_are_those_rows_of_the_whole_answer() {
+        let s = tabflow_site::generate::generate(&tabflow_site::generate::Options { scale: 400, seed: 2 });
+        let names: Vec<String> = s.projects.iter().step_by(3).map(|p| p.name.clone()).collect();
+        let query = |filters: Value| {
+            let body = json!({"datasource": {"datasourceLuid": luid(&s, "Site Content")},
+                "query": {"fields": [{"fieldCaption": "Item LUID"}, {"fieldCaption": "Item Parent Project Name"}, {"fieldCaption": "Last Accessed At"}],
+                          "filters": filters}});
+            query_datasource(&s, &body).unwrap()["data"].as_array().unwrap().clone()
+        };
+        let views =
+            json!({"field": {"fieldCaption": "Item Type"}, "filterType": "SET", "values": ["View"], "exclude": false});
+        let all = query(json!([views]));
+        let within = query(
+            json!([views, {"field": {"fieldCaption": "Item Parent Project Name"}, "filterType": "SET", "values": names, "exclude": false}]),
+        );
+        let want: Vec<&Value> =
+            all.iter().filter(|r| names.iter().any(|n| r["Item Parent Project Name"] == json!(n))).collect();
+        assert!(!want.is_empty() && want.len() < all.len(), "{} of {}", want.len(), all.len());
+        assert_eq!(within.iter().collect::<Vec<_>>(), want);
+        // Each is a view of a workbook in one of those projects, with its last access.
+        for r in &within {
+            let (w, v) = s
+                .workbooks
+                .iter()
+                .find_map(|w| w.views.iter().find(|v| v.id == r["Item LUID"]).map(|v| (w, v)))
+                .unwrap();
+            let p = s.projects.iter().find(|p| p.id == w.project_id).unwrap();
+            assert!(names.contains(&p.name));
+            assert_eq!(r["Last Accessed At"], opt_ts(&v.last_viewed_at));
+        }
+        // Excluded: the other views.
+        let others = query(
+            json!([views, {"field": {"fieldCaption": "Item Parent Project Name"}, "filterType": "SET", "values": names, "exclude": true}]),
+        );
+        assert_eq!(others.len() + within.len(), all.len());
     }
 
     #[test]

@@ -45,6 +45,7 @@ use serde_json::{Map, Value};
 use tabflow_site::Site;
 use tabflow_wire::graphql::{GraphqlError, Request, Response};
 
+pub(crate) use execute::Memo;
 pub use execute::metadata_guid;
 use execute::{Exec, Obj, eval};
 use parse::{Operation, Selection, Val};
@@ -65,11 +66,18 @@ pub(crate) async fn graphql(shared: crate::rest::Shr, headers: HeaderMap, body: 
         }
     };
     let st = shared.0.read();
-    Json(execute(&st.site, &req)).into_response()
+    // Loaded under the read lock: the generation of the state this request reads.
+    let generation = shared.0.generation();
+    Json(run(&st.site, &req, Some((&shared.0.metadata, generation)))).into_response()
 }
 
 /// Runs a Metadata API request against `site`.
 pub fn execute(site: &Site, req: &Request) -> Response {
+    run(site, req, None)
+}
+
+/// [`execute`], reusing what earlier requests at the same state generation computed.
+fn run(site: &Site, req: &Request, memo: Option<(&Memo, u64)>) -> Response {
     let fail = |e: GraphqlError| Response { data: None, errors: vec![e] };
     let doc = match parse::parse(&req.query) {
         Ok(d) => d,
@@ -98,6 +106,9 @@ pub fn execute(site: &Site, req: &Request) -> Response {
         return Response { data: None, errors };
     }
     let mut exec = Exec::new(site, vars, &doc.frags);
+    if let Some((memo, generation)) = memo {
+        exec = exec.with_memo(memo, generation);
+    }
     let mut data = Map::new();
     exec.select(&Obj::Query, &op.selection, &mut data);
     Response { data: Some(Value::Object(data)), errors: exec.errors }

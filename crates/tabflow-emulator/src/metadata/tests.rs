@@ -457,3 +457,50 @@ fn guid_differs_from_luid() {
     assert_ne!(g, "6d13b0ca-043d-4d42-8c9d-3f3313ea3a00");
     assert!(tabflow_wire::ids::is_luid(&g));
 }
+
+/// Every page of a filtered `workbooksConnection`, followed by cursor, as (nodes, pages).
+fn all_pages(s: &Site, memo: Option<(&Memo, u64)>, projects: &[&str]) -> (Vec<Value>, usize) {
+    let q = "query wbs($first: Int, $after: String, $projects: [String]) { \
+             workbooksConnection(first: $first, after: $after, filter: {projectNameWithin: $projects}) { \
+             nodes { luid name projectName upstreamDatasources { luid } sheets { upstreamFields { name } } } \
+             pageInfo { hasNextPage endCursor } totalCount } }";
+    let (mut nodes, mut pages, mut after) = (vec![], 0, Value::Null);
+    loop {
+        let vars = json!({"first": 7, "after": after, "projects": projects});
+        let r = super::run(s, &Request { query: q.into(), variables: Some(vars), operation_name: None }, memo);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let c = r.data.unwrap()["workbooksConnection"].clone();
+        nodes.extend(c["nodes"].as_array().unwrap().iter().cloned());
+        pages += 1;
+        if c["pageInfo"]["hasNextPage"] != json!(true) {
+            return (nodes, pages);
+        }
+        after = c["pageInfo"]["endCursor"].clone();
+    }
+}
+
+#[test]
+fn pages_read_through_the_memo_are_those_computed_anew_and_a_new_generation_is_computed_anew() {
+    let mut s = site();
+    let mut names: Vec<&str> = s.projects.iter().map(|p| p.name.as_str()).collect();
+    names.sort();
+    names.dedup();
+    let projects: Vec<String> = names.iter().take(names.len() / 2).map(|n| n.to_string()).collect();
+    let projects: Vec<&str> = projects.iter().map(String::as_str).collect();
+    let memo = Memo::default();
+    let (fresh, pages) = all_pages(&s, None, &projects);
+    assert!(pages > 3, "a list of several pages: {pages}");
+    assert_eq!(all_pages(&s, Some((&memo, 1)), &projects), (fresh.clone(), pages));
+    // Read again at the same generation: from the memo, the same answer.
+    assert_eq!(all_pages(&s, Some((&memo, 1)), &projects), (fresh.clone(), pages));
+
+    // A workbook moved out of those projects: the next generation sees it gone.
+    let first = fresh[0]["luid"].as_str().unwrap().to_string();
+    let outside = s.projects.iter().find(|p| !projects.contains(&p.name.as_str())).unwrap().id.clone();
+    s.workbooks.iter_mut().find(|w| w.id == first).unwrap().project_id = outside;
+    let (moved, _) = all_pages(&s, None, &projects);
+    assert_eq!(moved.len(), fresh.len() - 1);
+    assert_eq!(all_pages(&s, Some((&memo, 2)), &projects).0, moved);
+    // An older generation is never kept over a newer one.
+    assert_eq!(all_pages(&s, Some((&memo, 1)), &projects).0, moved);
+}
