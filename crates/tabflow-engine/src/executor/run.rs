@@ -138,7 +138,7 @@ async fn process_item(
         Some(with_permissions) => read_for(ctx.client, &item.kind, &item.id, &ops, with_permissions || staged).await,
         None if staged => read_for(ctx.client, &item.kind, &item.id, &ops, true).await,
         // Still being found out: read along, kept only if the answer says so.
-        None => read_for_if(ctx.client, &item.kind, &item.id, &ops, needs.get()).await,
+        None => read_for_if(ctx.client, &item.kind, &item.id, &ops, true, needs.get()).await,
     };
     // Known by now (the read above waited for it).
     let with_permissions = staged || needs.get().await;
@@ -388,19 +388,21 @@ pub(super) async fn read_for(
     ops: &[Op],
     with_permissions: bool,
 ) -> OpResult<Image> {
-    read_for_if(client, kind, id, ops, std::future::ready(with_permissions)).await
+    read_for_if(client, kind, id, ops, with_permissions, std::future::ready(true)).await
 }
 
-/// [`read_for`] while whether the permissions are wanted is still being found out
-/// ([`ops::read_image_if`]: asked for along with the item, kept only if `wanted` says so).
+/// [`read_for`] while whether the permissions are wanted may still be being found out
+/// ([`ops::read_image_if`]: asked for along with the item when `ask`, kept only if `wanted`
+/// says so).
 async fn read_for_if(
     client: &Client,
     kind: &str,
     id: &str,
     ops: &[Op],
+    ask: bool,
     wanted: impl std::future::Future<Output = bool>,
 ) -> OpResult<Image> {
-    let mut img = ops::read_image_if(client, kind, id, true, wanted).await?;
+    let mut img = ops::read_image_if(client, kind, id, ask, wanted).await?;
     ops::fill_datasources(client, &mut img, ops).await?;
     ops::fill_account(client, &mut img, ops).await?;
     Ok(img)
