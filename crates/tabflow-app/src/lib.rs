@@ -161,6 +161,8 @@ pub struct App {
     site_cache: SiteCache,
     host_demo: bool,
     session: tokio::sync::OnceCell<Session>,
+    /// The sign-in [`App::open_connecting`] started, until [`App::connect`] takes it.
+    signing_in: Mutex<Option<tokio::task::JoinHandle<Result<Session>>>>,
     /// A worker's name, when its calls — the sign-in included — keep the site's limits
     /// shared in the store ([`App::share_site_limits_as`]).
     limits_owner: std::sync::OnceLock<String>,
@@ -200,10 +202,42 @@ impl App {
             site_cache: o.site_cache,
             host_demo: o.host_demo,
             session: tokio::sync::OnceCell::new(),
+            signing_in: Mutex::new(None),
             limits_owner: std::sync::OnceLock::new(),
             validated: Mutex::new(HashMap::new()),
             tableau_hooks: o.tableau_hooks,
         })
+    }
+
+    /// [`App::open`] for a front end that uses the site right away (`tabflow plan`, `apply`,
+    /// `ask`): the sign-in to a Tableau server (server info, then sign-in: two round trips)
+    /// starts at once and runs while the store opens (a disk sync or a database connection),
+    /// instead of after it (issue #15). Its outcome is taken by the first [`App::connect`], so
+    /// a failed sign-in is reported where it was before. The demo site is still started on
+    /// first use, and an app that shares the site's limits ([`App::share_site_limits_as`])
+    /// signs in again through them.
+    pub async fn open_connecting(o: Options) -> Result<App> {
+        let signing_in = match &o.connection {
+            Connection::Server(_) => {
+                let (connection, data_dir, clock) = (o.connection.clone(), o.data_dir.clone(), o.clock.clone());
+                Some(tokio::spawn(async move {
+                    Session::open_gated(&connection, &data_dir, clock.as_ref(), false, None).await
+                }))
+            }
+            Connection::Demo(_) => None,
+        };
+        match App::open(o).await {
+            Ok(app) => {
+                *app.signing_in.lock().unwrap_or_else(|e| e.into_inner()) = signing_in;
+                Ok(app)
+            }
+            Err(e) => {
+                if let Some(task) = signing_in {
+                    task.abort();
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The connected site, connecting now if needed.
@@ -214,9 +248,19 @@ impl App {
                     Some(owner) => self.site_gate(owner).await?,
                     None => None,
                 };
-                let s =
-                    Session::open_gated(&self.connection, &self.data_dir, self.clock.as_ref(), self.host_demo, gate)
-                        .await?;
+                let early = self.signing_in.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let s = match early {
+                    Some(task) if gate.is_none() => task.await.map_err(|e| {
+                        Error::failed(format!("the sign-in stopped: {e}"), "try again; if it persists, report it")
+                    })??,
+                    other => {
+                        if let Some(task) = other {
+                            task.abort();
+                        }
+                        Session::open_gated(&self.connection, &self.data_dir, self.clock.as_ref(), self.host_demo, gate)
+                            .await?
+                    }
+                };
                 match s.shared_demo() {
                     Some(live) => self.notify(&session::shared_note(live)),
                     None if s.is_demo() => self.notify(session::DEMO_NOTE),
@@ -227,13 +271,27 @@ impl App {
             .await
     }
 
-    /// Ends the session (the demo site's state is saved) and closes the store.
+    /// Ends the session (the demo site's state is saved) and closes the store, both at once
+    /// (signing out is a round trip, closing a SQLite store a checkpoint of its log).
     pub async fn close(self) -> Result<()> {
-        let r = match self.session.into_inner() {
-            Some(s) => s.finish().await,
-            None => Ok(()),
+        let early = self.signing_in.into_inner().unwrap_or_else(|e| e.into_inner());
+        let finish = async {
+            let mut r = match self.session.into_inner() {
+                Some(s) => s.finish().await,
+                None => Ok(()),
+            };
+            // A sign-in started ahead and never used: signed out when it was made, else given
+            // up (a command refused before it needed the site does not wait for the server).
+            if let Some(task) = early {
+                if !task.is_finished() {
+                    task.abort();
+                } else if let Ok(Ok(s)) = task.await {
+                    r = r.and(s.finish().await);
+                }
+            }
+            r
         };
-        self.store.close().await;
+        let (r, ()) = tokio::join!(finish, self.store.close());
         r
     }
 

@@ -671,6 +671,11 @@ impl App {
 
     /// What the five checks of `plan` evaluate, read from the live site, and the signed-in
     /// user's id.
+    ///
+    /// The plan names the items whose permissions the checks evaluate, so those (and the
+    /// members of the groups they grant to) are read along with the lists rather than after
+    /// them (issue #15: apply's re-validation was the lists' round trips followed by those of
+    /// the permissions); the lists then decide which of those answers count, as before.
     pub(crate) async fn read_for_checks(&self, plan: &Plan) -> Result<(tabflow_site::Site, String)> {
         let session = self.connect().await?;
         let server = session.client.config().server.clone();
@@ -679,18 +684,24 @@ impl App {
         let read = if self.full_site_reads {
             tabflow_client::scoped::take_full(&session.client, false).await.map_err(fail)?
         } else {
+            let client = &session.client;
             // The workbooks of the projects the plan's request looks at, when that is all it
             // looks at; if a workbook the plan changes is no longer among them (moved since),
             // every workbook is listed.
-            let within = self.list_within(&session.client, &plan.intents).await.map_err(fail)?;
-            let scope = tabflow_client::scoped::Scope { lineage: true, within, ..Default::default() };
-            let mut read = tabflow_client::scoped::take_scoped(&session.client, &scope).await.map_err(fail)?;
-            if scope.within.is_some() && !crate::reads::holds_changed_workbooks(plan, &read.site) {
-                let scope = tabflow_client::scoped::Scope { within: None, ..scope };
-                read = tabflow_client::scoped::take_scoped(&session.client, &scope).await.map_err(fail)?;
-            }
+            let lists = async {
+                let within = self.list_within(client, &plan.intents).await?;
+                let scope = tabflow_client::scoped::Scope { lineage: true, within, ..Default::default() };
+                let mut read = tabflow_client::scoped::take_scoped(client, &scope).await?;
+                if scope.within.is_some() && !crate::reads::holds_changed_workbooks(plan, &read.site) {
+                    let scope = tabflow_client::scoped::Scope { within: None, ..scope };
+                    read = tabflow_client::scoped::take_scoped(client, &scope).await?;
+                }
+                Ok::<_, tabflow_client::Error>(read)
+            };
+            let early = tabflow_client::scoped::read_early(client, crate::reads::items_of_plan(plan));
+            let (mut read, early) = tokio::try_join!(lists, early).map_err(fail)?;
             let needs = crate::reads::of_plan(plan, &read.site);
-            tabflow_client::scoped::read_more(&session.client, &mut read, needs).await.map_err(fail)?;
+            tabflow_client::scoped::read_more_with(client, &mut read, needs, early).await.map_err(fail)?;
             read
         };
         Ok((read.site, s.user_id))

@@ -205,20 +205,39 @@ fn project_lineage<'a>(n: &mut Needs, site: &'a Site, projects: BTreeSet<&'a str
     }
 }
 
-/// The per-item reads a plan's checks evaluate: the permissions of every item a write step
-/// changes (the impact check's "N users can see them"), and the members of the groups they
-/// grant to (read along with them). Items the plan creates (not on `site` yet) have none.
-pub(crate) fn of_plan(plan: &Plan, site: &Site) -> Needs {
-    let mut wanted: Vec<(&str, &str)> = vec![];
-    for s in plan.steps.iter().filter(|s| s.is_write()) {
+/// The items whose permissions a plan's checks evaluate, as (kind, id) pairs: every item a
+/// write step changes (the impact check's "N users can see them"). [`of_plan`] keeps those
+/// the lists show are there.
+fn changed_items(plan: &Plan) -> BTreeSet<(String, String)> {
+    changed_items_of(plan.steps.iter())
+}
+
+/// The items of [`of_plan`] that may be on the site already (not those a step creates), known
+/// from the plan alone: apply's re-validation reads their permissions along with the lists
+/// ([`tabflow_client::scoped::read_early`]) instead of after them.
+pub(crate) fn items_of_plan(plan: &Plan) -> BTreeSet<(String, String)> {
+    changed_items_of(plan.steps.iter().filter(|s| s.kind != tabflow_engine::plan::StepKind::CreateProject))
+}
+
+fn changed_items_of<'a>(steps: impl Iterator<Item = &'a tabflow_engine::plan::Step>) -> BTreeSet<(String, String)> {
+    let mut wanted = BTreeSet::new();
+    for s in steps.filter(|s| s.is_write()) {
         for id in s.changed_items() {
             if let Some(i) = s.item(id)
                 && matches!(i.kind.as_str(), "project" | "workbook" | "datasource" | "flow" | "view")
             {
-                wanted.push((i.kind.as_str(), id));
+                wanted.insert((i.kind.clone(), id.to_string()));
             }
         }
     }
+    wanted
+}
+
+/// The per-item reads a plan's checks evaluate: the permissions of every item a write step
+/// changes (the impact check's "N users can see them"), and the members of the groups they
+/// grant to (read along with them). Items the plan creates (not on `site` yet) have none.
+pub(crate) fn of_plan(plan: &Plan, site: &Site) -> Needs {
+    let wanted = changed_items(plan);
     let mut n = Needs::default();
     if wanted.is_empty() {
         return n;
@@ -236,8 +255,8 @@ pub(crate) fn of_plan(plan: &Plan, site: &Site) -> Needs {
         .chain(site.flows.iter().map(|f| f.id.as_str()))
         .collect();
     for (kind, id) in wanted {
-        if ids.contains(id) {
-            n.item(kind, id);
+        if ids.contains(id.as_str()) {
+            n.item(&kind, &id);
         }
     }
     n

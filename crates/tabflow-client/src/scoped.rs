@@ -10,7 +10,7 @@
 //! to, and merges them into the site. A caller plans, asks which items the plan changes or
 //! evaluates, reads those, and plans again until nothing more is needed.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
 use tabflow_site as site;
@@ -164,18 +164,131 @@ pub async fn take_scoped(client: &Client, scope: &Scope) -> Result<Scoped> {
     })
 }
 
+/// Per-item reads made before the lists that say whether they are needed have arrived:
+/// apply's re-validation knows the items its plan changes, so their permissions, and the
+/// members of every group those grant to (each group read as soon as the first rule naming
+/// it arrives), are read along with the lists instead of after them (issue #15). Each answer
+/// is kept with its outcome, and [`read_more_with`] takes those the lists show are needed:
+/// an item that is gone (404) or hidden (403) fails nothing unless the lists still hold it.
+#[derive(Debug, Default)]
+pub struct Early {
+    permissions: HashMap<String, Result<Vec<site::PermissionRule>>>,
+    members: HashMap<String, Result<Vec<String>>>,
+    calls: usize,
+}
+
+impl Early {
+    /// API calls made.
+    pub fn calls(&self) -> usize {
+        self.calls
+    }
+}
+
+/// One answer of [`read_early`].
+enum Answer {
+    Rules(String, Result<Vec<site::PermissionRule>>),
+    Members(String, Result<Vec<String>>),
+}
+
+/// Whether a failed per-item read is about that item only (gone, not visible to the
+/// signed-in user, an id the server does not take), so that the lists decide whether it
+/// matters; anything else (the server unreachable, 5xx after the retries) ends the early reads.
+fn about_the_item(e: &crate::Error) -> bool {
+    matches!(e.status(), Some(400 | 403 | 404))
+}
+
+/// Reads the permissions of `items` ((kind, id) pairs as in [`Needs::permissions`]) and the
+/// members of every group their rules grant to, before the lists are known (see [`Early`]).
+/// At most the client's read concurrency of permission reads are outstanding (one more is
+/// asked as each answers, so the lists read meanwhile and the members wait behind no more
+/// than that); a group's members are asked for as soon as the first rule naming it arrives.
+pub async fn read_early(client: &Client, items: BTreeSet<(String, String)>) -> Result<Early> {
+    use futures::future::BoxFuture;
+    let conc = client.config().read_concurrency.max(1);
+    let mut queue =
+        items.into_iter().filter_map(|(k, id)| kind_of(&k).map(|k| (k, id))).collect::<Vec<_>>().into_iter();
+    let permissions = |(kind, id): (ContentKind, String)| -> BoxFuture<'_, Answer> {
+        Box::pin(async move {
+            let r = client.permissions(kind, &id).await.map(|caps| crate::snapshot::rules(kind.singular(), &id, caps));
+            Answer::Rules(id, r)
+        })
+    };
+    let members = |gid: String| -> BoxFuture<'_, Answer> {
+        Box::pin(async move {
+            let r = client
+                .group_members(&gid.as_str().into())
+                .collect()
+                .await
+                .map(|m| m.into_iter().filter_map(|u| u.id).collect::<Vec<String>>());
+            Answer::Members(gid, r)
+        })
+    };
+    let mut early = Early::default();
+    let mut asked: HashSet<String> = HashSet::new();
+    let mut pending = futures::stream::FuturesUnordered::new();
+    for t in queue.by_ref().take(conc) {
+        pending.push(permissions(t));
+        early.calls += 1;
+    }
+    while let Some(answer) = pending.next().await {
+        match answer {
+            Answer::Rules(id, r) => {
+                let r = match r {
+                    Err(e) if !about_the_item(&e) => return Err(e),
+                    r => r,
+                };
+                for rule in r.iter().flatten().filter(|r| r.grantee.kind == "group") {
+                    if asked.insert(rule.grantee.id.clone()) {
+                        pending.push(members(rule.grantee.id.clone()));
+                        early.calls += 1;
+                    }
+                }
+                early.permissions.insert(id, r);
+                if let Some(t) = queue.next() {
+                    pending.push(permissions(t));
+                    early.calls += 1;
+                }
+            }
+            Answer::Members(gid, r) => {
+                let r = match r {
+                    Err(e) if !about_the_item(&e) => return Err(e),
+                    r => r,
+                };
+                early.members.insert(gid, r);
+            }
+        }
+    }
+    Ok(early)
+}
+
 /// Reads what `needs` names and is not read yet, and the members of every group the rules read
 /// grant to; merges it into `scoped.site`. Answers the number of calls made.
 pub async fn read_more(client: &Client, scoped: &mut Scoped, needs: Needs) -> Result<usize> {
+    read_more_with(client, scoped, needs, Early::default()).await
+}
+
+/// [`read_more`], taking what `early` read already: an item's permissions or a group's
+/// members read early are used as if read now (a failed early read of an item still needed
+/// fails here, as that read would have), and only the rest is read. Early answers nothing
+/// needs are dropped. The calls answered include every early call.
+pub async fn read_more_with(client: &Client, scoped: &mut Scoped, needs: Needs, mut early: Early) -> Result<usize> {
     let needs = needs.missing(&scoped.read);
+    let mut calls = early.calls;
     if needs.is_empty() {
-        return Ok(0);
+        scoped.read.per_item_calls += calls;
+        return Ok(calls);
     }
     let conc = client.config().read_concurrency.max(1) * 2;
-    let mut calls = 0usize;
 
-    let targets: Vec<(ContentKind, String)> =
-        needs.permissions.iter().filter_map(|(k, id)| kind_of(k).map(|k| (k, id.clone()))).collect();
+    let mut read_early: Vec<(String, Vec<site::PermissionRule>)> = vec![];
+    let mut targets: Vec<(ContentKind, String)> = vec![];
+    for (k, id) in &needs.permissions {
+        let Some(kind) = kind_of(k) else { continue };
+        match early.permissions.remove(id) {
+            Some(r) => read_early.push((id.clone(), r?)),
+            None => targets.push((kind, id.clone())),
+        }
+    }
     calls += targets.len();
     let rules = futures::stream::iter(targets)
         .map(|(kind, id)| async move {
@@ -195,7 +308,7 @@ pub async fn read_more(client: &Client, scoped: &mut Scoped, needs: Needs) -> Re
     // Groups to read: those asked for, and every group a rule read here grants to.
     let mut groups: BTreeSet<String> = needs.members.clone();
     let s = &mut scoped.site;
-    for (id, rs) in rules {
+    for (id, rs) in read_early.into_iter().chain(rules) {
         groups.extend(rs.iter().filter(|r| r.grantee.kind == "group").map(|r| r.grantee.id.clone()));
         s.permissions.extend(rs);
         scoped.read.permissions.insert(id);
@@ -208,8 +321,16 @@ pub async fn read_more(client: &Client, scoped: &mut Scoped, needs: Needs) -> Re
     }
     scoped.read.defaults.extend(projects);
     groups.retain(|g| !scoped.read.has_members(g) && s.groups.iter().any(|x| &x.id == g));
-    calls += groups.len();
-    let members = futures::stream::iter(groups)
+    let mut members: Vec<(String, Vec<String>)> = vec![];
+    let mut to_read: Vec<String> = vec![];
+    for g in groups {
+        match early.members.remove(&g) {
+            Some(m) => members.push((g, m?)),
+            None => to_read.push(g),
+        }
+    }
+    calls += to_read.len();
+    let fresh = futures::stream::iter(to_read)
         .map(|gid| async move {
             let m = client.group_members(&gid.as_str().into()).collect().await?;
             Ok::<_, crate::Error>((gid, m.into_iter().filter_map(|u| u.id).collect::<Vec<String>>()))
@@ -217,7 +338,7 @@ pub async fn read_more(client: &Client, scoped: &mut Scoped, needs: Needs) -> Re
         .buffered(conc)
         .try_collect::<Vec<_>>()
         .await?;
-    for (gid, m) in members {
+    for (gid, m) in members.into_iter().chain(fresh) {
         if let Some(g) = s.groups.iter_mut().find(|g| g.id == gid) {
             g.members = m;
         }

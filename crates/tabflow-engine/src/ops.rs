@@ -71,16 +71,30 @@ fn content_kind(kind: &str) -> OpResult<ContentKind> {
 /// write was half of its time per item, issue #15). When the item turns out not to exist, the
 /// permissions call's answer (a 404 as well) is dropped.
 pub async fn read_image(client: &Client, kind: &str, id: &str, with_permissions: bool) -> OpResult<Image> {
-    let wants = with_permissions && matches!(kind, "workbook" | "datasource" | "project" | "flow" | "view");
+    read_image_if(client, kind, id, with_permissions, std::future::ready(true)).await
+}
+
+/// [`read_image`] while it is still being found out whether the permissions are wanted:
+/// the item, its permissions and `wanted` are awaited together, and the permissions are kept
+/// only when `wanted` answers true — otherwise the image is exactly the one without them (a
+/// failed permissions call included: it fails nothing). `ask` false reads no permissions.
+pub async fn read_image_if(
+    client: &Client,
+    kind: &str,
+    id: &str,
+    ask: bool,
+    wanted: impl std::future::Future<Output = bool>,
+) -> OpResult<Image> {
+    let asks = ask && matches!(kind, "workbook" | "datasource" | "project" | "flow" | "view");
     let permissions = async {
-        if !wants {
+        if !asks {
             return Ok(None);
         }
         Ok::<_, OpError>(Some(client.permissions(content_kind(kind)?, id).await))
     };
-    let (img, permissions) = futures::join!(read_item(client, kind, id), permissions);
+    let (img, permissions, wanted) = futures::join!(read_item(client, kind, id), permissions, wanted);
     let mut img = img?;
-    if !img.exists {
+    if !img.exists || !wanted {
         return Ok(img);
     }
     if let Some(caps) = permissions? {

@@ -276,3 +276,54 @@ async fn license_reclamation_reads_the_excluded_groups_members_and_no_permission
     assert!(requests < 60, "{requests} calls: {by_route:?}");
     emu.stop().await;
 }
+
+/// Apply's re-validation reads the permissions of the plan's items (and the members of the
+/// groups they grant to) along with the lists, not after them: when the workbook list fails,
+/// the permission reads have been sent already (they used to wait for every list). An item of
+/// the plan deleted since reads as gone (its early 404 fails nothing), and the check judges
+/// the plan as a whole-site read does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recheck_reads_the_plans_items_along_with_the_lists_and_a_deleted_one_as_gone() {
+    let emu = serve(tabflow_site::generate::demo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&emu.url, dir.path(), false).await;
+    let plan = app.plan(rules(FINANCE)).await.unwrap().plan().clone();
+    let moved = changed_workbooks(&plan);
+    assert!(moved > 1, "the cleanup moves workbooks: {:?}", plan.questions);
+
+    // The workbook list fails (400: not retried) a long round trip after it was asked for,
+    // which is itself after the project list (the `within` filter): anything read after the
+    // lists is never asked for.
+    emu.emulator.set_faults(tabflow_emulator::Faults {
+        latency_ms: Some(150),
+        error_status: Some(400),
+        fail_nth_call: Some(tabflow_emulator::NthCall { route: "GET /api/{v}/sites/{s}/workbooks".into(), n: 1 }),
+        ..Default::default()
+    });
+    let before = emu.emulator.stats();
+    let failed = app.check(plan.clone()).await;
+    let stats = since(&emu, &before);
+    assert!(failed.is_err(), "the workbook list failed: {stats}");
+    let perms: u64 = permission_reads(&stats).values().sum();
+    assert!(perms > 0, "the moved items' permissions were asked for along with the lists: {stats}");
+    assert!(perms as usize <= moved, "{stats}");
+    emu.emulator.set_faults(tabflow_emulator::Faults::default());
+
+    // One of the moved workbooks deleted since the plan.
+    let gone = plan.steps.iter().filter(|s| s.is_write()).flat_map(|s| s.changed_items()).next().unwrap().to_string();
+    emu.emulator.with_site(|s| s.workbooks.retain(|w| w.id != gone));
+    let before = emu.emulator.stats();
+    let scoped = app.check(plan.clone()).await.unwrap();
+    let stats = since(&emu, &before);
+    let perms: u64 = permission_reads(&stats).values().sum();
+    assert_eq!(perms as usize, moved, "each item of the plan read once, the deleted one included: {stats}");
+    let d2 = tempfile::tempdir().unwrap();
+    let full = self::app(&emu.url, d2.path(), true).await;
+    let whole = full.check(plan.clone()).await.unwrap();
+    let e =
+        |c: &Result<tabflow_app::ValidatedPlan, Box<Plan>>| essence(c.as_ref().map(|v| v.plan()).unwrap_or_else(|p| p));
+    assert_eq!(e(&scoped), e(&whole));
+    full.close().await.unwrap();
+    app.close().await.unwrap();
+    emu.stop().await;
+}

@@ -74,6 +74,18 @@ pub async fn open_app(
     open_app_at(connect, store, policy, delivery, Arc::new(tabflow_app::SystemClock)).await
 }
 
+/// [`open_app`] for a command that uses the site right away (`plan`, `apply`, `ask`): the
+/// sign-in starts while the store opens ([`tabflow_app::App::open_connecting`]).
+pub async fn open_app_connecting(
+    connect: &Connect,
+    store: &StoreArgs,
+    policy: Policy,
+    delivery: tabflow_app::Delivery,
+) -> anyhow::Result<App> {
+    let options = app_options(Some(connect), store, policy, delivery, Arc::new(tabflow_app::SystemClock), None)?;
+    App::open_connecting(options).await.map_err(exit::app)
+}
+
 /// [`open_app`] on another clock (`tabflow worker --now`, for tests and catching up).
 pub async fn open_app_at(
     connect: Option<&Connect>,
@@ -408,7 +420,7 @@ pub async fn plan_cmd(a: PlanArgs) -> anyhow::Result<Code> {
     let answers = parse_answers(&a.answers)?;
     let report_format = a.report.as_deref().map(super::report::format_of).transpose()?;
     let policy = a.store.policy()?;
-    let app = open_app(Some(&a.connect), &a.store, policy, Default::default()).await?;
+    let app = open_app_connecting(&a.connect, &a.store, policy, Default::default()).await?;
     let result = async {
         let source = if a.llm {
             app.connect().await.map_err(exit::app)?;
@@ -684,7 +696,7 @@ async fn approve_and_run(
 pub async fn apply_cmd(a: ApplyArgs) -> anyhow::Result<Code> {
     let delivery = notify_delivery()?;
     let policy = a.store.policy()?;
-    let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
+    let app = open_app_connecting(&a.connect, &a.store, policy, delivery).await?;
     let result = async {
         let plan = if std::path::Path::new(&a.plan).exists() {
             let text = super::read_capped(std::path::Path::new(&a.plan), super::PLAN_FILE_LIMIT, "plan")?;
@@ -715,7 +727,7 @@ pub async fn ask_cmd(a: AskArgs) -> anyhow::Result<Code> {
     let mut answers = parse_answers(&a.answers)?;
     let delivery = notify_delivery()?;
     let policy = a.store.policy()?;
-    let app = open_app(Some(&a.connect), &a.store, policy, delivery).await?;
+    let app = open_app_connecting(&a.connect, &a.store, policy, delivery).await?;
     let result = async {
         app.connect().await.map_err(exit::app)?;
         let mut source = Some(if a.llm { Source::Llm(Box::new(llm(&a.connect)?)) } else { Source::Rules });

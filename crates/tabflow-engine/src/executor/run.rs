@@ -122,7 +122,7 @@ async fn process_item(
     ctx: &Ctx<'_>,
     step: &Step,
     item: &Item,
-    with_permissions: bool,
+    needs: &PermissionsNeeded<'_>,
 ) -> Result<ItemOutcome, ExecError> {
     let ops = match ops_of(step, item) {
         Ok(o) => o,
@@ -134,8 +134,15 @@ async fn process_item(
     // A staged delete keeps what a restore from the saved file has to put back: the explicit
     // permissions and the subscriptions on the item.
     let staged = step.kind == StepKind::StageDelete;
-    let with_permissions = with_permissions || staged;
-    let mut live = match read_for(ctx.client, &item.kind, &item.id, &ops, with_permissions).await {
+    let read = match needs.now() {
+        Some(with_permissions) => read_for(ctx.client, &item.kind, &item.id, &ops, with_permissions || staged).await,
+        None if staged => read_for(ctx.client, &item.kind, &item.id, &ops, true).await,
+        // Still being found out: read along, kept only if the answer says so.
+        None => read_for_if(ctx.client, &item.kind, &item.id, &ops, true, needs.get()).await,
+    };
+    // Known by now (the read above waited for it).
+    let with_permissions = staged || needs.get().await;
+    let mut live = match read {
         Ok(l) => l,
         Err(e) => return Ok(ItemOutcome::Failed(format!("cannot read it: {e}"))),
     };
@@ -381,7 +388,21 @@ pub(super) async fn read_for(
     ops: &[Op],
     with_permissions: bool,
 ) -> OpResult<Image> {
-    let mut img = ops::read_image(client, kind, id, with_permissions).await?;
+    read_for_if(client, kind, id, ops, with_permissions, std::future::ready(true)).await
+}
+
+/// [`read_for`] while whether the permissions are wanted may still be being found out
+/// ([`ops::read_image_if`]: asked for along with the item when `ask`, kept only if `wanted`
+/// says so).
+async fn read_for_if(
+    client: &Client,
+    kind: &str,
+    id: &str,
+    ops: &[Op],
+    ask: bool,
+    wanted: impl std::future::Future<Output = bool>,
+) -> OpResult<Image> {
+    let mut img = ops::read_image_if(client, kind, id, ask, wanted).await?;
     ops::fill_datasources(client, &mut img, ops).await?;
     ops::fill_account(client, &mut img, ops).await?;
     Ok(img)
@@ -475,10 +496,61 @@ async fn create_project_item(
 /// Whether a step's items are read with their permissions (the step changes them, or moves
 /// items into a project whose permissions are locked).
 pub(super) async fn step_needs_permissions(ctx: &Ctx<'_>, step: &Step) -> bool {
-    let locked = locked_targets(ctx.client, step).await;
-    step.changes.iter().any(|c| matches!(c.field.as_str(), "permissions" | "content_permissions"))
-        || step.changes.iter().any(|c| c.field == "project" && c.after_id.as_ref().is_some_and(|a| locked.contains(a)))
+    permissions_needed(ctx, step).get().await
+}
+
+/// Whether a step's items are read with their permissions: known from the step, or still
+/// being found out from the site (which of the projects it moves items into are locked).
+#[derive(Clone)]
+pub(super) enum PermissionsNeeded<'a> {
+    Known(bool),
+    /// The lock check, started by the first item that awaits it and shared by all: the items
+    /// read meanwhile ask for their permissions along with themselves (one round trip, as
+    /// when they are known to be needed) and keep them only if the answer says so, instead
+    /// of every item waiting for the project list first (issue #15).
+    Pending(futures::future::Shared<futures::future::LocalBoxFuture<'a, bool>>),
+}
+
+impl PermissionsNeeded<'_> {
+    /// The answer, when it is known already.
+    fn now(&self) -> Option<bool> {
+        match self {
+            PermissionsNeeded::Known(b) => Some(*b),
+            PermissionsNeeded::Pending(f) => f.peek().copied(),
+        }
+    }
+
+    /// The answer, waiting for it if needed.
+    async fn get(&self) -> bool {
+        match self {
+            PermissionsNeeded::Known(b) => *b,
+            PermissionsNeeded::Pending(f) => f.clone().await,
+        }
+    }
+}
+
+/// [`PermissionsNeeded`] of a step: known when the step changes permissions or moves items
+/// into a project the plan creates (yes) or moves nothing (no); else pending on the lock of
+/// the projects it moves items into.
+pub(super) fn permissions_needed<'a>(ctx: &'a Ctx<'_>, step: &'a Step) -> PermissionsNeeded<'a> {
+    use futures::FutureExt;
+    if step.changes.iter().any(|c| matches!(c.field.as_str(), "permissions" | "content_permissions"))
         || step.changes.iter().any(|c| c.field == "project" && c.after_ref.is_some())
+    {
+        return PermissionsNeeded::Known(true);
+    }
+    if !step.changes.iter().any(|c| c.field == "project" && c.after_id.is_some()) {
+        return PermissionsNeeded::Known(false);
+    }
+    let client = ctx.client;
+    PermissionsNeeded::Pending(
+        async move {
+            let locked = locked_targets(client, step).await;
+            step.changes.iter().any(|c| c.field == "project" && c.after_id.as_ref().is_some_and(|a| locked.contains(a)))
+        }
+        .boxed_local()
+        .shared(),
+    )
 }
 
 /// One item of a write step, as the journal (`last`: each item's last phase) leaves it: an
@@ -491,7 +563,7 @@ pub(super) async fn run_item(
     item: &Item,
     last: &std::collections::HashMap<(String, String), Phase>,
     approved: &Option<BTreeSet<String>>,
-    needs_perm_step: bool,
+    needs_perm_step: &PermissionsNeeded<'_>,
 ) -> Result<ItemOutcome, ExecError> {
     let key = (step.id.clone(), item.id.clone());
     // Asked to stop: an item not yet started is left for the resume.
@@ -574,13 +646,14 @@ pub(super) async fn run_steps(
             reports.push(rep);
             continue;
         }
-        let needs_perm_step = step_needs_permissions(ctx, step).await;
+        let needs_perm_step = permissions_needed(ctx, step);
         let m = items.len();
         let counter = std::sync::atomic::AtomicUsize::new(0);
         let results: Vec<(&Item, Result<ItemOutcome, ExecError>)> = futures::stream::iter(items.iter().copied())
             .map(|item| {
                 let counter = &counter;
                 let last = &last;
+                let needs_perm_step = &needs_perm_step;
                 async move {
                     // Boxed: an item's future is large, and each of those in flight would otherwise
                     // sit inside this one.

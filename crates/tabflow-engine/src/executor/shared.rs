@@ -51,7 +51,7 @@ use serde_json::json;
 
 use super::compensate::{NOT_APPROVED, before_of, load_maps, rollback_todo};
 use super::journal::{Recorder, last_phases};
-use super::run::{ItemOutcome, run_item, step_needs_permissions};
+use super::run::{ItemOutcome, PermissionsNeeded, run_item, step_needs_permissions};
 use super::{ApprovedRollback, Engine, ExecError, ItemNote, RunOptions, RunReport, lease};
 use crate::audit::NewRecord;
 use crate::plan::{Item, Plan};
@@ -379,7 +379,8 @@ impl<'a> Engine<'a> {
             };
             let check = claims.check(self.store, &key, epoch);
             let phases: HashMap<Key, Phase> = last.map(|p| (key.clone(), p)).into_iter().collect();
-            let out = tabflow_client::fenced(check, run_item(ctx, step, item, &phases, approved, needs)).await;
+            let needs = PermissionsNeeded::Known(needs);
+            let out = tabflow_client::fenced(check, run_item(ctx, step, item, &phases, approved, &needs)).await;
             Ran { key, epoch, last, out }
         };
         let settle = async |chunk: Vec<Ran>| -> Result<bool, ExecError> {
