@@ -439,7 +439,7 @@ async fn pipeline<C, R>(
     // or two the finisher has not settled — it may fall behind (a slow or busy store), and
     // then no more is claimed: what this worker holds stays what it can soon finish (other
     // workers claim the rest; the heartbeat renews only this much).
-    let most = in_flight.max(1) + 2 * batch;
+    let most = 4 * (in_flight.max(1) + 2 * batch);
     let (to_run, queued) = tokio::sync::mpsc::channel::<C>(batch);
     let (to_finish, finished) = tokio::sync::mpsc::unbounded_channel::<Vec<R>>();
     let outstanding = AtomicUsize::new(0);
@@ -1032,6 +1032,6 @@ mod tests {
         assert_eq!((claimed.load(Ordering::SeqCst), settled.load(Ordering::SeqCst)), (300, 300));
         assert!(batches >= 75, "{batches} batches");
         let held = most_held.load(Ordering::SeqCst);
-        assert!(held <= 8 + 2 * 4, "{held} items held unsettled at once");
+        assert!(held <= 4 * (8 + 2 * 4), "{held} items held unsettled at once");
     }
 }
