@@ -504,6 +504,23 @@ const MIGRATIONS: &[Migration] = &[
             ]
         },
     },
+    Migration {
+        version: 18,
+        name: "indexes for a shared run's per-item statements: a claim by (run, step, item), a failed item of a queue, a run's journal by item",
+        changes: || {
+            // Without them each claim check, renewal, finish and fenced append scanned every
+            // row of the run (the unique key leads with the kind, which those statements do
+            // not name), and each claim read the run's whole journal: quadratic in the run's
+            // size (a 10 000-item shared apply at 44 % of its latency bound, 81 % at 3 000).
+            vec![
+                Change::Sql("CREATE INDEX IF NOT EXISTS work_items_item ON work_items (run_id, step_id, item_id)"),
+                Change::Sql(
+                    "CREATE INDEX IF NOT EXISTS work_items_failed ON work_items (run_id, kind) WHERE outcome = 'failed'",
+                ),
+                Change::Sql("CREATE INDEX IF NOT EXISTS journal_run_item ON journal (run_id, item_id)"),
+            ]
+        },
+    },
 ];
 
 /// The kind of a shared run's work items (`work_items.kind`).
@@ -512,7 +529,7 @@ pub const WORK_APPLY: &str = "apply";
 pub const WORK_ROLLBACK: &str = "rollback";
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 18;
 
 /// The versions of every migration this build knows, in order (numbers are taken by
 /// branches of the project, so a build may lack one between two it has).
@@ -2330,10 +2347,11 @@ impl Store {
     }
 
     /// Claims up to `limit` items of the run's first unfinished step that are pending or whose
-    /// claim lapsed (expiry before `now`), for `owner` until `expires`: one UPDATE over a
+    /// claim lapsed (expiry before `now`), for `owner` until `expires`: an UPDATE over a
     /// `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL (concurrent claimants get disjoint
-    /// items), the same statement under SQLite's single writer. Each claim raises the item's
-    /// fencing epoch. Answers (step id, item id, epoch).
+    /// items), the same statement under SQLite's single writer — one for lapsed claims, then
+    /// one for pending items. Each claim raises the item's fencing epoch. Answers (step id,
+    /// item id, epoch) in queue order.
     pub async fn claim_work(
         &self,
         run_id: &str,
@@ -2359,19 +2377,30 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let sql = format!(
-            "UPDATE work_items SET status = 'claimed', owner = $1, expires_at = $2, epoch = epoch + 1, claims = claims + 1 WHERE id IN (SELECT id FROM work_items WHERE run_id = $3 AND kind = $6 AND (status = 'pending' OR (status = 'claimed' AND expires_at < $4)) AND step_ord = (SELECT MIN(step_ord) FROM work_items WHERE run_id = $3 AND kind = $6 AND status <> 'done') AND NOT EXISTS (SELECT 1 FROM work_items f WHERE f.run_id = $3 AND f.kind = $6 AND f.outcome = 'failed') ORDER BY id LIMIT $5{lock}) RETURNING step_id, item_id, epoch"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(ts(expires))
-            .bind(run_id)
-            .bind(ts(now))
-            .bind(limit)
-            .bind(kind)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        // Lapsed claims first, then pending items, each in queue order: two statements so
+        // that each reads its own index range (`work_items_run_kind`) in id order instead of
+        // the run's rows; the first step not done and a failed item are index look-ups too.
+        let mut got = Vec::new();
+        for lapsed in [true, false] {
+            let want = limit - got.len() as i64;
+            if want <= 0 {
+                break;
+            }
+            let which = if lapsed { "status = 'claimed' AND expires_at < $6" } else { "status = 'pending'" };
+            let sql = format!(
+                "UPDATE work_items SET status = 'claimed', owner = $1, expires_at = $2, epoch = epoch + 1, claims = claims + 1 WHERE id IN (SELECT id FROM work_items WHERE run_id = $3 AND kind = $5 AND {which} AND step_ord = (SELECT MIN(m) FROM (SELECT MIN(step_ord) AS m FROM work_items WHERE run_id = $3 AND kind = $5 AND status = 'pending' UNION ALL SELECT MIN(step_ord) AS m FROM work_items WHERE run_id = $3 AND kind = $5 AND status = 'claimed') AS firsts) AND NOT EXISTS (SELECT 1 FROM work_items f WHERE f.run_id = $3 AND f.kind = $5 AND f.outcome = 'failed') ORDER BY id LIMIT $4{lock}) RETURNING id, step_id, item_id, epoch"
+            );
+            let mut q =
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner).bind(ts(expires)).bind(run_id).bind(want).bind(kind);
+            if lapsed {
+                q = q.bind(ts(now));
+            }
+            let rows = q.fetch_all(&self.pool).await?;
+            got.extend(rows.iter().map(|r| (r.get::<i64, _>(0), (r.get(1), r.get(2), r.get(3)))));
+        }
+        // RETURNING does not promise the subquery's order.
+        got.sort_by_key(|(id, _)| *id);
+        Ok(got.into_iter().map(|(_, c)| c).collect())
     }
 
     /// Extends one claim while `owner` still holds it at `epoch`; false when it was taken over.
@@ -2578,7 +2607,7 @@ impl Store {
 
     /// How many of the run's work items are not done (0 for a run that was never shared).
     pub async fn work_unfinished(&self, run_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM work_items WHERE run_id = $1 AND status <> 'done'")
+        Ok(sqlx::query("SELECT COUNT(*) FROM work_items WHERE run_id = $1 AND status IN ('pending', 'claimed')")
             .bind(run_id)
             .fetch_one(&self.pool)
             .await?

@@ -263,6 +263,36 @@ async fn contract(s: &Store, reopen: impl AsyncFn() -> Store) {
     s.set_plan_requester(&p.id, "bob via api").await.unwrap();
     s.set_plan_requester(&p.id, "eve via api").await.unwrap();
     assert_eq!(s.plan_requester(&p.id).await.unwrap().as_deref(), Some("bob via api"));
+
+    // Work items (a shared run's queue): a claim takes the lapsed claims and then the pending
+    // items of the first step not done, answered in queue order; a step waits for the one
+    // before; the claim checks, renewals and finishes match (owner, epoch).
+    let queue: Vec<(i64, String, String)> =
+        (0..4).map(|i| (0, "s1".to_string(), format!("q{i}"))).chain([(1, "s2".into(), "q0".into())]).collect();
+    s.queue_work("r-w", &queue).await.unwrap();
+    let short = Utc::now() + chrono::Duration::milliseconds(150);
+    let a = s.claim_work("r-w", "A", Utc::now(), short, 2).await.unwrap();
+    let item = |st: &str, i: &str, e: i64| (st.to_string(), i.to_string(), e);
+    assert_eq!(a, vec![item("s1", "q0", 1), item("s1", "q1", 1)]);
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    let later = Utc::now() + chrono::Duration::seconds(60);
+    let b = s.claim_work("r-w", "B", Utc::now(), later, 10).await.unwrap();
+    assert_eq!(b, vec![item("s1", "q0", 2), item("s1", "q1", 2), item("s1", "q2", 1), item("s1", "q3", 1)]);
+    assert!(!s.work_held("r-w", "s1", "q0", "A", 1, Utc::now()).await.unwrap(), "A's claim lapsed");
+    assert!(s.work_held("r-w", "s1", "q0", "B", 2, Utc::now()).await.unwrap());
+    assert!(s.renew_work("r-w", "s1", "q2", "B", 1, later).await.unwrap());
+    assert!(!s.renew_work("r-w", "s1", "q1", "A", 1, later).await.unwrap());
+    assert!(s.claim_work("r-w", "C", Utc::now(), later, 10).await.unwrap().is_empty(), "s2 waits for s1");
+    let ends: Vec<(&str, &str, i64, Option<&str>)> =
+        b.iter().map(|(st, i, e)| (st.as_str(), i.as_str(), *e, Some("done"))).collect();
+    assert_eq!(s.finish_works("r-w", "B", &ends).await.unwrap(), vec![true; 4]);
+    assert!(!s.finish_work("r-w", "s1", "q0", "A", 1, Some("done")).await.unwrap(), "fenced out");
+    assert_eq!(s.work_unfinished("r-w").await.unwrap(), 1);
+    let c = s.claim_work("r-w", "C", Utc::now(), later, 10).await.unwrap();
+    assert_eq!(c, vec![item("s2", "q0", 1)]);
+    assert!(s.finish_work("r-w", "s2", "q0", "C", 1, Some("failed")).await.unwrap());
+    assert!(s.close_work("r-w", "C").await.unwrap());
+    assert_eq!(s.work_unfinished("r-w").await.unwrap(), 0);
 }
 
 #[tokio::test]
