@@ -386,6 +386,38 @@ async fn deleting_a_project_deletes_its_nested_projects_and_their_content_only()
 }
 
 #[tokio::test]
+async fn site_wide_views_page_by_page_are_the_sites_views_in_order_around_workbooks_without_views() {
+    // Workbooks without views first, in the middle (two in a row) and last: a page's views
+    // are found from their place in the list of all views.
+    let mut site = demo_site();
+    let n = site.workbooks.len();
+    for i in [0, n / 2, n / 2 + 1, n - 1] {
+        site.workbooks[i].views.clear();
+    }
+    let emu = tabflow_emulator::start(tabflow_emulator::Options::new(site)).await.expect("emulator starts");
+    let c = sign_in(&emu.url).await;
+    let snap = emu.emulator.snapshot();
+    for (query, project) in [("", None), ("&filter=projectName:eq:Finance", Some("Finance"))] {
+        let want: Vec<(String, String)> = snap
+            .workbooks
+            .iter()
+            .filter(|w| project.is_none_or(|p| snap.projects.iter().any(|x| x.id == w.project_id && x.name == p)))
+            .flat_map(|w| w.views.iter().map(|v| (w.id.clone(), v.id.clone())))
+            .collect();
+        assert!(want.len() > 14, "{query}: {}", want.len());
+        let mut got = vec![];
+        for page in 1..=want.len().div_ceil(7) {
+            let doc = c.get_doc(&format!("views?pageSize=7&pageNumber={page}{query}")).await;
+            assert_eq!(doc.pagination.unwrap().total_available, want.len().to_string());
+            for v in doc.views.unwrap().view {
+                got.push((v.workbook.unwrap().id.unwrap(), v.id.unwrap()));
+            }
+        }
+        assert_eq!(got, want, "{query}");
+    }
+}
+
+#[tokio::test]
 async fn views_with_usage_match_the_site() {
     let emu = start_demo().await;
     let c = sign_in(&emu.url).await;

@@ -19,7 +19,8 @@ use tabflow_wire::filter::FieldValue;
 use tabflow_wire::{ApiError, xml};
 
 use super::{
-    Auth, Q, Res, Shr, created_xml, flows, list_query, missing, no_content, ok_xml, parse_body, select, select_cached,
+    Auth, Q, Res, Shr, cached_positions, created_xml, flows, list_query, missing, no_content, ok_xml, parse_body,
+    positions, select, window,
 };
 use crate::server::Fail;
 use crate::state::{Revision, State, new_luid, slug, ts};

@@ -39,20 +39,44 @@ pub(crate) async fn list_views(shared: Shr, _a: Auth, q: Q) -> Res {
     let st = shared.0.read();
     let needs_dates = lq.filter.as_ref().is_some_and(|f| f.conditions.iter().any(|c| c.field.ends_with("At")))
         || lq.sort.as_ref().is_some_and(|s| s.keys.iter().any(|(k, _)| k.ends_with("At")));
-    let mut rows = Vec::new();
-    for (wi, w) in st.site.workbooks.iter().enumerate() {
-        for vi in 0..w.views.len() {
-            let (created, updated) =
-                if needs_dates { (ts(w.created_at), ts(w.updated_at)) } else { Default::default() };
-            rows.push(ViewRow { wi, vi, created, updated });
-        }
+    let workbooks = &st.site.workbooks;
+    // Where each workbook's views start in the list of all views (in workbook order).
+    let mut starts = Vec::with_capacity(workbooks.len());
+    let mut total = 0u32;
+    for w in workbooks {
+        starts.push(total);
+        total += w.views.len() as u32;
     }
-    let (page, pagination) =
-        select_cached(&shared.0, "views", &q.0, rows.iter().collect(), &lq, |r, f| view_field(&st, r, f))
-            .map_err(Fail)?;
+    let found = cached_positions(&shared.0, "views", &q.0, total as usize, || {
+        let mut rows = Vec::with_capacity(total as usize);
+        for (wi, w) in workbooks.iter().enumerate() {
+            for vi in 0..w.views.len() {
+                let (created, updated) =
+                    if needs_dates { (ts(w.created_at), ts(w.updated_at)) } else { Default::default() };
+                rows.push(ViewRow { wi, vi, created, updated });
+            }
+        }
+        positions(&rows.iter().collect::<Vec<_>>(), &lq, |r, f| view_field(&st, r, f))
+    })
+    .map_err(Fail)?;
+    let (page, pagination) = window(&found, &lq).map_err(Fail)?;
+    let at = |p: u32| {
+        // The last workbook whose views start at or before p (workbooks without views share
+        // their start with the next one).
+        let wi = starts.partition_point(|&s| s <= p) - 1;
+        (wi, (p - starts[wi]) as usize)
+    };
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
-    r.views = Some(xml::Views { view: page.into_iter().map(|row| st.view_xml(row.wi, row.vi, usage)).collect() });
+    r.views = Some(xml::Views {
+        view: page
+            .iter()
+            .map(|&p| {
+                let (wi, vi) = at(p);
+                st.view_xml(wi, vi, usage)
+            })
+            .collect(),
+    });
     ok_xml(&r)
 }
 

@@ -73,26 +73,27 @@ pub(crate) async fn list_workbooks(shared: Shr, _a: Auth, q: Q) -> Res {
     let st = shared.0.read();
     let needs_dates = lq.filter.as_ref().is_some_and(|f| f.conditions.iter().any(|c| c.field.ends_with("At")))
         || lq.sort.as_ref().is_some_and(|s| s.keys.iter().any(|(k, _)| k.ends_with("At")));
-    let rows: Vec<WbRow<'_>> = st
-        .site
-        .workbooks
-        .iter()
-        .map(|w| WbRow {
-            w,
-            created: if needs_dates { ts(w.created_at) } else { String::new() },
-            updated: if needs_dates { ts(w.updated_at) } else { String::new() },
-        })
-        .collect();
-    let (page, pagination) =
-        select_cached(&shared.0, "workbooks", &q.0, rows.iter().collect(), &lq, |r, f| wb_row_field(&st, r, f))
-            .map_err(Fail)?;
+    let workbooks = &st.site.workbooks;
+    let found = cached_positions(&shared.0, "workbooks", &q.0, workbooks.len(), || {
+        let rows: Vec<WbRow<'_>> = workbooks
+            .iter()
+            .map(|w| WbRow {
+                w,
+                created: if needs_dates { ts(w.created_at) } else { String::new() },
+                updated: if needs_dates { ts(w.updated_at) } else { String::new() },
+            })
+            .collect();
+        positions(&rows.iter().collect::<Vec<_>>(), &lq, |r, f| wb_row_field(&st, r, f))
+    })
+    .map_err(Fail)?;
+    let (page, pagination) = window(&found, &lq).map_err(Fail)?;
     let mut r = xml::TsResponse::new();
     r.pagination = Some(pagination);
     r.workbooks = Some(xml::Workbooks {
         workbook: page
-            .into_iter()
-            .map(|row| {
-                let mut x = st.workbook_xml(row.w);
+            .iter()
+            .map(|&i| {
+                let mut x = st.workbook_xml(&workbooks[i as usize]);
                 apply_fields_workbook(&mut x, &lq.fields);
                 x
             })
