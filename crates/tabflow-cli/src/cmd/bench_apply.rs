@@ -127,7 +127,7 @@ async fn trial(b: &ApplyBench, journal: bool) -> anyhow::Result<Trial> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let store = match &b.store {
-        Some(location) => Store::open_location(location).await?,
+        Some(location) => tabflow_app::open_store(location).await?,
         None => Store::open(&dir.join("tabflow.db")).await?,
     };
     let vp = validate(plan_for(&site, &running.url), &Facts::from_site(&site, &signed_in), &policy, store.plan_key())
@@ -213,7 +213,7 @@ async fn shared_trials(b: &ApplyBench, location: &str) -> anyhow::Result<(Trial,
     let site = &bench.site;
     let signed_in = site.users.iter().find(|u| u.id == me).map(|u| u.name.clone()).unwrap_or_default();
     let policy = Policy { max_items_per_destructive_step: usize::MAX, ..Policy::default() };
-    let store = Store::open_location(location).await?;
+    let store = tabflow_app::open_store(location).await?;
     let vp =
         validate(plan_for(site, &bench.running.url), &Facts::from_site(site, &signed_in), &policy, store.plan_key())
             .map_err(|p| {
@@ -234,7 +234,7 @@ async fn shared_trials(b: &ApplyBench, location: &str) -> anyhow::Result<(Trial,
     let mut workers = vec![];
     for i in 0..b.workers {
         let client = worker_client(&bench).await?;
-        let store = Store::open_location(location).await?;
+        let store = tabflow_app::open_store(location).await?;
         workers.push((format!("bench-worker-{i}:{}", std::process::id()), client, store));
     }
     let stats = |running: &tabflow_emulator::Running| running.emulator.stats()["requests"].as_u64().unwrap_or(0);

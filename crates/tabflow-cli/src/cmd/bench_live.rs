@@ -204,10 +204,15 @@ struct Row {
     plan: String,
 }
 
+/// What `--scale N` serves: N generated workbooks, or the demo site for 0.
+fn site_name(scale: usize) -> String {
+    if scale == 0 { "the demo site".into() } else { format!("{scale} workbooks") }
+}
+
 pub async fn run(b: Live) -> anyhow::Result<Code> {
     let t0 = Instant::now();
     let (_child, url) = start_emulator(b.scale)?;
-    errln!("emulator with {} workbooks up at {url} in {:.1} s", b.scale, t0.elapsed().as_secs_f64());
+    errln!("emulator with {} up at {url} in {:.1} s", site_name(b.scale), t0.elapsed().as_secs_f64());
     let http = reqwest::Client::new();
     let creds = Credentials::Pat { name: "tabflow".into(), secret: Secret::new("tabflow") };
     let config = Config::new(url.clone(), "demo", creds.clone());
@@ -342,8 +347,8 @@ pub async fn run(b: Live) -> anyhow::Result<Code> {
         );
     }
     outln!(
-        "live plans, {} workbooks, {} ms per call, {} reads ({} users, {} projects, {} groups; Finance subtree {} workbooks / {} views)",
-        b.scale,
+        "live plans, {}, {} ms per call, {} reads ({} users, {} projects, {} groups; Finance subtree {} workbooks / {} views)",
+        site_name(b.scale),
         b.latency_ms,
         if b.full { "whole-site" } else { "scoped" },
         c.users,
