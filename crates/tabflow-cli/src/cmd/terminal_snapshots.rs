@@ -174,6 +174,25 @@ fn final_summary() {
         staged: None,
     };
     insta::assert_snapshot!("final_summary", report_text(&report));
-    let stopped = RunReport { status: RunStatus::Interrupted, skipped: vec![], ..report };
+    let stopped = RunReport { status: RunStatus::Interrupted, skipped: vec![], ..report.clone() };
     insta::assert_snapshot!("final_summary_interrupted", report_text(&stopped));
+    // A rollback's own report leads with what it put back, not "0 items done".
+    let undone = RunReport {
+        status: RunStatus::RolledBack,
+        steps: vec![],
+        skipped: vec![],
+        restored: 20,
+        not_restored: vec![ItemNote { reason: "changed since the run: left as it is".into(), ..note(0) }],
+        ..report
+    };
+    let text = report_text(&undone);
+    let lines: Vec<&str> = text.lines().take(2).collect();
+    assert_eq!(
+        lines,
+        [
+            "Run r-20261203-160000-abcd rolled-back in 4.2 s: 20 items restored, 1 not restored.",
+            &format!("  NOT restored {} ({}): changed since the run: left as it is", s2.items[0].name, s2.items[0].id),
+        ],
+        "{text}"
+    );
 }

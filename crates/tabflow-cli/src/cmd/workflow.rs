@@ -1110,15 +1110,29 @@ pub fn report_text(r: &RunReport) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let done: usize = r.steps.iter().map(|s| s.done).sum();
-    let _ = writeln!(
-        out,
-        "Run {} {} in {:.1} s: {done} items done, {} skipped, {} failed.",
-        r.run_id,
-        r.status.as_str(),
-        r.elapsed_ms as f64 / 1000.0,
-        r.skipped.len(),
-        r.failed.len()
-    );
+    // A rollback's own report: nothing done by steps, items put back (or not).
+    let undo = done == 0 && r.failed.is_empty() && (r.restored > 0 || !r.not_restored.is_empty());
+    if undo {
+        let _ = writeln!(
+            out,
+            "Run {} {} in {:.1} s: {} items restored, {} not restored.",
+            r.run_id,
+            r.status.as_str(),
+            r.elapsed_ms as f64 / 1000.0,
+            r.restored,
+            r.not_restored.len()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Run {} {} in {:.1} s: {done} items done, {} skipped, {} failed.",
+            r.run_id,
+            r.status.as_str(),
+            r.elapsed_ms as f64 / 1000.0,
+            r.skipped.len(),
+            r.failed.len()
+        );
+    }
     for s in r.skipped.iter().take(20) {
         let _ = writeln!(out, "  skipped {} ({}): {}", s.name, s.item_id, s.reason);
     }
@@ -1126,7 +1140,9 @@ pub fn report_text(r: &RunReport) -> String {
         let _ = writeln!(out, "  failed  {} ({}): {}", s.name, s.item_id, s.reason);
     }
     if r.restored > 0 || !r.not_restored.is_empty() {
-        let _ = writeln!(out, "  restored {} items; {} not restored", r.restored, r.not_restored.len());
+        if !undo {
+            let _ = writeln!(out, "  restored {} items; {} not restored", r.restored, r.not_restored.len());
+        }
         for s in &r.not_restored {
             let _ = writeln!(out, "  NOT restored {} ({}): {}", s.name, s.item_id, s.reason);
         }
