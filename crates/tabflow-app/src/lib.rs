@@ -337,7 +337,9 @@ pub async fn open_store(location: &str) -> Result<Store> {
     Store::open_location(location).await.map_err(|e| {
         let detail = e.to_string().to_ascii_lowercase();
         let tls = location.contains("sslmode=require") || location.contains("sslmode=verify");
-        let hint = if postgres && tls && (detail.contains("tls") || detail.contains("ssl")) {
+        let hint = if detail.contains("newer than this tabflow build") {
+            "upgrade tabflow to the version that wrote this store (its schema is newer than this build's), or point --store (TABFLOW_STORE) at another store"
+        } else if postgres && tls && (detail.contains("tls") || detail.contains("ssl")) {
             "the URL asks for TLS (sslmode=require) and the server does not offer it: enable ssl on the PostgreSQL server, or use sslmode=prefer only on a network you trust"
         } else if postgres && tls && detail.contains("certificate") {
             "the server's TLS certificate was not accepted (sslmode=verify-ca/verify-full check it against the public roots): name its CA with sslrootcert=/path/ca.pem in the URL, or use sslmode=require (encrypted, not verified)"

@@ -73,6 +73,19 @@ fn plan_apply_rollback_with_the_store_in_postgres() {
     let err = text(&o.stderr);
     assert!(err.contains("cannot be opened") && err.contains("postgres://"), "{err}");
     assert!(!err.contains("hunter2-pw"), "{err}");
+
+    // A store a newer tabflow migrated: refused by name, with the fix for that (not "check
+    // the URL"), and left as it is.
+    schema.execute(&format!(
+        "INSERT INTO {}.schema_migrations (version, applied_at, name) VALUES (99, '2030-01-01T00:00:00Z', 'future')",
+        schema.name
+    ));
+    let o = with_store(h, &emu, &store, &["runs", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("version 99") && err.contains("hint: upgrade tabflow"), "{err}");
+    assert!(!err.contains("check the server, database"), "{err}");
+    assert_eq!(count("SELECT count(*) FROM {s}.schema_migrations WHERE version = 99"), 1);
 }
 
 /// The outbox in PostgreSQL: an outbox table from before the `channels` column is upgraded,
