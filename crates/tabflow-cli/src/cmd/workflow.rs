@@ -1112,27 +1112,12 @@ pub fn report_text(r: &RunReport) -> String {
     let done: usize = r.steps.iter().map(|s| s.done).sum();
     // A rollback's own report: nothing done by steps, items put back (or not).
     let undo = done == 0 && r.failed.is_empty() && (r.restored > 0 || !r.not_restored.is_empty());
-    if undo {
-        let _ = writeln!(
-            out,
-            "Run {} {} in {:.1} s: {} items restored, {} not restored.",
-            r.run_id,
-            r.status.as_str(),
-            r.elapsed_ms as f64 / 1000.0,
-            r.restored,
-            r.not_restored.len()
-        );
+    let counts = if undo {
+        format!("{} items restored, {} not restored", r.restored, r.not_restored.len())
     } else {
-        let _ = writeln!(
-            out,
-            "Run {} {} in {:.1} s: {done} items done, {} skipped, {} failed.",
-            r.run_id,
-            r.status.as_str(),
-            r.elapsed_ms as f64 / 1000.0,
-            r.skipped.len(),
-            r.failed.len()
-        );
-    }
+        format!("{done} items done, {} skipped, {} failed", r.skipped.len(), r.failed.len())
+    };
+    let _ = writeln!(out, "Run {} {} in {:.1} s: {counts}.", r.run_id, r.status.as_str(), r.elapsed_ms as f64 / 1000.0);
     for s in r.skipped.iter().take(20) {
         let _ = writeln!(out, "  skipped {} ({}): {}", s.name, s.item_id, s.reason);
     }
