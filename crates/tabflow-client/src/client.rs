@@ -154,9 +154,10 @@ pub trait Gate: Send + Sync {
 pub trait WriteCheck: Send + Sync {
     /// `Err(reason)` refuses the write: it is not sent and fails with [`Error::Fenced`].
     /// `Ok(Some(deadline))`: the write may be sent until then and not after — checked again,
-    /// without waiting for anything, right before it is handed to the connection, so a
-    /// process paused (or starved) between the check and the send does not send it once
-    /// the claim may have lapsed.
+    /// without waiting for anything, right before it is handed to the connection, and by
+    /// the connection itself right before it writes the request's first byte (the body
+    /// carries the deadline), so a process paused (or starved) between the check and the
+    /// send does not send it once the claim may have lapsed.
     fn check(&self) -> futures::future::BoxFuture<'_, std::result::Result<Option<Instant>, String>>;
 }
 
@@ -330,6 +331,15 @@ fn version_tuple(v: &str) -> (u32, u32) {
     (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
+/// The version of the sign-in made while serverInfo is asked: the lowest tabflow supports,
+/// except for a connected app's JWT, which needs 3.17 (Tableau Server 2022.3) anyway.
+fn early_sign_in_version(credentials: &Credentials) -> &'static str {
+    match credentials {
+        Credentials::Jwt { .. } => "3.17",
+        _ => MIN_API_VERSION,
+    }
+}
+
 impl Client {
     /// Negotiates the API version and signs in.
     pub async fn connect(config: Config) -> Result<Client> {
@@ -393,12 +403,32 @@ impl Client {
             }),
         };
         // serverInfo and sign-in change nothing on the site: safe to retry on transient failures.
-        let version = match &client.inner.config.api_version {
-            Some(v) => v.clone(),
-            None => client.retrying(|| client.negotiate_version()).await?,
-        };
-        client.retrying(|| client.sign_in(&version)).await?;
-        Ok(client)
+        if let Some(v) = &client.inner.config.api_version {
+            client.retrying(|| client.sign_in(v)).await?;
+            return Ok(client);
+        }
+        // serverInfo and the sign-in go together, one round trip instead of two: the sign-in
+        // at a version every server tabflow works with accepts (a session's token is good
+        // for every version of the API), then the session uses the negotiated one.
+        let early = early_sign_in_version(&client.inner.config.credentials);
+        let (version, signed) =
+            tokio::join!(client.retrying(|| client.negotiate_version()), client.retrying(|| client.sign_in(early)));
+        match (version, signed) {
+            (Ok(version), Ok(())) => {
+                if let Some(s) = client.inner.session.write().await.as_mut() {
+                    s.api_version = version;
+                }
+                Ok(client)
+            }
+            // The server's answer first (unreachable, not Tableau, too old), as before.
+            (Err(e), signed) => {
+                if signed.is_ok() {
+                    let _ = client.sign_out().await;
+                }
+                Err(e)
+            }
+            (Ok(_), Err(e)) => Err(e),
+        }
     }
 
     /// Runs `f` again after transient failures, with the configured backoff.
@@ -623,7 +653,7 @@ impl Client {
     }
 
     async fn raw(&self, method: Method, url: &str, body: Option<Body>, token: Option<&Secret>) -> Result<Response> {
-        self.raw_capped(method, url, body, token, self.inner.config.max_response_bytes, "answer", None).await
+        self.raw_capped(method, url, body, token, self.inner.config.max_response_bytes, "answer", None, None).await
     }
 
     /// One HTTP exchange reading at most `limit` bytes of body (`what`: for the message).
@@ -636,18 +666,34 @@ impl Client {
         limit: u64,
         what: &'static str,
         sink: Option<&mut tokio::fs::File>,
+        send_by: Option<Instant>,
     ) -> Result<Response> {
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let mut rb = self.inner.http.request(method.clone(), url);
         if let Some(t) = token {
             rb = rb.header("X-Tableau-Auth", t.expose_secret());
         }
-        rb = match body {
-            Some(Body::Xml(x)) => rb.header(reqwest::header::CONTENT_TYPE, "application/xml").body(x),
-            Some(Body::Json(j)) => rb.json(&j),
-            Some(Body::Multipart(ct, bytes)) => rb.header(reqwest::header::CONTENT_TYPE, ct).body(bytes),
-            None => rb,
+        let (content_type, data) = match body {
+            Some(Body::Xml(x)) => (Some("application/xml".to_string()), bytes::Bytes::from(x)),
+            Some(Body::Json(j)) => (
+                Some("application/json".to_string()),
+                bytes::Bytes::from(
+                    serde_json::to_vec(&j).map_err(|e| Error::Io(format!("cannot encode the request: {e}")))?,
+                ),
+            ),
+            Some(Body::Multipart(ct, bytes)) => (Some(ct), bytes::Bytes::from(bytes)),
+            None => (None, bytes::Bytes::new()),
         };
+        if let Some(ct) = content_type {
+            rb = rb.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        // A fenced write's body checks its deadline once more in the connection's own task,
+        // right before the request's first byte is written (see `send_by`).
+        match send_by {
+            Some(deadline) => rb = rb.body(reqwest::Body::wrap(crate::send_by::SendBy::new(data, deadline))),
+            None if !data.is_empty() => rb = rb.body(data),
+            None => {}
+        }
         let mut resp = rb.send().await.map_err(|e| self.transport_error(&method, url, e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -694,6 +740,9 @@ impl Client {
     }
 
     fn transport_error(&self, method: &Method, url: &str, e: reqwest::Error) -> Error {
+        if let Some(why) = crate::send_by::too_late(&e) {
+            return Error::Fenced(why);
+        }
         if e.is_timeout() {
             return Error::Timeout {
                 method: method.to_string(),
@@ -816,6 +865,7 @@ impl Client {
                         limit,
                         what,
                         sink.as_deref_mut(),
+                        checked.flatten(),
                     )
                     .await;
                 // A timeline of the calls (`TABFLOW_LOG=tabflow_client::calls=debug`): where a

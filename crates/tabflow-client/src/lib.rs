@@ -31,6 +31,7 @@ pub mod repository;
 pub mod resources;
 pub mod scoped;
 pub mod secret;
+mod send_by;
 pub mod snapshot;
 pub mod types;
 pub mod usage;

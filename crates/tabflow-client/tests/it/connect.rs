@@ -73,16 +73,71 @@ async fn non_xml_error_pages_are_protocol_errors() {
 }
 
 #[tokio::test]
-async fn old_servers_are_refused_before_signing_in() {
+async fn old_servers_are_refused_and_the_session_made_meanwhile_is_ended() {
     let info = r#"<?xml version='1.0' encoding='UTF-8'?><tsResponse xmlns="http://tableau.com/api"><serverInfo><productVersion build="x">2019.4</productVersion><restApiVersion>3.6</restApiVersion></serverInfo></tsResponse>"#;
-    let url =
-        serve(Router::new().route("/api/2.4/serverInfo", get(move || async move { info })).route(
-            "/api/{v}/auth/signin",
-            post(|| async { (axum::http::StatusCode::IM_A_TEAPOT, "must not sign in") }),
-        ))
-        .await;
+    let creds = r#"<tsResponse xmlns="http://tableau.com/api"><credentials token="T-OLD"><site id="s1" contentUrl="demo"/><user id="u1"/></credentials></tsResponse>"#;
+    let signed_out = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let so = signed_out.clone();
+    let url = serve(
+        Router::new()
+            .route("/api/2.4/serverInfo", get(move || async move { info }))
+            .route("/api/{v}/auth/signin", post(move || async move { creds }))
+            .route(
+                "/api/{v}/auth/signout",
+                post(move |h: axum::http::HeaderMap| async move {
+                    if h.get("x-tableau-auth").is_some_and(|t| t == "T-OLD") {
+                        so.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    axum::http::StatusCode::NO_CONTENT
+                }),
+            ),
+    )
+    .await;
     let e = Client::connect(Config::new(url, "demo", pat())).await.unwrap_err();
     assert!(matches!(&e, Error::Version { found, .. } if found == "3.6"), "{e:?}");
+    assert_eq!(
+        signed_out.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the session signed in meanwhile was not ended"
+    );
+}
+
+/// serverInfo and the sign-in are one round trip: the server answers serverInfo only once
+/// the sign-in has arrived (a client asking one after the other fails), and the session then
+/// uses the server's version although the sign-in went to the lowest one tabflow supports.
+#[tokio::test]
+async fn server_info_and_the_sign_in_go_together_and_the_session_uses_the_servers_version() {
+    let info = r#"<tsResponse xmlns="http://tableau.com/api"><serverInfo><productVersion build="x">2024.1</productVersion><restApiVersion>3.21</restApiVersion></serverInfo></tsResponse>"#;
+    let creds = r#"<tsResponse xmlns="http://tableau.com/api"><credentials token="T-1"><site id="s1" contentUrl="demo"/><user id="u1"/></credentials></tsResponse>"#;
+    let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
+    let versions = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (a1, a2, v1) = (arrived.clone(), arrived.clone(), versions.clone());
+    let url = serve(
+        Router::new()
+            .route(
+                "/api/2.4/serverInfo",
+                get(move || async move {
+                    match tokio::time::timeout(std::time::Duration::from_secs(3), a1.notified()).await {
+                        Ok(()) => (axum::http::StatusCode::OK, info),
+                        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no sign-in arrived meanwhile"),
+                    }
+                }),
+            )
+            .route(
+                "/api/{v}/auth/signin",
+                post(move |axum::extract::Path(v): axum::extract::Path<String>| async move {
+                    v1.lock().unwrap().push(v);
+                    a2.notify_one();
+                    creds
+                }),
+            ),
+    )
+    .await;
+    let mut cfg = fast(Config::new(url, "demo", pat()));
+    cfg.max_retries = 0;
+    let c = Client::connect(cfg).await.unwrap();
+    assert_eq!(c.session().await.api_version, "3.21");
+    assert_eq!(*versions.lock().unwrap(), vec![tabflow_client::client::MIN_API_VERSION.to_string()]);
 }
 
 #[tokio::test]
