@@ -120,8 +120,8 @@ pub(crate) struct Inner {
     /// Serializes re-sign-ins so a burst of 401002s signs in once.
     signin_lock: Mutex<u64>,
     signin_generation: AtomicU64,
-    /// All calls in flight (the larger of the two caps).
-    permits: Semaphore,
+    /// All calls in flight (the larger of the two caps), handed to waiting writes first.
+    permits: crate::slots::Slots,
     /// Calls that may change the site.
     write_permits: Semaphore,
     /// GET and HEAD calls.
@@ -389,7 +389,7 @@ impl Client {
         let client = Client {
             inner: Arc::new(Inner {
                 http,
-                permits: Semaphore::new(config.concurrency.max(config.read_concurrency).max(1)),
+                permits: crate::slots::Slots::new(config.concurrency.max(config.read_concurrency).max(1)),
                 write_permits: Semaphore::new(config.concurrency.max(1)),
                 read_permits: Semaphore::new(config.read_concurrency.max(1)),
                 config,
@@ -826,7 +826,7 @@ impl Client {
                     &self.inner.write_permits
                 };
                 let _kind = kind.acquire().await.expect("semaphore is never closed");
-                let _permit = self.inner.permits.acquire().await.expect("semaphore is never closed");
+                let _permit = self.inner.permits.acquire(!matches!(req.method, Method::GET | Method::HEAD)).await;
                 self.throttle().await;
                 let gate = self.inner.gate.read().unwrap_or_else(|e| e.into_inner()).clone();
                 slot = match &gate {

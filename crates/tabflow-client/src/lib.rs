@@ -32,6 +32,7 @@ pub mod resources;
 pub mod scoped;
 pub mod secret;
 mod send_by;
+mod slots;
 pub mod snapshot;
 pub mod types;
 pub mod usage;
