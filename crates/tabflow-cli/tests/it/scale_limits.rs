@@ -232,7 +232,9 @@ fn workers_starting_at_once_sign_in_within_the_sites_concurrency() {
         .map(|l| worker(h, &emu, &store, l, &["--no-purge", "--site-concurrency", "1", "--site-rate", "100"]))
         .collect();
     let all_logs = || logs.iter().map(|l| log_of(l)).collect::<String>();
-    wait_until_or("four workers signed in", 120, || sign_ins(&emu) >= 4, all_logs);
+    // A worker asks serverInfo and signs in at once (each admitted by the gate on its own).
+    let server_infos = || stats(&emu)["by_route"]["GET /api/{v}/serverInfo"].as_u64().unwrap_or(0);
+    wait_until_or("four workers signed in", 120, || sign_ins(&emu) >= 4 && server_infos() >= 4, all_logs);
     let st = stats(&emu);
     assert!(st["requests"].as_u64().unwrap() >= 8, "serverInfo and a sign-in each: {st}");
     assert_eq!(st["in_flight_max"], 1, "the workers' first calls overlapped (site limit 1): {st}\n{}", all_logs());
