@@ -2,12 +2,12 @@
 //! before any waiting read.
 //!
 //! Reads and writes have caps of their own (16 and 8 by default) and together stay within
-//! the larger. With one first-come queue, an apply's re-reads of the next items (two calls
-//! each) queue ahead of the writes of the items already read, so every item waits a round
-//! trip longer between its re-read and its write, and the writes, the bound of an apply, run
-//! below their cap. Writes first keeps that gap short (every written item is re-read right
-//! before its write) and the writes flowing; reads cannot starve, since writes hold at most
-//! their own cap and the rest is the reads'.
+//! the larger. With one first-come queue, an apply's re-reads of its next items (two calls
+//! each) queued ahead of the writes of the items already read: the first writes waited a
+//! second wave of re-reads, and the writes, the bound of an apply, ran below their cap.
+//! Writes first keeps them flowing (the gap between an item's re-read and its write stays
+//! one round trip, as before); reads cannot starve, since writes hold at most their own cap
+//! and the rest is the reads'.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
