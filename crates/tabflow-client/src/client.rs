@@ -684,6 +684,7 @@ impl Client {
             Some(Body::Multipart(ct, bytes)) => (Some(ct), bytes::Bytes::from(bytes)),
             None => (None, bytes::Bytes::new()),
         };
+        let has_body = content_type.is_some();
         if let Some(ct) = content_type {
             rb = rb.header(reqwest::header::CONTENT_TYPE, ct);
         }
@@ -691,7 +692,7 @@ impl Client {
         // right before the request's first byte is written (see `send_by`).
         match send_by {
             Some(deadline) => rb = rb.body(reqwest::Body::wrap(crate::send_by::SendBy::new(data, deadline))),
-            None if !data.is_empty() => rb = rb.body(data),
+            None if has_body => rb = rb.body(data),
             None => {}
         }
         let mut resp = rb.send().await.map_err(|e| self.transport_error(&method, url, e))?;
