@@ -358,6 +358,11 @@ impl Emulator {
         stats_json(&self.shared.stats)
     }
 
+    /// Starts the counters again, as `POST /_emulator/stats/reset` does.
+    pub fn reset_stats(&self) {
+        self.shared.stats.reset();
+    }
+
     pub fn router(&self) -> Router {
         let api = crate::rest::routes()
             .route_layer(middleware::map_response(tableau_rejections))
