@@ -171,7 +171,18 @@ async fn latency_is_added() {
     let emu = start_demo().await;
     let c = sign_in(&emu.url).await;
     set_faults(&emu.url, json!({"latency_ms": 150})).await;
+    // Never less than asked, one call or several at once (the timer wakes early and the
+    // rest is slept precisely: a wake-up taken for the deadline would answer up to 2 ms early).
     let t = std::time::Instant::now();
     c.get("projects").await;
     assert!(t.elapsed() >= std::time::Duration::from_millis(150));
+    let timed = || async {
+        let t = std::time::Instant::now();
+        c.get("projects").await;
+        t.elapsed()
+    };
+    let took = tokio::join!(timed(), timed(), timed(), timed(), timed(), timed());
+    for took in [took.0, took.1, took.2, took.3, took.4, took.5] {
+        assert!(took >= std::time::Duration::from_millis(150), "{took:?}");
+    }
 }
