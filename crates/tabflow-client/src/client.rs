@@ -389,7 +389,10 @@ impl Client {
         let client = Client {
             inner: Arc::new(Inner {
                 http,
-                permits: crate::slots::Slots::new(config.concurrency.max(config.read_concurrency).max(1)),
+                permits: crate::slots::Slots::new(
+                    config.concurrency.max(config.read_concurrency).max(1),
+                    config.concurrency,
+                ),
                 write_permits: Semaphore::new(config.concurrency.max(1)),
                 read_permits: Semaphore::new(config.read_concurrency.max(1)),
                 config,
@@ -456,6 +459,14 @@ impl Client {
     /// of the client uses it from now on.
     pub fn set_gate(&self, gate: Arc<dyn Gate>) {
         *self.inner.gate.write().unwrap_or_else(|e| e.into_inner()) = Some(gate);
+    }
+
+    /// Keeps room for writes while the answer lives: reads in flight stay within what the
+    /// write cap leaves of the shared cap (16 − 8 by default; no limit when the two caps are
+    /// equal). An executor holds it while it re-reads and writes items, so its items are read
+    /// at the pace their writes go out (see `slots.rs`).
+    pub fn room_for_writes(&self) -> crate::slots::WriteRoom {
+        self.inner.permits.room_for_writes()
     }
 
     pub fn config(&self) -> &Config {

@@ -45,3 +45,4 @@ pub use resources::{
     WorkbookUpdate, permission_calls,
 };
 pub use secret::{ExposeSecret, Secret};
+pub use slots::WriteRoom;

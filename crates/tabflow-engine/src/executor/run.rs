@@ -647,6 +647,8 @@ pub(super) async fn run_steps(
             continue;
         }
         let needs_perm_step = permissions_needed(ctx, step);
+        // The items' re-reads at the pace their writes go out (see tabflow-client's `slots.rs`).
+        let _room = ctx.client.room_for_writes();
         let m = items.len();
         let counter = std::sync::atomic::AtomicUsize::new(0);
         let results: Vec<(&Item, Result<ItemOutcome, ExecError>)> = futures::stream::iter(items.iter().copied())

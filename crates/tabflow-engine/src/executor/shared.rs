@@ -400,7 +400,10 @@ impl<'a> Engine<'a> {
             pass.errors.extend(unwritten);
             settled.map(|()| !pass.errors.is_empty())
         };
+        // The items' re-reads at the pace their writes go out (see tabflow-client's `slots.rs`).
+        let room = self.client.room_for_writes();
         let result = pipeline(batch, opts.concurrency.max(1) * 2, &opts.cancel, claim, run, settle).await;
+        drop(room);
         heartbeat.abort();
         drop(ctx);
         drop(recorder);
