@@ -673,7 +673,11 @@ async fn faults_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next:
     if let Some(ms) = latency
         && ms > 0
     {
-        wait_until(arrived + Duration::from_millis(ms)).await;
+        match arrived.checked_add(Duration::from_millis(ms)) {
+            Some(deadline) => wait_until(deadline).await,
+            // Past what this platform's clock can name: as long as the timer can wait.
+            None => tokio::time::sleep(Duration::from_millis(ms)).await,
+        }
     }
     match injected {
         Injected::None => next.run(req).await,

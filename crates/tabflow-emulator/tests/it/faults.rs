@@ -185,4 +185,17 @@ async fn latency_is_added() {
     for took in [took.0, took.1, took.2, took.3, took.4, took.5] {
         assert!(took >= std::time::Duration::from_millis(150), "{took:?}");
     }
+    // The largest latency a faults document can give holds the request (nothing fails, the
+    // connection stays open), and clearing the faults lets the next one through.
+    set_faults(&emu.url, json!({"latency_ms": u64::MAX})).await;
+    let held = c
+        .http
+        .get(c.site_url("projects"))
+        .header("X-Tableau-Auth", &c.token)
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(held.as_ref().is_err_and(|e| e.is_timeout()), "{held:?}");
+    set_faults(&emu.url, json!({})).await;
+    assert_eq!(c.get("projects").await.0, 200);
 }
